@@ -1,0 +1,263 @@
+//! The claims of the tokens we issue, in Auth0's shapes (see AUTH0-SURFACE.md).
+
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+use crate::{ResourceServer, User, scope};
+
+/// Who an access token is for.
+pub enum Subject<'a> {
+    User(&'a str),
+    /// A machine-to-machine client: `sub` is `<client_id>@clients`, `gty` is set.
+    Client,
+}
+
+pub struct AccessTokenRequest<'a> {
+    pub issuer: &'a str,
+    pub api: &'a ResourceServer,
+    pub subject: Subject<'a>,
+    pub client_id: &'a str,
+    pub scopes: &'a [String],
+    /// Permissions, for the dialects that carry them.
+    pub permissions: &'a [String],
+    pub now: i64,
+    /// A fresh random id; only the RFC 9068 dialects put it in the token.
+    pub jti: &'a str,
+}
+
+/// Claims of a JWT access token, and the `typ` header value its dialect uses.
+pub fn access_token(request: &AccessTokenRequest<'_>) -> (&'static str, Map<String, Value>) {
+    let AccessTokenRequest { issuer, api, subject, client_id, scopes, permissions, now, jti } = request;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(issuer));
+    let sub = match subject {
+        Subject::User(user_id) => json!(user_id),
+        Subject::Client => json!(format!("{client_id}@clients")),
+    };
+    claims.insert("sub".into(), sub);
+    let wants_userinfo = matches!(subject, Subject::User(_)) && scope::contains(scopes, "openid");
+    let aud = if wants_userinfo {
+        json!([api.identifier, format!("{issuer}userinfo")])
+    } else {
+        json!(api.identifier)
+    };
+    claims.insert("aud".into(), aud);
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + api.token_lifetime));
+    claims.insert("scope".into(), json!(scope::join(scopes)));
+    if matches!(subject, Subject::Client) {
+        claims.insert("gty".into(), json!("client-credentials"));
+    }
+    claims.insert("azp".into(), json!(client_id));
+    let dialect = api.token_dialect;
+    if dialect.is_rfc9068() {
+        claims.insert("client_id".into(), json!(client_id));
+        claims.insert("jti".into(), json!(jti));
+    }
+    if dialect.adds_permissions() {
+        claims.insert("permissions".into(), json!(permissions));
+    }
+    let typ = if dialect.is_rfc9068() { "at+jwt" } else { "JWT" };
+    (typ, claims)
+}
+
+pub struct IdTokenRequest<'a> {
+    pub issuer: &'a str,
+    pub user: &'a User,
+    pub client_id: &'a str,
+    pub scopes: &'a [String],
+    pub now: i64,
+    pub lifetime: i64,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub sid: Option<&'a str>,
+    /// The access token issued alongside, for `at_hash`.
+    pub access_token: Option<&'a str>,
+}
+
+pub fn id_token(request: &IdTokenRequest<'_>) -> Map<String, Value> {
+    let mut claims = profile_claims(request.user, request.scopes);
+    claims.insert("iss".into(), json!(request.issuer));
+    claims.insert("sub".into(), json!(request.user.user_id));
+    claims.insert("aud".into(), json!(request.client_id));
+    claims.insert("iat".into(), json!(request.now));
+    claims.insert("exp".into(), json!(request.now + request.lifetime));
+    claims.insert("auth_time".into(), json!(request.auth_time));
+    if let Some(sid) = request.sid {
+        claims.insert("sid".into(), json!(sid));
+    }
+    if let Some(nonce) = request.nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    if let Some(token) = request.access_token {
+        claims.insert("at_hash".into(), json!(at_hash(token)));
+    }
+    claims
+}
+
+/// The profile and email claims the scopes allow (OIDC Core §5.4).
+pub fn profile_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
+    let mut claims = Map::new();
+    if scope::contains(scopes, "profile") {
+        claims.insert("nickname".into(), json!(user.nickname));
+        claims.insert("name".into(), json!(user.name));
+        claims.insert("picture".into(), json!(user.picture));
+        claims.insert("updated_at".into(), json!(rfc3339(user.updated_at)));
+    }
+    if scope::contains(scopes, "email") {
+        claims.insert("email".into(), json!(user.email));
+        claims.insert("email_verified".into(), json!(user.email_verified));
+    }
+    claims
+}
+
+/// base64url of the left half of SHA-256 of the access token (RS256/ES256 ID tokens).
+pub fn at_hash(access_token: &str) -> String {
+    let hash = digest::digest(&digest::SHA256, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&hash.as_ref()[..16])
+}
+
+/// Unix seconds as an RFC 3339 UTC timestamp with milliseconds, as Auth0 prints
+/// `updated_at` (`2024-01-02T03:04:05.000Z`).
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let seconds = unix.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Scope, TokenDialect};
+
+    fn api(dialect: TokenDialect) -> ResourceServer {
+        ResourceServer {
+            id: "rs".into(),
+            name: "API".into(),
+            identifier: "https://quickstarts/api".into(),
+            signing_alg: "RS256".into(),
+            token_lifetime: 86_400,
+            allow_offline_access: false,
+            token_dialect: dialect,
+            enforce_policies: false,
+            scopes: vec![Scope { value: "read:messages".into(), description: String::new() }],
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn user() -> User {
+        User {
+            user_id: "auth0|abc".into(),
+            connection: crate::DATABASE_CONNECTION.into(),
+            email: "demo@example.com".into(),
+            email_verified: true,
+            name: "demo@example.com".into(),
+            nickname: "demo".into(),
+            picture: "https://example/p.png".into(),
+            blocked: false,
+            created_at: 0,
+            updated_at: 1_700_000_000,
+            last_login: None,
+            logins_count: 0,
+        }
+    }
+
+    #[test]
+    fn user_access_token_with_openid_has_userinfo_audience() {
+        let api = api(TokenDialect::AccessToken);
+        let scopes = scope::parse("openid profile read:messages");
+        let (typ, claims) = access_token(&AccessTokenRequest {
+            issuer: "https://t.example/",
+            api: &api,
+            subject: Subject::User("auth0|abc"),
+            client_id: "cid",
+            scopes: &scopes,
+            permissions: &[],
+            now: 100,
+            jti: "j",
+        });
+        assert_eq!(typ, "JWT");
+        assert_eq!(claims["aud"], json!(["https://quickstarts/api", "https://t.example/userinfo"]));
+        assert_eq!(claims["exp"], json!(86_500));
+        assert_eq!(claims["scope"], json!("openid profile read:messages"));
+        assert_eq!(claims["azp"], json!("cid"));
+        assert!(!claims.contains_key("jti") && !claims.contains_key("gty"));
+    }
+
+    #[test]
+    fn machine_token_and_rfc9068_dialect() {
+        let api = api(TokenDialect::Rfc9068ProfileAuthz);
+        let scopes = scope::parse("read:messages");
+        let permissions = scopes.clone();
+        let (typ, claims) = access_token(&AccessTokenRequest {
+            issuer: "https://t.example/",
+            api: &api,
+            subject: Subject::Client,
+            client_id: "cid",
+            scopes: &scopes,
+            permissions: &permissions,
+            now: 100,
+            jti: "j1",
+        });
+        assert_eq!(typ, "at+jwt");
+        assert_eq!(claims["sub"], json!("cid@clients"));
+        assert_eq!(claims["aud"], json!("https://quickstarts/api"));
+        assert_eq!(claims["gty"], json!("client-credentials"));
+        assert_eq!(claims["client_id"], json!("cid"));
+        assert_eq!(claims["jti"], json!("j1"));
+        assert_eq!(claims["permissions"], json!(["read:messages"]));
+    }
+
+    #[test]
+    fn id_token_claims_follow_scopes() {
+        let user = user();
+        let scopes = scope::parse("openid profile");
+        let claims = id_token(&IdTokenRequest {
+            issuer: "https://t.example/",
+            user: &user,
+            client_id: "cid",
+            scopes: &scopes,
+            now: 100,
+            lifetime: 36_000,
+            nonce: Some("n+/="),
+            auth_time: 90,
+            sid: Some("s"),
+            access_token: Some("token"),
+        });
+        assert_eq!(claims["nonce"], json!("n+/="));
+        assert_eq!(claims["nickname"], json!("demo"));
+        assert_eq!(claims["updated_at"], json!("2023-11-14T22:13:20.000Z"));
+        assert!(!claims.contains_key("email"));
+        assert_eq!(claims["at_hash"], json!(at_hash("token")));
+    }
+
+    #[test]
+    fn at_hash_matches_oidc_example() {
+        // OpenID Connect Core, Appendix A.3 (RS256).
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+    }
+
+    #[test]
+    fn rfc3339_formatting() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,286 @@
+//! The domain objects, as Tessera thinks of them. Their Auth0 wire shapes live in the
+//! server and CLI crates; these are what the rest of the code works with.
+
+use serde::{Deserialize, Serialize};
+
+/// Every row belongs to a tenant; this is the one served until host-based tenants exist.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Auth0's default database connection, the one users sign up to.
+pub const DATABASE_CONNECTION: &str = "Username-Password-Authentication";
+
+/// Default lifetime of access tokens for an API (Auth0: 24 h).
+pub const DEFAULT_ACCESS_TOKEN_LIFETIME: i64 = 86_400;
+/// Default lifetime of ID tokens (Auth0: 10 h).
+pub const DEFAULT_ID_TOKEN_LIFETIME: i64 = 36_000;
+/// Lifetime of an authorization code. RFC 6749 recommends at most ten minutes; we use one.
+pub const AUTHORIZATION_CODE_LIFETIME: i64 = 60;
+/// Lifetime of a login session cookie (Auth0's default inactivity timeout is 3 days).
+pub const SESSION_LIFETIME: i64 = 3 * 86_400;
+/// Lifetime of a pending authorization request while the user is on the login page.
+pub const LOGIN_TRANSACTION_LIFETIME: i64 = 30 * 60;
+/// Opaque access tokens (no audience) are good at /userinfo for this long.
+pub const OPAQUE_ACCESS_TOKEN_LIFETIME: i64 = 86_400;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    pub value: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// How access tokens for an API look (Auth0's `token_dialect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenDialect {
+    AccessToken,
+    AccessTokenAuthz,
+    Rfc9068Profile,
+    Rfc9068ProfileAuthz,
+}
+
+impl TokenDialect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenDialect::AccessToken => "access_token",
+            TokenDialect::AccessTokenAuthz => "access_token_authz",
+            TokenDialect::Rfc9068Profile => "rfc9068_profile",
+            TokenDialect::Rfc9068ProfileAuthz => "rfc9068_profile_authz",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            TokenDialect::AccessToken,
+            TokenDialect::AccessTokenAuthz,
+            TokenDialect::Rfc9068Profile,
+            TokenDialect::Rfc9068ProfileAuthz,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == text)
+    }
+
+    pub fn is_rfc9068(self) -> bool {
+        matches!(self, TokenDialect::Rfc9068Profile | TokenDialect::Rfc9068ProfileAuthz)
+    }
+
+    pub fn adds_permissions(self) -> bool {
+        matches!(self, TokenDialect::AccessTokenAuthz | TokenDialect::Rfc9068ProfileAuthz)
+    }
+}
+
+/// An API (resource server). Its identifier is the `aud` of its access tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceServer {
+    pub id: String,
+    pub name: String,
+    pub identifier: String,
+    pub signing_alg: String,
+    pub token_lifetime: i64,
+    pub allow_offline_access: bool,
+    pub token_dialect: TokenDialect,
+    pub enforce_policies: bool,
+    pub scopes: Vec<Scope>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ResourceServer {
+    pub fn defines_scope(&self, value: &str) -> bool {
+        self.scopes.iter().any(|s| s.value == value)
+    }
+}
+
+/// Application types, named as Auth0 names them on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppType {
+    Spa,
+    RegularWeb,
+    Native,
+    NonInteractive,
+}
+
+impl AppType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppType::Spa => "spa",
+            AppType::RegularWeb => "regular_web",
+            AppType::Native => "native",
+            AppType::NonInteractive => "non_interactive",
+        }
+    }
+
+    /// Accepts both Auth0's names and the CLI's short ones (`regular`, `m2m`).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "spa" => Some(AppType::Spa),
+            "regular" | "regular_web" => Some(AppType::RegularWeb),
+            "native" => Some(AppType::Native),
+            "m2m" | "non_interactive" => Some(AppType::NonInteractive),
+            _ => None,
+        }
+    }
+
+    /// Public clients cannot keep a secret; they authenticate the code flow with PKCE.
+    pub fn is_public(self) -> bool {
+        matches!(self, AppType::Spa | AppType::Native)
+    }
+
+    /// Grant types a new application of this type is allowed (Auth0's defaults).
+    pub fn default_grant_types(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            AppType::Spa | AppType::Native => &["authorization_code", "implicit", "refresh_token"],
+            AppType::RegularWeb => &["authorization_code", "implicit", "refresh_token", "client_credentials"],
+            AppType::NonInteractive => &["client_credentials"],
+        };
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    pub fn default_auth_method(self) -> &'static str {
+        if self.is_public() { "none" } else { "client_secret_post" }
+    }
+}
+
+pub const GRANT_TYPES: [&str; 4] = ["authorization_code", "implicit", "refresh_token", "client_credentials"];
+
+/// An application (OAuth client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub app_type: AppType,
+    /// SHA-256 of the client secret; `None` for public clients.
+    pub secret_hash: Option<Vec<u8>>,
+    pub token_endpoint_auth_method: String,
+    pub callbacks: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub allowed_logout_urls: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub is_first_party: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == "none"
+    }
+}
+
+/// Machine-to-machine access of one client to one API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientGrant {
+    pub id: String,
+    pub client_id: String,
+    pub audience: String,
+    pub scope: Vec<String>,
+    pub created_at: i64,
+}
+
+/// A user of the default database connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Auth0-style id, e.g. `auth0|5f1c…`.
+    pub user_id: String,
+    pub connection: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub nickname: String,
+    pub picture: String,
+    pub blocked: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_login: Option<i64>,
+    pub logins_count: i64,
+}
+
+impl User {
+    /// The nickname Auth0 derives from an email: its local part.
+    pub fn nickname_from_email(email: &str) -> String {
+        email.split('@').next().unwrap_or(email).to_string()
+    }
+}
+
+/// Normalizes an email for lookups: trimmed, lower-case.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A plausible email: one `@`, something on both sides, a dot in the domain, no spaces,
+/// and a sane length. Deliverability is for verification mails, not for this check.
+pub fn email_is_plausible(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Why a password is refused at sign-up. Shown to the user as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordPolicyError {
+    #[error("Your password must be at least 8 characters long.")]
+    TooShort,
+    #[error("Your password must be at most 128 characters long.")]
+    TooLong,
+    #[error("This password is too common. Please choose another one.")]
+    TooCommon,
+}
+
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+/// OWASP / NIST 800-63B: length 8..=128, no composition rules, refuse common passwords.
+pub fn check_password_policy(password: &str) -> Result<(), PasswordPolicyError> {
+    let length = password.chars().count();
+    if length < 8 {
+        return Err(PasswordPolicyError::TooShort);
+    }
+    if length > 128 {
+        return Err(PasswordPolicyError::TooLong);
+    }
+    let lowered = password.to_lowercase();
+    if COMMON_PASSWORDS.lines().any(|common| common == lowered) {
+        return Err(PasswordPolicyError::TooCommon);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy() {
+        assert_eq!(check_password_policy("short"), Err(PasswordPolicyError::TooShort));
+        assert_eq!(check_password_policy("password"), Err(PasswordPolicyError::TooCommon));
+        assert_eq!(check_password_policy("Password1"), Err(PasswordPolicyError::TooCommon));
+        assert_eq!(check_password_policy(&"x".repeat(129)), Err(PasswordPolicyError::TooLong));
+        assert_eq!(check_password_policy("correct horse battery staple"), Ok(()));
+        assert_eq!(check_password_policy(&"ü".repeat(64)), Ok(()));
+    }
+
+    #[test]
+    fn emails() {
+        assert!(email_is_plausible("demo@example.com"));
+        for bad in ["", "demo", "@example.com", "demo@", "demo@example", "a b@example.com", "a@b@c.com"] {
+            assert!(!email_is_plausible(bad), "{bad}");
+        }
+        assert_eq!(normalize_email(" Demo@Example.COM "), "demo@example.com");
+    }
+
+    #[test]
+    fn app_types_round_trip() {
+        for t in [AppType::Spa, AppType::RegularWeb, AppType::Native, AppType::NonInteractive] {
+            assert_eq!(AppType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(AppType::parse("m2m"), Some(AppType::NonInteractive));
+        assert!(AppType::parse("desktop").is_none());
+    }
+}

@@ -1,0 +1,125 @@
+//! Which scopes a request is granted.
+//!
+//! Users: "by default, any user on any client can ask for any scope" the API defines
+//! (Auth0's default; RBAC narrows this later). Scopes nobody defines are dropped.
+//! Machines: the client grant decides.
+
+use crate::{ClientGrant, ResourceServer};
+
+/// OpenID Connect scopes we understand.
+pub const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+/// Splits a space-delimited scope string, dropping duplicates and keeping order.
+pub fn parse(scope: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in scope.split(' ').filter(|s| !s.is_empty()) {
+        if !out.iter().any(|s| s == item) {
+            out.push(item.to_string());
+        }
+    }
+    out
+}
+
+pub fn join(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+pub fn contains(scopes: &[String], value: &str) -> bool {
+    scopes.iter().any(|s| s == value)
+}
+
+/// Scopes granted to a user's request: the OIDC scopes we know, plus the scopes the
+/// audience's API defines. Order follows the request.
+pub fn resolve_for_user(requested: &[String], api: Option<&ResourceServer>) -> Vec<String> {
+    requested
+        .iter()
+        .filter(|s| OIDC_SCOPES.contains(&s.as_str()) || api.is_some_and(|api| api.defines_scope(s)))
+        .cloned()
+        .collect()
+}
+
+/// Why a client-credentials request gets no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MachineScopeError {
+    /// Every requested scope is outside the grant.
+    NoneGranted,
+}
+
+/// Scopes granted to a machine-to-machine request: with no `scope` parameter, all the
+/// scopes the grant holds (that the API still defines); otherwise requested ∩ granted.
+pub fn resolve_for_client(
+    requested: Option<&[String]>,
+    grant: &ClientGrant,
+    api: &ResourceServer,
+) -> Result<Vec<String>, MachineScopeError> {
+    let granted = grant.scope.iter().filter(|s| api.defines_scope(s));
+    match requested {
+        None | Some([]) => Ok(granted.cloned().collect()),
+        Some(requested) => {
+            let result: Vec<String> = requested
+                .iter()
+                .filter(|s| grant.scope.contains(s) && api.defines_scope(s))
+                .cloned()
+                .collect();
+            if result.is_empty() { Err(MachineScopeError::NoneGranted) } else { Ok(result) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Scope, TokenDialect};
+
+    fn api(scopes: &[&str]) -> ResourceServer {
+        ResourceServer {
+            id: "rs".into(),
+            name: "API".into(),
+            identifier: "https://api".into(),
+            signing_alg: "RS256".into(),
+            token_lifetime: 60,
+            allow_offline_access: false,
+            token_dialect: TokenDialect::AccessToken,
+            enforce_policies: false,
+            scopes: scopes.iter().map(|s| Scope { value: s.to_string(), description: String::new() }).collect(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn grant(scopes: &[&str]) -> ClientGrant {
+        ClientGrant {
+            id: "g".into(),
+            client_id: "c".into(),
+            audience: "https://api".into(),
+            scope: scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn user_scopes_table() {
+        let quickstart = api(&["read:messages", "write:messages"]);
+        let cases: &[(&str, Option<&ResourceServer>, &str)] = &[
+            ("openid profile read:messages", Some(&quickstart), "openid profile read:messages"),
+            ("openid  openid profile", None, "openid profile"),
+            ("openid read:messages", None, "openid"),
+            ("openid delete:everything read:messages", Some(&quickstart), "openid read:messages"),
+            ("email offline_access", Some(&quickstart), "email"),
+            ("", Some(&quickstart), ""),
+        ];
+        for (requested, api, expected) in cases {
+            assert_eq!(join(&resolve_for_user(&parse(requested), *api)), *expected, "{requested}");
+        }
+    }
+
+    #[test]
+    fn client_scopes_table() {
+        let api = api(&["read", "write", "admin"]);
+        let grant = grant(&["read", "write", "retired"]);
+        assert_eq!(resolve_for_client(None, &grant, &api), Ok(vec!["read".into(), "write".into()]));
+        assert_eq!(resolve_for_client(Some(&parse("write admin")), &grant, &api), Ok(vec!["write".into()]));
+        assert_eq!(resolve_for_client(Some(&parse("admin")), &grant, &api), Err(MachineScopeError::NoneGranted));
+        assert_eq!(resolve_for_client(Some(&parse("retired")), &grant, &api), Err(MachineScopeError::NoneGranted));
+    }
+}

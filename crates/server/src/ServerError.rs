@@ -1,0 +1,2 @@
+
+pub(crate) async fn Io() -> &'static str { "not yet" }

@@ -1,0 +1,65 @@
+//! Discovery documents, the JWKS and the health check.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::AppState;
+use crate::cors;
+
+/// OpenID Connect Discovery 1.0 / RFC 8414 metadata. Served at both well-known paths.
+pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Response {
+    let url = |path: &str| format!("{}{path}", state.issuer());
+    let document = json!({
+        "issuer": state.issuer(),
+        "authorization_endpoint": url("authorize"),
+        "token_endpoint": url("oauth/token"),
+        "userinfo_endpoint": url("userinfo"),
+        "jwks_uri": url(".well-known/jwks.json"),
+        "end_session_endpoint": url("oidc/logout"),
+        "response_types_supported": ["code", "token", "id_token", "token id_token", "id_token token"],
+        "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
+        "grant_types_supported": ["authorization_code", "implicit", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": [
+            "aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname",
+            "picture", "sub", "updated_at", "nonce", "at_hash", "sid"
+        ],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    });
+    let mut response = Json(document).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    cors::allow_any(response)
+}
+
+pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
+    let body = state.keys().jwks_json();
+    let mut response = body.to_string().into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Short: the next key is published ahead of use, so a stale cache never misses a kid
+    // for long, and rotations made by the CLI are visible quickly.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    cors::allow_any(response)
+}
+
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    match state.store().ping().await {
+        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Err(_) => {
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable"}))).into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            response
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The two ways a request fails: an OAuth error as JSON (token, userinfo, revoke), or an
+//! HTML page (authorize, login, logout) when redirecting back to the client is unsafe.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_store::StoreError;
+
+use crate::pages;
+
+/// An RFC 6749 §5.2 error response.
+#[derive(Debug)]
+pub(crate) struct OAuthError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: &'static str,
+    pub(crate) description: String,
+    /// Set for client-authentication failures (`Basic`) and bearer failures (`Bearer …`).
+    pub(crate) www_authenticate: Option<String>,
+    pub(crate) retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError { status, error, description: description.into(), www_authenticate: None, retry_after: None }
+    }
+
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    pub(crate) fn invalid_client(description: impl Into<String>, used_basic: bool) -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description);
+        if used_basic {
+            error.www_authenticate = Some("Basic realm=\"tessera\"".into());
+        }
+        error
+    }
+
+    pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    pub(crate) fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "unauthorized_client", description)
+    }
+
+    pub(crate) fn access_denied(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "access_denied", description)
+    }
+
+    pub(crate) fn unsupported_grant_type(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+    }
+
+    /// RFC 6750 §3.1: the bearer token is missing (bare challenge) or bad.
+    pub(crate) fn invalid_token(description: impl Into<String>) -> Self {
+        let description = description.into();
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description.clone());
+        error.www_authenticate =
+            Some(format!("Bearer realm=\"tessera\", error=\"invalid_token\", error_description=\"{description}\""));
+        error
+    }
+
+    pub(crate) fn server_error() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server could not complete the request.")
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(error: StoreError) -> Self {
+        if error.is_transient() {
+            tracing::warn!(%error, "database unavailable");
+            let mut response = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The service is temporarily unavailable. Try again shortly.",
+            );
+            response.retry_after = Some(2);
+            response
+        } else {
+            tracing::error!(%error, "storage error");
+            Self::server_error()
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.error, "error_description": self.description});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// An error shown to the person in the browser, never redirected anywhere.
+#[derive(Debug)]
+pub(crate) struct PageError {
+    pub(crate) status: StatusCode,
+    pub(crate) title: &'static str,
+    pub(crate) message: String,
+    pub(crate) retry_after: Option<u64>,
+}
+
+impl PageError {
+    pub(crate) fn bad_request(title: &'static str, message: impl Into<String>) -> Self {
+        PageError { status: StatusCode::BAD_REQUEST, title, message: message.into(), retry_after: None }
+    }
+
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(error: StoreError) -> Self {
+        if error.is_transient() {
+            tracing::warn!(%error, "database unavailable");
+            PageError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "Temporarily unavailable",
+                message: "The service is temporarily unavailable. Please try again in a few seconds.".into(),
+                retry_after: Some(2),
+            }
+        } else {
+            tracing::error!(%error, "storage error");
+            PageError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                title: "Something went wrong",
+                message: "The server could not complete the request.".into(),
+                retry_after: None,
+            }
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let mut response = pages::error_page(self.status, self.title, &self.message);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

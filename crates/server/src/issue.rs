@@ -1,0 +1,112 @@
+//! Minting tokens: JWT access tokens for APIs, opaque access tokens good only at
+//! /userinfo, and ID tokens. Shared by /authorize (implicit) and /oauth/token.
+
+use tessera_core::claims::{self, AccessTokenRequest, IdTokenRequest, Subject};
+use tessera_core::{DEFAULT_ID_TOKEN_LIFETIME, OPAQUE_ACCESS_TOKEN_LIFETIME, ResourceServer, User, ids};
+use tessera_jose::Algorithm;
+use tessera_store::OpaqueTokenRecord;
+
+use crate::AppState;
+use crate::error::OAuthError;
+use crate::state::now;
+
+pub(crate) struct AccessToken {
+    pub(crate) token: String,
+    pub(crate) expires_in: i64,
+}
+
+fn sign(state: &AppState, alg: &str, typ: &str, claims: &serde_json::Map<String, serde_json::Value>) -> Result<String, OAuthError> {
+    let alg = Algorithm::parse(alg).map_err(|_| OAuthError::server_error())?;
+    let keys = state.keys();
+    let key = keys.current(alg).ok_or_else(|| {
+        tracing::error!(%alg, "no current signing key");
+        OAuthError::server_error()
+    })?;
+    key.sign_jwt(typ, claims).map_err(|error| {
+        tracing::error!(%error, "signing failed");
+        OAuthError::server_error()
+    })
+}
+
+/// A JWT access token for `api`.
+pub(crate) fn jwt_access_token(
+    state: &AppState,
+    api: &ResourceServer,
+    subject: Subject<'_>,
+    client_id: &str,
+    scopes: &[String],
+) -> Result<AccessToken, OAuthError> {
+    let jti = if api.token_dialect.is_rfc9068() { ids::alphanumeric(24) } else { String::new() };
+    let (typ, claims) = claims::access_token(&AccessTokenRequest {
+        issuer: state.issuer(),
+        api,
+        subject,
+        client_id,
+        scopes,
+        permissions: &[],
+        now: now(),
+        jti: &jti,
+    });
+    let token = sign(state, &api.signing_alg, typ, &claims)?;
+    Ok(AccessToken { token, expires_in: api.token_lifetime })
+}
+
+/// An opaque access token (no audience): a random string whose hash we keep.
+pub(crate) async fn opaque_access_token(
+    state: &AppState,
+    client_id: &str,
+    user_id: &str,
+    scopes: &[String],
+) -> Result<AccessToken, OAuthError> {
+    let token = ids::secret_token();
+    let now = now();
+    let record = OpaqueTokenRecord {
+        client_id: client_id.to_string(),
+        user_id: user_id.to_string(),
+        scope: tessera_core::scope::join(scopes),
+        expires_at: now + OPAQUE_ACCESS_TOKEN_LIFETIME,
+    };
+    state.store().create_opaque_token(&ids::secret_hash(&token), &record, now).await?;
+    Ok(AccessToken { token, expires_in: OPAQUE_ACCESS_TOKEN_LIFETIME })
+}
+
+/// The access token for a user: a JWT when an API is the audience, opaque otherwise.
+pub(crate) async fn user_access_token(
+    state: &AppState,
+    api: Option<&ResourceServer>,
+    client_id: &str,
+    user_id: &str,
+    scopes: &[String],
+) -> Result<AccessToken, OAuthError> {
+    match api {
+        Some(api) => jwt_access_token(state, api, Subject::User(user_id), client_id, scopes),
+        None => opaque_access_token(state, client_id, user_id, scopes).await,
+    }
+}
+
+pub(crate) struct IdTokenInput<'a> {
+    pub(crate) user: &'a User,
+    pub(crate) client_id: &'a str,
+    pub(crate) scopes: &'a [String],
+    pub(crate) nonce: Option<&'a str>,
+    pub(crate) auth_time: i64,
+    pub(crate) sid: Option<&'a str>,
+    pub(crate) access_token: Option<&'a str>,
+}
+
+/// An RS256 ID token.
+pub(crate) fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<String, OAuthError> {
+    let claims = claims::id_token(&IdTokenRequest {
+        issuer: state.issuer(),
+        user: input.user,
+        client_id: input.client_id,
+        scopes: input.scopes,
+        now: now(),
+        lifetime: DEFAULT_ID_TOKEN_LIFETIME,
+        nonce: input.nonce,
+        auth_time: input.auth_time,
+        sid: input.sid,
+        access_token: input.access_token,
+    });
+    sign(state, "RS256", "JWT", &claims)
+}

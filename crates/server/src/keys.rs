@@ -1,0 +1,167 @@
+//! The key ring: signing keys loaded once from the store, the JWKS rendered once per
+//! change, and the lifecycle operations (first-start generation, rotation).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tessera_jose::{Algorithm, JoseError, Jwks, MasterKey, SigningKey, VerifyingKey};
+use tessera_store::{KeyState, SigningKeyRecord, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid}: {source}")]
+    Key { kid: String, source: JoseError },
+    #[error("no current signing key for {0}")]
+    NoCurrentKey(Algorithm),
+}
+
+/// An immutable snapshot of the published keys.
+pub struct KeySet {
+    /// The key each algorithm signs with now.
+    current: HashMap<Algorithm, Arc<SigningKey>>,
+    /// Every published key by kid, for verifying our own tokens (userinfo, id_token_hint).
+    verifying: HashMap<String, VerifyingKey>,
+    /// The JWKS document, serialized once.
+    jwks_json: Arc<str>,
+    /// What `Store::key_set_version` returned when this snapshot was read.
+    version: String,
+}
+
+impl KeySet {
+    pub fn current(&self, alg: Algorithm) -> Option<&Arc<SigningKey>> {
+        self.current.get(&alg)
+    }
+
+    pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.verifying.get(kid)
+    }
+
+    pub fn jwks_json(&self) -> Arc<str> {
+        self.jwks_json.clone()
+    }
+}
+
+/// Shared, swappable key set. Readers clone an `Arc` and never hold the lock across work.
+#[derive(Clone)]
+pub struct KeyRing {
+    inner: Arc<RwLock<Arc<KeySet>>>,
+}
+
+impl KeyRing {
+    pub fn new(set: KeySet) -> Self {
+        KeyRing { inner: Arc::new(RwLock::new(Arc::new(set))) }
+    }
+
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn replace(&self, set: KeySet) {
+        *self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
+    }
+
+    /// Reloads from the store when another process (the CLI) changed the keys.
+    /// Returns whether anything changed.
+    pub async fn refresh(&self, store: &Store, master: &MasterKey) -> Result<bool, KeyError> {
+        let version = store.key_set_version().await?;
+        if version == self.snapshot().version {
+            return Ok(false);
+        }
+        self.replace(load_key_set(store, master).await?);
+        Ok(true)
+    }
+}
+
+fn sealed_record(key: &SigningKey, pkcs8: &[u8], state: KeyState, master: &MasterKey, now: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: key.kid().to_string(),
+        alg: key.alg().as_str().to_string(),
+        state,
+        sealed_private_key: master.seal(pkcs8, key.kid().as_bytes()),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn generate_record(alg: Algorithm, state: KeyState, master: &MasterKey, now: i64) -> Result<SigningKeyRecord, KeyError> {
+    let master = master.clone();
+    // RSA key generation takes tens of milliseconds: keep it off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let (key, pkcs8) =
+            SigningKey::generate(alg).map_err(|source| KeyError::Key { kid: "(new)".into(), source })?;
+        Ok(sealed_record(&key, &pkcs8, state, &master, now))
+    })
+    .await
+    .expect("key generation does not panic")
+}
+
+/// On first start (or when an algorithm was never used), creates a current and a next
+/// key for every supported algorithm. Idempotent and safe to race.
+pub async fn ensure_signing_keys(store: &Store, master: &MasterKey, now: i64) -> Result<usize, KeyError> {
+    let existing = store.published_keys().await?;
+    let mut missing = Vec::new();
+    for alg in Algorithm::ALL {
+        for state in [KeyState::Current, KeyState::Next] {
+            let present = existing.iter().any(|k| k.alg == alg.as_str() && k.state == state);
+            if !present {
+                missing.push(generate_record(alg, state, master, now).await?);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    Ok(store.insert_keys_if_missing(&missing).await?)
+}
+
+/// next → current, current → previous, previous → retired, and a new next.
+/// Returns the kid of the new next key.
+pub async fn rotate(store: &Store, master: &MasterKey, alg: Algorithm, now: i64) -> Result<String, KeyError> {
+    let record = generate_record(alg, KeyState::Next, master, now).await?;
+    store.rotate_keys(alg.as_str(), &record, now).await?;
+    Ok(record.kid)
+}
+
+/// Reads, decrypts and parses every published key. A key that fails to decrypt means
+/// the master key is wrong: that is an error, not something to skip.
+pub async fn load_key_set(store: &Store, master: &MasterKey) -> Result<KeySet, KeyError> {
+    let version = store.key_set_version().await?;
+    let records = store.published_keys().await?;
+    let master = master.clone();
+    tokio::task::spawn_blocking(move || build_key_set(records, &master, version))
+        .await
+        .expect("key parsing does not panic")
+}
+
+fn build_key_set(records: Vec<SigningKeyRecord>, master: &MasterKey, version: String) -> Result<KeySet, KeyError> {
+    let mut current = HashMap::new();
+    let mut verifying = HashMap::new();
+    let mut published = Vec::new();
+    for record in records {
+        let wrap = |source| KeyError::Key { kid: record.kid.clone(), source };
+        let alg = Algorithm::parse(&record.alg).map_err(wrap)?;
+        let pkcs8 = master.open(&record.sealed_private_key, record.kid.as_bytes()).map_err(wrap)?;
+        let key = SigningKey::from_pkcs8(alg, &pkcs8).map_err(wrap)?;
+        verifying.insert(record.kid.clone(), key.verifying_key().map_err(wrap)?);
+        // Current keys first, then next, then previous: verifiers that pick the first
+        // matching key (old jwks-rsa) find the one in use.
+        let rank = match record.state {
+            KeyState::Current => 0,
+            KeyState::Next => 1,
+            _ => 2,
+        };
+        published.push((rank, alg, key.public_jwk().clone()));
+        if record.state == KeyState::Current {
+            current.insert(alg, Arc::new(key));
+        }
+    }
+    if !current.contains_key(&Algorithm::Rs256) {
+        return Err(KeyError::NoCurrentKey(Algorithm::Rs256));
+    }
+    published.sort_by_key(|(rank, alg, _)| (*rank, *alg != Algorithm::Rs256));
+    let jwks = Jwks { keys: published.into_iter().map(|(_, _, jwk)| jwk).collect() };
+    let jwks_json: Arc<str> = serde_json::to_string(&jwks).expect("a JWKS serializes").into();
+    Ok(KeySet { current, verifying, jwks_json, version })
+}

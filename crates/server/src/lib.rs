@@ -1,0 +1,159 @@
+//! Tessera's HTTP surface: the OAuth 2.0 / OpenID Connect endpoints, the hosted login
+//! pages, discovery and JWKS. Wire types (request parameters, JSON bodies, HTML) live
+//! here and nowhere else.
+//!
+//! `Application::build` binds the listener (port 0 works, for tests) and assembles the
+//! state; `run_until_stopped` serves until the shutdown future resolves, then drains
+//! in-flight requests.
+
+pub mod keys;
+pub mod passwords;
+
+mod authorize;
+mod cors;
+mod discovery;
+mod error;
+mod headers;
+mod issue;
+mod login;
+mod logout;
+mod pages;
+mod params;
+mod respond;
+mod session;
+mod state;
+mod throttle;
+mod token;
+mod userinfo;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tessera_jose::MasterKey;
+use tessera_store::Store;
+use tokio::net::TcpListener;
+
+pub use state::AppState;
+
+/// Settings of one server process.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Public base URL. `None`: derived from the bound address (`http://127.0.0.1:PORT/`).
+    pub issuer: Option<String>,
+    pub listen: SocketAddr,
+    pub master_key: MasterKey,
+    /// How often expired codes, sessions and transactions are purged.
+    pub purge_interval: Duration,
+    /// How often the key set is checked for rotations made by another process.
+    pub key_poll_interval: Duration,
+    /// Consecutive failed logins for one (account, IP) before that pair is blocked.
+    pub max_login_failures: i64,
+    /// Login attempts one IP may make per minute before getting 429.
+    pub login_attempts_per_minute: u32,
+}
+
+impl ServerConfig {
+    pub fn new(listen: SocketAddr, master_key: MasterKey) -> Self {
+        ServerConfig {
+            issuer: None,
+            listen,
+            master_key,
+            purge_interval: Duration::from_secs(60),
+            key_poll_interval: Duration::from_millis(500),
+            max_login_failures: 10,
+            login_attempts_per_minute: 60,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid issuer URL {0:?}: it must be an absolute http(s) URL without query or fragment")]
+    BadIssuer(String),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Normalizes an issuer to the form tokens carry: absolute, with a trailing slash.
+pub fn normalize_issuer(issuer: &str) -> Result<String, ServerError> {
+    let parsed = url::Url::parse(issuer).map_err(|_| ServerError::BadIssuer(issuer.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() || parsed.fragment().is_some() || parsed.cannot_be_a_base() {
+        return Err(ServerError::BadIssuer(issuer.to_string()));
+    }
+    let mut text = parsed.to_string();
+    if !text.ends_with('/') {
+        text.push('/');
+    }
+    Ok(text)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: ServerConfig, store: Store) -> Result<Self, ServerError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        let local = listener.local_addr()?;
+        let issuer = match &config.issuer {
+            Some(issuer) => normalize_issuer(issuer)?,
+            None => format!("http://{local}/"),
+        };
+        keys::ensure_signing_keys(&store, &config.master_key, state::now()).await?;
+        let key_ring = keys::KeyRing::new(keys::load_key_set(&store, &config.master_key).await?);
+        let state = AppState::new(config, store, issuer, key_ring);
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.state.issuer()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let background = state::spawn_background_jobs(self.state.clone());
+        let app = router(self.state);
+        let result = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        background.abort();
+        result.map_err(ServerError::Io)
+    }
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(discovery::health))
+        .route("/.well-known/openid-configuration", get(discovery::openid_configuration).options(cors::preflight_any))
+        .route("/.well-known/oauth-authorization-server", get(discovery::openid_configuration).options(cors::preflight_any))
+        .route("/.well-known/jwks.json", get(discovery::jwks).options(cors::preflight_any))
+        .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+        .route("/authorize/resume", get(authorize::resume))
+        .route("/u/login", get(login::login_page).post(login::login_submit))
+        .route("/u/signup", get(login::signup_page).post(login::signup_submit))
+        .route("/oauth/token", post(token::token).options(cors::preflight_registered))
+        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).options(cors::preflight_registered))
+        .route("/v2/logout", get(logout::v2_logout))
+        .route("/oidc/logout", get(logout::oidc_logout).post(logout::oidc_logout_post))
+        .route("/static/{file}", get(pages::static_file))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}

@@ -1,0 +1,210 @@
+//! The hosted login and sign-up pages.
+//!
+//! Both forms carry the transaction id and a CSRF token (double-submitted: hidden field
+//! and cookie, and bound to the transaction). A successful POST starts a fresh session
+//! and answers 303 to `/authorize/resume`, which finishes the original request.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_core::{check_password_policy, email_is_plausible, ids};
+use tessera_store::{NewUser, StoreError};
+
+use crate::AppState;
+use crate::authorize::{load_transaction, with_cookie};
+use crate::error::PageError;
+use crate::pages::{self, LoginPage, SignupPage};
+use crate::params::Params;
+use crate::respond;
+use crate::session;
+use crate::state::now;
+
+const WRONG_CREDENTIALS: &str = "Wrong email or password.";
+const ACCOUNT_LOCKED: &str = "Your account has been blocked after multiple consecutive login attempts. \
+     Contact your administrator to unblock it.";
+const USER_BLOCKED: &str = "Your account is blocked. Contact your administrator.";
+
+fn query_params(query: Option<String>) -> Result<Params, PageError> {
+    Params::from_urlencoded(query.unwrap_or_default().as_bytes())
+        .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
+}
+
+fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
+    Params::from_body(headers, body, false).map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
+}
+
+pub(crate) async fn login_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let result = async {
+        let params = query_params(query)?;
+        let (record, request, client) = load_transaction(&state, params.get("state")).await?;
+        let (csrf, cookie) = session::csrf_token(&state, &headers);
+        let page = LoginPage {
+            client_name: &client.name,
+            transaction: &record.id,
+            csrf: &csrf,
+            username: request.login_hint.as_deref().unwrap_or(""),
+            error: None,
+        };
+        Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+pub(crate) async fn signup_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let result = async {
+        let params = query_params(query)?;
+        let (record, request, client) = load_transaction(&state, params.get("state")).await?;
+        let (csrf, cookie) = session::csrf_token(&state, &headers);
+        let page = SignupPage {
+            client_name: &client.name,
+            transaction: &record.id,
+            csrf: &csrf,
+            email: request.login_hint.as_deref().unwrap_or(""),
+            error: None,
+        };
+        Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn csrf_failure() -> PageError {
+    PageError::bad_request(
+        "Request could not be verified",
+        "Your browser did not send the expected security token. Make sure cookies are enabled, \
+         then go back to the application and sign in again.",
+    )
+    .with_status(StatusCode::FORBIDDEN)
+}
+
+fn throttled(retry_after: u64) -> Response {
+    let mut response = pages::error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "Too many login attempts from your network. Wait a minute and try again.",
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
+/// After a successful login or sign-up: new session, 303 to resume the request.
+async fn signed_in(state: &AppState, transaction: &str, user_id: &str) -> Result<Response, StoreError> {
+    let (_, cookie) = session::start(state, user_id).await?;
+    let mut response = respond::see_other(&format!("/authorize/resume?state={transaction}"));
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+pub(crate) async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(retry_after) = state.login_throttle().check(peer.ip()) {
+        return throttled(retry_after);
+    }
+    let result = async {
+        let params = form_params(&headers, &body)?;
+        let (record, _request, client) = load_transaction(&state, params.get("state")).await?;
+        let csrf = params.get("csrf").unwrap_or("");
+        if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
+            return Err(csrf_failure());
+        }
+        let username = params.get("username").unwrap_or("").trim().to_string();
+        let password = params.get("password").unwrap_or("").to_string();
+        let render = |status: StatusCode, error: &str| {
+            let page = LoginPage {
+                client_name: &client.name,
+                transaction: &record.id,
+                csrf,
+                username: &username,
+                error: Some(error),
+            };
+            pages::html(status, &page)
+        };
+        if username.is_empty() || password.is_empty() {
+            return Ok(render(StatusCode::BAD_REQUEST, "Enter your email and password."));
+        }
+        let ip = peer.ip().to_string();
+        // Brute-force protection: (account, IP) pairs with too many consecutive failures
+        // stay blocked, even with the right password, until an administrator unblocks.
+        if state.store().login_failures(&username, &ip).await? >= state.config().max_login_failures {
+            return Ok(render(StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED));
+        }
+        let found = state.store().find_user_with_password(&username).await?;
+        let (user, stored_hash) = match found {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, None),
+        };
+        // Unknown accounts run a dummy verification: same message, status and timing.
+        let verified = state.hasher().verify(password, stored_hash).await;
+        let user = match user {
+            Some(user) if verified => user,
+            _ => {
+                state.store().record_login_failure(&username, &ip, now()).await?;
+                return Ok(render(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS));
+            }
+        };
+        if user.blocked {
+            return Ok(render(StatusCode::FORBIDDEN, USER_BLOCKED));
+        }
+        state.store().clear_login_failures(&username, Some(&ip)).await?;
+        state.store().record_login(&user.user_id, now()).await?;
+        tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "login succeeded");
+        Ok(signed_in(&state, &record.id, &user.user_id).await?)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+pub(crate) async fn signup_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(retry_after) = state.login_throttle().check(peer.ip()) {
+        return throttled(retry_after);
+    }
+    let result = async {
+        let params = form_params(&headers, &body)?;
+        let (record, _request, client) = load_transaction(&state, params.get("state")).await?;
+        let csrf = params.get("csrf").unwrap_or("");
+        if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
+            return Err(csrf_failure());
+        }
+        let email = params.get("email").unwrap_or("").trim().to_string();
+        let password = params.get("password").unwrap_or("").to_string();
+        let render = |error: &str| {
+            let page = SignupPage { client_name: &client.name, transaction: &record.id, csrf, email: &email, error: Some(error) };
+            pages::html(StatusCode::BAD_REQUEST, &page)
+        };
+        if !email_is_plausible(&email) {
+            return Ok(render("Enter a valid email address."));
+        }
+        if let Err(policy) = check_password_policy(&password) {
+            return Ok(render(&policy.to_string()));
+        }
+        if state.store().find_user_by_email(&email).await?.is_some() {
+            return Ok(render("The user already exists."));
+        }
+        let password_hash = state.hasher().hash(password).await;
+        let new = NewUser { email: email.clone(), password_hash, email_verified: false, name: None, nickname: None, picture: None };
+        let user_id = format!("auth0|{}", ids::hex_id(12));
+        let user = match state.store().create_user(&new, &user_id, now()).await {
+            Ok(user) => user,
+            Err(StoreError::Conflict(_)) => return Ok(render("The user already exists.")),
+            Err(other) => return Err(other.into()),
+        };
+        state.store().record_login(&user.user_id, now()).await?;
+        tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "user signed up");
+        Ok(signed_in(&state, &record.id, &user.user_id).await?)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}

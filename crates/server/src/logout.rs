@@ -1,0 +1,134 @@
+//! Logout: Auth0's `/v2/logout` and OpenID Connect RP-initiated logout (`/oidc/logout`).
+//! Both end the Tessera session. A return URL is followed only when it is one of the
+//! application's allowed logout URLs, exactly; otherwise a page, never a redirect.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use tessera_core::Client;
+use tessera_jose::verify_with;
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::pages;
+use crate::params::Params;
+use crate::respond;
+use crate::session;
+
+fn logged_out_page() -> Response {
+    pages::message_page("You are logged out", "You have been logged out. You can close this window.")
+}
+
+fn with_cleared_session(mut response: Response, cookie: HeaderValue) -> Response {
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+async fn find_client(state: &AppState, client_id: Option<&str>) -> Result<Option<Client>, PageError> {
+    match client_id {
+        None => Ok(None),
+        Some(id) => match state.store().find_client(id).await? {
+            Some(client) => Ok(Some(client)),
+            None => Err(PageError::bad_request("Unknown application", "No application with this client_id is registered.")),
+        },
+    }
+}
+
+fn not_allowed(parameter: &str) -> PageError {
+    PageError::bad_request(
+        "Logout URL not allowed",
+        format!(
+            "You have been logged out, but the {parameter} is not one of the application's allowed logout URLs, \
+             so you were not sent back."
+        ),
+    )
+}
+
+pub(crate) async fn v2_logout(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let cookie = match session::end(&state, &headers).await {
+        Ok(cookie) => cookie,
+        Err(error) => return PageError::from(error).into_response(),
+    };
+    let result = async {
+        let params = Params::from_urlencoded(query.unwrap_or_default().as_bytes())
+            .map_err(|e| PageError::bad_request("Invalid request", e.to_string()))?;
+        let client = find_client(&state, params.get("client_id")).await?;
+        let destination = match (params.get("returnTo"), &client) {
+            (Some(return_to), Some(client)) if client.allowed_logout_urls.iter().any(|u| u == return_to) => {
+                Some(return_to.to_string())
+            }
+            (Some(_), _) => return Err(not_allowed("returnTo URL")),
+            (None, Some(client)) => client.allowed_logout_urls.first().cloned(),
+            (None, None) => None,
+        };
+        Ok(match destination {
+            Some(url) => respond::redirect(&url),
+            None => logged_out_page(),
+        })
+    }
+    .await;
+    with_cleared_session(result.unwrap_or_else(IntoResponse::into_response), cookie)
+}
+
+pub(crate) async fn oidc_logout(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let params = Params::from_urlencoded(query.unwrap_or_default().as_bytes());
+    oidc_logout_with(&state, &headers, params).await
+}
+
+pub(crate) async fn oidc_logout_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = Params::from_body(&headers, &body, false);
+    oidc_logout_with(&state, &headers, params).await
+}
+
+async fn oidc_logout_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: Result<Params, crate::params::ParamsError>,
+) -> Response {
+    let cookie = match session::end(state, headers).await {
+        Ok(cookie) => cookie,
+        Err(error) => return PageError::from(error).into_response(),
+    };
+    let result = async {
+        let params = params.map_err(|e| PageError::bad_request("Invalid request", e.to_string()))?;
+        // The hint names the client; an expired hint is still a valid hint.
+        let hinted_client = match params.get("id_token_hint") {
+            None => None,
+            Some(hint) => {
+                let keys = state.keys();
+                let invalid = || PageError::bad_request("Invalid request", "The id_token_hint is not an ID token issued here.");
+                let verified = verify_with(hint, |kid| keys.verifying_key(kid)).map_err(|_| invalid())?;
+                if verified.claims.get("iss").and_then(|v| v.as_str()) != Some(state.issuer()) {
+                    return Err(invalid());
+                }
+                Some(verified.claims.get("aud").and_then(|v| v.as_str()).ok_or_else(invalid)?.to_string())
+            }
+        };
+        let client_id = match (params.get("client_id"), hinted_client.as_deref()) {
+            (Some(given), Some(hinted)) if given != hinted => {
+                return Err(PageError::bad_request("Invalid request", "client_id does not match the id_token_hint."));
+            }
+            (Some(given), _) => Some(given),
+            (None, hinted) => hinted,
+        };
+        let client = find_client(state, client_id).await?;
+        match (params.get("post_logout_redirect_uri"), client) {
+            (Some(uri), Some(client)) if client.allowed_logout_urls.iter().any(|u| u == uri) => {
+                let location = match params.get("state") {
+                    Some(value) => {
+                        let separator = if uri.contains('?') { '&' } else { '?' };
+                        let encoded: String = form_urlencoded::Serializer::new(String::new()).append_pair("state", value).finish();
+                        format!("{uri}{separator}{encoded}")
+                    }
+                    None => uri.to_string(),
+                };
+                Ok(respond::redirect(&location))
+            }
+            (Some(_), _) => Err(not_allowed("post_logout_redirect_uri")),
+            (None, _) => Ok(logged_out_page()),
+        }
+    }
+    .await;
+    with_cleared_session(result.unwrap_or_else(IntoResponse::into_response), cookie)
+}

@@ -1,0 +1,89 @@
+//! Server-rendered pages (askama templates, escaped by default) and static assets.
+
+use askama::Template;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub(crate) struct LoginPage<'a> {
+    pub(crate) client_name: &'a str,
+    pub(crate) transaction: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub(crate) struct SignupPage<'a> {
+    pub(crate) client_name: &'a str,
+    pub(crate) transaction: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) email: &'a str,
+    pub(crate) error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    message: &'a str,
+    is_error: bool,
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub(crate) struct FormPostPage<'a> {
+    pub(crate) action: &'a str,
+    pub(crate) fields: &'a [(&'a str, String)],
+}
+
+#[derive(Template)]
+#[template(path = "web_message.html")]
+pub(crate) struct WebMessagePage<'a> {
+    pub(crate) origin: &'a str,
+    pub(crate) response_json: &'a str,
+}
+
+/// Renders a template as an HTML response that no cache keeps.
+pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => {
+            let mut response = (status, Html(body)).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    html(status, &MessagePage { title, message, is_error: true })
+}
+
+pub(crate) fn message_page(title: &str, message: &str) -> Response {
+    html(StatusCode::OK, &MessagePage { title, message, is_error: false })
+}
+
+pub(crate) async fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
+}
+
+pub(crate) async fn static_file(Path(file): Path<String>) -> Response {
+    let (body, content_type): (&'static str, &'static str) = match file.as_str() {
+        "tessera.css" => (include_str!("../static/tessera.css"), "text/css; charset=utf-8"),
+        "form_post.js" => (include_str!("../static/form_post.js"), "text/javascript; charset=utf-8"),
+        "web_message.js" => (include_str!("../static/web_message.js"), "text/javascript; charset=utf-8"),
+        _ => return not_found().await,
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}

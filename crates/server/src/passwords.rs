@@ -1,0 +1,80 @@
+//! Password hashing: Argon2id with OWASP's parameters, off the async executor, with
+//! bounded concurrency so a burst of logins cannot exhaust memory or starve requests.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+fn argon2() -> Argon2<'static> {
+    // OWASP Password Storage Cheat Sheet: m = 19 MiB, t = 2, p = 1.
+    let params = Params::new(19_456, 2, 1, None).expect("constant parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password to a PHC string. Blocking: call from a blocking thread.
+pub fn hash_password_blocking(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2().hash_password(password.as_bytes(), &salt).expect("Argon2 hashing of a bounded input succeeds").to_string()
+}
+
+/// Verifies against a PHC string. Blocking. Unparseable hashes never verify.
+pub fn verify_password_blocking(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Runs hashing on the blocking pool, at most `permits` at a time.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    /// A hash of a random password, verified against when the account does not exist
+    /// so that unknown and known accounts take the same time. Made on first use.
+    dummy: Arc<OnceLock<String>>,
+}
+
+impl PasswordHasher {
+    pub fn new(concurrency: usize) -> Self {
+        PasswordHasher { permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: Arc::new(OnceLock::new()) }
+    }
+
+    pub async fn hash(&self, password: String) -> String {
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(move || hash_password_blocking(&password)).await.expect("hashing does not panic")
+    }
+
+    /// `None` as the stored hash means "no such account": a dummy verification runs
+    /// so the response time does not tell.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> bool {
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let dummy = self.dummy.clone();
+        tokio::task::spawn_blocking(move || match stored {
+            Some(phc) => verify_password_blocking(&password, &phc),
+            None => {
+                let phc = dummy.get_or_init(|| hash_password_blocking(&tessera_core::ids::secret_token()));
+                verify_password_blocking(&password, phc);
+                false
+            }
+        })
+        .await
+        .expect("verification does not panic")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_with_owasp_parameters() {
+        let phc = hash_password_blocking("correct horse");
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify_password_blocking("correct horse", &phc));
+        assert!(!verify_password_blocking("wrong horse", &phc));
+        assert!(!verify_password_blocking("x", "not a phc string"));
+    }
+}

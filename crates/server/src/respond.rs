@@ -1,0 +1,96 @@
+//! Delivering an authorization response (or error) to the client's redirect_uri in the
+//! requested response mode: query, fragment, form_post or web_message.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::pages;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+    WebMessage,
+}
+
+impl ResponseMode {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "query" => Some(ResponseMode::Query),
+            "fragment" => Some(ResponseMode::Fragment),
+            "form_post" => Some(ResponseMode::FormPost),
+            "web_message" => Some(ResponseMode::WebMessage),
+            _ => None,
+        }
+    }
+}
+
+fn encode(params: &[(&str, String)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}
+
+/// Sends `params` to `redirect_uri`. `origin` is the redirect_uri's origin (needed by
+/// web_message as the postMessage target and the allowed frame ancestor).
+pub(crate) fn deliver(mode: ResponseMode, redirect_uri: &str, origin: &str, params: &[(&str, String)]) -> Response {
+    match mode {
+        ResponseMode::Query => {
+            let separator = if redirect_uri.contains('?') { '&' } else { '?' };
+            redirect(&format!("{redirect_uri}{separator}{}", encode(params)))
+        }
+        ResponseMode::Fragment => redirect(&format!("{redirect_uri}#{}", encode(params))),
+        ResponseMode::FormPost => {
+            let mut response = pages::html(StatusCode::OK, &pages::FormPostPage { action: redirect_uri, fields: params });
+            let csp = format!(
+                "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+            );
+            set_csp(&mut response, &csp, true);
+            response
+        }
+        ResponseMode::WebMessage => {
+            let object: serde_json::Map<String, serde_json::Value> =
+                params.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone()))).collect();
+            let json = serde_json::to_string(&object).expect("strings serialize");
+            let mut response = pages::html(StatusCode::OK, &pages::WebMessagePage { origin, response_json: &json });
+            // This page exists to be framed by the app; only by the app.
+            let csp = format!("default-src 'none'; script-src 'self'; frame-ancestors {origin}; base-uri 'none'");
+            set_csp(&mut response, &csp, false);
+            response
+        }
+    }
+}
+
+fn set_csp(response: &mut Response, csp: &str, deny_framing: bool) {
+    if let Ok(value) = HeaderValue::from_str(csp) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    if deny_framing {
+        response.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+}
+
+/// 302 to `location`, never cached.
+pub(crate) fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut response = StatusCode::FOUND.into_response();
+            response.headers_mut().insert(header::LOCATION, value);
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(_) => pages::error_page(StatusCode::BAD_REQUEST, "Invalid redirect", "The redirect address is not valid."),
+    }
+}
+
+/// 303 See Other: after a form POST, the browser follows with a GET.
+pub(crate) fn see_other(location: &str) -> Response {
+    let mut response = redirect(location);
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+}

@@ -1,0 +1,108 @@
+//! Shared state handed to every handler, and the background jobs that maintain it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_store::Store;
+
+use crate::ServerConfig;
+use crate::keys::{KeyRing, KeySet};
+use crate::passwords::PasswordHasher;
+use crate::throttle::Throttle;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: ServerConfig,
+    store: Store,
+    issuer: String,
+    keys: KeyRing,
+    hasher: PasswordHasher,
+    login_throttle: Throttle,
+    secure_cookies: bool,
+}
+
+/// Unix seconds now.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl AppState {
+    pub(crate) fn new(config: ServerConfig, store: Store, issuer: String, keys: KeyRing) -> Self {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let login_throttle = Throttle::new(config.login_attempts_per_minute, Duration::from_secs(60));
+        let secure_cookies = issuer.starts_with("https://");
+        AppState(Arc::new(Inner {
+            config,
+            store,
+            issuer,
+            keys,
+            hasher: PasswordHasher::new(workers),
+            login_throttle,
+            secure_cookies,
+        }))
+    }
+
+    /// The issuer, with its trailing slash.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub(crate) fn keys(&self) -> Arc<KeySet> {
+        self.0.keys.snapshot()
+    }
+
+    pub(crate) fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    pub(crate) fn hasher(&self) -> &PasswordHasher {
+        &self.0.hasher
+    }
+
+    pub(crate) fn login_throttle(&self) -> &Throttle {
+        &self.0.login_throttle
+    }
+
+    /// Whether we are served over HTTPS: cookies get `Secure` and the `__Host-` prefix.
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.0.secure_cookies
+    }
+}
+
+/// Key-set polling (rotations made by the CLI show up within `key_poll_interval`) and the
+/// purge of expired rows. Errors are logged and retried at the next tick.
+pub(crate) fn spawn_background_jobs(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut key_tick = tokio::time::interval(state.config().key_poll_interval);
+        let mut purge_tick = tokio::time::interval(state.config().purge_interval);
+        key_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        purge_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = key_tick.tick() => {
+                    match state.0.keys.refresh(state.store(), &state.config().master_key).await {
+                        Ok(true) => tracing::info!("signing keys reloaded"),
+                        Ok(false) => {}
+                        Err(error) => tracing::warn!(%error, "signing keys could not be reloaded"),
+                    }
+                }
+                _ = purge_tick.tick() => {
+                    match state.store().purge_expired(now()).await {
+                        Ok(counts) if counts != Default::default() => tracing::debug!(?counts, "purged expired rows"),
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "purge of expired rows failed"),
+                    }
+                }
+            }
+        }
+    })
+}

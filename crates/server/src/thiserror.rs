@@ -1,0 +1,2 @@
+
+pub(crate) async fn Error() -> &'static str { "not yet" }

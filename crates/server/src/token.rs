@@ -1,0 +1,278 @@
+//! The token endpoint: `authorization_code` (with PKCE) and `client_credentials`.
+//! Form and JSON bodies; client authentication by `client_secret_basic`,
+//! `client_secret_post`, or none for public clients (which must have used PKCE).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+use tessera_core::claims::Subject;
+use tessera_core::scope::{self, MachineScopeError};
+use tessera_core::{Client, ids, pkce};
+use tessera_store::CodeRedemption;
+
+use crate::AppState;
+use crate::authorize::CodeGrant;
+use crate::cors;
+use crate::error::OAuthError;
+use crate::issue;
+use crate::params::Params;
+use crate::state::now;
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    scope: String,
+    expires_in: i64,
+    token_type: &'static str,
+}
+
+pub(crate) async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let response = match handle(&state, &headers, &body).await {
+        Ok(tokens) => {
+            let mut response = Json(tokens).into_response();
+            let out = response.headers_mut();
+            out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            out.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => error.into_response(),
+    };
+    cors::allow_registered(&state, &headers, response).await
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, OAuthError> {
+    let params = Params::from_body(headers, body, true).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let credentials = ClientCredentials::from_request(headers, &params)?;
+    match params.get("grant_type") {
+        Some("authorization_code") => authorization_code(state, &params, &credentials).await,
+        Some("client_credentials") => client_credentials(state, &params, &credentials).await,
+        Some(_) => Err(OAuthError::unsupported_grant_type(
+            "Supported grant types: authorization_code, client_credentials.",
+        )),
+        None => Err(OAuthError::invalid_request("Missing required parameter: grant_type")),
+    }
+}
+
+/// Who the caller says it is, and how it proves it.
+struct ClientCredentials {
+    client_id: String,
+    secret: Option<String>,
+    used_basic: bool,
+}
+
+impl ClientCredentials {
+    fn from_request(headers: &HeaderMap, params: &Params) -> Result<Self, OAuthError> {
+        let basic = match headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(value) => {
+                let text = value.to_str().map_err(|_| OAuthError::invalid_request("Malformed Authorization header"))?;
+                match text.split_once(' ') {
+                    Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => Some(parse_basic(encoded.trim())?),
+                    _ => return Err(OAuthError::invalid_client("Unsupported client authentication scheme", true)),
+                }
+            }
+        };
+        match basic {
+            Some((client_id, secret)) => {
+                if params.get("client_secret").is_some() {
+                    return Err(OAuthError::invalid_request("Use one client authentication method, not several"));
+                }
+                if params.get("client_id").is_some_and(|id| id != client_id) {
+                    return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
+                }
+                Ok(ClientCredentials { client_id, secret: Some(secret), used_basic: true })
+            }
+            None => {
+                let client_id = params
+                    .get("client_id")
+                    .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: client_id"))?;
+                Ok(ClientCredentials {
+                    client_id: client_id.to_string(),
+                    secret: params.get("client_secret").map(str::to_string),
+                    used_basic: false,
+                })
+            }
+        }
+    }
+
+    /// Checks the credentials against the registered client.
+    fn authenticate(&self, client: &Client) -> Result<(), OAuthError> {
+        let failed = || OAuthError::invalid_client("Client authentication failed", self.used_basic);
+        if client.is_public() {
+            // Public clients have no secret; presenting one means confusion, not proof.
+            return if self.secret.is_none() { Ok(()) } else { Err(failed()) };
+        }
+        match (&self.secret, &client.secret_hash) {
+            (Some(secret), Some(hash)) if ids::secret_matches(secret, hash) => Ok(()),
+            _ => Err(failed()),
+        }
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+fn parse_basic(encoded: &str) -> Result<(String, String), OAuthError> {
+    let malformed = || OAuthError::invalid_client("Malformed Basic credentials", true);
+    let decoded = STANDARD.decode(encoded).map_err(|_| malformed())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    let unescape = |s: &str| -> String { form_urlencoded::parse(format!("v={s}").as_bytes()).map(|(_, v)| v.into_owned()).next().unwrap_or_default() };
+    let (id, secret) = (unescape(id), unescape(secret));
+    if id.is_empty() {
+        return Err(malformed());
+    }
+    Ok((id, secret))
+}
+
+async fn authorization_code(
+    state: &AppState,
+    params: &Params,
+    credentials: &ClientCredentials,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("Missing required parameter: code"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: redirect_uri"))?;
+    let client = state
+        .store()
+        .find_client(&credentials.client_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_client("Client authentication failed", credentials.used_basic))?;
+    credentials.authenticate(&client)?;
+    if !client.allows_grant("authorization_code") {
+        return Err(OAuthError::unauthorized_client("This application may not use the authorization code grant."));
+    }
+    let invalid = || OAuthError::invalid_grant("Invalid authorization code");
+    let now = now();
+    let record = match state.store().redeem_code(&ids::secret_hash(code), now).await? {
+        CodeRedemption::Redeemed(record) => record,
+        CodeRedemption::AlreadyUsed(record) => {
+            // A replay: whoever holds this code may be an attacker. Revoke what the first
+            // redemption produced that can be revoked.
+            if record.client_id == client.client_id {
+                let revoked = state.store().revoke_opaque_tokens(&record.client_id, &record.user_id).await?;
+                tracing::warn!(client_id = %client.client_id, revoked, "authorization code replayed");
+            }
+            return Err(invalid());
+        }
+        CodeRedemption::NotFound => return Err(invalid()),
+    };
+    if record.client_id != client.client_id {
+        return Err(invalid());
+    }
+    if record.expires_at <= now {
+        return Err(OAuthError::invalid_grant("The authorization code has expired"));
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    let grant: CodeGrant = serde_json::from_str(&record.grant).map_err(|_| OAuthError::server_error())?;
+    match (&grant.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            pkce::verify(verifier, challenge).map_err(|e| OAuthError::invalid_grant(e.to_string()))?
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("Missing code_verifier")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge"));
+        }
+        (None, None) if client.is_public() => return Err(OAuthError::invalid_grant("Public applications must use PKCE")),
+        (None, None) => {}
+    }
+    let user = state
+        .store()
+        .find_user(&record.user_id)
+        .await?
+        .filter(|u| !u.blocked)
+        .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
+    let api = match &grant.audience {
+        Some(identifier) => Some(
+            state
+                .store()
+                .find_resource_server(identifier)
+                .await?
+                .ok_or_else(|| OAuthError::invalid_grant("The API of this authorization no longer exists"))?,
+        ),
+        None => None,
+    };
+    let access = issue::user_access_token(state, api.as_ref(), &client.client_id, &user.user_id, &grant.scope).await?;
+    let id_token = if scope::contains(&grant.scope, "openid") {
+        Some(issue::id_token(
+            state,
+            &issue::IdTokenInput {
+                user: &user,
+                client_id: &client.client_id,
+                scopes: &grant.scope,
+                nonce: grant.nonce.as_deref(),
+                auth_time: grant.auth_time,
+                sid: Some(&grant.sid),
+                access_token: Some(&access.token),
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access.token,
+        id_token,
+        scope: scope::join(&grant.scope),
+        expires_in: access.expires_in,
+        token_type: "Bearer",
+    })
+}
+
+async fn client_credentials(
+    state: &AppState,
+    params: &Params,
+    credentials: &ClientCredentials,
+) -> Result<TokenResponse, OAuthError> {
+    let audience = params.get("audience").ok_or_else(|| {
+        OAuthError::access_denied("No audience parameter was provided, and no default audience has been configured")
+    })?;
+    let access = state
+        .store()
+        .machine_access(&credentials.client_id, audience)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_client("Client authentication failed", credentials.used_basic))?;
+    credentials.authenticate(&access.client)?;
+    if access.client.is_public() || !access.client.allows_grant("client_credentials") {
+        return Err(OAuthError::unauthorized_client("Grant type 'client_credentials' not allowed for the client."));
+    }
+    let api = access.api.ok_or_else(|| OAuthError::access_denied(format!("Service not found: {audience}")))?;
+    let grant = access.grant.ok_or_else(|| {
+        OAuthError::access_denied(format!(
+            "Client is not authorized to access \"{audience}\". You need to create a client grant for this API."
+        ))
+    })?;
+    let requested = params.get("scope").map(scope::parse);
+    let scopes = scope::resolve_for_client(requested.as_deref(), &grant, &api).map_err(|MachineScopeError::NoneGranted| {
+        OAuthError::access_denied("Client has not been granted any of the requested scopes")
+    })?;
+    let issued = issue::jwt_access_token(state, &api, Subject::Client, &access.client.client_id, &scopes)?;
+    Ok(TokenResponse {
+        access_token: issued.token,
+        id_token: None,
+        scope: scope::join(&scopes),
+        expires_in: issued.expires_in,
+        token_type: "Bearer",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_url_decoded() {
+        let encoded = STANDARD.encode("my%20id:s%3Acret");
+        assert_eq!(parse_basic(&encoded).unwrap(), ("my id".to_string(), "s:cret".to_string()));
+        assert!(parse_basic("!!!").is_err());
+        assert!(parse_basic(&STANDARD.encode("no-colon")).is_err());
+        assert!(parse_basic(&STANDARD.encode(":secret")).is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! Rows that have no domain type of their own in `tessera-core`.
+
+use tessera_core::{Client, ClientGrant, ResourceServer, Scope, TokenDialect};
+
+/// Where a key is in its life: published before use (next), signing (current),
+/// still published for tokens in flight (previous), then gone from the JWKS (retired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Next,
+    Current,
+    Previous,
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Current => "current",
+            KeyState::Previous => "previous",
+            KeyState::Retired => "retired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "next" => Some(KeyState::Next),
+            "current" => Some(KeyState::Current),
+            "previous" => Some(KeyState::Previous),
+            "retired" => Some(KeyState::Retired),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub state: KeyState,
+    /// PKCS#8 sealed with the master key; the store never sees it in clear.
+    pub sealed_private_key: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransactionRecord {
+    pub id: String,
+    pub csrf_hash: Vec<u8>,
+    /// The validated authorization request, serialized by the server.
+    pub request: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub code_hash: Vec<u8>,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    /// What the code grants, serialized by the server.
+    pub grant: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub grant: String,
+    pub expires_at: i64,
+}
+
+/// The outcome of trying to redeem a code.
+#[derive(Debug, Clone)]
+pub enum CodeRedemption {
+    /// This caller won the code.
+    Redeemed(CodeRecord),
+    /// The code exists but was redeemed before (a replay).
+    AlreadyUsed(CodeRecord),
+    NotFound,
+}
+
+#[derive(Debug, Clone)]
+pub struct OpaqueTokenRecord {
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub expires_at: i64,
+}
+
+/// Input for a new user of the database connection.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub password_hash: String,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub nickname: Option<String>,
+    pub picture: Option<String>,
+}
+
+/// Fields of an API that may change. `None` keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceServerUpdate {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<Scope>>,
+    pub signing_alg: Option<String>,
+    pub token_lifetime: Option<i64>,
+    pub allow_offline_access: Option<bool>,
+    pub token_dialect: Option<TokenDialect>,
+    pub enforce_policies: Option<bool>,
+}
+
+/// Fields of an application that may change. `None` keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub callbacks: Option<Vec<String>>,
+    pub web_origins: Option<Vec<String>>,
+    pub allowed_logout_urls: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub secret_hash: Option<Vec<u8>>,
+    pub is_first_party: Option<bool>,
+}
+
+/// Everything the client-credentials grant needs, read in one query.
+#[derive(Debug, Clone)]
+pub struct MachineAccess {
+    pub client: Client,
+    pub api: Option<ResourceServer>,
+    pub grant: Option<ClientGrant>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub codes: u64,
+    pub sessions: u64,
+    pub transactions: u64,
+    pub opaque_tokens: u64,
+}

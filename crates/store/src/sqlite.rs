@@ -1,0 +1,1046 @@
+//! The SQLite backend.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use tessera_core::{
+    AppType, Client, ClientGrant, DATABASE_CONNECTION, DEFAULT_TENANT, ResourceServer, Scope,
+    TokenDialect, User,
+};
+
+use crate::records::*;
+use crate::{PURGE_BATCH, StoreError, StoreResult};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+    tenant: &'static str,
+}
+
+fn json_list(text: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt("JSON list"))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data always serializes")
+}
+
+macro_rules! client_columns {
+    () => {
+        "client_id, name, app_type, secret_hash, token_endpoint_auth_method, callbacks, \
+     web_origins, allowed_logout_urls, grant_types, is_first_party, created_at, updated_at"
+    };
+}
+
+macro_rules! api_columns {
+    () => {
+        "id, name, identifier, signing_alg, token_lifetime, allow_offline_access, \
+     token_dialect, enforce_policies, scopes, created_at, updated_at"
+    };
+}
+
+macro_rules! user_columns {
+    () => {
+        "user_id, connection, email, email_verified, name, nickname, picture, blocked, \
+     created_at, updated_at, last_login, logins_count"
+    };
+}
+
+fn client_from_row(row: &SqliteRow, prefix: &str) -> StoreResult<Client> {
+    let col = |name: &str| format!("{prefix}{name}");
+    let app_type: String = row.try_get(col("app_type").as_str())?;
+    Ok(Client {
+        client_id: row.try_get(col("client_id").as_str())?,
+        name: row.try_get(col("name").as_str())?,
+        app_type: AppType::parse(&app_type).ok_or(StoreError::Corrupt("app_type"))?,
+        secret_hash: row.try_get(col("secret_hash").as_str())?,
+        token_endpoint_auth_method: row.try_get(col("token_endpoint_auth_method").as_str())?,
+        callbacks: json_list(row.try_get(col("callbacks").as_str())?)?,
+        web_origins: json_list(row.try_get(col("web_origins").as_str())?)?,
+        allowed_logout_urls: json_list(row.try_get(col("allowed_logout_urls").as_str())?)?,
+        grant_types: json_list(row.try_get(col("grant_types").as_str())?)?,
+        is_first_party: row.try_get(col("is_first_party").as_str())?,
+        created_at: row.try_get(col("created_at").as_str())?,
+        updated_at: row.try_get(col("updated_at").as_str())?,
+    })
+}
+
+fn api_from_row(row: &SqliteRow, prefix: &str) -> StoreResult<ResourceServer> {
+    let col = |name: &str| format!("{prefix}{name}");
+    let dialect: String = row.try_get(col("token_dialect").as_str())?;
+    let scopes: String = row.try_get(col("scopes").as_str())?;
+    Ok(ResourceServer {
+        id: row.try_get(col("id").as_str())?,
+        name: row.try_get(col("name").as_str())?,
+        identifier: row.try_get(col("identifier").as_str())?,
+        signing_alg: row.try_get(col("signing_alg").as_str())?,
+        token_lifetime: row.try_get(col("token_lifetime").as_str())?,
+        allow_offline_access: row.try_get(col("allow_offline_access").as_str())?,
+        token_dialect: TokenDialect::parse(&dialect).ok_or(StoreError::Corrupt("token_dialect"))?,
+        enforce_policies: row.try_get(col("enforce_policies").as_str())?,
+        scopes: serde_json::from_str::<Vec<Scope>>(&scopes).map_err(|_| StoreError::Corrupt("scopes"))?,
+        created_at: row.try_get(col("created_at").as_str())?,
+        updated_at: row.try_get(col("updated_at").as_str())?,
+    })
+}
+
+fn grant_from_row(row: &SqliteRow, prefix: &str) -> StoreResult<ClientGrant> {
+    let col = |name: &str| format!("{prefix}{name}");
+    Ok(ClientGrant {
+        id: row.try_get(col("id").as_str())?,
+        client_id: row.try_get(col("client_id").as_str())?,
+        audience: row.try_get(col("audience").as_str())?,
+        scope: json_list(row.try_get(col("scope").as_str())?)?,
+        created_at: row.try_get(col("created_at").as_str())?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        user_id: row.try_get("user_id")?,
+        connection: row.try_get("connection")?,
+        email: row.try_get("email")?,
+        email_verified: row.try_get("email_verified")?,
+        name: row.try_get("name")?,
+        nickname: row.try_get("nickname")?,
+        picture: row.try_get("picture")?,
+        blocked: row.try_get("blocked")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_login: row.try_get("last_login")?,
+        logins_count: row.try_get("logins_count")?,
+    })
+}
+
+fn key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRecord> {
+    let state: String = row.try_get("state")?;
+    Ok(SigningKeyRecord {
+        kid: row.try_get("kid")?,
+        alg: row.try_get("alg")?,
+        state: KeyState::parse(&state).ok_or(StoreError::Corrupt("key state"))?,
+        sealed_private_key: row.try_get("private_key")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// A default avatar, as Auth0 gives users without one: an inline SVG with the initials,
+/// so nothing is loaded from a third-party host.
+fn default_picture(email: &str) -> String {
+    let initials: String = email.chars().filter(|c| c.is_ascii_alphanumeric()).take(2).collect::<String>().to_uppercase();
+    let svg = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='64' height='64'><rect width='64' height='64' fill='%234f46e5'/>\
+<text x='50%' y='54%' font-family='sans-serif' font-size='26' fill='white' text-anchor='middle' dominant-baseline='middle'>{initials}</text></svg>"
+    );
+    format!("data:image/svg+xml;utf8,{}", svg.replace('<', "%3C").replace('>', "%3E").replace(' ', "%20"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `sqlite://PATH` and applies migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::BadUrl("expected sqlite://PATH".into()))?;
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() {
+            return Err(StoreError::BadUrl("the path is empty".into()));
+        }
+        let path = PathBuf::from(path);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::BadUrl(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|e| StoreError::BadUrl(e.to_string()))?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged write (code redeemed, user created) survives kill -9
+            // and power loss, not only a crash of this process.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(StoreError::from)?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migration)?;
+        Ok(SqliteStore { pool, path, tenant: DEFAULT_TENANT })
+    }
+
+    /// The database file; secrets that live beside it (the master key) are found from here.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A cheap liveness probe.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- signing keys -------------------------------------------------------------
+
+    /// Keys that are published (next, current, previous), oldest first.
+    pub async fn published_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, state, private_key, created_at, updated_at FROM signing_keys \
+             WHERE tenant_id = ? AND state != 'retired' ORDER BY created_at, kid",
+        )
+        .bind(self.tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Every key, retired ones included (for `keys list`).
+    pub async fn all_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, state, private_key, created_at, updated_at FROM signing_keys \
+             WHERE tenant_id = ? ORDER BY created_at, kid",
+        )
+        .bind(self.tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// A short fingerprint of the published key set, polled to notice rotations made by
+    /// another process (the CLI) without reading the sealed keys.
+    pub async fn key_set_version(&self) -> StoreResult<String> {
+        let row = sqlx::query(
+            "SELECT COALESCE(group_concat(kid || ':' || state, ','), '') AS v FROM \
+             (SELECT kid, state FROM signing_keys WHERE tenant_id = ? AND state != 'retired' ORDER BY kid)",
+        )
+        .bind(self.tenant)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("v")?)
+    }
+
+    /// Inserts keys for algorithms that have none yet. Returns how many were inserted;
+    /// safe to race with another process doing the same.
+    pub async fn insert_keys_if_missing(&self, keys: &[SigningKeyRecord]) -> StoreResult<usize> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut inserted = 0;
+        for key in keys {
+            let exists = sqlx::query(
+                "SELECT 1 FROM signing_keys WHERE tenant_id = ? AND alg = ? AND state = ?",
+            )
+            .bind(self.tenant)
+            .bind(&key.alg)
+            .bind(key.state.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+            if !exists {
+                insert_key(&mut tx, self.tenant, key).await?;
+                inserted += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Rotates one algorithm's keys: previous → retired, current → previous,
+    /// next → current, and `new_next` becomes next. One transaction.
+    pub async fn rotate_keys(&self, alg: &str, new_next: &SigningKeyRecord, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (from, to) in [("previous", "retired"), ("current", "previous"), ("next", "current")] {
+            sqlx::query("UPDATE signing_keys SET state = ?, updated_at = ? WHERE tenant_id = ? AND alg = ? AND state = ?")
+                .bind(to)
+                .bind(now)
+                .bind(self.tenant)
+                .bind(alg)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_key(&mut tx, self.tenant, new_next).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- resource servers (APIs) ------------------------------------------------------
+
+    pub async fn create_resource_server(&self, api: &ResourceServer) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO resource_servers (tenant_id, id, name, identifier, signing_alg, token_lifetime, \
+             allow_offline_access, token_dialect, enforce_policies, scopes, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.tenant)
+        .bind(&api.id)
+        .bind(&api.name)
+        .bind(&api.identifier)
+        .bind(&api.signing_alg)
+        .bind(api.token_lifetime)
+        .bind(api.allow_offline_access)
+        .bind(api.token_dialect.as_str())
+        .bind(api.enforce_policies)
+        .bind(to_json(&api.scopes))
+        .bind(api.created_at)
+        .bind(api.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("an API with this identifier"),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    pub async fn list_resource_servers(&self) -> StoreResult<Vec<ResourceServer>> {
+        let rows = sqlx::query(concat!("SELECT ", api_columns!(), " FROM resource_servers WHERE tenant_id = ? ORDER BY created_at, id"))
+        .bind(self.tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| api_from_row(r, "")).collect()
+    }
+
+    /// Looks an API up by its identifier (audience) or by its id.
+    pub async fn find_resource_server(&self, id_or_identifier: &str) -> StoreResult<Option<ResourceServer>> {
+        let row = sqlx::query(concat!("SELECT ", api_columns!(), " FROM resource_servers WHERE tenant_id = ? AND (identifier = ? OR id = ?) \
+             ORDER BY identifier = ? DESC LIMIT 1"))
+        .bind(self.tenant)
+        .bind(id_or_identifier)
+        .bind(id_or_identifier)
+        .bind(id_or_identifier)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| api_from_row(&r, "")).transpose()
+    }
+
+    pub async fn update_resource_server(&self, id: &str, update: &ResourceServerUpdate, now: i64) -> StoreResult<ResourceServer> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(concat!("SELECT ", api_columns!(), " FROM resource_servers WHERE tenant_id = ? AND id = ?"))
+            .bind(self.tenant)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("API"))?;
+        let mut api = api_from_row(&row, "")?;
+        if let Some(name) = &update.name {
+            api.name = name.clone();
+        }
+        if let Some(scopes) = &update.scopes {
+            api.scopes = scopes.clone();
+        }
+        if let Some(alg) = &update.signing_alg {
+            api.signing_alg = alg.clone();
+        }
+        if let Some(lifetime) = update.token_lifetime {
+            api.token_lifetime = lifetime;
+        }
+        if let Some(offline) = update.allow_offline_access {
+            api.allow_offline_access = offline;
+        }
+        if let Some(dialect) = update.token_dialect {
+            api.token_dialect = dialect;
+        }
+        if let Some(enforce) = update.enforce_policies {
+            api.enforce_policies = enforce;
+        }
+        api.updated_at = now;
+        sqlx::query(
+            "UPDATE resource_servers SET name = ?, scopes = ?, signing_alg = ?, token_lifetime = ?, \
+             allow_offline_access = ?, token_dialect = ?, enforce_policies = ?, updated_at = ? \
+             WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(&api.name)
+        .bind(to_json(&api.scopes))
+        .bind(&api.signing_alg)
+        .bind(api.token_lifetime)
+        .bind(api.allow_offline_access)
+        .bind(api.token_dialect.as_str())
+        .bind(api.enforce_policies)
+        .bind(api.updated_at)
+        .bind(self.tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(api)
+    }
+
+    pub async fn delete_resource_server(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM resource_servers WHERE tenant_id = ? AND id = ?")
+            .bind(self.tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("API"));
+        }
+        Ok(())
+    }
+
+    // ---- clients (applications) -------------------------------------------------------
+
+    pub async fn create_client(&self, client: &Client) -> StoreResult<()> {
+        sqlx::query(concat!("INSERT INTO clients (tenant_id, ", client_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+        .bind(self.tenant)
+        .bind(&client.client_id)
+        .bind(&client.name)
+        .bind(client.app_type.as_str())
+        .bind(&client.secret_hash)
+        .bind(&client.token_endpoint_auth_method)
+        .bind(to_json(&client.callbacks))
+        .bind(to_json(&client.web_origins))
+        .bind(to_json(&client.allowed_logout_urls))
+        .bind(to_json(&client.grant_types))
+        .bind(client.is_first_party)
+        .bind(client.created_at)
+        .bind(client.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let rows = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE tenant_id = ? ORDER BY created_at, client_id"))
+        .bind(self.tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| client_from_row(r, "")).collect()
+    }
+
+    pub async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        let row = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE tenant_id = ? AND client_id = ?"))
+            .bind(self.tenant)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| client_from_row(&r, "")).transpose()
+    }
+
+    /// Finds a client by exact name (CLI convenience; names are not unique, the oldest wins).
+    pub async fn find_client_by_name(&self, name: &str) -> StoreResult<Option<Client>> {
+        let row = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE tenant_id = ? AND name = ? ORDER BY created_at LIMIT 1"))
+        .bind(self.tenant)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| client_from_row(&r, "")).transpose()
+    }
+
+    pub async fn update_client(&self, client_id: &str, update: &ClientUpdate, now: i64) -> StoreResult<Client> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE tenant_id = ? AND client_id = ?"))
+            .bind(self.tenant)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("application"))?;
+        let mut client = client_from_row(&row, "")?;
+        if let Some(name) = &update.name {
+            client.name = name.clone();
+        }
+        if let Some(list) = &update.callbacks {
+            client.callbacks = list.clone();
+        }
+        if let Some(list) = &update.web_origins {
+            client.web_origins = list.clone();
+        }
+        if let Some(list) = &update.allowed_logout_urls {
+            client.allowed_logout_urls = list.clone();
+        }
+        if let Some(list) = &update.grant_types {
+            client.grant_types = list.clone();
+        }
+        if let Some(hash) = &update.secret_hash {
+            client.secret_hash = Some(hash.clone());
+        }
+        if let Some(first_party) = update.is_first_party {
+            client.is_first_party = first_party;
+        }
+        client.updated_at = now;
+        sqlx::query(
+            "UPDATE clients SET name = ?, callbacks = ?, web_origins = ?, allowed_logout_urls = ?, grant_types = ?, \
+             secret_hash = ?, is_first_party = ?, updated_at = ? WHERE tenant_id = ? AND client_id = ?",
+        )
+        .bind(&client.name)
+        .bind(to_json(&client.callbacks))
+        .bind(to_json(&client.web_origins))
+        .bind(to_json(&client.allowed_logout_urls))
+        .bind(to_json(&client.grant_types))
+        .bind(&client.secret_hash)
+        .bind(client.is_first_party)
+        .bind(client.updated_at)
+        .bind(self.tenant)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(client)
+    }
+
+    pub async fn delete_client(&self, client_id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM clients WHERE tenant_id = ? AND client_id = ?")
+            .bind(self.tenant)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("application"));
+        }
+        Ok(())
+    }
+
+    /// Whether `origin` is an allowed web origin of any application (CORS for the
+    /// browser-facing endpoints; trailing slashes in registrations are tolerated).
+    pub async fn origin_registered(&self, origin: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM clients, json_each(clients.web_origins) AS o \
+             WHERE clients.tenant_id = ? AND (o.value = ? OR o.value = ? || '/')) AS found",
+        )
+        .bind(self.tenant)
+        .bind(origin)
+        .bind(origin)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<bool, _>("found")?)
+    }
+
+    // ---- client grants -----------------------------------------------------------------
+
+    pub async fn create_client_grant(&self, grant: &ClientGrant) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO client_grants (tenant_id, id, client_id, audience, scope, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.tenant)
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.audience)
+        .bind(to_json(&grant.scope))
+        .bind(grant.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("a grant for this application and API"),
+            StoreError::NotFound(_) => StoreError::NotFound("application or API"),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    pub async fn list_client_grants(&self, client_id: Option<&str>) -> StoreResult<Vec<ClientGrant>> {
+        let rows = sqlx::query(
+            "SELECT id, client_id, audience, scope, created_at FROM client_grants \
+             WHERE tenant_id = ? AND (? IS NULL OR client_id = ?) ORDER BY created_at, id",
+        )
+        .bind(self.tenant)
+        .bind(client_id)
+        .bind(client_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| grant_from_row(r, "")).collect()
+    }
+
+    pub async fn update_client_grant(&self, id: &str, scope: &[String]) -> StoreResult<ClientGrant> {
+        let row = sqlx::query(
+            "UPDATE client_grants SET scope = ? WHERE tenant_id = ? AND id = ? \
+             RETURNING id, client_id, audience, scope, created_at",
+        )
+        .bind(to_json(&scope))
+        .bind(self.tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("client grant"))?;
+        grant_from_row(&row, "")
+    }
+
+    pub async fn delete_client_grant(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM client_grants WHERE tenant_id = ? AND id = ?")
+            .bind(self.tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("client grant"));
+        }
+        Ok(())
+    }
+
+    /// The client, the API named by `audience` and the grant between them, in one query:
+    /// this is the hot path of the client-credentials grant.
+    pub async fn machine_access(&self, client_id: &str, audience: &str) -> StoreResult<Option<MachineAccess>> {
+        let row = sqlx::query(
+            "SELECT c.client_id AS c_client_id, c.name AS c_name, c.app_type AS c_app_type, \
+               c.secret_hash AS c_secret_hash, c.token_endpoint_auth_method AS c_token_endpoint_auth_method, \
+               c.callbacks AS c_callbacks, c.web_origins AS c_web_origins, c.allowed_logout_urls AS c_allowed_logout_urls, \
+               c.grant_types AS c_grant_types, c.is_first_party AS c_is_first_party, c.created_at AS c_created_at, \
+               c.updated_at AS c_updated_at, \
+               r.id AS r_id, r.name AS r_name, r.identifier AS r_identifier, r.signing_alg AS r_signing_alg, \
+               r.token_lifetime AS r_token_lifetime, r.allow_offline_access AS r_allow_offline_access, \
+               r.token_dialect AS r_token_dialect, r.enforce_policies AS r_enforce_policies, r.scopes AS r_scopes, \
+               r.created_at AS r_created_at, r.updated_at AS r_updated_at, \
+               g.id AS g_id, g.client_id AS g_client_id, g.audience AS g_audience, g.scope AS g_scope, \
+               g.created_at AS g_created_at \
+             FROM clients c \
+             LEFT JOIN resource_servers r ON r.tenant_id = c.tenant_id AND r.identifier = ? \
+             LEFT JOIN client_grants g ON g.tenant_id = c.tenant_id AND g.client_id = c.client_id AND g.audience = ? \
+             WHERE c.tenant_id = ? AND c.client_id = ?",
+        )
+        .bind(audience)
+        .bind(audience)
+        .bind(self.tenant)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let client = client_from_row(&row, "c_")?;
+        let api_id: Option<String> = row.try_get("r_id")?;
+        let api = match api_id {
+            Some(_) => Some(api_from_row(&row, "r_")?),
+            None => None,
+        };
+        let grant_id: Option<String> = row.try_get("g_id")?;
+        let grant = match grant_id {
+            Some(_) => Some(grant_from_row(&row, "g_")?),
+            None => None,
+        };
+        Ok(Some(MachineAccess { client, api, grant }))
+    }
+
+    // ---- users ---------------------------------------------------------------------------
+
+    /// Creates a user of the database connection. `user_id` is generated here in Auth0's
+    /// `auth0|<hex>` shape.
+    pub async fn create_user(&self, new: &NewUser, user_id: &str, now: i64) -> StoreResult<User> {
+        let email = tessera_core::normalize_email(&new.email);
+        let user = User {
+            user_id: user_id.to_string(),
+            connection: DATABASE_CONNECTION.to_string(),
+            name: new.name.clone().unwrap_or_else(|| email.clone()),
+            nickname: new.nickname.clone().unwrap_or_else(|| User::nickname_from_email(&email)),
+            picture: new.picture.clone().unwrap_or_else(|| default_picture(&email)),
+            email,
+            email_verified: new.email_verified,
+            blocked: false,
+            created_at: now,
+            updated_at: now,
+            last_login: None,
+            logins_count: 0,
+        };
+        sqlx::query(
+            "INSERT INTO users (tenant_id, user_id, connection, email, email_verified, password_hash, name, nickname, \
+             picture, blocked, created_at, updated_at, last_login, logins_count) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL, 0)",
+        )
+        .bind(self.tenant)
+        .bind(&user.user_id)
+        .bind(&user.connection)
+        .bind(&user.email)
+        .bind(user.email_verified)
+        .bind(&new.password_hash)
+        .bind(&user.name)
+        .bind(&user.nickname)
+        .bind(&user.picture)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("a user with this email"),
+            other => other,
+        })?;
+        Ok(user)
+    }
+
+    pub async fn find_user(&self, user_id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id = ? AND user_id = ?"))
+            .bind(self.tenant)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| user_from_row(&r)).transpose()
+    }
+
+    pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        Ok(self.find_user_with_password(email).await?.map(|(user, _)| user))
+    }
+
+    /// The user of the database connection with this email, and their password hash.
+    pub async fn find_user_with_password(&self, email: &str) -> StoreResult<Option<(User, Option<String>)>> {
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), ", password_hash FROM users WHERE tenant_id = ? AND connection = ? AND email = ?"))
+        .bind(self.tenant)
+        .bind(DATABASE_CONNECTION)
+        .bind(tessera_core::normalize_email(email))
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id = ? ORDER BY created_at, user_id"))
+            .bind(self.tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    pub async fn set_user_blocked(&self, user_id: &str, blocked: bool, now: i64) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET blocked = ?, updated_at = ? WHERE tenant_id = ? AND user_id = ?")
+            .bind(blocked)
+            .bind(now)
+            .bind(self.tenant)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        if blocked {
+            sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?")
+                .bind(self.tenant)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn set_user_password(&self, user_id: &str, password_hash: &str, now: i64) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE tenant_id = ? AND user_id = ?")
+            .bind(password_hash)
+            .bind(now)
+            .bind(self.tenant)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, user_id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM users WHERE tenant_id = ? AND user_id = ?")
+            .bind(self.tenant)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        Ok(())
+    }
+
+    pub async fn record_login(&self, user_id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET last_login = ?, logins_count = logins_count + 1 WHERE tenant_id = ? AND user_id = ?",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- brute-force protection -------------------------------------------------------
+
+    /// Counts one more consecutive failure for (email, ip); returns the new count.
+    pub async fn record_login_failure(&self, email: &str, ip: &str, now: i64) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "INSERT INTO login_failures (tenant_id, email, ip, failures, updated_at) VALUES (?, ?, ?, 1, ?) \
+             ON CONFLICT (tenant_id, email, ip) DO UPDATE SET failures = failures + 1, updated_at = excluded.updated_at \
+             RETURNING failures",
+        )
+        .bind(self.tenant)
+        .bind(tessera_core::normalize_email(email))
+        .bind(ip)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("failures")?)
+    }
+
+    pub async fn login_failures(&self, email: &str, ip: &str) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT failures FROM login_failures WHERE tenant_id = ? AND email = ? AND ip = ?")
+            .bind(self.tenant)
+            .bind(tessera_core::normalize_email(email))
+            .bind(ip)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("failures")?,
+            None => 0,
+        })
+    }
+
+    /// Clears the failures of an account: after a successful login (one IP) or an
+    /// administrator's unblock (every IP, `ip = None`).
+    pub async fn clear_login_failures(&self, email: &str, ip: Option<&str>) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_failures WHERE tenant_id = ? AND email = ? AND (? IS NULL OR ip = ?)")
+            .bind(self.tenant)
+            .bind(tessera_core::normalize_email(email))
+            .bind(ip)
+            .bind(ip)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- sessions ----------------------------------------------------------------------
+
+    pub async fn create_session(&self, id_hash: &[u8], record: &SessionRecord, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (tenant_id, id_hash, sid, user_id, auth_time, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.tenant)
+        .bind(id_hash)
+        .bind(&record.sid)
+        .bind(&record.user_id)
+        .bind(record.auth_time)
+        .bind(now)
+        .bind(record.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A live session (not expired at `now`).
+    pub async fn find_session(&self, id_hash: &[u8], now: i64) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT sid, user_id, auth_time, expires_at FROM sessions WHERE tenant_id = ? AND id_hash = ? AND expires_at > ?",
+        )
+        .bind(self.tenant)
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(SessionRecord {
+                sid: row.try_get("sid")?,
+                user_id: row.try_get("user_id")?,
+                auth_time: row.try_get("auth_time")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND id_hash = ?")
+            .bind(self.tenant)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- login transactions ------------------------------------------------------------
+
+    pub async fn create_transaction(&self, record: &TransactionRecord, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO login_transactions (tenant_id, id, csrf_hash, request, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.tenant)
+        .bind(&record.id)
+        .bind(&record.csrf_hash)
+        .bind(&record.request)
+        .bind(now)
+        .bind(record.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn find_transaction(&self, id: &str, now: i64) -> StoreResult<Option<TransactionRecord>> {
+        let row = sqlx::query(
+            "SELECT id, csrf_hash, request, expires_at FROM login_transactions WHERE tenant_id = ? AND id = ? AND expires_at > ?",
+        )
+        .bind(self.tenant)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(TransactionRecord {
+                id: row.try_get("id")?,
+                csrf_hash: row.try_get("csrf_hash")?,
+                request: row.try_get("request")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_transaction(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_transactions WHERE tenant_id = ? AND id = ?")
+            .bind(self.tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- authorization codes -----------------------------------------------------------
+
+    pub async fn create_code(&self, code: &NewCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (tenant_id, code_hash, client_id, user_id, redirect_uri, grant, \
+             created_at, expires_at, consumed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(self.tenant)
+        .bind(&code.code_hash)
+        .bind(&code.client_id)
+        .bind(&code.user_id)
+        .bind(&code.redirect_uri)
+        .bind(&code.grant)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a code consumed. Exactly one of any number of concurrent callers gets
+    /// `Redeemed`: the `consumed_at IS NULL` condition and the update are one statement.
+    pub async fn redeem_code(&self, code_hash: &[u8], now: i64) -> StoreResult<CodeRedemption> {
+        let won = sqlx::query(
+            "UPDATE authorization_codes SET consumed_at = ? WHERE tenant_id = ? AND code_hash = ? AND consumed_at IS NULL \
+             RETURNING client_id, user_id, redirect_uri, grant, expires_at",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let to_record = |row: &SqliteRow| -> StoreResult<CodeRecord> {
+            Ok(CodeRecord {
+                client_id: row.try_get("client_id")?,
+                user_id: row.try_get("user_id")?,
+                redirect_uri: row.try_get("redirect_uri")?,
+                grant: row.try_get("grant")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        };
+        if let Some(row) = won {
+            return Ok(CodeRedemption::Redeemed(to_record(&row)?));
+        }
+        let used = sqlx::query(
+            "SELECT client_id, user_id, redirect_uri, grant, expires_at FROM authorization_codes WHERE tenant_id = ? AND code_hash = ?",
+        )
+        .bind(self.tenant)
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        match used {
+            Some(row) => Ok(CodeRedemption::AlreadyUsed(to_record(&row)?)),
+            None => Ok(CodeRedemption::NotFound),
+        }
+    }
+
+    // ---- opaque access tokens ----------------------------------------------------------
+
+    pub async fn create_opaque_token(&self, token_hash: &[u8], record: &OpaqueTokenRecord, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO opaque_tokens (tenant_id, token_hash, client_id, user_id, scope, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.tenant)
+        .bind(token_hash)
+        .bind(&record.client_id)
+        .bind(&record.user_id)
+        .bind(&record.scope)
+        .bind(now)
+        .bind(record.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn find_opaque_token(&self, token_hash: &[u8], now: i64) -> StoreResult<Option<OpaqueTokenRecord>> {
+        let row = sqlx::query(
+            "SELECT client_id, user_id, scope, expires_at FROM opaque_tokens WHERE tenant_id = ? AND token_hash = ? AND expires_at > ?",
+        )
+        .bind(self.tenant)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(OpaqueTokenRecord {
+                client_id: row.try_get("client_id")?,
+                user_id: row.try_get("user_id")?,
+                scope: row.try_get("scope")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Revokes the opaque tokens a user got through one client (a replayed code).
+    pub async fn revoke_opaque_tokens(&self, client_id: &str, user_id: &str) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM opaque_tokens WHERE tenant_id = ? AND client_id = ? AND user_id = ?")
+            .bind(self.tenant)
+            .bind(client_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- housekeeping ------------------------------------------------------------------
+
+    /// Deletes expired rows, at most `PURGE_BATCH` per table per call, through the expiry
+    /// indexes. Consumed codes are kept until they expire so a replay is still recognised.
+    pub async fn purge_expired(&self, now: i64) -> StoreResult<PurgeCounts> {
+        let mut counts = PurgeCounts::default();
+        for (table, slot) in [
+            ("authorization_codes", &mut counts.codes),
+            ("sessions", &mut counts.sessions),
+            ("login_transactions", &mut counts.transactions),
+            ("opaque_tokens", &mut counts.opaque_tokens),
+        ] {
+            // Table names come from the fixed list above, never from input.
+            let sql = format!(
+                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT ?)"
+            );
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(PURGE_BATCH).execute(&self.pool).await?;
+            *slot = done.rows_affected();
+        }
+        Ok(counts)
+    }
+}
+
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tenant: &str,
+    key: &SigningKeyRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (tenant_id, kid, alg, state, private_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tenant)
+    .bind(&key.kid)
+    .bind(&key.alg)
+    .bind(key.state.as_str())
+    .bind(&key.sealed_private_key)
+    .bind(key.created_at)
+    .bind(key.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
