@@ -29,7 +29,16 @@ pub struct AccessTokenRequest<'a> {
 
 /// Claims of a JWT access token, and the `typ` header value its dialect uses.
 pub fn access_token(request: &AccessTokenRequest<'_>) -> (&'static str, Map<String, Value>) {
-    let AccessTokenRequest { issuer, api, subject, client_id, scopes, permissions, now, jti } = request;
+    let AccessTokenRequest {
+        issuer,
+        api,
+        subject,
+        client_id,
+        scopes,
+        permissions,
+        now,
+        jti,
+    } = request;
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(issuer));
     let sub = match subject {
@@ -59,7 +68,11 @@ pub fn access_token(request: &AccessTokenRequest<'_>) -> (&'static str, Map<Stri
     if dialect.adds_permissions() {
         claims.insert("permissions".into(), json!(permissions));
     }
-    let typ = if dialect.is_rfc9068() { "at+jwt" } else { "JWT" };
+    let typ = if dialect.is_rfc9068() {
+        "at+jwt"
+    } else {
+        "JWT"
+    };
     (typ, claims)
 }
 
@@ -157,7 +170,10 @@ mod tests {
             allow_offline_access: false,
             token_dialect: dialect,
             enforce_policies: false,
-            scopes: vec![Scope { value: "read:messages".into(), description: String::new() }],
+            scopes: vec![Scope {
+                value: "read:messages".into(),
+                description: String::new(),
+            }],
             created_at: 0,
             updated_at: 0,
         }
@@ -195,7 +211,10 @@ mod tests {
             jti: "j",
         });
         assert_eq!(typ, "JWT");
-        assert_eq!(claims["aud"], json!(["https://quickstarts/api", "https://t.example/userinfo"]));
+        assert_eq!(
+            claims["aud"],
+            json!(["https://quickstarts/api", "https://t.example/userinfo"])
+        );
         assert_eq!(claims["exp"], json!(86_500));
         assert_eq!(claims["scope"], json!("openid profile read:messages"));
         assert_eq!(claims["azp"], json!("cid"));
@@ -252,7 +271,10 @@ mod tests {
     #[test]
     fn at_hash_matches_oidc_example() {
         // OpenID Connect Core, Appendix A.3 (RS256).
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    SystemRandom::new().fill(&mut bytes).expect("the system random source works");
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source works");
     bytes
 }
 
@@ -40,12 +42,17 @@ pub fn alphanumeric(len: usize) -> String {
 /// Lower-case hex id of `bytes` random bytes (user ids, grant ids, session ids).
 pub fn hex_id(bytes: usize) -> String {
     let raw = random_bytes::<32>();
-    raw[..bytes.min(32)].iter().map(|b| format!("{b:02x}")).collect()
+    raw[..bytes.min(32)]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// SHA-256 of a high-entropy secret. We store this, never the secret.
 pub fn secret_hash(secret: &str) -> Vec<u8> {
-    digest::digest(&digest::SHA256, secret.as_bytes()).as_ref().to_vec()
+    digest::digest(&digest::SHA256, secret.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 /// Constant-time check of a presented secret against a stored hash.

@@ -60,11 +60,17 @@ impl TokenDialect {
     }
 
     pub fn is_rfc9068(self) -> bool {
-        matches!(self, TokenDialect::Rfc9068Profile | TokenDialect::Rfc9068ProfileAuthz)
+        matches!(
+            self,
+            TokenDialect::Rfc9068Profile | TokenDialect::Rfc9068ProfileAuthz
+        )
     }
 
     pub fn adds_permissions(self) -> bool {
-        matches!(self, TokenDialect::AccessTokenAuthz | TokenDialect::Rfc9068ProfileAuthz)
+        matches!(
+            self,
+            TokenDialect::AccessTokenAuthz | TokenDialect::Rfc9068ProfileAuthz
+        )
     }
 }
 
@@ -129,18 +135,32 @@ impl AppType {
     pub fn default_grant_types(self) -> Vec<String> {
         let names: &[&str] = match self {
             AppType::Spa | AppType::Native => &["authorization_code", "implicit", "refresh_token"],
-            AppType::RegularWeb => &["authorization_code", "implicit", "refresh_token", "client_credentials"],
+            AppType::RegularWeb => &[
+                "authorization_code",
+                "implicit",
+                "refresh_token",
+                "client_credentials",
+            ],
             AppType::NonInteractive => &["client_credentials"],
         };
         names.iter().map(|s| s.to_string()).collect()
     }
 
     pub fn default_auth_method(self) -> &'static str {
-        if self.is_public() { "none" } else { "client_secret_post" }
+        if self.is_public() {
+            "none"
+        } else {
+            "client_secret_post"
+        }
     }
 }
 
-pub const GRANT_TYPES: [&str; 4] = ["authorization_code", "implicit", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "implicit",
+    "refresh_token",
+    "client_credentials",
+];
 
 /// An application (OAuth client).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +233,9 @@ pub fn normalize_email(email: &str) -> String {
 /// A plausible email: one `@`, something on both sides, a dot in the domain, no spaces,
 /// and a sane length. Deliverability is for verification mails, not for this check.
 pub fn email_is_plausible(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
@@ -258,18 +280,41 @@ mod tests {
 
     #[test]
     fn password_policy() {
-        assert_eq!(check_password_policy("short"), Err(PasswordPolicyError::TooShort));
-        assert_eq!(check_password_policy("password"), Err(PasswordPolicyError::TooCommon));
-        assert_eq!(check_password_policy("Password1"), Err(PasswordPolicyError::TooCommon));
-        assert_eq!(check_password_policy(&"x".repeat(129)), Err(PasswordPolicyError::TooLong));
-        assert_eq!(check_password_policy("correct horse battery staple"), Ok(()));
+        assert_eq!(
+            check_password_policy("short"),
+            Err(PasswordPolicyError::TooShort)
+        );
+        assert_eq!(
+            check_password_policy("password"),
+            Err(PasswordPolicyError::TooCommon)
+        );
+        assert_eq!(
+            check_password_policy("Password1"),
+            Err(PasswordPolicyError::TooCommon)
+        );
+        assert_eq!(
+            check_password_policy(&"x".repeat(129)),
+            Err(PasswordPolicyError::TooLong)
+        );
+        assert_eq!(
+            check_password_policy("correct horse battery staple"),
+            Ok(())
+        );
         assert_eq!(check_password_policy(&"ü".repeat(64)), Ok(()));
     }
 
     #[test]
     fn emails() {
         assert!(email_is_plausible("demo@example.com"));
-        for bad in ["", "demo", "@example.com", "demo@", "demo@example", "a b@example.com", "a@b@c.com"] {
+        for bad in [
+            "",
+            "demo",
+            "@example.com",
+            "demo@",
+            "demo@example",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert!(!email_is_plausible(bad), "{bad}");
         }
         assert_eq!(normalize_email(" Demo@Example.COM "), "demo@example.com");
@@ -277,7 +322,12 @@ mod tests {
 
     #[test]
     fn app_types_round_trip() {
-        for t in [AppType::Spa, AppType::RegularWeb, AppType::Native, AppType::NonInteractive] {
+        for t in [
+            AppType::Spa,
+            AppType::RegularWeb,
+            AppType::Native,
+            AppType::NonInteractive,
+        ] {
             assert_eq!(AppType::parse(t.as_str()), Some(t));
         }
         assert_eq!(AppType::parse("m2m"), Some(AppType::NonInteractive));

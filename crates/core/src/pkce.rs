@@ -28,7 +28,11 @@ pub fn check_challenge(challenge: &str, method: Option<&str>) -> Result<(), Pkce
     if method != Some("S256") {
         return Err(PkceError::UnsupportedMethod);
     }
-    if challenge.len() != 43 || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if challenge.len() != 43
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(PkceError::BadChallenge);
     }
     Ok(())
@@ -57,17 +61,38 @@ mod tests {
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert_eq!(check_challenge(challenge, Some("S256")), Ok(()));
         assert_eq!(verify(verifier, challenge), Ok(()));
-        assert_eq!(verify(&verifier.replace('d', "e"), challenge), Err(PkceError::Mismatch));
+        assert_eq!(
+            verify(&verifier.replace('d', "e"), challenge),
+            Err(PkceError::Mismatch)
+        );
     }
 
     #[test]
     fn refuses_plain_short_long_and_odd_verifiers() {
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-        assert_eq!(check_challenge(challenge, Some("plain")), Err(PkceError::UnsupportedMethod));
-        assert_eq!(check_challenge(challenge, None), Err(PkceError::UnsupportedMethod));
-        assert_eq!(check_challenge("short", Some("S256")), Err(PkceError::BadChallenge));
-        assert_eq!(verify("a".repeat(42).as_str(), challenge), Err(PkceError::BadVerifier));
-        assert_eq!(verify("a".repeat(129).as_str(), challenge), Err(PkceError::BadVerifier));
-        assert_eq!(verify(&format!("{}!", "a".repeat(43)), challenge), Err(PkceError::BadVerifier));
+        assert_eq!(
+            check_challenge(challenge, Some("plain")),
+            Err(PkceError::UnsupportedMethod)
+        );
+        assert_eq!(
+            check_challenge(challenge, None),
+            Err(PkceError::UnsupportedMethod)
+        );
+        assert_eq!(
+            check_challenge("short", Some("S256")),
+            Err(PkceError::BadChallenge)
+        );
+        assert_eq!(
+            verify("a".repeat(42).as_str(), challenge),
+            Err(PkceError::BadVerifier)
+        );
+        assert_eq!(
+            verify("a".repeat(129).as_str(), challenge),
+            Err(PkceError::BadVerifier)
+        );
+        assert_eq!(
+            verify(&format!("{}!", "a".repeat(43)), challenge),
+            Err(PkceError::BadVerifier)
+        );
     }
 }

@@ -9,7 +9,9 @@ pub fn redirect_uri_allowed(requested: &str, registered: &[String]) -> bool {
     if registered.iter().any(|r| r == requested) {
         return true;
     }
-    let Ok(requested_url) = Url::parse(requested) else { return false };
+    let Ok(requested_url) = Url::parse(requested) else {
+        return false;
+    };
     if requested_url.scheme() != "http" || !is_loopback_ip(&requested_url) {
         return false;
     }
@@ -44,7 +46,9 @@ pub fn origin_of(uri: &str) -> Option<String> {
 /// Whether a browser origin is one of the app's allowed web origins (trailing slashes
 /// in the registration are tolerated, as Auth0 does).
 pub fn origin_allowed(origin: &str, web_origins: &[String]) -> bool {
-    web_origins.iter().any(|allowed| allowed.trim_end_matches('/') == origin)
+    web_origins
+        .iter()
+        .any(|allowed| allowed.trim_end_matches('/') == origin)
 }
 
 #[cfg(test)]
@@ -58,7 +62,10 @@ mod tests {
     #[test]
     fn exact_match_only() {
         let registered = regs(&["https://app.example/callback", "http://localhost:3000"]);
-        assert!(redirect_uri_allowed("https://app.example/callback", &registered));
+        assert!(redirect_uri_allowed(
+            "https://app.example/callback",
+            &registered
+        ));
         assert!(redirect_uri_allowed("http://localhost:3000", &registered));
         for evil in [
             "https://app.example/callback/",
@@ -78,19 +85,43 @@ mod tests {
     #[test]
     fn loopback_ip_port_may_vary() {
         let registered = regs(&["http://127.0.0.1/cb", "http://[::1]/cb"]);
-        assert!(redirect_uri_allowed("http://127.0.0.1:51234/cb", &registered));
+        assert!(redirect_uri_allowed(
+            "http://127.0.0.1:51234/cb",
+            &registered
+        ));
         assert!(redirect_uri_allowed("http://[::1]:8080/cb", &registered));
-        assert!(!redirect_uri_allowed("http://127.0.0.1:51234/other", &registered));
-        assert!(!redirect_uri_allowed("https://127.0.0.1:51234/cb", &registered));
-        assert!(!redirect_uri_allowed("http://localhost:51234/cb", &registered));
+        assert!(!redirect_uri_allowed(
+            "http://127.0.0.1:51234/other",
+            &registered
+        ));
+        assert!(!redirect_uri_allowed(
+            "https://127.0.0.1:51234/cb",
+            &registered
+        ));
+        assert!(!redirect_uri_allowed(
+            "http://localhost:51234/cb",
+            &registered
+        ));
     }
 
     #[test]
     fn origins() {
-        assert_eq!(origin_of("http://localhost:3000/callback?x").as_deref(), Some("http://localhost:3000"));
-        assert_eq!(origin_of("https://a.example/").as_deref(), Some("https://a.example"));
+        assert_eq!(
+            origin_of("http://localhost:3000/callback?x").as_deref(),
+            Some("http://localhost:3000")
+        );
+        assert_eq!(
+            origin_of("https://a.example/").as_deref(),
+            Some("https://a.example")
+        );
         assert!(origin_of("not a url").is_none());
-        assert!(origin_allowed("http://localhost:3000", &regs(&["http://localhost:3000/"])));
-        assert!(!origin_allowed("http://localhost:3001", &regs(&["http://localhost:3000"])));
+        assert!(origin_allowed(
+            "http://localhost:3000",
+            &regs(&["http://localhost:3000/"])
+        ));
+        assert!(!origin_allowed(
+            "http://localhost:3001",
+            &regs(&["http://localhost:3000"])
+        ));
     }
 }

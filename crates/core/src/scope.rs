@@ -33,7 +33,9 @@ pub fn contains(scopes: &[String], value: &str) -> bool {
 pub fn resolve_for_user(requested: &[String], api: Option<&ResourceServer>) -> Vec<String> {
     requested
         .iter()
-        .filter(|s| OIDC_SCOPES.contains(&s.as_str()) || api.is_some_and(|api| api.defines_scope(s)))
+        .filter(|s| {
+            OIDC_SCOPES.contains(&s.as_str()) || api.is_some_and(|api| api.defines_scope(s))
+        })
         .cloned()
         .collect()
 }
@@ -61,7 +63,11 @@ pub fn resolve_for_client(
                 .filter(|s| grant.scope.contains(s) && api.defines_scope(s))
                 .cloned()
                 .collect();
-            if result.is_empty() { Err(MachineScopeError::NoneGranted) } else { Ok(result) }
+            if result.is_empty() {
+                Err(MachineScopeError::NoneGranted)
+            } else {
+                Ok(result)
+            }
         }
     }
 }
@@ -81,7 +87,13 @@ mod tests {
             allow_offline_access: false,
             token_dialect: TokenDialect::AccessToken,
             enforce_policies: false,
-            scopes: scopes.iter().map(|s| Scope { value: s.to_string(), description: String::new() }).collect(),
+            scopes: scopes
+                .iter()
+                .map(|s| Scope {
+                    value: s.to_string(),
+                    description: String::new(),
+                })
+                .collect(),
             created_at: 0,
             updated_at: 0,
         }
@@ -101,15 +113,27 @@ mod tests {
     fn user_scopes_table() {
         let quickstart = api(&["read:messages", "write:messages"]);
         let cases: &[(&str, Option<&ResourceServer>, &str)] = &[
-            ("openid profile read:messages", Some(&quickstart), "openid profile read:messages"),
+            (
+                "openid profile read:messages",
+                Some(&quickstart),
+                "openid profile read:messages",
+            ),
             ("openid  openid profile", None, "openid profile"),
             ("openid read:messages", None, "openid"),
-            ("openid delete:everything read:messages", Some(&quickstart), "openid read:messages"),
+            (
+                "openid delete:everything read:messages",
+                Some(&quickstart),
+                "openid read:messages",
+            ),
             ("email offline_access", Some(&quickstart), "email"),
             ("", Some(&quickstart), ""),
         ];
         for (requested, api, expected) in cases {
-            assert_eq!(join(&resolve_for_user(&parse(requested), *api)), *expected, "{requested}");
+            assert_eq!(
+                join(&resolve_for_user(&parse(requested), *api)),
+                *expected,
+                "{requested}"
+            );
         }
     }
 
@@ -117,9 +141,21 @@ mod tests {
     fn client_scopes_table() {
         let api = api(&["read", "write", "admin"]);
         let grant = grant(&["read", "write", "retired"]);
-        assert_eq!(resolve_for_client(None, &grant, &api), Ok(vec!["read".into(), "write".into()]));
-        assert_eq!(resolve_for_client(Some(&parse("write admin")), &grant, &api), Ok(vec!["write".into()]));
-        assert_eq!(resolve_for_client(Some(&parse("admin")), &grant, &api), Err(MachineScopeError::NoneGranted));
-        assert_eq!(resolve_for_client(Some(&parse("retired")), &grant, &api), Err(MachineScopeError::NoneGranted));
+        assert_eq!(
+            resolve_for_client(None, &grant, &api),
+            Ok(vec!["read".into(), "write".into()])
+        );
+        assert_eq!(
+            resolve_for_client(Some(&parse("write admin")), &grant, &api),
+            Ok(vec!["write".into()])
+        );
+        assert_eq!(
+            resolve_for_client(Some(&parse("admin")), &grant, &api),
+            Err(MachineScopeError::NoneGranted)
+        );
+        assert_eq!(
+            resolve_for_client(Some(&parse("retired")), &grant, &api),
+            Err(MachineScopeError::NoneGranted)
+        );
     }
 }

@@ -59,7 +59,10 @@ pub fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
 
 fn der_integer(bytes: &[u8]) -> Vec<u8> {
     let trimmed: &[u8] = {
-        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+        let start = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len().saturating_sub(1));
         &bytes[start.min(bytes.len())..]
     };
     let mut value = Vec::with_capacity(trimmed.len() + 1);
@@ -80,7 +83,11 @@ fn der_length(len: usize) -> Vec<u8> {
     if len < 0x80 {
         return vec![len as u8];
     }
-    let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+    let bytes: Vec<u8> = len
+        .to_be_bytes()
+        .into_iter()
+        .skip_while(|b| *b == 0)
+        .collect();
     let mut out = vec![0x80 | bytes.len() as u8];
     out.extend(bytes);
     out
@@ -104,13 +111,19 @@ mod tests {
             x: None,
             y: None,
         };
-        assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(&jwk),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
     fn der_integer_adds_sign_byte_and_strips_leading_zeros() {
         assert_eq!(der_integer(&[0x80]), vec![0x02, 0x02, 0x00, 0x80]);
-        assert_eq!(der_integer(&[0x00, 0x01, 0x00, 0x01]), vec![0x02, 0x03, 0x01, 0x00, 0x01]);
+        assert_eq!(
+            der_integer(&[0x00, 0x01, 0x00, 0x01]),
+            vec![0x02, 0x03, 0x01, 0x00, 0x01]
+        );
         assert_eq!(der_length(300), vec![0x82, 0x01, 0x2c]);
     }
 }

@@ -21,7 +21,9 @@ pub fn b64(bytes: &[u8]) -> String {
 
 /// Strict base64url decoding: no padding, no characters outside the URL-safe alphabet.
 pub fn b64_decode(text: &str) -> Result<Vec<u8>, JoseError> {
-    URL_SAFE_NO_PAD.decode(text).map_err(|_| JoseError::Malformed("bad base64url"))
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| JoseError::Malformed("bad base64url"))
 }
 
 /// The header members we read. Unknown members (`jwk`, `jku`, `x5u`, `x5c`, …) are
@@ -54,7 +56,10 @@ pub struct VerifyingKey {
 
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyingKey").field("alg", &self.alg).field("kid", &self.kid).finish()
+        f.debug_struct("VerifyingKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -65,7 +70,11 @@ impl VerifyingKey {
                 ("RSA", _) => {
                     let n = b64_decode(jwk.n.as_deref().ok_or(JoseError::KeyRejected)?)?;
                     let e = b64_decode(jwk.e.as_deref().ok_or(JoseError::KeyRejected)?)?;
-                    (Algorithm::Rs256, &signature::RSA_PKCS1_2048_8192_SHA256, rsa_public_key_der(&n, &e))
+                    (
+                        Algorithm::Rs256,
+                        &signature::RSA_PKCS1_2048_8192_SHA256,
+                        rsa_public_key_der(&n, &e),
+                    )
                 }
                 ("EC", Some("P-256")) => {
                     let x = b64_decode(jwk.x.as_deref().ok_or(JoseError::KeyRejected)?)?;
@@ -82,15 +91,25 @@ impl VerifyingKey {
                     let x = b64_decode(jwk.x.as_deref().ok_or(JoseError::KeyRejected)?)?;
                     (Algorithm::EdDsa, &signature::ED25519, x)
                 }
-                _ => return Err(JoseError::UnsupportedAlgorithm(jwk.kty.chars().take(16).collect())),
+                _ => {
+                    return Err(JoseError::UnsupportedAlgorithm(
+                        jwk.kty.chars().take(16).collect(),
+                    ));
+                }
             };
         if let Some(declared) = jwk.alg.as_deref()
             && declared != alg.as_str()
         {
-            return Err(JoseError::UnsupportedAlgorithm(declared.chars().take(32).collect()));
+            return Err(JoseError::UnsupportedAlgorithm(
+                declared.chars().take(32).collect(),
+            ));
         }
         let key = ParsedPublicKey::new(verification, bytes).map_err(|_| JoseError::KeyRejected)?;
-        Ok(VerifyingKey { alg, kid: jwk.kid.clone(), key })
+        Ok(VerifyingKey {
+            alg,
+            kid: jwk.kid.clone(),
+            key,
+        })
     }
 
     pub fn alg(&self) -> Algorithm {
@@ -111,7 +130,11 @@ impl VerifyingKey {
         self.verify_parts(&parts, header)
     }
 
-    fn verify_parts(&self, parts: &CompactParts<'_>, header: JwsHeader) -> Result<VerifiedJws, JoseError> {
+    fn verify_parts(
+        &self,
+        parts: &CompactParts<'_>,
+        header: JwsHeader,
+    ) -> Result<VerifiedJws, JoseError> {
         if header.crit.is_some() {
             return Err(JoseError::UnsupportedCritical);
         }
@@ -153,7 +176,12 @@ fn split_compact(token: &str) -> Result<CompactParts<'_>, JoseError> {
         return Err(JoseError::Malformed("empty part"));
     }
     let signing_input = &token[..header.len() + 1 + payload.len()];
-    Ok(CompactParts { signing_input, header, payload, signature })
+    Ok(CompactParts {
+        signing_input,
+        header,
+        payload,
+        signature,
+    })
 }
 
 fn parse_header(encoded: &str) -> Result<JwsHeader, JoseError> {
@@ -166,7 +194,9 @@ fn parse_claims(encoded: &str) -> Result<serde_json::Map<String, serde_json::Val
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     let claims = serde::Deserializer::deserialize_map(&mut deserializer, UniqueKeys)
         .map_err(|_| JoseError::Malformed("bad claims"))?;
-    deserializer.end().map_err(|_| JoseError::Malformed("bad claims"))?;
+    deserializer
+        .end()
+        .map_err(|_| JoseError::Malformed("bad claims"))?;
     Ok(claims)
 }
 
@@ -214,37 +244,66 @@ mod tests {
     use crate::SigningKey;
 
     fn forge(header: &str, payload: &str, signature: &[u8]) -> String {
-        format!("{}.{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()), b64(signature))
+        format!(
+            "{}.{}.{}",
+            b64(header.as_bytes()),
+            b64(payload.as_bytes()),
+            b64(signature)
+        )
     }
 
     #[test]
     fn rejects_forgeries() {
         let (key, _) = SigningKey::generate(Algorithm::Rs256).unwrap();
         let verifier = key.verifying_key().unwrap();
-        let good = key.sign_jwt("JWT", &serde_json::json!({"sub": "a"})).unwrap();
+        let good = key
+            .sign_jwt("JWT", &serde_json::json!({"sub": "a"}))
+            .unwrap();
         assert!(verifier.verify(&good).is_ok());
 
         for alg in ["none", "None", "NONE", "nOnE", "HS256"] {
-            let forged = forge(&format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, key.kid()), r#"{"sub":"a"}"#, b"x");
-            assert_eq!(verifier.verify(&forged).unwrap_err(), JoseError::AlgorithmMismatch, "{alg}");
+            let forged = forge(
+                &format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, key.kid()),
+                r#"{"sub":"a"}"#,
+                b"x",
+            );
+            assert_eq!(
+                verifier.verify(&forged).unwrap_err(),
+                JoseError::AlgorithmMismatch,
+                "{alg}"
+            );
         }
         // Tampered payload with the original signature.
         let mut parts: Vec<&str> = good.split('.').collect();
         let evil = b64(br#"{"sub":"admin"}"#);
         parts[1] = &evil;
-        assert_eq!(verifier.verify(&parts.join(".")).unwrap_err(), JoseError::BadSignature);
+        assert_eq!(
+            verifier.verify(&parts.join(".")).unwrap_err(),
+            JoseError::BadSignature
+        );
         // Empty / truncated signatures and wrong shapes.
         let stripped = good.rsplit_once('.').unwrap().0;
         assert!(verifier.verify(&format!("{stripped}.")).is_err());
         assert!(verifier.verify(stripped).is_err());
         assert!(verifier.verify(&format!("{good}.x.y")).is_err());
-        assert_eq!(verifier.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)).unwrap_err(), JoseError::TooLarge);
+        assert_eq!(
+            verifier
+                .verify(&"a".repeat(MAX_TOKEN_BYTES + 1))
+                .unwrap_err(),
+            JoseError::TooLarge
+        );
         // Critical headers we do not understand.
         let crit = forge(r#"{"alg":"RS256","crit":["exp"]}"#, r#"{"sub":"a"}"#, b"x");
-        assert_eq!(verifier.verify(&crit).unwrap_err(), JoseError::UnsupportedCritical);
+        assert_eq!(
+            verifier.verify(&crit).unwrap_err(),
+            JoseError::UnsupportedCritical
+        );
         // Duplicate header member.
         let dup = forge(r#"{"alg":"RS256","alg":"RS256"}"#, r#"{}"#, b"x");
-        assert!(matches!(verifier.verify(&dup).unwrap_err(), JoseError::Malformed(_)));
+        assert!(matches!(
+            verifier.verify(&dup).unwrap_err(),
+            JoseError::Malformed(_)
+        ));
     }
 
     #[test]
@@ -260,9 +319,15 @@ mod tests {
         let other = SigningKey::from_pkcs8(Algorithm::EdDsa, &pkcs8).unwrap();
         let token = format!("{input}.{}", b64(pair.sign(input.as_bytes()).as_ref()));
         let other_verifier = other.verifying_key().unwrap();
-        assert!(matches!(other_verifier.verify(&token).unwrap_err(), JoseError::Malformed(_)));
+        assert!(matches!(
+            other_verifier.verify(&token).unwrap_err(),
+            JoseError::Malformed(_)
+        ));
         // And the first key does not accept the second key's signature at all.
-        assert_eq!(verifier.verify(&token).unwrap_err(), JoseError::BadSignature);
+        assert_eq!(
+            verifier.verify(&token).unwrap_err(),
+            JoseError::BadSignature
+        );
     }
 
     #[test]
@@ -270,7 +335,10 @@ mod tests {
         let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
         let verifier = key.verifying_key().unwrap();
         let forged = forge(r#"{"alg":"ES256"}"#, r#"{"sub":"a"}"#, &[0u8; 64]);
-        assert_eq!(verifier.verify(&forged).unwrap_err(), JoseError::BadSignature);
+        assert_eq!(
+            verifier.verify(&forged).unwrap_err(),
+            JoseError::BadSignature
+        );
     }
 
     #[test]
@@ -280,7 +348,14 @@ mod tests {
         let token = key.sign_jwt("JWT", &serde_json::json!({})).unwrap();
         let found = verify_with(&token, |kid| (kid == key.kid()).then_some(&verifier));
         assert!(found.is_ok());
-        let hostile = forge(r#"{"alg":"RS256","kid":"../../etc/passwd' OR 1=1"}"#, "{}", b"x");
-        assert_eq!(verify_with(&hostile, |_| None).unwrap_err(), JoseError::UnknownKey);
+        let hostile = forge(
+            r#"{"alg":"RS256","kid":"../../etc/passwd' OR 1=1"}"#,
+            "{}",
+            b"x",
+        );
+        assert_eq!(
+            verify_with(&hostile, |_| None).unwrap_err(),
+            JoseError::UnknownKey
+        );
     }
 }

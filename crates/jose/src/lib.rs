@@ -10,7 +10,10 @@ mod master_key;
 mod signing;
 
 pub use jwk::{Jwk, Jwks, rsa_public_key_der, thumbprint};
-pub use jws::{JwsHeader, MAX_TOKEN_BYTES, VerifiedJws, VerifyingKey, b64, b64_decode, peek_header, verify_with};
+pub use jws::{
+    JwsHeader, MAX_TOKEN_BYTES, VerifiedJws, VerifyingKey, b64, b64_decode, peek_header,
+    verify_with,
+};
 pub use master_key::MasterKey;
 pub use signing::SigningKey;
 
@@ -39,7 +42,9 @@ impl Algorithm {
             "RS256" => Ok(Algorithm::Rs256),
             "ES256" => Ok(Algorithm::Es256),
             "EdDSA" => Ok(Algorithm::EdDsa),
-            other => Err(JoseError::UnsupportedAlgorithm(other.chars().take(32).collect())),
+            other => Err(JoseError::UnsupportedAlgorithm(
+                other.chars().take(32).collect(),
+            )),
         }
     }
 

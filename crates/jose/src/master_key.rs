@@ -26,13 +26,18 @@ impl Clone for MasterKey {
 impl MasterKey {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
-        SystemRandom::new().fill(&mut bytes).expect("the system random source works");
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .expect("the system random source works");
         Self::from_bytes(bytes)
     }
 
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         let unbound = UnboundKey::new(&AES_256_GCM, &bytes).expect("32 bytes is an AES-256 key");
-        MasterKey { key: LessSafeKey::new(unbound), bytes }
+        MasterKey {
+            key: LessSafeKey::new(unbound),
+            bytes,
+        }
     }
 
     /// Parses the textual form: 43 base64url characters or 64 hex digits.
@@ -59,10 +64,16 @@ impl MasterKey {
     /// so a ciphertext cannot be moved to another row.
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).expect("the system random source works");
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("the system random source works");
         let mut buffer = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut buffer)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context),
+                &mut buffer,
+            )
             .expect("AES-GCM sealing of an in-memory buffer cannot fail");
         let mut out = nonce.to_vec();
         out.extend(buffer);
@@ -94,7 +105,10 @@ mod tests {
         let sealed = key.seal(b"secret pkcs8", b"kid-1");
         assert_eq!(key.open(&sealed, b"kid-1").unwrap(), b"secret pkcs8");
         assert_eq!(key.open(&sealed, b"kid-2"), Err(JoseError::Decrypt));
-        assert_eq!(MasterKey::generate().open(&sealed, b"kid-1"), Err(JoseError::Decrypt));
+        assert_eq!(
+            MasterKey::generate().open(&sealed, b"kid-1"),
+            Err(JoseError::Decrypt)
+        );
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
     }
 
@@ -105,7 +119,10 @@ mod tests {
         let sealed = key.seal(b"x", b"");
         assert_eq!(again.open(&sealed, b"").unwrap(), b"x");
         assert!(MasterKey::parse(&"ab".repeat(32)).is_ok());
-        assert_eq!(MasterKey::parse("short").unwrap_err(), JoseError::BadMasterKey);
+        assert_eq!(
+            MasterKey::parse("short").unwrap_err(),
+            JoseError::BadMasterKey
+        );
         assert_eq!(format!("{key:?}"), "MasterKey(redacted)");
     }
 }

@@ -27,7 +27,10 @@ pub struct SigningKey {
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("SigningKey").field("alg", &self.alg).field("kid", &self.kid).finish()
+        f.debug_struct("SigningKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -43,13 +46,12 @@ impl SigningKey {
                 let der = pair.as_der().map_err(|_| JoseError::KeyGeneration)?;
                 der.as_ref().to_vec()
             }
-            Algorithm::Es256 => EcdsaKeyPair::generate_pkcs8(
-                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                &rng,
-            )
-            .map_err(|_| JoseError::KeyGeneration)?
-            .as_ref()
-            .to_vec(),
+            Algorithm::Es256 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(|_| JoseError::KeyGeneration)?
+                    .as_ref()
+                    .to_vec()
+            }
             Algorithm::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng)
                 .map_err(|_| JoseError::KeyGeneration)?
                 .as_ref()
@@ -63,8 +65,8 @@ impl SigningKey {
     pub fn from_pkcs8(alg: Algorithm, pkcs8: &[u8]) -> Result<Self, JoseError> {
         let (inner, mut jwk) = match alg {
             Algorithm::Rs256 => {
-                let pair = signature::RsaKeyPair::from_pkcs8(pkcs8)
-                    .map_err(|_| JoseError::KeyRejected)?;
+                let pair =
+                    signature::RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| JoseError::KeyRejected)?;
                 let public = pair.public_key();
                 let jwk = Jwk {
                     kty: "RSA".into(),
@@ -102,8 +104,7 @@ impl SigningKey {
                 (Inner::Ec(pair), jwk)
             }
             Algorithm::EdDsa => {
-                let pair =
-                    Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| JoseError::KeyRejected)?;
+                let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| JoseError::KeyRejected)?;
                 let jwk = Jwk {
                     kty: "OKP".into(),
                     use_: None,
@@ -122,7 +123,13 @@ impl SigningKey {
         jwk.kid = Some(kid.clone());
         jwk.alg = Some(alg.as_str().into());
         jwk.use_ = Some("sig".into());
-        Ok(SigningKey { alg, kid, jwk, inner, rng: SystemRandom::new() })
+        Ok(SigningKey {
+            alg,
+            kid,
+            jwk,
+            inner,
+            rng: SystemRandom::new(),
+        })
     }
 
     pub fn alg(&self) -> Algorithm {
@@ -144,15 +151,23 @@ impl SigningKey {
     }
 
     /// Signs `claims` as a compact JWS with header `{alg, typ, kid}`.
-    pub fn sign_jwt<C: Serialize + ?Sized>(&self, typ: &str, claims: &C) -> Result<String, JoseError> {
+    pub fn sign_jwt<C: Serialize + ?Sized>(
+        &self,
+        typ: &str,
+        claims: &C,
+    ) -> Result<String, JoseError> {
         #[derive(Serialize)]
         struct Header<'a> {
             alg: &'a str,
             typ: &'a str,
             kid: &'a str,
         }
-        let header = serde_json::to_vec(&Header { alg: self.alg.as_str(), typ, kid: &self.kid })
-            .map_err(|_| JoseError::Signing)?;
+        let header = serde_json::to_vec(&Header {
+            alg: self.alg.as_str(),
+            typ,
+            kid: &self.kid,
+        })
+        .map_err(|_| JoseError::Signing)?;
         let payload = serde_json::to_vec(claims).map_err(|_| JoseError::Signing)?;
         let mut token = String::with_capacity(header.len() * 2 + payload.len() * 2 + 400);
         token.push_str(&b64(&header));
@@ -190,7 +205,9 @@ mod tests {
     fn every_algorithm_signs_what_its_jwk_verifies_and_reloads_from_pkcs8() {
         for alg in Algorithm::ALL {
             let (key, pkcs8) = SigningKey::generate(alg).unwrap();
-            let token = key.sign_jwt("JWT", &serde_json::json!({"sub": "x"})).unwrap();
+            let token = key
+                .sign_jwt("JWT", &serde_json::json!({"sub": "x"}))
+                .unwrap();
             let verifier = VerifyingKey::from_jwk(key.public_jwk()).unwrap();
             let verified = verifier.verify(&token).unwrap();
             assert_eq!(verified.claims["sub"], "x");
@@ -205,7 +222,12 @@ mod tests {
     #[test]
     fn independent_verifier_accepts_our_rs256_tokens() {
         let (key, _) = SigningKey::generate(Algorithm::Rs256).unwrap();
-        let token = key.sign_jwt("JWT", &serde_json::json!({"sub": "abc", "exp": 4102444800u64})).unwrap();
+        let token = key
+            .sign_jwt(
+                "JWT",
+                &serde_json::json!({"sub": "abc", "exp": 4102444800u64}),
+            )
+            .unwrap();
         let jwk = key.public_jwk();
         let n = b64_decode(jwk.n.as_ref().unwrap()).unwrap();
         let e = b64_decode(jwk.e.as_ref().unwrap()).unwrap();

@@ -10,7 +10,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tessera_core::{AUTHORIZATION_CODE_LIFETIME, Client, LOGIN_TRANSACTION_LIFETIME, ResourceServer, User, ids, pkce, redirect, scope};
+use tessera_core::{
+    AUTHORIZATION_CODE_LIFETIME, Client, LOGIN_TRANSACTION_LIFETIME, ResourceServer, User, ids,
+    pkce, redirect, scope,
+};
 use tessera_store::{NewCode, SessionRecord, TransactionRecord};
 
 use crate::AppState;
@@ -31,7 +34,11 @@ pub(crate) struct ResponseType {
 
 impl ResponseType {
     fn parse(text: &str) -> Option<Self> {
-        let mut parsed = ResponseType { code: false, token: false, id_token: false };
+        let mut parsed = ResponseType {
+            code: false,
+            token: false,
+            id_token: false,
+        };
         for part in text.split(' ').filter(|p| !p.is_empty()) {
             let slot = match part {
                 "code" => &mut parsed.code,
@@ -47,7 +54,10 @@ impl ResponseType {
         // Supported: code; token; id_token; token id_token (the legacy implicit flow).
         let supported = matches!(
             (parsed.code, parsed.token, parsed.id_token),
-            (true, false, false) | (false, true, false) | (false, false, true) | (false, true, true)
+            (true, false, false)
+                | (false, true, false)
+                | (false, false, true)
+                | (false, true, true)
         );
         supported.then_some(parsed)
     }
@@ -57,7 +67,11 @@ impl ResponseType {
     }
 
     fn default_mode(self) -> ResponseMode {
-        if self.is_implicit() { ResponseMode::Fragment } else { ResponseMode::Query }
+        if self.is_implicit() {
+            ResponseMode::Fragment
+        } else {
+            ResponseMode::Query
+        }
     }
 }
 
@@ -118,8 +132,10 @@ impl From<tessera_store::StoreError> for Rejection {
 }
 
 fn error_response(state: &AppState, target: &Target, error: &str, description: &str) -> Response {
-    let mut params: Vec<(&str, String)> =
-        vec![("error", error.to_string()), ("error_description", description.to_string())];
+    let mut params: Vec<(&str, String)> = vec![
+        ("error", error.to_string()),
+        ("error_description", description.to_string()),
+    ];
     if let Some(value) = &target.state {
         params.push(("state", value.clone()));
     }
@@ -130,18 +146,28 @@ fn error_response(state: &AppState, target: &Target, error: &str, description: &
 fn reject(state: &AppState, rejection: Rejection) -> Response {
     match rejection {
         Rejection::Page(page) => page.into_response(),
-        Rejection::Redirect(target, error, description) => error_response(state, &target, error, &description),
+        Rejection::Redirect(target, error, description) => {
+            error_response(state, &target, error, &description)
+        }
     }
 }
 
-pub(crate) async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     match Params::from_urlencoded(query.unwrap_or_default().as_bytes()) {
         Ok(params) => authorize(&state, &headers, &params).await,
         Err(error) => PageError::bad_request("Invalid request", error.to_string()).into_response(),
     }
 }
 
-pub(crate) async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match Params::from_body(&headers, &body, false) {
         Ok(params) => authorize(&state, &headers, &params).await,
         Err(error) => PageError::bad_request("Invalid request", error.to_string()).into_response(),
@@ -161,15 +187,19 @@ async fn authorize(state: &AppState, headers: &HeaderMap, params: &Params) -> Re
 
 /// Checks the client and redirect_uri (page on failure), then everything else (redirect
 /// with an error on failure).
-async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthRequest, Option<ResourceServer>), Rejection> {
-    let client_id = params
-        .get("client_id")
-        .ok_or_else(|| PageError::bad_request("Invalid request", "The client_id parameter is missing."))?;
-    let client = state
-        .store()
-        .find_client(client_id)
-        .await?
-        .ok_or_else(|| PageError::bad_request("Unknown application", "No application with this client_id is registered."))?;
+async fn validate(
+    state: &AppState,
+    params: &Params,
+) -> Result<(Client, AuthRequest, Option<ResourceServer>), Rejection> {
+    let client_id = params.get("client_id").ok_or_else(|| {
+        PageError::bad_request("Invalid request", "The client_id parameter is missing.")
+    })?;
+    let client = state.store().find_client(client_id).await?.ok_or_else(|| {
+        PageError::bad_request(
+            "Unknown application",
+            "No application with this client_id is registered.",
+        )
+    })?;
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
         PageError::bad_request("Invalid request", "The redirect_uri parameter is missing.")
     })?;
@@ -184,8 +214,9 @@ async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthRequ
         )
         .into());
     }
-    let origin = redirect::origin_of(redirect_uri)
-        .ok_or_else(|| PageError::bad_request("Invalid request", "The redirect_uri has no origin."))?;
+    let origin = redirect::origin_of(redirect_uri).ok_or_else(|| {
+        PageError::bad_request("Invalid request", "The redirect_uri has no origin.")
+    })?;
 
     let response_type = params.get("response_type").map(ResponseType::parse);
     let requested_mode = params.get("response_mode").map(ResponseMode::parse);
@@ -207,19 +238,32 @@ async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthRequ
         mode,
         state: params.get("state").map(str::to_string),
     });
-    let fail = |error: &'static str, description: &str| Rejection::Redirect(target.clone_box(), error, description.to_string());
+    let fail = |error: &'static str, description: &str| {
+        Rejection::Redirect(target.clone_box(), error, description.to_string())
+    };
 
     if params.get("request").is_some() {
-        return Err(fail("request_not_supported", "Request objects are not supported."));
+        return Err(fail(
+            "request_not_supported",
+            "Request objects are not supported.",
+        ));
     }
     if params.get("request_uri").is_some() {
-        return Err(fail("request_uri_not_supported", "request_uri is not supported."));
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported.",
+        ));
     }
     if matches!(requested_mode, Some(None)) {
         return Err(fail("invalid_request", "Unsupported response_mode."));
     }
     let response_type = match response_type {
-        None => return Err(fail("invalid_request", "The response_type parameter is missing.")),
+        None => {
+            return Err(fail(
+                "invalid_request",
+                "The response_type parameter is missing.",
+            ));
+        }
         Some(None) => {
             return Err(fail(
                 "unsupported_response_type",
@@ -229,47 +273,79 @@ async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthRequ
         Some(Some(rt)) => rt,
     };
     if response_type.code && !client.allows_grant("authorization_code") {
-        return Err(fail("unauthorized_client", "This application may not use the authorization code grant."));
+        return Err(fail(
+            "unauthorized_client",
+            "This application may not use the authorization code grant.",
+        ));
     }
     if response_type.is_implicit() && !client.allows_grant("implicit") {
-        return Err(fail("unauthorized_client", "This application may not use the implicit grant."));
+        return Err(fail(
+            "unauthorized_client",
+            "This application may not use the implicit grant.",
+        ));
     }
     let requested_scope = scope::parse(params.get("scope").unwrap_or(""));
     if response_type.id_token && !scope::contains(&requested_scope, "openid") {
-        return Err(fail("invalid_request", "The openid scope is required when an id_token is requested."));
+        return Err(fail(
+            "invalid_request",
+            "The openid scope is required when an id_token is requested.",
+        ));
     }
     let nonce = params.get("nonce").map(str::to_string);
     if response_type.id_token && nonce.is_none() {
-        return Err(fail("invalid_request", "The nonce parameter is required when an id_token is returned from the authorization endpoint."));
+        return Err(fail(
+            "invalid_request",
+            "The nonce parameter is required when an id_token is returned from the authorization endpoint.",
+        ));
     }
     let code_challenge = params.get("code_challenge").map(str::to_string);
     if let Some(challenge) = &code_challenge {
         if !response_type.code {
-            return Err(fail("invalid_request", "code_challenge is only valid with response_type=code."));
+            return Err(fail(
+                "invalid_request",
+                "code_challenge is only valid with response_type=code.",
+            ));
         }
         if let Err(error) = pkce::check_challenge(challenge, params.get("code_challenge_method")) {
             return Err(fail("invalid_request", &error.to_string()));
         }
     } else if params.get("code_challenge_method").is_some() {
-        return Err(fail("invalid_request", "code_challenge_method was sent without code_challenge."));
+        return Err(fail(
+            "invalid_request",
+            "code_challenge_method was sent without code_challenge.",
+        ));
     }
     if response_type.code && client.is_public() && code_challenge.is_none() {
-        return Err(fail("invalid_request", "Public applications must use PKCE: send code_challenge with code_challenge_method=S256."));
+        return Err(fail(
+            "invalid_request",
+            "Public applications must use PKCE: send code_challenge with code_challenge_method=S256.",
+        ));
     }
     let prompt: Vec<String> = scope::parse(params.get("prompt").unwrap_or(""));
     for value in &prompt {
-        if !matches!(value.as_str(), "none" | "login" | "consent" | "select_account") {
+        if !matches!(
+            value.as_str(),
+            "none" | "login" | "consent" | "select_account"
+        ) {
             return Err(fail("invalid_request", "Unsupported prompt value."));
         }
     }
     if prompt.len() > 1 && scope::contains(&prompt, "none") {
-        return Err(fail("invalid_request", "prompt=none cannot be combined with other values."));
+        return Err(fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values.",
+        ));
     }
     let max_age = match params.get("max_age") {
         None => None,
         Some(text) => match text.parse::<i64>() {
             Ok(value) if value >= 0 => Some(value),
-            _ => return Err(fail("invalid_request", "max_age must be a non-negative integer.")),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "max_age must be a non-negative integer.",
+                ));
+            }
         },
     };
     let audience = params.get("audience").map(str::to_string);
@@ -277,7 +353,12 @@ async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthRequ
         None => None,
         Some(identifier) => match state.store().find_resource_server(identifier).await? {
             Some(api) if api.identifier == *identifier => Some(api),
-            _ => return Err(fail("access_denied", "Service not found: the audience is not a registered API.")),
+            _ => {
+                return Err(fail(
+                    "access_denied",
+                    "Service not found: the audience is not a registered API.",
+                ));
+            }
         },
     };
     let request = AuthRequest {
@@ -332,8 +413,11 @@ async fn proceed(
     let signed_in = session::current(state, headers).await?;
     let now = now();
     let usable = signed_in.filter(|(session, _)| {
-        let fresh_enough = request.max_age.is_none_or(|max_age| now - session.auth_time <= max_age);
-        let forced_login = scope::contains(&request.prompt, "login") || (request.max_age == Some(0));
+        let fresh_enough = request
+            .max_age
+            .is_none_or(|max_age| now - session.auth_time <= max_age);
+        let forced_login =
+            scope::contains(&request.prompt, "login") || (request.max_age == Some(0));
         let logged_in_since_request = session.auth_time >= request.started_at;
         if after_login {
             logged_in_since_request || (fresh_enough && !forced_login)
@@ -345,14 +429,23 @@ async fn proceed(
         Some((session, user)) => Ok(complete(state, client, &request, api, &session, &user).await),
         None if scope::contains(&request.prompt, "none") => {
             let target = Target::of(&request);
-            Ok(error_response(state, &target, "login_required", "Login required"))
+            Ok(error_response(
+                state,
+                &target,
+                "login_required",
+                "Login required",
+            ))
         }
         None => start_login(state, headers, &request).await,
     }
 }
 
 /// Stores the request as a login transaction and redirects to the hosted login page.
-async fn start_login(state: &AppState, headers: &HeaderMap, request: &AuthRequest) -> Result<Response, Rejection> {
+async fn start_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthRequest,
+) -> Result<Response, Rejection> {
     let (csrf, csrf_cookie) = session::csrf_token(state, headers);
     let id = ids::secret_token();
     let now = now();
@@ -363,7 +456,11 @@ async fn start_login(state: &AppState, headers: &HeaderMap, request: &AuthReques
         expires_at: now + LOGIN_TRANSACTION_LIFETIME,
     };
     state.store().create_transaction(&record, now).await?;
-    let page = if request.screen_hint.as_deref() == Some("signup") { "u/signup" } else { "u/login" };
+    let page = if request.screen_hint.as_deref() == Some("signup") {
+        "u/signup"
+    } else {
+        "u/login"
+    };
     let mut response = respond::redirect(&format!("/{page}?state={id}"));
     if let Some(cookie) = csrf_cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -424,7 +521,9 @@ async fn issue_response(
     }
     let mut access_token = None;
     if request.response_type.token {
-        let issued = issue::user_access_token(state, api, &client.client_id, &user.user_id, &granted).await?;
+        let issued =
+            issue::user_access_token(state, api, &client.client_id, &user.user_id, &granted)
+                .await?;
         params.push(("access_token", issued.token.clone()));
         params.push(("token_type", "Bearer".into()));
         params.push(("expires_in", issued.expires_in.to_string()));
@@ -454,7 +553,10 @@ async fn issue_response(
 }
 
 /// Loads a live login transaction and its request.
-pub(crate) async fn load_transaction(state: &AppState, id: Option<&str>) -> Result<(TransactionRecord, AuthRequest, Client), PageError> {
+pub(crate) async fn load_transaction(
+    state: &AppState,
+    id: Option<&str>,
+) -> Result<(TransactionRecord, AuthRequest, Client), PageError> {
     let expired = || {
         PageError::bad_request(
             "Login session expired",
@@ -462,17 +564,31 @@ pub(crate) async fn load_transaction(state: &AppState, id: Option<&str>) -> Resu
         )
     };
     let id = id.filter(|id| id.len() <= 64).ok_or_else(expired)?;
-    let record = state.store().find_transaction(id, now()).await?.ok_or_else(expired)?;
+    let record = state
+        .store()
+        .find_transaction(id, now())
+        .await?
+        .ok_or_else(expired)?;
     let request: AuthRequest = serde_json::from_str(&record.request).map_err(|_| expired())?;
-    let client = state.store().find_client(&request.client_id).await?.ok_or_else(expired)?;
+    let client = state
+        .store()
+        .find_client(&request.client_id)
+        .await?
+        .ok_or_else(expired)?;
     Ok((record, request, client))
 }
 
 /// `GET /authorize/resume?state=TX`: the user just signed in; finish the request.
-pub(crate) async fn resume(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let params = match Params::from_urlencoded(query.unwrap_or_default().as_bytes()) {
         Ok(params) => params,
-        Err(error) => return PageError::bad_request("Invalid request", error.to_string()).into_response(),
+        Err(error) => {
+            return PageError::bad_request("Invalid request", error.to_string()).into_response();
+        }
     };
     let (record, request, client) = match load_transaction(&state, params.get("state")).await {
         Ok(loaded) => loaded,
@@ -480,8 +596,11 @@ pub(crate) async fn resume(State(state): State<AppState>, headers: HeaderMap, Ra
     };
     // The application may have changed since the request started.
     if !redirect::redirect_uri_allowed(&request.redirect_uri, &client.callbacks) {
-        return PageError::bad_request("Callback URL mismatch", "The redirect_uri is no longer allowed for this application.")
-            .into_response();
+        return PageError::bad_request(
+            "Callback URL mismatch",
+            "The redirect_uri is no longer allowed for this application.",
+        )
+        .into_response();
     }
     let api = match &request.audience {
         Some(identifier) => match state.store().find_resource_server(identifier).await {
@@ -492,7 +611,11 @@ pub(crate) async fn resume(State(state): State<AppState>, headers: HeaderMap, Ra
     };
     let signed_in = matches!(session::current(&state, &headers).await, Ok(Some(_)));
     if !signed_in {
-        let page = if request.screen_hint.as_deref() == Some("signup") { "u/signup" } else { "u/login" };
+        let page = if request.screen_hint.as_deref() == Some("signup") {
+            "u/signup"
+        } else {
+            "u/login"
+        };
         return respond::redirect(&format!("/{page}?state={}", record.id));
     }
     if let Err(error) = state.store().delete_transaction(&record.id).await {

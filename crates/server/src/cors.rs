@@ -13,15 +13,30 @@ const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Auth0-Client";
 pub(crate) async fn preflight_any() -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, OPTIONS"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
-    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOWED_HEADERS),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
     response
 }
 
 pub(crate) fn allow_any(mut response: Response) -> Response {
-    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     response
 }
 
@@ -42,25 +57,45 @@ async fn registered_origin(state: &AppState, headers: &HeaderMap) -> Option<Head
     }
 }
 
-pub(crate) async fn preflight_registered(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn preflight_registered(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let out = response.headers_mut();
     out.insert(header::VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = registered_origin(&state, &headers).await {
         out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
-        out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
-        out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOWED_HEADERS),
+        );
+        out.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
     }
     response
 }
 
 /// Adds CORS headers to an actual response when the origin is registered.
-pub(crate) async fn allow_registered(state: &AppState, headers: &HeaderMap, mut response: Response) -> Response {
+pub(crate) async fn allow_registered(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut response: Response,
+) -> Response {
     if headers.contains_key(header::ORIGIN) {
-        response.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Origin"));
         if let Some(origin) = registered_origin(state, headers).await {
-            response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            response
+                .headers_mut()
+                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         }
     }
     response

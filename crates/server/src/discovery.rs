@@ -38,7 +38,10 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "authorization_response_iss_parameter_supported": true,
     });
     let mut response = Json(document).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     cors::allow_any(response)
 }
 
@@ -46,10 +49,16 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
     let body = state.keys().jwks_json();
     let mut response = body.to_string().into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     // Short: the next key is published ahead of use, so a stale cache never misses a kid
     // for long, and rotations made by the CLI are visible quickly.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
     cors::allow_any(response)
 }
 
@@ -57,8 +66,14 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
     match state.store().ping().await {
         Ok(()) => Json(json!({"status": "ok"})).into_response(),
         Err(_) => {
-            let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable"}))).into_response();
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "database unavailable"})),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             response
         }
     }

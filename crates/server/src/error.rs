@@ -20,7 +20,13 @@ pub(crate) struct OAuthError {
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { status, error, description: description.into(), www_authenticate: None, retry_after: None }
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+            www_authenticate: None,
+            retry_after: None,
+        }
     }
 
     pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
@@ -48,20 +54,33 @@ impl OAuthError {
     }
 
     pub(crate) fn unsupported_grant_type(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            description,
+        )
     }
 
     /// RFC 6750 §3.1: the bearer token is missing (bare challenge) or bad.
     pub(crate) fn invalid_token(description: impl Into<String>) -> Self {
         let description = description.into();
-        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description.clone());
-        error.www_authenticate =
-            Some(format!("Bearer realm=\"tessera\", error=\"invalid_token\", error_description=\"{description}\""));
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            description.clone(),
+        );
+        error.www_authenticate = Some(format!(
+            "Bearer realm=\"tessera\", error=\"invalid_token\", error_description=\"{description}\""
+        ));
         error
     }
 
     pub(crate) fn server_error() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server could not complete the request.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "The server could not complete the request.",
+        )
     }
 }
 
@@ -90,7 +109,10 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(challenge) = self
+            .www_authenticate
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         if let Some(seconds) = self.retry_after {
@@ -111,7 +133,12 @@ pub(crate) struct PageError {
 
 impl PageError {
     pub(crate) fn bad_request(title: &'static str, message: impl Into<String>) -> Self {
-        PageError { status: StatusCode::BAD_REQUEST, title, message: message.into(), retry_after: None }
+        PageError {
+            status: StatusCode::BAD_REQUEST,
+            title,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
@@ -127,7 +154,9 @@ impl From<StoreError> for PageError {
             PageError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 title: "Temporarily unavailable",
-                message: "The service is temporarily unavailable. Please try again in a few seconds.".into(),
+                message:
+                    "The service is temporarily unavailable. Please try again in a few seconds."
+                        .into(),
                 retry_after: Some(2),
             }
         } else {
@@ -146,7 +175,9 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let mut response = pages::error_page(self.status, self.title, &self.message);
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

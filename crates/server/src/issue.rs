@@ -2,7 +2,9 @@
 //! /userinfo, and ID tokens. Shared by /authorize (implicit) and /oauth/token.
 
 use tessera_core::claims::{self, AccessTokenRequest, IdTokenRequest, Subject};
-use tessera_core::{DEFAULT_ID_TOKEN_LIFETIME, OPAQUE_ACCESS_TOKEN_LIFETIME, ResourceServer, User, ids};
+use tessera_core::{
+    DEFAULT_ID_TOKEN_LIFETIME, OPAQUE_ACCESS_TOKEN_LIFETIME, ResourceServer, User, ids,
+};
 use tessera_jose::Algorithm;
 use tessera_store::OpaqueTokenRecord;
 
@@ -15,7 +17,12 @@ pub(crate) struct AccessToken {
     pub(crate) expires_in: i64,
 }
 
-fn sign(state: &AppState, alg: &str, typ: &str, claims: &serde_json::Map<String, serde_json::Value>) -> Result<String, OAuthError> {
+fn sign(
+    state: &AppState,
+    alg: &str,
+    typ: &str,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, OAuthError> {
     let alg = Algorithm::parse(alg).map_err(|_| OAuthError::server_error())?;
     let keys = state.keys();
     let key = keys.current(alg).ok_or_else(|| {
@@ -36,7 +43,11 @@ pub(crate) fn jwt_access_token(
     client_id: &str,
     scopes: &[String],
 ) -> Result<AccessToken, OAuthError> {
-    let jti = if api.token_dialect.is_rfc9068() { ids::alphanumeric(24) } else { String::new() };
+    let jti = if api.token_dialect.is_rfc9068() {
+        ids::alphanumeric(24)
+    } else {
+        String::new()
+    };
     let (typ, claims) = claims::access_token(&AccessTokenRequest {
         issuer: state.issuer(),
         api,
@@ -48,7 +59,10 @@ pub(crate) fn jwt_access_token(
         jti: &jti,
     });
     let token = sign(state, &api.signing_alg, typ, &claims)?;
-    Ok(AccessToken { token, expires_in: api.token_lifetime })
+    Ok(AccessToken {
+        token,
+        expires_in: api.token_lifetime,
+    })
 }
 
 /// An opaque access token (no audience): a random string whose hash we keep.
@@ -66,8 +80,14 @@ pub(crate) async fn opaque_access_token(
         scope: tessera_core::scope::join(scopes),
         expires_at: now + OPAQUE_ACCESS_TOKEN_LIFETIME,
     };
-    state.store().create_opaque_token(&ids::secret_hash(&token), &record, now).await?;
-    Ok(AccessToken { token, expires_in: OPAQUE_ACCESS_TOKEN_LIFETIME })
+    state
+        .store()
+        .create_opaque_token(&ids::secret_hash(&token), &record, now)
+        .await?;
+    Ok(AccessToken {
+        token,
+        expires_in: OPAQUE_ACCESS_TOKEN_LIFETIME,
+    })
 }
 
 /// The access token for a user: a JWT when an API is the audience, opaque otherwise.

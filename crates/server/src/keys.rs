@@ -51,15 +51,23 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(set: KeySet) -> Self {
-        KeyRing { inner: Arc::new(RwLock::new(Arc::new(set))) }
+        KeyRing {
+            inner: Arc::new(RwLock::new(Arc::new(set))),
+        }
     }
 
     pub fn snapshot(&self) -> Arc<KeySet> {
-        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn replace(&self, set: KeySet) {
-        *self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
+        *self
+            .inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
     }
 
     /// Reloads from the store when another process (the CLI) changed the keys.
@@ -74,7 +82,13 @@ impl KeyRing {
     }
 }
 
-fn sealed_record(key: &SigningKey, pkcs8: &[u8], state: KeyState, master: &MasterKey, now: i64) -> SigningKeyRecord {
+fn sealed_record(
+    key: &SigningKey,
+    pkcs8: &[u8],
+    state: KeyState,
+    master: &MasterKey,
+    now: i64,
+) -> SigningKeyRecord {
     SigningKeyRecord {
         kid: key.kid().to_string(),
         alg: key.alg().as_str().to_string(),
@@ -85,12 +99,19 @@ fn sealed_record(key: &SigningKey, pkcs8: &[u8], state: KeyState, master: &Maste
     }
 }
 
-async fn generate_record(alg: Algorithm, state: KeyState, master: &MasterKey, now: i64) -> Result<SigningKeyRecord, KeyError> {
+async fn generate_record(
+    alg: Algorithm,
+    state: KeyState,
+    master: &MasterKey,
+    now: i64,
+) -> Result<SigningKeyRecord, KeyError> {
     let master = master.clone();
     // RSA key generation takes tens of milliseconds: keep it off the async workers.
     tokio::task::spawn_blocking(move || {
-        let (key, pkcs8) =
-            SigningKey::generate(alg).map_err(|source| KeyError::Key { kid: "(new)".into(), source })?;
+        let (key, pkcs8) = SigningKey::generate(alg).map_err(|source| KeyError::Key {
+            kid: "(new)".into(),
+            source,
+        })?;
         Ok(sealed_record(&key, &pkcs8, state, &master, now))
     })
     .await
@@ -99,12 +120,18 @@ async fn generate_record(alg: Algorithm, state: KeyState, master: &MasterKey, no
 
 /// On first start (or when an algorithm was never used), creates a current and a next
 /// key for every supported algorithm. Idempotent and safe to race.
-pub async fn ensure_signing_keys(store: &Store, master: &MasterKey, now: i64) -> Result<usize, KeyError> {
+pub async fn ensure_signing_keys(
+    store: &Store,
+    master: &MasterKey,
+    now: i64,
+) -> Result<usize, KeyError> {
     let existing = store.published_keys().await?;
     let mut missing = Vec::new();
     for alg in Algorithm::ALL {
         for state in [KeyState::Current, KeyState::Next] {
-            let present = existing.iter().any(|k| k.alg == alg.as_str() && k.state == state);
+            let present = existing
+                .iter()
+                .any(|k| k.alg == alg.as_str() && k.state == state);
             if !present {
                 missing.push(generate_record(alg, state, master, now).await?);
             }
@@ -118,7 +145,12 @@ pub async fn ensure_signing_keys(store: &Store, master: &MasterKey, now: i64) ->
 
 /// next → current, current → previous, previous → retired, and a new next.
 /// Returns the kid of the new next key.
-pub async fn rotate(store: &Store, master: &MasterKey, alg: Algorithm, now: i64) -> Result<String, KeyError> {
+pub async fn rotate(
+    store: &Store,
+    master: &MasterKey,
+    alg: Algorithm,
+    now: i64,
+) -> Result<String, KeyError> {
     let record = generate_record(alg, KeyState::Next, master, now).await?;
     store.rotate_keys(alg.as_str(), &record, now).await?;
     Ok(record.kid)
@@ -135,14 +167,23 @@ pub async fn load_key_set(store: &Store, master: &MasterKey) -> Result<KeySet, K
         .expect("key parsing does not panic")
 }
 
-fn build_key_set(records: Vec<SigningKeyRecord>, master: &MasterKey, version: String) -> Result<KeySet, KeyError> {
+fn build_key_set(
+    records: Vec<SigningKeyRecord>,
+    master: &MasterKey,
+    version: String,
+) -> Result<KeySet, KeyError> {
     let mut current = HashMap::new();
     let mut verifying = HashMap::new();
     let mut published = Vec::new();
     for record in records {
-        let wrap = |source| KeyError::Key { kid: record.kid.clone(), source };
+        let wrap = |source| KeyError::Key {
+            kid: record.kid.clone(),
+            source,
+        };
         let alg = Algorithm::parse(&record.alg).map_err(wrap)?;
-        let pkcs8 = master.open(&record.sealed_private_key, record.kid.as_bytes()).map_err(wrap)?;
+        let pkcs8 = master
+            .open(&record.sealed_private_key, record.kid.as_bytes())
+            .map_err(wrap)?;
         let key = SigningKey::from_pkcs8(alg, &pkcs8).map_err(wrap)?;
         verifying.insert(record.kid.clone(), key.verifying_key().map_err(wrap)?);
         // Current keys first, then next, then previous: verifiers that pick the first
@@ -161,7 +202,16 @@ fn build_key_set(records: Vec<SigningKeyRecord>, master: &MasterKey, version: St
         return Err(KeyError::NoCurrentKey(Algorithm::Rs256));
     }
     published.sort_by_key(|(rank, alg, _)| (*rank, *alg != Algorithm::Rs256));
-    let jwks = Jwks { keys: published.into_iter().map(|(_, _, jwk)| jwk).collect() };
-    let jwks_json: Arc<str> = serde_json::to_string(&jwks).expect("a JWKS serializes").into();
-    Ok(KeySet { current, verifying, jwks_json, version })
+    let jwks = Jwks {
+        keys: published.into_iter().map(|(_, _, jwk)| jwk).collect(),
+    };
+    let jwks_json: Arc<str> = serde_json::to_string(&jwks)
+        .expect("a JWKS serializes")
+        .into();
+    Ok(KeySet {
+        current,
+        verifying,
+        jwks_json,
+        version,
+    })
 }

@@ -73,8 +73,13 @@ impl ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("invalid issuer URL {0:?}: it must be an absolute http(s) URL without query or fragment")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "invalid issuer URL {0:?}: it must be an absolute http(s) URL without query or fragment"
+    )]
     BadIssuer(String),
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
@@ -85,7 +90,11 @@ pub enum ServerError {
 /// Normalizes an issuer to the form tokens carry: absolute, with a trailing slash.
 pub fn normalize_issuer(issuer: &str) -> Result<String, ServerError> {
     let parsed = url::Url::parse(issuer).map_err(|_| ServerError::BadIssuer(issuer.to_string()))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() || parsed.fragment().is_some() || parsed.cannot_be_a_base() {
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+        || parsed.cannot_be_a_base()
+    {
         return Err(ServerError::BadIssuer(issuer.to_string()));
     }
     let mut text = parsed.to_string();
@@ -102,9 +111,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: ServerConfig, store: Store) -> Result<Self, ServerError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let local = listener.local_addr()?;
         let issuer = match &config.issuer {
             Some(issuer) => normalize_issuer(issuer)?,
@@ -117,7 +130,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn issuer(&self) -> &str {
@@ -125,12 +140,18 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let background = state::spawn_background_jobs(self.state.clone());
         let app = router(self.state);
-        let result = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         background.abort();
         result.map_err(ServerError::Io)
     }
@@ -140,20 +161,49 @@ impl Application {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(discovery::health))
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration).options(cors::preflight_any))
-        .route("/.well-known/oauth-authorization-server", get(discovery::openid_configuration).options(cors::preflight_any))
-        .route("/.well-known/jwks.json", get(discovery::jwks).options(cors::preflight_any))
-        .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration).options(cors::preflight_any),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::openid_configuration).options(cors::preflight_any),
+        )
+        .route(
+            "/.well-known/jwks.json",
+            get(discovery::jwks).options(cors::preflight_any),
+        )
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
         .route("/authorize/resume", get(authorize::resume))
         .route("/u/login", get(login::login_page).post(login::login_submit))
-        .route("/u/signup", get(login::signup_page).post(login::signup_submit))
-        .route("/oauth/token", post(token::token).options(cors::preflight_registered))
-        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).options(cors::preflight_registered))
+        .route(
+            "/u/signup",
+            get(login::signup_page).post(login::signup_submit),
+        )
+        .route(
+            "/oauth/token",
+            post(token::token).options(cors::preflight_registered),
+        )
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo)
+                .post(userinfo::userinfo)
+                .options(cors::preflight_registered),
+        )
         .route("/v2/logout", get(logout::v2_logout))
-        .route("/oidc/logout", get(logout::oidc_logout).post(logout::oidc_logout_post))
+        .route(
+            "/oidc/logout",
+            get(logout::oidc_logout).post(logout::oidc_logout_post),
+        )
         .route("/static/{file}", get(pages::static_file))
         .fallback(pages::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::security_headers,
+        ))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }

@@ -33,10 +33,15 @@ fn query_params(query: Option<String>) -> Result<Params, PageError> {
 }
 
 fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
-    Params::from_body(headers, body, false).map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
+    Params::from_body(headers, body, false)
+        .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
 }
 
-pub(crate) async fn login_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let result = async {
         let params = query_params(query)?;
         let (record, request, client) = load_transaction(&state, params.get("state")).await?;
@@ -54,7 +59,11 @@ pub(crate) async fn login_page(State(state): State<AppState>, headers: HeaderMap
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-pub(crate) async fn signup_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn signup_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let result = async {
         let params = query_params(query)?;
         let (record, request, client) = load_transaction(&state, params.get("state")).await?;
@@ -87,12 +96,18 @@ fn throttled(retry_after: u64) -> Response {
         "Too many attempts",
         "Too many login attempts from your network. Wait a minute and try again.",
     );
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     response
 }
 
 /// After a successful login or sign-up: new session, 303 to resume the request.
-async fn signed_in(state: &AppState, transaction: &str, user_id: &str) -> Result<Response, StoreError> {
+async fn signed_in(
+    state: &AppState,
+    transaction: &str,
+    user_id: &str,
+) -> Result<Response, StoreError> {
     let (_, cookie) = session::start(state, user_id).await?;
     let mut response = respond::see_other(&format!("/authorize/resume?state={transaction}"));
     response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -128,12 +143,16 @@ pub(crate) async fn login_submit(
             pages::html(status, &page)
         };
         if username.is_empty() || password.is_empty() {
-            return Ok(render(StatusCode::BAD_REQUEST, "Enter your email and password."));
+            return Ok(render(
+                StatusCode::BAD_REQUEST,
+                "Enter your email and password.",
+            ));
         }
         let ip = peer.ip().to_string();
         // Brute-force protection: (account, IP) pairs with too many consecutive failures
         // stay blocked, even with the right password, until an administrator unblocks.
-        if state.store().login_failures(&username, &ip).await? >= state.config().max_login_failures {
+        if state.store().login_failures(&username, &ip).await? >= state.config().max_login_failures
+        {
             return Ok(render(StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED));
         }
         let found = state.store().find_user_with_password(&username).await?;
@@ -146,14 +165,20 @@ pub(crate) async fn login_submit(
         let user = match user {
             Some(user) if verified => user,
             _ => {
-                state.store().record_login_failure(&username, &ip, now()).await?;
+                state
+                    .store()
+                    .record_login_failure(&username, &ip, now())
+                    .await?;
                 return Ok(render(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS));
             }
         };
         if user.blocked {
             return Ok(render(StatusCode::FORBIDDEN, USER_BLOCKED));
         }
-        state.store().clear_login_failures(&username, Some(&ip)).await?;
+        state
+            .store()
+            .clear_login_failures(&username, Some(&ip))
+            .await?;
         state.store().record_login(&user.user_id, now()).await?;
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "login succeeded");
         Ok(signed_in(&state, &record.id, &user.user_id).await?)
@@ -181,7 +206,13 @@ pub(crate) async fn signup_submit(
         let email = params.get("email").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("").to_string();
         let render = |error: &str| {
-            let page = SignupPage { client_name: &client.name, transaction: &record.id, csrf, email: &email, error: Some(error) };
+            let page = SignupPage {
+                client_name: &client.name,
+                transaction: &record.id,
+                csrf,
+                email: &email,
+                error: Some(error),
+            };
             pages::html(StatusCode::BAD_REQUEST, &page)
         };
         if !email_is_plausible(&email) {
@@ -194,7 +225,14 @@ pub(crate) async fn signup_submit(
             return Ok(render("The user already exists."));
         }
         let password_hash = state.hasher().hash(password).await;
-        let new = NewUser { email: email.clone(), password_hash, email_verified: false, name: None, nickname: None, picture: None };
+        let new = NewUser {
+            email: email.clone(),
+            password_hash,
+            email_verified: false,
+            name: None,
+            nickname: None,
+            picture: None,
+        };
         let user_id = format!("auth0|{}", ids::hex_id(12));
         let user = match state.store().create_user(&new, &user_id, now()).await {
             Ok(user) => user,

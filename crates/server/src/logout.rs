@@ -17,7 +17,10 @@ use crate::respond;
 use crate::session;
 
 fn logged_out_page() -> Response {
-    pages::message_page("You are logged out", "You have been logged out. You can close this window.")
+    pages::message_page(
+        "You are logged out",
+        "You have been logged out. You can close this window.",
+    )
 }
 
 fn with_cleared_session(mut response: Response, cookie: HeaderValue) -> Response {
@@ -25,12 +28,18 @@ fn with_cleared_session(mut response: Response, cookie: HeaderValue) -> Response
     response
 }
 
-async fn find_client(state: &AppState, client_id: Option<&str>) -> Result<Option<Client>, PageError> {
+async fn find_client(
+    state: &AppState,
+    client_id: Option<&str>,
+) -> Result<Option<Client>, PageError> {
     match client_id {
         None => Ok(None),
         Some(id) => match state.store().find_client(id).await? {
             Some(client) => Ok(Some(client)),
-            None => Err(PageError::bad_request("Unknown application", "No application with this client_id is registered.")),
+            None => Err(PageError::bad_request(
+                "Unknown application",
+                "No application with this client_id is registered.",
+            )),
         },
     }
 }
@@ -45,7 +54,11 @@ fn not_allowed(parameter: &str) -> PageError {
     )
 }
 
-pub(crate) async fn v2_logout(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn v2_logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let cookie = match session::end(&state, &headers).await {
         Ok(cookie) => cookie,
         Err(error) => return PageError::from(error).into_response(),
@@ -55,7 +68,9 @@ pub(crate) async fn v2_logout(State(state): State<AppState>, headers: HeaderMap,
             .map_err(|e| PageError::bad_request("Invalid request", e.to_string()))?;
         let client = find_client(&state, params.get("client_id")).await?;
         let destination = match (params.get("returnTo"), &client) {
-            (Some(return_to), Some(client)) if client.allowed_logout_urls.iter().any(|u| u == return_to) => {
+            (Some(return_to), Some(client))
+                if client.allowed_logout_urls.iter().any(|u| u == return_to) =>
+            {
                 Some(return_to.to_string())
             }
             (Some(_), _) => return Err(not_allowed("returnTo URL")),
@@ -71,12 +86,20 @@ pub(crate) async fn v2_logout(State(state): State<AppState>, headers: HeaderMap,
     with_cleared_session(result.unwrap_or_else(IntoResponse::into_response), cookie)
 }
 
-pub(crate) async fn oidc_logout(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn oidc_logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let params = Params::from_urlencoded(query.unwrap_or_default().as_bytes());
     oidc_logout_with(&state, &headers, params).await
 }
 
-pub(crate) async fn oidc_logout_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn oidc_logout_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let params = Params::from_body(&headers, &body, false);
     oidc_logout_with(&state, &headers, params).await
 }
@@ -91,23 +114,40 @@ async fn oidc_logout_with(
         Err(error) => return PageError::from(error).into_response(),
     };
     let result = async {
-        let params = params.map_err(|e| PageError::bad_request("Invalid request", e.to_string()))?;
+        let params =
+            params.map_err(|e| PageError::bad_request("Invalid request", e.to_string()))?;
         // The hint names the client; an expired hint is still a valid hint.
         let hinted_client = match params.get("id_token_hint") {
             None => None,
             Some(hint) => {
                 let keys = state.keys();
-                let invalid = || PageError::bad_request("Invalid request", "The id_token_hint is not an ID token issued here.");
-                let verified = verify_with(hint, |kid| keys.verifying_key(kid)).map_err(|_| invalid())?;
+                let invalid = || {
+                    PageError::bad_request(
+                        "Invalid request",
+                        "The id_token_hint is not an ID token issued here.",
+                    )
+                };
+                let verified =
+                    verify_with(hint, |kid| keys.verifying_key(kid)).map_err(|_| invalid())?;
                 if verified.claims.get("iss").and_then(|v| v.as_str()) != Some(state.issuer()) {
                     return Err(invalid());
                 }
-                Some(verified.claims.get("aud").and_then(|v| v.as_str()).ok_or_else(invalid)?.to_string())
+                Some(
+                    verified
+                        .claims
+                        .get("aud")
+                        .and_then(|v| v.as_str())
+                        .ok_or_else(invalid)?
+                        .to_string(),
+                )
             }
         };
         let client_id = match (params.get("client_id"), hinted_client.as_deref()) {
             (Some(given), Some(hinted)) if given != hinted => {
-                return Err(PageError::bad_request("Invalid request", "client_id does not match the id_token_hint."));
+                return Err(PageError::bad_request(
+                    "Invalid request",
+                    "client_id does not match the id_token_hint.",
+                ));
             }
             (Some(given), _) => Some(given),
             (None, hinted) => hinted,
@@ -118,7 +158,9 @@ async fn oidc_logout_with(
                 let location = match params.get("state") {
                     Some(value) => {
                         let separator = if uri.contains('?') { '&' } else { '?' };
-                        let encoded: String = form_urlencoded::Serializer::new(String::new()).append_pair("state", value).finish();
+                        let encoded: String = form_urlencoded::Serializer::new(String::new())
+                            .append_pair("state", value)
+                            .finish();
                         format!("{uri}{separator}{encoded}")
                     }
                     None => uri.to_string(),

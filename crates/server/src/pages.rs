@@ -52,7 +52,9 @@ pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(body) => {
             let mut response = (status, Html(body)).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(error) => {
@@ -63,27 +65,57 @@ pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
 }
 
 pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    html(status, &MessagePage { title, message, is_error: true })
+    html(
+        status,
+        &MessagePage {
+            title,
+            message,
+            is_error: true,
+        },
+    )
 }
 
 pub(crate) fn message_page(title: &str, message: &str) -> Response {
-    html(StatusCode::OK, &MessagePage { title, message, is_error: false })
+    html(
+        StatusCode::OK,
+        &MessagePage {
+            title,
+            message,
+            is_error: false,
+        },
+    )
 }
 
 pub(crate) async fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing at this address.",
+    )
 }
 
 pub(crate) async fn static_file(Path(file): Path<String>) -> Response {
     let (body, content_type): (&'static str, &'static str) = match file.as_str() {
-        "tessera.css" => (include_str!("../static/tessera.css"), "text/css; charset=utf-8"),
-        "form_post.js" => (include_str!("../static/form_post.js"), "text/javascript; charset=utf-8"),
-        "web_message.js" => (include_str!("../static/web_message.js"), "text/javascript; charset=utf-8"),
+        "tessera.css" => (
+            include_str!("../static/tessera.css"),
+            "text/css; charset=utf-8",
+        ),
+        "form_post.js" => (
+            include_str!("../static/form_post.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "web_message.js" => (
+            include_str!("../static/web_message.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return not_found().await,
     };
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     response
 }

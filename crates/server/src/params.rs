@@ -46,7 +46,10 @@ impl Params {
             if value.len() > MAX_VALUE_LEN {
                 return Err(ParamsError::ValueTooLong(checked_name(&name)));
             }
-            if values.insert(name.to_string(), value.into_owned()).is_some() {
+            if values
+                .insert(name.to_string(), value.into_owned())
+                .is_some()
+            {
                 return Err(ParamsError::Duplicate(checked_name(&name)));
             }
         }
@@ -79,7 +82,11 @@ impl Params {
     }
 
     /// Parses a body according to its `Content-Type`.
-    pub(crate) fn from_body(headers: &HeaderMap, body: &[u8], allow_json: bool) -> Result<Self, ParamsError> {
+    pub(crate) fn from_body(
+        headers: &HeaderMap,
+        body: &[u8],
+        allow_json: bool,
+    ) -> Result<Self, ParamsError> {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -98,7 +105,10 @@ impl Params {
 
     /// The value, or `None` when absent or empty.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -112,20 +122,33 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y"));
-        assert_eq!(Params::from_urlencoded(b"a=1&a=2").unwrap_err(), ParamsError::Duplicate("a".into()));
+        assert_eq!(
+            Params::from_urlencoded(b"a=1&a=2").unwrap_err(),
+            ParamsError::Duplicate("a".into())
+        );
         let long = format!("state={}", "x".repeat(MAX_VALUE_LEN + 1));
-        assert_eq!(Params::from_urlencoded(long.as_bytes()).unwrap_err(), ParamsError::ValueTooLong("state".into()));
+        assert_eq!(
+            Params::from_urlencoded(long.as_bytes()).unwrap_err(),
+            ParamsError::ValueTooLong("state".into())
+        );
         assert!(Params::from_urlencoded(format!("state={}", "x".repeat(600)).as_bytes()).is_ok());
     }
 
     #[test]
     fn json_bodies() {
-        let p = Params::from_json(br#"{"grant_type":"client_credentials","n":5,"z":null}"#).unwrap();
+        let p =
+            Params::from_json(br#"{"grant_type":"client_credentials","n":5,"z":null}"#).unwrap();
         assert_eq!(p.get("grant_type"), Some("client_credentials"));
         assert_eq!(p.get("n"), Some("5"));
         assert_eq!(p.get("z"), None);
         assert_eq!(Params::from_json(b"[1]").unwrap_err(), ParamsError::BadJson);
-        assert_eq!(Params::from_json(br#"{"a":{"b":1}}"#).unwrap_err(), ParamsError::BadJson);
-        assert_eq!(Params::from_json(b"{not json").unwrap_err(), ParamsError::BadJson);
+        assert_eq!(
+            Params::from_json(br#"{"a":{"b":1}}"#).unwrap_err(),
+            ParamsError::BadJson
+        );
+        assert_eq!(
+            Params::from_json(b"{not json").unwrap_err(),
+            ParamsError::BadJson
+        );
     }
 }

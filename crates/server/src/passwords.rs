@@ -17,13 +17,18 @@ fn argon2() -> Argon2<'static> {
 /// Hashes a password to a PHC string. Blocking: call from a blocking thread.
 pub fn hash_password_blocking(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
-    argon2().hash_password(password.as_bytes(), &salt).expect("Argon2 hashing of a bounded input succeeds").to_string()
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("Argon2 hashing of a bounded input succeeds")
+        .to_string()
 }
 
 /// Verifies against a PHC string. Blocking. Unparseable hashes never verify.
 pub fn verify_password_blocking(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -39,23 +44,37 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Self {
-        PasswordHasher { permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: Arc::new(OnceLock::new()) }
+        PasswordHasher {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy: Arc::new(OnceLock::new()),
+        }
     }
 
     pub async fn hash(&self, password: String) -> String {
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
-        tokio::task::spawn_blocking(move || hash_password_blocking(&password)).await.expect("hashing does not panic")
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(move || hash_password_blocking(&password))
+            .await
+            .expect("hashing does not panic")
     }
 
     /// `None` as the stored hash means "no such account": a dummy verification runs
     /// so the response time does not tell.
     pub async fn verify(&self, password: String, stored: Option<String>) -> bool {
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let dummy = self.dummy.clone();
         tokio::task::spawn_blocking(move || match stored {
             Some(phc) => verify_password_blocking(&password, &phc),
             None => {
-                let phc = dummy.get_or_init(|| hash_password_blocking(&tessera_core::ids::secret_token()));
+                let phc = dummy
+                    .get_or_init(|| hash_password_blocking(&tessera_core::ids::secret_token()));
                 verify_password_blocking(&password, phc);
                 false
             }

@@ -38,7 +38,12 @@ fn encode(params: &[(&str, String)]) -> String {
 
 /// Sends `params` to `redirect_uri`. `origin` is the redirect_uri's origin (needed by
 /// web_message as the postMessage target and the allowed frame ancestor).
-pub(crate) fn deliver(mode: ResponseMode, redirect_uri: &str, origin: &str, params: &[(&str, String)]) -> Response {
+pub(crate) fn deliver(
+    mode: ResponseMode,
+    redirect_uri: &str,
+    origin: &str,
+    params: &[(&str, String)],
+) -> Response {
     match mode {
         ResponseMode::Query => {
             let separator = if redirect_uri.contains('?') { '&' } else { '?' };
@@ -46,7 +51,13 @@ pub(crate) fn deliver(mode: ResponseMode, redirect_uri: &str, origin: &str, para
         }
         ResponseMode::Fragment => redirect(&format!("{redirect_uri}#{}", encode(params))),
         ResponseMode::FormPost => {
-            let mut response = pages::html(StatusCode::OK, &pages::FormPostPage { action: redirect_uri, fields: params });
+            let mut response = pages::html(
+                StatusCode::OK,
+                &pages::FormPostPage {
+                    action: redirect_uri,
+                    fields: params,
+                },
+            );
             let csp = format!(
                 "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
             );
@@ -54,12 +65,22 @@ pub(crate) fn deliver(mode: ResponseMode, redirect_uri: &str, origin: &str, para
             response
         }
         ResponseMode::WebMessage => {
-            let object: serde_json::Map<String, serde_json::Value> =
-                params.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone()))).collect();
+            let object: serde_json::Map<String, serde_json::Value> = params
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+                .collect();
             let json = serde_json::to_string(&object).expect("strings serialize");
-            let mut response = pages::html(StatusCode::OK, &pages::WebMessagePage { origin, response_json: &json });
+            let mut response = pages::html(
+                StatusCode::OK,
+                &pages::WebMessagePage {
+                    origin,
+                    response_json: &json,
+                },
+            );
             // This page exists to be framed by the app; only by the app.
-            let csp = format!("default-src 'none'; script-src 'self'; frame-ancestors {origin}; base-uri 'none'");
+            let csp = format!(
+                "default-src 'none'; script-src 'self'; frame-ancestors {origin}; base-uri 'none'"
+            );
             set_csp(&mut response, &csp, false);
             response
         }
@@ -68,10 +89,14 @@ pub(crate) fn deliver(mode: ResponseMode, redirect_uri: &str, origin: &str, para
 
 fn set_csp(response: &mut Response, csp: &str, deny_framing: bool) {
     if let Ok(value) = HeaderValue::from_str(csp) {
-        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
     }
     if deny_framing {
-        response.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        response
+            .headers_mut()
+            .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
 }
 
@@ -81,10 +106,16 @@ pub(crate) fn redirect(location: &str) -> Response {
         Ok(value) => {
             let mut response = StatusCode::FOUND.into_response();
             response.headers_mut().insert(header::LOCATION, value);
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(_) => pages::error_page(StatusCode::BAD_REQUEST, "Invalid redirect", "The redirect address is not valid."),
+        Err(_) => pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect",
+            "The redirect address is not valid.",
+        ),
     }
 }
 

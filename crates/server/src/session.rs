@@ -12,7 +12,11 @@ const CSRF_COOKIE: &str = "tessera_csrf";
 
 fn cookie_name(state: &AppState, base: &str) -> String {
     // `__Host-` pins the cookie to this origin (Secure, Path=/, no Domain): only on HTTPS.
-    if state.secure_cookies() { format!("__Host-{base}") } else { base.to_string() }
+    if state.secure_cookies() {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
 }
 
 /// Reads one cookie from the request.
@@ -27,7 +31,13 @@ pub(crate) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64, cross_site: bool) -> HeaderValue {
+fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: i64,
+    cross_site: bool,
+) -> HeaderValue {
     let same_site = if state.secure_cookies() && cross_site {
         // Silent authentication runs in an iframe on the app's site; over HTTPS that
         // cross-site request must still carry the session.
@@ -35,18 +45,35 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64, cross_sit
     } else {
         "Lax"
     };
-    let secure = if state.secure_cookies() { "; Secure" } else { "" };
-    let text = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}");
+    let secure = if state.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text = format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+    );
     HeaderValue::from_str(&text).expect("cookie values are base64url")
 }
 
 /// The signed-in user of this browser, if the session is live and the user not blocked.
-pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<(SessionRecord, User)>, StoreError> {
-    let Some(value) = read_cookie(headers, &cookie_name(state, SESSION_COOKIE)) else { return Ok(None) };
+pub(crate) async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(SessionRecord, User)>, StoreError> {
+    let Some(value) = read_cookie(headers, &cookie_name(state, SESSION_COOKIE)) else {
+        return Ok(None);
+    };
     if value.len() > 100 {
         return Ok(None);
     }
-    let Some(session) = state.store().find_session(&ids::secret_hash(&value), now()).await? else { return Ok(None) };
+    let Some(session) = state
+        .store()
+        .find_session(&ids::secret_hash(&value), now())
+        .await?
+    else {
+        return Ok(None);
+    };
     match state.store().find_user(&session.user_id).await? {
         Some(user) if !user.blocked => Ok(Some((session, user))),
         _ => Ok(None),
@@ -54,7 +81,10 @@ pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Result<Opt
 }
 
 /// Starts a new session (a fresh id on every login) and returns its `Set-Cookie`.
-pub(crate) async fn start(state: &AppState, user_id: &str) -> Result<(SessionRecord, HeaderValue), StoreError> {
+pub(crate) async fn start(
+    state: &AppState,
+    user_id: &str,
+) -> Result<(SessionRecord, HeaderValue), StoreError> {
     let value = ids::secret_token();
     let now = now();
     let record = SessionRecord {
@@ -63,15 +93,30 @@ pub(crate) async fn start(state: &AppState, user_id: &str) -> Result<(SessionRec
         auth_time: now,
         expires_at: now + SESSION_LIFETIME,
     };
-    state.store().create_session(&ids::secret_hash(&value), &record, now).await?;
-    Ok((record, set_cookie(state, &cookie_name(state, SESSION_COOKIE), &value, SESSION_LIFETIME, true)))
+    state
+        .store()
+        .create_session(&ids::secret_hash(&value), &record, now)
+        .await?;
+    Ok((
+        record,
+        set_cookie(
+            state,
+            &cookie_name(state, SESSION_COOKIE),
+            &value,
+            SESSION_LIFETIME,
+            true,
+        ),
+    ))
 }
 
 /// Ends the browser's session (if any) and returns the `Set-Cookie` that clears it.
 pub(crate) async fn end(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
     let name = cookie_name(state, SESSION_COOKIE);
     if let Some(value) = read_cookie(headers, &name) {
-        state.store().delete_session(&ids::secret_hash(&value)).await?;
+        state
+            .store()
+            .delete_session(&ids::secret_hash(&value))
+            .await?;
     }
     Ok(set_cookie(state, &name, "", 0, true))
 }
@@ -83,14 +128,27 @@ pub(crate) fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Opti
         Some(existing) => (existing, None),
         None => {
             let token = ids::secret_token();
-            let cookie = set_cookie(state, &name, &token, tessera_core::LOGIN_TRANSACTION_LIFETIME, false);
+            let cookie = set_cookie(
+                state,
+                &name,
+                &token,
+                tessera_core::LOGIN_TRANSACTION_LIFETIME,
+                false,
+            );
             (token, Some(cookie))
         }
     }
 }
 
 /// Double-submit check: the form's token equals the cookie's and the transaction's.
-pub(crate) fn csrf_valid(state: &AppState, headers: &HeaderMap, submitted: &str, transaction_hash: &[u8]) -> bool {
-    let Some(cookie) = read_cookie(headers, &cookie_name(state, CSRF_COOKIE)) else { return false };
+pub(crate) fn csrf_valid(
+    state: &AppState,
+    headers: &HeaderMap,
+    submitted: &str,
+    transaction_hash: &[u8],
+) -> bool {
+    let Some(cookie) = read_cookie(headers, &cookie_name(state, CSRF_COOKIE)) else {
+        return false;
+    };
     ids::constant_time_eq(&cookie, submitted) && ids::secret_matches(submitted, transaction_hash)
 }

@@ -33,8 +33,11 @@ pub(crate) fn now() -> i64 {
 
 impl AppState {
     pub(crate) fn new(config: ServerConfig, store: Store, issuer: String, keys: KeyRing) -> Self {
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let login_throttle = Throttle::new(config.login_attempts_per_minute, Duration::from_secs(60));
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let login_throttle =
+            Throttle::new(config.login_attempts_per_minute, Duration::from_secs(60));
         let secure_cookies = issuer.starts_with("https://");
         AppState(Arc::new(Inner {
             config,

@@ -14,7 +14,11 @@ pub(crate) struct Throttle {
 
 impl Throttle {
     pub(crate) fn new(limit: u32, window: Duration) -> Self {
-        Throttle { limit, window, windows: Mutex::new(HashMap::new()) }
+        Throttle {
+            limit,
+            window,
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Counts one request; `Err(retry_after_secs)` when over the limit.
@@ -30,7 +34,11 @@ impl Throttle {
         }
         entry.1 += 1;
         if entry.1 > self.limit {
-            let retry = self.window.saturating_sub(now.duration_since(entry.0)).as_secs().max(1);
+            let retry = self
+                .window
+                .saturating_sub(now.duration_since(entry.0))
+                .as_secs()
+                .max(1);
             return Err(retry);
         }
         Ok(())

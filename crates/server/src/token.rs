@@ -33,7 +33,11 @@ struct TokenResponse {
     token_type: &'static str,
 }
 
-pub(crate) async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let response = match handle(&state, &headers, &body).await {
         Ok(tokens) => {
             let mut response = Json(tokens).into_response();
@@ -47,8 +51,13 @@ pub(crate) async fn token(State(state): State<AppState>, headers: HeaderMap, bod
     cors::allow_registered(&state, &headers, response).await
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, OAuthError> {
-    let params = Params::from_body(headers, body, true).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, OAuthError> {
+    let params = Params::from_body(headers, body, true)
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let credentials = ClientCredentials::from_request(headers, &params)?;
     match params.get("grant_type") {
         Some("authorization_code") => authorization_code(state, &params, &credentials).await,
@@ -56,7 +65,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<To
         Some(_) => Err(OAuthError::unsupported_grant_type(
             "Supported grant types: authorization_code, client_credentials.",
         )),
-        None => Err(OAuthError::invalid_request("Missing required parameter: grant_type")),
+        None => Err(OAuthError::invalid_request(
+            "Missing required parameter: grant_type",
+        )),
     }
 }
 
@@ -72,27 +83,44 @@ impl ClientCredentials {
         let basic = match headers.get(header::AUTHORIZATION) {
             None => None,
             Some(value) => {
-                let text = value.to_str().map_err(|_| OAuthError::invalid_request("Malformed Authorization header"))?;
+                let text = value
+                    .to_str()
+                    .map_err(|_| OAuthError::invalid_request("Malformed Authorization header"))?;
                 match text.split_once(' ') {
-                    Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => Some(parse_basic(encoded.trim())?),
-                    _ => return Err(OAuthError::invalid_client("Unsupported client authentication scheme", true)),
+                    Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => {
+                        Some(parse_basic(encoded.trim())?)
+                    }
+                    _ => {
+                        return Err(OAuthError::invalid_client(
+                            "Unsupported client authentication scheme",
+                            true,
+                        ));
+                    }
                 }
             }
         };
         match basic {
             Some((client_id, secret)) => {
                 if params.get("client_secret").is_some() {
-                    return Err(OAuthError::invalid_request("Use one client authentication method, not several"));
+                    return Err(OAuthError::invalid_request(
+                        "Use one client authentication method, not several",
+                    ));
                 }
                 if params.get("client_id").is_some_and(|id| id != client_id) {
-                    return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
+                    return Err(OAuthError::invalid_request(
+                        "client_id does not match the Authorization header",
+                    ));
                 }
-                Ok(ClientCredentials { client_id, secret: Some(secret), used_basic: true })
+                Ok(ClientCredentials {
+                    client_id,
+                    secret: Some(secret),
+                    used_basic: true,
+                })
             }
             None => {
-                let client_id = params
-                    .get("client_id")
-                    .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: client_id"))?;
+                let client_id = params.get("client_id").ok_or_else(|| {
+                    OAuthError::invalid_request("Missing required parameter: client_id")
+                })?;
                 Ok(ClientCredentials {
                     client_id: client_id.to_string(),
                     secret: params.get("client_secret").map(str::to_string),
@@ -107,7 +135,11 @@ impl ClientCredentials {
         let failed = || OAuthError::invalid_client("Client authentication failed", self.used_basic);
         if client.is_public() {
             // Public clients have no secret; presenting one means confusion, not proof.
-            return if self.secret.is_none() { Ok(()) } else { Err(failed()) };
+            return if self.secret.is_none() {
+                Ok(())
+            } else {
+                Err(failed())
+            };
         }
         match (&self.secret, &client.secret_hash) {
             (Some(secret), Some(hash)) if ids::secret_matches(secret, hash) => Ok(()),
@@ -122,7 +154,12 @@ fn parse_basic(encoded: &str) -> Result<(String, String), OAuthError> {
     let decoded = STANDARD.decode(encoded).map_err(|_| malformed())?;
     let text = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
-    let unescape = |s: &str| -> String { form_urlencoded::parse(format!("v={s}").as_bytes()).map(|(_, v)| v.into_owned()).next().unwrap_or_default() };
+    let unescape = |s: &str| -> String {
+        form_urlencoded::parse(format!("v={s}").as_bytes())
+            .map(|(_, v)| v.into_owned())
+            .next()
+            .unwrap_or_default()
+    };
     let (id, secret) = (unescape(id), unescape(secret));
     if id.is_empty() {
         return Err(malformed());
@@ -135,7 +172,9 @@ async fn authorization_code(
     params: &Params,
     credentials: &ClientCredentials,
 ) -> Result<TokenResponse, OAuthError> {
-    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("Missing required parameter: code"))?;
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: code"))?;
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: redirect_uri"))?;
@@ -143,20 +182,31 @@ async fn authorization_code(
         .store()
         .find_client(&credentials.client_id)
         .await?
-        .ok_or_else(|| OAuthError::invalid_client("Client authentication failed", credentials.used_basic))?;
+        .ok_or_else(|| {
+            OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
+        })?;
     credentials.authenticate(&client)?;
     if !client.allows_grant("authorization_code") {
-        return Err(OAuthError::unauthorized_client("This application may not use the authorization code grant."));
+        return Err(OAuthError::unauthorized_client(
+            "This application may not use the authorization code grant.",
+        ));
     }
     let invalid = || OAuthError::invalid_grant("Invalid authorization code");
     let now = now();
-    let record = match state.store().redeem_code(&ids::secret_hash(code), now).await? {
+    let record = match state
+        .store()
+        .redeem_code(&ids::secret_hash(code), now)
+        .await?
+    {
         CodeRedemption::Redeemed(record) => record,
         CodeRedemption::AlreadyUsed(record) => {
             // A replay: whoever holds this code may be an attacker. Revoke what the first
             // redemption produced that can be revoked.
             if record.client_id == client.client_id {
-                let revoked = state.store().revoke_opaque_tokens(&record.client_id, &record.user_id).await?;
+                let revoked = state
+                    .store()
+                    .revoke_opaque_tokens(&record.client_id, &record.user_id)
+                    .await?;
                 tracing::warn!(client_id = %client.client_id, revoked, "authorization code replayed");
             }
             return Err(invalid());
@@ -167,21 +217,31 @@ async fn authorization_code(
         return Err(invalid());
     }
     if record.expires_at <= now {
-        return Err(OAuthError::invalid_grant("The authorization code has expired"));
+        return Err(OAuthError::invalid_grant(
+            "The authorization code has expired",
+        ));
     }
     if record.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
-    let grant: CodeGrant = serde_json::from_str(&record.grant).map_err(|_| OAuthError::server_error())?;
+    let grant: CodeGrant =
+        serde_json::from_str(&record.grant).map_err(|_| OAuthError::server_error())?;
     match (&grant.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) => {
-            pkce::verify(verifier, challenge).map_err(|e| OAuthError::invalid_grant(e.to_string()))?
-        }
+        (Some(challenge), Some(verifier)) => pkce::verify(verifier, challenge)
+            .map_err(|e| OAuthError::invalid_grant(e.to_string()))?,
         (Some(_), None) => return Err(OAuthError::invalid_grant("Missing code_verifier")),
         (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge"));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ));
         }
-        (None, None) if client.is_public() => return Err(OAuthError::invalid_grant("Public applications must use PKCE")),
+        (None, None) if client.is_public() => {
+            return Err(OAuthError::invalid_grant(
+                "Public applications must use PKCE",
+            ));
+        }
         (None, None) => {}
     }
     let user = state
@@ -196,11 +256,20 @@ async fn authorization_code(
                 .store()
                 .find_resource_server(identifier)
                 .await?
-                .ok_or_else(|| OAuthError::invalid_grant("The API of this authorization no longer exists"))?,
+                .ok_or_else(|| {
+                    OAuthError::invalid_grant("The API of this authorization no longer exists")
+                })?,
         ),
         None => None,
     };
-    let access = issue::user_access_token(state, api.as_ref(), &client.client_id, &user.user_id, &grant.scope).await?;
+    let access = issue::user_access_token(
+        state,
+        api.as_ref(),
+        &client.client_id,
+        &user.user_id,
+        &grant.scope,
+    )
+    .await?;
     let id_token = if scope::contains(&grant.scope, "openid") {
         Some(issue::id_token(
             state,
@@ -232,28 +301,44 @@ async fn client_credentials(
     credentials: &ClientCredentials,
 ) -> Result<TokenResponse, OAuthError> {
     let audience = params.get("audience").ok_or_else(|| {
-        OAuthError::access_denied("No audience parameter was provided, and no default audience has been configured")
+        OAuthError::access_denied(
+            "No audience parameter was provided, and no default audience has been configured",
+        )
     })?;
     let access = state
         .store()
         .machine_access(&credentials.client_id, audience)
         .await?
-        .ok_or_else(|| OAuthError::invalid_client("Client authentication failed", credentials.used_basic))?;
+        .ok_or_else(|| {
+            OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
+        })?;
     credentials.authenticate(&access.client)?;
     if access.client.is_public() || !access.client.allows_grant("client_credentials") {
-        return Err(OAuthError::unauthorized_client("Grant type 'client_credentials' not allowed for the client."));
+        return Err(OAuthError::unauthorized_client(
+            "Grant type 'client_credentials' not allowed for the client.",
+        ));
     }
-    let api = access.api.ok_or_else(|| OAuthError::access_denied(format!("Service not found: {audience}")))?;
+    let api = access
+        .api
+        .ok_or_else(|| OAuthError::access_denied(format!("Service not found: {audience}")))?;
     let grant = access.grant.ok_or_else(|| {
         OAuthError::access_denied(format!(
             "Client is not authorized to access \"{audience}\". You need to create a client grant for this API."
         ))
     })?;
     let requested = params.get("scope").map(scope::parse);
-    let scopes = scope::resolve_for_client(requested.as_deref(), &grant, &api).map_err(|MachineScopeError::NoneGranted| {
-        OAuthError::access_denied("Client has not been granted any of the requested scopes")
-    })?;
-    let issued = issue::jwt_access_token(state, &api, Subject::Client, &access.client.client_id, &scopes)?;
+    let scopes = scope::resolve_for_client(requested.as_deref(), &grant, &api).map_err(
+        |MachineScopeError::NoneGranted| {
+            OAuthError::access_denied("Client has not been granted any of the requested scopes")
+        },
+    )?;
+    let issued = issue::jwt_access_token(
+        state,
+        &api,
+        Subject::Client,
+        &access.client.client_id,
+        &scopes,
+    )?;
     Ok(TokenResponse {
         access_token: issued.token,
         id_token: None,
@@ -270,7 +355,10 @@ mod tests {
     #[test]
     fn basic_credentials_are_url_decoded() {
         let encoded = STANDARD.encode("my%20id:s%3Acret");
-        assert_eq!(parse_basic(&encoded).unwrap(), ("my id".to_string(), "s:cret".to_string()));
+        assert_eq!(
+            parse_basic(&encoded).unwrap(),
+            ("my id".to_string(), "s:cret".to_string())
+        );
         assert!(parse_basic("!!!").is_err());
         assert!(parse_basic(&STANDARD.encode("no-colon")).is_err());
         assert!(parse_basic(&STANDARD.encode(":secret")).is_err());

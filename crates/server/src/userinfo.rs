@@ -19,11 +19,19 @@ use crate::state::now;
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECONDS: i64 = 60;
 
-pub(crate) async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn userinfo(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let response = match handle(&state, &method, &headers, &body).await {
         Ok(document) => {
             let mut response = Json(document).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
             response
         }
         Err(error) => error.into_response(),
@@ -37,12 +45,22 @@ fn bearer_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Str
     let from_header = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
-            let text = value.to_str().map_err(|_| OAuthError::invalid_request("Malformed Authorization header"))?;
+            let text = value
+                .to_str()
+                .map_err(|_| OAuthError::invalid_request("Malformed Authorization header"))?;
             match text.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() && !token.trim().contains(' ') => {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer")
+                        && !token.trim().is_empty()
+                        && !token.trim().contains(' ') =>
+                {
                     Some(token.trim().to_string())
                 }
-                _ => return Err(OAuthError::invalid_request("Malformed Authorization header: expected Bearer <token>")),
+                _ => {
+                    return Err(OAuthError::invalid_request(
+                        "Malformed Authorization header: expected Bearer <token>",
+                    ));
+                }
             }
         }
     };
@@ -65,7 +83,12 @@ fn bearer_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Str
     }
 }
 
-async fn handle(state: &AppState, method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, OAuthError> {
+async fn handle(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Value, OAuthError> {
     let token = bearer_token(method, headers, body)?;
     let invalid = || OAuthError::invalid_token("The access token is invalid or expired");
     let now = now();
@@ -76,22 +99,35 @@ async fn handle(state: &AppState, method: &Method, headers: &HeaderMap, body: &[
         let userinfo_audience = format!("{}userinfo", state.issuer());
         let audience_ok = match claims.get("aud") {
             Some(serde_json::Value::String(aud)) => *aud == userinfo_audience,
-            Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&userinfo_audience)),
+            Some(serde_json::Value::Array(list)) => {
+                list.iter().any(|a| a.as_str() == Some(&userinfo_audience))
+            }
             _ => false,
         };
         let issuer_ok = claims.get("iss").and_then(|v| v.as_str()) == Some(state.issuer());
-        let exp_ok = claims.get("exp").and_then(|v| v.as_i64()).is_some_and(|exp| exp + LEEWAY_SECONDS > now);
+        let exp_ok = claims
+            .get("exp")
+            .and_then(|v| v.as_i64())
+            .is_some_and(|exp| exp + LEEWAY_SECONDS > now);
         if !(audience_ok && issuer_ok && exp_ok) {
             return Err(invalid());
         }
-        let sub = claims.get("sub").and_then(|v| v.as_str()).ok_or_else(invalid)?.to_string();
+        let sub = claims
+            .get("sub")
+            .and_then(|v| v.as_str())
+            .ok_or_else(invalid)?
+            .to_string();
         let scope_text = claims.get("scope").and_then(|v| v.as_str()).unwrap_or("");
         (sub, scope::parse(scope_text))
     } else {
         if token.len() > 100 {
             return Err(invalid());
         }
-        let record = state.store().find_opaque_token(&ids::secret_hash(&token), now).await?.ok_or_else(invalid)?;
+        let record = state
+            .store()
+            .find_opaque_token(&ids::secret_hash(&token), now)
+            .await?
+            .ok_or_else(invalid)?;
         (record.user_id, scope::parse(&record.scope))
     };
     if !scope::contains(&scopes, "openid") {
@@ -99,11 +135,18 @@ async fn handle(state: &AppState, method: &Method, headers: &HeaderMap, body: &[
             status: StatusCode::FORBIDDEN,
             error: "insufficient_scope",
             description: "The openid scope is required".into(),
-            www_authenticate: Some("Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"openid\"".into()),
+            www_authenticate: Some(
+                "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"openid\"".into(),
+            ),
             retry_after: None,
         });
     }
-    let user = state.store().find_user(&user_id).await?.filter(|u| !u.blocked).ok_or_else(invalid)?;
+    let user = state
+        .store()
+        .find_user(&user_id)
+        .await?
+        .filter(|u| !u.blocked)
+        .ok_or_else(invalid)?;
     let mut document = claims::profile_claims(&user, &scopes);
     document.insert("sub".into(), serde_json::Value::String(user.user_id));
     Ok(serde_json::Value::Object(document))

@@ -8,33 +8,60 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn discovery_documents_describe_the_server() {
     let server = spawn().await;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let response = reqwest::get(server.url(path)).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["access-control-allow-origin"], "*");
         let doc: Value = response.json().await.unwrap();
         assert_eq!(doc["issuer"], json!(server.issuer));
         assert!(server.issuer.ends_with('/'));
-        assert_eq!(doc["jwks_uri"], json!(format!("{}.well-known/jwks.json", server.issuer)));
-        assert_eq!(doc["token_endpoint"], json!(format!("{}oauth/token", server.issuer)));
+        assert_eq!(
+            doc["jwks_uri"],
+            json!(format!("{}.well-known/jwks.json", server.issuer))
+        );
+        assert_eq!(
+            doc["token_endpoint"],
+            json!(format!("{}oauth/token", server.issuer))
+        );
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
-        assert!(doc["id_token_signing_alg_values_supported"].as_array().unwrap().contains(&json!("RS256")));
-        assert!(doc["response_modes_supported"].as_array().unwrap().contains(&json!("web_message")));
-        assert_eq!(doc["authorization_response_iss_parameter_supported"], json!(true));
+        assert!(
+            doc["id_token_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("RS256"))
+        );
+        assert!(
+            doc["response_modes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("web_message"))
+        );
+        assert_eq!(
+            doc["authorization_response_iss_parameter_supported"],
+            json!(true)
+        );
     }
 }
 
 #[tokio::test]
 async fn jwks_publishes_current_and_next_keys_with_thumbprint_kids() {
     let server = spawn().await;
-    let response = reqwest::get(server.url("/.well-known/jwks.json")).await.unwrap();
+    let response = reqwest::get(server.url("/.well-known/jwks.json"))
+        .await
+        .unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let jwks: Value = response.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 6, "current + next for RS256, ES256, EdDSA");
     for key in keys {
         assert_eq!(key["use"], "sig");
-        assert!(key.get("d").is_none() && key.get("p").is_none(), "no private members");
+        assert!(
+            key.get("d").is_none() && key.get("p").is_none(),
+            "no private members"
+        );
         assert!(key.get("x5c").is_none());
         let jwk: tessera_jose::Jwk = serde_json::from_value(key.clone()).unwrap();
         assert_eq!(key["kid"], json!(tessera_jose::thumbprint(&jwk)));
@@ -46,7 +73,13 @@ async fn jwks_publishes_current_and_next_keys_with_thumbprint_kids() {
 async fn authorization_code_with_pkce_issues_verifiable_tokens() {
     let server = spawn().await;
     let browser = browser();
-    let tokens = server.code_flow(&browser, "openid profile email read:messages delete:all", Some(API)).await;
+    let tokens = server
+        .code_flow(
+            &browser,
+            "openid profile email read:messages delete:all",
+            Some(API),
+        )
+        .await;
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["scope"], "openid profile email read:messages");
     assert_eq!(tokens["expires_in"], 86_400);
@@ -54,7 +87,10 @@ async fn authorization_code_with_pkce_issues_verifiable_tokens() {
     let access = tokens["access_token"].as_str().unwrap();
     let claims = server.verify(access, API).await;
     assert_eq!(claims["sub"], json!(server.user_id));
-    assert_eq!(claims["aud"], json!([API, format!("{}userinfo", server.issuer)]));
+    assert_eq!(
+        claims["aud"],
+        json!([API, format!("{}userinfo", server.issuer)])
+    );
     assert_eq!(claims["azp"], json!(server.spa_client_id));
     assert_eq!(claims["scope"], "openid profile email read:messages");
     let header = jsonwebtoken::decode_header(access).unwrap();
@@ -90,7 +126,12 @@ async fn without_audience_the_access_token_is_opaque_and_good_at_userinfo() {
     let tokens = server.code_flow(&browser(), "openid profile", None).await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(access.matches('.').count(), 0, "opaque");
-    let response = reqwest::Client::new().post(server.url("/userinfo")).bearer_auth(access).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(server.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let info: Value = response.json().await.unwrap();
     assert_eq!(info["sub"], json!(server.user_id));
@@ -118,7 +159,9 @@ async fn implicit_token_id_token_in_the_fragment() {
     assert_eq!(params["iss"], server.issuer);
     let access = &params["access_token"];
     server.verify(access, API).await;
-    let id = server.verify(&params["id_token"], &server.spa_client_id).await;
+    let id = server
+        .verify(&params["id_token"], &server.spa_client_id)
+        .await;
     assert_eq!(id["nonce"], "abc");
     assert_eq!(id["at_hash"], json!(tessera_core::claims::at_hash(access)));
 }
@@ -128,12 +171,23 @@ async fn id_token_only_and_nonce_is_required() {
     let server = spawn().await;
     let browser = browser();
     let back = server
-        .sign_in(&browser, &server.authorize_url(&[("response_type", "id_token"), ("scope", "openid"), ("nonce", "n")]))
+        .sign_in(
+            &browser,
+            &server.authorize_url(&[
+                ("response_type", "id_token"),
+                ("scope", "openid"),
+                ("nonce", "n"),
+            ]),
+        )
         .await;
     let params = params_of(&back);
     assert!(params.contains_key("id_token") && !params.contains_key("access_token"));
     let response = browser
-        .get(server.authorize_url(&[("response_type", "id_token"), ("scope", "openid"), ("state", "s")]))
+        .get(server.authorize_url(&[
+            ("response_type", "id_token"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ]))
         .send()
         .await
         .unwrap();
@@ -159,9 +213,15 @@ async fn a_second_authorize_signs_in_silently_and_prompt_none_without_session_fa
     let response = browser.get(&silent).send().await.unwrap();
     assert_eq!(response.status(), 302);
     let params = params_of(&location(&response));
-    assert!(params.contains_key("code"), "silent authentication returns a code: {params:?}");
+    assert!(
+        params.contains_key("code"),
+        "silent authentication returns a code: {params:?}"
+    );
 
-    let stranger = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let stranger = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let response = stranger.get(&silent).send().await.unwrap();
     let params = params_of(&location(&response));
     assert_eq!(params["error"], "login_required");
@@ -185,12 +245,25 @@ async fn max_age_forces_a_fresh_login_and_auth_time_is_reported() {
     let browser = browser();
     server.code_flow(&browser, "openid", None).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let url = server.authorize_url(&[("response_type", "id_token"), ("scope", "openid"), ("nonce", "n"), ("max_age", "0"), ("prompt", "none")]);
+    let url = server.authorize_url(&[
+        ("response_type", "id_token"),
+        ("scope", "openid"),
+        ("nonce", "n"),
+        ("max_age", "0"),
+        ("prompt", "none"),
+    ]);
     let params = params_of(&location(&browser.get(&url).send().await.unwrap()));
     assert_eq!(params["error"], "login_required");
-    let url = server.authorize_url(&[("response_type", "id_token"), ("scope", "openid"), ("nonce", "n"), ("max_age", "3600")]);
+    let url = server.authorize_url(&[
+        ("response_type", "id_token"),
+        ("scope", "openid"),
+        ("nonce", "n"),
+        ("max_age", "3600"),
+    ]);
     let params = params_of(&location(&browser.get(&url).send().await.unwrap()));
-    let id = server.verify(&params["id_token"], &server.spa_client_id).await;
+    let id = server
+        .verify(&params["id_token"], &server.spa_client_id)
+        .await;
     assert!(now() - id["auth_time"].as_i64().unwrap() <= 3600);
 }
 
@@ -212,7 +285,10 @@ async fn form_post_and_web_message_response_modes() {
     let html = response.text().await.unwrap();
     assert!(html.contains(&format!("action=\"{CALLBACK}\"")));
     assert!(html.contains("name=\"id_token\""));
-    assert!(!html.contains("<script>alert(1)</script>"), "state is escaped");
+    assert!(
+        !html.contains("<script>alert(1)</script>"),
+        "state is escaped"
+    );
 
     let url = format!(
         "{}/authorize?{}",
@@ -230,8 +306,14 @@ async fn form_post_and_web_message_response_modes() {
     );
     let response = browser.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains(&format!("frame-ancestors {SPA_ORIGIN}")), "{csp}");
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains(&format!("frame-ancestors {SPA_ORIGIN}")),
+        "{csp}"
+    );
     assert!(response.headers().get("x-frame-options").is_none());
     let html = response.text().await.unwrap();
     assert!(html.contains(&format!("data-origin=\"{SPA_ORIGIN}\"")));
@@ -240,7 +322,14 @@ async fn form_post_and_web_message_response_modes() {
 
     // Without a session: the error travels the same way.
     let stranger = reqwest::Client::new();
-    let html = stranger.get(&url).send().await.unwrap().text().await.unwrap();
+    let html = stranger
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("login_required"));
 }
 
@@ -257,8 +346,13 @@ async fn client_credentials_for_a_granted_api() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "read:messages");
-    let claims = server.verify(body["access_token"].as_str().unwrap(), API).await;
-    assert_eq!(claims["sub"], json!(format!("{}@clients", server.m2m_client_id)));
+    let claims = server
+        .verify(body["access_token"].as_str().unwrap(), API)
+        .await;
+    assert_eq!(
+        claims["sub"],
+        json!(format!("{}@clients", server.m2m_client_id))
+    );
     assert_eq!(claims["gty"], "client-credentials");
     assert_eq!(claims["aud"], API);
 
@@ -266,7 +360,9 @@ async fn client_credentials_for_a_granted_api() {
     let response = reqwest::Client::new()
         .post(server.url("/oauth/token"))
         .basic_auth(&server.m2m_client_id, Some(&server.m2m_secret))
-        .json(&json!({"grant_type": "client_credentials", "audience": API, "scope": "read:messages"}))
+        .json(
+            &json!({"grant_type": "client_credentials", "audience": API, "scope": "read:messages"}),
+        )
         .send()
         .await
         .unwrap();
@@ -277,20 +373,55 @@ async fn client_credentials_for_a_granted_api() {
 #[tokio::test]
 async fn client_credentials_refusals() {
     let server = spawn().await;
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
-        (vec![("client_secret", "wrong"), ("audience", API)], 401, "invalid_client"),
-        (vec![("client_secret", &server.m2m_secret), ("audience", "https://unknown/api")], 403, "access_denied"),
-        (vec![("client_secret", &server.m2m_secret)], 403, "access_denied"),
-        (vec![("client_secret", &server.m2m_secret), ("audience", API), ("scope", "write:messages")], 403, "access_denied"),
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![("client_secret", "wrong"), ("audience", API)],
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("client_secret", &server.m2m_secret),
+                ("audience", "https://unknown/api"),
+            ],
+            403,
+            "access_denied",
+        ),
+        (
+            vec![("client_secret", &server.m2m_secret)],
+            403,
+            "access_denied",
+        ),
+        (
+            vec![
+                ("client_secret", &server.m2m_secret),
+                ("audience", API),
+                ("scope", "write:messages"),
+            ],
+            403,
+            "access_denied",
+        ),
     ];
     for (extra, status, error) in cases {
-        let mut form = vec![("grant_type", "client_credentials"), ("client_id", server.m2m_client_id.as_str())];
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", server.m2m_client_id.as_str()),
+        ];
         form.extend(extra.iter().copied());
         let (got, body) = server.token(&form).await;
-        assert_eq!((got, body["error"].as_str().unwrap()), (status, error), "{form:?} → {body}");
+        assert_eq!(
+            (got, body["error"].as_str().unwrap()),
+            (status, error),
+            "{form:?} → {body}"
+        );
     }
     // An API without a grant for this client.
-    server.store.create_resource_server(&api("https://other/api", &["x"])).await.unwrap();
+    server
+        .store
+        .create_resource_server(&api("https://other/api", &["x"]))
+        .await
+        .unwrap();
     let (status, body) = server
         .token(&[
             ("grant_type", "client_credentials"),
@@ -299,17 +430,35 @@ async fn client_credentials_refusals() {
             ("audience", "https://other/api"),
         ])
         .await;
-    assert_eq!((status, body["error"].as_str().unwrap()), (403, "access_denied"));
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (403, "access_denied")
+    );
     // A SPA cannot use client credentials.
     let (status, body) = server
-        .token(&[("grant_type", "client_credentials"), ("client_id", &server.spa_client_id), ("audience", API)])
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &server.spa_client_id),
+            ("audience", API),
+        ])
         .await;
-    assert_eq!((status, body["error"].as_str().unwrap()), (403, "unauthorized_client"));
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (403, "unauthorized_client")
+    );
     // An unknown client.
     let (status, body) = server
-        .token(&[("grant_type", "client_credentials"), ("client_id", "nobody"), ("client_secret", "x"), ("audience", API)])
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "nobody"),
+            ("client_secret", "x"),
+            ("audience", API),
+        ])
         .await;
-    assert_eq!((status, body["error"].as_str().unwrap()), (401, "invalid_client"));
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (401, "invalid_client")
+    );
 }
 
 #[tokio::test]
@@ -327,12 +476,24 @@ async fn signup_creates_the_account_and_signs_in() {
     let response = browser.get(&url).send().await.unwrap();
     let signup = server.url(&location(&response));
     assert!(signup.contains("/u/signup"));
-    let page = browser.get(&signup).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(&signup)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let state = hidden_field(&page, "state");
     let csrf = hidden_field(&page, "csrf");
     let weak = browser
         .post(server.url("/u/signup"))
-        .form(&[("state", state.as_str()), ("csrf", csrf.as_str()), ("email", "new@example.com"), ("password", "password1")])
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "new@example.com"),
+            ("password", "password1"),
+        ])
         .send()
         .await
         .unwrap();
@@ -340,12 +501,21 @@ async fn signup_creates_the_account_and_signs_in() {
     assert!(weak.text().await.unwrap().contains("too common"));
     let response = browser
         .post(server.url("/u/signup"))
-        .form(&[("state", state.as_str()), ("csrf", csrf.as_str()), ("email", "New@Example.com"), ("password", "a long and unusual passphrase")])
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "New@Example.com"),
+            ("password", "a long and unusual passphrase"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
-    let response = browser.get(server.url(&location(&response))).send().await.unwrap();
+    let response = browser
+        .get(server.url(&location(&response)))
+        .send()
+        .await
+        .unwrap();
     let code = params_of(&location(&response))["code"].clone();
     let (status, tokens) = server
         .token(&[
@@ -357,9 +527,18 @@ async fn signup_creates_the_account_and_signs_in() {
         ])
         .await;
     assert_eq!(status, 200);
-    let id = server.verify(tokens["id_token"].as_str().unwrap(), &server.spa_client_id).await;
+    let id = server
+        .verify(tokens["id_token"].as_str().unwrap(), &server.spa_client_id)
+        .await;
     assert_eq!(id["email"], "new@example.com");
-    assert!(server.store.find_user_by_email("new@example.com").await.unwrap().is_some());
+    assert!(
+        server
+            .store
+            .find_user_by_email("new@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -370,16 +549,25 @@ async fn logout_ends_the_session_and_returns_only_to_allowed_urls() {
     let id_token = tokens["id_token"].as_str().unwrap().to_string();
 
     let disallowed = browser
-        .get(server.url(&format!("/v2/logout?client_id={}&returnTo=https%3A%2F%2Fevil.example%2F", server.spa_client_id)))
+        .get(server.url(&format!(
+            "/v2/logout?client_id={}&returnTo=https%3A%2F%2Fevil.example%2F",
+            server.spa_client_id
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(disallowed.status(), 400);
-    assert!(disallowed.headers().get("location").is_none(), "no open redirect");
+    assert!(
+        disallowed.headers().get("location").is_none(),
+        "no open redirect"
+    );
 
     let _ = server.code_flow(&browser, "openid", None).await;
     let response = browser
-        .get(server.url(&format!("/v2/logout?client_id={}&returnTo=http%3A%2F%2Flocalhost%3A3000", server.spa_client_id)))
+        .get(server.url(&format!(
+            "/v2/logout?client_id={}&returnTo=http%3A%2F%2Flocalhost%3A3000",
+            server.spa_client_id
+        )))
         .send()
         .await
         .unwrap();
@@ -399,11 +587,13 @@ async fn logout_ends_the_session_and_returns_only_to_allowed_urls() {
     let _ = server.code_flow(&browser, "openid", None).await;
     let url = format!(
         "{}/oidc/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=xyz",
-        server.base,
-        "http%3A%2F%2Flocalhost%3A3000%2Flogged-out"
+        server.base, "http%3A%2F%2Flocalhost%3A3000%2Flogged-out"
     );
     let response = browser.get(&url).send().await.unwrap();
-    assert_eq!(location(&response), "http://localhost:3000/logged-out?state=xyz");
+    assert_eq!(
+        location(&response),
+        "http://localhost:3000/logged-out?state=xyz"
+    );
     let tampered = format!(
         "{}/oidc/logout?client_id={}&post_logout_redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Flogged-out%2Fx",
         server.base, server.spa_client_id
@@ -439,21 +629,39 @@ async fn changes_made_in_the_store_are_seen_at_once_and_rotations_within_a_secon
     let rsa_kids: Vec<String> = before
         .keys
         .iter()
-        .filter(|k| matches!(k.common.key_algorithm, Some(jsonwebtoken::jwk::KeyAlgorithm::RS256)))
+        .filter(|k| {
+            matches!(
+                k.common.key_algorithm,
+                Some(jsonwebtoken::jwk::KeyAlgorithm::RS256)
+            )
+        })
         .filter_map(|k| k.common.key_id.clone())
         .collect();
     assert_eq!(rsa_kids.len(), 2);
     let next_kid = rsa_kids[1].clone();
-    let new_next =
-        tessera_server::keys::rotate(&server.store, &server.master_key, tessera_jose::Algorithm::Rs256, now()).await.unwrap();
+    let new_next = tessera_server::keys::rotate(
+        &server.store,
+        &server.master_key,
+        tessera_jose::Algorithm::Rs256,
+        now(),
+    )
+    .await
+    .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let jwks = server.jwks().await;
-        let kids: Vec<String> = jwks.keys.iter().filter_map(|k| k.common.key_id.clone()).collect();
+        let kids: Vec<String> = jwks
+            .keys
+            .iter()
+            .filter_map(|k| k.common.key_id.clone())
+            .collect();
         if kids.first() == Some(&next_kid) && kids.contains(&new_next) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "rotation not visible: {kids:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rotation not visible: {kids:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let (_, body) = server
@@ -465,6 +673,9 @@ async fn changes_made_in_the_store_are_seen_at_once_and_rotations_within_a_secon
         ])
         .await;
     let token = body["access_token"].as_str().unwrap();
-    assert_eq!(jsonwebtoken::decode_header(token).unwrap().kid.as_deref(), Some(next_kid.as_str()));
+    assert_eq!(
+        jsonwebtoken::decode_header(token).unwrap().kid.as_deref(),
+        Some(next_kid.as_str())
+    );
     server.verify(token, API).await;
 }

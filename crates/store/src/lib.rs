@@ -43,12 +43,16 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("row"),
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound("referenced row"),
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::NotFound("referenced row")
+            }
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(error)
             }
             sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| c == "5" || c == "6" || c == "13" || c == "517") =>
+                if db
+                    .code()
+                    .is_some_and(|c| c == "5" || c == "6" || c == "13" || c == "517") =>
             {
                 // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_BUSY_SNAPSHOT
                 StoreError::Unavailable(error)

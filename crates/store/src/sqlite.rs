@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use tessera_core::{
     AppType, Client, ClientGrant, DATABASE_CONNECTION, DEFAULT_TENANT, ResourceServer, Scope,
@@ -84,7 +86,8 @@ fn api_from_row(row: &SqliteRow, prefix: &str) -> StoreResult<ResourceServer> {
         allow_offline_access: row.try_get(col("allow_offline_access").as_str())?,
         token_dialect: TokenDialect::parse(&dialect).ok_or(StoreError::Corrupt("token_dialect"))?,
         enforce_policies: row.try_get(col("enforce_policies").as_str())?,
-        scopes: serde_json::from_str::<Vec<Scope>>(&scopes).map_err(|_| StoreError::Corrupt("scopes"))?,
+        scopes: serde_json::from_str::<Vec<Scope>>(&scopes)
+            .map_err(|_| StoreError::Corrupt("scopes"))?,
         created_at: row.try_get(col("created_at").as_str())?,
         updated_at: row.try_get(col("updated_at").as_str())?,
     })
@@ -133,12 +136,22 @@ fn key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRecord> {
 /// A default avatar, as Auth0 gives users without one: an inline SVG with the initials,
 /// so nothing is loaded from a third-party host.
 fn default_picture(email: &str) -> String {
-    let initials: String = email.chars().filter(|c| c.is_ascii_alphanumeric()).take(2).collect::<String>().to_uppercase();
+    let initials: String = email
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(2)
+        .collect::<String>()
+        .to_uppercase();
     let svg = format!(
         "<svg xmlns='http://www.w3.org/2000/svg' width='64' height='64'><rect width='64' height='64' fill='%234f46e5'/>\
 <text x='50%' y='54%' font-family='sans-serif' font-size='26' fill='white' text-anchor='middle' dominant-baseline='middle'>{initials}</text></svg>"
     );
-    format!("data:image/svg+xml;utf8,{}", svg.replace('<', "%3C").replace('>', "%3E").replace(' ', "%20"))
+    format!(
+        "data:image/svg+xml;utf8,{}",
+        svg.replace('<', "%3C")
+            .replace('>', "%3E")
+            .replace(' ', "%20")
+    )
 }
 
 impl SqliteStore {
@@ -154,7 +167,9 @@ impl SqliteStore {
         }
         let path = PathBuf::from(path);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::BadUrl(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::BadUrl(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|e| StoreError::BadUrl(e.to_string()))?
@@ -174,7 +189,11 @@ impl SqliteStore {
             .await
             .map_err(StoreError::from)?;
         MIGRATOR.run(&pool).await.map_err(StoreError::Migration)?;
-        Ok(SqliteStore { pool, path, tenant: DEFAULT_TENANT })
+        Ok(SqliteStore {
+            pool,
+            path,
+            tenant: DEFAULT_TENANT,
+        })
     }
 
     /// The database file; secrets that live beside it (the master key) are found from here.
@@ -257,9 +276,18 @@ impl SqliteStore {
 
     /// Rotates one algorithm's keys: previous → retired, current → previous,
     /// next → current, and `new_next` becomes next. One transaction.
-    pub async fn rotate_keys(&self, alg: &str, new_next: &SigningKeyRecord, now: i64) -> StoreResult<()> {
+    pub async fn rotate_keys(
+        &self,
+        alg: &str,
+        new_next: &SigningKeyRecord,
+        now: i64,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for (from, to) in [("previous", "retired"), ("current", "previous"), ("next", "current")] {
+        for (from, to) in [
+            ("previous", "retired"),
+            ("current", "previous"),
+            ("next", "current"),
+        ] {
             sqlx::query("UPDATE signing_keys SET state = ?, updated_at = ? WHERE tenant_id = ? AND alg = ? AND state = ?")
                 .bind(to)
                 .bind(now)
@@ -304,7 +332,11 @@ impl SqliteStore {
     }
 
     pub async fn list_resource_servers(&self) -> StoreResult<Vec<ResourceServer>> {
-        let rows = sqlx::query(concat!("SELECT ", api_columns!(), " FROM resource_servers WHERE tenant_id = ? ORDER BY created_at, id"))
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            api_columns!(),
+            " FROM resource_servers WHERE tenant_id = ? ORDER BY created_at, id"
+        ))
         .bind(self.tenant)
         .fetch_all(&self.pool)
         .await?;
@@ -312,9 +344,16 @@ impl SqliteStore {
     }
 
     /// Looks an API up by its identifier (audience) or by its id.
-    pub async fn find_resource_server(&self, id_or_identifier: &str) -> StoreResult<Option<ResourceServer>> {
-        let row = sqlx::query(concat!("SELECT ", api_columns!(), " FROM resource_servers WHERE tenant_id = ? AND (identifier = ? OR id = ?) \
-             ORDER BY identifier = ? DESC LIMIT 1"))
+    pub async fn find_resource_server(
+        &self,
+        id_or_identifier: &str,
+    ) -> StoreResult<Option<ResourceServer>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            api_columns!(),
+            " FROM resource_servers WHERE tenant_id = ? AND (identifier = ? OR id = ?) \
+             ORDER BY identifier = ? DESC LIMIT 1"
+        ))
         .bind(self.tenant)
         .bind(id_or_identifier)
         .bind(id_or_identifier)
@@ -324,14 +363,23 @@ impl SqliteStore {
         row.map(|r| api_from_row(&r, "")).transpose()
     }
 
-    pub async fn update_resource_server(&self, id: &str, update: &ResourceServerUpdate, now: i64) -> StoreResult<ResourceServer> {
+    pub async fn update_resource_server(
+        &self,
+        id: &str,
+        update: &ResourceServerUpdate,
+        now: i64,
+    ) -> StoreResult<ResourceServer> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(concat!("SELECT ", api_columns!(), " FROM resource_servers WHERE tenant_id = ? AND id = ?"))
-            .bind(self.tenant)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound("API"))?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            api_columns!(),
+            " FROM resource_servers WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(self.tenant)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("API"))?;
         let mut api = api_from_row(&row, "")?;
         if let Some(name) = &update.name {
             api.name = name.clone();
@@ -391,7 +439,11 @@ impl SqliteStore {
     // ---- clients (applications) -------------------------------------------------------
 
     pub async fn create_client(&self, client: &Client) -> StoreResult<()> {
-        sqlx::query(concat!("INSERT INTO clients (tenant_id, ", client_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+        sqlx::query(concat!(
+            "INSERT INTO clients (tenant_id, ",
+            client_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
         .bind(self.tenant)
         .bind(&client.client_id)
         .bind(&client.name)
@@ -411,7 +463,11 @@ impl SqliteStore {
     }
 
     pub async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-        let rows = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE tenant_id = ? ORDER BY created_at, client_id"))
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE tenant_id = ? ORDER BY created_at, client_id"
+        ))
         .bind(self.tenant)
         .fetch_all(&self.pool)
         .await?;
@@ -419,17 +475,25 @@ impl SqliteStore {
     }
 
     pub async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        let row = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE tenant_id = ? AND client_id = ?"))
-            .bind(self.tenant)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE tenant_id = ? AND client_id = ?"
+        ))
+        .bind(self.tenant)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| client_from_row(&r, "")).transpose()
     }
 
     /// Finds a client by exact name (CLI convenience; names are not unique, the oldest wins).
     pub async fn find_client_by_name(&self, name: &str) -> StoreResult<Option<Client>> {
-        let row = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE tenant_id = ? AND name = ? ORDER BY created_at LIMIT 1"))
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE tenant_id = ? AND name = ? ORDER BY created_at LIMIT 1"
+        ))
         .bind(self.tenant)
         .bind(name)
         .fetch_optional(&self.pool)
@@ -437,14 +501,23 @@ impl SqliteStore {
         row.map(|r| client_from_row(&r, "")).transpose()
     }
 
-    pub async fn update_client(&self, client_id: &str, update: &ClientUpdate, now: i64) -> StoreResult<Client> {
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        update: &ClientUpdate,
+        now: i64,
+    ) -> StoreResult<Client> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE tenant_id = ? AND client_id = ?"))
-            .bind(self.tenant)
-            .bind(client_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound("application"))?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE tenant_id = ? AND client_id = ?"
+        ))
+        .bind(self.tenant)
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("application"))?;
         let mut client = client_from_row(&row, "")?;
         if let Some(name) = &update.name {
             client.name = name.clone();
@@ -537,7 +610,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn list_client_grants(&self, client_id: Option<&str>) -> StoreResult<Vec<ClientGrant>> {
+    pub async fn list_client_grants(
+        &self,
+        client_id: Option<&str>,
+    ) -> StoreResult<Vec<ClientGrant>> {
         let rows = sqlx::query(
             "SELECT id, client_id, audience, scope, created_at FROM client_grants \
              WHERE tenant_id = ? AND (? IS NULL OR client_id = ?) ORDER BY created_at, id",
@@ -550,7 +626,11 @@ impl SqliteStore {
         rows.iter().map(|r| grant_from_row(r, "")).collect()
     }
 
-    pub async fn update_client_grant(&self, id: &str, scope: &[String]) -> StoreResult<ClientGrant> {
+    pub async fn update_client_grant(
+        &self,
+        id: &str,
+        scope: &[String],
+    ) -> StoreResult<ClientGrant> {
         let row = sqlx::query(
             "UPDATE client_grants SET scope = ? WHERE tenant_id = ? AND id = ? \
              RETURNING id, client_id, audience, scope, created_at",
@@ -578,7 +658,11 @@ impl SqliteStore {
 
     /// The client, the API named by `audience` and the grant between them, in one query:
     /// this is the hot path of the client-credentials grant.
-    pub async fn machine_access(&self, client_id: &str, audience: &str) -> StoreResult<Option<MachineAccess>> {
+    pub async fn machine_access(
+        &self,
+        client_id: &str,
+        audience: &str,
+    ) -> StoreResult<Option<MachineAccess>> {
         let row = sqlx::query(
             "SELECT c.client_id AS c_client_id, c.name AS c_name, c.app_type AS c_app_type, \
                c.secret_hash AS c_secret_hash, c.token_endpoint_auth_method AS c_token_endpoint_auth_method, \
@@ -627,8 +711,14 @@ impl SqliteStore {
             user_id: user_id.to_string(),
             connection: DATABASE_CONNECTION.to_string(),
             name: new.name.clone().unwrap_or_else(|| email.clone()),
-            nickname: new.nickname.clone().unwrap_or_else(|| User::nickname_from_email(&email)),
-            picture: new.picture.clone().unwrap_or_else(|| default_picture(&email)),
+            nickname: new
+                .nickname
+                .clone()
+                .unwrap_or_else(|| User::nickname_from_email(&email)),
+            picture: new
+                .picture
+                .clone()
+                .unwrap_or_else(|| default_picture(&email)),
             email,
             email_verified: new.email_verified,
             blocked: false,
@@ -663,21 +753,35 @@ impl SqliteStore {
     }
 
     pub async fn find_user(&self, user_id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id = ? AND user_id = ?"))
-            .bind(self.tenant)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE tenant_id = ? AND user_id = ?"
+        ))
+        .bind(self.tenant)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| user_from_row(&r)).transpose()
     }
 
     pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        Ok(self.find_user_with_password(email).await?.map(|(user, _)| user))
+        Ok(self
+            .find_user_with_password(email)
+            .await?
+            .map(|(user, _)| user))
     }
 
     /// The user of the database connection with this email, and their password hash.
-    pub async fn find_user_with_password(&self, email: &str) -> StoreResult<Option<(User, Option<String>)>> {
-        let row = sqlx::query(concat!("SELECT ", user_columns!(), ", password_hash FROM users WHERE tenant_id = ? AND connection = ? AND email = ?"))
+    pub async fn find_user_with_password(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash FROM users WHERE tenant_id = ? AND connection = ? AND email = ?"
+        ))
         .bind(self.tenant)
         .bind(DATABASE_CONNECTION)
         .bind(tessera_core::normalize_email(email))
@@ -690,21 +794,32 @@ impl SqliteStore {
     }
 
     pub async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id = ? ORDER BY created_at, user_id"))
-            .bind(self.tenant)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE tenant_id = ? ORDER BY created_at, user_id"
+        ))
+        .bind(self.tenant)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(user_from_row).collect()
     }
 
-    pub async fn set_user_blocked(&self, user_id: &str, blocked: bool, now: i64) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE users SET blocked = ?, updated_at = ? WHERE tenant_id = ? AND user_id = ?")
-            .bind(blocked)
-            .bind(now)
-            .bind(self.tenant)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_user_blocked(
+        &self,
+        user_id: &str,
+        blocked: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE users SET blocked = ?, updated_at = ? WHERE tenant_id = ? AND user_id = ?",
+        )
+        .bind(blocked)
+        .bind(now)
+        .bind(self.tenant)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("user"));
         }
@@ -718,7 +833,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn set_user_password(&self, user_id: &str, password_hash: &str, now: i64) -> StoreResult<()> {
+    pub async fn set_user_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<()> {
         let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE tenant_id = ? AND user_id = ?")
             .bind(password_hash)
             .bind(now)
@@ -775,12 +895,14 @@ impl SqliteStore {
     }
 
     pub async fn login_failures(&self, email: &str, ip: &str) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT failures FROM login_failures WHERE tenant_id = ? AND email = ? AND ip = ?")
-            .bind(self.tenant)
-            .bind(tessera_core::normalize_email(email))
-            .bind(ip)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT failures FROM login_failures WHERE tenant_id = ? AND email = ? AND ip = ?",
+        )
+        .bind(self.tenant)
+        .bind(tessera_core::normalize_email(email))
+        .bind(ip)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match row {
             Some(row) => row.try_get("failures")?,
             None => 0,
@@ -802,7 +924,12 @@ impl SqliteStore {
 
     // ---- sessions ----------------------------------------------------------------------
 
-    pub async fn create_session(&self, id_hash: &[u8], record: &SessionRecord, now: i64) -> StoreResult<()> {
+    pub async fn create_session(
+        &self,
+        id_hash: &[u8],
+        record: &SessionRecord,
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sessions (tenant_id, id_hash, sid, user_id, auth_time, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -820,7 +947,11 @@ impl SqliteStore {
     }
 
     /// A live session (not expired at `now`).
-    pub async fn find_session(&self, id_hash: &[u8], now: i64) -> StoreResult<Option<SessionRecord>> {
+    pub async fn find_session(
+        &self,
+        id_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<SessionRecord>> {
         let row = sqlx::query(
             "SELECT sid, user_id, auth_time, expires_at FROM sessions WHERE tenant_id = ? AND id_hash = ? AND expires_at > ?",
         )
@@ -851,7 +982,11 @@ impl SqliteStore {
 
     // ---- login transactions ------------------------------------------------------------
 
-    pub async fn create_transaction(&self, record: &TransactionRecord, now: i64) -> StoreResult<()> {
+    pub async fn create_transaction(
+        &self,
+        record: &TransactionRecord,
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO login_transactions (tenant_id, id, csrf_hash, request, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -866,7 +1001,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn find_transaction(&self, id: &str, now: i64) -> StoreResult<Option<TransactionRecord>> {
+    pub async fn find_transaction(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<TransactionRecord>> {
         let row = sqlx::query(
             "SELECT id, csrf_hash, request, expires_at FROM login_transactions WHERE tenant_id = ? AND id = ? AND expires_at > ?",
         )
@@ -954,7 +1093,12 @@ impl SqliteStore {
 
     // ---- opaque access tokens ----------------------------------------------------------
 
-    pub async fn create_opaque_token(&self, token_hash: &[u8], record: &OpaqueTokenRecord, now: i64) -> StoreResult<()> {
+    pub async fn create_opaque_token(
+        &self,
+        token_hash: &[u8],
+        record: &OpaqueTokenRecord,
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO opaque_tokens (tenant_id, token_hash, client_id, user_id, scope, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -971,7 +1115,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn find_opaque_token(&self, token_hash: &[u8], now: i64) -> StoreResult<Option<OpaqueTokenRecord>> {
+    pub async fn find_opaque_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<OpaqueTokenRecord>> {
         let row = sqlx::query(
             "SELECT client_id, user_id, scope, expires_at FROM opaque_tokens WHERE tenant_id = ? AND token_hash = ? AND expires_at > ?",
         )
@@ -993,12 +1141,14 @@ impl SqliteStore {
 
     /// Revokes the opaque tokens a user got through one client (a replayed code).
     pub async fn revoke_opaque_tokens(&self, client_id: &str, user_id: &str) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM opaque_tokens WHERE tenant_id = ? AND client_id = ? AND user_id = ?")
-            .bind(self.tenant)
-            .bind(client_id)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM opaque_tokens WHERE tenant_id = ? AND client_id = ? AND user_id = ?",
+        )
+        .bind(self.tenant)
+        .bind(client_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -1018,7 +1168,11 @@ impl SqliteStore {
             let sql = format!(
                 "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT ?)"
             );
-            let done = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(PURGE_BATCH).execute(&self.pool).await?;
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(PURGE_BATCH)
+                .execute(&self.pool)
+                .await?;
             *slot = done.rows_affected();
         }
         Ok(counts)

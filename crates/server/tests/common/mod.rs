@@ -40,7 +40,10 @@ impl Drop for TestServer {
 }
 
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 pub fn api(identifier: &str, scopes: &[&str]) -> ResourceServer {
@@ -53,7 +56,13 @@ pub fn api(identifier: &str, scopes: &[&str]) -> ResourceServer {
         allow_offline_access: true,
         token_dialect: TokenDialect::AccessToken,
         enforce_policies: false,
-        scopes: scopes.iter().map(|s| Scope { value: s.to_string(), description: format!("{s} scope") }).collect(),
+        scopes: scopes
+            .iter()
+            .map(|s| Scope {
+                value: s.to_string(),
+                description: format!("{s} scope"),
+            })
+            .collect(),
         created_at: now(),
         updated_at: now(),
     }
@@ -79,9 +88,20 @@ pub fn client(name: &str, app_type: AppType, secret: Option<&str>) -> Client {
 
 pub async fn create_user(store: &Store, email: &str, password: &str) -> String {
     let password = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || tessera_server::passwords::hash_password_blocking(&password)).await.unwrap();
+    let hash = tokio::task::spawn_blocking(move || {
+        tessera_server::passwords::hash_password_blocking(&password)
+    })
+    .await
+    .unwrap();
     let user_id = format!("auth0|{}", ids::hex_id(12));
-    let new = NewUser { email: email.into(), password_hash: hash, email_verified: true, name: None, nickname: None, picture: None };
+    let new = NewUser {
+        email: email.into(),
+        password_hash: hash,
+        email_verified: true,
+        name: None,
+        nickname: None,
+        picture: None,
+    };
     store.create_user(&new, &user_id, now()).await.unwrap();
     user_id
 }
@@ -89,8 +109,16 @@ pub async fn create_user(store: &Store, email: &str, password: &str) -> String {
 /// Starts a server with the quickstart tenant: an API, a SPA, an M2M app with a grant, a user.
 pub async fn spawn() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("tessera.db").display())).await.unwrap();
-    store.create_resource_server(&api(API, &["read:messages", "write:messages"])).await.unwrap();
+    let store = Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("tessera.db").display()
+    ))
+    .await
+    .unwrap();
+    store
+        .create_resource_server(&api(API, &["read:messages", "write:messages"]))
+        .await
+        .unwrap();
     let spa = client("Quickstart SPA", AppType::Spa, None);
     store.create_client(&spa).await.unwrap();
     let m2m_secret = ids::client_secret();
@@ -110,7 +138,10 @@ pub async fn spawn() -> TestServer {
     let user_id = create_user(&store, &user_email, PASSWORD).await;
 
     let master_key = MasterKey::generate();
-    let mut config = ServerConfig::new("127.0.0.1:0".parse::<SocketAddr>().unwrap(), master_key.clone());
+    let mut config = ServerConfig::new(
+        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        master_key.clone(),
+    );
     config.key_poll_interval = std::time::Duration::from_millis(100);
     let app = Application::build(config, store.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
@@ -136,7 +167,11 @@ pub async fn spawn() -> TestServer {
 
 /// A browser-like client: keeps cookies, does not follow redirects.
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
 }
 
 pub fn location(response: &reqwest::Response) -> String {
@@ -152,15 +187,28 @@ pub fn location(response: &reqwest::Response) -> String {
 /// Value of a hidden input in an HTML page.
 pub fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no field {name} in page")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in page"))
+        + marker.len();
     let end = start + html[start..].find('"').unwrap();
-    html[start..end].replace("&#43;", "+").replace("&#x2b;", "+").replace("&amp;", "&").replace("&#61;", "=")
+    html[start..end]
+        .replace("&#43;", "+")
+        .replace("&#x2b;", "+")
+        .replace("&amp;", "&")
+        .replace("&#61;", "=")
 }
 
 /// Query or fragment parameters of a URL.
 pub fn params_of(url: &str) -> std::collections::HashMap<String, String> {
-    let part = url.split_once('#').map(|(_, f)| f).or_else(|| url.split_once('?').map(|(_, q)| q)).unwrap_or("");
-    form_urlencoded::parse(part.as_bytes()).into_owned().collect()
+    let part = url
+        .split_once('#')
+        .map(|(_, f)| f)
+        .or_else(|| url.split_once('?').map(|(_, q)| q))
+        .unwrap_or("");
+    form_urlencoded::parse(part.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 pub struct Pkce {
@@ -173,7 +221,10 @@ pub fn pkce() -> Pkce {
     let verifier = ids::secret_token();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
-    Pkce { verifier, challenge }
+    Pkce {
+        verifier,
+        challenge,
+    }
 }
 
 impl TestServer {
@@ -194,24 +245,48 @@ impl TestServer {
 
     /// Follows /authorize → login page, submits the form. Returns the response of the
     /// login POST (303 on success).
-    pub async fn submit_login(&self, browser: &reqwest::Client, authorize_url: &str, email: &str, password: &str) -> reqwest::Response {
+    pub async fn submit_login(
+        &self,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let response = browser.get(authorize_url).send().await.unwrap();
-        assert_eq!(response.status(), 302, "authorize should redirect to the login page");
+        assert_eq!(
+            response.status(),
+            302,
+            "authorize should redirect to the login page"
+        );
         let login_url = self.url(&location(&response));
         assert!(login_url.contains("/u/login?state="), "{login_url}");
-        let page = browser.get(&login_url).send().await.unwrap().text().await.unwrap();
+        let page = browser
+            .get(&login_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let form = [
             ("state", hidden_field(&page, "state")),
             ("csrf", hidden_field(&page, "csrf")),
             ("username", email.to_string()),
             ("password", password.to_string()),
         ];
-        browser.post(self.url("/u/login")).form(&form).send().await.unwrap()
+        browser
+            .post(self.url("/u/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Full sign-in: returns the final redirect to the application (its Location).
     pub async fn sign_in(&self, browser: &reqwest::Client, authorize_url: &str) -> String {
-        let response = self.submit_login(browser, authorize_url, &self.user_email.clone(), PASSWORD).await;
+        let response = self
+            .submit_login(browser, authorize_url, &self.user_email.clone(), PASSWORD)
+            .await;
         assert_eq!(response.status(), 303, "login should succeed");
         let resume = self.url(&location(&response));
         let response = browser.get(&resume).send().await.unwrap();
@@ -220,29 +295,48 @@ impl TestServer {
     }
 
     pub async fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
-        reqwest::get(self.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap()
+        reqwest::get(self.url("/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Verifies a JWT with jsonwebtoken against our JWKS; checks iss and the audience.
     pub async fn verify(&self, token: &str, audience: &str) -> Value {
         let header = jsonwebtoken::decode_header(token).unwrap();
         let jwks = self.jwks().await;
-        let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid is published");
+        let jwk = jwks
+            .find(header.kid.as_deref().unwrap())
+            .expect("kid is published");
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
         let mut validation = jsonwebtoken::Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[audience]);
-        jsonwebtoken::decode::<Value>(token, &key, &validation).unwrap().claims
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .unwrap()
+            .claims
     }
 
     pub async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
-        let response = reqwest::Client::new().post(self.url("/oauth/token")).form(form).send().await.unwrap();
+        let response = reqwest::Client::new()
+            .post(self.url("/oauth/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Code + PKCE flow to the end; returns the token response.
-    pub async fn code_flow(&self, browser: &reqwest::Client, scope: &str, audience: Option<&str>) -> Value {
+    pub async fn code_flow(
+        &self,
+        browser: &reqwest::Client,
+        scope: &str,
+        audience: Option<&str>,
+    ) -> Value {
         let pkce = pkce();
         let mut extra = vec![
             ("response_type", "code"),

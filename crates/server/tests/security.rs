@@ -1,0 +1,747 @@
+//! SECURITY.md, the authorization-server half, as tests over real HTTP.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use serde_json::Value;
+
+async fn authorize_status(server: &TestServer, query: &str) -> reqwest::Response {
+    browser()
+        .get(format!("{}/authorize?{query}", server.base))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unknown_client_or_unregistered_redirect_uri_gets_a_page_never_a_redirect() {
+    let server = spawn().await;
+    let challenge = pkce().challenge;
+    let cid = server.spa_client_id.clone();
+    let cases = [
+        "client_id=nobody&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code"
+            .to_string(),
+        "redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code".to_string(),
+        format!("client_id={cid}&response_type=code"),
+        format!(
+            "client_id={cid}&redirect_uri=https%3A%2F%2Fevil.example%2Fcallback&response_type=code"
+        ),
+        format!(
+            "client_id={cid}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback%2F&response_type=code"
+        ),
+        format!(
+            "client_id={cid}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback%3Fx%3D1&response_type=code"
+        ),
+        format!(
+            "client_id={cid}&redirect_uri=http%3A%2F%2Flocalhost%3A3000.evil.example%2Fcallback&response_type=code"
+        ),
+        format!(
+            "client_id={cid}&client_id={cid}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&code_challenge={challenge}&code_challenge_method=S256"
+        ),
+    ];
+    for query in cases {
+        let response = authorize_status(&server, &query).await;
+        assert_eq!(response.status(), 400, "{query}");
+        assert!(response.headers().get("location").is_none(), "{query}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_after_the_redirect_uri_is_trusted_go_back_to_it() {
+    let server = spawn().await;
+    let challenge = pkce().challenge;
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![
+                ("response_type", "code"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![("response_type", "code"), ("code_challenge", &challenge)],
+            "invalid_request",
+        ),
+        (vec![("response_type", "code")], "invalid_request"), // a public client without PKCE
+        (
+            vec![
+                ("response_type", "code"),
+                ("code_challenge", "short"),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![("response_type", "code token")],
+            "unsupported_response_type",
+        ),
+        (
+            vec![("response_type", "banana")],
+            "unsupported_response_type",
+        ),
+        (vec![], "invalid_request"),
+        (
+            vec![
+                ("response_type", "token"),
+                ("audience", "https://not-registered/"),
+            ],
+            "access_denied",
+        ),
+        (
+            vec![("response_type", "token"), ("prompt", "none login")],
+            "invalid_request",
+        ),
+        (
+            vec![("response_type", "token"), ("max_age", "-1")],
+            "invalid_request",
+        ),
+        (
+            vec![("response_type", "token"), ("request", "eyJ...")],
+            "request_not_supported",
+        ),
+        (
+            vec![
+                ("response_type", "token"),
+                ("response_mode", "carrier_pigeon"),
+            ],
+            "invalid_request",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut with_state = extra.clone();
+        with_state.push(("state", "s+/="));
+        let response = browser()
+            .get(server.authorize_url(&with_state))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302, "{extra:?}");
+        let back = location(&response);
+        assert!(back.starts_with(CALLBACK), "{back}");
+        let params = params_of(&back);
+        assert_eq!(params["error"], expected, "{extra:?}");
+        assert_eq!(params["state"], "s+/=");
+        assert_eq!(params["iss"], server.issuer);
+    }
+}
+
+#[tokio::test]
+async fn pkce_is_enforced_at_the_token_endpoint() {
+    let server = spawn().await;
+    let browser = browser();
+    for (verifier, expected) in [
+        (Some("x".repeat(43)), "invalid_grant"), // wrong verifier
+        (None, "invalid_grant"),                 // missing verifier
+        (Some("short".to_string()), "invalid_grant"), // malformed verifier
+    ] {
+        let (code, _right_verifier) = fresh_code(&server, &browser, None).await;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", server.spa_client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+        ];
+        if let Some(verifier) = &verifier {
+            form.push(("code_verifier", verifier));
+        }
+        let (status, body) = server.token(&form).await;
+        assert_eq!(
+            (status, body["error"].as_str().unwrap()),
+            (400, expected),
+            "{verifier:?}"
+        );
+    }
+}
+
+/// Gets a fresh code for the signed-in browser (code + PKCE), without redeeming it.
+async fn fresh_code(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    audience: Option<&str>,
+) -> (String, String) {
+    let pkce = pkce();
+    let mut extra = vec![
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    if let Some(audience) = audience {
+        extra.push(("audience", audience));
+    }
+    let url = server.authorize_url(&extra);
+    let response = browser.get(&url).send().await.unwrap();
+    let to = location(&response);
+    let back = if to.starts_with("/u/login") {
+        server.sign_in(browser, &url).await
+    } else {
+        to
+    };
+    (params_of(&back)["code"].clone(), pkce.verifier)
+}
+
+#[tokio::test]
+async fn fifty_parallel_redemptions_of_one_code_exactly_one_succeeds() {
+    let server = Arc::new(spawn().await);
+    let (code, verifier) = fresh_code(&server, &browser(), Some(API)).await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let server = server.clone();
+        let (code, verifier) = (code.clone(), verifier.clone());
+        tasks.push(tokio::spawn(async move {
+            server
+                .token(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", &server.spa_client_id),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", &verifier),
+                ])
+                .await
+        }));
+    }
+    let mut successes = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            200 => successes += 1,
+            400 => assert_eq!(body["error"], "invalid_grant"),
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    assert_eq!(successes, 1);
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_and_revokes_what_the_first_redemption_issued() {
+    let server = spawn().await;
+    let browser = browser();
+    let (code, verifier) = fresh_code(&server, &browser, None).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", server.spa_client_id.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, tokens) = server.token(&form).await;
+    assert_eq!(status, 200);
+    let access = tokens["access_token"].as_str().unwrap();
+    let userinfo = |token: String| {
+        let url = server.url("/userinfo");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(userinfo(access.to_string()).await, 200);
+    let (status, body) = server.token(&form).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    assert_eq!(
+        userinfo(access.to_string()).await,
+        401,
+        "the opaque token of the first redemption is revoked"
+    );
+}
+
+#[tokio::test]
+async fn codes_are_bound_to_client_and_redirect_uri() {
+    let server = spawn().await;
+    let browser = browser();
+    let other = client("Other SPA", tessera_core::AppType::Spa, None);
+    server.store.create_client(&other).await.unwrap();
+    let (code, verifier) = fresh_code(&server, &browser, None).await;
+    let (status, body) = server
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &other.client_id),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &verifier),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    let (code, verifier) = fresh_code(&server, &browser, None).await;
+    let (status, body) = server
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &server.spa_client_id),
+            ("code", &code),
+            ("redirect_uri", SPA_ORIGIN),
+            ("code_verifier", &verifier),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+}
+
+#[tokio::test]
+async fn login_form_requires_the_csrf_token_of_this_browser() {
+    let server = spawn().await;
+    let browser = browser();
+    let pkce = pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let response = browser.get(&url).send().await.unwrap();
+    let page = browser
+        .get(server.url(&location(&response)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let state = hidden_field(&page, "state");
+    let csrf = hidden_field(&page, "csrf");
+    let attempts = [
+        (browser.clone(), String::new()),
+        (browser.clone(), "A".repeat(43)),
+        (common::browser(), csrf.clone()), // the attacker's browser: right token, no cookie
+    ];
+    for (client, token) in attempts {
+        let response = client
+            .post(server.url("/u/login"))
+            .form(&[
+                ("state", state.as_str()),
+                ("csrf", token.as_str()),
+                ("username", "demo@example.com"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403);
+        assert!(response.headers().get("location").is_none());
+        assert!(
+            response
+                .headers()
+                .get("set-cookie")
+                .is_none_or(|c| !c.to_str().unwrap().contains("tessera_session="))
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_account_look_the_same() {
+    let server = spawn().await;
+    let url = server.authorize_url(&[("response_type", "token"), ("scope", "openid")]);
+    let known = server
+        .submit_login(&browser(), &url, "demo@example.com", "wrong password!")
+        .await;
+    let unknown = server
+        .submit_login(&browser(), &url, "nobody@example.com", "wrong password!")
+        .await;
+    assert_eq!(known.status(), 401);
+    assert_eq!(unknown.status(), 401);
+    let strip = |html: String| {
+        let start = html.find("<p class=\"error\"").unwrap();
+        html[start..start + html[start..].find("</p>").unwrap()].to_string()
+    };
+    assert_eq!(
+        strip(known.text().await.unwrap()),
+        strip(unknown.text().await.unwrap())
+    );
+}
+
+#[tokio::test]
+async fn ten_failures_block_the_account_and_ip_even_with_the_right_password() {
+    let server = spawn().await;
+    let url = server.authorize_url(&[("response_type", "token"), ("scope", "openid")]);
+    let browser = browser();
+    for _ in 0..10 {
+        let response = server
+            .submit_login(&browser, &url, "demo@example.com", "not the password")
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    let response = server
+        .submit_login(&browser, &url, "demo@example.com", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 429);
+    assert!(response.text().await.unwrap().contains("blocked"));
+    // An administrator unblocks (what `tessera users unblock` does).
+    server
+        .store
+        .clear_login_failures("demo@example.com", None)
+        .await
+        .unwrap();
+    let response = server
+        .submit_login(&browser, &url, "demo@example.com", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 303);
+}
+
+#[tokio::test]
+async fn a_blocked_user_cannot_sign_in_and_loses_silent_authentication() {
+    let server = spawn().await;
+    let browser = browser();
+    server.code_flow(&browser, "openid", None).await;
+    server
+        .store
+        .set_user_blocked(&server.user_id, true, now())
+        .await
+        .unwrap();
+    let url = server.authorize_url(&[
+        ("response_type", "token"),
+        ("scope", "openid"),
+        ("prompt", "none"),
+    ]);
+    let params = params_of(&location(&browser.get(&url).send().await.unwrap()));
+    assert_eq!(params["error"], "login_required");
+    let url = server.authorize_url(&[("response_type", "token"), ("scope", "openid")]);
+    let response = server
+        .submit_login(&browser, &url, "demo@example.com", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("blocked"));
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_token_responses_are_not_cached() {
+    let server = spawn().await;
+    let browser = browser();
+    let url = server.authorize_url(&[
+        ("response_type", "token"),
+        ("scope", "openid"),
+        ("login_hint", "\"><script>x</script>"),
+    ]);
+    let response = browser.get(&url).send().await.unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "no CORS on /authorize"
+    );
+    let login = browser
+        .get(server.url(&location(&response)))
+        .header("Origin", SPA_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    let headers = login.headers().clone();
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(
+        headers.get("access-control-allow-origin").is_none(),
+        "no CORS on the login page"
+    );
+    let cookies: Vec<String> = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .all(|c| c.contains("HttpOnly") && c.contains("SameSite=Lax")),
+        "{cookies:?}"
+    );
+    let html = login.text().await.unwrap();
+    assert!(
+        !html.contains("<script>x</script>"),
+        "login_hint is escaped"
+    );
+
+    let (_, _) = server.token(&[("grant_type", "client_credentials")]).await;
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .header("Origin", SPA_ORIGIN)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &server.m2m_client_id),
+            ("client_secret", &server.m2m_secret),
+            ("audience", API),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        SPA_ORIGIN,
+        "registered origin"
+    );
+    let evil = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .header("Origin", "https://evil.example")
+        .form(&[("grant_type", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, server.url("/userinfo"))
+        .header("Origin", SPA_ORIGIN)
+        .header("Access-Control-Request-Method", "GET")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, auth0-client",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        SPA_ORIGIN
+    );
+    assert!(
+        preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Auth0-Client")
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_never_a_5xx() {
+    let server = spawn().await;
+    let client = reqwest::Client::new();
+    let token_url = server.url("/oauth/token");
+    let cases: Vec<(Option<&str>, String, u16, &str)> = vec![
+        (
+            Some("application/json"),
+            "{not json".into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some("text/plain"),
+            "grant_type=client_credentials".into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            None,
+            "grant_type=client_credentials".into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "grant_type=password&client_id=x".into(),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "client_id=x".into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "grant_type=a&grant_type=b&client_id=x".into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            format!(
+                "grant_type=client_credentials&client_id={}",
+                "x".repeat(5000)
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "grant_type=authorization_code&client_id=x".into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "grant_type=authorization_code&client_id=nobody&code=x&redirect_uri=y".into(),
+            401,
+            "invalid_client",
+        ),
+    ];
+    for (content_type, body, status, error) in cases {
+        let mut request = client.post(&token_url).body(body.clone());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        let got = response.status().as_u16();
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(
+            (got, json["error"].as_str().unwrap()),
+            (status, error),
+            "{content_type:?} {}",
+            &body[..body.len().min(80)]
+        );
+    }
+    // A body over the limit.
+    let response = client
+        .post(&token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("a=".to_string() + &"x".repeat(100 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+
+    // Long state and nonce (600 characters) work; absurd ones are refused with 400.
+    let long = "s".repeat(600);
+    let response = browser()
+        .get(server.authorize_url(&[
+            ("response_type", "token"),
+            ("scope", "openid"),
+            ("state", &long),
+            ("nonce", &long),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert!(location(&response).starts_with("/u/login"));
+    let absurd = "s".repeat(20_000);
+    let response = browser()
+        .get(server.authorize_url(&[("response_type", "token"), ("state", &absurd)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    // Userinfo: malformed header 400, bad token 401 with a challenge, missing 401 bare.
+    for (header, status) in [
+        (Some("Bearer"), 400),
+        (Some("Bearer a b"), 400),
+        (Some("Basic abc"), 400),
+        (Some("Bearer not.a.jwt"), 401),
+        (Some("bearer zzz"), 401),
+        (None, 401),
+    ] {
+        let mut request = client.get(server.url("/userinfo"));
+        if let Some(header) = header {
+            request = request.header("authorization", header);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{header:?}");
+        if status == 401 {
+            assert!(
+                response.headers()["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Bearer")
+            );
+        }
+    }
+    // Expired or unknown login transactions get a page.
+    let response = browser()
+        .get(server.url("/u/login?state=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = browser()
+        .post(server.url("/u/login"))
+        .form(&[("state", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn an_id_token_or_code_is_not_an_access_token_at_userinfo() {
+    let server = spawn().await;
+    let browser = browser();
+    let tokens = server
+        .code_flow(&browser, "openid profile", Some(API))
+        .await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let response = reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .bearer_auth(id_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let (code, _) = fresh_code(&server, &browser, None).await;
+    let response = reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .bearer_auth(&code)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    // A token for an API without openid has no userinfo audience.
+    let (_, body) = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &server.m2m_client_id),
+            ("client_secret", &server.m2m_secret),
+            ("audience", API),
+        ])
+        .await;
+    let response = reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn secrets_are_stored_hashed_or_sealed() {
+    let server = spawn().await;
+    let browser = browser();
+    let (code, _) = fresh_code(&server, &browser, None).await;
+    let db = std::fs::read(server.store.path()).unwrap();
+    let wal = std::fs::read(server.store.path().with_extension("db-wal")).unwrap_or_default();
+    for haystack in [&db, &wal] {
+        for needle in [
+            code.as_bytes(),
+            server.m2m_secret.as_bytes(),
+            PASSWORD.as_bytes(),
+            b"PRIVATE KEY",
+        ] {
+            assert!(
+                !haystack.windows(needle.len()).any(|w| w == needle),
+                "a secret is stored in clear"
+            );
+        }
+    }
+}
