@@ -1,0 +1,353 @@
+//! The store against a real SQLite file. (The same suite will run against PostgreSQL.)
+
+use tessera_core::{AppType, Client, ClientGrant, ResourceServer, Scope, TokenDialect};
+use tessera_store::*;
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nested/dir/t.db").display());
+    (Store::connect(&url).await.unwrap(), dir)
+}
+
+fn api(identifier: &str) -> ResourceServer {
+    ResourceServer {
+        id: format!("id-{identifier}"),
+        name: "API".into(),
+        identifier: identifier.into(),
+        signing_alg: "RS256".into(),
+        token_lifetime: 60,
+        allow_offline_access: false,
+        token_dialect: TokenDialect::AccessToken,
+        enforce_policies: false,
+        scopes: vec![Scope {
+            value: "read".into(),
+            description: "Read".into(),
+        }],
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn client(id: &str) -> Client {
+    Client {
+        client_id: id.into(),
+        name: "App".into(),
+        app_type: AppType::NonInteractive,
+        secret_hash: Some(vec![1, 2, 3]),
+        token_endpoint_auth_method: "client_secret_post".into(),
+        callbacks: vec![],
+        web_origins: vec!["http://localhost:3000/".into()],
+        allowed_logout_urls: vec![],
+        grant_types: vec!["client_credentials".into()],
+        is_first_party: true,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn code(hash: u8, expires_at: i64) -> NewCode {
+    NewCode {
+        code_hash: vec![hash; 32],
+        client_id: "c".into(),
+        user_id: "u".into(),
+        redirect_uri: "http://x/cb".into(),
+        grant: "{}".into(),
+        created_at: 0,
+        expires_at,
+    }
+}
+
+#[tokio::test]
+async fn connect_creates_parent_directories_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("a/b/c.db").display());
+    let first = Store::connect(&url).await.unwrap();
+    first
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    first.close().await;
+    let again = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        again.list_resource_servers().await.unwrap().len(),
+        1,
+        "data survives reopening; migrations rerun safely"
+    );
+    assert!(matches!(
+        Store::connect("postgres://nope").await,
+        Err(StoreError::BadUrl(_))
+    ));
+    assert!(matches!(
+        Store::connect("sqlite://").await,
+        Err(StoreError::BadUrl(_))
+    ));
+}
+
+#[tokio::test]
+async fn resource_servers_crud_and_conflicts() {
+    let (store, _dir) = store().await;
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    let duplicate = store
+        .create_resource_server(&ResourceServer {
+            id: "other".into(),
+            ..api("https://a")
+        })
+        .await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+    let found = store
+        .find_resource_server("https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, api("https://a"));
+    assert_eq!(
+        store
+            .find_resource_server("id-https://a")
+            .await
+            .unwrap()
+            .unwrap()
+            .identifier,
+        "https://a"
+    );
+    let update = ResourceServerUpdate {
+        name: Some("Renamed".into()),
+        token_lifetime: Some(120),
+        ..Default::default()
+    };
+    let updated = store
+        .update_resource_server("id-https://a", &update, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            updated.name.as_str(),
+            updated.token_lifetime,
+            updated.updated_at
+        ),
+        ("Renamed", 120, 5)
+    );
+    store.delete_resource_server("id-https://a").await.unwrap();
+    assert!(matches!(
+        store.delete_resource_server("id-https://a").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn machine_access_joins_client_api_and_grant() {
+    let (store, _dir) = store().await;
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    store.create_client(&client("c1")).await.unwrap();
+    let access = store
+        .machine_access("c1", "https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(access.api.is_some() && access.grant.is_none());
+    let grant = ClientGrant {
+        id: "g1".into(),
+        client_id: "c1".into(),
+        audience: "https://a".into(),
+        scope: vec!["read".into()],
+        created_at: 1,
+    };
+    store.create_client_grant(&grant).await.unwrap();
+    assert!(matches!(
+        store
+            .create_client_grant(&ClientGrant {
+                id: "g2".into(),
+                ..grant.clone()
+            })
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let dangling = ClientGrant {
+        id: "g3".into(),
+        audience: "https://missing".into(),
+        ..grant.clone()
+    };
+    assert!(matches!(
+        store.create_client_grant(&dangling).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let access = store
+        .machine_access("c1", "https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(access.grant.unwrap(), grant);
+    assert_eq!(access.client, client("c1"));
+    assert!(
+        store
+            .machine_access("c1", "https://none")
+            .await
+            .unwrap()
+            .unwrap()
+            .api
+            .is_none()
+    );
+    assert!(
+        store
+            .machine_access("nobody", "https://a")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Deleting the client removes its grants.
+    store.delete_client("c1").await.unwrap();
+    assert!(store.list_client_grants(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn origins_are_matched_with_or_without_a_trailing_slash() {
+    let (store, _dir) = store().await;
+    store.create_client(&client("c1")).await.unwrap();
+    assert!(
+        store
+            .origin_registered("http://localhost:3000")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .origin_registered("http://localhost:3001")
+            .await
+            .unwrap()
+    );
+    assert!(!store.origin_registered("' OR 1=1 --").await.unwrap());
+}
+
+#[tokio::test]
+async fn a_code_is_redeemed_once_even_under_concurrency() {
+    let (store, _dir) = store().await;
+    store.create_code(&code(7, i64::MAX)).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.redeem_code(&[7; 32], 10).await.unwrap()
+        }));
+    }
+    let mut redeemed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            CodeRedemption::Redeemed(_) => redeemed += 1,
+            CodeRedemption::AlreadyUsed(record) => assert_eq!(record.client_id, "c"),
+            CodeRedemption::NotFound => panic!("the code exists"),
+        }
+    }
+    assert_eq!(redeemed, 1);
+    assert!(matches!(
+        store.redeem_code(&[9; 32], 10).await.unwrap(),
+        CodeRedemption::NotFound
+    ));
+}
+
+#[tokio::test]
+async fn purge_removes_only_expired_rows_in_batches() {
+    let (store, _dir) = store().await;
+    for i in 0..5u8 {
+        store.create_code(&code(i, 100)).await.unwrap();
+    }
+    store.create_code(&code(200, 1_000)).await.unwrap();
+    let tx = TransactionRecord {
+        id: "t".into(),
+        csrf_hash: vec![1],
+        request: "{}".into(),
+        expires_at: 50,
+    };
+    store.create_transaction(&tx, 0).await.unwrap();
+    let counts = store.purge_expired(100).await.unwrap();
+    assert_eq!(
+        counts,
+        PurgeCounts {
+            codes: 5,
+            sessions: 0,
+            transactions: 1,
+            opaque_tokens: 0
+        }
+    );
+    assert!(matches!(
+        store.redeem_code(&[200; 32], 0).await.unwrap(),
+        CodeRedemption::Redeemed(_)
+    ));
+    assert_eq!(
+        store.purge_expired(100).await.unwrap(),
+        PurgeCounts::default()
+    );
+}
+
+#[tokio::test]
+async fn login_failures_count_per_account_and_address() {
+    let (store, _dir) = store().await;
+    for expected in 1..=3 {
+        assert_eq!(
+            store
+                .record_login_failure("A@x.io", "1.1.1.1", 0)
+                .await
+                .unwrap(),
+            expected
+        );
+    }
+    assert_eq!(store.login_failures("a@x.io", "1.1.1.1").await.unwrap(), 3);
+    assert_eq!(store.login_failures("a@x.io", "2.2.2.2").await.unwrap(), 0);
+    store
+        .record_login_failure("a@x.io", "2.2.2.2", 0)
+        .await
+        .unwrap();
+    store
+        .clear_login_failures("a@x.io", Some("1.1.1.1"))
+        .await
+        .unwrap();
+    assert_eq!(store.login_failures("a@x.io", "1.1.1.1").await.unwrap(), 0);
+    assert_eq!(store.login_failures("a@x.io", "2.2.2.2").await.unwrap(), 1);
+    store.clear_login_failures("a@x.io", None).await.unwrap();
+    assert_eq!(store.login_failures("a@x.io", "2.2.2.2").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn users_are_unique_per_email_case_insensitively() {
+    let (store, _dir) = store().await;
+    let new = NewUser {
+        email: "Demo@Example.com".into(),
+        password_hash: "h".into(),
+        email_verified: false,
+        name: None,
+        nickname: None,
+        picture: None,
+    };
+    let user = store.create_user(&new, "auth0|1", 3).await.unwrap();
+    assert_eq!(
+        (user.email.as_str(), user.nickname.as_str()),
+        ("demo@example.com", "demo")
+    );
+    assert!(user.picture.starts_with("data:image/svg+xml"));
+    let again = store
+        .create_user(
+            &NewUser {
+                email: "demo@example.com ".into(),
+                ..new.clone()
+            },
+            "auth0|2",
+            3,
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))));
+    let (found, hash) = store
+        .find_user_with_password("DEMO@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.user_id.as_str(), hash.as_deref()),
+        ("auth0|1", Some("h"))
+    );
+    store.set_user_blocked("auth0|1", true, 4).await.unwrap();
+    assert!(store.find_user("auth0|1").await.unwrap().unwrap().blocked);
+}
