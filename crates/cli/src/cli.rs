@@ -1,0 +1,365 @@
+//! The command line, as clap sees it. Names mirror the Auth0 CLI (`apis`, `apps`, …).
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: a self-hosted, Auth0-compatible authorization server",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the authorization server (configuration: tessera.toml < TESSERA_* variables < flags)
+    Serve(ServeArgs),
+    /// Run Tessera for local development, with a seeded quickstart API, SPA and demo user
+    Dev(DevArgs),
+    /// Manage APIs (resource servers): the audiences of access tokens
+    Apis {
+        #[command(subcommand)]
+        action: ApisAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+    /// Manage applications (OAuth clients)
+    Apps {
+        #[command(subcommand)]
+        action: AppsAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+    /// Manage client grants: machine-to-machine access of an application to an API
+    Grants {
+        #[command(subcommand)]
+        action: GrantsAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+    /// Manage users of the database connection
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+    /// List and rotate signing keys
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+}
+
+/// Where the configuration and the database are.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// Configuration file [default: ./tessera.toml when it exists]
+    #[arg(long, global = true, value_name = "PATH", env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL, e.g. sqlite://./tessera.db [env: TESSERA_DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// Options every admin command takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Print JSON in the Auth0 Management API v2 shape
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Address to listen on, e.g. 0.0.0.0:4000 [env: TESSERA_LISTEN] [default: 127.0.0.1:4000]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Public base URL; tokens carry it as `iss` [env: TESSERA_ISSUER] [default: http://localhost:PORT/]
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// File holding the master key that encrypts signing keys [env: TESSERA_MASTER_KEY_FILE,
+    /// or the key itself in TESSERA_MASTER_KEY] [default: master.key beside the SQLite database]
+    #[arg(long, value_name = "PATH")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    /// Where the development database and master key live
+    #[arg(long, value_name = "DIR", default_value = "./.tessera-dev")]
+    pub data_dir: PathBuf,
+    /// Port of Tessera (http://localhost:PORT)
+    #[arg(long, default_value_t = 4000)]
+    pub port: u16,
+    /// Port of the sample SPA; its origin is registered on the seeded application
+    #[arg(long, default_value_t = 3000)]
+    pub spa_port: u16,
+    /// Port of the sample API
+    #[arg(long, default_value_t = 3001)]
+    pub api_port: u16,
+    /// Serve HTTPS on https://localhost:4443 with a local CA (not available yet)
+    #[arg(long)]
+    pub tls: bool,
+}
+
+// ---- apis -------------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum ApisAction {
+    /// Register an API
+    Create(ApiCreate),
+    /// List APIs
+    #[command(visible_alias = "ls")]
+    List,
+    /// Show one API
+    Show {
+        /// The API's id or identifier (audience)
+        id: String,
+    },
+    /// Change an API
+    Update(ApiUpdate),
+    /// Delete an API (and the client grants for it)
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// The API's id or identifier (audience)
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ApiCreate {
+    /// Display name
+    #[arg(long)]
+    pub name: String,
+    /// The audience of its access tokens, e.g. https://api.example.com
+    #[arg(long)]
+    pub identifier: String,
+    /// Scopes it defines, comma-separated (read:messages,write:messages)
+    #[arg(long, value_delimiter = ',', value_name = "SCOPES")]
+    pub scopes: Vec<String>,
+    /// Algorithm of its access tokens: RS256, ES256 or EdDSA
+    #[arg(long, default_value = "RS256", value_name = "ALG")]
+    pub signing_alg: String,
+    /// Lifetime of its access tokens in seconds (1..=2592000)
+    #[arg(long, value_name = "SECS")]
+    pub token_lifetime: Option<i64>,
+    /// Allow refresh tokens (offline_access) for this API
+    #[arg(long)]
+    pub allow_offline_access: bool,
+    /// access_token, access_token_authz, rfc9068_profile or rfc9068_profile_authz
+    #[arg(long, default_value = "access_token", value_name = "DIALECT")]
+    pub token_dialect: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
+    "name", "scopes", "signing_alg", "token_lifetime", "allow_offline_access", "token_dialect"
+])))]
+pub struct ApiUpdate {
+    /// The API's id or identifier (audience)
+    pub id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replaces the scopes, comma-separated ("" for none)
+    #[arg(long, value_delimiter = ',', value_name = "SCOPES")]
+    pub scopes: Option<Vec<String>>,
+    #[arg(long, value_name = "ALG")]
+    pub signing_alg: Option<String>,
+    #[arg(long, value_name = "SECS")]
+    pub token_lifetime: Option<i64>,
+    #[arg(long, value_name = "true|false")]
+    pub allow_offline_access: Option<bool>,
+    #[arg(long, value_name = "DIALECT")]
+    pub token_dialect: Option<String>,
+}
+
+// ---- apps -------------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum AppsAction {
+    /// Register an application; confidential ones get a client secret, shown this once
+    Create(AppCreate),
+    /// List applications
+    #[command(visible_alias = "ls")]
+    List,
+    /// Show one application (never its secret)
+    Show {
+        /// client_id (or the exact name, when unique)
+        app: String,
+    },
+    /// Change an application
+    Update(AppUpdate),
+    /// Delete an application (and its client grants)
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// client_id (or the exact name, when unique)
+        app: String,
+    },
+    /// Replace the client secret of a confidential application; the new one is shown once
+    RotateSecret {
+        /// client_id (or the exact name, when unique)
+        app: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AppCreate {
+    #[arg(long)]
+    pub name: String,
+    /// spa, regular, native or m2m
+    #[arg(long = "type", value_name = "TYPE")]
+    pub app_type: String,
+    /// Allowed callback URLs, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub callbacks: Vec<String>,
+    /// Allowed web origins (scheme://host[:port]), comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub origins: Vec<String>,
+    /// Allowed logout URLs, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub logout_urls: Vec<String>,
+    /// Grant types [default: the type's defaults, as Auth0 sets them]
+    #[arg(long, value_delimiter = ',', value_name = "GRANTS")]
+    pub grant_types: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
+    "name", "callbacks", "origins", "logout_urls", "grant_types"
+])))]
+pub struct AppUpdate {
+    /// client_id (or the exact name, when unique)
+    pub app: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replaces the callback URLs ("" for none)
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub callbacks: Option<Vec<String>>,
+    /// Replaces the web origins ("" for none)
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub origins: Option<Vec<String>>,
+    /// Replaces the logout URLs ("" for none)
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub logout_urls: Option<Vec<String>>,
+    /// Replaces the grant types
+    #[arg(long, value_delimiter = ',', value_name = "GRANTS")]
+    pub grant_types: Option<Vec<String>>,
+}
+
+// ---- grants -----------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum GrantsAction {
+    /// Allow an application to get tokens for an API with client credentials
+    Create {
+        /// client_id of a machine-to-machine or regular web application
+        #[arg(long)]
+        app: String,
+        /// The API's identifier (audience) or id
+        #[arg(long)]
+        api: String,
+        /// Scopes granted, comma-separated; each must be defined by the API
+        #[arg(long, value_delimiter = ',', value_name = "SCOPES", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List client grants
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only the grants of this application (client_id)
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Replace the scopes of a grant
+    Update {
+        /// The grant id (cgr_…)
+        id: String,
+        #[arg(long, value_delimiter = ',', value_name = "SCOPES", required = true)]
+        scopes: Vec<String>,
+    },
+    /// Delete a grant
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// The grant id (cgr_…)
+        id: String,
+    },
+}
+
+// ---- users ------------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Create a user; the password is read from stdin (one line)
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (required: passwords are never arguments)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Full name [default: the email]
+        #[arg(long)]
+        name: Option<String>,
+        /// Mark the email as verified
+        #[arg(long)]
+        email_verified: bool,
+    },
+    /// List users
+    #[command(visible_alias = "ls")]
+    List,
+    /// Show one user
+    Show {
+        /// user_id (auth0|…) or email
+        user: String,
+    },
+    /// Delete a user
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// user_id (auth0|…) or email
+        user: String,
+    },
+    /// Block a user: no more logins, and their sessions end
+    Block {
+        /// user_id (auth0|…) or email
+        user: String,
+    },
+    /// Unblock a user, including lockouts after too many failed logins
+    Unblock {
+        /// user_id (auth0|…) or email
+        user: String,
+    },
+    /// Set a user's password, read from stdin (one line)
+    SetPassword {
+        /// user_id (auth0|…) or email
+        user: String,
+        /// Read the password from standard input (required: passwords are never arguments)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+// ---- keys -------------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// List signing keys (kid, algorithm, state, creation time)
+    #[command(visible_alias = "ls")]
+    List,
+    /// Rotate: next becomes current, current becomes previous, a new next is published
+    Rotate {
+        /// RS256, ES256 or EdDSA
+        #[arg(long, default_value = "RS256", value_name = "ALG")]
+        alg: String,
+    },
+}

@@ -1,0 +1,187 @@
+//! `tessera apis …`: resource servers.
+
+use tessera_core::{DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, ids};
+use tessera_store::{ResourceServerUpdate, Store, StoreError};
+
+use crate::cli::{ApiCreate, ApiUpdate, ApisAction};
+use crate::commands::{Context, now};
+use crate::error::{CliError, CliResult};
+use crate::{output, validate};
+
+pub async fn run(ctx: &Context, action: ApisAction) -> CliResult<()> {
+    match action {
+        ApisAction::Create(args) => create(ctx, args).await,
+        ApisAction::List => list(ctx).await,
+        ApisAction::Show { id } => {
+            let api = find(&ctx.store, &id).await?;
+            show(ctx, &api);
+            Ok(())
+        }
+        ApisAction::Update(args) => update(ctx, args).await,
+        ApisAction::Delete { id } => {
+            let api = find(&ctx.store, &id).await?;
+            ctx.store
+                .delete_resource_server(&api.id)
+                .await
+                .map_err(|e| not_found_or(e, &id))?;
+            if ctx.json {
+                output::print_json(&output::resource_server(&api));
+            } else {
+                println!("Deleted API {} ({}).", api.name, api.identifier);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The API with this id or identifier, or a "no API with …" error.
+pub async fn find(store: &Store, id_or_identifier: &str) -> CliResult<ResourceServer> {
+    store
+        .find_resource_server(id_or_identifier)
+        .await?
+        .ok_or_else(|| {
+            CliError::NotFound(format!("no API with id or identifier {id_or_identifier}"))
+        })
+}
+
+fn not_found_or(error: StoreError, id: &str) -> CliError {
+    match error {
+        StoreError::NotFound(_) => CliError::NotFound(format!("no API with id or identifier {id}")),
+        other => CliError::Store(other),
+    }
+}
+
+async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
+    let name = validate::name(&args.name, "API")?;
+    let identifier = validate::api_identifier(&args.identifier)?;
+    let scopes = validate::api_scopes(&args.scopes)?;
+    let alg = validate::signing_alg(&args.signing_alg)?;
+    let token_lifetime =
+        validate::token_lifetime(args.token_lifetime.unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME))?;
+    let token_dialect = validate::token_dialect(&args.token_dialect)?;
+    let now = now();
+    let api = ResourceServer {
+        // Auth0's resource-server ids are 24 hex characters.
+        id: ids::hex_id(12),
+        name,
+        identifier,
+        signing_alg: alg.as_str().to_string(),
+        token_lifetime,
+        allow_offline_access: args.allow_offline_access,
+        token_dialect,
+        enforce_policies: false,
+        scopes,
+        created_at: now,
+        updated_at: now,
+    };
+    ctx.store
+        .create_resource_server(&api)
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(_) => CliError::Conflict(format!(
+                "an API with identifier {} already exists",
+                api.identifier
+            )),
+            other => CliError::Store(other),
+        })?;
+    if ctx.json {
+        output::print_json(&output::resource_server(&api));
+    } else {
+        println!("Created API {}.", api.name);
+        output::print_fields(&output::resource_server_fields(&api));
+    }
+    Ok(())
+}
+
+async fn list(ctx: &Context) -> CliResult<()> {
+    let apis = ctx.store.list_resource_servers().await?;
+    if ctx.json {
+        let shapes: Vec<_> = apis.iter().map(output::resource_server).collect();
+        output::print_json(&shapes);
+    } else if apis.is_empty() {
+        println!(
+            "No APIs yet. Create one with `tessera apis create --name NAME --identifier URI`."
+        );
+    } else {
+        let rows: Vec<Vec<String>> = apis
+            .iter()
+            .map(|api| {
+                let scopes: Vec<String> = api.scopes.iter().map(|s| s.value.clone()).collect();
+                vec![
+                    api.id.clone(),
+                    api.name.clone(),
+                    api.identifier.clone(),
+                    output::list_or_none(&scopes),
+                ]
+            })
+            .collect();
+        output::print_table(&["ID", "NAME", "IDENTIFIER", "SCOPES"], &rows);
+    }
+    Ok(())
+}
+
+fn show(ctx: &Context, api: &ResourceServer) {
+    if ctx.json {
+        output::print_json(&output::resource_server(api));
+    } else {
+        output::print_fields(&output::resource_server_fields(api));
+    }
+}
+
+async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
+    let api = find(&ctx.store, &args.id).await?;
+    let update = ResourceServerUpdate {
+        name: args
+            .name
+            .as_deref()
+            .map(|n| validate::name(n, "API"))
+            .transpose()?,
+        scopes: args
+            .scopes
+            .as_deref()
+            .map(|s| merge_descriptions(&api, validate::api_scopes(s)))
+            .transpose()?,
+        signing_alg: args
+            .signing_alg
+            .as_deref()
+            .map(|a| validate::signing_alg(a).map(|a| a.as_str().to_string()))
+            .transpose()?,
+        token_lifetime: args
+            .token_lifetime
+            .map(validate::token_lifetime)
+            .transpose()?,
+        allow_offline_access: args.allow_offline_access,
+        token_dialect: args
+            .token_dialect
+            .as_deref()
+            .map(validate::token_dialect)
+            .transpose()?,
+        enforce_policies: None,
+    };
+    let api = ctx
+        .store
+        .update_resource_server(&api.id, &update, now())
+        .await
+        .map_err(|e| not_found_or(e, &args.id))?;
+    if ctx.json {
+        output::print_json(&output::resource_server(&api));
+    } else {
+        println!("Updated API {}.", api.name);
+        output::print_fields(&output::resource_server_fields(&api));
+    }
+    Ok(())
+}
+
+/// Scopes that the API already had keep their descriptions when the list is replaced.
+fn merge_descriptions(
+    api: &ResourceServer,
+    scopes: CliResult<Vec<tessera_core::Scope>>,
+) -> CliResult<Vec<tessera_core::Scope>> {
+    let mut scopes = scopes?;
+    for scope in &mut scopes {
+        if let Some(old) = api.scopes.iter().find(|old| old.value == scope.value) {
+            scope.description = old.description.clone();
+        }
+    }
+    Ok(scopes)
+}

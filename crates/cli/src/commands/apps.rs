@@ -1,0 +1,231 @@
+//! `tessera apps …`: applications (OAuth clients).
+
+use tessera_core::{AppType, Client, ids};
+use tessera_store::{ClientUpdate, Store, StoreError};
+
+use crate::cli::{AppCreate, AppUpdate, AppsAction};
+use crate::commands::{Context, now};
+use crate::error::{CliError, CliResult};
+use crate::output;
+use crate::validate::{self, UrlKind};
+
+pub async fn run(ctx: &Context, action: AppsAction) -> CliResult<()> {
+    match action {
+        AppsAction::Create(args) => create(ctx, args).await,
+        AppsAction::List => list(ctx).await,
+        AppsAction::Show { app } => {
+            let client = find(&ctx.store, &app).await?;
+            print_client(ctx, &client, None);
+            Ok(())
+        }
+        AppsAction::Update(args) => update(ctx, args).await,
+        AppsAction::Delete { app } => {
+            let client = find(&ctx.store, &app).await?;
+            ctx.store
+                .delete_client(&client.client_id)
+                .await
+                .map_err(|e| not_found_or(e, &app))?;
+            if ctx.json {
+                output::print_json(&output::client(&client, None));
+            } else {
+                println!(
+                    "Deleted application {} ({}).",
+                    client.name, client.client_id
+                );
+            }
+            Ok(())
+        }
+        AppsAction::RotateSecret { app } => rotate_secret(ctx, &app).await,
+    }
+}
+
+/// The application with this client_id or, failing that, the one application with
+/// exactly this name.
+pub async fn find(store: &Store, client_id_or_name: &str) -> CliResult<Client> {
+    if let Some(client) = store.find_client(client_id_or_name).await? {
+        return Ok(client);
+    }
+    let mut named: Vec<Client> = store
+        .list_clients()
+        .await?
+        .into_iter()
+        .filter(|c| c.name == client_id_or_name)
+        .collect();
+    match named.len() {
+        0 => Err(CliError::NotFound(format!(
+            "no application with client_id {client_id_or_name}"
+        ))),
+        1 => Ok(named.remove(0)),
+        n => Err(CliError::invalid(format!(
+            "{n} applications are named {client_id_or_name:?}: use the client_id (see `tessera apps list`)"
+        ))),
+    }
+}
+
+fn not_found_or(error: StoreError, app: &str) -> CliError {
+    match error {
+        StoreError::NotFound(_) => {
+            CliError::NotFound(format!("no application with client_id {app}"))
+        }
+        other => CliError::Store(other),
+    }
+}
+
+async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
+    let name = validate::name(&args.name, "application")?;
+    let app_type = validate::app_type(&args.app_type)?;
+    let callbacks = validate::urls(&args.callbacks, UrlKind::Callback, app_type)?;
+    let web_origins = validate::urls(&args.origins, UrlKind::WebOrigin, app_type)?;
+    let allowed_logout_urls = validate::urls(&args.logout_urls, UrlKind::LogoutUrl, app_type)?;
+    let grant_types = match &args.grant_types {
+        Some(list) => validate::grant_types(list, app_type)?,
+        None => app_type.default_grant_types(),
+    };
+    let secret = (!app_type.is_public()).then(ids::client_secret);
+    let now = now();
+    let client = Client {
+        client_id: ids::alphanumeric(32),
+        name,
+        app_type,
+        secret_hash: secret.as_deref().map(ids::secret_hash),
+        token_endpoint_auth_method: app_type.default_auth_method().to_string(),
+        callbacks,
+        web_origins,
+        allowed_logout_urls,
+        grant_types,
+        is_first_party: true,
+        created_at: now,
+        updated_at: now,
+    };
+    ctx.store.create_client(&client).await?;
+    if !ctx.json {
+        println!("Created application {}.", client.name);
+    }
+    print_client(ctx, &client, secret.as_deref());
+    Ok(())
+}
+
+/// Prints an application; `secret` only by the commands that just generated it.
+fn print_client(ctx: &Context, client: &Client, secret: Option<&str>) {
+    if ctx.json {
+        output::print_json(&output::client(client, secret));
+        return;
+    }
+    let mut fields = output::client_fields(client);
+    if let Some(secret) = secret {
+        fields.insert(1, ("client_secret", secret.to_string()));
+    }
+    output::print_fields(&fields);
+    if secret.is_some() {
+        println!(
+            "\nCopy the client secret now: it is shown only this once (`tessera apps rotate-secret` makes a new one)."
+        );
+    }
+}
+
+async fn list(ctx: &Context) -> CliResult<()> {
+    let clients = ctx.store.list_clients().await?;
+    if ctx.json {
+        let shapes: Vec<_> = clients.iter().map(|c| output::client(c, None)).collect();
+        output::print_json(&shapes);
+    } else if clients.is_empty() {
+        println!(
+            "No applications yet. Create one with `tessera apps create --name NAME --type spa|regular|native|m2m`."
+        );
+    } else {
+        let rows: Vec<Vec<String>> = clients
+            .iter()
+            .map(|c| {
+                vec![
+                    c.client_id.clone(),
+                    c.name.clone(),
+                    c.app_type.as_str().to_string(),
+                ]
+            })
+            .collect();
+        output::print_table(&["CLIENT ID", "NAME", "TYPE"], &rows);
+    }
+    Ok(())
+}
+
+async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
+    let client = find(&ctx.store, &args.app).await?;
+    let app_type = client.app_type;
+    let update = ClientUpdate {
+        name: args
+            .name
+            .as_deref()
+            .map(|n| validate::name(n, "application"))
+            .transpose()?,
+        callbacks: args
+            .callbacks
+            .as_deref()
+            .map(|l| validate::urls(l, UrlKind::Callback, app_type))
+            .transpose()?,
+        web_origins: args
+            .origins
+            .as_deref()
+            .map(|l| validate::urls(l, UrlKind::WebOrigin, app_type))
+            .transpose()?,
+        allowed_logout_urls: args
+            .logout_urls
+            .as_deref()
+            .map(|l| validate::urls(l, UrlKind::LogoutUrl, app_type))
+            .transpose()?,
+        grant_types: args
+            .grant_types
+            .as_deref()
+            .map(|l| validate::grant_types(l, app_type))
+            .transpose()?,
+        secret_hash: None,
+        is_first_party: None,
+    };
+    let client = ctx
+        .store
+        .update_client(&client.client_id, &update, now())
+        .await
+        .map_err(|e| not_found_or(e, &args.app))?;
+    if !ctx.json {
+        println!("Updated application {}.", client.name);
+    }
+    print_client(ctx, &client, None);
+    Ok(())
+}
+
+async fn rotate_secret(ctx: &Context, app: &str) -> CliResult<()> {
+    let client = find(&ctx.store, app).await?;
+    if client.app_type.is_public() || client.is_public() {
+        return Err(CliError::invalid(format!(
+            "application {} is a {} application: public clients have no client secret",
+            client.client_id,
+            describe(client.app_type)
+        )));
+    }
+    let secret = ids::client_secret();
+    let update = ClientUpdate {
+        secret_hash: Some(ids::secret_hash(&secret)),
+        ..ClientUpdate::default()
+    };
+    let client = ctx
+        .store
+        .update_client(&client.client_id, &update, now())
+        .await
+        .map_err(|e| not_found_or(e, app))?;
+    if !ctx.json {
+        println!(
+            "New client secret for {}; the old one no longer works.",
+            client.name
+        );
+    }
+    print_client(ctx, &client, Some(&secret));
+    Ok(())
+}
+
+pub fn describe(app_type: AppType) -> &'static str {
+    match app_type {
+        AppType::Spa => "single-page (spa)",
+        AppType::RegularWeb => "regular web",
+        AppType::Native => "native",
+        AppType::NonInteractive => "machine-to-machine (m2m)",
+    }
+}

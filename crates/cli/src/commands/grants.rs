@@ -1,0 +1,174 @@
+//! `tessera grants …`: client grants (machine-to-machine access of an app to an API).
+
+use tessera_core::{AppType, ClientGrant, ResourceServer, ids};
+use tessera_store::{Store, StoreError};
+
+use crate::cli::GrantsAction;
+use crate::commands::{Context, apis, apps, now};
+use crate::error::{CliError, CliResult};
+use crate::{output, validate};
+
+pub async fn run(ctx: &Context, action: GrantsAction) -> CliResult<()> {
+    match action {
+        GrantsAction::Create { app, api, scopes } => create(ctx, &app, &api, &scopes).await,
+        GrantsAction::List { app } => list(ctx, app.as_deref()).await,
+        GrantsAction::Update { id, scopes } => {
+            let grant = find(&ctx.store, &id).await?;
+            let api = apis::find(&ctx.store, &grant.audience).await?;
+            let scopes = granted_scopes(&scopes, &api)?;
+            let grant = ctx
+                .store
+                .update_client_grant(&grant.id, &scopes)
+                .await
+                .map_err(|e| not_found_or(e, &id))?;
+            print_grant(ctx, &grant, "Updated");
+            Ok(())
+        }
+        GrantsAction::Delete { id } => {
+            let grant = find(&ctx.store, &id).await?;
+            ctx.store
+                .delete_client_grant(&grant.id)
+                .await
+                .map_err(|e| not_found_or(e, &id))?;
+            if ctx.json {
+                output::print_json(&output::client_grant(&grant));
+            } else {
+                println!(
+                    "Deleted client grant {} ({} → {}).",
+                    grant.id, grant.client_id, grant.audience
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn find(store: &Store, id: &str) -> CliResult<ClientGrant> {
+    store
+        .list_client_grants(None)
+        .await?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| CliError::NotFound(format!("no client grant with id {id}")))
+}
+
+fn not_found_or(error: StoreError, id: &str) -> CliError {
+    match error {
+        StoreError::NotFound(_) => CliError::NotFound(format!("no client grant with id {id}")),
+        other => CliError::Store(other),
+    }
+}
+
+/// The requested scopes, each of which the API must define.
+fn granted_scopes(values: &[String], api: &ResourceServer) -> CliResult<Vec<String>> {
+    let scopes = validate::items(values);
+    for scope in &scopes {
+        if !api.defines_scope(scope) {
+            let defined: Vec<String> = api.scopes.iter().map(|s| s.value.clone()).collect();
+            return Err(CliError::invalid(format!(
+                "scope {scope} is not defined by API {} (it defines: {}); add it with `tessera apis update {} --scopes ...`",
+                api.identifier,
+                output::list_or_none(&defined),
+                api.identifier
+            )));
+        }
+    }
+    Ok(scopes)
+}
+
+async fn create(ctx: &Context, app: &str, api: &str, scopes: &[String]) -> CliResult<()> {
+    let client = apps::find(&ctx.store, app).await?;
+    if !matches!(
+        client.app_type,
+        AppType::NonInteractive | AppType::RegularWeb
+    ) {
+        return Err(CliError::invalid(format!(
+            "application {} is a {} application: client grants are for machine-to-machine (m2m) or \
+             regular web applications, which can keep a secret",
+            client.client_id,
+            apps::describe(client.app_type)
+        )));
+    }
+    let api = apis::find(&ctx.store, api).await?;
+    let scopes = granted_scopes(scopes, &api)?;
+    if let Some(existing) = ctx
+        .store
+        .list_client_grants(Some(&client.client_id))
+        .await?
+        .into_iter()
+        .find(|g| g.audience == api.identifier)
+    {
+        return Err(CliError::Conflict(format!(
+            "application {} already has a grant for API {} ({}); change it with `tessera grants update {} --scopes ...`",
+            client.client_id, api.identifier, existing.id, existing.id
+        )));
+    }
+    let grant = ClientGrant {
+        id: format!("cgr_{}", ids::alphanumeric(16)),
+        client_id: client.client_id.clone(),
+        audience: api.identifier.clone(),
+        scope: scopes,
+        created_at: now(),
+    };
+    ctx.store
+        .create_client_grant(&grant)
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(_) => CliError::Conflict(format!(
+                "application {} already has a grant for API {}",
+                client.client_id, api.identifier
+            )),
+            StoreError::NotFound(_) => {
+                CliError::NotFound("the application or the API was deleted meanwhile".into())
+            }
+            other => CliError::Store(other),
+        })?;
+    if !client.allows_grant("client_credentials") {
+        eprintln!(
+            "warning: application {} does not allow the client_credentials grant; enable it with \
+             `tessera apps update {} --grant-types ...,client_credentials`",
+            client.client_id, client.client_id
+        );
+    }
+    print_grant(ctx, &grant, "Created");
+    Ok(())
+}
+
+fn print_grant(ctx: &Context, grant: &ClientGrant, verb: &str) {
+    if ctx.json {
+        output::print_json(&output::client_grant(grant));
+    } else {
+        println!("{verb} client grant {}.", grant.id);
+        output::print_fields(&output::grant_fields(grant));
+    }
+}
+
+async fn list(ctx: &Context, app: Option<&str>) -> CliResult<()> {
+    let client_id = match app {
+        Some(app) => Some(apps::find(&ctx.store, app).await?.client_id),
+        None => None,
+    };
+    let grants = ctx.store.list_client_grants(client_id.as_deref()).await?;
+    if ctx.json {
+        let shapes: Vec<_> = grants.iter().map(output::client_grant).collect();
+        output::print_json(&shapes);
+    } else if grants.is_empty() {
+        println!(
+            "No client grants yet. Create one with `tessera grants create --app CLIENT_ID --api IDENTIFIER --scopes a,b`."
+        );
+    } else {
+        let rows: Vec<Vec<String>> = grants
+            .iter()
+            .map(|g| {
+                vec![
+                    g.id.clone(),
+                    g.client_id.clone(),
+                    g.audience.clone(),
+                    g.scope.join(" "),
+                ]
+            })
+            .collect();
+        output::print_table(&["ID", "CLIENT ID", "AUDIENCE", "SCOPE"], &rows);
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! One module per command group. Each admin command opens the store named by the
+//! settings, does its checks, writes, and prints (JSON through `output`).
+
+pub mod apis;
+pub mod apps;
+pub mod dev;
+pub mod grants;
+pub mod keys;
+pub mod serve;
+pub mod users;
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tessera_store::Store;
+
+use crate::cli::AdminArgs;
+use crate::config::{Overrides, Settings};
+use crate::error::{CliError, CliResult};
+
+/// Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What an admin command works with.
+pub struct Context {
+    pub settings: Settings,
+    pub store: Store,
+    pub json: bool,
+}
+
+impl Context {
+    pub async fn open(args: &AdminArgs) -> CliResult<Context> {
+        let settings = Settings::load(&args.config, &Overrides::default())?;
+        let store = open_store(&settings.database_url).await?;
+        Ok(Context {
+            settings,
+            store,
+            json: args.json,
+        })
+    }
+}
+
+pub async fn open_store(database_url: &str) -> CliResult<Store> {
+    Store::connect(database_url).await.map_err(|error| match error {
+        tessera_store::StoreError::BadUrl(why) => CliError::Config(format!(
+            "invalid database URL {database_url:?}: {why} (only SQLite is supported yet: sqlite://PATH)"
+        )),
+        other => CliError::Store(other),
+    })
+}
+
+/// Reads one line from stdin as a password: the trailing newline (LF or CRLF) is
+/// removed, nothing else (spaces are legal in passwords).
+pub fn read_password_stdin() -> CliResult<String> {
+    if std::io::stdin().is_terminal() {
+        eprint!("Password (one line; it is visible as you type, pipe it in to avoid that): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|error| CliError::io("cannot read the password from stdin", error))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err(CliError::invalid(
+            "no password on stdin: pipe it in, e.g. `printf '%s\\n' \"$PASSWORD\" | tessera users create ... --password-stdin`",
+        ));
+    }
+    Ok(password.to_string())
+}
+
+/// Applies the password policy (the same as sign-up's).
+pub fn check_password(password: &str) -> CliResult<()> {
+    tessera_core::check_password_policy(password)
+        .map_err(|why| CliError::invalid(format!("password refused: {why}")))
+}
+
+/// Argon2id, on the blocking pool.
+pub async fn hash_password(password: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        tessera_server::passwords::hash_password_blocking(&password)
+    })
+    .await
+    .expect("password hashing does not panic")
+}

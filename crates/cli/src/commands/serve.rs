@@ -1,0 +1,76 @@
+//! `tessera serve`: the production server.
+
+use tessera_server::{Application, ServerConfig};
+
+use crate::cli::ServeArgs;
+use crate::commands::open_store;
+use crate::config::{Overrides, Settings, resolve_master_key};
+use crate::error::CliResult;
+
+pub async fn run(args: ServeArgs) -> CliResult<()> {
+    let overrides = Overrides {
+        issuer: args.issuer,
+        listen: args.listen,
+        database_url: None,
+        master_key_file: args.master_key_file,
+    };
+    let settings = Settings::load(&args.config, &overrides)?;
+    let shutdown = shutdown_signal();
+    let listen = settings.listen_addr()?;
+    if let Some(issuer) = &settings.issuer {
+        // Fail before touching the database.
+        tessera_server::normalize_issuer(issuer)?;
+    }
+    let store = open_store(&settings.database_url).await?;
+    let master_key = resolve_master_key(&settings, &store).await?;
+    let mut config = ServerConfig::new(listen, master_key);
+    config.issuer = settings.issuer.clone().or_else(|| {
+        // Port 0 (tests): the server derives the issuer from the bound address.
+        (listen.port() != 0).then(|| format!("http://localhost:{}/", listen.port()))
+    });
+    if settings.issuer.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(
+            "TESSERA_ISSUER is not set: tokens will carry a localhost issuer; set it to the public URL of this server"
+        );
+    }
+    let app = Application::build(config, store).await?;
+    let address = app.local_addr();
+    eprintln!(
+        "tessera listening on http://{address} (issuer {})",
+        app.issuer()
+    );
+    tracing::info!(%address, issuer = app.issuer(), "tessera started");
+    app.run_until_stopped(shutdown).await?;
+    tracing::info!("tessera stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM; the server then drains in-flight requests.
+/// The handlers are installed when this is called, not when the future is first polled,
+/// so a signal sent right after "listening on" was printed is not missed.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::terminate())
+            .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            Ok((mut term, mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot install signal handlers; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    }
+}

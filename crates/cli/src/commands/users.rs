@@ -1,0 +1,186 @@
+//! `tessera users …`: users of the database connection.
+
+use tessera_core::{User, email_is_plausible, ids, normalize_email};
+use tessera_store::{NewUser, Store, StoreError};
+
+use crate::cli::UsersAction;
+use crate::commands::{Context, check_password, hash_password, now, read_password_stdin};
+use crate::error::{CliError, CliResult};
+use crate::output;
+
+pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
+    match action {
+        UsersAction::Create {
+            email,
+            password_stdin: _,
+            name,
+            email_verified,
+        } => create(ctx, &email, name, email_verified).await,
+        UsersAction::List => list(ctx).await,
+        UsersAction::Show { user } => {
+            let user = find(&ctx.store, &user).await?;
+            print_user(ctx, &user, None);
+            Ok(())
+        }
+        UsersAction::Delete { user: key } => {
+            let user = find(&ctx.store, &key).await?;
+            ctx.store
+                .delete_user(&user.user_id)
+                .await
+                .map_err(|e| not_found_or(e, &key))?;
+            if ctx.json {
+                output::print_json(&output::user(&user));
+            } else {
+                println!("Deleted user {} ({}).", user.email, user.user_id);
+            }
+            Ok(())
+        }
+        UsersAction::Block { user: key } => {
+            let user = find(&ctx.store, &key).await?;
+            ctx.store
+                .set_user_blocked(&user.user_id, true, now())
+                .await
+                .map_err(|e| not_found_or(e, &key))?;
+            let user = find(&ctx.store, &user.user_id).await?;
+            print_user(ctx, &user, Some("Blocked user; their sessions have ended."));
+            Ok(())
+        }
+        UsersAction::Unblock { user: key } => {
+            let user = find(&ctx.store, &key).await?;
+            ctx.store
+                .set_user_blocked(&user.user_id, false, now())
+                .await
+                .map_err(|e| not_found_or(e, &key))?;
+            // Also lift brute-force lockouts, from every IP.
+            ctx.store.clear_login_failures(&user.email, None).await?;
+            let user = find(&ctx.store, &user.user_id).await?;
+            print_user(
+                ctx,
+                &user,
+                Some("Unblocked user (failed-login lockouts cleared)."),
+            );
+            Ok(())
+        }
+        UsersAction::SetPassword {
+            user: key,
+            password_stdin: _,
+        } => {
+            let user = find(&ctx.store, &key).await?;
+            let password = read_password_stdin()?;
+            check_password(&password)?;
+            let hash = hash_password(password).await;
+            ctx.store
+                .set_user_password(&user.user_id, &hash, now())
+                .await
+                .map_err(|e| not_found_or(e, &key))?;
+            let user = find(&ctx.store, &user.user_id).await?;
+            print_user(ctx, &user, Some("Password changed."));
+            Ok(())
+        }
+    }
+}
+
+/// A user by `auth0|…` id or by email.
+pub async fn find(store: &Store, user_id_or_email: &str) -> CliResult<User> {
+    if let Some(user) = store.find_user(user_id_or_email).await? {
+        return Ok(user);
+    }
+    if user_id_or_email.contains('@')
+        && let Some(user) = store.find_user_by_email(user_id_or_email).await?
+    {
+        return Ok(user);
+    }
+    Err(CliError::NotFound(format!(
+        "no user with id or email {user_id_or_email}"
+    )))
+}
+
+fn not_found_or(error: StoreError, key: &str) -> CliError {
+    match error {
+        StoreError::NotFound(_) => CliError::NotFound(format!("no user with id or email {key}")),
+        other => CliError::Store(other),
+    }
+}
+
+async fn create(
+    ctx: &Context,
+    email: &str,
+    name: Option<String>,
+    email_verified: bool,
+) -> CliResult<()> {
+    let email = normalize_email(email);
+    if !email_is_plausible(&email) {
+        return Err(CliError::invalid(format!(
+            "invalid email address {email:?}"
+        )));
+    }
+    let name = name
+        .map(|n| crate::validate::name(&n, "user"))
+        .transpose()?;
+    if ctx.store.find_user_by_email(&email).await?.is_some() {
+        return Err(CliError::Conflict(format!(
+            "a user with email {email} already exists"
+        )));
+    }
+    let password = read_password_stdin()?;
+    check_password(&password)?;
+    let password_hash = hash_password(password).await;
+    let new = NewUser {
+        email: email.clone(),
+        password_hash,
+        email_verified,
+        name,
+        nickname: None,
+        picture: None,
+    };
+    let user_id = format!("auth0|{}", ids::hex_id(12));
+    let user = ctx
+        .store
+        .create_user(&new, &user_id, now())
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(_) => {
+                CliError::Conflict(format!("a user with email {email} already exists"))
+            }
+            other => CliError::Store(other),
+        })?;
+    print_user(ctx, &user, Some("Created user."));
+    Ok(())
+}
+
+fn print_user(ctx: &Context, user: &User, headline: Option<&str>) {
+    if ctx.json {
+        output::print_json(&output::user(user));
+        return;
+    }
+    if let Some(headline) = headline {
+        println!("{headline}");
+    }
+    output::print_fields(&output::user_fields(user));
+}
+
+async fn list(ctx: &Context) -> CliResult<()> {
+    let users = ctx.store.list_users().await?;
+    if ctx.json {
+        let shapes: Vec<_> = users.iter().map(output::user).collect();
+        output::print_json(&shapes);
+    } else if users.is_empty() {
+        println!(
+            "No users yet. Create one with `tessera users create --email EMAIL --password-stdin`."
+        );
+    } else {
+        let rows: Vec<Vec<String>> = users
+            .iter()
+            .map(|u| {
+                vec![
+                    u.user_id.clone(),
+                    u.email.clone(),
+                    if u.email_verified { "yes" } else { "no" }.to_string(),
+                    if u.blocked { "blocked" } else { "" }.to_string(),
+                ]
+            })
+            .collect();
+        output::print_table(&["USER ID", "EMAIL", "VERIFIED", "STATUS"], &rows);
+    }
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Settings, layered as zero2prod does it: defaults < `tessera.toml` < `TESSERA_*`
+//! environment variables < command-line flags. And the master key's resolution.
+//!
+//! Relative paths (in `database_url`, `master_key_file`) are relative to the working
+//! directory, not to the configuration file.
+
+use std::fmt;
+use std::io::Write as _;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use tessera_jose::MasterKey;
+use tessera_store::Store;
+
+use crate::cli::ConfigArgs;
+use crate::error::{CliError, CliResult};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./tessera.db";
+pub const DEFAULT_CONFIG_FILE: &str = "tessera.toml";
+/// Name of the master key file kept beside an SQLite database when no key is configured.
+pub const MASTER_KEY_FILE_NAME: &str = "master.key";
+
+/// A secret read from the configuration. `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(String);
+
+impl SecretText {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretText(redacted)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Public base URL (`TESSERA_ISSUER`). Unset: `http://localhost:PORT/`.
+    pub issuer: Option<String>,
+    /// `TESSERA_LISTEN`, `host:port`.
+    pub listen: String,
+    /// `TESSERA_DATABASE_URL`.
+    pub database_url: String,
+    /// `TESSERA_MASTER_KEY`: 43 base64url characters or 64 hex digits.
+    pub master_key: Option<SecretText>,
+    /// `TESSERA_MASTER_KEY_FILE`: a file holding the master key.
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            issuer: None,
+            listen: DEFAULT_LISTEN.to_string(),
+            database_url: DEFAULT_DATABASE_URL.to_string(),
+            master_key: None,
+            master_key_file: None,
+        }
+    }
+}
+
+/// What the flags override. `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads the settings: defaults, then the config file (`--config`, or `./tessera.toml`
+    /// when it exists), then `TESSERA_*` variables, then `overrides`.
+    pub fn load(config: &ConfigArgs, overrides: &Overrides) -> CliResult<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match &config.config {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(CliError::Config(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_FILE);
+                if default.is_file() {
+                    figment = figment.merge(Toml::file_exact(default));
+                }
+            }
+        }
+        let env = Env::prefixed("TESSERA_").only(&[
+            "issuer",
+            "listen",
+            "database_url",
+            "master_key",
+            "master_key_file",
+        ]);
+        let mut overrides = overrides.clone();
+        if overrides.database_url.is_none() {
+            overrides.database_url = config.database_url.clone();
+        }
+        figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides))
+            .extract::<Settings>()
+            .map_err(|error| CliError::Config(error.to_string()))
+    }
+
+    /// The listen address, resolving a host name (`localhost:4000`) if needed.
+    pub fn listen_addr(&self) -> CliResult<SocketAddr> {
+        let invalid =
+            || CliError::Config(format!("listen address {:?} is not host:port", self.listen));
+        self.listen
+            .to_socket_addrs()
+            .map_err(|_| invalid())?
+            .next()
+            .ok_or_else(invalid)
+    }
+}
+
+/// Where the master key comes from, in order: `master_key`, `master_key_file`, then
+/// `master.key` beside an SQLite database (created at first use).
+pub async fn resolve_master_key(settings: &Settings, store: &Store) -> CliResult<MasterKey> {
+    if let Some(text) = &settings.master_key {
+        return MasterKey::parse(text.expose())
+            .map_err(|_| CliError::MasterKey("TESSERA_MASTER_KEY / master_key is not a valid master key (expected 43 base64url characters or 64 hex digits)".into()));
+    }
+    if let Some(path) = &settings.master_key_file {
+        return read_master_key_file(path)?.ok_or_else(|| {
+            CliError::MasterKey(format!("master key file {} does not exist", path.display()))
+        });
+    }
+    master_key_beside_database(store).await
+}
+
+/// The master key in `master.key` next to the database file, created (mode 0600) when
+/// missing — unless the database already holds keys sealed with some other master key.
+pub async fn master_key_beside_database(store: &Store) -> CliResult<MasterKey> {
+    let path = master_key_path_for(store.path());
+    if let Some(key) = read_master_key_file(&path)? {
+        return Ok(key);
+    }
+    if !store.all_keys().await?.is_empty() {
+        return Err(CliError::MasterKey(format!(
+            "the database has signing keys but there is no master key: {} is missing; \
+             restore it, or set TESSERA_MASTER_KEY / master_key_file",
+            path.display()
+        )));
+    }
+    let key = MasterKey::generate();
+    match write_new_secret_file(&path, &format!("{}\n", key.to_text())) {
+        Ok(()) => {
+            eprintln!(
+                "Created a new master key in {} (mode 0600). Back it up: without it the signing keys \
+                 in the database cannot be used.",
+                path.display()
+            );
+            Ok(key)
+        }
+        // Another process created it between our read and our write: use theirs.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_master_key_file(&path)?.ok_or_else(|| {
+                CliError::MasterKey(format!("master key file {} vanished", path.display()))
+            })
+        }
+        Err(error) => Err(CliError::io(
+            format!("cannot create master key file {}", path.display()),
+            error,
+        )),
+    }
+}
+
+/// `master.key` in the directory of the database file.
+pub fn master_key_path_for(database_file: &Path) -> PathBuf {
+    let dir = database_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    dir.join(MASTER_KEY_FILE_NAME)
+}
+
+/// Reads a master key file; `Ok(None)` when it does not exist. Warns (on stderr) when
+/// other users may read it.
+pub fn read_master_key_file(path: &Path) -> CliResult<Option<MasterKey>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(CliError::io(
+                format!("cannot read master key file {}", path.display()),
+                error,
+            ));
+        }
+    };
+    warn_if_readable_by_others(path);
+    MasterKey::parse(&text).map(Some).map_err(|_| {
+        CliError::MasterKey(format!(
+            "master key file {} does not hold a valid master key (expected 43 base64url characters or 64 hex digits)",
+            path.display()
+        ))
+    })
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: master key file {} has mode {mode:04o}: other users may read it; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
+/// Creates `path` (failing if it exists), readable by its owner only, with `contents`.
+fn write_new_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_path_is_beside_the_database() {
+        assert_eq!(
+            master_key_path_for(Path::new("/data/tessera.db")),
+            Path::new("/data/master.key")
+        );
+        assert_eq!(
+            master_key_path_for(Path::new("tessera.db")),
+            Path::new("./master.key")
+        );
+        assert_eq!(
+            master_key_path_for(Path::new("./x/t.db")),
+            Path::new("./x/master.key")
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let settings = Settings {
+            master_key: Some(SecretText("s3cr3t".into())),
+            ..Settings::default()
+        };
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            ..Overrides::default()
+        };
+        let config = ConfigArgs {
+            config: None,
+            database_url: Some("sqlite://x.db".into()),
+        };
+        // The environment of the test process may hold TESSERA_* variables; flags win anyway.
+        let settings = Settings::load(&config, &overrides).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:0");
+        assert_eq!(settings.database_url, "sqlite://x.db");
+    }
+}

@@ -1,0 +1,58 @@
+//! The `tessera` binary's library: command-line parsing, configuration, the admin
+//! commands, `serve` and `dev`. `main.rs` only parses, runs and maps errors to exit codes.
+//!
+//! The admin commands write to the same database a running server reads per request
+//! (and whose signing keys it polls), so their changes are live without a restart.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod output;
+pub mod seed;
+pub mod validate;
+
+use cli::{Cli, Command};
+use commands::Context;
+use error::CliResult;
+use std::io::IsTerminal as _;
+use tracing_subscriber::EnvFilter;
+
+/// Whether the command runs the server (multi-threaded runtime, `info` logs).
+pub fn is_server(command: &Command) -> bool {
+    matches!(command, Command::Serve(_) | Command::Dev(_))
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them (default `info` for the server, `warn`
+/// for admin commands so their output stays clean).
+pub fn init_logging(command: &Command) {
+    let default = if is_server(command) { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> CliResult<()> {
+    match cli.command {
+        Command::Serve(args) => commands::serve::run(args).await,
+        Command::Dev(args) => commands::dev::run(args).await,
+        Command::Apis { action, common } => {
+            commands::apis::run(&Context::open(&common).await?, action).await
+        }
+        Command::Apps { action, common } => {
+            commands::apps::run(&Context::open(&common).await?, action).await
+        }
+        Command::Grants { action, common } => {
+            commands::grants::run(&Context::open(&common).await?, action).await
+        }
+        Command::Users { action, common } => {
+            commands::users::run(&Context::open(&common).await?, action).await
+        }
+        Command::Keys { action, common } => {
+            commands::keys::run(&Context::open(&common).await?, action).await
+        }
+    }
+}

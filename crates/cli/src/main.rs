@@ -1,0 +1,32 @@
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use tessera::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tessera::init_logging(&cli.command);
+    let runtime = if tessera::is_server(&cli.command) {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(tessera::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", error.message());
+            error.exit_code()
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The development tenant `tessera dev` seeds: the quickstart's API, its single-page
+//! application and a demo user. Idempotent: a second run with the same options finds
+//! everything in place and changes nothing; it only adds what is missing.
+
+use tessera_core::{
+    AppType, Client, DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, Scope, TokenDialect, User, ids,
+};
+use tessera_store::{ClientUpdate, NewUser, ResourceServerUpdate, Store};
+
+use crate::commands::{check_password, hash_password, now};
+use crate::error::{CliError, CliResult};
+
+pub const QUICKSTART_API_NAME: &str = "Quickstart API";
+pub const QUICKSTART_API_IDENTIFIER: &str = "https://quickstarts/api";
+pub const QUICKSTART_SPA_NAME: &str = "Quickstart SPA";
+pub const DEMO_EMAIL: &str = "demo@example.com";
+/// Length of a generated demo password (alphanumeric: ~119 bits).
+pub const GENERATED_PASSWORD_LENGTH: usize = 20;
+
+#[derive(Debug, Clone)]
+pub struct DevSeedOptions {
+    /// Port of the sample SPA: its origin becomes the app's callback, web origin and logout URL.
+    pub spa_port: u16,
+    /// `$TESSERA_DEMO_PASSWORD`: the demo user's password. `None`: generated at creation.
+    pub demo_password: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DevSeed {
+    pub api: ResourceServer,
+    pub spa: Client,
+    pub demo_user: User,
+    /// The password generated for a newly created demo user. Print it once; it is stored
+    /// nowhere in clear.
+    pub generated_password: Option<String>,
+    /// What this run created or changed; empty when everything was in place.
+    pub changes: Vec<String>,
+}
+
+fn quickstart_scopes() -> Vec<Scope> {
+    vec![
+        Scope {
+            value: "read:messages".into(),
+            description: "Read messages".into(),
+        },
+        Scope {
+            value: "write:messages".into(),
+            description: "Write messages".into(),
+        },
+    ]
+}
+
+const SPA_GRANT_TYPES: [&str; 3] = ["authorization_code", "implicit", "refresh_token"];
+
+/// The SPA's origin, with and without the trailing slash (auth0-js sends either).
+fn spa_urls(spa_port: u16) -> Vec<String> {
+    vec![
+        format!("http://localhost:{spa_port}"),
+        format!("http://localhost:{spa_port}/"),
+    ]
+}
+
+/// `list` plus whatever of `wanted` it lacks; `None` when nothing is missing.
+fn with_missing(list: &[String], wanted: &[String]) -> Option<Vec<String>> {
+    let missing: Vec<&String> = wanted.iter().filter(|w| !list.contains(w)).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut out = list.to_vec();
+    out.extend(missing.into_iter().cloned());
+    Some(out)
+}
+
+pub async fn seed_dev_tenant(store: &Store, options: &DevSeedOptions) -> CliResult<DevSeed> {
+    if let Some(password) = &options.demo_password {
+        check_password(password)
+            .map_err(|e| CliError::invalid(format!("TESSERA_DEMO_PASSWORD: {e}")))?;
+    }
+    let mut changes = Vec::new();
+    let api = seed_api(store, &mut changes).await?;
+    let spa = seed_spa(store, options.spa_port, &mut changes).await?;
+    let (demo_user, generated_password) =
+        seed_demo_user(store, options.demo_password.as_deref(), &mut changes).await?;
+    Ok(DevSeed {
+        api,
+        spa,
+        demo_user,
+        generated_password,
+        changes,
+    })
+}
+
+async fn seed_api(store: &Store, changes: &mut Vec<String>) -> CliResult<ResourceServer> {
+    let Some(api) = store
+        .find_resource_server(QUICKSTART_API_IDENTIFIER)
+        .await?
+    else {
+        let now = now();
+        let api = ResourceServer {
+            id: ids::hex_id(12),
+            name: QUICKSTART_API_NAME.into(),
+            identifier: QUICKSTART_API_IDENTIFIER.into(),
+            signing_alg: "RS256".into(),
+            token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
+            allow_offline_access: true,
+            token_dialect: TokenDialect::AccessToken,
+            enforce_policies: false,
+            scopes: quickstart_scopes(),
+            created_at: now,
+            updated_at: now,
+        };
+        store.create_resource_server(&api).await?;
+        changes.push(format!(
+            "created API {QUICKSTART_API_NAME} ({QUICKSTART_API_IDENTIFIER})"
+        ));
+        return Ok(api);
+    };
+    let missing: Vec<Scope> = quickstart_scopes()
+        .into_iter()
+        .filter(|s| !api.defines_scope(&s.value))
+        .collect();
+    if missing.is_empty() && api.allow_offline_access {
+        return Ok(api);
+    }
+    let mut scopes = api.scopes.clone();
+    scopes.extend(missing);
+    let update = ResourceServerUpdate {
+        scopes: Some(scopes),
+        allow_offline_access: Some(true),
+        ..Default::default()
+    };
+    let api = store
+        .update_resource_server(&api.id, &update, now())
+        .await?;
+    changes.push(format!(
+        "restored the scopes and offline access of API {QUICKSTART_API_NAME}"
+    ));
+    Ok(api)
+}
+
+async fn seed_spa(store: &Store, spa_port: u16, changes: &mut Vec<String>) -> CliResult<Client> {
+    let urls = spa_urls(spa_port);
+    let grant_types: Vec<String> = SPA_GRANT_TYPES.iter().map(|g| g.to_string()).collect();
+    let Some(spa) = store.find_client_by_name(QUICKSTART_SPA_NAME).await? else {
+        let now = now();
+        let spa = Client {
+            client_id: ids::alphanumeric(32),
+            name: QUICKSTART_SPA_NAME.into(),
+            app_type: AppType::Spa,
+            secret_hash: None,
+            token_endpoint_auth_method: AppType::Spa.default_auth_method().into(),
+            callbacks: urls.clone(),
+            web_origins: urls.clone(),
+            allowed_logout_urls: urls,
+            grant_types,
+            is_first_party: true,
+            created_at: now,
+            updated_at: now,
+        };
+        store.create_client(&spa).await?;
+        changes.push(format!("created application {QUICKSTART_SPA_NAME}"));
+        return Ok(spa);
+    };
+    let update = ClientUpdate {
+        callbacks: with_missing(&spa.callbacks, &urls),
+        web_origins: with_missing(&spa.web_origins, &urls),
+        allowed_logout_urls: with_missing(&spa.allowed_logout_urls, &urls),
+        grant_types: with_missing(&spa.grant_types, &grant_types),
+        ..Default::default()
+    };
+    if update.callbacks.is_none()
+        && update.web_origins.is_none()
+        && update.allowed_logout_urls.is_none()
+        && update.grant_types.is_none()
+    {
+        return Ok(spa);
+    }
+    let spa = store.update_client(&spa.client_id, &update, now()).await?;
+    changes.push(format!("added http://localhost:{spa_port} and the quickstart's grant types to {QUICKSTART_SPA_NAME}"));
+    Ok(spa)
+}
+
+async fn seed_demo_user(
+    store: &Store,
+    wanted_password: Option<&str>,
+    changes: &mut Vec<String>,
+) -> CliResult<(User, Option<String>)> {
+    match store.find_user_with_password(DEMO_EMAIL).await? {
+        None => {
+            let generated = wanted_password
+                .is_none()
+                .then(|| ids::alphanumeric(GENERATED_PASSWORD_LENGTH));
+            let password = wanted_password
+                .map(str::to_string)
+                .or_else(|| generated.clone())
+                .unwrap_or_default();
+            let new = NewUser {
+                email: DEMO_EMAIL.into(),
+                password_hash: hash_password(password).await,
+                email_verified: true,
+                name: None,
+                nickname: None,
+                picture: None,
+            };
+            let user = store
+                .create_user(&new, &format!("auth0|{}", ids::hex_id(12)), now())
+                .await?;
+            changes.push(format!("created demo user {DEMO_EMAIL}"));
+            Ok((user, generated))
+        }
+        Some((user, stored_hash)) => {
+            let Some(password) = wanted_password else {
+                return Ok((user, None));
+            };
+            // Only rehash when TESSERA_DEMO_PASSWORD differs from the stored password.
+            let matches = match stored_hash {
+                Some(hash) => {
+                    let password = password.to_string();
+                    tokio::task::spawn_blocking(move || {
+                        tessera_server::passwords::verify_password_blocking(&password, &hash)
+                    })
+                    .await
+                    .expect("password verification does not panic")
+                }
+                None => false,
+            };
+            if matches {
+                return Ok((user, None));
+            }
+            let hash = hash_password(password.to_string()).await;
+            store.set_user_password(&user.user_id, &hash, now()).await?;
+            changes.push(format!(
+                "set the password of {DEMO_EMAIL} from TESSERA_DEMO_PASSWORD"
+            ));
+            let user = store.find_user(&user.user_id).await?.unwrap_or(user);
+            Ok((user, None))
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Helpers shared by the integration tests: a fresh temporary database per test, the
+//! real `tessera` binary, and a spawned server whose stderr is watched for its address.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// Environment variables that would leak the developer's configuration into a test.
+const ENV_TO_CLEAR: [&str; 8] = [
+    "TESSERA_CONFIG",
+    "TESSERA_ISSUER",
+    "TESSERA_LISTEN",
+    "TESSERA_DATABASE_URL",
+    "TESSERA_MASTER_KEY",
+    "TESSERA_MASTER_KEY_FILE",
+    "TESSERA_DEMO_PASSWORD",
+    "RUST_LOG",
+];
+
+/// A temporary directory with its own database.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.path().join("tessera.db").display())
+    }
+
+    /// A `tessera` command running in the temp dir with a clean environment and
+    /// TESSERA_DATABASE_URL pointing at this test's database.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(BIN);
+        command.current_dir(self.path());
+        for var in ENV_TO_CLEAR {
+            command.env_remove(var);
+        }
+        command.env("TESSERA_DATABASE_URL", self.database_url());
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None)
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the tessera binary runs");
+        {
+            let mut pipe = child.stdin.take().expect("stdin is piped");
+            if let Some(text) = stdin {
+                pipe.write_all(text.as_bytes())
+                    .expect("stdin accepts the input");
+            }
+        }
+        child
+            .wait_with_output()
+            .expect("the tessera binary finishes")
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert_success(args, &output);
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    /// Runs a command with `--json` that must succeed and parses its output.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).expect("--json prints JSON")
+    }
+
+    /// Runs a command that must fail; returns (exit code, stderr).
+    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+        self.fails_with_stdin(args, None)
+    }
+
+    pub fn fails_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> (i32, String) {
+        let output = self.run_with_stdin(args, stdin);
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(
+            !output.status.success(),
+            "tessera {args:?} should have failed; stdout: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        (output.status.code().unwrap_or(-1), stderr)
+    }
+}
+
+pub fn assert_success(args: &[&str], output: &Output) {
+    assert!(
+        output.status.success(),
+        "tessera {args:?} failed ({:?})\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A child process killed when dropped, with its output lines delivered on a channel.
+pub struct Running {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the tessera binary runs");
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        for pipe in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
+            let sender = sender.clone();
+            // Keeps draining after the test stopped listening, so the child never blocks.
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        Running { child, lines }
+    }
+
+    /// Waits (at most `timeout`) for a line containing `needle`; returns the lines seen.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => {
+                    let status = self.child.try_wait().ok().flatten();
+                    panic!(
+                        "no line containing {needle:?} within {timeout:?} (exit: {status:?}); output:\n{}",
+                        seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits for `tessera serve`'s "listening on http://ADDR" line and returns the base URL.
+    pub fn wait_listening(&mut self) -> String {
+        let lines = self.wait_for("listening on http://", Duration::from_secs(10));
+        let line = lines.last().expect("the line was found").clone();
+        self.base_url_in(&line)
+    }
+
+    /// The base URL in a "listening on http://ADDR" line.
+    pub fn base_url_in(&self, line: &str) -> String {
+        let start = line.find("http://").expect("a URL");
+        line[start..]
+            .split_whitespace()
+            .next()
+            .expect("a URL")
+            .to_string()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends SIGTERM (through kill(1): the tests have no libc binding).
+pub fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}

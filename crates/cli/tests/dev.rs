@@ -1,0 +1,248 @@
+//! `tessera dev`: the seeded quickstart tenant, idempotently.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, Running};
+use serde_json::Value;
+use tessera::seed::{DEMO_EMAIL, DevSeedOptions, QUICKSTART_API_IDENTIFIER, seed_dev_tenant};
+use tessera_store::Store;
+
+async fn store(env: &Env) -> Store {
+    Store::connect(&env.database_url()).await.unwrap()
+}
+
+async fn password_works(store: &Store, password: &str) -> bool {
+    let (_, hash) = store
+        .find_user_with_password(DEMO_EMAIL)
+        .await
+        .unwrap()
+        .expect("the demo user exists");
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        tessera_server::passwords::verify_password_blocking(&password, &hash.unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn seeding_twice_changes_nothing() {
+    let env = Env::new();
+    let store = store(&env).await;
+    let options = DevSeedOptions {
+        spa_port: 3000,
+        demo_password: Some("quickstart demo pass".into()),
+    };
+
+    let first = seed_dev_tenant(&store, &options).await.unwrap();
+    assert_eq!(first.changes.len(), 3, "{:?}", first.changes);
+    assert!(
+        first.generated_password.is_none(),
+        "the password came from the options"
+    );
+    assert_eq!(first.api.identifier, QUICKSTART_API_IDENTIFIER);
+    assert_eq!(first.api.name, "Quickstart API");
+    assert!(first.api.allow_offline_access);
+    let scopes: Vec<(&str, &str)> = first
+        .api
+        .scopes
+        .iter()
+        .map(|s| (s.value.as_str(), s.description.as_str()))
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            ("read:messages", "Read messages"),
+            ("write:messages", "Write messages")
+        ]
+    );
+    let urls = [
+        "http://localhost:3000".to_string(),
+        "http://localhost:3000/".to_string(),
+    ];
+    assert_eq!(first.spa.name, "Quickstart SPA");
+    assert_eq!(first.spa.token_endpoint_auth_method, "none");
+    assert!(first.spa.secret_hash.is_none());
+    assert_eq!(first.spa.callbacks, urls);
+    assert_eq!(first.spa.web_origins, urls);
+    assert_eq!(first.spa.allowed_logout_urls, urls);
+    assert_eq!(
+        first.spa.grant_types,
+        ["authorization_code", "implicit", "refresh_token"]
+    );
+    assert_eq!(first.demo_user.email, DEMO_EMAIL);
+    assert!(first.demo_user.email_verified);
+    assert!(password_works(&store, "quickstart demo pass").await);
+
+    let second = seed_dev_tenant(&store, &options).await.unwrap();
+    assert!(second.changes.is_empty(), "{:?}", second.changes);
+    assert_eq!(second.api, first.api);
+    assert_eq!(second.spa, first.spa);
+    assert_eq!(second.demo_user, first.demo_user);
+    assert_eq!(store.list_resource_servers().await.unwrap().len(), 1);
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+
+    // A new TESSERA_DEMO_PASSWORD replaces the old one; nothing else changes.
+    let changed = DevSeedOptions {
+        demo_password: Some("another demo passphrase".into()),
+        ..options.clone()
+    };
+    let third = seed_dev_tenant(&store, &changed).await.unwrap();
+    assert_eq!(third.changes.len(), 1, "{:?}", third.changes);
+    assert!(password_works(&store, "another demo passphrase").await);
+    assert!(!password_works(&store, "quickstart demo pass").await);
+
+    // A weak TESSERA_DEMO_PASSWORD is refused before anything is written.
+    let weak = DevSeedOptions {
+        demo_password: Some("demo".into()),
+        ..options
+    };
+    let error = seed_dev_tenant(&store, &weak).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("TESSERA_DEMO_PASSWORD: password refused"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_generated_demo_password_is_returned_once() {
+    let env = Env::new();
+    let store = store(&env).await;
+    let options = DevSeedOptions {
+        spa_port: 3000,
+        demo_password: None,
+    };
+    let first = seed_dev_tenant(&store, &options).await.unwrap();
+    let password = first.generated_password.expect("a password was generated");
+    assert_eq!(password.len(), 20);
+    assert!(password_works(&store, &password).await);
+    let second = seed_dev_tenant(&store, &options).await.unwrap();
+    assert!(second.generated_password.is_none());
+    assert!(second.changes.is_empty());
+    assert!(password_works(&store, &password).await);
+}
+
+#[tokio::test]
+async fn another_spa_port_is_added_to_the_existing_app() {
+    let env = Env::new();
+    let store = store(&env).await;
+    let first = seed_dev_tenant(
+        &store,
+        &DevSeedOptions {
+            spa_port: 3000,
+            demo_password: None,
+        },
+    )
+    .await
+    .unwrap();
+    let second = seed_dev_tenant(
+        &store,
+        &DevSeedOptions {
+            spa_port: 8080,
+            demo_password: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.spa.client_id, first.spa.client_id);
+    assert_eq!(
+        second.spa.callbacks,
+        [
+            "http://localhost:3000",
+            "http://localhost:3000/",
+            "http://localhost:8080",
+            "http://localhost:8080/"
+        ]
+    );
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+}
+
+fn dev(env: &Env) -> (Running, Vec<String>) {
+    let mut command = env.command();
+    command
+        .args(["dev", "--port", "0", "--data-dir"])
+        .arg(env.path().join("dev"))
+        .env("TESSERA_DEMO_PASSWORD", "quickstart demo pass");
+    let mut running = Running::spawn(command);
+    let banner = running.wait_for("Press Ctrl-C", Duration::from_secs(10));
+    (running, banner)
+}
+
+fn banner_value(banner: &[String], label: &str) -> String {
+    let line = banner
+        .iter()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} in {banner:?}"));
+    line.trim_start()[label.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn tessera_dev_serves_the_seeded_tenant_and_reseeds_nothing() {
+    let env = Env::new();
+    let (running, banner) = dev(&env);
+    let text = banner.join("\n");
+    assert!(
+        text.contains("Tessera is running at http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Audience         https://quickstarts/api"),
+        "{text}"
+    );
+    assert!(text.contains("Demo login       demo@example.com"), "{text}");
+    assert!(text.contains("are not started yet"), "{text}");
+    assert!(
+        !text.contains("quickstart demo pass"),
+        "a password from the environment is not echoed"
+    );
+    let client_id = banner_value(&banner, "SPA client_id");
+    assert_eq!(client_id.len(), 32);
+    let discovery_url = banner_value(&banner, "Discovery");
+    let discovery: Value = reqwest::get(&discovery_url)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        format!(
+            "{}.well-known/openid-configuration",
+            discovery["issuer"].as_str().unwrap()
+        ),
+        discovery_url
+    );
+    assert!(env.path().join("dev/master.key").exists());
+    drop(running);
+
+    let (running, banner) = dev(&env);
+    assert_eq!(
+        banner_value(&banner, "SPA client_id"),
+        client_id,
+        "the same application, not a new one"
+    );
+    assert!(
+        banner
+            .join("\n")
+            .contains("already seeded; nothing changed"),
+        "{banner:?}"
+    );
+    drop(running);
+}
+
+#[test]
+fn dev_tls_is_not_available_yet() {
+    let env = Env::new();
+    let (code, stderr) = env.fails(&["dev", "--tls", "--data-dir", "unused"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--tls is not available yet"), "{stderr}");
+    assert!(!env.path().join("unused").exists(), "nothing is created");
+}

@@ -1,0 +1,299 @@
+//! Signing keys through the CLI, and a running `tessera serve` seeing what the CLI changes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Env, Running};
+use serde_json::Value;
+
+fn kid(keys: &Value, alg: &str, state: &str) -> String {
+    let matching: Vec<&Value> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["alg"] == alg && k["state"] == state)
+        .collect();
+    assert_eq!(matching.len(), 1, "exactly one {alg} {state} key in {keys}");
+    matching[0]["kid"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn keys_list_and_rotate() {
+    let env = Env::new();
+    let keys = env.json(&["keys", "list"]);
+    let current = kid(&keys, "RS256", "current");
+    let next = kid(&keys, "RS256", "next");
+    assert_ne!(current, next);
+    assert_eq!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["alg"] == "RS256")
+            .count(),
+        2
+    );
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["state"] != "previous")
+    );
+
+    // The master key was created beside the database, readable by its owner only.
+    let master = env.path().join("master.key");
+    assert!(master.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&master).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // A second listing changes nothing.
+    assert_eq!(env.json(&["keys", "list"]), keys);
+
+    let rotation = env.json(&["keys", "rotate"]);
+    assert_eq!(rotation["alg"], "RS256");
+    assert_eq!(rotation["current"], next.as_str(), "next became current");
+    assert_eq!(
+        rotation["previous"],
+        current.as_str(),
+        "current became previous"
+    );
+    let new_next = rotation["next"].as_str().unwrap().to_string();
+    assert!(new_next != current && new_next != next);
+
+    let keys = env.json(&["keys", "list"]);
+    assert_eq!(kid(&keys, "RS256", "current"), next);
+    assert_eq!(kid(&keys, "RS256", "next"), new_next);
+    assert_eq!(kid(&keys, "RS256", "previous"), current);
+
+    // Rotating again retires the oldest key.
+    env.json(&["keys", "rotate"]);
+    let keys = env.json(&["keys", "list"]);
+    assert_eq!(kid(&keys, "RS256", "retired"), current);
+    assert_eq!(kid(&keys, "RS256", "previous"), next);
+
+    let human = env.ok(&["keys", "list"]);
+    assert!(human.starts_with("KID"), "{human}");
+
+    let (code, stderr) = env.fails(&["keys", "rotate", "--alg", "HS256"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("unsupported signing algorithm"), "{stderr}");
+}
+
+#[test]
+fn a_wrong_master_key_is_refused_before_anything_changes() {
+    let env = Env::new();
+    let before = env.json(&["keys", "list"]);
+    let other_key = "ab".repeat(32);
+    let output = env
+        .command()
+        .env("TESSERA_MASTER_KEY", &other_key)
+        .args(["keys", "rotate"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the master key is not the one this database was created with"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&other_key), "the key is never printed");
+    assert_eq!(env.json(&["keys", "list"]), before);
+
+    // Losing master.key is reported, not silently replaced by a new key.
+    std::fs::remove_file(env.path().join("master.key")).unwrap();
+    let (code, stderr) = env.fails(&["keys", "rotate"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("the database has signing keys but there is no master key"),
+        "{stderr}"
+    );
+    assert!(!env.path().join("master.key").exists());
+    // Listing needs no secret.
+    assert_eq!(env.json(&["keys", "list"]), before);
+}
+
+fn serve(env: &Env) -> (Running, String) {
+    let mut command = env.command();
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
+    let mut server = Running::spawn(command);
+    let base = server.wait_listening();
+    (server, base)
+}
+
+async fn jwks_kids(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let jwks: Value = client
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("the JWKS is JSON");
+    jwks["keys"]
+        .as_array()
+        .map(|keys| {
+            keys.iter()
+                .filter_map(|k| k["kid"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_running_server_sees_a_cli_key_rotation_within_a_second() {
+    let env = Env::new();
+    let (server, base) = serve(&env);
+    let client = reqwest::Client::new();
+
+    let rotation = env.json(&["keys", "rotate"]);
+    let new_next = rotation["next"].as_str().unwrap().to_string();
+    let rotated_at = Instant::now();
+    loop {
+        if jwks_kids(&client, &base).await.contains(&new_next) {
+            break;
+        }
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(5),
+            "the JWKS at {base} did not publish the new key {new_next} within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The promise is "within a second"; the server polls every 500 ms.
+    assert!(
+        rotated_at.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        rotated_at.elapsed()
+    );
+    drop(server);
+}
+
+#[tokio::test]
+async fn serve_reads_its_settings_and_stops_gracefully_on_sigterm() {
+    let env = Env::new();
+    std::fs::write(
+        env.path().join("tessera.toml"),
+        "issuer = \"https://auth.example.com\"\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let mut command = env.command();
+    command.arg("serve");
+    let started = Instant::now();
+    let mut server = Running::spawn(command);
+    let lines = server.wait_for("listening on http://", Duration::from_secs(10));
+    let line = lines.last().unwrap();
+    assert!(
+        line.contains("(issuer https://auth.example.com/)"),
+        "{line}"
+    );
+    eprintln!(
+        "serve was ready after {:?} (first start: creates the database and keys)",
+        started.elapsed()
+    );
+
+    let base = server.base_url_in(line);
+    let discovery: Value = reqwest::get(format!("{base}/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], "https://auth.example.com/");
+
+    common::terminate(&server.child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+}
+
+#[test]
+fn serve_refuses_a_bad_issuer_and_a_busy_port() {
+    let env = Env::new();
+    let (code, stderr) = env.fails(&["serve", "--listen", "127.0.0.1:0", "--issuer", "not a url"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid issuer URL"), "{stderr}");
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let (code, stderr) = env.fails(&["serve", "--listen", &address]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+}
+
+async fn client_credentials(base: &str, client_id: &str, secret: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .json(&serde_json::json!({
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "audience": "https://quickstarts/api",
+        }))
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn apps_apis_and_grants_made_by_the_cli_are_live_without_a_restart() {
+    let env = Env::new();
+    let (server, base) = serve(&env);
+
+    env.json(&[
+        "apis",
+        "create",
+        "--name",
+        "Quickstart API",
+        "--identifier",
+        "https://quickstarts/api",
+        "--scopes",
+        "read:messages,write:messages",
+    ]);
+    let app = env.json(&["apps", "create", "--name", "Backend", "--type", "m2m"]);
+    let client_id = app["client_id"].as_str().unwrap().to_string();
+    let secret = app["client_secret"].as_str().unwrap().to_string();
+    let grant = env.json(&[
+        "grants",
+        "create",
+        "--app",
+        &client_id,
+        "--api",
+        "https://quickstarts/api",
+        "--scopes",
+        "read:messages",
+    ]);
+
+    let (status, body) = client_credentials(&base, &client_id, &secret).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "read:messages");
+
+    let rotated = env.json(&["apps", "rotate-secret", &client_id]);
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    let (status, body) = client_credentials(&base, &client_id, &secret).await;
+    assert_eq!(status, 401, "the old secret stops working at once: {body}");
+    let (status, _) = client_credentials(&base, &client_id, new_secret).await;
+    assert_eq!(status, 200);
+
+    env.ok(&["grants", "delete", grant["id"].as_str().unwrap()]);
+    let (status, body) = client_credentials(&base, &client_id, new_secret).await;
+    assert_ne!(status, 200, "no grant, no token: {body}");
+    drop(server);
+}

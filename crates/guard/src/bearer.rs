@@ -1,0 +1,108 @@
+//! Reading the bearer token from the `Authorization` header (RFC 6750 §2.1).
+
+use axum::http::{HeaderMap, header};
+
+use crate::error::{GuardError, RequestError};
+
+/// The bearer token of a request.
+///
+/// - no `Authorization` header, or a scheme other than `Bearer` (e.g. `Basic`):
+///   [`GuardError::MissingToken`] (401 with a bare challenge, as express-oauth2-jwt-bearer);
+/// - two `Authorization` headers, `Bearer` without a token, a token with spaces or other
+///   characters outside RFC 6750's `b64token`: [`GuardError::InvalidRequest`] (400).
+///
+/// The scheme name is case-insensitive; one or more spaces may follow it.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, GuardError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(GuardError::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(RequestError::MultipleAuthorizationHeaders.into());
+    }
+    let value = value.to_str().map_err(|_| RequestError::UnreadableHeader)?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(GuardError::MissingToken);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(RequestError::EmptyToken.into());
+    }
+    if !is_b64token(token) {
+        return Err(RequestError::InvalidTokenSyntax.into());
+    }
+    Ok(token)
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn check(values: &[&[u8]]) -> Result<String, GuardError> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(
+                header::AUTHORIZATION,
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        bearer_token(&headers).map(str::to_owned)
+    }
+
+    #[test]
+    fn bearer_header_parsing_follows_rfc_6750() {
+        assert_eq!(check(&[]), Err(GuardError::MissingToken));
+        assert_eq!(
+            check(&[b"Basic dXNlcjpwYXNz"]),
+            Err(GuardError::MissingToken)
+        );
+        assert_eq!(check(&[b"Bearertoken"]), Err(GuardError::MissingToken));
+        assert_eq!(check(&[b"Bearer abc.def.ghi"]).unwrap(), "abc.def.ghi");
+        assert_eq!(check(&[b"bearer abc"]).unwrap(), "abc");
+        assert_eq!(check(&[b"BEARER   abc"]).unwrap(), "abc");
+        assert_eq!(check(&[b"Bearer a+/~_-.b=="]).unwrap(), "a+/~_-.b==");
+        let invalid = |e| Err(GuardError::InvalidRequest(e));
+        assert_eq!(check(&[b"Bearer"]), invalid(RequestError::EmptyToken));
+        assert_eq!(check(&[b"Bearer    "]), invalid(RequestError::EmptyToken));
+        assert_eq!(
+            check(&[b"Bearer a b"]),
+            invalid(RequestError::InvalidTokenSyntax)
+        );
+        assert_eq!(
+            check(&[b"Bearer a,b"]),
+            invalid(RequestError::InvalidTokenSyntax)
+        );
+        assert_eq!(
+            check(&[b"Bearer a\"b"]),
+            invalid(RequestError::InvalidTokenSyntax)
+        );
+        assert_eq!(
+            check(&[b"Bearer ==="]),
+            invalid(RequestError::InvalidTokenSyntax)
+        );
+        assert_eq!(
+            check(&[b"Bearer a=b"]),
+            invalid(RequestError::InvalidTokenSyntax)
+        );
+        assert_eq!(
+            check(&[b"Bearer \xff\xfe"]),
+            invalid(RequestError::UnreadableHeader)
+        );
+        assert_eq!(
+            check(&[b"Bearer a", b"Bearer b"]),
+            invalid(RequestError::MultipleAuthorizationHeaders)
+        );
+    }
+}

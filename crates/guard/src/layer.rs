@@ -1,0 +1,194 @@
+//! The tower layer and per-route requirements.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
+
+use crate::claims::Claims;
+use crate::error::GuardError;
+use crate::guard::{Guard, VerifiedBy};
+
+/// Which claim a [`Requirement`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Granted {
+    Scope,
+    Permissions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Match {
+    All,
+    Any,
+}
+
+/// What a route needs beyond a valid token: scopes (the `scope` claim) or RBAC permissions
+/// (the `permissions` claim), all or any of a list. Unmet → 403 `insufficient_scope` with
+/// the listed values in the challenge's `scope` parameter.
+///
+/// `all` of an empty list is always met; `any` of an empty list never is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    granted: Granted,
+    mode: Match,
+    values: Vec<String>,
+}
+
+impl Requirement {
+    /// The token's `scope` must contain `scope`.
+    pub fn scope(scope: impl Into<String>) -> Self {
+        Self::new(Granted::Scope, Match::All, [scope])
+    }
+
+    /// The token's `scope` must contain every one of `scopes`.
+    pub fn all_scopes<I: IntoIterator<Item: Into<String>>>(scopes: I) -> Self {
+        Self::new(Granted::Scope, Match::All, scopes)
+    }
+
+    /// The token's `scope` must contain at least one of `scopes`.
+    pub fn any_scope<I: IntoIterator<Item: Into<String>>>(scopes: I) -> Self {
+        Self::new(Granted::Scope, Match::Any, scopes)
+    }
+
+    /// The token's `permissions` must contain `permission`.
+    pub fn permission(permission: impl Into<String>) -> Self {
+        Self::new(Granted::Permissions, Match::All, [permission])
+    }
+
+    /// The token's `permissions` must contain every one of `permissions`.
+    pub fn all_permissions<I: IntoIterator<Item: Into<String>>>(permissions: I) -> Self {
+        Self::new(Granted::Permissions, Match::All, permissions)
+    }
+
+    /// The token's `permissions` must contain at least one of `permissions`.
+    pub fn any_permission<I: IntoIterator<Item: Into<String>>>(permissions: I) -> Self {
+        Self::new(Granted::Permissions, Match::Any, permissions)
+    }
+
+    fn new<I: IntoIterator<Item: Into<String>>>(granted: Granted, mode: Match, values: I) -> Self {
+        Requirement {
+            granted,
+            mode,
+            values: values.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Whether `claims` meet this requirement.
+    pub fn is_met_by(&self, claims: &Claims) -> bool {
+        let granted = match self.granted {
+            Granted::Scope => claims.scopes(),
+            Granted::Permissions => claims.permissions(),
+        };
+        let held = |value: &String| granted.contains(value);
+        match self.mode {
+            Match::All => self.values.iter().all(held),
+            Match::Any => self.values.iter().any(held),
+        }
+    }
+
+    /// `Ok` if met, otherwise the 403 error naming what is needed.
+    pub fn check(&self, claims: &Claims) -> Result<(), GuardError> {
+        if self.is_met_by(claims) {
+            Ok(())
+        } else {
+            Err(GuardError::InsufficientScope {
+                required: self.values.clone(),
+            })
+        }
+    }
+}
+
+/// A tower layer that admits only requests with a valid access token (and, if built with
+/// [`Guard::require`], one that meets a [`Requirement`]). The verified [`Claims`] are put
+/// into the request extensions for the handler. Failures are answered here, per RFC 6750;
+/// the inner service is never called for them.
+///
+/// Nested guard layers of the same [`Guard`] verify the token once: an inner
+/// `require_scope` layer reuses the claims an outer `layer()` inserted.
+#[derive(Debug, Clone)]
+pub struct GuardLayer {
+    guard: Guard,
+    requirement: Option<Arc<Requirement>>,
+}
+
+impl GuardLayer {
+    pub(crate) fn new(guard: Guard, requirement: Option<Requirement>) -> Self {
+        GuardLayer {
+            guard,
+            requirement: requirement.map(Arc::new),
+        }
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> GuardService<S> {
+        GuardService {
+            inner,
+            guard: self.guard.clone(),
+            requirement: self.requirement.clone(),
+        }
+    }
+}
+
+/// The service made by [`GuardLayer`].
+#[derive(Debug, Clone)]
+pub struct GuardService<S> {
+    inner: S,
+    guard: Guard,
+    requirement: Option<Arc<Requirement>>,
+}
+
+impl<S, B> Service<Request<B>> for GuardService<S>
+where
+    S: Service<Request<B>> + Clone + Send + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The clone is not necessarily ready; keep the one poll_ready was called on.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let guard = self.guard.clone();
+        let requirement = self.requirement.clone();
+        Box::pin(async move {
+            let already = request
+                .extensions()
+                .get::<VerifiedBy>()
+                .is_some_and(|by| *by == guard.id())
+                .then(|| request.extensions().get::<Claims>().cloned())
+                .flatten();
+            let claims = match already {
+                Some(claims) => claims,
+                None => match guard.authenticate(request.headers()).await {
+                    Ok(claims) => {
+                        request.extensions_mut().insert(claims.clone());
+                        request.extensions_mut().insert(guard.id());
+                        claims
+                    }
+                    Err(error) => return Ok(guard.error_response(&error)),
+                },
+            };
+            if let Some(requirement) = &requirement
+                && let Err(error) = requirement.check(&claims)
+            {
+                return Ok(guard.error_response(&error));
+            }
+            inner.call(request).await.map(IntoResponse::into_response)
+        })
+    }
+}

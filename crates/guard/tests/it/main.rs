@@ -1,0 +1,8 @@
+//! Integration tests of tessera-guard through its public API only: no network beyond
+//! loopback servers the tests start themselves.
+
+mod common;
+mod jwks;
+mod requirements;
+mod responses;
+mod security;
