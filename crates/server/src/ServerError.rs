@@ -1,2 +1,3 @@
-
-pub(crate) async fn Io() -> &'static str { "not yet" }
+pub(crate) async fn Io() -> &'static str {
+    "not yet"
+}

@@ -1,2 +1,3 @@
-
-pub(crate) async fn Error() -> &'static str { "not yet" }
+pub(crate) async fn Error() -> &'static str {
+    "not yet"
+}

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod passwords;
 
 mod authorize;
+mod cache;
 mod cors;
 mod discovery;
 mod error;

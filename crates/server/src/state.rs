@@ -6,6 +6,7 @@ use std::time::Duration;
 use tessera_store::Store;
 
 use crate::ServerConfig;
+use crate::cache::MachineAccessCache;
 use crate::keys::{KeyRing, KeySet};
 use crate::passwords::PasswordHasher;
 use crate::throttle::Throttle;
@@ -20,6 +21,7 @@ struct Inner {
     keys: KeyRing,
     hasher: PasswordHasher,
     login_throttle: Throttle,
+    machine_access: MachineAccessCache,
     secure_cookies: bool,
 }
 
@@ -46,6 +48,7 @@ impl AppState {
             keys,
             hasher: PasswordHasher::new(workers),
             login_throttle,
+            machine_access: MachineAccessCache::new(Duration::from_millis(500)),
             secure_cookies,
         }))
     }
@@ -73,6 +76,10 @@ impl AppState {
 
     pub(crate) fn login_throttle(&self) -> &Throttle {
         &self.0.login_throttle
+    }
+
+    pub(crate) fn machine_access(&self) -> &MachineAccessCache {
+        &self.0.machine_access
     }
 
     /// Whether we are served over HTTPS: cookies get `Secure` and the `__Host-` prefix.

@@ -306,8 +306,8 @@ async fn client_credentials(
         )
     })?;
     let access = state
-        .store()
-        .machine_access(&credentials.client_id, audience)
+        .machine_access()
+        .get(state.store(), &credentials.client_id, audience)
         .await?
         .ok_or_else(|| {
             OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
@@ -320,14 +320,15 @@ async fn client_credentials(
     }
     let api = access
         .api
+        .as_ref()
         .ok_or_else(|| OAuthError::access_denied(format!("Service not found: {audience}")))?;
-    let grant = access.grant.ok_or_else(|| {
+    let grant = access.grant.as_ref().ok_or_else(|| {
         OAuthError::access_denied(format!(
             "Client is not authorized to access \"{audience}\". You need to create a client grant for this API."
         ))
     })?;
     let requested = params.get("scope").map(scope::parse);
-    let scopes = scope::resolve_for_client(requested.as_deref(), &grant, &api).map_err(
+    let scopes = scope::resolve_for_client(requested.as_deref(), grant, api).map_err(
         |MachineScopeError::NoneGranted| {
             OAuthError::access_denied("Client has not been granted any of the requested scopes")
         },

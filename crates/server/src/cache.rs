@@ -1,0 +1,57 @@
+//! A short-lived cache of what the client-credentials grant reads (client, API, grant),
+//! so the hot path of machine-to-machine issuance skips the database. Entries live
+//! `ttl` (half a second): changes made by the CLI still show within a second.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tessera_store::{MachineAccess, Store, StoreError};
+
+/// At most this many (client, audience) pairs are kept; beyond it the map is cleared.
+const MAX_ENTRIES: usize = 4096;
+
+pub(crate) struct MachineAccessCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<(String, String), (Instant, Option<Arc<MachineAccess>>)>>,
+}
+
+impl MachineAccessCache {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        MachineAccessCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) async fn get(
+        &self,
+        store: &Store,
+        client_id: &str,
+        audience: &str,
+    ) -> Result<Option<Arc<MachineAccess>>, StoreError> {
+        let key = (client_id.to_string(), audience.to_string());
+        if let Some((fetched, value)) = self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            && fetched.elapsed() < self.ttl
+        {
+            return Ok(value.clone());
+        }
+        let value = store
+            .machine_access(client_id, audience)
+            .await?
+            .map(Arc::new);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        // Unknown clients are not cached: the map must not fill with attacker-chosen ids.
+        if value.is_some() {
+            entries.insert(key, (Instant::now(), value.clone()));
+        }
+        Ok(value)
+    }
+}
