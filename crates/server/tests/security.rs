@@ -745,3 +745,30 @@ async fn secrets_are_stored_hashed_or_sealed() {
         }
     }
 }
+
+#[tokio::test]
+async fn login_attempts_are_throttled_per_ip_with_retry_after() {
+    let server = spawn_with(|config| config.login_attempts_per_minute = 3).await;
+    let url = server.authorize_url(&[("response_type", "token"), ("scope", "openid")]);
+    let browser = browser();
+    for _ in 0..3 {
+        let response = server
+            .submit_login(&browser, &url, "someone@example.com", "not the password")
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    let response = server
+        .submit_login(&browser, &url, "demo@example.com", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "no session while throttled"
+    );
+}

@@ -108,6 +108,11 @@ pub async fn create_user(store: &Store, email: &str, password: &str) -> String {
 
 /// Starts a server with the quickstart tenant: an API, a SPA, an M2M app with a grant, a user.
 pub async fn spawn() -> TestServer {
+    spawn_with(|_| {}).await
+}
+
+/// Like `spawn`, with a chance to adjust the server's configuration first.
+pub async fn spawn_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!(
         "sqlite://{}",
@@ -143,6 +148,7 @@ pub async fn spawn() -> TestServer {
         master_key.clone(),
     );
     config.key_poll_interval = std::time::Duration::from_millis(100);
+    adjust(&mut config);
     let app = Application::build(config, store.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let issuer = app.issuer().to_string();
