@@ -238,7 +238,8 @@ pub struct AppCreate {
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
-    "name", "callbacks", "origins", "logout_urls", "grant_types"
+    "name", "callbacks", "origins", "logout_urls", "grant_types",
+    "refresh_token_lifetime", "refresh_idle_lifetime", "refresh_reuse_interval"
 ])))]
 pub struct AppUpdate {
     /// client_id (or the exact name, when unique)
@@ -257,6 +258,15 @@ pub struct AppUpdate {
     /// Replaces the grant types
     #[arg(long, value_delimiter = ',', value_name = "GRANTS")]
     pub grant_types: Option<Vec<String>>,
+    /// Absolute lifetime of refresh tokens, in seconds (default 2592000: 30 days)
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(i64).range(1..=31_536_000))]
+    pub refresh_token_lifetime: Option<i64>,
+    /// Refresh tokens unused this long expire, in seconds (default 1296000: 15 days)
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(i64).range(1..=31_536_000))]
+    pub refresh_idle_lifetime: Option<i64>,
+    /// A rotated refresh token may be retried within this many seconds (default 0)
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(i64).range(0..=60))]
+    pub refresh_reuse_interval: Option<i64>,
 }
 
 // ---- grants -----------------------------------------------------------------------------

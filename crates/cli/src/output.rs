@@ -44,6 +44,18 @@ pub struct JwtConfigurationJson {
     pub alg: &'static str,
 }
 
+/// Auth0's `refresh_token` settings object of an application.
+#[derive(Debug, Serialize)]
+pub struct RefreshTokenJson {
+    pub rotation_type: &'static str,
+    pub expiration_type: &'static str,
+    pub token_lifetime: i64,
+    pub idle_token_lifetime: i64,
+    pub infinite_token_lifetime: bool,
+    pub infinite_idle_token_lifetime: bool,
+    pub leeway: i64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct ClientJson<'a> {
     pub client_id: &'a str,
@@ -60,6 +72,7 @@ pub struct ClientJson<'a> {
     pub is_first_party: bool,
     pub oidc_conformant: bool,
     pub jwt_configuration: JwtConfigurationJson,
+    pub refresh_token: RefreshTokenJson,
 }
 
 /// `secret` is the clear-text secret, passed only by the commands that just made it.
@@ -77,6 +90,15 @@ pub fn client<'a>(client: &'a Client, secret: Option<&'a str>) -> ClientJson<'a>
         is_first_party: client.is_first_party,
         oidc_conformant: true,
         jwt_configuration: JwtConfigurationJson { alg: "RS256" },
+        refresh_token: RefreshTokenJson {
+            rotation_type: "rotating",
+            expiration_type: "expiring",
+            token_lifetime: client.refresh.token_lifetime,
+            idle_token_lifetime: client.refresh.idle_token_lifetime,
+            infinite_token_lifetime: false,
+            infinite_idle_token_lifetime: false,
+            leeway: client.refresh.reuse_interval,
+        },
     }
 }
 
@@ -356,6 +378,7 @@ mod tests {
             allowed_logout_urls: vec![],
             grant_types: vec!["client_credentials".into()],
             is_first_party: true,
+            refresh: tessera_core::RefreshPolicy::default(),
             created_at: 0,
             updated_at: 0,
         };

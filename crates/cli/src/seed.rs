@@ -154,6 +154,7 @@ async fn seed_spa(store: &Store, spa_port: u16, changes: &mut Vec<String>) -> Cl
             allowed_logout_urls: urls,
             grant_types,
             is_first_party: true,
+            refresh: tessera_core::RefreshPolicy::default(),
             created_at: now,
             updated_at: now,
         };

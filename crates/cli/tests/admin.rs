@@ -570,3 +570,44 @@ fn config_file_env_and_flags_are_layered() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("databse_url"));
 }
+
+#[test]
+fn refresh_token_settings_of_an_application() {
+    let env = Env::new();
+    let app = env.json(&[
+        "apps",
+        "create",
+        "--name",
+        "spa",
+        "--type",
+        "spa",
+        "--callbacks",
+        "http://localhost:3000",
+    ]);
+    assert_eq!(app["refresh_token"]["rotation_type"], "rotating");
+    assert_eq!(app["refresh_token"]["token_lifetime"], 2_592_000);
+    assert_eq!(app["refresh_token"]["idle_token_lifetime"], 1_296_000);
+    let id = app["client_id"].as_str().unwrap();
+    let updated = env.json(&[
+        "apps",
+        "update",
+        id,
+        "--refresh-idle-lifetime",
+        "600",
+        "--refresh-reuse-interval",
+        "2",
+    ]);
+    assert_eq!(updated["refresh_token"]["idle_token_lifetime"], 600);
+    assert_eq!(updated["refresh_token"]["leeway"], 2);
+    assert_eq!(
+        updated["refresh_token"]["token_lifetime"], 2_592_000,
+        "unchanged"
+    );
+    let (code, stderr) = env.fails(&["apps", "update", id, "--refresh-reuse-interval", "3600"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        env.json(&["apps", "show", id])["refresh_token"]["leeway"],
+        2,
+        "nothing written"
+    );
+}

@@ -162,6 +162,28 @@ pub const GRANT_TYPES: [&str; 4] = [
     "client_credentials",
 ];
 
+/// Refresh-token lifetimes of an application (Auth0's `refresh_token` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    /// Absolute lifetime of a refresh-token family, from the original grant.
+    pub token_lifetime: i64,
+    /// A token unused for this long expires.
+    pub idle_token_lifetime: i64,
+    /// A rotated token may be presented again within this many seconds (lost responses).
+    pub reuse_interval: i64,
+}
+
+impl Default for RefreshPolicy {
+    /// Auth0's defaults: 30 days absolute, 15 days idle, no reuse interval.
+    fn default() -> Self {
+        RefreshPolicy {
+            token_lifetime: 2_592_000,
+            idle_token_lifetime: 1_296_000,
+            reuse_interval: 0,
+        }
+    }
+}
+
 /// An application (OAuth client).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
@@ -176,6 +198,7 @@ pub struct Client {
     pub allowed_logout_urls: Vec<String>,
     pub grant_types: Vec<String>,
     pub is_first_party: bool,
+    pub refresh: RefreshPolicy,
     pub created_at: i64,
     pub updated_at: i64,
 }

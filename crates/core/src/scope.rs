@@ -28,13 +28,20 @@ pub fn contains(scopes: &[String], value: &str) -> bool {
     scopes.iter().any(|s| s == value)
 }
 
-/// Scopes granted to a user's request: the OIDC scopes we know, plus the scopes the
-/// audience's API defines. Order follows the request.
+/// Asks for a refresh token (granted when the API allows offline access).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Scopes granted to a user's request: the OIDC scopes we know, `offline_access` when the
+/// API allows offline access (or no API is involved), plus the scopes the audience's API
+/// defines. Order follows the request.
 pub fn resolve_for_user(requested: &[String], api: Option<&ResourceServer>) -> Vec<String> {
+    let offline_allowed = api.is_none_or(|api| api.allow_offline_access);
     requested
         .iter()
         .filter(|s| {
-            OIDC_SCOPES.contains(&s.as_str()) || api.is_some_and(|api| api.defines_scope(s))
+            OIDC_SCOPES.contains(&s.as_str())
+                || (s.as_str() == OFFLINE_ACCESS && offline_allowed)
+                || api.is_some_and(|api| api.defines_scope(s))
         })
         .cloned()
         .collect()
@@ -112,6 +119,17 @@ mod tests {
     #[test]
     fn user_scopes_table() {
         let quickstart = api(&["read:messages", "write:messages"]);
+        let offline = ResourceServer {
+            allow_offline_access: true,
+            ..api(&["read:messages"])
+        };
+        assert_eq!(
+            join(&resolve_for_user(
+                &parse("openid offline_access read:messages"),
+                Some(&offline)
+            )),
+            "openid offline_access read:messages"
+        );
         let cases: &[(&str, Option<&ResourceServer>, &str)] = &[
             (
                 "openid profile read:messages",
@@ -126,6 +144,7 @@ mod tests {
                 "openid read:messages",
             ),
             ("email offline_access", Some(&quickstart), "email"),
+            ("openid offline_access", None, "openid offline_access"),
             ("", Some(&quickstart), ""),
         ];
         for (requested, api, expected) in cases {

@@ -492,7 +492,11 @@ async fn issue_response(
     session: &SessionRecord,
     user: &User,
 ) -> Result<Vec<(&'static str, String)>, OAuthError> {
-    let granted = scope::resolve_for_user(&request.scope, api);
+    let mut granted = scope::resolve_for_user(&request.scope, api);
+    if request.response_type.is_implicit() {
+        // Refresh tokens come only from the token endpoint.
+        granted.retain(|s| s != scope::OFFLINE_ACCESS);
+    }
     let mut params: Vec<(&'static str, String)> = Vec::new();
     if request.response_type.code {
         let code = ids::secret_token();

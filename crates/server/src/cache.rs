@@ -11,9 +11,12 @@ use tessera_store::{MachineAccess, Store, StoreError};
 /// At most this many (client, audience) pairs are kept; beyond it the map is cleared.
 const MAX_ENTRIES: usize = 4096;
 
+/// (client_id, audience) → when it was read, and what.
+type Entries = HashMap<(String, String), (Instant, Arc<MachineAccess>)>;
+
 pub(crate) struct MachineAccessCache {
     ttl: Duration,
-    entries: Mutex<HashMap<(String, String), (Instant, Option<Arc<MachineAccess>>)>>,
+    entries: Mutex<Entries>,
 }
 
 impl MachineAccessCache {
@@ -38,7 +41,7 @@ impl MachineAccessCache {
             .get(&key)
             && fetched.elapsed() < self.ttl
         {
-            return Ok(value.clone());
+            return Ok(Some(value.clone()));
         }
         let value = store
             .machine_access(client_id, audience)
@@ -49,7 +52,7 @@ impl MachineAccessCache {
             entries.clear();
         }
         // Unknown clients are not cached: the map must not fill with attacker-chosen ids.
-        if value.is_some() {
+        if let Some(value) = &value {
             entries.insert(key, (Instant::now(), value.clone()));
         }
         Ok(value)

@@ -19,14 +19,16 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "userinfo_endpoint": url("userinfo"),
         "jwks_uri": url(".well-known/jwks.json"),
         "end_session_endpoint": url("oidc/logout"),
+        "revocation_endpoint": url("oauth/revoke"),
         "response_types_supported": ["code", "token", "id_token", "token id_token", "id_token token"],
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
-        "grant_types_supported": ["authorization_code", "implicit", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "profile", "email"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "claims_supported": [
             "aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname",
             "picture", "sub", "updated_at", "nonce", "at_hash", "sid"

@@ -61,6 +61,10 @@ impl OAuthError {
         )
     }
 
+    pub(crate) fn invalid_scope(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
+
     /// RFC 6750 §3.1: the bearer token is missing (bare challenge) or bad.
     pub(crate) fn invalid_token(description: impl Into<String>) -> Self {
         let description = description.into();

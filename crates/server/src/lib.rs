@@ -189,6 +189,10 @@ pub fn router(state: AppState) -> Router {
             post(token::token).options(cors::preflight_registered),
         )
         .route(
+            "/oauth/revoke",
+            post(token::revoke).options(cors::preflight_registered),
+        )
+        .route(
             "/userinfo",
             get(userinfo::userinfo)
                 .post(userinfo::userinfo)

@@ -109,14 +109,20 @@ pub(crate) async fn start(
     ))
 }
 
-/// Ends the browser's session (if any) and returns the `Set-Cookie` that clears it.
+/// Ends the browser's session (if any), revokes the refresh tokens obtained in it, and
+/// returns the `Set-Cookie` that clears it.
 pub(crate) async fn end(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
     let name = cookie_name(state, SESSION_COOKIE);
     if let Some(value) = read_cookie(headers, &name) {
-        state
-            .store()
-            .delete_session(&ids::secret_hash(&value))
-            .await?;
+        let id_hash = ids::secret_hash(&value);
+        // Refresh tokens obtained in this session end with it.
+        if let Some(session) = state.store().find_session(&id_hash, now()).await? {
+            state
+                .store()
+                .revoke_refresh_families_of_session(&session.sid, now())
+                .await?;
+        }
+        state.store().delete_session(&id_hash).await?;
     }
     Ok(set_cookie(state, &name, "", 0, true))
 }

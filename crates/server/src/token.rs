@@ -1,6 +1,7 @@
-//! The token endpoint: `authorization_code` (with PKCE) and `client_credentials`.
-//! Form and JSON bodies; client authentication by `client_secret_basic`,
-//! `client_secret_post`, or none for public clients (which must have used PKCE).
+//! The token endpoint — `authorization_code` (with PKCE), `refresh_token` (rotating) and
+//! `client_credentials` — and token revocation (RFC 7009). Form and JSON bodies; client
+//! authentication by `client_secret_basic`, `client_secret_post`, or none for public
+//! clients (which must have used PKCE).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -9,11 +10,12 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
 use serde::Serialize;
 use tessera_core::claims::Subject;
 use tessera_core::scope::{self, MachineScopeError};
-use tessera_core::{Client, ids, pkce};
-use tessera_store::CodeRedemption;
+use tessera_core::{Client, ResourceServer, User, ids, pkce};
+use tessera_store::{CodeRedemption, NewRefreshFamily, RefreshRotation, RefreshTiming};
 
 use crate::AppState;
 use crate::authorize::CodeGrant;
@@ -28,6 +30,8 @@ struct TokenResponse {
     access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     scope: String,
     expires_in: i64,
     token_type: &'static str,
@@ -61,9 +65,10 @@ async fn handle(
     let credentials = ClientCredentials::from_request(headers, &params)?;
     match params.get("grant_type") {
         Some("authorization_code") => authorization_code(state, &params, &credentials).await,
+        Some("refresh_token") => refresh_token(state, &params, &credentials).await,
         Some("client_credentials") => client_credentials(state, &params, &credentials).await,
         Some(_) => Err(OAuthError::unsupported_grant_type(
-            "Supported grant types: authorization_code, client_credentials.",
+            "Supported grant types: authorization_code, refresh_token, client_credentials.",
         )),
         None => Err(OAuthError::invalid_request(
             "Missing required parameter: grant_type",
@@ -203,11 +208,16 @@ async fn authorization_code(
             // A replay: whoever holds this code may be an attacker. Revoke what the first
             // redemption produced that can be revoked.
             if record.client_id == client.client_id {
-                let revoked = state
+                let code_hash = ids::secret_hash(code);
+                let refresh = state
+                    .store()
+                    .revoke_refresh_families_of_code(&code_hash, now)
+                    .await?;
+                let opaque = state
                     .store()
                     .revoke_opaque_tokens(&record.client_id, &record.user_id)
                     .await?;
-                tracing::warn!(client_id = %client.client_id, revoked, "authorization code replayed");
+                tracing::warn!(client_id = %client.client_id, refresh, opaque, "authorization code replayed: tokens revoked");
             }
             return Err(invalid());
         }
@@ -262,37 +272,281 @@ async fn authorization_code(
         ),
         None => None,
     };
-    let access = issue::user_access_token(
+    let refresh = RefreshSource::Code {
+        code_hash: ids::secret_hash(code),
+        sid: grant.sid.clone(),
+    };
+    user_tokens(
         state,
+        &client,
+        &user,
         api.as_ref(),
-        &client.client_id,
-        &user.user_id,
         &grant.scope,
+        grant.nonce.as_deref(),
+        grant.auth_time,
+        Some(&grant.sid),
+        Some(refresh),
     )
-    .await?;
-    let id_token = if scope::contains(&grant.scope, "openid") {
+    .await
+}
+
+/// What a refresh-token family grants, stored with the family.
+#[derive(Debug, Serialize, Deserialize)]
+struct RefreshGrant {
+    scope: Vec<String>,
+    audience: Option<String>,
+    sid: Option<String>,
+    auth_time: i64,
+}
+
+/// Where the refresh token of a response comes from.
+enum RefreshSource {
+    /// A new family, started by this code.
+    Code { code_hash: Vec<u8>, sid: String },
+    /// The token the family was just rotated to.
+    Rotated(String),
+}
+
+/// Access token, ID token (with `openid`) and refresh token (with `offline_access`, when
+/// the application may refresh) for a user.
+#[allow(clippy::too_many_arguments)]
+async fn user_tokens(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    api: Option<&ResourceServer>,
+    scopes: &[String],
+    nonce: Option<&str>,
+    auth_time: i64,
+    sid: Option<&str>,
+    refresh: Option<RefreshSource>,
+) -> Result<TokenResponse, OAuthError> {
+    let wants_refresh =
+        scope::contains(scopes, scope::OFFLINE_ACCESS) && client.allows_grant("refresh_token");
+    let scopes: Vec<String> = if wants_refresh || !scope::contains(scopes, scope::OFFLINE_ACCESS) {
+        scopes.to_vec()
+    } else {
+        scopes
+            .iter()
+            .filter(|s| *s != scope::OFFLINE_ACCESS)
+            .cloned()
+            .collect()
+    };
+    let access =
+        issue::user_access_token(state, api, &client.client_id, &user.user_id, &scopes).await?;
+    let id_token = if scope::contains(&scopes, "openid") {
         Some(issue::id_token(
             state,
             &issue::IdTokenInput {
-                user: &user,
+                user,
                 client_id: &client.client_id,
-                scopes: &grant.scope,
-                nonce: grant.nonce.as_deref(),
-                auth_time: grant.auth_time,
-                sid: Some(&grant.sid),
+                scopes: &scopes,
+                nonce,
+                auth_time,
+                sid,
                 access_token: Some(&access.token),
             },
         )?)
     } else {
         None
     };
+    let refresh_token = match (wants_refresh, refresh) {
+        (true, Some(RefreshSource::Rotated(token))) => Some(token),
+        (true, Some(RefreshSource::Code { code_hash, sid })) => {
+            let token = ids::secret_token();
+            let now = now();
+            let grant = RefreshGrant {
+                scope: scopes.clone(),
+                audience: api.map(|a| a.identifier.clone()),
+                sid: Some(sid.clone()),
+                auth_time,
+            };
+            let family = NewRefreshFamily {
+                family_id: ids::alphanumeric(24),
+                client_id: client.client_id.clone(),
+                user_id: user.user_id.clone(),
+                grant: serde_json::to_string(&grant).expect("plain data serializes"),
+                code_hash: Some(code_hash),
+                sid: Some(sid),
+                created_at: now,
+                expires_at: now + client.refresh.token_lifetime,
+            };
+            state
+                .store()
+                .create_refresh_family(
+                    &family,
+                    &ids::secret_hash(&token),
+                    now + client.refresh.idle_token_lifetime,
+                )
+                .await?;
+            Some(token)
+        }
+        _ => None,
+    };
     Ok(TokenResponse {
         access_token: access.token,
         id_token,
-        scope: scope::join(&grant.scope),
+        refresh_token,
+        scope: scope::join(&scopes),
         expires_in: access.expires_in,
         token_type: "Bearer",
     })
+}
+
+/// `grant_type=refresh_token`: rotates the token (the old one stops working; presenting it
+/// again revokes the whole family) and issues fresh tokens, ID token included.
+async fn refresh_token(
+    state: &AppState,
+    params: &Params,
+    credentials: &ClientCredentials,
+) -> Result<TokenResponse, OAuthError> {
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: refresh_token"))?;
+    let client = state
+        .store()
+        .find_client(&credentials.client_id)
+        .await?
+        .ok_or_else(|| {
+            OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
+        })?;
+    credentials.authenticate(&client)?;
+    if !client.allows_grant("refresh_token") {
+        return Err(OAuthError::unauthorized_client(
+            "This application may not use refresh tokens.",
+        ));
+    }
+    let invalid = || OAuthError::invalid_grant("Unknown or invalid refresh token.");
+    let now = now();
+    let old_hash = ids::secret_hash(token);
+    // Validate everything that can fail before rotating, so a bad request costs nothing.
+    let family = state
+        .store()
+        .find_refresh_family(&old_hash, now)
+        .await?
+        .ok_or_else(invalid)?;
+    if family.client_id != client.client_id {
+        return Err(invalid());
+    }
+    let grant: RefreshGrant =
+        serde_json::from_str(&family.grant).map_err(|_| OAuthError::server_error())?;
+    let scopes = match params.get("scope") {
+        None => grant.scope.clone(),
+        Some(requested) => {
+            let requested = scope::parse(requested);
+            if let Some(extra) = requested.iter().find(|s| !scope::contains(&grant.scope, s)) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "The scope {extra:?} was not part of the original grant."
+                )));
+            }
+            requested
+        }
+    };
+    let user = state
+        .store()
+        .find_user(&family.user_id)
+        .await?
+        .filter(|u| !u.blocked)
+        .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
+    let api = match &grant.audience {
+        Some(identifier) => Some(
+            state
+                .store()
+                .find_resource_server(identifier)
+                .await?
+                .ok_or_else(|| {
+                    OAuthError::invalid_grant("The API of this grant no longer exists")
+                })?,
+        ),
+        None => None,
+    };
+    let new_token = ids::secret_token();
+    let timing = RefreshTiming {
+        idle_lifetime: client.refresh.idle_token_lifetime,
+        reuse_interval: client.refresh.reuse_interval,
+    };
+    match state
+        .store()
+        .rotate_refresh_token(
+            &old_hash,
+            &ids::secret_hash(&new_token),
+            &client.client_id,
+            timing,
+            now,
+        )
+        .await?
+    {
+        RefreshRotation::Rotated(_) => {}
+        RefreshRotation::Reused => {
+            tracing::warn!(client_id = %client.client_id, "refresh token reused: family revoked");
+            return Err(invalid());
+        }
+        RefreshRotation::Invalid => return Err(invalid()),
+    }
+    // The family keeps its full scope; a narrower `scope` narrows only this response's
+    // access token. A refreshed token keeps `offline_access` so the new refresh token is
+    // returned.
+    let mut scopes = scopes;
+    if !scope::contains(&scopes, scope::OFFLINE_ACCESS) {
+        scopes.push(scope::OFFLINE_ACCESS.to_string());
+    }
+    user_tokens(
+        state,
+        &client,
+        &user,
+        api.as_ref(),
+        &scopes,
+        None,
+        grant.auth_time,
+        grant.sid.as_deref(),
+        Some(RefreshSource::Rotated(new_token)),
+    )
+    .await
+}
+
+/// `POST /oauth/revoke` (RFC 7009): revokes a refresh token (its whole family). Unknown
+/// tokens, and tokens of other clients, get the same empty 200: nothing to learn.
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let params = Params::from_body(&headers, &body, true)
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        let credentials = ClientCredentials::from_request(&headers, &params)?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: token"))?;
+        let client = state
+            .store()
+            .find_client(&credentials.client_id)
+            .await?
+            .ok_or_else(|| {
+                OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
+            })?;
+        credentials.authenticate(&client)?;
+        let revoked = state
+            .store()
+            .revoke_refresh_token(&ids::secret_hash(token), &client.client_id, now())
+            .await?;
+        if revoked {
+            tracing::info!(client_id = %client.client_id, "refresh token revoked");
+        }
+        Ok::<_, OAuthError>(())
+    }
+    .await;
+    let response = match result {
+        Ok(()) => {
+            let mut response = axum::http::StatusCode::OK.into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => error.into_response(),
+    };
+    cors::allow_registered(&state, &headers, response).await
 }
 
 async fn client_credentials(
@@ -335,7 +589,7 @@ async fn client_credentials(
     )?;
     let issued = issue::jwt_access_token(
         state,
-        &api,
+        api,
         Subject::Client,
         &access.client.client_id,
         &scopes,
@@ -343,6 +597,7 @@ async fn client_credentials(
     Ok(TokenResponse {
         access_token: issued.token,
         id_token: None,
+        refresh_token: None,
         scope: scope::join(&scopes),
         expires_in: issued.expires_in,
         token_type: "Bearer",

@@ -1,6 +1,6 @@
 //! Rows that have no domain type of their own in `tessera-core`.
 
-use tessera_core::{Client, ClientGrant, ResourceServer, Scope, TokenDialect};
+use tessera_core::{Client, ClientGrant, RefreshPolicy, ResourceServer, Scope, TokenDialect};
 
 /// Where a key is in its life: published before use (next), signing (current),
 /// still published for tokens in flight (previous), then gone from the JWKS (retired).
@@ -133,6 +133,7 @@ pub struct ClientUpdate {
     pub grant_types: Option<Vec<String>>,
     pub secret_hash: Option<Vec<u8>>,
     pub is_first_party: Option<bool>,
+    pub refresh: Option<RefreshPolicy>,
 }
 
 /// Everything the client-credentials grant needs, read in one query.
@@ -149,4 +150,50 @@ pub struct PurgeCounts {
     pub sessions: u64,
     pub transactions: u64,
     pub opaque_tokens: u64,
+    pub refresh_tokens: u64,
+}
+
+/// A new refresh-token family: the grant behind every token rotated out of it.
+#[derive(Debug, Clone)]
+pub struct NewRefreshFamily {
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// What the family grants, serialized by the server.
+    pub grant: String,
+    pub code_hash: Option<Vec<u8>>,
+    pub sid: Option<String>,
+    pub created_at: i64,
+    /// Absolute end of the family.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshFamily {
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub grant: String,
+    pub expires_at: i64,
+}
+
+/// How long refresh tokens live and how reuse is treated (per application).
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshTiming {
+    /// A token unused for this long expires (never beyond the family's absolute end).
+    pub idle_lifetime: i64,
+    /// A rotated token presented again within this many seconds is accepted (retries
+    /// after a lost response); later it is a reuse and revokes the family.
+    pub reuse_interval: i64,
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug, Clone)]
+pub enum RefreshRotation {
+    /// The token was exchanged for the new one.
+    Rotated(RefreshFamily),
+    /// A rotated token came back: the family is now revoked.
+    Reused,
+    /// Unknown, expired, revoked, or issued to another client.
+    Invalid,
 }

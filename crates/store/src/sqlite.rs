@@ -9,8 +9,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 use tessera_core::{
-    AppType, Client, ClientGrant, DATABASE_CONNECTION, DEFAULT_TENANT, ResourceServer, Scope,
-    TokenDialect, User,
+    AppType, Client, ClientGrant, DATABASE_CONNECTION, DEFAULT_TENANT, RefreshPolicy,
+    ResourceServer, Scope, TokenDialect, User,
 };
 
 use crate::records::*;
@@ -36,7 +36,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 macro_rules! client_columns {
     () => {
         "client_id, name, app_type, secret_hash, token_endpoint_auth_method, callbacks, \
-     web_origins, allowed_logout_urls, grant_types, is_first_party, created_at, updated_at"
+     web_origins, allowed_logout_urls, grant_types, is_first_party, created_at, updated_at, \
+         refresh_token_lifetime, refresh_idle_token_lifetime, refresh_reuse_interval"
     };
 }
 
@@ -68,6 +69,11 @@ fn client_from_row(row: &SqliteRow, prefix: &str) -> StoreResult<Client> {
         allowed_logout_urls: json_list(row.try_get(col("allowed_logout_urls").as_str())?)?,
         grant_types: json_list(row.try_get(col("grant_types").as_str())?)?,
         is_first_party: row.try_get(col("is_first_party").as_str())?,
+        refresh: RefreshPolicy {
+            token_lifetime: row.try_get(col("refresh_token_lifetime").as_str())?,
+            idle_token_lifetime: row.try_get(col("refresh_idle_token_lifetime").as_str())?,
+            reuse_interval: row.try_get(col("refresh_reuse_interval").as_str())?,
+        },
         created_at: row.try_get(col("created_at").as_str())?,
         updated_at: row.try_get(col("updated_at").as_str())?,
     })
@@ -442,7 +448,7 @@ impl SqliteStore {
         sqlx::query(concat!(
             "INSERT INTO clients (tenant_id, ",
             client_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(self.tenant)
         .bind(&client.client_id)
@@ -457,6 +463,9 @@ impl SqliteStore {
         .bind(client.is_first_party)
         .bind(client.created_at)
         .bind(client.updated_at)
+        .bind(client.refresh.token_lifetime)
+        .bind(client.refresh.idle_token_lifetime)
+        .bind(client.refresh.reuse_interval)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -540,10 +549,14 @@ impl SqliteStore {
         if let Some(first_party) = update.is_first_party {
             client.is_first_party = first_party;
         }
+        if let Some(refresh) = update.refresh {
+            client.refresh = refresh;
+        }
         client.updated_at = now;
         sqlx::query(
             "UPDATE clients SET name = ?, callbacks = ?, web_origins = ?, allowed_logout_urls = ?, grant_types = ?, \
-             secret_hash = ?, is_first_party = ?, updated_at = ? WHERE tenant_id = ? AND client_id = ?",
+             secret_hash = ?, is_first_party = ?, updated_at = ?, refresh_token_lifetime = ?, \
+             refresh_idle_token_lifetime = ?, refresh_reuse_interval = ? WHERE tenant_id = ? AND client_id = ?",
         )
         .bind(&client.name)
         .bind(to_json(&client.callbacks))
@@ -553,6 +566,9 @@ impl SqliteStore {
         .bind(&client.secret_hash)
         .bind(client.is_first_party)
         .bind(client.updated_at)
+        .bind(client.refresh.token_lifetime)
+        .bind(client.refresh.idle_token_lifetime)
+        .bind(client.refresh.reuse_interval)
         .bind(self.tenant)
         .bind(client_id)
         .execute(&mut *tx)
@@ -668,7 +684,9 @@ impl SqliteStore {
                c.secret_hash AS c_secret_hash, c.token_endpoint_auth_method AS c_token_endpoint_auth_method, \
                c.callbacks AS c_callbacks, c.web_origins AS c_web_origins, c.allowed_logout_urls AS c_allowed_logout_urls, \
                c.grant_types AS c_grant_types, c.is_first_party AS c_is_first_party, c.created_at AS c_created_at, \
-               c.updated_at AS c_updated_at, \
+               c.updated_at AS c_updated_at, c.refresh_token_lifetime AS c_refresh_token_lifetime, \
+               c.refresh_idle_token_lifetime AS c_refresh_idle_token_lifetime, \
+               c.refresh_reuse_interval AS c_refresh_reuse_interval, \
                r.id AS r_id, r.name AS r_name, r.identifier AS r_identifier, r.signing_alg AS r_signing_alg, \
                r.token_lifetime AS r_token_lifetime, r.allow_offline_access AS r_allow_offline_access, \
                r.token_dialect AS r_token_dialect, r.enforce_policies AS r_enforce_policies, r.scopes AS r_scopes, \
@@ -824,11 +842,7 @@ impl SqliteStore {
             return Err(StoreError::NotFound("user"));
         }
         if blocked {
-            sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?")
-                .bind(self.tenant)
-                .bind(user_id)
-                .execute(&self.pool)
-                .await?;
+            self.end_user_sessions(user_id, now).await?;
         }
         Ok(())
     }
@@ -849,6 +863,17 @@ impl SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("user"));
         }
+        self.end_user_sessions(user_id, now).await
+    }
+
+    /// Signs a user out everywhere: login sessions end and refresh tokens are revoked.
+    pub async fn end_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?")
+            .bind(self.tenant)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        self.revoke_refresh_families_of_user(user_id, now).await?;
         Ok(())
     }
 
@@ -1152,6 +1177,223 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
+    // ---- refresh tokens -----------------------------------------------------------
+
+    /// Starts a family with its first token.
+    pub async fn create_refresh_family(
+        &self,
+        family: &NewRefreshFamily,
+        token_hash: &[u8],
+        idle_expires_at: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO refresh_token_families (tenant_id, family_id, client_id, user_id, grant, code_hash, sid, \
+             created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(self.tenant)
+        .bind(&family.family_id)
+        .bind(&family.client_id)
+        .bind(&family.user_id)
+        .bind(&family.grant)
+        .bind(&family.code_hash)
+        .bind(&family.sid)
+        .bind(family.created_at)
+        .bind(family.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (tenant_id, token_hash, family_id, created_at, idle_expires_at, rotated_at) \
+             VALUES (?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(self.tenant)
+        .bind(token_hash)
+        .bind(&family.family_id)
+        .bind(family.created_at)
+        .bind(idle_expires_at.min(family.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The live family of a refresh token, read without changing anything (to validate a
+    /// request before the token is rotated).
+    pub async fn find_refresh_family(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<RefreshFamily>> {
+        let row = sqlx::query(
+            "SELECT f.family_id, f.client_id, f.user_id, f.grant, f.expires_at \
+             FROM refresh_tokens t JOIN refresh_token_families f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
+             WHERE t.tenant_id = ? AND t.token_hash = ? AND f.revoked_at IS NULL AND f.expires_at > ?",
+        )
+        .bind(self.tenant)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(RefreshFamily {
+                family_id: row.try_get("family_id")?,
+                client_id: row.try_get("client_id")?,
+                user_id: row.try_get("user_id")?,
+                grant: row.try_get("grant")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Exchanges `old_hash` for `new_hash`, in one write transaction so that concurrent
+    /// presentations of the same token serialize: the first rotates, the others are reuse
+    /// (outside the reuse interval) and revoke the family — including the new token.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        client_id: &str,
+        timing: RefreshTiming,
+        now: i64,
+    ) -> StoreResult<RefreshRotation> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "SELECT t.rotated_at, t.idle_expires_at, f.family_id, f.client_id, f.user_id, f.grant, f.expires_at, f.revoked_at \
+             FROM refresh_tokens t JOIN refresh_token_families f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
+             WHERE t.tenant_id = ? AND t.token_hash = ?",
+        )
+        .bind(self.tenant)
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(RefreshRotation::Invalid);
+        };
+        let family = RefreshFamily {
+            family_id: row.try_get("family_id")?,
+            client_id: row.try_get("client_id")?,
+            user_id: row.try_get("user_id")?,
+            grant: row.try_get("grant")?,
+            expires_at: row.try_get("expires_at")?,
+        };
+        let rotated_at: Option<i64> = row.try_get("rotated_at")?;
+        let idle_expires_at: i64 = row.try_get("idle_expires_at")?;
+        let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+        if family.client_id != client_id || revoked_at.is_some() || family.expires_at <= now {
+            return Ok(RefreshRotation::Invalid);
+        }
+        match rotated_at {
+            Some(at) if timing.reuse_interval <= 0 || now - at > timing.reuse_interval => {
+                sqlx::query("UPDATE refresh_token_families SET revoked_at = ? WHERE tenant_id = ? AND family_id = ?")
+                    .bind(now)
+                    .bind(self.tenant)
+                    .bind(&family.family_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(RefreshRotation::Reused);
+            }
+            Some(_) => {} // a retry within the reuse interval: issue another token
+            None if idle_expires_at <= now => return Ok(RefreshRotation::Invalid),
+            None => {
+                sqlx::query("UPDATE refresh_tokens SET rotated_at = ? WHERE tenant_id = ? AND token_hash = ?")
+                    .bind(now)
+                    .bind(self.tenant)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (tenant_id, token_hash, family_id, created_at, idle_expires_at, rotated_at) \
+             VALUES (?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(self.tenant)
+        .bind(new_hash)
+        .bind(&family.family_id)
+        .bind(now)
+        .bind((now + timing.idle_lifetime).min(family.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RefreshRotation::Rotated(family))
+    }
+
+    /// Revokes the family a refresh token belongs to, if that token was issued to
+    /// `client_id` (RFC 7009: a client revokes only its own tokens). Returns whether
+    /// anything was revoked.
+    pub async fn revoke_refresh_token(
+        &self,
+        token_hash: &[u8],
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE refresh_token_families SET revoked_at = ? WHERE tenant_id = ? AND client_id = ? AND revoked_at IS NULL \
+             AND family_id = (SELECT family_id FROM refresh_tokens WHERE tenant_id = ? AND token_hash = ?)",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(client_id)
+        .bind(self.tenant)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Revokes the families started by a code (the code was replayed).
+    pub async fn revoke_refresh_families_of_code(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE refresh_token_families SET revoked_at = ? WHERE tenant_id = ? AND code_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(code_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Revokes the families obtained in one login session (logout).
+    pub async fn revoke_refresh_families_of_session(
+        &self,
+        sid: &str,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE refresh_token_families SET revoked_at = ? WHERE tenant_id = ? AND sid = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(sid)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Revokes every family of a user (blocked, password changed).
+    pub async fn revoke_refresh_families_of_user(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE refresh_token_families SET revoked_at = ? WHERE tenant_id = ? AND user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     // ---- housekeeping ------------------------------------------------------------------
 
     /// Deletes expired rows, at most `PURGE_BATCH` per table per call, through the expiry
@@ -1175,6 +1417,24 @@ impl SqliteStore {
                 .await?;
             *slot = done.rows_affected();
         }
+        // Families past their absolute end take their tokens with them (ON DELETE CASCADE);
+        // tokens idle past their own end go one by one.
+        let families = sqlx::query(
+            "DELETE FROM refresh_token_families WHERE rowid IN \
+             (SELECT rowid FROM refresh_token_families WHERE expires_at <= ? LIMIT ?)",
+        )
+        .bind(now)
+        .bind(PURGE_BATCH)
+        .execute(&self.pool)
+        .await?;
+        let tokens = sqlx::query(
+            "DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE idle_expires_at <= ? LIMIT ?)",
+        )
+        .bind(now)
+        .bind(PURGE_BATCH)
+        .execute(&self.pool)
+        .await?;
+        counts.refresh_tokens = families.rows_affected() + tokens.rows_affected();
         Ok(counts)
     }
 }

@@ -40,6 +40,7 @@ fn client(id: &str) -> Client {
         allowed_logout_urls: vec![],
         grant_types: vec!["client_credentials".into()],
         is_first_party: true,
+        refresh: tessera_core::RefreshPolicy::default(),
         created_at: 1,
         updated_at: 1,
     }
@@ -270,7 +271,8 @@ async fn purge_removes_only_expired_rows_in_batches() {
             codes: 5,
             sessions: 0,
             transactions: 1,
-            opaque_tokens: 0
+            opaque_tokens: 0,
+            refresh_tokens: 0,
         }
     );
     assert!(matches!(
@@ -350,4 +352,224 @@ async fn users_are_unique_per_email_case_insensitively() {
     );
     store.set_user_blocked("auth0|1", true, 4).await.unwrap();
     assert!(store.find_user("auth0|1").await.unwrap().unwrap().blocked);
+}
+
+async fn refresh_family(store: &Store, token: u8, expires_at: i64) -> String {
+    let new = NewUser {
+        email: format!("r{token}@x.io"),
+        password_hash: "h".into(),
+        email_verified: false,
+        name: None,
+        nickname: None,
+        picture: None,
+    };
+    let user_id = format!("auth0|r{token}");
+    store.create_user(&new, &user_id, 0).await.unwrap();
+    let family = NewRefreshFamily {
+        family_id: format!("f{token}"),
+        client_id: "c".into(),
+        user_id,
+        grant: "{}".into(),
+        code_hash: Some(vec![token; 32]),
+        sid: Some(format!("sid{token}")),
+        created_at: 0,
+        expires_at,
+    };
+    store
+        .create_refresh_family(&family, &[token; 32], 1_000)
+        .await
+        .unwrap();
+    family.family_id
+}
+
+const TIMING: RefreshTiming = RefreshTiming {
+    idle_lifetime: 100,
+    reuse_interval: 0,
+};
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let (store, _dir) = store().await;
+    refresh_family(&store, 1, 10_000).await;
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[1; 32], &[2; 32], "other-client", TIMING, 10)
+            .await
+            .unwrap(),
+        RefreshRotation::Invalid
+    ));
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[1; 32], &[2; 32], "c", TIMING, 10)
+            .await
+            .unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[2; 32], &[3; 32], "c", TIMING, 20)
+            .await
+            .unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+    // The first token again: reuse. The family dies, newest token included.
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[1; 32], &[4; 32], "c", TIMING, 30)
+            .await
+            .unwrap(),
+        RefreshRotation::Reused
+    ));
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[3; 32], &[5; 32], "c", TIMING, 31)
+            .await
+            .unwrap(),
+        RefreshRotation::Invalid
+    ));
+}
+
+#[tokio::test]
+async fn refresh_tokens_expire_idle_and_absolute_and_honour_the_reuse_interval() {
+    let (store, _dir) = store().await;
+    refresh_family(&store, 1, 10_000).await;
+    // Idle: the first token's idle end is 1000.
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[1; 32], &[2; 32], "c", TIMING, 1_000)
+            .await
+            .unwrap(),
+        RefreshRotation::Invalid
+    ));
+    refresh_family(&store, 10, 50).await;
+    assert!(
+        matches!(
+            store
+                .rotate_refresh_token(&[10; 32], &[11; 32], "c", TIMING, 50)
+                .await
+                .unwrap(),
+            RefreshRotation::Invalid
+        ),
+        "absolute end"
+    );
+    refresh_family(&store, 20, 10_000).await;
+    let lenient = RefreshTiming {
+        idle_lifetime: 100,
+        reuse_interval: 5,
+    };
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[20; 32], &[21; 32], "c", lenient, 10)
+            .await
+            .unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+    assert!(
+        matches!(
+            store
+                .rotate_refresh_token(&[20; 32], &[22; 32], "c", lenient, 14)
+                .await
+                .unwrap(),
+            RefreshRotation::Rotated(_)
+        ),
+        "retry within the interval"
+    );
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[20; 32], &[23; 32], "c", lenient, 16)
+            .await
+            .unwrap(),
+        RefreshRotation::Reused
+    ));
+}
+
+#[tokio::test]
+async fn twenty_parallel_uses_of_one_refresh_token_at_most_one_wins_then_the_family_is_revoked() {
+    let (store, _dir) = store().await;
+    refresh_family(&store, 1, 10_000).await;
+    let mut tasks = Vec::new();
+    for i in 0..20u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .rotate_refresh_token(&[1; 32], &[100 + i; 32], "c", TIMING, 10)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut rotated = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        if let RefreshRotation::Rotated(_) = task.await.unwrap() {
+            rotated.push(100 + i as u8);
+        }
+    }
+    assert!(rotated.len() <= 1);
+    for token in rotated {
+        assert!(matches!(
+            store
+                .rotate_refresh_token(&[token; 32], &[200; 32], "c", TIMING, 11)
+                .await
+                .unwrap(),
+            RefreshRotation::Invalid
+        ));
+    }
+}
+
+#[tokio::test]
+async fn revocation_by_token_code_session_and_user() {
+    let (store, _dir) = store().await;
+    for token in [1u8, 2, 3, 4] {
+        refresh_family(&store, token, 10_000).await;
+    }
+    assert!(
+        !store
+            .revoke_refresh_token(&[1; 32], "other-client", 5)
+            .await
+            .unwrap(),
+        "only the owner revokes"
+    );
+    assert!(store.revoke_refresh_token(&[1; 32], "c", 5).await.unwrap());
+    assert_eq!(
+        store
+            .revoke_refresh_families_of_code(&[2; 32], 5)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .revoke_refresh_families_of_session("sid3", 5)
+            .await
+            .unwrap(),
+        1
+    );
+    store.set_user_blocked("auth0|r4", true, 5).await.unwrap();
+    for token in [1u8, 2, 3, 4] {
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh_token(&[token; 32], &[50 + token; 32], "c", TIMING, 6)
+                    .await
+                    .unwrap(),
+                RefreshRotation::Invalid
+            ),
+            "{token}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn purge_removes_expired_refresh_families_with_their_tokens() {
+    let (store, _dir) = store().await;
+    refresh_family(&store, 1, 100).await;
+    refresh_family(&store, 2, 10_000).await;
+    let counts = store.purge_expired(500).await.unwrap();
+    assert_eq!(counts.refresh_tokens, 1);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[2; 32], &[3; 32], "c", TIMING, 600)
+            .await
+            .unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
 }

@@ -1,6 +1,6 @@
 //! `tessera apps …`: applications (OAuth clients).
 
-use tessera_core::{AppType, Client, ids};
+use tessera_core::{AppType, Client, RefreshPolicy, ids};
 use tessera_store::{ClientUpdate, Store, StoreError};
 
 use crate::cli::{AppCreate, AppUpdate, AppsAction};
@@ -94,6 +94,7 @@ async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
         allowed_logout_urls,
         grant_types,
         is_first_party: true,
+        refresh: RefreshPolicy::default(),
         created_at: now,
         updated_at: now,
     };
@@ -179,6 +180,7 @@ async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
             .transpose()?,
         secret_hash: None,
         is_first_party: None,
+        refresh: refresh_policy(&args, client.refresh),
     };
     let client = ctx
         .store
@@ -190,6 +192,27 @@ async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
     }
     print_client(ctx, &client, None);
     Ok(())
+}
+
+/// The application's refresh policy with the flags applied, or `None` when no flag was given.
+fn refresh_policy(args: &AppUpdate, current: RefreshPolicy) -> Option<RefreshPolicy> {
+    if args.refresh_token_lifetime.is_none()
+        && args.refresh_idle_lifetime.is_none()
+        && args.refresh_reuse_interval.is_none()
+    {
+        return None;
+    }
+    Some(RefreshPolicy {
+        token_lifetime: args
+            .refresh_token_lifetime
+            .unwrap_or(current.token_lifetime),
+        idle_token_lifetime: args
+            .refresh_idle_lifetime
+            .unwrap_or(current.idle_token_lifetime),
+        reuse_interval: args
+            .refresh_reuse_interval
+            .unwrap_or(current.reuse_interval),
+    })
 }
 
 async fn rotate_secret(ctx: &Context, app: &str) -> CliResult<()> {

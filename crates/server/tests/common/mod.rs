@@ -81,6 +81,7 @@ pub fn client(name: &str, app_type: AppType, secret: Option<&str>) -> Client {
         allowed_logout_urls: vec![SPA_ORIGIN.into(), format!("{SPA_ORIGIN}/logged-out")],
         grant_types: app_type.default_grant_types(),
         is_first_party: true,
+        refresh: tessera_core::RefreshPolicy::default(),
         created_at: now(),
         updated_at: now(),
     }
@@ -289,7 +290,13 @@ impl TestServer {
     }
 
     /// Full sign-in: returns the final redirect to the application (its Location).
+    /// A browser that already has a session goes straight back to the application.
     pub async fn sign_in(&self, browser: &reqwest::Client, authorize_url: &str) -> String {
+        let response = browser.get(authorize_url).send().await.unwrap();
+        let to = location(&response);
+        if !to.starts_with("/u/login") {
+            return to;
+        }
         let response = self
             .submit_login(browser, authorize_url, &self.user_email.clone(), PASSWORD)
             .await;
