@@ -24,6 +24,7 @@ mod respond;
 mod session;
 mod state;
 mod throttle;
+pub mod tls;
 mod token;
 mod userinfo;
 
@@ -55,6 +56,8 @@ pub struct ServerConfig {
     pub max_login_failures: i64,
     /// Login attempts one IP may make per minute before getting 429.
     pub login_attempts_per_minute: u32,
+    /// Serve HTTPS with this configuration (see `tls::server_config`); plain HTTP if `None`.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl ServerConfig {
@@ -67,6 +70,7 @@ impl ServerConfig {
             key_poll_interval: Duration::from_millis(500),
             max_login_failures: 10,
             login_attempts_per_minute: 60,
+            tls: None,
         }
     }
 }
@@ -86,6 +90,8 @@ pub enum ServerError {
     Keys(#[from] keys::KeyError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Normalizes an issuer to the form tokens carry: absolute, with a trailing slash.
@@ -122,6 +128,7 @@ impl Application {
         let local = listener.local_addr()?;
         let issuer = match &config.issuer {
             Some(issuer) => normalize_issuer(issuer)?,
+            None if config.tls.is_some() => format!("https://{local}/"),
             None => format!("http://{local}/"),
         };
         keys::ensure_signing_keys(&store, &config.master_key, state::now()).await?;
@@ -146,13 +153,19 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let background = state::spawn_background_jobs(self.state.clone());
+        let tls_config = self.state.config().tls.clone();
         let app = router(self.state);
-        let result = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result = match tls_config {
+            Some(config) => tls::serve(self.listener, config, app, shutdown).await,
+            None => {
+                axum::serve(
+                    self.listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+            }
+        };
         background.abort();
         result.map_err(ServerError::Io)
     }

@@ -151,7 +151,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
     config.key_poll_interval = std::time::Duration::from_millis(100);
     adjust(&mut config);
     let app = Application::build(config, store.clone()).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
+    let base = app.issuer().trim_end_matches('/').to_string();
     let issuer = app.issuer().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
