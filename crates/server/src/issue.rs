@@ -43,6 +43,13 @@ pub(crate) fn jwt_access_token(
     client_id: &str,
     scopes: &[String],
 ) -> Result<AccessToken, OAuthError> {
+    // Until RBAC assigns permissions to users, an API's permissions in a token are the
+    // granted scopes that API defines (what Auth0 reports for machine-to-machine tokens).
+    let permissions: Vec<String> = scopes
+        .iter()
+        .filter(|s| api.defines_scope(s))
+        .cloned()
+        .collect();
     let jti = if api.token_dialect.is_rfc9068() {
         ids::alphanumeric(24)
     } else {
@@ -54,7 +61,7 @@ pub(crate) fn jwt_access_token(
         subject,
         client_id,
         scopes,
-        permissions: &[],
+        permissions: &permissions,
         now: now(),
         jti: &jti,
     });

@@ -679,3 +679,76 @@ async fn changes_made_in_the_store_are_seen_at_once_and_rotations_within_a_secon
     );
     server.verify(token, API).await;
 }
+
+#[tokio::test]
+async fn access_token_dialects_shape_the_token() {
+    let server = spawn().await;
+    for (dialect, typ, has_permissions, has_jti) in [
+        (tessera_core::TokenDialect::AccessToken, "JWT", false, false),
+        (
+            tessera_core::TokenDialect::AccessTokenAuthz,
+            "JWT",
+            true,
+            false,
+        ),
+        (
+            tessera_core::TokenDialect::Rfc9068Profile,
+            "at+jwt",
+            false,
+            true,
+        ),
+        (
+            tessera_core::TokenDialect::Rfc9068ProfileAuthz,
+            "at+jwt",
+            true,
+            true,
+        ),
+    ] {
+        let update = tessera_store::ResourceServerUpdate {
+            token_dialect: Some(dialect),
+            ..Default::default()
+        };
+        let api = server
+            .store
+            .find_resource_server(API)
+            .await
+            .unwrap()
+            .unwrap();
+        server
+            .store
+            .update_resource_server(&api.id, &update, now())
+            .await
+            .unwrap();
+        // The client-credentials cache holds API settings for half a second.
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let (status, body) = server
+            .token(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &server.m2m_client_id),
+                ("client_secret", &server.m2m_secret),
+                ("audience", API),
+            ])
+            .await;
+        assert_eq!(status, 200);
+        let token = body["access_token"].as_str().unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(token).unwrap().typ.as_deref(),
+            Some(typ),
+            "{dialect:?}"
+        );
+        let claims = server.verify(token, API).await;
+        assert_eq!(
+            claims.get("permissions").is_some(),
+            has_permissions,
+            "{dialect:?}"
+        );
+        if has_permissions {
+            assert_eq!(claims["permissions"], json!(["read:messages"]));
+        }
+        assert_eq!(
+            claims.get("jti").is_some() && claims.get("client_id").is_some(),
+            has_jti,
+            "{dialect:?}"
+        );
+    }
+}
