@@ -11,6 +11,18 @@ use crate::AppState;
 pub(crate) const DEFAULT_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The CSP of a page whose form ends, through redirects, at `redirect_uri`: browsers apply
+/// `form-action` to every redirect after a form submission, so the login form must be
+/// allowed to lead to the application's origin.
+pub(crate) fn form_page_csp(redirect_uri: &str) -> Option<HeaderValue> {
+    let origin = tessera_core::redirect::origin_of(redirect_uri)?;
+    let csp = DEFAULT_CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    HeaderValue::from_str(&csp).ok()
+}
+
 pub(crate) async fn security_headers(
     State(state): State<AppState>,
     request: Request,

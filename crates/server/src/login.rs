@@ -16,6 +16,7 @@ use tessera_store::{NewUser, StoreError};
 use crate::AppState;
 use crate::authorize::{load_transaction, with_cookie};
 use crate::error::PageError;
+use crate::headers;
 use crate::pages::{self, LoginPage, SignupPage};
 use crate::params::Params;
 use crate::respond;
@@ -53,7 +54,8 @@ pub(crate) async fn login_page(
             username: request.login_hint.as_deref().unwrap_or(""),
             error: None,
         };
-        Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
+        let response = with_form_action(pages::html(StatusCode::OK, &page), &request.redirect_uri);
+        Ok::<_, PageError>(with_cookie(response, cookie))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -75,10 +77,24 @@ pub(crate) async fn signup_page(
             email: request.login_hint.as_deref().unwrap_or(""),
             error: None,
         };
-        Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
+        let response = with_form_action(pages::html(StatusCode::OK, &page), &request.redirect_uri);
+        Ok::<_, PageError>(with_cookie(response, cookie))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Lets the form lead to the application (see `headers::form_page_csp`).
+fn with_form_action(mut response: Response, redirect_uri: &str) -> Response {
+    if let Some(csp) = headers::form_page_csp(redirect_uri) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+        response
+            .headers_mut()
+            .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    response
 }
 
 fn csrf_failure() -> PageError {
@@ -125,7 +141,7 @@ pub(crate) async fn login_submit(
     }
     let result = async {
         let params = form_params(&headers, &body)?;
-        let (record, _request, client) = load_transaction(&state, params.get("state")).await?;
+        let (record, request, client) = load_transaction(&state, params.get("state")).await?;
         let csrf = params.get("csrf").unwrap_or("");
         if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
             return Err(csrf_failure());
@@ -140,7 +156,7 @@ pub(crate) async fn login_submit(
                 username: &username,
                 error: Some(error),
             };
-            pages::html(status, &page)
+            with_form_action(pages::html(status, &page), &request.redirect_uri)
         };
         if username.is_empty() || password.is_empty() {
             return Ok(render(
@@ -198,7 +214,7 @@ pub(crate) async fn signup_submit(
     }
     let result = async {
         let params = form_params(&headers, &body)?;
-        let (record, _request, client) = load_transaction(&state, params.get("state")).await?;
+        let (record, request, client) = load_transaction(&state, params.get("state")).await?;
         let csrf = params.get("csrf").unwrap_or("");
         if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
             return Err(csrf_failure());
@@ -213,7 +229,10 @@ pub(crate) async fn signup_submit(
                 email: &email,
                 error: Some(error),
             };
-            pages::html(StatusCode::BAD_REQUEST, &page)
+            with_form_action(
+                pages::html(StatusCode::BAD_REQUEST, &page),
+                &request.redirect_uri,
+            )
         };
         if !email_is_plausible(&email) {
             return Ok(render("Enter a valid email address."));
