@@ -113,6 +113,9 @@ pub struct DevArgs {
     /// Serve HTTPS on https://localhost:4443 with a local CA (not available yet)
     #[arg(long)]
     pub tls: bool,
+    /// Directory of the jQuery sample SPA (default: ./examples/jquery-spa)
+    #[arg(long, value_name = "DIR")]
+    pub spa_dir: Option<PathBuf>,
 }
 
 // ---- apis -------------------------------------------------------------------------------

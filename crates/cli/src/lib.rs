@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod output;
+pub mod sample_spa;
 pub mod seed;
 pub mod validate;
 

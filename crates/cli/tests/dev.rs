@@ -162,14 +162,29 @@ async fn another_spa_port_is_added_to_the_existing_app() {
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
 }
 
-fn dev(env: &Env) -> (Running, Vec<String>) {
+fn dev(env: &Env, ports: [u16; 3]) -> (Running, Vec<String>) {
+    let [port, spa_port, api_port] = ports.map(|p| p.to_string());
     let mut command = env.command();
     command
-        .args(["dev", "--port", "0", "--data-dir"])
+        .args([
+            "dev",
+            "--port",
+            &port,
+            "--spa-port",
+            &spa_port,
+            "--api-port",
+            &api_port,
+            "--data-dir",
+        ])
         .arg(env.path().join("dev"))
+        .arg("--spa-dir")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/jquery-spa"
+        ))
         .env("TESSERA_DEMO_PASSWORD", "quickstart demo pass");
     let mut running = Running::spawn(command);
-    let banner = running.wait_for("Press Ctrl-C", Duration::from_secs(10));
+    let banner = running.wait_for("tessera dev ready:", Duration::from_secs(120));
     (running, banner)
 }
 
@@ -185,45 +200,128 @@ fn banner_value(banner: &[String], label: &str) -> String {
         .to_string()
 }
 
+/// `server=… spa=… api=…` from the readiness line.
+fn ready_urls(banner: &[String]) -> (String, String, String) {
+    let line = banner
+        .iter()
+        .find(|l| l.starts_with("tessera dev ready:"))
+        .unwrap();
+    let url = |key: &str| {
+        line.split_whitespace()
+            .find_map(|part| part.strip_prefix(&format!("{key}=")))
+            .unwrap()
+            .to_string()
+    };
+    (url("server"), url("spa"), url("api"))
+}
+
 #[tokio::test]
-async fn tessera_dev_serves_the_seeded_tenant_and_reseeds_nothing() {
+async fn tessera_dev_runs_server_spa_and_api_and_reseeds_nothing() {
     let env = Env::new();
-    let (running, banner) = dev(&env);
+    let (running, banner) = dev(&env, [0, 0, 0]);
     let text = banner.join("\n");
+    let (server, spa, api) = ready_urls(&banner);
     assert!(
-        text.contains("Tessera is running at http://127.0.0.1:"),
+        server.starts_with("http://localhost:") && spa.starts_with("http://localhost:"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Open {spa} and log in as demo@example.com")),
         "{text}"
     );
     assert!(
         text.contains("Audience         https://quickstarts/api"),
         "{text}"
     );
-    assert!(text.contains("Demo login       demo@example.com"), "{text}");
-    assert!(text.contains("are not started yet"), "{text}");
     assert!(
         !text.contains("quickstart demo pass"),
         "a password from the environment is not echoed"
     );
     let client_id = banner_value(&banner, "SPA client_id");
     assert_eq!(client_id.len(), 32);
-    let discovery_url = banner_value(&banner, "Discovery");
-    let discovery: Value = reqwest::get(&discovery_url)
+
+    // The authorization server, with the issuer on localhost.
+    let discovery: Value = reqwest::get(format!("{server}/.well-known/openid-configuration"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    assert_eq!(discovery["issuer"], serde_json::json!(format!("{server}/")));
+
+    // The SPA: its page, the vendor scripts from npm, and its configuration.
+    let page = reqwest::get(format!("{spa}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/node_modules/auth0-js/dist/auth0.min.js") && page.contains("/app.js"));
+    let script = reqwest::get(format!("{spa}/node_modules/auth0-js/dist/auth0.min.js"))
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let config: Value = reqwest::get(format!("{spa}/auth_config.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["clientId"], serde_json::json!(client_id));
+    assert_eq!(config["domain"], serde_json::json!(server));
     assert_eq!(
-        format!(
-            "{}.well-known/openid-configuration",
-            discovery["issuer"].as_str().unwrap()
-        ),
-        discovery_url
+        config["tokenIssuer"],
+        serde_json::json!(format!("{server}/"))
+    );
+    assert_eq!(config["apiUrl"], serde_json::json!(api));
+    assert_eq!(
+        reqwest::get(format!("{spa}/../Cargo.toml"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        reqwest::get(format!("{spa}/node_modules/auth0-js/package.json"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // The sample API: public answers, private needs a token.
+    let public: Value = reqwest::get(format!("{api}/api/public"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        public["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hello from a public endpoint")
+    );
+    let private = reqwest::get(format!("{api}/api/private")).await.unwrap();
+    assert_eq!(private.status(), 401);
+    assert!(
+        private.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
     );
     assert!(env.path().join("dev/master.key").exists());
     drop(running);
 
-    let (running, banner) = dev(&env);
+    // Again on the same ports: the tenant is already in place.
+    let port_of = |url: &str| url.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let (running, banner) = dev(&env, [port_of(&server), port_of(&spa), port_of(&api)]);
     assert_eq!(
         banner_value(&banner, "SPA client_id"),
         client_id,

@@ -125,6 +125,16 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
+        Self::with_listener(config, store, listener).await
+    }
+
+    /// Like `build`, on a listener bound by the caller (who may need the port first, e.g.
+    /// to put it in the issuer).
+    pub async fn with_listener(
+        config: ServerConfig,
+        store: Store,
+        listener: TcpListener,
+    ) -> Result<Self, ServerError> {
         let local = listener.local_addr()?;
         let issuer = match &config.issuer {
             Some(issuer) => normalize_issuer(issuer)?,

@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use tessera_guard::Guard;
 use tessera_server::{Application, ServerConfig};
 
 use crate::cli::DevArgs;
@@ -10,7 +11,10 @@ use crate::commands::open_store;
 use crate::commands::serve::shutdown_signal;
 use crate::config::master_key_beside_database;
 use crate::error::{CliError, CliResult};
-use crate::seed::{DEMO_EMAIL, DevSeed, DevSeedOptions, seed_dev_tenant};
+use crate::sample_spa::{self, SpaConfig};
+use crate::seed::{
+    DEMO_EMAIL, DevSeed, DevSeedOptions, QUICKSTART_API_IDENTIFIER, seed_dev_tenant,
+};
 
 /// Environment variable holding the demo user's password.
 pub const DEMO_PASSWORD_VAR: &str = "TESSERA_DEMO_PASSWORD";
@@ -23,6 +27,7 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
             "--tls is not available yet: run `tessera dev` without it (http://localhost)".into(),
         ));
     }
+    let spa_dir = sample_spa::locate(args.spa_dir.as_deref())?;
     std::fs::create_dir_all(&args.data_dir).map_err(|e| {
         CliError::io(
             format!(
@@ -33,18 +38,33 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
         )
     })?;
     let shutdown = shutdown_signal();
+    // Bind all three first: the real ports (0 picks free ones) go into the issuer, the
+    // seeded callbacks and the SPA's configuration. Nothing is seeded if a port is taken.
+    let server_listener = bind(args.port, "Tessera").await?;
+    let spa_listener = bind(args.spa_port, "the sample SPA").await?;
+    let api_listener = bind(args.api_port, "the sample API").await?;
+    let port = server_listener
+        .local_addr()
+        .map_err(|e| CliError::io("listener address", e))?
+        .port();
+    let spa_port = spa_listener
+        .local_addr()
+        .map_err(|e| CliError::io("listener address", e))?
+        .port();
+    let api_port = api_listener
+        .local_addr()
+        .map_err(|e| CliError::io("listener address", e))?
+        .port();
+    let base = format!("http://localhost:{port}");
+    let spa_origin = format!("http://localhost:{spa_port}");
+    let api_url = format!("http://localhost:{api_port}");
+
     let database_url = format!("sqlite://{}", args.data_dir.join("tessera.db").display());
     let store = open_store(&database_url).await?;
     let master_key = master_key_beside_database(&store).await?;
-
-    let mut config = ServerConfig::new(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
-        master_key,
-    );
-    // Port 0 (tests): the server derives the issuer from the address it was given.
-    config.issuer = (args.port != 0).then(|| format!("http://localhost:{}/", args.port));
-    // Bind before seeding: if the port is taken, no demo password is generated unseen.
-    let app = Application::build(config, store.clone()).await?;
+    let mut config = ServerConfig::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), master_key);
+    config.issuer = Some(format!("{base}/"));
+    let app = Application::with_listener(config, store.clone(), server_listener).await?;
 
     let demo_password = std::env::var(DEMO_PASSWORD_VAR)
         .ok()
@@ -52,18 +72,82 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
     let seed = seed_dev_tenant(
         &store,
         &DevSeedOptions {
-            spa_port: args.spa_port,
+            spa_port,
             demo_password,
         },
     )
     .await?;
-    print!("{}", banner(&args, app.issuer(), &seed));
-    app.run_until_stopped(shutdown).await?;
+    sample_spa::ensure_dependencies(&spa_dir)?;
+
+    let guard = Guard::builder()
+        .issuer(app.issuer())
+        .audience(QUICKSTART_API_IDENTIFIER)
+        .build()
+        .map_err(|e| CliError::Config(format!("sample API guard: {e}")))?;
+    let api = tessera_sample_api::router(&guard, &spa_origin);
+    let spa = sample_spa::router(
+        spa_dir,
+        &SpaConfig {
+            domain: base.clone(),
+            client_id: seed.spa.client_id.clone(),
+            audience: QUICKSTART_API_IDENTIFIER.into(),
+            api_url: api_url.clone(),
+            token_issuer: app.issuer().to_string(),
+        },
+    );
+
+    let urls = Urls {
+        server: base.clone(),
+        spa: spa_origin.clone(),
+        api: api_url.clone(),
+    };
+    print!("{}", banner(&args, &urls, &seed));
+    println!("tessera dev ready: server={base} spa={spa_origin} api={api_url}");
+
+    // One shutdown for all three: the first signal stops every server gracefully.
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let stopped = |stop: &tokio::sync::broadcast::Sender<()>| {
+        let mut receiver = stop.subscribe();
+        async move {
+            let _ = receiver.recv().await;
+        }
+    };
+    let spa_task = tokio::spawn(
+        axum::serve(spa_listener, spa)
+            .with_graceful_shutdown(stopped(&stop))
+            .into_future(),
+    );
+    let api_task = tokio::spawn(
+        axum::serve(api_listener, api)
+            .with_graceful_shutdown(stopped(&stop))
+            .into_future(),
+    );
+    let server_task = tokio::spawn(app.run_until_stopped(stopped(&stop)));
+    shutdown.await;
+    let _ = stop.send(());
+    let (server, spa, api) = tokio::join!(server_task, spa_task, api_task);
+    server.map_err(|e| CliError::io("server task", std::io::Error::other(e)))??;
+    for result in [spa, api] {
+        result
+            .map_err(|e| CliError::io("sample server task", std::io::Error::other(e)))?
+            .map_err(|e| CliError::io("sample server", e))?;
+    }
     Ok(())
 }
 
-fn banner(args: &DevArgs, issuer: &str, seed: &DevSeed) -> String {
-    let base = issuer.trim_end_matches('/');
+struct Urls {
+    server: String,
+    spa: String,
+    api: String,
+}
+
+async fn bind(port: u16, what: &str) -> CliResult<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .await
+        .map_err(|e| CliError::io(format!("cannot listen on 127.0.0.1:{port} for {what}"), e))
+}
+
+fn banner(args: &DevArgs, urls: &Urls, seed: &DevSeed) -> String {
     let scopes: Vec<&str> = seed.api.scopes.iter().map(|s| s.value.as_str()).collect();
     let password = match &seed.generated_password {
         Some(password) => format!(
@@ -84,12 +168,25 @@ fn banner(args: &DevArgs, issuer: &str, seed: &DevSeed) -> String {
     };
     let mut out = String::new();
     out.push_str(&format!(
-        "\nTessera is running at {base}  (development mode, data in {})\n\n",
+        "\nOpen {} and log in as {DEMO_EMAIL}.\n\n",
+        urls.spa
+    ));
+    out.push_str(&format!(
+        "  Sample SPA       {}  (jQuery + auth0-js)\n",
+        urls.spa
+    ));
+    out.push_str(&format!(
+        "  Sample API       {}/api/public, /api/private, /api/private-scoped, /api/admin\n",
+        urls.api
+    ));
+    out.push_str(&format!(
+        "  Tessera          {}  (data in {})\n",
+        urls.server,
         args.data_dir.display()
     ));
-    out.push_str(&format!("  Issuer           {base}/\n"));
     out.push_str(&format!(
-        "  Discovery        {base}/.well-known/openid-configuration\n"
+        "  Discovery        {}/.well-known/openid-configuration\n",
+        urls.server
     ));
     out.push_str(&format!(
         "  SPA client_id    {}  ({})\n",
@@ -103,10 +200,6 @@ fn banner(args: &DevArgs, issuer: &str, seed: &DevSeed) -> String {
     out.push_str(&format!("  Demo login       {DEMO_EMAIL}\n"));
     out.push_str(&format!("  Demo password    {password}\n"));
     out.push_str(&format!("  Seed             {seeded}\n\n"));
-    out.push_str(&format!(
-        "  The sample SPA (http://localhost:{}) and API (http://localhost:{}/api) are not started yet: they come in a later release.\n\n",
-        args.spa_port, args.api_port
-    ));
     out.push_str("Press Ctrl-C to stop.\n");
     out
 }
