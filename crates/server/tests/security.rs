@@ -457,6 +457,13 @@ async fn pages_carry_security_headers_and_token_responses_are_not_cached() {
             .unwrap()
             .contains("script-src 'self'")
     );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("form-action 'self' {SPA_ORIGIN}")),
+        "browsers apply form-action to the redirects after the login POST"
+    );
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["referrer-policy"], "no-referrer");
