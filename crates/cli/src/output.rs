@@ -201,19 +201,20 @@ pub fn signing_key(key: &SigningKeyRecord) -> SigningKeyJson<'_> {
     }
 }
 
-/// Prints a value as pretty JSON on stdout.
+/// Prints a value as pretty JSON on stdout. A closed pipe (`tessera … --json | head`) is
+/// not an error worth a panic: the reader has what it wanted.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("output types always serialize")
-    );
+    use std::io::Write as _;
+    let text = serde_json::to_string_pretty(value).expect("output types always serialize");
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 // ---- human-readable forms -----------------------------------------------------------------
 
 /// Prints rows under a header, each column as wide as its widest cell.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    print!("{}", table(header, rows));
+    use std::io::Write as _;
+    let _ = write!(std::io::stdout().lock(), "{}", table(header, rows));
 }
 
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
