@@ -41,8 +41,22 @@ cargo test --workspace --locked --doc
 
 if [ -d tests/node ]; then
   need_apt node nodejs
+  need_apt npm npm
   need_apt chromium chromium
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    echo "tests/node needs Node.js >= 20.19 (found $(node --version)); install it from nodejs.org or NodeSource" >&2
+    exit 1
+  fi
   log "Node interop and browser tests"
   cargo build --locked -p tessera
-  (cd tests/node && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && node --test --test-concurrency=1)
+  # npm ci when node_modules is missing or was installed from another package-lock.json.
+  # One test file at a time (each starts its own Tessera); every test has a time limit.
+  (
+    cd tests/node
+    if ! cmp -s package-lock.json node_modules/.installed-from-package-lock.json; then
+      npm ci --no-audit --no-fund
+      cp package-lock.json node_modules/.installed-from-package-lock.json
+    fi
+    node --test --test-concurrency=1 --test-timeout=300000
+  )
 fi
