@@ -185,7 +185,10 @@ impl Application {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(discovery::health))
-        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration).options(cors::preflight_any),
