@@ -223,6 +223,25 @@ pub struct ClientGrant {
     pub created_at: i64,
 }
 
+/// A named set of permissions (an API's scopes), given to users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// Auth0-style id, e.g. `rol_…`.
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One permission: a scope of one API.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    /// The API identifier (audience).
+    pub audience: String,
+    pub permission: String,
+}
+
 /// A user of the default database connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

@@ -47,6 +47,12 @@ pub fn resolve_for_user(requested: &[String], api: Option<&ResourceServer>) -> V
         .collect()
 }
 
+/// RBAC (Auth0's `enforce_policies`): of the API's scopes, only those the user holds as
+/// permissions stay granted. OIDC scopes and `offline_access` are not the API's to refuse.
+pub fn apply_permissions(granted: &mut Vec<String>, api: &ResourceServer, permissions: &[String]) {
+    granted.retain(|s| !api.defines_scope(s) || permissions.contains(s));
+}
+
 /// Why a client-credentials request gets no token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MachineScopeError {
@@ -152,6 +158,50 @@ mod tests {
                 join(&resolve_for_user(&parse(requested), *api)),
                 *expected,
                 "{requested}"
+            );
+        }
+    }
+
+    #[test]
+    fn rbac_table() {
+        // requested × permissions × enforce_policies → granted
+        let cases: &[(&str, &[&str], bool, &str)] = &[
+            (
+                "openid read:messages write:messages",
+                &["read:messages"],
+                true,
+                "openid read:messages",
+            ),
+            (
+                "openid read:messages write:messages",
+                &["read:messages"],
+                false,
+                "openid read:messages write:messages",
+            ),
+            ("openid read:messages", &[], true, "openid"),
+            (
+                "openid offline_access write:messages",
+                &["write:messages", "read:messages"],
+                true,
+                "openid offline_access write:messages",
+            ),
+            ("profile", &["read:messages"], true, "profile"),
+        ];
+        for (requested, permissions, enforce, expected) in cases {
+            let api = ResourceServer {
+                enforce_policies: *enforce,
+                allow_offline_access: true,
+                ..api(&["read:messages", "write:messages"])
+            };
+            let mut granted = resolve_for_user(&parse(requested), Some(&api));
+            if api.enforce_policies {
+                let permissions: Vec<String> = permissions.iter().map(|p| p.to_string()).collect();
+                apply_permissions(&mut granted, &api, &permissions);
+            }
+            assert_eq!(
+                join(&granted),
+                *expected,
+                "{requested} with {permissions:?}, enforce={enforce}"
             );
         }
     }

@@ -531,7 +531,7 @@ async fn issue_response(
         params.push(("access_token", issued.token.clone()));
         params.push(("token_type", "Bearer".into()));
         params.push(("expires_in", issued.expires_in.to_string()));
-        params.push(("scope", scope::join(&granted)));
+        params.push(("scope", scope::join(&issued.scopes)));
         access_token = Some(issued.token);
     }
     if request.response_type.id_token {

@@ -2,6 +2,7 @@
 //! /userinfo, and ID tokens. Shared by /authorize (implicit) and /oauth/token.
 
 use tessera_core::claims::{self, AccessTokenRequest, IdTokenRequest, Subject};
+use tessera_core::scope;
 use tessera_core::{
     DEFAULT_ID_TOKEN_LIFETIME, OPAQUE_ACCESS_TOKEN_LIFETIME, ResourceServer, User, ids,
 };
@@ -15,6 +16,8 @@ use crate::state::now;
 pub(crate) struct AccessToken {
     pub(crate) token: String,
     pub(crate) expires_in: i64,
+    /// What the token grants: the requested scopes, narrowed by RBAC when the API enforces it.
+    pub(crate) scopes: Vec<String>,
 }
 
 fn sign(
@@ -42,14 +45,18 @@ pub(crate) fn jwt_access_token(
     subject: Subject<'_>,
     client_id: &str,
     scopes: &[String],
+    permissions: Option<&[String]>,
 ) -> Result<AccessToken, OAuthError> {
-    // Until RBAC assigns permissions to users, an API's permissions in a token are the
-    // granted scopes that API defines (what Auth0 reports for machine-to-machine tokens).
-    let permissions: Vec<String> = scopes
-        .iter()
-        .filter(|s| api.defines_scope(s))
-        .cloned()
-        .collect();
+    // Without RBAC the permissions a token reports are its granted scopes that the API
+    // defines (what Auth0 reports for machine-to-machine tokens).
+    let permissions: Vec<String> = match permissions {
+        Some(permissions) => permissions.to_vec(),
+        None => scopes
+            .iter()
+            .filter(|s| api.defines_scope(s))
+            .cloned()
+            .collect(),
+    };
     let jti = if api.token_dialect.is_rfc9068() {
         ids::alphanumeric(24)
     } else {
@@ -69,6 +76,7 @@ pub(crate) fn jwt_access_token(
     Ok(AccessToken {
         token,
         expires_in: api.token_lifetime,
+        scopes: scopes.to_vec(),
     })
 }
 
@@ -94,6 +102,7 @@ pub(crate) async fn opaque_access_token(
     Ok(AccessToken {
         token,
         expires_in: OPAQUE_ACCESS_TOKEN_LIFETIME,
+        scopes: scopes.to_vec(),
     })
 }
 
@@ -105,10 +114,31 @@ pub(crate) async fn user_access_token(
     user_id: &str,
     scopes: &[String],
 ) -> Result<AccessToken, OAuthError> {
-    match api {
-        Some(api) => jwt_access_token(state, api, Subject::User(user_id), client_id, scopes),
-        None => opaque_access_token(state, client_id, user_id, scopes).await,
+    let Some(api) = api else {
+        return opaque_access_token(state, client_id, user_id, scopes).await;
+    };
+    if !api.enforce_policies {
+        return jwt_access_token(state, api, Subject::User(user_id), client_id, scopes, None);
     }
+    // RBAC: the user's current permissions (roles and direct) decide, at every issuance,
+    // so a role change shows in the next token.
+    let permissions: Vec<String> = state
+        .store()
+        .user_permissions(user_id, Some(&api.identifier))
+        .await?
+        .into_iter()
+        .map(|p| p.permission)
+        .collect();
+    let mut scopes = scopes.to_vec();
+    scope::apply_permissions(&mut scopes, api, &permissions);
+    jwt_access_token(
+        state,
+        api,
+        Subject::User(user_id),
+        client_id,
+        &scopes,
+        Some(&permissions),
+    )
 }
 
 pub(crate) struct IdTokenInput<'a> {

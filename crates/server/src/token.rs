@@ -334,6 +334,8 @@ async fn user_tokens(
     };
     let access =
         issue::user_access_token(state, api, &client.client_id, &user.user_id, &scopes).await?;
+    // RBAC may have narrowed the API's scopes; the response and the refresh family say so.
+    let scopes = access.scopes.clone();
     let id_token = if scope::contains(&scopes, "openid") {
         Some(issue::id_token(
             state,
@@ -593,6 +595,7 @@ async fn client_credentials(
         Subject::Client,
         &access.client.client_id,
         &scopes,
+        None,
     )?;
     Ok(TokenResponse {
         access_token: issued.token,

@@ -9,8 +9,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 use tessera_core::{
-    AppType, Client, ClientGrant, DATABASE_CONNECTION, DEFAULT_TENANT, RefreshPolicy,
-    ResourceServer, Scope, TokenDialect, User,
+    AppType, Client, ClientGrant, DATABASE_CONNECTION, DEFAULT_TENANT, Permission, RefreshPolicy,
+    ResourceServer, Role, Scope, TokenDialect, User,
 };
 
 use crate::records::*;
@@ -124,6 +124,23 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
         updated_at: row.try_get("updated_at")?,
         last_login: row.try_get("last_login")?,
         logins_count: row.try_get("logins_count")?,
+    })
+}
+
+fn role_from_row(row: &SqliteRow) -> StoreResult<Role> {
+    Ok(Role {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn permission_from_row(row: &SqliteRow) -> StoreResult<Permission> {
+    Ok(Permission {
+        audience: row.try_get("audience")?,
+        permission: row.try_get("permission")?,
     })
 }
 
@@ -1392,6 +1409,214 @@ impl SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    // ---- roles and permissions (RBAC) ---------------------------------------------
+
+    pub async fn create_role(&self, role: &Role) -> StoreResult<()> {
+        sqlx::query("INSERT INTO roles (tenant_id, id, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(self.tenant)
+            .bind(&role.id)
+            .bind(&role.name)
+            .bind(&role.description)
+            .bind(role.created_at)
+            .bind(role.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => StoreError::Conflict("a role with this name"),
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    pub async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+        let rows = sqlx::query(
+            "SELECT id, name, description, created_at, updated_at FROM roles WHERE tenant_id = ? ORDER BY name",
+        )
+        .bind(self.tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(role_from_row).collect()
+    }
+
+    /// A role by id or by exact name.
+    pub async fn find_role(&self, id_or_name: &str) -> StoreResult<Option<Role>> {
+        let row = sqlx::query(
+            "SELECT id, name, description, created_at, updated_at FROM roles WHERE tenant_id = ? AND (id = ? OR name = ?) \
+             ORDER BY id = ? DESC LIMIT 1",
+        )
+        .bind(self.tenant)
+        .bind(id_or_name)
+        .bind(id_or_name)
+        .bind(id_or_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| role_from_row(&r)).transpose()
+    }
+
+    pub async fn delete_role(&self, role_id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM roles WHERE tenant_id = ? AND id = ?")
+            .bind(self.tenant)
+            .bind(role_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("role"));
+        }
+        Ok(())
+    }
+
+    /// Adds permissions of one API to a role (already present ones are kept).
+    pub async fn add_role_permissions(
+        &self,
+        role_id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for permission in permissions {
+            sqlx::query(
+                "INSERT INTO role_permissions (tenant_id, role_id, audience, permission) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(self.tenant)
+            .bind(role_id)
+            .bind(audience)
+            .bind(permission)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::NotFound(_) => StoreError::NotFound("role or API"),
+                other => other,
+            })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_role_permissions(
+        &self,
+        role_id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for permission in permissions {
+            sqlx::query("DELETE FROM role_permissions WHERE tenant_id = ? AND role_id = ? AND audience = ? AND permission = ?")
+                .bind(self.tenant)
+                .bind(role_id)
+                .bind(audience)
+                .bind(permission)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn role_permissions(&self, role_id: &str) -> StoreResult<Vec<Permission>> {
+        let rows = sqlx::query(
+            "SELECT audience, permission FROM role_permissions WHERE tenant_id = ? AND role_id = ? ORDER BY audience, permission",
+        )
+        .bind(self.tenant)
+        .bind(role_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(permission_from_row).collect()
+    }
+
+    pub async fn assign_user_role(&self, user_id: &str, role_id: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(role_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::NotFound(_) => StoreError::NotFound("user or role"),
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    pub async fn remove_user_role(&self, user_id: &str, role_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM user_roles WHERE tenant_id = ? AND user_id = ? AND role_id = ?")
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(role_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn user_roles(&self, user_id: &str) -> StoreResult<Vec<Role>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.name, r.description, r.created_at, r.updated_at FROM roles r \
+             JOIN user_roles ur ON ur.tenant_id = r.tenant_id AND ur.role_id = r.id \
+             WHERE r.tenant_id = ? AND ur.user_id = ? ORDER BY r.name",
+        )
+        .bind(self.tenant)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(role_from_row).collect()
+    }
+
+    pub async fn add_user_permissions(
+        &self,
+        user_id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for permission in permissions {
+            sqlx::query(
+                "INSERT INTO user_permissions (tenant_id, user_id, audience, permission) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(audience)
+            .bind(permission)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::NotFound(_) => StoreError::NotFound("user or API"),
+                other => other,
+            })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Everything a user may do, through roles and direct grants; `audience` narrows it to
+    /// one API. Sorted, without duplicates.
+    pub async fn user_permissions(
+        &self,
+        user_id: &str,
+        audience: Option<&str>,
+    ) -> StoreResult<Vec<Permission>> {
+        let rows = sqlx::query(
+            "SELECT rp.audience, rp.permission FROM role_permissions rp \
+               JOIN user_roles ur ON ur.tenant_id = rp.tenant_id AND ur.role_id = rp.role_id \
+               WHERE rp.tenant_id = ? AND ur.user_id = ? AND (? IS NULL OR rp.audience = ?) \
+             UNION \
+             SELECT audience, permission FROM user_permissions \
+               WHERE tenant_id = ? AND user_id = ? AND (? IS NULL OR audience = ?) \
+             ORDER BY 1, 2",
+        )
+        .bind(self.tenant)
+        .bind(user_id)
+        .bind(audience)
+        .bind(audience)
+        .bind(self.tenant)
+        .bind(user_id)
+        .bind(audience)
+        .bind(audience)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(permission_from_row).collect()
     }
 
     // ---- housekeeping ------------------------------------------------------------------
