@@ -50,6 +50,13 @@ pub enum Command {
         #[command(flatten)]
         common: AdminArgs,
     },
+    /// Manage roles: named sets of an API's permissions, given to users (RBAC)
+    Roles {
+        #[command(subcommand)]
+        action: RolesAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
     /// List and rotate signing keys
     Keys {
         #[command(subcommand)]
@@ -118,6 +125,88 @@ pub struct DevArgs {
     pub spa_dir: Option<PathBuf>,
 }
 
+// ---- roles ------------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum RolesAction {
+    /// Create a role
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List roles
+    #[command(visible_alias = "ls")]
+    List,
+    /// Show one role and its permissions
+    Show {
+        /// Role id (rol_…) or name
+        role: String,
+    },
+    /// Delete a role (users lose what it gave them)
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// Role id (rol_…) or name
+        role: String,
+    },
+    /// Add or remove a role's permissions
+    Permissions {
+        #[command(subcommand)]
+        action: RolePermissionsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolePermissionsAction {
+    /// Give the role some of an API's scopes
+    Add(RolePermissionsArgs),
+    /// Take scopes away from the role
+    Remove(RolePermissionsArgs),
+    /// List the role's permissions
+    #[command(visible_alias = "ls")]
+    List {
+        /// Role id (rol_…) or name
+        role: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RolePermissionsArgs {
+    /// Role id (rol_…) or name
+    pub role: String,
+    /// The API's identifier (audience) or id
+    #[arg(long)]
+    pub api: String,
+    /// Scopes of that API, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "SCOPES", required = true)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserRolesAction {
+    /// Give a user a role
+    Assign {
+        /// user_id (auth0|…) or email
+        user: String,
+        /// Role id (rol_…) or name
+        role: String,
+    },
+    /// Take a role away from a user
+    Remove {
+        /// user_id (auth0|…) or email
+        user: String,
+        /// Role id (rol_…) or name
+        role: String,
+    },
+    /// List a user's roles
+    #[command(visible_alias = "ls")]
+    List {
+        /// user_id (auth0|…) or email
+        user: String,
+    },
+}
+
 // ---- apis -------------------------------------------------------------------------------
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +251,9 @@ pub struct ApiCreate {
     /// Allow refresh tokens (offline_access) for this API
     #[arg(long)]
     pub allow_offline_access: bool,
+    /// RBAC: grant users only the scopes they hold as permissions (Auth0's enforce_policies)
+    #[arg(long)]
+    pub enforce_policies: bool,
     /// access_token, access_token_authz, rfc9068_profile or rfc9068_profile_authz
     #[arg(long, default_value = "access_token", value_name = "DIALECT")]
     pub token_dialect: String,
@@ -169,7 +261,8 @@ pub struct ApiCreate {
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
-    "name", "scopes", "signing_alg", "token_lifetime", "allow_offline_access", "token_dialect"
+    "name", "scopes", "signing_alg", "token_lifetime", "allow_offline_access", "token_dialect",
+    "enforce_policies"
 ])))]
 pub struct ApiUpdate {
     /// The API's id or identifier (audience)
@@ -187,6 +280,9 @@ pub struct ApiUpdate {
     pub allow_offline_access: Option<bool>,
     #[arg(long, value_name = "DIALECT")]
     pub token_dialect: Option<String>,
+    /// RBAC on or off for this API
+    #[arg(long, value_name = "true|false")]
+    pub enforce_policies: Option<bool>,
 }
 
 // ---- apps -------------------------------------------------------------------------------
@@ -359,6 +455,19 @@ pub enum UsersAction {
         /// Read the password from standard input (required: passwords are never arguments)
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Give, take away or list a user's roles
+    Roles {
+        #[command(subcommand)]
+        action: UserRolesAction,
+    },
+    /// What a user may do: permissions through roles and direct ones
+    Permissions {
+        /// user_id (auth0|…) or email
+        user: String,
+        /// Only this API's (identifier or id)
+        #[arg(long)]
+        api: Option<String>,
     },
 }
 

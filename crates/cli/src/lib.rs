@@ -52,6 +52,9 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Users { action, common } => {
             commands::users::run(&Context::open(&common).await?, action).await
         }
+        Command::Roles { action, common } => {
+            commands::roles::run(&Context::open(&common).await?, action).await
+        }
         Command::Keys { action, common } => {
             commands::keys::run(&Context::open(&common).await?, action).await
         }

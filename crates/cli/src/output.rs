@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use tessera_core::claims::rfc3339;
-use tessera_core::{Client, ClientGrant, ResourceServer, Scope, User};
+use tessera_core::{Client, ClientGrant, Permission, ResourceServer, Role, Scope, User};
 use tessera_store::{KeyState, SigningKeyRecord};
 
 // ---- JSON shapes --------------------------------------------------------------------------
@@ -412,4 +412,43 @@ mod tests {
             serde_json::json!([{"connection": "Username-Password-Authentication", "user_id": "00ff", "provider": "auth0", "isSocial": false}])
         );
     }
+}
+
+// ---- roles and permissions (Auth0 Management API shapes) ------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct RoleJson<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+}
+
+pub fn role(role: &Role) -> RoleJson<'_> {
+    RoleJson {
+        id: &role.id,
+        name: &role.name,
+        description: &role.description,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PermissionJson<'a> {
+    pub permission_name: &'a str,
+    pub resource_server_identifier: &'a str,
+}
+
+pub fn permission(permission: &Permission) -> PermissionJson<'_> {
+    PermissionJson {
+        permission_name: &permission.permission,
+        resource_server_identifier: &permission.audience,
+    }
+}
+
+/// Permissions as an aligned table (API, permission).
+pub fn print_permissions(permissions: &[Permission]) {
+    let rows: Vec<Vec<String>> = permissions
+        .iter()
+        .map(|p| vec![p.audience.clone(), p.permission.clone()])
+        .collect();
+    print_table(&["API", "PERMISSION"], &rows);
 }

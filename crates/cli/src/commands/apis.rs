@@ -69,7 +69,7 @@ async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
         token_lifetime,
         allow_offline_access: args.allow_offline_access,
         token_dialect,
-        enforce_policies: false,
+        enforce_policies: args.enforce_policies,
         scopes,
         created_at: now,
         updated_at: now,
@@ -156,7 +156,7 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
             .as_deref()
             .map(validate::token_dialect)
             .transpose()?,
-        enforce_policies: None,
+        enforce_policies: args.enforce_policies,
     };
     let api = ctx
         .store

@@ -3,8 +3,10 @@
 use tessera_core::{User, email_is_plausible, ids, normalize_email};
 use tessera_store::{NewUser, Store, StoreError};
 
-use crate::cli::UsersAction;
-use crate::commands::{Context, check_password, hash_password, now, read_password_stdin};
+use crate::cli::{UserRolesAction, UsersAction};
+use crate::commands::{
+    Context, apis, check_password, hash_password, now, read_password_stdin, roles as role_commands,
+};
 use crate::error::{CliError, CliResult};
 use crate::output;
 
@@ -17,6 +19,29 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
             email_verified,
         } => create(ctx, &email, name, email_verified).await,
         UsersAction::List => list(ctx).await,
+        UsersAction::Roles { action } => roles(ctx, action).await,
+        UsersAction::Permissions { user, api } => {
+            let user = find(&ctx.store, &user).await?;
+            let audience = match api {
+                Some(api) => Some(apis::find(&ctx.store, &api).await?.identifier),
+                None => None,
+            };
+            let permissions = ctx
+                .store
+                .user_permissions(&user.user_id, audience.as_deref())
+                .await?;
+            if ctx.json {
+                output::print_json(
+                    &permissions
+                        .iter()
+                        .map(output::permission)
+                        .collect::<Vec<_>>(),
+                );
+            } else {
+                output::print_permissions(&permissions);
+            }
+            Ok(())
+        }
         UsersAction::Show { user } => {
             let user = find(&ctx.store, &user).await?;
             print_user(ctx, &user, None);
@@ -93,6 +118,40 @@ pub async fn find(store: &Store, user_id_or_email: &str) -> CliResult<User> {
     Err(CliError::NotFound(format!(
         "no user with id or email {user_id_or_email}"
     )))
+}
+
+/// `tessera users roles assign|remove|list`. Changes show in the user's next token.
+async fn roles(ctx: &Context, action: UserRolesAction) -> CliResult<()> {
+    let (user, change) = match action {
+        UserRolesAction::List { user } => (user, None),
+        UserRolesAction::Assign { user, role } => (user, Some((role, true))),
+        UserRolesAction::Remove { user, role } => (user, Some((role, false))),
+    };
+    let user = find(&ctx.store, &user).await?;
+    if let Some((role, assign)) = change {
+        let role = role_commands::find(&ctx.store, &role).await?;
+        if assign {
+            ctx.store.assign_user_role(&user.user_id, &role.id).await?;
+        } else {
+            ctx.store.remove_user_role(&user.user_id, &role.id).await?;
+        }
+        if !ctx.json {
+            let verb = if assign { "Gave" } else { "Took" };
+            let preposition = if assign { "to" } else { "from" };
+            println!("{verb} role {} {preposition} {}.", role.name, user.email);
+        }
+    }
+    let roles = ctx.store.user_roles(&user.user_id).await?;
+    if ctx.json {
+        output::print_json(&roles.iter().map(output::role).collect::<Vec<_>>());
+    } else {
+        let rows: Vec<Vec<String>> = roles
+            .iter()
+            .map(|r| vec![r.id.clone(), r.name.clone()])
+            .collect();
+        output::print_table(&["ROLE ID", "NAME"], &rows);
+    }
+    Ok(())
 }
 
 fn not_found_or(error: StoreError, key: &str) -> CliError {
