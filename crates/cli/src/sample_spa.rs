@@ -1,6 +1,8 @@
-//! Serving the jQuery sample SPA for `tessera dev`: its files from `examples/jquery-spa`,
-//! the two vendor scripts from its `node_modules` (installed with npm when missing), and
-//! `/auth_config.json` describing the running tenant.
+//! Serving the sample SPAs for `tessera dev` on one origin: the jQuery sample at `/` (its
+//! files from `examples/jquery-spa`, the two vendor scripts from its `node_modules`), the
+//! `@auth0/auth0-spa-js` sample at `/spa-js/` (from `examples/spa-js`, next to it), their npm
+//! dependencies installed when missing, and `/auth_config.json` describing the running tenant
+//! (read by both).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +10,7 @@ use std::process::Command;
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::json;
 
@@ -41,6 +43,36 @@ const FILES: [(&str, &str, &str); 7] = [
     ),
 ];
 
+/// The files of the spa-js sample (URL under `/spa-js/`, file in its directory, content type).
+const SPA_JS_FILES: [(&str, &str, &str); 5] = [
+    ("index.html", "index.html", "text/html; charset=utf-8"),
+    ("app.js", "app.js", "text/javascript; charset=utf-8"),
+    ("style.css", "style.css", "text/css; charset=utf-8"),
+    (
+        "node_modules/@auth0/auth0-spa-js/dist/auth0-spa-js.production.js",
+        "node_modules/@auth0/auth0-spa-js/dist/auth0-spa-js.production.js",
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "node_modules/@auth0/auth0-spa-js/dist/auth0-spa-js.production.js.map",
+        "node_modules/@auth0/auth0-spa-js/dist/auth0-spa-js.production.js.map",
+        "application/json",
+    ),
+];
+
+/// The jQuery sample's vendor files: present when its dependencies are installed.
+const JQUERY_VENDOR: [&str; 2] = [
+    "node_modules/jquery/dist/jquery.min.js",
+    "node_modules/auth0-js/dist/auth0.min.js",
+];
+
+/// The spa-js sample's vendor file.
+const SPA_JS_VENDOR: [&str; 1] =
+    ["node_modules/@auth0/auth0-spa-js/dist/auth0-spa-js.production.js"];
+
+/// Where the spa-js sample lives: `examples/spa-js`, next to the jQuery sample's directory.
+pub const SPA_JS_DIR_NAME: &str = "spa-js";
+
 /// What `/auth_config.json` tells the page.
 #[derive(Debug, Clone)]
 pub struct SpaConfig {
@@ -56,6 +88,8 @@ pub struct SpaConfig {
 #[derive(Clone)]
 struct SpaState {
     dir: PathBuf,
+    /// The spa-js sample's directory, when it exists next to the jQuery sample.
+    spa_js_dir: Option<PathBuf>,
     config: serde_json::Value,
 }
 
@@ -75,15 +109,24 @@ pub fn locate(explicit: Option<&Path>) -> CliResult<PathBuf> {
         .ok_or_else(|| CliError::Invalid("the sample SPA (examples/jquery-spa) was not found: run from the repository or pass --spa-dir".into()))
 }
 
-/// Installs the sample's npm dependencies when they are missing.
+/// The spa-js sample's directory: `spa-js` next to the jQuery sample's, if it is there.
+pub fn spa_js_dir(jquery_dir: &Path) -> Option<PathBuf> {
+    let dir = jquery_dir.parent()?.join(SPA_JS_DIR_NAME);
+    dir.join("index.html").is_file().then_some(dir)
+}
+
+/// Installs the samples' npm dependencies when they are missing: the jQuery sample's in
+/// `dir`, and the spa-js sample's next to it (if that sample is there).
 pub fn ensure_dependencies(dir: &Path) -> CliResult<()> {
-    let ready = [
-        "node_modules/jquery/dist/jquery.min.js",
-        "node_modules/auth0-js/dist/auth0.min.js",
-    ]
-    .iter()
-    .all(|file| dir.join(file).is_file());
-    if ready {
+    npm_ci_unless_present(dir, &JQUERY_VENDOR)?;
+    if let Some(spa_js) = spa_js_dir(dir) {
+        npm_ci_unless_present(&spa_js, &SPA_JS_VENDOR)?;
+    }
+    Ok(())
+}
+
+fn npm_ci_unless_present(dir: &Path, vendor: &[&str]) -> CliResult<()> {
+    if vendor.iter().all(|file| dir.join(file).is_file()) {
         return Ok(());
     }
     eprintln!(
@@ -122,6 +165,11 @@ pub fn router(dir: PathBuf, config: &SpaConfig) -> Router {
             "/",
             get(|state: State<SpaState>| serve(state, "index.html")),
         )
+        .route("/spa-js", get(|| async { Redirect::permanent("/spa-js/") }))
+        .route(
+            "/spa-js/",
+            get(|state: State<SpaState>| serve(state, "spa-js/index.html")),
+        )
         .route(
             "/auth_config.json",
             get(|State(state): State<SpaState>| async move { axum::Json(state.config) }),
@@ -134,14 +182,30 @@ pub fn router(dir: PathBuf, config: &SpaConfig) -> Router {
                 },
             ),
         )
-        .with_state(SpaState { dir, config })
+        .with_state(SpaState {
+            spa_js_dir: spa_js_dir(&dir),
+            dir,
+            config,
+        })
+}
+
+/// The file behind a URL path (without its leading slash), if it is one the pages may load.
+fn resolve(state: &SpaState, path: &str) -> Option<(PathBuf, &'static str)> {
+    let (dir, files, path) = match path.strip_prefix("spa-js/") {
+        Some(rest) => (state.spa_js_dir.as_ref()?, SPA_JS_FILES.as_slice(), rest),
+        None => (&state.dir, FILES.as_slice(), path),
+    };
+    files
+        .iter()
+        .find(|(url, _, _)| *url == path)
+        .map(|(_, file, content_type)| (dir.join(file), *content_type))
 }
 
 async fn serve(State(state): State<SpaState>, path: &str) -> Response {
-    let Some((_, file, content_type)) = FILES.iter().find(|(url, _, _)| *url == path) else {
+    let Some((file, content_type)) = resolve(&state, path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    match tokio::fs::read(state.dir.join(file)).await {
+    match tokio::fs::read(file).await {
         Ok(body) => {
             let mut response = body.into_response();
             let headers = response.headers_mut();

@@ -19,7 +19,8 @@ pub const GENERATED_PASSWORD_LENGTH: usize = 20;
 
 #[derive(Debug, Clone)]
 pub struct DevSeedOptions {
-    /// Port of the sample SPA: its origin becomes the app's callback, web origin and logout URL.
+    /// Port of the sample SPAs: their origin becomes the app's callback, web origin and logout
+    /// URL, and `<origin>/spa-js/` a callback and logout URL too.
     pub spa_port: u16,
     /// `$TESSERA_DEMO_PASSWORD`: the demo user's password. `None`: generated at creation.
     pub demo_password: Option<String>,
@@ -52,12 +53,19 @@ fn quickstart_scopes() -> Vec<Scope> {
 
 const SPA_GRANT_TYPES: [&str; 3] = ["authorization_code", "implicit", "refresh_token"];
 
-/// The SPA's origin, with and without the trailing slash (auth0-js sends either).
+/// The SPA's origin, with and without the trailing slash (auth0-js sends either): the
+/// jQuery sample's callback, web origin and logout URL.
 fn spa_urls(spa_port: u16) -> Vec<String> {
     vec![
         format!("http://localhost:{spa_port}"),
         format!("http://localhost:{spa_port}/"),
     ]
+}
+
+/// The spa-js sample's callback and logout URL (it is served at `/spa-js/` on the same
+/// origin, so it needs no web origin of its own).
+fn spa_js_url(spa_port: u16) -> String {
+    format!("http://localhost:{spa_port}/spa-js/")
 }
 
 /// `list` plus whatever of `wanted` it lacks; `None` when nothing is missing.
@@ -140,6 +148,8 @@ async fn seed_api(store: &Store, changes: &mut Vec<String>) -> CliResult<Resourc
 
 async fn seed_spa(store: &Store, spa_port: u16, changes: &mut Vec<String>) -> CliResult<Client> {
     let urls = spa_urls(spa_port);
+    let mut redirect_urls = urls.clone();
+    redirect_urls.push(spa_js_url(spa_port));
     let grant_types: Vec<String> = SPA_GRANT_TYPES.iter().map(|g| g.to_string()).collect();
     let Some(spa) = store.find_client_by_name(QUICKSTART_SPA_NAME).await? else {
         let now = now();
@@ -149,9 +159,9 @@ async fn seed_spa(store: &Store, spa_port: u16, changes: &mut Vec<String>) -> Cl
             app_type: AppType::Spa,
             secret_hash: None,
             token_endpoint_auth_method: AppType::Spa.default_auth_method().into(),
-            callbacks: urls.clone(),
-            web_origins: urls.clone(),
-            allowed_logout_urls: urls,
+            callbacks: redirect_urls.clone(),
+            web_origins: urls,
+            allowed_logout_urls: redirect_urls,
             grant_types,
             is_first_party: true,
             refresh: tessera_core::RefreshPolicy::default(),
@@ -163,9 +173,9 @@ async fn seed_spa(store: &Store, spa_port: u16, changes: &mut Vec<String>) -> Cl
         return Ok(spa);
     };
     let update = ClientUpdate {
-        callbacks: with_missing(&spa.callbacks, &urls),
+        callbacks: with_missing(&spa.callbacks, &redirect_urls),
         web_origins: with_missing(&spa.web_origins, &urls),
-        allowed_logout_urls: with_missing(&spa.allowed_logout_urls, &urls),
+        allowed_logout_urls: with_missing(&spa.allowed_logout_urls, &redirect_urls),
         grant_types: with_missing(&spa.grant_types, &grant_types),
         ..Default::default()
     };
@@ -177,7 +187,7 @@ async fn seed_spa(store: &Store, spa_port: u16, changes: &mut Vec<String>) -> Cl
         return Ok(spa);
     }
     let spa = store.update_client(&spa.client_id, &update, now()).await?;
-    changes.push(format!("added http://localhost:{spa_port} and the quickstart's grant types to {QUICKSTART_SPA_NAME}"));
+    changes.push(format!("added http://localhost:{spa_port} (and its /spa-js/) and the quickstart's grant types to {QUICKSTART_SPA_NAME}"));
     Ok(spa)
 }
 

@@ -62,12 +62,18 @@ async fn seeding_twice_changes_nothing() {
         "http://localhost:3000".to_string(),
         "http://localhost:3000/".to_string(),
     ];
+    // The spa-js sample at /spa-js/ on the same origin: a callback and logout URL of its own.
+    let redirect_urls = [
+        "http://localhost:3000",
+        "http://localhost:3000/",
+        "http://localhost:3000/spa-js/",
+    ];
     assert_eq!(first.spa.name, "Quickstart SPA");
     assert_eq!(first.spa.token_endpoint_auth_method, "none");
     assert!(first.spa.secret_hash.is_none());
-    assert_eq!(first.spa.callbacks, urls);
+    assert_eq!(first.spa.callbacks, redirect_urls);
     assert_eq!(first.spa.web_origins, urls);
-    assert_eq!(first.spa.allowed_logout_urls, urls);
+    assert_eq!(first.spa.allowed_logout_urls, redirect_urls);
     assert_eq!(
         first.spa.grant_types,
         ["authorization_code", "implicit", "refresh_token"]
@@ -155,11 +161,59 @@ async fn another_spa_port_is_added_to_the_existing_app() {
         [
             "http://localhost:3000",
             "http://localhost:3000/",
+            "http://localhost:3000/spa-js/",
+            "http://localhost:8080",
+            "http://localhost:8080/",
+            "http://localhost:8080/spa-js/"
+        ]
+    );
+    assert_eq!(
+        second.spa.web_origins,
+        [
+            "http://localhost:3000",
+            "http://localhost:3000/",
             "http://localhost:8080",
             "http://localhost:8080/"
         ]
     );
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_app_seeded_before_the_spa_js_sample_gets_its_url_once() {
+    let env = Env::new();
+    let store = store(&env).await;
+    let options = DevSeedOptions {
+        spa_port: 3000,
+        demo_password: None,
+    };
+    let first = seed_dev_tenant(&store, &options).await.unwrap();
+    // As an older `tessera dev` seeded it: the origin only.
+    let origin_only = vec![
+        "http://localhost:3000".to_string(),
+        "http://localhost:3000/".to_string(),
+    ];
+    let update = tessera_store::ClientUpdate {
+        callbacks: Some(origin_only.clone()),
+        allowed_logout_urls: Some(origin_only),
+        ..Default::default()
+    };
+    store
+        .update_client(&first.spa.client_id, &update, first.spa.updated_at)
+        .await
+        .unwrap();
+    let second = seed_dev_tenant(&store, &options).await.unwrap();
+    assert_eq!(second.changes.len(), 1, "{:?}", second.changes);
+    let expected = [
+        "http://localhost:3000",
+        "http://localhost:3000/",
+        "http://localhost:3000/spa-js/",
+    ];
+    assert_eq!(second.spa.callbacks, expected);
+    assert_eq!(second.spa.allowed_logout_urls, expected);
+    let third = seed_dev_tenant(&store, &options).await.unwrap();
+    assert!(third.changes.is_empty(), "{:?}", third.changes);
+    assert_eq!(third.spa, second.spa);
 }
 
 fn dev(env: &Env, ports: [u16; 3]) -> (Running, Vec<String>) {
@@ -280,6 +334,54 @@ async fn tessera_dev_runs_server_spa_and_api_and_reseeds_nothing() {
         serde_json::json!(format!("{server}/"))
     );
     assert_eq!(config["apiUrl"], serde_json::json!(api));
+    // The spa-js sample at /spa-js/: its page, the SDK's UMD bundle from its node_modules.
+    let bundle = "/spa-js/node_modules/@auth0/auth0-spa-js/dist/auth0-spa-js.production.js";
+    let page = reqwest::get(format!("{spa}/spa-js/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(bundle) && page.contains("/spa-js/app.js"),
+        "{page}"
+    );
+    let script = reqwest::get(format!("{spa}{bundle}")).await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.text().await.unwrap().contains("createAuth0Client"));
+    for (path, status) in [
+        ("/spa-js/app.js", 200),
+        ("/spa-js/style.css", 200),
+        ("/spa-js/package.json", 404),
+        ("/spa-js/node_modules/@auth0/auth0-spa-js/package.json", 404),
+        ("/spa-js/../jquery-spa/app.js", 404),
+        ("/spa-js/node_modules/jquery/dist/jquery.min.js", 404),
+    ] {
+        assert_eq!(
+            reqwest::get(format!("{spa}{path}")).await.unwrap().status(),
+            status,
+            "{path}"
+        );
+    }
+    let redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{spa}/spa-js"))
+        .send()
+        .await
+        .unwrap();
+    assert!(redirect.status().is_redirection());
+    assert_eq!(redirect.headers()["location"], "/spa-js/");
     assert_eq!(
         reqwest::get(format!("{spa}/../Cargo.toml"))
             .await
