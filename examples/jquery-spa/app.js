@@ -1,4 +1,4 @@
-// Auth0's jQuery "Calling an API" quickstart (03) with token renewal (05), pointed at
+// Auth0's jQuery "Calling an API" quickstart (03), authorization (04) and token renewal (05), pointed at
 // Tessera. Only the configuration differs: on plain http the token issuer is passed as an
 // override, because auth0-js assumes https://DOMAIN/ otherwise.
 /* global $, auth0 */
@@ -7,12 +7,15 @@
 var webAuth;
 var config;
 var renewTimer;
+var REQUESTED_SCOPES = 'openid profile read:messages write:messages';
 
 function storeSession(result) {
   var expiresAt = JSON.stringify(result.expiresIn * 1000 + Date.now());
   localStorage.setItem('access_token', result.accessToken);
   localStorage.setItem('id_token', result.idToken);
   localStorage.setItem('expires_at', expiresAt);
+  // The granted scopes; Auth0's samples fall back to the requested ones when absent.
+  localStorage.setItem('scopes', JSON.stringify((result.scope || REQUESTED_SCOPES).split(' ')));
   scheduleRenewal();
 }
 
@@ -20,6 +23,7 @@ function clearSession() {
   localStorage.removeItem('access_token');
   localStorage.removeItem('id_token');
   localStorage.removeItem('expires_at');
+  localStorage.removeItem('scopes');
   clearTimeout(renewTimer);
 }
 
@@ -29,6 +33,11 @@ function expiresAt() {
 
 function isAuthenticated() {
   return Date.now() < expiresAt();
+}
+
+function userHasScopes(scopes) {
+  var granted = JSON.parse(localStorage.getItem('scopes') || '[]');
+  return scopes.every(function (scope) { return granted.indexOf(scope) !== -1; });
 }
 
 function showError(message) {
@@ -41,12 +50,13 @@ function displayButtons() {
   $('#qsLogoutBtn').prop('hidden', !loggedIn);
   $('#btn-profile-view').prop('hidden', !loggedIn);
   $('#btn-renew').prop('hidden', !loggedIn);
+  $('#btn-admin-view').prop('hidden', !(loggedIn && userHasScopes(['write:messages'])));
   $('#login-status').text(loggedIn ? 'You are logged in!' : 'You are not logged in! Please log in to continue.');
   $('#token-expiry').text(loggedIn ? new Date(expiresAt()).toISOString() : '—');
 }
 
 function showView(id) {
-  $('#home-view, #profile-view, #ping-view').prop('hidden', true);
+  $('#home-view, #profile-view, #ping-view, #admin-view').prop('hidden', true);
   $(id).prop('hidden', false);
 }
 
@@ -103,17 +113,17 @@ function scheduleRenewal() {
   }
 }
 
-function callAPI(endpoint, secured, method) {
+function callAPI(endpoint, secured, method, target) {
   var headers = {};
   if (secured && localStorage.getItem('access_token')) {
     headers.Authorization = 'Bearer ' + localStorage.getItem('access_token');
   }
   $.ajax({ url: config.apiUrl + endpoint, method: method || 'GET', headers: headers })
     .done(function (result) {
-      $('#ping-message').text(result.message);
+      $(target || '#ping-message').text(result.message);
     })
     .fail(function (jqXHR) {
-      $('#ping-message').text('Request failed: ' + jqXHR.statusText);
+      $(target || '#ping-message').text('Request failed: ' + jqXHR.statusText);
     });
 }
 
@@ -124,7 +134,7 @@ function start() {
     redirectUri: window.location.origin,
     audience: config.audience,
     responseType: 'token id_token',
-    scope: 'openid profile read:messages',
+    scope: REQUESTED_SCOPES,
     leeway: 60
   };
   if (config.tokenIssuer && config.tokenIssuer.indexOf('http://') === 0) {
@@ -136,6 +146,8 @@ function start() {
   $('#btn-home-view').click(function () { showView('#home-view'); });
   $('#btn-profile-view').click(function () { showView('#profile-view'); getProfile(); });
   $('#btn-ping-view').click(function () { showView('#ping-view'); });
+  $('#btn-admin-view').click(function () { showView('#admin-view'); });
+  $('#btn-ping-admin').click(function () { callAPI('/api/admin', true, 'POST', '#admin-message'); });
   $('#qsLoginBtn').click(function (e) { e.preventDefault(); webAuth.authorize(); });
   $('#qsLogoutBtn').click(function (e) {
     e.preventDefault();
