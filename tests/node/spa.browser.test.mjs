@@ -59,9 +59,9 @@ describe('quickstart SPA in Chromium against tessera dev', () => {
   }
 
   /** On the hosted login page (reached from the SPA), types the credentials and submits. */
-  async function submitHostedLogin(page, password) {
+  async function submitHostedLogin(page, password, email = DEMO_EMAIL) {
     await page.waitForURL((url) => url.origin === dev.server && url.pathname === '/u/login');
-    await page.fill('#username', DEMO_EMAIL);
+    await page.fill('#username', email);
     await page.fill('#password', password);
     const response = page.waitForResponse((r) =>
       r.request().method() === 'POST' && new URL(r.url()).pathname === '/u/login');
@@ -69,8 +69,8 @@ describe('quickstart SPA in Chromium against tessera dev', () => {
     return response;
   }
 
-  async function signInAndReturn(page) {
-    const response = await submitHostedLogin(page, dev.password);
+  async function signInAndReturn(page, email = DEMO_EMAIL) {
+    const response = await submitHostedLogin(page, dev.password, email);
     assert.equal(response.status(), 303, 'the login POST answers 303');
     try {
       await page.waitForURL((url) => url.origin === dev.spa, { timeout: 15000 });
@@ -241,5 +241,44 @@ describe('quickstart SPA in Chromium against tessera dev', () => {
     // The renewed token works.
     const scoped = await ping(page, 'private-scoped', 200);
     assert.equal(await scoped.request.headerValue('authorization'), `Bearer ${after.accessToken}`);
+  });
+
+  // ---- 04-Authorization: RBAC decides who sees the admin view ----------------------------------
+
+  /** Clicks the admin button in the admin view; returns the POST's status and what the view shows. */
+  async function callAdmin(page) {
+    const responsePromise = page.waitForResponse((r) =>
+      r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/admin');
+    await page.evaluate(() => callAPI('/api/admin', true, 'POST', '#admin-message'));
+    const response = await responsePromise;
+    await page.waitForFunction(() => document.querySelector('#admin-message').textContent.length > 0);
+    return { status: response.status(), text: await page.textContent('#admin-message') };
+  }
+
+  browserTest('the admin (role admin) sees the admin view and POST /api/admin answers 200', async ({ page }) => {
+    await openSpa(page);
+    await page.click('#qsLoginBtn');
+    await signInAndReturn(page, DEMO_EMAIL);
+    const scope = decodeJwt((await stored(page)).accessToken).scope.split(' ');
+    assert.ok(scope.includes('write:messages'), `granted: ${scope}`);
+    await page.waitForSelector('#btn-admin-view:not([hidden])');
+    await page.click('#btn-admin-view');
+    await page.click('#btn-ping-admin');
+    await page.waitForFunction(() => document.querySelector('#admin-message').textContent.length > 0);
+    assert.match(await page.textContent('#admin-message'), /^Hello from an admin endpoint/);
+    const again = await callAdmin(page);
+    assert.equal(again.status, 200);
+  });
+
+  browserTest('the reader (role reader) does not see the admin view and POST /api/admin answers 403', async ({ page }) => {
+    await openSpa(page);
+    await page.click('#qsLoginBtn');
+    await signInAndReturn(page, 'reader@example.com');
+    const scope = decodeJwt((await stored(page)).accessToken).scope.split(' ');
+    assert.ok(scope.includes('read:messages') && !scope.includes('write:messages'), `granted: ${scope}`);
+    assert.equal(await page.isHidden('#btn-admin-view'), true, 'no admin button');
+    const result = await callAdmin(page);
+    assert.equal(result.status, 403);
+    assert.equal(result.text, 'Request failed: Forbidden');
   });
 });

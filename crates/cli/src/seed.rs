@@ -3,7 +3,8 @@
 //! everything in place and changes nothing; it only adds what is missing.
 
 use tessera_core::{
-    AppType, Client, DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, Scope, TokenDialect, User, ids,
+    AppType, Client, DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, Role, Scope, TokenDialect,
+    User, ids,
 };
 use tessera_store::{ClientUpdate, NewUser, ResourceServerUpdate, Store};
 
@@ -14,6 +15,10 @@ pub const QUICKSTART_API_NAME: &str = "Quickstart API";
 pub const QUICKSTART_API_IDENTIFIER: &str = "https://quickstarts/api";
 pub const QUICKSTART_SPA_NAME: &str = "Quickstart SPA";
 pub const DEMO_EMAIL: &str = "demo@example.com";
+/// The second demo user: a reader, without the admin role.
+pub const READER_EMAIL: &str = "reader@example.com";
+pub const ADMIN_ROLE: &str = "admin";
+pub const READER_ROLE: &str = "reader";
 /// Length of a generated demo password (alphanumeric: ~119 bits).
 pub const GENERATED_PASSWORD_LENGTH: usize = 20;
 
@@ -34,6 +39,9 @@ pub struct DevSeed {
     /// The password generated for a newly created demo user. Print it once; it is stored
     /// nowhere in clear.
     pub generated_password: Option<String>,
+    pub reader_user: User,
+    /// Likewise for the second demo user.
+    pub reader_generated_password: Option<String>,
     /// What this run created or changed; empty when everything was in place.
     pub changes: Vec<String>,
 }
@@ -87,13 +95,28 @@ pub async fn seed_dev_tenant(store: &Store, options: &DevSeedOptions) -> CliResu
     let mut changes = Vec::new();
     let api = seed_api(store, &mut changes).await?;
     let spa = seed_spa(store, options.spa_port, &mut changes).await?;
-    let (demo_user, generated_password) =
-        seed_demo_user(store, options.demo_password.as_deref(), &mut changes).await?;
+    let (demo_user, generated_password) = seed_demo_user(
+        store,
+        DEMO_EMAIL,
+        options.demo_password.as_deref(),
+        &mut changes,
+    )
+    .await?;
+    let (reader_user, reader_generated_password) = seed_demo_user(
+        store,
+        READER_EMAIL,
+        options.demo_password.as_deref(),
+        &mut changes,
+    )
+    .await?;
+    let api = seed_rbac(store, api, &demo_user, &reader_user, &mut changes).await?;
     Ok(DevSeed {
         api,
         spa,
         demo_user,
         generated_password,
+        reader_user,
+        reader_generated_password,
         changes,
     })
 }
@@ -112,7 +135,8 @@ async fn seed_api(store: &Store, changes: &mut Vec<String>) -> CliResult<Resourc
             token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
             allow_offline_access: true,
             token_dialect: TokenDialect::AccessToken,
-            enforce_policies: false,
+            // The quickstart's "Authorization" step: users get only the scopes they hold.
+            enforce_policies: true,
             scopes: quickstart_scopes(),
             created_at: now,
             updated_at: now,
@@ -193,10 +217,11 @@ async fn seed_spa(store: &Store, spa_port: u16, changes: &mut Vec<String>) -> Cl
 
 async fn seed_demo_user(
     store: &Store,
+    email: &str,
     wanted_password: Option<&str>,
     changes: &mut Vec<String>,
 ) -> CliResult<(User, Option<String>)> {
-    match store.find_user_with_password(DEMO_EMAIL).await? {
+    match store.find_user_with_password(email).await? {
         None => {
             let generated = wanted_password
                 .is_none()
@@ -206,7 +231,7 @@ async fn seed_demo_user(
                 .or_else(|| generated.clone())
                 .unwrap_or_default();
             let new = NewUser {
-                email: DEMO_EMAIL.into(),
+                email: email.into(),
                 password_hash: hash_password(password).await,
                 email_verified: true,
                 name: None,
@@ -216,7 +241,7 @@ async fn seed_demo_user(
             let user = store
                 .create_user(&new, &format!("auth0|{}", ids::hex_id(12)), now())
                 .await?;
-            changes.push(format!("created demo user {DEMO_EMAIL}"));
+            changes.push(format!("created demo user {email}"));
             Ok((user, generated))
         }
         Some((user, stored_hash)) => {
@@ -241,10 +266,87 @@ async fn seed_demo_user(
             let hash = hash_password(password.to_string()).await;
             store.set_user_password(&user.user_id, &hash, now()).await?;
             changes.push(format!(
-                "set the password of {DEMO_EMAIL} from TESSERA_DEMO_PASSWORD"
+                "set the password of {email} from TESSERA_DEMO_PASSWORD"
             ));
             let user = store.find_user(&user.user_id).await?.unwrap_or(user);
             Ok((user, None))
         }
     }
+}
+
+/// The quickstart's "Authorization" step: RBAC on for the API, an `admin` role holding
+/// both permissions (given to the demo user) and a `reader` role holding `read:messages`
+/// (given to the second user).
+async fn seed_rbac(
+    store: &Store,
+    api: ResourceServer,
+    demo: &User,
+    reader: &User,
+    changes: &mut Vec<String>,
+) -> CliResult<ResourceServer> {
+    let api = if api.enforce_policies {
+        api
+    } else {
+        let update = ResourceServerUpdate {
+            enforce_policies: Some(true),
+            ..Default::default()
+        };
+        changes.push(format!("turned on RBAC for {QUICKSTART_API_IDENTIFIER}"));
+        store
+            .update_resource_server(&api.id, &update, now())
+            .await?
+    };
+    let roles: [(&str, &str, &[&str], &User); 2] = [
+        (
+            ADMIN_ROLE,
+            "Reads and writes messages",
+            &["read:messages", "write:messages"],
+            demo,
+        ),
+        (READER_ROLE, "Reads messages", &["read:messages"], reader),
+    ];
+    for (name, description, permissions, user) in roles {
+        let role = match store.find_role(name).await? {
+            Some(role) => role,
+            None => {
+                let now = now();
+                let role = Role {
+                    id: format!("rol_{}", ids::alphanumeric(16)),
+                    name: name.into(),
+                    description: description.into(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                store.create_role(&role).await?;
+                changes.push(format!("created role {name}"));
+                role
+            }
+        };
+        let held = store.role_permissions(&role.id).await?;
+        let missing: Vec<String> = permissions
+            .iter()
+            .filter(|p| {
+                !held
+                    .iter()
+                    .any(|h| h.audience == QUICKSTART_API_IDENTIFIER && h.permission == **p)
+            })
+            .map(|p| p.to_string())
+            .collect();
+        if !missing.is_empty() {
+            store
+                .add_role_permissions(&role.id, QUICKSTART_API_IDENTIFIER, &missing)
+                .await?;
+            changes.push(format!("gave role {name} {}", missing.join(", ")));
+        }
+        if !store
+            .user_roles(&user.user_id)
+            .await?
+            .iter()
+            .any(|r| r.id == role.id)
+        {
+            store.assign_user_role(&user.user_id, &role.id).await?;
+            changes.push(format!("gave {} the role {name}", user.email));
+        }
+    }
+    Ok(api)
 }

@@ -37,7 +37,45 @@ async fn seeding_twice_changes_nothing() {
     };
 
     let first = seed_dev_tenant(&store, &options).await.unwrap();
-    assert_eq!(first.changes.len(), 3, "{:?}", first.changes);
+    assert_eq!(
+        first.changes,
+        [
+            "created API Quickstart API (https://quickstarts/api)",
+            "created application Quickstart SPA",
+            "created demo user demo@example.com",
+            "created demo user reader@example.com",
+            "created role admin",
+            "gave role admin read:messages, write:messages",
+            "gave demo@example.com the role admin",
+            "created role reader",
+            "gave role reader read:messages",
+            "gave reader@example.com the role reader",
+        ]
+    );
+    assert!(
+        first.api.enforce_policies,
+        "RBAC is on for the quickstart API"
+    );
+    let permissions = |user_id: String| {
+        let store = store.clone();
+        async move {
+            store
+                .user_permissions(&user_id, Some(QUICKSTART_API_IDENTIFIER))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.permission)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        permissions(first.demo_user.user_id.clone()).await,
+        ["read:messages", "write:messages"]
+    );
+    assert_eq!(
+        permissions(first.reader_user.user_id.clone()).await,
+        ["read:messages"]
+    );
     assert!(
         first.generated_password.is_none(),
         "the password came from the options"
@@ -89,7 +127,8 @@ async fn seeding_twice_changes_nothing() {
     assert_eq!(second.demo_user, first.demo_user);
     assert_eq!(store.list_resource_servers().await.unwrap().len(), 1);
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
-    assert_eq!(store.list_users().await.unwrap().len(), 1);
+    assert_eq!(store.list_users().await.unwrap().len(), 2, "demo and reader");
+    assert_eq!(store.list_roles().await.unwrap().len(), 2, "admin and reader");
 
     // A new TESSERA_DEMO_PASSWORD replaces the old one; nothing else changes.
     let changed = DevSeedOptions {
@@ -97,7 +136,7 @@ async fn seeding_twice_changes_nothing() {
         ..options.clone()
     };
     let third = seed_dev_tenant(&store, &changed).await.unwrap();
-    assert_eq!(third.changes.len(), 1, "{:?}", third.changes);
+    assert_eq!(third.changes.len(), 2, "both demo users: {:?}", third.changes);
     assert!(password_works(&store, "another demo passphrase").await);
     assert!(!password_works(&store, "quickstart demo pass").await);
 

@@ -13,7 +13,8 @@ use crate::config::master_key_beside_database;
 use crate::error::{CliError, CliResult};
 use crate::sample_spa::{self, SpaConfig};
 use crate::seed::{
-    DEMO_EMAIL, DevSeed, DevSeedOptions, QUICKSTART_API_IDENTIFIER, seed_dev_tenant,
+    ADMIN_ROLE, DEMO_EMAIL, DevSeed, DevSeedOptions, QUICKSTART_API_IDENTIFIER, READER_EMAIL,
+    READER_ROLE, seed_dev_tenant,
 };
 
 /// Environment variable holding the demo user's password.
@@ -149,7 +150,7 @@ async fn bind(port: u16, what: &str) -> CliResult<tokio::net::TcpListener> {
 
 fn banner(args: &DevArgs, urls: &Urls, seed: &DevSeed) -> String {
     let scopes: Vec<&str> = seed.api.scopes.iter().map(|s| s.value.as_str()).collect();
-    let password = match &seed.generated_password {
+    let describe = |generated: &Option<String>| match generated {
         Some(password) => format!(
             "{password}\n                   (generated: shown this once and never again; set {DEMO_PASSWORD_VAR} to choose one)"
         ),
@@ -161,6 +162,8 @@ fn banner(args: &DevArgs, urls: &Urls, seed: &DevSeed) -> String {
             args.data_dir.display()
         ),
     };
+    let password = describe(&seed.generated_password);
+    let reader_password = describe(&seed.reader_generated_password);
     let seeded = if seed.changes.is_empty() {
         "the quickstart tenant was already seeded; nothing changed".to_string()
     } else {
@@ -173,6 +176,10 @@ fn banner(args: &DevArgs, urls: &Urls, seed: &DevSeed) -> String {
     ));
     out.push_str(&format!(
         "  Sample SPA       {}  (jQuery + auth0-js)\n",
+        urls.spa
+    ));
+    out.push_str(&format!(
+        "  spa-js sample    {}/spa-js/  (@auth0/auth0-spa-js)\n",
         urls.spa
     ));
     out.push_str(&format!(
@@ -197,8 +204,14 @@ fn banner(args: &DevArgs, urls: &Urls, seed: &DevSeed) -> String {
         seed.api.identifier,
         scopes.join(" ")
     ));
-    out.push_str(&format!("  Demo login       {DEMO_EMAIL}\n"));
+    out.push_str(&format!(
+        "  Demo login       {DEMO_EMAIL}  (role {ADMIN_ROLE}: read and write messages)\n"
+    ));
     out.push_str(&format!("  Demo password    {password}\n"));
+    out.push_str(&format!(
+        "  Second user      {READER_EMAIL}  (role {READER_ROLE}: read messages only)\n"
+    ));
+    out.push_str(&format!("  Its password     {reader_password}\n"));
     out.push_str(&format!("  Seed             {seeded}\n\n"));
     out.push_str("Press Ctrl-C to stop.\n");
     out
