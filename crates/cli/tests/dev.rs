@@ -127,8 +127,16 @@ async fn seeding_twice_changes_nothing() {
     assert_eq!(second.demo_user, first.demo_user);
     assert_eq!(store.list_resource_servers().await.unwrap().len(), 1);
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
-    assert_eq!(store.list_users().await.unwrap().len(), 2, "demo and reader");
-    assert_eq!(store.list_roles().await.unwrap().len(), 2, "admin and reader");
+    assert_eq!(
+        store.list_users().await.unwrap().len(),
+        2,
+        "demo and reader"
+    );
+    assert_eq!(
+        store.list_roles().await.unwrap().len(),
+        2,
+        "admin and reader"
+    );
 
     // A new TESSERA_DEMO_PASSWORD replaces the old one; nothing else changes.
     let changed = DevSeedOptions {
@@ -136,7 +144,12 @@ async fn seeding_twice_changes_nothing() {
         ..options.clone()
     };
     let third = seed_dev_tenant(&store, &changed).await.unwrap();
-    assert_eq!(third.changes.len(), 2, "both demo users: {:?}", third.changes);
+    assert_eq!(
+        third.changes.len(),
+        2,
+        "both demo users: {:?}",
+        third.changes
+    );
     assert!(password_works(&store, "another demo passphrase").await);
     assert!(!password_works(&store, "quickstart demo pass").await);
 
