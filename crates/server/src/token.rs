@@ -135,6 +135,34 @@ impl ClientCredentials {
         }
     }
 
+    /// The registered client, authenticated.
+    async fn authenticated_client(&self, state: &AppState) -> Result<Client, OAuthError> {
+        let client = state
+            .store()
+            .find_client(&self.client_id)
+            .await?
+            .ok_or_else(|| {
+                OAuthError::invalid_client("Client authentication failed", self.used_basic)
+            })?;
+        self.authenticate(&client)?;
+        Ok(client)
+    }
+
+    /// The registered client, authenticated and allowed `grant_type`.
+    async fn client_allowed(
+        &self,
+        state: &AppState,
+        grant_type: &str,
+    ) -> Result<Client, OAuthError> {
+        let client = self.authenticated_client(state).await?;
+        if !client.allows_grant(grant_type) {
+            return Err(OAuthError::unauthorized_client(format!(
+                "This application may not use the {grant_type} grant."
+            )));
+        }
+        Ok(client)
+    }
+
     /// Checks the credentials against the registered client.
     fn authenticate(&self, client: &Client) -> Result<(), OAuthError> {
         let failed = || OAuthError::invalid_client("Client authentication failed", self.used_basic);
@@ -183,19 +211,9 @@ async fn authorization_code(
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: redirect_uri"))?;
-    let client = state
-        .store()
-        .find_client(&credentials.client_id)
-        .await?
-        .ok_or_else(|| {
-            OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
-        })?;
-    credentials.authenticate(&client)?;
-    if !client.allows_grant("authorization_code") {
-        return Err(OAuthError::unauthorized_client(
-            "This application may not use the authorization code grant.",
-        ));
-    }
+    let client = credentials
+        .client_allowed(state, "authorization_code")
+        .await?;
     let invalid = || OAuthError::invalid_grant("Invalid authorization code");
     let now = now();
     let record = match state
@@ -405,19 +423,7 @@ async fn refresh_token(
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: refresh_token"))?;
-    let client = state
-        .store()
-        .find_client(&credentials.client_id)
-        .await?
-        .ok_or_else(|| {
-            OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
-        })?;
-    credentials.authenticate(&client)?;
-    if !client.allows_grant("refresh_token") {
-        return Err(OAuthError::unauthorized_client(
-            "This application may not use refresh tokens.",
-        ));
-    }
+    let client = credentials.client_allowed(state, "refresh_token").await?;
     let invalid = || OAuthError::invalid_grant("Unknown or invalid refresh token.");
     let now = now();
     let old_hash = ids::secret_hash(token);
@@ -520,14 +526,7 @@ pub(crate) async fn revoke(
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: token"))?;
-        let client = state
-            .store()
-            .find_client(&credentials.client_id)
-            .await?
-            .ok_or_else(|| {
-                OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
-            })?;
-        credentials.authenticate(&client)?;
+        let client = credentials.authenticated_client(&state).await?;
         let revoked = state
             .store()
             .revoke_refresh_token(&ids::secret_hash(token), &client.client_id, now())
