@@ -1,9 +1,11 @@
 // Reads a token endpoint response (JSON) on stdin and checks that it carries a
 // real RS256-signed JWT access token for the expected audience. Exits 1 with a
-// reason otherwise. Usage: node check_token.mjs AUDIENCE < response.json
+// reason otherwise. Usage: node check_token.mjs AUDIENCE [ISSUER] < response.json
+// (with ISSUER, the `iss` claim must equal it byte for byte).
 import { readFileSync } from 'node:fs';
 
 const audience = process.argv[2];
+const issuer = process.argv[3];
 const raw = readFileSync(0, 'utf8');
 
 function fail(reason) {
@@ -39,5 +41,6 @@ if (sigLen !== 256) fail(`signature is ${sigLen} bytes, not 256 (RSA-2048)`);
 const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
 if (audience && !aud.includes(audience)) fail(`aud ${JSON.stringify(payload.aud)} does not include ${audience}`);
 if (typeof payload.exp !== 'number') fail('no exp claim');
+if (issuer && payload.iss !== issuer) fail(`iss ${JSON.stringify(payload.iss)} is not ${JSON.stringify(issuer)}`);
 
-console.log(`alg=${header.alg} kid=${header.kid ?? '-'} typ=${header.typ ?? '-'} aud=${JSON.stringify(payload.aud)} scope=${JSON.stringify(payload.scope ?? body.scope ?? null)} bytes=${token.length}`);
+console.log(`alg=${header.alg} kid=${header.kid ?? '-'} typ=${header.typ ?? '-'} aud=${JSON.stringify(payload.aud)}${issuer ? ` iss=${JSON.stringify(payload.iss)}` : ''} scope=${JSON.stringify(payload.scope ?? body.scope ?? null)} bytes=${token.length}`);

@@ -1,18 +1,28 @@
 // Renders BENCHMARKS.md from the key=value results that bench/run.sh records.
-// Usage: node report.mjs RESULTS_FILE COMMANDS_FILE > BENCHMARKS.md
+// Usage: node report.mjs RESULTS_FILE COMMANDS_FILE [API_COMMANDS_FILE] > BENCHMARKS.md
 import { readFileSync } from 'node:fs';
 
-const [resultsFile, commandsFile] = process.argv.slice(2);
+const [resultsFile, commandsFile, apiCommandsFile] = process.argv.slice(2);
 const R = {};
 for (const line of readFileSync(resultsFile, 'utf8').split('\n')) {
   const i = line.indexOf('=');
   if (i > 0) R[line.slice(0, i)] = line.slice(i + 1);
 }
-const commands = readFileSync(commandsFile, 'utf8').trimEnd();
+const readOr = (file) => {
+  try {
+    return file ? readFileSync(file, 'utf8').trimEnd() : '';
+  } catch {
+    return '';
+  }
+};
+const commands = readOr(commandsFile);
+const apiCommands = readOr(apiCommandsFile);
+const ISSUANCE = R.cfg_SKIP_ISSUANCE !== '1';
+const API = R.cfg_SKIP_API !== '1';
 
 const num = (k) => {
   const v = Number(R[k]);
-  return Number.isFinite(v) ? v : undefined;
+  return R[k] !== undefined && R[k] !== '' && Number.isFinite(v) ? v : undefined;
 };
 const rounds = num('cfg_ROUNDS');
 const roundList = Array.from({ length: rounds }, (_, i) => i + 1);
@@ -20,131 +30,113 @@ const best = (prefix, key, pick) => {
   const vals = roundList.map((r) => num(`${prefix}_r${r}_${key}`)).filter((v) => v !== undefined);
   return vals.length ? pick(...vals) : undefined;
 };
+const bestOf = (key, pick) => {
+  const vals = roundList.map((r) => num(`${key}_r${r}`)).filter((v) => v !== undefined);
+  return vals.length ? pick(...vals) : undefined;
+};
 const has = (prefix) => num(`${prefix}_r1_rps`) !== undefined;
 
 const f0 = (v) => (v === undefined ? 'n/a' : Math.round(v).toLocaleString('en-US'));
+const f1 = (v) => (v === undefined ? 'n/a' : v.toFixed(1));
 const f2 = (v) => (v === undefined ? 'n/a' : v.toFixed(2));
 const ms = (us) => (us === undefined ? 'n/a' : `${(us / 1000).toFixed(us < 10000 ? 2 : 1)} ms`);
 const mb = (kb) => (kb === undefined ? 'n/a' : `${(kb / 1024).toFixed(1)} MB`);
+const usf = (us) => (us === undefined ? 'n/a' : `${us.toFixed(1)} µs`);
 const ratio = (a, b) => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
 const fx = (x) => (x === undefined ? 'n/a' : `${x.toFixed(2)}×`);
 const met = (ok) => (ok === undefined ? 'n/a' : ok ? '**yes**' : '**no**');
-
-// Best round for each server: highest throughput; lowest p99 (same rule for all).
-const T = { rps: best('tessera', 'rps', Math.max), p99: best('tessera', 'p99_us', Math.min) };
-const P = { rps: best('peer', 'rps', Math.max), p99: best('peer', 'p99_us', Math.min) };
-const PC = has('peercluster')
-  ? { rps: best('peercluster', 'rps', Math.max), p99: best('peercluster', 'p99_us', Math.min) }
-  : undefined;
-const sslVals = roundList.map((r) => num(`openssl_multi_r${r}`)).filter((v) => v !== undefined);
-const sslAll = sslVals.length ? Math.max(...sslVals) : undefined;
-const ssl1 = num('openssl_1core');
+const ok = (x, test) => (x === undefined ? undefined : test(x));
 const nproc = num('nproc');
-const workers = num('cfg_PEER_WORKERS');
-const conns = num('cfg_CONNECTIONS');
-
-const tRss = num('tessera_idle_rss_kb');
-const pRss = num('peer_idle_rss_kb');
-const tStart = num('tessera_start_us');
-const pStart = num('peer_start_us');
-
-const rows = [];
-const row = (metric, t, ref, x, goal, ok) => rows.push(`| ${metric} | ${t} | ${ref} | ${fx(x)} | ${goal} | ${met(ok)} |`);
-
-const xSign = ratio(T.rps, sslAll);
-row(`Token issuance vs raw RSA-2048 signing, all ${nproc} cores`, `${f0(T.rps)} tokens/s`, `${f0(sslAll)} sign/s (openssl speed -multi ${nproc})`, xSign, '≥ 0.85×', xSign === undefined ? undefined : xSign >= 0.85);
-// Efficiency, which wrk's share of the cores does not distort: tokens per CPU-second
-// the server itself used, against what one core signs per second.
-const perCpu = (prefix) => {
-  const vals = roundList.map((r) => ratio(num(`${prefix}_r${r}_rps`), num(`${prefix}_r${r}_server_cores`))).filter((v) => v !== undefined);
-  return vals.length ? Math.max(...vals) : undefined;
-};
-const tEff = perCpu('tessera');
-const pEff = perCpu('peer');
-rows.push(`| Tokens per CPU-second of the server vs one-core signing (informational) | ${f0(tEff)} | ${f0(ssl1)} sign/s (openssl speed, 1 core); peer: ${f0(pEff)} | ${fx(ratio(tEff, ssl1))} | — | — |`);
-const xPeer = ratio(T.rps, P.rps);
-row('Token issuance vs peer (oidc-provider, 1 process)', `${f0(T.rps)} tokens/s`, `${f0(P.rps)} tokens/s`, xPeer, '≥ 1.5×', xPeer === undefined ? undefined : xPeer >= 1.5);
-const xP99 = ratio(T.p99, P.p99);
-row(`p99 latency at ${conns} clients vs peer (1 process)`, ms(T.p99), ms(P.p99), xP99, '≤ 0.5×', xP99 === undefined ? undefined : xP99 <= 0.5);
-let xPc;
-let xPcP99;
-if (PC) {
-  xPc = ratio(T.rps, PC.rps);
-  row(`Token issuance vs peer clustered (${workers} processes)`, `${f0(T.rps)} tokens/s`, `${f0(PC.rps)} tokens/s`, xPc, '≥ 1.5× (stricter reading)', xPc === undefined ? undefined : xPc >= 1.5);
-  xPcP99 = ratio(T.p99, PC.p99);
-  row(`p99 latency at ${conns} clients vs peer clustered (${workers} processes)`, ms(T.p99), ms(PC.p99), xPcP99, '≤ 0.5× (stricter reading)', xPcP99 === undefined ? undefined : xPcP99 <= 0.5);
-}
-row('Idle RSS (after start + 10 token requests, 1 s idle)', mb(tRss), `${mb(pRss)} (peer, 1 process)`, ratio(tRss, pRss), '< 32 MB', tRss === undefined ? undefined : tRss < 32 * 1024);
-row(`Start to ready, existing database (median of ${num('cfg_STARTS')})`, ms(tStart), `${ms(pStart)} (peer, existing key)`, ratio(tStart, pStart), '< 100 ms', tStart === undefined ? undefined : tStart < 100_000);
-
-const perRound = [];
-for (const r of roundList) {
-  const cells = [
-    `| ${r}`,
-    `${f0(num(`openssl_multi_r${r}`))}`,
-    `${f0(num(`tessera_r${r}_rps`))} / ${ms(num(`tessera_r${r}_p50_us`))} / ${ms(num(`tessera_r${r}_p99_us`))}`,
-    `${f0(num(`peer_r${r}_rps`))} / ${ms(num(`peer_r${r}_p50_us`))} / ${ms(num(`peer_r${r}_p99_us`))}`,
-  ];
-  if (PC) cells.push(`${f0(num(`peercluster_r${r}_rps`))} / ${ms(num(`peercluster_r${r}_p50_us`))} / ${ms(num(`peercluster_r${r}_p99_us`))}`);
-  perRound.push(`${cells.join(' | ')} |`);
-}
-
-const startsList = (k) => (R[k] ?? '').split(' ').filter(Boolean).map((us) => (Number(us) / 1000).toFixed(1)).join(', ');
-// Signs of other work on the machine: a busy load average at the start, or all
-// cores signing much slower than nproc times one core.
 const warnings = [];
-const busyBefore = num('busy_before_cores');
-if (busyBefore > 0.25) warnings.push(`${busyBefore.toFixed(2)} cores were busy in the second before the measurements started`);
-const scaling = ratio(sslAll, ssl1 * nproc);
-if (scaling !== undefined && scaling < 0.8) warnings.push(`openssl on all ${nproc} cores signed only ${fx(scaling)} of ${nproc} × its one-core rate`);
 const others = [];
-for (const name of ['tessera', 'peer', 'peercluster']) {
-  for (const r of roundList) {
-    const o = num(`${name}_r${r}_other_cores`);
-    if (o > 0.25) others.push(`${name} round ${r}: ${o.toFixed(2)}`);
+const cpuRows = (names) =>
+  roundList.map((r) => `| ${r} | ${names.map((n) => ['server', 'wrk', 'other'].map((k) => f2(num(`${n}_r${r}_${k}_cores`))).join(' / ')).join(' | ')} |`).join('\n');
+const latencyCell = (name, r) => `${f0(num(`${name}_r${r}_rps`))} / ${ms(num(`${name}_r${r}_p50_us`))} / ${ms(num(`${name}_r${r}_p99_us`))}`;
+const busyStarts = [];
+let quietWaitMs = 0;
+const noteOthers = (names) => {
+  for (const name of names) {
+    for (const r of roundList) {
+      const o = num(`${name}_r${r}_other_cores`);
+      if (o > 0.25) others.push(`${name} round ${r}: ${o.toFixed(2)}`);
+      const b = num(`${name}_r${r}_busy_before_cores`);
+      if (b >= 0.3) busyStarts.push(`${name} round ${r}: ${b.toFixed(2)}`);
+      quietWaitMs += num(`${name}_r${r}_quiet_wait_ms`) ?? 0;
+    }
   }
-}
-if (others.length) warnings.push(`other processes used CPU during load runs (cores: ${others.join(', ')})`);
-const warning = warnings.length
-  ? `\n> **Warning: the machine looked busy with other work during this run** — ${warnings.join('; ')}. Ratios are still measured side by side, but treat them with care and re-run on a quiet machine.\n`
-  : '';
+};
 
-const metCount = [xSign >= 0.85, xPeer >= 1.5, xP99 <= 0.5, tRss < 32 * 1024, tStart < 100_000].filter(Boolean).length;
+// ---- section 1: token issuance ---------------------------------------------------------
+let issuance = { goals: '', details: '', how: '', machine: '', met: 0, total: 5 };
+if (ISSUANCE) {
+  // Best round for each server: highest throughput; lowest p99 (same rule for all).
+  const T = { rps: best('tessera', 'rps', Math.max), p99: best('tessera', 'p99_us', Math.min) };
+  const P = { rps: best('peer', 'rps', Math.max), p99: best('peer', 'p99_us', Math.min) };
+  const PC = has('peercluster')
+    ? { rps: best('peercluster', 'rps', Math.max), p99: best('peercluster', 'p99_us', Math.min) }
+    : undefined;
+  const sslAll = bestOf('openssl_multi', Math.max);
+  const ssl1 = num('openssl_1core');
+  const workers = num('cfg_PEER_WORKERS');
+  const conns = num('cfg_CONNECTIONS');
+  const tRss = num('tessera_idle_rss_kb');
+  const pRss = num('peer_idle_rss_kb');
+  const tStart = num('tessera_start_us');
+  const pStart = num('peer_start_us');
 
-const out = `# Benchmarks
+  const rows = [];
+  const row = (metric, t, ref, x, goal, isMet) => rows.push(`| ${metric} | ${t} | ${ref} | ${fx(x)} | ${goal} | ${met(isMet)} |`);
+  const xSign = ratio(T.rps, sslAll);
+  row(`Token issuance vs raw RSA-2048 signing, all ${nproc} cores`, `${f0(T.rps)} tokens/s`, `${f0(sslAll)} sign/s (openssl speed -multi ${nproc})`, xSign, '≥ 0.85×', ok(xSign, (x) => x >= 0.85));
+  // Efficiency, which wrk's share of the cores does not distort: tokens per CPU-second
+  // the server itself used, against what one core signs per second.
+  const perCpu = (prefix) => {
+    const vals = roundList.map((r) => ratio(num(`${prefix}_r${r}_rps`), num(`${prefix}_r${r}_server_cores`))).filter((v) => v !== undefined);
+    return vals.length ? Math.max(...vals) : undefined;
+  };
+  const tEff = perCpu('tessera');
+  const pEff = perCpu('peer');
+  rows.push(`| Tokens per CPU-second of the server vs one-core signing (informational) | ${f0(tEff)} | ${f0(ssl1)} sign/s (openssl speed, 1 core); peer: ${f0(pEff)} | ${fx(ratio(tEff, ssl1))} | — | — |`);
+  const xPeer = ratio(T.rps, P.rps);
+  row('Token issuance vs peer (oidc-provider, 1 process)', `${f0(T.rps)} tokens/s`, `${f0(P.rps)} tokens/s`, xPeer, '≥ 1.5×', ok(xPeer, (x) => x >= 1.5));
+  const xP99 = ratio(T.p99, P.p99);
+  row(`p99 latency at ${conns} clients vs peer (1 process)`, ms(T.p99), ms(P.p99), xP99, '≤ 0.5×', ok(xP99, (x) => x <= 0.5));
+  if (PC) {
+    const xPc = ratio(T.rps, PC.rps);
+    row(`Token issuance vs peer clustered (${workers} processes)`, `${f0(T.rps)} tokens/s`, `${f0(PC.rps)} tokens/s`, xPc, '≥ 1.5× (stricter reading)', ok(xPc, (x) => x >= 1.5));
+    const xPcP99 = ratio(T.p99, PC.p99);
+    row(`p99 latency at ${conns} clients vs peer clustered (${workers} processes)`, ms(T.p99), ms(PC.p99), xPcP99, '≤ 0.5× (stricter reading)', ok(xPcP99, (x) => x <= 0.5));
+  }
+  row('Idle RSS (after start + 10 token requests, 1 s idle)', mb(tRss), `${mb(pRss)} (peer, 1 process)`, ratio(tRss, pRss), '< 32 MB', ok(tRss, (v) => v < 32 * 1024));
+  row(`Start to ready, existing database (median of ${num('cfg_STARTS')})`, ms(tStart), `${ms(pStart)} (peer, existing key)`, ratio(tStart, pStart), '< 100 ms', ok(tStart, (v) => v < 100_000));
+  issuance.met = [xSign >= 0.85, xPeer >= 1.5, xP99 <= 0.5, tRss < 32 * 1024, tStart < 100_000].filter(Boolean).length;
 
-Generated by \`bench/run.sh\` on ${R.date}. Every ratio compares numbers measured in
-this same run on this same machine, one server at a time: the machine is shared and noisy, so
-absolute numbers from different runs do not compare, ratios do (better).
+  const perRound = roundList.map((r) => {
+    const cells = [`| ${r}`, f0(num(`openssl_multi_r${r}`)), latencyCell('tessera', r), latencyCell('peer', r)];
+    if (PC) cells.push(latencyCell('peercluster', r));
+    return `${cells.join(' | ')} |`;
+  });
+  const startsList = (k) => (R[k] ?? '').split(' ').filter(Boolean).map((us) => (Number(us) / 1000).toFixed(1)).join(', ');
+  // Signs of other work on the machine: all cores signing much slower than nproc times one core.
+  const scaling = ratio(sslAll, ssl1 * nproc);
+  if (scaling !== undefined && scaling < 0.8) warnings.push(`openssl on all ${nproc} cores signed only ${fx(scaling)} of ${nproc} × its one-core rate`);
+  noteOthers(['tessera', 'peer', 'peercluster']);
 
-**${metCount} of 5 goals met** in this run${PC ? ' (the two "stricter reading" rows are extra and not counted)' : ''}.
-${warning}
+  issuance.goals = `**${issuance.met} of 5 goals met**${PC ? ' (the two "stricter reading" rows are extra and not counted)' : ''}.
+
 | Metric | Tessera | Reference | Ratio | Goal | Met? |
 | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
 Throughput and p99 are the best of ${rounds} round${rounds > 1 ? 's' : ''} for every server alike
 (highest requests/s, lowest p99), each round being ${R.cfg_WARMUP} s of warm-up then
-${R.cfg_DURATION} s measured with \`wrk -t${R.cfg_THREADS} -c${conns}\`. The raw signing rate is
-the best \`openssl speed -multi ${nproc} rsa2048\` of the rounds (one per round, right before its load tests).
+${R.cfg_DURATION} s measured with \`wrk -t${R.cfg_THREADS} -c${conns}\` (no pinning: every process may use
+every core). The raw signing rate is the best \`openssl speed -multi ${nproc} rsa2048\` of the rounds (one per
+round, right before its load tests).`;
 
-## Machine and versions
+  issuance.machine = `| Peer (issuance) | oidc-provider ${R.oidc_provider_version} on Node.js ${R.node_version} |`;
 
-| | |
-| --- | --- |
-| Date | ${R.date} |
-| CPU | ${R.cpu} |
-| \`nproc\` | ${nproc} |
-| Memory | ${R.memory} |
-| Kernel | ${R.kernel} |
-| Load average (1/5/15 min) at start / end | ${R.loadavg_start} / ${R.loadavg_end} |
-| Cores busy in the second before measuring | ${R.busy_before_cores} |
-| Tessera | ${R.tessera_version}, git ${R.git_rev}, \`cargo build --release -p tessera\` |
-| Peer | oidc-provider ${R.oidc_provider_version} on Node.js ${R.node_version} |
-| Load generator | wrk ${R.wrk_version} |
-| OpenSSL | ${R.openssl_version} |
-
-## Absolute numbers
+  issuance.details = `### Token issuance
 
 Raw RSA-2048 signing (\`openssl speed rsa2048\`): ${f0(ssl1)} sign/s on one core;
 ${f0(sslAll)} sign/s on all ${nproc} cores (best round). Tessera issues
@@ -161,7 +153,7 @@ else on the machine; ${nproc} cores in all):
 
 | Round | Tessera (server / wrk / other) | Peer, 1 process (same) |${PC ? ` Peer, ${workers} processes (same) |` : ''}
 | --- | --- | --- |${PC ? ' --- |' : ''}
-${roundList.map((r) => `| ${r} | ${['tessera', 'peer', ...(PC ? ['peercluster'] : [])].map((n) => ['server', 'wrk', 'other'].map((k) => f2(num(`${n}_r${r}_${k}_cores`))).join(' / ')).join(' | ')} |`).join('\n')}
+${cpuRows(['tessera', 'peer', ...(PC ? ['peercluster'] : [])])}
 
 | | Tessera | Peer (1 process) |
 | --- | --- | --- |
@@ -169,16 +161,14 @@ ${roundList.map((r) => `| ${r} | ${['tessera', 'peer', ...(PC ? ['peercluster'] 
 | Peak RSS (VmHWM) after the load, highest of the rounds | ${mb(best('tessera', 'hwm_kb', Math.max))} | ${mb(best('peer', 'hwm_kb', Math.max))} |
 | Start to ready, each start (ms) | ${startsList('tessera_start_us_all')} | ${startsList('peer_start_us_all')} |
 | First start (creates the signing keys) | ${R.tessera_first_start_ms} ms | — |
-| Token checked before measuring | ${R.tessera_token} | ${R.peer_token} |
+| Token checked before measuring | ${R.tessera_token} | ${R.peer_token} |`;
 
-## What is measured, and how
-
-- **Token issuance**: \`POST /oauth/token\` with \`grant_type=client_credentials\`, the client's id and
-  secret in the form body and \`audience=${'https://bench/api'}\`; every response is a freshly
+  issuance.how = `- **Token issuance**: \`POST /oauth/token\` with \`grant_type=client_credentials\`, the client's id and
+  secret in the form body and \`audience=https://bench/api\`; every response is a freshly
   signed RS256 JWT (RSA-2048). Load from wrk with \`bench/token.lua\`, whose \`done()\` prints requests/s
   and the latency percentiles; any non-2xx response fails the run. Before any load, one request to each
   server is checked: HTTP 200, a three-part JWT whose header says RS256, a 256-byte signature, the audience.
-- **Peer**: node [oidc-provider](https://github.com/panva/node-oidc-provider) (\`bench/peer/server.mjs\`) with
+- **Issuance peer**: node [oidc-provider](https://github.com/panva/node-oidc-provider) (\`bench/peer/server.mjs\`) with
   the \`clientCredentials\` and \`resourceIndicators\` features, one client with \`client_secret_post\`, an
   RSA-2048 RS256 key, and the resource \`https://bench/api\` with \`accessTokenFormat: 'jwt'\`; requests send
   \`resource=https://bench/api&scope=read:bench\`. Its plain deployment is one Node.js process (the goal's
@@ -191,22 +181,270 @@ ${roundList.map((r) => `| ${r} | ${['tessera', 'peer', ...(PC ? ['peercluster'] 
   keys already created by an earlier start) to the first \`200\` from \`GET /healthz\`, polled over bash's
   \`/dev/tcp\` every millisecond (no process spawned per poll); the median of ${R.cfg_STARTS} starts. The peer is
   timed the same way to its discovery document, loading its key from a file.
+- **Efficiency row**: each round's tokens/s divided by the cores the server itself used (best round).`;
+}
+
+// ---- section 2: protecting an API --------------------------------------------------------
+let api = { goals: '', details: '', how: '', machine: '', met: 0, total: 3 };
+if (API) {
+  const pinned = R.cfg_PIN === '1';
+  const sCpu = R.cfg_SERVER_CPU;
+  const lCpu = R.cfg_LOAD_CPU;
+  const aConns = num('cfg_API_CONNECTIONS');
+  const aThreads = num('cfg_API_THREADS');
+  const verify = bestOf('api_openssl_verify', Math.max); // verifications/s, one core
+  const verifyUs = verify ? 1e6 / verify : undefined;
+  const pub = best('api_public', 'rps', Math.max);
+  const priv = best('api_private', 'rps', Math.max);
+  const privP99 = best('api_private', 'p99_us', Math.min);
+  const ePub = best('peerapi_public', 'rps', Math.max);
+  const ePriv = best('peerapi_private', 'rps', Math.max);
+  const ePrivP99 = best('peerapi_private', 'p99_us', Math.min);
+  const cpu = (name, r) => num(`${name}_r${r}_cpu_us_per_req`);
+  // CPU added per request, per round (both routes measured minutes apart at most); the best round counts.
+  const added = roundList.map((r) => (cpu('api_private', r) !== undefined && cpu('api_public', r) !== undefined ? cpu('api_private', r) - cpu('api_public', r) : undefined));
+  const addedVals = added.filter((v) => v !== undefined);
+  const bestAddedRound = addedVals.length ? added.indexOf(Math.min(...addedVals)) + 1 : undefined;
+  const addedUs = bestAddedRound ? added[bestAddedRound - 1] : undefined;
+  const pubUs = bestAddedRound ? cpu('api_public', bestAddedRound) : undefined;
+  const privUs = bestAddedRound ? cpu('api_private', bestAddedRound) : undefined;
+  const eAdded = roundList.map((r) => (cpu('peerapi_private', r) !== undefined && cpu('peerapi_public', r) !== undefined ? cpu('peerapi_private', r) - cpu('peerapi_public', r) : undefined)).filter((v) => v !== undefined);
+  const eAddedUs = eAdded.length ? Math.min(...eAdded) : undefined;
+
+  const core = pinned ? `core ${sCpu}` : 'one core';
+  const xVerify = ratio(priv, verify);
+  const xExpress = ratio(priv, ePriv);
+  const xAdded = ratio(addedUs, verifyUs);
+  const rows = [];
+  const row = (metric, t, ref, x, goal, isMet) => rows.push(`| ${metric} | ${t} | ${ref} | ${fx(x)} | ${goal} | ${met(isMet)} |`);
+  row(`\`GET /api/private\` (valid RS256 token) vs raw RSA-2048 verification of the same core`, `${f0(priv)} req/s`, `${f0(verify)} verify/s (${pinned ? `taskset -c ${sCpu} ` : ''}openssl speed rsa2048)`, xVerify, '≥ 0.5×', ok(xVerify, (x) => x >= 0.5));
+  row('`GET /api/private` vs Express + express-oauth2-jwt-bearer (1 process, same core, same token)', `${f0(priv)} req/s`, `${f0(ePriv)} req/s`, xExpress, '≥ 4×', ok(xExpress, (x) => x >= 4));
+  row('Server CPU added per request over the unprotected `/api/public`, in raw verifications', `${usf(privUs)} − ${usf(pubUs)} = ${usf(addedUs)}`, `1 verification = ${usf(verifyUs)} (1 / verify/s)`, xAdded, '≤ 1.5×', ok(xAdded, (x) => x <= 1.5));
+  api.met = [xVerify >= 0.5, xExpress >= 4, xAdded <= 1.5].filter(Boolean).length;
+  // Informational: the unprotected route, and throughput per CPU-second of the server.
+  const perCpu = (prefix) => {
+    const vals = roundList.map((r) => ratio(num(`${prefix}_r${r}_rps`), num(`${prefix}_r${r}_server_cores`))).filter((v) => v !== undefined);
+    return vals.length ? Math.max(...vals) : undefined;
+  };
+  const privEff = perCpu('api_private');
+  rows.push(`| \`GET /api/private\` per CPU-second of the server vs one-core verification (informational) | ${f0(privEff)} | ${f0(verify)} verify/s; Express: ${f0(perCpu('peerapi_private'))} | ${fx(ratio(privEff, verify))} | — | — |`);
+  // The same Tessera runs with wrk on the server's core: no cross-core wake-ups.
+  const SC = has('api_private_samecore');
+  const scAdded = roundList.map((r) => (cpu('api_private_samecore', r) !== undefined && cpu('api_public_samecore', r) !== undefined ? cpu('api_private_samecore', r) - cpu('api_public_samecore', r) : undefined));
+  let scSummary;
+  if (SC) {
+    const vals = scAdded.filter((v) => v !== undefined);
+    const r = vals.length ? scAdded.indexOf(Math.min(...vals)) + 1 : undefined;
+    const scPriv = best('api_private_samecore', 'rps', Math.max);
+    scSummary = { rps: scPriv, added: r ? scAdded[r - 1] : undefined, pub: r ? cpu('api_public_samecore', r) : undefined, priv: r ? cpu('api_private_samecore', r) : undefined };
+    rows.push(`| Informational: \`GET /api/private\` with wrk on the server's core too (no cross-core wake-ups) vs raw verification | ${f0(scPriv)} req/s | ${f0(verify)} verify/s | ${fx(ratio(scPriv, verify))} | (≥ 0.5×) | — |`);
+    rows.push(`| Informational: CPU added per request, wrk on the server's core too, in raw verifications | ${usf(scSummary.priv)} − ${usf(scSummary.pub)} = ${usf(scSummary.added)} | 1 verification = ${usf(verifyUs)} | ${fx(ratio(scSummary.added, verifyUs))} | (≤ 1.5×) | — |`);
+  }
+  rows.push(`| \`GET /api/public\`, no token (informational) | ${f0(pub)} req/s | Express: ${f0(ePub)} req/s | ${fx(ratio(pub, ePub))} | — | — |`);
+  rows.push(`| p99 latency of \`/api/private\` at ${aConns} clients (informational) | ${ms(privP99)} | Express: ${ms(ePrivP99)} | ${fx(ratio(privP99, ePrivP99))} | — | — |`);
+
+  // The server's core should be saturated on /api/private; if not, req/s understate it.
+  const privCores = best('api_private', 'server_cores', Math.max);
+  if (pinned && privCores !== undefined && privCores < 0.85) {
+    warnings.push(`the Tessera API used only ${privCores.toFixed(2)} of its core under load on /api/private (the load generator or the machine held it back)`);
+  }
+  noteOthers(['api_public', 'api_private', 'api_public_samecore', 'api_private_samecore', 'peerapi_public', 'peerapi_private']);
+
+  const perRound = roundList.map((r) => `| ${r} | ${f0(num(`api_openssl_verify_r${r}`))} | ${['api_public', 'api_private', 'peerapi_public', 'peerapi_private'].map((n) => latencyCell(n, r)).join(' | ')} |`);
+  const cpuPerRound = roundList.map((r) => `| ${r} | ${usf(cpu('api_public', r))} | ${usf(cpu('api_private', r))} | ${usf(added[r - 1])} | ${fx(ratio(added[r - 1], verifyUs))} | ${usf(cpu('peerapi_public', r))} | ${usf(cpu('peerapi_private', r))} | ${usf(cpu('peerapi_private', r) !== undefined && cpu('peerapi_public', r) !== undefined ? cpu('peerapi_private', r) - cpu('peerapi_public', r) : undefined)} |`);
+
+  // Profile: the share of perf samples per category, times the CPU per request of the best round.
+  const CATS = [
+    ['crypto', 'aws-lc: RSA-2048 verification (bignum, SHA-256)'],
+    ['token', 'token parsing and claims (tessera-guard, tessera-jose, serde_json, base64)'],
+    ['http', 'HTTP server (hyper, httparse, axum, tower, tokio)'],
+    ['libc', 'libc (malloc/free, memcpy)'],
+    ['wake', 'kernel: waking the load generator\'s thread (sock_def_readable → wake-up)'],
+    ['kernel', 'kernel: everything else (TCP over loopback, epoll, syscalls)'],
+    ['other', 'other'],
+  ];
+  let profile = '';
+  if (num('profile_private_samples') !== undefined && num('profile_public_samples') !== undefined) {
+    const share = (route, c) => num(`profile_${route}_${c}`);
+    // Scaled by the CPU per request of the round the added-CPU goal counts, so the totals match it.
+    const pubC = pubUs;
+    const privC = privUs;
+    const prow = CATS.map(([c, label]) => {
+      const a = share('public', c) * pubC;
+      const b = share('private', c) * privC;
+      return `| ${label} | ${(share('public', c) * 100).toFixed(1)} % · ${usf(a)} | ${(share('private', c) * 100).toFixed(1)} % · ${usf(b)} | ${usf(b - a)} |`;
+    });
+    profile = `
+Where the server's CPU goes (one extra run per route under \`perf record -F 999 -g\`, not counted above;
+${f0(num('profile_public_samples'))} and ${f0(num('profile_private_samples'))} samples): each category's share of the samples, by the leaf
+frame, times the CPU per request of round ${bestAddedRound} (the round the goal above counts: ${usf(pubC)} for \`/api/public\`, ${usf(privC)} for \`/api/private\`):
+
+| Category | \`/api/public\` | \`/api/private\` | Added per request |
+| --- | --- | --- | --- |
+${prow.join('\n')}
+| **total** | ${usf(pubC)} | ${usf(privC)} | ${usf(ratio(privC, 1) - pubC)} |
+
+One raw verification is ${usf(verifyUs)} on this core (\`openssl speed\`); the goal allows ${usf(verifyUs === undefined ? undefined : verifyUs * 1.5)} added per request.
+`;
+  }
+
+  api.goals = `**${api.met} of 3 goals met**.
+
+| Metric | Tessera sample API | Reference | Ratio | Goal | Met? |
+| --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+Requests/s are the best of ${rounds} round${rounds > 1 ? 's' : ''} for every server alike; each round is ${R.cfg_WARMUP} s of warm-up then
+${R.cfg_DURATION} s measured with \`wrk -t${aThreads} -c${aConns}\`. ${pinned
+    ? `Every server and \`openssl speed\` ran pinned to core ${sCpu} and wrk to core ${lCpu} (\`taskset\`), so "the same core" is literal: one server core against one openssl core, with the load generator never competing for it.`
+    : 'Nothing was pinned (no taskset, or BENCH_PIN=0): servers, wrk and openssl shared every core, so the ratio against one core is only indicative.'}
+The verification reference is the best \`openssl speed rsa2048\` verify/s of the rounds (one per round, right before its load tests).
+CPU per request is the server process's \`utime+stime\` (from \`/proc\`) during the measured run over the requests wrk completed;
+the added CPU is \`/api/private\` minus \`/api/public\` of the same round, the round with the smallest difference counting.`;
+
+  api.machine = `| Peer (API) | express ${R.express_version}, express-oauth2-jwt-bearer ${R.express_jwt_version} (jose ${R.jose_version}) on Node.js ${R.node_version} |
+| Pinning (API section) | ${pinned ? `servers and openssl: core ${sCpu}; wrk: core ${lCpu} (\`taskset\`)` : 'none'} |`;
+
+  api.details = `### Protecting an API
+
+Per round — requests/s / p50 / p99 at ${aConns} connections (wrk -t${aThreads}):
+
+| Round | openssl verify/s (${core}) | Tessera \`/api/public\` | Tessera \`/api/private\` | Express \`/api/public\` | Express \`/api/private\` |
+| --- | --- | --- | --- | --- | --- |
+${perRound.join('\n')}
+
+Server CPU per request (the server process's \`utime+stime\` over the requests completed):
+
+| Round | Tessera \`/api/public\` | Tessera \`/api/private\` | Tessera added | Added, in verifications | Express \`/api/public\` | Express \`/api/private\` | Express added |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${cpuPerRound.join('\n')}
+
+${SC ? `With wrk on the server's core too (\`taskset -c ${sCpu}\` for both; informational) — requests/s and server CPU per request:
+
+| Round | Tessera \`/api/public\` | Tessera \`/api/private\` | Added | Added, in verifications |
+| --- | --- | --- | --- | --- |
+${roundList.map((r) => `| ${r} | ${f0(num(`api_public_samecore_r${r}_rps`))} req/s · ${usf(cpu('api_public_samecore', r))} | ${f0(num(`api_private_samecore_r${r}_rps`))} req/s · ${usf(cpu('api_private_samecore', r))} | ${usf(scAdded[r - 1])} | ${fx(ratio(scAdded[r - 1], verifyUs))} |`).join('\n')}
+
+` : ''}Cores in use during each measured run (server / wrk / everything else; ${nproc} cores in all${pinned ? `, the server confined to core ${sCpu} and wrk to core ${lCpu}` : ''}):
+
+| Round | Tessera \`/api/public\` | Tessera \`/api/private\` | Express \`/api/public\` | Express \`/api/private\` |
+| --- | --- | --- | --- | --- |
+${cpuRows(['api_public', 'api_private', 'peerapi_public', 'peerapi_private'])}
+${profile}
+| | |
+| --- | --- |
+| Token checked before measuring | ${R.api_token} |
+| Tessera sample API | ${R.api_routes} |
+| Express peer | ${R.peerapi_routes} |
+| \`tessera dev\` start to sample API ready | ${R.api_dev_ready_ms} ms |`;
+
+  api.how = `- **Protecting an API**: \`tessera dev\` (release build) serves the authorization server and the sample API
+  (\`crates/sample-api\`, axum + \`tessera-guard\`): \`GET /api/public\` unprotected, \`GET /api/private\` requiring a valid
+  token for the audience \`https://quickstarts/api\` from the issuer \`http://localhost:PORT/\`. An m2m application and its
+  grant are created with the CLI on the same database while it runs, and one \`client_credentials\` token (RS256,
+  RSA-2048) is requested; the same token is then sent by every request of every \`/api/private\` run (\`bench/api.lua\`
+  sets \`Authorization: Bearer …\`). Before any load the token is checked (RS256, 256-byte signature, audience, issuer) and
+  each API must answer \`/api/private\` with 200 with it, 401 without it and 401 with one signature character changed;
+  any non-2xx response under load fails the run.
+- **API peer**: Express with [express-oauth2-jwt-bearer](https://github.com/auth0/node-oauth2-jwt-bearer)
+  (\`bench/peer-api/server.mjs\`), \`auth({ issuerBaseURL: 'http://localhost:PORT/', audience })\` on \`/api/private\`, one
+  Node.js process. It verifies the same token against the same running Tessera: discovery and the JWKS are fetched on the
+  first request (during the check above), then cached, so each request costs one RSA verification plus claims checks.
+- **Raw verification rate**: \`openssl speed -seconds ${R.cfg_OPENSSL_SECONDS} rsa2048\`, the verify/s column, on ${pinned ? `core ${sCpu} (the servers' core)` : 'one core'};
+  its inverse is the CPU time of one raw verification.
+- **Pinning**: ${pinned ? `on this ${nproc}-core machine the load generator would otherwise take a share of the server's cores, and "the same core" would not be one core. With \`taskset\`, each server (all its threads: tokio workers, Node's helper threads) runs on core ${sCpu} only, like \`openssl speed\`, and wrk runs on core ${lCpu} with one thread (\`-t${aThreads}\`: a second wrk thread on the same core would only add context switches).` : 'off in this run.'}
+${R.cfg_PIN === '1' ? `- **wrk on the server's core too** (the informational rows and table): the two Tessera runs repeated with wrk
+  also pinned to core ${R.cfg_SERVER_CPU}. When the server answers more slowly than wrk sends, wrk's thread sleeps between
+  responses and each response must wake it on the other core: an inter-processor interrupt, which in a virtual machine
+  costs a VM exit, and which the kernel charges to the server's \`writev\` (the profile's "waking the load generator" line).
+  \`/api/public\` answers fast enough that wrk is seldom asleep, so that cost falls almost entirely on \`/api/private\`.
+  With both on one core the wake-ups are local and cheap; the server shares its core with wrk there, so its requests/s
+  are not comparable with the headline, but its CPU per request is free of the cross-core wake-ups.
+` : ''}- **Profile**: \`perf record -F 999 -g -p PID\` on the Tessera process during an extra 5 s run per route; \`bench/profile.mjs\`
+  sorts the samples by leaf frame (kernel samples whose call chain wakes another task count as "waking").`;
+}
+
+// ---- shared ------------------------------------------------------------------------------
+const busyBefore = num('busy_before_cores');
+if (busyBefore > 0.25) warnings.unshift(`${busyBefore.toFixed(2)} cores were busy in the second before the measurements started`);
+if (busyStarts.length) warnings.push(`some runs started on a busy machine after waiting ${R.cfg_QUIET_WAIT} s for it to quiet down (cores busy: ${busyStarts.join(', ')})`);
+if (others.length) warnings.push(`other processes used CPU during load runs (cores: ${others.join(', ')})`);
+const warning = warnings.length
+  ? `\n> **Warning: the machine looked busy with other work during this run** — ${warnings.join('; ')}. Ratios are still measured side by side, but treat them with care and re-run on a quiet machine.\n`
+  : '';
+
+const summary = [
+  ISSUANCE ? `token issuance: **${issuance.met} of 5 goals met**` : 'token issuance: skipped (`BENCH_SKIP_ISSUANCE=1`)',
+  API ? `protecting an API: **${api.met} of 3 goals met**` : 'protecting an API: skipped (`BENCH_SKIP_API=1`)',
+].join('; ');
+
+const settings = ['DURATION', 'WARMUP', 'CONNECTIONS', 'THREADS', 'API_CONNECTIONS', 'API_THREADS', 'ROUNDS', 'OPENSSL_SECONDS', 'STARTS']
+  .map((k) => `BENCH_${k}=${R[`cfg_${k}`]}`)
+  .concat(ISSUANCE ? [] : ['BENCH_SKIP_ISSUANCE=1'], API ? [] : ['BENCH_SKIP_API=1'])
+  .join(' ');
+
+const out = `# Benchmarks
+
+Generated by \`bench/run.sh\` on ${R.date}. Every ratio compares numbers measured in
+this same run on this same machine, one load at a time: the machine is shared and noisy, so
+absolute numbers from different runs do not compare, ratios do (better).
+
+In this run — ${summary}.
+${warning}
+## 1. Token issuance (\`client_credentials\`, RS256)
+
+${ISSUANCE ? issuance.goals : 'Not measured in this run (`BENCH_SKIP_ISSUANCE=1`).'}
+
+## 2. Protecting an API (\`tessera-guard\` in the sample API)
+
+${API ? api.goals : 'Not measured in this run (`BENCH_SKIP_API=1`).'}
+
+## Machine and versions
+
+| | |
+| --- | --- |
+| Date | ${R.date} |
+| CPU | ${R.cpu} |
+| \`nproc\` | ${nproc} |
+| Memory | ${R.memory} |
+| Kernel | ${R.kernel} |
+| Load average (1/5/15 min) at start / end | ${R.loadavg_start} / ${R.loadavg_end} |
+| Cores busy in the second before measuring | ${R.busy_before_cores} |
+| Tessera | ${R.tessera_version}, git ${R.git_rev}, \`cargo build --release -p tessera\` |
+${[issuance.machine, api.machine].filter(Boolean).join('\n')}
+| Load generator | wrk ${R.wrk_version} |
+| OpenSSL | ${R.openssl_version} |
+
+## Absolute numbers
+
+${[issuance.details, api.details].filter(Boolean).join('\n\n')}
+
+## What is measured, and how
+
+${[issuance.how, api.how].filter(Boolean).join('\n')}
 - **CPU accounting**: around each measured run the harness reads \`/proc/stat\` (all cores) and the
-  server's process group's \`utime+stime\`, and times wrk; "other" is what neither used. The efficiency row
-  divides each round's tokens/s by the cores the server itself used (best round).
-- Servers run one at a time, each on a random free port on 127.0.0.1, logging at \`RUST_LOG=warn\`.
+  server's process group's \`utime+stime\`, and times wrk; "other" is what neither used. Before each run it
+  waits (at most ${R.cfg_QUIET_WAIT} s) until the whole machine used less than 0.3 cores over half a second — the
+  servers are idle then, so that is other work; this run waited ${(quietWaitMs / 1000).toFixed(1)} s in all.
+- Servers run on random free ports on 127.0.0.1, logging at \`RUST_LOG=warn\`; one is under load at a time
+  (in the API section \`tessera dev\` stays up while the Express peer is measured: it is the peer's issuer, idle).
 
 ## Reproduce
 
 \`\`\`sh
-bench/run.sh    # installs wrk/openssl (apt) and the peer (npm ci in bench/peer) when missing, builds, measures, writes BENCHMARKS.md
-BENCH_DURATION=${R.cfg_DURATION} BENCH_WARMUP=${R.cfg_WARMUP} BENCH_CONNECTIONS=${conns} BENCH_THREADS=${R.cfg_THREADS} BENCH_ROUNDS=${rounds} BENCH_STARTS=${R.cfg_STARTS} bench/run.sh   # this run's settings
+bench/run.sh    # installs wrk/openssl (apt) and the peers (npm ci in bench/peer, bench/peer-api) when missing, builds, measures, writes BENCHMARKS.md
+${settings} bench/run.sh   # this run's settings
+BENCH_SKIP_ISSUANCE=1 bench/run.sh   # only the API section (or BENCH_SKIP_API=1: only issuance)
 \`\`\`
 
-The individual commands it runs (PORT is a random free port; raw outputs land in \`bench/results/\`):
-
+The individual commands it runs (PORT, P, S, A, E are random free ports; raw outputs land in \`bench/results/\`):
+${ISSUANCE ? `
 \`\`\`sh
 ${commands}
 \`\`\`
-`;
+` : ''}${API ? `
+\`\`\`sh
+${apiCommands}
+\`\`\`
+` : ''}`;
 process.stdout.write(out);
