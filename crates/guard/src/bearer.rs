@@ -20,29 +20,55 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, GuardError> {
     if values.next().is_some() {
         return Err(RequestError::MultipleAuthorizationHeaders.into());
     }
-    let value = value.to_str().map_err(|_| RequestError::UnreadableHeader)?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    // The checks below admit only ASCII, so reading the bytes is enough; a header with
+    // other bytes fails them as it would fail `to_str`.
+    let value = value.as_bytes();
+    let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+        Some(space) => (&value[..space], &value[space + 1..]),
+        None => (value, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        if !value.is_ascii() {
+            return Err(RequestError::UnreadableHeader.into());
+        }
         return Err(GuardError::MissingToken);
     }
-    let token = rest.trim_start_matches(' ');
+    let start = rest.iter().position(|b| *b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
     if token.is_empty() {
         return Err(RequestError::EmptyToken.into());
     }
     if !is_b64token(token) {
+        if !token.is_ascii() {
+            return Err(RequestError::UnreadableHeader.into());
+        }
         return Err(RequestError::InvalidTokenSyntax.into());
     }
-    Ok(token)
+    // A b64token is ASCII.
+    std::str::from_utf8(token).map_err(|_| RequestError::UnreadableHeader.into())
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+fn is_b64token(token: &[u8]) -> bool {
+    let body = match token.iter().rposition(|b| *b != b'=') {
+        Some(last) => &token[..=last],
+        None => return false,
+    };
+    body.iter().all(|b| B64TOKEN[usize::from(*b)])
 }
+
+/// Which bytes may appear in a b64token before its padding.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] =
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        byte += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

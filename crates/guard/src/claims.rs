@@ -1,31 +1,53 @@
 //! Access-token claims: the validation policy, and what handlers receive.
+//!
+//! The hot path parses the payload once into borrowed views of the members the policy
+//! reads (everything else is skipped unread, but still checked for duplicates); the full
+//! JSON object is built only if a handler asks for it.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
-use tessera_jose::VerifiedJws;
+use tessera_jose::{Text, VerifiedPayload};
 
 use crate::error::{GuardError, TokenError};
+use crate::guard::VerifiedBy;
 
 /// The verified claims of an access token. Cheap to clone (one `Arc`).
 ///
 /// Inserted into the request extensions by the guard's layers; use it as an axum
 /// extractor in handlers. Without a guard layer in front, extracting `Claims` fails closed
 /// with a 401 (and `Option<Claims>` yields `None`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Claims(Arc<Inner>);
 
-#[derive(Debug)]
 struct Inner {
     sub: String,
-    scopes: Vec<String>,
+    /// The `scope` claim as issued: space-separated.
+    scope: String,
     permissions: Vec<String>,
-    audiences: Vec<String>,
     expires_at: f64,
-    raw: Map<String, Value>,
+    /// The payload JSON, parsed into `raw` on first use.
+    payload: Vec<u8>,
+    raw: OnceLock<Map<String, Value>>,
+    verified_by: VerifiedBy,
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("sub", &self.0.sub)
+            .field("scope", &self.0.scope)
+            .field("permissions", &self.0.permissions)
+            .field("expires_at", &self.0.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Claims {
@@ -35,9 +57,9 @@ impl Claims {
         &self.0.sub
     }
 
-    /// The `scope` claim split on spaces (empty when absent).
-    pub fn scopes(&self) -> &[String] {
-        &self.0.scopes
+    /// The `scope` claim split on spaces (nothing when absent).
+    pub fn scopes(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.scope.split(' ').filter(|s| !s.is_empty())
     }
 
     /// The `permissions` claim of RBAC tokens (empty when absent).
@@ -46,12 +68,16 @@ impl Claims {
     }
 
     /// `aud` as a list (a single string becomes a list of one).
-    pub fn audiences(&self) -> &[String] {
-        &self.0.audiences
+    pub fn audiences(&self) -> Vec<&str> {
+        match self.raw().get("aud") {
+            Some(Value::String(aud)) => vec![aud.as_str()],
+            Some(Value::Array(values)) => values.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.iter().any(|s| s == scope)
+        self.scopes().any(|s| s == scope)
     }
 
     pub fn has_permission(&self, permission: &str) -> bool {
@@ -71,16 +97,23 @@ impl Claims {
 
     /// Any claim, e.g. custom namespaced claims.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.raw.get(name)
+        self.raw().get(name)
     }
 
     /// All claims as they were in the token.
     pub fn raw(&self) -> &Map<String, Value> {
-        &self.0.raw
+        self.0.raw.get_or_init(|| {
+            // Already parsed once without duplicates, so this cannot fail in practice.
+            serde_json::from_slice(&self.0.payload).unwrap_or_default()
+        })
+    }
+
+    pub(crate) fn verified_by(&self) -> VerifiedBy {
+        self.0.verified_by
     }
 
     fn str_claim(&self, name: &str) -> Option<&str> {
-        self.0.raw.get(name).and_then(Value::as_str)
+        self.raw().get(name).and_then(Value::as_str)
     }
 }
 
@@ -118,89 +151,245 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    pub(crate) fn validate(&self, token: VerifiedJws, now: f64) -> Result<Claims, TokenError> {
-        if let Some(typ) = token.header.typ.as_deref()
+    pub(crate) fn validate(
+        &self,
+        token: VerifiedPayload,
+        now: f64,
+        verified_by: VerifiedBy,
+    ) -> Result<Claims, TokenError> {
+        if let Some(typ) = token.typ.as_deref()
             && !is_access_token_typ(typ)
         {
             return Err(TokenError::WrongType);
         }
-        let claims = token.claims;
+        let members = Members::parse(&token.payload)?;
 
-        match claims.get("iss") {
-            Some(Value::String(iss)) if *iss == self.issuer => {}
+        match &members.iss {
+            Some(Member::Text(iss)) if *iss == self.issuer => {}
             None => return Err(TokenError::MissingClaim("iss")),
             Some(_) => return Err(TokenError::WrongIssuer),
         }
 
-        let audiences = match claims.get("aud") {
-            Some(Value::String(aud)) => vec![aud.clone()],
-            Some(Value::Array(values)) => values
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or(TokenError::InvalidClaim("aud"))?,
+        let accepted = |aud: &Cow<'_, str>| self.audiences.iter().any(|ours| ours == aud);
+        let audience_matches = match &members.aud {
+            Some(Member::Text(aud)) => accepted(aud),
+            Some(Member::Texts(values)) => values.iter().any(accepted),
             None => return Err(TokenError::MissingClaim("aud")),
             Some(_) => return Err(TokenError::InvalidClaim("aud")),
         };
-        if !audiences.iter().any(|aud| self.audiences.contains(aud)) {
+        if !audience_matches {
             return Err(TokenError::WrongAudience);
         }
 
         // ID-token members: an ID token is never an access token, even with our audience.
-        if ["nonce", "at_hash", "c_hash"]
-            .iter()
-            .any(|member| claims.contains_key(*member))
-        {
+        if members.id_token_member {
             return Err(TokenError::NotAnAccessToken);
         }
 
-        let expires_at = numeric_date(&claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
+        let expires_at =
+            numeric_date(members.exp.as_ref(), "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
         if now >= expires_at + self.leeway_secs {
             return Err(TokenError::Expired);
         }
-        if let Some(not_before) = numeric_date(&claims, "nbf")?
+        if let Some(not_before) = numeric_date(members.nbf.as_ref(), "nbf")?
             && not_before > now + self.leeway_secs
         {
             return Err(TokenError::NotYetValid);
         }
-        if let Some(issued_at) = numeric_date(&claims, "iat")?
+        if let Some(issued_at) = numeric_date(members.iat.as_ref(), "iat")?
             && issued_at > now + self.leeway_secs
         {
             return Err(TokenError::IssuedInFuture);
         }
 
-        let sub = match claims.get("sub") {
-            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+        let sub = match members.sub {
+            Some(Member::Text(sub)) if !sub.is_empty() => sub.into_owned(),
             None => return Err(TokenError::MissingClaim("sub")),
             Some(_) => return Err(TokenError::InvalidClaim("sub")),
         };
-        let scopes = match claims.get("scope") {
-            None => Vec::new(),
-            Some(Value::String(scope)) => scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+        let scope = match members.scope {
+            None => String::new(),
+            Some(Member::Text(scope)) => scope.into_owned(),
             Some(_) => return Err(TokenError::InvalidClaim("scope")),
         };
-        let permissions = match claims.get("permissions") {
+        let permissions = match members.permissions {
             None => Vec::new(),
-            Some(Value::Array(values)) => values
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or(TokenError::InvalidClaim("permissions"))?,
+            Some(Member::Texts(values)) => values.into_iter().map(Cow::into_owned).collect(),
             Some(_) => return Err(TokenError::InvalidClaim("permissions")),
         };
 
         Ok(Claims(Arc::new(Inner {
             sub,
-            scopes,
+            scope,
             permissions,
-            audiences,
             expires_at,
-            raw: claims,
+            payload: token.payload,
+            raw: OnceLock::new(),
+            verified_by,
         })))
+    }
+}
+
+/// The claims the policy reads, borrowed from the payload where JSON allows it.
+#[derive(Default)]
+struct Members<'a> {
+    iss: Option<Member<'a>>,
+    sub: Option<Member<'a>>,
+    aud: Option<Member<'a>>,
+    exp: Option<Member<'a>>,
+    nbf: Option<Member<'a>>,
+    iat: Option<Member<'a>>,
+    scope: Option<Member<'a>>,
+    permissions: Option<Member<'a>>,
+    /// `nonce`, `at_hash` or `c_hash` is present.
+    id_token_member: bool,
+}
+
+impl<'a> Members<'a> {
+    /// Parses a JSON object, refusing duplicate member names (RFC 7519 §4 lets us) and
+    /// anything that is not exactly one object.
+    fn parse(payload: &'a [u8]) -> Result<Self, TokenError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(payload);
+        let members = serde::Deserializer::deserialize_map(&mut deserializer, MembersVisitor)
+            .map_err(|_| TokenError::Malformed)?;
+        deserializer.end().map_err(|_| TokenError::Malformed)?;
+        Ok(members)
+    }
+}
+
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Members<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object without duplicate members")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut members = Members::default();
+        let mut seen = SeenNames::default();
+        while let Some(Text(name)) = access.next_key::<Text<'de>>()? {
+            let slot = match name.as_ref() {
+                "iss" => &mut members.iss,
+                "sub" => &mut members.sub,
+                "aud" => &mut members.aud,
+                "exp" => &mut members.exp,
+                "nbf" => &mut members.nbf,
+                "iat" => &mut members.iat,
+                "scope" => &mut members.scope,
+                "permissions" => &mut members.permissions,
+                other => {
+                    members.id_token_member |= matches!(other, "nonce" | "at_hash" | "c_hash");
+                    if !seen.insert(name) {
+                        return Err(serde::de::Error::custom("duplicate member"));
+                    }
+                    access.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(serde::de::Error::custom("duplicate member"));
+            }
+            *slot = Some(access.next_value::<Member<'de>>()?);
+        }
+        Ok(members)
+    }
+}
+
+/// Names of the members the policy does not read, to refuse duplicates among them without
+/// a map. Payloads have a handful of members, so a linear scan wins.
+#[derive(Default)]
+struct SeenNames<'a>(Vec<Cow<'a, str>>);
+
+impl<'a> SeenNames<'a> {
+    fn insert(&mut self, name: Cow<'a, str>) -> bool {
+        if self.0.contains(&name) {
+            return false;
+        }
+        if self.0.is_empty() {
+            self.0.reserve(16);
+        }
+        self.0.push(name);
+        true
+    }
+}
+
+/// A member's value as far as the policy cares: a string, a number, a list of strings,
+/// or something else (which is an error wherever the policy looks).
+enum Member<'a> {
+    Text(Cow<'a, str>),
+    Number(f64),
+    Texts(Vec<Cow<'a, str>>),
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Member<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MemberVisitor)
+    }
+}
+
+struct MemberVisitor;
+
+impl<'de> Visitor<'de> for MemberVisitor {
+    type Value = Member<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Member::Text(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Member::Text(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+        Ok(Member::Text(Cow::Owned(text)))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Self::Value, E> {
+        Ok(Member::Number(value as f64))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(Member::Number(value as f64))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Self::Value, E> {
+        Ok(Member::Number(value))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut texts = Vec::with_capacity(access.size_hint().unwrap_or(4));
+        let mut all_texts = true;
+        while let Some(element) = access.next_element::<Member<'de>>()? {
+            match element {
+                Member::Text(text) if all_texts => texts.push(text),
+                _ => all_texts = false,
+            }
+        }
+        Ok(if all_texts {
+            Member::Texts(texts)
+        } else {
+            Member::Other
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        while access.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Member::Other)
     }
 }
 
@@ -215,16 +404,12 @@ fn is_access_token_typ(typ: &str) -> bool {
 
 /// A NumericDate claim: a JSON number (integer or not), or absent.
 fn numeric_date(
-    claims: &Map<String, Value>,
+    member: Option<&Member<'_>>,
     name: &'static str,
 ) -> Result<Option<f64>, TokenError> {
-    match claims.get(name) {
+    match member {
         None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|v| v.is_finite())
-            .map(Some)
-            .ok_or(TokenError::InvalidClaim(name)),
+        Some(Member::Number(n)) if n.is_finite() => Ok(Some(*n)),
         Some(_) => Err(TokenError::InvalidClaim(name)),
     }
 }

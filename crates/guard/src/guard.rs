@@ -146,7 +146,7 @@ impl Guard {
             Missing,
         }
         let mut lookup = Lookup::NotAsked;
-        let result = tessera_jose::verify_with(token, |kid| {
+        let result = tessera_jose::verify_payload_with(token, |kid| {
             let key = keys.get(kid);
             lookup = if key.is_some() {
                 Lookup::Found
@@ -160,7 +160,9 @@ impl Guard {
             Err(JoseError::UnknownKey) if lookup == Lookup::Missing => return Err(Failure::Miss),
             // No `kid` in the header: acceptable only when there is a single key to try.
             Err(JoseError::UnknownKey) if lookup == Lookup::NotAsked => match keys.only() {
-                Some(key) => key.verify(token).map_err(|e| Failure::Token(e.into()))?,
+                Some(key) => key
+                    .verify_payload(token)
+                    .map_err(|e| Failure::Token(e.into()))?,
                 None if keys.is_empty() => return Err(Failure::Miss),
                 None => return Err(Failure::Token(TokenError::UnknownKey)),
             },
@@ -168,7 +170,7 @@ impl Guard {
         };
         self.inner
             .policy
-            .validate(verified, now)
+            .validate(verified, now, self.id())
             .map_err(Failure::Token)
     }
 }

@@ -11,7 +11,7 @@ use tower::{Layer, Service};
 
 use crate::claims::Claims;
 use crate::error::GuardError;
-use crate::guard::{Guard, VerifiedBy};
+use crate::guard::Guard;
 
 /// Which claim a [`Requirement`] looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,11 +79,10 @@ impl Requirement {
 
     /// Whether `claims` meet this requirement.
     pub fn is_met_by(&self, claims: &Claims) -> bool {
-        let granted = match self.granted {
-            Granted::Scope => claims.scopes(),
-            Granted::Permissions => claims.permissions(),
+        let held = |value: &String| match self.granted {
+            Granted::Scope => claims.has_scope(value),
+            Granted::Permissions => claims.has_permission(value),
         };
-        let held = |value: &String| granted.contains(value);
         match self.mode {
             Match::All => self.values.iter().all(held),
             Match::Any => self.values.iter().any(held),
@@ -168,16 +167,14 @@ where
         Box::pin(async move {
             let already = request
                 .extensions()
-                .get::<VerifiedBy>()
-                .is_some_and(|by| *by == guard.id())
-                .then(|| request.extensions().get::<Claims>().cloned())
-                .flatten();
+                .get::<Claims>()
+                .filter(|claims| claims.verified_by() == guard.id())
+                .cloned();
             let claims = match already {
                 Some(claims) => claims,
                 None => match guard.authenticate(request.headers()).await {
                     Ok(claims) => {
                         request.extensions_mut().insert(claims.clone());
-                        request.extensions_mut().insert(guard.id());
                         claims
                     }
                     Err(error) => return Ok(guard.error_response(&error)),

@@ -222,6 +222,138 @@ impl<'de> Visitor<'de> for UniqueKeys {
     }
 }
 
+/// A token whose signature checked out, with its claims still undecoded JSON: for callers
+/// that parse the claims into their own types (the API guard's hot path) instead of a
+/// `serde_json::Map`.
+#[derive(Debug, Clone)]
+pub struct VerifiedPayload {
+    /// The header's `typ`, if any.
+    pub typ: Option<String>,
+    /// The decoded payload: JSON bytes, not yet parsed. Duplicate members are the caller's
+    /// to refuse.
+    pub payload: Vec<u8>,
+}
+
+/// Like [`verify_with`], but leaves the claims unparsed and allocates only the payload
+/// (and `typ`): the header and signature are decoded into stack buffers.
+pub fn verify_payload_with<'k>(
+    token: &str,
+    find: impl FnOnce(&str) -> Option<&'k VerifyingKey>,
+) -> Result<VerifiedPayload, JoseError> {
+    let parts = split_compact(token)?;
+    let mut buffer = [0u8; HEADER_BUFFER];
+    let mut spill = Vec::new();
+    let header = HeaderView::parse(decode_small(parts.header, &mut buffer, &mut spill)?)?;
+    let kid = header.kid.as_ref().ok_or(JoseError::UnknownKey)?;
+    let key = find(&kid.0).ok_or(JoseError::UnknownKey)?;
+    key.verify_view(&parts, &header)
+}
+
+impl VerifyingKey {
+    /// Like [`VerifyingKey::verify`], leaving the claims unparsed (see
+    /// [`verify_payload_with`]).
+    pub fn verify_payload(&self, token: &str) -> Result<VerifiedPayload, JoseError> {
+        let parts = split_compact(token)?;
+        let mut buffer = [0u8; HEADER_BUFFER];
+        let mut spill = Vec::new();
+        let header = HeaderView::parse(decode_small(parts.header, &mut buffer, &mut spill)?)?;
+        self.verify_view(&parts, &header)
+    }
+
+    fn verify_view(
+        &self,
+        parts: &CompactParts<'_>,
+        header: &HeaderView<'_>,
+    ) -> Result<VerifiedPayload, JoseError> {
+        if header.alg.0 != self.alg.as_str() {
+            return Err(JoseError::AlgorithmMismatch);
+        }
+        if header.crit.is_some() {
+            return Err(JoseError::UnsupportedCritical);
+        }
+        let mut buffer = [0u8; SIGNATURE_BUFFER];
+        let mut spill = Vec::new();
+        let signature = decode_small(parts.signature, &mut buffer, &mut spill)?;
+        if signature.is_empty() || signature.iter().all(|b| *b == 0) {
+            return Err(JoseError::BadSignature);
+        }
+        self.key
+            .verify_sig(parts.signing_input.as_bytes(), signature)
+            .map_err(|_| JoseError::BadSignature)?;
+        Ok(VerifiedPayload {
+            typ: header.typ.as_ref().map(|typ| typ.0.clone().into_owned()),
+            payload: b64_decode(parts.payload)?,
+        })
+    }
+}
+
+/// Headers and signatures up to these sizes are decoded on the stack (signatures of RSA
+/// keys up to 4096 bits; headers without certificate chains); larger ones on the heap.
+const HEADER_BUFFER: usize = 256;
+const SIGNATURE_BUFFER: usize = 512;
+
+/// Decodes base64url into `buffer` when it fits, else into `spill`.
+fn decode_small<'b>(
+    text: &str,
+    buffer: &'b mut [u8],
+    spill: &'b mut Vec<u8>,
+) -> Result<&'b [u8], JoseError> {
+    if text.len() / 4 * 3 + 3 <= buffer.len() {
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(text, buffer)
+            .map_err(|_| JoseError::Malformed("bad base64url"))?;
+        Ok(&buffer[..len])
+    } else {
+        *spill = b64_decode(text)?;
+        Ok(spill)
+    }
+}
+
+/// The header members we read, borrowed from the decoded header where JSON allows it.
+/// Unknown members are ignored; a duplicate `alg`, `typ`, `kid` or `crit` is an error.
+#[derive(Deserialize)]
+struct HeaderView<'a> {
+    #[serde(borrow)]
+    alg: Text<'a>,
+    #[serde(borrow, default)]
+    typ: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    kid: Option<Text<'a>>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+impl<'a> HeaderView<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Self, JoseError> {
+        serde_json::from_slice(bytes).map_err(|_| JoseError::Malformed("bad header"))
+    }
+}
+
+/// A JSON string, borrowed unless it contains escapes.
+pub struct Text<'a>(pub std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(std::borrow::Cow::Borrowed(text)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Text(std::borrow::Cow::Owned(text.to_owned())))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+                Ok(Text(std::borrow::Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
 /// Verifies against a key set: the `kid` picks the key (a plain map lookup), the key
 /// decides the algorithm.
 pub fn verify_with<'k>(

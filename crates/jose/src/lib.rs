@@ -11,8 +11,8 @@ mod signing;
 
 pub use jwk::{Jwk, Jwks, rsa_public_key_der, thumbprint};
 pub use jws::{
-    JwsHeader, MAX_TOKEN_BYTES, VerifiedJws, VerifyingKey, b64, b64_decode, peek_header,
-    verify_with,
+    JwsHeader, MAX_TOKEN_BYTES, Text, VerifiedJws, VerifiedPayload, VerifyingKey, b64, b64_decode,
+    peek_header, verify_payload_with, verify_with,
 };
 pub use master_key::MasterKey;
 pub use signing::SigningKey;

@@ -230,7 +230,7 @@ impl TestApp {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Json(json!({
                     "sub": claims.sub(),
-                    "scopes": claims.scopes(),
+                    "scopes": claims.scopes().collect::<Vec<_>>(),
                     "permissions": claims.permissions(),
                 }))
             },

@@ -133,7 +133,7 @@ async fn machine_to_machine_token_without_scope_is_accepted_with_no_scopes() {
         ),
     );
     let claims = assert_accepted(&guard, &token).await;
-    assert!(claims.scopes().is_empty());
+    assert_eq!(claims.scopes().count(), 0);
     assert_eq!(claims.sub(), format!("{CLIENT_ID}@clients"));
 }
 

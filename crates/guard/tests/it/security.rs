@@ -516,6 +516,59 @@ async fn duplicate_json_members_are_rejected_even_when_signed() {
 }
 
 #[tokio::test]
+async fn duplicate_members_the_guard_does_not_read_are_rejected_too() {
+    let body = access_claims().to_string();
+    let inner = body.trim_start_matches('{');
+    for payload in [
+        format!(r#"{{"role":"user","role":"admin",{inner}"#),
+        format!(r#"{{"nonce":"a","n\u006fnce":"b",{inner}"#),
+    ] {
+        assert_rejected(
+            &RSA.sign_raw(&RSA.header(""), &payload),
+            TokenError::Malformed,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn escaped_json_strings_mean_what_they_decode_to() {
+    // `\/` and `\u` escapes are legal JSON (PHP escapes slashes by default).
+    let claims = access_claims();
+    let payload = format!(
+        r#"{{"iss":"https:\/\/issuer.test\/","sub":"auth0|\u0031","aud":"https:\/\/api.test","exp":{},"scope":"read\u003amessages"}}"#,
+        claims["exp"]
+    );
+    let header = format!(
+        r#"{{"alg":"RS\u0032\u0035\u0036","typ":"at\u002bjwt","kid":"{}"}}"#,
+        RSA.kid()
+    );
+    let accepted = assert_accepted(&fixed_guard(), &RSA.sign_raw(&header, &payload)).await;
+    assert_eq!(accepted.sub(), "auth0|1");
+    assert!(accepted.has_scope("read:messages"));
+    assert_eq!(accepted.audiences(), ["https://api.test"]);
+
+    // An escaped issuer that decodes to another issuer is still the wrong issuer.
+    let wrong = payload.replace(r#"issuer.test\/"#, r#"issuer.tes\u0074x\/"#);
+    assert_rejected(&RSA.sign_raw(&header, &wrong), TokenError::WrongIssuer).await;
+}
+
+#[tokio::test]
+async fn large_headers_and_signatures_take_the_heap_path_with_the_same_checks() {
+    // A header far beyond the stack buffer (certificate chains are ignored, not trusted).
+    let chain = format!(r#","x5c":["{}"]"#, "A".repeat(2000));
+    let token = RSA.sign_raw(&RSA.header(&chain), &access_claims().to_string());
+    assert_accepted(&fixed_guard(), &token).await;
+    // An 8192-bit-sized signature that is not a signature.
+    let (input, _) = good_token()
+        .rsplit_once('.')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .unwrap();
+    let forged = format!("{input}.{}", b64(&[7u8; 1024]));
+    assert_rejected(&forged, TokenError::BadSignature).await;
+}
+
+#[tokio::test]
 async fn five_segment_jwe_is_rejected() {
     let header = b64(br#"{"alg":"RSA-OAEP","enc":"A256GCM","kid":"x"}"#);
     let jwe = format!(
