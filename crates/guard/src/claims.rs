@@ -298,19 +298,34 @@ impl<'de> Visitor<'de> for MembersVisitor {
 }
 
 /// Names of the members the policy does not read, to refuse duplicates among them without
-/// a map. Payloads have a handful of members, so a linear scan wins.
-#[derive(Default)]
-struct SeenNames<'a>(Vec<Cow<'a, str>>);
+/// a map or, for the usual handful, any allocation: a linear scan wins at this size.
+struct SeenNames<'a> {
+    inline: [Cow<'a, str>; 16],
+    len: usize,
+    spill: Vec<Cow<'a, str>>,
+}
+
+impl Default for SeenNames<'_> {
+    fn default() -> Self {
+        SeenNames {
+            inline: std::array::from_fn(|_| Cow::Borrowed("")),
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+}
 
 impl<'a> SeenNames<'a> {
     fn insert(&mut self, name: Cow<'a, str>) -> bool {
-        if self.0.contains(&name) {
+        if self.inline[..self.len].contains(&name) || self.spill.contains(&name) {
             return false;
         }
-        if self.0.is_empty() {
-            self.0.reserve(16);
+        if self.len < self.inline.len() {
+            self.inline[self.len] = name;
+            self.len += 1;
+        } else {
+            self.spill.push(name);
         }
-        self.0.push(name);
         true
     }
 }

@@ -10,7 +10,7 @@ use tessera_jose::{JoseError, Jwks};
 use crate::bearer::bearer_token;
 use crate::claims::{Claims, Policy};
 use crate::error::{ConfigError, DEFAULT_REALM, GuardError, JwksError, TokenError};
-use crate::keys::{KeySet, RemoteKeys, Timing, is_http_url};
+use crate::keys::{KeySet, RemoteKeys, Snapshot, Timing, is_http_url};
 use crate::layer::{GuardLayer, Requirement};
 
 /// The largest clock leeway [`GuardBuilder::leeway`] accepts.
@@ -41,6 +41,13 @@ enum KeySource {
 /// Marks, in the request extensions, which guard verified the `Claims` there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct VerifiedBy(usize);
+
+/// The outcome of verifying with the keys at hand.
+enum Attempt<'g> {
+    Done(Result<Claims, TokenError>),
+    /// The keys in this snapshot lacked the token's key: refetch, then try once more.
+    Refetch(&'g Arc<RemoteKeys>, Arc<Snapshot>),
+}
 
 /// Why the first verification attempt did not succeed.
 enum Failure {
@@ -121,21 +128,40 @@ impl Guard {
     }
 
     async fn verify_token(&self, token: &str) -> Result<Claims, TokenError> {
+        let (remote, missed) = match self.attempt(token) {
+            Attempt::Done(result) => return result,
+            Attempt::Refetch(remote, missed) => (remote, missed),
+        };
+        let fresh = remote.refetch_after_miss(&missed).await;
+        let empty = KeySet::default();
+        let keys = remote.usable(&fresh).unwrap_or(&empty);
+        self.check(keys, token, unix_now()).map_err(settle)
+    }
+
+    /// Verifies with the keys at hand, without waiting; `None` when the token names a key
+    /// we do not have (or no keys are usable yet), so a refetch must be awaited.
+    pub(crate) fn verify_now(&self, token: &str) -> Option<Result<Claims, TokenError>> {
+        match self.attempt(token) {
+            Attempt::Done(result) => Some(result),
+            Attempt::Refetch(..) => None,
+        }
+    }
+
+    fn attempt(&self, token: &str) -> Attempt<'_> {
         let now = unix_now();
         let remote = match &self.inner.keys {
-            KeySource::Fixed(keys) => return self.check(keys, token, now).map_err(settle),
+            KeySource::Fixed(keys) => {
+                return Attempt::Done(self.check(keys, token, now).map_err(settle));
+            }
             KeySource::Remote(remote) => remote,
         };
         let empty = KeySet::default();
         let snapshot = remote.current();
         let keys = remote.usable(&snapshot).unwrap_or(&empty);
         match self.check(keys, token, now) {
-            Err(Failure::Miss) => {}
-            other => return other.map_err(settle),
+            Err(Failure::Miss) => Attempt::Refetch(remote, snapshot),
+            other => Attempt::Done(other.map_err(settle)),
         }
-        let fresh = remote.refetch_after_miss(&snapshot).await;
-        let keys = remote.usable(&fresh).unwrap_or(&empty);
-        self.check(keys, token, unix_now()).map_err(settle)
     }
 
     fn check(&self, keys: &KeySet, token: &str, now: f64) -> Result<Claims, Failure> {

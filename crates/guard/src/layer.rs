@@ -7,8 +7,10 @@ use std::task::{Context, Poll};
 
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use crate::bearer::bearer_token;
 use crate::claims::Claims;
 use crate::error::GuardError;
 use crate::guard::Guard;
@@ -152,40 +154,115 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = GuardFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // Usually the verdict is known at once (keys at hand, or a token verified by an
+        // outer layer of this guard), and the inner service is called right here.
+        let already = request
+            .extensions()
+            .get::<Claims>()
+            .filter(|claims| claims.verified_by() == self.guard.id())
+            .cloned();
+        let verdict = match already {
+            Some(claims) => Some(Ok(claims)),
+            None => match bearer_token(request.headers()) {
+                Err(error) => Some(Err(error)),
+                Ok(token) => self
+                    .guard
+                    .verify_now(token)
+                    .map(|result| result.map_err(GuardError::InvalidToken)),
+            },
+        };
+        match verdict {
+            Some(Ok(claims)) => {
+                if let Some(requirement) = &self.requirement
+                    && let Err(error) = requirement.check(&claims)
+                {
+                    return GuardFuture::answered(self.guard.error_response(&error));
+                }
+                request.extensions_mut().insert(claims);
+                GuardFuture::Admitted {
+                    inner: self.inner.call(request),
+                }
+            }
+            Some(Err(error)) => GuardFuture::answered(self.guard.error_response(&error)),
+            None => self.call_after_refetch(request),
+        }
+    }
+}
+
+impl<S> GuardService<S> {
+    /// The token names a key not yet fetched: wait for the refetch, then decide.
+    fn call_after_refetch<B>(&mut self, mut request: Request<B>) -> GuardFuture<S::Future, S::Error>
+    where
+        S: Service<Request<B>> + Clone + Send + 'static,
+        S::Response: IntoResponse,
+        S::Future: Send + 'static,
+        B: Send + 'static,
+    {
         // The clone is not necessarily ready; keep the one poll_ready was called on.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let guard = self.guard.clone();
         let requirement = self.requirement.clone();
-        Box::pin(async move {
-            let already = request
-                .extensions()
-                .get::<Claims>()
-                .filter(|claims| claims.verified_by() == guard.id())
-                .cloned();
-            let claims = match already {
-                Some(claims) => claims,
-                None => match guard.authenticate(request.headers()).await {
-                    Ok(claims) => {
-                        request.extensions_mut().insert(claims.clone());
-                        claims
-                    }
+        GuardFuture::Refetching {
+            future: Box::pin(async move {
+                let claims = match guard.authenticate(request.headers()).await {
+                    Ok(claims) => claims,
                     Err(error) => return Ok(guard.error_response(&error)),
-                },
-            };
-            if let Some(requirement) = &requirement
-                && let Err(error) = requirement.check(&claims)
-            {
-                return Ok(guard.error_response(&error));
-            }
-            inner.call(request).await.map(IntoResponse::into_response)
-        })
+                };
+                if let Some(requirement) = &requirement
+                    && let Err(error) = requirement.check(&claims)
+                {
+                    return Ok(guard.error_response(&error));
+                }
+                request.extensions_mut().insert(claims);
+                inner.call(request).await.map(IntoResponse::into_response)
+            }),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`GuardService`]: an answer given by the guard (401/400/403), the
+    /// inner service's response, or — rarely — a wait for a JWKS refetch first.
+    #[project = GuardFutureProjection]
+    pub enum GuardFuture<F, E> {
+        Answered { response: Option<Response> },
+        Admitted { #[pin] inner: F },
+        Refetching { future: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>> },
+    }
+}
+
+impl<F, E> GuardFuture<F, E> {
+    fn answered(response: Response) -> Self {
+        GuardFuture::Answered {
+            response: Some(response),
+        }
+    }
+}
+
+impl<F, R, E> Future for GuardFuture<F, E>
+where
+    F: Future<Output = Result<R, E>>,
+    R: IntoResponse,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GuardFutureProjection::Answered { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("GuardFuture polled after completion"))),
+            GuardFutureProjection::Admitted { inner } => inner
+                .poll(cx)
+                .map(|result| result.map(IntoResponse::into_response)),
+            GuardFutureProjection::Refetching { future } => future.as_mut().poll(cx),
+        }
     }
 }

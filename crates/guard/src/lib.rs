@@ -107,4 +107,4 @@ pub use bearer::bearer_token;
 pub use claims::Claims;
 pub use error::{ConfigError, GuardError, JwksError, RequestError, TokenError};
 pub use guard::{Guard, GuardBuilder, MAX_LEEWAY};
-pub use layer::{GuardLayer, GuardService, Requirement};
+pub use layer::{GuardFuture, GuardLayer, GuardService, Requirement};

@@ -33,6 +33,28 @@ async fn discovers_jwks_uri_from_the_issuer_and_caches_the_keys() {
 }
 
 #[tokio::test]
+async fn requirements_hold_on_the_request_that_waits_for_the_first_fetch() {
+    // The first request of each guard finds no keys, so its layer waits for the fetch
+    // (the slow path) before deciding; the route's requirement must still apply.
+    let idp = TestIdp::start(&[&RSA]).await;
+    let app = TestApp::new(&idp.guard().build().unwrap());
+    let token = idp.token(&RSA, json!({"scope": "openid"}));
+    let reply = app
+        .get("/api/private-scoped", Some(&format!("Bearer {token}")))
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.challenge.unwrap().contains("insufficient_scope"));
+
+    let app = TestApp::new(&idp.guard().build().unwrap());
+    let token = idp.token(&RSA, json!({"scope": "read:messages"}));
+    let reply = app
+        .get("/api/private-scoped", Some(&format!("Bearer {token}")))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(app.calls(), 1);
+}
+
+#[tokio::test]
 async fn bare_origin_issuer_is_matched_with_its_trailing_slash() {
     let idp = TestIdp::start(&[&RSA]).await;
     let guard = idp

@@ -519,9 +519,23 @@ async fn duplicate_json_members_are_rejected_even_when_signed() {
 async fn duplicate_members_the_guard_does_not_read_are_rejected_too() {
     let body = access_claims().to_string();
     let inner = body.trim_start_matches('{');
+    let many = format!(
+        r#"{{{}{inner}"#,
+        (0..20)
+            .map(|i| format!(r#""c{i}":{i},"#))
+            .collect::<String>()
+    );
+    assert_accepted(&fixed_guard(), &RSA.sign_raw(&RSA.header(""), &many)).await;
     for payload in [
         format!(r#"{{"role":"user","role":"admin",{inner}"#),
         format!(r#"{{"nonce":"a","n\u006fnce":"b",{inner}"#),
+        // Past the first sixteen names the guard keeps inline.
+        format!(
+            r#"{{{}"c18":0,{inner}"#,
+            (0..20)
+                .map(|i| format!(r#""c{i}":{i},"#))
+                .collect::<String>()
+        ),
     ] {
         assert_rejected(
             &RSA.sign_raw(&RSA.header(""), &payload),
