@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dev_tls;
 pub mod error;
 pub mod output;
 pub mod sample_spa;
