@@ -57,7 +57,7 @@ pub(crate) async fn security_headers(
             HeaderValue::from_static("no-referrer"),
         );
     }
-    if state.secure_cookies() {
+    if state.hsts() {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),

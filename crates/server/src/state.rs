@@ -23,6 +23,7 @@ struct Inner {
     login_throttle: Throttle,
     machine_access: MachineAccessCache,
     secure_cookies: bool,
+    hsts: bool,
 }
 
 /// Unix seconds now.
@@ -41,6 +42,7 @@ impl AppState {
         let login_throttle =
             Throttle::new(config.login_attempts_per_minute, Duration::from_secs(60));
         let secure_cookies = issuer.starts_with("https://");
+        let hsts = secure_cookies && !is_loopback(&issuer);
         AppState(Arc::new(Inner {
             config,
             store,
@@ -50,6 +52,7 @@ impl AppState {
             login_throttle,
             machine_access: MachineAccessCache::new(Duration::from_millis(500)),
             secure_cookies,
+            hsts,
         }))
     }
 
@@ -85,6 +88,25 @@ impl AppState {
     /// Whether we are served over HTTPS: cookies get `Secure` and the `__Host-` prefix.
     pub(crate) fn secure_cookies(&self) -> bool {
         self.0.secure_cookies
+    }
+
+    /// Whether responses carry `Strict-Transport-Security`: over HTTPS, unless the issuer
+    /// is this machine (`localhost`, `127.0.0.0/8`, `::1`). HSTS holds for a host on every
+    /// port, so on localhost it would turn every other local http server into https ones.
+    pub(crate) fn hsts(&self) -> bool {
+        self.0.hsts
+    }
+}
+
+fn is_loopback(issuer: &str) -> bool {
+    match url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(name)) => name == "localhost" || name.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

@@ -45,7 +45,8 @@ pub fn server_config(
 }
 
 /// Accepts TLS connections until `shutdown`, then waits (bounded) for open connections.
-pub(crate) async fn serve(
+/// Serves any router this way (`tessera dev --tls` serves its sample SPA and API with it).
+pub async fn serve(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     app: Router,
