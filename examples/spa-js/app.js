@@ -2,7 +2,8 @@
 // pointed at Tessera: authorization code + PKCE with loginWithRedirect/handleRedirectCallback,
 // getUser, getTokenSilently, logout, and calls to the sample API. The configuration comes from
 // /auth_config.json (served by `tessera dev`); `domain` is Tessera's http://localhost URL,
-// which spa-js uses as given (its token issuer is then `<domain>/`, Tessera's issuer).
+// which spa-js uses as given (its token issuer is then `<domain>/`, Tessera's issuer), or
+// with `tessera dev --tls` the host and port alone, to which spa-js adds https:// as for Auth0.
 //
 // Two ways to renew tokens silently, chosen with /spa-js/?mode=refresh (the default) or
 // /spa-js/?mode=iframe and kept in sessionStorage across the login redirect:

@@ -108,16 +108,17 @@ pub struct DevArgs {
     /// Where the development database and master key live
     #[arg(long, value_name = "DIR", default_value = "./.tessera-dev")]
     pub data_dir: PathBuf,
-    /// Port of Tessera (http://localhost:PORT)
-    #[arg(long, default_value_t = 4000)]
-    pub port: u16,
+    /// Port of Tessera [default: 4000, or 4443 with --tls]
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Port of the sample SPA; its origin is registered on the seeded application
     #[arg(long, default_value_t = 3000)]
     pub spa_port: u16,
     /// Port of the sample API
     #[arg(long, default_value_t = 3001)]
     pub api_port: u16,
-    /// Serve HTTPS on https://localhost:4443 with a local CA (not available yet)
+    /// Serve Tessera (https://localhost:4443), the SPA and the API over HTTPS, with a
+    /// certificate from a local CA kept in DIR/tls; prints how to trust it
     #[arg(long)]
     pub tls: bool,
     /// Directory of the jQuery sample SPA (default: ./examples/jquery-spa)

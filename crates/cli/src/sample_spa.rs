@@ -76,13 +76,15 @@ pub const SPA_JS_DIR_NAME: &str = "spa-js";
 /// What `/auth_config.json` tells the page.
 #[derive(Debug, Clone)]
 pub struct SpaConfig {
-    /// Tessera's base URL, e.g. `http://localhost:4000` (auth0-js's `domain`).
+    /// auth0-js's and spa-js's `domain`: Tessera's base URL on http
+    /// (`http://localhost:4000`), the host and port alone on https (`localhost:4443`).
     pub domain: String,
     pub client_id: String,
     pub audience: String,
     pub api_url: String,
-    /// The issuer with its trailing slash (auth0-js `overrides.__token_issuer` on http).
-    pub token_issuer: String,
+    /// The issuer with its trailing slash, on http only (auth0-js then needs
+    /// `overrides.__token_issuer`); absent on https, where the SDKs derive it from `domain`.
+    pub token_issuer: Option<String>,
 }
 
 #[derive(Clone)]
@@ -153,13 +155,16 @@ fn npm_ci_unless_present(dir: &Path, vendor: &[&str]) -> CliResult<()> {
 }
 
 pub fn router(dir: PathBuf, config: &SpaConfig) -> Router {
-    let config = json!({
+    let mut config_json = json!({
         "domain": config.domain,
         "clientId": config.client_id,
         "audience": config.audience,
         "apiUrl": config.api_url,
-        "tokenIssuer": config.token_issuer,
     });
+    if let Some(issuer) = &config.token_issuer {
+        config_json["tokenIssuer"] = json!(issuer);
+    }
+    let config = config_json;
     Router::new()
         .route(
             "/",

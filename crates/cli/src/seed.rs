@@ -27,6 +27,9 @@ pub struct DevSeedOptions {
     /// Port of the sample SPAs: their origin becomes the app's callback, web origin and logout
     /// URL, and `<origin>/spa-js/` a callback and logout URL too.
     pub spa_port: u16,
+    /// The SPAs are served over https (`tessera dev --tls`): `https://localhost:PORT` is
+    /// registered instead of `http://localhost:PORT`.
+    pub https: bool,
     /// `$TESSERA_DEMO_PASSWORD`: the demo user's password. `None`: generated at creation.
     pub demo_password: Option<String>,
 }
@@ -63,17 +66,14 @@ const SPA_GRANT_TYPES: [&str; 3] = ["authorization_code", "implicit", "refresh_t
 
 /// The SPA's origin, with and without the trailing slash (auth0-js sends either): the
 /// jQuery sample's callback, web origin and logout URL.
-fn spa_urls(spa_port: u16) -> Vec<String> {
-    vec![
-        format!("http://localhost:{spa_port}"),
-        format!("http://localhost:{spa_port}/"),
-    ]
+fn spa_urls(origin: &str) -> Vec<String> {
+    vec![origin.to_string(), format!("{origin}/")]
 }
 
 /// The spa-js sample's callback and logout URL (it is served at `/spa-js/` on the same
 /// origin, so it needs no web origin of its own).
-fn spa_js_url(spa_port: u16) -> String {
-    format!("http://localhost:{spa_port}/spa-js/")
+fn spa_js_url(origin: &str) -> String {
+    format!("{origin}/spa-js/")
 }
 
 /// `list` plus whatever of `wanted` it lacks; `None` when nothing is missing.
@@ -94,7 +94,9 @@ pub async fn seed_dev_tenant(store: &Store, options: &DevSeedOptions) -> CliResu
     }
     let mut changes = Vec::new();
     let api = seed_api(store, &mut changes).await?;
-    let spa = seed_spa(store, options.spa_port, &mut changes).await?;
+    let scheme = if options.https { "https" } else { "http" };
+    let origin = format!("{scheme}://localhost:{}", options.spa_port);
+    let spa = seed_spa(store, &origin, &mut changes).await?;
     let (demo_user, generated_password) = seed_demo_user(
         store,
         DEMO_EMAIL,
@@ -170,10 +172,10 @@ async fn seed_api(store: &Store, changes: &mut Vec<String>) -> CliResult<Resourc
     Ok(api)
 }
 
-async fn seed_spa(store: &Store, spa_port: u16, changes: &mut Vec<String>) -> CliResult<Client> {
-    let urls = spa_urls(spa_port);
+async fn seed_spa(store: &Store, origin: &str, changes: &mut Vec<String>) -> CliResult<Client> {
+    let urls = spa_urls(origin);
     let mut redirect_urls = urls.clone();
-    redirect_urls.push(spa_js_url(spa_port));
+    redirect_urls.push(spa_js_url(origin));
     let grant_types: Vec<String> = SPA_GRANT_TYPES.iter().map(|g| g.to_string()).collect();
     let Some(spa) = store.find_client_by_name(QUICKSTART_SPA_NAME).await? else {
         let now = now();
@@ -211,7 +213,7 @@ async fn seed_spa(store: &Store, spa_port: u16, changes: &mut Vec<String>) -> Cl
         return Ok(spa);
     }
     let spa = store.update_client(&spa.client_id, &update, now()).await?;
-    changes.push(format!("added http://localhost:{spa_port} (and its /spa-js/) and the quickstart's grant types to {QUICKSTART_SPA_NAME}"));
+    changes.push(format!("added {origin} (and its /spa-js/) and the quickstart's grant types to {QUICKSTART_SPA_NAME}"));
     Ok(spa)
 }
 

@@ -33,6 +33,7 @@ async fn seeding_twice_changes_nothing() {
     let store = store(&env).await;
     let options = DevSeedOptions {
         spa_port: 3000,
+        https: false,
         demo_password: Some("quickstart demo pass".into()),
     };
 
@@ -173,6 +174,7 @@ async fn a_generated_demo_password_is_returned_once() {
     let store = store(&env).await;
     let options = DevSeedOptions {
         spa_port: 3000,
+        https: false,
         demo_password: None,
     };
     let first = seed_dev_tenant(&store, &options).await.unwrap();
@@ -193,6 +195,7 @@ async fn another_spa_port_is_added_to_the_existing_app() {
         &store,
         &DevSeedOptions {
             spa_port: 3000,
+            https: false,
             demo_password: None,
         },
     )
@@ -202,6 +205,7 @@ async fn another_spa_port_is_added_to_the_existing_app() {
         &store,
         &DevSeedOptions {
             spa_port: 8080,
+            https: false,
             demo_password: None,
         },
     )
@@ -237,6 +241,7 @@ async fn an_app_seeded_before_the_spa_js_sample_gets_its_url_once() {
     let store = store(&env).await;
     let options = DevSeedOptions {
         spa_port: 3000,
+        https: false,
         demo_password: None,
     };
     let first = seed_dev_tenant(&store, &options).await.unwrap();
@@ -488,13 +493,4 @@ async fn tessera_dev_runs_server_spa_and_api_and_reseeds_nothing() {
         "{banner:?}"
     );
     drop(running);
-}
-
-#[test]
-fn dev_tls_is_not_available_yet() {
-    let env = Env::new();
-    let (code, stderr) = env.fails(&["dev", "--tls", "--data-dir", "unused"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("--tls is not available yet"), "{stderr}");
-    assert!(!env.path().join("unused").exists(), "nothing is created");
 }

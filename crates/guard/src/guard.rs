@@ -321,9 +321,11 @@ impl GuardBuilder {
         self
     }
 
-    /// The HTTP client to fetch keys with. The default client is built from this crate's
-    /// `reqwest` features, which include no TLS backend: for an `https` issuer pass a
-    /// client from a `reqwest` with TLS enabled (the per-request timeout still applies).
+    /// The HTTP client to fetch keys with. The default one speaks https (rustls on aws-lc-rs)
+    /// and trusts the system's roots (the OS store; `SSL_CERT_FILE` / `SSL_CERT_DIR` on
+    /// Linux). To trust another CA, pass a client built with
+    /// `reqwest::ClientBuilder::tls_certs_merge` or `tls_certs_only` (the per-request timeout
+    /// still applies).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self

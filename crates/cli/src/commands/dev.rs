@@ -2,6 +2,8 @@
 //! seeded API, SPA application and demo user.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tessera_guard::Guard;
 use tessera_server::{Application, ServerConfig};
@@ -10,6 +12,7 @@ use crate::cli::DevArgs;
 use crate::commands::open_store;
 use crate::commands::serve::shutdown_signal;
 use crate::config::master_key_beside_database;
+use crate::dev_tls::{self, DevTls};
 use crate::error::{CliError, CliResult};
 use crate::sample_spa::{self, SpaConfig};
 use crate::seed::{
@@ -20,14 +23,13 @@ use crate::seed::{
 /// Environment variable holding the demo user's password.
 pub const DEMO_PASSWORD_VAR: &str = "TESSERA_DEMO_PASSWORD";
 
+/// Tessera's port: `http://localhost:4000`, or `https://localhost:4443` with `--tls`.
+pub const DEFAULT_PORT: u16 = 4000;
+pub const DEFAULT_TLS_PORT: u16 = 4443;
+
 /// `tessera dev` ignores tessera.toml and TESSERA_* settings (except the demo password):
 /// everything lives under `--data-dir`.
 pub async fn run(args: DevArgs) -> CliResult<()> {
-    if args.tls {
-        return Err(CliError::Usage(
-            "--tls is not available yet: run `tessera dev` without it (http://localhost)".into(),
-        ));
-    }
     let spa_dir = sample_spa::locate(args.spa_dir.as_deref())?;
     std::fs::create_dir_all(&args.data_dir).map_err(|e| {
         CliError::io(
@@ -38,10 +40,22 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
             e,
         )
     })?;
+    // HTTPS: the local CA and the certificate for localhost, made or renewed before anything
+    // listens.
+    let tls = if args.tls {
+        Some(dev_tls::ensure(&args.data_dir)?)
+    } else {
+        None
+    };
     let shutdown = shutdown_signal();
     // Bind all three first: the real ports (0 picks free ones) go into the issuer, the
     // seeded callbacks and the SPA's configuration. Nothing is seeded if a port is taken.
-    let server_listener = bind(args.port, "Tessera").await?;
+    let default_port = if tls.is_some() {
+        DEFAULT_TLS_PORT
+    } else {
+        DEFAULT_PORT
+    };
+    let server_listener = bind(args.port.unwrap_or(default_port), "Tessera").await?;
     let spa_listener = bind(args.spa_port, "the sample SPA").await?;
     let api_listener = bind(args.api_port, "the sample API").await?;
     let port = server_listener
@@ -56,15 +70,20 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
         .local_addr()
         .map_err(|e| CliError::io("listener address", e))?
         .port();
-    let base = format!("http://localhost:{port}");
-    let spa_origin = format!("http://localhost:{spa_port}");
-    let api_url = format!("http://localhost:{api_port}");
+    // With --tls all three are https: the SPA then is same-site with Tessera (the scheme is
+    // part of the site), so the silent-authentication iframe's session cookie is first-party;
+    // browsers that block third-party cookies would drop it for an http SPA.
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://localhost:{port}");
+    let spa_origin = format!("{scheme}://localhost:{spa_port}");
+    let api_url = format!("{scheme}://localhost:{api_port}");
 
     let database_url = format!("sqlite://{}", args.data_dir.join("tessera.db").display());
     let store = open_store(&database_url).await?;
     let master_key = master_key_beside_database(&store).await?;
     let mut config = ServerConfig::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), master_key);
     config.issuer = Some(format!("{base}/"));
+    config.tls = tls.as_ref().map(|tls| tls.server_config.clone());
     let app = Application::with_listener(config, store.clone(), server_listener).await?;
 
     let demo_password = std::env::var(DEMO_PASSWORD_VAR)
@@ -74,26 +93,38 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
         &store,
         &DevSeedOptions {
             spa_port,
+            https: tls.is_some(),
             demo_password,
         },
     )
     .await?;
     sample_spa::ensure_dependencies(&spa_dir)?;
 
-    let guard = Guard::builder()
+    let mut guard = Guard::builder()
         .issuer(app.issuer())
-        .audience(QUICKSTART_API_IDENTIFIER)
+        .audience(QUICKSTART_API_IDENTIFIER);
+    if let Some(tls) = &tls {
+        // Discovery and JWKS over https, from a server whose certificate only the dev CA
+        // vouches for.
+        guard = guard.http_client(client_trusting(tls)?);
+    }
+    let guard = guard
         .build()
         .map_err(|e| CliError::Config(format!("sample API guard: {e}")))?;
     let api = tessera_sample_api::router(&guard, &spa_origin);
     let spa = sample_spa::router(
         spa_dir,
         &SpaConfig {
-            domain: base.clone(),
+            // Over https the domain alone, as with Auth0 (`YOUR_DOMAIN`): the SDKs derive
+            // https://DOMAIN/ as the issuer. Over http they are told the issuer.
+            domain: match tls {
+                Some(_) => format!("localhost:{port}"),
+                None => base.clone(),
+            },
             client_id: seed.spa.client_id.clone(),
             audience: QUICKSTART_API_IDENTIFIER.into(),
             api_url: api_url.clone(),
-            token_issuer: app.issuer().to_string(),
+            token_issuer: tls.is_none().then(|| app.issuer().to_string()),
         },
     );
 
@@ -102,7 +133,11 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
         spa: spa_origin.clone(),
         api: api_url.clone(),
     };
-    print!("{}", banner(&args, &urls, &seed));
+    let https = tls
+        .as_ref()
+        .map(|tls| trust_instructions(tls, &base))
+        .unwrap_or_default();
+    print!("{}", banner(&args, &urls, &seed, &https));
     println!("tessera dev ready: server={base} spa={spa_origin} api={api_url}");
 
     // One shutdown for all three: the first signal stops every server gracefully.
@@ -113,16 +148,9 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
             let _ = receiver.recv().await;
         }
     };
-    let spa_task = tokio::spawn(
-        axum::serve(spa_listener, spa)
-            .with_graceful_shutdown(stopped(&stop))
-            .into_future(),
-    );
-    let api_task = tokio::spawn(
-        axum::serve(api_listener, api)
-            .with_graceful_shutdown(stopped(&stop))
-            .into_future(),
-    );
+    let tls_config = tls.as_ref().map(|tls| tls.server_config.clone());
+    let spa_task = tokio::spawn(serve(spa_listener, spa, tls_config.clone(), stopped(&stop)));
+    let api_task = tokio::spawn(serve(api_listener, api, tls_config, stopped(&stop)));
     let server_task = tokio::spawn(app.run_until_stopped(stopped(&stop)));
     shutdown.await;
     let _ = stop.send(());
@@ -136,10 +164,94 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
     Ok(())
 }
 
+/// Serves a sample (SPA or API) over https with `tls`, else over http, until `shutdown`.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        Some(config) => tessera_server::tls::serve(listener, config, app, shutdown).await,
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
 struct Urls {
     server: String,
     spa: String,
     api: String,
+}
+
+/// An HTTP client for the sample API's guard that trusts the dev CA and nothing else.
+fn client_trusting(tls: &DevTls) -> CliResult<reqwest::Client> {
+    let error = |e: reqwest::Error| CliError::Config(format!("sample API guard: {e}"));
+    let ca = reqwest::Certificate::from_pem(tls.ca_cert_pem.as_bytes()).map_err(error)?;
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .map_err(error)
+}
+
+/// Where the CA is and how to trust it, for browsers, the system, Node.js and curl.
+fn trust_instructions(tls: &DevTls, base: &str) -> String {
+    let ca = tls.ca_cert_path.display();
+    let status = if tls.created_ca {
+        "created now: trust it once, as below"
+    } else {
+        "the same as before: if you trusted it then, there is nothing to do"
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "HTTPS: Tessera, the SPA and the API present a certificate for localhost, 127.0.0.1 and ::1\n\
+         from a local CA, \"{}\", made for this data directory (it can vouch for this\n\
+         machine only).\n\n",
+        dev_tls::CA_NAME
+    ));
+    out.push_str(&format!("  CA certificate   {ca}\n"));
+    out.push_str(&format!("                   ({status})\n"));
+    if let Some(reason) = &tls.issued_certificate {
+        out.push_str(&format!(
+            "  Certificate      issued for localhost now ({reason})\n"
+        ));
+    }
+    out.push_str("\nTo trust the CA:\n");
+    out.push_str(&format!(
+        "  Chrome/Chromium on Linux  certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n \"{}\" -i {ca}\n\
+         \x20                           (certutil is in libnss3-tools), or Settings > Privacy and security >\n\
+         \x20                           Security > Manage certificates > Authorities > Import; restart Chrome\n",
+        dev_tls::CA_NAME
+    ));
+    out.push_str(
+        "  Firefox                   Settings > Privacy & Security > Certificates > View Certificates >\n\
+         \x20                           Authorities > Import..., tick \"Trust this CA to identify websites\"\n",
+    );
+    out.push_str(&format!(
+        "  Debian/Ubuntu (system)    sudo cp {ca} /usr/local/share/ca-certificates/tessera-dev-ca.crt\n\
+         \x20                           && sudo update-ca-certificates   (curl, Rust and OpenSSL programs)\n"
+    ));
+    out.push_str(&format!(
+        "  macOS (system, Chrome)    sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {ca}\n"
+    ));
+    out.push_str(&format!(
+        "  Node.js (an Express API)  NODE_EXTRA_CA_CERTS={ca} node server.js\n"
+    ));
+    out.push_str(&format!(
+        "  curl                      curl --cacert {ca} {base}/.well-known/openid-configuration\n"
+    ));
+    out.push_str(&format!(
+        "\nIts private key ({}) stays in {}: never share it.\n\n",
+        dev_tls::CA_KEY_FILE,
+        tls.dir.display()
+    ));
+    out
 }
 
 async fn bind(port: u16, what: &str) -> CliResult<tokio::net::TcpListener> {
@@ -148,7 +260,8 @@ async fn bind(port: u16, what: &str) -> CliResult<tokio::net::TcpListener> {
         .map_err(|e| CliError::io(format!("cannot listen on 127.0.0.1:{port} for {what}"), e))
 }
 
-fn banner(args: &DevArgs, urls: &Urls, seed: &DevSeed) -> String {
+/// What runs where, the demo logins, then `extra` (the HTTPS section, if any).
+fn banner(args: &DevArgs, urls: &Urls, seed: &DevSeed, extra: &str) -> String {
     let scopes: Vec<&str> = seed.api.scopes.iter().map(|s| s.value.as_str()).collect();
     let describe = |generated: &Option<String>| match generated {
         Some(password) => format!(
@@ -213,6 +326,7 @@ fn banner(args: &DevArgs, urls: &Urls, seed: &DevSeed) -> String {
     ));
     out.push_str(&format!("  Its password     {reader_password}\n"));
     out.push_str(&format!("  Seed             {seeded}\n\n"));
+    out.push_str(extra);
     out.push_str("Press Ctrl-C to stop.\n");
     out
 }

@@ -349,6 +349,54 @@ async fn wrong_issuer_is_rejected() {
 }
 
 #[tokio::test]
+async fn claims_of_the_wrong_json_type_are_rejected() {
+    let cases = [
+        (json!({"sub": 42}), TokenError::InvalidClaim("sub")),
+        (json!({"sub": ""}), TokenError::InvalidClaim("sub")),
+        (json!({"sub": ["auth0|1"]}), TokenError::InvalidClaim("sub")),
+        (
+            json!({"scope": ["read:messages"]}),
+            TokenError::InvalidClaim("scope"),
+        ),
+        (json!({"scope": true}), TokenError::InvalidClaim("scope")),
+        (
+            json!({"permissions": "read:messages"}),
+            TokenError::InvalidClaim("permissions"),
+        ),
+        (
+            json!({"permissions": ["read:messages", null]}),
+            TokenError::InvalidClaim("permissions"),
+        ),
+        (
+            json!({"permissions": [["read:messages"]]}),
+            TokenError::InvalidClaim("permissions"),
+        ),
+        (
+            json!({"iat": "1700000000"}),
+            TokenError::InvalidClaim("iat"),
+        ),
+        (json!({"iss": 1}), TokenError::WrongIssuer),
+        (
+            json!({"aud": [[AUDIENCE]]}),
+            TokenError::InvalidClaim("aud"),
+        ),
+    ];
+    for (changes, reason) in cases {
+        assert_rejected(&mint(&RSA, &claims_with(changes)), reason).await;
+    }
+    // Members the policy does not read may hold anything.
+    let claims = assert_accepted(
+        &fixed_guard(),
+        &mint(
+            &RSA,
+            &claims_with(json!({"https://example.com/roles": [{"a": [1, null]}], "flag": false})),
+        ),
+    )
+    .await;
+    assert_eq!(claims.get("flag"), Some(&json!(false)));
+}
+
+#[tokio::test]
 async fn missing_or_foreign_audience_is_rejected() {
     let cases = [
         (json!(null), TokenError::MissingClaim("aud")),
