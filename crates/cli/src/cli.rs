@@ -334,12 +334,21 @@ pub struct AppCreate {
     /// Grant types [default: the type's defaults, as Auth0 sets them]
     #[arg(long, value_delimiter = ',', value_name = "GRANTS")]
     pub grant_types: Option<Vec<String>>,
+    /// A third-party application: users see a consent page listing what it asks for
+    /// [default: first party, no consent page]
+    #[arg(long)]
+    pub third_party: bool,
+    /// Only these APIs (identifiers or ids, comma-separated) may be authorized for this
+    /// application's users [default: every API]
+    #[arg(long, value_delimiter = ',', value_name = "APIS")]
+    pub allowed_apis: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
     "name", "callbacks", "origins", "logout_urls", "grant_types",
-    "refresh_token_lifetime", "refresh_idle_lifetime", "refresh_reuse_interval"
+    "refresh_token_lifetime", "refresh_idle_lifetime", "refresh_reuse_interval",
+    "first_party", "allowed_apis", "allow_all_apis"
 ])))]
 pub struct AppUpdate {
     /// client_id (or the exact name, when unique)
@@ -367,6 +376,21 @@ pub struct AppUpdate {
     /// A rotated refresh token may be retried within this many seconds (default 0)
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(i64).range(0..=60))]
     pub refresh_reuse_interval: Option<i64>,
+    /// First party (no consent page) or third party (users consent to what it asks for)
+    #[arg(long, value_name = "true|false")]
+    pub first_party: Option<bool>,
+    /// Restricts the application to these APIs (identifiers or ids, comma-separated; ""
+    /// for none): other audiences get access_denied
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "APIS",
+        conflicts_with = "allow_all_apis"
+    )]
+    pub allowed_apis: Option<Vec<String>>,
+    /// Lifts the restriction: every API (the default)
+    #[arg(long)]
+    pub allow_all_apis: bool,
 }
 
 // ---- grants -----------------------------------------------------------------------------
@@ -467,6 +491,34 @@ pub enum UsersAction {
         /// user_id (auth0|…) or email
         user: String,
         /// Only this API's (identifier or id)
+        #[arg(long)]
+        api: Option<String>,
+    },
+    /// List or revoke what a user allowed third-party applications (consent)
+    Consents {
+        #[command(subcommand)]
+        action: UserConsentsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserConsentsAction {
+    /// List a user's consents: application, API, allowed scopes
+    #[command(visible_alias = "ls")]
+    List {
+        /// user_id (auth0|…) or email
+        user: String,
+    },
+    /// Revoke a user's consent to an application (the consent page shows again), and end
+    /// the refresh tokens that application holds for the user
+    Revoke {
+        /// user_id (auth0|…) or email
+        user: String,
+        /// The application's client_id (or exact name)
+        #[arg(long)]
+        app: String,
+        /// Only the consent for this API (identifier or id; for consent given without an
+        /// API, the `<issuer>userinfo` audience shown by `list`) [default: every API]
         #[arg(long)]
         api: Option<String>,
     },

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 use tessera_core::claims::rfc3339;
+use tessera_core::consent::Consent;
 use tessera_core::{Client, ClientGrant, Permission, ResourceServer, Role, Scope, User};
 use tessera_store::{KeyState, SigningKeyRecord};
 
@@ -70,6 +71,8 @@ pub struct ClientJson<'a> {
     pub allowed_logout_urls: &'a [String],
     pub grant_types: &'a [String],
     pub is_first_party: bool,
+    /// Tessera's: the APIs users may authorize the application for; `null` for every API.
+    pub allowed_apis: Option<&'a [String]>,
     pub oidc_conformant: bool,
     pub jwt_configuration: JwtConfigurationJson,
     pub refresh_token: RefreshTokenJson,
@@ -88,6 +91,7 @@ pub fn client<'a>(client: &'a Client, secret: Option<&'a str>) -> ClientJson<'a>
         allowed_logout_urls: &client.allowed_logout_urls,
         grant_types: &client.grant_types,
         is_first_party: client.is_first_party,
+        allowed_apis: client.allowed_apis.as_deref(),
         oidc_conformant: true,
         jwt_configuration: JwtConfigurationJson { alg: "RS256" },
         refresh_token: RefreshTokenJson {
@@ -99,6 +103,31 @@ pub fn client<'a>(client: &'a Client, secret: Option<&'a str>) -> ClientJson<'a>
             infinite_idle_token_lifetime: false,
             leeway: client.refresh.reuse_interval,
         },
+    }
+}
+
+/// A user's consent, as Auth0's `GET /api/v2/grants?user_id=…` lists it (plus the times).
+#[derive(Debug, Serialize)]
+pub struct ConsentJson<'a> {
+    pub id: &'a str,
+    #[serde(rename = "clientID")]
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub audience: &'a str,
+    pub scope: &'a [String],
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn consent(consent: &Consent) -> ConsentJson<'_> {
+    ConsentJson {
+        id: &consent.id,
+        client_id: &consent.client_id,
+        user_id: &consent.user_id,
+        audience: &consent.audience,
+        scope: &consent.scopes,
+        created_at: rfc3339(consent.created_at),
+        updated_at: rfc3339(consent.updated_at),
     }
 }
 
@@ -288,6 +317,22 @@ pub fn client_fields(client: &Client) -> Vec<(&'static str, String)> {
         ("web origins", list_or_none(&client.web_origins)),
         ("logout URLs", list_or_none(&client.allowed_logout_urls)),
         ("grant types", list_or_none(&client.grant_types)),
+        (
+            "party",
+            if client.is_first_party {
+                "first (no consent page)"
+            } else {
+                "third (users consent)"
+            }
+            .to_string(),
+        ),
+        (
+            "allowed APIs",
+            client
+                .allowed_apis
+                .as_deref()
+                .map_or_else(|| "all".to_string(), list_or_none),
+        ),
     ]
 }
 
@@ -379,6 +424,7 @@ mod tests {
             allowed_logout_urls: vec![],
             grant_types: vec!["client_credentials".into()],
             is_first_party: true,
+            allowed_apis: None,
             refresh: tessera_core::RefreshPolicy::default(),
             created_at: 0,
             updated_at: 0,
@@ -387,6 +433,7 @@ mod tests {
         assert!(without.get("client_secret").is_none());
         assert_eq!(without["app_type"], "non_interactive");
         assert_eq!(without["jwt_configuration"]["alg"], "RS256");
+        assert_eq!(without["allowed_apis"], serde_json::Value::Null);
         let with = serde_json::to_value(client(&app, Some("s"))).unwrap();
         assert_eq!(with["client_secret"], "s");
 

@@ -190,6 +190,7 @@ async fn seed_spa(store: &Store, origin: &str, changes: &mut Vec<String>) -> Cli
             allowed_logout_urls: redirect_urls,
             grant_types,
             is_first_party: true,
+            allowed_apis: None,
             refresh: tessera_core::RefreshPolicy::default(),
             created_at: now,
             updated_at: now,

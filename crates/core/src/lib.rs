@@ -6,6 +6,7 @@
 //! Randomness comes from the operating system through `ids`.
 
 pub mod claims;
+pub mod consent;
 pub mod ids;
 pub mod model;
 pub mod pkce;

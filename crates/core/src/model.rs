@@ -197,7 +197,10 @@ pub struct Client {
     pub web_origins: Vec<String>,
     pub allowed_logout_urls: Vec<String>,
     pub grant_types: Vec<String>,
+    /// First-party applications skip the consent page; third-party ones ask the user.
     pub is_first_party: bool,
+    /// The APIs (identifiers) users may authorize this application for; `None`: every API.
+    pub allowed_apis: Option<Vec<String>>,
     pub refresh: RefreshPolicy,
     pub created_at: i64,
     pub updated_at: i64,
@@ -206,6 +209,13 @@ pub struct Client {
 impl Client {
     pub fn allows_grant(&self, grant_type: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    /// Whether user tokens for the API `audience` may be issued to this application.
+    pub fn may_access_api(&self, audience: &str) -> bool {
+        self.allowed_apis
+            .as_ref()
+            .is_none_or(|apis| apis.iter().any(|a| a == audience))
     }
 
     pub fn is_public(&self) -> bool {

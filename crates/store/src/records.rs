@@ -133,6 +133,8 @@ pub struct ClientUpdate {
     pub grant_types: Option<Vec<String>>,
     pub secret_hash: Option<Vec<u8>>,
     pub is_first_party: Option<bool>,
+    /// `Some(None)`: every API again; `Some(Some(list))`: only these API identifiers.
+    pub allowed_apis: Option<Option<Vec<String>>>,
     pub refresh: Option<RefreshPolicy>,
 }
 
@@ -196,4 +198,15 @@ pub enum RefreshRotation {
     Reused,
     /// Unknown, expired, revoked, or issued to another client.
     Invalid,
+}
+
+/// What revoking consent removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsentRevocation {
+    /// Consent rows deleted.
+    pub consents: u64,
+    /// Refresh-token families of the application for the user, revoked with the consent.
+    pub refresh_families: u64,
+    /// Opaque access tokens (no audience) of the application for the user, deleted.
+    pub opaque_tokens: u64,
 }

@@ -8,6 +8,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
+use tessera_core::consent::Consent;
 use tessera_core::{
     AppType, Client, ClientGrant, DATABASE_CONNECTION, DEFAULT_TENANT, Permission, RefreshPolicy,
     ResourceServer, Role, Scope, TokenDialect, User,
@@ -37,7 +38,7 @@ macro_rules! client_columns {
     () => {
         "client_id, name, app_type, secret_hash, token_endpoint_auth_method, callbacks, \
      web_origins, allowed_logout_urls, grant_types, is_first_party, created_at, updated_at, \
-         refresh_token_lifetime, refresh_idle_token_lifetime, refresh_reuse_interval"
+         refresh_token_lifetime, refresh_idle_token_lifetime, refresh_reuse_interval, allowed_apis"
     };
 }
 
@@ -69,6 +70,10 @@ fn client_from_row(row: &SqliteRow, prefix: &str) -> StoreResult<Client> {
         allowed_logout_urls: json_list(row.try_get(col("allowed_logout_urls").as_str())?)?,
         grant_types: json_list(row.try_get(col("grant_types").as_str())?)?,
         is_first_party: row.try_get(col("is_first_party").as_str())?,
+        allowed_apis: row
+            .try_get::<Option<String>, _>(col("allowed_apis").as_str())?
+            .map(|text| json_list(&text))
+            .transpose()?,
         refresh: RefreshPolicy {
             token_lifetime: row.try_get(col("refresh_token_lifetime").as_str())?,
             idle_token_lifetime: row.try_get(col("refresh_idle_token_lifetime").as_str())?,
@@ -124,6 +129,24 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
         updated_at: row.try_get("updated_at")?,
         last_login: row.try_get("last_login")?,
         logins_count: row.try_get("logins_count")?,
+    })
+}
+
+macro_rules! consent_columns {
+    () => {
+        "id, user_id, client_id, audience, scopes, created_at, updated_at"
+    };
+}
+
+fn consent_from_row(row: &SqliteRow) -> StoreResult<Consent> {
+    Ok(Consent {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        client_id: row.try_get("client_id")?,
+        audience: row.try_get("audience")?,
+        scopes: json_list(row.try_get("scopes")?)?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -447,15 +470,27 @@ impl SqliteStore {
         Ok(api)
     }
 
+    /// Deletes an API; client grants and permissions go by cascade, consent for it here.
     pub async fn delete_resource_server(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "DELETE FROM consents WHERE tenant_id = ? AND audience = \
+             (SELECT identifier FROM resource_servers WHERE tenant_id = ? AND id = ?)",
+        )
+        .bind(self.tenant)
+        .bind(self.tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query("DELETE FROM resource_servers WHERE tenant_id = ? AND id = ?")
             .bind(self.tenant)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("API"));
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -465,7 +500,7 @@ impl SqliteStore {
         sqlx::query(concat!(
             "INSERT INTO clients (tenant_id, ",
             client_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(self.tenant)
         .bind(&client.client_id)
@@ -483,6 +518,7 @@ impl SqliteStore {
         .bind(client.refresh.token_lifetime)
         .bind(client.refresh.idle_token_lifetime)
         .bind(client.refresh.reuse_interval)
+        .bind(client.allowed_apis.as_ref().map(to_json))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -569,11 +605,15 @@ impl SqliteStore {
         if let Some(refresh) = update.refresh {
             client.refresh = refresh;
         }
+        if let Some(allowed) = &update.allowed_apis {
+            client.allowed_apis = allowed.clone();
+        }
         client.updated_at = now;
         sqlx::query(
             "UPDATE clients SET name = ?, callbacks = ?, web_origins = ?, allowed_logout_urls = ?, grant_types = ?, \
              secret_hash = ?, is_first_party = ?, updated_at = ?, refresh_token_lifetime = ?, \
-             refresh_idle_token_lifetime = ?, refresh_reuse_interval = ? WHERE tenant_id = ? AND client_id = ?",
+             refresh_idle_token_lifetime = ?, refresh_reuse_interval = ?, allowed_apis = ? \
+             WHERE tenant_id = ? AND client_id = ?",
         )
         .bind(&client.name)
         .bind(to_json(&client.callbacks))
@@ -586,6 +626,7 @@ impl SqliteStore {
         .bind(client.refresh.token_lifetime)
         .bind(client.refresh.idle_token_lifetime)
         .bind(client.refresh.reuse_interval)
+        .bind(client.allowed_apis.as_ref().map(to_json))
         .bind(self.tenant)
         .bind(client_id)
         .execute(&mut *tx)
@@ -703,7 +744,7 @@ impl SqliteStore {
                c.grant_types AS c_grant_types, c.is_first_party AS c_is_first_party, c.created_at AS c_created_at, \
                c.updated_at AS c_updated_at, c.refresh_token_lifetime AS c_refresh_token_lifetime, \
                c.refresh_idle_token_lifetime AS c_refresh_idle_token_lifetime, \
-               c.refresh_reuse_interval AS c_refresh_reuse_interval, \
+               c.refresh_reuse_interval AS c_refresh_reuse_interval, c.allowed_apis AS c_allowed_apis, \
                r.id AS r_id, r.name AS r_name, r.identifier AS r_identifier, r.signing_alg AS r_signing_alg, \
                r.token_lifetime AS r_token_lifetime, r.allow_offline_access AS r_allow_offline_access, \
                r.token_dialect AS r_token_dialect, r.enforce_policies AS r_enforce_policies, r.scopes AS r_scopes, \
@@ -1067,13 +1108,15 @@ impl SqliteStore {
         .transpose()
     }
 
-    pub async fn delete_transaction(&self, id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_transactions WHERE tenant_id = ? AND id = ?")
+    /// Deletes a transaction; `false` when it was gone already (used once, or expired and
+    /// purged), so a transaction can be made single-use.
+    pub async fn delete_transaction(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM login_transactions WHERE tenant_id = ? AND id = ?")
             .bind(self.tenant)
             .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     // ---- authorization codes -----------------------------------------------------------
@@ -1409,6 +1452,180 @@ impl SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    // ---- consent ------------------------------------------------------------------
+
+    /// What `user_id` allowed `client_id` for `audience`, if they ever answered.
+    pub async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: &str,
+    ) -> StoreResult<Option<Consent>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            consent_columns!(),
+            " FROM consents WHERE tenant_id = ? AND user_id = ? AND client_id = ? AND audience = ?"
+        ))
+        .bind(self.tenant)
+        .bind(user_id)
+        .bind(client_id)
+        .bind(audience)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| consent_from_row(&r)).transpose()
+    }
+
+    /// Remembers that the user allowed `scopes`, in addition to what they allowed before
+    /// (one transaction: concurrent answers both count). Returns the consent as stored.
+    pub async fn grant_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> StoreResult<Consent> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            consent_columns!(),
+            " FROM consents WHERE tenant_id = ? AND user_id = ? AND client_id = ? AND audience = ?"
+        ))
+        .bind(self.tenant)
+        .bind(user_id)
+        .bind(client_id)
+        .bind(audience)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let consent = match row.map(|r| consent_from_row(&r)).transpose()? {
+            Some(existing) => {
+                let consent = Consent {
+                    scopes: tessera_core::consent::merge(&existing.scopes, scopes),
+                    updated_at: now,
+                    ..existing
+                };
+                sqlx::query(
+                    "UPDATE consents SET scopes = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
+                )
+                .bind(to_json(&consent.scopes))
+                .bind(now)
+                .bind(self.tenant)
+                .bind(&consent.id)
+                .execute(&mut *tx)
+                .await?;
+                consent
+            }
+            None => {
+                let consent = Consent {
+                    id: tessera_core::ids::hex_id(12),
+                    user_id: user_id.to_string(),
+                    client_id: client_id.to_string(),
+                    audience: audience.to_string(),
+                    scopes: tessera_core::consent::merge(&[], scopes),
+                    created_at: now,
+                    updated_at: now,
+                };
+                sqlx::query(concat!(
+                    "INSERT INTO consents (tenant_id, ",
+                    consent_columns!(),
+                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                ))
+                .bind(self.tenant)
+                .bind(&consent.id)
+                .bind(&consent.user_id)
+                .bind(&consent.client_id)
+                .bind(&consent.audience)
+                .bind(to_json(&consent.scopes))
+                .bind(consent.created_at)
+                .bind(consent.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                consent
+            }
+        };
+        tx.commit().await?;
+        Ok(consent)
+    }
+
+    /// Every consent a user gave, by application then API.
+    pub async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            consent_columns!(),
+            " FROM consents WHERE tenant_id = ? AND user_id = ? ORDER BY client_id, audience"
+        ))
+        .bind(self.tenant)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(consent_from_row).collect()
+    }
+
+    /// Forgets the user's consent to `client_id` (for one API, or all of them) and, when
+    /// there was any, ends what the application holds for the user: its refresh-token
+    /// families and opaque access tokens (Auth0 deletes a grant with its refresh tokens).
+    /// JWT access tokens already issued live until they expire.
+    pub async fn revoke_consents(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: Option<&str>,
+        now: i64,
+    ) -> StoreResult<ConsentRevocation> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let deleted = match audience {
+            Some(audience) => {
+                sqlx::query(
+                    "DELETE FROM consents WHERE tenant_id = ? AND user_id = ? AND client_id = ? AND audience = ?",
+                )
+                .bind(self.tenant)
+                .bind(user_id)
+                .bind(client_id)
+                .bind(audience)
+                .execute(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM consents WHERE tenant_id = ? AND user_id = ? AND client_id = ?",
+                )
+                .bind(self.tenant)
+                .bind(user_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        let mut revocation = ConsentRevocation {
+            consents: deleted.rows_affected(),
+            ..ConsentRevocation::default()
+        };
+        if revocation.consents > 0 {
+            revocation.refresh_families = sqlx::query(
+                "UPDATE refresh_token_families SET revoked_at = ? \
+                 WHERE tenant_id = ? AND user_id = ? AND client_id = ? AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            revocation.opaque_tokens = sqlx::query(
+                "DELETE FROM opaque_tokens WHERE tenant_id = ? AND user_id = ? AND client_id = ?",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(revocation)
     }
 
     // ---- roles and permissions (RBAC) ---------------------------------------------

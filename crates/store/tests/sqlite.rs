@@ -40,6 +40,7 @@ fn client(id: &str) -> Client {
         allowed_logout_urls: vec![],
         grant_types: vec!["client_credentials".into()],
         is_first_party: true,
+        allowed_apis: None,
         refresh: tessera_core::RefreshPolicy::default(),
         created_at: 1,
         updated_at: 1,
@@ -572,4 +573,185 @@ async fn purge_removes_expired_refresh_families_with_their_tokens() {
             .unwrap(),
         RefreshRotation::Rotated(_)
     ));
+}
+
+#[tokio::test]
+async fn consent_accumulates_per_user_client_and_audience() {
+    let (store, _dir) = store().await;
+    store.create_client(&client("c")).await.unwrap();
+    store.create_client(&client("other")).await.unwrap();
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    refresh_family(&store, 1, 10_000).await; // user auth0|r1, client c
+    let user = "auth0|r1";
+    let scopes = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    assert!(
+        store
+            .find_consent(user, "c", "https://a")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let first = store
+        .grant_consent(user, "c", "https://a", &scopes(&["openid", "read"]), 10)
+        .await
+        .unwrap();
+    let second = store
+        .grant_consent(user, "c", "https://a", &scopes(&["read", "write"]), 20)
+        .await
+        .unwrap();
+    assert_eq!(second.id, first.id, "one row per user, client and audience");
+    assert_eq!(second.scopes, scopes(&["openid", "read", "write"]));
+    assert_eq!((second.created_at, second.updated_at), (10, 20));
+    assert_eq!(
+        store.find_consent(user, "c", "https://a").await.unwrap(),
+        Some(second.clone())
+    );
+    store
+        .grant_consent(user, "c", "https://id/userinfo", &scopes(&["openid"]), 30)
+        .await
+        .unwrap();
+    store
+        .grant_consent(user, "other", "https://a", &scopes(&[]), 30)
+        .await
+        .unwrap();
+    let listed = store.list_consents(user).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|c| (c.client_id.as_str(), c.audience.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("c", "https://a"),
+            ("c", "https://id/userinfo"),
+            ("other", "https://a")
+        ]
+    );
+    assert!(
+        matches!(
+            store
+                .grant_consent(user, "missing-client", "https://a", &[], 1)
+                .await,
+            Err(StoreError::NotFound(_))
+        ),
+        "consent belongs to a registered application"
+    );
+
+    // A family of the other client survives revoking consent to c.
+    let other_family = NewRefreshFamily {
+        family_id: "f-other".into(),
+        client_id: "other".into(),
+        user_id: user.into(),
+        grant: "{}".into(),
+        code_hash: None,
+        sid: None,
+        created_at: 0,
+        expires_at: 10_000,
+    };
+    store
+        .create_refresh_family(&other_family, &[9; 32], 1_000)
+        .await
+        .unwrap();
+
+    // One API: that row goes, and c's refresh tokens for the user with it.
+    let revoked = store
+        .revoke_consents(user, "c", Some("https://a"), 40)
+        .await
+        .unwrap();
+    assert_eq!((revoked.consents, revoked.refresh_families), (1, 1));
+    assert!(
+        store
+            .find_refresh_family(&[1; 32], 41)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_family(&[9; 32], 41)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.list_consents(user).await.unwrap().len(), 2);
+    // Nothing to revoke: nothing else happens.
+    assert_eq!(
+        store
+            .revoke_consents(user, "c", Some("https://a"), 42)
+            .await
+            .unwrap(),
+        ConsentRevocation::default()
+    );
+    // Every API of one client.
+    let revoked = store.revoke_consents(user, "c", None, 43).await.unwrap();
+    assert_eq!(revoked.consents, 1);
+    assert_eq!(store.list_consents(user).await.unwrap().len(), 1);
+
+    // Deleting the API forgets consent for it; deleting the user forgets the rest.
+    store
+        .grant_consent(user, "c", "https://a", &scopes(&["read"]), 50)
+        .await
+        .unwrap();
+    store.delete_resource_server("id-https://a").await.unwrap();
+    assert!(store.list_consents(user).await.unwrap().is_empty());
+    store
+        .grant_consent(user, "c", "https://id/userinfo", &scopes(&["openid"]), 60)
+        .await
+        .unwrap();
+    store.delete_user(user).await.unwrap();
+    assert!(store.list_consents(user).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn applications_may_be_restricted_to_some_apis_and_be_third_party() {
+    let (store, _dir) = store().await;
+    store.create_client(&client("c")).await.unwrap();
+    let update = ClientUpdate {
+        is_first_party: Some(false),
+        allowed_apis: Some(Some(vec!["https://a".into()])),
+        ..ClientUpdate::default()
+    };
+    let updated = store.update_client("c", &update, 5).await.unwrap();
+    assert_eq!(store.find_client("c").await.unwrap(), Some(updated.clone()));
+    assert!(!updated.is_first_party);
+    assert!(updated.may_access_api("https://a") && !updated.may_access_api("https://b"));
+    let access = store
+        .machine_access("c", "https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(access.client.allowed_apis, Some(vec!["https://a".into()]));
+    let unrestricted = store
+        .update_client(
+            "c",
+            &ClientUpdate {
+                allowed_apis: Some(None),
+                ..ClientUpdate::default()
+            },
+            6,
+        )
+        .await
+        .unwrap();
+    assert_eq!(unrestricted.allowed_apis, None);
+    assert!(
+        !unrestricted.is_first_party,
+        "other fields keep their value"
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_is_deleted_once() {
+    let (store, _dir) = store().await;
+    let record = TransactionRecord {
+        id: "tx".into(),
+        csrf_hash: vec![1],
+        request: "{}".into(),
+        expires_at: 100,
+    };
+    store.create_transaction(&record, 1).await.unwrap();
+    assert!(store.delete_transaction("tx").await.unwrap());
+    assert!(!store.delete_transaction("tx").await.unwrap());
 }

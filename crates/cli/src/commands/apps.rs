@@ -81,6 +81,10 @@ async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
         Some(list) => validate::grant_types(list, app_type)?,
         None => app_type.default_grant_types(),
     };
+    let allowed_apis = match &args.allowed_apis {
+        Some(list) => Some(api_identifiers(&ctx.store, list).await?),
+        None => None,
+    };
     let secret = (!app_type.is_public()).then(ids::client_secret);
     let now = now();
     let client = Client {
@@ -93,7 +97,8 @@ async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
         web_origins,
         allowed_logout_urls,
         grant_types,
-        is_first_party: true,
+        is_first_party: !args.third_party,
+        allowed_apis,
         refresh: RefreshPolicy::default(),
         created_at: now,
         updated_at: now,
@@ -179,7 +184,12 @@ async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
             .map(|l| validate::grant_types(l, app_type))
             .transpose()?,
         secret_hash: None,
-        is_first_party: None,
+        is_first_party: args.first_party,
+        allowed_apis: match &args.allowed_apis {
+            Some(list) => Some(Some(api_identifiers(&ctx.store, list).await?)),
+            None if args.allow_all_apis => Some(None),
+            None => None,
+        },
         refresh: refresh_policy(&args, client.refresh),
     };
     let client = ctx
@@ -192,6 +202,19 @@ async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
     }
     print_client(ctx, &client, None);
     Ok(())
+}
+
+/// The identifiers of the APIs named (by identifier or id) in `--allowed-apis`; each must
+/// exist. Empty items are dropped, so `""` restricts the application to no API at all.
+async fn api_identifiers(store: &Store, names: &[String]) -> CliResult<Vec<String>> {
+    let mut identifiers: Vec<String> = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let api = crate::commands::apis::find(store, name).await?;
+        if !identifiers.contains(&api.identifier) {
+            identifiers.push(api.identifier);
+        }
+    }
+    Ok(identifiers)
 }
 
 /// The application's refresh policy with the flags applied, or `None` when no flag was given.

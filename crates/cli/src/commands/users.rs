@@ -3,9 +3,10 @@
 use tessera_core::{User, email_is_plausible, ids, normalize_email};
 use tessera_store::{NewUser, Store, StoreError};
 
-use crate::cli::{UserRolesAction, UsersAction};
+use crate::cli::{UserConsentsAction, UserRolesAction, UsersAction};
 use crate::commands::{
-    Context, apis, check_password, hash_password, now, read_password_stdin, roles as role_commands,
+    Context, apis, apps, check_password, hash_password, now, read_password_stdin,
+    roles as role_commands,
 };
 use crate::error::{CliError, CliResult};
 use crate::output;
@@ -20,6 +21,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
         } => create(ctx, &email, name, email_verified).await,
         UsersAction::List => list(ctx).await,
         UsersAction::Roles { action } => roles(ctx, action).await,
+        UsersAction::Consents { action } => consents(ctx, action).await,
         UsersAction::Permissions { user, api } => {
             let user = find(&ctx.store, &user).await?;
             let audience = match api {
@@ -150,6 +152,76 @@ async fn roles(ctx: &Context, action: UserRolesAction) -> CliResult<()> {
             .map(|r| vec![r.id.clone(), r.name.clone()])
             .collect();
         output::print_table(&["ROLE ID", "NAME"], &rows);
+    }
+    Ok(())
+}
+
+/// `tessera users consents list|revoke`. Revoking shows the consent page again at the
+/// application's next authorization request and ends its refresh tokens for the user.
+async fn consents(ctx: &Context, action: UserConsentsAction) -> CliResult<()> {
+    let user = match &action {
+        UserConsentsAction::List { user } | UserConsentsAction::Revoke { user, .. } => {
+            find(&ctx.store, user).await?
+        }
+    };
+    if let UserConsentsAction::Revoke { app, api, .. } = &action {
+        let client = apps::find(&ctx.store, app).await?;
+        // An API by identifier or id; otherwise the audience as listed (the userinfo
+        // audience of consent given without an API).
+        let audience = match api {
+            Some(api) => Some(match ctx.store.find_resource_server(api).await? {
+                Some(found) => found.identifier,
+                None => api.clone(),
+            }),
+            None => None,
+        };
+        let revoked = ctx
+            .store
+            .revoke_consents(&user.user_id, &client.client_id, audience.as_deref(), now())
+            .await?;
+        if revoked.consents == 0 {
+            let what = audience.map_or(String::new(), |a| format!(" for {a}"));
+            return Err(CliError::NotFound(format!(
+                "{} has no consent to {} ({}){what}",
+                user.email, client.name, client.client_id
+            )));
+        }
+        if !ctx.json {
+            println!(
+                "Revoked {} consent(s) of {} to {}; {} refresh token famil{} ended.",
+                revoked.consents,
+                user.email,
+                client.name,
+                revoked.refresh_families,
+                if revoked.refresh_families == 1 {
+                    "y"
+                } else {
+                    "ies"
+                }
+            );
+        }
+    }
+    let consents = ctx.store.list_consents(&user.user_id).await?;
+    if ctx.json {
+        output::print_json(&consents.iter().map(output::consent).collect::<Vec<_>>());
+    } else if consents.is_empty() {
+        println!(
+            "{} has not consented to any third-party application.",
+            user.email
+        );
+    } else {
+        let rows: Vec<Vec<String>> = consents
+            .iter()
+            .map(|c| {
+                vec![
+                    c.client_id.clone(),
+                    c.audience.clone(),
+                    c.scopes.join(" "),
+                    tessera_core::claims::rfc3339(c.updated_at),
+                ]
+            })
+            .collect();
+        output::print_table(&["CLIENT ID", "API", "SCOPES", "UPDATED"], &rows);
     }
     Ok(())
 }

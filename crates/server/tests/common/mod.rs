@@ -81,6 +81,7 @@ pub fn client(name: &str, app_type: AppType, secret: Option<&str>) -> Client {
         allowed_logout_urls: vec![SPA_ORIGIN.into(), format!("{SPA_ORIGIN}/logged-out")],
         grant_types: app_type.default_grant_types(),
         is_first_party: true,
+        allowed_apis: None,
         refresh: tessera_core::RefreshPolicy::default(),
         created_at: now(),
         updated_at: now(),
