@@ -17,6 +17,7 @@ use tessera_core::{
 use tessera_store::{NewCode, SessionRecord, TransactionRecord};
 
 use crate::AppState;
+use crate::consent;
 use crate::error::{OAuthError, PageError};
 use crate::issue;
 use crate::params::Params;
@@ -62,7 +63,7 @@ impl ResponseType {
         supported.then_some(parsed)
     }
 
-    fn is_implicit(self) -> bool {
+    pub(crate) fn is_implicit(self) -> bool {
         self.token || self.id_token
     }
 
@@ -107,7 +108,7 @@ pub(crate) struct CodeGrant {
 }
 
 /// Where errors go once the redirect_uri is trusted.
-struct Target {
+pub(crate) struct Target {
     redirect_uri: String,
     origin: String,
     mode: ResponseMode,
@@ -131,7 +132,12 @@ impl From<tessera_store::StoreError> for Rejection {
     }
 }
 
-fn error_response(state: &AppState, target: &Target, error: &str, description: &str) -> Response {
+pub(crate) fn error_response(
+    state: &AppState,
+    target: &Target,
+    error: &str,
+    description: &str,
+) -> Response {
     let mut params: Vec<(&str, String)> = vec![
         ("error", error.to_string()),
         ("error_description", description.to_string()),
@@ -390,7 +396,7 @@ impl Target {
         })
     }
 
-    fn of(request: &AuthRequest) -> Target {
+    pub(crate) fn of(request: &AuthRequest) -> Target {
         Target {
             redirect_uri: request.redirect_uri.clone(),
             origin: redirect::origin_of(&request.redirect_uri).unwrap_or_default(),
@@ -410,6 +416,9 @@ async fn proceed(
     api: Option<&ResourceServer>,
     after_login: bool,
 ) -> Result<Response, Rejection> {
+    if let Some(denied) = api_denied(state, client, &request) {
+        return Ok(denied);
+    }
     let signed_in = session::current(state, headers).await?;
     let now = now();
     let usable = signed_in.filter(|(session, _)| {
@@ -426,7 +435,9 @@ async fn proceed(
         }
     });
     match usable {
-        Some((session, user)) => Ok(complete(state, client, &request, api, &session, &user).await),
+        Some((session, user)) => {
+            Ok(consent::check(state, headers, client, request, api, &session, &user).await?)
+        }
         None if scope::contains(&request.prompt, "none") => {
             let target = Target::of(&request);
             Ok(error_response(
@@ -438,6 +449,25 @@ async fn proceed(
         }
         None => start_login(state, headers, &request).await,
     }
+}
+
+/// An application restricted to some APIs asking for another one: `access_denied` to the
+/// application (the redirect_uri is trusted by now).
+pub(crate) fn api_denied(
+    state: &AppState,
+    client: &Client,
+    request: &AuthRequest,
+) -> Option<Response> {
+    let audience = request.audience.as_deref()?;
+    if client.may_access_api(audience) {
+        return None;
+    }
+    Some(error_response(
+        state,
+        &Target::of(request),
+        "access_denied",
+        &format!("Client is not authorized to access \"{audience}\"."),
+    ))
 }
 
 /// Stores the request as a login transaction and redirects to the hosted login page.
@@ -468,8 +498,9 @@ async fn start_login(
     Ok(response)
 }
 
-/// Issues the authorization response for a signed-in user.
-async fn complete(
+/// Issues the authorization response for a signed-in user (who consented, when the
+/// application needs consent).
+pub(crate) async fn complete(
     state: &AppState,
     client: &Client,
     request: &AuthRequest,

@@ -11,6 +11,7 @@ pub mod passwords;
 
 mod authorize;
 mod cache;
+mod consent;
 mod cors;
 mod discovery;
 mod error;
@@ -210,6 +211,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/u/signup",
             get(login::signup_page).post(login::signup_submit),
+        )
+        .route(
+            "/u/consent",
+            get(consent::consent_page).post(consent::consent_submit),
         )
         .route(
             "/oauth/token",

@@ -85,7 +85,7 @@ pub(crate) async fn signup_page(
 }
 
 /// Lets the form lead to the application (see `headers::form_page_csp`).
-fn with_form_action(mut response: Response, redirect_uri: &str) -> Response {
+pub(crate) fn with_form_action(mut response: Response, redirect_uri: &str) -> Response {
     if let Some(csp) = headers::form_page_csp(redirect_uri) {
         response
             .headers_mut()
@@ -97,7 +97,7 @@ fn with_form_action(mut response: Response, redirect_uri: &str) -> Response {
     response
 }
 
-fn csrf_failure() -> PageError {
+pub(crate) fn csrf_failure() -> PageError {
     PageError::bad_request(
         "Request could not be verified",
         "Your browser did not send the expected security token. Make sure cookies are enabled, \

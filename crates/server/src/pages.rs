@@ -25,6 +25,23 @@ pub(crate) struct SignupPage<'a> {
     pub(crate) error: Option<&'a str>,
 }
 
+/// One line of the consent page.
+pub(crate) struct ConsentScope {
+    pub(crate) value: String,
+    pub(crate) description: String,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub(crate) struct ConsentPage<'a> {
+    pub(crate) client_name: &'a str,
+    pub(crate) user_email: &'a str,
+    pub(crate) api_name: Option<&'a str>,
+    pub(crate) scopes: &'a [ConsentScope],
+    pub(crate) transaction: &'a str,
+    pub(crate) csrf: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 struct MessagePage<'a> {

@@ -256,6 +256,7 @@ async fn authorization_code(
     }
     let grant: CodeGrant =
         serde_json::from_str(&record.grant).map_err(|_| OAuthError::server_error())?;
+    check_api_allowed(&client, grant.audience.as_deref())?;
     match (&grant.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => pkce::verify(verifier, challenge)
             .map_err(|e| OAuthError::invalid_grant(e.to_string()))?,
@@ -306,6 +307,17 @@ async fn authorization_code(
         Some(refresh),
     )
     .await
+}
+
+/// An application restricted to some APIs gets no user tokens for another one (it may have
+/// been restricted after the code or refresh token was issued).
+fn check_api_allowed(client: &Client, audience: Option<&str>) -> Result<(), OAuthError> {
+    match audience {
+        Some(audience) if !client.may_access_api(audience) => Err(OAuthError::access_denied(
+            format!("Client is not authorized to access \"{audience}\"."),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What a refresh-token family grants, stored with the family.
@@ -438,6 +450,7 @@ async fn refresh_token(
     }
     let grant: RefreshGrant =
         serde_json::from_str(&family.grant).map_err(|_| OAuthError::server_error())?;
+    check_api_allowed(&client, grant.audience.as_deref())?;
     let scopes = match params.get("scope") {
         None => grant.scope.clone(),
         Some(requested) => {

@@ -784,3 +784,54 @@ async fn oauth_bearer_scheme_is_case_insensitive() {
         assert_eq!(response.status(), 200, "{scheme}");
     }
 }
+
+#[tokio::test]
+async fn oauth_user_rejects_is_access_denied() {
+    let server = spawn().await;
+    let mut app = client("Third party", tessera_core::AppType::Spa, None);
+    app.is_first_party = false;
+    server.store.create_client(&app).await.unwrap();
+    let pkce = pkce();
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("client_id", &app.client_id)
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile")
+        .append_pair("state", "conformance-state")
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256");
+    let url = format!("{}/authorize?{}", server.base, query.finish());
+    let browser = browser();
+    let consent = server.sign_in(&browser, &url).await;
+    assert!(consent.starts_with("/u/consent?"), "{consent}");
+    let page = browser
+        .get(server.url(&consent))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let response = browser
+        .post(server.url("/u/consent"))
+        .form(&[
+            ("state", hidden_field(&page, "state")),
+            ("csrf", hidden_field(&page, "csrf")),
+            ("action", "deny".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let back = location(&response);
+    assert!(back.starts_with(CALLBACK), "{back}");
+    let params = params_of(&back);
+    assert_eq!(params["error"], "access_denied");
+    assert_eq!(
+        params["error_description"],
+        "User did not authorize the request"
+    );
+    assert_eq!(params["state"], "conformance-state");
+    assert_eq!(params["iss"], server.issuer);
+    assert!(!params.contains_key("code"));
+}
