@@ -1,3 +1,0 @@
-pub(crate) async fn Io() -> &'static str {
-    "not yet"
-}

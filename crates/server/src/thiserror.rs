@@ -1,3 +1,0 @@
-pub(crate) async fn Error() -> &'static str {
-    "not yet"
-}
