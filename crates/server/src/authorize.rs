@@ -90,6 +90,9 @@ pub(crate) struct AuthRequest {
     pub(crate) prompt: Vec<String>,
     pub(crate) max_age: Option<i64>,
     pub(crate) login_hint: Option<String>,
+    /// The `sub` of the `id_token_hint`: only that user may be answered for.
+    #[serde(default)]
+    pub(crate) hinted_sub: Option<String>,
     pub(crate) screen_hint: Option<String>,
     pub(crate) code_challenge: Option<String>,
     /// When the request arrived: a login after this satisfies `prompt=login`.
@@ -354,6 +357,18 @@ async fn validate(
             }
         },
     };
+    let hinted_sub = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => match issue::read_id_token_hint(state, hint) {
+            Some(hint) => Some(hint.sub),
+            None => {
+                return Err(fail(
+                    "invalid_request",
+                    "id_token_hint is not an ID token issued here.",
+                ));
+            }
+        },
+    };
     let audience = params.get("audience").map(str::to_string);
     let api = match &audience {
         None => None,
@@ -379,6 +394,7 @@ async fn validate(
         prompt,
         max_age,
         login_hint: params.get("login_hint").map(str::to_string),
+        hinted_sub,
         screen_hint: params.get("screen_hint").map(str::to_string),
         code_challenge,
         started_at: now(),
@@ -434,6 +450,25 @@ async fn proceed(
             fresh_enough && !forced_login
         }
     });
+    // OIDC Core §3.1.2.1: with an id_token_hint, answer only for the user it names.
+    let hinted_other = |user: &User| {
+        request
+            .hinted_sub
+            .as_deref()
+            .is_some_and(|sub| sub != user.user_id)
+    };
+    if after_login
+        && let Some((_, user)) = &usable
+        && hinted_other(user)
+    {
+        return Ok(error_response(
+            state,
+            &Target::of(&request),
+            "login_required",
+            "The signed-in user is not the one the id_token_hint names.",
+        ));
+    }
+    let usable = usable.filter(|(_, user)| !hinted_other(user));
     match usable {
         Some((session, user)) => {
             Ok(consent::check(state, headers, client, request, api, &session, &user).await?)

@@ -170,3 +170,26 @@ pub(crate) fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Str
     });
     sign(state, "RS256", "JWT", &claims)
 }
+
+/// What an `id_token_hint` tells: an ID token we issued (our key, our `iss`), expired or
+/// not — OIDC Core §3.1.2.1 lets a hint be expired.
+pub(crate) struct IdTokenHint {
+    pub(crate) sub: String,
+    /// The client it was issued to (`aud`).
+    pub(crate) client_id: String,
+}
+
+/// Reads an `id_token_hint`; `None` when it is not an ID token of ours.
+pub(crate) fn read_id_token_hint(state: &AppState, hint: &str) -> Option<IdTokenHint> {
+    let keys = state.keys();
+    let verified = tessera_jose::verify_with(hint, |kid| keys.verifying_key(kid)).ok()?;
+    let claims = verified.claims;
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(state.issuer()) {
+        return None;
+    }
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    Some(IdTokenHint {
+        sub: text("sub")?,
+        client_id: text("aud")?,
+    })
+}

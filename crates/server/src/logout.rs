@@ -7,10 +7,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::Client;
-use tessera_jose::verify_with;
 
 use crate::AppState;
 use crate::error::PageError;
+use crate::issue;
 use crate::pages;
 use crate::params::Params;
 use crate::respond;
@@ -119,28 +119,16 @@ async fn oidc_logout_with(
         // The hint names the client; an expired hint is still a valid hint.
         let hinted_client = match params.get("id_token_hint") {
             None => None,
-            Some(hint) => {
-                let keys = state.keys();
-                let invalid = || {
-                    PageError::bad_request(
-                        "Invalid request",
-                        "The id_token_hint is not an ID token issued here.",
-                    )
-                };
-                let verified =
-                    verify_with(hint, |kid| keys.verifying_key(kid)).map_err(|_| invalid())?;
-                if verified.claims.get("iss").and_then(|v| v.as_str()) != Some(state.issuer()) {
-                    return Err(invalid());
-                }
-                Some(
-                    verified
-                        .claims
-                        .get("aud")
-                        .and_then(|v| v.as_str())
-                        .ok_or_else(invalid)?
-                        .to_string(),
-                )
-            }
+            Some(hint) => Some(
+                issue::read_id_token_hint(state, hint)
+                    .ok_or_else(|| {
+                        PageError::bad_request(
+                            "Invalid request",
+                            "The id_token_hint is not an ID token issued here.",
+                        )
+                    })?
+                    .client_id,
+            ),
         };
         let client_id = match (params.get("client_id"), hinted_client.as_deref()) {
             (Some(given), Some(hinted)) if given != hinted => {

@@ -428,6 +428,81 @@ async fn oidcc_id_token_hint() {
 }
 
 #[tokio::test]
+async fn oidcc_id_token_hint_of_another_user_is_not_answered_from_this_session() {
+    let server = spawn().await;
+    // The hint belongs to the test user; the second browser's session to someone else.
+    let (tokens, _) = code_tokens(&server, &browser(), &[]).await;
+    let hint = tokens["id_token"].as_str().unwrap().to_string();
+    create_user(&server.store, "other@example.com", PASSWORD).await;
+    let other = browser();
+    let pkce = pkce();
+    let challenge = [
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid"),
+        challenge[0],
+        challenge[1],
+    ]);
+    let response = server
+        .submit_login(&other, &url, "other@example.com", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 303);
+
+    let with_hint = |extra: &[(&str, &str)]| {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+            ("id_token_hint", hint.as_str()),
+            challenge[0],
+            challenge[1],
+        ];
+        params.extend_from_slice(extra);
+        server.authorize_url(&params)
+    };
+    // prompt=none: login_required, not a code for the other user.
+    let response = other
+        .get(with_hint(&[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    let back = params_of(&location(&response));
+    assert_eq!(back["error"], "login_required");
+    assert_eq!(back["state"], "s");
+    // Without prompt: the login page, not a silent answer.
+    let response = other.get(with_hint(&[])).send().await.unwrap();
+    assert!(location(&response).starts_with("/u/login"));
+    // Signing in there as the other user again still does not answer for the hint.
+    let response = server
+        .submit_login(&other, &with_hint(&[]), "other@example.com", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 303);
+    let response = other
+        .get(server.url(&location(&response)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(params_of(&location(&response))["error"], "login_required");
+
+    // A hint that is not an ID token of ours is refused.
+    let response = other
+        .get(server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("id_token_hint", "eyJhbGciOiJub25lIn0.e30."),
+            challenge[0],
+            challenge[1],
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(params_of(&location(&response))["error"], "invalid_request");
+}
+
+#[tokio::test]
 async fn oidcc_login_hint() {
     let server = spawn().await;
     let browser = browser();
