@@ -128,7 +128,14 @@ pub fn ensure_dependencies(dir: &Path) -> CliResult<()> {
 }
 
 fn npm_ci_unless_present(dir: &Path, vendor: &[&str]) -> CliResult<()> {
-    if vendor.iter().all(|file| dir.join(file).is_file()) {
+    let present = || vendor.iter().all(|file| dir.join(file).is_file());
+    if present() {
+        return Ok(());
+    }
+    // Two `tessera dev` starting at once (the tests do) must not run npm ci in one directory
+    // together (npm fails with ENOENT): the second waits, then finds the files.
+    let _lock = install_lock(dir);
+    if present() {
         return Ok(());
     }
     eprintln!(
@@ -152,6 +159,29 @@ fn npm_ci_unless_present(dir: &Path, vendor: &[&str]) -> CliResult<()> {
         )));
     }
     Ok(())
+}
+
+/// An exclusive lock, held until dropped, on installing into `dir`: a file in the temporary
+/// directory named after `dir`. `None` if it cannot be had (then nothing is serialized).
+fn install_lock(dir: &Path) -> Option<std::fs::File> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    // FNV-1a of the path: one lock file per directory.
+    let hash = dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let path = std::env::temp_dir().join(format!("tessera-npm-ci-{hash:016x}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    file.lock().ok()?;
+    Some(file)
 }
 
 pub fn router(dir: PathBuf, config: &SpaConfig) -> Router {
