@@ -43,6 +43,8 @@ if [ -d tests/node ]; then
   need_apt node nodejs
   need_apt npm npm
   need_apt chromium chromium
+  # certutil: the HTTPS browser test trusts tessera dev's CA in a temporary NSS database.
+  need_apt certutil libnss3-tools
   if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
     echo "tests/node needs Node.js >= 20.19 (found $(node --version)); install it from nodejs.org or NodeSource" >&2
     exit 1

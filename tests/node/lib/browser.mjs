@@ -11,11 +11,13 @@ import { REPO_ROOT } from './tessera.mjs';
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const ARTIFACTS = path.join(REPO_ROOT, 'tests', 'artifacts');
 
-export function launchChromium() {
+/** `env` is added to the browser's environment (e.g. a HOME whose NSS database trusts a CA). */
+export function launchChromium({ env } = {}) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     timeout: 60000,
+    env: env ? { ...process.env, ...env } : undefined,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run',

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 import { tesseraBin, spawnTracked, freePort, tempDir, waitFor } from './tessera.mjs';
+import { httpsRequest } from './tls.mjs';
 
 export const DEMO_EMAIL = 'demo@example.com';
 
@@ -26,35 +27,46 @@ async function isUp(url) {
  * TESSERA_DEMO_PASSWORD set, and waits until the server (/healthz), the SPA (/auth_config.json)
  * and the API (/api/public) answer 200. Ports are picked free beforehand (bind port 0, close);
  * if the process exits while starting (a port was taken meanwhile), it retries with new ports.
- * Returns {server, spa, api (origins on localhost), password, output, stop()}.
+ * With `tls`, adds `--tls`: all three are https://localhost:…, checked trusting only the CA
+ * that tessera dev made (`caFile`, <data-dir>/tls/ca.pem).
+ * Returns {server, spa, api (origins on localhost), password, dataDir, caFile, output, stop()}.
  */
-export async function startDev({ attempts = 3, readyTimeoutMs = 60000 } = {}) {
+export async function startDev({ attempts = 3, readyTimeoutMs = 60000, tls = false } = {}) {
   const password = `e2e-${randomBytes(12).toString('base64url')}`;
   let lastError;
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
     const tmp = await tempDir('tessera-dev-');
     const [port, spaPort, apiPort] = await distinctFreePorts(3);
+    const dataDir = path.join(tmp.dir, 'data');
+    const caFile = path.join(dataDir, 'tls', 'ca.pem');
     const proc = spawnTracked(tesseraBin(), [
-      'dev', '--data-dir', path.join(tmp.dir, 'data'),
+      'dev', '--data-dir', dataDir,
       '--port', String(port), '--spa-port', String(spaPort), '--api-port', String(apiPort),
+      ...(tls ? ['--tls'] : []),
     ], { env: { TESSERA_DEMO_PASSWORD: password, RUST_LOG: 'warn' } });
     let exited = null;
     proc.exited.then((result) => { exited = result; });
+    const scheme = tls ? 'https' : 'http';
     const urls = {
-      server: `http://localhost:${port}`,
-      spa: `http://localhost:${spaPort}`,
-      api: `http://localhost:${apiPort}`,
+      server: `${scheme}://localhost:${port}`,
+      spa: `${scheme}://localhost:${spaPort}`,
+      api: `${scheme}://localhost:${apiPort}`,
     };
+    const up = tls
+      ? async (url) => (await httpsRequest(url, { caFile })).status === 200
+      : isUp;
     try {
       await waitFor('tessera dev: server /healthz, SPA /auth_config.json and API /api/public', async () => {
         if (exited) throw Object.assign(new Error(`tessera dev exited (${JSON.stringify(exited)})`), { fatal: true });
-        return (await isUp(`${urls.server}/healthz`))
-          && (await isUp(`${urls.spa}/auth_config.json`))
-          && (await isUp(`${urls.api}/api/public`));
+        return (await up(`${urls.server}/healthz`))
+          && (await up(`${urls.spa}/auth_config.json`))
+          && (await up(`${urls.api}/api/public`));
       }, { timeoutMs: readyTimeoutMs, intervalMs: 250 });
       return {
         ...urls,
         password,
+        dataDir,
+        caFile: tls ? caFile : undefined,
         output: proc.output,
         stop: async () => {
           const result = await proc.stop();
