@@ -243,6 +243,9 @@ pub struct ApiCreate {
     /// Scopes it defines, comma-separated (read:messages,write:messages)
     #[arg(long, value_delimiter = ',', value_name = "SCOPES")]
     pub scopes: Vec<String>,
+    /// A scope's description, shown on the consent page; repeat for more scopes
+    #[arg(long = "scope-description", value_name = "SCOPE=TEXT")]
+    pub scope_descriptions: Vec<String>,
     /// Algorithm of its access tokens: RS256, ES256 or EdDSA
     #[arg(long, default_value = "RS256", value_name = "ALG")]
     pub signing_alg: String,
@@ -262,17 +265,20 @@ pub struct ApiCreate {
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
-    "name", "scopes", "signing_alg", "token_lifetime", "allow_offline_access", "token_dialect",
-    "enforce_policies"
+    "name", "scopes", "scope_descriptions", "signing_alg", "token_lifetime", "allow_offline_access",
+    "token_dialect", "enforce_policies"
 ])))]
 pub struct ApiUpdate {
     /// The API's id or identifier (audience)
     pub id: String,
     #[arg(long)]
     pub name: Option<String>,
-    /// Replaces the scopes, comma-separated ("" for none)
+    /// Replaces the scopes, comma-separated ("" for none); kept scopes keep their descriptions
     #[arg(long, value_delimiter = ',', value_name = "SCOPES")]
     pub scopes: Option<Vec<String>>,
+    /// Sets a scope's description (shown on the consent page); repeat for more scopes
+    #[arg(long = "scope-description", value_name = "SCOPE=TEXT")]
+    pub scope_descriptions: Vec<String>,
     #[arg(long, value_name = "ALG")]
     pub signing_alg: Option<String>,
     #[arg(long, value_name = "SECS")]

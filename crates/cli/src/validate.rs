@@ -93,6 +93,41 @@ pub fn api_scopes(values: &[String]) -> CliResult<Vec<Scope>> {
         .collect())
 }
 
+/// The longest scope description accepted (Auth0 allows 500 characters).
+pub const MAX_SCOPE_DESCRIPTION: usize = 500;
+
+/// Applies `--scope-description SCOPE=TEXT` items to `scopes`; each must name one of them.
+pub fn describe_scopes(scopes: &mut [Scope], descriptions: &[String]) -> CliResult<()> {
+    for item in descriptions {
+        let Some((value, text)) = item.split_once('=') else {
+            return Err(CliError::invalid(format!(
+                "invalid --scope-description {item:?}: write SCOPE=DESCRIPTION, e.g. 'read:messages=Read your messages'"
+            )));
+        };
+        let text = text.trim();
+        if text.chars().count() > MAX_SCOPE_DESCRIPTION {
+            return Err(CliError::invalid(format!(
+                "the description of {value:?} is too long: at most {MAX_SCOPE_DESCRIPTION} characters"
+            )));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(CliError::invalid(format!(
+                "the description of {value:?} contains control characters (line breaks, tabs…)"
+            )));
+        }
+        let scope = scopes
+            .iter_mut()
+            .find(|scope| scope.value == value)
+            .ok_or_else(|| {
+                CliError::invalid(format!(
+                    "--scope-description names {value:?}, which is not one of the API's scopes"
+                ))
+            })?;
+        scope.description = text.to_string();
+    }
+    Ok(())
+}
+
 pub fn token_lifetime(seconds: i64) -> CliResult<i64> {
     if !(1..=MAX_TOKEN_LIFETIME).contains(&seconds) {
         return Err(CliError::invalid(format!(

@@ -611,3 +611,108 @@ fn refresh_token_settings_of_an_application() {
         "nothing written"
     );
 }
+
+#[test]
+fn scope_descriptions_are_set_on_create_changed_on_update_and_validated() {
+    let env = Env::new();
+    let api = env.json(&[
+        "apis",
+        "create",
+        "--name",
+        "Messages",
+        "--identifier",
+        "https://messages.example",
+        "--scopes",
+        "read:messages,write:messages",
+        "--scope-description",
+        "read:messages=Read your messages",
+    ]);
+    assert_eq!(
+        api["scopes"],
+        json!([
+            {"value": "read:messages", "description": "Read your messages"},
+            {"value": "write:messages", "description": ""},
+        ])
+    );
+
+    // One description changes; the other scopes and descriptions stay as they were.
+    let api = env.json(&[
+        "apis",
+        "update",
+        "https://messages.example",
+        "--scope-description",
+        "write:messages=Send messages as you",
+    ]);
+    assert_eq!(
+        api["scopes"],
+        json!([
+            {"value": "read:messages", "description": "Read your messages"},
+            {"value": "write:messages", "description": "Send messages as you"},
+        ])
+    );
+    // Replacing the list keeps the descriptions of the scopes that stay, and may describe new ones.
+    let api = env.json(&[
+        "apis",
+        "update",
+        "https://messages.example",
+        "--scopes",
+        "read:messages,delete:messages",
+        "--scope-description",
+        "delete:messages=Delete your messages",
+    ]);
+    assert_eq!(
+        api["scopes"],
+        json!([
+            {"value": "read:messages", "description": "Read your messages"},
+            {"value": "delete:messages", "description": "Delete your messages"},
+        ])
+    );
+
+    // Bad input: a clear message, and nothing changes.
+    let before = env.json(&["apis", "show", "https://messages.example"]);
+    for (args, message) in [
+        (
+            vec!["--scope-description", "read:messages"],
+            "SCOPE=DESCRIPTION",
+        ),
+        (
+            vec!["--scope-description", "admin=Everything"],
+            "not one of the API's scopes",
+        ),
+        (
+            vec!["--scope-description", "read:messages=line\nbreak"],
+            "control characters",
+        ),
+    ] {
+        let mut full = vec!["apis", "update", "https://messages.example"];
+        full.extend(args);
+        let (code, stderr) = env.fails(&full);
+        assert_ne!(code, 0);
+        assert!(stderr.contains(message), "{stderr}");
+    }
+    let long = format!("read:messages={}", "x".repeat(501));
+    let (_, stderr) = env.fails(&[
+        "apis",
+        "update",
+        "https://messages.example",
+        "--scope-description",
+        &long,
+    ]);
+    assert!(stderr.contains("too long"), "{stderr}");
+    let (_, stderr) = env.fails(&[
+        "apis",
+        "create",
+        "--name",
+        "Other",
+        "--identifier",
+        "https://other.example",
+        "--scope-description",
+        "read=Read",
+    ]);
+    assert!(stderr.contains("not one of the API's scopes"), "{stderr}");
+    assert_eq!(
+        env.json(&["apis", "show", "https://messages.example"]),
+        before
+    );
+    assert_eq!(env.json(&["apis", "list"]).as_array().unwrap().len(), 1);
+}

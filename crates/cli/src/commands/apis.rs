@@ -54,7 +54,8 @@ fn not_found_or(error: StoreError, id: &str) -> CliError {
 async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
     let name = validate::name(&args.name, "API")?;
     let identifier = validate::api_identifier(&args.identifier)?;
-    let scopes = validate::api_scopes(&args.scopes)?;
+    let mut scopes = validate::api_scopes(&args.scopes)?;
+    validate::describe_scopes(&mut scopes, &args.scope_descriptions)?;
     let alg = validate::signing_alg(&args.signing_alg)?;
     let token_lifetime =
         validate::token_lifetime(args.token_lifetime.unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME))?;
@@ -136,11 +137,7 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
             .as_deref()
             .map(|n| validate::name(n, "API"))
             .transpose()?,
-        scopes: args
-            .scopes
-            .as_deref()
-            .map(|s| merge_descriptions(&api, validate::api_scopes(s)))
-            .transpose()?,
+        scopes: new_scopes(&api, args.scopes.as_deref(), &args.scope_descriptions)?,
         signing_alg: args
             .signing_alg
             .as_deref()
@@ -170,6 +167,21 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
         output::print_fields(&output::resource_server_fields(&api));
     }
     Ok(())
+}
+
+/// The scopes after `apis update`: `None` when neither the list nor a description changes.
+fn new_scopes(
+    api: &ResourceServer,
+    replacement: Option<&[String]>,
+    descriptions: &[String],
+) -> CliResult<Option<Vec<tessera_core::Scope>>> {
+    let mut scopes = match replacement {
+        Some(values) => merge_descriptions(api, validate::api_scopes(values))?,
+        None if descriptions.is_empty() => return Ok(None),
+        None => api.scopes.clone(),
+    };
+    validate::describe_scopes(&mut scopes, descriptions)?;
+    Ok(Some(scopes))
 }
 
 /// Scopes that the API already had keep their descriptions when the list is replaced.
