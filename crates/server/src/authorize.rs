@@ -633,19 +633,31 @@ pub(crate) async fn load_transaction(
             "This login link is no longer valid. Go back to the application and sign in again.",
         )
     };
-    let id = id.filter(|id| id.len() <= 64).ok_or_else(expired)?;
+    load_stored(state, id, expired, |request: &AuthRequest| request).await
+}
+
+/// Loads a live transaction whose stored value is a `T` that carries an authorization
+/// request, and the application of that request. Anything missing or unreadable is
+/// `expired()`: the page tells the user to start again from the application.
+pub(crate) async fn load_stored<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    id: Option<&str>,
+    expired: impl Fn() -> PageError,
+    request_of: impl Fn(&T) -> &AuthRequest,
+) -> Result<(TransactionRecord, T, Client), PageError> {
+    let id = id.filter(|id| id.len() <= 64).ok_or_else(&expired)?;
     let record = state
         .store()
         .find_transaction(id, now())
         .await?
-        .ok_or_else(expired)?;
-    let request: AuthRequest = serde_json::from_str(&record.request).map_err(|_| expired())?;
+        .ok_or_else(&expired)?;
+    let stored: T = serde_json::from_str(&record.request).map_err(|_| expired())?;
     let client = state
         .store()
-        .find_client(&request.client_id)
+        .find_client(&request_of(&stored).client_id)
         .await?
-        .ok_or_else(expired)?;
-    Ok((record, request, client))
+        .ok_or_else(&expired)?;
+    Ok((record, stored, client))
 }
 
 /// `GET /authorize/resume?state=TX`: the user just signed in; finish the request.

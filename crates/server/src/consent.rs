@@ -150,18 +150,11 @@ async fn load(
     ),
     PageError,
 > {
-    let id = id.filter(|id| id.len() <= 64).ok_or_else(expired)?;
-    let record = state
-        .store()
-        .find_transaction(id, now())
-        .await?
-        .ok_or_else(expired)?;
-    let pending: PendingConsent = serde_json::from_str(&record.request).map_err(|_| expired())?;
-    let client = state
-        .store()
-        .find_client(&pending.request.client_id)
-        .await?
-        .ok_or_else(expired)?;
+    let (record, pending, client) =
+        authorize::load_stored(state, id, expired, |pending: &PendingConsent| {
+            &pending.request
+        })
+        .await?;
     let (session, user) = session::current(state, headers)
         .await?
         .filter(|(_, user)| user.user_id == pending.user_id)
