@@ -1,0 +1,186 @@
+//! A scope description given to `tessera apis create|update` is what a running `tessera serve`
+//! shows on a third-party application's consent page: the real binary for both, a
+//! browser-like HTTP client for the sign-in.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{Env, Running};
+use reqwest::redirect::Policy;
+
+const API: &str = "https://messages.example/api";
+const CALLBACK: &str = "http://localhost:3000/callback";
+const EMAIL: &str = "reader@example.com";
+const PASSWORD: &str = "an unusual passphrase";
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location header (status {})", response.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The value of a hidden input (ids and tokens: URL-safe text, escaped by askama).
+fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in {html}"))
+        + marker.len();
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end]
+        .replace("&#43;", "+")
+        .replace("&#61;", "=")
+        .replace("&amp;", "&")
+}
+
+/// `/authorize` for a code with PKCE, as the application would send it.
+fn authorize_url(base: &str, client_id: &str) -> String {
+    let verifier = "v".repeat(43);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid read:messages write:messages")
+        .append_pair("audience", API)
+        .append_pair("state", "s")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    format!("{base}/authorize?{query}")
+}
+
+/// Signs in (unless the browser has a session) and returns the consent page's HTML.
+async fn consent_page(browser: &reqwest::Client, base: &str, authorize: &str) -> String {
+    let response = browser.get(authorize).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let mut to = location(&response);
+    if to.starts_with("/u/login") {
+        let page = browser
+            .get(format!("{base}{to}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let form = [
+            ("state", hidden_field(&page, "state")),
+            ("csrf", hidden_field(&page, "csrf")),
+            ("username", EMAIL.to_string()),
+            ("password", PASSWORD.to_string()),
+        ];
+        let response = browser
+            .post(format!("{base}/u/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "the sign-in succeeds");
+        let response = browser
+            .get(format!("{base}{}", location(&response)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+        to = location(&response);
+    }
+    assert!(
+        to.starts_with("/u/consent?state="),
+        "expected the consent page, went to {to}"
+    );
+    let response = browser.get(format!("{base}{to}")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn descriptions_set_with_the_cli_are_shown_on_the_consent_page() {
+    let env = Env::new();
+    env.json(&[
+        "apis",
+        "create",
+        "--name",
+        "Messages",
+        "--identifier",
+        API,
+        "--scopes",
+        "read:messages,write:messages",
+        "--scope-description",
+        "read:messages=Read your messages & <drafts>",
+    ]);
+    let app = env.json(&[
+        "apps",
+        "create",
+        "--name",
+        "Partner",
+        "--type",
+        "spa",
+        "--callbacks",
+        CALLBACK,
+        "--third-party",
+    ]);
+    let client_id = app["client_id"].as_str().unwrap().to_string();
+    let output = env.run_with_stdin(
+        &["users", "create", "--email", EMAIL, "--password-stdin"],
+        Some(PASSWORD),
+    );
+    common::assert_success(&["users", "create"], &output);
+
+    let mut command = env.command();
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
+    let mut server = Running::spawn(command);
+    let base = server.wait_listening();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let authorize = authorize_url(&base, &client_id);
+
+    let page = consent_page(&browser, &base, &authorize).await;
+    assert!(
+        page.contains(
+            "<span class=\"scope-description\">Read your messages &#38; &#60;drafts&#62;</span> \
+             <code class=\"scope-value\">read:messages</code>"
+        ),
+        "the description, HTML-escaped, beside its scope: {page}"
+    );
+    assert!(
+        page.contains(
+            "<span class=\"scope-description\">write:messages</span> \
+             <code class=\"scope-value\">write:messages</code>"
+        ),
+        "a scope without a description is shown by its name: {page}"
+    );
+
+    // Changed while the server runs: the next consent page shows it, with no restart.
+    env.json(&[
+        "apis",
+        "update",
+        API,
+        "--scope-description",
+        "write:messages=Send messages in your name",
+    ]);
+    let changed_at = Instant::now();
+    loop {
+        let page = consent_page(&browser, &base, &authorize).await;
+        if page.contains("Send messages in your name") {
+            assert!(page.contains("Read your messages &#38; &#60;drafts&#62;"));
+            break;
+        }
+        assert!(
+            changed_at.elapsed() < Duration::from_secs(5),
+            "the consent page still shows the old descriptions: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(server);
+}
