@@ -22,6 +22,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run Tessera for local development, with a seeded quickstart API, SPA and demo user
     Dev(DevArgs),
+    /// Protect any HTTP API with access tokens: a reverse proxy that verifies them first
+    Proxy(ProxyArgs),
     /// Manage APIs (resource servers): the audiences of access tokens
     Apis {
         #[command(subcommand)]
@@ -124,6 +126,33 @@ pub struct DevArgs {
     /// Directory of the jQuery sample SPA (default: ./examples/jquery-spa)
     #[arg(long, value_name = "DIR")]
     pub spa_dir: Option<PathBuf>,
+}
+
+/// `tessera proxy`: every path needs a valid token unless a prefix rule says otherwise;
+/// the longest matching prefix wins.
+#[derive(Debug, Clone, Args)]
+pub struct ProxyArgs {
+    /// The token issuer (Tessera's or an Auth0 tenant's URL), e.g. http://localhost:4000/
+    #[arg(long, value_name = "URL")]
+    pub issuer: String,
+    /// The API's identifier: the `aud` tokens must carry
+    #[arg(long, value_name = "ID")]
+    pub audience: String,
+    /// The protected API, e.g. http://127.0.0.1:8080
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// Address to listen on (port 0: any free port, printed when ready)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    pub listen: String,
+    /// A path prefix served without a token (repeatable), e.g. /api/public
+    #[arg(long, value_name = "PREFIX")]
+    pub public: Vec<String>,
+    /// A path prefix needing all of these scopes (repeatable), e.g. /api/admin=read:users,write:users
+    #[arg(long, value_name = "PREFIX=SCOPES")]
+    pub require: Vec<String>,
+    /// Seconds to wait for the upstream's response headers before answering 504
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub upstream_timeout: u64,
 }
 
 // ---- roles ------------------------------------------------------------------------------

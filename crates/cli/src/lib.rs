@@ -22,7 +22,10 @@ use tracing_subscriber::EnvFilter;
 
 /// Whether the command runs the server (multi-threaded runtime, `info` logs).
 pub fn is_server(command: &Command) -> bool {
-    matches!(command, Command::Serve(_) | Command::Dev(_))
+    matches!(
+        command,
+        Command::Serve(_) | Command::Dev(_) | Command::Proxy(_)
+    )
 }
 
 /// Logs go to stderr; `RUST_LOG` filters them (default `info` for the server, `warn`
@@ -41,6 +44,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Serve(args) => commands::serve::run(args).await,
         Command::Dev(args) => commands::dev::run(args).await,
+        Command::Proxy(args) => commands::proxy::run(args).await,
         Command::Apis { action, common } => {
             commands::apis::run(&Context::open(&common).await?, action).await
         }

@@ -6,6 +6,7 @@ pub mod apps;
 pub mod dev;
 pub mod grants;
 pub mod keys;
+pub mod proxy;
 pub mod roles;
 pub mod serve;
 pub mod users;

@@ -1,0 +1,417 @@
+//! `tessera proxy` in front of a small axum upstream, with tokens from a real
+//! `tessera serve` (client credentials of an m2m application made with the CLI).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::routing::{any, get};
+use common::{Env, Running};
+use serde_json::{Value, json};
+
+const AUDIENCE: &str = "https://proxy-test/api";
+
+/// Counts the requests the upstream saw.
+#[derive(Clone, Default)]
+struct Seen(Arc<AtomicUsize>);
+
+async fn echo(
+    State(seen): State<Seen>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::Json<Value> {
+    seen.0.fetch_add(1, Ordering::SeqCst);
+    let header = |name: &str| {
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        if values.is_empty() {
+            Value::Null
+        } else {
+            Value::String(values.join("|"))
+        }
+    };
+    axum::Json(json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": uri.query(),
+        "subject": header("x-auth-subject"),
+        "scope": header("x-auth-scope"),
+        "permissions": header("x-auth-permissions"),
+        "client_id": header("x-auth-client-id"),
+        "authorization": headers.contains_key("authorization"),
+        "forwarded_for": header("x-forwarded-for"),
+        "forwarded_proto": header("x-forwarded-proto"),
+        "forwarded_host": header("x-forwarded-host"),
+        "connection_named": header("x-hop"),
+        "body_len": body.len(),
+        "body_sum": body.iter().map(|b| u64::from(*b)).sum::<u64>(),
+    }))
+}
+
+async fn upstream() -> (SocketAddr, Seen) {
+    let seen = Seen::default();
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "late"
+            }),
+        )
+        .fallback(any(echo))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (address, seen)
+}
+
+/// A running `tessera serve` with the test API, and a token for an m2m app granted `scopes`.
+async fn issuer_and_token(env: &Env, scopes: &str) -> (Running, String, String) {
+    let mut command = env.command();
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
+    let mut server = Running::spawn(command);
+    let base = server.wait_listening();
+    env.json(&[
+        "apis",
+        "create",
+        "--name",
+        "Proxy test API",
+        "--identifier",
+        AUDIENCE,
+        "--scopes",
+        "read:messages,write:messages,admin",
+    ]);
+    let app = env.json(&["apps", "create", "--name", "Backend", "--type", "m2m"]);
+    let client_id = app["client_id"].as_str().unwrap().to_string();
+    let secret = app["client_secret"].as_str().unwrap().to_string();
+    env.json(&[
+        "grants", "create", "--app", &client_id, "--api", AUDIENCE, "--scopes", scopes,
+    ]);
+    let http = client();
+    let discovery: Value = http
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let issuer = discovery["issuer"].as_str().unwrap().to_string();
+    let response = http
+        .post(format!("{base}/oauth/token"))
+        .json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "audience": AUDIENCE,
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    (
+        server,
+        issuer,
+        body["access_token"].as_str().unwrap().to_string(),
+    )
+}
+
+fn proxy(env: &Env, issuer: &str, upstream: &str, extra: &[&str]) -> (Running, String) {
+    let mut command = env.command();
+    command.args([
+        "proxy",
+        "--issuer",
+        issuer,
+        "--audience",
+        AUDIENCE,
+        "--upstream",
+        upstream,
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream-timeout",
+        "1",
+    ]);
+    command.args(extra);
+    let mut running = Running::spawn(command);
+    let lines = running.wait_for("tessera proxy ready:", Duration::from_secs(10));
+    let line = lines.last().unwrap();
+    assert!(line.contains(&format!("upstream={upstream}")), "{line}");
+    let base = running.base_url_in(line);
+    (running, base)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Sends a raw HTTP/1.1 request (reqwest would normalize the path) and returns the status.
+async fn raw_status(base: &str, path: &str, token: &str) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("the proxy answers in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_admits_valid_tokens_only_and_forwards_faithfully() {
+    let env = Env::new();
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    let (upstream_addr, seen) = upstream().await;
+    let upstream_url = format!("http://{upstream_addr}");
+    let (_proxy, base) = proxy(
+        &env,
+        &issuer,
+        &upstream_url,
+        &[
+            "--public",
+            "/api/public",
+            "--require",
+            "/api/admin=admin",
+            "--require",
+            "/api/messages=read:messages",
+        ],
+    );
+    let http = client();
+    let calls = || seen.0.load(Ordering::SeqCst);
+
+    // No token: the guard's bare challenge; the upstream is not called.
+    let response = http
+        .get(format!("{base}/api/private"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"api\""
+    );
+    assert_eq!(calls(), 0);
+
+    // A malformed header: 400 invalid_request.
+    let response = http
+        .get(format!("{base}/api/private"))
+        .header("authorization", "Bearer a b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    // A bad token: 401 invalid_token.
+    let response = http
+        .get(format!("{base}/api/private"))
+        .bearer_auth("not-a-jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+
+    // A valid token without the scope a prefix requires: 403.
+    let response = http
+        .get(format!("{base}/api/admin/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("insufficient_scope") && challenge.contains("scope=\"admin\""),
+        "{challenge}"
+    );
+    assert_eq!(calls(), 0, "no failure reached the upstream");
+
+    // A good token: forwarded, with the X-Auth-* headers from the claims (spoofed ones
+    // replaced), the query intact and Authorization kept.
+    let response = http
+        .get(format!("{base}/api/messages/7?a=1&b=x%20y&a=2"))
+        .bearer_auth(&token)
+        .header("x-auth-subject", "admin|spoofed")
+        .header("x-auth-scope", "admin")
+        .header("x-auth-permissions", "everything")
+        .header("x-auth-client-id", "someone-else")
+        .header("x-forwarded-for", "10.0.0.9")
+        .header("connection", "x-hop")
+        .header("x-hop", "dropped")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.unwrap();
+    assert_eq!(echo["method"], "GET");
+    assert_eq!(echo["path"], "/api/messages/7");
+    assert_eq!(echo["query"], "a=1&b=x%20y&a=2");
+    assert!(
+        echo["subject"].as_str().unwrap().ends_with("@clients"),
+        "{echo}"
+    );
+    let client_id = echo["client_id"].as_str().unwrap();
+    assert_eq!(echo["subject"], format!("{client_id}@clients"));
+    assert_eq!(echo["scope"], "read:messages");
+    assert_eq!(echo["permissions"], "");
+    assert_eq!(echo["authorization"], true);
+    assert_eq!(echo["forwarded_for"], "10.0.0.9, 127.0.0.1");
+    assert_eq!(echo["forwarded_proto"], "http");
+    assert_eq!(echo["forwarded_host"], base.trim_start_matches("http://"));
+    assert_eq!(echo["connection_named"], Value::Null);
+    assert_eq!(calls(), 1);
+
+    // Every path needs a token by default; a valid one is enough without a rule.
+    let response = http
+        .get(format!("{base}/other"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // A public prefix needs no token, and spoofed X-Auth-* headers are still removed.
+    let response = http
+        .get(format!("{base}/api/public/info"))
+        .header("x-auth-subject", "admin|spoofed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.unwrap();
+    assert_eq!(echo["subject"], Value::Null);
+    // Segment boundaries: /api/publicity is not under /api/public.
+    let response = http
+        .get(format!("{base}/api/publicity"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    // Paths that could mean another path are refused before any rule.
+    let before = calls();
+    for path in [
+        "/api/public/../private",
+        "/api/public/%2e%2e/private",
+        "/api/public/%2E%2E/private",
+        "/api/public/%2fprivate",
+        "/api/public//private",
+        "/api/public/./x",
+        "/api/public\\..\\private",
+    ] {
+        assert_eq!(raw_status(&base, path, &token).await, 400, "{path}");
+    }
+    assert_eq!(calls(), before);
+
+    // A 3 MB body arrives intact (streamed both ways).
+    let body: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
+    let response = http
+        .post(format!("{base}/api/upload?name=big"))
+        .bearer_auth(&token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["query"], "name=big");
+    assert_eq!(echo["body_len"], 3 * 1024 * 1024);
+    assert_eq!(echo["body_sum"], sum);
+
+    // A CORS preflight is forwarded without a token.
+    let response = http
+        .request(Method::OPTIONS, format!("{base}/api/admin/users"))
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "DELETE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.unwrap();
+    assert_eq!(echo["method"], "OPTIONS");
+    assert_eq!(echo["subject"], Value::Null);
+    // A plain OPTIONS is not a preflight.
+    let response = http
+        .request(Method::OPTIONS, format!("{base}/api/admin/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    // Slower than --upstream-timeout: 504.
+    let response = http
+        .get(format!("{base}/slow"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_upstream_is_a_502() {
+    let env = Env::new();
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    // A port that was free a moment ago.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let (_proxy, base) = proxy(&env, &issuer, &format!("http://{closed}"), &[]);
+    let response = client()
+        .get(format!("{base}/anything"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "bad_gateway");
+}
+
+#[test]
+fn bad_rules_are_refused_at_startup() {
+    let env = Env::new();
+    let (code, stderr) = env.fails(&[
+        "proxy",
+        "--issuer",
+        "http://127.0.0.1:1/",
+        "--audience",
+        AUDIENCE,
+        "--upstream",
+        "http://127.0.0.1:2",
+        "--require",
+        "/api",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("PREFIX=scope1,scope2"), "{stderr}");
+}
