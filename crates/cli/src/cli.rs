@@ -128,31 +128,57 @@ pub struct DevArgs {
     pub spa_dir: Option<PathBuf>,
 }
 
-/// `tessera proxy`: every path needs a valid token unless a prefix rule says otherwise;
-/// the longest matching prefix wins.
+/// `tessera proxy`: every path needs a valid token unless a rule says otherwise; the most
+/// specific rule decides alone.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Rules are [METHOD ]PREFIX[=VALUE,VALUE]. A prefix matches whole path segments (/api/public
+covers /api/public/x, not /api/publicity), ignoring case. The longest matching prefix wins;
+at equal length a rule naming the method wins (a GET rule covers HEAD). Rules do not add up:
+with /api=read and /api/admin=write, /api/admin/x needs write only. A path no rule matches
+needs a valid token. Paths with ., .., //, ;, encoded / \\ or %, or bad %-escapes are refused
+with 400, so no spelling of a path reaches the upstream under a weaker rule.
+
+Example:
+  tessera proxy --issuer http://localhost:4000/ --audience https://api.example.com \\
+    --upstream http://127.0.0.1:3000 --public /health --public 'GET /api/docs' \\
+    --require 'POST /api/messages=write:messages' --require-permission /api/admin=admin")]
 pub struct ProxyArgs {
+    /// Settings file (TOML): issuer, audience (a string or a list), upstream, listen,
+    /// upstream_timeout, strip_authorization, and lists public, require,
+    /// require_permission; flags override its settings and add to its rules
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// The token issuer (Tessera's or an Auth0 tenant's URL), e.g. http://localhost:4000/
     #[arg(long, value_name = "URL")]
-    pub issuer: String,
-    /// The API's identifier: the `aud` tokens must carry
+    pub issuer: Option<String>,
+    /// The API's identifier: the `aud` tokens must carry (repeat to accept several)
     #[arg(long, value_name = "ID")]
-    pub audience: String,
-    /// The protected API, e.g. http://127.0.0.1:8080
+    pub audience: Vec<String>,
+    /// The protected API: http(s)://HOST:PORT, e.g. http://127.0.0.1:8080
     #[arg(long, value_name = "URL")]
-    pub upstream: String,
-    /// Address to listen on (port 0: any free port, printed when ready)
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
-    pub listen: String,
-    /// A path prefix served without a token (repeatable), e.g. /api/public
-    #[arg(long, value_name = "PREFIX")]
+    pub upstream: Option<String>,
+    /// Address to listen on; port 0 picks a free port, printed when ready [default: 127.0.0.1:8081]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Served without a token (repeatable), e.g. /health or 'GET /api/docs'
+    #[arg(long, value_name = "[METHOD ]PREFIX")]
     pub public: Vec<String>,
-    /// A path prefix needing all of these scopes (repeatable), e.g. /api/admin=read:users,write:users
-    #[arg(long, value_name = "PREFIX=SCOPES")]
+    /// Needs a token with all these scopes (repeatable), e.g. 'POST /api/admin=write:messages';
+    /// '/api/me=' asks for a valid token only
+    #[arg(long, value_name = "[METHOD ]PREFIX=SCOPES")]
     pub require: Vec<String>,
-    /// Seconds to wait for the upstream's response headers before answering 504
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub upstream_timeout: u64,
+    /// Needs a token with all these RBAC permissions (the `permissions` claim); a
+    /// --require for the same target adds to it
+    #[arg(long, value_name = "[METHOD ]PREFIX=PERMISSIONS")]
+    pub require_permission: Vec<String>,
+    /// Seconds the upstream has to send its response headers before the client gets 504 [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub upstream_timeout: Option<u64>,
+    /// Remove the Authorization header before forwarding (by default it is kept, so the
+    /// upstream can verify the token again)
+    #[arg(long)]
+    pub strip_authorization: bool,
 }
 
 // ---- roles ------------------------------------------------------------------------------

@@ -413,5 +413,39 @@ fn bad_rules_are_refused_at_startup() {
         "/api",
     ]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("PREFIX=scope1,scope2"), "{stderr}");
+    assert!(stderr.contains("expected PREFIX=VALUE,VALUE"), "{stderr}");
+}
+
+/// Each of these paths is `/api/admin` to some upstream: Express and most routers decode
+/// `%XX` before routing, Express ignores case, servlet containers cut `;…` off a segment,
+/// some frameworks decode twice. None may be judged by a weaker rule than `/api/admin`'s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_spelling_of_a_path_slips_past_its_rule() {
+    let env = Env::new();
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    let (upstream_addr, seen) = upstream().await;
+    let (_proxy, base) = proxy(
+        &env,
+        &issuer,
+        &format!("http://{upstream_addr}"),
+        &["--public", "/api/public", "--require", "/api/admin=admin"],
+    );
+    for path in [
+        "/api/adm%69n",
+        "/api/%61dmin/users",
+        "/API/ADMIN",
+        "/Api/Admin/users",
+        "/api/admin;jsessionid=1",
+        "/api/public/%252e%252e/admin",
+        "/api/public%2f..%2fadmin",
+        "/api/public/..%5cadmin",
+    ] {
+        let status = raw_status(&base, path, &token).await;
+        assert!(status == 400 || status == 403, "{path}: {status}");
+    }
+    assert_eq!(
+        seen.0.load(Ordering::SeqCst),
+        0,
+        "none reached the upstream"
+    );
 }

@@ -1,0 +1,206 @@
+//! Forwarding: the headers the upstream gets and the client that sends them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tessera_guard::{Claims, GuardError, TokenError};
+
+use crate::error::ProxyError;
+
+pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// The identity headers the proxy sets for the upstream. Any a client sends is removed
+/// first, on every request (public ones too), so the upstream can trust them.
+pub const IDENTITY_HEADERS: [&str; 4] = [
+    "x-auth-subject",
+    "x-auth-scope",
+    "x-auth-permissions",
+    "x-auth-client-id",
+];
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1 and the ones deployed before it), never forwarded
+/// in either direction. `Expect` belongs to this hop too: the proxy's server has already
+/// answered `100-continue` by the time the body is streamed on.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// The pooled HTTP/1.1 client for the upstream: http, or https verified against the
+/// system's roots.
+pub(crate) fn upstream_client(connect_timeout: Duration) -> Result<UpstreamClient, ProxyError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    let https = HttpsConnectorBuilder::new()
+        .with_provider_and_platform_verifier(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .map_err(|error| ProxyError::Tls(error.to_string()))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(https))
+}
+
+/// Removes the hop-by-hop headers, including those the `Connection` header names.
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(&HOP_BY_HOP) {
+        headers.remove(name);
+    }
+}
+
+/// What the proxy knows about the client's request, for the `X-Forwarded-*` headers.
+pub(crate) struct Origin {
+    pub(crate) peer: SocketAddr,
+    pub(crate) host: Option<HeaderValue>,
+}
+
+/// Prepares the request headers for the upstream: hop-by-hop and spoofable identity
+/// headers removed, `Host` left to the client (the upstream's authority), `X-Forwarded-*`
+/// set, the identity of a verified token added. Fails only for a claim that cannot be
+/// put in a header (a control character in `sub`): the token is then refused.
+pub(crate) fn upstream_headers(
+    headers: &mut HeaderMap,
+    origin: &Origin,
+    claims: Option<&Claims>,
+    strip_authorization: bool,
+) -> Result<(), GuardError> {
+    remove_hop_by_hop(headers);
+    headers.remove(header::EXPECT);
+    headers.remove(header::HOST);
+    for name in IDENTITY_HEADERS {
+        headers.remove(name);
+    }
+    if strip_authorization {
+        headers.remove(header::AUTHORIZATION);
+    }
+
+    // X-Forwarded-For is a list each proxy appends to; Proto and Host describe the request
+    // this proxy received, so earlier (client-written) values are replaced.
+    let peer_ip = origin.peer.ip().to_string();
+    let forwarded_for = match headers.get("x-forwarded-for").map(HeaderValue::to_str) {
+        Some(Ok(earlier)) if !earlier.trim().is_empty() => format!("{earlier}, {peer_ip}"),
+        _ => peer_ip,
+    };
+    set(headers, "x-forwarded-for", forwarded_for.as_bytes());
+    set(headers, "x-forwarded-proto", b"http");
+    match &origin.host {
+        Some(host) => {
+            headers.insert("x-forwarded-host", host.clone());
+        }
+        None => {
+            headers.remove("x-forwarded-host");
+        }
+    }
+
+    if let Some(claims) = claims {
+        let invalid = |claim| GuardError::InvalidToken(TokenError::InvalidClaim(claim));
+        if !set(headers, "x-auth-subject", claims.sub().as_bytes()) {
+            return Err(invalid("sub"));
+        }
+        // Scope and permissions are set even when empty: on an admitted request every
+        // identity header comes from the token.
+        let scope = claims.scopes().collect::<Vec<_>>().join(" ");
+        if !set(headers, "x-auth-scope", scope.as_bytes()) {
+            return Err(invalid("scope"));
+        }
+        if !set(
+            headers,
+            "x-auth-permissions",
+            claims.permissions().join(" ").as_bytes(),
+        ) {
+            return Err(invalid("permissions"));
+        }
+        if let Some(client_id) = claims.client_id()
+            && !set(headers, "x-auth-client-id", client_id.as_bytes())
+        {
+            return Err(invalid("azp"));
+        }
+    }
+    Ok(())
+}
+
+/// Sets a header; `false` when the value has bytes a header cannot carry.
+fn set(headers: &mut HeaderMap, name: &'static str, value: &[u8]) -> bool {
+    match HeaderValue::from_bytes(value) {
+        Ok(value) => {
+            headers.insert(name, value);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_including_those_connection_names() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Secret-Hop"),
+        );
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(
+            header::PROXY_AUTHORIZATION,
+            HeaderValue::from_static("Basic eA=="),
+        );
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert!(headers.contains_key(header::ACCEPT));
+    }
+
+    #[test]
+    fn forwarded_headers_and_spoofed_identity() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-auth-subject", HeaderValue::from_static("admin"));
+        headers.insert("X-Auth-Scope", HeaderValue::from_static("everything"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert(header::HOST, HeaderValue::from_static("api.example.com"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        let origin = Origin {
+            peer: "192.0.2.7:5555".parse().unwrap(),
+            host: Some(HeaderValue::from_static("api.example.com")),
+        };
+        upstream_headers(&mut headers, &origin, None, true).unwrap();
+        assert!(!headers.contains_key("x-auth-subject"));
+        assert!(!headers.contains_key("x-auth-scope"));
+        assert!(!headers.contains_key(header::HOST));
+        assert!(!headers.contains_key(header::AUTHORIZATION));
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-host"], "api.example.com");
+    }
+}

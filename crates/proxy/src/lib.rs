@@ -1,0 +1,307 @@
+//! `tessera proxy`: a reverse proxy that protects any HTTP API — Node, Python, Go … —
+//! with access tokens from Tessera (or Auth0), the way [`tessera_guard`] protects axum
+//! services. Tokens are verified by a [`Guard`]; this crate adds route rules, safe path
+//! matching and forwarding.
+//!
+//! For each request:
+//! 1. The path is checked ([`CanonicalPath`]): spellings that upstreams read differently
+//!    (`..`, `//`, encoded slashes, `;` parameters …) are refused with 400.
+//! 2. A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) is forwarded as it
+//!    is; so is a request the [`RouteRules`] make public. Anything else needs a valid
+//!    token meeting the matched rule's requirements; failures are answered by the guard
+//!    (401 / 400 / 403, RFC 6750) and never reach the upstream.
+//! 3. The request is forwarded, its body streamed: hop-by-hop headers removed,
+//!    `X-Forwarded-For/-Proto/-Host` set, identity headers (`X-Auth-Subject`, `-Scope`,
+//!    `-Permissions`, `-Client-Id`) replaced by the verified token's — a client's own are
+//!    always removed. The response comes back streamed, minus hop-by-hop headers.
+//!    No answer within the timeout → 504; no connection → 502.
+//!
+//! Not supported (yet): protocol upgrades (WebSocket), HTTP/2, TLS on the listening side.
+
+mod error;
+mod forward;
+mod path;
+mod rules;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::uri::{Authority, Scheme};
+use axum::http::{HeaderMap, Method, Uri, Version, header};
+use axum::response::{IntoResponse, Response};
+use tessera_guard::{Claims, Guard};
+
+pub use error::{ForwardError, ProxyError};
+pub use forward::IDENTITY_HEADERS;
+pub use path::{CanonicalPath, PathError};
+pub use rules::{Access, RouteRules, RuleError};
+
+use forward::{Origin, UpstreamClient};
+
+/// Default time the upstream has to start answering.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything a proxy needs.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Verifies tokens (issuer, audiences, keys).
+    pub guard: Guard,
+    pub upstream: Upstream,
+    pub rules: RouteRules,
+    /// How long the upstream has to send its response headers (the body may take longer).
+    pub upstream_timeout: Duration,
+    /// Remove `Authorization` before forwarding. By default it is kept, so the upstream
+    /// can verify the token again.
+    pub strip_authorization: bool,
+}
+
+/// Where requests go: `http(s)://host[:port]`, no path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+impl Upstream {
+    /// Parses `http://127.0.0.1:8080` (a trailing `/` is fine; other paths, queries and
+    /// credentials are refused).
+    pub fn parse(url: &str) -> Result<Upstream, ProxyError> {
+        let invalid = |reason| ProxyError::InvalidUpstream {
+            url: url.into(),
+            reason,
+        };
+        let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+        let scheme = match uri.scheme() {
+            Some(scheme) if *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS => scheme.clone(),
+            _ => return Err(invalid("the scheme must be http or https")),
+        };
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?.clone();
+        if authority.as_str().contains('@') {
+            return Err(invalid("credentials in the URL are not supported"));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(invalid(
+                "give only scheme, host and port: the request path is kept",
+            ));
+        }
+        Ok(Upstream { scheme, authority })
+    }
+
+    fn uri_for(&self, path_and_query: &str) -> Option<Uri> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .ok()
+    }
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.authority)
+    }
+}
+
+/// A proxy bound to its address, not yet serving.
+pub struct Proxy {
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: ProxyConfig,
+    client: UpstreamClient,
+}
+
+impl Proxy {
+    /// Binds `listen` (port 0 picks a free port) and builds the upstream client.
+    pub async fn bind(config: ProxyConfig, listen: SocketAddr) -> Result<Proxy, ProxyError> {
+        let client = forward::upstream_client(config.upstream_timeout)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ProxyError::Bind {
+                addr: listen,
+                source,
+            })?;
+        Ok(Proxy {
+            listener,
+            shared: Arc::new(Shared { config, client }),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound TCP listener always has a local address.
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = router(self.shared).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    // No routes: every request, whatever its method or path, goes through `proxy`.
+    Router::new().fallback(proxy).with_state(shared)
+}
+
+async fn proxy(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let response = decide_and_forward(&shared, peer, request).await;
+    // Method, path and status only: never headers (tokens) or query strings.
+    tracing::debug!(
+        %method,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "proxied"
+    );
+    response
+}
+
+async fn decide_and_forward(shared: &Shared, peer: SocketAddr, request: Request) -> Response {
+    let config = &shared.config;
+    let path = match CanonicalPath::parse(request.uri().path()) {
+        Ok(path) => path,
+        Err(error) => return ForwardError::AmbiguousPath(error).into_response(),
+    };
+    let access = if is_preflight(request.method(), request.headers()) {
+        // Preflights carry no token; the upstream's CORS answers them.
+        Access::Public
+    } else {
+        config.rules.access(request.method(), &path)
+    };
+    let claims = match access {
+        Access::Public => None,
+        Access::Token(requirements) => {
+            let claims = match config.guard.authenticate(request.headers()).await {
+                Ok(claims) => claims,
+                Err(error) => return config.guard.error_response(&error),
+            };
+            if let Some(error) = requirements
+                .iter()
+                .find_map(|requirement| requirement.check(&claims).err())
+            {
+                return config.guard.error_response(&error);
+            }
+            Some(claims)
+        }
+    };
+    forward(shared, peer, request, claims.as_ref()).await
+}
+
+fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
+    method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+async fn forward(
+    shared: &Shared,
+    peer: SocketAddr,
+    request: Request,
+    claims: Option<&Claims>,
+) -> Response {
+    let config = &shared.config;
+    let (mut parts, body) = request.into_parts();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let Some(uri) = config.upstream.uri_for(&path_and_query) else {
+        return ForwardError::AmbiguousPath(PathError::NotAbsolute).into_response();
+    };
+    let origin = Origin {
+        peer,
+        host: parts
+            .headers
+            .get(header::HOST)
+            .cloned()
+            .or_else(|| parts.uri.authority().and_then(|a| a.as_str().parse().ok())),
+    };
+    if let Err(error) = forward::upstream_headers(
+        &mut parts.headers,
+        &origin,
+        claims,
+        config.strip_authorization,
+    ) {
+        return config.guard.error_response(&error);
+    }
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    let upstream_request = Request::from_parts(parts, body);
+
+    let response = match tokio::time::timeout(
+        config.upstream_timeout,
+        shared.client.request(upstream_request),
+    )
+    .await
+    {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            // hyper's messages name the failure (refused, reset…), never request data.
+            tracing::warn!(upstream = %config.upstream, error = %error_chain(&error), "upstream request failed");
+            return ForwardError::UpstreamUnavailable.into_response();
+        }
+        Err(_) => {
+            tracing::warn!(upstream = %config.upstream, timeout = ?config.upstream_timeout, "upstream did not answer in time");
+            return ForwardError::UpstreamTimeout.into_response();
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    forward::remove_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, Body::new(body))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls() {
+        let upstream = Upstream::parse("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(upstream.to_string(), "http://127.0.0.1:8080");
+        assert_eq!(
+            upstream.uri_for("/a/b?x=1").unwrap().to_string(),
+            "http://127.0.0.1:8080/a/b?x=1"
+        );
+        assert!(Upstream::parse("https://api.internal").is_ok());
+        for bad in [
+            "127.0.0.1:8080",
+            "ftp://x",
+            "http://x/v1",
+            "http://u:p@x",
+            "http://x/?a=1",
+            "/x",
+        ] {
+            assert!(Upstream::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
