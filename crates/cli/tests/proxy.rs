@@ -70,6 +70,19 @@ async fn upstream() -> (SocketAddr, Seen) {
                 "late"
             }),
         )
+        .route(
+            "/hop-by-hop",
+            get(|| async {
+                (
+                    [
+                        ("connection", "x-upstream-hop"),
+                        ("x-upstream-hop", "1"),
+                        ("x-upstream-kept", "1"),
+                    ],
+                    "ok",
+                )
+            }),
+        )
         .fallback(any(echo))
         .layer(DefaultBodyLimit::disable())
         .with_state(seen.clone());
@@ -448,4 +461,207 @@ async fn no_spelling_of_a_path_slips_past_its_rule() {
         0,
         "none reached the upstream"
     );
+}
+
+/// A client-credentials token for `audience`, from an application granted `scopes` there.
+async fn token_for(env: &Env, base: &str, audience: &str, scopes: &str) -> String {
+    let app = env.json(&["apps", "create", "--name", "Backend", "--type", "m2m"]);
+    let client_id = app["client_id"].as_str().unwrap();
+    let secret = app["client_secret"].as_str().unwrap();
+    env.json(&[
+        "grants", "create", "--app", client_id, "--api", audience, "--scopes", scopes,
+    ]);
+    let response = client()
+        .post(format!("{base}/oauth/token"))
+        .json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "audience": audience,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// RBAC permissions, method-specific rules, a settings file, --strip-authorization, and
+/// tokens for another API or signed by another key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_method_rules_and_a_config_file() {
+    let env = Env::new();
+    let mut command = env.command();
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
+    let mut server = Running::spawn(command);
+    let base = server.wait_listening();
+    // The access_token_authz dialect puts the granted scopes into `permissions`.
+    for (identifier, name) in [(AUDIENCE, "Proxied"), ("https://other/api", "Other")] {
+        env.json(&[
+            "apis",
+            "create",
+            "--name",
+            name,
+            "--identifier",
+            identifier,
+            "--scopes",
+            "read:messages,write:messages,admin",
+            "--token-dialect",
+            "access_token_authz",
+        ]);
+    }
+    let token = token_for(&env, &base, AUDIENCE, "read:messages").await;
+    let other_audience = token_for(&env, &base, "https://other/api", "admin").await;
+    let issuer = format!("{base}/");
+    let (upstream_addr, seen) = upstream().await;
+    std::fs::write(
+        env.path().join("proxy.toml"),
+        format!(
+            r#"
+issuer = "{issuer}"
+audience = ["{AUDIENCE}"]
+upstream = "http://{upstream_addr}"
+listen = "127.0.0.1:0"
+strip_authorization = true
+public = ["GET /api/docs"]
+require = ["POST /api/messages=write:messages"]
+require_permission = ["/api/messages=read:messages", "/api/admin=admin"]
+"#
+        ),
+    )
+    .unwrap();
+    let mut command = env.command();
+    command.args(["proxy", "--config", "proxy.toml"]);
+    let mut running = Running::spawn(command);
+    let lines = running.wait_for("tessera proxy ready:", Duration::from_secs(10));
+    let proxy_base = running.base_url_in(lines.last().unwrap());
+    let http = client();
+    let get = |path: &str| http.get(format!("{proxy_base}{path}"));
+    let calls = || seen.0.load(Ordering::SeqCst);
+
+    let response = get("/api/messages")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.unwrap();
+    assert_eq!(echo["permissions"], "read:messages");
+    assert_eq!(echo["authorization"], false, "--strip-authorization");
+
+    let response = http
+        .post(format!("{proxy_base}/api/messages"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "POST needs write:messages");
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("scope=\"write:messages\""),
+        "{challenge}"
+    );
+
+    let response = get("/api/admin/x")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "the admin permission is missing");
+
+    assert_eq!(get("/api/docs").send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.head(format!("{proxy_base}/api/docs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "a GET rule covers HEAD"
+    );
+    let response = http
+        .post(format!("{proxy_base}/api/docs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "only GET is public");
+    let before = calls();
+
+    // A token of the same issuer for another API.
+    let response = get("/api/messages")
+        .bearer_auth(&other_audience)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(body["error_description"], "unexpected aud value");
+
+    // A well-formed token signed by a key the issuer never published.
+    let (key, _) = tessera_jose::SigningKey::generate(tessera_jose::Algorithm::Es256).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let forged = key
+        .sign_jwt(
+            "at+jwt",
+            &json!({"iss": issuer, "aud": AUDIENCE, "sub": "forged", "iat": now,
+                    "exp": now + 60, "permissions": ["read:messages", "admin"]}),
+        )
+        .unwrap();
+    let response = get("/api/admin").bearer_auth(&forged).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(calls(), before, "refused tokens never reach the upstream");
+
+    // Hop-by-hop headers of the upstream's response are dropped too.
+    let response = get("/hop-by-hop").bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-upstream-hop").is_none());
+    assert_eq!(response.headers()["x-upstream-kept"], "1");
+
+    // SIGTERM: graceful shutdown, exit 0.
+    common::terminate(&running.child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn conflicting_rules_and_missing_settings_are_refused_at_startup() {
+    let env = Env::new();
+    let base = [
+        "proxy",
+        "--issuer",
+        "http://127.0.0.1:1/",
+        "--audience",
+        AUDIENCE,
+        "--upstream",
+        "http://127.0.0.1:2",
+    ];
+    let (code, stderr) =
+        env.fails(&[&base[..], &["--public", "/api", "--require", "/API/=x"]].concat());
+    assert_eq!(code, 1);
+    assert!(stderr.contains("two rules for /api"), "{stderr}");
+    let (code, stderr) = env.fails(&[&base[..], &["--public", "/a/../b"]].concat());
+    assert_eq!(code, 1);
+    assert!(stderr.contains("ambiguous"), "{stderr}");
+    let (code, stderr) = env.fails(&["proxy", "--issuer", "http://127.0.0.1:1/"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--audience is required"), "{stderr}");
+    let (code, stderr) =
+        env.fails(&[&base[..5], &["--upstream", "http://127.0.0.1:2/v1"]].concat());
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid upstream URL"), "{stderr}");
 }
