@@ -301,6 +301,9 @@ pub struct ApiCreate {
     /// A scope's description, shown on the consent page; repeat for more scopes
     #[arg(long = "scope-description", value_name = "SCOPE=TEXT")]
     pub scope_descriptions: Vec<String>,
+    /// Scopes and their descriptions from a JSON file in Auth0's shape ("-": stdin)
+    #[arg(long, value_name = "FILE", conflicts_with = "scopes")]
+    pub scopes_file: Option<PathBuf>,
     /// Algorithm of its access tokens: RS256, ES256 or EdDSA
     #[arg(long, default_value = "RS256", value_name = "ALG")]
     pub signing_alg: String,
@@ -320,8 +323,8 @@ pub struct ApiCreate {
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
-    "name", "scopes", "scope_descriptions", "signing_alg", "token_lifetime", "allow_offline_access",
-    "token_dialect", "enforce_policies"
+    "name", "scopes", "scope_descriptions", "scopes_file", "signing_alg", "token_lifetime",
+    "allow_offline_access", "token_dialect", "enforce_policies"
 ])))]
 pub struct ApiUpdate {
     /// The API's id or identifier (audience)
@@ -334,6 +337,9 @@ pub struct ApiUpdate {
     /// Sets a scope's description (shown on the consent page); repeat for more scopes
     #[arg(long = "scope-description", value_name = "SCOPE=TEXT")]
     pub scope_descriptions: Vec<String>,
+    /// Replaces the scopes and their descriptions with a JSON file in Auth0's shape ("-": stdin)
+    #[arg(long, value_name = "FILE", conflicts_with = "scopes")]
+    pub scopes_file: Option<PathBuf>,
     #[arg(long, value_name = "ALG")]
     pub signing_alg: Option<String>,
     #[arg(long, value_name = "SECS")]

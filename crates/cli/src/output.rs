@@ -294,7 +294,15 @@ pub fn list_or_none(items: &[String]) -> String {
 }
 
 pub fn resource_server_fields(api: &ResourceServer) -> Vec<(&'static str, String)> {
-    let scopes: Vec<String> = api.scopes.iter().map(|s| s.value.clone()).collect();
+    // "read:messages (Read your messages), write:messages": the description when there is one.
+    let scopes: Vec<String> = api
+        .scopes
+        .iter()
+        .map(|s| match s.description.as_str() {
+            "" => s.value.clone(),
+            description => format!("{} ({description})", s.value),
+        })
+        .collect();
     vec![
         ("id", api.id.clone()),
         ("name", api.name.clone()),

@@ -96,36 +96,95 @@ pub fn api_scopes(values: &[String]) -> CliResult<Vec<Scope>> {
 /// The longest scope description accepted (Auth0 allows 500 characters).
 pub const MAX_SCOPE_DESCRIPTION: usize = 500;
 
+/// A scope's description, trimmed: at most [`MAX_SCOPE_DESCRIPTION`] characters on one line.
+pub fn scope_description(value: &str, text: &str) -> CliResult<String> {
+    let text = text.trim();
+    if text.chars().count() > MAX_SCOPE_DESCRIPTION {
+        return Err(CliError::invalid(format!(
+            "the description of {value:?} is too long: at most {MAX_SCOPE_DESCRIPTION} characters"
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(CliError::invalid(format!(
+            "the description of {value:?} contains control characters (line breaks, tabs…)"
+        )));
+    }
+    Ok(text.to_string())
+}
+
 /// Applies `--scope-description SCOPE=TEXT` items to `scopes`; each must name one of them.
+/// SCOPE ends at the first `=` after which the rest is a description of a defined scope, so
+/// scopes containing `=` can be described too.
 pub fn describe_scopes(scopes: &mut [Scope], descriptions: &[String]) -> CliResult<()> {
     for item in descriptions {
-        let Some((value, text)) = item.split_once('=') else {
+        let Some((first, _)) = item.split_once('=') else {
             return Err(CliError::invalid(format!(
                 "invalid --scope-description {item:?}: write SCOPE=DESCRIPTION, e.g. 'read:messages=Read your messages'"
             )));
         };
-        let text = text.trim();
-        if text.chars().count() > MAX_SCOPE_DESCRIPTION {
+        let found = item.match_indices('=').find_map(|(at, _)| {
+            let value = &item[..at];
+            let index = scopes.iter().position(|scope| scope.value == value)?;
+            Some((index, &item[at + 1..]))
+        });
+        let Some((index, text)) = found else {
             return Err(CliError::invalid(format!(
-                "the description of {value:?} is too long: at most {MAX_SCOPE_DESCRIPTION} characters"
+                "--scope-description names {first:?}, which is not one of the API's scopes"
             )));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(CliError::invalid(format!(
-                "the description of {value:?} contains control characters (line breaks, tabs…)"
-            )));
-        }
-        let scope = scopes
-            .iter_mut()
-            .find(|scope| scope.value == value)
-            .ok_or_else(|| {
-                CliError::invalid(format!(
-                    "--scope-description names {value:?}, which is not one of the API's scopes"
-                ))
-            })?;
-        scope.description = text.to_string();
+        };
+        scopes[index].description = scope_description(&scopes[index].value, text)?;
     }
     Ok(())
+}
+
+/// One scope in Auth0's shape, as `--scopes-file` holds it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeJson {
+    value: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// Scopes with descriptions from `--scopes-file`: Auth0's JSON shape, either the list
+/// `[{"value": "read:messages", "description": "Read your messages"}, …]` or an object
+/// with such a `scopes` member (an API as the Management API or `--json` prints it).
+pub fn scopes_json(text: &str, source: &str) -> CliResult<Vec<Scope>> {
+    let mut parsed: serde_json::Value = serde_json::from_str(text)
+        .map_err(|error| CliError::invalid(format!("{source} is not valid JSON: {error}")))?;
+    let list = match parsed.get_mut("scopes") {
+        Some(scopes) => scopes.take(),
+        None => parsed,
+    };
+    let items: Vec<ScopeJson> = match list {
+        serde_json::Value::Array(_) => serde_json::from_value(list).map_err(|error| {
+            CliError::invalid(format!(
+                "{source}: each scope is {{\"value\": \"read:messages\", \"description\": \"Read your messages\"}}: {error}"
+            ))
+        })?,
+        _ => {
+            return Err(CliError::invalid(format!(
+                "{source} does not hold scopes: expected a list [{{\"value\": …, \"description\": …}}, …] or an object with such a \"scopes\" list"
+            )));
+        }
+    };
+    let mut scopes: Vec<Scope> = Vec::with_capacity(items.len());
+    for item in items {
+        scope_value(&item.value)?;
+        if scopes.iter().any(|scope| scope.value == item.value) {
+            return Err(CliError::invalid(format!(
+                "{source} lists the scope {:?} twice",
+                item.value
+            )));
+        }
+        let description =
+            scope_description(&item.value, item.description.as_deref().unwrap_or(""))?;
+        scopes.push(Scope {
+            value: item.value,
+            description,
+        });
+    }
+    Ok(scopes)
 }
 
 pub fn token_lifetime(seconds: i64) -> CliResult<i64> {

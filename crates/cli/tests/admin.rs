@@ -716,3 +716,136 @@ fn scope_descriptions_are_set_on_create_changed_on_update_and_validated() {
     );
     assert_eq!(env.json(&["apis", "list"]).as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn scopes_file_takes_auth0_json_and_shows_in_text() {
+    let env = Env::new();
+    let file = env.path().join("scopes.json");
+    std::fs::write(
+        &file,
+        r#"[
+            {"value": "read:messages", "description": "Read your messages"},
+            {"value": "write:messages"},
+            {"value": "a=b", "description": null}
+        ]"#,
+    )
+    .unwrap();
+    let api = env.json(&[
+        "apis",
+        "create",
+        "--name",
+        "Messages",
+        "--identifier",
+        "https://messages.example",
+        "--scopes-file",
+        file.to_str().unwrap(),
+        "--scope-description",
+        "a=b=Scopes may hold '=' too",
+    ]);
+    assert_eq!(
+        api["scopes"],
+        json!([
+            {"value": "read:messages", "description": "Read your messages"},
+            {"value": "write:messages", "description": ""},
+            {"value": "a=b", "description": "Scopes may hold '=' too"},
+        ])
+    );
+    let text = env.ok(&["apis", "show", "https://messages.example"]);
+    assert!(
+        text.contains("read:messages (Read your messages), write:messages, a=b (Scopes"),
+        "{text}"
+    );
+
+    // Another API's JSON (as `apis show --json` or Auth0 prints it) copies its scopes; from
+    // stdin; on update the file replaces the list, descriptions included.
+    let other = env.json(&[
+        "apis",
+        "create",
+        "--name",
+        "Other",
+        "--identifier",
+        "https://other.example",
+        "--scopes",
+        "read:messages",
+    ]);
+    assert_eq!(
+        other["scopes"],
+        json!([{"value": "read:messages", "description": ""}])
+    );
+    let output = env.run_with_stdin(
+        &[
+            "apis",
+            "update",
+            "https://other.example",
+            "--scopes-file",
+            "-",
+            "--json",
+        ],
+        Some(&api.to_string()),
+    );
+    common::assert_success(&["apis", "update", "--scopes-file", "-"], &output);
+    let other: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(other["scopes"], api["scopes"]);
+    assert_eq!(other["name"], "Other", "only the scopes come from the file");
+
+    // Bad files: a clear message, and nothing changes.
+    let before = env.json(&["apis", "list"]);
+    for (content, message) in [
+        ("{", "is not valid JSON"),
+        (r#"{"name": "x"}"#, "does not hold scopes"),
+        (r#"["read"]"#, "each scope is {\"value\""),
+        (
+            r#"[{"value": "read", "desc": "Read"}]"#,
+            "unknown field `desc`",
+        ),
+        (
+            r#"[{"value": "read"}, {"value": "read"}]"#,
+            "lists the scope \"read\" twice",
+        ),
+        (
+            r#"[{"value": "read messages"}]"#,
+            "invalid scope \"read messages\"",
+        ),
+        (
+            r#"[{"value": "read", "description": "two\nlines"}]"#,
+            "the description of \"read\" contains control characters",
+        ),
+    ] {
+        std::fs::write(&file, content).unwrap();
+        let (code, stderr) = env.fails(&[
+            "apis",
+            "update",
+            "https://messages.example",
+            "--scopes-file",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{content}: {stderr}");
+        assert!(stderr.contains(message), "{content}: {stderr}");
+    }
+    let (code, stderr) = env.fails(&[
+        "apis",
+        "update",
+        "https://messages.example",
+        "--scopes-file",
+        "missing.json",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot read missing.json"), "{stderr}");
+    let (code, stderr) = env.fails(&[
+        "apis",
+        "create",
+        "--name",
+        "Third",
+        "--identifier",
+        "https://third.example",
+        "--scopes",
+        "read",
+        "--scopes-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code, 2,
+        "--scopes and --scopes-file exclude each other: {stderr}"
+    );
+    assert_eq!(env.json(&["apis", "list"]), before);
+}

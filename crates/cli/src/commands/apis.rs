@@ -1,6 +1,10 @@
 //! `tessera apis …`: resource servers.
 
-use tessera_core::{DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, ids};
+use std::fs::File;
+use std::io::{IsTerminal as _, Read};
+use std::path::Path;
+
+use tessera_core::{DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, Scope, ids};
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
 use crate::cli::{ApiCreate, ApiUpdate, ApisAction};
@@ -54,7 +58,10 @@ fn not_found_or(error: StoreError, id: &str) -> CliError {
 async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
     let name = validate::name(&args.name, "API")?;
     let identifier = validate::api_identifier(&args.identifier)?;
-    let mut scopes = validate::api_scopes(&args.scopes)?;
+    let mut scopes = match &args.scopes_file {
+        Some(path) => read_scopes_file(path)?,
+        None => validate::api_scopes(&args.scopes)?,
+    };
     validate::describe_scopes(&mut scopes, &args.scope_descriptions)?;
     let alg = validate::signing_alg(&args.signing_alg)?;
     let token_lifetime =
@@ -137,7 +144,12 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
             .as_deref()
             .map(|n| validate::name(n, "API"))
             .transpose()?,
-        scopes: new_scopes(&api, args.scopes.as_deref(), &args.scope_descriptions)?,
+        scopes: new_scopes(
+            &api,
+            args.scopes.as_deref(),
+            args.scopes_file.as_deref(),
+            &args.scope_descriptions,
+        )?,
         signing_alg: args
             .signing_alg
             .as_deref()
@@ -170,25 +182,58 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
 }
 
 /// The scopes after `apis update`: `None` when neither the list nor a description changes.
+/// `--scopes` keeps the descriptions of the scopes that stay; `--scopes-file` replaces them.
 fn new_scopes(
     api: &ResourceServer,
     replacement: Option<&[String]>,
+    file: Option<&Path>,
     descriptions: &[String],
-) -> CliResult<Option<Vec<tessera_core::Scope>>> {
-    let mut scopes = match replacement {
-        Some(values) => merge_descriptions(api, validate::api_scopes(values))?,
-        None if descriptions.is_empty() => return Ok(None),
-        None => api.scopes.clone(),
+) -> CliResult<Option<Vec<Scope>>> {
+    let mut scopes = match (replacement, file) {
+        (_, Some(path)) => read_scopes_file(path)?,
+        (Some(values), None) => merge_descriptions(api, validate::api_scopes(values))?,
+        (None, None) if descriptions.is_empty() => return Ok(None),
+        (None, None) => api.scopes.clone(),
     };
     validate::describe_scopes(&mut scopes, descriptions)?;
     Ok(Some(scopes))
 }
 
+/// The largest `--scopes-file` read: far more than any API's scopes.
+const MAX_SCOPES_FILE: u64 = 1 << 20;
+
+/// Scopes in Auth0's JSON shape from a file, or from stdin for `-`.
+fn read_scopes_file(path: &Path) -> CliResult<Vec<Scope>> {
+    let (source, reader): (String, Box<dyn Read>) = if path == Path::new("-") {
+        if std::io::stdin().is_terminal() {
+            return Err(CliError::invalid(
+                "--scopes-file -: pipe the JSON in, e.g. `tessera apis show OTHER --json | tessera apis update ID --scopes-file -`",
+            ));
+        }
+        ("stdin".into(), Box::new(std::io::stdin()))
+    } else {
+        let file = File::open(path)
+            .map_err(|error| CliError::io(format!("cannot read {}", path.display()), error))?;
+        (path.display().to_string(), Box::new(file))
+    };
+    let mut text = String::new();
+    reader
+        .take(MAX_SCOPES_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|error| CliError::io(format!("cannot read {source}"), error))?;
+    if text.len() as u64 > MAX_SCOPES_FILE {
+        return Err(CliError::invalid(format!(
+            "{source} is larger than {MAX_SCOPES_FILE} bytes"
+        )));
+    }
+    validate::scopes_json(&text, &source)
+}
+
 /// Scopes that the API already had keep their descriptions when the list is replaced.
 fn merge_descriptions(
     api: &ResourceServer,
-    scopes: CliResult<Vec<tessera_core::Scope>>,
-) -> CliResult<Vec<tessera_core::Scope>> {
+    scopes: CliResult<Vec<Scope>>,
+) -> CliResult<Vec<Scope>> {
     let mut scopes = scopes?;
     for scope in &mut scopes {
         if let Some(old) = api.scopes.iter().find(|old| old.value == scope.value) {
