@@ -70,6 +70,7 @@ async fn upstream() -> (SocketAddr, Seen) {
                 "late"
             }),
         )
+        .route("/download", get(|| async { vec![7u8; 8 * 1024 * 1024] }))
         .route(
             "/hop-by-hop",
             get(|| async {
@@ -622,6 +623,13 @@ require_permission = ["/api/messages=read:messages", "/api/admin=admin"]
     assert!(response.headers().get("x-upstream-hop").is_none());
     assert_eq!(response.headers()["x-upstream-kept"], "1");
 
+    // A large response comes back whole.
+    let response = get("/download").bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.unwrap();
+    assert_eq!(body.len(), 8 * 1024 * 1024);
+    assert!(body.iter().all(|b| *b == 7));
+
     // SIGTERM: graceful shutdown, exit 0.
     common::terminate(&running.child);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -664,4 +672,57 @@ fn conflicting_rules_and_missing_settings_are_refused_at_startup() {
         env.fails(&[&base[..5], &["--upstream", "http://127.0.0.1:2/v1"]].concat());
     assert_eq!(code, 1);
     assert!(stderr.contains("invalid upstream URL"), "{stderr}");
+}
+
+/// An https upstream is verified against the system's roots, here a CA given through
+/// SSL_CERT_FILE; trusting another CA, the same upstream is refused (502).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_upstream_is_verified() {
+    let env = Env::new();
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    let tls = tessera::dev_tls::ensure(&env.path().join("upstream-tls")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new().fallback(any(|| async { "over https" }));
+    tokio::spawn(tessera_server::tls::serve(
+        listener,
+        tls.server_config.clone(),
+        app,
+        std::future::pending(),
+    ));
+    let upstream = format!("https://localhost:{port}");
+    let other_ca = tessera::dev_tls::ensure(&env.path().join("other-tls"))
+        .unwrap()
+        .ca_cert_path;
+
+    for (roots, expected) in [(&tls.ca_cert_path, 200), (&other_ca, 502)] {
+        let mut command = env.command();
+        command
+            .env("SSL_CERT_FILE", roots)
+            .env_remove("SSL_CERT_DIR");
+        command.args([
+            "proxy",
+            "--issuer",
+            &issuer,
+            "--audience",
+            AUDIENCE,
+            "--upstream",
+            &upstream,
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        let mut running = Running::spawn(command);
+        let lines = running.wait_for("tessera proxy ready:", Duration::from_secs(10));
+        let base = running.base_url_in(lines.last().unwrap());
+        let response = client()
+            .get(format!("{base}/x"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "roots {}", roots.display());
+        if expected == 200 {
+            assert_eq!(response.text().await.unwrap(), "over https");
+        }
+    }
 }
