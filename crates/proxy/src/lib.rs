@@ -165,10 +165,12 @@ async fn proxy(
 ) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
+    let path = request.uri().path().to_owned();
     let response = decide_and_forward(&shared, peer, request).await;
     // Method, path and status only: never headers (tokens) or query strings.
     tracing::debug!(
         %method,
+        %path,
         status = response.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
         "proxied"
