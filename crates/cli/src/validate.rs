@@ -118,8 +118,11 @@ pub fn scope_description(value: &str, text: &str) -> CliResult<String> {
 pub fn describe_scopes(scopes: &mut [Scope], descriptions: &[String]) -> CliResult<()> {
     for item in descriptions {
         let Some((first, _)) = item.split_once('=') else {
+            // Echo only the start: the value may be a pasted paragraph.
+            let shown: String = item.chars().take(60).collect();
+            let more = if shown.len() < item.len() { "…" } else { "" };
             return Err(CliError::invalid(format!(
-                "invalid --scope-description {item:?}: write SCOPE=DESCRIPTION, e.g. 'read:messages=Read your messages'"
+                "invalid --scope-description {shown:?}{more}: write SCOPE=DESCRIPTION, e.g. 'read:messages=Read your messages'"
             )));
         };
         let found = item.match_indices('=').find_map(|(at, _)| {
