@@ -424,6 +424,10 @@ record date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 record nproc "$NPROC"
 record cpu "$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 record kernel "$(uname -sr)"
+# How an idle core waits decides what waking a sleeping process on it costs (see the report).
+record cpuidle_driver "$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)"
+record guest_halt_poll_ns "$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo none)"
+record virtual_machine "$(grep -qw hypervisor /proc/cpuinfo && echo yes || echo no)"
 record memory "$(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 record loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 idle_t0=0 idle_t1=0
@@ -656,7 +660,7 @@ for shown in "A /api/public" "A /api/private" "E /api/public" "E /api/private"; 
   set -- $shown
   apicmd "BENCH_API_PATH=$2$([[ $2 == /api/private ]] && echo ' BENCH_API_TOKEN=$TOKEN' || true) $(pin_shown "$LOAD_CPU")wrk -d${DURATION}s -t$API_THREADS -c$API_CONNECTIONS --latency --timeout 5s -s bench/api.lua http://127.0.0.1:$1   # after a ${WARMUP}s warm-up run"
 done
-(( PIN )) && apicmd "# the same two Tessera runs again with wrk on core $SERVER_CPU too (taskset -c $SERVER_CPU wrk ...): no cross-core wake-ups"
+(( PIN )) && apicmd "# the same four runs again with wrk on core $SERVER_CPU too (taskset -c $SERVER_CPU wrk ...): no cross-core wake-ups"
 set --
 
 # api_load NAME PID PORT PATH ROUND: GET PATH under wrk + api.lua, with the token on /api/private.
@@ -678,6 +682,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     MEASURE_PIN=("${SERVER_PIN[@]}")
     api_load api_public_samecore "$API_PID" "$API_PORT" /api/public "$round"
     api_load api_private_samecore "$API_PID" "$API_PORT" /api/private "$round"
+    api_load peerapi_public_samecore "$PEERAPI_PID" "$PEERAPI_PORT" /api/public "$round"
+    api_load peerapi_private_samecore "$PEERAPI_PID" "$PEERAPI_PORT" /api/private "$round"
     MEASURE_PIN=("${LOAD_PIN[@]}")
   fi
   api_load peerapi_public "$PEERAPI_PID" "$PEERAPI_PORT" /api/public "$round"
