@@ -684,10 +684,10 @@ async fn an_https_upstream_is_verified() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let app = Router::new().fallback(any(|| async { "over https" }));
-    tokio::spawn(tessera_server::tls::serve(
+    tokio::spawn(tessera_http::serve(
         listener,
-        tls.server_config.clone(),
         app,
+        tessera_http::ServeOptions::with_tls(Some(tls.server_config.clone())),
         std::future::pending(),
     ));
     let upstream = format!("https://localhost:{port}");

@@ -146,10 +146,8 @@ impl Proxy {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = router(self.shared).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let options = tessera_http::ServeOptions::default();
+        tessera_http::serve(self.listener, router(self.shared), options, shutdown).await
     }
 }
 

@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub login_attempts_per_minute: u32,
     /// Serve HTTPS with this configuration (see `tls::server_config`); plain HTTP if `None`.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// How long a client may take to send a request's header (and an idle keep-alive
+    /// connection may stay open) before it is disconnected.
+    pub header_read_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -72,6 +75,7 @@ impl ServerConfig {
             max_login_failures: 10,
             login_attempts_per_minute: 60,
             tls: None,
+            header_read_timeout: tessera_http::ServeOptions::default().header_read_timeout,
         }
     }
 }
@@ -164,19 +168,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let background = state::spawn_background_jobs(self.state.clone());
-        let tls_config = self.state.config().tls.clone();
-        let app = router(self.state);
-        let result = match tls_config {
-            Some(config) => tls::serve(self.listener, config, app, shutdown).await,
-            None => {
-                axum::serve(
-                    self.listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
-            }
+        let options = tessera_http::ServeOptions {
+            tls: self.state.config().tls.clone(),
+            header_read_timeout: self.state.config().header_read_timeout,
+            ..tessera_http::ServeOptions::default()
         };
+        let app = router(self.state);
+        let result = tessera_http::serve(self.listener, app, options, shutdown).await;
         background.abort();
         result.map_err(ServerError::Io)
     }

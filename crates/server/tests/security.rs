@@ -736,8 +736,9 @@ async fn secrets_are_stored_hashed_or_sealed() {
     let server = spawn().await;
     let browser = browser();
     let (code, _) = fresh_code(&server, &browser, None).await;
-    let db = std::fs::read(server.store.path()).unwrap();
-    let wal = std::fs::read(server.store.path().with_extension("db-wal")).unwrap_or_default();
+    let file = server.store.path().expect("the test server runs on SQLite");
+    let db = std::fs::read(file).unwrap();
+    let wal = std::fs::read(file.with_extension("db-wal")).unwrap_or_default();
     for haystack in [&db, &wal] {
         for needle in [
             code.as_bytes(),
@@ -778,4 +779,41 @@ async fn login_attempts_are_throttled_per_ip_with_retry_after() {
         response.headers().get("set-cookie").is_none(),
         "no session while throttled"
     );
+}
+
+/// A client that opens a connection and never finishes its request header (slowloris) is
+/// disconnected after the header read timeout, and the server keeps answering others.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_header_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = spawn_with(|config| {
+        config.header_read_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let address = server.base.trim_start_matches("http://");
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let mut answered = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answered.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open");
+    assert!(
+        !String::from_utf8_lossy(&answered).contains("200 OK"),
+        "an incomplete request was answered"
+    );
+    let status = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
 }

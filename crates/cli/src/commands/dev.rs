@@ -171,14 +171,13 @@ async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    match tls {
-        Some(config) => tessera_server::tls::serve(listener, config, app, shutdown).await,
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    tessera_http::serve(
+        listener,
+        app,
+        tessera_http::ServeOptions::with_tls(tls),
+        shutdown,
+    )
+    .await
 }
 
 struct Urls {
