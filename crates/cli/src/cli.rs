@@ -146,20 +146,27 @@ Example:
 pub struct ProxyArgs {
     /// Settings file (TOML): issuer, audience (a string or a list), upstream, listen,
     /// upstream_timeout, strip_authorization, and lists public, require,
-    /// require_permission; flags override its settings and add to its rules
-    #[arg(long, value_name = "PATH")]
+    /// require_permission; flags and TESSERA_PROXY_* variables override its settings, and
+    /// flags add to its rules
+    #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_CONFIG")]
     pub config: Option<PathBuf>,
     /// The token issuer (Tessera's or an Auth0 tenant's URL), e.g. http://localhost:4000/
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "TESSERA_PROXY_ISSUER")]
     pub issuer: Option<String>,
-    /// The API's identifier: the `aud` tokens must carry (repeat to accept several)
-    #[arg(long, value_name = "ID")]
+    /// The API's identifier: the `aud` tokens must carry (repeat to accept several; the
+    /// environment variable takes a comma-separated list)
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "TESSERA_PROXY_AUDIENCE",
+        value_delimiter = ','
+    )]
     pub audience: Vec<String>,
     /// The protected API: http(s)://HOST:PORT, e.g. http://127.0.0.1:8080
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "TESSERA_PROXY_UPSTREAM")]
     pub upstream: Option<String>,
     /// Address to listen on; port 0 picks a free port, printed when ready [default: 127.0.0.1:8081]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "TESSERA_PROXY_LISTEN")]
     pub listen: Option<String>,
     /// Served without a token (repeatable), e.g. /health or 'GET /api/docs'
     #[arg(long, value_name = "[METHOD ]PREFIX")]
@@ -173,11 +180,15 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "[METHOD ]PREFIX=PERMISSIONS")]
     pub require_permission: Vec<String>,
     /// Seconds the upstream has to send its response headers before the client gets 504 [default: 30]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", env = "TESSERA_PROXY_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<u64>,
     /// Remove the Authorization header before forwarding (by default it is kept, so the
     /// upstream can verify the token again)
-    #[arg(long)]
+    #[arg(
+        long,
+        env = "TESSERA_PROXY_STRIP_AUTHORIZATION",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub strip_authorization: bool,
 }
 

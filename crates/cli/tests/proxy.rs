@@ -668,6 +668,7 @@ fn conflicting_rules_and_missing_settings_are_refused_at_startup() {
     let (code, stderr) = env.fails(&["proxy", "--issuer", "http://127.0.0.1:1/"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--audience is required"), "{stderr}");
+    assert!(stderr.contains("TESSERA_PROXY_AUDIENCE"), "{stderr}");
     let (code, stderr) =
         env.fails(&[&base[..5], &["--upstream", "http://127.0.0.1:2/v1"]].concat());
     assert_eq!(code, 1);
@@ -725,4 +726,68 @@ async fn an_https_upstream_is_verified() {
             assert_eq!(response.text().await.unwrap(), "over https");
         }
     }
+}
+
+/// Every setting but the rules can come from TESSERA_PROXY_* variables (containers); a flag
+/// still wins over its variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_from_the_environment() {
+    let env = Env::new();
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    let (upstream_addr, seen) = upstream().await;
+    let mut command = env.command();
+    command
+        .env("TESSERA_PROXY_ISSUER", &issuer)
+        .env(
+            "TESSERA_PROXY_AUDIENCE",
+            format!("https://another/api,{AUDIENCE}"),
+        )
+        // Nothing listens there: the --upstream flag below must win.
+        .env("TESSERA_PROXY_UPSTREAM", "http://127.0.0.1:1")
+        .env("TESSERA_PROXY_LISTEN", "127.0.0.1:0")
+        .env("TESSERA_PROXY_UPSTREAM_TIMEOUT", "5")
+        .env("TESSERA_PROXY_STRIP_AUTHORIZATION", "yes")
+        .args(["proxy", "--upstream", &format!("http://{upstream_addr}")]);
+    let mut running = Running::spawn(command);
+    let lines = running.wait_for("tessera proxy ready:", Duration::from_secs(10));
+    let base = running.base_url_in(lines.last().unwrap());
+    let http = client();
+
+    let response = http.get(format!("{base}/api/x")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(seen.0.load(Ordering::SeqCst), 0);
+
+    let response = http
+        .get(format!("{base}/api/x"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the token's audience is the second one listed"
+    );
+    let echo: Value = response.json().await.unwrap();
+    assert_eq!(
+        echo["authorization"], false,
+        "TESSERA_PROXY_STRIP_AUTHORIZATION=yes"
+    );
+    assert_eq!(seen.0.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_bad_value_in_the_environment_is_named() {
+    let env = Env::new();
+    let mut command = env.command();
+    command.env("TESSERA_PROXY_UPSTREAM_TIMEOUT", "soon").args([
+        "proxy",
+        "--issuer",
+        "http://127.0.0.1:1/",
+    ]);
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--upstream-timeout"), "{stderr}");
+    assert!(stderr.contains("soon"), "{stderr}");
 }

@@ -1,6 +1,6 @@
 //! `tessera proxy`: protect an HTTP API in any language (Node, Python, Go, …) with access
 //! tokens from Tessera or Auth0. This module only gathers the settings — `--config` file,
-//! then flags — and runs [`tessera_proxy::Proxy`], which does the checking and forwarding.
+//! then `TESSERA_PROXY_*` variables and flags (clap reads both) — and runs [`tessera_proxy::Proxy`], which does the checking and forwarding.
 
 use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::Path;
@@ -69,7 +69,8 @@ pub async fn run(args: ProxyArgs) -> CliResult<()> {
 
     let missing = |what: &str| {
         CliError::Usage(format!(
-            "--{what} is required (on the command line or in the --config file)"
+            "--{what} is required (on the command line, as TESSERA_PROXY_{}, or in the --config file)",
+            what.to_uppercase()
         ))
     };
     let issuer = args

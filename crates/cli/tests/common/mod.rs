@@ -14,8 +14,15 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// Environment variables that would leak the developer's configuration into a test.
-const ENV_TO_CLEAR: [&str; 8] = [
+const ENV_TO_CLEAR: [&str; 15] = [
     "TESSERA_CONFIG",
+    "TESSERA_PROXY_CONFIG",
+    "TESSERA_PROXY_ISSUER",
+    "TESSERA_PROXY_AUDIENCE",
+    "TESSERA_PROXY_UPSTREAM",
+    "TESSERA_PROXY_LISTEN",
+    "TESSERA_PROXY_UPSTREAM_TIMEOUT",
+    "TESSERA_PROXY_STRIP_AUTHORIZATION",
     "TESSERA_ISSUER",
     "TESSERA_LISTEN",
     "TESSERA_DATABASE_URL",
