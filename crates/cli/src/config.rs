@@ -134,7 +134,8 @@ impl Settings {
 }
 
 /// Where the master key comes from, in order: `master_key`, `master_key_file`, then
-/// `master.key` beside an SQLite database (created at first use).
+/// `master.key` beside an SQLite database (created at first use). With PostgreSQL there is
+/// no such file: every node needs the same key, so it must be configured.
 pub async fn resolve_master_key(settings: &Settings, store: &Store) -> CliResult<MasterKey> {
     if let Some(text) = &settings.master_key {
         return MasterKey::parse(text.expose())
@@ -151,7 +152,15 @@ pub async fn resolve_master_key(settings: &Settings, store: &Store) -> CliResult
 /// The master key in `master.key` next to the database file, created (mode 0600) when
 /// missing — unless the database already holds keys sealed with some other master key.
 pub async fn master_key_beside_database(store: &Store) -> CliResult<MasterKey> {
-    let path = master_key_path_for(store.path());
+    let Some(database_file) = store.path() else {
+        return Err(CliError::MasterKey(
+            "no master key configured: with PostgreSQL, set TESSERA_MASTER_KEY or master_key_file \
+             (every Tessera node sharing the database needs the same key; \
+             generate one with: openssl rand -hex 32)"
+                .into(),
+        ));
+    };
+    let path = master_key_path_for(database_file);
     if let Some(key) = read_master_key_file(&path)? {
         return Ok(key);
     }

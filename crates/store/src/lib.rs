@@ -1,19 +1,32 @@
 //! Tessera's storage. Only this crate knows SQL.
 //!
-//! `Store` is the one handle the rest of the code holds. Today it wraps SQLite (WAL,
-//! `synchronous=FULL`, foreign keys on); PostgreSQL becomes a second backend behind the
-//! same methods, with its own migration folder, and the same test suite runs on both.
+//! `Store` is the one handle the rest of the code holds. It runs on one of two backends,
+//! chosen by the database URL given to [`Store::connect`]:
+//!
+//! - `sqlite://PATH` (or `sqlite:PATH`): an embedded SQLite file (WAL, `synchronous=FULL`,
+//!   foreign keys on), migrations in `migrations/sqlite/`.
+//! - `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or `postgresql://`): a PostgreSQL
+//!   server shared by any number of Tessera nodes, migrations in `migrations/postgres/`.
+//!   No TLS to the database yet: keep it on a private network.
+//!
+//! Every method is written once (`store.rs`); the SQL text serves both backends (`$N`
+//! placeholders, which SQLite accepts too), and where the dialects differ — locking,
+//! JSON, purge batches — the statement is written per backend next to the other. The
+//! same test suite (`tests/store.rs`) runs against both.
 //!
 //! Secrets never reach this crate in clear: callers pass SHA-256 hashes of codes,
 //! session ids, opaque tokens and client secrets, and sealed (encrypted) private keys.
 
+mod backend;
 mod records;
-mod sqlite;
+mod store;
+
+use std::path::{Path, PathBuf};
 
 pub use records::*;
-pub use sqlite::SqliteStore;
 
-/// Errors of the storage layer. Messages never contain row contents.
+/// Errors of the storage layer. Messages never contain row contents, nor the password of
+/// a database URL.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0} already exists")]
@@ -49,12 +62,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(error)
             }
-            sqlx::Error::Database(db)
-                if db
-                    .code()
-                    .is_some_and(|c| c == "5" || c == "6" || c == "13" || c == "517") =>
-            {
-                // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_BUSY_SNAPSHOT
+            sqlx::Error::Database(db) if transient_database_error(db.as_ref()) => {
                 StoreError::Unavailable(error)
             }
             _ => StoreError::Database(error),
@@ -62,10 +70,104 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Database errors that go away by themselves: the server is restarting or overloaded,
+/// or a concurrent transaction won a lock.
+fn transient_database_error(db: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let code = pg.code();
+        // 08: connection exception; 53: insufficient resources (too many connections,
+        // disk full); 57P01-57P03: shutdown, crash, starting up; 57014: statement timeout;
+        // 40001: serialization failure; 40P01: deadlock; 55P03: lock not available;
+        // 25006: read-only transaction (a standby during failover).
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || ["57014", "40001", "40P01", "55P03", "25006"].contains(&code);
+    }
+    // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_BUSY_SNAPSHOT
+    db.code()
+        .is_some_and(|c| c == "5" || c == "6" || c == "13" || c == "517")
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage handle. Cheap to clone (a connection pool inside).
-pub type Store = SqliteStore;
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    /// The SQLite database file; `None` on PostgreSQL.
+    path: Option<PathBuf>,
+    tenant: &'static str,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Never shows the connection options (a PostgreSQL URL may hold a password).
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .field("path", &self.path)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database named by `url` and applies its backend's migrations:
+    /// `sqlite://PATH` (created if needed, parent directories too) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (the database must exist).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+        match scheme {
+            Some("sqlite") => {
+                let (pool, path) = backend::connect_sqlite(url).await?;
+                Ok(Store::new(Backend::Sqlite(pool), Some(path)))
+            }
+            Some("postgres" | "postgresql") => {
+                let pool = backend::connect_postgres(url).await?;
+                Ok(Store::new(Backend::Postgres(pool), None))
+            }
+            _ => Err(StoreError::BadUrl(
+                "expected sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
+            )),
+        }
+    }
+
+    fn new(backend: Backend, path: Option<PathBuf>) -> Self {
+        Store {
+            backend,
+            path,
+            tenant: tessera_core::DEFAULT_TENANT,
+        }
+    }
+
+    /// The SQLite database file, where files that live beside it (the master key) are
+    /// found; `None` on PostgreSQL, whose nodes share no file system.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection; calls after this fail with `Unavailable`.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
 
 /// How many rows one purge statement deletes, so a purge never holds the write lock long.
 pub const PURGE_BATCH: i64 = 1000;

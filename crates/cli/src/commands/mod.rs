@@ -49,8 +49,9 @@ impl Context {
 
 pub async fn open_store(database_url: &str) -> CliResult<Store> {
     Store::connect(database_url).await.map_err(|error| match error {
+        // The URL is not repeated: a PostgreSQL URL may hold a password.
         tessera_store::StoreError::BadUrl(why) => CliError::Config(format!(
-            "invalid database URL {database_url:?}: {why} (only SQLite is supported yet: sqlite://PATH)"
+            "invalid database URL: {why} (sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"
         )),
         other => CliError::Store(other),
     })

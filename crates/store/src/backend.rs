@@ -1,0 +1,201 @@
+//! What differs between the backends outside the SQL text: connecting (pool settings,
+//! migrations), starting a write transaction, and reading a column of either row type.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions as _, PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
+
+use crate::{StoreError, StoreResult};
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a PostgreSQL connection (a free one, or a new one while
+/// the server is down or restarting) before the store answers `Unavailable`: the server
+/// then answers 503 with `Retry-After` instead of hanging.
+pub(crate) const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens (creating if needed) the database at `sqlite://PATH` and applies migrations.
+pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBuf)> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::BadUrl("expected sqlite://PATH".into()))?;
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() {
+        return Err(StoreError::BadUrl("the path is empty".into()));
+    }
+    let path = PathBuf::from(path);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::BadUrl(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let options = SqliteConnectOptions::from_str("sqlite://")
+        .map_err(|e| StoreError::BadUrl(e.to_string()))?
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: an acknowledged write (code redeemed, user created) survives kill -9
+        // and power loss, not only a crash of this process.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(StoreError::from)?;
+    SQLITE_MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(StoreError::Migration)?;
+    Ok((pool, path))
+}
+
+/// Connects to `postgres://…` and applies migrations (sqlx holds an advisory lock while
+/// it does, so nodes starting together migrate once).
+pub(crate) async fn connect_postgres(url: &str) -> StoreResult<PgPool> {
+    let options = postgres_options(url)?;
+    // One direct connection first: a wrong password, an unknown database or a refused
+    // connection is reported as such, not as a pool timeout.
+    let first = tokio::time::timeout(
+        Duration::from_secs(10),
+        sqlx::ConnectOptions::connect(&options),
+    )
+    .await
+    .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?
+    .map_err(StoreError::from)?;
+    sqlx::Connection::close(first).await.ok();
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .min_connections(1)
+        .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+        // Idle connections are checked before use (the default): after a server restart
+        // the dead ones are replaced at once instead of failing one request each.
+        .test_before_acquire(true)
+        .connect_with(options)
+        .await
+        .map_err(StoreError::from)?;
+    POSTGRES_MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(StoreError::Migration)?;
+    Ok(pool)
+}
+
+/// Parses a PostgreSQL URL. Errors never repeat the URL (it may hold a password).
+fn postgres_options(url: &str) -> StoreResult<PgConnectOptions> {
+    const SHAPE: &str = "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE";
+    let parsed = url::Url::parse(url).map_err(|e| StoreError::BadUrl(format!("{e}; {SHAPE}")))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(StoreError::BadUrl(format!("no host; {SHAPE}")));
+    }
+    let options = PgConnectOptions::from_url(&parsed).map_err(|e| {
+        let why = e.to_string();
+        match parsed.password() {
+            Some(password) if why.contains(password) => StoreError::BadUrl(SHAPE.into()),
+            _ => StoreError::BadUrl(format!("{why}; {SHAPE}")),
+        }
+    })?;
+    Ok(options.application_name("tessera"))
+}
+
+/// Starts a write transaction. SQLite: `BEGIN IMMEDIATE`, the database's one write lock,
+/// taken up front so a read-then-write never fails halfway. PostgreSQL: `BEGIN` (read
+/// committed), then `pg_lock` if given — a `LOCK TABLE` where SQLite's whole-database
+/// serialization is needed; elsewhere the statements lock rows (`FOR UPDATE`).
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+
+    fn begin_write(
+        &self,
+        pg_lock: Option<&'static str>,
+    ) -> impl Future<Output = StoreResult<Transaction<'static, Self::Db>>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = Sqlite;
+
+    async fn begin_write(
+        &self,
+        _pg_lock: Option<&'static str>,
+    ) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = Postgres;
+
+    async fn begin_write(
+        &self,
+        pg_lock: Option<&'static str>,
+    ) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.begin().await?;
+        if let Some(lock) = pg_lock {
+            sqlx::query(lock).execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+}
+
+/// Reads one column of a row of either backend as `T`.
+pub(crate) trait Col<T> {
+    fn col(&self, name: &str) -> StoreResult<T>;
+}
+
+impl<T> Col<T> for SqliteRow
+where
+    T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    fn col(&self, name: &str) -> StoreResult<T> {
+        Ok(self.try_get(name)?)
+    }
+}
+
+impl<T> Col<T> for PgRow
+where
+    T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    fn col(&self, name: &str) -> StoreResult<T> {
+        Ok(self.try_get(name)?)
+    }
+}
+
+/// A row of either backend, readable as the column types the schema uses.
+pub(crate) trait Fetch:
+    Col<String>
+    + Col<Option<String>>
+    + Col<i64>
+    + Col<Option<i64>>
+    + Col<bool>
+    + Col<Vec<u8>>
+    + Col<Option<Vec<u8>>>
+{
+    fn text(&self, name: &str) -> StoreResult<String> {
+        Col::<String>::col(self, name)
+    }
+
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        Col::<Option<String>>::col(self, name)
+    }
+}
+
+impl<R> Fetch for R where
+    R: Col<String>
+        + Col<Option<String>>
+        + Col<i64>
+        + Col<Option<i64>>
+        + Col<bool>
+        + Col<Vec<u8>>
+        + Col<Option<Vec<u8>>>
+{
+}

@@ -1,0 +1,1527 @@
+//! The store's test suite, run against both backends: every test below is one `async fn`
+//! taking a fresh `Store`, and `on_both_backends!` makes a `sqlite::NAME` test (a new file)
+//! and a `postgres::NAME` test (a new database on a throwaway PostgreSQL server, see
+//! `support/pg.rs`) of each. Backend-specific tests (connecting, URLs, a server restart)
+//! follow at the end.
+
+#[path = "support/pg.rs"]
+mod pg;
+
+use std::time::{Duration, Instant};
+
+use pg::PgServer;
+use tessera_core::{AppType, Client, ClientGrant, ResourceServer, Role, Scope, TokenDialect};
+use tessera_store::*;
+
+/// A store and what keeps it alive (the SQLite file's directory, the PostgreSQL server).
+struct Fresh {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+    _pg: Option<PgServer>,
+}
+
+async fn sqlite() -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nested/dir/t.db").display());
+    Fresh {
+        store: Store::connect(&url).await.unwrap(),
+        _dir: Some(dir),
+        _pg: None,
+    }
+}
+
+async fn postgres() -> Fresh {
+    let server = PgServer::start();
+    let url = server.database().await;
+    Fresh {
+        store: Store::connect(&url).await.unwrap(),
+        _dir: None,
+        _pg: Some(server),
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let fresh = crate::sqlite().await;
+                    assert_eq!(fresh.store.backend_name(), "sqlite");
+                    crate::$name(&fresh.store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let fresh = crate::postgres().await;
+                    assert_eq!(fresh.store.backend_name(), "postgres");
+                    crate::$name(&fresh.store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    resource_servers_crud_and_conflicts,
+    machine_access_joins_client_api_and_grant,
+    origins_are_matched_with_or_without_a_trailing_slash,
+    a_code_is_redeemed_once_even_under_concurrency,
+    purge_removes_only_expired_rows_in_batches,
+    login_failures_count_per_account_and_address,
+    users_are_unique_per_email_case_insensitively,
+    refresh_tokens_rotate_and_reuse_revokes_the_family,
+    refresh_tokens_expire_idle_and_absolute_and_honour_the_reuse_interval,
+    twenty_parallel_uses_of_one_refresh_token_at_most_one_wins_then_the_family_is_revoked,
+    revocation_by_token_code_session_and_user,
+    purge_removes_expired_refresh_families_with_their_tokens,
+    consent_accumulates_per_user_client_and_audience,
+    applications_may_be_restricted_to_some_apis_and_be_third_party,
+    a_transaction_is_deleted_once,
+    signing_keys_are_inserted_once_and_rotate,
+    roles_and_permissions,
+    sessions_opaque_tokens_and_user_changes,
+    clients_grants_and_lists,
+    ordering_is_byte_order_as_in_sqlite,
+);
+
+fn api(identifier: &str) -> ResourceServer {
+    ResourceServer {
+        id: format!("id-{identifier}"),
+        name: "API".into(),
+        identifier: identifier.into(),
+        signing_alg: "RS256".into(),
+        token_lifetime: 60,
+        allow_offline_access: false,
+        token_dialect: TokenDialect::AccessToken,
+        enforce_policies: false,
+        scopes: vec![Scope {
+            value: "read".into(),
+            description: "Read".into(),
+        }],
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn client(id: &str) -> Client {
+    Client {
+        client_id: id.into(),
+        name: "App".into(),
+        app_type: AppType::NonInteractive,
+        secret_hash: Some(vec![1, 2, 3]),
+        token_endpoint_auth_method: "client_secret_post".into(),
+        callbacks: vec![],
+        web_origins: vec!["http://localhost:3000/".into()],
+        allowed_logout_urls: vec![],
+        grant_types: vec!["client_credentials".into()],
+        is_first_party: true,
+        allowed_apis: None,
+        refresh: tessera_core::RefreshPolicy::default(),
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn code(hash: u8, expires_at: i64) -> NewCode {
+    NewCode {
+        code_hash: vec![hash; 32],
+        client_id: "c".into(),
+        user_id: "u".into(),
+        redirect_uri: "http://x/cb".into(),
+        grant: "{}".into(),
+        created_at: 0,
+        expires_at,
+    }
+}
+
+async fn resource_servers_crud_and_conflicts(store: &Store) {
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    let duplicate = store
+        .create_resource_server(&ResourceServer {
+            id: "other".into(),
+            ..api("https://a")
+        })
+        .await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+    let found = store
+        .find_resource_server("https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, api("https://a"));
+    assert_eq!(
+        store
+            .find_resource_server("id-https://a")
+            .await
+            .unwrap()
+            .unwrap()
+            .identifier,
+        "https://a"
+    );
+    let update = ResourceServerUpdate {
+        name: Some("Renamed".into()),
+        token_lifetime: Some(120),
+        ..Default::default()
+    };
+    let updated = store
+        .update_resource_server("id-https://a", &update, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            updated.name.as_str(),
+            updated.token_lifetime,
+            updated.updated_at
+        ),
+        ("Renamed", 120, 5)
+    );
+    store.delete_resource_server("id-https://a").await.unwrap();
+    assert!(matches!(
+        store.delete_resource_server("id-https://a").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn machine_access_joins_client_api_and_grant(store: &Store) {
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    store.create_client(&client("c1")).await.unwrap();
+    let access = store
+        .machine_access("c1", "https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(access.api.is_some() && access.grant.is_none());
+    let grant = ClientGrant {
+        id: "g1".into(),
+        client_id: "c1".into(),
+        audience: "https://a".into(),
+        scope: vec!["read".into()],
+        created_at: 1,
+    };
+    store.create_client_grant(&grant).await.unwrap();
+    assert!(matches!(
+        store
+            .create_client_grant(&ClientGrant {
+                id: "g2".into(),
+                ..grant.clone()
+            })
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let dangling = ClientGrant {
+        id: "g3".into(),
+        audience: "https://missing".into(),
+        ..grant.clone()
+    };
+    assert!(matches!(
+        store.create_client_grant(&dangling).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let access = store
+        .machine_access("c1", "https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(access.grant.unwrap(), grant);
+    assert_eq!(access.client, client("c1"));
+    assert!(
+        store
+            .machine_access("c1", "https://none")
+            .await
+            .unwrap()
+            .unwrap()
+            .api
+            .is_none()
+    );
+    assert!(
+        store
+            .machine_access("nobody", "https://a")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Deleting the client removes its grants.
+    store.delete_client("c1").await.unwrap();
+    assert!(store.list_client_grants(None).await.unwrap().is_empty());
+}
+
+async fn origins_are_matched_with_or_without_a_trailing_slash(store: &Store) {
+    store.create_client(&client("c1")).await.unwrap();
+    assert!(
+        store
+            .origin_registered("http://localhost:3000")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .origin_registered("http://localhost:3001")
+            .await
+            .unwrap()
+    );
+    assert!(!store.origin_registered("' OR 1=1 --").await.unwrap());
+}
+
+async fn a_code_is_redeemed_once_even_under_concurrency(store: &Store) {
+    store.create_code(&code(7, i64::MAX)).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.redeem_code(&[7; 32], 10).await.unwrap()
+        }));
+    }
+    let mut redeemed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            CodeRedemption::Redeemed(_) => redeemed += 1,
+            CodeRedemption::AlreadyUsed(record) => assert_eq!(record.client_id, "c"),
+            CodeRedemption::NotFound => panic!("the code exists"),
+        }
+    }
+    assert_eq!(redeemed, 1);
+    assert!(matches!(
+        store.redeem_code(&[9; 32], 10).await.unwrap(),
+        CodeRedemption::NotFound
+    ));
+}
+
+async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
+    for i in 0..5u8 {
+        store.create_code(&code(i, 100)).await.unwrap();
+    }
+    store.create_code(&code(200, 1_000)).await.unwrap();
+    let tx = TransactionRecord {
+        id: "t".into(),
+        csrf_hash: vec![1],
+        request: "{}".into(),
+        expires_at: 50,
+    };
+    store.create_transaction(&tx, 0).await.unwrap();
+    let counts = store.purge_expired(100).await.unwrap();
+    assert_eq!(
+        counts,
+        PurgeCounts {
+            codes: 5,
+            sessions: 0,
+            transactions: 1,
+            opaque_tokens: 0,
+            refresh_tokens: 0,
+        }
+    );
+    assert!(matches!(
+        store.redeem_code(&[200; 32], 0).await.unwrap(),
+        CodeRedemption::Redeemed(_)
+    ));
+    assert_eq!(
+        store.purge_expired(100).await.unwrap(),
+        PurgeCounts::default()
+    );
+}
+
+async fn login_failures_count_per_account_and_address(store: &Store) {
+    for expected in 1..=3 {
+        assert_eq!(
+            store
+                .record_login_failure("A@x.io", "1.1.1.1", 0)
+                .await
+                .unwrap(),
+            expected
+        );
+    }
+    assert_eq!(store.login_failures("a@x.io", "1.1.1.1").await.unwrap(), 3);
+    assert_eq!(store.login_failures("a@x.io", "2.2.2.2").await.unwrap(), 0);
+    store
+        .record_login_failure("a@x.io", "2.2.2.2", 0)
+        .await
+        .unwrap();
+    store
+        .clear_login_failures("a@x.io", Some("1.1.1.1"))
+        .await
+        .unwrap();
+    assert_eq!(store.login_failures("a@x.io", "1.1.1.1").await.unwrap(), 0);
+    assert_eq!(store.login_failures("a@x.io", "2.2.2.2").await.unwrap(), 1);
+    store.clear_login_failures("a@x.io", None).await.unwrap();
+    assert_eq!(store.login_failures("a@x.io", "2.2.2.2").await.unwrap(), 0);
+}
+
+async fn users_are_unique_per_email_case_insensitively(store: &Store) {
+    let new = NewUser {
+        email: "Demo@Example.com".into(),
+        password_hash: "h".into(),
+        email_verified: false,
+        name: None,
+        nickname: None,
+        picture: None,
+    };
+    let user = store.create_user(&new, "auth0|1", 3).await.unwrap();
+    assert_eq!(
+        (user.email.as_str(), user.nickname.as_str()),
+        ("demo@example.com", "demo")
+    );
+    assert!(user.picture.starts_with("data:image/svg+xml"));
+    let again = store
+        .create_user(
+            &NewUser {
+                email: "demo@example.com ".into(),
+                ..new.clone()
+            },
+            "auth0|2",
+            3,
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))));
+    let (found, hash) = store
+        .find_user_with_password("DEMO@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.user_id.as_str(), hash.as_deref()),
+        ("auth0|1", Some("h"))
+    );
+    store.set_user_blocked("auth0|1", true, 4).await.unwrap();
+    assert!(store.find_user("auth0|1").await.unwrap().unwrap().blocked);
+}
+
+async fn refresh_family(store: &Store, token: u8, expires_at: i64) -> String {
+    let new = NewUser {
+        email: format!("r{token}@x.io"),
+        password_hash: "h".into(),
+        email_verified: false,
+        name: None,
+        nickname: None,
+        picture: None,
+    };
+    let user_id = format!("auth0|r{token}");
+    store.create_user(&new, &user_id, 0).await.unwrap();
+    let family = NewRefreshFamily {
+        family_id: format!("f{token}"),
+        client_id: "c".into(),
+        user_id,
+        grant: "{}".into(),
+        code_hash: Some(vec![token; 32]),
+        sid: Some(format!("sid{token}")),
+        created_at: 0,
+        expires_at,
+    };
+    store
+        .create_refresh_family(&family, &[token; 32], 1_000)
+        .await
+        .unwrap();
+    family.family_id
+}
+
+const TIMING: RefreshTiming = RefreshTiming {
+    idle_lifetime: 100,
+    reuse_interval: 0,
+};
+
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family(store: &Store) {
+    refresh_family(store, 1, 10_000).await;
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[1; 32], &[2; 32], "other-client", TIMING, 10)
+            .await
+            .unwrap(),
+        RefreshRotation::Invalid
+    ));
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[1; 32], &[2; 32], "c", TIMING, 10)
+            .await
+            .unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[2; 32], &[3; 32], "c", TIMING, 20)
+            .await
+            .unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+    // The first token again: reuse. The family dies, newest token included.
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[1; 32], &[4; 32], "c", TIMING, 30)
+            .await
+            .unwrap(),
+        RefreshRotation::Reused
+    ));
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[3; 32], &[5; 32], "c", TIMING, 31)
+            .await
+            .unwrap(),
+        RefreshRotation::Invalid
+    ));
+}
+
+async fn refresh_tokens_expire_idle_and_absolute_and_honour_the_reuse_interval(store: &Store) {
+    refresh_family(store, 1, 10_000).await;
+    // Idle: the first token's idle end is 1000.
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[1; 32], &[2; 32], "c", TIMING, 1_000)
+            .await
+            .unwrap(),
+        RefreshRotation::Invalid
+    ));
+    refresh_family(store, 10, 50).await;
+    assert!(
+        matches!(
+            store
+                .rotate_refresh_token(&[10; 32], &[11; 32], "c", TIMING, 50)
+                .await
+                .unwrap(),
+            RefreshRotation::Invalid
+        ),
+        "absolute end"
+    );
+    refresh_family(store, 20, 10_000).await;
+    let lenient = RefreshTiming {
+        idle_lifetime: 100,
+        reuse_interval: 5,
+    };
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[20; 32], &[21; 32], "c", lenient, 10)
+            .await
+            .unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+    assert!(
+        matches!(
+            store
+                .rotate_refresh_token(&[20; 32], &[22; 32], "c", lenient, 14)
+                .await
+                .unwrap(),
+            RefreshRotation::Rotated(_)
+        ),
+        "retry within the interval"
+    );
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[20; 32], &[23; 32], "c", lenient, 16)
+            .await
+            .unwrap(),
+        RefreshRotation::Reused
+    ));
+}
+
+async fn twenty_parallel_uses_of_one_refresh_token_at_most_one_wins_then_the_family_is_revoked(
+    store: &Store,
+) {
+    refresh_family(store, 1, 10_000).await;
+    let mut tasks = Vec::new();
+    for i in 0..20u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .rotate_refresh_token(&[1; 32], &[100 + i; 32], "c", TIMING, 10)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut rotated = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        if let RefreshRotation::Rotated(_) = task.await.unwrap() {
+            rotated.push(100 + i as u8);
+        }
+    }
+    assert!(rotated.len() <= 1);
+    for token in rotated {
+        assert!(matches!(
+            store
+                .rotate_refresh_token(&[token; 32], &[200; 32], "c", TIMING, 11)
+                .await
+                .unwrap(),
+            RefreshRotation::Invalid
+        ));
+    }
+}
+
+async fn revocation_by_token_code_session_and_user(store: &Store) {
+    for token in [1u8, 2, 3, 4] {
+        refresh_family(store, token, 10_000).await;
+    }
+    assert!(
+        !store
+            .revoke_refresh_token(&[1; 32], "other-client", 5)
+            .await
+            .unwrap(),
+        "only the owner revokes"
+    );
+    assert!(store.revoke_refresh_token(&[1; 32], "c", 5).await.unwrap());
+    assert_eq!(
+        store
+            .revoke_refresh_families_of_code(&[2; 32], 5)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .revoke_refresh_families_of_session("sid3", 5)
+            .await
+            .unwrap(),
+        1
+    );
+    store.set_user_blocked("auth0|r4", true, 5).await.unwrap();
+    for token in [1u8, 2, 3, 4] {
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh_token(&[token; 32], &[50 + token; 32], "c", TIMING, 6)
+                    .await
+                    .unwrap(),
+                RefreshRotation::Invalid
+            ),
+            "{token}"
+        );
+    }
+}
+
+async fn purge_removes_expired_refresh_families_with_their_tokens(store: &Store) {
+    refresh_family(store, 1, 100).await;
+    refresh_family(store, 2, 10_000).await;
+    let counts = store.purge_expired(500).await.unwrap();
+    assert_eq!(counts.refresh_tokens, 1);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&[2; 32], &[3; 32], "c", TIMING, 600)
+            .await
+            .unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+}
+
+async fn consent_accumulates_per_user_client_and_audience(store: &Store) {
+    store.create_client(&client("c")).await.unwrap();
+    store.create_client(&client("other")).await.unwrap();
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    refresh_family(store, 1, 10_000).await; // user auth0|r1, client c
+    let user = "auth0|r1";
+    let scopes = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    assert!(
+        store
+            .find_consent(user, "c", "https://a")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let first = store
+        .grant_consent(user, "c", "https://a", &scopes(&["openid", "read"]), 10)
+        .await
+        .unwrap();
+    let second = store
+        .grant_consent(user, "c", "https://a", &scopes(&["read", "write"]), 20)
+        .await
+        .unwrap();
+    assert_eq!(second.id, first.id, "one row per user, client and audience");
+    assert_eq!(second.scopes, scopes(&["openid", "read", "write"]));
+    assert_eq!((second.created_at, second.updated_at), (10, 20));
+    assert_eq!(
+        store.find_consent(user, "c", "https://a").await.unwrap(),
+        Some(second.clone())
+    );
+    store
+        .grant_consent(user, "c", "https://id/userinfo", &scopes(&["openid"]), 30)
+        .await
+        .unwrap();
+    store
+        .grant_consent(user, "other", "https://a", &scopes(&[]), 30)
+        .await
+        .unwrap();
+    let listed = store.list_consents(user).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|c| (c.client_id.as_str(), c.audience.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("c", "https://a"),
+            ("c", "https://id/userinfo"),
+            ("other", "https://a")
+        ]
+    );
+    assert!(
+        matches!(
+            store
+                .grant_consent(user, "missing-client", "https://a", &[], 1)
+                .await,
+            Err(StoreError::NotFound(_))
+        ),
+        "consent belongs to a registered application"
+    );
+
+    // A family of the other client survives revoking consent to c.
+    let other_family = NewRefreshFamily {
+        family_id: "f-other".into(),
+        client_id: "other".into(),
+        user_id: user.into(),
+        grant: "{}".into(),
+        code_hash: None,
+        sid: None,
+        created_at: 0,
+        expires_at: 10_000,
+    };
+    store
+        .create_refresh_family(&other_family, &[9; 32], 1_000)
+        .await
+        .unwrap();
+
+    // One API: that row goes, and c's refresh tokens for the user with it.
+    let revoked = store
+        .revoke_consents(user, "c", Some("https://a"), 40)
+        .await
+        .unwrap();
+    assert_eq!((revoked.consents, revoked.refresh_families), (1, 1));
+    assert!(
+        store
+            .find_refresh_family(&[1; 32], 41)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_family(&[9; 32], 41)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.list_consents(user).await.unwrap().len(), 2);
+    // Nothing to revoke: nothing else happens.
+    assert_eq!(
+        store
+            .revoke_consents(user, "c", Some("https://a"), 42)
+            .await
+            .unwrap(),
+        ConsentRevocation::default()
+    );
+    // Every API of one client.
+    let revoked = store.revoke_consents(user, "c", None, 43).await.unwrap();
+    assert_eq!(revoked.consents, 1);
+    assert_eq!(store.list_consents(user).await.unwrap().len(), 1);
+
+    // Deleting the API forgets consent for it; deleting the user forgets the rest.
+    store
+        .grant_consent(user, "c", "https://a", &scopes(&["read"]), 50)
+        .await
+        .unwrap();
+    store.delete_resource_server("id-https://a").await.unwrap();
+    assert!(store.list_consents(user).await.unwrap().is_empty());
+    store
+        .grant_consent(user, "c", "https://id/userinfo", &scopes(&["openid"]), 60)
+        .await
+        .unwrap();
+    store.delete_user(user).await.unwrap();
+    assert!(store.list_consents(user).await.unwrap().is_empty());
+}
+
+async fn applications_may_be_restricted_to_some_apis_and_be_third_party(store: &Store) {
+    store.create_client(&client("c")).await.unwrap();
+    let update = ClientUpdate {
+        is_first_party: Some(false),
+        allowed_apis: Some(Some(vec!["https://a".into()])),
+        ..ClientUpdate::default()
+    };
+    let updated = store.update_client("c", &update, 5).await.unwrap();
+    assert_eq!(store.find_client("c").await.unwrap(), Some(updated.clone()));
+    assert!(!updated.is_first_party);
+    assert!(updated.may_access_api("https://a") && !updated.may_access_api("https://b"));
+    let access = store
+        .machine_access("c", "https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(access.client.allowed_apis, Some(vec!["https://a".into()]));
+    let unrestricted = store
+        .update_client(
+            "c",
+            &ClientUpdate {
+                allowed_apis: Some(None),
+                ..ClientUpdate::default()
+            },
+            6,
+        )
+        .await
+        .unwrap();
+    assert_eq!(unrestricted.allowed_apis, None);
+    assert!(
+        !unrestricted.is_first_party,
+        "other fields keep their value"
+    );
+}
+
+async fn a_transaction_is_deleted_once(store: &Store) {
+    let record = TransactionRecord {
+        id: "tx".into(),
+        csrf_hash: vec![1],
+        request: "{}".into(),
+        expires_at: 100,
+    };
+    store.create_transaction(&record, 1).await.unwrap();
+    assert!(store.delete_transaction("tx").await.unwrap());
+    assert!(!store.delete_transaction("tx").await.unwrap());
+}
+
+fn key(kid: &str, alg: &str, state: KeyState, at: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg: alg.into(),
+        state,
+        sealed_private_key: vec![0, 1, 2, 255],
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn signing_keys_are_inserted_once_and_rotate(store: &Store) {
+    assert_eq!(store.key_set_version().await.unwrap(), "");
+    let first = [
+        key("b-current", "RS256", KeyState::Current, 1),
+        key("a-next", "RS256", KeyState::Next, 1),
+    ];
+    assert_eq!(store.insert_keys_if_missing(&first).await.unwrap(), 2);
+    let again = [
+        key("other-current", "RS256", KeyState::Current, 2),
+        key("c-current", "ES256", KeyState::Current, 2),
+    ];
+    assert_eq!(
+        store.insert_keys_if_missing(&again).await.unwrap(),
+        1,
+        "RS256 has a current key already"
+    );
+    assert_eq!(
+        store.key_set_version().await.unwrap(),
+        "a-next:next,b-current:current,c-current:current"
+    );
+    store
+        .rotate_keys("RS256", &key("d-next", "RS256", KeyState::Next, 3), 3)
+        .await
+        .unwrap();
+    store
+        .rotate_keys("RS256", &key("e-next", "RS256", KeyState::Next, 4), 4)
+        .await
+        .unwrap();
+    let published: Vec<(String, KeyState)> = store
+        .published_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.state))
+        .collect();
+    assert_eq!(
+        published,
+        [
+            ("a-next".to_string(), KeyState::Previous),
+            ("c-current".to_string(), KeyState::Current),
+            ("d-next".to_string(), KeyState::Current),
+            ("e-next".to_string(), KeyState::Next),
+        ]
+    );
+    let all = store.all_keys().await.unwrap();
+    assert_eq!(all.len(), 5);
+    let retired = all.iter().find(|k| k.kid == "b-current").unwrap();
+    assert_eq!(
+        (
+            retired.state,
+            retired.updated_at,
+            &retired.sealed_private_key
+        ),
+        (KeyState::Retired, 4, &vec![0, 1, 2, 255])
+    );
+
+    // Nodes starting together: each inserts the keys it lacks; one set results.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let keys = [key(&format!("eddsa-{i}"), "EdDSA", KeyState::Current, 5)];
+            store.insert_keys_if_missing(&keys).await.unwrap()
+        }));
+    }
+    let mut inserted = 0;
+    for task in tasks {
+        inserted += task.await.unwrap();
+    }
+    assert_eq!(inserted, 1);
+}
+
+async fn roles_and_permissions(store: &Store) {
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    store
+        .create_resource_server(&api("https://b"))
+        .await
+        .unwrap();
+    let user = store
+        .create_user(&new_user("rbac@x.io"), "auth0|rbac", 1)
+        .await
+        .unwrap();
+    let role = |id: &str, name: &str| Role {
+        id: id.into(),
+        name: name.into(),
+        description: format!("{name} role"),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.create_role(&role("rol_2", "writer")).await.unwrap();
+    store.create_role(&role("rol_1", "reader")).await.unwrap();
+    assert!(matches!(
+        store.create_role(&role("rol_3", "reader")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .list_roles()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["reader", "writer"]
+    );
+    assert_eq!(
+        store.find_role("writer").await.unwrap(),
+        Some(role("rol_2", "writer"))
+    );
+    assert_eq!(
+        store.find_role("rol_1").await.unwrap().unwrap().name,
+        "reader"
+    );
+    assert_eq!(store.find_role("nobody").await.unwrap(), None);
+
+    let perms = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    store
+        .add_role_permissions("rol_1", "https://a", &perms(&["read", "list"]))
+        .await
+        .unwrap();
+    store
+        .add_role_permissions("rol_1", "https://a", &perms(&["read"]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .add_role_permissions("rol_1", "https://missing", &perms(&["x"]))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .add_role_permissions("rol_missing", "https://a", &perms(&["x"]))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .add_role_permissions("rol_2", "https://b", &perms(&["write"]))
+        .await
+        .unwrap();
+    assert_eq!(store.role_permissions("rol_1").await.unwrap().len(), 2);
+    store
+        .remove_role_permissions("rol_1", "https://a", &perms(&["list"]))
+        .await
+        .unwrap();
+
+    store
+        .assign_user_role(&user.user_id, "rol_1")
+        .await
+        .unwrap();
+    store
+        .assign_user_role(&user.user_id, "rol_1")
+        .await
+        .unwrap();
+    store
+        .assign_user_role(&user.user_id, "rol_2")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.assign_user_role("auth0|nobody", "rol_1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .add_user_permissions(&user.user_id, "https://a", &perms(&["read", "admin"]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .add_user_permissions(&user.user_id, "https://missing", &perms(&["x"]))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let all: Vec<(String, String)> = store
+        .user_permissions(&user.user_id, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.audience, p.permission))
+        .collect();
+    let pair = |a: &str, p: &str| (a.to_string(), p.to_string());
+    assert_eq!(
+        all,
+        [
+            pair("https://a", "admin"),
+            pair("https://a", "read"),
+            pair("https://b", "write")
+        ],
+        "sorted, duplicates merged"
+    );
+    assert_eq!(
+        store
+            .user_permissions(&user.user_id, Some("https://b"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.user_roles(&user.user_id).await.unwrap().len(), 2);
+    store
+        .remove_user_role(&user.user_id, "rol_2")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_permissions(&user.user_id, Some("https://b"))
+            .await
+            .unwrap(),
+        []
+    );
+    store.delete_role("rol_1").await.unwrap();
+    assert!(matches!(
+        store.delete_role("rol_1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.user_roles(&user.user_id).await.unwrap().is_empty());
+    // Deleting an API takes its permissions along.
+    store.delete_resource_server("id-https://a").await.unwrap();
+    assert!(
+        store
+            .user_permissions(&user.user_id, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        email: email.into(),
+        password_hash: "h".into(),
+        email_verified: true,
+        name: Some("Name".into()),
+        nickname: None,
+        picture: None,
+    }
+}
+
+async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
+    let user = store
+        .create_user(&new_user("s@x.io"), "auth0|s", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (user.name.as_str(), user.email_verified, user.logins_count),
+        ("Name", true, 0)
+    );
+    let session = SessionRecord {
+        sid: "sid-1".into(),
+        user_id: user.user_id.clone(),
+        auth_time: 5,
+        expires_at: 100,
+    };
+    store.create_session(&[1; 32], &session, 5).await.unwrap();
+    assert!(matches!(
+        store
+            .create_session(
+                &[2; 32],
+                &SessionRecord {
+                    user_id: "auth0|nobody".into(),
+                    ..session.clone()
+                },
+                5
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let found = store.find_session(&[1; 32], 99).await.unwrap().unwrap();
+    assert_eq!((found.sid.as_str(), found.auth_time), ("sid-1", 5));
+    assert!(store.find_session(&[1; 32], 100).await.unwrap().is_none());
+    store.delete_session(&[1; 32]).await.unwrap();
+    assert!(store.find_session(&[1; 32], 6).await.unwrap().is_none());
+
+    let opaque = OpaqueTokenRecord {
+        client_id: "c".into(),
+        user_id: user.user_id.clone(),
+        scope: "openid email".into(),
+        expires_at: 50,
+    };
+    store
+        .create_opaque_token(&[3; 32], &opaque, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_opaque_token(&[3; 32], 49)
+            .await
+            .unwrap()
+            .unwrap()
+            .scope,
+        "openid email"
+    );
+    assert!(
+        store
+            .find_opaque_token(&[3; 32], 50)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .revoke_opaque_tokens("c", &user.user_id)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .find_opaque_token(&[3; 32], 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store.record_login(&user.user_id, 7).await.unwrap();
+    store.record_login(&user.user_id, 8).await.unwrap();
+    let user = store.find_user(&user.user_id).await.unwrap().unwrap();
+    assert_eq!((user.last_login, user.logins_count), (Some(8), 2));
+
+    // A new password ends the sessions and the refresh tokens.
+    store.create_session(&[4; 32], &session, 9).await.unwrap();
+    let family = NewRefreshFamily {
+        family_id: "fam".into(),
+        client_id: "c".into(),
+        user_id: user.user_id.clone(),
+        grant: "{\"scope\":\"openid\"}".into(),
+        code_hash: None,
+        sid: Some("sid-1".into()),
+        created_at: 9,
+        expires_at: 1_000,
+    };
+    store
+        .create_refresh_family(&family, &[5; 32], 500)
+        .await
+        .unwrap();
+    let live = store
+        .find_refresh_family(&[5; 32], 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (live.family_id.as_str(), live.grant.as_str()),
+        ("fam", "{\"scope\":\"openid\"}")
+    );
+    store
+        .set_user_password(&user.user_id, "h2", 10)
+        .await
+        .unwrap();
+    assert!(store.find_session(&[4; 32], 11).await.unwrap().is_none());
+    assert!(
+        store
+            .find_refresh_family(&[5; 32], 11)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (_, hash) = store
+        .find_user_with_password("s@x.io")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hash.as_deref(), Some("h2"));
+    assert!(matches!(
+        store.set_user_password("auth0|nobody", "h", 10).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_user_blocked("auth0|nobody", true, 10).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .set_user_blocked(&user.user_id, true, 11)
+        .await
+        .unwrap();
+    store
+        .set_user_blocked(&user.user_id, false, 12)
+        .await
+        .unwrap();
+    let user = store.find_user_by_email("S@X.io").await.unwrap().unwrap();
+    assert!(!user.blocked && user.updated_at == 12);
+    store
+        .create_user(&new_user("t@x.io"), "auth0|t", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.user_id.as_str())
+            .collect::<Vec<_>>(),
+        ["auth0|s", "auth0|t"]
+    );
+    store.delete_user("auth0|t").await.unwrap();
+    assert!(matches!(
+        store.delete_user("auth0|t").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.find_user("auth0|t").await.unwrap().is_none());
+}
+
+async fn clients_grants_and_lists(store: &Store) {
+    let mut second = client("c2");
+    second.name = "Second".into();
+    second.created_at = 2;
+    second.secret_hash = None;
+    second.app_type = AppType::Spa;
+    store.create_client(&second).await.unwrap();
+    store.create_client(&client("c1")).await.unwrap();
+    assert!(matches!(
+        store.create_client(&client("c1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .list_clients()
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.client_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c1", "c2"]
+    );
+    assert_eq!(
+        store.find_client_by_name("Second").await.unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.find_client("c2").await.unwrap(), Some(second));
+    let update = ClientUpdate {
+        callbacks: Some(vec!["https://app/cb".into()]),
+        secret_hash: Some(vec![9; 32]),
+        refresh: Some(tessera_core::RefreshPolicy {
+            token_lifetime: 10,
+            idle_token_lifetime: 5,
+            reuse_interval: 2,
+        }),
+        ..ClientUpdate::default()
+    };
+    let updated = store.update_client("c2", &update, 7).await.unwrap();
+    assert_eq!(
+        store.find_client("c2").await.unwrap(),
+        Some(updated.clone())
+    );
+    assert_eq!(
+        (updated.refresh.reuse_interval, updated.secret_hash),
+        (2, Some(vec![9; 32]))
+    );
+    assert!(matches!(
+        store
+            .update_client("nope", &ClientUpdate::default(), 7)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    for (id, client_id) in [("g1", "c1"), ("g2", "c2")] {
+        store
+            .create_client_grant(&ClientGrant {
+                id: id.into(),
+                client_id: client_id.into(),
+                audience: "https://a".into(),
+                scope: vec!["read".into()],
+                created_at: 1,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.list_client_grants(None).await.unwrap().len(), 2);
+    assert_eq!(store.list_client_grants(Some("c2")).await.unwrap().len(), 1);
+    let changed = store
+        .update_client_grant("g2", &["read".into(), "write".into()])
+        .await
+        .unwrap();
+    assert_eq!(changed.scope, ["read", "write"]);
+    assert!(matches!(
+        store.update_client_grant("nope", &[]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.delete_client_grant("g2").await.unwrap();
+    assert!(matches!(
+        store.delete_client_grant("g2").await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Deleting an API removes its grants.
+    store.delete_resource_server("id-https://a").await.unwrap();
+    assert!(store.list_client_grants(None).await.unwrap().is_empty());
+    store.delete_client("c1").await.unwrap();
+    assert!(matches!(
+        store.delete_client("c1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let scopes = ResourceServerUpdate {
+        scopes: Some(vec![]),
+        allow_offline_access: Some(true),
+        enforce_policies: Some(true),
+        token_dialect: Some(TokenDialect::AccessTokenAuthz),
+        ..ResourceServerUpdate::default()
+    };
+    assert!(matches!(
+        store.update_resource_server("nope", &scopes, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Lists sort by bytes, as SQLite does, whatever the PostgreSQL database's locale.
+async fn ordering_is_byte_order_as_in_sqlite(store: &Store) {
+    for name in ["b", "B", "a", "_", "Z"] {
+        store
+            .create_role(&Role {
+                id: format!("rol_{name}"),
+                name: name.into(),
+                description: String::new(),
+                created_at: 1,
+                updated_at: 1,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .list_roles()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["B", "Z", "_", "a", "b"]
+    );
+}
+
+// ---- backend-specific ------------------------------------------------------------------
+
+#[tokio::test]
+async fn sqlite_connect_creates_parent_directories_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("a/b/c.db").display());
+    let first = Store::connect(&url).await.unwrap();
+    first
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    first.close().await;
+    let again = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        again.list_resource_servers().await.unwrap().len(),
+        1,
+        "data survives reopening; migrations rerun safely"
+    );
+    assert!(matches!(
+        Store::connect("mysql://nope").await,
+        Err(StoreError::BadUrl(_))
+    ));
+    assert!(matches!(
+        Store::connect("sqlite://").await,
+        Err(StoreError::BadUrl(_))
+    ));
+}
+
+#[tokio::test]
+async fn postgres_connect_is_idempotent_and_either_scheme_works() {
+    let server = PgServer::start();
+    let url = server.database().await;
+    let first = Store::connect(&url).await.unwrap();
+    assert_eq!(first.path(), None, "no file beside a PostgreSQL database");
+    first
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    first.close().await;
+    let again = Store::connect(&url.replacen("postgres://", "postgresql://", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.list_resource_servers().await.unwrap().len(),
+        1,
+        "data survives reconnecting; migrations rerun safely"
+    );
+    assert!(format!("{again:?}").contains("postgres"));
+}
+
+/// The password of a PostgreSQL URL is never part of an error, whatever goes wrong.
+#[tokio::test]
+async fn postgres_urls_are_checked_and_passwords_never_echoed() {
+    const SECRET: &str = "s3cret-Pa55word";
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let full_text = |error: &StoreError| {
+        let mut text = format!("{error} {error:?}");
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(&format!(" {cause} {cause:?}"));
+            source = cause.source();
+        }
+        text
+    };
+    for bad in [
+        format!("postgres://tessera:{SECRET}@db.example:notaport/tessera"),
+        format!("postgres://tessera:{SECRET}@/tessera"),
+        format!("postgres://tessera:{SECRET}@db.example/tessera?sslmode=sometimes"),
+    ] {
+        let error = Store::connect(&bad).await.unwrap_err();
+        assert!(matches!(error, StoreError::BadUrl(_)), "{bad}: {error:?}");
+        assert!(!full_text(&error).contains(SECRET), "{error:?}");
+    }
+    let started = Instant::now();
+    let refused = Store::connect(&format!(
+        "postgres://tessera:{SECRET}@127.0.0.1:{closed_port}/tessera"
+    ))
+    .await
+    .unwrap_err();
+    assert!(refused.is_transient(), "{refused:?}");
+    assert!(!full_text(&refused).contains(SECRET), "{refused:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Wrong database: a clear, permanent error from the server.
+    let server = PgServer::start();
+    let missing = Store::connect(&server.url("no_such_database"))
+        .await
+        .unwrap_err();
+    assert!(!missing.is_transient(), "{missing:?}");
+    assert!(
+        full_text(&missing).contains("no_such_database"),
+        "{missing:?}"
+    );
+}
+
+/// SECURITY.md, reliability: the database restarts — calls fail fast with `Unavailable`
+/// (the server answers 503 with Retry-After), nothing panics or hangs, and the same
+/// handle works again within seconds once PostgreSQL is back.
+#[tokio::test]
+async fn postgres_restart_gives_unavailable_then_the_same_store_recovers() {
+    let mut server = PgServer::start();
+    let store = Store::connect(&server.database().await).await.unwrap();
+    store.create_client(&client("c1")).await.unwrap();
+    store.create_code(&code(1, i64::MAX)).await.unwrap();
+
+    server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let error = store.find_client("c1").await.unwrap_err();
+        assert!(error.is_transient(), "{error:?}");
+        // Bounded by the pool's acquire timeout (2 s), with room for a slow machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let error = store.redeem_code(&[1; 32], 5).await.unwrap_err();
+    assert!(error.is_transient(), "{error:?}");
+    assert!(store.ping().await.unwrap_err().is_transient());
+
+    server.resume();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.find_client("c1").await {
+            Ok(found) => {
+                assert_eq!(found, Some(client("c1")));
+                break;
+            }
+            Err(error) if error.is_transient() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("the store did not recover: {error:?}"),
+        }
+    }
+    assert!(
+        matches!(
+            store.redeem_code(&[1; 32], 6).await.unwrap(),
+            CodeRedemption::Redeemed(_)
+        ),
+        "the failed redemption changed nothing"
+    );
+    store.ping().await.unwrap();
+}
+
+/// Two nodes (two pools) on one database: a code is still redeemed once, a refresh token
+/// still rotated once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_nodes_redeem_a_code_and_rotate_a_token_once() {
+    let server = PgServer::start();
+    let url = server.database().await;
+    let nodes = [
+        Store::connect(&url).await.unwrap(),
+        Store::connect(&url).await.unwrap(),
+    ];
+    nodes[0].create_code(&code(7, i64::MAX)).await.unwrap();
+    refresh_family(&nodes[1], 1, 10_000).await;
+    let mut redemptions = Vec::new();
+    let mut rotations = Vec::new();
+    for i in 0..20u8 {
+        let store = nodes[usize::from(i % 2)].clone();
+        redemptions.push(tokio::spawn(async move {
+            store.redeem_code(&[7; 32], 10).await.unwrap()
+        }));
+        let store = nodes[usize::from(i % 2)].clone();
+        rotations.push(tokio::spawn(async move {
+            store
+                .rotate_refresh_token(&[1; 32], &[100 + i; 32], "c", TIMING, 10)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut redeemed = 0;
+    for task in redemptions {
+        if let CodeRedemption::Redeemed(_) = task.await.unwrap() {
+            redeemed += 1;
+        }
+    }
+    assert_eq!(redeemed, 1);
+    let mut rotated = 0;
+    let mut reused = 0;
+    for task in rotations {
+        match task.await.unwrap() {
+            RefreshRotation::Rotated(_) => rotated += 1,
+            RefreshRotation::Reused => reused += 1,
+            RefreshRotation::Invalid => {}
+        }
+    }
+    assert_eq!(rotated, 1, "exactly one use rotates");
+    assert!(
+        reused >= 1,
+        "the others are reuse (or find the family revoked)"
+    );
+}

@@ -1,0 +1,314 @@
+//! A throwaway PostgreSQL server for tests — a real one, never a mock.
+//!
+//! `PgServer::start()` runs `initdb` into a temporary directory and `postgres` on a free port
+//! of 127.0.0.1 (`fsync=off`: nothing here needs to survive a power cut), waits until it
+//! accepts connections, and `database()` creates a fresh database for each caller. Dropping
+//! the server stops it and deletes its directory; the server also gets `SIGKILL` if the
+//! thread that started it dies first (`setpriv --pdeathsig`), so no test leaves one behind.
+//! Start it from the test's own thread, not from `spawn_blocking`.
+//!
+//! The binaries are looked up on `PATH`, then in `/usr/lib/postgresql/*/bin` (Debian). As
+//! root — here and in CI — they run as the `postgres` user, since PostgreSQL refuses root.
+//! Without PostgreSQL the test fails and says how to install it.
+//!
+//! Shared by the store, server and CLI tests (`#[path]` includes this file).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct PgServer {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    run_as: Option<(u32, u32)>,
+    child: Option<Child>,
+}
+
+const INSTALL_HINT: &str = "PostgreSQL is not installed, but these tests need a real PostgreSQL \
+server: install it (Debian/Ubuntu: `apt-get install postgresql`; scripts/test.sh does it) or put \
+the directory holding `initdb` and `postgres` on PATH";
+
+impl PgServer {
+    /// A new, empty, running cluster. Panics (the test fails) when PostgreSQL is missing or
+    /// does not start, with the reason.
+    pub fn start() -> PgServer {
+        let bin = find_bin_dir().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
+        let run_as = if effective_uid() == Some(0) {
+            Some(postgres_user().unwrap_or_else(|| {
+                panic!(
+                    "running as root, and PostgreSQL refuses to run as root: these tests run it \
+                     as the `postgres` user, which does not exist here (the Debian package \
+                     `postgresql` creates it)"
+                )
+            }))
+        } else {
+            None
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("tessera-pg-")
+            .tempdir()
+            .expect("a temporary directory");
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .expect("chown the temporary directory to postgres");
+        }
+        let port = free_port();
+        let mut server = PgServer {
+            bin,
+            dir,
+            port,
+            run_as,
+            child: None,
+        };
+        server.initdb();
+        std::fs::create_dir(server.dir.path().join("sock")).expect("socket directory");
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(server.dir.path().join("sock"), Some(uid), Some(gid))
+                .expect("chown the socket directory");
+        }
+        server.resume();
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/NAME`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Creates a fresh database and returns its URL.
+    pub async fn database(&self) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!("tessera_test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let mut admin = self.admin().await;
+        // The name is made here from a counter, never from input.
+        sqlx::Executor::execute(
+            &mut admin,
+            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+        )
+        .await
+        .expect("CREATE DATABASE");
+        sqlx::Connection::close(admin).await.ok();
+        self.url(&name)
+    }
+
+    async fn admin(&self) -> sqlx::PgConnection {
+        let url = self.url("postgres");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match <sqlx::PgConnection as sqlx::Connection>::connect(&url).await {
+                Ok(connection) => return connection,
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("cannot connect to the test PostgreSQL: {error}"),
+            }
+        }
+    }
+
+    /// Fast shutdown (what a restart or failover does to clients: their sessions end with
+    /// `57P01 admin_shutdown`), waiting until the server is gone.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same directory and port; returns once it is ready.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "the server is running already");
+        let data = self.dir.path().join("data");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("postgres.log"))
+            .expect("log file");
+        let child = self
+            .command(&self.bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(self.dir.path().join("sock"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=60"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn postgres");
+        self.child = Some(child);
+        self.wait_ready(&data);
+    }
+
+    fn wait_ready(&mut self, data: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // The postmaster writes "ready" into postmaster.pid once it accepts connections.
+            let status = std::fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
+            if status.lines().any(|line| line.trim() == "ready") {
+                return;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                self.child = None;
+                panic!(
+                    "the test PostgreSQL did not start ({}): {}",
+                    exited.map_or("timeout".to_string(), |status| status.to_string()),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn initdb(&self) {
+        let output = self
+            .command(&self.bin.join("initdb"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+            .args(["--encoding=UTF8", "--no-locale"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run initdb");
+        assert!(
+            output.status.success(),
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// `program` as the `postgres` user when we are root, killed if our thread dies.
+    fn command(&self, program: &Path) -> Command {
+        let mut command = if has_setpriv() {
+            let mut command = Command::new("setpriv");
+            if let Some((uid, gid)) = self.run_as {
+                command.args([
+                    format!("--reuid={uid}"),
+                    format!("--regid={gid}"),
+                    "--clear-groups".into(),
+                ]);
+            }
+            command.args(["--pdeathsig=KILL", "--"]).arg(program);
+            command
+        } else {
+            assert!(
+                self.run_as.is_none(),
+                "running as root: `setpriv` (util-linux) is needed to run PostgreSQL as `postgres`"
+            );
+            Command::new(program)
+        };
+        command.current_dir(self.dir.path());
+        command
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Immediate shutdown: the postmaster takes its backends with it.
+            let _ = Command::new("kill")
+                .args(["-QUIT", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !matches!(child.try_wait(), Ok(Some(_))) {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn find_bin_dir() -> Option<PathBuf> {
+    let complete = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            // /usr/local/bin/initdb may be a link into the real directory.
+            if let Ok(initdb) = std::fs::canonicalize(dir.join("initdb"))
+                && let Some(real) = initdb.parent()
+                && complete(real)
+            {
+                return Some(real.to_path_buf());
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            complete(&bin).then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn postgres_user() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let line = passwd.lines().find(|line| line.starts_with("postgres:"))?;
+    let mut fields = line.split(':').skip(2);
+    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+}
+
+fn has_setpriv() -> bool {
+    Command::new("setpriv")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
