@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine.
 # Installs what it needs when missing, then runs: formatting and lint checks, the Rust
-# tests (unit, integration over real HTTP with real SQLite), and the Node/browser suites.
+# tests (unit, integration over real HTTP with real SQLite and PostgreSQL), and the
+# Node/browser suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\n==> %s\n' "$*"; }
 
 apt_updated=0
+apt_install() {
+  # apt_install PACKAGE...: apt-get update (once per run), then install.
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 need_apt() {
   # need_apt COMMAND PACKAGE...: installs the packages when COMMAND is missing.
   local command=$1; shift
   if ! command -v "$command" >/dev/null 2>&1; then
-    if [ "$apt_updated" = 0 ]; then
-      log "apt-get update"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      apt_updated=1
-    fi
-    log "installing $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    apt_install "$@"
   fi
 }
 
@@ -32,6 +37,16 @@ cargo fmt --all -- --check
 
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The PostgreSQL tests start throwaway servers themselves (initdb + postgres, found on PATH
+# or in /usr/lib/postgresql/*/bin, run as the `postgres` user when we are root); they need
+# the server binaries, and fail saying so without them.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  apt_install postgresql
+fi
+if ! command -v setpriv >/dev/null 2>&1; then
+  apt_install util-linux
+fi
 
 log "Rust tests (nextest)"
 cargo nextest run --workspace --locked --no-fail-fast
