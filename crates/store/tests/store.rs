@@ -32,7 +32,7 @@ async fn sqlite() -> Fresh {
 
 async fn postgres() -> Fresh {
     let server = PgServer::start();
-    let url = server.database().await;
+    let url = server.database();
     Fresh {
         store: Store::connect(&url).await.unwrap(),
         _dir: None,
@@ -1359,7 +1359,7 @@ async fn sqlite_connect_creates_parent_directories_and_is_idempotent() {
 #[tokio::test]
 async fn postgres_connect_is_idempotent_and_either_scheme_works() {
     let server = PgServer::start();
-    let url = server.database().await;
+    let url = server.database();
     let first = Store::connect(&url).await.unwrap();
     assert_eq!(first.path(), None, "no file beside a PostgreSQL database");
     first
@@ -1432,7 +1432,7 @@ async fn postgres_urls_are_checked_and_passwords_never_echoed() {
 #[tokio::test]
 async fn postgres_restart_gives_unavailable_then_the_same_store_recovers() {
     let mut server = PgServer::start();
-    let store = Store::connect(&server.database().await).await.unwrap();
+    let store = Store::connect(&server.database()).await.unwrap();
     store.create_client(&client("c1")).await.unwrap();
     store.create_code(&code(1, i64::MAX)).await.unwrap();
 
@@ -1481,7 +1481,7 @@ async fn postgres_restart_gives_unavailable_then_the_same_store_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_nodes_redeem_a_code_and_rotate_a_token_once() {
     let server = PgServer::start();
-    let url = server.database().await;
+    let url = server.database();
     let nodes = [
         Store::connect(&url).await.unwrap(),
         Store::connect(&url).await.unwrap(),

@@ -1,6 +1,6 @@
-//! Test harness: the real server on an ephemeral port with a fresh SQLite file, a
-//! browser-like HTTP client (cookies, no automatic redirects), and an independent JWT
-//! verifier (jsonwebtoken) fed from the published JWKS.
+//! Test harness: the real server on an ephemeral port with a fresh SQLite file (or a given
+//! database: `spawn_on`), a browser-like HTTP client (cookies, no automatic redirects), and
+//! an independent JWT verifier (jsonwebtoken) fed from the published JWKS.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
@@ -115,13 +115,25 @@ pub async fn spawn() -> TestServer {
 
 /// Like `spawn`, with a chance to adjust the server's configuration first.
 pub async fn spawn_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    spawn_on_with(None, adjust).await
+}
+
+/// Like `spawn`, on the database at `database_url` (e.g. a PostgreSQL one) instead of a
+/// fresh SQLite file.
+pub async fn spawn_on(database_url: &str) -> TestServer {
+    spawn_on_with(Some(database_url), |_| {}).await
+}
+
+async fn spawn_on_with(
+    database_url: Option<&str>,
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("tessera.db").display()
-    ))
-    .await
-    .unwrap();
+    let url = database_url.map_or_else(
+        || format!("sqlite://{}", dir.path().join("tessera.db").display()),
+        str::to_string,
+    );
+    let store = Store::connect(&url).await.unwrap();
     store
         .create_resource_server(&api(API, &["read:messages", "write:messages"]))
         .await

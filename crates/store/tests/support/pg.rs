@@ -2,7 +2,7 @@
 //!
 //! `PgServer::start()` runs `initdb` into a temporary directory and `postgres` on a free port
 //! of 127.0.0.1 (`fsync=off`: nothing here needs to survive a power cut), waits until it
-//! accepts connections, and `database()` creates a fresh database for each caller. Dropping
+//! accepts connections, and `database()` creates a fresh database (`createdb`) for each caller. Dropping
 //! the server stops it and deletes its directory; the server also gets `SIGKILL` if the
 //! thread that started it dies first (`setpriv --pdeathsig`), so no test leaves one behind.
 //! Start it from the test's own thread, not from `spawn_blocking`.
@@ -84,35 +84,31 @@ impl PgServer {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// Creates a fresh database and returns its URL.
-    pub async fn database(&self) -> String {
+    /// Creates a fresh database (with `createdb`) and returns its URL.
+    pub fn database(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!("tessera_test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let mut admin = self.admin().await;
-        // The name is made here from a counter, never from input.
-        sqlx::Executor::execute(
-            &mut admin,
-            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-        )
-        .await
-        .expect("CREATE DATABASE");
-        sqlx::Connection::close(admin).await.ok();
+        let output = Command::new(self.bin.join("createdb"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .arg(&name)
+            .env_remove("PGPASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run createdb");
+        assert!(
+            output.status.success(),
+            "createdb failed: {}{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.log_tail()
+        );
         self.url(&name)
-    }
-
-    async fn admin(&self) -> sqlx::PgConnection {
-        let url = self.url("postgres");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match <sqlx::PgConnection as sqlx::Connection>::connect(&url).await {
-                Ok(connection) => return connection,
-                Err(error) if Instant::now() < deadline => {
-                    let _ = error;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(error) => panic!("cannot connect to the test PostgreSQL: {error}"),
-            }
-        }
     }
 
     /// Fast shutdown (what a restart or failover does to clients: their sessions end with
@@ -259,7 +255,11 @@ impl Drop for PgServer {
 }
 
 fn find_bin_dir() -> Option<PathBuf> {
-    let complete = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    let complete = |dir: &Path| {
+        ["initdb", "postgres", "createdb"]
+            .iter()
+            .all(|program| dir.join(program).is_file())
+    };
     if let Some(paths) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&paths) {
             // /usr/local/bin/initdb may be a link into the real directory.
