@@ -54,6 +54,31 @@ pub struct Settings {
     pub master_key: Option<SecretText>,
     /// `TESSERA_MASTER_KEY_FILE`: a file holding the master key.
     pub master_key_file: Option<PathBuf>,
+    /// `TESSERA_TRUSTED_PROXIES`: reverse proxies (addresses or CIDR ranges) whose
+    /// `X-Forwarded-For` names the client. A list in the file; comma-separated in the variable.
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// A list, or one string of comma-separated items (as environment variables give them).
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        List(Vec<String>),
+    }
+    Ok(match Given::deserialize(deserializer)? {
+        Given::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Given::List(items) => items,
+    })
 }
 
 impl Default for Settings {
@@ -64,6 +89,7 @@ impl Default for Settings {
             database_url: DEFAULT_DATABASE_URL.to_string(),
             master_key: None,
             master_key_file: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -109,6 +135,7 @@ impl Settings {
             "database_url",
             "master_key",
             "master_key_file",
+            "trusted_proxies",
         ]);
         let mut overrides = overrides.clone();
         if overrides.database_url.is_none() {

@@ -177,7 +177,8 @@ async fn serve_reads_its_settings_and_stops_gracefully_on_sigterm() {
     let env = Env::new();
     std::fs::write(
         env.path().join("tessera.toml"),
-        "issuer = \"https://auth.example.com\"\nlisten = \"127.0.0.1:0\"\n",
+        "issuer = \"https://auth.example.com\"\nlisten = \"127.0.0.1:0\"\n\
+         trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n",
     )
     .unwrap();
     let mut command = env.command();
@@ -318,4 +319,18 @@ async fn apps_apis_and_grants_made_by_the_cli_are_live_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(server);
+}
+
+#[test]
+fn serve_names_a_bad_trusted_proxy() {
+    let env = Env::new();
+    let mut command = env.command();
+    command
+        .env("TESSERA_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/33")
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("trusted_proxies"), "{stderr}");
+    assert!(stderr.contains("10.0.0.0/33"), "{stderr}");
 }

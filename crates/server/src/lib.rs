@@ -11,6 +11,7 @@ pub mod passwords;
 
 mod authorize;
 mod cache;
+mod client_ip;
 mod consent;
 mod cors;
 mod discovery;
@@ -40,6 +41,7 @@ use tessera_jose::MasterKey;
 use tessera_store::Store;
 use tokio::net::TcpListener;
 
+pub use client_ip::{InvalidRange, IpRange, TrustedProxies};
 pub use state::AppState;
 
 /// Settings of one server process.
@@ -62,6 +64,9 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's header (and an idle keep-alive
     /// connection may stay open) before it is disconnected.
     pub header_read_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for login throttling and
+    /// lockout); none by default.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl ServerConfig {
@@ -76,6 +81,7 @@ impl ServerConfig {
             login_attempts_per_minute: 60,
             tls: None,
             header_read_timeout: tessera_http::ServeOptions::default().header_read_timeout,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

@@ -4,10 +4,8 @@
 //! and cookie, and bound to the transaction). A successful POST starts a fresh session
 //! and answers 303 to `/authorize/resume`, which finishes the original request.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::{check_password_policy, email_is_plausible, ids};
@@ -15,6 +13,7 @@ use tessera_store::{NewUser, StoreError};
 
 use crate::AppState;
 use crate::authorize::{load_transaction, with_cookie};
+use crate::client_ip::ClientIp;
 use crate::error::PageError;
 use crate::headers;
 use crate::pages::{self, LoginPage, SignupPage};
@@ -132,11 +131,11 @@ async fn signed_in(
 
 pub(crate) async fn login_submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(retry_after) = state.login_throttle().check(peer.ip()) {
+    if let Err(retry_after) = state.login_throttle().check(client_ip) {
         return throttled(retry_after);
     }
     let result = async {
@@ -164,7 +163,7 @@ pub(crate) async fn login_submit(
                 "Enter your email and password.",
             ));
         }
-        let ip = peer.ip().to_string();
+        let ip = client_ip.to_string();
         // Brute-force protection: (account, IP) pairs with too many consecutive failures
         // stay blocked, even with the right password, until an administrator unblocks.
         if state.store().login_failures(&username, &ip).await? >= state.config().max_login_failures
@@ -205,11 +204,11 @@ pub(crate) async fn login_submit(
 
 pub(crate) async fn signup_submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(retry_after) = state.login_throttle().check(peer.ip()) {
+    if let Err(retry_after) = state.login_throttle().check(client_ip) {
         return throttled(retry_after);
     }
     let result = async {

@@ -817,3 +817,75 @@ async fn a_client_that_never_finishes_its_header_is_disconnected() {
         .status();
     assert_eq!(status, 200);
 }
+
+/// A browser whose requests arrive through a reverse proxy that says the client is `client`.
+fn browser_behind_proxy(client: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", client.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Behind a trusted reverse proxy, lockout and throttling follow the client's address from
+/// `X-Forwarded-For`: failures from one client neither lock the account for the others nor
+/// use up their attempts.
+#[tokio::test]
+async fn behind_a_trusted_proxy_lockout_and_throttling_follow_the_forwarded_client() {
+    let server = spawn_with(|config| {
+        config.trusted_proxies = tessera_server::TrustedProxies::parse(["127.0.0.1"]).unwrap();
+        config.login_attempts_per_minute = 11;
+    })
+    .await;
+    let url = server.authorize_url(&[("response_type", "token"), ("scope", "openid")]);
+    let attacker = browser_behind_proxy("203.0.113.66");
+    for _ in 0..10 {
+        let response = server
+            .submit_login(&attacker, &url, "demo@example.com", "not the password")
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    let response = server
+        .submit_login(&attacker, &url, "demo@example.com", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 429, "the attacker's address is blocked");
+    // The same account from another client: neither locked nor throttled.
+    let user = browser_behind_proxy("198.51.100.7");
+    let response = server
+        .submit_login(&user, &url, "demo@example.com", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 303);
+    // The attacker has used up its own throttle window (11 attempts), not the user's.
+    let response = server
+        .submit_login(&attacker, &url, "someone@example.com", "x")
+        .await;
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+}
+
+/// Without trusted proxies, `X-Forwarded-For` is the client's own claim and is ignored:
+/// changing it does not escape a lockout.
+#[tokio::test]
+async fn an_untrusted_forwarded_for_header_does_not_escape_a_lockout() {
+    let server = spawn().await;
+    let url = server.authorize_url(&[("response_type", "token"), ("scope", "openid")]);
+    for attempt in 0..10 {
+        let claimed = browser_behind_proxy(&format!("203.0.113.{attempt}"));
+        let response = server
+            .submit_login(&claimed, &url, "demo@example.com", "not the password")
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    let response = server
+        .submit_login(
+            &browser_behind_proxy("198.51.100.7"),
+            &url,
+            "demo@example.com",
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(response.status(), 429);
+}

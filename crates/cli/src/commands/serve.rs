@@ -1,11 +1,11 @@
 //! `tessera serve`: the production server.
 
-use tessera_server::{Application, ServerConfig};
+use tessera_server::{Application, ServerConfig, TrustedProxies};
 
 use crate::cli::ServeArgs;
 use crate::commands::open_store;
 use crate::config::{Overrides, Settings, resolve_master_key};
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 
 pub async fn run(args: ServeArgs) -> CliResult<()> {
     let overrides = Overrides {
@@ -24,6 +24,9 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let store = open_store(&settings.database_url).await?;
     let master_key = resolve_master_key(&settings, &store).await?;
     let mut config = ServerConfig::new(listen, master_key);
+    config.trusted_proxies =
+        TrustedProxies::parse(settings.trusted_proxies.iter().map(String::as_str))
+            .map_err(|error| CliError::Config(format!("trusted_proxies: {error}")))?;
     config.issuer = settings.issuer.clone().or_else(|| {
         // Port 0 (tests): the server derives the issuer from the bound address.
         (listen.port() != 0).then(|| format!("http://localhost:{}/", listen.port()))

@@ -1,0 +1,276 @@
+//! The client's IP address, for login throttling and lockout. Behind a reverse proxy every
+//! connection comes from the proxy, which would make all users share one throttle and let
+//! anyone lock any account; so when the connection comes from a configured trusted proxy,
+//! the address is read from `X-Forwarded-For` instead — never otherwise, since a client can
+//! write that header itself.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use crate::state::AppState;
+
+/// An address range: `10.0.0.0/8`, `fd00::/8`, or one address (`127.0.0.1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+/// Why a trusted-proxy entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1)")]
+pub struct InvalidRange(String);
+
+impl FromStr for IpRange {
+    type Err = InvalidRange;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidRange(text.chars().take(60).collect());
+        let (address, prefix) = match text.trim().split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text.trim(), None),
+        };
+        let network: IpAddr = address.parse().map_err(|_| invalid())?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(prefix) => prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(invalid)?,
+        };
+        Ok(IpRange { network, prefix })
+    }
+}
+
+impl fmt::Display for IpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl IpRange {
+    pub fn contains(&self, address: IpAddr) -> bool {
+        // An IPv4 peer may arrive as an IPv4-mapped IPv6 address on a dual-stack socket.
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, address) {
+            (IpAddr::V4(network), IpAddr::V4(address)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(network) & mask == u32::from(address) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(address)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(network) & mask == u128::from(address) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The proxies whose `X-Forwarded-For` is believed. Empty by default: the TCP peer is the
+/// client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpRange>);
+
+impl TrustedProxies {
+    pub fn new(ranges: Vec<IpRange>) -> Self {
+        TrustedProxies(ranges)
+    }
+
+    /// Parses a list such as `["127.0.0.1", "10.0.0.0/8"]`.
+    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, InvalidRange> {
+        entries
+            .into_iter()
+            .filter(|entry| !entry.trim().is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn trusts(&self, address: IpAddr) -> bool {
+        self.0.iter().any(|range| range.contains(address))
+    }
+
+    /// The client's address: the peer's, unless the peer is a trusted proxy; then, walking
+    /// `X-Forwarded-For` from its end (the hop nearest to us), the first address that is
+    /// not a trusted proxy. An entry that is not an address stops the walk at the hop that
+    /// wrote it.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .flat_map(|value| value.to_str().unwrap_or("!").split(','))
+            .collect::<Vec<_>>();
+        for hop in hops.iter().rev() {
+            match parse_hop(hop) {
+                Some(address) => {
+                    client = address;
+                    if !self.trusts(address) {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        client
+    }
+}
+
+/// One `X-Forwarded-For` entry: `203.0.113.7`, `2001:db8::1`, `[2001:db8::1]:443` or
+/// `203.0.113.7:443`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(address) = hop.parse::<IpAddr>() {
+        return Some(address);
+    }
+    hop.parse::<SocketAddr>().ok().map(|socket| socket.ip())
+}
+
+/// The client's IP address as the throttles should see it (see [`TrustedProxies`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientIp(pub(crate) IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // Every listener inserts the peer address (tessera_http::serve); the fallback only
+        // matters for a router driven without one, as in unit tests.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        Ok(ClientIp(
+            state
+                .config()
+                .trusted_proxies
+                .client_ip(peer, &parts.headers),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn ranges_parse_and_match() {
+        let range: IpRange = "10.0.0.0/8".parse().unwrap();
+        assert!(range.contains(ip("10.200.3.4")));
+        assert!(!range.contains(ip("11.0.0.1")));
+        assert!(range.contains(ip("::ffff:10.1.2.3")), "IPv4-mapped");
+        let one: IpRange = "127.0.0.1".parse().unwrap();
+        assert!(one.contains(ip("127.0.0.1")));
+        assert!(!one.contains(ip("127.0.0.2")));
+        let v6: IpRange = "fd00::/8".parse().unwrap();
+        assert!(v6.contains(ip("fd12::1")));
+        assert!(!v6.contains(ip("fe80::1")));
+        assert!(!v6.contains(ip("10.0.0.1")));
+        let everything: IpRange = "0.0.0.0/0".parse().unwrap();
+        assert!(everything.contains(ip("203.0.113.9")));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "localhost",
+            "10.0.0.0/x",
+        ] {
+            assert!(bad.parse::<IpRange>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_header_is_ignored() {
+        let none = TrustedProxies::default();
+        let headers = forwarded(&["203.0.113.7"]);
+        assert_eq!(
+            none.client_ip(ip("198.51.100.1"), &headers),
+            ip("198.51.100.1")
+        );
+    }
+
+    #[test]
+    fn an_untrusted_peer_cannot_choose_its_address() {
+        let trusted = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
+        let headers = forwarded(&["203.0.113.7"]);
+        assert_eq!(
+            trusted.client_ip(ip("198.51.100.1"), &headers),
+            ip("198.51.100.1")
+        );
+    }
+
+    #[test]
+    fn the_first_untrusted_hop_from_the_right_is_the_client() {
+        let trusted = TrustedProxies::parse(["10.0.0.0/8", "127.0.0.1"]).unwrap();
+        // The client forged the first entry; our proxies appended the rest.
+        let headers = forwarded(&["1.2.3.4, 203.0.113.7", "10.0.0.5"]);
+        assert_eq!(
+            trusted.client_ip(ip("127.0.0.1"), &headers),
+            ip("203.0.113.7")
+        );
+        // Only trusted hops: the leftmost one.
+        let headers = forwarded(&["10.0.0.9, 10.0.0.5"]);
+        assert_eq!(trusted.client_ip(ip("127.0.0.1"), &headers), ip("10.0.0.9"));
+        // No header: the proxy itself.
+        assert_eq!(
+            trusted.client_ip(ip("127.0.0.1"), &HeaderMap::new()),
+            ip("127.0.0.1")
+        );
+        // Ports and brackets are tolerated.
+        let headers = forwarded(&["[2001:db8::7]:4711, 203.0.113.8:443"]);
+        assert_eq!(
+            trusted.client_ip(ip("127.0.0.1"), &headers),
+            ip("203.0.113.8")
+        );
+    }
+
+    #[test]
+    fn garbage_stops_at_the_hop_that_wrote_it() {
+        let trusted = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
+        let headers = forwarded(&["203.0.113.7, unknown, 10.0.0.5"]);
+        assert_eq!(trusted.client_ip(ip("10.0.0.1"), &headers), ip("10.0.0.5"));
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        let error = TrustedProxies::parse(["10.0.0.0/8", "10.0.0.0/99"]).unwrap_err();
+        assert!(error.to_string().contains("10.0.0.0/99"), "{error}");
+    }
+}
