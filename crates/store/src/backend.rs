@@ -95,7 +95,10 @@ pub(crate) async fn connect_postgres(url: &str) -> StoreResult<PgPool> {
 fn postgres_options(url: &str) -> StoreResult<PgConnectOptions> {
     const SHAPE: &str = "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE";
     let parsed = url::Url::parse(url).map_err(|e| StoreError::BadUrl(format!("{e}; {SHAPE}")))?;
-    if parsed.host_str().is_none_or(str::is_empty) {
+    // No host: only with `?host=/run/postgresql` (a Unix socket directory).
+    if parsed.host_str().is_none_or(str::is_empty)
+        && !parsed.query_pairs().any(|(name, _)| name == "host")
+    {
         return Err(StoreError::BadUrl(format!("no host; {SHAPE}")));
     }
     let options = PgConnectOptions::from_url(&parsed).map_err(|e| {

@@ -1376,6 +1376,16 @@ async fn postgres_connect_is_idempotent_and_either_scheme_works() {
         "data survives reconnecting; migrations rerun safely"
     );
     assert!(format!("{again:?}").contains("postgres"));
+    // Through the Unix socket: no host, `?host=DIR`.
+    let name = url.rsplit('/').next().unwrap();
+    let socket = Store::connect(&format!(
+        "postgres:///{name}?host={}&port={}&user=postgres",
+        server.socket_dir().display(),
+        server.port()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(socket.list_resource_servers().await.unwrap().len(), 1);
 }
 
 /// The password of a PostgreSQL URL is never part of an error, whatever goes wrong.

@@ -79,6 +79,11 @@ impl PgServer {
         self.port
     }
 
+    /// The directory of the server's Unix socket.
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.path().join("sock")
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/NAME`.
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
