@@ -29,7 +29,9 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBu
         .ok_or_else(|| StoreError::BadUrl("expected sqlite://PATH".into()))?;
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() {
-        return Err(StoreError::BadUrl("the path is empty".into()));
+        return Err(StoreError::BadUrl(
+            "the path is empty; expected sqlite://PATH".into(),
+        ));
     }
     let path = PathBuf::from(path);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

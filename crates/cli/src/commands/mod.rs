@@ -48,13 +48,15 @@ impl Context {
 }
 
 pub async fn open_store(database_url: &str) -> CliResult<Store> {
-    Store::connect(database_url).await.map_err(|error| match error {
-        // The URL is not repeated: a PostgreSQL URL may hold a password.
-        tessera_store::StoreError::BadUrl(why) => CliError::Config(format!(
-            "invalid database URL: {why} (sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"
-        )),
-        other => CliError::Store(other),
-    })
+    Store::connect(database_url)
+        .await
+        .map_err(|error| match error {
+            // The URL is not repeated: a PostgreSQL URL may hold a password.
+            tessera_store::StoreError::BadUrl(why) => {
+                CliError::Config(format!("invalid database URL: {why}"))
+            }
+            other => CliError::Store(other),
+        })
 }
 
 /// Reads one line from stdin as a password: the trailing newline (LF or CRLF) is
