@@ -60,9 +60,60 @@ async fn echo(
     }))
 }
 
+/// `/ws`: a WebSocket-style handshake answers 101, then the connection says who the proxy
+/// said the user is and echoes what it receives. Anything else: which upgrade headers
+/// arrived.
+async fn ws_echo(mut request: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (upgrade, connection, subject) = (
+        header("upgrade"),
+        header("connection"),
+        header("x-auth-subject"),
+    );
+    if !upgrade
+        .as_deref()
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+    {
+        return axum::Json(json!({ "upgrade": upgrade, "connection": connection })).into_response();
+    }
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let hello = format!("sub={}\n", subject.unwrap_or_default());
+        if io.write_all(hello.as_bytes()).await.is_err() {
+            return;
+        }
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    axum::response::Response::builder()
+        .status(101)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-accept", "test")
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
 async fn upstream() -> (SocketAddr, Seen) {
     let seen = Seen::default();
     let app = Router::new()
+        .route("/ws", any(ws_echo))
         .route(
             "/slow",
             get(|| async {
@@ -790,4 +841,91 @@ fn a_bad_value_in_the_environment_is_named() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--upstream-timeout"), "{stderr}");
     assert!(stderr.contains("soon"), "{stderr}");
+}
+
+/// Sends a handshake to the proxy over raw TCP; returns the response head and the stream.
+async fn handshake(
+    base: &str,
+    upgrade: &str,
+    token: Option<&str>,
+) -> (String, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {address}\r\nConnection: keep-alive, Upgrade\r\nUpgrade: {upgrade}\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{authorization}\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+    })
+    .await
+    .expect("an answer to the handshake");
+    (String::from_utf8(head).unwrap(), stream)
+}
+
+/// WebSocket handshakes pass the same rules as any request; an admitted one is tunnelled
+/// to the upstream, which gets the identity headers. `h2c` (which would let later requests
+/// skip the rules) is never offered to the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_handshakes_are_judged_then_tunnelled() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let env = Env::new();
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    let (upstream_addr, _) = upstream().await;
+    let (_proxy, base) = proxy(
+        &env,
+        &issuer,
+        &format!("http://{upstream_addr}"),
+        &["--require", "/ws=read:messages"],
+    );
+
+    let (head, _) = handshake(&base, "websocket", None).await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+
+    let (head, mut stream) = handshake(&base, "websocket", Some(&token)).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("upgrade: websocket"), "{head}");
+    assert!(lower.contains("sec-websocket-accept: test"), "{head}");
+    let mut hello = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !hello.ends_with(b"\n") {
+            stream.read_exact(&mut byte).await.unwrap();
+            hello.push(byte[0]);
+        }
+    })
+    .await
+    .expect("the upstream's first message");
+    let hello = String::from_utf8(hello).unwrap();
+    assert!(
+        hello.starts_with("sub=") && hello.trim().ends_with("@clients"),
+        "{hello}"
+    );
+    stream.write_all(b"ping through the tunnel").await.unwrap();
+    let mut echoed = [0u8; 23];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut echoed))
+        .await
+        .expect("the echo")
+        .unwrap();
+    assert_eq!(&echoed, b"ping through the tunnel");
+
+    // h2c: forwarded as a plain request, without the upgrade.
+    let (head, mut stream) = handshake(&base, "h2c", Some(&token)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut body = vec![0u8; 200];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut body))
+        .await
+        .unwrap()
+        .unwrap();
+    let body = String::from_utf8_lossy(&body[..n]).to_string();
+    assert!(body.contains("\"upgrade\":null"), "{body}");
 }

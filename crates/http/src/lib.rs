@@ -11,6 +11,8 @@
 //! - Every request carries the peer address as axum's `ConnectInfo<SocketAddr>`.
 //! - On shutdown: stop accepting, let requests in flight finish, close idle connections,
 //!   and give up on the rest after [`ServeOptions::shutdown_grace`].
+//! - Protocol upgrades (WebSocket) are allowed, for handlers that take the connection over
+//!   (`tessera proxy` tunnels them to its upstream).
 //!
 //! This crate knows nothing of OAuth, tokens or routes: it takes any axum `Router`.
 
@@ -23,10 +25,10 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -76,7 +78,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let options = Arc::new(options);
     let acceptor = options.tls.clone().map(TlsAcceptor::from);
-    let graceful = GracefulShutdown::new();
+    // Every connection task holds a `Connection`; shutdown is announced through `stopping`
+    // and is over when the last `Connection` is dropped.
+    let (stopping, _) = watch::channel(false);
+    let (open, all_closed) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -91,27 +96,34 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let app = app.clone();
-        let options = options.clone();
+        let connection = Connection {
+            peer,
+            app: app.clone(),
+            options: options.clone(),
+            stopping: stopping.subscribe(),
+            _open: all_closed.clone(),
+        };
         let acceptor = acceptor.clone();
-        let watcher = graceful.watcher();
         tokio::spawn(async move {
             match acceptor {
-                None => serve_connection(stream, peer, app, &options, watcher).await,
+                None => connection.serve(stream).await,
                 Some(acceptor) => {
                     let handshake = acceptor.accept(stream);
                     if let Ok(Ok(tls)) =
-                        tokio::time::timeout(options.tls_handshake_timeout, handshake).await
+                        tokio::time::timeout(connection.options.tls_handshake_timeout, handshake)
+                            .await
                     {
-                        serve_connection(tls, peer, app, &options, watcher).await;
+                        connection.serve(tls).await;
                     }
                 }
             }
         });
     }
     drop(listener);
+    drop(all_closed);
+    let _ = stopping.send(true);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = open.closed() => {}
         () = tokio::time::sleep(options.shutdown_grace) => {
             tracing::warn!(grace = ?options.shutdown_grace, "connections still open after the shutdown grace period; closing them");
         }
@@ -119,26 +131,57 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one HTTP/1.1 connection of `app` to its end, the peer address in every request.
-async fn serve_connection<S>(
-    stream: S,
+/// One accepted connection, before and while it is served.
+struct Connection {
     peer: SocketAddr,
     app: Router,
-    options: &ServeOptions,
-    watcher: Watcher,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = app.map_request(move |mut request: axum::http::Request<Incoming>| {
-        request
-            .extensions_mut()
-            .insert(ConnectInfo::<SocketAddr>(peer));
-        request
-    });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-    // An error here is the client's doing (reset, timeout, bad request): nothing to report.
-    let _ = watcher.watch(connection).await;
+    options: Arc<ServeOptions>,
+    /// Turns `true` when the server shuts down.
+    stopping: watch::Receiver<bool>,
+    /// Held until the connection ends: the server waits for all of these on shutdown.
+    _open: watch::Receiver<()>,
+}
+
+impl Connection {
+    /// Serves HTTP/1.1 on `stream` to its end, with the peer address in every request.
+    /// Protocol upgrades (WebSocket) are allowed: a handler may take the connection over
+    /// with `hyper::upgrade::on`; the server then no longer tracks it.
+    async fn serve<S>(mut self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.peer;
+        let service =
+            self.app
+                .clone()
+                .map_request(move |mut request: axum::http::Request<Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(ConnectInfo::<SocketAddr>(peer));
+                    request
+                });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.options.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .with_upgrades();
+        tokio::pin!(connection);
+        let mut asked_to_stop = *self.stopping.borrow();
+        loop {
+            if asked_to_stop {
+                // Finish the request in flight, then close; an idle connection closes now.
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.as_mut().await;
+                return;
+            }
+            tokio::select! {
+                // An error here is the client's doing (reset, timeout, bad request).
+                _ = connection.as_mut() => return,
+                changed = self.stopping.changed() => {
+                    // A dropped sender means the server is gone: stop as well.
+                    asked_to_stop = changed.is_err() || *self.stopping.borrow();
+                }
+            }
+        }
+    }
 }

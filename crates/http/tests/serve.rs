@@ -26,7 +26,30 @@ struct Running {
     task: JoinHandle<std::io::Result<()>>,
 }
 
-/// Serves `GET /` (answers the peer address) and `GET /slow` (after 500 ms).
+/// `GET /echo` with `Upgrade: echo`: answers 101 and then echoes whatever the client sends
+/// on the taken-over connection.
+async fn echo_upgrade(mut request: axum::extract::Request) -> axum::response::Response {
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    axum::response::Response::builder()
+        .status(101)
+        .header("connection", "upgrade")
+        .header("upgrade", "echo")
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
+/// Serves `GET /` (answers the peer address), `GET /slow` (after 500 ms) and `/echo` (an
+/// upgrade).
 async fn start(options: ServeOptions) -> Running {
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
@@ -48,7 +71,8 @@ async fn start(options: ServeOptions) -> Running {
                     "finished"
                 }
             }),
-        );
+        )
+        .route("/echo", get(echo_upgrade));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -282,4 +306,57 @@ async fn shutdown_lets_the_request_in_flight_finish_then_stops_accepting() {
         TcpStream::connect(server.addr).await.is_err(),
         "still accepting after shutdown"
     );
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_connections_at_once() {
+    let mut server = start(ServeOptions {
+        shutdown_grace: Duration::from_secs(60),
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    let response = get_over(&mut idle, "/").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let _ = server.stop.take().unwrap().send(());
+    // Well before the 60 s grace period: nothing was in flight.
+    tokio::time::timeout(BOUND, &mut server.task)
+        .await
+        .expect("serve waited for an idle keep-alive connection")
+        .unwrap()
+        .unwrap();
+    read_until_closed(&mut idle)
+        .await
+        .expect("the idle connection was left open");
+}
+
+#[tokio::test]
+async fn a_handler_may_take_the_connection_over() {
+    let server = start(ServeOptions::default()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /echo HTTP/1.1\r\nHost: test\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(BOUND, async {
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+    })
+    .await
+    .expect("no 101 answer");
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream.write_all(b"not HTTP any more").await.unwrap();
+    let mut echoed = [0u8; 17];
+    tokio::time::timeout(BOUND, stream.read_exact(&mut echoed))
+        .await
+        .expect("nothing echoed")
+        .unwrap();
+    assert_eq!(&echoed, b"not HTTP any more");
 }

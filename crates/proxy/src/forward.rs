@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::upgrade::OnUpgrade;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tessera_guard::{Claims, GuardError, TokenError};
 
 use crate::error::ProxyError;
@@ -71,6 +72,49 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .collect();
     for name in named.iter().chain(&HOP_BY_HOP) {
         headers.remove(name);
+    }
+}
+
+/// Whether the request is a WebSocket handshake: `Connection` lists `upgrade` and
+/// `Upgrade` is `websocket` (any case).
+pub(crate) fn asks_for_websocket(headers: &HeaderMap) -> bool {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade && switched_to_websocket(headers)
+}
+
+/// Whether `Upgrade` names WebSocket alone.
+pub(crate) fn switched_to_websocket(headers: &HeaderMap) -> bool {
+    let mut upgrades = headers.get_all(header::UPGRADE).iter();
+    matches!(
+        (upgrades.next().map(HeaderValue::to_str), upgrades.next()),
+        (Some(Ok(protocol)), None) if protocol.trim().eq_ignore_ascii_case("websocket")
+    )
+}
+
+/// Puts back the two hop-by-hop headers a WebSocket handshake needs.
+pub(crate) fn offer_websocket(headers: &mut HeaderMap) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+}
+
+/// Joins the client's and the upstream's upgraded connections until either side closes.
+pub(crate) async fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
+    let (client, upstream) = match tokio::join!(client, upstream) {
+        (Ok(client), Ok(upstream)) => (client, upstream),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::debug!(%error, "WebSocket upgrade did not complete");
+            return;
+        }
+    };
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(%error, "WebSocket tunnel closed");
     }
 }
 

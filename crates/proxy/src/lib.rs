@@ -16,7 +16,12 @@
 //!    always removed. The response comes back streamed, minus hop-by-hop headers.
 //!    No answer within the timeout → 504; no connection → 502.
 //!
-//! Not supported (yet): protocol upgrades (WebSocket), HTTP/2, TLS on the listening side.
+//! WebSocket handshakes are forwarded as such and, once the upstream switches protocols,
+//! the client and upstream connections are joined (after the handshake passed the rules;
+//! what flows afterwards is not HTTP and is not inspected). No other upgrade is offered to
+//! the upstream: `h2c` would let later requests bypass the rules.
+//!
+//! Not supported (yet): HTTP/2, TLS on the listening side.
 
 mod error;
 mod forward;
@@ -31,7 +36,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::uri::{Authority, Scheme};
-use axum::http::{HeaderMap, Method, Uri, Version, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use tessera_guard::{Claims, Guard};
 
@@ -218,6 +223,12 @@ async fn forward(
     claims: Option<&Claims>,
 ) -> Response {
     let config = &shared.config;
+    let mut request = request;
+    // A WebSocket handshake: kept as such for the upstream, and, if it switches
+    // protocols, the two connections are joined. Other upgrades (h2c above all, which
+    // would let later requests bypass the rules) are not offered to the upstream.
+    let client_upgrade =
+        forward::asks_for_websocket(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
     let path_and_query = parts
         .uri
@@ -243,11 +254,14 @@ async fn forward(
     ) {
         return config.guard.error_response(&error);
     }
+    if client_upgrade.is_some() {
+        forward::offer_websocket(&mut parts.headers);
+    }
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     let upstream_request = Request::from_parts(parts, body);
 
-    let response = match tokio::time::timeout(
+    let mut response = match tokio::time::timeout(
         config.upstream_timeout,
         shared.client.request(upstream_request),
     )
@@ -264,6 +278,17 @@ async fn forward(
             return ForwardError::UpstreamTimeout.into_response();
         }
     };
+    if let Some(client_upgrade) = client_upgrade
+        && response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && forward::switched_to_websocket(response.headers())
+    {
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        let (mut parts, _) = response.into_parts();
+        forward::remove_hop_by_hop(&mut parts.headers);
+        forward::offer_websocket(&mut parts.headers);
+        tokio::spawn(forward::tunnel(client_upgrade, upstream_upgrade));
+        return Response::from_parts(parts, Body::empty());
+    }
     let (mut parts, body) = response.into_parts();
     forward::remove_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, Body::new(body))
