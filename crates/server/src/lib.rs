@@ -14,6 +14,7 @@ mod cache;
 mod client_ip;
 mod consent;
 mod cors;
+mod deadline;
 mod discovery;
 mod error;
 mod headers;
@@ -67,6 +68,9 @@ pub struct ServerConfig {
     /// Reverse proxies whose `X-Forwarded-For` names the client (for login throttling and
     /// lockout); none by default.
     pub trusted_proxies: TrustedProxies,
+    /// How long one request may take, from its header to the response, body included
+    /// (default 30 s); a slower one gets 408 and the connection is closed.
+    pub request_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -82,6 +86,7 @@ impl ServerConfig {
             tls: None,
             header_read_timeout: tessera_http::ServeOptions::default().header_read_timeout,
             trusted_proxies: TrustedProxies::default(),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -244,6 +249,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             headers::security_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            deadline::within_deadline,
         ))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)

@@ -889,3 +889,38 @@ async fn an_untrusted_forwarded_for_header_does_not_escape_a_lockout() {
         .await;
     assert_eq!(response.status(), 429);
 }
+
+/// A client that sends its header but dribbles its body (here: stops after 10 of 100 bytes)
+/// gets 408 within the request timeout and loses the connection.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_body_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = spawn_with(|config| {
+        config.request_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let address = server.base.trim_start_matches("http://");
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow.write_all(
+        b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n\
+          grant_type",
+    )
+    .await
+    .unwrap();
+    let mut answered = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answered.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open");
+    let answered = String::from_utf8_lossy(&answered);
+    assert!(answered.starts_with("HTTP/1.1 408"), "{answered}");
+    assert!(answered.contains("not received in time"), "{answered}");
+}
