@@ -781,11 +781,30 @@ async fn login_attempts_are_throttled_per_ip_with_retry_after() {
     );
 }
 
+/// Reads until the server closes the connection (10 s at most); `None` if it stays open.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read_all = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read_all)
+        .await
+        .ok()?;
+    Some(String::from_utf8_lossy(&received).into_owned())
+}
+
 /// A client that opens a connection and never finishes its request header (slowloris) is
 /// disconnected after the header read timeout, and the server keeps answering others.
 #[tokio::test]
 async fn a_client_that_never_finishes_its_header_is_disconnected() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let server = spawn_with(|config| {
         config.header_read_timeout = std::time::Duration::from_millis(300);
     })
@@ -795,20 +814,11 @@ async fn a_client_that_never_finishes_its_header_is_disconnected() {
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
         .await
         .unwrap();
-    let mut answered = Vec::new();
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        let mut buf = [0u8; 1024];
-        loop {
-            match slow.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answered.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the connection stayed open");
+    let answered = read_until_closed(&mut slow)
+        .await
+        .expect("the connection stayed open");
     assert!(
-        !String::from_utf8_lossy(&answered).contains("200 OK"),
+        !answered.contains("200 OK"),
         "an incomplete request was answered"
     );
     let status = reqwest::get(format!("{}/healthz", server.base))
@@ -894,7 +904,7 @@ async fn an_untrusted_forwarded_for_header_does_not_escape_a_lockout() {
 /// gets 408 within the request timeout and loses the connection.
 #[tokio::test]
 async fn a_client_that_never_finishes_its_body_gets_408() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let server = spawn_with(|config| {
         config.request_timeout = std::time::Duration::from_millis(500);
     })
@@ -908,19 +918,9 @@ async fn a_client_that_never_finishes_its_body_gets_408() {
     )
     .await
     .unwrap();
-    let mut answered = Vec::new();
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        let mut buf = [0u8; 1024];
-        loop {
-            match slow.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answered.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the connection stayed open");
-    let answered = String::from_utf8_lossy(&answered);
+    let answered = read_until_closed(&mut slow)
+        .await
+        .expect("the connection stayed open");
     assert!(answered.starts_with("HTTP/1.1 408"), "{answered}");
     assert!(answered.contains("not received in time"), "{answered}");
 }
