@@ -21,6 +21,9 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 /// then answers 503 with `Retry-After` instead of hanging.
 pub(crate) const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a PostgreSQL statement waits for a lock held by another session.
+pub(crate) const POSTGRES_LOCK_TIMEOUT: &str = "5s";
+
 /// Opens (creating if needed) the database at `sqlite://PATH` and applies migrations.
 pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBuf)> {
     let path = url
@@ -67,16 +70,28 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBu
 pub(crate) async fn connect_postgres(url: &str) -> StoreResult<PgPool> {
     let options = postgres_options(url)?;
     // One direct connection first: a wrong password, an unknown database or a refused
-    // connection is reported as such, not as a pool timeout.
-    let first = tokio::time::timeout(
+    // connection is reported as such, not as a pool timeout. It applies the migrations,
+    // which may wait for another node's (sqlx holds an advisory lock meanwhile).
+    let mut first = tokio::time::timeout(
         Duration::from_secs(10),
         sqlx::ConnectOptions::connect(&options),
     )
     .await
     .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?
     .map_err(StoreError::from)?;
+    POSTGRES_MIGRATOR
+        .run(&mut first)
+        .await
+        .map_err(StoreError::Migration)?;
     sqlx::Connection::close(first).await.ok();
-    let pool = PgPoolOptions::new()
+    // Requests never wait long inside the database either: a lock held elsewhere (an
+    // administrator's open transaction) or a runaway statement ends in an error that maps
+    // to `Unavailable` (55P03, 57014), i.e. a 503, not a hung request.
+    let options = options.options([
+        ("lock_timeout", POSTGRES_LOCK_TIMEOUT),
+        ("statement_timeout", "30s"),
+    ]);
+    PgPoolOptions::new()
         .max_connections(16)
         .min_connections(1)
         .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
@@ -85,12 +100,7 @@ pub(crate) async fn connect_postgres(url: &str) -> StoreResult<PgPool> {
         .test_before_acquire(true)
         .connect_with(options)
         .await
-        .map_err(StoreError::from)?;
-    POSTGRES_MIGRATOR
-        .run(&pool)
-        .await
-        .map_err(StoreError::Migration)?;
-    Ok(pool)
+        .map_err(StoreError::from)
 }
 
 /// Parses a PostgreSQL URL. Errors never repeat the URL (it may hold a password).

@@ -1535,3 +1535,24 @@ async fn postgres_two_nodes_redeem_a_code_and_rotate_a_token_once() {
         "the others are reuse (or find the family revoked)"
     );
 }
+
+/// A lock held elsewhere (an administrator's open transaction) makes a call fail with
+/// `Unavailable` after the lock timeout (5 s), not hang; it works again once released.
+#[tokio::test]
+async fn postgres_a_lock_held_elsewhere_gives_unavailable_not_a_hang() {
+    use sqlx::Connection as _;
+    let server = PgServer::start();
+    let url = server.database();
+    let store = Store::connect(&url).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE clients IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let error = store.find_client("c1").await.unwrap_err();
+    assert!(error.is_transient(), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    sqlx::raw_sql("ROLLBACK").execute(&mut admin).await.unwrap();
+    assert_eq!(store.find_client("c1").await.unwrap(), None);
+}
