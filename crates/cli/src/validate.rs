@@ -1,14 +1,12 @@
 //! Checks of what people type, each returning a message that says what is wrong and what
 //! is expected. Nothing is written before every check passed.
 
-use tessera_core::{AppType, GRANT_TYPES, Scope, TokenDialect};
+use tessera_core::validate as rules;
+pub use tessera_core::validate::{MAX_SCOPE_DESCRIPTION, MAX_TOKEN_LIFETIME, UrlKind};
+use tessera_core::{AppType, Scope, TokenDialect};
 use tessera_jose::Algorithm;
-use url::Url;
 
 use crate::error::{CliError, CliResult};
-
-/// Auth0's maximum access-token lifetime for an API: 30 days.
-pub const MAX_TOKEN_LIFETIME: i64 = 2_592_000;
 
 /// Splits comma-separated flag values into items: trimmed, empty ones dropped (so `""`
 /// means an empty list), duplicates removed, order kept.
@@ -24,58 +22,17 @@ pub fn items(values: &[String]) -> Vec<String> {
 }
 
 pub fn name(name: &str, what: &str) -> CliResult<String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(CliError::invalid(format!(
-            "the {what} name must not be empty"
-        )));
-    }
-    if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(CliError::invalid(format!(
-            "the {what} name must be at most 200 printable characters"
-        )));
-    }
-    Ok(name.to_string())
+    rules::name(name, what).map_err(CliError::invalid)
 }
 
-/// An API identifier (the `aud` of its tokens). Auth0 recommends a URL but accepts any
-/// string; we require a non-empty string without whitespace, and a valid URL when it
-/// looks like one.
+/// An API identifier (the `aud` of its tokens): see `tessera_core::validate::api_identifier`.
 pub fn api_identifier(identifier: &str) -> CliResult<String> {
-    let bad =
-        |why: &str| CliError::invalid(format!("invalid API identifier {identifier:?}: {why}"));
-    if identifier.is_empty() {
-        return Err(bad(
-            "it must not be empty (use a URI such as https://api.example.com)",
-        ));
-    }
-    if identifier
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad("it must not contain spaces"));
-    }
-    if identifier.len() > 600 {
-        return Err(bad("it is longer than 600 characters"));
-    }
-    if identifier.contains("://") && Url::parse(identifier).is_err() {
-        return Err(bad("it is not a valid URI"));
-    }
-    Ok(identifier.to_string())
+    rules::api_identifier(identifier).map_err(CliError::invalid)
 }
 
 /// A scope token as RFC 6749 §3.3 defines it: printable ASCII without space, `"` or `\`.
 pub fn scope_value(value: &str) -> CliResult<()> {
-    let valid = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-    if !valid {
-        return Err(CliError::invalid(format!(
-            "invalid scope {value:?}: scopes are printable ASCII without spaces, quotes or backslashes"
-        )));
-    }
-    Ok(())
+    rules::scope_value(value).map_err(CliError::invalid)
 }
 
 /// Scopes an API defines, from `--scopes a,b`.
@@ -93,23 +50,9 @@ pub fn api_scopes(values: &[String]) -> CliResult<Vec<Scope>> {
         .collect())
 }
 
-/// The longest scope description accepted (Auth0 allows 500 characters).
-pub const MAX_SCOPE_DESCRIPTION: usize = 500;
-
-/// A scope's description, trimmed: at most [`MAX_SCOPE_DESCRIPTION`] characters on one line.
+/// A scope's description, trimmed: at most `MAX_SCOPE_DESCRIPTION` characters on one line.
 pub fn scope_description(value: &str, text: &str) -> CliResult<String> {
-    let text = text.trim();
-    if text.chars().count() > MAX_SCOPE_DESCRIPTION {
-        return Err(CliError::invalid(format!(
-            "the description of {value:?} is too long: at most {MAX_SCOPE_DESCRIPTION} characters"
-        )));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(CliError::invalid(format!(
-            "the description of {value:?} contains control characters (line breaks, tabs…)"
-        )));
-    }
-    Ok(text.to_string())
+    rules::scope_description(value, text).map_err(CliError::invalid)
 }
 
 /// Applies `--scope-description SCOPE=TEXT` items to `scopes`; each must name one of them.
@@ -191,12 +134,7 @@ pub fn scopes_json(text: &str, source: &str) -> CliResult<Vec<Scope>> {
 }
 
 pub fn token_lifetime(seconds: i64) -> CliResult<i64> {
-    if !(1..=MAX_TOKEN_LIFETIME).contains(&seconds) {
-        return Err(CliError::invalid(format!(
-            "invalid token lifetime {seconds}: it must be between 1 and {MAX_TOKEN_LIFETIME} seconds (30 days)"
-        )));
-    }
-    Ok(seconds)
+    rules::token_lifetime(seconds).map_err(CliError::invalid)
 }
 
 pub fn signing_alg(alg: &str) -> CliResult<Algorithm> {
@@ -208,106 +146,26 @@ pub fn signing_alg(alg: &str) -> CliResult<Algorithm> {
 }
 
 pub fn token_dialect(dialect: &str) -> CliResult<TokenDialect> {
-    TokenDialect::parse(dialect).ok_or_else(|| {
-        CliError::invalid(format!(
-            "unknown token dialect {dialect:?}: use access_token, access_token_authz, rfc9068_profile or rfc9068_profile_authz"
-        ))
-    })
+    rules::token_dialect(dialect).map_err(CliError::invalid)
 }
 
 pub fn app_type(text: &str) -> CliResult<AppType> {
-    AppType::parse(text).ok_or_else(|| {
-        CliError::invalid(format!(
-            "unknown application type {text:?}: use spa, regular, native or m2m"
-        ))
-    })
+    rules::app_type(text).map_err(CliError::invalid)
 }
 
 /// Grant types for an application of type `app_type`.
 pub fn grant_types(values: &[String], app_type: AppType) -> CliResult<Vec<String>> {
     let grants = items(values);
-    for grant in &grants {
-        if !GRANT_TYPES.contains(&grant.as_str()) {
-            return Err(CliError::invalid(format!(
-                "unknown grant type {grant:?}: use {}",
-                GRANT_TYPES.join(", ")
-            )));
-        }
-        if grant == "client_credentials" && app_type.is_public() {
-            return Err(CliError::invalid(format!(
-                "a {} application cannot use client_credentials: it is a public client without a secret",
-                app_type.as_str()
-            )));
-        }
-    }
+    rules::grant_types(&grants, app_type).map_err(CliError::invalid)?;
     Ok(grants)
 }
 
-/// Which list a URL is for; each has its own rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UrlKind {
-    Callback,
-    WebOrigin,
-    LogoutUrl,
-}
-
-impl UrlKind {
-    fn label(self) -> &'static str {
-        match self {
-            UrlKind::Callback => "callback URL",
-            UrlKind::WebOrigin => "web origin",
-            UrlKind::LogoutUrl => "logout URL",
-        }
-    }
-}
-
 /// Validates URLs and returns them exactly as given (redirect URIs are compared as
-/// strings, so we never rewrite them). Callbacks of native apps may use a private-use
-/// scheme (`com.example.app:/callback`, RFC 8252 §7.1); everything else is http(s).
+/// strings, so we never rewrite them).
 pub fn urls(values: &[String], kind: UrlKind, app_type: AppType) -> CliResult<Vec<String>> {
     let list = items(values);
-    for text in &list {
-        url(text, kind, app_type)?;
-    }
+    rules::urls(&list, kind, app_type).map_err(CliError::invalid)?;
     Ok(list)
-}
-
-fn url(text: &str, kind: UrlKind, app_type: AppType) -> CliResult<()> {
-    let bad = |why: &str| CliError::invalid(format!("invalid {} {text:?}: {why}", kind.label()));
-    let parsed = Url::parse(text)
-        .map_err(|_| bad("it must be an absolute URL such as https://app.example.com/callback"))?;
-    let custom_scheme_ok = kind == UrlKind::Callback && app_type == AppType::Native;
-    let web = matches!(parsed.scheme(), "http" | "https");
-    if !web && !custom_scheme_ok {
-        return Err(bad(
-            "it must be an absolute http(s) URL such as https://app.example.com/callback",
-        ));
-    }
-    if web && parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad("it has no host"));
-    }
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("it must not contain spaces"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad("it must not contain credentials"));
-    }
-    if text.contains('*') {
-        return Err(bad("wildcards are not supported: list each URL"));
-    }
-    match kind {
-        UrlKind::Callback if parsed.fragment().is_some() => {
-            Err(bad("a callback URL must not have a #fragment"))
-        }
-        UrlKind::WebOrigin
-            if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() =>
-        {
-            Err(bad(
-                "a web origin is scheme://host[:port] without a path, query or fragment",
-            ))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -325,91 +183,25 @@ mod tests {
     }
 
     #[test]
-    fn url_rules() {
-        let spa = AppType::Spa;
-        assert!(
-            urls(
-                &list(&["http://localhost:3000", "https://app.example/cb?x=1"]),
-                UrlKind::Callback,
-                spa
+    fn flags_are_split_before_the_shared_rules() {
+        assert!(api_scopes(&list(&["read:messages,write:messages"])).is_ok());
+        assert!(api_scopes(&list(&["read messages"])).is_err());
+        assert_eq!(
+            grant_types(
+                &list(&["client_credentials, refresh_token"]),
+                AppType::RegularWeb
             )
-            .is_ok()
+            .unwrap(),
+            list(&["client_credentials", "refresh_token"])
         );
-        for bad in [
-            "localhost:3000",
-            "/callback",
-            "ftp://x.example/",
-            "https://app.example/cb#frag",
-            "https://*.example.com/cb",
-            "https://u:p@x.example/",
-        ] {
-            assert!(
-                urls(&list(&[bad]), UrlKind::Callback, spa).is_err(),
-                "{bad}"
-            );
-        }
-        assert!(
-            urls(
-                &list(&["com.example.app:/callback"]),
-                UrlKind::Callback,
-                AppType::Native
-            )
-            .is_ok()
-        );
-        assert!(
-            urls(
-                &list(&["com.example.app:/callback"]),
-                UrlKind::Callback,
-                spa
-            )
-            .is_err()
-        );
-        assert!(
-            urls(
-                &list(&["http://localhost:3000", "http://localhost:3000/"]),
-                UrlKind::WebOrigin,
-                spa
-            )
-            .is_ok()
-        );
+        assert!(grant_types(&list(&["client_credentials"]), AppType::Spa).is_err());
         assert!(
             urls(
                 &list(&["http://localhost:3000/app"]),
                 UrlKind::WebOrigin,
-                spa
+                AppType::Spa
             )
             .is_err()
         );
-        assert!(
-            urls(
-                &list(&["http://localhost:3000/bye#x"]),
-                UrlKind::LogoutUrl,
-                spa
-            )
-            .is_ok()
-        );
-    }
-
-    #[test]
-    fn scope_and_identifier_rules() {
-        assert!(api_scopes(&list(&["read:messages,write:messages"])).is_ok());
-        assert!(api_scopes(&list(&["read messages"])).is_err());
-        assert!(api_scopes(&list(&["say\"hi\""])).is_err());
-        assert!(api_identifier("https://quickstarts/api").is_ok());
-        assert!(api_identifier("urn:my-api").is_ok());
-        assert!(api_identifier("").is_err());
-        assert!(api_identifier("my api").is_err());
-        assert!(
-            token_lifetime(0).is_err()
-                && token_lifetime(2_592_001).is_err()
-                && token_lifetime(60).is_ok()
-        );
-    }
-
-    #[test]
-    fn grant_type_rules() {
-        assert!(grant_types(&list(&["client_credentials"]), AppType::Spa).is_err());
-        assert!(grant_types(&list(&["client_credentials"]), AppType::NonInteractive).is_ok());
-        assert!(grant_types(&list(&["password"]), AppType::RegularWeb).is_err());
     }
 }

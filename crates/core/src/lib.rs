@@ -12,5 +12,7 @@ pub mod model;
 pub mod pkce;
 pub mod redirect;
 pub mod scope;
+pub mod system;
+pub mod validate;
 
 pub use model::*;

@@ -57,4 +57,21 @@ impl MachineAccessCache {
         }
         Ok(value)
     }
+
+    /// Forgets what was read for `client_id` (its secret was rotated, it was deleted, or
+    /// one of its grants changed): the next request reads the store.
+    pub(crate) fn forget_client(&self, client_id: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(client, _), _| client != client_id);
+    }
+
+    /// Forgets everything (an API was changed or deleted).
+    pub(crate) fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
 }

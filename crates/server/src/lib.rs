@@ -21,6 +21,7 @@ mod headers;
 mod issue;
 mod login;
 mod logout;
+mod management;
 mod pages;
 mod params;
 mod respond;
@@ -108,6 +109,8 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("cannot register the Management API: {0}")]
+    ManagementApi(tessera_store::StoreError),
 }
 
 /// Normalizes an issuer to the form tokens carry: absolute, with a trailing slash.
@@ -159,6 +162,9 @@ impl Application {
         };
         keys::ensure_signing_keys(&store, &config.master_key, state::now()).await?;
         let key_ring = keys::KeyRing::new(keys::load_key_set(&store, &config.master_key).await?);
+        management::ensure_management_api(&store, &issuer, state::now())
+            .await
+            .map_err(ServerError::ManagementApi)?;
         let state = AppState::new(config, store, issuer, key_ring);
         Ok(Application { listener, state })
     }
@@ -245,6 +251,7 @@ pub fn router(state: AppState) -> Router {
             get(logout::oidc_logout).post(logout::oidc_logout_post),
         )
         .route("/static/{file}", get(pages::static_file))
+        .nest("/api/v2", management::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -24,6 +24,7 @@ pub async fn run(ctx: &Context, action: ApisAction) -> CliResult<()> {
         ApisAction::Update(args) => update(ctx, args).await,
         ApisAction::Delete { id } => {
             let api = find(&ctx.store, &id).await?;
+            refuse_system(&api)?;
             ctx.store
                 .delete_resource_server(&api.id)
                 .await
@@ -46,6 +47,17 @@ pub async fn find(store: &Store, id_or_identifier: &str) -> CliResult<ResourceSe
         .ok_or_else(|| {
             CliError::NotFound(format!("no API with id or identifier {id_or_identifier}"))
         })
+}
+
+/// System APIs (the Management API, which the server registers) are read-only.
+fn refuse_system(api: &ResourceServer) -> CliResult<()> {
+    if api.is_system() {
+        return Err(CliError::invalid(format!(
+            "API {} ({}) is a system API: it cannot be changed or deleted (grant applications access to it with `tessera grants create`)",
+            api.name, api.identifier
+        )));
+    }
+    Ok(())
 }
 
 fn not_found_or(error: StoreError, id: &str) -> CliError {
@@ -138,6 +150,7 @@ fn show(ctx: &Context, api: &ResourceServer) {
 
 async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
     let api = find(&ctx.store, &args.id).await?;
+    refuse_system(&api)?;
     let update = ResourceServerUpdate {
         name: args
             .name

@@ -1,6 +1,6 @@
 //! `tessera grants …`: client grants (machine-to-machine access of an app to an API).
 
-use tessera_core::{AppType, ClientGrant, ResourceServer, ids};
+use tessera_core::{ClientGrant, ResourceServer, ids};
 use tessera_store::{Store, StoreError};
 
 use crate::cli::GrantsAction;
@@ -62,33 +62,19 @@ fn not_found_or(error: StoreError, id: &str) -> CliError {
 /// The requested scopes, each of which the API must define.
 fn granted_scopes(values: &[String], api: &ResourceServer) -> CliResult<Vec<String>> {
     let scopes = validate::items(values);
-    for scope in &scopes {
-        if !api.defines_scope(scope) {
-            let defined: Vec<String> = api.scopes.iter().map(|s| s.value.clone()).collect();
-            return Err(CliError::invalid(format!(
-                "scope {scope} is not defined by API {} (it defines: {}); add it with `tessera apis update {} --scopes ...`",
-                api.identifier,
-                output::list_or_none(&defined),
-                api.identifier
-            )));
-        }
-    }
+    tessera_core::validate::granted_scopes(&scopes, api).map_err(|why| {
+        CliError::invalid(format!(
+            "{why}; add it with `tessera apis update {} --scopes ...`",
+            api.identifier
+        ))
+    })?;
     Ok(scopes)
 }
 
 async fn create(ctx: &Context, app: &str, api: &str, scopes: &[String]) -> CliResult<()> {
     let client = apps::find(&ctx.store, app).await?;
-    if !matches!(
-        client.app_type,
-        AppType::NonInteractive | AppType::RegularWeb
-    ) {
-        return Err(CliError::invalid(format!(
-            "application {} is a {} application: client grants are for machine-to-machine (m2m) or \
-             regular web applications, which can keep a secret",
-            client.client_id,
-            apps::describe(client.app_type)
-        )));
-    }
+    tessera_core::validate::client_grant_app_type(client.app_type)
+        .map_err(|why| CliError::invalid(format!("application {}: {why}", client.client_id)))?;
     let api = apis::find(&ctx.store, api).await?;
     let scopes = granted_scopes(scopes, &api)?;
     if let Some(existing) = ctx

@@ -1,0 +1,95 @@
+//! System APIs: resource servers Tessera registers itself, as Auth0 registers its
+//! Management API in every tenant (`is_system: true`). They cannot be changed or deleted
+//! by administrators. Their ids start with [`SYSTEM_API_ID_PREFIX`], which no API created
+//! through the CLI or the Management API can have (those ids are random hex).
+
+use crate::{ResourceServer, Scope, TokenDialect};
+
+/// The prefix of a system API's id.
+pub const SYSTEM_API_ID_PREFIX: &str = "sys_";
+
+/// The name of the Management API as a resource server.
+pub const MANAGEMENT_API_NAME: &str = "Tessera Management API";
+
+/// The Management API's scopes (Auth0's names) and their descriptions.
+pub const MANAGEMENT_SCOPES: [(&str, &str); 23] = [
+    ("read:resource_servers", "Read Resource Servers"),
+    ("create:resource_servers", "Create Resource Servers"),
+    ("update:resource_servers", "Update Resource Servers"),
+    ("delete:resource_servers", "Delete Resource Servers"),
+    ("read:clients", "Read Clients"),
+    ("create:clients", "Create Clients"),
+    ("update:clients", "Update Clients"),
+    ("delete:clients", "Delete Clients"),
+    ("update:client_keys", "Update Client Keys"),
+    ("read:client_grants", "Read Client Grants"),
+    ("create:client_grants", "Create Client Grants"),
+    ("update:client_grants", "Update Client Grants"),
+    ("delete:client_grants", "Delete Client Grants"),
+    ("read:users", "Read Users"),
+    ("create:users", "Create Users"),
+    ("update:users", "Update Users"),
+    ("delete:users", "Delete Users"),
+    ("read:roles", "Read Roles"),
+    ("create:roles", "Create Roles"),
+    ("update:roles", "Update Roles"),
+    ("delete:roles", "Delete Roles"),
+    ("read:role_members", "Read Role Members"),
+    ("create:role_members", "Create Role Members"),
+];
+
+/// The Management API's identifier (the `aud` of its tokens): `<issuer>api/v2/`, as on
+/// Auth0 (`https://TENANT.auth0.com/api/v2/`). `issuer` ends with `/`.
+pub fn management_api_identifier(issuer: &str) -> String {
+    format!("{issuer}api/v2/")
+}
+
+/// The Management API of `issuer` as a resource server. Its id is derived from the
+/// identifier, so registering it is idempotent and two nodes starting at once agree.
+pub fn management_api(issuer: &str, now: i64) -> ResourceServer {
+    let identifier = management_api_identifier(issuer);
+    let digest = crate::ids::secret_hash(&identifier);
+    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    ResourceServer {
+        id: format!("{SYSTEM_API_ID_PREFIX}{hex}"),
+        name: MANAGEMENT_API_NAME.to_string(),
+        identifier,
+        signing_alg: "RS256".to_string(),
+        token_lifetime: crate::DEFAULT_ACCESS_TOKEN_LIFETIME,
+        allow_offline_access: false,
+        token_dialect: TokenDialect::AccessToken,
+        enforce_policies: false,
+        scopes: MANAGEMENT_SCOPES
+            .iter()
+            .map(|(value, description)| Scope {
+                value: value.to_string(),
+                description: description.to_string(),
+            })
+            .collect(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+impl ResourceServer {
+    /// Whether Tessera registered this API itself (the Management API): read-only.
+    pub fn is_system(&self) -> bool {
+        self.id.starts_with(SYSTEM_API_ID_PREFIX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_management_api_is_stable_and_system() {
+        let a = management_api("https://id.example.com/", 1);
+        let b = management_api("https://id.example.com/", 2);
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.identifier, "https://id.example.com/api/v2/");
+        assert!(a.is_system());
+        assert!(a.defines_scope("read:clients"));
+        assert_ne!(a.id, management_api("http://127.0.0.1:4000/", 1).id);
+    }
+}

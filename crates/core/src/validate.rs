@@ -1,0 +1,348 @@
+//! Rules for what administrators register (APIs, applications, scopes, URLs), shared by the
+//! CLI and the Management API. Each check returns a message that says what is wrong and
+//! what is expected; callers wrap it in their own error type. A message never repeats a
+//! value that may hold a secret (URLs with credentials are not echoed).
+
+use url::Url;
+
+use crate::{AppType, GRANT_TYPES, TokenDialect};
+
+/// The message of a refused value.
+pub type Checked<T> = Result<T, String>;
+
+/// Auth0's maximum access-token lifetime for an API: 30 days.
+pub const MAX_TOKEN_LIFETIME: i64 = 2_592_000;
+
+/// The longest scope description accepted (Auth0 allows 500 characters).
+pub const MAX_SCOPE_DESCRIPTION: usize = 500;
+
+/// The longest name of an API, application, user or role.
+pub const MAX_NAME: usize = 200;
+
+/// A display name: trimmed, not empty, at most [`MAX_NAME`] printable characters.
+pub fn name(name: &str, what: &str) -> Checked<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("the {what} name must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(format!(
+            "the {what} name must be at most {MAX_NAME} printable characters"
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// An API identifier (the `aud` of its tokens). Auth0 recommends a URL but accepts any
+/// string; we require a non-empty string without whitespace, and a valid URL when it
+/// looks like one.
+pub fn api_identifier(identifier: &str) -> Checked<String> {
+    let bad = |why: &str| {
+        let shown: String = identifier.chars().take(100).collect();
+        format!("invalid API identifier {shown:?}: {why}")
+    };
+    if identifier.is_empty() {
+        return Err(bad(
+            "it must not be empty (use a URI such as https://api.example.com)",
+        ));
+    }
+    if identifier
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad("it must not contain spaces"));
+    }
+    if identifier.len() > 600 {
+        return Err(bad("it is longer than 600 characters"));
+    }
+    if identifier.contains("://") && Url::parse(identifier).is_err() {
+        return Err(bad("it is not a valid URI"));
+    }
+    Ok(identifier.to_string())
+}
+
+/// A scope token as RFC 6749 §3.3 defines it: printable ASCII without space, `"` or `\`.
+pub fn scope_value(value: &str) -> Checked<()> {
+    let valid = !value.is_empty()
+        && value.len() <= 280
+        && value
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+    if !valid {
+        let shown: String = value.chars().take(100).collect();
+        return Err(format!(
+            "invalid scope {shown:?}: scopes are printable ASCII without spaces, quotes or backslashes"
+        ));
+    }
+    Ok(())
+}
+
+/// A scope's description, trimmed: at most [`MAX_SCOPE_DESCRIPTION`] characters on one line.
+pub fn scope_description(value: &str, text: &str) -> Checked<String> {
+    let text = text.trim();
+    if text.chars().count() > MAX_SCOPE_DESCRIPTION {
+        return Err(format!(
+            "the description of {value:?} is too long: at most {MAX_SCOPE_DESCRIPTION} characters"
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!(
+            "the description of {value:?} contains control characters (line breaks, tabs…)"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+pub fn token_lifetime(seconds: i64) -> Checked<i64> {
+    if !(1..=MAX_TOKEN_LIFETIME).contains(&seconds) {
+        return Err(format!(
+            "invalid token lifetime {seconds}: it must be between 1 and {MAX_TOKEN_LIFETIME} seconds (30 days)"
+        ));
+    }
+    Ok(seconds)
+}
+
+pub fn token_dialect(dialect: &str) -> Checked<TokenDialect> {
+    TokenDialect::parse(dialect).ok_or_else(|| {
+        let shown: String = dialect.chars().take(60).collect();
+        format!(
+            "unknown token dialect {shown:?}: use access_token, access_token_authz, rfc9068_profile or rfc9068_profile_authz"
+        )
+    })
+}
+
+pub fn app_type(text: &str) -> Checked<AppType> {
+    AppType::parse(text).ok_or_else(|| {
+        let shown: String = text.chars().take(60).collect();
+        format!("unknown application type {shown:?}: use spa, regular, native or m2m")
+    })
+}
+
+/// Grant types for an application of type `app_type`: each known, and no
+/// `client_credentials` for a public client.
+pub fn grant_types(grants: &[String], app_type: AppType) -> Checked<()> {
+    for grant in grants {
+        if !GRANT_TYPES.contains(&grant.as_str()) {
+            let shown: String = grant.chars().take(60).collect();
+            return Err(format!(
+                "unknown grant type {shown:?}: use {}",
+                GRANT_TYPES.join(", ")
+            ));
+        }
+        if grant == "client_credentials" && app_type.is_public() {
+            return Err(format!(
+                "a {} application cannot use client_credentials: it is a public client without a secret",
+                app_type.as_str()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Client grants (machine-to-machine access) are for applications that keep a secret:
+/// machine-to-machine and regular web applications.
+pub fn client_grant_app_type(app_type: AppType) -> Checked<()> {
+    if matches!(app_type, AppType::NonInteractive | AppType::RegularWeb) {
+        return Ok(());
+    }
+    Err(format!(
+        "a {} application cannot have client grants: client grants are for machine-to-machine (m2m) or regular web applications, which can keep a secret",
+        app_type.as_str()
+    ))
+}
+
+/// Scopes a client grant gives: each must be defined by the API.
+pub fn granted_scopes(scopes: &[String], api: &crate::ResourceServer) -> Checked<()> {
+    for scope in scopes {
+        if !api.defines_scope(scope) {
+            let shown: String = scope.chars().take(100).collect();
+            let defined: Vec<&str> = api.scopes.iter().map(|s| s.value.as_str()).collect();
+            let defined = if defined.is_empty() {
+                "none".to_string()
+            } else {
+                defined.join(", ")
+            };
+            return Err(format!(
+                "scope {shown} is not defined by API {} (it defines: {defined})",
+                api.identifier
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Which list a URL is for; each has its own rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlKind {
+    Callback,
+    WebOrigin,
+    LogoutUrl,
+}
+
+impl UrlKind {
+    fn label(self) -> &'static str {
+        match self {
+            UrlKind::Callback => "callback URL",
+            UrlKind::WebOrigin => "web origin",
+            UrlKind::LogoutUrl => "logout URL",
+        }
+    }
+}
+
+/// Validates URLs, which are kept exactly as given (redirect URIs are compared as
+/// strings, so they are never rewritten). Callbacks of native apps may use a private-use
+/// scheme (`com.example.app:/callback`, RFC 8252 §7.1); everything else is http(s).
+pub fn urls(list: &[String], kind: UrlKind, app_type: AppType) -> Checked<()> {
+    for text in list {
+        url(text, kind, app_type)?;
+    }
+    Ok(())
+}
+
+fn url(text: &str, kind: UrlKind, app_type: AppType) -> Checked<()> {
+    let shown: String = text.chars().take(200).collect();
+    let bad = |why: &str| format!("invalid {} {shown:?}: {why}", kind.label());
+    let parsed = Url::parse(text)
+        .map_err(|_| bad("it must be an absolute URL such as https://app.example.com/callback"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Not echoed: the credentials may be real.
+        return Err(format!(
+            "invalid {}: it must not contain credentials",
+            kind.label()
+        ));
+    }
+    let custom_scheme_ok = kind == UrlKind::Callback && app_type == AppType::Native;
+    let web = matches!(parsed.scheme(), "http" | "https");
+    if !web && !custom_scheme_ok {
+        return Err(bad(
+            "it must be an absolute http(s) URL such as https://app.example.com/callback",
+        ));
+    }
+    if web && parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("it must not contain spaces"));
+    }
+    if text.contains('*') {
+        return Err(bad("wildcards are not supported: list each URL"));
+    }
+    match kind {
+        UrlKind::Callback if parsed.fragment().is_some() => {
+            Err(bad("a callback URL must not have a #fragment"))
+        }
+        UrlKind::WebOrigin
+            if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() =>
+        {
+            Err(bad(
+                "a web origin is scheme://host[:port] without a path, query or fragment",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn url_rules() {
+        let spa = AppType::Spa;
+        assert!(
+            urls(
+                &list(&["http://localhost:3000", "https://app.example/cb?x=1"]),
+                UrlKind::Callback,
+                spa
+            )
+            .is_ok()
+        );
+        for bad in [
+            "localhost:3000",
+            "/callback",
+            "ftp://x.example/",
+            "https://app.example/cb#frag",
+            "https://*.example.com/cb",
+            "https://u:p@x.example/",
+        ] {
+            assert!(
+                urls(&list(&[bad]), UrlKind::Callback, spa).is_err(),
+                "{bad}"
+            );
+        }
+        let message = urls(
+            &list(&["https://u:hunter2@x.example/"]),
+            UrlKind::Callback,
+            spa,
+        )
+        .unwrap_err();
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(
+            urls(
+                &list(&["com.example.app:/callback"]),
+                UrlKind::Callback,
+                AppType::Native
+            )
+            .is_ok()
+        );
+        assert!(
+            urls(
+                &list(&["com.example.app:/callback"]),
+                UrlKind::Callback,
+                spa
+            )
+            .is_err()
+        );
+        assert!(
+            urls(
+                &list(&["http://localhost:3000", "http://localhost:3000/"]),
+                UrlKind::WebOrigin,
+                spa
+            )
+            .is_ok()
+        );
+        assert!(
+            urls(
+                &list(&["http://localhost:3000/app"]),
+                UrlKind::WebOrigin,
+                spa
+            )
+            .is_err()
+        );
+        assert!(
+            urls(
+                &list(&["http://localhost:3000/bye#x"]),
+                UrlKind::LogoutUrl,
+                spa
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn scope_and_identifier_rules() {
+        assert!(scope_value("read:messages").is_ok());
+        assert!(scope_value("read messages").is_err());
+        assert!(scope_value("say\"hi\"").is_err());
+        assert!(api_identifier("https://quickstarts/api").is_ok());
+        assert!(api_identifier("urn:my-api").is_ok());
+        assert!(api_identifier("").is_err());
+        assert!(api_identifier("my api").is_err());
+        assert!(
+            token_lifetime(0).is_err()
+                && token_lifetime(2_592_001).is_err()
+                && token_lifetime(60).is_ok()
+        );
+    }
+
+    #[test]
+    fn grant_type_rules() {
+        assert!(grant_types(&list(&["client_credentials"]), AppType::Spa).is_err());
+        assert!(grant_types(&list(&["client_credentials"]), AppType::NonInteractive).is_ok());
+        assert!(grant_types(&list(&["password"]), AppType::RegularWeb).is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Who calls: a bearer JWT this server issued by `client_credentials` for the Management
+//! API (`aud` = `<issuer>api/v2/`), verified in-process with the published keys (current,
+//! next, previous), then checked against the application's grant as it is *now* (through
+//! the half-second machine-access cache): deleting the application or its grant, or
+//! narrowing the grant's scopes, takes effect within a second for tokens already issued.
+//!
+//! User tokens are refused even when they carry Management API scopes: the authorization
+//! endpoint lets any user ask for any scope an API defines, so only machine-to-machine
+//! grants, which an administrator creates, can open this API.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use tessera_core::scope;
+use tessera_core::system::management_api_identifier;
+use tessera_jose::verify_with;
+
+use super::error::{ApiError, ApiResult};
+use crate::AppState;
+use crate::state::now;
+
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECONDS: i64 = 60;
+/// Longer bearer tokens are refused before any parsing.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Authenticates the request and requires one of `any_of` among the caller's scopes.
+pub(crate) async fn require(
+    state: &AppState,
+    headers: &HeaderMap,
+    any_of: &[&str],
+) -> ApiResult<()> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("Missing authentication"))?;
+    let bad_header = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Bad HTTP authentication header format",
+            Some("invalid_authorization_header"),
+        )
+    };
+    let text = value.to_str().map_err(|_| bad_header())?;
+    let token = match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Err(bad_header()),
+    };
+    if token.is_empty() || token.contains(' ') {
+        return Err(bad_header());
+    }
+    let invalid = || ApiError::unauthorized("Invalid token");
+    if token.len() > MAX_TOKEN_BYTES || token.matches('.').count() != 2 {
+        return Err(invalid());
+    }
+    let keys = state.keys();
+    let verified = verify_with(token, |kid| keys.verifying_key(kid)).map_err(|_| invalid())?;
+    let claims = verified.claims;
+    let audience = management_api_identifier(state.issuer());
+    let now = now();
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(state.issuer()) {
+        return Err(invalid());
+    }
+    let audience_ok = match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => *aud == audience,
+        Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&audience)),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(ApiError::unauthorized("Bad audience"));
+    }
+    match claims.get("exp").and_then(|v| v.as_i64()) {
+        Some(exp) if exp + LEEWAY_SECONDS > now => {}
+        Some(_) => {
+            return Err(ApiError::unauthorized(
+                "Expired token received for JSON Web Token validation",
+            ));
+        }
+        None => return Err(invalid()),
+    }
+    if claims
+        .get("nbf")
+        .and_then(|v| v.as_i64())
+        .is_some_and(|nbf| nbf > now + LEEWAY_SECONDS)
+    {
+        return Err(invalid());
+    }
+    let client_id = match (
+        claims.get("gty").and_then(|v| v.as_str()),
+        claims
+            .get("sub")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.strip_suffix("@clients")),
+    ) {
+        (Some("client-credentials"), Some(client_id)) => client_id.to_string(),
+        _ => {
+            return Err(ApiError::unauthorized(
+                "Invalid token: the Management API accepts tokens of machine-to-machine applications (client_credentials) only",
+            ));
+        }
+    };
+    let token_scopes = scope::parse(claims.get("scope").and_then(|v| v.as_str()).unwrap_or(""));
+    // The grant as it is now: scopes removed since the token was issued no longer count.
+    let access = state
+        .machine_access()
+        .get(state.store(), &client_id, &audience)
+        .await?
+        .ok_or_else(invalid)?;
+    let granted: Vec<&String> = match &access.grant {
+        Some(grant) => token_scopes
+            .iter()
+            .filter(|s| grant.scope.contains(s))
+            .collect(),
+        None => Vec::new(),
+    };
+    if !any_of
+        .iter()
+        .any(|needed| granted.iter().any(|s| s == needed))
+    {
+        return Err(ApiError::forbidden(
+            format!("Insufficient scope, expected any of: {}", any_of.join(",")),
+            "insufficient_scope",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! Request bodies: JSON objects only, every member known to the endpoint, each of the
+//! type Auth0 documents. Errors use Auth0's `Payload validation error: '…'` wording and
+//! never repeat a member's value (it may be a password).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::{Map, Value};
+use tessera_core::Scope;
+
+use super::error::{ApiError, ApiResult};
+
+/// The members of a JSON object body, taken one by one with their expected types.
+pub(crate) struct Fields(Map<String, Value>);
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn wrong_type(expected: &str, found: &Value, property: &str) -> ApiError {
+    ApiError::invalid_property(
+        format!(
+            "Expected type {expected} but found type {}",
+            type_name(found)
+        ),
+        property,
+    )
+}
+
+/// Parses a body that must be a JSON object whose members are all in `allowed`.
+pub(crate) fn object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    allowed: &[&str],
+) -> ApiResult<Fields> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "Payload content length greater than maximum allowed: 65536",
+                Some("payload_too_large"),
+            )
+        } else {
+            ApiError::new(status, "Invalid request payload", Some("invalid_body"))
+        }
+    })?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type: send a JSON body with Content-Type: application/json",
+            Some("unsupported_media_type"),
+        ));
+    }
+    let value: Value = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid request payload JSON format",
+            Some("invalid_body"),
+        )
+    })?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::invalid_body(format!(
+            "Expected type object but found type {}",
+            type_name(&value)
+        )));
+    };
+    let unknown: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !allowed.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        let shown: Vec<String> = unknown
+            .iter()
+            .map(|k| k.chars().take(60).collect())
+            .collect();
+        return Err(ApiError::invalid_body(format!(
+            "Additional properties not allowed: {}",
+            shown.join(",")
+        )));
+    }
+    Ok(Fields(map))
+}
+
+impl Fields {
+    /// Whether `key` is present.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// Whether `key` is present and `null` (then it is taken).
+    pub(crate) fn is_null(&mut self, key: &str) -> bool {
+        if matches!(self.0.get(key), Some(Value::Null)) {
+            self.0.remove(key);
+            return true;
+        }
+        false
+    }
+
+    /// Fails with Auth0's message when `key` is absent.
+    pub(crate) fn required<T>(key: &str, value: Option<T>) -> ApiResult<T> {
+        value.ok_or_else(|| ApiError::invalid_body(format!("Missing required property: {key}")))
+    }
+
+    pub(crate) fn string(&mut self, key: &str) -> ApiResult<Option<String>> {
+        match self.0.remove(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(wrong_type("string", &other, key)),
+        }
+    }
+
+    pub(crate) fn boolean(&mut self, key: &str) -> ApiResult<Option<bool>> {
+        match self.0.remove(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(other) => Err(wrong_type("boolean", &other, key)),
+        }
+    }
+
+    pub(crate) fn integer(&mut self, key: &str) -> ApiResult<Option<i64>> {
+        match self.0.remove(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
+            Some(other) => Err(wrong_type("integer", &other, key)),
+        }
+    }
+
+    /// A list of strings, duplicates dropped (order kept).
+    pub(crate) fn strings(&mut self, key: &str) -> ApiResult<Option<Vec<String>>> {
+        match self.0.remove(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => {
+                let mut out: Vec<String> = Vec::with_capacity(items.len());
+                for (index, item) in items.into_iter().enumerate() {
+                    match item {
+                        Value::String(s) => {
+                            if !out.contains(&s) {
+                                out.push(s);
+                            }
+                        }
+                        other => {
+                            return Err(wrong_type("string", &other, &format!("{key}[{index}]")));
+                        }
+                    }
+                }
+                Ok(Some(out))
+            }
+            Some(other) => Err(wrong_type("array", &other, key)),
+        }
+    }
+
+    /// A nested object, as `Fields` restricted to `allowed`.
+    pub(crate) fn object(&mut self, key: &str, allowed: &[&str]) -> ApiResult<Option<Fields>> {
+        match self.0.remove(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => {
+                if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+                    let shown: String = unknown.chars().take(60).collect();
+                    return Err(ApiError::invalid_property(
+                        format!("Additional properties not allowed: {shown}"),
+                        key,
+                    ));
+                }
+                Ok(Some(Fields(map)))
+            }
+            Some(other) => Err(wrong_type("object", &other, key)),
+        }
+    }
+
+    /// Scopes in Auth0's shape: `[{"value": "read:messages", "description": "…"}]`,
+    /// each value valid and listed once.
+    pub(crate) fn scopes(&mut self, key: &str) -> ApiResult<Option<Vec<Scope>>> {
+        let items = match self.0.remove(key) {
+            None => return Ok(None),
+            Some(Value::Array(items)) => items,
+            Some(other) => return Err(wrong_type("array", &other, key)),
+        };
+        let mut scopes: Vec<Scope> = Vec::with_capacity(items.len());
+        for (index, item) in items.into_iter().enumerate() {
+            let property = format!("{key}[{index}]");
+            let Value::Object(map) = item else {
+                return Err(wrong_type("object", &item, &property));
+            };
+            if let Some(unknown) = map
+                .keys()
+                .find(|k| !["value", "description"].contains(&k.as_str()))
+            {
+                let shown: String = unknown.chars().take(60).collect();
+                return Err(ApiError::invalid_property(
+                    format!("Additional properties not allowed: {shown}"),
+                    &property,
+                ));
+            }
+            let mut fields = Fields(map);
+            let value = Fields::required("value", fields.string("value")?).map_err(|_| {
+                ApiError::invalid_property("Missing required property: value", &property)
+            })?;
+            tessera_core::validate::scope_value(&value).map_err(ApiError::bad_request)?;
+            let description = fields.string("description")?.unwrap_or_default();
+            let description = tessera_core::validate::scope_description(&value, &description)
+                .map_err(ApiError::bad_request)?;
+            if scopes.iter().any(|s| s.value == value) {
+                return Err(ApiError::bad_request(format!(
+                    "the scope {value:?} is listed twice"
+                )));
+            }
+            scopes.push(Scope { value, description });
+        }
+        Ok(Some(scopes))
+    }
+}

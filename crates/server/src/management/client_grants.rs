@@ -1,0 +1,173 @@
+//! `/api/v2/client-grants`: machine-to-machine access of an application to an API.
+//! Changes reach the client-credentials grant at once on this node (the machine-access
+//! cache forgets the application), within half a second on others.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tessera_core::{ClientGrant, ids, validate};
+use tessera_store::StoreError;
+
+use super::auth::require;
+use super::body::{self, Fields};
+use super::clients;
+use super::error::{ApiError, ApiResult};
+use super::paging::Query;
+use super::wire;
+use crate::AppState;
+use crate::state::now;
+
+fn not_found() -> ApiError {
+    ApiError::not_found("The client grant does not exist", "inexistent_client_grant")
+}
+
+fn conflict() -> ApiError {
+    ApiError::conflict(
+        "A client grant for this client and audience already exists",
+        "client_grant_conflict",
+    )
+}
+
+async fn find(state: &AppState, id: &str) -> ApiResult<ClientGrant> {
+    state
+        .store()
+        .list_client_grants(None)
+        .await?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(not_found)
+}
+
+async fn api_of(state: &AppState, audience: &str) -> ApiResult<tessera_core::ResourceServer> {
+    state
+        .store()
+        .find_resource_server(audience)
+        .await?
+        .filter(|api| api.identifier == audience)
+        .ok_or_else(|| {
+            let shown: String = audience.chars().take(100).collect();
+            ApiError::not_found(
+                format!("No resource server found by audience: {shown}"),
+                "inexistent_resource_server",
+            )
+        })
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["read:client_grants"]).await?;
+    let query = Query::parse(
+        query.as_deref(),
+        &[
+            "page",
+            "per_page",
+            "include_totals",
+            "audience",
+            "client_id",
+        ],
+    )?;
+    let paging = query.paging()?;
+    let audience = query.get("audience");
+    let grants = state
+        .store()
+        .list_client_grants(query.get("client_id"))
+        .await?;
+    let items = grants
+        .iter()
+        .filter(|g| audience.is_none_or(|a| g.audience == a))
+        .map(wire::client_grant)
+        .collect();
+    Ok(paging.respond(items, "client_grants"))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["create:client_grants"]).await?;
+    let mut fields = body::object(&headers, body, &["client_id", "audience", "scope"])?;
+    let client_id = Fields::required("client_id", fields.string("client_id")?)?;
+    let audience = Fields::required("audience", fields.string("audience")?)?;
+    let scope = Fields::required("scope", fields.strings("scope")?)?;
+    let client = clients::find(&state, &client_id).await?;
+    validate::client_grant_app_type(client.app_type).map_err(ApiError::bad_request)?;
+    let api = api_of(&state, &audience).await?;
+    validate::granted_scopes(&scope, &api).map_err(ApiError::bad_request)?;
+    let existing = state
+        .store()
+        .list_client_grants(Some(&client.client_id))
+        .await?;
+    if existing.iter().any(|g| g.audience == api.identifier) {
+        return Err(conflict());
+    }
+    let grant = ClientGrant {
+        id: format!("cgr_{}", ids::alphanumeric(16)),
+        client_id: client.client_id.clone(),
+        audience: api.identifier.clone(),
+        scope,
+        created_at: now(),
+    };
+    state
+        .store()
+        .create_client_grant(&grant)
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(_) => conflict(),
+            StoreError::NotFound(_) => clients::not_found(),
+            other => other.into(),
+        })?;
+    state.machine_access().forget_client(&grant.client_id);
+    Ok((StatusCode::CREATED, Json(wire::client_grant(&grant))).into_response())
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["update:client_grants"]).await?;
+    let mut fields = body::object(&headers, body, &["scope"])?;
+    let grant = find(&state, &id).await?;
+    let Some(scope) = fields.strings("scope")? else {
+        return Ok(Json(wire::client_grant(&grant)).into_response());
+    };
+    let api = api_of(&state, &grant.audience).await?;
+    validate::granted_scopes(&scope, &api).map_err(ApiError::bad_request)?;
+    let grant = state
+        .store()
+        .update_client_grant(&grant.id, &scope)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+    state.machine_access().forget_client(&grant.client_id);
+    Ok(Json(wire::client_grant(&grant)).into_response())
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["delete:client_grants"]).await?;
+    let grant = find(&state, &id).await?;
+    state
+        .store()
+        .delete_client_grant(&grant.id)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+    state.machine_access().forget_client(&grant.client_id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,400 @@
+//! `/api/v2/clients`: applications. Tessera stores client secrets hashed (SHA-256), so a
+//! secret is in the response of `POST /clients` and of `POST /clients/{id}/rotate-secret`
+//! only; Auth0 can show it again, Tessera cannot.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tessera_core::validate::{self, UrlKind};
+use tessera_core::{AppType, Client, RefreshPolicy, ids};
+use tessera_store::{ClientUpdate, StoreError};
+
+use super::auth::require;
+use super::body::{self, Fields};
+use super::error::{ApiError, ApiResult};
+use super::paging::Query;
+use super::wire;
+use crate::AppState;
+use crate::state::now;
+
+const CREATE_FIELDS: &[&str] = &[
+    "name",
+    "app_type",
+    "callbacks",
+    "web_origins",
+    "allowed_logout_urls",
+    "grant_types",
+    "is_first_party",
+    "token_endpoint_auth_method",
+    "refresh_token",
+    "oidc_conformant",
+    "allowed_apis",
+];
+const UPDATE_FIELDS: &[&str] = &[
+    "name",
+    "callbacks",
+    "web_origins",
+    "allowed_logout_urls",
+    "grant_types",
+    "is_first_party",
+    "refresh_token",
+    "oidc_conformant",
+    "allowed_apis",
+];
+const REFRESH_FIELDS: &[&str] = &[
+    "rotation_type",
+    "expiration_type",
+    "token_lifetime",
+    "idle_token_lifetime",
+    "infinite_token_lifetime",
+    "infinite_idle_token_lifetime",
+    "leeway",
+];
+
+pub(crate) fn not_found() -> ApiError {
+    ApiError::not_found("The client does not exist", "inexistent_client")
+}
+
+pub(crate) async fn find(state: &AppState, client_id: &str) -> ApiResult<Client> {
+    state
+        .store()
+        .find_client(client_id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+fn urls(
+    fields: &mut Fields,
+    key: &str,
+    kind: UrlKind,
+    app_type: AppType,
+) -> ApiResult<Option<Vec<String>>> {
+    let Some(list) = fields.strings(key)? else {
+        return Ok(None);
+    };
+    validate::urls(&list, kind, app_type).map_err(ApiError::bad_request)?;
+    Ok(Some(list))
+}
+
+fn grant_types(fields: &mut Fields, app_type: AppType) -> ApiResult<Option<Vec<String>>> {
+    let Some(list) = fields.strings("grant_types")? else {
+        return Ok(None);
+    };
+    validate::grant_types(&list, app_type).map_err(ApiError::bad_request)?;
+    Ok(Some(list))
+}
+
+/// `oidc_conformant`: Tessera is always OIDC-conformant; `false` cannot be honoured.
+fn oidc_conformant(fields: &mut Fields) -> ApiResult<()> {
+    if fields.boolean("oidc_conformant")? == Some(false) {
+        return Err(ApiError::bad_request(
+            "oidc_conformant cannot be false: Tessera applications are always OIDC-conformant",
+        ));
+    }
+    Ok(())
+}
+
+/// Auth0's `refresh_token` object: Tessera always rotates and expires refresh tokens, so
+/// only the lifetimes and `leeway` (the reuse interval) can change.
+fn refresh_policy(fields: &mut Fields, current: RefreshPolicy) -> ApiResult<Option<RefreshPolicy>> {
+    let Some(mut refresh) = fields.object("refresh_token", REFRESH_FIELDS)? else {
+        return Ok(None);
+    };
+    let fixed = |value: Option<String>, expected: &str, key: &str| -> ApiResult<()> {
+        match value {
+            Some(v) if v != expected => Err(ApiError::bad_request(format!(
+                "refresh_token.{key} must be {expected:?}: Tessera always rotates and expires refresh tokens"
+            ))),
+            _ => Ok(()),
+        }
+    };
+    fixed(
+        refresh.string("rotation_type")?,
+        "rotating",
+        "rotation_type",
+    )?;
+    fixed(
+        refresh.string("expiration_type")?,
+        "expiring",
+        "expiration_type",
+    )?;
+    for key in ["infinite_token_lifetime", "infinite_idle_token_lifetime"] {
+        if refresh.boolean(key)? == Some(true) {
+            return Err(ApiError::bad_request(format!(
+                "refresh_token.{key} cannot be true: refresh tokens always expire in Tessera"
+            )));
+        }
+    }
+    let seconds = |value: Option<i64>, key: &str, max: i64| -> ApiResult<Option<i64>> {
+        match value {
+            Some(v) if !(0..=max).contains(&v) => Err(ApiError::bad_request(format!(
+                "refresh_token.{key} must be between 0 and {max} seconds"
+            ))),
+            other => Ok(other),
+        }
+    };
+    // Auth0's bounds: lifetimes up to a year, leeway up to a minute.
+    let policy = RefreshPolicy {
+        token_lifetime: seconds(
+            refresh.integer("token_lifetime")?,
+            "token_lifetime",
+            31_557_600,
+        )?
+        .unwrap_or(current.token_lifetime),
+        idle_token_lifetime: seconds(
+            refresh.integer("idle_token_lifetime")?,
+            "idle_token_lifetime",
+            31_557_600,
+        )?
+        .unwrap_or(current.idle_token_lifetime),
+        reuse_interval: seconds(refresh.integer("leeway")?, "leeway", 60)?
+            .unwrap_or(current.reuse_interval),
+    };
+    Ok(Some(policy))
+}
+
+/// `allowed_apis` (Tessera's): identifiers or ids of existing APIs; `null` = every API.
+async fn allowed_apis(
+    state: &AppState,
+    fields: &mut Fields,
+) -> ApiResult<Option<Option<Vec<String>>>> {
+    if fields.is_null("allowed_apis") {
+        return Ok(Some(None));
+    }
+    let Some(names) = fields.strings("allowed_apis")? else {
+        return Ok(None);
+    };
+    let mut identifiers: Vec<String> = Vec::new();
+    for name in names {
+        let api = state
+            .store()
+            .find_resource_server(&name)
+            .await?
+            .ok_or_else(|| {
+                let shown: String = name.chars().take(100).collect();
+                ApiError::bad_request(format!(
+                    "allowed_apis: no API with identifier or id {shown:?}"
+                ))
+            })?;
+        if !identifiers.contains(&api.identifier) {
+            identifiers.push(api.identifier);
+        }
+    }
+    Ok(Some(Some(identifiers)))
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["read:clients"]).await?;
+    let query = Query::parse(
+        query.as_deref(),
+        &[
+            "page",
+            "per_page",
+            "include_totals",
+            "fields",
+            "include_fields",
+            "app_type",
+            "is_first_party",
+        ],
+    )?;
+    let paging = query.paging()?;
+    let app_types: Option<Vec<&str>> = query.get("app_type").map(|t| t.split(',').collect());
+    let first_party = query.boolean("is_first_party")?;
+    let clients = state.store().list_clients().await?;
+    let items = clients
+        .iter()
+        .filter(|c| {
+            app_types
+                .as_ref()
+                .is_none_or(|t| t.contains(&c.app_type.as_str()))
+        })
+        .filter(|c| first_party.is_none_or(|f| c.is_first_party == f))
+        .map(|c| wire::client(c, None))
+        .collect();
+    Ok(paging.respond(items, "clients"))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["read:clients"]).await?;
+    Query::parse(query.as_deref(), &["fields", "include_fields"])?;
+    let client = find(&state, &id).await?;
+    Ok(Json(wire::client(&client, None)).into_response())
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["create:clients"]).await?;
+    let mut fields = body::object(&headers, body, CREATE_FIELDS)?;
+    let name = Fields::required("name", fields.string("name")?)?;
+    let name = validate::name(&name, "application").map_err(ApiError::bad_request)?;
+    let app_type = match fields.string("app_type")? {
+        Some(text) => validate::app_type(&text).map_err(ApiError::bad_request)?,
+        None => AppType::RegularWeb,
+    };
+    let callbacks =
+        urls(&mut fields, "callbacks", UrlKind::Callback, app_type)?.unwrap_or_default();
+    let web_origins =
+        urls(&mut fields, "web_origins", UrlKind::WebOrigin, app_type)?.unwrap_or_default();
+    let allowed_logout_urls = urls(
+        &mut fields,
+        "allowed_logout_urls",
+        UrlKind::LogoutUrl,
+        app_type,
+    )?
+    .unwrap_or_default();
+    let grant_types =
+        grant_types(&mut fields, app_type)?.unwrap_or_else(|| app_type.default_grant_types());
+    let is_first_party = fields.boolean("is_first_party")?.unwrap_or(true);
+    let auth_method = match fields.string("token_endpoint_auth_method")? {
+        None => app_type.default_auth_method().to_string(),
+        Some(method) => {
+            let allowed: &[&str] = if app_type.is_public() {
+                &["none"]
+            } else {
+                &["client_secret_post", "client_secret_basic"]
+            };
+            if !allowed.contains(&method.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "token_endpoint_auth_method of a {} application must be one of: {}",
+                    app_type.as_str(),
+                    allowed.join(", ")
+                )));
+            }
+            method
+        }
+    };
+    let refresh = refresh_policy(&mut fields, RefreshPolicy::default())?.unwrap_or_default();
+    oidc_conformant(&mut fields)?;
+    let allowed_apis = allowed_apis(&state, &mut fields).await?.flatten();
+    let secret = (!app_type.is_public()).then(ids::client_secret);
+    let now = now();
+    let client = Client {
+        client_id: ids::alphanumeric(32),
+        name,
+        app_type,
+        secret_hash: secret.as_deref().map(ids::secret_hash),
+        token_endpoint_auth_method: auth_method,
+        callbacks,
+        web_origins,
+        allowed_logout_urls,
+        grant_types,
+        is_first_party,
+        allowed_apis,
+        refresh,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store().create_client(&client).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(wire::client(&client, secret.as_deref())),
+    )
+        .into_response())
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["update:clients"]).await?;
+    let mut fields = body::object(&headers, body, UPDATE_FIELDS)?;
+    let client = find(&state, &id).await?;
+    let app_type = client.app_type;
+    let update = ClientUpdate {
+        name: fields
+            .string("name")?
+            .map(|n| validate::name(&n, "application").map_err(ApiError::bad_request))
+            .transpose()?,
+        callbacks: urls(&mut fields, "callbacks", UrlKind::Callback, app_type)?,
+        web_origins: urls(&mut fields, "web_origins", UrlKind::WebOrigin, app_type)?,
+        allowed_logout_urls: urls(
+            &mut fields,
+            "allowed_logout_urls",
+            UrlKind::LogoutUrl,
+            app_type,
+        )?,
+        grant_types: grant_types(&mut fields, app_type)?,
+        secret_hash: None,
+        is_first_party: fields.boolean("is_first_party")?,
+        allowed_apis: allowed_apis(&state, &mut fields).await?,
+        refresh: refresh_policy(&mut fields, client.refresh)?,
+    };
+    oidc_conformant(&mut fields)?;
+    let client = state
+        .store()
+        .update_client(&client.client_id, &update, now())
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+    state.machine_access().forget_client(&client.client_id);
+    Ok(Json(wire::client(&client, None)).into_response())
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["delete:clients"]).await?;
+    state
+        .store()
+        .delete_client(&id)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+    state.machine_access().forget_client(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/v2/clients/{id}/rotate-secret` (scope `update:client_keys`, as on Auth0):
+/// a new secret, shown in this response only; the old one stops working at once.
+pub(crate) async fn rotate_secret(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["update:client_keys"]).await?;
+    let client = find(&state, &id).await?;
+    if client.app_type.is_public() || client.is_public() {
+        return Err(ApiError::bad_request(format!(
+            "a {} application is a public client: it has no client secret",
+            client.app_type.as_str()
+        )));
+    }
+    let secret = ids::client_secret();
+    let update = ClientUpdate {
+        secret_hash: Some(ids::secret_hash(&secret)),
+        ..ClientUpdate::default()
+    };
+    let client = state
+        .store()
+        .update_client(&client.client_id, &update, now())
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+    state.machine_access().forget_client(&client.client_id);
+    Ok(Json(wire::client(&client, Some(&secret))).into_response())
+}

@@ -1,0 +1,225 @@
+//! `/api/v2/resource-servers`: APIs. `{id}` is the id or the (URL-encoded) identifier.
+//! System APIs (the Management API itself) are listed but cannot be changed or deleted.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tessera_core::{DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, TokenDialect, ids, validate};
+use tessera_jose::Algorithm;
+use tessera_store::{ResourceServerUpdate, StoreError};
+
+use super::auth::require;
+use super::body::{self, Fields};
+use super::error::{ApiError, ApiResult};
+use super::paging::Query;
+use super::wire;
+use crate::AppState;
+use crate::state::now;
+
+const CREATE_FIELDS: &[&str] = &[
+    "name",
+    "identifier",
+    "scopes",
+    "signing_alg",
+    "token_lifetime",
+    "allow_offline_access",
+    "token_dialect",
+    "enforce_policies",
+];
+const UPDATE_FIELDS: &[&str] = &[
+    "name",
+    "scopes",
+    "signing_alg",
+    "token_lifetime",
+    "allow_offline_access",
+    "token_dialect",
+    "enforce_policies",
+];
+
+fn not_found() -> ApiError {
+    ApiError::not_found(
+        "The resource server does not exist",
+        "inexistent_resource_server",
+    )
+}
+
+pub(crate) async fn find(state: &AppState, id: &str) -> ApiResult<ResourceServer> {
+    state
+        .store()
+        .find_resource_server(id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+fn signing_alg(text: &str) -> ApiResult<String> {
+    Algorithm::parse(text)
+        .map(|a| a.as_str().to_string())
+        .map_err(|_| {
+            let shown: String = text.chars().take(20).collect();
+            ApiError::bad_request(format!(
+                "unsupported signing_alg {shown:?}: use RS256, ES256 or EdDSA"
+            ))
+        })
+}
+
+fn dialect(text: Option<String>) -> ApiResult<Option<TokenDialect>> {
+    text.map(|t| validate::token_dialect(&t).map_err(ApiError::bad_request))
+        .transpose()
+}
+
+fn lifetime(seconds: Option<i64>) -> ApiResult<Option<i64>> {
+    seconds
+        .map(|s| validate::token_lifetime(s).map_err(ApiError::bad_request))
+        .transpose()
+}
+
+fn refuse_system(api: &ResourceServer) -> ApiResult<()> {
+    if api.is_system() {
+        return Err(ApiError::forbidden(
+            format!(
+                "{} is a system resource server: it cannot be updated or deleted",
+                api.name
+            ),
+            "operation_not_supported",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["read:resource_servers"]).await?;
+    let query = Query::parse(query.as_deref(), &["page", "per_page", "include_totals"])?;
+    let paging = query.paging()?;
+    let apis = state.store().list_resource_servers().await?;
+    Ok(paging.respond(
+        apis.iter().map(wire::resource_server).collect(),
+        "resource_servers",
+    ))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["read:resource_servers"]).await?;
+    let api = find(&state, &id).await?;
+    Ok(Json(wire::resource_server(&api)).into_response())
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["create:resource_servers"]).await?;
+    let mut fields = body::object(&headers, body, CREATE_FIELDS)?;
+    let identifier = Fields::required("identifier", fields.string("identifier")?)?;
+    let identifier = validate::api_identifier(&identifier).map_err(ApiError::bad_request)?;
+    let name = match fields.string("name")? {
+        Some(name) => validate::name(&name, "API").map_err(ApiError::bad_request)?,
+        None => identifier.clone(),
+    };
+    let scopes = fields.scopes("scopes")?.unwrap_or_default();
+    let signing_alg = match fields.string("signing_alg")? {
+        Some(alg) => signing_alg(&alg)?,
+        None => "RS256".to_string(),
+    };
+    let token_lifetime =
+        lifetime(fields.integer("token_lifetime")?)?.unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME);
+    let allow_offline_access = fields.boolean("allow_offline_access")?.unwrap_or(false);
+    let token_dialect =
+        dialect(fields.string("token_dialect")?)?.unwrap_or(TokenDialect::AccessToken);
+    let enforce_policies = fields.boolean("enforce_policies")?.unwrap_or(false);
+    let now = now();
+    let api = ResourceServer {
+        // Auth0's resource-server ids are 24 hex characters.
+        id: ids::hex_id(12),
+        name,
+        identifier,
+        signing_alg,
+        token_lifetime,
+        allow_offline_access,
+        token_dialect,
+        enforce_policies,
+        scopes,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store()
+        .create_resource_server(&api)
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(_) => ApiError::conflict(
+                "A resource server with the same identifier already exists",
+                "resource_server_conflict",
+            ),
+            other => other.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(wire::resource_server(&api))).into_response())
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["update:resource_servers"]).await?;
+    let mut fields = body::object(&headers, body, UPDATE_FIELDS)?;
+    let api = find(&state, &id).await?;
+    refuse_system(&api)?;
+    let update = ResourceServerUpdate {
+        name: fields
+            .string("name")?
+            .map(|n| validate::name(&n, "API").map_err(ApiError::bad_request))
+            .transpose()?,
+        scopes: fields.scopes("scopes")?,
+        signing_alg: fields
+            .string("signing_alg")?
+            .map(|a| signing_alg(&a))
+            .transpose()?,
+        token_lifetime: lifetime(fields.integer("token_lifetime")?)?,
+        allow_offline_access: fields.boolean("allow_offline_access")?,
+        token_dialect: dialect(fields.string("token_dialect")?)?,
+        enforce_policies: fields.boolean("enforce_policies")?,
+    };
+    let api = state
+        .store()
+        .update_resource_server(&api.id, &update, now())
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+    state.machine_access().clear();
+    Ok(Json(wire::resource_server(&api)).into_response())
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["delete:resource_servers"]).await?;
+    let api = find(&state, &id).await?;
+    refuse_system(&api)?;
+    state
+        .store()
+        .delete_resource_server(&api.id)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+    state.machine_access().clear();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,332 @@
+//! `/api/v2/users` and `/api/v2/users-by-email`: users of the database connection
+//! (`Username-Password-Authentication`). Passwords follow the sign-up policy and are
+//! hashed with Argon2id by the server's bounded hasher; they are never echoed.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tessera_core::{
+    DATABASE_CONNECTION, User, check_password_policy, email_is_plausible, ids, normalize_email,
+    validate,
+};
+use tessera_store::{NewUser, StoreError};
+
+use super::auth::require;
+use super::body::{self, Fields};
+use super::error::{ApiError, ApiResult};
+use super::paging::Query;
+use super::wire;
+use crate::AppState;
+use crate::state::now;
+
+const CREATE_FIELDS: &[&str] = &[
+    "connection",
+    "email",
+    "password",
+    "email_verified",
+    "verify_email",
+    "name",
+    "nickname",
+    "picture",
+    "blocked",
+];
+const UPDATE_FIELDS: &[&str] = &[
+    "connection",
+    "password",
+    "blocked",
+    "email_verified",
+    "name",
+    "nickname",
+    "picture",
+    "verify_password",
+];
+
+pub(crate) fn not_found() -> ApiError {
+    ApiError::not_found("The user does not exist.", "inexistent_user")
+}
+
+pub(crate) async fn find(state: &AppState, user_id: &str) -> ApiResult<User> {
+    state
+        .store()
+        .find_user(user_id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+fn connection(fields: &mut Fields, required: bool) -> ApiResult<()> {
+    match fields.string("connection")? {
+        None if required => Err(ApiError::invalid_body(
+            "Missing required property: connection",
+        )),
+        Some(c) if c != DATABASE_CONNECTION => Err(ApiError::bad_request(format!(
+            "The connection does not exist: Tessera has one connection, {DATABASE_CONNECTION}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The password policy of sign-up, in Auth0's words; the password itself is never shown.
+fn check_password(password: &str) -> ApiResult<()> {
+    check_password_policy(password).map_err(|why| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("PasswordStrengthError: {why}"),
+            Some("password_strength_error"),
+        )
+    })
+}
+
+fn profile_text(value: Option<String>, what: &str) -> ApiResult<Option<String>> {
+    value
+        .map(|v| validate::name(&v, what).map_err(ApiError::bad_request))
+        .transpose()
+}
+
+fn picture(value: Option<String>) -> ApiResult<Option<String>> {
+    match value {
+        Some(url)
+            if url.len() > 2000
+                || !(url.starts_with("https://") || url.starts_with("http://"))
+                || url::Url::parse(&url).is_err() =>
+        {
+            Err(ApiError::invalid_property(
+                "Object didn't pass validation for format url",
+                "picture",
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+/// `q=email:"someone@example.com"` (Lucene, as Auth0's search engine v3 reads it): the
+/// only search this slice understands.
+fn email_query(q: &str) -> ApiResult<String> {
+    let value = q
+        .trim()
+        .strip_prefix("email:")
+        .map(|v| v.trim().trim_matches('"'))
+        .filter(|v| !v.is_empty() && !v.contains(['"', ' ', '*']));
+    value.map(normalize_email).ok_or_else(|| {
+        ApiError::invalid_query_property(
+            "Tessera understands only q=email:\"ADDRESS\" (an exact email)",
+            "q",
+        )
+    })
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["read:users"]).await?;
+    let query = Query::parse(
+        query.as_deref(),
+        &[
+            "page",
+            "per_page",
+            "include_totals",
+            "q",
+            "search_engine",
+            "fields",
+            "include_fields",
+            "sort",
+            "connection",
+        ],
+    )?;
+    let paging = query.paging()?;
+    if let Some(engine) = query.get("search_engine")
+        && !matches!(engine, "v2" | "v3")
+    {
+        return Err(ApiError::invalid_query_property(
+            "No enum match for: search_engine",
+            "search_engine",
+        ));
+    }
+    let email = query.get("q").map(email_query).transpose()?;
+    let users = match &email {
+        Some(email) => state
+            .store()
+            .find_user_by_email(email)
+            .await?
+            .into_iter()
+            .collect(),
+        None => state.store().list_users().await?,
+    };
+    let connection = query.get("connection");
+    let items = users
+        .iter()
+        .filter(|u| connection.is_none_or(|c| u.connection == c))
+        .map(wire::user)
+        .collect();
+    Ok(paging.respond(items, "users"))
+}
+
+/// `GET /api/v2/users-by-email?email=`: an array (empty or of one user).
+pub(crate) async fn by_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["read:users"]).await?;
+    let query = Query::parse(query.as_deref(), &["email", "fields", "include_fields"])?;
+    let email = query
+        .get("email")
+        .ok_or_else(|| ApiError::invalid_query("Missing required property: email"))?;
+    let users: Vec<_> = state
+        .store()
+        .find_user_by_email(email)
+        .await?
+        .iter()
+        .map(wire::user)
+        .collect();
+    Ok(Json(users).into_response())
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["read:users"]).await?;
+    Query::parse(query.as_deref(), &["fields", "include_fields"])?;
+    let user = find(&state, &id).await?;
+    Ok(Json(wire::user(&user)).into_response())
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["create:users"]).await?;
+    let mut fields = body::object(&headers, body, CREATE_FIELDS)?;
+    connection(&mut fields, true)?;
+    let email = normalize_email(&Fields::required("email", fields.string("email")?)?);
+    if !email_is_plausible(&email) {
+        return Err(ApiError::invalid_property(
+            "Object didn't pass validation for format email",
+            "email",
+        ));
+    }
+    let password = Fields::required("password", fields.string("password")?)?;
+    check_password(&password)?;
+    let email_verified = fields.boolean("email_verified")?.unwrap_or(false);
+    // Tessera sends no mail: `verify_email` is accepted and has no effect.
+    fields.boolean("verify_email")?;
+    let name = profile_text(fields.string("name")?, "user")?;
+    let nickname = profile_text(fields.string("nickname")?, "nickname")?;
+    let picture = picture(fields.string("picture")?)?;
+    let blocked = fields.boolean("blocked")?.unwrap_or(false);
+    let exists = || ApiError::conflict("The user already exists.", "auth0_idp_error");
+    if state.store().find_user_by_email(&email).await?.is_some() {
+        return Err(exists());
+    }
+    let password_hash = state.hasher().hash(password).await;
+    let new = NewUser {
+        email,
+        password_hash,
+        email_verified,
+        name,
+        nickname,
+        picture,
+    };
+    let user_id = format!("auth0|{}", ids::hex_id(12));
+    let now = now();
+    let mut user = state
+        .store()
+        .create_user(&new, &user_id, now)
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(_) => exists(),
+            other => other.into(),
+        })?;
+    if blocked {
+        state
+            .store()
+            .set_user_blocked(&user.user_id, true, now)
+            .await?;
+        user.blocked = true;
+    }
+    Ok((StatusCode::CREATED, Json(wire::user(&user))).into_response())
+}
+
+/// `PATCH /api/v2/users/{id}`: `blocked` and `password`. The store has no method yet to
+/// change `name`, `nickname`, `picture` or `email_verified` of an existing user: those
+/// are refused with 400 `operation_not_supported` rather than ignored.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["update:users"]).await?;
+    let mut fields = body::object(&headers, body, UPDATE_FIELDS)?;
+    connection(&mut fields, false)?;
+    for key in ["email_verified", "name", "nickname", "picture"] {
+        if fields.has(key) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("Tessera cannot change {key} of an existing user yet"),
+                Some("operation_not_supported"),
+            ));
+        }
+    }
+    let password = fields.string("password")?;
+    if let Some(password) = &password {
+        check_password(password)?;
+    }
+    fields.boolean("verify_password")?;
+    let blocked = fields.boolean("blocked")?;
+    let user = find(&state, &id).await?;
+    let now = now();
+    let gone = |error| match error {
+        StoreError::NotFound(_) => not_found(),
+        other => ApiError::from(other),
+    };
+    if let Some(password) = password {
+        let hash = state.hasher().hash(password).await;
+        state
+            .store()
+            .set_user_password(&user.user_id, &hash, now)
+            .await
+            .map_err(gone)?;
+    }
+    if let Some(blocked) = blocked {
+        state
+            .store()
+            .set_user_blocked(&user.user_id, blocked, now)
+            .await
+            .map_err(gone)?;
+        if !blocked {
+            // As `tessera users unblock`: brute-force lockouts are lifted too.
+            state
+                .store()
+                .clear_login_failures(&user.email, None)
+                .await?;
+        }
+    }
+    let user = find(&state, &user.user_id).await?;
+    Ok(Json(wire::user(&user)).into_response())
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require(&state, &headers, &["delete:users"]).await?;
+    state
+        .store()
+        .delete_user(&id)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

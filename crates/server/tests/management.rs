@@ -1,0 +1,849 @@
+//! The Management API v2 (`/api/v2/…`): tokens and scopes, each endpoint's happy path
+//! and its 400/404/409, pagination, the system API, and that what it creates works
+//! (a user signs in, a client gets a client-credentials token).
+
+mod common;
+
+use common::{TestServer, spawn};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera_core::{AppType, ClientGrant, ids};
+
+const ALL_SCOPES: &str = "read:resource_servers create:resource_servers update:resource_servers delete:resource_servers \
+    read:clients create:clients update:clients delete:clients update:client_keys \
+    read:client_grants create:client_grants update:client_grants delete:client_grants \
+    read:users create:users update:users delete:users";
+
+fn management_audience(server: &TestServer) -> String {
+    format!("{}api/v2/", server.issuer)
+}
+
+/// An m2m application granted `scopes` on the Management API, and its token.
+async fn management_token(server: &TestServer, scopes: &str) -> String {
+    let secret = ids::client_secret();
+    let client = common::client("Automation", AppType::NonInteractive, Some(&secret));
+    server.store.create_client(&client).await.unwrap();
+    server
+        .store
+        .create_client_grant(&ClientGrant {
+            id: format!("cgr_{}", ids::alphanumeric(16)),
+            client_id: client.client_id.clone(),
+            audience: management_audience(server),
+            scope: scopes.split_whitespace().map(str::to_string).collect(),
+            created_at: common::now(),
+        })
+        .await
+        .unwrap();
+    let (status, body) = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client.client_id),
+            ("client_secret", &secret),
+            ("audience", &management_audience(server)),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn call(
+    server: &TestServer,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, server.url(&format!("/api/v2{path}")));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn assert_error(body: &Value, status: u16, error_code: Option<&str>) {
+    assert_eq!(body["statusCode"], json!(status), "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    if let Some(code) = error_code {
+        assert_eq!(body["errorCode"], json!(code), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_scopes_checked_in_auth0s_error_shape() {
+    let server = spawn().await;
+    let (status, body) = call(&server, None, Method::GET, "/clients", None).await;
+    assert_eq!(status, 401);
+    assert_error(&body, 401, None);
+    assert_eq!(body["error"], "Unauthorized");
+    assert_eq!(body["message"], "Missing authentication");
+
+    let (status, body) = call(&server, Some("not.a.jwt"), Method::GET, "/clients", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["message"], "Invalid token");
+
+    // A token of another API is not a Management API token.
+    let (status, token) = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &server.m2m_client_id),
+            ("client_secret", &server.m2m_secret),
+            ("audience", common::API),
+        ])
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        &server,
+        token["access_token"].as_str(),
+        Method::GET,
+        "/clients",
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+
+    let token = management_token(&server, "read:users").await;
+    let (status, body) = call(&server, Some(&token), Method::GET, "/clients", None).await;
+    assert_eq!(status, 403);
+    assert_error(&body, 403, Some("insufficient_scope"));
+    assert_eq!(body["error"], "Forbidden");
+    assert_eq!(
+        body["message"],
+        "Insufficient scope, expected any of: read:clients"
+    );
+    let (status, _) = call(&server, Some(&token), Method::GET, "/users", None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_user_token_with_management_scopes_is_refused() {
+    let server = spawn().await;
+    let browser = common::browser();
+    // Any user may ask for any scope an API defines: user tokens must not open this API.
+    let tokens = server
+        .code_flow(
+            &browser,
+            "openid read:clients",
+            Some(&management_audience(&server)),
+        )
+        .await;
+    let token = tokens["access_token"].as_str().unwrap();
+    assert!(tokens["scope"].as_str().unwrap().contains("read:clients"));
+    let (status, body) = call(&server, Some(token), Method::GET, "/clients", None).await;
+    assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test]
+async fn removing_the_grant_takes_effect_for_issued_tokens() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let (status, grants) = call(
+        &server,
+        Some(&token),
+        Method::GET,
+        &format!(
+            "/client-grants?audience={}",
+            urlencode(&management_audience(&server))
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let grant = grants.as_array().unwrap().last().unwrap().clone();
+    let id = grant["id"].as_str().unwrap();
+    let (status, _) = call(
+        &server,
+        Some(&token),
+        Method::PATCH,
+        &format!("/client-grants/{id}"),
+        Some(json!({"scope": ["read:clients"]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The token still says read:users, but the grant no longer does.
+    let (status, body) = call(&server, Some(&token), Method::GET, "/users", None).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = call(&server, Some(&token), Method::GET, "/clients", None).await;
+    assert_eq!(status, 200);
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn resource_servers_crud_and_the_system_api() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+
+    let (status, list) = call(&server, t, Method::GET, "/resource-servers", None).await;
+    assert_eq!(status, 200);
+    let system = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|api| api["identifier"] == json!(management_audience(&server)))
+        .expect("the Management API is listed")
+        .clone();
+    assert_eq!(system["is_system"], json!(true));
+    assert_eq!(system["name"], "Tessera Management API");
+
+    let created = json!({
+        "name": "Orders API",
+        "identifier": "https://orders.example.com",
+        "scopes": [{"value": "read:orders", "description": "Read orders"}],
+        "token_lifetime": 3600,
+        "allow_offline_access": true
+    });
+    let (status, api) = call(
+        &server,
+        t,
+        Method::POST,
+        "/resource-servers",
+        Some(created.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{api}");
+    assert_eq!(api["identifier"], "https://orders.example.com");
+    assert_eq!(api["signing_alg"], "RS256");
+    assert_eq!(api["token_dialect"], "access_token");
+    assert_eq!(api["is_system"], json!(false));
+    assert_eq!(api["scopes"][0]["value"], "read:orders");
+    let id = api["id"].as_str().unwrap().to_string();
+
+    let (status, body) = call(&server, t, Method::POST, "/resource-servers", Some(created)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_error(&body, 409, Some("resource_server_conflict"));
+
+    // By id and by URL-encoded identifier.
+    let (status, by_id) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/resource-servers/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, by_identifier) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!(
+            "/resource-servers/{}",
+            urlencode("https://orders.example.com")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(by_id, by_identifier);
+
+    let (status, api) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/resource-servers/{id}"),
+        Some(json!({"name": "Orders", "token_dialect": "access_token_authz", "enforce_policies": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{api}");
+    assert_eq!(api["name"], "Orders");
+    assert_eq!(api["enforce_policies"], json!(true));
+
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/resource-servers/{id}"),
+        Some(json!({"identifier": "https://other"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_error(&body, 400, Some("invalid_body"));
+    assert_eq!(
+        body["message"],
+        "Payload validation error: 'Additional properties not allowed: identifier'."
+    );
+    for bad in [
+        json!({"identifier": "has space"}),
+        json!({"identifier": "https://x.example", "token_lifetime": 0}),
+        json!({"identifier": "https://x.example", "signing_alg": "HS256"}),
+        json!({"identifier": "https://x.example", "scopes": [{"value": "bad scope"}]}),
+        json!({"identifier": 42}),
+        json!({"name": "no identifier"}),
+        json!([]),
+    ] {
+        let (status, body) = call(
+            &server,
+            t,
+            Method::POST,
+            "/resource-servers",
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad} → {body}");
+        assert_error(&body, 400, None);
+    }
+
+    // The system API can be read, not changed or deleted.
+    let system_id = system["id"].as_str().unwrap();
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/resource-servers/{system_id}"),
+        Some(json!({"name": "Mine now"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &format!(
+            "/resource-servers/{}",
+            urlencode(&management_audience(&server))
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &format!("/resource-servers/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/resource-servers/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_resource_server"));
+}
+
+#[tokio::test]
+async fn clients_and_client_grants_work_end_to_end() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+
+    let (status, app) = call(
+        &server,
+        t,
+        Method::POST,
+        "/clients",
+        Some(json!({"name": "Billing worker", "app_type": "non_interactive"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{app}");
+    assert_eq!(app["grant_types"], json!(["client_credentials"]));
+    assert_eq!(app["token_endpoint_auth_method"], "client_secret_post");
+    let client_id = app["client_id"].as_str().unwrap().to_string();
+    let secret = app["client_secret"].as_str().unwrap().to_string();
+    assert_eq!(secret.len(), 64);
+
+    // Read back: never the secret.
+    let (status, read) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/clients/{client_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(read.get("client_secret").is_none(), "{read}");
+    assert_eq!(read["name"], "Billing worker");
+
+    let (status, grant) = call(
+        &server,
+        t,
+        Method::POST,
+        "/client-grants",
+        Some(json!({"client_id": client_id, "audience": common::API, "scope": ["read:messages"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{grant}");
+    assert_eq!(grant["audience"], common::API);
+    let grant_id = grant["id"].as_str().unwrap().to_string();
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        "/client-grants",
+        Some(json!({"client_id": client_id, "audience": common::API, "scope": []})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        "/client-grants",
+        Some(json!({"client_id": client_id, "audience": "https://nope", "scope": []})),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        "/client-grants",
+        Some(json!({"client_id": "nope", "audience": common::API, "scope": []})),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_error(&body, 404, Some("inexistent_client"));
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/client-grants/{grant_id}"),
+        Some(json!({"scope": ["delete:everything"]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, grants) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/client-grants?client_id={client_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(grants.as_array().unwrap().len(), 1);
+
+    // The new client gets a token with the grant made through the API.
+    let form = |secret: &str| {
+        vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("client_id", client_id.clone()),
+            ("client_secret", secret.to_string()),
+            ("audience", common::API.to_string()),
+        ]
+    };
+    let token_with = |secret: String| {
+        let form = form(&secret);
+        let server = &server;
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            server.token(&pairs).await
+        }
+    };
+    let (status, body) = token_with(secret.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = server
+        .verify(body["access_token"].as_str().unwrap(), common::API)
+        .await;
+    assert_eq!(claims["scope"], "read:messages");
+
+    // Update, rotate: the old secret stops working at once.
+    let (status, app) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/clients/{client_id}"),
+        Some(json!({"name": "Billing", "refresh_token": {"leeway": 10}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{app}");
+    assert_eq!(app["name"], "Billing");
+    assert_eq!(app["refresh_token"]["leeway"], json!(10));
+    let (status, rotated) = call(
+        &server,
+        t,
+        Method::POST,
+        &format!("/clients/{client_id}/rotate-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    let (status, _) = token_with(secret.clone()).await;
+    assert_eq!(status, 401);
+    let (status, _) = token_with(new_secret.clone()).await;
+    assert_eq!(status, 200);
+
+    // Bad bodies.
+    for bad in [
+        json!({"name": "x", "foo": 1}),
+        json!({"name": "x", "app_type": "desktop"}),
+        json!({"name": "x", "app_type": "spa", "grant_types": ["client_credentials"]}),
+        json!({"name": "x", "callbacks": ["not a url"]}),
+        json!({"name": "x", "web_origins": ["https://app.example/path"]}),
+        json!({"app_type": "spa"}),
+        json!({"name": "x", "is_first_party": "yes"}),
+    ] {
+        let (status, body) = call(&server, t, Method::POST, "/clients", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+        assert_error(&body, 400, Some("invalid_body"));
+    }
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        "/clients",
+        Some(json!({"name": "x", "foo": 1})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["message"],
+        "Payload validation error: 'Additional properties not allowed: foo'."
+    );
+
+    // Delete the grant, then the client: 404 afterwards, and no more tokens.
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &format!("/client-grants/{grant_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = token_with(new_secret.clone()).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &format!("/clients/{client_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/clients/{client_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_client"));
+    assert_eq!(body["message"], "The client does not exist");
+    let (status, _) = token_with(new_secret).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn lists_page_with_include_totals() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    for n in 0..5 {
+        let (status, _) = call(
+            &server,
+            t,
+            Method::POST,
+            "/clients",
+            Some(json!({"name": format!("App {n}"), "app_type": "spa"})),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let (status, all) = call(&server, t, Method::GET, "/clients", None).await;
+    assert_eq!(status, 200);
+    let total = all.as_array().unwrap().len();
+    assert!(total >= 7, "{total}");
+    let (status, page) = call(
+        &server,
+        t,
+        Method::GET,
+        "/clients?page=1&per_page=2&include_totals=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["start"], json!(2));
+    assert_eq!(page["limit"], json!(2));
+    assert_eq!(page["length"], json!(2));
+    assert_eq!(page["total"], json!(total));
+    assert_eq!(page["clients"].as_array().unwrap()[0], all[2]);
+    let (status, page) = call(
+        &server,
+        t,
+        Method::GET,
+        "/clients?page=100&per_page=2",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(page, json!([]));
+    let (status, spas) = call(&server, t, Method::GET, "/clients?app_type=spa", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        spas.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["app_type"] == "spa")
+    );
+    for bad in [
+        "per_page=101",
+        "page=-1",
+        "include_totals=maybe",
+        "color=blue",
+    ] {
+        let (status, body) = call(&server, t, Method::GET, &format!("/clients?{bad}"), None).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_error(&body, 400, Some("invalid_query_string"));
+    }
+    let (status, page) = call(
+        &server,
+        t,
+        Method::GET,
+        "/resource-servers?include_totals=true&per_page=1",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["resource_servers"].as_array().unwrap().len(), 1);
+    assert_eq!(page["total"], json!(2));
+}
+
+#[tokio::test]
+async fn users_created_through_the_api_sign_in() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let password = "a long enough passphrase 7";
+    let (status, user) = call(
+        &server,
+        t,
+        Method::POST,
+        "/users",
+        Some(json!({
+            "connection": "Username-Password-Authentication",
+            "email": "New.Person@Example.com",
+            "password": password,
+            "email_verified": true,
+            "name": "New Person"
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(user["email"], "new.person@example.com");
+    assert_eq!(user["name"], "New Person");
+    assert_eq!(user["nickname"], "new.person");
+    assert_eq!(user["identities"][0]["provider"], "auth0");
+    assert_eq!(
+        user["identities"][0]["connection"],
+        "Username-Password-Authentication"
+    );
+    assert!(user["created_at"].as_str().unwrap().contains('T'));
+    assert!(!user.to_string().contains(password));
+    let user_id = user["user_id"].as_str().unwrap().to_string();
+    assert!(user_id.starts_with("auth0|"));
+
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        "/users",
+        Some(json!({"connection": "Username-Password-Authentication", "email": "new.person@example.com", "password": password})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["message"], "The user already exists.");
+    for bad in [
+        json!({"connection": "Username-Password-Authentication", "email": "x@example.com", "password": "password"}),
+        json!({"connection": "Username-Password-Authentication", "email": "not-an-email", "password": password}),
+        json!({"connection": "google-oauth2", "email": "x@example.com", "password": password}),
+        json!({"email": "x@example.com", "password": password}),
+        json!({"connection": "Username-Password-Authentication", "email": "x@example.com", "password": password, "app_metadata": {}}),
+    ] {
+        let (status, body) = call(&server, t, Method::POST, "/users", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+        assert!(!body.to_string().contains("\"password\":"), "{body}");
+    }
+
+    let (status, found) = call(
+        &server,
+        t,
+        Method::GET,
+        "/users?q=email:%22new.person%40example.com%22&search_engine=v3",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let (status, found) = call(
+        &server,
+        t,
+        Method::GET,
+        "/users-by-email?email=NEW.person%40example.com",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found[0]["user_id"], json!(user_id));
+    let (status, found) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/users/{}", urlencode(&user_id)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["email"], "new.person@example.com");
+
+    // Sign in through the hosted login.
+    let browser = common::browser();
+    let response = server
+        .submit_login(
+            &browser,
+            &server.authorize_url(&[
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("state", "s"),
+                ("nonce", "n"),
+                ("code_challenge", &common::pkce().challenge),
+                ("code_challenge_method", "S256"),
+            ]),
+            "new.person@example.com",
+            password,
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+
+    // Block, change the password, unblock.
+    let (status, blocked) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/users/{}", urlencode(&user_id)),
+        Some(json!({"blocked": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{blocked}");
+    assert_eq!(blocked["blocked"], json!(true));
+    let new_password = "another long passphrase 8";
+    let (status, body) = call(&server, t, Method::PATCH, &format!("/users/{}", urlencode(&user_id)), Some(json!({"password": new_password, "blocked": false, "connection": "Username-Password-Authentication"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["blocked"], json!(false));
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/users/{}", urlencode(&user_id)),
+        Some(json!({"password": "short"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!body.to_string().contains("short\""), "{body}");
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/users/{}", urlencode(&user_id)),
+        Some(json!({"name": "Renamed"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let browser = common::browser();
+    let response = server
+        .submit_login(
+            &browser,
+            &server.authorize_url(&[
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("state", "s"),
+                ("nonce", "n"),
+                ("code_challenge", &common::pkce().challenge),
+                ("code_challenge_method", "S256"),
+            ]),
+            "new.person@example.com",
+            new_password,
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &format!("/users/{}", urlencode(&user_id)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/users/{}", urlencode(&user_id)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_user"));
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &format!("/users/{}", urlencode(&user_id)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn bodies_must_be_json_and_small() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v2/clients"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v2/clients"))
+        .bearer_auth(&token)
+        .form(&[("name", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v2/clients"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"name\": \"{}\"}}", "x".repeat(100_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["statusCode"], json!(413));
+    let (status, body) = call(&server, Some(&token), Method::GET, "/nothing-here", None).await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, None);
+}
