@@ -621,6 +621,33 @@ async fn lists_page_with_include_totals() {
     assert_eq!(status, 200);
     assert_eq!(page["resource_servers"].as_array().unwrap().len(), 1);
     assert_eq!(page["total"], json!(2));
+
+    // Client grants also page by checkpoint (`from`, `take`), as the v5+ SDKs ask.
+    let (status, first) = call(
+        &server,
+        t,
+        Method::GET,
+        "/client-grants?take=1&include_totals=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(first["client_grants"].as_array().unwrap().len(), 1);
+    let next = first["next"]
+        .as_str()
+        .expect("a second grant follows")
+        .to_string();
+    let (status, second) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/client-grants?take=1&include_totals=true&from={next}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(second["client_grants"][0]["id"], json!(next));
+    assert!(second.get("next").is_none(), "{second}");
 }
 
 #[tokio::test]

@@ -72,7 +72,9 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route(
             "/client-grants/{id}",
-            axum::routing::patch(client_grants::update).delete(client_grants::delete),
+            get(client_grants::get)
+                .patch(client_grants::update)
+                .delete(client_grants::delete),
         )
         .route("/users", get(users::list).post(users::create))
         .route(

@@ -135,6 +135,7 @@ pub(crate) async fn list(
             "include_fields",
             "sort",
             "connection",
+            "primary_order",
         ],
     )?;
     let paging = query.paging()?;
