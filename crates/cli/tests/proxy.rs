@@ -921,11 +921,19 @@ async fn websocket_handshakes_are_judged_then_tunnelled() {
     // h2c: forwarded as a plain request, without the upgrade.
     let (head, mut stream) = handshake(&base, "h2c", Some(&token)).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut body = vec![0u8; 200];
-    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut body))
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .expect("a content-length");
+    let mut body = vec![0u8; length];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut body))
         .await
-        .unwrap()
+        .expect("the whole body")
         .unwrap();
-    let body = String::from_utf8_lossy(&body[..n]).to_string();
+    let body = String::from_utf8(body).unwrap();
     assert!(body.contains("\"upgrade\":null"), "{body}");
 }
