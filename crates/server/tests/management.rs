@@ -781,15 +781,103 @@ async fn users_created_through_the_api_sign_in() {
     .await;
     assert_eq!(status, 400, "{body}");
     assert!(!body.to_string().contains("short\""), "{body}");
+    // Profile edits: only the given fields change.
+    let path = format!("/users/{}", urlencode(&user_id));
     let (status, body) = call(
         &server,
         t,
         Method::PATCH,
-        &format!("/users/{}", urlencode(&user_id)),
-        Some(json!({"name": "Renamed"})),
+        &path,
+        Some(json!({"name": "Renamed", "nickname": "renamed", "picture": "https://pics.example/r.png"})),
     )
     .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["name"], &body["nickname"], &body["picture"]),
+        (
+            &json!("Renamed"),
+            &json!("renamed"),
+            &json!("https://pics.example/r.png")
+        )
+    );
+    assert_eq!(body["email"], "new.person@example.com");
+    assert_eq!(body["email_verified"], json!(true));
+    let (status, body) = call(&server, t, Method::GET, &path, None).await;
+    assert_eq!((status, &body["nickname"]), (200, &json!("renamed")));
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &path,
+        Some(json!({"email_verified": false})),
+    )
+    .await;
+    assert_eq!((status, &body["email_verified"]), (200, &json!(false)));
+    // Bad values and unknown members change nothing.
+    for bad in [
+        json!({"email": "not-an-email"}),
+        json!({"picture": "javascript:alert(1)"}),
+        json!({"name": ""}),
+        json!({"name": 5}),
+        json!({"user_metadata": {}}),
+        json!({"name": "Half", "connection": "google-oauth2"}),
+    ] {
+        let (status, body) = call(&server, t, Method::PATCH, &path, Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+        assert_error(&body, 400, None);
+    }
+    let (_, body) = call(&server, t, Method::GET, &path, None).await;
+    assert_eq!(body["name"], "Renamed");
+    // An email of another user: 409; a new email is unverified unless said otherwise.
+    common::create_user(&server.store, "taken@example.com", password).await;
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &path,
+        Some(json!({"email": "Taken@Example.com", "name": "Not applied"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_error(&body, 409, None);
+    let (_, body) = call(&server, t, Method::GET, &path, None).await;
+    assert_eq!(body["name"], "Renamed");
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &path,
+        Some(json!({"email": "Moved@Example.com", "email_verified": true, "connection": "Username-Password-Authentication"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["email"], &body["email_verified"]),
+        (&json!("moved@example.com"), &json!(true))
+    );
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &path,
+        Some(json!({"email": "new.person@example.com"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["email"], &body["email_verified"]),
+        (&json!("new.person@example.com"), &json!(false))
+    );
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        "/users/auth0%7Cnobody",
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_user"));
     let browser = common::browser();
     let response = server
         .submit_login(

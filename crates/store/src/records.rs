@@ -111,6 +111,17 @@ pub struct NewUser {
     pub picture: Option<String>,
 }
 
+/// Profile fields of a user that may change. `None` keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct UserProfileChange {
+    /// Normalized by the store; must stay unique in the connection.
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+    pub nickname: Option<String>,
+    pub picture: Option<String>,
+}
+
 /// Fields of an API that may change. `None` keeps the stored value.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceServerUpdate {

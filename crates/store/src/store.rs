@@ -1012,6 +1012,74 @@ impl Store {
         })
     }
 
+    /// Changes the given profile fields of a user and `updated_at`; a new email must not
+    /// belong to another user of the connection (`Conflict`).
+    pub async fn update_user_profile(
+        &self,
+        user_id: &str,
+        change: &UserProfileChange,
+        now: i64,
+    ) -> StoreResult<User> {
+        each!(self, |pool, pg| {
+            let mut tx = pool.begin_write(None).await?;
+            let row = sqlx::query(if pg {
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE"
+                )
+            } else {
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE tenant_id = $1 AND user_id = $2"
+                )
+            })
+            .bind(self.tenant)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
+            let mut user = user_from_row(&row)?;
+            if let Some(email) = &change.email {
+                user.email = tessera_core::normalize_email(email);
+            }
+            if let Some(verified) = change.email_verified {
+                user.email_verified = verified;
+            }
+            if let Some(name) = &change.name {
+                user.name = name.clone();
+            }
+            if let Some(nickname) = &change.nickname {
+                user.nickname = nickname.clone();
+            }
+            if let Some(picture) = &change.picture {
+                user.picture = picture.clone();
+            }
+            user.updated_at = now;
+            sqlx::query(
+                "UPDATE users SET email = $1, email_verified = $2, name = $3, nickname = $4, \
+                 picture = $5, updated_at = $6 WHERE tenant_id = $7 AND user_id = $8",
+            )
+            .bind(&user.email)
+            .bind(user.email_verified)
+            .bind(&user.name)
+            .bind(&user.nickname)
+            .bind(&user.picture)
+            .bind(now)
+            .bind(self.tenant)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => StoreError::Conflict("a user with this email"),
+                other => other,
+            })?;
+            tx.commit().await?;
+            Ok(user)
+        })
+    }
+
     /// Signs a user out everywhere: login sessions end and refresh tokens are revoked.
     pub async fn end_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<()> {
         each!(self, |pool| {
@@ -1814,6 +1882,54 @@ impl Store {
         .fetch_optional(pool)
         .await?;
             row.map(|r| role_from_row(&r)).transpose()
+        })
+    }
+
+    /// Renames a role or changes its description (`None` keeps the stored value); the
+    /// name stays unique (`Conflict`).
+    pub async fn update_role(
+        &self,
+        role_id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Role> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+                "UPDATE roles SET name = COALESCE($1, name), description = COALESCE($2, description), \
+                 updated_at = $3 WHERE tenant_id = $4 AND id = $5 \
+                 RETURNING id, name, description, created_at, updated_at",
+            )
+            .bind(name)
+            .bind(description)
+            .bind(now)
+            .bind(self.tenant)
+            .bind(role_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => StoreError::Conflict("a role with this name"),
+                other => other,
+            })?
+            .ok_or(StoreError::NotFound("role"))?;
+            role_from_row(&row)
+        })
+    }
+
+    /// The users holding a role, oldest first.
+    pub async fn role_users(&self, role_id: &str) -> StoreResult<Vec<User>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT u.user_id, u.connection, u.email, u.email_verified, u.name, u.nickname, \
+                 u.picture, u.blocked, u.created_at, u.updated_at, u.last_login, u.logins_count \
+                 FROM users u JOIN user_roles ur ON ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id \
+                 WHERE u.tenant_id = $1 AND ur.role_id = $2 ORDER BY u.created_at, u.user_id",
+            )
+            .bind(self.tenant)
+            .bind(role_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(user_from_row).collect()
         })
     }
 

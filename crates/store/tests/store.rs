@@ -83,6 +83,8 @@ on_both_backends!(
     a_transaction_is_deleted_once,
     signing_keys_are_inserted_once_and_rotate,
     roles_and_permissions,
+    roles_are_renamed_and_list_their_users,
+    user_profiles_change_and_emails_stay_unique,
     sessions_opaque_tokens_and_user_changes,
     clients_grants_and_lists,
     ordering_is_byte_order_as_in_sqlite,
@@ -1019,6 +1021,157 @@ async fn roles_and_permissions(store: &Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn roles_are_renamed_and_list_their_users(store: &Store) {
+    let role = |id: &str, name: &str| Role {
+        id: id.into(),
+        name: name.into(),
+        description: String::new(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.create_role(&role("rol_a", "admin")).await.unwrap();
+    store.create_role(&role("rol_b", "billing")).await.unwrap();
+    let renamed = store
+        .update_role("rol_a", Some("administrator"), None, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.description.as_str()),
+        ("administrator", "")
+    );
+    assert_eq!((renamed.created_at, renamed.updated_at), (1, 5));
+    let described = store
+        .update_role("rol_a", None, Some("Does everything"), 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        (described.name.as_str(), described.description.as_str()),
+        ("administrator", "Does everything")
+    );
+    assert_eq!(store.find_role("rol_a").await.unwrap(), Some(described));
+    assert!(matches!(
+        store.update_role("rol_a", Some("billing"), None, 7).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.update_role("rol_missing", Some("x"), None, 7).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.find_role("rol_a").await.unwrap().unwrap().updated_at,
+        6
+    );
+
+    let first = store
+        .create_user(&new_user("first@x.io"), "auth0|first", 1)
+        .await
+        .unwrap();
+    let second = store
+        .create_user(&new_user("second@x.io"), "auth0|second", 2)
+        .await
+        .unwrap();
+    store
+        .assign_user_role("auth0|second", "rol_a")
+        .await
+        .unwrap();
+    store
+        .assign_user_role("auth0|first", "rol_a")
+        .await
+        .unwrap();
+    assert_eq!(store.role_users("rol_a").await.unwrap(), [first, second]);
+    assert!(store.role_users("rol_b").await.unwrap().is_empty());
+    assert!(store.role_users("rol_missing").await.unwrap().is_empty());
+}
+
+async fn user_profiles_change_and_emails_stay_unique(store: &Store) {
+    let user = store
+        .create_user(&new_user("p@x.io"), "auth0|p", 1)
+        .await
+        .unwrap();
+    store
+        .create_user(&new_user("taken@x.io"), "auth0|taken", 1)
+        .await
+        .unwrap();
+    let changed = store
+        .update_user_profile(
+            "auth0|p",
+            &UserProfileChange {
+                name: Some("Pat".into()),
+                nickname: Some("pat".into()),
+                ..Default::default()
+            },
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.name.as_str(), changed.nickname.as_str()),
+        ("Pat", "pat")
+    );
+    assert_eq!(
+        (
+            changed.email.as_str(),
+            changed.picture.as_str(),
+            changed.email_verified
+        ),
+        ("p@x.io", user.picture.as_str(), true),
+        "fields not given keep their values"
+    );
+    assert_eq!(changed.updated_at, 5);
+    assert_eq!(store.find_user("auth0|p").await.unwrap(), Some(changed));
+
+    let moved = store
+        .update_user_profile(
+            "auth0|p",
+            &UserProfileChange {
+                email: Some(" New@X.io".into()),
+                email_verified: Some(false),
+                picture: Some("https://pics.example/p.png".into()),
+                ..Default::default()
+            },
+            6,
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.email, "new@x.io", "normalized");
+    assert!(!moved.email_verified);
+    assert_eq!(moved.picture, "https://pics.example/p.png");
+    assert!(store.find_user_by_email("p@x.io").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .find_user_with_password("NEW@x.io")
+            .await
+            .unwrap()
+            .map(|(u, hash)| (u.user_id, hash)),
+        Some(("auth0|p".to_string(), Some("h".to_string()))),
+        "the password stays with the user"
+    );
+
+    let taken = store
+        .update_user_profile(
+            "auth0|p",
+            &UserProfileChange {
+                email: Some("Taken@x.io".into()),
+                name: Some("Not applied".into()),
+                ..Default::default()
+            },
+            7,
+        )
+        .await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.find_user("auth0|p").await.unwrap().unwrap().name,
+        "Pat",
+        "nothing changed"
+    );
+    assert!(matches!(
+        store
+            .update_user_profile("auth0|nobody", &UserProfileChange::default(), 8)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 fn new_user(email: &str) -> NewUser {

@@ -97,11 +97,6 @@ pub(crate) fn object(
 }
 
 impl Fields {
-    /// Whether `key` is present.
-    pub(crate) fn has(&self, key: &str) -> bool {
-        self.0.contains_key(key)
-    }
-
     /// Whether `key` is present and `null` (then it is taken).
     pub(crate) fn is_null(&mut self, key: &str) -> bool {
         if matches!(self.0.get(key), Some(Value::Null)) {

@@ -12,7 +12,7 @@ use tessera_core::{
     DATABASE_CONNECTION, User, check_password_policy, email_is_plausible, ids, normalize_email,
     validate,
 };
-use tessera_store::{NewUser, StoreError};
+use tessera_store::{NewUser, StoreError, UserProfileChange};
 
 use super::auth::require;
 use super::body::{self, Fields};
@@ -35,6 +35,9 @@ const CREATE_FIELDS: &[&str] = &[
 ];
 const UPDATE_FIELDS: &[&str] = &[
     "connection",
+    "client_id",
+    "email",
+    "verify_email",
     "password",
     "blocked",
     "email_verified",
@@ -256,9 +259,26 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(wire::user(&user))).into_response())
 }
 
-/// `PATCH /api/v2/users/{id}`: `blocked` and `password`. The store has no method yet to
-/// change `name`, `nickname`, `picture` or `email_verified` of an existing user: those
-/// are refused with 400 `operation_not_supported` rather than ignored.
+fn email(value: String) -> ApiResult<String> {
+    let email = normalize_email(&value);
+    if !email_is_plausible(&email) {
+        return Err(ApiError::invalid_property(
+            "Object didn't pass validation for format email",
+            "email",
+        ));
+    }
+    Ok(email)
+}
+
+fn email_exists() -> ApiError {
+    ApiError::conflict("The specified new email already exists", "auth0_idp_error")
+}
+
+/// `PATCH /api/v2/users/{id}`: `email` (a new address is unverified unless
+/// `email_verified` says otherwise, as on Auth0), `email_verified`, `name`, `nickname`,
+/// `picture`, `blocked` and `password`. `connection` may be given (it must be the
+/// database connection); `client_id`, `verify_email` and `verify_password` are accepted
+/// and have no effect (Tessera sends no mail).
 pub(crate) async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -268,15 +288,15 @@ pub(crate) async fn update(
     require(&state, &headers, &["update:users"]).await?;
     let mut fields = body::object(&headers, body, UPDATE_FIELDS)?;
     connection(&mut fields, false)?;
-    for key in ["email_verified", "name", "nickname", "picture"] {
-        if fields.has(key) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("Tessera cannot change {key} of an existing user yet"),
-                Some("operation_not_supported"),
-            ));
-        }
-    }
+    fields.string("client_id")?;
+    fields.boolean("verify_email")?;
+    let mut change = UserProfileChange {
+        email: fields.string("email")?.map(email).transpose()?,
+        email_verified: fields.boolean("email_verified")?,
+        name: profile_text(fields.string("name")?, "user")?,
+        nickname: profile_text(fields.string("nickname")?, "nickname")?,
+        picture: picture(fields.string("picture")?)?,
+    };
     let password = fields.string("password")?;
     if let Some(password) = &password {
         check_password(password)?;
@@ -284,11 +304,38 @@ pub(crate) async fn update(
     fields.boolean("verify_password")?;
     let blocked = fields.boolean("blocked")?;
     let user = find(&state, &id).await?;
+    if change.email.as_ref() == Some(&user.email) {
+        change.email = None;
+    }
+    if change.email.is_some() && change.email_verified.is_none() {
+        change.email_verified = Some(false);
+    }
     let now = now();
     let gone = |error| match error {
         StoreError::NotFound(_) => not_found(),
         other => ApiError::from(other),
     };
+    if let Some(email) = &change.email
+        && state.store().find_user_by_email(email).await?.is_some()
+    {
+        return Err(email_exists());
+    }
+    let changes_profile = change.email.is_some()
+        || change.email_verified.is_some()
+        || change.name.is_some()
+        || change.nickname.is_some()
+        || change.picture.is_some();
+    if changes_profile {
+        state
+            .store()
+            .update_user_profile(&user.user_id, &change, now)
+            .await
+            .map_err(|error| match error {
+                StoreError::Conflict(_) => email_exists(),
+                StoreError::NotFound(_) => not_found(),
+                other => ApiError::from(other),
+            })?;
+    }
     if let Some(password) = password {
         let hash = state.hasher().hash(password).await;
         state
