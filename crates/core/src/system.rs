@@ -12,7 +12,7 @@ pub const SYSTEM_API_ID_PREFIX: &str = "sys_";
 pub const MANAGEMENT_API_NAME: &str = "Tessera Management API";
 
 /// The Management API's scopes (Auth0's names) and their descriptions.
-pub const MANAGEMENT_SCOPES: [(&str, &str); 23] = [
+pub const MANAGEMENT_SCOPES: [(&str, &str); 24] = [
     ("read:resource_servers", "Read Resource Servers"),
     ("create:resource_servers", "Create Resource Servers"),
     ("update:resource_servers", "Update Resource Servers"),
@@ -36,6 +36,7 @@ pub const MANAGEMENT_SCOPES: [(&str, &str); 23] = [
     ("delete:roles", "Delete Roles"),
     ("read:role_members", "Read Role Members"),
     ("create:role_members", "Create Role Members"),
+    ("delete:role_members", "Delete Role Members"),
 ];
 
 /// The Management API's identifier (the `aud` of its tokens): `<issuer>api/v2/`, as on

@@ -7,12 +7,13 @@ mod common;
 use common::{TestServer, spawn};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_core::{AppType, ClientGrant, ids};
+use tessera_core::{AppType, ClientGrant, TokenDialect, ids};
 
 const ALL_SCOPES: &str = "read:resource_servers create:resource_servers update:resource_servers delete:resource_servers \
     read:clients create:clients update:clients delete:clients update:client_keys \
     read:client_grants create:client_grants update:client_grants delete:client_grants \
-    read:users create:users update:users delete:users";
+    read:users create:users update:users delete:users \
+    read:roles create:roles update:roles delete:roles";
 
 fn management_audience(server: &TestServer) -> String {
     format!("{}api/v2/", server.issuer)
@@ -961,4 +962,408 @@ async fn bodies_must_be_json_and_small() {
     let (status, body) = call(&server, Some(&token), Method::GET, "/nothing-here", None).await;
     assert_eq!(status, 404);
     assert_error(&body, 404, None);
+}
+
+/// The permissions of a user's access token for `audience`, from a fresh login.
+async fn permissions_in_a_new_token(server: &TestServer, audience: &str) -> Vec<String> {
+    let tokens = server
+        .code_flow(&common::browser(), "openid read:orders", Some(audience))
+        .await;
+    let claims = server
+        .verify(tokens["access_token"].as_str().unwrap(), audience)
+        .await;
+    serde_json::from_value(claims["permissions"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn roles_their_permissions_and_members_reach_new_tokens() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let orders = "https://orders.example";
+    let mut api = common::api(orders, &["read:orders", "write:orders"]);
+    api.name = "Orders".into();
+    api.enforce_policies = true;
+    api.token_dialect = TokenDialect::AccessTokenAuthz;
+    server.store.create_resource_server(&api).await.unwrap();
+
+    // Roles: create, list, filter, read, rename.
+    let (status, role) = call(
+        &server,
+        t,
+        Method::POST,
+        "/roles",
+        Some(json!({"name": "Reader", "description": "Reads"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{role}");
+    let id = role["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("rol_"));
+    assert_eq!(
+        role,
+        json!({"id": id, "name": "Reader", "description": "Reads"})
+    );
+    let (status, other) = call(
+        &server,
+        t,
+        Method::POST,
+        "/roles",
+        Some(json!({"name": "Writer"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(other["description"], "");
+    let other_id = other["id"].as_str().unwrap().to_string();
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        "/roles",
+        Some(json!({"name": "Reader"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_error(&body, 409, None);
+    for bad in [
+        json!({"description": "no name"}),
+        json!({"name": ""}),
+        json!({"name": "X", "color": "red"}),
+        json!({"name": "X", "description": "x".repeat(141)}),
+        json!({"name": 3}),
+    ] {
+        let (status, body) = call(&server, t, Method::POST, "/roles", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+        assert_error(&body, 400, Some("invalid_body"));
+    }
+    let (status, list) = call(&server, t, Method::GET, "/roles", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (_, list) = call(
+        &server,
+        t,
+        Method::GET,
+        "/roles?name_filter=READ&include_totals=true&per_page=10",
+        None,
+    )
+    .await;
+    assert_eq!(list["total"], json!(1), "{list}");
+    assert_eq!(list["roles"][0]["id"], json!(id));
+    let (_, list) = call(&server, t, Method::GET, "/roles?page=1&per_page=1", None).await;
+    assert_eq!(list[0]["name"], "Writer");
+    let (status, body) = call(&server, t, Method::GET, "/roles?color=red", None).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = call(&server, t, Method::GET, &format!("/roles/{id}"), None).await;
+    assert_eq!((status, &body["name"]), (200, &json!("Reader")));
+    let (status, body) = call(&server, t, Method::GET, "/roles/rol_nope", None).await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_role"));
+    let (status, body) = call(&server, t, Method::GET, "/roles/Reader", None).await;
+    assert_eq!(status, 404, "names are not ids: {body}");
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/roles/{id}"),
+        Some(json!({"description": "Reads orders"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["name"], &body["description"]),
+        (&json!("Reader"), &json!("Reads orders"))
+    );
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/roles/{id}"),
+        Some(json!({"name": "Writer"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = call(
+        &server,
+        t,
+        Method::PATCH,
+        "/roles/rol_nope",
+        Some(json!({"name": "Z"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/roles/{id}"),
+        Some(json!({"id": "x"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Permissions of a role.
+    let permission = |api: &str, name: &str| json!({"permissions": [{"resource_server_identifier": api, "permission_name": name}]});
+    let perms_path = format!("/roles/{id}/permissions");
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        &perms_path,
+        Some(permission(orders, "read:orders")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(&server, t, Method::GET, &perms_path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!([{
+            "permission_name": "read:orders",
+            "description": "read:orders scope",
+            "resource_server_name": "Orders",
+            "resource_server_identifier": orders,
+        }])
+    );
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        &perms_path,
+        Some(permission("https://nope", "read:orders")),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_error(&body, 404, Some("inexistent_resource_server"));
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        &perms_path,
+        Some(permission(orders, "delete:orders")),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_error(&body, 404, None);
+    let (status, _) = call(
+        &server,
+        t,
+        Method::POST,
+        "/roles/rol_nope/permissions",
+        Some(permission(orders, "read:orders")),
+    )
+    .await;
+    assert_eq!(status, 404);
+    for bad in [
+        json!({"permissions": []}),
+        json!({}),
+        json!({"permissions": [{"resource_server_identifier": orders}]}),
+        json!({"permissions": [{"resource_server_identifier": orders, "permission_name": "read:orders", "x": 1}]}),
+        json!({"permissions": "read:orders"}),
+    ] {
+        let (status, body) = call(&server, t, Method::POST, &perms_path, Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+        assert_error(&body, 400, Some("invalid_body"));
+    }
+
+    // Members: before the role, a new token carries no permission; after it, it does.
+    let user_id = server.user_id.clone();
+    let user_roles = format!("/users/{}/roles", urlencode(&user_id));
+    assert!(permissions_in_a_new_token(&server, orders).await.is_empty());
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        &user_roles,
+        Some(json!({"roles": [id]})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        permissions_in_a_new_token(&server, orders).await,
+        ["read:orders"]
+    );
+    let (status, body) = call(&server, t, Method::GET, &user_roles, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!([{"id": id, "name": "Reader", "description": "Reads orders"}])
+    );
+    let (status, body) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/roles/{id}/users?include_totals=true"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["total"], json!(1));
+    assert_eq!(body["users"][0]["user_id"], json!(user_id));
+    assert_eq!(body["users"][0]["email"], json!(server.user_email));
+    let (status, body) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/users/{}/permissions", urlencode(&user_id)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["permission_name"], "read:orders");
+    assert_eq!(body.as_array().unwrap().len(), 1);
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        &user_roles,
+        Some(json!({"roles": ["rol_nope"]})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_role"));
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        "/users/auth0%7Cnobody/roles",
+        Some(json!({"roles": [id]})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_user"));
+    let (status, _) = call(
+        &server,
+        t,
+        Method::POST,
+        &user_roles,
+        Some(json!({"roles": []})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(&server, t, Method::GET, "/users/auth0%7Cnobody/roles", None).await;
+    assert_eq!(status, 404);
+
+    // Removing the role from the user, then the permission from the role.
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &user_roles,
+        Some(json!({"roles": [id]})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(permissions_in_a_new_token(&server, orders).await.is_empty());
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        &format!("/roles/{id}/users"),
+        Some(json!({"users": [user_id]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        permissions_in_a_new_token(&server, orders).await,
+        ["read:orders"]
+    );
+    let (status, _) = call(
+        &server,
+        t,
+        Method::POST,
+        &format!("/roles/{id}/users"),
+        Some(json!({"users": ["auth0|nobody"]})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &perms_path,
+        Some(permission(orders, "read:orders")),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, body) = call(&server, t, Method::GET, &perms_path, None).await;
+    assert_eq!(body, json!([]));
+    assert!(permissions_in_a_new_token(&server, orders).await.is_empty());
+
+    // Scopes: reading roles is not changing them.
+    let reader = management_token(&server, "read:roles").await;
+    let (status, _) = call(&server, Some(&reader), Method::GET, "/roles", None).await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        &server,
+        Some(&reader),
+        Method::POST,
+        "/roles",
+        Some(json!({"name": "Nope"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_error(&body, 403, Some("insufficient_scope"));
+    let (status, _) = call(
+        &server,
+        Some(&reader),
+        Method::POST,
+        &user_roles,
+        Some(json!({"roles": [id]})),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // Deleting.
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &format!("/roles/{other_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &format!("/roles/{other_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(&server, t, Method::GET, &format!("/roles/{other_id}"), None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_management_api_lists_the_role_scopes() {
+    let server = spawn().await;
+    let token = management_token(&server, "read:resource_servers").await;
+    let (status, api) = call(
+        &server,
+        Some(&token),
+        Method::GET,
+        &format!(
+            "/resource-servers/{}",
+            urlencode(&management_audience(&server))
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{api}");
+    let scopes: Vec<&str> = api["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"].as_str().unwrap())
+        .collect();
+    for scope in [
+        "read:roles",
+        "create:roles",
+        "update:roles",
+        "delete:roles",
+        "delete:role_members",
+    ] {
+        assert!(scopes.contains(&scope), "{scope} in {scopes:?}");
+    }
 }

@@ -177,6 +177,41 @@ impl Fields {
         }
     }
 
+    /// A non-empty list of objects restricted to `allowed` (e.g. `permissions`).
+    pub(crate) fn objects(
+        &mut self,
+        key: &str,
+        allowed: &[&str],
+    ) -> ApiResult<Option<Vec<Fields>>> {
+        let items = match self.0.remove(key) {
+            None => return Ok(None),
+            Some(Value::Array(items)) => items,
+            Some(other) => return Err(wrong_type("array", &other, key)),
+        };
+        if items.is_empty() {
+            return Err(ApiError::invalid_property(
+                "Array is too short (0), minimum 1",
+                key,
+            ));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (index, item) in items.into_iter().enumerate() {
+            let property = format!("{key}[{index}]");
+            let Value::Object(map) = item else {
+                return Err(wrong_type("object", &item, &property));
+            };
+            if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+                let shown: String = unknown.chars().take(60).collect();
+                return Err(ApiError::invalid_property(
+                    format!("Additional properties not allowed: {shown}"),
+                    &property,
+                ));
+            }
+            out.push(Fields(map));
+        }
+        Ok(Some(out))
+    }
+
     /// Scopes in Auth0's shape: `[{"value": "read:messages", "description": "…"}]`,
     /// each value valid and listed once.
     pub(crate) fn scopes(&mut self, key: &str) -> ApiResult<Option<Vec<Scope>>> {

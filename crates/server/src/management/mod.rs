@@ -16,6 +16,7 @@ mod clients;
 mod error;
 mod paging;
 mod resource_servers;
+mod roles;
 mod users;
 mod wire;
 
@@ -23,20 +24,35 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use tessera_store::{Store, StoreError};
+use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
 use crate::AppState;
 use error::ApiError;
 
 /// Registers the Management API as a system resource server of `issuer` if it is not
-/// there yet. Idempotent; a concurrent registration by another node is fine.
+/// there yet, or gives it the scopes this version defines when an older version registered
+/// it with fewer (the scopes are Tessera's, nobody else may change them). Idempotent; a
+/// concurrent registration by another node is fine.
 pub(crate) async fn ensure_management_api(
     store: &Store,
     issuer: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     let api = tessera_core::system::management_api(issuer, now);
-    if store.find_resource_server(&api.identifier).await?.is_some() {
+    if let Some(existing) = store.find_resource_server(&api.identifier).await? {
+        if existing.is_system() && existing.scopes != api.scopes {
+            let update = ResourceServerUpdate {
+                scopes: Some(api.scopes),
+                ..Default::default()
+            };
+            match store
+                .update_resource_server(&existing.id, &update, now)
+                .await
+            {
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
         return Ok(());
     }
     match store.create_resource_server(&api).await {
@@ -82,6 +98,28 @@ pub(crate) fn router() -> Router<AppState> {
             get(users::get).patch(users::update).delete(users::delete),
         )
         .route("/users-by-email", get(users::by_email))
+        .route(
+            "/users/{id}/roles",
+            get(roles::user_roles)
+                .post(roles::assign_user_roles)
+                .delete(roles::remove_user_roles),
+        )
+        .route("/users/{id}/permissions", get(roles::user_permissions))
+        .route("/roles", get(roles::list).post(roles::create))
+        .route(
+            "/roles/{id}",
+            get(roles::get).patch(roles::update).delete(roles::delete),
+        )
+        .route(
+            "/roles/{id}/permissions",
+            get(roles::permissions)
+                .post(roles::add_permissions)
+                .delete(roles::remove_permissions),
+        )
+        .route(
+            "/roles/{id}/users",
+            get(roles::users).post(roles::assign_users),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::map_response(no_store))
@@ -97,4 +135,38 @@ async fn no_store(mut response: Response) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_older_registration_gets_the_new_scopes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let issuer = "https://id.example.com/";
+        // As an earlier version registered it: without the role scopes.
+        let mut old = tessera_core::system::management_api(issuer, 1);
+        old.scopes.retain(|s| !s.value.contains("role"));
+        store.create_resource_server(&old).await.unwrap();
+
+        ensure_management_api(&store, issuer, 2).await.unwrap();
+        let api = store
+            .find_resource_server(&old.identifier)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(api.defines_scope("update:roles"));
+        assert!(api.defines_scope("delete:role_members"));
+        assert_eq!(api.updated_at, 2);
+        ensure_management_api(&store, issuer, 3).await.unwrap();
+        let again = store
+            .find_resource_server(&old.identifier)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.updated_at, 2, "nothing to do the second time");
+    }
 }

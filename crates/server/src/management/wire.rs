@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use tessera_core::claims::rfc3339;
-use tessera_core::{Client, ClientGrant, ResourceServer, User};
+use tessera_core::{Client, ClientGrant, Permission, ResourceServer, Role, User};
 
 pub(crate) fn resource_server(api: &ResourceServer) -> Value {
     json!({
@@ -96,4 +96,36 @@ pub(crate) fn user(user: &User) -> Value {
         value["last_login"] = json!(rfc3339(last_login));
     }
     value
+}
+
+pub(crate) fn role(role: &Role) -> Value {
+    json!({
+        "id": role.id,
+        "name": role.name,
+        "description": role.description,
+    })
+}
+
+/// A permission as `/roles/{id}/permissions` and `/users/{id}/permissions` list it: the
+/// description and name come from the API's scope (empty when the API no longer defines it).
+pub(crate) fn permission(permission: &Permission, api: Option<&ResourceServer>) -> Value {
+    let description = api
+        .and_then(|api| api.scopes.iter().find(|s| s.value == permission.permission))
+        .map_or("", |s| s.description.as_str());
+    json!({
+        "permission_name": permission.permission,
+        "description": description,
+        "resource_server_name": api.map_or("", |api| api.name.as_str()),
+        "resource_server_identifier": permission.audience,
+    })
+}
+
+/// A member of a role, as `/roles/{id}/users` lists it.
+pub(crate) fn role_member(user: &User) -> Value {
+    json!({
+        "user_id": user.user_id,
+        "email": user.email,
+        "name": user.name,
+        "picture": user.picture,
+    })
 }
