@@ -1,6 +1,6 @@
 // The real node `auth0` SDK's ManagementClient (v7) against Tessera's Management API v2: an m2m
 // application created and granted with the CLI, then resource servers, clients, client grants
-// and users managed through the SDK, and what it created used for real (a client-credentials
+// users and roles managed through the SDK, and what it created used for real (a client-credentials
 // token for the new client).
 //
 // The SDK builds https://DOMAIN/api/v2 and https://DOMAIN/oauth/token itself. Against a plain
@@ -27,6 +27,7 @@ const MANAGEMENT_SCOPES = [
   'read:clients', 'create:clients', 'update:clients', 'delete:clients', 'update:client_keys',
   'read:client_grants', 'create:client_grants', 'update:client_grants', 'delete:client_grants',
   'read:users', 'create:users', 'update:users', 'delete:users',
+  'read:roles', 'create:roles', 'update:roles', 'delete:roles',
 ].join(',');
 
 describe(`auth0 ${SDK_VERSION} ManagementClient against Tessera's /api/v2`, () => {
@@ -149,9 +150,84 @@ describe(`auth0 ${SDK_VERSION} ManagementClient against Tessera's /api/v2`, () =
     const read = await mgmt.users.get(user.user_id);
     assert.equal(read.name, 'SDK User');
 
+    const renamed = await mgmt.users.update(user.user_id, { name: 'Renamed User', nickname: 'renamed' });
+    assert.equal(renamed.name, 'Renamed User');
+    assert.equal(renamed.nickname, 'renamed');
+    assert.equal(renamed.email, 'sdk.user@example.com');
+    assert.equal((await mgmt.users.get(user.user_id)).nickname, 'renamed');
+
     const blocked = await mgmt.users.update(user.user_id, { blocked: true });
     assert.equal(blocked.blocked, true);
     await mgmt.users.delete(user.user_id);
     await assert.rejects(mgmt.users.get(user.user_id), (error) => error.statusCode === 404);
+  });
+
+  it('manages roles and their permissions and assigns them to users (both ways)', async () => {
+    const identifier = 'https://inventory.example.com';
+    await mgmt.resourceServers.create({
+      name: 'Inventory',
+      identifier,
+      scopes: [{ value: 'read:stock', description: 'Read stock' }],
+      enforce_policies: true,
+      token_dialect: 'access_token_authz',
+    });
+    const role = await mgmt.roles.create({ name: 'Stock reader', description: 'Reads stock' });
+    assert.match(role.id, /^rol_/);
+    assert.equal(role.name, 'Stock reader');
+    const roles = await mgmt.roles.list();
+    assert.ok(roles.data.some((r) => r.id === role.id), JSON.stringify(roles.data));
+    const filtered = await mgmt.roles.list({ name_filter: 'stock' });
+    assert.deepEqual(filtered.data.map((r) => r.id), [role.id]);
+    const updated = await mgmt.roles.update(role.id, { description: 'Reads the stock' });
+    assert.equal(updated.description, 'Reads the stock');
+    assert.equal((await mgmt.roles.get(role.id)).description, 'Reads the stock');
+    await assert.rejects(mgmt.roles.create({ name: 'Stock reader' }), (error) => error.statusCode === 409);
+
+    await mgmt.roles.permissions.add(role.id, {
+      permissions: [{ resource_server_identifier: identifier, permission_name: 'read:stock' }],
+    });
+    const permissions = await mgmt.roles.permissions.list(role.id);
+    assert.deepEqual(permissions.data, [{
+      permission_name: 'read:stock',
+      description: 'Read stock',
+      resource_server_name: 'Inventory',
+      resource_server_identifier: identifier,
+    }]);
+    await assert.rejects(
+      mgmt.roles.permissions.add(role.id, {
+        permissions: [{ resource_server_identifier: identifier, permission_name: 'write:stock' }],
+      }),
+      (error) => error.statusCode === 404,
+    );
+
+    const user = await mgmt.users.create({
+      connection: 'Username-Password-Authentication',
+      email: 'stock.reader@example.com',
+      password: 'a long enough passphrase 10',
+    });
+    await mgmt.users.roles.assign(user.user_id, { roles: [role.id] });
+    const userRoles = await mgmt.users.roles.list(user.user_id);
+    assert.deepEqual(userRoles.data.map((r) => r.name), ['Stock reader']);
+    const members = await mgmt.roles.users.list(role.id);
+    assert.deepEqual(members.data.map((u) => u.user_id), [user.user_id]);
+    const effective = await mgmt.users.permissions.list(user.user_id);
+    assert.deepEqual(effective.data.map((p) => p.permission_name), ['read:stock']);
+
+    await mgmt.users.roles.delete(user.user_id, { roles: [role.id] });
+    assert.deepEqual((await mgmt.users.roles.list(user.user_id)).data, []);
+    await mgmt.roles.users.assign(role.id, { users: [user.user_id] });
+    assert.equal((await mgmt.users.roles.list(user.user_id)).data.length, 1);
+    await mgmt.roles.permissions.delete(role.id, {
+      permissions: [{ resource_server_identifier: identifier, permission_name: 'read:stock' }],
+    });
+    assert.deepEqual((await mgmt.roles.permissions.list(role.id)).data, []);
+
+    await mgmt.roles.delete(role.id);
+    await assert.rejects(mgmt.roles.get(role.id), (error) => {
+      assert.equal(error.statusCode, 404);
+      assert.equal(error.body.errorCode, 'inexistent_role');
+      return true;
+    });
+    await mgmt.users.delete(user.user_id);
   });
 });

@@ -1199,6 +1199,18 @@ async fn roles_their_permissions_and_members_reach_new_tokens() {
     assert_eq!(body["total"], json!(1));
     assert_eq!(body["users"][0]["user_id"], json!(user_id));
     assert_eq!(body["users"][0]["email"], json!(server.user_email));
+    // The v7 SDK pages role members by checkpoint.
+    let (status, body) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/roles/{id}/users?include_totals=true&take=50"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["users"][0]["user_id"], json!(user_id));
+    assert!(body.get("next").is_none(), "{body}");
     let (status, body) = call(
         &server,
         t,

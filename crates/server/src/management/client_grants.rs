@@ -15,7 +15,7 @@ use super::auth::require;
 use super::body::{self, Fields};
 use super::clients;
 use super::error::{ApiError, ApiResult};
-use super::paging::{DEFAULT_PER_PAGE, MAX_PER_PAGE, Query};
+use super::paging::Query;
 use super::wire;
 use crate::AppState;
 use crate::state::now;
@@ -84,51 +84,15 @@ pub(crate) async fn list(
         .filter(|g| audience.is_none_or(|a| g.audience == a))
         .collect();
     if query.get("from").is_some() || query.get("take").is_some() {
-        return checkpoint(&query, &grants);
+        let items = grants
+            .iter()
+            .map(|g| (g.id.clone(), wire::client_grant(g)))
+            .collect();
+        return query.checkpoint(items, "client_grants");
     }
     let paging = query.paging()?;
     let items = grants.into_iter().map(wire::client_grant).collect();
     Ok(paging.respond(items, "client_grants"))
-}
-
-/// Auth0's checkpoint pagination (what the v5+ SDKs use here): `from` = the id of the
-/// first grant to return (from a previous `next`), `take` = how many (default 50, at most
-/// 100); with `include_totals=true` the page is `{client_grants: […], next}`, `next`
-/// present while more follow.
-fn checkpoint(query: &Query, grants: &[&ClientGrant]) -> ApiResult<Response> {
-    let take = match query.get("take") {
-        None => DEFAULT_PER_PAGE,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::invalid_query_property(
-                    format!("Expected an integer between 1 and {MAX_PER_PAGE}"),
-                    "take",
-                ));
-            }
-        },
-    };
-    let start = match query.get("from") {
-        None => 0,
-        Some(from) => grants
-            .iter()
-            .position(|g| g.id == from)
-            .unwrap_or(grants.len()),
-    };
-    let page: Vec<_> = grants[start..]
-        .iter()
-        .take(take)
-        .map(|g| wire::client_grant(g))
-        .collect();
-    let next = grants.get(start + take).map(|g| g.id.clone());
-    if query.boolean("include_totals")?.unwrap_or(false) {
-        let mut body = serde_json::json!({ "client_grants": page });
-        if let Some(next) = next {
-            body["next"] = serde_json::json!(next);
-        }
-        return Ok(Json(body).into_response());
-    }
-    Ok(Json(page).into_response())
 }
 
 pub(crate) async fn get(

@@ -67,6 +67,53 @@ impl Query {
         }
     }
 
+    /// Whether the caller pages by checkpoint (`from` / `take`).
+    pub(crate) fn by_checkpoint(&self) -> bool {
+        self.get("from").is_some() || self.get("take").is_some()
+    }
+
+    /// Auth0's checkpoint pagination (what the v5+ SDKs use for client grants and role
+    /// members): `from` = the id of the first item to return (from a previous `next`),
+    /// `take` = how many (default 50, at most 100); with `include_totals=true` the page is
+    /// `{<key>: […], next}`, `next` present while more follow. `items` are `(id, shape)`
+    /// in order.
+    pub(crate) fn checkpoint(&self, items: Vec<(String, Value)>, key: &str) -> ApiResult<Response> {
+        let take = match self.get("take") {
+            None => DEFAULT_PER_PAGE,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::invalid_query_property(
+                        format!("Expected an integer between 1 and {MAX_PER_PAGE}"),
+                        "take",
+                    ));
+                }
+            },
+        };
+        let start = match self.get("from") {
+            None => 0,
+            Some(from) => items
+                .iter()
+                .position(|(id, _)| id == from)
+                .unwrap_or(items.len()),
+        };
+        let next = items.get(start + take).map(|(id, _)| id.clone());
+        let page: Vec<Value> = items
+            .into_iter()
+            .skip(start)
+            .take(take)
+            .map(|(_, value)| value)
+            .collect();
+        if self.boolean("include_totals")?.unwrap_or(false) {
+            let mut body = json!({ key: page });
+            if let Some(next) = next {
+                body["next"] = json!(next);
+            }
+            return Ok(Json(body).into_response());
+        }
+        Ok(Json(page).into_response())
+    }
+
     pub(crate) fn paging(&self) -> ApiResult<Paging> {
         let page = self.number("page")?.unwrap_or(0);
         let per_page = self.number("per_page")?.unwrap_or(DEFAULT_PER_PAGE);

@@ -337,16 +337,21 @@ pub(crate) async fn users(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     require(&state, &headers, &["read:roles", "read:role_members"]).await?;
-    let paging = Query::parse(query.as_deref(), PAGING)?.paging()?;
+    let query = Query::parse(
+        query.as_deref(),
+        &["page", "per_page", "include_totals", "from", "take"],
+    )?;
     let role = find(&state, &id).await?;
-    let items = state
-        .store()
-        .role_users(&role.id)
-        .await?
-        .iter()
-        .map(wire::role_member)
-        .collect();
-    Ok(paging.respond(items, "users"))
+    let members = state.store().role_users(&role.id).await?;
+    if query.by_checkpoint() {
+        let items = members
+            .iter()
+            .map(|u| (u.user_id.clone(), wire::role_member(u)))
+            .collect();
+        return query.checkpoint(items, "users");
+    }
+    let items = members.iter().map(wire::role_member).collect();
+    Ok(query.paging()?.respond(items, "users"))
 }
 
 /// A list of ids under `key`, at least one.
