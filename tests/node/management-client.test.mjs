@@ -1,5 +1,5 @@
 // The real node `auth0` SDK's ManagementClient (v7) against Tessera's Management API v2: an m2m
-// application created and granted with the CLI, then resource servers, clients, client grants
+// application created and granted with the CLI, then resource servers, clients, client grants,
 // users and roles managed through the SDK, and what it created used for real (a client-credentials
 // token for the new client).
 //
