@@ -1379,3 +1379,86 @@ async fn the_management_api_lists_the_role_scopes() {
         assert!(scopes.contains(&scope), "{scope} in {scopes:?}");
     }
 }
+
+#[tokio::test]
+async fn direct_user_permissions_reach_new_tokens() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let orders = "https://orders.example";
+    let mut api = common::api(orders, &["read:orders", "write:orders"]);
+    api.enforce_policies = true;
+    api.token_dialect = TokenDialect::AccessTokenAuthz;
+    server.store.create_resource_server(&api).await.unwrap();
+    let path = format!("/users/{}/permissions", urlencode(&server.user_id));
+    let read_orders = json!({"permissions": [
+        {"resource_server_identifier": orders, "permission_name": "read:orders"}
+    ]});
+    assert!(permissions_in_a_new_token(&server, orders).await.is_empty());
+
+    let (status, body) = call(&server, t, Method::POST, &path, Some(read_orders.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(&server, t, Method::GET, &path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["permission_name"], "read:orders");
+    assert_eq!(body[0]["resource_server_identifier"], orders);
+    assert_eq!(
+        permissions_in_a_new_token(&server, orders).await,
+        ["read:orders"]
+    );
+
+    // Errors: a scope the API does not define, an unknown API, an unknown user, a token
+    // without update:users.
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        &path,
+        Some(json!({"permissions": [
+            {"resource_server_identifier": orders, "permission_name": "delete:orders"}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_permission"));
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        &path,
+        Some(json!({"permissions": [
+            {"resource_server_identifier": "https://nowhere", "permission_name": "x"}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_resource_server"));
+    let (status, body) = call(
+        &server,
+        t,
+        Method::POST,
+        "/users/auth0%7Cnobody/permissions",
+        Some(read_orders.clone()),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_user"));
+    let reader = management_token(&server, "read:users").await;
+    let (status, body) = call(
+        &server,
+        Some(&reader),
+        Method::POST,
+        &path,
+        Some(read_orders.clone()),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_error(&body, 403, Some("insufficient_scope"));
+
+    // Taken back: the next token has none.
+    let (status, _) = call(&server, t, Method::DELETE, &path, Some(read_orders)).await;
+    assert_eq!(status, 204);
+    let (_, body) = call(&server, t, Method::GET, &path, None).await;
+    assert_eq!(body, json!([]));
+    assert!(permissions_in_a_new_token(&server, orders).await.is_empty());
+}

@@ -2086,6 +2086,32 @@ impl Store {
         })
     }
 
+    /// Takes back permissions given to the user directly (not those a role gives).
+    pub async fn remove_user_permissions(
+        &self,
+        user_id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            for permission in permissions {
+                sqlx::query(
+                    "DELETE FROM user_permissions \
+                     WHERE tenant_id = $1 AND user_id = $2 AND audience = $3 AND permission = $4",
+                )
+                .bind(self.tenant)
+                .bind(user_id)
+                .bind(audience)
+                .bind(permission)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// Everything a user may do, through roles and direct grants; `audience` narrows it to
     /// one API. Sorted, without duplicates.
     pub async fn user_permissions(

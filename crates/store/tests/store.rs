@@ -994,6 +994,19 @@ async fn roles_and_permissions(store: &Store) {
             .len(),
         1
     );
+    // A direct permission taken back: one a role also gives stays.
+    store
+        .remove_user_permissions(&user.user_id, "https://a", &perms(&["admin", "read"]))
+        .await
+        .unwrap();
+    let direct_gone: Vec<String> = store
+        .user_permissions(&user.user_id, Some("https://a"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.permission)
+        .collect();
+    assert_eq!(direct_gone, ["read"], "read still comes from a role");
     assert_eq!(store.user_roles(&user.user_id).await.unwrap().len(), 2);
     store
         .remove_user_role(&user.user_id, "rol_2")

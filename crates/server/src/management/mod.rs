@@ -104,7 +104,12 @@ pub(crate) fn router() -> Router<AppState> {
                 .post(roles::assign_user_roles)
                 .delete(roles::remove_user_roles),
         )
-        .route("/users/{id}/permissions", get(roles::user_permissions))
+        .route(
+            "/users/{id}/permissions",
+            get(roles::user_permissions)
+                .post(roles::add_user_permissions)
+                .delete(roles::remove_user_permissions),
+        )
         .route("/roles", get(roles::list).post(roles::create))
         .route(
             "/roles/{id}",

@@ -491,3 +491,68 @@ pub(crate) async fn user_permissions(
         .collect();
     Ok(paging.respond(items, "permissions"))
 }
+
+/// `POST /users/{id}/permissions`: gives the user permissions directly (each must be a
+/// scope its API defines).
+pub(crate) async fn add_user_permissions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    change_user_permissions(&state, &headers, &id, body, true).await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// `DELETE /users/{id}/permissions`: takes back direct permissions; what a role gives
+/// stays.
+pub(crate) async fn remove_user_permissions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    change_user_permissions(&state, &headers, &id, body, false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn change_user_permissions(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    body: Result<Bytes, BytesRejection>,
+    adding: bool,
+) -> ApiResult<()> {
+    require(state, headers, &["update:users"]).await?;
+    let mut fields = body::object(headers, body, &["permissions"])?;
+    let grouped = permission_list(&mut fields)?;
+    let user = users::find(state, id).await?;
+    let held = state.store().user_permissions(&user.user_id, None).await?;
+    let apis = apis(state).await?;
+    for (audience, permissions) in &grouped {
+        let api = apis.get(audience).ok_or_else(|| inexistent_api(audience))?;
+        if let Some(unknown) = permissions.iter().find(|p| {
+            !api.defines_scope(p)
+                && (adding
+                    || !held
+                        .iter()
+                        .any(|h| h.audience == *audience && h.permission == **p))
+        }) {
+            return Err(inexistent_permission(unknown, audience));
+        }
+    }
+    for (audience, permissions) in &grouped {
+        if adding {
+            state
+                .store()
+                .add_user_permissions(&user.user_id, audience, permissions)
+                .await?;
+        } else {
+            state
+                .store()
+                .remove_user_permissions(&user.user_id, audience, permissions)
+                .await?;
+        }
+    }
+    Ok(())
+}
