@@ -262,6 +262,17 @@ if (API) {
   rows.push(`| \`GET /api/private\` per CPU-second of the server vs one-core verification, wrk on core ${lCpu ?? '—'} (informational) | ${f0(privEff)} | ${f0(verify)} verify/s; Express: ${f0(perCpu('peerapi_private'))} | ${fx(ratio(privEff, verify))} | — | — |`);
   rows.push(`| \`GET /api/public\`, no token (informational) | ${f0(pub)} req/s | Express: ${f0(ePub)} req/s | ${fx(ratio(pub, ePub))} | — | — |`);
   rows.push(`| p99 latency of \`/api/private\` at ${aConns} clients (informational) | ${ms(privP99)} | Express: ${ms(ePrivP99)} | ${fx(ratio(privP99, ePrivP99))} | — | — |`);
+  // tessera proxy (informational): the token check in the proxy, against forwarding only.
+  const PX = has('proxy_token') && has('proxy_public');
+  const pxAdded = roundList.map((r) => (cpu('proxy_token', r) !== undefined && cpu('proxy_public', r) !== undefined ? cpu('proxy_token', r) - cpu('proxy_public', r) : undefined));
+  if (PX) {
+    const pxTok = best('proxy_token', 'rps', Math.max);
+    const pxPub = best('proxy_public', 'rps', Math.max);
+    const vals = pxAdded.filter((v) => v !== undefined);
+    const r = vals.length ? pxAdded.indexOf(Math.min(...vals)) + 1 : undefined;
+    rows.push(`| \`tessera proxy\` checking the token, then forwarding to \`/api/public\` (proxy, sample API and wrk on core ${sCpu}; informational) vs raw verification | ${f0(pxTok)} req/s | ${f0(verify)} verify/s; forwarding only: ${f0(pxPub)} req/s | ${fx(ratio(pxTok, verify))} | — | — |`);
+    rows.push(`| \`tessera proxy\` CPU added per request by the token check (proxy process only), in raw verifications (informational) | ${usf(r ? cpu('proxy_token', r) : undefined)} − ${usf(r ? cpu('proxy_public', r) : undefined)} = ${usf(r ? pxAdded[r - 1] : undefined)} | 1 verification = ${usf(verifyUs)} | ${fx(ratio(r ? pxAdded[r - 1] : undefined, verifyUs))} | — | — |`);
+  }
   const added = crossAdded.list;
   const bestAddedRound = crossAdded.round;
   const pubUs = crossAdded.pub;
@@ -273,7 +284,7 @@ if (API) {
   if (pinned && privCores !== undefined && privCores < 0.85) {
     warnings.push(`the Tessera API used only ${privCores.toFixed(2)} of its core under load on /api/private (the load generator or the machine held it back)`);
   }
-  noteOthers(['api_public', 'api_private', 'api_public_samecore', 'api_private_samecore', 'peerapi_public', 'peerapi_private', 'peerapi_public_samecore', 'peerapi_private_samecore']);
+  noteOthers(['api_public', 'api_private', 'api_public_samecore', 'api_private_samecore', 'peerapi_public', 'peerapi_private', 'peerapi_public_samecore', 'peerapi_private_samecore', 'proxy_public', 'proxy_token']);
 
   const perRound = roundList.map((r) => `| ${r} | ${f0(num(`api_openssl_verify_r${r}`))} | ${['api_public', 'api_private', 'peerapi_public', 'peerapi_private'].map((n) => latencyCell(n, r)).join(' | ')} |`);
   const cpuPerRound = roundList.map((r) => `| ${r} | ${usf(cpu('api_public', r))} | ${usf(cpu('api_private', r))} | ${usf(added[r - 1])} | ${fx(ratio(added[r - 1], verifyUs))} | ${usf(cpu('peerapi_public', r))} | ${usf(cpu('peerapi_private', r))} | ${usf(cpu('peerapi_private', r) !== undefined && cpu('peerapi_public', r) !== undefined ? cpu('peerapi_private', r) - cpu('peerapi_public', r) : undefined)} |`);
@@ -362,6 +373,12 @@ ${SC ? `With wrk on core ${sCpu} too (\`taskset -c ${sCpu}\` for server and wrk 
 | --- | --- | --- | --- | --- | --- | --- |
 ${roundList.map((r) => `| ${r} | ${['api_public_samecore', 'api_private_samecore'].map((n) => `${f0(num(`${n}_r${r}_rps`))} req/s · ${usf(cpu(n, r))} · ${num(`${n}_r${r}_server_cores`)?.toFixed(2)} / ${num(`${n}_r${r}_wrk_cores`)?.toFixed(2)}`).join(' | ')} | ${usf(scAdded[r - 1])} | ${fx(ratio(scAdded[r - 1], verifyUs))} | ${['peerapi_public_samecore', 'peerapi_private_samecore'].map((n) => `${f0(num(`${n}_r${r}_rps`))} req/s · ${usf(cpu(n, r))}`).join(' | ')} |`).join('\n')}
 
+` : ''}${PX ? `Through \`tessera proxy\` (everything on core ${sCpu}) — requests/s / p50 / p99 · the proxy's CPU per request:
+
+| Round | forwarding only | token checked, then forwarded | Added by the token check | Added, in verifications |
+| --- | --- | --- | --- | --- |
+${roundList.map((r) => `| ${r} | ${latencyCell('proxy_public', r)} · ${usf(cpu('proxy_public', r))} | ${latencyCell('proxy_token', r)} · ${usf(cpu('proxy_token', r))} | ${usf(pxAdded[r - 1])} | ${fx(ratio(pxAdded[r - 1], verifyUs))} |`).join('\n')}
+
 ` : ''}Cores in use during each measured run with wrk on core ${lCpu ?? '—'} (server / wrk / everything else; ${nproc} cores in all${pinned ? `, the server confined to core ${sCpu} and wrk to core ${lCpu}` : ''}):
 
 | Round | Tessera \`/api/public\` | Tessera \`/api/private\` | Express \`/api/public\` | Express \`/api/private\` |
@@ -372,7 +389,7 @@ ${profile}
 | --- | --- |
 | Token checked before measuring | ${R.api_token} |
 | Tessera sample API | ${R.api_routes} |
-| Express peer | ${R.peerapi_routes} |
+| Express peer | ${R.peerapi_routes} |${R.proxy_routes ? `\n| \`tessera proxy\` | ${R.proxy_routes} |` : ''}
 | \`tessera dev\` start to sample API ready | ${R.api_dev_ready_ms} ms |`;
 
   api.how = `- **Protecting an API**: \`tessera dev\` (release build) serves the authorization server and the sample API
@@ -392,6 +409,11 @@ ${profile}
 - **Pinning**: ${pinned ? `on this ${nproc}-core machine the load generator would otherwise take a share of the server's cores, and "the same core" would not be one core. With \`taskset\`, each server (all its threads: tokio workers, Node's helper threads) runs on core ${sCpu} only, like \`openssl speed\`; wrk runs with one thread (\`-t${aThreads}\`), on core ${sCpu} for the counted runs and on core ${lCpu} for the others.` : 'off in this run.'}
 ${R.cfg_PIN === '1' ? `- **Two setups**: every load run is made twice, with wrk pinned to core ${R.cfg_SERVER_CPU} (the server's core; counted) and to core ${R.cfg_LOAD_CPU}
   (not counted), for the reason given under the goals.
+` : ''}${PX ? `- **\`tessera proxy\`** (informational): two proxies in front of the sample API's unprotected \`/api/public\`, one
+  with \`--public /api/public\` (forwarding only), one with \`--require /api/public=\` (a valid token first), both
+  with the same issuer and audience as the sample API; the proxies, the sample API and wrk all pinned to the server core.
+  Before the load, the token-checking proxy must answer 200 with the token, 401 without it and 401 with an altered signature.
+  CPU per request is the proxy process's alone; the difference between the two is what the token check costs in the proxy.
 ` : ''}- **Profile**: \`perf record -F 999 -g -p PID\` on the Tessera process during an extra 5 s run per route; \`bench/profile.mjs\`
   sorts the samples by leaf frame (kernel samples whose call chain wakes another task count as "waking").`;
 }

@@ -690,6 +690,47 @@ for ((round = 1; round <= ROUNDS; round++)); do
   api_load peerapi_private "$PEERAPI_PID" "$PEERAPI_PORT" /api/private "$round"
 done
 
+# tessera proxy (informational): two proxies in front of the sample API's unprotected
+# /api/public, one forwarding it as public, one checking the token first; the proxies, the
+# sample API and wrk all on the server core, like the counted API runs. The difference in
+# the proxy's CPU per request is what checking the token costs there.
+PROXY_PUBLIC_PORT=$(free_port)
+while :; do PROXY_TOKEN_PORT=$(free_port); [[ $PROXY_TOKEN_PORT != "$PROXY_PUBLIC_PORT" ]] && break; done
+proxy_args=(proxy --issuer "$API_ISSUER" --audience "$API_AUDIENCE" --upstream "http://127.0.0.1:$API_PORT")
+spawn "$RUN_DIR/proxy-public.log" "${SERVER_PIN[@]}" "$BIN" "${proxy_args[@]}" --listen "127.0.0.1:$PROXY_PUBLIC_PORT" --public /api/public
+PROXY_PUBLIC_PID=$SPAWN_PID
+wait_ready "$PROXY_PUBLIC_PID" "$PROXY_PUBLIC_PORT" /api/public 15000 \
+  || die "tessera proxy (public) did not become ready: $(tail -20 "$RUN_DIR/proxy-public.log")"
+spawn "$RUN_DIR/proxy-token.log" "${SERVER_PIN[@]}" "$BIN" "${proxy_args[@]}" --listen "127.0.0.1:$PROXY_TOKEN_PORT" --require /api/public=
+PROXY_TOKEN_PID=$SPAWN_PID
+for ((i = 0; i < 300; i++)); do
+  grep -q "tessera proxy ready:" "$RUN_DIR/proxy-token.log" 2>/dev/null && break
+  nap 0.05
+done
+grep -q "tessera proxy ready:" "$RUN_DIR/proxy-token.log" \
+  || die "tessera proxy (token) did not become ready: $(tail -20 "$RUN_DIR/proxy-token.log")"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY_TOKEN_PORT/api/public") || die "proxy: GET /api/public failed"
+[[ $code == 401 ]] || die "proxy: GET /api/public without a token answered $code, not 401"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $API_TOKEN" "http://127.0.0.1:$PROXY_TOKEN_PORT/api/public") || die "proxy: GET /api/public failed"
+[[ $code == 200 ]] || die "proxy: GET /api/public with the token answered $code, not 200"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $BAD_TOKEN" "http://127.0.0.1:$PROXY_TOKEN_PORT/api/public") || die "proxy: GET /api/public failed"
+[[ $code == 401 ]] || die "proxy: GET /api/public with an altered signature answered $code, not 401"
+record proxy_routes "through the token-checking proxy: 200 with the token, 401 without, 401 with an altered signature"
+apicmd "$(pin_shown "$SERVER_CPU")target/release/tessera proxy --issuer http://localhost:P/ --audience $API_AUDIENCE --upstream http://127.0.0.1:A --listen 127.0.0.1:X --public /api/public      # forwarding only"
+apicmd "$(pin_shown "$SERVER_CPU")target/release/tessera proxy --issuer http://localhost:P/ --audience $API_AUDIENCE --upstream http://127.0.0.1:A --listen 127.0.0.1:Y --require /api/public=   # token checked, then forwarded"
+apicmd "BENCH_API_PATH=/api/public [BENCH_API_TOKEN=\$TOKEN] $(pin_shown "$SERVER_CPU")wrk -d${DURATION}s -t$API_THREADS -c$API_CONNECTIONS --latency --timeout 5s -s bench/api.lua http://127.0.0.1:X|Y"
+MEASURE_PIN=("${SERVER_PIN[@]}")
+for ((round = 1; round <= ROUNDS; round++)); do
+  log "proxy round $round/$ROUNDS"
+  measure proxy_public "$PROXY_PUBLIC_PID" "$round" "http://127.0.0.1:$PROXY_PUBLIC_PORT" "$BENCH_DIR/api.lua" \
+    "$API_THREADS" "$API_CONNECTIONS" BENCH_API_PATH=/api/public BENCH_API_TOKEN=
+  measure proxy_token "$PROXY_TOKEN_PID" "$round" "http://127.0.0.1:$PROXY_TOKEN_PORT" "$BENCH_DIR/api.lua" \
+    "$API_THREADS" "$API_CONNECTIONS" BENCH_API_PATH=/api/public BENCH_API_TOKEN="$API_TOKEN"
+done
+MEASURE_PIN=("${LOAD_PIN[@]}")
+stop_server "$PROXY_PUBLIC_PID"
+stop_server "$PROXY_TOKEN_PID"
+
 # Where the CPU goes: one extra run per Tessera route under `perf record` (not counted).
 if (( PROFILE )); then
   for route in public private; do
