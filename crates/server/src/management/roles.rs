@@ -16,7 +16,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tessera_core::{ResourceServer, Role, ids, validate};
+use tessera_core::{Permission, ResourceServer, Role, ids, validate};
 use tessera_store::StoreError;
 
 use super::auth::require;
@@ -263,6 +263,30 @@ fn inexistent_permission(permission: &str, identifier: &str) -> ApiError {
     )
 }
 
+/// Every listed permission's API must exist, and the permission must be a scope that API
+/// defines — or, when removing, one already `held`.
+async fn check_listed(
+    state: &AppState,
+    grouped: &[(String, Vec<String>)],
+    held: &[Permission],
+    adding: bool,
+) -> ApiResult<()> {
+    let apis = apis(state).await?;
+    for (audience, permissions) in grouped {
+        let api = apis.get(audience).ok_or_else(|| inexistent_api(audience))?;
+        if let Some(unknown) = permissions.iter().find(|p| {
+            !api.defines_scope(p)
+                && (adding
+                    || !held
+                        .iter()
+                        .any(|h| h.audience == *audience && h.permission == **p))
+        }) {
+            return Err(inexistent_permission(unknown, audience));
+        }
+    }
+    Ok(())
+}
+
 /// `POST` (add) and `DELETE` (remove) `/roles/{id}/permissions`. Added permissions must
 /// be scopes their API defines; removed ones must be defined or held by the role.
 async fn change_permissions(
@@ -277,19 +301,7 @@ async fn change_permissions(
     let grouped = permission_list(&mut fields)?;
     let role = find(state, id).await?;
     let held = state.store().role_permissions(&role.id).await?;
-    let apis = apis(state).await?;
-    for (audience, permissions) in &grouped {
-        let api = apis.get(audience).ok_or_else(|| inexistent_api(audience))?;
-        if let Some(unknown) = permissions.iter().find(|p| {
-            !api.defines_scope(p)
-                && (adding
-                    || !held
-                        .iter()
-                        .any(|h| h.audience == *audience && h.permission == **p))
-        }) {
-            return Err(inexistent_permission(unknown, audience));
-        }
-    }
+    check_listed(state, &grouped, &held, adding).await?;
     for (audience, permissions) in &grouped {
         let done = if adding {
             state
@@ -528,19 +540,7 @@ async fn change_user_permissions(
     let grouped = permission_list(&mut fields)?;
     let user = users::find(state, id).await?;
     let held = state.store().user_permissions(&user.user_id, None).await?;
-    let apis = apis(state).await?;
-    for (audience, permissions) in &grouped {
-        let api = apis.get(audience).ok_or_else(|| inexistent_api(audience))?;
-        if let Some(unknown) = permissions.iter().find(|p| {
-            !api.defines_scope(p)
-                && (adding
-                    || !held
-                        .iter()
-                        .any(|h| h.audience == *audience && h.permission == **p))
-        }) {
-            return Err(inexistent_permission(unknown, audience));
-        }
-    }
+    check_listed(state, &grouped, &held, adding).await?;
     for (audience, permissions) in &grouped {
         if adding {
             state
