@@ -27,6 +27,18 @@ need_apt() {
   fi
 }
 
+# A whole-suite run gains little from incremental caches, which take gigabytes of disk
+# (CI once ran out of space); set CARGO_INCREMENTAL=1 to keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# The build and the tests need a few GiB; say so plainly instead of failing in the linker.
+target_dir="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target_dir"
+free_kib=$(df -Pk "$target_dir" | awk 'NR == 2 { print $4 }')
+log "free disk space where the build goes: $((free_kib / 1024)) MiB"
+if [ "$free_kib" -lt $((3 * 1024 * 1024)) ]; then
+  echo "warning: less than 3 GiB free under $target_dir; the build may run out of space" >&2
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install --locked cargo-nextest
