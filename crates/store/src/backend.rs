@@ -120,6 +120,19 @@ fn postgres_options(url: &str) -> StoreResult<PgConnectOptions> {
             _ => StoreError::BadUrl(format!("{why}; {SHAPE}")),
         }
     })?;
+    // sqlx reads these files only during the handshake, and its error then names no
+    // file: check them now, so a typo is reported as such. (A value may also be the PEM
+    // text itself.)
+    for (name, value) in parsed.query_pairs() {
+        if matches!(&*name, "sslrootcert" | "sslcert" | "sslkey")
+            && !value.trim_start().starts_with("-----BEGIN")
+            && let Err(error) = std::fs::File::open(&*value)
+        {
+            return Err(StoreError::BadUrl(format!(
+                "{name}: cannot read {value}: {error}"
+            )));
+        }
+    }
     Ok(options.application_name("tessera"))
 }
 

@@ -39,6 +39,10 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The TLS handshake with PostgreSQL failed: an untrusted certificate, a host name
+    /// the certificate does not name, a server that does not speak TLS.
+    #[error("TLS with the database failed (check sslmode and sslrootcert in the database URL)")]
+    Tls(#[source] sqlx::Error),
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("migration failed")]
@@ -48,7 +52,9 @@ pub enum StoreError {
 impl StoreError {
     /// Whether retrying later may succeed (the caller answers 503).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        // A TLS failure after start-up (the server got a new certificate) heals when the
+        // operator fixes it; until then the database is as good as down.
+        matches!(self, StoreError::Unavailable(_) | StoreError::Tls(_))
     }
 }
 
@@ -59,6 +65,8 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
                 StoreError::NotFound("referenced row")
             }
+            sqlx::Error::Tls(_) => StoreError::Tls(error),
+            sqlx::Error::Io(io) if is_tls_failure(io) => StoreError::Tls(error),
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(error)
             }
@@ -68,6 +76,13 @@ impl From<sqlx::Error> for StoreError {
             _ => StoreError::Database(error),
         }
     }
+}
+
+/// sqlx reports a failed handshake as an I/O error carrying rustls' error.
+fn is_tls_failure(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 /// Database errors that go away by themselves: the server is restarting or overloaded,

@@ -27,6 +27,7 @@ pub struct PgServer {
     port: u16,
     run_as: Option<(u32, u32)>,
     child: Option<Child>,
+    tls: bool,
 }
 
 const INSTALL_HINT: &str = "PostgreSQL is not installed, but these tests need a real PostgreSQL \
@@ -37,6 +38,16 @@ impl PgServer {
     /// A new, empty, running cluster. Panics (the test fails) when PostgreSQL is missing or
     /// does not start, with the reason.
     pub fn start() -> PgServer {
+        PgServer::start_with(None)
+    }
+
+    /// A running cluster that accepts TCP connections only over TLS (`hostssl` in
+    /// `pg_hba.conf`; a plaintext client is refused), with this certificate chain and key.
+    pub fn start_with_tls(certificate_pem: &str, key_pem: &str) -> PgServer {
+        PgServer::start_with(Some((certificate_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> PgServer {
         let bin = find_bin_dir().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
         let run_as = if effective_uid() == Some(0) {
             Some(postgres_user().unwrap_or_else(|| {
@@ -64,8 +75,12 @@ impl PgServer {
             port,
             run_as,
             child: None,
+            tls: tls.is_some(),
         };
         server.initdb();
+        if let Some((certificate_pem, key_pem)) = tls {
+            server.install_tls(certificate_pem, key_pem);
+        }
         std::fs::create_dir(server.dir.path().join("sock")).expect("socket directory");
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(server.dir.path().join("sock"), Some(uid), Some(gid))
@@ -157,6 +172,11 @@ impl PgServer {
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=60"])
+            .args(if self.tls {
+                &["-c", "ssl=on"][..]
+            } else {
+                &[][..]
+            })
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
@@ -206,6 +226,28 @@ impl PgServer {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// Puts the certificate and key in the data directory (where `ssl=on` looks for them;
+    /// the key readable by the server's user only, or PostgreSQL refuses it) and lets TCP
+    /// clients in over TLS only.
+    fn install_tls(&self, certificate_pem: &str, key_pem: &str) {
+        let data = self.dir.path().join("data");
+        for (name, contents) in [("server.crt", certificate_pem), ("server.key", key_pem)] {
+            let path = data.join(name);
+            std::fs::write(&path, contents).expect("write the server's TLS files");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod the server's TLS files");
+            if let Some((uid, gid)) = self.run_as {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .expect("chown the server's TLS files");
+            }
+        }
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("write pg_hba.conf");
     }
 
     /// `program` as the `postgres` user when we are root, killed if our thread dies.
