@@ -1462,3 +1462,119 @@ async fn direct_user_permissions_reach_new_tokens() {
     assert_eq!(body, json!([]));
     assert!(permissions_in_a_new_token(&server, orders).await.is_empty());
 }
+
+/// `fields` keeps only the listed members; with `include_fields=false` it drops them.
+#[tokio::test]
+async fn fields_and_include_fields_choose_the_members_returned() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let (status, user) = call(
+        &server,
+        t,
+        Method::POST,
+        "/users",
+        Some(json!({
+            "connection": "Username-Password-Authentication",
+            "email": "fields@example.com",
+            "password": "a long enough passphrase",
+            "name": "Field Test",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["user_id"].as_str().unwrap();
+    let keys = |value: &Value| {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+
+    let (status, only) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/users/{}?fields=user_id,email", urlencode(id)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{only}");
+    assert_eq!(keys(&only), ["email", "user_id"]);
+    assert_eq!(only["email"], json!("fields@example.com"));
+
+    let (status, without) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!(
+            "/users/{}?fields=name,nickname&include_fields=false",
+            urlencode(id)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{without}");
+    assert!(without.get("name").is_none() && without.get("nickname").is_none());
+    assert_eq!(without["user_id"], json!(id));
+    assert!(without.get("email_verified").is_some(), "{without}");
+
+    let (status, listed) = call(
+        &server,
+        t,
+        Method::GET,
+        "/users?fields=email&include_totals=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    for user in listed["users"].as_array().unwrap() {
+        assert_eq!(keys(user), ["email"]);
+    }
+    let (status, by_email) = call(
+        &server,
+        t,
+        Method::GET,
+        "/users-by-email?email=fields%40example.com&fields=user_id",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(by_email, json!([{"user_id": id}]));
+
+    let (status, clients) = call(
+        &server,
+        t,
+        Method::GET,
+        "/clients?fields=client_id,name",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!clients.as_array().unwrap().is_empty());
+    for client in clients.as_array().unwrap() {
+        assert_eq!(keys(client), ["client_id", "name"]);
+    }
+    let id = clients[0]["client_id"].as_str().unwrap();
+    let (status, client) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/clients/{id}?fields=callbacks&include_fields=false"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(client.get("callbacks").is_none(), "{client}");
+    assert_eq!(client["client_id"], json!(id));
+
+    let (status, body) = call(
+        &server,
+        t,
+        Method::GET,
+        "/clients?fields=name&include_fields=maybe",
+        None,
+    )
+    .await;
+    assert_error(&body, 400, Some("invalid_query_string"));
+    assert_eq!(status, 400);
+}

@@ -205,6 +205,7 @@ pub(crate) async fn list(
         ],
     )?;
     let paging = query.paging()?;
+    let fields = query.field_filter()?;
     let app_types: Option<Vec<&str>> = query.get("app_type").map(|t| t.split(',').collect());
     let first_party = query.boolean("is_first_party")?;
     let clients = state.store().list_clients().await?;
@@ -216,7 +217,7 @@ pub(crate) async fn list(
                 .is_none_or(|t| t.contains(&c.app_type.as_str()))
         })
         .filter(|c| first_party.is_none_or(|f| c.is_first_party == f))
-        .map(|c| wire::client(c, None))
+        .map(|c| fields.apply(wire::client(c, None)))
         .collect();
     Ok(paging.respond(items, "clients"))
 }
@@ -228,9 +229,9 @@ pub(crate) async fn get(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     require(&state, &headers, &["read:clients"]).await?;
-    Query::parse(query.as_deref(), &["fields", "include_fields"])?;
+    let fields = Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
     let client = find(&state, &id).await?;
-    Ok(Json(wire::client(&client, None)).into_response())
+    Ok(Json(fields.apply(wire::client(&client, None))).into_response())
 }
 
 pub(crate) async fn create(

@@ -67,6 +67,23 @@ impl Query {
         }
     }
 
+    /// `fields=a,b` with `include_fields=true` (the default) keeps only those top-level
+    /// members of each object returned; with `include_fields=false` it drops them.
+    pub(crate) fn field_filter(&self) -> ApiResult<FieldFilter> {
+        let include = self.boolean("include_fields")?.unwrap_or(true);
+        let names = self
+            .get("fields")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(FieldFilter { names, include })
+    }
+
     /// Whether the caller pages by checkpoint (`from` / `take`).
     pub(crate) fn by_checkpoint(&self) -> bool {
         self.get("from").is_some() || self.get("take").is_some()
@@ -128,6 +145,29 @@ impl Query {
             per_page,
             include_totals: self.boolean("include_totals")?.unwrap_or(false),
         })
+    }
+}
+
+/// What `fields` / `include_fields` ask to see of each object.
+pub(crate) struct FieldFilter {
+    names: Vec<String>,
+    include: bool,
+}
+
+impl FieldFilter {
+    pub(crate) fn apply(&self, value: Value) -> Value {
+        let Value::Object(members) = value else {
+            return value;
+        };
+        if self.names.is_empty() {
+            return Value::Object(members);
+        }
+        Value::Object(
+            members
+                .into_iter()
+                .filter(|(name, _)| self.names.contains(name) == self.include)
+                .collect(),
+        )
     }
 }
 

@@ -142,6 +142,7 @@ pub(crate) async fn list(
         ],
     )?;
     let paging = query.paging()?;
+    let fields = query.field_filter()?;
     if let Some(engine) = query.get("search_engine")
         && !matches!(engine, "v2" | "v3")
     {
@@ -164,7 +165,7 @@ pub(crate) async fn list(
     let items = users
         .iter()
         .filter(|u| connection.is_none_or(|c| u.connection == c))
-        .map(wire::user)
+        .map(|u| fields.apply(wire::user(u)))
         .collect();
     Ok(paging.respond(items, "users"))
 }
@@ -180,12 +181,13 @@ pub(crate) async fn by_email(
     let email = query
         .get("email")
         .ok_or_else(|| ApiError::invalid_query("Missing required property: email"))?;
+    let fields = query.field_filter()?;
     let users: Vec<_> = state
         .store()
         .find_user_by_email(email)
         .await?
         .iter()
-        .map(wire::user)
+        .map(|u| fields.apply(wire::user(u)))
         .collect();
     Ok(Json(users).into_response())
 }
@@ -197,9 +199,9 @@ pub(crate) async fn get(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     require(&state, &headers, &["read:users"]).await?;
-    Query::parse(query.as_deref(), &["fields", "include_fields"])?;
+    let fields = Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
     let user = find(&state, &id).await?;
-    Ok(Json(wire::user(&user)).into_response())
+    Ok(Json(fields.apply(wire::user(&user))).into_response())
 }
 
 pub(crate) async fn create(
