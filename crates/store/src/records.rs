@@ -164,6 +164,18 @@ pub struct PurgeCounts {
     pub transactions: u64,
     pub opaque_tokens: u64,
     pub refresh_tokens: u64,
+    pub reset_codes: u64,
+}
+
+/// The outcome of presenting a password reset code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetCodeCheck {
+    /// The code was right and is now used up.
+    Redeemed,
+    /// Wrong code; the live code survives `attempts_left` more wrong tries (0: it is dead).
+    Wrong { attempts_left: i64 },
+    /// No live code: none asked for, expired, used, or killed by wrong tries.
+    Missing,
 }
 
 /// A new refresh-token family: the grant behind every token rotated out of it.

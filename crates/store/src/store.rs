@@ -1173,6 +1173,92 @@ impl Store {
         })
     }
 
+    // ---- password reset codes ----------------------------------------------------------
+
+    /// Stores the user's reset code (hashed), replacing any earlier one and its tries.
+    pub async fn put_password_reset_code(
+        &self,
+        user_id: &str,
+        code_hash: &[u8],
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO password_reset_codes (tenant_id, user_id, code_hash, attempts, created_at, expires_at) \
+                 VALUES ($1, $2, $3, 0, $4, $5) \
+                 ON CONFLICT (tenant_id, user_id) DO UPDATE SET code_hash = excluded.code_hash, attempts = 0, \
+                 created_at = excluded.created_at, expires_at = excluded.expires_at",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(code_hash)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Checks a presented reset code. The right one is deleted in the same statement that
+    /// matches it, so it works once even under concurrent tries; a wrong one counts a try,
+    /// and the code dies at `max_attempts` wrong tries.
+    pub async fn redeem_password_reset_code(
+        &self,
+        user_id: &str,
+        code_hash: &[u8],
+        now: i64,
+        max_attempts: i64,
+    ) -> StoreResult<ResetCodeCheck> {
+        each!(self, |pool| {
+            let won = sqlx::query(
+                "DELETE FROM password_reset_codes WHERE tenant_id = $1 AND user_id = $2 AND code_hash = $3 \
+                 AND expires_at > $4 AND attempts < $5 RETURNING user_id",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(code_hash)
+            .bind(now)
+            .bind(max_attempts)
+            .fetch_optional(pool)
+            .await?;
+            if won.is_some() {
+                return Ok(ResetCodeCheck::Redeemed);
+            }
+            let wrong = sqlx::query(
+                "UPDATE password_reset_codes SET attempts = attempts + 1 WHERE tenant_id = $1 AND user_id = $2 \
+                 AND expires_at > $3 AND attempts < $4 RETURNING attempts",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(now)
+            .bind(max_attempts)
+            .fetch_optional(pool)
+            .await?;
+            let attempts: Option<i64> = wrong.map(|row| row.try_get("attempts")).transpose()?;
+            if attempts.is_none_or(|attempts| attempts >= max_attempts) {
+                // Dead codes (expired or out of tries) go now rather than at the next purge.
+                sqlx::query(
+                    "DELETE FROM password_reset_codes WHERE tenant_id = $1 AND user_id = $2 \
+                     AND (expires_at <= $3 OR attempts >= $4)",
+                )
+                .bind(self.tenant)
+                .bind(user_id)
+                .bind(now)
+                .bind(max_attempts)
+                .execute(pool)
+                .await?;
+            }
+            Ok(match attempts {
+                Some(attempts) => ResetCodeCheck::Wrong {
+                    attempts_left: (max_attempts - attempts).max(0),
+                },
+                None => ResetCodeCheck::Missing,
+            })
+        })
+    }
+
     // ---- sessions ----------------------------------------------------------------------
 
     pub async fn create_session(
@@ -2160,6 +2246,11 @@ impl Store {
             ("opaque_tokens", "expires_at", &mut counts.opaque_tokens),
             ("refresh_token_families", "expires_at", &mut families),
             ("refresh_tokens", "idle_expires_at", &mut tokens),
+            (
+                "password_reset_codes",
+                "expires_at",
+                &mut counts.reset_codes,
+            ),
         ] {
             // Table and column names come from the fixed list above, never from input.
             // PostgreSQL has no DELETE … LIMIT: the batch is picked by row address (ctid),

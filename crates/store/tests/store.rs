@@ -88,6 +88,8 @@ on_both_backends!(
     sessions_opaque_tokens_and_user_changes,
     clients_grants_and_lists,
     ordering_is_byte_order_as_in_sqlite,
+    a_reset_code_works_once_and_is_replaced_by_a_new_one,
+    a_reset_code_dies_after_wrong_tries_or_at_expiry_and_is_purged,
 );
 
 fn api(identifier: &str) -> ResourceServer {
@@ -319,6 +321,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             transactions: 1,
             opaque_tokens: 0,
             refresh_tokens: 0,
+            reset_codes: 0,
         }
     );
     assert!(matches!(
@@ -1652,6 +1655,58 @@ async fn postgres_restart_gives_unavailable_then_the_same_store_recovers() {
     store.ping().await.unwrap();
 }
 
+/// While PostgreSQL is down, one call finds out (after the pool's acquire timeout) and the
+/// calls after it fail at once with `Down`, without trying; once the server is back, a
+/// probe gets through and the breaker closes.
+#[tokio::test]
+async fn postgres_outage_opens_the_circuit_breaker_and_recovery_closes_it() {
+    let mut server = PgServer::start();
+    let store = Store::connect(&server.database()).await.unwrap();
+    store.create_client(&client("c1")).await.unwrap();
+
+    server.stop();
+    let first = store.find_client("c1").await.unwrap_err();
+    assert!(matches!(first, StoreError::Unavailable(_)), "{first:?}");
+    for _ in 0..3 {
+        let next = store.find_client("c1").await.unwrap_err();
+        assert!(matches!(next, StoreError::Down), "{next:?}");
+        assert!(next.is_transient());
+    }
+    // Clones share the pool, and so the breaker.
+    assert!(matches!(store.clone().ping().await, Err(StoreError::Down)));
+
+    server.resume();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.find_client("c1").await {
+            Ok(found) => {
+                assert_eq!(found, Some(client("c1")));
+                break;
+            }
+            Err(error) if error.is_transient() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("the store did not recover: {error:?}"),
+        }
+    }
+    // Closed again: calls go through.
+    store.ping().await.unwrap();
+    store.find_client("c1").await.unwrap();
+}
+
+/// A conflict is the caller's problem, not an outage: the breaker stays closed.
+#[tokio::test]
+async fn postgres_conflicts_do_not_open_the_circuit_breaker() {
+    let server = PgServer::start();
+    let store = Store::connect(&server.database()).await.unwrap();
+    store.create_client(&client("c1")).await.unwrap();
+    assert!(matches!(
+        store.create_client(&client("c1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.find_client("c1").await.unwrap();
+}
+
 /// Two nodes (two pools) on one database: a code is still redeemed once, a refresh token
 /// still rotated once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1721,4 +1776,129 @@ async fn postgres_a_lock_held_elsewhere_gives_unavailable_not_a_hang() {
     assert!(started.elapsed() < Duration::from_secs(20));
     sqlx::raw_sql("ROLLBACK").execute(&mut admin).await.unwrap();
     assert_eq!(store.find_client("c1").await.unwrap(), None);
+}
+
+async fn reset_user(store: &Store, user_id: &str, email: &str) {
+    let new = NewUser {
+        email: email.into(),
+        password_hash: "h".into(),
+        email_verified: false,
+        name: None,
+        nickname: None,
+        picture: None,
+    };
+    store.create_user(&new, user_id, 0).await.unwrap();
+}
+
+async fn a_reset_code_works_once_and_is_replaced_by_a_new_one(store: &Store) {
+    reset_user(store, "auth0|r1", "r1@example.com").await;
+    reset_user(store, "auth0|r2", "r2@example.com").await;
+    store
+        .put_password_reset_code("auth0|r1", &[1; 32], 10, 100)
+        .await
+        .unwrap();
+    // A code is bound to its user.
+    assert_eq!(
+        store
+            .redeem_password_reset_code("auth0|r2", &[1; 32], 20, 5)
+            .await
+            .unwrap(),
+        ResetCodeCheck::Missing
+    );
+    // A new request replaces the code: the old one is now wrong.
+    store
+        .put_password_reset_code("auth0|r1", &[2; 32], 30, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_password_reset_code("auth0|r1", &[1; 32], 40, 5)
+            .await
+            .unwrap(),
+        ResetCodeCheck::Wrong { attempts_left: 4 }
+    );
+    // Concurrent redemptions of the right code: exactly one wins.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem_password_reset_code("auth0|r1", &[2; 32], 40, 5)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut redeemed = 0;
+    for task in tasks {
+        if task.await.unwrap() == ResetCodeCheck::Redeemed {
+            redeemed += 1;
+        }
+    }
+    assert_eq!(redeemed, 1);
+    assert_eq!(
+        store
+            .redeem_password_reset_code("auth0|r1", &[2; 32], 41, 5)
+            .await
+            .unwrap(),
+        ResetCodeCheck::Missing
+    );
+    // Deleting the user deletes the code.
+    store
+        .put_password_reset_code("auth0|r2", &[3; 32], 50, 100)
+        .await
+        .unwrap();
+    store.delete_user("auth0|r2").await.unwrap();
+    reset_user(store, "auth0|r2", "r2@example.com").await;
+    assert_eq!(
+        store
+            .redeem_password_reset_code("auth0|r2", &[3; 32], 60, 5)
+            .await
+            .unwrap(),
+        ResetCodeCheck::Missing
+    );
+}
+
+async fn a_reset_code_dies_after_wrong_tries_or_at_expiry_and_is_purged(store: &Store) {
+    reset_user(store, "auth0|r3", "r3@example.com").await;
+    store
+        .put_password_reset_code("auth0|r3", &[7; 32], 10, 100)
+        .await
+        .unwrap();
+    for left in (0..5).rev() {
+        assert_eq!(
+            store
+                .redeem_password_reset_code("auth0|r3", &[8; 32], 20, 5)
+                .await
+                .unwrap(),
+            ResetCodeCheck::Wrong {
+                attempts_left: left
+            }
+        );
+    }
+    // Five wrong tries: even the right code is refused now.
+    assert_eq!(
+        store
+            .redeem_password_reset_code("auth0|r3", &[7; 32], 20, 5)
+            .await
+            .unwrap(),
+        ResetCodeCheck::Missing
+    );
+    // Expired: refused, and the purge removes the row.
+    store
+        .put_password_reset_code("auth0|r3", &[9; 32], 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_password_reset_code("auth0|r3", &[9; 32], 100, 5)
+            .await
+            .unwrap(),
+        ResetCodeCheck::Missing
+    );
+    store
+        .put_password_reset_code("auth0|r3", &[9; 32], 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired(99).await.unwrap().reset_codes, 0);
+    assert_eq!(store.purge_expired(100).await.unwrap().reset_codes, 1);
 }
