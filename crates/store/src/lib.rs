@@ -6,8 +6,9 @@
 //! - `sqlite://PATH` (or `sqlite:PATH`): an embedded SQLite file (WAL, `synchronous=FULL`,
 //!   foreign keys on), migrations in `migrations/sqlite/`.
 //! - `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or `postgresql://`): a PostgreSQL
-//!   server shared by any number of Tessera nodes, migrations in `migrations/postgres/`.
-//!   No TLS to the database yet: keep it on a private network.
+//!   server shared by any number of Tessera nodes, migrations in `migrations/postgres/`,
+//!   TLS by libpq's `sslmode` / `sslrootcert` parameters, and a circuit breaker that
+//!   fails calls at once while the server is unreachable (`breaker.rs`).
 //!
 //! Every method is written once (`store.rs`); the SQL text serves both backends (`$N`
 //! placeholders, which SQLite accepts too), and where the dialects differ — locking,
@@ -18,6 +19,7 @@
 //! session ids, opaque tokens and client secrets, and sealed (encrypted) private keys.
 
 mod backend;
+mod breaker;
 mod records;
 mod store;
 
@@ -39,6 +41,9 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// Not tried: the database was unreachable moments ago (the circuit breaker is open).
+    #[error("the database is unavailable (it was unreachable moments ago; retrying shortly)")]
+    Down,
     /// The TLS handshake with PostgreSQL failed: an untrusted certificate, a host name
     /// the certificate does not name, a server that does not speak TLS.
     #[error("TLS with the database failed (check sslmode and sslrootcert in the database URL)")]
@@ -54,7 +59,27 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         // A TLS failure after start-up (the server got a new certificate) heals when the
         // operator fixes it; until then the database is as good as down.
-        matches!(self, StoreError::Unavailable(_) | StoreError::Tls(_))
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Down | StoreError::Tls(_)
+        )
+    }
+
+    /// Whether this says the database cannot be reached at all (what opens the circuit
+    /// breaker), as opposed to trouble with one request. A pool timeout counts only when
+    /// the pool holds no connection: otherwise it was merely busy.
+    pub(crate) fn is_outage(&self, pool_is_empty: bool) -> bool {
+        match self {
+            StoreError::Unavailable(sqlx::Error::PoolTimedOut) => pool_is_empty,
+            StoreError::Unavailable(sqlx::Error::Io(_)) => true,
+            StoreError::Unavailable(sqlx::Error::Database(db)) => db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some_and(|pg| {
+                    // 08: connection exception; 57P01-57P03: shutdown, crash, starting up.
+                    pg.code().starts_with("08") || pg.code().starts_with("57P0")
+                }),
+            _ => false,
+        }
     }
 }
 
@@ -110,6 +135,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// Shared by the clones of this handle (one pool, one breaker); unused on SQLite.
+    breaker: std::sync::Arc<breaker::Breaker>,
     /// The SQLite database file; `None` on PostgreSQL.
     path: Option<PathBuf>,
     tenant: &'static str,
@@ -156,6 +183,7 @@ impl Store {
     fn new(backend: Backend, path: Option<PathBuf>) -> Self {
         Store {
             backend,
+            breaker: std::sync::Arc::new(breaker::Breaker::new()),
             path,
             tenant: tessera_core::DEFAULT_TENANT,
         }

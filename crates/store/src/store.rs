@@ -15,14 +15,12 @@ use crate::records::*;
 use crate::{Backend, PURGE_BATCH, Store, StoreError, StoreResult};
 
 /// `each!(self, |pool| body)` or `each!(self, |pool, pg| body)`: the body once per
-/// backend, `pool` being its pool and `pg` whether it is PostgreSQL. `return` and `?`
-/// leave the method as usual.
+/// backend, `pool` being its pool and `pg` whether it is PostgreSQL. The body evaluates
+/// to a `StoreResult`; `return` and `?` end it with their value. On PostgreSQL the call
+/// passes the circuit breaker first (`breaker.rs`), which then learns from its outcome.
 macro_rules! each {
     ($self:ident, |$pool:ident| $body:expr) => {
-        match &$self.backend {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
-        }
+        each!($self, |$pool, _pg| $body)
     };
     ($self:ident, |$pool:ident, $pg:ident| $body:expr) => {
         match &$self.backend {
@@ -32,7 +30,10 @@ macro_rules! each {
             }
             Backend::Postgres($pool) => {
                 let $pg = true;
-                $body
+                $self.breaker.admit()?;
+                let result: StoreResult<_> = async { $body }.await;
+                $self.breaker.record(&result, $pool.size() == 0);
+                result
             }
         }
     };
@@ -2267,13 +2268,13 @@ impl Store {
                          SELECT rowid FROM {table} WHERE {expiry} <= $1 LIMIT $2)"
                     )
                 };
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(PURGE_BATCH)
                     .execute(pool)
                     .await?
-                    .rows_affected()
-            });
+                    .rows_affected())
+            })?;
         }
         counts.refresh_tokens = families + tokens;
         Ok(counts)
