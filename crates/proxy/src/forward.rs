@@ -1,9 +1,10 @@
 //! Forwarding: the headers the upstream gets and the client that sends them.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -24,6 +25,16 @@ pub const IDENTITY_HEADERS: [&str; 4] = [
     "x-auth-permissions",
     "x-auth-client-id",
 ];
+
+// The same and the forwarding headers as `HeaderName`s: a `&str` name is parsed again
+// on every insert or remove.
+const X_AUTH_SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
+const X_AUTH_SCOPE: HeaderName = HeaderName::from_static("x-auth-scope");
+const X_AUTH_PERMISSIONS: HeaderName = HeaderName::from_static("x-auth-permissions");
+const X_AUTH_CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1 and the ones deployed before it), never forwarded
 /// in either direction. `Expect` belongs to this hop too: the proxy's server has already
@@ -137,7 +148,12 @@ pub(crate) fn upstream_headers(
     remove_hop_by_hop(headers);
     headers.remove(header::EXPECT);
     headers.remove(header::HOST);
-    for name in IDENTITY_HEADERS {
+    for name in [
+        X_AUTH_SUBJECT,
+        X_AUTH_SCOPE,
+        X_AUTH_PERMISSIONS,
+        X_AUTH_CLIENT_ID,
+    ] {
         headers.remove(name);
     }
     if strip_authorization {
@@ -147,41 +163,40 @@ pub(crate) fn upstream_headers(
     // X-Forwarded-For is a list each proxy appends to; Proto and Host describe the request
     // this proxy received, so earlier (client-written) values are replaced.
     let peer_ip = origin.peer.ip().to_string();
-    let forwarded_for = match headers.get("x-forwarded-for").map(HeaderValue::to_str) {
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::to_str) {
         Some(Ok(earlier)) if !earlier.trim().is_empty() => format!("{earlier}, {peer_ip}"),
         _ => peer_ip,
     };
-    set(headers, "x-forwarded-for", forwarded_for.as_bytes());
-    set(headers, "x-forwarded-proto", b"http");
+    set(headers, X_FORWARDED_FOR, forwarded_for.into());
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     match &origin.host {
         Some(host) => {
-            headers.insert("x-forwarded-host", host.clone());
+            headers.insert(X_FORWARDED_HOST, host.clone());
         }
         None => {
-            headers.remove("x-forwarded-host");
+            headers.remove(X_FORWARDED_HOST);
         }
     }
 
     if let Some(claims) = claims {
         let invalid = |claim| GuardError::InvalidToken(TokenError::InvalidClaim(claim));
-        if !set(headers, "x-auth-subject", claims.sub().as_bytes()) {
+        if !set(headers, X_AUTH_SUBJECT, claims.sub().into()) {
             return Err(invalid("sub"));
         }
         // Scope and permissions are set even when empty: on an admitted request every
         // identity header comes from the token.
-        let scope = claims.scopes().collect::<Vec<_>>().join(" ");
-        if !set(headers, "x-auth-scope", scope.as_bytes()) {
+        if !set(headers, X_AUTH_SCOPE, single_spaced(claims)) {
             return Err(invalid("scope"));
         }
         if !set(
             headers,
-            "x-auth-permissions",
-            claims.permissions().join(" ").as_bytes(),
+            X_AUTH_PERMISSIONS,
+            claims.permissions().join(" ").into(),
         ) {
             return Err(invalid("permissions"));
         }
         if let Some(client_id) = claims.client_id()
-            && !set(headers, "x-auth-client-id", client_id.as_bytes())
+            && !set(headers, X_AUTH_CLIENT_ID, client_id.into())
         {
             return Err(invalid("azp"));
         }
@@ -189,9 +204,25 @@ pub(crate) fn upstream_headers(
     Ok(())
 }
 
-/// Sets a header; `false` when the value has bytes a header cannot carry.
-fn set(headers: &mut HeaderMap, name: &'static str, value: &[u8]) -> bool {
-    match HeaderValue::from_bytes(value) {
+/// The `scope` claim with one space between scopes: as issued when it already is (a
+/// token's scope nearly always is), else rebuilt.
+fn single_spaced(claims: &Claims) -> Cow<'_, str> {
+    let scope = claims.scope();
+    if scope.starts_with(' ') || scope.ends_with(' ') || scope.contains("  ") {
+        Cow::Owned(claims.scopes().collect::<Vec<_>>().join(" "))
+    } else {
+        Cow::Borrowed(scope)
+    }
+}
+
+/// Sets a header; `false` when the value has bytes a header cannot carry. An owned value
+/// becomes the header's bytes without a copy.
+fn set(headers: &mut HeaderMap, name: HeaderName, value: Cow<'_, str>) -> bool {
+    let value = match value {
+        Cow::Borrowed(value) => HeaderValue::from_bytes(value.as_bytes()),
+        Cow::Owned(value) => HeaderValue::from_maybe_shared(Bytes::from(value)),
+    };
+    match value {
         Ok(value) => {
             headers.insert(name, value);
             true
@@ -223,6 +254,98 @@ mod tests {
         remove_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1, "{headers:?}");
         assert!(headers.contains_key(header::ACCEPT));
+    }
+
+    /// Claims of a token with these extra members, verified by a guard with a fixed key.
+    fn claims_with(extra: serde_json::Value) -> Claims {
+        use tessera_jose::{Algorithm, Jwks, SigningKey};
+        let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+        let mut claims = serde_json::json!({
+            "iss": "https://issuer.test/",
+            "aud": "https://api.test",
+            "sub": "auth0|42",
+            "exp": 4_000_000_000u64,
+        });
+        for (name, value) in extra.as_object().unwrap() {
+            claims[name] = value.clone();
+        }
+        let token = key.sign_jwt("JWT", &claims).unwrap();
+        let guard = tessera_guard::Guard::builder()
+            .issuer("https://issuer.test/")
+            .audience("https://api.test")
+            .jwks(Jwks {
+                keys: vec![key.public_jwk().clone()],
+            })
+            .build()
+            .unwrap();
+        let verified = std::pin::pin!(guard.verify(&token))
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        match verified {
+            std::task::Poll::Ready(claims) => claims.unwrap(),
+            std::task::Poll::Pending => unreachable!("a fixed key set never waits"),
+        }
+    }
+
+    fn identity(claims: &Claims) -> Vec<(String, Option<String>)> {
+        let mut headers = HeaderMap::new();
+        let origin = Origin {
+            peer: "192.0.2.7:5555".parse().unwrap(),
+            host: None,
+        };
+        upstream_headers(&mut headers, &origin, Some(claims), false).unwrap();
+        IDENTITY_HEADERS
+            .iter()
+            .map(|name| {
+                let value = headers.get(*name).map(|v| v.to_str().unwrap().to_owned());
+                (name.to_string(), value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn identity_headers_come_from_the_token() {
+        let claims = claims_with(serde_json::json!({
+            "scope": "read:messages write:messages",
+            "permissions": ["admin", "read:users"],
+            "azp": "cid",
+        }));
+        let expected = [
+            Some("auth0|42"),
+            Some("read:messages write:messages"),
+            Some("admin read:users"),
+            Some("cid"),
+        ];
+        let names_and_values: Vec<_> = IDENTITY_HEADERS
+            .iter()
+            .map(|name| name.to_string())
+            .zip(expected.map(|v| v.map(str::to_owned)))
+            .collect();
+        assert_eq!(identity(&claims), names_and_values);
+
+        // Stray spaces are not passed on; without scope, permissions or client the first
+        // two are empty and the last is absent.
+        let claims = claims_with(serde_json::json!({"scope": " read:a  write:b "}));
+        assert_eq!(identity(&claims)[1].1.as_deref(), Some("read:a write:b"));
+        let claims = claims_with(serde_json::json!({}));
+        let values: Vec<_> = identity(&claims).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(
+            values,
+            [
+                Some("auth0|42".into()),
+                Some(String::new()),
+                Some(String::new()),
+                None
+            ]
+        );
+
+        // A claim a header cannot carry refuses the token.
+        let claims = claims_with(serde_json::json!({"permissions": ["a\nb"]}));
+        let mut headers = HeaderMap::new();
+        let origin = Origin {
+            peer: "192.0.2.7:5555".parse().unwrap(),
+            host: None,
+        };
+        assert!(upstream_headers(&mut headers, &origin, Some(&claims), false).is_err());
     }
 
     #[test]

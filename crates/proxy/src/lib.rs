@@ -23,6 +23,8 @@
 //!
 //! Not supported (yet): HTTP/2, TLS on the listening side.
 
+#[cfg(test)]
+mod check_cost;
 mod error;
 mod forward;
 mod path;

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use serde_json::json;
-use tessera_guard::Guard;
+use tessera_guard::{Guard, TokenError};
 
 use crate::common::*;
 
@@ -121,6 +121,71 @@ async fn valid_token_reaches_the_handler_with_its_claims() {
     assert_eq!(claims.get("iss"), Some(&json!(ISSUER)));
     assert!(claims.expires_at() > now() as f64);
     assert_eq!(claims.raw()["azp"], CLIENT_ID);
+}
+
+/// `client_id()` (the proxy's `X-Auth-Client-Id`) is `azp`, else RFC 9068's `client_id`; a
+/// member that is not a string counts as absent and does not make the token invalid.
+#[tokio::test]
+async fn client_id_is_azp_else_client_id_and_only_a_string() {
+    let guard = fixed_guard();
+    // `null` in `claims_with` removes the member.
+    let cases = [
+        (json!({}), Some(CLIENT_ID)),
+        (json!({"client_id": "other"}), Some(CLIENT_ID)),
+        (
+            json!({"azp": null, "client_id": "rfc9068"}),
+            Some("rfc9068"),
+        ),
+        (json!({"azp": null}), None),
+        (json!({"azp": 42, "client_id": "rfc9068"}), Some("rfc9068")),
+        (
+            json!({"azp": ["a"], "client_id": "rfc9068"}),
+            Some("rfc9068"),
+        ),
+        (json!({"azp": {"id": "a"}}), None),
+        (json!({"azp": true, "client_id": 7}), None),
+        (json!({"azp": "", "client_id": "rfc9068"}), Some("")),
+    ];
+    for (changes, expected) in cases {
+        let token = mint(&RSA, &claims_with(changes.clone()));
+        let claims = guard.verify(&token).await.unwrap();
+        assert_eq!(claims.client_id(), expected, "{changes}");
+    }
+
+    // A JSON null is not a string either.
+    let body = claims_with(json!({"azp": null, "client_id": "rfc9068"})).to_string();
+    let inner = body.trim_start_matches('{');
+    let null_azp = format!(r#"{{"azp":null,{inner}"#);
+    let claims = guard
+        .verify(&RSA.sign_raw(&RSA.header(""), &null_azp))
+        .await
+        .unwrap();
+    assert_eq!(claims.client_id(), Some("rfc9068"));
+
+    // An escaped name and value mean what they decode to.
+    let body = claims_with(json!({"azp": null})).to_string();
+    let inner = body.trim_start_matches('{');
+    let escaped = format!(r#"{{"a\u007ap":"c\u0069d\/1",{inner}"#);
+    let claims = guard
+        .verify(&RSA.sign_raw(&RSA.header(""), &escaped))
+        .await
+        .unwrap();
+    assert_eq!(claims.client_id(), Some("cid/1"));
+    assert_eq!(claims.raw()["azp"], "cid/1");
+
+    // Twice the same member is refused, as for every other member.
+    let body = access_claims().to_string();
+    let inner = body.trim_start_matches('{');
+    for payload in [
+        format!(r#"{{"azp":"attacker",{inner}"#),
+        format!(r#"{{"client_id":"a","client_id":"b",{inner}"#),
+    ] {
+        assert_rejected(
+            &RSA.sign_raw(&RSA.header(""), &payload),
+            TokenError::Malformed,
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
