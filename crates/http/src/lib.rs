@@ -32,6 +32,8 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+pub mod tls;
+
 /// How a listener treats its connections. `Default` is plain HTTP with the timeouts below.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
