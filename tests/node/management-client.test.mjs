@@ -156,6 +156,19 @@ describe(`auth0 ${SDK_VERSION} ManagementClient against Tessera's /api/v2`, () =
     assert.equal(renamed.email, 'sdk.user@example.com');
     assert.equal((await mgmt.users.get(user.user_id)).nickname, 'renamed');
 
+    // Metadata merges at the first level; null removes a member.
+    const withMetadata = await mgmt.users.update(user.user_id, {
+      user_metadata: { theme: 'dark' },
+      app_metadata: { plan: 'pro' },
+    });
+    assert.deepEqual(withMetadata.user_metadata, { theme: 'dark' });
+    const merged = await mgmt.users.update(user.user_id, { user_metadata: { lang: 'en', theme: null } });
+    assert.deepEqual(merged.user_metadata, { lang: 'en' });
+    assert.deepEqual(merged.app_metadata, { plan: 'pro' });
+    const some = await mgmt.users.get(user.user_id, { fields: 'user_id,app_metadata', include_fields: true });
+    assert.deepEqual(Object.keys(some).sort(), ['app_metadata', 'user_id']);
+    assert.deepEqual(some.app_metadata, { plan: 'pro' });
+
     const blocked = await mgmt.users.update(user.user_id, { blocked: true });
     assert.equal(blocked.blocked, true);
     await mgmt.users.delete(user.user_id);

@@ -173,6 +173,11 @@ pub struct UserJson<'a> {
     pub last_login: Option<String>,
     pub logins_count: i64,
     pub identities: [IdentityJson<'a>; 1],
+    /// Shown once set, as Auth0 shows them.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub user_metadata: &'a tessera_core::Metadata,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub app_metadata: &'a tessera_core::Metadata,
 }
 
 pub fn user(user: &User) -> UserJson<'_> {
@@ -199,6 +204,8 @@ pub fn user(user: &User) -> UserJson<'_> {
             provider: "auth0",
             is_social: false,
         }],
+        user_metadata: &user.user_metadata,
+        app_metadata: &user.app_metadata,
     }
 }
 
@@ -458,6 +465,8 @@ mod tests {
             updated_at: 1,
             last_login: None,
             logins_count: 0,
+            user_metadata: Default::default(),
+            app_metadata: Default::default(),
         };
         let json = serde_json::to_value(user(&person)).unwrap();
         assert_eq!(json["created_at"], "1970-01-01T00:00:00.000Z");

@@ -240,6 +240,7 @@ async fn seed_demo_user(
                 name: None,
                 nickname: None,
                 picture: None,
+                ..Default::default()
             };
             let user = store
                 .create_user(&new, &format!("auth0|{}", ids::hex_id(12)), now())

@@ -193,6 +193,8 @@ mod tests {
             updated_at: 1_700_000_000,
             last_login: None,
             logins_count: 0,
+            user_metadata: Default::default(),
+            app_metadata: Default::default(),
         }
     }
 

@@ -268,6 +268,29 @@ pub struct User {
     pub updated_at: i64,
     pub last_login: Option<i64>,
     pub logins_count: i64,
+    /// What the user may edit about themselves (preferences), as on Auth0.
+    pub user_metadata: Metadata,
+    /// What only administrators and back ends set (plan, flags), as on Auth0.
+    pub app_metadata: Metadata,
+}
+
+/// `user_metadata` / `app_metadata`: a JSON object.
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
+
+/// Auth0's update rule for metadata: the patch is merged into the stored object at its
+/// first level — a member set to `null` is removed, any other value replaces the stored
+/// member whole (nested objects are not merged) — and an empty patch clears it all.
+pub fn merge_metadata(stored: &mut Metadata, patch: &Metadata) {
+    if patch.is_empty() {
+        stored.clear();
+    }
+    for (name, value) in patch {
+        if value.is_null() {
+            stored.remove(name);
+        } else {
+            stored.insert(name.clone(), value.clone());
+        }
+    }
 }
 
 impl User {
@@ -328,6 +351,26 @@ pub fn check_password_policy(password: &str) -> Result<(), PasswordPolicyError> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn metadata_merges_at_the_first_level_and_null_removes() {
+        let mut stored =
+            serde_json::json!({"theme": "dark", "lang": "en", "nested": {"a": 1, "b": 2}})
+                .as_object()
+                .unwrap()
+                .clone();
+        let patch = serde_json::json!({"lang": null, "nested": {"a": 3}, "new": [1]})
+            .as_object()
+            .unwrap()
+            .clone();
+        super::merge_metadata(&mut stored, &patch);
+        assert_eq!(
+            serde_json::Value::Object(stored.clone()),
+            serde_json::json!({"theme": "dark", "nested": {"a": 3}, "new": [1]})
+        );
+        super::merge_metadata(&mut stored, &super::Metadata::new());
+        assert!(stored.is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -19,6 +19,45 @@ pub const MAX_SCOPE_DESCRIPTION: usize = 500;
 /// The longest name of an API, application, user or role.
 pub const MAX_NAME: usize = 200;
 
+/// The largest `user_metadata` or `app_metadata`, as JSON text (Auth0 allows 16 MB per
+/// user in all; ours sit in the user's row and travel with every user read).
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Metadata names as Auth0 restricts them: not empty, no `.`, not starting with `$`
+/// (at every level, since nested names are queried by path too). `what` names the field.
+pub fn metadata(value: &crate::Metadata, what: &str) -> Checked<()> {
+    fn check_names(members: &crate::Metadata, what: &str) -> Checked<()> {
+        for (name, member) in members {
+            if name.is_empty() || name.contains('.') || name.starts_with('$') {
+                let shown: String = name.chars().take(60).collect();
+                return Err(format!(
+                    "{what}: the name {shown:?} is not allowed (names may not be empty, \
+                     contain '.' or start with '$')"
+                ));
+            }
+            check_nested(member, what)?;
+        }
+        Ok(())
+    }
+    fn check_nested(value: &serde_json::Value, what: &str) -> Checked<()> {
+        match value {
+            serde_json::Value::Object(members) => check_names(members, what),
+            serde_json::Value::Array(items) => {
+                items.iter().try_for_each(|item| check_nested(item, what))
+            }
+            _ => Ok(()),
+        }
+    }
+    check_names(value, what)?;
+    let size = serde_json::to_string(value).map_or(usize::MAX, |text| text.len());
+    if size > MAX_METADATA_BYTES {
+        return Err(format!(
+            "{what} is too large: {size} bytes of JSON (at most {MAX_METADATA_BYTES})"
+        ));
+    }
+    Ok(())
+}
+
 /// A display name: trimmed, not empty, at most [`MAX_NAME`] printable characters.
 pub fn name(name: &str, what: &str) -> Checked<String> {
     let name = name.trim();
@@ -244,6 +283,25 @@ fn url(text: &str, kind: UrlKind, app_type: AppType) -> Checked<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn metadata_names_and_size_are_checked() {
+        let ok = serde_json::json!({"theme": "dark", "list": [{"a": 1}], "deep": {"x": null}});
+        assert!(super::metadata(ok.as_object().unwrap(), "user_metadata").is_ok());
+        for bad in [
+            serde_json::json!({"a.b": 1}),
+            serde_json::json!({"$set": 1}),
+            serde_json::json!({"": 1}),
+            serde_json::json!({"deep": {"x.y": 1}}),
+            serde_json::json!({"list": [{"$where": 1}]}),
+        ] {
+            let message = super::metadata(bad.as_object().unwrap(), "app_metadata").unwrap_err();
+            assert!(message.starts_with("app_metadata: the name"), "{message}");
+        }
+        let big = serde_json::json!({"blob": "x".repeat(super::MAX_METADATA_BYTES)});
+        let message = super::metadata(big.as_object().unwrap(), "user_metadata").unwrap_err();
+        assert!(message.contains("too large"), "{message}");
+    }
+
     use super::*;
 
     fn list(items: &[&str]) -> Vec<String> {

@@ -8,7 +8,6 @@ use tessera_store::Store;
 use crate::ServerConfig;
 use crate::cache::MachineAccessCache;
 use crate::keys::{KeyRing, KeySet};
-use crate::metrics::Metrics;
 use crate::passwords::PasswordHasher;
 use crate::throttle::Throttle;
 
@@ -25,7 +24,6 @@ struct Inner {
     machine_access: MachineAccessCache,
     secure_cookies: bool,
     hsts: bool,
-    metrics: Metrics,
 }
 
 /// Unix seconds now.
@@ -55,7 +53,6 @@ impl AppState {
             machine_access: MachineAccessCache::new(Duration::from_millis(500)),
             secure_cookies,
             hsts,
-            metrics: Metrics::new(),
         }))
     }
 
@@ -86,10 +83,6 @@ impl AppState {
 
     pub(crate) fn machine_access(&self) -> &MachineAccessCache {
         &self.0.machine_access
-    }
-
-    pub(crate) fn metrics(&self) -> &Metrics {
-        &self.0.metrics
     }
 
     /// Whether we are served over HTTPS: cookies get `Secure` and the `__Host-` prefix.

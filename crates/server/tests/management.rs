@@ -700,7 +700,7 @@ async fn users_created_through_the_api_sign_in() {
         json!({"connection": "Username-Password-Authentication", "email": "not-an-email", "password": password}),
         json!({"connection": "google-oauth2", "email": "x@example.com", "password": password}),
         json!({"email": "x@example.com", "password": password}),
-        json!({"connection": "Username-Password-Authentication", "email": "x@example.com", "password": password, "app_metadata": {}}),
+        json!({"connection": "Username-Password-Authentication", "email": "x@example.com", "password": password, "username": "xuser"}),
     ] {
         let (status, body) = call(&server, t, Method::POST, "/users", Some(bad.clone())).await;
         assert_eq!(status, 400, "{bad} → {body}");
@@ -820,7 +820,8 @@ async fn users_created_through_the_api_sign_in() {
         json!({"picture": "javascript:alert(1)"}),
         json!({"name": ""}),
         json!({"name": 5}),
-        json!({"user_metadata": {}}),
+        json!({"given_name": "Unsupported"}),
+        json!({"name": "Half", "user_metadata": {"bad.name": 1}}),
         json!({"name": "Half", "connection": "google-oauth2"}),
     ] {
         let (status, body) = call(&server, t, Method::PATCH, &path, Some(bad.clone())).await;
@@ -1577,4 +1578,82 @@ async fn fields_and_include_fields_choose_the_members_returned() {
     .await;
     assert_error(&body, 400, Some("invalid_query_string"));
     assert_eq!(status, 400);
+}
+
+/// `user_metadata` / `app_metadata`: set at creation, shown once set, merged at the first
+/// level by PATCH (`null` removes a member, `{}` clears), names and types checked.
+#[tokio::test]
+async fn user_and_app_metadata_are_kept_and_merged_as_auth0_does() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let (status, user) = call(
+        &server,
+        t,
+        Method::POST,
+        "/users",
+        Some(json!({
+            "connection": "Username-Password-Authentication",
+            "email": "meta@example.com",
+            "password": "a long enough passphrase",
+            "user_metadata": {"hobby": "surfing"},
+            "app_metadata": {"plan": "full", "limits": {"apis": 3}},
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(user["user_metadata"], json!({"hobby": "surfing"}));
+    assert_eq!(
+        user["app_metadata"],
+        json!({"plan": "full", "limits": {"apis": 3}})
+    );
+    let path = format!("/users/{}", urlencode(user["user_id"].as_str().unwrap()));
+
+    let (status, patched) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &path,
+        Some(json!({
+            "user_metadata": {"addresses": {"home": "123 Main Street"}},
+            "app_metadata": {"limits": {"users": 10}, "plan": null},
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        patched["user_metadata"],
+        json!({"hobby": "surfing", "addresses": {"home": "123 Main Street"}})
+    );
+    // First level only: `limits` is replaced whole, not merged.
+    assert_eq!(patched["app_metadata"], json!({"limits": {"users": 10}}));
+    let (_, read) = call(&server, t, Method::GET, &path, None).await;
+    assert_eq!(read["user_metadata"], patched["user_metadata"]);
+    assert_eq!(read["app_metadata"], patched["app_metadata"]);
+
+    let (status, cleared) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &path,
+        Some(json!({"user_metadata": {}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(cleared.get("user_metadata").is_none(), "{cleared}");
+    assert_eq!(cleared["app_metadata"], json!({"limits": {"users": 10}}));
+
+    for (body, what) in [
+        (json!({"user_metadata": {"a.b": 1}}), "user_metadata"),
+        (json!({"app_metadata": {"deep": {"$x": 1}}}), "app_metadata"),
+        (json!({"user_metadata": "text"}), "user_metadata"),
+        (json!({"app_metadata": null}), "app_metadata"),
+    ] {
+        let (status, error) = call(&server, t, Method::PATCH, &path, Some(body)).await;
+        assert_eq!(status, 400, "{error}");
+        assert_error(&error, 400, Some("invalid_body"));
+        assert!(error["message"].as_str().unwrap().contains(what), "{error}");
+    }
+    let (_, unchanged) = call(&server, t, Method::GET, &path, None).await;
+    assert_eq!(unchanged["app_metadata"], json!({"limits": {"users": 10}}));
 }

@@ -1,6 +1,8 @@
 //! Rows that have no domain type of their own in `tessera-core`.
 
-use tessera_core::{Client, ClientGrant, RefreshPolicy, ResourceServer, Scope, TokenDialect};
+use tessera_core::{
+    Client, ClientGrant, Metadata, RefreshPolicy, ResourceServer, Scope, TokenDialect,
+};
 
 /// Where a key is in its life: published before use (next), signing (current),
 /// still published for tokens in flight (previous), then gone from the JWKS (retired).
@@ -101,7 +103,7 @@ pub struct OpaqueTokenRecord {
 }
 
 /// Input for a new user of the database connection.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewUser {
     pub email: String,
     pub password_hash: String,
@@ -109,6 +111,8 @@ pub struct NewUser {
     pub name: Option<String>,
     pub nickname: Option<String>,
     pub picture: Option<String>,
+    pub user_metadata: Metadata,
+    pub app_metadata: Metadata,
 }
 
 /// Profile fields of a user that may change. `None` keeps the stored value.
@@ -120,6 +124,9 @@ pub struct UserProfileChange {
     pub name: Option<String>,
     pub nickname: Option<String>,
     pub picture: Option<String>,
+    /// Merged into the stored object (`tessera_core::merge_metadata`).
+    pub user_metadata: Option<Metadata>,
+    pub app_metadata: Option<Metadata>,
 }
 
 /// Fields of an API that may change. `None` keeps the stored value.

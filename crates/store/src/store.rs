@@ -6,8 +6,8 @@
 use sqlx::Row;
 use tessera_core::consent::Consent;
 use tessera_core::{
-    AppType, Client, ClientGrant, DATABASE_CONNECTION, Permission, RefreshPolicy, ResourceServer,
-    Role, Scope, TokenDialect, User,
+    AppType, Client, ClientGrant, DATABASE_CONNECTION, Metadata, Permission, RefreshPolicy,
+    ResourceServer, Role, Scope, TokenDialect, User,
 };
 
 use crate::backend::{BeginWrite as _, Fetch};
@@ -43,6 +43,10 @@ fn json_list(text: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(text).map_err(|_| StoreError::Corrupt("JSON list"))
 }
 
+fn json_object(text: &str) -> StoreResult<Metadata> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt("JSON object"))
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data always serializes")
 }
@@ -65,7 +69,7 @@ macro_rules! api_columns {
 macro_rules! user_columns {
     () => {
         "user_id, connection, email, email_verified, name, nickname, picture, blocked, \
-     created_at, updated_at, last_login, logins_count"
+     created_at, updated_at, last_login, logins_count, user_metadata, app_metadata"
     };
 }
 
@@ -142,6 +146,8 @@ fn user_from_row(row: &impl Fetch) -> StoreResult<User> {
         updated_at: row.col("updated_at")?,
         last_login: row.col("last_login")?,
         logins_count: row.col("logins_count")?,
+        user_metadata: json_object(&row.text("user_metadata")?)?,
+        app_metadata: json_object(&row.text("app_metadata")?)?,
     })
 }
 
@@ -880,11 +886,13 @@ impl Store {
                 updated_at: now,
                 last_login: None,
                 logins_count: 0,
+                user_metadata: new.user_metadata.clone(),
+                app_metadata: new.app_metadata.clone(),
             };
             sqlx::query(
             "INSERT INTO users (tenant_id, user_id, connection, email, email_verified, password_hash, name, nickname, \
-             picture, blocked, created_at, updated_at, last_login, logins_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10, $11, NULL, 0)",
+             picture, blocked, created_at, updated_at, last_login, logins_count, user_metadata, app_metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10, $11, NULL, 0, $12, $13)",
         )
         .bind(self.tenant)
         .bind(&user.user_id)
@@ -897,6 +905,8 @@ impl Store {
         .bind(&user.picture)
         .bind(now)
         .bind(now)
+        .bind(to_json(&user.user_metadata))
+        .bind(to_json(&user.app_metadata))
         .execute(pool)
         .await
         .map_err(|e| match StoreError::from(e) {
@@ -1057,16 +1067,27 @@ impl Store {
             if let Some(picture) = &change.picture {
                 user.picture = picture.clone();
             }
+            // Merged under the row lock, so concurrent patches of different members
+            // both land.
+            if let Some(patch) = &change.user_metadata {
+                tessera_core::merge_metadata(&mut user.user_metadata, patch);
+            }
+            if let Some(patch) = &change.app_metadata {
+                tessera_core::merge_metadata(&mut user.app_metadata, patch);
+            }
             user.updated_at = now;
             sqlx::query(
                 "UPDATE users SET email = $1, email_verified = $2, name = $3, nickname = $4, \
-                 picture = $5, updated_at = $6 WHERE tenant_id = $7 AND user_id = $8",
+                 picture = $5, user_metadata = $6, app_metadata = $7, updated_at = $8 \
+                 WHERE tenant_id = $9 AND user_id = $10",
             )
             .bind(&user.email)
             .bind(user.email_verified)
             .bind(&user.name)
             .bind(&user.nickname)
             .bind(&user.picture)
+            .bind(to_json(&user.user_metadata))
+            .bind(to_json(&user.app_metadata))
             .bind(now)
             .bind(self.tenant)
             .bind(user_id)
@@ -2008,7 +2029,8 @@ impl Store {
         each!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT u.user_id, u.connection, u.email, u.email_verified, u.name, u.nickname, \
-                 u.picture, u.blocked, u.created_at, u.updated_at, u.last_login, u.logins_count \
+                 u.picture, u.blocked, u.created_at, u.updated_at, u.last_login, u.logins_count, \
+                 u.user_metadata, u.app_metadata \
                  FROM users u JOIN user_roles ur ON ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id \
                  WHERE u.tenant_id = $1 AND ur.role_id = $2 ORDER BY u.created_at, u.user_id",
             )

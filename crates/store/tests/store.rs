@@ -86,6 +86,7 @@ on_both_backends!(
     roles_are_renamed_and_list_their_users,
     user_profiles_change_and_emails_stay_unique,
     sessions_opaque_tokens_and_user_changes,
+    user_metadata_is_stored_and_merged,
     clients_grants_and_lists,
     ordering_is_byte_order_as_in_sqlite,
     a_reset_code_works_once_and_is_replaced_by_a_new_one,
@@ -368,6 +369,7 @@ async fn users_are_unique_per_email_case_insensitively(store: &Store) {
         name: None,
         nickname: None,
         picture: None,
+        ..Default::default()
     };
     let user = store.create_user(&new, "auth0|1", 3).await.unwrap();
     assert_eq!(
@@ -407,6 +409,7 @@ async fn refresh_family(store: &Store, token: u8, expires_at: i64) -> String {
         name: None,
         nickname: None,
         picture: None,
+        ..Default::default()
     };
     let user_id = format!("auth0|r{token}");
     store.create_user(&new, &user_id, 0).await.unwrap();
@@ -1190,6 +1193,68 @@ async fn user_profiles_change_and_emails_stay_unique(store: &Store) {
     ));
 }
 
+async fn user_metadata_is_stored_and_merged(store: &Store) {
+    let object = |value: serde_json::Value| value.as_object().unwrap().clone();
+    let created = store
+        .create_user(
+            &NewUser {
+                user_metadata: object(serde_json::json!({"theme": "dark", "lang": "en"})),
+                app_metadata: object(serde_json::json!({"plan": "pro", "flags": {"beta": true}})),
+                ..new_user("meta@x.io")
+            },
+            "auth0|meta",
+            1,
+        )
+        .await
+        .unwrap();
+    let found = store.find_user("auth0|meta").await.unwrap().unwrap();
+    assert_eq!(found, created);
+    assert_eq!(found.app_metadata["flags"]["beta"], serde_json::json!(true));
+
+    let changed = store
+        .update_user_profile(
+            "auth0|meta",
+            &UserProfileChange {
+                user_metadata: Some(object(serde_json::json!({"lang": null, "tz": "UTC"}))),
+                app_metadata: Some(object(serde_json::json!({"flags": {"gamma": 1}}))),
+                ..Default::default()
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(changed.user_metadata.clone()),
+        serde_json::json!({"theme": "dark", "tz": "UTC"})
+    );
+    assert_eq!(
+        serde_json::Value::Object(changed.app_metadata.clone()),
+        serde_json::json!({"plan": "pro", "flags": {"gamma": 1}})
+    );
+    assert_eq!(store.find_user("auth0|meta").await.unwrap(), Some(changed));
+
+    // An empty object clears; the other metadata stays.
+    let cleared = store
+        .update_user_profile(
+            "auth0|meta",
+            &UserProfileChange {
+                user_metadata: Some(Default::default()),
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .unwrap();
+    assert!(cleared.user_metadata.is_empty());
+    assert_eq!(cleared.app_metadata["plan"], serde_json::json!("pro"));
+    // A user made without metadata has empty objects.
+    let plain = store
+        .create_user(&new_user("plain@x.io"), "auth0|plain", 4)
+        .await
+        .unwrap();
+    assert!(plain.user_metadata.is_empty() && plain.app_metadata.is_empty());
+}
+
 fn new_user(email: &str) -> NewUser {
     NewUser {
         email: email.into(),
@@ -1198,6 +1263,7 @@ fn new_user(email: &str) -> NewUser {
         name: Some("Name".into()),
         nickname: None,
         picture: None,
+        ..Default::default()
     }
 }
 
@@ -1786,6 +1852,7 @@ async fn reset_user(store: &Store, user_id: &str, email: &str) {
         name: None,
         nickname: None,
         picture: None,
+        ..Default::default()
     };
     store.create_user(&new, user_id, 0).await.unwrap();
 }

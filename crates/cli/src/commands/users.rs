@@ -263,6 +263,7 @@ async fn create(
         name,
         nickname: None,
         picture: None,
+        ..Default::default()
     };
     let user_id = format!("auth0|{}", ids::hex_id(12));
     let user = ctx

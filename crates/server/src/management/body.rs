@@ -159,6 +159,19 @@ impl Fields {
         }
     }
 
+    /// `user_metadata` / `app_metadata`: an object whose member names Auth0 would accept.
+    pub(crate) fn metadata(&mut self, key: &str) -> ApiResult<Option<tessera_core::Metadata>> {
+        match self.0.remove(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => {
+                tessera_core::validate::metadata(&map, key)
+                    .map_err(|why| ApiError::invalid_property(why, key))?;
+                Ok(Some(map))
+            }
+            Some(other) => Err(wrong_type("object", &other, key)),
+        }
+    }
+
     /// A nested object, as `Fields` restricted to `allowed`.
     pub(crate) fn object(&mut self, key: &str, allowed: &[&str]) -> ApiResult<Option<Fields>> {
         match self.0.remove(key) {

@@ -32,6 +32,8 @@ const CREATE_FIELDS: &[&str] = &[
     "nickname",
     "picture",
     "blocked",
+    "user_metadata",
+    "app_metadata",
 ];
 const UPDATE_FIELDS: &[&str] = &[
     "connection",
@@ -45,6 +47,8 @@ const UPDATE_FIELDS: &[&str] = &[
     "nickname",
     "picture",
     "verify_password",
+    "user_metadata",
+    "app_metadata",
 ];
 
 pub(crate) fn not_found() -> ApiError {
@@ -228,6 +232,8 @@ pub(crate) async fn create(
     let nickname = profile_text(fields.string("nickname")?, "nickname")?;
     let picture = picture(fields.string("picture")?)?;
     let blocked = fields.boolean("blocked")?.unwrap_or(false);
+    let user_metadata = fields.metadata("user_metadata")?.unwrap_or_default();
+    let app_metadata = fields.metadata("app_metadata")?.unwrap_or_default();
     let exists = || ApiError::conflict("The user already exists.", "auth0_idp_error");
     if state.store().find_user_by_email(&email).await?.is_some() {
         return Err(exists());
@@ -240,6 +246,8 @@ pub(crate) async fn create(
         name,
         nickname,
         picture,
+        user_metadata,
+        app_metadata,
     };
     let user_id = format!("auth0|{}", ids::hex_id(12));
     let now = now();
@@ -278,7 +286,8 @@ fn email_exists() -> ApiError {
 
 /// `PATCH /api/v2/users/{id}`: `email` (a new address is unverified unless
 /// `email_verified` says otherwise, as on Auth0), `email_verified`, `name`, `nickname`,
-/// `picture`, `blocked` and `password`. `connection` may be given (it must be the
+/// `picture`, `blocked`, `password`, and `user_metadata` / `app_metadata` (merged at the
+/// first level; `null` removes a member, `{}` clears). `connection` may be given (it must be the
 /// database connection); `client_id`, `verify_email` and `verify_password` are accepted
 /// and have no effect (Tessera sends no mail).
 pub(crate) async fn update(
@@ -298,6 +307,8 @@ pub(crate) async fn update(
         name: profile_text(fields.string("name")?, "user")?,
         nickname: profile_text(fields.string("nickname")?, "nickname")?,
         picture: picture(fields.string("picture")?)?,
+        user_metadata: fields.metadata("user_metadata")?,
+        app_metadata: fields.metadata("app_metadata")?,
     };
     let password = fields.string("password")?;
     if let Some(password) = &password {
@@ -326,7 +337,9 @@ pub(crate) async fn update(
         || change.email_verified.is_some()
         || change.name.is_some()
         || change.nickname.is_some()
-        || change.picture.is_some();
+        || change.picture.is_some()
+        || change.user_metadata.is_some()
+        || change.app_metadata.is_some();
     if changes_profile {
         state
             .store()

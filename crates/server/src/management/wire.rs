@@ -95,6 +95,13 @@ pub(crate) fn user(user: &User) -> Value {
     if let Some(last_login) = user.last_login {
         value["last_login"] = json!(rfc3339(last_login));
     }
+    // Shown once set, as Auth0 shows them.
+    if !user.user_metadata.is_empty() {
+        value["user_metadata"] = Value::Object(user.user_metadata.clone());
+    }
+    if !user.app_metadata.is_empty() {
+        value["app_metadata"] = Value::Object(user.app_metadata.clone());
+    }
     value
 }
 
