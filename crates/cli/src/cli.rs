@@ -145,7 +145,7 @@ Example:
     --require 'POST /api/messages=write:messages' --require-permission /api/admin=admin")]
 pub struct ProxyArgs {
     /// Settings file (TOML): issuer, audience (a string or a list), upstream, listen,
-    /// upstream_timeout, strip_authorization, and lists public, require,
+    /// upstream_timeout, strip_authorization, tls_cert, tls_key, and lists public, require,
     /// require_permission; flags and TESSERA_PROXY_* variables override its settings, and
     /// flags add to its rules
     #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_CONFIG")]
@@ -190,6 +190,12 @@ pub struct ProxyArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub strip_authorization: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key
+    #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 // ---- roles ------------------------------------------------------------------------------

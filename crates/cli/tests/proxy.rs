@@ -937,3 +937,192 @@ async fn websocket_handshakes_are_judged_then_tunnelled() {
     let body = String::from_utf8(body).unwrap();
     assert!(body.contains("\"upgrade\":null"), "{body}");
 }
+
+/// A self-signed certificate for 127.0.0.1 and localhost, written as cert.pem and key.pem
+/// into the test's directory; returns the certificate's PEM.
+fn tls_files(env: &Env) -> String {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    std::fs::write(env.path().join("cert.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(
+        env.path().join("key.pem"),
+        certified.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    certified.cert.pem()
+}
+
+/// `--tls-cert`/`--tls-key`: the proxy serves HTTPS and judges as over http; the upstream
+/// hears `X-Forwarded-Proto: https`. The files come here from the environment (the
+/// certificate, beating the file's missing one) and the --config file (the key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_serves_https_with_a_certificate_and_key() {
+    let env = Env::new();
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    let (upstream_addr, seen) = upstream().await;
+    let cert_pem = tls_files(&env);
+    std::fs::write(
+        env.path().join("proxy.toml"),
+        "tls_cert = \"missing.pem\"\ntls_key = \"key.pem\"\npublic = [\"/api/public\"]\n",
+    )
+    .unwrap();
+    let mut command = env.command();
+    command
+        .env("TESSERA_PROXY_TLS_CERT", "cert.pem")
+        .args(["proxy", "--config", "proxy.toml"])
+        .args(["--issuer", &issuer, "--audience", AUDIENCE])
+        .args(["--upstream", &format!("http://{upstream_addr}")])
+        .args(["--listen", "127.0.0.1:0"]);
+    let mut running = Running::spawn(command);
+    let lines = running.wait_for("tessera proxy ready:", Duration::from_secs(10));
+    let line = lines.last().unwrap();
+    let base = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("listen="))
+        .unwrap()
+        .to_string();
+    assert!(base.starts_with("https://127.0.0.1:"), "{line}");
+
+    let https = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap()])
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let response = https
+        .get(format!("{base}/api/public"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.unwrap();
+    assert_eq!(echo["forwarded_proto"], "https");
+    assert_eq!(echo["subject"], Value::Null);
+
+    let response = https.get(format!("{base}/api/x")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        seen.0.load(Ordering::SeqCst),
+        1,
+        "the 401 never reached the app"
+    );
+
+    let response = https
+        .get(format!("{base}/api/x"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.unwrap();
+    assert!(
+        echo["subject"].as_str().unwrap().ends_with("@clients"),
+        "{echo}"
+    );
+    assert_eq!(echo["forwarded_proto"], "https");
+    assert_eq!(echo["scope"], "read:messages");
+
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = client()
+        .get(base.replace("https://", "http://") + "/api/public")
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+}
+
+/// One of the two settings alone, an unreadable file or PEM that is not a certificate or
+/// a key: refused at startup, naming the setting and the file, never quoting the key.
+#[test]
+fn bad_tls_settings_are_refused_at_startup() {
+    let env = Env::new();
+    tls_files(&env);
+    let key = std::fs::read_to_string(env.path().join("key.pem")).unwrap();
+    let key_bytes = &key[28..60];
+    std::fs::write(
+        env.path().join("leaky.pem"),
+        format!("-----BEGIN PRIVATE KEY----- {key_bytes}\n"),
+    )
+    .unwrap();
+    std::fs::write(env.path().join("garbage.pem"), "not a certificate").unwrap();
+    let base = [
+        "proxy",
+        "--issuer",
+        "http://127.0.0.1:1/",
+        "--audience",
+        AUDIENCE,
+        "--upstream",
+        "http://127.0.0.1:2",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let fails = |extra: &[&str], env_vars: &[(&str, &str)]| {
+        let mut command = env.command();
+        command.args(base).args(extra);
+        for (name, value) in env_vars {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success(), "{extra:?} {env_vars:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(!stderr.contains(key_bytes), "{stderr}");
+        (output.status.code().unwrap(), stderr)
+    };
+
+    for (extra, env_vars) in [
+        (&["--tls-cert", "cert.pem"][..], &[][..]),
+        (&[], &[("TESSERA_PROXY_TLS_KEY", "key.pem")][..]),
+    ] {
+        let (code, stderr) = fails(extra, env_vars);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains("--tls-cert and --tls-key go together"),
+            "{stderr}"
+        );
+    }
+
+    // The flag beats the variable: the garbage named on the command line is reported.
+    let (code, stderr) = fails(
+        &["--tls-cert", "garbage.pem", "--tls-key", "key.pem"],
+        &[("TESSERA_PROXY_TLS_CERT", "cert.pem")],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--tls-cert garbage.pem: no certificate in the PEM file"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = fails(&["--tls-cert", "cert.pem", "--tls-key", "leaky.pem"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--tls-key leaky.pem: a malformed -----BEGIN line"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = fails(&["--tls-cert", "key.pem", "--tls-key", "cert.pem"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--tls-cert key.pem: no certificate"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = fails(&["--tls-cert", "missing.pem", "--tls-key", "key.pem"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("cannot read the TLS certificate (--tls-cert) missing.pem"),
+        "{stderr}"
+    );
+
+    // A key that is not the certificate's.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(
+        env.path().join("other.pem"),
+        other.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let (code, stderr) = fails(&["--tls-cert", "cert.pem", "--tls-key", "other.pem"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("the private key is not the certificate's"),
+        "{stderr}"
+    );
+}

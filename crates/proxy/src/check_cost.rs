@@ -75,6 +75,7 @@ fn workload() {
     );
     let origin = Origin {
         peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        https: false,
         host: Some(HeaderValue::from_static("127.0.0.1:8081")),
     };
 

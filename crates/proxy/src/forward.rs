@@ -132,6 +132,8 @@ pub(crate) async fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
 /// What the proxy knows about the client's request, for the `X-Forwarded-*` headers.
 pub(crate) struct Origin {
     pub(crate) peer: SocketAddr,
+    /// The client came over TLS.
+    pub(crate) https: bool,
     pub(crate) host: Option<HeaderValue>,
 }
 
@@ -168,7 +170,8 @@ pub(crate) fn upstream_headers(
         _ => peer_ip,
     };
     set(headers, X_FORWARDED_FOR, forwarded_for.into());
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    let proto = if origin.https { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     match &origin.host {
         Some(host) => {
             headers.insert(X_FORWARDED_HOST, host.clone());
@@ -290,6 +293,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         let origin = Origin {
             peer: "192.0.2.7:5555".parse().unwrap(),
+            https: false,
             host: None,
         };
         upstream_headers(&mut headers, &origin, Some(claims), false).unwrap();
@@ -343,6 +347,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         let origin = Origin {
             peer: "192.0.2.7:5555".parse().unwrap(),
+            https: false,
             host: None,
         };
         assert!(upstream_headers(&mut headers, &origin, Some(&claims), false).is_err());
@@ -357,10 +362,12 @@ mod tests {
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         headers.insert(header::HOST, HeaderValue::from_static("api.example.com"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        let origin = Origin {
+        let mut origin = Origin {
             peer: "192.0.2.7:5555".parse().unwrap(),
+            https: false,
             host: Some(HeaderValue::from_static("api.example.com")),
         };
+        let spoofed = headers.clone();
         upstream_headers(&mut headers, &origin, None, true).unwrap();
         assert!(!headers.contains_key("x-auth-subject"));
         assert!(!headers.contains_key("x-auth-scope"));
@@ -369,5 +376,12 @@ mod tests {
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
         assert_eq!(headers["x-forwarded-proto"], "http");
         assert_eq!(headers["x-forwarded-host"], "api.example.com");
+
+        // Over TLS (`--tls-cert`), whatever the client said.
+        origin.https = true;
+        let mut headers = spoofed;
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        upstream_headers(&mut headers, &origin, None, true).unwrap();
+        assert_eq!(headers["x-forwarded-proto"], "https");
     }
 }

@@ -21,7 +21,8 @@
 //! what flows afterwards is not HTTP and is not inspected). No other upgrade is offered to
 //! the upstream: `h2c` would let later requests bypass the rules.
 //!
-//! Not supported (yet): HTTP/2, TLS on the listening side.
+//! The proxy listens on plain HTTP, or HTTPS with [`ProxyConfig::tls`]. Not supported (yet):
+//! HTTP/2.
 
 #[cfg(test)]
 mod check_cost;
@@ -64,6 +65,9 @@ pub struct ProxyConfig {
     /// Remove `Authorization` before forwarding. By default it is kept, so the upstream
     /// can verify the token again.
     pub strip_authorization: bool,
+    /// Serve HTTPS with this configuration (see [`tessera_http::tls::server_config`]);
+    /// plain HTTP when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Where requests go: `http(s)://host[:port]`, no path.
@@ -153,7 +157,7 @@ impl Proxy {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let options = tessera_http::ServeOptions::default();
+        let options = tessera_http::ServeOptions::with_tls(self.shared.config.tls.clone());
         tessera_http::serve(self.listener, router(self.shared), options, shutdown).await
     }
 }
@@ -242,6 +246,7 @@ async fn forward(
     };
     let origin = Origin {
         peer,
+        https: config.tls.is_some(),
         host: parts
             .headers
             .get(header::HOST)

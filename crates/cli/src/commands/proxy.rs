@@ -3,13 +3,15 @@
 //! then `TESSERA_PROXY_*` variables and flags (clap reads both) — and runs [`tessera_proxy::Proxy`], which does the checking and forwarding.
 
 use std::net::{SocketAddr, ToSocketAddrs as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Format as _, Toml};
 use serde::Deserialize;
 use tessera_guard::Guard;
+use tessera_http::tls::TlsError;
 use tessera_proxy::{
     DEFAULT_UPSTREAM_TIMEOUT, Proxy, ProxyConfig, ProxyError, RouteRules, Upstream,
 };
@@ -32,6 +34,8 @@ struct ProxyFile {
     upstream_timeout: Option<u64>,
     #[serde(default)]
     strip_authorization: bool,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     #[serde(default)]
     public: Vec<String>,
     #[serde(default)]
@@ -101,6 +105,21 @@ pub async fn run(args: ProxyArgs) -> CliResult<()> {
         Some(secs) => Duration::from_secs(secs),
         None => DEFAULT_UPSTREAM_TIMEOUT,
     };
+    let tls = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some(tls_config(&cert, &key)?),
+        (None, None) => None,
+        _ => {
+            return Err(CliError::Usage(
+                "--tls-cert and --tls-key go together: give both (flags, TESSERA_PROXY_TLS_CERT / \
+                 TESSERA_PROXY_TLS_KEY or the --config file), or neither for plain HTTP"
+                    .into(),
+            ));
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
 
     // The file's rules first, then the flags'; a conflict between them is an error.
     let mut rules = RouteRules::new();
@@ -139,6 +158,7 @@ pub async fn run(args: ProxyArgs) -> CliResult<()> {
         rules,
         upstream_timeout,
         strip_authorization: args.strip_authorization || file.strip_authorization,
+        tls,
     };
     let proxy = Proxy::bind(config, listen)
         .await
@@ -149,7 +169,7 @@ pub async fn run(args: ProxyArgs) -> CliResult<()> {
             other => invalid(other),
         })?;
     let address = proxy.local_addr();
-    println!("tessera proxy ready: listen=http://{address} upstream={upstream}");
+    println!("tessera proxy ready: listen={scheme}://{address} upstream={upstream}");
     tracing::info!(%address, %upstream, "tessera proxy started");
     proxy
         .run_until_stopped(shutdown)
@@ -169,6 +189,27 @@ fn read_file(path: &Path) -> CliResult<ProxyFile> {
     Figment::from(Toml::file_exact(path))
         .extract()
         .map_err(|error| CliError::Config(format!("{}: {error}", path.display())))
+}
+
+/// The HTTPS configuration from the two PEM files; errors name the file at fault.
+fn tls_config(cert: &Path, key: &Path) -> CliResult<Arc<rustls::ServerConfig>> {
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path)
+            .map_err(|error| CliError::io(format!("cannot read {what} {}", path.display()), error))
+    };
+    let cert_pem = read(cert, "the TLS certificate (--tls-cert)")?;
+    let key_pem = read(key, "the TLS private key (--tls-key)")?;
+    tessera_http::tls::server_config(&cert_pem, &key_pem).map_err(|error| {
+        CliError::invalid(match error {
+            TlsError::Certificate(reason) => format!("--tls-cert {}: {reason}", cert.display()),
+            TlsError::PrivateKey(reason) => format!("--tls-key {}: {reason}", key.display()),
+            TlsError::Refused(reason) => format!(
+                "--tls-cert {} with --tls-key {}: {reason}",
+                cert.display(),
+                key.display()
+            ),
+        })
+    })
 }
 
 fn listen_addr(listen: &str) -> CliResult<SocketAddr> {

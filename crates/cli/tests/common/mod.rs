@@ -14,7 +14,7 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// Environment variables that would leak the developer's configuration into a test.
-const ENV_TO_CLEAR: [&str; 16] = [
+const ENV_TO_CLEAR: [&str; 18] = [
     "TESSERA_CONFIG",
     "TESSERA_TRUSTED_PROXIES",
     "TESSERA_PROXY_CONFIG",
@@ -24,6 +24,8 @@ const ENV_TO_CLEAR: [&str; 16] = [
     "TESSERA_PROXY_LISTEN",
     "TESSERA_PROXY_UPSTREAM_TIMEOUT",
     "TESSERA_PROXY_STRIP_AUTHORIZATION",
+    "TESSERA_PROXY_TLS_CERT",
+    "TESSERA_PROXY_TLS_KEY",
     "TESSERA_ISSUER",
     "TESSERA_LISTEN",
     "TESSERA_DATABASE_URL",
