@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// or the key itself in TESSERA_MASTER_KEY] [default: master.key beside the SQLite database]
     #[arg(long, value_name = "PATH")]
     pub master_key_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a port of their own (keep it
+    /// private) [env: TESSERA_METRICS_LISTEN] [default: off]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

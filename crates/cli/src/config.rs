@@ -58,6 +58,9 @@ pub struct Settings {
     /// `X-Forwarded-For` names the client. A list in the file; comma-separated in the variable.
     #[serde(default, deserialize_with = "list_or_comma_separated")]
     pub trusted_proxies: Vec<String>,
+    /// `TESSERA_METRICS_LISTEN`, `host:port`: serve Prometheus metrics at `/metrics` there
+    /// (a port of its own, never `listen`). Unset: no metrics listener.
+    pub metrics_listen: Option<String>,
 }
 
 /// A list, or one string of comma-separated items (as environment variables give them).
@@ -90,6 +93,7 @@ impl Default for Settings {
             master_key: None,
             master_key_file: None,
             trusted_proxies: Vec::new(),
+            metrics_listen: None,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
 }
 
 impl Settings {
@@ -136,6 +142,7 @@ impl Settings {
             "master_key",
             "master_key_file",
             "trusted_proxies",
+            "metrics_listen",
         ]);
         let mut overrides = overrides.clone();
         if overrides.database_url.is_none() {
@@ -157,6 +164,30 @@ impl Settings {
             .map_err(|_| invalid())?
             .next()
             .ok_or_else(invalid)
+    }
+
+    /// The metrics listener's address, if one is configured; like `listen`, a host name
+    /// is resolved. It may not be the main listener's address.
+    pub fn metrics_addr(&self) -> CliResult<Option<SocketAddr>> {
+        let Some(text) = &self.metrics_listen else {
+            return Ok(None);
+        };
+        let invalid = || {
+            CliError::Config(format!(
+                "metrics_listen (TESSERA_METRICS_LISTEN, --metrics-listen) {text:?} is not host:port"
+            ))
+        };
+        let addr = text
+            .to_socket_addrs()
+            .map_err(|_| invalid())?
+            .next()
+            .ok_or_else(invalid)?;
+        if addr.port() != 0 && addr == self.listen_addr()? {
+            return Err(CliError::Config(format!(
+                "metrics_listen {text:?} is the listen address: metrics need a port of their own"
+            )));
+        }
+        Ok(Some(addr))
     }
 }
 
@@ -311,6 +342,32 @@ mod tests {
             ..Settings::default()
         };
         assert!(!format!("{settings:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn metrics_listen_is_off_by_default_and_checked() {
+        let settings = Settings::default();
+        assert_eq!(settings.metrics_addr().unwrap(), None);
+        let settings = Settings {
+            metrics_listen: Some("127.0.0.1:9464".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.metrics_addr().unwrap(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        let settings = Settings {
+            metrics_listen: Some("9464".into()),
+            ..Settings::default()
+        };
+        let error = settings.metrics_addr().unwrap_err().to_string();
+        assert!(error.contains("metrics_listen"), "{error}");
+        let settings = Settings {
+            metrics_listen: Some(DEFAULT_LISTEN.into()),
+            ..Settings::default()
+        };
+        let error = settings.metrics_addr().unwrap_err().to_string();
+        assert!(error.contains("port of their own"), "{error}");
     }
 
     #[test]

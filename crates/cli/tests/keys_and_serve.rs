@@ -334,3 +334,66 @@ fn serve_names_a_bad_trusted_proxy() {
     assert!(stderr.contains("trusted_proxies"), "{stderr}");
     assert!(stderr.contains("10.0.0.0/33"), "{stderr}");
 }
+
+#[test]
+fn serve_names_a_bad_metrics_listen_address() {
+    let env = Env::new();
+    let mut command = env.command();
+    command
+        .env("TESSERA_METRICS_LISTEN", "not-an-address")
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TESSERA_METRICS_LISTEN"), "{stderr}");
+    assert!(stderr.contains("not-an-address"), "{stderr}");
+    // Checked before the database is touched.
+    assert!(!env.path().join("tessera.db").exists());
+}
+
+#[tokio::test]
+async fn serve_prints_its_metrics_address_and_the_flag_beats_the_environment() {
+    let env = Env::new();
+    let mut command = env.command();
+    command
+        .env("TESSERA_METRICS_LISTEN", "not-an-address")
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ]);
+    let mut server = Running::spawn(command);
+    let base = server.wait_listening();
+    let lines = server.wait_for("tessera metrics at http://", Duration::from_secs(10));
+    let metrics = server.base_url_in(lines.last().unwrap());
+    assert!(metrics.ends_with("/metrics"), "{metrics}");
+    assert_ne!(metrics.trim_end_matches("/metrics"), base);
+
+    let response = reqwest::get(&metrics).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("# TYPE tessera_tokens_issued_total counter"),
+        "{text}"
+    );
+    let main = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(main.status(), 404);
+
+    // Both listeners stop on SIGTERM.
+    common::terminate(&server.child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}

@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::consent;
 use crate::error::{OAuthError, PageError};
 use crate::issue;
+use crate::metrics::Grant;
 use crate::params::Params;
 use crate::respond::{self, ResponseMode};
 use crate::session;
@@ -619,6 +620,9 @@ async fn issue_response(
         params.push(("state", value.clone()));
     }
     params.push(("iss", state.issuer().to_string()));
+    if request.response_type.token {
+        state.metrics().token_issued(Grant::Implicit);
+    }
     Ok(params)
 }
 

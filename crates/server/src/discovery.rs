@@ -77,6 +77,9 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             response
+                .extensions_mut()
+                .insert(crate::metrics::StoreUnavailable);
+            response
         }
     }
 }

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_store::StoreError;
 
+use crate::metrics::StoreUnavailable;
 use crate::pages;
 
 /// An RFC 6749 §5.2 error response.
@@ -122,6 +123,9 @@ impl IntoResponse for OAuthError {
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.extensions_mut().insert(StoreUnavailable);
+        }
         response
     }
 }
@@ -182,6 +186,9 @@ impl IntoResponse for PageError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.extensions_mut().insert(StoreUnavailable);
         }
         response
     }

@@ -27,6 +27,8 @@ pub struct KeySet {
     jwks_json: Arc<str>,
     /// What `Store::key_set_version` returned when this snapshot was read.
     version: String,
+    /// (algorithm, state, how many) of the published keys, for the metrics.
+    state_counts: Vec<(&'static str, &'static str, u64)>,
 }
 
 impl KeySet {
@@ -40,6 +42,11 @@ impl KeySet {
 
     pub fn jwks_json(&self) -> Arc<str> {
         self.jwks_json.clone()
+    }
+
+    /// (algorithm, state, how many) of the published keys.
+    pub fn state_counts(&self) -> &[(&'static str, &'static str, u64)] {
+        &self.state_counts
     }
 }
 
@@ -175,12 +182,18 @@ fn build_key_set(
     let mut current = HashMap::new();
     let mut verifying = HashMap::new();
     let mut published = Vec::new();
+    let mut state_counts: Vec<(&'static str, &'static str, u64)> = Vec::new();
     for record in records {
         let wrap = |source| KeyError::Key {
             kid: record.kid.clone(),
             source,
         };
         let alg = Algorithm::parse(&record.alg).map_err(wrap)?;
+        let labels = (alg.as_str(), record.state.as_str());
+        match state_counts.iter_mut().find(|(a, s, _)| (*a, *s) == labels) {
+            Some((_, _, count)) => *count += 1,
+            None => state_counts.push((labels.0, labels.1, 1)),
+        }
         let pkcs8 = master
             .open(&record.sealed_private_key, record.kid.as_bytes())
             .map_err(wrap)?;
@@ -201,6 +214,7 @@ fn build_key_set(
     if !current.contains_key(&Algorithm::Rs256) {
         return Err(KeyError::NoCurrentKey(Algorithm::Rs256));
     }
+    state_counts.sort_unstable();
     published.sort_by_key(|(rank, alg, _)| (*rank, *alg != Algorithm::Rs256));
     let jwks = Jwks {
         keys: published.into_iter().map(|(_, _, jwk)| jwk).collect(),
@@ -213,5 +227,6 @@ fn build_key_set(
         verifying,
         jwks_json,
         version,
+        state_counts,
     })
 }

@@ -22,6 +22,7 @@ mod issue;
 mod login;
 mod logout;
 mod management;
+mod metrics;
 mod pages;
 mod params;
 mod respond;
@@ -72,6 +73,9 @@ pub struct ServerConfig {
     /// How long one request may take, from its header to the response, body included
     /// (default 30 s); a slower one gets 408 and the connection is closed.
     pub request_timeout: Duration,
+    /// Serve Prometheus metrics at `/metrics` on this address (plain HTTP); off if `None`.
+    /// Never on `listen`: the counts would tell anyone how the server is used.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -88,6 +92,7 @@ impl ServerConfig {
             header_read_timeout: tessera_http::ServeOptions::default().header_read_timeout,
             trusted_proxies: TrustedProxies::default(),
             request_timeout: Duration::from_secs(30),
+            metrics_listen: None,
         }
     }
 }
@@ -132,6 +137,7 @@ pub fn normalize_issuer(issuer: &str) -> Result<String, ServerError> {
 
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -155,6 +161,14 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Self, ServerError> {
         let local = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let issuer = match &config.issuer {
             Some(issuer) => normalize_issuer(issuer)?,
             None if config.tls.is_some() => format!("https://{local}/"),
@@ -166,7 +180,11 @@ impl Application {
             .await
             .map_err(ServerError::ManagementApi)?;
         let state = AppState::new(config, store, issuer, key_ring);
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -177,6 +195,13 @@ impl Application {
 
     pub fn issuer(&self) -> &str {
         self.state.issuer()
+    }
+
+    /// Where `/metrics` is served, when `ServerConfig::metrics_listen` asked for it.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
@@ -190,10 +215,39 @@ impl Application {
             header_read_timeout: self.state.config().header_read_timeout,
             ..tessera_http::ServeOptions::default()
         };
+        let Some(metrics_listener) = self.metrics_listener else {
+            let app = router(self.state);
+            let result = tessera_http::serve(self.listener, app, options, shutdown).await;
+            background.abort();
+            return result.map_err(ServerError::Io);
+        };
+        // One shutdown for both listeners; if the main one ends, so does the other.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let main_shutdown = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        let metrics_shutdown = async move {
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let metrics_options = tessera_http::ServeOptions {
+            header_read_timeout: self.state.config().header_read_timeout,
+            ..tessera_http::ServeOptions::default()
+        };
+        let metrics_app = metrics::router(self.state.clone());
         let app = router(self.state);
-        let result = tessera_http::serve(self.listener, app, options, shutdown).await;
+        let (result, metrics_result) = tokio::join!(
+            tessera_http::serve(self.listener, app, options, main_shutdown),
+            tessera_http::serve(
+                metrics_listener,
+                metrics_app,
+                metrics_options,
+                metrics_shutdown
+            ),
+        );
         background.abort();
-        result.map_err(ServerError::Io)
+        result.and(metrics_result).map_err(ServerError::Io)
     }
 }
 
@@ -262,5 +316,7 @@ pub fn router(state: AppState) -> Router {
             deadline::within_deadline,
         ))
         .layer(DefaultBodyLimit::max(64 * 1024))
+        // Outermost, so it sees the 408s and times the whole request.
+        .layer(metrics::RecordLayer(state.clone()))
         .with_state(state)
 }

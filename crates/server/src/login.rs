@@ -16,6 +16,7 @@ use crate::authorize::{load_transaction, with_cookie};
 use crate::client_ip::ClientIp;
 use crate::error::PageError;
 use crate::headers;
+use crate::metrics::Login;
 use crate::pages::{self, LoginPage, SignupPage};
 use crate::params::Params;
 use crate::respond;
@@ -136,6 +137,7 @@ pub(crate) async fn login_submit(
     body: Bytes,
 ) -> Response {
     if let Err(retry_after) = state.login_throttle().check(client_ip) {
+        state.metrics().login(Login::Throttled);
         return throttled(retry_after);
     }
     let result = async {
@@ -168,6 +170,7 @@ pub(crate) async fn login_submit(
         // stay blocked, even with the right password, until an administrator unblocks.
         if state.store().login_failures(&username, &ip).await? >= state.config().max_login_failures
         {
+            state.metrics().login(Login::Locked);
             return Ok(render(StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED));
         }
         let found = state.store().find_user_with_password(&username).await?;
@@ -184,10 +187,12 @@ pub(crate) async fn login_submit(
                     .store()
                     .record_login_failure(&username, &ip, now())
                     .await?;
+                state.metrics().login(Login::WrongCredentials);
                 return Ok(render(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS));
             }
         };
         if user.blocked {
+            state.metrics().login(Login::Blocked);
             return Ok(render(StatusCode::FORBIDDEN, USER_BLOCKED));
         }
         state
@@ -195,6 +200,7 @@ pub(crate) async fn login_submit(
             .clear_login_failures(&username, Some(&ip))
             .await?;
         state.store().record_login(&user.user_id, now()).await?;
+        state.metrics().login(Login::Success);
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "login succeeded");
         Ok(signed_in(&state, &record.id, &user.user_id).await?)
     }
@@ -258,6 +264,7 @@ pub(crate) async fn signup_submit(
             Err(StoreError::Conflict(_)) => return Ok(render("The user already exists.")),
             Err(other) => return Err(other.into()),
         };
+        state.metrics().signup();
         state.store().record_login(&user.user_id, now()).await?;
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "user signed up");
         Ok(signed_in(&state, &record.id, &user.user_id).await?)

@@ -8,6 +8,7 @@ use tessera_store::Store;
 use crate::ServerConfig;
 use crate::cache::MachineAccessCache;
 use crate::keys::{KeyRing, KeySet};
+use crate::metrics::Metrics;
 use crate::passwords::PasswordHasher;
 use crate::throttle::Throttle;
 
@@ -24,6 +25,7 @@ struct Inner {
     machine_access: MachineAccessCache,
     secure_cookies: bool,
     hsts: bool,
+    metrics: Metrics,
 }
 
 /// Unix seconds now.
@@ -53,6 +55,7 @@ impl AppState {
             machine_access: MachineAccessCache::new(Duration::from_millis(500)),
             secure_cookies,
             hsts,
+            metrics: Metrics::new(),
         }))
     }
 
@@ -83,6 +86,10 @@ impl AppState {
 
     pub(crate) fn machine_access(&self) -> &MachineAccessCache {
         &self.0.machine_access
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.0.metrics
     }
 
     /// Whether we are served over HTTPS: cookies get `Secure` and the `__Host-` prefix.

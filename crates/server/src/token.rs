@@ -22,6 +22,7 @@ use crate::authorize::CodeGrant;
 use crate::cors;
 use crate::error::OAuthError;
 use crate::issue;
+use crate::metrics::Grant;
 use crate::params::Params;
 use crate::state::now;
 
@@ -50,7 +51,10 @@ pub(crate) async fn token(
             out.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
             response
         }
-        Err(error) => error.into_response(),
+        Err(error) => {
+            state.metrics().token_error(error.error);
+            error.into_response()
+        }
     };
     cors::allow_registered(&state, &headers, response).await
 }
@@ -63,17 +67,34 @@ async fn handle(
     let params = Params::from_body(headers, body, true)
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let credentials = ClientCredentials::from_request(headers, &params)?;
-    match params.get("grant_type") {
-        Some("authorization_code") => authorization_code(state, &params, &credentials).await,
-        Some("refresh_token") => refresh_token(state, &params, &credentials).await,
-        Some("client_credentials") => client_credentials(state, &params, &credentials).await,
-        Some(_) => Err(OAuthError::unsupported_grant_type(
-            "Supported grant types: authorization_code, refresh_token, client_credentials.",
-        )),
-        None => Err(OAuthError::invalid_request(
-            "Missing required parameter: grant_type",
-        )),
+    let (grant, issued) = match params.get("grant_type") {
+        Some("authorization_code") => (
+            Grant::AuthorizationCode,
+            authorization_code(state, &params, &credentials).await,
+        ),
+        Some("refresh_token") => (
+            Grant::RefreshToken,
+            refresh_token(state, &params, &credentials).await,
+        ),
+        Some("client_credentials") => (
+            Grant::ClientCredentials,
+            client_credentials(state, &params, &credentials).await,
+        ),
+        Some(_) => {
+            return Err(OAuthError::unsupported_grant_type(
+                "Supported grant types: authorization_code, refresh_token, client_credentials.",
+            ));
+        }
+        None => {
+            return Err(OAuthError::invalid_request(
+                "Missing required parameter: grant_type",
+            ));
+        }
+    };
+    if issued.is_ok() {
+        state.metrics().token_issued(grant);
     }
+    issued
 }
 
 /// Who the caller says it is, and how it proves it.
@@ -237,6 +258,7 @@ async fn authorization_code(
                     .await?;
                 tracing::warn!(client_id = %client.client_id, refresh, opaque, "authorization code replayed: tokens revoked");
             }
+            state.metrics().code_replayed();
             return Err(invalid());
         }
         CodeRedemption::NotFound => return Err(invalid()),
@@ -499,6 +521,7 @@ async fn refresh_token(
     {
         RefreshRotation::Rotated(_) => {}
         RefreshRotation::Reused => {
+            state.metrics().refresh_token_reused();
             tracing::warn!(client_id = %client.client_id, "refresh token reused: family revoked");
             return Err(invalid());
         }

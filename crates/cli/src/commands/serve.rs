@@ -13,10 +13,12 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         listen: args.listen,
         database_url: None,
         master_key_file: args.master_key_file,
+        metrics_listen: args.metrics_listen,
     };
     let settings = Settings::load(&args.config, &overrides)?;
     let shutdown = shutdown_signal();
     let listen = settings.listen_addr()?;
+    let metrics_listen = settings.metrics_addr()?;
     if let Some(issuer) = &settings.issuer {
         // Fail before touching the database.
         tessera_server::normalize_issuer(issuer)?;
@@ -24,6 +26,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let store = open_store(&settings.database_url).await?;
     let master_key = resolve_master_key(&settings, &store).await?;
     let mut config = ServerConfig::new(listen, master_key);
+    config.metrics_listen = metrics_listen;
     config.trusted_proxies =
         TrustedProxies::parse(settings.trusted_proxies.iter().map(String::as_str))
             .map_err(|error| CliError::Config(format!("trusted_proxies: {error}")))?;
@@ -43,6 +46,10 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         app.issuer()
     );
     tracing::info!(%address, issuer = app.issuer(), "tessera started");
+    if let Some(metrics) = app.metrics_addr() {
+        eprintln!("tessera metrics at http://{metrics}/metrics");
+        tracing::info!(address = %metrics, "metrics listener started");
+    }
     app.run_until_stopped(shutdown).await?;
     tracing::info!("tessera stopped");
     Ok(())

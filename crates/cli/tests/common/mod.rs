@@ -14,9 +14,10 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// Environment variables that would leak the developer's configuration into a test.
-const ENV_TO_CLEAR: [&str; 18] = [
+const ENV_TO_CLEAR: [&str; 19] = [
     "TESSERA_CONFIG",
     "TESSERA_TRUSTED_PROXIES",
+    "TESSERA_METRICS_LISTEN",
     "TESSERA_PROXY_CONFIG",
     "TESSERA_PROXY_ISSUER",
     "TESSERA_PROXY_AUDIENCE",

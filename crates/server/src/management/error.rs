@@ -148,9 +148,13 @@ impl IntoResponse for ApiError {
             );
         }
         if self.retry_after {
+            // Only a store that did not answer sets it.
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .extensions_mut()
+                .insert(crate::metrics::StoreUnavailable);
         }
         response
     }

@@ -27,6 +27,8 @@ pub struct TestServer {
     pub user_email: String,
     pub user_id: String,
     pub master_key: MasterKey,
+    /// `http://ADDR` of the metrics listener, when the configuration asked for one.
+    pub metrics_base: Option<String>,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -167,6 +169,7 @@ async fn spawn_on_with(
     let app = Application::build(config, store.clone()).await.unwrap();
     let base = app.issuer().trim_end_matches('/').to_string();
     let issuer = app.issuer().to_string();
+    let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -181,6 +184,7 @@ async fn spawn_on_with(
         user_email,
         user_id,
         master_key,
+        metrics_base,
         _dir: dir,
         shutdown: Some(tx),
     }
