@@ -188,27 +188,32 @@ export function cli(databaseUrl, args, { input, timeoutMs = 30000 } = {}) {
 // ---- tessera serve --------------------------------------------------------------------------
 
 const LISTENING = /tessera listening on (http:\/\/\S+) \(issuer (\S+)\)/;
+const METRICS = /tessera metrics at (http:\/\/\S+)/;
 
 /**
- * Starts `tessera serve --listen 127.0.0.1:0` on the given database and waits for its
- * "tessera listening on http://ADDR (issuer …)" line. With port 0 the server derives the issuer
- * from the bound address (http://127.0.0.1:PORT/), so no port has to be guessed.
- * Returns {baseUrl, issuer, output, stop()}.
+ * Starts `tessera serve --listen 127.0.0.1:0` (plus `args`) on the given database and waits for
+ * its "tessera listening on http://ADDR (issuer …)" line. With port 0 the server derives the
+ * issuer from the bound address (http://127.0.0.1:PORT/), so no port has to be guessed.
+ * Returns {baseUrl, issuer, metricsUrl (with --metrics-listen), output, stop()}.
  */
-export async function startServer({ databaseUrl, timeoutMs = 30000 }) {
-  const proc = spawnTracked(tesseraBin(), ['serve', '--listen', '127.0.0.1:0', '--database-url', databaseUrl], {
+export async function startServer({ databaseUrl, args = [], timeoutMs = 30000 }) {
+  const proc = spawnTracked(tesseraBin(), ['serve', '--listen', '127.0.0.1:0', '--database-url', databaseUrl, ...args], {
     env: { RUST_LOG: 'warn' },
   });
+  const wantsMetrics = args.includes('--metrics-listen');
   let exitedEarly = false;
   proc.exited.then(() => { exitedEarly = true; });
   try {
     const match = await waitFor('tessera serve to print its address', () => {
       if (exitedEarly) throw Object.assign(new Error('tessera serve exited early'), { fatal: true });
+      // The metrics line comes after the main one.
+      if (wantsMetrics && !METRICS.test(proc.output.stderr)) return null;
       return LISTENING.exec(proc.output.stderr);
     }, { timeoutMs, intervalMs: 50 });
     const baseUrl = match[1];
     const issuer = match[2];
-    return { baseUrl, issuer, output: proc.output, stop: proc.stop };
+    const metricsUrl = METRICS.exec(proc.output.stderr)?.[1];
+    return { baseUrl, issuer, metricsUrl, output: proc.output, stop: proc.stop };
   } catch (error) {
     await proc.stop();
     throw new Error(`${error.message}\n--- stderr ---\n${proc.output.stderr}`);
