@@ -103,6 +103,13 @@ pub struct ServeArgs {
     /// or the key itself in TESSERA_MASTER_KEY] [default: master.key beside the SQLite database]
     #[arg(long, value_name = "PATH")]
     pub master_key_file: Option<PathBuf>,
+    /// SMTP server for password reset mail: smtp://USER:PASS@HOST:587 (STARTTLS) or
+    /// smtps://…:465; prefer the variable, flags show in `ps` [env: TESSERA_SMTP_URL] [default: no mail, no password reset]
+    #[arg(long, value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of Tessera's mail, e.g. "Tessera <no-reply@example.com>" [env: TESSERA_EMAIL_FROM]
+    #[arg(long, value_name = "ADDRESS")]
+    pub email_from: Option<String>,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a port of their own (keep it
     /// private) [env: TESSERA_METRICS_LISTEN] [default: off]
     #[arg(long, value_name = "ADDR")]

@@ -35,6 +35,12 @@ impl SecretText {
     }
 }
 
+impl From<String> for SecretText {
+    fn from(text: String) -> Self {
+        SecretText(text)
+    }
+}
+
 impl fmt::Debug for SecretText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretText(redacted)")
@@ -58,6 +64,11 @@ pub struct Settings {
     /// `X-Forwarded-For` names the client. A list in the file; comma-separated in the variable.
     #[serde(default, deserialize_with = "list_or_comma_separated")]
     pub trusted_proxies: Vec<String>,
+    /// `TESSERA_SMTP_URL`: `smtp://USER:PASS@HOST:587` (STARTTLS), `smtps://…:465` (TLS),
+    /// plaintext only to a loopback host. Unset: no mail, so no password reset.
+    pub smtp_url: Option<SecretText>,
+    /// `TESSERA_EMAIL_FROM`: the sender of Tessera's mail, e.g. `Tessera <no-reply@example.com>`.
+    pub email_from: Option<String>,
     /// `TESSERA_METRICS_LISTEN`, `host:port`: serve Prometheus metrics at `/metrics` there
     /// (a port of its own, never `listen`). Unset: no metrics listener.
     pub metrics_listen: Option<String>,
@@ -93,6 +104,8 @@ impl Default for Settings {
             master_key: None,
             master_key_file: None,
             trusted_proxies: Vec::new(),
+            smtp_url: None,
+            email_from: None,
             metrics_listen: None,
         }
     }
@@ -109,6 +122,10 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<SecretText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
 }
@@ -142,6 +159,8 @@ impl Settings {
             "master_key",
             "master_key_file",
             "trusted_proxies",
+            "smtp_url",
+            "email_from",
             "metrics_listen",
         ]);
         let mut overrides = overrides.clone();
@@ -188,6 +207,26 @@ impl Settings {
             )));
         }
         Ok(Some(addr))
+    }
+}
+
+impl Settings {
+    /// Where mail goes: `smtp_url` needs `email_from`. Errors never quote the URL (it may
+    /// hold the SMTP password).
+    pub fn mail_config(&self) -> CliResult<Option<tessera_server::MailConfig>> {
+        let Some(url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        let from = self.email_from.as_deref().ok_or_else(|| {
+            CliError::Config(
+                "smtp_url is set but email_from (TESSERA_EMAIL_FROM) is not: name the sender, \
+                 e.g. \"Tessera <no-reply@example.com>\""
+                    .into(),
+            )
+        })?;
+        tessera_server::MailConfig::smtp(url.expose(), from)
+            .map(Some)
+            .map_err(|error| CliError::Config(format!("{error} (TESSERA_SMTP_URL / smtp_url)")))
     }
 }
 

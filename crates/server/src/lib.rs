@@ -21,10 +21,12 @@ mod headers;
 mod issue;
 mod login;
 mod logout;
+pub mod mail;
 mod management;
 mod metrics;
 mod pages;
 mod params;
+mod password_reset;
 mod respond;
 mod session;
 mod state;
@@ -45,6 +47,7 @@ use tessera_store::Store;
 use tokio::net::TcpListener;
 
 pub use client_ip::{InvalidRange, IpRange, TrustedProxies};
+pub use mail::{MailConfig, MailError};
 pub use state::AppState;
 
 /// Settings of one server process.
@@ -73,6 +76,10 @@ pub struct ServerConfig {
     /// How long one request may take, from its header to the response, body included
     /// (default 30 s); a slower one gets 408 and the connection is closed.
     pub request_timeout: Duration,
+    /// Where mail goes (password reset codes); `None`: password reset is not offered.
+    pub mail: Option<MailConfig>,
+    /// How long an emailed password reset code is valid (15 minutes).
+    pub reset_code_lifetime: Duration,
     /// Serve Prometheus metrics at `/metrics` on this address (plain HTTP); off if `None`.
     /// Never on `listen`: the counts would tell anyone how the server is used.
     pub metrics_listen: Option<SocketAddr>,
@@ -92,6 +99,8 @@ impl ServerConfig {
             header_read_timeout: tessera_http::ServeOptions::default().header_read_timeout,
             trusted_proxies: TrustedProxies::default(),
             request_timeout: Duration::from_secs(30),
+            mail: None,
+            reset_code_lifetime: Duration::from_secs(15 * 60),
             metrics_listen: None,
         }
     }
@@ -280,6 +289,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/u/signup",
             get(login::signup_page).post(login::signup_submit),
+        )
+        .route(
+            "/u/reset-password",
+            get(password_reset::request_page).post(password_reset::request_submit),
+        )
+        .route(
+            "/u/reset-password/code",
+            get(password_reset::code_page).post(password_reset::code_submit),
+        )
+        .route(
+            "/dbconnections/change_password",
+            post(password_reset::change_password).options(cors::preflight_registered),
         )
         .route(
             "/u/consent",

@@ -53,6 +53,9 @@ pub(crate) async fn login_page(
             csrf: &csrf,
             username: request.login_hint.as_deref().unwrap_or(""),
             error: None,
+            notice: (params.get("password_changed") == Some("1"))
+                .then_some(crate::password_reset::PASSWORD_CHANGED),
+            forgot_password: state.password_reset().offered(),
         };
         let response = with_form_action(pages::html(StatusCode::OK, &page), &request.redirect_uri);
         Ok::<_, PageError>(with_cookie(response, cookie))
@@ -156,6 +159,8 @@ pub(crate) async fn login_submit(
                 csrf,
                 username: &username,
                 error: Some(error),
+                notice: None,
+                forgot_password: state.password_reset().offered(),
             };
             with_form_action(pages::html(status, &page), &request.redirect_uri)
         };

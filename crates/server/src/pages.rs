@@ -13,6 +13,10 @@ pub(crate) struct LoginPage<'a> {
     pub(crate) csrf: &'a str,
     pub(crate) username: &'a str,
     pub(crate) error: Option<&'a str>,
+    /// E.g. "your password has been changed", after a reset.
+    pub(crate) notice: Option<&'a str>,
+    /// Whether to link "Forgot password?" (only when mail can be sent).
+    pub(crate) forgot_password: bool,
 }
 
 #[derive(Template)]

@@ -146,6 +146,15 @@ pub(crate) fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Opti
     }
 }
 
+/// Double-submit check without a transaction (password reset reached from a mail): the
+/// form's token equals the cookie's.
+pub(crate) fn csrf_cookie_matches(state: &AppState, headers: &HeaderMap, submitted: &str) -> bool {
+    match read_cookie(headers, &cookie_name(state, CSRF_COOKIE)) {
+        Some(cookie) => !submitted.is_empty() && ids::constant_time_eq(&cookie, submitted),
+        None => false,
+    }
+}
+
 /// Double-submit check: the form's token equals the cookie's and the transaction's.
 pub(crate) fn csrf_valid(
     state: &AppState,

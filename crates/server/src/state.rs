@@ -9,6 +9,7 @@ use crate::ServerConfig;
 use crate::cache::MachineAccessCache;
 use crate::keys::{KeyRing, KeySet};
 use crate::metrics::Metrics;
+use crate::password_reset::PasswordReset;
 use crate::passwords::PasswordHasher;
 use crate::throttle::Throttle;
 
@@ -22,6 +23,7 @@ struct Inner {
     keys: KeyRing,
     hasher: PasswordHasher,
     login_throttle: Throttle,
+    password_reset: PasswordReset,
     machine_access: MachineAccessCache,
     secure_cookies: bool,
     hsts: bool,
@@ -43,6 +45,7 @@ impl AppState {
             .unwrap_or(2);
         let login_throttle =
             Throttle::new(config.login_attempts_per_minute, Duration::from_secs(60));
+        let password_reset = PasswordReset::start(&config, store.clone(), &issuer);
         let secure_cookies = issuer.starts_with("https://");
         let hsts = secure_cookies && !is_loopback(&issuer);
         AppState(Arc::new(Inner {
@@ -52,6 +55,7 @@ impl AppState {
             keys,
             hasher: PasswordHasher::new(workers),
             login_throttle,
+            password_reset,
             machine_access: MachineAccessCache::new(Duration::from_millis(500)),
             secure_cookies,
             hsts,
@@ -82,6 +86,10 @@ impl AppState {
 
     pub(crate) fn login_throttle(&self) -> &Throttle {
         &self.0.login_throttle
+    }
+
+    pub(crate) fn password_reset(&self) -> &PasswordReset {
+        &self.0.password_reset
     }
 
     pub(crate) fn machine_access(&self) -> &MachineAccessCache {

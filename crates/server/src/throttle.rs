@@ -1,18 +1,20 @@
-//! Per-IP request throttling for the login forms: a fixed window counter per address.
-//! The map is pruned as windows expire, so it cannot grow without bound.
+//! Request throttling: a fixed window counter per key — a client address for the login
+//! forms, also an email address for password reset mail. The map is pruned as windows
+//! expire, so it cannot grow without bound.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub(crate) struct Throttle {
+pub(crate) struct Throttle<K = IpAddr> {
     limit: u32,
     window: Duration,
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    windows: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl Throttle {
+impl<K: Hash + Eq> Throttle<K> {
     pub(crate) fn new(limit: u32, window: Duration) -> Self {
         Throttle {
             limit,
@@ -22,13 +24,13 @@ impl Throttle {
     }
 
     /// Counts one request; `Err(retry_after_secs)` when over the limit.
-    pub(crate) fn check(&self, ip: IpAddr) -> Result<(), u64> {
+    pub(crate) fn check(&self, key: K) -> Result<(), u64> {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() > 10_000 {
             windows.retain(|_, (start, _)| now.duration_since(*start) < self.window);
         }
-        let entry = windows.entry(ip).or_insert((now, 0));
+        let entry = windows.entry(key).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }

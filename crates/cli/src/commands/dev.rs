@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_guard::Guard;
-use tessera_server::{Application, ServerConfig};
+use tessera_server::{Application, MailConfig, ServerConfig};
 
 use crate::cli::DevArgs;
 use crate::commands::open_store;
@@ -27,7 +27,21 @@ pub const DEMO_PASSWORD_VAR: &str = "TESSERA_DEMO_PASSWORD";
 pub const DEFAULT_PORT: u16 = 4000;
 pub const DEFAULT_TLS_PORT: u16 = 4443;
 
-/// `tessera dev` ignores tessera.toml and TESSERA_* settings (except the demo password):
+/// Mail in development: through `TESSERA_SMTP_URL` when set (a local mail catcher), else
+/// `.eml` files in `<data-dir>/outbox/`; the log says where each one went, never its code.
+fn dev_mail(data_dir: &std::path::Path) -> CliResult<MailConfig> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let from = var("TESSERA_EMAIL_FROM").unwrap_or_else(|| "Tessera <no-reply@localhost>".into());
+    let mail = match var("TESSERA_SMTP_URL") {
+        Some(url) => MailConfig::smtp(&url, &from),
+        None => MailConfig::outbox(data_dir.join("outbox"), &from),
+    };
+    mail.map_err(|error| {
+        CliError::Config(format!("{error} (TESSERA_SMTP_URL / TESSERA_EMAIL_FROM)"))
+    })
+}
+
+/// `tessera dev` ignores tessera.toml and TESSERA_* settings (except the demo password and mail):
 /// everything lives under `--data-dir`.
 pub async fn run(args: DevArgs) -> CliResult<()> {
     let spa_dir = sample_spa::locate(args.spa_dir.as_deref())?;
@@ -84,6 +98,7 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
     let mut config = ServerConfig::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), master_key);
     config.issuer = Some(format!("{base}/"));
     config.tls = tls.as_ref().map(|tls| tls.server_config.clone());
+    config.mail = Some(dev_mail(&args.data_dir)?);
     let app = Application::with_listener(config, store.clone(), server_listener).await?;
 
     let demo_password = std::env::var(DEMO_PASSWORD_VAR)

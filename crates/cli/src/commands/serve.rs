@@ -4,7 +4,7 @@ use tessera_server::{Application, ServerConfig, TrustedProxies};
 
 use crate::cli::ServeArgs;
 use crate::commands::open_store;
-use crate::config::{Overrides, Settings, resolve_master_key};
+use crate::config::{Overrides, SecretText, Settings, resolve_master_key};
 use crate::error::{CliError, CliResult};
 
 pub async fn run(args: ServeArgs) -> CliResult<()> {
@@ -13,6 +13,8 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         listen: args.listen,
         database_url: None,
         master_key_file: args.master_key_file,
+        smtp_url: args.smtp_url.map(SecretText::from),
+        email_from: args.email_from,
         metrics_listen: args.metrics_listen,
     };
     let settings = Settings::load(&args.config, &overrides)?;
@@ -23,9 +25,12 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         // Fail before touching the database.
         tessera_server::normalize_issuer(issuer)?;
     }
+    let mail = settings.mail_config()?;
     let store = open_store(&settings.database_url).await?;
     let master_key = resolve_master_key(&settings, &store).await?;
     let mut config = ServerConfig::new(listen, master_key);
+    let mail_description = mail.as_ref().map(|mail| mail.describe());
+    config.mail = mail;
     config.metrics_listen = metrics_listen;
     config.trusted_proxies =
         TrustedProxies::parse(settings.trusted_proxies.iter().map(String::as_str))
@@ -46,6 +51,10 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         app.issuer()
     );
     tracing::info!(%address, issuer = app.issuer(), "tessera started");
+    match &mail_description {
+        Some(described) => eprintln!("tessera password reset by email via {described}"),
+        None => eprintln!("tessera password reset is off (no smtp_url / TESSERA_SMTP_URL)"),
+    }
     if let Some(metrics) = app.metrics_addr() {
         eprintln!("tessera metrics at http://{metrics}/metrics");
         tracing::info!(address = %metrics, "metrics listener started");

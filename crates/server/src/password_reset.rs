@@ -1,0 +1,569 @@
+//! "Forgot password?": a one-time code by email, typed into a page with the new password.
+//!
+//! No secret travels in a URL: the mail carries an 8-digit code, stored as a hash bound to
+//! the user, single use, dead after `MAX_WRONG_CODES` wrong tries or
+//! `ServerConfig::reset_code_lifetime`; a new request replaces it. Asking for a code answers
+//! the same, at the same speed, whether or not the account exists: the request only queues
+//! the address, and one worker looks it up and sends the mail outside the request path
+//! (in order, so tests can tell "no mail" from "not yet"). Offered only when mail can be
+//! sent (`ServerConfig::mail`).
+
+use std::time::Duration;
+
+use askama::Template;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_core::{
+    DATABASE_CONNECTION, check_password_policy, email_is_plausible, ids, normalize_email,
+};
+use tessera_store::{ResetCodeCheck, Store, StoreError, TransactionRecord};
+use tokio::sync::mpsc;
+
+use crate::authorize::{load_transaction, with_cookie};
+use crate::client_ip::ClientIp;
+use crate::cors;
+use crate::error::{OAuthError, PageError};
+use crate::login::csrf_failure;
+use crate::mail::{MailConfig, MailError};
+use crate::pages;
+use crate::params::Params;
+use crate::respond;
+use crate::session;
+use crate::state::now;
+use crate::throttle::Throttle;
+use crate::{AppState, ServerConfig};
+
+/// Shown on the login page after a reset.
+pub(crate) const PASSWORD_CHANGED: &str =
+    "Your password has been changed. Log in with your new password.";
+/// Auth0's answer to `/dbconnections/change_password`, whether or not the account exists.
+const CHANGE_PASSWORD_SENT: &str = "We've just sent you an email to reset your password.";
+const WRONG_CODE: &str =
+    "That code is wrong or has expired. Check the email, or ask for a new code.";
+const MAX_WRONG_CODES: i64 = 5;
+/// Mails one address may be sent per `ADDRESS_WINDOW` (whoever asks).
+const CODES_PER_ADDRESS: u32 = 5;
+const ADDRESS_WINDOW: Duration = Duration::from_secs(3600);
+/// Requests waiting for the mail worker; beyond this they are dropped (and logged).
+const QUEUE: usize = 256;
+
+/// The reset service of one server: the queue to the mail worker and the per-address
+/// throttle. Without mail settings nothing is offered.
+pub(crate) struct PasswordReset {
+    queue: Option<mpsc::Sender<String>>,
+    per_address: Throttle<String>,
+    lifetime: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+enum Refused {
+    Unavailable,
+    Throttled(u64),
+}
+
+impl PasswordReset {
+    /// Starts the mail worker (it ends when the server's state is dropped).
+    pub(crate) fn start(config: &ServerConfig, store: Store, issuer: &str) -> Self {
+        let lifetime = config.reset_code_lifetime;
+        let queue = config.mail.clone().map(|mail| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            tokio::spawn(deliver(receiver, store, mail, issuer.to_string(), lifetime));
+            sender
+        });
+        PasswordReset {
+            queue,
+            per_address: Throttle::new(CODES_PER_ADDRESS, ADDRESS_WINDOW),
+            lifetime,
+        }
+    }
+
+    pub(crate) fn offered(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    fn minutes(&self) -> u64 {
+        self.lifetime.as_secs().div_ceil(60)
+    }
+
+    /// Queues a code for `email`. Never says whether the account exists.
+    fn request(&self, email: &str) -> Result<(), Refused> {
+        let queue = self.queue.as_ref().ok_or(Refused::Unavailable)?;
+        let email = normalize_email(email);
+        self.per_address
+            .check(email.clone())
+            .map_err(Refused::Throttled)?;
+        if queue.try_send(email).is_err() {
+            tracing::warn!("password reset queue full; a request was dropped");
+        }
+        Ok(())
+    }
+}
+
+/// The mail worker: one request at a time, in the order they came.
+async fn deliver(
+    mut requests: mpsc::Receiver<String>,
+    store: Store,
+    mail: MailConfig,
+    issuer: String,
+    lifetime: Duration,
+) {
+    while let Some(email) = requests.recv().await {
+        if let Err(error) = send_code(&store, &mail, &issuer, lifetime, &email).await {
+            tracing::warn!(%error, "password reset mail not sent");
+        }
+    }
+}
+
+async fn send_code(
+    store: &Store,
+    mail: &MailConfig,
+    issuer: &str,
+    lifetime: Duration,
+    email: &str,
+) -> Result<(), DeliveryError> {
+    let Some(user) = store.find_user_by_email(email).await? else {
+        return Ok(());
+    };
+    if user.blocked {
+        return Ok(());
+    }
+    let code = new_code();
+    let now = now();
+    store
+        .put_password_reset_code(
+            &user.user_id,
+            &code_hash(&user.user_id, &code),
+            now,
+            now + lifetime.as_secs() as i64,
+        )
+        .await?;
+    let minutes = lifetime.as_secs().div_ceil(60);
+    let body = format!(
+        "Hello,\n\n\
+         someone, probably you, asked to reset the password of your account at {issuer}\n\n\
+         Your code: {code}\n\n\
+         It expires in {minutes} minutes. Enter it with your new password on the page where \
+         you asked for it, or at {issuer}u/reset-password/code\n\n\
+         If you did not ask for this, ignore this email: your password stays as it is.\n"
+    );
+    mail.send(&user.email, "Your password reset code", body)
+        .await?;
+    tracing::info!(user_id = %user.user_id, "password reset code sent");
+    Ok(())
+}
+
+/// Eight uniformly random digits.
+fn new_code() -> String {
+    let random = SystemRandom::new();
+    loop {
+        let mut bytes = [0u8; 4];
+        random
+            .fill(&mut bytes)
+            .expect("the system random source works");
+        let value = u32::from_le_bytes(bytes);
+        // 4_200_000_000 = 42 * 10^8: values above would favour the low codes.
+        if value < 4_200_000_000 {
+            return format!("{:08}", value % 100_000_000);
+        }
+    }
+}
+
+/// Bound to the user, so equal codes of two users hash differently.
+fn code_hash(user_id: &str, code: &str) -> Vec<u8> {
+    ids::secret_hash(&format!("{user_id}:{code}"))
+}
+
+// ---- pages -------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "reset_request.html")]
+struct RequestPage<'a> {
+    client_name: Option<&'a str>,
+    transaction: Option<&'a str>,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "reset_code.html")]
+struct CodePage<'a> {
+    transaction: Option<&'a str>,
+    csrf: &'a str,
+    email: &'a str,
+    sent: bool,
+    minutes: u64,
+    error: Option<&'a str>,
+}
+
+/// The login transaction the user came from, when there is one (from the login page).
+struct Origin {
+    record: Option<TransactionRecord>,
+    client_name: Option<String>,
+}
+
+impl Origin {
+    async fn load(state: &AppState, id: Option<&str>) -> Result<Self, PageError> {
+        match id {
+            None => Ok(Origin {
+                record: None,
+                client_name: None,
+            }),
+            Some(id) => {
+                let (record, _, client) = load_transaction(state, Some(id)).await?;
+                Ok(Origin {
+                    record: Some(record),
+                    client_name: Some(client.name),
+                })
+            }
+        }
+    }
+
+    fn transaction(&self) -> Option<&str> {
+        self.record.as_ref().map(|r| r.id.as_str())
+    }
+
+    /// The double-submitted CSRF token, also bound to the transaction when there is one.
+    fn csrf_valid(&self, state: &AppState, headers: &HeaderMap, submitted: &str) -> bool {
+        match &self.record {
+            Some(record) => session::csrf_valid(state, headers, submitted, &record.csrf_hash),
+            None => session::csrf_cookie_matches(state, headers, submitted),
+        }
+    }
+}
+
+fn unavailable_page() -> Response {
+    pages::error_page(
+        StatusCode::NOT_FOUND,
+        "Password reset is not available",
+        "This server does not send email, so passwords cannot be reset here. Ask your \
+         administrator to set a new password.",
+    )
+}
+
+fn throttled_page(retry_after: u64, message: &str) -> Response {
+    let mut response =
+        pages::error_page(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
+const TOO_MANY_FROM_NETWORK: &str =
+    "Too many attempts from your network. Wait a minute and try again.";
+const TOO_MANY_FOR_ADDRESS: &str =
+    "Too many codes were requested for this address. Wait a while, then ask again.";
+
+fn query_params(query: Option<String>) -> Result<Params, PageError> {
+    Params::from_urlencoded(query.unwrap_or_default().as_bytes())
+        .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
+}
+
+fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
+    Params::from_body(headers, body, false)
+        .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
+}
+
+/// `GET /u/reset-password[?state=TX]`: asks for the email address.
+pub(crate) async fn request_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !state.password_reset().offered() {
+        return unavailable_page();
+    }
+    let result = async {
+        let params = query_params(query)?;
+        let origin = Origin::load(&state, params.get("state")).await?;
+        let (csrf, cookie) = session::csrf_token(&state, &headers);
+        let page = RequestPage {
+            client_name: origin.client_name.as_deref(),
+            transaction: origin.transaction(),
+            csrf: &csrf,
+            email: "",
+            error: None,
+        };
+        Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /u/reset-password`: queues the code and shows the page to enter it.
+pub(crate) async fn request_submit(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !state.password_reset().offered() {
+        return unavailable_page();
+    }
+    if let Err(retry_after) = state.login_throttle().check(client_ip) {
+        return throttled_page(retry_after, TOO_MANY_FROM_NETWORK);
+    }
+    let result = async {
+        let params = form_params(&headers, &body)?;
+        let origin = Origin::load(&state, params.get("state")).await?;
+        let csrf = params.get("csrf").unwrap_or("");
+        if !origin.csrf_valid(&state, &headers, csrf) {
+            return Err(csrf_failure());
+        }
+        let email = params.get("email").unwrap_or("").trim().to_string();
+        if !email_is_plausible(&email) {
+            let page = RequestPage {
+                client_name: origin.client_name.as_deref(),
+                transaction: origin.transaction(),
+                csrf,
+                email: &email,
+                error: Some("Enter a valid email address."),
+            };
+            return Ok(pages::html(StatusCode::BAD_REQUEST, &page));
+        }
+        match state.password_reset().request(&email) {
+            Ok(()) => {}
+            Err(Refused::Unavailable) => return Ok(unavailable_page()),
+            Err(Refused::Throttled(retry_after)) => {
+                return Ok(throttled_page(retry_after, TOO_MANY_FOR_ADDRESS));
+            }
+        }
+        let page = CodePage {
+            transaction: origin.transaction(),
+            csrf,
+            email: &email,
+            sent: true,
+            minutes: state.password_reset().minutes(),
+            error: None,
+        };
+        Ok(pages::html(StatusCode::OK, &page))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /u/reset-password/code[?state=TX]`: where the mail sends people who left the page.
+pub(crate) async fn code_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !state.password_reset().offered() {
+        return unavailable_page();
+    }
+    let result = async {
+        let params = query_params(query)?;
+        let origin = Origin::load(&state, params.get("state")).await?;
+        let (csrf, cookie) = session::csrf_token(&state, &headers);
+        let page = CodePage {
+            transaction: origin.transaction(),
+            csrf: &csrf,
+            email: "",
+            sent: false,
+            minutes: state.password_reset().minutes(),
+            error: None,
+        };
+        Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /u/reset-password/code`: the code and the new password. On success every session
+/// and refresh token of the user ends, the login lockout is lifted, and the user goes back
+/// to the login page of the transaction (or sees "password changed").
+pub(crate) async fn code_submit(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !state.password_reset().offered() {
+        return unavailable_page();
+    }
+    if let Err(retry_after) = state.login_throttle().check(client_ip) {
+        return throttled_page(retry_after, TOO_MANY_FROM_NETWORK);
+    }
+    let result = async {
+        let params = form_params(&headers, &body)?;
+        let origin = Origin::load(&state, params.get("state")).await?;
+        let csrf = params.get("csrf").unwrap_or("");
+        if !origin.csrf_valid(&state, &headers, csrf) {
+            return Err(csrf_failure());
+        }
+        let email = params.get("email").unwrap_or("").trim().to_string();
+        let code: String = params
+            .get("code")
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
+        let password = params.get("password").unwrap_or("").to_string();
+        let render = |error: &str| {
+            let page = CodePage {
+                transaction: origin.transaction(),
+                csrf,
+                email: &email,
+                sent: false,
+                minutes: state.password_reset().minutes(),
+                error: Some(error),
+            };
+            pages::html(StatusCode::BAD_REQUEST, &page)
+        };
+        if email.is_empty() || code.is_empty() {
+            return Ok(render("Enter your email address and the code."));
+        }
+        // The policy first, so that a refused password does not use up the code.
+        if let Err(policy) = check_password_policy(&password) {
+            return Ok(render(&policy.to_string()));
+        }
+        if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(render(WRONG_CODE));
+        }
+        // Unknown account, wrong, expired, used or dead code: one answer for all.
+        let Some(user) = state.store().find_user_by_email(&email).await? else {
+            return Ok(render(WRONG_CODE));
+        };
+        let check = state
+            .store()
+            .redeem_password_reset_code(
+                &user.user_id,
+                &code_hash(&user.user_id, &code),
+                now(),
+                MAX_WRONG_CODES,
+            )
+            .await?;
+        if check != ResetCodeCheck::Redeemed {
+            return Ok(render(WRONG_CODE));
+        }
+        let hash = state.hasher().hash(password).await;
+        // As the Management API's password change: every session and refresh token ends.
+        state
+            .store()
+            .set_user_password(&user.user_id, &hash, now())
+            .await?;
+        state
+            .store()
+            .clear_login_failures(&user.email, None)
+            .await?;
+        tracing::info!(user_id = %user.user_id, "password reset");
+        if let Some(record) = &origin.record
+            && state
+                .store()
+                .find_transaction(&record.id, now())
+                .await?
+                .is_some()
+        {
+            return Ok(respond::see_other(&format!(
+                "/u/login?state={}&password_changed=1",
+                record.id
+            )));
+        }
+        Ok(pages::message_page(
+            "Password changed",
+            "Your password has been changed. Go back to the application and log in with it.",
+        ))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+// ---- Auth0's endpoint ----------------------------------------------------------------------
+
+/// `POST /dbconnections/change_password` (auth0-js `changePassword`): JSON or form
+/// `{client_id, email, connection}`; the same mail as the hosted page, the same answer
+/// for every address.
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = match change_password_inner(&state, client_ip, &headers, &body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    cors::allow_registered(&state, &headers, response).await
+}
+
+fn too_many(retry_after: u64, description: &str) -> OAuthError {
+    OAuthError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        error: "too_many_attempts",
+        description: description.to_string(),
+        www_authenticate: None,
+        retry_after: Some(retry_after),
+    }
+}
+
+async fn change_password_inner(
+    state: &AppState,
+    client_ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    state
+        .login_throttle()
+        .check(client_ip)
+        .map_err(|retry| too_many(retry, TOO_MANY_FROM_NETWORK))?;
+    let params = Params::from_body(headers, body, true)
+        .map_err(|error| OAuthError::invalid_request(error.to_string()))?;
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| OAuthError::invalid_request("client_id is required."))?;
+    if client_id.len() > 128 || state.store().find_client(client_id).await?.is_none() {
+        return Err(OAuthError::invalid_request("Unknown client."));
+    }
+    if params.get("connection") != Some(DATABASE_CONNECTION) {
+        return Err(OAuthError::invalid_request(format!(
+            "connection must be {DATABASE_CONNECTION}."
+        )));
+    }
+    let email = params.get("email").unwrap_or("").trim();
+    if !email_is_plausible(email) {
+        return Err(OAuthError::invalid_request("email is not a valid address."));
+    }
+    match state.password_reset().request(email) {
+        Ok(()) => {}
+        Err(Refused::Unavailable) => {
+            return Err(OAuthError::invalid_request(
+                "Password reset is not available: this server does not send email.",
+            ));
+        }
+        Err(Refused::Throttled(retry)) => return Err(too_many(retry, TOO_MANY_FOR_ADDRESS)),
+    }
+    let mut response = CHANGE_PASSWORD_SENT.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_eight_digits_and_vary() {
+        let codes: std::collections::HashSet<String> = (0..50).map(|_| new_code()).collect();
+        assert!(codes.len() > 45);
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 8 && c.bytes().all(|b| b.is_ascii_digit()))
+        );
+        assert_ne!(code_hash("a", "12345678"), code_hash("b", "12345678"));
+    }
+}
