@@ -226,7 +226,7 @@ pub(crate) async fn create(
     let password = Fields::required("password", fields.string("password")?)?;
     check_password(&password)?;
     let email_verified = fields.boolean("email_verified")?.unwrap_or(false);
-    // Tessera sends no mail: `verify_email` is accepted and has no effect.
+    // Tessera sends no verification mail: `verify_email` is accepted and has no effect.
     fields.boolean("verify_email")?;
     let name = profile_text(fields.string("name")?, "user")?;
     let nickname = profile_text(fields.string("nickname")?, "nickname")?;
@@ -289,7 +289,7 @@ fn email_exists() -> ApiError {
 /// `picture`, `blocked`, `password`, and `user_metadata` / `app_metadata` (merged at the
 /// first level; `null` removes a member, `{}` clears). `connection` may be given (it must be the
 /// database connection); `client_id`, `verify_email` and `verify_password` are accepted
-/// and have no effect (Tessera sends no mail).
+/// and have no effect (Tessera sends no verification mail).
 pub(crate) async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
