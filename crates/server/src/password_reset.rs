@@ -301,6 +301,30 @@ pub(crate) async fn request_page(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// What both forms check first: reset is offered, the client's network is not throttled,
+/// the form parses, its login transaction (if any) loads and its CSRF token is valid.
+async fn admit_form(
+    state: &AppState,
+    client_ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, Origin), Response> {
+    if !state.password_reset().offered() {
+        return Err(unavailable_page());
+    }
+    if let Err(retry_after) = state.login_throttle().check(client_ip) {
+        return Err(throttled_page(retry_after, TOO_MANY_FROM_NETWORK));
+    }
+    let params = form_params(headers, body).map_err(IntoResponse::into_response)?;
+    let origin = Origin::load(state, params.get("state"))
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if !origin.csrf_valid(state, headers, params.get("csrf").unwrap_or("")) {
+        return Err(csrf_failure().into_response());
+    }
+    Ok((params, origin))
+}
+
 /// `POST /u/reset-password`: queues the code and shows the page to enter it.
 pub(crate) async fn request_submit(
     State(state): State<AppState>,
@@ -308,19 +332,12 @@ pub(crate) async fn request_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !state.password_reset().offered() {
-        return unavailable_page();
-    }
-    if let Err(retry_after) = state.login_throttle().check(client_ip) {
-        return throttled_page(retry_after, TOO_MANY_FROM_NETWORK);
-    }
-    let result = async {
-        let params = form_params(&headers, &body)?;
-        let origin = Origin::load(&state, params.get("state")).await?;
-        let csrf = params.get("csrf").unwrap_or("");
-        if !origin.csrf_valid(&state, &headers, csrf) {
-            return Err(csrf_failure());
-        }
+    let (params, origin) = match admit_form(&state, client_ip, &headers, &body).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
+    };
+    let csrf = params.get("csrf").unwrap_or("");
+    let result: Result<Response, PageError> = async {
         let email = params.get("email").unwrap_or("").trim().to_string();
         if !email_is_plausible(&email) {
             let page = RequestPage {
@@ -389,19 +406,12 @@ pub(crate) async fn code_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !state.password_reset().offered() {
-        return unavailable_page();
-    }
-    if let Err(retry_after) = state.login_throttle().check(client_ip) {
-        return throttled_page(retry_after, TOO_MANY_FROM_NETWORK);
-    }
-    let result = async {
-        let params = form_params(&headers, &body)?;
-        let origin = Origin::load(&state, params.get("state")).await?;
-        let csrf = params.get("csrf").unwrap_or("");
-        if !origin.csrf_valid(&state, &headers, csrf) {
-            return Err(csrf_failure());
-        }
+    let (params, origin) = match admit_form(&state, client_ip, &headers, &body).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
+    };
+    let csrf = params.get("csrf").unwrap_or("");
+    let result: Result<Response, PageError> = async {
         let email = params.get("email").unwrap_or("").trim().to_string();
         let code: String = params
             .get("code")
