@@ -28,12 +28,14 @@ const ACCOUNT_LOCKED: &str = "Your account has been blocked after multiple conse
      Contact your administrator to unblock it.";
 const USER_BLOCKED: &str = "Your account is blocked. Contact your administrator.";
 
-fn query_params(query: Option<String>) -> Result<Params, PageError> {
+/// A hosted page's query string; shared with the password-reset pages.
+pub(crate) fn query_params(query: Option<String>) -> Result<Params, PageError> {
     Params::from_urlencoded(query.unwrap_or_default().as_bytes())
         .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
 }
 
-fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
+/// A hosted page's form body; shared with the password-reset pages.
+pub(crate) fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
     Params::from_body(headers, body, false)
         .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
 }

@@ -26,7 +26,7 @@ use crate::authorize::{load_transaction, with_cookie};
 use crate::client_ip::ClientIp;
 use crate::cors;
 use crate::error::{OAuthError, PageError};
-use crate::login::csrf_failure;
+use crate::login::{csrf_failure, form_params, query_params};
 use crate::mail::{MailConfig, MailError};
 use crate::pages;
 use crate::params::Params;
@@ -264,16 +264,6 @@ const TOO_MANY_FROM_NETWORK: &str =
     "Too many attempts from your network. Wait a minute and try again.";
 const TOO_MANY_FOR_ADDRESS: &str =
     "Too many codes were requested for this address. Wait a while, then ask again.";
-
-fn query_params(query: Option<String>) -> Result<Params, PageError> {
-    Params::from_urlencoded(query.unwrap_or_default().as_bytes())
-        .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
-}
-
-fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
-    Params::from_body(headers, body, false)
-        .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
-}
 
 /// `GET /u/reset-password[?state=TX]`: asks for the email address.
 pub(crate) async fn request_page(
