@@ -20,6 +20,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
+use tessera_store::PoolStats;
+
 use crate::AppState;
 
 /// `Content-Type` of the text exposition format 0.0.4.
@@ -331,8 +333,14 @@ impl Metrics {
     }
 
     /// The whole exposition. `signing_keys` are (algorithm, state, count) triples read
-    /// from the key ring; `process` what `/proc/self` says (absent elsewhere).
-    pub(crate) fn render(&self, signing_keys: &[(&str, &str, u64)], process: &Process) -> String {
+    /// from the key ring; `database` the store's pool; `process` what `/proc/self` says
+    /// (absent elsewhere).
+    pub(crate) fn render(
+        &self,
+        signing_keys: &[(&str, &str, u64)],
+        database: &PoolStats,
+        process: &Process,
+    ) -> String {
         let mut out = Exposition::default();
 
         out.family(
@@ -455,6 +463,34 @@ impl Metrics {
                 *count,
             );
         }
+
+        out.family(
+            "tessera_db_connections",
+            "Open database connections, by state.",
+            "gauge",
+        );
+        let in_use = database.connections.saturating_sub(database.idle);
+        out.sample(
+            "tessera_db_connections",
+            &[("state", "idle")],
+            database.idle.into(),
+        );
+        out.sample(
+            "tessera_db_connections",
+            &[("state", "in_use")],
+            in_use.into(),
+        );
+        out.gauge(
+            "tessera_db_connections_max",
+            "The most connections the pool opens.",
+            database.max_connections.into(),
+        );
+        out.gauge(
+            "tessera_db_failing_fast",
+            "1 while the database was unreachable moments ago and calls fail at once \
+             (the circuit breaker is open), else 0.",
+            database.failing_fast.into(),
+        );
 
         out.family(
             "tessera_process_start_time_seconds",
@@ -710,9 +746,11 @@ where
 /// `GET /metrics` on the metrics listener.
 async fn scrape(State(state): State<AppState>) -> Response {
     let keys = state.keys();
-    let body = state
-        .metrics()
-        .render(keys.state_counts(), &Process::read());
+    let body = state.metrics().render(
+        keys.state_counts(),
+        &state.store().pool_stats(),
+        &Process::read(),
+    );
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
@@ -731,6 +769,13 @@ pub(crate) fn router(state: AppState) -> axum::Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const POOL: PoolStats = PoolStats {
+        connections: 3,
+        idle: 1,
+        max_connections: 16,
+        failing_fast: false,
+    };
 
     #[test]
     fn label_values_and_help_are_escaped() {
@@ -784,7 +829,7 @@ mod tests {
         metrics.record_request(unknown, method_slot(&Method::TRACE), 418, Duration::ZERO);
         let unmatched = metrics.route_slot(None);
         metrics.record_request(unmatched, method_slot(&Method::GET), 404, Duration::ZERO);
-        let text = metrics.render(&[("RS256", "current", 1)], &Process::default());
+        let text = metrics.render(&[("RS256", "current", 1)], &POOL, &Process::default());
         for line in [
             "tessera_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"200\"} 2",
             "tessera_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"401\"} 1",
@@ -793,6 +838,10 @@ mod tests {
             "tessera_http_request_duration_seconds_count{route=\"/oauth/token\"} 3",
             "tessera_signing_keys{alg=\"RS256\",state=\"current\"} 1",
             "tessera_tokens_issued_total{grant_type=\"implicit\"} 0",
+            "tessera_db_connections{state=\"idle\"} 1",
+            "tessera_db_connections{state=\"in_use\"} 2",
+            "tessera_db_connections_max 16",
+            "tessera_db_failing_fast 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -813,7 +862,7 @@ mod tests {
         metrics.token_error("something_new");
         metrics.login(Login::WrongCredentials);
         metrics.login(Login::WrongCredentials);
-        let text = metrics.render(&[], &Process::default());
+        let text = metrics.render(&[], &POOL, &Process::default());
         for line in [
             "tessera_tokens_issued_total{grant_type=\"client_credentials\"} 1",
             "tessera_token_errors_total{error=\"invalid_client\"} 1",

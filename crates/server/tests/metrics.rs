@@ -251,13 +251,14 @@ fn key(name: &str, labels: &[(String, String)]) -> String {
 }
 
 /// How much every series moved between two scrapes, except those that move by themselves
-/// (durations, process gauges, and the scrapes' own effects).
+/// (durations, process and connection-pool gauges, and the scrapes' own effects).
 fn changes(before: &Scrape, after: &Scrape) -> HashMap<String, f64> {
     after
         .values
         .iter()
         .filter(|(key, _)| {
             !key.starts_with("tessera_process_")
+                && !key.starts_with("tessera_db_connections")
                 && !key.starts_with("tessera_http_request_duration_seconds")
         })
         .filter_map(|(key, value)| {
@@ -540,6 +541,12 @@ async fn scrape_time_gauges_are_present() {
             );
         }
     }
+    // The pool: SQLite here, so at least one connection and never failing fast.
+    let open = scrape.get("tessera_db_connections", &[("state", "idle")])
+        + scrape.get("tessera_db_connections", &[("state", "in_use")]);
+    assert!(open >= 1.0, "{open}");
+    assert!(scrape.get("tessera_db_connections_max", &[]) >= open);
+    assert_eq!(scrape.get("tessera_db_failing_fast", &[]), 0.0);
     assert!(scrape.get("tessera_process_uptime_seconds", &[]) >= 0.0);
     assert!(scrape.get("tessera_process_start_time_seconds", &[]) > 1.0e9);
     if cfg!(target_os = "linux") {

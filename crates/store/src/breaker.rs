@@ -52,6 +52,11 @@ impl Breaker {
         }
     }
 
+    /// Whether calls are failing fast now (for monitoring).
+    pub(crate) fn is_open(&self) -> bool {
+        self.open_until.load(Ordering::Acquire) != 0
+    }
+
     /// Learns from the outcome of an admitted call. `pool_is_empty`: the pool holds no
     /// connection at all, so a pool timeout means the server cannot be reached (with
     /// connections in it, the pool was only busy).
@@ -93,8 +98,10 @@ mod tests {
         let breaker = Breaker::new();
         breaker.admit().unwrap();
         breaker.record(&outage(), true);
+        assert!(breaker.is_open());
         assert!(matches!(breaker.admit(), Err(StoreError::Down)));
         breaker.record(&Ok(()), false);
+        assert!(!breaker.is_open());
         breaker.admit().unwrap();
     }
 

@@ -131,6 +131,17 @@ fn transient_database_error(db: &dyn sqlx::error::DatabaseError) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A snapshot of the connection pool ([`Store::pool_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, idle or in use.
+    pub connections: u32,
+    pub idle: u32,
+    pub max_connections: u32,
+    /// The circuit breaker is open: calls fail at once (PostgreSQL only).
+    pub failing_fast: bool,
+}
+
 /// The storage handle. Cheap to clone (a connection pool inside).
 #[derive(Clone)]
 pub struct Store {
@@ -193,6 +204,28 @@ impl Store {
     /// found; `None` on PostgreSQL, whose nodes share no file system.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// The connection pool as it is now, for monitoring.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = match &self.backend {
+            Backend::Sqlite(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+            Backend::Postgres(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+        };
+        PoolStats {
+            connections: size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max_connections: max,
+            failing_fast: self.breaker.is_open(),
+        }
     }
 
     /// `"sqlite"` or `"postgres"`.
