@@ -1,20 +1,17 @@
 //! Two `tessera serve` nodes on one PostgreSQL database (a throwaway server, see
-//! `../../store/tests/support/pg.rs`), set up with the CLI: what one node issues, the other
+//! `tessera_testkit::pg`), set up with the CLI: what one node issues, the other
 //! honours — tokens verify against either node's keys, a code from one is redeemed at the
 //! other (a replay at the first is caught), a refresh token from one is rotated at the other
 //! (reuse is caught across them), and a key rotation made with the CLI reaches both.
 
 mod common;
-#[path = "../../store/tests/support/pg.rs"]
-mod pg;
-
 use std::process::Command;
 
 use base64::Engine as _;
 use common::{Env, Running, assert_success};
-use pg::PgServer;
 use reqwest::redirect::Policy;
 use serde_json::Value;
+use tessera_testkit::pg::PgServer;
 
 const API: &str = "https://messages.example/api";
 const CALLBACK: &str = "http://localhost:3000/callback";

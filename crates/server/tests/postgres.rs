@@ -1,16 +1,13 @@
-//! The server on PostgreSQL (a throwaway server, `../../store/tests/support/pg.rs`).
+//! The server on PostgreSQL (a throwaway server, `tessera_testkit::pg`).
 //! SECURITY.md, reliability: while the database restarts, requests get a fast 503 with
 //! `Retry-After` — no hung request, no panic — and everything works again within seconds.
 
 mod common;
-#[path = "../../store/tests/support/pg.rs"]
-mod pg;
-
 use std::time::{Duration, Instant};
 
 use common::*;
-use pg::PgServer;
 use serde_json::Value;
+use tessera_testkit::pg::PgServer;
 
 async fn token(server: &TestServer, http: &reqwest::Client) -> reqwest::Response {
     http.post(format!("{}/oauth/token", server.base))

@@ -1,13 +1,10 @@
 //! TLS between Tessera and PostgreSQL, against a real server that refuses plaintext TCP
-//! (`hostssl` only, see `support/pg.rs`). The URL's libpq-style parameters choose the
+//! (`hostssl` only, see `tessera_testkit::pg`). The URL's libpq-style parameters choose the
 //! mode: `sslmode=verify-full` (certificate and host name), `verify-ca` (certificate only),
 //! `require` (encrypted, unverified), and `sslrootcert` for a private CA.
 
-#[path = "support/pg.rs"]
-mod pg;
-
-use pg::PgServer;
 use tessera_store::Store;
+use tessera_testkit::pg::PgServer;
 
 const PASSWORD: &str = "pw-that-must-not-leak";
 

@@ -1,17 +1,14 @@
 //! The store's test suite, run against both backends: every test below is one `async fn`
 //! taking a fresh `Store`, and `on_both_backends!` makes a `sqlite::NAME` test (a new file)
 //! and a `postgres::NAME` test (a new database on a throwaway PostgreSQL server, see
-//! `support/pg.rs`) of each. Backend-specific tests (connecting, URLs, a server restart)
+//! `tessera_testkit::pg`) of each. Backend-specific tests (connecting, URLs, a server restart)
 //! follow at the end.
-
-#[path = "support/pg.rs"]
-mod pg;
 
 use std::time::{Duration, Instant};
 
-use pg::PgServer;
 use tessera_core::{AppType, Client, ClientGrant, ResourceServer, Role, Scope, TokenDialect};
 use tessera_store::*;
+use tessera_testkit::pg::PgServer;
 
 /// A store and what keeps it alive (the SQLite file's directory, the PostgreSQL server).
 struct Fresh {

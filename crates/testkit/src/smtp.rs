@@ -1,7 +1,6 @@
 //! A small SMTP receiver for tests: speaks enough of RFC 5321 for lettre (EHLO/HELO, MAIL,
 //! RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT), plaintext on 127.0.0.1, and hands
 //! every message it accepted to the test in the order received.
-#![allow(dead_code, unreachable_pub)]
 
 use std::time::Duration;
 

@@ -11,9 +11,7 @@
 //! root — here and in CI — they run as the `postgres` user, since PostgreSQL refuses root.
 //! Without PostgreSQL the test fails and says how to install it.
 //!
-//! Shared by the store, server and CLI tests (`#[path]` includes this file).
-
-#![allow(dead_code, unreachable_pub)]
+//! Shared by the store, server and CLI tests through `tessera-testkit`.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,15 @@
+//! The test harness every Tessera suite shares (a dev-dependency only):
+//!
+//! - the real server in process on an ephemeral port with a fresh SQLite file, seeded with the
+//!   quickstart tenant, a browser-like HTTP client and an independent JWT verifier (the crate
+//!   root, from `server.rs`);
+//! - `pg`: a throwaway PostgreSQL server started by the test;
+//! - `smtp`: an SMTP receiver that hands the test every mail.
+//!
+//! Real parts only: nothing here mocks what the project owns.
+
+pub mod pg;
+mod server;
+pub mod smtp;
+
+pub use server::*;

@@ -1,0 +1,421 @@
+//! Test harness: the real server on an ephemeral port with a fresh SQLite file (or a given
+//! database: `spawn_on`), a browser-like HTTP client (cookies, no automatic redirects), and
+//! an independent JWT verifier (jsonwebtoken) fed from the published JWKS.
+
+use std::net::SocketAddr;
+
+use reqwest::redirect::Policy;
+use serde_json::Value;
+use tessera_core::{AppType, Client, ClientGrant, ResourceServer, Scope, TokenDialect, ids};
+use tessera_jose::MasterKey;
+use tessera_server::{Application, ServerConfig};
+use tessera_store::{NewUser, Store};
+
+pub const API: &str = "https://quickstarts/api";
+pub const SPA_ORIGIN: &str = "http://localhost:3000";
+pub const CALLBACK: &str = "http://localhost:3000/callback";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestServer {
+    pub base: String,
+    pub issuer: String,
+    pub store: Store,
+    pub spa_client_id: String,
+    pub m2m_client_id: String,
+    pub m2m_secret: String,
+    pub user_email: String,
+    pub user_id: String,
+    pub master_key: MasterKey,
+    /// `http://ADDR` of the metrics listener, when the configuration asked for one.
+    pub metrics_base: Option<String>,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn api(identifier: &str, scopes: &[&str]) -> ResourceServer {
+    ResourceServer {
+        id: ids::hex_id(12),
+        name: "Quickstart API".into(),
+        identifier: identifier.into(),
+        signing_alg: "RS256".into(),
+        token_lifetime: 86_400,
+        allow_offline_access: true,
+        token_dialect: TokenDialect::AccessToken,
+        enforce_policies: false,
+        scopes: scopes
+            .iter()
+            .map(|s| Scope {
+                value: s.to_string(),
+                description: format!("{s} scope"),
+            })
+            .collect(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+pub fn client(name: &str, app_type: AppType, secret: Option<&str>) -> Client {
+    let origins = vec![SPA_ORIGIN.to_string()];
+    Client {
+        client_id: ids::alphanumeric(32),
+        name: name.into(),
+        app_type,
+        secret_hash: secret.map(ids::secret_hash),
+        token_endpoint_auth_method: app_type.default_auth_method().into(),
+        callbacks: vec![CALLBACK.into(), SPA_ORIGIN.into()],
+        web_origins: origins.clone(),
+        allowed_logout_urls: vec![SPA_ORIGIN.into(), format!("{SPA_ORIGIN}/logged-out")],
+        grant_types: app_type.default_grant_types(),
+        is_first_party: true,
+        allowed_apis: None,
+        refresh: tessera_core::RefreshPolicy::default(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+pub async fn create_user(store: &Store, email: &str, password: &str) -> String {
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || {
+        tessera_server::passwords::hash_password_blocking(&password)
+    })
+    .await
+    .unwrap();
+    let user_id = format!("auth0|{}", ids::hex_id(12));
+    let new = NewUser {
+        email: email.into(),
+        password_hash: hash,
+        email_verified: true,
+        name: None,
+        nickname: None,
+        picture: None,
+        ..Default::default()
+    };
+    store.create_user(&new, &user_id, now()).await.unwrap();
+    user_id
+}
+
+/// Starts a server with the quickstart tenant: an API, a SPA, an M2M app with a grant, a user.
+pub async fn spawn() -> TestServer {
+    spawn_with(|_| {}).await
+}
+
+/// Like `spawn`, with a chance to adjust the server's configuration first.
+pub async fn spawn_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    spawn_on_with(None, adjust).await
+}
+
+/// Like `spawn`, on the database at `database_url` (e.g. a PostgreSQL one) instead of a
+/// fresh SQLite file.
+pub async fn spawn_on(database_url: &str) -> TestServer {
+    spawn_on_with(Some(database_url), |_| {}).await
+}
+
+async fn spawn_on_with(
+    database_url: Option<&str>,
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url.map_or_else(
+        || format!("sqlite://{}", dir.path().join("tessera.db").display()),
+        str::to_string,
+    );
+    let store = Store::connect(&url).await.unwrap();
+    store
+        .create_resource_server(&api(API, &["read:messages", "write:messages"]))
+        .await
+        .unwrap();
+    let spa = client("Quickstart SPA", AppType::Spa, None);
+    store.create_client(&spa).await.unwrap();
+    let m2m_secret = ids::client_secret();
+    let m2m = client("Backend", AppType::NonInteractive, Some(&m2m_secret));
+    store.create_client(&m2m).await.unwrap();
+    store
+        .create_client_grant(&ClientGrant {
+            id: format!("cgr_{}", ids::alphanumeric(16)),
+            client_id: m2m.client_id.clone(),
+            audience: API.into(),
+            scope: vec!["read:messages".into()],
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    let user_email = "demo@example.com".to_string();
+    let user_id = create_user(&store, &user_email, PASSWORD).await;
+
+    let master_key = MasterKey::generate();
+    let mut config = ServerConfig::new(
+        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        master_key.clone(),
+    );
+    config.key_poll_interval = std::time::Duration::from_millis(100);
+    adjust(&mut config);
+    let app = Application::build(config, store.clone()).await.unwrap();
+    let base = app.issuer().trim_end_matches('/').to_string();
+    let issuer = app.issuer().to_string();
+    let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestServer {
+        base,
+        issuer,
+        store,
+        spa_client_id: spa.client_id,
+        m2m_client_id: m2m.client_id,
+        m2m_secret,
+        user_email,
+        user_id,
+        master_key,
+        metrics_base,
+        _dir: dir,
+        shutdown: Some(tx),
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location header (status {})", response.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Value of a hidden input in an HTML page.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in page"))
+        + marker.len();
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end]
+        .replace("&#43;", "+")
+        .replace("&#x2b;", "+")
+        .replace("&amp;", "&")
+        .replace("&#61;", "=")
+}
+
+/// Query or fragment parameters of a URL.
+pub fn params_of(url: &str) -> std::collections::HashMap<String, String> {
+    let part = url
+        .split_once('#')
+        .map(|(_, f)| f)
+        .or_else(|| url.split_once('?').map(|(_, q)| q))
+        .unwrap_or("");
+    form_urlencoded::parse(part.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+pub fn pkce() -> Pkce {
+    use base64::Engine;
+    let verifier = ids::secret_token();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    Pkce {
+        verifier,
+        challenge,
+    }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// An /authorize URL for the SPA with the given extra parameters.
+    pub fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
+        let mut serializer = form_urlencoded::Serializer::new(String::new());
+        serializer.append_pair("client_id", &self.spa_client_id);
+        serializer.append_pair("redirect_uri", CALLBACK);
+        for (k, v) in extra {
+            serializer.append_pair(k, v);
+        }
+        format!("{}/authorize?{}", self.base, serializer.finish())
+    }
+
+    /// Follows /authorize → login page, submits the form. Returns the response of the
+    /// login POST (303 on success).
+    pub async fn submit_login(
+        &self,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let response = browser.get(authorize_url).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            302,
+            "authorize should redirect to the login page"
+        );
+        let login_url = self.url(&location(&response));
+        assert!(login_url.contains("/u/login?state="), "{login_url}");
+        let page = browser
+            .get(&login_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let form = [
+            ("state", hidden_field(&page, "state")),
+            ("csrf", hidden_field(&page, "csrf")),
+            ("username", email.to_string()),
+            ("password", password.to_string()),
+        ];
+        browser
+            .post(self.url("/u/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Full sign-in: returns the final redirect to the application (its Location).
+    /// A browser that already has a session goes straight back to the application.
+    pub async fn sign_in(&self, browser: &reqwest::Client, authorize_url: &str) -> String {
+        let response = browser.get(authorize_url).send().await.unwrap();
+        let to = location(&response);
+        if !to.starts_with("/u/login") {
+            return to;
+        }
+        let response = self
+            .submit_login(browser, authorize_url, &self.user_email.clone(), PASSWORD)
+            .await;
+        assert_eq!(response.status(), 303, "login should succeed");
+        let resume = self.url(&location(&response));
+        let response = browser.get(&resume).send().await.unwrap();
+        assert_eq!(response.status(), 302);
+        location(&response)
+    }
+
+    pub async fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        reqwest::get(self.url("/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Verifies a JWT with jsonwebtoken against our JWKS; checks iss and the audience.
+    pub async fn verify(&self, token: &str, audience: &str) -> Value {
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        let jwks = self.jwks().await;
+        let jwk = jwks
+            .find(header.kid.as_deref().unwrap())
+            .expect("kid is published");
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[audience]);
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .unwrap()
+            .claims
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(self.url("/oauth/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Signs in (or reuses the browser's session) and returns a fresh authorization code
+    /// for the SPA with its PKCE verifier, not yet redeemed.
+    pub async fn authorization_code(
+        &self,
+        browser: &reqwest::Client,
+        scope: &str,
+        audience: Option<&str>,
+    ) -> (String, String) {
+        let pkce = pkce();
+        let mut extra = vec![
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", "st"),
+            ("nonce", "n0nce"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        if let Some(audience) = audience {
+            extra.push(("audience", audience));
+        }
+        let back = self.sign_in(browser, &self.authorize_url(&extra)).await;
+        (params_of(&back)["code"].clone(), pkce.verifier)
+    }
+
+    /// Redeems a code of the SPA's: (status, body) of the token endpoint.
+    pub async fn redeem(&self, code: &str, verifier: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &self.spa_client_id),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier),
+        ])
+        .await
+    }
+
+    /// Uses a refresh token of the SPA's: (status, body) of the token endpoint.
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &self.spa_client_id),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    /// Code + PKCE flow to the end; returns the token response.
+    pub async fn code_flow(
+        &self,
+        browser: &reqwest::Client,
+        scope: &str,
+        audience: Option<&str>,
+    ) -> Value {
+        let (code, verifier) = self.authorization_code(browser, scope, audience).await;
+        let (status, body) = self.redeem(&code, &verifier).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
