@@ -1,0 +1,13 @@
+//! Tessera's adversarial suite: attacks a hostile client, user, upstream or operator mistake
+//! would make, each with the refusal expected. One module per category (see `README.md` here);
+//! every category prints how many of its cases held.
+//!
+//! Run it alone: `cargo nextest run -p tessera -E 'binary(adversarial)'`.
+
+// The CLI tests' runner of the real `tessera` binary (needs this crate's CARGO_BIN_EXE).
+#[path = "../common/mod.rs"]
+mod common;
+
+mod harness;
+
+mod races;
