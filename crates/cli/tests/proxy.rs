@@ -4,8 +4,8 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -18,9 +18,15 @@ use serde_json::{Value, json};
 
 const AUDIENCE: &str = "https://proxy-test/api";
 
-/// Counts the requests the upstream saw.
+/// Counts the requests the upstream saw, and keeps each one's `METHOD /path?query`.
 #[derive(Clone, Default)]
-struct Seen(Arc<AtomicUsize>);
+struct Seen(Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>);
+
+impl Seen {
+    fn requests(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
+    }
+}
 
 async fn echo(
     State(seen): State<Seen>,
@@ -30,6 +36,7 @@ async fn echo(
     body: Bytes,
 ) -> axum::Json<Value> {
     seen.0.fetch_add(1, Ordering::SeqCst);
+    seen.1.lock().unwrap().push(format!("{method} {uri}"));
     let header = |name: &str| {
         let values: Vec<&str> = headers
             .get_all(name)
@@ -55,6 +62,7 @@ async fn echo(
         "forwarded_proto": header("x-forwarded-proto"),
         "forwarded_host": header("x-forwarded-host"),
         "connection_named": header("x-hop"),
+        "override": header("x-http-method-override"),
         "body_len": body.len(),
         "body_sum": body.iter().map(|b| u64::from(*b)).sum::<u64>(),
     }))
@@ -230,20 +238,32 @@ fn client() -> reqwest::Client {
 
 /// Sends a raw HTTP/1.1 request (reqwest would normalize the path) and returns the status.
 async fn raw_status(base: &str, path: &str, token: &str) -> u16 {
+    raw_request(base, "GET", path, token, "").await
+}
+
+/// Sends `METHOD target` with a token and `extra` header lines (each ending in CRLF) over
+/// raw TCP — reqwest would normalize the method and path — and returns the status.
+async fn raw_request(base: &str, method: &str, target: &str, token: &str, extra: &str) -> u16 {
+    let address = base.trim_start_matches("http://");
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n{extra}Connection: close\r\n\r\n"
+    );
+    let response = raw_exchange(base, request.as_bytes()).await;
+    response.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Writes `bytes` to the proxy and reads everything it answers until it closes.
+async fn raw_exchange(base: &str, bytes: &[u8]) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let address = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
         .await
-        .expect("the proxy answers in time")
+        .expect("the proxy answers and closes in time")
         .unwrap();
-    let text = String::from_utf8_lossy(&response);
-    text.split_whitespace().nth(1).unwrap().parse().unwrap()
+    String::from_utf8_lossy(&response).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,6 +533,125 @@ async fn no_spelling_of_a_path_slips_past_its_rule() {
         0,
         "none reached the upstream"
     );
+}
+
+/// Issue 10, defect 1: methods are case-sensitive, but Werkzeug and Django upper-case them,
+/// so `post` must not be judged by the path rule and run as `POST`; method overrides are
+/// judged by the rules of the methods they name as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lower_case_methods_and_overrides_cannot_dodge_a_method_rule() {
+    let env = Env::new();
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    let (upstream_addr, seen) = upstream().await;
+    let (_proxy, base) = proxy(
+        &env,
+        &issuer,
+        &format!("http://{upstream_addr}"),
+        &[
+            "--require",
+            "/api/messages=read:messages",
+            "--require",
+            "POST /api/messages=write:messages",
+        ],
+    );
+    for method in ["post", "Post", "pOST", "get", "delete"] {
+        let status = raw_request(&base, method, "/api/messages", &token, "").await;
+        assert_eq!(status, 400, "{method}");
+    }
+    let status = raw_request(&base, "POST", "/api/messages", &token, "").await;
+    assert_eq!(status, 403);
+    for (target, header) in [
+        ("/api/messages", "X-HTTP-Method-Override: POST\r\n"),
+        ("/api/messages", "X-HTTP-Method-Override: post\r\n"),
+        ("/api/messages", "X-HTTP-Method: POST\r\n"),
+        ("/api/messages", "x-method-override: Post\r\n"),
+        ("/api/messages", "X-HTTP-Method-Override: GET, POST\r\n"),
+        ("/api/messages?_method=POST", ""),
+        ("/api/messages?_method=post", ""),
+        ("/api/messages?%5Fmethod=%50OST", ""),
+    ] {
+        let status = raw_request(&base, "GET", target, &token, header).await;
+        assert_eq!(status, 403, "{target} {header}");
+    }
+    let status = raw_request(
+        &base,
+        "POST",
+        "/api/messages",
+        &token,
+        "X-HTTP-Method-Override: po\u{17f}t\r\n",
+    )
+    .await;
+    assert_eq!(status, 400, "an override that is not a method name");
+    assert_eq!(seen.requests(), Vec::<String>::new(), "none was forwarded");
+
+    // What passes is forwarded as judged.
+    let status = raw_request(&base, "GET", "/api/messages?_method=GET", &token, "").await;
+    assert_eq!(status, 200);
+    let status = raw_request(
+        &base,
+        "GET",
+        "/api/messages",
+        &token,
+        "X-HTTP-Method-Override: GET\r\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        seen.requests(),
+        ["GET /api/messages?_method=GET", "GET /api/messages"]
+    );
+}
+
+/// Issue 10, defect 2: spellings that Rails (format suffix), Spring up to 5.2 (suffix
+/// match), IIS (trailing dot and space) and stacks that re-parse `%23` / `%3F` read as
+/// `/api/admin` are judged by `/api/admin`'s rule or refused; a malformed chunked body is
+/// the client's fault (400), not the upstream's (502).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suffixed_spellings_of_a_protected_path_are_refused() {
+    let env = Env::new();
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    let (upstream_addr, seen) = upstream().await;
+    let (_proxy, base) = proxy(
+        &env,
+        &issuer,
+        &format!("http://{upstream_addr}"),
+        &[
+            "--public",
+            "/api",
+            "--require-permission",
+            "/api/admin=admin",
+        ],
+    );
+    for (path, expected) in [
+        ("/api/admin", 403),
+        ("/api/admin.json", 403),
+        ("/api/Admin.JSON/", 403),
+        ("/api/admin.tar.gz", 403),
+        ("/api/admin.", 400),
+        ("/api/admin%2e", 400),
+        ("/api/admin%20", 400),
+        ("/api/admin%23", 400),
+        ("/api/admin%3f", 400),
+        ("/api/admin%3F.json", 400),
+        ("/api/adm%C4%B1n", 400),
+    ] {
+        let status = raw_status(&base, path, &token).await;
+        assert_eq!(status, expected, "{path}");
+    }
+    assert_eq!(seen.requests(), Vec::<String>::new(), "none was forwarded");
+    assert_eq!(raw_status(&base, "/api/administrators", &token).await, 200);
+    assert_eq!(raw_status(&base, "/api/x.json", &token).await, 200);
+    assert_eq!(
+        seen.requests(),
+        ["GET /api/administrators", "GET /api/x.json"]
+    );
+
+    let address = base.trim_start_matches("http://");
+    let malformed = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: {address}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n\r\n"
+    );
+    let response = raw_exchange(&base, malformed.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
 }
 
 /// A client-credentials token for `audience`, from an application granted `scopes` there.

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::path::PathError;
+use crate::request::RequestError;
 use crate::rules::RuleError;
 
 /// Why the proxy cannot start.
@@ -32,7 +32,9 @@ pub enum ProxyError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ForwardError {
     #[error("{0}")]
-    AmbiguousPath(PathError),
+    Refused(RequestError),
+    #[error("the request body is malformed or incomplete")]
+    MalformedBody,
     #[error("the upstream service is unavailable")]
     UpstreamUnavailable,
     #[error("the upstream service did not answer in time")]
@@ -42,7 +44,8 @@ pub enum ForwardError {
 impl ForwardError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ForwardError::AmbiguousPath(_) => StatusCode::BAD_REQUEST,
+            ForwardError::Refused(error) => error.status(),
+            ForwardError::MalformedBody => StatusCode::BAD_REQUEST,
             ForwardError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             ForwardError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -50,7 +53,7 @@ impl ForwardError {
 
     fn code(&self) -> &'static str {
         match self {
-            ForwardError::AmbiguousPath(_) => "invalid_request",
+            ForwardError::Refused(_) | ForwardError::MalformedBody => "invalid_request",
             ForwardError::UpstreamUnavailable => "bad_gateway",
             ForwardError::UpstreamTimeout => "gateway_timeout",
         }

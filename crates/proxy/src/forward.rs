@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http_body_util::BodyExt as _;
 use hyper::upgrade::OnUpgrade;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
@@ -86,6 +87,39 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Removes every header with `_` in its name, as nginx does by default: CGI, WSGI and
+/// Rack servers read `-` and `_` alike (`X_Auth_Subject` and `X-Auth-Subject` both become
+/// `HTTP_X_AUTH_SUBJECT`), so such a header could stand in for one the proxy sets.
+fn remove_underscored(headers: &mut HeaderMap) {
+    if !headers.keys().any(|name| name.as_str().contains('_')) {
+        return;
+    }
+    let underscored: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in underscored {
+        headers.remove(name);
+    }
+}
+
+/// The client's request body, for the upstream: its failures (a malformed chunk, a body
+/// cut short) are told apart from the upstream's by [`is_client_body_error`].
+pub(crate) fn client_body(body: Body) -> Body {
+    Body::new(body.map_err(ClientBodyError))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the client's request body failed")]
+struct ClientBodyError(#[source] axum::Error);
+
+/// Whether the upstream request failed because the client's body did.
+pub(crate) fn is_client_body_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |error| error.source())
+        .any(|error| error.is::<ClientBodyError>())
+}
+
 /// Whether the request is a WebSocket handshake: `Connection` lists `upgrade` and
 /// `Upgrade` is `websocket` (any case).
 pub(crate) fn asks_for_websocket(headers: &HeaderMap) -> bool {
@@ -138,9 +172,10 @@ pub(crate) struct Origin {
 }
 
 /// Prepares the request headers for the upstream: hop-by-hop and spoofable identity
-/// headers removed, `Host` left to the client (the upstream's authority), `X-Forwarded-*`
-/// set, the identity of a verified token added. Fails only for a claim that cannot be
-/// put in a header (a control character in `sub`): the token is then refused.
+/// headers removed, and any with `_` in its name, `Host` left to the client (the
+/// upstream's authority), `X-Forwarded-*` set, the identity of a verified token added.
+/// Fails only for a claim that cannot be put in a header (a control character in `sub`):
+/// the token is then refused.
 pub(crate) fn upstream_headers(
     headers: &mut HeaderMap,
     origin: &Origin,
@@ -148,6 +183,7 @@ pub(crate) fn upstream_headers(
     strip_authorization: bool,
 ) -> Result<(), GuardError> {
     remove_hop_by_hop(headers);
+    remove_underscored(headers);
     headers.remove(header::EXPECT);
     headers.remove(header::HOST);
     for name in [

@@ -4,17 +4,22 @@
 //! matching and forwarding.
 //!
 //! For each request:
-//! 1. The path is checked ([`CanonicalPath`]): spellings that upstreams read differently
-//!    (`..`, `//`, encoded slashes, `;` parameters …) are refused with 400.
+//! 1. The request is read as the upstream may read it (`request.rs`): a method with a
+//!    lower-case letter, a path spelling that upstreams read differently ([`CanonicalPath`]:
+//!    `..`, `//`, encoded slashes, `;` parameters …), a method override that names no
+//!    method, a missing or contradictory `Host` or a transfer coding other than `chunked`
+//!    is refused (400, 501). Method overrides and format suffixes (`/admin.json`) add
+//!    readings: the request must meet the rules of each.
 //! 2. A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) is forwarded as it
 //!    is; so is a request the [`RouteRules`] make public. Anything else needs a valid
-//!    token meeting the matched rule's requirements; failures are answered by the guard
+//!    token meeting the matched rules' requirements; failures are answered by the guard
 //!    (401 / 400 / 403, RFC 6750) and never reach the upstream.
-//! 3. The request is forwarded, its body streamed: hop-by-hop headers removed,
-//!    `X-Forwarded-For/-Proto/-Host` set, identity headers (`X-Auth-Subject`, `-Scope`,
-//!    `-Permissions`, `-Client-Id`) replaced by the verified token's — a client's own are
-//!    always removed. The response comes back streamed, minus hop-by-hop headers.
-//!    No answer within the timeout → 504; no connection → 502.
+//! 3. The request is forwarded, its body streamed: hop-by-hop headers and headers with `_`
+//!    in their name removed, `X-Forwarded-For/-Proto/-Host` set, identity headers
+//!    (`X-Auth-Subject`, `-Scope`, `-Permissions`, `-Client-Id`) replaced by the verified
+//!    token's — a client's own are always removed. The response comes back streamed,
+//!    minus hop-by-hop headers. No answer within the timeout → 504; no connection → 502;
+//!    a malformed or cut-short request body → 400.
 //!
 //! WebSocket handshakes are forwarded as such and, once the upstream switches protocols,
 //! the client and upstream connections are joined (after the handshake passed the rules;
@@ -29,6 +34,7 @@ mod check_cost;
 mod error;
 mod forward;
 mod path;
+mod request;
 mod rules;
 
 use std::net::SocketAddr;
@@ -39,16 +45,18 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::uri::{Authority, Scheme};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
+use axum::http::{StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use tessera_guard::{Claims, Guard};
 
 pub use error::{ForwardError, ProxyError};
 pub use forward::IDENTITY_HEADERS;
 pub use path::{CanonicalPath, PathError};
+pub use request::RequestError;
 pub use rules::{Access, RouteRules, RuleError};
 
 use forward::{Origin, UpstreamClient};
+use request::Reading;
 
 /// Default time the upstream has to start answering.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -189,17 +197,11 @@ async fn proxy(
 
 async fn decide_and_forward(shared: &Shared, peer: SocketAddr, request: Request) -> Response {
     let config = &shared.config;
-    let path = match CanonicalPath::parse(request.uri().path()) {
-        Ok(path) => path,
-        Err(error) => return ForwardError::AmbiguousPath(error).into_response(),
+    let reading = match Reading::of(&request) {
+        Ok(reading) => reading,
+        Err(error) => return ForwardError::Refused(error).into_response(),
     };
-    let access = if is_preflight(request.method(), request.headers()) {
-        // Preflights carry no token; the upstream's CORS answers them.
-        Access::Public
-    } else {
-        config.rules.access(request.method(), &path)
-    };
-    let claims = match access {
+    let claims = match reading.access(&config.rules) {
         Access::Public => None,
         Access::Token(requirements) => {
             let claims = match config.guard.authenticate(request.headers()).await {
@@ -216,10 +218,6 @@ async fn decide_and_forward(shared: &Shared, peer: SocketAddr, request: Request)
         }
     };
     forward(shared, peer, request, claims.as_ref()).await
-}
-
-fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
-    method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 async fn forward(
@@ -242,7 +240,7 @@ async fn forward(
         .map_or("/", |p| p.as_str())
         .to_owned();
     let Some(uri) = config.upstream.uri_for(&path_and_query) else {
-        return ForwardError::AmbiguousPath(PathError::NotAbsolute).into_response();
+        return ForwardError::Refused(PathError::NotAbsolute.into()).into_response();
     };
     let origin = Origin {
         peer,
@@ -266,7 +264,7 @@ async fn forward(
     }
     parts.uri = uri;
     parts.version = Version::HTTP_11;
-    let upstream_request = Request::from_parts(parts, body);
+    let upstream_request = Request::from_parts(parts, forward::client_body(body));
 
     let mut response = match tokio::time::timeout(
         config.upstream_timeout,
@@ -275,6 +273,11 @@ async fn forward(
     .await
     {
         Ok(Ok(response)) => response,
+        Ok(Err(error)) if forward::is_client_body_error(&error) => {
+            // The client's doing (a malformed chunk, a body cut short), not the upstream's.
+            tracing::debug!(error = %error_chain(&error), "the request body failed");
+            return ForwardError::MalformedBody.into_response();
+        }
         Ok(Err(error)) => {
             // hyper's messages name the failure (refused, reset…), never request data.
             tracing::warn!(upstream = %config.upstream, error = %error_chain(&error), "upstream request failed");

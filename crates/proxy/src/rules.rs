@@ -6,6 +6,9 @@
 //! and at equal length a rule naming the method over one that does not. Rules do not
 //! accumulate: `/api=read` and `/api/admin=write` ask `/api/admin/x` for `write` only.
 //! A path no rule matches needs a valid token.
+//!
+//! A request the upstream may read in more than one way (a method override, a format
+//! suffix: see `request.rs`) must meet the rules of each reading: [`Access::and`].
 
 use axum::http::Method;
 use tessera_guard::Requirement;
@@ -41,7 +44,25 @@ pub enum Access<'r> {
     /// Forwarded without looking at any token.
     Public,
     /// A valid token that meets every one of these (none: any valid token).
-    Token(&'r [Requirement]),
+    Token(Vec<&'r Requirement>),
+}
+
+impl<'r> Access<'r> {
+    /// What meets both: public only when both are, else a token meeting the requirements
+    /// of each.
+    pub fn and(self, other: Access<'r>) -> Access<'r> {
+        match (self, other) {
+            (Access::Public, other) | (other, Access::Public) => other,
+            (Access::Token(mut requirements), Access::Token(more)) => {
+                for requirement in more {
+                    if !requirements.contains(&requirement) {
+                        requirements.push(requirement);
+                    }
+                }
+                Access::Token(requirements)
+            }
+        }
+    }
 }
 
 /// The route rules of one proxy.
@@ -114,9 +135,11 @@ impl RouteRules {
             })
             .max_by_key(|rule| (rule.prefix.depth(), rule.method.is_some()));
         match best.map(|rule| &rule.kind) {
-            None => Access::Token(&[]),
+            None => Access::Token(Vec::new()),
             Some(RuleKind::Public) => Access::Public,
-            Some(RuleKind::Token { requirements, .. }) => Access::Token(requirements),
+            Some(RuleKind::Token { requirements, .. }) => {
+                Access::Token(requirements.iter().collect())
+            }
         }
     }
 
@@ -272,17 +295,22 @@ mod tests {
         rules
     }
 
-    fn access(rules: &RouteRules, method: &str, path: &str) -> Access<'static> {
+    /// What the rules ask, with the requirements copied out (`None`: public).
+    fn access(rules: &RouteRules, method: &str, path: &str) -> Option<Vec<Requirement>> {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let path = CanonicalPath::parse(path).unwrap();
-        match rules.access(&method, &path) {
-            Access::Public => Access::Public,
-            Access::Token(requirements) => Access::Token(requirements.to_vec().leak()),
+        owned(rules.access(&method, &path))
+    }
+
+    fn owned(access: Access<'_>) -> Option<Vec<Requirement>> {
+        match access {
+            Access::Public => None,
+            Access::Token(requirements) => Some(requirements.into_iter().cloned().collect()),
         }
     }
 
-    fn token(requirements: &[Requirement]) -> Access<'static> {
-        Access::Token(requirements.to_vec().leak())
+    fn token(requirements: &[Requirement]) -> Option<Vec<Requirement>> {
+        Some(requirements.to_vec())
     }
 
     #[test]
@@ -302,13 +330,13 @@ mod tests {
         let read = Requirement::all_scopes(["read:messages"]);
         assert_eq!(access(&rules, "GET", "/"), token(&[]));
         assert_eq!(access(&rules, "GET", "/other"), token(&[]));
-        assert_eq!(access(&rules, "GET", "/health"), Access::Public);
-        assert_eq!(access(&rules, "POST", "/health/deep"), Access::Public);
+        assert_eq!(access(&rules, "GET", "/health"), None);
+        assert_eq!(access(&rules, "POST", "/health/deep"), None);
         assert_eq!(access(&rules, "GET", "/healthz"), token(&[]));
-        assert_eq!(access(&rules, "GET", "/api/public/x"), Access::Public);
-        assert_eq!(access(&rules, "GET", "/API/Public"), Access::Public);
-        assert_eq!(access(&rules, "GET", "/api/docs"), Access::Public);
-        assert_eq!(access(&rules, "HEAD", "/api/docs"), Access::Public);
+        assert_eq!(access(&rules, "GET", "/api/public/x"), None);
+        assert_eq!(access(&rules, "GET", "/API/Public"), None);
+        assert_eq!(access(&rules, "GET", "/api/docs"), None);
+        assert_eq!(access(&rules, "HEAD", "/api/docs"), None);
         assert_eq!(
             access(&rules, "POST", "/api/docs"),
             token(std::slice::from_ref(&read))
