@@ -394,6 +394,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-auth-subject", HeaderValue::from_static("admin"));
         headers.insert("X-Auth-Scope", HeaderValue::from_static("everything"));
+        // WSGI, CGI and Rack read these as X-Auth-Subject and X-Forwarded-For.
+        headers.insert("x_auth_subject", HeaderValue::from_static("admin"));
+        headers.insert("x-forwarded_for", HeaderValue::from_static("10.0.0.2"));
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         headers.insert(header::HOST, HeaderValue::from_static("api.example.com"));
@@ -407,6 +410,8 @@ mod tests {
         upstream_headers(&mut headers, &origin, None, true).unwrap();
         assert!(!headers.contains_key("x-auth-subject"));
         assert!(!headers.contains_key("x-auth-scope"));
+        assert!(!headers.contains_key("x_auth_subject"));
+        assert!(!headers.contains_key("x-forwarded_for"));
         assert!(!headers.contains_key(header::HOST));
         assert!(!headers.contains_key(header::AUTHORIZATION));
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
