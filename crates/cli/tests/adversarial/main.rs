@@ -10,4 +10,5 @@ mod common;
 
 mod harness;
 
+mod proxy;
 mod races;
