@@ -37,6 +37,13 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// Headers some stacks route by instead of the request line (IIS URL Rewrite, Symfony
+/// before 2.7.49 / 3.4.14, Zend): a path the proxy never judged. Never forwarded.
+const PATH_OVERRIDES: [HeaderName; 2] = [
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+];
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1 and the ones deployed before it), never forwarded
 /// in either direction. `Expect` belongs to this hop too: the proxy's server has already
 /// answered `100-continue` by the time the body is streamed on.
@@ -171,8 +178,8 @@ pub(crate) struct Origin {
     pub(crate) host: Option<HeaderValue>,
 }
 
-/// Prepares the request headers for the upstream: hop-by-hop and spoofable identity
-/// headers removed, and any with `_` in its name, `Host` left to the client (the
+/// Prepares the request headers for the upstream: hop-by-hop, spoofable identity and
+/// path-override headers removed, and any with `_` in its name, `Host` left to the client (the
 /// upstream's authority), `X-Forwarded-*` set, the identity of a verified token added.
 /// Fails only for a claim that cannot be put in a header (a control character in `sub`):
 /// the token is then refused.
@@ -191,7 +198,10 @@ pub(crate) fn upstream_headers(
         X_AUTH_SCOPE,
         X_AUTH_PERMISSIONS,
         X_AUTH_CLIENT_ID,
-    ] {
+    ]
+    .iter()
+    .chain(&PATH_OVERRIDES)
+    {
         headers.remove(name);
     }
     if strip_authorization {
@@ -397,6 +407,9 @@ mod tests {
         // WSGI, CGI and Rack read these as X-Auth-Subject and X-Forwarded-For.
         headers.insert("x_auth_subject", HeaderValue::from_static("admin"));
         headers.insert("x-forwarded_for", HeaderValue::from_static("10.0.0.2"));
+        // IIS and old Symfony route by these instead of the judged path.
+        headers.insert("x-original-url", HeaderValue::from_static("/api/admin"));
+        headers.insert("X-Rewrite-URL", HeaderValue::from_static("/api/admin"));
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         headers.insert(header::HOST, HeaderValue::from_static("api.example.com"));
@@ -412,6 +425,8 @@ mod tests {
         assert!(!headers.contains_key("x-auth-scope"));
         assert!(!headers.contains_key("x_auth_subject"));
         assert!(!headers.contains_key("x-forwarded_for"));
+        assert!(!headers.contains_key("x-original-url"));
+        assert!(!headers.contains_key("x-rewrite-url"));
         assert!(!headers.contains_key(header::HOST));
         assert!(!headers.contains_key(header::AUTHORIZATION));
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 192.0.2.7");

@@ -1128,6 +1128,25 @@ async fn identity_headers() {
         }),
         format_args!("{seen:?}"),
     );
+    for header in ["X-Original-URL: /api/admin", "X-Rewrite-URL: /api/admin"] {
+        let seen = target
+            .attack(
+                &mut tally,
+                &format!("{header} on a public route is forwarded without it"),
+                &request("GET", "/api/public", None, &[header]),
+                &[200],
+                &["GET /api/public"],
+            )
+            .await;
+        tally.case(
+            format_args!("{header}: the upstream (IIS, old Symfony) cannot route by it"),
+            seen.first().is_some_and(|seen| {
+                !seen.headers.contains_key("x-original-url")
+                    && !seen.headers.contains_key("x-rewrite-url")
+            }),
+            format_args!("{seen:?}"),
+        );
+    }
     let control = target
         .tokens
         .with(json!({ "sub": "auth0|a\r\nX-Auth-Permissions: admin" }));
