@@ -21,6 +21,9 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 /// then answers 503 with `Retry-After` instead of hanging.
 pub(crate) const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long the circuit breaker's own connection attempt may take (`can_connect`).
+const POSTGRES_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How long a PostgreSQL statement waits for a lock held by another session.
 pub(crate) const POSTGRES_LOCK_TIMEOUT: &str = "5s";
 
@@ -101,6 +104,23 @@ pub(crate) async fn connect_postgres(url: &str) -> StoreResult<PgPool> {
         .connect_with(options)
         .await
         .map_err(StoreError::from)
+}
+
+/// Whether a new connection to the pool's server can be opened now, outside the pool
+/// (the circuit breaker asks when calls fail in a way that may mean an outage). A server
+/// that answers but refuses the connection (too many connections, a bad password) is up.
+pub(crate) async fn can_connect(pool: &PgPool) -> bool {
+    let options = pool.connect_options();
+    let attempt = tokio::time::timeout(POSTGRES_CHECK_TIMEOUT, async {
+        match sqlx::ConnectOptions::connect(&*options).await {
+            Ok(connection) => {
+                sqlx::Connection::close(connection).await.ok();
+                true
+            }
+            Err(error) => !StoreError::from(error).is_connection_trouble(),
+        }
+    });
+    attempt.await.unwrap_or(false)
 }
 
 /// Parses a PostgreSQL URL. Errors never repeat the URL (it may hold a password).

@@ -65,12 +65,11 @@ impl StoreError {
         )
     }
 
-    /// Whether this says the database cannot be reached at all (what opens the circuit
-    /// breaker), as opposed to trouble with one request. A pool timeout counts only when
-    /// the pool holds no connection: otherwise it was merely busy.
-    pub(crate) fn is_outage(&self, pool_is_empty: bool) -> bool {
+    /// Whether a connection failed or was cut (I/O error, connection exception) or the
+    /// server is shutting down or starting up: the database may be unreachable, which the
+    /// circuit breaker then checks (`breaker.rs`).
+    pub(crate) fn is_connection_trouble(&self) -> bool {
         match self {
-            StoreError::Unavailable(sqlx::Error::PoolTimedOut) => pool_is_empty,
             StoreError::Unavailable(sqlx::Error::Io(_)) => true,
             StoreError::Unavailable(sqlx::Error::Database(db)) => db
                 .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()

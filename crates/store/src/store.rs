@@ -30,9 +30,12 @@ macro_rules! each {
             }
             Backend::Postgres($pool) => {
                 let $pg = true;
-                $self.breaker.admit()?;
+                let call = $self.breaker.admit()?;
                 let result: StoreResult<_> = async { $body }.await;
-                $self.breaker.record(&result, $pool.size() == 0);
+                $self
+                    .breaker
+                    .record(call, &result, || crate::backend::can_connect($pool))
+                    .await;
                 result
             }
         }

@@ -1770,6 +1770,220 @@ async fn postgres_conflicts_do_not_open_the_circuit_breaker() {
     store.find_client("c1").await.unwrap();
 }
 
+/// Calls made over and over by `tasks` tasks at once, as a busy server makes them, counted
+/// by outcome.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    counts: std::sync::Arc<Counts>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Counts {
+    answered: std::sync::atomic::AtomicU64,
+    unavailable: std::sync::atomic::AtomicU64,
+    /// The longest any call took, in milliseconds.
+    slowest_ms: std::sync::atomic::AtomicU64,
+    /// Errors other than `Unavailable`/`Down`.
+    wrong: std::sync::Mutex<Vec<String>>,
+}
+
+impl Load {
+    fn start(store: &Store, tasks: usize) -> Load {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counts = std::sync::Arc::new(Counts::default());
+        let tasks = (0..tasks)
+            .map(|_| {
+                let (store, stop, counts) = (store.clone(), stop.clone(), counts.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Relaxed) {
+                        let started = Instant::now();
+                        let outcome = store.find_client("c1").await;
+                        let took = u64::try_from(started.elapsed().as_millis()).unwrap();
+                        counts.slowest_ms.fetch_max(took, Relaxed);
+                        match outcome {
+                            Ok(_) => counts.answered.fetch_add(1, Relaxed),
+                            Err(error) if error.is_transient() => {
+                                // Not a spin: a failed call waits a little, as a client would.
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                                counts.unavailable.fetch_add(1, Relaxed)
+                            }
+                            Err(error) => {
+                                counts.wrong.lock().unwrap().push(format!("{error:?}"));
+                                0
+                            }
+                        };
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            counts,
+            tasks,
+        }
+    }
+
+    fn answered(&self) -> u64 {
+        self.counts
+            .answered
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn unavailable(&self) -> u64 {
+        self.counts
+            .unavailable
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops the tasks; returns the longest call and the unexpected errors.
+    async fn finish(self) -> (Duration, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        let slowest = self
+            .counts
+            .slowest_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let wrong = std::mem::take(&mut *self.counts.wrong.lock().unwrap());
+        (Duration::from_millis(slowest), wrong)
+    }
+}
+
+/// Waits (at most 30 s) until `done` holds.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How the test takes PostgreSQL down.
+#[derive(Debug, Clone, Copy)]
+enum Outage {
+    /// A restart or failover: sessions end with `57P01 admin_shutdown`.
+    FastShutdown,
+    /// `kill -9` of every PostgreSQL process.
+    Crash,
+}
+
+/// An outage as it happens: PostgreSQL goes down while 20 calls are in flight. The pool
+/// then keeps opening connections (so it is never empty) and holds dead idle ones; the
+/// breaker must open anyway, and the calls after it fail at once instead of waiting the
+/// 2 s acquire timeout each. Once PostgreSQL is back the same store works again.
+async fn outage_under_load(outage: Outage) {
+    let mut server = PgServer::start();
+    let store = Store::connect(&server.database()).await.unwrap();
+    store.create_client(&client("c1")).await.unwrap();
+    let load = Load::start(&store, 20);
+    eventually("the load never got going", || load.answered() >= 100).await;
+
+    tokio::task::block_in_place(|| match outage {
+        Outage::FastShutdown => server.stop(),
+        Outage::Crash => server.crash(),
+    });
+    eventually("the breaker did not open", || {
+        store.pool_stats().failing_fast
+    })
+    .await;
+
+    // Failing at once: in 3 s the 20 tasks get far more errors than the ~40 they would if
+    // each call waited out the acquire timeout.
+    let before = load.unavailable();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let failed = load.unavailable() - before;
+    assert!(failed > 200, "{failed} calls failed in 3 s ({outage:?})");
+    // One after the other: 10 calls take far less than 10 × 2 s.
+    let started = Instant::now();
+    for _ in 0..10 {
+        let error = store.find_client("c1").await.unwrap_err();
+        assert!(error.is_transient(), "{error:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "10 calls took {:?} ({outage:?})",
+        started.elapsed()
+    );
+    assert!(store.pool_stats().failing_fast, "open for the whole outage");
+
+    tokio::task::block_in_place(|| server.resume());
+    let recovered = load.answered();
+    eventually("the store did not recover", || {
+        load.answered() > recovered + 100
+    })
+    .await;
+    let (slowest, wrong) = load.finish().await;
+    assert_eq!(wrong, Vec::<String>::new(), "only Unavailable or Down");
+    // At most the acquire timeout and the breaker's own attempt, with room for a slow machine.
+    assert!(slowest < Duration::from_secs(15), "a call took {slowest:?}");
+    assert_eq!(
+        store.find_client("c1").await.unwrap(),
+        Some(client("c1")),
+        "nothing lost"
+    );
+    assert!(!store.pool_stats().failing_fast, "closed again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_fast_shutdown_under_load_opens_the_breaker_then_recovers() {
+    outage_under_load(Outage::FastShutdown).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_under_load_opens_the_breaker_then_recovers() {
+    outage_under_load(Outage::Crash).await;
+}
+
+/// A busy pool is not an outage: with every connection held by calls waiting for a lock,
+/// one more call gets no connection within the acquire timeout and fails, but the breaker
+/// stays closed and the next calls go to the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_busy_pool_does_not_open_the_breaker() {
+    use sqlx::Connection as _;
+    let server = PgServer::start();
+    let url = server.database();
+    let store = Store::connect(&url).await.unwrap();
+    store.create_client(&client("c1")).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE clients IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let max = store.pool_stats().max_connections;
+    let waiting: Vec<_> = (0..max)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.find_client("c1").await })
+        })
+        .collect();
+    eventually("the calls did not take every connection", || {
+        let stats = store.pool_stats();
+        stats.connections == max && stats.idle == 0
+    })
+    .await;
+
+    let error = store.ping().await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+        "{error:?}"
+    );
+    assert!(!store.pool_stats().failing_fast, "busy, not down");
+
+    sqlx::raw_sql("ROLLBACK").execute(&mut admin).await.unwrap();
+    for call in waiting {
+        // Answered once the lock is gone (or refused by the lock timeout meanwhile).
+        match call.await.unwrap() {
+            Ok(found) => assert_eq!(found, Some(client("c1"))),
+            Err(error) => assert!(error.is_transient(), "{error:?}"),
+        }
+    }
+    store.ping().await.unwrap();
+    assert!(!store.pool_stats().failing_fast);
+}
+
 /// Two nodes (two pools) on one database: a code is still redeemed once, a refresh token
 /// still rotated once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! A throwaway PostgreSQL server for tests — a real one, never a mock.
 //!
 //! `PgServer::start()` runs `initdb` into a temporary directory and `postgres` on a free port
-//! of 127.0.0.1 (`fsync=off`: nothing here needs to survive a power cut), waits until it
+//! of 127.0.0.1 (`fsync=off`: nothing here needs to survive a power cut, but commits are
+//! synchronous, so `crash()` loses no acknowledged write), waits until it
 //! accepts connections, and `database()` creates a fresh database (`createdb`) for each caller. Dropping
 //! the server stops it and deletes its directory; the server also gets `SIGKILL` if the
 //! thread that started it dies first (`setpriv --pdeathsig`), so no test leaves one behind.
@@ -152,6 +153,32 @@ impl PgServer {
         }
     }
 
+    /// A crash (the OOM killer, `kill -9`): SIGKILL to the postmaster and every process it
+    /// started, waiting until they are gone. `resume()` then starts with crash recovery.
+    pub fn crash(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // Stopped first, the postmaster forks no new backend while its children are listed.
+        let postmaster = child.id().to_string();
+        let _ = Command::new("kill").args(["-STOP", &postmaster]).status();
+        let mut doomed = children_of(child.id());
+        doomed.push(child.id());
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(doomed.iter().map(u32::to_string))
+            .status();
+        let _ = child.wait();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while doomed.iter().any(|&pid| is_alive(pid)) {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL's processes outlived SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts the server again on the same directory and port; returns once it is ready.
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "the server is running already");
@@ -168,8 +195,8 @@ impl PgServer {
             .arg("-k")
             .arg(self.dir.path().join("sock"))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=60"])
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            .args(["-c", "max_connections=60"])
             .args(if self.tls {
                 &["-c", "ssl=on"][..]
             } else {
@@ -356,4 +383,30 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// The processes whose parent is `parent` (from `/proc`).
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `PID (COMM) STATE PPID …`; COMM may hold spaces and parentheses.
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+            (ppid.parse::<u32>().ok()? == parent).then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
+fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }

@@ -126,7 +126,8 @@ pub async fn spawn_on(database_url: &str) -> TestServer {
     spawn_on_with(Some(database_url), |_| {}).await
 }
 
-async fn spawn_on_with(
+/// Like `spawn_on` (`None`: a fresh SQLite file), with a chance to adjust the configuration.
+pub async fn spawn_on_with(
     database_url: Option<&str>,
     adjust: impl FnOnce(&mut ServerConfig),
 ) -> TestServer {
