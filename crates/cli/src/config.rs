@@ -17,6 +17,7 @@ use tessera_store::Store;
 
 use crate::cli::ConfigArgs;
 use crate::error::{CliError, CliResult};
+use crate::private_files::warn_if_open_to_others;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./tessera.db";
@@ -313,7 +314,7 @@ pub fn read_master_key_file(path: &Path) -> CliResult<Option<MasterKey>> {
             ));
         }
     };
-    warn_if_readable_by_others(path);
+    warn_if_open_to_others(path, "master key file");
     MasterKey::parse(&text).map(Some).map_err(|_| {
         CliError::MasterKey(format!(
             "master key file {} does not hold a valid master key (expected 43 base64url characters or 64 hex digits)",
@@ -321,24 +322,6 @@ pub fn read_master_key_file(path: &Path) -> CliResult<Option<MasterKey>> {
         ))
     })
 }
-
-#[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    if let Ok(metadata) = std::fs::metadata(path) {
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            eprintln!(
-                "warning: master key file {} has mode {mode:04o}: other users may read it; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            );
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path) {}
 
 /// Creates `path` (failing if it exists), readable by its owner only, with `contents`.
 fn write_new_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -26,6 +26,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::error::{CliError, CliResult};
+use crate::private_files::{create_private_dir, warn_if_open_to_others};
 
 /// The CA's common name, as trust stores list it.
 pub const CA_NAME: &str = "Tessera Development CA";
@@ -140,7 +141,7 @@ fn load_ca(cert_path: &Path, key_path: &Path, now: SystemTime) -> CliResult<Opti
     else {
         return Ok(None);
     };
-    warn_if_readable_by_others(key_path);
+    warn_if_open_to_others(key_path, "private key file");
     let Ok(cert_der) = CertificateDer::from_pem_slice(cert_pem.as_bytes()) else {
         return Ok(None);
     };
@@ -228,7 +229,7 @@ fn load_certificate(
     else {
         return Ok(Err("there was none".into()));
     };
-    warn_if_readable_by_others(key_path);
+    warn_if_open_to_others(key_path, "private key file");
     match check_certificate(&cert_pem, &key_pem, &ca.cert_der, now) {
         Ok(()) => Ok(Ok((cert_pem, key_pem))),
         Err(reason) => Ok(Err(reason)),
@@ -328,19 +329,6 @@ fn read_optional(path: &Path) -> CliResult<Option<String>> {
     }
 }
 
-fn create_private_dir(dir: &Path) -> CliResult<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .map_err(|e| CliError::io(format!("cannot create {}", dir.display()), e))
-}
-
 /// Replaces `path` with `contents`: written to a new file created with `mode` (so a key
 /// is never readable by others, not even for a moment), then renamed over `path`.
 fn write_file(path: &Path, contents: &str, mode: u32) -> CliResult<()> {
@@ -368,24 +356,6 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> CliResult<()> {
     }
     Ok(())
 }
-
-#[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    if let Ok(metadata) = std::fs::metadata(path) {
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            eprintln!(
-                "warning: private key file {} has mode {mode:04o}: other users may read it; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            );
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path) {}
 
 #[cfg(test)]
 mod tests {

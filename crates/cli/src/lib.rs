@@ -10,6 +10,7 @@ pub mod config;
 pub mod dev_tls;
 pub mod error;
 pub mod output;
+pub mod private_files;
 pub mod sample_spa;
 pub mod seed;
 pub mod validate;

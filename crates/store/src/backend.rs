@@ -1,7 +1,7 @@
 //! What differs between the backends outside the SQL text: connecting (pool settings,
 //! migrations), starting a write transaction, and reading a column of either row type.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -40,14 +40,12 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBu
         ));
     }
     let path = PathBuf::from(path);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StoreError::BadUrl(format!("cannot create {}: {e}", parent.display())))?;
-    }
+    create_private(&path)
+        .map_err(|e| StoreError::BadUrl(format!("cannot create {}: {e}", path.display())))?;
     let options = SqliteConnectOptions::from_str("sqlite://")
         .map_err(|e| StoreError::BadUrl(e.to_string()))?
+        // Created above with its mode; SQLite would create it readable by everyone.
         .filename(&path)
-        .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         // FULL: an acknowledged write (code redeemed, user created) survives kill -9
         // and power loss, not only a crash of this process.
@@ -66,6 +64,31 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBu
         .await
         .map_err(StoreError::Migration)?;
     Ok((pool, path))
+}
+
+/// Creates the database file, if missing, readable by its owner only (0600), and its
+/// missing parent directories likewise (0700): it holds user data. SQLite gives its `-wal`
+/// and `-shm` files the database file's mode. Existing files and directories are left as
+/// they are.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        dirs.mode(0o700);
+        file.mode(0o600);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        dirs.create(parent)?;
+    }
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// Connects to `postgres://…` and applies migrations (sqlx holds an advisory lock while

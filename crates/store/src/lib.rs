@@ -205,6 +205,23 @@ impl Store {
         self.path.as_deref()
     }
 
+    /// The files of the SQLite database that exist now: the database and its `-wal` and
+    /// `-shm` files. Empty on PostgreSQL.
+    pub fn database_files(&self) -> Vec<PathBuf> {
+        let Some(path) = &self.path else {
+            return Vec::new();
+        };
+        let beside = |suffix: &str| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        [path.clone(), beside("-wal"), beside("-shm")]
+            .into_iter()
+            .filter(|file| file.exists())
+            .collect()
+    }
+
     /// The connection pool as it is now, for monitoring.
     pub fn pool_stats(&self) -> PoolStats {
         let (size, idle, max) = match &self.backend {

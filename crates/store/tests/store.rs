@@ -1588,6 +1588,45 @@ async fn sqlite_connect_creates_parent_directories_and_is_idempotent() {
     ));
 }
 
+/// The database holds user data: its file (and SQLite's `-wal` and `-shm` beside it) and
+/// the directories created for it are the owner's alone, whatever the umask leaves open.
+/// `database_files` lists the files there are. A file that exists keeps its mode.
+#[tokio::test]
+async fn sqlite_files_and_new_directories_are_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| {
+        let metadata = std::fs::metadata(path).unwrap();
+        format!("{:o}", metadata.permissions().mode() & 0o777)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("new/dir/t.db");
+    let store = Store::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    let files = store.database_files();
+    let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap()).collect();
+    assert_eq!(names, ["t.db", "t.db-wal", "t.db-shm"]);
+    for file in &files {
+        assert_eq!(mode(file), "600", "{}", file.display());
+    }
+    for new in ["new", "new/dir"] {
+        assert_eq!(mode(&dir.path().join(new)), "700", "{new}");
+    }
+    store.close().await;
+
+    let shared = dir.path().join("shared.db");
+    std::fs::write(&shared, "").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    Store::connect(&format!("sqlite://{}", shared.display()))
+        .await
+        .unwrap();
+    assert_eq!(mode(&shared), "640", "left as it was");
+}
+
 #[tokio::test]
 async fn postgres_connect_is_idempotent_and_either_scheme_works() {
     let server = PgServer::start();

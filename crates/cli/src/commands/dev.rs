@@ -14,6 +14,7 @@ use crate::commands::serve::shutdown_signal;
 use crate::config::master_key_beside_database;
 use crate::dev_tls::{self, DevTls};
 use crate::error::{CliError, CliResult};
+use crate::private_files::create_private_dir;
 use crate::sample_spa::{self, SpaConfig};
 use crate::seed::{
     ADMIN_ROLE, DEMO_EMAIL, DevSeed, DevSeedOptions, QUICKSTART_API_IDENTIFIER, READER_EMAIL,
@@ -45,15 +46,8 @@ fn dev_mail(data_dir: &std::path::Path) -> CliResult<MailConfig> {
 /// everything lives under `--data-dir`.
 pub async fn run(args: DevArgs) -> CliResult<()> {
     let spa_dir = sample_spa::locate(args.spa_dir.as_deref())?;
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| {
-        CliError::io(
-            format!(
-                "cannot create the data directory {}",
-                args.data_dir.display()
-            ),
-            e,
-        )
-    })?;
+    // Readable by the developer only: it holds the database, keys and mail.
+    create_private_dir(&args.data_dir)?;
     // HTTPS: the local CA and the certificate for localhost, made or renewed before anything
     // listens.
     let tls = if args.tls {

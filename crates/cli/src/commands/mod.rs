@@ -19,6 +19,7 @@ use tessera_store::Store;
 use crate::cli::AdminArgs;
 use crate::config::{Overrides, Settings};
 use crate::error::{CliError, CliResult};
+use crate::private_files;
 
 /// Unix seconds.
 pub fn now() -> i64 {
@@ -47,8 +48,10 @@ impl Context {
     }
 }
 
+/// Opens the database; warns when other users may read an SQLite database's files or
+/// write to their directory.
 pub async fn open_store(database_url: &str) -> CliResult<Store> {
-    Store::connect(database_url)
+    let store = Store::connect(database_url)
         .await
         .map_err(|error| match error {
             // The URL is not repeated: a PostgreSQL URL may hold a password.
@@ -56,7 +59,19 @@ pub async fn open_store(database_url: &str) -> CliResult<Store> {
                 CliError::Config(format!("invalid database URL: {why}"))
             }
             other => CliError::Store(other),
-        })
+        })?;
+    for file in store.database_files() {
+        private_files::warn_if_open_to_others(&file, "database file");
+    }
+    if let Some(dir) = store.path().and_then(std::path::Path::parent) {
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        private_files::warn_if_writable_by_others(dir, "database directory");
+    }
+    Ok(store)
 }
 
 /// Reads one line from stdin as a password: the trailing newline (LF or CRLF) is
