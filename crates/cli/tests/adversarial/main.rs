@@ -10,5 +10,6 @@ mod common;
 
 mod harness;
 
+mod durability;
 mod proxy;
 mod races;
