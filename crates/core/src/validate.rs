@@ -74,7 +74,9 @@ pub fn name(name: &str, what: &str) -> Checked<String> {
 
 /// An API identifier (the `aud` of its tokens). Auth0 recommends a URL but accepts any
 /// string; we require a non-empty string without whitespace, and a valid URL when it
-/// looks like one.
+/// looks like one. Identifiers shaped like a system API's id (`sys_…`, any case) are
+/// reserved: `/resource-servers/{id}` takes an id or an identifier, and an identifier
+/// equal to the Management API's id would shadow it there.
 pub fn api_identifier(identifier: &str) -> Checked<String> {
     let bad = |why: &str| {
         let shown: String = identifier.chars().take(100).collect();
@@ -93,6 +95,15 @@ pub fn api_identifier(identifier: &str) -> Checked<String> {
     }
     if identifier.len() > 600 {
         return Err(bad("it is longer than 600 characters"));
+    }
+    let prefix = crate::system::SYSTEM_API_ID_PREFIX;
+    if identifier
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    {
+        return Err(bad(&format!(
+            "identifiers starting with {prefix} are reserved for system APIs"
+        )));
     }
     if identifier.contains("://") && Url::parse(identifier).is_err() {
         return Err(bad("it is not a valid URI"));
@@ -395,6 +406,18 @@ mod tests {
                 && token_lifetime(2_592_001).is_err()
                 && token_lifetime(60).is_ok()
         );
+    }
+
+    #[test]
+    fn system_api_ids_are_reserved_as_identifiers() {
+        let system = crate::system::management_api("https://id.example.com/", 1);
+        assert!(api_identifier(&system.id).is_err());
+        for reserved in ["sys_", "sys_abc", "SYS_abc", "Sys_0123456789abcdef0123"] {
+            let message = api_identifier(reserved).unwrap_err();
+            assert!(message.contains("reserved"), "{message}");
+        }
+        assert!(api_identifier("system-api").is_ok());
+        assert!(api_identifier("https://example.com/sys_x").is_ok());
     }
 
     #[test]

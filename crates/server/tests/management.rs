@@ -1657,3 +1657,39 @@ async fn user_and_app_metadata_are_kept_and_merged_as_auth0_does() {
     let (_, unchanged) = call(&server, t, Method::GET, &path, None).await;
     assert_eq!(unchanged["app_metadata"], json!({"limits": {"users": 10}}));
 }
+
+#[tokio::test]
+async fn an_api_cannot_take_an_identifier_shaped_like_a_system_api_id() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let system = tessera_core::system::management_api(&server.issuer, 0);
+    let (_, before) = call(&server, t, Method::GET, "/resource-servers", None).await;
+    for identifier in [system.id.as_str(), "sys_0123456789abcdef0123", "SYS_x"] {
+        let (status, error) = call(
+            &server,
+            t,
+            Method::POST,
+            "/resource-servers",
+            Some(json!({"name": "Shadow", "identifier": identifier})),
+        )
+        .await;
+        assert_eq!(status, 400, "{identifier}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains("reserved"),
+            "{error}"
+        );
+    }
+    let (_, after) = call(&server, t, Method::GET, "/resource-servers", None).await;
+    assert_eq!(after, before);
+    let (status, found) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/resource-servers/{}", system.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["is_system"], json!(true));
+}
