@@ -1,10 +1,15 @@
 //! Request parameters from a query string, a form body or a JSON body, with the checks
 //! OAuth asks for: no parameter twice (RFC 6749 §3.1), bounded sizes, and empty values
-//! treated as absent.
+//! treated as absent. [`json_value`] is the one reading of JSON bodies (here and in the
+//! Management API), so a member given twice is refused there as in a form.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt;
 
 use axum::http::{HeaderMap, header};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 /// Longest accepted value of one parameter. Long `state` and `nonce` values (well over
 /// 512 characters) work; absurd ones are refused.
@@ -20,7 +25,7 @@ pub(crate) enum ParamsError {
     ValueTooLong(String),
     #[error("parameter {0} is included more than once")]
     Duplicate(String),
-    #[error("the body is not valid JSON object of strings")]
+    #[error("the body is not a valid JSON object of strings")]
     BadJson,
     #[error("unsupported content type: use application/x-www-form-urlencoded or application/json")]
     UnsupportedContentType,
@@ -62,15 +67,20 @@ impl Params {
         if bytes.len() > MAX_PARAMS_LEN {
             return Err(ParamsError::TooLarge);
         }
-        let object: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(bytes).map_err(|_| ParamsError::BadJson)?;
+        let object = match json_value(bytes) {
+            Ok(Value::Object(object)) => object,
+            Err(JsonError::Duplicate(name)) => {
+                return Err(ParamsError::Duplicate(checked_name(&name)));
+            }
+            Ok(_) | Err(JsonError::Syntax) => return Err(ParamsError::BadJson),
+        };
         let mut values = HashMap::new();
         for (name, value) in object {
             let text = match value {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Bool(b) => b.to_string(),
-                serde_json::Value::Null => continue,
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Null => continue,
                 _ => return Err(ParamsError::BadJson),
             };
             if text.len() > MAX_VALUE_LEN {
@@ -112,6 +122,105 @@ impl Params {
     }
 }
 
+/// Why a JSON body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JsonError {
+    /// Not JSON, or nested deeper than serde_json's limit (128 levels).
+    Syntax,
+    /// An object names this member twice.
+    Duplicate(String),
+}
+
+/// Parses a JSON document, refusing an object that names a member twice, at any depth.
+/// serde_json alone keeps the last value, so `{"a": 1, "a": 2}` would mean what the last
+/// writer wanted while a form with `a` twice is refused: here both are refused.
+pub(crate) fn json_value(bytes: &[u8]) -> Result<Value, JsonError> {
+    let duplicate = RefCell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = UniqueMembers {
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|value| deserializer.end().map(|()| value));
+    match (parsed, duplicate.into_inner()) {
+        (_, Some(name)) => Err(JsonError::Duplicate(name)),
+        (Ok(value), None) => Ok(value),
+        (Err(_), None) => Err(JsonError::Syntax),
+    }
+}
+
+/// Builds a `serde_json::Value` like its own deserializer does, noting the first member
+/// name an object repeats (and failing there).
+#[derive(Clone, Copy)]
+struct UniqueMembers<'a> {
+    duplicate: &'a RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for UniqueMembers<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueMembers<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON without a member named twice in one object")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(item) = items.next_element_seed(self)? {
+            out.push(item);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(name) = members.next_key::<String>()? {
+            if out.contains_key(&name) {
+                *self.duplicate.borrow_mut() = Some(name);
+                return Err(de::Error::custom("a member is named twice"));
+            }
+            let value = members.next_value_seed(self)?;
+            out.insert(name, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +259,37 @@ mod tests {
             Params::from_json(b"{not json").unwrap_err(),
             ParamsError::BadJson
         );
+        assert_eq!(
+            Params::from_json(br#"{"client_id":"a","client_id":"b"}"#).unwrap_err(),
+            ParamsError::Duplicate("client_id".into())
+        );
+    }
+
+    #[test]
+    fn json_members_named_twice_are_refused_at_any_depth() {
+        let value =
+            json_value(br#"{"a": [1, -2, 3.5, true, null, "x", {"b": {}}], "c": {"a": 1}}"#);
+        assert_eq!(
+            value,
+            Ok(serde_json::json!({"a": [1, -2, 3.5, true, null, "x", {"b": {}}], "c": {"a": 1}}))
+        );
+        for (text, name) in [
+            (r#"{"a": 1, "a": 1}"#, "a"),
+            (r#"{"a": {"b": 1, "c": 2, "b": 3}}"#, "b"),
+            (r#"{"list": [{"v": 1}, {"v": 2, "v": 3}]}"#, "v"),
+            (r#"[{"x": null, "x": null}]"#, "x"),
+            (r#"{"\u0061": 1, "a": 2}"#, "a"),
+        ] {
+            assert_eq!(
+                json_value(text.as_bytes()),
+                Err(JsonError::Duplicate(name.into())),
+                "{text}"
+            );
+        }
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(json_value(deep.as_bytes()), Err(JsonError::Syntax));
+        for bad in ["", "{", r#"{"a": 1} x"#, r#"{"a": NaN}"#, "[1,]"] {
+            assert_eq!(json_value(bad.as_bytes()), Err(JsonError::Syntax), "{bad}");
+        }
     }
 }

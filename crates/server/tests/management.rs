@@ -1693,3 +1693,74 @@ async fn an_api_cannot_take_an_identifier_shaped_like_a_system_api_id() {
     assert_eq!(status, 200);
     assert_eq!(found["is_system"], json!(true));
 }
+
+#[tokio::test]
+async fn json_bodies_with_a_duplicated_member_are_refused() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let raw = |method: Method, path: &str, body: &'static str| {
+        reqwest::Client::new()
+            .request(method, server.url(&format!("/api/v2{path}")))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let (_, before) = call(&server, t, Method::GET, "/resource-servers", None).await;
+    for body in [
+        r#"{"name": "First", "identifier": "https://one.example", "identifier": "https://two.example"}"#,
+        r#"{"name": "A", "identifier": "https://one.example", "scopes": [{"value": "a", "value": "b"}]}"#,
+    ] {
+        let response = raw(Method::POST, "/resource-servers", body).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_error(&error, 400, Some("invalid_body"));
+        assert!(
+            error["message"].as_str().unwrap().contains("duplicate"),
+            "{error}"
+        );
+    }
+    let (_, after) = call(&server, t, Method::GET, "/resource-servers", None).await;
+    assert_eq!(after, before, "nothing was created");
+
+    let user_path = format!("/users/{}", urlencode(&server.user_id));
+    let (_, user_before) = call(&server, t, Method::GET, &user_path, None).await;
+    let response = raw(
+        Method::PATCH,
+        &user_path,
+        r#"{"user_metadata": {"plan": "free", "plan": "enterprise"}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 400);
+    let (_, user_after) = call(&server, t, Method::GET, &user_path, None).await;
+    assert_eq!(user_after, user_before);
+
+    // The token endpoint: a repeated parameter is refused in JSON as in a form.
+    let client = reqwest::Client::new();
+    let body = format!(
+        r#"{{"grant_type": "client_credentials", "client_id": "{id}", "client_secret": "{secret}", "audience": "{api}", "audience": "{management}"}}"#,
+        id = server.m2m_client_id,
+        secret = server.m2m_secret,
+        api = common::API,
+        management = management_audience(&server),
+    );
+    let response = client
+        .post(server.url("/oauth/token"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_request");
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("audience"),
+        "{error}"
+    );
+}

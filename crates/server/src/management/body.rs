@@ -1,6 +1,7 @@
-//! Request bodies: JSON objects only, every member known to the endpoint, each of the
-//! type Auth0 documents. Errors use Auth0's `Payload validation error: '…'` wording and
-//! never repeat a member's value (it may be a password).
+//! Request bodies: JSON objects only, no member named twice (at any depth), every member
+//! known to the endpoint, each of the type Auth0 documents. Errors use Auth0's
+//! `Payload validation error: '…'` wording and never repeat a member's value (it may be a
+//! password).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -9,6 +10,7 @@ use serde_json::{Map, Value};
 use tessera_core::Scope;
 
 use super::error::{ApiError, ApiResult};
+use crate::params::{JsonError, json_value};
 
 /// The members of a JSON object body, taken one by one with their expected types.
 pub(crate) struct Fields(Map<String, Value>);
@@ -65,12 +67,16 @@ pub(crate) fn object(
             Some("unsupported_media_type"),
         ));
     }
-    let value: Value = serde_json::from_slice(&body).map_err(|_| {
-        ApiError::new(
+    let value = json_value(&body).map_err(|error| match error {
+        JsonError::Syntax => ApiError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request payload JSON format",
             Some("invalid_body"),
-        )
+        ),
+        JsonError::Duplicate(name) => {
+            let shown: String = name.chars().take(60).collect();
+            ApiError::invalid_body(format!("A member is named twice (duplicate): {shown}"))
+        }
     })?;
     let Value::Object(map) = value else {
         return Err(ApiError::invalid_body(format!(
