@@ -1,8 +1,11 @@
 //! System APIs: resource servers Tessera registers itself, as Auth0 registers its
 //! Management API in every tenant (`is_system: true`). They cannot be changed or deleted
 //! by administrators. Their ids start with [`SYSTEM_API_ID_PREFIX`], which no API created
-//! through the CLI or the Management API can have (those ids are random hex).
+//! through the CLI or the Management API can have (those ids are random hex, and
+//! identifiers of that shape are refused). Users get none of their administrative scopes
+//! ([`user_may_hold`]).
 
+use crate::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
 use crate::{ResourceServer, Scope, TokenDialect};
 
 /// The prefix of a system API's id.
@@ -38,6 +41,33 @@ pub const MANAGEMENT_SCOPES: [(&str, &str); 24] = [
     ("create:role_members", "Create Role Members"),
     ("delete:role_members", "Delete Role Members"),
 ];
+
+/// Auth0's Management API scopes for a user's own profile, the only ones Auth0 grants to a
+/// user flow (a single-page application calling the API for the signed-in user).
+/// Tessera's Management API defines none of them: it serves machine-to-machine
+/// applications only, so a user's token for it carries no Management scope at all.
+pub const CURRENT_USER_SCOPES: [&str; 8] = [
+    "read:current_user",
+    "update:current_user",
+    "update:current_user_identities",
+    "create:current_user_metadata",
+    "update:current_user_metadata",
+    "delete:current_user_metadata",
+    "create:current_user_device_credentials",
+    "delete:current_user_device_credentials",
+];
+
+/// Whether a user flow (authorization code, implicit, refresh token — anything issued to a
+/// user rather than to a machine-to-machine grant) may hold `scope` for `api`. Any scope of
+/// an ordinary API (what it defines decides, and RBAC). Of a system API, as on Auth0, only
+/// the OpenID Connect scopes, `offline_access` and the [`CURRENT_USER_SCOPES`]: a user who
+/// asks for `delete:users` with the Management API as audience does not get it.
+pub fn user_may_hold(api: &ResourceServer, scope: &str) -> bool {
+    !api.is_system()
+        || OIDC_SCOPES.contains(&scope)
+        || scope == OFFLINE_ACCESS
+        || CURRENT_USER_SCOPES.contains(&scope)
+}
 
 /// The Management API's identifier (the `aud` of its tokens): `<issuer>api/v2/`, as on
 /// Auth0 (`https://TENANT.auth0.com/api/v2/`). `issuer` ends with `/`.
@@ -92,5 +122,34 @@ mod tests {
         assert!(a.is_system());
         assert!(a.defines_scope("read:clients"));
         assert_ne!(a.id, management_api("http://127.0.0.1:4000/", 1).id);
+    }
+
+    #[test]
+    fn users_hold_no_administrative_scope_of_a_system_api() {
+        let management = management_api("https://id.example.com/", 1);
+        for (scope, _) in MANAGEMENT_SCOPES {
+            assert!(!user_may_hold(&management, scope), "{scope}");
+        }
+        for scope in ["openid", "profile", "email", "offline_access"]
+            .into_iter()
+            .chain(CURRENT_USER_SCOPES)
+        {
+            assert!(user_may_hold(&management, scope), "{scope}");
+        }
+        assert!(!user_may_hold(&management, "read:messages"));
+        // No current-user scope is defined here, so none reaches a token: the narrowing
+        // keeps only what resolution granted, and resolution grants only defined scopes.
+        assert!(
+            CURRENT_USER_SCOPES
+                .iter()
+                .all(|scope| !management.defines_scope(scope))
+        );
+        let ordinary = ResourceServer {
+            id: "0123456789abcdef01234567".into(),
+            identifier: "https://api.example.com".into(),
+            ..management
+        };
+        assert!(user_may_hold(&ordinary, "delete:users"));
+        assert!(user_may_hold(&ordinary, "read:messages"));
     }
 }

@@ -559,7 +559,7 @@ async fn issue_response(
     session: &SessionRecord,
     user: &User,
 ) -> Result<Vec<(&'static str, String)>, OAuthError> {
-    let mut granted = scope::resolve_for_user(&request.scope, api);
+    let mut granted = issue::grant_for_user(&request.scope, api)?;
     if request.response_type.is_implicit() {
         // Refresh tokens come only from the token endpoint.
         granted.retain(|s| s != scope::OFFLINE_ACCESS);

@@ -23,6 +23,7 @@ use tessera_store::{SessionRecord, StoreError, TransactionRecord};
 use crate::AppState;
 use crate::authorize::{self, AuthRequest, Target, with_cookie};
 use crate::error::PageError;
+use crate::issue;
 use crate::login::{csrf_failure, with_form_action};
 use crate::pages::{self, ConsentPage, ConsentScope};
 use crate::params::Params;
@@ -60,7 +61,19 @@ pub(crate) async fn check(
     if client.is_first_party {
         return Ok(authorize::complete(state, client, &request, api, session, user).await);
     }
-    let scopes = consentable_scopes(state, client, &request, api, user).await?;
+    let granted = match issue::grant_for_user(&request.scope, api) {
+        Ok(granted) => granted,
+        Err(denied) => {
+            let target = Target::of(&request);
+            return Ok(authorize::error_response(
+                state,
+                &target,
+                denied.error,
+                &denied.description,
+            ));
+        }
+    };
+    let scopes = consentable_scopes(state, client, &request, api, user, granted).await?;
     let audience = rules::audience_key(state.issuer(), api.map(|a| a.identifier.as_str()));
     let remembered = state
         .store()
@@ -101,16 +114,17 @@ pub(crate) async fn check(
 }
 
 /// The scopes the authorization response would grant, which is what the user consents to:
-/// the same narrowing as at issuance (undefined scopes dropped, RBAC, no `offline_access`
-/// when no refresh token can come of it).
+/// the same narrowing as at issuance (`granted` by `issue::grant_for_user`, then RBAC, no
+/// `offline_access` when no refresh token can come of it).
 async fn consentable_scopes(
     state: &AppState,
     client: &Client,
     request: &AuthRequest,
     api: Option<&ResourceServer>,
     user: &User,
+    granted: Vec<String>,
 ) -> Result<Vec<String>, StoreError> {
-    let mut scopes = scope::resolve_for_user(&request.scope, api);
+    let mut scopes = granted;
     if request.response_type.is_implicit() || !client.allows_grant("refresh_token") {
         scopes.retain(|s| s != scope::OFFLINE_ACCESS);
     }

@@ -1,11 +1,13 @@
 //! Minting tokens: JWT access tokens for APIs, opaque access tokens good only at
-//! /userinfo, and ID tokens. Shared by /authorize (implicit) and /oauth/token.
+//! /userinfo, and ID tokens. Shared by /authorize (implicit) and /oauth/token. Also what a
+//! user's request is granted ([`grant_for_user`]), and the narrowing applied again at
+//! every issuance to a user ([`user_access_token`]).
 
 use tessera_core::claims::{self, AccessTokenRequest, IdTokenRequest, Subject};
-use tessera_core::scope;
 use tessera_core::{
     DEFAULT_ID_TOKEN_LIFETIME, OPAQUE_ACCESS_TOKEN_LIFETIME, ResourceServer, User, ids,
 };
+use tessera_core::{scope, system};
 use tessera_jose::Algorithm;
 use tessera_store::OpaqueTokenRecord;
 
@@ -109,7 +111,41 @@ pub(crate) async fn opaque_access_token(
     })
 }
 
+/// What a user's authorization request is granted, before RBAC (applied at each issuance):
+/// the scopes `resolve_for_user` keeps that a user may hold ([`users_share`]). Decides the
+/// authorization response (code and implicit) and what the consent page asks for.
+pub(crate) fn grant_for_user(
+    requested: &[String],
+    api: Option<&ResourceServer>,
+) -> Result<Vec<String>, OAuthError> {
+    users_share(api, scope::resolve_for_user(requested, api))
+}
+
+/// Of `scopes`, those a user may hold for `api` (`tessera_core::system::user_may_hold`:
+/// none of the Management API's administrative scopes). `access_denied` when dropping
+/// them leaves nothing to grant.
+fn users_share(
+    api: Option<&ResourceServer>,
+    mut scopes: Vec<String>,
+) -> Result<Vec<String>, OAuthError> {
+    let Some(api) = api else {
+        return Ok(scopes);
+    };
+    let asked = scopes.len();
+    scopes.retain(|s| system::user_may_hold(api, s));
+    if scopes.is_empty() && asked > 0 {
+        return Err(OAuthError::access_denied(format!(
+            "Users cannot be granted the requested scopes of {}: it grants its scopes to \
+             machine-to-machine applications only.",
+            api.name
+        )));
+    }
+    Ok(scopes)
+}
+
 /// The access token for a user: a JWT when an API is the audience, opaque otherwise.
+/// `scopes` pass [`users_share`] again: a code or refresh token recorded before a scope was
+/// refused to users does not carry it into a new token.
 pub(crate) async fn user_access_token(
     state: &AppState,
     api: Option<&ResourceServer>,
@@ -120,6 +156,7 @@ pub(crate) async fn user_access_token(
     let Some(api) = api else {
         return opaque_access_token(state, client_id, user_id, scopes).await;
     };
+    let scopes = &users_share(Some(api), scopes.to_vec())?;
     if !api.enforce_policies {
         return jwt_access_token(state, api, Subject::User(user_id), client_id, scopes, None);
     }

@@ -122,22 +122,191 @@ async fn tokens_are_required_and_scopes_checked_in_auth0s_error_shape() {
     assert_eq!(status, 200);
 }
 
+/// Every scope a token grants: its `scope` claim and its `permissions`.
+fn granted_in(claims: &Value) -> Vec<String> {
+    let mut out: Vec<String> = claims["scope"]
+        .as_str()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    out.extend(
+        claims["permissions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string)),
+    );
+    out
+}
+
+fn assert_no_management_scope(granted: &[String], context: &str) {
+    for (scope, _) in tessera_core::system::MANAGEMENT_SCOPES {
+        assert!(
+            !granted.iter().any(|g| g == scope),
+            "{context}: a user was granted {scope}: {granted:?}"
+        );
+    }
+}
+
+const ADMIN_REQUEST: &str = "openid profile read:current_user update:current_user_metadata \
+    delete:users create:client_grants read:clients update:users create:users";
+
 #[tokio::test]
-async fn a_user_token_with_management_scopes_is_refused() {
+async fn user_flows_are_never_granted_management_scopes() {
     let server = spawn().await;
+    let audience = management_audience(&server);
     let browser = common::browser();
-    // Any user may ask for any scope an API defines: user tokens must not open this API.
+
+    // Code flow: the admin scopes are dropped, the rest is granted.
     let tokens = server
-        .code_flow(
+        .code_flow(&browser, ADMIN_REQUEST, Some(&audience))
+        .await;
+    assert_eq!(tokens["scope"], "openid profile", "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap();
+    let claims = server.verify(token, &audience).await;
+    assert_no_management_scope(&granted_in(&claims), "code flow");
+    let (status, body) = call(&server, Some(token), Method::GET, "/users", None).await;
+    assert_eq!(status, 401, "{body}");
+
+    // Implicit flow, with the session of the code flow.
+    let back = server
+        .sign_in(
             &browser,
-            "openid read:clients",
-            Some(&management_audience(&server)),
+            &server.authorize_url(&[
+                ("response_type", "token id_token"),
+                ("scope", ADMIN_REQUEST),
+                ("audience", &audience),
+                ("nonce", "n"),
+                ("state", "s"),
+            ]),
         )
         .await;
-    let token = tokens["access_token"].as_str().unwrap();
-    assert!(tokens["scope"].as_str().unwrap().contains("read:clients"));
-    let (status, body) = call(&server, Some(token), Method::GET, "/clients", None).await;
-    assert_eq!(status, 401, "{body}");
+    let params = common::params_of(&back);
+    assert_eq!(params["scope"], "openid profile", "{back}");
+    let claims = server.verify(&params["access_token"], &audience).await;
+    assert_no_management_scope(&granted_in(&claims), "implicit flow");
+
+    // Only refused scopes: nothing is left, so nothing is issued.
+    let pkce = common::pkce();
+    for response_type in ["code", "token"] {
+        let mut params = vec![
+            ("response_type", response_type),
+            ("scope", "delete:users create:client_grants"),
+            ("audience", audience.as_str()),
+            ("nonce", "n"),
+            ("state", "s"),
+        ];
+        if response_type == "code" {
+            params.push(("code_challenge", &pkce.challenge));
+            params.push(("code_challenge_method", "S256"));
+        }
+        let url = server.authorize_url(&params);
+        let back = server.sign_in(&browser, &url).await;
+        let params = common::params_of(&back);
+        assert_eq!(params["error"], "access_denied", "{response_type}: {back}");
+        assert_eq!(params["state"], "s");
+        assert!(!params.contains_key("code") && !params.contains_key("access_token"));
+    }
+}
+
+/// Codes and refresh tokens recorded before users were refused Management scopes: what
+/// they recorded is narrowed again when they are used.
+#[tokio::test]
+async fn stored_grants_with_management_scopes_are_narrowed_when_used() {
+    use tessera_store::{NewCode, NewRefreshFamily};
+    let server = spawn().await;
+    let audience = management_audience(&server);
+    let now = common::now();
+    let pkce = common::pkce();
+    let grant = |scopes: &[&str]| {
+        json!({
+            "scope": scopes,
+            "audience": audience,
+            "nonce": null,
+            "code_challenge": pkce.challenge,
+            "sid": "sid-before-the-fix",
+            "auth_time": now,
+        })
+        .to_string()
+    };
+    let redeem = |code: String| {
+        let server = &server;
+        let verifier = pkce.verifier.clone();
+        async move {
+            server
+                .token(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", &server.spa_client_id),
+                    ("code", &code),
+                    ("redirect_uri", common::CALLBACK),
+                    ("code_verifier", &verifier),
+                ])
+                .await
+        }
+    };
+    let stored_code = |scopes: &[&str]| {
+        let code = ids::secret_token();
+        let record = NewCode {
+            code_hash: ids::secret_hash(&code),
+            client_id: server.spa_client_id.clone(),
+            user_id: server.user_id.clone(),
+            redirect_uri: common::CALLBACK.into(),
+            grant: grant(scopes),
+            created_at: now,
+            expires_at: now + 60,
+        };
+        (code, record)
+    };
+    let (code, record) = stored_code(&["openid", "delete:users", "read:clients"]);
+    server.store.create_code(&record).await.unwrap();
+    let (status, tokens) = redeem(code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "openid");
+    let claims = server
+        .verify(tokens["access_token"].as_str().unwrap(), &audience)
+        .await;
+    assert_no_management_scope(&granted_in(&claims), "code from before");
+
+    let refresh = ids::secret_token();
+    server
+        .store
+        .create_refresh_family(
+            &NewRefreshFamily {
+                family_id: ids::alphanumeric(24),
+                client_id: server.spa_client_id.clone(),
+                user_id: server.user_id.clone(),
+                grant: grant(&["openid", "offline_access", "delete:users", "update:users"]),
+                code_hash: None,
+                sid: None,
+                created_at: now,
+                expires_at: now + 3600,
+            },
+            &ids::secret_hash(&refresh),
+            now + 3600,
+        )
+        .await
+        .unwrap();
+    let (status, tokens) = server
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &server.spa_client_id),
+            ("refresh_token", &refresh),
+        ])
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "openid offline_access");
+    let claims = server
+        .verify(tokens["access_token"].as_str().unwrap(), &audience)
+        .await;
+    assert_no_management_scope(&granted_in(&claims), "refresh token from before");
+
+    // A code that recorded nothing but refused scopes yields nothing.
+    let (code, record) = stored_code(&["delete:users"]);
+    server.store.create_code(&record).await.unwrap();
+    let (status, body) = redeem(code).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "access_denied");
 }
 
 #[tokio::test]

@@ -4,9 +4,9 @@
 //! the half-second machine-access cache): deleting the application or its grant, or
 //! narrowing the grant's scopes, takes effect within a second for tokens already issued.
 //!
-//! User tokens are refused even when they carry Management API scopes: the authorization
-//! endpoint lets any user ask for any scope an API defines, so only machine-to-machine
-//! grants, which an administrator creates, can open this API.
+//! User tokens are refused: only machine-to-machine grants, which an administrator
+//! creates, open this API. (User flows are not granted its scopes in the first place:
+//! `tessera_core::system::user_may_hold`.)
 
 use axum::http::{HeaderMap, StatusCode, header};
 use tessera_core::scope;
