@@ -25,6 +25,16 @@ pub fn name(name: &str, what: &str) -> CliResult<String> {
     rules::name(name, what).map_err(CliError::invalid)
 }
 
+/// A user's name: see `tessera_core::validate::person_name`.
+pub fn person_name(name: &str, what: &str) -> CliResult<String> {
+    rules::person_name(name, what).map_err(CliError::invalid)
+}
+
+/// An email address, normalized: see `tessera_core::validate::email`.
+pub fn email(address: &str) -> CliResult<String> {
+    rules::email(address).map_err(CliError::invalid)
+}
+
 /// An API identifier (the `aud` of its tokens): see `tessera_core::validate::api_identifier`.
 pub fn api_identifier(identifier: &str) -> CliResult<String> {
     rules::api_identifier(identifier).map_err(CliError::invalid)

@@ -77,6 +77,57 @@ fn apis_create_list_show_update_delete_in_auth0_shapes() {
 }
 
 #[test]
+fn addresses_with_markup_and_system_shaped_identifiers_are_refused() {
+    let env = Env::new();
+    for email in [
+        "<script>alert(1)</script>@test.example",
+        "\"a b\"@example.com",
+        "bob@[192.0.2.1]",
+    ] {
+        let (code, stderr) = env.fails_with_stdin(
+            &["users", "create", "--email", email, "--password-stdin"],
+            Some("correct horse battery staple\n"),
+        );
+        assert_eq!(code, 1, "{email}");
+        assert!(
+            stderr.starts_with("error: invalid email address:"),
+            "{email}: {stderr}"
+        );
+    }
+    let (code, stderr) = env.fails_with_stdin(
+        &[
+            "users",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--name",
+            "<img src=x onerror=alert(1)>",
+            "--password-stdin",
+        ],
+        Some("correct horse battery staple\n"),
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("must not contain < or >"), "{stderr}");
+    assert_eq!(
+        env.json(&["users", "list"]),
+        json!([]),
+        "nobody was written"
+    );
+
+    let (code, stderr) = env.fails(&[
+        "apis",
+        "create",
+        "--name",
+        "Shadow",
+        "--identifier",
+        "sys_0123456789abcdef0123",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("reserved for system APIs"), "{stderr}");
+    assert_eq!(env.json(&["apis", "list"]), json!([]));
+}
+
+#[test]
 fn apps_show_their_secret_only_when_it_is_made() {
     let env = Env::new();
     let m2m = env.json(&["apps", "create", "--name", "Backend", "--type", "m2m"]);

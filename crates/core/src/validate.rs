@@ -111,6 +111,110 @@ pub fn api_identifier(identifier: &str) -> Checked<String> {
     Ok(identifier.to_string())
 }
 
+/// The longest local part of an address (RFC 5321 §4.5.3.1.1).
+pub const MAX_EMAIL_LOCAL_PART: usize = 64;
+/// The longest address (RFC 5321 §4.5.3.1.3 with its erratum: a path of 256 octets less
+/// the angle brackets).
+pub const MAX_EMAIL: usize = 254;
+
+/// An email address, for every place an address is written or asked about (sign-up, the
+/// Management API, the CLI, the password-reset forms), returned normalized (trimmed,
+/// lower-cased). As Auth0, a syntactically valid address and nothing that could be
+/// markup or a header: `local@domain`, at most [`MAX_EMAIL`] bytes; the local part a
+/// dot-atom (RFC 5322 §3.2.3, non-ASCII letters and digits allowed as in RFC 6531) of at
+/// most [`MAX_EMAIL_LOCAL_PART`] bytes; the domain a host name of two labels or more.
+///
+/// Quoted local parts (`"a b"@example.com`) and address literals (`a@[192.0.2.1]`) are
+/// refused outright: they are the only syntax that lets spaces, quotes, angle brackets,
+/// `@` or `\` into an address, providers do not hand them out, and an address that
+/// carries them would travel into ID tokens, mail headers and pages. Users stored before
+/// this rule keep signing in: it applies when an address is written, not at login.
+pub fn email(text: &str) -> Checked<String> {
+    let address = crate::normalize_email(text);
+    let bad = |why: &str| format!("invalid email address: {why}");
+    let Some((local, domain)) = address.split_once('@') else {
+        return Err(bad("it must be local@domain, such as jane@example.com"));
+    };
+    if address.len() > MAX_EMAIL {
+        return Err(bad(&format!("it is longer than {MAX_EMAIL} characters")));
+    }
+    if local.is_empty() || local.len() > MAX_EMAIL_LOCAL_PART {
+        return Err(bad(&format!(
+            "the part before @ must have 1 to {MAX_EMAIL_LOCAL_PART} characters"
+        )));
+    }
+    let atom_char = |c: char| {
+        c.is_ascii_alphanumeric()
+            || "!#$%&'*+-/=?^_`{|}~".contains(c)
+            || (!c.is_ascii() && c.is_alphanumeric())
+    };
+    let dot_atom = local
+        .split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atom_char));
+    if !dot_atom {
+        return Err(bad(
+            "the part before @ may hold letters, digits, single dots and !#$%&'*+-/=?^_`{|}~, \
+             but no spaces, quotes, angle brackets, ( ) [ ] \\ , ; : or @",
+        ));
+    }
+    let label = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| {
+                c.is_ascii_alphanumeric() || c == '-' || (!c.is_ascii() && c.is_alphanumeric())
+            })
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    let top_level = labels.last().copied().unwrap_or_default();
+    if labels.len() < 2
+        || !labels.iter().all(|l| label(l))
+        || top_level.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad(
+            "the part after @ must be a domain name such as example.com",
+        ));
+    }
+    Ok(address)
+}
+
+/// A user's `name` or `nickname`: the rules of [`name`], and no `<` or `>`. These travel
+/// in ID tokens and `/userinfo` to applications that may show them; nobody's name needs
+/// markup.
+pub fn person_name(text: &str, what: &str) -> Checked<String> {
+    let text = name(text, what)?;
+    if text.contains(['<', '>']) {
+        return Err(format!("the {what} name must not contain < or >"));
+    }
+    Ok(text)
+}
+
+/// The longest profile picture URL accepted.
+pub const MAX_PICTURE_URL: usize = 2000;
+
+/// A user's `picture`: an absolute http(s) URL with a host, at most [`MAX_PICTURE_URL`]
+/// characters, written only with the characters RFC 3986 allows in a URL less `'` (so it
+/// cannot end an HTML attribute or start markup); other characters are percent-encoded.
+pub fn picture_url(text: &str) -> Checked<String> {
+    let rfc3986 = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&()*+,;=%".contains(&b);
+    let valid = text.len() <= MAX_PICTURE_URL
+        && text.bytes().all(rfc3986)
+        && Url::parse(text).is_ok_and(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|host| !host.is_empty())
+                && url.username().is_empty()
+                && url.password().is_none()
+        });
+    if !valid {
+        return Err(format!(
+            "the picture must be an http(s) URL of at most {MAX_PICTURE_URL} characters, \
+             without credentials, spaces, quotes or angle brackets (percent-encode them)"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 /// A scope token as RFC 6749 §3.3 defines it: printable ASCII without space, `"` or `\`.
 pub fn scope_value(value: &str) -> Checked<()> {
     let valid = !value.is_empty()
@@ -406,6 +510,97 @@ mod tests {
                 && token_lifetime(2_592_001).is_err()
                 && token_lifetime(60).is_ok()
         );
+    }
+
+    #[test]
+    fn email_rules() {
+        for (given, stored) in [
+            ("demo@example.com", "demo@example.com"),
+            (
+                " Jane.Doe+tag@Mail.Example.COM ",
+                "jane.doe+tag@mail.example.com",
+            ),
+            ("o'brien@example.ie", "o'brien@example.ie"),
+            (
+                "x_y-z!#$%&*/=?^`{|}~@sub-domain.example.org",
+                "x_y-z!#$%&*/=?^`{|}~@sub-domain.example.org",
+            ),
+            ("jürgen@bücher.example", "jürgen@bücher.example"),
+            ("a@xn--bcher-kva.example", "a@xn--bcher-kva.example"),
+        ] {
+            assert_eq!(email(given).as_deref(), Ok(stored), "{given}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(MAX_EMAIL_LOCAL_PART + 1));
+        let long = format!("a@{}.example.com", vec!["b".repeat(60); 5].join("."));
+        for bad in [
+            "",
+            "demo",
+            "@example.com",
+            "demo@",
+            "demo@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "<script>alert(1)</script>@test.example",
+            "<a@example.com>",
+            "Jane <jane@example.com>",
+            "\"quoted local\"@example.com",
+            "\"a\"@example.com",
+            "a@[192.0.2.1]",
+            "a@192.0.2.1",
+            "a(comment)@example.com",
+            "a,b@example.com",
+            "a;b@example.com",
+            "a:b@example.com",
+            "a\\b@example.com",
+            ".a@example.com",
+            "a.@example.com",
+            "a..b@example.com",
+            "a@example..com",
+            "a@-example.com",
+            "a@example-.com",
+            "a@exa_mple.com",
+            "a@example.com.",
+            "a\tb@example.com",
+            "a\u{0}b@example.com",
+            "a\nb@example.com",
+            "a\u{202e}b@example.com",
+            "a@exam\u{202e}ple.com",
+            "a@example.com\r\nBcc: x@example.com",
+            &long_local,
+            &long,
+        ] {
+            assert!(email(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(email(&long).unwrap_err().contains("longer than 254"));
+    }
+
+    #[test]
+    fn person_names_and_pictures() {
+        assert_eq!(
+            person_name(" Jane O'Brien & co ", "user").as_deref(),
+            Ok("Jane O'Brien & co")
+        );
+        assert!(person_name("<script>alert(1)</script>", "user").is_err());
+        assert!(person_name("a > b", "nickname").is_err());
+        assert!(person_name("", "user").is_err());
+        assert!(picture_url("https://cdn.example.com/a/b.png?s=480&d=mp").is_ok());
+        assert!(picture_url("http://example.com/%3Cx%3E.png").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "data:image/svg+xml,<svg onload=alert(1)>",
+            "ftp://example.com/a.png",
+            "https://",
+            "//example.com/a.png",
+            "https://example.com/\"><script>alert(1)</script>",
+            "https://example.com/'onerror='alert(1)",
+            "https://example.com/a b.png",
+            "https://u:p@example.com/a.png",
+            "https://example.com/ä.png",
+        ] {
+            assert!(picture_url(bad).is_err(), "{bad}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_PICTURE_URL));
+        assert!(picture_url(&long).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tessera_core::{check_password_policy, email_is_plausible, ids};
+use tessera_core::{check_password_policy, ids, validate};
 use tessera_store::{NewUser, StoreError};
 
 use crate::AppState;
@@ -246,18 +246,18 @@ pub(crate) async fn signup_submit(
                 &request.redirect_uri,
             )
         };
-        if !email_is_plausible(&email) {
+        let Ok(address) = validate::email(&email) else {
             return Ok(render("Enter a valid email address."));
-        }
+        };
         if let Err(policy) = check_password_policy(&password) {
             return Ok(render(&policy.to_string()));
         }
-        if state.store().find_user_by_email(&email).await?.is_some() {
+        if state.store().find_user_by_email(&address).await?.is_some() {
             return Ok(render("The user already exists."));
         }
         let password_hash = state.hasher().hash(password).await;
         let new = NewUser {
-            email: email.clone(),
+            email: address,
             password_hash,
             email_verified: false,
             name: None,

@@ -16,9 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tessera_core::{
-    DATABASE_CONNECTION, check_password_policy, email_is_plausible, ids, normalize_email,
-};
+use tessera_core::{DATABASE_CONNECTION, check_password_policy, ids, normalize_email, validate};
 use tessera_store::{ResetCodeCheck, Store, StoreError, TransactionRecord};
 use tokio::sync::mpsc;
 
@@ -329,7 +327,7 @@ pub(crate) async fn request_submit(
     let csrf = params.get("csrf").unwrap_or("");
     let result: Result<Response, PageError> = async {
         let email = params.get("email").unwrap_or("").trim().to_string();
-        if !email_is_plausible(&email) {
+        if validate::email(&email).is_err() {
             let page = RequestPage {
                 client_name: origin.client_name.as_deref(),
                 transaction: origin.transaction(),
@@ -531,7 +529,7 @@ async fn change_password_inner(
         )));
     }
     let email = params.get("email").unwrap_or("").trim();
-    if !email_is_plausible(email) {
+    if validate::email(email).is_err() {
         return Err(OAuthError::invalid_request("email is not a valid address."));
     }
     match state.password_reset().request(email) {

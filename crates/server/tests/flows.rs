@@ -542,6 +542,53 @@ async fn signup_creates_the_account_and_signs_in() {
 }
 
 #[tokio::test]
+async fn signup_refuses_addresses_with_markup_and_creates_nobody() {
+    let server = spawn().await;
+    let browser = browser();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("screen_hint", "signup"),
+        ("code_challenge", &pkce().challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let response = browser.get(&url).send().await.unwrap();
+    let page = browser
+        .get(server.url(&location(&response)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let state = hidden_field(&page, "state");
+    let csrf = hidden_field(&page, "csrf");
+    let before = server.store.list_users().await.unwrap().len();
+    for email in [
+        "<script>alert(1)</script>@test.example",
+        "\"<b>\"@example.com",
+        "jane@[127.0.0.1]",
+    ] {
+        let response = browser
+            .post(server.url("/u/signup"))
+            .form(&[
+                ("state", state.as_str()),
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", "a long and unusual passphrase"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{email}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Enter a valid email address."), "{email}");
+        assert!(!page.contains("<script>alert"), "the address is escaped");
+    }
+    assert_eq!(server.store.list_users().await.unwrap().len(), before);
+}
+
+#[tokio::test]
 async fn logout_ends_the_session_and_returns_only_to_allowed_urls() {
     let server = spawn().await;
     let browser = browser();

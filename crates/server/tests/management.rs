@@ -1827,6 +1827,94 @@ async fn user_and_app_metadata_are_kept_and_merged_as_auth0_does() {
     assert_eq!(unchanged["app_metadata"], json!({"limits": {"users": 10}}));
 }
 
+const MARKUP_EMAILS: [&str; 6] = [
+    "<script>alert(1)</script>@test.example",
+    "Jane <jane@example.com>",
+    "\"a b\"@example.com",
+    "a@[192.0.2.1]",
+    "a\u{0}b@example.com",
+    "a\"onmouseover=\"alert(1)@example.com",
+];
+
+#[tokio::test]
+async fn emails_names_and_pictures_with_markup_are_refused_and_change_nothing() {
+    let server = spawn().await;
+    let token = management_token(&server, ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let password = "a long enough passphrase 7";
+    let (_, before) = call(&server, t, Method::GET, "/users", None).await;
+    let user_path = format!("/users/{}", urlencode(&server.user_id));
+    let (_, user_before) = call(&server, t, Method::GET, &user_path, None).await;
+
+    let mut bodies: Vec<(Value, &str)> = Vec::new();
+    for email in MARKUP_EMAILS {
+        bodies.push((json!({"email": email}), "format email"));
+    }
+    for (member, value, says) in [
+        ("name", "<script>alert(1)</script>", "< or >"),
+        ("nickname", "<img src=x onerror=alert(1)>", "< or >"),
+        ("picture", "javascript:alert(1)", "http(s) URL"),
+        (
+            "picture",
+            "https://example.com/\"><script>alert(1)</script>",
+            "http(s) URL",
+        ),
+        (
+            "picture",
+            "data:image/svg+xml,<svg onload=alert(1)>",
+            "http(s) URL",
+        ),
+    ] {
+        bodies.push((json!({member: value}), says));
+    }
+    for (body, says) in &bodies {
+        let mut created = json!({
+            "connection": "Username-Password-Authentication",
+            "email": "fine@example.com",
+            "password": password,
+        });
+        for (member, value) in body.as_object().unwrap() {
+            created[member] = value.clone();
+        }
+        let (status, error) = call(&server, t, Method::POST, "/users", Some(created)).await;
+        assert_eq!(status, 400, "POST {body} → {error}");
+        assert_error(&error, 400, Some("invalid_body"));
+        assert!(error["message"].as_str().unwrap().contains(says), "{error}");
+
+        let (status, error) = call(&server, t, Method::PATCH, &user_path, Some(body.clone())).await;
+        assert_eq!(status, 400, "PATCH {body} → {error}");
+    }
+    let (_, after) = call(&server, t, Method::GET, "/users", None).await;
+    assert_eq!(after, before, "nothing was created");
+    let (_, user_after) = call(&server, t, Method::GET, &user_path, None).await;
+    assert_eq!(user_after, user_before, "nothing was changed");
+}
+
+/// Addresses are checked when they are written, not when someone signs in: a user stored
+/// with an address the rules now refuse still signs in.
+#[tokio::test]
+async fn a_stored_user_with_an_address_now_refused_still_signs_in() {
+    let server = spawn().await;
+    let odd = "<b>legacy</b>@old.example";
+    common::create_user(&server.store, odd, common::PASSWORD).await;
+    let browser = common::browser();
+    let response = server
+        .submit_login(
+            &browser,
+            &server.authorize_url(&[
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("state", "s"),
+                ("code_challenge", &common::pkce().challenge),
+                ("code_challenge_method", "S256"),
+            ]),
+            odd,
+            common::PASSWORD,
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+}
+
 #[tokio::test]
 async fn an_api_cannot_take_an_identifier_shaped_like_a_system_api_id() {
     let server = spawn().await;

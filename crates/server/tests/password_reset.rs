@@ -687,6 +687,54 @@ async fn neither_the_code_nor_the_password_reaches_the_logs() {
 }
 
 #[tokio::test]
+async fn addresses_with_markup_are_refused_by_both_reset_forms() {
+    let (server, mut smtp) = spawn_with_mail(|_| {}).await;
+    let browser = browser();
+    let page = browser
+        .get(server.url("/u/reset-password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let markup = "<script>alert(1)</script>@test.example";
+    let response = browser
+        .post(server.url("/u/reset-password"))
+        .form(&[
+            ("csrf", hidden_field(&page, "csrf").as_str()),
+            ("email", markup),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("Enter a valid email address."), "{text}");
+    assert!(!text.contains("<script>alert"), "the address is escaped");
+
+    let response = reqwest::Client::new()
+        .post(server.url("/dbconnections/change_password"))
+        .json(&serde_json::json!({
+            "client_id": server.spa_client_id,
+            "email": markup,
+            "connection": "Username-Password-Authentication",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_request");
+    assert_eq!(error["error_description"], "email is not a valid address.");
+
+    // Nothing was queued: the next mail is the one asked for now.
+    ask_for_code(&server, &browser, &server.user_email).await;
+    assert_eq!(smtp.next().await.to, vec![server.user_email.clone()]);
+    assert!(smtp.try_next().is_none());
+}
+
+#[tokio::test]
 async fn without_smtp_mail_goes_to_an_outbox_file_and_the_log_says_where() {
     let capture = Capture::default();
     let writer = capture.clone();

@@ -1,6 +1,6 @@
 //! `tessera users …`: users of the database connection.
 
-use tessera_core::{User, email_is_plausible, ids, normalize_email};
+use tessera_core::{User, ids};
 use tessera_store::{NewUser, Store, StoreError};
 
 use crate::cli::{UserConsentsAction, UserRolesAction, UsersAction};
@@ -239,14 +239,9 @@ async fn create(
     name: Option<String>,
     email_verified: bool,
 ) -> CliResult<()> {
-    let email = normalize_email(email);
-    if !email_is_plausible(&email) {
-        return Err(CliError::invalid(format!(
-            "invalid email address {email:?}"
-        )));
-    }
+    let email = crate::validate::email(email)?;
     let name = name
-        .map(|n| crate::validate::name(&n, "user"))
+        .map(|n| crate::validate::person_name(&n, "user"))
         .transpose()?;
     if ctx.store.find_user_by_email(&email).await?.is_some() {
         return Err(CliError::Conflict(format!(
