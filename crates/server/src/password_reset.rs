@@ -5,8 +5,9 @@
 //! `ServerConfig::reset_code_lifetime`; a new request replaces it. Asking for a code answers
 //! the same, at the same speed, whether or not the account exists: the request only queues
 //! the address, and one worker looks it up and sends the mail outside the request path
-//! (in order, so tests can tell "no mail" from "not yet"). Offered only when mail can be
-//! sent (`ServerConfig::mail`).
+//! (in order, so tests can tell "no mail" from "not yet"). Checking a code does the same
+//! work for an unknown address as for an account: the code is checked against
+//! [`NO_ACCOUNT`]. Offered only when mail can be sent (`ServerConfig::mail`).
 
 use std::time::Duration;
 
@@ -42,6 +43,9 @@ const CHANGE_PASSWORD_SENT: &str = "We've just sent you an email to reset your p
 const WRONG_CODE: &str =
     "That code is wrong or has expired. Check the email, or ask for a new code.";
 const MAX_WRONG_CODES: i64 = 5;
+/// The user id a code for an unknown address is checked against: no account has it (ids
+/// are `auth0|…`), so the check finds no code, after the same statements as for an account.
+const NO_ACCOUNT: &str = "";
 /// Mails one address may be sent per `ADDRESS_WINDOW` (whoever asks).
 const CODES_PER_ADDRESS: u32 = 5;
 const ADDRESS_WINDOW: Duration = Duration::from_secs(3600);
@@ -429,22 +433,19 @@ pub(crate) async fn code_submit(
         if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(render(WRONG_CODE));
         }
-        // Unknown account, wrong, expired, used or dead code: one answer for all.
-        let Some(user) = state.store().find_user_by_email(&email).await? else {
-            return Ok(render(WRONG_CODE));
-        };
+        // Unknown account, wrong, expired, used or dead code: one answer for all, after the
+        // same work.
+        let user = state.store().find_user_by_email(&email).await?;
+        let user_id = user
+            .as_ref()
+            .map_or(NO_ACCOUNT, |user| user.user_id.as_str());
         let check = state
             .store()
-            .redeem_password_reset_code(
-                &user.user_id,
-                &code_hash(&user.user_id, &code),
-                now(),
-                MAX_WRONG_CODES,
-            )
+            .redeem_password_reset_code(user_id, &code_hash(user_id, &code), now(), MAX_WRONG_CODES)
             .await?;
-        if check != ResetCodeCheck::Redeemed {
+        let Some(user) = user.filter(|_| check == ResetCodeCheck::Redeemed) else {
             return Ok(render(WRONG_CODE));
-        }
+        };
         let hash = state.hasher().hash(password).await;
         // As the Management API's password change: every session and refresh token ends.
         state

@@ -686,6 +686,75 @@ async fn neither_the_code_nor_the_password_reaches_the_logs() {
     );
 }
 
+/// The statements the database ran on the `users` and `password_reset_codes` tables for a
+/// request, in order, as sqlx logs them. Background work is left out: the key-ring poll
+/// (other tables) and the purge of expired rows (not per tenant and user).
+fn account_statements(logs: &str) -> Vec<String> {
+    logs.lines()
+        .filter(|line| line.contains("sqlx::query"))
+        .filter_map(|line| {
+            let start = line.find("db.statement=")? + "db.statement=".len();
+            let end = line[start..].find(" rows_affected=")? + start;
+            Some(line[start..end].to_string())
+        })
+        .filter(|statement| {
+            (statement.contains("FROM users") || statement.contains("password_reset_codes"))
+                && statement.contains("WHERE tenant_id = $1")
+        })
+        .collect()
+}
+
+// Checking a code for an address without an account does what checking one for an
+// account does — it runs the code check's statements too — so the answer takes as long.
+// SQLite runs statements on sqlx's worker threads, so the capture is the process's global
+// subscriber: nextest runs each test in a process of its own. Under `cargo test` other
+// tests' statements may land in the capture too; they can only add statements, so the
+// comparison below (the account's statements are all in the unknown address's) cannot
+// fail because of them.
+#[tokio::test]
+async fn a_code_for_an_unknown_address_runs_the_same_statements_as_for_an_account() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber)
+        .expect("no other test sets a global subscriber");
+
+    let (server, _smtp) = spawn_with_mail(|_| {}).await;
+    let browser = browser();
+    let page = browser
+        .get(server.url("/u/reset-password/code"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for email in [server.user_email.as_str(), "nobody@example.com"] {
+        let from = capture.0.lock().unwrap().len();
+        let response = submit_code(&server, &browser, &page, email, "12345678", NEW_PASSWORD).await;
+        assert_eq!(response.status(), 400);
+        assert!(response.text().await.unwrap().contains(WRONG_CODE));
+        let logs = String::from_utf8(capture.0.lock().unwrap()[from..].to_vec()).unwrap();
+        seen.push(account_statements(&logs));
+    }
+    let (account, unknown) = (&seen[0], &seen[1]);
+    assert!(
+        account.iter().any(|s| s.contains("password_reset_codes")),
+        "the capture sees the code check: {account:?}"
+    );
+    for statement in account {
+        assert!(
+            unknown.contains(statement),
+            "an unknown address skips {statement}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn addresses_with_markup_are_refused_by_both_reset_forms() {
     let (server, mut smtp) = spawn_with_mail(|_| {}).await;
