@@ -11,5 +11,6 @@ mod common;
 mod harness;
 
 mod durability;
+mod management;
 mod proxy;
 mod races;

@@ -1,0 +1,1806 @@
+//! The Management API (`/api/v2`) under attack: every route with tokens that must not open
+//! it (users', other audiences', forged ones), every route with a token lacking its scope,
+//! mass assignment and malformed bodies, ids shaped like the system API's, markup in
+//! emails and profiles, and user flows asking the Management API's audience for admin
+//! scopes. Each write that is refused is checked to have changed nothing: the whole tenant
+//! as the API shows it is read before and after.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use tessera_core::system::MANAGEMENT_SCOPES;
+use tessera_core::{AppType, ClientGrant, ids};
+use tessera_jose::{Algorithm, SigningKey};
+use tessera_store::{ClientUpdate, KeyState};
+use tessera_testkit::{
+    API, CALLBACK, TestServer, browser, client, hidden_field, location, params_of, pkce, spawn,
+};
+
+use crate::harness::Tally;
+
+fn audience(server: &TestServer) -> String {
+    format!("{}api/v2/", server.issuer)
+}
+
+fn all_scopes() -> Vec<&'static str> {
+    MANAGEMENT_SCOPES.iter().map(|(scope, _)| *scope).collect()
+}
+
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A machine-to-machine application granted `scopes` on the Management API, and its token.
+async fn machine_token(server: &TestServer, scopes: &[&str]) -> (String, String) {
+    let secret = ids::client_secret();
+    let app = client("Automation", AppType::NonInteractive, Some(&secret));
+    server.store.create_client(&app).await.expect("stored");
+    server
+        .store
+        .create_client_grant(&ClientGrant {
+            id: format!("cgr_{}", ids::alphanumeric(16)),
+            client_id: app.client_id.clone(),
+            audience: audience(server),
+            scope: scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: tessera_testkit::now(),
+        })
+        .await
+        .expect("stored");
+    let (status, body) = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app.client_id),
+            ("client_secret", &secret),
+            ("audience", &audience(server)),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().expect("a token").to_string();
+    (app.client_id, token)
+}
+
+/// One request to `/api/v2{path}`: (status, JSON body or null).
+async fn call(
+    server: &TestServer,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let body = body.map(|b| serde_json::to_vec(b).expect("JSON"));
+    send(server, token, method, path, "application/json", body).await
+}
+
+/// Like `call`, with the body's bytes and content type as given.
+async fn send(
+    server: &TestServer,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: Option<Vec<u8>>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, server.url(&format!("/api/v2{path}")));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request.header("content-type", content_type).body(body);
+    }
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A tenant to attack: an API with a scope, a regular web application with a grant on it,
+/// a role with a permission and a member, the seeded user, and an administrator's token.
+struct Fixture {
+    server: TestServer,
+    admin: String,
+    api_id: String,
+    client_id: String,
+    client_secret: String,
+    grant_id: String,
+    role_id: String,
+    user_path: String,
+}
+
+const ORDERS: &str = "https://orders.example";
+
+async fn fixture() -> Fixture {
+    let server = spawn().await;
+    let (_, admin) = machine_token(&server, &all_scopes()).await;
+    let a = Some(admin.as_str());
+    let (status, api) = call(
+        &server,
+        a,
+        Method::POST,
+        "/resource-servers",
+        Some(
+            &json!({"name": "Orders", "identifier": ORDERS, "scopes": [{"value": "read:orders"}]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{api}");
+    let (status, app) = call(
+        &server,
+        a,
+        Method::POST,
+        "/clients",
+        Some(&json!({"name": "Orders backend", "app_type": "regular_web"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{app}");
+    let client_id = app["client_id"].as_str().expect("an id").to_string();
+    let (status, grant) = call(
+        &server,
+        a,
+        Method::POST,
+        "/client-grants",
+        Some(&json!({"client_id": client_id, "audience": ORDERS, "scope": ["read:orders"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{grant}");
+    let (status, role) = call(
+        &server,
+        a,
+        Method::POST,
+        "/roles",
+        Some(&json!({"name": "clerks"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{role}");
+    let role_id = role["id"].as_str().expect("an id").to_string();
+    let permission = json!({"permissions": [{"resource_server_identifier": ORDERS, "permission_name": "read:orders"}]});
+    let (status, _) = call(
+        &server,
+        a,
+        Method::POST,
+        &format!("/roles/{role_id}/permissions"),
+        Some(&permission),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let user_path = format!("/users/{}", encode(&server.user_id));
+    let (status, _) = call(
+        &server,
+        a,
+        Method::POST,
+        &format!("{user_path}/roles"),
+        Some(&json!({"roles": [role_id]})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    Fixture {
+        admin,
+        api_id: api["id"].as_str().expect("an id").to_string(),
+        client_id,
+        client_secret: app["client_secret"].as_str().expect("a secret").to_string(),
+        grant_id: grant["id"].as_str().expect("an id").to_string(),
+        role_id,
+        user_path,
+        server,
+    }
+}
+
+impl Fixture {
+    fn admin(&self) -> Option<&str> {
+        Some(&self.admin)
+    }
+
+    /// The id of the one grant of `client_id`.
+    async fn grant_of(&self, client_id: &str) -> String {
+        let path = format!("/client-grants?client_id={client_id}");
+        let (_, grants) = call(&self.server, self.admin(), Method::GET, &path, None).await;
+        grants[0]["id"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Everything the API shows of the tenant, to compare before and after attacks.
+    async fn snapshot(&self) -> Value {
+        let mut out = Map::new();
+        for path in [
+            "/resource-servers".to_string(),
+            "/clients".to_string(),
+            "/client-grants".to_string(),
+            "/users".to_string(),
+            "/roles".to_string(),
+            format!("/roles/{}/permissions", self.role_id),
+            format!("/roles/{}/users", self.role_id),
+            format!("{}/roles", self.user_path),
+            format!("{}/permissions", self.user_path),
+        ] {
+            let (status, body) = call(&self.server, self.admin(), Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            out.insert(path, body);
+        }
+        Value::Object(out)
+    }
+
+    /// Records one case: the tenant is as it was, and the fixture application's secret
+    /// still works (a rotation would not show in the lists).
+    async fn unchanged(&self, tally: &mut Tally, before: &Value, what: &str) {
+        let after = self.snapshot().await;
+        tally.case(
+            format_args!("{what}: nothing in the tenant changed"),
+            after == *before,
+            format_args!("before {before}\nafter {after}"),
+        );
+        let (status, body) = self
+            .server
+            .token(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &self.client_id),
+                ("client_secret", &self.client_secret),
+                ("audience", ORDERS),
+            ])
+            .await;
+        tally.case(
+            format_args!("{what}: the application's secret was not rotated"),
+            status == 200,
+            format_args!("{status} {body}"),
+        );
+    }
+
+    /// Every route of the API with a body it would accept from an administrator, and the
+    /// scopes of which it wants one.
+    fn routes(&self) -> Vec<Route> {
+        let (api, app, grant, role, user) = (
+            &self.api_id,
+            &self.client_id,
+            &self.grant_id,
+            &self.role_id,
+            &self.user_path,
+        );
+        let permission = json!({"permissions": [{"resource_server_identifier": ORDERS, "permission_name": "read:orders"}]});
+        let route = |method: Method, path: String, body: Option<Value>, any_of| Route {
+            method,
+            path,
+            body,
+            any_of,
+        };
+        vec![
+            route(
+                Method::GET,
+                "/resource-servers".into(),
+                None,
+                &["read:resource_servers"],
+            ),
+            route(
+                Method::POST,
+                "/resource-servers".into(),
+                Some(json!({"name": "Attacker API", "identifier": "https://attacker.example"})),
+                &["create:resource_servers"],
+            ),
+            route(
+                Method::GET,
+                format!("/resource-servers/{api}"),
+                None,
+                &["read:resource_servers"],
+            ),
+            route(
+                Method::PATCH,
+                format!("/resource-servers/{api}"),
+                Some(json!({"name": "Renamed"})),
+                &["update:resource_servers"],
+            ),
+            route(
+                Method::DELETE,
+                format!("/resource-servers/{api}"),
+                None,
+                &["delete:resource_servers"],
+            ),
+            route(Method::GET, "/clients".into(), None, &["read:clients"]),
+            route(
+                Method::POST,
+                "/clients".into(),
+                Some(json!({"name": "Attacker app", "app_type": "non_interactive"})),
+                &["create:clients"],
+            ),
+            route(
+                Method::GET,
+                format!("/clients/{app}"),
+                None,
+                &["read:clients"],
+            ),
+            route(
+                Method::PATCH,
+                format!("/clients/{app}"),
+                Some(json!({"callbacks": ["https://attacker.example/cb"]})),
+                &["update:clients"],
+            ),
+            route(
+                Method::DELETE,
+                format!("/clients/{app}"),
+                None,
+                &["delete:clients"],
+            ),
+            route(
+                Method::POST,
+                format!("/clients/{app}/rotate-secret"),
+                None,
+                &["update:client_keys"],
+            ),
+            route(
+                Method::GET,
+                "/client-grants".into(),
+                None,
+                &["read:client_grants"],
+            ),
+            route(
+                Method::POST,
+                "/client-grants".into(),
+                Some(
+                    json!({"client_id": app, "audience": audience(&self.server), "scope": ["delete:users"]}),
+                ),
+                &["create:client_grants"],
+            ),
+            route(
+                Method::GET,
+                format!("/client-grants/{grant}"),
+                None,
+                &["read:client_grants"],
+            ),
+            route(
+                Method::PATCH,
+                format!("/client-grants/{grant}"),
+                Some(json!({"scope": []})),
+                &["update:client_grants"],
+            ),
+            route(
+                Method::DELETE,
+                format!("/client-grants/{grant}"),
+                None,
+                &["delete:client_grants"],
+            ),
+            route(Method::GET, "/users".into(), None, &["read:users"]),
+            route(
+                Method::POST,
+                "/users".into(),
+                Some(
+                    json!({"connection": "Username-Password-Authentication", "email": "attacker@example.com", "password": "a long enough passphrase 9"}),
+                ),
+                &["create:users"],
+            ),
+            route(Method::GET, user.clone(), None, &["read:users"]),
+            route(
+                Method::PATCH,
+                user.clone(),
+                Some(json!({"email": "attacker@example.com", "email_verified": true})),
+                &["update:users"],
+            ),
+            route(Method::DELETE, user.clone(), None, &["delete:users"]),
+            route(
+                Method::GET,
+                "/users-by-email?email=demo%40example.com".into(),
+                None,
+                &["read:users"],
+            ),
+            route(
+                Method::GET,
+                format!("{user}/roles"),
+                None,
+                &["read:users", "read:roles", "read:role_members"],
+            ),
+            route(
+                Method::POST,
+                format!("{user}/roles"),
+                Some(json!({"roles": [role]})),
+                &["update:roles", "create:role_members"],
+            ),
+            route(
+                Method::DELETE,
+                format!("{user}/roles"),
+                Some(json!({"roles": [role]})),
+                &["update:roles", "delete:role_members"],
+            ),
+            route(
+                Method::GET,
+                format!("{user}/permissions"),
+                None,
+                &["read:users"],
+            ),
+            route(
+                Method::POST,
+                format!("{user}/permissions"),
+                Some(permission.clone()),
+                &["update:users"],
+            ),
+            route(
+                Method::DELETE,
+                format!("{user}/permissions"),
+                Some(permission.clone()),
+                &["update:users"],
+            ),
+            route(Method::GET, "/roles".into(), None, &["read:roles"]),
+            route(
+                Method::POST,
+                "/roles".into(),
+                Some(json!({"name": "attackers"})),
+                &["create:roles"],
+            ),
+            route(Method::GET, format!("/roles/{role}"), None, &["read:roles"]),
+            route(
+                Method::PATCH,
+                format!("/roles/{role}"),
+                Some(json!({"name": "owned"})),
+                &["update:roles"],
+            ),
+            route(
+                Method::DELETE,
+                format!("/roles/{role}"),
+                None,
+                &["delete:roles"],
+            ),
+            route(
+                Method::GET,
+                format!("/roles/{role}/permissions"),
+                None,
+                &["read:roles"],
+            ),
+            route(
+                Method::POST,
+                format!("/roles/{role}/permissions"),
+                Some(permission.clone()),
+                &["update:roles"],
+            ),
+            route(
+                Method::DELETE,
+                format!("/roles/{role}/permissions"),
+                Some(permission),
+                &["update:roles"],
+            ),
+            route(
+                Method::GET,
+                format!("/roles/{role}/users"),
+                None,
+                &["read:roles", "read:role_members"],
+            ),
+            route(
+                Method::POST,
+                format!("/roles/{role}/users"),
+                Some(json!({"users": ["auth0|000000000000000000000000"]})),
+                &["update:roles", "create:role_members"],
+            ),
+        ]
+    }
+}
+
+struct Route {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    any_of: &'static [&'static str],
+}
+
+impl Route {
+    async fn send(&self, server: &TestServer, token: Option<&str>) -> (u16, Value) {
+        call(
+            server,
+            token,
+            self.method.clone(),
+            &self.path,
+            self.body.as_ref(),
+        )
+        .await
+    }
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} /api/v2{}", self.method, self.path)
+    }
+}
+
+/// The scopes a token grants: its `scope` claim and its `permissions`.
+fn granted(token: &str) -> Vec<String> {
+    let claims = Value::Object(claims_of(token));
+    let mut out: Vec<String> = claims["scope"]
+        .as_str()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    out.extend(
+        claims["permissions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string)),
+    );
+    out
+}
+
+fn claims_of(token: &str) -> Map<String, Value> {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = URL_SAFE_NO_PAD.decode(payload).unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or_default()
+}
+
+fn holds_admin_scope(token: &str) -> bool {
+    let granted = granted(token);
+    all_scopes()
+        .iter()
+        .any(|scope| granted.iter().any(|g| g == scope))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_that_are_not_management_tokens_open_no_route() {
+    let mut tally = Tally::new("management/foreign-tokens");
+    let f = fixture().await;
+    let server = &f.server;
+    let browser = browser();
+    let admin_request = format!("openid profile email {}", all_scopes().join(" "));
+    let users_token = server
+        .code_flow(&browser, &admin_request, Some(&audience(server)))
+        .await;
+    let user_token = users_token["access_token"].as_str().unwrap_or_default();
+    tally.case(
+        "a user asking the Management API for every admin scope gets none",
+        !holds_admin_scope(user_token),
+        format_args!("{:?}", granted(user_token)),
+    );
+    let api_token = server
+        .code_flow(&browser, "openid read:messages", Some(API))
+        .await;
+    let (_, machine_for_api) = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &server.m2m_client_id),
+            ("client_secret", &server.m2m_secret),
+            ("audience", API),
+        ])
+        .await;
+    let opaque = server.code_flow(&browser, "openid profile", None).await;
+    let tokens = [
+        (
+            "a user's token for the Management API",
+            user_token.to_string(),
+        ),
+        (
+            "a user's token for another API",
+            api_token["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        (
+            "a machine token for another API",
+            machine_for_api["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        (
+            "an ID token",
+            users_token["id_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        (
+            "an opaque /userinfo token",
+            opaque["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+    ];
+    let before = f.snapshot().await;
+    for (what, token) in &tokens {
+        for route in f.routes() {
+            let (status, body) = route.send(server, Some(token)).await;
+            tally.case(
+                format_args!("{what} on {route} is 401"),
+                status == 401 && body["statusCode"] == 401,
+                format_args!("{status} {body}"),
+            );
+        }
+    }
+    for route in f.routes() {
+        let (status, _) = route.send(server, None).await;
+        tally.status(format_args!("no token on {route}"), status, 401);
+    }
+    f.unchanged(&mut tally, &before, "foreign tokens on every route")
+        .await;
+    tally.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_route_wants_its_own_scope() {
+    let mut tally = Tally::new("management/scopes");
+    let f = fixture().await;
+    let server = &f.server;
+    let mut tokens = Vec::new();
+    for route in f.routes() {
+        let others: Vec<&str> = all_scopes()
+            .into_iter()
+            .filter(|scope| !route.any_of.contains(scope))
+            .collect();
+        let (_, token) = machine_token(server, &others).await;
+        tokens.push((route, token));
+    }
+    // A grant removed, narrowed, or an application deleted after its token was issued.
+    let (removed, removed_token) = machine_token(server, &all_scopes()).await;
+    let (narrowed, narrowed_token) = machine_token(server, &all_scopes()).await;
+    let (deleted, deleted_token) = machine_token(server, &all_scopes()).await;
+    let removed_grant = f.grant_of(&removed).await;
+    let narrowed_grant = f.grant_of(&narrowed).await;
+    let a = f.admin();
+    let (status, _) = call(
+        server,
+        a,
+        Method::DELETE,
+        &format!("/client-grants/{removed_grant}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        server,
+        a,
+        Method::PATCH,
+        &format!("/client-grants/{narrowed_grant}"),
+        Some(&json!({"scope": ["read:clients"]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        server,
+        a,
+        Method::DELETE,
+        &format!("/clients/{deleted}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+
+    let before = f.snapshot().await;
+    for (route, token) in &tokens {
+        let (status, body) = route.send(server, Some(token)).await;
+        tally.case(
+            format_args!("{route} without {}", route.any_of.join(" / ")),
+            status == 403 && body["errorCode"] == "insufficient_scope",
+            format_args!("{status} {body}"),
+        );
+    }
+    for route in f.routes() {
+        let (status, _) = route.send(server, Some(&removed_token)).await;
+        tally.status_in(
+            format_args!("{route} with the token of an application whose grant was removed"),
+            status,
+            &[401, 403],
+        );
+        let (status, _) = route.send(server, Some(&deleted_token)).await;
+        tally.status(
+            format_args!("{route} with the token of a deleted application"),
+            status,
+            401,
+        );
+        if !route.any_of.contains(&"read:clients") {
+            let (status, _) = route.send(server, Some(&narrowed_token)).await;
+            tally.status(
+                format_args!("{route} with a token whose grant was narrowed to read:clients"),
+                status,
+                403,
+            );
+        }
+    }
+    f.unchanged(&mut tally, &before, "tokens without the route's scope")
+        .await;
+    tally.finish();
+}
+
+/// The server's current signing key, unsealed with the master key as the server does, and
+/// its PKCS#8 bytes.
+async fn real_key(server: &TestServer) -> (SigningKey, Vec<u8>) {
+    let record = server
+        .store
+        .all_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .find(|k| k.state == KeyState::Current && k.alg == "RS256")
+        .expect("a current RS256 key");
+    let pkcs8 = server
+        .master_key
+        .open(&record.sealed_private_key, record.kid.as_bytes())
+        .expect("the master key opens it");
+    let key = SigningKey::from_pkcs8(Algorithm::parse(&record.alg).expect("RS256"), &pkcs8)
+        .expect("a key");
+    (key, pkcs8)
+}
+
+/// A compact JWS with this header and these claims, signed by `sign` over the input.
+fn compact(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = sign(input.as_bytes());
+    format!("{input}.{}", b64(&signature))
+}
+
+fn rsa_signer(pkcs8: &[u8]) -> impl Fn(&[u8]) -> Vec<u8> {
+    let pair = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(pkcs8).expect("an RSA key");
+    move |message: &[u8]| {
+        let mut signature = vec![0u8; pair.public_modulus_len()];
+        pair.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            message,
+            &mut signature,
+        )
+        .expect("signed");
+        signature
+    }
+}
+
+fn hmac_signer(secret: Vec<u8>) -> impl Fn(&[u8]) -> Vec<u8> {
+    move |message: &[u8]| {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+        aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec()
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> Vec<u8> {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+    .into_bytes()
+}
+
+/// SubjectPublicKeyInfo DER around a PKCS#1 RSA public key.
+fn spki(pkcs1: &[u8]) -> Vec<u8> {
+    fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = body.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend(body);
+        out
+    }
+    let algorithm = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let mut bits = vec![0u8];
+    bits.extend(pkcs1);
+    let mut body = algorithm.to_vec();
+    body.extend(der(0x03, &bits));
+    der(0x30, &body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_doctored_tokens_are_refused() {
+    let mut tally = Tally::new("management/forged-tokens");
+    let f = fixture().await;
+    let server = &f.server;
+    let (key, pkcs8) = real_key(server).await;
+    let kid = key.kid().to_string();
+    let jwk = key.public_jwk().clone();
+    let real = rsa_signer(&pkcs8);
+    let claims = Value::Object(claims_of(&f.admin));
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+    let now = tessera_testkit::now();
+    let with = |changes: &[(&str, Value)]| {
+        let mut claims = claims.clone();
+        for (name, value) in changes {
+            if value.is_null() {
+                claims.as_object_mut().expect("an object").remove(*name);
+            } else {
+                claims[*name] = value.clone();
+            }
+        }
+        claims
+    };
+
+    // Control: the same claims signed again with the real key open the API, so every
+    // refusal below is the forgery's doing.
+    let control = compact(&header, &claims, &real);
+    let (status, _) = call(server, Some(&control), Method::GET, "/clients", None).await;
+    tally.status(
+        "control: the admin's claims re-signed with the server's key",
+        status,
+        200,
+    );
+
+    // (what, token, the statuses that refuse it)
+    let mut forged: Vec<(String, String, &[u16])> = Vec::new();
+    let mut add = |what: &str, token: String| forged.push((what.to_string(), token, &[401]));
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let header = json!({"alg": alg, "typ": "JWT", "kid": kid});
+        add(
+            &format!("alg {alg}, no signature"),
+            compact(&header, &claims, |_| Vec::new()),
+        );
+        let without_kid = json!({"alg": alg, "typ": "JWT"});
+        add(
+            &format!("alg {alg} without kid"),
+            compact(&without_kid, &claims, |_| Vec::new()),
+        );
+    }
+    let signature = control.rsplit('.').next().unwrap_or_default().to_string();
+    let none_header = b64(json!({"alg": "none", "kid": kid}).to_string().as_bytes());
+    let payload = control.split('.').nth(1).unwrap_or_default();
+    add(
+        "alg none with the real signature kept",
+        format!("{none_header}.{payload}.{signature}"),
+    );
+    let n = URL_SAFE_NO_PAD
+        .decode(jwk.n.as_deref().unwrap_or_default())
+        .unwrap_or_default();
+    let e = URL_SAFE_NO_PAD
+        .decode(jwk.e.as_deref().unwrap_or_default())
+        .unwrap_or_default();
+    let pkcs1 = tessera_jose::rsa_public_key_der(&n, &e);
+    let jwks = reqwest::get(server.url("/.well-known/jwks.json"))
+        .await
+        .expect("JWKS")
+        .text()
+        .await
+        .unwrap_or_default();
+    let published = serde_json::to_vec(&jwk).expect("JSON");
+    for (what, secret) in [
+        (
+            "the public key as SPKI PEM",
+            pem("PUBLIC KEY", &spki(&pkcs1)),
+        ),
+        (
+            "the public key as PKCS#1 PEM",
+            pem("RSA PUBLIC KEY", &pkcs1),
+        ),
+        ("the public key's DER", spki(&pkcs1)),
+        ("the public JWK's JSON", published),
+        ("the JWKS document", jwks.into_bytes()),
+        ("the modulus bytes", n.clone()),
+    ] {
+        let header = json!({"alg": "HS256", "typ": "JWT", "kid": kid});
+        add(
+            &format!("HS256 keyed with {what}"),
+            compact(&header, &claims, hmac_signer(secret)),
+        );
+    }
+    let (attacker, attacker_pkcs8) = SigningKey::generate(Algorithm::Rs256).expect("a key");
+    let forger = rsa_signer(&attacker_pkcs8);
+    add(
+        "another RSA key under the server's kid",
+        compact(&header, &claims, &forger),
+    );
+    let own = json!({"alg": "RS256", "typ": "JWT", "kid": attacker.kid()});
+    add(
+        "another RSA key under its own kid",
+        compact(&own, &claims, &forger),
+    );
+    for (member, value) in [
+        ("jku", json!("http://127.0.0.1:9/jwks.json")),
+        ("x5u", json!("http://127.0.0.1:9/cert.pem")),
+        (
+            "jwk",
+            serde_json::to_value(attacker.public_jwk()).expect("JSON"),
+        ),
+    ] {
+        for kid in [attacker.kid(), kid.as_str()] {
+            let mut header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+            header[member] = value.clone();
+            add(
+                &format!("{member} header pointing at the attacker's key, kid {kid}"),
+                compact(&header, &claims, &forger),
+            );
+        }
+    }
+    let mut crit = header.clone();
+    crit["crit"] = json!(["exp"]);
+    add(
+        "crit header, signed by the server's key",
+        compact(&crit, &claims, &real),
+    );
+    for (what, changes) in [
+        ("expired an hour ago", vec![("exp", json!(now - 3600))]),
+        ("without exp", vec![("exp", Value::Null)]),
+        (
+            "exp as a string",
+            vec![("exp", json!((now + 3600).to_string()))],
+        ),
+        ("nbf an hour ahead", vec![("nbf", json!(now + 3600))]),
+        (
+            "another issuer",
+            vec![("iss", json!("https://evil.example/"))],
+        ),
+        ("without iss", vec![("iss", Value::Null)]),
+        (
+            "the issuer without its slash",
+            vec![("iss", json!(server.issuer.trim_end_matches('/')))],
+        ),
+        ("another audience", vec![("aud", json!(API))]),
+        ("without aud", vec![("aud", Value::Null)]),
+        ("an empty audience list", vec![("aud", json!([]))]),
+        (
+            "the audience without its slash",
+            vec![("aud", json!(audience(server).trim_end_matches('/')))],
+        ),
+        ("without gty", vec![("gty", Value::Null)]),
+        ("gty password", vec![("gty", json!("password"))]),
+        ("a user as subject", vec![("sub", json!(server.user_id))]),
+        (
+            "an unknown application as subject",
+            vec![("sub", json!("nobody@clients"))],
+        ),
+    ] {
+        add(
+            &format!("server-signed, {what}"),
+            compact(&header, &with(&changes), &real),
+        );
+    }
+    // Applications that exist but hold no Management API grant: 401 or 403, never in.
+    let mut without_grant: Vec<(String, String, &[u16])> = Vec::new();
+    for client_id in [&server.m2m_client_id, &f.client_id] {
+        let changes = [
+            ("sub", json!(format!("{client_id}@clients"))),
+            ("azp", json!(client_id)),
+        ];
+        without_grant.push((
+            format!("server-signed for {client_id}, which has no Management API grant"),
+            compact(&header, &with(&changes), &real),
+            &[401, 403],
+        ));
+    }
+    // The payload changed after signing (a scope added).
+    let (_, reader) = machine_token(server, &["read:users"]).await;
+    let mut parts: Vec<String> = reader.split('.').map(str::to_string).collect();
+    let mut inflated = claims_of(&reader);
+    inflated.insert("scope".into(), json!(all_scopes().join(" ")));
+    parts[1] = b64(Value::Object(inflated.clone()).to_string().as_bytes());
+    add("a read:users token with its scope edited", parts.join("."));
+    // Duplicate claims: the last `scope` would grant everything to a lenient parser.
+    let reader_claims = claims_of(&reader);
+    let duplicate_payload = format!(
+        "{},\"scope\":\"{}\"}}",
+        Value::Object(reader_claims)
+            .to_string()
+            .trim_end_matches('}'),
+        all_scopes().join(" ")
+    );
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(duplicate_payload.as_bytes())
+    );
+    let duplicate = format!("{input}.{}", b64(&real(input.as_bytes())));
+    add("server-signed with scope given twice", duplicate);
+    let padded = with(&[("pad", json!("x".repeat(9000)))]);
+    add(
+        "a server-signed token over 8 KiB",
+        compact(&header, &padded, &real),
+    );
+    add("not a JWT", "not.a.jwt".to_string());
+    add("two segments", format!("{none_header}.{payload}"));
+
+    forged.extend(without_grant);
+    let before = f.snapshot().await;
+    for (what, token, refused) in &forged {
+        let (status, body) = call(server, Some(token), Method::GET, "/clients", None).await;
+        tally.case(
+            format_args!("{what}: GET /clients is {refused:?}"),
+            refused.contains(&status),
+            format_args!("{status} {body}"),
+        );
+        let (status, body) = call(
+            server,
+            Some(token),
+            Method::POST,
+            "/users",
+            Some(&json!({"connection": "Username-Password-Authentication", "email": "forged@example.com", "password": "a long enough passphrase 9"})),
+        )
+        .await;
+        tally.case(
+            format_args!("{what}: POST /users is {refused:?}"),
+            refused.contains(&status),
+            format_args!("{status} {body}"),
+        );
+    }
+    // A token signed with the real key whose claims ask for more than the grant holds.
+    let inflated_signed = compact(&header, &Value::Object(inflated), &real);
+    let (status, body) = call(
+        server,
+        Some(&inflated_signed),
+        Method::GET,
+        "/clients",
+        None,
+    )
+    .await;
+    tally.case(
+        "server-signed read:users token claiming every scope: the grant as it is decides",
+        status == 403 && body["errorCode"] == "insufficient_scope",
+        format_args!("{status} {body}"),
+    );
+    for (what, value) in [
+        (
+            "Basic credentials",
+            format!("Basic {}", b64(b"admin:admin")),
+        ),
+        (
+            "a bearer token with a space",
+            format!("Bearer {} x", f.admin),
+        ),
+        ("an empty bearer token", "Bearer ".to_string()),
+        ("the token without a scheme", f.admin.clone()),
+    ] {
+        let response = reqwest::Client::new()
+            .get(server.url("/api/v2/clients"))
+            .header("authorization", value)
+            .send()
+            .await
+            .expect("an answer");
+        tally.status_in(
+            format_args!("Authorization with {what}"),
+            response.status().as_u16(),
+            &[400, 401],
+        );
+    }
+    f.unchanged(&mut tally, &before, "forged tokens").await;
+    tally.finish();
+}
+
+/// A body sent as bytes: (what it is, method, path, content type, bytes, expected status).
+type RawCase = (&'static str, Method, String, &'static str, Vec<u8>, u16);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mass_assignment_and_malformed_bodies_change_nothing() {
+    let mut tally = Tally::new("management/bodies");
+    let f = fixture().await;
+    let server = &f.server;
+    let a = f.admin();
+    let user = f.user_path.clone();
+    let new_user = |extra: Value| {
+        let mut body = json!({"connection": "Username-Password-Authentication", "email": "mass@example.com", "password": "a long enough passphrase 9"});
+        for (k, v) in extra.as_object().expect("an object") {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let mut cases: Vec<(Method, String, Value, u16)> = Vec::new();
+    for extra in [
+        json!({"user_id": "auth0|000000000000000000000001"}),
+        json!({"identities": [{"provider": "google-oauth2", "user_id": "1", "connection": "google-oauth2"}]}),
+        json!({"created_at": "2000-01-01T00:00:00.000Z"}),
+        json!({"updated_at": "2000-01-01T00:00:00.000Z"}),
+        json!({"tenant": "other"}),
+        json!({"tenant_id": "other"}),
+        json!({"logins_count": 1000}),
+        json!({"last_login": "2000-01-01T00:00:00.000Z"}),
+        json!({"password_hash": "$argon2id$v=19$m=19456,t=2,p=1$x$y"}),
+        json!({"username": "admin"}),
+        json!({"email_verified": "true"}),
+        json!({"blocked": 0}),
+        json!({"user_metadata": []}),
+        json!({"app_metadata": {"$where": 1}}),
+        json!({"connection": "google-oauth2"}),
+        json!({"email": ["a@example.com"]}),
+        json!({"password": 12345678}),
+    ] {
+        cases.push((Method::POST, "/users".into(), new_user(extra), 400));
+    }
+    for body in [
+        json!({"user_id": "auth0|000000000000000000000001"}),
+        json!({"identities": []}),
+        json!({"created_at": "2000-01-01T00:00:00.000Z"}),
+        json!({"tenant": "other"}),
+        json!({"connection": "google-oauth2"}),
+        json!({"email_verified": "yes"}),
+        json!({"blocked": null}),
+        json!({"password": "password"}),
+        json!({"name": ""}),
+    ] {
+        cases.push((Method::PATCH, user.clone(), body, 400));
+    }
+    for body in [
+        json!({"name": "x", "client_id": "chosen-id"}),
+        json!({"name": "x", "client_secret": "chosen-secret"}),
+        json!({"name": "x", "created_at": 0}),
+        json!({"name": "x", "tenant": "other"}),
+        json!({"name": 123}),
+        json!({"name": "x", "app_type": 1}),
+        json!({"name": "x", "app_type": "spa", "grant_types": ["client_credentials"]}),
+        json!({"name": "x", "grant_types": ["password"]}),
+        json!({"name": "x", "callbacks": ["javascript:alert(1)"]}),
+    ] {
+        cases.push((Method::POST, "/clients".into(), body, 400));
+    }
+    for body in [
+        json!({"client_id": "chosen-id"}),
+        json!({"client_secret": "chosen-secret"}),
+        json!({"app_type": "spa"}),
+        json!({"token_endpoint_auth_method": "none"}),
+        json!({"callbacks": "https://attacker.example/cb"}),
+    ] {
+        cases.push((
+            Method::PATCH,
+            format!("/clients/{}", f.client_id),
+            body,
+            400,
+        ));
+    }
+    for body in [
+        json!({"client_id": f.client_id, "audience": audience(server), "scope": ["read:users"], "id": "cgr_chosen"}),
+        json!({"client_id": f.client_id, "audience": audience(server), "scope": "read:users"}),
+        json!({"client_id": f.client_id, "audience": audience(server), "scope": ["delete:everything"]}),
+        json!({"client_id": server.spa_client_id, "audience": audience(server), "scope": ["read:users"]}),
+    ] {
+        cases.push((Method::POST, "/client-grants".into(), body, 400));
+    }
+    for body in [
+        json!({"client_id": server.m2m_client_id}),
+        json!({"audience": audience(server)}),
+        json!({"scope": ["read:orders"], "created_at": 0}),
+    ] {
+        cases.push((
+            Method::PATCH,
+            format!("/client-grants/{}", f.grant_id),
+            body,
+            400,
+        ));
+    }
+    for body in [
+        json!({"identifier": "https://x.example", "id": "chosen"}),
+        json!({"identifier": "https://x.example", "is_system": true}),
+        json!({"identifier": "https://x.example", "created_at": 0}),
+        json!({"identifier": "https://x.example", "token_lifetime": "60"}),
+        json!({"identifier": "https://x.example", "token_lifetime": 99_999_999}),
+        json!({"identifier": "https://x.example", "signing_alg": "HS256"}),
+        json!({"identifier": "https://x.example", "signing_alg": "none"}),
+        json!({"identifier": "https://x.example", "scopes": [{"value": "a b"}]}),
+    ] {
+        cases.push((Method::POST, "/resource-servers".into(), body, 400));
+    }
+    for body in [
+        json!({"identifier": "https://renamed.example"}),
+        json!({"is_system": true}),
+        json!({"id": "chosen"}),
+    ] {
+        cases.push((
+            Method::PATCH,
+            format!("/resource-servers/{}", f.api_id),
+            body,
+            400,
+        ));
+    }
+    cases.push((
+        Method::POST,
+        "/roles".into(),
+        json!({"name": "x", "id": "rol_chosen"}),
+        400,
+    ));
+    cases.push((
+        Method::POST,
+        format!("/roles/{}/users", f.role_id),
+        json!({"users": "auth0|x"}),
+        400,
+    ));
+    cases.push((
+        Method::POST,
+        format!("{user}/roles"),
+        json!({"roles": [f.role_id], "user_id": "auth0|x"}),
+        400,
+    ));
+
+    let before = f.snapshot().await;
+    for (method, path, body, expected) in &cases {
+        let (status, answer) = call(server, a, method.clone(), path, Some(body)).await;
+        tally.case(
+            format_args!("{method} {path} with {body}"),
+            status == *expected,
+            format_args!("{status} {answer}"),
+        );
+    }
+    let raw: Vec<RawCase> = vec![
+        (
+            "email twice",
+            Method::POST,
+            "/users".into(),
+            "application/json",
+            br#"{"connection": "Username-Password-Authentication", "email": "a@example.com", "password": "a long enough passphrase 9", "email": "b@example.com"}"#.to_vec(),
+            400,
+        ),
+        (
+            "email twice, once escaped",
+            Method::POST,
+            "/users".into(),
+            "application/json",
+            br#"{"connection": "Username-Password-Authentication", "email": "a@example.com", "password": "a long enough passphrase 9", "\u0065mail": "b@example.com"}"#.to_vec(),
+            400,
+        ),
+        (
+            "blocked twice",
+            Method::PATCH,
+            user.clone(),
+            "application/json",
+            br#"{"blocked": false, "blocked": true}"#.to_vec(),
+            400,
+        ),
+        (
+            "a nested member twice",
+            Method::PATCH,
+            user.clone(),
+            "application/json",
+            br#"{"app_metadata": {"plan": "free", "plan": "enterprise"}}"#.to_vec(),
+            400,
+        ),
+        (
+            "scope twice in a grant",
+            Method::PATCH,
+            format!("/client-grants/{}", f.grant_id),
+            "application/json",
+            br#"{"scope": ["read:orders"], "scope": []}"#.to_vec(),
+            400,
+        ),
+        (
+            "a scope's value twice",
+            Method::PATCH,
+            format!("/resource-servers/{}", f.api_id),
+            "application/json",
+            br#"{"scopes": [{"value": "read:orders", "value": "admin"}]}"#.to_vec(),
+            400,
+        ),
+        (
+            "10,000 nested arrays",
+            Method::PATCH,
+            user.clone(),
+            "application/json",
+            format!(
+                "{{\"user_metadata\": {{\"a\": {}{}}}}}",
+                "[".repeat(10_000),
+                "]".repeat(10_000)
+            )
+            .into_bytes(),
+            400,
+        ),
+        (
+            "200 nested objects",
+            Method::PATCH,
+            user.clone(),
+            "application/json",
+            format!(
+                "{{\"user_metadata\": {}1{}}}",
+                "{\"a\": ".repeat(200),
+                "}".repeat(200)
+            )
+            .into_bytes(),
+            400,
+        ),
+        (
+            "a 100 KB body",
+            Method::POST,
+            "/roles".into(),
+            "application/json",
+            format!("{{\"name\": \"{}\"}}", "x".repeat(100_000)).into_bytes(),
+            413,
+        ),
+        (
+            "an array",
+            Method::POST,
+            "/roles".into(),
+            "application/json",
+            br#"[{"name": "x"}]"#.to_vec(),
+            400,
+        ),
+        (
+            "null",
+            Method::POST,
+            "/roles".into(),
+            "application/json",
+            b"null".to_vec(),
+            400,
+        ),
+        (
+            "a string",
+            Method::POST,
+            "/roles".into(),
+            "application/json",
+            br#""name""#.to_vec(),
+            400,
+        ),
+        (
+            "an empty body",
+            Method::POST,
+            "/roles".into(),
+            "application/json",
+            Vec::new(),
+            400,
+        ),
+        (
+            "invalid UTF-8",
+            Method::POST,
+            "/roles".into(),
+            "application/json",
+            b"{\"name\": \"\xff\xfe\"}".to_vec(),
+            400,
+        ),
+        (
+            "trailing garbage",
+            Method::POST,
+            "/roles".into(),
+            "application/json",
+            br#"{"name": "x"} {"name": "y"}"#.to_vec(),
+            400,
+        ),
+        (
+            "a form body",
+            Method::POST,
+            "/roles".into(),
+            "application/x-www-form-urlencoded",
+            b"name=x".to_vec(),
+            415,
+        ),
+        (
+            "JSON as text/plain",
+            Method::POST,
+            "/roles".into(),
+            "text/plain",
+            br#"{"name": "x"}"#.to_vec(),
+            415,
+        ),
+    ];
+    for (what, method, path, content_type, body, expected) in raw {
+        let (status, answer) =
+            send(server, a, method.clone(), &path, content_type, Some(body)).await;
+        tally.case(
+            format_args!("{method} {path} with {what}"),
+            status == expected,
+            format_args!("{status} {answer}"),
+        );
+    }
+    f.unchanged(&mut tally, &before, "mass assignment and malformed bodies")
+        .await;
+
+    // The token endpoint reads JSON the same way: a parameter twice is refused.
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"grant_type": "client_credentials", "client_id": "{}", "client_secret": "{}", "audience": "{API}", "audience": "{}"}}"#,
+            server.m2m_client_id,
+            server.m2m_secret,
+            audience(server)
+        ))
+        .send()
+        .await
+        .expect("an answer");
+    tally.status(
+        "/oauth/token with audience twice in JSON",
+        response.status().as_u16(),
+        400,
+    );
+    tally.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_api_cannot_be_shadowed_changed_or_granted_to_users() {
+    let mut tally = Tally::new("management/system-api");
+    let f = fixture().await;
+    let server = &f.server;
+    let a = f.admin();
+    let system = tessera_core::system::management_api(&server.issuer, 0);
+    let before = f.snapshot().await;
+    for identifier in [
+        system.id.clone(),
+        system.id.to_uppercase(),
+        "sys_".to_string(),
+        "sys_0123456789abcdef0123".to_string(),
+        "Sys_shadow".to_string(),
+    ] {
+        let (status, body) = call(
+            server,
+            a,
+            Method::POST,
+            "/resource-servers",
+            Some(&json!({"name": "Shadow", "identifier": identifier})),
+        )
+        .await;
+        tally.status(
+            format_args!("an API with the identifier {identifier} ({body})"),
+            status,
+            400,
+        );
+    }
+    let (status, body) = call(
+        server,
+        a,
+        Method::POST,
+        "/resource-servers",
+        Some(&json!({"name": "Copy", "identifier": audience(server)})),
+    )
+    .await;
+    tally.status(
+        format_args!("an API with the Management API's identifier ({body})"),
+        status,
+        409,
+    );
+    for key in [system.id.clone(), encode(&audience(server))] {
+        let path = format!("/resource-servers/{key}");
+        let (status, _) = call(
+            server,
+            a,
+            Method::PATCH,
+            &path,
+            Some(&json!({"name": "Mine"})),
+        )
+        .await;
+        tally.status(format_args!("PATCH {path}"), status, 403);
+        let (status, _) = call(
+            server,
+            a,
+            Method::PATCH,
+            &path,
+            Some(&json!({"scopes": [{"value": "read:current_user"}]})),
+        )
+        .await;
+        tally.status(
+            format_args!("PATCH {path} adding a current-user scope"),
+            status,
+            403,
+        );
+        let (status, _) = call(server, a, Method::DELETE, &path, None).await;
+        tally.status(format_args!("DELETE {path}"), status, 403);
+    }
+    let (status, found) = call(
+        server,
+        a,
+        Method::GET,
+        &format!("/resource-servers/{}", system.id),
+        None,
+    )
+    .await;
+    tally.case(
+        "the system API is still what its id finds",
+        status == 200 && found["is_system"] == true,
+        format_args!("{status} {found}"),
+    );
+    let (status, body) = call(
+        server,
+        a,
+        Method::POST,
+        "/client-grants",
+        Some(&json!({"client_id": server.spa_client_id, "audience": audience(server), "scope": ["read:users"]})),
+    )
+    .await;
+    tally.status(
+        format_args!("a SPA granted Management scopes ({body})"),
+        status,
+        400,
+    );
+    f.unchanged(&mut tally, &before, "the system API").await;
+    tally.finish();
+}
+
+const MARKUP_EMAILS: [&str; 10] = [
+    "<script>alert(1)</script>@test.example",
+    "<img src=x onerror=alert(1)>@test.example",
+    "Jane <jane@example.com>",
+    "\"<b>\"@example.com",
+    "\"a b\"@example.com",
+    "a@[127.0.0.1]",
+    "a\"onmouseover=\"alert(1)@example.com",
+    "a@example.com\r\nBcc: victim@example.com",
+    "a\u{0}@example.com",
+    "a\u{202e}moc.elpmaxe@example.com",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_emails_and_profiles_is_refused_everywhere() {
+    let mut tally = Tally::new("management/markup");
+    let f = fixture().await;
+    let server = &f.server;
+    let a = f.admin();
+    let before = f.snapshot().await;
+    for email in MARKUP_EMAILS {
+        let (status, _) = call(
+            server,
+            a,
+            Method::POST,
+            "/users",
+            Some(&json!({"connection": "Username-Password-Authentication", "email": email, "password": "a long enough passphrase 9"})),
+        )
+        .await;
+        tally.status(
+            format_args!("POST /users with email {email:?}"),
+            status,
+            400,
+        );
+        let (status, _) = call(
+            server,
+            a,
+            Method::PATCH,
+            &f.user_path,
+            Some(&json!({"email": email})),
+        )
+        .await;
+        tally.status(
+            format_args!("PATCH a user's email to {email:?}"),
+            status,
+            400,
+        );
+    }
+    for (member, value) in [
+        ("name", "<script>alert(1)</script>"),
+        ("nickname", "<svg onload=alert(1)>"),
+        ("picture", "javascript:alert(1)"),
+        ("picture", "data:text/html,<script>alert(1)</script>"),
+        (
+            "picture",
+            "https://cdn.example/a.png\"><script>alert(1)</script>",
+        ),
+        ("picture", "https://cdn.example/a.png' onerror='alert(1)"),
+        ("picture", "https://user:pass@cdn.example/a.png"),
+    ] {
+        let (status, _) = call(
+            server,
+            a,
+            Method::PATCH,
+            &f.user_path,
+            Some(&json!({member: value})),
+        )
+        .await;
+        tally.status(
+            format_args!("PATCH a user's {member} to {value:?}"),
+            status,
+            400,
+        );
+    }
+    f.unchanged(&mut tally, &before, "markup through the API")
+        .await;
+
+    // The hosted sign-up and both password-reset entries.
+    let browser = browser();
+    let response = browser
+        .get(server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("screen_hint", "signup"),
+            ("code_challenge", &pkce().challenge),
+            ("code_challenge_method", "S256"),
+        ]))
+        .send()
+        .await
+        .expect("an answer");
+    let page = browser
+        .get(server.url(&location(&response)))
+        .send()
+        .await
+        .expect("the sign-up page")
+        .text()
+        .await
+        .unwrap_or_default();
+    let (state, csrf) = (hidden_field(&page, "state"), hidden_field(&page, "csrf"));
+    let users_before = server.store.list_users().await.expect("users").len();
+    for email in &MARKUP_EMAILS[..4] {
+        let response = browser
+            .post(server.url("/u/signup"))
+            .form(&[
+                ("state", state.as_str()),
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", "a long and unusual passphrase"),
+            ])
+            .send()
+            .await
+            .expect("an answer");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        tally.case(
+            format_args!("sign-up with {email:?}"),
+            status == 400 && !text.contains("<script>alert") && !text.contains("<img src=x"),
+            format_args!("{status}"),
+        );
+    }
+    let users_after = server.store.list_users().await.expect("users").len();
+    tally.case(
+        "sign-up created nobody",
+        users_after == users_before,
+        format_args!("{users_before} users before, {users_after} after"),
+    );
+    // Mass assignment through the sign-up form: only email and password are read.
+    let response = browser
+        .post(server.url("/u/signup"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "fresh@example.com"),
+            ("password", "a long and unusual passphrase"),
+            ("email_verified", "true"),
+            ("user_id", "auth0|000000000000000000000001"),
+            ("blocked", "false"),
+            ("app_metadata", r#"{"role": "admin"}"#),
+        ])
+        .send()
+        .await
+        .expect("an answer");
+    let created = server
+        .store
+        .find_user_by_email("fresh@example.com")
+        .await
+        .expect("read");
+    tally.case(
+        "sign-up with email_verified, user_id and app_metadata in the form",
+        response.status() == 303
+            && created.as_ref().is_some_and(|user| {
+                !user.email_verified
+                    && user.user_id != "auth0|000000000000000000000001"
+                    && user.app_metadata.is_empty()
+            }),
+        format_args!("{} {created:?}", response.status()),
+    );
+    // The address is checked before anything else (this server sends no mail).
+    let response = reqwest::Client::new()
+        .post(server.url("/dbconnections/change_password"))
+        .json(&json!({"client_id": server.spa_client_id, "email": MARKUP_EMAILS[0], "connection": "Username-Password-Authentication"}))
+        .send()
+        .await
+        .expect("an answer");
+    tally.status(
+        "/dbconnections/change_password with markup",
+        response.status().as_u16(),
+        400,
+    );
+
+    // The CLI, through the real binary.
+    let env = crate::common::Env::new();
+    let (code, stderr) = env.fails_with_stdin(
+        &[
+            "users",
+            "create",
+            "--email",
+            MARKUP_EMAILS[0],
+            "--password-stdin",
+        ],
+        Some("correct horse battery staple\n"),
+    );
+    tally.case(
+        "tessera users create with markup",
+        code == 1 && stderr.contains("invalid email address"),
+        format_args!("exit {code}: {stderr}"),
+    );
+    tally.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_flows_asking_the_management_api_for_admin_scopes_get_none() {
+    let mut tally = Tally::new("management/user-flows");
+    let f = fixture().await;
+    let server = &f.server;
+    let audience = audience(server);
+    let browser = browser();
+    // Sign in once; every request below is answered from the session.
+    server.code_flow(&browser, "openid", None).await;
+    let pkce = pkce();
+    let authorize = |response_type: &str, scope: &str| {
+        let mut params = vec![
+            ("response_type", response_type.to_string()),
+            ("scope", scope.to_string()),
+            ("audience", audience.clone()),
+            ("state", "st".to_string()),
+            ("nonce", "n".to_string()),
+        ];
+        if response_type == "code" {
+            params.push(("code_challenge", pkce.challenge.clone()));
+            params.push(("code_challenge_method", "S256".to_string()));
+        }
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        server.authorize_url(&params)
+    };
+    for scope in all_scopes() {
+        for response_type in ["code", "token"] {
+            let back = server
+                .sign_in(&browser, &authorize(response_type, scope))
+                .await;
+            let params = params_of(&back);
+            tally.case(
+                format_args!("{response_type} flow asking only {scope}"),
+                params.get("error").map(String::as_str) == Some("access_denied")
+                    && !params.contains_key("code")
+                    && !params.contains_key("access_token"),
+                &back,
+            );
+        }
+    }
+    let everything = format!("openid profile offline_access {}", all_scopes().join(" "));
+    let back = server
+        .sign_in(&browser, &authorize("token", &everything))
+        .await;
+    let token = params_of(&back).remove("access_token").unwrap_or_default();
+    tally.case(
+        "implicit flow asking for everything: the token holds no admin scope",
+        !token.is_empty() && !holds_admin_scope(&token),
+        format_args!("{:?}", granted(&token)),
+    );
+    let back = server
+        .sign_in(&browser, &authorize("code", &everything))
+        .await;
+    let code = params_of(&back).remove("code").unwrap_or_default();
+    let (status, tokens) = server.redeem(&code, &pkce.verifier).await;
+    let token = tokens["access_token"].as_str().unwrap_or_default();
+    tally.case(
+        "code flow asking for everything: the token holds no admin scope",
+        status == 200 && !holds_admin_scope(token),
+        format_args!("{status} {:?}", granted(token)),
+    );
+    tally.case(
+        "code flow asking for everything: no refresh token (the Management API allows no offline access)",
+        tokens.get("refresh_token").is_none(),
+        &tokens,
+    );
+    let (status, _) = call(server, Some(token), Method::GET, "/users", None).await;
+    tally.status("that token on GET /users", status, 401);
+
+    // A third-party application: the consent page never offers an admin scope, and a
+    // request for admin scopes only is refused before any page.
+    server
+        .store
+        .update_client(
+            &server.spa_client_id,
+            &ClientUpdate {
+                is_first_party: Some(false),
+                ..Default::default()
+            },
+            tessera_testkit::now(),
+        )
+        .await
+        .expect("updated");
+    let to = server
+        .sign_in(
+            &browser,
+            &authorize("code", "openid delete:users create:client_grants"),
+        )
+        .await;
+    let page = if to.starts_with("/u/consent") {
+        browser
+            .get(server.url(&to))
+            .send()
+            .await
+            .expect("the consent page")
+            .text()
+            .await
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    tally.case(
+        "the consent page for openid + admin scopes asks for none of them",
+        !page.is_empty()
+            && !page.contains("delete:users")
+            && !page.contains("Delete Users")
+            && !page.contains("create:client_grants"),
+        &to,
+    );
+    let back = server
+        .sign_in(&browser, &authorize("code", "delete:users update:users"))
+        .await;
+    tally.case(
+        "a third-party request for admin scopes only: access_denied, no consent page",
+        params_of(&back).get("error").map(String::as_str) == Some("access_denied")
+            && back.starts_with(CALLBACK),
+        &back,
+    );
+    tally.finish();
+}
