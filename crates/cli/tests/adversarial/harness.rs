@@ -31,8 +31,6 @@ impl Tally {
         }
     }
 
-    // TODO(lead): drop the allow once a category calls it (the categories are landing).
-    #[allow(dead_code)]
     /// An attack answered with an HTTP status: it holds when the status is `expected`.
     pub(crate) fn status(&mut self, case: impl Display, got: u16, expected: u16) {
         self.case(
@@ -42,7 +40,6 @@ impl Tally {
         );
     }
 
-    #[allow(dead_code)]
     /// An attack whose refusal may take one of several statuses (e.g. 400 or 401).
     pub(crate) fn status_in(&mut self, case: impl Display, got: u16, expected: &[u16]) {
         self.case(
