@@ -244,19 +244,14 @@ async fn authorization_code(
     {
         CodeRedemption::Redeemed(record) => record,
         CodeRedemption::AlreadyUsed(record) => {
-            // A replay: whoever holds this code may be an attacker. Revoke what the first
-            // redemption produced that can be revoked.
+            // A replay: whoever holds this code may be an attacker. Record it first, then
+            // revoke what the first redemption produced that can be revoked; a winner still
+            // storing its tokens sees the record and revokes them itself.
             if record.client_id == client.client_id {
                 let code_hash = ids::secret_hash(code);
-                let refresh = state
-                    .store()
-                    .revoke_refresh_families_of_code(&code_hash, now)
+                state.store().mark_code_replayed(&code_hash, now).await?;
+                revoke_what_a_code_issued(state, &code_hash, &record.client_id, &record.user_id)
                     .await?;
-                let opaque = state
-                    .store()
-                    .revoke_opaque_tokens(&record.client_id, &record.user_id)
-                    .await?;
-                tracing::warn!(client_id = %client.client_id, refresh, opaque, "authorization code replayed: tokens revoked");
             }
             state.metrics().code_replayed();
             return Err(invalid());
@@ -313,11 +308,12 @@ async fn authorization_code(
         ),
         None => None,
     };
+    let code_hash = ids::secret_hash(code);
     let refresh = RefreshSource::Code {
-        code_hash: ids::secret_hash(code),
+        code_hash: code_hash.clone(),
         sid: grant.sid.clone(),
     };
-    user_tokens(
+    let tokens = user_tokens(
         state,
         &client,
         &user,
@@ -328,7 +324,35 @@ async fn authorization_code(
         Some(&grant.sid),
         Some(refresh),
     )
-    .await
+    .await?;
+    // A replay that raced this redemption may have revoked before these tokens were stored:
+    // asked only now that they are, so one of the two sides always sees the other. The
+    // answer is still this redemption's (it won); what can be revoked of it is.
+    if state.store().code_was_replayed(&code_hash).await? {
+        revoke_what_a_code_issued(state, &code_hash, &client.client_id, &user.user_id).await?;
+    }
+    Ok(tokens)
+}
+
+/// Revokes what the redemption of a replayed code produced that can be revoked: the refresh
+/// families it started and the client's opaque tokens for the user.
+async fn revoke_what_a_code_issued(
+    state: &AppState,
+    code_hash: &[u8],
+    client_id: &str,
+    user_id: &str,
+) -> Result<(), OAuthError> {
+    let now = now();
+    let refresh = state
+        .store()
+        .revoke_refresh_families_of_code(code_hash, now)
+        .await?;
+    let opaque = state
+        .store()
+        .revoke_opaque_tokens(client_id, user_id)
+        .await?;
+    tracing::warn!(%client_id, refresh, opaque, "authorization code replayed: tokens revoked");
+    Ok(())
 }
 
 /// An application restricted to some APIs gets no user tokens for another one (it may have

@@ -1463,6 +1463,38 @@ impl Store {
         })
     }
 
+    /// Records that a consumed code was presented again by its client (a replay). Committed
+    /// before the caller revokes what the code issued; see `code_was_replayed`.
+    pub async fn mark_code_replayed(&self, code_hash: &[u8], now: i64) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+            "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, $1) WHERE tenant_id = $2 AND code_hash = $3",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(code_hash)
+        .execute(pool)
+        .await?;
+            Ok(())
+        })
+    }
+
+    /// Whether a replay of the code was recorded. The redemption's winner asks after its
+    /// tokens are committed: either it sees the replay, or the replay's revocation (which
+    /// runs after the mark is committed) sees its tokens.
+    pub async fn code_was_replayed(&self, code_hash: &[u8]) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+            "SELECT replayed_at FROM authorization_codes WHERE tenant_id = $1 AND code_hash = $2 AND replayed_at IS NOT NULL",
+        )
+        .bind(self.tenant)
+        .bind(code_hash)
+        .fetch_optional(pool)
+        .await?;
+            Ok(row.is_some())
+        })
+    }
+
     // ---- opaque access tokens ----------------------------------------------------------
 
     pub async fn create_opaque_token(

@@ -296,6 +296,15 @@ async fn a_code_is_redeemed_once_even_under_concurrency(store: &Store) {
         store.redeem_code(&[9; 32], 10).await.unwrap(),
         CodeRedemption::NotFound
     ));
+    // A replay is recorded once and stays recorded; other codes are untouched.
+    assert!(!store.code_was_replayed(&[7; 32]).await.unwrap());
+    store.mark_code_replayed(&[7; 32], 11).await.unwrap();
+    store.mark_code_replayed(&[7; 32], 12).await.unwrap();
+    assert!(store.code_was_replayed(&[7; 32]).await.unwrap());
+    store.create_code(&code(8, i64::MAX)).await.unwrap();
+    assert!(!store.code_was_replayed(&[8; 32]).await.unwrap());
+    store.mark_code_replayed(&[9; 32], 11).await.unwrap();
+    assert!(!store.code_was_replayed(&[9; 32]).await.unwrap());
 }
 
 async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
