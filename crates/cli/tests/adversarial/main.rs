@@ -9,8 +9,10 @@
 mod common;
 
 mod harness;
+mod html;
 
 mod durability;
 mod management;
+mod hosted_xss;
 mod proxy;
 mod races;
