@@ -11,6 +11,7 @@ mod common;
 mod harness;
 mod html;
 
+mod csrf;
 mod durability;
 mod management;
 mod hosted_xss;
