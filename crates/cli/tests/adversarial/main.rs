@@ -11,6 +11,7 @@ mod common;
 mod harness;
 mod html;
 
+mod brute_force;
 mod csrf;
 mod durability;
 mod management;

@@ -1,0 +1,819 @@
+//! Brute force and lockout, with Auth0's defaults (SECURITY.md): after
+//! `ServerConfig::max_login_failures` (10) consecutive failures for one account from one
+//! address, that pair is refused even with the right password until a reset or an unblock;
+//! every address gets `login_attempts_per_minute` posts of the login, sign-up and reset forms
+//! (and `/dbconnections/change_password`) before 429 with `Retry-After`; a reset address gets
+//! 5 codes an hour and a code dies after 5 wrong tries. Unknown and known accounts answer
+//! alike. `X-Forwarded-For` moves none of this unless the peer is a trusted proxy. Blocked
+//! users can neither log in, refresh, redeem a code nor use a session. No timing is asserted
+//! here (enumeration by timing is another category's).
+
+use serde_json::{Value, json};
+use tessera_core::{AppType, ClientGrant, ids};
+use tessera_server::{MailConfig, TrustedProxies};
+use tessera_testkit::smtp::SmtpReceiver;
+use tessera_testkit::{
+    API, PASSWORD, TestServer, browser, client, create_user, hidden_field, location, now,
+    params_of, pkce, spawn_with,
+};
+
+use crate::harness::Tally;
+use crate::html::decode;
+
+const WRONG_CREDENTIALS: &str = "Wrong email or password.";
+const LOCKED: &str = "Your account has been blocked after multiple consecutive login attempts.";
+const USER_BLOCKED: &str = "Your account is blocked.";
+const TOO_MANY: &str = "Too many login attempts from your network.";
+const WRONG_CODE: &str = "That code is wrong or has expired.";
+const TOO_MANY_CODES: &str = "Too many codes were requested for this address.";
+const NEW_PASSWORD: &str = "a brand new passphrase 42";
+/// What an attacker writes to look like another client.
+const SPOOFED: &[(&str, &str)] = &[
+    ("x-forwarded-for", "203.0.113.9"),
+    ("x-forwarded-for", "203.0.113.9, 198.51.100.1"),
+    ("x-real-ip", "203.0.113.10"),
+    ("forwarded", "for=203.0.113.11"),
+];
+
+/// What one post of a form got.
+struct Answer {
+    status: u16,
+    /// The page's error message (the login form's, or the error page's), decoded.
+    message: String,
+    retry_after: Option<u64>,
+    session: bool,
+}
+
+impl Answer {
+    async fn of(response: reqwest::Response) -> Answer {
+        let headers = response.headers();
+        let retry_after = headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let session = headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().is_ok_and(|c| c.contains("tessera_session=")));
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        Answer {
+            status,
+            message: error_message(&body),
+            retry_after,
+            session,
+        }
+    }
+
+    /// The refusal `status` with `message`, no session started.
+    fn is(&self, status: u16, message: &str) -> bool {
+        self.status == status && self.message.starts_with(message) && !self.session
+    }
+
+    /// A 429 whose `Retry-After` is within `max` seconds.
+    fn is_throttled(&self, message: &str, max: u64) -> bool {
+        self.is(429, message) && self.retry_after.is_some_and(|s| (1..=max).contains(&s))
+    }
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {:?} retry-after {:?}{}",
+            self.status,
+            self.message,
+            self.retry_after,
+            if self.session { ", a session" } else { "" }
+        )
+    }
+}
+
+/// The text of the page's `<p class="error">`, or the JSON error's description.
+fn error_message(body: &str) -> String {
+    if let Ok(json) = serde_json::from_str::<Value>(body) {
+        return json["error_description"].as_str().unwrap_or("").to_string();
+    }
+    let Some(start) = body.find("<p class=\"error\"") else {
+        return String::new();
+    };
+    let text = &body[start..];
+    let text = &text[text.find('>').map_or(0, |i| i + 1)..];
+    decode(&text[..text.find("</p>").unwrap_or(text.len())])
+}
+
+/// A login transaction of a fresh browser, posted to as often as a case needs.
+struct LoginForm {
+    browser: reqwest::Client,
+    transaction: String,
+    csrf: String,
+}
+
+impl LoginForm {
+    async fn open(server: &TestServer) -> LoginForm {
+        let browser = browser();
+        let pkce = pkce();
+        let url = server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]);
+        let response = browser.get(url).send().await.expect("the server answers");
+        let page = browser
+            .get(server.url(&location(&response)))
+            .send()
+            .await
+            .expect("the server answers")
+            .text()
+            .await
+            .expect("a page");
+        LoginForm {
+            transaction: hidden_field(&page, "state"),
+            csrf: hidden_field(&page, "csrf"),
+            browser,
+        }
+    }
+
+    async fn post(
+        &self,
+        server: &TestServer,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut form = vec![("state", self.transaction.as_str()), ("csrf", &self.csrf)];
+        form.extend_from_slice(fields);
+        let mut request = self.browser.post(server.url(path)).form(&form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Answer::of(request.send().await.expect("the server answers")).await
+    }
+
+    async fn login(&self, server: &TestServer, username: &str, password: &str) -> Answer {
+        self.login_from(server, username, password, &[]).await
+    }
+
+    async fn login_from(
+        &self,
+        server: &TestServer,
+        username: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let fields = [("username", username), ("password", password)];
+        self.post(server, "/u/login", &fields, headers).await
+    }
+}
+
+async fn logins_count(server: &TestServer, user_id: &str) -> i64 {
+    let user = server.store.find_user(user_id).await.expect("reads");
+    user.expect("the user exists").logins_count
+}
+
+/// A Management API token allowed to read and update users.
+async fn management_token(server: &TestServer) -> String {
+    let secret = ids::client_secret();
+    let automation = client("Automation", AppType::NonInteractive, Some(&secret));
+    server
+        .store
+        .create_client(&automation)
+        .await
+        .expect("stored");
+    let audience = format!("{}api/v2/", server.issuer);
+    server
+        .store
+        .create_client_grant(&ClientGrant {
+            id: format!("cgr_{}", ids::alphanumeric(16)),
+            client_id: automation.client_id.clone(),
+            audience: audience.clone(),
+            scope: vec!["read:users".into(), "update:users".into()],
+            created_at: now(),
+        })
+        .await
+        .expect("stored");
+    let (status, body) = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &automation.client_id),
+            ("client_secret", &secret),
+            ("audience", &audience),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().expect("a token").to_string()
+}
+
+/// `PATCH /api/v2/users/{id}` with `{"blocked": blocked}`: the status.
+async fn set_blocked(server: &TestServer, token: &str, user_id: &str, blocked: bool) -> u16 {
+    let id: String = url::form_urlencoded::byte_serialize(user_id.as_bytes()).collect();
+    reqwest::Client::new()
+        .patch(server.url(&format!("/api/v2/users/{id}")))
+        .bearer_auth(token)
+        .json(&json!({ "blocked": blocked }))
+        .send()
+        .await
+        .expect("the server answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_of_an_account_and_address() {
+    let mut tally = Tally::new("brute_force/lockout");
+    let server = spawn_with(|config| config.login_attempts_per_minute = 1_000).await;
+    let limit = 10;
+    let other = "other@example.com";
+    let other_id = create_user(&server.store, other, PASSWORD).await;
+    let form = LoginForm::open(&server).await;
+    let demo = server.user_email.clone();
+    let logins_before = logins_count(&server, &server.user_id).await;
+
+    // Ten wrong passwords for a known account, ten for an unknown one: one answer for both.
+    for attempt in 1..=limit {
+        for (who, username) in [("known", demo.as_str()), ("unknown", "ghost@example.com")] {
+            let answer = form.login(&server, username, "not the password").await;
+            tally.case(
+                format_args!("wrong password {attempt} of {limit} for the {who} account: 401"),
+                answer.is(401, WRONG_CREDENTIALS),
+                &answer,
+            );
+        }
+    }
+    // Locked, with the right password too, however the address is spelled or forwarded.
+    let answer = form.login(&server, &demo, PASSWORD).await;
+    tally.case(
+        "the right password after 10 failures: 429, locked",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    let answer = form.login(&server, "ghost@example.com", PASSWORD).await;
+    tally.case(
+        "the unknown account after 10 failures: the same 429",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    for spelling in [
+        "DEMO@EXAMPLE.COM",
+        "  demo@example.com  ",
+        "Demo@Example.com",
+    ] {
+        let answer = form.login(&server, spelling, PASSWORD).await;
+        tally.case(
+            format_args!("the right password as {spelling:?}: 429, locked"),
+            answer.is(429, LOCKED),
+            &answer,
+        );
+    }
+    for (name, value) in SPOOFED {
+        let answer = form
+            .login_from(&server, &demo, PASSWORD, &[(name, value)])
+            .await;
+        tally.case(
+            format_args!("the right password with {name}: {value} (no trusted proxy): 429"),
+            answer.is(429, LOCKED),
+            &answer,
+        );
+    }
+    let logins = logins_count(&server, &server.user_id).await;
+    tally.case(
+        "the locked attempts counted no login",
+        logins == logins_before,
+        format_args!("{logins_before} → {logins}"),
+    );
+    // The lock is the pair's: another account from the same address signs in.
+    let answer = form.login(&server, other, PASSWORD).await;
+    tally.status("another account from the same address", answer.status, 303);
+    // An administrator's unblock lifts it.
+    let token = management_token(&server).await;
+    let status = set_blocked(&server, &token, &server.user_id, false).await;
+    tally.status("the Management API unblocks", status, 200);
+    let answer = form.login(&server, &demo, PASSWORD).await;
+    tally.status("the right password after the unblock", answer.status, 303);
+
+    // Consecutive: a success starts the count again; the tenth failure in a row locks.
+    for _ in 1..limit {
+        form.login(&server, other, "not the password").await;
+    }
+    let answer = form.login(&server, other, PASSWORD).await;
+    tally.status(
+        "the right password after 9 failures (not locked)",
+        answer.status,
+        303,
+    );
+    for _ in 1..limit {
+        form.login(&server, other, "not the password").await;
+    }
+    let answer = form.login(&server, other, PASSWORD).await;
+    tally.status("9 failures after a success: not locked", answer.status, 303);
+    for _ in 0..limit {
+        form.login(&server, other, "not the password").await;
+    }
+    let answer = form.login(&server, other, PASSWORD).await;
+    tally.case(
+        "10 failures in a row after a success: 429, locked",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    let logins = logins_count(&server, &other_id).await;
+    tally.case("only the three genuine logins counted", logins == 3, logins);
+    tally.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttle_per_address() {
+    let mut tally = Tally::new("brute_force/throttle");
+    let outbox = tempfile::tempdir().expect("a temporary outbox");
+    let dir = outbox.path().to_path_buf();
+    let limit = 5;
+    let server = spawn_with(move |config| {
+        config.login_attempts_per_minute = limit;
+        config.mail = Some(MailConfig::outbox(dir, "Tessera <no-reply@example.com>").unwrap());
+    })
+    .await;
+    let form = LoginForm::open(&server).await;
+    // Up to the limit, any post of a form is answered (here: no such transaction).
+    for attempt in 1..=limit {
+        let response = form
+            .browser
+            .post(server.url("/u/login"))
+            .form(&[("state", "none")])
+            .send()
+            .await
+            .expect("answers");
+        tally.status(
+            format_args!("post {attempt} of {limit} in the minute: answered"),
+            response.status().as_u16(),
+            400,
+        );
+    }
+    // Then every form of the address is refused, with the right password too.
+    let logins_before = logins_count(&server, &server.user_id).await;
+    let answer = form.login(&server, &server.user_email, PASSWORD).await;
+    tally.case(
+        "the right password over the limit: 429 with Retry-After",
+        answer.is_throttled(TOO_MANY, 60),
+        &answer,
+    );
+    let forms: [(&str, Vec<(&str, &str)>); 3] = [
+        (
+            "/u/signup",
+            vec![("email", "new@example.com"), ("password", PASSWORD)],
+        ),
+        ("/u/reset-password", vec![("email", "demo@example.com")]),
+        (
+            "/u/reset-password/code",
+            vec![
+                ("email", "demo@example.com"),
+                ("code", "12345678"),
+                ("password", NEW_PASSWORD),
+            ],
+        ),
+    ];
+    for (path, fields) in &forms {
+        let answer = form.post(&server, path, fields, &[]).await;
+        tally.case(
+            format_args!("POST {path} over the limit: 429 with Retry-After"),
+            answer.status == 429 && answer.retry_after.is_some_and(|s| (1..=60).contains(&s)),
+            &answer,
+        );
+    }
+    let response = reqwest::Client::new()
+        .post(server.url("/dbconnections/change_password"))
+        .json(&json!({
+            "client_id": server.spa_client_id,
+            "email": server.user_email,
+            "connection": "Username-Password-Authentication",
+        }))
+        .send()
+        .await
+        .expect("answers");
+    let retry_after = response.headers().get("retry-after").cloned();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    tally.case(
+        "POST /dbconnections/change_password over the limit: 429 too_many_attempts",
+        body["error"] == "too_many_attempts" && retry_after.is_some(),
+        &body,
+    );
+    for (name, value) in SPOOFED {
+        let answer = form
+            .login_from(&server, &server.user_email, PASSWORD, &[(name, value)])
+            .await;
+        tally.case(
+            format_args!("{name}: {value} (no trusted proxy) over the limit: 429"),
+            answer.is_throttled(TOO_MANY, 60),
+            &answer,
+        );
+    }
+    // The refused posts changed nothing.
+    let logins = logins_count(&server, &server.user_id).await;
+    tally.case(
+        "the throttled logins counted none",
+        logins == logins_before,
+        format_args!("{logins_before} → {logins}"),
+    );
+    let created = server
+        .store
+        .find_user_by_email("new@example.com")
+        .await
+        .expect("reads");
+    tally.case(
+        "the throttled sign-up created no account",
+        created.is_none(),
+        format_args!("{created:?}"),
+    );
+    let mails = std::fs::read_dir(outbox.path()).map_or(0, |dir| dir.count());
+    tally.case(
+        "the throttled reset request sent no mail",
+        mails == 0,
+        mails,
+    );
+    tally.finish();
+}
+
+/// Behind a trusted proxy (the peer, 127.0.0.1) the forwarded client is who is counted and
+/// locked; what the client writes before the proxy's entry changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_behind_a_trusted_proxy() {
+    let mut tally = Tally::new("brute_force/trusted_proxy");
+    let limit = 12;
+    let server = spawn_with(move |config| {
+        config.login_attempts_per_minute = limit;
+        config.trusted_proxies = TrustedProxies::parse(["127.0.0.1"]).expect("a range");
+    })
+    .await;
+    let form = LoginForm::open(&server).await;
+    let demo = server.user_email.clone();
+    let attacker = [("x-forwarded-for", "198.51.100.7")];
+    let victim = [("x-forwarded-for", "198.51.100.8")];
+    for _ in 0..10 {
+        form.login_from(&server, &demo, "not the password", &attacker)
+            .await;
+    }
+    // Post 11 of the attacker's address.
+    let answer = form.login_from(&server, &demo, PASSWORD, &attacker).await;
+    tally.case(
+        "the attacker's address is locked out of the account",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    let answer = form.login_from(&server, &demo, PASSWORD, &victim).await;
+    tally.status(
+        "the account from another client behind the proxy",
+        answer.status,
+        303,
+    );
+    // Post 12: the attacker prepends the victim's address; the proxy appended the real one.
+    let prepended = [("x-forwarded-for", "198.51.100.8, 198.51.100.7")];
+    let answer = form.login_from(&server, &demo, PASSWORD, &prepended).await;
+    tally.case(
+        "the attacker prepending another address to X-Forwarded-For: still locked",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    // Over the attacker's limit, whatever they prepend or append.
+    for (label, forwarded) in [
+        ("no change", "198.51.100.7"),
+        ("another address prepended", "198.51.100.9, 198.51.100.7"),
+        ("garbage prepended", "not-an-address, 198.51.100.7"),
+        (
+            "the proxy's own address appended",
+            "198.51.100.7, 127.0.0.1",
+        ),
+        ("the attacker's address with a port", "198.51.100.7:4444"),
+    ] {
+        let answer = form
+            .login_from(&server, &demo, PASSWORD, &[("x-forwarded-for", forwarded)])
+            .await;
+        tally.case(
+            format_args!("over the limit, X-Forwarded-For with {label}: 429"),
+            answer.is_throttled(TOO_MANY, 60),
+            &answer,
+        );
+    }
+    let answer = form.login_from(&server, &demo, PASSWORD, &victim).await;
+    tally.status(
+        "the other client is neither locked nor throttled",
+        answer.status,
+        303,
+    );
+    tally.finish();
+}
+
+async fn spawn_with_mail() -> (TestServer, SmtpReceiver) {
+    let smtp = SmtpReceiver::start().await;
+    let url = smtp.url();
+    let server = spawn_with(move |config| {
+        config.login_attempts_per_minute = 1_000;
+        config.mail = Some(MailConfig::smtp(&url, "Tessera <no-reply@example.com>").unwrap());
+    })
+    .await;
+    (server, smtp)
+}
+
+async fn password_hash(server: &TestServer, email: &str) -> Option<String> {
+    let found = server
+        .store
+        .find_user_with_password(email)
+        .await
+        .expect("reads");
+    found.expect("the user exists").1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_throttles_and_codes() {
+    let mut tally = Tally::new("brute_force/password_reset");
+    let (server, mut smtp) = spawn_with_mail().await;
+    let form = LoginForm::open(&server).await;
+    let demo = server.user_email.clone();
+    // Five codes an hour per address, known or not; the sixth request is refused alike.
+    for (who, email) in [("known", demo.as_str()), ("unknown", "ghost@example.com")] {
+        for request in 1..=5 {
+            let answer = form
+                .post(&server, "/u/reset-password", &[("email", email)], &[])
+                .await;
+            let sent = answer.status == 200;
+            tally.case(
+                format_args!("reset request {request} of 5 for the {who} address: 200"),
+                sent,
+                &answer,
+            );
+        }
+        for spelling in [email.to_string(), email.to_uppercase()] {
+            let answer = form
+                .post(&server, "/u/reset-password", &[("email", &spelling)], &[])
+                .await;
+            tally.case(
+                format_args!("a sixth reset request for the {who} address as {spelling:?}: 429"),
+                answer.is_throttled(TOO_MANY_CODES, 3600),
+                &answer,
+            );
+        }
+        let response = reqwest::Client::new()
+            .post(server.url("/dbconnections/change_password"))
+            .json(&json!({
+                "client_id": server.spa_client_id,
+                "email": email,
+                "connection": "Username-Password-Authentication",
+            }))
+            .send()
+            .await
+            .expect("answers");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        tally.case(
+            format_args!(
+                "/dbconnections/change_password for the {who} address over its limit: 429"
+            ),
+            status == 429 && body["error"] == "too_many_attempts",
+            format_args!("{status} {body}"),
+        );
+    }
+    for _ in 0..5 {
+        let mail = smtp.next().await;
+        assert_eq!(mail.to, vec![demo.clone()]);
+    }
+
+    // Five wrong codes kill the code: the right one is refused after them.
+    let target = "target@example.com";
+    create_user(&server.store, target, PASSWORD).await;
+    let answer = form
+        .post(&server, "/u/reset-password", &[("email", target)], &[])
+        .await;
+    assert!(answer.status == 200, "{answer}");
+    let code = smtp.next().await.code();
+    let before = password_hash(&server, target).await;
+    let wrong: Vec<String> = (1..=5u32)
+        .map(|n| {
+            format!(
+                "{:08}",
+                (code.parse::<u32>().expect("digits") + n) % 100_000_000
+            )
+        })
+        .collect();
+    let submit = async |email: &str, code: &str| {
+        let fields = [("email", email), ("code", code), ("password", NEW_PASSWORD)];
+        form.post(&server, "/u/reset-password/code", &fields, &[])
+            .await
+    };
+    for (attempt, wrong_code) in wrong.iter().enumerate() {
+        let answer = submit(target, wrong_code).await;
+        tally.case(
+            format_args!("wrong code {} of 5: 400", attempt + 1),
+            answer.is(400, WRONG_CODE),
+            &answer,
+        );
+    }
+    let answer = submit(target, &code).await;
+    tally.case(
+        "the right code after 5 wrong ones: dead, 400",
+        answer.is(400, WRONG_CODE),
+        &answer,
+    );
+    let after = password_hash(&server, target).await;
+    tally.case(
+        "the dead code changed no password",
+        after == before,
+        "the hash changed",
+    );
+    let answer = submit("ghost@example.com", &code).await;
+    tally.case(
+        "a code for an unknown address: the same 400",
+        answer.is(400, WRONG_CODE),
+        &answer,
+    );
+
+    // A reset lifts a lockout (as an administrator's unblock does).
+    let locked = "locked@example.com";
+    create_user(&server.store, locked, PASSWORD).await;
+    for _ in 0..10 {
+        form.login(&server, locked, "not the password").await;
+    }
+    let answer = form.login(&server, locked, PASSWORD).await;
+    tally.case(
+        "the account is locked before the reset",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    let answer = form
+        .post(&server, "/u/reset-password", &[("email", locked)], &[])
+        .await;
+    assert!(answer.status == 200, "{answer}");
+    let code = smtp.next().await.code();
+    let answer = submit(locked, &code).await;
+    tally.status("the reset with its code", answer.status, 303);
+    let answer = form.login(&server, locked, NEW_PASSWORD).await;
+    tally.status(
+        "the new password after the reset: the lock is lifted",
+        answer.status,
+        303,
+    );
+    tally.finish();
+}
+
+/// `GET /userinfo` with an access token: the status.
+async fn userinfo(server: &TestServer, access_token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("the server answers")
+        .status()
+        .as_u16()
+}
+
+/// Where `/authorize` sends `browser` (with `prompt=none` when `silent`).
+async fn authorize_from_session(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    silent: bool,
+) -> String {
+    let pkce = pkce();
+    let mut extra = vec![
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    if silent {
+        extra.push(("prompt", "none"));
+    }
+    let response = browser
+        .get(server.authorize_url(&extra))
+        .send()
+        .await
+        .expect("the server answers");
+    location(&response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_users() {
+    let mut tally = Tally::new("brute_force/blocked");
+    let (server, mut smtp) = spawn_with_mail().await;
+    let token = management_token(&server).await;
+    let demo = server.user_email.clone();
+    // Before the block: a session, tokens, and a code not yet redeemed.
+    let browser = browser();
+    let tokens = server
+        .code_flow(&browser, "openid offline_access read:messages", Some(API))
+        .await;
+    let refresh_token = tokens["refresh_token"].as_str().expect("a refresh token");
+    let access_token = tokens["access_token"].as_str().expect("an access token");
+    let (code, verifier) = server.authorization_code(&browser, "openid", None).await;
+    let id_token_tokens = server.code_flow(&browser, "openid", None).await;
+    let userinfo_token = id_token_tokens["access_token"].as_str().expect("a token");
+    tally.status(
+        "userinfo before the block (control)",
+        userinfo(&server, userinfo_token).await,
+        200,
+    );
+
+    let status = set_blocked(&server, &token, &server.user_id, true).await;
+    tally.status("the Management API blocks the user", status, 200);
+    let (status, body) = server.refresh(refresh_token).await;
+    tally.case(
+        "the blocked user's refresh token: invalid_grant",
+        status == 400 && body["error"] == "invalid_grant",
+        format_args!("{status} {body}"),
+    );
+    let (status, body) = server.redeem(&code, &verifier).await;
+    tally.case(
+        "the blocked user's pending code: invalid_grant",
+        status == 400 && body["error"] == "invalid_grant",
+        format_args!("{status} {body}"),
+    );
+    tally.status_in(
+        "the blocked user's access token at /userinfo",
+        userinfo(&server, userinfo_token).await,
+        &[401],
+    );
+    let _ = access_token;
+    let to = authorize_from_session(&server, &browser, true).await;
+    tally.case(
+        "silent authentication with the blocked user's session: login_required",
+        params_of(&to).get("error").map(String::as_str) == Some("login_required"),
+        &to,
+    );
+    let to = authorize_from_session(&server, &browser, false).await;
+    tally.case(
+        "/authorize with the blocked user's session: the login page",
+        to.starts_with("/u/login?"),
+        &to,
+    );
+    let form = LoginForm::open(&server).await;
+    let answer = form.login(&server, &demo, PASSWORD).await;
+    tally.case(
+        "the blocked user's right password: 403",
+        answer.is(403, USER_BLOCKED),
+        &answer,
+    );
+    let answer = form.login(&server, &demo, "not the password").await;
+    tally.case(
+        "a wrong password for the blocked user: the usual 401",
+        answer.is(401, WRONG_CREDENTIALS),
+        &answer,
+    );
+    // A reset for a blocked account sends nothing (the next mail is another account's).
+    let other = "other@example.com";
+    create_user(&server.store, other, PASSWORD).await;
+    for email in [demo.as_str(), other] {
+        let answer = form
+            .post(&server, "/u/reset-password", &[("email", email)], &[])
+            .await;
+        assert!(answer.status == 200, "{answer}");
+    }
+    let mail = smtp.next().await;
+    tally.case(
+        "no reset code for the blocked user",
+        mail.to == vec![other.to_string()],
+        format_args!("{:?}", mail.to),
+    );
+
+    // Unblocked: the user signs in again, but what the block revoked stays revoked.
+    let status = set_blocked(&server, &token, &server.user_id, false).await;
+    tally.status("the Management API unblocks the user", status, 200);
+    let answer = form.login(&server, &demo, PASSWORD).await;
+    tally.status(
+        "the unblocked user's right password (control)",
+        answer.status,
+        303,
+    );
+    let (status, body) = server.refresh(refresh_token).await;
+    tally.case(
+        "the refresh token revoked by the block stays revoked",
+        status == 400 && body["error"] == "invalid_grant",
+        format_args!("{status} {body}"),
+    );
+
+    // Blocked in the store directly (as `tessera users block` does), while signed in.
+    let stored = LoginForm::open(&server).await;
+    let answer = stored.login(&server, other, PASSWORD).await;
+    tally.status("another user signs in (control)", answer.status, 303);
+    let other_id = server
+        .store
+        .find_user_by_email(other)
+        .await
+        .expect("reads")
+        .expect("exists")
+        .user_id;
+    server
+        .store
+        .set_user_blocked(&other_id, true, now())
+        .await
+        .expect("blocked");
+    let to = authorize_from_session(&server, &stored.browser, true).await;
+    tally.case(
+        "silent authentication after a block in the store: login_required",
+        params_of(&to).get("error").map(String::as_str) == Some("login_required"),
+        &to,
+    );
+    let answer = stored.login(&server, other, PASSWORD).await;
+    tally.case(
+        "the right password after a block in the store: 403",
+        answer.is(403, USER_BLOCKED),
+        &answer,
+    );
+    tally.finish();
+}
