@@ -175,8 +175,14 @@ pub(crate) async fn login_submit(
         let ip = client_ip.to_string();
         // Brute-force protection: (account, IP) pairs with too many consecutive failures
         // stay blocked, even with the right password, until an administrator unblocks.
-        if state.store().login_failures(&username, &ip).await? >= state.config().max_login_failures
-        {
+        // Every attempt counts as a failure before the password is checked, and a success
+        // clears the count: one atomic increment per attempt, so guesses posted in parallel
+        // cannot all pass this check before any of them is counted.
+        let attempt = state
+            .store()
+            .record_login_failure(&username, &ip, now())
+            .await?;
+        if attempt > state.config().max_login_failures {
             state.metrics().login(Login::Locked);
             return Ok(render(StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED));
         }
@@ -190,10 +196,6 @@ pub(crate) async fn login_submit(
         let user = match user {
             Some(user) if verified => user,
             _ => {
-                state
-                    .store()
-                    .record_login_failure(&username, &ip, now())
-                    .await?;
                 state.metrics().login(Login::WrongCredentials);
                 return Ok(render(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS));
             }

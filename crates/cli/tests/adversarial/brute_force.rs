@@ -9,6 +9,7 @@
 //! here (enumeration by timing is another category's).
 
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tessera_core::{AppType, ClientGrant, ids};
 use tessera_server::{MailConfig, TrustedProxies};
 use tessera_testkit::smtp::SmtpReceiver;
@@ -813,6 +814,45 @@ async fn blocked_users() {
     tally.case(
         "the right password after a block in the store: 403",
         answer.is(403, USER_BLOCKED),
+        &answer,
+    );
+    tally.finish();
+}
+
+/// Guesses sent all at once must not all pass the lockout check before any is counted: of
+/// 30 wrong passwords for one account from one address posted in parallel, exactly 10 are
+/// checked (401); the others, and the right password after them, are refused as locked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_stop_at_the_lockout() {
+    let mut tally = Tally::new("brute_force/parallel_guesses");
+    let server = Arc::new(spawn_with(|config| config.login_attempts_per_minute = 1_000).await);
+    let form = Arc::new(LoginForm::open(&server).await);
+    let guesses: Vec<_> = (0..30)
+        .map(|guess| {
+            let (server, form) = (server.clone(), form.clone());
+            let password = format!("guess number {guess}");
+            tokio::spawn(async move { form.login(&server, &server.user_email, &password).await })
+        })
+        .collect();
+    let mut checked = 0;
+    for (guess, task) in guesses.into_iter().enumerate() {
+        let answer = task.await.expect("the guess task ends");
+        checked += usize::from(answer.status == 401);
+        tally.case(
+            format_args!("parallel guess {guess}: 401 wrong or 429 locked"),
+            answer.is(401, WRONG_CREDENTIALS) || answer.is(429, LOCKED),
+            &answer,
+        );
+    }
+    tally.case(
+        "of 30 parallel guesses exactly 10 are checked",
+        checked == 10,
+        checked,
+    );
+    let answer = form.login(&server, &server.user_email, PASSWORD).await;
+    tally.case(
+        "the right password after them: 429, locked",
+        answer.is(429, LOCKED),
         &answer,
     );
     tally.finish();
