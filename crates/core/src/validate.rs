@@ -343,6 +343,22 @@ impl UrlKind {
     }
 }
 
+/// Schemes that run code, read local files or reach browser internals: never a callback,
+/// web origin or logout URL, whatever the application.
+const DANGEROUS_SCHEMES: &[&str] = &[
+    "javascript",
+    "vbscript",
+    "data",
+    "file",
+    "blob",
+    "filesystem",
+    "about",
+    "view-source",
+    "chrome",
+    "chrome-extension",
+    "intent",
+];
+
 /// Validates URLs, which are kept exactly as given (redirect URIs are compared as
 /// strings, so they are never rewritten). Callbacks of native apps may use a private-use
 /// scheme (`com.example.app:/callback`, RFC 8252 §7.1); everything else is http(s).
@@ -353,35 +369,81 @@ pub fn urls(list: &[String], kind: UrlKind, app_type: AppType) -> Checked<()> {
     Ok(())
 }
 
+/// Whether a non-http(s) scheme may carry an authorization response: a native app's
+/// private-use scheme in reverse-domain form (RFC 8252 §7.1, `com.example.app`), never
+/// one of the [`DANGEROUS_SCHEMES`]. Checked at registration, and again before delivering
+/// to a callback registered under older rules.
+pub fn private_use_scheme(scheme: &str) -> Checked<()> {
+    never_allowed(scheme)?;
+    if !scheme.contains('.') {
+        return Err(format!(
+            "the {scheme}: scheme is not a private-use scheme: use the reverse of a domain \
+             you own, such as com.example.app:/callback (RFC 8252 §7.1)"
+        ));
+    }
+    Ok(())
+}
+
+fn never_allowed(scheme: &str) -> Checked<()> {
+    if DANGEROUS_SCHEMES.contains(&scheme) {
+        return Err(format!("the {scheme}: scheme is never allowed"));
+    }
+    Ok(())
+}
+
 fn url(text: &str, kind: UrlKind, app_type: AppType) -> Checked<()> {
     let shown: String = text.chars().take(200).collect();
     let bad = |why: &str| format!("invalid {} {shown:?}: {why}", kind.label());
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "it must be printable ASCII without spaces (write an international domain name \
+             in its xn-- form)",
+        ));
+    }
+    if text.contains('\\') {
+        // Browsers read `\` as `/` in http(s) URLs: what is registered must be what is meant.
+        return Err(bad("it must not contain backslashes"));
+    }
     let parsed = Url::parse(text)
         .map_err(|_| bad("it must be an absolute URL such as https://app.example.com/callback"))?;
-    if !parsed.username().is_empty() || parsed.password().is_some() {
+    let scheme = parsed.scheme();
+    // The text starts with the scheme (printable ASCII: nothing was trimmed by parsing).
+    let authority = text[scheme.len()..]
+        .strip_prefix("://")
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    let credentials = authority.is_some_and(|authority| authority.contains('@'))
+        || !parsed.username().is_empty()
+        || parsed.password().is_some();
+    if credentials {
         // Not echoed: the credentials may be real.
         return Err(format!(
-            "invalid {}: it must not contain credentials",
+            "invalid {}: it must not contain credentials (user@host)",
             kind.label()
         ));
     }
-    let custom_scheme_ok = kind == UrlKind::Callback && app_type == AppType::Native;
-    let web = matches!(parsed.scheme(), "http" | "https");
-    if !web && !custom_scheme_ok {
+    let web = matches!(scheme, "http" | "https");
+    if web {
+        // `http:evil.test` and `http:/evil.test` parse as http://evil.test/ but are
+        // relative references to a browser.
+        if authority.is_none() {
+            return Err(bad(&format!("write it as {scheme}://host/path")));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(bad("it has no host"));
+        }
+    } else if kind == UrlKind::Callback && app_type == AppType::Native {
+        private_use_scheme(scheme).map_err(|why| bad(&why))?;
+    } else {
+        never_allowed(scheme).map_err(|why| bad(&why))?;
         return Err(bad(
             "it must be an absolute http(s) URL such as https://app.example.com/callback",
         ));
-    }
-    if web && parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad("it has no host"));
-    }
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("it must not contain spaces"));
     }
     if text.contains('*') {
         return Err(bad("wildcards are not supported: list each URL"));
     }
     match kind {
+        // RFC 6749 §3.1.2: the redirection endpoint URI must not include a fragment.
         UrlKind::Callback if parsed.fragment().is_some() => {
             Err(bad("a callback URL must not have a #fragment"))
         }
@@ -494,6 +556,96 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn dangerous_and_ambiguous_urls_are_refused_for_every_list() {
+        let dangerous = [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)//",
+            "javascript://app.example/%0aalert(1)",
+            "vbscript:msgbox(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "data:text/html;base64,PHNjcmlwdD4=",
+            "file:///etc/passwd",
+            "file://host/share",
+            "blob:https://app.example/uuid",
+            "about:blank",
+            "view-source:https://app.example/",
+            "chrome://settings",
+            "intent://scan/#Intent;scheme=zxing;end",
+            "http:evil.test",
+            "http:evil.test/callback",
+            "https:/evil.test/callback",
+            "https:\\\\evil.test\\callback",
+            "https://app.example\\@evil.test/",
+            "https://user@evil.test/",
+            "https://@evil.test/",
+            "https://app.example:@evil.test/",
+            "http:user:pw@evil.test/",
+            "https://xn--pp-8cd.example/ok but spaced",
+            "https://\u{0430}pp.example/callback",
+            "https://app.example/cb\u{0000}",
+            "https://app.example/\u{202e}bc",
+        ];
+        for kind in [UrlKind::Callback, UrlKind::WebOrigin, UrlKind::LogoutUrl] {
+            for app_type in [AppType::Native, AppType::Spa, AppType::RegularWeb] {
+                for bad in dangerous {
+                    assert!(
+                        urls(&list(&[bad]), kind, app_type).is_err(),
+                        "{bad} as {kind:?} of {app_type:?}"
+                    );
+                }
+            }
+        }
+        for secret in [
+            "https://admin:hunter2@x.example/",
+            "http:admin:hunter2@x.example/",
+        ] {
+            let message = urls(&list(&[secret]), UrlKind::LogoutUrl, AppType::Spa).unwrap_err();
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        let message =
+            urls(&list(&["http:evil.test"]), UrlKind::Callback, AppType::Spa).unwrap_err();
+        assert!(message.contains("http://host/path"), "{message}");
+    }
+
+    #[test]
+    fn native_callbacks_use_reverse_domain_private_schemes_or_loopback() {
+        let native = AppType::Native;
+        for good in [
+            "com.example.app:/callback",
+            "com.example.app://callback",
+            "io.tessera.cli:/oauth2redirect/provider?x=1",
+            "http://127.0.0.1/callback",
+            "http://[::1]/callback",
+            "http://localhost/callback",
+            "https://app.example/ios/callback",
+        ] {
+            assert!(
+                urls(&list(&[good]), UrlKind::Callback, native).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "myapp:/callback",
+            "myapp://callback",
+            "ftp://x.example/",
+            "ws://x.example/",
+            "com.example.app:/callback#frag",
+        ] {
+            assert!(
+                urls(&list(&[bad]), UrlKind::Callback, native).is_err(),
+                "{bad}"
+            );
+        }
+        // A private-use scheme is a native app's callback, never an origin or a logout URL.
+        for kind in [UrlKind::WebOrigin, UrlKind::LogoutUrl] {
+            assert!(urls(&list(&["com.example.app:/x"]), kind, native).is_err());
+        }
+        assert!(private_use_scheme("com.example.app").is_ok());
+        assert!(private_use_scheme("javascript").is_err());
+        assert!(private_use_scheme("myapp").is_err());
     }
 
     #[test]
