@@ -264,7 +264,7 @@ pub(crate) async fn consent_submit(
         }
         let request = pending.request;
         // The application may have changed while the page was shown.
-        if !redirect::redirect_uri_allowed(&request.redirect_uri, &client.callbacks) {
+        if !redirect::redirect_uri_allowed(&request.redirect_uri, &client.callbacks, client.app_type) {
             return Err(PageError::bad_request(
                 "Callback URL mismatch",
                 "The redirect_uri is no longer allowed for this application.",

@@ -15,10 +15,10 @@ pub(crate) const DEFAULT_CSP: &str = "default-src 'none'; script-src 'self'; sty
 /// `form-action` to every redirect after a form submission, so the login form must be
 /// allowed to lead to the application's origin.
 pub(crate) fn form_page_csp(redirect_uri: &str) -> Option<HeaderValue> {
-    let origin = tessera_core::redirect::origin_of(redirect_uri)?;
+    let destination = tessera_core::redirect::form_action_source(redirect_uri)?;
     let csp = DEFAULT_CSP.replace(
         "form-action 'self'",
-        &format!("form-action 'self' {origin}"),
+        &format!("form-action 'self' {destination}"),
     );
     HeaderValue::from_str(&csp).ok()
 }

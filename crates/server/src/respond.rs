@@ -5,6 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use tessera_core::redirect;
+
 use crate::pages;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,12 +38,12 @@ fn encode(params: &[(&str, String)]) -> String {
     serializer.finish()
 }
 
-/// Sends `params` to `redirect_uri`. `origin` is the redirect_uri's origin (needed by
-/// web_message as the postMessage target and the allowed frame ancestor).
+/// Sends `params` to `redirect_uri`. form_post and web_message need the redirect_uri's
+/// origin (the form's target; the postMessage target and the allowed frame ancestor);
+/// `/authorize` accepts them only for a redirect_uri that has one.
 pub(crate) fn deliver(
     mode: ResponseMode,
     redirect_uri: &str,
-    origin: &str,
     params: &[(&str, String)],
 ) -> Response {
     match mode {
@@ -51,6 +53,9 @@ pub(crate) fn deliver(
         }
         ResponseMode::Fragment => redirect(&format!("{redirect_uri}#{}", encode(params))),
         ResponseMode::FormPost => {
+            let Some(origin) = redirect::origin_of(redirect_uri) else {
+                return invalid_redirect();
+            };
             let mut response = pages::html(
                 StatusCode::OK,
                 &pages::FormPostPage {
@@ -65,6 +70,9 @@ pub(crate) fn deliver(
             response
         }
         ResponseMode::WebMessage => {
+            let Some(origin) = redirect::origin_of(redirect_uri) else {
+                return invalid_redirect();
+            };
             let object: serde_json::Map<String, serde_json::Value> = params
                 .iter()
                 .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
@@ -73,7 +81,7 @@ pub(crate) fn deliver(
             let mut response = pages::html(
                 StatusCode::OK,
                 &pages::WebMessagePage {
-                    origin,
+                    origin: &origin,
                     response_json: &json,
                 },
             );
@@ -111,12 +119,16 @@ pub(crate) fn redirect(location: &str) -> Response {
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(_) => pages::error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid redirect",
-            "The redirect address is not valid.",
-        ),
+        Err(_) => invalid_redirect(),
     }
+}
+
+fn invalid_redirect() -> Response {
+    pages::error_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid redirect",
+        "The redirect address is not valid.",
+    )
 }
 
 /// 303 See Other: after a form POST, the browser follows with a GET.

@@ -333,6 +333,134 @@ async fn form_post_and_web_message_response_modes() {
     assert!(html.contains("login_required"));
 }
 
+fn authorize_for(
+    server: &TestServer,
+    client_id: &str,
+    redirect_uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri);
+    for (name, value) in extra {
+        query.append_pair(name, value);
+    }
+    format!("{}/authorize?{}", server.base, query.finish())
+}
+
+/// RFC 8252: a native app's private-use scheme callback (§7.1) and its loopback IP
+/// callback on whatever port it listens (§7.3) both log in; the port varies for native
+/// apps only, and only on an IP literal.
+#[tokio::test]
+async fn native_apps_log_in_with_private_use_schemes_and_any_loopback_port() {
+    let server = spawn().await;
+    let mut native = client("Native", tessera_core::AppType::Native, None);
+    native.callbacks = vec![
+        "com.example.app:/callback".into(),
+        "http://127.0.0.1/callback".into(),
+        "http://localhost/callback".into(),
+    ];
+    server.store.create_client(&native).await.unwrap();
+    let browser = browser();
+    for redirect_uri in [
+        "com.example.app:/callback",
+        "http://127.0.0.1:51004/callback",
+        "http://127.0.0.1/callback",
+    ] {
+        let pkce = pkce();
+        let url = authorize_for(
+            &server,
+            &native.client_id,
+            redirect_uri,
+            &[
+                ("response_type", "code"),
+                ("state", "st"),
+                ("code_challenge", &pkce.challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        );
+        let back = server.sign_in(&browser, &url).await;
+        assert!(back.starts_with(&format!("{redirect_uri}?code=")), "{back}");
+        let params = params_of(&back);
+        assert_eq!(params["state"], "st");
+        let (status, body) = server
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", &native.client_id),
+                ("code", &params["code"]),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", &pkce.verifier),
+            ])
+            .await;
+        assert_eq!(status, 200, "{redirect_uri}: {body}");
+    }
+
+    // The login form may lead to the app's scheme (CSP form-action applies to redirects).
+    let pkce = pkce();
+    let url = authorize_for(
+        &server,
+        &native.client_id,
+        "com.example.app:/callback",
+        &[
+            ("response_type", "code"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let stranger = common::browser();
+    let login = location(&stranger.get(&url).send().await.unwrap());
+    let page = stranger.get(server.url(&login)).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' com.example.app:;"),
+        "{csp}"
+    );
+
+    // form_post and web_message need an http(s) origin: a page, not a redirect.
+    for mode in ["form_post", "web_message"] {
+        let url = authorize_for(
+            &server,
+            &native.client_id,
+            "com.example.app:/callback",
+            &[("response_type", "code"), ("response_mode", mode)],
+        );
+        let response = browser.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{mode}");
+        assert!(response.headers().get("location").is_none());
+        let page = response.text().await.unwrap();
+        assert!(page.contains("need an http(s) redirect_uri"), "{page}");
+    }
+
+    // localhost is no IP literal: its port is compared. Other app types: every port is.
+    let mut spa = client("Loopback SPA", tessera_core::AppType::Spa, None);
+    spa.callbacks = vec!["http://127.0.0.1/callback".into()];
+    server.store.create_client(&spa).await.unwrap();
+    for (client_id, redirect_uri) in [
+        (&native.client_id, "http://localhost:51004/callback"),
+        (&native.client_id, "http://127.0.0.1:51004/callback/"),
+        (&native.client_id, "com.example.app:/callback/"),
+        (&spa.client_id, "http://127.0.0.1:51004/callback"),
+    ] {
+        let url = authorize_for(
+            &server,
+            client_id,
+            redirect_uri,
+            &[("response_type", "code")],
+        );
+        let response = browser.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{redirect_uri}");
+        assert!(response.headers().get("location").is_none());
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("Callback URL mismatch")
+        );
+    }
+}
+
 #[tokio::test]
 async fn client_credentials_for_a_granted_api() {
     let server = spawn().await;

@@ -134,6 +134,96 @@ async fn errors_after_the_redirect_uri_is_trusted_go_back_to_it() {
     }
 }
 
+/// Every response_type × response_mode: a token (access or ID) is never in a query; a
+/// token-bearing response type with `response_mode=query` gets its error in the fragment.
+#[tokio::test]
+async fn no_response_type_and_mode_puts_a_token_in_a_query() {
+    let server = spawn().await;
+    let browser = browser();
+    server.code_flow(&browser, "openid", None).await;
+    let challenge = pkce().challenge;
+    let response_types = [
+        "code",
+        "token",
+        "id_token",
+        "token id_token",
+        "id_token token",
+        "code id_token",
+        "code token",
+        "code id_token token",
+        "none",
+    ];
+    let modes = [
+        None,
+        Some("query"),
+        Some("fragment"),
+        Some("form_post"),
+        Some("web_message"),
+        Some("query.jwt"),
+    ];
+    for response_type in response_types {
+        let carries_tokens = response_type.split(' ').any(|t| t != "code" && t != "none");
+        for mode in modes {
+            let case = format!("{response_type} / {mode:?}");
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query
+                .append_pair("client_id", &server.spa_client_id)
+                .append_pair("redirect_uri", SPA_ORIGIN)
+                .append_pair("response_type", response_type)
+                .append_pair("scope", "openid")
+                .append_pair("nonce", "n")
+                .append_pair("state", "st");
+            if response_type.contains("code") {
+                query
+                    .append_pair("code_challenge", &challenge)
+                    .append_pair("code_challenge_method", "S256");
+            }
+            if let Some(mode) = mode {
+                query.append_pair("response_mode", mode);
+            }
+            let url = format!("{}/authorize?{}", server.base, query.finish());
+            let response = browser.get(&url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let back = response
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_string());
+            let body = response.text().await.unwrap();
+            if let Some(back) = &back {
+                let before_fragment = back.split('#').next().unwrap();
+                assert!(
+                    !before_fragment.contains("token="),
+                    "{case}: a token in the query: {back}"
+                );
+            }
+            match mode {
+                Some("query") if carries_tokens => {
+                    assert_eq!(status, 302, "{case}");
+                    let back = back.unwrap();
+                    assert!(
+                        back.starts_with(&format!("{SPA_ORIGIN}#")),
+                        "{case}: {back}"
+                    );
+                    let params = params_of(&back);
+                    assert_eq!(params["error"], "invalid_request", "{case}");
+                    assert_eq!(params["state"], "st", "{case}");
+                }
+                Some("form_post" | "web_message") => {
+                    assert_eq!(status, 200, "{case}");
+                    assert!(back.is_none(), "{case}");
+                    let state_field = if mode == Some("form_post") {
+                        "name=\"state\" value=\"st\""
+                    } else {
+                        "&#34;state&#34;:&#34;st&#34;"
+                    };
+                    assert!(body.contains(state_field), "{case}: {body}");
+                }
+                _ => assert_eq!(status, 302, "{case}"),
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn pkce_is_enforced_at_the_token_endpoint() {
     let server = spawn().await;
