@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::consent;
 use crate::error::{OAuthError, PageError};
 use crate::issue;
+use crate::login::csrf_failure;
 use crate::metrics::Grant;
 use crate::params::Params;
 use crate::respond::{self, ResponseMode};
@@ -556,7 +557,7 @@ async fn start_login(
     headers: &HeaderMap,
     request: &AuthRequest,
 ) -> Result<Response, Rejection> {
-    let (csrf, csrf_cookie) = session::csrf_token(state, headers);
+    let (csrf, csrf_cookie) = session::transaction_binding(state, headers);
     let id = ids::secret_token();
     let now = now();
     let record = TransactionRecord {
@@ -571,11 +572,10 @@ async fn start_login(
     } else {
         "u/login"
     };
-    let mut response = respond::redirect(&format!("/{page}?state={id}"));
-    if let Some(cookie) = csrf_cookie {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    Ok(with_cookie(
+        respond::redirect(&format!("/{page}?state={id}")),
+        Some(csrf_cookie),
+    ))
 }
 
 /// Issues the authorization response for a signed-in user (who consented, when the
@@ -670,9 +670,10 @@ async fn issue_response(
     Ok(params)
 }
 
-/// Loads a live login transaction and its request.
+/// Loads a live login transaction that this browser started, and its request.
 pub(crate) async fn load_transaction(
     state: &AppState,
+    headers: &HeaderMap,
     id: Option<&str>,
 ) -> Result<(TransactionRecord, AuthRequest, Client), PageError> {
     let expired = || {
@@ -681,14 +682,17 @@ pub(crate) async fn load_transaction(
             "This login link is no longer valid. Go back to the application and sign in again.",
         )
     };
-    load_stored(state, id, expired, |request: &AuthRequest| request).await
+    load_stored(state, headers, id, expired, |request: &AuthRequest| request).await
 }
 
 /// Loads a live transaction whose stored value is a `T` that carries an authorization
 /// request, and the application of that request. Anything missing or unreadable is
-/// `expired()`: the page tells the user to start again from the application.
+/// `expired()`: the page tells the user to start again from the application. Every step
+/// of a transaction comes here, so every step is bound to the browser that started it
+/// (login CSRF: another browser must not finish it with its own session).
 pub(crate) async fn load_stored<T: serde::de::DeserializeOwned>(
     state: &AppState,
+    headers: &HeaderMap,
     id: Option<&str>,
     expired: impl Fn() -> PageError,
     request_of: impl Fn(&T) -> &AuthRequest,
@@ -699,6 +703,9 @@ pub(crate) async fn load_stored<T: serde::de::DeserializeOwned>(
         .find_transaction(id, now())
         .await?
         .ok_or_else(&expired)?;
+    if !session::started_here(state, headers, &record.csrf_hash) {
+        return Err(csrf_failure());
+    }
     let stored: T = serde_json::from_str(&record.request).map_err(|_| expired())?;
     let client = state
         .store()
@@ -720,10 +727,11 @@ pub(crate) async fn resume(
             return PageError::bad_request("Invalid request", error.to_string()).into_response();
         }
     };
-    let (record, request, client) = match load_transaction(&state, params.get("state")).await {
-        Ok(loaded) => loaded,
-        Err(page) => return page.into_response(),
-    };
+    let (record, request, client) =
+        match load_transaction(&state, &headers, params.get("state")).await {
+            Ok(loaded) => loaded,
+            Err(page) => return page.into_response(),
+        };
     // The application may have changed since the request started.
     if !redirect::redirect_uri_allowed(&request.redirect_uri, &client.callbacks, client.app_type) {
         return PageError::bad_request(

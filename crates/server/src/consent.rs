@@ -91,7 +91,7 @@ pub(crate) async fn check(
             "Consent required",
         ));
     }
-    let (csrf, cookie) = session::csrf_token(state, headers);
+    let (csrf, cookie) = session::transaction_binding(state, headers);
     let id = ids::secret_token();
     let pending = PendingConsent {
         request,
@@ -109,7 +109,7 @@ pub(crate) async fn check(
     state.store().create_transaction(&record, now).await?;
     Ok(with_cookie(
         respond::redirect(&format!("/u/consent?state={id}")),
-        cookie,
+        Some(cookie),
     ))
 }
 
@@ -165,7 +165,7 @@ async fn load(
     PageError,
 > {
     let (record, pending, client) =
-        authorize::load_stored(state, id, expired, |pending: &PendingConsent| {
+        authorize::load_stored(state, headers, id, expired, |pending: &PendingConsent| {
             &pending.request
         })
         .await?;

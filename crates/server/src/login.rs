@@ -47,7 +47,8 @@ pub(crate) async fn login_page(
 ) -> Response {
     let result = async {
         let params = query_params(query)?;
-        let (record, request, client) = load_transaction(&state, params.get("state")).await?;
+        let (record, request, client) =
+            load_transaction(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
         let page = LoginPage {
             client_name: &client.name,
@@ -73,7 +74,8 @@ pub(crate) async fn signup_page(
 ) -> Response {
     let result = async {
         let params = query_params(query)?;
-        let (record, request, client) = load_transaction(&state, params.get("state")).await?;
+        let (record, request, client) =
+            load_transaction(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
         let page = SignupPage {
             client_name: &client.name,
@@ -147,7 +149,8 @@ pub(crate) async fn login_submit(
     }
     let result = async {
         let params = form_params(&headers, &body)?;
-        let (record, request, client) = load_transaction(&state, params.get("state")).await?;
+        let (record, request, client) =
+            load_transaction(&state, &headers, params.get("state")).await?;
         let csrf = params.get("csrf").unwrap_or("");
         if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
             return Err(csrf_failure());
@@ -228,7 +231,8 @@ pub(crate) async fn signup_submit(
     }
     let result = async {
         let params = form_params(&headers, &body)?;
-        let (record, request, client) = load_transaction(&state, params.get("state")).await?;
+        let (record, request, client) =
+            load_transaction(&state, &headers, params.get("state")).await?;
         let csrf = params.get("csrf").unwrap_or("");
         if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
             return Err(csrf_failure());

@@ -215,14 +215,18 @@ struct Origin {
 }
 
 impl Origin {
-    async fn load(state: &AppState, id: Option<&str>) -> Result<Self, PageError> {
+    async fn load(
+        state: &AppState,
+        headers: &HeaderMap,
+        id: Option<&str>,
+    ) -> Result<Self, PageError> {
         match id {
             None => Ok(Origin {
                 record: None,
                 client_name: None,
             }),
             Some(id) => {
-                let (record, _, client) = load_transaction(state, Some(id)).await?;
+                let (record, _, client) = load_transaction(state, headers, Some(id)).await?;
                 Ok(Origin {
                     record: Some(record),
                     client_name: Some(client.name),
@@ -278,7 +282,7 @@ pub(crate) async fn request_page(
     }
     let result = async {
         let params = query_params(query)?;
-        let origin = Origin::load(&state, params.get("state")).await?;
+        let origin = Origin::load(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
         let page = RequestPage {
             client_name: origin.client_name.as_deref(),
@@ -308,7 +312,7 @@ async fn admit_form(
         return Err(throttled_page(retry_after, TOO_MANY_FROM_NETWORK));
     }
     let params = form_params(headers, body).map_err(IntoResponse::into_response)?;
-    let origin = Origin::load(state, params.get("state"))
+    let origin = Origin::load(state, headers, params.get("state"))
         .await
         .map_err(IntoResponse::into_response)?;
     if !origin.csrf_valid(state, headers, params.get("csrf").unwrap_or("")) {
@@ -373,7 +377,7 @@ pub(crate) async fn code_page(
     }
     let result = async {
         let params = query_params(query)?;
-        let origin = Origin::load(&state, params.get("state")).await?;
+        let origin = Origin::load(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
         let page = CodePage {
             transaction: origin.transaction(),

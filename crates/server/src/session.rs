@@ -1,4 +1,5 @@
-//! The browser session at the hosted login page and the CSRF cookie of its forms.
+//! The browser session at the hosted login page, and the CSRF cookie of its forms, which
+//! also binds each login transaction to the browser that started it.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use tessera_core::{SESSION_LIFETIME, User, ids};
@@ -31,16 +32,10 @@ pub(crate) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-fn set_cookie(
-    state: &AppState,
-    name: &str,
-    value: &str,
-    max_age: i64,
-    cross_site: bool,
-) -> HeaderValue {
-    let same_site = if state.secure_cookies() && cross_site {
-        // Silent authentication runs in an iframe on the app's site; over HTTPS that
-        // cross-site request must still carry the session.
+/// Both cookies travel alike: silent authentication runs in an iframe on the app's site,
+/// and over HTTPS that cross-site request must still carry them.
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let same_site = if state.secure_cookies() {
         "None"
     } else {
         "Lax"
@@ -104,7 +99,6 @@ pub(crate) async fn start(
             &cookie_name(state, SESSION_COOKIE),
             &value,
             SESSION_LIFETIME,
-            true,
         ),
     ))
 }
@@ -124,7 +118,7 @@ pub(crate) async fn end(state: &AppState, headers: &HeaderMap) -> Result<HeaderV
         }
         state.store().delete_session(&id_hash).await?;
     }
-    Ok(set_cookie(state, &name, "", 0, true))
+    Ok(set_cookie(state, &name, "", 0))
 }
 
 /// The browser's CSRF token, and a `Set-Cookie` when a new one had to be made.
@@ -134,16 +128,34 @@ pub(crate) fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Opti
         Some(existing) => (existing, None),
         None => {
             let token = ids::secret_token();
-            let cookie = set_cookie(
-                state,
-                &name,
-                &token,
-                tessera_core::LOGIN_TRANSACTION_LIFETIME,
-                false,
-            );
+            let cookie = csrf_cookie(state, &token);
             (token, Some(cookie))
         }
     }
+}
+
+fn csrf_cookie(state: &AppState, token: &str) -> HeaderValue {
+    set_cookie(
+        state,
+        &cookie_name(state, CSRF_COOKIE),
+        token,
+        tessera_core::LOGIN_TRANSACTION_LIFETIME,
+    )
+}
+
+/// The CSRF token a new login transaction is bound to (its hash is stored with it), and
+/// the `Set-Cookie` that keeps the cookie at least as long as the transaction.
+pub(crate) fn transaction_binding(state: &AppState, headers: &HeaderMap) -> (String, HeaderValue) {
+    let (token, _) = csrf_token(state, headers);
+    let cookie = csrf_cookie(state, &token);
+    (token, cookie)
+}
+
+/// Whether this browser started the transaction whose binding is `transaction_hash`: it
+/// holds the CSRF cookie the transaction was created with.
+pub(crate) fn started_here(state: &AppState, headers: &HeaderMap, transaction_hash: &[u8]) -> bool {
+    read_cookie(headers, &cookie_name(state, CSRF_COOKIE))
+        .is_some_and(|cookie| ids::secret_matches(&cookie, transaction_hash))
 }
 
 /// Double-submit check without a transaction (password reset reached from a mail): the
@@ -162,8 +174,5 @@ pub(crate) fn csrf_valid(
     submitted: &str,
     transaction_hash: &[u8],
 ) -> bool {
-    let Some(cookie) = read_cookie(headers, &cookie_name(state, CSRF_COOKIE)) else {
-        return false;
-    };
-    ids::constant_time_eq(&cookie, submitted) && ids::secret_matches(submitted, transaction_hash)
+    csrf_cookie_matches(state, headers, submitted) && started_here(state, headers, transaction_hash)
 }

@@ -444,9 +444,10 @@ async fn the_consent_form_needs_its_csrf_token_and_the_users_session() {
         assert_eq!(response.status(), 403, "csrf {csrf:?}");
         assert!(response.headers().get("location").is_none());
     }
-    // Another browser (no session, no CSRF cookie) cannot answer for the user.
+    // Another browser (no session, no CSRF cookie) cannot answer for the user: the
+    // transaction is bound to the browser that started it.
     let response = f.answer(&common::browser(), &page, "accept").await;
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 403);
     assert!(response.headers().get("location").is_none());
     assert!(
         f.server

@@ -1014,3 +1014,115 @@ async fn a_client_that_never_finishes_its_body_gets_408() {
     assert!(answered.starts_with("HTTP/1.1 408"), "{answered}");
     assert!(answered.contains("not received in time"), "{answered}");
 }
+
+/// Login CSRF: a transaction started in browser A cannot be finished in browser B (signed
+/// in as the attacker): not at the login page, not at resume, not at the consent page. A
+/// refusal is a page, never a redirect with a code, and leaves A's transaction usable.
+#[tokio::test]
+async fn every_step_of_a_login_transaction_is_bound_to_the_browser_that_started_it() {
+    let server = spawn().await;
+    let attacker_email = "attacker@example.com";
+    create_user(&server.store, attacker_email, PASSWORD).await;
+    let attacker = browser();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("code_challenge", &pkce().challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let response = server
+        .submit_login(&attacker, &url, attacker_email, PASSWORD)
+        .await;
+    assert_eq!(
+        response.status(),
+        303,
+        "the attacker has a session of their own"
+    );
+
+    let victim = browser();
+    let pkce = pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("state", "victims-state"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let login = location(&victim.get(&url).send().await.unwrap());
+    let transaction = login.split_once("state=").unwrap().1.to_string();
+    for path in [
+        format!("/authorize/resume?state={transaction}"),
+        format!("/u/login?state={transaction}"),
+        format!("/u/signup?state={transaction}"),
+    ] {
+        let response = attacker.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+        assert!(response.headers().get("location").is_none(), "{path}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("could not be verified"), "{path}: {page}");
+    }
+    // The victim's own transaction still works.
+    let response = server
+        .submit_login(&victim, &url, &server.user_email, PASSWORD)
+        .await;
+    assert_eq!(response.status(), 303);
+    let back = location(
+        &victim
+            .get(server.url(&location(&response)))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(params_of(&back)["state"], "victims-state");
+
+    // The consent page of a third-party application: the same user in another browser
+    // cannot open or answer it.
+    let mut partner = client("Partner", tessera_core::AppType::Spa, None);
+    partner.is_first_party = false;
+    server.store.create_client(&partner).await.unwrap();
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("client_id", &partner.client_id)
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile")
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256");
+    let partner_url = format!("{}/authorize?{}", server.base, query.finish());
+    let consent = location(&victim.get(&partner_url).send().await.unwrap());
+    assert!(consent.starts_with("/u/consent?state="), "{consent}");
+    let consent_transaction = consent.split_once("state=").unwrap().1.to_string();
+    let other_browser = browser();
+    server
+        .sign_in(
+            &other_browser,
+            &server.authorize_url(&[
+                ("response_type", "code"),
+                ("code_challenge", &pkce.challenge),
+                ("code_challenge_method", "S256"),
+            ]),
+        )
+        .await;
+    let response = other_browser
+        .get(server.url(&consent))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let response = other_browser
+        .post(server.url("/u/consent"))
+        .form(&[
+            ("state", consent_transaction.as_str()),
+            ("csrf", "A".repeat(43).as_str()),
+            ("action", "accept"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("location").is_none());
+    let page = victim.get(server.url(&consent)).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        200,
+        "the victim's consent page is still there"
+    );
+}

@@ -153,15 +153,18 @@ async fn https_serves_the_same_endpoints_with_secure_cookies() {
     let doc: Value = serde_json::from_str(&discovery.body).unwrap();
     assert_eq!(doc["issuer"], serde_json::json!(server.issuer));
 
-    // The login page sets __Host- cookies with Secure; the session cookie allows the
-    // cross-site iframe of silent authentication (SameSite=None).
+    // The login page sets __Host- cookies with Secure; the session cookie and the CSRF
+    // cookie binding the login transaction allow the cross-site iframe of silent
+    // authentication (SameSite=None).
     let url = server.authorize_url(&[("response_type", "token"), ("scope", "openid")]);
     let path = url.trim_start_matches(&server.base).to_string();
     let response = client.request("GET", &path, None).await;
     assert_eq!(response.status, 302);
     let csrf_cookie = response.set_cookies()[0].to_string();
     assert!(
-        csrf_cookie.starts_with("__Host-tessera_csrf=") && csrf_cookie.contains("; Secure"),
+        csrf_cookie.starts_with("__Host-tessera_csrf=")
+            && csrf_cookie.contains("; Secure")
+            && csrf_cookie.contains("SameSite=None"),
         "{csrf_cookie}"
     );
     let login = response.header("location").unwrap().to_string();
