@@ -18,3 +18,4 @@ mod management;
 mod hosted_xss;
 mod proxy;
 mod races;
+mod redirect;
