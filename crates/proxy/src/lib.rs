@@ -4,8 +4,8 @@
 //! matching and forwarding.
 //!
 //! For each request:
-//! 1. The request is read as the upstream may read it (`request.rs`): a method with a
-//!    lower-case letter, a path spelling that upstreams read differently ([`CanonicalPath`]:
+//! 1. The request is read as the upstream may read it (`request.rs`): `TRACE`, `TRACK` and
+//!    `CONNECT` (405), a method with a lower-case letter, a path spelling that upstreams read differently ([`CanonicalPath`]:
 //!    `..`, `//`, encoded slashes, `;` parameters …), a method override that names no
 //!    method, a missing or contradictory `Host` or a transfer coding other than `chunked`
 //!    is refused (400, 501). Method overrides and format suffixes (`/admin.json`) add

@@ -15,6 +15,8 @@
 //!   has an extension must meet the rules of the path without it too
 //!   ([`CanonicalPath::stems`]).
 //!
+//! - `TRACE`, `TRACK` and `CONNECT` are never forwarded, sent or named by an override.
+//!
 //! Every method × path reading is judged and the strictest wins ([`Access::and`]). The
 //! request itself is forwarded unchanged. Framing and `Host` that two servers could read
 //! differently are refused here too.
@@ -34,6 +36,8 @@ pub enum RequestError {
         "the method has a lower-case letter (methods are case-sensitive: write it in upper case)"
     )]
     MethodCase,
+    #[error("TRACE, TRACK and CONNECT are not forwarded")]
+    MethodNotAllowed,
     #[error("a method override (X-HTTP-Method-Override, _method …) is not a method name")]
     MethodOverride,
     #[error("the Host header is missing, repeated, invalid or not the request target's")]
@@ -47,6 +51,7 @@ impl RequestError {
         match self {
             // RFC 9112 §6.1: a transfer coding the server does not understand.
             RequestError::TransferCoding => StatusCode::NOT_IMPLEMENTED,
+            RequestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -58,6 +63,11 @@ const OVERRIDE_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static("x-http-method"),
     HeaderName::from_static("x-method-override"),
 ];
+
+/// Methods never forwarded, whatever the rules: TRACE (and IIS's TRACK) echo the request
+/// back, `Authorization` and cookies included, to any script that can send one; CONNECT
+/// would ask the upstream for a tunnel the rules could not see into.
+const REFUSED_METHODS: [&str; 3] = ["TRACE", "TRACK", "CONNECT"];
 
 /// The query parameter by which frameworks let a request name another method.
 const OVERRIDE_PARAMETER: &str = "_method";
@@ -78,6 +88,7 @@ impl Reading {
     /// Reads a request, or says why it is refused.
     pub(crate) fn of<B>(request: &Request<B>) -> Result<Reading, RequestError> {
         let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+        check_method(method)?;
         check_framing(headers)?;
         check_host(request.version(), uri, headers)?;
         if method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
@@ -86,6 +97,7 @@ impl Reading {
         let path = CanonicalPath::parse(uri.path())?;
         let mut methods = vec![method.clone()];
         for named in overrides(uri, headers)? {
+            check_method(&named)?;
             if !methods.contains(&named) {
                 methods.push(named);
             }
@@ -114,6 +126,15 @@ impl Reading {
         }
         access
     }
+}
+
+/// Refuses the methods that are never forwarded, spelled by the request line or named by
+/// an override.
+fn check_method(method: &Method) -> Result<(), RequestError> {
+    if REFUSED_METHODS.contains(&method.as_str()) {
+        return Err(RequestError::MethodNotAllowed);
+    }
+    Ok(())
 }
 
 /// `Transfer-Encoding` may only be `chunked`, once: the proxy decodes chunked bodies and
@@ -286,6 +307,44 @@ mod tests {
         for method in ["GET", "POST", "PROPFIND", "M-SEARCH", "FOO_1"] {
             assert_eq!(methods(&read(method, "/api", &[]).unwrap()), [method]);
         }
+    }
+
+    #[test]
+    fn methods_that_echo_or_tunnel_are_refused_before_anything_else() {
+        for method in ["TRACE", "TRACK", "CONNECT"] {
+            assert_eq!(
+                read(method, "/api/public", &[]).unwrap_err(),
+                RequestError::MethodNotAllowed,
+                "{method}"
+            );
+            let override_header = [("x-http-method-override", method)];
+            assert_eq!(
+                read("POST", "/api/public", &override_header).unwrap_err(),
+                RequestError::MethodNotAllowed,
+                "an override naming {method}"
+            );
+            let query = format!("/api/public?_method={}", method.to_lowercase());
+            assert_eq!(
+                read("POST", &query, &[]).unwrap_err(),
+                RequestError::MethodNotAllowed,
+                "{query}"
+            );
+        }
+        // Before the target and Host are looked at: CONNECT's target is an authority.
+        let connect = Request::builder()
+            .method(Method::CONNECT)
+            .uri("upstream.test:443")
+            .header("host", "proxy.test")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            Reading::of(&connect).unwrap_err(),
+            RequestError::MethodNotAllowed
+        );
+        assert_eq!(
+            RequestError::MethodNotAllowed.status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
     }
 
     #[test]

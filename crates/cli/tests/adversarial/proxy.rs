@@ -418,7 +418,7 @@ async fn methods_and_overrides() {
     let admin = target.tokens.admin();
 
     for method in [
-        "post", "Post", "pOST", "get", "delete", "Delete", "options", "head",
+        "post", "Post", "pOST", "get", "delete", "Delete", "options", "head", "trace",
     ] {
         let case = format!("{method} /api/messages is refused");
         let bytes = request(method, "/api/messages", Some(&reader), &[]);
@@ -618,16 +618,43 @@ async fn methods_and_overrides() {
     target
         .attack(&mut tally, "OPTIONS * is refused", &bytes, &[400], &[])
         .await;
-    let bytes = request("CONNECT", "upstream.test:443", Some(&admin), &[]);
-    target
-        .attack(
-            &mut tally,
-            "CONNECT to another host is refused",
-            &bytes,
-            &[400],
-            &[],
-        )
-        .await;
+
+    // TRACE echoes the request (Authorization and cookies included) back to a script;
+    // CONNECT asks for a tunnel. Refused (405) before any rule, even where no token is
+    // needed, and even when the token meets every rule.
+    for (method, target_path, token, why) in [
+        ("TRACE", "/api/public", None, "on a public route"),
+        (
+            "TRACE",
+            "/api/messages",
+            Some(&admin),
+            "with a token that meets every rule",
+        ),
+        ("TRACK", "/api/public", None, "(IIS's TRACE)"),
+        (
+            "CONNECT",
+            "upstream.test:443",
+            Some(&admin),
+            "to another host",
+        ),
+        ("CONNECT", "/api/public", None, "with a path"),
+    ] {
+        let case = format!("{method} {target_path} {why} is refused (405)");
+        let bytes = request(method, target_path, token.map(String::as_str), &[]);
+        target.attack(&mut tally, &case, &bytes, &[405], &[]).await;
+    }
+    for (target_path, header) in [
+        ("/api/public", "X-HTTP-Method-Override: TRACE"),
+        ("/api/public", "X-HTTP-Method: track"),
+        ("/api/public", "X-Method-Override: GET, CONNECT"),
+        ("/api/public?_method=trace", ""),
+        ("/api/public?%5Fmethod=CONNECT", ""),
+    ] {
+        let headers: Vec<&str> = [header].into_iter().filter(|h| !h.is_empty()).collect();
+        let case = format!("POST {target_path} {header} names a refused method (405)");
+        let bytes = request("POST", target_path, Some(&admin), &headers);
+        target.attack(&mut tally, &case, &bytes, &[405], &[]).await;
+    }
     tally.finish();
 }
 
