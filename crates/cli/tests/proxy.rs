@@ -61,6 +61,8 @@ async fn echo(
         "forwarded_for": header("x-forwarded-for"),
         "forwarded_proto": header("x-forwarded-proto"),
         "forwarded_host": header("x-forwarded-host"),
+        "forwarded": header("forwarded"),
+        "real_ip": header("x-real-ip"),
         "connection_named": header("x-hop"),
         "override": header("x-http-method-override"),
         "body_len": body.len(),
@@ -348,6 +350,8 @@ async fn the_proxy_admits_valid_tokens_only_and_forwards_faithfully() {
         .header("x-auth-permissions", "everything")
         .header("x-auth-client-id", "someone-else")
         .header("x-forwarded-for", "10.0.0.9")
+        .header("x-real-ip", "10.0.0.9")
+        .header("forwarded", "for=10.0.0.9;proto=https")
         .header("connection", "x-hop")
         .header("x-hop", "dropped")
         .send()
@@ -367,9 +371,17 @@ async fn the_proxy_admits_valid_tokens_only_and_forwards_faithfully() {
     assert_eq!(echo["scope"], "read:messages");
     assert_eq!(echo["permissions"], "");
     assert_eq!(echo["authorization"], true);
-    assert_eq!(echo["forwarded_for"], "10.0.0.9, 127.0.0.1");
+    // The proxy is the edge: the forwarding headers describe its peer, whatever the
+    // client wrote.
+    let host = base.trim_start_matches("http://");
+    assert_eq!(echo["forwarded_for"], "127.0.0.1");
+    assert_eq!(echo["real_ip"], "127.0.0.1");
     assert_eq!(echo["forwarded_proto"], "http");
-    assert_eq!(echo["forwarded_host"], base.trim_start_matches("http://"));
+    assert_eq!(echo["forwarded_host"], host);
+    assert_eq!(
+        echo["forwarded"],
+        format!("for=127.0.0.1;proto=http;host=\"{host}\"")
+    );
     assert_eq!(echo["connection_named"], Value::Null);
     assert_eq!(calls(), 1);
 
@@ -1136,6 +1148,8 @@ async fn the_proxy_serves_https_with_a_certificate_and_key() {
     assert_eq!(response.status(), 200);
     let echo: Value = response.json().await.unwrap();
     assert_eq!(echo["forwarded_proto"], "https");
+    let forwarded = echo["forwarded"].as_str().unwrap();
+    assert!(forwarded.contains(";proto=https;"), "{forwarded}");
     assert_eq!(echo["subject"], Value::Null);
 
     let response = https.get(format!("{base}/api/x")).send().await.unwrap();

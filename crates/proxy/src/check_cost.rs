@@ -25,7 +25,8 @@ use serde_json::json;
 use tessera_guard::{Guard, Requirement};
 use tessera_jose::{Algorithm, Jwks, SigningKey};
 
-use crate::forward::{self, Origin};
+use crate::forward;
+use crate::forwarded::Origin;
 
 /// Rounds when `TESSERA_CHECK_COST_ROUNDS` is not set: enough to run every path.
 const TEST_ROUNDS: usize = 3;

@@ -1,7 +1,6 @@
 //! Forwarding: the headers the upstream gets and the client that sends them.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -15,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tessera_guard::{Claims, GuardError, TokenError};
 
 use crate::error::ProxyError;
+use crate::forwarded::{self, Origin};
 
 pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
 
@@ -27,15 +27,12 @@ pub const IDENTITY_HEADERS: [&str; 4] = [
     "x-auth-client-id",
 ];
 
-// The same and the forwarding headers as `HeaderName`s: a `&str` name is parsed again
+// The same as `HeaderName`s: a `&str` name is parsed again
 // on every insert or remove.
 const X_AUTH_SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const X_AUTH_SCOPE: HeaderName = HeaderName::from_static("x-auth-scope");
 const X_AUTH_PERMISSIONS: HeaderName = HeaderName::from_static("x-auth-permissions");
 const X_AUTH_CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Headers some stacks route by instead of the request line (IIS URL Rewrite, Symfony
 /// before 2.7.49 / 3.4.14, Zend): a path the proxy never judged. Never forwarded.
@@ -170,17 +167,10 @@ pub(crate) async fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
     }
 }
 
-/// What the proxy knows about the client's request, for the `X-Forwarded-*` headers.
-pub(crate) struct Origin {
-    pub(crate) peer: SocketAddr,
-    /// The client came over TLS.
-    pub(crate) https: bool,
-    pub(crate) host: Option<HeaderValue>,
-}
-
 /// Prepares the request headers for the upstream: hop-by-hop, spoofable identity and
 /// path-override headers removed, and any with `_` in its name, `Host` left to the client (the
-/// upstream's authority), `X-Forwarded-*` set, the identity of a verified token added.
+/// upstream's authority), the forwarding headers describing the connection
+/// ([`forwarded::describe_connection`]), the identity of a verified token added.
 /// Fails only for a claim that cannot be put in a header (a control character in `sub`):
 /// the token is then refused.
 pub(crate) fn upstream_headers(
@@ -208,24 +198,7 @@ pub(crate) fn upstream_headers(
         headers.remove(header::AUTHORIZATION);
     }
 
-    // X-Forwarded-For is a list each proxy appends to; Proto and Host describe the request
-    // this proxy received, so earlier (client-written) values are replaced.
-    let peer_ip = origin.peer.ip().to_string();
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::to_str) {
-        Some(Ok(earlier)) if !earlier.trim().is_empty() => format!("{earlier}, {peer_ip}"),
-        _ => peer_ip,
-    };
-    set(headers, X_FORWARDED_FOR, forwarded_for.into());
-    let proto = if origin.https { "https" } else { "http" };
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    match &origin.host {
-        Some(host) => {
-            headers.insert(X_FORWARDED_HOST, host.clone());
-        }
-        None => {
-            headers.remove(X_FORWARDED_HOST);
-        }
-    }
+    forwarded::describe_connection(headers, origin);
 
     if let Some(claims) = claims {
         let invalid = |claim| GuardError::InvalidToken(TokenError::InvalidClaim(claim));
@@ -429,7 +402,7 @@ mod tests {
         assert!(!headers.contains_key("x-rewrite-url"));
         assert!(!headers.contains_key(header::HOST));
         assert!(!headers.contains_key(header::AUTHORIZATION));
-        assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.7");
         assert_eq!(headers["x-forwarded-proto"], "http");
         assert_eq!(headers["x-forwarded-host"], "api.example.com");
 

@@ -15,7 +15,8 @@
 //!    token meeting the matched rules' requirements; failures are answered by the guard
 //!    (401 / 400 / 403, RFC 6750) and never reach the upstream.
 //! 3. The request is forwarded, its body streamed: hop-by-hop headers and headers with `_`
-//!    in their name removed, `X-Forwarded-For/-Proto/-Host` set, identity headers
+//!    in their name removed, the client's own forwarding headers (`Forwarded`,
+//!    `X-Forwarded-*`, `X-Real-IP` …) replaced by the proxy's (`forwarded.rs`), identity headers
 //!    (`X-Auth-Subject`, `-Scope`, `-Permissions`, `-Client-Id`) replaced by the verified
 //!    token's — a client's own are always removed. The response comes back streamed,
 //!    minus hop-by-hop headers. No answer within the timeout → 504; no connection → 502;
@@ -33,6 +34,7 @@
 mod check_cost;
 mod error;
 mod forward;
+mod forwarded;
 mod path;
 mod request;
 mod rules;
@@ -55,7 +57,8 @@ pub use path::{CanonicalPath, PathError};
 pub use request::RequestError;
 pub use rules::{Access, RouteRules, RuleError};
 
-use forward::{Origin, UpstreamClient};
+use forward::UpstreamClient;
+use forwarded::Origin;
 use request::Reading;
 
 /// Default time the upstream has to start answering.
