@@ -156,9 +156,9 @@ Example:
     --require 'POST /api/messages=write:messages' --require-permission /api/admin=admin")]
 pub struct ProxyArgs {
     /// Settings file (TOML): issuer, audience (a string or a list), upstream, listen,
-    /// upstream_timeout, strip_authorization, tls_cert, tls_key, and lists public, require,
-    /// require_permission; flags and TESSERA_PROXY_* variables override its settings, and
-    /// flags add to its rules
+    /// upstream_timeout, strip_authorization, trusted_proxies (a list), tls_cert, tls_key,
+    /// and lists public, require, require_permission; flags and TESSERA_PROXY_* variables
+    /// override its settings, and flags add to its rules
     #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_CONFIG")]
     pub config: Option<PathBuf>,
     /// The token issuer (Tessera's or an Auth0 tenant's URL), e.g. http://localhost:4000/
@@ -201,6 +201,16 @@ pub struct ProxyArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub strip_authorization: bool,
+    /// A proxy in front (load balancer, TLS terminator) whose X-Forwarded-* and Forwarded
+    /// are kept and continued: an address or CIDR range (repeatable; the environment
+    /// variable takes a comma-separated list) [default: none: this proxy is the edge]
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = "TESSERA_PROXY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key
     #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,

@@ -727,6 +727,7 @@ audience = ["{AUDIENCE}"]
 upstream = "http://{upstream_addr}"
 listen = "127.0.0.1:0"
 strip_authorization = true
+trusted_proxies = ["127.0.0.1"]
 public = ["GET /api/docs"]
 require = ["POST /api/messages=write:messages"]
 require_permission = ["/api/messages=read:messages", "/api/admin=admin"]
@@ -745,6 +746,8 @@ require_permission = ["/api/messages=read:messages", "/api/admin=admin"]
 
     let response = get("/api/messages")
         .bearer_auth(&token)
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-forwarded-proto", "https")
         .send()
         .await
         .unwrap();
@@ -752,6 +755,10 @@ require_permission = ["/api/messages=read:messages", "/api/admin=admin"]
     let echo: Value = response.json().await.unwrap();
     assert_eq!(echo["permissions"], "read:messages");
     assert_eq!(echo["authorization"], false, "--strip-authorization");
+    // trusted_proxies: the chain of the proxy in front (here, the test) is continued.
+    assert_eq!(echo["forwarded_for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(echo["real_ip"], "203.0.113.9");
+    assert_eq!(echo["forwarded_proto"], "https");
 
     let response = http
         .post(format!("{proxy_base}/api/messages"))
@@ -875,6 +882,14 @@ fn conflicting_rules_and_missing_settings_are_refused_at_startup() {
         env.fails(&[&base[..5], &["--upstream", "http://127.0.0.1:2/v1"]].concat());
     assert_eq!(code, 1);
     assert!(stderr.contains("invalid upstream URL"), "{stderr}");
+    for bad in ["10.0.0.0/33", "proxy.internal"] {
+        let (code, stderr) = env.fails(&[&base[..], &["--trusted-proxy", bad]].concat());
+        assert_eq!(code, 1);
+        assert!(
+            stderr.contains("--trusted-proxy") && stderr.contains(bad),
+            "{stderr}"
+        );
+    }
 }
 
 /// An https upstream is verified against the system's roots, here a CA given through
@@ -949,6 +964,7 @@ async fn settings_from_the_environment() {
         .env("TESSERA_PROXY_LISTEN", "127.0.0.1:0")
         .env("TESSERA_PROXY_UPSTREAM_TIMEOUT", "5")
         .env("TESSERA_PROXY_STRIP_AUTHORIZATION", "yes")
+        .env("TESSERA_PROXY_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")
         .args(["proxy", "--upstream", &format!("http://{upstream_addr}")]);
     let mut running = Running::spawn(command);
     let lines = running.wait_for("tessera proxy ready:", Duration::from_secs(10));
@@ -962,6 +978,7 @@ async fn settings_from_the_environment() {
     let response = http
         .get(format!("{base}/api/x"))
         .bearer_auth(&token)
+        .header("x-forwarded-for", "203.0.113.9, 10.1.1.1")
         .send()
         .await
         .unwrap();
@@ -974,6 +991,14 @@ async fn settings_from_the_environment() {
     assert_eq!(
         echo["authorization"], false,
         "TESSERA_PROXY_STRIP_AUTHORIZATION=yes"
+    );
+    assert_eq!(
+        (&echo["forwarded_for"], &echo["real_ip"]),
+        (
+            &json!("203.0.113.9, 10.1.1.1, 127.0.0.1"),
+            &json!("203.0.113.9")
+        ),
+        "TESSERA_PROXY_TRUSTED_PROXIES: both ranges are trusted"
     );
     assert_eq!(seen.0.load(Ordering::SeqCst), 1);
 }

@@ -26,7 +26,7 @@ use tessera_guard::{Guard, Requirement};
 use tessera_jose::{Algorithm, Jwks, SigningKey};
 
 use crate::forward;
-use crate::forwarded::Origin;
+use crate::forwarded::{Origin, TrustedProxies};
 
 /// Rounds when `TESSERA_CHECK_COST_ROUNDS` is not set: enough to run every path.
 const TEST_ROUNDS: usize = 3;
@@ -83,6 +83,7 @@ fn workload() {
         peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
         https: false,
         host: Some(HeaderValue::from_static("127.0.0.1:8081")),
+        trusted_proxies: &TrustedProxies::default(),
     };
 
     let (input, signature) = token.rsplit_once('.').unwrap();

@@ -256,6 +256,7 @@ fn set(headers: &mut HeaderMap, name: HeaderName, value: Cow<'_, str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forwarded::TrustedProxies;
 
     #[test]
     fn hop_by_hop_headers_go_including_those_connection_names() {
@@ -314,6 +315,7 @@ mod tests {
             peer: "192.0.2.7:5555".parse().unwrap(),
             https: false,
             host: None,
+            trusted_proxies: &TrustedProxies::default(),
         };
         upstream_headers(&mut headers, &origin, Some(claims), false).unwrap();
         IDENTITY_HEADERS
@@ -368,6 +370,7 @@ mod tests {
             peer: "192.0.2.7:5555".parse().unwrap(),
             https: false,
             host: None,
+            trusted_proxies: &TrustedProxies::default(),
         };
         assert!(upstream_headers(&mut headers, &origin, Some(&claims), false).is_err());
     }
@@ -391,6 +394,7 @@ mod tests {
             peer: "192.0.2.7:5555".parse().unwrap(),
             https: false,
             host: Some(HeaderValue::from_static("api.example.com")),
+            trusted_proxies: &TrustedProxies::default(),
         };
         let spoofed = headers.clone();
         upstream_headers(&mut headers, &origin, None, true).unwrap();

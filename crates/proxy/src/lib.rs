@@ -53,6 +53,7 @@ use tessera_guard::{Claims, Guard};
 
 pub use error::{ForwardError, ProxyError};
 pub use forward::IDENTITY_HEADERS;
+pub use forwarded::{InvalidTrustedProxy, TrustedProxies};
 pub use path::{CanonicalPath, PathError};
 pub use request::RequestError;
 pub use rules::{Access, RouteRules, RuleError};
@@ -76,6 +77,9 @@ pub struct ProxyConfig {
     /// Remove `Authorization` before forwarding. By default it is kept, so the upstream
     /// can verify the token again.
     pub strip_authorization: bool,
+    /// Proxies in front whose `X-Forwarded-*` and `Forwarded` are kept and continued; by
+    /// default none: the proxy is the edge and describes its peer alone.
+    pub trusted_proxies: TrustedProxies,
     /// Serve HTTPS with this configuration (see [`tessera_http::tls::server_config`]);
     /// plain HTTP when `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -253,6 +257,7 @@ async fn forward(
             .get(header::HOST)
             .cloned()
             .or_else(|| parts.uri.authority().and_then(|a| a.as_str().parse().ok())),
+        trusted_proxies: &config.trusted_proxies,
     };
     if let Err(error) = forward::upstream_headers(
         &mut parts.headers,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tessera_guard::Guard;
 use tessera_http::tls::TlsError;
 use tessera_proxy::{
-    DEFAULT_UPSTREAM_TIMEOUT, Proxy, ProxyConfig, ProxyError, RouteRules, Upstream,
+    DEFAULT_UPSTREAM_TIMEOUT, Proxy, ProxyConfig, ProxyError, RouteRules, TrustedProxies, Upstream,
 };
 
 use crate::cli::ProxyArgs;
@@ -34,6 +34,8 @@ struct ProxyFile {
     upstream_timeout: Option<u64>,
     #[serde(default)]
     strip_authorization: bool,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     #[serde(default)]
@@ -105,6 +107,13 @@ pub async fn run(args: ProxyArgs) -> CliResult<()> {
         Some(secs) => Duration::from_secs(secs),
         None => DEFAULT_UPSTREAM_TIMEOUT,
     };
+    let trusted_proxies = if args.trusted_proxies.is_empty() {
+        file.trusted_proxies
+    } else {
+        args.trusted_proxies
+    };
+    let trusted_proxies = TrustedProxies::parse(trusted_proxies.iter().map(String::as_str))
+        .map_err(|error| CliError::invalid(format!("--trusted-proxy: {error}")))?;
     let tls = match (
         args.tls_cert.or(file.tls_cert),
         args.tls_key.or(file.tls_key),
@@ -158,6 +167,7 @@ pub async fn run(args: ProxyArgs) -> CliResult<()> {
         rules,
         upstream_timeout,
         strip_authorization: args.strip_authorization || file.strip_authorization,
+        trusted_proxies,
         tls,
     };
     let proxy = Proxy::bind(config, listen)

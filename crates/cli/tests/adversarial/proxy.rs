@@ -21,7 +21,9 @@ use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Value, json};
 use tessera_guard::Guard;
 use tessera_jose::{Algorithm, Jwks, SigningKey, b64};
-use tessera_proxy::{DEFAULT_UPSTREAM_TIMEOUT, Proxy, ProxyConfig, RouteRules, Upstream};
+use tessera_proxy::{
+    DEFAULT_UPSTREAM_TIMEOUT, Proxy, ProxyConfig, RouteRules, TrustedProxies, Upstream,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::harness::Tally;
@@ -122,8 +124,13 @@ struct Target {
 
 /// A proxy with the README's rules: `/api/public` public, `/api/messages` needs
 /// `read:messages` (`write:messages` to POST), `/api/admin` the `admin` permission,
-/// anything else a valid token.
+/// anything else a valid token. It is the edge: it trusts no proxy in front.
 async fn target() -> Target {
+    target_behind(TrustedProxies::default()).await
+}
+
+/// The same proxy, keeping the forwarding headers of `trusted_proxies`.
+async fn target_behind(trusted_proxies: TrustedProxies) -> Target {
     let upstream = Recorder::default();
     let app = Router::new().fallback(record).with_state(upstream.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -154,6 +161,7 @@ async fn target() -> Target {
         rules,
         upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
         strip_authorization: false,
+        trusted_proxies,
         tls: None,
     };
     let proxy = Proxy::bind(config, "127.0.0.1:0".parse().unwrap())
@@ -1222,6 +1230,71 @@ async fn identity_headers() {
             &[],
         )
         .await;
+
+    // `--trusted-proxy` ranges that do not hold the peer change nothing: still the edge.
+    let elsewhere = TrustedProxies::parse(["10.0.0.0/8", "::1"]).unwrap();
+    let behind_others = target_behind(elsewhere).await;
+    let seen = behind_others
+        .attack(
+            &mut tally,
+            "forged forwarding headers from a peer that is not a trusted proxy",
+            &request("GET", "/api/public", None, &forged_forwarding),
+            &[200],
+            &["GET /api/public"],
+        )
+        .await;
+    tally.case(
+        "a peer outside --trusted-proxy is described alone, its chain dropped",
+        seen.first().is_some_and(|seen| {
+            values(seen, "x-forwarded-for") == ["127.0.0.1"]
+                && values(seen, "x-real-ip") == ["127.0.0.1"]
+                && values(seen, "x-forwarded-proto") == ["http"]
+                && !seen.headers.contains_key("x-forwarded-prefix")
+                && !seen.headers.contains_key("cf-connecting-ip")
+        }),
+        format_args!("{seen:?}"),
+    );
+
+    // A trusted proxy in front: its chain is kept and continued, but the client's own
+    // leftmost entry never becomes X-Real-IP, nor does any address claim the proxy in
+    // front passed on.
+    let loopback = TrustedProxies::parse(["127.0.0.0/8"]).unwrap();
+    let behind_loopback = target_behind(loopback).await;
+    let seen = behind_loopback
+        .attack(
+            &mut tally,
+            "a trusted proxy's chain with a client-forged first entry",
+            &request(
+                "GET",
+                "/api/public",
+                None,
+                &[
+                    "X-Forwarded-For: 6.6.6.6, 203.0.113.5",
+                    "X-Forwarded-Proto: https",
+                    "X-Real-IP: 6.6.6.6",
+                    "CF-Connecting-IP: 6.6.6.6",
+                    "True-Client-IP: 6.6.6.6",
+                ],
+            ),
+            &[200],
+            &["GET /api/public"],
+        )
+        .await;
+    for (name, expected) in [
+        ("x-forwarded-for", vec!["6.6.6.6, 203.0.113.5, 127.0.0.1"]),
+        ("x-real-ip", vec!["203.0.113.5"]),
+        ("x-forwarded-proto", vec!["https"]),
+        ("cf-connecting-ip", vec![]),
+        ("true-client-ip", vec![]),
+        ("forwarded", vec![]),
+    ] {
+        tally.case(
+            format_args!("behind a trusted proxy, {name} is {expected:?}"),
+            seen.first()
+                .is_some_and(|seen| values(seen, name) == expected),
+            format_args!("{:?}", seen.first().map(|seen| values(seen, name))),
+        );
+    }
     tally.finish();
 }
 
