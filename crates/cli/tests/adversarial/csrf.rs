@@ -846,9 +846,23 @@ async fn consent_form() {
         // a browser with the victim's CSRF cookie and no session.
         let no_session = Browser::new(&server);
         no_session.plant("tessera_csrf", &token);
-        for (label, browser, csrf) in [
-            ("another user's session", &stranger, stranger_token.as_str()),
-            ("no session", &no_session, token.as_str()),
+        // The stranger's browser is not the one the transaction is bound to (403); the
+        // browser holding the victim's CSRF cookie passes that binding but has no session.
+        for (label, browser, csrf, status, page) in [
+            (
+                "another user's session",
+                &stranger,
+                stranger_token.as_str(),
+                403,
+                CSRF_REFUSED,
+            ),
+            (
+                "no session",
+                &no_session,
+                token.as_str(),
+                400,
+                CONSENT_EXPIRED,
+            ),
         ] {
             let fields = vec![
                 ("state", transaction.as_str()),
@@ -867,8 +881,10 @@ async fn consent_form() {
             .await;
             record(
                 &mut tally,
-                format!("POST /u/consent action={action} of the victim's page from {label}: 400"),
-                refusal_problems(response, 400, CONSENT_EXPIRED).await,
+                format!(
+                    "POST /u/consent action={action} of the victim's page from {label}: {status}"
+                ),
+                refusal_problems(response, status, page).await,
             );
         }
     }
