@@ -1226,9 +1226,9 @@ impl Store {
         })
     }
 
-    /// Checks a presented reset code. The right one is deleted in the same statement that
-    /// matches it, so it works once even under concurrent tries; a wrong one counts a try,
-    /// and the code dies at `max_attempts` wrong tries.
+    /// Checks a presented reset code. Each try is counted before the code is compared, so
+    /// concurrent tries cannot compare more than `max_attempts` times; the right code is
+    /// deleted by exactly one presenter, and the code dies after `max_attempts` tries.
     pub async fn redeem_password_reset_code(
         &self,
         user_id: &str,
@@ -1237,23 +1237,11 @@ impl Store {
         max_attempts: i64,
     ) -> StoreResult<ResetCodeCheck> {
         each!(self, |pool| {
-            let won = sqlx::query(
-                "DELETE FROM password_reset_codes WHERE tenant_id = $1 AND user_id = $2 AND code_hash = $3 \
-                 AND expires_at > $4 AND attempts < $5 RETURNING user_id",
-            )
-            .bind(self.tenant)
-            .bind(user_id)
-            .bind(code_hash)
-            .bind(now)
-            .bind(max_attempts)
-            .fetch_optional(pool)
-            .await?;
-            if won.is_some() {
-                return Ok(ResetCodeCheck::Redeemed);
-            }
-            let wrong = sqlx::query(
+            // Every try is counted before its code is compared, in one statement: however
+            // many tries arrive at once, at most `max_attempts` of them are ever compared.
+            let reserved = sqlx::query(
                 "UPDATE password_reset_codes SET attempts = attempts + 1 WHERE tenant_id = $1 AND user_id = $2 \
-                 AND expires_at > $3 AND attempts < $4 RETURNING attempts",
+                 AND expires_at > $3 AND attempts < $4 RETURNING code_hash, attempts",
             )
             .bind(self.tenant)
             .bind(user_id)
@@ -1261,8 +1249,7 @@ impl Store {
             .bind(max_attempts)
             .fetch_optional(pool)
             .await?;
-            let attempts: Option<i64> = wrong.map(|row| row.try_get("attempts")).transpose()?;
-            if attempts.is_none_or(|attempts| attempts >= max_attempts) {
+            let Some(reserved) = reserved else {
                 // Dead codes (expired or out of tries) go now rather than at the next purge.
                 sqlx::query(
                     "DELETE FROM password_reset_codes WHERE tenant_id = $1 AND user_id = $2 \
@@ -1274,11 +1261,28 @@ impl Store {
                 .bind(max_attempts)
                 .execute(pool)
                 .await?;
-            }
-            Ok(match attempts {
-                Some(attempts) => ResetCodeCheck::Wrong {
+                return Ok(ResetCodeCheck::Missing);
+            };
+            let stored: Vec<u8> = reserved.try_get("code_hash")?;
+            let attempts: i64 = reserved.try_get("attempts")?;
+            if stored != code_hash {
+                // Comparing hashes: their timing tells nothing about the code.
+                return Ok(ResetCodeCheck::Wrong {
                     attempts_left: (max_attempts - attempts).max(0),
-                },
+                });
+            }
+            // The right code: used up by whichever of its concurrent presenters deletes it.
+            let won = sqlx::query(
+                "DELETE FROM password_reset_codes WHERE tenant_id = $1 AND user_id = $2 AND code_hash = $3 \
+                 RETURNING user_id",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(code_hash)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match won {
+                Some(_) => ResetCodeCheck::Redeemed,
                 None => ResetCodeCheck::Missing,
             })
         })

@@ -88,6 +88,7 @@ on_both_backends!(
     ordering_is_byte_order_as_in_sqlite,
     a_reset_code_works_once_and_is_replaced_by_a_new_one,
     a_reset_code_dies_after_wrong_tries_or_at_expiry_and_is_purged,
+    parallel_tries_of_a_reset_code_compare_at_most_the_allowed_number,
 );
 
 fn api(identifier: &str) -> ResourceServer {
@@ -2227,4 +2228,59 @@ async fn a_reset_code_dies_after_wrong_tries_or_at_expiry_and_is_purged(store: &
         .unwrap();
     assert_eq!(store.purge_expired(99).await.unwrap().reset_codes, 0);
     assert_eq!(store.purge_expired(100).await.unwrap().reset_codes, 1);
+}
+
+async fn parallel_tries_of_a_reset_code_compare_at_most_the_allowed_number(store: &Store) {
+    reset_user(store, "auth0|r4", "r4@example.com").await;
+    // Several rounds, since the order concurrent tries reach the database varies.
+    for round in 0..5u8 {
+        store
+            .put_password_reset_code("auth0|r4", &[7; 32], 10, 100)
+            .await
+            .unwrap();
+        for _ in 0..4 {
+            store
+                .redeem_password_reset_code("auth0|r4", &[8; 32], 20, 5)
+                .await
+                .unwrap();
+        }
+        // One try is left: of the right code and 19 wrong ones sent at once, exactly one is
+        // answered as compared (Redeemed or Wrong); the rest find no try left. This holds
+        // the invariant; the race it guards against (every wrong try compared before any
+        // was counted) did not show in answers, which is why each try now reserves first.
+        let mut tasks = Vec::new();
+        for attempt in 0..20u8 {
+            let store = store.clone();
+            let code = if attempt == 0 {
+                [7; 32]
+            } else {
+                [100 + attempt; 32]
+            };
+            tasks.push(tokio::spawn(async move {
+                store
+                    .redeem_password_reset_code("auth0|r4", &code, 20, 5)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut compared = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                ResetCodeCheck::Missing => {}
+                ResetCodeCheck::Redeemed | ResetCodeCheck::Wrong { .. } => compared += 1,
+            }
+        }
+        assert_eq!(
+            compared, 1,
+            "round {round}: only the one try left was compared"
+        );
+        assert_eq!(
+            store
+                .redeem_password_reset_code("auth0|r4", &[7; 32], 21, 5)
+                .await
+                .unwrap(),
+            ResetCodeCheck::Missing,
+            "round {round}: the code is used up or dead"
+        );
+    }
 }
