@@ -22,6 +22,7 @@ use crate::params::Params;
 use crate::respond;
 use crate::session;
 use crate::state::now;
+use crate::throttle;
 
 const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 const ACCOUNT_LOCKED: &str = "Your account has been blocked after multiple consecutive login attempts. \
@@ -175,7 +176,8 @@ pub(crate) async fn login_submit(
                 "Enter your email and password.",
             ));
         }
-        let ip = client_ip.to_string();
+        // Counted per network, as the throttles are (an IPv6 /64 is one client).
+        let ip = throttle::network_of(client_ip).to_string();
         // Brute-force protection: (account, IP) pairs with too many consecutive failures
         // stay blocked, even with the right password, until an administrator unblocks.
         // Every attempt counts as a failure before the password is checked, and a success

@@ -1,10 +1,10 @@
-//! Request throttling: a fixed window counter per key — a client address for the login
+//! Request throttling: a fixed window counter per key — a client network for the login
 //! forms, also an email address for password reset mail. The map is pruned as windows
 //! expire, so it cannot grow without bound.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,37 @@ pub(crate) struct Throttle<K = IpAddr> {
     windows: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl<K: Hash + Eq> Throttle<K> {
+/// What throttles and lockouts count by for a client address: an IPv4 address, or the /64
+/// an IPv6 address is in. One subscriber usually holds a whole /64, so counting single IPv6
+/// addresses would give each of its 2^64 addresses a fresh budget.
+pub(crate) fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
+}
+
+/// A throttle's key as it is counted: client addresses by their network.
+pub(crate) trait ThrottleKey: Hash + Eq {
+    fn counted_as(self) -> Self;
+}
+
+impl ThrottleKey for IpAddr {
+    fn counted_as(self) -> Self {
+        network_of(self)
+    }
+}
+
+impl ThrottleKey for String {
+    fn counted_as(self) -> Self {
+        self
+    }
+}
+
+impl<K: ThrottleKey> Throttle<K> {
     pub(crate) fn new(limit: u32, window: Duration) -> Self {
         Throttle {
             limit,
@@ -30,7 +60,7 @@ impl<K: Hash + Eq> Throttle<K> {
         if windows.len() > 10_000 {
             windows.retain(|_, (start, _)| now.duration_since(*start) < self.window);
         }
-        let entry = windows.entry(key).or_insert((now, 0));
+        let entry = windows.entry(key.counted_as()).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
@@ -53,7 +83,7 @@ mod tests {
 
     #[test]
     fn limits_per_address() {
-        let throttle = Throttle::new(2, Duration::from_secs(60));
+        let throttle: Throttle<IpAddr> = Throttle::new(2, Duration::from_secs(60));
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         assert!(throttle.check(a).is_ok());
@@ -61,5 +91,27 @@ mod tests {
         let retry = throttle.check(a).unwrap_err();
         assert!((1..=60).contains(&retry));
         assert!(throttle.check(b).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let throttle: Throttle<IpAddr> = Throttle::new(2, Duration::from_secs(60));
+        let in_one_64 = [
+            "2001:db8:1:2::1",
+            "2001:db8:1:2:ffff::9",
+            "2001:db8:1:2::abcd",
+        ];
+        assert!(throttle.check(in_one_64[0].parse().unwrap()).is_ok());
+        assert!(throttle.check(in_one_64[1].parse().unwrap()).is_ok());
+        assert!(throttle.check(in_one_64[2].parse().unwrap()).is_err());
+        assert!(throttle.check("2001:db8:1:3::1".parse().unwrap()).is_ok());
+        assert_eq!(
+            network_of("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            network_of("2001:db8::1".parse().unwrap()),
+            "2001:db8::".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -502,6 +502,73 @@ async fn forwarded_addresses_behind_a_trusted_proxy() {
     tally.finish();
 }
 
+/// An attacker holding an IPv6 /64 (what one subscriber usually gets) rotates addresses
+/// inside it: the throttle and the lockout count the /64, not each address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_ipv6_addresses_inside_one_64() {
+    let mut tally = Tally::new("brute_force/ipv6_rotation");
+    let limit = 12;
+    let server = spawn_with(move |config| {
+        config.login_attempts_per_minute = limit;
+        config.trusted_proxies = TrustedProxies::parse(["127.0.0.1"]).expect("a range");
+    })
+    .await;
+    let form = LoginForm::open(&server).await;
+    let demo = server.user_email.clone();
+    let in_the_64 = |n: u32| format!("2001:db8:7:7:{:x}::{:x}", n % 0xffff, n + 1);
+    for n in 0..10 {
+        let address = in_the_64(n);
+        form.login_from(
+            &server,
+            &demo,
+            "not the password",
+            &[("x-forwarded-for", &address)],
+        )
+        .await;
+    }
+    let fresh = in_the_64(10);
+    let answer = form
+        .login_from(&server, &demo, PASSWORD, &[("x-forwarded-for", &fresh)])
+        .await;
+    tally.case(
+        "the right password from an unused address of the same /64: locked",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    // Post 12 is the last of the /64's budget (still locked); every further address in it
+    // is throttled.
+    let address = in_the_64(11 * 977);
+    let answer = form
+        .login_from(&server, &demo, PASSWORD, &[("x-forwarded-for", &address)])
+        .await;
+    tally.case(
+        format_args!("the last post of the /64's budget from {address}: locked"),
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    for n in 12..16 {
+        let address = in_the_64(n * 977);
+        let answer = form
+            .login_from(&server, &demo, PASSWORD, &[("x-forwarded-for", &address)])
+            .await;
+        tally.case(
+            format_args!("over the /64's limit from {address}: 429"),
+            answer.is_throttled(TOO_MANY, 60),
+            &answer,
+        );
+    }
+    let answer = form
+        .login_from(
+            &server,
+            &demo,
+            PASSWORD,
+            &[("x-forwarded-for", "2001:db8:7:8::1")],
+        )
+        .await;
+    tally.status("a client of the next /64 signs in", answer.status, 303);
+    tally.finish();
+}
+
 async fn spawn_with_mail() -> (TestServer, SmtpReceiver) {
     let smtp = SmtpReceiver::start().await;
     let url = smtp.url();
