@@ -27,6 +27,7 @@ mod metrics;
 mod pages;
 mod params;
 mod password_reset;
+mod rejections;
 mod respond;
 mod session;
 mod state;
@@ -328,6 +329,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(pages::static_file))
         .nest("/api/v2", management::router())
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(rejections::in_endpoint_shape))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             headers::security_headers,

@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
 use crate::AppState;
-use error::ApiError;
+pub(crate) use error::ApiError;
 
 /// Registers the Management API as a system resource server of `issuer` if it is not
 /// there yet, or gives it the scopes this version defines when an older version registered
