@@ -14,6 +14,7 @@ mod html;
 mod brute_force;
 mod csrf;
 mod durability;
+mod fuzz;
 mod hosted_xss;
 mod management;
 mod proxy;
