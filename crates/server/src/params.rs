@@ -222,6 +222,9 @@ impl<'de> Visitor<'de> for UniqueMembers<'_> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
