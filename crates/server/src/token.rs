@@ -208,13 +208,15 @@ fn parse_basic(encoded: &str) -> Result<(String, String), OAuthError> {
     let decoded = STANDARD.decode(encoded).map_err(|_| malformed())?;
     let text = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
-    let unescape = |s: &str| -> String {
-        form_urlencoded::parse(format!("v={s}").as_bytes())
-            .map(|(_, v)| v.into_owned())
-            .next()
-            .unwrap_or_default()
+    // One form-encoded value each: `+` is a space, `%XX` a byte; `&` and `=` are data
+    // (a form parser would cut the value there and read `id&x` as `id`).
+    let unescape = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(String::from)
+            .map_err(|_| malformed())
     };
-    let (id, secret) = (unescape(id), unescape(secret));
+    let (id, secret) = (unescape(id)?, unescape(secret)?);
     if id.is_empty() {
         return Err(malformed());
     }
@@ -680,5 +682,22 @@ mod tests {
         assert!(parse_basic("!!!").is_err());
         assert!(parse_basic(&STANDARD.encode("no-colon")).is_err());
         assert!(parse_basic(&STANDARD.encode(":secret")).is_err());
+    }
+
+    #[test]
+    fn basic_credentials_keep_characters_that_separate_form_fields() {
+        // A raw `&` or `=` is data here: `id&x` is not the client `id`.
+        let encoded = STANDARD.encode("id&x:s&cret=1&");
+        assert_eq!(
+            parse_basic(&encoded).unwrap(),
+            ("id&x".to_string(), "s&cret=1&".to_string())
+        );
+        let encoded = STANDARD.encode("a+b%2B:%26");
+        assert_eq!(
+            parse_basic(&encoded).unwrap(),
+            ("a b+".to_string(), "&".to_string())
+        );
+        // Escapes that decode to bytes that are not UTF-8 are malformed, not replaced.
+        assert!(parse_basic(&STANDARD.encode("id:%FF")).is_err());
     }
 }
