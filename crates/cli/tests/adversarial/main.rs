@@ -17,6 +17,7 @@ mod durability;
 mod fuzz;
 mod hosted_xss;
 mod management;
+mod parsers;
 mod proxy;
 mod races;
 mod redirect;
