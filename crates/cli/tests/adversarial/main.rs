@@ -21,3 +21,4 @@ mod parsers;
 mod proxy;
 mod races;
 mod redirect;
+mod secrets;
