@@ -471,11 +471,8 @@ async fn pools(server: &TestServer) -> Pools {
             ("action", "accept"),
         ];
         add("/u/consent", &consent, Some(&csrf_cookie));
-        add(
-            "/authorize/resume",
-            &[("state", state)],
-            Some(&session_cookie),
-        );
+        // The browser that started the transaction (its CSRF cookie binds it).
+        add("/authorize/resume", &[("state", state)], Some(&csrf_cookie));
     }
     add(
         "/dbconnections/change_password",
