@@ -9,6 +9,7 @@
 pub mod keys;
 pub mod passwords;
 
+mod authorization;
 mod authorize;
 mod cache;
 mod client_ip;

@@ -18,6 +18,7 @@ use tessera_core::{Client, ResourceServer, User, ids, pkce};
 use tessera_store::{CodeRedemption, NewRefreshFamily, RefreshRotation, RefreshTiming};
 
 use crate::AppState;
+use crate::authorization;
 use crate::authorize::CodeGrant;
 use crate::cors;
 use crate::error::OAuthError;
@@ -106,23 +107,24 @@ struct ClientCredentials {
 
 impl ClientCredentials {
     fn from_request(headers: &HeaderMap, params: &Params) -> Result<Self, OAuthError> {
-        let basic = match headers.get(header::AUTHORIZATION) {
-            None => None,
-            Some(value) => {
-                let text = value
-                    .to_str()
-                    .map_err(|_| OAuthError::invalid_request("Malformed Authorization header"))?;
-                match text.split_once(' ') {
-                    Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => {
-                        Some(parse_basic(encoded.trim())?)
-                    }
-                    _ => {
-                        return Err(OAuthError::invalid_client(
-                            "Unsupported client authentication scheme",
-                            true,
-                        ));
-                    }
-                }
+        let basic = match authorization::credentials(headers) {
+            Ok(None) => None,
+            Ok(Some((scheme, encoded))) if scheme.eq_ignore_ascii_case("basic") => {
+                Some(parse_basic(encoded)?)
+            }
+            Ok(Some(_)) => {
+                return Err(OAuthError::invalid_client(
+                    "Unsupported client authentication scheme",
+                    true,
+                ));
+            }
+            Err(authorization::Refusal::Repeated) => {
+                return Err(OAuthError::invalid_request("Send one Authorization header"));
+            }
+            Err(authorization::Refusal::Malformed) => {
+                return Err(OAuthError::invalid_request(
+                    "Malformed Authorization header",
+                ));
             }
         };
         match basic {

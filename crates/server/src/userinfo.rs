@@ -11,6 +11,7 @@ use tessera_core::{claims, ids, scope};
 use tessera_jose::verify_with;
 
 use crate::AppState;
+use crate::authorization;
 use crate::cors;
 use crate::error::OAuthError;
 use crate::params::Params;
@@ -42,28 +43,16 @@ pub(crate) async fn userinfo(
 /// RFC 6750 §2.1 and §2.2: the token from the header (scheme case-insensitive) or a
 /// form body, never both.
 fn bearer_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<String, OAuthError> {
-    let from_header = match headers.get(header::AUTHORIZATION) {
-        None => None,
-        Some(value) => {
-            let text = value
-                .to_str()
-                .map_err(|_| OAuthError::invalid_request("Malformed Authorization header"))?;
-            match text.split_once(' ') {
-                Some((scheme, token))
-                    if scheme.eq_ignore_ascii_case("bearer")
-                        && !token.trim().is_empty()
-                        && !token.trim().contains(' ') =>
-                {
-                    Some(token.trim().to_string())
-                }
-                _ => {
-                    return Err(OAuthError::invalid_request(
-                        "Malformed Authorization header: expected Bearer <token>",
-                    ));
-                }
+    let from_header = authorization::with_scheme(headers, "Bearer")
+        .map_err(|refusal| match refusal {
+            authorization::Refusal::Repeated => {
+                OAuthError::invalid_request("Send one Authorization header")
             }
-        }
-    };
+            authorization::Refusal::Malformed => OAuthError::invalid_request(
+                "Malformed Authorization header: expected Bearer <token>",
+            ),
+        })?
+        .map(str::to_string);
     let from_body = if method == Method::POST && !body.is_empty() {
         Params::from_body(headers, body, false)
             .ok()

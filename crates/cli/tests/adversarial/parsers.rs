@@ -824,3 +824,103 @@ fn percent(text: &str, how: usize) -> String {
         _ => text.bytes().map(|b| format!("%{b:02x}")).collect(),
     }
 }
+
+/// One request, two identities: every endpoint that reads `Authorization` refuses a second
+/// header (whichever comes first), and credentials that are not one token68 after single
+/// spaces. Reading the first header while a proxy in front reads the last would let one
+/// request carry two callers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_and_loose_authorization_headers_are_refused() {
+    let mut tally = Tally::new("parsers/repeated-authorization");
+    let server = spawn().await;
+    let user_token = server
+        .code_flow(&browser(), "openid profile", Some(API))
+        .await["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string();
+    let management = management_token(&server).await;
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", server.m2m_client_id, server.m2m_secret))
+    );
+    let http = reqwest::Client::new();
+    let send = |path: &str, values: Vec<String>| {
+        let url = server.url(path);
+        let http = http.clone();
+        async move {
+            let mut headers = reqwest::header::HeaderMap::new();
+            for value in values {
+                headers.append(
+                    reqwest::header::AUTHORIZATION,
+                    reqwest::header::HeaderValue::from_str(&value).expect("a header value"),
+                );
+            }
+            let request = if url.ends_with("/oauth/token") {
+                http.post(&url)
+                    .form(&[("grant_type", "client_credentials"), ("audience", API)])
+            } else {
+                http.get(&url)
+            };
+            let response = request.headers(headers).send().await.expect("an answer");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let endpoints = [
+        (
+            "/userinfo",
+            format!("Bearer {user_token}"),
+            "Bearer garbage",
+        ),
+        (
+            "/api/v2/clients",
+            format!("Bearer {management}"),
+            "Bearer garbage",
+        ),
+        ("/oauth/token", basic.clone(), "Basic Z2FyYmFnZTpnYXJiYWdl"),
+    ];
+    for (path, valid, garbage) in &endpoints {
+        // The control: the valid header alone opens the endpoint.
+        let (status, body) = send(path, vec![valid.clone()]).await;
+        tally.case(
+            format_args!("{path}: the valid header alone is accepted (control)"),
+            status == 200,
+            format_args!("{status} {body}"),
+        );
+        let (scheme, credentials) = valid.split_once(' ').expect("scheme and credentials");
+        for (label, values) in [
+            (
+                "valid then garbage",
+                vec![valid.clone(), garbage.to_string()],
+            ),
+            (
+                "garbage then valid",
+                vec![garbage.to_string(), valid.clone()],
+            ),
+            ("the valid header twice", vec![valid.clone(), valid.clone()]),
+            (
+                "a tab after the scheme",
+                vec![format!("{scheme}\t{credentials}")],
+            ),
+            (
+                "a space and a tab",
+                vec![format!("{scheme} \t{credentials}")],
+            ),
+            ("a second word", vec![format!("{valid} extra")]),
+            ("a trailing comma", vec![format!("{valid},")]),
+        ] {
+            let (status, body) = send(path, values).await;
+            let shaped = !body["error"].is_null() || !body["statusCode"].is_null();
+            tally.case(
+                format_args!("{path}: {label}: 400 in the endpoint's shape"),
+                status == 400 && shaped,
+                format_args!("{status} {body}"),
+            );
+        }
+    }
+    tally.finish();
+}

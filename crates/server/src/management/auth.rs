@@ -8,13 +8,14 @@
 //! creates, open this API. (User flows are not granted its scopes in the first place:
 //! `tessera_core::system::user_may_hold`.)
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use tessera_core::scope;
 use tessera_core::system::management_api_identifier;
 use tessera_jose::verify_with;
 
 use super::error::{ApiError, ApiResult};
 use crate::AppState;
+use crate::authorization;
 use crate::state::now;
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -28,9 +29,6 @@ pub(crate) async fn require(
     headers: &HeaderMap,
     any_of: &[&str],
 ) -> ApiResult<()> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("Missing authentication"))?;
     let bad_header = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -38,14 +36,9 @@ pub(crate) async fn require(
             Some("invalid_authorization_header"),
         )
     };
-    let text = value.to_str().map_err(|_| bad_header())?;
-    let token = match text.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-        _ => return Err(bad_header()),
-    };
-    if token.is_empty() || token.contains(' ') {
-        return Err(bad_header());
-    }
+    let token = authorization::with_scheme(headers, "Bearer")
+        .map_err(|_| bad_header())?
+        .ok_or_else(|| ApiError::unauthorized("Missing authentication"))?;
     let invalid = || ApiError::unauthorized("Invalid token");
     if token.len() > MAX_TOKEN_BYTES || token.matches('.').count() != 2 {
         return Err(invalid());
