@@ -10,10 +10,10 @@
 //!   TLS by libpq's `sslmode` / `sslrootcert` parameters, and a circuit breaker that
 //!   fails calls at once while the server is unreachable (`breaker.rs`).
 //!
-//! Every method is written once (`store.rs`); the SQL text serves both backends (`$N`
-//! placeholders, which SQLite accepts too), and where the dialects differ — locking,
-//! JSON, purge batches — the statement is written per backend next to the other. The
-//! same test suite (`tests/store.rs`) runs against both.
+//! Every method is written once (`store/`, one file per group of tables); the SQL text
+//! serves both backends (`$N` placeholders, which SQLite accepts too), and where the
+//! dialects differ — locking, JSON, purge batches — the statement is written per backend
+//! next to the other. The same test suite (`tests/store.rs`) runs against both.
 //!
 //! Secrets never reach this crate in clear: callers pass SHA-256 hashes of codes,
 //! session ids, opaque tokens and client secrets, and sealed (encrypted) private keys.
@@ -23,9 +23,8 @@ mod breaker;
 mod records;
 mod store;
 
-use std::path::{Path, PathBuf};
-
 pub use records::*;
+pub use store::{PURGE_BATCH, PoolStats, Store};
 
 /// Errors of the storage layer. Messages never contain row contents, nor the password of
 /// a database URL.
@@ -129,137 +128,3 @@ fn transient_database_error(db: &dyn sqlx::error::DatabaseError) -> bool {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// A snapshot of the connection pool ([`Store::pool_stats`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStats {
-    /// Open connections, idle or in use.
-    pub connections: u32,
-    pub idle: u32,
-    pub max_connections: u32,
-    /// The circuit breaker is open: calls fail at once (PostgreSQL only).
-    pub failing_fast: bool,
-}
-
-/// The storage handle. Cheap to clone (a connection pool inside).
-#[derive(Clone)]
-pub struct Store {
-    backend: Backend,
-    /// Shared by the clones of this handle (one pool, one breaker); unused on SQLite.
-    breaker: std::sync::Arc<breaker::Breaker>,
-    /// The SQLite database file; `None` on PostgreSQL.
-    path: Option<PathBuf>,
-    tenant: &'static str,
-}
-
-#[derive(Clone)]
-enum Backend {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
-}
-
-/// Never shows the connection options (a PostgreSQL URL may hold a password).
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.backend_name())
-            .field("path", &self.path)
-            .field("tenant", &self.tenant)
-            .finish()
-    }
-}
-
-impl Store {
-    /// Opens the database named by `url` and applies its backend's migrations:
-    /// `sqlite://PATH` (created if needed, parent directories too) or
-    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (the database must exist).
-    pub async fn connect(url: &str) -> StoreResult<Self> {
-        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
-        match scheme {
-            Some("sqlite") => {
-                let (pool, path) = backend::connect_sqlite(url).await?;
-                Ok(Store::new(Backend::Sqlite(pool), Some(path)))
-            }
-            Some("postgres" | "postgresql") => {
-                let pool = backend::connect_postgres(url).await?;
-                Ok(Store::new(Backend::Postgres(pool), None))
-            }
-            _ => Err(StoreError::BadUrl(
-                "expected sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
-            )),
-        }
-    }
-
-    fn new(backend: Backend, path: Option<PathBuf>) -> Self {
-        Store {
-            backend,
-            breaker: std::sync::Arc::new(breaker::Breaker::new()),
-            path,
-            tenant: tessera_core::DEFAULT_TENANT,
-        }
-    }
-
-    /// The SQLite database file, where files that live beside it (the master key) are
-    /// found; `None` on PostgreSQL, whose nodes share no file system.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
-    /// The files of the SQLite database that exist now: the database and its `-wal` and
-    /// `-shm` files. Empty on PostgreSQL.
-    pub fn database_files(&self) -> Vec<PathBuf> {
-        let Some(path) = &self.path else {
-            return Vec::new();
-        };
-        let beside = |suffix: &str| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            PathBuf::from(name)
-        };
-        [path.clone(), beside("-wal"), beside("-shm")]
-            .into_iter()
-            .filter(|file| file.exists())
-            .collect()
-    }
-
-    /// The connection pool as it is now, for monitoring.
-    pub fn pool_stats(&self) -> PoolStats {
-        let (size, idle, max) = match &self.backend {
-            Backend::Sqlite(pool) => (
-                pool.size(),
-                pool.num_idle(),
-                pool.options().get_max_connections(),
-            ),
-            Backend::Postgres(pool) => (
-                pool.size(),
-                pool.num_idle(),
-                pool.options().get_max_connections(),
-            ),
-        };
-        PoolStats {
-            connections: size,
-            idle: u32::try_from(idle).unwrap_or(u32::MAX),
-            max_connections: max,
-            failing_fast: self.breaker.is_open(),
-        }
-    }
-
-    /// `"sqlite"` or `"postgres"`.
-    pub fn backend_name(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite(_) => "sqlite",
-            Backend::Postgres(_) => "postgres",
-        }
-    }
-
-    /// Closes every connection; calls after this fail with `Unavailable`.
-    pub async fn close(&self) {
-        match &self.backend {
-            Backend::Sqlite(pool) => pool.close().await,
-            Backend::Postgres(pool) => pool.close().await,
-        }
-    }
-}
-
-/// How many rows one purge statement deletes, so a purge never holds the write lock long.
-pub const PURGE_BATCH: i64 = 1000;

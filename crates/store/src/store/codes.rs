@@ -1,0 +1,100 @@
+//! Authorization codes: single redemption, and replays.
+
+use super::Store;
+use crate::StoreResult;
+use crate::backend::Fetch;
+use crate::records::{CodeRecord, CodeRedemption, NewCode};
+
+fn code_from_row(row: &impl Fetch) -> StoreResult<CodeRecord> {
+    Ok(CodeRecord {
+        client_id: row.col("client_id")?,
+        user_id: row.col("user_id")?,
+        redirect_uri: row.col("redirect_uri")?,
+        grant: row.col("grant")?,
+        expires_at: row.col("expires_at")?,
+    })
+}
+
+impl Store {
+    pub async fn create_code(&self, code: &NewCode) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO authorization_codes (tenant_id, code_hash, client_id, user_id, redirect_uri, \"grant\", \
+             created_at, expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+        )
+        .bind(self.tenant)
+        .bind(&code.code_hash)
+        .bind(&code.client_id)
+        .bind(&code.user_id)
+        .bind(&code.redirect_uri)
+        .bind(&code.grant)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(pool)
+        .await?;
+            Ok(())
+        })
+    }
+
+    /// Marks a code consumed. Exactly one of any number of concurrent callers gets
+    /// `Redeemed`: the `consumed_at IS NULL` condition and the update are one statement.
+    pub async fn redeem_code(&self, code_hash: &[u8], now: i64) -> StoreResult<CodeRedemption> {
+        each!(self, |pool| {
+            let won = sqlx::query(
+            "UPDATE authorization_codes SET consumed_at = $1 WHERE tenant_id = $2 AND code_hash = $3 AND consumed_at IS NULL \
+             RETURNING client_id, user_id, redirect_uri, \"grant\", expires_at",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(code_hash)
+        .fetch_optional(pool)
+        .await?;
+            if let Some(row) = won {
+                return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
+            }
+            let used = sqlx::query(
+            "SELECT client_id, user_id, redirect_uri, \"grant\", expires_at FROM authorization_codes WHERE tenant_id = $1 AND code_hash = $2",
+        )
+        .bind(self.tenant)
+        .bind(code_hash)
+        .fetch_optional(pool)
+        .await?;
+            match used {
+                Some(row) => Ok(CodeRedemption::AlreadyUsed(code_from_row(&row)?)),
+                None => Ok(CodeRedemption::NotFound),
+            }
+        })
+    }
+
+    /// Records that a consumed code was presented again by its client (a replay). Committed
+    /// before the caller revokes what the code issued; see `code_was_replayed`.
+    pub async fn mark_code_replayed(&self, code_hash: &[u8], now: i64) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+            "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, $1) WHERE tenant_id = $2 AND code_hash = $3",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(code_hash)
+        .execute(pool)
+        .await?;
+            Ok(())
+        })
+    }
+
+    /// Whether a replay of the code was recorded. The redemption's winner asks after its
+    /// tokens are committed: either it sees the replay, or the replay's revocation (which
+    /// runs after the mark is committed) sees its tokens.
+    pub async fn code_was_replayed(&self, code_hash: &[u8]) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+            "SELECT replayed_at FROM authorization_codes WHERE tenant_id = $1 AND code_hash = $2 AND replayed_at IS NOT NULL",
+        )
+        .bind(self.tenant)
+        .bind(code_hash)
+        .fetch_optional(pool)
+        .await?;
+            Ok(row.is_some())
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! The `Store` handle and every method of it, written once for both backends: `each!`
+//! expands a body once per backend with `pool` bound to that backend's pool, so the same
+//! SQL text (with `$N` placeholders, which SQLite accepts too) runs on both. Where the
+//! dialects differ, `pg` picks the statement.
+//!
+//! The methods live beside their tables, one `impl Store` per file: `keys.rs`,
+//! `resource_servers.rs`, `clients.rs` (and client grants), `users.rs` (and failed
+//! logins), `roles.rs` (and permissions), `consent.rs`, `codes.rs`, `sessions.rs` (and
+//! login transactions), `tokens.rs` (opaque and refresh tokens), `reset_codes.rs` and
+//! `purge.rs`.
+
+use std::path::{Path, PathBuf};
+
+use crate::{StoreError, StoreResult, backend, breaker};
+
+/// `each!(self, |pool| body)` or `each!(self, |pool, pg| body)`: the body once per
+/// backend, `pool` being its pool and `pg` whether it is PostgreSQL. The body evaluates
+/// to a `StoreResult`; `return` and `?` end it with their value. On PostgreSQL the call
+/// passes the circuit breaker first (`breaker.rs`), which then learns from its outcome.
+macro_rules! each {
+    ($self:ident, |$pool:ident| $body:expr) => {
+        each!($self, |$pool, _pg| $body)
+    };
+    ($self:ident, |$pool:ident, $pg:ident| $body:expr) => {
+        match &$self.backend {
+            $crate::store::Backend::Sqlite($pool) => {
+                let $pg = false;
+                $body
+            }
+            $crate::store::Backend::Postgres($pool) => {
+                let $pg = true;
+                let call = $self.breaker.admit()?;
+                let result: $crate::StoreResult<_> = async { $body }.await;
+                $self
+                    .breaker
+                    .record(call, &result, || $crate::backend::can_connect($pool))
+                    .await;
+                result
+            }
+        }
+    };
+}
+
+mod clients;
+mod codes;
+mod consent;
+mod keys;
+mod purge;
+mod reset_codes;
+mod resource_servers;
+mod roles;
+mod sessions;
+mod tokens;
+mod users;
+
+pub use purge::PURGE_BATCH;
+
+/// A snapshot of the connection pool ([`Store::pool_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, idle or in use.
+    pub connections: u32,
+    pub idle: u32,
+    pub max_connections: u32,
+    /// The circuit breaker is open: calls fail at once (PostgreSQL only).
+    pub failing_fast: bool,
+}
+
+/// The storage handle. Cheap to clone (a connection pool inside).
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    /// Shared by the clones of this handle (one pool, one breaker); unused on SQLite.
+    breaker: std::sync::Arc<breaker::Breaker>,
+    /// The SQLite database file; `None` on PostgreSQL.
+    path: Option<PathBuf>,
+    tenant: &'static str,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Never shows the connection options (a PostgreSQL URL may hold a password).
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .field("path", &self.path)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database named by `url` and applies its backend's migrations:
+    /// `sqlite://PATH` (created if needed, parent directories too) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (the database must exist).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+        match scheme {
+            Some("sqlite") => {
+                let (pool, path) = backend::connect_sqlite(url).await?;
+                Ok(Store::new(Backend::Sqlite(pool), Some(path)))
+            }
+            Some("postgres" | "postgresql") => {
+                let pool = backend::connect_postgres(url).await?;
+                Ok(Store::new(Backend::Postgres(pool), None))
+            }
+            _ => Err(StoreError::BadUrl(
+                "expected sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
+            )),
+        }
+    }
+
+    fn new(backend: Backend, path: Option<PathBuf>) -> Self {
+        Store {
+            backend,
+            breaker: std::sync::Arc::new(breaker::Breaker::new()),
+            path,
+            tenant: tessera_core::DEFAULT_TENANT,
+        }
+    }
+
+    /// The SQLite database file, where files that live beside it (the master key) are
+    /// found; `None` on PostgreSQL, whose nodes share no file system.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The files of the SQLite database that exist now: the database and its `-wal` and
+    /// `-shm` files. Empty on PostgreSQL.
+    pub fn database_files(&self) -> Vec<PathBuf> {
+        let Some(path) = &self.path else {
+            return Vec::new();
+        };
+        let beside = |suffix: &str| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        [path.clone(), beside("-wal"), beside("-shm")]
+            .into_iter()
+            .filter(|file| file.exists())
+            .collect()
+    }
+
+    /// The connection pool as it is now, for monitoring.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = match &self.backend {
+            Backend::Sqlite(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+            Backend::Postgres(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+        };
+        PoolStats {
+            connections: size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max_connections: max,
+            failing_fast: self.breaker.is_open(),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection; calls after this fail with `Unavailable`.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// A cheap liveness probe.
+    pub async fn ping(&self) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        })
+    }
+}
+
+fn json_list(text: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt("JSON list"))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data always serializes")
+}

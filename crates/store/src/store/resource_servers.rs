@@ -1,0 +1,199 @@
+//! Resource servers (APIs).
+
+use tessera_core::{ResourceServer, Scope, TokenDialect};
+
+use super::{Store, to_json};
+use crate::backend::{BeginWrite as _, Fetch};
+use crate::records::ResourceServerUpdate;
+use crate::{StoreError, StoreResult};
+
+macro_rules! api_columns {
+    () => {
+        "id, name, identifier, signing_alg, token_lifetime, allow_offline_access, \
+     token_dialect, enforce_policies, scopes, created_at, updated_at"
+    };
+}
+
+pub(super) fn api_from_row(row: &impl Fetch, prefix: &str) -> StoreResult<ResourceServer> {
+    let c = |name: &str| format!("{prefix}{name}");
+    let dialect: String = row.col(c("token_dialect").as_str())?;
+    let scopes: String = row.col(c("scopes").as_str())?;
+    Ok(ResourceServer {
+        id: row.col(c("id").as_str())?,
+        name: row.col(c("name").as_str())?,
+        identifier: row.col(c("identifier").as_str())?,
+        signing_alg: row.col(c("signing_alg").as_str())?,
+        token_lifetime: row.col(c("token_lifetime").as_str())?,
+        allow_offline_access: row.col(c("allow_offline_access").as_str())?,
+        token_dialect: TokenDialect::parse(&dialect).ok_or(StoreError::Corrupt("token_dialect"))?,
+        enforce_policies: row.col(c("enforce_policies").as_str())?,
+        scopes: serde_json::from_str::<Vec<Scope>>(&scopes)
+            .map_err(|_| StoreError::Corrupt("scopes"))?,
+        created_at: row.col(c("created_at").as_str())?,
+        updated_at: row.col(c("updated_at").as_str())?,
+    })
+}
+
+impl Store {
+    pub async fn create_resource_server(&self, api: &ResourceServer) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO resource_servers (tenant_id, id, name, identifier, signing_alg, token_lifetime, \
+             allow_offline_access, token_dialect, enforce_policies, scopes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(self.tenant)
+        .bind(&api.id)
+        .bind(&api.name)
+        .bind(&api.identifier)
+        .bind(&api.signing_alg)
+        .bind(api.token_lifetime)
+        .bind(api.allow_offline_access)
+        .bind(api.token_dialect.as_str())
+        .bind(api.enforce_policies)
+        .bind(to_json(&api.scopes))
+        .bind(api.created_at)
+        .bind(api.updated_at)
+        .execute(pool)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("an API with this identifier"),
+            other => other,
+        })?;
+            Ok(())
+        })
+    }
+
+    pub async fn list_resource_servers(&self) -> StoreResult<Vec<ResourceServer>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                api_columns!(),
+                " FROM resource_servers WHERE tenant_id = $1 ORDER BY created_at, id"
+            ))
+            .bind(self.tenant)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|r| api_from_row(r, "")).collect()
+        })
+    }
+
+    /// Looks an API up by its identifier (audience) or by its id.
+    pub async fn find_resource_server(
+        &self,
+        id_or_identifier: &str,
+    ) -> StoreResult<Option<ResourceServer>> {
+        each!(self, |pool| {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                api_columns!(),
+                " FROM resource_servers WHERE tenant_id = $1 AND (identifier = $2 OR id = $3) \
+             ORDER BY identifier = $4 DESC LIMIT 1"
+            ))
+            .bind(self.tenant)
+            .bind(id_or_identifier)
+            .bind(id_or_identifier)
+            .bind(id_or_identifier)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| api_from_row(&r, "")).transpose()
+        })
+    }
+
+    pub async fn update_resource_server(
+        &self,
+        id: &str,
+        update: &ResourceServerUpdate,
+        now: i64,
+    ) -> StoreResult<ResourceServer> {
+        each!(self, |pool, pg| {
+            let mut tx = pool.begin_write(None).await?;
+            let row = sqlx::query(if pg {
+                concat!(
+                    "SELECT ",
+                    api_columns!(),
+                    " FROM resource_servers WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
+                )
+            } else {
+                concat!(
+                    "SELECT ",
+                    api_columns!(),
+                    " FROM resource_servers WHERE tenant_id = $1 AND id = $2"
+                )
+            })
+            .bind(self.tenant)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("API"))?;
+            let mut api = api_from_row(&row, "")?;
+            if let Some(name) = &update.name {
+                api.name = name.clone();
+            }
+            if let Some(scopes) = &update.scopes {
+                api.scopes = scopes.clone();
+            }
+            if let Some(alg) = &update.signing_alg {
+                api.signing_alg = alg.clone();
+            }
+            if let Some(lifetime) = update.token_lifetime {
+                api.token_lifetime = lifetime;
+            }
+            if let Some(offline) = update.allow_offline_access {
+                api.allow_offline_access = offline;
+            }
+            if let Some(dialect) = update.token_dialect {
+                api.token_dialect = dialect;
+            }
+            if let Some(enforce) = update.enforce_policies {
+                api.enforce_policies = enforce;
+            }
+            api.updated_at = now;
+            sqlx::query(
+            "UPDATE resource_servers SET name = $1, scopes = $2, signing_alg = $3, token_lifetime = $4, \
+             allow_offline_access = $5, token_dialect = $6, enforce_policies = $7, updated_at = $8 \
+             WHERE tenant_id = $9 AND id = $10",
+        )
+        .bind(&api.name)
+        .bind(to_json(&api.scopes))
+        .bind(&api.signing_alg)
+        .bind(api.token_lifetime)
+        .bind(api.allow_offline_access)
+        .bind(api.token_dialect.as_str())
+        .bind(api.enforce_policies)
+        .bind(api.updated_at)
+        .bind(self.tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+            tx.commit().await?;
+            Ok(api)
+        })
+    }
+
+    /// Deletes an API; client grants and permissions go by cascade, consent for it here.
+    pub async fn delete_resource_server(&self, id: &str) -> StoreResult<()> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            sqlx::query(
+                "DELETE FROM consents WHERE tenant_id = $1 AND audience = \
+             (SELECT identifier FROM resource_servers WHERE tenant_id = $2 AND id = $3)",
+            )
+            .bind(self.tenant)
+            .bind(self.tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            let done = sqlx::query("DELETE FROM resource_servers WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("API"));
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}

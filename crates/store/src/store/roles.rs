@@ -1,0 +1,334 @@
+//! Roles, their permissions and holders, and permissions given to users directly (RBAC).
+
+use tessera_core::{Permission, Role, User};
+
+use super::Store;
+use super::users::user_from_row;
+use crate::backend::{BeginWrite as _, Fetch};
+use crate::{StoreError, StoreResult};
+
+fn role_from_row(row: &impl Fetch) -> StoreResult<Role> {
+    Ok(Role {
+        id: row.col("id")?,
+        name: row.col("name")?,
+        description: row.col("description")?,
+        created_at: row.col("created_at")?,
+        updated_at: row.col("updated_at")?,
+    })
+}
+
+fn permission_from_row(row: &impl Fetch) -> StoreResult<Permission> {
+    Ok(Permission {
+        audience: row.col("audience")?,
+        permission: row.col("permission")?,
+    })
+}
+
+impl Store {
+    pub async fn create_role(&self, role: &Role) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query("INSERT INTO roles (tenant_id, id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(self.tenant)
+            .bind(&role.id)
+            .bind(&role.name)
+            .bind(&role.description)
+            .bind(role.created_at)
+            .bind(role.updated_at)
+            .execute(pool)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => StoreError::Conflict("a role with this name"),
+                other => other,
+            })?;
+            Ok(())
+        })
+    }
+
+    pub async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(
+            "SELECT id, name, description, created_at, updated_at FROM roles WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(self.tenant)
+        .fetch_all(pool)
+        .await?;
+            rows.iter().map(role_from_row).collect()
+        })
+    }
+
+    /// A role by id or by exact name.
+    pub async fn find_role(&self, id_or_name: &str) -> StoreResult<Option<Role>> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+            "SELECT id, name, description, created_at, updated_at FROM roles WHERE tenant_id = $1 AND (id = $2 OR name = $3) \
+             ORDER BY id = $4 DESC LIMIT 1",
+        )
+        .bind(self.tenant)
+        .bind(id_or_name)
+        .bind(id_or_name)
+        .bind(id_or_name)
+        .fetch_optional(pool)
+        .await?;
+            row.map(|r| role_from_row(&r)).transpose()
+        })
+    }
+
+    /// Renames a role or changes its description (`None` keeps the stored value); the
+    /// name stays unique (`Conflict`).
+    pub async fn update_role(
+        &self,
+        role_id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Role> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+                "UPDATE roles SET name = COALESCE($1, name), description = COALESCE($2, description), \
+                 updated_at = $3 WHERE tenant_id = $4 AND id = $5 \
+                 RETURNING id, name, description, created_at, updated_at",
+            )
+            .bind(name)
+            .bind(description)
+            .bind(now)
+            .bind(self.tenant)
+            .bind(role_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => StoreError::Conflict("a role with this name"),
+                other => other,
+            })?
+            .ok_or(StoreError::NotFound("role"))?;
+            role_from_row(&row)
+        })
+    }
+
+    /// The users holding a role, oldest first.
+    pub async fn role_users(&self, role_id: &str) -> StoreResult<Vec<User>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT u.user_id, u.connection, u.email, u.email_verified, u.name, u.nickname, \
+                 u.picture, u.blocked, u.created_at, u.updated_at, u.last_login, u.logins_count, \
+                 u.user_metadata, u.app_metadata \
+                 FROM users u JOIN user_roles ur ON ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id \
+                 WHERE u.tenant_id = $1 AND ur.role_id = $2 ORDER BY u.created_at, u.user_id",
+            )
+            .bind(self.tenant)
+            .bind(role_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(user_from_row).collect()
+        })
+    }
+
+    pub async fn delete_role(&self, role_id: &str) -> StoreResult<()> {
+        each!(self, |pool| {
+            let done = sqlx::query("DELETE FROM roles WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant)
+                .bind(role_id)
+                .execute(pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("role"));
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds permissions of one API to a role (already present ones are kept).
+    pub async fn add_role_permissions(
+        &self,
+        role_id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            for permission in permissions {
+                sqlx::query(
+                "INSERT INTO role_permissions (tenant_id, role_id, audience, permission) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(self.tenant)
+            .bind(role_id)
+            .bind(audience)
+            .bind(permission)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::NotFound(_) => StoreError::NotFound("role or API"),
+                other => other,
+            })?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    pub async fn remove_role_permissions(
+        &self,
+        role_id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            for permission in permissions {
+                sqlx::query("DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2 AND audience = $3 AND permission = $4")
+                .bind(self.tenant)
+                .bind(role_id)
+                .bind(audience)
+                .bind(permission)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    pub async fn role_permissions(&self, role_id: &str) -> StoreResult<Vec<Permission>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(
+            "SELECT audience, permission FROM role_permissions WHERE tenant_id = $1 AND role_id = $2 ORDER BY audience, permission",
+        )
+        .bind(self.tenant)
+        .bind(role_id)
+        .fetch_all(pool)
+        .await?;
+            rows.iter().map(permission_from_row).collect()
+        })
+    }
+
+    pub async fn assign_user_role(&self, user_id: &str, role_id: &str) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(role_id)
+            .execute(pool)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::NotFound(_) => StoreError::NotFound("user or role"),
+                other => other,
+            })?;
+            Ok(())
+        })
+    }
+
+    pub async fn remove_user_role(&self, user_id: &str, role_id: &str) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM user_roles WHERE tenant_id = $1 AND user_id = $2 AND role_id = $3",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(role_id)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    pub async fn user_roles(&self, user_id: &str) -> StoreResult<Vec<Role>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT r.id, r.name, r.description, r.created_at, r.updated_at FROM roles r \
+             JOIN user_roles ur ON ur.tenant_id = r.tenant_id AND ur.role_id = r.id \
+             WHERE r.tenant_id = $1 AND ur.user_id = $2 ORDER BY r.name",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(role_from_row).collect()
+        })
+    }
+
+    pub async fn add_user_permissions(
+        &self,
+        user_id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            for permission in permissions {
+                sqlx::query(
+                "INSERT INTO user_permissions (tenant_id, user_id, audience, permission) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(audience)
+            .bind(permission)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::NotFound(_) => StoreError::NotFound("user or API"),
+                other => other,
+            })?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Takes back permissions given to the user directly (not those a role gives).
+    pub async fn remove_user_permissions(
+        &self,
+        user_id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            for permission in permissions {
+                sqlx::query(
+                    "DELETE FROM user_permissions \
+                     WHERE tenant_id = $1 AND user_id = $2 AND audience = $3 AND permission = $4",
+                )
+                .bind(self.tenant)
+                .bind(user_id)
+                .bind(audience)
+                .bind(permission)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Everything a user may do, through roles and direct grants; `audience` narrows it to
+    /// one API. Sorted, without duplicates.
+    pub async fn user_permissions(
+        &self,
+        user_id: &str,
+        audience: Option<&str>,
+    ) -> StoreResult<Vec<Permission>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT rp.audience, rp.permission FROM role_permissions rp \
+               JOIN user_roles ur ON ur.tenant_id = rp.tenant_id AND ur.role_id = rp.role_id \
+               WHERE rp.tenant_id = $1 AND ur.user_id = $2 AND ($3 IS NULL OR rp.audience = $4) \
+             UNION \
+             SELECT audience, permission FROM user_permissions \
+               WHERE tenant_id = $5 AND user_id = $6 AND ($7 IS NULL OR audience = $8) \
+             ORDER BY 1, 2",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(audience)
+            .bind(audience)
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(audience)
+            .bind(audience)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(permission_from_row).collect()
+        })
+    }
+}

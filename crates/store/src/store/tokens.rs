@@ -1,0 +1,322 @@
+//! Tokens kept in the database: opaque access tokens, refresh-token families and their
+//! tokens (rotation, reuse, revocation).
+
+use sqlx::Row;
+
+use super::Store;
+use crate::StoreResult;
+use crate::backend::BeginWrite as _;
+use crate::records::{
+    NewRefreshFamily, OpaqueTokenRecord, RefreshFamily, RefreshRotation, RefreshTiming,
+};
+
+macro_rules! rotation_select {
+    () => {
+        "SELECT t.rotated_at, t.idle_expires_at, f.family_id, f.client_id, f.user_id, f.\"grant\", \
+         f.expires_at, f.revoked_at \
+         FROM refresh_tokens t JOIN refresh_token_families f \
+         ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
+         WHERE t.tenant_id = $1 AND t.token_hash = $2"
+    };
+}
+
+impl Store {
+    pub async fn create_opaque_token(
+        &self,
+        token_hash: &[u8],
+        record: &OpaqueTokenRecord,
+        now: i64,
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO opaque_tokens (tenant_id, token_hash, client_id, user_id, scope, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(self.tenant)
+        .bind(token_hash)
+        .bind(&record.client_id)
+        .bind(&record.user_id)
+        .bind(&record.scope)
+        .bind(now)
+        .bind(record.expires_at)
+        .execute(pool)
+        .await?;
+            Ok(())
+        })
+    }
+
+    pub async fn find_opaque_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<OpaqueTokenRecord>> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+            "SELECT client_id, user_id, scope, expires_at FROM opaque_tokens WHERE tenant_id = $1 AND token_hash = $2 AND expires_at > $3",
+        )
+        .bind(self.tenant)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+            row.map(|row| {
+                Ok(OpaqueTokenRecord {
+                    client_id: row.try_get("client_id")?,
+                    user_id: row.try_get("user_id")?,
+                    scope: row.try_get("scope")?,
+                    expires_at: row.try_get("expires_at")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Revokes the opaque tokens a user got through one client (a replayed code).
+    pub async fn revoke_opaque_tokens(&self, client_id: &str, user_id: &str) -> StoreResult<u64> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+            "DELETE FROM opaque_tokens WHERE tenant_id = $1 AND client_id = $2 AND user_id = $3",
+        )
+        .bind(self.tenant)
+        .bind(client_id)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    // ---- refresh tokens -----------------------------------------------------------
+
+    /// Starts a family with its first token.
+    pub async fn create_refresh_family(
+        &self,
+        family: &NewRefreshFamily,
+        token_hash: &[u8],
+        idle_expires_at: i64,
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            sqlx::query(
+            "INSERT INTO refresh_token_families (tenant_id, family_id, client_id, user_id, \"grant\", code_hash, sid, \
+             created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+        )
+        .bind(self.tenant)
+        .bind(&family.family_id)
+        .bind(&family.client_id)
+        .bind(&family.user_id)
+        .bind(&family.grant)
+        .bind(&family.code_hash)
+        .bind(&family.sid)
+        .bind(family.created_at)
+        .bind(family.expires_at)
+        .execute(&mut *tx)
+        .await?;
+            sqlx::query(
+            "INSERT INTO refresh_tokens (tenant_id, token_hash, family_id, created_at, idle_expires_at, rotated_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(self.tenant)
+        .bind(token_hash)
+        .bind(&family.family_id)
+        .bind(family.created_at)
+        .bind(idle_expires_at.min(family.expires_at))
+        .execute(&mut *tx)
+        .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The live family of a refresh token, read without changing anything (to validate a
+    /// request before the token is rotated).
+    pub async fn find_refresh_family(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<RefreshFamily>> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.expires_at \
+             FROM refresh_tokens t JOIN refresh_token_families f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
+             WHERE t.tenant_id = $1 AND t.token_hash = $2 AND f.revoked_at IS NULL AND f.expires_at > $3",
+        )
+        .bind(self.tenant)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+            row.map(|row| {
+                Ok(RefreshFamily {
+                    family_id: row.try_get("family_id")?,
+                    client_id: row.try_get("client_id")?,
+                    user_id: row.try_get("user_id")?,
+                    grant: row.try_get("grant")?,
+                    expires_at: row.try_get("expires_at")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Exchanges `old_hash` for `new_hash`, in one write transaction so that concurrent
+    /// presentations of the same token serialize: the first rotates, the others are reuse
+    /// (outside the reuse interval) and revoke the family — including the new token.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        client_id: &str,
+        timing: RefreshTiming,
+        now: i64,
+    ) -> StoreResult<RefreshRotation> {
+        each!(self, |pool, pg| {
+            // SQLite: the write transaction serializes everything. PostgreSQL: the token's
+            // and its family's rows are locked; a concurrent use of the same token waits
+            // here, then reads it rotated.
+            let mut tx = pool.begin_write(None).await?;
+            let row = sqlx::query(if pg {
+                concat!(rotation_select!(), " FOR UPDATE")
+            } else {
+                rotation_select!()
+            })
+            .bind(self.tenant)
+            .bind(old_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(RefreshRotation::Invalid);
+            };
+            let family = RefreshFamily {
+                family_id: row.try_get("family_id")?,
+                client_id: row.try_get("client_id")?,
+                user_id: row.try_get("user_id")?,
+                grant: row.try_get("grant")?,
+                expires_at: row.try_get("expires_at")?,
+            };
+            let rotated_at: Option<i64> = row.try_get("rotated_at")?;
+            let idle_expires_at: i64 = row.try_get("idle_expires_at")?;
+            let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+            if family.client_id != client_id || revoked_at.is_some() || family.expires_at <= now {
+                return Ok(RefreshRotation::Invalid);
+            }
+            match rotated_at {
+                Some(at) if timing.reuse_interval <= 0 || now - at > timing.reuse_interval => {
+                    sqlx::query("UPDATE refresh_token_families SET revoked_at = $1 WHERE tenant_id = $2 AND family_id = $3")
+                    .bind(now)
+                    .bind(self.tenant)
+                    .bind(&family.family_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(RefreshRotation::Reused);
+                }
+                Some(_) => {} // a retry within the reuse interval: issue another token
+                None if idle_expires_at <= now => return Ok(RefreshRotation::Invalid),
+                None => {
+                    sqlx::query("UPDATE refresh_tokens SET rotated_at = $1 WHERE tenant_id = $2 AND token_hash = $3")
+                    .bind(now)
+                    .bind(self.tenant)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            sqlx::query(
+            "INSERT INTO refresh_tokens (tenant_id, token_hash, family_id, created_at, idle_expires_at, rotated_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(self.tenant)
+        .bind(new_hash)
+        .bind(&family.family_id)
+        .bind(now)
+        .bind((now + timing.idle_lifetime).min(family.expires_at))
+        .execute(&mut *tx)
+        .await?;
+            tx.commit().await?;
+            Ok(RefreshRotation::Rotated(family))
+        })
+    }
+
+    /// Revokes the family a refresh token belongs to, if that token was issued to
+    /// `client_id` (RFC 7009: a client revokes only its own tokens). Returns whether
+    /// anything was revoked.
+    pub async fn revoke_refresh_token(
+        &self,
+        token_hash: &[u8],
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+            "UPDATE refresh_token_families SET revoked_at = $1 WHERE tenant_id = $2 AND client_id = $3 AND revoked_at IS NULL \
+             AND family_id = (SELECT family_id FROM refresh_tokens WHERE tenant_id = $4 AND token_hash = $5)",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(client_id)
+        .bind(self.tenant)
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Revokes the families started by a code (the code was replayed).
+    pub async fn revoke_refresh_families_of_code(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<u64> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+            "UPDATE refresh_token_families SET revoked_at = $1 WHERE tenant_id = $2 AND code_hash = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(code_hash)
+        .execute(pool)
+        .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Revokes the families obtained in one login session (logout).
+    pub async fn revoke_refresh_families_of_session(
+        &self,
+        sid: &str,
+        now: i64,
+    ) -> StoreResult<u64> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+            "UPDATE refresh_token_families SET revoked_at = $1 WHERE tenant_id = $2 AND sid = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(sid)
+        .execute(pool)
+        .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Revokes every family of a user (blocked, password changed).
+    pub async fn revoke_refresh_families_of_user(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<u64> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+            "UPDATE refresh_token_families SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+            Ok(done.rows_affected())
+        })
+    }
+}

@@ -1,0 +1,396 @@
+//! Users of the database connection, their profile and metadata, and the failed logins
+//! counted against them.
+
+use sqlx::Row;
+use tessera_core::{DATABASE_CONNECTION, Metadata, User};
+
+use super::{Store, to_json};
+use crate::backend::{BeginWrite as _, Fetch};
+use crate::records::{NewUser, UserProfileChange};
+use crate::{StoreError, StoreResult};
+
+fn json_object(text: &str) -> StoreResult<Metadata> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt("JSON object"))
+}
+
+macro_rules! user_columns {
+    () => {
+        "user_id, connection, email, email_verified, name, nickname, picture, blocked, \
+     created_at, updated_at, last_login, logins_count, user_metadata, app_metadata"
+    };
+}
+
+pub(super) fn user_from_row(row: &impl Fetch) -> StoreResult<User> {
+    Ok(User {
+        user_id: row.col("user_id")?,
+        connection: row.col("connection")?,
+        email: row.col("email")?,
+        email_verified: row.col("email_verified")?,
+        name: row.col("name")?,
+        nickname: row.col("nickname")?,
+        picture: row.col("picture")?,
+        blocked: row.col("blocked")?,
+        created_at: row.col("created_at")?,
+        updated_at: row.col("updated_at")?,
+        last_login: row.col("last_login")?,
+        logins_count: row.col("logins_count")?,
+        user_metadata: json_object(&row.text("user_metadata")?)?,
+        app_metadata: json_object(&row.text("app_metadata")?)?,
+    })
+}
+
+/// A default avatar, as Auth0 gives users without one: an inline SVG with the initials,
+/// so nothing is loaded from a third-party host.
+fn default_picture(email: &str) -> String {
+    let initials: String = email
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(2)
+        .collect::<String>()
+        .to_uppercase();
+    let svg = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='64' height='64'><rect width='64' height='64' fill='%234f46e5'/>\
+<text x='50%' y='54%' font-family='sans-serif' font-size='26' fill='white' text-anchor='middle' dominant-baseline='middle'>{initials}</text></svg>"
+    );
+    format!(
+        "data:image/svg+xml;utf8,{}",
+        svg.replace('<', "%3C")
+            .replace('>', "%3E")
+            .replace(' ', "%20")
+    )
+}
+
+impl Store {
+    /// Creates a user of the database connection. `user_id` is generated here in Auth0's
+    /// `auth0|<hex>` shape.
+    pub async fn create_user(&self, new: &NewUser, user_id: &str, now: i64) -> StoreResult<User> {
+        each!(self, |pool| {
+            let email = tessera_core::normalize_email(&new.email);
+            let user = User {
+                user_id: user_id.to_string(),
+                connection: DATABASE_CONNECTION.to_string(),
+                name: new.name.clone().unwrap_or_else(|| email.clone()),
+                nickname: new
+                    .nickname
+                    .clone()
+                    .unwrap_or_else(|| User::nickname_from_email(&email)),
+                picture: new
+                    .picture
+                    .clone()
+                    .unwrap_or_else(|| default_picture(&email)),
+                email,
+                email_verified: new.email_verified,
+                blocked: false,
+                created_at: now,
+                updated_at: now,
+                last_login: None,
+                logins_count: 0,
+                user_metadata: new.user_metadata.clone(),
+                app_metadata: new.app_metadata.clone(),
+            };
+            sqlx::query(
+            "INSERT INTO users (tenant_id, user_id, connection, email, email_verified, password_hash, name, nickname, \
+             picture, blocked, created_at, updated_at, last_login, logins_count, user_metadata, app_metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10, $11, NULL, 0, $12, $13)",
+        )
+        .bind(self.tenant)
+        .bind(&user.user_id)
+        .bind(&user.connection)
+        .bind(&user.email)
+        .bind(user.email_verified)
+        .bind(&new.password_hash)
+        .bind(&user.name)
+        .bind(&user.nickname)
+        .bind(&user.picture)
+        .bind(now)
+        .bind(now)
+        .bind(to_json(&user.user_metadata))
+        .bind(to_json(&user.app_metadata))
+        .execute(pool)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("a user with this email"),
+            other => other,
+        })?;
+            Ok(user)
+        })
+    }
+
+    pub async fn find_user(&self, user_id: &str) -> StoreResult<Option<User>> {
+        each!(self, |pool| {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE tenant_id = $1 AND user_id = $2"
+            ))
+            .bind(self.tenant)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| user_from_row(&r)).transpose()
+        })
+    }
+
+    pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        Ok(self
+            .find_user_with_password(email)
+            .await?
+            .map(|(user, _)| user))
+    }
+
+    /// The user of the database connection with this email, and their password hash.
+    pub async fn find_user_with_password(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        each!(self, |pool| {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                ", password_hash FROM users WHERE tenant_id = $1 AND connection = $2 AND email = $3"
+            ))
+            .bind(self.tenant)
+            .bind(DATABASE_CONNECTION)
+            .bind(tessera_core::normalize_email(email))
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    pub async fn list_users(&self) -> StoreResult<Vec<User>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE tenant_id = $1 ORDER BY created_at, user_id"
+            ))
+            .bind(self.tenant)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(user_from_row).collect()
+        })
+    }
+
+    pub async fn set_user_blocked(
+        &self,
+        user_id: &str,
+        blocked: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+            "UPDATE users SET blocked = $1, updated_at = $2 WHERE tenant_id = $3 AND user_id = $4",
+        )
+        .bind(blocked)
+        .bind(now)
+        .bind(self.tenant)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("user"));
+            }
+            if blocked {
+                self.end_user_sessions(user_id, now).await?;
+            }
+            Ok(())
+        })
+    }
+
+    pub async fn set_user_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE tenant_id = $3 AND user_id = $4")
+            .bind(password_hash)
+            .bind(now)
+            .bind(self.tenant)
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("user"));
+            }
+            self.end_user_sessions(user_id, now).await
+        })
+    }
+
+    /// Changes the given profile fields of a user and `updated_at`; a new email must not
+    /// belong to another user of the connection (`Conflict`).
+    pub async fn update_user_profile(
+        &self,
+        user_id: &str,
+        change: &UserProfileChange,
+        now: i64,
+    ) -> StoreResult<User> {
+        each!(self, |pool, pg| {
+            let mut tx = pool.begin_write(None).await?;
+            let row = sqlx::query(if pg {
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE"
+                )
+            } else {
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE tenant_id = $1 AND user_id = $2"
+                )
+            })
+            .bind(self.tenant)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
+            let mut user = user_from_row(&row)?;
+            if let Some(email) = &change.email {
+                user.email = tessera_core::normalize_email(email);
+            }
+            if let Some(verified) = change.email_verified {
+                user.email_verified = verified;
+            }
+            if let Some(name) = &change.name {
+                user.name = name.clone();
+            }
+            if let Some(nickname) = &change.nickname {
+                user.nickname = nickname.clone();
+            }
+            if let Some(picture) = &change.picture {
+                user.picture = picture.clone();
+            }
+            // Merged under the row lock, so concurrent patches of different members
+            // both land.
+            if let Some(patch) = &change.user_metadata {
+                tessera_core::merge_metadata(&mut user.user_metadata, patch);
+            }
+            if let Some(patch) = &change.app_metadata {
+                tessera_core::merge_metadata(&mut user.app_metadata, patch);
+            }
+            user.updated_at = now;
+            sqlx::query(
+                "UPDATE users SET email = $1, email_verified = $2, name = $3, nickname = $4, \
+                 picture = $5, user_metadata = $6, app_metadata = $7, updated_at = $8 \
+                 WHERE tenant_id = $9 AND user_id = $10",
+            )
+            .bind(&user.email)
+            .bind(user.email_verified)
+            .bind(&user.name)
+            .bind(&user.nickname)
+            .bind(&user.picture)
+            .bind(to_json(&user.user_metadata))
+            .bind(to_json(&user.app_metadata))
+            .bind(now)
+            .bind(self.tenant)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => StoreError::Conflict("a user with this email"),
+                other => other,
+            })?;
+            tx.commit().await?;
+            Ok(user)
+        })
+    }
+
+    /// Signs a user out everywhere: login sessions end and refresh tokens are revoked.
+    pub async fn end_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
+                .bind(self.tenant)
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+            self.revoke_refresh_families_of_user(user_id, now).await?;
+            Ok(())
+        })
+    }
+
+    pub async fn delete_user(&self, user_id: &str) -> StoreResult<()> {
+        each!(self, |pool| {
+            let done = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND user_id = $2")
+                .bind(self.tenant)
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("user"));
+            }
+            Ok(())
+        })
+    }
+
+    pub async fn record_login(&self, user_id: &str, now: i64) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+            "UPDATE users SET last_login = $1, logins_count = logins_count + 1 WHERE tenant_id = $2 AND user_id = $3",
+        )
+        .bind(now)
+        .bind(self.tenant)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+            Ok(())
+        })
+    }
+
+    // ---- brute-force protection -------------------------------------------------------
+
+    /// Counts one more consecutive failure for (email, ip); returns the new count.
+    pub async fn record_login_failure(&self, email: &str, ip: &str, now: i64) -> StoreResult<i64> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+            "INSERT INTO login_failures (tenant_id, email, ip, failures, updated_at) VALUES ($1, $2, $3, 1, $4) \
+             ON CONFLICT (tenant_id, email, ip) DO UPDATE SET failures = login_failures.failures + 1, updated_at = excluded.updated_at \
+             RETURNING failures",
+        )
+        .bind(self.tenant)
+        .bind(tessera_core::normalize_email(email))
+        .bind(ip)
+        .bind(now)
+        .fetch_one(pool)
+        .await?;
+            Ok(row.try_get("failures")?)
+        })
+    }
+
+    pub async fn login_failures(&self, email: &str, ip: &str) -> StoreResult<i64> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+            "SELECT failures FROM login_failures WHERE tenant_id = $1 AND email = $2 AND ip = $3",
+        )
+        .bind(self.tenant)
+        .bind(tessera_core::normalize_email(email))
+        .bind(ip)
+        .fetch_optional(pool)
+        .await?;
+            Ok(match row {
+                Some(row) => row.try_get("failures")?,
+                None => 0,
+            })
+        })
+    }
+
+    /// Clears the failures of an account: after a successful login (one IP) or an
+    /// administrator's unblock (every IP, `ip = None`).
+    pub async fn clear_login_failures(&self, email: &str, ip: Option<&str>) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query("DELETE FROM login_failures WHERE tenant_id = $1 AND email = $2 AND ($3 IS NULL OR ip = $4)")
+            .bind(self.tenant)
+            .bind(tessera_core::normalize_email(email))
+            .bind(ip)
+            .bind(ip)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+}
