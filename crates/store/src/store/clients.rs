@@ -141,19 +141,12 @@ impl Store {
     ) -> StoreResult<Client> {
         each!(self, |pool, pg| {
             let mut tx = pool.begin_write(None).await?;
-            let row = sqlx::query(if pg {
-                concat!(
-                    "SELECT ",
-                    client_columns!(),
-                    " FROM clients WHERE tenant_id = $1 AND client_id = $2 FOR UPDATE"
-                )
-            } else {
-                concat!(
-                    "SELECT ",
-                    client_columns!(),
-                    " FROM clients WHERE tenant_id = $1 AND client_id = $2"
-                )
-            })
+            let row = sqlx::query(for_update!(
+                pg,
+                "SELECT ",
+                client_columns!(),
+                " FROM clients WHERE tenant_id = $1 AND client_id = $2"
+            ))
             .bind(self.tenant)
             .bind(client_id)
             .fetch_optional(&mut *tx)
@@ -264,10 +257,10 @@ impl Store {
         .bind(grant.created_at)
         .execute(pool)
         .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict("a grant for this application and API"),
-            StoreError::NotFound(_) => StoreError::NotFound("application or API"),
-            other => other,
+        .map_err(|e| {
+            StoreError::from(e)
+                .conflict_is("a grant for this application and API")
+                .not_found_is("application or API")
         })?;
             Ok(())
         })

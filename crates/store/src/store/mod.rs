@@ -41,6 +41,19 @@ macro_rules! each {
     };
 }
 
+/// `for_update!(pg, "SELECT ", columns!(), " FROM …")`: the pieces concatenated into a
+/// `SELECT` that locks its rows for the write transaction it runs in — `FOR UPDATE` on
+/// PostgreSQL; SQLite has no such clause, its write transaction excludes other writers.
+macro_rules! for_update {
+    ($pg:ident, $($select:tt)+) => {
+        if $pg {
+            concat!($($select)+, " FOR UPDATE")
+        } else {
+            concat!($($select)+)
+        }
+    };
+}
+
 mod clients;
 mod codes;
 mod consent;
@@ -200,4 +213,22 @@ fn json_list(text: &str) -> StoreResult<Vec<String>> {
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data always serializes")
+}
+
+impl StoreError {
+    /// Names what a unique violation collided with (the driver's error says only "row").
+    fn conflict_is(self, what: &'static str) -> Self {
+        match self {
+            StoreError::Conflict(_) => StoreError::Conflict(what),
+            other => other,
+        }
+    }
+
+    /// Names what a foreign-key violation found missing ("referenced row" otherwise).
+    fn not_found_is(self, what: &'static str) -> Self {
+        match self {
+            StoreError::NotFound(_) => StoreError::NotFound(what),
+            other => other,
+        }
+    }
 }

@@ -56,10 +56,7 @@ impl Store {
         .bind(api.updated_at)
         .execute(pool)
         .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict("an API with this identifier"),
-            other => other,
-        })?;
+        .map_err(|e| StoreError::from(e).conflict_is("an API with this identifier"))?;
             Ok(())
         })
     }
@@ -108,19 +105,12 @@ impl Store {
     ) -> StoreResult<ResourceServer> {
         each!(self, |pool, pg| {
             let mut tx = pool.begin_write(None).await?;
-            let row = sqlx::query(if pg {
-                concat!(
-                    "SELECT ",
-                    api_columns!(),
-                    " FROM resource_servers WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
-                )
-            } else {
-                concat!(
-                    "SELECT ",
-                    api_columns!(),
-                    " FROM resource_servers WHERE tenant_id = $1 AND id = $2"
-                )
-            })
+            let row = sqlx::query(for_update!(
+                pg,
+                "SELECT ",
+                api_columns!(),
+                " FROM resource_servers WHERE tenant_id = $1 AND id = $2"
+            ))
             .bind(self.tenant)
             .bind(id)
             .fetch_optional(&mut *tx)

@@ -36,10 +36,7 @@ impl Store {
             .bind(role.updated_at)
             .execute(pool)
             .await
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::Conflict(_) => StoreError::Conflict("a role with this name"),
-                other => other,
-            })?;
+            .map_err(|e| StoreError::from(e).conflict_is("a role with this name"))?;
             Ok(())
         })
     }
@@ -95,10 +92,7 @@ impl Store {
             .bind(role_id)
             .fetch_optional(pool)
             .await
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::Conflict(_) => StoreError::Conflict("a role with this name"),
-                other => other,
-            })?
+            .map_err(|e| StoreError::from(e).conflict_is("a role with this name"))?
             .ok_or(StoreError::NotFound("role"))?;
             role_from_row(&row)
         })
@@ -156,10 +150,7 @@ impl Store {
             .bind(permission)
             .execute(&mut *tx)
             .await
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::NotFound(_) => StoreError::NotFound("role or API"),
-                other => other,
-            })?;
+            .map_err(|e| StoreError::from(e).not_found_is("role or API"))?;
             }
             tx.commit().await?;
             Ok(())
@@ -209,10 +200,7 @@ impl Store {
             .bind(role_id)
             .execute(pool)
             .await
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::NotFound(_) => StoreError::NotFound("user or role"),
-                other => other,
-            })?;
+            .map_err(|e| StoreError::from(e).not_found_is("user or role"))?;
             Ok(())
         })
     }
@@ -265,10 +253,7 @@ impl Store {
             .bind(permission)
             .execute(&mut *tx)
             .await
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::NotFound(_) => StoreError::NotFound("user or API"),
-                other => other,
-            })?;
+            .map_err(|e| StoreError::from(e).not_found_is("user or API"))?;
             }
             tx.commit().await?;
             Ok(())

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::Store;
 use crate::StoreResult;
-use crate::backend::BeginWrite as _;
+use crate::backend::{BeginWrite as _, Fetch};
 use crate::records::{
     NewRefreshFamily, OpaqueTokenRecord, RefreshFamily, RefreshRotation, RefreshTiming,
 };
@@ -18,6 +18,16 @@ macro_rules! rotation_select {
          ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
          WHERE t.tenant_id = $1 AND t.token_hash = $2"
     };
+}
+
+fn family_from_row(row: &impl Fetch) -> StoreResult<RefreshFamily> {
+    Ok(RefreshFamily {
+        family_id: row.col("family_id")?,
+        client_id: row.col("client_id")?,
+        user_id: row.col("user_id")?,
+        grant: row.col("grant")?,
+        expires_at: row.col("expires_at")?,
+    })
 }
 
 impl Store {
@@ -146,16 +156,7 @@ impl Store {
         .bind(now)
         .fetch_optional(pool)
         .await?;
-            row.map(|row| {
-                Ok(RefreshFamily {
-                    family_id: row.try_get("family_id")?,
-                    client_id: row.try_get("client_id")?,
-                    user_id: row.try_get("user_id")?,
-                    grant: row.try_get("grant")?,
-                    expires_at: row.try_get("expires_at")?,
-                })
-            })
-            .transpose()
+            row.map(|row| family_from_row(&row)).transpose()
         })
     }
 
@@ -175,25 +176,15 @@ impl Store {
             // and its family's rows are locked; a concurrent use of the same token waits
             // here, then reads it rotated.
             let mut tx = pool.begin_write(None).await?;
-            let row = sqlx::query(if pg {
-                concat!(rotation_select!(), " FOR UPDATE")
-            } else {
-                rotation_select!()
-            })
-            .bind(self.tenant)
-            .bind(old_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let row = sqlx::query(for_update!(pg, rotation_select!()))
+                .bind(self.tenant)
+                .bind(old_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
             let Some(row) = row else {
                 return Ok(RefreshRotation::Invalid);
             };
-            let family = RefreshFamily {
-                family_id: row.try_get("family_id")?,
-                client_id: row.try_get("client_id")?,
-                user_id: row.try_get("user_id")?,
-                grant: row.try_get("grant")?,
-                expires_at: row.try_get("expires_at")?,
-            };
+            let family = family_from_row(&row)?;
             let rotated_at: Option<i64> = row.try_get("rotated_at")?;
             let idle_expires_at: i64 = row.try_get("idle_expires_at")?;
             let revoked_at: Option<i64> = row.try_get("revoked_at")?;

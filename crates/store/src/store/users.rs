@@ -108,10 +108,7 @@ impl Store {
         .bind(to_json(&user.app_metadata))
         .execute(pool)
         .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict("a user with this email"),
-            other => other,
-        })?;
+        .map_err(|e| StoreError::from(e).conflict_is("a user with this email"))?;
             Ok(user)
         })
     }
@@ -232,19 +229,12 @@ impl Store {
     ) -> StoreResult<User> {
         each!(self, |pool, pg| {
             let mut tx = pool.begin_write(None).await?;
-            let row = sqlx::query(if pg {
-                concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE"
-                )
-            } else {
-                concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users WHERE tenant_id = $1 AND user_id = $2"
-                )
-            })
+            let row = sqlx::query(for_update!(
+                pg,
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE tenant_id = $1 AND user_id = $2"
+            ))
             .bind(self.tenant)
             .bind(user_id)
             .fetch_optional(&mut *tx)
@@ -292,10 +282,7 @@ impl Store {
             .bind(user_id)
             .execute(&mut *tx)
             .await
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::Conflict(_) => StoreError::Conflict("a user with this email"),
-                other => other,
-            })?;
+            .map_err(|e| StoreError::from(e).conflict_is("a user with this email"))?;
             tx.commit().await?;
             Ok(user)
         })
