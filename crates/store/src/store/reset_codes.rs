@@ -56,18 +56,11 @@ impl Store {
             .bind(max_attempts)
             .fetch_optional(pool)
             .await?;
+            // No try left, expired or none: nothing is deleted here. A code out of tries
+            // stays dead until the purge (its expiry index) or a new code replaces it;
+            // deleting it now could take the row from under a concurrent try that reserved
+            // an earlier attempt with the right code.
             let Some(reserved) = reserved else {
-                // Dead codes (expired or out of tries) go now rather than at the next purge.
-                sqlx::query(
-                    "DELETE FROM password_reset_codes WHERE tenant_id = $1 AND user_id = $2 \
-                     AND (expires_at <= $3 OR attempts >= $4)",
-                )
-                .bind(self.tenant)
-                .bind(user_id)
-                .bind(now)
-                .bind(max_attempts)
-                .execute(pool)
-                .await?;
                 return Ok(ResetCodeCheck::Missing);
             };
             let stored: Vec<u8> = reserved.try_get("code_hash")?;
