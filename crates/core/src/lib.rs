@@ -7,6 +7,7 @@
 
 pub mod claims;
 pub mod consent;
+pub mod grant;
 pub mod ids;
 pub mod model;
 pub mod pkce;

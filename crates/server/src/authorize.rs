@@ -10,6 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tessera_core::grant::Asked;
 use tessera_core::{
     AUTHORIZATION_CODE_LIFETIME, Client, LOGIN_TRANSACTION_LIFETIME, ResourceServer, User, ids,
     pkce, redirect, scope,
@@ -19,6 +20,7 @@ use tessera_store::{NewCode, SessionRecord, TransactionRecord};
 use crate::AppState;
 use crate::consent;
 use crate::error::{OAuthError, PageError};
+use crate::grant::{self, Denied};
 use crate::issue;
 use crate::login::csrf_failure;
 use crate::metrics::Grant;
@@ -148,6 +150,7 @@ pub(crate) struct CodeGrant {
 }
 
 /// Where errors go once the redirect_uri is trusted.
+#[derive(Clone)]
 pub(crate) struct Target {
     redirect_uri: String,
     mode: ResponseMode,
@@ -168,6 +171,21 @@ impl From<PageError> for Rejection {
 impl From<tessera_store::StoreError> for Rejection {
     fn from(error: tessera_store::StoreError) -> Self {
         Rejection::Page(error.into())
+    }
+}
+
+impl Rejection {
+    /// The grant pipeline's refusal, answered to the application as `access_denied` (its
+    /// redirect_uri is trusted by now).
+    fn denied(target: &Target, denied: Denied) -> Rejection {
+        match denied {
+            Denied::Refused(refusal) => Rejection::Redirect(
+                Box::new(target.clone()),
+                "access_denied",
+                refusal.description(),
+            ),
+            Denied::Store(error) => error.into(),
+        }
     }
 }
 
@@ -297,7 +315,7 @@ async fn validate(
         state: params.get("state").map(str::to_string),
     });
     let fail = |error: &'static str, description: &str| {
-        Rejection::Redirect(target.clone_box(), error, description.to_string())
+        Rejection::Redirect(target.clone(), error, description.to_string())
     };
 
     if params.get("request").is_some() {
@@ -418,18 +436,9 @@ async fn validate(
         },
     };
     let audience = params.get("audience").map(str::to_string);
-    let api = match &audience {
-        None => None,
-        Some(identifier) => match state.store().find_resource_server(identifier).await? {
-            Some(api) if api.identifier == *identifier => Some(api),
-            _ => {
-                return Err(fail(
-                    "access_denied",
-                    "Service not found: the audience is not a registered API.",
-                ));
-            }
-        },
-    };
+    let api = grant::audience(state, &client, audience.as_deref())
+        .await
+        .map_err(|denied| Rejection::denied(&target, denied))?;
     let request = AuthRequest {
         client_id: client.client_id.clone(),
         redirect_uri: target.redirect_uri.clone(),
@@ -451,14 +460,6 @@ async fn validate(
 }
 
 impl Target {
-    fn clone_box(&self) -> Box<Target> {
-        Box::new(Target {
-            redirect_uri: self.redirect_uri.clone(),
-            mode: self.mode,
-            state: self.state.clone(),
-        })
-    }
-
     pub(crate) fn of(request: &AuthRequest) -> Target {
         Target {
             redirect_uri: request.redirect_uri.clone(),
@@ -478,9 +479,6 @@ async fn proceed(
     api: Option<&ResourceServer>,
     after_login: bool,
 ) -> Result<Response, Rejection> {
-    if let Some(denied) = api_denied(state, client, &request) {
-        return Ok(denied);
-    }
     let signed_in = session::current(state, headers).await?;
     let now = now();
     let usable = signed_in.filter(|(session, _)| {
@@ -530,25 +528,6 @@ async fn proceed(
         }
         None => start_login(state, headers, &request).await,
     }
-}
-
-/// An application restricted to some APIs asking for another one: `access_denied` to the
-/// application (the redirect_uri is trusted by now).
-pub(crate) fn api_denied(
-    state: &AppState,
-    client: &Client,
-    request: &AuthRequest,
-) -> Option<Response> {
-    let audience = request.audience.as_deref()?;
-    if client.may_access_api(audience) {
-        return None;
-    }
-    Some(error_response(
-        state,
-        &Target::of(request),
-        "access_denied",
-        &format!("Client is not authorized to access \"{audience}\"."),
-    ))
 }
 
 /// Stores the request as a login transaction and redirects to the hosted login page.
@@ -603,16 +582,20 @@ async fn issue_response(
     session: &SessionRecord,
     user: &User,
 ) -> Result<Vec<(&'static str, String)>, OAuthError> {
-    let mut granted = issue::grant_for_user(&request.scope, api)?;
-    if request.response_type.is_implicit() {
-        // Refresh tokens come only from the token endpoint.
-        granted.retain(|s| s != scope::OFFLINE_ACCESS);
-    }
+    let implicit = request.response_type.is_implicit();
+    let granted = grant::for_user(
+        state,
+        api,
+        &user.user_id,
+        Asked::Requested(&request.scope),
+        grant::refresh_possible(client, implicit),
+    )
+    .await?;
     let mut params: Vec<(&'static str, String)> = Vec::new();
     if request.response_type.code {
         let code = ids::secret_token();
         let grant = CodeGrant {
-            scope: granted.clone(),
+            scope: granted.scopes.clone(),
             audience: api.map(|a| a.identifier.clone()),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
@@ -651,7 +634,7 @@ async fn issue_response(
             &issue::IdTokenInput {
                 user,
                 client_id: &client.client_id,
-                scopes: &granted,
+                scopes: &granted.scopes,
                 nonce: request.nonce.as_deref(),
                 auth_time: session.auth_time,
                 sid: Some(&session.sid),
@@ -740,12 +723,11 @@ pub(crate) async fn resume(
         )
         .into_response();
     }
-    let api = match &request.audience {
-        Some(identifier) => match state.store().find_resource_server(identifier).await {
-            Ok(api) => api,
-            Err(error) => return PageError::from(error).into_response(),
-        },
-        None => None,
+    // The API or the application may have changed since the request started: the same
+    // audience policy as at /authorize (a deleted API is access_denied, not an opaque token).
+    let api = match grant::audience(&state, &client, request.audience.as_deref()).await {
+        Ok(api) => api,
+        Err(denied) => return reject(&state, Rejection::denied(&Target::of(&request), denied)),
     };
     let signed_in = matches!(session::current(&state, &headers).await, Ok(Some(_)));
     if !signed_in {

@@ -15,15 +15,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tessera_core::consent as rules;
+use tessera_core::grant::Asked;
 use tessera_core::{
     Client, LOGIN_TRANSACTION_LIFETIME, ResourceServer, User, ids, redirect, scope,
 };
-use tessera_store::{SessionRecord, StoreError, TransactionRecord};
+use tessera_store::{SessionRecord, TransactionRecord};
 
 use crate::AppState;
 use crate::authorize::{self, AuthRequest, Target, with_cookie};
 use crate::error::PageError;
-use crate::issue;
+use crate::grant::{self, Denied};
 use crate::login::{csrf_failure, with_form_action};
 use crate::pages::{self, ConsentPage, ConsentScope};
 use crate::params::Params;
@@ -61,19 +62,28 @@ pub(crate) async fn check(
     if client.is_first_party {
         return Ok(authorize::complete(state, client, &request, api, session, user).await);
     }
-    let granted = match issue::grant_for_user(&request.scope, api) {
-        Ok(granted) => granted,
-        Err(denied) => {
-            let target = Target::of(&request);
+    // What the response would grant is what the user consents to: the same decision.
+    let implicit = request.response_type.is_implicit();
+    let granted = grant::for_user(
+        state,
+        api,
+        &user.user_id,
+        Asked::Requested(&request.scope),
+        grant::refresh_possible(client, implicit),
+    )
+    .await;
+    let scopes = match granted {
+        Ok(granted) => granted.scopes,
+        Err(Denied::Refused(refusal)) => {
             return Ok(authorize::error_response(
                 state,
-                &target,
-                denied.error,
-                &denied.description,
+                &Target::of(&request),
+                "access_denied",
+                &refusal.description(),
             ));
         }
+        Err(Denied::Store(error)) => return Err(error.into()),
     };
-    let scopes = consentable_scopes(state, client, &request, api, user, granted).await?;
     let audience = rules::audience_key(state.issuer(), api.map(|a| a.identifier.as_str()));
     let remembered = state
         .store()
@@ -113,34 +123,6 @@ pub(crate) async fn check(
     ))
 }
 
-/// The scopes the authorization response would grant, which is what the user consents to:
-/// the same narrowing as at issuance (`granted` by `issue::grant_for_user`, then RBAC, no
-/// `offline_access` when no refresh token can come of it).
-async fn consentable_scopes(
-    state: &AppState,
-    client: &Client,
-    request: &AuthRequest,
-    api: Option<&ResourceServer>,
-    user: &User,
-    granted: Vec<String>,
-) -> Result<Vec<String>, StoreError> {
-    let mut scopes = granted;
-    if request.response_type.is_implicit() || !client.allows_grant("refresh_token") {
-        scopes.retain(|s| s != scope::OFFLINE_ACCESS);
-    }
-    if let Some(api) = api.filter(|api| api.enforce_policies) {
-        let permissions: Vec<String> = state
-            .store()
-            .user_permissions(&user.user_id, Some(&api.identifier))
-            .await?
-            .into_iter()
-            .map(|p| p.permission)
-            .collect();
-        scope::apply_permissions(&mut scopes, api, &permissions);
-    }
-    Ok(scopes)
-}
-
 fn expired() -> PageError {
     PageError::bad_request(
         "Authorization request expired",
@@ -176,20 +158,23 @@ async fn load(
     Ok((record, pending, client, session, user))
 }
 
-async fn find_api(
+/// The request's API under the one audience policy; a refusal (the API deleted, the
+/// application restricted since) is answered to the application as at /authorize.
+async fn audience_or_answer(
     state: &AppState,
+    client: &Client,
     request: &AuthRequest,
-) -> Result<Option<ResourceServer>, PageError> {
-    Ok(match &request.audience {
-        Some(identifier) => Some(
-            state
-                .store()
-                .find_resource_server(identifier)
-                .await?
-                .ok_or_else(expired)?,
-        ),
-        None => None,
-    })
+) -> Result<Result<Option<ResourceServer>, Response>, PageError> {
+    match grant::audience(state, client, request.audience.as_deref()).await {
+        Ok(api) => Ok(Ok(api)),
+        Err(Denied::Refused(refusal)) => Ok(Err(authorize::error_response(
+            state,
+            &Target::of(request),
+            "access_denied",
+            &refusal.description(),
+        ))),
+        Err(Denied::Store(error)) => Err(error.into()),
+    }
 }
 
 /// `GET /u/consent?state=TX`: what the application asks for, with Accept and Decline.
@@ -203,7 +188,10 @@ pub(crate) async fn consent_page(
             .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))?;
         let (record, pending, client, _, user) =
             load(&state, &headers, params.get("state")).await?;
-        let api = find_api(&state, &pending.request).await?;
+        let api = match audience_or_answer(&state, &client, &pending.request).await? {
+            Ok(api) => api,
+            Err(answer) => return Ok(answer),
+        };
         let scopes: Vec<ConsentScope> = pending
             .scopes
             .iter()
@@ -280,10 +268,11 @@ pub(crate) async fn consent_submit(
                 DECLINED,
             ));
         }
-        if let Some(denied) = authorize::api_denied(&state, &client, &request) {
-            return Ok(denied);
-        }
-        let api = find_api(&state, &request).await?;
+        // The API or the application may have changed while the page was shown.
+        let api = match audience_or_answer(&state, &client, &request).await? {
+            Ok(api) => api,
+            Err(answer) => return Ok(answer),
+        };
         state
             .store()
             .grant_consent(

@@ -1,13 +1,12 @@
 //! Minting tokens: JWT access tokens for APIs, opaque access tokens good only at
-//! /userinfo, and ID tokens. Shared by /authorize (implicit) and /oauth/token. Also what a
-//! user's request is granted ([`grant_for_user`]), and the narrowing applied again at
-//! every issuance to a user ([`user_access_token`]).
+//! /userinfo, and ID tokens. Shared by /authorize (implicit) and /oauth/token. What they
+//! carry was decided before, by the grant pipeline (`crate::grant`); nothing here narrows.
 
 use tessera_core::claims::{self, AccessTokenRequest, IdTokenRequest, Subject};
+use tessera_core::grant::Grant;
 use tessera_core::{
     DEFAULT_ID_TOKEN_LIFETIME, OPAQUE_ACCESS_TOKEN_LIFETIME, ResourceServer, User, ids,
 };
-use tessera_core::{scope, system};
 use tessera_jose::Algorithm;
 use tessera_store::OpaqueTokenRecord;
 
@@ -18,7 +17,7 @@ use crate::state::now;
 pub(crate) struct AccessToken {
     pub(crate) token: String,
     pub(crate) expires_in: i64,
-    /// What the token grants: the requested scopes, narrowed by RBAC when the API enforces it.
+    /// What the token grants, as the grant pipeline decided.
     pub(crate) scopes: Vec<String>,
 }
 
@@ -43,25 +42,14 @@ fn sign(
     })
 }
 
-/// A JWT access token for `api`.
+/// A JWT access token for `api`, carrying what `grant` decided.
 pub(crate) fn jwt_access_token(
     state: &AppState,
     api: &ResourceServer,
     subject: Subject<'_>,
     client_id: &str,
-    scopes: &[String],
-    permissions: Option<&[String]>,
+    grant: &Grant,
 ) -> Result<AccessToken, OAuthError> {
-    // Without RBAC the permissions a token reports are its granted scopes that the API
-    // defines (what Auth0 reports for machine-to-machine tokens).
-    let permissions: Vec<String> = match permissions {
-        Some(permissions) => permissions.to_vec(),
-        None => scopes
-            .iter()
-            .filter(|s| api.defines_scope(s))
-            .cloned()
-            .collect(),
-    };
     let jti = if api.token_dialect.is_rfc9068() {
         ids::alphanumeric(24)
     } else {
@@ -72,8 +60,8 @@ pub(crate) fn jwt_access_token(
         api,
         subject,
         client_id,
-        scopes,
-        permissions: &permissions,
+        scopes: &grant.scopes,
+        permissions: &grant.permissions,
         now: now(),
         jti: &jti,
     });
@@ -81,12 +69,12 @@ pub(crate) fn jwt_access_token(
     Ok(AccessToken {
         token,
         expires_in: api.token_lifetime,
-        scopes: scopes.to_vec(),
+        scopes: grant.scopes.clone(),
     })
 }
 
 /// An opaque access token (no audience): a random string whose hash we keep.
-pub(crate) async fn opaque_access_token(
+async fn opaque_access_token(
     state: &AppState,
     client_id: &str,
     user_id: &str,
@@ -111,74 +99,18 @@ pub(crate) async fn opaque_access_token(
     })
 }
 
-/// What a user's authorization request is granted, before RBAC (applied at each issuance):
-/// the scopes `resolve_for_user` keeps that a user may hold ([`users_share`]). Decides the
-/// authorization response (code and implicit) and what the consent page asks for.
-pub(crate) fn grant_for_user(
-    requested: &[String],
-    api: Option<&ResourceServer>,
-) -> Result<Vec<String>, OAuthError> {
-    users_share(api, scope::resolve_for_user(requested, api))
-}
-
-/// Of `scopes`, those a user may hold for `api` (`tessera_core::system::user_may_hold`:
-/// none of the Management API's administrative scopes). `access_denied` when dropping
-/// them leaves nothing to grant.
-fn users_share(
-    api: Option<&ResourceServer>,
-    mut scopes: Vec<String>,
-) -> Result<Vec<String>, OAuthError> {
-    let Some(api) = api else {
-        return Ok(scopes);
-    };
-    let asked = scopes.len();
-    scopes.retain(|s| system::user_may_hold(api, s));
-    if scopes.is_empty() && asked > 0 {
-        return Err(OAuthError::access_denied(format!(
-            "Users cannot be granted the requested scopes of {}: it grants its scopes to \
-             machine-to-machine applications only.",
-            api.name
-        )));
-    }
-    Ok(scopes)
-}
-
 /// The access token for a user: a JWT when an API is the audience, opaque otherwise.
-/// `scopes` pass [`users_share`] again: a code or refresh token recorded before a scope was
-/// refused to users does not carry it into a new token.
 pub(crate) async fn user_access_token(
     state: &AppState,
     api: Option<&ResourceServer>,
     client_id: &str,
     user_id: &str,
-    scopes: &[String],
+    grant: &Grant,
 ) -> Result<AccessToken, OAuthError> {
-    let Some(api) = api else {
-        return opaque_access_token(state, client_id, user_id, scopes).await;
-    };
-    let scopes = &users_share(Some(api), scopes.to_vec())?;
-    if !api.enforce_policies {
-        return jwt_access_token(state, api, Subject::User(user_id), client_id, scopes, None);
+    match api {
+        Some(api) => jwt_access_token(state, api, Subject::User(user_id), client_id, grant),
+        None => opaque_access_token(state, client_id, user_id, &grant.scopes).await,
     }
-    // RBAC: the user's current permissions (roles and direct) decide, at every issuance,
-    // so a role change shows in the next token.
-    let permissions: Vec<String> = state
-        .store()
-        .user_permissions(user_id, Some(&api.identifier))
-        .await?
-        .into_iter()
-        .map(|p| p.permission)
-        .collect();
-    let mut scopes = scopes.to_vec();
-    scope::apply_permissions(&mut scopes, api, &permissions);
-    jwt_access_token(
-        state,
-        api,
-        Subject::User(user_id),
-        client_id,
-        &scopes,
-        Some(&permissions),
-    )
 }
 
 pub(crate) struct IdTokenInput<'a> {

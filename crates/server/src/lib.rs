@@ -18,6 +18,7 @@ mod cors;
 mod deadline;
 mod discovery;
 mod error;
+mod grant;
 mod headers;
 mod issue;
 mod login;

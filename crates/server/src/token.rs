@@ -13,7 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde::Serialize;
 use tessera_core::claims::Subject;
-use tessera_core::scope::{self, MachineScopeError};
+use tessera_core::grant::{Asked, Refusal};
+use tessera_core::scope;
 use tessera_core::{Client, ResourceServer, User, ids, pkce};
 use tessera_store::{CodeRedemption, NewRefreshFamily, RefreshRotation, RefreshTiming};
 
@@ -22,6 +23,7 @@ use crate::authorization;
 use crate::authorize::CodeGrant;
 use crate::cors;
 use crate::error::OAuthError;
+use crate::grant;
 use crate::issue;
 use crate::metrics::Grant;
 use crate::params::Params;
@@ -277,7 +279,6 @@ async fn authorization_code(
     }
     let grant: CodeGrant =
         serde_json::from_str(&record.grant).map_err(|_| OAuthError::server_error())?;
-    check_api_allowed(&client, grant.audience.as_deref())?;
     match (&grant.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => pkce::verify(verifier, challenge)
             .map_err(|e| OAuthError::invalid_grant(e.to_string()))?,
@@ -300,18 +301,7 @@ async fn authorization_code(
         .await?
         .filter(|u| !u.blocked)
         .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
-    let api = match &grant.audience {
-        Some(identifier) => Some(
-            state
-                .store()
-                .find_resource_server(identifier)
-                .await?
-                .ok_or_else(|| {
-                    OAuthError::invalid_grant("The API of this authorization no longer exists")
-                })?,
-        ),
-        None => None,
-    };
+    let api = grant::audience(state, &client, grant.audience.as_deref()).await?;
     let code_hash = ids::secret_hash(code);
     let refresh = RefreshSource::Code {
         code_hash: code_hash.clone(),
@@ -359,17 +349,6 @@ async fn revoke_what_a_code_issued(
     Ok(())
 }
 
-/// An application restricted to some APIs gets no user tokens for another one (it may have
-/// been restricted after the code or refresh token was issued).
-fn check_api_allowed(client: &Client, audience: Option<&str>) -> Result<(), OAuthError> {
-    match audience {
-        Some(audience) if !client.may_access_api(audience) => Err(OAuthError::access_denied(
-            format!("Client is not authorized to access \"{audience}\"."),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// What a refresh-token family grants, stored with the family.
 #[derive(Debug, Serialize, Deserialize)]
 struct RefreshGrant {
@@ -401,21 +380,21 @@ async fn user_tokens(
     sid: Option<&str>,
     refresh: Option<RefreshSource>,
 ) -> Result<TokenResponse, OAuthError> {
-    let wants_refresh =
-        scope::contains(scopes, scope::OFFLINE_ACCESS) && client.allows_grant("refresh_token");
-    let scopes: Vec<String> = if wants_refresh || !scope::contains(scopes, scope::OFFLINE_ACCESS) {
-        scopes.to_vec()
-    } else {
-        scopes
-            .iter()
-            .filter(|s| *s != scope::OFFLINE_ACCESS)
-            .cloned()
-            .collect()
-    };
+    // The scopes were decided when the code or the family was; decided again now with the
+    // user's current permissions (and without offline_access when no refresh token can
+    // follow), so a role removed since shows in this token.
+    let granted = grant::for_user(
+        state,
+        api,
+        &user.user_id,
+        Asked::Decided(scopes),
+        grant::refresh_possible(client, false),
+    )
+    .await?;
+    let wants_refresh = scope::contains(&granted.scopes, scope::OFFLINE_ACCESS);
     let access =
-        issue::user_access_token(state, api, &client.client_id, &user.user_id, &scopes).await?;
-    // RBAC may have narrowed the API's scopes; the response and the refresh family say so.
-    let scopes = access.scopes.clone();
+        issue::user_access_token(state, api, &client.client_id, &user.user_id, &granted).await?;
+    let scopes = granted.scopes;
     let id_token = if scope::contains(&scopes, "openid") {
         Some(issue::id_token(
             state,
@@ -500,7 +479,6 @@ async fn refresh_token(
     }
     let grant: RefreshGrant =
         serde_json::from_str(&family.grant).map_err(|_| OAuthError::server_error())?;
-    check_api_allowed(&client, grant.audience.as_deref())?;
     let scopes = match params.get("scope") {
         None => grant.scope.clone(),
         Some(requested) => {
@@ -519,18 +497,7 @@ async fn refresh_token(
         .await?
         .filter(|u| !u.blocked)
         .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
-    let api = match &grant.audience {
-        Some(identifier) => Some(
-            state
-                .store()
-                .find_resource_server(identifier)
-                .await?
-                .ok_or_else(|| {
-                    OAuthError::invalid_grant("The API of this grant no longer exists")
-                })?,
-        ),
-        None => None,
-    };
+    let api = grant::audience(state, &client, grant.audience.as_deref()).await?;
     let new_token = ids::secret_token();
     let timing = RefreshTiming {
         idle_lifetime: client.refresh.idle_token_lifetime,
@@ -637,29 +604,26 @@ async fn client_credentials(
             "Grant type 'client_credentials' not allowed for the client.",
         ));
     }
-    let api = access
-        .api
-        .as_ref()
-        .ok_or_else(|| OAuthError::access_denied(format!("Service not found: {audience}")))?;
-    let grant = access.grant.as_ref().ok_or_else(|| {
-        OAuthError::access_denied(format!(
-            "Client is not authorized to access \"{audience}\". You need to create a client grant for this API."
-        ))
+    let api = access.api.as_ref().ok_or_else(|| {
+        OAuthError::access_denied(
+            Refusal::UnknownAudience {
+                audience: audience.to_string(),
+            }
+            .description(),
+        )
     })?;
     let requested = params.get("scope").map(scope::parse);
-    let scopes = scope::resolve_for_client(requested.as_deref(), grant, api).map_err(
-        |MachineScopeError::NoneGranted| {
-            OAuthError::access_denied("Client has not been granted any of the requested scopes")
-        },
-    )?;
+    let granted =
+        tessera_core::grant::for_machine(requested.as_deref(), api, access.grant.as_ref())
+            .map_err(|refusal| OAuthError::access_denied(refusal.description()))?;
     let issued = issue::jwt_access_token(
         state,
         api,
         Subject::Client,
         &access.client.client_id,
-        &scopes,
-        None,
+        &granted,
     )?;
+    let scopes = granted.scopes;
     Ok(TokenResponse {
         access_token: issued.token,
         id_token: None,

@@ -927,3 +927,53 @@ async fn access_token_dialects_shape_the_token() {
         );
     }
 }
+
+/// The API of a request deleted while the user signs in: the request is refused where it
+/// is when that is noticed (`access_denied` at the resume, as at /authorize), never turned
+/// into a token without an audience. Before the one audience policy, resume went on with
+/// no API and the application got a code for an opaque token.
+#[tokio::test]
+async fn an_api_deleted_during_login_is_access_denied_at_the_resume() {
+    let server = spawn().await;
+    let browser = browser();
+    let pkce = pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid read:messages"),
+        ("audience", API),
+        ("state", "s-1"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let api = server
+        .store
+        .find_resource_server(API)
+        .await
+        .unwrap()
+        .expect("the quickstart API");
+    let response = server
+        .submit_login(&browser, &url, &server.user_email.clone(), PASSWORD)
+        .await;
+    assert_eq!(response.status(), 303, "signed in");
+    server.store.delete_resource_server(&api.id).await.unwrap();
+    let resumed = browser
+        .get(server.url(&location(&response)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 302);
+    let back = location(&resumed);
+    assert!(back.starts_with(CALLBACK), "{back}");
+    let params = params_of(&back);
+    assert_eq!(
+        params.get("error").map(String::as_str),
+        Some("access_denied")
+    );
+    assert!(
+        params["error_description"].contains(API),
+        "{}",
+        params["error_description"]
+    );
+    assert_eq!(params.get("state").map(String::as_str), Some("s-1"));
+    assert!(!params.contains_key("code"), "no code: {back}");
+}

@@ -1,0 +1,93 @@
+//! The grant pipeline: every flow that grants something comes here — the authorization
+//! response, consent's "what needs asking", the code and refresh grants, client
+//! credentials. It reads what `tessera_core::grant` needs, as it is now (the API, the
+//! user's permissions), and asks it; the decision itself is made there alone. This is
+//! where policies that may change a decision (Actions) will run, on its result.
+
+use tessera_core::grant::{self, Asked, Grant, Refusal, UserRequest};
+use tessera_core::{Client, ResourceServer};
+use tessera_store::StoreError;
+
+use crate::AppState;
+use crate::error::OAuthError;
+
+/// Why the pipeline gives no grant: the decision refused, or the store could not answer.
+#[derive(Debug)]
+pub(crate) enum Denied {
+    Refused(Refusal),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Denied {
+    fn from(error: StoreError) -> Self {
+        Denied::Store(error)
+    }
+}
+
+impl From<Refusal> for Denied {
+    fn from(refusal: Refusal) -> Self {
+        Denied::Refused(refusal)
+    }
+}
+
+/// The request's audience as an API, looked up now and judged by the one audience policy
+/// (`tessera_core::grant::audience`): a deleted API or an application restricted since the
+/// request began is refused wherever the request is when it happens.
+pub(crate) async fn audience(
+    state: &AppState,
+    client: &Client,
+    requested: Option<&str>,
+) -> Result<Option<ResourceServer>, Denied> {
+    let found = match requested {
+        Some(identifier) => state.store().find_resource_server(identifier).await?,
+        None => None,
+    };
+    Ok(grant::audience(client, requested, found.as_ref())?.cloned())
+}
+
+/// What a user is granted for `api`: `asked` narrowed by the decision, with the user's
+/// current permissions when the API enforces RBAC. `refresh_possible`: a refresh token
+/// can come of this grant.
+pub(crate) async fn for_user(
+    state: &AppState,
+    api: Option<&ResourceServer>,
+    user_id: &str,
+    asked: Asked<'_>,
+    refresh_possible: bool,
+) -> Result<Grant, Denied> {
+    let permissions: Vec<String> = match api {
+        Some(api) if api.enforce_policies => state
+            .store()
+            .user_permissions(user_id, Some(&api.identifier))
+            .await?
+            .into_iter()
+            .map(|p| p.permission)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(grant::for_user(&UserRequest {
+        api,
+        asked,
+        permissions: &permissions,
+        refresh_possible,
+    })?)
+}
+
+/// Whether a refresh token can come of a user's grant to `client` through this response.
+pub(crate) fn refresh_possible(client: &Client, implicit: bool) -> bool {
+    !implicit && client.allows_grant("refresh_token")
+}
+
+/// At the token endpoint: the API of a code or refresh token that no longer exists makes
+/// the grant itself invalid (`invalid_grant`); every other refusal is `access_denied`.
+impl From<Denied> for OAuthError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Refused(refusal @ Refusal::UnknownAudience { .. }) => {
+                OAuthError::invalid_grant(refusal.description())
+            }
+            Denied::Refused(refusal) => OAuthError::access_denied(refusal.description()),
+            Denied::Store(error) => error.into(),
+        }
+    }
+}
