@@ -12,6 +12,7 @@ pub mod ids;
 pub mod model;
 pub mod pkce;
 pub mod redirect;
+pub mod request;
 pub mod scope;
 pub mod system;
 pub mod validate;

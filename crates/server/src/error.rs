@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_store::StoreError;
 
-use crate::metrics::StoreUnavailable;
+use crate::edge::metrics::StoreUnavailable;
 use crate::pages;
 
 /// An RFC 6749 §5.2 error response.

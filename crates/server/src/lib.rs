@@ -9,34 +9,17 @@
 pub mod keys;
 pub mod passwords;
 
-mod authorization;
-mod authorize;
 mod cache;
-mod client_ip;
-mod consent;
-mod cors;
-mod deadline;
-mod discovery;
+mod clock;
+mod edge;
 mod error;
 mod grant;
-mod headers;
-mod issue;
-mod login;
-mod logout;
+mod hosted;
 pub mod mail;
 mod management;
-mod metrics;
+mod oauth;
 mod pages;
-mod params;
-mod password_reset;
-mod rejections;
-mod respond;
-mod session;
 mod state;
-mod throttle;
-pub mod tls;
-mod token;
-mod userinfo;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,8 +32,13 @@ use tessera_jose::MasterKey;
 use tessera_store::Store;
 use tokio::net::TcpListener;
 
-pub use client_ip::{InvalidRange, IpRange, TrustedProxies};
+pub use edge::client_ip::{InvalidRange, IpRange, TrustedProxies};
+pub use edge::tls;
+
+use edge::{cors, deadline, headers, metrics, rejections};
+use hosted::{consent, login, password_reset};
 pub use mail::{MailConfig, MailError};
+use oauth::{authorize, discovery, logout, token, userinfo};
 pub use state::AppState;
 
 /// Settings of one server process.
@@ -186,9 +174,9 @@ impl Application {
             None if config.tls.is_some() => format!("https://{local}/"),
             None => format!("http://{local}/"),
         };
-        keys::ensure_signing_keys(&store, &config.master_key, state::now()).await?;
+        keys::ensure_signing_keys(&store, &config.master_key, clock::now()).await?;
         let key_ring = keys::KeyRing::new(keys::load_key_set(&store, &config.master_key).await?);
-        management::ensure_management_api(&store, &issuer, state::now())
+        management::ensure_management_api(&store, &issuer, clock::now())
             .await
             .map_err(ServerError::ManagementApi)?;
         let state = AppState::new(config, store, issuer, key_ring);

@@ -217,7 +217,7 @@ async fn write_outbox(dir: &Path, bytes: &[u8]) -> Result<PathBuf, MailError> {
         use std::io::Write;
         let name = format!(
             "{}-{}.eml",
-            crate::state::now(),
+            crate::clock::now(),
             tessera_core::ids::hex_id(6)
         );
         let path = dir.join(name);

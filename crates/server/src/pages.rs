@@ -140,3 +140,33 @@ pub(crate) async fn static_file(Path(file): Path<String>) -> Response {
     );
     response
 }
+
+/// 302 to `location`, never cached.
+pub(crate) fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut response = StatusCode::FOUND.into_response();
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(_) => invalid_redirect(),
+    }
+}
+
+pub(crate) fn invalid_redirect() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid redirect",
+        "The redirect address is not valid.",
+    )
+}
+
+/// 303 See Other: after a form POST, the browser follows with a GET.
+pub(crate) fn see_other(location: &str) -> Response {
+    let mut response = redirect(location);
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+}

@@ -7,11 +7,12 @@ use tessera_store::Store;
 
 use crate::ServerConfig;
 use crate::cache::MachineAccessCache;
+use crate::clock::now;
+use crate::edge::metrics::Metrics;
+use crate::edge::throttle::Throttle;
+use crate::hosted::reset_codes::PasswordReset;
 use crate::keys::{KeyRing, KeySet};
-use crate::metrics::Metrics;
-use crate::password_reset::PasswordReset;
 use crate::passwords::PasswordHasher;
-use crate::throttle::Throttle;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -28,14 +29,6 @@ struct Inner {
     secure_cookies: bool,
     hsts: bool,
     metrics: Metrics,
-}
-
-/// Unix seconds now.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 impl AppState {

@@ -15,8 +15,8 @@ use tessera_jose::verify_with;
 
 use super::error::{ApiError, ApiResult};
 use crate::AppState;
-use crate::authorization;
-use crate::state::now;
+use crate::clock::now;
+use crate::edge::authorization;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECONDS: i64 = 60;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use tessera_core::Scope;
 
 use super::error::{ApiError, ApiResult};
-use crate::params::{JsonError, json_value};
+use crate::edge::params::{JsonError, json_value};
 
 /// The members of a JSON object body, taken one by one with their expected types.
 pub(crate) struct Fields(Map<String, Value>);

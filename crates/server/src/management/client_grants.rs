@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::paging::Query;
 use super::wire;
 use crate::AppState;
-use crate::state::now;
+use crate::clock::now;
 
 fn not_found() -> ApiError {
     ApiError::not_found("The client grant does not exist", "inexistent_client_grant")

@@ -154,7 +154,7 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             response
                 .extensions_mut()
-                .insert(crate::metrics::StoreUnavailable);
+                .insert(crate::edge::metrics::StoreUnavailable);
         }
         response
     }

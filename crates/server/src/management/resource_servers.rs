@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult};
 use super::paging::Query;
 use super::wire;
 use crate::AppState;
-use crate::state::now;
+use crate::clock::now;
 
 const CREATE_FIELDS: &[&str] = &[
     "name",

@@ -25,7 +25,7 @@ use super::error::{ApiError, ApiResult};
 use super::paging::Query;
 use super::{users, wire};
 use crate::AppState;
-use crate::state::now;
+use crate::clock::now;
 
 /// Auth0's limit on a role's description.
 const MAX_DESCRIPTION: usize = 140;

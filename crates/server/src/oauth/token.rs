@@ -19,15 +19,15 @@ use tessera_core::{Client, ResourceServer, User, ids, pkce};
 use tessera_store::{CodeRedemption, NewRefreshFamily, RefreshRotation, RefreshTiming};
 
 use crate::AppState;
-use crate::authorization;
-use crate::authorize::CodeGrant;
-use crate::cors;
+use crate::clock::now;
+use crate::edge::authorization;
+use crate::edge::cors;
+use crate::edge::metrics::Grant;
+use crate::edge::params::Params;
 use crate::error::OAuthError;
 use crate::grant;
-use crate::issue;
-use crate::metrics::Grant;
-use crate::params::Params;
-use crate::state::now;
+use crate::oauth::authorize::CodeGrant;
+use crate::oauth::issue;
 
 #[derive(Serialize)]
 struct TokenResponse {

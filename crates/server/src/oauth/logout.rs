@@ -9,12 +9,11 @@ use axum::response::{IntoResponse, Response};
 use tessera_core::Client;
 
 use crate::AppState;
+use crate::edge::params::Params;
 use crate::error::PageError;
-use crate::issue;
+use crate::hosted::session;
+use crate::oauth::issue;
 use crate::pages;
-use crate::params::Params;
-use crate::respond;
-use crate::session;
 
 fn logged_out_page() -> Response {
     pages::message_page(
@@ -78,7 +77,7 @@ pub(crate) async fn v2_logout(
             (None, None) => None,
         };
         Ok(match destination {
-            Some(url) => respond::redirect(&url),
+            Some(url) => pages::redirect(&url),
             None => logged_out_page(),
         })
     }
@@ -107,7 +106,7 @@ pub(crate) async fn oidc_logout_post(
 async fn oidc_logout_with(
     state: &AppState,
     headers: &HeaderMap,
-    params: Result<Params, crate::params::ParamsError>,
+    params: Result<Params, crate::edge::params::ParamsError>,
 ) -> Response {
     let cookie = match session::end(state, headers).await {
         Ok(cookie) => cookie,
@@ -153,7 +152,7 @@ async fn oidc_logout_with(
                     }
                     None => uri.to_string(),
                 };
-                Ok(respond::redirect(&location))
+                Ok(pages::redirect(&location))
             }
             (Some(_), _) => Err(not_allowed("post_logout_redirect_uri")),
             (None, _) => Ok(logged_out_page()),

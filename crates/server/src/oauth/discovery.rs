@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::AppState;
-use crate::cors;
+use crate::edge::cors;
 
 /// OpenID Connect Discovery 1.0 / RFC 8414 metadata. Served at both well-known paths.
 pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Response {
@@ -78,7 +78,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             response
                 .extensions_mut()
-                .insert(crate::metrics::StoreUnavailable);
+                .insert(crate::edge::metrics::StoreUnavailable);
             response
         }
     }

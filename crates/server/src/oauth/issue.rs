@@ -11,8 +11,8 @@ use tessera_jose::Algorithm;
 use tessera_store::OpaqueTokenRecord;
 
 use crate::AppState;
+use crate::clock::now;
 use crate::error::OAuthError;
-use crate::state::now;
 
 pub(crate) struct AccessToken {
     pub(crate) token: String,

@@ -22,15 +22,15 @@ use tessera_core::{
 use tessera_store::{SessionRecord, TransactionRecord};
 
 use crate::AppState;
-use crate::authorize::{self, AuthRequest, Target, with_cookie};
+use crate::clock::now;
+use crate::edge::params::Params;
 use crate::error::PageError;
 use crate::grant::{self, Denied};
-use crate::login::{csrf_failure, with_form_action};
+use crate::hosted::login::{csrf_failure, with_form_action};
+use crate::hosted::session;
+use crate::oauth::authorize::{self, Target, with_cookie};
 use crate::pages::{self, ConsentPage, ConsentScope};
-use crate::params::Params;
-use crate::respond;
-use crate::session;
-use crate::state::now;
+use tessera_core::request::AuthRequest;
 
 /// Auth0's description of a declined consent.
 const DECLINED: &str = "User did not authorize the request";
@@ -118,7 +118,7 @@ pub(crate) async fn check(
     };
     state.store().create_transaction(&record, now).await?;
     Ok(with_cookie(
-        respond::redirect(&format!("/u/consent?state={id}")),
+        pages::redirect(&format!("/u/consent?state={id}")),
         Some(cookie),
     ))
 }

@@ -2,33 +2,11 @@
 //! requested response mode: query, fragment, form_post or web_message.
 
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-
+use axum::response::Response;
 use tessera_core::redirect;
+use tessera_core::request::ResponseMode;
 
 use crate::pages;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ResponseMode {
-    Query,
-    Fragment,
-    FormPost,
-    WebMessage,
-}
-
-impl ResponseMode {
-    pub(crate) fn parse(text: &str) -> Option<Self> {
-        match text {
-            "query" => Some(ResponseMode::Query),
-            "fragment" => Some(ResponseMode::Fragment),
-            "form_post" => Some(ResponseMode::FormPost),
-            "web_message" => Some(ResponseMode::WebMessage),
-            _ => None,
-        }
-    }
-}
 
 fn encode(params: &[(&str, String)]) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());
@@ -49,12 +27,12 @@ pub(crate) fn deliver(
     match mode {
         ResponseMode::Query => {
             let separator = if redirect_uri.contains('?') { '&' } else { '?' };
-            redirect(&format!("{redirect_uri}{separator}{}", encode(params)))
+            pages::redirect(&format!("{redirect_uri}{separator}{}", encode(params)))
         }
-        ResponseMode::Fragment => redirect(&format!("{redirect_uri}#{}", encode(params))),
+        ResponseMode::Fragment => pages::redirect(&format!("{redirect_uri}#{}", encode(params))),
         ResponseMode::FormPost => {
             let Some(origin) = redirect::origin_of(redirect_uri) else {
-                return invalid_redirect();
+                return pages::invalid_redirect();
             };
             let mut response = pages::html(
                 StatusCode::OK,
@@ -71,7 +49,7 @@ pub(crate) fn deliver(
         }
         ResponseMode::WebMessage => {
             let Some(origin) = redirect::origin_of(redirect_uri) else {
-                return invalid_redirect();
+                return pages::invalid_redirect();
             };
             let object: serde_json::Map<String, serde_json::Value> = params
                 .iter()
@@ -106,34 +84,4 @@ fn set_csp(response: &mut Response, csp: &str, deny_framing: bool) {
             .headers_mut()
             .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
-}
-
-/// 302 to `location`, never cached.
-pub(crate) fn redirect(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(value) => {
-            let mut response = StatusCode::FOUND.into_response();
-            response.headers_mut().insert(header::LOCATION, value);
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(_) => invalid_redirect(),
-    }
-}
-
-fn invalid_redirect() -> Response {
-    pages::error_page(
-        StatusCode::BAD_REQUEST,
-        "Invalid redirect",
-        "The redirect address is not valid.",
-    )
-}
-
-/// 303 See Other: after a form POST, the browser follows with a GET.
-pub(crate) fn see_other(location: &str) -> Response {
-    let mut response = redirect(location);
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    response
 }

@@ -6,7 +6,7 @@ use tessera_core::{SESSION_LIFETIME, User, ids};
 use tessera_store::{SessionRecord, StoreError};
 
 use crate::AppState;
-use crate::state::now;
+use crate::clock::now;
 
 const SESSION_COOKIE: &str = "tessera_session";
 const CSRF_COOKIE: &str = "tessera_csrf";

@@ -12,17 +12,16 @@ use tessera_core::{check_password_policy, ids, validate};
 use tessera_store::{NewUser, StoreError};
 
 use crate::AppState;
-use crate::authorize::{load_transaction, with_cookie};
-use crate::client_ip::ClientIp;
+use crate::clock::now;
+use crate::edge::client_ip::ClientIp;
+use crate::edge::headers;
+use crate::edge::metrics::Login;
+use crate::edge::params::Params;
+use crate::edge::throttle;
 use crate::error::PageError;
-use crate::headers;
-use crate::metrics::Login;
+use crate::hosted::session;
+use crate::oauth::authorize::{load_transaction, with_cookie};
 use crate::pages::{self, LoginPage, SignupPage};
-use crate::params::Params;
-use crate::respond;
-use crate::session;
-use crate::state::now;
-use crate::throttle;
 
 const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 const ACCOUNT_LOCKED: &str = "Your account has been blocked after multiple consecutive login attempts. \
@@ -58,7 +57,7 @@ pub(crate) async fn login_page(
             username: request.login_hint.as_deref().unwrap_or(""),
             error: None,
             notice: (params.get("password_changed") == Some("1"))
-                .then_some(crate::password_reset::PASSWORD_CHANGED),
+                .then_some(crate::hosted::password_reset::PASSWORD_CHANGED),
             forgot_password: state.password_reset().offered(),
         };
         let response = with_form_action(pages::html(StatusCode::OK, &page), &request.redirect_uri);
@@ -133,7 +132,7 @@ async fn signed_in(
     user_id: &str,
 ) -> Result<Response, StoreError> {
     let (_, cookie) = session::start(state, user_id).await?;
-    let mut response = respond::see_other(&format!("/authorize/resume?state={transaction}"));
+    let mut response = pages::see_other(&format!("/authorize/resume?state={transaction}"));
     response.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(response)
 }

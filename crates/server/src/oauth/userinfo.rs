@@ -11,11 +11,11 @@ use tessera_core::{claims, ids, scope};
 use tessera_jose::verify_with;
 
 use crate::AppState;
-use crate::authorization;
-use crate::cors;
+use crate::clock::now;
+use crate::edge::authorization;
+use crate::edge::cors;
+use crate::edge::params::Params;
 use crate::error::OAuthError;
-use crate::params::Params;
-use crate::state::now;
 
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECONDS: i64 = 60;

@@ -1,0 +1,9 @@
+//! The pages a person sees during a login transaction: login and sign-up, consent, password
+//! reset; and the browser's session and CSRF cookies. They never answer the application
+//! themselves: each step hands back to `/authorize/resume`.
+
+pub(crate) mod consent;
+pub(crate) mod login;
+pub(crate) mod password_reset;
+pub(crate) mod reset_codes;
+pub(crate) mod session;
