@@ -898,6 +898,11 @@ async fn oauth_user_rejects_is_access_denied() {
         .send()
         .await
         .unwrap();
+    // The consent page hands the answer back to /authorize/resume, which answers.
+    assert_eq!(response.status(), 303);
+    let resume = location(&response);
+    assert!(resume.starts_with("/authorize/resume?state="), "{resume}");
+    let response = browser.get(server.url(&resume)).send().await.unwrap();
     let back = location(&response);
     assert!(back.starts_with(CALLBACK), "{back}");
     let params = params_of(&back);

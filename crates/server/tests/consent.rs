@@ -17,6 +17,29 @@ struct Fixture {
     client_id: String,
 }
 
+/// The consent page hands its answer back to `/authorize/resume` (303); the answer the
+/// application gets is the resume's. Any other response (a refusal) is returned as is.
+async fn follow_resume(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    response: reqwest::Response,
+) -> reqwest::Response {
+    let to_resume = response.status() == 303
+        && response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .is_some_and(|l| l.starts_with("/authorize/resume?state="));
+    if !to_resume {
+        return response;
+    }
+    browser
+        .get(server.url(&location(&response)))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn fixture() -> Fixture {
     let server = spawn().await;
     let mut app = client("Partner Dashboard", AppType::Spa, None);
@@ -112,12 +135,13 @@ impl Fixture {
             ("csrf", hidden_field(page, "csrf")),
             ("action", action.to_string()),
         ];
-        browser
+        let response = browser
             .post(self.server.url("/u/consent"))
             .form(&form)
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        follow_resume(&self.server, browser, response).await
     }
 
     async fn redeem(&self, client_id: &str, back: &str, verifier: &str) -> Value {
@@ -604,5 +628,88 @@ async fn restricting_an_application_stops_its_refresh_tokens_for_other_apis() {
         (status, body["error"].as_str()),
         (403, Some("access_denied")),
         "{body}"
+    );
+}
+
+/// The page hands its answer back to `/authorize/resume` in a transaction of its own: that
+/// answer is carried out once, for this browser, and only for the user who gave it.
+#[tokio::test]
+async fn an_answer_goes_back_through_the_resume_once_for_its_user() {
+    let f = fixture().await;
+    let browser = browser();
+    let request = f.request(ASK, &[("audience", API), ("prompt", "consent")]);
+    let page = f.consent_page(&browser, &request).await;
+    let form = [
+        ("state", hidden_field(&page, "state")),
+        ("csrf", hidden_field(&page, "csrf")),
+        ("action", "accept".to_string()),
+    ];
+    let response = browser
+        .post(f.server.url("/u/consent"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let resume = location(&response);
+    assert!(resume.starts_with("/authorize/resume?state="), "{resume}");
+    assert_ne!(
+        resume,
+        format!("/authorize/resume?state={}", hidden_field(&page, "state")),
+        "the answer is a transaction of its own"
+    );
+
+    // Another browser cannot carry the answer out.
+    let other = common::browser();
+    let response = other.get(f.server.url(&resume)).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("location").is_none());
+
+    // prompt=consent is satisfied by the answer (not asked again), once.
+    let response = browser.get(f.server.url(&resume)).send().await.unwrap();
+    let back = location(&response);
+    assert!(back.starts_with(CALLBACK), "{back}");
+    f.redeem(&f.client_id, &back, &request.verifier).await;
+    let again = browser.get(f.server.url(&resume)).send().await.unwrap();
+    assert_eq!(again.status(), 400, "an answer is carried out once");
+    assert!(again.headers().get("location").is_none());
+
+    // An answer given by one user is not another's: signed in as someone else in the same
+    // browser before the resume, the page asks the new user.
+    let page = f.consent_page(&browser, &request).await;
+    let form = [
+        ("state", hidden_field(&page, "state")),
+        ("csrf", hidden_field(&page, "csrf")),
+        ("action", "deny".to_string()),
+    ];
+    let response = browser
+        .post(f.server.url("/u/consent"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let resume = location(&response);
+    create_user(&f.server.store, "other@example.com", PASSWORD).await;
+    let other_pkce = pkce();
+    let login = f
+        .server
+        .submit_login(
+            &browser,
+            &f.server.authorize_url(&[
+                ("response_type", "code"),
+                ("prompt", "login"),
+                ("code_challenge", &other_pkce.challenge),
+                ("code_challenge_method", "S256"),
+            ]),
+            "other@example.com",
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(login.status(), 303, "the other user signed in");
+    let response = browser.get(f.server.url(&resume)).send().await.unwrap();
+    let to = location(&response);
+    assert!(
+        to.starts_with("/u/consent?state="),
+        "the other user is asked, the first user's decline is not theirs: {to}"
     );
 }

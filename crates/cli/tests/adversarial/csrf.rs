@@ -915,12 +915,28 @@ async fn consent_form() {
         },
     )
     .await;
-    let back = response
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    // The page hands the answer back to /authorize/resume, which answers the application.
+    let location = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let resume = location(&response);
+    tally.case(
+        "the genuine Accept hands back to /authorize/resume",
+        response.status() == 303 && resume.starts_with("/authorize/resume?state="),
+        format_args!("{} {resume}", response.status()),
+    );
+    let response = victim
+        .http
+        .get(server.url(&resume))
+        .send()
+        .await
+        .expect("the server answers");
+    let back = location(&response);
     tally.case(
         "the genuine Accept after the refusals reaches the application with a code",
         back.starts_with(CALLBACK) && params_of(&back).contains_key("code"),

@@ -14,31 +14,18 @@ use tessera_store::{NewUser, StoreError};
 use crate::AppState;
 use crate::clock::now;
 use crate::edge::client_ip::ClientIp;
-use crate::edge::headers;
 use crate::edge::metrics::Login;
-use crate::edge::params::Params;
 use crate::edge::throttle;
 use crate::error::PageError;
+use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
 use crate::hosted::session;
-use crate::oauth::authorize::{load_transaction, with_cookie};
+use crate::hosted::transaction::{self, with_cookie};
 use crate::pages::{self, LoginPage, SignupPage};
 
 const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 const ACCOUNT_LOCKED: &str = "Your account has been blocked after multiple consecutive login attempts. \
      Contact your administrator to unblock it.";
 const USER_BLOCKED: &str = "Your account is blocked. Contact your administrator.";
-
-/// A hosted page's query string; shared with the password-reset pages.
-pub(crate) fn query_params(query: Option<String>) -> Result<Params, PageError> {
-    Params::from_urlencoded(query.unwrap_or_default().as_bytes())
-        .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
-}
-
-/// A hosted page's form body; shared with the password-reset pages.
-pub(crate) fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
-    Params::from_body(headers, body, false)
-        .map_err(|error| PageError::bad_request("Invalid request", error.to_string()))
-}
 
 pub(crate) async fn login_page(
     State(state): State<AppState>,
@@ -48,7 +35,7 @@ pub(crate) async fn login_page(
     let result = async {
         let params = query_params(query)?;
         let (record, request, client) =
-            load_transaction(&state, &headers, params.get("state")).await?;
+            transaction::load_login(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
         let page = LoginPage {
             client_name: &client.name,
@@ -75,7 +62,7 @@ pub(crate) async fn signup_page(
     let result = async {
         let params = query_params(query)?;
         let (record, request, client) =
-            load_transaction(&state, &headers, params.get("state")).await?;
+            transaction::load_login(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
         let page = SignupPage {
             client_name: &client.name,
@@ -89,28 +76,6 @@ pub(crate) async fn signup_page(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
-}
-
-/// Lets the form lead to the application (see `headers::form_page_csp`).
-pub(crate) fn with_form_action(mut response: Response, redirect_uri: &str) -> Response {
-    if let Some(csp) = headers::form_page_csp(redirect_uri) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, csp);
-        response
-            .headers_mut()
-            .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    }
-    response
-}
-
-pub(crate) fn csrf_failure() -> PageError {
-    PageError::bad_request(
-        "Request could not be verified",
-        "Your browser did not send the expected security token. Make sure cookies are enabled, \
-         then go back to the application and sign in again.",
-    )
-    .with_status(StatusCode::FORBIDDEN)
 }
 
 fn throttled(retry_after: u64) -> Response {
@@ -150,7 +115,7 @@ pub(crate) async fn login_submit(
     let result = async {
         let params = form_params(&headers, &body)?;
         let (record, request, client) =
-            load_transaction(&state, &headers, params.get("state")).await?;
+            transaction::load_login(&state, &headers, params.get("state")).await?;
         let csrf = params.get("csrf").unwrap_or("");
         if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
             return Err(csrf_failure());
@@ -233,7 +198,7 @@ pub(crate) async fn signup_submit(
     let result = async {
         let params = form_params(&headers, &body)?;
         let (record, request, client) =
-            load_transaction(&state, &headers, params.get("state")).await?;
+            transaction::load_login(&state, &headers, params.get("state")).await?;
         let csrf = params.get("csrf").unwrap_or("");
         if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
             return Err(csrf_failure());

@@ -3,7 +3,9 @@
 //! themselves: each step hands back to `/authorize/resume`.
 
 pub(crate) mod consent;
+pub(crate) mod forms;
 pub(crate) mod login;
 pub(crate) mod password_reset;
 pub(crate) mod reset_codes;
 pub(crate) mod session;
+pub(crate) mod transaction;

@@ -23,10 +23,10 @@ use crate::edge::client_ip::ClientIp;
 use crate::edge::cors;
 use crate::edge::params::Params;
 use crate::error::{OAuthError, PageError};
-use crate::hosted::login::{csrf_failure, form_params, query_params};
+use crate::hosted::forms::{csrf_failure, form_params, query_params};
 use crate::hosted::reset_codes::{Refused, code_hash};
 use crate::hosted::session;
-use crate::oauth::authorize::{load_transaction, with_cookie};
+use crate::hosted::transaction::{self, with_cookie};
 use crate::pages;
 
 /// Shown on the login page after a reset.
@@ -81,7 +81,7 @@ impl Origin {
                 client_name: None,
             }),
             Some(id) => {
-                let (record, _, client) = load_transaction(state, headers, Some(id)).await?;
+                let (record, _, client) = transaction::load_login(state, headers, Some(id)).await?;
                 Ok(Origin {
                     record: Some(record),
                     client_name: Some(client.name),

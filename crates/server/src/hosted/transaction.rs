@@ -1,0 +1,175 @@
+//! The login transaction: the authorization request kept while the user signs in and, for a
+//! third-party application, answers the consent page — bound to the browser that started it.
+//! `/authorize` begins it; every hosted step loads it through [`load`] (so another browser
+//! cannot finish someone else's login: login CSRF); each step hands back to
+//! `/authorize/resume`, which ends it.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use tessera_core::request::AuthRequest;
+use tessera_core::{Client, LOGIN_TRANSACTION_LIFETIME, ids};
+use tessera_store::{StoreError, TransactionRecord};
+
+use crate::AppState;
+use crate::clock::now;
+use crate::error::PageError;
+use crate::hosted::forms::csrf_failure;
+use crate::hosted::session;
+
+/// What a transaction keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    pub(crate) request: AuthRequest,
+    /// Where consent stands, for an application that needs it.
+    #[serde(default)]
+    pub(crate) consent: Option<Consent>,
+}
+
+/// The consent page's part of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(crate) enum Consent {
+    /// The page asks `user_id` for `scopes`, remembered under `audience` on "Accept".
+    Asked {
+        user_id: String,
+        audience: String,
+        scopes: Vec<String>,
+    },
+    /// `user_id` answered; `/authorize/resume` carries it out.
+    Answered { user_id: String, accepted: bool },
+}
+
+impl Pending {
+    pub(crate) fn new(request: AuthRequest) -> Pending {
+        Pending {
+            request,
+            consent: None,
+        }
+    }
+
+    /// Reads what a transaction holds; a bare request is what transactions held before
+    /// consent moved in with it.
+    fn read(stored: &str) -> Option<Pending> {
+        serde_json::from_str(stored)
+            .or_else(|_| serde_json::from_str(stored).map(Pending::new))
+            .ok()
+    }
+}
+
+/// Stores `pending` as a new transaction bound to this browser; returns its id and the
+/// binding cookie the response must set.
+pub(crate) async fn begin(
+    state: &AppState,
+    headers: &HeaderMap,
+    pending: &Pending,
+) -> Result<(String, HeaderValue), StoreError> {
+    let (csrf, cookie) = session::transaction_binding(state, headers);
+    let id = ids::secret_token();
+    let now = now();
+    let record = TransactionRecord {
+        id: id.clone(),
+        csrf_hash: ids::secret_hash(&csrf),
+        request: serde_json::to_string(pending).expect("plain data serializes"),
+        expires_at: now + LOGIN_TRANSACTION_LIFETIME,
+    };
+    state.store().create_transaction(&record, now).await?;
+    Ok((id, cookie))
+}
+
+/// The login page's answer to a transaction that is gone.
+pub(crate) fn login_expired() -> PageError {
+    PageError::bad_request(
+        "Login session expired",
+        "This login link is no longer valid. Go back to the application and sign in again.",
+    )
+}
+
+/// Loads a live transaction that this browser started, and the application of its request.
+/// Anything missing or unreadable is `expired()`: the page tells the user to start again
+/// from the application; another browser's transaction is a CSRF refusal.
+pub(crate) async fn load(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: Option<&str>,
+    expired: impl Fn() -> PageError,
+) -> Result<(TransactionRecord, Pending, Client), PageError> {
+    let id = id.filter(|id| id.len() <= 64).ok_or_else(&expired)?;
+    let record = state
+        .store()
+        .find_transaction(id, now())
+        .await?
+        .ok_or_else(&expired)?;
+    if !session::started_here(state, headers, &record.csrf_hash) {
+        return Err(csrf_failure());
+    }
+    let pending = Pending::read(&record.request).ok_or_else(&expired)?;
+    let client = state
+        .store()
+        .find_client(&pending.request.client_id)
+        .await?
+        .ok_or_else(&expired)?;
+    Ok((record, pending, client))
+}
+
+/// [`load`] for the login and sign-up pages: the request, whatever consent's state.
+pub(crate) async fn load_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: Option<&str>,
+) -> Result<(TransactionRecord, AuthRequest, Client), PageError> {
+    let (record, pending, client) = load(state, headers, id, login_expired).await?;
+    Ok((record, pending.request, client))
+}
+
+/// Adds a `Set-Cookie` when there is one.
+pub(crate) fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_core::request::{ResponseMode, ResponseType};
+
+    fn request() -> AuthRequest {
+        AuthRequest {
+            client_id: "c".into(),
+            redirect_uri: "https://app/cb".into(),
+            response_type: ResponseType::parse("code").unwrap(),
+            response_mode: ResponseMode::Query,
+            scope: vec!["openid".into()],
+            audience: None,
+            state: Some("s".into()),
+            nonce: None,
+            prompt: vec![],
+            max_age: None,
+            login_hint: None,
+            hinted_sub: None,
+            screen_hint: None,
+            code_challenge: None,
+            started_at: 1,
+        }
+    }
+
+    #[test]
+    fn transactions_of_either_shape_are_read() {
+        let bare = serde_json::to_string(&request()).unwrap();
+        let pending = Pending::read(&bare).expect("a bare request");
+        assert_eq!(pending.request.client_id, "c");
+        assert_eq!(pending.consent, None);
+        let answered = Pending {
+            request: request(),
+            consent: Some(Consent::Answered {
+                user_id: "u".into(),
+                accepted: false,
+            }),
+        };
+        let read = Pending::read(&serde_json::to_string(&answered).unwrap()).unwrap();
+        assert_eq!(read.consent, answered.consent);
+        assert!(Pending::read("{\"nonsense\":1}").is_none());
+    }
+}

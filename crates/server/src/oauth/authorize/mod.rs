@@ -1,0 +1,221 @@
+//! The authorization endpoint (`/authorize`, GET and POST) and its resumption
+//! (`/authorize/resume`), where every hosted step — login, sign-up, consent — hands back.
+//!
+//! `validate` checks the request (RFC 6749 §4.1.2.1 order); `proceed` answers from the
+//! session or begins a login transaction; `consent` decides whether the user must be asked
+//! first; `response` delivers the answer to the verified redirect_uri.
+
+mod consent;
+mod response;
+mod validate;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use tessera_core::request::AuthRequest;
+use tessera_core::{Client, ResourceServer, User, redirect, scope};
+
+pub(crate) use response::CodeGrant;
+
+use consent::Answer;
+use response::{Rejection, Target, error_response, reject};
+use validate::validate;
+
+use crate::AppState;
+use crate::clock::now;
+use crate::edge::params::Params;
+use crate::error::PageError;
+use crate::grant;
+use crate::hosted::session;
+use crate::hosted::transaction::{self, Consent, Pending};
+use crate::pages;
+
+pub(crate) async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match Params::from_urlencoded(query.unwrap_or_default().as_bytes()) {
+        Ok(params) => authorize(&state, &headers, &params).await,
+        Err(error) => PageError::bad_request("Invalid request", error.to_string()).into_response(),
+    }
+}
+
+pub(crate) async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match Params::from_body(&headers, &body, false) {
+        Ok(params) => authorize(&state, &headers, &params).await,
+        Err(error) => PageError::bad_request("Invalid request", error.to_string()).into_response(),
+    }
+}
+
+async fn authorize(state: &AppState, headers: &HeaderMap, params: &Params) -> Response {
+    let (client, request, api) = match validate(state, params).await {
+        Ok(valid) => valid,
+        Err(rejection) => return reject(state, rejection),
+    };
+    match proceed(state, headers, &client, request, api.as_ref(), None).await {
+        Ok(response) => response,
+        Err(rejection) => reject(state, rejection),
+    }
+}
+
+/// How a request reached `proceed`: fresh from `/authorize`, or resumed from a login
+/// transaction (perhaps with the user's answer to its consent page).
+enum Resumed {
+    Transaction(Option<Answer>),
+}
+
+/// With a valid request: answer from the session, or send the user to log in.
+async fn proceed(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+    request: AuthRequest,
+    api: Option<&ResourceServer>,
+    resumed: Option<Resumed>,
+) -> Result<Response, Rejection> {
+    let after_login = resumed.is_some();
+    let signed_in = session::current(state, headers).await?;
+    let now = now();
+    let usable = signed_in.filter(|(session, _)| {
+        let fresh_enough = request
+            .max_age
+            .is_none_or(|max_age| now - session.auth_time <= max_age);
+        let forced_login =
+            scope::contains(&request.prompt, "login") || (request.max_age == Some(0));
+        let logged_in_since_request = session.auth_time >= request.started_at;
+        if after_login {
+            logged_in_since_request || (fresh_enough && !forced_login)
+        } else {
+            fresh_enough && !forced_login
+        }
+    });
+    // OIDC Core §3.1.2.1: with an id_token_hint, answer only for the user it names.
+    let hinted_other = |user: &User| {
+        request
+            .hinted_sub
+            .as_deref()
+            .is_some_and(|sub| sub != user.user_id)
+    };
+    if after_login
+        && let Some((_, user)) = &usable
+        && hinted_other(user)
+    {
+        return Ok(error_response(
+            state,
+            &Target::of(&request),
+            "login_required",
+            "The signed-in user is not the one the id_token_hint names.",
+        ));
+    }
+    let usable = usable.filter(|(_, user)| !hinted_other(user));
+    match usable {
+        Some((session, user)) => {
+            let answer = resumed.and_then(|Resumed::Transaction(answer)| answer);
+            Ok(consent::check(
+                state,
+                headers,
+                client,
+                request,
+                api,
+                (&session, &user),
+                answer,
+            )
+            .await?)
+        }
+        None if scope::contains(&request.prompt, "none") => {
+            let target = Target::of(&request);
+            Ok(error_response(
+                state,
+                &target,
+                "login_required",
+                "Login required",
+            ))
+        }
+        None => start_login(state, headers, request).await,
+    }
+}
+
+/// Stores the request as a login transaction and redirects to the hosted login page.
+async fn start_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: AuthRequest,
+) -> Result<Response, Rejection> {
+    let page = login_page_of(&request);
+    let (id, cookie) = transaction::begin(state, headers, &Pending::new(request)).await?;
+    Ok(transaction::with_cookie(
+        pages::redirect(&format!("/{page}?state={id}")),
+        Some(cookie),
+    ))
+}
+
+/// The hosted page a request signs in on: sign-up when it asked for it.
+fn login_page_of(request: &AuthRequest) -> &'static str {
+    if request.screen_hint.as_deref() == Some("signup") {
+        "u/signup"
+    } else {
+        "u/login"
+    }
+}
+
+/// `GET /authorize/resume?state=TX`: the user just signed in; finish the request.
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = match Params::from_urlencoded(query.unwrap_or_default().as_bytes()) {
+        Ok(params) => params,
+        Err(error) => {
+            return PageError::bad_request("Invalid request", error.to_string()).into_response();
+        }
+    };
+    let (record, pending, client) = match transaction::load(
+        &state,
+        &headers,
+        params.get("state"),
+        transaction::login_expired,
+    )
+    .await
+    {
+        Ok(loaded) => loaded,
+        Err(page) => return page.into_response(),
+    };
+    let request = pending.request;
+    // The application may have changed since the request started.
+    if !redirect::redirect_uri_allowed(&request.redirect_uri, &client.callbacks, client.app_type) {
+        return PageError::bad_request(
+            "Callback URL mismatch",
+            "The redirect_uri is no longer allowed for this application.",
+        )
+        .into_response();
+    }
+    // The API or the application may have changed since the request started: the same
+    // audience policy as at /authorize (a deleted API is access_denied, not an opaque token).
+    let api = match grant::audience(&state, &client, request.audience.as_deref()).await {
+        Ok(api) => api,
+        Err(denied) => return reject(&state, Rejection::denied(&Target::of(&request), denied)),
+    };
+    let signed_in = matches!(session::current(&state, &headers).await, Ok(Some(_)));
+    if !signed_in {
+        return pages::redirect(&format!("/{}?state={}", login_page_of(&request), record.id));
+    }
+    if let Err(error) = state.store().delete_transaction(&record.id).await {
+        return PageError::from(error).into_response();
+    }
+    let answer = match pending.consent {
+        Some(Consent::Answered { user_id, accepted }) => Some(Answer { user_id, accepted }),
+        _ => None,
+    };
+    let resumed = Some(Resumed::Transaction(answer));
+    match proceed(&state, &headers, &client, request, api.as_ref(), resumed).await {
+        Ok(response) => response,
+        Err(rejection) => reject(&state, rejection),
+    }
+}

@@ -1,0 +1,200 @@
+//! The authorization response: where it goes once the redirect_uri is trusted (`Target`),
+//! the error answers, and the tokens or code for a signed-in user who may have them.
+
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tessera_core::grant::Asked;
+use tessera_core::request::{AuthRequest, ResponseMode};
+use tessera_core::{AUTHORIZATION_CODE_LIFETIME, Client, ResourceServer, User, ids, scope};
+use tessera_store::{NewCode, SessionRecord};
+
+use crate::AppState;
+use crate::clock::now;
+use crate::edge::metrics::Grant;
+use crate::error::{OAuthError, PageError};
+use crate::grant::{self, Denied};
+use crate::oauth::issue;
+use crate::oauth::respond;
+
+/// What an authorization code grants, stored with the code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CodeGrant {
+    pub(crate) scope: Vec<String>,
+    pub(crate) audience: Option<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) sid: String,
+    pub(crate) auth_time: i64,
+}
+
+/// Where errors go once the redirect_uri is trusted.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub(crate) redirect_uri: String,
+    pub(crate) mode: ResponseMode,
+    pub(crate) state: Option<String>,
+}
+
+pub(crate) enum Rejection {
+    Page(PageError),
+    Redirect(Box<Target>, &'static str, String),
+}
+
+impl From<PageError> for Rejection {
+    fn from(error: PageError) -> Self {
+        Rejection::Page(error)
+    }
+}
+
+impl From<tessera_store::StoreError> for Rejection {
+    fn from(error: tessera_store::StoreError) -> Self {
+        Rejection::Page(error.into())
+    }
+}
+
+impl Rejection {
+    /// The grant pipeline's refusal, answered to the application as `access_denied` (its
+    /// redirect_uri is trusted by now).
+    pub(crate) fn denied(target: &Target, denied: Denied) -> Rejection {
+        match denied {
+            Denied::Refused(refusal) => Rejection::Redirect(
+                Box::new(target.clone()),
+                "access_denied",
+                refusal.description(),
+            ),
+            Denied::Store(error) => error.into(),
+        }
+    }
+}
+
+impl Target {
+    pub(crate) fn of(request: &AuthRequest) -> Target {
+        Target {
+            redirect_uri: request.redirect_uri.clone(),
+            mode: request.response_mode,
+            state: request.state.clone(),
+        }
+    }
+}
+
+pub(crate) fn error_response(
+    state: &AppState,
+    target: &Target,
+    error: &str,
+    description: &str,
+) -> Response {
+    let mut params: Vec<(&str, String)> = vec![
+        ("error", error.to_string()),
+        ("error_description", description.to_string()),
+    ];
+    if let Some(value) = &target.state {
+        params.push(("state", value.clone()));
+    }
+    params.push(("iss", state.issuer().to_string()));
+    respond::deliver(target.mode, &target.redirect_uri, &params)
+}
+
+pub(crate) fn reject(state: &AppState, rejection: Rejection) -> Response {
+    match rejection {
+        Rejection::Page(page) => page.into_response(),
+        Rejection::Redirect(target, error, description) => {
+            error_response(state, &target, error, &description)
+        }
+    }
+}
+
+/// Issues the authorization response for a signed-in user (who consented, when the
+/// application needs consent).
+pub(crate) async fn complete(
+    state: &AppState,
+    client: &Client,
+    request: &AuthRequest,
+    api: Option<&ResourceServer>,
+    session: &SessionRecord,
+    user: &User,
+) -> Response {
+    let target = Target::of(request);
+    match issue_response(state, client, request, api, session, user).await {
+        Ok(params) => respond::deliver(target.mode, &target.redirect_uri, &params),
+        Err(error) => error_response(state, &target, error.error, &error.description),
+    }
+}
+
+async fn issue_response(
+    state: &AppState,
+    client: &Client,
+    request: &AuthRequest,
+    api: Option<&ResourceServer>,
+    session: &SessionRecord,
+    user: &User,
+) -> Result<Vec<(&'static str, String)>, OAuthError> {
+    let implicit = request.response_type.is_implicit();
+    let granted = grant::for_user(
+        state,
+        api,
+        &user.user_id,
+        Asked::Requested(&request.scope),
+        grant::refresh_possible(client, implicit),
+    )
+    .await?;
+    let mut params: Vec<(&'static str, String)> = Vec::new();
+    if request.response_type.code {
+        let code = ids::secret_token();
+        let grant = CodeGrant {
+            scope: granted.scopes.clone(),
+            audience: api.map(|a| a.identifier.clone()),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            sid: session.sid.clone(),
+            auth_time: session.auth_time,
+        };
+        let now = now();
+        state
+            .store()
+            .create_code(&NewCode {
+                code_hash: ids::secret_hash(&code),
+                client_id: client.client_id.clone(),
+                user_id: user.user_id.clone(),
+                redirect_uri: request.redirect_uri.clone(),
+                grant: serde_json::to_string(&grant).expect("plain data serializes"),
+                created_at: now,
+                expires_at: now + AUTHORIZATION_CODE_LIFETIME,
+            })
+            .await?;
+        params.push(("code", code));
+    }
+    let mut access_token = None;
+    if request.response_type.token {
+        let issued =
+            issue::user_access_token(state, api, &client.client_id, &user.user_id, &granted)
+                .await?;
+        params.push(("access_token", issued.token.clone()));
+        params.push(("token_type", "Bearer".into()));
+        params.push(("expires_in", issued.expires_in.to_string()));
+        params.push(("scope", scope::join(&issued.scopes)));
+        access_token = Some(issued.token);
+    }
+    if request.response_type.id_token {
+        let id_token = issue::id_token(
+            state,
+            &issue::IdTokenInput {
+                user,
+                client_id: &client.client_id,
+                scopes: &granted.scopes,
+                nonce: request.nonce.as_deref(),
+                auth_time: session.auth_time,
+                sid: Some(&session.sid),
+                access_token: access_token.as_deref(),
+            },
+        )?;
+        params.push(("id_token", id_token));
+    }
+    if let Some(value) = &request.state {
+        params.push(("state", value.clone()));
+    }
+    params.push(("iss", state.issuer().to_string()));
+    if request.response_type.token {
+        state.metrics().token_issued(Grant::Implicit);
+    }
+    Ok(params)
+}
