@@ -1,0 +1,66 @@
+//! `grant_type=client_credentials`: machine-to-machine tokens, as the client grant allows.
+
+use tessera_core::claims::Subject;
+use tessera_core::grant::Refusal;
+use tessera_core::scope;
+
+use super::client_auth::ClientCredentials;
+use super::response::TokenResponse;
+use crate::AppState;
+use crate::edge::params::Params;
+use crate::error::OAuthError;
+use crate::oauth::issue;
+
+/// `grant_type=client_credentials`: a machine-to-machine token, as its client grant allows.
+pub(super) async fn grant(
+    state: &AppState,
+    params: &Params,
+    credentials: &ClientCredentials,
+) -> Result<TokenResponse, OAuthError> {
+    let audience = params.get("audience").ok_or_else(|| {
+        OAuthError::access_denied(
+            "No audience parameter was provided, and no default audience has been configured",
+        )
+    })?;
+    let access = state
+        .machine_access()
+        .get(state.store(), &credentials.client_id, audience)
+        .await?
+        .ok_or_else(|| {
+            OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
+        })?;
+    credentials.authenticate(&access.client)?;
+    if access.client.is_public() || !access.client.allows_grant("client_credentials") {
+        return Err(OAuthError::unauthorized_client(
+            "Grant type 'client_credentials' not allowed for the client.",
+        ));
+    }
+    let api = access.api.as_ref().ok_or_else(|| {
+        OAuthError::access_denied(
+            Refusal::UnknownAudience {
+                audience: audience.to_string(),
+            }
+            .description(),
+        )
+    })?;
+    let requested = params.get("scope").map(scope::parse);
+    let granted =
+        tessera_core::grant::for_machine(requested.as_deref(), api, access.grant.as_ref())
+            .map_err(|refusal| OAuthError::access_denied(refusal.description()))?;
+    let issued = issue::jwt_access_token(
+        state,
+        api,
+        Subject::Client,
+        &access.client.client_id,
+        &granted,
+    )?;
+    let scopes = granted.scopes;
+    Ok(TokenResponse {
+        access_token: issued.token,
+        id_token: None,
+        refresh_token: None,
+        scope: scope::join(&scopes),
+        expires_in: issued.expires_in,
+        token_type: "Bearer",
+    })
+}

@@ -1,0 +1,88 @@
+//! The token endpoint — `authorization_code` (with PKCE), `refresh_token` (rotating) and
+//! `client_credentials` — and token revocation (RFC 7009). Form and JSON bodies; client
+//! authentication by `client_secret_basic`, `client_secret_post`, or none for public
+//! clients (which must have used PKCE).
+
+mod authorization_code;
+mod client_auth;
+mod client_credentials;
+mod refresh_token;
+mod response;
+mod revoke;
+mod user_tokens;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+pub(crate) use revoke::revoke;
+
+use client_auth::ClientCredentials;
+use response::TokenResponse;
+
+use crate::AppState;
+use crate::edge::cors;
+use crate::edge::metrics::Grant;
+use crate::edge::params::Params;
+use crate::error::OAuthError;
+
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = match handle(&state, &headers, &body).await {
+        Ok(tokens) => {
+            let mut response = Json(tokens).into_response();
+            let out = response.headers_mut();
+            out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            out.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => {
+            state.metrics().token_error(error.error);
+            error.into_response()
+        }
+    };
+    cors::allow_registered(&state, &headers, response).await
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, OAuthError> {
+    let params = Params::from_body(headers, body, true)
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let credentials = ClientCredentials::from_request(headers, &params)?;
+    let (grant, issued) = match params.get("grant_type") {
+        Some("authorization_code") => (
+            Grant::AuthorizationCode,
+            authorization_code::grant(state, &params, &credentials).await,
+        ),
+        Some("refresh_token") => (
+            Grant::RefreshToken,
+            refresh_token::grant(state, &params, &credentials).await,
+        ),
+        Some("client_credentials") => (
+            Grant::ClientCredentials,
+            client_credentials::grant(state, &params, &credentials).await,
+        ),
+        Some(_) => {
+            return Err(OAuthError::unsupported_grant_type(
+                "Supported grant types: authorization_code, refresh_token, client_credentials.",
+            ));
+        }
+        None => {
+            return Err(OAuthError::invalid_request(
+                "Missing required parameter: grant_type",
+            ));
+        }
+    };
+    if issued.is_ok() {
+        state.metrics().token_issued(grant);
+    }
+    issued
+}

@@ -1,0 +1,134 @@
+//! Turning a user's grant into tokens at the token endpoint (code and refresh grants): the
+//! access token, an ID token with `openid`, a refresh token with `offline_access` when the
+//! application may refresh.
+
+use serde::{Deserialize, Serialize};
+use tessera_core::grant::Asked;
+use tessera_core::{Client, ResourceServer, User, ids, scope};
+use tessera_store::NewRefreshFamily;
+
+use super::response::TokenResponse;
+use crate::AppState;
+use crate::clock::now;
+use crate::error::OAuthError;
+use crate::grant;
+use crate::oauth::issue;
+
+/// What a refresh-token family grants, stored with the family.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct RefreshGrant {
+    pub(super) scope: Vec<String>,
+    pub(super) audience: Option<String>,
+    pub(super) sid: Option<String>,
+    pub(super) auth_time: i64,
+}
+
+/// Where the refresh token of a response comes from.
+pub(super) enum RefreshSource {
+    /// A new family, started by this code.
+    Code { code_hash: Vec<u8>, sid: String },
+    /// The token the family was just rotated to.
+    Rotated(String),
+}
+
+/// A user's grant being turned into tokens: what the code or refresh family recorded.
+pub(super) struct UserGrant<'a> {
+    pub(super) client: &'a Client,
+    pub(super) user: &'a User,
+    pub(super) api: Option<&'a ResourceServer>,
+    /// The scopes decided when the code or the family was.
+    pub(super) scopes: &'a [String],
+    pub(super) nonce: Option<&'a str>,
+    pub(super) auth_time: i64,
+    pub(super) sid: Option<&'a str>,
+}
+
+/// Access token, ID token (with `openid`) and refresh token (with `offline_access`, when
+/// the application may refresh) for a user.
+pub(super) async fn user_tokens(
+    state: &AppState,
+    recorded: UserGrant<'_>,
+    refresh: Option<RefreshSource>,
+) -> Result<TokenResponse, OAuthError> {
+    let UserGrant {
+        client,
+        user,
+        api,
+        scopes,
+        nonce,
+        auth_time,
+        sid,
+    } = recorded;
+    // The scopes were decided when the code or the family was; decided again now with the
+    // user's current permissions (and without offline_access when no refresh token can
+    // follow), so a role removed since shows in this token.
+    let granted = grant::for_user(
+        state,
+        api,
+        &user.user_id,
+        Asked::Decided(scopes),
+        grant::refresh_possible(client, false),
+    )
+    .await?;
+    let wants_refresh = scope::contains(&granted.scopes, scope::OFFLINE_ACCESS);
+    let access =
+        issue::user_access_token(state, api, &client.client_id, &user.user_id, &granted).await?;
+    let scopes = granted.scopes;
+    let id_token = if scope::contains(&scopes, "openid") {
+        Some(issue::id_token(
+            state,
+            &issue::IdTokenInput {
+                user,
+                client_id: &client.client_id,
+                scopes: &scopes,
+                nonce,
+                auth_time,
+                sid,
+                access_token: Some(&access.token),
+            },
+        )?)
+    } else {
+        None
+    };
+    let refresh_token = match (wants_refresh, refresh) {
+        (true, Some(RefreshSource::Rotated(token))) => Some(token),
+        (true, Some(RefreshSource::Code { code_hash, sid })) => {
+            let token = ids::secret_token();
+            let now = now();
+            let grant = RefreshGrant {
+                scope: scopes.clone(),
+                audience: api.map(|a| a.identifier.clone()),
+                sid: Some(sid.clone()),
+                auth_time,
+            };
+            let family = NewRefreshFamily {
+                family_id: ids::alphanumeric(24),
+                client_id: client.client_id.clone(),
+                user_id: user.user_id.clone(),
+                grant: serde_json::to_string(&grant).expect("plain data serializes"),
+                code_hash: Some(code_hash),
+                sid: Some(sid),
+                created_at: now,
+                expires_at: now + client.refresh.token_lifetime,
+            };
+            state
+                .store()
+                .create_refresh_family(
+                    &family,
+                    &ids::secret_hash(&token),
+                    now + client.refresh.idle_token_lifetime,
+                )
+                .await?;
+            Some(token)
+        }
+        _ => None,
+    };
+    Ok(TokenResponse {
+        access_token: access.token,
+        id_token,
+        refresh_token,
+        scope: scope::join(&scopes),
+        expires_in: access.expires_in,
+        token_type: "Bearer",
+    })
+}
