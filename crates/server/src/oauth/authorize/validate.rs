@@ -1,6 +1,6 @@
 //! Validating an authorization request (RFC 6749 §4.1.2.1 order): the client and its
 //! redirect_uri first — a failure there is a page, never a redirect — then everything
-//! else, whose failures go back to the verified redirect_uri.
+//! else, whose failures go back to the verified redirect_uri. One small check per concern.
 
 use tessera_core::request::{AuthRequest, ResponseMode, ResponseType, response_mode};
 use tessera_core::{Client, ResourceServer, pkce, redirect, scope};
@@ -13,21 +13,81 @@ use crate::error::PageError;
 use crate::grant;
 use crate::oauth::issue;
 
+/// A failure after the redirect_uri is trusted: the OAuth error code and its description,
+/// sent back to the application.
+type Failure = (&'static str, String);
+
+fn invalid_request(description: impl Into<String>) -> Failure {
+    ("invalid_request", description.into())
+}
+
 /// Checks the client and redirect_uri (page on failure), then everything else (redirect
 /// with an error on failure).
 pub(crate) async fn validate(
     state: &AppState,
     params: &Params,
 ) -> Result<(Client, AuthRequest, Option<ResourceServer>), Rejection> {
+    let client = client(state, params).await?;
+    let redirect_uri = callback(params, &client)?;
+    let response_type = params.get("response_type").map(ResponseType::parse);
+    let mode = response_mode(params.get("response_mode"), response_type.flatten());
+    let (Ok(delivery) | Err((delivery, _))) = mode;
+    deliverable_in(delivery, redirect_uri, &client)?;
+    let target = Target {
+        redirect_uri: redirect_uri.to_string(),
+        mode: delivery,
+        state: params.get("state").map(str::to_string),
+    };
+    let back = |(error, description): Failure| {
+        Rejection::Redirect(Box::new(target.clone()), error, description)
+    };
+
+    unsupported_features(params, mode).map_err(back)?;
+    let response_type = allowed_response_type(response_type, &client).map_err(back)?;
+    let requested_scope = scope::parse(params.get("scope").unwrap_or(""));
+    let nonce = openid_parameters(params, response_type, &requested_scope).map_err(back)?;
+    let code_challenge = pkce_parameters(params, response_type, &client).map_err(back)?;
+    let (prompt, max_age) = login_parameters(params).map_err(back)?;
+    let hinted_sub = hinted_subject(state, params).map_err(back)?;
+    let audience = params.get("audience").map(str::to_string);
+    let api = grant::audience(state, &client, audience.as_deref())
+        .await
+        .map_err(|denied| Rejection::denied(&target, denied))?;
+    let request = AuthRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri: target.redirect_uri,
+        response_type,
+        response_mode: delivery,
+        scope: requested_scope,
+        audience,
+        state: target.state,
+        nonce,
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_string),
+        hinted_sub,
+        screen_hint: params.get("screen_hint").map(str::to_string),
+        code_challenge,
+        started_at: now(),
+    };
+    Ok((client, request, api))
+}
+
+/// The registered application named by `client_id`.
+async fn client(state: &AppState, params: &Params) -> Result<Client, Rejection> {
     let client_id = params.get("client_id").ok_or_else(|| {
         PageError::bad_request("Invalid request", "The client_id parameter is missing.")
     })?;
-    let client = state.store().find_client(client_id).await?.ok_or_else(|| {
+    Ok(state.store().find_client(client_id).await?.ok_or_else(|| {
         PageError::bad_request(
             "Unknown application",
             "No application with this client_id is registered.",
         )
-    })?;
+    })?)
+}
+
+/// The redirect_uri, when it is one of the application's callbacks and can take a response.
+fn callback<'a>(params: &'a Params, client: &Client) -> Result<&'a str, PageError> {
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
         PageError::bad_request("Invalid request", "The redirect_uri parameter is missing.")
     })?;
@@ -39,8 +99,7 @@ pub(crate) async fn validate(
                  Add it to the application's callbacks (tessera apps update --callbacks).",
                 client.name
             ),
-        )
-        .into());
+        ));
     }
     if !redirect::deliverable(redirect_uri, client.app_type) {
         return Err(PageError::bad_request(
@@ -48,178 +107,175 @@ pub(crate) async fn validate(
             "This callback URL uses a scheme that responses are never sent to. Register an \
              https callback, or for a native application a private-use scheme such as \
              com.example.app:/callback.",
+        ));
+    }
+    Ok(redirect_uri)
+}
+
+/// form_post and web_message answer with a page that posts to the redirect_uri's origin:
+/// it must have one, and for web_message be an allowed web origin.
+fn deliverable_in(
+    delivery: ResponseMode,
+    redirect_uri: &str,
+    client: &Client,
+) -> Result<(), PageError> {
+    if !matches!(delivery, ResponseMode::FormPost | ResponseMode::WebMessage) {
+        return Ok(());
+    }
+    let origin = redirect::origin_of(redirect_uri).ok_or_else(|| {
+        PageError::bad_request(
+            "Invalid request",
+            "response_mode=form_post and web_message need an http(s) redirect_uri; \
+             a native application's callback takes query or fragment.",
         )
-        .into());
+    })?;
+    if delivery == ResponseMode::WebMessage
+        && !redirect::origin_allowed(&origin, &client.web_origins)
+    {
+        return Err(PageError::bad_request(
+            "Origin not allowed",
+            "web_message responses go only to the application's allowed web origins; this \
+             redirect_uri's origin is not one of them.",
+        ));
     }
+    Ok(())
+}
 
-    let response_type = params.get("response_type").map(ResponseType::parse);
-    let mode = response_mode(params.get("response_mode"), response_type.flatten());
-    let (Ok(delivery) | Err((delivery, _))) = mode;
-    if matches!(delivery, ResponseMode::FormPost | ResponseMode::WebMessage) {
-        // Both answer with a page that posts to the redirect_uri's origin.
-        let origin = redirect::origin_of(redirect_uri).ok_or_else(|| {
-            PageError::bad_request(
-                "Invalid request",
-                "response_mode=form_post and web_message need an http(s) redirect_uri; \
-                 a native application's callback takes query or fragment.",
-            )
-        })?;
-        if delivery == ResponseMode::WebMessage
-            && !redirect::origin_allowed(&origin, &client.web_origins)
-        {
-            return Err(PageError::bad_request(
-                "Origin not allowed",
-                "web_message responses go only to the application's allowed web origins; this redirect_uri's origin is not one of them.",
-            )
-            .into());
-        }
-    }
-    let target = Box::new(Target {
-        redirect_uri: redirect_uri.to_string(),
-        mode: delivery,
-        state: params.get("state").map(str::to_string),
-    });
-    let fail = |error: &'static str, description: &str| {
-        Rejection::Redirect(target.clone(), error, description.to_string())
-    };
-
+/// Request objects, and a response mode that cannot be used (unknown, or a query for a
+/// response carrying tokens).
+fn unsupported_features(
+    params: &Params,
+    mode: Result<ResponseMode, (ResponseMode, &'static str)>,
+) -> Result<(), Failure> {
     if params.get("request").is_some() {
-        return Err(fail(
+        return Err((
             "request_not_supported",
-            "Request objects are not supported.",
+            "Request objects are not supported.".into(),
         ));
     }
     if params.get("request_uri").is_some() {
-        return Err(fail(
+        return Err((
             "request_uri_not_supported",
-            "request_uri is not supported.",
+            "request_uri is not supported.".into(),
         ));
     }
-    if let Err((_, description)) = mode {
-        return Err(fail("invalid_request", description));
-    }
-    let response_type = match response_type {
-        None => {
-            return Err(fail(
-                "invalid_request",
-                "The response_type parameter is missing.",
-            ));
-        }
-        Some(parsed) => parsed.filter(|rt| rt.is_supported()).ok_or_else(|| {
-            fail(
-                "unsupported_response_type",
-                "Supported response types: code, token, id_token, token id_token.",
-            )
-        })?,
-    };
+    mode.map(|_| ())
+        .map_err(|(_, description)| invalid_request(description))
+}
+
+/// A supported response type that the application's grant types allow.
+fn allowed_response_type(
+    parsed: Option<Option<ResponseType>>,
+    client: &Client,
+) -> Result<ResponseType, Failure> {
+    let response_type = parsed
+        .ok_or_else(|| invalid_request("The response_type parameter is missing."))?
+        .filter(|rt| rt.is_supported())
+        .ok_or((
+            "unsupported_response_type",
+            "Supported response types: code, token, id_token, token id_token.".into(),
+        ))?;
     if response_type.code && !client.allows_grant("authorization_code") {
-        return Err(fail(
+        return Err((
             "unauthorized_client",
-            "This application may not use the authorization code grant.",
+            "This application may not use the authorization code grant.".into(),
         ));
     }
     if response_type.returns_tokens() && !client.allows_grant("implicit") {
-        return Err(fail(
+        return Err((
             "unauthorized_client",
-            "This application may not use the implicit grant.",
+            "This application may not use the implicit grant.".into(),
         ));
     }
-    let requested_scope = scope::parse(params.get("scope").unwrap_or(""));
-    if response_type.id_token && !scope::contains(&requested_scope, "openid") {
-        return Err(fail(
-            "invalid_request",
+    Ok(response_type)
+}
+
+/// An ID token from the authorization endpoint needs `openid` and a nonce; returns the nonce.
+fn openid_parameters(
+    params: &Params,
+    response_type: ResponseType,
+    requested_scope: &[String],
+) -> Result<Option<String>, Failure> {
+    if response_type.id_token && !scope::contains(requested_scope, "openid") {
+        return Err(invalid_request(
             "The openid scope is required when an id_token is requested.",
         ));
     }
     let nonce = params.get("nonce").map(str::to_string);
     if response_type.id_token && nonce.is_none() {
-        return Err(fail(
-            "invalid_request",
-            "The nonce parameter is required when an id_token is returned from the authorization endpoint.",
+        return Err(invalid_request(
+            "The nonce parameter is required when an id_token is returned from the \
+             authorization endpoint.",
         ));
     }
+    Ok(nonce)
+}
+
+/// PKCE: S256 only, with the code flow only, mandatory for public applications; returns the
+/// challenge.
+fn pkce_parameters(
+    params: &Params,
+    response_type: ResponseType,
+    client: &Client,
+) -> Result<Option<String>, Failure> {
     let code_challenge = params.get("code_challenge").map(str::to_string);
     if let Some(challenge) = &code_challenge {
         if !response_type.code {
-            return Err(fail(
-                "invalid_request",
+            return Err(invalid_request(
                 "code_challenge is only valid with response_type=code.",
             ));
         }
-        if let Err(error) = pkce::check_challenge(challenge, params.get("code_challenge_method")) {
-            return Err(fail("invalid_request", &error.to_string()));
-        }
+        pkce::check_challenge(challenge, params.get("code_challenge_method"))
+            .map_err(|error| invalid_request(error.to_string()))?;
     } else if params.get("code_challenge_method").is_some() {
-        return Err(fail(
-            "invalid_request",
+        return Err(invalid_request(
             "code_challenge_method was sent without code_challenge.",
         ));
     }
     if response_type.code && client.is_public() && code_challenge.is_none() {
-        return Err(fail(
-            "invalid_request",
-            "Public applications must use PKCE: send code_challenge with code_challenge_method=S256.",
+        return Err(invalid_request(
+            "Public applications must use PKCE: send code_challenge with \
+             code_challenge_method=S256.",
         ));
     }
-    let prompt: Vec<String> = scope::parse(params.get("prompt").unwrap_or(""));
-    for value in &prompt {
-        if !matches!(
+    Ok(code_challenge)
+}
+
+/// `prompt` (known values; `none` alone) and `max_age` (a non-negative integer).
+fn login_parameters(params: &Params) -> Result<(Vec<String>, Option<i64>), Failure> {
+    let prompt = scope::parse(params.get("prompt").unwrap_or(""));
+    let known = |value: &String| {
+        matches!(
             value.as_str(),
             "none" | "login" | "consent" | "select_account"
-        ) {
-            return Err(fail("invalid_request", "Unsupported prompt value."));
-        }
+        )
+    };
+    if !prompt.iter().all(known) {
+        return Err(invalid_request("Unsupported prompt value."));
     }
     if prompt.len() > 1 && scope::contains(&prompt, "none") {
-        return Err(fail(
-            "invalid_request",
+        return Err(invalid_request(
             "prompt=none cannot be combined with other values.",
         ));
     }
     let max_age = match params.get("max_age") {
         None => None,
-        Some(text) => match text.parse::<i64>() {
-            Ok(value) if value >= 0 => Some(value),
-            _ => {
-                return Err(fail(
-                    "invalid_request",
-                    "max_age must be a non-negative integer.",
-                ));
-            }
-        },
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|value| *value >= 0)
+                .ok_or_else(|| invalid_request("max_age must be a non-negative integer."))?,
+        ),
     };
-    let hinted_sub = match params.get("id_token_hint") {
-        None => None,
-        Some(hint) => match issue::read_id_token_hint(state, hint) {
-            Some(hint) => Some(hint.sub),
-            None => {
-                return Err(fail(
-                    "invalid_request",
-                    "id_token_hint is not an ID token issued here.",
-                ));
-            }
-        },
+    Ok((prompt, max_age))
+}
+
+/// The user an `id_token_hint` names, when it is an ID token issued here.
+fn hinted_subject(state: &AppState, params: &Params) -> Result<Option<String>, Failure> {
+    let Some(hint) = params.get("id_token_hint") else {
+        return Ok(None);
     };
-    let audience = params.get("audience").map(str::to_string);
-    let api = grant::audience(state, &client, audience.as_deref())
-        .await
-        .map_err(|denied| Rejection::denied(&target, denied))?;
-    let request = AuthRequest {
-        client_id: client.client_id.clone(),
-        redirect_uri: target.redirect_uri.clone(),
-        response_type,
-        response_mode: delivery,
-        scope: requested_scope,
-        audience,
-        state: target.state.clone(),
-        nonce,
-        prompt,
-        max_age,
-        login_hint: params.get("login_hint").map(str::to_string),
-        hinted_sub,
-        screen_hint: params.get("screen_hint").map(str::to_string),
-        code_challenge,
-        started_at: now(),
-    };
-    Ok((client, request, api))
+    issue::read_id_token_hint(state, hint)
+        .map(|hint| Some(hint.sub))
+        .ok_or_else(|| invalid_request("id_token_hint is not an ID token issued here."))
 }
