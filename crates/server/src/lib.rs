@@ -34,6 +34,8 @@ use tokio::net::TcpListener;
 
 pub use edge::client_ip::{InvalidRange, IpRange, TrustedProxies};
 pub use edge::tls;
+/// The Management API's JSON shapes, which the CLI's `--json` prints too.
+pub use management::wire;
 
 use edge::{cors, deadline, headers, metrics, rejections};
 use hosted::{consent, login, password_reset};

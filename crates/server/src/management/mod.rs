@@ -5,7 +5,8 @@
 //! Callers are machine-to-machine applications with a client grant for the Management
 //! API, a system resource server (`<issuer>api/v2/`) registered at start
 //! ([`ensure_management_api`]). `auth.rs` checks their tokens and scopes, `body.rs` and
-//! `paging.rs` read bodies and query strings, `wire.rs` holds the shapes, `error.rs` the
+//! `paging.rs` read bodies and query strings, `wire.rs` holds the shapes (the CLI's `--json`
+//! prints them too), `error.rs` the
 //! `{statusCode, error, message, errorCode}` errors. Every change goes through the store's
 //! methods and the validation rules of `tessera_core::validate` the CLI uses too.
 
@@ -18,7 +19,7 @@ mod paging;
 mod resource_servers;
 mod roles;
 mod users;
-mod wire;
+pub mod wire;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};

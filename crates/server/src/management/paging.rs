@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
@@ -94,7 +95,11 @@ impl Query {
     /// `take` = how many (default 50, at most 100); with `include_totals=true` the page is
     /// `{<key>: […], next}`, `next` present while more follow. `items` are `(id, shape)`
     /// in order.
-    pub(crate) fn checkpoint(&self, items: Vec<(String, Value)>, key: &str) -> ApiResult<Response> {
+    pub(crate) fn checkpoint<T: Serialize>(
+        &self,
+        items: Vec<(String, T)>,
+        key: &str,
+    ) -> ApiResult<Response> {
         let take = match self.get("take") {
             None => DEFAULT_PER_PAGE,
             Some(text) => match text.parse::<usize>() {
@@ -115,7 +120,7 @@ impl Query {
                 .unwrap_or(items.len()),
         };
         let next = items.get(start + take).map(|(id, _)| id.clone());
-        let page: Vec<Value> = items
+        let page: Vec<T> = items
             .into_iter()
             .skip(start)
             .take(take)
@@ -155,7 +160,9 @@ pub(crate) struct FieldFilter {
 }
 
 impl FieldFilter {
-    pub(crate) fn apply(&self, value: Value) -> Value {
+    /// `shape` as JSON, with only the members asked for.
+    pub(crate) fn apply(&self, shape: impl Serialize) -> Value {
+        let value = serde_json::to_value(shape).expect("wire shapes always serialize");
         let Value::Object(members) = value else {
             return value;
         };
@@ -179,10 +186,10 @@ pub(crate) struct Paging {
 
 impl Paging {
     /// One page of `items` (already in order), in Auth0's list shape.
-    pub(crate) fn respond(&self, items: Vec<Value>, key: &str) -> Response {
+    pub(crate) fn respond<T: Serialize>(&self, items: Vec<T>, key: &str) -> Response {
         let total = items.len();
         let start = self.page.saturating_mul(self.per_page);
-        let page: Vec<Value> = items.into_iter().skip(start).take(self.per_page).collect();
+        let page: Vec<T> = items.into_iter().skip(start).take(self.per_page).collect();
         if self.include_totals {
             Json(json!({
                 "start": start,
@@ -193,7 +200,7 @@ impl Paging {
             }))
             .into_response()
         } else {
-            Json(Value::Array(page)).into_response()
+            Json(page).into_response()
         }
     }
 }

@@ -1,138 +1,459 @@
-//! The JSON shapes of Auth0's Management API v2, field names as Auth0 spells them.
+//! The JSON shapes of Auth0's Management API v2, member names as Auth0 spells them: what
+//! `/api/v2/` answers and what the CLI's `--json` prints (it uses this module as
+//! `tessera_server::wire`), one type for each. They are compatibility promises, to scripts,
+//! SDKs and Terraform written against Auth0: change them only by adding members.
+//!
+//! Members are declared in alphabetical order, nested objects' too: `fields=` filtering
+//! goes through a `serde_json::Value`, whose maps sort their keys, and an object prints
+//! the same whichever way it went (`members_print_in_one_order` checks it).
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Deserializer, Serialize};
 use tessera_core::claims::rfc3339;
-use tessera_core::{Client, ClientGrant, Permission, ResourceServer, Role, User};
 
-pub(crate) fn resource_server(api: &ResourceServer) -> Value {
-    json!({
-        "id": api.id,
-        "name": api.name,
-        "identifier": api.identifier,
-        "scopes": api.scopes,
-        "signing_alg": api.signing_alg,
-        "token_lifetime": api.token_lifetime,
-        "token_lifetime_for_web": api.token_lifetime,
-        "allow_offline_access": api.allow_offline_access,
-        "skip_consent_for_verifiable_first_party_clients": true,
-        "token_dialect": api.token_dialect.as_str(),
-        "enforce_policies": api.enforce_policies,
-        "is_system": api.is_system(),
-    })
+/// An API (`/resource-servers`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceServer {
+    pub allow_offline_access: bool,
+    pub enforce_policies: bool,
+    pub id: String,
+    pub identifier: String,
+    /// The Management API itself: listed, never changed.
+    pub is_system: bool,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub signing_alg: String,
+    pub skip_consent_for_verifiable_first_party_clients: bool,
+    pub token_dialect: String,
+    pub token_lifetime: i64,
+    /// Tessera has one access-token lifetime, for browsers too.
+    pub token_lifetime_for_web: i64,
 }
 
-/// An application. `secret` is the clear-text secret, passed only by create and
-/// rotate-secret (Tessera stores a hash: it cannot show the secret again).
-pub(crate) fn client(client: &Client, secret: Option<&str>) -> Value {
-    let mut value = json!({
-        "client_id": client.client_id,
-        "tenant": tessera_core::DEFAULT_TENANT,
-        "name": client.name,
-        "app_type": client.app_type.as_str(),
-        "is_first_party": client.is_first_party,
-        "oidc_conformant": true,
-        "callbacks": client.callbacks,
-        "web_origins": client.web_origins,
-        "allowed_logout_urls": client.allowed_logout_urls,
-        "grant_types": client.grant_types,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "jwt_configuration": { "alg": "RS256", "lifetime_in_seconds": tessera_core::DEFAULT_ID_TOKEN_LIFETIME },
-        "refresh_token": {
-            "rotation_type": "rotating",
-            "expiration_type": "expiring",
-            "token_lifetime": client.refresh.token_lifetime,
-            "idle_token_lifetime": client.refresh.idle_token_lifetime,
-            "infinite_token_lifetime": false,
-            "infinite_idle_token_lifetime": false,
-            "leeway": client.refresh.reuse_interval,
-        },
-        "allowed_apis": client.allowed_apis,
-        "is_token_endpoint_ip_header_trusted": false,
-        "sso_disabled": false,
-        "cross_origin_authentication": false,
-        "custom_login_page_on": true,
-    });
-    if let Some(secret) = secret {
-        value["client_secret"] = json!(secret);
+/// A scope an API defines. Also read back: `tessera apis update --scopes-file` takes a
+/// list of them, or an API printed by `--json` (a `null` description is none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    #[serde(default, deserialize_with = "null_is_empty")]
+    pub description: String,
+    pub value: String,
+}
+
+fn null_is_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+pub fn resource_server(api: &tessera_core::ResourceServer) -> ResourceServer {
+    ResourceServer {
+        allow_offline_access: api.allow_offline_access,
+        enforce_policies: api.enforce_policies,
+        id: api.id.clone(),
+        identifier: api.identifier.clone(),
+        is_system: api.is_system(),
+        name: api.name.clone(),
+        scopes: api
+            .scopes
+            .iter()
+            .map(|s| Scope {
+                description: s.description.clone(),
+                value: s.value.clone(),
+            })
+            .collect(),
+        signing_alg: api.signing_alg.clone(),
+        skip_consent_for_verifiable_first_party_clients: true,
+        token_dialect: api.token_dialect.as_str().into(),
+        token_lifetime: api.token_lifetime,
+        token_lifetime_for_web: api.token_lifetime,
     }
-    value
 }
 
-pub(crate) fn client_grant(grant: &ClientGrant) -> Value {
-    json!({
-        "id": grant.id,
-        "client_id": grant.client_id,
-        "audience": grant.audience,
-        "scope": grant.scope,
-    })
+/// An application (`/clients`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Client {
+    /// Tessera's: the APIs users may authorize the application for; `null` for every API.
+    pub allowed_apis: Option<Vec<String>>,
+    pub allowed_logout_urls: Vec<String>,
+    pub app_type: String,
+    pub callbacks: Vec<String>,
+    pub client_id: String,
+    /// Only where it was just made (create, rotate-secret): Tessera keeps a hash, so it
+    /// cannot show the secret again, where Auth0 would.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub cross_origin_authentication: bool,
+    pub custom_login_page_on: bool,
+    pub grant_types: Vec<String>,
+    pub is_first_party: bool,
+    pub is_token_endpoint_ip_header_trusted: bool,
+    pub jwt_configuration: JwtConfiguration,
+    pub name: String,
+    pub oidc_conformant: bool,
+    pub refresh_token: RefreshToken,
+    pub sso_disabled: bool,
+    pub tenant: String,
+    pub token_endpoint_auth_method: String,
+    pub web_origins: Vec<String>,
 }
 
-pub(crate) fn user(user: &User) -> Value {
-    // `auth0|5f1c…` → `5f1c…`: identities carry the id without the provider prefix.
+/// How the application's ID tokens are signed, and for how long they live.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JwtConfiguration {
+    pub alg: String,
+    pub lifetime_in_seconds: i64,
+}
+
+/// Auth0's `refresh_token` settings of an application: Tessera always rotates and expires.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefreshToken {
+    pub expiration_type: String,
+    pub idle_token_lifetime: i64,
+    pub infinite_idle_token_lifetime: bool,
+    pub infinite_token_lifetime: bool,
+    /// The reuse interval.
+    pub leeway: i64,
+    pub rotation_type: String,
+    pub token_lifetime: i64,
+}
+
+/// `secret`: the clear-text secret, passed only by what just made it.
+pub fn client(client: &tessera_core::Client, secret: Option<&str>) -> Client {
+    Client {
+        allowed_apis: client.allowed_apis.clone(),
+        allowed_logout_urls: client.allowed_logout_urls.clone(),
+        app_type: client.app_type.as_str().into(),
+        callbacks: client.callbacks.clone(),
+        client_id: client.client_id.clone(),
+        client_secret: secret.map(str::to_string),
+        cross_origin_authentication: false,
+        custom_login_page_on: true,
+        grant_types: client.grant_types.clone(),
+        is_first_party: client.is_first_party,
+        is_token_endpoint_ip_header_trusted: false,
+        jwt_configuration: JwtConfiguration {
+            alg: "RS256".into(),
+            lifetime_in_seconds: tessera_core::DEFAULT_ID_TOKEN_LIFETIME,
+        },
+        name: client.name.clone(),
+        oidc_conformant: true,
+        refresh_token: RefreshToken {
+            expiration_type: "expiring".into(),
+            idle_token_lifetime: client.refresh.idle_token_lifetime,
+            infinite_idle_token_lifetime: false,
+            infinite_token_lifetime: false,
+            leeway: client.refresh.reuse_interval,
+            rotation_type: "rotating".into(),
+            token_lifetime: client.refresh.token_lifetime,
+        },
+        sso_disabled: false,
+        tenant: tessera_core::DEFAULT_TENANT.into(),
+        token_endpoint_auth_method: client.token_endpoint_auth_method.clone(),
+        web_origins: client.web_origins.clone(),
+    }
+}
+
+/// An application's machine-to-machine access to an API (`/client-grants`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientGrant {
+    pub audience: String,
+    pub client_id: String,
+    pub id: String,
+    pub scope: Vec<String>,
+}
+
+pub fn client_grant(grant: &tessera_core::ClientGrant) -> ClientGrant {
+    ClientGrant {
+        audience: grant.audience.clone(),
+        client_id: grant.client_id.clone(),
+        id: grant.id.clone(),
+        scope: grant.scope.clone(),
+    }
+}
+
+/// A user (`/users`). Times in RFC 3339 with milliseconds, as Auth0 writes them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    /// Shown once set, as Auth0 shows them.
+    #[serde(skip_serializing_if = "tessera_core::Metadata::is_empty")]
+    pub app_metadata: tessera_core::Metadata,
+    pub blocked: bool,
+    pub created_at: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub identities: Vec<Identity>,
+    /// Absent until the first login, as in Auth0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<String>,
+    pub logins_count: i64,
+    pub name: String,
+    pub nickname: String,
+    pub picture: String,
+    pub updated_at: String,
+    pub user_id: String,
+    #[serde(skip_serializing_if = "tessera_core::Metadata::is_empty")]
+    pub user_metadata: tessera_core::Metadata,
+}
+
+/// Where a user signs in: the database connection, for every Tessera user.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Identity {
+    pub connection: String,
+    #[serde(rename = "isSocial")]
+    pub is_social: bool,
+    pub provider: String,
+    /// The user's id without the provider prefix.
+    pub user_id: String,
+}
+
+pub fn user(user: &tessera_core::User) -> User {
+    // `auth0|5f1c…` → `5f1c…`.
     let id = user
         .user_id
         .split_once('|')
         .map_or(user.user_id.as_str(), |(_, id)| id);
-    let mut value = json!({
-        "user_id": user.user_id,
-        "email": user.email,
-        "email_verified": user.email_verified,
-        "name": user.name,
-        "nickname": user.nickname,
-        "picture": user.picture,
-        "blocked": user.blocked,
-        "created_at": rfc3339(user.created_at),
-        "updated_at": rfc3339(user.updated_at),
-        "logins_count": user.logins_count,
-        "identities": [{
-            "connection": user.connection,
-            "user_id": id,
-            "provider": "auth0",
-            "isSocial": false,
+    User {
+        app_metadata: user.app_metadata.clone(),
+        blocked: user.blocked,
+        created_at: rfc3339(user.created_at),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        identities: vec![Identity {
+            connection: user.connection.clone(),
+            is_social: false,
+            provider: "auth0".into(),
+            user_id: id.into(),
         }],
-    });
-    // Absent until the first login, as in Auth0.
-    if let Some(last_login) = user.last_login {
-        value["last_login"] = json!(rfc3339(last_login));
+        last_login: user.last_login.map(rfc3339),
+        logins_count: user.logins_count,
+        name: user.name.clone(),
+        nickname: user.nickname.clone(),
+        picture: user.picture.clone(),
+        updated_at: rfc3339(user.updated_at),
+        user_id: user.user_id.clone(),
+        user_metadata: user.user_metadata.clone(),
     }
-    // Shown once set, as Auth0 shows them.
-    if !user.user_metadata.is_empty() {
-        value["user_metadata"] = Value::Object(user.user_metadata.clone());
-    }
-    if !user.app_metadata.is_empty() {
-        value["app_metadata"] = Value::Object(user.app_metadata.clone());
-    }
-    value
 }
 
-pub(crate) fn role(role: &Role) -> Value {
-    json!({
-        "id": role.id,
-        "name": role.name,
-        "description": role.description,
-    })
+/// A role (`/roles`, `/users/{id}/roles`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Role {
+    pub description: String,
+    pub id: String,
+    pub name: String,
 }
 
-/// A permission as `/roles/{id}/permissions` and `/users/{id}/permissions` list it: the
-/// description and name come from the API's scope (empty when the API no longer defines it).
-pub(crate) fn permission(permission: &Permission, api: Option<&ResourceServer>) -> Value {
+pub fn role(role: &tessera_core::Role) -> Role {
+    Role {
+        description: role.description.clone(),
+        id: role.id.clone(),
+        name: role.name.clone(),
+    }
+}
+
+/// A permission as `/roles/{id}/permissions` and `/users/{id}/permissions` list it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Permission {
+    pub description: String,
+    pub permission_name: String,
+    pub resource_server_identifier: String,
+    pub resource_server_name: String,
+}
+
+/// `api` is the permission's API, which names and describes it (both empty when the API
+/// is gone or no longer defines the scope).
+pub fn permission(
+    permission: &tessera_core::Permission,
+    api: Option<&tessera_core::ResourceServer>,
+) -> Permission {
     let description = api
         .and_then(|api| api.scopes.iter().find(|s| s.value == permission.permission))
         .map_or("", |s| s.description.as_str());
-    json!({
-        "permission_name": permission.permission,
-        "description": description,
-        "resource_server_name": api.map_or("", |api| api.name.as_str()),
-        "resource_server_identifier": permission.audience,
-    })
+    Permission {
+        description: description.into(),
+        permission_name: permission.permission.clone(),
+        resource_server_identifier: permission.audience.clone(),
+        resource_server_name: api.map_or("", |api| api.name.as_str()).into(),
+    }
 }
 
 /// A member of a role, as `/roles/{id}/users` lists it.
-pub(crate) fn role_member(user: &User) -> Value {
-    json!({
-        "user_id": user.user_id,
-        "email": user.email,
-        "name": user.name,
-        "picture": user.picture,
-    })
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoleMember {
+    pub email: String,
+    pub name: String,
+    pub picture: String,
+    pub user_id: String,
+}
+
+pub fn role_member(user: &tessera_core::User) -> RoleMember {
+    RoleMember {
+        email: user.email.clone(),
+        name: user.name.clone(),
+        picture: user.picture.clone(),
+        user_id: user.user_id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use tessera_core::{AppType, TokenDialect};
+
+    use super::*;
+
+    fn api() -> tessera_core::ResourceServer {
+        tessera_core::ResourceServer {
+            id: "5f0c".into(),
+            name: "API".into(),
+            identifier: "https://api".into(),
+            signing_alg: "RS256".into(),
+            token_lifetime: 86400,
+            allow_offline_access: false,
+            token_dialect: TokenDialect::AccessToken,
+            enforce_policies: false,
+            scopes: vec![tessera_core::Scope {
+                value: "read".into(),
+                description: "Read".into(),
+            }],
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn app() -> tessera_core::Client {
+        tessera_core::Client {
+            client_id: "abc".into(),
+            name: "App".into(),
+            app_type: AppType::NonInteractive,
+            secret_hash: Some(vec![1]),
+            token_endpoint_auth_method: "client_secret_post".into(),
+            callbacks: vec!["https://app/cb".into()],
+            web_origins: vec![],
+            allowed_logout_urls: vec![],
+            grant_types: vec!["client_credentials".into()],
+            is_first_party: true,
+            allowed_apis: None,
+            refresh: tessera_core::RefreshPolicy::default(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn person() -> tessera_core::User {
+        tessera_core::User {
+            user_id: "auth0|00ff".into(),
+            connection: "Username-Password-Authentication".into(),
+            email: "a@example.com".into(),
+            email_verified: false,
+            name: "a@example.com".into(),
+            nickname: "a".into(),
+            picture: "data:".into(),
+            blocked: false,
+            created_at: 0,
+            updated_at: 1,
+            last_login: None,
+            logins_count: 0,
+            user_metadata: Default::default(),
+            app_metadata: Default::default(),
+        }
+    }
+
+    /// Printed directly and through a `Value` (sorted keys), every shape reads the same,
+    /// with every optional member present.
+    #[test]
+    fn members_print_in_one_order() {
+        fn same<T: Serialize>(shape: &T) {
+            let direct = serde_json::to_string(shape).unwrap();
+            let through_value =
+                serde_json::to_string(&serde_json::to_value(shape).unwrap()).unwrap();
+            assert_eq!(direct, through_value, "declare the members alphabetically");
+        }
+        let mut someone = person();
+        someone.last_login = Some(2);
+        someone.user_metadata.insert("theme".into(), json!("dark"));
+        someone.app_metadata.insert("plan".into(), json!("pro"));
+        let mut restricted = app();
+        restricted.allowed_apis = Some(vec!["https://api".into()]);
+        same(&resource_server(&api()));
+        same(&client(&restricted, Some("secret")));
+        same(&client_grant(&tessera_core::ClientGrant {
+            id: "cgr_1".into(),
+            client_id: "abc".into(),
+            audience: "https://api".into(),
+            scope: vec!["read".into()],
+            created_at: 0,
+        }));
+        same(&user(&someone));
+        same(&role(&tessera_core::Role {
+            id: "rol_1".into(),
+            name: "reader".into(),
+            description: "Reads".into(),
+            created_at: 0,
+            updated_at: 0,
+        }));
+        let held = tessera_core::Permission {
+            audience: "https://api".into(),
+            permission: "read".into(),
+        };
+        same(&permission(&held, Some(&api())));
+        same(&role_member(&someone));
+    }
+
+    #[test]
+    fn shapes_are_auth0_shapes() {
+        let json = serde_json::to_value(resource_server(&api())).unwrap();
+        assert_eq!(
+            json["scopes"],
+            json!([{"value": "read", "description": "Read"}])
+        );
+        assert_eq!(json["is_system"], false);
+        assert_eq!(json["token_lifetime_for_web"], 86400);
+
+        let without = serde_json::to_value(client(&app(), None)).unwrap();
+        assert!(without.get("client_secret").is_none());
+        assert_eq!(without["app_type"], "non_interactive");
+        assert_eq!(
+            without["jwt_configuration"],
+            json!({"alg": "RS256", "lifetime_in_seconds": 36000})
+        );
+        assert_eq!(without["allowed_apis"], Value::Null);
+        let with = serde_json::to_value(client(&app(), Some("s"))).unwrap();
+        assert_eq!(with["client_secret"], "s");
+
+        let json = serde_json::to_value(user(&person())).unwrap();
+        assert_eq!(json["created_at"], "1970-01-01T00:00:00.000Z");
+        assert!(json.get("last_login").is_none());
+        assert!(json.get("user_metadata").is_none());
+        assert_eq!(
+            json["identities"],
+            json!([{"connection": "Username-Password-Authentication", "user_id": "00ff", "provider": "auth0", "isSocial": false}])
+        );
+
+        let held = tessera_core::Permission {
+            audience: "https://api".into(),
+            permission: "read".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(permission(&held, Some(&api()))).unwrap(),
+            json!({"permission_name": "read", "description": "Read", "resource_server_name": "API", "resource_server_identifier": "https://api"})
+        );
+        assert_eq!(
+            serde_json::to_value(permission(&held, None)).unwrap()["resource_server_name"],
+            ""
+        );
+    }
+
+    #[test]
+    fn scopes_read_back_strictly() {
+        let scopes: Vec<Scope> = serde_json::from_str(
+            r#"[{"value": "a"}, {"value": "b", "description": null}, {"value": "c", "description": "C"}]"#,
+        )
+        .unwrap();
+        let descriptions: Vec<&str> = scopes.iter().map(|s| s.description.as_str()).collect();
+        assert_eq!(descriptions, ["", "", "C"]);
+        let error = serde_json::from_str::<Scope>(r#"{"value": "a", "desc": "A"}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `desc`"),
+            "{error}"
+        );
+    }
 }
