@@ -1,110 +1,17 @@
-//! What the admin commands print. The JSON types here are compatibility promises: they
-//! are the Auth0 Management API v2 shapes (`GET /api/v2/resource-servers/{id}`,
-//! `/clients/{id}`, `/client-grants`, `/users/{id}`), so scripts written against Auth0's
-//! output keep working. Change them only by adding fields.
+//! What the admin commands print. With `--json`, the Management API's own shapes
+//! (`tessera_server::wire`): an API, application, grant, user, role or permission prints
+//! exactly as `/api/v2/` answers it, so scripts written against Auth0's output keep
+//! working. The few shapes here have no Management API route in Tessera (consents, signing
+//! keys, a role with its permissions); they too only ever gain members.
 
 use serde::Serialize;
 use tessera_core::claims::rfc3339;
 use tessera_core::consent::Consent;
-use tessera_core::{Client, ClientGrant, Permission, ResourceServer, Role, Scope, User};
+use tessera_core::{Client, ClientGrant, Permission, ResourceServer, User};
+use tessera_server::wire;
 use tessera_store::{KeyState, SigningKeyRecord};
 
 // ---- JSON shapes --------------------------------------------------------------------------
-
-#[derive(Debug, Serialize)]
-pub struct ResourceServerJson<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub identifier: &'a str,
-    pub scopes: &'a [Scope],
-    pub signing_alg: &'a str,
-    pub token_lifetime: i64,
-    pub allow_offline_access: bool,
-    pub token_dialect: &'static str,
-    pub enforce_policies: bool,
-    pub skip_consent_for_verifiable_first_party_clients: bool,
-}
-
-pub fn resource_server(api: &ResourceServer) -> ResourceServerJson<'_> {
-    ResourceServerJson {
-        id: &api.id,
-        name: &api.name,
-        identifier: &api.identifier,
-        scopes: &api.scopes,
-        signing_alg: &api.signing_alg,
-        token_lifetime: api.token_lifetime,
-        allow_offline_access: api.allow_offline_access,
-        token_dialect: api.token_dialect.as_str(),
-        enforce_policies: api.enforce_policies,
-        skip_consent_for_verifiable_first_party_clients: true,
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct JwtConfigurationJson {
-    pub alg: &'static str,
-}
-
-/// Auth0's `refresh_token` settings object of an application.
-#[derive(Debug, Serialize)]
-pub struct RefreshTokenJson {
-    pub rotation_type: &'static str,
-    pub expiration_type: &'static str,
-    pub token_lifetime: i64,
-    pub idle_token_lifetime: i64,
-    pub infinite_token_lifetime: bool,
-    pub infinite_idle_token_lifetime: bool,
-    pub leeway: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ClientJson<'a> {
-    pub client_id: &'a str,
-    pub name: &'a str,
-    pub app_type: &'static str,
-    /// Present only right after it was generated (create, rotate-secret).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<&'a str>,
-    pub token_endpoint_auth_method: &'a str,
-    pub callbacks: &'a [String],
-    pub web_origins: &'a [String],
-    pub allowed_logout_urls: &'a [String],
-    pub grant_types: &'a [String],
-    pub is_first_party: bool,
-    /// Tessera's: the APIs users may authorize the application for; `null` for every API.
-    pub allowed_apis: Option<&'a [String]>,
-    pub oidc_conformant: bool,
-    pub jwt_configuration: JwtConfigurationJson,
-    pub refresh_token: RefreshTokenJson,
-}
-
-/// `secret` is the clear-text secret, passed only by the commands that just made it.
-pub fn client<'a>(client: &'a Client, secret: Option<&'a str>) -> ClientJson<'a> {
-    ClientJson {
-        client_id: &client.client_id,
-        name: &client.name,
-        app_type: client.app_type.as_str(),
-        client_secret: secret,
-        token_endpoint_auth_method: &client.token_endpoint_auth_method,
-        callbacks: &client.callbacks,
-        web_origins: &client.web_origins,
-        allowed_logout_urls: &client.allowed_logout_urls,
-        grant_types: &client.grant_types,
-        is_first_party: client.is_first_party,
-        allowed_apis: client.allowed_apis.as_deref(),
-        oidc_conformant: true,
-        jwt_configuration: JwtConfigurationJson { alg: "RS256" },
-        refresh_token: RefreshTokenJson {
-            rotation_type: "rotating",
-            expiration_type: "expiring",
-            token_lifetime: client.refresh.token_lifetime,
-            idle_token_lifetime: client.refresh.idle_token_lifetime,
-            infinite_token_lifetime: false,
-            infinite_idle_token_lifetime: false,
-            leeway: client.refresh.reuse_interval,
-        },
-    }
-}
 
 /// A user's consent, as Auth0's `GET /api/v2/grants?user_id=…` lists it (plus the times).
 #[derive(Debug, Serialize)]
@@ -131,82 +38,13 @@ pub fn consent(consent: &Consent) -> ConsentJson<'_> {
     }
 }
 
+/// `roles show --json`: the role as the Management API shows it, with its permissions as
+/// `/roles/{id}/permissions` lists them.
 #[derive(Debug, Serialize)]
-pub struct ClientGrantJson<'a> {
-    pub id: &'a str,
-    pub client_id: &'a str,
-    pub audience: &'a str,
-    pub scope: &'a [String],
-}
-
-pub fn client_grant(grant: &ClientGrant) -> ClientGrantJson<'_> {
-    ClientGrantJson {
-        id: &grant.id,
-        client_id: &grant.client_id,
-        audience: &grant.audience,
-        scope: &grant.scope,
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct IdentityJson<'a> {
-    pub connection: &'a str,
-    pub user_id: &'a str,
-    pub provider: &'static str,
-    #[serde(rename = "isSocial")]
-    pub is_social: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct UserJson<'a> {
-    pub user_id: &'a str,
-    pub email: &'a str,
-    pub email_verified: bool,
-    pub name: &'a str,
-    pub nickname: &'a str,
-    pub picture: &'a str,
-    pub blocked: bool,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Absent until the first login, as in Auth0.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_login: Option<String>,
-    pub logins_count: i64,
-    pub identities: [IdentityJson<'a>; 1],
-    /// Shown once set, as Auth0 shows them.
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    pub user_metadata: &'a tessera_core::Metadata,
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    pub app_metadata: &'a tessera_core::Metadata,
-}
-
-pub fn user(user: &User) -> UserJson<'_> {
-    // `auth0|5f1c…` → `5f1c…`: identities carry the id without the provider prefix.
-    let id = user
-        .user_id
-        .split_once('|')
-        .map_or(user.user_id.as_str(), |(_, id)| id);
-    UserJson {
-        user_id: &user.user_id,
-        email: &user.email,
-        email_verified: user.email_verified,
-        name: &user.name,
-        nickname: &user.nickname,
-        picture: &user.picture,
-        blocked: user.blocked,
-        created_at: rfc3339(user.created_at),
-        updated_at: rfc3339(user.updated_at),
-        last_login: user.last_login.map(rfc3339),
-        logins_count: user.logins_count,
-        identities: [IdentityJson {
-            connection: &user.connection,
-            user_id: id,
-            provider: "auth0",
-            is_social: false,
-        }],
-        user_metadata: &user.user_metadata,
-        app_metadata: &user.app_metadata,
-    }
+pub struct RoleWithPermissions {
+    #[serde(flatten)]
+    pub role: wire::Role,
+    pub permissions: Vec<wire::Permission>,
 }
 
 /// A signing key: our state name plus the booleans of Auth0's `/api/v2/keys/signing`.
@@ -383,10 +221,18 @@ fn yes_no(value: bool) -> String {
     if value { "yes" } else { "no" }.to_string()
 }
 
+/// Permissions as an aligned table (API, permission).
+pub fn print_permissions(permissions: &[Permission]) {
+    let rows: Vec<Vec<String>> = permissions
+        .iter()
+        .map(|p| vec![p.audience.clone(), p.permission.clone()])
+        .collect();
+    print_table(&["API", "PERMISSION"], &rows);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_core::{AppType, TokenDialect};
 
     #[test]
     fn tables_align() {
@@ -399,120 +245,4 @@ mod tests {
         );
         assert_eq!(text, "ID       NAME\na        first\nlong-id  x\n");
     }
-
-    #[test]
-    fn shapes_are_auth0_shapes() {
-        let api = ResourceServer {
-            id: "5f0c".into(),
-            name: "API".into(),
-            identifier: "https://api".into(),
-            signing_alg: "RS256".into(),
-            token_lifetime: 86400,
-            allow_offline_access: false,
-            token_dialect: TokenDialect::AccessToken,
-            enforce_policies: false,
-            scopes: vec![Scope {
-                value: "read".into(),
-                description: "Read".into(),
-            }],
-            created_at: 0,
-            updated_at: 0,
-        };
-        let json = serde_json::to_value(resource_server(&api)).unwrap();
-        assert_eq!(
-            json["scopes"],
-            serde_json::json!([{"value": "read", "description": "Read"}])
-        );
-        assert_eq!(
-            json["skip_consent_for_verifiable_first_party_clients"],
-            true
-        );
-
-        let app = Client {
-            client_id: "abc".into(),
-            name: "App".into(),
-            app_type: AppType::NonInteractive,
-            secret_hash: Some(vec![1]),
-            token_endpoint_auth_method: "client_secret_post".into(),
-            callbacks: vec![],
-            web_origins: vec![],
-            allowed_logout_urls: vec![],
-            grant_types: vec!["client_credentials".into()],
-            is_first_party: true,
-            allowed_apis: None,
-            refresh: tessera_core::RefreshPolicy::default(),
-            created_at: 0,
-            updated_at: 0,
-        };
-        let without = serde_json::to_value(client(&app, None)).unwrap();
-        assert!(without.get("client_secret").is_none());
-        assert_eq!(without["app_type"], "non_interactive");
-        assert_eq!(without["jwt_configuration"]["alg"], "RS256");
-        assert_eq!(without["allowed_apis"], serde_json::Value::Null);
-        let with = serde_json::to_value(client(&app, Some("s"))).unwrap();
-        assert_eq!(with["client_secret"], "s");
-
-        let person = User {
-            user_id: "auth0|00ff".into(),
-            connection: "Username-Password-Authentication".into(),
-            email: "a@example.com".into(),
-            email_verified: false,
-            name: "a@example.com".into(),
-            nickname: "a".into(),
-            picture: "data:".into(),
-            blocked: false,
-            created_at: 0,
-            updated_at: 1,
-            last_login: None,
-            logins_count: 0,
-            user_metadata: Default::default(),
-            app_metadata: Default::default(),
-        };
-        let json = serde_json::to_value(user(&person)).unwrap();
-        assert_eq!(json["created_at"], "1970-01-01T00:00:00.000Z");
-        assert!(json.get("last_login").is_none());
-        assert_eq!(
-            json["identities"],
-            serde_json::json!([{"connection": "Username-Password-Authentication", "user_id": "00ff", "provider": "auth0", "isSocial": false}])
-        );
-    }
-}
-
-// ---- roles and permissions (Auth0 Management API shapes) ------------------------------------
-
-#[derive(Debug, Serialize)]
-pub struct RoleJson<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub description: &'a str,
-}
-
-pub fn role(role: &Role) -> RoleJson<'_> {
-    RoleJson {
-        id: &role.id,
-        name: &role.name,
-        description: &role.description,
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct PermissionJson<'a> {
-    pub permission_name: &'a str,
-    pub resource_server_identifier: &'a str,
-}
-
-pub fn permission(permission: &Permission) -> PermissionJson<'_> {
-    PermissionJson {
-        permission_name: &permission.permission,
-        resource_server_identifier: &permission.audience,
-    }
-}
-
-/// Permissions as an aligned table (API, permission).
-pub fn print_permissions(permissions: &[Permission]) {
-    let rows: Vec<Vec<String>> = permissions
-        .iter()
-        .map(|p| vec![p.audience.clone(), p.permission.clone()])
-        .collect();
-    print_table(&["API", "PERMISSION"], &rows);
 }

@@ -5,6 +5,7 @@ use tessera_core::validate as rules;
 pub use tessera_core::validate::{MAX_SCOPE_DESCRIPTION, MAX_TOKEN_LIFETIME, UrlKind};
 use tessera_core::{AppType, Scope, TokenDialect};
 use tessera_jose::Algorithm;
+use tessera_server::wire;
 
 use crate::error::{CliError, CliResult};
 
@@ -93,18 +94,10 @@ pub fn describe_scopes(scopes: &mut [Scope], descriptions: &[String]) -> CliResu
     Ok(())
 }
 
-/// One scope in Auth0's shape, as `--scopes-file` holds it.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScopeJson {
-    value: String,
-    #[serde(default)]
-    description: Option<String>,
-}
-
 /// Scopes with descriptions from `--scopes-file`: Auth0's JSON shape, either the list
-/// `[{"value": "read:messages", "description": "Read your messages"}, …]` or an object
-/// with such a `scopes` member (an API as the Management API or `--json` prints it).
+/// `[{"value": "read:messages", "description": "Read your messages"}, …]` (`wire::Scope`)
+/// or an object with such a `scopes` member (an API as the Management API or `--json`
+/// prints it).
 pub fn scopes_json(text: &str, source: &str) -> CliResult<Vec<Scope>> {
     let mut parsed: serde_json::Value = serde_json::from_str(text)
         .map_err(|error| CliError::invalid(format!("{source} is not valid JSON: {error}")))?;
@@ -112,7 +105,7 @@ pub fn scopes_json(text: &str, source: &str) -> CliResult<Vec<Scope>> {
         Some(scopes) => scopes.take(),
         None => parsed,
     };
-    let items: Vec<ScopeJson> = match list {
+    let items: Vec<wire::Scope> = match list {
         serde_json::Value::Array(_) => serde_json::from_value(list).map_err(|error| {
             CliError::invalid(format!(
                 "{source}: each scope is {{\"value\": \"read:messages\", \"description\": \"Read your messages\"}}: {error}"
@@ -133,8 +126,7 @@ pub fn scopes_json(text: &str, source: &str) -> CliResult<Vec<Scope>> {
                 item.value
             )));
         }
-        let description =
-            scope_description(&item.value, item.description.as_deref().unwrap_or(""))?;
+        let description = scope_description(&item.value, &item.description)?;
         scopes.push(Scope {
             value: item.value,
             description,

@@ -35,9 +35,11 @@ fn apis_create_list_show_update_delete_in_auth0_shapes() {
             "signing_alg": "RS256",
             "token_lifetime": 86400,
             "allow_offline_access": false,
+            "token_lifetime_for_web": 86400,
             "token_dialect": "access_token",
             "enforce_policies": false,
             "skip_consent_for_verifiable_first_party_clients": true,
+            "is_system": false,
         })
     );
     assert_eq!(env.json(&["apis", "list"]), json!([api]));
@@ -144,7 +146,10 @@ fn apps_show_their_secret_only_when_it_is_made() {
     assert_eq!(m2m["grant_types"], json!(["client_credentials"]));
     assert_eq!(m2m["oidc_conformant"], true);
     assert_eq!(m2m["is_first_party"], true);
-    assert_eq!(m2m["jwt_configuration"], json!({"alg": "RS256"}));
+    assert_eq!(
+        m2m["jwt_configuration"],
+        json!({"alg": "RS256", "lifetime_in_seconds": 36000})
+    );
 
     let shown = env.json(&["apps", "show", &client_id]);
     assert!(

@@ -1,4 +1,5 @@
-//! Signing keys through the CLI, and a running `tessera serve` seeing what the CLI changes.
+//! Signing keys through the CLI, and a running `tessera serve` seeing what the CLI changes
+//! and answering, in its Management API, what the CLI's `--json` prints.
 
 mod common;
 
@@ -238,13 +239,17 @@ fn serve_refuses_a_bad_issuer_and_a_busy_port() {
 }
 
 async fn client_credentials(base: &str, client_id: &str, secret: &str) -> (u16, Value) {
+    token_for(base, client_id, secret, "https://quickstarts/api").await
+}
+
+async fn token_for(base: &str, client_id: &str, secret: &str, audience: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{base}/oauth/token"))
         .json(&serde_json::json!({
             "grant_type": "client_credentials",
             "client_id": client_id,
             "client_secret": secret,
-            "audience": "https://quickstarts/api",
+            "audience": audience,
         }))
         .send()
         .await
@@ -319,6 +324,188 @@ async fn apps_apis_and_grants_made_by_the_cli_are_live_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(server);
+}
+
+/// `GET /api/v2{path}` with a Management API token; the answer must be 200.
+async fn management_get(base: &str, token: &str, path: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/v2{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("the answer is JSON");
+    assert_eq!(status, 200, "GET /api/v2{path}: {body}");
+    body
+}
+
+/// One set of wire types renders both: every object the CLI prints with `--json` is what
+/// the Management API answers for it, member for member.
+#[tokio::test]
+async fn cli_json_is_what_the_management_api_answers() {
+    let env = Env::new();
+    let (server, base) = serve(&env);
+    let discovery: Value = reqwest::get(format!("{base}/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let management = format!("{}api/v2/", discovery["issuer"].as_str().unwrap());
+
+    let admin = env.json(&["apps", "create", "--name", "Admin", "--type", "m2m"]);
+    let admin_id = admin["client_id"].as_str().unwrap();
+    env.json(&[
+        "grants",
+        "create",
+        "--app",
+        admin_id,
+        "--api",
+        &management,
+        "--scopes",
+        "read:resource_servers,read:clients,read:client_grants,read:users,update:users,read:roles",
+    ]);
+    let (status, body) = token_for(
+        &base,
+        admin_id,
+        admin["client_secret"].as_str().unwrap(),
+        &management,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let get = |path: String| {
+        let (base, token) = (base.clone(), token.clone());
+        async move { management_get(&base, &token, &path).await }
+    };
+
+    // APIs, the system one (the Management API) included.
+    let api = env.json(&[
+        "apis",
+        "create",
+        "--name",
+        "Messages",
+        "--identifier",
+        "https://messages.example",
+        "--scopes",
+        "read:messages,write:messages",
+        "--scope-description",
+        "read:messages=Read your messages",
+    ]);
+    let api_id = api["id"].as_str().unwrap();
+    assert_eq!(api, get(format!("/resource-servers/{api_id}")).await);
+    assert_eq!(
+        env.json(&["apis", "show", &management]),
+        get(format!("/resource-servers/{}", encode(&management))).await
+    );
+    assert_eq!(
+        env.json(&["apis", "list"]),
+        get("/resource-servers".into()).await
+    );
+
+    // Applications: the secret only in what made it, the rest alike.
+    let spa = env.json(&[
+        "apps",
+        "create",
+        "--name",
+        "SPA",
+        "--type",
+        "spa",
+        "--callbacks",
+        "http://localhost:3000/callback",
+        "--origins",
+        "http://localhost:3000",
+        "--logout-urls",
+        "http://localhost:3000",
+        "--allowed-apis",
+        "https://messages.example",
+    ]);
+    let spa_id = spa["client_id"].as_str().unwrap();
+    assert_eq!(spa, get(format!("/clients/{spa_id}")).await);
+    let mut shown_admin = admin.clone();
+    shown_admin.as_object_mut().unwrap().remove("client_secret");
+    assert_eq!(shown_admin, get(format!("/clients/{admin_id}")).await);
+    assert_eq!(env.json(&["apps", "show", admin_id]), shown_admin);
+    assert_eq!(env.json(&["apps", "list"]), get("/clients".into()).await);
+    assert_eq!(
+        env.json(&["grants", "list"]),
+        get("/client-grants".into()).await
+    );
+
+    // Users, with metadata the Management API set.
+    let output = env.run_with_stdin(
+        &[
+            "users",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("correct horse battery staple\n"),
+    );
+    common::assert_success(&["users", "create"], &output);
+    let user: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let user_id = user["user_id"].as_str().unwrap().to_string();
+    assert_eq!(user, get(format!("/users/{}", encode(&user_id))).await);
+    let patched: Value = reqwest::Client::new()
+        .patch(format!("{base}/api/v2/users/{}", encode(&user_id)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "user_metadata": {"theme": "dark"},
+            "app_metadata": {"plan": "pro"},
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(env.json(&["users", "show", &user_id]), patched);
+    assert_eq!(env.json(&["users", "list"]), get("/users".into()).await);
+
+    // Roles and permissions.
+    let role = env.json(&[
+        "roles",
+        "create",
+        "--name",
+        "reader",
+        "--description",
+        "Reads messages",
+    ]);
+    let role_id = role["id"].as_str().unwrap();
+    assert_eq!(role, get(format!("/roles/{role_id}")).await);
+    let held = env.json(&[
+        "roles",
+        "permissions",
+        "add",
+        "reader",
+        "--api",
+        "https://messages.example",
+        "--scopes",
+        "read:messages,write:messages",
+    ]);
+    assert_eq!(held, get(format!("/roles/{role_id}/permissions")).await);
+    // `roles show`: the role, with its permissions.
+    let mut shown_role = get(format!("/roles/{role_id}")).await;
+    shown_role["permissions"] = held;
+    assert_eq!(env.json(&["roles", "show", "reader"]), shown_role);
+    assert_eq!(env.json(&["roles", "list"]), get("/roles".into()).await);
+    env.json(&["users", "roles", "assign", &user_id, "reader"]);
+    assert_eq!(
+        env.json(&["users", "roles", "list", &user_id]),
+        get(format!("/users/{}/roles", encode(&user_id))).await
+    );
+    assert_eq!(
+        env.json(&["users", "permissions", &user_id]),
+        get(format!("/users/{}/permissions", encode(&user_id))).await
+    );
+    drop(server);
+}
+
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 #[test]

@@ -17,6 +17,8 @@ fn roles_hold_api_permissions_and_users_get_them() {
         "https://quickstarts/api",
         "--scopes",
         "read:messages,write:messages",
+        "--scope-description",
+        "read:messages=Read your messages",
         "--enforce-policies",
     ]);
     assert_eq!(api["enforce_policies"], true);
@@ -61,8 +63,8 @@ fn roles_hold_api_permissions_and_users_get_them() {
     assert_eq!(
         held,
         json!([
-            {"permission_name": "read:messages", "resource_server_identifier": "https://quickstarts/api"},
-            {"permission_name": "write:messages", "resource_server_identifier": "https://quickstarts/api"}
+            {"permission_name": "read:messages", "description": "Read your messages", "resource_server_name": "Quickstart API", "resource_server_identifier": "https://quickstarts/api"},
+            {"permission_name": "write:messages", "description": "", "resource_server_name": "Quickstart API", "resource_server_identifier": "https://quickstarts/api"}
         ])
     );
 
@@ -105,7 +107,7 @@ fn roles_hold_api_permissions_and_users_get_them() {
     let permissions = env.json(&["users", "permissions", "demo@example.com"]);
     assert_eq!(
         permissions,
-        json!([{"permission_name": "read:messages", "resource_server_identifier": "https://quickstarts/api"}])
+        json!([{"permission_name": "read:messages", "description": "Read your messages", "resource_server_name": "Quickstart API", "resource_server_identifier": "https://quickstarts/api"}])
     );
 
     env.json(&["users", "roles", "remove", "demo@example.com", "admin"]);

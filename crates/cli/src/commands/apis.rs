@@ -5,6 +5,7 @@ use std::io::{IsTerminal as _, Read};
 use std::path::Path;
 
 use tessera_core::{DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, Scope, ids};
+use tessera_server::wire;
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
 use crate::cli::{ApiCreate, ApiUpdate, ApisAction};
@@ -30,7 +31,7 @@ pub async fn run(ctx: &Context, action: ApisAction) -> CliResult<()> {
                 .await
                 .map_err(|e| not_found_or(e, &id))?;
             if ctx.json {
-                output::print_json(&output::resource_server(&api));
+                output::print_json(&wire::resource_server(&api));
             } else {
                 println!("Deleted API {} ({}).", api.name, api.identifier);
             }
@@ -105,7 +106,7 @@ async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
             other => CliError::Store(other),
         })?;
     if ctx.json {
-        output::print_json(&output::resource_server(&api));
+        output::print_json(&wire::resource_server(&api));
     } else {
         println!("Created API {}.", api.name);
         output::print_fields(&output::resource_server_fields(&api));
@@ -116,7 +117,7 @@ async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
 async fn list(ctx: &Context) -> CliResult<()> {
     let apis = ctx.store.list_resource_servers().await?;
     if ctx.json {
-        let shapes: Vec<_> = apis.iter().map(output::resource_server).collect();
+        let shapes: Vec<_> = apis.iter().map(wire::resource_server).collect();
         output::print_json(&shapes);
     } else if apis.is_empty() {
         println!(
@@ -142,7 +143,7 @@ async fn list(ctx: &Context) -> CliResult<()> {
 
 fn show(ctx: &Context, api: &ResourceServer) {
     if ctx.json {
-        output::print_json(&output::resource_server(api));
+        output::print_json(&wire::resource_server(api));
     } else {
         output::print_fields(&output::resource_server_fields(api));
     }
@@ -186,7 +187,7 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
         .await
         .map_err(|e| not_found_or(e, &args.id))?;
     if ctx.json {
-        output::print_json(&output::resource_server(&api));
+        output::print_json(&wire::resource_server(&api));
     } else {
         println!("Updated API {}.", api.name);
         output::print_fields(&output::resource_server_fields(&api));

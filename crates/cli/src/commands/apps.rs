@@ -1,6 +1,7 @@
 //! `tessera apps …`: applications (OAuth clients).
 
 use tessera_core::{AppType, Client, RefreshPolicy, ids};
+use tessera_server::wire;
 use tessera_store::{ClientUpdate, Store, StoreError};
 
 use crate::cli::{AppCreate, AppUpdate, AppsAction};
@@ -26,7 +27,7 @@ pub async fn run(ctx: &Context, action: AppsAction) -> CliResult<()> {
                 .await
                 .map_err(|e| not_found_or(e, &app))?;
             if ctx.json {
-                output::print_json(&output::client(&client, None));
+                output::print_json(&wire::client(&client, None));
             } else {
                 println!(
                     "Deleted application {} ({}).",
@@ -114,7 +115,7 @@ async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
 /// Prints an application; `secret` only by the commands that just generated it.
 fn print_client(ctx: &Context, client: &Client, secret: Option<&str>) {
     if ctx.json {
-        output::print_json(&output::client(client, secret));
+        output::print_json(&wire::client(client, secret));
         return;
     }
     let mut fields = output::client_fields(client);
@@ -132,7 +133,7 @@ fn print_client(ctx: &Context, client: &Client, secret: Option<&str>) {
 async fn list(ctx: &Context) -> CliResult<()> {
     let clients = ctx.store.list_clients().await?;
     if ctx.json {
-        let shapes: Vec<_> = clients.iter().map(|c| output::client(c, None)).collect();
+        let shapes: Vec<_> = clients.iter().map(|c| wire::client(c, None)).collect();
         output::print_json(&shapes);
     } else if clients.is_empty() {
         println!(

@@ -1,6 +1,7 @@
 //! `tessera grants …`: client grants (machine-to-machine access of an app to an API).
 
 use tessera_core::{ClientGrant, ResourceServer, ids};
+use tessera_server::wire;
 use tessera_store::{Store, StoreError};
 
 use crate::cli::GrantsAction;
@@ -31,7 +32,7 @@ pub async fn run(ctx: &Context, action: GrantsAction) -> CliResult<()> {
                 .await
                 .map_err(|e| not_found_or(e, &id))?;
             if ctx.json {
-                output::print_json(&output::client_grant(&grant));
+                output::print_json(&wire::client_grant(&grant));
             } else {
                 println!(
                     "Deleted client grant {} ({} → {}).",
@@ -122,7 +123,7 @@ async fn create(ctx: &Context, app: &str, api: &str, scopes: &[String]) -> CliRe
 
 fn print_grant(ctx: &Context, grant: &ClientGrant, verb: &str) {
     if ctx.json {
-        output::print_json(&output::client_grant(grant));
+        output::print_json(&wire::client_grant(grant));
     } else {
         println!("{verb} client grant {}.", grant.id);
         output::print_fields(&output::grant_fields(grant));
@@ -136,7 +137,7 @@ async fn list(ctx: &Context, app: Option<&str>) -> CliResult<()> {
     };
     let grants = ctx.store.list_client_grants(client_id.as_deref()).await?;
     if ctx.json {
-        let shapes: Vec<_> = grants.iter().map(output::client_grant).collect();
+        let shapes: Vec<_> = grants.iter().map(wire::client_grant).collect();
         output::print_json(&shapes);
     } else if grants.is_empty() {
         println!(

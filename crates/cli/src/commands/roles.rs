@@ -1,6 +1,7 @@
 //! `tessera roles …`: roles, the permissions they hold, and (from `users`) who has them.
 
-use tessera_core::{Role, ids};
+use tessera_core::{Permission, Role, ids};
+use tessera_server::wire;
 use tessera_store::{Store, StoreError};
 
 use crate::cli::{RolePermissionsAction, RolePermissionsArgs, RolesAction};
@@ -15,7 +16,7 @@ pub async fn run(ctx: &Context, action: RolesAction) -> CliResult<()> {
         RolesAction::List => {
             let roles = ctx.store.list_roles().await?;
             if ctx.json {
-                output::print_json(&roles.iter().map(output::role).collect::<Vec<_>>());
+                output::print_json(&roles.iter().map(wire::role).collect::<Vec<_>>());
             } else {
                 let rows: Vec<Vec<String>> = roles
                     .iter()
@@ -29,16 +30,10 @@ pub async fn run(ctx: &Context, action: RolesAction) -> CliResult<()> {
             let role = find(&ctx.store, &role).await?;
             let permissions = ctx.store.role_permissions(&role.id).await?;
             if ctx.json {
-                let mut value =
-                    serde_json::to_value(output::role(&role)).expect("plain data serializes");
-                value["permissions"] = serde_json::to_value(
-                    permissions
-                        .iter()
-                        .map(output::permission)
-                        .collect::<Vec<_>>(),
-                )
-                .expect("plain data serializes");
-                output::print_json(&value);
+                output::print_json(&output::RoleWithPermissions {
+                    role: wire::role(&role),
+                    permissions: described(&ctx.store, &permissions).await?,
+                });
             } else {
                 println!(
                     "id:          {}\nname:        {}\ndescription: {}",
@@ -52,7 +47,7 @@ pub async fn run(ctx: &Context, action: RolesAction) -> CliResult<()> {
             let role = find(&ctx.store, &role).await?;
             ctx.store.delete_role(&role.id).await?;
             if ctx.json {
-                output::print_json(&output::role(&role));
+                output::print_json(&wire::role(&role));
             } else {
                 println!("Deleted role {} ({}).", role.name, role.id);
             }
@@ -79,7 +74,7 @@ async fn create(ctx: &Context, name: &str, description: &str) -> CliResult<()> {
         other => other.into(),
     })?;
     if ctx.json {
-        output::print_json(&output::role(&role));
+        output::print_json(&wire::role(&role));
     } else {
         println!("Created role {} ({}).", role.name, role.id);
     }
@@ -92,12 +87,7 @@ async fn permissions(ctx: &Context, action: RolePermissionsAction) -> CliResult<
             let role = find(&ctx.store, &role).await?;
             let permissions = ctx.store.role_permissions(&role.id).await?;
             if ctx.json {
-                output::print_json(
-                    &permissions
-                        .iter()
-                        .map(output::permission)
-                        .collect::<Vec<_>>(),
-                );
+                output::print_json(&described(&ctx.store, &permissions).await?);
             } else {
                 output::print_permissions(&permissions);
             }
@@ -134,17 +124,27 @@ async fn permissions(ctx: &Context, action: RolePermissionsAction) -> CliResult<
     }
     let permissions = ctx.store.role_permissions(&role.id).await?;
     if ctx.json {
-        output::print_json(
-            &permissions
-                .iter()
-                .map(output::permission)
-                .collect::<Vec<_>>(),
-        );
+        output::print_json(&described(&ctx.store, &permissions).await?);
     } else {
         println!("Role {} now holds:", role.name);
         output::print_permissions(&permissions);
     }
     Ok(())
+}
+
+/// Permissions as the Management API lists them: named and described by their APIs.
+pub async fn described(
+    store: &Store,
+    permissions: &[Permission],
+) -> CliResult<Vec<wire::Permission>> {
+    let apis = store.list_resource_servers().await?;
+    Ok(permissions
+        .iter()
+        .map(|p| {
+            let api = apis.iter().find(|api| api.identifier == p.audience);
+            wire::permission(p, api)
+        })
+        .collect())
 }
 
 /// A role by id or exact name.

@@ -1,6 +1,7 @@
 //! `tessera users …`: users of the database connection.
 
 use tessera_core::{User, ids};
+use tessera_server::wire;
 use tessera_store::{NewUser, Store, StoreError};
 
 use crate::cli::{UserConsentsAction, UserRolesAction, UsersAction};
@@ -33,12 +34,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
                 .user_permissions(&user.user_id, audience.as_deref())
                 .await?;
             if ctx.json {
-                output::print_json(
-                    &permissions
-                        .iter()
-                        .map(output::permission)
-                        .collect::<Vec<_>>(),
-                );
+                output::print_json(&role_commands::described(&ctx.store, &permissions).await?);
             } else {
                 output::print_permissions(&permissions);
             }
@@ -56,7 +52,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
                 .await
                 .map_err(|e| not_found_or(e, &key))?;
             if ctx.json {
-                output::print_json(&output::user(&user));
+                output::print_json(&wire::user(&user));
             } else {
                 println!("Deleted user {} ({}).", user.email, user.user_id);
             }
@@ -145,7 +141,7 @@ async fn roles(ctx: &Context, action: UserRolesAction) -> CliResult<()> {
     }
     let roles = ctx.store.user_roles(&user.user_id).await?;
     if ctx.json {
-        output::print_json(&roles.iter().map(output::role).collect::<Vec<_>>());
+        output::print_json(&roles.iter().map(wire::role).collect::<Vec<_>>());
     } else {
         let rows: Vec<Vec<String>> = roles
             .iter()
@@ -277,7 +273,7 @@ async fn create(
 
 fn print_user(ctx: &Context, user: &User, headline: Option<&str>) {
     if ctx.json {
-        output::print_json(&output::user(user));
+        output::print_json(&wire::user(user));
         return;
     }
     if let Some(headline) = headline {
@@ -289,7 +285,7 @@ fn print_user(ctx: &Context, user: &User, headline: Option<&str>) {
 async fn list(ctx: &Context) -> CliResult<()> {
     let users = ctx.store.list_users().await?;
     if ctx.json {
-        let shapes: Vec<_> = users.iter().map(output::user).collect();
+        let shapes: Vec<_> = users.iter().map(wire::user).collect();
         output::print_json(&shapes);
     } else if users.is_empty() {
         println!(
