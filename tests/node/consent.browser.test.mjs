@@ -129,7 +129,7 @@ describe('consent page in Chromium (third-party application, tessera serve)', ()
 
   const browserTest = (name, fn) => it(name, { timeout: 90000 }, () => withPage(browser, name, fn));
 
-  browserTest('Accept: the page lists the scopes, Chromium follows the redirect to the callback, the code redeems for the consented scopes; the next authorization skips the page', async ({ page }) => {
+  browserTest('Accept: the page lists the scopes, Chromium follows the hand-back to the callback, the code redeems for the consented scopes; the next authorization skips the page', async ({ page }) => {
     const { verifier, challenge } = pkce();
     const state = `st-${randomBytes(6).toString('base64url')}`;
     await page.goto(authorizeUrl({ scope: 'openid profile read:messages', state, challenge }));
@@ -141,7 +141,9 @@ describe('consent page in Chromium (third-party application, tessera serve)', ()
     assert.match(listed[1], /Your profile/);
 
     const answered = await answerAndReachCallback(page, '#accept');
-    assert.equal(answered.status(), 302);
+    // The answer hands back to /authorize/resume (303, as login does); that issues the code.
+    assert.equal(answered.status(), 303);
+    assert.equal(new URL(answered.headers().location, server.baseUrl).pathname, '/authorize/resume');
     const landed = new URL(page.url());
     assert.equal(`${landed.origin}${landed.pathname}`, callback.url);
     assert.equal(landed.searchParams.get('state'), state);
