@@ -13,7 +13,7 @@
 //! Every method is written once (`store/`, one file per group of tables); the SQL text
 //! serves both backends (`$N` placeholders, which SQLite accepts too), and where the
 //! dialects differ — locking, JSON, purge batches — the statement is written per backend
-//! next to the other. The same test suite (`tests/store.rs`) runs against both.
+//! next to the other. The same test suite (`tests/it/store.rs`) runs against both.
 //!
 //! Secrets never reach this crate in clear: callers pass SHA-256 hashes of codes,
 //! session ids, opaque tokens and client secrets, and sealed (encrypted) private keys.

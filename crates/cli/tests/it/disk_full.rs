@@ -7,14 +7,12 @@
 //! `/proc/PID/root`. As root this needs nothing else; otherwise a user namespace
 //! (`--map-root-user`) grants the mount.
 
-mod common;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Env, Running};
+use crate::common::{Env, Running};
 use serde_json::Value;
 
 const CALLBACK: &str = "http://localhost:3000/callback";

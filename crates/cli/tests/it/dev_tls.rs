@@ -1,11 +1,9 @@
 //! `tessera dev --tls`: Tessera, the sample SPA and the sample API over https, with a
 //! certificate from a local CA that only clients trusting that CA accept.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Env, Running};
+use crate::common::{Env, Running};
 use serde_json::Value;
 use tessera::seed::QUICKSTART_API_IDENTIFIER;
 
@@ -230,7 +228,7 @@ async fn the_guards_default_client_trusts_the_system_roots() {
         command
             .args([
                 "--exact",
-                "guard_with_the_default_client_in_a_child_process",
+                "dev_tls::guard_with_the_default_client_in_a_child_process",
                 "--nocapture",
             ])
             .env(CHILD_ISSUER, &server)

@@ -2,9 +2,7 @@
 //! (`tessera apps create --third-party`, `apps update --first-party|--allowed-apis|
 //! --allow-all-apis`, `users consents list|revoke`).
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use serde_json::{Value, json};
 use tessera_store::{NewRefreshFamily, Store};
 
@@ -133,7 +131,7 @@ async fn consents_are_listed_in_auth0_grant_shape_and_revoked_with_their_refresh
         ],
         Some("an unusual passphrase\n"),
     );
-    common::assert_success(&["users", "create"], &output);
+    crate::common::assert_success(&["users", "create"], &output);
     let user_id = env.json(&["users", "show", "demo@example.com"])["user_id"]
         .as_str()
         .unwrap()

@@ -1,8 +1,6 @@
 //! The admin commands against a real SQLite database, through the real binary.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use serde_json::{Value, json};
 
 fn create_quickstart_api(env: &Env) -> Value {
@@ -322,7 +320,7 @@ fn users_are_created_from_a_password_on_stdin() {
         ],
         Some("correct horse battery staple\n"),
     );
-    common::assert_success(&["users", "create"], &output);
+    crate::common::assert_success(&["users", "create"], &output);
     let user: Value = serde_json::from_slice(&output.stdout).unwrap();
     let user_id = user["user_id"].as_str().unwrap().to_string();
     assert!(
@@ -410,7 +408,7 @@ fn users_are_created_from_a_password_on_stdin() {
         &["users", "set-password", &user_id, "--password-stdin"],
         Some("a brand new passphrase\r\n"),
     );
-    common::assert_success(&["users", "set-password"], &output);
+    crate::common::assert_success(&["users", "set-password"], &output);
     env.ok(&["users", "delete", &user_id]);
     assert_eq!(env.json(&["users", "list"]), json!([]));
 }
@@ -592,7 +590,7 @@ fn config_file_env_and_flags_are_layered() {
         .args(["apis", "list"])
         .output()
         .unwrap();
-    common::assert_success(&["apis", "list"], &output);
+    crate::common::assert_success(&["apis", "list"], &output);
     assert!(from_file.exists());
     // …the environment overrides it…
     let output = env
@@ -604,7 +602,7 @@ fn config_file_env_and_flags_are_layered() {
         .args(["apis", "list"])
         .output()
         .unwrap();
-    common::assert_success(&["apis", "list"], &output);
+    crate::common::assert_success(&["apis", "list"], &output);
     assert!(from_env.exists());
     // …and flags override both.
     let flag = format!("sqlite://{}", from_flag.display());
@@ -613,7 +611,7 @@ fn config_file_env_and_flags_are_layered() {
         .args(["apis", "list", "--database-url", &flag])
         .output()
         .unwrap();
-    common::assert_success(&["apis", "list"], &output);
+    crate::common::assert_success(&["apis", "list"], &output);
     assert!(from_flag.exists());
 
     // A typo in the configuration is reported, not ignored.
@@ -839,7 +837,7 @@ fn scopes_file_takes_auth0_json_and_shows_in_text() {
         ],
         Some(&api.to_string()),
     );
-    common::assert_success(&["apis", "update", "--scopes-file", "-"], &output);
+    crate::common::assert_success(&["apis", "update", "--scopes-file", "-"], &output);
     let other: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(other["scopes"], api["scopes"]);
     assert_eq!(other["name"], "Other", "only the scopes come from the file");

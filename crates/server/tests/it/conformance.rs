@@ -2,10 +2,8 @@
 //! plan modules, ported as black-box tests (one per module, named after it), plus the
 //! generic OAuth checks. `tests/CONFORMANCE.md` maps each module to its test.
 
-mod common;
-
-use common::*;
 use serde_json::{Value, json};
+use tessera_testkit::*;
 
 /// Code flow with PKCE for the signed-in browser (signing in if needed) and redemption.
 async fn code_tokens(

@@ -1,11 +1,9 @@
 //! No secret reaches the logs, even at TRACE level for every crate.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use tessera_testkit::*;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

@@ -2,10 +2,8 @@
 //! the 64 KiB limit, a path segment that is not UTF-8 — comes in the endpoint's own error
 //! shape, like every other error: OAuth's JSON, the Management API's JSON, an HTML page.
 
-mod common;
-
-use common::spawn;
 use serde_json::Value;
+use tessera_testkit::spawn;
 
 enum Shape {
     OAuth,

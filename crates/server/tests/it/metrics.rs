@@ -1,14 +1,12 @@
 //! The metrics listener: `/metrics` on its own port (never the issuer's), in the text
 //! exposition format, counting what happened.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{PASSWORD, TestServer};
+use tessera_testkit::{PASSWORD, TestServer};
 
 async fn spawn() -> TestServer {
-    common::spawn_with(|config| {
+    tessera_testkit::spawn_with(|config| {
         config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await
@@ -283,7 +281,7 @@ async fn client_credentials(server: &TestServer, secret: &str) -> u16 {
             ("grant_type", "client_credentials"),
             ("client_id", &server.m2m_client_id),
             ("client_secret", secret),
-            ("audience", common::API),
+            ("audience", tessera_testkit::API),
         ])
         .await
         .0
@@ -397,12 +395,12 @@ async fn a_failed_token_request_counts_its_error_code() {
 #[tokio::test]
 async fn logins_are_counted_by_outcome_and_nothing_personal_is_exposed() {
     let server = spawn().await;
-    let browser = common::browser();
+    let browser = tessera_testkit::browser();
     let authorize = server.authorize_url(&[
         ("response_type", "code"),
         ("scope", "openid"),
         ("state", "s"),
-        ("code_challenge", &common::pkce().challenge),
+        ("code_challenge", &tessera_testkit::pkce().challenge),
         ("code_challenge_method", "S256"),
     ]);
     let before = Scrape::of(&server).await;
@@ -581,6 +579,6 @@ async fn metrics_are_only_on_their_own_port() {
     assert!(changes(&first, &second).is_empty());
 
     // Off by default.
-    let plain = common::spawn().await;
+    let plain = tessera_testkit::spawn().await;
     assert!(plain.metrics_base.is_none());
 }

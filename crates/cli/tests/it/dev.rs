@@ -1,10 +1,8 @@
 //! `tessera dev`: the seeded quickstart tenant, idempotently.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Env, Running};
+use crate::common::{Env, Running};
 use serde_json::Value;
 use tessera::seed::{DEMO_EMAIL, DevSeedOptions, QUICKSTART_API_IDENTIFIER, seed_dev_tenant};
 use tessera_store::Store;

@@ -2,16 +2,14 @@
 //! SECURITY.md, reliability: while the database restarts, requests get a fast 503 with
 //! `Retry-After` — no hung request, no panic — and everything works again within seconds.
 
-mod common;
-
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
 use serde_json::Value;
 use tessera_testkit::pg::PgServer;
+use tessera_testkit::*;
 
 async fn token(server: &TestServer, http: &reqwest::Client) -> reqwest::Response {
     http.post(format!("{}/oauth/token", server.base))

@@ -1,11 +1,9 @@
 //! Signing keys through the CLI, and a running `tessera serve` seeing what the CLI changes
 //! and answering, in its Management API, what the CLI's `--json` prints.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Env, Running};
+use crate::common::{Env, Running};
 use serde_json::Value;
 
 fn kid(keys: &Value, alg: &str, state: &str) -> String {
@@ -206,7 +204,7 @@ async fn serve_reads_its_settings_and_stops_gracefully_on_sigterm() {
         .unwrap();
     assert_eq!(discovery["issuer"], "https://auth.example.com/");
 
-    common::terminate(&server.child);
+    crate::common::terminate(&server.child);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {
@@ -445,7 +443,7 @@ async fn cli_json_is_what_the_management_api_answers() {
         ],
         Some("correct horse battery staple\n"),
     );
-    common::assert_success(&["users", "create"], &output);
+    crate::common::assert_success(&["users", "create"], &output);
     let user: Value = serde_json::from_slice(&output.stdout).unwrap();
     let user_id = user["user_id"].as_str().unwrap().to_string();
     assert_eq!(user, get(format!("/users/{}", encode(&user_id))).await);
@@ -573,7 +571,7 @@ async fn serve_prints_its_metrics_address_and_the_flag_beats_the_environment() {
     assert_eq!(main.status(), 404);
 
     // Both listeners stop on SIGTERM.
-    common::terminate(&server.child);
+    crate::common::terminate(&server.child);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {

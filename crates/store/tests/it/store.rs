@@ -43,9 +43,9 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let fresh = crate::sqlite().await;
+                    let fresh = super::sqlite().await;
                     assert_eq!(fresh.store.backend_name(), "sqlite");
-                    crate::$name(&fresh.store).await;
+                    super::$name(&fresh.store).await;
                 }
             )*
         }
@@ -53,9 +53,9 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let fresh = crate::postgres().await;
+                    let fresh = super::postgres().await;
                     assert_eq!(fresh.store.backend_name(), "postgres");
-                    crate::$name(&fresh.store).await;
+                    super::$name(&fresh.store).await;
                 }
             )*
         }

@@ -1,12 +1,10 @@
 //! Refresh tokens: issued with `offline_access`, rotated on every use, reuse revokes the
 //! family, revocation (RFC 7009), and the ways a family ends.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
 use serde_json::Value;
+use tessera_testkit::*;
 
 async fn refresh(server: &TestServer, token: &str, scope: Option<&str>) -> (u16, Value) {
     let mut form = vec![

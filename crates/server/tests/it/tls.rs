@@ -1,12 +1,10 @@
 //! Serving HTTPS: the same server behind rustls, with the cookie and header changes HTTPS
 //! brings (`__Host-` cookies, `Secure`, HSTS unless the issuer is this machine).
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
 use serde_json::Value;
+use tessera_testkit::*;
 
 /// A minimal HTTPS client (tokio-rustls, HTTP/1.1, `Connection: close`): enough to
 /// check what the server answers without giving the workspace's reqwest a TLS stack.

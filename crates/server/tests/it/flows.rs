@@ -1,9 +1,7 @@
 //! The grants and response types, end to end over real HTTP.
 
-mod common;
-
-use common::*;
 use serde_json::{Value, json};
+use tessera_testkit::*;
 
 #[tokio::test]
 async fn discovery_documents_describe_the_server() {
@@ -408,7 +406,7 @@ async fn native_apps_log_in_with_private_use_schemes_and_any_loopback_port() {
             ("code_challenge_method", "S256"),
         ],
     );
-    let stranger = common::browser();
+    let stranger = tessera_testkit::browser();
     let login = location(&stranger.get(&url).send().await.unwrap());
     let page = stranger.get(server.url(&login)).send().await.unwrap();
     let csp = page.headers()["content-security-policy"].to_str().unwrap();

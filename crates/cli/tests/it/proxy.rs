@@ -1,19 +1,17 @@
 //! `tessera proxy` in front of a small axum upstream, with tokens from a real
 //! `tessera serve` (client credentials of an m2m application made with the CLI).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{Env, Running};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{any, get};
-use common::{Env, Running};
 use serde_json::{Value, json};
 
 const AUDIENCE: &str = "https://proxy-test/api";
@@ -840,7 +838,7 @@ require_permission = ["/api/messages=read:messages", "/api/admin=admin"]
     assert!(body.iter().all(|b| *b == 7));
 
     // SIGTERM: graceful shutdown, exit 0.
-    common::terminate(&running.child);
+    crate::common::terminate(&running.child);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = running.child.try_wait().unwrap() {

@@ -1,12 +1,10 @@
 //! RBAC (Auth0's enforce_policies): an API's scopes are granted only as permissions the user
 //! holds through roles or directly, and the `*_authz` dialects list them in `permissions`.
 
-mod common;
-
-use common::*;
 use serde_json::json;
 use tessera_core::{Role, TokenDialect};
 use tessera_store::ResourceServerUpdate;
+use tessera_testkit::*;
 
 async fn enforce_rbac(server: &TestServer) {
     let api = server

@@ -1,15 +1,13 @@
 //! "Forgot password?" end to end: the real server, real HTTP, and a real SMTP conversation
 //! with an in-test receiver (`tessera_testkit::smtp`) that hands over the mails.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
 use tessera_server::MailConfig;
 use tessera_testkit::smtp::SmtpReceiver;
+use tessera_testkit::*;
 
 const NEW_PASSWORD: &str = "a brand new passphrase 42";
 const SENT: &str = "If an account exists for that address, we sent a code to it.";

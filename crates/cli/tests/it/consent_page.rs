@@ -2,12 +2,10 @@
 //! shows on a third-party application's consent page: the real binary for both, a
 //! browser-like HTTP client for the sign-in.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{Env, Running};
 use base64::Engine as _;
-use common::{Env, Running};
 use reqwest::redirect::Policy;
 
 const API: &str = "https://messages.example/api";
@@ -132,7 +130,7 @@ async fn descriptions_set_with_the_cli_are_shown_on_the_consent_page() {
         &["users", "create", "--email", EMAIL, "--password-stdin"],
         Some(PASSWORD),
     );
-    common::assert_success(&["users", "create"], &output);
+    crate::common::assert_success(&["users", "create"], &output);
 
     let mut command = env.command();
     command.args(["serve", "--listen", "127.0.0.1:0"]);

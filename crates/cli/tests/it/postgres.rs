@@ -4,11 +4,10 @@
 //! other (a replay at the first is caught), a refresh token from one is rotated at the other
 //! (reuse is caught across them), and a key rotation made with the CLI reaches both.
 
-mod common;
 use std::process::Command;
 
+use crate::common::{Env, Running, assert_success};
 use base64::Engine as _;
-use common::{Env, Running, assert_success};
 use reqwest::redirect::Policy;
 use serde_json::Value;
 use tessera_testkit::pg::PgServer;

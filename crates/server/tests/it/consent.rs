@@ -1,12 +1,10 @@
 //! Consent (issue 5.4) and restricting an application to some APIs (5.5), over HTTP: a
 //! browser-like client drives /authorize, the login page and the consent page.
 
-mod common;
-
-use common::*;
 use serde_json::Value;
 use tessera_core::{AppType, Scope};
 use tessera_store::{ClientUpdate, ResourceServerUpdate};
+use tessera_testkit::*;
 
 const OTHER_API: &str = "https://other/api";
 const DECLINED: &str = "User did not authorize the request";
@@ -470,7 +468,7 @@ async fn the_consent_form_needs_its_csrf_token_and_the_users_session() {
     }
     // Another browser (no session, no CSRF cookie) cannot answer for the user: the
     // transaction is bound to the browser that started it.
-    let response = f.answer(&common::browser(), &page, "accept").await;
+    let response = f.answer(&tessera_testkit::browser(), &page, "accept").await;
     assert_eq!(response.status(), 403);
     assert!(response.headers().get("location").is_none());
     assert!(
@@ -660,7 +658,7 @@ async fn an_answer_goes_back_through_the_resume_once_for_its_user() {
     );
 
     // Another browser cannot carry the answer out.
-    let other = common::browser();
+    let other = tessera_testkit::browser();
     let response = other.get(f.server.url(&resume)).send().await.unwrap();
     assert_eq!(response.status(), 403);
     assert!(response.headers().get("location").is_none());

@@ -1,8 +1,6 @@
 //! `tessera roles …` and `tessera users roles|permissions …` in Auth0's shapes.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use serde_json::json;
 
 #[test]
@@ -78,7 +76,7 @@ fn roles_hold_api_permissions_and_users_get_them() {
         ],
         Some("an unusual passphrase"),
     );
-    common::assert_success(&["users", "create"], &output);
+    crate::common::assert_success(&["users", "create"], &output);
     assert_eq!(
         env.json(&["users", "permissions", "demo@example.com"]),
         json!([])

@@ -1,11 +1,9 @@
 //! SECURITY.md, the authorization-server half, as tests over real HTTP.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
 use serde_json::Value;
+use tessera_testkit::*;
 
 async fn authorize_status(server: &TestServer, query: &str) -> reqwest::Response {
     browser()
@@ -411,7 +409,7 @@ async fn login_form_requires_the_csrf_token_of_this_browser() {
     let attempts = [
         (browser.clone(), String::new()),
         (browser.clone(), "A".repeat(43)),
-        (common::browser(), csrf.clone()), // the attacker's browser: right token, no cookie
+        (tessera_testkit::browser(), csrf.clone()), // the attacker's browser: right token, no cookie
     ];
     for (client, token) in attempts {
         let response = client

@@ -2,12 +2,10 @@
 //! and its 400/404/409, pagination, the system API, and that what it creates works
 //! (a user signs in, a client gets a client-credentials token).
 
-mod common;
-
-use common::{TestServer, spawn};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_core::{AppType, ClientGrant, TokenDialect, ids};
+use tessera_testkit::{TestServer, spawn};
 
 const ALL_SCOPES: &str = "read:resource_servers create:resource_servers update:resource_servers delete:resource_servers \
     read:clients create:clients update:clients delete:clients update:client_keys \
@@ -22,7 +20,7 @@ fn management_audience(server: &TestServer) -> String {
 /// An m2m application granted `scopes` on the Management API, and its token.
 async fn management_token(server: &TestServer, scopes: &str) -> String {
     let secret = ids::client_secret();
-    let client = common::client("Automation", AppType::NonInteractive, Some(&secret));
+    let client = tessera_testkit::client("Automation", AppType::NonInteractive, Some(&secret));
     server.store.create_client(&client).await.unwrap();
     server
         .store
@@ -31,7 +29,7 @@ async fn management_token(server: &TestServer, scopes: &str) -> String {
             client_id: client.client_id.clone(),
             audience: management_audience(server),
             scope: scopes.split_whitespace().map(str::to_string).collect(),
-            created_at: common::now(),
+            created_at: tessera_testkit::now(),
         })
         .await
         .unwrap();
@@ -95,7 +93,7 @@ async fn tokens_are_required_and_scopes_checked_in_auth0s_error_shape() {
             ("grant_type", "client_credentials"),
             ("client_id", &server.m2m_client_id),
             ("client_secret", &server.m2m_secret),
-            ("audience", common::API),
+            ("audience", tessera_testkit::API),
         ])
         .await;
     assert_eq!(status, 200);
@@ -156,7 +154,7 @@ const ADMIN_REQUEST: &str = "openid profile read:current_user update:current_use
 async fn user_flows_are_never_granted_management_scopes() {
     let server = spawn().await;
     let audience = management_audience(&server);
-    let browser = common::browser();
+    let browser = tessera_testkit::browser();
 
     // Code flow: the admin scopes are dropped, the rest is granted.
     let tokens = server
@@ -182,13 +180,13 @@ async fn user_flows_are_never_granted_management_scopes() {
             ]),
         )
         .await;
-    let params = common::params_of(&back);
+    let params = tessera_testkit::params_of(&back);
     assert_eq!(params["scope"], "openid profile", "{back}");
     let claims = server.verify(&params["access_token"], &audience).await;
     assert_no_management_scope(&granted_in(&claims), "implicit flow");
 
     // Only refused scopes: nothing is left, so nothing is issued.
-    let pkce = common::pkce();
+    let pkce = tessera_testkit::pkce();
     for response_type in ["code", "token"] {
         let mut params = vec![
             ("response_type", response_type),
@@ -203,7 +201,7 @@ async fn user_flows_are_never_granted_management_scopes() {
         }
         let url = server.authorize_url(&params);
         let back = server.sign_in(&browser, &url).await;
-        let params = common::params_of(&back);
+        let params = tessera_testkit::params_of(&back);
         assert_eq!(params["error"], "access_denied", "{response_type}: {back}");
         assert_eq!(params["state"], "s");
         assert!(!params.contains_key("code") && !params.contains_key("access_token"));
@@ -217,8 +215,8 @@ async fn stored_grants_with_management_scopes_are_narrowed_when_used() {
     use tessera_store::{NewCode, NewRefreshFamily};
     let server = spawn().await;
     let audience = management_audience(&server);
-    let now = common::now();
-    let pkce = common::pkce();
+    let now = tessera_testkit::now();
+    let pkce = tessera_testkit::pkce();
     let grant = |scopes: &[&str]| {
         json!({
             "scope": scopes,
@@ -239,7 +237,7 @@ async fn stored_grants_with_management_scopes_are_narrowed_when_used() {
                     ("grant_type", "authorization_code"),
                     ("client_id", &server.spa_client_id),
                     ("code", &code),
-                    ("redirect_uri", common::CALLBACK),
+                    ("redirect_uri", tessera_testkit::CALLBACK),
                     ("code_verifier", &verifier),
                 ])
                 .await
@@ -251,7 +249,7 @@ async fn stored_grants_with_management_scopes_are_narrowed_when_used() {
             code_hash: ids::secret_hash(&code),
             client_id: server.spa_client_id.clone(),
             user_id: server.user_id.clone(),
-            redirect_uri: common::CALLBACK.into(),
+            redirect_uri: tessera_testkit::CALLBACK.into(),
             grant: grant(scopes),
             created_at: now,
             expires_at: now + 60,
@@ -547,18 +545,18 @@ async fn clients_and_client_grants_work_end_to_end() {
         t,
         Method::POST,
         "/client-grants",
-        Some(json!({"client_id": client_id, "audience": common::API, "scope": ["read:messages"]})),
+        Some(json!({"client_id": client_id, "audience": tessera_testkit::API, "scope": ["read:messages"]})),
     )
     .await;
     assert_eq!(status, 201, "{grant}");
-    assert_eq!(grant["audience"], common::API);
+    assert_eq!(grant["audience"], tessera_testkit::API);
     let grant_id = grant["id"].as_str().unwrap().to_string();
     let (status, body) = call(
         &server,
         t,
         Method::POST,
         "/client-grants",
-        Some(json!({"client_id": client_id, "audience": common::API, "scope": []})),
+        Some(json!({"client_id": client_id, "audience": tessera_testkit::API, "scope": []})),
     )
     .await;
     assert_eq!(status, 409, "{body}");
@@ -576,7 +574,7 @@ async fn clients_and_client_grants_work_end_to_end() {
         t,
         Method::POST,
         "/client-grants",
-        Some(json!({"client_id": "nope", "audience": common::API, "scope": []})),
+        Some(json!({"client_id": "nope", "audience": tessera_testkit::API, "scope": []})),
     )
     .await;
     assert_eq!(status, 404, "{body}");
@@ -608,7 +606,7 @@ async fn clients_and_client_grants_work_end_to_end() {
             ("grant_type", "client_credentials".to_string()),
             ("client_id", client_id.clone()),
             ("client_secret", secret.to_string()),
-            ("audience", common::API.to_string()),
+            ("audience", tessera_testkit::API.to_string()),
         ]
     };
     let token_with = |secret: String| {
@@ -622,7 +620,7 @@ async fn clients_and_client_grants_work_end_to_end() {
     let (status, body) = token_with(secret.clone()).await;
     assert_eq!(status, 200, "{body}");
     let claims = server
-        .verify(body["access_token"].as_str().unwrap(), common::API)
+        .verify(body["access_token"].as_str().unwrap(), tessera_testkit::API)
         .await;
     assert_eq!(claims["scope"], "read:messages");
 
@@ -908,7 +906,7 @@ async fn users_created_through_the_api_sign_in() {
     assert_eq!(found["email"], "new.person@example.com");
 
     // Sign in through the hosted login.
-    let browser = common::browser();
+    let browser = tessera_testkit::browser();
     let response = server
         .submit_login(
             &browser,
@@ -917,7 +915,7 @@ async fn users_created_through_the_api_sign_in() {
                 ("scope", "openid"),
                 ("state", "s"),
                 ("nonce", "n"),
-                ("code_challenge", &common::pkce().challenge),
+                ("code_challenge", &tessera_testkit::pkce().challenge),
                 ("code_challenge_method", "S256"),
             ]),
             "new.person@example.com",
@@ -1000,7 +998,7 @@ async fn users_created_through_the_api_sign_in() {
     let (_, body) = call(&server, t, Method::GET, &path, None).await;
     assert_eq!(body["name"], "Renamed");
     // An email of another user: 409; a new email is unverified unless said otherwise.
-    common::create_user(&server.store, "taken@example.com", password).await;
+    tessera_testkit::create_user(&server.store, "taken@example.com", password).await;
     let (status, body) = call(
         &server,
         t,
@@ -1049,7 +1047,7 @@ async fn users_created_through_the_api_sign_in() {
     .await;
     assert_eq!(status, 404);
     assert_error(&body, 404, Some("inexistent_user"));
-    let browser = common::browser();
+    let browser = tessera_testkit::browser();
     let response = server
         .submit_login(
             &browser,
@@ -1058,7 +1056,7 @@ async fn users_created_through_the_api_sign_in() {
                 ("scope", "openid"),
                 ("state", "s"),
                 ("nonce", "n"),
-                ("code_challenge", &common::pkce().challenge),
+                ("code_challenge", &tessera_testkit::pkce().challenge),
                 ("code_challenge_method", "S256"),
             ]),
             "new.person@example.com",
@@ -1137,7 +1135,11 @@ async fn bodies_must_be_json_and_small() {
 /// The permissions of a user's access token for `audience`, from a fresh login.
 async fn permissions_in_a_new_token(server: &TestServer, audience: &str) -> Vec<String> {
     let tokens = server
-        .code_flow(&common::browser(), "openid read:orders", Some(audience))
+        .code_flow(
+            &tessera_testkit::browser(),
+            "openid read:orders",
+            Some(audience),
+        )
         .await;
     let claims = server
         .verify(tokens["access_token"].as_str().unwrap(), audience)
@@ -1151,7 +1153,7 @@ async fn roles_their_permissions_and_members_reach_new_tokens() {
     let token = management_token(&server, ALL_SCOPES).await;
     let t = Some(token.as_str());
     let orders = "https://orders.example";
-    let mut api = common::api(orders, &["read:orders", "write:orders"]);
+    let mut api = tessera_testkit::api(orders, &["read:orders", "write:orders"]);
     api.name = "Orders".into();
     api.enforce_policies = true;
     api.token_dialect = TokenDialect::AccessTokenAuthz;
@@ -1556,7 +1558,7 @@ async fn direct_user_permissions_reach_new_tokens() {
     let token = management_token(&server, ALL_SCOPES).await;
     let t = Some(token.as_str());
     let orders = "https://orders.example";
-    let mut api = common::api(orders, &["read:orders", "write:orders"]);
+    let mut api = tessera_testkit::api(orders, &["read:orders", "write:orders"]);
     api.enforce_policies = true;
     api.token_dialect = TokenDialect::AccessTokenAuthz;
     server.store.create_resource_server(&api).await.unwrap();
@@ -1896,8 +1898,8 @@ async fn emails_names_and_pictures_with_markup_are_refused_and_change_nothing() 
 async fn a_stored_user_with_an_address_now_refused_still_signs_in() {
     let server = spawn().await;
     let odd = "<b>legacy</b>@old.example";
-    common::create_user(&server.store, odd, common::PASSWORD).await;
-    let browser = common::browser();
+    tessera_testkit::create_user(&server.store, odd, tessera_testkit::PASSWORD).await;
+    let browser = tessera_testkit::browser();
     let response = server
         .submit_login(
             &browser,
@@ -1905,11 +1907,11 @@ async fn a_stored_user_with_an_address_now_refused_still_signs_in() {
                 ("response_type", "code"),
                 ("scope", "openid"),
                 ("state", "s"),
-                ("code_challenge", &common::pkce().challenge),
+                ("code_challenge", &tessera_testkit::pkce().challenge),
                 ("code_challenge_method", "S256"),
             ]),
             odd,
-            common::PASSWORD,
+            tessera_testkit::PASSWORD,
         )
         .await;
     assert_eq!(response.status(), 303);
@@ -2000,7 +2002,7 @@ async fn json_bodies_with_a_duplicated_member_are_refused() {
         r#"{{"grant_type": "client_credentials", "client_id": "{id}", "client_secret": "{secret}", "audience": "{api}", "audience": "{management}"}}"#,
         id = server.m2m_client_id,
         secret = server.m2m_secret,
-        api = common::API,
+        api = tessera_testkit::API,
         management = management_audience(&server),
     );
     let response = client

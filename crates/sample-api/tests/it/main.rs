@@ -1,0 +1,3 @@
+//! Integration tests of the sample API through its routes.
+
+mod api;

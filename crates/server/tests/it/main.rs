@@ -1,0 +1,18 @@
+//! The server's integration tests: the real server in process on an ephemeral port, over
+//! real HTTP (see `tessera-testkit`). One test binary, one module per area; nextest runs
+//! each test in a process of its own, so a test may still set process-wide state (e.g.
+//! `password_reset` installs the global tracing subscriber).
+
+mod conformance;
+mod consent;
+mod error_shapes;
+mod flows;
+mod logs;
+mod management;
+mod metrics;
+mod password_reset;
+mod postgres;
+mod rbac;
+mod refresh;
+mod security;
+mod tls;
