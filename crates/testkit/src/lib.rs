@@ -4,11 +4,13 @@
 //!   quickstart tenant, a browser-like HTTP client and an independent JWT verifier (the crate
 //!   root, from `server.rs`);
 //! - `pg`: a throwaway PostgreSQL server started by the test;
+//! - `process`: the real `tessera` binary as a child process, on a temporary database;
 //! - `smtp`: an SMTP receiver that hands the test every mail.
 //!
 //! Real parts only: nothing here mocks what the project owns.
 
 pub mod pg;
+pub mod process;
 mod server;
 pub mod smtp;
 

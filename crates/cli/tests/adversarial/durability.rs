@@ -16,9 +16,10 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use tessera_core::{AppType, ClientGrant, DATABASE_CONNECTION, ids};
 use tessera_testkit::pg::PgServer;
+use tessera_testkit::process::{Env, Running, assert_success};
 use tessera_testkit::{API, TestServer, spawn_on};
 
-use crate::common::{Env, Running, assert_success};
+use crate::TESSERA;
 use crate::harness::Tally;
 
 /// Kill -9 cycles: enough to hit writes at many different moments, few enough for CI.
@@ -194,7 +195,7 @@ async fn refresh(
 /// The API, the SPA, the user and an M2M application allowed to create and read users
 /// through the Management API, and its token.
 async fn set_up_tenant() -> (Tenant, Running, String) {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     env.json(&[
         "apis",
         "create",
@@ -760,7 +761,7 @@ fn files_holding_user_data_are_the_owners_alone() {
     let mut tally = Tally::new("durability/file-modes");
 
     // tessera serve, its database in directories that do not exist yet.
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let data = env.path().join("data");
     let nested = data.join("nested");
     let mut command = under_umask_022(&env);
@@ -809,7 +810,7 @@ fn files_holding_user_data_are_the_owners_alone() {
     }
 
     // An operator's mistake: files made readable by everyone. Tessera starts and says so.
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     // Creates the database, the master key and the signing keys.
     env.ok(&["keys", "list"]);
     for file in ["tessera.db", "master.key"] {

@@ -4,9 +4,8 @@
 //!
 //! Run it alone: `cargo nextest run -p tessera -E 'binary(adversarial)'`.
 
-// The CLI tests' runner of the real `tessera` binary (needs this crate's CARGO_BIN_EXE).
-#[path = "../common/mod.rs"]
-mod common;
+/// The `tessera` binary under test: Cargo tells only this crate's tests where it is.
+const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
 mod harness;
 mod html;

@@ -13,10 +13,12 @@ use tessera_core::system::MANAGEMENT_SCOPES;
 use tessera_core::{AppType, ClientGrant, ids};
 use tessera_jose::{Algorithm, SigningKey};
 use tessera_store::{ClientUpdate, KeyState};
+use tessera_testkit::process::Env;
 use tessera_testkit::{
     API, CALLBACK, TestServer, browser, client, hidden_field, location, params_of, pkce, spawn,
 };
 
+use crate::TESSERA;
 use crate::harness::Tally;
 
 fn audience(server: &TestServer) -> String {
@@ -1665,7 +1667,7 @@ async fn markup_in_emails_and_profiles_is_refused_everywhere() {
     );
 
     // The CLI, through the real binary.
-    let env = crate::common::Env::new();
+    let env = Env::new(TESSERA);
     let (code, stderr) = env.fails_with_stdin(
         &[
             "users",

@@ -27,10 +27,11 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD
 use serde_json::{Value, json};
 use tessera_jose::MasterKey;
 use tessera_store::Store;
+use tessera_testkit::process::{Env, Running, assert_success, terminate};
 use tessera_testkit::smtp::SmtpReceiver;
 use tessera_testkit::{hidden_field, params_of, pkce};
 
-use crate::common::{Env, Running, terminate};
+use crate::TESSERA;
 use crate::harness::Tally;
 
 const CALLBACK: &str = "http://localhost:3000/callback";
@@ -463,7 +464,7 @@ fn set_up(env: &Env, secrets: &mut Secrets, places: &mut Places) -> Tenant {
         &["users", "create", "--email", USER, "--password-stdin"],
         Some(&format!("{password}\n")),
     );
-    crate::common::assert_success(&["users", "create"], &created);
+    assert_success(&["users", "create"], &created);
 
     // Commands that fail with a secret in hand: their messages must not repeat it.
     let short = format!("s{}", tessera_core::ids::alphanumeric(6));
@@ -878,7 +879,7 @@ fn run(tally: &mut Tally, label: &str, rust_log: Option<&str>) {
         .enable_all()
         .build()
         .unwrap();
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let mut secrets = Secrets::default();
     let mut places = Places::default();
     let tenant = set_up(&env, &mut secrets, &mut places);

@@ -1,7 +1,9 @@
 //! The admin commands against a real SQLite database, through the real binary.
 
-use crate::common::Env;
 use serde_json::{Value, json};
+use tessera_testkit::process::{Env, assert_success};
+
+use crate::TESSERA;
 
 fn create_quickstart_api(env: &Env) -> Value {
     env.json(&[
@@ -18,7 +20,7 @@ fn create_quickstart_api(env: &Env) -> Value {
 
 #[test]
 fn apis_create_list_show_update_delete_in_auth0_shapes() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let api = create_quickstart_api(&env);
     let id = api["id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 24, "Auth0-style 24-hex id: {id}");
@@ -78,7 +80,7 @@ fn apis_create_list_show_update_delete_in_auth0_shapes() {
 
 #[test]
 fn addresses_with_markup_and_system_shaped_identifiers_are_refused() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     for email in [
         "<script>alert(1)</script>@test.example",
         "\"a b\"@example.com",
@@ -129,7 +131,7 @@ fn addresses_with_markup_and_system_shaped_identifiers_are_refused() {
 
 #[test]
 fn apps_show_their_secret_only_when_it_is_made() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let m2m = env.json(&["apps", "create", "--name", "Backend", "--type", "m2m"]);
     let client_id = m2m["client_id"].as_str().unwrap().to_string();
     assert_eq!(client_id.len(), 32);
@@ -228,7 +230,7 @@ fn apps_show_their_secret_only_when_it_is_made() {
 
 #[test]
 fn grants_link_machine_apps_to_api_scopes() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     create_quickstart_api(&env);
     let m2m = env.json(&["apps", "create", "--name", "Backend", "--type", "m2m"]);
     let client_id = m2m["client_id"].as_str().unwrap();
@@ -306,7 +308,7 @@ fn grants_link_machine_apps_to_api_scopes() {
 
 #[test]
 fn users_are_created_from_a_password_on_stdin() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let output = env.run_with_stdin(
         &[
             "users",
@@ -320,7 +322,7 @@ fn users_are_created_from_a_password_on_stdin() {
         ],
         Some("correct horse battery staple\n"),
     );
-    crate::common::assert_success(&["users", "create"], &output);
+    assert_success(&["users", "create"], &output);
     let user: Value = serde_json::from_slice(&output.stdout).unwrap();
     let user_id = user["user_id"].as_str().unwrap().to_string();
     assert!(
@@ -408,14 +410,14 @@ fn users_are_created_from_a_password_on_stdin() {
         &["users", "set-password", &user_id, "--password-stdin"],
         Some("a brand new passphrase\r\n"),
     );
-    crate::common::assert_success(&["users", "set-password"], &output);
+    assert_success(&["users", "set-password"], &output);
     env.ok(&["users", "delete", &user_id]);
     assert_eq!(env.json(&["users", "list"]), json!([]));
 }
 
 #[test]
 fn bad_input_is_refused_clearly_and_writes_nothing() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (code, stderr) = env.fails(&["apps", "create", "--name", "X", "--type", "desktop"]);
     assert_eq!(code, 1);
     assert_eq!(
@@ -573,7 +575,7 @@ fn bad_input_is_refused_clearly_and_writes_nothing() {
 
 #[test]
 fn config_file_env_and_flags_are_layered() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let from_file = env.path().join("from-file.db");
     let from_env = env.path().join("from-env.db");
     let from_flag = env.path().join("from-flag.db");
@@ -590,7 +592,7 @@ fn config_file_env_and_flags_are_layered() {
         .args(["apis", "list"])
         .output()
         .unwrap();
-    crate::common::assert_success(&["apis", "list"], &output);
+    assert_success(&["apis", "list"], &output);
     assert!(from_file.exists());
     // …the environment overrides it…
     let output = env
@@ -602,7 +604,7 @@ fn config_file_env_and_flags_are_layered() {
         .args(["apis", "list"])
         .output()
         .unwrap();
-    crate::common::assert_success(&["apis", "list"], &output);
+    assert_success(&["apis", "list"], &output);
     assert!(from_env.exists());
     // …and flags override both.
     let flag = format!("sqlite://{}", from_flag.display());
@@ -611,7 +613,7 @@ fn config_file_env_and_flags_are_layered() {
         .args(["apis", "list", "--database-url", &flag])
         .output()
         .unwrap();
-    crate::common::assert_success(&["apis", "list"], &output);
+    assert_success(&["apis", "list"], &output);
     assert!(from_flag.exists());
 
     // A typo in the configuration is reported, not ignored.
@@ -627,7 +629,7 @@ fn config_file_env_and_flags_are_layered() {
 
 #[test]
 fn refresh_token_settings_of_an_application() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let app = env.json(&[
         "apps",
         "create",
@@ -668,7 +670,7 @@ fn refresh_token_settings_of_an_application() {
 
 #[test]
 fn scope_descriptions_are_set_on_create_changed_on_update_and_validated() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let api = env.json(&[
         "apis",
         "create",
@@ -773,7 +775,7 @@ fn scope_descriptions_are_set_on_create_changed_on_update_and_validated() {
 
 #[test]
 fn scopes_file_takes_auth0_json_and_shows_in_text() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let file = env.path().join("scopes.json");
     std::fs::write(
         &file,
@@ -837,7 +839,7 @@ fn scopes_file_takes_auth0_json_and_shows_in_text() {
         ],
         Some(&api.to_string()),
     );
-    crate::common::assert_success(&["apis", "update", "--scopes-file", "-"], &output);
+    assert_success(&["apis", "update", "--scopes-file", "-"], &output);
     let other: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(other["scopes"], api["scopes"]);
     assert_eq!(other["name"], "Other", "only the scopes come from the file");

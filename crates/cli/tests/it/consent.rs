@@ -2,9 +2,11 @@
 //! (`tessera apps create --third-party`, `apps update --first-party|--allowed-apis|
 //! --allow-all-apis`, `users consents list|revoke`).
 
-use crate::common::Env;
 use serde_json::{Value, json};
 use tessera_store::{NewRefreshFamily, Store};
+use tessera_testkit::process::{Env, assert_success};
+
+use crate::TESSERA;
 
 const API: &str = "https://quickstarts/api";
 const OTHER: &str = "https://other/api";
@@ -37,7 +39,7 @@ fn setup(env: &Env) -> (Value, String) {
 
 #[test]
 fn applications_are_first_or_third_party_and_may_be_restricted_to_apis() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (app, api_id) = setup(&env);
     let client_id = app["client_id"].as_str().unwrap();
     assert_eq!(app["is_first_party"], false);
@@ -118,7 +120,7 @@ fn applications_are_first_or_third_party_and_may_be_restricted_to_apis() {
 
 #[tokio::test]
 async fn consents_are_listed_in_auth0_grant_shape_and_revoked_with_their_refresh_tokens() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (app, _) = setup(&env);
     let client_id = app["client_id"].as_str().unwrap().to_string();
     let output = env.run_with_stdin(
@@ -131,7 +133,7 @@ async fn consents_are_listed_in_auth0_grant_shape_and_revoked_with_their_refresh
         ],
         Some("an unusual passphrase\n"),
     );
-    crate::common::assert_success(&["users", "create"], &output);
+    assert_success(&["users", "create"], &output);
     let user_id = env.json(&["users", "show", "demo@example.com"])["user_id"]
         .as_str()
         .unwrap()

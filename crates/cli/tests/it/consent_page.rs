@@ -4,9 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, Running};
 use base64::Engine as _;
 use reqwest::redirect::Policy;
+use tessera_testkit::process::{Env, Running, assert_success};
+
+use crate::TESSERA;
 
 const API: &str = "https://messages.example/api";
 const CALLBACK: &str = "http://localhost:3000/callback";
@@ -101,7 +103,7 @@ async fn consent_page(browser: &reqwest::Client, base: &str, authorize: &str) ->
 
 #[tokio::test]
 async fn descriptions_set_with_the_cli_are_shown_on_the_consent_page() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     env.json(&[
         "apis",
         "create",
@@ -130,7 +132,7 @@ async fn descriptions_set_with_the_cli_are_shown_on_the_consent_page() {
         &["users", "create", "--email", EMAIL, "--password-stdin"],
         Some(PASSWORD),
     );
-    crate::common::assert_success(&["users", "create"], &output);
+    assert_success(&["users", "create"], &output);
 
     let mut command = env.command();
     command.args(["serve", "--listen", "127.0.0.1:0"]);

@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
-use crate::common::{Env, Running};
 use serde_json::Value;
 use tessera::seed::{DEMO_EMAIL, DevSeedOptions, QUICKSTART_API_IDENTIFIER, seed_dev_tenant};
 use tessera_store::Store;
+use tessera_testkit::process::{Env, Running};
+
+use crate::TESSERA;
 
 async fn store(env: &Env) -> Store {
     Store::connect(&env.database_url()).await.unwrap()
@@ -27,7 +29,7 @@ async fn password_works(store: &Store, password: &str) -> bool {
 
 #[tokio::test]
 async fn seeding_twice_changes_nothing() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let store = store(&env).await;
     let options = DevSeedOptions {
         spa_port: 3000,
@@ -168,7 +170,7 @@ async fn seeding_twice_changes_nothing() {
 
 #[tokio::test]
 async fn a_generated_demo_password_is_returned_once() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let store = store(&env).await;
     let options = DevSeedOptions {
         spa_port: 3000,
@@ -187,7 +189,7 @@ async fn a_generated_demo_password_is_returned_once() {
 
 #[tokio::test]
 async fn another_spa_port_is_added_to_the_existing_app() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let store = store(&env).await;
     let first = seed_dev_tenant(
         &store,
@@ -235,7 +237,7 @@ async fn another_spa_port_is_added_to_the_existing_app() {
 
 #[tokio::test]
 async fn an_app_seeded_before_the_spa_js_sample_gets_its_url_once() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let store = store(&env).await;
     let options = DevSeedOptions {
         spa_port: 3000,
@@ -326,7 +328,7 @@ fn ready_urls(banner: &[String]) -> (String, String, String) {
 
 #[tokio::test]
 async fn tessera_dev_runs_server_spa_and_api_and_reseeds_nothing() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (running, banner) = dev(&env, [0, 0, 0]);
     let text = banner.join("\n");
     let (server, spa, api) = ready_urls(&banner);

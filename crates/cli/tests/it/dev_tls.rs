@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use crate::common::{Env, Running};
 use serde_json::Value;
 use tessera::seed::QUICKSTART_API_IDENTIFIER;
+use tessera_testkit::process::{Env, Running};
+
+use crate::TESSERA;
 
 const READY: &str = "tessera dev ready:";
 /// Set for the child process of `the_guards_default_client_trusts_the_system_roots`.
@@ -110,7 +112,7 @@ async fn machine_token(env: &Env, client: &reqwest::Client, server: &str) -> Str
 
 #[tokio::test]
 async fn tessera_dev_tls_serves_all_three_over_https_trusted_through_its_ca_only() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (running, output) = dev_tls(&env);
     let [server, spa, api] = ready_urls(&output);
     let port = server.strip_prefix("https://localhost:").unwrap();
@@ -217,7 +219,7 @@ async fn tessera_dev_tls_serves_all_three_over_https_trusted_through_its_ca_only
 /// are read from the environment.
 #[tokio::test]
 async fn the_guards_default_client_trusts_the_system_roots() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (running, output) = dev_tls(&env);
     let [server, _, _] = ready_urls(&output);
     let ca_path = env.path().join("dev/tls/ca.pem");

@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{Env, Running};
 use serde_json::Value;
+use tessera_testkit::process::{Env, Running};
+
+use crate::TESSERA;
 
 const CALLBACK: &str = "http://localhost:3000/callback";
 const AUDIENCE: &str = "https://disk-full/api";
@@ -45,7 +47,7 @@ exec "$3" serve --listen 127.0.0.1:0 --database-url "sqlite://$1/tessera.db""#,
         "sh".as_ref(),
         mount_point.as_os_str(),
         env.path().as_os_str(),
-        env!("CARGO_BIN_EXE_tessera").as_ref(),
+        env.bin().as_os_str(),
         TMPFS_SIZE.as_ref(),
     ]);
     command.current_dir(env.path());
@@ -115,7 +117,7 @@ async fn authorize(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_writes_cleanly_keeps_reads_and_recovers() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     env.json(&[
         "apis",
         "create",

@@ -3,8 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, Running};
 use serde_json::Value;
+use tessera_testkit::process::{Env, Running, terminate};
+
+use crate::TESSERA;
 
 fn kid(keys: &Value, alg: &str, state: &str) -> String {
     let matching: Vec<&Value> = keys
@@ -19,7 +21,7 @@ fn kid(keys: &Value, alg: &str, state: &str) -> String {
 
 #[test]
 fn keys_list_and_rotate() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let keys = env.json(&["keys", "list"]);
     let current = kid(&keys, "RS256", "current");
     let next = kid(&keys, "RS256", "next");
@@ -85,7 +87,7 @@ fn keys_list_and_rotate() {
 
 #[test]
 fn a_wrong_master_key_is_refused_before_anything_changes() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let before = env.json(&["keys", "list"]);
     let other_key = "ab".repeat(32);
     let output = env
@@ -145,7 +147,7 @@ async fn jwks_kids(client: &reqwest::Client, base: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_running_server_sees_a_cli_key_rotation_within_a_second() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (server, base) = serve(&env);
     let client = reqwest::Client::new();
 
@@ -173,7 +175,7 @@ async fn a_running_server_sees_a_cli_key_rotation_within_a_second() {
 
 #[tokio::test]
 async fn serve_reads_its_settings_and_stops_gracefully_on_sigterm() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     std::fs::write(
         env.path().join("tessera.toml"),
         "issuer = \"https://auth.example.com\"\nlisten = \"127.0.0.1:0\"\n\
@@ -204,7 +206,7 @@ async fn serve_reads_its_settings_and_stops_gracefully_on_sigterm() {
         .unwrap();
     assert_eq!(discovery["issuer"], "https://auth.example.com/");
 
-    crate::common::terminate(&server.child);
+    terminate(&server.child);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {
@@ -221,7 +223,7 @@ async fn serve_reads_its_settings_and_stops_gracefully_on_sigterm() {
 
 #[test]
 fn serve_refuses_a_bad_issuer_and_a_busy_port() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (code, stderr) = env.fails(&["serve", "--listen", "127.0.0.1:0", "--issuer", "not a url"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("invalid issuer URL"), "{stderr}");
@@ -258,7 +260,7 @@ async fn token_for(base: &str, client_id: &str, secret: &str, audience: &str) ->
 
 #[tokio::test]
 async fn apps_apis_and_grants_made_by_the_cli_are_live_without_a_restart() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (server, base) = serve(&env);
 
     env.json(&[
@@ -342,7 +344,7 @@ async fn management_get(base: &str, token: &str, path: &str) -> Value {
 /// the Management API answers for it, member for member.
 #[tokio::test]
 async fn cli_json_is_what_the_management_api_answers() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (server, base) = serve(&env);
     let discovery: Value = reqwest::get(format!("{base}/.well-known/openid-configuration"))
         .await
@@ -443,7 +445,7 @@ async fn cli_json_is_what_the_management_api_answers() {
         ],
         Some("correct horse battery staple\n"),
     );
-    crate::common::assert_success(&["users", "create"], &output);
+    tessera_testkit::process::assert_success(&["users", "create"], &output);
     let user: Value = serde_json::from_slice(&output.stdout).unwrap();
     let user_id = user["user_id"].as_str().unwrap().to_string();
     assert_eq!(user, get(format!("/users/{}", encode(&user_id))).await);
@@ -508,7 +510,7 @@ fn encode(text: &str) -> String {
 
 #[test]
 fn serve_names_a_bad_trusted_proxy() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let mut command = env.command();
     command
         .env("TESSERA_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/33")
@@ -522,7 +524,7 @@ fn serve_names_a_bad_trusted_proxy() {
 
 #[test]
 fn serve_names_a_bad_metrics_listen_address() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let mut command = env.command();
     command
         .env("TESSERA_METRICS_LISTEN", "not-an-address")
@@ -538,7 +540,7 @@ fn serve_names_a_bad_metrics_listen_address() {
 
 #[tokio::test]
 async fn serve_prints_its_metrics_address_and_the_flag_beats_the_environment() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let mut command = env.command();
     command
         .env("TESSERA_METRICS_LISTEN", "not-an-address")
@@ -571,7 +573,7 @@ async fn serve_prints_its_metrics_address_and_the_flag_beats_the_environment() {
     assert_eq!(main.status(), 404);
 
     // Both listeners stop on SIGTERM.
-    crate::common::terminate(&server.child);
+    terminate(&server.child);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {

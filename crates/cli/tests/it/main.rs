@@ -1,10 +1,9 @@
 //! The CLI's integration tests: the real `tessera` binary, run as a child process on a
-//! temporary database (the runner is `common`). One test binary, one module per area; the
-//! adversarial suite is a binary of its own (`tests/adversarial/`).
+//! temporary database (the runner is `tessera_testkit::process`). One test binary, one
+//! module per area; the adversarial suite is a binary of its own (`tests/adversarial/`).
 
-// The runner of the real `tessera` binary, shared with the adversarial suite.
-#[path = "../common/mod.rs"]
-mod common;
+/// The `tessera` binary under test: Cargo tells only this crate's tests where it is.
+const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
 mod admin;
 mod consent;

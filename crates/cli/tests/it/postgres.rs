@@ -6,11 +6,13 @@
 
 use std::process::Command;
 
-use crate::common::{Env, Running, assert_success};
 use base64::Engine as _;
 use reqwest::redirect::Policy;
 use serde_json::Value;
 use tessera_testkit::pg::PgServer;
+use tessera_testkit::process::{Env, Running, assert_success};
+
+use crate::TESSERA;
 
 const API: &str = "https://messages.example/api";
 const CALLBACK: &str = "http://localhost:3000/callback";
@@ -187,7 +189,7 @@ fn kid(jwt: &str) -> String {
 async fn two_nodes_on_one_postgres_database_honour_each_others_tokens() {
     let database = PgServer::start();
     let cluster = Cluster {
-        env: Env::new(),
+        env: Env::new(TESSERA),
         database_url: database.database(),
         master_key: "5e".repeat(32),
     };
@@ -362,7 +364,7 @@ fn refresh<'a>(client_id: &'a str, token: &'a str) -> [(&'a str, &'a str); 3] {
 #[test]
 fn postgres_needs_a_configured_master_key_and_never_prints_the_password() {
     let database = PgServer::start();
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let output = env
         .command()
         .env("TESSERA_DATABASE_URL", database.database())

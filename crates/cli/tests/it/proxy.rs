@@ -6,13 +6,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::{Env, Running};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
+use tessera_testkit::process::{Env, Running, terminate};
+
+use crate::TESSERA;
 
 const AUDIENCE: &str = "https://proxy-test/api";
 
@@ -268,7 +270,7 @@ async fn raw_exchange(base: &str, bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_admits_valid_tokens_only_and_forwards_faithfully() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
     let (upstream_addr, seen) = upstream().await;
     let upstream_url = format!("http://{upstream_addr}");
@@ -474,7 +476,7 @@ async fn the_proxy_admits_valid_tokens_only_and_forwards_faithfully() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_upstream_is_a_502() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
     // A port that was free a moment ago.
     let closed = {
@@ -495,7 +497,7 @@ async fn an_unreachable_upstream_is_a_502() {
 
 #[test]
 fn bad_rules_are_refused_at_startup() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (code, stderr) = env.fails(&[
         "proxy",
         "--issuer",
@@ -516,7 +518,7 @@ fn bad_rules_are_refused_at_startup() {
 /// some frameworks decode twice. None may be judged by a weaker rule than `/api/admin`'s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_spelling_of_a_path_slips_past_its_rule() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
     let (upstream_addr, seen) = upstream().await;
     let (_proxy, base) = proxy(
@@ -550,7 +552,7 @@ async fn no_spelling_of_a_path_slips_past_its_rule() {
 /// judged by the rules of the methods they name as well.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lower_case_methods_and_overrides_cannot_dodge_a_method_rule() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
     let (upstream_addr, seen) = upstream().await;
     let (_proxy, base) = proxy(
@@ -618,7 +620,7 @@ async fn lower_case_methods_and_overrides_cannot_dodge_a_method_rule() {
 /// the client's fault (400), not the upstream's (502).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suffixed_spellings_of_a_protected_path_are_refused() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
     let (upstream_addr, seen) = upstream().await;
     let (_proxy, base) = proxy(
@@ -692,7 +694,7 @@ async fn token_for(env: &Env, base: &str, audience: &str, scopes: &str) -> Strin
 /// tokens for another API or signed by another key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permissions_method_rules_and_a_config_file() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let mut command = env.command();
     command.args(["serve", "--listen", "127.0.0.1:0"]);
     let mut server = Running::spawn(command);
@@ -838,7 +840,7 @@ require_permission = ["/api/messages=read:messages", "/api/admin=admin"]
     assert!(body.iter().all(|b| *b == 7));
 
     // SIGTERM: graceful shutdown, exit 0.
-    crate::common::terminate(&running.child);
+    terminate(&running.child);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = running.child.try_wait().unwrap() {
@@ -855,7 +857,7 @@ require_permission = ["/api/messages=read:messages", "/api/admin=admin"]
 
 #[test]
 fn conflicting_rules_and_missing_settings_are_refused_at_startup() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let base = [
         "proxy",
         "--issuer",
@@ -894,7 +896,7 @@ fn conflicting_rules_and_missing_settings_are_refused_at_startup() {
 /// SSL_CERT_FILE; trusting another CA, the same upstream is refused (502).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_upstream_is_verified() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
     let tls = tessera::dev_tls::ensure(&env.path().join("upstream-tls")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -947,7 +949,7 @@ async fn an_https_upstream_is_verified() {
 /// still wins over its variable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_from_the_environment() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
     let (upstream_addr, seen) = upstream().await;
     let mut command = env.command();
@@ -1003,7 +1005,7 @@ async fn settings_from_the_environment() {
 
 #[test]
 fn a_bad_value_in_the_environment_is_named() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let mut command = env.command();
     command.env("TESSERA_PROXY_UPSTREAM_TIMEOUT", "soon").args([
         "proxy",
@@ -1051,7 +1053,7 @@ async fn handshake(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_handshakes_are_judged_then_tunnelled() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
     let (upstream_addr, _) = upstream().await;
     let (_proxy, base) = proxy(
@@ -1132,7 +1134,7 @@ fn tls_files(env: &Env) -> String {
 /// certificate, beating the file's missing one) and the --config file (the key).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_serves_https_with_a_certificate_and_key() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
     let (upstream_addr, seen) = upstream().await;
     let cert_pem = tls_files(&env);
@@ -1210,7 +1212,7 @@ async fn the_proxy_serves_https_with_a_certificate_and_key() {
 /// a key: refused at startup, naming the setting and the file, never quoting the key.
 #[test]
 fn bad_tls_settings_are_refused_at_startup() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     tls_files(&env);
     let key = std::fs::read_to_string(env.path().join("key.pem")).unwrap();
     let key_bytes = &key[28..60];

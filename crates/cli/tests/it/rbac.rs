@@ -1,11 +1,13 @@
 //! `tessera roles …` and `tessera users roles|permissions …` in Auth0's shapes.
 
-use crate::common::Env;
 use serde_json::json;
+use tessera_testkit::process::{Env, assert_success};
+
+use crate::TESSERA;
 
 #[test]
 fn roles_hold_api_permissions_and_users_get_them() {
-    let env = Env::new();
+    let env = Env::new(TESSERA);
     let api = env.json(&[
         "apis",
         "create",
@@ -76,7 +78,7 @@ fn roles_hold_api_permissions_and_users_get_them() {
         ],
         Some("an unusual passphrase"),
     );
-    crate::common::assert_success(&["users", "create"], &output);
+    assert_success(&["users", "create"], &output);
     assert_eq!(
         env.json(&["users", "permissions", "demo@example.com"]),
         json!([])

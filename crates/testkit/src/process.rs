@@ -1,17 +1,16 @@
-//! Helpers shared by the integration tests: a fresh temporary database per test, the
-//! real `tessera` binary, and a spawned server whose stderr is watched for its address.
-
-#![allow(dead_code, unreachable_pub)]
+//! The real `tessera` binary as a child process: a fresh temporary database per test
+//! (`Env`), and a spawned server whose output is watched for its address (`Running`).
+//!
+//! The binary's path is a parameter: Cargo tells only the CLI crate's own tests where it is
+//! (`env!("CARGO_BIN_EXE_tessera")`), so they pass it in.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// Environment variables that would leak the developer's configuration into a test.
 const ENV_TO_CLEAR: [&str; 19] = [
@@ -36,16 +35,24 @@ const ENV_TO_CLEAR: [&str; 19] = [
     "RUST_LOG",
 ];
 
-/// A temporary directory with its own database.
+/// A temporary directory with its own database, and the `tessera` binary to run on it.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    bin: PathBuf,
 }
 
 impl Env {
-    pub fn new() -> Self {
+    /// `bin`: the path of the `tessera` binary (`env!("CARGO_BIN_EXE_tessera")`).
+    pub fn new(bin: impl Into<PathBuf>) -> Self {
         Env {
             dir: tempfile::tempdir().expect("a temporary directory"),
+            bin: bin.into(),
         }
+    }
+
+    /// The `tessera` binary this environment runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
     }
 
     pub fn path(&self) -> &Path {
@@ -59,7 +66,7 @@ impl Env {
     /// A `tessera` command running in the temp dir with a clean environment and
     /// TESSERA_DATABASE_URL pointing at this test's database.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(&self.bin);
         command.current_dir(self.path());
         for var in ENV_TO_CLEAR {
             command.env_remove(var);
