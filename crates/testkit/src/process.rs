@@ -107,11 +107,47 @@ impl Env {
         String::from_utf8(output.stdout).expect("UTF-8 output")
     }
 
+    /// Like `ok`, with `stdin` as the command's input (e.g. for `--password-stdin`).
+    pub fn ok_with_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let output = self.run_with_stdin(args, Some(stdin));
+        assert_success(args, &output);
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
     /// Runs a command with `--json` that must succeed and parses its output.
     pub fn json(&self, args: &[&str]) -> Value {
         let mut args = args.to_vec();
         args.push("--json");
         serde_json::from_str(&self.ok(&args)).expect("--json prints JSON")
+    }
+
+    /// A machine-to-machine application made with `tessera apps create` and granted `scopes`
+    /// (comma-separated) on `audience` with `tessera grants create`: (client_id, secret).
+    /// `options` go to both commands (e.g. `--database-url URL`).
+    pub fn m2m_app(
+        &self,
+        name: &str,
+        audience: &str,
+        scopes: &str,
+        options: &[&str],
+    ) -> (String, String) {
+        let create = [
+            &["apps", "create", "--name", name, "--type", "m2m"],
+            options,
+        ]
+        .concat();
+        let app = self.json(&create);
+        let client_id = app["client_id"].as_str().expect("a client_id");
+        let grant = [
+            &[
+                "grants", "create", "--app", client_id, "--api", audience, "--scopes", scopes,
+            ],
+            options,
+        ]
+        .concat();
+        self.json(&grant);
+        let secret = app["client_secret"].as_str().expect("a client_secret");
+        (client_id.to_string(), secret.to_string())
     }
 
     /// Runs a command that must fail; returns (exit code, stderr).

@@ -8,8 +8,10 @@ use reqwest::redirect::Policy;
 use serde_json::Value;
 use tessera_core::{AppType, Client, ClientGrant, ResourceServer, Scope, TokenDialect, ids};
 use tessera_jose::MasterKey;
-use tessera_server::{Application, ServerConfig};
+use tessera_server::{Application, MailConfig, ServerConfig};
 use tessera_store::{NewUser, Store};
+
+use crate::smtp::SmtpReceiver;
 
 pub const API: &str = "https://quickstarts/api";
 pub const SPA_ORIGIN: &str = "http://localhost:3000";
@@ -126,6 +128,18 @@ pub async fn spawn_on(database_url: &str) -> TestServer {
     spawn_on_with(Some(database_url), |_| {}).await
 }
 
+/// Like `spawn_with`, sending mail (password reset codes) to a new SMTP receiver.
+pub async fn spawn_with_mail(adjust: impl FnOnce(&mut ServerConfig)) -> (TestServer, SmtpReceiver) {
+    let smtp = SmtpReceiver::start().await;
+    let url = smtp.url();
+    let server = spawn_with(move |config| {
+        config.mail = Some(MailConfig::smtp(&url, "Tessera <no-reply@example.com>").unwrap());
+        adjust(config);
+    })
+    .await;
+    (server, smtp)
+}
+
 /// Like `spawn_on` (`None`: a fresh SQLite file), with a chance to adjust the configuration.
 pub async fn spawn_on_with(
     database_url: Option<&str>,
@@ -209,6 +223,102 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// POSTs `form` to `{base}/oauth/token` with `http`: (status, JSON body or null).
+pub async fn oauth_token(
+    http: &reqwest::Client,
+    base: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let response = http
+        .post(format!("{base}/oauth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A client-credentials request for `audience` at `base`: (status, JSON body or null).
+pub async fn client_credentials(
+    http: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    secret: &str,
+    audience: &str,
+) -> (u16, Value) {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("audience", audience),
+    ];
+    oauth_token(http, base, &form).await
+}
+
+/// Fills in the hosted login form of the server at `base` and submits it: `login_path` is
+/// where /authorize sent `browser` (`/u/login?state=…`). The response of the login POST
+/// (303 on success).
+pub async fn submit_login_form(
+    browser: &reqwest::Client,
+    base: &str,
+    login_path: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = browser
+        .get(format!("{base}{login_path}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("state", hidden_field(&page, "state")),
+        ("csrf", hidden_field(&page, "csrf")),
+        ("username", email.to_string()),
+        ("password", password.to_string()),
+    ];
+    browser
+        .post(format!("{base}/u/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs in on the hosted login page at `login_path` of the server at `base` (where
+/// /authorize sent `browser`) and follows the resumed authorization: where it sends the
+/// browser next (the application's callback, or the consent page).
+pub async fn sign_in_at(
+    browser: &reqwest::Client,
+    base: &str,
+    login_path: &str,
+    email: &str,
+    password: &str,
+) -> String {
+    let response = submit_login_form(browser, base, login_path, email, password).await;
+    resume_after_login(browser, base, &response).await
+}
+
+/// After a successful login POST (`login`), follows the resumed authorization: where it
+/// sends the browser next.
+async fn resume_after_login(
+    browser: &reqwest::Client,
+    base: &str,
+    login: &reqwest::Response,
+) -> String {
+    assert_eq!(login.status(), 303, "the sign-in succeeds");
+    let response = browser
+        .get(format!("{base}{}", location(login)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    location(&response)
+}
+
 /// Value of a hidden input in an HTML page.
 pub fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
@@ -241,15 +351,21 @@ pub struct Pkce {
     pub challenge: String,
 }
 
+/// A fresh PKCE verifier and its S256 challenge.
 pub fn pkce() -> Pkce {
-    use base64::Engine;
     let verifier = ids::secret_token();
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    let challenge = pkce_challenge(&verifier);
     Pkce {
         verifier,
         challenge,
     }
+}
+
+/// The S256 PKCE challenge of `verifier`.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
 impl TestServer {
@@ -283,28 +399,9 @@ impl TestServer {
             302,
             "authorize should redirect to the login page"
         );
-        let login_url = self.url(&location(&response));
-        assert!(login_url.contains("/u/login?state="), "{login_url}");
-        let page = browser
-            .get(&login_url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let form = [
-            ("state", hidden_field(&page, "state")),
-            ("csrf", hidden_field(&page, "csrf")),
-            ("username", email.to_string()),
-            ("password", password.to_string()),
-        ];
-        browser
-            .post(self.url("/u/login"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        let login_path = location(&response);
+        assert!(login_path.contains("/u/login?state="), "{login_path}");
+        submit_login_form(browser, &self.base, &login_path, email, password).await
     }
 
     /// Full sign-in: returns the final redirect to the application (its Location).
@@ -318,11 +415,7 @@ impl TestServer {
         let response = self
             .submit_login(browser, authorize_url, &self.user_email.clone(), PASSWORD)
             .await;
-        assert_eq!(response.status(), 303, "login should succeed");
-        let resume = self.url(&location(&response));
-        let response = browser.get(&resume).send().await.unwrap();
-        assert_eq!(response.status(), 302);
-        location(&response)
+        resume_after_login(browser, &self.base, &response).await
     }
 
     pub async fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
@@ -350,15 +443,55 @@ impl TestServer {
             .claims
     }
 
+    /// POSTs `form` to the token endpoint: (status, JSON body or null).
     pub async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(self.url("/oauth/token"))
-            .form(form)
-            .send()
+        oauth_token(&reqwest::Client::new(), &self.base, form).await
+    }
+
+    /// The Management API's audience on this server.
+    pub fn management_audience(&self) -> String {
+        format!("{}api/v2/", self.issuer)
+    }
+
+    /// A new machine-to-machine application granted `scopes` on the Management API:
+    /// (its client_id, an access token of its).
+    pub async fn management_client(&self, scopes: &[&str]) -> (String, String) {
+        let audience = self.management_audience();
+        let secret = ids::client_secret();
+        let automation = client("Automation", AppType::NonInteractive, Some(&secret));
+        self.store.create_client(&automation).await.unwrap();
+        self.store
+            .create_client_grant(&ClientGrant {
+                id: format!("cgr_{}", ids::alphanumeric(16)),
+                client_id: automation.client_id.clone(),
+                audience: audience.clone(),
+                scope: scopes.iter().map(|scope| scope.to_string()).collect(),
+                created_at: now(),
+            })
             .await
             .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let http = reqwest::Client::new();
+        let (status, body) =
+            client_credentials(&http, &self.base, &automation.client_id, &secret, &audience).await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["access_token"].as_str().unwrap().to_string();
+        (automation.client_id, token)
+    }
+
+    /// A Management API token of a new machine-to-machine application granted `scopes`.
+    pub async fn management_token(&self, scopes: &[&str]) -> String {
+        self.management_client(scopes).await.1
+    }
+
+    /// The stored password hash of the user with this email (`None`: no password).
+    pub async fn password_hash(&self, email: &str) -> Option<String> {
+        let (_, hash) = self
+            .store
+            .find_user_with_password(email)
+            .await
+            .unwrap()
+            .expect("the user exists");
+        hash
     }
 
     /// Signs in (or reuses the browser's session) and returns a fresh authorization code

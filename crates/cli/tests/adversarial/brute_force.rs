@@ -10,12 +10,10 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tessera_core::{AppType, ClientGrant, ids};
 use tessera_server::{MailConfig, TrustedProxies};
-use tessera_testkit::smtp::SmtpReceiver;
 use tessera_testkit::{
-    API, PASSWORD, TestServer, browser, client, create_user, hidden_field, location, now,
-    params_of, pkce, spawn_with,
+    API, PASSWORD, TestServer, browser, create_user, hidden_field, location, now, params_of, pkce,
+    spawn_with, spawn_with_mail,
 };
 
 use crate::harness::Tally;
@@ -173,39 +171,6 @@ async fn logins_count(server: &TestServer, user_id: &str) -> i64 {
     user.expect("the user exists").logins_count
 }
 
-/// A Management API token allowed to read and update users.
-async fn management_token(server: &TestServer) -> String {
-    let secret = ids::client_secret();
-    let automation = client("Automation", AppType::NonInteractive, Some(&secret));
-    server
-        .store
-        .create_client(&automation)
-        .await
-        .expect("stored");
-    let audience = format!("{}api/v2/", server.issuer);
-    server
-        .store
-        .create_client_grant(&ClientGrant {
-            id: format!("cgr_{}", ids::alphanumeric(16)),
-            client_id: automation.client_id.clone(),
-            audience: audience.clone(),
-            scope: vec!["read:users".into(), "update:users".into()],
-            created_at: now(),
-        })
-        .await
-        .expect("stored");
-    let (status, body) = server
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &automation.client_id),
-            ("client_secret", &secret),
-            ("audience", &audience),
-        ])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().expect("a token").to_string()
-}
-
 /// `PATCH /api/v2/users/{id}` with `{"blocked": blocked}`: the status.
 async fn set_blocked(server: &TestServer, token: &str, user_id: &str, blocked: bool) -> u16 {
     let id: String = url::form_urlencoded::byte_serialize(user_id.as_bytes()).collect();
@@ -287,7 +252,9 @@ async fn lockout_of_an_account_and_address() {
     let answer = form.login(&server, other, PASSWORD).await;
     tally.status("another account from the same address", answer.status, 303);
     // An administrator's unblock lifts it.
-    let token = management_token(&server).await;
+    let token = server
+        .management_token(&["read:users", "update:users"])
+        .await;
     let status = set_blocked(&server, &token, &server.user_id, false).await;
     tally.status("the Management API unblocks", status, 200);
     let answer = form.login(&server, &demo, PASSWORD).await;
@@ -569,30 +536,11 @@ async fn rotating_ipv6_addresses_inside_one_64() {
     tally.finish();
 }
 
-async fn spawn_with_mail() -> (TestServer, SmtpReceiver) {
-    let smtp = SmtpReceiver::start().await;
-    let url = smtp.url();
-    let server = spawn_with(move |config| {
-        config.login_attempts_per_minute = 1_000;
-        config.mail = Some(MailConfig::smtp(&url, "Tessera <no-reply@example.com>").unwrap());
-    })
-    .await;
-    (server, smtp)
-}
-
-async fn password_hash(server: &TestServer, email: &str) -> Option<String> {
-    let found = server
-        .store
-        .find_user_with_password(email)
-        .await
-        .expect("reads");
-    found.expect("the user exists").1
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_reset_throttles_and_codes() {
     let mut tally = Tally::new("brute_force/password_reset");
-    let (server, mut smtp) = spawn_with_mail().await;
+    let (server, mut smtp) =
+        spawn_with_mail(|config| config.login_attempts_per_minute = 1_000).await;
     let form = LoginForm::open(&server).await;
     let demo = server.user_email.clone();
     // Five codes an hour per address, known or not; the sixth request is refused alike.
@@ -651,7 +599,7 @@ async fn password_reset_throttles_and_codes() {
         .await;
     assert!(answer.status == 200, "{answer}");
     let code = smtp.next().await.code();
-    let before = password_hash(&server, target).await;
+    let before = server.password_hash(target).await;
     let wrong: Vec<String> = (1..=5u32)
         .map(|n| {
             format!(
@@ -679,7 +627,7 @@ async fn password_reset_throttles_and_codes() {
         answer.is(400, WRONG_CODE),
         &answer,
     );
-    let after = password_hash(&server, target).await;
+    let after = server.password_hash(target).await;
     tally.case(
         "the dead code changed no password",
         after == before,
@@ -759,8 +707,11 @@ async fn authorize_from_session(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocked_users() {
     let mut tally = Tally::new("brute_force/blocked");
-    let (server, mut smtp) = spawn_with_mail().await;
-    let token = management_token(&server).await;
+    let (server, mut smtp) =
+        spawn_with_mail(|config| config.login_attempts_per_minute = 1_000).await;
+    let token = server
+        .management_token(&["read:users", "update:users"])
+        .await;
     let demo = server.user_email.clone();
     // Before the block: a session, tokens, and a code not yet redeemed.
     let browser = browser();

@@ -20,11 +20,9 @@ use std::sync::Arc;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
 use tessera_core::AppType;
-use tessera_server::MailConfig;
-use tessera_testkit::smtp::SmtpReceiver;
 use tessera_testkit::{
     API, CALLBACK, PASSWORD, TestServer, client, create_user, hidden_field, location, params_of,
-    pkce, spawn_with,
+    pkce, spawn_with, spawn_with_mail,
 };
 
 use crate::harness::Tally;
@@ -977,31 +975,11 @@ async fn consent_form() {
     tally.finish();
 }
 
-async fn spawn_with_mail() -> (TestServer, SmtpReceiver) {
-    let smtp = SmtpReceiver::start().await;
-    let url = smtp.url();
-    let server = spawn_with(move |config| {
-        config.login_attempts_per_minute = 1_000;
-        config.mail = Some(MailConfig::smtp(&url, "Tessera <no-reply@example.com>").unwrap());
-    })
-    .await;
-    (server, smtp)
-}
-
-async fn password_hash(server: &TestServer, email: &str) -> Option<String> {
-    let (_, hash) = server
-        .store
-        .find_user_with_password(email)
-        .await
-        .expect("the store reads")
-        .expect("the user exists");
-    hash
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_reset_forms() {
     let mut tally = Tally::new("csrf/password_reset");
-    let (server, mut smtp) = spawn_with_mail().await;
+    let (server, mut smtp) =
+        spawn_with_mail(|config| config.login_attempts_per_minute = 1_000).await;
     let target = "target@example.com";
     create_user(&server.store, target, PASSWORD).await;
     let (victim, other, bare) = (
@@ -1077,7 +1055,7 @@ async fn password_reset_forms() {
     );
 
     // The code form, with the right code, refused without the right token.
-    let before = password_hash(&server, target).await;
+    let before = server.password_hash(target).await;
     let new_password = "a brand new passphrase 42";
     for (label, browser, state, csrf, headers) in &attacks {
         for bound in [true, false] {
@@ -1108,7 +1086,7 @@ async fn password_reset_forms() {
             );
         }
     }
-    let after = password_hash(&server, target).await;
+    let after = server.password_hash(target).await;
     tally.case(
         "the refusals changed no password",
         after == before,
@@ -1132,7 +1110,7 @@ async fn password_reset_forms() {
         response.status().as_u16(),
         303,
     );
-    let changed = password_hash(&server, target).await;
+    let changed = server.password_hash(target).await;
     tally.case(
         "the genuine code form changes the password",
         changed != before,
@@ -1144,7 +1122,7 @@ async fn password_reset_forms() {
         response.status().as_u16(),
         400,
     );
-    let last = password_hash(&server, target).await;
+    let last = server.password_hash(target).await;
     tally.case(
         "the replay changed nothing",
         last == changed,

@@ -12,12 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use serde_json::{Value, json};
-use tessera_core::{AppType, ClientGrant, DATABASE_CONNECTION, ids};
+use tessera_core::DATABASE_CONNECTION;
 use tessera_testkit::pg::PgServer;
 use tessera_testkit::process::{Env, Running, assert_success};
-use tessera_testkit::{API, TestServer, spawn_on};
+use tessera_testkit::{API, TestServer, location, pkce_challenge, sign_in_at, spawn_on};
 
 use crate::TESSERA;
 use crate::harness::Tally;
@@ -82,27 +81,10 @@ fn serve(env: &Env) -> (Running, String) {
     (node, base)
 }
 
-fn location(response: &reqwest::Response) -> String {
-    let location = response.headers().get("location");
-    let location = location.unwrap_or_else(|| panic!("no Location ({})", response.status()));
-    location.to_str().expect("an ASCII Location").to_string()
-}
-
-fn hidden_field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name}")) + marker.len();
-    let end = start + html[start..].find('"').expect("a closing quote");
-    html[start..end]
-        .replace("&#43;", "+")
-        .replace("&#61;", "=")
-        .replace("&amp;", "&")
-}
-
 /// An authorization code for the SPA; `browser` signs in the first time and keeps its
 /// session (stored in the database: it outlives restarts) after that.
 async fn authorization_code(browser: &reqwest::Client, base: &str, spa: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, VERIFIER.as_bytes());
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    let challenge = pkce_challenge(VERIFIER);
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", spa)
         .append_pair("redirect_uri", CALLBACK)
@@ -119,27 +101,7 @@ async fn authorization_code(browser: &reqwest::Client, base: &str, spa: &str) ->
         .expect("/authorize answers");
     let mut back = location(&response);
     if back.starts_with("/u/login") {
-        let page = browser.get(format!("{base}{back}")).send().await;
-        let page = page
-            .expect("the login page")
-            .text()
-            .await
-            .expect("its HTML");
-        let form = [
-            ("state", hidden_field(&page, "state")),
-            ("csrf", hidden_field(&page, "csrf")),
-            ("username", EMAIL.to_string()),
-            ("password", PASSWORD.to_string()),
-        ];
-        let response = browser
-            .post(format!("{base}/u/login"))
-            .form(&form)
-            .send()
-            .await
-            .expect("the login form answers");
-        assert_eq!(response.status(), 303, "the sign-in succeeds");
-        let resume = browser.get(format!("{base}{}", location(&response))).send();
-        back = location(&resume.await.expect("the resumed authorization"));
+        back = sign_in_at(browser, base, &back, EMAIL, PASSWORD).await;
     }
     let back = url::Url::parse(&back).expect("a redirect to the callback");
     back.query_pairs()
@@ -217,33 +179,19 @@ async fn set_up_tenant() -> (Tenant, Running, String) {
         "--callbacks",
         CALLBACK,
     ]);
-    let m2m = env.json(&["apps", "create", "--name", "Automation", "--type", "m2m"]);
-    let output = env.run_with_stdin(
+    env.ok_with_stdin(
         &["users", "create", "--email", EMAIL, "--password-stdin"],
-        Some(PASSWORD),
+        PASSWORD,
     );
-    assert_success(&["users", "create"], &output);
     // The first start registers the Management API; then the grant can name it.
     let (node, base) = serve(&env);
     let management = format!("{ISSUER}api/v2/");
-    let m2m_id = m2m["client_id"].as_str().expect("a client_id");
-    env.json(&[
-        "grants",
-        "create",
-        "--app",
-        m2m_id,
-        "--api",
-        &management,
-        "--scopes",
-        "create:users,read:users",
-    ]);
+    let (m2m_id, m2m_secret) =
+        env.m2m_app("Automation", &management, "create:users,read:users", &[]);
     let form = [
         ("grant_type", "client_credentials"),
-        ("client_id", m2m_id),
-        (
-            "client_secret",
-            m2m["client_secret"].as_str().expect("a secret"),
-        ),
+        ("client_id", m2m_id.as_str()),
+        ("client_secret", m2m_secret.as_str()),
         ("audience", &management),
     ];
     let (status, body) = token(&http_client(), &base, &form).await.expect("a token");
@@ -610,46 +558,14 @@ impl Clients {
     }
 }
 
-/// An M2M application allowed to create and read users, and its Management API token.
-async fn management_token(server: &TestServer) -> String {
-    let secret = ids::client_secret();
-    let automation = tessera_testkit::client("Automation", AppType::NonInteractive, Some(&secret));
-    server
-        .store
-        .create_client(&automation)
-        .await
-        .expect("stored");
-    let audience = format!("{}api/v2/", server.issuer);
-    let grant = ClientGrant {
-        id: format!("cgr_{}", ids::alphanumeric(16)),
-        client_id: automation.client_id.clone(),
-        audience: audience.clone(),
-        scope: vec!["create:users".into(), "read:users".into()],
-        created_at: tessera_testkit::now(),
-    };
-    server
-        .store
-        .create_client_grant(&grant)
-        .await
-        .expect("stored");
-    let (status, body) = server
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &automation.client_id),
-            ("client_secret", &secret),
-            ("audience", &audience),
-        ])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().expect("a token").to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarts_under_load_cost_only_503s() {
     let mut tally = Tally::new("durability/postgres-restarts");
     let mut database = PgServer::start();
     let server = spawn_on(&database.database()).await;
-    let management = management_token(&server).await;
+    let management = server
+        .management_token(&["create:users", "read:users"])
+        .await;
     let rounds = [Outage::FastShutdown, Outage::Crash, Outage::FastShutdown];
     for (round, outage) in rounds.into_iter().enumerate() {
         let what = format!("round {round} ({outage:?})");

@@ -28,7 +28,7 @@ use tessera_core::{AppType, ClientGrant, Role, ids};
 use tessera_testkit::smtp::SmtpReceiver;
 use tessera_testkit::{
     API, CALLBACK, PASSWORD, SPA_ORIGIN, TestServer, browser, client, hidden_field, location, now,
-    spawn_with,
+    spawn_with_mail,
 };
 
 use crate::harness::Tally;
@@ -258,48 +258,19 @@ fn record(tally: &mut Tally, planned: &[Planned], answers: Vec<Result<Answer, Fa
 /// The server with the quickstart tenant, mail going to a receiver, throttles loose enough
 /// that thousands of requests from one address reach the handlers.
 async fn fuzz_server() -> (TestServer, SmtpReceiver) {
-    let smtp = SmtpReceiver::start().await;
-    let mail = tessera_server::MailConfig::smtp(&smtp.url(), "tessera@example.com")
-        .expect("a mail configuration");
-    let server = spawn_with(|config| {
+    spawn_with_mail(|config| {
         config.login_attempts_per_minute = 1_000_000;
         config.max_login_failures = 1_000_000;
-        config.mail = Some(mail);
     })
-    .await;
-    (server, smtp)
+    .await
 }
 
 /// Tokens, codes, transactions and objects of the tenant, to mix into the requests.
 async fn pools(server: &TestServer) -> Pools {
     let store = &server.store;
-    let management_audience = format!("{}api/v2/", server.issuer);
-    let secret = ids::client_secret();
-    let automation = client("Automation", AppType::NonInteractive, Some(&secret));
-    store.create_client(&automation).await.unwrap();
-    let all_scopes = tessera_core::system::management_api(&server.issuer, now())
-        .scopes
-        .into_iter()
-        .map(|s| s.value)
-        .collect();
-    store
-        .create_client_grant(&grant(
-            &automation.client_id,
-            &management_audience,
-            all_scopes,
-        ))
-        .await
-        .unwrap();
-    let (status, body) = server
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &automation.client_id),
-            ("client_secret", &secret),
-            ("audience", &management_audience),
-        ])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let management_token = body["access_token"].as_str().unwrap().to_string();
+    let management_audience = server.management_audience();
+    let all_scopes = tessera_core::system::MANAGEMENT_SCOPES.map(|(scope, _)| scope);
+    let management_token = server.management_token(&all_scopes).await;
     let (_, m2m) = server
         .token(&[
             ("grant_type", "client_credentials"),

@@ -10,20 +10,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use tessera_core::system::MANAGEMENT_SCOPES;
-use tessera_core::{AppType, ClientGrant, ids};
 use tessera_jose::{Algorithm, SigningKey};
 use tessera_store::{ClientUpdate, KeyState};
 use tessera_testkit::process::Env;
 use tessera_testkit::{
-    API, CALLBACK, TestServer, browser, client, hidden_field, location, params_of, pkce, spawn,
+    API, CALLBACK, TestServer, browser, hidden_field, location, params_of, pkce, spawn,
 };
 
 use crate::TESSERA;
 use crate::harness::Tally;
-
-fn audience(server: &TestServer) -> String {
-    format!("{}api/v2/", server.issuer)
-}
 
 fn all_scopes() -> Vec<&'static str> {
     MANAGEMENT_SCOPES.iter().map(|(scope, _)| *scope).collect()
@@ -35,35 +30,6 @@ fn encode(text: &str) -> String {
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A machine-to-machine application granted `scopes` on the Management API, and its token.
-async fn machine_token(server: &TestServer, scopes: &[&str]) -> (String, String) {
-    let secret = ids::client_secret();
-    let app = client("Automation", AppType::NonInteractive, Some(&secret));
-    server.store.create_client(&app).await.expect("stored");
-    server
-        .store
-        .create_client_grant(&ClientGrant {
-            id: format!("cgr_{}", ids::alphanumeric(16)),
-            client_id: app.client_id.clone(),
-            audience: audience(server),
-            scope: scopes.iter().map(|s| s.to_string()).collect(),
-            created_at: tessera_testkit::now(),
-        })
-        .await
-        .expect("stored");
-    let (status, body) = server
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &app.client_id),
-            ("client_secret", &secret),
-            ("audience", &audience(server)),
-        ])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["access_token"].as_str().expect("a token").to_string();
-    (app.client_id, token)
 }
 
 /// One request to `/api/v2{path}`: (status, JSON body or null).
@@ -117,7 +83,7 @@ const ORDERS: &str = "https://orders.example";
 
 async fn fixture() -> Fixture {
     let server = spawn().await;
-    let (_, admin) = machine_token(&server, &all_scopes()).await;
+    let (_, admin) = server.management_client(&all_scopes()).await;
     let a = Some(admin.as_str());
     let (status, api) = call(
         &server,
@@ -338,7 +304,7 @@ impl Fixture {
                 Method::POST,
                 "/client-grants".into(),
                 Some(
-                    json!({"client_id": app, "audience": audience(&self.server), "scope": ["delete:users"]}),
+                    json!({"client_id": app, "audience": self.server.management_audience(), "scope": ["delete:users"]}),
                 ),
                 &["create:client_grants"],
             ),
@@ -539,7 +505,11 @@ async fn tokens_that_are_not_management_tokens_open_no_route() {
     let browser = browser();
     let admin_request = format!("openid profile email {}", all_scopes().join(" "));
     let users_token = server
-        .code_flow(&browser, &admin_request, Some(&audience(server)))
+        .code_flow(
+            &browser,
+            &admin_request,
+            Some(&server.management_audience()),
+        )
         .await;
     let user_token = users_token["access_token"].as_str().unwrap_or_default();
     tally.case(
@@ -624,13 +594,13 @@ async fn each_route_wants_its_own_scope() {
             .into_iter()
             .filter(|scope| !route.any_of.contains(scope))
             .collect();
-        let (_, token) = machine_token(server, &others).await;
+        let (_, token) = server.management_client(&others).await;
         tokens.push((route, token));
     }
     // A grant removed, narrowed, or an application deleted after its token was issued.
-    let (removed, removed_token) = machine_token(server, &all_scopes()).await;
-    let (narrowed, narrowed_token) = machine_token(server, &all_scopes()).await;
-    let (deleted, deleted_token) = machine_token(server, &all_scopes()).await;
+    let (removed, removed_token) = server.management_client(&all_scopes()).await;
+    let (narrowed, narrowed_token) = server.management_client(&all_scopes()).await;
+    let (deleted, deleted_token) = server.management_client(&all_scopes()).await;
     let removed_grant = f.grant_of(&removed).await;
     let narrowed_grant = f.grant_of(&narrowed).await;
     let a = f.admin();
@@ -940,7 +910,10 @@ async fn forged_and_doctored_tokens_are_refused() {
         ("an empty audience list", vec![("aud", json!([]))]),
         (
             "the audience without its slash",
-            vec![("aud", json!(audience(server).trim_end_matches('/')))],
+            vec![(
+                "aud",
+                json!(server.management_audience().trim_end_matches('/')),
+            )],
         ),
         ("without gty", vec![("gty", Value::Null)]),
         ("gty password", vec![("gty", json!("password"))]),
@@ -969,7 +942,7 @@ async fn forged_and_doctored_tokens_are_refused() {
         ));
     }
     // The payload changed after signing (a scope added).
-    let (_, reader) = machine_token(server, &["read:users"]).await;
+    let (_, reader) = server.management_client(&["read:users"]).await;
     let mut parts: Vec<String> = reader.split('.').map(str::to_string).collect();
     let mut inflated = claims_of(&reader);
     inflated.insert("scope".into(), json!(all_scopes().join(" ")));
@@ -1145,16 +1118,16 @@ async fn mass_assignment_and_malformed_bodies_change_nothing() {
         ));
     }
     for body in [
-        json!({"client_id": f.client_id, "audience": audience(server), "scope": ["read:users"], "id": "cgr_chosen"}),
-        json!({"client_id": f.client_id, "audience": audience(server), "scope": "read:users"}),
-        json!({"client_id": f.client_id, "audience": audience(server), "scope": ["delete:everything"]}),
-        json!({"client_id": server.spa_client_id, "audience": audience(server), "scope": ["read:users"]}),
+        json!({"client_id": f.client_id, "audience": server.management_audience(), "scope": ["read:users"], "id": "cgr_chosen"}),
+        json!({"client_id": f.client_id, "audience": server.management_audience(), "scope": "read:users"}),
+        json!({"client_id": f.client_id, "audience": server.management_audience(), "scope": ["delete:everything"]}),
+        json!({"client_id": server.spa_client_id, "audience": server.management_audience(), "scope": ["read:users"]}),
     ] {
         cases.push((Method::POST, "/client-grants".into(), body, 400));
     }
     for body in [
         json!({"client_id": server.m2m_client_id}),
-        json!({"audience": audience(server)}),
+        json!({"audience": server.management_audience()}),
         json!({"scope": ["read:orders"], "created_at": 0}),
     ] {
         cases.push((
@@ -1384,7 +1357,7 @@ async fn mass_assignment_and_malformed_bodies_change_nothing() {
             r#"{{"grant_type": "client_credentials", "client_id": "{}", "client_secret": "{}", "audience": "{API}", "audience": "{}"}}"#,
             server.m2m_client_id,
             server.m2m_secret,
-            audience(server)
+            server.management_audience()
         ))
         .send()
         .await
@@ -1431,7 +1404,7 @@ async fn the_system_api_cannot_be_shadowed_changed_or_granted_to_users() {
         a,
         Method::POST,
         "/resource-servers",
-        Some(&json!({"name": "Copy", "identifier": audience(server)})),
+        Some(&json!({"name": "Copy", "identifier": server.management_audience()})),
     )
     .await;
     tally.status(
@@ -1439,7 +1412,7 @@ async fn the_system_api_cannot_be_shadowed_changed_or_granted_to_users() {
         status,
         409,
     );
-    for key in [system.id.clone(), encode(&audience(server))] {
+    for key in [system.id.clone(), encode(&server.management_audience())] {
         let path = format!("/resource-servers/{key}");
         let (status, _) = call(
             server,
@@ -1484,7 +1457,7 @@ async fn the_system_api_cannot_be_shadowed_changed_or_granted_to_users() {
         a,
         Method::POST,
         "/client-grants",
-        Some(&json!({"client_id": server.spa_client_id, "audience": audience(server), "scope": ["read:users"]})),
+        Some(&json!({"client_id": server.spa_client_id, "audience": server.management_audience(), "scope": ["read:users"]})),
     )
     .await;
     tally.status(
@@ -1691,7 +1664,7 @@ async fn user_flows_asking_the_management_api_for_admin_scopes_get_none() {
     let mut tally = Tally::new("management/user-flows");
     let f = fixture().await;
     let server = &f.server;
-    let audience = audience(server);
+    let audience = server.management_audience();
     let browser = browser();
     // Sign in once; every request below is answered from the session.
     server.code_flow(&browser, "openid", None).await;

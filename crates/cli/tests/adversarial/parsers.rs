@@ -23,13 +23,12 @@ use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
-use tessera_core::{AppType, ClientGrant, ids};
 use tessera_guard::bearer_token;
 use tessera_jose::{
     Algorithm, MAX_TOKEN_BYTES, SigningKey, VerifyingKey, b64, b64_decode, peek_header,
     verify_payload_with, verify_with,
 };
-use tessera_testkit::{API, TestServer, browser, client, now, spawn};
+use tessera_testkit::{API, browser, spawn};
 
 use crate::harness::Tally;
 
@@ -631,34 +630,6 @@ fn carries_only(value: &str, token: &str) -> bool {
         && value[6..].trim_matches([' ', '\t']) == token
 }
 
-async fn management_token(server: &TestServer) -> String {
-    let audience = format!("{}api/v2/", server.issuer);
-    let secret = ids::client_secret();
-    let automation = client("Automation", AppType::NonInteractive, Some(&secret));
-    server.store.create_client(&automation).await.unwrap();
-    server
-        .store
-        .create_client_grant(&ClientGrant {
-            id: format!("cgr_{}", ids::alphanumeric(16)),
-            client_id: automation.client_id.clone(),
-            audience: audience.clone(),
-            scope: vec!["read:clients".into()],
-            created_at: now(),
-        })
-        .await
-        .unwrap();
-    let (status, body) = server
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &automation.client_id),
-            ("client_secret", &secret),
-            ("audience", &audience),
-        ])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
-
 /// One request with this `Authorization` value (any bytes a header may hold).
 fn call(
     runtime: &tokio::runtime::Runtime,
@@ -690,7 +661,7 @@ fn the_servers_authorization_parsers() {
             .await;
         tokens["access_token"].as_str().unwrap().to_string()
     });
-    let management = runtime.block_on(management_token(&server));
+    let management = runtime.block_on(server.management_token(&["read:clients"]));
     let http = reqwest::Client::new();
 
     let endpoints = [
@@ -839,7 +810,7 @@ async fn repeated_and_loose_authorization_headers_are_refused() {
         .as_str()
         .expect("an access token")
         .to_string();
-    let management = management_token(&server).await;
+    let management = server.management_token(&["read:clients"]).await;
     let basic = format!(
         "Basic {}",
         STANDARD.encode(format!("{}:{}", server.m2m_client_id, server.m2m_secret))

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 use tessera_core::validate::{self, UrlKind};
-use tessera_core::{AppType, ClientGrant, ids, redirect};
+use tessera_core::{AppType, ids, redirect};
 use tessera_testkit::{
     CALLBACK, PASSWORD, SPA_ORIGIN, TestServer, browser, client, create_user, location, params_of,
     pkce, spawn,
@@ -815,47 +815,16 @@ async fn logout_return_urls_are_no_open_redirect() {
     tally.finish();
 }
 
-fn management_audience(server: &TestServer) -> String {
-    format!("{}api/v2/", server.issuer)
-}
-
-/// A Management API token of an m2m application granted the clients scopes.
-async fn management_token(server: &TestServer) -> String {
-    let secret = ids::client_secret();
-    let automation = client("Automation", AppType::NonInteractive, Some(&secret));
-    server.store.create_client(&automation).await.unwrap();
-    server
-        .store
-        .create_client_grant(&ClientGrant {
-            id: format!("cgr_{}", ids::alphanumeric(16)),
-            client_id: automation.client_id.clone(),
-            audience: management_audience(server),
-            scope: ["read:clients", "create:clients", "update:clients"]
-                .map(String::from)
-                .to_vec(),
-            created_at: tessera_testkit::now(),
-        })
-        .await
-        .unwrap();
-    let (status, body) = server
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &automation.client_id),
-            ("client_secret", &secret),
-            ("audience", &management_audience(server)),
-        ])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
-
 /// Callback, web-origin and logout URLs that run code, read local files or mean something
 /// else to a browser than to a parser: refused at registration through the Management API
 /// (nothing written) and by `tessera_core::validate` (which the CLI uses too).
 #[tokio::test]
 async fn dangerous_urls_are_refused_at_registration() {
     let t = tenant().await;
-    let token = management_token(&t.server).await;
+    let token = t
+        .server
+        .management_token(&["read:clients", "create:clients", "update:clients"])
+        .await;
     let http = reqwest::Client::new();
     let mut tally = Tally::new("redirect/registration");
     let dangerous = [

@@ -309,7 +309,7 @@ fn grants_link_machine_apps_to_api_scopes() {
 #[test]
 fn users_are_created_from_a_password_on_stdin() {
     let env = Env::new(TESSERA);
-    let output = env.run_with_stdin(
+    let output = env.ok_with_stdin(
         &[
             "users",
             "create",
@@ -320,10 +320,9 @@ fn users_are_created_from_a_password_on_stdin() {
             "Alice",
             "--json",
         ],
-        Some("correct horse battery staple\n"),
+        "correct horse battery staple\n",
     );
-    assert_success(&["users", "create"], &output);
-    let user: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let user: Value = serde_json::from_str(&output).unwrap();
     let user_id = user["user_id"].as_str().unwrap().to_string();
     assert!(
         user_id.starts_with("auth0|") && user_id.len() == 6 + 24,
@@ -406,11 +405,10 @@ fn users_are_created_from_a_password_on_stdin() {
     let unblocked = env.json(&["users", "unblock", &user_id]);
     assert_eq!(unblocked["blocked"], false);
 
-    let output = env.run_with_stdin(
+    env.ok_with_stdin(
         &["users", "set-password", &user_id, "--password-stdin"],
-        Some("a brand new passphrase\r\n"),
+        "a brand new passphrase\r\n",
     );
-    assert_success(&["users", "set-password"], &output);
     env.ok(&["users", "delete", &user_id]);
     assert_eq!(env.json(&["users", "list"]), json!([]));
 }
@@ -828,7 +826,7 @@ fn scopes_file_takes_auth0_json_and_shows_in_text() {
         other["scopes"],
         json!([{"value": "read:messages", "description": ""}])
     );
-    let output = env.run_with_stdin(
+    let output = env.ok_with_stdin(
         &[
             "apis",
             "update",
@@ -837,10 +835,9 @@ fn scopes_file_takes_auth0_json_and_shows_in_text() {
             "-",
             "--json",
         ],
-        Some(&api.to_string()),
+        &api.to_string(),
     );
-    assert_success(&["apis", "update", "--scopes-file", "-"], &output);
-    let other: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let other: Value = serde_json::from_str(&output).unwrap();
     assert_eq!(other["scopes"], api["scopes"]);
     assert_eq!(other["name"], "Other", "only the scopes come from the file");
 

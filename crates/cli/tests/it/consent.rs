@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use tessera_store::{NewRefreshFamily, Store};
-use tessera_testkit::process::{Env, assert_success};
+use tessera_testkit::process::Env;
 
 use crate::TESSERA;
 
@@ -123,7 +123,7 @@ async fn consents_are_listed_in_auth0_grant_shape_and_revoked_with_their_refresh
     let env = Env::new(TESSERA);
     let (app, _) = setup(&env);
     let client_id = app["client_id"].as_str().unwrap().to_string();
-    let output = env.run_with_stdin(
+    env.ok_with_stdin(
         &[
             "users",
             "create",
@@ -131,9 +131,8 @@ async fn consents_are_listed_in_auth0_grant_shape_and_revoked_with_their_refresh
             "demo@example.com",
             "--password-stdin",
         ],
-        Some("an unusual passphrase\n"),
+        "an unusual passphrase\n",
     );
-    assert_success(&["users", "create"], &output);
     let user_id = env.json(&["users", "show", "demo@example.com"])["user_id"]
         .as_str()
         .unwrap()

@@ -4,9 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use reqwest::redirect::Policy;
-use tessera_testkit::process::{Env, Running, assert_success};
+use tessera_testkit::process::{Env, Running};
+use tessera_testkit::{browser, location, pkce_challenge, sign_in_at};
 
 use crate::TESSERA;
 
@@ -15,35 +14,9 @@ const CALLBACK: &str = "http://localhost:3000/callback";
 const EMAIL: &str = "reader@example.com";
 const PASSWORD: &str = "an unusual passphrase";
 
-fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .unwrap_or_else(|| panic!("no Location header (status {})", response.status()))
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-/// The value of a hidden input (ids and tokens: URL-safe text, escaped by askama).
-fn hidden_field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no field {name} in {html}"))
-        + marker.len();
-    let end = start + html[start..].find('"').unwrap();
-    html[start..end]
-        .replace("&#43;", "+")
-        .replace("&#61;", "=")
-        .replace("&amp;", "&")
-}
-
 /// `/authorize` for a code with PKCE, as the application would send it.
 fn authorize_url(base: &str, client_id: &str) -> String {
-    let verifier = "v".repeat(43);
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    let challenge = pkce_challenge(&"v".repeat(43));
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", client_id)
         .append_pair("redirect_uri", CALLBACK)
@@ -63,34 +36,7 @@ async fn consent_page(browser: &reqwest::Client, base: &str, authorize: &str) ->
     assert_eq!(response.status(), 302);
     let mut to = location(&response);
     if to.starts_with("/u/login") {
-        let page = browser
-            .get(format!("{base}{to}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let form = [
-            ("state", hidden_field(&page, "state")),
-            ("csrf", hidden_field(&page, "csrf")),
-            ("username", EMAIL.to_string()),
-            ("password", PASSWORD.to_string()),
-        ];
-        let response = browser
-            .post(format!("{base}/u/login"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 303, "the sign-in succeeds");
-        let response = browser
-            .get(format!("{base}{}", location(&response)))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 302);
-        to = location(&response);
+        to = sign_in_at(browser, base, &to, EMAIL, PASSWORD).await;
     }
     assert!(
         to.starts_with("/u/consent?state="),
@@ -128,21 +74,16 @@ async fn descriptions_set_with_the_cli_are_shown_on_the_consent_page() {
         "--third-party",
     ]);
     let client_id = app["client_id"].as_str().unwrap().to_string();
-    let output = env.run_with_stdin(
+    env.ok_with_stdin(
         &["users", "create", "--email", EMAIL, "--password-stdin"],
-        Some(PASSWORD),
+        PASSWORD,
     );
-    assert_success(&["users", "create"], &output);
 
     let mut command = env.command();
     command.args(["serve", "--listen", "127.0.0.1:0"]);
     let mut server = Running::spawn(command);
     let base = server.wait_listening();
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
+    let browser = browser();
     let authorize = authorize_url(&base, &client_id);
 
     let page = consent_page(&browser, &base, &authorize).await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tessera::seed::QUICKSTART_API_IDENTIFIER;
+use tessera_testkit::client_credentials;
 use tessera_testkit::process::{Env, Running};
 
 use crate::TESSERA;
@@ -66,43 +67,13 @@ async fn machine_token(env: &Env, client: &reqwest::Client, server: &str) -> Str
         "sqlite://{}",
         env.path().join("dev").join("tessera.db").display()
     );
-    let app = env.json(&[
-        "apps",
-        "create",
-        "--name",
-        "backend",
-        "--type",
-        "m2m",
-        "--database-url",
-        &database,
-    ]);
-    let client_id = app["client_id"].as_str().unwrap();
-    env.ok(&[
-        "grants",
-        "create",
-        "--app",
-        client_id,
-        "--api",
-        QUICKSTART_API_IDENTIFIER,
-        "--scopes",
-        "read:messages",
-        "--database-url",
-        &database,
-    ]);
+    let audience = QUICKSTART_API_IDENTIFIER;
+    let options = ["--database-url", database.as_str()];
+    let (client_id, secret) = env.m2m_app("backend", audience, "read:messages", &options);
     for _ in 0..50 {
-        let response = client
-            .post(format!("{server}/oauth/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("client_secret", app["client_secret"].as_str().unwrap()),
-                ("audience", QUICKSTART_API_IDENTIFIER),
-            ])
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 200 {
-            let body: Value = response.json().await.unwrap();
+        let (status, body) =
+            client_credentials(client, server, &client_id, &secret, audience).await;
+        if status == 200 {
             return body["access_token"].as_str().unwrap().to_string();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use tessera_testkit::client_credentials;
 use tessera_testkit::process::{Env, Running};
 
 use crate::TESSERA;
@@ -79,22 +80,6 @@ fn fill(dir: &Path) -> PathBuf {
         }
     }
     panic!("{} never filled up", dir.display());
-}
-
-async fn client_credentials(base: &str, client_id: &str, secret: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", secret),
-            ("audience", AUDIENCE),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// `GET /authorize` stores a login transaction: a write. Returns the status and headers.
@@ -199,7 +184,14 @@ async fn a_full_disk_fails_writes_cleanly_keeps_reads_and_recovers() {
         .await
         .unwrap();
     assert!(!jwks["keys"].as_array().unwrap().is_empty());
-    let (status, body) = client_credentials(&base, &m2m_id, &m2m_secret).await;
+    let (status, body) = client_credentials(
+        &reqwest::Client::new(),
+        &base,
+        &m2m_id,
+        &m2m_secret,
+        AUDIENCE,
+    )
+    .await;
     assert_eq!(
         status, 200,
         "tokens are still issued on a full disk: {body}"

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tessera_testkit::client_credentials;
 use tessera_testkit::process::{Env, Running, terminate};
 
 use crate::TESSERA;
@@ -238,30 +239,12 @@ fn serve_refuses_a_bad_issuer_and_a_busy_port() {
     );
 }
 
-async fn client_credentials(base: &str, client_id: &str, secret: &str) -> (u16, Value) {
-    token_for(base, client_id, secret, "https://quickstarts/api").await
-}
-
-async fn token_for(base: &str, client_id: &str, secret: &str, audience: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .json(&serde_json::json!({
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": secret,
-            "audience": audience,
-        }))
-        .send()
-        .await
-        .expect("the server answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn apps_apis_and_grants_made_by_the_cli_are_live_without_a_restart() {
+    const AUDIENCE: &str = "https://quickstarts/api";
     let env = Env::new(TESSERA);
     let (server, base) = serve(&env);
+    let http = reqwest::Client::new();
 
     env.json(&[
         "apis",
@@ -269,7 +252,7 @@ async fn apps_apis_and_grants_made_by_the_cli_are_live_without_a_restart() {
         "--name",
         "Quickstart API",
         "--identifier",
-        "https://quickstarts/api",
+        AUDIENCE,
         "--scopes",
         "read:messages,write:messages",
     ]);
@@ -282,12 +265,12 @@ async fn apps_apis_and_grants_made_by_the_cli_are_live_without_a_restart() {
         "--app",
         &client_id,
         "--api",
-        "https://quickstarts/api",
+        AUDIENCE,
         "--scopes",
         "read:messages",
     ]);
 
-    let (status, body) = client_credentials(&base, &client_id, &secret).await;
+    let (status, body) = client_credentials(&http, &base, &client_id, &secret, AUDIENCE).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "read:messages");
 
@@ -297,7 +280,7 @@ async fn apps_apis_and_grants_made_by_the_cli_are_live_without_a_restart() {
     // "seen within a second".
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let (status, body) = client_credentials(&base, &client_id, &secret).await;
+        let (status, body) = client_credentials(&http, &base, &client_id, &secret, AUDIENCE).await;
         if status == 401 {
             break;
         }
@@ -307,13 +290,14 @@ async fn apps_apis_and_grants_made_by_the_cli_are_live_without_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (status, _) = client_credentials(&base, &client_id, new_secret).await;
+    let (status, _) = client_credentials(&http, &base, &client_id, new_secret, AUDIENCE).await;
     assert_eq!(status, 200);
 
     env.ok(&["grants", "delete", grant["id"].as_str().unwrap()]);
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let (status, body) = client_credentials(&base, &client_id, new_secret).await;
+        let (status, body) =
+            client_credentials(&http, &base, &client_id, new_secret, AUDIENCE).await;
         if status != 200 {
             break;
         }
@@ -366,7 +350,8 @@ async fn cli_json_is_what_the_management_api_answers() {
         "--scopes",
         "read:resource_servers,read:clients,read:client_grants,read:users,update:users,read:roles",
     ]);
-    let (status, body) = token_for(
+    let (status, body) = client_credentials(
+        &reqwest::Client::new(),
         &base,
         admin_id,
         admin["client_secret"].as_str().unwrap(),

@@ -7,10 +7,12 @@
 use std::process::Command;
 
 use base64::Engine as _;
-use reqwest::redirect::Policy;
 use serde_json::Value;
 use tessera_testkit::pg::PgServer;
 use tessera_testkit::process::{Env, Running, assert_success};
+use tessera_testkit::{
+    browser, client_credentials, location, oauth_token, pkce_challenge, sign_in_at,
+};
 
 use crate::TESSERA;
 
@@ -68,38 +70,10 @@ impl Cluster {
     }
 }
 
-fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .unwrap_or_else(|| panic!("no Location header (status {})", response.status()))
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-fn hidden_field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no field {name} in {html}"))
-        + marker.len();
-    let end = start + html[start..].find('"').unwrap();
-    html[start..end]
-        .replace("&#43;", "+")
-        .replace("&#61;", "=")
-        .replace("&amp;", "&")
-}
-
 /// Signs in at `base` and returns the authorization code.
 async fn sign_in_for_a_code(base: &str, client_id: &str) -> String {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, VERIFIER.as_bytes());
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    let browser = browser();
+    let challenge = pkce_challenge(VERIFIER);
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", client_id)
         .append_pair("redirect_uri", CALLBACK)
@@ -118,50 +92,13 @@ async fn sign_in_for_a_code(base: &str, client_id: &str) -> String {
     assert_eq!(response.status(), 302);
     let login = location(&response);
     assert!(login.starts_with("/u/login"), "{login}");
-    let page = browser
-        .get(format!("{base}{login}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("state", hidden_field(&page, "state")),
-        ("csrf", hidden_field(&page, "csrf")),
-        ("username", EMAIL.to_string()),
-        ("password", PASSWORD.to_string()),
-    ];
-    let response = browser
-        .post(format!("{base}/u/login"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "the sign-in succeeds");
-    let response = browser
-        .get(format!("{base}{}", location(&response)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 302);
-    let back = url::Url::parse(&location(&response)).unwrap();
+    let back = sign_in_at(&browser, base, &login, EMAIL, PASSWORD).await;
+    let back = url::Url::parse(&back).unwrap();
     assert!(back.as_str().starts_with(CALLBACK), "{back}");
     back.query_pairs()
         .find(|(name, _)| name == "code")
         .map(|(_, code)| code.into_owned())
         .expect("a code")
-}
-
-async fn token(base: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn jwks(base: &str) -> Value {
@@ -251,16 +188,8 @@ async fn two_nodes_on_one_postgres_database_honour_each_others_tokens() {
     assert_eq!(jwks(&a).await, jwks(&b).await, "one key set");
 
     // Client credentials at A; the token's key is published by B.
-    let (status, body) = token(
-        &a,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &m2m_id),
-            ("client_secret", &m2m_secret),
-            ("audience", API),
-        ],
-    )
-    .await;
+    let http = reqwest::Client::new();
+    let (status, body) = client_credentials(&http, &a, &m2m_id, &m2m_secret, API).await;
     assert_eq!(status, 200, "{body}");
     let access = body["access_token"].as_str().unwrap();
     let published = jwks(&b).await;
@@ -276,15 +205,15 @@ async fn two_nodes_on_one_postgres_database_honour_each_others_tokens() {
     // A code from A is redeemed at B, and only once: the replay at A also revokes the
     // refresh token it gave.
     let code = sign_in_for_a_code(&a, &spa_id).await;
-    let (status, tokens) = token(&b, &redeem(&spa_id, &code)).await;
+    let (status, tokens) = oauth_token(&http, &b, &redeem(&spa_id, &code)).await;
     assert_eq!(status, 200, "{tokens}");
-    let (status, replay) = token(&a, &redeem(&spa_id, &code)).await;
+    let (status, replay) = oauth_token(&http, &a, &redeem(&spa_id, &code)).await;
     assert_eq!(
         (status, replay["error"].as_str()),
         (400, Some("invalid_grant"))
     );
     let revoked = tokens["refresh_token"].as_str().expect("a refresh token");
-    let (status, _) = token(&a, &refresh(&spa_id, revoked)).await;
+    let (status, _) = oauth_token(&http, &a, &refresh(&spa_id, revoked)).await;
     assert_eq!(status, 400, "the replay at A revoked what B issued");
 
     // Both nodes' /userinfo accept the access token B issued.
@@ -303,18 +232,18 @@ async fn two_nodes_on_one_postgres_database_honour_each_others_tokens() {
     // A refresh token from A is rotated at B; presenting it again at A is reuse, which
     // revokes the family everywhere.
     let code = sign_in_for_a_code(&b, &spa_id).await;
-    let (status, tokens) = token(&a, &redeem(&spa_id, &code)).await;
+    let (status, tokens) = oauth_token(&http, &a, &redeem(&spa_id, &code)).await;
     assert_eq!(status, 200, "{tokens}");
     let first = tokens["refresh_token"].as_str().unwrap();
-    let (status, rotated) = token(&b, &refresh(&spa_id, first)).await;
+    let (status, rotated) = oauth_token(&http, &b, &refresh(&spa_id, first)).await;
     assert_eq!(status, 200, "{rotated}");
     let second = rotated["refresh_token"].as_str().unwrap();
-    let (status, reused) = token(&a, &refresh(&spa_id, first)).await;
+    let (status, reused) = oauth_token(&http, &a, &refresh(&spa_id, first)).await;
     assert_eq!(
         (status, reused["error"].as_str()),
         (400, Some("invalid_grant"))
     );
-    let (status, _) = token(&b, &refresh(&spa_id, second)).await;
+    let (status, _) = oauth_token(&http, &b, &refresh(&spa_id, second)).await;
     assert_eq!(status, 400, "the reuse revoked the family on every node");
 
     // A key rotation made with the CLI reaches both nodes.

@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
+use tessera_testkit::client_credentials;
 use tessera_testkit::process::{Env, Running, terminate};
 
 use crate::TESSERA;
@@ -668,25 +669,9 @@ async fn suffixed_spellings_of_a_protected_path_are_refused() {
 
 /// A client-credentials token for `audience`, from an application granted `scopes` there.
 async fn token_for(env: &Env, base: &str, audience: &str, scopes: &str) -> String {
-    let app = env.json(&["apps", "create", "--name", "Backend", "--type", "m2m"]);
-    let client_id = app["client_id"].as_str().unwrap();
-    let secret = app["client_secret"].as_str().unwrap();
-    env.json(&[
-        "grants", "create", "--app", client_id, "--api", audience, "--scopes", scopes,
-    ]);
-    let response = client()
-        .post(format!("{base}/oauth/token"))
-        .json(&json!({
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": secret,
-            "audience": audience,
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let (client_id, secret) = env.m2m_app("Backend", audience, scopes, &[]);
+    let (status, body) = client_credentials(&client(), base, &client_id, &secret, audience).await;
+    assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().unwrap().to_string()
 }
 

@@ -1,33 +1,13 @@
 //! No secret reaches the logs, even at TRACE level for every crate.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use tessera_testkit::logs::LogCapture;
 use tessera_testkit::*;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 // `#[tokio::test]` runs on one thread, so the thread-local subscriber sees the server too.
 #[tokio::test]
 async fn no_secret_appears_in_logs() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let capture = LogCapture::default();
+    let subscriber = capture.subscriber(tracing::Level::TRACE);
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let server = spawn().await;
@@ -58,7 +38,7 @@ async fn no_secret_appears_in_logs() {
         .await;
     assert_eq!(status, 200);
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("login succeeded"), "the capture works");
     for secret in [
         PASSWORD,

@@ -4,46 +4,32 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_core::{AppType, ClientGrant, TokenDialect, ids};
+use tessera_core::{TokenDialect, ids};
 use tessera_testkit::{TestServer, spawn};
 
-const ALL_SCOPES: &str = "read:resource_servers create:resource_servers update:resource_servers delete:resource_servers \
-    read:clients create:clients update:clients delete:clients update:client_keys \
-    read:client_grants create:client_grants update:client_grants delete:client_grants \
-    read:users create:users update:users delete:users \
-    read:roles create:roles update:roles delete:roles";
-
-fn management_audience(server: &TestServer) -> String {
-    format!("{}api/v2/", server.issuer)
-}
-
-/// An m2m application granted `scopes` on the Management API, and its token.
-async fn management_token(server: &TestServer, scopes: &str) -> String {
-    let secret = ids::client_secret();
-    let client = tessera_testkit::client("Automation", AppType::NonInteractive, Some(&secret));
-    server.store.create_client(&client).await.unwrap();
-    server
-        .store
-        .create_client_grant(&ClientGrant {
-            id: format!("cgr_{}", ids::alphanumeric(16)),
-            client_id: client.client_id.clone(),
-            audience: management_audience(server),
-            scope: scopes.split_whitespace().map(str::to_string).collect(),
-            created_at: tessera_testkit::now(),
-        })
-        .await
-        .unwrap();
-    let (status, body) = server
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client.client_id),
-            ("client_secret", &secret),
-            ("audience", &management_audience(server)),
-        ])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
+const ALL_SCOPES: &[&str] = &[
+    "read:resource_servers",
+    "create:resource_servers",
+    "update:resource_servers",
+    "delete:resource_servers",
+    "read:clients",
+    "create:clients",
+    "update:clients",
+    "delete:clients",
+    "update:client_keys",
+    "read:client_grants",
+    "create:client_grants",
+    "update:client_grants",
+    "delete:client_grants",
+    "read:users",
+    "create:users",
+    "update:users",
+    "delete:users",
+    "read:roles",
+    "create:roles",
+    "update:roles",
+    "delete:roles",
+];
 
 async fn call(
     server: &TestServer,
@@ -107,7 +93,7 @@ async fn tokens_are_required_and_scopes_checked_in_auth0s_error_shape() {
     .await;
     assert_eq!(status, 401, "{body}");
 
-    let token = management_token(&server, "read:users").await;
+    let token = server.management_token(&["read:users"]).await;
     let (status, body) = call(&server, Some(&token), Method::GET, "/clients", None).await;
     assert_eq!(status, 403);
     assert_error(&body, 403, Some("insufficient_scope"));
@@ -153,7 +139,7 @@ const ADMIN_REQUEST: &str = "openid profile read:current_user update:current_use
 #[tokio::test]
 async fn user_flows_are_never_granted_management_scopes() {
     let server = spawn().await;
-    let audience = management_audience(&server);
+    let audience = server.management_audience();
     let browser = tessera_testkit::browser();
 
     // Code flow: the admin scopes are dropped, the rest is granted.
@@ -214,7 +200,7 @@ async fn user_flows_are_never_granted_management_scopes() {
 async fn stored_grants_with_management_scopes_are_narrowed_when_used() {
     use tessera_store::{NewCode, NewRefreshFamily};
     let server = spawn().await;
-    let audience = management_audience(&server);
+    let audience = server.management_audience();
     let now = tessera_testkit::now();
     let pkce = tessera_testkit::pkce();
     let grant = |scopes: &[&str]| {
@@ -310,14 +296,14 @@ async fn stored_grants_with_management_scopes_are_narrowed_when_used() {
 #[tokio::test]
 async fn removing_the_grant_takes_effect_for_issued_tokens() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let (status, grants) = call(
         &server,
         Some(&token),
         Method::GET,
         &format!(
             "/client-grants?audience={}",
-            urlencode(&management_audience(&server))
+            urlencode(&server.management_audience())
         ),
         None,
     )
@@ -348,7 +334,7 @@ fn urlencode(text: &str) -> String {
 #[tokio::test]
 async fn resource_servers_crud_and_the_system_api() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
 
     let (status, list) = call(&server, t, Method::GET, "/resource-servers", None).await;
@@ -357,7 +343,7 @@ async fn resource_servers_crud_and_the_system_api() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|api| api["identifier"] == json!(management_audience(&server)))
+        .find(|api| api["identifier"] == json!(server.management_audience()))
         .expect("the Management API is listed")
         .clone();
     assert_eq!(system["is_system"], json!(true));
@@ -478,7 +464,7 @@ async fn resource_servers_crud_and_the_system_api() {
         Method::DELETE,
         &format!(
             "/resource-servers/{}",
-            urlencode(&management_audience(&server))
+            urlencode(&server.management_audience())
         ),
         None,
     )
@@ -509,7 +495,7 @@ async fn resource_servers_crud_and_the_system_api() {
 #[tokio::test]
 async fn clients_and_client_grants_work_end_to_end() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
 
     let (status, app) = call(
@@ -719,7 +705,7 @@ async fn clients_and_client_grants_work_end_to_end() {
 #[tokio::test]
 async fn lists_page_with_include_totals() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
     for n in 0..5 {
         let (status, _) = call(
@@ -821,7 +807,7 @@ async fn lists_page_with_include_totals() {
 #[tokio::test]
 async fn users_created_through_the_api_sign_in() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
     let password = "a long enough passphrase 7";
     let (status, user) = call(
@@ -1098,7 +1084,7 @@ async fn users_created_through_the_api_sign_in() {
 #[tokio::test]
 async fn bodies_must_be_json_and_small() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let response = reqwest::Client::new()
         .post(server.url("/api/v2/clients"))
         .bearer_auth(&token)
@@ -1150,7 +1136,7 @@ async fn permissions_in_a_new_token(server: &TestServer, audience: &str) -> Vec<
 #[tokio::test]
 async fn roles_their_permissions_and_members_reach_new_tokens() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
     let orders = "https://orders.example";
     let mut api = tessera_testkit::api(orders, &["read:orders", "write:orders"]);
@@ -1473,7 +1459,7 @@ async fn roles_their_permissions_and_members_reach_new_tokens() {
     assert!(permissions_in_a_new_token(&server, orders).await.is_empty());
 
     // Scopes: reading roles is not changing them.
-    let reader = management_token(&server, "read:roles").await;
+    let reader = server.management_token(&["read:roles"]).await;
     let (status, _) = call(&server, Some(&reader), Method::GET, "/roles", None).await;
     assert_eq!(status, 200);
     let (status, body) = call(
@@ -1522,14 +1508,14 @@ async fn roles_their_permissions_and_members_reach_new_tokens() {
 #[tokio::test]
 async fn the_management_api_lists_the_role_scopes() {
     let server = spawn().await;
-    let token = management_token(&server, "read:resource_servers").await;
+    let token = server.management_token(&["read:resource_servers"]).await;
     let (status, api) = call(
         &server,
         Some(&token),
         Method::GET,
         &format!(
             "/resource-servers/{}",
-            urlencode(&management_audience(&server))
+            urlencode(&server.management_audience())
         ),
         None,
     )
@@ -1555,7 +1541,7 @@ async fn the_management_api_lists_the_role_scopes() {
 #[tokio::test]
 async fn direct_user_permissions_reach_new_tokens() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
     let orders = "https://orders.example";
     let mut api = tessera_testkit::api(orders, &["read:orders", "write:orders"]);
@@ -1615,7 +1601,7 @@ async fn direct_user_permissions_reach_new_tokens() {
     .await;
     assert_eq!(status, 404);
     assert_error(&body, 404, Some("inexistent_user"));
-    let reader = management_token(&server, "read:users").await;
+    let reader = server.management_token(&["read:users"]).await;
     let (status, body) = call(
         &server,
         Some(&reader),
@@ -1639,7 +1625,7 @@ async fn direct_user_permissions_reach_new_tokens() {
 #[tokio::test]
 async fn fields_and_include_fields_choose_the_members_returned() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
     let (status, user) = call(
         &server,
@@ -1756,7 +1742,7 @@ async fn fields_and_include_fields_choose_the_members_returned() {
 #[tokio::test]
 async fn user_and_app_metadata_are_kept_and_merged_as_auth0_does() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
     let (status, user) = call(
         &server,
@@ -1841,7 +1827,7 @@ const MARKUP_EMAILS: [&str; 6] = [
 #[tokio::test]
 async fn emails_names_and_pictures_with_markup_are_refused_and_change_nothing() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
     let password = "a long enough passphrase 7";
     let (_, before) = call(&server, t, Method::GET, "/users", None).await;
@@ -1920,7 +1906,7 @@ async fn a_stored_user_with_an_address_now_refused_still_signs_in() {
 #[tokio::test]
 async fn an_api_cannot_take_an_identifier_shaped_like_a_system_api_id() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
     let system = tessera_core::system::management_api(&server.issuer, 0);
     let (_, before) = call(&server, t, Method::GET, "/resource-servers", None).await;
@@ -1956,7 +1942,7 @@ async fn an_api_cannot_take_an_identifier_shaped_like_a_system_api_id() {
 #[tokio::test]
 async fn json_bodies_with_a_duplicated_member_are_refused() {
     let server = spawn().await;
-    let token = management_token(&server, ALL_SCOPES).await;
+    let token = server.management_token(ALL_SCOPES).await;
     let t = Some(token.as_str());
     let raw = |method: Method, path: &str, body: &'static str| {
         reqwest::Client::new()
@@ -2003,7 +1989,7 @@ async fn json_bodies_with_a_duplicated_member_are_refused() {
         id = server.m2m_client_id,
         secret = server.m2m_secret,
         api = tessera_testkit::API,
-        management = management_audience(&server),
+        management = server.management_audience(),
     );
     let response = client
         .post(server.url("/oauth/token"))

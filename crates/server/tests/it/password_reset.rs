@@ -1,30 +1,15 @@
 //! "Forgot password?" end to end: the real server, real HTTP, and a real SMTP conversation
 //! with an in-test receiver (`tessera_testkit::smtp`) that hands over the mails.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tessera_server::MailConfig;
-use tessera_testkit::smtp::SmtpReceiver;
+use tessera_testkit::logs::LogCapture;
 use tessera_testkit::*;
 
 const NEW_PASSWORD: &str = "a brand new passphrase 42";
 const SENT: &str = "If an account exists for that address, we sent a code to it.";
 const WRONG_CODE: &str = "That code is wrong or has expired.";
-
-async fn spawn_with_mail(
-    adjust: impl FnOnce(&mut tessera_server::ServerConfig),
-) -> (TestServer, SmtpReceiver) {
-    let smtp = SmtpReceiver::start().await;
-    let url = smtp.url();
-    let server = spawn_with(move |config| {
-        config.mail = Some(MailConfig::smtp(&url, "Tessera <no-reply@example.com>").unwrap());
-        adjust(config);
-    })
-    .await;
-    (server, smtp)
-}
 
 /// The login page of a new transaction: (its URL, its HTML).
 async fn login_page(server: &TestServer, browser: &reqwest::Client) -> (String, String) {
@@ -630,30 +615,12 @@ async fn codes_are_throttled_per_address() {
     assert!(response.headers().contains_key("retry-after"));
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // `#[tokio::test]` runs on one thread, so the thread-local subscriber sees the server and
 // its mail worker too.
 #[tokio::test]
 async fn neither_the_code_nor_the_password_reaches_the_logs() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let capture = LogCapture::default();
+    let subscriber = capture.subscriber(tracing::Level::TRACE);
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let (server, mut smtp) = spawn_with_mail(|_| {}).await;
@@ -671,7 +638,7 @@ async fn neither_the_code_nor_the_password_reaches_the_logs() {
     .await;
     assert_eq!(response.status(), 303);
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("password reset code sent"),
         "the capture works"
@@ -711,13 +678,8 @@ fn account_statements(logs: &str) -> Vec<String> {
 // fail because of them.
 #[tokio::test]
 async fn a_code_for_an_unknown_address_runs_the_same_statements_as_for_an_account() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let capture = LogCapture::default();
+    let subscriber = capture.subscriber(tracing::Level::DEBUG);
     tracing::subscriber::set_global_default(subscriber)
         .expect("no other test sets a global subscriber");
 
@@ -733,11 +695,11 @@ async fn a_code_for_an_unknown_address_runs_the_same_statements_as_for_an_accoun
         .unwrap();
     let mut seen = Vec::new();
     for email in [server.user_email.as_str(), "nobody@example.com"] {
-        let from = capture.0.lock().unwrap().len();
+        let from = capture.text().len();
         let response = submit_code(&server, &browser, &page, email, "12345678", NEW_PASSWORD).await;
         assert_eq!(response.status(), 400);
         assert!(response.text().await.unwrap().contains(WRONG_CODE));
-        let logs = String::from_utf8(capture.0.lock().unwrap()[from..].to_vec()).unwrap();
+        let logs = capture.text()[from..].to_string();
         seen.push(account_statements(&logs));
     }
     let (account, unknown) = (&seen[0], &seen[1]);
@@ -803,13 +765,8 @@ async fn addresses_with_markup_are_refused_by_both_reset_forms() {
 
 #[tokio::test]
 async fn without_smtp_mail_goes_to_an_outbox_file_and_the_log_says_where() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let capture = LogCapture::default();
+    let subscriber = capture.subscriber(tracing::Level::INFO);
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let outbox = tempfile::tempdir().unwrap();
@@ -821,7 +778,7 @@ async fn without_smtp_mail_goes_to_an_outbox_file_and_the_log_says_where() {
     .await;
     ask_for_code(&server, &browser(), &server.user_email).await;
     // Bounded wait for the worker to write the file and say so.
-    let logged = || String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logged = || capture.text();
     for _ in 0..300 {
         if logged().contains("written to") {
             break;
