@@ -11,7 +11,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
-use super::{CONTENT_TYPE, Process, StoreUnavailable, method_slot};
+use super::process::Process;
+use super::{CONTENT_TYPE, StoreUnavailable, method_slot};
 use crate::AppState;
 
 /// The request layer of the main router: counts every response by route template, method
