@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tessera_jose::MasterKey;
 use tessera_store::Store;
 use tokio::net::TcpListener;
@@ -253,73 +253,92 @@ impl Application {
     }
 }
 
+/// A route: its template, as `MatchedPath` spells it, and its handlers.
+pub(crate) type Route = (&'static str, fn() -> MethodRouter<AppState>);
+
+/// Every route of the server but the Management API's (`management::ROUTES`, nested under
+/// `management::PREFIX`). The router registers them and the metrics count requests under
+/// their templates (`route_templates`): a route added here is counted, with no second list
+/// to keep.
+const ROUTES: &[Route] = &[
+    ("/healthz", || get(discovery::health)),
+    ("/favicon.ico", || {
+        get(|| async { axum::http::StatusCode::NO_CONTENT })
+    }),
+    ("/.well-known/openid-configuration", || {
+        get(discovery::openid_configuration).options(cors::preflight_any)
+    }),
+    ("/.well-known/oauth-authorization-server", || {
+        get(discovery::openid_configuration).options(cors::preflight_any)
+    }),
+    ("/.well-known/jwks.json", || {
+        get(discovery::jwks).options(cors::preflight_any)
+    }),
+    ("/authorize", || {
+        get(authorize::authorize_get).post(authorize::authorize_post)
+    }),
+    ("/authorize/resume", || get(authorize::resume)),
+    ("/u/login", || {
+        get(login::login_page).post(login::login_submit)
+    }),
+    ("/u/signup", || {
+        get(login::signup_page).post(login::signup_submit)
+    }),
+    ("/u/reset-password", || {
+        get(password_reset::request_page).post(password_reset::request_submit)
+    }),
+    ("/u/reset-password/code", || {
+        get(password_reset::code_page).post(password_reset::code_submit)
+    }),
+    ("/dbconnections/change_password", || {
+        post(password_reset::change_password).options(cors::preflight_registered)
+    }),
+    ("/u/consent", || {
+        get(consent::consent_page).post(consent::consent_submit)
+    }),
+    ("/oauth/token", || {
+        post(token::token).options(cors::preflight_registered)
+    }),
+    ("/oauth/revoke", || {
+        post(token::revoke).options(cors::preflight_registered)
+    }),
+    ("/userinfo", || {
+        get(userinfo::userinfo)
+            .post(userinfo::userinfo)
+            .options(cors::preflight_registered)
+    }),
+    ("/v2/logout", || get(logout::v2_logout)),
+    ("/oidc/logout", || {
+        get(logout::oidc_logout).post(logout::oidc_logout_post)
+    }),
+    ("/static/{file}", || get(pages::static_file)),
+];
+
+/// A router with `routes` registered.
+pub(crate) fn routed(routes: &[Route]) -> Router<AppState> {
+    routes
+        .iter()
+        .fold(Router::new(), |router, (template, handlers)| {
+            router.route(template, handlers())
+        })
+}
+
+/// Every route template of [`router`], as requests match them (`/api/v2/users/{id}`): what
+/// the metrics count requests under.
+pub fn route_templates() -> impl Iterator<Item = String> {
+    let nested = management::ROUTES
+        .iter()
+        .map(|(template, _)| format!("{}{template}", management::PREFIX));
+    ROUTES
+        .iter()
+        .map(|(template, _)| (*template).to_owned())
+        .chain(nested)
+}
+
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(discovery::health))
-        .route(
-            "/favicon.ico",
-            get(|| async { axum::http::StatusCode::NO_CONTENT }),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::openid_configuration).options(cors::preflight_any),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::openid_configuration).options(cors::preflight_any),
-        )
-        .route(
-            "/.well-known/jwks.json",
-            get(discovery::jwks).options(cors::preflight_any),
-        )
-        .route(
-            "/authorize",
-            get(authorize::authorize_get).post(authorize::authorize_post),
-        )
-        .route("/authorize/resume", get(authorize::resume))
-        .route("/u/login", get(login::login_page).post(login::login_submit))
-        .route(
-            "/u/signup",
-            get(login::signup_page).post(login::signup_submit),
-        )
-        .route(
-            "/u/reset-password",
-            get(password_reset::request_page).post(password_reset::request_submit),
-        )
-        .route(
-            "/u/reset-password/code",
-            get(password_reset::code_page).post(password_reset::code_submit),
-        )
-        .route(
-            "/dbconnections/change_password",
-            post(password_reset::change_password).options(cors::preflight_registered),
-        )
-        .route(
-            "/u/consent",
-            get(consent::consent_page).post(consent::consent_submit),
-        )
-        .route(
-            "/oauth/token",
-            post(token::token).options(cors::preflight_registered),
-        )
-        .route(
-            "/oauth/revoke",
-            post(token::revoke).options(cors::preflight_registered),
-        )
-        .route(
-            "/userinfo",
-            get(userinfo::userinfo)
-                .post(userinfo::userinfo)
-                .options(cors::preflight_registered),
-        )
-        .route("/v2/logout", get(logout::v2_logout))
-        .route(
-            "/oidc/logout",
-            get(logout::oidc_logout).post(logout::oidc_logout_post),
-        )
-        .route("/static/{file}", get(pages::static_file))
-        .nest("/api/v2", management::router())
+    routed(ROUTES)
+        .nest(management::PREFIX, management::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(rejections::in_endpoint_shape))
         .layer(axum::middleware::from_fn_with_state(

@@ -52,7 +52,7 @@ impl AppState {
             machine_access: MachineAccessCache::new(Duration::from_millis(500)),
             secure_cookies,
             hsts,
-            metrics: Metrics::new(),
+            metrics: Metrics::new(crate::route_templates()),
         }))
     }
 

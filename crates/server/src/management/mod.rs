@@ -27,7 +27,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
-use crate::AppState;
+use crate::{AppState, Route};
 pub(crate) use error::ApiError;
 
 /// Registers the Management API as a system resource server of `issuer` if it is not
@@ -62,70 +62,68 @@ pub(crate) async fn ensure_management_api(
     }
 }
 
-/// The routes, to be nested under `/api/v2`.
+/// Where the Management API's routes are nested.
+pub(crate) const PREFIX: &str = "/api/v2";
+
+/// The Management API's routes, under `PREFIX` (see `crate::ROUTES`).
+pub(crate) const ROUTES: &[Route] = &[
+    ("/resource-servers", || {
+        get(resource_servers::list).post(resource_servers::create)
+    }),
+    ("/resource-servers/{id}", || {
+        get(resource_servers::get)
+            .patch(resource_servers::update)
+            .delete(resource_servers::delete)
+    }),
+    ("/clients", || get(clients::list).post(clients::create)),
+    ("/clients/{id}", || {
+        get(clients::get)
+            .patch(clients::update)
+            .delete(clients::delete)
+    }),
+    ("/clients/{id}/rotate-secret", || {
+        post(clients::rotate_secret)
+    }),
+    ("/client-grants", || {
+        get(client_grants::list).post(client_grants::create)
+    }),
+    ("/client-grants/{id}", || {
+        get(client_grants::get)
+            .patch(client_grants::update)
+            .delete(client_grants::delete)
+    }),
+    ("/users", || get(users::list).post(users::create)),
+    ("/users/{id}", || {
+        get(users::get).patch(users::update).delete(users::delete)
+    }),
+    ("/users-by-email", || get(users::by_email)),
+    ("/users/{id}/roles", || {
+        get(roles::user_roles)
+            .post(roles::assign_user_roles)
+            .delete(roles::remove_user_roles)
+    }),
+    ("/users/{id}/permissions", || {
+        get(roles::user_permissions)
+            .post(roles::add_user_permissions)
+            .delete(roles::remove_user_permissions)
+    }),
+    ("/roles", || get(roles::list).post(roles::create)),
+    ("/roles/{id}", || {
+        get(roles::get).patch(roles::update).delete(roles::delete)
+    }),
+    ("/roles/{id}/permissions", || {
+        get(roles::permissions)
+            .post(roles::add_permissions)
+            .delete(roles::remove_permissions)
+    }),
+    ("/roles/{id}/users", || {
+        get(roles::users).post(roles::assign_users)
+    }),
+];
+
+/// The routes, to be nested under `PREFIX`.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/resource-servers",
-            get(resource_servers::list).post(resource_servers::create),
-        )
-        .route(
-            "/resource-servers/{id}",
-            get(resource_servers::get)
-                .patch(resource_servers::update)
-                .delete(resource_servers::delete),
-        )
-        .route("/clients", get(clients::list).post(clients::create))
-        .route(
-            "/clients/{id}",
-            get(clients::get)
-                .patch(clients::update)
-                .delete(clients::delete),
-        )
-        .route("/clients/{id}/rotate-secret", post(clients::rotate_secret))
-        .route(
-            "/client-grants",
-            get(client_grants::list).post(client_grants::create),
-        )
-        .route(
-            "/client-grants/{id}",
-            get(client_grants::get)
-                .patch(client_grants::update)
-                .delete(client_grants::delete),
-        )
-        .route("/users", get(users::list).post(users::create))
-        .route(
-            "/users/{id}",
-            get(users::get).patch(users::update).delete(users::delete),
-        )
-        .route("/users-by-email", get(users::by_email))
-        .route(
-            "/users/{id}/roles",
-            get(roles::user_roles)
-                .post(roles::assign_user_roles)
-                .delete(roles::remove_user_roles),
-        )
-        .route(
-            "/users/{id}/permissions",
-            get(roles::user_permissions)
-                .post(roles::add_user_permissions)
-                .delete(roles::remove_user_permissions),
-        )
-        .route("/roles", get(roles::list).post(roles::create))
-        .route(
-            "/roles/{id}",
-            get(roles::get).patch(roles::update).delete(roles::delete),
-        )
-        .route(
-            "/roles/{id}/permissions",
-            get(roles::permissions)
-                .post(roles::add_permissions)
-                .delete(roles::remove_permissions),
-        )
-        .route(
-            "/roles/{id}/users",
-            get(roles::users).post(roles::assign_users),
-        )
+    crate::routed(ROUTES)
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::map_response(no_store))

@@ -525,6 +525,49 @@ async fn unknown_paths_and_templates_have_bounded_labels() {
     );
 }
 
+/// Every route of the router is counted under its own template: one request to each
+/// template's path moves that template's series by one, and nothing lands in `other`.
+#[tokio::test]
+async fn every_route_is_counted_under_its_own_template() {
+    let server = spawn().await;
+    let templates: Vec<String> = tessera_server::route_templates().collect();
+    for expected in ["/oauth/token", "/api/v2/users/{id}"] {
+        assert!(templates.iter().any(|t| t == expected), "{templates:?}");
+    }
+    // No redirect followed: each request reaches exactly one route.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let before = Scrape::of(&server).await;
+    for template in &templates {
+        let path = template.replace("{id}", "x").replace("{file}", "x");
+        client.get(server.url(&path)).send().await.unwrap();
+    }
+    let after = Scrape::of(&server).await;
+    let mut counted: HashMap<String, f64> = HashMap::new();
+    for (series, delta) in changes(&before, &after) {
+        if let Some(rest) = series.strip_prefix("tessera_http_requests_total{") {
+            let route = rest
+                .split(',')
+                .find_map(|label| label.strip_prefix("route="))
+                .expect("a route label");
+            *counted
+                .entry(route.trim_matches('"').to_owned())
+                .or_default() += delta;
+        }
+    }
+    for template in &templates {
+        assert_eq!(
+            counted.remove(template),
+            Some(1.0),
+            "{template}: {}",
+            after.text
+        );
+    }
+    assert!(counted.is_empty(), "counted elsewhere: {counted:?}");
+}
+
 #[tokio::test]
 async fn scrape_time_gauges_are_present() {
     let server = spawn().await;

@@ -213,7 +213,8 @@ const fn route(
 }
 
 /// Every route of `tessera_server::router` and of the Management API (checked against
-/// their source by `every_route_is_fuzzed`). `{id}` and `{file}` are filled per request.
+/// `tessera_server::route_templates` by `every_route_is_fuzzed`). `{id}` and `{file}` are
+/// filled per request.
 pub(super) const ROUTES: &[Route] = &[
     route("/healthz", GET, &[], Shape::Page),
     route("/favicon.ico", GET, &[], Shape::Page),
