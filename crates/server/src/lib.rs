@@ -32,7 +32,7 @@ use tessera_jose::MasterKey;
 use tessera_store::Store;
 use tokio::net::TcpListener;
 
-pub use edge::client_ip::{InvalidRange, IpRange, TrustedProxies};
+pub use edge::client_ip::{InvalidRange, TrustedProxies};
 pub use edge::tls;
 /// The Management API's JSON shapes, which the CLI's `--json` prints too.
 pub use management::wire;

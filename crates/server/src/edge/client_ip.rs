@@ -4,108 +4,47 @@
 //! the address is read from `X-Forwarded-For` instead — never otherwise, since a client can
 //! write that header itself.
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use ipnet::IpNet;
 
 use crate::state::AppState;
-
-/// An address range: `10.0.0.0/8`, `fd00::/8`, or one address (`127.0.0.1`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpRange {
-    network: IpAddr,
-    prefix: u8,
-}
 
 /// Why a trusted-proxy entry was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1)")]
 pub struct InvalidRange(String);
 
-impl FromStr for IpRange {
-    type Err = InvalidRange;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let invalid = || InvalidRange(text.chars().take(60).collect());
-        let (address, prefix) = match text.trim().split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (text.trim(), None),
-        };
-        let network: IpAddr = address.parse().map_err(|_| invalid())?;
-        let bits = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => bits,
-            Some(prefix) => prefix
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= bits)
-                .ok_or_else(invalid)?,
-        };
-        Ok(IpRange { network, prefix })
-    }
-}
-
-impl fmt::Display for IpRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
-}
-
-impl IpRange {
-    pub fn contains(&self, address: IpAddr) -> bool {
-        // An IPv4 peer may arrive as an IPv4-mapped IPv6 address on a dual-stack socket.
-        let address = match address {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.network, address) {
-            (IpAddr::V4(network), IpAddr::V4(address)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(network) & mask == u32::from(address) & mask
-            }
-            (IpAddr::V6(network), IpAddr::V6(address)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(network) & mask == u128::from(address) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// The proxies whose `X-Forwarded-For` is believed. Empty by default: the TCP peer is the
-/// client.
+/// The proxies whose `X-Forwarded-For` is believed: addresses and CIDR ranges. Empty by
+/// default: the TCP peer is the client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpRange>);
+pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
-    pub fn new(ranges: Vec<IpRange>) -> Self {
-        TrustedProxies(ranges)
-    }
-
-    /// Parses a list such as `["127.0.0.1", "10.0.0.0/8"]`.
+    /// Parses a list such as `["127.0.0.1", "10.0.0.0/8", "fd00::/8"]`; blank entries are
+    /// skipped (`a,,b` in a variable).
     pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, InvalidRange> {
         entries
             .into_iter()
-            .filter(|entry| !entry.trim().is_empty())
-            .map(str::parse)
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| InvalidRange(entry.chars().take(60).collect()))
+            })
             .collect::<Result<_, _>>()
             .map(TrustedProxies)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     fn trusts(&self, address: IpAddr) -> bool {
-        self.0.iter().any(|range| range.contains(address))
+        // An IPv4 peer may arrive as an IPv4-mapped IPv6 address on a dual-stack socket.
+        let address = address.to_canonical();
+        self.0.iter().any(|range| range.contains(&address))
     }
 
     /// The client's address: the peer's, unless the peer is a trusted proxy; then, walking
@@ -191,29 +130,35 @@ mod tests {
 
     #[test]
     fn ranges_parse_and_match() {
-        let range: IpRange = "10.0.0.0/8".parse().unwrap();
-        assert!(range.contains(ip("10.200.3.4")));
-        assert!(!range.contains(ip("11.0.0.1")));
-        assert!(range.contains(ip("::ffff:10.1.2.3")), "IPv4-mapped");
-        let one: IpRange = "127.0.0.1".parse().unwrap();
-        assert!(one.contains(ip("127.0.0.1")));
-        assert!(!one.contains(ip("127.0.0.2")));
-        let v6: IpRange = "fd00::/8".parse().unwrap();
-        assert!(v6.contains(ip("fd12::1")));
-        assert!(!v6.contains(ip("fe80::1")));
-        assert!(!v6.contains(ip("10.0.0.1")));
-        let everything: IpRange = "0.0.0.0/0".parse().unwrap();
-        assert!(everything.contains(ip("203.0.113.9")));
+        let trusts = |entry: &str, address: &str| {
+            TrustedProxies::parse([entry]).unwrap().trusts(ip(address))
+        };
+        assert!(trusts("10.0.0.0/8", "10.200.3.4"));
+        assert!(!trusts("10.0.0.0/8", "11.0.0.1"));
+        assert!(trusts("10.0.0.0/8", "::ffff:10.1.2.3"), "IPv4-mapped");
+        assert!(trusts("10.1.2.3/8", "10.9.9.9"), "host bits are ignored");
+        assert!(trusts(" 127.0.0.1 ", "127.0.0.1"));
+        assert!(!trusts("127.0.0.1", "127.0.0.2"));
+        assert!(trusts("fd00::/8", "fd12::1"));
+        assert!(!trusts("fd00::/8", "fe80::1"));
+        assert!(!trusts("fd00::/8", "10.0.0.1"));
+        assert!(trusts("::1", "::1"));
+        assert!(trusts("0.0.0.0/0", "203.0.113.9"));
         for bad in [
-            "",
             "10.0.0.0/33",
             "::/129",
             "10.0.0/8",
             "localhost",
             "10.0.0.0/x",
+            "10.0.0.0/",
+            "/8",
         ] {
-            assert!(bad.parse::<IpRange>().is_err(), "{bad:?}");
+            assert!(TrustedProxies::parse([bad]).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            TrustedProxies::parse(["", " "]),
+            Ok(TrustedProxies::default())
+        );
     }
 
     #[test]
@@ -270,7 +215,10 @@ mod tests {
 
     #[test]
     fn bad_entries_are_named() {
-        let error = TrustedProxies::parse(["10.0.0.0/8", "10.0.0.0/99"]).unwrap_err();
-        assert!(error.to_string().contains("10.0.0.0/99"), "{error}");
+        let error = TrustedProxies::parse(["10.0.0.0/8", " 10.0.0.0/99 "]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "\"10.0.0.0/99\" is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1)"
+        );
     }
 }
