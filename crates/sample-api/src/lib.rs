@@ -9,15 +9,15 @@
 //!
 //! CORS allows the sample SPA's origin, on errors too, so the browser can read a 401/403.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
 use serde_json::json;
 use tessera_guard::Guard;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 const PUBLIC: &str =
     "Hello from a public endpoint! You don't need to be authenticated to see this.";
@@ -31,8 +31,6 @@ fn message(text: &'static str) -> Json<serde_json::Value> {
 
 /// The API's routes. `spa_origin` (e.g. `http://localhost:3000`) may call it from a browser.
 pub fn router(guard: &Guard, spa_origin: &str) -> Router {
-    let origin =
-        HeaderValue::from_str(spa_origin).unwrap_or_else(|_| HeaderValue::from_static("null"));
     Router::new()
         .route("/api/public", get(|| async { message(PUBLIC) }))
         .route(
@@ -47,41 +45,19 @@ pub fn router(guard: &Guard, spa_origin: &str) -> Router {
             "/api/admin",
             post(|| async { message(ADMIN) }).layer(guard.require_scope("write:messages")),
         )
-        .layer(axum::middleware::from_fn_with_state(origin, cors))
+        .layer(cors(spa_origin))
 }
 
-/// CORS for the one allowed origin: preflights answered here, the header added to every
-/// response (401 and 403 included).
-async fn cors(State(allowed): State<HeaderValue>, request: Request, next: Next) -> Response {
-    let from_allowed = request.headers().get(header::ORIGIN) == Some(&allowed);
-    let preflight = request.method() == Method::OPTIONS;
-    let mut response = if preflight {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(request).await
-    };
-    let headers = response.headers_mut();
-    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-    if from_allowed {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
-        if preflight {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("Authorization, Content-Type"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
-        }
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("WWW-Authenticate"),
-        );
-    }
-    response
+/// CORS for the one allowed origin: preflights answered by the layer, the headers added to
+/// every response the guard or a handler gives (401 and 403 included, so the SPA can read
+/// them). A listed origin, not an exact one: `Access-Control-Allow-Origin` goes only to the
+/// SPA's requests.
+fn cors(spa_origin: &str) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(HeaderValue::from_str(spa_origin).ok()))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::WWW_AUTHENTICATE])
+        .max_age(Duration::from_secs(600))
+        .vary([header::ORIGIN])
 }

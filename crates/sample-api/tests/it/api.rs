@@ -106,6 +106,7 @@ async fn each_route_needs_what_the_quickstart_says() {
             headers["access-control-allow-origin"], SPA,
             "CORS on {status} too"
         );
+        assert!(varies_by_origin(&headers), "{method} {path}");
         if status == StatusCode::OK {
             assert!(body["message"].as_str().unwrap().starts_with("Hello from"));
         } else {
@@ -114,6 +115,14 @@ async fn each_route_needs_what_the_quickstart_says() {
                     .to_str()
                     .unwrap()
                     .starts_with("Bearer")
+            );
+            // The SPA may read why it was refused.
+            assert!(
+                headers["access-control-expose-headers"]
+                    .to_str()
+                    .unwrap()
+                    .eq_ignore_ascii_case("www-authenticate"),
+                "{headers:?}"
             );
         }
     }
@@ -131,24 +140,58 @@ async fn preflight_allows_the_spa_origin_only() {
         .body(Body::empty())
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // A preflight needs an ok status (Fetch: 200–299), nothing more.
+    assert!(response.status().is_success(), "{}", response.status());
+    let headers = response.headers();
+    assert_eq!(headers["access-control-allow-origin"], SPA);
     assert!(
-        response.headers()["access-control-allow-headers"]
+        headers["access-control-allow-headers"]
             .to_str()
             .unwrap()
-            .contains("Authorization")
+            .to_ascii_lowercase()
+            .contains("authorization")
     );
+    assert!(varies_by_origin(headers));
     let evil = Request::builder()
         .method("OPTIONS")
         .uri("/api/private")
         .header("origin", "https://evil.example")
         .body(Body::empty())
         .unwrap();
-    let response = app.oneshot(evil).await.unwrap();
+    let response = app.clone().oneshot(evil).await.unwrap();
     assert!(
         response
             .headers()
             .get("access-control-allow-origin")
             .is_none()
     );
+    assert!(varies_by_origin(response.headers()));
+    // Nor on its requests, whatever their answer.
+    for path in ["/api/public", "/api/private"] {
+        let evil = Request::builder()
+            .uri(path)
+            .header("origin", "https://evil.example")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(evil).await.unwrap();
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{path}"
+        );
+        assert!(varies_by_origin(response.headers()), "{path}");
+    }
+}
+
+/// `Vary` names `Origin`: a cache must not give one origin's answer to another.
+fn varies_by_origin(headers: &axum::http::HeaderMap) -> bool {
+    headers.get_all("vary").iter().any(|value| {
+        value
+            .to_str()
+            .unwrap()
+            .split(',')
+            .any(|name| name.trim().eq_ignore_ascii_case("origin"))
+    })
 }
