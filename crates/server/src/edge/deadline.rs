@@ -2,6 +2,13 @@
 //! `tessera-http`'s header read timeout ends a client that dribbles its header; this ends
 //! one that dribbles its body (a form posted a byte at a time), which would otherwise hold
 //! a task and a connection for as long as it likes.
+//!
+//! Not tower-http's `TimeoutLayer`, though it would time the same future (the body is read
+//! by the handler's extractors, so a slow body is covered either way): its answer is fixed
+//! — the status alone, an empty body, no header — where ours is in the endpoints' JSON
+//! error shape, says `Connection: close` (the client is still sending a body nobody will
+//! read) and is logged with its path. Adding those around it would mean recognising its
+//! 408 afterwards by the status alone.
 
 use axum::Json;
 use axum::extract::{Request, State};
