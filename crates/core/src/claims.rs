@@ -76,6 +76,10 @@ pub fn access_token(request: &AccessTokenRequest<'_>) -> (&'static str, Map<Stri
     (typ, claims)
 }
 
+/// The algorithm every ID token is signed with (Auth0's default; what the SDKs expect).
+/// `at_hash` and `c_hash` use its hash.
+pub const ID_TOKEN_ALG: &str = "RS256";
+
 pub struct IdTokenRequest<'a> {
     pub issuer: &'a str,
     pub user: &'a User,
@@ -88,6 +92,8 @@ pub struct IdTokenRequest<'a> {
     pub sid: Option<&'a str>,
     /// The access token issued alongside, for `at_hash`.
     pub access_token: Option<&'a str>,
+    /// The authorization code issued alongside (a hybrid response), for `c_hash`.
+    pub code: Option<&'a str>,
 }
 
 pub fn id_token(request: &IdTokenRequest<'_>) -> Map<String, Value> {
@@ -106,6 +112,9 @@ pub fn id_token(request: &IdTokenRequest<'_>) -> Map<String, Value> {
     }
     if let Some(token) = request.access_token {
         claims.insert("at_hash".into(), json!(at_hash(token)));
+    }
+    if let Some(code) = request.code {
+        claims.insert("c_hash".into(), json!(c_hash(code)));
     }
     claims
 }
@@ -126,9 +135,20 @@ pub fn profile_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
     claims
 }
 
-/// base64url of the left half of SHA-256 of the access token (RS256/ES256 ID tokens).
+/// `at_hash` (OIDC Core §3.1.3.6): binds an ID token to the access token issued with it.
 pub fn at_hash(access_token: &str) -> String {
-    let hash = digest::digest(&digest::SHA256, access_token.as_bytes());
+    left_half_hash(access_token)
+}
+
+/// `c_hash` (OIDC Core §3.3.2.11): binds an ID token to the code issued with it.
+pub fn c_hash(code: &str) -> String {
+    left_half_hash(code)
+}
+
+/// base64url of the left half of the hash of `value`, the hash being the one of the ID
+/// token's signing algorithm: SHA-256, for [`ID_TOKEN_ALG`] (RS256).
+fn left_half_hash(value: &str) -> String {
+    let hash = digest::digest(&digest::SHA256, value.as_bytes());
     URL_SAFE_NO_PAD.encode(&hash.as_ref()[..16])
 }
 
@@ -262,12 +282,44 @@ mod tests {
             auth_time: 90,
             sid: Some("s"),
             access_token: Some("token"),
+            code: None,
         });
         assert_eq!(claims["nonce"], json!("n+/="));
         assert_eq!(claims["nickname"], json!("demo"));
         assert_eq!(claims["updated_at"], json!("2023-11-14T22:13:20.000Z"));
         assert!(!claims.contains_key("email"));
         assert_eq!(claims["at_hash"], json!(at_hash("token")));
+        assert!(!claims.contains_key("c_hash"), "no code, no c_hash");
+    }
+
+    #[test]
+    fn a_hybrid_id_token_carries_c_hash_and_at_hash() {
+        let user = user();
+        let scopes = scope::parse("openid");
+        let claims = id_token(&IdTokenRequest {
+            issuer: "https://t.example/",
+            user: &user,
+            client_id: "cid",
+            scopes: &scopes,
+            now: 100,
+            lifetime: 36_000,
+            nonce: Some("n"),
+            auth_time: 90,
+            sid: None,
+            access_token: Some("token"),
+            code: Some("the-code"),
+        });
+        assert_eq!(claims["c_hash"], json!(c_hash("the-code")));
+        assert_eq!(claims["at_hash"], json!(at_hash("token")));
+    }
+
+    #[test]
+    fn c_hash_matches_oidc_example() {
+        // OpenID Connect Core, Appendix A.4 (`code id_token`, RS256).
+        assert_eq!(
+            c_hash("Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk"),
+            "LDktKdoQak3Pk0cnXxCltA"
+        );
     }
 
     #[test]

@@ -26,7 +26,22 @@ impl ResponseMode {
     }
 }
 
-/// Which tokens the authorization endpoint returns.
+/// Every response type `/authorize` accepts, as discovery lists them: the code flow, the
+/// implicit flow (both spellings of `token id_token`) and the hybrid flow (OIDC Core §3.3).
+/// The words may come in any order; [`ResponseType::parse`] reads each spelling.
+pub const SUPPORTED_RESPONSE_TYPES: [&str; 8] = [
+    "code",
+    "token",
+    "id_token",
+    "token id_token",
+    "id_token token",
+    "code id_token",
+    "code token",
+    "code id_token token",
+];
+
+/// Which tokens the authorization endpoint returns: any non-empty set of `code`, `token`
+/// and `id_token` — every one is supported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResponseType {
     pub code: bool,
@@ -35,6 +50,8 @@ pub struct ResponseType {
 }
 
 impl ResponseType {
+    /// The space-separated words in any order; `None` for an unknown or repeated word, or
+    /// none at all.
     pub fn parse(text: &str) -> Option<Self> {
         let mut parsed = ResponseType {
             code: false,
@@ -56,25 +73,13 @@ impl ResponseType {
         (parsed.code || parsed.token || parsed.id_token).then_some(parsed)
     }
 
-    /// Supported: code; token; id_token; token id_token (the legacy implicit flow). The
-    /// hybrid ones (`code id_token`…) are read too: their error goes in the fragment.
-    pub fn is_supported(self) -> bool {
-        matches!(
-            (self.code, self.token, self.id_token),
-            (true, false, false)
-                | (false, true, false)
-                | (false, false, true)
-                | (false, true, true)
-        )
-    }
-
     /// No code: nothing reaches the token endpoint (so no refresh token either).
     pub fn is_implicit(self) -> bool {
         !self.code
     }
 
-    /// Whether the authorization response itself carries a token (access or ID token),
-    /// hybrid response types such as `code id_token` included.
+    /// Whether the authorization response itself carries a token (access or ID token):
+    /// implicit, and hybrid (`code id_token`, `code token`, `code id_token token`).
     pub fn returns_tokens(self) -> bool {
         self.token || self.id_token
     }
@@ -141,14 +146,73 @@ mod tests {
 
     #[test]
     fn response_types() {
+        let kind = |code, token, id_token| {
+            Some(ResponseType {
+                code,
+                token,
+                id_token,
+            })
+        };
         assert!(ResponseType::parse("code").is_some_and(|r| r.code && !r.is_implicit()));
-        assert!(ResponseType::parse("token id_token").is_some_and(|r| r.token && r.id_token));
-        assert!(ResponseType::parse("id_token token").is_some());
-        assert!(ResponseType::parse("code id_token").is_some_and(|r| !r.is_supported()));
-        assert!(ResponseType::parse("code").is_some_and(ResponseType::is_supported));
-        assert!(ResponseType::parse("code code").is_none());
-        assert!(ResponseType::parse("none").is_none());
-        assert!(ResponseType::parse("").is_none());
+        assert_eq!(
+            ResponseType::parse("token id_token"),
+            kind(false, true, true)
+        );
+        assert_eq!(
+            ResponseType::parse("id_token token"),
+            kind(false, true, true)
+        );
+        // The hybrid ones, in any order of their words.
+        for text in ["code id_token", "id_token code"] {
+            assert_eq!(ResponseType::parse(text), kind(true, false, true), "{text}");
+        }
+        for text in ["code token", "token code"] {
+            assert_eq!(ResponseType::parse(text), kind(true, true, false), "{text}");
+        }
+        for text in [
+            "code id_token token",
+            "code token id_token",
+            "id_token code token",
+            "id_token token code",
+            "token code id_token",
+            "token id_token code",
+        ] {
+            assert_eq!(ResponseType::parse(text), kind(true, true, true), "{text}");
+        }
+        let hybrid = ResponseType::parse("code id_token").unwrap();
+        assert!(!hybrid.is_implicit() && hybrid.returns_tokens());
+        // Repeated, unknown or no words.
+        for text in [
+            "code code",
+            "code id_token id_token",
+            "token code token",
+            "code id_token foo",
+            "none",
+            "code none",
+            "Code",
+            "code\tid_token",
+            "code+id_token",
+            "",
+            "  ",
+        ] {
+            assert_eq!(ResponseType::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_supported_list_names_every_response_type() {
+        let listed: Vec<ResponseType> = SUPPORTED_RESPONSE_TYPES
+            .iter()
+            .map(|text| ResponseType::parse(text).expect(text))
+            .collect();
+        for bits in 1..8u8 {
+            let combination = ResponseType {
+                code: bits & 1 != 0,
+                token: bits & 2 != 0,
+                id_token: bits & 4 != 0,
+            };
+            assert!(listed.contains(&combination), "{combination:?} is listed");
+        }
     }
 
     #[test]
@@ -158,8 +222,7 @@ mod tests {
             token,
             id_token,
         };
-        // Every combination, the hybrid ones too (not supported yet: the rule must hold
-        // the day they are).
+        // Every combination, the hybrid ones too.
         let response_types = [
             kind(true, false, false),
             kind(false, true, false),

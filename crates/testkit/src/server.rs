@@ -368,6 +368,25 @@ pub fn pkce_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
+/// The `at_hash` or `c_hash` that `id_token` must carry for `value` (its access token or
+/// code), computed here, apart from the server's code (OIDC Core §3.3.2.11): base64url of
+/// the left half of the hash that the token's own `alg` uses.
+pub fn left_half_hash(id_token: &str, value: &str) -> String {
+    use aws_lc_rs::digest;
+    use base64::Engine;
+    use jsonwebtoken::Algorithm;
+    let alg = jsonwebtoken::decode_header(id_token).unwrap().alg;
+    let hash = match alg {
+        Algorithm::RS256 | Algorithm::ES256 => &digest::SHA256,
+        // Ed25519 hashes with SHA-512 (the OpenID Foundation's reading for EdDSA).
+        Algorithm::EdDSA => &digest::SHA512,
+        other => panic!("an ID token signed with {other:?}: not an algorithm Tessera signs with"),
+    };
+    let digest = digest::digest(hash, value.as_bytes());
+    let half = &digest.as_ref()[..digest.as_ref().len() / 2];
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(half)
+}
+
 impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tessera_core::request::SUPPORTED_RESPONSE_TYPES;
 
 use crate::AppState;
 use crate::edge::cors;
@@ -20,7 +21,7 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "jwks_uri": url(".well-known/jwks.json"),
         "end_session_endpoint": url("oidc/logout"),
         "revocation_endpoint": url("oauth/revoke"),
-        "response_types_supported": ["code", "token", "id_token", "token id_token", "id_token token"],
+        "response_types_supported": SUPPORTED_RESPONSE_TYPES,
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
         "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
@@ -31,7 +32,7 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "claims_supported": [
             "aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname",
-            "picture", "sub", "updated_at", "nonce", "at_hash", "sid"
+            "picture", "sub", "updated_at", "nonce", "at_hash", "c_hash", "sid"
         ],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "request_parameter_supported": false,

@@ -1,6 +1,7 @@
 //! Minting tokens: JWT access tokens for APIs, opaque access tokens good only at
-//! /userinfo, and ID tokens. Shared by /authorize (implicit) and /oauth/token. What they
-//! carry was decided before, by the grant pipeline (`crate::grant`); nothing here narrows.
+//! /userinfo, and ID tokens. Shared by /authorize (implicit and hybrid) and /oauth/token.
+//! What they carry was decided before, by the grant pipeline (`crate::grant`); nothing here
+//! narrows.
 
 use tessera_core::claims::{self, AccessTokenRequest, IdTokenRequest, Subject};
 use tessera_core::grant::Grant;
@@ -121,9 +122,11 @@ pub(crate) struct IdTokenInput<'a> {
     pub(crate) auth_time: i64,
     pub(crate) sid: Option<&'a str>,
     pub(crate) access_token: Option<&'a str>,
+    /// The code of a hybrid response, for `c_hash`.
+    pub(crate) code: Option<&'a str>,
 }
 
-/// An RS256 ID token.
+/// An ID token, signed with [`claims::ID_TOKEN_ALG`].
 pub(crate) fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<String, OAuthError> {
     let claims = claims::id_token(&IdTokenRequest {
         issuer: state.issuer(),
@@ -136,8 +139,9 @@ pub(crate) fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Str
         auth_time: input.auth_time,
         sid: input.sid,
         access_token: input.access_token,
+        code: input.code,
     });
-    sign(state, "RS256", "JWT", &claims)
+    sign(state, claims::ID_TOKEN_ALG, "JWT", &claims)
 }
 
 /// What an `id_token_hint` tells: an ID token we issued (our key, our `iss`), expired or

@@ -7,6 +7,7 @@ mod conformance;
 mod consent;
 mod error_shapes;
 mod flows;
+mod hybrid;
 mod logs;
 mod management;
 mod metrics;

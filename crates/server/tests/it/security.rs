@@ -79,7 +79,7 @@ async fn errors_after_the_redirect_uri_is_trusted_go_back_to_it() {
             "invalid_request",
         ),
         (
-            vec![("response_type", "code token")],
+            vec![("response_type", "code code")],
             "unsupported_response_type",
         ),
         (

@@ -157,7 +157,8 @@ pub(crate) enum Grant {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
-    /// `response_type=token` at `/authorize` (the legacy implicit flow).
+    /// An access token from `/authorize` (`response_type` with `token`: the implicit
+    /// grant, or the hybrid flow's `code token`).
     Implicit,
 }
 

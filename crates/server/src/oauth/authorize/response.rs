@@ -120,6 +120,9 @@ pub(crate) async fn complete(
     }
 }
 
+/// The response's parameters: the code (stored with what it grants), the access token,
+/// then the ID token, which names those two issued with it (`c_hash`, `at_hash`: a hybrid
+/// or implicit client checks it was not handed another response's code or token).
 async fn issue_response(
     state: &AppState,
     client: &Client,
@@ -138,8 +141,9 @@ async fn issue_response(
     )
     .await?;
     let mut params: Vec<(&'static str, String)> = Vec::new();
+    let mut code = None;
     if request.response_type.code {
-        let code = ids::secret_token();
+        let issued = ids::secret_token();
         let grant = CodeGrant {
             scope: granted.scopes.clone(),
             audience: api.map(|a| a.identifier.clone()),
@@ -152,7 +156,7 @@ async fn issue_response(
         state
             .store()
             .create_code(&NewCode {
-                code_hash: ids::secret_hash(&code),
+                code_hash: ids::secret_hash(&issued),
                 client_id: client.client_id.clone(),
                 user_id: user.user_id.clone(),
                 redirect_uri: request.redirect_uri.clone(),
@@ -161,7 +165,8 @@ async fn issue_response(
                 expires_at: now + AUTHORIZATION_CODE_LIFETIME,
             })
             .await?;
-        params.push(("code", code));
+        params.push(("code", issued.clone()));
+        code = Some(issued);
     }
     let mut access_token = None;
     if request.response_type.token {
@@ -185,6 +190,7 @@ async fn issue_response(
                 auth_time: session.auth_time,
                 sid: Some(&session.sid),
                 access_token: access_token.as_deref(),
+                code: code.as_deref(),
             },
         )?;
         params.push(("id_token", id_token));

@@ -2,7 +2,9 @@
 //! redirect_uri first — a failure there is a page, never a redirect — then everything
 //! else, whose failures go back to the verified redirect_uri. One small check per concern.
 
-use tessera_core::request::{AuthRequest, ResponseMode, ResponseType, response_mode};
+use tessera_core::request::{
+    AuthRequest, ResponseMode, ResponseType, SUPPORTED_RESPONSE_TYPES, response_mode,
+};
 use tessera_core::{Client, ResourceServer, pkce, redirect, scope};
 
 use super::response::{Rejection, Target};
@@ -163,18 +165,24 @@ fn unsupported_features(
         .map_err(|(_, description)| invalid_request(description))
 }
 
-/// A supported response type that the application's grant types allow.
+/// A supported response type that the application's grant types allow: a code needs the
+/// authorization code grant, a token or ID token from `/authorize` the implicit grant — so
+/// a hybrid response type needs both, as at Auth0.
 fn allowed_response_type(
     parsed: Option<Option<ResponseType>>,
     client: &Client,
 ) -> Result<ResponseType, Failure> {
     let response_type = parsed
         .ok_or_else(|| invalid_request("The response_type parameter is missing."))?
-        .filter(|rt| rt.is_supported())
-        .ok_or((
-            "unsupported_response_type",
-            "Supported response types: code, token, id_token, token id_token.".into(),
-        ))?;
+        .ok_or_else(|| {
+            (
+                "unsupported_response_type",
+                format!(
+                    "Supported response types: {}.",
+                    SUPPORTED_RESPONSE_TYPES.join(", ")
+                ),
+            )
+        })?;
     if response_type.code && !client.allows_grant("authorization_code") {
         return Err((
             "unauthorized_client",
@@ -222,7 +230,7 @@ fn pkce_parameters(
     if let Some(challenge) = &code_challenge {
         if !response_type.code {
             return Err(invalid_request(
-                "code_challenge is only valid with response_type=code.",
+                "code_challenge is only valid with a response_type that includes code.",
             ));
         }
         pkce::check_challenge(challenge, params.get("code_challenge_method"))

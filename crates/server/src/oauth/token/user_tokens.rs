@@ -85,6 +85,7 @@ pub(super) async fn user_tokens(
                 auth_time,
                 sid,
                 access_token: Some(&access.token),
+                code: None,
             },
         )?)
     } else {
