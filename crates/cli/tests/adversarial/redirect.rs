@@ -674,6 +674,220 @@ async fn response_modes_never_put_a_token_in_a_query() {
     tally.finish();
 }
 
+/// The hybrid flow (`code id_token`, `code token`, `code id_token token`) under attack: a
+/// query asked for, no nonce, an application without the implicit grant, misspelled
+/// response types, a replayed code, and codes swapped between two responses — which each ID
+/// token's `c_hash` (computed here) exposes, and PKCE refuses at the token endpoint.
+#[tokio::test]
+async fn hybrid_responses_hold() {
+    let t = tenant().await;
+    let server = &t.server;
+    let spa = server.spa_client_id.clone();
+    let signed_in = browser();
+    server.code_flow(&signed_in, "openid", None).await;
+    let mut tally = Tally::new("redirect/hybrid");
+    // A hybrid request of `client_id`, plus `extra`; its PKCE verifier.
+    let request = |client_id: &str, response_type: &str, extra: &[(&str, &str)]| {
+        let pkce = pkce();
+        let mut params = vec![
+            ("client_id", client_id),
+            ("redirect_uri", CALLBACK),
+            ("response_type", response_type),
+            ("scope", "openid offline_access"),
+            ("audience", tessera_testkit::API),
+            ("state", "st"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        params.extend_from_slice(extra);
+        (t.url(&params), pkce.verifier)
+    };
+    let in_fragment = format!("{CALLBACK}#");
+    let no_code = |answer: &Answer| {
+        answer
+            .location
+            .as_deref()
+            .is_some_and(|l| !l.contains("code=") && !l.contains("token="))
+    };
+    const HYBRID: [&str; 3] = ["code id_token", "code token", "code id_token token"];
+
+    for response_type in HYBRID {
+        let (url, _) = request(
+            &spa,
+            response_type,
+            &[("nonce", "n"), ("response_mode", "query")],
+        );
+        let answer = get(&signed_in, &url).await;
+        tally.case(
+            format_args!("{response_type} with response_mode=query: invalid_request in the fragment, nothing issued"),
+            answer.redirects_to(&in_fragment)
+                && answer.param("error").as_deref() == Some("invalid_request")
+                && no_code(&answer),
+            answer.describe(),
+        );
+    }
+    for response_type in ["code id_token", "code id_token token"] {
+        for (how, extra) in [
+            ("no nonce", vec![]),
+            ("an empty nonce", vec![("nonce", "")]),
+        ] {
+            let (url, _) = request(&spa, response_type, &extra);
+            let answer = get(&signed_in, &url).await;
+            tally.case(
+                format_args!(
+                    "{response_type} with {how}: invalid_request in the fragment, nothing issued"
+                ),
+                answer.redirects_to(&in_fragment)
+                    && answer.param("error").as_deref() == Some("invalid_request")
+                    && no_code(&answer),
+                answer.describe(),
+            );
+        }
+    }
+
+    let mut code_only = client(
+        "Code only",
+        AppType::RegularWeb,
+        Some(&ids::client_secret()),
+    );
+    code_only.grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+    server.store.create_client(&code_only).await.unwrap();
+    let mut implicit_only = client("Implicit only", AppType::Spa, None);
+    implicit_only.grant_types = vec!["implicit".into()];
+    server.store.create_client(&implicit_only).await.unwrap();
+    for (app, lacking) in [
+        (&code_only, "implicit"),
+        (&implicit_only, "authorization_code"),
+    ] {
+        for response_type in HYBRID {
+            let (url, _) = request(&app.client_id, response_type, &[("nonce", "n")]);
+            let answer = get(&signed_in, &url).await;
+            tally.case(
+                format_args!("{response_type} for an application without the {lacking} grant: unauthorized_client, nothing issued"),
+                answer.redirects_to(&in_fragment)
+                    && answer.param("error").as_deref() == Some("unauthorized_client")
+                    && no_code(&answer),
+                answer.describe(),
+            );
+        }
+    }
+
+    for response_type in [
+        "code code",
+        "id_token id_token",
+        "code id_token id_token",
+        "token code token",
+        "code id_token foo",
+        "code id_token none",
+        "code,id_token",
+        "code+id_token",
+        "CODE id_token",
+        "code\u{b}id_token",
+    ] {
+        let (url, _) = request(&spa, response_type, &[("nonce", "n")]);
+        let answer = get(&signed_in, &url).await;
+        tally.case(
+            format_args!("response_type={response_type:?}: unsupported_response_type at the callback, nothing issued"),
+            answer.redirects_to(&format!("{CALLBACK}?"))
+                && answer.param("error").as_deref() == Some("unsupported_response_type")
+                && no_code(&answer),
+            answer.describe(),
+        );
+    }
+
+    // Two hybrid responses for the same user.
+    let respond = |response_type: &'static str| {
+        let (url, verifier) = request(&spa, response_type, &[("nonce", "n")]);
+        let signed_in = signed_in.clone();
+        async move {
+            let answer = get(&signed_in, &url).await;
+            let param = |name: &str| answer.param(name).unwrap_or_default();
+            (param("code"), param("id_token"), verifier)
+        }
+    };
+    let (code_a, id_token_a, verifier_a) = respond("code id_token").await;
+    let (code_b, id_token_b, verifier_b) = respond("code id_token").await;
+    let mut c_hashes = Vec::new();
+    for id_token in [&id_token_a, &id_token_b] {
+        let claims = server.verify(id_token, &spa).await;
+        c_hashes.push(claims["c_hash"].as_str().unwrap_or_default().to_string());
+    }
+    let [c_hash_a, c_hash_b] = [&c_hashes[0], &c_hashes[1]];
+    let hash = tessera_testkit::left_half_hash;
+    tally.case(
+        "control: each ID token's c_hash is its own code's",
+        *c_hash_a == hash(&id_token_a, &code_a) && *c_hash_b == hash(&id_token_b, &code_b),
+        format_args!("{c_hash_a} {c_hash_b}"),
+    );
+    tally.case(
+        "response A's ID token with B's code swapped in: c_hash does not match (the client refuses)",
+        !code_b.is_empty() && *c_hash_a != hash(&id_token_a, &code_b),
+        c_hash_a,
+    );
+    tally.case(
+        "response B's ID token with A's code swapped in: c_hash does not match (the client refuses)",
+        !code_a.is_empty() && *c_hash_b != hash(&id_token_b, &code_a),
+        c_hash_b,
+    );
+    let (status, body) = server.redeem(&code_b, &verifier_a).await;
+    tally.case(
+        "B's code redeemed with A's PKCE verifier: invalid_grant",
+        status == 400 && body["error"] == "invalid_grant",
+        format_args!("{status} {body}"),
+    );
+
+    let (status, first) = server.redeem(&code_a, &verifier_a).await;
+    let refresh_token = first["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    tally.case(
+        "control: a hybrid code redeems once, with a refresh token",
+        status == 200 && !refresh_token.is_empty(),
+        format_args!("{status} {first}"),
+    );
+    let (status, body) = server.redeem(&code_a, &verifier_a).await;
+    tally.case(
+        "the hybrid code replayed: invalid_grant",
+        status == 400 && body["error"] == "invalid_grant",
+        format_args!("{status} {body}"),
+    );
+    let (status, body) = server.refresh(&refresh_token).await;
+    tally.case(
+        "after the replay, the first redemption's refresh token: invalid_grant (revoked)",
+        status == 400 && body["error"] == "invalid_grant",
+        format_args!("{status} {body}"),
+    );
+    let (status, body) = server
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &spa),
+            ("code", &code_b),
+            ("redirect_uri", SPA_ORIGIN),
+            ("code_verifier", &verifier_b),
+        ])
+        .await;
+    tally.case(
+        "a hybrid code redeemed with another redirect_uri: invalid_grant",
+        status == 400 && body["error"] == "invalid_grant",
+        format_args!("{status} {body}"),
+    );
+    let status = reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .bearer_auth(&id_token_b)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    tally.status(
+        "the front-channel ID token as a bearer token at /userinfo: 401",
+        status,
+        401,
+    );
+    tally.finish();
+}
+
 /// Logout return URLs: only an application's registered logout URL, exactly, with the
 /// client named; everything else is a page (the session still ends).
 #[tokio::test]
