@@ -66,7 +66,7 @@ describe(`auth0 ${SDK_VERSION} ManagementClient against Tessera's /api/v2`, () =
     const system = page.data.find((api) => api.identifier === `${server.issuer}api/v2/`);
     assert.ok(system, JSON.stringify(page.data));
     assert.equal(system.is_system, true);
-    assert.equal(system.name, 'Tessera Management API');
+    assert.equal(system.name, 'Auth0 Management API');
     assert.ok(requested.includes('POST /oauth/token'), requested.join(', '));
   });
 

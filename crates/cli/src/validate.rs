@@ -26,6 +26,11 @@ pub fn name(name: &str, what: &str) -> CliResult<String> {
     rules::name(name, what).map_err(CliError::invalid)
 }
 
+/// An API's name: see `tessera_core::validate::api_name`.
+pub fn api_name(name: &str) -> CliResult<String> {
+    rules::api_name(name).map_err(CliError::invalid)
+}
+
 /// A user's name: see `tessera_core::validate::person_name`.
 pub fn person_name(name: &str, what: &str) -> CliResult<String> {
     rules::person_name(name, what).map_err(CliError::invalid)

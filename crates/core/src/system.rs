@@ -11,8 +11,9 @@ use crate::{ResourceServer, Scope, TokenDialect};
 /// The prefix of a system API's id.
 pub const SYSTEM_API_ID_PREFIX: &str = "sys_";
 
-/// The name of the Management API as a resource server.
-pub const MANAGEMENT_API_NAME: &str = "Tessera Management API";
+/// The name of the Management API as a resource server: Auth0's, because Auth0's tools
+/// (auth0-deploy-cli) recognise the system API by this name and leave it alone.
+pub const MANAGEMENT_API_NAME: &str = "Auth0 Management API";
 
 /// The Management API's scopes (Auth0's names) and their descriptions.
 pub const MANAGEMENT_SCOPES: [(&str, &str); 24] = [

@@ -72,6 +72,20 @@ pub fn name(name: &str, what: &str) -> Checked<String> {
     Ok(name.to_string())
 }
 
+/// An API's display name: [`name`], and not the Management API's name, which Auth0's
+/// tools take to mean the system API (an API of that name would be skipped by an
+/// auth0-deploy-cli export or import without a word).
+pub fn api_name(text: &str) -> Checked<String> {
+    let checked = name(text, "API")?;
+    if checked.eq_ignore_ascii_case(crate::system::MANAGEMENT_API_NAME) {
+        return Err(format!(
+            "the API name {:?} is reserved for the system API",
+            crate::system::MANAGEMENT_API_NAME
+        ));
+    }
+    Ok(checked)
+}
+
 /// An API identifier (the `aud` of its tokens). Auth0 recommends a URL but accepts any
 /// string; we require a non-empty string without whitespace, and a valid URL when it
 /// looks like one. Identifiers shaped like a system API's id (`sys_…`, any case) are
@@ -765,6 +779,21 @@ mod tests {
         }
         assert!(api_identifier("system-api").is_ok());
         assert!(api_identifier("https://example.com/sys_x").is_ok());
+    }
+
+    #[test]
+    fn the_management_apis_name_is_reserved() {
+        for reserved in [
+            "Auth0 Management API",
+            " auth0 management api ",
+            "AUTH0 MANAGEMENT API",
+        ] {
+            let message = api_name(reserved).unwrap_err();
+            assert!(message.contains("reserved"), "{message}");
+        }
+        assert_eq!(api_name(" Messages API ").unwrap(), "Messages API");
+        assert!(api_name("Auth0 Management API v2").is_ok());
+        assert!(api_name("").is_err());
     }
 
     #[test]

@@ -69,7 +69,7 @@ fn not_found_or(error: StoreError, id: &str) -> CliError {
 }
 
 async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
-    let name = validate::name(&args.name, "API")?;
+    let name = validate::api_name(&args.name)?;
     let identifier = validate::api_identifier(&args.identifier)?;
     let mut scopes = match &args.scopes_file {
         Some(path) => read_scopes_file(path)?,
@@ -153,11 +153,7 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
     let api = find(&ctx.store, &args.id).await?;
     refuse_system(&api)?;
     let update = ResourceServerUpdate {
-        name: args
-            .name
-            .as_deref()
-            .map(|n| validate::name(n, "API"))
-            .transpose()?,
+        name: args.name.as_deref().map(validate::api_name).transpose()?,
         scopes: new_scopes(
             &api,
             args.scopes.as_deref(),

@@ -31,9 +31,9 @@ use crate::{AppState, Route};
 pub(crate) use error::ApiError;
 
 /// Registers the Management API as a system resource server of `issuer` if it is not
-/// there yet, or gives it the scopes this version defines when an older version registered
-/// it with fewer (the scopes are Tessera's, nobody else may change them). Idempotent; a
-/// concurrent registration by another node is fine.
+/// there yet, or gives it the name and scopes this version defines when an older version
+/// registered it otherwise (both are Tessera's, nobody else may change them). Idempotent;
+/// a concurrent registration by another node is fine.
 pub(crate) async fn ensure_management_api(
     store: &Store,
     issuer: &str,
@@ -41,8 +41,9 @@ pub(crate) async fn ensure_management_api(
 ) -> Result<(), StoreError> {
     let api = tessera_core::system::management_api(issuer, now);
     if let Some(existing) = store.find_resource_server(&api.identifier).await? {
-        if existing.is_system() && existing.scopes != api.scopes {
+        if existing.is_system() && (existing.scopes != api.scopes || existing.name != api.name) {
             let update = ResourceServerUpdate {
+                name: Some(api.name),
                 scopes: Some(api.scopes),
                 ..Default::default()
             };
@@ -146,7 +147,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn an_older_registration_gets_the_new_scopes_once() {
+    async fn an_older_registration_gets_the_new_name_and_scopes_once() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = Store::connect(&url).await.unwrap();
@@ -154,6 +155,7 @@ mod tests {
         // As an earlier version registered it: without the role scopes.
         let mut old = tessera_core::system::management_api(issuer, 1);
         old.scopes.retain(|s| !s.value.contains("role"));
+        old.name = "Tessera Management API".into();
         store.create_resource_server(&old).await.unwrap();
 
         ensure_management_api(&store, issuer, 2).await.unwrap();
@@ -164,6 +166,7 @@ mod tests {
             .unwrap();
         assert!(api.defines_scope("update:roles"));
         assert!(api.defines_scope("delete:role_members"));
+        assert_eq!(api.name, "Auth0 Management API");
         assert_eq!(api.updated_at, 2);
         ensure_management_api(&store, issuer, 3).await.unwrap();
         let again = store

@@ -124,7 +124,7 @@ pub(crate) async fn create(
     let identifier = Fields::required("identifier", fields.string("identifier")?)?;
     let identifier = validate::api_identifier(&identifier).map_err(ApiError::bad_request)?;
     let name = match fields.string("name")? {
-        Some(name) => validate::name(&name, "API").map_err(ApiError::bad_request)?,
+        Some(name) => validate::api_name(&name).map_err(ApiError::bad_request)?,
         None => identifier.clone(),
     };
     let scopes = fields.scopes("scopes")?.unwrap_or_default();
@@ -180,7 +180,7 @@ pub(crate) async fn update(
     let update = ResourceServerUpdate {
         name: fields
             .string("name")?
-            .map(|n| validate::name(&n, "API").map_err(ApiError::bad_request))
+            .map(|n| validate::api_name(&n).map_err(ApiError::bad_request))
             .transpose()?,
         scopes: fields.scopes("scopes")?,
         signing_alg: fields

@@ -347,7 +347,7 @@ async fn resource_servers_crud_and_the_system_api() {
         .expect("the Management API is listed")
         .clone();
     assert_eq!(system["is_system"], json!(true));
-    assert_eq!(system["name"], "Tessera Management API");
+    assert_eq!(system["name"], "Auth0 Management API");
 
     let created = json!({
         "name": "Orders API",
