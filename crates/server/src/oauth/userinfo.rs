@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::{claims, ids, scope};
@@ -24,9 +24,16 @@ pub(crate) async fn userinfo(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let response = match handle(&state, &method, &headers, &body).await {
+    let sent = Sent {
+        method: &method,
+        headers: &headers,
+        query: query.as_deref(),
+        body: &body,
+    };
+    let response = match handle(&state, &sent).await {
         Ok(document) => {
             let mut response = Json(document).into_response();
             response.headers_mut().insert(
@@ -40,9 +47,24 @@ pub(crate) async fn userinfo(
     cors::allow_registered(&state, &headers, response).await
 }
 
-/// RFC 6750 §2.1 and §2.2: the token from the header (scheme case-insensitive) or a
-/// form body, never both.
-fn bearer_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<String, OAuthError> {
+/// The parts of a request that may carry the access token.
+struct Sent<'a> {
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+    body: &'a [u8],
+}
+
+/// RFC 6750 §2.1–2.3: the token from the header (scheme case-insensitive), a form body,
+/// or the `access_token` query parameter (passport-auth0 sends it there), exactly one of
+/// them. The request log never shows query strings, so the token stays out of logs.
+fn bearer_token(sent: &Sent<'_>) -> Result<String, OAuthError> {
+    let Sent {
+        method,
+        headers,
+        query,
+        body,
+    } = *sent;
     let from_header = authorization::with_scheme(headers, "Bearer")
         .map_err(|refusal| match refusal {
             authorization::Refusal::Repeated => {
@@ -60,10 +82,18 @@ fn bearer_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Str
     } else {
         None
     };
-    match (from_header, from_body) {
+    let from_query = match query {
+        Some(query) => Params::from_urlencoded(query.as_bytes())
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+            .get("access_token")
+            .map(str::to_string),
+        None => None,
+    };
+    let mut sources = [from_header, from_body, from_query].into_iter().flatten();
+    match (sources.next(), sources.next()) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("Send the access token once")),
-        (Some(token), None) | (None, Some(token)) => Ok(token),
-        (None, None) => {
+        (Some(token), None) => Ok(token),
+        (None, _) => {
             let mut error = OAuthError::invalid_token("Missing access token");
             error.www_authenticate = Some("Bearer realm=\"tessera\"".into());
             error.status = StatusCode::UNAUTHORIZED;
@@ -72,13 +102,8 @@ fn bearer_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Str
     }
 }
 
-async fn handle(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<serde_json::Value, OAuthError> {
-    let token = bearer_token(method, headers, body)?;
+async fn handle(state: &AppState, sent: &Sent<'_>) -> Result<serde_json::Value, OAuthError> {
+    let token = bearer_token(sent)?;
     let invalid = || OAuthError::invalid_token("The access token is invalid or expired");
     let now = now();
     let (user_id, scopes) = if token.matches('.').count() == 2 {

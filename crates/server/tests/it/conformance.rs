@@ -198,6 +198,52 @@ async fn oidcc_userinfo_post_body() {
     );
 }
 
+/// RFC 6750 §2.3: the `access_token` query parameter (passport-auth0 sends it so), one
+/// way of sending the token at a time.
+#[tokio::test]
+async fn userinfo_takes_the_token_as_a_query_parameter_once() {
+    let server = spawn().await;
+    let (tokens, _) = code_tokens(&server, &browser(), &[]).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let query = |extra: &str| server.url(&format!("/userinfo?access_token={token}{extra}"));
+
+    let response = http.get(query("")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let info: Value = response.json().await.unwrap();
+    assert_eq!(info["sub"], json!(server.user_id));
+
+    let refusals = [
+        (http.get(query("")).bearer_auth(token), "query and header"),
+        (
+            http.post(query("")).form(&[("access_token", token)]),
+            "query and body",
+        ),
+        (
+            http.get(query(&format!("&access_token={token}"))),
+            "twice in the query",
+        ),
+    ];
+    for (request, what) in refusals {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 400, "{what}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{what}: {body}");
+        assert!(
+            !body.to_string().contains(token),
+            "{what}: the token echoed"
+        );
+    }
+
+    let response = http
+        .get(server.url("/userinfo?access_token=not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
 #[tokio::test]
 async fn oidcc_ensure_request_without_nonce_succeeds_for_code_flow() {
     let server = spawn().await;
