@@ -4,7 +4,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { createRemoteJWKSet, jwtVerify, errors } from 'jose';
+import { createHash, X509Certificate } from 'node:crypto';
+
+import { createRemoteJWKSet, decodeProtectedHeader, importX509, jwtVerify, errors } from 'jose';
 
 import { interopFixture } from './lib/fixture.mjs';
 import { AUDIENCE, OTHER_AUDIENCE, ES256_AUDIENCE, EDDSA_AUDIENCE } from './lib/tessera.mjs';
@@ -56,16 +58,33 @@ describe('jose 6.2.18 jwtVerify with the remote JWKS', () => {
     }
   });
 
-  it('publishes only public keys, without x5c', () => {
+  it('publishes only public keys; each RS256 key with the self-signed certificate that holds it (x5c, x5t)', async () => {
     assert.ok(fx.jwks.keys.length >= 3);
     for (const key of fx.jwks.keys) {
       for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) {
         assert.equal(key[secret], undefined, `${key.kid} has no "${secret}"`);
       }
-      assert.equal(key.x5c, undefined);
       assert.equal(key.use, 'sig');
       assert.ok(key.kid && key.alg);
+      if (key.alg !== 'RS256') {
+        assert.equal(key.x5c, undefined, `${key.alg} keys carry no certificate`);
+        continue;
+      }
+      assert.equal(key.x5c.length, 1);
+      const der = Buffer.from(key.x5c[0], 'base64');
+      const certificate = new X509Certificate(der);
+      assert.ok(certificate.verify(certificate.publicKey), 'self-signed');
+      assert.equal(certificate.subject, certificate.issuer);
+      const fromCertificate = certificate.publicKey.export({ format: 'jwk' });
+      assert.equal(fromCertificate.n, key.n, 'the certificate holds the key');
+      assert.equal(fromCertificate.e, key.e);
+      assert.equal(key.x5t, createHash('sha1').update(der).digest('base64url'));
     }
+    // A verifier that takes the key from the certificate (importX509) verifies our token.
+    const signer = fx.jwks.keys.find((key) => key.kid === decodeProtectedHeader(fx.tokens.read).kid);
+    const pem = `-----BEGIN CERTIFICATE-----\n${signer.x5c[0].match(/.{1,64}/g).join('\n')}\n-----END CERTIFICATE-----`;
+    const { payload } = await jwtVerify(fx.tokens.read, await importX509(pem, 'RS256'), { issuer: fx.issuer, audience: AUDIENCE });
+    assert.equal(payload.aud, AUDIENCE);
   });
 
   it('refuses a token for another audience (ERR_JWT_CLAIM_VALIDATION_FAILED on aud)', async () => {

@@ -25,6 +25,12 @@ pub struct Jwk {
     pub x: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub y: Option<String>,
+    /// A certificate chain holding the key (RSA keys: one self-signed certificate).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub x5c: Option<Vec<String>>,
+    /// The SHA-1 thumbprint of `x5c`'s first certificate.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub x5t: Option<String>,
 }
 
 /// A JWK Set document.
@@ -110,6 +116,8 @@ mod tests {
             crv: None,
             x: None,
             y: None,
+            x5c: None,
+            x5t: None,
         };
         assert_eq!(
             thumbprint(&jwk),

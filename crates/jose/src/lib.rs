@@ -4,11 +4,13 @@
 //! One crypto backend (aws-lc-rs) for the whole workspace. Keys are parsed once and
 //! held; signing never re-parses a private key.
 
+mod certificate;
 mod jwk;
 mod jws;
 mod master_key;
 mod signing;
 
+pub use certificate::self_signed_rsa;
 pub use jwk::{Jwk, Jwks, rsa_public_key_der, thumbprint};
 pub use jws::{
     JwsHeader, MAX_TOKEN_BYTES, Text, VerifiedJws, VerifiedPayload, VerifyingKey, b64, b64_decode,

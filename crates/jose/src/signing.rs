@@ -78,6 +78,8 @@ impl SigningKey {
                     crv: None,
                     x: None,
                     y: None,
+                    x5c: None,
+                    x5t: None,
                 };
                 (Inner::Rsa(pair), jwk)
             }
@@ -100,6 +102,8 @@ impl SigningKey {
                     crv: Some("P-256".into()),
                     x: Some(b64(&point[1..33])),
                     y: Some(b64(&point[33..65])),
+                    x5c: None,
+                    x5t: None,
                 };
                 (Inner::Ec(pair), jwk)
             }
@@ -115,6 +119,8 @@ impl SigningKey {
                     crv: Some("Ed25519".into()),
                     x: Some(b64(pair.public_key().as_ref())),
                     y: None,
+                    x5c: None,
+                    x5t: None,
                 };
                 (Inner::Ed(pair), jwk)
             }

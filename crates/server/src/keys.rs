@@ -1,10 +1,18 @@
 //! The key ring: signing keys loaded once from the store, the JWKS rendered once per
 //! change, and the lifecycle operations (first-start generation, rotation).
+//!
+//! The JWKS publishes what Auth0 publishes by default — the RS256 keys, each with a
+//! self-signed certificate (`x5c`, `x5t`) — and an algorithm's other keys (ES256, EdDSA)
+//! only while an API is set to sign with it: verifiers that read every key as RSA
+//! (auth0-python) then work against a tenant that uses RS256 alone. Every key stays good
+//! for verifying our own tokens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tessera_jose::{Algorithm, JoseError, Jwks, MasterKey, SigningKey, VerifyingKey};
+use tessera_jose::{
+    Algorithm, JoseError, Jwks, MasterKey, SigningKey, VerifyingKey, self_signed_rsa,
+};
 use tessera_store::{KeyState, SigningKeyRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +33,9 @@ pub struct KeySet {
     verifying: HashMap<String, VerifyingKey>,
     /// The JWKS document, serialized once.
     jwks_json: Arc<str>,
-    /// What `Store::key_set_version` returned when this snapshot was read.
+    /// What `version` returned when this snapshot was read.
     version: String,
-    /// (algorithm, state, how many) of the published keys, for the metrics.
+    /// (algorithm, state, how many) of the keys held, for the metrics.
     state_counts: Vec<(&'static str, &'static str, u64)>,
 }
 
@@ -44,7 +52,7 @@ impl KeySet {
         self.jwks_json.clone()
     }
 
-    /// (algorithm, state, how many) of the published keys.
+    /// (algorithm, state, how many) of the keys held.
     pub fn state_counts(&self) -> &[(&'static str, &'static str, u64)] {
         &self.state_counts
     }
@@ -77,16 +85,32 @@ impl KeyRing {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
     }
 
-    /// Reloads from the store when another process (the CLI) changed the keys.
-    /// Returns whether anything changed.
+    /// Reloads from the store when another process (the CLI, another node) changed the
+    /// keys or the algorithms APIs sign with. Returns whether anything changed.
     pub async fn refresh(&self, store: &Store, master: &MasterKey) -> Result<bool, KeyError> {
-        let version = store.key_set_version().await?;
-        if version == self.snapshot().version {
+        let version = version(store).await?;
+        if version.0 == self.snapshot().version {
             return Ok(false);
         }
-        self.replace(load_key_set(store, master).await?);
+        self.replace(build(store, master, version).await?);
         Ok(true)
     }
+}
+
+/// What a key set is built from, in one string: the keys not retired with their states,
+/// and the algorithms APIs sign with (which decide what the JWKS publishes).
+struct Version(String, Vec<Algorithm>);
+
+async fn version(store: &Store) -> Result<Version, KeyError> {
+    let keys = store.key_set_version().await?;
+    let in_use = store.signing_algorithms_in_use().await?;
+    // An unknown name cannot be stored (the Management API and the CLI check it); it
+    // would publish nothing more.
+    let algorithms = in_use
+        .iter()
+        .filter_map(|name| Algorithm::parse(name).ok())
+        .collect();
+    Ok(Version(format!("{keys}|{}", in_use.join(",")), algorithms))
 }
 
 fn sealed_record(
@@ -166,7 +190,10 @@ pub async fn rotate(
 /// Reads, decrypts and parses every published key. A key that fails to decrypt means
 /// the master key is wrong: that is an error, not something to skip.
 pub async fn load_key_set(store: &Store, master: &MasterKey) -> Result<KeySet, KeyError> {
-    let version = store.key_set_version().await?;
+    build(store, master, version(store).await?).await
+}
+
+async fn build(store: &Store, master: &MasterKey, version: Version) -> Result<KeySet, KeyError> {
     let records = store.published_keys().await?;
     let master = master.clone();
     tokio::task::spawn_blocking(move || build_key_set(records, &master, version))
@@ -174,10 +201,16 @@ pub async fn load_key_set(store: &Store, master: &MasterKey) -> Result<KeySet, K
         .expect("key parsing does not panic")
 }
 
+/// Whether the JWKS lists keys of `alg`: RS256 always (ID tokens are RS256), another
+/// algorithm while an API signs with it.
+fn publishes(alg: Algorithm, in_use: &[Algorithm]) -> bool {
+    alg == Algorithm::Rs256 || in_use.contains(&alg)
+}
+
 fn build_key_set(
     records: Vec<SigningKeyRecord>,
     master: &MasterKey,
-    version: String,
+    Version(version, in_use): Version,
 ) -> Result<KeySet, KeyError> {
     let mut current = HashMap::new();
     let mut verifying = HashMap::new();
@@ -206,7 +239,16 @@ fn build_key_set(
             KeyState::Next => 1,
             _ => 2,
         };
-        published.push((rank, alg, key.public_jwk().clone()));
+        if publishes(alg, &in_use) {
+            let jwk = key.public_jwk().clone();
+            let jwk = match alg {
+                Algorithm::Rs256 => {
+                    jwk.with_certificate(&self_signed_rsa(&pkcs8, record.created_at).map_err(wrap)?)
+                }
+                _ => jwk,
+            };
+            published.push((rank, alg, jwk));
+        }
         if record.state == KeyState::Current {
             current.insert(alg, Arc::new(key));
         }

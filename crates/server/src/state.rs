@@ -69,6 +69,20 @@ impl AppState {
         self.0.keys.snapshot()
     }
 
+    /// Reloads the key set now rather than at the next poll: an API's signing algorithm
+    /// changed here, and what the JWKS publishes depends on it. A failure is the poll's to
+    /// retry; the write that asked for this has happened.
+    pub(crate) async fn reload_keys(&self) {
+        if let Err(error) = self
+            .0
+            .keys
+            .refresh(self.store(), &self.config().master_key)
+            .await
+        {
+            tracing::warn!(%error, "signing keys could not be reloaded");
+        }
+    }
+
     pub(crate) fn config(&self) -> &ServerConfig {
         &self.0.config
     }

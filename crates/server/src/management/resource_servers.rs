@@ -164,6 +164,7 @@ pub(crate) async fn create(
             ),
             other => other.into(),
         })?;
+    state.reload_keys().await;
     Ok((StatusCode::CREATED, Json(wire::resource_server(&api))).into_response())
 }
 
@@ -201,6 +202,7 @@ pub(crate) async fn update(
             other => other.into(),
         })?;
     state.machine_access().clear();
+    state.reload_keys().await;
     Ok(Json(wire::resource_server(&api)).into_response())
 }
 
@@ -221,5 +223,6 @@ pub(crate) async fn delete(
             other => other.into(),
         })?;
     state.machine_access().clear();
+    state.reload_keys().await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

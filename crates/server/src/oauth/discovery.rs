@@ -25,7 +25,7 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
         "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],

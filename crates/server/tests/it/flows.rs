@@ -1,5 +1,6 @@
 //! The grants and response types, end to end over real HTTP.
 
+use base64::Engine as _;
 use serde_json::{Value, json};
 use tessera_testkit::*;
 
@@ -44,8 +45,11 @@ async fn discovery_documents_describe_the_server() {
     }
 }
 
+/// What Auth0 publishes by default: the RS256 keys (current first, then next), each with
+/// a self-signed certificate holding it (`x5c`) and that certificate's SHA-1 thumbprint
+/// (`x5t`); no key of an algorithm no API uses.
 #[tokio::test]
-async fn jwks_publishes_current_and_next_keys_with_thumbprint_kids() {
+async fn jwks_publishes_the_rs256_keys_with_their_certificates() {
     let server = spawn().await;
     let response = reqwest::get(server.url("/.well-known/jwks.json"))
         .await
@@ -53,18 +57,169 @@ async fn jwks_publishes_current_and_next_keys_with_thumbprint_kids() {
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let jwks: Value = response.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 6, "current + next for RS256, ES256, EdDSA");
+    assert_eq!(keys.len(), 2, "current + next RS256: {jwks}");
     for key in keys {
         assert_eq!(key["use"], "sig");
+        assert_eq!(key["kty"], "RSA");
+        assert_eq!(key["alg"], "RS256");
         assert!(
             key.get("d").is_none() && key.get("p").is_none(),
             "no private members"
         );
-        assert!(key.get("x5c").is_none());
         let jwk: tessera_jose::Jwk = serde_json::from_value(key.clone()).unwrap();
         assert_eq!(key["kid"], json!(tessera_jose::thumbprint(&jwk)));
+
+        let chain = key["x5c"].as_array().unwrap();
+        assert_eq!(chain.len(), 1, "one self-signed certificate");
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(chain[0].as_str().unwrap())
+            .unwrap();
+        let (_, certificate) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert_eq!(certificate.subject(), certificate.issuer(), "self-signed");
+        let x509_parser::public_key::PublicKey::RSA(rsa) =
+            certificate.public_key().parsed().unwrap()
+        else {
+            panic!("an RSA certificate");
+        };
+        let unsigned = |b64: &Value| {
+            let bytes = tessera_jose::b64_decode(b64.as_str().unwrap()).unwrap();
+            bytes
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect::<Vec<u8>>()
+        };
+        let strip = |bytes: &[u8]| {
+            bytes
+                .iter()
+                .copied()
+                .skip_while(|b| *b == 0)
+                .collect::<Vec<u8>>()
+        };
+        assert_eq!(strip(rsa.modulus), unsigned(&key["n"]), "the JWK's modulus");
+        assert_eq!(
+            strip(rsa.exponent),
+            unsigned(&key["e"]),
+            "the JWK's exponent"
+        );
+        let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
+        assert_eq!(
+            key["x5t"],
+            json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1.as_ref()))
+        );
     }
-    assert_eq!(keys[0]["alg"], "RS256", "the current RS256 key comes first");
+    // The same bytes on every read: the certificate is derived, not random.
+    let again: Value = reqwest::get(server.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, jwks);
+}
+
+/// ES256 keys are published while an API signs with ES256: at once on the node that
+/// changed the API, by the next poll elsewhere (here: an API written straight to the
+/// store, as the CLI or another node would).
+#[tokio::test]
+async fn an_algorithm_is_published_while_an_api_signs_with_it() {
+    let server = spawn().await;
+    let algorithms = |jwks: &Value| -> Vec<String> {
+        let mut seen: Vec<String> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["alg"].as_str().unwrap().to_string())
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen
+    };
+    let jwks = || async {
+        reqwest::get(server.url("/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let admin = server
+        .management_token(&[
+            "create:resource_servers",
+            "update:resource_servers",
+            "delete:resource_servers",
+        ])
+        .await;
+    let http = reqwest::Client::new();
+    let response = http
+        .post(server.url("/api/v2/resource-servers"))
+        .bearer_auth(&admin)
+        .json(&json!({"identifier": "https://es256.example/", "signing_alg": "ES256"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(
+        algorithms(&jwks().await),
+        ["ES256", "RS256"],
+        "published at once"
+    );
+
+    // A token of that API verifies against what is published.
+    server
+        .store
+        .create_client_grant(&tessera_core::ClientGrant {
+            id: "cgr_es256".into(),
+            client_id: server.m2m_client_id.clone(),
+            audience: "https://es256.example/".into(),
+            scope: vec![],
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    let (status, body) = client_credentials(
+        &http,
+        &server.base,
+        &server.m2m_client_id,
+        &server.m2m_secret,
+        "https://es256.example/",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(token).unwrap().alg,
+        jsonwebtoken::Algorithm::ES256
+    );
+    server.verify(token, "https://es256.example/").await;
+
+    let response = http
+        .patch(server.url(&format!(
+            "/api/v2/resource-servers/{}",
+            created["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&admin)
+        .json(&json!({"signing_alg": "RS256"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        algorithms(&jwks().await),
+        ["RS256"],
+        "no API signs with ES256 now"
+    );
+
+    // Written where this node does not see it: published by the next poll.
+    let mut eddsa = api("https://eddsa.example/", &[]);
+    eddsa.signing_alg = "EdDSA".into();
+    server.store.create_resource_server(&eddsa).await.unwrap();
+    let mut polls = 0;
+    while algorithms(&jwks().await) != ["EdDSA", "RS256"] {
+        polls += 1;
+        assert!(polls < 100, "EdDSA keys never published: {}", jwks().await);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

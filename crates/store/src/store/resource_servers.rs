@@ -1,5 +1,6 @@
 //! Resource servers (APIs).
 
+use sqlx::Row;
 use tessera_core::{ResourceServer, Scope, TokenDialect};
 
 use super::{Store, to_json};
@@ -184,6 +185,24 @@ impl Store {
             }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// The signing algorithms APIs are set to use, each once, in order. Polled with the
+    /// key set (what the JWKS publishes depends on it): the resource servers of one tenant
+    /// are few, and the primary key's tenant prefix bounds the scan to them.
+    pub async fn signing_algorithms_in_use(&self) -> StoreResult<Vec<String>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT DISTINCT signing_alg FROM resource_servers WHERE tenant_id = $1 \
+                 ORDER BY signing_alg",
+            )
+            .bind(self.tenant)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok(row.try_get("signing_alg")?))
+                .collect()
         })
     }
 }

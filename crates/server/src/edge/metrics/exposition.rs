@@ -138,7 +138,7 @@ impl Metrics {
 
         out.family(
             "tessera_signing_keys",
-            "Published signing keys, by algorithm and state.",
+            "Signing keys held (not retired), by algorithm and state.",
             "gauge",
         );
         for (alg, state, count) in signing_keys {
