@@ -201,10 +201,10 @@ async fn build(store: &Store, master: &MasterKey, version: Version) -> Result<Ke
         .expect("key parsing does not panic")
 }
 
-/// Whether the JWKS lists keys of `alg`: RS256 always (ID tokens are RS256), another
+/// Whether the JWKS lists keys of `alg`: the ID tokens' algorithm always, another
 /// algorithm while an API signs with it.
 fn publishes(alg: Algorithm, in_use: &[Algorithm]) -> bool {
-    alg == Algorithm::Rs256 || in_use.contains(&alg)
+    alg.as_str() == tessera_core::claims::ID_TOKEN_ALG || in_use.contains(&alg)
 }
 
 fn build_key_set(
