@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine.
 # Installs what it needs when missing, then runs: formatting and lint checks, the Rust
-# tests (unit, integration over real HTTP with real SQLite and PostgreSQL), and the
-# Node/browser suites.
+# tests (unit, integration over real HTTP with real SQLite and PostgreSQL), the
+# Node/browser suites and the Python interop tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,4 +88,15 @@ if [ -d tests/node ]; then
     fi
     node --test --test-concurrency=1 --test-timeout=300000
   )
+fi
+
+if [ -d tests/python ]; then
+  need_apt python3 python3
+  # The venv module's pip comes from python3-venv on Debian.
+  if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    apt_install python3-venv
+  fi
+  log "Python interop tests"
+  cargo build --locked -p tessera
+  tests/python/run.sh
 fi
