@@ -33,6 +33,9 @@ pub struct KeySet {
     verifying: HashMap<String, VerifyingKey>,
     /// The JWKS document, serialized once.
     jwks_json: Arc<str>,
+    /// The algorithms whose keys the JWKS lists: the ID tokens' first, then those APIs
+    /// sign with.
+    published_algorithms: Vec<&'static str>,
     /// What `version` returned when this snapshot was read.
     version: String,
     /// (algorithm, state, how many) of the keys held, for the metrics.
@@ -50,6 +53,11 @@ impl KeySet {
 
     pub fn jwks_json(&self) -> Arc<str> {
         self.jwks_json.clone()
+    }
+
+    /// The algorithms whose keys the JWKS lists, the ID tokens' first.
+    pub fn published_algorithms(&self) -> &[&'static str] {
+        &self.published_algorithms
     }
 
     /// (algorithm, state, how many) of the keys held.
@@ -264,10 +272,17 @@ fn build_key_set(
     let jwks_json: Arc<str> = serde_json::to_string(&jwks)
         .expect("a JWKS serializes")
         .into();
+    let mut published_algorithms: Vec<&'static str> = Algorithm::ALL
+        .into_iter()
+        .filter(|alg| publishes(*alg, &in_use))
+        .map(Algorithm::as_str)
+        .collect();
+    published_algorithms.sort_by_key(|alg| *alg != tessera_core::claims::ID_TOKEN_ALG);
     Ok(KeySet {
         current,
         verifying,
         jwks_json,
+        published_algorithms,
         version,
         state_counts,
     })

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tessera_core::claims::ID_TOKEN_ALG;
 use tessera_core::request::SUPPORTED_RESPONSE_TYPES;
 
 use crate::AppState;
@@ -26,7 +25,10 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
         "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
+        // ID tokens are always ID_TOKEN_ALG; the list also names the algorithms APIs sign
+        // access tokens with, as the JWKS does, because verifiers such as
+        // express-oauth2-jwt-bearer accept on access tokens what it lists.
+        "id_token_signing_alg_values_supported": state.keys().published_algorithms(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],

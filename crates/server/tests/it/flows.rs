@@ -164,6 +164,18 @@ async fn an_algorithm_is_published_while_an_api_signs_with_it() {
         ["ES256", "RS256"],
         "published at once"
     );
+    // Discovery names it too: verifiers such as express-oauth2-jwt-bearer accept on access
+    // tokens the algorithms it lists.
+    let discovery = || async {
+        reqwest::get(server.url("/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["id_token_signing_alg_values_supported"]
+            .clone()
+    };
+    assert_eq!(discovery().await, json!(["RS256", "ES256"]));
 
     // A token of that API verifies against what is published.
     server
@@ -209,6 +221,7 @@ async fn an_algorithm_is_published_while_an_api_signs_with_it() {
         ["RS256"],
         "no API signs with ES256 now"
     );
+    assert_eq!(discovery().await, json!(["RS256"]));
 
     // Written where this node does not see it: published by the next poll.
     let mut eddsa = api("https://eddsa.example/", &[]);
