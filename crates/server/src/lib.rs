@@ -9,6 +9,7 @@
 pub mod keys;
 pub mod passwords;
 
+mod accounts;
 mod cache;
 mod clock;
 mod edge;

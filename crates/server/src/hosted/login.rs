@@ -8,10 +8,10 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tessera_core::{check_password_policy, ids, validate};
-use tessera_store::{NewUser, StoreError};
+use tessera_store::StoreError;
 
 use crate::AppState;
+use crate::accounts::{self, NewAccount, Refusal};
 use crate::clock::now;
 use crate::edge::client_ip::ClientIp;
 use crate::edge::metrics::Login;
@@ -25,6 +25,7 @@ use crate::pages::{self, LoginPage, SignupPage};
 const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 const ACCOUNT_LOCKED: &str = "Your account has been blocked after multiple consecutive login attempts. \
      Contact your administrator to unblock it.";
+pub(crate) const USER_EXISTS: &str = "The user already exists.";
 const USER_BLOCKED: &str = "Your account is blocked. Contact your administrator.";
 
 pub(crate) async fn login_page(
@@ -218,30 +219,17 @@ pub(crate) async fn signup_submit(
                 &request.redirect_uri,
             )
         };
-        let Ok(address) = validate::email(&email) else {
-            return Ok(render("Enter a valid email address."));
-        };
-        if let Err(policy) = check_password_policy(&password) {
-            return Ok(render(&policy.to_string()));
-        }
-        if state.store().find_user_by_email(&address).await?.is_some() {
-            return Ok(render("The user already exists."));
-        }
-        let password_hash = state.hasher().hash(password).await;
-        let new = NewUser {
-            email: address,
-            password_hash,
-            email_verified: false,
-            name: None,
-            nickname: None,
-            picture: None,
+        let account = NewAccount {
+            email: email.clone(),
+            password,
             ..Default::default()
         };
-        let user_id = format!("auth0|{}", ids::hex_id(12));
-        let user = match state.store().create_user(&new, &user_id, now()).await {
+        let user = match accounts::create(&state, account).await {
             Ok(user) => user,
-            Err(StoreError::Conflict(_)) => return Ok(render("The user already exists.")),
-            Err(other) => return Err(other.into()),
+            Err(Refusal::InvalidEmail) => return Ok(render("Enter a valid email address.")),
+            Err(Refusal::WeakPassword(policy)) => return Ok(render(&policy.to_string())),
+            Err(Refusal::Exists) => return Ok(render(USER_EXISTS)),
+            Err(Refusal::Store(error)) => return Err(error.into()),
         };
         state.metrics().signup();
         state.store().record_login(&user.user_id, now()).await?;

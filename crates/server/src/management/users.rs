@@ -9,9 +9,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_core::{
-    DATABASE_CONNECTION, User, check_password_policy, ids, normalize_email, validate,
+    DATABASE_CONNECTION, PasswordPolicyError, User, check_password_policy, normalize_email,
+    validate,
 };
-use tessera_store::{NewUser, StoreError, UserProfileChange};
+use tessera_store::{StoreError, UserProfileChange};
 
 use super::auth::require;
 use super::body::{self, Fields};
@@ -19,6 +20,7 @@ use super::error::{ApiError, ApiResult};
 use super::paging::Query;
 use super::wire;
 use crate::AppState;
+use crate::accounts::{self, NewAccount, Refusal};
 use crate::clock::now;
 
 const CREATE_FIELDS: &[&str] = &[
@@ -76,13 +78,15 @@ fn connection(fields: &mut Fields, required: bool) -> ApiResult<()> {
 
 /// The password policy of sign-up, in Auth0's words; the password itself is never shown.
 fn check_password(password: &str) -> ApiResult<()> {
-    check_password_policy(password).map_err(|why| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("PasswordStrengthError: {why}"),
-            Some("password_strength_error"),
-        )
-    })
+    check_password_policy(password).map_err(weak_password)
+}
+
+fn weak_password(why: PasswordPolicyError) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!("PasswordStrengthError: {why}"),
+        Some("password_strength_error"),
+    )
 }
 
 /// `name` / `nickname`: they reach ID tokens and `/userinfo`, so no markup.
@@ -107,9 +111,11 @@ fn picture(value: Option<String>) -> ApiResult<Option<String>> {
 
 /// The one email rule (`tessera_core::validate::email`), in Auth0's words.
 fn email(value: &str) -> ApiResult<String> {
-    validate::email(value).map_err(|_| {
-        ApiError::invalid_property("Object didn't pass validation for format email", "email")
-    })
+    validate::email(value).map_err(|_| invalid_email())
+}
+
+fn invalid_email() -> ApiError {
+    ApiError::invalid_property("Object didn't pass validation for format email", "email")
 }
 
 /// `q=email:"someone@example.com"` (Lucene, as Auth0's search engine v3 reads it): the
@@ -220,9 +226,8 @@ pub(crate) async fn create(
     require(&state, &headers, &["create:users"]).await?;
     let mut fields = body::object(&headers, body, CREATE_FIELDS)?;
     connection(&mut fields, true)?;
-    let email = email(&Fields::required("email", fields.string("email")?)?)?;
+    let email = Fields::required("email", fields.string("email")?)?;
     let password = Fields::required("password", fields.string("password")?)?;
-    check_password(&password)?;
     let email_verified = fields.boolean("email_verified")?.unwrap_or(false);
     // Tessera sends no verification mail: `verify_email` is accepted and has no effect.
     fields.boolean("verify_email")?;
@@ -232,14 +237,9 @@ pub(crate) async fn create(
     let blocked = fields.boolean("blocked")?.unwrap_or(false);
     let user_metadata = fields.metadata("user_metadata")?.unwrap_or_default();
     let app_metadata = fields.metadata("app_metadata")?.unwrap_or_default();
-    let exists = || ApiError::conflict("The user already exists.", "auth0_idp_error");
-    if state.store().find_user_by_email(&email).await?.is_some() {
-        return Err(exists());
-    }
-    let password_hash = state.hasher().hash(password).await;
-    let new = NewUser {
+    let account = NewAccount {
         email,
-        password_hash,
+        password,
         email_verified,
         name,
         nickname,
@@ -247,16 +247,15 @@ pub(crate) async fn create(
         user_metadata,
         app_metadata,
     };
-    let user_id = format!("auth0|{}", ids::hex_id(12));
-    let now = now();
-    let mut user = state
-        .store()
-        .create_user(&new, &user_id, now)
+    let mut user = accounts::create(&state, account)
         .await
-        .map_err(|error| match error {
-            StoreError::Conflict(_) => exists(),
-            other => other.into(),
+        .map_err(|refusal| match refusal {
+            Refusal::InvalidEmail => invalid_email(),
+            Refusal::WeakPassword(why) => weak_password(why),
+            Refusal::Exists => ApiError::conflict("The user already exists.", "auth0_idp_error"),
+            Refusal::Store(error) => error.into(),
         })?;
+    let now = now();
     if blocked {
         state
             .store()

@@ -1,0 +1,70 @@
+//! Accounts of the database connection, as every entrance creates them: the hosted sign-up
+//! page, Auth0's `POST /dbconnections/signup` and the Management API's `POST /users`. One
+//! sign-up policy — a valid address (`tessera_core::validate::email`), the password policy,
+//! one account per address — and one shape of user id. Each entrance checks its own
+//! parameters and says a refusal in its own words. Actions' pre-user-registration will run
+//! here, before the account is written.
+
+use tessera_core::{Metadata, PasswordPolicyError, User, check_password_policy, ids, validate};
+use tessera_store::{NewUser, StoreError};
+
+use crate::AppState;
+use crate::clock::now;
+
+/// An account to create. The profile members were checked by the entrance (each has its
+/// own error shapes); the address and the password are checked here.
+#[derive(Default)]
+pub(crate) struct NewAccount {
+    pub(crate) email: String,
+    pub(crate) password: String,
+    pub(crate) email_verified: bool,
+    pub(crate) name: Option<String>,
+    pub(crate) nickname: Option<String>,
+    pub(crate) picture: Option<String>,
+    pub(crate) user_metadata: Metadata,
+    pub(crate) app_metadata: Metadata,
+}
+
+/// Why no account was created.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    InvalidEmail,
+    WeakPassword(PasswordPolicyError),
+    /// An account with this address exists (addresses are unique, case-insensitively).
+    Exists,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        Refusal::Store(error)
+    }
+}
+
+/// Creates the account (`auth0|` + 24 hex characters, as Auth0's database users).
+pub(crate) async fn create(state: &AppState, account: NewAccount) -> Result<User, Refusal> {
+    let email = validate::email(&account.email).map_err(|_| Refusal::InvalidEmail)?;
+    check_password_policy(&account.password).map_err(Refusal::WeakPassword)?;
+    // Checked before hashing so that a taken address costs no hash; the store's unique
+    // index decides a race.
+    if state.store().find_user_by_email(&email).await?.is_some() {
+        return Err(Refusal::Exists);
+    }
+    let password_hash = state.hasher().hash(account.password).await;
+    let new = NewUser {
+        email,
+        password_hash,
+        email_verified: account.email_verified,
+        name: account.name,
+        nickname: account.nickname,
+        picture: account.picture,
+        user_metadata: account.user_metadata,
+        app_metadata: account.app_metadata,
+    };
+    let user_id = format!("auth0|{}", ids::hex_id(12));
+    match state.store().create_user(&new, &user_id, now()).await {
+        Ok(user) => Ok(user),
+        Err(StoreError::Conflict(_)) => Err(Refusal::Exists),
+        Err(other) => Err(other.into()),
+    }
+}
