@@ -39,7 +39,7 @@ pub use edge::tls;
 pub use management::wire;
 
 use edge::{cors, deadline, headers, metrics, rejections};
-use hosted::{consent, login, password_reset};
+use hosted::{consent, dbconnections, login, password_reset};
 pub use mail::{MailConfig, MailError};
 use oauth::{authorize, discovery, logout, token, userinfo};
 pub use state::AppState;
@@ -290,6 +290,9 @@ const ROUTES: &[Route] = &[
     }),
     ("/u/reset-password/code", || {
         get(password_reset::code_page).post(password_reset::code_submit)
+    }),
+    ("/dbconnections/signup", || {
+        post(dbconnections::signup).options(cors::preflight_registered)
     }),
     ("/dbconnections/change_password", || {
         post(password_reset::change_password).options(cors::preflight_registered)

@@ -364,6 +364,32 @@ async fn throttle_per_address() {
         body["error"] == "too_many_attempts" && retry_after.is_some(),
         &body,
     );
+    // Each sign-up costs a password hash: the API is throttled with the forms.
+    let response = reqwest::Client::new()
+        .post(server.url("/dbconnections/signup"))
+        .json(&json!({
+            "client_id": server.spa_client_id,
+            "email": "flood@example.com",
+            "password": NEW_PASSWORD,
+            "connection": "Username-Password-Authentication",
+        }))
+        .send()
+        .await
+        .expect("answers");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let created = server
+        .store
+        .find_user_by_email("flood@example.com")
+        .await
+        .expect("the store answers")
+        .is_some();
+    tally.case(
+        "POST /dbconnections/signup over the limit: 429 too_many_attempts, nobody created",
+        status == 429 && body["code"] == "too_many_attempts" && retry_after.is_some() && !created,
+        &body,
+    );
     for (name, value) in SPOOFED {
         let answer = form
             .login_from(&server, &server.user_email, PASSWORD, &[(name, value)])

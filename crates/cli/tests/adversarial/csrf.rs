@@ -1194,3 +1194,118 @@ async fn authorize_post_completes_no_form() {
     tally.case("the browser is not signed in", !signed, "signed in");
     tally.finish();
 }
+
+/// `POST /dbconnections/signup` carries no CSRF token (Auth0's endpoint, called by auth0-js
+/// from the application's origin): what stops another site is that it takes JSON only, so a
+/// cross-site form or `text/plain` post — which a browser sends without asking — is refused,
+/// and a JSON post needs a CORS preflight only registered origins pass. Hostile members are
+/// refused too; each case creates nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signup_api_takes_json_only() {
+    let mut tally = Tally::new("csrf/dbconnections-signup");
+    let server = spawn().await;
+    let http = reqwest::Client::new();
+    let victim = "csrf-signup@example.com";
+    let json_body = serde_json::json!({
+        "client_id": server.spa_client_id,
+        "connection": "Username-Password-Authentication",
+        "email": victim,
+        "password": PASSWORD,
+    })
+    .to_string();
+    let form_body = format!(
+        "client_id={}&connection=Username-Password-Authentication&email={}&password=x{}",
+        server.spa_client_id,
+        victim.replace('@', "%40"),
+        PASSWORD.replace(' ', "+"),
+    );
+    let simple_requests: [(&str, String); 5] = [
+        ("text/plain", json_body.clone()),
+        ("text/plain;charset=UTF-8", json_body.clone()),
+        ("application/x-www-form-urlencoded", form_body.clone()),
+        ("multipart/form-data; boundary=x", json_body.clone()),
+        ("", json_body.clone()),
+    ];
+    for (content_type, body) in simple_requests {
+        let mut request = http.post(server.url("/dbconnections/signup")).body(body);
+        for (name, value) in CROSS_SITE {
+            request = request.header(*name, *value);
+        }
+        if !content_type.is_empty() {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let allowed = response
+            .headers()
+            .get("access-control-allow-origin")
+            .cloned();
+        tally.case(
+            format_args!("a cross-site {content_type:?} post: 400, no CORS grant"),
+            status == 400 && allowed.is_none(),
+            format_args!("{status} {allowed:?}"),
+        );
+    }
+    let preflight = http
+        .request(
+            reqwest::Method::OPTIONS,
+            server.url("/dbconnections/signup"),
+        )
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("the server answers");
+    tally.case(
+        "a JSON post's preflight from another site: no CORS grant",
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        preflight.status(),
+    );
+    let hostile: [(&str, serde_json::Value); 9] = [
+        (
+            "email",
+            serde_json::json!("<script>alert(1)</script>@example.com"),
+        ),
+        ("email", serde_json::json!(["a@example.com"])),
+        ("name", serde_json::json!("<img src=x onerror=alert(1)>")),
+        ("nickname", serde_json::json!("a\u{0}b")),
+        (
+            "picture",
+            serde_json::json!("data:text/html,<script>alert(1)</script>"),
+        ),
+        ("user_metadata", serde_json::json!({"$where": "1"})),
+        ("user_metadata", serde_json::json!({"a.b": 1})),
+        ("app_metadata", serde_json::json!({"admin": true})),
+        ("email_verified", serde_json::json!(true)),
+    ];
+    for (member, value) in hostile {
+        let mut body: serde_json::Value = serde_json::from_str(&json_body).unwrap();
+        body[member] = value.clone();
+        let response = http
+            .post(server.url("/dbconnections/signup"))
+            .json(&body)
+            .send()
+            .await
+            .expect("the server answers");
+        tally.status(
+            format_args!("{member}: {value} is refused"),
+            response.status().as_u16(),
+            400,
+        );
+    }
+    let created = server
+        .store
+        .find_user_by_email(victim)
+        .await
+        .expect("the store answers");
+    tally.case(
+        "no case created the account",
+        created.is_none(),
+        format_args!("{created:?}"),
+    );
+    tally.finish();
+}

@@ -3,6 +3,7 @@
 //! themselves: each step hands back to `/authorize/resume`.
 
 pub(crate) mod consent;
+pub(crate) mod dbconnections;
 pub(crate) mod forms;
 pub(crate) mod login;
 pub(crate) mod password_reset;

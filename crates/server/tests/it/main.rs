@@ -5,6 +5,7 @@
 
 mod conformance;
 mod consent;
+mod dbconnections;
 mod error_shapes;
 mod flows;
 mod hybrid;

@@ -117,7 +117,7 @@ impl Metrics {
 
         out.counter(
             "tessera_signups_total",
-            "Users who signed up on the hosted page.",
+            "Users who signed up (the hosted page and /dbconnections/signup).",
             self.signups.load(Relaxed),
         );
         out.counter(
