@@ -1,5 +1,6 @@
-//! The two ways a request fails: an OAuth error as JSON (token, userinfo, revoke), or an
-//! HTML page (authorize, login, logout) when redirecting back to the client is unsafe.
+//! The ways a request fails: an OAuth error as JSON (token, userinfo, revoke), an HTML page
+//! (authorize, login, logout) when redirecting back to the client is unsafe, and Auth0's
+//! own JSON on its sign-up endpoint. (The Management API's is `management::ApiError`.)
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -120,6 +121,65 @@ impl IntoResponse for OAuthError {
         {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.extensions_mut().insert(StoreUnavailable);
+        }
+        response
+    }
+}
+
+/// An error of Auth0's sign-up endpoint (`/dbconnections/signup`): `{name, code,
+/// description, statusCode}`; the password policy's also carries `message` and `policy`.
+#[derive(Debug)]
+pub(crate) struct SignupError {
+    pub(crate) status: StatusCode,
+    pub(crate) body: serde_json::Value,
+    pub(crate) retry_after: Option<u64>,
+}
+
+impl SignupError {
+    /// The usual shape, named after the status as Auth0 names its errors.
+    pub(crate) fn new(status: StatusCode, code: &str, description: impl Into<String>) -> Self {
+        let name = match status {
+            StatusCode::BAD_REQUEST => "BadRequestError",
+            StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowedError",
+            StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLargeError",
+            StatusCode::TOO_MANY_REQUESTS => "TooManyRequestsError",
+            StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableError",
+            status if status.is_server_error() => "InternalServerError",
+            _ => "Error",
+        };
+        SignupError {
+            status,
+            body: serde_json::json!({
+                "name": name,
+                "code": code,
+                "description": description.into(),
+                "statusCode": status.as_u16(),
+            }),
+            retry_after: None,
+        }
+    }
+}
+
+/// The store's failure, with the status and words OAuth's mapping gives it.
+impl From<StoreError> for SignupError {
+    fn from(error: StoreError) -> Self {
+        let failure = OAuthError::from(error);
+        let mut shaped = SignupError::new(failure.status, failure.error, failure.description);
+        shaped.retry_after = failure.retry_after;
+        shaped
+    }
+}
+
+impl IntoResponse for SignupError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

@@ -190,6 +190,12 @@ fn judge(planned: &Planned, answer: &Answer) -> Result<(), &'static str> {
                 && body["error"].is_string()
                 && body["message"].is_string()
         }),
+        Shape::Signup => json().is_some_and(|body| {
+            body["statusCode"] == answer.status
+                && body["name"].is_string()
+                && body["code"].is_string()
+                && !body["description"].is_null()
+        }),
         Shape::Page => html && contains(&answer.body, "<html"),
     };
     if shaped {
@@ -198,6 +204,7 @@ fn judge(planned: &Planned, answer: &Answer) -> Result<(), &'static str> {
         Err(match planned.shape {
             Shape::OAuth => "the error is not OAuth's {error, error_description} JSON",
             Shape::Management => "the error is not Auth0's {statusCode, error, message} JSON",
+            Shape::Signup => "the error is not Auth0's {name, code, description, statusCode} JSON",
             Shape::Page => "the error is not an HTML page",
         })
     }
@@ -507,6 +514,13 @@ async fn pools(server: &TestServer) -> Pools {
         {"resource_server_identifier": API, "permission_name": "read:messages"}
     ]});
     let json_baselines = [
+        (
+            "/dbconnections/signup",
+            "POST",
+            json!({"client_id": spa, "connection": "Username-Password-Authentication",
+                "email": "fuzz-signup@example.com", "password": PASSWORD, "name": "Fuzz",
+                "user_metadata": {"plan": "free"}}),
+        ),
         (
             "/api/v2/clients",
             "POST",

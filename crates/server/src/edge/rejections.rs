@@ -1,7 +1,7 @@
 //! What the framework answers before a handler runs — 405 for a method the route lacks
 //! (an empty body), 413 for a body over the limit, 400 for a path segment that is not
 //! UTF-8 (plain text) — rewritten in the error shape of the endpoint asked: OAuth's JSON,
-//! the Management API's JSON, or an HTML page. A client parses every error the same way,
+//! the Management API's JSON, Auth0's sign-up JSON, or an HTML page. A client parses every error the same way,
 //! whoever produced it. Handlers' own errors are JSON or HTML already and pass untouched.
 
 use axum::extract::Request;
@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::OAuthError;
+use crate::error::{OAuthError, SignupError};
 use crate::management::ApiError;
 use crate::pages;
 
@@ -21,10 +21,14 @@ const OAUTH_PATHS: [&str; 4] = [
     "/dbconnections/",
 ];
 
+/// Where errors are Auth0's `{name, code, description, statusCode}`.
+const SIGNUP_PATH: &str = "/dbconnections/signup";
+
 #[derive(Clone, Copy)]
 enum Shape {
     OAuth,
     Management,
+    Signup,
     Page,
 }
 
@@ -32,6 +36,8 @@ impl Shape {
     fn of(path: &str) -> Shape {
         if path == "/api/v2" || path.starts_with("/api/v2/") {
             Shape::Management
+        } else if path == SIGNUP_PATH {
+            Shape::Signup
         } else if OAUTH_PATHS.iter().any(|p| path.starts_with(p)) {
             Shape::OAuth
         } else {
@@ -60,6 +66,7 @@ pub(crate) async fn in_endpoint_shape(request: Request, next: Next) -> Response 
             error.into_response()
         }
         Shape::Management => ApiError::new(status, message, None).into_response(),
+        Shape::Signup => SignupError::new(status, "invalid_request", message).into_response(),
         Shape::Page => pages::error_page(
             status,
             status.canonical_reason().unwrap_or("Invalid request"),

@@ -8,7 +8,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tessera_core::{DATABASE_CONNECTION, PasswordPolicyError, validate};
@@ -18,6 +18,7 @@ use crate::accounts::{self, NewAccount, Refusal};
 use crate::edge::client_ip::ClientIp;
 use crate::edge::cors;
 use crate::edge::params::{self, MAX_PARAMS_LEN};
+use crate::error::SignupError;
 use crate::hosted::login::USER_EXISTS;
 
 /// The members Auth0 documents for the endpoint that Tessera stores. `username`,
@@ -35,74 +36,40 @@ const MEMBERS: [&str; 8] = [
     "user_metadata",
 ];
 
-/// A refusal in Auth0's shape for this endpoint: `{name, code, description, statusCode}`.
-struct SignupError {
-    status: StatusCode,
-    body: Value,
-    retry_after: Option<u64>,
+fn invalid(description: impl Into<String>) -> SignupError {
+    SignupError::new(StatusCode::BAD_REQUEST, "invalid_signup", description)
 }
 
-impl SignupError {
-    fn bad(code: &str, description: impl Into<String>) -> Self {
-        SignupError {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({
-                "name": "BadRequestError",
-                "code": code,
-                "description": description.into(),
-                "statusCode": 400,
-            }),
-            retry_after: None,
+/// The password policy's refusal as Auth0 words it: a strength error listing the rules
+/// (Tessera's: 8 to 128 characters), or a dictionary error for a common password.
+fn weak_password(why: PasswordPolicyError) -> SignupError {
+    let (name, message) = match why {
+        PasswordPolicyError::TooCommon => ("PasswordDictionaryError", "Password is too common"),
+        PasswordPolicyError::TooShort | PasswordPolicyError::TooLong => {
+            ("PasswordStrengthError", "Password is too weak")
         }
-    }
-
-    fn invalid(description: impl Into<String>) -> Self {
-        SignupError::bad("invalid_signup", description)
-    }
-
-    /// The password policy's refusal as Auth0 words it: a strength error listing the rules
-    /// (Tessera's: 8 to 128 characters), or a dictionary error for a common password.
-    fn weak_password(why: PasswordPolicyError) -> Self {
-        let (name, message) = match why {
-            PasswordPolicyError::TooCommon => ("PasswordDictionaryError", "Password is too common"),
-            PasswordPolicyError::TooShort | PasswordPolicyError::TooLong => {
-                ("PasswordStrengthError", "Password is too weak")
-            }
-        };
-        let long_enough = !matches!(why, PasswordPolicyError::TooShort);
-        let short_enough = !matches!(why, PasswordPolicyError::TooLong);
-        SignupError {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({
-                "name": name,
-                "message": message,
-                "code": "invalid_password",
-                "description": {
-                    "rules": [
-                        {"message": "At least %d characters in length", "format": [8],
-                         "code": "lengthAtLeast", "verified": long_enough},
-                        {"message": "At most %d characters in length", "format": [128],
-                         "code": "lengthAtMost", "verified": short_enough},
-                    ],
-                    "verified": false,
-                },
-                "policy": why.to_string(),
-                "statusCode": 400,
-            }),
-            retry_after: None,
-        }
-    }
-}
-
-impl IntoResponse for SignupError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+    };
+    let long_enough = !matches!(why, PasswordPolicyError::TooShort);
+    let short_enough = !matches!(why, PasswordPolicyError::TooLong);
+    SignupError {
+        status: StatusCode::BAD_REQUEST,
+        body: json!({
+            "name": name,
+            "message": message,
+            "code": "invalid_password",
+            "description": {
+                "rules": [
+                    {"message": "At least %d characters in length", "format": [8],
+                     "code": "lengthAtLeast", "verified": long_enough},
+                    {"message": "At most %d characters in length", "format": [128],
+                     "code": "lengthAtMost", "verified": short_enough},
+                ],
+                "verified": false,
+            },
+            "policy": why.to_string(),
+            "statusCode": 400,
+        }),
+        retry_after: None,
     }
 }
 
@@ -129,20 +96,19 @@ async fn sign_up(
     state
         .login_throttle()
         .check(client_ip)
-        .map_err(|retry_after| SignupError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            body: json!({
-                "name": "TooManyRequestsError",
-                "code": "too_many_attempts",
-                "description": "Too many sign-up attempts from your network. Wait a minute and try again.",
-                "statusCode": 429,
-            }),
-            retry_after: Some(retry_after),
+        .map_err(|retry_after| {
+            let mut error = SignupError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many sign-up attempts from your network. Wait a minute and try again.",
+            );
+            error.retry_after = Some(retry_after);
+            error
         })?;
     let mut members = json_object(headers, body)?;
     if let Some(unknown) = members.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
         let shown: String = unknown.chars().take(60).collect();
-        return Err(SignupError::invalid(format!(
+        return Err(invalid(format!(
             "{shown} is not accepted: Tessera takes {}",
             MEMBERS.join(", ")
         )));
@@ -150,46 +116,37 @@ async fn sign_up(
     let text = |members: &mut Map<String, Value>, key: &str| match members.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(value)) => Ok(Some(value)),
-        Some(_) => Err(SignupError::invalid(format!("{key} must be a string"))),
+        Some(_) => Err(invalid(format!("{key} must be a string"))),
     };
-    let client_id = text(&mut members, "client_id")?
-        .ok_or_else(|| SignupError::invalid("client_id is required"))?;
+    let client_id =
+        text(&mut members, "client_id")?.ok_or_else(|| invalid("client_id is required"))?;
     let connection = text(&mut members, "connection")?;
-    let email =
-        text(&mut members, "email")?.ok_or_else(|| SignupError::invalid("email is required"))?;
-    let password = text(&mut members, "password")?
-        .ok_or_else(|| SignupError::invalid("password is required"))?;
+    let email = text(&mut members, "email")?.ok_or_else(|| invalid("email is required"))?;
+    let password =
+        text(&mut members, "password")?.ok_or_else(|| invalid("password is required"))?;
     let name = text(&mut members, "name")?
-        .map(|v| validate::person_name(&v, "user").map_err(SignupError::invalid))
+        .map(|v| validate::person_name(&v, "user").map_err(invalid))
         .transpose()?;
     let nickname = text(&mut members, "nickname")?
-        .map(|v| validate::person_name(&v, "nickname").map_err(SignupError::invalid))
+        .map(|v| validate::person_name(&v, "nickname").map_err(invalid))
         .transpose()?;
     let picture = text(&mut members, "picture")?
-        .map(|v| validate::picture_url(&v).map_err(SignupError::invalid))
+        .map(|v| validate::picture_url(&v).map_err(invalid))
         .transpose()?;
     let user_metadata = match members.remove("user_metadata") {
         None | Some(Value::Null) => Default::default(),
         Some(Value::Object(map)) => {
-            validate::metadata(&map, "user_metadata").map_err(SignupError::invalid)?;
+            validate::metadata(&map, "user_metadata").map_err(invalid)?;
             map
         }
-        Some(_) => return Err(SignupError::invalid("user_metadata must be an object")),
+        Some(_) => return Err(invalid("user_metadata must be an object")),
     };
     if connection.as_deref() != Some(DATABASE_CONNECTION) {
-        return Err(SignupError::invalid(format!(
-            "connection must be {DATABASE_CONNECTION}"
-        )));
+        return Err(invalid(format!("connection must be {DATABASE_CONNECTION}")));
     }
-    let known = client_id.len() <= 128
-        && state
-            .store()
-            .find_client(&client_id)
-            .await
-            .map_err(store_error)?
-            .is_some();
+    let known = client_id.len() <= 128 && state.store().find_client(&client_id).await?.is_some();
     if !known {
-        return Err(SignupError::invalid("Unknown client"));
+        return Err(invalid("Unknown client"));
     }
 
     // Auth0 answers with what was given, beside the id and the address.
@@ -213,10 +170,12 @@ async fn sign_up(
     let user = accounts::create(state, account)
         .await
         .map_err(|refusal| match refusal {
-            Refusal::InvalidEmail => SignupError::invalid("email is not a valid address"),
-            Refusal::WeakPassword(why) => SignupError::weak_password(why),
-            Refusal::Exists => SignupError::bad("user_exists", USER_EXISTS),
-            Refusal::Store(error) => store_error(error),
+            Refusal::InvalidEmail => invalid("email is not a valid address"),
+            Refusal::WeakPassword(why) => weak_password(why),
+            Refusal::Exists => {
+                SignupError::new(StatusCode::BAD_REQUEST, "user_exists", USER_EXISTS)
+            }
+            Refusal::Store(error) => error.into(),
         })?;
     state.metrics().signup();
     tracing::info!(user_id = %user.user_id, %client_id, "user signed up through /dbconnections/signup");
@@ -244,40 +203,18 @@ fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, S
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     if !json {
-        return Err(SignupError::invalid("Send the sign-up as application/json"));
+        return Err(invalid("Send the sign-up as application/json"));
     }
     if body.len() > MAX_PARAMS_LEN {
-        return Err(SignupError::invalid("The request is too large"));
+        return Err(invalid("The request is too large"));
     }
     match params::json_value(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(SignupError::invalid("The body must be a JSON object")),
+        Ok(_) => Err(invalid("The body must be a JSON object")),
         Err(params::JsonError::Duplicate(name)) => {
             let shown: String = name.chars().take(60).collect();
-            Err(SignupError::invalid(format!(
-                "{shown} is given more than once"
-            )))
+            Err(invalid(format!("{shown} is given more than once")))
         }
-        Err(_) => Err(SignupError::invalid("The body is not valid JSON")),
-    }
-}
-
-/// The store's failure (503 while the database is unavailable, else 500), in this
-/// endpoint's shape; the OAuth mapping decides status and wording.
-fn store_error(error: tessera_store::StoreError) -> SignupError {
-    let failure = crate::error::OAuthError::from(error);
-    SignupError {
-        status: failure.status,
-        body: json!({
-            "name": if failure.status == StatusCode::SERVICE_UNAVAILABLE {
-                "ServiceUnavailableError"
-            } else {
-                "InternalServerError"
-            },
-            "code": failure.error,
-            "description": failure.description,
-            "statusCode": failure.status.as_u16(),
-        }),
-        retry_after: failure.retry_after,
+        Err(_) => Err(invalid("The body is not valid JSON")),
     }
 }

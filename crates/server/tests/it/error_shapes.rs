@@ -1,6 +1,7 @@
 //! What the framework answers before a handler runs — a method the route lacks, a body over
 //! the 64 KiB limit, a path segment that is not UTF-8 — comes in the endpoint's own error
-//! shape, like every other error: OAuth's JSON, the Management API's JSON, an HTML page.
+//! shape, like every other error: OAuth's JSON, the Management API's JSON, Auth0's sign-up
+//! JSON, an HTML page.
 
 use serde_json::Value;
 use tessera_testkit::spawn;
@@ -8,6 +9,7 @@ use tessera_testkit::spawn;
 enum Shape {
     OAuth,
     Management,
+    Signup,
     Page,
 }
 
@@ -18,6 +20,12 @@ fn in_shape(shape: &Shape, status: u16, content_type: &str, body: &str) -> Resul
         Shape::OAuth => json["error"] == "invalid_request" && json["error_description"].is_string(),
         Shape::Management => {
             json["statusCode"] == status && json["error"].is_string() && json["message"].is_string()
+        }
+        Shape::Signup => {
+            json["statusCode"] == status
+                && json["name"].is_string()
+                && json["code"] == "invalid_request"
+                && json["description"].is_string()
         }
         Shape::Page => content_type.starts_with("text/html") && body.contains("<html"),
     };
@@ -44,6 +52,8 @@ async fn framework_rejections_keep_the_endpoint_shape() {
             Shape::OAuth,
             405,
         ),
+        ("GET", "/dbconnections/signup", false, Shape::Signup, 405),
+        ("POST", "/dbconnections/signup", true, Shape::Signup, 413),
         ("PATCH", "/u/login", false, Shape::Page, 405),
         ("DELETE", "/authorize", false, Shape::Page, 405),
         ("POST", "/healthz", false, Shape::Page, 405),

@@ -60,6 +60,8 @@ pub(super) enum Shape {
     OAuth,
     /// `{"statusCode": N, "error": "…", "message": "…"}`.
     Management,
+    /// Auth0's sign-up errors: `{"name": "…", "code": "…", "description": …, "statusCode": N}`.
+    Signup,
     /// An HTML page.
     Page,
 }
@@ -237,6 +239,21 @@ pub(super) const ROUTES: &[Route] = &[
     route("/u/signup", GET_POST, SIGNUP, Shape::Page),
     route("/u/reset-password", GET_POST, RESET, Shape::Page),
     route("/u/reset-password/code", GET_POST, RESET, Shape::Page),
+    route(
+        "/dbconnections/signup",
+        POST_OPTIONS,
+        &[
+            "client_id",
+            "connection",
+            "email",
+            "password",
+            "name",
+            "nickname",
+            "picture",
+            "user_metadata",
+        ],
+        Shape::Signup,
+    ),
     route(
         "/dbconnections/change_password",
         POST_OPTIONS,
@@ -974,7 +991,7 @@ pub(super) fn plan(
         let (forms, jsons) = match shape {
             Shape::Page => (12, 3),
             Shape::OAuth => (9, 6),
-            Shape::Management => (2, 13),
+            Shape::Management | Shape::Signup => (2, 13),
         };
         match rng.below(20) {
             n if n < forms => ("form", Some(urlencoded(rng, &params).into_bytes()), form),
