@@ -89,6 +89,30 @@ pub struct AdminArgs {
     pub json: bool,
 }
 
+/// Which page of a list to print. Lists are read a page at a time, never whole: a
+/// million users print one page at a time.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct PageArgs {
+    /// Page to print, from 0
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub page: u64,
+    /// Items per page (at most 1000)
+    #[arg(long, default_value_t = 50, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub per_page: u32,
+}
+
+impl PageArgs {
+    /// What to ask the store for; the total only for the human table's footer.
+    pub fn slice(&self, with_total: bool) -> tessera_store::Slice {
+        tessera_store::Slice {
+            offset: self.page.saturating_mul(u64::from(self.per_page)),
+            limit: self.per_page,
+            count: with_total,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -230,9 +254,9 @@ pub enum RolesAction {
         #[arg(long, default_value = "")]
         description: String,
     },
-    /// List roles
+    /// List roles, by name, a page at a time
     #[command(visible_alias = "ls")]
-    List,
+    List(PageArgs),
     /// Show one role and its permissions
     Show {
         /// Role id (rol_…) or name
@@ -307,9 +331,9 @@ pub enum UserRolesAction {
 pub enum ApisAction {
     /// Register an API
     Create(ApiCreate),
-    /// List APIs
+    /// List APIs, oldest first, a page at a time
     #[command(visible_alias = "ls")]
-    List,
+    List(PageArgs),
     /// Show one API
     Show {
         /// The API's id or identifier (audience)
@@ -397,9 +421,9 @@ pub struct ApiUpdate {
 pub enum AppsAction {
     /// Register an application; confidential ones get a client secret, shown this once
     Create(AppCreate),
-    /// List applications
+    /// List applications, oldest first, a page at a time
     #[command(visible_alias = "ls")]
-    List,
+    List(PageArgs),
     /// Show one application (never its secret)
     Show {
         /// client_id (or the exact name, when unique)
@@ -514,12 +538,14 @@ pub enum GrantsAction {
         #[arg(long, value_delimiter = ',', value_name = "SCOPES", required = true)]
         scopes: Vec<String>,
     },
-    /// List client grants
+    /// List client grants, oldest first, a page at a time
     #[command(visible_alias = "ls")]
     List {
         /// Only the grants of this application (client_id)
         #[arg(long)]
         app: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Replace the scopes of a grant
     Update {
@@ -554,9 +580,9 @@ pub enum UsersAction {
         #[arg(long)]
         email_verified: bool,
     },
-    /// List users
+    /// List users, oldest first, a page at a time
     #[command(visible_alias = "ls")]
-    List,
+    List(PageArgs),
     /// Show one user
     Show {
         /// user_id (auth0|…) or email

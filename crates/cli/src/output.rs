@@ -119,6 +119,21 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Prints `label: value` lines with the values aligned.
+/// Under a table: which rows of how many were shown, and how to see the next ones.
+pub fn print_page_footer(args: &crate::cli::PageArgs, shown: usize, total: Option<u64>) {
+    let Some(total) = total else { return };
+    let first = args.page.saturating_mul(u64::from(args.per_page));
+    let last = first + shown as u64;
+    if shown > 0 {
+        println!("({}–{last} of {total})", first + 1);
+    } else {
+        println!("(page {} is past the end: {total} in all)", args.page);
+    }
+    if last < total {
+        println!("Next page: --page {}", args.page + 1);
+    }
+}
+
 pub fn print_fields(fields: &[(&str, String)]) {
     let width = fields
         .iter()

@@ -20,9 +20,14 @@
 
 mod backend;
 mod breaker;
+mod lists;
 mod records;
 mod store;
 
+pub use lists::{
+    Checkpoint, CheckpointPage, ClientFilter, ClientGrantFilter, Match, Page, Slice, UserField,
+    UserOrder, UserSearch, UserSort, UserTerm,
+};
 pub use records::*;
 pub use store::{PURGE_BATCH, PoolStats, Store};
 

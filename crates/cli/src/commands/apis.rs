@@ -8,7 +8,7 @@ use tessera_core::{DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, Scope, ids};
 use tessera_server::wire;
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
-use crate::cli::{ApiCreate, ApiUpdate, ApisAction};
+use crate::cli::{ApiCreate, ApiUpdate, ApisAction, PageArgs};
 use crate::commands::{Context, now};
 use crate::error::{CliError, CliResult};
 use crate::{output, validate};
@@ -16,7 +16,7 @@ use crate::{output, validate};
 pub async fn run(ctx: &Context, action: ApisAction) -> CliResult<()> {
     match action {
         ApisAction::Create(args) => create(ctx, args).await,
-        ApisAction::List => list(ctx).await,
+        ApisAction::List(page) => list(ctx, &page).await,
         ApisAction::Show { id } => {
             let api = find(&ctx.store, &id).await?;
             show(ctx, &api);
@@ -114,12 +114,16 @@ async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
     Ok(())
 }
 
-async fn list(ctx: &Context) -> CliResult<()> {
-    let apis = ctx.store.list_resource_servers().await?;
+async fn list(ctx: &Context, args: &PageArgs) -> CliResult<()> {
+    let page = ctx
+        .store
+        .list_resource_servers(None, args.slice(!ctx.json))
+        .await?;
+    let apis = page.items;
     if ctx.json {
         let shapes: Vec<_> = apis.iter().map(wire::resource_server).collect();
         output::print_json(&shapes);
-    } else if apis.is_empty() {
+    } else if apis.is_empty() && args.page == 0 {
         println!(
             "No APIs yet. Create one with `tessera apis create --name NAME --identifier URI`."
         );
@@ -137,6 +141,7 @@ async fn list(ctx: &Context) -> CliResult<()> {
             })
             .collect();
         output::print_table(&["ID", "NAME", "IDENTIFIER", "SCOPES"], &rows);
+        output::print_page_footer(args, apis.len(), page.total);
     }
     Ok(())
 }

@@ -2,9 +2,9 @@
 
 use tessera_core::{AppType, Client, RefreshPolicy, ids};
 use tessera_server::wire;
-use tessera_store::{ClientUpdate, Store, StoreError};
+use tessera_store::{ClientFilter, ClientUpdate, Store, StoreError};
 
-use crate::cli::{AppCreate, AppUpdate, AppsAction};
+use crate::cli::{AppCreate, AppUpdate, AppsAction, PageArgs};
 use crate::commands::{Context, now};
 use crate::error::{CliError, CliResult};
 use crate::output;
@@ -13,7 +13,7 @@ use crate::validate::{self, UrlKind};
 pub async fn run(ctx: &Context, action: AppsAction) -> CliResult<()> {
     match action {
         AppsAction::Create(args) => create(ctx, args).await,
-        AppsAction::List => list(ctx).await,
+        AppsAction::List(page) => list(ctx, &page).await,
         AppsAction::Show { app } => {
             let client = find(&ctx.store, &app).await?;
             print_client(ctx, &client, None);
@@ -46,19 +46,14 @@ pub async fn find(store: &Store, client_id_or_name: &str) -> CliResult<Client> {
     if let Some(client) = store.find_client(client_id_or_name).await? {
         return Ok(client);
     }
-    let mut named: Vec<Client> = store
-        .list_clients()
-        .await?
-        .into_iter()
-        .filter(|c| c.name == client_id_or_name)
-        .collect();
+    let mut named = store.clients_named(client_id_or_name, 2).await?;
     match named.len() {
         0 => Err(CliError::NotFound(format!(
             "no application with client_id {client_id_or_name}"
         ))),
         1 => Ok(named.remove(0)),
-        n => Err(CliError::invalid(format!(
-            "{n} applications are named {client_id_or_name:?}: use the client_id (see `tessera apps list`)"
+        _ => Err(CliError::invalid(format!(
+            "several applications are named {client_id_or_name:?}: use the client_id (see `tessera apps list`)"
         ))),
     }
 }
@@ -130,12 +125,16 @@ fn print_client(ctx: &Context, client: &Client, secret: Option<&str>) {
     }
 }
 
-async fn list(ctx: &Context) -> CliResult<()> {
-    let clients = ctx.store.list_clients().await?;
+async fn list(ctx: &Context, args: &PageArgs) -> CliResult<()> {
+    let page = ctx
+        .store
+        .list_clients(&ClientFilter::default(), args.slice(!ctx.json))
+        .await?;
+    let clients = page.items;
     if ctx.json {
         let shapes: Vec<_> = clients.iter().map(|c| wire::client(c, None)).collect();
         output::print_json(&shapes);
-    } else if clients.is_empty() {
+    } else if clients.is_empty() && args.page == 0 {
         println!(
             "No applications yet. Create one with `tessera apps create --name NAME --type spa|regular|native|m2m`."
         );
@@ -151,6 +150,7 @@ async fn list(ctx: &Context) -> CliResult<()> {
             })
             .collect();
         output::print_table(&["CLIENT ID", "NAME", "TYPE"], &rows);
+        output::print_page_footer(args, clients.len(), page.total);
     }
     Ok(())
 }

@@ -2,9 +2,9 @@
 
 use tessera_core::{ClientGrant, ResourceServer, ids};
 use tessera_server::wire;
-use tessera_store::{Store, StoreError};
+use tessera_store::{ClientGrantFilter, Slice, Store, StoreError};
 
-use crate::cli::GrantsAction;
+use crate::cli::{GrantsAction, PageArgs};
 use crate::commands::{Context, apis, apps, now};
 use crate::error::{CliError, CliResult};
 use crate::{output, validate};
@@ -12,7 +12,7 @@ use crate::{output, validate};
 pub async fn run(ctx: &Context, action: GrantsAction) -> CliResult<()> {
     match action {
         GrantsAction::Create { app, api, scopes } => create(ctx, &app, &api, &scopes).await,
-        GrantsAction::List { app } => list(ctx, app.as_deref()).await,
+        GrantsAction::List { app, page } => list(ctx, app.as_deref(), &page).await,
         GrantsAction::Update { id, scopes } => {
             let grant = find(&ctx.store, &id).await?;
             let api = apis::find(&ctx.store, &grant.audience).await?;
@@ -46,10 +46,8 @@ pub async fn run(ctx: &Context, action: GrantsAction) -> CliResult<()> {
 
 async fn find(store: &Store, id: &str) -> CliResult<ClientGrant> {
     store
-        .list_client_grants(None)
+        .find_client_grant(id)
         .await?
-        .into_iter()
-        .find(|g| g.id == id)
         .ok_or_else(|| CliError::NotFound(format!("no client grant with id {id}")))
 }
 
@@ -78,12 +76,17 @@ async fn create(ctx: &Context, app: &str, api: &str, scopes: &[String]) -> CliRe
         .map_err(|why| CliError::invalid(format!("application {}: {why}", client.client_id)))?;
     let api = apis::find(&ctx.store, api).await?;
     let scopes = granted_scopes(scopes, &api)?;
+    let filter = ClientGrantFilter {
+        client_id: Some(&client.client_id),
+        audience: Some(&api.identifier),
+    };
     if let Some(existing) = ctx
         .store
-        .list_client_grants(Some(&client.client_id))
+        .list_client_grants(filter, Slice::first(1))
         .await?
+        .items
         .into_iter()
-        .find(|g| g.audience == api.identifier)
+        .next()
     {
         return Err(CliError::Conflict(format!(
             "application {} already has a grant for API {} ({}); change it with `tessera grants update {} --scopes ...`",
@@ -130,16 +133,24 @@ fn print_grant(ctx: &Context, grant: &ClientGrant, verb: &str) {
     }
 }
 
-async fn list(ctx: &Context, app: Option<&str>) -> CliResult<()> {
+async fn list(ctx: &Context, app: Option<&str>, args: &PageArgs) -> CliResult<()> {
     let client_id = match app {
         Some(app) => Some(apps::find(&ctx.store, app).await?.client_id),
         None => None,
     };
-    let grants = ctx.store.list_client_grants(client_id.as_deref()).await?;
+    let filter = ClientGrantFilter {
+        client_id: client_id.as_deref(),
+        audience: None,
+    };
+    let page = ctx
+        .store
+        .list_client_grants(filter, args.slice(!ctx.json))
+        .await?;
+    let grants = page.items;
     if ctx.json {
         let shapes: Vec<_> = grants.iter().map(wire::client_grant).collect();
         output::print_json(&shapes);
-    } else if grants.is_empty() {
+    } else if grants.is_empty() && args.page == 0 {
         println!(
             "No client grants yet. Create one with `tessera grants create --app CLIENT_ID --api IDENTIFIER --scopes a,b`."
         );
@@ -156,6 +167,7 @@ async fn list(ctx: &Context, app: Option<&str>) -> CliResult<()> {
             })
             .collect();
         output::print_table(&["ID", "CLIENT ID", "AUDIENCE", "SCOPE"], &rows);
+        output::print_page_footer(args, grants.len(), page.total);
     }
     Ok(())
 }

@@ -13,8 +13,9 @@ use crate::validate;
 pub async fn run(ctx: &Context, action: RolesAction) -> CliResult<()> {
     match action {
         RolesAction::Create { name, description } => create(ctx, &name, &description).await,
-        RolesAction::List => {
-            let roles = ctx.store.list_roles().await?;
+        RolesAction::List(args) => {
+            let page = ctx.store.list_roles(None, args.slice(!ctx.json)).await?;
+            let roles = page.items;
             if ctx.json {
                 output::print_json(&roles.iter().map(wire::role).collect::<Vec<_>>());
             } else {
@@ -23,6 +24,7 @@ pub async fn run(ctx: &Context, action: RolesAction) -> CliResult<()> {
                     .map(|r| vec![r.id.clone(), r.name.clone(), r.description.clone()])
                     .collect();
                 output::print_table(&["ID", "NAME", "DESCRIPTION"], &rows);
+                output::print_page_footer(&args, roles.len(), page.total);
             }
             Ok(())
         }
@@ -137,7 +139,10 @@ pub async fn described(
     store: &Store,
     permissions: &[Permission],
 ) -> CliResult<Vec<wire::Permission>> {
-    let apis = store.list_resource_servers().await?;
+    let mut audiences: Vec<String> = permissions.iter().map(|p| p.audience.clone()).collect();
+    audiences.sort();
+    audiences.dedup();
+    let apis = store.resource_servers_by_identifier(&audiences).await?;
     Ok(permissions
         .iter()
         .map(|p| {

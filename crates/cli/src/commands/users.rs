@@ -2,9 +2,9 @@
 
 use tessera_core::{User, ids};
 use tessera_server::wire;
-use tessera_store::{NewUser, Store, StoreError};
+use tessera_store::{NewUser, Store, StoreError, UserSearch};
 
-use crate::cli::{UserConsentsAction, UserRolesAction, UsersAction};
+use crate::cli::{PageArgs, UserConsentsAction, UserRolesAction, UsersAction};
 use crate::commands::{
     Context, apis, apps, check_password, hash_password, now, read_password_stdin,
     roles as role_commands,
@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
             name,
             email_verified,
         } => create(ctx, &email, name, email_verified).await,
-        UsersAction::List => list(ctx).await,
+        UsersAction::List(page) => list(ctx, &page).await,
         UsersAction::Roles { action } => roles(ctx, action).await,
         UsersAction::Consents { action } => consents(ctx, action).await,
         UsersAction::Permissions { user, api } => {
@@ -282,12 +282,16 @@ fn print_user(ctx: &Context, user: &User, headline: Option<&str>) {
     output::print_fields(&output::user_fields(user));
 }
 
-async fn list(ctx: &Context) -> CliResult<()> {
-    let users = ctx.store.list_users().await?;
+async fn list(ctx: &Context, args: &PageArgs) -> CliResult<()> {
+    let page = ctx
+        .store
+        .list_users(&UserSearch::default(), args.slice(!ctx.json))
+        .await?;
+    let users = page.items;
     if ctx.json {
         let shapes: Vec<_> = users.iter().map(wire::user).collect();
         output::print_json(&shapes);
-    } else if users.is_empty() {
+    } else if users.is_empty() && args.page == 0 {
         println!(
             "No users yet. Create one with `tessera users create --email EMAIL --password-stdin`."
         );
@@ -304,6 +308,7 @@ async fn list(ctx: &Context) -> CliResult<()> {
             })
             .collect();
         output::print_table(&["USER ID", "EMAIL", "VERIFIED", "STATUS"], &rows);
+        output::print_page_footer(args, users.len(), page.total);
     }
     Ok(())
 }

@@ -707,21 +707,37 @@ async fn managed_state(server: &TestServer, user: &str) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     lines.extend(
         store
-            .list_clients()
+            .list_clients(
+                &tessera_store::ClientFilter::default(),
+                tessera_store::Slice::first(1000),
+            )
             .await
             .unwrap()
+            .items
             .iter()
             .map(|c| format!("{c:?}")),
     );
-    let apis = store.list_resource_servers().await.unwrap();
+    let apis = store
+        .list_resource_servers(None, tessera_store::Slice::first(1000))
+        .await
+        .unwrap()
+        .items;
     lines.extend(apis.iter().map(|a| format!("{a:?}")));
-    let grants = store.list_client_grants(None).await.unwrap();
+    let grants = store
+        .list_client_grants(
+            tessera_store::ClientGrantFilter::default(),
+            tessera_store::Slice::first(1000),
+        )
+        .await
+        .unwrap()
+        .items;
     lines.extend(grants.iter().map(|g| format!("{g:?}")));
     lines.extend(
         store
-            .list_roles()
+            .list_roles(None, tessera_store::Slice::first(1000))
             .await
             .unwrap()
+            .items
             .iter()
             .map(|r| format!("{r:?}")),
     );

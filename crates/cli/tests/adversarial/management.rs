@@ -1597,7 +1597,16 @@ async fn markup_in_emails_and_profiles_is_refused_everywhere() {
         .await
         .unwrap_or_default();
     let (state, csrf) = (hidden_field(&page, "state"), hidden_field(&page, "csrf"));
-    let users_before = server.store.list_users().await.expect("users").len();
+    let users_before = server
+        .store
+        .list_users(
+            &tessera_store::UserSearch::default(),
+            tessera_store::Slice::first(1000),
+        )
+        .await
+        .expect("users")
+        .items
+        .len();
     for email in &MARKUP_EMAILS[..4] {
         let response = browser
             .post(server.url("/u/signup"))
@@ -1618,7 +1627,16 @@ async fn markup_in_emails_and_profiles_is_refused_everywhere() {
             format_args!("{status}"),
         );
     }
-    let users_after = server.store.list_users().await.expect("users").len();
+    let users_after = server
+        .store
+        .list_users(
+            &tessera_store::UserSearch::default(),
+            tessera_store::Slice::first(1000),
+        )
+        .await
+        .expect("users")
+        .items
+        .len();
     tally.case(
         "sign-up created nobody",
         users_after == users_before,

@@ -1063,7 +1063,17 @@ async fn dangerous_urls_are_refused_at_registration() {
         "https://\u{0430}pp.example/cb",
         "myapp:/callback",
     ];
-    let before = t.server.store.list_clients().await.unwrap().len();
+    let before = t
+        .server
+        .store
+        .list_clients(
+            &tessera_store::ClientFilter::default(),
+            tessera_store::Slice::first(1000),
+        )
+        .await
+        .unwrap()
+        .items
+        .len();
     // RFC 6749 §3.1.2: no fragment in a callback (logout URLs may keep one, as on Auth0).
     for url in dangerous
         .into_iter()
@@ -1078,7 +1088,17 @@ async fn dangerous_urls_are_refused_at_registration() {
             .unwrap();
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        let count = t.server.store.list_clients().await.unwrap().len();
+        let count = t
+            .server
+            .store
+            .list_clients(
+                &tessera_store::ClientFilter::default(),
+                tessera_store::Slice::first(1000),
+            )
+            .await
+            .unwrap()
+            .items
+            .len();
         tally.case(
             format_args!("Management API: native app with callback {url:?}: 400, nothing created"),
             status == 400 && body["statusCode"] == 400 && count == before,

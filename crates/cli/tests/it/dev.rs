@@ -126,15 +126,47 @@ async fn seeding_twice_changes_nothing() {
     assert_eq!(second.api, first.api);
     assert_eq!(second.spa, first.spa);
     assert_eq!(second.demo_user, first.demo_user);
-    assert_eq!(store.list_resource_servers().await.unwrap().len(), 1);
-    assert_eq!(store.list_clients().await.unwrap().len(), 1);
     assert_eq!(
-        store.list_users().await.unwrap().len(),
+        store
+            .list_resource_servers(None, tessera_store::Slice::first(1000))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_clients(
+                &tessera_store::ClientFilter::default(),
+                tessera_store::Slice::first(1000)
+            )
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_users(
+                &tessera_store::UserSearch::default(),
+                tessera_store::Slice::first(1000)
+            )
+            .await
+            .unwrap()
+            .items
+            .len(),
         2,
         "demo and reader"
     );
     assert_eq!(
-        store.list_roles().await.unwrap().len(),
+        store
+            .list_roles(None, tessera_store::Slice::first(1000))
+            .await
+            .unwrap()
+            .items
+            .len(),
         2,
         "admin and reader"
     );
@@ -232,7 +264,18 @@ async fn another_spa_port_is_added_to_the_existing_app() {
             "http://localhost:8080/"
         ]
     );
-    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_clients(
+                &tessera_store::ClientFilter::default(),
+                tessera_store::Slice::first(1000)
+            )
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_core::{ClientGrant, ids, validate};
-use tessera_store::StoreError;
+use tessera_store::{CheckpointPage, ClientGrantFilter, Slice, StoreError};
 
 use super::auth::require;
 use super::body::{self, Fields};
@@ -34,10 +34,8 @@ fn conflict() -> ApiError {
 async fn find(state: &AppState, id: &str) -> ApiResult<ClientGrant> {
     state
         .store()
-        .list_client_grants(None)
+        .find_client_grant(id)
         .await?
-        .into_iter()
-        .find(|g| g.id == id)
         .ok_or_else(not_found)
 }
 
@@ -56,6 +54,10 @@ async fn api_of(state: &AppState, audience: &str) -> ApiResult<tessera_core::Res
         })
 }
 
+/// `GET /api/v2/client-grants`: by page (`created_at` order) or by checkpoint (`from` /
+/// `take`, id order), `client_id` and `audience` filtering in SQL. Every Tessera grant is
+/// a machine's (`subject_type` `client`), tied to no organization and the default for
+/// nobody: `allow_any_organization=true`, `subject_type=user` and `default_for` find none.
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -72,27 +74,62 @@ pub(crate) async fn list(
             "client_id",
             "from",
             "take",
+            "allow_any_organization",
+            "subject_type",
+            "default_for",
         ],
     )?;
-    let audience = query.get("audience");
-    let grants = state
-        .store()
-        .list_client_grants(query.get("client_id"))
-        .await?;
-    let grants: Vec<&ClientGrant> = grants
-        .iter()
-        .filter(|g| audience.is_none_or(|a| g.audience == a))
-        .collect();
-    if query.get("from").is_some() || query.get("take").is_some() {
-        let items = grants
-            .iter()
-            .map(|g| (g.id.clone(), wire::client_grant(g)))
-            .collect();
-        return query.checkpoint(items, "client_grants");
-    }
     let paging = query.paging()?;
-    let items = grants.into_iter().map(wire::client_grant).collect();
-    Ok(paging.respond(items, "client_grants"))
+    let checkpoint = query
+        .by_checkpoint()
+        .then(|| query.checkpoint())
+        .transpose()?;
+    let subject_type = match query.get("subject_type") {
+        None | Some("client") => true,
+        Some("user") => false,
+        Some(_) => {
+            return Err(ApiError::invalid_query_property(
+                "No enum match for: subject_type",
+                "subject_type",
+            ));
+        }
+    };
+    let default_for = match query.get("default_for") {
+        None => false,
+        Some("third_party_clients") => true,
+        Some(_) => {
+            return Err(ApiError::invalid_query_property(
+                "No enum match for: default_for",
+                "default_for",
+            ));
+        }
+    };
+    let any_organization = query.boolean("allow_any_organization")? == Some(true);
+    if !subject_type || default_for || any_organization {
+        return match checkpoint {
+            Some(_) => query.respond_checkpoint(
+                CheckpointPage::<wire::ClientGrant> {
+                    items: Vec::new(),
+                    next: None,
+                },
+                "client_grants",
+            ),
+            None => Ok(paging.respond_empty("client_grants")),
+        };
+    }
+    let filter = ClientGrantFilter {
+        client_id: query.get("client_id"),
+        audience: query.get("audience"),
+    };
+    if let Some(checkpoint) = checkpoint {
+        let page = state.store().client_grants_from(filter, checkpoint).await?;
+        return query.respond_checkpoint(page.map(|g| wire::client_grant(&g)), "client_grants");
+    }
+    let page = state
+        .store()
+        .list_client_grants(filter, paging.slice())
+        .await?;
+    Ok(paging.respond(page.map(|g| wire::client_grant(&g)), "client_grants"))
 }
 
 pub(crate) async fn get(
@@ -119,11 +156,15 @@ pub(crate) async fn create(
     validate::client_grant_app_type(client.app_type).map_err(ApiError::bad_request)?;
     let api = api_of(&state, &audience).await?;
     validate::granted_scopes(&scope, &api).map_err(ApiError::bad_request)?;
+    let existing = ClientGrantFilter {
+        client_id: Some(&client.client_id),
+        audience: Some(&api.identifier),
+    };
     let existing = state
         .store()
-        .list_client_grants(Some(&client.client_id))
+        .list_client_grants(existing, Slice::first(1))
         .await?;
-    if existing.iter().any(|g| g.audience == api.identifier) {
+    if !existing.items.is_empty() {
         return Err(conflict());
     }
     let grant = ClientGrant {

@@ -8,9 +8,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use tessera_core::validate::{self, UrlKind};
 use tessera_core::{AppType, Client, RefreshPolicy, ids};
-use tessera_store::{ClientUpdate, StoreError};
+use tessera_store::{CheckpointPage, ClientFilter, ClientUpdate, StoreError};
 
 use super::auth::require;
 use super::body::{self, Fields};
@@ -186,6 +187,10 @@ async fn allowed_apis(
     Ok(Some(Some(identifiers)))
 }
 
+/// `GET /api/v2/clients`: by page (`created_at` order) or by checkpoint (`from` /
+/// `take`, `client_id` order). `app_type`, `is_first_party` and `client_ids` filter in
+/// SQL; Tessera has no global client, so `is_global=true` finds none; `q` accepts the two
+/// queries Auth0 documents, both about organizations, which Tessera does not have.
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -202,24 +207,74 @@ pub(crate) async fn list(
             "include_fields",
             "app_type",
             "is_first_party",
+            "is_global",
+            "client_ids",
+            "q",
+            "from",
+            "take",
         ],
     )?;
     let paging = query.paging()?;
     let fields = query.field_filter()?;
-    let app_types: Option<Vec<&str>> = query.get("app_type").map(|t| t.split(',').collect());
-    let first_party = query.boolean("is_first_party")?;
-    let clients = state.store().list_clients().await?;
-    let items = clients
-        .iter()
-        .filter(|c| {
-            app_types
-                .as_ref()
-                .is_none_or(|t| t.contains(&c.app_type.as_str()))
-        })
-        .filter(|c| first_party.is_none_or(|f| c.is_first_party == f))
-        .map(|c| fields.apply(wire::client(c, None)))
-        .collect();
-    Ok(paging.respond(items, "clients"))
+    let list = |key: &str| -> Option<Vec<String>> {
+        query
+            .get(key)
+            .map(|t| t.split(',').map(|v| v.trim().to_string()).collect())
+    };
+    let filter = ClientFilter {
+        app_types: list("app_type"),
+        is_first_party: query.boolean("is_first_party")?,
+        client_ids: list("client_ids"),
+    };
+    let organizations_only = query
+        .get("q")
+        .map(organization_query)
+        .transpose()?
+        .is_some();
+    let global_only = query.boolean("is_global")? == Some(true);
+    let checkpoint = query
+        .by_checkpoint()
+        .then(|| query.checkpoint())
+        .transpose()?;
+    if organizations_only || global_only {
+        return match checkpoint {
+            Some(_) => query.respond_checkpoint(
+                CheckpointPage::<Value> {
+                    items: Vec::new(),
+                    next: None,
+                },
+                "clients",
+            ),
+            None => Ok(paging.respond_empty("clients")),
+        };
+    }
+    let shape = |c: Client| fields.apply(wire::client(&c, None));
+    if let Some(checkpoint) = checkpoint {
+        let page = state.store().clients_from(&filter, checkpoint).await?;
+        return query.respond_checkpoint(page.map(shape), "clients");
+    }
+    let page = state.store().list_clients(&filter, paging.slice()).await?;
+    Ok(paging.respond(page.map(shape), "clients"))
+}
+
+/// The `q` of `GET /clients`: Auth0 permits only `client_grant.organization_id:ID` and
+/// `client_grant.allow_any_organization:true`. No Tessera grant is tied to an
+/// organization, so either finds no application.
+fn organization_query(q: &str) -> ApiResult<()> {
+    let q = q.trim();
+    let valid = q
+        .strip_prefix("client_grant.organization_id:")
+        .is_some_and(|id| !id.trim().is_empty())
+        || q == "client_grant.allow_any_organization:true";
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_query_property(
+            "Permitted queries are client_grant.organization_id:{organization_id} and \
+             client_grant.allow_any_organization:true",
+            "q",
+        ))
+    }
 }
 
 pub(crate) async fn get(

@@ -5,7 +5,8 @@
 //! Callers are machine-to-machine applications with a client grant for the Management
 //! API, a system resource server (`<issuer>api/v2/`) registered at start
 //! ([`ensure_management_api`]). `auth.rs` checks their tokens and scopes, `body.rs` and
-//! `paging.rs` read bodies and query strings, `wire.rs` holds the shapes (the CLI's `--json`
+//! `paging.rs` read bodies and query strings (lists are paged in SQL by the store),
+//! `user_search.rs` reads `q` and `sort` of `GET /users`, `wire.rs` holds the shapes (the CLI's `--json`
 //! prints them too), `error.rs` the
 //! `{statusCode, error, message, errorCode}` errors. Every change goes through the store's
 //! methods and the validation rules of `tessera_core::validate` the CLI uses too.
@@ -18,6 +19,7 @@ mod error;
 mod paging;
 mod resource_servers;
 mod roles;
+mod user_search;
 mod users;
 pub mod wire;
 

@@ -89,17 +89,51 @@ fn refuse_system(api: &ResourceServer) -> ApiResult<()> {
     Ok(())
 }
 
+/// Auth0's limit on `identifiers` values in one request.
+const MAX_IDENTIFIERS: usize = 10;
+
+/// `GET /api/v2/resource-servers`: a page, oldest first; `identifiers` (repeatable, at
+/// most 10) keeps those APIs.
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     require(&state, &headers, &["read:resource_servers"]).await?;
-    let query = Query::parse(query.as_deref(), &["page", "per_page", "include_totals"])?;
+    let query = Query::parse(
+        query.as_deref(),
+        &[
+            "page",
+            "per_page",
+            "include_totals",
+            "identifiers",
+            "fields",
+            "include_fields",
+        ],
+    )?;
     let paging = query.paging()?;
-    let apis = state.store().list_resource_servers().await?;
+    let fields = query.field_filter()?;
+    let identifiers: Vec<String> = query
+        .all("identifiers")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if identifiers.len() > MAX_IDENTIFIERS {
+        return Err(ApiError::invalid_query_property(
+            format!(
+                "Array is too long ({}), maximum {MAX_IDENTIFIERS}",
+                identifiers.len()
+            ),
+            "identifiers",
+        ));
+    }
+    let filter = (!identifiers.is_empty()).then_some(identifiers.as_slice());
+    let page = state
+        .store()
+        .list_resource_servers(filter, paging.slice())
+        .await?;
     Ok(paging.respond(
-        apis.iter().map(wire::resource_server).collect(),
+        page.map(|api| fields.apply(wire::resource_server(&api))),
         "resource_servers",
     ))
 }

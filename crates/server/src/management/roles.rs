@@ -17,12 +17,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_core::{Permission, ResourceServer, Role, ids, validate};
-use tessera_store::StoreError;
+use tessera_store::{Page, StoreError};
 
 use super::auth::require;
 use super::body::{self, Fields};
 use super::error::{ApiError, ApiResult};
-use super::paging::Query;
+use super::paging::{Paging, Query};
 use super::{users, wire};
 use crate::AppState;
 use crate::clock::now;
@@ -70,6 +70,9 @@ fn conflict_or(error: StoreError) -> ApiError {
     }
 }
 
+/// `GET /api/v2/roles`: a page by name; `name_filter` keeps names containing it
+/// (ignoring case). Tessera's roles are all tenant roles: `type=organization` (and
+/// `owner_id`, which names an organization) find none.
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -78,23 +81,34 @@ pub(crate) async fn list(
     require(&state, &headers, &["read:roles"]).await?;
     let query = Query::parse(
         query.as_deref(),
-        &["page", "per_page", "include_totals", "name_filter"],
+        &[
+            "page",
+            "per_page",
+            "include_totals",
+            "name_filter",
+            "type",
+            "owner_id",
+        ],
     )?;
     let paging = query.paging()?;
-    let filter = query.get("name_filter").map(str::to_lowercase);
-    let items = state
+    let organization = match query.get("type") {
+        None | Some("tenant") => false,
+        Some("organization") => true,
+        Some(_) => {
+            return Err(ApiError::invalid_query_property(
+                "No enum match for: type",
+                "type",
+            ));
+        }
+    };
+    if organization || query.get("owner_id").is_some() {
+        return Ok(paging.respond_empty("roles"));
+    }
+    let page = state
         .store()
-        .list_roles()
-        .await?
-        .iter()
-        .filter(|r| {
-            filter
-                .as_deref()
-                .is_none_or(|f| r.name.to_lowercase().contains(f))
-        })
-        .map(wire::role)
-        .collect();
-    Ok(paging.respond(items, "roles"))
+        .list_roles(query.get("name_filter"), paging.slice())
+        .await?;
+    Ok(paging.respond(page.map(|r| wire::role(&r)), "roles"))
 }
 
 pub(crate) async fn create(
@@ -171,15 +185,35 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Every API by identifier, to describe permissions.
-async fn apis(state: &AppState) -> ApiResult<HashMap<String, ResourceServer>> {
+/// The APIs of these identifiers (those that exist), to name and describe permissions.
+async fn apis<'a>(
+    state: &AppState,
+    audiences: impl IntoIterator<Item = &'a str>,
+) -> ApiResult<HashMap<String, ResourceServer>> {
+    let mut identifiers: Vec<String> = Vec::new();
+    for audience in audiences {
+        if !identifiers.iter().any(|i| i == audience) {
+            identifiers.push(audience.to_string());
+        }
+    }
     Ok(state
         .store()
-        .list_resource_servers()
+        .resource_servers_by_identifier(&identifiers)
         .await?
         .into_iter()
         .map(|api| (api.identifier.clone(), api))
         .collect())
+}
+
+/// A page of permissions in Auth0's shape, each named and described by its API.
+async fn described(
+    state: &AppState,
+    paging: &Paging,
+    page: Page<Permission>,
+) -> ApiResult<Response> {
+    let apis = apis(state, page.items.iter().map(|p| p.audience.as_str())).await?;
+    let page = page.map(|p| wire::permission(&p, apis.get(&p.audience)));
+    Ok(paging.respond(page, "permissions"))
 }
 
 pub(crate) async fn permissions(
@@ -191,15 +225,11 @@ pub(crate) async fn permissions(
     require(&state, &headers, &["read:roles"]).await?;
     let paging = Query::parse(query.as_deref(), PAGING)?.paging()?;
     let role = find(&state, &id).await?;
-    let apis = apis(&state).await?;
-    let items = state
+    let page = state
         .store()
-        .role_permissions(&role.id)
-        .await?
-        .iter()
-        .map(|p| wire::permission(p, apis.get(&p.audience)))
-        .collect();
-    Ok(paging.respond(items, "permissions"))
+        .list_role_permissions(&role.id, paging.slice())
+        .await?;
+    described(&state, &paging, page).await
 }
 
 /// `{permissions: [{resource_server_identifier, permission_name}]}`, grouped by API.
@@ -271,7 +301,7 @@ async fn check_listed(
     held: &[Permission],
     adding: bool,
 ) -> ApiResult<()> {
-    let apis = apis(state).await?;
+    let apis = apis(state, grouped.iter().map(|(audience, _)| audience.as_str())).await?;
     for (audience, permissions) in grouped {
         let api = apis.get(audience).ok_or_else(|| inexistent_api(audience))?;
         if let Some(unknown) = permissions.iter().find(|p| {
@@ -354,16 +384,21 @@ pub(crate) async fn users(
         &["page", "per_page", "include_totals", "from", "take"],
     )?;
     let role = find(&state, &id).await?;
-    let members = state.store().role_users(&role.id).await?;
     if query.by_checkpoint() {
-        let items = members
-            .iter()
-            .map(|u| (u.user_id.clone(), wire::role_member(u)))
-            .collect();
-        return query.checkpoint(items, "users");
+        let page = state
+            .store()
+            .role_users_from(&role.id, query.checkpoint()?)
+            .await?;
+        return query.respond_checkpoint(page.map(|u| wire::role_member(&u)), "users");
     }
-    let items = members.iter().map(wire::role_member).collect();
-    Ok(query.paging()?.respond(items, "users"))
+    // By page, a role's members are served up to the 1000th, as on Auth0; checkpoints
+    // go on past it.
+    let paging = query.paging()?;
+    let page = state
+        .store()
+        .list_role_users(&role.id, paging.capped_slice()?)
+        .await?;
+    Ok(paging.respond(page.map(|u| wire::role_member(&u)), "users"))
 }
 
 /// A list of ids under `key`, at least one.
@@ -419,14 +454,11 @@ pub(crate) async fn user_roles(
     .await?;
     let paging = Query::parse(query.as_deref(), PAGING)?.paging()?;
     let user = users::find(&state, &id).await?;
-    let items = state
+    let page = state
         .store()
-        .user_roles(&user.user_id)
-        .await?
-        .iter()
-        .map(wire::role)
-        .collect();
-    Ok(paging.respond(items, "roles"))
+        .list_user_roles(&user.user_id, paging.slice())
+        .await?;
+    Ok(paging.respond(page.map(|r| wire::role(&r)), "roles"))
 }
 
 /// `POST` / `DELETE /users/{id}/roles`: `{roles: [role_id…]}`; every role must exist.
@@ -493,15 +525,11 @@ pub(crate) async fn user_permissions(
     require(&state, &headers, &["read:users"]).await?;
     let paging = Query::parse(query.as_deref(), PAGING)?.paging()?;
     let user = users::find(&state, &id).await?;
-    let apis = apis(&state).await?;
-    let items = state
+    let page = state
         .store()
-        .user_permissions(&user.user_id, None)
-        .await?
-        .iter()
-        .map(|p| wire::permission(p, apis.get(&p.audience)))
-        .collect();
-    Ok(paging.respond(items, "permissions"))
+        .list_user_permissions(&user.user_id, paging.slice())
+        .await?;
+    described(&state, &paging, page).await
 }
 
 /// `POST /users/{id}/permissions`: gives the user permissions directly (each must be a

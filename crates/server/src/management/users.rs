@@ -9,8 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_core::{
-    DATABASE_CONNECTION, PasswordPolicyError, User, check_password_policy, normalize_email,
-    validate,
+    DATABASE_CONNECTION, PasswordPolicyError, User, check_password_policy, validate,
 };
 use tessera_store::{StoreError, UserProfileChange};
 
@@ -18,7 +17,7 @@ use super::auth::require;
 use super::body::{self, Fields};
 use super::error::{ApiError, ApiResult};
 use super::paging::Query;
-use super::wire;
+use super::{user_search, wire};
 use crate::AppState;
 use crate::accounts::{self, NewAccount, Refusal};
 use crate::clock::now;
@@ -118,22 +117,8 @@ fn invalid_email() -> ApiError {
     ApiError::invalid_property("Object didn't pass validation for format email", "email")
 }
 
-/// `q=email:"someone@example.com"` (Lucene, as Auth0's search engine v3 reads it): the
-/// only search this slice understands.
-fn email_query(q: &str) -> ApiResult<String> {
-    let value = q
-        .trim()
-        .strip_prefix("email:")
-        .map(|v| v.trim().trim_matches('"'))
-        .filter(|v| !v.is_empty() && !v.contains(['"', ' ', '*']));
-    value.map(normalize_email).ok_or_else(|| {
-        ApiError::invalid_query_property(
-            "Tessera understands only q=email:\"ADDRESS\" (an exact email)",
-            "q",
-        )
-    })
-}
-
+/// `GET /api/v2/users`: a page of users, searched and sorted in SQL (`user_search.rs`
+/// says what `q` and `sort` understand), within Auth0's first 1000 results.
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -156,32 +141,36 @@ pub(crate) async fn list(
         ],
     )?;
     let paging = query.paging()?;
+    let slice = paging.capped_slice()?;
     let fields = query.field_filter()?;
-    if let Some(engine) = query.get("search_engine")
-        && !matches!(engine, "v2" | "v3")
-    {
-        return Err(ApiError::invalid_query_property(
+    search_engine(query.get("search_engine"))?;
+    // Results are always in a deterministic order: `primary_order=false` only allows
+    // Auth0 to skip that work, so it changes nothing here.
+    query.boolean("primary_order")?;
+    let search = user_search::parse(query.get("q"), query.get("connection"), query.get("sort"))?;
+    let page = state.store().list_users(&search, slice).await?;
+    Ok(paging.respond(page.map(|u| fields.apply(wire::user(&u))), "users"))
+}
+
+/// Tessera is search engine v3; v1 and v2 are refused as Auth0 refuses them since their
+/// end of life.
+fn search_engine(engine: Option<&str>) -> ApiResult<()> {
+    match engine {
+        None | Some("v3") => Ok(()),
+        Some(old @ ("v1" | "v2")) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The User Search Engine {old} (search_engine={old}) is not available for your \
+                 tenant because it is deprecated. Please use the User Search Engine v3 instead \
+                 (search_engine=v3)."
+            ),
+            Some("operation_not_supported"),
+        )),
+        Some(_) => Err(ApiError::invalid_query_property(
             "No enum match for: search_engine",
             "search_engine",
-        ));
+        )),
     }
-    let email = query.get("q").map(email_query).transpose()?;
-    let users = match &email {
-        Some(email) => state
-            .store()
-            .find_user_by_email(email)
-            .await?
-            .into_iter()
-            .collect(),
-        None => state.store().list_users().await?,
-    };
-    let connection = query.get("connection");
-    let items = users
-        .iter()
-        .filter(|u| connection.is_none_or(|c| u.connection == c))
-        .map(|u| fields.apply(wire::user(u)))
-        .collect();
-    Ok(paging.respond(items, "users"))
 }
 
 /// `GET /api/v2/users-by-email?email=`: an array (empty or of one user).

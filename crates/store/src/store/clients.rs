@@ -7,6 +7,9 @@ use tessera_core::{AppType, Client, ClientGrant, RefreshPolicy};
 use super::resource_servers::api_from_row;
 use super::{Store, json_list, to_json};
 use crate::backend::{BeginWrite as _, Fetch};
+use crate::lists::{
+    Bind, Checkpoint, CheckpointPage, ClientFilter, ClientGrantFilter, Page, Slice, Sql,
+};
 use crate::records::{ClientUpdate, MachineAccess};
 use crate::{StoreError, StoreResult};
 
@@ -18,7 +21,7 @@ macro_rules! client_columns {
     };
 }
 
-fn client_from_row(row: &impl Fetch, prefix: &str) -> StoreResult<Client> {
+fn client_from_row(row: &(impl Fetch + ?Sized), prefix: &str) -> StoreResult<Client> {
     let c = |name: &str| format!("{prefix}{name}");
     let app_type: String = row.col(c("app_type").as_str())?;
     Ok(Client {
@@ -46,7 +49,13 @@ fn client_from_row(row: &impl Fetch, prefix: &str) -> StoreResult<Client> {
     })
 }
 
-fn grant_from_row(row: &impl Fetch, prefix: &str) -> StoreResult<ClientGrant> {
+macro_rules! grant_columns {
+    () => {
+        "id, client_id, audience, scope, created_at"
+    };
+}
+
+fn grant_from_row(row: &(impl Fetch + ?Sized), prefix: &str) -> StoreResult<ClientGrant> {
     let c = |name: &str| format!("{prefix}{name}");
     Ok(ClientGrant {
         id: row.col(c("id").as_str())?,
@@ -88,18 +97,56 @@ impl Store {
         })
     }
 
-    pub async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-        each!(self, |pool| {
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                client_columns!(),
-                " FROM clients WHERE tenant_id = $1 ORDER BY created_at, client_id"
-            ))
-            .bind(self.tenant)
-            .fetch_all(pool)
-            .await?;
-            rows.iter().map(|r| client_from_row(r, "")).collect()
-        })
+    /// One page of applications matching `filter`, oldest first (`created_at`, then
+    /// `client_id`).
+    pub async fn list_clients(
+        &self,
+        filter: &ClientFilter,
+        slice: Slice,
+    ) -> StoreResult<Page<Client>> {
+        self.page_of(
+            concat!("SELECT ", client_columns!()),
+            &self.client_filter(filter),
+            " ORDER BY created_at, client_id",
+            slice,
+            |row| client_from_row(row, ""),
+        )
+        .await
+    }
+
+    /// Applications matching `filter` by checkpoint, in `client_id` order.
+    pub async fn clients_from(
+        &self,
+        filter: &ClientFilter,
+        checkpoint: Checkpoint<'_>,
+    ) -> StoreResult<CheckpointPage<Client>> {
+        self.checkpoint_of(
+            concat!("SELECT ", client_columns!()),
+            self.client_filter(filter),
+            "client_id",
+            checkpoint,
+            |row| client_from_row(row, ""),
+            |client: &Client| client.client_id.clone(),
+        )
+        .await
+    }
+
+    fn client_filter(&self, filter: &ClientFilter) -> Sql {
+        let mut sql = Sql::default();
+        sql.push(
+            " FROM clients WHERE tenant_id = ?",
+            [Bind::Text(self.tenant.into())],
+        );
+        if let Some(types) = &filter.app_types {
+            sql.push_in("app_type", types);
+        }
+        if let Some(first_party) = filter.is_first_party {
+            sql.push(" AND is_first_party = ?", [Bind::Bool(first_party)]);
+        }
+        if let Some(ids) = &filter.client_ids {
+            sql.push_in("client_id", ids);
+        }
+        sql
     }
 
     pub async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
@@ -119,18 +166,26 @@ impl Store {
 
     /// Finds a client by exact name (CLI convenience; names are not unique, the oldest wins).
     pub async fn find_client_by_name(&self, name: &str) -> StoreResult<Option<Client>> {
-        each!(self, |pool| {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                client_columns!(),
-                " FROM clients WHERE tenant_id = $1 AND name = $2 ORDER BY created_at LIMIT 1"
-            ))
-            .bind(self.tenant)
-            .bind(name)
-            .fetch_optional(pool)
+        Ok(self.clients_named(name, 1).await?.into_iter().next())
+    }
+
+    /// Up to `limit` clients with exactly this name, oldest first.
+    pub async fn clients_named(&self, name: &str, limit: u32) -> StoreResult<Vec<Client>> {
+        let mut filter = Sql::default();
+        filter.push(
+            " FROM clients WHERE tenant_id = ? AND name = ?",
+            [Bind::Text(self.tenant.into()), Bind::Text(name.into())],
+        );
+        let page = self
+            .page_of(
+                concat!("SELECT ", client_columns!()),
+                &filter,
+                " ORDER BY created_at, client_id",
+                Slice::first(limit),
+                |row| client_from_row(row, ""),
+            )
             .await?;
-            row.map(|r| client_from_row(&r, "")).transpose()
-        })
+        Ok(page.items)
     }
 
     pub async fn update_client(
@@ -266,21 +321,66 @@ impl Store {
         })
     }
 
+    /// One page of client grants matching `filter`, oldest first (`created_at`, then id).
     pub async fn list_client_grants(
         &self,
-        client_id: Option<&str>,
-    ) -> StoreResult<Vec<ClientGrant>> {
+        filter: ClientGrantFilter<'_>,
+        slice: Slice,
+    ) -> StoreResult<Page<ClientGrant>> {
+        self.page_of(
+            concat!("SELECT ", grant_columns!()),
+            &self.grant_filter(filter),
+            " ORDER BY created_at, id",
+            slice,
+            |row| grant_from_row(row, ""),
+        )
+        .await
+    }
+
+    /// Client grants matching `filter` by checkpoint, in id order.
+    pub async fn client_grants_from(
+        &self,
+        filter: ClientGrantFilter<'_>,
+        checkpoint: Checkpoint<'_>,
+    ) -> StoreResult<CheckpointPage<ClientGrant>> {
+        self.checkpoint_of(
+            concat!("SELECT ", grant_columns!()),
+            self.grant_filter(filter),
+            "id",
+            checkpoint,
+            |row| grant_from_row(row, ""),
+            |grant: &ClientGrant| grant.id.clone(),
+        )
+        .await
+    }
+
+    fn grant_filter(&self, filter: ClientGrantFilter<'_>) -> Sql {
+        let mut sql = Sql::default();
+        sql.push(
+            " FROM client_grants WHERE tenant_id = ?",
+            [Bind::Text(self.tenant.into())],
+        );
+        if let Some(client_id) = filter.client_id {
+            sql.push(" AND client_id = ?", [Bind::Text(client_id.into())]);
+        }
+        if let Some(audience) = filter.audience {
+            sql.push(" AND audience = ?", [Bind::Text(audience.into())]);
+        }
+        sql
+    }
+
+    pub async fn find_client_grant(&self, id: &str) -> StoreResult<Option<ClientGrant>> {
         each!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT id, client_id, audience, scope, created_at FROM client_grants \
-             WHERE tenant_id = $1 AND ($2 IS NULL OR client_id = $3) ORDER BY created_at, id",
-            )
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM client_grants WHERE tenant_id = $1 AND id = $2"
+            ))
             .bind(self.tenant)
-            .bind(client_id)
-            .bind(client_id)
-            .fetch_all(pool)
+            .bind(id)
+            .fetch_optional(pool)
             .await?;
-            rows.iter().map(|r| grant_from_row(r, "")).collect()
+            row.map(|r| grant_from_row(&r, "")).transpose()
         })
     }
 

@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::backend::Fetch;
+use crate::lists::{Bind, Checkpoint, CheckpointPage, Page, Slice, Sql, bound_query};
 use crate::{StoreError, StoreResult, backend, breaker};
 
 /// `each!(self, |pool| body)` or `each!(self, |pool, pg| body)`: the body once per
@@ -205,6 +207,94 @@ impl Store {
             Ok(())
         })
     }
+}
+
+impl Store {
+    /// One page of a list: `select` (the columns) + `filter` (` FROM … WHERE …`) +
+    /// `order` with `LIMIT`/`OFFSET`, and `SELECT count(*)` over the same filter when
+    /// the slice asks for the total.
+    async fn page_of<T>(
+        &self,
+        select: &str,
+        filter: &Sql,
+        order: &str,
+        slice: Slice,
+        from_row: fn(&dyn Fetch) -> StoreResult<T>,
+    ) -> StoreResult<Page<T>> {
+        let page = page_sql(select, filter, order, slice);
+        let mut count = Sql::new("SELECT count(*) AS n");
+        count.text.push_str(&filter.text);
+        count.binds.extend(filter.binds.iter().cloned());
+        each!(self, |pool| {
+            let rows = bound_query!(&page).fetch_all(pool).await?;
+            let items = rows
+                .iter()
+                .map(|row| from_row(row))
+                .collect::<StoreResult<_>>()?;
+            let total = if slice.count {
+                let row = bound_query!(&count).fetch_one(pool).await?;
+                Some(count_of(&row)?)
+            } else {
+                None
+            };
+            Ok(Page { items, total })
+        })
+    }
+
+    /// One page of a list by checkpoint: rows of `filter` whose `key` (the id column the
+    /// order ends with) is at or after `from`, one more than asked read to know whether
+    /// the list goes on.
+    async fn checkpoint_of<T>(
+        &self,
+        select: &str,
+        filter: Sql,
+        key: &str,
+        checkpoint: Checkpoint<'_>,
+        from_row: fn(&dyn Fetch) -> StoreResult<T>,
+        key_of: fn(&T) -> String,
+    ) -> StoreResult<CheckpointPage<T>> {
+        let mut page = Sql::new(select);
+        page.text.push_str(&filter.text);
+        page.binds = filter.binds;
+        if let Some(from) = checkpoint.from {
+            page.push(&format!(" AND {key} >= ?"), [Bind::Text(from.into())]);
+        }
+        page.push(
+            &format!(" ORDER BY {key} LIMIT ?"),
+            [Bind::Int(i64::from(checkpoint.take) + 1)],
+        );
+        each!(self, |pool| {
+            let rows = bound_query!(&page).fetch_all(pool).await?;
+            let mut items = rows
+                .iter()
+                .map(|row| from_row(row))
+                .collect::<StoreResult<Vec<T>>>()?;
+            let next = if items.len() > checkpoint.take as usize {
+                items.pop().as_ref().map(key_of)
+            } else {
+                None
+            };
+            Ok(CheckpointPage { items, next })
+        })
+    }
+}
+
+/// The text and values of [`Store::page_of`]'s page query.
+fn page_sql(select: &str, filter: &Sql, order: &str, slice: Slice) -> Sql {
+    let mut page = Sql::new(select);
+    page.text.push_str(&filter.text);
+    page.binds.extend(filter.binds.iter().cloned());
+    page.push(
+        &format!("{order} LIMIT ? OFFSET ?"),
+        [Bind::Int(slice.limit_sql()), Bind::Int(slice.offset_sql())],
+    );
+    page
+}
+
+/// The `n` of a `SELECT count(*) AS n`.
+fn count_of(row: &(impl Fetch + ?Sized)) -> StoreResult<u64> {
+    let n: i64 = row.col("n")?;
+    u64::try_from(n).map_err(|_| StoreError::Corrupt("count"))
 }
 
 fn json_list(text: &str) -> StoreResult<Vec<String>> {

@@ -5,6 +5,7 @@ use tessera_core::{ResourceServer, Scope, TokenDialect};
 
 use super::{Store, to_json};
 use crate::backend::{BeginWrite as _, Fetch};
+use crate::lists::{Bind, Page, Slice, Sql};
 use crate::records::ResourceServerUpdate;
 use crate::{StoreError, StoreResult};
 
@@ -15,7 +16,10 @@ macro_rules! api_columns {
     };
 }
 
-pub(super) fn api_from_row(row: &impl Fetch, prefix: &str) -> StoreResult<ResourceServer> {
+pub(super) fn api_from_row(
+    row: &(impl Fetch + ?Sized),
+    prefix: &str,
+) -> StoreResult<ResourceServer> {
     let c = |name: &str| format!("{prefix}{name}");
     let dialect: String = row.col(c("token_dialect").as_str())?;
     let scopes: String = row.col(c("scopes").as_str())?;
@@ -62,18 +66,42 @@ impl Store {
         })
     }
 
-    pub async fn list_resource_servers(&self) -> StoreResult<Vec<ResourceServer>> {
-        each!(self, |pool| {
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                api_columns!(),
-                " FROM resource_servers WHERE tenant_id = $1 ORDER BY created_at, id"
-            ))
-            .bind(self.tenant)
-            .fetch_all(pool)
-            .await?;
-            rows.iter().map(|r| api_from_row(r, "")).collect()
-        })
+    /// One page of APIs, oldest first (`created_at`, then id); `identifiers` keeps
+    /// those with one of these identifiers.
+    pub async fn list_resource_servers(
+        &self,
+        identifiers: Option<&[String]>,
+        slice: Slice,
+    ) -> StoreResult<Page<ResourceServer>> {
+        let mut filter = Sql::default();
+        filter.push(
+            " FROM resource_servers WHERE tenant_id = ?",
+            [Bind::Text(self.tenant.into())],
+        );
+        if let Some(identifiers) = identifiers {
+            filter.push_in("identifier", identifiers);
+        }
+        self.page_of(
+            concat!("SELECT ", api_columns!()),
+            &filter,
+            " ORDER BY created_at, id",
+            slice,
+            |row| api_from_row(row, ""),
+        )
+        .await
+    }
+
+    /// The APIs with these identifiers (those that exist), to name and describe
+    /// permissions.
+    pub async fn resource_servers_by_identifier(
+        &self,
+        identifiers: &[String],
+    ) -> StoreResult<Vec<ResourceServer>> {
+        let limit = u32::try_from(identifiers.len()).unwrap_or(u32::MAX);
+        Ok(self
+            .list_resource_servers(Some(identifiers), Slice::first(limit))
+            .await?
+            .items)
     }
 
     /// Looks an API up by its identifier (audience) or by its id.

@@ -5,9 +5,27 @@ use tessera_core::{Permission, Role, User};
 use super::Store;
 use super::users::user_from_row;
 use crate::backend::{BeginWrite as _, Fetch};
+use crate::lists::{Bind, Checkpoint, CheckpointPage, Page, Slice, Sql};
+
+/// A user's columns read through a join with `user_roles` (aliased `u`).
+const ROLE_MEMBER_COLUMNS: &str = "SELECT u.user_id, u.connection, u.email, u.email_verified, \
+     u.name, u.nickname, u.picture, u.blocked, u.created_at, u.updated_at, u.last_login, \
+     u.logins_count, u.user_metadata, u.app_metadata";
+
+/// `text` with `\`, `%` and `_` escaped for `LIKE … ESCAPE '\'`.
+fn like_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
 use crate::{StoreError, StoreResult};
 
-fn role_from_row(row: &impl Fetch) -> StoreResult<Role> {
+fn role_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<Role> {
     Ok(Role {
         id: row.col("id")?,
         name: row.col("name")?,
@@ -17,7 +35,7 @@ fn role_from_row(row: &impl Fetch) -> StoreResult<Role> {
     })
 }
 
-fn permission_from_row(row: &impl Fetch) -> StoreResult<Permission> {
+fn permission_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<Permission> {
     Ok(Permission {
         audience: row.col("audience")?,
         permission: row.col("permission")?,
@@ -41,16 +59,31 @@ impl Store {
         })
     }
 
-    pub async fn list_roles(&self) -> StoreResult<Vec<Role>> {
-        each!(self, |pool| {
-            let rows = sqlx::query(
-            "SELECT id, name, description, created_at, updated_at FROM roles WHERE tenant_id = $1 ORDER BY name",
+    /// One page of roles by name; `name_filter` keeps those whose name contains it,
+    /// ignoring the case of ASCII letters. (Roles are few — configuration, not users —
+    /// so the filter reads the tenant's roles through the name index.)
+    pub async fn list_roles(
+        &self,
+        name_filter: Option<&str>,
+        slice: Slice,
+    ) -> StoreResult<Page<Role>> {
+        let mut filter = Sql::default();
+        filter.push(
+            " FROM roles WHERE tenant_id = ?",
+            [Bind::Text(self.tenant.into())],
+        );
+        if let Some(part) = name_filter {
+            let pattern = format!("%{}%", like_escaped(&part.to_ascii_lowercase()));
+            filter.push(" AND lower(name) LIKE ? ESCAPE '\\'", [Bind::Text(pattern)]);
+        }
+        self.page_of(
+            "SELECT id, name, description, created_at, updated_at",
+            &filter,
+            " ORDER BY name",
+            slice,
+            |row| role_from_row(row),
         )
-        .bind(self.tenant)
-        .fetch_all(pool)
-        .await?;
-            rows.iter().map(role_from_row).collect()
-        })
+        .await
     }
 
     /// A role by id or by exact name.
@@ -98,22 +131,44 @@ impl Store {
         })
     }
 
-    /// The users holding a role, oldest first.
-    pub async fn role_users(&self, role_id: &str) -> StoreResult<Vec<User>> {
-        each!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT u.user_id, u.connection, u.email, u.email_verified, u.name, u.nickname, \
-                 u.picture, u.blocked, u.created_at, u.updated_at, u.last_login, u.logins_count, \
-                 u.user_metadata, u.app_metadata \
-                 FROM users u JOIN user_roles ur ON ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id \
-                 WHERE u.tenant_id = $1 AND ur.role_id = $2 ORDER BY u.created_at, u.user_id",
-            )
-            .bind(self.tenant)
-            .bind(role_id)
-            .fetch_all(pool)
-            .await?;
-            rows.iter().map(user_from_row).collect()
-        })
+    /// One page of the users holding a role, by `user_id`.
+    pub async fn list_role_users(&self, role_id: &str, slice: Slice) -> StoreResult<Page<User>> {
+        self.page_of(
+            ROLE_MEMBER_COLUMNS,
+            &self.role_members(role_id),
+            " ORDER BY ur.user_id",
+            slice,
+            |row| user_from_row(row),
+        )
+        .await
+    }
+
+    /// The users holding a role by checkpoint (`from` = a `user_id`).
+    pub async fn role_users_from(
+        &self,
+        role_id: &str,
+        checkpoint: Checkpoint<'_>,
+    ) -> StoreResult<CheckpointPage<User>> {
+        self.checkpoint_of(
+            ROLE_MEMBER_COLUMNS,
+            self.role_members(role_id),
+            "ur.user_id",
+            checkpoint,
+            |row| user_from_row(row),
+            |user: &User| user.user_id.clone(),
+        )
+        .await
+    }
+
+    /// A role's members, through the `(tenant_id, role_id, user_id)` index.
+    fn role_members(&self, role_id: &str) -> Sql {
+        let mut sql = Sql::default();
+        sql.push(
+            " FROM user_roles ur JOIN users u ON u.tenant_id = ur.tenant_id AND u.user_id = ur.user_id \
+             WHERE ur.tenant_id = ? AND ur.role_id = ?",
+            [Bind::Text(self.tenant.into()), Bind::Text(role_id.into())],
+        );
+        sql
     }
 
     pub async fn delete_role(&self, role_id: &str) -> StoreResult<()> {
@@ -179,6 +234,28 @@ impl Store {
         })
     }
 
+    /// One page of a role's permissions, by API identifier then name.
+    pub async fn list_role_permissions(
+        &self,
+        role_id: &str,
+        slice: Slice,
+    ) -> StoreResult<Page<Permission>> {
+        let mut filter = Sql::default();
+        filter.push(
+            " FROM role_permissions WHERE tenant_id = ? AND role_id = ?",
+            [Bind::Text(self.tenant.into()), Bind::Text(role_id.into())],
+        );
+        self.page_of(
+            "SELECT audience, permission",
+            &filter,
+            " ORDER BY audience, permission",
+            slice,
+            |row| permission_from_row(row),
+        )
+        .await
+    }
+
+    /// Every permission of one role (bounded by what an administrator gave it).
     pub async fn role_permissions(&self, role_id: &str) -> StoreResult<Vec<Permission>> {
         each!(self, |pool| {
             let rows = sqlx::query(
@@ -219,6 +296,25 @@ impl Store {
         })
     }
 
+    /// One page of a user's roles, by name.
+    pub async fn list_user_roles(&self, user_id: &str, slice: Slice) -> StoreResult<Page<Role>> {
+        let mut filter = Sql::default();
+        filter.push(
+            " FROM roles r JOIN user_roles ur ON ur.tenant_id = r.tenant_id AND ur.role_id = r.id \
+             WHERE r.tenant_id = ? AND ur.user_id = ?",
+            [Bind::Text(self.tenant.into()), Bind::Text(user_id.into())],
+        );
+        self.page_of(
+            "SELECT r.id, r.name, r.description, r.created_at, r.updated_at",
+            &filter,
+            " ORDER BY r.name",
+            slice,
+            |row| role_from_row(row),
+        )
+        .await
+    }
+
+    /// Every role of one user (bounded by what an administrator assigned).
     pub async fn user_roles(&self, user_id: &str) -> StoreResult<Vec<Role>> {
         each!(self, |pool| {
             let rows = sqlx::query(
@@ -284,6 +380,38 @@ impl Store {
             tx.commit().await?;
             Ok(())
         })
+    }
+
+    /// One page of what a user may do, through roles and direct grants, by API
+    /// identifier then name, without duplicates.
+    pub async fn list_user_permissions(
+        &self,
+        user_id: &str,
+        slice: Slice,
+    ) -> StoreResult<Page<Permission>> {
+        let mut filter = Sql::default();
+        filter.push(
+            " FROM (SELECT rp.audience, rp.permission FROM role_permissions rp \
+               JOIN user_roles ur ON ur.tenant_id = rp.tenant_id AND ur.role_id = rp.role_id \
+               WHERE rp.tenant_id = ? AND ur.user_id = ? \
+             UNION \
+             SELECT audience, permission FROM user_permissions \
+               WHERE tenant_id = ? AND user_id = ?) AS p",
+            [
+                Bind::Text(self.tenant.into()),
+                Bind::Text(user_id.into()),
+                Bind::Text(self.tenant.into()),
+                Bind::Text(user_id.into()),
+            ],
+        );
+        self.page_of(
+            "SELECT audience, permission",
+            &filter,
+            " ORDER BY audience, permission",
+            slice,
+            |row| permission_from_row(row),
+        )
+        .await
     }
 
     /// Everything a user may do, through roles and direct grants; `audience` narrows it to

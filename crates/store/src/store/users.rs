@@ -6,6 +6,9 @@ use tessera_core::{DATABASE_CONNECTION, Metadata, User};
 
 use super::{Store, to_json};
 use crate::backend::{BeginWrite as _, Fetch};
+use crate::lists::{
+    Bind, Match, Page, Slice, Sql, UserField, UserOrder, UserSearch, UserSort, prefix_end,
+};
 use crate::records::{NewUser, UserProfileChange};
 use crate::{StoreError, StoreResult};
 
@@ -20,7 +23,44 @@ macro_rules! user_columns {
     };
 }
 
-pub(super) fn user_from_row(row: &impl Fetch) -> StoreResult<User> {
+/// The column (or the indexed expression) a term searches.
+fn user_column(field: UserField) -> &'static str {
+    match field {
+        UserField::Email => "email",
+        UserField::Name => "lower(name)",
+        UserField::UserId => "user_id",
+        UserField::Connection => "connection",
+    }
+}
+
+/// ` ORDER BY …` for `order`: each order has an index ending in `user_id`, read forwards
+/// or backwards, and `user_id` breaks ties in the same direction.
+fn user_order(order: UserSort) -> String {
+    let column = match order.by {
+        UserOrder::CreatedAt => "created_at",
+        UserOrder::UpdatedAt => "updated_at",
+        UserOrder::LastLogin => "last_login",
+        UserOrder::Email => "email",
+        UserOrder::Name => "lower(name)",
+        UserOrder::UserId => "user_id",
+    };
+    let direction = if order.descending { "DESC" } else { "ASC" };
+    // NULL (never logged in) sorts first ascending, last descending, on both backends:
+    // SQLite's own rule, spelled out for PostgreSQL (whose index is built that way).
+    let nulls = match (order.by, order.descending) {
+        (UserOrder::LastLogin, false) => " NULLS FIRST",
+        (UserOrder::LastLogin, true) => " NULLS LAST",
+        _ => "",
+    };
+    let tie_break = if order.by == UserOrder::UserId {
+        String::new()
+    } else {
+        format!(", user_id {direction}")
+    };
+    format!(" ORDER BY {column} {direction}{nulls}{tie_break}")
+}
+
+pub(super) fn user_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<User> {
     Ok(User {
         user_id: row.col("user_id")?,
         connection: row.col("connection")?,
@@ -158,18 +198,50 @@ impl Store {
         })
     }
 
-    pub async fn list_users(&self) -> StoreResult<Vec<User>> {
-        each!(self, |pool| {
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                user_columns!(),
-                " FROM users WHERE tenant_id = $1 ORDER BY created_at, user_id"
-            ))
-            .bind(self.tenant)
-            .fetch_all(pool)
-            .await?;
-            rows.iter().map(user_from_row).collect()
-        })
+    /// One page of users matching `search`, in its order (see [`UserSearch`]); every
+    /// term and order is served by an index, so the page costs the same at any size.
+    pub async fn list_users(&self, search: &UserSearch, slice: Slice) -> StoreResult<Page<User>> {
+        self.page_of(
+            concat!("SELECT ", user_columns!()),
+            &self.user_filter(search),
+            &user_order(search.order()),
+            slice,
+            |row| user_from_row(row),
+        )
+        .await
+    }
+
+    /// ` FROM users WHERE …` for `search`'s terms.
+    fn user_filter(&self, search: &UserSearch) -> Sql {
+        let mut sql = Sql::default();
+        sql.push(
+            " FROM users WHERE tenant_id = ?",
+            [Bind::Text(self.tenant.into())],
+        );
+        for term in &search.terms {
+            let column = user_column(term.field);
+            let folded = |value: &str| match term.field {
+                UserField::Email => value.to_lowercase(),
+                UserField::Name => value.to_ascii_lowercase(),
+                UserField::UserId | UserField::Connection => value.to_string(),
+            };
+            match &term.matches {
+                Match::Exact(value) => {
+                    sql.push(&format!(" AND {column} = ?"), [Bind::Text(folded(value))]);
+                }
+                Match::Prefix(prefix) => {
+                    let prefix = folded(prefix);
+                    match prefix_end(&prefix) {
+                        Some(end) => sql.push(
+                            &format!(" AND {column} >= ? AND {column} < ?"),
+                            [Bind::Text(prefix), Bind::Text(end)],
+                        ),
+                        None => sql.push(&format!(" AND {column} >= ?"), [Bind::Text(prefix)]),
+                    }
+                }
+            }
+        }
+        sql
     }
 
     pub async fn set_user_blocked(

@@ -255,7 +255,17 @@ async fn machine_access_joins_client_api_and_grant(store: &Store) {
     );
     // Deleting the client removes its grants.
     store.delete_client("c1").await.unwrap();
-    assert!(store.list_client_grants(None).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_client_grants(
+                tessera_store::ClientGrantFilter::default(),
+                tessera_store::Slice::first(1000)
+            )
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 async fn origins_are_matched_with_or_without_a_trailing_slash(store: &Store) {
@@ -907,9 +917,10 @@ async fn roles_and_permissions(store: &Store) {
     ));
     assert_eq!(
         store
-            .list_roles()
+            .list_roles(None, tessera_store::Slice::first(1000))
             .await
             .unwrap()
+            .items
             .iter()
             .map(|r| r.name.as_str())
             .collect::<Vec<_>>(),
@@ -1106,9 +1117,30 @@ async fn roles_are_renamed_and_list_their_users(store: &Store) {
         .assign_user_role("auth0|first", "rol_a")
         .await
         .unwrap();
-    assert_eq!(store.role_users("rol_a").await.unwrap(), [first, second]);
-    assert!(store.role_users("rol_b").await.unwrap().is_empty());
-    assert!(store.role_users("rol_missing").await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .list_role_users("rol_a", tessera_store::Slice::first(1000))
+            .await
+            .unwrap()
+            .items,
+        [first, second]
+    );
+    assert!(
+        store
+            .list_role_users("rol_b", tessera_store::Slice::first(1000))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_role_users("rol_missing", tessera_store::Slice::first(1000))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 async fn user_profiles_change_and_emails_stay_unique(store: &Store) {
@@ -1422,9 +1454,13 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
         .unwrap();
     assert_eq!(
         store
-            .list_users()
+            .list_users(
+                &tessera_store::UserSearch::default(),
+                tessera_store::Slice::first(1000)
+            )
             .await
             .unwrap()
+            .items
             .iter()
             .map(|u| u.user_id.as_str())
             .collect::<Vec<_>>(),
@@ -1452,9 +1488,13 @@ async fn clients_grants_and_lists(store: &Store) {
     ));
     assert_eq!(
         store
-            .list_clients()
+            .list_clients(
+                &tessera_store::ClientFilter::default(),
+                tessera_store::Slice::first(1000)
+            )
             .await
             .unwrap()
+            .items
             .iter()
             .map(|c| c.client_id.as_str())
             .collect::<Vec<_>>(),
@@ -1507,8 +1547,33 @@ async fn clients_grants_and_lists(store: &Store) {
             .await
             .unwrap();
     }
-    assert_eq!(store.list_client_grants(None).await.unwrap().len(), 2);
-    assert_eq!(store.list_client_grants(Some("c2")).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_client_grants(
+                tessera_store::ClientGrantFilter::default(),
+                tessera_store::Slice::first(1000)
+            )
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .list_client_grants(
+                tessera_store::ClientGrantFilter {
+                    client_id: Some("c2"),
+                    audience: None
+                },
+                tessera_store::Slice::first(1000)
+            )
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     let changed = store
         .update_client_grant("g2", &["read".into(), "write".into()])
         .await
@@ -1525,7 +1590,17 @@ async fn clients_grants_and_lists(store: &Store) {
     ));
     // Deleting an API removes its grants.
     store.delete_resource_server("id-https://a").await.unwrap();
-    assert!(store.list_client_grants(None).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_client_grants(
+                tessera_store::ClientGrantFilter::default(),
+                tessera_store::Slice::first(1000)
+            )
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     store.delete_client("c1").await.unwrap();
     assert!(matches!(
         store.delete_client("c1").await,
@@ -1560,9 +1635,10 @@ async fn ordering_is_byte_order_as_in_sqlite(store: &Store) {
     }
     assert_eq!(
         store
-            .list_roles()
+            .list_roles(None, tessera_store::Slice::first(1000))
             .await
             .unwrap()
+            .items
             .iter()
             .map(|r| r.name.as_str())
             .collect::<Vec<_>>(),
@@ -1584,7 +1660,12 @@ async fn sqlite_connect_creates_parent_directories_and_is_idempotent() {
     first.close().await;
     let again = Store::connect(&url).await.unwrap();
     assert_eq!(
-        again.list_resource_servers().await.unwrap().len(),
+        again
+            .list_resource_servers(None, tessera_store::Slice::first(1000))
+            .await
+            .unwrap()
+            .items
+            .len(),
         1,
         "data survives reopening; migrations rerun safely"
     );
@@ -1652,7 +1733,12 @@ async fn postgres_connect_is_idempotent_and_either_scheme_works() {
         .await
         .unwrap();
     assert_eq!(
-        again.list_resource_servers().await.unwrap().len(),
+        again
+            .list_resource_servers(None, tessera_store::Slice::first(1000))
+            .await
+            .unwrap()
+            .items
+            .len(),
         1,
         "data survives reconnecting; migrations rerun safely"
     );
@@ -1666,7 +1752,15 @@ async fn postgres_connect_is_idempotent_and_either_scheme_works() {
     ))
     .await
     .unwrap();
-    assert_eq!(socket.list_resource_servers().await.unwrap().len(), 1);
+    assert_eq!(
+        socket
+            .list_resource_servers(None, tessera_store::Slice::first(1000))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 /// The password of a PostgreSQL URL is never part of an error, whatever goes wrong.
