@@ -121,8 +121,8 @@ pub struct UserSort {
 
 /// What `GET /api/v2/users` (and `tessera users list`) asks for. Without a sort, users
 /// come oldest first (`created_at`), or — when searching — in the order of the first
-/// term's column, so the index that finds them also orders them. Ties are broken by
-/// `user_id` in the same direction.
+/// term's column (by `user_id` when that term is exact), so the index that finds them
+/// also orders them. Ties are broken by `user_id` in the same direction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserSearch {
     pub terms: Vec<UserTerm>,
@@ -133,11 +133,21 @@ impl UserSearch {
     /// The order the page is read in.
     pub fn order(&self) -> UserSort {
         self.sort.unwrap_or_else(|| {
-            let by = match self.terms.first().map(|t| t.field) {
-                Some(UserField::Email) => UserOrder::Email,
-                Some(UserField::Name) => UserOrder::Name,
-                Some(UserField::UserId) => UserOrder::UserId,
-                Some(UserField::Connection) | None => UserOrder::CreatedAt,
+            let by = match self.terms.first() {
+                Some(UserTerm {
+                    field: UserField::Connection,
+                    ..
+                })
+                | None => UserOrder::CreatedAt,
+                Some(UserTerm {
+                    matches: Match::Exact(_),
+                    ..
+                }) => UserOrder::UserId,
+                Some(UserTerm { field, .. }) => match field {
+                    UserField::Email => UserOrder::Email,
+                    UserField::Name => UserOrder::Name,
+                    UserField::UserId | UserField::Connection => UserOrder::UserId,
+                },
             };
             UserSort {
                 by,

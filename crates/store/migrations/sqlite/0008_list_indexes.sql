@@ -13,8 +13,13 @@ CREATE INDEX users_name ON users (tenant_id, lower(name), user_id);
 
 CREATE INDEX clients_created ON clients (tenant_id, created_at, client_id);
 CREATE INDEX resource_servers_created ON resource_servers (tenant_id, created_at, id);
+-- Client grants by page (created_at) and by checkpoint (id), all of them or one
+-- application's or one API's.
 CREATE INDEX client_grants_created ON client_grants (tenant_id, created_at, id);
-CREATE INDEX client_grants_audience ON client_grants (tenant_id, audience, id);
+CREATE INDEX client_grants_client_created ON client_grants (tenant_id, client_id, created_at, id);
+CREATE INDEX client_grants_client_id ON client_grants (tenant_id, client_id, id);
+CREATE INDEX client_grants_audience_created ON client_grants (tenant_id, audience, created_at, id);
+CREATE INDEX client_grants_audience_id ON client_grants (tenant_id, audience, id);
 
 -- A role's members in user_id order (pages and checkpoints); replaces (tenant_id, role_id).
 DROP INDEX user_roles_role;

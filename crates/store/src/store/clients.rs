@@ -21,6 +21,14 @@ macro_rules! client_columns {
     };
 }
 
+pub(super) const CLIENT_SELECT: &str = concat!("SELECT ", client_columns!());
+/// Applications by page: oldest first. By checkpoint: by `client_id`.
+pub(super) const CLIENT_ORDER: &str = " ORDER BY created_at, client_id";
+pub(super) const CLIENT_KEY: &str = "client_id";
+/// Client grants by page: oldest first. By checkpoint: by id.
+pub(super) const GRANT_ORDER: &str = " ORDER BY created_at, id";
+pub(super) const GRANT_KEY: &str = "id";
+
 fn client_from_row(row: &(impl Fetch + ?Sized), prefix: &str) -> StoreResult<Client> {
     let c = |name: &str| format!("{prefix}{name}");
     let app_type: String = row.col(c("app_type").as_str())?;
@@ -54,6 +62,8 @@ macro_rules! grant_columns {
         "id, client_id, audience, scope, created_at"
     };
 }
+
+pub(super) const GRANT_SELECT: &str = concat!("SELECT ", grant_columns!());
 
 fn grant_from_row(row: &(impl Fetch + ?Sized), prefix: &str) -> StoreResult<ClientGrant> {
     let c = |name: &str| format!("{prefix}{name}");
@@ -105,9 +115,9 @@ impl Store {
         slice: Slice,
     ) -> StoreResult<Page<Client>> {
         self.page_of(
-            concat!("SELECT ", client_columns!()),
+            CLIENT_SELECT,
             &self.client_filter(filter),
-            " ORDER BY created_at, client_id",
+            CLIENT_ORDER,
             slice,
             |row| client_from_row(row, ""),
         )
@@ -121,9 +131,9 @@ impl Store {
         checkpoint: Checkpoint<'_>,
     ) -> StoreResult<CheckpointPage<Client>> {
         self.checkpoint_of(
-            concat!("SELECT ", client_columns!()),
+            CLIENT_SELECT,
             self.client_filter(filter),
-            "client_id",
+            CLIENT_KEY,
             checkpoint,
             |row| client_from_row(row, ""),
             |client: &Client| client.client_id.clone(),
@@ -131,7 +141,7 @@ impl Store {
         .await
     }
 
-    fn client_filter(&self, filter: &ClientFilter) -> Sql {
+    pub(super) fn client_filter(&self, filter: &ClientFilter) -> Sql {
         let mut sql = Sql::default();
         sql.push(
             " FROM clients WHERE tenant_id = ?",
@@ -328,9 +338,9 @@ impl Store {
         slice: Slice,
     ) -> StoreResult<Page<ClientGrant>> {
         self.page_of(
-            concat!("SELECT ", grant_columns!()),
+            GRANT_SELECT,
             &self.grant_filter(filter),
-            " ORDER BY created_at, id",
+            GRANT_ORDER,
             slice,
             |row| grant_from_row(row, ""),
         )
@@ -344,9 +354,9 @@ impl Store {
         checkpoint: Checkpoint<'_>,
     ) -> StoreResult<CheckpointPage<ClientGrant>> {
         self.checkpoint_of(
-            concat!("SELECT ", grant_columns!()),
+            GRANT_SELECT,
             self.grant_filter(filter),
-            "id",
+            GRANT_KEY,
             checkpoint,
             |row| grant_from_row(row, ""),
             |grant: &ClientGrant| grant.id.clone(),
@@ -354,7 +364,7 @@ impl Store {
         .await
     }
 
-    fn grant_filter(&self, filter: ClientGrantFilter<'_>) -> Sql {
+    pub(super) fn grant_filter(&self, filter: ClientGrantFilter<'_>) -> Sql {
         let mut sql = Sql::default();
         sql.push(
             " FROM client_grants WHERE tenant_id = ?",

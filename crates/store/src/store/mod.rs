@@ -60,6 +60,8 @@ mod clients;
 mod codes;
 mod consent;
 mod keys;
+#[cfg(test)]
+mod plans;
 mod purge;
 mod reset_codes;
 mod resource_servers;
@@ -222,9 +224,7 @@ impl Store {
         from_row: fn(&dyn Fetch) -> StoreResult<T>,
     ) -> StoreResult<Page<T>> {
         let page = page_sql(select, filter, order, slice);
-        let mut count = Sql::new("SELECT count(*) AS n");
-        count.text.push_str(&filter.text);
-        count.binds.extend(filter.binds.iter().cloned());
+        let count = count_sql(filter);
         each!(self, |pool| {
             let rows = bound_query!(&page).fetch_all(pool).await?;
             let items = rows
@@ -253,16 +253,7 @@ impl Store {
         from_row: fn(&dyn Fetch) -> StoreResult<T>,
         key_of: fn(&T) -> String,
     ) -> StoreResult<CheckpointPage<T>> {
-        let mut page = Sql::new(select);
-        page.text.push_str(&filter.text);
-        page.binds = filter.binds;
-        if let Some(from) = checkpoint.from {
-            page.push(&format!(" AND {key} >= ?"), [Bind::Text(from.into())]);
-        }
-        page.push(
-            &format!(" ORDER BY {key} LIMIT ?"),
-            [Bind::Int(i64::from(checkpoint.take) + 1)],
-        );
+        let page = checkpoint_sql(select, filter, key, checkpoint);
         each!(self, |pool| {
             let rows = bound_query!(&page).fetch_all(pool).await?;
             let mut items = rows
@@ -287,6 +278,29 @@ fn page_sql(select: &str, filter: &Sql, order: &str, slice: Slice) -> Sql {
     page.push(
         &format!("{order} LIMIT ? OFFSET ?"),
         [Bind::Int(slice.limit_sql()), Bind::Int(slice.offset_sql())],
+    );
+    page
+}
+
+/// `SELECT count(*)` over a list's filter.
+fn count_sql(filter: &Sql) -> Sql {
+    let mut count = Sql::new("SELECT count(*) AS n");
+    count.text.push_str(&filter.text);
+    count.binds.extend(filter.binds.iter().cloned());
+    count
+}
+
+/// The text and values of [`Store::checkpoint_of`]'s query.
+fn checkpoint_sql(select: &str, filter: Sql, key: &str, checkpoint: Checkpoint<'_>) -> Sql {
+    let mut page = Sql::new(select);
+    page.text.push_str(&filter.text);
+    page.binds = filter.binds;
+    if let Some(from) = checkpoint.from {
+        page.push(&format!(" AND {key} >= ?"), [Bind::Text(from.into())]);
+    }
+    page.push(
+        &format!(" ORDER BY {key} LIMIT ?"),
+        [Bind::Int(i64::from(checkpoint.take) + 1)],
     );
     page
 }

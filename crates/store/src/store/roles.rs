@@ -8,9 +8,13 @@ use crate::backend::{BeginWrite as _, Fetch};
 use crate::lists::{Bind, Checkpoint, CheckpointPage, Page, Slice, Sql};
 
 /// A user's columns read through a join with `user_roles` (aliased `u`).
-const ROLE_MEMBER_COLUMNS: &str = "SELECT u.user_id, u.connection, u.email, u.email_verified, \
+pub(super) const ROLE_MEMBER_COLUMNS: &str = "SELECT u.user_id, u.connection, u.email, u.email_verified, \
      u.name, u.nickname, u.picture, u.blocked, u.created_at, u.updated_at, u.last_login, \
      u.logins_count, u.user_metadata, u.app_metadata";
+
+/// A role's members, by page and by checkpoint: by `user_id`.
+pub(super) const MEMBER_ORDER: &str = " ORDER BY ur.user_id";
+pub(super) const MEMBER_KEY: &str = "ur.user_id";
 
 /// `text` with `\`, `%` and `_` escaped for `LIKE … ESCAPE '\'`.
 fn like_escaped(text: &str) -> String {
@@ -136,7 +140,7 @@ impl Store {
         self.page_of(
             ROLE_MEMBER_COLUMNS,
             &self.role_members(role_id),
-            " ORDER BY ur.user_id",
+            MEMBER_ORDER,
             slice,
             |row| user_from_row(row),
         )
@@ -152,7 +156,7 @@ impl Store {
         self.checkpoint_of(
             ROLE_MEMBER_COLUMNS,
             self.role_members(role_id),
-            "ur.user_id",
+            MEMBER_KEY,
             checkpoint,
             |row| user_from_row(row),
             |user: &User| user.user_id.clone(),
@@ -161,7 +165,7 @@ impl Store {
     }
 
     /// A role's members, through the `(tenant_id, role_id, user_id)` index.
-    fn role_members(&self, role_id: &str) -> Sql {
+    pub(super) fn role_members(&self, role_id: &str) -> Sql {
         let mut sql = Sql::default();
         sql.push(
             " FROM user_roles ur JOIN users u ON u.tenant_id = ur.tenant_id AND u.user_id = ur.user_id \

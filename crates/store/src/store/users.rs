@@ -23,6 +23,9 @@ macro_rules! user_columns {
     };
 }
 
+/// What a page of users reads.
+pub(super) const USER_SELECT: &str = concat!("SELECT ", user_columns!());
+
 /// The column (or the indexed expression) a term searches.
 fn user_column(field: UserField) -> &'static str {
     match field {
@@ -35,7 +38,7 @@ fn user_column(field: UserField) -> &'static str {
 
 /// ` ORDER BY …` for `order`: each order has an index ending in `user_id`, read forwards
 /// or backwards, and `user_id` breaks ties in the same direction.
-fn user_order(order: UserSort) -> String {
+pub(super) fn user_order(order: UserSort) -> String {
     let column = match order.by {
         UserOrder::CreatedAt => "created_at",
         UserOrder::UpdatedAt => "updated_at",
@@ -202,7 +205,7 @@ impl Store {
     /// term and order is served by an index, so the page costs the same at any size.
     pub async fn list_users(&self, search: &UserSearch, slice: Slice) -> StoreResult<Page<User>> {
         self.page_of(
-            concat!("SELECT ", user_columns!()),
+            USER_SELECT,
             &self.user_filter(search),
             &user_order(search.order()),
             slice,
@@ -212,7 +215,7 @@ impl Store {
     }
 
     /// ` FROM users WHERE …` for `search`'s terms.
-    fn user_filter(&self, search: &UserSearch) -> Sql {
+    pub(super) fn user_filter(&self, search: &UserSearch) -> Sql {
         let mut sql = Sql::default();
         sql.push(
             " FROM users WHERE tenant_id = ?",

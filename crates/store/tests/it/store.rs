@@ -89,6 +89,9 @@ on_both_backends!(
     a_reset_code_works_once_and_is_replaced_by_a_new_one,
     a_reset_code_dies_after_wrong_tries_or_at_expiry_and_is_purged,
     parallel_tries_of_a_reset_code_compare_at_most_the_allowed_number,
+    users_are_paged_searched_and_sorted_in_sql,
+    configuration_lists_are_paged_and_filtered_in_sql,
+    checkpoints_resume_after_the_last_page_even_when_its_next_row_is_gone,
 );
 
 fn api(identifier: &str) -> ResourceServer {
@@ -2377,4 +2380,509 @@ async fn parallel_tries_of_a_reset_code_compare_at_most_the_allowed_number(store
             "round {round}: the code is used up or dead"
         );
     }
+}
+
+// ---- lists paged in SQL -------------------------------------------------------------------
+
+fn ids(page: &Page<tessera_core::User>) -> Vec<&str> {
+    page.items.iter().map(|u| u.user_id.as_str()).collect()
+}
+
+fn term(field: UserField, matches: Match) -> UserTerm {
+    UserTerm { field, matches }
+}
+
+fn search(terms: Vec<UserTerm>) -> UserSearch {
+    UserSearch { terms, sort: None }
+}
+
+fn sorted(by: UserOrder, descending: bool) -> UserSearch {
+    UserSearch {
+        terms: Vec::new(),
+        sort: Some(UserSort { by, descending }),
+    }
+}
+
+const ALL: Slice = Slice {
+    offset: 0,
+    limit: 100,
+    count: true,
+};
+
+async fn users_are_paged_searched_and_sorted_in_sql(store: &Store) {
+    // u00…u11, created in that order; names alternate case; two have logged in.
+    for i in 0..12 {
+        let mut new = new_user(&format!("Person{i:02}@Example.com"));
+        new.name = Some(if i % 2 == 0 {
+            format!("Jane {i:02}")
+        } else {
+            format!("JOHN {i:02}")
+        });
+        store
+            .create_user(&new, &format!("auth0|u{i:02}"), 100 + i)
+            .await
+            .unwrap();
+    }
+    store.record_login("auth0|u03", 500).await.unwrap();
+    store.record_login("auth0|u07", 400).await.unwrap();
+
+    // Pages by position, oldest first, with the total only when asked.
+    let page = store
+        .list_users(
+            &UserSearch::default(),
+            Slice {
+                offset: 4,
+                limit: 3,
+                count: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["auth0|u04", "auth0|u05", "auth0|u06"]);
+    assert_eq!(page.total, Some(12));
+    let page = store
+        .list_users(&UserSearch::default(), Slice::first(2))
+        .await
+        .unwrap();
+    assert_eq!((ids(&page).len(), page.total), (2, None));
+    let past = store
+        .list_users(
+            &UserSearch::default(),
+            Slice {
+                offset: u64::MAX,
+                limit: 100,
+                count: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((past.items.len(), past.total), (0, Some(12)));
+
+    // Email: stored lower-case, searched lower-cased, exact or by prefix.
+    let exact = search(vec![term(
+        UserField::Email,
+        Match::Exact("PERSON03@example.COM".into()),
+    )]);
+    assert_eq!(
+        ids(&store.list_users(&exact, ALL).await.unwrap()),
+        ["auth0|u03"]
+    );
+    let prefix = search(vec![term(
+        UserField::Email,
+        Match::Prefix("PERSON1".into()),
+    )]);
+    let page = store.list_users(&prefix, ALL).await.unwrap();
+    assert_eq!(ids(&page), ["auth0|u10", "auth0|u11"]);
+    assert_eq!(page.total, Some(2));
+    // LIKE's wildcards mean nothing here.
+    for literal in ["person_", "person%", "%", "_"] {
+        let none = search(vec![term(UserField::Email, Match::Prefix(literal.into()))]);
+        assert_eq!(store.list_users(&none, ALL).await.unwrap().total, Some(0));
+    }
+    let everyone = search(vec![term(UserField::Email, Match::Prefix(String::new()))]);
+    assert_eq!(
+        store.list_users(&everyone, ALL).await.unwrap().total,
+        Some(12)
+    );
+
+    // Name: either case matches (ASCII), in name order.
+    let johns = search(vec![term(UserField::Name, Match::Prefix("john".into()))]);
+    let page = store.list_users(&johns, ALL).await.unwrap();
+    assert_eq!(page.total, Some(6));
+    assert_eq!(ids(&page)[0], "auth0|u01");
+    let jane = search(vec![term(UserField::Name, Match::Exact("JANE 04".into()))]);
+    assert_eq!(
+        ids(&store.list_users(&jane, ALL).await.unwrap()),
+        ["auth0|u04"]
+    );
+
+    // user_id is case-sensitive; terms are joined by AND.
+    let upper = search(vec![term(
+        UserField::UserId,
+        Match::Prefix("AUTH0|".into()),
+    )]);
+    assert_eq!(store.list_users(&upper, ALL).await.unwrap().total, Some(0));
+    let both = search(vec![
+        term(UserField::UserId, Match::Prefix("auth0|u0".into())),
+        term(UserField::Name, Match::Prefix("jane".into())),
+        term(
+            UserField::Connection,
+            Match::Exact(tessera_core::DATABASE_CONNECTION.into()),
+        ),
+    ]);
+    let page = store.list_users(&both, ALL).await.unwrap();
+    assert_eq!(
+        ids(&page),
+        [
+            "auth0|u00",
+            "auth0|u02",
+            "auth0|u04",
+            "auth0|u06",
+            "auth0|u08"
+        ]
+    );
+    let other = search(vec![term(
+        UserField::Connection,
+        Match::Exact("other".into()),
+    )]);
+    assert_eq!(store.list_users(&other, ALL).await.unwrap().total, Some(0));
+
+    // Sorts, ties broken by user_id; never-logged-in users first ascending, last
+    // descending, on both backends.
+    let page = store
+        .list_users(&sorted(UserOrder::Email, true), Slice::first(2))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["auth0|u11", "auth0|u10"]);
+    let page = store
+        .list_users(&sorted(UserOrder::LastLogin, true), Slice::first(3))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["auth0|u03", "auth0|u07", "auth0|u11"]);
+    let page = store
+        .list_users(&sorted(UserOrder::LastLogin, false), ALL)
+        .await
+        .unwrap();
+    assert_eq!(ids(&page)[..2], ["auth0|u00", "auth0|u01"]);
+    assert_eq!(ids(&page)[10..], ["auth0|u07", "auth0|u03"]);
+    let page = store
+        .list_users(&sorted(UserOrder::CreatedAt, true), Slice::first(1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["auth0|u11"]);
+    let page = store
+        .list_users(&sorted(UserOrder::Name, false), Slice::first(2))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["auth0|u00", "auth0|u02"]);
+}
+
+async fn configuration_lists_are_paged_and_filtered_in_sql(store: &Store) {
+    for (i, app_type) in [AppType::Spa, AppType::NonInteractive, AppType::Spa]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = client(&format!("c{i}"));
+        c.app_type = app_type;
+        c.is_first_party = i != 2;
+        c.created_at = 10 - i as i64;
+        store.create_client(&c).await.unwrap();
+    }
+    let clients = |page: Page<Client>| -> Vec<String> {
+        page.items.into_iter().map(|c| c.client_id).collect()
+    };
+    let spa = ClientFilter {
+        app_types: Some(vec!["spa".into()]),
+        ..ClientFilter::default()
+    };
+    // Newest created last: c2 (8), c1 (9), c0 (10).
+    assert_eq!(
+        clients(store.list_clients(&spa, ALL).await.unwrap()),
+        ["c2", "c0"]
+    );
+    let first_party_spa = ClientFilter {
+        is_first_party: Some(true),
+        ..spa.clone()
+    };
+    assert_eq!(
+        clients(store.list_clients(&first_party_spa, ALL).await.unwrap()),
+        ["c0"]
+    );
+    let named = ClientFilter {
+        client_ids: Some(vec!["c1".into(), "c2".into(), "nope".into()]),
+        ..ClientFilter::default()
+    };
+    let page = store
+        .list_clients(
+            &named,
+            Slice {
+                offset: 1,
+                limit: 1,
+                count: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, Some(2));
+    assert_eq!(clients(page), ["c1"]);
+    let nothing = ClientFilter {
+        app_types: Some(Vec::new()),
+        ..ClientFilter::default()
+    };
+    assert_eq!(
+        store.list_clients(&nothing, ALL).await.unwrap().total,
+        Some(0)
+    );
+    let by_id = store
+        .clients_from(
+            &ClientFilter::default(),
+            Checkpoint {
+                from: Some("c1"),
+                take: 5,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_id.next, None);
+    assert_eq!(
+        by_id
+            .items
+            .iter()
+            .map(|c| c.client_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c1", "c2"]
+    );
+
+    for identifier in ["https://a", "https://b", "https://c"] {
+        store
+            .create_resource_server(&api(identifier))
+            .await
+            .unwrap();
+    }
+    let wanted = ["https://c".to_string(), "https://a".to_string()];
+    let page = store
+        .list_resource_servers(Some(&wanted), ALL)
+        .await
+        .unwrap();
+    assert_eq!(page.total, Some(2));
+    assert_eq!(
+        store
+            .resource_servers_by_identifier(&wanted)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    for (id, name) in [
+        ("rol_1", "Admin"),
+        ("rol_2", "billing_admin"),
+        ("rol_3", "Reader"),
+        ("rol_4", "100% admin"),
+    ] {
+        let role = Role {
+            id: id.into(),
+            name: name.into(),
+            description: String::new(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        store.create_role(&role).await.unwrap();
+    }
+    let names =
+        |page: Page<Role>| -> Vec<String> { page.items.into_iter().map(|r| r.name).collect() };
+    assert_eq!(
+        names(store.list_roles(Some("ADMIN"), ALL).await.unwrap()),
+        ["100% admin", "Admin", "billing_admin"]
+    );
+    // `%` and `_` are literal.
+    assert_eq!(
+        names(store.list_roles(Some("_"), ALL).await.unwrap()),
+        ["billing_admin"]
+    );
+    assert_eq!(
+        names(store.list_roles(Some("0%"), ALL).await.unwrap()),
+        ["100% admin"]
+    );
+    let page = store
+        .list_roles(
+            None,
+            Slice {
+                offset: 3,
+                limit: 10,
+                count: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(page.clone()), page.total),
+        (vec!["billing_admin".to_string()], Some(4))
+    );
+
+    let user = store
+        .create_user(&new_user("member@x.io"), "auth0|member", 1)
+        .await
+        .unwrap();
+    store
+        .assign_user_role(&user.user_id, "rol_3")
+        .await
+        .unwrap();
+    store
+        .assign_user_role(&user.user_id, "rol_1")
+        .await
+        .unwrap();
+    let page = store
+        .list_user_roles(
+            &user.user_id,
+            Slice {
+                offset: 0,
+                limit: 1,
+                count: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(page.clone()), page.total),
+        (vec!["Admin".to_string()], Some(2))
+    );
+    store
+        .add_role_permissions("rol_3", "https://b", &["read".to_string()])
+        .await
+        .unwrap();
+    store
+        .add_role_permissions("rol_1", "https://a", &["read".to_string()])
+        .await
+        .unwrap();
+    store
+        .add_user_permissions(&user.user_id, "https://a", &["read".to_string()])
+        .await
+        .unwrap();
+    let page = store
+        .list_user_permissions(&user.user_id, ALL)
+        .await
+        .unwrap();
+    assert_eq!(page.total, Some(2), "the same permission twice counts once");
+    assert_eq!(page.items[0].audience, "https://a");
+    let page = store.list_role_permissions("rol_3", ALL).await.unwrap();
+    assert_eq!((page.items.len(), page.total), (1, Some(1)));
+}
+
+async fn checkpoints_resume_after_the_last_page_even_when_its_next_row_is_gone(store: &Store) {
+    store
+        .create_resource_server(&api("https://a"))
+        .await
+        .unwrap();
+    for i in 0..5 {
+        store
+            .create_client(&client(&format!("c{i}")))
+            .await
+            .unwrap();
+        let grant = ClientGrant {
+            id: format!("cgr_{i}"),
+            client_id: format!("c{i}"),
+            audience: "https://a".into(),
+            scope: vec!["read".into()],
+            created_at: 10 - i,
+        };
+        store.create_client_grant(&grant).await.unwrap();
+    }
+    let all = ClientGrantFilter::default();
+    let first = store
+        .client_grants_from(
+            all,
+            Checkpoint {
+                from: None,
+                take: 2,
+            },
+        )
+        .await
+        .unwrap();
+    let grant_ids =
+        |items: &[ClientGrant]| -> Vec<String> { items.iter().map(|g| g.id.clone()).collect() };
+    assert_eq!(grant_ids(&first.items), ["cgr_0", "cgr_1"]);
+    assert_eq!(first.next.as_deref(), Some("cgr_2"));
+    // The row `next` names is deleted before the next page is asked for: the page
+    // starts at the row after it, nothing is skipped.
+    store.delete_client_grant("cgr_2").await.unwrap();
+    let second = store
+        .client_grants_from(
+            all,
+            Checkpoint {
+                from: first.next.as_deref(),
+                take: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(grant_ids(&second.items), ["cgr_3", "cgr_4"]);
+    assert_eq!(second.next, None);
+    // By page: oldest first; filters in SQL.
+    let page = store
+        .list_client_grants(
+            all,
+            Slice {
+                offset: 0,
+                limit: 2,
+                count: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (grant_ids(&page.items), page.total),
+        (vec!["cgr_4".to_string(), "cgr_3".to_string()], Some(4))
+    );
+    let of_c1 = ClientGrantFilter {
+        client_id: Some("c1"),
+        audience: Some("https://a"),
+    };
+    assert_eq!(
+        grant_ids(&store.list_client_grants(of_c1, ALL).await.unwrap().items),
+        ["cgr_1"]
+    );
+    assert_eq!(
+        store
+            .find_client_grant("cgr_1")
+            .await
+            .unwrap()
+            .map(|g| g.client_id),
+        Some("c1".into())
+    );
+    assert_eq!(store.find_client_grant("cgr_2").await.unwrap(), None);
+
+    // A role's members, by user_id, by page and by checkpoint.
+    let role = Role {
+        id: "rol_m".into(),
+        name: "members".into(),
+        description: String::new(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.create_role(&role).await.unwrap();
+    for i in [3, 1, 4, 0, 2] {
+        let user_id = format!("auth0|m{i}");
+        store
+            .create_user(&new_user(&format!("m{i}@x.io")), &user_id, i)
+            .await
+            .unwrap();
+        store.assign_user_role(&user_id, "rol_m").await.unwrap();
+    }
+    let page = store
+        .list_role_users(
+            "rol_m",
+            Slice {
+                offset: 1,
+                limit: 2,
+                count: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["auth0|m1", "auth0|m2"]);
+    assert_eq!(page.total, Some(5));
+    let mut seen = Vec::new();
+    let mut from: Option<String> = None;
+    for _ in 0..5 {
+        let page = store
+            .role_users_from(
+                "rol_m",
+                Checkpoint {
+                    from: from.as_deref(),
+                    take: 2,
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.items.into_iter().map(|u| u.user_id));
+        from = page.next;
+        if from.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        ["auth0|m0", "auth0|m1", "auth0|m2", "auth0|m3", "auth0|m4"]
+    );
 }
