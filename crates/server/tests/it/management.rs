@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 use tessera_core::{TokenDialect, ids};
 use tessera_testkit::{TestServer, spawn};
 
+mod lists;
+
 const ALL_SCOPES: &[&str] = &[
     "read:resource_servers",
     "create:resource_servers",
