@@ -1,8 +1,8 @@
 //! The Management API (`/api/v2`) under attack: every route with tokens that must not open
 //! it (users', other audiences', forged ones), every route with a token lacking its scope,
 //! mass assignment and malformed bodies, ids shaped like the system API's, markup in
-//! emails and profiles, and user flows asking the Management API's audience for admin
-//! scopes. Each write that is refused is checked to have changed nothing: the whole tenant
+//! emails and profiles, user flows asking the Management API's audience for admin
+//! scopes, and hostile list queries (search, sorts, pages, checkpoints). Each write that is refused is checked to have changed nothing: the whole tenant
 //! as the API shows it is read before and after.
 
 use base64::Engine;
@@ -1824,5 +1824,203 @@ async fn user_flows_asking_the_management_api_for_admin_scopes_get_none() {
             && back.starts_with(CALLBACK),
         &back,
     );
+    tally.finish();
+}
+
+/// Hostile list queries: Lucene and SQL injection in `q`, LIKE wildcards, escapes, NUL,
+/// huge and deeply nested queries, hostile sorts, checkpoints and page numbers. Each is
+/// refused with Auth0's 400 or answered literally (an empty list); none is a 500, none
+/// changes the tenant, and the users are all still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_list_queries_are_refused_or_read_literally() {
+    let mut tally = Tally::new("management/lists");
+    let f = fixture().await;
+    let server = &f.server;
+    let a = f.admin();
+    let before = f.snapshot().await;
+    let users = |q: &str| format!("/users?q={}", encode(q));
+    let nested = format!("{}email:a{}", "(".repeat(500), ")".repeat(500));
+    let long = format!("email:{}", "a".repeat(10_000));
+    let many = ["name:a"; 100].join(" AND ");
+    let role_users = format!("/roles/{}/users", f.role_id);
+    let cases: Vec<(&str, String, u16)> = vec![
+        // Lucene operators and SQL, unquoted: not Tessera's syntax.
+        (
+            "q: OR 1=1 after a quoted email",
+            users(r#"email:"x" OR 1=1"#),
+            400,
+        ),
+        ("q: OR with a bare word", users("email:x OR name:y"), 400),
+        ("q: NOT", users("NOT email:x"), 400),
+        ("q: || and &&", users("email:x || email:y && name:z"), 400),
+        ("q: a term without a field", users("1=1"), 400),
+        ("q: an unknown field", users("password_hash:x*"), 400),
+        (
+            "q: a metadata field",
+            users(r#"app_metadata.role:"admin""#),
+            400,
+        ),
+        ("q: 500 levels of parentheses", users(&nested), 400),
+        ("q: 10 kB", users(&long), 400),
+        ("q: 100 terms", users(&many), 400),
+        (
+            "q: a suffix wildcard (a scan)",
+            users("email:*@example.com"),
+            400,
+        ),
+        ("q: an infix wildcard", users("email:a*b"), 400),
+        ("q: a single-character wildcard", users("email:a?"), 400),
+        ("q: a range", users("email:[a TO z]"), 400),
+        ("q: fuzzy", users("name:jane~2"), 400),
+        ("q: a regular expression", users("name:/j.*/"), 400),
+        ("q: a lone trailing backslash", users("name:a\\"), 400),
+        ("q: an unclosed quote", users(r#"email:"a"#), 400),
+        ("q: NUL", users("email:a\0*"), 400),
+        ("q: a newline", users("email:a\nOR email:b"), 400),
+        (
+            "q: repeated",
+            format!("{}&q=email:b", users("email:a")),
+            400,
+        ),
+        // Quoted or escaped, SQL and LIKE text is a literal value: nothing matches.
+        ("q: quoted SQL", users(r#"email:"x' OR '1'='1""#), 200),
+        (
+            "q: quoted DROP TABLE",
+            users(r#"name:"x'); DROP TABLE users; --""#),
+            200,
+        ),
+        ("q: bare quote and semicolon", users("email:x';--"), 200),
+        ("q: % as a prefix", users("email:%*"), 200),
+        ("q: _ as a prefix", users("email:_*"), 200),
+        ("q: an escaped star", users(r"email:\*"), 200),
+        ("q: an escaped backslash", users(r#"name:"a\\b""#), 200),
+        // Sorts: one indexed field, 1 or -1.
+        (
+            "sort: SQL",
+            "/users?sort=email%3BDROP%20TABLE%20users%3A1".into(),
+            400,
+        ),
+        ("sort: two fields", "/users?sort=email:1,name:1".into(), 400),
+        (
+            "sort: an unindexed field",
+            "/users?sort=logins_count:-1".into(),
+            400,
+        ),
+        (
+            "sort: a metadata field",
+            "/users?sort=app_metadata.x:1".into(),
+            400,
+        ),
+        (
+            "search_engine v2",
+            "/users?search_engine=v2&q=email:a*".into(),
+            400,
+        ),
+        // Pages: numbers, signs, the 1000-result cap.
+        ("per_page: a million", "/users?per_page=1000000".into(), 400),
+        (
+            "per_page: beyond u64",
+            "/users?per_page=18446744073709551616".into(),
+            400,
+        ),
+        ("per_page: negative", "/clients?per_page=-5".into(), 400),
+        ("page: negative", "/clients?page=-1".into(), 400),
+        ("page: a float", "/roles?page=0.5".into(), 400),
+        ("page: hex", "/roles?page=0x10".into(), 400),
+        ("users past 1000", "/users?page=10&per_page=100".into(), 400),
+        (
+            "users: the largest page",
+            "/users?page=18446744073709551615&per_page=100".into(),
+            400,
+        ),
+        (
+            "role members past 1000",
+            format!("{role_users}?page=20&per_page=50"),
+            400,
+        ),
+        (
+            "clients: the largest page",
+            "/clients?page=18446744073709551615&per_page=100".into(),
+            200,
+        ),
+        ("take: 0", format!("{role_users}?take=0"), 400),
+        ("take: negative", "/client-grants?take=-1".into(), 400),
+        ("take: a million", "/client-grants?take=1000000".into(), 400),
+        // Checkpoints and filters are bound values.
+        (
+            "from: SQL",
+            format!("/client-grants?take=5&from={}", encode("' OR 1=1 --")),
+            200,
+        ),
+        ("from: NUL", "/client-grants?take=5&from=%00".into(), 400),
+        (
+            "name_filter: LIKE wildcards",
+            "/roles?name_filter=%25_%25".into(),
+            200,
+        ),
+        (
+            "name_filter: SQL",
+            format!("/roles?name_filter={}", encode("' OR ''='")),
+            200,
+        ),
+        ("name_filter: NUL", "/roles?name_filter=%00".into(), 400),
+        (
+            "audience: SQL",
+            format!("/client-grants?audience={}", encode("x' OR '1'='1")),
+            200,
+        ),
+        (
+            "app_type: SQL",
+            format!("/clients?app_type={}", encode("spa') OR ('1'='1")),
+            200,
+        ),
+        (
+            "identifiers: 11",
+            format!("/resource-servers?{}", "identifiers=x&".repeat(11)),
+            400,
+        ),
+        ("client q: another query", "/clients?q=name:*".into(), 400),
+        ("type: unknown", "/roles?type=admin".into(), 400),
+    ];
+    for (what, path, expected) in &cases {
+        let (status, body) = call(server, a, Method::GET, path, None).await;
+        tally.status(what, status, *expected);
+        if *expected == 400 {
+            tally.case(
+                format_args!("{what}: Auth0's error shape"),
+                body["statusCode"] == json!(400)
+                    && body["error"] == json!("Bad Request")
+                    && body["message"].is_string()
+                    && body["errorCode"].is_string(),
+                &body,
+            );
+        } else {
+            // Read literally: nothing matches the SQL, and no row outside the filter shows.
+            let listed = body.as_array().map_or(0, Vec::len);
+            let literal = !what.starts_with("from") && !what.starts_with("clients");
+            tally.case(
+                format_args!("{what}: an answer that matches nothing injected"),
+                body.is_array() && (!literal || listed == 0),
+                &body,
+            );
+        }
+    }
+    // A checkpoint from anywhere lists only real grants, once each.
+    let (_, all) = call(server, a, Method::GET, "/client-grants?take=100", None).await;
+    let (_, from) = call(
+        server,
+        a,
+        Method::GET,
+        &format!("/client-grants?take=100&from={}", encode("' OR 1=1 --")),
+        None,
+    )
+    .await;
+    tally.case(
+        "from: SQL pages the same grants as from the start",
+        from == all,
+        format_args!("{from} vs {all}"),
+    );
+    f.unchanged(&mut tally, &before, "hostile list queries")
+        .await;
     tally.finish();
 }
