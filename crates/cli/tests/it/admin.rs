@@ -902,3 +902,54 @@ fn scopes_file_takes_auth0_json_and_shows_in_text() {
     );
     assert_eq!(env.json(&["apis", "list"]), before);
 }
+
+#[test]
+fn lists_print_one_page_at_a_time() {
+    let env = Env::new(TESSERA);
+    for n in 0..3 {
+        env.json(&[
+            "apis",
+            "create",
+            "--name",
+            &format!("API {n}"),
+            "--identifier",
+            &format!("https://api{n}.example"),
+        ]);
+    }
+    let identifiers = |list: Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|api| api["identifier"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(identifiers(env.json(&["apis", "list"])).len(), 3);
+    let first = identifiers(env.json(&["apis", "list", "--per-page", "2"]));
+    let second = identifiers(env.json(&["apis", "list", "--per-page", "2", "--page", "1"]));
+    assert_eq!((first.len(), second.len()), (2, 1));
+    assert!(!first.contains(&second[0]));
+    let human = env.ok(&["apis", "list", "--per-page", "2"]);
+    assert!(human.contains("(1–2 of 3)"), "{human}");
+    assert!(human.contains("Next page: --page 1"), "{human}");
+    let last = env.ok(&["apis", "list", "--per-page", "2", "--page", "1"]);
+    assert!(
+        last.contains("(3–3 of 3)") && !last.contains("Next page"),
+        "{last}"
+    );
+    let past = env.ok(&["apis", "list", "--page", "9"]);
+    assert!(past.contains("past the end: 3 in all"), "{past}");
+    assert_eq!(env.json(&["users", "list", "--page", "9"]), json!([]));
+    for bad in [
+        ["--per-page", "0"],
+        ["--per-page", "1001"],
+        ["--page", "-1"],
+    ] {
+        let (code, _) = env.fails(&["users", "list", bad[0], bad[1]]);
+        assert_eq!(code, 2, "{bad:?}");
+    }
+    let help = env.ok(&["users", "list", "--help"]);
+    assert!(
+        help.contains("--per-page") && help.contains("a page at a time"),
+        "{help}"
+    );
+}
