@@ -762,6 +762,10 @@ record loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- report ------------------------------------------------------------------------------
 node "$BENCH_DIR/report.mjs" "$RESULTS" "$COMMANDS" "${API_COMMANDS:-/dev/null}" >"$OUT.tmp" || die "writing the report failed"
+# The section bench/lists.sh writes (between its markers) is its own: carried over.
+if [[ -f $OUT ]] && grep -q '^<!-- lists:begin' "$OUT"; then
+  { printf '\n'; sed -n '/^<!-- lists:begin/,/^<!-- lists:end -->/p' "$OUT"; } >>"$OUT.tmp"
+fi
 mv "$OUT.tmp" "$OUT"
 log "wrote ${OUT#"$ROOT"/} (raw outputs in ${RUN_DIR#"$ROOT"/})"
 grep -E '^In this run|\| (\*\*(yes|no)\*\*|n/a) \|$' "$OUT" >&2 || true
