@@ -272,6 +272,7 @@ mod tests {
             [exact(UserField::Name, r#"a "b" \ *"#)]
         );
         assert_eq!(terms_of(r"name:a\*b\:c"), [exact(UserField::Name, "a*b:c")]);
+        assert_eq!(terms_of(r"name:a\ b*"), [prefix(UserField::Name, "a b")]);
         assert_eq!(terms_of("email:*"), [prefix(UserField::Email, "")]);
     }
 
