@@ -175,6 +175,42 @@ describe(`auth0 ${SDK_VERSION} ManagementClient against Tessera's /api/v2`, () =
     await assert.rejects(mgmt.users.get(user.user_id), (error) => error.statusCode === 404);
   });
 
+  it('pages users, applications and roles as the SDK pages them', async () => {
+    const ids = [];
+    for (let n = 0; n < 5; n++) {
+      const user = await mgmt.users.create({
+        connection: 'Username-Password-Authentication',
+        email: `paged.${n}@example.com`,
+        password: 'a long enough passphrase 9',
+      });
+      ids.push(user.user_id);
+    }
+    // getNextPage() until the SDK sees a short page: the prefix search, in email order.
+    let page = await mgmt.users.list({ q: 'email:PAGED.*', search_engine: 'v3', per_page: 2 });
+    const seen = page.data.map((u) => u.email);
+    while (page.hasNextPage()) {
+      page = await page.getNextPage();
+      seen.push(...page.data.map((u) => u.email));
+    }
+    assert.deepEqual(seen, [0, 1, 2, 3, 4].map((n) => `paged.${n}@example.com`));
+    const newest = await mgmt.users.list({ sort: 'created_at:-1', per_page: 1, fields: 'user_id' });
+    assert.equal(newest.data.length, 1);
+
+    // What a0deploy sends: is_global on clients, type on roles.
+    const clients = await mgmt.clients.list({ is_global: false, is_first_party: true, per_page: 1 });
+    let all = clients.data.length;
+    for (let p = clients; p.hasNextPage(); ) {
+      p = await p.getNextPage();
+      all += p.data.length;
+    }
+    assert.ok(all >= 2, `${all} applications`);
+    assert.deepEqual((await mgmt.clients.list({ is_global: true })).data, []);
+    await mgmt.roles.create({ name: 'paged-role' });
+    const roles = await mgmt.roles.list({ type: 'tenant', name_filter: 'PAGED' });
+    assert.deepEqual(roles.data.map((r) => r.name), ['paged-role']);
+    for (const id of ids) await mgmt.users.delete(id);
+  });
+
   it('manages roles and their permissions and assigns them to users (both ways)', async () => {
     const identifier = 'https://inventory.example.com';
     await mgmt.resourceServers.create({

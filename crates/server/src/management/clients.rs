@@ -189,7 +189,8 @@ async fn allowed_apis(
 
 /// `GET /api/v2/clients`: by page (`created_at` order) or by checkpoint (`from` /
 /// `take`, `client_id` order). `app_type`, `is_first_party` and `client_ids` filter in
-/// SQL; Tessera has no global client, so `is_global=true` finds none; `q` accepts the two
+/// SQL; Tessera has no global client, so `is_global=true` finds none, nor any client
+/// registered from a metadata document (`external_client_id`); `q` accepts the two
 /// queries Auth0 documents, both about organizations, which Tessera does not have.
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -209,6 +210,7 @@ pub(crate) async fn list(
             "is_first_party",
             "is_global",
             "client_ids",
+            "external_client_id",
             "q",
             "from",
             "take",
@@ -232,11 +234,12 @@ pub(crate) async fn list(
         .transpose()?
         .is_some();
     let global_only = query.boolean("is_global")? == Some(true);
+    let registered_by_document = query.get("external_client_id").is_some();
     let checkpoint = query
         .by_checkpoint()
         .then(|| query.checkpoint())
         .transpose()?;
-    if organizations_only || global_only {
+    if organizations_only || global_only || registered_by_document {
         return match checkpoint {
             Some(_) => query.respond_checkpoint(
                 CheckpointPage::<Value> {

@@ -294,6 +294,14 @@ async fn every_documented_parameter_of_the_configuration_lists_is_accepted() {
         ok(&server, &token, "/clients?is_global=true").await,
         json!([])
     );
+    let cimd = urlencode("https://app.example/client.json");
+    let none = ok(
+        &server,
+        &token,
+        &format!("/clients?external_client_id={cimd}"),
+    )
+    .await;
+    assert_eq!(none, json!([]));
     let page = ok(
         &server,
         &token,
