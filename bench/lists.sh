@@ -156,7 +156,7 @@ SQL
 }
 
 # The queries, as name|path (users are named user0000000…: the middle one is found exactly,
-# the prefixes match a tenth of the users).
+# the prefixes match the first 100,000 users, or all of a smaller database).
 queries() { # queries COUNT
   local middle
   middle=$(printf 'user%07d@bench.example' $(( $1 / 2 )))
@@ -167,7 +167,8 @@ queries() { # queries COUNT
     "sorted by last_login:-1|/api/v2/users?per_page=50&sort=last_login:-1" \
     "q=email:\"…\" (exact)|/api/v2/users?q=email%3A%22$middle%22" \
     "q=email:user00* (prefix)|/api/v2/users?per_page=50&q=email%3Auser00*" \
-    "q=name:user00* (prefix)|/api/v2/users?per_page=50&q=name%3Auser00*"
+    "q=name:user00* (prefix)|/api/v2/users?per_page=50&q=name%3Auser00*" \
+    "q=email:user00* sorted by created_at:-1 (sorts every match)|/api/v2/users?per_page=50&q=email%3Auser00*&sort=created_at:-1"
 }
 
 # measure NAME COUNT: start the server on NAME's database, time every query.
