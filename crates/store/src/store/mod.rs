@@ -7,7 +7,8 @@
 //! `resource_servers.rs`, `clients.rs` (and client grants), `users.rs` (and failed
 //! logins), `roles.rs` (and permissions), `consent.rs`, `codes.rs`, `sessions.rs` (and
 //! login transactions), `tokens.rs` (opaque and refresh tokens), `reset_codes.rs` and
-//! `purge.rs`.
+//! `purge.rs`. Every list runs through `page_of` / `checkpoint_of` below (one page in SQL,
+//! see `lists.rs`); `plans.rs` (a test) checks each list's query plan uses an index.
 
 use std::path::{Path, PathBuf};
 
