@@ -154,6 +154,7 @@ pub struct ClientUpdate {
     /// `Some(None)`: every API again; `Some(Some(list))`: only these API identifiers.
     pub allowed_apis: Option<Option<Vec<String>>>,
     pub refresh: Option<RefreshPolicy>,
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 /// Everything the client-credentials grant needs, read in one query.

@@ -192,6 +192,7 @@ async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
             None => None,
         },
         refresh: refresh_policy(&args, client.refresh),
+        token_endpoint_auth_method: None,
     };
     let client = ctx
         .store

@@ -117,6 +117,11 @@ impl Fields {
         value.ok_or_else(|| ApiError::invalid_body(format!("Missing required property: {key}")))
     }
 
+    /// `key`'s value as given, whatever its type.
+    pub(crate) fn take(&mut self, key: &str) -> Option<Value> {
+        self.0.remove(key)
+    }
+
     pub(crate) fn string(&mut self, key: &str) -> ApiResult<Option<String>> {
         match self.0.remove(key) {
             None => Ok(None),

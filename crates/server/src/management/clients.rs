@@ -33,18 +33,113 @@ const CREATE_FIELDS: &[&str] = &[
     "refresh_token",
     "oidc_conformant",
     "allowed_apis",
+    "cross_origin_authentication",
+    "cross_origin_auth",
+    "custom_login_page_on",
+    "is_token_endpoint_ip_header_trusted",
+    "jwt_configuration",
+    "sso_disabled",
 ];
 const UPDATE_FIELDS: &[&str] = &[
     "name",
+    "app_type",
     "callbacks",
     "web_origins",
     "allowed_logout_urls",
     "grant_types",
     "is_first_party",
+    "token_endpoint_auth_method",
     "refresh_token",
     "oidc_conformant",
     "allowed_apis",
+    "cross_origin_authentication",
+    "cross_origin_auth",
+    "custom_login_page_on",
+    "is_token_endpoint_ip_header_trusted",
+    "jwt_configuration",
+    "sso_disabled",
 ];
+
+/// Members `GET /clients` shows with the one value Tessera has (Auth0's default), and why
+/// it cannot change: a body may carry them — a read-modify-write of what `GET` returned
+/// must go through — as long as they hold that value.
+const FIXED_MEMBERS: [(&str, &str); 6] = [
+    (
+        "cross_origin_authentication",
+        "Tessera has no cross-origin authentication (embedded login); use the hosted page",
+    ),
+    (
+        "cross_origin_auth",
+        "Tessera has no cross-origin authentication (embedded login); use the hosted page",
+    ),
+    (
+        "custom_login_page_on",
+        "every application uses the hosted login page",
+    ),
+    (
+        "is_token_endpoint_ip_header_trusted",
+        "the token endpoint trusts forwarding headers only from `--trusted-proxy` ranges",
+    ),
+    (
+        "sso_disabled",
+        "every application shares the browser's session",
+    ),
+    (
+        "jwt_configuration",
+        "ID tokens are RS256 and live 10 hours for every application",
+    ),
+];
+
+/// Refuses a [`FIXED_MEMBERS`] member whose value is not the one `shown` (what `GET` would
+/// return) holds. `jwt_configuration` may name a subset of its members, and Auth0's
+/// `secret_encoded: false` (Tessera signs no ID token with the client secret).
+fn fixed_members(fields: &mut Fields, shown: &wire::Client) -> ApiResult<()> {
+    let shown = serde_json::to_value(shown).expect("wire types serialize");
+    for (key, why) in FIXED_MEMBERS {
+        let Some(given) = fields.take(key) else {
+            continue;
+        };
+        let expected = match key {
+            "cross_origin_auth" => &shown["cross_origin_authentication"],
+            _ => &shown[key],
+        };
+        let holds = match (key, &given) {
+            ("jwt_configuration", Value::Object(members)) => members.iter().all(|(name, value)| {
+                (name == "secret_encoded" && *value == Value::Bool(false))
+                    || expected.get(name) == Some(value)
+            }),
+            _ => given == *expected,
+        };
+        if !holds {
+            return Err(ApiError::invalid_property(
+                format!("{key} can only be {expected}: {why}"),
+                key,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `token_endpoint_auth_method` of a `app_type` application: `none` for public ones, a
+/// secret method for confidential ones (the token endpoint accepts the secret either way).
+fn auth_method(fields: &mut Fields, app_type: AppType) -> ApiResult<Option<String>> {
+    let Some(method) = fields.string("token_endpoint_auth_method")? else {
+        return Ok(None);
+    };
+    let allowed: &[&str] = if app_type.is_public() {
+        &["none"]
+    } else {
+        &["client_secret_post", "client_secret_basic"]
+    };
+    if !allowed.contains(&method.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "token_endpoint_auth_method of a {} application must be one of: {}",
+            app_type.as_str(),
+            allowed.join(", ")
+        )));
+    }
+    Ok(Some(method))
+}
 const REFRESH_FIELDS: &[&str] = &[
     "rotation_type",
     "expiration_type",
@@ -319,24 +414,8 @@ pub(crate) async fn create(
     let grant_types =
         grant_types(&mut fields, app_type)?.unwrap_or_else(|| app_type.default_grant_types());
     let is_first_party = fields.boolean("is_first_party")?.unwrap_or(true);
-    let auth_method = match fields.string("token_endpoint_auth_method")? {
-        None => app_type.default_auth_method().to_string(),
-        Some(method) => {
-            let allowed: &[&str] = if app_type.is_public() {
-                &["none"]
-            } else {
-                &["client_secret_post", "client_secret_basic"]
-            };
-            if !allowed.contains(&method.as_str()) {
-                return Err(ApiError::bad_request(format!(
-                    "token_endpoint_auth_method of a {} application must be one of: {}",
-                    app_type.as_str(),
-                    allowed.join(", ")
-                )));
-            }
-            method
-        }
-    };
+    let auth_method = auth_method(&mut fields, app_type)?
+        .unwrap_or_else(|| app_type.default_auth_method().to_string());
     let refresh = refresh_policy(&mut fields, RefreshPolicy::default())?.unwrap_or_default();
     oidc_conformant(&mut fields)?;
     let allowed_apis = allowed_apis(&state, &mut fields).await?.flatten();
@@ -358,6 +437,7 @@ pub(crate) async fn create(
         created_at: now,
         updated_at: now,
     };
+    fixed_members(&mut fields, &wire::client(&client, None))?;
     state.store().create_client(&client).await?;
     Ok((
         StatusCode::CREATED,
@@ -376,6 +456,20 @@ pub(crate) async fn update(
     let mut fields = body::object(&headers, body, UPDATE_FIELDS)?;
     let client = find(&state, &id).await?;
     let app_type = client.app_type;
+    // The type decides which URLs, grants and secret an application has: it is chosen at
+    // creation, as Tessera's CLI does; a body may repeat it.
+    if let Some(given) = fields.string("app_type")?
+        && validate::app_type(&given).ok() != Some(app_type)
+    {
+        return Err(ApiError::invalid_property(
+            format!(
+                "app_type can only be {:?}: an application's type is set when it is created",
+                app_type.as_str()
+            ),
+            "app_type",
+        ));
+    }
+    fixed_members(&mut fields, &wire::client(&client, None))?;
     let update = ClientUpdate {
         name: fields
             .string("name")?
@@ -394,6 +488,7 @@ pub(crate) async fn update(
         is_first_party: fields.boolean("is_first_party")?,
         allowed_apis: allowed_apis(&state, &mut fields).await?,
         refresh: refresh_policy(&mut fields, client.refresh)?,
+        token_endpoint_auth_method: auth_method(&mut fields, app_type)?,
     };
     oidc_conformant(&mut fields)?;
     let client = state

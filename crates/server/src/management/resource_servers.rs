@@ -28,6 +28,8 @@ const CREATE_FIELDS: &[&str] = &[
     "allow_offline_access",
     "token_dialect",
     "enforce_policies",
+    "skip_consent_for_verifiable_first_party_clients",
+    "token_lifetime_for_web",
 ];
 const UPDATE_FIELDS: &[&str] = &[
     "name",
@@ -37,7 +39,35 @@ const UPDATE_FIELDS: &[&str] = &[
     "allow_offline_access",
     "token_dialect",
     "enforce_policies",
+    "skip_consent_for_verifiable_first_party_clients",
+    "token_lifetime_for_web",
 ];
+
+/// Members `GET` shows with the value Tessera has, accepted in a body when they hold it
+/// (a read-modify-write of what `GET` returned goes through): first-party applications
+/// never see a consent page, and tokens of the browser flows live `token_lifetime` too
+/// (`token_lifetime` is the one lifetime of an API's tokens; set that instead).
+fn fixed_members(fields: &mut Fields, token_lifetime: i64) -> ApiResult<()> {
+    if fields.boolean("skip_consent_for_verifiable_first_party_clients")? == Some(false) {
+        return Err(ApiError::invalid_property(
+            "skip_consent_for_verifiable_first_party_clients can only be true: first-party \
+             applications never ask for consent in Tessera",
+            "skip_consent_for_verifiable_first_party_clients",
+        ));
+    }
+    if let Some(web) = fields.integer("token_lifetime_for_web")?
+        && web != token_lifetime
+    {
+        return Err(ApiError::invalid_property(
+            format!(
+                "token_lifetime_for_web can only be {token_lifetime} (token_lifetime): \
+                 Tessera gives tokens of every flow the API's token_lifetime"
+            ),
+            "token_lifetime_for_web",
+        ));
+    }
+    Ok(())
+}
 
 fn not_found() -> ApiError {
     ApiError::not_found(
@@ -172,6 +202,7 @@ pub(crate) async fn create(
     let token_dialect =
         dialect(fields.string("token_dialect")?)?.unwrap_or(TokenDialect::AccessToken);
     let enforce_policies = fields.boolean("enforce_policies")?.unwrap_or(false);
+    fixed_members(&mut fields, token_lifetime)?;
     let now = now();
     let api = ResourceServer {
         // Auth0's resource-server ids are 24 hex characters.
@@ -212,6 +243,8 @@ pub(crate) async fn update(
     let mut fields = body::object(&headers, body, UPDATE_FIELDS)?;
     let api = find(&state, &id).await?;
     refuse_system(&api)?;
+    let token_lifetime = lifetime(fields.integer("token_lifetime")?)?;
+    fixed_members(&mut fields, token_lifetime.unwrap_or(api.token_lifetime))?;
     let update = ResourceServerUpdate {
         name: fields
             .string("name")?
@@ -222,7 +255,7 @@ pub(crate) async fn update(
             .string("signing_alg")?
             .map(|a| signing_alg(&a))
             .transpose()?,
-        token_lifetime: lifetime(fields.integer("token_lifetime")?)?,
+        token_lifetime,
         allow_offline_access: fields.boolean("allow_offline_access")?,
         token_dialect: dialect(fields.string("token_dialect")?)?,
         enforce_policies: fields.boolean("enforce_policies")?,

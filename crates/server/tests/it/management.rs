@@ -8,6 +8,7 @@ use tessera_core::{TokenDialect, ids};
 use tessera_testkit::{TestServer, spawn};
 
 mod lists;
+mod round_trip;
 
 const ALL_SCOPES: &[&str] = &[
     "read:resource_servers",

@@ -245,12 +245,15 @@ impl Store {
             if let Some(allowed) = &update.allowed_apis {
                 client.allowed_apis = allowed.clone();
             }
+            if let Some(method) = &update.token_endpoint_auth_method {
+                client.token_endpoint_auth_method = method.clone();
+            }
             client.updated_at = now;
             sqlx::query(
             "UPDATE clients SET name = $1, callbacks = $2, web_origins = $3, allowed_logout_urls = $4, grant_types = $5, \
              secret_hash = $6, is_first_party = $7, updated_at = $8, refresh_token_lifetime = $9, \
-             refresh_idle_token_lifetime = $10, refresh_reuse_interval = $11, allowed_apis = $12 \
-             WHERE tenant_id = $13 AND client_id = $14",
+             refresh_idle_token_lifetime = $10, refresh_reuse_interval = $11, allowed_apis = $12, \
+             token_endpoint_auth_method = $13 WHERE tenant_id = $14 AND client_id = $15",
         )
         .bind(&client.name)
         .bind(to_json(&client.callbacks))
@@ -264,6 +267,7 @@ impl Store {
         .bind(client.refresh.idle_token_lifetime)
         .bind(client.refresh.reuse_interval)
         .bind(client.allowed_apis.as_ref().map(to_json))
+        .bind(&client.token_endpoint_auth_method)
         .bind(self.tenant)
         .bind(client_id)
         .execute(&mut *tx)
