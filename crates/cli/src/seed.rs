@@ -192,6 +192,7 @@ async fn seed_spa(store: &Store, origin: &str, changes: &mut Vec<String>) -> Cli
             is_first_party: true,
             allowed_apis: None,
             refresh: tessera_core::RefreshPolicy::default(),
+            profile: Default::default(),
             created_at: now,
             updated_at: now,
         };

@@ -216,6 +216,7 @@ mod tests {
             is_first_party: true,
             allowed_apis: allowed_apis.map(|apis| apis.iter().map(|a| a.to_string()).collect()),
             refresh: RefreshPolicy::default(),
+            profile: Default::default(),
             created_at: 0,
             updated_at: 0,
         }

@@ -202,8 +202,30 @@ pub struct Client {
     /// The APIs (identifiers) users may authorize this application for; `None`: every API.
     pub allowed_apis: Option<Vec<String>>,
     pub refresh: RefreshPolicy,
+    /// What the application says about itself, kept for the Management API.
+    pub profile: ClientProfile,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Members of an Auth0 application that Tessera stores and shows but does not act on:
+/// tenant files (auth0-deploy-cli, Terraform) carry them, and a read-modify-write must
+/// keep them. Checked by `validate::client_profile`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// Up to 10 string members (Auth0's limits).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub client_metadata: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiate_login_uri: Option<String>,
+    /// Origins Auth0 allows cross-origin authentication from; Tessera has none (no
+    /// embedded login), so they only travel with the application.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Client {

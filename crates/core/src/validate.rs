@@ -211,22 +211,98 @@ pub const MAX_PICTURE_URL: usize = 2000;
 /// characters, written only with the characters RFC 3986 allows in a URL less `'` (so it
 /// cannot end an HTML attribute or start markup); other characters are percent-encoded.
 pub fn picture_url(text: &str) -> Checked<String> {
+    web_url(text, "the picture", &["http", "https"])
+}
+
+/// A URL shown to people or followed by browsers (a picture, a logo, a login page): one
+/// of `schemes`, a host, no credentials, nothing but RFC 3986 characters (so no markup).
+fn web_url(text: &str, what: &str, schemes: &[&str]) -> Checked<String> {
     let rfc3986 = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&()*+,;=%".contains(&b);
     let valid = text.len() <= MAX_PICTURE_URL
         && text.bytes().all(rfc3986)
         && Url::parse(text).is_ok_and(|url| {
-            matches!(url.scheme(), "http" | "https")
+            schemes.contains(&url.scheme())
                 && url.host_str().is_some_and(|host| !host.is_empty())
                 && url.username().is_empty()
                 && url.password().is_none()
         });
     if !valid {
+        let kind = if schemes.contains(&"http") {
+            "an http(s)"
+        } else {
+            "an https"
+        };
         return Err(format!(
-            "the picture must be an http(s) URL of at most {MAX_PICTURE_URL} characters, \
+            "{what} must be {kind} URL of at most {MAX_PICTURE_URL} characters, \
              without credentials, spaces, quotes or angle brackets (percent-encode them)"
         ));
     }
     Ok(text.to_string())
+}
+
+/// The longest application description, and the most `client_metadata` members and their
+/// longest keys and values (Auth0's limits).
+pub const MAX_CLIENT_DESCRIPTION: usize = 140;
+pub const MAX_CLIENT_METADATA_MEMBERS: usize = 10;
+pub const MAX_CLIENT_METADATA_TEXT: usize = 255;
+
+/// An application's `description`: at most 140 characters, none of them control ones.
+pub fn client_description(text: &str) -> Checked<String> {
+    if text.chars().count() > MAX_CLIENT_DESCRIPTION || text.chars().any(char::is_control) {
+        return Err(format!(
+            "the description must be at most {MAX_CLIENT_DESCRIPTION} printable characters"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// An application's `logo_uri`: an http(s) URL, as a user's picture.
+pub fn logo_uri(text: &str) -> Checked<String> {
+    web_url(text, "logo_uri", &["http", "https"])
+}
+
+/// An application's `initiate_login_uri`: HTTPS, as OpenID Connect's third-party initiated
+/// login (and Auth0) require.
+pub fn initiate_login_uri(text: &str) -> Checked<String> {
+    web_url(text, "initiate_login_uri", &["https"])
+}
+
+/// An application's `client_metadata`: at most 10 members, keys of letters, digits, `_`
+/// and `-`, string values, each at most 255 characters.
+pub fn client_metadata(
+    members: &serde_json::Map<String, serde_json::Value>,
+) -> Checked<std::collections::BTreeMap<String, String>> {
+    if members.len() > MAX_CLIENT_METADATA_MEMBERS {
+        return Err(format!(
+            "client_metadata has at most {MAX_CLIENT_METADATA_MEMBERS} members"
+        ));
+    }
+    let mut checked = std::collections::BTreeMap::new();
+    for (key, value) in members {
+        let key_ok = !key.is_empty()
+            && key.len() <= MAX_CLIENT_METADATA_TEXT
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !key_ok {
+            let shown: String = key.chars().filter(|c| !c.is_control()).take(60).collect();
+            return Err(format!(
+                "client_metadata key {shown:?}: at most {MAX_CLIENT_METADATA_TEXT} letters, \
+                 digits, _ or -"
+            ));
+        }
+        let Some(text) = value.as_str() else {
+            return Err(format!("client_metadata.{key} must be a string"));
+        };
+        if text.chars().count() > MAX_CLIENT_METADATA_TEXT || text.chars().any(char::is_control) {
+            return Err(format!(
+                "client_metadata.{key} must be at most {MAX_CLIENT_METADATA_TEXT} printable \
+                 characters"
+            ));
+        }
+        checked.insert(key.clone(), text.to_string());
+    }
+    Ok(checked)
 }
 
 /// A scope token as RFC 6749 §3.3 defines it: printable ASCII without space, `"` or `\`.
@@ -779,6 +855,44 @@ mod tests {
         }
         assert!(api_identifier("system-api").is_ok());
         assert!(api_identifier("https://example.com/sys_x").is_ok());
+    }
+
+    #[test]
+    fn application_profile_rules() {
+        assert!(client_description(&"x".repeat(140)).is_ok());
+        assert!(client_description(&"x".repeat(141)).is_err());
+        assert!(client_description("line\nbreak").is_err());
+        assert!(logo_uri("https://cdn.example.com/logo.png").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "data:image/png;base64,AA",
+            "https://a.example/\"x",
+        ] {
+            assert!(logo_uri(bad).is_err(), "{bad}");
+        }
+        assert!(initiate_login_uri("https://app.example/login").is_ok());
+        assert!(initiate_login_uri("http://app.example/login").is_err());
+        let metadata = |value: serde_json::Value| client_metadata(value.as_object().unwrap());
+        assert_eq!(
+            metadata(serde_json::json!({"team": "billing", "tier-1_x": ""}))
+                .unwrap()
+                .len(),
+            2
+        );
+        let eleven: serde_json::Map<String, serde_json::Value> = (0..11)
+            .map(|i| (format!("k{i}"), serde_json::json!("v")))
+            .collect();
+        assert!(client_metadata(&eleven).is_err());
+        for bad in [
+            serde_json::json!({"a.b": "x"}),
+            serde_json::json!({"$where": "x"}),
+            serde_json::json!({"": "x"}),
+            serde_json::json!({"n": 1}),
+            serde_json::json!({"n": {"nested": "x"}}),
+            serde_json::json!({"n": "x".repeat(256)}),
+        ] {
+            assert!(metadata(bad.clone()).is_err(), "{bad}");
+        }
     }
 
     #[test]

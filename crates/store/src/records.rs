@@ -1,7 +1,8 @@
 //! Rows that have no domain type of their own in `tessera-core`.
 
 use tessera_core::{
-    Client, ClientGrant, Metadata, RefreshPolicy, ResourceServer, Scope, TokenDialect,
+    Client, ClientGrant, ClientProfile, Metadata, RefreshPolicy, ResourceServer, Scope,
+    TokenDialect,
 };
 
 /// Where a key is in its life: published before use (next), signing (current),
@@ -155,6 +156,8 @@ pub struct ClientUpdate {
     pub allowed_apis: Option<Option<Vec<String>>>,
     pub refresh: Option<RefreshPolicy>,
     pub token_endpoint_auth_method: Option<String>,
+    /// Replaces the whole profile.
+    pub profile: Option<ClientProfile>,
 }
 
 /// Everything the client-credentials grant needs, read in one query.

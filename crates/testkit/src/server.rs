@@ -86,6 +86,7 @@ pub fn client(name: &str, app_type: AppType, secret: Option<&str>) -> Client {
         is_first_party: true,
         allowed_apis: None,
         refresh: tessera_core::RefreshPolicy::default(),
+        profile: Default::default(),
         created_at: now(),
         updated_at: now(),
     }

@@ -96,6 +96,7 @@ async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
         is_first_party: !args.third_party,
         allowed_apis,
         refresh: RefreshPolicy::default(),
+        profile: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -193,6 +194,7 @@ async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
         },
         refresh: refresh_policy(&args, client.refresh),
         token_endpoint_auth_method: None,
+        profile: None,
     };
     let client = ctx
         .store

@@ -1109,6 +1109,23 @@ async fn mass_assignment_and_malformed_bodies_change_nothing() {
         json!({"app_type": "spa"}),
         json!({"token_endpoint_auth_method": "none"}),
         json!({"callbacks": "https://attacker.example/cb"}),
+        // Members a read-modify-write may carry: only with the value Tessera holds.
+        json!({"cross_origin_authentication": true}),
+        json!({"jwt_configuration": {"alg": "HS256", "secret_encoded": true}}),
+        json!({"jwt_configuration": {"alg": "none"}}),
+        json!({"jwt_configuration": {"lifetime_in_seconds": 31_536_000}}),
+        json!({"sso_disabled": true}),
+        json!({"is_token_endpoint_ip_header_trusted": true}),
+        // What the application says about itself: shown by admin tools, so no markup.
+        json!({"description": "<script>alert(1)</script>\u{0}"}),
+        json!({"logo_uri": "javascript:alert(document.cookie)"}),
+        json!({"logo_uri": "https://cdn.example/x.png\"><script>alert(1)</script>"}),
+        json!({"initiate_login_uri": "http://attacker.example/login"}),
+        json!({"initiate_login_uri": "https://user:pass@attacker.example/"}),
+        json!({"client_metadata": {"__proto__": {"admin": true}}}),
+        json!({"client_metadata": {"constructor.prototype": "x"}}),
+        json!({"allowed_origins": ["*"]}),
+        json!({"allowed_origins": ["null"]}),
     ] {
         cases.push((
             Method::PATCH,
@@ -1153,6 +1170,9 @@ async fn mass_assignment_and_malformed_bodies_change_nothing() {
         json!({"identifier": "https://renamed.example"}),
         json!({"is_system": true}),
         json!({"id": "chosen"}),
+        json!({"skip_consent_for_verifiable_first_party_clients": false}),
+        json!({"token_lifetime_for_web": 99_999_999}),
+        json!({"token_lifetime_for_web": "7200"}),
     ] {
         cases.push((
             Method::PATCH,

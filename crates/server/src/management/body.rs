@@ -170,6 +170,18 @@ impl Fields {
         }
     }
 
+    /// `key`'s object as given; its members are the caller's to check.
+    pub(crate) fn object_value(
+        &mut self,
+        key: &str,
+    ) -> ApiResult<Option<serde_json::Map<String, Value>>> {
+        match self.0.remove(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(map)),
+            Some(other) => Err(wrong_type("object", &other, key)),
+        }
+    }
+
     /// `user_metadata` / `app_metadata`: an object whose member names Auth0 would accept.
     pub(crate) fn metadata(&mut self, key: &str) -> ApiResult<Option<tessera_core::Metadata>> {
         match self.0.remove(key) {

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tessera_core::validate::{self, UrlKind};
-use tessera_core::{AppType, Client, RefreshPolicy, ids};
+use tessera_core::{AppType, Client, ClientProfile, RefreshPolicy, ids};
 use tessera_store::{CheckpointPage, ClientFilter, ClientUpdate, StoreError};
 
 use super::auth::require;
@@ -39,6 +39,11 @@ const CREATE_FIELDS: &[&str] = &[
     "is_token_endpoint_ip_header_trusted",
     "jwt_configuration",
     "sso_disabled",
+    "description",
+    "logo_uri",
+    "client_metadata",
+    "initiate_login_uri",
+    "allowed_origins",
 ];
 const UPDATE_FIELDS: &[&str] = &[
     "name",
@@ -58,6 +63,11 @@ const UPDATE_FIELDS: &[&str] = &[
     "is_token_endpoint_ip_header_trusted",
     "jwt_configuration",
     "sso_disabled",
+    "description",
+    "logo_uri",
+    "client_metadata",
+    "initiate_login_uri",
+    "allowed_origins",
 ];
 
 /// Members `GET /clients` shows with the one value Tessera has (Auth0's default), and why
@@ -118,6 +128,65 @@ fn fixed_members(fields: &mut Fields, shown: &wire::Client) -> ApiResult<()> {
         }
     }
     Ok(())
+}
+
+/// The members an application says about itself (`ClientProfile`), given ones over
+/// `current`: a string sets, `null` clears. Each checked by its rule in
+/// `tessera_core::validate`.
+fn profile(
+    fields: &mut Fields,
+    current: &ClientProfile,
+    app_type: AppType,
+) -> ApiResult<Option<ClientProfile>> {
+    let mut profile = current.clone();
+    let mut changed = false;
+    let mut text = |fields: &mut Fields,
+                    key: &str,
+                    rule: fn(&str) -> Result<String, String>,
+                    slot: &mut Option<String>|
+     -> ApiResult<()> {
+        if fields.is_null(key) {
+            *slot = None;
+            changed = true;
+        } else if let Some(value) = fields.string(key)? {
+            *slot = Some(rule(&value).map_err(|why| ApiError::invalid_property(why, key))?);
+            changed = true;
+        }
+        Ok(())
+    };
+    text(
+        fields,
+        "description",
+        validate::client_description,
+        &mut profile.description,
+    )?;
+    text(
+        fields,
+        "logo_uri",
+        validate::logo_uri,
+        &mut profile.logo_uri,
+    )?;
+    text(
+        fields,
+        "initiate_login_uri",
+        validate::initiate_login_uri,
+        &mut profile.initiate_login_uri,
+    )?;
+    if fields.is_null("client_metadata") {
+        profile.client_metadata.clear();
+        changed = true;
+    } else if let Some(members) = fields.object_value("client_metadata")? {
+        profile.client_metadata = validate::client_metadata(&members)
+            .map_err(|why| ApiError::invalid_property(why, "client_metadata"))?;
+        changed = true;
+    }
+    if let Some(origins) = fields.strings("allowed_origins")? {
+        validate::urls(&origins, UrlKind::WebOrigin, app_type)
+            .map_err(|why| ApiError::invalid_property(why, "allowed_origins"))?;
+        profile.allowed_origins = origins;
+        changed = true;
+    }
+    Ok(changed.then_some(profile))
 }
 
 /// `token_endpoint_auth_method` of a `app_type` application: `none` for public ones, a
@@ -421,6 +490,7 @@ pub(crate) async fn create(
     let allowed_apis = allowed_apis(&state, &mut fields).await?.flatten();
     let secret = (!app_type.is_public()).then(ids::client_secret);
     let now = now();
+    let profile = profile(&mut fields, &ClientProfile::default(), app_type)?.unwrap_or_default();
     let client = Client {
         client_id: ids::alphanumeric(32),
         name,
@@ -434,6 +504,7 @@ pub(crate) async fn create(
         is_first_party,
         allowed_apis,
         refresh,
+        profile,
         created_at: now,
         updated_at: now,
     };
@@ -489,6 +560,7 @@ pub(crate) async fn update(
         allowed_apis: allowed_apis(&state, &mut fields).await?,
         refresh: refresh_policy(&mut fields, client.refresh)?,
         token_endpoint_auth_method: auth_method(&mut fields, app_type)?,
+        profile: profile(&mut fields, &client.profile, app_type)?,
     };
     oidc_conformant(&mut fields)?;
     let client = state

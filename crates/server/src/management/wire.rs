@@ -73,19 +73,29 @@ pub struct Client {
     /// Tessera's: the APIs users may authorize the application for; `null` for every API.
     pub allowed_apis: Option<Vec<String>>,
     pub allowed_logout_urls: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
     pub app_type: String,
     pub callbacks: Vec<String>,
     pub client_id: String,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub client_metadata: std::collections::BTreeMap<String, String>,
     /// Only where it was just made (create, rotate-secret): Tessera keeps a hash, so it
     /// cannot show the secret again, where Auth0 would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     pub cross_origin_authentication: bool,
     pub custom_login_page_on: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub grant_types: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiate_login_uri: Option<String>,
     pub is_first_party: bool,
     pub is_token_endpoint_ip_header_trusted: bool,
     pub jwt_configuration: JwtConfiguration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
     pub name: String,
     pub oidc_conformant: bool,
     pub refresh_token: RefreshToken,
@@ -120,19 +130,24 @@ pub fn client(client: &tessera_core::Client, secret: Option<&str>) -> Client {
     Client {
         allowed_apis: client.allowed_apis.clone(),
         allowed_logout_urls: client.allowed_logout_urls.clone(),
+        allowed_origins: client.profile.allowed_origins.clone(),
         app_type: client.app_type.as_str().into(),
         callbacks: client.callbacks.clone(),
         client_id: client.client_id.clone(),
+        client_metadata: client.profile.client_metadata.clone(),
         client_secret: secret.map(str::to_string),
         cross_origin_authentication: false,
         custom_login_page_on: true,
+        description: client.profile.description.clone(),
         grant_types: client.grant_types.clone(),
+        initiate_login_uri: client.profile.initiate_login_uri.clone(),
         is_first_party: client.is_first_party,
         is_token_endpoint_ip_header_trusted: false,
         jwt_configuration: JwtConfiguration {
             alg: "RS256".into(),
             lifetime_in_seconds: tessera_core::DEFAULT_ID_TOKEN_LIFETIME,
         },
+        logo_uri: client.profile.logo_uri.clone(),
         name: client.name.clone(),
         oidc_conformant: true,
         refresh_token: RefreshToken {
@@ -333,6 +348,7 @@ mod tests {
             is_first_party: true,
             allowed_apis: None,
             refresh: tessera_core::RefreshPolicy::default(),
+            profile: Default::default(),
             created_at: 0,
             updated_at: 0,
         }

@@ -17,7 +17,8 @@ macro_rules! client_columns {
     () => {
         "client_id, name, app_type, secret_hash, token_endpoint_auth_method, callbacks, \
      web_origins, allowed_logout_urls, grant_types, is_first_party, created_at, updated_at, \
-         refresh_token_lifetime, refresh_idle_token_lifetime, refresh_reuse_interval, allowed_apis"
+         refresh_token_lifetime, refresh_idle_token_lifetime, refresh_reuse_interval, allowed_apis, \
+         profile"
     };
 }
 
@@ -52,6 +53,8 @@ fn client_from_row(row: &(impl Fetch + ?Sized), prefix: &str) -> StoreResult<Cli
             idle_token_lifetime: row.col(c("refresh_idle_token_lifetime").as_str())?,
             reuse_interval: row.col(c("refresh_reuse_interval").as_str())?,
         },
+        profile: serde_json::from_str(&row.text(c("profile").as_str())?)
+            .map_err(|_| StoreError::Corrupt("profile"))?,
         created_at: row.col(c("created_at").as_str())?,
         updated_at: row.col(c("updated_at").as_str())?,
     })
@@ -82,7 +85,7 @@ impl Store {
             sqlx::query(concat!(
             "INSERT INTO clients (tenant_id, ",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(self.tenant)
         .bind(&client.client_id)
@@ -101,6 +104,7 @@ impl Store {
         .bind(client.refresh.idle_token_lifetime)
         .bind(client.refresh.reuse_interval)
         .bind(client.allowed_apis.as_ref().map(to_json))
+        .bind(to_json(&client.profile))
         .execute(pool)
         .await?;
             Ok(())
@@ -248,12 +252,15 @@ impl Store {
             if let Some(method) = &update.token_endpoint_auth_method {
                 client.token_endpoint_auth_method = method.clone();
             }
+            if let Some(profile) = &update.profile {
+                client.profile = profile.clone();
+            }
             client.updated_at = now;
             sqlx::query(
             "UPDATE clients SET name = $1, callbacks = $2, web_origins = $3, allowed_logout_urls = $4, grant_types = $5, \
              secret_hash = $6, is_first_party = $7, updated_at = $8, refresh_token_lifetime = $9, \
              refresh_idle_token_lifetime = $10, refresh_reuse_interval = $11, allowed_apis = $12, \
-             token_endpoint_auth_method = $13 WHERE tenant_id = $14 AND client_id = $15",
+             token_endpoint_auth_method = $13, profile = $14 WHERE tenant_id = $15 AND client_id = $16",
         )
         .bind(&client.name)
         .bind(to_json(&client.callbacks))
@@ -268,6 +275,7 @@ impl Store {
         .bind(client.refresh.reuse_interval)
         .bind(client.allowed_apis.as_ref().map(to_json))
         .bind(&client.token_endpoint_auth_method)
+        .bind(to_json(&client.profile))
         .bind(self.tenant)
         .bind(client_id)
         .execute(&mut *tx)
@@ -447,7 +455,7 @@ impl Store {
                c.grant_types AS c_grant_types, c.is_first_party AS c_is_first_party, c.created_at AS c_created_at, \
                c.updated_at AS c_updated_at, c.refresh_token_lifetime AS c_refresh_token_lifetime, \
                c.refresh_idle_token_lifetime AS c_refresh_idle_token_lifetime, \
-               c.refresh_reuse_interval AS c_refresh_reuse_interval, c.allowed_apis AS c_allowed_apis, \
+               c.refresh_reuse_interval AS c_refresh_reuse_interval, c.allowed_apis AS c_allowed_apis, c.profile AS c_profile, \
                r.id AS r_id, r.name AS r_name, r.identifier AS r_identifier, r.signing_alg AS r_signing_alg, \
                r.token_lifetime AS r_token_lifetime, r.allow_offline_access AS r_allow_offline_access, \
                r.token_dialect AS r_token_dialect, r.enforce_policies AS r_enforce_policies, r.scopes AS r_scopes, \

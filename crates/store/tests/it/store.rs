@@ -127,6 +127,7 @@ fn client(id: &str) -> Client {
         is_first_party: true,
         allowed_apis: None,
         refresh: tessera_core::RefreshPolicy::default(),
+        profile: Default::default(),
         created_at: 1,
         updated_at: 1,
     }

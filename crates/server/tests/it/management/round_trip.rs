@@ -30,7 +30,11 @@ async fn clients_take_back_what_get_returned() {
         ),
         (
             "regular_web",
-            json!({"token_endpoint_auth_method": "client_secret_basic"}),
+            json!({"token_endpoint_auth_method": "client_secret_basic",
+                "description": "The billing site", "logo_uri": "https://cdn.example/logo.png",
+                "client_metadata": {"team": "billing", "tier": "1"},
+                "initiate_login_uri": "https://billing.example/login",
+                "allowed_origins": ["https://billing.example"]}),
         ),
         ("non_interactive", json!({})),
     ] {
@@ -60,6 +64,11 @@ async fn clients_take_back_what_get_returned() {
             "grant_types",
             "jwt_configuration",
             "token_endpoint_auth_method",
+            "description",
+            "logo_uri",
+            "client_metadata",
+            "initiate_login_uri",
+            "allowed_origins",
         ] {
             assert_eq!(made[key], shown[key], "{app_type}: {key}");
         }
@@ -193,4 +202,88 @@ async fn resource_servers_take_back_what_get_returned() {
     let (_, after) = call(&server, t, Method::GET, &path, None).await;
     assert_eq!(after["token_lifetime"], 7200);
     assert_eq!(after["token_lifetime_for_web"], 7200);
+}
+
+/// What an application says about itself is stored as given, changed member by member,
+/// cleared by `null`, and checked by Auth0's limits.
+#[tokio::test]
+async fn profile_members_are_kept_changed_and_cleared() {
+    let server = spawn().await;
+    let token = server.management_token(ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let (status, created) = call(
+        &server,
+        t,
+        Method::POST,
+        "/clients",
+        Some(json!({"name": "Profiled", "app_type": "spa",
+            "description": "A SPA", "client_metadata": {"owner": "web-team"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["description"], "A SPA");
+    let path = format!("/clients/{}", created["client_id"].as_str().unwrap());
+
+    let (status, patched) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &path,
+        Some(json!({"logo_uri": "https://cdn.example/spa.png", "client_metadata": {"owner": "platform"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["description"], "A SPA", "untouched members stay");
+    assert_eq!(patched["logo_uri"], "https://cdn.example/spa.png");
+    assert_eq!(
+        patched["client_metadata"],
+        json!({"owner": "platform"}),
+        "replaced whole"
+    );
+
+    let (status, cleared) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &path,
+        Some(json!({"description": null, "client_metadata": null})),
+    )
+    .await;
+    assert_eq!(status, 200, "{cleared}");
+    assert!(
+        cleared.get("description").is_none() && cleared.get("client_metadata").is_none(),
+        "{cleared}"
+    );
+
+    let eleven: serde_json::Map<String, Value> =
+        (0..11).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let (_, before) = call(&server, t, Method::GET, &path, None).await;
+    for (member, value) in [
+        ("description", json!("x".repeat(141))),
+        ("description", json!(42)),
+        ("logo_uri", json!("javascript:alert(1)")),
+        ("logo_uri", json!("https://cdn.example/\"onerror=\"x")),
+        ("initiate_login_uri", json!("http://app.example/login")),
+        ("client_metadata", json!({"a.b": "x"})),
+        ("client_metadata", json!({"n": 1})),
+        ("client_metadata", Value::Object(eleven)),
+        ("client_metadata", json!(["not", "an", "object"])),
+        ("allowed_origins", json!(["https://app.example/path"])),
+    ] {
+        let (status, answer) = call(
+            &server,
+            t,
+            Method::PATCH,
+            &path,
+            Some(json!({member: value})),
+        )
+        .await;
+        assert_eq!(status, 400, "{member}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(member),
+            "{member}: {answer}"
+        );
+    }
+    let (_, after) = call(&server, t, Method::GET, &path, None).await;
+    assert_eq!(after, before, "no refused PATCH changed the application");
 }
