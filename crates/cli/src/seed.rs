@@ -135,6 +135,7 @@ async fn seed_api(store: &Store, changes: &mut Vec<String>) -> CliResult<Resourc
             identifier: QUICKSTART_API_IDENTIFIER.into(),
             signing_alg: "RS256".into(),
             token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
+            token_lifetime_for_web: DEFAULT_ACCESS_TOKEN_LIFETIME,
             allow_offline_access: true,
             token_dialect: TokenDialect::AccessToken,
             // The quickstart's "Authorization" step: users get only the scopes they hold.

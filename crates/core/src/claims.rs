@@ -23,6 +23,8 @@ pub struct AccessTokenRequest<'a> {
     /// Permissions, for the dialects that carry them.
     pub permissions: &'a [String],
     pub now: i64,
+    /// Seconds until `exp` (`ResourceServer::access_token_lifetime`).
+    pub lifetime: i64,
     /// A fresh random id; only the RFC 9068 dialects put it in the token.
     pub jti: &'a str,
 }
@@ -37,6 +39,7 @@ pub fn access_token(request: &AccessTokenRequest<'_>) -> (&'static str, Map<Stri
         scopes,
         permissions,
         now,
+        lifetime,
         jti,
     } = request;
     let mut claims = Map::new();
@@ -54,7 +57,7 @@ pub fn access_token(request: &AccessTokenRequest<'_>) -> (&'static str, Map<Stri
     };
     claims.insert("aud".into(), aud);
     claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + api.token_lifetime));
+    claims.insert("exp".into(), json!(now + lifetime));
     claims.insert("scope".into(), json!(scope::join(scopes)));
     if matches!(subject, Subject::Client) {
         claims.insert("gty".into(), json!("client-credentials"));
@@ -187,6 +190,7 @@ mod tests {
             identifier: "https://quickstarts/api".into(),
             signing_alg: "RS256".into(),
             token_lifetime: 86_400,
+            token_lifetime_for_web: 86_400,
             allow_offline_access: false,
             token_dialect: dialect,
             enforce_policies: false,
@@ -230,6 +234,7 @@ mod tests {
             scopes: &scopes,
             permissions: &[],
             now: 100,
+            lifetime: 86_400,
             jti: "j",
         });
         assert_eq!(typ, "JWT");
@@ -256,6 +261,7 @@ mod tests {
             scopes: &scopes,
             permissions: &permissions,
             now: 100,
+            lifetime: 86_400,
             jti: "j1",
         });
         assert_eq!(typ, "at+jwt");

@@ -150,6 +150,7 @@ mod tests {
             identifier: "https://api".into(),
             signing_alg: "RS256".into(),
             token_lifetime: 60,
+            token_lifetime_for_web: 60,
             allow_offline_access: true,
             token_dialect: TokenDialect::AccessToken,
             enforce_policies: false,

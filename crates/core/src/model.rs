@@ -82,6 +82,9 @@ pub struct ResourceServer {
     pub identifier: String,
     pub signing_alg: String,
     pub token_lifetime: i64,
+    /// The lifetime of access tokens handed over in the browser (implicit and hybrid
+    /// responses of `/authorize`), at most `token_lifetime`.
+    pub token_lifetime_for_web: i64,
     pub allow_offline_access: bool,
     pub token_dialect: TokenDialect,
     pub enforce_policies: bool,
@@ -91,6 +94,16 @@ pub struct ResourceServer {
 }
 
 impl ResourceServer {
+    /// How long an access token for this API lives: `token_lifetime_for_web` when it is
+    /// handed over in the browser, `token_lifetime` at the token endpoint (as Auth0).
+    pub fn access_token_lifetime(&self, in_browser: bool) -> i64 {
+        if in_browser {
+            self.token_lifetime_for_web
+        } else {
+            self.token_lifetime
+        }
+    }
+
     pub fn defines_scope(&self, value: &str) -> bool {
         self.scopes.iter().any(|s| s.value == value)
     }

@@ -88,6 +88,7 @@ pub fn management_api(issuer: &str, now: i64) -> ResourceServer {
         identifier,
         signing_alg: "RS256".to_string(),
         token_lifetime: crate::DEFAULT_ACCESS_TOKEN_LIFETIME,
+        token_lifetime_for_web: crate::DEFAULT_ACCESS_TOKEN_LIFETIME,
         allow_offline_access: false,
         token_dialect: TokenDialect::AccessToken,
         enforce_policies: false,

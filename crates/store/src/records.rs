@@ -137,6 +137,7 @@ pub struct ResourceServerUpdate {
     pub scopes: Option<Vec<Scope>>,
     pub signing_alg: Option<String>,
     pub token_lifetime: Option<i64>,
+    pub token_lifetime_for_web: Option<i64>,
     pub allow_offline_access: Option<bool>,
     pub token_dialect: Option<TokenDialect>,
     pub enforce_policies: Option<bool>,

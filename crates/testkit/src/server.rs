@@ -56,6 +56,7 @@ pub fn api(identifier: &str, scopes: &[&str]) -> ResourceServer {
         identifier: identifier.into(),
         signing_alg: "RS256".into(),
         token_lifetime: 86_400,
+        token_lifetime_for_web: 86_400,
         allow_offline_access: true,
         token_dialect: TokenDialect::AccessToken,
         enforce_policies: false,

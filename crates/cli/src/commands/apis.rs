@@ -88,6 +88,7 @@ async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
         identifier,
         signing_alg: alg.as_str().to_string(),
         token_lifetime,
+        token_lifetime_for_web: token_lifetime,
         allow_offline_access: args.allow_offline_access,
         token_dialect,
         enforce_policies: args.enforce_policies,
@@ -157,6 +158,10 @@ fn show(ctx: &Context, api: &ResourceServer) {
 async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
     let api = find(&ctx.store, &args.id).await?;
     refuse_system(&api)?;
+    let token_lifetime = args
+        .token_lifetime
+        .map(validate::token_lifetime)
+        .transpose()?;
     let update = ResourceServerUpdate {
         name: args.name.as_deref().map(validate::api_name).transpose()?,
         scopes: new_scopes(
@@ -170,10 +175,10 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
             .as_deref()
             .map(|a| validate::signing_alg(a).map(|a| a.as_str().to_string()))
             .transpose()?,
-        token_lifetime: args
-            .token_lifetime
-            .map(validate::token_lifetime)
-            .transpose()?,
+        token_lifetime,
+        // Browser tokens never outlive the API's tokens (the Management API sets this one).
+        token_lifetime_for_web: token_lifetime
+            .filter(|lifetime| *lifetime < api.token_lifetime_for_web),
         allow_offline_access: args.allow_offline_access,
         token_dialect: args
             .token_dialect

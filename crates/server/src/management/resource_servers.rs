@@ -43,11 +43,10 @@ const UPDATE_FIELDS: &[&str] = &[
     "token_lifetime_for_web",
 ];
 
-/// Members `GET` shows with the value Tessera has, accepted in a body when they hold it
-/// (a read-modify-write of what `GET` returned goes through): first-party applications
-/// never see a consent page, and tokens of the browser flows live `token_lifetime` too
-/// (`token_lifetime` is the one lifetime of an API's tokens; set that instead).
-fn fixed_members(fields: &mut Fields, token_lifetime: i64) -> ApiResult<()> {
+/// `skip_consent_for_verifiable_first_party_clients`, which `GET` shows as Tessera has
+/// it: accepted in a body when it keeps that value (a read-modify-write goes through).
+/// First-party applications never see a consent page in Tessera.
+fn consent_skip(fields: &mut Fields) -> ApiResult<()> {
     if fields.boolean("skip_consent_for_verifiable_first_party_clients")? == Some(false) {
         return Err(ApiError::invalid_property(
             "skip_consent_for_verifiable_first_party_clients can only be true: first-party \
@@ -55,18 +54,28 @@ fn fixed_members(fields: &mut Fields, token_lifetime: i64) -> ApiResult<()> {
             "skip_consent_for_verifiable_first_party_clients",
         ));
     }
-    if let Some(web) = fields.integer("token_lifetime_for_web")?
-        && web != token_lifetime
-    {
-        return Err(ApiError::invalid_property(
-            format!(
-                "token_lifetime_for_web can only be {token_lifetime} (token_lifetime): \
-                 Tessera gives tokens of every flow the API's token_lifetime"
-            ),
-            "token_lifetime_for_web",
-        ));
-    }
     Ok(())
+}
+
+/// `token_lifetime_for_web`: the lifetime of tokens handed over in the browser, at most
+/// `token_lifetime` (as Auth0 requires). Absent: `current`, shortened to `token_lifetime`
+/// if that went below it.
+fn web_lifetime(fields: &mut Fields, token_lifetime: i64, current: i64) -> ApiResult<i64> {
+    let given = fields
+        .integer("token_lifetime_for_web")?
+        .map(|seconds| {
+            validate::token_lifetime(seconds)
+                .map_err(|why| ApiError::invalid_property(why, "token_lifetime_for_web"))
+        })
+        .transpose()?;
+    match given {
+        Some(web) if web > token_lifetime => Err(ApiError::invalid_property(
+            format!("token_lifetime_for_web must be at most token_lifetime ({token_lifetime})"),
+            "token_lifetime_for_web",
+        )),
+        Some(web) => Ok(web),
+        None => Ok(current.min(token_lifetime)),
+    }
 }
 
 fn not_found() -> ApiError {
@@ -202,7 +211,8 @@ pub(crate) async fn create(
     let token_dialect =
         dialect(fields.string("token_dialect")?)?.unwrap_or(TokenDialect::AccessToken);
     let enforce_policies = fields.boolean("enforce_policies")?.unwrap_or(false);
-    fixed_members(&mut fields, token_lifetime)?;
+    consent_skip(&mut fields)?;
+    let token_lifetime_for_web = web_lifetime(&mut fields, token_lifetime, token_lifetime)?;
     let now = now();
     let api = ResourceServer {
         // Auth0's resource-server ids are 24 hex characters.
@@ -211,6 +221,7 @@ pub(crate) async fn create(
         identifier,
         signing_alg,
         token_lifetime,
+        token_lifetime_for_web,
         allow_offline_access,
         token_dialect,
         enforce_policies,
@@ -244,7 +255,13 @@ pub(crate) async fn update(
     let api = find(&state, &id).await?;
     refuse_system(&api)?;
     let token_lifetime = lifetime(fields.integer("token_lifetime")?)?;
-    fixed_members(&mut fields, token_lifetime.unwrap_or(api.token_lifetime))?;
+    consent_skip(&mut fields)?;
+    let web = web_lifetime(
+        &mut fields,
+        token_lifetime.unwrap_or(api.token_lifetime),
+        api.token_lifetime_for_web,
+    )?;
+    let token_lifetime_for_web = (web != api.token_lifetime_for_web).then_some(web);
     let update = ResourceServerUpdate {
         name: fields
             .string("name")?
@@ -256,6 +273,7 @@ pub(crate) async fn update(
             .map(|a| signing_alg(&a))
             .transpose()?,
         token_lifetime,
+        token_lifetime_for_web,
         allow_offline_access: fields.boolean("allow_offline_access")?,
         token_dialect: dialect(fields.string("token_dialect")?)?,
         enforce_policies: fields.boolean("enforce_policies")?,

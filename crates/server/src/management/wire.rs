@@ -63,7 +63,7 @@ pub fn resource_server(api: &tessera_core::ResourceServer) -> ResourceServer {
         skip_consent_for_verifiable_first_party_clients: true,
         token_dialect: api.token_dialect.as_str().into(),
         token_lifetime: api.token_lifetime,
-        token_lifetime_for_web: api.token_lifetime,
+        token_lifetime_for_web: api.token_lifetime_for_web,
     }
 }
 
@@ -322,6 +322,7 @@ mod tests {
             identifier: "https://api".into(),
             signing_alg: "RS256".into(),
             token_lifetime: 86400,
+            token_lifetime_for_web: 86400,
             allow_offline_access: false,
             token_dialect: TokenDialect::AccessToken,
             enforce_policies: false,

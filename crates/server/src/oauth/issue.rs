@@ -43,14 +43,18 @@ fn sign(
     })
 }
 
-/// A JWT access token for `api`, carrying what `grant` decided.
+/// A JWT access token for `api`, carrying what `grant` decided; handed over in the
+/// browser (`in_browser`: an implicit or hybrid response) or at the token endpoint, which
+/// decides how long it lives.
 pub(crate) fn jwt_access_token(
     state: &AppState,
     api: &ResourceServer,
     subject: Subject<'_>,
     client_id: &str,
     grant: &Grant,
+    in_browser: bool,
 ) -> Result<AccessToken, OAuthError> {
+    let lifetime = api.access_token_lifetime(in_browser);
     let jti = if api.token_dialect.is_rfc9068() {
         ids::alphanumeric(24)
     } else {
@@ -64,12 +68,13 @@ pub(crate) fn jwt_access_token(
         scopes: &grant.scopes,
         permissions: &grant.permissions,
         now: now(),
+        lifetime,
         jti: &jti,
     });
     let token = sign(state, &api.signing_alg, typ, &claims)?;
     Ok(AccessToken {
         token,
-        expires_in: api.token_lifetime,
+        expires_in: lifetime,
         scopes: grant.scopes.clone(),
     })
 }
@@ -107,9 +112,17 @@ pub(crate) async fn user_access_token(
     client_id: &str,
     user_id: &str,
     grant: &Grant,
+    in_browser: bool,
 ) -> Result<AccessToken, OAuthError> {
     match api {
-        Some(api) => jwt_access_token(state, api, Subject::User(user_id), client_id, grant),
+        Some(api) => jwt_access_token(
+            state,
+            api,
+            Subject::User(user_id),
+            client_id,
+            grant,
+            in_browser,
+        ),
         None => opaque_access_token(state, client_id, user_id, &grant.scopes).await,
     }
 }

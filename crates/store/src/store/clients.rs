@@ -457,7 +457,7 @@ impl Store {
                c.refresh_idle_token_lifetime AS c_refresh_idle_token_lifetime, \
                c.refresh_reuse_interval AS c_refresh_reuse_interval, c.allowed_apis AS c_allowed_apis, c.profile AS c_profile, \
                r.id AS r_id, r.name AS r_name, r.identifier AS r_identifier, r.signing_alg AS r_signing_alg, \
-               r.token_lifetime AS r_token_lifetime, r.allow_offline_access AS r_allow_offline_access, \
+               r.token_lifetime AS r_token_lifetime, r.token_lifetime_for_web AS r_token_lifetime_for_web, r.allow_offline_access AS r_allow_offline_access, \
                r.token_dialect AS r_token_dialect, r.enforce_policies AS r_enforce_policies, r.scopes AS r_scopes, \
                r.created_at AS r_created_at, r.updated_at AS r_updated_at, \
                g.id AS g_id, g.client_id AS g_client_id, g.audience AS g_audience, g.scope AS g_scope, \

@@ -12,7 +12,7 @@ use crate::{StoreError, StoreResult};
 macro_rules! api_columns {
     () => {
         "id, name, identifier, signing_alg, token_lifetime, allow_offline_access, \
-     token_dialect, enforce_policies, scopes, created_at, updated_at"
+     token_dialect, enforce_policies, scopes, created_at, updated_at, token_lifetime_for_web"
     };
 }
 
@@ -29,6 +29,7 @@ pub(super) fn api_from_row(
         identifier: row.col(c("identifier").as_str())?,
         signing_alg: row.col(c("signing_alg").as_str())?,
         token_lifetime: row.col(c("token_lifetime").as_str())?,
+        token_lifetime_for_web: row.col(c("token_lifetime_for_web").as_str())?,
         allow_offline_access: row.col(c("allow_offline_access").as_str())?,
         token_dialect: TokenDialect::parse(&dialect).ok_or(StoreError::Corrupt("token_dialect"))?,
         enforce_policies: row.col(c("enforce_policies").as_str())?,
@@ -44,8 +45,8 @@ impl Store {
         each!(self, |pool| {
             sqlx::query(
             "INSERT INTO resource_servers (tenant_id, id, name, identifier, signing_alg, token_lifetime, \
-             allow_offline_access, token_dialect, enforce_policies, scopes, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             allow_offline_access, token_dialect, enforce_policies, scopes, created_at, updated_at, \
+             token_lifetime_for_web) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(self.tenant)
         .bind(&api.id)
@@ -59,6 +60,7 @@ impl Store {
         .bind(to_json(&api.scopes))
         .bind(api.created_at)
         .bind(api.updated_at)
+        .bind(api.token_lifetime_for_web)
         .execute(pool)
         .await
         .map_err(|e| StoreError::from(e).conflict_is("an API with this identifier"))?;
@@ -155,6 +157,9 @@ impl Store {
             if let Some(alg) = &update.signing_alg {
                 api.signing_alg = alg.clone();
             }
+            if let Some(lifetime) = update.token_lifetime_for_web {
+                api.token_lifetime_for_web = lifetime;
+            }
             if let Some(lifetime) = update.token_lifetime {
                 api.token_lifetime = lifetime;
             }
@@ -170,8 +175,8 @@ impl Store {
             api.updated_at = now;
             sqlx::query(
             "UPDATE resource_servers SET name = $1, scopes = $2, signing_alg = $3, token_lifetime = $4, \
-             allow_offline_access = $5, token_dialect = $6, enforce_policies = $7, updated_at = $8 \
-             WHERE tenant_id = $9 AND id = $10",
+             allow_offline_access = $5, token_dialect = $6, enforce_policies = $7, updated_at = $8, \
+             token_lifetime_for_web = $9 WHERE tenant_id = $10 AND id = $11",
         )
         .bind(&api.name)
         .bind(to_json(&api.scopes))
@@ -181,6 +186,7 @@ impl Store {
         .bind(api.token_dialect.as_str())
         .bind(api.enforce_policies)
         .bind(api.updated_at)
+        .bind(api.token_lifetime_for_web)
         .bind(self.tenant)
         .bind(id)
         .execute(&mut *tx)

@@ -101,6 +101,7 @@ fn api(identifier: &str) -> ResourceServer {
         identifier: identifier.into(),
         signing_alg: "RS256".into(),
         token_lifetime: 60,
+        token_lifetime_for_web: 60,
         allow_offline_access: false,
         token_dialect: TokenDialect::AccessToken,
         enforce_policies: false,
@@ -175,6 +176,7 @@ async fn resource_servers_crud_and_conflicts(store: &Store) {
     let update = ResourceServerUpdate {
         name: Some("Renamed".into()),
         token_lifetime: Some(120),
+        token_lifetime_for_web: Some(120),
         ..Default::default()
     };
     let updated = store

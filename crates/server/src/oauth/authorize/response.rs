@@ -171,7 +171,7 @@ async fn issue_response(
     let mut access_token = None;
     if request.response_type.token {
         let issued =
-            issue::user_access_token(state, api, &client.client_id, &user.user_id, &granted)
+            issue::user_access_token(state, api, &client.client_id, &user.user_id, &granted, true)
                 .await?;
         params.push(("access_token", issued.token.clone()));
         params.push(("token_type", "Bearer".into()));

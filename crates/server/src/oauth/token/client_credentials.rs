@@ -53,6 +53,7 @@ pub(super) async fn grant(
         Subject::Client,
         &access.client.client_id,
         &granted,
+        false,
     )?;
     let scopes = granted.scopes;
     Ok(TokenResponse {

@@ -71,8 +71,15 @@ pub(super) async fn user_tokens(
     )
     .await?;
     let wants_refresh = scope::contains(&granted.scopes, scope::OFFLINE_ACCESS);
-    let access =
-        issue::user_access_token(state, api, &client.client_id, &user.user_id, &granted).await?;
+    let access = issue::user_access_token(
+        state,
+        api,
+        &client.client_id,
+        &user.user_id,
+        &granted,
+        false,
+    )
+    .await?;
     let scopes = granted.scopes;
     let id_token = if scope::contains(&scopes, "openid") {
         Some(issue::id_token(

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_testkit::spawn;
 
-use super::{ALL_SCOPES, call};
+use super::{ALL_SCOPES, call, urlencode};
 
 /// `GET`'s body without the members Auth0's `PATCH` refuses as well.
 fn writable(mut shown: Value, read_only: &[&str]) -> Value {
@@ -168,22 +168,25 @@ async fn resource_servers_take_back_what_get_returned() {
     let (status, made) = call(&server, t, Method::POST, "/resource-servers", Some(copy)).await;
     assert_eq!(status, 201, "{made}");
 
-    // A new token_lifetime carries token_lifetime_for_web along.
+    // token_lifetime_for_web is the API's own, at most token_lifetime.
     let (status, patched) = call(
         &server,
         t,
         Method::PATCH,
         &path,
-        Some(json!({"token_lifetime": 7200, "token_lifetime_for_web": 7200})),
+        Some(json!({"token_lifetime": 7200, "token_lifetime_for_web": 600})),
     )
     .await;
     assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["token_lifetime_for_web"], 600);
     for (member, value) in [
         (
             "skip_consent_for_verifiable_first_party_clients",
             json!(false),
         ),
-        ("token_lifetime_for_web", json!(60)),
+        ("token_lifetime_for_web", json!(7201)),
+        ("token_lifetime_for_web", json!(0)),
+        ("token_lifetime_for_web", json!("600")),
     ] {
         let (status, answer) = call(
             &server,
@@ -199,9 +202,60 @@ async fn resource_servers_take_back_what_get_returned() {
             "{answer}"
         );
     }
+    // A shorter token_lifetime takes the browser's lifetime down with it.
+    let (status, patched) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &path,
+        Some(json!({"token_lifetime": 300})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
     let (_, after) = call(&server, t, Method::GET, &path, None).await;
-    assert_eq!(after["token_lifetime"], 7200);
-    assert_eq!(after["token_lifetime_for_web"], 7200);
+    assert_eq!(after["token_lifetime"], 300);
+    assert_eq!(after["token_lifetime_for_web"], 300);
+}
+
+/// Tokens handed over in the browser live `token_lifetime_for_web`; those from the token
+/// endpoint `token_lifetime`, as at Auth0.
+#[tokio::test]
+async fn browser_tokens_live_token_lifetime_for_web() {
+    let server = spawn().await;
+    let token = server.management_token(ALL_SCOPES).await;
+    let t = Some(token.as_str());
+    let (status, patched) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/resource-servers/{}", urlencode(tessera_testkit::API)),
+        Some(json!({"token_lifetime": 7200, "token_lifetime_for_web": 900})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+
+    let browser = tessera_testkit::browser();
+    let url = server.authorize_url(&[
+        ("response_type", "token"),
+        ("scope", "openid read:messages"),
+        ("audience", tessera_testkit::API),
+    ]);
+    let back = server.sign_in(&browser, &url).await;
+    let fragment = back.split_once('#').map(|(_, f)| f).unwrap_or_default();
+    let answer = tessera_testkit::params_of(&format!("x?{fragment}"));
+    assert_eq!(answer["expires_in"], "900", "{back}");
+    let claims = server
+        .verify(&answer["access_token"], tessera_testkit::API)
+        .await;
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        900
+    );
+
+    let tokens = server
+        .code_flow(&browser, "openid read:messages", Some(tessera_testkit::API))
+        .await;
+    assert_eq!(tokens["expires_in"], 7200, "{tokens}");
 }
 
 /// What an application says about itself is stored as given, changed member by member,
