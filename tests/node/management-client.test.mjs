@@ -28,6 +28,7 @@ const MANAGEMENT_SCOPES = [
   'read:client_grants', 'create:client_grants', 'update:client_grants', 'delete:client_grants',
   'read:users', 'create:users', 'update:users', 'delete:users',
   'read:roles', 'create:roles', 'update:roles', 'delete:roles',
+  'read:tenant_settings', 'update:tenant_settings',
 ].join(',');
 
 describe(`auth0 ${SDK_VERSION} ManagementClient against Tessera's /api/v2`, () => {
@@ -125,6 +126,26 @@ describe(`auth0 ${SDK_VERSION} ManagementClient against Tessera's /api/v2`, () =
       assert.equal(error.body.errorCode, 'inexistent_client');
       return true;
     });
+  });
+
+  it('reads and updates the tenant settings (tenants.settings), default_audience included', async () => {
+    assert.deepEqual(await mgmt.tenants.settings.get(), {});
+    const api = await mgmt.resourceServers.create({ name: 'Default', identifier: 'https://default.example/' });
+    const updated = await mgmt.tenants.settings.update({
+      friendly_name: 'Acme', support_email: 'help@acme.example', enabled_locales: ['en'],
+      flags: { enable_client_connections: false }, default_audience: api.identifier,
+    });
+    assert.equal(updated.friendly_name, 'Acme');
+    assert.deepEqual(updated.flags, { enable_client_connections: false });
+    const read = await mgmt.tenants.settings.get();
+    assert.equal(read.default_audience, 'https://default.example/');
+    await assert.rejects(mgmt.tenants.settings.update({ session_lifetime: -1 }), (error) => {
+      assert.equal(error.statusCode, 400);
+      assert.match(error.body.message, /session_lifetime/);
+      return true;
+    });
+    await mgmt.tenants.settings.update({ default_audience: null });
+    assert.equal((await mgmt.tenants.settings.get()).default_audience, undefined);
   });
 
   it('creates, finds, reads, updates and deletes a user', async () => {

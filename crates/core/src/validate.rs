@@ -240,6 +240,196 @@ fn web_url(text: &str, what: &str, schemes: &[&str]) -> Checked<String> {
     Ok(text.to_string())
 }
 
+/// The members of the tenant's settings (`/api/v2/tenants/settings`) Tessera keeps, as Auth0
+/// names them. Only `default_audience` changes what Tessera does (the audience of a request
+/// that names none); the others are kept for the tools that write them (auth0-deploy-cli's
+/// `tenant`).
+pub const TENANT_SETTINGS: [&str; 19] = [
+    "allowed_logout_urls",
+    "change_password",
+    "default_audience",
+    "default_directory",
+    "default_redirection_uri",
+    "enabled_locales",
+    "ephemeral_session_lifetime",
+    "error_page",
+    "flags",
+    "friendly_name",
+    "guardian_mfa_page",
+    "idle_ephemeral_session_lifetime",
+    "idle_session_lifetime",
+    "picture_url",
+    "sandbox_version",
+    "session_cookie",
+    "session_lifetime",
+    "support_email",
+    "support_url",
+];
+
+/// A patch of the tenant's settings: known members ([`TENANT_SETTINGS`]) of Auth0's types,
+/// or `null` to remove one. Says which member is wrong and why.
+pub fn tenant_settings(patch: &serde_json::Map<String, serde_json::Value>) -> Checked<()> {
+    use serde_json::Value;
+    for (key, value) in patch {
+        if !TENANT_SETTINGS.contains(&key.as_str()) {
+            let shown: String = key.chars().filter(|c| !c.is_control()).take(60).collect();
+            return Err(format!(
+                "{shown}: not a tenant setting Tessera keeps ({})",
+                TENANT_SETTINGS.join(", ")
+            ));
+        }
+        if value.is_null() {
+            continue;
+        }
+        let text = || value.as_str().ok_or(format!("{key} must be a string"));
+        let hours = || match value.as_f64() {
+            Some(h) if h > 0.0 && h <= 8760.0 => Ok(()),
+            _ => Err(format!(
+                "{key} must be a number of hours, more than 0 and at most 8760"
+            )),
+        };
+        let object_of = |members: &[(&str, &str)]| -> Checked<()> {
+            let Some(object) = value.as_object() else {
+                return Err(format!("{key} must be an object"));
+            };
+            for (name, member) in object {
+                let Some((_, kind)) = members.iter().find(|(known, _)| known == name) else {
+                    let shown: String = name.chars().take(60).collect();
+                    return Err(format!("{key}.{shown} is not a member Tessera keeps"));
+                };
+                let fits = match *kind {
+                    "boolean" => member.is_boolean(),
+                    "url" => member
+                        .as_str()
+                        .is_some_and(|url| web_url(url, key, &["https", "http"]).is_ok()),
+                    _ => member.as_str().is_some_and(|t| t.len() <= 100_000),
+                };
+                if !fits {
+                    return Err(format!("{key}.{name} must be a {kind}"));
+                }
+            }
+            Ok(())
+        };
+        let checked: Checked<()> = (|| {
+            match key.as_str() {
+                "friendly_name" | "sandbox_version" => {
+                    let text = text()?;
+                    if text.chars().count() > 255 || text.chars().any(char::is_control) {
+                        return Err(format!("{key} must be at most 255 printable characters"));
+                    }
+                }
+                "picture_url" | "support_url" => {
+                    web_url(text()?, key, &["http", "https"])?;
+                }
+                "default_redirection_uri" => {
+                    web_url(text()?, key, &["https"])?;
+                }
+                "support_email" => {
+                    email(text()?)?;
+                }
+                "default_audience" => {
+                    let audience = text()?;
+                    if !audience.is_empty() {
+                        api_identifier(audience)?;
+                    }
+                }
+                "default_directory" => {
+                    let directory = text()?;
+                    if !directory.is_empty() && directory != crate::DATABASE_CONNECTION {
+                        return Err(format!(
+                            "default_directory must be {} (the one database connection) or empty",
+                            crate::DATABASE_CONNECTION
+                        ));
+                    }
+                }
+                "session_lifetime"
+                | "idle_session_lifetime"
+                | "ephemeral_session_lifetime"
+                | "idle_ephemeral_session_lifetime" => hours()?,
+                "enabled_locales" => {
+                    let locales = value
+                        .as_array()
+                        .filter(|list| !list.is_empty() && list.len() <= 100);
+                    let valid = locales.is_some_and(|list| {
+                        list.iter().all(|locale| {
+                            locale.as_str().is_some_and(|l| {
+                                (2..=10).contains(&l.len())
+                                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                            })
+                        })
+                    });
+                    if !valid {
+                        return Err(format!(
+                            "{key} must be a list of 1 to 100 language tags (such as \"en\")"
+                        ));
+                    }
+                }
+                "allowed_logout_urls" => {
+                    let urls = value
+                        .as_array()
+                        .ok_or(format!("{key} must be a list of URLs"))?;
+                    for url in urls {
+                        let url = url
+                            .as_str()
+                            .ok_or(format!("{key} must be a list of URLs"))?;
+                        web_url(url, key, &["http", "https"])?;
+                    }
+                }
+                "flags" => {
+                    let flags = value
+                        .as_object()
+                        .ok_or(format!("{key} must be an object"))?;
+                    if flags.len() > 100
+                        || flags.iter().any(|(name, flag)| {
+                            // Auth0's flag names; a leading letter keeps `__proto__` and the
+                            // like out of what JavaScript tools read back.
+                            !flag.is_boolean()
+                                || name.len() > 100
+                                || !name.starts_with(|c: char| c.is_ascii_lowercase())
+                                || !name.bytes().all(|b| {
+                                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'
+                                })
+                        })
+                    {
+                        return Err(format!(
+                            "{key} must be an object of at most 100 boolean flags named with \
+                             lower-case letters, digits and _, starting with a letter"
+                        ));
+                    }
+                }
+                "error_page" => object_of(&[
+                    ("html", "string"),
+                    ("show_log_link", "boolean"),
+                    ("url", "url"),
+                ])?,
+                "change_password" | "guardian_mfa_page" => {
+                    object_of(&[("enabled", "boolean"), ("html", "string")])?
+                }
+                "session_cookie" => {
+                    let mode = value.get("mode").and_then(Value::as_str);
+                    let only_mode = value.as_object().is_some_and(|o| o.len() == 1);
+                    if !only_mode || !matches!(mode, Some("persistent" | "non-persistent")) {
+                        return Err(format!(
+                            "{key} must be {{\"mode\": \"persistent\" or \"non-persistent\"}}"
+                        ));
+                    }
+                }
+                _ => unreachable!("every member of TENANT_SETTINGS has a rule"),
+            }
+            Ok(())
+        })();
+        // Every message names the member (the shared rules speak of "the address").
+        checked.map_err(|why| {
+            if why.starts_with(key.as_str()) {
+                why
+            } else {
+                format!("{key}: {why}")
+            }
+        })?;
+    }
+    Ok(())
+}
+
 /// The longest application description, and the most `client_metadata` members and their
 /// longest keys and values (Auth0's limits).
 pub const MAX_CLIENT_DESCRIPTION: usize = 140;
@@ -892,6 +1082,50 @@ mod tests {
             serde_json::json!({"n": "x".repeat(256)}),
         ] {
             assert!(metadata(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tenant_settings_rules() {
+        let check = |value: serde_json::Value| tenant_settings(value.as_object().unwrap());
+        assert!(check(serde_json::json!({
+            "friendly_name": "Acme", "support_email": "help@acme.example",
+            "support_url": "https://acme.example/help", "default_audience": "https://api.acme/",
+            "session_lifetime": 168, "idle_session_lifetime": 72.5, "enabled_locales": ["en", "pt-BR"],
+            "flags": {"enable_client_connections": false}, "default_directory": "",
+            "error_page": {"html": "", "show_log_link": false, "url": "https://acme.example/error"},
+            "session_cookie": {"mode": "non-persistent"}, "friendly_name ": null
+        }))
+        .is_err(), "an unknown member (a trailing space) is refused");
+        assert!(
+            check(serde_json::json!({
+                "friendly_name": "Acme", "support_email": "help@acme.example",
+                "session_lifetime": 168, "enabled_locales": ["en"], "flags": {"a_b": true},
+                "default_audience": null
+            }))
+            .is_ok()
+        );
+        for bad in [
+            serde_json::json!({"friendly_name": "<a>\n"}),
+            serde_json::json!({"support_email": "<script>@x.example"}),
+            serde_json::json!({"support_url": "javascript:alert(1)"}),
+            serde_json::json!({"default_redirection_uri": "http://acme.example/"}),
+            serde_json::json!({"session_lifetime": 0}),
+            serde_json::json!({"session_lifetime": "168"}),
+            serde_json::json!({"enabled_locales": []}),
+            serde_json::json!({"enabled_locales": ["<b>"]}),
+            serde_json::json!({"flags": {"x": "true"}}),
+            serde_json::json!({"flags": {"a.b": true}}),
+            serde_json::json!({"flags": {"__proto__": true}}),
+            serde_json::json!({"flags": {"Enable": true}}),
+            serde_json::json!({"default_directory": "google-oauth2"}),
+            serde_json::json!({"default_audience": "has space"}),
+            serde_json::json!({"error_page": {"url": "javascript:x"}}),
+            serde_json::json!({"error_page": {"other": true}}),
+            serde_json::json!({"session_cookie": {"mode": "forever"}}),
+            serde_json::json!({"tenant_id": "other"}),
+        ] {
+            assert!(check(bad.clone()).is_err(), "{bad}");
         }
     }
 

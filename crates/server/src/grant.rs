@@ -30,6 +30,24 @@ impl From<Refusal> for Denied {
     }
 }
 
+/// The audience a request asks for where one starts (`/authorize`, client credentials):
+/// the one it names, else the tenant's `default_audience` (as Auth0 does), else none.
+/// Later steps (resume, the code, a refresh) carry what this returned.
+pub(crate) async fn requested_audience(
+    state: &AppState,
+    named: Option<&str>,
+) -> Result<Option<String>, Denied> {
+    if let Some(named) = named {
+        return Ok(Some(named.to_string()));
+    }
+    let settings = state.store().tenant_settings().await?;
+    Ok(settings
+        .get("default_audience")
+        .and_then(serde_json::Value::as_str)
+        .filter(|audience| !audience.is_empty())
+        .map(str::to_string))
+}
+
 /// The request's audience as an API, looked up now and judged by the one audience policy
 /// (`tessera_core::grant::audience`): a deleted API or an application restricted since the
 /// request began is refused wherever the request is when it happens.

@@ -515,6 +515,13 @@ async fn pools(server: &TestServer) -> Pools {
     ]});
     let json_baselines = [
         (
+            "/api/v2/tenants/settings",
+            "PATCH",
+            json!({"friendly_name": "Fuzz", "support_email": "help@fuzz.example",
+                "session_lifetime": 168, "enabled_locales": ["en"], "flags": {"a": true},
+                "default_audience": API}),
+        ),
+        (
             "/dbconnections/signup",
             "POST",
             json!({"client_id": spa, "connection": "Username-Password-Authentication",

@@ -2044,3 +2044,83 @@ async fn hostile_list_queries_are_refused_or_read_literally() {
         .await;
     tally.finish();
 }
+
+/// `/tenants/settings` keeps the members Tessera knows, of Auth0's types: what a hostile
+/// or careless tenant file sends is refused whole (400) and changes nothing, and only the
+/// settings scopes open it. `default_audience` must name an API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_settings_keep_known_members_only() {
+    let mut tally = Tally::new("management/tenant-settings");
+    let f = fixture().await;
+    let server = &f.server;
+    let a = f.admin();
+    let (status, _) = call(
+        server,
+        a,
+        Method::PATCH,
+        "/tenants/settings",
+        Some(&json!({"friendly_name": "Before", "flags": {"a": true}})),
+    )
+    .await;
+    assert_eq!(status, 200, "the fixture's admin sets the settings");
+    let (_, before) = call(server, a, Method::GET, "/tenants/settings", None).await;
+    let deep = (0..200).fold(json!("x"), |inner, _| json!({"html": inner}));
+    for body in [
+        json!({"__proto__": {"admin": true}}),
+        json!({"constructor": {"prototype": {"admin": true}}}),
+        json!({"tenant_id": "other"}),
+        json!({"flags": {"__proto__": true}}),
+        json!({"flags": {"a": 1}}),
+        json!({"flags": (0..101).map(|i| (format!("f{i}"), json!(true))).collect::<serde_json::Map<_, _>>()}),
+        json!({"friendly_name": "x".repeat(256)}),
+        json!({"friendly_name": "<script>alert(1)</script>\u{0}"}),
+        json!({"picture_url": "data:image/svg+xml,<svg onload=alert(1)>"}),
+        json!({"support_url": "javascript:alert(1)"}),
+        json!({"support_email": "a@b.example\r\nBcc: victim@example.com"}),
+        json!({"default_redirection_uri": "http://attacker.example/"}),
+        json!({"default_audience": "https://no-such-api.example/"}),
+        json!({"default_audience": ["https://orders.example/"]}),
+        json!({"default_directory": "attacker-connection"}),
+        json!({"session_lifetime": 1e308}),
+        json!({"session_lifetime": -1}),
+        json!({"enabled_locales": ["en", "<x>"]}),
+        json!({"error_page": {"url": "javascript:alert(1)"}}),
+        json!({"error_page": deep}),
+        json!({"session_cookie": {"mode": "persistent", "domain": ".attacker.example"}}),
+        json!({"allowed_logout_urls": ["javascript:alert(1)"]}),
+        json!([{"friendly_name": "array body"}]),
+    ] {
+        let (status, _) = call(server, a, Method::PATCH, "/tenants/settings", Some(&body)).await;
+        let shown: String = body.to_string().chars().take(80).collect();
+        tally.status(format_args!("PATCH {shown}"), status, 400);
+    }
+    let (_, after) = call(server, a, Method::GET, "/tenants/settings", None).await;
+    tally.case(
+        "the refused patches changed nothing",
+        after == before,
+        format_args!("{after}"),
+    );
+    let (_, reader) = server.management_client(&["read:tenant_settings"]).await;
+    let (status, _) = call(
+        server,
+        Some(reader.as_str()),
+        Method::PATCH,
+        "/tenants/settings",
+        Some(&json!({"friendly_name": "Reader"})),
+    )
+    .await;
+    tally.status("PATCH with read:tenant_settings only", status, 403);
+    let (_, other) = server.management_client(&["read:users"]).await;
+    let (status, _) = call(
+        server,
+        Some(other.as_str()),
+        Method::GET,
+        "/tenants/settings",
+        None,
+    )
+    .await;
+    tally.status("GET without read:tenant_settings", status, 403);
+    let (status, _) = call(server, None, Method::GET, "/tenants/settings", None).await;
+    tally.status("GET without a token", status, 401);
+    tally.finish();
+}

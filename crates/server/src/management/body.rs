@@ -103,6 +103,11 @@ pub(crate) fn object(
 }
 
 impl Fields {
+    /// Every member as given, for a body whose members are checked together.
+    pub(crate) fn into_map(self) -> Map<String, Value> {
+        self.0
+    }
+
     /// Whether `key` is present and `null` (then it is taken).
     pub(crate) fn is_null(&mut self, key: &str) -> bool {
         if matches!(self.0.get(key), Some(Value::Null)) {

@@ -19,6 +19,7 @@ mod error;
 mod paging;
 mod resource_servers;
 mod roles;
+mod tenants;
 mod user_search;
 mod users;
 pub mod wire;
@@ -121,6 +122,9 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/roles/{id}/users", || {
         get(roles::users).post(roles::assign_users)
+    }),
+    ("/tenants/settings", || {
+        get(tenants::get).patch(tenants::update)
     }),
 ];
 

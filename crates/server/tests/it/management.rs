@@ -9,6 +9,7 @@ use tessera_testkit::{TestServer, spawn};
 
 mod lists;
 mod round_trip;
+mod tenant_settings;
 
 const ALL_SCOPES: &[&str] = &[
     "read:resource_servers",

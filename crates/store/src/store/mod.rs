@@ -68,6 +68,7 @@ mod reset_codes;
 mod resource_servers;
 mod roles;
 mod sessions;
+mod tenant;
 mod tokens;
 mod users;
 

@@ -197,6 +197,7 @@ const GET: &[&str] = &["GET"];
 const GET_OPTIONS: &[&str] = &["GET", "OPTIONS"];
 const GET_POST: &[&str] = &["GET", "POST"];
 const POST_OPTIONS: &[&str] = &["POST", "OPTIONS"];
+const GET_PATCH: &[&str] = &["GET", "PATCH"];
 const GET_PATCH_DELETE: &[&str] = &["GET", "PATCH", "DELETE"];
 const GET_POST_DELETE: &[&str] = &["GET", "POST", "DELETE"];
 
@@ -372,6 +373,12 @@ pub(super) const ROUTES: &[Route] = &[
         "/api/v2/roles/{id}/users",
         GET_POST,
         PAGING,
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/tenants/settings",
+        GET_PATCH,
+        &tessera_core::validate::TENANT_SETTINGS,
         Shape::Management,
     ),
 ];

@@ -51,7 +51,9 @@ pub(crate) async fn validate(
     let code_challenge = pkce_parameters(params, response_type, &client).map_err(back)?;
     let (prompt, max_age) = login_parameters(params).map_err(back)?;
     let hinted_sub = hinted_subject(state, params).map_err(back)?;
-    let audience = params.get("audience").map(str::to_string);
+    let audience = grant::requested_audience(state, params.get("audience"))
+        .await
+        .map_err(|denied| Rejection::denied(&target, denied))?;
     let api = grant::audience(state, &client, audience.as_deref())
         .await
         .map_err(|denied| Rejection::denied(&target, denied))?;

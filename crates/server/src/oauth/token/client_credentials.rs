@@ -17,11 +17,14 @@ pub(super) async fn grant(
     params: &Params,
     credentials: &ClientCredentials,
 ) -> Result<TokenResponse, OAuthError> {
-    let audience = params.get("audience").ok_or_else(|| {
-        OAuthError::access_denied(
-            "No audience parameter was provided, and no default audience has been configured",
-        )
-    })?;
+    let audience = crate::grant::requested_audience(state, params.get("audience"))
+        .await?
+        .ok_or_else(|| {
+            OAuthError::access_denied(
+                "No audience parameter was provided, and no default audience has been configured",
+            )
+        })?;
+    let audience = audience.as_str();
     let access = state
         .machine_access()
         .get(state.store(), &credentials.client_id, audience)
