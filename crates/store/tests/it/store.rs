@@ -92,6 +92,7 @@ on_both_backends!(
     users_are_paged_searched_and_sorted_in_sql,
     configuration_lists_are_paged_and_filtered_in_sql,
     checkpoints_resume_after_the_last_page_even_when_its_next_row_is_gone,
+    tenant_settings_are_patched_member_by_member,
 );
 
 fn api(identifier: &str) -> ResourceServer {
@@ -2888,4 +2889,49 @@ async fn checkpoints_resume_after_the_last_page_even_when_its_next_row_is_gone(s
         seen,
         ["auth0|m0", "auth0|m1", "auth0|m2", "auth0|m3", "auth0|m4"]
     );
+}
+
+async fn tenant_settings_are_patched_member_by_member(store: &Store) {
+    let patch = |value: serde_json::Value| value.as_object().unwrap().clone();
+    assert!(store.tenant_settings().await.unwrap().is_empty());
+    let set = store
+        .patch_tenant_settings(&patch(serde_json::json!({
+            "friendly_name": "Acme", "flags": {"a": true}, "session_lifetime": 168
+        })))
+        .await
+        .unwrap();
+    assert_eq!(set["friendly_name"], "Acme");
+    let changed = store
+        .patch_tenant_settings(&patch(
+            serde_json::json!({"friendly_name": null, "support_email": "help@acme.example"}),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        changed.get("friendly_name").is_none(),
+        "null removes a member"
+    );
+    assert_eq!(
+        changed["flags"],
+        serde_json::json!({"a": true}),
+        "unnamed members stay"
+    );
+    assert_eq!(store.tenant_settings().await.unwrap(), changed);
+
+    // Concurrent patches of different members both land (the row is locked meanwhile).
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = store.clone();
+        let one = patch(serde_json::json!({ format!("m{i}"): i }));
+        tasks.push(tokio::spawn(async move {
+            store.patch_tenant_settings(&one).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let settings = store.tenant_settings().await.unwrap();
+    for i in 0..10 {
+        assert_eq!(settings[&format!("m{i}")], i, "patch {i} was kept");
+    }
 }
