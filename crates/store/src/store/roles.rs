@@ -46,6 +46,50 @@ fn permission_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<Permission> {
     })
 }
 
+/// What holds permissions directly: a role, or a user without a role. The statements of
+/// each, side by side (the tables differ only in the holder's column).
+#[derive(Clone, Copy)]
+enum Holder {
+    Role,
+    User,
+}
+
+impl Holder {
+    fn insert(self) -> &'static str {
+        match self {
+            Holder::Role => {
+                "INSERT INTO role_permissions (tenant_id, role_id, audience, permission) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+            }
+            Holder::User => {
+                "INSERT INTO user_permissions (tenant_id, user_id, audience, permission) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+            }
+        }
+    }
+
+    fn delete(self) -> &'static str {
+        match self {
+            Holder::Role => {
+                "DELETE FROM role_permissions \
+                 WHERE tenant_id = $1 AND role_id = $2 AND audience = $3 AND permission = $4"
+            }
+            Holder::User => {
+                "DELETE FROM user_permissions \
+                 WHERE tenant_id = $1 AND user_id = $2 AND audience = $3 AND permission = $4"
+            }
+        }
+    }
+
+    /// What a foreign-key failure of its insert names.
+    fn missing(self) -> &'static str {
+        match self {
+            Holder::Role => "role or API",
+            Holder::User => "user or API",
+        }
+    }
+}
+
 impl Store {
     pub async fn create_role(&self, role: &Role) -> StoreResult<()> {
         each!(self, |pool| {
@@ -196,24 +240,8 @@ impl Store {
         audience: &str,
         permissions: &[String],
     ) -> StoreResult<()> {
-        each!(self, |pool| {
-            let mut tx = pool.begin_write(None).await?;
-            for permission in permissions {
-                sqlx::query(
-                "INSERT INTO role_permissions (tenant_id, role_id, audience, permission) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(self.tenant)
-            .bind(role_id)
-            .bind(audience)
-            .bind(permission)
-            .execute(&mut *tx)
+        self.add_permissions(Holder::Role, role_id, audience, permissions)
             .await
-            .map_err(|e| StoreError::from(e).not_found_is("role or API"))?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
     }
 
     pub async fn remove_role_permissions(
@@ -222,20 +250,8 @@ impl Store {
         audience: &str,
         permissions: &[String],
     ) -> StoreResult<()> {
-        each!(self, |pool| {
-            let mut tx = pool.begin_write(None).await?;
-            for permission in permissions {
-                sqlx::query("DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2 AND audience = $3 AND permission = $4")
-                .bind(self.tenant)
-                .bind(role_id)
-                .bind(audience)
-                .bind(permission)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        self.remove_permissions(Holder::Role, role_id, audience, permissions)
+            .await
     }
 
     /// One page of a role's permissions, by API identifier then name.
@@ -334,30 +350,15 @@ impl Store {
         })
     }
 
+    /// Gives the user permissions of one API directly (already present ones are kept).
     pub async fn add_user_permissions(
         &self,
         user_id: &str,
         audience: &str,
         permissions: &[String],
     ) -> StoreResult<()> {
-        each!(self, |pool| {
-            let mut tx = pool.begin_write(None).await?;
-            for permission in permissions {
-                sqlx::query(
-                "INSERT INTO user_permissions (tenant_id, user_id, audience, permission) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(self.tenant)
-            .bind(user_id)
-            .bind(audience)
-            .bind(permission)
-            .execute(&mut *tx)
+        self.add_permissions(Holder::User, user_id, audience, permissions)
             .await
-            .map_err(|e| StoreError::from(e).not_found_is("user or API"))?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
     }
 
     /// Takes back permissions given to the user directly (not those a role gives).
@@ -367,19 +368,53 @@ impl Store {
         audience: &str,
         permissions: &[String],
     ) -> StoreResult<()> {
+        self.remove_permissions(Holder::User, user_id, audience, permissions)
+            .await
+    }
+
+    /// Adds permissions of one API to `holder` `id` in one transaction.
+    async fn add_permissions(
+        &self,
+        holder: Holder,
+        id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
         each!(self, |pool| {
             let mut tx = pool.begin_write(None).await?;
             for permission in permissions {
-                sqlx::query(
-                    "DELETE FROM user_permissions \
-                     WHERE tenant_id = $1 AND user_id = $2 AND audience = $3 AND permission = $4",
-                )
-                .bind(self.tenant)
-                .bind(user_id)
-                .bind(audience)
-                .bind(permission)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(holder.insert())
+                    .bind(self.tenant)
+                    .bind(id)
+                    .bind(audience)
+                    .bind(permission)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::from(e).not_found_is(holder.missing()))?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Takes permissions of one API from `holder` `id` in one transaction.
+    async fn remove_permissions(
+        &self,
+        holder: Holder,
+        id: &str,
+        audience: &str,
+        permissions: &[String],
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            for permission in permissions {
+                sqlx::query(holder.delete())
+                    .bind(self.tenant)
+                    .bind(id)
+                    .bind(audience)
+                    .bind(permission)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(())
