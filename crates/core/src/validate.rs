@@ -269,7 +269,6 @@ pub const TENANT_SETTINGS: [&str; 19] = [
 /// A patch of the tenant's settings: known members ([`TENANT_SETTINGS`]) of Auth0's types,
 /// or `null` to remove one. Says which member is wrong and why.
 pub fn tenant_settings(patch: &serde_json::Map<String, serde_json::Value>) -> Checked<()> {
-    use serde_json::Value;
     for (key, value) in patch {
         if !TENANT_SETTINGS.contains(&key.as_str()) {
             let shown: String = key.chars().filter(|c| !c.is_control()).take(60).collect();
@@ -281,151 +280,154 @@ pub fn tenant_settings(patch: &serde_json::Map<String, serde_json::Value>) -> Ch
         if value.is_null() {
             continue;
         }
-        let text = || value.as_str().ok_or(format!("{key} must be a string"));
-        let hours = || match value.as_f64() {
-            Some(h) if h > 0.0 && h <= 8760.0 => Ok(()),
-            _ => Err(format!(
-                "{key} must be a number of hours, more than 0 and at most 8760"
-            )),
-        };
-        let object_of = |members: &[(&str, &str)]| -> Checked<()> {
-            let Some(object) = value.as_object() else {
-                return Err(format!("{key} must be an object"));
-            };
-            for (name, member) in object {
-                let Some((_, kind)) = members.iter().find(|(known, _)| known == name) else {
-                    let shown: String = name.chars().take(60).collect();
-                    return Err(format!("{key}.{shown} is not a member Tessera keeps"));
-                };
-                let fits = match *kind {
-                    "boolean" => member.is_boolean(),
-                    "url" => member
-                        .as_str()
-                        .is_some_and(|url| web_url(url, key, &["https", "http"]).is_ok()),
-                    _ => member.as_str().is_some_and(|t| t.len() <= 100_000),
-                };
-                if !fits {
-                    return Err(format!("{key}.{name} must be a {kind}"));
-                }
-            }
-            Ok(())
-        };
-        let checked: Checked<()> = (|| {
-            match key.as_str() {
-                "friendly_name" | "sandbox_version" => {
-                    let text = text()?;
-                    if text.chars().count() > 255 || text.chars().any(char::is_control) {
-                        return Err(format!("{key} must be at most 255 printable characters"));
-                    }
-                }
-                "picture_url" | "support_url" => {
-                    web_url(text()?, key, &["http", "https"])?;
-                }
-                "default_redirection_uri" => {
-                    web_url(text()?, key, &["https"])?;
-                }
-                "support_email" => {
-                    email(text()?)?;
-                }
-                "default_audience" => {
-                    let audience = text()?;
-                    if !audience.is_empty() {
-                        api_identifier(audience)?;
-                    }
-                }
-                "default_directory" => {
-                    let directory = text()?;
-                    if !directory.is_empty() && directory != crate::DATABASE_CONNECTION {
-                        return Err(format!(
-                            "default_directory must be {} (the one database connection) or empty",
-                            crate::DATABASE_CONNECTION
-                        ));
-                    }
-                }
-                "session_lifetime"
-                | "idle_session_lifetime"
-                | "ephemeral_session_lifetime"
-                | "idle_ephemeral_session_lifetime" => hours()?,
-                "enabled_locales" => {
-                    let locales = value
-                        .as_array()
-                        .filter(|list| !list.is_empty() && list.len() <= 100);
-                    let valid = locales.is_some_and(|list| {
-                        list.iter().all(|locale| {
-                            locale.as_str().is_some_and(|l| {
-                                (2..=10).contains(&l.len())
-                                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                            })
-                        })
-                    });
-                    if !valid {
-                        return Err(format!(
-                            "{key} must be a list of 1 to 100 language tags (such as \"en\")"
-                        ));
-                    }
-                }
-                "allowed_logout_urls" => {
-                    let urls = value
-                        .as_array()
-                        .ok_or(format!("{key} must be a list of URLs"))?;
-                    for url in urls {
-                        let url = url
-                            .as_str()
-                            .ok_or(format!("{key} must be a list of URLs"))?;
-                        web_url(url, key, &["http", "https"])?;
-                    }
-                }
-                "flags" => {
-                    let flags = value
-                        .as_object()
-                        .ok_or(format!("{key} must be an object"))?;
-                    if flags.len() > 100
-                        || flags.iter().any(|(name, flag)| {
-                            // Auth0's flag names; a leading letter keeps `__proto__` and the
-                            // like out of what JavaScript tools read back.
-                            !flag.is_boolean()
-                                || name.len() > 100
-                                || !name.starts_with(|c: char| c.is_ascii_lowercase())
-                                || !name.bytes().all(|b| {
-                                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'
-                                })
-                        })
-                    {
-                        return Err(format!(
-                            "{key} must be an object of at most 100 boolean flags named with \
-                             lower-case letters, digits and _, starting with a letter"
-                        ));
-                    }
-                }
-                "error_page" => object_of(&[
-                    ("html", "string"),
-                    ("show_log_link", "boolean"),
-                    ("url", "url"),
-                ])?,
-                "change_password" | "guardian_mfa_page" => {
-                    object_of(&[("enabled", "boolean"), ("html", "string")])?
-                }
-                "session_cookie" => {
-                    let mode = value.get("mode").and_then(Value::as_str);
-                    let only_mode = value.as_object().is_some_and(|o| o.len() == 1);
-                    if !only_mode || !matches!(mode, Some("persistent" | "non-persistent")) {
-                        return Err(format!(
-                            "{key} must be {{\"mode\": \"persistent\" or \"non-persistent\"}}"
-                        ));
-                    }
-                }
-                _ => unreachable!("every member of TENANT_SETTINGS has a rule"),
-            }
-            Ok(())
-        })();
         // Every message names the member (the shared rules speak of "the address").
-        checked.map_err(|why| {
+        tenant_setting(key, value).map_err(|why| {
             if why.starts_with(key.as_str()) {
                 why
             } else {
                 format!("{key}: {why}")
             }
         })?;
+    }
+    Ok(())
+}
+
+/// One member of the tenant's settings, of its type.
+fn tenant_setting(key: &str, value: &serde_json::Value) -> Checked<()> {
+    use serde_json::Value;
+    let text = || value.as_str().ok_or(format!("{key} must be a string"));
+    let hours = || match value.as_f64() {
+        Some(h) if h > 0.0 && h <= 8760.0 => Ok(()),
+        _ => Err(format!(
+            "{key} must be a number of hours, more than 0 and at most 8760"
+        )),
+    };
+    let object_of = |members: &[(&str, &str)]| -> Checked<()> {
+        let Some(object) = value.as_object() else {
+            return Err(format!("{key} must be an object"));
+        };
+        for (name, member) in object {
+            let Some((_, kind)) = members.iter().find(|(known, _)| known == name) else {
+                let shown: String = name.chars().take(60).collect();
+                return Err(format!("{key}.{shown} is not a member Tessera keeps"));
+            };
+            let fits = match *kind {
+                "boolean" => member.is_boolean(),
+                "url" => member
+                    .as_str()
+                    .is_some_and(|url| web_url(url, key, &["https", "http"]).is_ok()),
+                _ => member.as_str().is_some_and(|t| t.len() <= 100_000),
+            };
+            if !fits {
+                return Err(format!("{key}.{name} must be a {kind}"));
+            }
+        }
+        Ok(())
+    };
+    match key {
+        "friendly_name" | "sandbox_version" => {
+            let text = text()?;
+            if text.chars().count() > 255 || text.chars().any(char::is_control) {
+                return Err(format!("{key} must be at most 255 printable characters"));
+            }
+        }
+        "picture_url" | "support_url" => {
+            web_url(text()?, key, &["http", "https"])?;
+        }
+        "default_redirection_uri" => {
+            web_url(text()?, key, &["https"])?;
+        }
+        "support_email" => {
+            email(text()?)?;
+        }
+        "default_audience" => {
+            let audience = text()?;
+            if !audience.is_empty() {
+                api_identifier(audience)?;
+            }
+        }
+        "default_directory" => {
+            let directory = text()?;
+            if !directory.is_empty() && directory != crate::DATABASE_CONNECTION {
+                return Err(format!(
+                    "default_directory must be {} (the one database connection) or empty",
+                    crate::DATABASE_CONNECTION
+                ));
+            }
+        }
+        "session_lifetime"
+        | "idle_session_lifetime"
+        | "ephemeral_session_lifetime"
+        | "idle_ephemeral_session_lifetime" => hours()?,
+        "enabled_locales" => {
+            let locales = value
+                .as_array()
+                .filter(|list| !list.is_empty() && list.len() <= 100);
+            let valid = locales.is_some_and(|list| {
+                list.iter().all(|locale| {
+                    locale.as_str().is_some_and(|l| {
+                        (2..=10).contains(&l.len())
+                            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+                })
+            });
+            if !valid {
+                return Err(format!(
+                    "{key} must be a list of 1 to 100 language tags (such as \"en\")"
+                ));
+            }
+        }
+        "allowed_logout_urls" => {
+            let urls = value
+                .as_array()
+                .ok_or(format!("{key} must be a list of URLs"))?;
+            for url in urls {
+                let url = url
+                    .as_str()
+                    .ok_or(format!("{key} must be a list of URLs"))?;
+                web_url(url, key, &["http", "https"])?;
+            }
+        }
+        "flags" => {
+            let flags = value
+                .as_object()
+                .ok_or(format!("{key} must be an object"))?;
+            if flags.len() > 100
+                || flags.iter().any(|(name, flag)| {
+                    // Auth0's flag names; a leading letter keeps `__proto__` and the
+                    // like out of what JavaScript tools read back.
+                    !flag.is_boolean()
+                        || name.len() > 100
+                        || !name.starts_with(|c: char| c.is_ascii_lowercase())
+                        || !name
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                })
+            {
+                return Err(format!(
+                    "{key} must be an object of at most 100 boolean flags named with \
+                         lower-case letters, digits and _, starting with a letter"
+                ));
+            }
+        }
+        "error_page" => object_of(&[
+            ("html", "string"),
+            ("show_log_link", "boolean"),
+            ("url", "url"),
+        ])?,
+        "change_password" | "guardian_mfa_page" => {
+            object_of(&[("enabled", "boolean"), ("html", "string")])?
+        }
+        "session_cookie" => {
+            let mode = value.get("mode").and_then(Value::as_str);
+            let only_mode = value.as_object().is_some_and(|o| o.len() == 1);
+            if !only_mode || !matches!(mode, Some("persistent" | "non-persistent")) {
+                return Err(format!(
+                    "{key} must be {{\"mode\": \"persistent\" or \"non-persistent\"}}"
+                ));
+            }
+        }
+        _ => unreachable!("every member of TENANT_SETTINGS has a rule"),
     }
     Ok(())
 }
