@@ -31,6 +31,20 @@ pub(crate) enum ParamsError {
     UnsupportedContentType,
 }
 
+/// The request's media type: `Content-Type` without its parameters, lower-cased (empty
+/// when absent). The one reading of the header for every body parser.
+pub(crate) fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Params {
     values: HashMap<String, String>,
@@ -97,16 +111,7 @@ impl Params {
         body: &[u8],
         allow_json: bool,
     ) -> Result<Self, ParamsError> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match content_type.as_str() {
+        match media_type(headers).as_str() {
             "application/x-www-form-urlencoded" => Self::from_urlencoded(body),
             "application/json" if allow_json => Self::from_json(body),
             _ => Err(ParamsError::UnsupportedContentType),

@@ -8,7 +8,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tessera_core::{DATABASE_CONNECTION, PasswordPolicyError, validate};
@@ -198,11 +198,7 @@ async fn sign_up(
 
 /// The body as a JSON object (duplicate members refused, as everywhere).
 fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, SignupError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/json"));
-    if !json {
+    if params::media_type(headers) != "application/json" {
         return Err(invalid("Send the sign-up as application/json"));
     }
     if body.len() > MAX_PARAMS_LEN {

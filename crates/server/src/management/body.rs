@@ -5,12 +5,12 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 use tessera_core::Scope;
 
 use super::error::{ApiError, ApiResult};
-use crate::edge::params::{JsonError, json_value};
+use crate::edge::params::{JsonError, json_value, media_type};
 
 /// The members of a JSON object body, taken one by one with their expected types.
 pub(crate) struct Fields(Map<String, Value>);
@@ -55,12 +55,7 @@ pub(crate) fn object(
             ApiError::new(status, "Invalid request payload", Some("invalid_body"))
         }
     })?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if media_type(headers) != "application/json" {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Media Type: send a JSON body with Content-Type: application/json",
