@@ -893,5 +893,65 @@ async fn repeated_and_loose_authorization_headers_are_refused() {
             );
         }
     }
+    // /userinfo also reads the token from a form body and the `access_token` query
+    // parameter (RFC 6750 §2.2, §2.3): one source per request, else one caller could ride
+    // on another's token. Each mix is a 400 that does not echo a token.
+    let garbage = "garbage-token-0123456789";
+    let with_query = |token: &str| server.url(&format!("/userinfo?access_token={token}"));
+    let mixes = [
+        (
+            "query and header",
+            http.get(with_query(&user_token)).bearer_auth(garbage),
+        ),
+        (
+            "header and query",
+            http.get(with_query(garbage)).bearer_auth(&user_token),
+        ),
+        (
+            "query and form",
+            http.post(with_query(garbage))
+                .form(&[("access_token", user_token.as_str())]),
+        ),
+        (
+            "form and header",
+            http.post(server.url("/userinfo"))
+                .bearer_auth(garbage)
+                .form(&[("access_token", user_token.as_str())]),
+        ),
+        (
+            "the query parameter twice",
+            http.get(server.url(&format!(
+                "/userinfo?access_token={user_token}&access_token={garbage}"
+            ))),
+        ),
+        (
+            "the query parameter twice, same token",
+            http.get(server.url(&format!(
+                "/userinfo?access_token={user_token}&access_token={user_token}"
+            ))),
+        ),
+    ];
+    for (label, request) in mixes {
+        let response = request.send().await.expect("an answer");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        tally.case(
+            format_args!("/userinfo: {label}: 400, no token echoed"),
+            status == 400 && !text.contains(&user_token) && !text.contains(garbage),
+            format_args!("{status} {text}"),
+        );
+    }
+    for (label, url) in [
+        (
+            "an empty query token",
+            server.url("/userinfo?access_token="),
+        ),
+        ("a garbage query token", with_query(garbage)),
+        ("a huge query token", with_query(&"A".repeat(5000))),
+    ] {
+        let response = http.get(url).send().await.expect("an answer");
+        let status = response.status().as_u16();
+        tally.status_in(format_args!("/userinfo: {label}"), status, &[400, 401]);
+    }
     tally.finish();
 }
