@@ -225,7 +225,8 @@ describe(`auth0 ${SDK_VERSION} ManagementClient against Tessera's /api/v2`, () =
       all += p.data.length;
     }
     assert.ok(all >= 2, `${all} applications`);
-    assert.deepEqual((await mgmt.clients.list({ is_global: true })).data, []);
+    // The global client ("All Applications"), alone.
+    assert.deepEqual((await mgmt.clients.list({ is_global: true })).data.map((c) => [c.name, c.global]), [['All Applications', true]]);
     await mgmt.roles.create({ name: 'paged-role' });
     const roles = await mgmt.roles.list({ type: 'tenant', name_filter: 'PAGED' });
     assert.deepEqual(roles.data.map((r) => r.name), ['paged-role']);

@@ -8,6 +8,9 @@ pub const DEFAULT_TENANT: &str = "default";
 
 /// Auth0's default database connection, the one users sign up to.
 pub const DATABASE_CONNECTION: &str = "Username-Password-Authentication";
+/// Its id in the Management API (`con_` and 16 characters, as Auth0's). Fixed: there is one
+/// database connection per tenant, and tools keep its id in their files.
+pub const DATABASE_CONNECTION_ID: &str = "con_TesseraDatabase1";
 
 /// Default lifetime of access tokens for an API (Auth0: 24 h).
 pub const DEFAULT_ACCESS_TOKEN_LIFETIME: i64 = 86_400;

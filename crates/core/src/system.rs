@@ -16,7 +16,7 @@ pub const SYSTEM_API_ID_PREFIX: &str = "sys_";
 pub const MANAGEMENT_API_NAME: &str = "Auth0 Management API";
 
 /// The Management API's scopes (Auth0's names) and their descriptions.
-pub const MANAGEMENT_SCOPES: [(&str, &str); 26] = [
+pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("read:resource_servers", "Read Resource Servers"),
     ("create:resource_servers", "Create Resource Servers"),
     ("update:resource_servers", "Update Resource Servers"),
@@ -41,6 +41,8 @@ pub const MANAGEMENT_SCOPES: [(&str, &str); 26] = [
     ("read:role_members", "Read Role Members"),
     ("create:role_members", "Create Role Members"),
     ("delete:role_members", "Delete Role Members"),
+    ("read:connections", "Read Connections"),
+    ("update:connections", "Update Connections"),
     ("read:tenant_settings", "Read Tenant Settings"),
     ("update:tenant_settings", "Update Tenant Settings"),
 ];

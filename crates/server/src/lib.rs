@@ -257,7 +257,7 @@ impl Application {
 /// A route: its template, as `MatchedPath` spells it, and its handlers.
 pub(crate) type Route = (&'static str, fn() -> MethodRouter<AppState>);
 
-/// Every route of the server but the Management API's (`management::ROUTES`, nested under
+/// Every route of the server but the Management API's (`management::routes`, nested under
 /// `management::PREFIX`). The router registers them and the metrics count requests under
 /// their templates (`route_templates`): a route added here is counted, with no second list
 /// to keep.
@@ -330,8 +330,8 @@ pub(crate) fn routed(routes: &[Route]) -> Router<AppState> {
 /// Every route template of [`router`], as requests match them (`/api/v2/users/{id}`): what
 /// the metrics count requests under.
 pub fn route_templates() -> impl Iterator<Item = String> {
-    let nested = management::ROUTES
-        .iter()
+    let nested = management::routes()
+        .into_iter()
         .map(|(template, _)| format!("{}{template}", management::PREFIX));
     ROUTES
         .iter()

@@ -2,12 +2,13 @@
 
 import http from 'node:http';
 
-/** Listens on 127.0.0.1:0; returns {url, close()} (close also drops keep-alive connections). */
-export function listen(app) {
+/** Listens on 127.0.0.1:`port` (any free one by default); returns {url, close()} (close also
+ * drops keep-alive connections). */
+export function listen(app, port = 0) {
   return new Promise((resolve, reject) => {
     const server = http.createServer(app);
     server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const { port } = server.address();
       resolve({
         url: `http://127.0.0.1:${port}`,

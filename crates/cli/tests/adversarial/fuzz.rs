@@ -276,7 +276,10 @@ async fn fuzz_server() -> (TestServer, SmtpReceiver) {
 async fn pools(server: &TestServer) -> Pools {
     let store = &server.store;
     let management_audience = server.management_audience();
-    let all_scopes = tessera_core::system::MANAGEMENT_SCOPES.map(|(scope, _)| scope);
+    let all_scopes: Vec<&str> = tessera_core::system::MANAGEMENT_SCOPES
+        .iter()
+        .map(|(scope, _)| *scope)
+        .collect();
     let management_token = server.management_token(&all_scopes).await;
     let (_, m2m) = server
         .token(&[

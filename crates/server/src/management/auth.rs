@@ -29,6 +29,22 @@ pub(crate) async fn require(
     headers: &HeaderMap,
     any_of: &[&str],
 ) -> ApiResult<()> {
+    let granted = authenticate(state, headers).await?;
+    if !any_of
+        .iter()
+        .any(|needed| granted.iter().any(|s| s == needed))
+    {
+        return Err(ApiError::forbidden(
+            format!("Insufficient scope, expected any of: {}", any_of.join(",")),
+            "insufficient_scope",
+        ));
+    }
+    Ok(())
+}
+
+/// Authenticates the request: a caller of the Management API, whatever its scopes.
+/// Returns the scopes its token holds that its grant still allows.
+pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Vec<String>> {
     let bad_header = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -96,21 +112,11 @@ pub(crate) async fn require(
         .get(state.store(), &client_id, &audience)
         .await?
         .ok_or_else(invalid)?;
-    let granted: Vec<&String> = match &access.grant {
+    Ok(match &access.grant {
         Some(grant) => token_scopes
-            .iter()
+            .into_iter()
             .filter(|s| grant.scope.contains(s))
             .collect(),
         None => Vec::new(),
-    };
-    if !any_of
-        .iter()
-        .any(|needed| granted.iter().any(|s| s == needed))
-    {
-        return Err(ApiError::forbidden(
-            format!("Insufficient scope, expected any of: {}", any_of.join(",")),
-            "insufficient_scope",
-        ));
-    }
-    Ok(())
+    })
 }

@@ -43,6 +43,34 @@ pub(crate) fn object(
     body: Result<Bytes, BytesRejection>,
     allowed: &[&str],
 ) -> ApiResult<Fields> {
+    let value = json(headers, body)?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::invalid_body(format!(
+            "Expected type object but found type {}",
+            type_name(&value)
+        )));
+    };
+    let unknown: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !allowed.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        let shown: Vec<String> = unknown
+            .iter()
+            .map(|k| k.chars().take(60).collect())
+            .collect();
+        return Err(ApiError::invalid_body(format!(
+            "Additional properties not allowed: {}",
+            shown.join(",")
+        )));
+    }
+    Ok(Fields(map))
+}
+
+/// Parses a JSON body of any type (`Content-Type: application/json`, no member named
+/// twice).
+pub(crate) fn json(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Value> {
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -73,28 +101,7 @@ pub(crate) fn object(
             ApiError::invalid_body(format!("A member is named twice (duplicate): {shown}"))
         }
     })?;
-    let Value::Object(map) = value else {
-        return Err(ApiError::invalid_body(format!(
-            "Expected type object but found type {}",
-            type_name(&value)
-        )));
-    };
-    let unknown: Vec<&str> = map
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !allowed.contains(k))
-        .collect();
-    if !unknown.is_empty() {
-        let shown: Vec<String> = unknown
-            .iter()
-            .map(|k| k.chars().take(60).collect())
-            .collect();
-        return Err(ApiError::invalid_body(format!(
-            "Additional properties not allowed: {}",
-            shown.join(",")
-        )));
-    }
-    Ok(Fields(map))
+    Ok(value)
 }
 
 impl Fields {

@@ -8,10 +8,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tessera_core::validate::{self, UrlKind};
 use tessera_core::{AppType, Client, ClientProfile, RefreshPolicy, ids};
-use tessera_store::{CheckpointPage, ClientFilter, ClientUpdate, StoreError};
+use tessera_store::{CheckpointPage, ClientFilter, ClientUpdate, Page, StoreError};
 
 use super::auth::require;
 use super::body::{self, Fields};
@@ -200,6 +200,37 @@ pub(crate) fn not_found() -> ApiError {
     ApiError::not_found("The client does not exist", "inexistent_client")
 }
 
+/// Auth0's global client ("All Applications") holds a tenant's defaults for every
+/// application, the classic login page among them; tools find it with `is_global=true`
+/// (auth0-deploy-cli's `pages` reads the login page there). Tessera keeps no such
+/// defaults, so it describes an empty one, read-only. Lists without `is_global=true`
+/// leave it out, which keeps them a plain SQL page. The id cannot collide with a
+/// generated one (those are alphanumeric).
+const GLOBAL_CLIENT_ID: &str = "tessera_global_client";
+
+fn global_client() -> Value {
+    json!({
+        "client_id": GLOBAL_CLIENT_ID,
+        "name": "All Applications",
+        "global": true,
+        "is_first_party": true,
+        "callbacks": [],
+        "allowed_logout_urls": [],
+        "custom_login_page_on": false,
+        "tenant": tessera_core::DEFAULT_TENANT,
+    })
+}
+
+fn refuse_global(client_id: &str) -> ApiResult<()> {
+    if client_id == GLOBAL_CLIENT_ID {
+        return Err(ApiError::forbidden(
+            "The global client (All Applications) is Tessera's: it cannot be changed",
+            "operation_not_supported",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) async fn find(state: &AppState, client_id: &str) -> ApiResult<Client> {
     state
         .store()
@@ -330,8 +361,8 @@ async fn allowed_apis(
 
 /// `GET /api/v2/clients`: by page (`created_at` order) or by checkpoint (`from` /
 /// `take`, `client_id` order). `app_type`, `is_first_party` and `client_ids` filter in
-/// SQL; Tessera has no global client, so `is_global=true` finds none, nor any client
-/// registered from a metadata document (`external_client_id`); `q` accepts the two
+/// SQL; `is_global=true` finds the global client alone (`GLOBAL_CLIENT_ID`), and no
+/// client was registered from a metadata document (`external_client_id`); `q` accepts the two
 /// queries Auth0 documents, both about organizations, which Tessera does not have.
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -380,6 +411,31 @@ pub(crate) async fn list(
         .by_checkpoint()
         .then(|| query.checkpoint())
         .transpose()?;
+    if global_only && !organizations_only && !registered_by_document {
+        let matches = filter.app_types.is_none()
+            && filter.is_first_party != Some(false)
+            && filter
+                .client_ids
+                .as_ref()
+                .is_none_or(|ids| ids.iter().any(|id| id == GLOBAL_CLIENT_ID));
+        let items: Vec<Value> = if matches {
+            vec![fields.apply(global_client())]
+        } else {
+            Vec::new()
+        };
+        return match checkpoint {
+            Some(checkpoint) => {
+                let first = checkpoint.from.is_none_or(|from| from <= GLOBAL_CLIENT_ID);
+                let items = if first { items } else { Vec::new() };
+                query.respond_checkpoint(CheckpointPage { items, next: None }, "clients")
+            }
+            None => {
+                let items = if paging.page == 0 { items } else { Vec::new() };
+                let total = Some(u64::from(matches));
+                Ok(paging.respond(Page { items, total }, "clients"))
+            }
+        };
+    }
     if organizations_only || global_only || registered_by_document {
         return match checkpoint {
             Some(_) => query.respond_checkpoint(
@@ -429,6 +485,9 @@ pub(crate) async fn get(
 ) -> ApiResult<Response> {
     require(&state, &headers, &["read:clients"]).await?;
     let fields = Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
+    if id == GLOBAL_CLIENT_ID {
+        return Ok(Json(fields.apply(global_client())).into_response());
+    }
     let client = find(&state, &id).await?;
     Ok(Json(fields.apply(wire::client(&client, None))).into_response())
 }
@@ -501,6 +560,7 @@ pub(crate) async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     require(&state, &headers, &["update:clients"]).await?;
+    refuse_global(&id)?;
     let mut fields = body::object(&headers, body, FIELDS)?;
     let client = find(&state, &id).await?;
     let app_type = client.app_type;
@@ -558,6 +618,7 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     require(&state, &headers, &["delete:clients"]).await?;
+    refuse_global(&id)?;
     state
         .store()
         .delete_client(&id)
@@ -578,6 +639,7 @@ pub(crate) async fn rotate_secret(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     require(&state, &headers, &["update:client_keys"]).await?;
+    refuse_global(&id)?;
     let client = find(&state, &id).await?;
     if client.app_type.is_public() || client.is_public() {
         return Err(ApiError::bad_request(format!(

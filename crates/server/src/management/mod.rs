@@ -11,10 +11,12 @@
 //! `{statusCode, error, message, errorCode}` errors. Every change goes through the store's
 //! methods and the validation rules of `tessera_core::validate` the CLI uses too.
 
+mod absent;
 mod auth;
 mod body;
 mod client_grants;
 mod clients;
+mod connections;
 mod error;
 mod paging;
 mod resource_servers;
@@ -69,7 +71,8 @@ pub(crate) async fn ensure_management_api(
 /// Where the Management API's routes are nested.
 pub(crate) const PREFIX: &str = "/api/v2";
 
-/// The Management API's routes, under `PREFIX` (see `crate::ROUTES`).
+/// The Management API's routes, under `PREFIX` (see `crate::ROUTES`) — the resources
+/// Tessera serves.
 pub(crate) const ROUTES: &[Route] = &[
     ("/resource-servers", || {
         get(resource_servers::list).post(resource_servers::create)
@@ -123,14 +126,28 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/roles/{id}/users", || {
         get(roles::users).post(roles::assign_users)
     }),
+    ("/connections", || get(connections::list)),
+    ("/connections/{id}", || {
+        get(connections::get).patch(connections::update)
+    }),
+    ("/connections/{id}/clients", || {
+        get(connections::clients).patch(connections::update_clients)
+    }),
     ("/tenants/settings", || {
         get(tenants::get).patch(tenants::update)
     }),
 ];
 
+/// Every route under `PREFIX`: [`ROUTES`], then the answers for the Auth0 features
+/// Tessera does not have (`absent.rs`).
+pub(crate) fn routes() -> Vec<Route> {
+    let absent = absent::templates().map(|template| (template, absent::route as fn() -> _));
+    ROUTES.iter().copied().chain(absent).collect()
+}
+
 /// The routes, to be nested under `PREFIX`.
 pub(crate) fn router() -> Router<AppState> {
-    crate::routed(ROUTES)
+    crate::routed(&routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::map_response(no_store))

@@ -22,7 +22,7 @@ pub(crate) const MAX_PER_PAGE: u32 = 100;
 pub(crate) const MAX_PAGED_RESULTS: u64 = 1000;
 
 /// Parameters Auth0 lets a client repeat (`identifiers=a&identifiers=b`).
-const REPEATABLE: &[&str] = &["identifiers"];
+const REPEATABLE: &[&str] = &["identifiers", "strategy"];
 
 /// Query parameters; unknown names, repeated ones and control characters are refused.
 pub(crate) struct Query(HashMap<String, Vec<String>>);

@@ -10,6 +10,7 @@ use tessera_testkit::{TestServer, spawn};
 mod lists;
 mod round_trip;
 mod tenant_settings;
+mod tenant_wide;
 
 const ALL_SCOPES: &[&str] = &[
     "read:resource_servers",

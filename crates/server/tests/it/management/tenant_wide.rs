@@ -1,0 +1,420 @@
+//! What tools that read a whole tenant find: the database connection, the global client,
+//! and the Auth0 features Tessera does not have (`management/absent.rs`) — each read as
+//! "none", each write that would change something refused, nothing changed.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera_testkit::spawn;
+
+use super::{assert_error, call};
+
+const CONNECTION: &str = "con_TesseraDatabase1";
+
+#[tokio::test]
+async fn the_database_connection_is_listed_read_and_repeated_but_not_changed() {
+    let server = spawn().await;
+    let token = server
+        .management_token(&["read:connections", "update:connections"])
+        .await;
+    let t = Some(token.as_str());
+
+    let (status, list) = call(&server, t, Method::GET, "/connections", None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let connection = list[0].clone();
+    assert_eq!(connection["id"], CONNECTION);
+    assert_eq!(connection["name"], "Username-Password-Authentication");
+    assert_eq!(connection["strategy"], "auth0");
+    assert_eq!(
+        connection["options"]["password_complexity_options"]["min_length"],
+        8
+    );
+
+    // Filters: another strategy or name finds nothing; checkpoint and page shapes.
+    let (_, other) = call(
+        &server,
+        t,
+        Method::GET,
+        "/connections?strategy=google-oauth2",
+        None,
+    )
+    .await;
+    assert_eq!(other, json!([]));
+    let (_, named) = call(&server, t, Method::GET, "/connections?name=Other", None).await;
+    assert_eq!(named, json!([]));
+    let (_, both) = call(
+        &server,
+        t,
+        Method::GET,
+        "/connections?strategy=waad&strategy=auth0",
+        None,
+    )
+    .await;
+    assert_eq!(both.as_array().unwrap().len(), 1, "{both}");
+    let (_, checkpoint) = call(
+        &server,
+        t,
+        Method::GET,
+        "/connections?take=50&include_totals=true",
+        None,
+    )
+    .await;
+    assert_eq!(
+        checkpoint["connections"][0]["id"], CONNECTION,
+        "{checkpoint}"
+    );
+    assert!(checkpoint.get("next").is_none(), "{checkpoint}");
+    let (_, totals) = call(
+        &server,
+        t,
+        Method::GET,
+        "/connections?include_totals=true&page=1",
+        None,
+    )
+    .await;
+    assert_eq!(totals["total"], 1, "{totals}");
+    assert_eq!(totals["connections"], json!([]), "{totals}");
+    let (_, fields) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/connections/{CONNECTION}?fields=id,strategy"),
+        None,
+    )
+    .await;
+    assert_eq!(fields, json!({"id": CONNECTION, "strategy": "auth0"}));
+
+    // A PATCH that repeats what the connection is succeeds; one that changes it does not.
+    let same = json!({"options": connection["options"], "is_domain_connection": false});
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/connections/{CONNECTION}"),
+        Some(same),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for change in [
+        json!({"options": {"disable_signup": true}}),
+        json!({"options": {"password_complexity_options": {"min_length": 12}}}),
+        json!({"display_name": "Staff"}),
+        json!({"options": {"customScripts": {"login": "function login() {}"}}}),
+    ] {
+        let (status, body) = call(
+            &server,
+            t,
+            Method::PATCH,
+            &format!("/connections/{CONNECTION}"),
+            Some(change.clone()),
+        )
+        .await;
+        assert_eq!(status, 403, "{change} → {body}");
+        assert_error(&body, 403, Some("feature_not_enabled"));
+        assert!(
+            !body["message"].as_str().unwrap().contains("function login"),
+            "{body}"
+        );
+    }
+    let (_, after) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/connections/{CONNECTION}"),
+        None,
+    )
+    .await;
+    assert_eq!(after, connection, "nothing changed");
+
+    // Enabled clients: none listed; enabling one is accepted, disabling refused.
+    let (status, clients) = call(
+        &server,
+        t,
+        Method::GET,
+        &format!("/connections/{CONNECTION}/clients?take=50"),
+        None,
+    )
+    .await;
+    assert_eq!((status, clients), (200, json!({"clients": []})));
+    let enable = json!([{"client_id": server.spa_client_id, "status": true}]);
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/connections/{CONNECTION}/clients"),
+        Some(enable),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let disable = json!([{"client_id": server.spa_client_id, "status": false}]);
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/connections/{CONNECTION}/clients"),
+        Some(disable),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let unknown = json!([{"client_id": "nobody", "status": true}]);
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        &format!("/connections/{CONNECTION}/clients"),
+        Some(unknown),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    for (method, path) in [
+        (Method::GET, "/connections/con_nope"),
+        (Method::PATCH, "/connections/con_nope"),
+        (Method::GET, "/connections/con_nope/clients"),
+    ] {
+        let (status, body) = call(&server, t, method.clone(), path, Some(json!({}))).await;
+        assert_eq!(status, 404, "{method} {path} → {body}");
+    }
+    // Connections are not created or deleted.
+    let (status, _) = call(
+        &server,
+        t,
+        Method::POST,
+        "/connections",
+        Some(json!({"name": "x", "strategy": "auth0"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &server,
+        t,
+        Method::DELETE,
+        &format!("/connections/{CONNECTION}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // The scopes are checked.
+    let reader = server.management_token(&["read:clients"]).await;
+    let (status, body) = call(&server, Some(&reader), Method::GET, "/connections", None).await;
+    assert_eq!(status, 403, "{body}");
+    assert_error(&body, 403, Some("insufficient_scope"));
+}
+
+#[tokio::test]
+async fn the_global_client_is_found_with_is_global_and_cannot_change() {
+    let server = spawn().await;
+    let token = server
+        .management_token(&[
+            "read:clients",
+            "update:clients",
+            "delete:clients",
+            "update:client_keys",
+        ])
+        .await;
+    let t = Some(token.as_str());
+    let (status, global) = call(
+        &server,
+        t,
+        Method::GET,
+        "/clients?is_global=true&include_totals=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{global}");
+    assert_eq!(global["total"], 1, "{global}");
+    let client = &global["clients"][0];
+    assert_eq!(client["global"], true);
+    assert_eq!(client["name"], "All Applications");
+    let id = client["client_id"].as_str().unwrap().to_string();
+
+    let (_, others) = call(&server, t, Method::GET, "/clients?is_global=false", None).await;
+    assert!(
+        others
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["client_id"] != id.as_str()),
+        "{others}"
+    );
+    let (_, plain) = call(&server, t, Method::GET, "/clients", None).await;
+    assert!(
+        plain
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["client_id"] != id.as_str()),
+        "{plain}"
+    );
+    let (_, spa_only) = call(
+        &server,
+        t,
+        Method::GET,
+        "/clients?is_global=true&app_type=spa",
+        None,
+    )
+    .await;
+    assert_eq!(spa_only, json!([]));
+    let (status, read) = call(&server, t, Method::GET, &format!("/clients/{id}"), None).await;
+    assert_eq!((status, &read), (200, client));
+
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            format!("/clients/{id}"),
+            Some(json!({"custom_login_page_on": true, "custom_login_page": "<script>x</script>"})),
+        ),
+        (Method::DELETE, format!("/clients/{id}"), None),
+        (Method::POST, format!("/clients/{id}/rotate-secret"), None),
+    ] {
+        let (status, answer) = call(&server, t, method.clone(), &path, body).await;
+        assert_eq!(status, 403, "{method} {path} → {answer}");
+        assert_error(&answer, 403, Some("operation_not_supported"));
+    }
+    let (_, again) = call(&server, t, Method::GET, &format!("/clients/{id}"), None).await;
+    assert_eq!(&again, client);
+}
+
+#[tokio::test]
+async fn absent_features_read_as_none_and_refuse_changes() {
+    let server = spawn().await;
+    // Any Management API caller may read them: they hold nothing of the tenant.
+    let token = server.management_token(&["read:users"]).await;
+    let t = Some(token.as_str());
+
+    for (path, expected) in [
+        (
+            "/actions/actions?page=0&per_page=100",
+            json!({"actions": [], "total": 0}),
+        ),
+        ("/log-streams", json!([])),
+        ("/custom-domains", json!([])),
+        ("/organizations", json!([])),
+        ("/organizations?take=50", json!({"organizations": []})),
+        (
+            "/forms?include_totals=true",
+            json!({"forms": [], "start": 0, "limit": 50, "length": 0, "total": 0}),
+        ),
+        ("/guardian/policies", json!([])),
+        (
+            "/branding/phone/providers",
+            json!({"providers": [], "total": 0}),
+        ),
+        ("/risk-assessments/settings", json!({"enabled": false})),
+        ("/prompts/login/custom-text/en", json!({})),
+        (
+            "/prompts?fields=identifier_first",
+            json!({"identifier_first": false}),
+        ),
+    ] {
+        let (status, body) = call(&server, t, Method::GET, path, None).await;
+        assert_eq!((status, &body), (200, &expected), "GET {path}");
+    }
+    let (_, brute_force) = call(
+        &server,
+        t,
+        Method::GET,
+        "/attack-protection/brute-force-protection",
+        None,
+    )
+    .await;
+    assert_eq!(
+        brute_force["max_attempts"], 10,
+        "the server's limit: {brute_force}"
+    );
+
+    for (method, path) in [
+        (Method::GET, "/rules"),
+        (Method::POST, "/rules"),
+        (Method::GET, "/hooks"),
+        (Method::GET, "/prompts/login/partials"),
+        (Method::GET, "/attack-protection/captcha"),
+        (Method::POST, "/log-streams"),
+        (Method::POST, "/actions/actions"),
+        (Method::POST, "/organizations"),
+    ] {
+        let (status, body) =
+            call(&server, t, method.clone(), path, Some(json!({"name": "x"}))).await;
+        assert_eq!(status, 403, "{method} {path} → {body}");
+        assert_error(&body, 403, Some("feature_not_enabled"));
+    }
+
+    // Settings: the same values are accepted, others refused and nothing changes.
+    let same = json!({"enabled": true, "max_attempts": 10});
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        "/attack-protection/brute-force-protection",
+        Some(same),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for change in [
+        json!({"max_attempts": 3}),
+        json!({"enabled": false}),
+        json!({"allowlist": ["0.0.0.0/0"]}),
+        json!({"unknown": true}),
+        json!([1]),
+    ] {
+        let (status, body) = call(
+            &server,
+            t,
+            Method::PATCH,
+            "/attack-protection/brute-force-protection",
+            Some(change.clone()),
+        )
+        .await;
+        assert_eq!(status, 403, "{change} → {body}");
+    }
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PUT,
+        "/guardian/policies",
+        Some(json!(["all-applications"])),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PUT,
+        "/guardian/policies",
+        Some(json!([])),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!([])));
+    let (status, body) = call(
+        &server,
+        t,
+        Method::PATCH,
+        "/prompts",
+        Some(json!({"identifier_first": true})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (_, after) = call(
+        &server,
+        t,
+        Method::GET,
+        "/attack-protection/brute-force-protection",
+        None,
+    )
+    .await;
+    assert_eq!(after, brute_force, "nothing changed");
+
+    // Bad input is refused like elsewhere, before anything else.
+    let (status, body) = call(&server, t, Method::GET, "/forms?per_page=1000", None).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = call(&server, t, Method::GET, "/forms?color=red", None).await;
+    assert_eq!(status, 400, "{body}");
+    // A token is still required, and an unknown path is still a 404.
+    let (status, _) = call(&server, None, Method::GET, "/rules", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = call(&server, t, Method::GET, "/log-streams/lst_1", None).await;
+    assert_eq!(status, 404);
+    let (status, _): (u16, Value) = call(&server, t, Method::GET, "/no-such-thing", None).await;
+    assert_eq!(status, 404);
+}
