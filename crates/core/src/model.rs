@@ -18,8 +18,42 @@ pub const DEFAULT_ACCESS_TOKEN_LIFETIME: i64 = 86_400;
 pub const DEFAULT_ID_TOKEN_LIFETIME: i64 = 36_000;
 /// Lifetime of an authorization code. RFC 6749 recommends at most ten minutes; we use one.
 pub const AUTHORIZATION_CODE_LIFETIME: i64 = 60;
-/// Lifetime of a login session cookie (Auth0's default inactivity timeout is 3 days).
+/// Lifetime of a login session when the tenant sets none (Auth0's default inactivity
+/// timeout is 3 days).
 pub const SESSION_LIFETIME: i64 = 3 * 86_400;
+
+/// How long a login session lasts, from the tenant's settings (Auth0's `session_lifetime`
+/// and `idle_session_lifetime`, in hours): at most `absolute` seconds after the sign-in,
+/// and `idle` seconds after its last use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetimes {
+    pub absolute: i64,
+    pub idle: i64,
+}
+
+impl SessionLifetimes {
+    /// Unset members keep [`SESSION_LIFETIME`]; an idle lifetime longer than the absolute
+    /// one changes nothing.
+    pub fn from_settings(settings: &serde_json::Map<String, serde_json::Value>) -> Self {
+        let seconds = |key: &str| {
+            settings
+                .get(key)
+                .and_then(serde_json::Value::as_f64)
+                .filter(|hours| *hours > 0.0)
+                .map(|hours| (hours * 3600.0).round() as i64)
+        };
+        let absolute = seconds("session_lifetime").unwrap_or(SESSION_LIFETIME);
+        let idle = seconds("idle_session_lifetime")
+            .unwrap_or(absolute)
+            .min(absolute);
+        SessionLifetimes { absolute, idle }
+    }
+
+    /// When a session begun at `signed_in` and used at `now` ends.
+    pub fn expiry(&self, signed_in: i64, now: i64) -> i64 {
+        (signed_in + self.absolute).min(now + self.idle)
+    }
+}
 /// Lifetime of a pending authorization request while the user is on the login page.
 pub const LOGIN_TRANSACTION_LIFETIME: i64 = 30 * 60;
 /// Opaque access tokens (no audience) are good at /userinfo for this long.
@@ -395,6 +429,30 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn session_lifetimes_come_from_the_settings_in_hours() {
+        let settings = |value: serde_json::Value| value.as_object().unwrap().clone();
+        let default = SessionLifetimes::from_settings(&settings(serde_json::json!({})));
+        assert_eq!(
+            default,
+            SessionLifetimes {
+                absolute: SESSION_LIFETIME,
+                idle: SESSION_LIFETIME
+            }
+        );
+        let set = SessionLifetimes::from_settings(&settings(
+            serde_json::json!({"session_lifetime": 168, "idle_session_lifetime": 0.5}),
+        ));
+        assert_eq!((set.absolute, set.idle), (168 * 3600, 1800));
+        // Used within the idle time, a session lives on, never past the absolute end.
+        assert_eq!(set.expiry(0, 1000), 2800);
+        assert_eq!(set.expiry(0, 168 * 3600 - 10), 168 * 3600);
+        let longer_idle = SessionLifetimes::from_settings(&settings(
+            serde_json::json!({"session_lifetime": 1, "idle_session_lifetime": 72}),
+        ));
+        assert_eq!(longer_idle.idle, 3600);
+    }
 
     #[test]
     fn password_policy() {

@@ -2,7 +2,7 @@
 //! also binds each login transaction to the browser that started it.
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use tessera_core::{SESSION_LIFETIME, User, ids};
+use tessera_core::{SessionLifetimes, User, ids};
 use tessera_store::{SessionRecord, StoreError};
 
 use crate::AppState;
@@ -51,7 +51,20 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Header
     HeaderValue::from_str(&text).expect("cookie values are base64url")
 }
 
+/// The tenant's session lifetimes (`session_lifetime`, `idle_session_lifetime`), read
+/// as they are now: a change applies to sessions already open.
+async fn lifetimes(state: &AppState) -> Result<SessionLifetimes, StoreError> {
+    Ok(SessionLifetimes::from_settings(
+        &state.store().tenant_settings().await?,
+    ))
+}
+
+/// Sessions are extended at most once a minute (or twice per idle lifetime when that is
+/// shorter): a burst of silent logins writes once.
+const EXTEND_GRANULARITY: i64 = 60;
+
 /// The signed-in user of this browser, if the session is live and the user not blocked.
+/// Using it extends it by the idle lifetime, never past the absolute one.
 pub(crate) async fn current(
     state: &AppState,
     headers: &HeaderMap,
@@ -62,13 +75,21 @@ pub(crate) async fn current(
     if value.len() > 100 {
         return Ok(None);
     }
-    let Some(session) = state
-        .store()
-        .find_session(&ids::secret_hash(&value), now())
-        .await?
-    else {
+    let now = now();
+    let id_hash = ids::secret_hash(&value);
+    let Some(mut session) = state.store().find_session(&id_hash, now).await? else {
         return Ok(None);
     };
+    let lifetimes = lifetimes(state).await?;
+    let expiry = lifetimes.expiry(session.auth_time, now);
+    if expiry <= now {
+        // Past the tenant's absolute lifetime (which may have been lowered since).
+        return Ok(None);
+    }
+    if expiry > session.expires_at + EXTEND_GRANULARITY.min(lifetimes.idle / 2) {
+        state.store().extend_session(&id_hash, expiry).await?;
+        session.expires_at = expiry;
+    }
     match state.store().find_user(&session.user_id).await? {
         Some(user) if !user.blocked => Ok(Some((session, user))),
         _ => Ok(None),
@@ -82,11 +103,12 @@ pub(crate) async fn start(
 ) -> Result<(SessionRecord, HeaderValue), StoreError> {
     let value = ids::secret_token();
     let now = now();
+    let lifetimes = lifetimes(state).await?;
     let record = SessionRecord {
         sid: ids::alphanumeric(32),
         user_id: user_id.to_string(),
         auth_time: now,
-        expires_at: now + SESSION_LIFETIME,
+        expires_at: lifetimes.expiry(now, now),
     };
     state
         .store()
@@ -98,7 +120,9 @@ pub(crate) async fn start(
             state,
             &cookie_name(state, SESSION_COOKIE),
             &value,
-            SESSION_LIFETIME,
+            // The browser keeps the cookie as long as the session could last; the server
+            // decides when it ends.
+            lifetimes.absolute,
         ),
     ))
 }

@@ -17,4 +17,5 @@ mod postgres;
 mod rbac;
 mod refresh;
 mod security;
+mod sessions;
 mod tls;

@@ -58,6 +58,23 @@ impl Store {
         })
     }
 
+    /// Moves a session's end to `expires_at` when that is later (a session used within its
+    /// idle lifetime lives on; a concurrent use that extended it further wins).
+    pub async fn extend_session(&self, id_hash: &[u8], expires_at: i64) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+                "UPDATE sessions SET expires_at = $3 \
+                 WHERE tenant_id = $1 AND id_hash = $2 AND expires_at < $3",
+            )
+            .bind(self.tenant)
+            .bind(id_hash)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
     pub async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<()> {
         each!(self, |pool| {
             sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND id_hash = $2")

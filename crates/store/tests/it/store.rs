@@ -1345,6 +1345,12 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
     let found = store.find_session(&[1; 32], 99).await.unwrap().unwrap();
     assert_eq!((found.sid.as_str(), found.auth_time), ("sid-1", 5));
     assert!(store.find_session(&[1; 32], 100).await.unwrap().is_none());
+    // Extending moves the end later, never earlier.
+    store.extend_session(&[1; 32], 150).await.unwrap();
+    store.extend_session(&[1; 32], 120).await.unwrap();
+    let extended = store.find_session(&[1; 32], 149).await.unwrap().unwrap();
+    assert_eq!(extended.expires_at, 150);
+    assert!(store.find_session(&[1; 32], 150).await.unwrap().is_none());
     store.delete_session(&[1; 32]).await.unwrap();
     assert!(store.find_session(&[1; 32], 6).await.unwrap().is_none());
 
