@@ -177,6 +177,26 @@ pub struct PurgeCounts {
     pub opaque_tokens: u64,
     pub refresh_tokens: u64,
     pub reset_codes: u64,
+    pub verification_tickets: u64,
+}
+
+/// An email verification ticket to store: its hash, never the ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVerificationTicket<'a> {
+    pub ticket_hash: &'a [u8],
+    pub user_id: &'a str,
+    /// Where the result page sends the user on (Auth0's `result_url`).
+    pub result_url: Option<&'a str>,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// What a redeemed ticket verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEmail {
+    pub user_id: String,
+    pub email: String,
+    pub result_url: Option<String>,
 }
 
 /// The outcome of presenting a password reset code.

@@ -6,9 +6,10 @@
 //! The methods live beside their tables, one `impl Store` per file: `keys.rs`,
 //! `resource_servers.rs`, `clients.rs` (and client grants), `users.rs` (and failed
 //! logins), `roles.rs` (and permissions), `consent.rs`, `codes.rs`, `sessions.rs` (and
-//! login transactions), `tokens.rs` (opaque and refresh tokens), `reset_codes.rs` and
-//! `purge.rs`. Every list runs through `page_of` / `checkpoint_of` below (one page in SQL,
-//! see `lists.rs`); `plans.rs` (a test) checks each list's query plan uses an index.
+//! login transactions), `tokens.rs` (opaque and refresh tokens), `reset_codes.rs`,
+//! `verification_tickets.rs`, `email_templates.rs`, `tenant.rs` and `purge.rs`. Every list
+//! runs through `page_of` / `checkpoint_of` below (one page in SQL, see `lists.rs`);
+//! `plans.rs` (a test) checks each list's query plan uses an index.
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +61,7 @@ macro_rules! for_update {
 mod clients;
 mod codes;
 mod consent;
+mod email_templates;
 mod keys;
 #[cfg(test)]
 mod plans;
@@ -71,6 +73,7 @@ mod sessions;
 mod tenant;
 mod tokens;
 mod users;
+mod verification_tickets;
 
 pub use purge::PURGE_BATCH;
 

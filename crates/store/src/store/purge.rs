@@ -28,6 +28,11 @@ impl Store {
                 "expires_at",
                 &mut counts.reset_codes,
             ),
+            (
+                "email_verification_tickets",
+                "expires_at",
+                &mut counts.verification_tickets,
+            ),
         ] {
             // Table and column names come from the fixed list above, never from input.
             // PostgreSQL has no DELETE … LIMIT: the batch is picked by row address (ctid),

@@ -93,6 +93,9 @@ on_both_backends!(
     configuration_lists_are_paged_and_filtered_in_sql,
     checkpoints_resume_after_the_last_page_even_when_its_next_row_is_gone,
     tenant_settings_are_patched_member_by_member,
+    a_verification_ticket_verifies_its_address_once,
+    concurrent_redemptions_of_a_verification_ticket_verify_once,
+    email_templates_are_created_once_replaced_and_patched,
 );
 
 fn api(identifier: &str) -> ResourceServer {
@@ -347,6 +350,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             opaque_tokens: 0,
             refresh_tokens: 0,
             reset_codes: 0,
+            verification_tickets: 0,
         }
     );
     assert!(matches!(
@@ -2940,4 +2944,215 @@ async fn tenant_settings_are_patched_member_by_member(store: &Store) {
     for i in 0..10 {
         assert_eq!(settings[&format!("m{i}")], i, "patch {i} was kept");
     }
+}
+
+fn ticket<'a>(hash: &'a [u8], user_id: &'a str, expires_at: i64) -> NewVerificationTicket<'a> {
+    NewVerificationTicket {
+        ticket_hash: hash,
+        user_id,
+        result_url: None,
+        now: 10,
+        expires_at,
+    }
+}
+
+async fn a_verification_ticket_verifies_its_address_once(store: &Store) {
+    reset_user(store, "auth0|v1", "v1@example.com").await;
+    let mut with_result = ticket(&[1; 32], "auth0|v1", 100);
+    with_result.result_url = Some("https://app.example/done");
+    store
+        .put_email_verification_ticket(&with_result)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .email_verification_ticket_live(&[1; 32], 50)
+            .await
+            .unwrap()
+    );
+    // Looking does not use it up; an unknown hash is nothing.
+    assert!(
+        !store
+            .email_verification_ticket_live(&[2; 32], 50)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .redeem_email_verification_ticket(&[2; 32], 50)
+            .await
+            .unwrap(),
+        None
+    );
+    let verified = store
+        .redeem_email_verification_ticket(&[1; 32], 50)
+        .await
+        .unwrap()
+        .expect("a live ticket verifies");
+    assert_eq!(verified.user_id, "auth0|v1");
+    assert_eq!(verified.email, "v1@example.com");
+    assert_eq!(
+        verified.result_url.as_deref(),
+        Some("https://app.example/done")
+    );
+    let user = store.find_user("auth0|v1").await.unwrap().unwrap();
+    assert!(user.email_verified);
+    assert_eq!(user.updated_at, 50);
+    // Used: gone.
+    assert_eq!(
+        store
+            .redeem_email_verification_ticket(&[1; 32], 51)
+            .await
+            .unwrap(),
+        None
+    );
+    // Expired: refused, then purged.
+    store
+        .put_email_verification_ticket(&ticket(&[3; 32], "auth0|v1", 100))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .email_verification_ticket_live(&[3; 32], 100)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .redeem_email_verification_ticket(&[3; 32], 100)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.purge_expired(99).await.unwrap().verification_tickets,
+        0
+    );
+    assert_eq!(
+        store.purge_expired(100).await.unwrap().verification_tickets,
+        1
+    );
+    // A ticket for an address the user no longer has verifies nothing.
+    reset_user(store, "auth0|v2", "v2@example.com").await;
+    store
+        .put_email_verification_ticket(&ticket(&[4; 32], "auth0|v2", 100))
+        .await
+        .unwrap();
+    let change = UserProfileChange {
+        email: Some("v2-new@example.com".into()),
+        ..Default::default()
+    };
+    store
+        .update_user_profile("auth0|v2", &change, 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_email_verification_ticket(&[4; 32], 50)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        !store
+            .find_user("auth0|v2")
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
+    );
+    // A deleted user's tickets go with it; an unknown user gets none.
+    store
+        .put_email_verification_ticket(&ticket(&[5; 32], "auth0|v2", 100))
+        .await
+        .unwrap();
+    store.delete_user("auth0|v2").await.unwrap();
+    assert!(
+        !store
+            .email_verification_ticket_live(&[5; 32], 50)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store
+            .put_email_verification_ticket(&ticket(&[6; 32], "auth0|v2", 100))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn concurrent_redemptions_of_a_verification_ticket_verify_once(store: &Store) {
+    reset_user(store, "auth0|v3", "v3@example.com").await;
+    store
+        .put_email_verification_ticket(&ticket(&[7; 32], "auth0|v3", 100))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .redeem_email_verification_ticket(&[7; 32], 50)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut verified = 0;
+    for task in tasks {
+        if task.await.unwrap().is_some() {
+            verified += 1;
+        }
+    }
+    assert_eq!(verified, 1);
+}
+
+async fn email_templates_are_created_once_replaced_and_patched(store: &Store) {
+    let doc = |pairs: &[(&str, serde_json::Value)]| -> tessera_core::Metadata {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect()
+    };
+    assert_eq!(store.email_template("verify_email").await.unwrap(), None);
+    assert!(matches!(
+        store
+            .patch_email_template("verify_email", &doc(&[("enabled", true.into())]))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let first = doc(&[("subject", "Hi".into()), ("enabled", false.into())]);
+    store
+        .create_email_template("verify_email", &first)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_email_template("verify_email", &first).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let patched = store
+        .patch_email_template("verify_email", &doc(&[("enabled", true.into())]))
+        .await
+        .unwrap();
+    assert_eq!(
+        patched,
+        doc(&[("subject", "Hi".into()), ("enabled", true.into())])
+    );
+    let replaced = doc(&[("body", "B".into())]);
+    store
+        .replace_email_template("verify_email", &replaced)
+        .await
+        .unwrap();
+    store
+        .replace_email_template("reset_email", &first)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.email_template("verify_email").await.unwrap(),
+        Some(replaced)
+    );
+    assert_eq!(
+        store.email_template("reset_email").await.unwrap(),
+        Some(first)
+    );
 }
