@@ -45,6 +45,10 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("update:connections", "Update Connections"),
     ("read:tenant_settings", "Read Tenant Settings"),
     ("update:tenant_settings", "Update Tenant Settings"),
+    ("create:user_tickets", "Create User Tickets"),
+    ("read:email_templates", "Read Email Templates"),
+    ("create:email_templates", "Create Email Templates"),
+    ("update:email_templates", "Update Email Templates"),
 ];
 
 /// Auth0's Management API scopes for a user's own profile, the only ones Auth0 grants to a

@@ -240,6 +240,165 @@ fn web_url(text: &str, what: &str, schemes: &[&str]) -> Checked<String> {
     Ok(text.to_string())
 }
 
+/// A `result_url` / `resultUrl`: where a page sends the user on after a mailed link was
+/// used; an http(s) URL, as a picture's.
+pub fn result_url(text: &str, what: &str) -> Checked<String> {
+    web_url(text, what, &["http", "https"])
+}
+
+/// Auth0's email template names (`/api/v2/email-templates/{templateName}`); the last two
+/// are its legacy names.
+pub const EMAIL_TEMPLATE_NAMES: [&str; 14] = [
+    "verify_email",
+    "verify_email_by_code",
+    "auth_email_by_code",
+    "reset_email",
+    "reset_email_by_code",
+    "welcome_email",
+    "blocked_account",
+    "stolen_credentials",
+    "enrollment_email",
+    "mfa_oob_code",
+    "user_invitation",
+    "async_approval",
+    "change_password",
+    "password_reset",
+];
+
+/// The members of an email template, as Auth0 names them.
+pub const EMAIL_TEMPLATE_MEMBERS: [&str; 9] = [
+    "template",
+    "body",
+    "from",
+    "resultUrl",
+    "subject",
+    "syntax",
+    "urlLifetimeInSeconds",
+    "includeEmailInRedirect",
+    "enabled",
+];
+
+/// The longest template body and subject Tessera stores.
+pub const MAX_EMAIL_TEMPLATE_BODY: usize = 60_000;
+pub const MAX_EMAIL_SUBJECT: usize = 255;
+
+/// Members of an email template ([`EMAIL_TEMPLATE_MEMBERS`]) of Auth0's types: a known
+/// `template` name, `syntax` "liquid", a `from` address (`jane@example.com` or
+/// `Name <jane@example.com>`) and a `subject` that cannot break out of their mail headers,
+/// a `resultUrl` as [`result_url`], a lifetime in seconds. Whether the Liquid in `body` and
+/// `subject` renders is the server's to check. Says which member is wrong and why.
+pub fn email_template(members: &serde_json::Map<String, serde_json::Value>) -> Checked<()> {
+    for (key, value) in members {
+        // The optional members may be cleared.
+        let optional = [
+            "from",
+            "resultUrl",
+            "urlLifetimeInSeconds",
+            "includeEmailInRedirect",
+        ];
+        if value.is_null() && optional.contains(&key.as_str()) {
+            continue;
+        }
+        let text = || value.as_str().ok_or(format!("{key} must be a string"));
+        match key.as_str() {
+            "template" => {
+                let name = text()?;
+                if !EMAIL_TEMPLATE_NAMES.contains(&name) {
+                    return Err(format!(
+                        "template must be one of {}",
+                        EMAIL_TEMPLATE_NAMES.join(", ")
+                    ));
+                }
+            }
+            "body" => {
+                if text()?.len() > MAX_EMAIL_TEMPLATE_BODY {
+                    return Err(format!(
+                        "body must be at most {MAX_EMAIL_TEMPLATE_BODY} bytes"
+                    ));
+                }
+            }
+            "subject" => {
+                let subject = text()?;
+                if subject.chars().count() > MAX_EMAIL_SUBJECT
+                    || subject.chars().any(char::is_control)
+                {
+                    return Err(format!(
+                        "subject must be at most {MAX_EMAIL_SUBJECT} characters, none of them \
+                         line breaks or other control characters"
+                    ));
+                }
+            }
+            "from" => {
+                let from = text()?;
+                if !from.is_empty() {
+                    mail_from(from)?;
+                }
+            }
+            "resultUrl" => {
+                let url = text()?;
+                if !url.is_empty() {
+                    result_url(url, "resultUrl")?;
+                }
+            }
+            "syntax" => {
+                if text()? != "liquid" {
+                    return Err("syntax must be \"liquid\"".into());
+                }
+            }
+            "urlLifetimeInSeconds" => match value.as_i64() {
+                Some(seconds) if (0..=MAX_URL_LIFETIME).contains(&seconds) => {}
+                _ => {
+                    return Err(format!(
+                        "urlLifetimeInSeconds must be a whole number of seconds, 0 to {MAX_URL_LIFETIME}"
+                    ));
+                }
+            },
+            "includeEmailInRedirect" | "enabled" => {
+                if !value.is_boolean() {
+                    return Err(format!("{key} must be a boolean"));
+                }
+            }
+            other => {
+                let shown: String = other.chars().filter(|c| !c.is_control()).take(60).collect();
+                return Err(format!(
+                    "{shown}: not a member of an email template ({})",
+                    EMAIL_TEMPLATE_MEMBERS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The longest lifetime of a mailed link: 30 days.
+pub const MAX_URL_LIFETIME: i64 = 30 * 24 * 3600;
+
+/// A sender: `jane@example.com` or `Display Name <jane@example.com>`, the name printable
+/// and free of the characters that would need quoting in a mail header.
+pub fn mail_from(text: &str) -> Checked<()> {
+    let bad = || {
+        format!(
+            "from must be an address such as no-reply@example.com or \
+             \"Example <no-reply@example.com>\" (at most {MAX_EMAIL_SUBJECT} characters, no \
+             quotes, angle brackets in the name, or control characters)"
+        )
+    };
+    if text.chars().count() > MAX_EMAIL_SUBJECT || text.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    let address = match text.split_once('<') {
+        Some((name, rest)) => {
+            let address = rest.strip_suffix('>').ok_or_else(bad)?;
+            if name.contains(['"', '>', '\\', ',', ';', ':', '@', '(', ')']) {
+                return Err(bad());
+            }
+            address
+        }
+        None => text,
+    };
+    email(address).map(|_| ()).map_err(|_| bad())
+}
+
 /// The members of the tenant's settings (`/api/v2/tenants/settings`) Tessera keeps, as Auth0
 /// names them. Only `default_audience` changes what Tessera does (the audience of a request
 /// that names none); the others are kept for the tools that write them (auth0-deploy-cli's
@@ -1151,5 +1310,48 @@ mod tests {
         assert!(grant_types(&list(&["client_credentials"]), AppType::Spa).is_err());
         assert!(grant_types(&list(&["client_credentials"]), AppType::NonInteractive).is_ok());
         assert!(grant_types(&list(&["password"]), AppType::RegularWeb).is_err());
+    }
+}
+
+#[cfg(test)]
+mod email_template_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(value: serde_json::Value) -> Checked<()> {
+        email_template(value.as_object().unwrap())
+    }
+
+    #[test]
+    fn members_of_auth0s_types_pass() {
+        check(json!({
+            "template": "verify_email", "body": "<p>{{ url }}</p>", "from": "Acme <no-reply@acme.example>",
+            "subject": "Verify", "syntax": "liquid", "resultUrl": "https://app.example/done",
+            "urlLifetimeInSeconds": 3600, "includeEmailInRedirect": false, "enabled": true
+        }))
+        .unwrap();
+        check(json!({"from": "no-reply@acme.example", "resultUrl": ""})).unwrap();
+    }
+
+    #[test]
+    fn header_breaking_and_unknown_members_are_refused() {
+        for bad in [
+            json!({"template": "bogus"}),
+            json!({"subject": "Hi\r\nBcc: victim@example.com"}),
+            json!({"subject": "Hi\nthere"}),
+            json!({"from": "a@b.example\r\nBcc: victim@example.com"}),
+            json!({"from": "Evil \"quote\" <a@b.example>"}),
+            json!({"from": "Two <a@b.example>, <c@d.example>"}),
+            json!({"from": "not an address"}),
+            json!({"syntax": "handlebars"}),
+            json!({"resultUrl": "javascript:alert(1)"}),
+            json!({"urlLifetimeInSeconds": -1}),
+            json!({"urlLifetimeInSeconds": 1.5}),
+            json!({"enabled": "yes"}),
+            json!({"secret": "x"}),
+            json!({"body": "x".repeat(MAX_EMAIL_TEMPLATE_BODY + 1)}),
+        ] {
+            assert!(check(bad.clone()).is_err(), "{bad}");
+        }
     }
 }
