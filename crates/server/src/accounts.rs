@@ -4,12 +4,18 @@
 //! one account per address — and one shape of user id. Each entrance checks its own
 //! parameters and says a refusal in its own words. Actions' pre-user-registration will run
 //! here, before the account is written.
+//!
+//! Also the one rule of when a new account is mailed a verification link: its address is
+//! not verified, the entrance did not decline (`verify_email: false` on `POST /users`), and
+//! the tenant's `verify_email` template is enabled (`/api/v2/email-templates/verify_email`;
+//! on Auth0 that template's status toggle decides the same).
 
 use tessera_core::{Metadata, PasswordPolicyError, User, check_password_policy, ids, validate};
 use tessera_store::{NewUser, StoreError};
 
 use crate::AppState;
 use crate::clock::now;
+use crate::email_templates::{self, VERIFY_EMAIL};
 
 /// An account to create. The profile members were checked by the entrance (each has its
 /// own error shapes); the address and the password are checked here.
@@ -23,6 +29,10 @@ pub(crate) struct NewAccount {
     pub(crate) picture: Option<String>,
     pub(crate) user_metadata: Metadata,
     pub(crate) app_metadata: Metadata,
+    /// The entrance declined the verification mail (`POST /users` with `verify_email: false`).
+    pub(crate) no_verification_mail: bool,
+    /// The application signed up to, for the verification mail.
+    pub(crate) application_name: Option<String>,
 }
 
 /// Why no account was created.
@@ -62,9 +72,18 @@ pub(crate) async fn create(state: &AppState, account: NewAccount) -> Result<User
         app_metadata: account.app_metadata,
     };
     let user_id = format!("auth0|{}", ids::hex_id(12));
-    match state.store().create_user(&new, &user_id, now()).await {
-        Ok(user) => Ok(user),
-        Err(StoreError::Conflict(_)) => Err(Refusal::Exists),
-        Err(other) => Err(other.into()),
+    let user = match state.store().create_user(&new, &user_id, now()).await {
+        Ok(user) => user,
+        Err(StoreError::Conflict(_)) => return Err(Refusal::Exists),
+        Err(other) => return Err(other.into()),
+    };
+    if !user.email_verified
+        && !account.no_verification_mail
+        && email_templates::enabled(state.store(), VERIFY_EMAIL).await?
+    {
+        state
+            .mailer()
+            .send_verification(&user.user_id, account.application_name.as_deref());
     }
+    Ok(user)
 }

@@ -13,6 +13,7 @@ mod accounts;
 mod cache;
 mod clock;
 mod edge;
+mod email_templates;
 mod error;
 mod grant;
 mod hosted;
@@ -39,7 +40,7 @@ pub use edge::tls;
 pub use management::wire;
 
 use edge::{cors, deadline, headers, metrics, rejections};
-use hosted::{consent, dbconnections, login, password_reset};
+use hosted::{consent, dbconnections, email_verification, login, password_reset};
 pub use mail::{MailConfig, MailError};
 use oauth::{authorize, discovery, logout, token, userinfo};
 pub use state::AppState;
@@ -290,6 +291,9 @@ const ROUTES: &[Route] = &[
     }),
     ("/u/reset-password/code", || {
         get(password_reset::code_page).post(password_reset::code_submit)
+    }),
+    ("/u/email-verification", || {
+        get(email_verification::page).post(email_verification::submit)
     }),
     ("/dbconnections/signup", || {
         post(dbconnections::signup).options(cors::preflight_registered)

@@ -1,4 +1,4 @@
-//! Outgoing mail (password reset codes): SMTP through lettre over rustls, or, for
+//! Outgoing mail (password reset codes, verification links): SMTP through lettre over rustls, or, for
 //! `tessera dev`, `.eml` files in an outbox directory.
 //!
 //! `smtp://[USER:PASS@]HOST[:PORT]` requires STARTTLS (port 587 by default), except to a
@@ -35,6 +35,16 @@ pub enum MailError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// One message: to whom, from whom (`None`: the configured sender), what.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) to: &'a str,
+    pub(crate) from: Option<&'a str>,
+    pub(crate) subject: &'a str,
+    pub(crate) body: String,
+    /// The body is HTML (an email template's) rather than plain text.
+    pub(crate) html: bool,
 }
 
 /// Where and how mail is sent. Cheap to clone.
@@ -183,14 +193,35 @@ impl MailConfig {
         subject: &str,
         body: String,
     ) -> Result<(), MailError> {
-        let to: Mailbox = to.parse().map_err(|_| MailError::BadRecipient)?;
+        self.deliver(Outgoing {
+            to,
+            from: None,
+            subject,
+            body,
+            html: false,
+        })
+        .await
+    }
+
+    /// Builds and delivers one message.
+    pub(crate) async fn deliver(&self, outgoing: Outgoing<'_>) -> Result<(), MailError> {
+        let to: Mailbox = outgoing.to.parse().map_err(|_| MailError::BadRecipient)?;
         let recipient = to.email.to_string();
+        let from = match outgoing.from {
+            Some(from) => parse_from(from)?,
+            None => self.from.clone(),
+        };
+        let content_type = if outgoing.html {
+            ContentType::TEXT_HTML
+        } else {
+            ContentType::TEXT_PLAIN
+        };
         let message = Message::builder()
-            .from(self.from.clone())
+            .from(from)
             .to(to)
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
+            .subject(outgoing.subject)
+            .header(content_type)
+            .body(outgoing.body)
             .map_err(|_| MailError::BadRecipient)?;
         match &self.transport {
             Transport::Smtp { transport, .. } => {

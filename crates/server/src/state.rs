@@ -10,7 +10,7 @@ use crate::cache::MachineAccessCache;
 use crate::clock::now;
 use crate::edge::metrics::Metrics;
 use crate::edge::throttle::Throttle;
-use crate::hosted::reset_codes::PasswordReset;
+use crate::hosted::mailer::Mailer;
 use crate::keys::{KeyRing, KeySet};
 use crate::passwords::PasswordHasher;
 
@@ -24,7 +24,7 @@ struct Inner {
     keys: KeyRing,
     hasher: PasswordHasher,
     login_throttle: Throttle,
-    password_reset: PasswordReset,
+    mailer: Mailer,
     machine_access: MachineAccessCache,
     secure_cookies: bool,
     hsts: bool,
@@ -38,7 +38,7 @@ impl AppState {
             .unwrap_or(2);
         let login_throttle =
             Throttle::new(config.login_attempts_per_minute, Duration::from_secs(60));
-        let password_reset = PasswordReset::start(&config, store.clone(), &issuer);
+        let mailer = Mailer::start(&config, store.clone(), &issuer);
         let secure_cookies = issuer.starts_with("https://");
         let hsts = secure_cookies && !is_loopback(&issuer);
         AppState(Arc::new(Inner {
@@ -48,7 +48,7 @@ impl AppState {
             keys,
             hasher: PasswordHasher::new(workers),
             login_throttle,
-            password_reset,
+            mailer,
             machine_access: MachineAccessCache::new(Duration::from_millis(500)),
             secure_cookies,
             hsts,
@@ -95,8 +95,8 @@ impl AppState {
         &self.0.login_throttle
     }
 
-    pub(crate) fn password_reset(&self) -> &PasswordReset {
-        &self.0.password_reset
+    pub(crate) fn mailer(&self) -> &Mailer {
+        &self.0.mailer
     }
 
     pub(crate) fn machine_access(&self) -> &MachineAccessCache {

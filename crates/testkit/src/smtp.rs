@@ -17,6 +17,86 @@ pub struct Mail {
 }
 
 impl Mail {
+    /// A header's value as sent (folded lines joined), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.data.split("\r\n\r\n").next().unwrap_or("");
+        let mut value: Option<String> = None;
+        for line in head.split("\r\n") {
+            if let Some(open) = value.as_mut()
+                && line.starts_with([' ', '\t'])
+            {
+                open.push_str(line);
+                continue;
+            }
+            if value.is_some() {
+                break;
+            }
+            if let Some((key, rest)) = line.split_once(':')
+                && key.eq_ignore_ascii_case(name)
+            {
+                value = Some(rest.trim().to_string());
+            }
+        }
+        value
+    }
+
+    /// The body, its transfer encoding (7bit, quoted-printable or base64) undone.
+    pub fn body(&self) -> String {
+        let body = self
+            .data
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body);
+        match self
+            .header("Content-Transfer-Encoding")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "base64" => {
+                use base64::Engine;
+                let joined: String = body.split_whitespace().collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(joined)
+                    .expect("a base64 body");
+                String::from_utf8(bytes).expect("a UTF-8 body")
+            }
+            "quoted-printable" => {
+                let joined = body.replace("=\r\n", "");
+                let bytes = joined.as_bytes();
+                let mut out = Vec::with_capacity(bytes.len());
+                let mut i = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'='
+                        && let Some(byte) = joined
+                            .get(i + 1..i + 3)
+                            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                    {
+                        out.push(byte);
+                        i += 3;
+                    } else {
+                        out.push(bytes[i]);
+                        i += 1;
+                    }
+                }
+                String::from_utf8(out).expect("a UTF-8 body")
+            }
+            _ => body.to_string(),
+        }
+    }
+
+    /// The first URL in the body that contains `marker`, up to a quote, `<` or whitespace.
+    pub fn link(&self, marker: &str) -> String {
+        let body = self.body();
+        let at = body.find(marker).expect("the mail has the link");
+        let start = body[..at]
+            .rfind(|c: char| c == '"' || c == '>' || c.is_whitespace())
+            .map_or(0, |i| i + 1);
+        let end = body[at..]
+            .find(|c: char| c == '"' || c == '<' || c.is_whitespace())
+            .map_or(body.len(), |i| at + i);
+        body[start..end].to_string()
+    }
+
     /// The 8-digit code after "Your code: ".
     pub fn code(&self) -> String {
         let start = self.data.find("Your code: ").expect("the mail has a code") + 11;

@@ -144,10 +144,14 @@ async fn sign_up(
     if connection.as_deref() != Some(DATABASE_CONNECTION) {
         return Err(invalid(format!("connection must be {DATABASE_CONNECTION}")));
     }
-    let known = client_id.len() <= 128 && state.store().find_client(&client_id).await?.is_some();
-    if !known {
+    let client = if client_id.len() <= 128 {
+        state.store().find_client(&client_id).await?
+    } else {
+        None
+    };
+    let Some(client) = client else {
         return Err(invalid("Unknown client"));
-    }
+    };
 
     // Auth0 answers with what was given, beside the id and the address.
     let given: Vec<(&str, String)> = [
@@ -165,6 +169,7 @@ async fn sign_up(
         nickname,
         picture,
         user_metadata: user_metadata.clone(),
+        application_name: Some(client.name),
         ..Default::default()
     };
     let user = accounts::create(state, account)

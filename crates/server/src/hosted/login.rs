@@ -46,7 +46,7 @@ pub(crate) async fn login_page(
             error: None,
             notice: (params.get("password_changed") == Some("1"))
                 .then_some(crate::hosted::password_reset::PASSWORD_CHANGED),
-            forgot_password: state.password_reset().offered(),
+            forgot_password: state.mailer().offered(),
         };
         let response = with_form_action(pages::html(StatusCode::OK, &page), &request.redirect_uri);
         Ok::<_, PageError>(with_cookie(response, cookie))
@@ -131,7 +131,7 @@ pub(crate) async fn login_submit(
                 username: &username,
                 error: Some(error),
                 notice: None,
-                forgot_password: state.password_reset().offered(),
+                forgot_password: state.mailer().offered(),
             };
             with_form_action(pages::html(status, &page), &request.redirect_uri)
         };
@@ -222,6 +222,7 @@ pub(crate) async fn signup_submit(
         let account = NewAccount {
             email: email.clone(),
             password,
+            application_name: Some(client.name.clone()),
             ..Default::default()
         };
         let user = match accounts::create(&state, account).await {

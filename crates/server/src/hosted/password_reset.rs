@@ -24,7 +24,8 @@ use crate::edge::cors;
 use crate::edge::params::Params;
 use crate::error::{OAuthError, PageError};
 use crate::hosted::forms::{csrf_failure, form_params, query_params};
-use crate::hosted::reset_codes::{Refused, code_hash};
+use crate::hosted::mailer::Refused;
+use crate::hosted::reset_codes::code_hash;
 use crate::hosted::session;
 use crate::hosted::transaction::{self, with_cookie};
 use crate::pages;
@@ -132,7 +133,7 @@ pub(crate) async fn request_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if !state.password_reset().offered() {
+    if !state.mailer().offered() {
         return unavailable_page();
     }
     let result = async {
@@ -160,7 +161,7 @@ async fn admit_form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Params, Origin), Response> {
-    if !state.password_reset().offered() {
+    if !state.mailer().offered() {
         return Err(unavailable_page());
     }
     if let Err(retry_after) = state.login_throttle().check(client_ip) {
@@ -200,7 +201,7 @@ pub(crate) async fn request_submit(
             };
             return Ok(pages::html(StatusCode::BAD_REQUEST, &page));
         }
-        match state.password_reset().request(&email) {
+        match state.mailer().request_reset_code(&email) {
             Ok(()) => {}
             Err(Refused::Unavailable) => return Ok(unavailable_page()),
             Err(Refused::Throttled(retry_after)) => {
@@ -212,7 +213,7 @@ pub(crate) async fn request_submit(
             csrf,
             email: &email,
             sent: true,
-            minutes: state.password_reset().minutes(),
+            minutes: state.mailer().reset_code_minutes(),
             error: None,
         };
         Ok(pages::html(StatusCode::OK, &page))
@@ -227,7 +228,7 @@ pub(crate) async fn code_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if !state.password_reset().offered() {
+    if !state.mailer().offered() {
         return unavailable_page();
     }
     let result = async {
@@ -239,7 +240,7 @@ pub(crate) async fn code_page(
             csrf: &csrf,
             email: "",
             sent: false,
-            minutes: state.password_reset().minutes(),
+            minutes: state.mailer().reset_code_minutes(),
             error: None,
         };
         Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
@@ -277,7 +278,7 @@ pub(crate) async fn code_submit(
                 csrf,
                 email: &email,
                 sent: false,
-                minutes: state.password_reset().minutes(),
+                minutes: state.mailer().reset_code_minutes(),
                 error: Some(error),
             };
             pages::html(StatusCode::BAD_REQUEST, &page)
@@ -392,7 +393,7 @@ async fn change_password_inner(
     if validate::email(email).is_err() {
         return Err(OAuthError::invalid_request("email is not a valid address."));
     }
-    match state.password_reset().request(email) {
+    match state.mailer().request_reset_code(email) {
         Ok(()) => {}
         Err(Refused::Unavailable) => {
             return Err(OAuthError::invalid_request(

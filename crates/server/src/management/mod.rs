@@ -17,11 +17,13 @@ mod body;
 mod client_grants;
 mod clients;
 mod connections;
+mod email_templates;
 mod error;
 mod paging;
 mod resource_servers;
 mod roles;
 mod tenants;
+mod tickets;
 mod user_search;
 mod users;
 pub mod wire;
@@ -135,6 +137,15 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/tenants/settings", || {
         get(tenants::get).patch(tenants::update)
+    }),
+    ("/email-templates", || post(email_templates::create)),
+    ("/email-templates/{name}", || {
+        get(email_templates::get)
+            .put(email_templates::replace)
+            .patch(email_templates::update)
+    }),
+    ("/tickets/email-verification", || {
+        post(tickets::email_verification)
     }),
 ];
 

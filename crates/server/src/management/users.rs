@@ -218,8 +218,9 @@ pub(crate) async fn create(
     let email = Fields::required("email", fields.string("email")?)?;
     let password = Fields::required("password", fields.string("password")?)?;
     let email_verified = fields.boolean("email_verified")?.unwrap_or(false);
-    // Tessera sends no verification mail: `verify_email` is accepted and has no effect.
-    fields.boolean("verify_email")?;
+    // As on Auth0: a verification mail unless declined or the address is verified (and,
+    // as every new account's, when the tenant's verify_email template is enabled).
+    let verify_email = fields.boolean("verify_email")?.unwrap_or(true);
     let name = profile_text(fields.string("name")?, "user")?;
     let nickname = profile_text(fields.string("nickname")?, "nickname")?;
     let picture = picture(fields.string("picture")?)?;
@@ -235,6 +236,8 @@ pub(crate) async fn create(
         picture,
         user_metadata,
         app_metadata,
+        no_verification_mail: !verify_email,
+        application_name: None,
     };
     let mut user = accounts::create(&state, account)
         .await

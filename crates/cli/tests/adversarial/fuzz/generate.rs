@@ -218,8 +218,8 @@ const fn route(
 }
 
 /// Every route of `tessera_server::router` and of the Management API (checked against
-/// `tessera_server::route_templates` by `every_route_is_fuzzed`). `{id}` and `{file}` are
-/// filled per request.
+/// `tessera_server::route_templates` by `every_route_is_fuzzed`). `{id}`, `{name}` and
+/// `{file}` are filled per request.
 pub(super) const ROUTES: &[Route] = &[
     route("/healthz", GET, &[], Shape::Page),
     route("/favicon.ico", GET, &[], Shape::Page),
@@ -242,6 +242,12 @@ pub(super) const ROUTES: &[Route] = &[
     route("/u/signup", GET_POST, SIGNUP, Shape::Page),
     route("/u/reset-password", GET_POST, RESET, Shape::Page),
     route("/u/reset-password/code", GET_POST, RESET, Shape::Page),
+    route(
+        "/u/email-verification",
+        GET_POST,
+        &["ticket", "csrf"],
+        Shape::Page,
+    ),
     route(
         "/dbconnections/signup",
         POST_OPTIONS,
@@ -589,9 +595,34 @@ pub(super) const ROUTES: &[Route] = &[
         &tessera_core::validate::TENANT_SETTINGS,
         Shape::Management,
     ),
+    route(
+        "/api/v2/email-templates",
+        &["POST"],
+        &tessera_core::validate::EMAIL_TEMPLATE_MEMBERS,
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/email-templates/{name}",
+        &["GET", "PUT", "PATCH"],
+        &tessera_core::validate::EMAIL_TEMPLATE_MEMBERS,
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/tickets/email-verification",
+        &["POST"],
+        &[
+            "user_id",
+            "result_url",
+            "ttl_sec",
+            "client_id",
+            "includeEmailInRedirect",
+            "organization_id",
+        ],
+        Shape::Management,
+    ),
 ];
 
-/// Methods no route has, or spellings of them the server must not confuse.
+/// Methods no route (or, for PUT, one) has, or spellings the server must not confuse.
 const ODD_METHODS: &[&str] = &[
     "PUT",
     "HEAD",
@@ -1048,6 +1079,19 @@ fn fill_path(rng: &mut Rng, pools: &Pools, template: &str) -> String {
             "%3Ctz9%3E",
         ];
         path = path.replace("{file}", rng.copied(&files));
+    }
+    if path.contains("{name}") {
+        let names = [
+            "verify_email",
+            "reset_email",
+            "welcome_email",
+            "VERIFY_EMAIL",
+            "bogus",
+            "%00",
+            "verify_email%2F..",
+            "%3Ctz9%3E",
+        ];
+        path = path.replace("{name}", rng.copied(&names));
     }
     if path.contains("{id}") {
         let id = if rng.percent(75) {

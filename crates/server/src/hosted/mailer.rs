@@ -1,0 +1,148 @@
+//! The mail the server sends on its own: a queue to one mail worker that looks the
+//! recipient up and sends outside the request path (in order, so tests can tell "no mail"
+//! from "not yet"), and the per-address throttle of mail anyone may ask for. What each mail
+//! says is beside its feature: `reset_codes.rs` (password reset codes),
+//! `email_verification.rs` (verification links). `AppState` holds this service.
+
+use std::time::Duration;
+
+use tessera_core::normalize_email;
+use tessera_store::{Store, StoreError};
+use tokio::sync::mpsc;
+
+use crate::ServerConfig;
+use crate::edge::throttle::Throttle;
+use crate::hosted::{email_verification, reset_codes};
+use crate::mail::{MailConfig, MailError};
+
+/// Reset codes one address may be sent per `ADDRESS_WINDOW` (whoever asks).
+const CODES_PER_ADDRESS: u32 = 5;
+const ADDRESS_WINDOW: Duration = Duration::from_secs(3600);
+/// Mails waiting for the worker; beyond this they are dropped (and logged).
+const QUEUE: usize = 256;
+
+/// One mail for the worker to send.
+#[derive(Debug)]
+enum MailJob {
+    /// A password reset code to this (normalized) address, if an account has it.
+    ResetCode(String),
+    /// A verification link to this user's address, naming the application signed up to.
+    Verification {
+        user_id: String,
+        application_name: Option<String>,
+    },
+}
+
+/// What the worker needs besides the job.
+pub(crate) struct MailContext {
+    pub(crate) store: Store,
+    pub(crate) mail: MailConfig,
+    pub(crate) issuer: String,
+    pub(crate) reset_code_lifetime: Duration,
+}
+
+/// The mail service of one server: the queue to the worker and the per-address throttle.
+/// Without mail settings nothing is sent.
+pub(crate) struct Mailer {
+    queue: Option<mpsc::Sender<MailJob>>,
+    per_address: Throttle<String>,
+    reset_code_lifetime: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+pub(crate) enum Refused {
+    Unavailable,
+    Throttled(u64),
+}
+
+impl Mailer {
+    /// Starts the mail worker (it ends when the server's state is dropped).
+    pub(crate) fn start(config: &ServerConfig, store: Store, issuer: &str) -> Self {
+        let reset_code_lifetime = config.reset_code_lifetime;
+        let queue = config.mail.clone().map(|mail| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            let context = MailContext {
+                store,
+                mail,
+                issuer: issuer.to_string(),
+                reset_code_lifetime,
+            };
+            tokio::spawn(deliver(receiver, context));
+            sender
+        });
+        Mailer {
+            queue,
+            per_address: Throttle::new(CODES_PER_ADDRESS, ADDRESS_WINDOW),
+            reset_code_lifetime,
+        }
+    }
+
+    /// Whether mail can be sent at all.
+    pub(crate) fn offered(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    pub(crate) fn reset_code_minutes(&self) -> u64 {
+        self.reset_code_lifetime.as_secs().div_ceil(60)
+    }
+
+    /// Queues a reset code for `email`. Never says whether the account exists.
+    pub(crate) fn request_reset_code(&self, email: &str) -> Result<(), Refused> {
+        let queue = self.queue.as_ref().ok_or(Refused::Unavailable)?;
+        let email = normalize_email(email);
+        self.per_address
+            .check(email.clone())
+            .map_err(Refused::Throttled)?;
+        enqueue(queue, MailJob::ResetCode(email));
+        Ok(())
+    }
+
+    /// Queues a verification link for the user; nothing when mail cannot be sent.
+    pub(crate) fn send_verification(&self, user_id: &str, application_name: Option<&str>) {
+        match &self.queue {
+            Some(queue) => enqueue(
+                queue,
+                MailJob::Verification {
+                    user_id: user_id.to_string(),
+                    application_name: application_name.map(str::to_string),
+                },
+            ),
+            None => tracing::info!(%user_id, "no verification mail: this server sends no mail"),
+        }
+    }
+}
+
+fn enqueue(queue: &mpsc::Sender<MailJob>, job: MailJob) {
+    if queue.try_send(job).is_err() {
+        tracing::warn!("mail queue full; a mail was dropped");
+    }
+}
+
+/// The mail worker: one mail at a time, in the order they were asked for.
+async fn deliver(mut jobs: mpsc::Receiver<MailJob>, context: MailContext) {
+    while let Some(job) = jobs.recv().await {
+        let result = match &job {
+            MailJob::ResetCode(email) => reset_codes::send_code(&context, email).await,
+            MailJob::Verification {
+                user_id,
+                application_name,
+            } => {
+                email_verification::send_mail(&context, user_id, application_name.as_deref()).await
+            }
+        };
+        if let Err(error) = result {
+            let kind = match job {
+                MailJob::ResetCode(_) => "password reset",
+                MailJob::Verification { .. } => "verification",
+            };
+            tracing::warn!(%error, "{kind} mail not sent");
+        }
+    }
+}
