@@ -22,6 +22,7 @@ mod management;
 mod oauth;
 mod pages;
 mod state;
+mod verification_tickets;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -15,7 +15,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::ids;
-use tessera_store::{NewVerificationTicket, Store, StoreResult};
 
 use crate::AppState;
 use crate::clock::now;
@@ -28,35 +27,10 @@ use crate::hosted::session;
 use crate::hosted::transaction::with_cookie;
 use crate::mail::Outgoing;
 use crate::pages;
+use crate::verification_tickets::{TICKET_LIFETIME, issue_ticket};
 
-/// How long a ticket lives unless its issuer says otherwise: Auth0's five days.
-pub(crate) const TICKET_LIFETIME: Duration = Duration::from_secs(5 * 24 * 3600);
-/// The hosted page's path; the ticket follows in its query.
-const PAGE: &str = "u/email-verification";
 /// A ticket is 43 base64url characters; anything much longer is not worth hashing.
 const MAX_TICKET_LEN: usize = 64;
-
-/// Issues a ticket for the user's current address and returns the link that carries it.
-pub(crate) async fn issue_ticket(
-    store: &Store,
-    issuer: &str,
-    user_id: &str,
-    lifetime: Duration,
-    result_url: Option<&str>,
-) -> StoreResult<String> {
-    let ticket = ids::secret_token();
-    let now = now();
-    store
-        .put_email_verification_ticket(&NewVerificationTicket {
-            ticket_hash: &ids::secret_hash(&ticket),
-            user_id,
-            result_url,
-            now,
-            expires_at: now.saturating_add(lifetime.as_secs().min(i64::MAX as u64) as i64),
-        })
-        .await?;
-    Ok(format!("{issuer}{PAGE}?ticket={ticket}"))
-}
 
 /// The mail worker's job: a link to the user's address, unless it is verified already or
 /// the user is gone. The tenant's `verify_email` template, when there is one, gives the

@@ -1,6 +1,6 @@
 //! `POST /api/v2/tickets/email-verification`: a verification link for a user, for the
 //! administrator to deliver (Auth0's `{ticket: URL}`); the same ticket a verification mail
-//! carries (`crate::hosted::email_verification`).
+//! carries (`crate::verification_tickets`).
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use super::body::{self, Fields};
 use super::error::{ApiError, ApiResult};
 use super::users;
 use crate::AppState;
-use crate::hosted::email_verification::{TICKET_LIFETIME, issue_ticket};
+use crate::verification_tickets::{TICKET_LIFETIME, issue_ticket};
 
 const MEMBERS: [&str; 6] = [
     "user_id",
