@@ -13,6 +13,7 @@ mod html;
 mod brute_force;
 mod csrf;
 mod durability;
+mod email_verification;
 mod fuzz;
 mod hosted_xss;
 mod management;

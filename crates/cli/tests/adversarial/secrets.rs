@@ -3,7 +3,8 @@
 //! The real `tessera serve` runs (through `common::Env`) on a tenant the CLI set up, once
 //! with `RUST_LOG=trace` and once at the default level, while the test drives every flow
 //! that carries a secret: passwords at login (right and wrong), sign-up, password reset
-//! (its mailed code, through an SMTP receiver) and the Management API; authorization
+//! (its mailed code, through an SMTP receiver), an email verification ticket (its link
+//! opened and its page posted) and the Management API; authorization
 //! codes and PKCE verifiers; access, ID and refresh tokens (code flow, refresh, client
 //! credentials, a token in a query string); client secrets (created, rotated by the CLI
 //! and by the Management API, sent by client_secret_basic and _post); the session cookie;
@@ -827,7 +828,7 @@ async fn drive(
         "a password set through the Management API",
         &managed_password,
     );
-    let status = http
+    let response = http
         .post(format!("{base}/api/v2/users"))
         .bearer_auth(&management)
         .json(&json!({
@@ -837,9 +838,39 @@ async fn drive(
         }))
         .send()
         .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "the Management API creates a user");
+    let managed: Value = response.json().await.unwrap();
+    // An email verification ticket: its link opened (a GET, with the ticket in the query)
+    // and the page's form posted.
+    let ticket: Value = http
+        .post(format!("{base}/api/v2/tickets/email-verification"))
+        .bearer_auth(&management)
+        .json(&json!({"user_id": managed["user_id"]}))
+        .send()
+        .await
         .unwrap()
-        .status();
-    assert_eq!(status, 201, "the Management API creates a user");
+        .json()
+        .await
+        .unwrap();
+    let link = text(&ticket["ticket"]);
+    let (_, value) = link
+        .split_once("ticket=")
+        .expect("the link carries the ticket");
+    secrets.add("an email verification ticket", value);
+    let path = link.trim_start_matches(base);
+    let (status, _, page) = browser.get(path).await;
+    assert_eq!(status, 200, "the verification page opens");
+    let (status, _, _) = browser
+        .post(
+            "/u/email-verification",
+            &[
+                ("ticket", hidden_field(&page, "ticket").as_str()),
+                ("csrf", hidden_field(&page, "csrf").as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "the ticket verifies");
 }
 
 /// The signing keys' private halves, unsealed with the master key: they must appear in no
@@ -912,7 +943,7 @@ fn run(tally: &mut Tally, label: &str, rust_log: Option<&str>) {
         "--api",
         &format!("{issuer}api/v2/"),
         "--scopes",
-        "read:clients,update:client_keys,create:users",
+        "read:clients,update:client_keys,create:users,create:user_tickets",
     ]);
     let redirects = Arc::new(Mutex::new(Vec::new()));
     runtime.block_on(drive(&base, &tenant, &mut smtp, &mut secrets, &redirects));
