@@ -49,6 +49,10 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("read:email_templates", "Read Email Templates"),
     ("create:email_templates", "Create Email Templates"),
     ("update:email_templates", "Update Email Templates"),
+    ("read:email_provider", "Read Email Provider"),
+    ("create:email_provider", "Create Email Provider"),
+    ("update:email_provider", "Update Email Provider"),
+    ("delete:email_provider", "Delete Email Provider"),
 ];
 
 /// Auth0's Management API scopes for a user's own profile, the only ones Auth0 grants to a

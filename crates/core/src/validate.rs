@@ -370,6 +370,102 @@ pub fn email_template(members: &serde_json::Map<String, serde_json::Value>) -> C
     Ok(())
 }
 
+/// The members of the email provider (`/api/v2/emails/provider`), as Auth0 names them.
+pub const EMAIL_PROVIDER_MEMBERS: [&str; 5] = [
+    "name",
+    "enabled",
+    "default_from_address",
+    "credentials",
+    "settings",
+];
+
+/// The members of an SMTP provider's `credentials`.
+pub const SMTP_CREDENTIALS: [&str; 4] = ["smtp_host", "smtp_port", "smtp_user", "smtp_pass"];
+
+/// Members of the email provider of Auth0's types: `name` "smtp" (the only transport
+/// Tessera has), `enabled`, a `default_from_address` as [`mail_from`], `credentials` with
+/// a host name or address, a port, a user and a password, `settings` an object (kept,
+/// unused). Says which member is wrong and why, never quoting `smtp_pass`.
+pub fn email_provider(members: &serde_json::Map<String, serde_json::Value>) -> Checked<()> {
+    for (key, value) in members {
+        match key.as_str() {
+            "name" => {
+                if value.as_str() != Some("smtp") {
+                    return Err("name must be \"smtp\": Tessera sends mail over SMTP only".into());
+                }
+            }
+            "enabled" => {
+                if !value.is_boolean() {
+                    return Err("enabled must be a boolean".into());
+                }
+            }
+            "default_from_address" => {
+                let from = value
+                    .as_str()
+                    .ok_or("default_from_address must be a string")?;
+                mail_from(from).map_err(|why| why.replacen("from", "default_from_address", 1))?;
+            }
+            "settings" => {
+                if !value.is_object() {
+                    return Err("settings must be an object".into());
+                }
+            }
+            "credentials" => {
+                let credentials = value.as_object().ok_or("credentials must be an object")?;
+                smtp_credentials(credentials)?;
+            }
+            other => {
+                let shown: String = other.chars().filter(|c| !c.is_control()).take(60).collect();
+                return Err(format!(
+                    "{shown}: not a member of the email provider ({})",
+                    EMAIL_PROVIDER_MEMBERS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn smtp_credentials(credentials: &serde_json::Map<String, serde_json::Value>) -> Checked<()> {
+    for (key, value) in credentials {
+        match key.as_str() {
+            "smtp_host" => {
+                let host = value
+                    .as_str()
+                    .ok_or("credentials.smtp_host must be a string")?;
+                let allowed = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
+                if host.is_empty() || host.len() > 253 || !host.chars().all(allowed) {
+                    return Err("credentials.smtp_host must be a host name or an IP address".into());
+                }
+            }
+            "smtp_port" => match value.as_u64() {
+                Some(port) if (1..=65535).contains(&port) => {}
+                _ => return Err("credentials.smtp_port must be a port number, 1 to 65535".into()),
+            },
+            "smtp_user" | "smtp_pass" => {
+                // The value is never quoted: it may be a password.
+                let fits = value
+                    .as_str()
+                    .is_some_and(|text| text.len() <= 255 && !text.chars().any(char::is_control));
+                if !fits {
+                    return Err(format!(
+                        "credentials.{key} must be a string of at most 255 characters, none of \
+                         them control characters"
+                    ));
+                }
+            }
+            other => {
+                let shown: String = other.chars().filter(|c| !c.is_control()).take(60).collect();
+                return Err(format!(
+                    "credentials.{shown}: not an SMTP credential ({})",
+                    SMTP_CREDENTIALS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The longest lifetime of a mailed link: 30 days.
 pub const MAX_URL_LIFETIME: i64 = 30 * 24 * 3600;
 
@@ -1352,6 +1448,32 @@ mod email_template_tests {
             json!({"body": "x".repeat(MAX_EMAIL_TEMPLATE_BODY + 1)}),
         ] {
             assert!(check(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn email_providers_are_smtp_and_never_quote_the_password() {
+        let provider = |value: serde_json::Value| email_provider(value.as_object().unwrap());
+        provider(json!({
+            "name": "smtp", "enabled": true, "default_from_address": "Acme <no-reply@acme.example>",
+            "credentials": {"smtp_host": "smtp.acme.example", "smtp_port": 587,
+                            "smtp_user": "mailer", "smtp_pass": "hunter2"},
+            "settings": {}
+        }))
+        .unwrap();
+        for bad in [
+            json!({"name": "sendgrid"}),
+            json!({"credentials": {"smtp_host": "a b"}}),
+            json!({"credentials": {"smtp_host": "user@host"}}),
+            json!({"credentials": {"smtp_port": 0}}),
+            json!({"credentials": {"smtp_port": 70000}}),
+            json!({"credentials": {"api_key": "x"}}),
+            json!({"credentials": {"smtp_pass": "hunter2\r\nQUIT"}}),
+            json!({"default_from_address": "a@example.com\r\nBcc: b@example.com"}),
+            json!({"enabled": "yes"}),
+        ] {
+            let why = provider(bad.clone()).unwrap_err();
+            assert!(!why.contains("hunter2"), "{why}");
         }
     }
 }

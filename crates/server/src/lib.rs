@@ -13,6 +13,7 @@ mod accounts;
 mod cache;
 mod clock;
 mod edge;
+mod email_provider;
 mod email_templates;
 mod error;
 mod grant;
@@ -72,7 +73,9 @@ pub struct ServerConfig {
     /// How long one request may take, from its header to the response, body included
     /// (default 30 s); a slower one gets 408 and the connection is closed.
     pub request_timeout: Duration,
-    /// Where mail goes (password reset codes); `None`: password reset is not offered.
+    /// Where mail goes (reset codes, verification links) unless the tenant's email provider
+    /// is enabled (`/api/v2/emails/provider`); `None` and no provider: no mail, so no
+    /// password reset.
     pub mail: Option<MailConfig>,
     /// How long an emailed password reset code is valid (15 minutes).
     pub reset_code_lifetime: Duration,

@@ -178,6 +178,11 @@ impl MailConfig {
         })
     }
 
+    /// The configured sender, as a header shows it.
+    pub(crate) fn sender(&self) -> String {
+        self.from.to_string()
+    }
+
     /// Where mail goes, for the start-up banner: no user, no password.
     pub fn describe(&self) -> String {
         match &self.transport {

@@ -191,6 +191,14 @@ pub struct NewVerificationTicket<'a> {
     pub expires_at: i64,
 }
 
+/// The tenant's email provider: its members as the Management API shows them, and the
+/// SMTP password sealed (the store never sees it in clear).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailProvider {
+    pub document: tessera_core::Metadata,
+    pub sealed_password: Option<Vec<u8>>,
+}
+
 /// What a redeemed ticket verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedEmail {

@@ -4,7 +4,8 @@
 //! another site; raced by parallel posts. Templates that try to read what they are not
 //! given (`{{ user.password_hash }}`, secrets), run tags or loops, or put a line break
 //! into the subject or sender. Each refusal is checked against the user's or the
-//! template's state read again. (That a ticket never reaches logs, URLs or files is
+//! template's state read again. The email provider's SMTP password through every `GET`
+//! and error. (That a ticket or that password never reaches logs, URLs or files is
 //! `secrets`'s.)
 
 use serde_json::{Value, json};
@@ -490,5 +491,114 @@ async fn templates_cannot_read_more_than_they_are_given_or_break_headers() {
         stored(&server).await == before,
         "changed",
     );
+    tally.finish();
+}
+
+#[tokio::test]
+async fn the_email_provider_never_shows_its_password() {
+    let mut tally = Tally::new("email_verification/provider");
+    let server = spawn().await;
+    let scopes = [
+        "read:email_provider",
+        "create:email_provider",
+        "update:email_provider",
+        "delete:email_provider",
+    ];
+    let admin = server.management_token(&scopes).await;
+    let secret = format!("pw-{}", ids::alphanumeric(16));
+    let text = |value: &Value| value.to_string();
+    let (status, created) = api(
+        &server,
+        &admin,
+        "POST",
+        "/emails/provider",
+        json!({"name": "smtp", "enabled": false, "default_from_address": "a@example.com",
+               "credentials": {"smtp_host": "mail.example.com", "smtp_port": 587,
+                               "smtp_user": "u", "smtp_pass": secret}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    tally.case(
+        "the created provider as answered",
+        !text(&created).contains(&secret),
+        &created,
+    );
+    for query in [
+        "",
+        "?fields=credentials&include_fields=true",
+        "?fields=name&include_fields=false",
+        "?fields=credentials.smtp_pass&include_fields=true",
+        "?fields=smtp_pass",
+    ] {
+        let response = reqwest::Client::new()
+            .get(server.url(&format!("/api/v2/emails/provider{query}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        let body = response.text().await.unwrap();
+        tally.case(
+            format_args!("GET /emails/provider{query}"),
+            !body.contains(&secret) && !body.contains("smtp_pass"),
+            &body,
+        );
+    }
+    let before = server.store.email_provider().await.unwrap();
+    for (what, patch) in [
+        (
+            "a port of 0",
+            json!({"credentials": {"smtp_port": 0, "smtp_pass": secret}}),
+        ),
+        (
+            "a host with a space",
+            json!({"credentials": {"smtp_host": "a b", "smtp_pass": secret}}),
+        ),
+        (
+            "a password with CRLF",
+            json!({"credentials": {"smtp_host": "h", "smtp_port": 25, "smtp_pass": format!("{secret}\r\nRSET")}}),
+        ),
+        (
+            "a password of 10 kB",
+            json!({"credentials": {"smtp_host": "h", "smtp_port": 25, "smtp_pass": secret.repeat(500)}}),
+        ),
+        (
+            "an unknown credential",
+            json!({"credentials": {"api_key": secret}}),
+        ),
+        (
+            "another provider",
+            json!({"name": "ses", "credentials": {"secretAccessKey": secret}}),
+        ),
+        (
+            "a sender with CRLF",
+            json!({"default_from_address": "a@example.com\r\nBcc: b@example.com"}),
+        ),
+        ("an unknown member", json!({"password": secret})),
+        ("a wrong type", json!({"enabled": "true"})),
+    ] {
+        let (status, answer) = api(&server, &admin, "PATCH", "/emails/provider", patch).await;
+        tally.case(
+            format_args!("{what}"),
+            status == 400 && !text(&answer).contains(&secret),
+            format_args!("status {status}: {answer}"),
+        );
+    }
+    tally.case(
+        "after every refused patch the provider is unchanged",
+        server.store.email_provider().await.unwrap() == before,
+        "changed",
+    );
+    let reader = server.management_token(&["read:email_provider"]).await;
+    for (method, body) in [
+        ("POST", json!({"name": "smtp"})),
+        ("PATCH", json!({"enabled": true})),
+        ("DELETE", json!({})),
+    ] {
+        let (status, _) = api(&server, &reader, method, "/emails/provider", body).await;
+        tally.status(format_args!("{method} without its scope"), status, 403);
+    }
+    let none = server.management_token(&["read:users"]).await;
+    let (status, _) = api(&server, &none, "GET", "/emails/provider", json!({})).await;
+    tally.status("GET without read:email_provider", status, 403);
     tally.finish();
 }

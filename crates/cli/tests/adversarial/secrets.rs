@@ -8,7 +8,8 @@
 //! codes and PKCE verifiers; access, ID and refresh tokens (code flow, refresh, client
 //! credentials, a token in a query string); client secrets (created, rotated by the CLI
 //! and by the Management API, sent by client_secret_basic and _post); the session cookie;
-//! the master key; an SMTP password; Management API tokens.
+//! the master key; an SMTP password (configured, and an email provider's); Management API
+//! tokens.
 //!
 //! Then every secret is looked for — as is, in base64 at any alignment (standard and
 //! URL-safe), percent-encoded — in the server's output, the URLs it redirected to (an
@@ -871,6 +872,40 @@ async fn drive(
         )
         .await;
     assert_eq!(status, 200, "the ticket verifies");
+
+    // An email provider's SMTP password (disabled, so the flows' mail keeps its way).
+    let provider_password = passphrase("provider");
+    secrets.add("an email provider's SMTP password", &provider_password);
+    let status = http
+        .post(format!("{base}/api/v2/emails/provider"))
+        .bearer_auth(&management)
+        .json(&json!({
+            "name": "smtp", "enabled": false,
+            "default_from_address": "no-reply@example.com",
+            "credentials": {"smtp_host": "mail.example.com", "smtp_port": 587,
+                            "smtp_user": "mailer", "smtp_pass": provider_password},
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201, "the provider is configured");
+    let shown = http
+        .get(format!(
+            "{base}/api/v2/emails/provider?fields=credentials&include_fields=true"
+        ))
+        .bearer_auth(&management)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains("mailer"), "{shown}");
+    assert!(
+        !shown.contains(&provider_password),
+        "GET shows the SMTP password"
+    );
 }
 
 /// The signing keys' private halves, unsealed with the master key: they must appear in no
@@ -943,7 +978,8 @@ fn run(tally: &mut Tally, label: &str, rust_log: Option<&str>) {
         "--api",
         &format!("{issuer}api/v2/"),
         "--scopes",
-        "read:clients,update:client_keys,create:users,create:user_tickets",
+        "read:clients,update:client_keys,create:users,create:user_tickets,\
+         create:email_provider,read:email_provider",
     ]);
     let redirects = Arc::new(Mutex::new(Vec::new()));
     runtime.block_on(drive(&base, &tenant, &mut smtp, &mut secrets, &redirects));

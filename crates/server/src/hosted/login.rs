@@ -46,7 +46,7 @@ pub(crate) async fn login_page(
             error: None,
             notice: (params.get("password_changed") == Some("1"))
                 .then_some(crate::hosted::password_reset::PASSWORD_CHANGED),
-            forgot_password: state.mailer().offered(),
+            forgot_password: state.mailer().offered(state.store()).await,
         };
         let response = with_form_action(pages::html(StatusCode::OK, &page), &request.redirect_uri);
         Ok::<_, PageError>(with_cookie(response, cookie))
@@ -123,6 +123,8 @@ pub(crate) async fn login_submit(
         }
         let username = params.get("username").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("").to_string();
+        // Read before the closure (it cannot wait); without `--smtp-url` it is one lookup.
+        let forgot_password = state.mailer().offered(state.store()).await;
         let render = |status: StatusCode, error: &str| {
             let page = LoginPage {
                 client_name: &client.name,
@@ -131,7 +133,7 @@ pub(crate) async fn login_submit(
                 username: &username,
                 error: Some(error),
                 notice: None,
-                forgot_password: state.mailer().offered(),
+                forgot_password,
             };
             with_form_action(pages::html(status, &page), &request.redirect_uri)
         };

@@ -1,17 +1,21 @@
 //! The mail the server sends on its own: a queue to one mail worker that looks the
 //! recipient up and sends outside the request path (in order, so tests can tell "no mail"
-//! from "not yet"), and the per-address throttle of mail anyone may ask for. What each mail
+//! from "not yet"), and the per-address throttle of mail anyone may ask for. Each mail goes
+//! where `crate::email_provider` says at that moment: the tenant's enabled provider, else the
+//! configured transport. What each mail
 //! says is beside its feature: `reset_codes.rs` (password reset codes),
 //! `email_verification.rs` (verification links). `AppState` holds this service.
 
 use std::time::Duration;
 
 use tessera_core::normalize_email;
+use tessera_jose::MasterKey;
 use tessera_store::{Store, StoreError};
 use tokio::sync::mpsc;
 
 use crate::ServerConfig;
 use crate::edge::throttle::Throttle;
+use crate::email_provider;
 use crate::hosted::{email_verification, reset_codes};
 use crate::mail::{MailConfig, MailError};
 
@@ -36,15 +40,28 @@ enum MailJob {
 /// What the worker needs besides the job.
 pub(crate) struct MailContext {
     pub(crate) store: Store,
-    pub(crate) mail: MailConfig,
+    /// The configured transport (`ServerConfig::mail`), unless a provider is enabled.
+    configured: Option<MailConfig>,
+    master_key: MasterKey,
     pub(crate) issuer: String,
     pub(crate) reset_code_lifetime: Duration,
 }
 
+impl MailContext {
+    /// Where this mail goes; `None`: nowhere (then it is not sent).
+    pub(crate) async fn transport(&self) -> Result<Option<MailConfig>, DeliveryError> {
+        Ok(
+            email_provider::current(&self.store, &self.master_key, self.configured.as_ref())
+                .await?,
+        )
+    }
+}
+
 /// The mail service of one server: the queue to the worker and the per-address throttle.
-/// Without mail settings nothing is sent.
+/// Without a transport (configured, or the tenant's provider) nothing is sent.
 pub(crate) struct Mailer {
-    queue: Option<mpsc::Sender<MailJob>>,
+    queue: mpsc::Sender<MailJob>,
+    configured: bool,
     per_address: Throttle<String>,
     reset_code_lifetime: Duration,
 }
@@ -58,7 +75,6 @@ pub(crate) enum DeliveryError {
 }
 
 pub(crate) enum Refused {
-    Unavailable,
     Throttled(u64),
 }
 
@@ -66,56 +82,53 @@ impl Mailer {
     /// Starts the mail worker (it ends when the server's state is dropped).
     pub(crate) fn start(config: &ServerConfig, store: Store, issuer: &str) -> Self {
         let reset_code_lifetime = config.reset_code_lifetime;
-        let queue = config.mail.clone().map(|mail| {
-            let (sender, receiver) = mpsc::channel(QUEUE);
-            let context = MailContext {
-                store,
-                mail,
-                issuer: issuer.to_string(),
-                reset_code_lifetime,
-            };
-            tokio::spawn(deliver(receiver, context));
-            sender
-        });
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let context = MailContext {
+            store,
+            configured: config.mail.clone(),
+            master_key: config.master_key.clone(),
+            issuer: issuer.to_string(),
+            reset_code_lifetime,
+        };
+        tokio::spawn(deliver(receiver, context));
         Mailer {
             queue,
+            configured: config.mail.is_some(),
             per_address: Throttle::new(CODES_PER_ADDRESS, ADDRESS_WINDOW),
             reset_code_lifetime,
         }
     }
 
-    /// Whether mail can be sent at all.
-    pub(crate) fn offered(&self) -> bool {
-        self.queue.is_some()
+    /// Whether mail can be sent now: a configured transport or the tenant's enabled
+    /// provider. What offers password reset.
+    pub(crate) async fn offered(&self, store: &Store) -> bool {
+        email_provider::mail_offered(store, self.configured).await
     }
 
     pub(crate) fn reset_code_minutes(&self) -> u64 {
         self.reset_code_lifetime.as_secs().div_ceil(60)
     }
 
-    /// Queues a reset code for `email`. Never says whether the account exists.
+    /// Queues a reset code for `email` (the caller checked that mail is `offered`). Never
+    /// says whether the account exists.
     pub(crate) fn request_reset_code(&self, email: &str) -> Result<(), Refused> {
-        let queue = self.queue.as_ref().ok_or(Refused::Unavailable)?;
         let email = normalize_email(email);
         self.per_address
             .check(email.clone())
             .map_err(Refused::Throttled)?;
-        enqueue(queue, MailJob::ResetCode(email));
+        enqueue(&self.queue, MailJob::ResetCode(email));
         Ok(())
     }
 
-    /// Queues a verification link for the user; nothing when mail cannot be sent.
+    /// Queues a verification link for the user (not sent when there is no transport).
     pub(crate) fn send_verification(&self, user_id: &str, application_name: Option<&str>) {
-        match &self.queue {
-            Some(queue) => enqueue(
-                queue,
-                MailJob::Verification {
-                    user_id: user_id.to_string(),
-                    application_name: application_name.map(str::to_string),
-                },
-            ),
-            None => tracing::info!(%user_id, "no verification mail: this server sends no mail"),
-        }
+        enqueue(
+            &self.queue,
+            MailJob::Verification {
+                user_id: user_id.to_string(),
+                application_name: application_name.map(str::to_string),
+            },
+        );
     }
 }
 

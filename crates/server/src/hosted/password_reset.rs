@@ -7,7 +7,8 @@
 //! the address, and one worker looks it up and sends the mail outside the request path
 //! (in order, so tests can tell "no mail" from "not yet"). Checking a code does the same
 //! work for an unknown address as for an account: the code is checked against
-//! [`NO_ACCOUNT`]. Offered only when mail can be sent (`ServerConfig::mail`).
+//! [`NO_ACCOUNT`]. Offered only when mail can be sent (`ServerConfig::mail`, or the tenant's
+//! enabled email provider).
 
 use askama::Template;
 use axum::body::Bytes;
@@ -133,7 +134,7 @@ pub(crate) async fn request_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if !state.mailer().offered() {
+    if !state.mailer().offered(state.store()).await {
         return unavailable_page();
     }
     let result = async {
@@ -161,7 +162,7 @@ async fn admit_form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Params, Origin), Response> {
-    if !state.mailer().offered() {
+    if !state.mailer().offered(state.store()).await {
         return Err(unavailable_page());
     }
     if let Err(retry_after) = state.login_throttle().check(client_ip) {
@@ -203,7 +204,6 @@ pub(crate) async fn request_submit(
         }
         match state.mailer().request_reset_code(&email) {
             Ok(()) => {}
-            Err(Refused::Unavailable) => return Ok(unavailable_page()),
             Err(Refused::Throttled(retry_after)) => {
                 return Ok(throttled_page(retry_after, TOO_MANY_FOR_ADDRESS));
             }
@@ -228,7 +228,7 @@ pub(crate) async fn code_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if !state.mailer().offered() {
+    if !state.mailer().offered(state.store()).await {
         return unavailable_page();
     }
     let result = async {
@@ -393,13 +393,13 @@ async fn change_password_inner(
     if validate::email(email).is_err() {
         return Err(OAuthError::invalid_request("email is not a valid address."));
     }
+    if !state.mailer().offered(state.store()).await {
+        return Err(OAuthError::invalid_request(
+            "Password reset is not available: this server does not send email.",
+        ));
+    }
     match state.mailer().request_reset_code(email) {
         Ok(()) => {}
-        Err(Refused::Unavailable) => {
-            return Err(OAuthError::invalid_request(
-                "Password reset is not available: this server does not send email.",
-            ));
-        }
         Err(Refused::Throttled(retry)) => return Err(too_many(retry, TOO_MANY_FOR_ADDRESS)),
     }
     let mut response = CHANGE_PASSWORD_SENT.into_response();

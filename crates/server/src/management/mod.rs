@@ -17,6 +17,7 @@ mod body;
 mod client_grants;
 mod clients;
 mod connections;
+mod email_provider;
 mod email_templates;
 mod error;
 mod paging;
@@ -146,6 +147,12 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/tickets/email-verification", || {
         post(tickets::email_verification)
+    }),
+    ("/emails/provider", || {
+        get(email_provider::get)
+            .post(email_provider::create)
+            .patch(email_provider::update)
+            .delete(email_provider::delete)
     }),
 ];
 

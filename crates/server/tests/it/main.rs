@@ -6,6 +6,7 @@
 mod conformance;
 mod consent;
 mod dbconnections;
+mod email_provider;
 mod email_verification;
 mod error_shapes;
 mod flows;

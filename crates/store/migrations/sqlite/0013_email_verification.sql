@@ -25,3 +25,12 @@ CREATE TABLE email_templates (
     document   TEXT NOT NULL,
     PRIMARY KEY (tenant_id, template)
 );
+
+-- The tenant's email provider (/api/v2/emails/provider), at most one: its members as the
+-- Management API shows them (JSON, never the SMTP password) and the password sealed with
+-- the master key (AES-256-GCM, bound to the tenant).
+CREATE TABLE email_providers (
+    tenant_id        TEXT NOT NULL PRIMARY KEY REFERENCES tenants(id),
+    document         TEXT NOT NULL,
+    sealed_password  BLOB
+);

@@ -7,9 +7,9 @@
 //! `resource_servers.rs`, `clients.rs` (and client grants), `users.rs` (and failed
 //! logins), `roles.rs` (and permissions), `consent.rs`, `codes.rs`, `sessions.rs` (and
 //! login transactions), `tokens.rs` (opaque and refresh tokens), `reset_codes.rs`,
-//! `verification_tickets.rs`, `email_templates.rs`, `tenant.rs` and `purge.rs`. Every list
-//! runs through `page_of` / `checkpoint_of` below (one page in SQL, see `lists.rs`);
-//! `plans.rs` (a test) checks each list's query plan uses an index.
+//! `verification_tickets.rs`, `email_templates.rs`, `email_provider.rs`, `tenant.rs` and
+//! `purge.rs`. Every list runs through `page_of` / `checkpoint_of` below (one page in SQL,
+//! see `lists.rs`); `plans.rs` (a test) checks each list's query plan uses an index.
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +61,7 @@ macro_rules! for_update {
 mod clients;
 mod codes;
 mod consent;
+mod email_provider;
 mod email_templates;
 mod keys;
 #[cfg(test)]

@@ -96,6 +96,7 @@ on_both_backends!(
     a_verification_ticket_verifies_its_address_once,
     concurrent_redemptions_of_a_verification_ticket_verify_once,
     email_templates_are_created_once_replaced_and_patched,
+    the_email_provider_is_configured_once_patched_and_deleted,
 );
 
 fn api(identifier: &str) -> ResourceServer {
@@ -3155,4 +3156,44 @@ async fn email_templates_are_created_once_replaced_and_patched(store: &Store) {
         store.email_template("reset_email").await.unwrap(),
         Some(first)
     );
+}
+
+async fn the_email_provider_is_configured_once_patched_and_deleted(store: &Store) {
+    let members =
+        |value: serde_json::Value| -> tessera_core::Metadata { value.as_object().unwrap().clone() };
+    assert_eq!(store.email_provider().await.unwrap(), None);
+    assert!(matches!(
+        store
+            .patch_email_provider(&members(serde_json::json!({"enabled": false})), None)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let provider = EmailProvider {
+        document: members(serde_json::json!({"name": "smtp", "enabled": true})),
+        sealed_password: Some(vec![1, 2, 3]),
+    };
+    store.create_email_provider(&provider).await.unwrap();
+    assert!(matches!(
+        store.create_email_provider(&provider).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // A patch without a password keeps the sealed one.
+    let patched = store
+        .patch_email_provider(&members(serde_json::json!({"enabled": false})), None)
+        .await
+        .unwrap();
+    assert_eq!(patched.sealed_password, Some(vec![1, 2, 3]));
+    assert_eq!(patched.document["enabled"], false);
+    let patched = store
+        .patch_email_provider(&members(serde_json::json!({})), Some(&[9]))
+        .await
+        .unwrap();
+    assert_eq!(patched.sealed_password, Some(vec![9]));
+    assert_eq!(store.email_provider().await.unwrap(), Some(patched));
+    store.delete_email_provider().await.unwrap();
+    assert_eq!(store.email_provider().await.unwrap(), None);
+    assert!(matches!(
+        store.delete_email_provider().await,
+        Err(StoreError::NotFound(_))
+    ));
 }

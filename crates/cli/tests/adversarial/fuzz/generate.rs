@@ -620,6 +620,12 @@ pub(super) const ROUTES: &[Route] = &[
         ],
         Shape::Management,
     ),
+    route(
+        "/api/v2/emails/provider",
+        &["GET", "POST", "PATCH", "DELETE"],
+        &tessera_core::validate::EMAIL_PROVIDER_MEMBERS,
+        Shape::Management,
+    ),
 ];
 
 /// Methods no route (or, for PUT, one) has, or spellings the server must not confuse.
