@@ -5,8 +5,9 @@
 //! parameters and says a refusal in its own words. Actions' pre-user-registration will run
 //! here, before the account is written.
 //!
-//! Also the one rule of when a new account is mailed a verification link: its address is
-//! not verified, the entrance did not decline (`verify_email: false` on `POST /users`), and
+//! Also the one rule of when an account — new, or given a new address by `PATCH /users` —
+//! is mailed a verification link: its address is not verified, the caller did not decline
+//! (`verify_email: false` on `POST` / `PATCH /users`), and
 //! the tenant's `verify_email` template is enabled (`/api/v2/email-templates/verify_email`;
 //! on Auth0 that template's status toggle decides the same).
 
@@ -77,13 +78,32 @@ pub(crate) async fn create(state: &AppState, account: NewAccount) -> Result<User
         Err(StoreError::Conflict(_)) => return Err(Refusal::Exists),
         Err(other) => return Err(other.into()),
     };
+    mail_verification_link(
+        state,
+        &user,
+        account.no_verification_mail,
+        account.application_name.as_deref(),
+    )
+    .await?;
+    Ok(user)
+}
+
+/// Queues a verification link for `user` (new, or with a new address) when the rule above
+/// says so: the address is not verified, the caller did not decline, the tenant's
+/// `verify_email` template is enabled.
+pub(crate) async fn mail_verification_link(
+    state: &AppState,
+    user: &User,
+    declined: bool,
+    application_name: Option<&str>,
+) -> Result<(), StoreError> {
     if !user.email_verified
-        && !account.no_verification_mail
+        && !declined
         && email_templates::enabled(state.store(), VERIFY_EMAIL).await?
     {
         state
             .mailer()
-            .send_verification(&user.user_id, account.application_name.as_deref());
+            .send_verification(&user.user_id, application_name);
     }
-    Ok(user)
+    Ok(())
 }

@@ -266,8 +266,9 @@ fn email_exists() -> ApiError {
 /// `email_verified` says otherwise, as on Auth0), `email_verified`, `name`, `nickname`,
 /// `picture`, `blocked`, `password`, and `user_metadata` / `app_metadata` (merged at the
 /// first level; `null` removes a member, `{}` clears). `connection` may be given (it must be the
-/// database connection); `client_id`, `verify_email` and `verify_password` are accepted
-/// and have no effect (Tessera sends no verification mail).
+/// database connection); `verify_email` (default true) asks for a verification mail to a
+/// new address (`crate::accounts`); `client_id` and `verify_password` are accepted and
+/// have no effect.
 pub(crate) async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -278,7 +279,7 @@ pub(crate) async fn update(
     let mut fields = body::object(&headers, body, UPDATE_FIELDS)?;
     connection(&mut fields, false)?;
     fields.string("client_id")?;
-    fields.boolean("verify_email")?;
+    let verify_email = fields.boolean("verify_email")?.unwrap_or(true);
     let mut change = UserProfileChange {
         email: fields.string("email")?.as_deref().map(email).transpose()?,
         email_verified: fields.boolean("email_verified")?,
@@ -319,7 +320,7 @@ pub(crate) async fn update(
         || change.user_metadata.is_some()
         || change.app_metadata.is_some();
     if changes_profile {
-        state
+        let changed = state
             .store()
             .update_user_profile(&user.user_id, &change, now)
             .await
@@ -328,6 +329,10 @@ pub(crate) async fn update(
                 StoreError::NotFound(_) => not_found(),
                 other => ApiError::from(other),
             })?;
+        // A new address: a link to it, as for a new account.
+        if change.email.is_some() {
+            accounts::mail_verification_link(&state, &changed, !verify_email, None).await?;
+        }
     }
     if let Some(password) = password {
         let hash = state.hasher().hash(password).await;

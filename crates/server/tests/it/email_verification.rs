@@ -546,3 +546,56 @@ async fn email_templates_are_read_replaced_and_patched_in_auth0s_shape() {
     .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn a_new_address_set_through_the_api_is_mailed_a_link_unless_declined() {
+    let (server, mut smtp) = spawn_with_mail(|_| {}).await;
+    let admin = server.management_token(SCOPES).await;
+    let (status, _) = api(
+        &server,
+        &admin,
+        reqwest::Method::POST,
+        "/email-templates",
+        Some(verify_template(true)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, user) = api(
+        &server,
+        &admin,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({"connection": CONNECTION, "email": "old@example.com",
+                    "password": "a long new passphrase 4", "email_verified": true})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let path = format!("/users/{}", user["user_id"].as_str().unwrap());
+    // Declined, or another member changed: nothing.
+    for body in [
+        json!({"email": "declined@example.com", "verify_email": false}),
+        json!({"name": "Just A Name"}),
+    ] {
+        let (status, _) = api(&server, &admin, reqwest::Method::PATCH, &path, Some(body)).await;
+        assert_eq!(status, 200);
+    }
+    nothing_else_was_sent(&server, &mut smtp).await;
+    let (status, changed) = api(
+        &server,
+        &admin,
+        reqwest::Method::PATCH,
+        &path,
+        Some(json!({"email": "new@example.com"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(changed["email_verified"], false);
+    let mail = smtp.next().await;
+    assert_eq!(mail.to, vec!["new@example.com".to_string()]);
+    let link = link_of(&server, &mail);
+    let browser = browser();
+    let (_, page) = open(&browser, &link).await;
+    let (status, done) = press(&server, &browser, &page).await;
+    assert_eq!(status, 200);
+    assert!(done.contains("new@example.com</strong> is verified"));
+}
