@@ -81,37 +81,6 @@ fn escape(text: &str) -> String {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_with_url_characters_survive() {
-        let master_key = MasterKey::generate();
-        let password = "p@ss:w/rd %41 +&=?#";
-        let provider = EmailProvider {
-            document: serde_json::json!({
-                "name": "smtp", "enabled": true,
-                "credentials": {"smtp_host": "mail.example.com", "smtp_port": 587,
-                                "smtp_user": "me@example.com"}
-            })
-            .as_object()
-            .unwrap()
-            .clone(),
-            sealed_password: Some(seal_password(&master_key, password)),
-        };
-        let mail = transport(&provider, &master_key, Some("a@example.com")).unwrap();
-        let shown = format!("{mail:?}");
-        assert!(shown.contains("mail.example.com:587 (STARTTLS)"), "{shown}");
-        assert!(!shown.contains("p@ss"), "{shown}");
-        // Another master key cannot open it; the error does not quote it.
-        let error = transport(&provider, &MasterKey::generate(), Some("a@example.com"))
-            .err()
-            .unwrap();
-        assert!(!error.contains("p@ss"), "{error}");
-    }
-}
-
 /// Where mail goes now: the enabled provider's server, else `configured`. A provider that
 /// cannot be used is logged (without its password) and `configured` serves.
 pub(crate) async fn current(
@@ -143,5 +112,36 @@ pub(crate) async fn mail_offered(store: &Store, configured: bool) -> bool {
             tracing::warn!(%error, "the email provider could not be read");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_with_url_characters_survive() {
+        let master_key = MasterKey::generate();
+        let password = "p@ss:w/rd %41 +&=?#";
+        let provider = EmailProvider {
+            document: serde_json::json!({
+                "name": "smtp", "enabled": true,
+                "credentials": {"smtp_host": "mail.example.com", "smtp_port": 587,
+                                "smtp_user": "me@example.com"}
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+            sealed_password: Some(seal_password(&master_key, password)),
+        };
+        let mail = transport(&provider, &master_key, Some("a@example.com")).unwrap();
+        let shown = format!("{mail:?}");
+        assert!(shown.contains("mail.example.com:587 (STARTTLS)"), "{shown}");
+        assert!(!shown.contains("p@ss"), "{shown}");
+        // Another master key cannot open it; the error does not quote it.
+        let error = transport(&provider, &MasterKey::generate(), Some("a@example.com"))
+            .err()
+            .unwrap();
+        assert!(!error.contains("p@ss"), "{error}");
     }
 }

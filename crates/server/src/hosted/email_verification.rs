@@ -187,13 +187,9 @@ pub(crate) async fn page(
         Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
     }
     .await;
-    // The page's own URL holds the ticket: no Referer carries it on.
-    let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    response.headers_mut().insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
+    // The page's own URL holds the ticket; `edge::headers` gives every HTML page
+    // `Referrer-Policy: no-referrer`, so no Referer carries it on.
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `POST /u/email-verification`: uses the ticket up and marks the address verified.

@@ -199,6 +199,15 @@ async fn a_hosted_sign_up_is_mailed_a_link_that_verifies_only_when_the_page_is_p
     }
     assert!(!verified(&server, &user_id).await);
 
+    // The page is as locked down as the other hosted pages, and sends no Referer on.
+    let response = scanner.get(&link).send().await.unwrap();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+
     // The person presses the button.
     let mail_client = tessera_testkit::browser();
     let (status, page) = open(&mail_client, &link).await;
