@@ -4,7 +4,7 @@
 //
 // export → an unchanged re-import → a re-export equal to the first; a modified import (a new
 // API with scopes, an SPA, an m2m application with its grant, a role with permissions, tenant
-// settings) whose re-export is the modified file; AUTH0_ALLOW_DELETE=true with the first export,
+// settings, the verification email's template) whose re-export is the modified file; AUTH0_ALLOW_DELETE=true with the first export,
 // which removes what the modified import added. Every resource type Tessera does not serve is
 // read as "none" and skipped: no run logs an error.
 
@@ -125,9 +125,13 @@ describe(`auth0-deploy-cli ${A0DEPLOY_VERSION} against tessera dev --tls`, () =>
     return readTenant(dir);
   }
 
-  async function importFrom(tenant, name, { allowDelete = false } = {}) {
+  async function importFrom(tenant, name, { allowDelete = false, files = {} } = {}) {
     const dir = path.join(work.dir, name);
     await mkdir(dir, { recursive: true });
+    for (const [file, text] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+      await writeFile(path.join(dir, file), text);
+    }
     const file = path.join(dir, 'tenant.yaml');
     await writeFile(file, yaml.dump(tenant));
     let configFile = config;
@@ -216,7 +220,17 @@ describe(`auth0-deploy-cli ${A0DEPLOY_VERSION} against tessera dev --tls`, () =>
       ],
     });
     modified.tenant = { ...modified.tenant, friendly_name: 'Orders Inc.', support_email: 'support@orders.example.com', default_audience: ordersApi };
-    await importFrom(modified, 'modified');
+    const verifyEmail = '<p>Welcome to {{ friendly_name }}: <a href="{{ url }}">verify {{ user.email }}</a></p>';
+    modified.emailTemplates = [{
+      template: 'verify_email',
+      body: './emailTemplates/verify_email.html',
+      enabled: true,
+      from: 'Orders <no-reply@orders.example.com>',
+      subject: 'Verify your address',
+      syntax: 'liquid',
+      urlLifetimeInSeconds: 86400,
+    }];
+    await importFrom(modified, 'modified', { files: { 'emailTemplates/verify_email.html': verifyEmail } });
 
     // What the server now holds, through the Management API.
     const apis = await management(`/resource-servers?identifiers=${encodeURIComponent(ordersApi)}`);
@@ -225,6 +239,11 @@ describe(`auth0-deploy-cli ${A0DEPLOY_VERSION} against tessera dev --tls`, () =>
     const settings = await management('/tenants/settings');
     assert.equal(settings.body.default_audience, ordersApi);
     assert.equal(settings.body.friendly_name, 'Orders Inc.');
+
+    const template = await management('/email-templates/verify_email');
+    assert.equal(template.status, 200, JSON.stringify(template.body));
+    assert.equal(template.body.body, verifyEmail);
+    assert.equal(template.body.enabled, true);
 
     const again = await exportTo('export-3');
     // client grants are exported with the application's name; the order of a list is a0deploy's.
@@ -256,10 +275,12 @@ describe(`auth0-deploy-cli ${A0DEPLOY_VERSION} against tessera dev --tls`, () =>
   it('AUTH0_ALLOW_DELETE with the first export removes what the modified import added', async () => {
     await importFrom(first, 'delete', { allowDelete: true });
     const after = await exportTo('export-4');
-    // Tenant settings are patched, never deleted (as on Auth0): what the modified import set stays.
+    // Tenant settings are patched and email templates updated, never deleted (as on Auth0):
+    // what the modified import set stays.
     assert.equal(after.tenant.friendly_name, 'Orders Inc.');
-    const { tenant: _afterTenant, ...rest } = after;
-    const { tenant: _firstTenant, ...expected } = first;
+    assert.deepEqual(after.emailTemplates.map((t) => t.template), ['verify_email']);
+    const { tenant: _afterTenant, emailTemplates: _afterTemplates, ...rest } = after;
+    const { tenant: _firstTenant, emailTemplates: _firstTemplates, ...expected } = first;
     assert.deepEqual(normalized(rest), normalized(expected));
   });
 });
