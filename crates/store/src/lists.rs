@@ -202,6 +202,7 @@ pub(crate) struct Sql {
 #[derive(Debug, Clone)]
 pub(crate) enum Bind {
     Text(String),
+    OptText(Option<String>),
     Int(i64),
     Bool(bool),
 }
@@ -251,6 +252,7 @@ macro_rules! bound_query {
         for bind in &sql.binds {
             query = match bind {
                 $crate::lists::Bind::Text(text) => query.bind(text.clone()),
+                $crate::lists::Bind::OptText(text) => query.bind(text.clone()),
                 $crate::lists::Bind::Int(number) => query.bind(*number),
                 $crate::lists::Bind::Bool(flag) => query.bind(*flag),
             };

@@ -178,6 +178,8 @@ pub struct PurgeCounts {
     pub refresh_tokens: u64,
     pub reset_codes: u64,
     pub verification_tickets: u64,
+    /// Expired jobs, their errors with them.
+    pub jobs: u64,
 }
 
 /// An email verification ticket to store: its hash, never the ticket.
@@ -272,4 +274,80 @@ pub struct ConsentRevocation {
     pub refresh_families: u64,
     /// Opaque access tokens (no audience) of the application for the user, deleted.
     pub opaque_tokens: u64,
+}
+
+/// Where a job is in its life (Auth0's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Processing => "processing",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobStatus> {
+        Some(match text {
+            "pending" => JobStatus::Pending,
+            "processing" => JobStatus::Processing,
+            "completed" => JobStatus::Completed,
+            "failed" => JobStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A job of the Management API (`/api/v2/jobs/…`). `job_type` is an open string
+/// (`users_import`, `users_export`, …); `details` is what that type keeps (a JSON object)
+/// and `summary` what it reports when done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub job_type: String,
+    pub status: JobStatus,
+    pub connection_id: Option<String>,
+    pub external_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+    pub summary: Option<serde_json::Value>,
+    pub details: Metadata,
+}
+
+/// A user as a bulk import writes it: already validated, the email normalized, the
+/// password hash in the form the server verifies (`None`: no password).
+#[derive(Debug, Clone, Default)]
+pub struct ImportedUser {
+    pub user_id: String,
+    pub email: String,
+    /// `None`: false for a new user, unchanged by an upsert.
+    pub email_verified: Option<bool>,
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    pub nickname: Option<String>,
+    pub picture: Option<String>,
+    pub blocked: bool,
+    pub user_metadata: Option<Metadata>,
+    pub app_metadata: Option<Metadata>,
+}
+
+/// What became of one user of an import batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Inserted,
+    /// An existing user with that email took the file's upsertable fields (upsert only).
+    Updated,
+    /// A user with that email exists and the import does not upsert.
+    DuplicateEmail,
+    /// The `user_id` belongs to a user with another email.
+    DuplicateUserId,
 }

@@ -63,6 +63,7 @@ mod codes;
 mod consent;
 mod email_provider;
 mod email_templates;
+mod jobs;
 mod keys;
 #[cfg(test)]
 mod plans;

@@ -33,6 +33,7 @@ impl Store {
                 "expires_at",
                 &mut counts.verification_tickets,
             ),
+            ("jobs", "expires_at", &mut counts.jobs),
         ] {
             // Table and column names come from the fixed list above, never from input.
             // PostgreSQL has no DELETE … LIMIT: the batch is picked by row address (ctid),

@@ -5,11 +5,12 @@ use sqlx::Row;
 use tessera_core::{DATABASE_CONNECTION, Metadata, User};
 
 use super::{Store, to_json};
-use crate::backend::{BeginWrite as _, Fetch};
+use crate::backend::{BeginWrite as _, Col as _, Fetch};
 use crate::lists::{
-    Bind, Match, Page, Slice, Sql, UserField, UserOrder, UserSearch, UserSort, prefix_end,
+    Bind, Match, Page, Slice, Sql, UserField, UserOrder, UserSearch, UserSort, bound_query,
+    prefix_end,
 };
-use crate::records::{NewUser, UserProfileChange};
+use crate::records::{ImportOutcome, ImportedUser, NewUser, UserProfileChange};
 use crate::{StoreError, StoreResult};
 
 fn json_object(text: &str) -> StoreResult<Metadata> {
@@ -156,6 +157,144 @@ impl Store {
         })
     }
 
+    /// Writes one batch of a bulk import in one transaction: a user whose email is new
+    /// (and whose `user_id` is free) is inserted; one whose email exists is updated when
+    /// `upsert` — only the fields Auth0 upserts (profile, `email_verified`, metadata),
+    /// never the password or `blocked` — or refused. One query finds the users that
+    /// exist, one statement inserts the new ones; a row a concurrent writer took in
+    /// between is skipped by `ON CONFLICT DO NOTHING` and reported as a duplicate.
+    /// The outcomes are in `users`' order; `users` must not repeat an email or id.
+    pub async fn import_users(
+        &self,
+        users: &[ImportedUser],
+        upsert: bool,
+        now: i64,
+    ) -> StoreResult<Vec<ImportOutcome>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let emails: Vec<String> = users
+            .iter()
+            .map(|u| tessera_core::normalize_email(&u.email))
+            .collect();
+        let ids: Vec<String> = users.iter().map(|u| u.user_id.clone()).collect();
+        // The users of the batch's emails (in the connection) and of its ids: both
+        // columns are indexed.
+        let mut existing = Sql::default();
+        existing.push(
+            "SELECT user_id, email, connection FROM users WHERE tenant_id = ? AND ((connection = ?",
+            [
+                Bind::Text(self.tenant.into()),
+                Bind::Text(DATABASE_CONNECTION.into()),
+            ],
+        );
+        existing.push_in("email", &emails);
+        existing.push(") OR (1 = 1", []);
+        existing.push_in("user_id", &ids);
+        existing.push("))", []);
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            let rows = bound_query!(&existing).fetch_all(&mut *tx).await?;
+            let mut by_email = std::collections::HashMap::new();
+            let mut taken_ids = std::collections::HashSet::new();
+            for row in &rows {
+                let user_id: String = row.col("user_id")?;
+                let connection: String = row.col("connection")?;
+                if connection == DATABASE_CONNECTION {
+                    by_email.insert(row.text("email")?, user_id.clone());
+                }
+                taken_ids.insert(user_id);
+            }
+            let mut outcomes = Vec::with_capacity(users.len());
+            let mut insert = Sql::new(
+                "INSERT INTO users (tenant_id, user_id, connection, email, email_verified, \
+                 password_hash, name, nickname, picture, blocked, created_at, updated_at, \
+                 last_login, logins_count, user_metadata, app_metadata) VALUES ",
+            );
+            let mut inserting = 0;
+            for (user, email) in users.iter().zip(&emails) {
+                if let Some(existing_id) = by_email.get(email) {
+                    if !upsert {
+                        outcomes.push(ImportOutcome::DuplicateEmail);
+                        continue;
+                    }
+                    sqlx::query(
+                        "UPDATE users SET email_verified = COALESCE($1, email_verified), \
+                         name = COALESCE($2, name), nickname = COALESCE($3, nickname), \
+                         picture = COALESCE($4, picture), user_metadata = COALESCE($5, user_metadata), \
+                         app_metadata = COALESCE($6, app_metadata), updated_at = $7 \
+                         WHERE tenant_id = $8 AND user_id = $9",
+                    )
+                    .bind(user.email_verified)
+                    .bind(&user.name)
+                    .bind(&user.nickname)
+                    .bind(&user.picture)
+                    .bind(user.user_metadata.as_ref().map(to_json))
+                    .bind(user.app_metadata.as_ref().map(to_json))
+                    .bind(now)
+                    .bind(self.tenant)
+                    .bind(existing_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    outcomes.push(ImportOutcome::Updated);
+                    continue;
+                }
+                if taken_ids.contains(&user.user_id) {
+                    outcomes.push(ImportOutcome::DuplicateUserId);
+                    continue;
+                }
+                let separator = if inserting == 0 { "" } else { ", " };
+                inserting += 1;
+                insert.push(
+                    &format!("{separator}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?)"),
+                    [
+                        Bind::Text(self.tenant.into()),
+                        Bind::Text(user.user_id.clone()),
+                        Bind::Text(DATABASE_CONNECTION.into()),
+                        Bind::Text(email.clone()),
+                        Bind::Bool(user.email_verified.unwrap_or(false)),
+                        Bind::OptText(user.password_hash.clone()),
+                        Bind::Text(user.name.clone().unwrap_or_else(|| email.clone())),
+                        Bind::Text(
+                            user.nickname
+                                .clone()
+                                .unwrap_or_else(|| User::nickname_from_email(email)),
+                        ),
+                        Bind::Text(
+                            user.picture
+                                .clone()
+                                .unwrap_or_else(|| default_picture(email)),
+                        ),
+                        Bind::Bool(user.blocked),
+                        Bind::Int(now),
+                        Bind::Int(now),
+                        Bind::Text(to_json(&user.user_metadata.clone().unwrap_or_default())),
+                        Bind::Text(to_json(&user.app_metadata.clone().unwrap_or_default())),
+                    ],
+                );
+                outcomes.push(ImportOutcome::Inserted);
+            }
+            if inserting > 0 {
+                insert
+                    .text
+                    .push_str(" ON CONFLICT DO NOTHING RETURNING user_id");
+                let inserted: std::collections::HashSet<String> = bound_query!(&insert)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|row| row.col("user_id"))
+                    .collect::<StoreResult<_>>()?;
+                for (user, outcome) in users.iter().zip(outcomes.iter_mut()) {
+                    if *outcome == ImportOutcome::Inserted && !inserted.contains(&user.user_id) {
+                        *outcome = ImportOutcome::DuplicateEmail;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        })
+    }
+
     pub async fn find_user(&self, user_id: &str) -> StoreResult<Option<User>> {
         each!(self, |pool| {
             let row = sqlx::query(concat!(
@@ -291,6 +430,31 @@ impl Store {
                 return Err(StoreError::NotFound("user"));
             }
             self.end_user_sessions(user_id, now).await
+        })
+    }
+
+    /// Replaces a password hash by a stronger one of the same password (an imported
+    /// hash after the first login): only if the stored hash is still `old`, so a password
+    /// changed meanwhile stays. Sessions are untouched: the password did not change.
+    /// Returns whether it was replaced.
+    pub async fn upgrade_password_hash(
+        &self,
+        user_id: &str,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE users SET password_hash = $1 \
+                 WHERE tenant_id = $2 AND user_id = $3 AND password_hash = $4",
+            )
+            .bind(new)
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(old)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
         })
     }
 

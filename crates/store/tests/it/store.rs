@@ -97,6 +97,8 @@ on_both_backends!(
     concurrent_redemptions_of_a_verification_ticket_verify_once,
     email_templates_are_created_once_replaced_and_patched,
     the_email_provider_is_configured_once_patched_and_deleted,
+    jobs_keep_status_summary_and_paged_errors,
+    imports_insert_update_or_refuse_per_user,
 );
 
 fn api(identifier: &str) -> ResourceServer {
@@ -352,6 +354,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             refresh_tokens: 0,
             reset_codes: 0,
             verification_tickets: 0,
+            jobs: 0,
         }
     );
     assert!(matches!(
@@ -3196,4 +3199,225 @@ async fn the_email_provider_is_configured_once_patched_and_deleted(store: &Store
         store.delete_email_provider().await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+fn job(id: &str, expires_at: i64) -> Job {
+    Job {
+        id: id.into(),
+        job_type: "users_import".into(),
+        status: JobStatus::Pending,
+        connection_id: Some("con_x".into()),
+        external_id: None,
+        created_at: 10,
+        updated_at: 10,
+        expires_at,
+        summary: None,
+        details: Default::default(),
+    }
+}
+
+async fn jobs_keep_status_summary_and_paged_errors(store: &Store) {
+    store.create_job(&job("job_a", 100)).await.unwrap();
+    assert!(matches!(
+        store.create_job(&job("job_a", 100)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = store.find_job("job_a", 50).await.unwrap().unwrap();
+    assert_eq!(found, job("job_a", 100));
+    // Past its expiry a job is gone for readers, and purged.
+    assert_eq!(store.find_job("job_a", 100).await.unwrap(), None);
+    assert_eq!(store.find_job("job_b", 50).await.unwrap(), None);
+
+    let summary = serde_json::json!({"failed": 2, "updated": 0, "inserted": 1, "total": 3});
+    store
+        .set_job_status("job_a", JobStatus::Completed, Some(&summary), 20)
+        .await
+        .unwrap();
+    let done = store.find_job("job_a", 50).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.summary, Some(summary.clone()));
+    assert_eq!(done.updated_at, 20);
+    // A status change without a summary keeps the one recorded.
+    store
+        .set_job_status("job_a", JobStatus::Failed, None, 21)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_job("job_a", 50).await.unwrap().unwrap().summary,
+        Some(summary)
+    );
+    assert!(matches!(
+        store
+            .set_job_status("job_b", JobStatus::Failed, None, 21)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // More errors than one statement inserts, read back a page at a time in order.
+    let errors: Vec<(i64, serde_json::Value)> = (0..1203)
+        .map(|i| {
+            (
+                i * 2,
+                serde_json::json!({"user": {"email": format!("u{i}@x.io")}}),
+            )
+        })
+        .collect();
+    store.add_job_errors("job_a", &errors).await.unwrap();
+    let mut read = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.job_errors("job_a", after, 500).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.0);
+        read.extend(page);
+    }
+    assert_eq!(read, errors);
+
+    let counts = store.purge_expired(100).await.unwrap();
+    assert_eq!(counts.jobs, 1);
+    assert!(
+        store
+            .job_errors("job_a", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn imported(id: &str, email: &str) -> ImportedUser {
+    ImportedUser {
+        user_id: id.into(),
+        email: email.into(),
+        password_hash: Some(format!("hash-of-{id}")),
+        ..Default::default()
+    }
+}
+
+async fn imports_insert_update_or_refuse_per_user(store: &Store) {
+    let existing = store
+        .create_user(
+            &NewUser {
+                email: "old@x.io".into(),
+                password_hash: "old-hash".into(),
+                email_verified: false,
+                name: Some("Old".into()),
+                nickname: None,
+                picture: None,
+                user_metadata: Default::default(),
+                app_metadata: Default::default(),
+            },
+            "auth0|old",
+            1,
+        )
+        .await
+        .unwrap();
+    let mut upserted = imported("auth0|other", "OLD@x.io");
+    upserted.name = Some("Renamed".into());
+    upserted.email_verified = Some(true);
+    upserted.blocked = true;
+    upserted.app_metadata =
+        Some(serde_json::from_value(serde_json::json!({"plan": "pro"})).unwrap());
+    let mut blocked = imported("auth0|b", "b@x.io");
+    blocked.blocked = true;
+    let batch = vec![
+        imported("auth0|a", "A@x.io"),
+        upserted.clone(),
+        imported("auth0|old", "taken-id@x.io"),
+        blocked,
+    ];
+
+    // Without upsert the existing email is refused, and nothing of that user changes.
+    let outcomes = store.import_users(&batch, false, 5).await.unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            ImportOutcome::Inserted,
+            ImportOutcome::DuplicateEmail,
+            ImportOutcome::DuplicateUserId,
+            ImportOutcome::Inserted,
+        ]
+    );
+    let (old, hash) = store
+        .find_user_with_password("old@x.io")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old, existing);
+    assert_eq!(hash.as_deref(), Some("old-hash"));
+    let (a, hash) = store
+        .find_user_with_password("a@x.io")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (a.user_id.as_str(), a.email.as_str(), a.name.as_str()),
+        ("auth0|a", "a@x.io", "a@x.io")
+    );
+    assert_eq!(a.created_at, 5);
+    assert!(!a.email_verified && !a.blocked);
+    assert_eq!(hash.as_deref(), Some("hash-of-auth0|a"));
+    assert!(store.find_user("auth0|b").await.unwrap().unwrap().blocked);
+    assert_eq!(
+        store.find_user_by_email("taken-id@x.io").await.unwrap(),
+        None
+    );
+
+    // With upsert the profile and metadata change; the password, id and blocked do not.
+    let outcomes = store.import_users(&[upserted], true, 6).await.unwrap();
+    assert_eq!(outcomes, [ImportOutcome::Updated]);
+    let (old, hash) = store
+        .find_user_with_password("old@x.io")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.user_id, "auth0|old");
+    assert_eq!(old.name, "Renamed");
+    assert!(old.email_verified);
+    assert!(!old.blocked);
+    assert_eq!(
+        old.app_metadata.get("plan"),
+        Some(&serde_json::json!("pro"))
+    );
+    assert_eq!(old.updated_at, 6);
+    assert_eq!(hash.as_deref(), Some("old-hash"));
+    assert_eq!(store.find_user("auth0|other").await.unwrap(), None);
+
+    // A user without a password has none to verify against.
+    let mut no_password = imported("auth0|np", "np@x.io");
+    no_password.password_hash = None;
+    store.import_users(&[no_password], false, 7).await.unwrap();
+    let (_, hash) = store
+        .find_user_with_password("np@x.io")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hash, None);
+
+    // An upgraded hash replaces only the hash it was computed from.
+    assert!(
+        !store
+            .upgrade_password_hash("auth0|a", "stale", "new")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .upgrade_password_hash("auth0|a", "hash-of-auth0|a", "new")
+            .await
+            .unwrap()
+    );
+    let (_, hash) = store
+        .find_user_with_password("a@x.io")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hash.as_deref(), Some("new"));
+
+    // Batches of a thousand users go in one statement each.
+    let many: Vec<ImportedUser> = (0..1000)
+        .map(|i| imported(&format!("auth0|m{i}"), &format!("m{i}@x.io")))
+        .collect();
+    let outcomes = store.import_users(&many, false, 8).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == ImportOutcome::Inserted));
+    assert!(store.find_user("auth0|m999").await.unwrap().is_some());
 }
