@@ -21,6 +21,7 @@ use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_ac
 use crate::hosted::session;
 use crate::hosted::transaction::{self, with_cookie};
 use crate::pages::{self, LoginPage, SignupPage};
+use crate::passwords::Verification;
 
 const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 const ACCOUNT_LOCKED: &str = "Your account has been blocked after multiple consecutive login attempts. \
@@ -164,9 +165,9 @@ pub(crate) async fn login_submit(
             None => (None, None),
         };
         // Unknown accounts run a dummy verification: same message, status and timing.
-        let verified = state.hasher().verify(password, stored_hash).await;
+        let verification = state.hasher().verify(password, stored_hash).await;
         let user = match user {
-            Some(user) if verified => user,
+            Some(user) if verification.is_right() => user,
             _ => {
                 state.metrics().login(Login::WrongCredentials);
                 return Ok(render(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS));
@@ -175,6 +176,17 @@ pub(crate) async fn login_submit(
         if user.blocked {
             state.metrics().login(Login::Blocked);
             return Ok(render(StatusCode::FORBIDDEN, USER_BLOCKED));
+        }
+        // An imported hash gives way to Tessera's own now that the password is known.
+        if let Verification::RightButOutdated {
+            outdated,
+            replacement,
+        } = &verification
+        {
+            state
+                .store()
+                .upgrade_password_hash(&user.user_id, outdated, replacement)
+                .await?;
         }
         state
             .store()

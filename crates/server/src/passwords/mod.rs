@@ -1,5 +1,9 @@
 //! Password hashing: Argon2id with OWASP's parameters, off the async executor, with
 //! bounded concurrency so a burst of logins cannot exhaust memory or starve requests.
+//! Hashes imported from elsewhere (`imported.rs`) verify here too, and are replaced by
+//! Tessera's own at the first login.
+
+pub mod imported;
 
 use std::sync::{Arc, OnceLock};
 
@@ -7,6 +11,10 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
+
+/// How every hash this version makes begins: a stored hash that does not is rehashed at
+/// the next successful login (an imported hash, or weaker parameters of the past).
+const CURRENT_PREFIX: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
 
 fn argon2() -> Argon2<'static> {
     // OWASP Password Storage Cheat Sheet: m = 19 MiB, t = 2, p = 1.
@@ -23,13 +31,38 @@ pub fn hash_password_blocking(password: &str) -> String {
         .to_string()
 }
 
-/// Verifies against a PHC string. Blocking. Unparseable hashes never verify.
-pub fn verify_password_blocking(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
+/// Verifies against a stored hash: an Argon2 PHC string — Tessera's own, or imported
+/// with bounded costs — or another imported form (`imported.rs`). Blocking.
+/// Unparseable hashes never verify.
+pub fn verify_password_blocking(password: &str, stored: &str) -> bool {
+    if !stored.starts_with("$argon2") {
+        return imported::verify_imported(password, stored);
+    }
+    // An Argon2 PHC string verifies with the parameters it names.
+    match PasswordHash::new(stored) {
         Ok(parsed) => argon2()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
+    }
+}
+
+/// What a password check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    Wrong,
+    Right,
+    /// Right, against a hash Tessera would not make today: `replacement` (Argon2id of the
+    /// same password) should take the place of `outdated`.
+    RightButOutdated {
+        outdated: String,
+        replacement: String,
+    },
+}
+
+impl Verification {
+    pub fn is_right(&self) -> bool {
+        !matches!(self, Verification::Wrong)
     }
 }
 
@@ -62,8 +95,10 @@ impl PasswordHasher {
     }
 
     /// `None` as the stored hash means "no such account": a dummy verification runs
-    /// so the response time does not tell.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> bool {
+    /// so the response time does not tell. A right password against a hash this
+    /// version would not make (an imported one) comes back with its replacement, made
+    /// in the same blocking task.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Verification {
         let _permit = self
             .permits
             .acquire()
@@ -71,12 +106,22 @@ impl PasswordHasher {
             .expect("the semaphore is never closed");
         let dummy = self.dummy.clone();
         tokio::task::spawn_blocking(move || match stored {
-            Some(phc) => verify_password_blocking(&password, &phc),
+            Some(stored) if verify_password_blocking(&password, &stored) => {
+                if stored.starts_with(CURRENT_PREFIX) {
+                    Verification::Right
+                } else {
+                    Verification::RightButOutdated {
+                        outdated: stored,
+                        replacement: hash_password_blocking(&password),
+                    }
+                }
+            }
+            Some(_) => Verification::Wrong,
             None => {
                 let phc = dummy
                     .get_or_init(|| hash_password_blocking(&tessera_core::ids::secret_token()));
                 verify_password_blocking(&password, phc);
-                false
+                Verification::Wrong
             }
         })
         .await
@@ -95,5 +140,6 @@ mod tests {
         assert!(verify_password_blocking("correct horse", &phc));
         assert!(!verify_password_blocking("wrong horse", &phc));
         assert!(!verify_password_blocking("x", "not a phc string"));
+        assert!(phc.starts_with(CURRENT_PREFIX));
     }
 }
