@@ -8,6 +8,7 @@
 
 pub mod keys;
 pub mod passwords;
+pub mod user_import;
 
 mod accounts;
 mod cache;

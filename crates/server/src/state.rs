@@ -12,6 +12,7 @@ use crate::edge::metrics::Metrics;
 use crate::edge::throttle::Throttle;
 use crate::hosted::mailer::Mailer;
 use crate::keys::{KeyRing, KeySet};
+use crate::management::ImportQueue;
 use crate::passwords::PasswordHasher;
 
 #[derive(Clone)]
@@ -29,6 +30,7 @@ struct Inner {
     secure_cookies: bool,
     hsts: bool,
     metrics: Metrics,
+    imports: ImportQueue,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             secure_cookies,
             hsts,
             metrics: Metrics::new(crate::route_templates()),
+            imports: ImportQueue::new(),
         }))
     }
 
@@ -101,6 +104,10 @@ impl AppState {
 
     pub(crate) fn machine_access(&self) -> &MachineAccessCache {
         &self.0.machine_access
+    }
+
+    pub(crate) fn imports(&self) -> &ImportQueue {
+        &self.0.imports
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {

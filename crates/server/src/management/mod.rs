@@ -20,6 +20,7 @@ mod connections;
 mod email_provider;
 mod email_templates;
 mod error;
+mod jobs;
 mod paging;
 mod resource_servers;
 mod roles;
@@ -30,6 +31,7 @@ mod users;
 pub mod wire;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -37,6 +39,7 @@ use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
 use crate::{AppState, Route};
 pub(crate) use error::ApiError;
+pub(crate) use jobs::ImportQueue;
 
 /// Registers the Management API as a system resource server of `issuer` if it is not
 /// there yet, or gives it the name and scopes this version defines when an older version
@@ -154,6 +157,11 @@ pub(crate) const ROUTES: &[Route] = &[
             .patch(email_provider::update)
             .delete(email_provider::delete)
     }),
+    ("/jobs/users-imports", || {
+        post(jobs::import_users).layer(DefaultBodyLimit::max(jobs::MAX_IMPORT_BODY))
+    }),
+    ("/jobs/{id}", || get(jobs::get)),
+    ("/jobs/{id}/errors", || get(jobs::errors)),
 ];
 
 /// Every route under `PREFIX`: [`ROUTES`], then the answers for the Auth0 features

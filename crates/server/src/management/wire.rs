@@ -248,6 +248,38 @@ pub fn user(user: &tessera_core::User) -> User {
     }
 }
 
+/// A job (`/jobs/{id}`), as Auth0 shows it; `summary` once an import is done.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    pub connection: String,
+    pub connection_id: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<serde_json::Value>,
+    #[serde(rename = "type")]
+    pub job_type: String,
+}
+
+pub fn job(job: &tessera_store::Job) -> Job {
+    Job {
+        connection: tessera_core::DATABASE_CONNECTION.into(),
+        connection_id: job
+            .connection_id
+            .clone()
+            .unwrap_or_else(|| tessera_core::DATABASE_CONNECTION_ID.into()),
+        created_at: rfc3339(job.created_at),
+        external_id: job.external_id.clone(),
+        id: job.id.clone(),
+        status: job.status.as_str().into(),
+        summary: job.summary.clone(),
+        job_type: job.job_type.clone(),
+    }
+}
+
 /// A role (`/roles`, `/users/{id}/roles`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Role {
