@@ -16,6 +16,7 @@ mod durability;
 mod email_verification;
 mod fuzz;
 mod hosted_xss;
+mod imports;
 mod management;
 mod parsers;
 mod proxy;

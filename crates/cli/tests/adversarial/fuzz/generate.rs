@@ -626,6 +626,22 @@ pub(super) const ROUTES: &[Route] = &[
         &tessera_core::validate::EMAIL_PROVIDER_MEMBERS,
         Shape::Management,
     ),
+    // Multipart: the fuzzer's JSON and form bodies are refused as not multipart; the
+    // hostile files themselves are the `imports` category's.
+    route(
+        "/api/v2/jobs/users-imports",
+        POST_OPTIONS,
+        &[
+            "users",
+            "connection_id",
+            "upsert",
+            "external_id",
+            "send_completion_email",
+        ],
+        Shape::Management,
+    ),
+    route("/api/v2/jobs/{id}", GET, &[], Shape::Management),
+    route("/api/v2/jobs/{id}/errors", GET, &[], Shape::Management),
 ];
 
 /// Methods no route (or, for PUT, one) has, or spellings the server must not confuse.
