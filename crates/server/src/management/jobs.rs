@@ -51,12 +51,12 @@ impl ImportQueue {
     }
 }
 
-fn job_not_found() -> ApiError {
+pub(crate) fn job_not_found() -> ApiError {
     ApiError::not_found("The job does not exist.", "inexistent_job")
 }
 
 /// A connection named by id (`con_…`) or, for convenience, by name: Tessera has one.
-fn check_connection(connection_id: &str) -> ApiResult<()> {
+pub(crate) fn check_connection(connection_id: &str) -> ApiResult<()> {
     if connection_id == DATABASE_CONNECTION_ID || connection_id == DATABASE_CONNECTION {
         Ok(())
     } else {
@@ -229,7 +229,11 @@ pub(crate) async fn import_users(
         let _turn = task_state.imports().running.clone().acquire_owned().await;
         run_import(&task_state, &job_id, values, upsert).await;
     });
-    Ok((StatusCode::ACCEPTED, axum::Json(wire::job(&job))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(wire::job(&job, state.issuer())),
+    )
+        .into_response())
 }
 
 /// Carries out an import job; the outcome is the job's status, summary and errors.
@@ -286,7 +290,7 @@ pub(crate) async fn get(
         .find_job(&id, now())
         .await?
         .ok_or_else(job_not_found)?;
-    Ok(axum::Json(wire::job(&job)).into_response())
+    Ok(axum::Json(wire::job(&job, state.issuer())).into_response())
 }
 
 /// `GET /api/v2/jobs/{id}/errors`: every failed user of the job, `[{user, errors}]` in

@@ -20,6 +20,7 @@ mod connections;
 mod email_provider;
 mod email_templates;
 mod error;
+mod exports;
 mod jobs;
 mod paging;
 mod resource_servers;
@@ -160,7 +161,9 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/jobs/users-imports", || {
         post(jobs::import_users).layer(DefaultBodyLimit::max(jobs::MAX_IMPORT_BODY))
     }),
+    ("/jobs/users-exports", || post(exports::create)),
     ("/jobs/{id}", || get(jobs::get)),
+    ("/jobs/{id}/file", || get(exports::file)),
     ("/jobs/{id}/errors", || get(jobs::errors)),
 ];
 

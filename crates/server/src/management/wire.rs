@@ -248,7 +248,8 @@ pub fn user(user: &tessera_core::User) -> User {
     }
 }
 
-/// A job (`/jobs/{id}`), as Auth0 shows it; `summary` once an import is done.
+/// A job (`/jobs/{id}`), as Auth0 shows it: `summary` once an import is done; an
+/// export's `format`, `limit` and `fields`, and once completed its file's `location`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Job {
     pub connection: String,
@@ -256,7 +257,15 @@ pub struct Job {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<serde_json::Value>,
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<serde_json::Value>,
@@ -264,7 +273,17 @@ pub struct Job {
     pub job_type: String,
 }
 
-pub fn job(job: &tessera_store::Job) -> Job {
+/// Where a completed export's file is read: `…/api/v2/jobs/{id}/file` on the issuer,
+/// with a Management API token (`read:users`).
+pub fn export_location(issuer: &str, job_id: &str) -> String {
+    format!("{issuer}api/v2/jobs/{job_id}/file")
+}
+
+pub fn job(job: &tessera_store::Job, issuer: &str) -> Job {
+    let detail = |name: &str| job.details.get(name).cloned();
+    let location = (job.job_type == "users_export"
+        && job.status == tessera_store::JobStatus::Completed)
+        .then(|| export_location(issuer, &job.id));
     Job {
         connection: tessera_core::DATABASE_CONNECTION.into(),
         connection_id: job
@@ -273,7 +292,11 @@ pub fn job(job: &tessera_store::Job) -> Job {
             .unwrap_or_else(|| tessera_core::DATABASE_CONNECTION_ID.into()),
         created_at: rfc3339(job.created_at),
         external_id: job.external_id.clone(),
+        fields: detail("fields"),
+        format: detail("format"),
         id: job.id.clone(),
+        limit: detail("limit"),
+        location,
         status: job.status.as_str().into(),
         summary: job.summary.clone(),
         job_type: job.job_type.clone(),

@@ -340,6 +340,25 @@ impl Store {
         })
     }
 
+    /// Up to `limit` users after `after` (a `user_id`; `None`: from the first), in
+    /// `user_id` order through the primary key: a whole-tenant read (an export) one
+    /// bounded query at a time, never by offset.
+    pub async fn users_after(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE tenant_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3"
+            ))
+            .bind(self.tenant)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|row| user_from_row(row)).collect()
+        })
+    }
+
     /// One page of users matching `search`, in its order (see [`UserSearch`]); every
     /// term and order is served by an index, so the page costs the same at any size.
     pub async fn list_users(&self, search: &UserSearch, slice: Slice) -> StoreResult<Page<User>> {

@@ -3413,6 +3413,17 @@ async fn imports_insert_update_or_refuse_per_user(store: &Store) {
         .unwrap();
     assert_eq!(hash.as_deref(), Some("new"));
 
+    // A whole-tenant read goes by keyset on the id.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.users_after(after.as_deref(), 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.user_id.clone());
+        seen.extend(page.into_iter().map(|u| u.user_id));
+    }
+    assert_eq!(seen, ["auth0|a", "auth0|b", "auth0|np", "auth0|old"]);
+
     // Batches of a thousand users go in one statement each.
     let many: Vec<ImportedUser> = (0..1000)
         .map(|i| imported(&format!("auth0|m{i}"), &format!("m{i}@x.io")))

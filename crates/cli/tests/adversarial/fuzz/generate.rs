@@ -640,7 +640,14 @@ pub(super) const ROUTES: &[Route] = &[
         ],
         Shape::Management,
     ),
+    route(
+        "/api/v2/jobs/users-exports",
+        POST_OPTIONS,
+        &["connection_id", "format", "limit", "fields"],
+        Shape::Management,
+    ),
     route("/api/v2/jobs/{id}", GET, &[], Shape::Management),
+    route("/api/v2/jobs/{id}/file", GET, &[], Shape::Management),
     route("/api/v2/jobs/{id}/errors", GET, &[], Shape::Management),
 ];
 

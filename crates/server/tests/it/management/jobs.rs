@@ -417,3 +417,140 @@ async fn bad_requests_and_files_are_refused_before_any_job() {
     .await;
     assert_eq!(found, json!([]));
 }
+
+async fn download(
+    server: &TestServer,
+    token: Option<&str>,
+    location: &str,
+) -> (u16, String, String) {
+    let mut request = reqwest::Client::new().get(location);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let _ = server;
+    (status, content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn users_are_exported_as_ndjson_or_csv_from_an_authenticated_location() {
+    let server = spawn().await;
+    let token = server
+        .management_token(&["create:users", "read:users"])
+        .await;
+    let users: Vec<Value> = (0..1203)
+        .map(|i| json!({"email": format!("user{i:04}@example.com"), "user_id": format!("u{i:04}"), "name": if i == 7 { "=cmd|' /C calc'!A0".to_string() } else { format!("User, {i}") }}))
+        .collect();
+    let imported = import(&server, &token, &Value::Array(users), false).await;
+    assert_eq!(imported["summary"]["inserted"], 1203, "{imported}");
+
+    let (status, export) = call(&server, Some(&token), Method::POST, "/jobs/users-exports",
+        Some(json!({"connection_id": CONNECTION_ID, "format": "json",
+            "fields": [{"name": "email"}, {"name": "user_id", "export_as": "id"}, {"name": "app_metadata"}]}))).await;
+    assert_eq!(status, 201, "{export}");
+    assert_eq!(export["type"], "users_export");
+    assert_eq!(export["format"], "json");
+    let (_, job) = call(
+        &server,
+        Some(&token),
+        Method::GET,
+        &format!("/jobs/{}", export["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(job["status"], "completed");
+    let location = job["location"].as_str().unwrap().to_string();
+    assert_eq!(
+        location,
+        format!(
+            "{}api/v2/jobs/{}/file",
+            server.issuer,
+            export["id"].as_str().unwrap()
+        )
+    );
+
+    // The file takes the same token; without one, or with another scope, it is refused.
+    assert_eq!(download(&server, None, &location).await.0, 401);
+    let creator = server.management_token(&["create:users"]).await;
+    assert_eq!(download(&server, Some(&creator), &location).await.0, 403);
+    let (status, content_type, body) = download(&server, Some(&token), &location).await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "application/x-ndjson");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    // Every user once (the quickstart's too), across the store's pages, in id order.
+    assert_eq!(lines.len(), 1204);
+    // The quickstart's user (a hex id) sorts first.
+    assert_eq!(
+        lines[1],
+        json!({"email": "user0000@example.com", "id": "auth0|u0000"})
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|line| line.as_object().unwrap().len() <= 3)
+    );
+
+    let (status, export) = call(&server, Some(&token), Method::POST, "/jobs/users-exports",
+        Some(json!({"format": "csv", "limit": 10, "fields": [{"name": "user_id"}, {"name": "name", "export_as": "Full name"}]}))).await;
+    assert_eq!(status, 201, "{export}");
+    let location = server.url(&format!(
+        "/api/v2/jobs/{}/file",
+        export["id"].as_str().unwrap()
+    ));
+    let (status, content_type, body) = download(&server, Some(&token), &location).await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 11);
+    assert_eq!(lines[0], "user_id,Full name");
+    assert_eq!(lines[2], "auth0|u0000,\"User, 0\"");
+    // A name a spreadsheet would run is written as text.
+    assert_eq!(lines[9], "auth0|u0007,'=cmd|' /C calc'!A0");
+
+    for (case, request) in [
+        ("a format Auth0 does not have", json!({"format": "xml"})),
+        (
+            "an unknown field",
+            json!({"fields": [{"name": "password_hash"}]}),
+        ),
+        ("a limit of zero", json!({"limit": 0})),
+        (
+            "an unknown connection",
+            json!({"connection_id": "con_other"}),
+        ),
+        ("an unknown member", json!({"query": "*"})),
+        (
+            "an empty export_as",
+            json!({"fields": [{"name": "email", "export_as": ""}]}),
+        ),
+    ] {
+        let (status, error) = call(
+            &server,
+            Some(&token),
+            Method::POST,
+            "/jobs/users-exports",
+            Some(request),
+        )
+        .await;
+        assert_eq!(status, 400, "{case}: {error}");
+    }
+    // An import job has no file.
+    let (status, _) = call(
+        &server,
+        Some(&token),
+        Method::GET,
+        &format!("/jobs/{}/file", imported["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
