@@ -59,6 +59,13 @@ pub enum Command {
         #[command(flatten)]
         common: AdminArgs,
     },
+    /// Move a tenant from another provider: `tessera import auth0 --tenant tenant.yaml --users users.json`
+    Import {
+        #[command(subcommand)]
+        action: ImportAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
     /// List and rotate signing keys
     Keys {
         #[command(subcommand)]
@@ -241,6 +248,33 @@ pub struct ProxyArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
     #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+}
+
+// ---- import -----------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum ImportAction {
+    /// Import an Auth0 tenant: a0deploy's YAML export and an Auth0 user export. Everything
+    /// is checked first; if anything is invalid, nothing is written
+    Auth0(ImportAuth0),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportAuth0 {
+    /// The Auth0 Deploy CLI's export (`a0deploy export --format yaml`): APIs, applications,
+    /// client grants, roles with permissions, tenant settings
+    #[arg(long, value_name = "tenant.yaml")]
+    pub tenant: Option<PathBuf>,
+    /// Users: an Auth0 user export (NDJSON) or a bulk-import file (JSON array, with
+    /// password_hash / custom_password_hash)
+    #[arg(long, value_name = "users.json")]
+    pub users: Option<PathBuf>,
+    /// Update users whose email exists (profile and metadata; never a password)
+    #[arg(long)]
+    pub upsert: bool,
+    /// Check everything and print what would be created, writing nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 // ---- roles ------------------------------------------------------------------------------

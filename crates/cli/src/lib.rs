@@ -61,6 +61,11 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Roles { action, common } => {
             commands::roles::run(&Context::open(&common).await?, action).await
         }
+        Command::Import { action, common } => match action {
+            crate::cli::ImportAction::Auth0(args) => {
+                commands::import::auth0(&Context::open(&common).await?, args).await
+            }
+        },
         Command::Keys { action, common } => {
             commands::keys::run(&Context::open(&common).await?, action).await
         }

@@ -5,6 +5,7 @@ pub mod apis;
 pub mod apps;
 pub mod dev;
 pub mod grants;
+pub mod import;
 pub mod keys;
 pub mod proxy;
 pub mod roles;

@@ -11,6 +11,7 @@ mod consent_page;
 mod dev;
 mod dev_tls;
 mod disk_full;
+mod import;
 mod keys_and_serve;
 mod postgres;
 mod proxy;
