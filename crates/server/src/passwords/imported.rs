@@ -382,7 +382,7 @@ fn one_of<'a>(
 fn decode(text: &str, encoding: &str, path: &str) -> Result<Vec<u8>, HashRefusal> {
     let bytes = match encoding {
         "utf8" => Some(text.as_bytes().to_vec()),
-        "hex" if text.len() % 2 == 0 => (0..text.len())
+        "hex" if text.len().is_multiple_of(2) => (0..text.len())
             .step_by(2)
             .map(|i| {
                 text.get(i..i + 2)

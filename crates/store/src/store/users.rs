@@ -355,7 +355,7 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|row| user_from_row(row)).collect()
+            rows.iter().map(user_from_row).collect()
         })
     }
 
