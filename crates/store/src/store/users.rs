@@ -178,20 +178,22 @@ impl Store {
             .map(|u| tessera_core::normalize_email(&u.email))
             .collect();
         let ids: Vec<String> = users.iter().map(|u| u.user_id.clone()).collect();
-        // The users of the batch's emails (in the connection) and of its ids: both
-        // columns are indexed.
+        // The users of the batch's emails (in the connection) and of its ids: one query,
+        // each half searching its own unique index.
         let mut existing = Sql::default();
         existing.push(
-            "SELECT user_id, email, connection FROM users WHERE tenant_id = ? AND ((connection = ?",
+            "SELECT user_id, email, connection FROM users WHERE tenant_id = ? AND connection = ?",
             [
                 Bind::Text(self.tenant.into()),
                 Bind::Text(DATABASE_CONNECTION.into()),
             ],
         );
         existing.push_in("email", &emails);
-        existing.push(") OR (1 = 1", []);
+        existing.push(
+            " UNION ALL SELECT user_id, email, connection FROM users WHERE tenant_id = ?",
+            [Bind::Text(self.tenant.into())],
+        );
         existing.push_in("user_id", &ids);
-        existing.push("))", []);
         each!(self, |pool| {
             let mut tx = pool.begin_write(None).await?;
             let rows = bound_query!(&existing).fetch_all(&mut *tx).await?;
