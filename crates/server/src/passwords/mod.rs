@@ -105,6 +105,11 @@ impl PasswordHasher {
             .await
             .expect("the semaphore is never closed");
         let dummy = self.dummy.clone();
+        let dummy_verification = move |password: &str| {
+            let phc =
+                dummy.get_or_init(|| hash_password_blocking(&tessera_core::ids::secret_token()));
+            verify_password_blocking(password, phc);
+        };
         tokio::task::spawn_blocking(move || match stored {
             Some(stored) if verify_password_blocking(&password, &stored) => {
                 if stored.starts_with(CURRENT_PREFIX) {
@@ -116,11 +121,17 @@ impl PasswordHasher {
                     }
                 }
             }
-            Some(_) => Verification::Wrong,
+            Some(stored) => {
+                // An imported hash may be far cheaper than Argon2id (bcrypt cost 4, a salted
+                // SHA-256): a wrong password against it also pays one Argon2id, so the time
+                // does not tell an imported account from an unknown one.
+                if !stored.starts_with(CURRENT_PREFIX) {
+                    dummy_verification(&password);
+                }
+                Verification::Wrong
+            }
             None => {
-                let phc = dummy
-                    .get_or_init(|| hash_password_blocking(&tessera_core::ids::secret_token()));
-                verify_password_blocking(&password, phc);
+                dummy_verification(&password);
                 Verification::Wrong
             }
         })
