@@ -12,7 +12,7 @@
 #
 # Usage: bench/imports.sh
 # Knobs (environment, all optional):
-#   BENCH_IMPORT_USERS=100000  users in the file (at most what fits in 16 MiB, ~120,000)
+#   BENCH_IMPORT_USERS=100000  users in the file (at most what fits in 16 MiB, ~110,000)
 #   BENCH_IMPORT_COST=4        bcrypt cost of the generated hashes
 #   BENCH_IMPORT_SAMPLE=20     users who sign in afterwards
 #   BENCH_SKIP_BUILD=1         use target/release/tessera and the generator as they are
@@ -56,6 +56,7 @@ else
 fi
 [[ -x $BIN && -x $GENERATOR ]] || die "no binary at $BIN or $GENERATOR"
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$BENCH_DIR/results"
 RUN_DIR=$(mktemp -d "$BENCH_DIR/results/imports-$(date +%Y%m%d-%H%M%S)-XXXX")
 log "run directory: ${RUN_DIR#"$ROOT"/}"
@@ -131,7 +132,7 @@ INSERT INTO users (tenant_id, user_id, connection, email, email_verified, passwo
   user_metadata, app_metadata)
 SELECT 'default', 'auth0|' || json_extract(value, '$.user_id'), 'Username-Password-Authentication',
   lower(json_extract(value, '$.email')), json_extract(value, '$.email_verified'),
-  json_extract(value, '$.password_hash'), json_extract(value, '$.name'),
+  json_extract(value, '$.password_hash'), json_extract(value, '$.email'),
   json_extract(value, '$.email'), '', 0, 1700000000, 1700000000, NULL, 0, '{}', '{}'
 FROM json_each(readfile('$FILE'));
 COMMIT;
@@ -163,9 +164,9 @@ TOKEN=$(curl -fsS --max-time 10 -d grant_type=client_credentials -d "client_id=$
   | node -p "JSON.parse(require('fs').readFileSync(0)).access_token") || die "no Management API token"
 log "tessera: importing $COUNT users ($FILE_BYTES bytes)"
 t0=$EPOCHREALTIME
-job=$(curl -fsS --max-time 120 -H "Authorization: Bearer $TOKEN" -F "users=@$FILE;type=application/json" \
+job=$(curl -sS --fail-with-body --max-time 120 -H "Authorization: Bearer $TOKEN" -F "users=@$FILE;type=application/json" \
   -F connection_id=con_UsernamePassword -F upsert=false "$BASE/api/v2/jobs/users-imports") \
-  || die "the import request failed"
+  || die "the import request failed: $job"
 JOB_ID=$(node -p "JSON.parse(process.argv[1]).id" "$job")
 while :; do
   state=$(curl -fsS --max-time 10 -H "Authorization: Bearer $TOKEN" "$BASE/api/v2/jobs/$JOB_ID")
@@ -228,7 +229,9 @@ What the import does beyond the reference: it reads the multipart upload, parses
 refusing repeated members, checks every user against Auth0's schema and Tessera's rules (email,
 names, picture, metadata, the bcrypt hash's form and cost), finds duplicates in the file and in
 the database, and writes 500 users per transaction (one lookup and one insert statement each),
-every commit durable (\\\`synchronous=FULL\\\`). Machine: $(nproc) cores; sqlite3 $(sqlite3 --version | cut -d' ' -f1).
+every commit durable (\\\`synchronous=FULL\\\`). Machine: $(nproc) cores; sqlite3 $(sqlite3 --version | cut -d' ' -f1);
+load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (a load above the core count means other
+work shared the machine, and both rates with it).
 
 Reproduce: \\\`bench/imports.sh\\\` (knobs: \\\`BENCH_IMPORT_USERS\\\`, \\\`BENCH_IMPORT_COST\\\`,
 \\\`BENCH_IMPORT_SAMPLE\\\`; raw outputs in \\\`bench/results/imports-*/\\\`).
