@@ -165,7 +165,7 @@ TOKEN=$(curl -fsS --max-time 10 -d grant_type=client_credentials -d "client_id=$
 log "tessera: importing $COUNT users ($FILE_BYTES bytes)"
 t0=$EPOCHREALTIME
 job=$(curl -sS --fail-with-body --max-time 120 -H "Authorization: Bearer $TOKEN" -F "users=@$FILE;type=application/json" \
-  -F connection_id=con_UsernamePassword -F upsert=false "$BASE/api/v2/jobs/users-imports") \
+  -F connection_id=con_TesseraDatabase1 -F upsert=false "$BASE/api/v2/jobs/users-imports") \
   || die "the import request failed: $job"
 JOB_ID=$(node -p "JSON.parse(process.argv[1]).id" "$job")
 while :; do
