@@ -29,6 +29,7 @@ mod tenants;
 mod tickets;
 mod user_search;
 mod users;
+mod verification_jobs;
 pub mod wire;
 
 use axum::Router;
@@ -162,6 +163,9 @@ pub(crate) const ROUTES: &[Route] = &[
         post(jobs::import_users).layer(DefaultBodyLimit::max(jobs::MAX_IMPORT_BODY))
     }),
     ("/jobs/users-exports", || post(exports::create)),
+    ("/jobs/verification-email", || {
+        post(verification_jobs::create)
+    }),
     ("/jobs/{id}", || get(jobs::get)),
     ("/jobs/{id}/file", || get(exports::file)),
     ("/jobs/{id}/errors", || get(jobs::errors)),

@@ -608,3 +608,80 @@ async fn a_new_address_set_through_the_api_is_mailed_a_link_unless_declined() {
     assert_eq!(status, 200);
     assert!(done.contains("new@example.com</strong> is verified"));
 }
+
+#[tokio::test]
+async fn a_verification_email_job_mails_a_link_and_is_recorded_as_auth0s_job() {
+    let (server, mut smtp) = spawn_with_mail(|_| {}).await;
+    let admin = server.management_token(SCOPES).await;
+    // No template: sign-ups send nothing, but an administrator's job does.
+    let (status, user) = api(
+        &server,
+        &admin,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({"connection": CONNECTION, "email": "job@example.com",
+                    "password": "a long new passphrase 9"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let user_id = user["user_id"].as_str().unwrap().to_string();
+    nothing_else_was_sent(&server, &mut smtp).await;
+
+    let (status, job) = api(
+        &server,
+        &admin,
+        reqwest::Method::POST,
+        "/jobs/verification-email",
+        Some(json!({"user_id": user_id, "client_id": server.spa_client_id,
+                    "identity": {"user_id": user_id.trim_start_matches("auth0|"), "provider": "auth0"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["type"], "verification_email");
+    assert_eq!(job["status"], "completed");
+    let mail = smtp.next().await;
+    assert_eq!(mail.to, vec!["job@example.com".to_string()]);
+    let link = link_of(&server, &mail);
+    let browser = browser();
+    let (_, page) = open(&browser, &link).await;
+    let (status, _) = press(&server, &browser, &page).await;
+    assert_eq!(status, 200);
+    assert!(verified(&server, &user_id).await);
+    let path = format!("/jobs/{}", job["id"].as_str().unwrap());
+    let (status, read) = api(&server, &admin, reqwest::Method::GET, &path, None).await;
+    assert_eq!((status, &read["type"]), (200, &json!("verification_email")));
+
+    // Refusals: nobody, another identity, organizations, unknown members, no scope.
+    for (body, expected) in [
+        (json!({"user_id": "auth0|000000000000000000000000"}), 404),
+        (json!({"user_id": user_id, "client_id": "nope"}), 404),
+        (
+            json!({"user_id": user_id, "identity": {"user_id": "x", "provider": "google-oauth2"}}),
+            400,
+        ),
+        (json!({"user_id": user_id, "organization_id": "org_1"}), 400),
+        (json!({"user_id": user_id, "template": "x"}), 400),
+        (json!({}), 400),
+    ] {
+        let (status, answer) = api(
+            &server,
+            &admin,
+            reqwest::Method::POST,
+            "/jobs/verification-email",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, expected, "{body} → {answer}");
+    }
+    let reader = server.management_token(&["read:users"]).await;
+    let (status, _) = api(
+        &server,
+        &reader,
+        reqwest::Method::POST,
+        "/jobs/verification-email",
+        Some(json!({"user_id": user_id})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    nothing_else_was_sent(&server, &mut smtp).await;
+}

@@ -590,6 +590,12 @@ pub(super) const ROUTES: &[Route] = &[
         Shape::Management,
     ),
     route(
+        "/api/v2/jobs/verification-email",
+        &["POST"],
+        &["user_id", "client_id", "identity", "organization_id"],
+        Shape::Management,
+    ),
+    route(
         "/api/v2/tenants/settings",
         GET_PATCH,
         &tessera_core::validate::TENANT_SETTINGS,
