@@ -18,7 +18,7 @@ import path from 'node:path';
 import yaml from 'js-yaml';
 
 import { startDev } from './lib/dev.mjs';
-import { AUDIENCE, cli, tempDir } from './lib/tessera.mjs';
+import { AUDIENCE, cli, tempDir, tesseraBin } from './lib/tessera.mjs';
 import { httpsRequest } from './lib/tls.mjs';
 
 const require = createRequire(import.meta.url);
@@ -270,6 +270,33 @@ describe(`auth0-deploy-cli ${A0DEPLOY_VERSION} against tessera dev --tls`, () =>
     });
     assert.equal(token.status, 200, JSON.stringify(token.body));
     assert.equal(token.body.scope, 'read:orders');
+  });
+
+  it('tessera import auth0 moves the modified export into a new database, then finds it all there', async () => {
+    const target = `sqlite://${path.join(work.dir, 'imported.db')}`;
+    const tenantFile = path.join(work.dir, 'export-3', 'tenant.yaml');
+    const run = () => new Promise((resolve, reject) => {
+      execFile(tesseraBin(), ['import', 'auth0', '--tenant', tenantFile, '--database-url', target],
+        { timeout: 60000, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+          if (error) reject(new Error(`tessera import auth0 failed: ${stderr || error.message}\n${stdout}`));
+          else resolve(stdout);
+        });
+    });
+    const report = await run();
+    assert.match(report, /created resourceServers: 2/, report);
+    assert.match(report, /https:\/\/orders\.example\.com\/api/, report);
+    assert.match(report, /orders-clerk \(rol_\w+, 2 permissions\)/, report);
+    const apis = await cli(target, ['apis', 'list']);
+    assert.deepEqual(apis.map((a) => a.identifier).filter((i) => !i.endsWith('/api/v2/')).sort(),
+      [AUDIENCE, 'https://orders.example.com/api'].sort());
+    const grants = await cli(target, ['grants', 'list']);
+    assert.ok(grants.some((g) => g.audience === 'https://orders.example.com/api' && g.scope.includes('read:orders')),
+      JSON.stringify(grants));
+    // A second run finds everything there: it skips, and creates nothing (the tenant's
+    // settings are patched again, to the same values).
+    const again = await run();
+    assert.doesNotMatch(again, /^created (clients|resourceServers|roles|clientGrants)/m, again);
+    assert.match(again, /^skipped clients: 4/m, again);
   });
 
   it('AUTH0_ALLOW_DELETE with the first export removes what the modified import added', async () => {
