@@ -52,8 +52,9 @@ const EXPORT_ONLY: &[&str] = &[
     "last_password_reset",
 ];
 
-/// What the command did or would do, per type of object.
-#[derive(Default)]
+/// What the command did or would do, per type of object; with `--json`, printed as
+/// `{created, skipped, refused, ignored}` maps of type → items.
+#[derive(Default, serde::Serialize)]
 struct Report {
     created: BTreeMap<&'static str, Vec<String>>,
     skipped: BTreeMap<&'static str, Vec<String>>,
@@ -79,7 +80,11 @@ impl Report {
             .insert(member.to_string());
     }
 
-    fn print(&self) {
+    fn print(&self, json: bool) {
+        if json {
+            crate::output::print_json(self);
+            return;
+        }
         for (title, lists) in [
             ("created", &self.created),
             ("skipped", &self.skipped),
@@ -629,7 +634,7 @@ pub async fn auth0(ctx: &Context, args: ImportAuth0) -> CliResult<()> {
         report.refused("users", format!("#{position} {email}: {}", why.join("; ")));
     }
     if report.refusals() > 0 {
-        report.print();
+        report.print(ctx.json);
         return Err(CliError::invalid(format!(
             "{} refused; nothing was imported",
             report.refusals()
@@ -651,8 +656,12 @@ pub async fn auth0(ctx: &Context, args: ImportAuth0) -> CliResult<()> {
         for (role, _) in &plan.roles {
             report.created("roles", format!("{} (would be)", role.name));
         }
-        report.print();
-        println!("dry run: nothing was written");
+        report.print(ctx.json);
+        if ctx.json {
+            eprintln!("dry run: nothing was written");
+        } else {
+            println!("dry run: nothing was written");
+        }
         return Ok(());
     }
 
@@ -741,11 +750,17 @@ pub async fn auth0(ctx: &Context, args: ImportAuth0) -> CliResult<()> {
             .filter(|(_, u)| u.password_hash.is_none())
             .count();
         if without_password > 0 {
-            println!(
+            let note = format!(
                 "{without_password} users have no password hash (an Auth0 export carries none): they sign in after a password reset"
             );
+            // On stderr with --json, so that stdout stays one JSON document.
+            if ctx.json {
+                eprintln!("{note}");
+            } else {
+                println!("{note}");
+            }
         }
     }
-    report.print();
+    report.print(ctx.json);
     Ok(())
 }

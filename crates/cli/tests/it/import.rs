@@ -222,3 +222,30 @@ fn invalid_input_anywhere_changes_nothing() {
     let (code, _) = env.fails(&["import", "auth0"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn with_json_the_report_is_one_json_document() {
+    let env = Env::new(TESSERA);
+    let tenant = write(
+        &env,
+        "tenant.yaml",
+        "resourceServers:\n  - name: Json API\n    identifier: https://json.example/api\n    scopes:\n      - value: read:things\n        description: Read things\n",
+    );
+    let report: Value = env.json(&["import", "auth0", "--tenant", &tenant, "--dry-run"]);
+    assert_eq!(
+        report["created"]["resourceServers"],
+        json!(["https://json.example/api (would be)"]),
+        "{report}"
+    );
+    let report: Value = env.json(&["import", "auth0", "--tenant", &tenant]);
+    assert_eq!(
+        report["created"]["resourceServers"],
+        json!(["https://json.example/api"])
+    );
+    let again: Value = env.json(&["import", "auth0", "--tenant", &tenant]);
+    assert_eq!(
+        again["skipped"]["resourceServers"],
+        json!(["https://json.example/api: exists"])
+    );
+    assert!(again["created"].get("resourceServers").is_none(), "{again}");
+}
