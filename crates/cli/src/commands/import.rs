@@ -40,6 +40,19 @@ const SECTIONS: &[&str] = &[
     "clientGrants",
     "roles",
 ];
+/// Sections of the export Tessera has but this command does not carry over: set them
+/// through the Management API (or a0deploy) once the tenant is imported.
+const NOT_CARRIED: &[(&str, &str)] = &[
+    (
+        "emailTemplates",
+        "set them with a0deploy or /api/v2/email-templates",
+    ),
+    (
+        "emailProvider",
+        "set it with /api/v2/emails/provider (its password is not in an export)",
+    ),
+    ("databases", "Tessera has its own database connection"),
+];
 /// Members of an Auth0 user export that describe the account's history at Auth0, not
 /// the user: dropped before the user is checked against the import schema.
 const EXPORT_ONLY: &[&str] = &[
@@ -348,8 +361,12 @@ async fn plan_tenant(
     let now = now();
     let mut plan = Plan::default();
     for section in tenant.keys() {
-        if !SECTIONS.contains(&section.as_str()) {
-            report.skipped("sections", format!("{section}: not something Tessera has"));
+        if SECTIONS.contains(&section.as_str()) {
+            continue;
+        }
+        match NOT_CARRIED.iter().find(|(name, _)| name == section) {
+            Some((_, how)) => report.skipped("sections", format!("{section}: not imported; {how}")),
+            None => report.skipped("sections", format!("{section}: not something Tessera has")),
         }
     }
     let note_ignored =
