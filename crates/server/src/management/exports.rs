@@ -13,13 +13,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use tessera_core::{DATABASE_CONNECTION_ID, User, ids};
+use tessera_core::User;
 use tessera_store::{Job, JobStatus, Store};
 
 use super::auth::require;
 use super::body;
 use super::error::{ApiError, ApiResult};
-use super::jobs::{JOB_LIFETIME, check_connection, job_not_found};
+use super::jobs::{check_connection, job_not_found, new_job};
 use super::paging::Query;
 use super::wire;
 use crate::AppState;
@@ -126,18 +126,9 @@ pub(crate) async fn create(
     if let Some(limit) = limit {
         details.insert("limit".into(), json!(limit));
     }
-    let now = now();
     let job = Job {
-        id: format!("job_{}", ids::alphanumeric(16)),
-        job_type: "users_export".into(),
-        status: JobStatus::Completed,
-        connection_id: Some(DATABASE_CONNECTION_ID.into()),
-        external_id: None,
-        created_at: now,
-        updated_at: now,
-        expires_at: now + JOB_LIFETIME,
-        summary: None,
         details,
+        ..new_job("users_export", JobStatus::Completed, now())
     };
     state.store().create_job(&job).await?;
     Ok((

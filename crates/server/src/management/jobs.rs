@@ -28,6 +28,23 @@ use crate::user_import::{self, FileError, MAX_FILE_BYTES};
 
 /// How long a job and its errors can be read after it was created.
 pub(crate) const JOB_LIFETIME: i64 = 24 * 3600;
+
+/// A job of `job_type` on the database connection, made `now`: Auth0's `job_` ids, kept
+/// for [`JOB_LIFETIME`]. Every kind of job starts here.
+pub(crate) fn new_job(job_type: &str, status: JobStatus, now: i64) -> Job {
+    Job {
+        id: format!("job_{}", ids::alphanumeric(16)),
+        job_type: job_type.into(),
+        status,
+        connection_id: Some(DATABASE_CONNECTION_ID.into()),
+        external_id: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + JOB_LIFETIME,
+        summary: None,
+        details: Default::default(),
+    }
+}
 /// Imports admitted at once (running or waiting); one more is a 429.
 pub(crate) const MAX_QUEUED_IMPORTS: usize = 2;
 /// The request body of an import: the file and the few form fields beside it.
@@ -207,18 +224,9 @@ pub(crate) async fn import_users(
             Some("too_many_requests"),
         ));
     };
-    let now = now();
     let job = Job {
-        id: format!("job_{}", ids::alphanumeric(16)),
-        job_type: "users_import".into(),
-        status: JobStatus::Pending,
-        connection_id: Some(DATABASE_CONNECTION_ID.into()),
         external_id: form.external_id,
-        created_at: now,
-        updated_at: now,
-        expires_at: now + JOB_LIFETIME,
-        summary: None,
-        details: Default::default(),
+        ..new_job("users_import", JobStatus::Pending, now())
     };
     state.store().create_job(&job).await?;
     let task_state = state.clone();

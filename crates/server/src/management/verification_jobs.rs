@@ -9,13 +9,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tessera_core::{DATABASE_CONNECTION_ID, ids};
-use tessera_store::{Job, JobStatus};
+use tessera_store::JobStatus;
 
 use super::auth::require;
 use super::body::{self, Fields};
 use super::error::{ApiError, ApiResult};
-use super::jobs::JOB_LIFETIME;
+use super::jobs::new_job;
 use super::wire;
 use crate::AppState;
 use crate::clock::now;
@@ -62,19 +61,7 @@ pub(crate) async fn create(
     state
         .mailer()
         .send_verification(&user.user_id, application_name.as_deref());
-    let now = now();
-    let job = Job {
-        id: format!("job_{}", ids::alphanumeric(16)),
-        job_type: "verification_email".into(),
-        status: JobStatus::Completed,
-        connection_id: Some(DATABASE_CONNECTION_ID.into()),
-        external_id: None,
-        created_at: now,
-        updated_at: now,
-        expires_at: now + JOB_LIFETIME,
-        summary: None,
-        details: Default::default(),
-    };
+    let job = new_job("verification_email", JobStatus::Completed, now());
     state.store().create_job(&job).await?;
     Ok((
         StatusCode::CREATED,
