@@ -23,28 +23,51 @@ const LEEWAY_SECONDS: i64 = 60;
 /// Longer bearer tokens are refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
+/// Who performs a Management API operation and what it may do: a machine whose token
+/// holds scopes its grant still allows, or an administrator signed in to the dashboard
+/// with the permissions their roles give on the Management API. Every operation checks
+/// its scope on the principal, whichever door the request came through.
+#[derive(Debug, Clone)]
+pub(crate) struct Principal {
+    scopes: Vec<String>,
+}
+
+impl Principal {
+    pub(crate) fn with_scopes(scopes: Vec<String>) -> Self {
+        Principal { scopes }
+    }
+
+    /// Whether the principal holds `scope`.
+    pub(crate) fn may(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Requires one of `any_of`: 403 `insufficient_scope` otherwise.
+    pub(crate) fn require(&self, any_of: &[&str]) -> ApiResult<()> {
+        if any_of.iter().any(|needed| self.may(needed)) {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(
+            format!("Insufficient scope, expected any of: {}", any_of.join(",")),
+            "insufficient_scope",
+        ))
+    }
+}
+
 /// Authenticates the request and requires one of `any_of` among the caller's scopes.
 pub(crate) async fn require(
     state: &AppState,
     headers: &HeaderMap,
     any_of: &[&str],
-) -> ApiResult<()> {
-    let granted = authenticate(state, headers).await?;
-    if !any_of
-        .iter()
-        .any(|needed| granted.iter().any(|s| s == needed))
-    {
-        return Err(ApiError::forbidden(
-            format!("Insufficient scope, expected any of: {}", any_of.join(",")),
-            "insufficient_scope",
-        ));
-    }
-    Ok(())
+) -> ApiResult<Principal> {
+    let principal = authenticate(state, headers).await?;
+    principal.require(any_of)?;
+    Ok(principal)
 }
 
-/// Authenticates the request: a caller of the Management API, whatever its scopes.
-/// Returns the scopes its token holds that its grant still allows.
-pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Vec<String>> {
+/// Authenticates the request: a caller of the Management API, whatever its scopes, with
+/// the scopes its token holds that its grant still allows.
+pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
     let bad_header = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -112,11 +135,11 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiRe
         .get(state.store(), &client_id, &audience)
         .await?
         .ok_or_else(invalid)?;
-    Ok(match &access.grant {
+    Ok(Principal::with_scopes(match &access.grant {
         Some(grant) => token_scopes
             .into_iter()
             .filter(|s| grant.scope.contains(s))
             .collect(),
         None => Vec::new(),
-    })
+    }))
 }

@@ -50,22 +50,30 @@ pub(crate) fn object(
             type_name(&value)
         )));
     };
-    let unknown: Vec<&str> = map
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !allowed.contains(k))
-        .collect();
-    if !unknown.is_empty() {
-        let shown: Vec<String> = unknown
-            .iter()
-            .map(|k| k.chars().take(60).collect())
+    Fields::from_map(map, allowed)
+}
+
+impl Fields {
+    /// The members of an object whose members must all be in `allowed`: a parsed body,
+    /// or what a dashboard form says in the body's terms.
+    pub(crate) fn from_map(map: Map<String, Value>, allowed: &[&str]) -> ApiResult<Fields> {
+        let unknown: Vec<&str> = map
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !allowed.contains(k))
             .collect();
-        return Err(ApiError::invalid_body(format!(
-            "Additional properties not allowed: {}",
-            shown.join(",")
-        )));
+        if !unknown.is_empty() {
+            let shown: Vec<String> = unknown
+                .iter()
+                .map(|k| k.chars().take(60).collect())
+                .collect();
+            return Err(ApiError::invalid_body(format!(
+                "Additional properties not allowed: {}",
+                shown.join(",")
+            )));
+        }
+        Ok(Fields(map))
     }
-    Ok(Fields(map))
 }
 
 /// Parses a JSON body of any type (`Content-Type: application/json`, no member named

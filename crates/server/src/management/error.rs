@@ -13,6 +13,9 @@ pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
     pub(crate) error_code: Option<&'static str>,
+    /// The member of the body or query the error is about, when it is about one (the
+    /// dashboard shows the message next to that field).
+    pub(crate) property: Option<String>,
     retry_after: bool,
 }
 
@@ -26,6 +29,7 @@ impl ApiError {
             status,
             message: message.into(),
             error_code,
+            property: None,
             retry_after: false,
         }
     }
@@ -46,6 +50,13 @@ impl ApiError {
             format!("Payload validation error: '{what}' on property {property}."),
             Some("invalid_body"),
         )
+        .about(property)
+    }
+
+    /// Names the member the error is about.
+    pub(crate) fn about(mut self, property: &str) -> Self {
+        self.property = Some(property.to_string());
+        self
     }
 
     /// 400 `invalid_query_string`: `Query validation error: '<what>'.`

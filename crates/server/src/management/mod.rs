@@ -83,12 +83,12 @@ pub(crate) const PREFIX: &str = "/api/v2";
 /// Tessera serves.
 pub(crate) const ROUTES: &[Route] = &[
     ("/resource-servers", || {
-        get(resource_servers::list).post(resource_servers::create)
+        get(resource_servers::http::list).post(resource_servers::http::create)
     }),
     ("/resource-servers/{id}", || {
-        get(resource_servers::get)
-            .patch(resource_servers::update)
-            .delete(resource_servers::delete)
+        get(resource_servers::http::get)
+            .patch(resource_servers::http::update)
+            .delete(resource_servers::http::delete)
     }),
     ("/clients", || get(clients::list).post(clients::create)),
     ("/clients/{id}", || {
@@ -100,12 +100,12 @@ pub(crate) const ROUTES: &[Route] = &[
         post(clients::rotate_secret)
     }),
     ("/client-grants", || {
-        get(client_grants::list).post(client_grants::create)
+        get(client_grants::http::list).post(client_grants::http::create)
     }),
     ("/client-grants/{id}", || {
-        get(client_grants::get)
-            .patch(client_grants::update)
-            .delete(client_grants::delete)
+        get(client_grants::http::get)
+            .patch(client_grants::http::update)
+            .delete(client_grants::http::delete)
     }),
     ("/users", || get(users::list).post(users::create)),
     ("/users/{id}", || {

@@ -1,25 +1,25 @@
 //! `/api/v2/resource-servers`: APIs. `{id}` is the id or the (URL-encoded) identifier.
 //! System APIs (the Management API itself) are listed but cannot be changed or deleted.
+//!
+//! The operations (one function each, checking the principal's scope first) serve the
+//! routes in `http` and the dashboard alike.
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use tessera_core::{DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, TokenDialect, ids, validate};
 use tessera_jose::Algorithm;
-use tessera_store::{ResourceServerUpdate, StoreError};
+use tessera_store::{Page, ResourceServerUpdate, Slice, StoreError};
 
-use super::auth::require;
-use super::body::{self, Fields};
+use super::auth::Principal;
+use super::body::Fields;
 use super::error::{ApiError, ApiResult};
-use super::paging::Query;
-use super::wire;
 use crate::AppState;
 use crate::clock::now;
 
-const CREATE_FIELDS: &[&str] = &[
+pub(crate) const READ: &[&str] = &["read:resource_servers"];
+pub(crate) const CREATE: &[&str] = &["create:resource_servers"];
+pub(crate) const UPDATE: &[&str] = &["update:resource_servers"];
+pub(crate) const DELETE: &[&str] = &["delete:resource_servers"];
+
+pub(crate) const CREATE_FIELDS: &[&str] = &[
     "name",
     "identifier",
     "scopes",
@@ -31,7 +31,7 @@ const CREATE_FIELDS: &[&str] = &[
     "skip_consent_for_verifiable_first_party_clients",
     "token_lifetime_for_web",
 ];
-const UPDATE_FIELDS: &[&str] = &[
+pub(crate) const UPDATE_FIELDS: &[&str] = &[
     "name",
     "scopes",
     "signing_alg",
@@ -128,76 +128,43 @@ fn refuse_system(api: &ResourceServer) -> ApiResult<()> {
     Ok(())
 }
 
-/// Auth0's limit on `identifiers` values in one request.
-const MAX_IDENTIFIERS: usize = 10;
-
-/// `GET /api/v2/resource-servers`: a page, oldest first; `identifiers` (repeatable, at
-/// most 10) keeps those APIs.
+/// A page of APIs, oldest first; `identifiers` keeps those.
 pub(crate) async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:resource_servers"]).await?;
-    let query = Query::parse(
-        query.as_deref(),
-        &[
-            "page",
-            "per_page",
-            "include_totals",
-            "identifiers",
-            "fields",
-            "include_fields",
-        ],
-    )?;
-    let paging = query.paging()?;
-    let fields = query.field_filter()?;
-    let identifiers: Vec<String> = query
-        .all("identifiers")
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    if identifiers.len() > MAX_IDENTIFIERS {
-        return Err(ApiError::invalid_query_property(
-            format!(
-                "Array is too long ({}), maximum {MAX_IDENTIFIERS}",
-                identifiers.len()
-            ),
-            "identifiers",
-        ));
-    }
-    let filter = (!identifiers.is_empty()).then_some(identifiers.as_slice());
-    let page = state
+    state: &AppState,
+    principal: &Principal,
+    identifiers: Option<&[String]>,
+    slice: Slice,
+) -> ApiResult<Page<ResourceServer>> {
+    principal.require(READ)?;
+    Ok(state
         .store()
-        .list_resource_servers(filter, paging.slice())
-        .await?;
-    Ok(paging.respond(
-        page.map(|api| fields.apply(wire::resource_server(&api))),
-        "resource_servers",
-    ))
+        .list_resource_servers(identifiers, slice)
+        .await?)
 }
 
 pub(crate) async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:resource_servers"]).await?;
-    let api = find(&state, &id).await?;
-    Ok(Json(wire::resource_server(&api)).into_response())
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> ApiResult<ResourceServer> {
+    principal.require(READ)?;
+    find(state, id).await
 }
 
+/// Registers an API from `fields` (members as in `CREATE_FIELDS`).
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["create:resource_servers"]).await?;
-    let mut fields = body::object(&headers, body, CREATE_FIELDS)?;
+    state: &AppState,
+    principal: &Principal,
+    mut fields: Fields,
+) -> ApiResult<ResourceServer> {
+    principal.require(CREATE)?;
     let identifier = Fields::required("identifier", fields.string("identifier")?)?;
-    let identifier = validate::api_identifier(&identifier).map_err(ApiError::bad_request)?;
+    let identifier = validate::api_identifier(&identifier)
+        .map_err(|why| ApiError::bad_request(why).about("identifier"))?;
     let name = match fields.string("name")? {
-        Some(name) => validate::api_name(&name).map_err(ApiError::bad_request)?,
+        Some(name) => {
+            validate::api_name(&name).map_err(|why| ApiError::bad_request(why).about("name"))?
+        }
         None => identifier.clone(),
     };
     let scopes = fields.scopes("scopes")?.unwrap_or_default();
@@ -237,22 +204,23 @@ pub(crate) async fn create(
             StoreError::Conflict(_) => ApiError::conflict(
                 "A resource server with the same identifier already exists",
                 "resource_server_conflict",
-            ),
+            )
+            .about("identifier"),
             other => other.into(),
         })?;
     state.reload_keys().await;
-    Ok((StatusCode::CREATED, Json(wire::resource_server(&api))).into_response())
+    Ok(api)
 }
 
+/// Changes what `fields` names (members as in `UPDATE_FIELDS`); system APIs refuse.
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["update:resource_servers"]).await?;
-    let mut fields = body::object(&headers, body, UPDATE_FIELDS)?;
-    let api = find(&state, &id).await?;
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    mut fields: Fields,
+) -> ApiResult<ResourceServer> {
+    principal.require(UPDATE)?;
+    let api = find(state, id).await?;
     refuse_system(&api)?;
     let token_lifetime = lifetime(fields.integer("token_lifetime")?)?;
     consent_skip(&mut fields)?;
@@ -265,7 +233,7 @@ pub(crate) async fn update(
     let update = ResourceServerUpdate {
         name: fields
             .string("name")?
-            .map(|n| validate::api_name(&n).map_err(ApiError::bad_request))
+            .map(|n| validate::api_name(&n).map_err(|why| ApiError::bad_request(why).about("name")))
             .transpose()?,
         scopes: fields.scopes("scopes")?,
         signing_alg: fields
@@ -288,16 +256,13 @@ pub(crate) async fn update(
         })?;
     state.machine_access().clear();
     state.reload_keys().await;
-    Ok(Json(wire::resource_server(&api)).into_response())
+    Ok(api)
 }
 
-pub(crate) async fn delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["delete:resource_servers"]).await?;
-    let api = find(&state, &id).await?;
+/// Deletes an API (its grants and permissions go with it); system APIs refuse.
+pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
+    principal.require(DELETE)?;
+    let api = find(state, id).await?;
     refuse_system(&api)?;
     state
         .store()
@@ -309,5 +274,112 @@ pub(crate) async fn delete(
         })?;
     state.machine_access().clear();
     state.reload_keys().await;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
+}
+
+/// The routes: wire formats around the operations above.
+pub(crate) mod http {
+    use axum::Json;
+    use axum::body::Bytes;
+    use axum::extract::rejection::BytesRejection;
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+
+    use super::super::auth::require;
+    use super::super::body;
+    use super::super::error::{ApiError, ApiResult};
+    use super::super::paging::Query;
+    use super::super::wire;
+    use super::{CREATE, CREATE_FIELDS, DELETE, READ, UPDATE, UPDATE_FIELDS};
+    use crate::AppState;
+
+    /// Auth0's limit on `identifiers` values in one request.
+    const MAX_IDENTIFIERS: usize = 10;
+
+    /// `GET /api/v2/resource-servers`: a page, oldest first; `identifiers` (repeatable, at
+    /// most 10) keeps those APIs.
+    pub(crate) async fn list(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let query = Query::parse(
+            query.as_deref(),
+            &[
+                "page",
+                "per_page",
+                "include_totals",
+                "identifiers",
+                "fields",
+                "include_fields",
+            ],
+        )?;
+        let paging = query.paging()?;
+        let fields = query.field_filter()?;
+        let identifiers: Vec<String> = query
+            .all("identifiers")
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if identifiers.len() > MAX_IDENTIFIERS {
+            return Err(ApiError::invalid_query_property(
+                format!(
+                    "Array is too long ({}), maximum {MAX_IDENTIFIERS}",
+                    identifiers.len()
+                ),
+                "identifiers",
+            ));
+        }
+        let filter = (!identifiers.is_empty()).then_some(identifiers.as_slice());
+        let page = super::list(&state, &principal, filter, paging.slice()).await?;
+        Ok(paging.respond(
+            page.map(|api| fields.apply(wire::resource_server(&api))),
+            "resource_servers",
+        ))
+    }
+
+    pub(crate) async fn get(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let api = super::get(&state, &principal, &id).await?;
+        Ok(Json(wire::resource_server(&api)).into_response())
+    }
+
+    pub(crate) async fn create(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, CREATE).await?;
+        let fields = body::object(&headers, body, CREATE_FIELDS)?;
+        let api = super::create(&state, &principal, fields).await?;
+        Ok((StatusCode::CREATED, Json(wire::resource_server(&api))).into_response())
+    }
+
+    pub(crate) async fn update(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        let fields = body::object(&headers, body, UPDATE_FIELDS)?;
+        let api = super::update(&state, &principal, &id, fields).await?;
+        Ok(Json(wire::resource_server(&api)).into_response())
+    }
+
+    pub(crate) async fn delete(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, DELETE).await?;
+        super::delete(&state, &principal, &id).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
 }
