@@ -75,3 +75,41 @@ impl MachineAccessCache {
             .clear();
     }
 }
+
+/// Which applications users have signed in through, as far as this process knows: the
+/// first sign-in through each is written once (`Store::record_client_login`), later ones
+/// write nothing. Feeds the dashboard's "log in with the sample" step.
+#[derive(Default)]
+pub(crate) struct FirstLogins {
+    known: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Applications remembered at most: beyond, a sign-in is recorded again (a write that
+/// changes nothing) rather than memory growing with the number of applications.
+const MAX_KNOWN_LOGINS: usize = 10_000;
+
+impl FirstLogins {
+    pub(crate) async fn note(&self, store: &Store, client_id: &str) {
+        if self
+            .known
+            .lock()
+            .expect("first-logins lock")
+            .contains(client_id)
+        {
+            return;
+        }
+        match store
+            .record_client_login(client_id, crate::clock::now())
+            .await
+        {
+            Ok(()) => {
+                let mut known = self.known.lock().expect("first-logins lock");
+                if known.len() < MAX_KNOWN_LOGINS {
+                    known.insert(client_id.to_string());
+                }
+            }
+            // Only the checklist would miss it; the sign-in goes on.
+            Err(error) => tracing::warn!(%error, "could not record an application's first sign-in"),
+        }
+    }
+}

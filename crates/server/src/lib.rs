@@ -11,6 +11,7 @@ pub mod passwords;
 pub mod user_import;
 
 mod accounts;
+mod admin;
 mod cache;
 mod clock;
 mod edge;
@@ -344,6 +345,7 @@ pub fn route_templates() -> impl Iterator<Item = String> {
         .map(|(template, _)| format!("{}{template}", management::PREFIX));
     ROUTES
         .iter()
+        .chain(admin::ROUTES)
         .map(|(template, _)| (*template).to_owned())
         .chain(nested)
 }
@@ -351,6 +353,7 @@ pub fn route_templates() -> impl Iterator<Item = String> {
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
     routed(ROUTES)
+        .merge(routed(admin::ROUTES))
         .nest(management::PREFIX, management::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(rejections::in_endpoint_shape))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tessera_store::Store;
 
 use crate::ServerConfig;
-use crate::cache::MachineAccessCache;
+use crate::cache::{FirstLogins, MachineAccessCache};
 use crate::clock::now;
 use crate::edge::metrics::Metrics;
 use crate::edge::throttle::Throttle;
@@ -31,6 +31,7 @@ struct Inner {
     hsts: bool,
     metrics: Metrics,
     imports: ImportQueue,
+    first_logins: FirstLogins,
 }
 
 impl AppState {
@@ -56,6 +57,7 @@ impl AppState {
             hsts,
             metrics: Metrics::new(crate::route_templates()),
             imports: ImportQueue::new(),
+            first_logins: FirstLogins::default(),
         }))
     }
 
@@ -104,6 +106,10 @@ impl AppState {
 
     pub(crate) fn machine_access(&self) -> &MachineAccessCache {
         &self.0.machine_access
+    }
+
+    pub(crate) fn first_logins(&self) -> &FirstLogins {
+        &self.0.first_logins
     }
 
     pub(crate) fn imports(&self) -> &ImportQueue {

@@ -55,6 +55,19 @@ pub struct SessionRecord {
     pub expires_at: i64,
 }
 
+/// A session of the administration dashboard (its id is kept hashed, as the key).
+#[derive(Debug, Clone)]
+pub struct AdminSessionRecord {
+    pub user_id: String,
+    /// The token every form of the session carries.
+    pub csrf_token: String,
+    /// When the administrator last entered their password.
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub absolute_expires_at: i64,
+    pub expires_at: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct TransactionRecord {
     pub id: String,
@@ -178,6 +191,7 @@ pub struct PurgeCounts {
     pub refresh_tokens: u64,
     pub reset_codes: u64,
     pub verification_tickets: u64,
+    pub admin_sessions: u64,
     /// Expired jobs, their errors with them.
     pub jobs: u64,
 }

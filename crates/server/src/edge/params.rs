@@ -118,6 +118,19 @@ impl Params {
         }
     }
 
+    /// The names that start with `prefix`, without it, sorted: a group of checkboxes
+    /// (`scope:read:messages`, `scope:write:messages`), each a parameter of its own since
+    /// a name may not repeat.
+    pub(crate) fn names_after(&self, prefix: &str) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .values
+            .keys()
+            .filter_map(|name| name.strip_prefix(prefix))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     /// The value, or `None` when absent or empty.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values

@@ -42,6 +42,11 @@ impl Principal {
         self.scopes.iter().any(|s| s == scope)
     }
 
+    /// Whether the principal may change anything (holds a scope other than `read:…`).
+    pub(crate) fn writes_anything(&self) -> bool {
+        self.scopes.iter().any(|s| !s.starts_with("read:"))
+    }
+
     /// Requires one of `any_of`: 403 `insufficient_scope` otherwise.
     pub(crate) fn require(&self, any_of: &[&str]) -> ApiResult<()> {
         if any_of.iter().any(|needed| self.may(needed)) {

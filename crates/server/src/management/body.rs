@@ -129,7 +129,9 @@ impl Fields {
 
     /// Fails with Auth0's message when `key` is absent.
     pub(crate) fn required<T>(key: &str, value: Option<T>) -> ApiResult<T> {
-        value.ok_or_else(|| ApiError::invalid_body(format!("Missing required property: {key}")))
+        value.ok_or_else(|| {
+            ApiError::invalid_body(format!("Missing required property: {key}")).about(key)
+        })
     }
 
     /// `key`'s value as given, whatever its type.

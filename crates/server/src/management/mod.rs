@@ -14,7 +14,7 @@
 mod absent;
 mod auth;
 mod body;
-mod client_grants;
+pub(crate) mod client_grants;
 mod clients;
 mod connections;
 mod email_provider;
@@ -23,7 +23,7 @@ mod error;
 mod exports;
 mod jobs;
 mod paging;
-mod resource_servers;
+pub(crate) mod resource_servers;
 mod roles;
 mod tenants;
 mod tickets;
@@ -40,6 +40,8 @@ use axum::routing::{get, post};
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
 use crate::{AppState, Route};
+pub(crate) use auth::Principal;
+pub(crate) use body::Fields;
 pub(crate) use error::ApiError;
 pub(crate) use jobs::ImportQueue;
 

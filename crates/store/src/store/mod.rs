@@ -58,6 +58,7 @@ macro_rules! for_update {
     };
 }
 
+mod admin_sessions;
 mod clients;
 mod codes;
 mod consent;

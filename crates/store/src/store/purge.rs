@@ -33,6 +33,7 @@ impl Store {
                 "expires_at",
                 &mut counts.verification_tickets,
             ),
+            ("admin_sessions", "expires_at", &mut counts.admin_sessions),
             ("jobs", "expires_at", &mut counts.jobs),
         ] {
             // Table and column names come from the fixed list above, never from input.

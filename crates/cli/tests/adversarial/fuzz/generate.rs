@@ -197,6 +197,28 @@ const GET: &[&str] = &["GET"];
 const GET_OPTIONS: &[&str] = &["GET", "OPTIONS"];
 const GET_POST: &[&str] = &["GET", "POST"];
 const POST_OPTIONS: &[&str] = &["POST", "OPTIONS"];
+const POST: &[&str] = &["POST"];
+/// What dashboard forms carry (`crates/server/src/admin/`).
+const DASHBOARD: &[&str] = &[
+    "csrf",
+    "return_to",
+    "fresh",
+    "code",
+    "state",
+    "error",
+    "page",
+    "notice",
+    "name",
+    "identifier",
+    "signing_alg",
+    "token_lifetime",
+    "token_dialect",
+    "value",
+    "description",
+    "client_id",
+    "authorized",
+    "confirm",
+];
 const GET_PATCH: &[&str] = &["GET", "PATCH"];
 const GET_PATCH_DELETE: &[&str] = &["GET", "PATCH", "DELETE"];
 const GET_POST_DELETE: &[&str] = &["GET", "POST", "DELETE"];
@@ -307,6 +329,37 @@ pub(super) const ROUTES: &[Route] = &[
         Shape::Page,
     ),
     route("/static/{file}", GET, &[], Shape::Page),
+    route("/admin", GET, &[], Shape::Page),
+    route("/admin/", GET, DASHBOARD, Shape::Page),
+    route("/admin/login", GET, DASHBOARD, Shape::Page),
+    route("/admin/callback", GET, DASHBOARD, Shape::Page),
+    route("/admin/logout", POST, DASHBOARD, Shape::Page),
+    route("/admin/signed-out", GET, &[], Shape::Page),
+    route("/admin/assets/{file}", GET, &[], Shape::Page),
+    route("/admin/apis", GET_POST, DASHBOARD, Shape::Page),
+    route("/admin/apis/new", GET, DASHBOARD, Shape::Page),
+    route("/admin/apis/{id}", GET, DASHBOARD, Shape::Page),
+    route(
+        "/admin/apis/{id}/settings",
+        GET_POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
+    route(
+        "/admin/apis/{id}/permissions",
+        GET_POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
+    route(
+        "/admin/apis/{id}/permissions/remove",
+        POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
+    route("/admin/apis/{id}/m2m", GET_POST, DASHBOARD, Shape::Page),
+    route("/admin/apis/{id}/test", GET_POST, DASHBOARD, Shape::Page),
+    route("/admin/apis/{id}/delete", GET_POST, DASHBOARD, Shape::Page),
     route(
         "/api/v2/resource-servers",
         GET_POST,

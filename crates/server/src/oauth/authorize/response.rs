@@ -140,6 +140,12 @@ async fn issue_response(
         grant::refresh_possible(client, implicit),
     )
     .await?;
+    // For the dashboard's checklist ("log in with the sample"): the first sign-in through
+    // each application is recorded, once per application per process.
+    state
+        .first_logins()
+        .note(state.store(), &client.client_id)
+        .await;
     let mut params: Vec<(&'static str, String)> = Vec::new();
     let mut code = None;
     if request.response_type.code {

@@ -29,68 +29,19 @@ pub(super) async fn grant(
     let client = credentials
         .client_allowed(state, "authorization_code")
         .await?;
-    let invalid = || OAuthError::invalid_grant("Invalid authorization code");
-    let now = now();
-    let record = match state
-        .store()
-        .redeem_code(&ids::secret_hash(code), now)
-        .await?
-    {
-        CodeRedemption::Redeemed(record) => record,
-        CodeRedemption::AlreadyUsed(record) => {
-            // A replay: whoever holds this code may be an attacker. Record it first, then
-            // revoke what the first redemption produced that can be revoked; a winner still
-            // storing its tokens sees the record and revokes them itself.
-            if record.client_id == client.client_id {
-                let code_hash = ids::secret_hash(code);
-                state.store().mark_code_replayed(&code_hash, now).await?;
-                revoke_what_a_code_issued(state, &code_hash, &record.client_id, &record.user_id)
-                    .await?;
-            }
-            state.metrics().code_replayed();
-            return Err(invalid());
-        }
-        CodeRedemption::NotFound => return Err(invalid()),
-    };
-    if record.client_id != client.client_id {
-        return Err(invalid());
-    }
-    if record.expires_at <= now {
-        return Err(OAuthError::invalid_grant(
-            "The authorization code has expired",
-        ));
-    }
-    if record.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    let grant: CodeGrant =
-        serde_json::from_str(&record.grant).map_err(|_| OAuthError::server_error())?;
-    match (&grant.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) => pkce::verify(verifier, challenge)
-            .map_err(|e| OAuthError::invalid_grant(e.to_string()))?,
-        (Some(_), None) => return Err(OAuthError::invalid_grant("Missing code_verifier")),
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier sent, but the authorization request had no code_challenge",
-            ));
-        }
-        (None, None) if client.is_public() => {
-            return Err(OAuthError::invalid_grant(
-                "Public applications must use PKCE",
-            ));
-        }
-        (None, None) => {}
-    }
-    let user = state
-        .store()
-        .find_user(&record.user_id)
-        .await?
-        .filter(|u| !u.blocked)
-        .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
+    let Redeemed {
+        user,
+        grant,
+        code_hash,
+    } = redeem(
+        state,
+        &client,
+        code,
+        redirect_uri,
+        params.get("code_verifier"),
+    )
+    .await?;
     let api = grant::audience(state, &client, grant.audience.as_deref()).await?;
-    let code_hash = ids::secret_hash(code);
     let refresh = RefreshSource::Code {
         code_hash: code_hash.clone(),
         sid: grant.sid.clone(),
@@ -116,6 +67,87 @@ pub(super) async fn grant(
         revoke_what_a_code_issued(state, &code_hash, &client.client_id, &user.user_id).await?;
     }
     Ok(tokens)
+}
+
+/// What a redeemed code gives: its user (live, not blocked) and what was authorized.
+pub(crate) struct Redeemed {
+    pub(crate) user: tessera_core::User,
+    pub(crate) grant: CodeGrant,
+    pub(crate) code_hash: Vec<u8>,
+}
+
+/// Redeems `code` once for `client` (authenticated by the caller): the redirect URI must
+/// be the authorization request's, the PKCE verifier its challenge's. A replay revokes
+/// what the first redemption issued. The dashboard, a client of this server, redeems its
+/// codes in-process through this too.
+pub(crate) async fn redeem(
+    state: &AppState,
+    client: &tessera_core::Client,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: Option<&str>,
+) -> Result<Redeemed, OAuthError> {
+    let invalid = || OAuthError::invalid_grant("Invalid authorization code");
+    let now = now();
+    let code_hash = ids::secret_hash(code);
+    let record = match state.store().redeem_code(&code_hash, now).await? {
+        CodeRedemption::Redeemed(record) => record,
+        CodeRedemption::AlreadyUsed(record) => {
+            // A replay: whoever holds this code may be an attacker. Record it first, then
+            // revoke what the first redemption produced that can be revoked; a winner still
+            // storing its tokens sees the record and revokes them itself.
+            if record.client_id == client.client_id {
+                state.store().mark_code_replayed(&code_hash, now).await?;
+                revoke_what_a_code_issued(state, &code_hash, &record.client_id, &record.user_id)
+                    .await?;
+            }
+            state.metrics().code_replayed();
+            return Err(invalid());
+        }
+        CodeRedemption::NotFound => return Err(invalid()),
+    };
+    if record.client_id != client.client_id {
+        return Err(invalid());
+    }
+    if record.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "The authorization code has expired",
+        ));
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    let grant: CodeGrant =
+        serde_json::from_str(&record.grant).map_err(|_| OAuthError::server_error())?;
+    match (&grant.code_challenge, code_verifier) {
+        (Some(challenge), Some(verifier)) => pkce::verify(verifier, challenge)
+            .map_err(|e| OAuthError::invalid_grant(e.to_string()))?,
+        (Some(_), None) => return Err(OAuthError::invalid_grant("Missing code_verifier")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) if client.is_public() => {
+            return Err(OAuthError::invalid_grant(
+                "Public applications must use PKCE",
+            ));
+        }
+        (None, None) => {}
+    }
+    let user = state
+        .store()
+        .find_user(&record.user_id)
+        .await?
+        .filter(|u| !u.blocked)
+        .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
+    Ok(Redeemed {
+        user,
+        grant,
+        code_hash,
+    })
 }
 
 /// Revokes what the redemption of a replayed code produced that can be revoked: the refresh

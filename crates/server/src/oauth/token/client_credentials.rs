@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::edge::params::Params;
 use crate::error::OAuthError;
 use crate::oauth::issue;
+use tessera_store::MachineAccess;
 
 /// `grant_type=client_credentials`: a machine-to-machine token, as its client grant allows.
 pub(super) async fn grant(
@@ -38,6 +39,19 @@ pub(super) async fn grant(
             "Grant type 'client_credentials' not allowed for the client.",
         ));
     }
+    let requested = params.get("scope").map(scope::parse);
+    machine_token(state, &access, audience, requested.as_deref())
+}
+
+/// A token for `access`'s application (already authenticated, or vouched for by an
+/// administrator testing an API in the dashboard) to its audience, with the scopes its
+/// grant allows of `requested` (all of them when `None`).
+pub(crate) fn machine_token(
+    state: &AppState,
+    access: &MachineAccess,
+    audience: &str,
+    requested: Option<&[String]>,
+) -> Result<TokenResponse, OAuthError> {
     let api = access.api.as_ref().ok_or_else(|| {
         OAuthError::access_denied(
             Refusal::UnknownAudience {
@@ -46,10 +60,8 @@ pub(super) async fn grant(
             .description(),
         )
     })?;
-    let requested = params.get("scope").map(scope::parse);
-    let granted =
-        tessera_core::grant::for_machine(requested.as_deref(), api, access.grant.as_ref())
-            .map_err(|refusal| OAuthError::access_denied(refusal.description()))?;
+    let granted = tessera_core::grant::for_machine(requested, api, access.grant.as_ref())
+        .map_err(|refusal| OAuthError::access_denied(refusal.description()))?;
     let issued = issue::jwt_access_token(
         state,
         api,

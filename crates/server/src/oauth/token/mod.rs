@@ -3,11 +3,11 @@
 //! authentication by `client_secret_basic`, `client_secret_post`, or none for public
 //! clients (which must have used PKCE).
 
-mod authorization_code;
+pub(crate) mod authorization_code;
 mod client_auth;
-mod client_credentials;
+pub(crate) mod client_credentials;
 mod refresh_token;
-mod response;
+pub(crate) mod response;
 mod revoke;
 mod user_tokens;
 

@@ -3,13 +3,13 @@
 use serde::Serialize;
 
 #[derive(Serialize)]
-pub(super) struct TokenResponse {
-    pub(super) access_token: String,
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) refresh_token: Option<String>,
-    pub(super) scope: String,
-    pub(super) expires_in: i64,
+    pub(crate) scope: String,
+    pub(crate) expires_in: i64,
     pub(super) token_type: &'static str,
 }

@@ -1,0 +1,147 @@
+//! The administration dashboard at `<issuer>admin/`: server-rendered pages (askama, no
+//! JavaScript needed; post → redirect → get) over the Management API's operations, so a
+//! form is validated, refused and permitted exactly as the same call to `/api/v2` would be.
+//!
+//! `session.rs` says who is signed in and what they may do (their roles' permissions on
+//! the Management API, read at every request) and checks every form; `login.rs` signs in
+//! through the hosted login page as the system application [`CLIENT_ID`]; `views.rs` is
+//! the frame and the refusals; `form.rs` turns forms into operation input; one file per
+//! section of pages. Knows nothing of SQL: reads and changes go through
+//! `crate::management`'s operations (lists through the store's paged queries).
+
+mod apis;
+mod assets;
+mod form;
+mod home;
+mod login;
+mod session;
+mod views;
+
+use axum::routing::{get, post};
+use tessera_store::Slice;
+
+use crate::Route;
+use crate::edge::params::Params;
+
+/// The dashboard's own application, registered at start.
+pub(crate) const CLIENT_ID: &str = "tessera_dashboard";
+
+/// The dashboard's routes (`crate::router` registers them beside the others when the
+/// dashboard is on).
+pub(crate) const ROUTES: &[Route] = &[
+    ("/admin", || {
+        get(|| async { crate::pages::redirect("/admin/") })
+    }),
+    ("/admin/", || get(home::home)),
+    ("/admin/login", || get(login::login)),
+    ("/admin/callback", || get(login::callback)),
+    ("/admin/logout", || post(login::logout)),
+    ("/admin/signed-out", || get(login::signed_out)),
+    ("/admin/assets/{file}", || get(assets::asset)),
+    ("/admin/apis", || get(apis::list).post(apis::create)),
+    ("/admin/apis/new", || get(apis::new)),
+    ("/admin/apis/{id}", || get(apis::quickstart)),
+    ("/admin/apis/{id}/settings", || {
+        get(apis::settings).post(apis::save_settings)
+    }),
+    ("/admin/apis/{id}/permissions", || {
+        get(apis::permissions).post(apis::add_permission)
+    }),
+    ("/admin/apis/{id}/permissions/remove", || {
+        post(apis::remove_permission)
+    }),
+    ("/admin/apis/{id}/m2m", || {
+        get(apis::machines).post(apis::save_machine)
+    }),
+    ("/admin/apis/{id}/test", || {
+        get(apis::test).post(apis::issue_test_token)
+    }),
+    ("/admin/apis/{id}/delete", || {
+        get(apis::confirm_delete).post(apis::delete)
+    }),
+];
+
+/// A page's query string (an unreadable one reads as empty: pages only take hints from
+/// it — page numbers, a search, a notice key).
+pub(crate) fn query_of(query: Option<String>) -> Params {
+    Params::from_urlencoded(query.unwrap_or_default().as_bytes()).unwrap_or_default()
+}
+
+/// The notice a redirect asked for.
+pub(crate) fn notice_of(query: &Params) -> Option<&str> {
+    query.get("notice")
+}
+
+/// Which page of a list is shown (`?page=N`, from 0), and how many there are.
+pub(crate) struct Paging {
+    pub(crate) page: u64,
+    pub(crate) per_page: u32,
+    pub(crate) total: u64,
+}
+
+/// Pages beyond this are not offered (a search narrows better than paging that deep).
+const MAX_PAGE: u64 = 10_000;
+
+impl Paging {
+    pub(crate) fn from_query(query: &Params, per_page: u32) -> Self {
+        let page = query
+            .get("page")
+            .and_then(|p| p.parse::<u64>().ok())
+            .unwrap_or(0)
+            .min(MAX_PAGE);
+        Paging {
+            page,
+            per_page,
+            total: 0,
+        }
+    }
+
+    pub(crate) fn first(per_page: u32) -> Self {
+        Paging {
+            page: 0,
+            per_page,
+            total: 0,
+        }
+    }
+
+    /// The rows to read, counting the total.
+    pub(crate) fn slice(&self) -> Slice {
+        Slice {
+            offset: self.page.saturating_mul(u64::from(self.per_page)),
+            limit: self.per_page,
+            count: true,
+        }
+    }
+
+    pub(crate) fn with_total(mut self, total: Option<u64>) -> Self {
+        self.total = total.unwrap_or(0);
+        self
+    }
+
+    pub(crate) fn has_previous(&self) -> bool {
+        self.page > 0
+    }
+
+    pub(crate) fn has_next(&self) -> bool {
+        (self.page + 1).saturating_mul(u64::from(self.per_page)) < self.total
+            && self.page < MAX_PAGE
+    }
+
+    pub(crate) fn previous(&self) -> u64 {
+        self.page.saturating_sub(1)
+    }
+
+    pub(crate) fn next(&self) -> u64 {
+        self.page + 1
+    }
+
+    /// "21–40 of 57".
+    pub(crate) fn range(&self) -> String {
+        if self.total == 0 {
+            return "none".into();
+        }
+        let first = self.page * u64::from(self.per_page) + 1;
+        let last = (first + u64::from(self.per_page) - 1).min(self.total);
+        format!("{first}–{last} of {}", self.total)
+    }
+}

@@ -1,0 +1,159 @@
+//! What every dashboard page shares: the frame (navigation, the signed-in administrator,
+//! the CSRF token its forms carry), the fixed texts of flash notices, and the pages that
+//! refuse (sign-in failed, forbidden, a store error).
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::Response;
+use tessera_store::StoreError;
+
+use super::assets;
+use super::session::Admin;
+use crate::pages::html;
+
+/// The frame around a page's content.
+pub(crate) struct Frame<'a> {
+    pub(crate) css: &'static str,
+    pub(crate) issuer: &'a str,
+    pub(crate) email: &'a str,
+    pub(crate) csrf: &'a str,
+    /// The navigation entry to mark current.
+    pub(crate) section: &'static str,
+    pub(crate) notice: Option<&'static str>,
+    /// A viewer: forms are not shown.
+    pub(crate) read_only: bool,
+}
+
+impl<'a> Frame<'a> {
+    pub(crate) fn new(
+        state: &'a crate::AppState,
+        admin: &'a Admin,
+        section: &'static str,
+        notice: Option<&str>,
+    ) -> Self {
+        Frame {
+            css: assets::stylesheet_path(),
+            issuer: state.issuer(),
+            email: admin.user.email.as_str(),
+            csrf: &admin.csrf,
+            section,
+            notice: notice.and_then(notice_text),
+            read_only: !admin.principal.writes_anything(),
+        }
+    }
+}
+
+/// The notices a redirect may ask for (`?notice=key`): fixed texts, so a link cannot make
+/// the dashboard say something else.
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "api_created" => "The API was created.",
+        "api_saved" => "The API's settings were saved.",
+        "api_deleted" => "The API was deleted.",
+        "permission_added" => "The permission was added.",
+        "permission_removed" => "The permission was removed.",
+        "grant_saved" => "The application's access was saved.",
+        "grant_removed" => "The application is no longer authorized.",
+        "app_created" => "The application was created.",
+        "app_saved" => "The application's settings were saved.",
+        "app_deleted" => "The application was deleted.",
+        "secret_rotated" => "A new client secret was made; the old one no longer works.",
+        "user_created" => "The user was created.",
+        "user_saved" => "The user was saved.",
+        "user_deleted" => "The user was deleted.",
+        "role_created" => "The role was created.",
+        "role_saved" => "The role was saved.",
+        "role_deleted" => "The role was deleted.",
+        "keys_rotated" => "The signing keys were rotated.",
+        _ => return None,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/message.html")]
+struct MessagePage<'a> {
+    css: &'static str,
+    title: &'a str,
+    message: &'a str,
+    sign_in: bool,
+}
+
+fn message(status: StatusCode, title: &str, text: &str, sign_in: bool) -> Response {
+    html(
+        status,
+        &MessagePage {
+            css: assets::stylesheet_path(),
+            title,
+            message: text,
+            sign_in,
+        },
+    )
+}
+
+/// Signed in, but without any permission of the Management API: no data, only this.
+pub(crate) fn forbidden() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "No access",
+        "Your account is not an administrator of this tenant. Ask an administrator to run \
+         `tessera admins add` with your email address.",
+        false,
+    )
+}
+
+/// A form refused before it was read (CSRF, origin, size).
+pub(crate) fn refused(status: StatusCode, text: &str) -> Response {
+    message(status, "Request refused", text, false)
+}
+
+pub(crate) fn sign_in_failed(status: StatusCode, text: &str) -> Response {
+    message(status, "Sign-in failed", text, true)
+}
+
+pub(crate) fn signed_out() -> Response {
+    message(
+        StatusCode::OK,
+        "Signed out",
+        "You have signed out of the dashboard.",
+        true,
+    )
+}
+
+pub(crate) fn store_error(error: StoreError) -> Response {
+    if error.is_transient() {
+        tracing::warn!(%error, "dashboard: the database is unavailable");
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again",
+            "The database did not answer. Try again in a moment.",
+            false,
+        );
+    }
+    tracing::error!(%error, "dashboard: database error");
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The dashboard could not complete the request.",
+        false,
+    )
+}
+
+/// A page or a refusal with the status an operation's error has.
+pub(crate) fn operation_refused(error: &crate::management::ApiError) -> Response {
+    let title = match error.status {
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        _ => "Request refused",
+    };
+    message(error.status, title, &error.message, false)
+}
+
+/// Renders a dashboard page.
+pub(crate) fn page(page: &impl Template) -> Response {
+    html(StatusCode::OK, page)
+}
+
+/// Renders a form again after the operation refused it.
+pub(crate) fn form_again(page: &impl Template) -> Response {
+    html(StatusCode::BAD_REQUEST, page)
+}
