@@ -78,6 +78,10 @@ if [ -d tests/node ]; then
   fi
   log "Node interop and browser tests"
   cargo build --locked -p tessera
+  # Where tests/node/lib/page-audit.mjs saves its screenshots; emptied so it holds this run's.
+  export TESSERA_ARTIFACTS="$PWD/target/artifacts/screenshots"
+  rm -rf "$TESSERA_ARTIFACTS"
+  mkdir -p "$TESSERA_ARTIFACTS"
   # npm ci when node_modules is missing or was installed from another package-lock.json.
   # One test file at a time (each starts its own Tessera); every test has a time limit.
   (
@@ -99,4 +103,8 @@ if [ -d tests/python ]; then
   log "Python interop tests"
   cargo build --locked -p tessera
   tests/python/run.sh
+fi
+
+if [ -n "${TESSERA_ARTIFACTS:-}" ]; then
+  log "Screenshots of the audited pages (desktop and phone width): $TESSERA_ARTIFACTS"
 fi
