@@ -12,7 +12,8 @@
 //   `securitypolicyviolation` events (an init script: Playwright runs it before the page's own
 //   scripts, and the page's CSP does not apply to it) and the console lines that mention a
 //   Content Security Policy (Chromium logs them with JavaScript on or off). Returns the
-//   recorder; calling it twice on the same target returns the same recorder.
+//   recorder; calling it again on the same target, or on a page of a watched context, returns
+//   the same recorder.
 // - audit(page, name, {widths, dir}) throws if the page's recorder holds any CSP violation, or
 //   if axe-core (npm `axe-core`, default rules: WCAG 2 A/AA and best practices) finds a
 //   serious or critical violation (each listed with rule id, targets and summary); saves
@@ -26,8 +27,9 @@
 // Chromium closes the page as soon as an evaluation schedules a task or a promise, and axe needs
 // both, so the page's DOM as that user sees it (<noscript> content shown, scripts inert) is
 // serialised and axe audits that copy, served at the same URL (so the same stylesheets load) in
-// a JavaScript-enabled page of a second context kept per browser, in the same colour scheme. The screenshots are always
-// of the real page.
+// a JavaScript-enabled page of a second context kept per browser (closed with it), in the same
+// colour scheme; the copy holds the markup, so text typed into fields is not in it. The
+// screenshots are always of the real page. Widths: {label: {width, height}}, default WIDTHS.
 
 import { mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -60,11 +62,12 @@ function listenToConsole(page, recorder) {
 
 /** Starts recording CSP violations of `target` (a BrowserContext or a Page). */
 export async function watchCsp(target) {
-  const known = recorders.get(target);
+  const isContext = typeof target.pages === 'function';
+  // A page of a watched context is already watched (the binding can be exposed only once).
+  const known = recorders.get(target) ?? (isContext ? undefined : recorders.get(target.context()));
   if (known) return known;
   const recorder = { violations: [] };
   recorders.set(target, recorder);
-  const isContext = typeof target.pages === 'function';
   await Promise.all([
     target.exposeBinding(BINDING, (_source, violation) => {
       recorder.violations.push({ source: 'event', ...violation });
@@ -162,8 +165,14 @@ async function axeOnCopy(page) {
   try {
     await copy.setViewportSize(page.viewportSize());
     await copy.emulateMedia({ colorScheme: dark ? 'dark' : 'light' });
-    await copy.route(url, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }), { times: 1 });
+    let served = false;
+    // A predicate, not the URL: a string would be read as a glob pattern.
+    await copy.route((candidate) => candidate.href === url, (route) => {
+      served = true;
+      return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html });
+    }, { times: 1 });
     await copy.goto(url, { waitUntil: 'load' });
+    if (!served) throw new Error(`audit: the copy of ${url} was not the page loaded`);
     return await runAxe(copy);
   } finally {
     await copy.close();
