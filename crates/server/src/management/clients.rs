@@ -1,28 +1,39 @@
 //! `/api/v2/clients`: applications. Tessera stores client secrets hashed (SHA-256), so a
 //! secret is in the response of `POST /clients` and of `POST /clients/{id}/rotate-secret`
 //! only; Auth0 can show it again, Tessera cannot.
+//!
+//! The operations (one function each, checking the principal's scope first) serve the
+//! routes in `http` and the dashboard alike.
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+mod members;
+
+use members::{
+    allowed_apis, auth_method, fixed_members, grant_types, oidc_conformant, profile,
+    refresh_policy, urls,
+};
 use serde_json::{Value, json};
 use tessera_core::validate::{self, UrlKind};
 use tessera_core::{AppType, Client, ClientProfile, RefreshPolicy, ids};
-use tessera_store::{CheckpointPage, ClientFilter, ClientUpdate, Page, StoreError};
+use tessera_store::{
+    Checkpoint, CheckpointPage, ClientFilter, ClientUpdate, Page, Slice, StoreError,
+};
 
-use super::auth::require;
-use super::body::{self, Fields};
+use super::auth::Principal;
+use super::body::Fields;
 use super::error::{ApiError, ApiResult};
-use super::paging::Query;
 use super::wire;
 use crate::AppState;
 use crate::clock::now;
 
+pub(crate) const READ: &[&str] = &["read:clients"];
+pub(crate) const CREATE: &[&str] = &["create:clients"];
+pub(crate) const UPDATE: &[&str] = &["update:clients"];
+pub(crate) const DELETE: &[&str] = &["delete:clients"];
+/// Rotating a secret, as on Auth0.
+pub(crate) const ROTATE_SECRET: &[&str] = &["update:client_keys"];
+
 /// The members `POST` and `PATCH` take: the same, as in a tenant file.
-const FIELDS: &[&str] = &[
+pub(crate) const FIELDS: &[&str] = &[
     "name",
     "app_type",
     "callbacks",
@@ -45,155 +56,6 @@ const FIELDS: &[&str] = &[
     "client_metadata",
     "initiate_login_uri",
     "allowed_origins",
-];
-
-/// Members `GET /clients` shows with the one value Tessera has (Auth0's default), and why
-/// it cannot change: a body may carry them — a read-modify-write of what `GET` returned
-/// must go through — as long as they hold that value.
-const FIXED_MEMBERS: [(&str, &str); 6] = [
-    (
-        "cross_origin_authentication",
-        "Tessera has no cross-origin authentication (embedded login); use the hosted page",
-    ),
-    (
-        "cross_origin_auth",
-        "Tessera has no cross-origin authentication (embedded login); use the hosted page",
-    ),
-    (
-        "custom_login_page_on",
-        "every application uses the hosted login page",
-    ),
-    (
-        "is_token_endpoint_ip_header_trusted",
-        "the token endpoint trusts forwarding headers only from `--trusted-proxy` ranges",
-    ),
-    (
-        "sso_disabled",
-        "every application shares the browser's session",
-    ),
-    (
-        "jwt_configuration",
-        "ID tokens are RS256 and live 10 hours for every application",
-    ),
-];
-
-/// Refuses a [`FIXED_MEMBERS`] member whose value is not the one `shown` (what `GET` would
-/// return) holds. `jwt_configuration` may name a subset of its members, and Auth0's
-/// `secret_encoded: false` (Tessera signs no ID token with the client secret).
-fn fixed_members(fields: &mut Fields, shown: &wire::Client) -> ApiResult<()> {
-    let shown = serde_json::to_value(shown).expect("wire types serialize");
-    for (key, why) in FIXED_MEMBERS {
-        let Some(given) = fields.take(key) else {
-            continue;
-        };
-        let expected = match key {
-            "cross_origin_auth" => &shown["cross_origin_authentication"],
-            _ => &shown[key],
-        };
-        let holds = match (key, &given) {
-            ("jwt_configuration", Value::Object(members)) => members.iter().all(|(name, value)| {
-                (name == "secret_encoded" && *value == Value::Bool(false))
-                    || expected.get(name) == Some(value)
-            }),
-            _ => given == *expected,
-        };
-        if !holds {
-            return Err(ApiError::invalid_property(
-                format!("{key} can only be {expected}: {why}"),
-                key,
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The members an application says about itself (`ClientProfile`), given ones over
-/// `current`: a string sets, `null` clears. Each checked by its rule in
-/// `tessera_core::validate`.
-fn profile(
-    fields: &mut Fields,
-    current: &ClientProfile,
-    app_type: AppType,
-) -> ApiResult<Option<ClientProfile>> {
-    let mut profile = current.clone();
-    let mut changed = false;
-    let mut text = |fields: &mut Fields,
-                    key: &str,
-                    rule: fn(&str) -> Result<String, String>,
-                    slot: &mut Option<String>|
-     -> ApiResult<()> {
-        if fields.is_null(key) {
-            *slot = None;
-            changed = true;
-        } else if let Some(value) = fields.string(key)? {
-            *slot = Some(rule(&value).map_err(|why| ApiError::invalid_property(why, key))?);
-            changed = true;
-        }
-        Ok(())
-    };
-    text(
-        fields,
-        "description",
-        validate::client_description,
-        &mut profile.description,
-    )?;
-    text(
-        fields,
-        "logo_uri",
-        validate::logo_uri,
-        &mut profile.logo_uri,
-    )?;
-    text(
-        fields,
-        "initiate_login_uri",
-        validate::initiate_login_uri,
-        &mut profile.initiate_login_uri,
-    )?;
-    if fields.is_null("client_metadata") {
-        profile.client_metadata.clear();
-        changed = true;
-    } else if let Some(members) = fields.object_value("client_metadata")? {
-        profile.client_metadata = validate::client_metadata(&members)
-            .map_err(|why| ApiError::invalid_property(why, "client_metadata"))?;
-        changed = true;
-    }
-    if let Some(origins) = fields.strings("allowed_origins")? {
-        validate::urls(&origins, UrlKind::WebOrigin, app_type)
-            .map_err(|why| ApiError::invalid_property(why, "allowed_origins"))?;
-        profile.allowed_origins = origins;
-        changed = true;
-    }
-    Ok(changed.then_some(profile))
-}
-
-/// `token_endpoint_auth_method` of a `app_type` application: `none` for public ones, a
-/// secret method for confidential ones (the token endpoint accepts the secret either way).
-fn auth_method(fields: &mut Fields, app_type: AppType) -> ApiResult<Option<String>> {
-    let Some(method) = fields.string("token_endpoint_auth_method")? else {
-        return Ok(None);
-    };
-    let allowed: &[&str] = if app_type.is_public() {
-        &["none"]
-    } else {
-        &["client_secret_post", "client_secret_basic"]
-    };
-    if !allowed.contains(&method.as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "token_endpoint_auth_method of a {} application must be one of: {}",
-            app_type.as_str(),
-            allowed.join(", ")
-        )));
-    }
-    Ok(Some(method))
-}
-const REFRESH_FIELDS: &[&str] = &[
-    "rotation_type",
-    "expiration_type",
-    "token_lifetime",
-    "idle_token_lifetime",
-    "infinite_token_lifetime",
-    "infinite_idle_token_lifetime",
-    "leeway",
 ];
 
 pub(crate) fn not_found() -> ApiError {
@@ -239,270 +101,56 @@ pub(crate) async fn find(state: &AppState, client_id: &str) -> ApiResult<Client>
         .ok_or_else(not_found)
 }
 
-fn urls(
-    fields: &mut Fields,
-    key: &str,
-    kind: UrlKind,
-    app_type: AppType,
-) -> ApiResult<Option<Vec<String>>> {
-    let Some(list) = fields.strings(key)? else {
-        return Ok(None);
-    };
-    validate::urls(&list, kind, app_type).map_err(ApiError::bad_request)?;
-    Ok(Some(list))
+/// An application with the plain secret it was just given: shown once (Tessera keeps
+/// only its hash), so it is kept out of `Debug` and logs.
+pub(crate) struct WithSecret {
+    pub(crate) client: Client,
+    /// `None` for a public application, which has no secret.
+    pub(crate) secret: Option<String>,
 }
 
-fn grant_types(fields: &mut Fields, app_type: AppType) -> ApiResult<Option<Vec<String>>> {
-    let Some(list) = fields.strings("grant_types")? else {
-        return Ok(None);
-    };
-    validate::grant_types(&list, app_type).map_err(ApiError::bad_request)?;
-    Ok(Some(list))
-}
-
-/// `oidc_conformant`: Tessera is always OIDC-conformant; `false` cannot be honoured.
-fn oidc_conformant(fields: &mut Fields) -> ApiResult<()> {
-    if fields.boolean("oidc_conformant")? == Some(false) {
-        return Err(ApiError::bad_request(
-            "oidc_conformant cannot be false: Tessera applications are always OIDC-conformant",
-        ));
-    }
-    Ok(())
-}
-
-/// Auth0's `refresh_token` object: Tessera always rotates and expires refresh tokens, so
-/// only the lifetimes and `leeway` (the reuse interval) can change.
-fn refresh_policy(fields: &mut Fields, current: RefreshPolicy) -> ApiResult<Option<RefreshPolicy>> {
-    let Some(mut refresh) = fields.object("refresh_token", REFRESH_FIELDS)? else {
-        return Ok(None);
-    };
-    let fixed = |value: Option<String>, expected: &str, key: &str| -> ApiResult<()> {
-        match value {
-            Some(v) if v != expected => Err(ApiError::bad_request(format!(
-                "refresh_token.{key} must be {expected:?}: Tessera always rotates and expires refresh tokens"
-            ))),
-            _ => Ok(()),
-        }
-    };
-    fixed(
-        refresh.string("rotation_type")?,
-        "rotating",
-        "rotation_type",
-    )?;
-    fixed(
-        refresh.string("expiration_type")?,
-        "expiring",
-        "expiration_type",
-    )?;
-    for key in ["infinite_token_lifetime", "infinite_idle_token_lifetime"] {
-        if refresh.boolean(key)? == Some(true) {
-            return Err(ApiError::bad_request(format!(
-                "refresh_token.{key} cannot be true: refresh tokens always expire in Tessera"
-            )));
-        }
-    }
-    let seconds = |value: Option<i64>, key: &str, max: i64| -> ApiResult<Option<i64>> {
-        match value {
-            Some(v) if !(0..=max).contains(&v) => Err(ApiError::bad_request(format!(
-                "refresh_token.{key} must be between 0 and {max} seconds"
-            ))),
-            other => Ok(other),
-        }
-    };
-    // Auth0's bounds: lifetimes up to a year, leeway up to a minute.
-    let policy = RefreshPolicy {
-        token_lifetime: seconds(
-            refresh.integer("token_lifetime")?,
-            "token_lifetime",
-            31_557_600,
-        )?
-        .unwrap_or(current.token_lifetime),
-        idle_token_lifetime: seconds(
-            refresh.integer("idle_token_lifetime")?,
-            "idle_token_lifetime",
-            31_557_600,
-        )?
-        .unwrap_or(current.idle_token_lifetime),
-        reuse_interval: seconds(refresh.integer("leeway")?, "leeway", 60)?
-            .unwrap_or(current.reuse_interval),
-    };
-    Ok(Some(policy))
-}
-
-/// `allowed_apis` (Tessera's): identifiers or ids of existing APIs; `null` = every API.
-async fn allowed_apis(
-    state: &AppState,
-    fields: &mut Fields,
-) -> ApiResult<Option<Option<Vec<String>>>> {
-    if fields.is_null("allowed_apis") {
-        return Ok(Some(None));
-    }
-    let Some(names) = fields.strings("allowed_apis")? else {
-        return Ok(None);
-    };
-    let mut identifiers: Vec<String> = Vec::new();
-    for name in names {
-        let api = state
-            .store()
-            .find_resource_server(&name)
-            .await?
-            .ok_or_else(|| {
-                let shown: String = name.chars().take(100).collect();
-                ApiError::bad_request(format!(
-                    "allowed_apis: no API with identifier or id {shown:?}"
-                ))
-            })?;
-        if !identifiers.contains(&api.identifier) {
-            identifiers.push(api.identifier);
-        }
-    }
-    Ok(Some(Some(identifiers)))
-}
-
-/// `GET /api/v2/clients`: by page (`created_at` order) or by checkpoint (`from` /
-/// `take`, `client_id` order). `app_type`, `is_first_party` and `client_ids` filter in
-/// SQL; `is_global=true` finds the global client alone (`GLOBAL_CLIENT_ID`), and no
-/// client was registered from a metadata document (`external_client_id`); `q` accepts the two
-/// queries Auth0 documents, both about organizations, which Tessera does not have.
+/// A page of applications (`created_at` order), filtered in SQL.
 pub(crate) async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:clients"]).await?;
-    let query = Query::parse(
-        query.as_deref(),
-        &[
-            "page",
-            "per_page",
-            "include_totals",
-            "fields",
-            "include_fields",
-            "app_type",
-            "is_first_party",
-            "is_global",
-            "client_ids",
-            "external_client_id",
-            "q",
-            "from",
-            "take",
-        ],
-    )?;
-    let paging = query.paging()?;
-    let fields = query.field_filter()?;
-    let list = |key: &str| -> Option<Vec<String>> {
-        query
-            .get(key)
-            .map(|t| t.split(',').map(|v| v.trim().to_string()).collect())
-    };
-    let filter = ClientFilter {
-        app_types: list("app_type"),
-        is_first_party: query.boolean("is_first_party")?,
-        client_ids: list("client_ids"),
-    };
-    let organizations_only = query
-        .get("q")
-        .map(organization_query)
-        .transpose()?
-        .is_some();
-    let global_only = query.boolean("is_global")? == Some(true);
-    let registered_by_document = query.get("external_client_id").is_some();
-    let checkpoint = query
-        .by_checkpoint()
-        .then(|| query.checkpoint())
-        .transpose()?;
-    if global_only && !organizations_only && !registered_by_document {
-        let matches = filter.app_types.is_none()
-            && filter.is_first_party != Some(false)
-            && filter
-                .client_ids
-                .as_ref()
-                .is_none_or(|ids| ids.iter().any(|id| id == GLOBAL_CLIENT_ID));
-        let items: Vec<Value> = if matches {
-            vec![fields.apply(global_client())]
-        } else {
-            Vec::new()
-        };
-        return match checkpoint {
-            Some(checkpoint) => {
-                let first = checkpoint.from.is_none_or(|from| from <= GLOBAL_CLIENT_ID);
-                let items = if first { items } else { Vec::new() };
-                query.respond_checkpoint(CheckpointPage { items, next: None }, "clients")
-            }
-            None => {
-                let items = if paging.page == 0 { items } else { Vec::new() };
-                let total = Some(u64::from(matches));
-                Ok(paging.respond(Page { items, total }, "clients"))
-            }
-        };
-    }
-    if organizations_only || global_only || registered_by_document {
-        return match checkpoint {
-            Some(_) => query.respond_checkpoint(
-                CheckpointPage::<Value> {
-                    items: Vec::new(),
-                    next: None,
-                },
-                "clients",
-            ),
-            None => Ok(paging.respond_empty("clients")),
-        };
-    }
-    let shape = |c: Client| fields.apply(wire::client(&c, None));
-    if let Some(checkpoint) = checkpoint {
-        let page = state.store().clients_from(&filter, checkpoint).await?;
-        return query.respond_checkpoint(page.map(shape), "clients");
-    }
-    let page = state.store().list_clients(&filter, paging.slice()).await?;
-    Ok(paging.respond(page.map(shape), "clients"))
+    state: &AppState,
+    principal: &Principal,
+    filter: &ClientFilter,
+    slice: Slice,
+) -> ApiResult<Page<Client>> {
+    principal.require(READ)?;
+    Ok(state.store().list_clients(filter, slice).await?)
 }
 
-/// The `q` of `GET /clients`: Auth0 permits only `client_grant.organization_id:ID` and
-/// `client_grant.allow_any_organization:true`. No Tessera grant is tied to an
-/// organization, so either finds no application.
-fn organization_query(q: &str) -> ApiResult<()> {
-    let q = q.trim();
-    let valid = q
-        .strip_prefix("client_grant.organization_id:")
-        .is_some_and(|id| !id.trim().is_empty())
-        || q == "client_grant.allow_any_organization:true";
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_query_property(
-            "Permitted queries are client_grant.organization_id:{organization_id} and \
-             client_grant.allow_any_organization:true",
-            "q",
-        ))
-    }
+/// Applications after a checkpoint (`client_id` order), filtered in SQL.
+pub(crate) async fn list_from(
+    state: &AppState,
+    principal: &Principal,
+    filter: &ClientFilter,
+    checkpoint: Checkpoint<'_>,
+) -> ApiResult<CheckpointPage<Client>> {
+    principal.require(READ)?;
+    Ok(state.store().clients_from(filter, checkpoint).await?)
 }
 
-pub(crate) async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:clients"]).await?;
-    let fields = Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
-    if id == GLOBAL_CLIENT_ID {
-        return Ok(Json(fields.apply(global_client())).into_response());
-    }
-    let client = find(&state, &id).await?;
-    Ok(Json(fields.apply(wire::client(&client, None))).into_response())
+pub(crate) async fn get(state: &AppState, principal: &Principal, id: &str) -> ApiResult<Client> {
+    principal.require(READ)?;
+    find(state, id).await
 }
 
+/// Registers an application from `fields` (members as in `FIELDS`); a confidential one
+/// gets a secret, returned this once.
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["create:clients"]).await?;
-    let mut fields = body::object(&headers, body, FIELDS)?;
+    state: &AppState,
+    principal: &Principal,
+    mut fields: Fields,
+) -> ApiResult<WithSecret> {
+    principal.require(CREATE)?;
     let name = Fields::required("name", fields.string("name")?)?;
-    let name = validate::name(&name, "application").map_err(ApiError::bad_request)?;
+    let name = validate::name(&name, "application")
+        .map_err(|why| ApiError::bad_request(why).about("name"))?;
     let app_type = match fields.string("app_type")? {
-        Some(text) => validate::app_type(&text).map_err(ApiError::bad_request)?,
+        Some(text) => {
+            validate::app_type(&text).map_err(|why| ApiError::bad_request(why).about("app_type"))?
+        }
         None => AppType::RegularWeb,
     };
     let callbacks =
@@ -523,7 +171,7 @@ pub(crate) async fn create(
         .unwrap_or_else(|| app_type.default_auth_method().to_string());
     let refresh = refresh_policy(&mut fields, RefreshPolicy::default())?.unwrap_or_default();
     oidc_conformant(&mut fields)?;
-    let allowed_apis = allowed_apis(&state, &mut fields).await?.flatten();
+    let allowed_apis = allowed_apis(state, &mut fields).await?.flatten();
     let secret = (!app_type.is_public()).then(ids::client_secret);
     let now = now();
     let profile = profile(&mut fields, &ClientProfile::default(), app_type)?.unwrap_or_default();
@@ -546,23 +194,20 @@ pub(crate) async fn create(
     };
     fixed_members(&mut fields, &wire::client(&client, None))?;
     state.store().create_client(&client).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(wire::client(&client, secret.as_deref())),
-    )
-        .into_response())
+    Ok(WithSecret { client, secret })
 }
 
+/// Changes what `fields` names (members as in `FIELDS`); the type stays the one chosen
+/// at creation, and the global client refuses.
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["update:clients"]).await?;
-    refuse_global(&id)?;
-    let mut fields = body::object(&headers, body, FIELDS)?;
-    let client = find(&state, &id).await?;
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    mut fields: Fields,
+) -> ApiResult<Client> {
+    principal.require(UPDATE)?;
+    refuse_global(id)?;
+    let client = find(state, id).await?;
     let app_type = client.app_type;
     // The type decides which URLs, grants and secret an application has: it is chosen at
     // creation, as Tessera's CLI does; a body may repeat it.
@@ -581,7 +226,10 @@ pub(crate) async fn update(
     let update = ClientUpdate {
         name: fields
             .string("name")?
-            .map(|n| validate::name(&n, "application").map_err(ApiError::bad_request))
+            .map(|n| {
+                validate::name(&n, "application")
+                    .map_err(|why| ApiError::bad_request(why).about("name"))
+            })
             .transpose()?,
         callbacks: urls(&mut fields, "callbacks", UrlKind::Callback, app_type)?,
         web_origins: urls(&mut fields, "web_origins", UrlKind::WebOrigin, app_type)?,
@@ -594,7 +242,7 @@ pub(crate) async fn update(
         grant_types: grant_types(&mut fields, app_type)?,
         secret_hash: None,
         is_first_party: fields.boolean("is_first_party")?,
-        allowed_apis: allowed_apis(&state, &mut fields).await?,
+        allowed_apis: allowed_apis(state, &mut fields).await?,
         refresh: refresh_policy(&mut fields, client.refresh)?,
         token_endpoint_auth_method: auth_method(&mut fields, app_type)?,
         profile: profile(&mut fields, &client.profile, app_type)?,
@@ -609,38 +257,35 @@ pub(crate) async fn update(
             other => other.into(),
         })?;
     state.machine_access().forget_client(&client.client_id);
-    Ok(Json(wire::client(&client, None)).into_response())
+    Ok(client)
 }
 
-pub(crate) async fn delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["delete:clients"]).await?;
-    refuse_global(&id)?;
+/// Deletes an application (its grants go with it); the global client refuses.
+pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
+    principal.require(DELETE)?;
+    refuse_global(id)?;
     state
         .store()
-        .delete_client(&id)
+        .delete_client(id)
         .await
         .map_err(|error| match error {
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    state.machine_access().forget_client(&id);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    state.machine_access().forget_client(id);
+    Ok(())
 }
 
-/// `POST /api/v2/clients/{id}/rotate-secret` (scope `update:client_keys`, as on Auth0):
-/// a new secret, shown in this response only; the old one stops working at once.
+/// A new secret for a confidential application, returned this once; the old one stops
+/// working at once.
 pub(crate) async fn rotate_secret(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["update:client_keys"]).await?;
-    refuse_global(&id)?;
-    let client = find(&state, &id).await?;
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> ApiResult<WithSecret> {
+    principal.require(ROTATE_SECRET)?;
+    refuse_global(id)?;
+    let client = find(state, id).await?;
     if client.app_type.is_public() || client.is_public() {
         return Err(ApiError::bad_request(format!(
             "a {} application is a public client: it has no client secret",
@@ -661,5 +306,215 @@ pub(crate) async fn rotate_secret(
             other => other.into(),
         })?;
     state.machine_access().forget_client(&client.client_id);
-    Ok(Json(wire::client(&client, Some(&secret))).into_response())
+    Ok(WithSecret {
+        client,
+        secret: Some(secret),
+    })
+}
+
+/// The routes: wire formats around the operations above.
+pub(crate) mod http {
+    use axum::Json;
+    use axum::body::Bytes;
+    use axum::extract::rejection::BytesRejection;
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use serde_json::Value;
+    use tessera_core::Client;
+    use tessera_store::{CheckpointPage, ClientFilter, Page};
+
+    use super::super::auth::require;
+    use super::super::body;
+    use super::super::error::{ApiError, ApiResult};
+    use super::super::paging::Query;
+    use super::super::wire;
+    use super::{
+        CREATE, DELETE, FIELDS, GLOBAL_CLIENT_ID, READ, ROTATE_SECRET, UPDATE, global_client,
+        refuse_global,
+    };
+    use crate::AppState;
+
+    /// `GET /api/v2/clients`: by page (`created_at` order) or by checkpoint (`from` /
+    /// `take`, `client_id` order). `app_type`, `is_first_party` and `client_ids` filter in
+    /// SQL; `is_global=true` finds the global client alone (`GLOBAL_CLIENT_ID`), and no
+    /// client was registered from a metadata document (`external_client_id`); `q` accepts
+    /// the two queries Auth0 documents, both about organizations, which Tessera does not
+    /// have.
+    pub(crate) async fn list(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let query = Query::parse(
+            query.as_deref(),
+            &[
+                "page",
+                "per_page",
+                "include_totals",
+                "fields",
+                "include_fields",
+                "app_type",
+                "is_first_party",
+                "is_global",
+                "client_ids",
+                "external_client_id",
+                "q",
+                "from",
+                "take",
+            ],
+        )?;
+        let paging = query.paging()?;
+        let fields = query.field_filter()?;
+        let list = |key: &str| -> Option<Vec<String>> {
+            query
+                .get(key)
+                .map(|t| t.split(',').map(|v| v.trim().to_string()).collect())
+        };
+        let filter = ClientFilter {
+            app_types: list("app_type"),
+            is_first_party: query.boolean("is_first_party")?,
+            client_ids: list("client_ids"),
+        };
+        let organizations_only = query
+            .get("q")
+            .map(organization_query)
+            .transpose()?
+            .is_some();
+        let global_only = query.boolean("is_global")? == Some(true);
+        let registered_by_document = query.get("external_client_id").is_some();
+        let checkpoint = query
+            .by_checkpoint()
+            .then(|| query.checkpoint())
+            .transpose()?;
+        if global_only && !organizations_only && !registered_by_document {
+            let matches = filter.app_types.is_none()
+                && filter.is_first_party != Some(false)
+                && filter
+                    .client_ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|id| id == GLOBAL_CLIENT_ID));
+            let items: Vec<Value> = if matches {
+                vec![fields.apply(global_client())]
+            } else {
+                Vec::new()
+            };
+            return match checkpoint {
+                Some(checkpoint) => {
+                    let first = checkpoint.from.is_none_or(|from| from <= GLOBAL_CLIENT_ID);
+                    let items = if first { items } else { Vec::new() };
+                    query.respond_checkpoint(CheckpointPage { items, next: None }, "clients")
+                }
+                None => {
+                    let items = if paging.page == 0 { items } else { Vec::new() };
+                    let total = Some(u64::from(matches));
+                    Ok(paging.respond(Page { items, total }, "clients"))
+                }
+            };
+        }
+        if organizations_only || global_only || registered_by_document {
+            return match checkpoint {
+                Some(_) => query.respond_checkpoint(
+                    CheckpointPage::<Value> {
+                        items: Vec::new(),
+                        next: None,
+                    },
+                    "clients",
+                ),
+                None => Ok(paging.respond_empty("clients")),
+            };
+        }
+        let shape = |c: Client| fields.apply(wire::client(&c, None));
+        if let Some(checkpoint) = checkpoint {
+            let page = super::list_from(&state, &principal, &filter, checkpoint).await?;
+            return query.respond_checkpoint(page.map(shape), "clients");
+        }
+        let page = super::list(&state, &principal, &filter, paging.slice()).await?;
+        Ok(paging.respond(page.map(shape), "clients"))
+    }
+
+    /// The `q` of `GET /clients`: Auth0 permits only `client_grant.organization_id:ID` and
+    /// `client_grant.allow_any_organization:true`. No Tessera grant is tied to an
+    /// organization, so either finds no application.
+    fn organization_query(q: &str) -> ApiResult<()> {
+        let q = q.trim();
+        let valid = q
+            .strip_prefix("client_grant.organization_id:")
+            .is_some_and(|id| !id.trim().is_empty())
+            || q == "client_grant.allow_any_organization:true";
+        if valid {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_query_property(
+                "Permitted queries are client_grant.organization_id:{organization_id} and \
+                 client_grant.allow_any_organization:true",
+                "q",
+            ))
+        }
+    }
+
+    pub(crate) async fn get(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let fields =
+            Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
+        if id == GLOBAL_CLIENT_ID {
+            return Ok(Json(fields.apply(global_client())).into_response());
+        }
+        let client = super::get(&state, &principal, &id).await?;
+        Ok(Json(fields.apply(wire::client(&client, None))).into_response())
+    }
+
+    pub(crate) async fn create(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, CREATE).await?;
+        let fields = body::object(&headers, body, FIELDS)?;
+        let created = super::create(&state, &principal, fields).await?;
+        let shown = wire::client(&created.client, created.secret.as_deref());
+        Ok((StatusCode::CREATED, Json(shown)).into_response())
+    }
+
+    pub(crate) async fn update(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        // The global client refuses whatever body it is sent.
+        refuse_global(&id)?;
+        let fields = body::object(&headers, body, FIELDS)?;
+        let client = super::update(&state, &principal, &id, fields).await?;
+        Ok(Json(wire::client(&client, None)).into_response())
+    }
+
+    pub(crate) async fn delete(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, DELETE).await?;
+        super::delete(&state, &principal, &id).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+
+    /// `POST /api/v2/clients/{id}/rotate-secret` (scope `update:client_keys`, as on
+    /// Auth0): a new secret, shown in this response only.
+    pub(crate) async fn rotate_secret(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, ROTATE_SECRET).await?;
+        let rotated = super::rotate_secret(&state, &principal, &id).await?;
+        Ok(Json(wire::client(&rotated.client, rotated.secret.as_deref())).into_response())
+    }
 }

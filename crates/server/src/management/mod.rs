@@ -27,6 +27,7 @@ pub(crate) mod resource_servers;
 mod roles;
 mod tenants;
 mod tickets;
+mod user_access;
 mod user_search;
 mod users;
 mod verification_jobs;
@@ -92,14 +93,16 @@ pub(crate) const ROUTES: &[Route] = &[
             .patch(resource_servers::http::update)
             .delete(resource_servers::http::delete)
     }),
-    ("/clients", || get(clients::list).post(clients::create)),
+    ("/clients", || {
+        get(clients::http::list).post(clients::http::create)
+    }),
     ("/clients/{id}", || {
-        get(clients::get)
-            .patch(clients::update)
-            .delete(clients::delete)
+        get(clients::http::get)
+            .patch(clients::http::update)
+            .delete(clients::http::delete)
     }),
     ("/clients/{id}/rotate-secret", || {
-        post(clients::rotate_secret)
+        post(clients::http::rotate_secret)
     }),
     ("/client-grants", || {
         get(client_grants::http::list).post(client_grants::http::create)
@@ -109,32 +112,40 @@ pub(crate) const ROUTES: &[Route] = &[
             .patch(client_grants::http::update)
             .delete(client_grants::http::delete)
     }),
-    ("/users", || get(users::list).post(users::create)),
-    ("/users/{id}", || {
-        get(users::get).patch(users::update).delete(users::delete)
+    ("/users", || {
+        get(users::http::list).post(users::http::create)
     }),
-    ("/users-by-email", || get(users::by_email)),
+    ("/users/{id}", || {
+        get(users::http::get)
+            .patch(users::http::update)
+            .delete(users::http::delete)
+    }),
+    ("/users-by-email", || get(users::http::by_email)),
     ("/users/{id}/roles", || {
-        get(roles::user_roles)
-            .post(roles::assign_user_roles)
-            .delete(roles::remove_user_roles)
+        get(user_access::http::roles)
+            .post(user_access::http::assign_roles)
+            .delete(user_access::http::remove_roles)
     }),
     ("/users/{id}/permissions", || {
-        get(roles::user_permissions)
-            .post(roles::add_user_permissions)
-            .delete(roles::remove_user_permissions)
+        get(user_access::http::permissions)
+            .post(user_access::http::add_permissions)
+            .delete(user_access::http::remove_permissions)
     }),
-    ("/roles", || get(roles::list).post(roles::create)),
+    ("/roles", || {
+        get(roles::http::list).post(roles::http::create)
+    }),
     ("/roles/{id}", || {
-        get(roles::get).patch(roles::update).delete(roles::delete)
+        get(roles::http::get)
+            .patch(roles::http::update)
+            .delete(roles::http::delete)
     }),
     ("/roles/{id}/permissions", || {
-        get(roles::permissions)
-            .post(roles::add_permissions)
-            .delete(roles::remove_permissions)
+        get(roles::http::permissions)
+            .post(roles::http::add_permissions)
+            .delete(roles::http::remove_permissions)
     }),
     ("/roles/{id}/users", || {
-        get(roles::users).post(roles::assign_users)
+        get(roles::http::users).post(roles::http::assign_users)
     }),
     ("/connections", || get(connections::list)),
     ("/connections/{id}", || {
@@ -144,7 +155,7 @@ pub(crate) const ROUTES: &[Route] = &[
         get(connections::clients).patch(connections::update_clients)
     }),
     ("/tenants/settings", || {
-        get(tenants::get).patch(tenants::update)
+        get(tenants::http::get).patch(tenants::http::update)
     }),
     ("/email-templates", || post(email_templates::create)),
     ("/email-templates/{name}", || {

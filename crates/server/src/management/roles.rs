@@ -1,45 +1,54 @@
 //! `/api/v2/roles` (RBAC): roles, the API permissions they hold and the users who have
-//! them; and the user side, `/api/v2/users/{id}/roles` and `/users/{id}/permissions`.
-//! Tokens issued afterwards carry the change: issuance reads roles and permissions.
+//! them. The user side, `/api/v2/users/{id}/roles` and `/users/{id}/permissions`, is
+//! `user_access.rs`. Tokens issued afterwards carry the change: issuance reads roles and
+//! permissions.
 //!
 //! Scopes: `read:roles` to read roles and their permissions, `create:` / `update:` /
 //! `delete:roles` to change them; members are read with `read:roles` or
-//! `read:role_members` (or `read:users` from the user's side, as on Auth0), assigned with
-//! `update:roles` or `create:role_members` and removed with `update:roles` or
-//! `delete:role_members`.
+//! `read:role_members` and assigned with `update:roles` or `create:role_members`.
+//!
+//! The operations (one function each, checking the principal's scope first) serve the
+//! routes in `http` and the dashboard alike.
 
 use std::collections::HashMap;
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use tessera_core::{Permission, ResourceServer, Role, ids, validate};
-use tessera_store::{Page, StoreError};
+use tessera_core::{Permission, ResourceServer, Role, User, ids, validate};
+use tessera_store::{Checkpoint, CheckpointPage, Page, Slice, StoreError};
 
-use super::auth::require;
-use super::body::{self, Fields};
+use super::auth::Principal;
+use super::body::Fields;
 use super::error::{ApiError, ApiResult};
-use super::paging::{Paging, Query};
-use super::{users, wire};
+use super::users;
 use crate::AppState;
 use crate::clock::now;
 
+pub(crate) const READ: &[&str] = &["read:roles"];
+pub(crate) const CREATE: &[&str] = &["create:roles"];
+/// Also what adding and removing a role's permissions needs.
+pub(crate) const UPDATE: &[&str] = &["update:roles"];
+pub(crate) const DELETE: &[&str] = &["delete:roles"];
+pub(crate) const READ_MEMBERS: &[&str] = &["read:roles", "read:role_members"];
+pub(crate) const ASSIGN_MEMBERS: &[&str] = &["update:roles", "create:role_members"];
+pub(crate) const REMOVE_MEMBERS: &[&str] = &["update:roles", "delete:role_members"];
+
+pub(crate) const FIELDS: &[&str] = &["name", "description"];
+/// `{permissions: [{resource_server_identifier, permission_name}]}`.
+pub(crate) const PERMISSIONS_FIELDS: &[&str] = &["permissions"];
+/// `{users: [user_id…]}`.
+pub(crate) const USERS_FIELDS: &[&str] = &["users"];
+
 /// Auth0's limit on a role's description.
 const MAX_DESCRIPTION: usize = 140;
-const PAGING: &[&str] = &["page", "per_page", "include_totals"];
 
-fn not_found() -> ApiError {
+pub(super) fn not_found() -> ApiError {
     ApiError::not_found("The role does not exist.", "inexistent_role")
 }
 
 fn name_taken() -> ApiError {
-    ApiError::conflict("A role with this name already exists.", "role_conflict")
+    ApiError::conflict("A role with this name already exists.", "role_conflict").about("name")
 }
 
-async fn find(state: &AppState, id: &str) -> ApiResult<Role> {
+pub(super) async fn find(state: &AppState, id: &str) -> ApiResult<Role> {
     // By id only: names are not identifiers on Auth0.
     match state.store().find_role(id).await? {
         Some(role) if role.id == id => Ok(role),
@@ -70,119 +79,11 @@ fn conflict_or(error: StoreError) -> ApiError {
     }
 }
 
-/// `GET /api/v2/roles`: a page by name; `name_filter` keeps names containing it
-/// (ignoring case). Tessera's roles are all tenant roles: `type=organization` (and
-/// `owner_id`, which names an organization) find none.
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:roles"]).await?;
-    let query = Query::parse(
-        query.as_deref(),
-        &[
-            "page",
-            "per_page",
-            "include_totals",
-            "name_filter",
-            "type",
-            "owner_id",
-        ],
-    )?;
-    let paging = query.paging()?;
-    let organization = match query.get("type") {
-        None | Some("tenant") => false,
-        Some("organization") => true,
-        Some(_) => {
-            return Err(ApiError::invalid_query_property(
-                "No enum match for: type",
-                "type",
-            ));
-        }
-    };
-    if organization || query.get("owner_id").is_some() {
-        return Ok(paging.respond_empty("roles"));
-    }
-    let page = state
-        .store()
-        .list_roles(query.get("name_filter"), paging.slice())
-        .await?;
-    Ok(paging.respond(page.map(|r| wire::role(&r)), "roles"))
-}
-
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["create:roles"]).await?;
-    let mut fields = body::object(&headers, body, &["name", "description"])?;
-    let name = name(Fields::required("name", fields.string("name")?)?)?;
-    let description = fields
-        .string("description")?
-        .map(description)
-        .transpose()?
-        .unwrap_or_default();
-    let now = now();
-    let role = Role {
-        id: format!("rol_{}", ids::alphanumeric(16)),
-        name,
-        description,
-        created_at: now,
-        updated_at: now,
-    };
-    state
-        .store()
-        .create_role(&role)
-        .await
-        .map_err(conflict_or)?;
-    // Auth0 answers 200 here, not 201.
-    Ok(Json(wire::role(&role)).into_response())
-}
-
-pub(crate) async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:roles"]).await?;
-    let role = find(&state, &id).await?;
-    Ok(Json(wire::role(&role)).into_response())
-}
-
-pub(crate) async fn update(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["update:roles"]).await?;
-    let mut fields = body::object(&headers, body, &["name", "description"])?;
-    let name = fields.string("name")?.map(name).transpose()?;
-    let description = fields.string("description")?.map(description).transpose()?;
-    let role = find(&state, &id).await?;
-    let role = state
-        .store()
-        .update_role(&role.id, name.as_deref(), description.as_deref(), now())
-        .await
-        .map_err(conflict_or)?;
-    Ok(Json(wire::role(&role)).into_response())
-}
-
-pub(crate) async fn delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["delete:roles"]).await?;
-    let role = find(&state, &id).await?;
-    state
-        .store()
-        .delete_role(&role.id)
-        .await
-        .map_err(conflict_or)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+/// A permission with the API that defines it (its name, the scope's description), when
+/// that API still exists.
+pub(crate) struct DescribedPermission {
+    pub(crate) permission: Permission,
+    pub(crate) api: Option<ResourceServer>,
 }
 
 /// The APIs of these identifiers (those that exist), to name and describe permissions.
@@ -205,35 +106,20 @@ async fn apis<'a>(
         .collect())
 }
 
-/// A page of permissions in Auth0's shape, each named and described by its API.
-async fn described(
+/// A page of permissions, each with its API.
+pub(super) async fn described(
     state: &AppState,
-    paging: &Paging,
     page: Page<Permission>,
-) -> ApiResult<Response> {
+) -> ApiResult<Page<DescribedPermission>> {
     let apis = apis(state, page.items.iter().map(|p| p.audience.as_str())).await?;
-    let page = page.map(|p| wire::permission(&p, apis.get(&p.audience)));
-    Ok(paging.respond(page, "permissions"))
-}
-
-pub(crate) async fn permissions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:roles"]).await?;
-    let paging = Query::parse(query.as_deref(), PAGING)?.paging()?;
-    let role = find(&state, &id).await?;
-    let page = state
-        .store()
-        .list_role_permissions(&role.id, paging.slice())
-        .await?;
-    described(&state, &paging, page).await
+    Ok(page.map(|permission| DescribedPermission {
+        api: apis.get(&permission.audience).cloned(),
+        permission,
+    }))
 }
 
 /// `{permissions: [{resource_server_identifier, permission_name}]}`, grouped by API.
-fn permission_list(fields: &mut Fields) -> ApiResult<Vec<(String, Vec<String>)>> {
+pub(super) fn permission_list(fields: &mut Fields) -> ApiResult<Vec<(String, Vec<String>)>> {
     let items = Fields::required(
         "permissions",
         fields.objects(
@@ -295,7 +181,7 @@ fn inexistent_permission(permission: &str, identifier: &str) -> ApiError {
 
 /// Every listed permission's API must exist, and the permission must be a scope that API
 /// defines — or, when removing, one already `held`.
-async fn check_listed(
+pub(super) async fn check_listed(
     state: &AppState,
     grouped: &[(String, Vec<String>)],
     held: &[Permission],
@@ -317,17 +203,134 @@ async fn check_listed(
     Ok(())
 }
 
-/// `POST` (add) and `DELETE` (remove) `/roles/{id}/permissions`. Added permissions must
-/// be scopes their API defines; removed ones must be defined or held by the role.
+/// A list of ids under `key`, at least one.
+pub(super) fn ids_of(fields: &mut Fields, key: &str) -> ApiResult<Vec<String>> {
+    let list = Fields::required(key, fields.strings(key)?)?;
+    if list.is_empty() {
+        return Err(ApiError::invalid_property(
+            "Array is too short (0), minimum 1",
+            key,
+        ));
+    }
+    Ok(list)
+}
+
+/// A page of roles by name; `name_filter` keeps names containing it (ignoring case).
+pub(crate) async fn list(
+    state: &AppState,
+    principal: &Principal,
+    name_filter: Option<&str>,
+    slice: Slice,
+) -> ApiResult<Page<Role>> {
+    principal.require(READ)?;
+    Ok(state.store().list_roles(name_filter, slice).await?)
+}
+
+/// Creates a role (members as in `FIELDS`).
+pub(crate) async fn create(
+    state: &AppState,
+    principal: &Principal,
+    mut fields: Fields,
+) -> ApiResult<Role> {
+    principal.require(CREATE)?;
+    let name = name(Fields::required("name", fields.string("name")?)?)?;
+    let description = fields
+        .string("description")?
+        .map(description)
+        .transpose()?
+        .unwrap_or_default();
+    let now = now();
+    let role = Role {
+        id: format!("rol_{}", ids::alphanumeric(16)),
+        name,
+        description,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store()
+        .create_role(&role)
+        .await
+        .map_err(conflict_or)?;
+    Ok(role)
+}
+
+pub(crate) async fn get(state: &AppState, principal: &Principal, id: &str) -> ApiResult<Role> {
+    principal.require(READ)?;
+    find(state, id).await
+}
+
+/// Renames or describes a role (members as in `FIELDS`).
+pub(crate) async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    mut fields: Fields,
+) -> ApiResult<Role> {
+    principal.require(UPDATE)?;
+    let name = fields.string("name")?.map(name).transpose()?;
+    let description = fields.string("description")?.map(description).transpose()?;
+    let role = find(state, id).await?;
+    state
+        .store()
+        .update_role(&role.id, name.as_deref(), description.as_deref(), now())
+        .await
+        .map_err(conflict_or)
+}
+
+pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
+    principal.require(DELETE)?;
+    let role = find(state, id).await?;
+    state
+        .store()
+        .delete_role(&role.id)
+        .await
+        .map_err(conflict_or)
+}
+
+/// A page of the role's permissions.
+pub(crate) async fn permissions(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    slice: Slice,
+) -> ApiResult<Page<DescribedPermission>> {
+    principal.require(READ)?;
+    let role = find(state, id).await?;
+    let page = state.store().list_role_permissions(&role.id, slice).await?;
+    described(state, page).await
+}
+
+/// Gives the role permissions (members as in `PERMISSIONS_FIELDS`); each must be a scope
+/// its API defines.
+pub(crate) async fn add_permissions(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    fields: Fields,
+) -> ApiResult<()> {
+    principal.require(UPDATE)?;
+    change_permissions(state, id, fields, true).await
+}
+
+/// Takes permissions from the role (members as in `PERMISSIONS_FIELDS`); each must be
+/// defined by its API or held by the role.
+pub(crate) async fn remove_permissions(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    fields: Fields,
+) -> ApiResult<()> {
+    principal.require(UPDATE)?;
+    change_permissions(state, id, fields, false).await
+}
+
 async fn change_permissions(
     state: &AppState,
-    headers: &HeaderMap,
     id: &str,
-    body: Result<Bytes, BytesRejection>,
+    mut fields: Fields,
     adding: bool,
 ) -> ApiResult<()> {
-    require(state, headers, &["update:roles"]).await?;
-    let mut fields = body::object(headers, body, &["permissions"])?;
     let grouped = permission_list(&mut fields)?;
     let role = find(state, id).await?;
     let held = state.store().role_permissions(&role.id).await?;
@@ -352,80 +355,43 @@ async fn change_permissions(
     Ok(())
 }
 
-pub(crate) async fn add_permissions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    change_permissions(&state, &headers, &id, body, true).await?;
-    Ok(StatusCode::CREATED.into_response())
-}
-
-pub(crate) async fn remove_permissions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    change_permissions(&state, &headers, &id, body, false).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
+/// A page of the role's members. By page they are served up to the 1000th, as on
+/// Auth0 (the caller's slice says so); checkpoints go on past it.
 pub(crate) async fn users(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:roles", "read:role_members"]).await?;
-    let query = Query::parse(
-        query.as_deref(),
-        &["page", "per_page", "include_totals", "from", "take"],
-    )?;
-    let role = find(&state, &id).await?;
-    if query.by_checkpoint() {
-        let page = state
-            .store()
-            .role_users_from(&role.id, query.checkpoint()?)
-            .await?;
-        return query.respond_checkpoint(page.map(|u| wire::role_member(&u)), "users");
-    }
-    // By page, a role's members are served up to the 1000th, as on Auth0; checkpoints
-    // go on past it.
-    let paging = query.paging()?;
-    let page = state
-        .store()
-        .list_role_users(&role.id, paging.capped_slice()?)
-        .await?;
-    Ok(paging.respond(page.map(|u| wire::role_member(&u)), "users"))
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    slice: Slice,
+) -> ApiResult<Page<User>> {
+    principal.require(READ_MEMBERS)?;
+    let role = find(state, id).await?;
+    Ok(state.store().list_role_users(&role.id, slice).await?)
 }
 
-/// A list of ids under `key`, at least one.
-fn ids_of(fields: &mut Fields, key: &str) -> ApiResult<Vec<String>> {
-    let list = Fields::required(key, fields.strings(key)?)?;
-    if list.is_empty() {
-        return Err(ApiError::invalid_property(
-            "Array is too short (0), minimum 1",
-            key,
-        ));
-    }
-    Ok(list)
+/// The role's members after a checkpoint.
+pub(crate) async fn users_from(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    checkpoint: Checkpoint<'_>,
+) -> ApiResult<CheckpointPage<User>> {
+    principal.require(READ_MEMBERS)?;
+    let role = find(state, id).await?;
+    Ok(state.store().role_users_from(&role.id, checkpoint).await?)
 }
 
-/// `POST /roles/{id}/users`: `{users: [user_id…]}`; every user must exist.
+/// Gives the role to users (members as in `USERS_FIELDS`); every user must exist.
 pub(crate) async fn assign_users(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["update:roles", "create:role_members"]).await?;
-    let mut fields = body::object(&headers, body, &["users"])?;
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    mut fields: Fields,
+) -> ApiResult<()> {
+    principal.require(ASSIGN_MEMBERS)?;
     let user_ids = ids_of(&mut fields, "users")?;
-    let role = find(&state, &id).await?;
+    let role = find(state, id).await?;
     for user_id in &user_ids {
-        users::find(&state, user_id).await?;
+        users::find(state, user_id).await?;
     }
     for user_id in &user_ids {
         state
@@ -437,150 +403,192 @@ pub(crate) async fn assign_users(
                 other => other.into(),
             })?;
     }
-    Ok(StatusCode::OK.into_response())
+    Ok(())
 }
 
-pub(crate) async fn user_roles(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(
-        &state,
-        &headers,
-        &["read:users", "read:roles", "read:role_members"],
-    )
-    .await?;
-    let paging = Query::parse(query.as_deref(), PAGING)?.paging()?;
-    let user = users::find(&state, &id).await?;
-    let page = state
-        .store()
-        .list_user_roles(&user.user_id, paging.slice())
-        .await?;
-    Ok(paging.respond(page.map(|r| wire::role(&r)), "roles"))
-}
+/// The routes: wire formats around the operations above.
+pub(crate) mod http {
+    use axum::Json;
+    use axum::body::Bytes;
+    use axum::extract::rejection::BytesRejection;
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use tessera_store::Page;
 
-/// `POST` / `DELETE /users/{id}/roles`: `{roles: [role_id…]}`; every role must exist.
-async fn change_user_roles(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    body: Result<Bytes, BytesRejection>,
-    adding: bool,
-) -> ApiResult<()> {
-    let scopes: &[&str] = if adding {
-        &["update:roles", "create:role_members"]
-    } else {
-        &["update:roles", "delete:role_members"]
+    use super::super::auth::require;
+    use super::super::body;
+    use super::super::error::{ApiError, ApiResult};
+    use super::super::paging::{Paging, Query};
+    use super::super::wire;
+    use super::{
+        ASSIGN_MEMBERS, CREATE, DELETE, DescribedPermission, FIELDS, PERMISSIONS_FIELDS, READ,
+        READ_MEMBERS, UPDATE, USERS_FIELDS,
     };
-    require(state, headers, scopes).await?;
-    let mut fields = body::object(headers, body, &["roles"])?;
-    let role_ids = ids_of(&mut fields, "roles")?;
-    let user = users::find(state, id).await?;
-    for role_id in &role_ids {
-        find(state, role_id).await?;
+    use crate::AppState;
+
+    pub(in super::super) const PAGING: &[&str] = &["page", "per_page", "include_totals"];
+
+    /// A page of permissions in Auth0's shape, each named and described by its API.
+    pub(in super::super) fn permissions_page(
+        paging: &Paging,
+        page: Page<DescribedPermission>,
+    ) -> Response {
+        let page = page.map(|p| wire::permission(&p.permission, p.api.as_ref()));
+        paging.respond(page, "permissions")
     }
-    for role_id in &role_ids {
-        let done = if adding {
-            state.store().assign_user_role(&user.user_id, role_id).await
-        } else {
-            state.store().remove_user_role(&user.user_id, role_id).await
+
+    /// `GET /api/v2/roles`: a page by name; `name_filter` keeps names containing it
+    /// (ignoring case). Tessera's roles are all tenant roles: `type=organization` (and
+    /// `owner_id`, which names an organization) find none.
+    pub(crate) async fn list(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let query = Query::parse(
+            query.as_deref(),
+            &[
+                "page",
+                "per_page",
+                "include_totals",
+                "name_filter",
+                "type",
+                "owner_id",
+            ],
+        )?;
+        let paging = query.paging()?;
+        let organization = match query.get("type") {
+            None | Some("tenant") => false,
+            Some("organization") => true,
+            Some(_) => {
+                return Err(ApiError::invalid_query_property(
+                    "No enum match for: type",
+                    "type",
+                ));
+            }
         };
-        done.map_err(|error| match error {
-            StoreError::NotFound(_) => not_found(),
-            other => other.into(),
-        })?;
-    }
-    Ok(())
-}
-
-pub(crate) async fn assign_user_roles(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    change_user_roles(&state, &headers, &id, body, true).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-pub(crate) async fn remove_user_roles(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    change_user_roles(&state, &headers, &id, body, false).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `GET /users/{id}/permissions`: through roles and direct grants, merged.
-pub(crate) async fn user_permissions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:users"]).await?;
-    let paging = Query::parse(query.as_deref(), PAGING)?.paging()?;
-    let user = users::find(&state, &id).await?;
-    let page = state
-        .store()
-        .list_user_permissions(&user.user_id, paging.slice())
-        .await?;
-    described(&state, &paging, page).await
-}
-
-/// `POST /users/{id}/permissions`: gives the user permissions directly (each must be a
-/// scope its API defines).
-pub(crate) async fn add_user_permissions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    change_user_permissions(&state, &headers, &id, body, true).await?;
-    Ok(StatusCode::CREATED.into_response())
-}
-
-/// `DELETE /users/{id}/permissions`: takes back direct permissions; what a role gives
-/// stays.
-pub(crate) async fn remove_user_permissions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    change_user_permissions(&state, &headers, &id, body, false).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn change_user_permissions(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    body: Result<Bytes, BytesRejection>,
-    adding: bool,
-) -> ApiResult<()> {
-    require(state, headers, &["update:users"]).await?;
-    let mut fields = body::object(headers, body, &["permissions"])?;
-    let grouped = permission_list(&mut fields)?;
-    let user = users::find(state, id).await?;
-    let held = state.store().user_permissions(&user.user_id, None).await?;
-    check_listed(state, &grouped, &held, adding).await?;
-    for (audience, permissions) in &grouped {
-        if adding {
-            state
-                .store()
-                .add_user_permissions(&user.user_id, audience, permissions)
-                .await?;
-        } else {
-            state
-                .store()
-                .remove_user_permissions(&user.user_id, audience, permissions)
-                .await?;
+        if organization || query.get("owner_id").is_some() {
+            return Ok(paging.respond_empty("roles"));
         }
+        let page =
+            super::list(&state, &principal, query.get("name_filter"), paging.slice()).await?;
+        Ok(paging.respond(page.map(|r| wire::role(&r)), "roles"))
     }
-    Ok(())
+
+    pub(crate) async fn create(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, CREATE).await?;
+        let fields = body::object(&headers, body, FIELDS)?;
+        let role = super::create(&state, &principal, fields).await?;
+        // Auth0 answers 200 here, not 201.
+        Ok(Json(wire::role(&role)).into_response())
+    }
+
+    pub(crate) async fn get(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let role = super::get(&state, &principal, &id).await?;
+        Ok(Json(wire::role(&role)).into_response())
+    }
+
+    pub(crate) async fn update(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        let fields = body::object(&headers, body, FIELDS)?;
+        let role = super::update(&state, &principal, &id, fields).await?;
+        Ok(Json(wire::role(&role)).into_response())
+    }
+
+    pub(crate) async fn delete(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, DELETE).await?;
+        super::delete(&state, &principal, &id).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+
+    pub(crate) async fn permissions(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let paging = Query::parse(query.as_deref(), PAGING)?.paging()?;
+        let page = super::permissions(&state, &principal, &id, paging.slice()).await?;
+        Ok(permissions_page(&paging, page))
+    }
+
+    pub(crate) async fn add_permissions(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        let fields = body::object(&headers, body, PERMISSIONS_FIELDS)?;
+        super::add_permissions(&state, &principal, &id, fields).await?;
+        Ok(StatusCode::CREATED.into_response())
+    }
+
+    pub(crate) async fn remove_permissions(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        let fields = body::object(&headers, body, PERMISSIONS_FIELDS)?;
+        super::remove_permissions(&state, &principal, &id, fields).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+
+    /// `GET /roles/{id}/users`: by page up to the 1000th member, as on Auth0, or by
+    /// checkpoint past it.
+    pub(crate) async fn users(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ_MEMBERS).await?;
+        let query = Query::parse(
+            query.as_deref(),
+            &["page", "per_page", "include_totals", "from", "take"],
+        )?;
+        if query.by_checkpoint() {
+            let page = super::users_from(&state, &principal, &id, query.checkpoint()?).await?;
+            return query.respond_checkpoint(page.map(|u| wire::role_member(&u)), "users");
+        }
+        let paging = query.paging()?;
+        let page = super::users(&state, &principal, &id, paging.capped_slice()?).await?;
+        Ok(paging.respond(page.map(|u| wire::role_member(&u)), "users"))
+    }
+
+    /// `POST /roles/{id}/users`: `{users: [user_id…]}`.
+    pub(crate) async fn assign_users(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, ASSIGN_MEMBERS).await?;
+        let fields = body::object(&headers, body, USERS_FIELDS)?;
+        super::assign_users(&state, &principal, &id, fields).await?;
+        Ok(StatusCode::OK.into_response())
+    }
 }

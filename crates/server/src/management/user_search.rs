@@ -28,7 +28,7 @@ const SUPPORTED: &str = "Tessera's user search supports field:value terms on ema
      joined by AND";
 
 fn refused(why: impl std::fmt::Display) -> ApiError {
-    ApiError::invalid_query_property(format!("{why}. {SUPPORTED}"), "q")
+    ApiError::invalid_query_property(format!("{why}. {SUPPORTED}"), "q").about("q")
 }
 
 /// Reads `q` (and the v1 `connection` parameter, which searches
@@ -205,6 +205,7 @@ fn parse_sort(sort: &str) -> ApiResult<UserSort> {
             ),
             "sort",
         )
+        .about("sort")
     };
     let (field, direction) = sort
         .split_once(':')

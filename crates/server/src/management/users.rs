@@ -1,28 +1,29 @@
 //! `/api/v2/users` and `/api/v2/users-by-email`: users of the database connection
 //! (`Username-Password-Authentication`). Passwords follow the sign-up policy and are
 //! hashed with Argon2id by the server's bounded hasher; they are never echoed.
+//!
+//! The operations (one function each, checking the principal's scope first) serve the
+//! routes in `http` and the dashboard alike.
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use tessera_core::{
     DATABASE_CONNECTION, PasswordPolicyError, User, check_password_policy, validate,
 };
-use tessera_store::{StoreError, UserProfileChange};
+use tessera_store::{Page, Slice, StoreError, UserProfileChange, UserSearch};
 
-use super::auth::require;
-use super::body::{self, Fields};
+use super::auth::Principal;
+use super::body::Fields;
 use super::error::{ApiError, ApiResult};
-use super::paging::Query;
-use super::{user_search, wire};
 use crate::AppState;
 use crate::accounts::{self, NewAccount, Refusal};
 use crate::clock::now;
 
-const CREATE_FIELDS: &[&str] = &[
+pub(crate) const READ: &[&str] = &["read:users"];
+pub(crate) const CREATE: &[&str] = &["create:users"];
+pub(crate) const UPDATE: &[&str] = &["update:users"];
+pub(crate) const DELETE: &[&str] = &["delete:users"];
+
+pub(crate) const CREATE_FIELDS: &[&str] = &[
     "connection",
     "email",
     "password",
@@ -35,7 +36,7 @@ const CREATE_FIELDS: &[&str] = &[
     "user_metadata",
     "app_metadata",
 ];
-const UPDATE_FIELDS: &[&str] = &[
+pub(crate) const UPDATE_FIELDS: &[&str] = &[
     "connection",
     "client_id",
     "email",
@@ -70,7 +71,8 @@ fn connection(fields: &mut Fields, required: bool) -> ApiResult<()> {
         )),
         Some(c) if c != DATABASE_CONNECTION => Err(ApiError::bad_request(format!(
             "The connection does not exist: Tessera has one connection, {DATABASE_CONNECTION}"
-        ))),
+        ))
+        .about("connection")),
         _ => Ok(()),
     }
 }
@@ -86,12 +88,15 @@ fn weak_password(why: PasswordPolicyError) -> ApiError {
         format!("PasswordStrengthError: {why}"),
         Some("password_strength_error"),
     )
+    .about("password")
 }
 
 /// `name` / `nickname`: they reach ID tokens and `/userinfo`, so no markup.
-fn profile_text(value: Option<String>, what: &str) -> ApiResult<Option<String>> {
+fn profile_text(value: Option<String>, what: &str, key: &str) -> ApiResult<Option<String>> {
     value
-        .map(|v| validate::person_name(&v, what).map_err(ApiError::bad_request))
+        .map(|v| {
+            validate::person_name(&v, what).map_err(|why| ApiError::bad_request(why).about(key))
+        })
         .transpose()
 }
 
@@ -117,103 +122,41 @@ fn invalid_email() -> ApiError {
     ApiError::invalid_property("Object didn't pass validation for format email", "email")
 }
 
-/// `GET /api/v2/users`: a page of users, searched and sorted in SQL (`user_search.rs`
-/// says what `q` and `sort` understand), within Auth0's first 1000 results.
+/// A page of users, searched and sorted in SQL (`user_search::parse` reads Auth0's `q`
+/// and `sort` into a search).
 pub(crate) async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:users"]).await?;
-    let query = Query::parse(
-        query.as_deref(),
-        &[
-            "page",
-            "per_page",
-            "include_totals",
-            "q",
-            "search_engine",
-            "fields",
-            "include_fields",
-            "sort",
-            "connection",
-            "primary_order",
-        ],
-    )?;
-    let paging = query.paging()?;
-    let slice = paging.capped_slice()?;
-    let fields = query.field_filter()?;
-    search_engine(query.get("search_engine"))?;
-    // Results are always in a deterministic order: `primary_order=false` only allows
-    // Auth0 to skip that work, so it changes nothing here.
-    query.boolean("primary_order")?;
-    let search = user_search::parse(query.get("q"), query.get("connection"), query.get("sort"))?;
-    let page = state.store().list_users(&search, slice).await?;
-    Ok(paging.respond(page.map(|u| fields.apply(wire::user(&u))), "users"))
+    state: &AppState,
+    principal: &Principal,
+    search: &UserSearch,
+    slice: Slice,
+) -> ApiResult<Page<User>> {
+    principal.require(READ)?;
+    Ok(state.store().list_users(search, slice).await?)
 }
 
-/// Tessera is search engine v3; v1 and v2 are refused as Auth0 refuses them since their
-/// end of life.
-fn search_engine(engine: Option<&str>) -> ApiResult<()> {
-    match engine {
-        None | Some("v3") => Ok(()),
-        Some(old @ ("v1" | "v2")) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "The User Search Engine {old} (search_engine={old}) is not available for your \
-                 tenant because it is deprecated. Please use the User Search Engine v3 instead \
-                 (search_engine=v3)."
-            ),
-            Some("operation_not_supported"),
-        )),
-        Some(_) => Err(ApiError::invalid_query_property(
-            "No enum match for: search_engine",
-            "search_engine",
-        )),
-    }
-}
-
-/// `GET /api/v2/users-by-email?email=`: an array (empty or of one user).
+/// The user with this address, if any.
 pub(crate) async fn by_email(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:users"]).await?;
-    let query = Query::parse(query.as_deref(), &["email", "fields", "include_fields"])?;
-    let email = query
-        .get("email")
-        .ok_or_else(|| ApiError::invalid_query("Missing required property: email"))?;
-    let fields = query.field_filter()?;
-    let users: Vec<_> = state
-        .store()
-        .find_user_by_email(email)
-        .await?
-        .iter()
-        .map(|u| fields.apply(wire::user(u)))
-        .collect();
-    Ok(Json(users).into_response())
+    state: &AppState,
+    principal: &Principal,
+    email: &str,
+) -> ApiResult<Option<User>> {
+    principal.require(READ)?;
+    Ok(state.store().find_user_by_email(email).await?)
 }
 
-pub(crate) async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:users"]).await?;
-    let fields = Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
-    let user = find(&state, &id).await?;
-    Ok(Json(fields.apply(wire::user(&user))).into_response())
+pub(crate) async fn get(state: &AppState, principal: &Principal, id: &str) -> ApiResult<User> {
+    principal.require(READ)?;
+    find(state, id).await
 }
 
+/// Creates a user of the database connection (members as in `CREATE_FIELDS`), through
+/// `crate::accounts` as a sign-up does.
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["create:users"]).await?;
-    let mut fields = body::object(&headers, body, CREATE_FIELDS)?;
+    state: &AppState,
+    principal: &Principal,
+    mut fields: Fields,
+) -> ApiResult<User> {
+    principal.require(CREATE)?;
     connection(&mut fields, true)?;
     let email = Fields::required("email", fields.string("email")?)?;
     let password = Fields::required("password", fields.string("password")?)?;
@@ -221,8 +164,8 @@ pub(crate) async fn create(
     // As on Auth0: a verification mail unless declined or the address is verified (and,
     // as every new account's, when the tenant's verify_email template is enabled).
     let verify_email = fields.boolean("verify_email")?.unwrap_or(true);
-    let name = profile_text(fields.string("name")?, "user")?;
-    let nickname = profile_text(fields.string("nickname")?, "nickname")?;
+    let name = profile_text(fields.string("name")?, "user", "name")?;
+    let nickname = profile_text(fields.string("nickname")?, "nickname", "nickname")?;
     let picture = picture(fields.string("picture")?)?;
     let blocked = fields.boolean("blocked")?.unwrap_or(false);
     let user_metadata = fields.metadata("user_metadata")?.unwrap_or_default();
@@ -239,52 +182,53 @@ pub(crate) async fn create(
         no_verification_mail: !verify_email,
         application_name: None,
     };
-    let mut user = accounts::create(&state, account)
+    let mut user = accounts::create(state, account)
         .await
         .map_err(|refusal| match refusal {
             Refusal::InvalidEmail => invalid_email(),
             Refusal::WeakPassword(why) => weak_password(why),
-            Refusal::Exists => ApiError::conflict("The user already exists.", "auth0_idp_error"),
+            Refusal::Exists => {
+                ApiError::conflict("The user already exists.", "auth0_idp_error").about("email")
+            }
             Refusal::Store(error) => error.into(),
         })?;
-    let now = now();
     if blocked {
         state
             .store()
-            .set_user_blocked(&user.user_id, true, now)
+            .set_user_blocked(&user.user_id, true, now())
             .await?;
         user.blocked = true;
     }
-    Ok((StatusCode::CREATED, Json(wire::user(&user))).into_response())
+    Ok(user)
 }
 
 fn email_exists() -> ApiError {
-    ApiError::conflict("The specified new email already exists", "auth0_idp_error")
+    ApiError::conflict("The specified new email already exists", "auth0_idp_error").about("email")
 }
 
-/// `PATCH /api/v2/users/{id}`: `email` (a new address is unverified unless
-/// `email_verified` says otherwise, as on Auth0), `email_verified`, `name`, `nickname`,
-/// `picture`, `blocked`, `password`, and `user_metadata` / `app_metadata` (merged at the
-/// first level; `null` removes a member, `{}` clears). `connection` may be given (it must be the
-/// database connection); `verify_email` (default true) asks for a verification mail to a
-/// new address (`crate::accounts`); `client_id` and `verify_password` are accepted and
-/// have no effect.
+/// Changes what `fields` names (members as in `UPDATE_FIELDS`): `email` (a new address
+/// is unverified unless `email_verified` says otherwise, as on Auth0), `email_verified`,
+/// `name`, `nickname`, `picture`, `blocked` (unblocking lifts brute-force lockouts too),
+/// `password`, and `user_metadata` / `app_metadata` (merged at the first level; `null`
+/// removes a member, `{}` clears). `connection` may be given (it must be the database
+/// connection); `verify_email` (default true) asks for a verification mail to a new
+/// address (`crate::accounts`); `client_id` and `verify_password` are accepted and have
+/// no effect.
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["update:users"]).await?;
-    let mut fields = body::object(&headers, body, UPDATE_FIELDS)?;
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    mut fields: Fields,
+) -> ApiResult<User> {
+    principal.require(UPDATE)?;
     connection(&mut fields, false)?;
     fields.string("client_id")?;
     let verify_email = fields.boolean("verify_email")?.unwrap_or(true);
     let mut change = UserProfileChange {
         email: fields.string("email")?.as_deref().map(email).transpose()?,
         email_verified: fields.boolean("email_verified")?,
-        name: profile_text(fields.string("name")?, "user")?,
-        nickname: profile_text(fields.string("nickname")?, "nickname")?,
+        name: profile_text(fields.string("name")?, "user", "name")?,
+        nickname: profile_text(fields.string("nickname")?, "nickname", "nickname")?,
         picture: picture(fields.string("picture")?)?,
         user_metadata: fields.metadata("user_metadata")?,
         app_metadata: fields.metadata("app_metadata")?,
@@ -295,7 +239,7 @@ pub(crate) async fn update(
     }
     fields.boolean("verify_password")?;
     let blocked = fields.boolean("blocked")?;
-    let user = find(&state, &id).await?;
+    let user = find(state, id).await?;
     if change.email.as_ref() == Some(&user.email) {
         change.email = None;
     }
@@ -331,7 +275,7 @@ pub(crate) async fn update(
             })?;
         // A new address: a link to it, as for a new account.
         if change.email.is_some() {
-            accounts::mail_verification_link(&state, &changed, !verify_email, None).await?;
+            accounts::mail_verification_link(state, &changed, !verify_email, None).await?;
         }
     }
     if let Some(password) = password {
@@ -356,23 +300,158 @@ pub(crate) async fn update(
                 .await?;
         }
     }
-    let user = find(&state, &user.user_id).await?;
-    Ok(Json(wire::user(&user)).into_response())
+    find(state, &user.user_id).await
 }
 
-pub(crate) async fn delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["delete:users"]).await?;
+pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
+    principal.require(DELETE)?;
     state
         .store()
-        .delete_user(&id)
+        .delete_user(id)
         .await
         .map_err(|error| match error {
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
-        })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+        })
+}
+
+/// The routes: wire formats around the operations above.
+pub(crate) mod http {
+    use axum::Json;
+    use axum::body::Bytes;
+    use axum::extract::rejection::BytesRejection;
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+
+    use super::super::auth::require;
+    use super::super::body;
+    use super::super::error::{ApiError, ApiResult};
+    use super::super::paging::Query;
+    use super::super::{user_search, wire};
+    use super::{CREATE, CREATE_FIELDS, DELETE, READ, UPDATE, UPDATE_FIELDS};
+    use crate::AppState;
+
+    /// `GET /api/v2/users`: a page of users, searched and sorted in SQL (`user_search.rs`
+    /// says what `q` and `sort` understand), within Auth0's first 1000 results.
+    pub(crate) async fn list(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let query = Query::parse(
+            query.as_deref(),
+            &[
+                "page",
+                "per_page",
+                "include_totals",
+                "q",
+                "search_engine",
+                "fields",
+                "include_fields",
+                "sort",
+                "connection",
+                "primary_order",
+            ],
+        )?;
+        let paging = query.paging()?;
+        let slice = paging.capped_slice()?;
+        let fields = query.field_filter()?;
+        search_engine(query.get("search_engine"))?;
+        // Results are always in a deterministic order: `primary_order=false` only allows
+        // Auth0 to skip that work, so it changes nothing here.
+        query.boolean("primary_order")?;
+        let search =
+            user_search::parse(query.get("q"), query.get("connection"), query.get("sort"))?;
+        let page = super::list(&state, &principal, &search, slice).await?;
+        Ok(paging.respond(page.map(|u| fields.apply(wire::user(&u))), "users"))
+    }
+
+    /// Tessera is search engine v3; v1 and v2 are refused as Auth0 refuses them since their
+    /// end of life.
+    fn search_engine(engine: Option<&str>) -> ApiResult<()> {
+        match engine {
+            None | Some("v3") => Ok(()),
+            Some(old @ ("v1" | "v2")) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "The User Search Engine {old} (search_engine={old}) is not available for your \
+                     tenant because it is deprecated. Please use the User Search Engine v3 instead \
+                     (search_engine=v3)."
+                ),
+                Some("operation_not_supported"),
+            )),
+            Some(_) => Err(ApiError::invalid_query_property(
+                "No enum match for: search_engine",
+                "search_engine",
+            )),
+        }
+    }
+
+    /// `GET /api/v2/users-by-email?email=`: an array (empty or of one user).
+    pub(crate) async fn by_email(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let query = Query::parse(query.as_deref(), &["email", "fields", "include_fields"])?;
+        let email = query
+            .get("email")
+            .ok_or_else(|| ApiError::invalid_query("Missing required property: email"))?;
+        let fields = query.field_filter()?;
+        let users: Vec<_> = super::by_email(&state, &principal, email)
+            .await?
+            .iter()
+            .map(|u| fields.apply(wire::user(u)))
+            .collect();
+        Ok(Json(users).into_response())
+    }
+
+    pub(crate) async fn get(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let fields =
+            Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
+        let user = super::get(&state, &principal, &id).await?;
+        Ok(Json(fields.apply(wire::user(&user))).into_response())
+    }
+
+    pub(crate) async fn create(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, CREATE).await?;
+        let fields = body::object(&headers, body, CREATE_FIELDS)?;
+        let user = super::create(&state, &principal, fields).await?;
+        Ok((StatusCode::CREATED, Json(wire::user(&user))).into_response())
+    }
+
+    pub(crate) async fn update(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        let fields = body::object(&headers, body, UPDATE_FIELDS)?;
+        let user = super::update(&state, &principal, &id, fields).await?;
+        Ok(Json(wire::user(&user)).into_response())
+    }
+
+    pub(crate) async fn delete(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, DELETE).await?;
+        super::delete(&state, &principal, &id).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
 }
