@@ -53,6 +53,8 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("create:email_provider", "Create Email Provider"),
     ("update:email_provider", "Update Email Provider"),
     ("delete:email_provider", "Delete Email Provider"),
+    ("read:grants", "Read Grants"),
+    ("delete:grants", "Delete Grants"),
 ];
 
 /// Auth0's Management API scopes for a user's own profile, the only ones Auth0 grants to a

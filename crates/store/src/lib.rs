@@ -25,8 +25,8 @@ mod records;
 mod store;
 
 pub use lists::{
-    Checkpoint, CheckpointPage, ClientFilter, ClientGrantFilter, Match, Page, Slice, UserField,
-    UserOrder, UserSearch, UserSort, UserTerm,
+    Checkpoint, CheckpointPage, ClientFilter, ClientGrantFilter, ConsentFilter, Match, Page, Slice,
+    UserField, UserOrder, UserSearch, UserSort, UserTerm,
 };
 pub use records::*;
 pub use store::{PURGE_BATCH, PoolStats, Store};

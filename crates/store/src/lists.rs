@@ -174,6 +174,14 @@ pub struct ClientGrantFilter<'a> {
     pub audience: Option<&'a str>,
 }
 
+/// Filters of `GET /api/v2/grants` (users' consents).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsentFilter<'a> {
+    pub user_id: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub audience: Option<&'a str>,
+}
+
 /// The smallest string greater than every string that starts with `prefix`, in byte
 /// (= code point) order, which both backends use for these columns: a prefix search is
 /// then the index range `prefix <= column < end`. `None` when no such string exists

@@ -78,6 +78,8 @@ struct Fixture {
     client_id: String,
     client_secret: String,
     grant_id: String,
+    /// The seeded user's consent to the application (a user grant, `/grants`).
+    consent_id: String,
     role_id: String,
     user_path: String,
 }
@@ -148,8 +150,20 @@ async fn fixture() -> Fixture {
     )
     .await;
     assert_eq!(status, 204);
+    let consent = server
+        .store
+        .grant_consent(
+            &server.user_id,
+            &client_id,
+            ORDERS,
+            &["read:orders".to_string()],
+            tessera_testkit::now(),
+        )
+        .await
+        .expect("a consent");
     Fixture {
         admin,
+        consent_id: consent.id,
         api_id: api["id"].as_str().expect("an id").to_string(),
         client_id,
         client_secret: app["client_secret"].as_str().expect("a secret").to_string(),
@@ -185,6 +199,7 @@ impl Fixture {
             format!("/roles/{}/users", self.role_id),
             format!("{}/roles", self.user_path),
             format!("{}/permissions", self.user_path),
+            "/grants".to_string(),
         ] {
             let (status, body) = call(&self.server, self.admin(), Method::GET, &path, None).await;
             assert_eq!(status, 200, "{path}: {body}");
@@ -228,6 +243,7 @@ impl Fixture {
             &self.role_id,
             &self.user_path,
         );
+        let users_grants = format!("/grants?user_id={}", encode(&self.server.user_id));
         let permission = json!({"permissions": [{"resource_server_identifier": ORDERS, "permission_name": "read:orders"}]});
         let route = |method: Method, path: String, body: Option<Value>, any_of| Route {
             method,
@@ -468,6 +484,14 @@ impl Fixture {
                 Some(json!({"users": ["auth0|000000000000000000000000"]})),
                 &["update:roles", "create:role_members"],
             ),
+            route(Method::GET, users_grants.clone(), None, &["read:grants"]),
+            route(
+                Method::DELETE,
+                format!("/grants/{}", self.consent_id),
+                None,
+                &["delete:grants"],
+            ),
+            route(Method::DELETE, users_grants, None, &["delete:grants"]),
         ]
     }
 }
@@ -2422,6 +2446,185 @@ async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
         "the brute-force limit shown is the server's",
         limit == 10,
         format_args!("{brute_force}"),
+    );
+    tally.finish();
+}
+
+/// `/grants` (users' consents): one user's grants cannot be listed or revoked through
+/// another's id, a pattern or a foreign token; what is revoked takes that application's
+/// refresh tokens for the user with it, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_reached_by_their_own_id_and_user_only() {
+    let mut tally = Tally::new("management/grants");
+    let f = fixture().await;
+    let server = &f.server;
+    let store = &server.store;
+    let now = tessera_testkit::now();
+    let victim =
+        tessera_testkit::create_user(store, "victim@example.com", "a long enough passphrase 9")
+            .await;
+    let victims = store
+        .grant_consent(
+            &victim,
+            &f.client_id,
+            ORDERS,
+            &["read:orders".to_string()],
+            now,
+        )
+        .await
+        .expect("a consent");
+    let family = tessera_store::NewRefreshFamily {
+        family_id: "victims-family".into(),
+        client_id: f.client_id.clone(),
+        user_id: victim.clone(),
+        grant: "{}".into(),
+        code_hash: None,
+        sid: None,
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    store
+        .create_refresh_family(&family, &[7; 32], now + 3600)
+        .await
+        .expect("a refresh family");
+    let (victim_id, client_id) = (victim.as_str(), f.client_id.as_str());
+    let victim_intact = move || async move {
+        let consent = store
+            .find_consent(victim_id, client_id, ORDERS)
+            .await
+            .ok()
+            .flatten();
+        let family = store
+            .find_refresh_family(&[7; 32], tessera_testkit::now())
+            .await
+            .ok()
+            .flatten();
+        consent.is_some() && family.is_some()
+    };
+    let a = f.admin();
+
+    let hostile = [
+        "*",
+        "%",
+        "auth0|*",
+        "auth0|%",
+        "auth0",
+        "' OR '1'='1",
+        "\" OR 1=1 --",
+        &victim.to_uppercase(),
+        &format!("{victim} "),
+        &victim[..victim.len() - 1],
+    ];
+    for user_id in hostile {
+        let path = format!("/grants?user_id={}", encode(user_id));
+        let (status, body) = call(server, a, Method::GET, &path, None).await;
+        let leaks = body
+            .as_array()
+            .is_some_and(|grants| grants.iter().any(|g| g["user_id"] == victim.as_str()));
+        tally.case(
+            format_args!("GET /grants?user_id={user_id:?} shows no other user's grant"),
+            (status == 200 && !leaks) || status == 400,
+            format_args!("{status} {body}"),
+        );
+        let (status, body) = call(server, a, Method::DELETE, &path, None).await;
+        tally.case(
+            format_args!("DELETE /grants?user_id={user_id:?} revokes no other user's grant"),
+            matches!(status, 204 | 400) && victim_intact().await,
+            format_args!("{status} {body}"),
+        );
+    }
+    let (status, body) = call(server, a, Method::DELETE, "/grants?user_id=", None).await;
+    tally.case(
+        "DELETE /grants with an empty user_id is not \"every user\"",
+        status == 400 && victim_intact().await,
+        format_args!("{status} {body}"),
+    );
+    let twice = format!(
+        "/grants?user_id={}&user_id={}",
+        encode(&server.user_id),
+        encode(&victim)
+    );
+    let (status, body) = call(server, a, Method::DELETE, &twice, None).await;
+    tally.case(
+        "DELETE /grants with user_id twice is refused",
+        status == 400 && victim_intact().await,
+        format_args!("{status} {body}"),
+    );
+    for id in [
+        "*".to_string(),
+        "%25".to_string(),
+        "..%2F..%2Fgrants".to_string(),
+        "x".repeat(5_000),
+        format!("{}%20", victims.id),
+    ] {
+        let (status, body) = call(server, a, Method::DELETE, &format!("/grants/{id}"), None).await;
+        let shown: String = id.chars().take(30).collect();
+        tally.case(
+            format_args!("DELETE /grants/{shown} revokes nothing"),
+            (400..=414).contains(&status) && victim_intact().await,
+            format_args!("{status} {body}"),
+        );
+    }
+
+    // Tokens that must not open it: a user's (even one asking for the grant scopes), none,
+    // and a machine's without delete:grants.
+    let browser = browser();
+    let users = server
+        .code_flow(
+            &browser,
+            "openid read:grants delete:grants",
+            Some(&server.management_audience()),
+        )
+        .await;
+    let user_token = users["access_token"].as_str().unwrap_or_default();
+    let (_, reader) = server.management_client(&["read:grants"]).await;
+    let victims_path = format!("/grants/{}", victims.id);
+    for (what, token, expected) in [
+        ("a user's token", Some(user_token), 401),
+        ("no token", None, 401),
+        ("a token without delete:grants", Some(reader.as_str()), 403),
+    ] {
+        let (status, body) = call(server, token, Method::DELETE, &victims_path, None).await;
+        tally.case(
+            format_args!("{what} cannot revoke another user's grant"),
+            status == expected && victim_intact().await,
+            format_args!("{status} {body}"),
+        );
+        let path = format!("/grants?user_id={}", encode(&victim));
+        let (status, _) = call(server, token, Method::GET, &path, None).await;
+        let expected = if token == Some(reader.as_str()) {
+            200
+        } else {
+            expected
+        };
+        tally.status(
+            format_args!("{what} listing a user's grants"),
+            status,
+            expected,
+        );
+    }
+
+    // The seeded user's grants go, with their application's refresh tokens; the victim's stay.
+    let mine = format!("/grants?user_id={}", encode(&server.user_id));
+    let (status, _) = call(server, a, Method::DELETE, &mine, None).await;
+    let (_, left) = call(server, a, Method::GET, &mine, None).await;
+    tally.case(
+        "revoking one user's grants revokes theirs only",
+        status == 204 && left == json!([]) && victim_intact().await,
+        format_args!("{status} {left}"),
+    );
+    // And an administrator revoking the victim's grant by id does end its refresh tokens.
+    let (status, _) = call(server, a, Method::DELETE, &victims_path, None).await;
+    tally.case(
+        "revoking a grant by id ends the user's refresh tokens for that application",
+        status == 204
+            && store
+                .find_refresh_family(&[7; 32], tessera_testkit::now())
+                .await
+                .ok()
+                .flatten()
+                .is_none(),
+        format_args!("{status}"),
     );
     tally.finish();
 }

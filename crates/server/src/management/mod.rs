@@ -10,6 +10,10 @@
 //! prints them too), `error.rs` the
 //! `{statusCode, error, message, errorCode}` errors. Every change goes through the store's
 //! methods and the validation rules of `tessera_core::validate` the CLI uses too.
+//!
+//! Each resource module is a service layer: operations on `(state, principal, input)`
+//! that check the principal's scope first (the routes in its `http` submodule and the
+//! dashboard both call them), and its scope constants and body allow-lists.
 
 mod absent;
 mod auth;
@@ -21,6 +25,7 @@ mod email_provider;
 mod email_templates;
 mod error;
 mod exports;
+mod grants;
 mod jobs;
 mod paging;
 pub(crate) mod resource_servers;
@@ -37,7 +42,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
 use crate::{AppState, Route};
@@ -112,6 +117,10 @@ pub(crate) const ROUTES: &[Route] = &[
             .patch(client_grants::http::update)
             .delete(client_grants::http::delete)
     }),
+    ("/grants", || {
+        get(grants::http::list).delete(grants::http::delete_for_user)
+    }),
+    ("/grants/{id}", || delete(grants::http::delete)),
     ("/users", || {
         get(users::http::list).post(users::http::create)
     }),

@@ -711,3 +711,118 @@ async fn an_answer_goes_back_through_the_resume_once_for_its_user() {
         "the other user is asked, the first user's decline is not theirs: {to}"
     );
 }
+
+/// `/api/v2/grants` with a token holding `scopes`: status and body.
+async fn grants_call(
+    f: &Fixture,
+    token: &str,
+    method: reqwest::Method,
+    path_and_query: &str,
+) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .request(method, f.server.url(&format!("/api/v2{path_and_query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_management_api_lists_and_revokes_grants_with_their_refresh_tokens() {
+    let f = fixture().await;
+    let browser = browser();
+    let ask = "openid read:messages offline_access";
+    let tokens = f
+        .consent_and_redeem(&browser, &f.request(ask, &[("audience", API)]))
+        .await;
+    let refresh_token = tokens["refresh_token"].as_str().expect("a refresh token");
+    let user = &f.server.user_id;
+    let reader = f.server.management_token(&["read:grants"]).await;
+    let deleter = f.server.management_token(&["delete:grants"]).await;
+    let query = |extra: &str| {
+        let user: String = form_urlencoded::byte_serialize(user.as_bytes()).collect();
+        format!("/grants?user_id={user}{extra}")
+    };
+
+    let (status, listed) = grants_call(&f, &reader, reqwest::Method::GET, &query("")).await;
+    assert_eq!(status, 200, "{listed}");
+    let grants = listed.as_array().expect("a bare array without totals");
+    assert_eq!(grants.len(), 1, "{listed}");
+    assert_eq!(grants[0]["clientID"], f.client_id.as_str());
+    assert_eq!(grants[0]["user_id"], user.as_str());
+    assert_eq!(grants[0]["audience"], API);
+    let scope = grants[0]["scope"].as_array().expect("scope is a list");
+    assert!(scope.contains(&Value::from("read:messages")), "{listed}");
+    let id = grants[0]["id"].as_str().unwrap().to_string();
+    let (status, page) = grants_call(
+        &f,
+        &reader,
+        reqwest::Method::GET,
+        &query("&include_totals=true&per_page=1"),
+    )
+    .await;
+    assert_eq!((status, page["total"].as_u64()), (200, Some(1)), "{page}");
+    assert_eq!(page["grants"][0]["id"], id.as_str());
+
+    // Each operation its scope; a grant nobody has is a 404.
+    let (status, body) = grants_call(
+        &f,
+        &reader,
+        reqwest::Method::DELETE,
+        &format!("/grants/{id}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errorCode"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
+    let (status, _) = grants_call(&f, &deleter, reqwest::Method::GET, &query("")).await;
+    assert_eq!(status, 403);
+    let (status, body) = grants_call(
+        &f,
+        &deleter,
+        reqwest::Method::DELETE,
+        "/grants/0123456789ab",
+    )
+    .await;
+    assert_eq!(
+        (status, body["errorCode"].as_str()),
+        (404, Some("inexistent_grant"))
+    );
+    let (status, body) = grants_call(&f, &deleter, reqwest::Method::DELETE, "/grants").await;
+    assert_eq!(status, 400, "user_id is required: {body}");
+
+    let (status, _) = grants_call(
+        &f,
+        &deleter,
+        reqwest::Method::DELETE,
+        &format!("/grants/{id}"),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = f.refresh(refresh_token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the refresh token ended with the grant"
+    );
+    let (_, listed) = grants_call(&f, &reader, reqwest::Method::GET, &query("")).await;
+    assert_eq!(listed, serde_json::json!([]));
+
+    // All of a user's grants at once.
+    let tokens = f
+        .consent_and_redeem(&browser, &f.request(ask, &[("audience", API)]))
+        .await;
+    let refresh_token = tokens["refresh_token"].as_str().expect("a refresh token");
+    let (_, listed) = grants_call(&f, &reader, reqwest::Method::GET, &query("")).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    let (status, _) = grants_call(&f, &deleter, reqwest::Method::DELETE, &query("")).await;
+    assert_eq!(status, 204);
+    let (_, listed) = grants_call(&f, &reader, reqwest::Method::GET, &query("")).await;
+    assert_eq!(listed, serde_json::json!([]));
+    let (status, _) = f.refresh(refresh_token).await;
+    assert_eq!(status, 400);
+}

@@ -5,6 +5,7 @@ use tessera_core::consent::Consent;
 use super::{Store, json_list, to_json};
 use crate::StoreResult;
 use crate::backend::{BeginWrite as _, Fetch};
+use crate::lists::{Bind, ConsentFilter, Page, Slice, Sql};
 use crate::records::ConsentRevocation;
 
 macro_rules! consent_columns {
@@ -13,7 +14,7 @@ macro_rules! consent_columns {
     };
 }
 
-fn consent_from_row(row: &impl Fetch) -> StoreResult<Consent> {
+fn consent_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<Consent> {
     Ok(Consent {
         id: row.col("id")?,
         user_id: row.col("user_id")?,
@@ -24,6 +25,11 @@ fn consent_from_row(row: &impl Fetch) -> StoreResult<Consent> {
         updated_at: row.col("updated_at")?,
     })
 }
+
+const CONSENT_SELECT: &str = concat!("SELECT ", consent_columns!());
+/// By user, application then API: the unique index's order, in which one user's consents
+/// are one range.
+const CONSENT_ORDER: &str = " ORDER BY user_id, client_id, audience";
 
 /// PostgreSQL: consent is read, merged and written back; one writer at a time, so that
 /// concurrent answers both count (and a first answer is not inserted twice).
@@ -207,6 +213,48 @@ impl Store {
             }
             tx.commit().await?;
             Ok(revocation)
+        })
+    }
+
+    /// Consents matching `filter`, a page at a time (`CONSENT_ORDER`).
+    pub async fn list_consents_page(
+        &self,
+        filter: ConsentFilter<'_>,
+        slice: Slice,
+    ) -> StoreResult<Page<Consent>> {
+        let mut sql = Sql::default();
+        sql.push(
+            " FROM consents WHERE tenant_id = ?",
+            [Bind::Text(self.tenant.into())],
+        );
+        for (column, value) in [
+            ("user_id", filter.user_id),
+            ("client_id", filter.client_id),
+            ("audience", filter.audience),
+        ] {
+            if let Some(value) = value {
+                sql.push(&format!(" AND {column} = ?"), [Bind::Text(value.into())]);
+            }
+        }
+        self.page_of(CONSENT_SELECT, &sql, CONSENT_ORDER, slice, |row| {
+            consent_from_row(row)
+        })
+        .await
+    }
+
+    /// A consent by its id.
+    pub async fn find_consent_by_id(&self, id: &str) -> StoreResult<Option<Consent>> {
+        each!(self, |pool| {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                consent_columns!(),
+                " FROM consents WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(self.tenant)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| consent_from_row(&r)).transpose()
         })
     }
 }

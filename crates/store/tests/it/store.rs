@@ -699,6 +699,47 @@ async fn consent_accumulates_per_user_client_and_audience(store: &Store) {
             ("other", "https://a")
         ]
     );
+    // By page, filtered in SQL, in the same order; one by its id.
+    let page = store
+        .list_consents_page(
+            ConsentFilter {
+                user_id: Some(user),
+                ..ConsentFilter::default()
+            },
+            Slice {
+                offset: 1,
+                limit: 1,
+                count: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, Some(3));
+    assert_eq!(page.items, [listed[1].clone()]);
+    let of_other = ConsentFilter {
+        client_id: Some("other"),
+        audience: Some("https://a"),
+        ..ConsentFilter::default()
+    };
+    let page = store
+        .list_consents_page(of_other, Slice::first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items, [listed[2].clone()]);
+    let nobody = ConsentFilter {
+        user_id: Some("auth0|nobody"),
+        ..ConsentFilter::default()
+    };
+    let page = store
+        .list_consents_page(nobody, Slice::first(10))
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(
+        store.find_consent_by_id(&listed[0].id).await.unwrap(),
+        Some(listed[0].clone())
+    );
+    assert_eq!(store.find_consent_by_id("nope").await.unwrap(), None);
     assert!(
         matches!(
             store

@@ -184,6 +184,14 @@ const ROLES: &[&str] = &[
     "from",
     "take",
 ];
+const USER_GRANTS: &[&str] = &[
+    "page",
+    "per_page",
+    "include_totals",
+    "user_id",
+    "client_id",
+    "audience",
+];
 const PERMISSIONS: &[&str] = &[
     "page",
     "per_page",
@@ -222,6 +230,8 @@ const DASHBOARD: &[&str] = &[
 const GET_PATCH: &[&str] = &["GET", "PATCH"];
 const GET_PATCH_DELETE: &[&str] = &["GET", "PATCH", "DELETE"];
 const GET_POST_DELETE: &[&str] = &["GET", "POST", "DELETE"];
+const GET_DELETE: &[&str] = &["GET", "DELETE"];
+const DELETE: &[&str] = &["DELETE"];
 /// The Auth0 features Tessera does not have answer every method (`management/absent.rs`).
 const ABSENT_METHODS: &[&str] = &["GET", "POST", "PATCH", "PUT", "DELETE"];
 
@@ -392,6 +402,8 @@ pub(super) const ROUTES: &[Route] = &[
         GRANTS,
         Shape::Management,
     ),
+    route("/api/v2/grants", GET_DELETE, USER_GRANTS, Shape::Management),
+    route("/api/v2/grants/{id}", DELETE, &[], Shape::Management),
     route("/api/v2/users", GET_POST, USERS, Shape::Management),
     route(
         "/api/v2/users/{id}",
