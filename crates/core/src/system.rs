@@ -6,7 +6,8 @@
 //! ([`user_may_hold`]).
 
 use crate::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
-use crate::{ResourceServer, Scope, TokenDialect};
+use crate::{AppType, Client, ClientProfile, Permission, RefreshPolicy, ResourceServer, Role};
+use crate::{Scope, TokenDialect};
 
 /// The prefix of a system API's id.
 pub const SYSTEM_API_ID_PREFIX: &str = "sys_";
@@ -118,6 +119,131 @@ pub fn management_api(issuer: &str, now: i64) -> ResourceServer {
     }
 }
 
+/// A role Tessera registers itself to say who may use the dashboard (`<issuer>admin/`).
+/// Its id is fixed, so every node registers the same row; generated role ids are
+/// `rol_` and 16 alphanumeric characters, so an id with a second `_` cannot collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SystemRole {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Only the `read:` scopes of the Management API, or all of them.
+    pub read_only: bool,
+}
+
+/// Administrators: every Management API permission, through the dashboard.
+pub const ADMIN_ROLE: SystemRole = SystemRole {
+    id: "rol_tessera_admin",
+    name: "Tessera Admin",
+    description: "Tessera's administrators: may view and change everything in the dashboard",
+    read_only: false,
+};
+
+/// Read-only administrators: the `read:` Management API permissions.
+pub const VIEWER_ROLE: SystemRole = SystemRole {
+    id: "rol_tessera_viewer",
+    name: "Tessera Viewer",
+    description: "May view everything in Tessera's dashboard and change nothing",
+    read_only: true,
+};
+
+/// Every system role.
+pub const SYSTEM_ROLES: [SystemRole; 2] = [ADMIN_ROLE, VIEWER_ROLE];
+
+impl SystemRole {
+    /// The Management API scopes this role holds, in [`MANAGEMENT_SCOPES`] order.
+    pub fn scopes(&self) -> Vec<String> {
+        MANAGEMENT_SCOPES
+            .iter()
+            .map(|(value, _)| *value)
+            .filter(|value| !self.read_only || value.starts_with("read:"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The permissions this role holds: its scopes on the Management API of `issuer`.
+    pub fn permissions(&self, issuer: &str) -> Vec<Permission> {
+        let audience = management_api_identifier(issuer);
+        self.scopes()
+            .into_iter()
+            .map(|permission| Permission {
+                audience: audience.clone(),
+                permission,
+            })
+            .collect()
+    }
+
+    /// The role's row.
+    pub fn role(&self, now: i64) -> Role {
+        Role {
+            id: self.id.to_string(),
+            name: self.name.to_string(),
+            description: self.description.to_string(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// The system role with this id, if it is one.
+pub fn system_role(id: &str) -> Option<SystemRole> {
+    SYSTEM_ROLES.into_iter().find(|role| role.id == id)
+}
+
+/// Whether `name` is a system role's name (no other role may take it).
+pub fn is_system_role_name(name: &str) -> bool {
+    SYSTEM_ROLES.iter().any(|role| role.name == name)
+}
+
+/// The client id of the dashboard's application. Generated client ids are alphanumeric,
+/// so one with `_` cannot collide (like the global client's `tessera_global_client`).
+pub const DASHBOARD_CLIENT_ID: &str = "tessera_dashboard";
+
+/// The dashboard application's name.
+pub const DASHBOARD_CLIENT_NAME: &str = "Tessera Dashboard";
+
+/// Applications Tessera registers itself: hidden from the Management API's lists (so
+/// Auth0's tools never export, copy or delete them) and changed by nobody.
+pub const SYSTEM_CLIENT_IDS: &[&str] = &[DASHBOARD_CLIENT_ID];
+
+/// Whether `client_id` is one of [`SYSTEM_CLIENT_IDS`].
+pub fn is_system_client(client_id: &str) -> bool {
+    SYSTEM_CLIENT_IDS.contains(&client_id)
+}
+
+/// The dashboard's address: `<issuer>admin/`.
+pub fn dashboard_url(issuer: &str) -> String {
+    format!("{issuer}admin/")
+}
+
+/// The dashboard as an OIDC client of `issuer`: a first-party regular web application
+/// that redeems its code in-process with PKCE, so it is public (no secret to keep), uses
+/// the authorization code grant only and asks for no API's token (`allowed_apis` empty:
+/// it reads the user from the ID token, their permissions from the store).
+pub fn dashboard_client(issuer: &str, now: i64) -> Client {
+    let url = dashboard_url(issuer);
+    Client {
+        client_id: DASHBOARD_CLIENT_ID.to_string(),
+        name: DASHBOARD_CLIENT_NAME.to_string(),
+        app_type: AppType::RegularWeb,
+        secret_hash: None,
+        token_endpoint_auth_method: "none".to_string(),
+        callbacks: vec![format!("{url}callback")],
+        web_origins: Vec::new(),
+        allowed_logout_urls: vec![url],
+        grant_types: vec!["authorization_code".to_string()],
+        is_first_party: true,
+        allowed_apis: Some(Vec::new()),
+        refresh: RefreshPolicy::default(),
+        profile: ClientProfile {
+            description: Some("Tessera's administration dashboard".to_string()),
+            ..ClientProfile::default()
+        },
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 impl ResourceServer {
     /// Whether Tessera registered this API itself (the Management API): read-only.
     pub fn is_system(&self) -> bool {
@@ -167,5 +293,66 @@ mod tests {
         };
         assert!(user_may_hold(&ordinary, "delete:users"));
         assert!(user_may_hold(&ordinary, "read:messages"));
+    }
+
+    #[test]
+    fn system_roles_hold_the_management_scopes() {
+        let issuer = "https://id.example.com/";
+        let admin = ADMIN_ROLE.permissions(issuer);
+        assert_eq!(admin.len(), MANAGEMENT_SCOPES.len());
+        assert!(
+            admin
+                .iter()
+                .all(|p| p.audience == "https://id.example.com/api/v2/")
+        );
+        let viewer = VIEWER_ROLE.scopes();
+        assert!(viewer.contains(&"read:users".to_string()));
+        assert!(viewer.iter().all(|s| s.starts_with("read:")));
+        assert_eq!(
+            viewer.len(),
+            MANAGEMENT_SCOPES
+                .iter()
+                .filter(|(s, _)| s.starts_with("read:"))
+                .count()
+        );
+        assert_eq!(system_role("rol_tessera_viewer"), Some(VIEWER_ROLE));
+        assert_eq!(system_role("rol_0123456789abcdef"), None);
+        assert!(is_system_role_name("Tessera Admin"));
+        assert!(!is_system_role_name("tessera admin"));
+        // Generated role ids are `rol_` + 16 alphanumerics: a system id has another shape.
+        for role in SYSTEM_ROLES {
+            let tail = role.id.strip_prefix("rol_").unwrap();
+            assert!(
+                !tail.bytes().all(|b| b.is_ascii_alphanumeric()),
+                "{}",
+                role.id
+            );
+        }
+    }
+
+    #[test]
+    fn the_dashboard_client_is_public_code_only_and_cannot_collide() {
+        let client = dashboard_client("https://id.example.com/", 1);
+        assert!(is_system_client(&client.client_id));
+        assert!(!client.client_id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert!(client.is_public());
+        assert!(client.secret_hash.is_none());
+        assert_eq!(client.grant_types, ["authorization_code"]);
+        assert_eq!(client.callbacks, ["https://id.example.com/admin/callback"]);
+        assert_eq!(
+            client.allowed_logout_urls,
+            ["https://id.example.com/admin/"]
+        );
+        assert!(client.web_origins.is_empty());
+        assert!(client.is_first_party);
+        assert!(!client.may_access_api("https://id.example.com/api/v2/"));
+        crate::validate::urls(
+            &client.callbacks,
+            crate::validate::UrlKind::Callback,
+            client.app_type,
+        )
+        .unwrap();
+        crate::validate::grant_types(&client.grant_types, client.app_type).unwrap();
+        assert!(!is_system_client("tessera_global_client"));
     }
 }

@@ -112,7 +112,7 @@ impl Store {
     }
 
     /// One page of applications matching `filter`, oldest first (`created_at`, then
-    /// `client_id`).
+    /// `client_id`). Tessera's system applications are never among them.
     pub async fn list_clients(
         &self,
         filter: &ClientFilter,
@@ -150,6 +150,14 @@ impl Store {
         sql.push(
             " FROM clients WHERE tenant_id = ?",
             [Bind::Text(self.tenant.into())],
+        );
+        // Tessera's own applications (the dashboard's) are never listed: Auth0's tools
+        // would export, copy or delete them. Left out here, so pages and totals agree.
+        let system = tessera_core::system::SYSTEM_CLIENT_IDS;
+        let marks = vec!["?"; system.len()].join(", ");
+        sql.push(
+            &format!(" AND client_id NOT IN ({marks})"),
+            system.iter().map(|id| Bind::Text(id.to_string())),
         );
         if let Some(types) = &filter.app_types {
             sql.push_in("app_type", types);
