@@ -6,6 +6,7 @@
 //! state; `run_until_stopped` serves until the shutdown future resolves, then drains
 //! in-flight requests.
 
+pub mod admin_identities;
 pub mod keys;
 pub mod passwords;
 pub mod user_import;
@@ -84,6 +85,9 @@ pub struct ServerConfig {
     /// Serve Prometheus metrics at `/metrics` on this address (plain HTTP); off if `None`.
     /// Never on `listen`: the counts would tell anyone how the server is used.
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the dashboard at `<issuer>admin/` (default). Its roles and application are
+    /// registered either way (`admin_identities`), so turning it on later needs nothing.
+    pub admin: bool,
 }
 
 impl ServerConfig {
@@ -103,6 +107,7 @@ impl ServerConfig {
             mail: None,
             reset_code_lifetime: Duration::from_secs(15 * 60),
             metrics_listen: None,
+            admin: true,
         }
     }
 }
@@ -126,6 +131,8 @@ pub enum ServerError {
     Tls(String),
     #[error("cannot register the Management API: {0}")]
     ManagementApi(tessera_store::StoreError),
+    #[error("cannot register the dashboard's roles and application: {0}")]
+    AdminIdentities(tessera_store::StoreError),
 }
 
 /// Normalizes an issuer to the form tokens carry: absolute, with a trailing slash.
@@ -189,6 +196,9 @@ impl Application {
         management::ensure_management_api(&store, &issuer, clock::now())
             .await
             .map_err(ServerError::ManagementApi)?;
+        admin_identities::ensure(&store, &issuer, clock::now())
+            .await
+            .map_err(ServerError::AdminIdentities)?;
         let state = AppState::new(config, store, issuer, key_ring);
         Ok(Application {
             listener,

@@ -94,6 +94,9 @@ fn refuse_global(client_id: &str) -> ApiResult<()> {
 }
 
 pub(crate) async fn find(state: &AppState, client_id: &str) -> ApiResult<Client> {
+    if tessera_core::system::is_system_client(client_id) {
+        return Err(not_found());
+    }
     state
         .store()
         .find_client(client_id)
@@ -207,6 +210,8 @@ pub(crate) async fn update(
 ) -> ApiResult<Client> {
     principal.require(UPDATE)?;
     refuse_global(id)?;
+    crate::admin_identities::refuse_system_client(id)
+        .map_err(crate::admin_identities::unchangeable)?;
     let client = find(state, id).await?;
     let app_type = client.app_type;
     // The type decides which URLs, grants and secret an application has: it is chosen at
@@ -264,6 +269,8 @@ pub(crate) async fn update(
 pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
     principal.require(DELETE)?;
     refuse_global(id)?;
+    crate::admin_identities::refuse_system_client(id)
+        .map_err(crate::admin_identities::unchangeable)?;
     state
         .store()
         .delete_client(id)
@@ -285,6 +292,8 @@ pub(crate) async fn rotate_secret(
 ) -> ApiResult<WithSecret> {
     principal.require(ROTATE_SECRET)?;
     refuse_global(id)?;
+    crate::admin_identities::refuse_system_client(id)
+        .map_err(crate::admin_identities::unchangeable)?;
     let client = find(state, id).await?;
     if client.app_type.is_public() || client.is_public() {
         return Err(ApiError::bad_request(format!(

@@ -270,6 +270,8 @@ pub(crate) async fn update(
     principal.require(UPDATE)?;
     let name = fields.string("name")?.map(name).transpose()?;
     let description = fields.string("description")?.map(description).transpose()?;
+    crate::admin_identities::refuse_system_role_change(id, name.as_deref(), description.as_deref())
+        .map_err(crate::admin_identities::unchangeable)?;
     let role = find(state, id).await?;
     state
         .store()
@@ -280,6 +282,8 @@ pub(crate) async fn update(
 
 pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
     principal.require(DELETE)?;
+    crate::admin_identities::refuse_system_role(id)
+        .map_err(crate::admin_identities::unchangeable)?;
     let role = find(state, id).await?;
     state
         .store()
@@ -332,6 +336,8 @@ async fn change_permissions(
     adding: bool,
 ) -> ApiResult<()> {
     let grouped = permission_list(&mut fields)?;
+    crate::admin_identities::refuse_system_role(id)
+        .map_err(crate::admin_identities::unchangeable)?;
     let role = find(state, id).await?;
     let held = state.store().role_permissions(&role.id).await?;
     check_listed(state, &grouped, &held, adding).await?;

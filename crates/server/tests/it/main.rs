@@ -4,6 +4,7 @@
 //! `password_reset` installs the global tracing subscriber).
 
 mod admin;
+mod admin_identities;
 mod conformance;
 mod consent;
 mod dbconnections;
