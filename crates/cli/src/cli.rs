@@ -59,6 +59,13 @@ pub enum Command {
         #[command(flatten)]
         common: AdminArgs,
     },
+    /// Manage who may use the dashboard (the system roles Tessera Admin and Tessera Viewer)
+    Admins {
+        #[command(subcommand)]
+        action: AdminsAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
     /// Move a tenant from another provider: `tessera import auth0 --tenant tenant.yaml --users users.json`
     Import {
         #[command(subcommand)]
@@ -145,6 +152,9 @@ pub struct ServeArgs {
     /// private) [env: TESSERA_METRICS_LISTEN] [default: off]
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// Serve the dashboard at <issuer>admin/ [env: TESSERA_ADMIN] [default: true]
+    #[arg(long, value_name = "BOOL")]
+    pub admin: Option<bool>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -275,6 +285,30 @@ pub struct ImportAuth0 {
     /// Check everything and print what would be created, writing nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+// ---- admins -----------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum AdminsAction {
+    /// Make a user an administrator (role Tessera Admin), or with --viewer a read-only one
+    /// (Tessera Viewer); the user then holds that one of the two
+    Add {
+        /// The user's email (or user_id)
+        email: String,
+        /// Read-only: may see every page of the dashboard and change nothing
+        #[arg(long)]
+        viewer: bool,
+    },
+    /// Take both roles (Tessera Admin, Tessera Viewer) from a user
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// The user's email (or user_id)
+        email: String,
+    },
+    /// List who holds each role, a page at a time
+    #[command(visible_alias = "ls")]
+    List(PageArgs),
 }
 
 // ---- roles ------------------------------------------------------------------------------

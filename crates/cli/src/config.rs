@@ -73,6 +73,8 @@ pub struct Settings {
     /// `TESSERA_METRICS_LISTEN`, `host:port`: serve Prometheus metrics at `/metrics` there
     /// (a port of its own, never `listen`). Unset: no metrics listener.
     pub metrics_listen: Option<String>,
+    /// `TESSERA_ADMIN`: serve the dashboard at `<issuer>admin/` (default true).
+    pub admin: bool,
 }
 
 /// A list, or one string of comma-separated items (as environment variables give them).
@@ -108,6 +110,7 @@ impl Default for Settings {
             smtp_url: None,
             email_from: None,
             metrics_listen: None,
+            admin: true,
         }
     }
 }
@@ -129,6 +132,8 @@ pub struct Overrides {
     pub email_from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<bool>,
 }
 
 impl Settings {
@@ -163,6 +168,7 @@ impl Settings {
             "smtp_url",
             "email_from",
             "metrics_listen",
+            "admin",
         ]);
         let mut overrides = overrides.clone();
         if overrides.database_url.is_none() {
@@ -406,5 +412,19 @@ mod tests {
         let settings = Settings::load(&config, &overrides).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:0");
         assert_eq!(settings.database_url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn the_dashboard_is_on_by_default_and_a_flag_turns_it_off() {
+        assert!(Settings::default().admin);
+        let config = ConfigArgs {
+            config: None,
+            database_url: None,
+        };
+        let overrides = Overrides {
+            admin: Some(false),
+            ..Overrides::default()
+        };
+        assert!(!Settings::load(&config, &overrides).unwrap().admin);
     }
 }

@@ -22,6 +22,7 @@ pub async fn run(ctx: &Context, action: AppsAction) -> CliResult<()> {
         AppsAction::Update(args) => update(ctx, args).await,
         AppsAction::Delete { app } => {
             let client = find(&ctx.store, &app).await?;
+            refuse_system_client(&client)?;
             ctx.store
                 .delete_client(&client.client_id)
                 .await
@@ -38,6 +39,12 @@ pub async fn run(ctx: &Context, action: AppsAction) -> CliResult<()> {
         }
         AppsAction::RotateSecret { app } => rotate_secret(ctx, &app).await,
     }
+}
+
+/// Tessera's own applications (the dashboard's) are shown but never changed.
+fn refuse_system_client(client: &Client) -> CliResult<()> {
+    tessera_server::admin_identities::refuse_system_client(&client.client_id)
+        .map_err(CliError::invalid)
 }
 
 /// The application with this client_id or, failing that, the one application with
@@ -158,6 +165,7 @@ async fn list(ctx: &Context, args: &PageArgs) -> CliResult<()> {
 
 async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
     let client = find(&ctx.store, &args.app).await?;
+    refuse_system_client(&client)?;
     let app_type = client.app_type;
     let update = ClientUpdate {
         name: args
@@ -244,6 +252,7 @@ fn refresh_policy(args: &AppUpdate, current: RefreshPolicy) -> Option<RefreshPol
 
 async fn rotate_secret(ctx: &Context, app: &str) -> CliResult<()> {
     let client = find(&ctx.store, app).await?;
+    refuse_system_client(&client)?;
     if client.app_type.is_public() || client.is_public() {
         return Err(CliError::invalid(format!(
             "application {} is a {} application: public clients have no client secret",

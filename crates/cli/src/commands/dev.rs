@@ -107,6 +107,10 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
         },
     )
     .await?;
+    // The demo user is an administrator of the dashboard (the server registered the role).
+    store
+        .assign_user_role(&seed.demo_user.user_id, tessera_core::system::ADMIN_ROLE.id)
+        .await?;
     sample_spa::ensure_dependencies(&spa_dir)?;
 
     let mut guard = Guard::builder()
@@ -138,6 +142,7 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
     );
 
     let urls = Urls {
+        dashboard: tessera_core::system::dashboard_url(app.issuer()),
         server: base.clone(),
         spa: spa_origin.clone(),
         api: api_url.clone(),
@@ -191,6 +196,8 @@ async fn serve(
 
 struct Urls {
     server: String,
+    /// `<issuer>admin/`.
+    dashboard: String,
     spa: String,
     api: String,
 }
@@ -333,6 +340,11 @@ fn banner(args: &DevArgs, urls: &Urls, seed: &DevSeed, extra: &str) -> String {
         "  Second user      {READER_EMAIL}  (role {READER_ROLE}: read messages only)\n"
     ));
     out.push_str(&format!("  Its password     {reader_password}\n"));
+    out.push_str(&format!("  Dashboard        {}\n", urls.dashboard));
+    out.push_str(&format!(
+        "  Administrator    {DEMO_EMAIL}  (role {}: the dashboard, in full)\n",
+        tessera_core::system::ADMIN_ROLE.name
+    ));
     out.push_str(&format!("  Seed             {seeded}\n\n"));
     out.push_str(extra);
     out.push_str("Press Ctrl-C to stop.\n");

@@ -518,6 +518,12 @@ async fn plan_tenant(
             &["name", "description", "permissions"],
         );
         let label = text(item, "name").unwrap_or("(unnamed)").to_string();
+        if tessera_core::system::is_system_role_name(label.trim()) {
+            // Another Tessera's export: these are registered here at start, with this
+            // server's permissions; `tessera admins` gives them.
+            report.skipped("roles", format!("{label}: Tessera's own"));
+            continue;
+        }
         let checked = (|| -> Result<(Role, Vec<(String, String)>), String> {
             let name = rules::name(text(item, "name").ok_or("no name")?, "role")?;
             let mut permissions = Vec::new();

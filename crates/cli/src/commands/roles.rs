@@ -47,6 +47,7 @@ pub async fn run(ctx: &Context, action: RolesAction) -> CliResult<()> {
         }
         RolesAction::Delete { role } => {
             let role = find(&ctx.store, &role).await?;
+            refuse_system_role(&role)?;
             ctx.store.delete_role(&role.id).await?;
             if ctx.json {
                 output::print_json(&wire::role(&role));
@@ -100,6 +101,7 @@ async fn permissions(ctx: &Context, action: RolePermissionsAction) -> CliResult<
     };
     let RolePermissionsArgs { role, api, scopes } = args;
     let role = find(&ctx.store, &role).await?;
+    refuse_system_role(&role)?;
     let api = apis::find(&ctx.store, &api).await?;
     let scopes: Vec<String> = scopes
         .into_iter()
@@ -150,6 +152,12 @@ pub async fn described(
             wire::permission(p, api)
         })
         .collect())
+}
+
+/// Tessera's system roles (who may use the dashboard) keep their permissions; their
+/// holders change with `tessera admins`.
+fn refuse_system_role(role: &Role) -> CliResult<()> {
+    tessera_server::admin_identities::refuse_system_role(&role.id).map_err(CliError::invalid)
 }
 
 /// A role by id or exact name.

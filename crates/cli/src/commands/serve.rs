@@ -16,6 +16,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         smtp_url: args.smtp_url.map(SecretText::from),
         email_from: args.email_from,
         metrics_listen: args.metrics_listen,
+        admin: args.admin,
     };
     let settings = Settings::load(&args.config, &overrides)?;
     let shutdown = shutdown_signal();
@@ -32,6 +33,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let mail_description = mail.as_ref().map(|mail| mail.describe());
     config.mail = mail;
     config.metrics_listen = metrics_listen;
+    config.admin = settings.admin;
     config.trusted_proxies =
         TrustedProxies::parse(settings.trusted_proxies.iter().map(String::as_str))
             .map_err(|error| CliError::Config(format!("trusted_proxies: {error}")))?;

@@ -10,6 +10,7 @@ const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 mod harness;
 mod html;
 
+mod admin_identities;
 mod brute_force;
 mod csrf;
 mod durability;

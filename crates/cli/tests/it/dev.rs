@@ -393,6 +393,33 @@ async fn tessera_dev_runs_server_spa_and_api_and_reseeds_nothing() {
     );
     let client_id = banner_value(&banner, "SPA client_id");
     assert_eq!(client_id.len(), 32);
+    // The dashboard, and the demo user as its administrator.
+    assert_eq!(
+        banner_value(&banner, "Dashboard"),
+        format!("{server}/admin/")
+    );
+    assert!(
+        text.contains("Administrator    demo@example.com  (role Tessera Admin"),
+        "{text}"
+    );
+    let dev_store = Store::connect(&format!(
+        "sqlite://{}",
+        env.path().join("dev").join("tessera.db").display()
+    ))
+    .await
+    .unwrap();
+    let demo = dev_store
+        .find_user_by_email(DEMO_EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let roles = dev_store.user_roles(&demo.user_id).await.unwrap();
+    assert!(
+        roles
+            .iter()
+            .any(|r| r.id == tessera_core::system::ADMIN_ROLE.id),
+        "{roles:?}"
+    );
 
     // The authorization server, with the issuer on localhost.
     let discovery: Value = reqwest::get(format!("{server}/.well-known/openid-configuration"))

@@ -61,6 +61,11 @@ roles:
     permissions:
       - permission_name: write:orders
         resource_server_identifier: https://orders.acme.example
+  - name: Tessera Admin
+    description: Another Tessera's administrators
+    permissions:
+      - permission_name: delete:users
+        resource_server_identifier: https://acme.eu.auth0.com/api/v2/
 rules: []
 emailTemplates:
   - template: verify_email
@@ -103,6 +108,8 @@ fn a_tenant_and_its_users_are_imported_then_skipped() {
         "created clients: 2",
         "created clientGrants: 1",
         "created roles: 1",
+        "skipped roles: 1",
+        "Tessera Admin: Tessera's own",
         "created tenant: 1",
         "2 inserted, 0 updated",
         "skipped sections: 2",
@@ -146,6 +153,8 @@ fn a_tenant_and_its_users_are_imported_then_skipped() {
     assert_eq!(grants[0]["scope"], json!(["read:orders"]));
     let roles = env.json(&["roles", "list"]);
     assert_eq!(roles[0]["name"], "Order admin");
+    // Another Tessera's system role is not copied: this one registers its own at start.
+    assert_eq!(roles.as_array().unwrap().len(), 1, "{roles}");
     let permissions = env.json(&[
         "roles",
         "permissions",
@@ -161,7 +170,7 @@ fn a_tenant_and_its_users_are_imported_then_skipped() {
     assert!(!again.contains("created resourceServers"), "{again}");
     assert!(again.contains("skipped resourceServers: 2"), "{again}");
     assert!(again.contains("skipped clients: 2"), "{again}");
-    assert!(again.contains("skipped roles: 1"), "{again}");
+    assert!(again.contains("skipped roles: 2"), "{again}");
     assert!(again.contains("0 inserted, 0 updated"), "{again}");
     assert!(again.contains("skipped users: 2"), "{again}");
     assert_eq!(

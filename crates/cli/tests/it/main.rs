@@ -6,6 +6,7 @@
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
 mod admin;
+mod admins;
 mod consent;
 mod consent_page;
 mod dev;
