@@ -193,6 +193,20 @@ async fn an_m2m_token_cannot_take_over_the_dashboards_identities() {
             format_args!("{status} {body}"),
         );
     }
+    for query in [
+        "",
+        "?include_totals=true",
+        "?name_filter=tessera",
+        "?name_filter=Tessera%20Admin&include_totals=true",
+        "?per_page=100&page=0",
+    ] {
+        let (status, body) = call(&server, t, Method::GET, &format!("/roles{query}"), None).await;
+        tally.case(
+            format_args!("list /roles{query} without the system roles"),
+            status == 200 && !body.to_string().contains("rol_tessera_"),
+            format_args!("{status} {body}"),
+        );
+    }
     let (status, body) = call(
         &server,
         t,

@@ -107,8 +107,8 @@ impl Store {
         })
     }
 
-    /// One page of roles by name; `name_filter` keeps those whose name contains it,
-    /// ignoring the case of ASCII letters. (Roles are few — configuration, not users —
+    /// One page of roles by name, Tessera's system roles left out; `name_filter` keeps
+    /// those whose name contains it, ignoring the case of ASCII letters. (Roles are few — configuration, not users —
     /// so the filter reads the tenant's roles through the name index.)
     pub async fn list_roles(
         &self,
@@ -119,6 +119,16 @@ impl Store {
         filter.push(
             " FROM roles WHERE tenant_id = ?",
             [Bind::Text(self.tenant.into())],
+        );
+        // Tessera's system roles (who may use the dashboard) are never listed: Auth0's
+        // tools would rewrite their permissions (auth0-deploy-cli deletes and re-adds a
+        // role's permissions on every import) or delete them. Left out here, so pages and
+        // totals agree; they are read by id and `tessera admins list` shows their holders.
+        let system = tessera_core::system::SYSTEM_ROLES;
+        let marks = vec!["?"; system.len()].join(", ");
+        filter.push(
+            &format!(" AND id NOT IN ({marks})"),
+            system.iter().map(|role| Bind::Text(role.id.to_string())),
         );
         if let Some(part) = name_filter {
             let pattern = format!("%{}%", like_escaped(&part.to_ascii_lowercase()));
