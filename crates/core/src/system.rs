@@ -218,8 +218,8 @@ pub fn dashboard_url(issuer: &str) -> String {
 
 /// The dashboard as an OIDC client of `issuer`: a first-party regular web application
 /// that redeems its code in-process with PKCE, so it is public (no secret to keep), uses
-/// the authorization code grant only and asks for no API's token (`allowed_apis` empty:
-/// it reads the user from the ID token, their permissions from the store).
+/// the authorization code grant only; it reads the user from the ID token and their
+/// permissions from the store, never from an access token.
 pub fn dashboard_client(issuer: &str, now: i64) -> Client {
     let url = dashboard_url(issuer);
     Client {
@@ -230,10 +230,13 @@ pub fn dashboard_client(issuer: &str, now: i64) -> Client {
         token_endpoint_auth_method: "none".to_string(),
         callbacks: vec![format!("{url}callback")],
         web_origins: Vec::new(),
-        allowed_logout_urls: vec![url],
+        // Where `/v2/logout` may return: the dashboard, and the page saying one signed out.
+        allowed_logout_urls: vec![url.clone(), format!("{url}signed-out")],
         grant_types: vec!["authorization_code".to_string()],
         is_first_party: true,
-        allowed_apis: Some(Vec::new()),
+        // Every API: a tenant's `default_audience` applies to its sign-in too, and an
+        // empty list would refuse it. Its tokens never leave the server.
+        allowed_apis: None,
         refresh: RefreshPolicy::default(),
         profile: ClientProfile {
             description: Some("Tessera's administration dashboard".to_string()),
@@ -341,11 +344,13 @@ mod tests {
         assert_eq!(client.callbacks, ["https://id.example.com/admin/callback"]);
         assert_eq!(
             client.allowed_logout_urls,
-            ["https://id.example.com/admin/"]
+            [
+                "https://id.example.com/admin/",
+                "https://id.example.com/admin/signed-out"
+            ]
         );
         assert!(client.web_origins.is_empty());
         assert!(client.is_first_party);
-        assert!(!client.may_access_api("https://id.example.com/api/v2/"));
         crate::validate::urls(
             &client.callbacks,
             crate::validate::UrlKind::Callback,

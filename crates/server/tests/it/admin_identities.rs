@@ -81,7 +81,13 @@ async fn start_registers_the_roles_and_the_dashboard_client_and_repairs_them() {
         .unwrap()
         .unwrap();
     assert_eq!(client.callbacks, [format!("{issuer}admin/callback")]);
-    assert_eq!(client.allowed_logout_urls, [format!("{issuer}admin/")]);
+    assert_eq!(
+        client.allowed_logout_urls,
+        [
+            format!("{issuer}admin/"),
+            format!("{issuer}admin/signed-out")
+        ]
+    );
     assert_eq!(client.token_endpoint_auth_method, "none");
     assert_eq!(
         store.role_permissions(VIEWER_ROLE.id).await.unwrap().len(),
