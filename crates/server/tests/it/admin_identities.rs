@@ -461,3 +461,38 @@ async fn an_administrator_gets_no_management_scope_in_a_token() {
     let scope = claims["scope"].as_str().unwrap_or_default();
     assert!(!scope.contains("users"), "{claims}");
 }
+
+#[tokio::test]
+async fn on_postgresql_too_they_are_registered_once_and_left_out_of_lists() {
+    let database = tessera_testkit::pg::PgServer::start();
+    let server = tessera_testkit::spawn_on(&database.database()).await;
+    assert_as_defined(&server.store, &server.issuer).await;
+    let (a, b) = tokio::join!(
+        ensure(&server.store, &server.issuer, now()),
+        ensure(&server.store, &server.issuer, now())
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_as_defined(&server.store, &server.issuer).await;
+    let token = server.management_token(&all_scopes()).await;
+    let (_, roles) = call(
+        &server,
+        &token,
+        Method::GET,
+        "/roles?include_totals=true",
+        None,
+    )
+    .await;
+    assert_eq!((&roles["roles"], &roles["total"]), (&json!([]), &json!(0)));
+    let (_, clients) = call(
+        &server,
+        &token,
+        Method::GET,
+        "/clients?include_totals=true&per_page=100",
+        None,
+    )
+    .await;
+    let listed = clients["clients"].as_array().unwrap();
+    assert_eq!(clients["total"], json!(listed.len()));
+    assert!(listed.iter().all(|c| c["client_id"] != DASHBOARD_CLIENT_ID));
+}
