@@ -153,7 +153,6 @@ fn same_settings(a: &Client, b: &Client) -> bool {
 
 /// What a user may do in the dashboard: their permissions on the Management API, through
 /// roles and given directly (one indexed query, the one RBAC token issuance uses).
-#[allow(dead_code)] // Until the dashboard (`crate::admin`) calls it.
 pub(crate) async fn dashboard_permissions(
     state: &AppState,
     user_id: &str,

@@ -363,7 +363,11 @@ pub fn route_templates() -> impl Iterator<Item = String> {
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
     routed(ROUTES)
-        .merge(routed(admin::ROUTES))
+        .merge(if state.config().admin {
+            routed(admin::ROUTES)
+        } else {
+            Router::new()
+        })
         .nest(management::PREFIX, management::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(rejections::in_endpoint_shape))

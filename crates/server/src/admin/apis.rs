@@ -591,53 +591,7 @@ pub(crate) async fn save_machine(
             "No application was named.",
         );
     };
-    let authorized = form.params.get("authorized").is_some();
-    let scopes: Vec<Value> = form
-        .params
-        .names_after("scope:")
-        .into_iter()
-        .map(|s| Value::String(s.to_string()))
-        .collect();
-    let existing = client_grants::list(
-        &state,
-        &admin.principal,
-        ClientGrantFilter {
-            client_id: Some(client_id),
-            audience: Some(&api.identifier),
-        },
-        Slice::first(1),
-    )
-    .await
-    .map(|page| page.items.into_iter().next());
-    let result = match (existing, authorized) {
-        (Err(error), _) => Err(error),
-        (Ok(None), false) => Ok("grant_removed"),
-        (Ok(Some(grant)), false) => client_grants::delete(&state, &admin.principal, &grant.id)
-            .await
-            .map(|()| "grant_removed"),
-        (Ok(None), true) => {
-            let body = Body::new()
-                .value("client_id", Value::String(client_id.to_string()))
-                .value("audience", Value::String(api.identifier.clone()))
-                .value("scope", Value::Array(scopes))
-                .into_map();
-            match Fields::from_map(body, client_grants::CREATE_FIELDS) {
-                Ok(fields) => client_grants::create(&state, &admin.principal, fields)
-                    .await
-                    .map(|_| "grant_saved"),
-                Err(error) => Err(error),
-            }
-        }
-        (Ok(Some(grant)), true) => {
-            let body = Body::new().value("scope", Value::Array(scopes)).into_map();
-            match Fields::from_map(body, client_grants::UPDATE_FIELDS) {
-                Ok(fields) => client_grants::update(&state, &admin.principal, &grant.id, fields)
-                    .await
-                    .map(|_| "grant_saved"),
-                Err(error) => Err(error),
-            }
-        }
-    };
+    let result = super::grants::save(&state, admin, client_id, &api.identifier, &form.params).await;
     match result {
         Ok(notice) => redirect(&format!("{}?notice={notice}", api_path(&api, "m2m"))),
         Err(error) => views::operation_refused(&error),

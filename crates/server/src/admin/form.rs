@@ -40,6 +40,20 @@ impl Body {
         Ok(self)
     }
 
+    /// Lines of a textarea (or commas), one value each, blanks dropped.
+    pub(crate) fn lines(mut self, params: &Params, name: &str) -> Self {
+        let values: Vec<Value> = params
+            .get(name)
+            .unwrap_or("")
+            .split(['\n', ','])
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| Value::String(v.to_string()))
+            .collect();
+        self.0.insert(name.to_string(), Value::Array(values));
+        self
+    }
+
     /// A JSON value as given.
     pub(crate) fn value(mut self, name: &str, value: Value) -> Self {
         self.0.insert(name.to_string(), value);

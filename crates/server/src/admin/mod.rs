@@ -10,11 +10,16 @@
 //! `crate::management`'s operations (lists through the store's paged queries).
 
 mod apis;
+mod applications;
 mod assets;
 mod form;
+mod grants;
 mod home;
 mod login;
+mod roles;
 mod session;
+mod settings;
+mod users;
 mod views;
 
 use axum::routing::{get, post};
@@ -23,8 +28,8 @@ use tessera_store::Slice;
 use crate::Route;
 use crate::edge::params::Params;
 
-/// The dashboard's own application, registered at start.
-pub(crate) const CLIENT_ID: &str = "tessera_dashboard";
+/// The dashboard's own application, registered at start (`crate::admin_identities`).
+pub(crate) const CLIENT_ID: &str = tessera_core::system::DASHBOARD_CLIENT_ID;
 
 /// The dashboard's routes (`crate::router` registers them beside the others when the
 /// dashboard is on).
@@ -58,6 +63,58 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/admin/apis/{id}/delete", || {
         get(apis::confirm_delete).post(apis::delete)
+    }),
+    ("/admin/applications", || {
+        get(applications::list).post(applications::create)
+    }),
+    ("/admin/applications/new", || get(applications::new)),
+    ("/admin/applications/{id}", || {
+        get(applications::settings).post(applications::save_settings)
+    }),
+    ("/admin/applications/{id}/rotate-secret", || {
+        post(applications::rotate_secret)
+    }),
+    ("/admin/applications/{id}/apis", || {
+        get(applications::apis).post(applications::save_api)
+    }),
+    ("/admin/applications/{id}/delete", || {
+        get(applications::confirm_delete).post(applications::delete)
+    }),
+    ("/admin/users", || get(users::list).post(users::create)),
+    ("/admin/users/new", || get(users::new)),
+    ("/admin/users/{id}", || {
+        get(users::details).post(users::save_details)
+    }),
+    ("/admin/users/{id}/block", || post(users::block)),
+    ("/admin/users/{id}/password", || post(users::set_password)),
+    ("/admin/users/{id}/delete", || {
+        get(users::confirm_delete).post(users::delete)
+    }),
+    ("/admin/users/{id}/roles", || {
+        get(users::user_roles).post(users::change_role)
+    }),
+    ("/admin/users/{id}/permissions", || {
+        get(users::user_permissions).post(users::change_permission)
+    }),
+    ("/admin/users/{id}/authorized-applications", || {
+        get(users::authorized).post(users::revoke)
+    }),
+    ("/admin/users/{id}/json", || get(users::raw_json)),
+    ("/admin/roles", || get(roles::list).post(roles::create)),
+    ("/admin/roles/new", || get(roles::new)),
+    ("/admin/roles/{id}", || {
+        get(roles::settings).post(roles::save_settings)
+    }),
+    ("/admin/roles/{id}/delete", || post(roles::delete)),
+    ("/admin/roles/{id}/permissions", || {
+        get(roles::permissions).post(roles::change_permission)
+    }),
+    ("/admin/roles/{id}/users", || {
+        get(roles::role_users).post(roles::change_user)
+    }),
+    ("/admin/settings", || get(settings::settings)),
+    ("/admin/settings/keys/rotate", || {
+        post(settings::rotate_keys)
     }),
 ];
 

@@ -7,7 +7,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tessera_core::system::management_api_identifier;
 use tessera_core::{User, ids};
 use tessera_store::{AdminSessionRecord, StoreError};
 
@@ -184,14 +183,7 @@ async fn load(state: &AppState, parts: &Parts) -> Result<Admin, Refusal> {
         _ => return Err(sign_in()),
     };
     // The roles as they are now: a role taken away takes effect at the next request.
-    let audience = management_api_identifier(state.issuer());
-    let scopes: Vec<String> = state
-        .store()
-        .user_permissions(&user.user_id, Some(&audience))
-        .await?
-        .into_iter()
-        .map(|p| p.permission)
-        .collect();
+    let scopes = crate::admin_identities::dashboard_permissions(state, &user.user_id).await?;
     if scopes.is_empty() {
         return Err(Refusal::Forbidden);
     }

@@ -48,7 +48,7 @@ use tessera_store::{ResourceServerUpdate, Store, StoreError};
 use crate::{AppState, Route};
 pub(crate) use auth::Principal;
 pub(crate) use body::Fields;
-pub(crate) use error::ApiError;
+pub(crate) use error::{ApiError, ApiResult};
 pub(crate) use jobs::ImportQueue;
 
 /// Registers the Management API as a system resource server of `issuer` if it is not

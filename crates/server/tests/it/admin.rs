@@ -4,39 +4,12 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use tessera_core::AppType;
 use tessera_core::system::MANAGEMENT_SCOPES;
-use tessera_core::{AppType, RefreshPolicy};
 use tessera_testkit::{
-    PASSWORD, TestServer, browser, create_user, hidden_field, location, now, sign_in_at, spawn,
+    PASSWORD, TestServer, browser, create_user, hidden_field, location, sign_in_at, spawn,
+    spawn_with,
 };
-
-const DASHBOARD: &str = "tessera_dashboard";
-
-/// Registers the dashboard's application as the server does at start (until then: as
-/// the system registration will).
-async fn dashboard_client(server: &TestServer) {
-    if server.store.find_client(DASHBOARD).await.unwrap().is_some() {
-        return;
-    }
-    let client = tessera_core::Client {
-        client_id: DASHBOARD.into(),
-        name: "Tessera Dashboard".into(),
-        app_type: AppType::RegularWeb,
-        secret_hash: None,
-        token_endpoint_auth_method: "none".into(),
-        callbacks: vec![format!("{}admin/callback", server.issuer)],
-        web_origins: vec![],
-        allowed_logout_urls: vec![format!("{}admin/signed-out", server.issuer)],
-        grant_types: vec!["authorization_code".into()],
-        is_first_party: true,
-        allowed_apis: None,
-        refresh: RefreshPolicy::default(),
-        profile: Default::default(),
-        created_at: now(),
-        updated_at: now(),
-    };
-    server.store.create_client(&client).await.unwrap();
-}
 
 /// A user holding `scopes` of the Management API.
 async fn administrator(server: &TestServer, email: &str, scopes: &[&str]) -> String {
@@ -58,7 +31,6 @@ fn every_scope() -> Vec<&'static str> {
 
 /// Signs `email` in to the dashboard the way a browser does; returns the browser.
 async fn signed_in(server: &TestServer, email: &str) -> reqwest::Client {
-    dashboard_client(server).await;
     let browser = browser();
     let response = browser.get(server.url("/admin/")).send().await.unwrap();
     assert_eq!(response.status(), 302);
@@ -324,7 +296,6 @@ async fn a_viewer_sees_pages_but_changes_nothing_and_a_user_without_roles_gets_4
 
 /// Like `signed_in`, for a user the dashboard refuses once signed in.
 async fn signed_in_expecting_403(server: &TestServer, email: &str) -> reqwest::Client {
-    dashboard_client(server).await;
     let browser = browser();
     let response = browser
         .get(server.url("/admin/login?return_to=/admin/"))
@@ -344,7 +315,6 @@ async fn signed_in_expecting_403(server: &TestServer, email: &str) -> reqwest::C
 async fn a_callback_from_another_browser_or_with_a_replayed_code_signs_nobody_in() {
     let server = spawn().await;
     administrator(&server, "admin@example.com", &every_scope()).await;
-    dashboard_client(&server).await;
     let victim = browser();
     let response = victim
         .get(server.url("/admin/login?return_to=/admin/"))
@@ -423,4 +393,189 @@ async fn deleting_an_api_asks_for_a_fresh_login_and_the_typed_identifier() {
             .is_none()
     );
     let _ = user_id;
+}
+
+#[tokio::test]
+async fn with_admin_off_there_is_no_dashboard() {
+    let server = spawn_with(|config| config.admin = false).await;
+    for path in ["/admin/", "/admin/login", "/admin/apis"] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_section_renders_for_an_administrator_and_a_viewer_sees_no_form() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let read_only: Vec<&str> = every_scope()
+        .into_iter()
+        .filter(|s| s.starts_with("read:"))
+        .collect();
+    administrator(&server, "viewer@example.com", &read_only).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let user_path = format!("/admin/users/{}", server.user_id.replace('|', "%7C"));
+    let app_path = format!("/admin/applications/{}", server.spa_client_id);
+    let pages = [
+        "/admin/".to_string(),
+        "/admin/apis".into(),
+        "/admin/applications".into(),
+        app_path.clone(),
+        format!("{app_path}/apis"),
+        "/admin/users".into(),
+        "/admin/users?field=email&term=user".into(),
+        user_path.clone(),
+        format!("{user_path}/roles"),
+        format!("{user_path}/permissions"),
+        format!("{user_path}/authorized-applications"),
+        format!("{user_path}/json"),
+        "/admin/roles".into(),
+        "/admin/settings".into(),
+    ];
+    for path in &pages {
+        let (status, html) = page(&server, &admin, path).await;
+        assert_eq!(status, 200, "{path}: {html}");
+        let (status, html) = page(&server, &viewer, path).await;
+        assert_eq!(status, 200, "{path} for the viewer");
+        // The only buttons a viewer gets are signing out and searching (a GET): forms
+        // show their values in disabled fields, without a button.
+        let buttons = html.matches("<button").count();
+        let searches = html.matches(">Search</button>").count();
+        assert_eq!(
+            buttons - searches,
+            1,
+            "{path}: a viewer sees no button that changes anything"
+        );
+    }
+    let (_, html) = page(&server, &admin, &user_path).await;
+    assert!(html.contains(&server.user_email));
+    let (_, html) = page(&server, &admin, "/admin/settings").await;
+    assert!(html.contains("admin@example.com") || html.contains("Tessera Admin"));
+}
+
+#[tokio::test]
+async fn users_are_created_searched_edited_and_given_roles_through_the_same_rules() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let browser = signed_in(&server, "admin@example.com").await;
+    // A weak password: the password policy's words, on the form.
+    let response = post(
+        &server,
+        &browser,
+        "/admin/users/new",
+        "/admin/users",
+        &[("email", "new@example.com"), ("password", "short")],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let response = post(
+        &server,
+        &browser,
+        "/admin/users/new",
+        "/admin/users",
+        &[("email", "new@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let user_page = location(&response);
+    let user_path = user_page.split('?').next().unwrap().to_string();
+    let (_, html) = page(&server, &browser, "/admin/users?field=email&term=new%40").await;
+    assert!(html.contains("new@example.com"));
+    let (_, html) = page(&server, &browser, "/admin/users?field=email&term=nobody").await;
+    assert!(!html.contains("new@example.com"));
+    // Metadata that is not JSON is refused on its field; valid JSON replaces it.
+    let response = post(
+        &server,
+        &browser,
+        &user_path,
+        &user_path,
+        &[
+            ("name", "New"),
+            ("nickname", "new"),
+            ("user_metadata", "{not json"),
+            ("app_metadata", "{}"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let response = post(
+        &server,
+        &browser,
+        &user_path,
+        &user_path,
+        &[
+            ("name", "New Person"),
+            ("nickname", "new"),
+            ("user_metadata", r#"{"theme": "dark"}"#),
+            ("app_metadata", r#"{"plan": "pro"}"#),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let user = server
+        .store
+        .find_user_by_email("new@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.name, "New Person");
+    assert_eq!(user.user_metadata["theme"], "dark");
+    assert_eq!(user.app_metadata["plan"], "pro");
+    // A role with a permission, assigned from the user's Roles tab.
+    let response = post(
+        &server,
+        &browser,
+        "/admin/roles/new",
+        "/admin/roles",
+        &[("name", "Readers"), ("description", "Read messages")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let role_id = location(&response)
+        .trim_start_matches("/admin/roles/")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let permissions = format!("/admin/roles/{role_id}/permissions");
+    let permission = format!("{} read:messages", tessera_testkit::API);
+    let response = post(
+        &server,
+        &browser,
+        &permissions,
+        &permissions,
+        &[("permission", &permission)],
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+    let roles = format!("{user_path}/roles");
+    let response = post(&server, &browser, &roles, &roles, &[("role", &role_id)]).await;
+    assert_eq!(response.status(), 302);
+    let held = server
+        .store
+        .user_permissions(&user.user_id, Some(tessera_testkit::API))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].permission, "read:messages");
+    // Blocked from the dashboard: the store says so.
+    let response = post(
+        &server,
+        &browser,
+        &user_path,
+        &format!("{user_path}/block"),
+        &[("blocked", "true")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert!(
+        server
+            .store
+            .find_user(&user.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .blocked
+    );
 }

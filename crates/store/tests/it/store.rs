@@ -99,6 +99,7 @@ on_both_backends!(
     the_email_provider_is_configured_once_patched_and_deleted,
     jobs_keep_status_summary_and_paged_errors,
     imports_insert_update_or_refuse_per_user,
+    admin_sessions_live_within_their_limits_and_go_with_their_user,
 );
 
 fn api(identifier: &str) -> ResourceServer {
@@ -354,6 +355,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             refresh_tokens: 0,
             reset_codes: 0,
             verification_tickets: 0,
+            admin_sessions: 0,
             jobs: 0,
         }
     );
@@ -3472,4 +3474,98 @@ async fn imports_insert_update_or_refuse_per_user(store: &Store) {
     let outcomes = store.import_users(&many, false, 8).await.unwrap();
     assert!(outcomes.iter().all(|o| *o == ImportOutcome::Inserted));
     assert!(store.find_user("auth0|m999").await.unwrap().is_some());
+}
+
+async fn admin_sessions_live_within_their_limits_and_go_with_their_user(store: &Store) {
+    reset_user(store, "auth0|a1", "a1@example.com").await;
+    let record = tessera_store::AdminSessionRecord {
+        user_id: "auth0|a1".into(),
+        csrf_token: "csrf".into(),
+        auth_time: 10,
+        created_at: 10,
+        absolute_expires_at: 1000,
+        expires_at: 100,
+    };
+    store.create_admin_session(&[7; 32], &record).await.unwrap();
+    let found = store
+        .find_admin_session(&[7; 32], 99)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.csrf_token, "csrf");
+    assert_eq!(found.auth_time, 10);
+    assert!(
+        store
+            .find_admin_session(&[7; 32], 100)
+            .await
+            .unwrap()
+            .is_none(),
+        "idle end"
+    );
+    assert!(
+        store
+            .find_admin_session(&[8; 32], 50)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Extended by use, never past the absolute end, never shortened.
+    store.extend_admin_session(&[7; 32], 5000).await.unwrap();
+    let found = store
+        .find_admin_session(&[7; 32], 500)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.expires_at, 1000);
+    store.extend_admin_session(&[7; 32], 200).await.unwrap();
+    assert_eq!(
+        store
+            .find_admin_session(&[7; 32], 500)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        1000
+    );
+    assert_eq!(store.purge_expired(999).await.unwrap().admin_sessions, 0);
+    assert_eq!(store.purge_expired(1000).await.unwrap().admin_sessions, 1);
+    // Deleted by sign-out, and with the user.
+    store.create_admin_session(&[9; 32], &record).await.unwrap();
+    store.delete_admin_session(&[9; 32]).await.unwrap();
+    assert!(
+        store
+            .find_admin_session(&[9; 32], 50)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .create_admin_session(&[10; 32], &record)
+        .await
+        .unwrap();
+    store.delete_user("auth0|a1").await.unwrap();
+    assert!(
+        store
+            .find_admin_session(&[10; 32], 50)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The first sign-in through an application is recorded once.
+    store.create_client(&client("app1")).await.unwrap();
+    assert!(
+        !store
+            .has_client_login_except("tessera_dashboard")
+            .await
+            .unwrap()
+    );
+    store.record_client_login("app1", 5).await.unwrap();
+    store.record_client_login("app1", 6).await.unwrap();
+    assert!(
+        store
+            .has_client_login_except("tessera_dashboard")
+            .await
+            .unwrap()
+    );
+    assert!(!store.has_client_login_except("app1").await.unwrap());
 }

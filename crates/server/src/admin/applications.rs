@@ -1,0 +1,591 @@
+//! Applications → Applications: the list, Create Application (name and type), and an
+//! application's tabs — Settings (client id and secret, URLs, grant types, refresh
+//! tokens, first or third party) and APIs (machine-to-machine authorizations). Every
+//! change is an operation of `management::clients` or `management::client_grants`.
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+use tessera_core::{AppType, Client, ClientGrant, ResourceServer};
+use tessera_store::{ClientFilter, ClientGrantFilter, Slice};
+
+use super::form::{Body, FormError};
+use super::session::{Admin, AdminForm};
+use super::views::{self, Frame};
+use super::{Paging, notice_of, query_of};
+use crate::AppState;
+use crate::edge::params::Params;
+use crate::management::{ApiError, Fields, client_grants, clients, resource_servers};
+use crate::pages::redirect;
+
+const PER_PAGE: u32 = 20;
+
+fn app_path(client: &Client, tab: &str) -> String {
+    let id = percent_encoding::utf8_percent_encode(
+        &client.client_id,
+        percent_encoding::NON_ALPHANUMERIC,
+    );
+    if tab.is_empty() {
+        format!("/admin/applications/{id}")
+    } else {
+        format!("/admin/applications/{id}/{tab}")
+    }
+}
+
+/// The application types, as the Create Application page offers them.
+const TYPES: &[(AppType, &str, &str)] = &[
+    (
+        AppType::Spa,
+        "Single Page Web Applications",
+        "A JavaScript front-end app that runs in a browser (React, Vue, Angular).",
+    ),
+    (
+        AppType::RegularWeb,
+        "Regular Web Applications",
+        "A traditional web app that runs on a server and keeps a secret (Express, ASP.NET, Django).",
+    ),
+    (
+        AppType::Native,
+        "Native",
+        "A mobile or desktop app that runs on a device (iOS, Android, Electron).",
+    ),
+    (
+        AppType::NonInteractive,
+        "Machine to Machine Applications",
+        "A CLI, daemon or backend service that calls APIs as itself.",
+    ),
+];
+
+fn type_label(app_type: AppType) -> &'static str {
+    TYPES
+        .iter()
+        .find(|(t, _, _)| *t == app_type)
+        .map_or("", |(_, label, _)| label)
+}
+
+/// The grant types an administrator may pick, with Auth0's labels.
+const GRANT_TYPES: &[(&str, &str)] = &[
+    ("authorization_code", "Authorization Code"),
+    ("implicit", "Implicit"),
+    ("refresh_token", "Refresh Token"),
+    ("client_credentials", "Client Credentials"),
+];
+
+struct Row {
+    client: Client,
+    label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin/applications.html")]
+struct ListPage<'a> {
+    frame: Frame<'a>,
+    rows: Vec<Row>,
+    paging: Paging,
+    can_create: bool,
+}
+
+/// `GET /admin/applications`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query_of(query);
+    let paging = Paging::from_query(&query, PER_PAGE);
+    let page = match clients::list(
+        &state,
+        &admin.principal,
+        &ClientFilter::default(),
+        paging.slice(),
+    )
+    .await
+    {
+        Ok(page) => page,
+        Err(error) => return views::operation_refused(&error),
+    };
+    views::page(&ListPage {
+        frame: Frame::new(&state, &admin, "applications", notice_of(&query)),
+        paging: paging.with_total(page.total),
+        rows: page
+            .items
+            .into_iter()
+            .map(|client| Row {
+                label: type_label(client.app_type),
+                client,
+            })
+            .collect(),
+        can_create: admin.may("create:clients"),
+    })
+}
+
+struct TypeChoice {
+    value: &'static str,
+    label: &'static str,
+    detail: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin/application_new.html")]
+struct NewPage<'a> {
+    frame: Frame<'a>,
+    name: &'a str,
+    app_type: &'a str,
+    types: Vec<TypeChoice>,
+    error: Option<FormError>,
+}
+
+impl NewPage<'_> {
+    fn error_on(&self, field: &str) -> Option<&str> {
+        super::form::error_on(&self.error, field)
+    }
+}
+
+fn type_choices() -> Vec<TypeChoice> {
+    TYPES
+        .iter()
+        .map(|(t, label, detail)| TypeChoice {
+            value: t.as_str(),
+            label,
+            detail,
+        })
+        .collect()
+}
+
+/// `GET /admin/applications/new`.
+pub(crate) async fn new(State(state): State<AppState>, admin: Admin) -> Response {
+    views::page(&NewPage {
+        frame: Frame::new(&state, &admin, "applications", None),
+        name: "",
+        app_type: "spa",
+        types: type_choices(),
+        error: None,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/application_secret.html")]
+struct SecretPage<'a> {
+    frame: Frame<'a>,
+    client: Client,
+    secret: Option<String>,
+    created: bool,
+    settings: String,
+}
+
+/// `POST /admin/applications`: Create Application. A secret is shown once, here.
+pub(crate) async fn create(State(state): State<AppState>, form: AdminForm) -> Response {
+    let params = &form.params;
+    let body = Body::new()
+        .text(params, "name")
+        .text(params, "app_type")
+        .into_map();
+    let result = match Fields::from_map(body, clients::FIELDS) {
+        Ok(fields) => clients::create(&state, &form.admin.principal, fields).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(created) => views::page(&SecretPage {
+            frame: Frame::new(&state, &form.admin, "applications", Some("app_created")),
+            settings: app_path(&created.client, ""),
+            client: created.client,
+            secret: created.secret,
+            created: true,
+        }),
+        Err(error) if error.status == StatusCode::BAD_REQUEST => views::form_again(&NewPage {
+            frame: Frame::new(&state, &form.admin, "applications", None),
+            name: params.get("name").unwrap_or(""),
+            app_type: params.get("app_type").unwrap_or(""),
+            types: type_choices(),
+            error: Some(error.into()),
+        }),
+        Err(error) => views::operation_refused(&error),
+    }
+}
+
+async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<Client, Response> {
+    clients::get(state, &admin.principal, id)
+        .await
+        .map_err(|error| views::operation_refused(&error))
+}
+
+struct Tab {
+    href: String,
+    label: &'static str,
+    current: bool,
+}
+
+fn tabs(client: &Client, current: &str) -> Vec<Tab> {
+    [("", "Settings"), ("apis", "APIs")]
+        .iter()
+        .map(|(tab, label)| Tab {
+            href: app_path(client, tab),
+            label,
+            current: *tab == current,
+        })
+        .collect()
+}
+
+struct GrantChoice {
+    value: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/application_settings.html")]
+struct SettingsPage<'a> {
+    frame: Frame<'a>,
+    tabs: Vec<Tab>,
+    client: Client,
+    type_label: &'static str,
+    domain: String,
+    name: String,
+    description: String,
+    callbacks: String,
+    logout_urls: String,
+    web_origins: String,
+    allowed_origins: String,
+    grant_types: Vec<GrantChoice>,
+    is_first_party: bool,
+    token_lifetime: String,
+    idle_token_lifetime: String,
+    leeway: String,
+    can_update: bool,
+    can_rotate: bool,
+    can_delete: bool,
+    error: Option<FormError>,
+}
+
+impl SettingsPage<'_> {
+    fn error_on(&self, field: &str) -> Option<&str> {
+        super::form::error_on(&self.error, field)
+    }
+}
+
+fn domain(state: &AppState) -> String {
+    url::Url::parse(state.issuer())
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| u.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
+        })
+        .unwrap_or_default()
+}
+
+fn settings_page<'a>(
+    state: &'a AppState,
+    admin: &'a Admin,
+    client: Client,
+    notice: Option<&str>,
+) -> SettingsPage<'a> {
+    SettingsPage {
+        frame: Frame::new(state, admin, "applications", notice),
+        tabs: tabs(&client, ""),
+        type_label: type_label(client.app_type),
+        domain: domain(state),
+        name: client.name.clone(),
+        description: client.profile.description.clone().unwrap_or_default(),
+        callbacks: client.callbacks.join("\n"),
+        logout_urls: client.allowed_logout_urls.join("\n"),
+        web_origins: client.web_origins.join("\n"),
+        allowed_origins: client.profile.allowed_origins.join("\n"),
+        grant_types: GRANT_TYPES
+            .iter()
+            .map(|(value, label)| GrantChoice {
+                value,
+                label,
+                checked: client.grant_types.iter().any(|g| g == value),
+            })
+            .collect(),
+        is_first_party: client.is_first_party,
+        token_lifetime: client.refresh.token_lifetime.to_string(),
+        idle_token_lifetime: client.refresh.idle_token_lifetime.to_string(),
+        leeway: client.refresh.reuse_interval.to_string(),
+        can_update: admin.may("update:clients"),
+        can_rotate: admin.may("update:client_keys") && !client.is_public(),
+        can_delete: admin.may("delete:clients"),
+        client,
+        error: None,
+    }
+}
+
+/// `GET /admin/applications/{id}`: Settings.
+pub(crate) async fn settings(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let client = match load(&state, &admin, &id).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    let query = query_of(query);
+    views::page(&settings_page(&state, &admin, client, notice_of(&query)))
+}
+
+fn settings_body(params: &Params) -> Result<Fields, ApiError> {
+    let grant_types: Vec<Value> = params
+        .names_after("grant:")
+        .into_iter()
+        .map(|g| Value::String(g.to_string()))
+        .collect();
+    let number = |name: &str| -> Result<i64, ApiError> {
+        params.get(name).unwrap_or("").trim().parse().map_err(|_| {
+            ApiError::invalid_property("Expected type integer but found type string", name)
+                .about("refresh_token")
+        })
+    };
+    let refresh = json!({
+        "rotation_type": "rotating",
+        "expiration_type": "expiring",
+        "token_lifetime": number("token_lifetime")?,
+        "idle_token_lifetime": number("idle_token_lifetime")?,
+        "leeway": number("leeway")?,
+    });
+    let body = Body::new()
+        .text(params, "name")
+        .text(params, "description")
+        .lines(params, "callbacks")
+        .lines(params, "allowed_logout_urls")
+        .lines(params, "web_origins")
+        .lines(params, "allowed_origins")
+        .value("grant_types", Value::Array(grant_types))
+        .checkbox(params, "is_first_party")
+        .value("refresh_token", refresh)
+        .into_map();
+    Fields::from_map(body, clients::FIELDS)
+}
+
+/// `POST /admin/applications/{id}`: saves Settings.
+pub(crate) async fn save_settings(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let params = &form.params;
+    let result = match settings_body(params) {
+        Ok(fields) => clients::update(&state, &form.admin.principal, &id, fields).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(client) => redirect(&format!("{}?notice=app_saved", app_path(&client, ""))),
+        Err(error) if error.status == StatusCode::BAD_REQUEST => {
+            let client = match load(&state, &form.admin, &id).await {
+                Ok(client) => client,
+                Err(response) => return response,
+            };
+            let mut page = settings_page(&state, &form.admin, client, None);
+            let text = |name: &str| params.get(name).unwrap_or("").to_string();
+            page.name = text("name");
+            page.description = text("description");
+            page.callbacks = text("callbacks");
+            page.logout_urls = text("allowed_logout_urls");
+            page.web_origins = text("web_origins");
+            page.allowed_origins = text("allowed_origins");
+            for choice in &mut page.grant_types {
+                choice.checked = params.get(&format!("grant:{}", choice.value)).is_some();
+            }
+            page.is_first_party = params.get("is_first_party").is_some();
+            page.token_lifetime = text("token_lifetime");
+            page.idle_token_lifetime = text("idle_token_lifetime");
+            page.leeway = text("leeway");
+            page.error = Some(error.into());
+            views::form_again(&page)
+        }
+        Err(error) => views::operation_refused(&error),
+    }
+}
+
+/// `POST /admin/applications/{id}/rotate-secret`: a new secret, shown once; only soon
+/// after a password was entered.
+pub(crate) async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let client = match load(&state, &form.admin, &id).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    if !form.admin.is_fresh() {
+        return super::login::sign_in_redirect(
+            &format!("{}?rotate=1", app_path(&client, "")),
+            true,
+        );
+    }
+    match clients::rotate_secret(&state, &form.admin.principal, &client.client_id).await {
+        Ok(rotated) => views::page(&SecretPage {
+            frame: Frame::new(&state, &form.admin, "applications", Some("secret_rotated")),
+            settings: app_path(&rotated.client, ""),
+            client: rotated.client,
+            secret: rotated.secret,
+            created: false,
+        }),
+        Err(error) => views::operation_refused(&error),
+    }
+}
+
+/// One API on an application's APIs tab, with the application's grant for it.
+struct ApiRow {
+    api: ResourceServer,
+    grant: Option<ClientGrant>,
+}
+
+impl ApiRow {
+    fn granted(&self, scope: &str) -> bool {
+        self.grant
+            .as_ref()
+            .is_some_and(|g| g.scope.iter().any(|s| s == scope))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/application_apis.html")]
+struct ApisPage<'a> {
+    frame: Frame<'a>,
+    tabs: Vec<Tab>,
+    client: Client,
+    type_label: &'static str,
+    rows: Vec<ApiRow>,
+    paging: Paging,
+    machine: bool,
+    can_change: bool,
+}
+
+/// `GET /admin/applications/{id}/apis`: the APIs a machine-to-machine application may
+/// call, each with the permissions granted (one indexed lookup per row of a page).
+pub(crate) async fn apis(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let client = match load(&state, &admin, &id).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    let query = query_of(query);
+    let paging = Paging::from_query(&query, PER_PAGE);
+    let page = match resource_servers::list(&state, &admin.principal, None, paging.slice()).await {
+        Ok(page) => page,
+        Err(error) => return views::operation_refused(&error),
+    };
+    let mut rows = Vec::with_capacity(page.items.len());
+    for api in page.items {
+        let grant = match client_grants::list(
+            &state,
+            &admin.principal,
+            ClientGrantFilter {
+                client_id: Some(&client.client_id),
+                audience: Some(&api.identifier),
+            },
+            Slice::first(1),
+        )
+        .await
+        {
+            Ok(page) => page.items.into_iter().next(),
+            Err(error) => return views::operation_refused(&error),
+        };
+        rows.push(ApiRow { api, grant });
+    }
+    views::page(&ApisPage {
+        frame: Frame::new(&state, &admin, "applications", notice_of(&query)),
+        tabs: tabs(&client, "apis"),
+        machine: client.app_type == AppType::NonInteractive,
+        type_label: type_label(client.app_type),
+        can_change: admin.may("create:client_grants")
+            && admin.may("update:client_grants")
+            && admin.may("delete:client_grants"),
+        client,
+        rows,
+        paging: paging.with_total(page.total),
+    })
+}
+
+/// `POST /admin/applications/{id}/apis`: authorizes the application for one API with the
+/// checked permissions, changes them, or takes the authorization away.
+pub(crate) async fn save_api(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let client = match load(&state, &form.admin, &id).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    let Some(audience) = form.params.get("audience") else {
+        return views::refused(StatusCode::BAD_REQUEST, "No API was named.");
+    };
+    match super::grants::save(
+        &state,
+        &form.admin,
+        &client.client_id,
+        audience,
+        &form.params,
+    )
+    .await
+    {
+        Ok(notice) => redirect(&format!("{}?notice={notice}", app_path(&client, "apis"))),
+        Err(error) => views::operation_refused(&error),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/application_delete.html")]
+struct DeletePage<'a> {
+    frame: Frame<'a>,
+    client: Client,
+    error: Option<&'a str>,
+}
+
+/// `GET /admin/applications/{id}/delete`: the confirmation (the name typed again), after
+/// a fresh login.
+pub(crate) async fn confirm_delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Response {
+    let client = match load(&state, &admin, &id).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    if !admin.is_fresh() {
+        return super::login::sign_in_redirect(&app_path(&client, "delete"), true);
+    }
+    views::page(&DeletePage {
+        frame: Frame::new(&state, &admin, "applications", None),
+        client,
+        error: None,
+    })
+}
+
+/// `POST /admin/applications/{id}/delete`.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let admin = &form.admin;
+    let client = match load(&state, admin, &id).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    if !admin.is_fresh() {
+        return super::login::sign_in_redirect(&app_path(&client, "delete"), true);
+    }
+    if form.params.get("confirm") != Some(client.name.as_str()) {
+        return views::form_again(&DeletePage {
+            frame: Frame::new(&state, admin, "applications", None),
+            client,
+            error: Some("Type the application's name exactly to delete it."),
+        });
+    }
+    match clients::delete(&state, &admin.principal, &client.client_id).await {
+        Ok(()) => redirect("/admin/applications?notice=app_deleted"),
+        Err(error) => views::operation_refused(&error),
+    }
+}
