@@ -216,15 +216,13 @@ pub(crate) struct AdminForm {
 /// Largest dashboard form body (metadata editors are the biggest).
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
-/// Whether the browser says the request comes from this origin. Browsers send
-/// `Sec-Fetch-Site` and `Origin` with every form post; other clients may send neither,
-/// and then the CSRF token alone decides.
+/// Whether the browser says the request comes from this origin. Browsers that send
+/// `Sec-Fetch-Site` say it there (their `Origin` may be `null`: the pages' referrer
+/// policy is `no-referrer`); older ones send `Origin`; other clients may send neither, and
+/// then the CSRF token alone decides.
 fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    let site = headers
-        .get("sec-fetch-site")
-        .map(|v| v.to_str().unwrap_or(""));
-    if site.is_some_and(|site| site != "same-origin") {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes() == b"same-origin";
     }
     match headers.get(header::ORIGIN) {
         None => true,

@@ -101,17 +101,23 @@ fn signing_alg(text: &str) -> ApiResult<String> {
             ApiError::bad_request(format!(
                 "unsupported signing_alg {shown:?}: use RS256, ES256 or EdDSA"
             ))
+            .about("signing_alg")
         })
 }
 
 fn dialect(text: Option<String>) -> ApiResult<Option<TokenDialect>> {
-    text.map(|t| validate::token_dialect(&t).map_err(ApiError::bad_request))
-        .transpose()
+    text.map(|t| {
+        validate::token_dialect(&t).map_err(|why| ApiError::bad_request(why).about("token_dialect"))
+    })
+    .transpose()
 }
 
 fn lifetime(seconds: Option<i64>) -> ApiResult<Option<i64>> {
     seconds
-        .map(|s| validate::token_lifetime(s).map_err(ApiError::bad_request))
+        .map(|s| {
+            validate::token_lifetime(s)
+                .map_err(|why| ApiError::bad_request(why).about("token_lifetime"))
+        })
         .transpose()
 }
 
