@@ -176,4 +176,149 @@ describe('the dashboard in Chromium (tessera dev)', () => {
       });
     });
   }
+  it('creates a SPA and a user with a role; the role\'s permission reaches the user\'s next token', { timeout: 240000 }, async () => {
+    const suffix = randomBytes(4).toString('hex');
+    const identifier = `https://orders-${suffix}.example.com/`;
+    const userEmail = `reader-${suffix}@example.com`;
+    const userPassword = `pw-${randomBytes(12).toString('base64url')}`;
+    let spaId;
+    await withPage(browser, 'dashboard-people', async ({ page, context }) => {
+      const csp = await watchCsp(context);
+      await signIn(page, DEMO_EMAIL, dev.password);
+      // An API with RBAC and permissions in the token.
+      await page.goto(`${dev.server}/admin/apis/new`);
+      await page.fill('#name', `Orders ${suffix}`);
+      await page.fill('#identifier', identifier);
+      await submit(page, 'Create');
+      await follow(page, 'link', 'Permissions');
+      await page.fill('#value', 'read:orders');
+      await page.fill('#description', 'Read orders');
+      await submit(page, '+ Add');
+      await follow(page, 'link', 'Settings');
+      await page.check('input[name=enforce_policies]');
+      await page.selectOption('#token_dialect', 'access_token_authz');
+      await submit(page, 'Save');
+      await page.getByText("The API's settings were saved.").waitFor();
+
+      // A single-page application with its callback.
+      await page.goto(`${dev.server}/admin/applications/new`);
+      await page.fill('#name', `Shop ${suffix}`);
+      await page.check('input[name=app_type][value=spa]');
+      await submit(page, 'Create');
+      spaId = (await page.locator('#client-id').textContent()).trim();
+      await follow(page, 'link', 'Go to Settings');
+      await page.fill('#callbacks', callback.url);
+      await page.fill('#allowed_logout_urls', callback.origin);
+      await page.fill('#web_origins', callback.origin);
+      await submit(page, 'Save Changes');
+      await page.getByText("The application's settings were saved.").waitFor();
+      await audit(page, 'dashboard-application-settings');
+
+      // A user, a role with read:orders, the role given to the user.
+      await page.goto(`${dev.server}/admin/users/new`);
+      await audit(page, 'dashboard-create-user');
+      await page.fill('#email', userEmail);
+      await page.fill('#password', userPassword);
+      await submit(page, 'Create');
+      await page.getByText('The user was created.').waitFor();
+      await audit(page, 'dashboard-user-details');
+      await page.goto(`${dev.server}/admin/roles/new`);
+      await page.fill('#name', `Order readers ${suffix}`);
+      await page.fill('#description', 'May read orders');
+      await submit(page, 'Create');
+      await page.selectOption('#permission', `${identifier} read:orders`);
+      await submit(page, 'Add');
+      await audit(page, 'dashboard-role-permissions');
+      await page.goto(`${dev.server}${new URL(page.url()).pathname.replace(/permissions$/, 'users')}`);
+      await page.fill('#email', userEmail);
+      await submit(page, 'Assign');
+      await page.getByRole('link', { name: userEmail }).waitFor();
+      await audit(page, 'dashboard-role-users');
+      await page.goto(`${dev.server}/admin/users?field=email&term=${encodeURIComponent(`reader-${suffix}`)}`);
+      await audit(page, 'dashboard-users-search');
+      await follow(page, 'link', userEmail);
+      await page.goto(`${dev.server}${new URL(page.url()).pathname}/roles`);
+      await audit(page, 'dashboard-user-roles');
+      await page.goto(`${dev.server}/admin/roles`);
+      await audit(page, 'dashboard-roles');
+      await page.goto(`${dev.server}/admin/settings`);
+      await audit(page, 'dashboard-settings');
+      assert.deepEqual(csp.violations, []);
+    });
+
+    // The user signs in through the new SPA: the access token carries the role's permission.
+    await withPage(browser, 'dashboard-spa-login', async ({ page }) => {
+      const verifier = b64url(randomBytes(32));
+      const challenge = b64url(createHash('sha256').update(verifier).digest());
+      const authorize = new URL(`${dev.server}/authorize`);
+      for (const [k, v] of Object.entries({
+        response_type: 'code', client_id: spaId, redirect_uri: callback.url, audience: identifier,
+        scope: 'openid read:orders', state: 'st', code_challenge: challenge, code_challenge_method: 'S256',
+      })) authorize.searchParams.set(k, v);
+      await page.goto(authorize.href);
+      await page.waitForURL((url) => url.pathname === '/u/login');
+      await page.fill('#username', userEmail);
+      await page.fill('#password', userPassword);
+      await page.click('button[type=submit]');
+      await page.waitForURL((url) => url.origin === callback.origin);
+      const code = new URL(page.url()).searchParams.get('code');
+      assert.ok(code, 'the application got a code');
+      const tokens = await (await fetch(`${dev.server}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ grant_type: 'authorization_code', client_id: spaId, code, code_verifier: verifier, redirect_uri: callback.url }),
+      })).json();
+      const claims = decodeJwt(tokens.access_token);
+      assert.deepEqual(claims.permissions, ['read:orders']);
+      assert.equal(claims.scope.split(' ').includes('read:orders'), true);
+    });
+  });
+
+  it('a viewer changes nothing, a user without a role gets 403, a form without its token is refused', { timeout: 180000 }, async () => {
+    const suffix = randomBytes(4).toString('hex');
+    const viewerEmail = `viewer-${suffix}@example.com`;
+    const plainEmail = `plain-${suffix}@example.com`;
+    const password = `pw-${randomBytes(12).toString('base64url')}`;
+    for (const email of [viewerEmail, plainEmail]) {
+      await cli(databaseUrl, ['users', 'create', '--email', email, '--password-stdin'], { input: `${password}\n` });
+    }
+    await cli(databaseUrl, ['admins', 'add', viewerEmail, '--viewer']);
+    const listed = await cli(databaseUrl, ['admins', 'list']);
+    assert.ok(JSON.stringify(listed).includes(viewerEmail), 'tessera admins list shows the viewer');
+
+    await withPage(browser, 'dashboard-viewer', async ({ page, context }) => {
+      const csp = await watchCsp(context);
+      await signIn(page, viewerEmail, password);
+      await page.goto(`${dev.server}/admin/apis`);
+      assert.equal(await page.getByRole('link', { name: '+ Create API' }).count(), 0, 'no Create API for a viewer');
+      await page.goto(`${dev.server}/admin/applications`);
+      await audit(page, 'dashboard-viewer-applications');
+      // A form posted anyway (its token is right): refused by the same permission check.
+      const csrf = await page.locator('input[name=csrf]').first().inputValue();
+      const forged = await page.request.post(`${dev.server}/admin/apis`, {
+        form: { csrf, name: 'Nope', identifier: `https://nope-${suffix}.example.com/`, signing_alg: 'RS256' },
+        maxRedirects: 0,
+      });
+      assert.equal(forged.status(), 403);
+      assert.match(await forged.text(), /Insufficient scope/);
+      // Without the token, even an administrator's form is refused.
+      const tokenless = await page.request.post(`${dev.server}/admin/apis`, {
+        form: { name: 'Nope', identifier: `https://nope2-${suffix}.example.com/`, signing_alg: 'RS256' },
+        maxRedirects: 0,
+      });
+      assert.equal(tokenless.status(), 403);
+      assert.deepEqual(csp.violations, []);
+    });
+    await assert.rejects(cli(databaseUrl, ['apis', 'show', `https://nope-${suffix}.example.com/`]));
+
+    await withPage(browser, 'dashboard-no-role', async ({ page, context }) => {
+      await watchCsp(context);
+      await signIn(page, plainEmail, password);
+      assert.match(await page.locator('h1').textContent(), /No access/);
+      const response = await page.goto(`${dev.server}/admin/users`);
+      assert.equal(response.status(), 403);
+      assert.equal(await page.getByText(DEMO_EMAIL).count(), 0, 'no data on the 403 page');
+      await audit(page, 'dashboard-forbidden');
+    });
+  });
 });

@@ -13,6 +13,7 @@ mod html;
 mod admin_identities;
 mod brute_force;
 mod csrf;
+mod dashboard;
 mod durability;
 mod email_verification;
 mod fuzz;
