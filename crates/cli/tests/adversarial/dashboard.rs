@@ -100,7 +100,9 @@ async fn dashboard_forms_sign_ins_and_sessions_refuse_what_they_should() {
         }
         form
     };
-    let cases: Vec<(&str, Option<String>, Vec<(&str, &str)>)> = vec![
+    // (case, the token sent, headers beside it)
+    type Case<'a> = (&'a str, Option<String>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         ("no token", None, vec![]),
         ("an empty token", Some(String::new()), vec![]),
         ("a wrong token", Some("x".repeat(43)), vec![]),
