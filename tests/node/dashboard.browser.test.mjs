@@ -239,10 +239,40 @@ describe('the dashboard in Chromium (tessera dev)', () => {
       await follow(page, 'link', userEmail);
       await page.goto(`${dev.server}${new URL(page.url()).pathname}/roles`);
       await audit(page, 'dashboard-user-roles');
+      const userPage = new URL(page.url()).pathname.replace(/\/roles$/, '');
+      for (const [tab, name] of [['permissions', 'user-permissions'], ['authorized-applications', 'user-authorized-applications'], ['json', 'user-json'], ['delete', 'user-delete']]) {
+        await page.goto(`${dev.server}${userPage}/${tab}`);
+        await audit(page, `dashboard-${name}`);
+      }
+      await page.goto(`${dev.server}/admin/applications/${spaId}/apis`);
+      await audit(page, 'dashboard-application-apis');
+      await page.goto(`${dev.server}/admin/applications/${spaId}/delete`);
+      await audit(page, 'dashboard-application-delete');
+      await page.goto(`${dev.server}/admin/applications`);
+      await audit(page, 'dashboard-applications');
       await page.goto(`${dev.server}/admin/roles`);
       await audit(page, 'dashboard-roles');
+      await follow(page, 'link', `Order readers ${suffix}`);
+      await audit(page, 'dashboard-role-settings');
+      await page.goto(`${dev.server}/admin/roles/new`);
+      await audit(page, 'dashboard-create-role');
+      await page.goto(`${dev.server}/admin/users`);
+      await audit(page, 'dashboard-users');
+      await page.goto(`${dev.server}/admin/apis`);
+      await follow(page, 'link', `Orders ${suffix}`);
+      await page.goto(`${dev.server}${new URL(page.url()).pathname}/delete`);
+      await audit(page, 'dashboard-api-delete');
+      await page.goto(`${dev.server}/admin/no-such-page`);
+      await audit(page, 'dashboard-not-found');
       await page.goto(`${dev.server}/admin/settings`);
       await audit(page, 'dashboard-settings');
+      // Signing out ends the dashboard's session and the login page's, then says so.
+      await submit(page, 'Sign out');
+      await page.waitForURL((url) => url.pathname === '/admin/signed-out');
+      await audit(page, 'dashboard-signed-out');
+      const back = await page.goto(`${dev.server}/admin/apis`);
+      await page.waitForURL((url) => url.pathname === '/u/login');
+      assert.ok(back, 'signed out: the dashboard asks to sign in again');
       assert.deepEqual(csp.violations, []);
     });
 
