@@ -11,7 +11,7 @@ use tessera_store::{ClientFilter, ClientGrantFilter, Slice};
 
 use super::form::{Body, FormError};
 use super::session::{Admin, AdminForm};
-use super::views::{self, Frame};
+use super::views::{self, Frame, Tab};
 use super::{Paging, notice_of, query_of};
 use crate::AppState;
 use crate::management::{ApiError, Fields, client_grants, resource_servers};
@@ -152,20 +152,8 @@ const TABS: &[(&str, &str)] = &[
     ("test", "Test"),
 ];
 
-struct Tab {
-    href: String,
-    label: &'static str,
-    current: bool,
-}
-
 fn tabs(api: &ResourceServer, current: &str) -> Vec<Tab> {
-    TABS.iter()
-        .map(|(tab, label)| Tab {
-            href: api_path(api, tab),
-            label,
-            current: *tab == current,
-        })
-        .collect()
+    views::tabs(&api_path(api, ""), TABS, current)
 }
 
 #[derive(Template)]
@@ -191,13 +179,7 @@ pub(crate) async fn quickstart(
         Err(response) => return response,
     };
     let query = query_of(query);
-    let domain = url::Url::parse(state.issuer())
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| u.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
-        })
-        .unwrap_or_default();
+    let domain = views::domain(state.issuer());
     let mut scope_example = String::from("openid profile");
     if let Some(first) = api.scopes.first() {
         scope_example.push(' ');

@@ -13,7 +13,7 @@ use tessera_store::{ClientFilter, ClientGrantFilter, Slice};
 
 use super::form::{Body, FormError};
 use super::session::{Admin, AdminForm};
-use super::views::{self, Frame};
+use super::views::{self, Frame, Tab};
 use super::{Paging, notice_of, query_of};
 use crate::AppState;
 use crate::edge::params::Params;
@@ -211,21 +211,12 @@ async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<Client, Respo
         .map_err(|error| views::operation_refused(&error))
 }
 
-struct Tab {
-    href: String,
-    label: &'static str,
-    current: bool,
-}
-
 fn tabs(client: &Client, current: &str) -> Vec<Tab> {
-    [("", "Settings"), ("apis", "APIs")]
-        .iter()
-        .map(|(tab, label)| Tab {
-            href: app_path(client, tab),
-            label,
-            current: *tab == current,
-        })
-        .collect()
+    views::tabs(
+        &app_path(client, ""),
+        &[("", "Settings"), ("apis", "APIs")],
+        current,
+    )
 }
 
 struct GrantChoice {
@@ -265,16 +256,6 @@ impl SettingsPage<'_> {
     }
 }
 
-fn domain(state: &AppState) -> String {
-    url::Url::parse(state.issuer())
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| u.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
-        })
-        .unwrap_or_default()
-}
-
 fn settings_page<'a>(
     state: &'a AppState,
     admin: &'a Admin,
@@ -285,7 +266,7 @@ fn settings_page<'a>(
         frame: Frame::new(state, admin, "applications", notice),
         tabs: tabs(&client, ""),
         type_label: type_label(client.app_type),
-        domain: domain(state),
+        domain: views::domain(state.issuer()),
         name: client.name.clone(),
         description: client.profile.description.clone().unwrap_or_default(),
         callbacks: client.callbacks.join("\n"),

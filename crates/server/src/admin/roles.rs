@@ -12,7 +12,7 @@ use tessera_store::Slice;
 
 use super::form::{Body, FormError};
 use super::session::{Admin, AdminForm};
-use super::views::{self, Frame};
+use super::views::{self, Frame, Tab};
 use super::{Paging, notice_of, query_of};
 use crate::AppState;
 use crate::management::roles::DescribedPermission;
@@ -136,25 +136,16 @@ async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<Role, Respons
         .map_err(|error| views::operation_refused(&error))
 }
 
-struct Tab {
-    href: String,
-    label: &'static str,
-    current: bool,
-}
-
 fn tabs(role: &Role, current: &str) -> Vec<Tab> {
-    [
-        ("", "Settings"),
-        ("permissions", "Permissions"),
-        ("users", "Users"),
-    ]
-    .iter()
-    .map(|(tab, label)| Tab {
-        href: role_path(role, tab),
-        label,
-        current: *tab == current,
-    })
-    .collect()
+    views::tabs(
+        &role_path(role, ""),
+        &[
+            ("", "Settings"),
+            ("permissions", "Permissions"),
+            ("users", "Users"),
+        ],
+        current,
+    )
 }
 
 /// `GET /admin/roles/{id}`: Settings.
@@ -241,10 +232,29 @@ pub(crate) async fn delete(
     }
 }
 
-struct ApiChoice {
-    identifier: String,
-    name: String,
-    scopes: Vec<String>,
+/// An API whose permissions a picker offers (roles' and users' Permissions tabs).
+pub(super) struct ApiChoice {
+    pub(super) identifier: String,
+    pub(super) name: String,
+    pub(super) scopes: Vec<String>,
+}
+
+/// The APIs whose permissions may be given: the first 100 that define any.
+pub(super) async fn api_choices(
+    state: &AppState,
+    admin: &Admin,
+) -> Result<Vec<ApiChoice>, ApiError> {
+    let page = resource_servers::list(state, &admin.principal, None, Slice::first(100)).await?;
+    Ok(page
+        .items
+        .into_iter()
+        .filter(|api| !api.scopes.is_empty())
+        .map(|api| ApiChoice {
+            scopes: api.scopes.iter().map(|s| s.value.clone()).collect(),
+            identifier: api.identifier,
+            name: api.name,
+        })
+        .collect())
 }
 
 #[derive(Template)]
@@ -276,18 +286,8 @@ pub(crate) async fn permissions(
         Ok(page) => page,
         Err(error) => return views::operation_refused(&error),
     };
-    let apis = match resource_servers::list(&state, &admin.principal, None, Slice::first(100)).await
-    {
-        Ok(page) => page
-            .items
-            .into_iter()
-            .filter(|api| !api.scopes.is_empty())
-            .map(|api| ApiChoice {
-                scopes: api.scopes.iter().map(|s| s.value.clone()).collect(),
-                identifier: api.identifier,
-                name: api.name,
-            })
-            .collect(),
+    let apis = match api_choices(&state, &admin).await {
+        Ok(apis) => apis,
         Err(error) => return views::operation_refused(&error),
     };
     views::page(&PermissionsPage {

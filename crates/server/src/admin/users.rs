@@ -14,14 +14,13 @@ use tessera_core::{Role, User};
 use tessera_store::{ConsentFilter, Slice};
 
 use super::form::{Body, FormError};
+use super::roles::{ApiChoice, api_choices};
 use super::session::{Admin, AdminForm};
-use super::views::{self, Frame};
+use super::views::{self, Frame, Tab};
 use super::{Paging, notice_of, query_of};
 use crate::AppState;
 use crate::management::roles::DescribedPermission;
-use crate::management::{
-    ApiError, Fields, grants, resource_servers, roles, user_access, user_search, users, wire,
-};
+use crate::management::{ApiError, Fields, grants, roles, user_access, user_search, users, wire};
 use crate::pages::redirect;
 
 const PER_PAGE: u32 = 20;
@@ -172,27 +171,18 @@ async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<User, Respons
         .map_err(|error| views::operation_refused(&error))
 }
 
-struct Tab {
-    href: String,
-    label: &'static str,
-    current: bool,
-}
-
 fn tabs(user: &User, current: &str) -> Vec<Tab> {
-    [
-        ("", "Details"),
-        ("roles", "Roles"),
-        ("permissions", "Permissions"),
-        ("authorized-applications", "Authorized Applications"),
-        ("json", "Raw JSON"),
-    ]
-    .iter()
-    .map(|(tab, label)| Tab {
-        href: user_path(user, tab),
-        label,
-        current: *tab == current,
-    })
-    .collect()
+    views::tabs(
+        &user_path(user, ""),
+        &[
+            ("", "Details"),
+            ("roles", "Roles"),
+            ("permissions", "Permissions"),
+            ("authorized-applications", "Authorized Applications"),
+            ("json", "Raw JSON"),
+        ],
+        current,
+    )
 }
 
 fn pretty(map: &Map<String, Value>) -> String {
@@ -526,12 +516,6 @@ pub(crate) async fn change_role(
     }
 }
 
-struct ApiChoice {
-    identifier: String,
-    name: String,
-    scopes: Vec<String>,
-}
-
 #[derive(Template)]
 #[template(path = "admin/user_permissions.html")]
 struct PermissionsPage<'a> {
@@ -542,22 +526,6 @@ struct PermissionsPage<'a> {
     paging: Paging,
     apis: Vec<ApiChoice>,
     can_change: bool,
-}
-
-/// The APIs whose permissions may be given (the first page, system APIs left out: users
-/// never hold the Management API's scopes through tokens).
-async fn api_choices(state: &AppState, admin: &Admin) -> Result<Vec<ApiChoice>, ApiError> {
-    let page = resource_servers::list(state, &admin.principal, None, Slice::first(100)).await?;
-    Ok(page
-        .items
-        .into_iter()
-        .filter(|api| !api.scopes.is_empty())
-        .map(|api| ApiChoice {
-            scopes: api.scopes.iter().map(|s| s.value.clone()).collect(),
-            identifier: api.identifier,
-            name: api.name,
-        })
-        .collect())
 }
 
 /// `GET /admin/users/{id}/permissions`: permissions given to the user directly.

@@ -157,3 +157,37 @@ pub(crate) fn page(page: &impl Template) -> Response {
 pub(crate) fn form_again(page: &impl Template) -> Response {
     html(StatusCode::BAD_REQUEST, page)
 }
+
+/// One tab of an object's page (an API's, an application's, a user's, a role's).
+pub(crate) struct Tab {
+    pub(crate) href: String,
+    pub(crate) label: &'static str,
+    pub(crate) current: bool,
+}
+
+/// The tabs `list` (path under `base`, `""` for `base` itself; label) with `current`
+/// marked.
+pub(crate) fn tabs(base: &str, list: &[(&str, &'static str)], current: &str) -> Vec<Tab> {
+    list.iter()
+        .map(|(tab, label)| Tab {
+            href: if tab.is_empty() {
+                base.to_string()
+            } else {
+                format!("{base}/{tab}")
+            },
+            label,
+            current: *tab == current,
+        })
+        .collect()
+}
+
+/// The tenant's domain as Auth0's SDKs take it: the issuer's host, and port if any.
+pub(crate) fn domain(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| u.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
+        })
+        .unwrap_or_default()
+}
