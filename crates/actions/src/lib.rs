@@ -1,0 +1,201 @@
+//! Actions and Rules: JavaScript that administrators bind to a trigger, run on an
+//! embedded engine with CPU-time and memory limits, one fresh context per execution.
+//!
+//! Architecture invariant: this crate knows JavaScript, the Auth0 `event` / `api`
+//! shapes and the limits. It does not know HTTP, SQL or tokens' signing: the server
+//! hands it the event (as JSON) and the deployed code, and applies the [`Outcome`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// The triggers Tessera runs, with Auth0's ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Trigger {
+    PostLogin,
+    CredentialsExchange,
+    PreUserRegistration,
+    PostUserRegistration,
+    PostChangePassword,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 5] = [
+        Trigger::PostLogin,
+        Trigger::CredentialsExchange,
+        Trigger::PreUserRegistration,
+        Trigger::PostUserRegistration,
+        Trigger::PostChangePassword,
+    ];
+
+    /// Auth0's trigger id (`post-login`, …).
+    pub fn id(self) -> &'static str {
+        match self {
+            Trigger::PostLogin => "post-login",
+            Trigger::CredentialsExchange => "credentials-exchange",
+            Trigger::PreUserRegistration => "pre-user-registration",
+            Trigger::PostUserRegistration => "post-user-registration",
+            Trigger::PostChangePassword => "post-change-password",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Trigger> {
+        Trigger::ALL.into_iter().find(|trigger| trigger.id() == id)
+    }
+
+    /// The trigger's version as Auth0 lists it (`v3` for post-login, `v2` otherwise).
+    pub fn version(self) -> &'static str {
+        match self {
+            Trigger::PostLogin => "v3",
+            _ => "v2",
+        }
+    }
+
+    /// The exported handler the code must define (`onExecutePostLogin`, …).
+    pub fn handler(self) -> &'static str {
+        match self {
+            Trigger::PostLogin => "onExecutePostLogin",
+            Trigger::CredentialsExchange => "onExecuteCredentialsExchange",
+            Trigger::PreUserRegistration => "onExecutePreUserRegistration",
+            Trigger::PostUserRegistration => "onExecutePostUserRegistration",
+            Trigger::PostChangePassword => "onExecutePostChangePassword",
+        }
+    }
+
+    /// Whether the trigger's outcome changes the transaction (post-user-registration and
+    /// post-change-password run after the fact and change nothing).
+    pub fn blocking(self) -> bool {
+        matches!(
+            self,
+            Trigger::PostLogin | Trigger::CredentialsExchange | Trigger::PreUserRegistration
+        )
+    }
+}
+
+/// One deployed action as a trigger runs it.
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub id: String,
+    pub name: String,
+    /// CommonJS source that assigns `exports.<handler>`.
+    pub code: String,
+    /// `event.secrets`, already unsealed.
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// One enabled legacy Rule: `function (user, context, callback) { … }`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub name: String,
+    pub script: String,
+}
+
+/// What a trigger runs: the Rules first (post-login only), then the bound actions in order.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub trigger: Trigger,
+    /// Auth0's `event` object without `secrets` (each action gets its own). The engine
+    /// guarantees `event.user.app_metadata` / `user_metadata` are objects.
+    pub event: Value,
+    pub rules: Vec<Rule>,
+    /// The `configuration` global the Rules see (rules-configs, unsealed).
+    pub configuration: BTreeMap<String, String>,
+    pub actions: Vec<Action>,
+}
+
+/// Limits for executions, with the documented defaults.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// CPU/wall time one action (or rule) may take. Default 1 s.
+    pub per_action: Duration,
+    /// Time a whole trigger may take. Default 5 s.
+    pub per_trigger: Duration,
+    /// Heap one execution may allocate. Default 32 MiB.
+    pub memory_bytes: usize,
+    /// Worker threads. Default 2.
+    pub workers: usize,
+    /// Bytes of `console.log` kept per action. Default 256 (Auth0's limit is 256 chars).
+    pub log_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_action: Duration::from_secs(1),
+            per_trigger: Duration::from_secs(5),
+            memory_bytes: 32 * 1024 * 1024,
+            workers: 2,
+            log_bytes: 256,
+        }
+    }
+}
+
+/// Why a trigger stopped the transaction on purpose (`api.access.deny`, a Rule's
+/// `UnauthorizedError`, `api.validation.error`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    /// The OAuth error code: `access_denied` unless credentials-exchange named one
+    /// (`invalid_scope`, `invalid_request`, `server_error`) or `api.validation.error` did.
+    pub code: String,
+    /// The reason (`error_description`; the log).
+    pub reason: String,
+    /// pre-user-registration's `userMessage`, shown to the user.
+    pub user_message: Option<String>,
+    /// The action or rule that denied.
+    pub by: String,
+}
+
+/// Why a trigger failed without meaning to: a thrown error, a time or memory limit, a
+/// syntax error, a missing handler, an unsupported API. The transaction fails closed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The action or rule that failed.
+    pub by: String,
+    /// A message fit for the log and the administrator (never secrets' values).
+    pub message: String,
+}
+
+/// One action's or rule's execution, for the log and the Test panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionLog {
+    pub name: String,
+    /// `console.log` / `console.error` lines, truncated to [`Limits::log_bytes`] in all.
+    pub stdout: String,
+    pub duration: Duration,
+    pub error: Option<String>,
+}
+
+/// What a trigger asked for. The server applies it: claims filtered by
+/// `tessera_core::claims` rules, scopes added/removed, metadata written once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub access_token_claims: Map<String, Value>,
+    pub id_token_claims: Map<String, Value>,
+    /// `api.accessToken.addScope`, in call order, deduplicated.
+    pub added_scopes: Vec<String>,
+    /// `api.accessToken.removeScope`; a later add of the same scope wins over an
+    /// earlier remove and the other way round.
+    pub removed_scopes: Vec<String>,
+    /// `api.user.setAppMetadata` merged across actions; `Value::Null` removes the key.
+    pub app_metadata: Map<String, Value>,
+    pub user_metadata: Map<String, Value>,
+    pub denied: Option<Denial>,
+    pub failed: Option<Failure>,
+    pub logs: Vec<ExecutionLog>,
+}
+
+impl Outcome {
+    /// Whether the transaction may go on.
+    pub fn allowed(&self) -> bool {
+        self.denied.is_none() && self.failed.is_none()
+    }
+}
+
+/// Errors of the engine itself (not of the code it runs).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the actions engine is not running")]
+    Stopped,
+}
