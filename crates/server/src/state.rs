@@ -32,6 +32,7 @@ struct Inner {
     metrics: Metrics,
     imports: ImportQueue,
     first_logins: FirstLogins,
+    actions: tessera_actions::Engine,
 }
 
 impl AppState {
@@ -58,6 +59,7 @@ impl AppState {
             metrics: Metrics::new(crate::route_templates()),
             imports: ImportQueue::new(),
             first_logins: FirstLogins::default(),
+            actions: tessera_actions::Engine::start(tessera_actions::Limits::default()),
         }))
     }
 
@@ -106,6 +108,11 @@ impl AppState {
 
     pub(crate) fn machine_access(&self) -> &MachineAccessCache {
         &self.0.machine_access
+    }
+
+    /// The workers that run Actions and Rules.
+    pub(crate) fn actions(&self) -> &tessera_actions::Engine {
+        &self.0.actions
     }
 
     pub(crate) fn first_logins(&self) -> &FirstLogins {
