@@ -155,6 +155,14 @@ pub struct ServeArgs {
     /// Serve the dashboard at <issuer>admin/ [env: TESSERA_ADMIN] [default: true]
     #[arg(long, value_name = "BOOL")]
     pub admin: Option<bool>,
+    /// Serve the dashboard on this address instead, a listener of its own (keep it private)
+    /// [env: TESSERA_ADMIN_LISTEN] [default: under the issuer]
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+    /// Public base URL of --admin-listen, e.g. https://admin.example.com/
+    /// [env: TESSERA_ADMIN_URL] [default: http://<admin-listen>/]
+    #[arg(long, value_name = "URL")]
+    pub admin_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -75,6 +75,12 @@ pub struct Settings {
     pub metrics_listen: Option<String>,
     /// `TESSERA_ADMIN`: serve the dashboard at `<issuer>admin/` (default true).
     pub admin: bool,
+    /// `TESSERA_ADMIN_LISTEN`, `host:port`: serve the dashboard there instead, on a listener
+    /// of its own (then `<issuer>admin/` is 404). Unset: the dashboard is under the issuer.
+    pub admin_listen: Option<String>,
+    /// `TESSERA_ADMIN_URL`: the public base URL of `admin_listen` (where browsers reach
+    /// it), e.g. `https://admin.example.com/`. Default `http://<admin_listen>/`.
+    pub admin_url: Option<String>,
 }
 
 /// A list, or one string of comma-separated items (as environment variables give them).
@@ -111,6 +117,8 @@ impl Default for Settings {
             email_from: None,
             metrics_listen: None,
             admin: true,
+            admin_listen: None,
+            admin_url: None,
         }
     }
 }
@@ -134,6 +142,10 @@ pub struct Overrides {
     pub metrics_listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_url: Option<String>,
 }
 
 impl Settings {
@@ -169,6 +181,8 @@ impl Settings {
             "email_from",
             "metrics_listen",
             "admin",
+            "admin_listen",
+            "admin_url",
         ]);
         let mut overrides = overrides.clone();
         if overrides.database_url.is_none() {
@@ -198,16 +212,10 @@ impl Settings {
         let Some(text) = &self.metrics_listen else {
             return Ok(None);
         };
-        let invalid = || {
-            CliError::Config(format!(
-                "metrics_listen (TESSERA_METRICS_LISTEN, --metrics-listen) {text:?} is not host:port"
-            ))
-        };
-        let addr = text
-            .to_socket_addrs()
-            .map_err(|_| invalid())?
-            .next()
-            .ok_or_else(invalid)?;
+        let addr = extra_listener(
+            text,
+            "metrics_listen (TESSERA_METRICS_LISTEN, --metrics-listen)",
+        )?;
         if addr.port() != 0 && addr == self.listen_addr()? {
             return Err(CliError::Config(format!(
                 "metrics_listen {text:?} is the listen address: metrics need a port of their own"
@@ -215,6 +223,52 @@ impl Settings {
         }
         Ok(Some(addr))
     }
+
+    /// The dashboard's own listener, if `admin_listen` asks for one: a port of its own
+    /// (neither `listen` nor `metrics_listen`), with the dashboard on; `admin_url` only
+    /// beside it, an absolute http(s) URL.
+    pub fn admin_addr(&self) -> CliResult<Option<SocketAddr>> {
+        let Some(text) = &self.admin_listen else {
+            if self.admin_url.is_some() {
+                return Err(CliError::Config(
+                    "admin_url (TESSERA_ADMIN_URL) is set but admin_listen is not: the \
+                     dashboard is served under the issuer unless it has a listener of its own"
+                        .into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if !self.admin {
+            return Err(CliError::Config(
+                "admin_listen is set but the dashboard is off (admin = false)".into(),
+            ));
+        }
+        let addr = extra_listener(text, "admin_listen (TESSERA_ADMIN_LISTEN, --admin-listen)")?;
+        if addr.port() != 0 && (addr == self.listen_addr()? || Some(addr) == self.metrics_addr()?) {
+            return Err(CliError::Config(format!(
+                "admin_listen {text:?} is already in use by listen or metrics_listen: the \
+                 dashboard needs a port of its own"
+            )));
+        }
+        if let Some(url) = &self.admin_url {
+            tessera_server::normalize_issuer(url).map_err(|_| {
+                CliError::Config(format!(
+                    "admin_url (TESSERA_ADMIN_URL) {url:?} is not an absolute http(s) URL \
+                     without query or fragment"
+                ))
+            })?;
+        }
+        Ok(Some(addr))
+    }
+}
+
+/// A listener's `host:port` (a host name resolved); `setting` names it in the error.
+fn extra_listener(text: &str, setting: &str) -> CliResult<SocketAddr> {
+    let invalid = || CliError::Config(format!("{setting} {text:?} is not host:port"));
+    text.to_socket_addrs()
+        .map_err(|_| invalid())?
+        .next()
+        .ok_or_else(invalid)
 }
 
 impl Settings {
@@ -426,5 +480,56 @@ mod tests {
             ..Overrides::default()
         };
         assert!(!Settings::load(&config, &overrides).unwrap().admin);
+    }
+
+    #[test]
+    fn admin_listen_needs_a_port_of_its_own_and_the_dashboard_on() {
+        let with = |admin_listen: Option<&str>, admin_url: Option<&str>, admin: bool| Settings {
+            admin_listen: admin_listen.map(str::to_owned),
+            admin_url: admin_url.map(str::to_owned),
+            admin,
+            metrics_listen: Some("127.0.0.1:9464".into()),
+            ..Settings::default()
+        };
+        assert_eq!(with(None, None, true).admin_addr().unwrap(), None);
+        assert_eq!(
+            with(
+                Some("127.0.0.1:4001"),
+                Some("https://admin.example.com"),
+                true
+            )
+            .admin_addr()
+            .unwrap(),
+            Some("127.0.0.1:4001".parse().unwrap())
+        );
+        let refused = [
+            (
+                with(None, Some("https://admin.example.com/"), true),
+                "admin_listen is not",
+            ),
+            (
+                with(Some("127.0.0.1:4001"), None, false),
+                "dashboard is off",
+            ),
+            (with(Some("4001"), None, true), "not host:port"),
+            (with(Some(DEFAULT_LISTEN), None, true), "port of its own"),
+            (with(Some("127.0.0.1:9464"), None, true), "port of its own"),
+            (
+                with(Some("127.0.0.1:4001"), Some("admin.example.com"), true),
+                "absolute http(s) URL",
+            ),
+            (
+                with(
+                    Some("127.0.0.1:4001"),
+                    Some("https://a.example.com/?x=1"),
+                    true,
+                ),
+                "absolute http(s) URL",
+            ),
+        ];
+        for (settings, expected) in refused {
+            let error = settings.admin_addr().unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+        }
     }
 }

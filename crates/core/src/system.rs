@@ -214,17 +214,18 @@ pub fn is_system_client(client_id: &str) -> bool {
     SYSTEM_CLIENT_IDS.contains(&client_id)
 }
 
-/// The dashboard's address: `<issuer>admin/`.
-pub fn dashboard_url(issuer: &str) -> String {
-    format!("{issuer}admin/")
+/// The dashboard's address: `<base>admin/`, where `base` is the issuer or, when the
+/// dashboard has a listener of its own, that listener's URL.
+pub fn dashboard_url(base: &str) -> String {
+    format!("{base}admin/")
 }
 
-/// The dashboard as an OIDC client of `issuer`: a first-party regular web application
+/// The dashboard (served under `dashboard_base`) as an OIDC client of this server: a first-party regular web application
 /// that redeems its code in-process with PKCE, so it is public (no secret to keep), uses
 /// the authorization code grant only; it reads the user from the ID token and their
 /// permissions from the store, never from an access token.
-pub fn dashboard_client(issuer: &str, now: i64) -> Client {
-    let url = dashboard_url(issuer);
+pub fn dashboard_client(dashboard_base: &str, now: i64) -> Client {
+    let url = dashboard_url(dashboard_base);
     Client {
         client_id: DASHBOARD_CLIENT_ID.to_string(),
         name: DASHBOARD_CLIENT_NAME.to_string(),

@@ -19,12 +19,17 @@ use crate::management::ApiError;
 /// when absent, and repairs them when they differ from this version's. Runs after
 /// `management::ensure_management_api` (the roles' permissions name that API).
 /// Idempotent; another node doing the same at once is fine.
-pub async fn ensure(store: &Store, issuer: &str, now: i64) -> Result<(), StoreError> {
+pub async fn ensure(
+    store: &Store,
+    issuer: &str,
+    dashboard_base: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     for role in SYSTEM_ROLES {
         ensure_role(store, role, now).await?;
         ensure_role_permissions(store, role, issuer).await?;
     }
-    ensure_dashboard_client(store, issuer, now).await
+    ensure_dashboard_client(store, dashboard_base, now).await
 }
 
 /// The row of `role` (name and description), without its permissions: enough for
@@ -97,8 +102,12 @@ async fn ensure_role_permissions(
 }
 
 /// Registers the dashboard's application, or gives it back this version's settings.
-async fn ensure_dashboard_client(store: &Store, issuer: &str, now: i64) -> Result<(), StoreError> {
-    let wanted = system::dashboard_client(issuer, now);
+async fn ensure_dashboard_client(
+    store: &Store,
+    dashboard_base: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let wanted = system::dashboard_client(dashboard_base, now);
     let Some(existing) = store.find_client(&wanted.client_id).await? else {
         return match store.create_client(&wanted).await {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),

@@ -55,6 +55,18 @@ impl OAuthError {
         Self::new(StatusCode::FORBIDDEN, "access_denied", description)
     }
 
+    /// An Action's refusal at the token endpoint: `access_denied` is 403, what
+    /// credentials-exchange may name instead is a bad request or the server's error
+    /// (RFC 6749 §5.2).
+    pub(crate) fn from_action(code: &'static str, description: impl Into<String>) -> Self {
+        let status = match code {
+            "invalid_scope" | "invalid_request" => StatusCode::BAD_REQUEST,
+            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::FORBIDDEN,
+        };
+        Self::new(status, code, description)
+    }
+
     pub(crate) fn unsupported_grant_type(description: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

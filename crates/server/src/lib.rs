@@ -12,6 +12,7 @@ pub mod passwords;
 pub mod user_import;
 
 mod accounts;
+mod actions;
 mod admin;
 mod cache;
 mod clock;
@@ -33,7 +34,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{MethodRouter, get, post};
 use tessera_jose::MasterKey;
 use tessera_store::Store;
@@ -88,6 +89,12 @@ pub struct ServerConfig {
     /// Serve the dashboard at `<issuer>admin/` (default). Its roles and application are
     /// registered either way (`admin_identities`), so turning it on later needs nothing.
     pub admin: bool,
+    /// Serve the dashboard on this address instead of `listen` (where `/admin/` is then
+    /// 404), e.g. one reachable only from an administration network.
+    pub admin_listen: Option<SocketAddr>,
+    /// The dashboard listener's public base URL (`https://admin.example.com/`), where the
+    /// sign-in comes back to; default `http(s)://<admin_listen's bound address>/`.
+    pub admin_url: Option<String>,
 }
 
 impl ServerConfig {
@@ -108,6 +115,8 @@ impl ServerConfig {
             reset_code_lifetime: Duration::from_secs(15 * 60),
             metrics_listen: None,
             admin: true,
+            admin_listen: None,
+            admin_url: None,
         }
     }
 }
@@ -131,6 +140,8 @@ pub enum ServerError {
     Tls(String),
     #[error("cannot register the Management API: {0}")]
     ManagementApi(tessera_store::StoreError),
+    #[error("admin_listen is set but the dashboard is off (admin = false)")]
+    AdminListenWithoutAdmin,
     #[error("cannot register the dashboard's roles and application: {0}")]
     AdminIdentities(tessera_store::StoreError),
 }
@@ -155,6 +166,7 @@ pub fn normalize_issuer(issuer: &str) -> Result<String, ServerError> {
 pub struct Application {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    admin_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -186,23 +198,43 @@ impl Application {
             ),
             None => None,
         };
+        let admin_listener = match config.admin_listen {
+            Some(_) if !config.admin => return Err(ServerError::AdminListenWithoutAdmin),
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let issuer = match &config.issuer {
             Some(issuer) => normalize_issuer(issuer)?,
-            None if config.tls.is_some() => format!("https://{local}/"),
-            None => format!("http://{local}/"),
+            None => format!("{scheme}://{local}/"),
+        };
+        // Where `admin/` is served: under the issuer, or at the admin listener's own URL.
+        let dashboard_base = match (&admin_listener, &config.admin_url) {
+            (None, _) => issuer.clone(),
+            (Some(_), Some(url)) => normalize_issuer(url)?,
+            (Some(listener), None) => format!("{scheme}://{}/", listener.local_addr()?),
         };
         keys::ensure_signing_keys(&store, &config.master_key, clock::now()).await?;
         let key_ring = keys::KeyRing::new(keys::load_key_set(&store, &config.master_key).await?);
         management::ensure_management_api(&store, &issuer, clock::now())
             .await
             .map_err(ServerError::ManagementApi)?;
-        admin_identities::ensure(&store, &issuer, clock::now())
+        admin_identities::ensure(&store, &issuer, &dashboard_base, clock::now())
             .await
             .map_err(ServerError::AdminIdentities)?;
-        let state = AppState::new(config, store, issuer, key_ring);
+        let state = AppState::new(config, store, issuer, key_ring, dashboard_base);
         Ok(Application {
             listener,
             metrics_listener,
+            admin_listener,
             state,
         })
     }
@@ -224,50 +256,65 @@ impl Application {
             .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
+    /// The dashboard's address (`<issuer>admin/`, or under `admin_url` when it has a
+    /// listener of its own).
+    pub fn dashboard_url(&self) -> String {
+        tessera_core::system::dashboard_url(self.state.dashboard_base())
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let background = state::spawn_background_jobs(self.state.clone());
+        let header_read_timeout = self.state.config().header_read_timeout;
         let options = tessera_http::ServeOptions {
             tls: self.state.config().tls.clone(),
-            header_read_timeout: self.state.config().header_read_timeout,
+            header_read_timeout,
             ..tessera_http::ServeOptions::default()
         };
-        let Some(metrics_listener) = self.metrics_listener else {
-            let app = router(self.state);
-            let result = tessera_http::serve(self.listener, app, options, shutdown).await;
-            background.abort();
-            return result.map_err(ServerError::Io);
-        };
-        // One shutdown for both listeners; if the main one ends, so does the other.
+        // One shutdown for every listener; if the main one ends, so do the others.
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let when_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let mut others = Vec::new();
+        if let Some(listener) = self.metrics_listener {
+            // Plain HTTP: metrics are scraped from inside the network.
+            let options = tessera_http::ServeOptions {
+                header_read_timeout,
+                ..tessera_http::ServeOptions::default()
+            };
+            let app = metrics::router(self.state.clone());
+            others.push(tessera_http::serve(listener, app, options, when_stopped()));
+        }
+        if let Some(listener) = self.admin_listener {
+            let app = admin_router(self.state.clone());
+            others.push(tessera_http::serve(
+                listener,
+                app,
+                options.clone(),
+                when_stopped(),
+            ));
+        }
         let main_shutdown = async move {
             shutdown.await;
             let _ = stop.send(true);
         };
-        let metrics_shutdown = async move {
-            let mut stopped = stopped;
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        let metrics_options = tessera_http::ServeOptions {
-            header_read_timeout: self.state.config().header_read_timeout,
-            ..tessera_http::ServeOptions::default()
-        };
-        let metrics_app = metrics::router(self.state.clone());
         let app = router(self.state);
-        let (result, metrics_result) = tokio::join!(
+        let (result, others) = tokio::join!(
             tessera_http::serve(self.listener, app, options, main_shutdown),
-            tessera_http::serve(
-                metrics_listener,
-                metrics_app,
-                metrics_options,
-                metrics_shutdown
-            ),
+            futures_util::future::join_all(others),
         );
         background.abort();
-        result.and(metrics_result).map_err(ServerError::Io)
+        others
+            .into_iter()
+            .fold(result, |all, one| all.and(one))
+            .map_err(ServerError::Io)
     }
 }
 
@@ -360,15 +407,64 @@ pub fn route_templates() -> impl Iterator<Item = String> {
         .chain(nested)
 }
 
-/// Every route of the server.
+/// Every route of the server (the dashboard's too, unless it has a listener of its own).
 pub fn router(state: AppState) -> Router {
-    routed(ROUTES)
-        .merge(if state.config().admin {
+    let routes = routed(ROUTES)
+        .merge(if state.dashboard_on_main_listener() {
             routed(admin::ROUTES)
         } else {
             Router::new()
         })
-        .nest(management::PREFIX, management::router())
+        .nest(management::PREFIX, management::router());
+    serving(routes, state)
+}
+
+/// The dashboard's own listener (`admin_listen`): its routes alone, `/` leading to it.
+fn admin_router(state: AppState) -> Router {
+    let routes = routed(admin::ROUTES)
+        .route("/", get(|| async { pages::redirect("/admin/") }))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            forms_may_lead_to_the_issuer,
+        ));
+    serving(routes, state)
+}
+
+/// On its own listener the dashboard's forms end at the issuer's origin (signing out,
+/// a fresh login before deleting), and browsers apply `form-action` to those redirects.
+async fn forms_may_lead_to_the_issuer(
+    State(state): State<AppState>,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    let html = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/html"));
+    if html
+        && !response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_SECURITY_POLICY)
+    {
+        if let Some(csp) = headers::form_page_csp(state.issuer()) {
+            let headers = response.headers_mut();
+            headers.insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+            headers.insert(
+                axum::http::header::X_FRAME_OPTIONS,
+                axum::http::HeaderValue::from_static("DENY"),
+            );
+        }
+    }
+    response
+}
+
+/// `routes` with what every listener's requests pass through: the 404 page, error shapes,
+/// security headers, the deadline, the body limit and the metrics.
+fn serving(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(rejections::in_endpoint_shape))
         .layer(axum::middleware::from_fn_with_state(

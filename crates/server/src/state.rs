@@ -29,14 +29,23 @@ struct Inner {
     machine_access: MachineAccessCache,
     secure_cookies: bool,
     hsts: bool,
+    dashboard_base: String,
     metrics: Metrics,
     imports: ImportQueue,
     first_logins: FirstLogins,
     actions: tessera_actions::Engine,
+    action_programs: crate::actions::Programs,
 }
 
 impl AppState {
-    pub(crate) fn new(config: ServerConfig, store: Store, issuer: String, keys: KeyRing) -> Self {
+    /// `dashboard_base`: where `admin/` is served — the issuer, or the admin listener's URL.
+    pub(crate) fn new(
+        config: ServerConfig,
+        store: Store,
+        issuer: String,
+        keys: KeyRing,
+        dashboard_base: String,
+    ) -> Self {
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -56,10 +65,12 @@ impl AppState {
             machine_access: MachineAccessCache::new(Duration::from_millis(500)),
             secure_cookies,
             hsts,
+            dashboard_base,
             metrics: Metrics::new(crate::route_templates()),
             imports: ImportQueue::new(),
             first_logins: FirstLogins::default(),
             actions: tessera_actions::Engine::start(tessera_actions::Limits::default()),
+            action_programs: crate::actions::Programs::default(),
         }))
     }
 
@@ -115,6 +126,11 @@ impl AppState {
         &self.0.actions
     }
 
+    /// Each trigger's deployed rules and actions, as recently read.
+    pub(crate) fn action_programs(&self) -> &crate::actions::Programs {
+        &self.0.action_programs
+    }
+
     pub(crate) fn first_logins(&self) -> &FirstLogins {
         &self.0.first_logins
     }
@@ -130,6 +146,22 @@ impl AppState {
     /// Whether we are served over HTTPS: cookies get `Secure` and the `__Host-` prefix.
     pub(crate) fn secure_cookies(&self) -> bool {
         self.0.secure_cookies
+    }
+
+    /// The base URL the dashboard's `admin/` hangs from: the issuer, or `admin_url` when
+    /// the dashboard has a listener of its own.
+    pub(crate) fn dashboard_base(&self) -> &str {
+        &self.0.dashboard_base
+    }
+
+    /// Whether the dashboard is served on the main listener (on, and no `admin_listen`).
+    pub(crate) fn dashboard_on_main_listener(&self) -> bool {
+        self.0.config.admin && self.0.config.admin_listen.is_none()
+    }
+
+    /// Whether the dashboard is reached over HTTPS: its cookies get `Secure` and `__Host-`.
+    pub(crate) fn dashboard_secure_cookies(&self) -> bool {
+        self.0.dashboard_base.starts_with("https://")
     }
 
     /// Whether responses carry `Strict-Transport-Security`: over HTTPS, unless the issuer

@@ -30,6 +30,9 @@ pub struct TestServer {
     pub master_key: MasterKey,
     /// `http://ADDR` of the metrics listener, when the configuration asked for one.
     pub metrics_base: Option<String>,
+    /// Where the dashboard's `/admin/` hangs from, without a trailing slash: `base`, or the
+    /// admin listener's URL when the configuration gave it one (`admin_listen`).
+    pub dashboard_base: String,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -186,6 +189,11 @@ pub async fn spawn_on_with(
     let base = app.issuer().trim_end_matches('/').to_string();
     let issuer = app.issuer().to_string();
     let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
+    let dashboard_base = app
+        .dashboard_url()
+        .trim_end_matches("admin/")
+        .trim_end_matches('/')
+        .to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -201,6 +209,7 @@ pub async fn spawn_on_with(
         user_id,
         master_key,
         metrics_base,
+        dashboard_base,
         _dir: dir,
         shutdown: Some(tx),
     }

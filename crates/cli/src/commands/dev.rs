@@ -142,7 +142,7 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
     );
 
     let urls = Urls {
-        dashboard: tessera_core::system::dashboard_url(app.issuer()),
+        dashboard: app.dashboard_url(),
         server: base.clone(),
         spa: spa_origin.clone(),
         api: api_url.clone(),

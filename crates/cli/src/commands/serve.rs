@@ -17,11 +17,14 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         email_from: args.email_from,
         metrics_listen: args.metrics_listen,
         admin: args.admin,
+        admin_listen: args.admin_listen,
+        admin_url: args.admin_url,
     };
     let settings = Settings::load(&args.config, &overrides)?;
     let shutdown = shutdown_signal();
     let listen = settings.listen_addr()?;
     let metrics_listen = settings.metrics_addr()?;
+    let admin_listen = settings.admin_addr()?;
     if let Some(issuer) = &settings.issuer {
         // Fail before touching the database.
         tessera_server::normalize_issuer(issuer)?;
@@ -34,6 +37,8 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     config.mail = mail;
     config.metrics_listen = metrics_listen;
     config.admin = settings.admin;
+    config.admin_listen = admin_listen;
+    config.admin_url = settings.admin_url.clone();
     config.trusted_proxies =
         TrustedProxies::parse(settings.trusted_proxies.iter().map(String::as_str))
             .map_err(|error| CliError::Config(format!("trusted_proxies: {error}")))?;
@@ -56,6 +61,9 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     match &mail_description {
         Some(described) => eprintln!("tessera password reset by email via {described}"),
         None => eprintln!("tessera password reset is off (no smtp_url / TESSERA_SMTP_URL)"),
+    }
+    if settings.admin {
+        eprintln!("tessera dashboard at {}", app.dashboard_url());
     }
     if let Some(metrics) = app.metrics_addr() {
         eprintln!("tessera metrics at http://{metrics}/metrics");

@@ -38,7 +38,7 @@ async fn callback_of(server: &TestServer, browser: &reqwest::Client, email: &str
         .await
         .unwrap();
     let authorize = location(&response);
-    let response = browser.get(server.url(&authorize)).send().await.unwrap();
+    let response = browser.get(&authorize).send().await.unwrap();
     let login = location(&response);
     sign_in_at(browser, &server.base, &login, email, PASSWORD).await
 }
@@ -280,7 +280,7 @@ async fn dashboard_forms_sign_ins_and_sessions_refuse_what_they_should() {
         let browser = browser();
         let response = browser.get(server.url(&url)).send().await.unwrap();
         let authorize = location(&response);
-        let response = browser.get(server.url(&authorize)).send().await.unwrap();
+        let response = browser.get(&authorize).send().await.unwrap();
         let login = location(&response);
         let callback = sign_in_at(
             &browser,

@@ -129,7 +129,7 @@ async fn apps_and_roles_commands_leave_tessera_s_own_alone() {
         .create_resource_server(&system::management_api(issuer, 1))
         .await
         .unwrap();
-    tessera_server::admin_identities::ensure(&store, issuer, 1)
+    tessera_server::admin_identities::ensure(&store, issuer, issuer, 1)
         .await
         .unwrap();
 

@@ -682,7 +682,10 @@ pub(crate) async fn issue_test_token(
         &access,
         &api.identifier,
         None,
-    ) {
+        None,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(error) => {
             return test_page(&state, admin, api, None, Some(error.description)).await;

@@ -24,7 +24,7 @@ const LOGIN_LIFETIME: i64 = 10 * 60;
 
 /// Where the authorization server sends the code back.
 pub(crate) fn callback_uri(state: &AppState) -> String {
-    format!("{}admin/callback", state.issuer())
+    format!("{}admin/callback", state.dashboard_base())
 }
 
 /// A dashboard path to come back to: only a path under `/admin/` (never another origin,
@@ -75,7 +75,12 @@ pub(crate) async fn login(State(state): State<AppState>, RawQuery(query): RawQue
         "{txn_state}.{verifier}.{nonce}.{}",
         URL_SAFE_NO_PAD.encode(return_to.as_bytes())
     );
-    let mut response = crate::pages::redirect(&format!("/authorize?{}", authorize.finish()));
+    // Absolute: the dashboard may have a listener (an origin) of its own.
+    let mut response = crate::pages::redirect(&format!(
+        "{}authorize?{}",
+        state.issuer(),
+        authorize.finish()
+    ));
     // Lax: the callback arrives by a top-level navigation at the end of the login.
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -188,10 +193,13 @@ pub(crate) async fn logout(State(state): State<AppState>, form: AdminForm) -> Re
         Err(error) => return views::store_error(error),
     };
     let mut query = form_urlencoded::Serializer::new(String::new());
-    query
-        .append_pair("client_id", CLIENT_ID)
-        .append_pair("returnTo", &format!("{}admin/signed-out", state.issuer()));
-    let mut response = crate::pages::redirect(&format!("/v2/logout?{}", query.finish()));
+    query.append_pair("client_id", CLIENT_ID).append_pair(
+        "returnTo",
+        &format!("{}admin/signed-out", state.dashboard_base()),
+    );
+    // Absolute: the dashboard may have a listener (an origin) of its own.
+    let mut response =
+        crate::pages::redirect(&format!("{}v2/logout?{}", state.issuer(), query.finish()));
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }

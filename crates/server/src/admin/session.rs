@@ -31,7 +31,7 @@ const SESSION_COOKIE: &str = "tessera_admin";
 
 /// `__Host-` pins the cookie to this origin (Secure, Path=/, no Domain): only on HTTPS.
 pub(crate) fn cookie_name(state: &AppState, base: &str) -> String {
-    if state.secure_cookies() {
+    if state.dashboard_secure_cookies() {
         format!("__Host-{base}")
     } else {
         base.to_string()
@@ -46,7 +46,7 @@ pub(crate) fn set_cookie(
     max_age: i64,
     same_site: &str,
 ) -> HeaderValue {
-    let secure = if state.secure_cookies() {
+    let secure = if state.dashboard_secure_cookies() {
         "; Secure"
     } else {
         ""
@@ -227,7 +227,7 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     match headers.get(header::ORIGIN) {
         None => true,
         Some(origin) => {
-            let expected = url::Url::parse(state.issuer())
+            let expected = url::Url::parse(state.dashboard_base())
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_default();
             origin.to_str().is_ok_and(|o| o == expected)

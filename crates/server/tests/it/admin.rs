@@ -29,21 +29,32 @@ fn every_scope() -> Vec<&'static str> {
     MANAGEMENT_SCOPES.iter().map(|(s, _)| *s).collect()
 }
 
+/// The dashboard's URL for `path` (`/admin/…`), on whichever listener serves it.
+fn at(server: &TestServer, path: &str) -> String {
+    format!("{}{path}", server.dashboard_base)
+}
+
 /// Signs `email` in to the dashboard the way a browser does; returns the browser.
 async fn signed_in(server: &TestServer, email: &str) -> reqwest::Client {
     let browser = browser();
-    let response = browser.get(server.url("/admin/")).send().await.unwrap();
+    let response = browser.get(at(server, "/admin/")).send().await.unwrap();
     assert_eq!(response.status(), 302);
     let login = location(&response);
     assert!(login.starts_with("/admin/login?"), "{login}");
-    let response = browser.get(server.url(&login)).send().await.unwrap();
+    let response = browser.get(at(server, &login)).send().await.unwrap();
     assert_eq!(response.status(), 302);
     let authorize = location(&response);
-    assert!(authorize.starts_with("/authorize?"), "{authorize}");
-    let response = browser.get(server.url(&authorize)).send().await.unwrap();
+    assert!(
+        authorize.starts_with(&format!("{}authorize?", server.issuer)),
+        "{authorize}"
+    );
+    let response = browser.get(&authorize).send().await.unwrap();
     let login_page = location(&response);
     let callback = sign_in_at(&browser, &server.base, &login_page, email, PASSWORD).await;
-    assert!(callback.contains("/admin/callback?"), "{callback}");
+    assert!(
+        callback.starts_with(&at(server, "/admin/callback?")),
+        "{callback}"
+    );
     let response = browser.get(&callback).send().await.unwrap();
     assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
     assert_eq!(location(&response), "/admin/");
@@ -51,7 +62,7 @@ async fn signed_in(server: &TestServer, email: &str) -> reqwest::Client {
 }
 
 async fn page(server: &TestServer, browser: &reqwest::Client, path: &str) -> (StatusCode, String) {
-    let response = browser.get(server.url(path)).send().await.unwrap();
+    let response = browser.get(at(server, path)).send().await.unwrap();
     (response.status(), response.text().await.unwrap())
 }
 
@@ -68,7 +79,7 @@ async fn post(
     let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
     form.extend_from_slice(fields);
     browser
-        .post(server.url(path))
+        .post(at(server, path))
         .form(&form)
         .send()
         .await
@@ -208,14 +219,14 @@ async fn a_form_without_its_csrf_token_or_from_another_site_changes_nothing() {
         ("signing_alg", "RS256"),
     ];
     let response = browser
-        .post(server.url("/admin/apis"))
+        .post(at(&server, "/admin/apis"))
         .form(&fields)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
     let response = browser
-        .post(server.url("/admin/apis"))
+        .post(at(&server, "/admin/apis"))
         .form(&[("csrf", "not-the-token")])
         .send()
         .await
@@ -231,7 +242,7 @@ async fn a_form_without_its_csrf_token_or_from_another_site_changes_nothing() {
         ("origin", "https://evil.example"),
     ] {
         let response = browser
-            .post(server.url("/admin/apis"))
+            .post(at(&server, "/admin/apis"))
             .header(header, value)
             .form(&form)
             .send()
@@ -298,12 +309,12 @@ async fn a_viewer_sees_pages_but_changes_nothing_and_a_user_without_roles_gets_4
 async fn signed_in_expecting_403(server: &TestServer, email: &str) -> reqwest::Client {
     let browser = browser();
     let response = browser
-        .get(server.url("/admin/login?return_to=/admin/"))
+        .get(at(&server, "/admin/login?return_to=/admin/"))
         .send()
         .await
         .unwrap();
     let authorize = location(&response);
-    let response = browser.get(server.url(&authorize)).send().await.unwrap();
+    let response = browser.get(&authorize).send().await.unwrap();
     let login_page = location(&response);
     let callback = sign_in_at(&browser, &server.base, &login_page, email, PASSWORD).await;
     let response = browser.get(&callback).send().await.unwrap();
@@ -317,12 +328,12 @@ async fn a_callback_from_another_browser_or_with_a_replayed_code_signs_nobody_in
     administrator(&server, "admin@example.com", &every_scope()).await;
     let victim = browser();
     let response = victim
-        .get(server.url("/admin/login?return_to=/admin/"))
+        .get(at(&server, "/admin/login?return_to=/admin/"))
         .send()
         .await
         .unwrap();
     let authorize = location(&response);
-    let response = victim.get(server.url(&authorize)).send().await.unwrap();
+    let response = victim.get(&authorize).send().await.unwrap();
     let login_page = location(&response);
     let callback = sign_in_at(
         &victim,
@@ -368,7 +379,10 @@ async fn deleting_an_api_asks_for_a_fresh_login_and_the_typed_identifier() {
     // A fresh login is asked of the authorization server with max_age (the SSO session
     // older than that means the password again): see the login redirect.
     let response = browser
-        .get(server.url(&format!("/admin/login?fresh=1&return_to={confirm}")))
+        .get(at(
+            &server,
+            &format!("/admin/login?fresh=1&return_to={confirm}"),
+        ))
         .send()
         .await
         .unwrap();
@@ -402,6 +416,87 @@ async fn with_admin_off_there_is_no_dashboard() {
         let response = reqwest::get(server.url(path)).await.unwrap();
         assert_eq!(response.status(), 404, "{path}");
     }
+}
+
+#[tokio::test]
+async fn on_a_listener_of_its_own_the_dashboard_signs_in_through_the_issuer() {
+    let server = spawn_with(|config| {
+        config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    assert_ne!(server.dashboard_base, server.base);
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    // The public listener no longer serves it.
+    for path in ["/admin/", "/admin/login", "/admin/apis"] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    // Its own listener: the sign-in goes to the issuer's login page and comes back here.
+    let browser = signed_in(&server, "admin@example.com").await;
+    let response = browser
+        .get(format!("{}/", server.dashboard_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/admin/");
+    let created = post(
+        &server,
+        &browser,
+        "/admin/apis/new",
+        "/admin/apis",
+        &[
+            ("name", "Inside"),
+            ("identifier", "https://inside.example.com/"),
+            ("signing_alg", "RS256"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), 302);
+    assert!(
+        server
+            .store
+            .find_resource_server("https://inside.example.com/")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The issuer's origin is another site to the dashboard: a form sent from it is refused.
+    let (_, html) = page(&server, &browser, "/admin/apis/new").await;
+    let csrf = hidden_field(&html, "csrf");
+    let refused = browser
+        .post(at(&server, "/admin/apis"))
+        .header("origin", &server.base)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Outside"),
+            ("identifier", "https://outside.example.com/"),
+            ("signing_alg", "RS256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    // Signing out ends at the issuer's /v2/logout, which returns to the dashboard.
+    let (_, home) = page(&server, &browser, "/admin/").await;
+    let csrf = hidden_field(&home, "csrf");
+    let response = browser
+        .post(at(&server, "/admin/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let logout = location(&response);
+    assert!(
+        logout.starts_with(&format!("{}v2/logout?", server.issuer)),
+        "{logout}"
+    );
+    let response = browser.get(&logout).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        at(&server, "/admin/signed-out"),
+        "the dashboard's listener is an allowed logout URL"
+    );
 }
 
 #[tokio::test]

@@ -468,8 +468,8 @@ async fn on_postgresql_too_they_are_registered_once_and_left_out_of_lists() {
     let server = tessera_testkit::spawn_on(&database.database()).await;
     assert_as_defined(&server.store, &server.issuer).await;
     let (a, b) = tokio::join!(
-        ensure(&server.store, &server.issuer, now()),
-        ensure(&server.store, &server.issuer, now())
+        ensure(&server.store, &server.issuer, &server.issuer, now()),
+        ensure(&server.store, &server.issuer, &server.issuer, now())
     );
     a.unwrap();
     b.unwrap();
