@@ -7,6 +7,9 @@
 //! that change a decision (Actions, later) run on its result, in the server's grant
 //! pipeline, never beside it.
 
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
 use crate::scope::{self, OFFLINE_ACCESS};
 use crate::system;
 use crate::{Client, ClientGrant, ResourceServer};
@@ -20,6 +23,46 @@ pub struct Grant {
     /// every permission the user holds for the API, as Auth0 lists them; otherwise the
     /// granted scopes the API defines.
     pub permissions: Vec<String>,
+    /// What Actions or Rules added (custom claims, scopes); empty without them.
+    pub custom: Customization,
+}
+
+/// What a trigger's Actions and Rules asked of a grant, already filtered by the custom
+/// claims rules (`crate::custom_claims`). Kept with a code until it is redeemed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customization {
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub access_token_claims: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub id_token_claims: Map<String, Value>,
+    /// `api.accessToken.addScope`: granted whatever the API defines or RBAC says (as on
+    /// Auth0), but never a scope users may not hold (a system API's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added_scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_scopes: Vec<String>,
+}
+
+impl Customization {
+    pub fn is_empty(&self) -> bool {
+        self == &Customization::default()
+    }
+}
+
+impl Grant {
+    /// Applies what Actions asked to a user's grant for `api`: removed scopes go, added
+    /// ones come (in the order added, once), the claims ride along.
+    pub fn customize(&mut self, api: Option<&ResourceServer>, custom: Customization) {
+        self.scopes
+            .retain(|granted| !custom.removed_scopes.contains(granted));
+        for added in &custom.added_scopes {
+            let may_hold = api.is_none_or(|api| system::user_may_hold(api, added));
+            if may_hold && !self.scopes.contains(added) {
+                self.scopes.push(added.clone());
+            }
+        }
+        self.custom = custom;
+    }
 }
 
 /// Why a request is refused. Each endpoint encodes it in its own error (an
@@ -145,6 +188,7 @@ pub fn for_user(request: &UserRequest<'_>) -> Result<Grant, Refusal> {
     Ok(Grant {
         scopes,
         permissions,
+        custom: Customization::default(),
     })
 }
 
@@ -164,6 +208,7 @@ pub fn for_machine(
     Ok(Grant {
         permissions: defined_by(api, &scopes),
         scopes,
+        custom: Customization::default(),
     })
 }
 

@@ -2,8 +2,11 @@
 //! page, Auth0's `POST /dbconnections/signup` and the Management API's `POST /users`. One
 //! sign-up policy — a valid address (`tessera_core::validate::email`), the password policy,
 //! one account per address — and one shape of user id. Each entrance checks its own
-//! parameters and says a refusal in its own words. Actions' pre-user-registration will run
-//! here, before the account is written.
+//! parameters and says a refusal in its own words. A user's own sign-up (the hosted page,
+//! `/dbconnections/signup`) runs Actions' pre-user-registration here, before the password
+//! is hashed and the account written, and post-user-registration after, off the request's
+//! path; an administrator's `POST /users` runs neither (as on Auth0, where they belong to
+//! sign-ups).
 //!
 //! Also the one rule of when an account — new, or given a new address by `PATCH /users` —
 //! is mailed a verification link: its address is not verified, the caller did not decline
@@ -34,6 +37,8 @@ pub(crate) struct NewAccount {
     pub(crate) no_verification_mail: bool,
     /// The application signed up to, for the verification mail.
     pub(crate) application_name: Option<String>,
+    /// A user's own sign-up through this application: the registration Actions run.
+    pub(crate) sign_up: Option<crate::actions::SignUp>,
 }
 
 /// Why no account was created.
@@ -43,6 +48,11 @@ pub(crate) enum Refusal {
     WeakPassword(PasswordPolicyError),
     /// An account with this address exists (addresses are unique, case-insensitively).
     Exists,
+    /// pre-user-registration refused (`api.access.deny`, `api.validation.error`) or failed:
+    /// what the user may be shown.
+    Denied {
+        user_message: String,
+    },
     Store(StoreError),
 }
 
@@ -53,13 +63,38 @@ impl From<StoreError> for Refusal {
 }
 
 /// Creates the account (`auth0|` + 24 hex characters, as Auth0's database users).
-pub(crate) async fn create(state: &AppState, account: NewAccount) -> Result<User, Refusal> {
+pub(crate) async fn create(state: &AppState, mut account: NewAccount) -> Result<User, Refusal> {
     let email = validate::email(&account.email).map_err(|_| Refusal::InvalidEmail)?;
     check_password_policy(&account.password).map_err(Refusal::WeakPassword)?;
     // Checked before hashing so that a taken address costs no hash; the store's unique
     // index decides a race.
     if state.store().find_user_by_email(&email).await?.is_some() {
         return Err(Refusal::Exists);
+    }
+    if let Some(sign_up) = &account.sign_up {
+        let profile = crate::actions::NewProfile {
+            email: &email,
+            name: account.name.as_deref(),
+            nickname: account.nickname.as_deref(),
+            picture: account.picture.as_deref(),
+            user_metadata: &account.user_metadata,
+            app_metadata: &account.app_metadata,
+        };
+        let changes = crate::actions::pre_user_registration(state, sign_up, &profile)
+            .await
+            .map_err(|stopped| match stopped {
+                crate::actions::RegistrationStopped::Denied { user_message } => {
+                    Refusal::Denied { user_message }
+                }
+                crate::actions::RegistrationStopped::Store(error) => Refusal::Store(error),
+            })?;
+        // An empty patch would clear the object (`merge_metadata` is PATCH's rule).
+        if !changes.user_metadata.is_empty() {
+            tessera_core::merge_metadata(&mut account.user_metadata, &changes.user_metadata);
+        }
+        if !changes.app_metadata.is_empty() {
+            tessera_core::merge_metadata(&mut account.app_metadata, &changes.app_metadata);
+        }
     }
     let password_hash = state.hasher().hash(account.password).await;
     let new = NewUser {
@@ -85,6 +120,9 @@ pub(crate) async fn create(state: &AppState, account: NewAccount) -> Result<User
         account.application_name.as_deref(),
     )
     .await?;
+    if let Some(sign_up) = account.sign_up {
+        crate::actions::post_user_registration(state, sign_up, &user);
+    }
     Ok(user)
 }
 

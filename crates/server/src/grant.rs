@@ -2,20 +2,82 @@
 //! response, consent's "what needs asking", the code and refresh grants, client
 //! credentials. It reads what `tessera_core::grant` needs, as it is now (the API, the
 //! user's permissions), and asks it; the decision itself is made there alone. This is
-//! where policies that may change a decision (Actions) will run, on its result.
+//! where policies that may change a decision (Actions and Rules, `crate::actions`) run,
+//! on its result: `after_login`, `after_credentials`.
 
 use tessera_core::grant::{self, Asked, Grant, Refusal, UserRequest};
 use tessera_core::{Client, ResourceServer};
 use tessera_store::StoreError;
 
-use crate::AppState;
 use crate::error::OAuthError;
+use crate::{AppState, actions};
 
-/// Why the pipeline gives no grant: the decision refused, or the store could not answer.
+/// Why the pipeline gives no grant: the decision refused, an Action or Rule refused (or
+/// failed, which refuses too), or the store could not answer.
 #[derive(Debug)]
 pub(crate) enum Denied {
     Refused(Refusal),
+    /// The OAuth error code (`access_denied`, or what credentials-exchange named) and the
+    /// description the application gets.
+    Action {
+        code: &'static str,
+        description: String,
+    },
     Store(StoreError),
+}
+
+impl From<actions::Stopped> for Denied {
+    fn from(stopped: actions::Stopped) -> Self {
+        match stopped {
+            actions::Stopped::Denied { code, description } => Denied::Action {
+                code: oauth_code(&code),
+                description,
+            },
+            actions::Stopped::Failed => Denied::Action {
+                code: "access_denied",
+                description: actions::FAILED_DESCRIPTION.to_string(),
+            },
+            actions::Stopped::Store(error) => Denied::Store(error),
+        }
+    }
+}
+
+/// The codes an action may answer with (credentials-exchange's `deny(code, …)`; the
+/// engine refuses others), as the static strings OAuth errors carry.
+fn oauth_code(code: &str) -> &'static str {
+    match code {
+        "invalid_scope" => "invalid_scope",
+        "invalid_request" => "invalid_request",
+        "server_error" => "server_error",
+        _ => "access_denied",
+    }
+}
+
+/// After the decision, for a user about to get tokens: post-login Actions and Rules run
+/// on it — they may refuse, add claims, add or remove scopes.
+pub(crate) async fn after_login(
+    state: &AppState,
+    login: &actions::Login<'_>,
+    granted: &mut Grant,
+) -> Result<(), Denied> {
+    let custom = actions::post_login(state, login).await?;
+    granted.customize(login.api, custom);
+    Ok(())
+}
+
+/// After the decision, for a machine about to get a token: credentials-exchange runs on
+/// it — it may refuse or add claims.
+pub(crate) async fn after_credentials(
+    state: &AppState,
+    client: &Client,
+    api: &ResourceServer,
+    request: &actions::RequestFacts,
+    granted: &mut Grant,
+) -> Result<(), Denied> {
+    let custom =
+        actions::credentials_exchange(state, client, api, &granted.scopes, request).await?;
+    granted.customize(Some(api), custom);
+    Ok(())
 }
 
 impl From<StoreError> for Denied {
@@ -105,6 +167,7 @@ impl From<Denied> for OAuthError {
                 OAuthError::invalid_grant(refusal.description())
             }
             Denied::Refused(refusal) => OAuthError::access_denied(refusal.description()),
+            Denied::Action { code, description } => OAuthError::from_action(code, description),
             Denied::Store(error) => error.into(),
         }
     }

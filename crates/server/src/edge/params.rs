@@ -132,6 +132,13 @@ impl Params {
     }
 
     /// The value, or `None` when absent or empty.
+    /// Every parameter, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values
             .get(name)

@@ -94,7 +94,9 @@ pub(crate) async fn consent_page(
         .await
         {
             Ok(api) => api,
-            Err(Denied::Refused(_)) => return Ok(resume(&question.record.id)),
+            Err(Denied::Refused(_) | Denied::Action { .. }) => {
+                return Ok(resume(&question.record.id));
+            }
             Err(Denied::Store(error)) => return Err(error.into()),
         };
         let scopes: Vec<ConsentScope> = question

@@ -15,6 +15,7 @@ use tessera_core::{DATABASE_CONNECTION, PasswordPolicyError, validate};
 
 use crate::AppState;
 use crate::accounts::{self, NewAccount, Refusal};
+use crate::actions::{RequestFacts, SignUp, visible_parameters};
 use crate::edge::client_ip::ClientIp;
 use crate::edge::cors;
 use crate::edge::params::{self, MAX_PARAMS_LEN};
@@ -169,7 +170,16 @@ async fn sign_up(
         nickname,
         picture,
         user_metadata: user_metadata.clone(),
-        application_name: Some(client.name),
+        application_name: Some(client.name.clone()),
+        sign_up: Some(SignUp {
+            request: RequestFacts::of(
+                client_ip,
+                "POST",
+                headers,
+                visible_parameters([("client_id", client_id.as_str())].into_iter()),
+            ),
+            client,
+        }),
         ..Default::default()
     };
     let user = accounts::create(state, account)
@@ -179,6 +189,10 @@ async fn sign_up(
             Refusal::WeakPassword(why) => weak_password(why),
             Refusal::Exists => {
                 SignupError::new(StatusCode::BAD_REQUEST, "user_exists", USER_EXISTS)
+            }
+            // Auth0's code for a sign-up an Action refused.
+            Refusal::Denied { user_message } => {
+                SignupError::new(StatusCode::BAD_REQUEST, "extensibility_error", user_message)
             }
             Refusal::Store(error) => error.into(),
         })?;

@@ -12,6 +12,7 @@ use tessera_store::StoreError;
 
 use crate::AppState;
 use crate::accounts::{self, NewAccount, Refusal};
+use crate::actions::{RequestFacts, SignUp, visible_parameters};
 use crate::clock::now;
 use crate::edge::client_ip::ClientIp;
 use crate::edge::metrics::Login;
@@ -237,6 +238,21 @@ pub(crate) async fn signup_submit(
             email: email.clone(),
             password,
             application_name: Some(client.name.clone()),
+            sign_up: Some(SignUp {
+                client: client.clone(),
+                request: RequestFacts::of(
+                    client_ip,
+                    "POST",
+                    &headers,
+                    visible_parameters(
+                        [
+                            ("client_id", client.client_id.as_str()),
+                            ("redirect_uri", request.redirect_uri.as_str()),
+                        ]
+                        .into_iter(),
+                    ),
+                ),
+            }),
             ..Default::default()
         };
         let user = match accounts::create(&state, account).await {
@@ -244,6 +260,7 @@ pub(crate) async fn signup_submit(
             Err(Refusal::InvalidEmail) => return Ok(render("Enter a valid email address.")),
             Err(Refusal::WeakPassword(policy)) => return Ok(render(&policy.to_string())),
             Err(Refusal::Exists) => return Ok(render(USER_EXISTS)),
+            Err(Refusal::Denied { user_message }) => return Ok(render(&user_message)),
             Err(Refusal::Store(error)) => return Err(error.into()),
         };
         state.metrics().signup();

@@ -317,6 +317,11 @@ pub(crate) async fn code_submit(
             .clear_login_failures(&user.email, None)
             .await?;
         tracing::info!(user_id = %user.user_id, "password reset");
+        crate::actions::post_change_password(
+            &state,
+            &user,
+            &crate::actions::RequestFacts::of(client_ip, "POST", &headers, Default::default()),
+        );
         if let Some(record) = &origin.record
             && state
                 .store()

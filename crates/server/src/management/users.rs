@@ -181,6 +181,8 @@ pub(crate) async fn create(
         app_metadata,
         no_verification_mail: !verify_email,
         application_name: None,
+        // An administrator's creation is not a sign-up: no registration Actions.
+        sign_up: None,
     };
     let mut user = accounts::create(state, account)
         .await
@@ -190,6 +192,8 @@ pub(crate) async fn create(
             Refusal::Exists => {
                 ApiError::conflict("The user already exists.", "auth0_idp_error").about("email")
             }
+            // Only sign-ups run pre-user-registration, and this is none.
+            Refusal::Denied { user_message } => ApiError::bad_request(user_message),
             Refusal::Store(error) => error.into(),
         })?;
     if blocked {

@@ -60,7 +60,7 @@ pub(crate) fn jwt_access_token(
     } else {
         String::new()
     };
-    let (typ, claims) = claims::access_token(&AccessTokenRequest {
+    let (typ, mut claims) = claims::access_token(&AccessTokenRequest {
         issuer: state.issuer(),
         api,
         subject,
@@ -71,12 +71,24 @@ pub(crate) fn jwt_access_token(
         lifetime,
         jti: &jti,
     });
+    with_custom_claims(&mut claims, &grant.custom.access_token_claims);
     let token = sign(state, &api.signing_alg, typ, &claims)?;
     Ok(AccessToken {
         token,
         expires_in: lifetime,
         scopes: grant.scopes.clone(),
     })
+}
+
+/// Adds Actions' custom claims to a token's: never in place of one the token has (the
+/// custom-claim rules dropped those names already; this keeps it so).
+fn with_custom_claims(
+    claims: &mut serde_json::Map<String, serde_json::Value>,
+    custom: &serde_json::Map<String, serde_json::Value>,
+) {
+    for (name, value) in custom {
+        claims.entry(name.clone()).or_insert_with(|| value.clone());
+    }
 }
 
 /// An opaque access token (no audience): a random string whose hash we keep.
@@ -137,11 +149,13 @@ pub(crate) struct IdTokenInput<'a> {
     pub(crate) access_token: Option<&'a str>,
     /// The code of a hybrid response, for `c_hash`.
     pub(crate) code: Option<&'a str>,
+    /// Actions' `api.idToken.setCustomClaim`s.
+    pub(crate) custom_claims: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// An ID token, signed with [`claims::ID_TOKEN_ALG`].
 pub(crate) fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<String, OAuthError> {
-    let claims = claims::id_token(&IdTokenRequest {
+    let mut claims = claims::id_token(&IdTokenRequest {
         issuer: state.issuer(),
         user: input.user,
         client_id: input.client_id,
@@ -154,6 +168,7 @@ pub(crate) fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Str
         access_token: input.access_token,
         code: input.code,
     });
+    with_custom_claims(&mut claims, input.custom_claims);
     sign(state, claims::ID_TOKEN_ALG, "JWT", &claims)
 }
 

@@ -6,7 +6,6 @@
 //! instead of asking. The question goes to the hosted consent page (`crate::hosted::consent`)
 //! in the login transaction; its answer comes back through `/authorize/resume`.
 
-use axum::http::HeaderMap;
 use axum::response::Response;
 use tessera_core::consent as rules;
 use tessera_core::grant::Asked;
@@ -14,6 +13,7 @@ use tessera_core::request::AuthRequest;
 use tessera_core::{Client, ResourceServer, User, scope};
 use tessera_store::SessionRecord;
 
+use super::Caller;
 use super::response::{Target, complete, error_response};
 use crate::AppState;
 use crate::error::PageError;
@@ -35,7 +35,7 @@ pub(crate) struct Answer {
 /// consent page (or `consent_required` with `prompt=none`).
 pub(crate) async fn check(
     state: &AppState,
-    headers: &HeaderMap,
+    caller: &Caller<'_>,
     client: &Client,
     request: AuthRequest,
     api: Option<&ResourceServer>,
@@ -43,7 +43,7 @@ pub(crate) async fn check(
     answer: Option<Answer>,
 ) -> Result<Response, PageError> {
     if client.is_first_party {
-        return Ok(complete(state, client, &request, api, session, user).await);
+        return Ok(complete(state, caller, client, &request, api, (session, user)).await);
     }
     // Only the user the page was shown to answers it.
     match answer.filter(|answer| answer.user_id == user.user_id) {
@@ -59,7 +59,7 @@ pub(crate) async fn check(
             ));
         }
         Some(Answer { accepted: true, .. }) => {
-            return Ok(complete(state, client, &request, api, session, user).await);
+            return Ok(complete(state, caller, client, &request, api, (session, user)).await);
         }
         None => {}
     }
@@ -83,6 +83,14 @@ pub(crate) async fn check(
                 &refusal.description(),
             ));
         }
+        Err(Denied::Action { code, description }) => {
+            return Ok(error_response(
+                state,
+                &Target::of(&request),
+                code,
+                &description,
+            ));
+        }
         Err(Denied::Store(error)) => return Err(error.into()),
     };
     let audience = rules::audience_key(state.issuer(), api.map(|a| a.identifier.as_str()));
@@ -92,7 +100,7 @@ pub(crate) async fn check(
         .await?;
     let forced = scope::contains(&request.prompt, "consent");
     let Some(ask) = rules::to_ask(&scopes, remembered.as_ref(), forced) else {
-        return Ok(complete(state, client, &request, api, session, user).await);
+        return Ok(complete(state, caller, client, &request, api, (session, user)).await);
     };
     if scope::contains(&request.prompt, "none") {
         return Ok(error_response(
@@ -110,7 +118,7 @@ pub(crate) async fn check(
             scopes: ask,
         }),
     };
-    let (id, cookie) = transaction::begin(state, headers, &pending).await?;
+    let (id, cookie) = transaction::begin(state, caller.headers, &pending).await?;
     Ok(transaction::with_cookie(
         pages::redirect(&format!("/u/consent?state={id}")),
         Some(cookie),

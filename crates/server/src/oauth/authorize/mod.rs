@@ -9,6 +9,8 @@ mod consent;
 mod response;
 mod validate;
 
+use std::net::IpAddr;
+
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -24,6 +26,7 @@ use validate::validate;
 
 use crate::AppState;
 use crate::clock::now;
+use crate::edge::client_ip::ClientIp;
 use crate::edge::params::Params;
 use crate::error::PageError;
 use crate::grant;
@@ -31,34 +34,51 @@ use crate::hosted::session;
 use crate::hosted::transaction::{self, Consent, Pending};
 use crate::pages;
 
+/// Who sent a request: its headers (the session's cookie) and address (Actions'
+/// `event.request`).
+pub(crate) struct Caller<'a> {
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) ip: IpAddr,
+}
+
 pub(crate) async fn authorize_get(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let caller = Caller {
+        headers: &headers,
+        ip,
+    };
     match Params::from_urlencoded(query.unwrap_or_default().as_bytes()) {
-        Ok(params) => authorize(&state, &headers, &params).await,
+        Ok(params) => authorize(&state, &caller, &params).await,
         Err(error) => PageError::bad_request("Invalid request", error.to_string()).into_response(),
     }
 }
 
 pub(crate) async fn authorize_post(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let caller = Caller {
+        headers: &headers,
+        ip,
+    };
     match Params::from_body(&headers, &body, false) {
-        Ok(params) => authorize(&state, &headers, &params).await,
+        Ok(params) => authorize(&state, &caller, &params).await,
         Err(error) => PageError::bad_request("Invalid request", error.to_string()).into_response(),
     }
 }
 
-async fn authorize(state: &AppState, headers: &HeaderMap, params: &Params) -> Response {
+async fn authorize(state: &AppState, caller: &Caller<'_>, params: &Params) -> Response {
     let (client, request, api) = match validate(state, params).await {
         Ok(valid) => valid,
         Err(rejection) => return reject(state, rejection),
     };
-    match proceed(state, headers, &client, request, api.as_ref(), None).await {
+    match proceed(state, caller, &client, request, api.as_ref(), None).await {
         Ok(response) => response,
         Err(rejection) => reject(state, rejection),
     }
@@ -73,14 +93,14 @@ enum Resumed {
 /// With a valid request: answer from the session, or send the user to log in.
 async fn proceed(
     state: &AppState,
-    headers: &HeaderMap,
+    caller: &Caller<'_>,
     client: &Client,
     request: AuthRequest,
     api: Option<&ResourceServer>,
     resumed: Option<Resumed>,
 ) -> Result<Response, Rejection> {
     let after_login = resumed.is_some();
-    let signed_in = session::current(state, headers).await?;
+    let signed_in = session::current(state, caller.headers).await?;
     let now = now();
     let usable = signed_in.filter(|(session, _)| {
         let fresh_enough = request
@@ -119,7 +139,7 @@ async fn proceed(
             let answer = resumed.and_then(|Resumed::Transaction(answer)| answer);
             Ok(consent::check(
                 state,
-                headers,
+                caller,
                 client,
                 request,
                 api,
@@ -137,7 +157,7 @@ async fn proceed(
                 "Login required",
             ))
         }
-        None => start_login(state, headers, request).await,
+        None => start_login(state, caller.headers, request).await,
     }
 }
 
@@ -167,6 +187,7 @@ fn login_page_of(request: &AuthRequest) -> &'static str {
 /// `GET /authorize/resume?state=TX`: the user just signed in; finish the request.
 pub(crate) async fn resume(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -214,7 +235,11 @@ pub(crate) async fn resume(
         _ => None,
     };
     let resumed = Some(Resumed::Transaction(answer));
-    match proceed(&state, &headers, &client, request, api.as_ref(), resumed).await {
+    let caller = Caller {
+        headers: &headers,
+        ip,
+    };
+    match proceed(&state, &caller, &client, request, api.as_ref(), resumed).await {
         Ok(response) => response,
         Err(rejection) => reject(&state, rejection),
     }

@@ -3,12 +3,14 @@
 
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tessera_core::grant::Asked;
+use tessera_core::grant::{Asked, Customization};
 use tessera_core::request::{AuthRequest, ResponseMode};
 use tessera_core::{AUTHORIZATION_CODE_LIFETIME, Client, ResourceServer, User, ids, scope};
 use tessera_store::{NewCode, SessionRecord};
 
+use super::Caller;
 use crate::AppState;
+use crate::actions::{Login, RequestFacts};
 use crate::clock::now;
 use crate::edge::metrics::Grant;
 use crate::error::{OAuthError, PageError};
@@ -25,6 +27,9 @@ pub(crate) struct CodeGrant {
     pub(crate) code_challenge: Option<String>,
     pub(crate) sid: String,
     pub(crate) auth_time: i64,
+    /// What post-login Actions added, applied again when the code is redeemed.
+    #[serde(default, skip_serializing_if = "Customization::is_empty")]
+    pub(crate) custom: Customization,
 }
 
 /// Where errors go once the redirect_uri is trusted.
@@ -62,6 +67,9 @@ impl Rejection {
                 "access_denied",
                 refusal.description(),
             ),
+            Denied::Action { code, description } => {
+                Rejection::Redirect(Box::new(target.clone()), code, description)
+            }
             Denied::Store(error) => error.into(),
         }
     }
@@ -107,17 +115,74 @@ pub(crate) fn reject(state: &AppState, rejection: Rejection) -> Response {
 /// application needs consent).
 pub(crate) async fn complete(
     state: &AppState,
+    caller: &Caller<'_>,
     client: &Client,
     request: &AuthRequest,
     api: Option<&ResourceServer>,
-    session: &SessionRecord,
-    user: &User,
+    (session, user): (&SessionRecord, &User),
 ) -> Response {
     let target = Target::of(request);
-    match issue_response(state, client, request, api, session, user).await {
+    match issue_response(state, caller, client, request, api, (session, user)).await {
         Ok(params) => respond::deliver(target.mode, &target.redirect_uri, &params),
-        Err(error) => error_response(state, &target, error.error, &error.description),
+        Err(Issue::Denied(denied)) => reject(state, Rejection::denied(&target, denied)),
+        Err(Issue::Failed(error)) => {
+            error_response(state, &target, error.error, &error.description)
+        }
     }
+}
+
+/// Why no authorization response was issued.
+enum Issue {
+    Denied(Denied),
+    Failed(OAuthError),
+}
+
+impl From<Denied> for Issue {
+    fn from(denied: Denied) -> Self {
+        Issue::Denied(denied)
+    }
+}
+
+impl From<OAuthError> for Issue {
+    fn from(error: OAuthError) -> Self {
+        Issue::Failed(error)
+    }
+}
+
+impl From<tessera_store::StoreError> for Issue {
+    fn from(error: tessera_store::StoreError) -> Self {
+        Issue::Failed(error.into())
+    }
+}
+
+/// Auth0's `event.transaction.protocol` for a response type.
+fn protocol(request: &AuthRequest) -> &'static str {
+    let response_type = request.response_type;
+    match (response_type.code, response_type.returns_tokens()) {
+        (true, false) => "oidc-basic-profile",
+        (true, true) => "oidc-hybrid-profile",
+        (false, _) => "oidc-implicit-profile",
+    }
+}
+
+/// `event.request.query` for an authorization request: what it asked, as parameters.
+fn request_query(request: &AuthRequest) -> serde_json::Map<String, serde_json::Value> {
+    let scope = scope::join(&request.scope);
+    let pairs = [
+        ("client_id", Some(request.client_id.as_str())),
+        ("redirect_uri", Some(request.redirect_uri.as_str())),
+        ("scope", Some(scope.as_str())),
+        ("audience", request.audience.as_deref()),
+        ("state", request.state.as_deref()),
+        ("nonce", request.nonce.as_deref()),
+        ("login_hint", request.login_hint.as_deref()),
+        ("screen_hint", request.screen_hint.as_deref()),
+    ];
+    crate::actions::visible_parameters(
+        pairs
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|value| (name, value))),
+    )
 }
 
 /// The response's parameters: the code (stored with what it grants), the access token,
@@ -125,19 +190,34 @@ pub(crate) async fn complete(
 /// or implicit client checks it was not handed another response's code or token).
 async fn issue_response(
     state: &AppState,
+    caller: &Caller<'_>,
     client: &Client,
     request: &AuthRequest,
     api: Option<&ResourceServer>,
-    session: &SessionRecord,
-    user: &User,
-) -> Result<Vec<(&'static str, String)>, OAuthError> {
+    (session, user): (&SessionRecord, &User),
+) -> Result<Vec<(&'static str, String)>, Issue> {
     let implicit = request.response_type.is_implicit();
-    let granted = grant::for_user(
+    let mut granted = grant::for_user(
         state,
         api,
         &user.user_id,
         Asked::Requested(&request.scope),
         grant::refresh_possible(client, implicit),
+    )
+    .await?;
+    let facts = RequestFacts::of(caller.ip, "GET", caller.headers, request_query(request));
+    grant::after_login(
+        state,
+        &Login {
+            client,
+            user,
+            api,
+            protocol: protocol(request),
+            requested_scopes: &request.scope,
+            redirect_uri: Some(&request.redirect_uri),
+            request: &facts,
+        },
+        &mut granted,
     )
     .await?;
     // For the dashboard's checklist ("log in with the sample"): the first sign-in through
@@ -157,6 +237,7 @@ async fn issue_response(
             code_challenge: request.code_challenge.clone(),
             sid: session.sid.clone(),
             auth_time: session.auth_time,
+            custom: granted.custom.clone(),
         };
         let now = now();
         state
@@ -197,6 +278,7 @@ async fn issue_response(
                 sid: Some(&session.sid),
                 access_token: access_token.as_deref(),
                 code: code.as_deref(),
+                custom_claims: &granted.custom.id_token_claims,
             },
         )?;
         params.push(("id_token", id_token));

@@ -56,6 +56,7 @@ pub(super) async fn grant(
             nonce: grant.nonce.as_deref(),
             auth_time: grant.auth_time,
             sid: Some(&grant.sid),
+            custom: grant.custom.clone(),
         },
         Some(refresh),
     )

@@ -7,6 +7,7 @@ use tessera_core::scope;
 use super::client_auth::ClientCredentials;
 use super::response::TokenResponse;
 use crate::AppState;
+use crate::actions::RequestFacts;
 use crate::edge::params::Params;
 use crate::error::OAuthError;
 use crate::oauth::issue;
@@ -17,6 +18,7 @@ pub(super) async fn grant(
     state: &AppState,
     params: &Params,
     credentials: &ClientCredentials,
+    facts: &RequestFacts,
 ) -> Result<TokenResponse, OAuthError> {
     let audience = crate::grant::requested_audience(state, params.get("audience"))
         .await?
@@ -40,17 +42,19 @@ pub(super) async fn grant(
         ));
     }
     let requested = params.get("scope").map(scope::parse);
-    machine_token(state, &access, audience, requested.as_deref())
+    machine_token(state, &access, audience, requested.as_deref(), Some(facts)).await
 }
 
 /// A token for `access`'s application (already authenticated, or vouched for by an
 /// administrator testing an API in the dashboard) to its audience, with the scopes its
-/// grant allows of `requested` (all of them when `None`).
-pub(crate) fn machine_token(
+/// grant allows of `requested` (all of them when `None`). With `request`, the
+/// credentials-exchange Actions run on it (the dashboard's test token skips them).
+pub(crate) async fn machine_token(
     state: &AppState,
     access: &MachineAccess,
     audience: &str,
     requested: Option<&[String]>,
+    request: Option<&RequestFacts>,
 ) -> Result<TokenResponse, OAuthError> {
     let api = access.api.as_ref().ok_or_else(|| {
         OAuthError::access_denied(
@@ -60,8 +64,11 @@ pub(crate) fn machine_token(
             .description(),
         )
     })?;
-    let granted = tessera_core::grant::for_machine(requested, api, access.grant.as_ref())
+    let mut granted = tessera_core::grant::for_machine(requested, api, access.grant.as_ref())
         .map_err(|refusal| OAuthError::access_denied(refusal.description()))?;
+    if let Some(request) = request {
+        crate::grant::after_credentials(state, &access.client, api, request, &mut granted).await?;
+    }
     let issued = issue::jwt_access_token(
         state,
         api,

@@ -22,7 +22,11 @@ pub(crate) use revoke::revoke;
 use client_auth::ClientCredentials;
 use response::TokenResponse;
 
+use std::net::IpAddr;
+
 use crate::AppState;
+use crate::actions::{RequestFacts, visible_parameters};
+use crate::edge::client_ip::ClientIp;
 use crate::edge::cors;
 use crate::edge::metrics::Grant;
 use crate::edge::params::Params;
@@ -30,10 +34,11 @@ use crate::error::OAuthError;
 
 pub(crate) async fn token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let response = match handle(&state, &headers, &body).await {
+    let response = match handle(&state, &headers, ip, &body).await {
         Ok(tokens) => {
             let mut response = Json(tokens).into_response();
             let out = response.headers_mut();
@@ -52,11 +57,14 @@ pub(crate) async fn token(
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
+    ip: IpAddr,
     body: &[u8],
 ) -> Result<TokenResponse, OAuthError> {
     let params = Params::from_body(headers, body, true)
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let credentials = ClientCredentials::from_request(headers, &params)?;
+    // What Actions see of this request (`event.request`); the body without credentials.
+    let facts = RequestFacts::of(ip, "POST", headers, visible_parameters(params.iter()));
     let (grant, issued) = match params.get("grant_type") {
         Some("authorization_code") => (
             Grant::AuthorizationCode,
@@ -64,11 +72,11 @@ async fn handle(
         ),
         Some("refresh_token") => (
             Grant::RefreshToken,
-            refresh_token::grant(state, &params, &credentials).await,
+            refresh_token::grant(state, &params, &credentials, &facts).await,
         ),
         Some("client_credentials") => (
             Grant::ClientCredentials,
-            client_credentials::grant(state, &params, &credentials).await,
+            client_credentials::grant(state, &params, &credentials, &facts).await,
         ),
         Some(_) => {
             return Err(OAuthError::unsupported_grant_type(

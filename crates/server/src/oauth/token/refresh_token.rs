@@ -8,6 +8,7 @@ use super::client_auth::ClientCredentials;
 use super::response::TokenResponse;
 use super::user_tokens::{RefreshGrant, RefreshSource, UserGrant, user_tokens};
 use crate::AppState;
+use crate::actions::{self, Login, RequestFacts};
 use crate::clock::now;
 use crate::edge::params::Params;
 use crate::error::OAuthError;
@@ -19,6 +20,7 @@ pub(super) async fn grant(
     state: &AppState,
     params: &Params,
     credentials: &ClientCredentials,
+    facts: &RequestFacts,
 ) -> Result<TokenResponse, OAuthError> {
     let token = params
         .get("refresh_token")
@@ -57,6 +59,20 @@ pub(super) async fn grant(
         .filter(|u| !u.blocked)
         .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
     let api = grant::audience(state, &client, grant.audience.as_deref()).await?;
+    // Post-login runs again for a refresh (protocol `oauth2-refresh-token`), before the
+    // rotation: a refusal leaves the refresh token as it was.
+    let login = Login {
+        client: &client,
+        user: &user,
+        api: api.as_ref(),
+        protocol: "oauth2-refresh-token",
+        requested_scopes: &scopes,
+        redirect_uri: None,
+        request: facts,
+    };
+    let custom = actions::post_login(state, &login)
+        .await
+        .map_err(grant::Denied::from)?;
     let new_token = ids::secret_token();
     let timing = RefreshTiming {
         idle_lifetime: client.refresh.idle_token_lifetime,
@@ -98,6 +114,7 @@ pub(super) async fn grant(
             nonce: None,
             auth_time: grant.auth_time,
             sid: grant.sid.as_deref(),
+            custom,
         },
         Some(RefreshSource::Rotated(new_token)),
     )

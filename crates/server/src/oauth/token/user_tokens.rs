@@ -3,7 +3,7 @@
 //! application may refresh.
 
 use serde::{Deserialize, Serialize};
-use tessera_core::grant::Asked;
+use tessera_core::grant::{Asked, Customization};
 use tessera_core::{Client, ResourceServer, User, ids, scope};
 use tessera_store::NewRefreshFamily;
 
@@ -41,6 +41,8 @@ pub(super) struct UserGrant<'a> {
     pub(super) nonce: Option<&'a str>,
     pub(super) auth_time: i64,
     pub(super) sid: Option<&'a str>,
+    /// What post-login Actions added: at the code's login, or at this refresh.
+    pub(super) custom: Customization,
 }
 
 /// Access token, ID token (with `openid`) and refresh token (with `offline_access`, when
@@ -58,11 +60,12 @@ pub(super) async fn user_tokens(
         nonce,
         auth_time,
         sid,
+        custom,
     } = recorded;
     // The scopes were decided when the code or the family was; decided again now with the
     // user's current permissions (and without offline_access when no refresh token can
     // follow), so a role removed since shows in this token.
-    let granted = grant::for_user(
+    let mut granted = grant::for_user(
         state,
         api,
         &user.user_id,
@@ -70,6 +73,10 @@ pub(super) async fn user_tokens(
         grant::refresh_possible(client, false),
     )
     .await?;
+    // The family keeps what was decided, not what Actions added: they run again at
+    // every refresh, as they stand then.
+    let decided = granted.scopes.clone();
+    granted.customize(api, custom);
     let wants_refresh = scope::contains(&granted.scopes, scope::OFFLINE_ACCESS);
     let access = issue::user_access_token(
         state,
@@ -80,6 +87,7 @@ pub(super) async fn user_tokens(
         false,
     )
     .await?;
+    let id_token_claims = granted.custom.id_token_claims;
     let scopes = granted.scopes;
     let id_token = if scope::contains(&scopes, "openid") {
         Some(issue::id_token(
@@ -93,6 +101,7 @@ pub(super) async fn user_tokens(
                 sid,
                 access_token: Some(&access.token),
                 code: None,
+                custom_claims: &id_token_claims,
             },
         )?)
     } else {
@@ -104,7 +113,7 @@ pub(super) async fn user_tokens(
             let token = ids::secret_token();
             let now = now();
             let grant = RefreshGrant {
-                scope: scopes.clone(),
+                scope: decided,
                 audience: api.map(|a| a.identifier.clone()),
                 sid: Some(sid.clone()),
                 auth_time,

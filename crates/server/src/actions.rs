@@ -1,0 +1,534 @@
+//! Actions and Rules in the flows: what each trigger's `event` holds (Auth0's shapes, from
+//! what the flow knows), the trigger's deployed code (read from the store, cached for a
+//! second), and what its outcome does — a refusal, custom claims and scopes for the grant
+//! pipeline (`crate::grant`), metadata written once. The engine (`tessera_actions`) runs
+//! the JavaScript; this module knows neither JavaScript nor how tokens are signed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, header};
+use serde_json::{Map, Value, json};
+use tessera_actions::{Action, Job, Outcome, Rule, Trigger};
+use tessera_core::grant::Customization;
+use tessera_core::{Client, DATABASE_CONNECTION, DATABASE_CONNECTION_ID, ResourceServer, User};
+use tessera_store::{StoreError, UserProfileChange};
+
+use crate::AppState;
+use crate::clock::now;
+
+/// How long a node keeps a trigger's deployed code before reading it again: a binding
+/// changed on another node applies within this long.
+const PROGRAM_LIFETIME: Duration = Duration::from_secs(1);
+
+/// What the HTTP request that runs a trigger says about its sender (`event.request`).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestFacts {
+    pub(crate) ip: IpAddr,
+    pub(crate) method: &'static str,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) hostname: Option<String>,
+    pub(crate) language: Option<String>,
+    /// The query (or, for `/oauth/token`, the body) as Auth0 shows it: secrets left out.
+    pub(crate) query: Map<String, Value>,
+}
+
+impl RequestFacts {
+    pub(crate) fn of(
+        ip: IpAddr,
+        method: &'static str,
+        headers: &HeaderMap,
+        query: Map<String, Value>,
+    ) -> RequestFacts {
+        let text = |name: header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        RequestFacts {
+            ip,
+            method,
+            user_agent: text(header::USER_AGENT),
+            hostname: text(header::HOST),
+            language: text(header::ACCEPT_LANGUAGE)
+                .and_then(|list| {
+                    list.split([',', ';'])
+                        .next()
+                        .map(str::trim)
+                        .map(str::to_owned)
+                })
+                .filter(|language| !language.is_empty()),
+            query,
+        }
+    }
+
+    fn to_event(&self) -> Value {
+        json!({
+            "ip": self.ip.to_string(),
+            "method": self.method,
+            "user_agent": self.user_agent,
+            "hostname": self.hostname,
+            "language": self.language,
+            "query": self.query,
+            "body": {},
+            "geoip": {},
+        })
+    }
+}
+
+/// Parameters that never reach an action's `event.request` (they are credentials).
+const SECRET_PARAMETERS: &[&str] = &[
+    "client_secret",
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "password",
+    "client_assertion",
+    "subject_token",
+];
+
+/// A request's parameters as `event.request.query` shows them.
+pub(crate) fn visible_parameters<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Map<String, Value> {
+    pairs
+        .filter(|(name, _)| !SECRET_PARAMETERS.contains(name))
+        .map(|(name, value)| (name.to_string(), Value::String(value.to_string())))
+        .collect()
+}
+
+/// A trigger's rules (post-login) and deployed actions in their binding order.
+#[derive(Debug, Default)]
+struct Program {
+    rules: Vec<Rule>,
+    configuration: BTreeMap<String, String>,
+    actions: Vec<Action>,
+}
+
+impl Program {
+    fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.actions.is_empty()
+    }
+}
+
+/// Each trigger's program, read from the store at most once per [`PROGRAM_LIFETIME`].
+#[derive(Default)]
+pub(crate) struct Programs {
+    cached: Mutex<HashMap<Trigger, (Instant, Arc<Program>)>>,
+}
+
+impl Programs {
+    async fn get(&self, state: &AppState, trigger: Trigger) -> Result<Arc<Program>, StoreError> {
+        if let Some((read, program)) = self.cached.lock().expect("not poisoned").get(&trigger)
+            && read.elapsed() < PROGRAM_LIFETIME
+        {
+            return Ok(program.clone());
+        }
+        let program = Arc::new(load(state, trigger).await?);
+        self.cached
+            .lock()
+            .expect("not poisoned")
+            .insert(trigger, (Instant::now(), program.clone()));
+        Ok(program)
+    }
+}
+
+/// PLACEHOLDER until the store keeps deployed actions (same session): no program, so
+/// nothing runs and every flow behaves as before.
+async fn load(_state: &AppState, _trigger: Trigger) -> Result<Program, StoreError> {
+    Ok(Program::default())
+}
+
+/// Why a trigger stopped a transaction.
+#[derive(Debug)]
+pub(crate) enum Stopped {
+    /// `api.access.deny`, a Rule's `UnauthorizedError`, `api.validation.error`: the code
+    /// and description the application gets.
+    Denied {
+        code: String,
+        description: String,
+    },
+    /// The code failed (an exception, a limit): the transaction fails closed.
+    Failed,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Stopped {
+    fn from(error: StoreError) -> Self {
+        Stopped::Store(error)
+    }
+}
+
+/// What the application is told when an action failed: nothing of the failure itself
+/// (the log has it), so no code or secret leaks to it.
+pub(crate) const FAILED_DESCRIPTION: &str =
+    "The login was refused because an Action or Rule failed; the server's log says why.";
+
+/// What the flow knows when a user's tokens are about to be issued.
+pub(crate) struct Login<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) user: &'a User,
+    pub(crate) api: Option<&'a ResourceServer>,
+    /// Auth0's `event.transaction.protocol`: `oidc-basic-profile`, `oidc-implicit-profile`,
+    /// `oidc-hybrid-profile`, `oauth2-refresh-token`.
+    pub(crate) protocol: &'static str,
+    pub(crate) requested_scopes: &'a [String],
+    pub(crate) redirect_uri: Option<&'a str>,
+    pub(crate) request: &'a RequestFacts,
+}
+
+/// Runs post-login (Rules, then the bound actions) for a user about to get tokens.
+pub(crate) async fn post_login(
+    state: &AppState,
+    login: &Login<'_>,
+) -> Result<Customization, Stopped> {
+    let program = state
+        .action_programs()
+        .get(state, Trigger::PostLogin)
+        .await?;
+    if program.is_empty() {
+        return Ok(Customization::default());
+    }
+    let roles = state
+        .store()
+        .user_roles(&login.user.user_id)
+        .await?
+        .into_iter()
+        .map(|role| role.name)
+        .collect::<Vec<_>>();
+    let mut event = json!({
+        "user": user_event(login.user),
+        "authorization": { "roles": roles },
+        "client": client_event(login.client),
+        "connection": connection_event(),
+        "request": login.request.to_event(),
+        "stats": { "logins_count": login.user.logins_count },
+        "tenant": { "id": "default" },
+        "transaction": {
+            "protocol": login.protocol,
+            "requested_scopes": login.requested_scopes,
+            "redirect_uri": login.redirect_uri,
+        },
+    });
+    if let Some(api) = login.api {
+        event["resource_server"] = json!({ "identifier": api.identifier });
+    }
+    let outcome = run(state, Trigger::PostLogin, event, &program).await;
+    write_metadata(state, &login.user.user_id, &outcome).await?;
+    settle(state, outcome, &login.client.client_id)
+}
+
+/// Runs credentials-exchange for a machine-to-machine token about to be issued.
+pub(crate) async fn credentials_exchange(
+    state: &AppState,
+    client: &Client,
+    api: &ResourceServer,
+    requested_scopes: &[String],
+    request: &RequestFacts,
+) -> Result<Customization, Stopped> {
+    let program = state
+        .action_programs()
+        .get(state, Trigger::CredentialsExchange)
+        .await?;
+    if program.is_empty() {
+        return Ok(Customization::default());
+    }
+    let event = json!({
+        "client": client_event(client),
+        "resource_server": { "identifier": api.identifier },
+        "request": request.to_event(),
+        "tenant": { "id": "default" },
+        "transaction": { "requested_scopes": requested_scopes },
+        "accessToken": { "customClaims": {}, "scope": requested_scopes },
+    });
+    let outcome = run(state, Trigger::CredentialsExchange, event, &program).await;
+    settle(state, outcome, &client.client_id)
+}
+
+/// A user's own sign-up: the application and the request, for the registration triggers.
+#[derive(Clone)]
+pub(crate) struct SignUp {
+    pub(crate) client: Client,
+    pub(crate) request: RequestFacts,
+}
+
+/// The profile a sign-up submitted, before the account exists.
+pub(crate) struct NewProfile<'a> {
+    pub(crate) email: &'a str,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) nickname: Option<&'a str>,
+    pub(crate) picture: Option<&'a str>,
+    pub(crate) user_metadata: &'a Map<String, Value>,
+    pub(crate) app_metadata: &'a Map<String, Value>,
+}
+
+/// What pre-user-registration changes in the account about to be written.
+#[derive(Debug, Default)]
+pub(crate) struct RegistrationChanges {
+    pub(crate) user_metadata: Map<String, Value>,
+    pub(crate) app_metadata: Map<String, Value>,
+}
+
+/// Why a sign-up stopped at pre-user-registration.
+#[derive(Debug)]
+pub(crate) enum RegistrationStopped {
+    /// What the user may be shown: the action's `userMessage`, or a generic sentence (the
+    /// reason is for the log).
+    Denied {
+        user_message: String,
+    },
+    Store(StoreError),
+}
+
+/// What a user is told when a sign-up was refused without a message for them.
+const SIGN_UP_REFUSED: &str = "The sign-up was not allowed.";
+
+/// Runs pre-user-registration for a sign-up about to be written.
+pub(crate) async fn pre_user_registration(
+    state: &AppState,
+    sign_up: &SignUp,
+    profile: &NewProfile<'_>,
+) -> Result<RegistrationChanges, RegistrationStopped> {
+    let program = state
+        .action_programs()
+        .get(state, Trigger::PreUserRegistration)
+        .await
+        .map_err(RegistrationStopped::Store)?;
+    if program.is_empty() {
+        return Ok(RegistrationChanges::default());
+    }
+    let event = json!({
+        "user": {
+            "email": profile.email,
+            "name": profile.name,
+            "nickname": profile.nickname,
+            "picture": profile.picture,
+            "user_metadata": profile.user_metadata,
+            "app_metadata": profile.app_metadata,
+        },
+        "client": client_event(&sign_up.client),
+        "connection": connection_event(),
+        "request": sign_up.request.to_event(),
+        "tenant": { "id": "default" },
+        "transaction": {},
+    });
+    let outcome = run(state, Trigger::PreUserRegistration, event, &program).await;
+    log_executions(&outcome, &sign_up.client.client_id);
+    if let Some(failure) = &outcome.failed {
+        tracing::error!(
+            target: "tessera::actions",
+            action = %failure.by,
+            client_id = %sign_up.client.client_id,
+            error = %failure.message,
+            "action failed: the sign-up is refused"
+        );
+        return Err(RegistrationStopped::Denied {
+            user_message: SIGN_UP_REFUSED.to_string(),
+        });
+    }
+    if let Some(denial) = outcome.denied {
+        tracing::info!(
+            target: "tessera::actions",
+            action = %denial.by,
+            client_id = %sign_up.client.client_id,
+            reason = %denial.reason,
+            "sign-up denied by an action"
+        );
+        let user_message = denial
+            .user_message
+            .or_else(|| (denial.code != "access_denied").then_some(denial.reason))
+            .unwrap_or_else(|| SIGN_UP_REFUSED.to_string());
+        return Err(RegistrationStopped::Denied { user_message });
+    }
+    Ok(RegistrationChanges {
+        user_metadata: outcome.user_metadata,
+        app_metadata: outcome.app_metadata,
+    })
+}
+
+/// Runs post-user-registration after a sign-up, off the request's path: it cannot change
+/// the outcome, and its failures are only logged.
+pub(crate) fn post_user_registration(state: &AppState, sign_up: SignUp, user: &User) {
+    let event = json!({
+        "user": user_event(user),
+        "client": client_event(&sign_up.client),
+        "connection": connection_event(),
+        "request": sign_up.request.to_event(),
+        "tenant": { "id": "default" },
+        "transaction": {},
+    });
+    after_the_fact(
+        state,
+        Trigger::PostUserRegistration,
+        event,
+        sign_up.client.client_id,
+    );
+}
+
+/// Runs post-change-password after a user's password changed, off the request's path.
+pub(crate) fn post_change_password(state: &AppState, user: &User, request: &RequestFacts) {
+    let event = json!({
+        "user": user_event(user),
+        "connection": connection_event(),
+        "request": request.to_event(),
+        "tenant": { "id": "default" },
+        "transaction": {},
+    });
+    after_the_fact(state, Trigger::PostChangePassword, event, String::new());
+}
+
+/// A non-blocking trigger, on a task of its own.
+fn after_the_fact(state: &AppState, trigger: Trigger, event: Value, client_id: String) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let program = match state.action_programs().get(&state, trigger).await {
+            Ok(program) if program.is_empty() => return,
+            Ok(program) => program,
+            Err(error) => {
+                tracing::error!(target: "tessera::actions", trigger = trigger.id(), %error, "cannot read the trigger's actions");
+                return;
+            }
+        };
+        let outcome = run(&state, trigger, event, &program).await;
+        log_executions(&outcome, &client_id);
+        if let Some(failure) = &outcome.failed {
+            tracing::error!(
+                target: "tessera::actions",
+                action = %failure.by,
+                trigger = trigger.id(),
+                error = %failure.message,
+                "action failed (after the fact: nothing was refused)"
+            );
+        }
+    });
+}
+
+async fn run(state: &AppState, trigger: Trigger, event: Value, program: &Program) -> Outcome {
+    let job = Job {
+        trigger,
+        event,
+        rules: program.rules.clone(),
+        configuration: program.configuration.clone(),
+        actions: program.actions.clone(),
+    };
+    match state.actions().run(job).await {
+        Ok(outcome) => outcome,
+        Err(error) => Outcome {
+            failed: Some(tessera_actions::Failure {
+                by: trigger.id().to_string(),
+                message: error.to_string(),
+            }),
+            ..Outcome::default()
+        },
+    }
+}
+
+/// `api.user.setAppMetadata` / `setUserMetadata`, gathered over the trigger and written
+/// once — a deny does not undo them (as on Auth0).
+async fn write_metadata(
+    state: &AppState,
+    user_id: &str,
+    outcome: &Outcome,
+) -> Result<(), StoreError> {
+    if outcome.app_metadata.is_empty() && outcome.user_metadata.is_empty() {
+        return Ok(());
+    }
+    let change = UserProfileChange {
+        app_metadata: (!outcome.app_metadata.is_empty()).then(|| outcome.app_metadata.clone()),
+        user_metadata: (!outcome.user_metadata.is_empty()).then(|| outcome.user_metadata.clone()),
+        ..UserProfileChange::default()
+    };
+    state
+        .store()
+        .update_user_profile(user_id, &change, now())
+        .await?;
+    Ok(())
+}
+
+/// Each execution of a trigger's run, in the log: what `console.log` printed included.
+fn log_executions(outcome: &Outcome, client_id: &str) {
+    for execution in &outcome.logs {
+        tracing::info!(
+            target: "tessera::actions",
+            action = %execution.name,
+            %client_id,
+            millis = execution.duration.as_millis() as u64,
+            error = execution.error.as_deref().unwrap_or(""),
+            stdout = %execution.stdout,
+            "action executed"
+        );
+    }
+}
+
+/// The log of a trigger's run, and what the flow does with its outcome.
+fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customization, Stopped> {
+    log_executions(&outcome, client_id);
+    if let Some(failure) = &outcome.failed {
+        tracing::error!(
+            target: "tessera::actions",
+            action = %failure.by,
+            %client_id,
+            error = %failure.message,
+            "action failed: the transaction is refused"
+        );
+        return Err(Stopped::Failed);
+    }
+    if let Some(denial) = outcome.denied {
+        tracing::info!(
+            target: "tessera::actions",
+            action = %denial.by,
+            %client_id,
+            reason = %denial.reason,
+            "access denied by an action"
+        );
+        return Err(Stopped::Denied {
+            code: denial.code,
+            description: denial.reason,
+        });
+    }
+    // PLACEHOLDER until `tessera_core::custom_claims` lands (same session); unreachable
+    // before then, since no program runs.
+    let _ = state;
+    let access_token_claims = outcome.access_token_claims;
+    let id_token_claims = outcome.id_token_claims;
+    Ok(Customization {
+        access_token_claims,
+        id_token_claims,
+        added_scopes: outcome.added_scopes,
+        removed_scopes: outcome.removed_scopes,
+    })
+}
+
+/// `event.user`: the Management API's user, metadata always objects.
+fn user_event(user: &User) -> Value {
+    let mut event =
+        serde_json::to_value(crate::management::wire::user(user)).expect("plain data serializes");
+    for member in ["app_metadata", "user_metadata"] {
+        if !event[member].is_object() {
+            event[member] = json!({});
+        }
+    }
+    event["multifactor"] = json!([]);
+    event["enrolledFactors"] = json!([]);
+    event
+}
+
+fn client_event(client: &Client) -> Value {
+    json!({
+        "client_id": client.client_id,
+        "name": client.name,
+        "metadata": client.profile.client_metadata,
+    })
+}
+
+fn connection_event() -> Value {
+    json!({
+        "id": DATABASE_CONNECTION_ID,
+        "name": DATABASE_CONNECTION,
+        "strategy": "auth0",
+        "metadata": {},
+    })
+}
