@@ -4,6 +4,46 @@
 //! Architecture invariant: this crate knows JavaScript, the Auth0 `event` / `api`
 //! shapes and the limits. It does not know HTTP, SQL or tokens' signing: the server
 //! hands it the event (as JSON) and the deployed code, and applies the [`Outcome`].
+//!
+//! # How code runs
+//!
+//! The engine is QuickJS-ng through `rquickjs`. [`Engine::start`] spawns
+//! [`Limits::workers`] dedicated threads (8 MiB stacks); each creates its own QuickJS
+//! runtime, which never leaves that thread, with a heap limit of
+//! [`Limits::memory_bytes`] and a JavaScript stack limit of 1 MiB. Every rule and every
+//! action gets a **fresh context**: a change one action makes to `event` or to the global
+//! object is gone before the next one runs. The code is compiled from source each time;
+//! no bytecode is ever loaded and no module loader exists, so `require` and `import`
+//! cannot reach anything (calling `require` throws a message that says to bundle).
+//!
+//! The `api` objects only record what the code asks for; the record crosses into Rust as
+//! JSON and is merged here ([`Outcome`]). The server then filters the custom claims with
+//! `tessera_core::custom_claims::filter` (reserved and restricted names, the 100 KB cap):
+//! the engine merges claims as asked and decides nothing about them.
+//!
+//! # Limits (defaults)
+//!
+//! | limit | default | enforced by |
+//! |---|---|---|
+//! | time per action or rule | 1 s | QuickJS's interrupt handler |
+//! | time per trigger (all rules and actions) | 5 s | the same handler: each execution's deadline is the earlier of the two |
+//! | heap per execution | 32 MiB | `JS_SetMemoryLimit` (libc allocator; rquickjs's `rust-alloc` would disable it) |
+//! | workers | 2 | — |
+//! | `console.log` kept per execution | 256 B | cut on a character boundary, `…[truncated]` appended; secrets' values masked |
+//!
+//! **Watchdog.** Some built-ins never call the interrupt handler (huge BigInt arithmetic,
+//! some `Array` operations on huge lengths). A waiting caller gives up after its budget
+//! plus 2 s and gets a [`Failure`]; a watchdog thread marks that worker retired (it is
+//! never given work again, and its thread ends if the code ever returns) and starts a
+//! replacement, so the pool never shrinks. [`Engine::retired_workers`] counts them.
+
+mod cache;
+mod engine;
+mod js;
+mod rules;
+mod run;
+
+pub use engine::Engine;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -198,34 +238,4 @@ impl Outcome {
 pub enum EngineError {
     #[error("the actions engine is not running")]
     Stopped,
-}
-
-/// The pool of JavaScript workers. Cheap to clone; every clone feeds the same workers.
-///
-/// PLACEHOLDER until the engine lands (same session): it fails every job closed, so
-/// nothing that calls it can let a login through that an action would have refused.
-#[derive(Debug, Clone)]
-pub struct Engine {
-    limits: Limits,
-}
-
-impl Engine {
-    /// Starts the workers.
-    pub fn start(limits: Limits) -> Engine {
-        Engine { limits }
-    }
-
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    /// Runs a trigger's rules and actions, in order.
-    pub async fn run(&self, _job: Job) -> Result<Outcome, EngineError> {
-        Err(EngineError::Stopped)
-    }
-
-    /// Compiles `code` without running it: the error an administrator sees on save.
-    pub async fn check(&self, _trigger: Trigger, _code: &str) -> Result<(), String> {
-        Err("the actions engine is not running".to_string())
-    }
 }

@@ -1,0 +1,545 @@
+//! One worker thread's JavaScript: a QuickJS runtime that never leaves the thread that
+//! made it, and a fresh context for every execution.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rquickjs::context::EvalOptions;
+use rquickjs::context::intrinsic;
+use rquickjs::{Context, Ctx, Function, Object, Runtime, Value};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+
+use crate::cache::ActionCache;
+use crate::{Limits, Trigger};
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// QuickJS's own stack limit, far below the worker thread's 8 MiB so that deep recursion
+/// ends in a catchable "stack overflow" and never in a crash.
+const MAX_STACK_BYTES: usize = 1024 * 1024;
+/// A runtime is rebuilt after this many executions, and after any limit was hit, so no
+/// fragmentation or half-collected state outlives a few logins.
+const EXECUTIONS_PER_RUNTIME: u32 = 500;
+/// Raw console output kept before secrets are masked and the log is cut to its limit.
+const RAW_LOG_SLACK: usize = 16 * 1024;
+const TRUNCATED_MARKER: &str = "…[truncated]";
+const REDACTED: &str = "[secret]";
+/// Secrets shorter than this are not masked in logs: masking "a" would garble them.
+const MIN_MASKED_SECRET: usize = 4;
+
+/// What the code asked for, as the prelude records it.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Record {
+    pub access_token_claims: Map<String, Json>,
+    pub id_token_claims: Map<String, Json>,
+    /// `["add" | "remove", scope]` in call order.
+    pub scopes: Vec<(String, String)>,
+    pub app_metadata: Map<String, Json>,
+    pub user_metadata: Map<String, Json>,
+    pub denied: Option<RecordedDenial>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RecordedDenial {
+    pub code: String,
+    pub reason: String,
+    pub user_message: Option<String>,
+}
+
+/// A rule's `callback(null, user, context)`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RuleState {
+    pub user: Json,
+    pub context: Json,
+}
+
+#[derive(Debug, Deserialize)]
+struct Report {
+    settled: bool,
+    error: Option<String>,
+    record: Option<Record>,
+    rule: Option<RuleState>,
+}
+
+/// What one execution ended with.
+#[derive(Debug)]
+pub(crate) struct Execution {
+    pub stdout: String,
+    pub duration: Duration,
+    pub result: Result<(Record, Option<RuleState>), String>,
+}
+
+/// Which clock ended an execution, for the message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub at: Instant,
+    /// Whether `at` is the trigger's overall deadline rather than the action's own.
+    pub is_trigger: bool,
+}
+
+/// What to run in a fresh context.
+pub(crate) enum Program<'a> {
+    Action {
+        trigger: Trigger,
+        code: &'a str,
+        event_json: &'a str,
+        secrets_json: &'a str,
+        executed_rules_json: &'a str,
+    },
+    Rule {
+        script: &'a str,
+        user_json: &'a str,
+        context_json: &'a str,
+        configuration_json: &'a str,
+    },
+}
+
+pub(crate) struct JsWorker {
+    limits: Limits,
+    cache: Arc<Mutex<ActionCache>>,
+    runtime: Option<Runtime>,
+    executions: u32,
+    deadline: Rc<Cell<Instant>>,
+    interrupted: Rc<Cell<bool>>,
+}
+
+impl JsWorker {
+    pub(crate) fn new(limits: Limits, cache: Arc<Mutex<ActionCache>>) -> JsWorker {
+        JsWorker {
+            limits,
+            cache,
+            runtime: None,
+            executions: 0,
+            deadline: Rc::new(Cell::new(Instant::now())),
+            interrupted: Rc::new(Cell::new(false)),
+        }
+    }
+
+    pub(crate) fn cache(&self) -> Arc<Mutex<ActionCache>> {
+        self.cache.clone()
+    }
+
+    fn runtime(&mut self) -> Result<Runtime, String> {
+        if self.executions >= EXECUTIONS_PER_RUNTIME {
+            self.runtime = None;
+        }
+        if let Some(runtime) = &self.runtime {
+            return Ok(runtime.clone());
+        }
+        let runtime =
+            Runtime::new().map_err(|error| format!("could not start JavaScript: {error}"))?;
+        runtime.set_memory_limit(self.limits.memory_bytes);
+        runtime.set_max_stack_size(MAX_STACK_BYTES);
+        runtime.set_gc_threshold((self.limits.memory_bytes / 4).max(256 * 1024));
+        let deadline = self.deadline.clone();
+        let interrupted = self.interrupted.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            if Instant::now() >= deadline.get() {
+                interrupted.set(true);
+                true
+            } else {
+                false
+            }
+        })));
+        self.executions = 0;
+        self.runtime = Some(runtime.clone());
+        Ok(runtime)
+    }
+
+    /// Compiles an action's module (its top level does not run).
+    pub(crate) fn check_action(&mut self, code: &str, deadline: Deadline) -> Result<(), String> {
+        self.with_fresh_context(
+            deadline,
+            &Rc::new(RefCell::new(String::new())),
+            Trigger::PostLogin,
+            |ctx| compile(&ctx, &module_source(code), "action.js").map(|_| ()),
+        )
+    }
+
+    /// Compiles a rule's script (its body does not run).
+    pub(crate) fn check_rule(&mut self, script: &str, deadline: Deadline) -> Result<(), String> {
+        self.with_fresh_context(
+            deadline,
+            &Rc::new(RefCell::new(String::new())),
+            Trigger::PostLogin,
+            |ctx| compile(&ctx, &rule_source(script), "rule.js").map(|_| ()),
+        )
+    }
+
+    /// Runs one action or rule in a fresh context and reports what it recorded.
+    pub(crate) fn execute(
+        &mut self,
+        program: Program<'_>,
+        secrets: &[&str],
+        deadline: Deadline,
+    ) -> Execution {
+        let started = Instant::now();
+        let log = Rc::new(RefCell::new(String::new()));
+        let trigger = match &program {
+            Program::Action { trigger, .. } => *trigger,
+            Program::Rule { .. } => Trigger::PostLogin,
+        };
+        let result =
+            self.with_fresh_context(deadline, &log, trigger, |ctx| run_program(&ctx, &program));
+        let result = result.and_then(|report| {
+            if let Some(error) = report.error {
+                return Err(error);
+            }
+            if !report.settled {
+                return Err(match program {
+                    Program::Action { .. } => {
+                        "the handler's promise never settled (it awaits something that never resolves)"
+                            .to_string()
+                    }
+                    Program::Rule { .. } => "the rule never called callback".to_string(),
+                });
+            }
+            Ok((report.record.unwrap_or_default(), report.rule))
+        });
+        let stdout = finish_log(&log.borrow(), secrets, self.limits.log_bytes);
+        Execution {
+            stdout,
+            duration: started.elapsed(),
+            result: result.map_err(|message| mask(&message, secrets)),
+        }
+    }
+
+    /// Runs `body` in a new context with the deadline armed; turns an interrupt or an
+    /// exhausted heap into the limit's message and rebuilds the runtime after either.
+    fn with_fresh_context<T>(
+        &mut self,
+        deadline: Deadline,
+        log: &Rc<RefCell<String>>,
+        trigger: Trigger,
+        body: impl FnOnce(Ctx<'_>) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let runtime = self.runtime()?;
+        self.executions += 1;
+        self.deadline.set(deadline.at);
+        self.interrupted.set(false);
+        let result = match new_context(&runtime) {
+            Ok(context) => context.with(|ctx| {
+                install_host(
+                    &ctx,
+                    log.clone(),
+                    self.cache.clone(),
+                    trigger,
+                    self.limits.log_bytes,
+                )
+                .and_then(|()| body(ctx))
+            }),
+            Err(error) => Err(error),
+        };
+        // Nothing of this execution may run on after it: the deadline stays passed.
+        self.deadline.set(Instant::now());
+        let timed_out = self.interrupted.get();
+        let out_of_memory = matches!(&result, Err(message) if is_out_of_memory(message));
+        if timed_out || out_of_memory {
+            self.runtime = None;
+        } else {
+            runtime.run_gc();
+        }
+        if timed_out {
+            let limit = if deadline.is_trigger {
+                format!(
+                    "the trigger exceeded its time limit ({} ms)",
+                    self.limits.per_trigger.as_millis()
+                )
+            } else {
+                format!(
+                    "the action exceeded its time limit ({} ms)",
+                    self.limits.per_action.as_millis()
+                )
+            };
+            return Err(limit);
+        }
+        if out_of_memory {
+            return Err(format!(
+                "the action exceeded its memory limit ({} MiB)",
+                self.limits.memory_bytes / (1024 * 1024)
+            ));
+        }
+        result
+    }
+}
+
+fn new_context(runtime: &Runtime) -> Result<Context, String> {
+    // Everything Context::full has except Performance and DOMException; none of these
+    // intrinsics does I/O. No module loader is installed, so nothing can be imported and
+    // no bytecode is ever read.
+    Context::builder()
+        .with::<intrinsic::Date>()
+        .with::<intrinsic::Eval>()
+        .with::<intrinsic::RegExpCompiler>()
+        .with::<intrinsic::RegExp>()
+        .with::<intrinsic::Json>()
+        .with::<intrinsic::Proxy>()
+        .with::<intrinsic::MapSet>()
+        .with::<intrinsic::TypedArrays>()
+        .with::<intrinsic::Promise>()
+        .with::<intrinsic::WeakRef>()
+        .build(runtime)
+        .map_err(|error| format!("could not create a JavaScript context: {error}"))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The Rust functions the prelude closes over: the log sink and the trigger's cache.
+fn install_host(
+    ctx: &Ctx<'_>,
+    log: Rc<RefCell<String>>,
+    cache: Arc<Mutex<ActionCache>>,
+    trigger: Trigger,
+    log_bytes: usize,
+) -> Result<(), String> {
+    let build = || -> rquickjs::Result<()> {
+        let host = Object::new(ctx.clone())?;
+        let raw_cap = log_bytes.saturating_mul(4).saturating_add(RAW_LOG_SLACK);
+        host.set(
+            "log",
+            Function::new(ctx.clone(), move |line: String| {
+                let mut log = log.borrow_mut();
+                if log.len() < raw_cap {
+                    let room = raw_cap - log.len();
+                    log.push_str(cut_at_char_boundary(&line, room));
+                }
+            })?,
+        )?;
+        let get_cache = cache.clone();
+        host.set(
+            "cacheGet",
+            Function::new(ctx.clone(), move |key: String| -> Option<String> {
+                let mut cache = get_cache
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                cache.get(trigger, &key, now_ms())
+            })?,
+        )?;
+        let set_cache = cache.clone();
+        host.set(
+            "cacheSet",
+            Function::new(
+                ctx.clone(),
+                move |key: String, value: String, expires_at: f64| -> Option<String> {
+                    let mut cache = set_cache
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    cache
+                        .set(trigger, &key, &value, expires_at as i64, now_ms())
+                        .err()
+                        .map(str::to_string)
+                },
+            )?,
+        )?;
+        host.set(
+            "cacheDelete",
+            Function::new(ctx.clone(), move |key: String| {
+                let mut cache = cache
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                cache.delete(trigger, &key);
+            })?,
+        )?;
+        let prelude: Function = ctx.eval(PRELUDE)?;
+        let controller: Object = prelude.call((host,))?;
+        ctx.globals().set(CONTROLLER, controller)
+    };
+    build().map_err(|error| describe_error(ctx, error))
+}
+
+/// The controller lives under a global name no action would use; actions calling it
+/// could only confuse their own execution.
+const CONTROLLER: &str = "__tesseraController";
+
+fn controller<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let globals = ctx.globals();
+    let controller: Object = globals.get(CONTROLLER)?;
+    globals.remove(CONTROLLER)?;
+    Ok(controller)
+}
+
+/// CommonJS: the code is a function body with `exports`, `module` and `require` in scope.
+fn module_source(code: &str) -> String {
+    format!("(function (exports, module, require) {{\n{code}\n}})")
+}
+
+/// A rule is a function expression; a trailing `;` would end the parenthesis early.
+fn rule_source(script: &str) -> String {
+    let trimmed = script.trim_end().trim_end_matches(';');
+    format!("(\n{trimmed}\n)")
+}
+
+fn compile<'js>(ctx: &Ctx<'js>, source: &str, file: &str) -> Result<Value<'js>, String> {
+    let mut options = EvalOptions::default();
+    options.global = true;
+    options.strict = false;
+    options.filename = Some(file.to_string());
+    ctx.eval_with_options::<Value, _>(source.as_bytes().to_vec(), options)
+        .map_err(|error| describe_compile_error(ctx, error))
+}
+
+fn run_program(ctx: &Ctx<'_>, program: &Program<'_>) -> Result<Report, String> {
+    let controller = controller(ctx).map_err(|error| describe_error(ctx, error))?;
+    let started: rquickjs::Result<()> = match program {
+        Program::Action {
+            trigger,
+            code,
+            event_json,
+            secrets_json,
+            executed_rules_json,
+        } => {
+            let module = compile(ctx, &module_source(code), "action.js")?;
+            controller
+                .get::<_, Function>("startAction")
+                .and_then(|start| {
+                    start.call((
+                        trigger.id(),
+                        trigger.handler(),
+                        *event_json,
+                        *secrets_json,
+                        *executed_rules_json,
+                        module,
+                    ))
+                })
+        }
+        Program::Rule {
+            script,
+            user_json,
+            context_json,
+            configuration_json,
+        } => {
+            let rule = compile(ctx, &rule_source(script), "rule.js")?;
+            controller
+                .get::<_, Function>("startRule")
+                .and_then(|start| {
+                    start.call((*user_json, *context_json, *configuration_json, rule))
+                })
+        }
+    };
+    started.map_err(|error| describe_error(ctx, error))?;
+    // No I/O exists, so the queue holds only promise reactions: drain it until the
+    // handler settles or nothing is left. The interrupt handler bounds each job.
+    while ctx.execute_pending_job() {}
+    let finish: Function = controller
+        .get("finish")
+        .map_err(|error| describe_error(ctx, error))?;
+    let text: String = finish
+        .call(())
+        .map_err(|error| describe_error(ctx, error))?;
+    serde_json::from_str(&text)
+        .map_err(|error| format!("the action's result could not be read: {error}"))
+}
+
+/// The message of a pending exception, `Name: message`.
+fn describe_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    if !matches!(error, rquickjs::Error::Exception) {
+        return error.to_string();
+    }
+    let thrown = ctx.catch();
+    describe_thrown(&thrown).0
+}
+
+/// `(Name: message, stack)` of a thrown value.
+fn describe_thrown(thrown: &Value<'_>) -> (String, Option<String>) {
+    if let Some(object) = thrown.as_object() {
+        let name: Option<String> = object.get("name").ok();
+        let message: Option<String> = object.get("message").ok();
+        let stack: Option<String> = object.get("stack").ok();
+        if let Some(message) = message {
+            let name = name.unwrap_or_else(|| "Error".to_string());
+            return (format!("{name}: {message}"), stack);
+        }
+    }
+    if let Some(text) = thrown.as_string().and_then(|text| text.to_string().ok()) {
+        return (text, None);
+    }
+    if thrown.is_null() {
+        // QuickJS throws null when it cannot even allocate the error.
+        return ("InternalError: out of memory".to_string(), None);
+    }
+    (format!("thrown: {}", thrown.type_name()), None)
+}
+
+/// A syntax error with the line in the administrator's code.
+fn describe_compile_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    if !matches!(error, rquickjs::Error::Exception) {
+        return error.to_string();
+    }
+    let thrown = ctx.catch();
+    let (message, stack) = describe_thrown(&thrown);
+    let line = stack.as_deref().and_then(|stack| {
+        let rest = &stack[stack.find(".js:")? + 4..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    match line {
+        // Our wrapper adds one line before the code.
+        Some(line) if line > 1 => format!("{message} (line {})", line - 1),
+        _ => message,
+    }
+}
+
+fn is_out_of_memory(message: &str) -> bool {
+    message.contains("out of memory")
+}
+
+fn cut_at_char_boundary(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Masks secrets' values, then keeps at most `log_bytes` bytes of whole characters.
+fn finish_log(raw: &str, secrets: &[&str], log_bytes: usize) -> String {
+    let masked = mask(raw, secrets);
+    if masked.len() <= log_bytes {
+        return masked;
+    }
+    let mut kept = cut_at_char_boundary(&masked, log_bytes).to_string();
+    kept.push_str(TRUNCATED_MARKER);
+    kept
+}
+
+fn mask(text: &str, secrets: &[&str]) -> String {
+    let mut masked = text.to_string();
+    for secret in secrets {
+        if secret.len() >= MIN_MASKED_SECRET && masked.contains(secret) {
+            masked = masked.replace(secret, REDACTED);
+        }
+    }
+    masked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_cut_on_character_boundaries_after_masking() {
+        let log = finish_log("é".repeat(10).as_str(), &[], 5);
+        assert_eq!(log, format!("éé{TRUNCATED_MARKER}"));
+        let log = finish_log("token=hunter22 ok", &["hunter22"], 256);
+        assert_eq!(log, "token=[secret] ok");
+    }
+
+    #[test]
+    fn rule_scripts_with_a_trailing_semicolon_compile() {
+        assert_eq!(
+            rule_source("function (u, c, cb) {};\n"),
+            "(\nfunction (u, c, cb) {}\n)"
+        );
+    }
+}
