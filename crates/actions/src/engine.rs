@@ -196,13 +196,16 @@ impl Engine {
                 running(),
                 Err("the actions worker stopped unexpectedly".to_string()),
             )),
-            Err(_) => Ok((
-                running(),
-                Err(format!(
-                    "the code did not stop at its time limit ({} ms); its worker was retired",
-                    budget.as_millis()
-                )),
-            )),
+            Err(_) => {
+                retire(&self.shared, &slot);
+                Ok((
+                    running(),
+                    Err(format!(
+                        "the code did not stop at its time limit ({} ms); its worker was retired",
+                        budget.as_millis()
+                    )),
+                ))
+            }
         }
     }
 }
@@ -308,23 +311,29 @@ fn watchdog(shared: Weak<Shared>) {
             return;
         };
         let now = Instant::now();
-        let overdue: Vec<Arc<WorkerSlot>> = {
-            let mut workers = lock(&shared.workers);
-            let (overdue, healthy): (Vec<_>, Vec<_>) = workers
-                .drain(..)
-                .partition(|slot| lock(&slot.busy_until).is_some_and(|until| until <= now));
-            *workers = healthy;
-            overdue
-        };
+        let overdue: Vec<Arc<WorkerSlot>> = lock(&shared.workers)
+            .iter()
+            .filter(|slot| lock(&slot.busy_until).is_some_and(|until| until <= now))
+            .cloned()
+            .collect();
         for slot in overdue {
-            slot.retired.store(true, Ordering::Release);
-            let retired = shared.retired.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::error!(
-                worker = slot.id,
-                retired,
-                "actions: a worker did not stop at its deadline; retired and replaced"
-            );
-            spawn_worker(&shared);
+            retire(&shared, &slot);
         }
     }
+}
+
+/// Gives a stuck worker up: it gets no more work, and a new worker takes its place.
+/// Both the watchdog and a caller that stopped waiting call this; the first one wins.
+fn retire(shared: &Arc<Shared>, slot: &Arc<WorkerSlot>) {
+    if slot.retired.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    lock(&shared.workers).retain(|worker| !Arc::ptr_eq(worker, slot));
+    let retired = shared.retired.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::error!(
+        worker = slot.id,
+        retired,
+        "actions: a worker did not stop at its deadline; retired and replaced"
+    );
+    spawn_worker(shared);
 }

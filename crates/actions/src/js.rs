@@ -182,9 +182,8 @@ impl JsWorker {
             Program::Action { trigger, .. } => *trigger,
             Program::Rule { .. } => Trigger::PostLogin,
         };
-        let result =
-            self.with_fresh_context(deadline, &log, trigger, |ctx| run_program(&ctx, &program));
-        let result = result.and_then(|report| {
+        let result = self.with_fresh_context(deadline, &log, trigger, |ctx| {
+            let report = run_program(&ctx, &program)?;
             if let Some(error) = report.error {
                 return Err(error);
             }
@@ -233,16 +232,21 @@ impl JsWorker {
             }),
             Err(error) => Err(error),
         };
+        // Some built-ins (BigInt to string, huge joins) never poll the interrupt handler:
+        // an execution that overran its deadline fails even if it then succeeded.
+        let overran = Instant::now() > deadline.at;
         // Nothing of this execution may run on after it: the deadline stays passed.
         self.deadline.set(Instant::now());
-        let timed_out = self.interrupted.get();
+        let interrupted = self.interrupted.get();
+        // The heap limit usually surfaces as a catchable "out of memory" error that the
+        // prelude reports like any other.
         let out_of_memory = matches!(&result, Err(message) if is_out_of_memory(message));
-        if timed_out || out_of_memory {
+        if interrupted || overran || out_of_memory {
             self.runtime = None;
         } else {
             runtime.run_gc();
         }
-        if timed_out {
+        if interrupted || (overran && !out_of_memory) {
             let limit = if deadline.is_trigger {
                 format!(
                     "the trigger exceeded its time limit ({} ms)",
