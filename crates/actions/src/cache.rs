@@ -23,18 +23,22 @@ pub(crate) struct ActionCache {
 }
 
 impl ActionCache {
-    /// The live entry as Auth0 returns it: `{value, expires_at}`.
-    pub(crate) fn get(&mut self, trigger: Trigger, key: &str, now_ms: i64) -> Option<String> {
-        let entries = self.by_trigger.get_mut(&trigger)?;
-        let entry = entries.get(key)?;
-        if entry.expires_at_ms <= now_ms {
-            entries.remove(key);
-            return None;
-        }
-        Some(
-            serde_json::json!({"value": entry.value, "expires_at": entry.expires_at_ms})
-                .to_string(),
-        )
+    /// The trigger's live entries as JSON, `{key: {value, expires_at}}` (Auth0's shape
+    /// of `api.cache.get`), for an execution to start from.
+    pub(crate) fn snapshot(&mut self, trigger: Trigger, now_ms: i64) -> String {
+        let Some(entries) = self.by_trigger.get_mut(&trigger) else {
+            return "{}".to_string();
+        };
+        entries.retain(|_, entry| entry.expires_at_ms > now_ms);
+        let live: serde_json::Map<String, serde_json::Value> = entries
+            .iter()
+            .map(|(key, entry)| {
+                let shape =
+                    serde_json::json!({"value": entry.value, "expires_at": entry.expires_at_ms});
+                (key.clone(), shape)
+            })
+            .collect();
+        serde_json::Value::Object(live).to_string()
     }
 
     /// Stores an entry, evicting the expired ones and then the one closest to expiry when
@@ -95,14 +99,12 @@ mod tests {
         cache
             .set(Trigger::PostLogin, "k", "v", 2_000, 1_000)
             .unwrap();
-        assert!(
-            cache
-                .get(Trigger::PostLogin, "k", 1_500)
-                .unwrap()
-                .contains("\"v\"")
+        assert_eq!(
+            cache.snapshot(Trigger::PostLogin, 1_500),
+            r#"{"k":{"expires_at":2000,"value":"v"}}"#
         );
-        assert_eq!(cache.get(Trigger::CredentialsExchange, "k", 1_500), None);
-        assert_eq!(cache.get(Trigger::PostLogin, "k", 2_000), None);
+        assert_eq!(cache.snapshot(Trigger::CredentialsExchange, 1_500), "{}");
+        assert_eq!(cache.snapshot(Trigger::PostLogin, 2_000), "{}");
     }
 
     #[test]
@@ -118,6 +120,10 @@ mod tests {
             cache.set(Trigger::PostLogin, "k", &big, 10_000, 0),
             Err("value_too_large")
         );
+        assert_eq!(
+            cache.set(Trigger::PostLogin, "k", "v", 0, 0),
+            Err("invalid_expiry")
+        );
         for i in 0..MAX_ENTRIES as i64 {
             cache
                 .set(Trigger::PostLogin, &format!("k{i}"), "v", 10_000 + i, 0)
@@ -126,10 +132,13 @@ mod tests {
         cache
             .set(Trigger::PostLogin, "new", "v", 50_000, 0)
             .unwrap();
-        assert_eq!(cache.get(Trigger::PostLogin, "k0", 1), None);
-        assert!(cache.get(Trigger::PostLogin, "k1", 1).is_some());
-        assert!(cache.get(Trigger::PostLogin, "new", 1).is_some());
+        let live = cache.snapshot(Trigger::PostLogin, 1);
+        assert!(!live.contains("\"k0\""), "{live}");
+        assert!(
+            live.contains("\"k1\"") && live.contains("\"new\""),
+            "{live}"
+        );
         cache.delete(Trigger::PostLogin, "new");
-        assert_eq!(cache.get(Trigger::PostLogin, "new", 1), None);
+        assert!(!cache.snapshot(Trigger::PostLogin, 1).contains("\"new\""));
     }
 }

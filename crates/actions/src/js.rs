@@ -1,7 +1,7 @@
 //! One worker thread's JavaScript: a QuickJS runtime that never leaves the thread that
 //! made it, and a fresh context for every execution.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,7 +12,7 @@ use rquickjs::{Context, Ctx, Function, Object, Runtime, Value};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use crate::cache::ActionCache;
+use crate::cache::{self, ActionCache};
 use crate::{Limits, Trigger};
 
 const PRELUDE: &str = include_str!("prelude.js");
@@ -62,6 +62,9 @@ struct Report {
     error: Option<String>,
     record: Option<Record>,
     rule: Option<RuleState>,
+    /// `api.cache` writes, applied even when the code failed afterwards.
+    #[serde(default)]
+    cache_ops: Vec<Vec<Json>>,
 }
 
 /// What one execution ended with.
@@ -151,22 +154,18 @@ impl JsWorker {
 
     /// Compiles an action's module (its top level does not run).
     pub(crate) fn check_action(&mut self, code: &str, deadline: Deadline) -> Result<(), String> {
-        self.with_fresh_context(
-            deadline,
-            &Rc::new(RefCell::new(String::new())),
-            Trigger::PostLogin,
-            |ctx| compile(&ctx, &module_source(code), "action.js").map(|_| ()),
-        )
+        self.with_fresh_context(deadline, |ctx, _| {
+            compile(ctx, &module_source(code), "action.js").map(|_| ())
+        })
+        .0
     }
 
     /// Compiles a rule's script (its body does not run).
     pub(crate) fn check_rule(&mut self, script: &str, deadline: Deadline) -> Result<(), String> {
-        self.with_fresh_context(
-            deadline,
-            &Rc::new(RefCell::new(String::new())),
-            Trigger::PostLogin,
-            |ctx| compile(&ctx, &rule_source(script), "rule.js").map(|_| ()),
-        )
+        self.with_fresh_context(deadline, |ctx, _| {
+            compile(ctx, &rule_source(script), "rule.js").map(|_| ())
+        })
+        .0
     }
 
     /// Runs one action or rule in a fresh context and reports what it recorded.
@@ -177,13 +176,16 @@ impl JsWorker {
         deadline: Deadline,
     ) -> Execution {
         let started = Instant::now();
-        let log = Rc::new(RefCell::new(String::new()));
-        let trigger = match &program {
-            Program::Action { trigger, .. } => *trigger,
-            Program::Rule { .. } => Trigger::PostLogin,
+        let cache = self.cache.clone();
+        let cache_json = match &program {
+            Program::Action { trigger, .. } => lock(&cache).snapshot(*trigger, now_ms()),
+            Program::Rule { .. } => "{}".to_string(),
         };
-        let result = self.with_fresh_context(deadline, &log, trigger, |ctx| {
-            let report = run_program(&ctx, &program)?;
+        let (result, log) = self.with_fresh_context(deadline, |ctx, controller| {
+            let report = run_program(ctx, controller, &program, &cache_json)?;
+            if let Program::Action { trigger, .. } = &program {
+                apply_cache_ops(&mut lock(&cache), *trigger, &report.cache_ops);
+            }
             if let Some(error) = report.error {
                 return Err(error);
             }
@@ -198,7 +200,7 @@ impl JsWorker {
             }
             Ok((report.record.unwrap_or_default(), report.rule))
         });
-        let stdout = finish_log(&log.borrow(), secrets, self.limits.log_bytes);
+        let stdout = finish_log(&log, secrets, self.limits.log_bytes);
         Execution {
             stdout,
             duration: started.elapsed(),
@@ -206,31 +208,35 @@ impl JsWorker {
         }
     }
 
-    /// Runs `body` in a new context with the deadline armed; turns an interrupt or an
-    /// exhausted heap into the limit's message and rebuilds the runtime after either.
+    /// Runs `body` in a new context, after the prelude, with the deadline armed; turns
+    /// an interrupt or an exhausted heap into the limit's message and rebuilds the
+    /// runtime after either. Returns the console output too, whatever happened.
     fn with_fresh_context<T>(
         &mut self,
         deadline: Deadline,
-        log: &Rc<RefCell<String>>,
-        trigger: Trigger,
-        body: impl FnOnce(Ctx<'_>) -> Result<T, String>,
-    ) -> Result<T, String> {
-        let runtime = self.runtime()?;
+        body: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
+    ) -> (Result<T, String>, String) {
+        let runtime = match self.runtime() {
+            Ok(runtime) => runtime,
+            Err(error) => return (Err(error), String::new()),
+        };
         self.executions += 1;
         self.deadline.set(deadline.at);
         self.interrupted.set(false);
-        let result = match new_context(&runtime) {
-            Ok(context) => context.with(|ctx| {
-                install_host(
-                    &ctx,
-                    log.clone(),
-                    self.cache.clone(),
-                    trigger,
-                    self.limits.log_bytes,
-                )
-                .and_then(|()| body(ctx))
+        let raw_log_cap = self
+            .limits
+            .log_bytes
+            .saturating_mul(4)
+            .saturating_add(RAW_LOG_SLACK);
+        let (result, log) = match new_context(&runtime) {
+            Ok(context) => context.with(|ctx| match start_prelude(&ctx, raw_log_cap) {
+                Ok(controller) => {
+                    let result = body(&ctx, &controller);
+                    (result, read_log(&controller))
+                }
+                Err(error) => (Err(error), String::new()),
             }),
-            Err(error) => Err(error),
+            Err(error) => (Err(error), String::new()),
         };
         // Some built-ins (BigInt to string, huge joins) never poll the interrupt handler:
         // an execution that overran its deadline fails even if it then succeeded.
@@ -258,15 +264,16 @@ impl JsWorker {
                     self.limits.per_action.as_millis()
                 )
             };
-            return Err(limit);
+            return (Err(limit), log);
         }
         if out_of_memory {
-            return Err(format!(
+            let limit = format!(
                 "the action exceeded its memory limit ({} MiB)",
                 self.limits.memory_bytes / (1024 * 1024)
-            ));
+            );
+            return (Err(limit), log);
         }
-        result
+        (result, log)
     }
 }
 
@@ -296,78 +303,51 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The Rust functions the prelude closes over: the log sink and the trigger's cache.
-fn install_host(
-    ctx: &Ctx<'_>,
-    log: Rc<RefCell<String>>,
-    cache: Arc<Mutex<ActionCache>>,
-    trigger: Trigger,
-    log_bytes: usize,
-) -> Result<(), String> {
-    let build = || -> rquickjs::Result<()> {
-        let host = Object::new(ctx.clone())?;
-        let raw_cap = log_bytes.saturating_mul(4).saturating_add(RAW_LOG_SLACK);
-        host.set(
-            "log",
-            Function::new(ctx.clone(), move |line: String| {
-                let mut log = log.borrow_mut();
-                if log.len() < raw_cap {
-                    let room = raw_cap - log.len();
-                    log.push_str(cut_at_char_boundary(&line, room));
-                }
-            })?,
-        )?;
-        let get_cache = cache.clone();
-        host.set(
-            "cacheGet",
-            Function::new(ctx.clone(), move |key: String| -> Option<String> {
-                let mut cache = get_cache
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                cache.get(trigger, &key, now_ms())
-            })?,
-        )?;
-        let set_cache = cache.clone();
-        host.set(
-            "cacheSet",
-            Function::new(
-                ctx.clone(),
-                move |key: String, value: String, expires_at: f64| -> Option<String> {
-                    let mut cache = set_cache
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                    cache
-                        .set(trigger, &key, &value, expires_at as i64, now_ms())
-                        .err()
-                        .map(str::to_string)
-                },
-            )?,
-        )?;
-        host.set(
-            "cacheDelete",
-            Function::new(ctx.clone(), move |key: String| {
-                let mut cache = cache
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                cache.delete(trigger, &key);
-            })?,
-        )?;
-        let prelude: Function = ctx.eval(PRELUDE)?;
-        let controller: Object = prelude.call((host,))?;
-        ctx.globals().set(CONTROLLER, controller)
-    };
-    build().map_err(|error| describe_error(ctx, error))
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The controller lives under a global name no action would use; actions calling it
-/// could only confuse their own execution.
-const CONTROLLER: &str = "__tesseraController";
+/// Evaluates the prelude and returns its controller (kept out of the global object).
+fn start_prelude<'js>(ctx: &Ctx<'js>, raw_log_cap: usize) -> Result<Object<'js>, String> {
+    let start = || -> rquickjs::Result<Object<'js>> {
+        let prelude: Function = ctx.eval(PRELUDE)?;
+        prelude.call((raw_log_cap, cache::MAX_KEY_BYTES, cache::MAX_VALUE_BYTES))
+    };
+    start().map_err(|error| describe_error(ctx, error))
+}
 
-fn controller<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
-    let globals = ctx.globals();
-    let controller: Object = globals.get(CONTROLLER)?;
-    globals.remove(CONTROLLER)?;
-    Ok(controller)
+/// The console output so far. A plain property read: no JavaScript runs, so this works
+/// after an interrupt too.
+fn read_log(controller: &Object<'_>) -> String {
+    controller
+        .get::<_, Object>("output")
+        .and_then(|output| output.get::<_, String>("log"))
+        .unwrap_or_default()
+}
+
+/// Applies an execution's `api.cache` writes: `["set", key, value, expires_at]` and
+/// `["delete", key]`. The cache enforces its limits again; a refused write is skipped.
+fn apply_cache_ops(cache: &mut ActionCache, trigger: Trigger, operations: &[Vec<Json>]) {
+    let now = now_ms();
+    for operation in operations {
+        match operation.as_slice() {
+            [
+                Json::String(kind),
+                Json::String(key),
+                Json::String(value),
+                expires_at,
+            ] if kind == "set" => {
+                let expires_at = expires_at.as_f64().unwrap_or(0.0) as i64;
+                let _ = cache.set(trigger, key, value, expires_at, now);
+            }
+            [Json::String(kind), Json::String(key)] if kind == "delete" => {
+                cache.delete(trigger, key);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// CommonJS: the code is a function body with `exports`, `module` and `require` in scope.
@@ -390,8 +370,12 @@ fn compile<'js>(ctx: &Ctx<'js>, source: &str, file: &str) -> Result<Value<'js>, 
         .map_err(|error| describe_compile_error(ctx, error))
 }
 
-fn run_program(ctx: &Ctx<'_>, program: &Program<'_>) -> Result<Report, String> {
-    let controller = controller(ctx).map_err(|error| describe_error(ctx, error))?;
+fn run_program<'js>(
+    ctx: &Ctx<'js>,
+    controller: &Object<'js>,
+    program: &Program<'_>,
+    cache_json: &str,
+) -> Result<Report, String> {
     let started: rquickjs::Result<()> = match program {
         Program::Action {
             trigger,
@@ -410,6 +394,7 @@ fn run_program(ctx: &Ctx<'_>, program: &Program<'_>) -> Result<Report, String> {
                         *event_json,
                         *secrets_json,
                         *executed_rules_json,
+                        cache_json,
                         module,
                     ))
                 })

@@ -1,16 +1,18 @@
 // The host side of one execution, evaluated first in every fresh context.
 //
-// It is an expression: a function the engine calls with `host` (Rust functions for the
-// log and the cache) and that returns the controller the engine drives. The `api`
-// objects only *record* what the code asks for; the engine validates and applies the
-// record in Rust, so no JavaScript reaches into the server's state.
-(function (host) {
+// It is an expression: a function the engine calls with the limits it needs and that
+// returns the controller the engine drives. Nothing here calls into Rust: the `api`
+// objects *record* what the code asks for, `console` writes to `output.log`, and the
+// cache works on a snapshot whose changes go back as a list. The engine reads all of it
+// as data once the execution ends, validates it and applies it. (Rust functions called
+// from JavaScript would also keep the last context alive through rquickjs's
+// per-runtime prototype cache, holding its heap into the next execution.)
+(function (rawLogCap, cacheMaxKeyBytes, cacheMaxValueBytes) {
   'use strict';
 
   // Captured now, before the administrator's code can replace them.
   const stringify = JSON.stringify;
   const parse = JSON.parse;
-  const isArray = Array.isArray;
   const createObject = Object.create;
   const defineProperty = Object.defineProperty;
   const promiseResolve = Promise.resolve.bind(Promise);
@@ -55,12 +57,25 @@
     }
   }
 
+  // What the engine reads back even when the execution was cut short.
+  const output = { log: '' };
+
+  function appendLog(line) {
+    const room = rawLogCap - output.log.length;
+    if (room <= 0) return;
+    let kept = line.length <= room ? line : line.slice(0, room);
+    // Never end on half of a surrogate pair.
+    const last = kept.charCodeAt(kept.length - 1);
+    if (kept.length < line.length && last >= 0xd800 && last <= 0xdbff) kept = kept.slice(0, -1);
+    output.log += kept;
+  }
+
   const consoleObject = {};
   for (const level of ['log', 'info', 'warn', 'error', 'debug', 'trace']) {
     consoleObject[level] = function (...args) {
       let line = '';
       for (let i = 0; i < args.length; i++) line += (i ? ' ' : '') + describe(args[i]);
-      host.log(line + '\n');
+      appendLog(line + '\n');
     };
   }
   globalThis.console = consoleObject;
@@ -109,6 +124,8 @@
     settled: false,
     error: null,
     rule: null,
+    cache: dictionary(),
+    cacheOps: [],
   };
 
   function notSupported(name) {
@@ -123,25 +140,54 @@
     return object;
   }
 
+  function utf8Length(text) {
+    let bytes = 0;
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i);
+      if (unit < 0x80) bytes += 1;
+      else if (unit < 0x800) bytes += 2;
+      else if (unit >= 0xd800 && unit <= 0xdbff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    }
+    return bytes;
+  }
+
+  // The trigger's cache as it was when the execution started, plus this execution's
+  // own writes; the writes go back to the engine as `cache_ops`, which applies them
+  // with the same limits (and the per-trigger entry cap).
   function buildCache() {
     const success = () => ({ type: 'success' });
     const failure = (code) => ({ type: 'error', code: code });
     return {
       get(key) {
-        const text = host.cacheGet(StringOf(key));
-        return text === undefined ? undefined : parse(text);
+        const entry = state.cache[StringOf(key)];
+        if (entry === undefined || entry.expires_at <= dateNow()) return undefined;
+        return { value: entry.value, expires_at: entry.expires_at };
       },
       set(key, value, options) {
+        const name = StringOf(key);
         if (typeof value !== 'string') return failure('invalid_argument');
-        let expiresAt = dateNow() + CACHE_DEFAULT_TTL_MS;
+        if (name.length === 0 || name.length > cacheMaxKeyBytes || utf8Length(name) > cacheMaxKeyBytes) {
+          return failure('invalid_key');
+        }
+        if (value.length > cacheMaxValueBytes || utf8Length(value) > cacheMaxValueBytes) {
+          return failure('value_too_large');
+        }
+        const now = dateNow();
+        let expiresAt = now + CACHE_DEFAULT_TTL_MS;
         if (options && options.expires_at !== undefined) expiresAt = Number(options.expires_at);
-        else if (options && options.ttl !== undefined) expiresAt = dateNow() + Number(options.ttl);
-        if (!(expiresAt === expiresAt)) return failure('invalid_argument');
-        const code = host.cacheSet(StringOf(key), value, expiresAt);
-        return code === undefined ? success() : failure(code);
+        else if (options && options.ttl !== undefined) expiresAt = now + Number(options.ttl);
+        if (!(expiresAt > now)) return failure('invalid_expiry');
+        state.cache[name] = { value: value, expires_at: expiresAt };
+        state.cacheOps.push(['set', name, value, expiresAt]);
+        return success();
       },
       delete(key) {
-        host.cacheDelete(StringOf(key));
+        const name = StringOf(key);
+        delete state.cache[name];
+        state.cacheOps.push(['delete', name]);
         return success();
       },
     };
@@ -276,8 +322,12 @@
   return {
     // Runs the module's top level, then calls its handler; a returned promise settles
     // while the engine drains the job queue.
-    startAction(trigger, handlerName, eventJson, secretsJson, executedRulesJson, moduleFunction) {
+    output: output,
+
+    startAction(trigger, handlerName, eventJson, secretsJson, executedRulesJson, cacheJson, moduleFunction) {
       try {
+        const entries = parse(cacheJson);
+        for (const name of Object.keys(entries)) state.cache[name] = entries[name];
         const event = parse(eventJson);
         event.secrets = parse(secretsJson);
         const module = { exports: {} };
@@ -350,7 +400,13 @@
 
     // What the execution produced, as JSON for Rust.
     finish() {
-      const report = { settled: state.settled, error: state.error, record: null, rule: null };
+      const report = {
+        settled: state.settled,
+        error: state.error,
+        record: null,
+        rule: null,
+        cache_ops: state.cacheOps,
+      };
       if (state.error === null) {
         report.record = state.record;
         report.rule = state.rule;
@@ -358,7 +414,7 @@
       try {
         return stringify(report);
       } catch (error) {
-        return stringify({ settled: true, error: describeError(error), record: null, rule: null });
+        return stringify({ settled: true, error: describeError(error), record: null, rule: null, cache_ops: [] });
       }
     },
   };

@@ -347,7 +347,8 @@ async fn the_cache_is_shared_per_trigger_across_executions() {
     let writer = r#"exports.onExecutePostLogin = async (event, api) => {
         const result = api.cache.set('token', 'abc', {ttl: 60000});
         const tooBig = api.cache.set('big', 'x'.repeat(5000));
-        api.idToken.setCustomClaim('https://x/set', [result.type, tooBig.type]);
+        api.idToken.setCustomClaim('https://x/set', [result.type, tooBig.type, tooBig.code,
+            api.cache.get('token').value]);
     };"#;
     let reader = r#"exports.onExecutePostLogin = async (event, api) => {
         const entry = api.cache.get('token');
@@ -359,12 +360,24 @@ async fn the_cache_is_shared_per_trigger_across_executions() {
     let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[writer]).await;
     assert_eq!(
         outcome.id_token_claims["https://x/set"],
-        json!(["success", "error"])
+        json!(["success", "error", "value_too_large", "abc"])
     );
     let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[reader]).await;
     assert_eq!(outcome.id_token_claims["https://x/got"], "abc");
     assert_eq!(outcome.id_token_claims["https://x/fresh"], true);
     assert_eq!(outcome.id_token_claims["https://x/gone"], true);
+    // Writes made before a failure still count.
+    let failing = "exports.onExecutePostLogin = async (event, api) => { api.cache.set('kept', 'yes'); throw new Error('late'); };";
+    run_actions(&engine, Trigger::PostLogin, post_login_event(), &[failing]).await;
+    let read_kept = "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/kept', api.cache.get('kept').value); };";
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[read_kept],
+    )
+    .await;
+    assert_eq!(outcome.id_token_claims["https://x/kept"], "yes");
     // Another trigger has its own cache.
     run_actions(&engine, Trigger::PostLogin, post_login_event(), &[writer]).await;
     let other = "exports.onExecuteCredentialsExchange = async (event, api) => { api.accessToken.setCustomClaim('https://x/got', api.cache.get('token') === undefined); };";
@@ -476,4 +489,53 @@ async fn a_fresh_context_per_execution_is_cheap() {
     let per_run = started.elapsed() / runs;
     eprintln!("one post-login action, end to end: {per_run:?} per execution");
     assert!(per_run < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn nothing_outside_the_language_is_reachable() {
+    let engine = engine();
+    let globals = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.idToken.setCustomClaim('https://x/g', [typeof std, typeof os, typeof print, typeof auth0,
+            typeof process, typeof fetch, typeof module, typeof exports]);
+    };"#;
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[globals]).await;
+    assert_eq!(
+        outcome.id_token_claims["https://x/g"],
+        json!([
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined",
+            "object",
+            "object"
+        ])
+    );
+    let import = "exports.onExecutePostLogin = async () => { await import('os'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[import]).await;
+    assert_eq!(
+        failure_message(&outcome),
+        "ReferenceError: could not load module 'os'"
+    );
+}
+
+/// Each execution's heap is given back: twenty executions of 16 MiB each fit in a
+/// 32 MiB limit only if nothing of the previous ones is kept.
+#[tokio::test]
+async fn memory_is_reclaimed_between_executions() {
+    let engine = Engine::start(Limits {
+        workers: 1,
+        ..Limits::default()
+    });
+    let code = r#"exports.onExecutePostLogin = async (event, api) => {
+        const keep = [];
+        for (let i = 0; i < 16; i++) keep.push('x'.repeat(1024 * 1024 + i));
+        globalThis.kept = keep;
+        api.idToken.setCustomClaim('https://x/n', keep.length);
+    };"#;
+    for run in 0..20 {
+        let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+        assert!(outcome.allowed(), "run {run}: {outcome:?}");
+    }
 }

@@ -216,3 +216,24 @@ async fn other_jobs_complete_while_a_worker_is_stuck() {
     let (first, second) = tokio::join!(still_serves(&engine), still_serves(&engine));
     let ((), ()) = (first, second);
 }
+
+#[tokio::test]
+async fn a_rule_that_loops_or_never_calls_back_ends() {
+    let engine = fast_engine(1);
+    let mut looping = job(Trigger::PostLogin, post_login_event(), Vec::new());
+    looping.rules = vec![rule(
+        "loop",
+        "function (user, context, callback) { while (true) {} }",
+    )];
+    let outcome = run(&engine, looping).await;
+    assert!(failure_message(&outcome).contains("exceeded its time limit"));
+    assert_eq!(outcome.failed.unwrap().by, "loop");
+    let mut waiting = job(Trigger::PostLogin, post_login_event(), Vec::new());
+    waiting.rules = vec![rule(
+        "wait",
+        "function (user, context, callback) { new Promise(() => {}).then(() => callback(null, user, context)); }",
+    )];
+    let outcome = run(&engine, waiting).await;
+    assert_eq!(failure_message(&outcome), "the rule never called callback");
+    still_serves(&engine).await;
+}
