@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rquickjs::context::EvalOptions;
 use rquickjs::context::intrinsic;
-use rquickjs::{Context, Ctx, Function, Object, Runtime, Value};
+use rquickjs::{Context, Ctx, Function, Object, Persistent, Runtime, Value};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
@@ -154,17 +154,21 @@ impl JsWorker {
 
     /// Compiles an action's module (its top level does not run).
     pub(crate) fn check_action(&mut self, code: &str, deadline: Deadline) -> Result<(), String> {
-        self.with_fresh_context(deadline, |ctx, _| {
-            compile(ctx, &module_source(code), "action.js").map(|_| ())
-        })
+        self.with_fresh_context(
+            deadline,
+            |ctx, _| compile(ctx, &module_source(code), "action.js").map(|_| ()),
+            |_, _| Ok(()),
+        )
         .0
     }
 
     /// Compiles a rule's script (its body does not run).
     pub(crate) fn check_rule(&mut self, script: &str, deadline: Deadline) -> Result<(), String> {
-        self.with_fresh_context(deadline, |ctx, _| {
-            compile(ctx, &rule_source(script), "rule.js").map(|_| ())
-        })
+        self.with_fresh_context(
+            deadline,
+            |ctx, _| compile(ctx, &rule_source(script), "rule.js").map(|_| ()),
+            |_, _| Ok(()),
+        )
         .0
     }
 
@@ -181,25 +185,26 @@ impl JsWorker {
             Program::Action { trigger, .. } => lock(&cache).snapshot(*trigger, now_ms()),
             Program::Rule { .. } => "{}".to_string(),
         };
-        let (result, log) = self.with_fresh_context(deadline, |ctx, controller| {
-            let report = run_program(ctx, controller, &program, &cache_json)?;
-            if let Program::Action { trigger, .. } = &program {
-                apply_cache_ops(&mut lock(&cache), *trigger, &report.cache_ops);
-            }
-            if let Some(error) = report.error {
-                return Err(error);
-            }
-            if !report.settled {
-                return Err(match program {
-                    Program::Action { .. } => {
-                        "the handler's promise never settled (it awaits something that never resolves)"
-                            .to_string()
-                    }
-                    Program::Rule { .. } => "the rule never called callback".to_string(),
-                });
-            }
-            Ok((report.record.unwrap_or_default(), report.rule))
-        });
+        let (result, log) = self.with_fresh_context(
+            deadline,
+            |ctx, controller| start_program(ctx, controller, &program, &cache_json),
+            |ctx, controller| {
+                let report = finish_program(ctx, controller)?;
+                if let Program::Action { trigger, .. } = &program {
+                    apply_cache_ops(&mut lock(&cache), *trigger, &report.cache_ops);
+                }
+                if let Some(error) = report.error {
+                    return Err(error);
+                }
+                if !report.settled {
+                    return Err(match program {
+                        Program::Action { .. } => "the handler's promise never settled (it awaits something that never resolves)".to_string(),
+                        Program::Rule { .. } => "the rule never called callback".to_string(),
+                    });
+                }
+                Ok((report.record.unwrap_or_default(), report.rule))
+            },
+        );
         let stdout = finish_log(&log, secrets, self.limits.log_bytes);
         Execution {
             stdout,
@@ -208,13 +213,15 @@ impl JsWorker {
         }
     }
 
-    /// Runs `body` in a new context, after the prelude, with the deadline armed; turns
-    /// an interrupt or an exhausted heap into the limit's message and rebuilds the
-    /// runtime after either. Returns the console output too, whatever happened.
+    /// Runs `start` in a new context after the prelude, drains the promise jobs, then
+    /// runs `finish`, all under the deadline; turns an interrupt or an exhausted heap
+    /// into the limit's message and rebuilds the runtime after either. Returns the
+    /// console output too, whatever happened.
     fn with_fresh_context<T>(
         &mut self,
         deadline: Deadline,
-        body: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
+        start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
+        finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
     ) -> (Result<T, String>, String) {
         let runtime = match self.runtime() {
             Ok(runtime) => runtime,
@@ -229,13 +236,7 @@ impl JsWorker {
             .saturating_mul(4)
             .saturating_add(RAW_LOG_SLACK);
         let (result, log) = match new_context(&runtime) {
-            Ok(context) => context.with(|ctx| match start_prelude(&ctx, raw_log_cap) {
-                Ok(controller) => {
-                    let result = body(&ctx, &controller);
-                    (result, read_log(&controller))
-                }
-                Err(error) => (Err(error), String::new()),
-            }),
+            Ok(context) => run_phases(&runtime, &context, raw_log_cap, deadline.at, start, finish),
             Err(error) => (Err(error), String::new()),
         };
         // Some built-ins (BigInt to string, huge joins) never poll the interrupt handler:
@@ -275,6 +276,36 @@ impl JsWorker {
         }
         (result, log)
     }
+}
+
+/// start → drain the jobs → finish, keeping the controller across the phases.
+fn run_phases<T>(
+    runtime: &Runtime,
+    context: &Context,
+    raw_log_cap: usize,
+    deadline: Instant,
+    start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
+    finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
+) -> (Result<T, String>, String) {
+    let (controller, started) = context.with(|ctx| match start_prelude(&ctx, raw_log_cap) {
+        Ok(controller) => {
+            let started = start(&ctx, &controller);
+            (Some(Persistent::save(&ctx, controller)), started)
+        }
+        Err(error) => (None, Err(error)),
+    });
+    let Some(controller) = controller else {
+        let error = started.err().unwrap_or_default();
+        return (Err(error), String::new());
+    };
+    let drained = started.and_then(|()| drain_jobs(runtime, deadline));
+    context.with(|ctx| match controller.restore(&ctx) {
+        Ok(controller) => {
+            let result = drained.and_then(|()| finish(&ctx, &controller));
+            (result, read_log(&controller))
+        }
+        Err(error) => (Err(describe_error(&ctx, error)), String::new()),
+    })
 }
 
 fn new_context(runtime: &Runtime) -> Result<Context, String> {
@@ -370,12 +401,12 @@ fn compile<'js>(ctx: &Ctx<'js>, source: &str, file: &str) -> Result<Value<'js>, 
         .map_err(|error| describe_compile_error(ctx, error))
 }
 
-fn run_program<'js>(
+fn start_program<'js>(
     ctx: &Ctx<'js>,
     controller: &Object<'js>,
     program: &Program<'_>,
     cache_json: &str,
-) -> Result<Report, String> {
+) -> Result<(), String> {
     let started: rquickjs::Result<()> = match program {
         Program::Action {
             trigger,
@@ -413,10 +444,33 @@ fn run_program<'js>(
                 })
         }
     };
-    started.map_err(|error| describe_error(ctx, error))?;
-    // No I/O exists, so the queue holds only promise reactions: drain it until the
-    // handler settles or nothing is left. The interrupt handler bounds each job.
-    while ctx.execute_pending_job() {}
+    started.map_err(|error| describe_error(ctx, error))
+}
+
+/// Runs the queued promise jobs until none is left or the deadline passed (a promise
+/// chain that keeps queueing more would otherwise never end). No I/O exists, so the
+/// queue holds only promise reactions. Runs outside `Context::with`: the runtime's own
+/// job runner hands back a job's uncaught error, where a heap exhausted inside promise
+/// machinery shows (the context's runner would swallow it).
+fn drain_jobs(runtime: &Runtime, deadline: Instant) -> Result<(), String> {
+    while Instant::now() < deadline {
+        match runtime.execute_pending_job() {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(exception) => {
+                let message = exception
+                    .0
+                    .with(|ctx| describe_error(&ctx, rquickjs::Error::Exception));
+                if is_out_of_memory(&message) {
+                    return Err(message);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn finish_program(ctx: &Ctx<'_>, controller: &Object<'_>) -> Result<Report, String> {
     let finish: Function = controller
         .get("finish")
         .map_err(|error| describe_error(ctx, error))?;

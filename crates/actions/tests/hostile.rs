@@ -237,3 +237,48 @@ async fn a_rule_that_loops_or_never_calls_back_ends() {
     assert_eq!(failure_message(&outcome), "the rule never called callback");
     still_serves(&engine).await;
 }
+
+#[tokio::test]
+async fn an_endless_promise_chain_is_cut_at_the_deadline() {
+    let engine = fast_engine(1);
+    let code = r#"exports.onExecutePostLogin = async () => {
+        const spin = () => Promise.resolve().then(spin);
+        spin();
+        spin();
+        await new Promise(() => {});
+    };"#;
+    // Each waiting promise holds the next: the heap runs out, inside a reaction where
+    // it becomes a rejection nobody handles, or the clock runs out first.
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    let message = failure_message(&outcome);
+    assert!(
+        ["time limit", "memory limit", "never settled"]
+            .iter()
+            .any(|end| message.contains(end)),
+        "{message}"
+    );
+    still_serves(&engine).await;
+    let flat = r#"exports.onExecutePostLogin = async () => {
+        const spin = () => { Promise.resolve().then(spin); };
+        spin();
+        await new Promise(() => {});
+    };"#;
+    fails_with(&engine, flat, "exceeded its time limit").await;
+}
+
+#[tokio::test]
+async fn the_log_of_an_interrupted_execution_is_kept() {
+    let engine = fast_engine(1);
+    let code =
+        "exports.onExecutePostLogin = async () => { console.log('started'); while (true) {} };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    assert!(failure_message(&outcome).contains("time limit"));
+    assert_eq!(outcome.logs[0].stdout, "started\n");
+    assert!(
+        outcome.logs[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("time limit")
+    );
+}
