@@ -19,7 +19,7 @@ use crate::{EngineError, Failure, Job, Limits, Outcome, Trigger};
 const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
 /// How long past its deadline a worker may take before it is given up for stuck (the
 /// interrupt handler cannot reach some built-ins, such as huge BigInt arithmetic).
-pub(crate) const GRACE: Duration = Duration::from_secs(2);
+const GRACE: Duration = Duration::from_secs(2);
 /// How often the watchdog looks at the workers.
 const WATCHDOG_TICK: Duration = Duration::from_millis(100);
 
@@ -48,7 +48,7 @@ struct WorkerSlot {
     /// When the current task must be finished by, grace included.
     busy_until: Mutex<Option<Instant>>,
     /// The rule or action running now, to name it if the worker gets stuck.
-    running: Arc<Mutex<String>>,
+    running: Mutex<String>,
 }
 
 struct Shared {
@@ -216,7 +216,7 @@ fn spawn_worker(shared: &Arc<Shared>) {
         id,
         retired: AtomicBool::new(false),
         busy_until: Mutex::new(None),
-        running: Arc::new(Mutex::new(String::new())),
+        running: Mutex::new(String::new()),
     });
     let inbox = shared.inbox.clone();
     let cache = shared.cache.clone();

@@ -20,6 +20,8 @@ const PRELUDE: &str = include_str!("prelude.js");
 /// QuickJS's own stack limit, far below the worker thread's 8 MiB so that deep recursion
 /// ends in a catchable "stack overflow" and never in a crash.
 const MAX_STACK_BYTES: usize = 1024 * 1024;
+/// The smallest heap limit applied, whatever the configuration says.
+const MIN_MEMORY_BYTES: usize = 1024 * 1024;
 /// A runtime is rebuilt after this many executions, and after any limit was hit, so no
 /// fragmentation or half-collected state outlives a few logins.
 const EXECUTIONS_PER_RUNTIME: u32 = 500;
@@ -134,7 +136,8 @@ impl JsWorker {
         }
         let runtime =
             Runtime::new().map_err(|error| format!("could not start JavaScript: {error}"))?;
-        runtime.set_memory_limit(self.limits.memory_bytes);
+        // The prelude and a context take a few hundred KiB; 0 would mean no limit at all.
+        runtime.set_memory_limit(self.limits.memory_bytes.max(MIN_MEMORY_BYTES));
         runtime.set_max_stack_size(MAX_STACK_BYTES);
         runtime.set_gc_threshold((self.limits.memory_bytes / 4).max(256 * 1024));
         let deadline = self.deadline.clone();
@@ -156,6 +159,7 @@ impl JsWorker {
     pub(crate) fn check_action(&mut self, code: &str, deadline: Deadline) -> Result<(), String> {
         self.with_fresh_context(
             deadline,
+            "action",
             |ctx, _| compile(ctx, &module_source(code), "action.js").map(|_| ()),
             |_, _| Ok(()),
         )
@@ -166,6 +170,7 @@ impl JsWorker {
     pub(crate) fn check_rule(&mut self, script: &str, deadline: Deadline) -> Result<(), String> {
         self.with_fresh_context(
             deadline,
+            "rule",
             |ctx, _| compile(ctx, &rule_source(script), "rule.js").map(|_| ()),
             |_, _| Ok(()),
         )
@@ -185,8 +190,13 @@ impl JsWorker {
             Program::Action { trigger, .. } => lock(&cache).snapshot(*trigger, now_ms()),
             Program::Rule { .. } => "{}".to_string(),
         };
+        let subject = match &program {
+            Program::Action { .. } => "action",
+            Program::Rule { .. } => "rule",
+        };
         let (result, log) = self.with_fresh_context(
             deadline,
+            subject,
             |ctx, controller| start_program(ctx, controller, &program, &cache_json),
             |ctx, controller| {
                 let report = finish_program(ctx, controller)?;
@@ -220,6 +230,7 @@ impl JsWorker {
     fn with_fresh_context<T>(
         &mut self,
         deadline: Deadline,
+        subject: &str,
         start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
         finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
     ) -> (Result<T, String>, String) {
@@ -261,7 +272,7 @@ impl JsWorker {
                 )
             } else {
                 format!(
-                    "the action exceeded its time limit ({} ms)",
+                    "the {subject} exceeded its time limit ({} ms)",
                     self.limits.per_action.as_millis()
                 )
             };
@@ -269,7 +280,7 @@ impl JsWorker {
         }
         if out_of_memory {
             let limit = format!(
-                "the action exceeded its memory limit ({} MiB)",
+                "the {subject} exceeded its memory limit ({} MiB)",
                 self.limits.memory_bytes / (1024 * 1024)
             );
             return (Err(limit), log);

@@ -226,7 +226,7 @@ async fn a_rule_that_loops_or_never_calls_back_ends() {
         "function (user, context, callback) { while (true) {} }",
     )];
     let outcome = run(&engine, looping).await;
-    assert!(failure_message(&outcome).contains("exceeded its time limit"));
+    assert!(failure_message(&outcome).contains("the rule exceeded its time limit (1000 ms)"));
     assert_eq!(outcome.failed.unwrap().by, "loop");
     let mut waiting = job(Trigger::PostLogin, post_login_event(), Vec::new());
     waiting.rules = vec![rule(
