@@ -32,23 +32,80 @@ const REDACTED: &str = "[secret]";
 /// Secrets shorter than this are not masked in logs: masking "a" would garble them.
 const MIN_MASKED_SECRET: usize = 4;
 
-/// What the code asked for, as the prelude records it.
-#[derive(Debug, Default, Deserialize)]
+/// What the code asked for, read from the calls the prelude recorded.
+#[derive(Debug, Default)]
 pub(crate) struct Record {
     pub access_token_claims: Map<String, Json>,
     pub id_token_claims: Map<String, Json>,
-    /// `["add" | "remove", scope]` in call order.
-    pub scopes: Vec<(String, String)>,
+    /// `(add, scope)` in call order: `true` for `addScope`, `false` for `removeScope`.
+    pub scopes: Vec<(bool, String)>,
     pub app_metadata: Map<String, Json>,
     pub user_metadata: Map<String, Json>,
     pub denied: Option<RecordedDenial>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct RecordedDenial {
     pub code: String,
     pub reason: String,
     pub user_message: Option<String>,
+}
+
+impl Record {
+    /// Reads `[method, JSON array of the arguments]` pairs; each trigger's prelude only
+    /// offers its own methods, so the trigger decides what `access.deny`'s arguments are.
+    fn from_calls(trigger: Trigger, calls: Vec<(String, String)>) -> Result<Record, String> {
+        let mut record = Record::default();
+        for (method, arguments) in calls {
+            let arguments: Vec<Json> = serde_json::from_str(&arguments)
+                .map_err(|error| format!("api.{method}: unreadable arguments ({error})"))?;
+            let argument = |index: usize| arguments.get(index).cloned().unwrap_or(Json::Null);
+            let text = |index: usize| match argument(index) {
+                Json::String(text) => text,
+                Json::Null => String::new(),
+                other => other.to_string(),
+            };
+            match method.as_str() {
+                "accessToken.setCustomClaim" => {
+                    record.access_token_claims.insert(text(0), argument(1));
+                }
+                "idToken.setCustomClaim" => {
+                    record.id_token_claims.insert(text(0), argument(1));
+                }
+                "accessToken.addScope" => record.scopes.push((true, text(0))),
+                "accessToken.removeScope" => record.scopes.push((false, text(0))),
+                "user.setAppMetadata" => {
+                    record.app_metadata.insert(text(0), argument(1));
+                }
+                "user.setUserMetadata" => {
+                    record.user_metadata.insert(text(0), argument(1));
+                }
+                "access.deny" => {
+                    record.denied = Some(match trigger {
+                        Trigger::CredentialsExchange => RecordedDenial {
+                            code: text(0),
+                            reason: text(1),
+                            user_message: None,
+                        },
+                        _ => RecordedDenial {
+                            code: "access_denied".to_string(),
+                            reason: text(0),
+                            user_message: (!argument(1).is_null()).then(|| text(1)),
+                        },
+                    });
+                }
+                "validation.error" => {
+                    record.denied = Some(RecordedDenial {
+                        code: text(0),
+                        reason: text(1),
+                        user_message: None,
+                    });
+                }
+                other => return Err(format!("api.{other} is not known to the engine")),
+            }
+        }
+        Ok(record)
+    }
 }
 
 /// A rule's `callback(null, user, context)`.
@@ -62,7 +119,9 @@ pub(crate) struct RuleState {
 struct Report {
     settled: bool,
     error: Option<String>,
-    record: Option<Record>,
+    /// `[method, JSON array of its arguments]` in call order.
+    #[serde(default)]
+    calls: Vec<(String, String)>,
     rule: Option<RuleState>,
     /// `api.cache` writes, applied even when the code failed afterwards.
     #[serde(default)]
@@ -85,6 +144,25 @@ pub(crate) struct Deadline {
     pub is_trigger: bool,
 }
 
+/// What the prelude is set up for.
+pub(crate) struct Setup {
+    /// "action" or "rule", for the limits' messages.
+    subject: &'static str,
+    /// Whose `api` the prelude builds.
+    trigger: Trigger,
+    executed_rules: Vec<String>,
+}
+
+impl Setup {
+    fn rule() -> Setup {
+        Setup {
+            subject: "rule",
+            trigger: Trigger::PostLogin,
+            executed_rules: Vec::new(),
+        }
+    }
+}
+
 /// What to run in a fresh context.
 pub(crate) enum Program<'a> {
     Action {
@@ -92,7 +170,8 @@ pub(crate) enum Program<'a> {
         code: &'a str,
         event_json: &'a str,
         secrets_json: &'a str,
-        executed_rules_json: &'a str,
+        /// Rule ids run before, for `api.rules.wasExecuted`.
+        executed_rules: &'a [String],
     },
     Rule {
         script: &'a str,
@@ -159,7 +238,11 @@ impl JsWorker {
     pub(crate) fn check_action(&mut self, code: &str, deadline: Deadline) -> Result<(), String> {
         self.with_fresh_context(
             deadline,
-            "action",
+            Setup {
+                subject: "action",
+                trigger: Trigger::PostLogin,
+                executed_rules: Vec::new(),
+            },
             |ctx, _| compile(ctx, &module_source(code), "action.js").map(|_| ()),
             |_, _| Ok(()),
         )
@@ -170,7 +253,7 @@ impl JsWorker {
     pub(crate) fn check_rule(&mut self, script: &str, deadline: Deadline) -> Result<(), String> {
         self.with_fresh_context(
             deadline,
-            "rule",
+            Setup::rule(),
             |ctx, _| compile(ctx, &rule_source(script), "rule.js").map(|_| ()),
             |_, _| Ok(()),
         )
@@ -190,13 +273,22 @@ impl JsWorker {
             Program::Action { trigger, .. } => lock(&cache).snapshot(*trigger, now_ms()),
             Program::Rule { .. } => "{}".to_string(),
         };
-        let subject = match &program {
-            Program::Action { .. } => "action",
-            Program::Rule { .. } => "rule",
+        let setup = match &program {
+            Program::Action {
+                trigger,
+                executed_rules,
+                ..
+            } => Setup {
+                subject: "action",
+                trigger: *trigger,
+                executed_rules: executed_rules.to_vec(),
+            },
+            Program::Rule { .. } => Setup::rule(),
         };
+        let trigger = setup.trigger;
         let (result, log) = self.with_fresh_context(
             deadline,
-            subject,
+            setup,
             |ctx, controller| start_program(ctx, controller, &program, &cache_json),
             |ctx, controller| {
                 let report = finish_program(ctx, controller)?;
@@ -212,7 +304,8 @@ impl JsWorker {
                         Program::Rule { .. } => "the rule never called callback".to_string(),
                     });
                 }
-                Ok((report.record.unwrap_or_default(), report.rule))
+                let record = Record::from_calls(trigger, report.calls)?;
+                Ok((record, report.rule))
             },
         );
         let stdout = finish_log(&log, secrets, self.limits.log_bytes);
@@ -230,7 +323,7 @@ impl JsWorker {
     fn with_fresh_context<T>(
         &mut self,
         deadline: Deadline,
-        subject: &str,
+        setup: Setup,
         start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
         finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
     ) -> (Result<T, String>, String) {
@@ -247,7 +340,14 @@ impl JsWorker {
             .saturating_mul(4)
             .saturating_add(RAW_LOG_SLACK);
         let (result, log) = match new_context(&runtime) {
-            Ok(context) => run_phases(&runtime, &context, raw_log_cap, deadline.at, start, finish),
+            Ok(context) => run_phases(
+                &runtime,
+                &context,
+                (raw_log_cap, &setup),
+                deadline.at,
+                start,
+                finish,
+            ),
             Err(error) => (Err(error), String::new()),
         };
         // Some built-ins (BigInt to string, huge joins) never poll the interrupt handler:
@@ -272,7 +372,8 @@ impl JsWorker {
                 )
             } else {
                 format!(
-                    "the {subject} exceeded its time limit ({} ms)",
+                    "the {} exceeded its time limit ({} ms)",
+                    setup.subject,
                     self.limits.per_action.as_millis()
                 )
             };
@@ -280,7 +381,8 @@ impl JsWorker {
         }
         if out_of_memory {
             let limit = format!(
-                "the {subject} exceeded its memory limit ({} MiB)",
+                "the {} exceeded its memory limit ({} MiB)",
+                setup.subject,
                 self.limits.memory_bytes / (1024 * 1024)
             );
             return (Err(limit), log);
@@ -293,12 +395,12 @@ impl JsWorker {
 fn run_phases<T>(
     runtime: &Runtime,
     context: &Context,
-    raw_log_cap: usize,
+    (raw_log_cap, setup): (usize, &Setup),
     deadline: Instant,
     start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
     finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
 ) -> (Result<T, String>, String) {
-    let (controller, started) = context.with(|ctx| match start_prelude(&ctx, raw_log_cap) {
+    let (controller, started) = context.with(|ctx| match start_prelude(&ctx, raw_log_cap, setup) {
         Ok(controller) => {
             let started = start(&ctx, &controller);
             (Some(Persistent::save(&ctx, controller)), started)
@@ -352,10 +454,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Evaluates the prelude and returns its controller (kept out of the global object).
-fn start_prelude<'js>(ctx: &Ctx<'js>, raw_log_cap: usize) -> Result<Object<'js>, String> {
+fn start_prelude<'js>(
+    ctx: &Ctx<'js>,
+    raw_log_cap: usize,
+    setup: &Setup,
+) -> Result<Object<'js>, String> {
     let start = || -> rquickjs::Result<Object<'js>> {
         let prelude: Function = ctx.eval(PRELUDE)?;
-        prelude.call((raw_log_cap, cache::MAX_KEY_BYTES, cache::MAX_VALUE_BYTES))
+        prelude.call((
+            raw_log_cap,
+            cache::MAX_KEY_BYTES,
+            cache::MAX_VALUE_BYTES,
+            setup.trigger.id(),
+            setup.executed_rules.clone(),
+        ))
     };
     start().map_err(|error| describe_error(ctx, error))
 }
@@ -424,18 +536,16 @@ fn start_program<'js>(
             code,
             event_json,
             secrets_json,
-            executed_rules_json,
+            ..
         } => {
             let module = compile(ctx, &module_source(code), "action.js")?;
             controller
                 .get::<_, Function>("startAction")
                 .and_then(|start| {
                     start.call((
-                        trigger.id(),
                         trigger.handler(),
                         *event_json,
                         *secrets_json,
-                        *executed_rules_json,
                         cache_json,
                         module,
                     ))

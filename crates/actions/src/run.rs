@@ -107,7 +107,6 @@ pub(crate) fn run_job(
     }
 
     let event_json = event.to_string();
-    let executed_rules_json = json_text(&executed_rules);
     for action in &job.actions {
         set_running(&action.name);
         let secrets_json = json_text(&action.secrets);
@@ -118,7 +117,7 @@ pub(crate) fn run_job(
                 code: &action.code,
                 event_json: &event_json,
                 secrets_json: &secrets_json,
-                executed_rules_json: &executed_rules_json,
+                executed_rules: &executed_rules,
             },
             &secrets,
             deadline(),
@@ -143,8 +142,8 @@ fn apply(outcome: &mut Outcome, record: Record) -> Option<RecordedDenial> {
     merge(&mut outcome.id_token_claims, record.id_token_claims);
     merge(&mut outcome.app_metadata, record.app_metadata);
     merge(&mut outcome.user_metadata, record.user_metadata);
-    for (operation, scope) in &record.scopes {
-        change_scope(outcome, operation == "add", scope);
+    for (add, scope) in &record.scopes {
+        change_scope(outcome, *add, scope);
     }
     record.denied
 }
