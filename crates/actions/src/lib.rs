@@ -16,10 +16,24 @@
 //! no bytecode is ever loaded and no module loader exists, so `require` and `import`
 //! cannot reach anything (calling `require` throws a message that says to bundle).
 //!
-//! The `api` objects only record what the code asks for; the record crosses into Rust as
-//! JSON and is merged here ([`Outcome`]). The server then filters the custom claims with
-//! `tessera_core::custom_claims::filter` (reserved and restricted names, the 100 KB cap):
-//! the engine merges claims as asked and decides nothing about them.
+//! A small JavaScript prelude (`prelude.js`) builds `console`, `event` and the trigger's
+//! `api` in each context. The bridge is data only: `api` methods record `[method, JSON
+//! of the arguments]`, `console` appends to a string, `api.cache` works on a snapshot of
+//! the trigger's entries and returns its writes. Rust reads these back by plain property
+//! access once the execution ends (so the log of an interrupted execution survives) and
+//! merges them into the [`Outcome`]. No Rust function is callable from JavaScript:
+//! rquickjs shares one prototype per Rust function type across a runtime's contexts,
+//! which would both keep an old context's heap alive and let one execution leave state
+//! for the next.
+//!
+//! The server filters the custom claims with `tessera_core::custom_claims::filter`
+//! (reserved and restricted names, the 100 KB cap): the engine merges claims as asked
+//! (a later action wins) and decides nothing about them.
+//!
+//! Legacy Rules run first, each in its own context, with `user` / `context` passed from
+//! one rule's `callback(null, user, context)` to the next; the last `context.idToken` /
+//! `context.accessToken` become claims and `context.accessToken.scope` replaces the
+//! scopes (expressed as removed + added).
 //!
 //! # Limits (defaults)
 //!
@@ -31,11 +45,21 @@
 //! | workers | 2 | — |
 //! | `console.log` kept per execution | 256 B | cut on a character boundary, `…[truncated]` appended; secrets' values masked |
 //!
-//! **Watchdog.** Some built-ins never call the interrupt handler (huge BigInt arithmetic,
-//! some `Array` operations on huge lengths). A waiting caller gives up after its budget
-//! plus 2 s and gets a [`Failure`]; a watchdog thread marks that worker retired (it is
-//! never given work again, and its thread ends if the code ever returns) and starts a
-//! replacement, so the pool never shrinks. [`Engine::retired_workers`] counts them.
+//! An execution that overran its deadline inside a built-in that never polls the
+//! interrupt handler fails once it returns, even if it succeeded. A runtime is rebuilt
+//! after any limit was hit and every 500 executions.
+//!
+//! **Watchdog.** Some built-ins never return in time (huge BigInt to decimal, `sort` of a
+//! huge sparse array). A waiting caller gives up after its budget plus 2 s and gets a
+//! [`Failure`]; the worker is marked retired (it is never given work again, and its
+//! thread ends if the code ever returns) and a replacement starts, so the pool never
+//! shrinks. A watchdog thread does the same for a worker nobody waits for any more.
+//! [`Engine::retired_workers`] counts them. Retired threads are not capped: action code is
+//! administrators' code, and each retirement is logged at `error`.
+//!
+//! **Cost.** A fresh context per execution costs roughly a millisecond on a small VM,
+//! most of it QuickJS parsing the prelude and the action's code; see the crate's tests
+//! (`a_fresh_context_per_execution_is_cheap` prints it).
 
 mod cache;
 mod engine;
