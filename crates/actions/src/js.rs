@@ -15,7 +15,12 @@ use serde_json::{Map, Value as Json};
 use crate::cache::{self, ActionCache};
 use crate::{Limits, Trigger};
 
-const PRELUDE: &str = include_str!("prelude.js");
+/// The prelude's declaration in a strict block whose completion value is the function.
+const PRELUDE: &str = concat!(
+    "'use strict';\n{\n",
+    include_str!("prelude.js"),
+    "\nprelude\n}"
+);
 
 /// QuickJS's own stack limit, far below the worker thread's 8 MiB so that deep recursion
 /// ends in a catchable "stack overflow" and never in a crash.
@@ -505,9 +510,15 @@ fn apply_cache_ops(cache: &mut ActionCache, trigger: Trigger, operations: &[Vec<
 }
 
 /// CommonJS: the code is a function body with `exports`, `module` and `require` in scope.
+/// A declaration, not a parenthesised expression: QuickJS scans the contents of a `(`
+/// twice (looking for an arrow function), which would double the cost of parsing.
 fn module_source(code: &str) -> String {
-    format!("(function (exports, module, require) {{\n{code}\n}})")
+    format!(
+        "function {MODULE_FUNCTION}(exports, module, require) {{\n{code}\n}}\n{MODULE_FUNCTION}"
+    )
 }
+
+const MODULE_FUNCTION: &str = "__tesseraActionModule";
 
 /// A rule is a function expression; a trailing `;` would end the parenthesis early.
 fn rule_source(script: &str) -> String {
