@@ -4,6 +4,70 @@
 //! Architecture invariant: this crate knows JavaScript, the Auth0 `event` / `api`
 //! shapes and the limits. It does not know HTTP, SQL or tokens' signing: the server
 //! hands it the event (as JSON) and the deployed code, and applies the [`Outcome`].
+//!
+//! # How code runs
+//!
+//! The engine is QuickJS-ng through `rquickjs`. [`Engine::start`] spawns
+//! [`Limits::workers`] dedicated threads (8 MiB stacks); each creates its own QuickJS
+//! runtime, which never leaves that thread, with a heap limit of
+//! [`Limits::memory_bytes`] and a JavaScript stack limit of 1 MiB. Every rule and every
+//! action gets a **fresh context**: a change one action makes to `event` or to the global
+//! object is gone before the next one runs. The code is compiled from source each time;
+//! no bytecode is ever loaded and no module loader exists, so `require` and `import`
+//! cannot reach anything (calling `require` throws a message that says to bundle).
+//!
+//! A small JavaScript prelude (`prelude.js`) builds `console`, `event` and the trigger's
+//! `api` in each context. The bridge is data only: `api` methods record `[method, JSON
+//! of the arguments]`, `console` appends to a string, `api.cache` works on a snapshot of
+//! the trigger's entries and returns its writes. Rust reads these back by plain property
+//! access once the execution ends (so the log of an interrupted execution survives) and
+//! merges them into the [`Outcome`]. No Rust function is callable from JavaScript:
+//! rquickjs shares one prototype per Rust function type across a runtime's contexts,
+//! which would both keep an old context's heap alive and let one execution leave state
+//! for the next.
+//!
+//! The server filters the custom claims with `tessera_core::custom_claims::filter`
+//! (reserved and restricted names, the 100 KB cap): the engine merges claims as asked
+//! (a later action wins) and decides nothing about them.
+//!
+//! Legacy Rules run first, each in its own context, with `user` / `context` passed from
+//! one rule's `callback(null, user, context)` to the next; the last `context.idToken` /
+//! `context.accessToken` become claims and `context.accessToken.scope` replaces the
+//! scopes (expressed as removed + added).
+//!
+//! # Limits (defaults)
+//!
+//! | limit | default | enforced by |
+//! |---|---|---|
+//! | time per action or rule | 1 s | QuickJS's interrupt handler |
+//! | time per trigger (all rules and actions) | 5 s | the same handler: each execution's deadline is the earlier of the two |
+//! | heap per execution | 32 MiB | `JS_SetMemoryLimit` (libc allocator; rquickjs's `rust-alloc` would disable it) |
+//! | workers | 2 | — |
+//! | `console.log` kept per execution | 256 B | cut on a character boundary, `…[truncated]` appended; secrets' values masked |
+//!
+//! An execution that overran its deadline inside a built-in that never polls the
+//! interrupt handler fails once it returns, even if it succeeded. A runtime is rebuilt
+//! after any limit was hit and every 500 executions.
+//!
+//! **Watchdog.** Some built-ins never return in time (huge BigInt to decimal, `sort` of a
+//! huge sparse array). A waiting caller gives up after its budget plus 2 s and gets a
+//! [`Failure`]; the worker is marked retired (it is never given work again, and its
+//! thread ends if the code ever returns) and a replacement starts, so the pool never
+//! shrinks. A watchdog thread does the same for a worker nobody waits for any more.
+//! [`Engine::retired_workers`] counts them. Retired threads are not capped: action code is
+//! administrators' code, and each retirement is logged at `error`.
+//!
+//! **Cost.** A fresh context per execution costs roughly a millisecond on a small VM,
+//! most of it QuickJS parsing the prelude and the action's code; see the crate's tests
+//! (`a_fresh_context_per_execution_is_cheap` prints it).
+
+mod cache;
+mod engine;
+mod js;
+mod rules;
+mod run;
+
+pub use engine::Engine;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -198,34 +262,4 @@ impl Outcome {
 pub enum EngineError {
     #[error("the actions engine is not running")]
     Stopped,
-}
-
-/// The pool of JavaScript workers. Cheap to clone; every clone feeds the same workers.
-///
-/// PLACEHOLDER until the engine lands (same session): it fails every job closed, so
-/// nothing that calls it can let a login through that an action would have refused.
-#[derive(Debug, Clone)]
-pub struct Engine {
-    limits: Limits,
-}
-
-impl Engine {
-    /// Starts the workers.
-    pub fn start(limits: Limits) -> Engine {
-        Engine { limits }
-    }
-
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    /// Runs a trigger's rules and actions, in order.
-    pub async fn run(&self, _job: Job) -> Result<Outcome, EngineError> {
-        Err(EngineError::Stopped)
-    }
-
-    /// Compiles `code` without running it: the error an administrator sees on save.
-    pub async fn check(&self, _trigger: Trigger, _code: &str) -> Result<(), String> {
-        Err("the actions engine is not running".to_string())
-    }
 }

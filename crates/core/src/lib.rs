@@ -7,6 +7,7 @@
 
 pub mod claims;
 pub mod consent;
+pub mod custom_claims;
 pub mod grant;
 pub mod ids;
 pub mod model;

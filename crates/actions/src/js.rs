@@ -1,0 +1,720 @@
+//! One worker thread's JavaScript: a QuickJS runtime that never leaves the thread that
+//! made it, and a fresh context for every execution.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rquickjs::context::EvalOptions;
+use rquickjs::context::intrinsic;
+use rquickjs::{Context, Ctx, Function, Object, Persistent, Runtime, Value};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+
+use crate::cache::{self, ActionCache};
+use crate::{Limits, Trigger};
+
+/// The prelude's declaration in a strict block whose completion value is the function.
+const PRELUDE: &str = concat!(
+    "'use strict';\n{\n",
+    include_str!("prelude.js"),
+    "\nprelude\n}"
+);
+
+/// QuickJS's own stack limit, far below the worker thread's 8 MiB so that deep recursion
+/// ends in a catchable "stack overflow" and never in a crash.
+const MAX_STACK_BYTES: usize = 1024 * 1024;
+/// The smallest heap limit applied, whatever the configuration says.
+const MIN_MEMORY_BYTES: usize = 1024 * 1024;
+/// A runtime is rebuilt after this many executions, and after any limit was hit, so no
+/// fragmentation or half-collected state outlives a few logins.
+const EXECUTIONS_PER_RUNTIME: u32 = 500;
+/// Raw console output kept before secrets are masked and the log is cut to its limit.
+const RAW_LOG_SLACK: usize = 16 * 1024;
+const TRUNCATED_MARKER: &str = "…[truncated]";
+const REDACTED: &str = "[secret]";
+/// Secrets shorter than this are not masked in logs: masking "a" would garble them.
+const MIN_MASKED_SECRET: usize = 4;
+
+/// What the code asked for, read from the calls the prelude recorded.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    pub access_token_claims: Map<String, Json>,
+    pub id_token_claims: Map<String, Json>,
+    /// `(add, scope)` in call order: `true` for `addScope`, `false` for `removeScope`.
+    pub scopes: Vec<(bool, String)>,
+    pub app_metadata: Map<String, Json>,
+    pub user_metadata: Map<String, Json>,
+    pub denied: Option<RecordedDenial>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RecordedDenial {
+    pub code: String,
+    pub reason: String,
+    pub user_message: Option<String>,
+}
+
+impl Record {
+    /// Reads `[method, JSON array of the arguments]` pairs; each trigger's prelude only
+    /// offers its own methods, so the trigger decides what `access.deny`'s arguments are.
+    fn from_calls(trigger: Trigger, calls: Vec<(String, String)>) -> Result<Record, String> {
+        let mut record = Record::default();
+        for (method, arguments) in calls {
+            let arguments: Vec<Json> = serde_json::from_str(&arguments)
+                .map_err(|error| format!("api.{method}: unreadable arguments ({error})"))?;
+            let argument = |index: usize| arguments.get(index).cloned().unwrap_or(Json::Null);
+            let text = |index: usize| match argument(index) {
+                Json::String(text) => text,
+                Json::Null => String::new(),
+                other => other.to_string(),
+            };
+            match method.as_str() {
+                "accessToken.setCustomClaim" => {
+                    record.access_token_claims.insert(text(0), argument(1));
+                }
+                "idToken.setCustomClaim" => {
+                    record.id_token_claims.insert(text(0), argument(1));
+                }
+                "accessToken.addScope" => record.scopes.push((true, text(0))),
+                "accessToken.removeScope" => record.scopes.push((false, text(0))),
+                "user.setAppMetadata" => {
+                    record.app_metadata.insert(text(0), argument(1));
+                }
+                "user.setUserMetadata" => {
+                    record.user_metadata.insert(text(0), argument(1));
+                }
+                "access.deny" => {
+                    record.denied = Some(match trigger {
+                        Trigger::CredentialsExchange => RecordedDenial {
+                            code: text(0),
+                            reason: text(1),
+                            user_message: None,
+                        },
+                        _ => RecordedDenial {
+                            code: "access_denied".to_string(),
+                            reason: text(0),
+                            user_message: (!argument(1).is_null()).then(|| text(1)),
+                        },
+                    });
+                }
+                "validation.error" => {
+                    record.denied = Some(RecordedDenial {
+                        code: text(0),
+                        reason: text(1),
+                        user_message: None,
+                    });
+                }
+                other => return Err(format!("api.{other} is not known to the engine")),
+            }
+        }
+        Ok(record)
+    }
+}
+
+/// A rule's `callback(null, user, context)`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RuleState {
+    pub user: Json,
+    pub context: Json,
+}
+
+#[derive(Debug, Deserialize)]
+struct Report {
+    settled: bool,
+    error: Option<String>,
+    /// `[method, JSON array of its arguments]` in call order.
+    #[serde(default)]
+    calls: Vec<(String, String)>,
+    rule: Option<RuleState>,
+    /// `api.cache` writes, applied even when the code failed afterwards.
+    #[serde(default)]
+    cache_ops: Vec<Vec<Json>>,
+}
+
+/// What one execution ended with.
+#[derive(Debug)]
+pub(crate) struct Execution {
+    pub stdout: String,
+    pub duration: Duration,
+    pub result: Result<(Record, Option<RuleState>), String>,
+}
+
+/// Which clock ended an execution, for the message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub at: Instant,
+    /// Whether `at` is the trigger's overall deadline rather than the action's own.
+    pub is_trigger: bool,
+}
+
+/// What the prelude is set up for.
+pub(crate) struct Setup {
+    /// "action" or "rule", for the limits' messages.
+    subject: &'static str,
+    /// Whose `api` the prelude builds.
+    trigger: Trigger,
+    executed_rules: Vec<String>,
+}
+
+impl Setup {
+    fn rule() -> Setup {
+        Setup {
+            subject: "rule",
+            trigger: Trigger::PostLogin,
+            executed_rules: Vec::new(),
+        }
+    }
+}
+
+/// What to run in a fresh context.
+pub(crate) enum Program<'a> {
+    Action {
+        trigger: Trigger,
+        code: &'a str,
+        event_json: &'a str,
+        secrets_json: &'a str,
+        /// Rule ids run before, for `api.rules.wasExecuted`.
+        executed_rules: &'a [String],
+    },
+    Rule {
+        script: &'a str,
+        user_json: &'a str,
+        context_json: &'a str,
+        configuration_json: &'a str,
+    },
+}
+
+pub(crate) struct JsWorker {
+    limits: Limits,
+    cache: Arc<Mutex<ActionCache>>,
+    runtime: Option<Runtime>,
+    executions: u32,
+    deadline: Rc<Cell<Instant>>,
+    interrupted: Rc<Cell<bool>>,
+}
+
+impl JsWorker {
+    pub(crate) fn new(limits: Limits, cache: Arc<Mutex<ActionCache>>) -> JsWorker {
+        JsWorker {
+            limits,
+            cache,
+            runtime: None,
+            executions: 0,
+            deadline: Rc::new(Cell::new(Instant::now())),
+            interrupted: Rc::new(Cell::new(false)),
+        }
+    }
+
+    pub(crate) fn cache(&self) -> Arc<Mutex<ActionCache>> {
+        self.cache.clone()
+    }
+
+    fn runtime(&mut self) -> Result<Runtime, String> {
+        if self.executions >= EXECUTIONS_PER_RUNTIME {
+            self.runtime = None;
+        }
+        if let Some(runtime) = &self.runtime {
+            return Ok(runtime.clone());
+        }
+        let runtime =
+            Runtime::new().map_err(|error| format!("could not start JavaScript: {error}"))?;
+        // The prelude and a context take a few hundred KiB; 0 would mean no limit at all.
+        runtime.set_memory_limit(self.limits.memory_bytes.max(MIN_MEMORY_BYTES));
+        runtime.set_max_stack_size(MAX_STACK_BYTES);
+        runtime.set_gc_threshold((self.limits.memory_bytes / 4).max(256 * 1024));
+        let deadline = self.deadline.clone();
+        let interrupted = self.interrupted.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            if Instant::now() >= deadline.get() {
+                interrupted.set(true);
+                true
+            } else {
+                false
+            }
+        })));
+        self.executions = 0;
+        self.runtime = Some(runtime.clone());
+        Ok(runtime)
+    }
+
+    /// Compiles an action's module (its top level does not run).
+    pub(crate) fn check_action(&mut self, code: &str, deadline: Deadline) -> Result<(), String> {
+        self.with_fresh_context(
+            deadline,
+            Setup {
+                subject: "action",
+                trigger: Trigger::PostLogin,
+                executed_rules: Vec::new(),
+            },
+            |ctx, _| compile(ctx, &module_source(code), "action.js").map(|_| ()),
+            |_, _| Ok(()),
+        )
+        .0
+    }
+
+    /// Compiles a rule's script (its body does not run).
+    pub(crate) fn check_rule(&mut self, script: &str, deadline: Deadline) -> Result<(), String> {
+        self.with_fresh_context(
+            deadline,
+            Setup::rule(),
+            |ctx, _| compile(ctx, &rule_source(script), "rule.js").map(|_| ()),
+            |_, _| Ok(()),
+        )
+        .0
+    }
+
+    /// Runs one action or rule in a fresh context and reports what it recorded.
+    pub(crate) fn execute(
+        &mut self,
+        program: Program<'_>,
+        secrets: &[&str],
+        deadline: Deadline,
+    ) -> Execution {
+        let started = Instant::now();
+        let cache = self.cache.clone();
+        let cache_json = match &program {
+            Program::Action { trigger, .. } => lock(&cache).snapshot(*trigger, now_ms()),
+            Program::Rule { .. } => "{}".to_string(),
+        };
+        let setup = match &program {
+            Program::Action {
+                trigger,
+                executed_rules,
+                ..
+            } => Setup {
+                subject: "action",
+                trigger: *trigger,
+                executed_rules: executed_rules.to_vec(),
+            },
+            Program::Rule { .. } => Setup::rule(),
+        };
+        let trigger = setup.trigger;
+        let (result, log) = self.with_fresh_context(
+            deadline,
+            setup,
+            |ctx, controller| start_program(ctx, controller, &program, &cache_json),
+            |ctx, controller| {
+                let report = finish_program(ctx, controller)?;
+                if let Program::Action { trigger, .. } = &program {
+                    apply_cache_ops(&mut lock(&cache), *trigger, &report.cache_ops);
+                }
+                if let Some(error) = report.error {
+                    return Err(error);
+                }
+                if !report.settled {
+                    return Err(match program {
+                        Program::Action { .. } => "the handler's promise never settled (it awaits something that never resolves)".to_string(),
+                        Program::Rule { .. } => "the rule never called callback".to_string(),
+                    });
+                }
+                let record = Record::from_calls(trigger, report.calls)?;
+                Ok((record, report.rule))
+            },
+        );
+        let stdout = finish_log(&log, secrets, self.limits.log_bytes);
+        Execution {
+            stdout,
+            duration: started.elapsed(),
+            result: result.map_err(|message| mask(&message, secrets)),
+        }
+    }
+
+    /// Runs `start` in a new context after the prelude, drains the promise jobs, then
+    /// runs `finish`, all under the deadline; turns an interrupt or an exhausted heap
+    /// into the limit's message and rebuilds the runtime after either. Returns the
+    /// console output too, whatever happened.
+    fn with_fresh_context<T>(
+        &mut self,
+        deadline: Deadline,
+        setup: Setup,
+        start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
+        finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
+    ) -> (Result<T, String>, String) {
+        let runtime = match self.runtime() {
+            Ok(runtime) => runtime,
+            Err(error) => return (Err(error), String::new()),
+        };
+        self.executions += 1;
+        self.deadline.set(deadline.at);
+        self.interrupted.set(false);
+        let raw_log_cap = self
+            .limits
+            .log_bytes
+            .saturating_mul(4)
+            .saturating_add(RAW_LOG_SLACK);
+        let (result, log) = match new_context(&runtime) {
+            Ok(context) => run_phases(
+                &runtime,
+                &context,
+                (raw_log_cap, &setup),
+                deadline.at,
+                start,
+                finish,
+            ),
+            Err(error) => (Err(error), String::new()),
+        };
+        // Some built-ins (BigInt to string, huge joins) never poll the interrupt handler:
+        // an execution that overran its deadline fails even if it then succeeded.
+        let overran = Instant::now() > deadline.at;
+        // Nothing of this execution may run on after it: the deadline stays passed.
+        self.deadline.set(Instant::now());
+        let interrupted = self.interrupted.get();
+        // The heap limit usually surfaces as a catchable "out of memory" error that the
+        // prelude reports like any other.
+        let out_of_memory = matches!(&result, Err(message) if is_out_of_memory(message));
+        if interrupted || overran || out_of_memory {
+            self.runtime = None;
+        } else {
+            runtime.run_gc();
+        }
+        if interrupted || (overran && !out_of_memory) {
+            let limit = if deadline.is_trigger {
+                format!(
+                    "the trigger exceeded its time limit ({} ms)",
+                    self.limits.per_trigger.as_millis()
+                )
+            } else {
+                format!(
+                    "the {} exceeded its time limit ({} ms)",
+                    setup.subject,
+                    self.limits.per_action.as_millis()
+                )
+            };
+            return (Err(limit), log);
+        }
+        if out_of_memory {
+            let limit = format!(
+                "the {} exceeded its memory limit ({} MiB)",
+                setup.subject,
+                self.limits.memory_bytes / (1024 * 1024)
+            );
+            return (Err(limit), log);
+        }
+        (result, log)
+    }
+}
+
+/// start → drain the jobs → finish, keeping the controller across the phases.
+fn run_phases<T>(
+    runtime: &Runtime,
+    context: &Context,
+    (raw_log_cap, setup): (usize, &Setup),
+    deadline: Instant,
+    start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
+    finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
+) -> (Result<T, String>, String) {
+    let (controller, started) = context.with(|ctx| match start_prelude(&ctx, raw_log_cap, setup) {
+        Ok(controller) => {
+            let started = start(&ctx, &controller);
+            (Some(Persistent::save(&ctx, controller)), started)
+        }
+        Err(error) => (None, Err(error)),
+    });
+    let Some(controller) = controller else {
+        let error = started.err().unwrap_or_default();
+        return (Err(error), String::new());
+    };
+    let drained = started.and_then(|()| drain_jobs(runtime, deadline));
+    context.with(|ctx| match controller.restore(&ctx) {
+        Ok(controller) => {
+            let result = drained.and_then(|()| finish(&ctx, &controller));
+            (result, read_log(&controller))
+        }
+        Err(error) => (Err(describe_error(&ctx, error)), String::new()),
+    })
+}
+
+fn new_context(runtime: &Runtime) -> Result<Context, String> {
+    // Everything Context::full has except Performance and DOMException; none of these
+    // intrinsics does I/O. No module loader is installed, so nothing can be imported and
+    // no bytecode is ever read.
+    Context::builder()
+        .with::<intrinsic::Date>()
+        .with::<intrinsic::Eval>()
+        .with::<intrinsic::RegExpCompiler>()
+        .with::<intrinsic::RegExp>()
+        .with::<intrinsic::Json>()
+        .with::<intrinsic::Proxy>()
+        .with::<intrinsic::MapSet>()
+        .with::<intrinsic::TypedArrays>()
+        .with::<intrinsic::Promise>()
+        .with::<intrinsic::WeakRef>()
+        .build(runtime)
+        .map_err(|error| format!("could not create a JavaScript context: {error}"))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Evaluates the prelude and returns its controller (kept out of the global object).
+fn start_prelude<'js>(
+    ctx: &Ctx<'js>,
+    raw_log_cap: usize,
+    setup: &Setup,
+) -> Result<Object<'js>, String> {
+    let start = || -> rquickjs::Result<Object<'js>> {
+        let prelude: Function = ctx.eval(PRELUDE)?;
+        prelude.call((
+            raw_log_cap,
+            cache::MAX_KEY_BYTES,
+            cache::MAX_VALUE_BYTES,
+            setup.trigger.id(),
+            setup.executed_rules.clone(),
+        ))
+    };
+    start().map_err(|error| describe_error(ctx, error))
+}
+
+/// The console output so far. A plain property read: no JavaScript runs, so this works
+/// after an interrupt too.
+fn read_log(controller: &Object<'_>) -> String {
+    controller
+        .get::<_, Object>("output")
+        .and_then(|output| output.get::<_, String>("log"))
+        .unwrap_or_default()
+}
+
+/// Applies an execution's `api.cache` writes: `["set", key, value, expires_at]` and
+/// `["delete", key]`. The cache enforces its limits again; a refused write is skipped.
+fn apply_cache_ops(cache: &mut ActionCache, trigger: Trigger, operations: &[Vec<Json>]) {
+    let now = now_ms();
+    for operation in operations {
+        match operation.as_slice() {
+            [
+                Json::String(kind),
+                Json::String(key),
+                Json::String(value),
+                expires_at,
+            ] if kind == "set" => {
+                let expires_at = expires_at.as_f64().unwrap_or(0.0) as i64;
+                let _ = cache.set(trigger, key, value, expires_at, now);
+            }
+            [Json::String(kind), Json::String(key)] if kind == "delete" => {
+                cache.delete(trigger, key);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// CommonJS: the code is a function body with `exports`, `module` and `require` in scope.
+/// A declaration, not a parenthesised expression: QuickJS scans the contents of a `(`
+/// twice (looking for an arrow function), which would double the cost of parsing.
+fn module_source(code: &str) -> String {
+    format!(
+        "function {MODULE_FUNCTION}(exports, module, require) {{\n{code}\n}}\n{MODULE_FUNCTION}"
+    )
+}
+
+const MODULE_FUNCTION: &str = "__tesseraActionModule";
+
+/// A rule is a function expression; a trailing `;` would end the parenthesis early.
+fn rule_source(script: &str) -> String {
+    let trimmed = script.trim_end().trim_end_matches(';');
+    format!("(\n{trimmed}\n)")
+}
+
+fn compile<'js>(ctx: &Ctx<'js>, source: &str, file: &str) -> Result<Value<'js>, String> {
+    let mut options = EvalOptions::default();
+    options.global = true;
+    options.strict = false;
+    options.filename = Some(file.to_string());
+    ctx.eval_with_options::<Value, _>(source.as_bytes().to_vec(), options)
+        .map_err(|error| describe_compile_error(ctx, error))
+}
+
+fn start_program<'js>(
+    ctx: &Ctx<'js>,
+    controller: &Object<'js>,
+    program: &Program<'_>,
+    cache_json: &str,
+) -> Result<(), String> {
+    let started: rquickjs::Result<()> = match program {
+        Program::Action {
+            trigger,
+            code,
+            event_json,
+            secrets_json,
+            ..
+        } => {
+            let module = compile(ctx, &module_source(code), "action.js")?;
+            controller
+                .get::<_, Function>("startAction")
+                .and_then(|start| {
+                    start.call((
+                        trigger.handler(),
+                        *event_json,
+                        *secrets_json,
+                        cache_json,
+                        module,
+                    ))
+                })
+        }
+        Program::Rule {
+            script,
+            user_json,
+            context_json,
+            configuration_json,
+        } => {
+            let rule = compile(ctx, &rule_source(script), "rule.js")?;
+            controller
+                .get::<_, Function>("startRule")
+                .and_then(|start| {
+                    start.call((*user_json, *context_json, *configuration_json, rule))
+                })
+        }
+    };
+    started.map_err(|error| describe_error(ctx, error))
+}
+
+/// Runs the queued promise jobs until none is left or the deadline passed (a promise
+/// chain that keeps queueing more would otherwise never end). No I/O exists, so the
+/// queue holds only promise reactions. Runs outside `Context::with`: the runtime's own
+/// job runner hands back a job's uncaught error, where a heap exhausted inside promise
+/// machinery shows (the context's runner would swallow it).
+fn drain_jobs(runtime: &Runtime, deadline: Instant) -> Result<(), String> {
+    while Instant::now() < deadline {
+        match runtime.execute_pending_job() {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(exception) => {
+                let message = exception
+                    .0
+                    .with(|ctx| describe_error(&ctx, rquickjs::Error::Exception));
+                if is_out_of_memory(&message) {
+                    return Err(message);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn finish_program(ctx: &Ctx<'_>, controller: &Object<'_>) -> Result<Report, String> {
+    let finish: Function = controller
+        .get("finish")
+        .map_err(|error| describe_error(ctx, error))?;
+    let text: String = finish
+        .call(())
+        .map_err(|error| describe_error(ctx, error))?;
+    serde_json::from_str(&text)
+        .map_err(|error| format!("the action's result could not be read: {error}"))
+}
+
+/// The message of a pending exception, `Name: message`.
+fn describe_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    if !matches!(error, rquickjs::Error::Exception) {
+        return error.to_string();
+    }
+    let thrown = ctx.catch();
+    describe_thrown(&thrown).0
+}
+
+/// `(Name: message, stack)` of a thrown value.
+fn describe_thrown(thrown: &Value<'_>) -> (String, Option<String>) {
+    if let Some(object) = thrown.as_object() {
+        let name: Option<String> = object.get("name").ok();
+        let message: Option<String> = object.get("message").ok();
+        let stack: Option<String> = object.get("stack").ok();
+        if let Some(message) = message {
+            let name = name.unwrap_or_else(|| "Error".to_string());
+            return (format!("{name}: {message}"), stack);
+        }
+    }
+    if let Some(text) = thrown.as_string().and_then(|text| text.to_string().ok()) {
+        return (text, None);
+    }
+    if thrown.is_null() {
+        // QuickJS throws null when it cannot even allocate the error.
+        return ("InternalError: out of memory".to_string(), None);
+    }
+    (format!("thrown: {}", thrown.type_name()), None)
+}
+
+/// A syntax error with the line in the administrator's code.
+fn describe_compile_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    if !matches!(error, rquickjs::Error::Exception) {
+        return error.to_string();
+    }
+    let thrown = ctx.catch();
+    let (message, stack) = describe_thrown(&thrown);
+    let line = stack.as_deref().and_then(|stack| {
+        let rest = &stack[stack.find(".js:")? + 4..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    match line {
+        // Our wrapper adds one line before the code.
+        Some(line) if line > 1 => format!("{message} (line {})", line - 1),
+        _ => message,
+    }
+}
+
+fn is_out_of_memory(message: &str) -> bool {
+    message.contains("out of memory")
+}
+
+fn cut_at_char_boundary(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Masks secrets' values, then keeps at most `log_bytes` bytes of whole characters.
+fn finish_log(raw: &str, secrets: &[&str], log_bytes: usize) -> String {
+    let masked = mask(raw, secrets);
+    if masked.len() <= log_bytes {
+        return masked;
+    }
+    let mut kept = cut_at_char_boundary(&masked, log_bytes).to_string();
+    kept.push_str(TRUNCATED_MARKER);
+    kept
+}
+
+fn mask(text: &str, secrets: &[&str]) -> String {
+    let mut masked = text.to_string();
+    for secret in secrets {
+        if secret.len() >= MIN_MASKED_SECRET && masked.contains(secret) {
+            masked = masked.replace(secret, REDACTED);
+        }
+    }
+    masked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_cut_on_character_boundaries_after_masking() {
+        let log = finish_log("é".repeat(10).as_str(), &[], 5);
+        assert_eq!(log, format!("éé{TRUNCATED_MARKER}"));
+        let log = finish_log("token=hunter22 ok", &["hunter22"], 256);
+        assert_eq!(log, "token=[secret] ok");
+    }
+
+    #[test]
+    fn rule_scripts_with_a_trailing_semicolon_compile() {
+        assert_eq!(
+            rule_source("function (u, c, cb) {};\n"),
+            "(\nfunction (u, c, cb) {}\n)"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+// The host side of one execution, evaluated first in every fresh context.
+//
+// A function the engine calls with the limits and the trigger, returning the controller
+// it drives (the engine evaluates it as a strict block ending in `prelude`: a declaration
+// parses faster than a parenthesised expression, which QuickJS scans twice). Nothing here calls into Rust: `api` methods only record
+// `[method, JSON of the arguments]`, `console` writes to `output.log`, and the cache
+// works on a snapshot whose writes go back as a list. The engine reads it all as data
+// once the execution ends and validates and applies it in Rust. (Rust functions called
+// from JavaScript would keep a context alive through rquickjs's per-runtime prototype
+// cache.) It is kept small on purpose: QuickJS parses it for every execution.
+function prelude(rawLogCap, maxKeyBytes, maxValueBytes, trigger, executedRules) {
+  'use strict';
+  // Captured before the administrator's code can replace them.
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const keys = Object.keys;
+  const ErrorOf = Error;
+  const TypeErrorOf = TypeError;
+  const StringOf = String;
+  const now = Date.now;
+  const then = Promise.prototype.then;
+  const resolved = Promise.resolve.bind(Promise);
+
+  const output = { log: '' };
+  const state = { calls: [], settled: false, error: null, rule: null, cache: {}, cacheOps: [] };
+
+  function describeError(error) {
+    try {
+      if (error !== null && typeof error === 'object') {
+        const message = error.message !== undefined ? StringOf(error.message) : describe(error);
+        return (error.name ? StringOf(error.name) : 'Error') + ': ' + message;
+      }
+      return 'thrown: ' + StringOf(error);
+    } catch (_) {
+      return 'thrown: an unprintable value';
+    }
+  }
+
+  function describe(value) {
+    if (typeof value === 'string') return value;
+    if (value instanceof ErrorOf) return describeError(value);
+    try {
+      if (typeof value === 'object' && value !== null) {
+        const text = stringify(value);
+        if (text !== undefined) return text;
+      }
+      return StringOf(value);
+    } catch (_) {
+      return '[unprintable]';
+    }
+  }
+
+  function log(...args) {
+    let line = '';
+    for (let i = 0; i < args.length; i++) line += (i ? ' ' : '') + describe(args[i]);
+    line += '\n';
+    const room = rawLogCap - output.log.length;
+    if (room <= 0) return;
+    let kept = line.slice(0, room);
+    const last = kept.charCodeAt(kept.length - 1);
+    // Never end on half of a surrogate pair.
+    if (kept.length < line.length && last >= 0xd800 && last <= 0xdbff) kept = kept.slice(0, -1);
+    output.log += kept;
+  }
+  globalThis.console = { log, info: log, warn: log, error: log, debug: log, trace: log };
+
+  function require() {
+    throw new ErrorOf("require is not supported: bundle your dependencies into the action's code");
+  }
+  globalThis.require = require;
+
+  function utf8Length(text) {
+    let bytes = 0;
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i);
+      bytes += unit < 0x80 ? 1 : unit < 0x800 ? 2 : unit >= 0xd800 && unit <= 0xdbff ? (i++, 4) : 3;
+    }
+    return bytes;
+  }
+
+  // The trigger's cache when the execution started plus its own writes; the engine
+  // applies the writes (`cache_ops`) with the same limits.
+  const cache = {
+    get(key) {
+      const entry = state.cache[StringOf(key)];
+      return entry === undefined || entry.expires_at <= now()
+        ? undefined
+        : { value: entry.value, expires_at: entry.expires_at };
+    },
+    set(key, value, options) {
+      const name = StringOf(key);
+      const at = now();
+      if (typeof value !== 'string') return { type: 'error', code: 'invalid_argument' };
+      if (!name || utf8Length(name) > maxKeyBytes) return { type: 'error', code: 'invalid_key' };
+      if (value.length > maxValueBytes || utf8Length(value) > maxValueBytes) {
+        return { type: 'error', code: 'value_too_large' };
+      }
+      let expiresAt = at + 15 * 60 * 1000;
+      if (options && options.expires_at !== undefined) expiresAt = Number(options.expires_at);
+      else if (options && options.ttl !== undefined) expiresAt = at + Number(options.ttl);
+      if (!(expiresAt > at)) return { type: 'error', code: 'invalid_expiry' };
+      state.cache[name] = { value: value, expires_at: expiresAt };
+      state.cacheOps.push(['set', name, value, expiresAt]);
+      return { type: 'success' };
+    },
+    delete(key) {
+      delete state.cache[StringOf(key)];
+      state.cacheOps.push(['delete', StringOf(key)]);
+      return { type: 'success' };
+    },
+  };
+
+  // Each trigger's recorded methods; `!` marks one that throws "not supported yet".
+  const METHODS = {
+    'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata !multifactor.enable !multifactor.getEnrolledFactors !redirect.sendUserTo !redirect.encodeToken !redirect.validateToken !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser !session.revoke !session.setExpiresAt !session.setIdleExpiresAt !session.setMetadata !session.deleteMetadata !session.evictMetadata !refreshToken.revoke !refreshToken.setExpiresAt !refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
+    'credentials-exchange': 'access.deny accessToken.setCustomClaim !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes',
+    'pre-user-registration': 'access.deny validation.error user.setAppMetadata user.setUserMetadata',
+  };
+  const DENY_CODES = ['invalid_scope', 'invalid_request', 'server_error'];
+
+  function buildApi() {
+    const api = { cache };
+    for (const entry of (METHODS[trigger] || '').split(' ')) {
+      if (!entry) continue;
+      const unsupported = entry[0] === '!';
+      const path = unsupported ? entry.slice(1) : entry;
+      const [namespace, name] = path.split('.');
+      (api[namespace] = api[namespace] || {})[name] = function (...args) {
+        if (unsupported) throw new ErrorOf('api.' + path + ' is not supported yet');
+        if (path === 'access.deny' && trigger === 'credentials-exchange' && DENY_CODES.indexOf(args[0]) < 0) {
+          throw new TypeErrorOf('api.access.deny: the code must be one of ' + DENY_CODES.join(', ') + ' (got ' + stringify(StringOf(args[0])) + ')');
+        }
+        // A claim set to undefined is left out, as JSON would.
+        if (name === 'setCustomClaim' && args[1] === undefined) return api;
+        let text;
+        try {
+          text = stringify(args.map((arg) => (arg === undefined ? null : arg)));
+        } catch (error) {
+          throw new TypeErrorOf('api.' + path + ': the value cannot be serialised to JSON (' + describeError(error) + ')');
+        }
+        state.calls.push([path, text]);
+        return api;
+      };
+    }
+    if (trigger === 'post-login') {
+      // No redirect can happen yet: code written as Auth0 advises checks this first.
+      api.redirect.canRedirect = () => false;
+      api.rules = { wasExecuted: (id) => executedRules.indexOf(StringOf(id)) >= 0 };
+    }
+    return api;
+  }
+
+  function fail(error) {
+    if (!state.settled) {
+      state.settled = true;
+      state.error = describeError(error);
+    }
+  }
+
+  class UnauthorizedError extends ErrorOf {
+    constructor(message) {
+      super(message);
+      this.name = 'UnauthorizedError';
+    }
+  }
+
+  return {
+    output,
+
+    // Runs the module's top level, then its handler; a returned promise settles while
+    // the engine drains the job queue.
+    startAction(handlerName, eventJson, secretsJson, cacheJson, moduleFunction) {
+      try {
+        const entries = parse(cacheJson);
+        for (const name of keys(entries)) state.cache[name] = entries[name];
+        const event = parse(eventJson);
+        event.secrets = parse(secretsJson);
+        const module = { exports: {} };
+        moduleFunction.call(module.exports, module.exports, module, require);
+        const handler = module.exports == null ? undefined : module.exports[handlerName];
+        if (typeof handler !== 'function') throw new ErrorOf('the action does not export ' + handlerName);
+        then.call(
+          resolved(handler(event, buildApi())),
+          () => {
+            state.settled = true;
+          },
+          fail
+        );
+      } catch (error) {
+        fail(error);
+      }
+    },
+
+    // Calls a legacy Rule `function (user, context, callback)`.
+    startRule(userJson, contextJson, configurationJson, ruleFunction) {
+      try {
+        globalThis.UnauthorizedError = UnauthorizedError;
+        globalThis.configuration = parse(configurationJson);
+        const user = parse(userJson);
+        const context = parse(contextJson);
+        const callback = (error, nextUser, nextContext) => {
+          if (state.settled) return;
+          if (error && (error instanceof UnauthorizedError || error.name === 'UnauthorizedError')) {
+            state.settled = true;
+            state.calls.push(['access.deny', stringify([StringOf(error.message === undefined ? '' : error.message)])]);
+          } else if (error) {
+            fail(error);
+          } else {
+            try {
+              const passed = { user: nextUser === undefined ? user : nextUser, context: nextContext === undefined ? context : nextContext };
+              state.rule = parse(stringify(passed));
+              state.settled = true;
+            } catch (serialiseError) {
+              fail(new TypeErrorOf('callback: the user or context cannot be serialised to JSON (' + describeError(serialiseError) + ')'));
+            }
+          }
+        };
+        if (typeof ruleFunction !== 'function') throw new ErrorOf('the rule is not a function (user, context, callback)');
+        const result = ruleFunction(user, context, callback);
+        // An async rule that rejects before calling back fails.
+        if (result && typeof result.then === 'function') then.call(resolved(result), undefined, fail);
+      } catch (error) {
+        fail(error);
+      }
+    },
+
+    // What the execution produced, as JSON for Rust.
+    finish() {
+      const failed = state.error !== null;
+      return stringify({
+        settled: state.settled,
+        error: state.error,
+        calls: failed ? [] : state.calls,
+        rule: failed ? null : state.rule,
+        cache_ops: state.cacheOps,
+      });
+    },
+  };
+}

@@ -1,0 +1,546 @@
+//! How a trigger's actions combine, and what each one sees.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use tessera_actions::{Engine, Limits, Trigger};
+
+#[tokio::test]
+async fn metadata_is_gathered_across_actions_and_null_removes() {
+    let engine = engine();
+    let first = r#"exports.onExecutePostLogin = async (event, api) => {
+        // Methods return `api`, as Auth0's do.
+        api.user.setAppMetadata('plan', 'silver').user.setAppMetadata('seen', 1);
+        api.user.setUserMetadata('color', 'red');
+    };"#;
+    let second = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.user.setAppMetadata('plan', 'platinum');
+        api.user.setAppMetadata('emp_id', null);
+        api.user.setUserMetadata('theme', {dark: true});
+    };"#;
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[first, second],
+    )
+    .await;
+    assert!(outcome.allowed(), "{outcome:?}");
+    assert_eq!(
+        outcome.app_metadata,
+        json!({"plan": "platinum", "seen": 1, "emp_id": null})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+    assert_eq!(
+        outcome.user_metadata,
+        json!({"color": "red", "theme": {"dark": true}})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+}
+
+#[tokio::test]
+async fn a_deny_stops_later_actions_but_keeps_its_own_changes() {
+    let engine = engine();
+    let denying = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.access.deny('not today');
+        api.user.setAppMetadata('denied_at', 'now');
+        console.log('still running after deny');
+    };"#;
+    let later = "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/later', true); };";
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[denying, later],
+    )
+    .await;
+    let denial = outcome.denied.clone().expect("denied");
+    assert_eq!(
+        (
+            denial.code.as_str(),
+            denial.reason.as_str(),
+            denial.by.as_str()
+        ),
+        ("access_denied", "not today", "action-0")
+    );
+    assert_eq!(outcome.app_metadata["denied_at"], "now");
+    assert!(outcome.id_token_claims.is_empty());
+    assert_eq!(outcome.logs.len(), 1);
+    assert_eq!(outcome.logs[0].stdout, "still running after deny\n");
+}
+
+#[tokio::test]
+async fn a_failure_stops_later_actions() {
+    let engine = engine();
+    let throwing =
+        "exports.onExecutePostLogin = async () => { throw new TypeError('bad input'); };";
+    let later = "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/later', true); };";
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[throwing, later],
+    )
+    .await;
+    assert_eq!(failure_message(&outcome), "TypeError: bad input");
+    assert!(outcome.id_token_claims.is_empty());
+    assert_eq!(
+        outcome.logs[0].error.as_deref(),
+        Some("TypeError: bad input")
+    );
+}
+
+#[tokio::test]
+async fn changes_to_event_and_globals_are_not_seen_by_the_next_action() {
+    let engine = engine();
+    let mutating = r#"exports.onExecutePostLogin = async (event, api) => {
+        event.user.email = 'changed@evil.test';
+        event.user.app_metadata.plan = 'free';
+        globalThis.leaked = 'yes';
+        Object.prototype.polluted = 'yes';
+    };"#;
+    let reading = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.idToken.setCustomClaim('https://x/seen', [event.user.email, event.user.app_metadata.plan,
+            typeof globalThis.leaked, typeof ({}).polluted]);
+    };"#;
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[mutating, reading],
+    )
+    .await;
+    assert_eq!(
+        outcome.id_token_claims["https://x/seen"],
+        json!(["ada@example.com", "gold", "undefined", "undefined"])
+    );
+}
+
+#[tokio::test]
+async fn claims_merge_with_the_later_action_winning_and_scopes_follow_call_order() {
+    let engine = engine();
+    let first = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.accessToken.setCustomClaim('https://x/a', 1).accessToken.setCustomClaim('https://x/b', 1);
+        api.accessToken.addScope('write:items').accessToken.removeScope('profile');
+        api.accessToken.addScope('admin');
+    };"#;
+    let second = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.accessToken.setCustomClaim('https://x/b', 2);
+        api.accessToken.removeScope('admin');
+        api.accessToken.addScope('profile');
+    };"#;
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[first, second],
+    )
+    .await;
+    assert_eq!(outcome.access_token_claims["https://x/a"], 1);
+    assert_eq!(outcome.access_token_claims["https://x/b"], 2);
+    assert_eq!(
+        outcome.added_scopes,
+        vec!["write:items".to_string(), "profile".to_string()]
+    );
+    assert_eq!(outcome.removed_scopes, vec!["admin".to_string()]);
+}
+
+#[tokio::test]
+async fn handlers_may_be_sync_or_async_and_module_exports_may_be_replaced() {
+    let engine = engine();
+    let sync = "exports.onExecutePostLogin = (event, api) => { api.idToken.setCustomClaim('https://x/sync', true); };";
+    let awaiting = r#"
+        const later = (value) => new Promise((resolve) => Promise.resolve().then(() => resolve(value)));
+        module.exports = { onExecutePostLogin: async function (event, api) {
+            const value = await later(event.stats.logins_count + 1);
+            api.idToken.setCustomClaim('https://x/async', value);
+        } };"#;
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[sync, awaiting],
+    )
+    .await;
+    assert!(outcome.allowed(), "{outcome:?}");
+    assert_eq!(outcome.id_token_claims["https://x/sync"], true);
+    assert_eq!(outcome.id_token_claims["https://x/async"], 8);
+}
+
+#[tokio::test]
+async fn a_missing_handler_and_a_syntax_error_fail_clearly() {
+    let engine = engine();
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &["exports.onExecuteCredentialsExchange = async () => {};"],
+    )
+    .await;
+    assert_eq!(
+        failure_message(&outcome),
+        "Error: the action does not export onExecutePostLogin"
+    );
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &["exports.onExecutePostLogin = async (event, api) => {"],
+    )
+    .await;
+    assert!(
+        failure_message(&outcome).starts_with("SyntaxError"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_promise_fails_with_its_reason() {
+    let engine = engine();
+    let code = "exports.onExecutePostLogin = async () => { await null; return Promise.reject(new RangeError('nope')); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    assert_eq!(failure_message(&outcome), "RangeError: nope");
+}
+
+#[tokio::test]
+async fn unsupported_apis_throw_a_clear_message() {
+    let engine = engine();
+    let mfa =
+        "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[mfa]).await;
+    assert_eq!(
+        failure_message(&outcome),
+        "Error: api.multifactor.enable is not supported yet"
+    );
+    let redirect = r#"exports.onExecutePostLogin = async (event, api) => {
+        if (api.redirect.canRedirect()) { api.redirect.sendUserTo('https://example.com'); }
+        api.redirect.sendUserTo('https://example.com');
+    };"#;
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[redirect]).await;
+    assert_eq!(
+        failure_message(&outcome),
+        "Error: api.redirect.sendUserTo is not supported yet"
+    );
+    // credentials-exchange has no addScope, as on Auth0.
+    let add_scope = "exports.onExecuteCredentialsExchange = async (event, api) => { api.accessToken.addScope('x'); };";
+    let outcome = run_actions(
+        &engine,
+        Trigger::CredentialsExchange,
+        json!({"client": {}}),
+        &[add_scope],
+    )
+    .await;
+    assert!(
+        failure_message(&outcome).starts_with("TypeError"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn values_that_json_cannot_carry_fail_the_call() {
+    let engine = engine();
+    let cyclic = "exports.onExecutePostLogin = async (event, api) => { const a = {}; a.self = a; api.idToken.setCustomClaim('https://x/c', a); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[cyclic]).await;
+    let message = failure_message(&outcome);
+    assert!(
+        message.starts_with(
+            "TypeError: api.idToken.setCustomClaim: the value cannot be serialised to JSON"
+        ),
+        "{message}"
+    );
+    let bigint = "exports.onExecutePostLogin = async (event, api) => { api.user.setAppMetadata('n', 10n); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[bigint]).await;
+    assert!(
+        failure_message(&outcome)
+            .contains("api.user.setAppMetadata: the value cannot be serialised to JSON")
+    );
+}
+
+#[tokio::test]
+async fn console_is_captured_and_truncated_on_a_character_boundary() {
+    let engine = Engine::start(Limits {
+        log_bytes: 20,
+        ..Limits::default()
+    });
+    let code = r#"exports.onExecutePostLogin = async (event, api) => {
+        console.log('user', event.user.user_id, {n: 1});
+        console.error('ééééééééééééé');
+    };"#;
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    assert!(outcome.allowed(), "{outcome:?}");
+    // "user auth0|u1 {"n":1}\n" is 22 bytes: cut at 20.
+    assert_eq!(outcome.logs[0].stdout, "user auth0|u1 {\"n\":1…[truncated]");
+    let code = "exports.onExecutePostLogin = async () => { console.log('é'.repeat(30)); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    assert_eq!(
+        outcome.logs[0].stdout,
+        format!("{}…[truncated]", "é".repeat(10))
+    );
+}
+
+#[tokio::test]
+async fn each_action_sees_its_own_secrets_and_their_values_stay_out_of_logs() {
+    let engine = engine();
+    let mut first = action(
+        "first",
+        r#"exports.onExecutePostLogin = async (event, api) => {
+        console.log('key is ' + event.secrets.API_KEY);
+        api.idToken.setCustomClaim('https://x/len', event.secrets.API_KEY.length);
+        throw new Error('failed with ' + event.secrets.API_KEY);
+    };"#,
+    );
+    first
+        .secrets
+        .insert("API_KEY".into(), "sk_live_123456".into());
+    let outcome = run(
+        &engine,
+        job(Trigger::PostLogin, post_login_event(), vec![first]),
+    )
+    .await;
+    assert_eq!(outcome.logs[0].stdout, "key is [secret]\n");
+    assert_eq!(failure_message(&outcome), "Error: failed with [secret]");
+
+    let mut with_secret = action(
+        "with",
+        "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/a', event.secrets.A); };",
+    );
+    with_secret.secrets.insert("A".into(), "alpha".into());
+    let without = action(
+        "without",
+        "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/b', Object.keys(event.secrets)); };",
+    );
+    let outcome = run(
+        &engine,
+        job(
+            Trigger::PostLogin,
+            post_login_event(),
+            vec![with_secret, without],
+        ),
+    )
+    .await;
+    assert_eq!(outcome.id_token_claims["https://x/a"], "alpha");
+    assert_eq!(outcome.id_token_claims["https://x/b"], json!([]));
+}
+
+#[tokio::test]
+async fn metadata_objects_always_exist() {
+    let engine = engine();
+    let code = "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/m', [typeof event.user.app_metadata, typeof event.user.user_metadata]); };";
+    let event = json!({"user": {"user_id": "auth0|1", "app_metadata": null}});
+    let outcome = run_actions(&engine, Trigger::PostLogin, event, &[code]).await;
+    assert_eq!(
+        outcome.id_token_claims["https://x/m"],
+        json!(["object", "object"])
+    );
+}
+
+#[tokio::test]
+async fn the_cache_is_shared_per_trigger_across_executions() {
+    let engine = engine();
+    let writer = r#"exports.onExecutePostLogin = async (event, api) => {
+        const result = api.cache.set('token', 'abc', {ttl: 60000});
+        const tooBig = api.cache.set('big', 'x'.repeat(5000));
+        api.idToken.setCustomClaim('https://x/set', [result.type, tooBig.type, tooBig.code,
+            api.cache.get('token').value]);
+    };"#;
+    let reader = r#"exports.onExecutePostLogin = async (event, api) => {
+        const entry = api.cache.get('token');
+        api.idToken.setCustomClaim('https://x/got', entry && entry.value);
+        api.idToken.setCustomClaim('https://x/fresh', entry.expires_at > Date.now());
+        api.cache.delete('token');
+        api.idToken.setCustomClaim('https://x/gone', api.cache.get('token') === undefined);
+    };"#;
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[writer]).await;
+    assert_eq!(
+        outcome.id_token_claims["https://x/set"],
+        json!(["success", "error", "value_too_large", "abc"])
+    );
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[reader]).await;
+    assert_eq!(outcome.id_token_claims["https://x/got"], "abc");
+    assert_eq!(outcome.id_token_claims["https://x/fresh"], true);
+    assert_eq!(outcome.id_token_claims["https://x/gone"], true);
+    // Writes made before a failure still count.
+    let failing = "exports.onExecutePostLogin = async (event, api) => { api.cache.set('kept', 'yes'); throw new Error('late'); };";
+    run_actions(&engine, Trigger::PostLogin, post_login_event(), &[failing]).await;
+    let read_kept = "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/kept', api.cache.get('kept').value); };";
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[read_kept],
+    )
+    .await;
+    assert_eq!(outcome.id_token_claims["https://x/kept"], "yes");
+    // Another trigger has its own cache.
+    run_actions(&engine, Trigger::PostLogin, post_login_event(), &[writer]).await;
+    let other = "exports.onExecuteCredentialsExchange = async (event, api) => { api.accessToken.setCustomClaim('https://x/got', api.cache.get('token') === undefined); };";
+    let outcome = run_actions(&engine, Trigger::CredentialsExchange, json!({}), &[other]).await;
+    assert_eq!(outcome.access_token_claims["https://x/got"], true);
+}
+
+#[tokio::test]
+async fn pre_user_registration_can_deny_validate_and_set_metadata() {
+    let engine = engine();
+    let event = json!({"user": {"email": "new@example.com"}, "connection": {"name": "db"}});
+    let deny = "exports.onExecutePreUserRegistration = async (event, api) => { api.user.setAppMetadata('x', 1); api.access.deny('blocked domain', 'Sign-ups are closed.'); };";
+    let outcome = run_actions(
+        &engine,
+        Trigger::PreUserRegistration,
+        event.clone(),
+        &[deny],
+    )
+    .await;
+    let denial = outcome.denied.clone().expect("denied");
+    assert_eq!(denial.reason, "blocked domain");
+    assert_eq!(denial.user_message.as_deref(), Some("Sign-ups are closed."));
+    assert_eq!(outcome.app_metadata["x"], 1);
+    let validate = "exports.onExecutePreUserRegistration = async (event, api) => { api.validation.error('invalid_email', 'Use a work address'); };";
+    let outcome = run_actions(
+        &engine,
+        Trigger::PreUserRegistration,
+        event.clone(),
+        &[validate],
+    )
+    .await;
+    let denial = outcome.denied.expect("denied");
+    assert_eq!(
+        (denial.code.as_str(), denial.reason.as_str()),
+        ("invalid_email", "Use a work address")
+    );
+    let post = "exports.onExecutePostUserRegistration = async (event, api) => { console.log(typeof api.cache.get, typeof api.user); };";
+    let outcome = run_actions(&engine, Trigger::PostUserRegistration, event, &[post]).await;
+    assert!(outcome.allowed());
+    assert_eq!(outcome.logs[0].stdout, "function undefined\n");
+}
+
+#[tokio::test]
+async fn check_reports_syntax_errors_with_their_line_and_runs_nothing() {
+    let engine = engine();
+    assert_eq!(
+        engine
+            .check(
+                Trigger::PostLogin,
+                "exports.onExecutePostLogin = async (event, api) => {};"
+            )
+            .await,
+        Ok(())
+    );
+    let error = engine
+        .check(
+            Trigger::PostLogin,
+            "exports.onExecutePostLogin = async (event, api) => {\n  if (x {\n};",
+        )
+        .await
+        .unwrap_err();
+    assert!(error.starts_with("SyntaxError"), "{error}");
+    assert!(error.ends_with("(line 2)"), "{error}");
+    // The top level is compiled, not run.
+    assert_eq!(
+        engine.check(Trigger::PostLogin, "while (true) {}").await,
+        Ok(())
+    );
+    assert_eq!(
+        engine
+            .check_rule("function (user, context, callback) { callback(null, user, context); }")
+            .await,
+        Ok(())
+    );
+    assert!(
+        engine
+            .check_rule("function (user, context, callback) {")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn an_empty_job_allows_at_once() {
+    let engine = engine();
+    let outcome = run(
+        &engine,
+        job(Trigger::PostLogin, post_login_event(), Vec::new()),
+    )
+    .await;
+    assert_eq!(outcome, tessera_actions::Outcome::default());
+}
+
+/// Informal: what a fresh context per execution costs (printed, not asserted).
+#[tokio::test]
+async fn a_fresh_context_per_execution_is_cheap() {
+    let engine = Engine::start(Limits {
+        workers: 1,
+        ..Limits::default()
+    });
+    let code = "exports.onExecutePostLogin = async (event, api) => { api.accessToken.setCustomClaim('https://x/c', event.client.client_id); };";
+    run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    let runs = 200;
+    let started = std::time::Instant::now();
+    let mut in_worker = Duration::ZERO;
+    for _ in 0..runs {
+        let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+        assert!(outcome.allowed());
+        in_worker += outcome.logs[0].duration;
+    }
+    let per_run = started.elapsed() / runs;
+    eprintln!(
+        "one post-login action: {per_run:?} per execution end to end, {:?} of it in the worker",
+        in_worker / runs
+    );
+    assert!(per_run < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn nothing_outside_the_language_is_reachable() {
+    let engine = engine();
+    let globals = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.idToken.setCustomClaim('https://x/g', [typeof std, typeof os, typeof print, typeof auth0,
+            typeof process, typeof fetch, typeof module, typeof exports]);
+    };"#;
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[globals]).await;
+    assert_eq!(
+        outcome.id_token_claims["https://x/g"],
+        json!([
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined",
+            "object",
+            "object"
+        ])
+    );
+    let import = "exports.onExecutePostLogin = async () => { await import('os'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[import]).await;
+    assert_eq!(
+        failure_message(&outcome),
+        "ReferenceError: could not load module 'os'"
+    );
+}
+
+/// Each execution's heap is given back: twenty executions of 16 MiB each fit in a
+/// 32 MiB limit only if nothing of the previous ones is kept.
+#[tokio::test]
+async fn memory_is_reclaimed_between_executions() {
+    let engine = Engine::start(Limits {
+        workers: 1,
+        ..Limits::default()
+    });
+    let code = r#"exports.onExecutePostLogin = async (event, api) => {
+        const keep = [];
+        for (let i = 0; i < 16; i++) keep.push('x'.repeat(1024 * 1024 + i));
+        globalThis.kept = keep;
+        api.idToken.setCustomClaim('https://x/n', keep.length);
+    };"#;
+    for run in 0..20 {
+        let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+        assert!(outcome.allowed(), "run {run}: {outcome:?}");
+    }
+}
