@@ -138,7 +138,7 @@ impl Store {
             .fetch_all(pool)
             .await?
             .iter()
-            .map(|row| rule_from_row(row))
+            .map(rule_from_row)
             .collect()
         })
     }
