@@ -27,6 +27,17 @@ macro_rules! version_columns {
     };
 }
 
+pub(super) const ACTION_SELECT: &str = concat!("SELECT ", action_columns!());
+pub(super) const ACTION_ORDER: &str = " ORDER BY created_at, id";
+pub(super) const VERSION_SELECT: &str = concat!("SELECT ", version_columns!());
+pub(super) const VERSION_ORDER: &str = " ORDER BY number DESC";
+pub(super) const BINDING_SELECT: &str = "SELECT b.id AS binding_id, \
+     b.trigger_id AS binding_trigger, b.display_name, b.created_at AS bound_at, \
+     b.updated_at AS rebound_at, a.id, a.name, a.trigger_id, a.trigger_version, a.code, \
+     a.dependencies, a.runtime, a.deployed_version_id, a.all_changes_deployed, \
+     a.created_at, a.updated_at";
+pub(super) const BINDING_ORDER: &str = " ORDER BY b.position";
+
 fn json_value(text: &str) -> StoreResult<serde_json::Value> {
     serde_json::from_str(text).map_err(|_| StoreError::Corrupt("action dependencies"))
 }
@@ -201,13 +212,8 @@ impl Store {
         Ok(self.complete(row.into_iter().collect()).await?.pop())
     }
 
-    /// One page of actions, oldest first; the filter keeps one trigger's, one name, or
-    /// the deployed (or never deployed) ones.
-    pub async fn list_actions(
-        &self,
-        filter: &ActionFilter,
-        slice: Slice,
-    ) -> StoreResult<Page<ActionRecord>> {
+    /// The `FROM … WHERE …` of an actions list.
+    pub(super) fn action_filter(&self, filter: &ActionFilter) -> Sql {
         let mut sql = Sql::default();
         sql.push(
             " FROM actions WHERE tenant_id = ?",
@@ -224,11 +230,21 @@ impl Store {
             Some(false) => sql.text.push_str(" AND deployed_version_id IS NULL"),
             None => {}
         }
+        sql
+    }
+
+    /// One page of actions, oldest first; the filter keeps one trigger's, one name, or
+    /// the deployed (or never deployed) ones.
+    pub async fn list_actions(
+        &self,
+        filter: &ActionFilter,
+        slice: Slice,
+    ) -> StoreResult<Page<ActionRecord>> {
         let page = self
             .page_of(
-                concat!("SELECT ", action_columns!()),
-                &sql,
-                " ORDER BY created_at, id",
+                ACTION_SELECT,
+                &self.action_filter(filter),
+                ACTION_ORDER,
                 slice,
                 |row| action_from_row(row),
             )
@@ -556,21 +572,26 @@ impl Store {
         })
     }
 
+    /// The `FROM … WHERE …` of an action's versions.
+    pub(super) fn version_filter(&self, action_id: &str) -> Sql {
+        let mut sql = Sql::default();
+        sql.push(
+            " FROM action_versions WHERE tenant_id = ? AND action_id = ?",
+            [Bind::Text(self.tenant.into()), Bind::Text(action_id.into())],
+        );
+        sql
+    }
+
     /// One page of an action's versions, newest first.
     pub async fn list_action_versions(
         &self,
         action_id: &str,
         slice: Slice,
     ) -> StoreResult<Page<ActionVersionRecord>> {
-        let mut sql = Sql::default();
-        sql.push(
-            " FROM action_versions WHERE tenant_id = ? AND action_id = ?",
-            [Bind::Text(self.tenant.into()), Bind::Text(action_id.into())],
-        );
         self.page_of(
-            concat!("SELECT ", version_columns!()),
-            &sql,
-            " ORDER BY number DESC",
+            VERSION_SELECT,
+            &self.version_filter(action_id),
+            VERSION_ORDER,
             slice,
             |row| version_from_row(row),
         )
@@ -599,12 +620,8 @@ impl Store {
         })
     }
 
-    /// One page of a trigger's bindings, in the order they run.
-    pub async fn list_trigger_bindings(
-        &self,
-        trigger_id: &str,
-        slice: Slice,
-    ) -> StoreResult<Page<BindingRecord>> {
+    /// The `FROM … WHERE …` of a trigger's bindings (with their actions).
+    pub(super) fn binding_filter(&self, trigger_id: &str) -> Sql {
         let mut sql = Sql::default();
         sql.push(
             " FROM trigger_bindings b JOIN actions a \
@@ -615,14 +632,20 @@ impl Store {
                 Bind::Text(trigger_id.into()),
             ],
         );
+        sql
+    }
+
+    /// One page of a trigger's bindings, in the order they run.
+    pub async fn list_trigger_bindings(
+        &self,
+        trigger_id: &str,
+        slice: Slice,
+    ) -> StoreResult<Page<BindingRecord>> {
         let page = self
             .page_of(
-                "SELECT b.id AS binding_id, b.trigger_id AS binding_trigger, b.display_name, \
-                 b.created_at AS bound_at, b.updated_at AS rebound_at, a.id, a.name, \
-                 a.trigger_id, a.trigger_version, a.code, a.dependencies, a.runtime, \
-                 a.deployed_version_id, a.all_changes_deployed, a.created_at, a.updated_at",
-                &sql,
-                " ORDER BY b.position",
+                BINDING_SELECT,
+                &self.binding_filter(trigger_id),
+                BINDING_ORDER,
                 slice,
                 |row| {
                     let (action, version) = action_from_row(row)?;

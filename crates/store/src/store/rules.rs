@@ -15,6 +15,10 @@ macro_rules! rule_columns {
     };
 }
 
+pub(super) const RULE_SELECT: &str = concat!("SELECT ", rule_columns!());
+/// `ord` is unique in a tenant: it orders alone.
+pub(super) const RULE_ORDER: &str = " ORDER BY ord";
+
 fn rule_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<RuleRecord> {
     Ok(RuleRecord {
         id: row.text("id")?,
@@ -100,13 +104,8 @@ impl Store {
         })
     }
 
-    /// One page of rules in the order they run; `enabled` keeps the enabled (or the
-    /// disabled) ones.
-    pub async fn list_rules(
-        &self,
-        enabled: Option<bool>,
-        slice: Slice,
-    ) -> StoreResult<Page<RuleRecord>> {
+    /// The `FROM … WHERE …` of a rules list.
+    pub(super) fn rule_filter(&self, enabled: Option<bool>) -> Sql {
         let mut sql = Sql::default();
         sql.push(
             " FROM rules WHERE tenant_id = ?",
@@ -115,10 +114,20 @@ impl Store {
         if let Some(enabled) = enabled {
             sql.push(" AND enabled = ?", [Bind::Bool(enabled)]);
         }
+        sql
+    }
+
+    /// One page of rules in the order they run; `enabled` keeps the enabled (or the
+    /// disabled) ones.
+    pub async fn list_rules(
+        &self,
+        enabled: Option<bool>,
+        slice: Slice,
+    ) -> StoreResult<Page<RuleRecord>> {
         self.page_of(
-            concat!("SELECT ", rule_columns!()),
-            &sql,
-            " ORDER BY ord, id",
+            RULE_SELECT,
+            &self.rule_filter(enabled),
+            RULE_ORDER,
             slice,
             |row| rule_from_row(row),
         )
@@ -131,7 +140,7 @@ impl Store {
             sqlx::query(concat!(
                 "SELECT ",
                 rule_columns!(),
-                " FROM rules WHERE tenant_id = $1 AND enabled = $2 ORDER BY ord, id"
+                " FROM rules WHERE tenant_id = $1 AND enabled = $2 ORDER BY ord"
             ))
             .bind(self.tenant)
             .bind(true)
