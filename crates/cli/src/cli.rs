@@ -73,6 +73,13 @@ pub enum Command {
         #[command(flatten)]
         common: AdminArgs,
     },
+    /// Manage Actions: JavaScript bound to a trigger (post-login, credentials-exchange, …)
+    Actions {
+        #[command(subcommand)]
+        action: ActionsAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
     /// List and rotate signing keys
     Keys {
         #[command(subcommand)]
@@ -402,6 +409,91 @@ pub enum UserRolesAction {
 }
 
 // ---- apis -------------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum ActionsAction {
+    /// Create an action (a draft: deploy it, then bind it to its trigger)
+    Create(ActionCreate),
+    /// Change an action's draft: its code, name or secrets
+    Update(ActionUpdateArgs),
+    /// Deploy the draft as a new version (what bound triggers run)
+    Deploy {
+        /// The action's id (act_…) or name
+        action: String,
+    },
+    /// List actions, oldest first, a page at a time
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only the actions of this trigger (post-login, credentials-exchange, …)
+        #[arg(long)]
+        trigger: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show an action and its code (secrets by name only)
+    Show {
+        /// The action's id (act_…) or name
+        action: String,
+    },
+    /// Delete an action; a bound one only with --force, which unbinds it
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// The action's id (act_…) or name
+        action: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make TRIGGER run these deployed actions, in this order (none: unbind all)
+    Bind {
+        /// post-login, credentials-exchange, pre-user-registration, post-user-registration or post-change-password
+        trigger: String,
+        /// Actions' ids or names
+        actions: Vec<String>,
+    },
+    /// Run an action's draft on an event read from a JSON file; nothing is changed
+    Test {
+        /// The action's id (act_…) or name
+        action: String,
+        #[arg(long, value_name = "FILE")]
+        event: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ActionCreate {
+    pub name: String,
+    /// The trigger it runs in: post-login, credentials-exchange, pre-user-registration,
+    /// post-user-registration or post-change-password
+    #[arg(long)]
+    pub trigger: String,
+    /// A file with the action's code (exports.onExecutePostLogin = async (event, api) => …)
+    #[arg(long, value_name = "FILE")]
+    pub code: PathBuf,
+    /// A secret the code reads as event.secrets.NAME (repeatable)
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    pub secrets: Vec<String>,
+    /// The Node.js runtime Auth0 would use (stored; Tessera runs every action alike)
+    #[arg(long, default_value = "node22")]
+    pub runtime: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionUpdateArgs {
+    /// The action's id (act_…) or name
+    pub action: String,
+    /// A new name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A file with the new code
+    #[arg(long, value_name = "FILE")]
+    pub code: Option<PathBuf>,
+    /// Set a secret (repeatable); the others are kept
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    pub secrets: Vec<String>,
+    /// Remove a secret (repeatable)
+    #[arg(long = "remove-secret", value_name = "NAME")]
+    pub remove_secrets: Vec<String>,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ApisAction {

@@ -69,6 +69,9 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 commands::import::auth0(&Context::open(&common).await?, args).await
             }
         },
+        Command::Actions { action, common } => {
+            commands::actions::run(&Context::open(&common).await?, action).await
+        }
         Command::Keys { action, common } => {
             commands::keys::run(&Context::open(&common).await?, action).await
         }

@@ -59,6 +59,17 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("delete:email_provider", "Delete Email Provider"),
     ("read:grants", "Read Grants"),
     ("delete:grants", "Delete Grants"),
+    ("read:actions", "Read Actions"),
+    ("create:actions", "Create Actions"),
+    ("update:actions", "Update Actions"),
+    ("delete:actions", "Delete Actions"),
+    ("read:rules", "Read Rules"),
+    ("create:rules", "Create Rules"),
+    ("update:rules", "Update Rules"),
+    ("delete:rules", "Delete Rules"),
+    ("read:rules_configs", "Read Rules Configs"),
+    ("update:rules_configs", "Update Rules Configs"),
+    ("delete:rules_configs", "Delete Rules Configs"),
 ];
 
 /// Auth0's Management API scopes for a user's own profile, the only ones Auth0 grants to a

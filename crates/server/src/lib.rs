@@ -6,6 +6,7 @@
 //! state; `run_until_stopped` serves until the shutdown future resolves, then drains
 //! in-flight requests.
 
+pub mod actions_admin;
 pub mod admin_identities;
 pub mod keys;
 pub mod passwords;

@@ -365,3 +365,129 @@ pub enum ImportOutcome {
     /// The `user_id` belongs to a user with another email.
     DuplicateUserId,
 }
+
+/// A secret of an action as lists show it: the value (sealed) never leaves the store
+/// through these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretInfo {
+    pub name: String,
+    pub updated_at: i64,
+}
+
+/// An action's draft, with the version deployed from it, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRecord {
+    pub id: String,
+    pub name: String,
+    /// The one trigger it supports (Auth0's `supported_triggers[0]`).
+    pub trigger_id: String,
+    pub trigger_version: String,
+    pub code: String,
+    /// Auth0's `dependencies` (a JSON array; Tessera only keeps empty ones).
+    pub dependencies: serde_json::Value,
+    pub runtime: String,
+    pub secrets: Vec<SecretInfo>,
+    pub deployed_version: Option<ActionVersionRecord>,
+    /// Whether the draft is what is deployed.
+    pub all_changes_deployed: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A new action; secrets arrive sealed.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    pub id: String,
+    pub name: String,
+    pub trigger_id: String,
+    pub trigger_version: String,
+    pub code: String,
+    pub dependencies: serde_json::Value,
+    pub runtime: String,
+    pub secrets: Vec<(String, Vec<u8>)>,
+    pub now: i64,
+}
+
+/// What an update changes. `secrets`, when given, is the whole new list: a name with
+/// `None` keeps its sealed value, names not listed are removed.
+#[derive(Debug, Clone, Default)]
+pub struct ActionUpdate {
+    pub name: Option<String>,
+    pub trigger: Option<(String, String)>,
+    pub code: Option<String>,
+    pub dependencies: Option<serde_json::Value>,
+    pub runtime: Option<String>,
+    pub secrets: Option<Vec<(String, Option<Vec<u8>>)>>,
+}
+
+/// Which actions a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ActionFilter {
+    pub trigger_id: Option<String>,
+    pub name: Option<String>,
+    pub deployed: Option<bool>,
+}
+
+/// A snapshot of an action taken by a deploy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionVersionRecord {
+    pub id: String,
+    pub action_id: String,
+    pub number: i64,
+    pub code: String,
+    pub dependencies: serde_json::Value,
+    pub runtime: String,
+    pub deployed: bool,
+    pub created_at: i64,
+}
+
+/// One binding of a trigger, with the action it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingRecord {
+    pub id: String,
+    pub trigger_id: String,
+    pub display_name: String,
+    pub action: ActionRecord,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A binding to write: the action (by id) and the name the trigger shows.
+#[derive(Debug, Clone)]
+pub struct NewBinding {
+    pub action_id: String,
+    pub display_name: String,
+}
+
+/// A bound action as a trigger runs it: its deployed version's code and secrets (sealed
+/// to the action's id and each secret's name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployedAction {
+    pub action_id: String,
+    pub name: String,
+    pub code: String,
+    pub secrets: Vec<(String, Vec<u8>)>,
+}
+
+/// A legacy Rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleRecord {
+    pub id: String,
+    pub name: String,
+    pub script: String,
+    pub order: i64,
+    pub enabled: bool,
+    /// Always `login_success`.
+    pub stage: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a rule update changes.
+#[derive(Debug, Clone, Default)]
+pub struct RuleUpdate {
+    pub name: Option<String>,
+    pub script: Option<String>,
+    pub order: Option<i64>,
+    pub enabled: Option<bool>,
+}

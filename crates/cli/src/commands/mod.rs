@@ -1,6 +1,7 @@
 //! One module per command group. Each admin command opens the store named by the
 //! settings, does its checks, writes, and prints (JSON through `output`).
 
+pub mod actions;
 pub mod admins;
 pub mod apis;
 pub mod apps;

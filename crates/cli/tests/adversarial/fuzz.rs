@@ -557,6 +557,43 @@ async fn pools(server: &TestServer) -> Pools {
             json!({"name": "Renamed API", "token_lifetime": 7200, "allow_offline_access": true}),
         ),
         (
+            "/api/v2/actions/actions",
+            "POST",
+            json!({"name": "Fuzz action", "supported_triggers": [{"id": "post-login", "version": "v3"}],
+                "code": "exports.onExecutePostLogin = async () => {};", "runtime": "node22",
+                "dependencies": [], "secrets": [{"name": "K", "value": "fuzz-secret"}]}),
+        ),
+        (
+            "/api/v2/actions/actions/{id}",
+            "PATCH",
+            json!({"code": "exports.onExecutePostLogin = async () => {};", "secrets": [{"name": "K"}]}),
+        ),
+        (
+            "/api/v2/actions/actions/{id}/test",
+            "POST",
+            json!({"payload": {"user": {"user_id": "auth0|x"}}}),
+        ),
+        (
+            "/api/v2/actions/triggers/{trigger_id}/bindings",
+            "PATCH",
+            json!({"bindings": [{"ref": {"type": "action_name", "value": "Fuzz action"}, "display_name": "Fuzz"}]}),
+        ),
+        (
+            "/api/v2/rules",
+            "POST",
+            json!({"name": "Fuzz rule", "script": "function (user, context, callback) { callback(null, user, context); }", "order": 3, "enabled": true}),
+        ),
+        (
+            "/api/v2/rules/{id}",
+            "PATCH",
+            json!({"enabled": false, "order": 4}),
+        ),
+        (
+            "/api/v2/rules-configs/{key}",
+            "PUT",
+            json!({"value": "fuzz-config"}),
+        ),
+        (
             "/api/v2/client-grants",
             "POST",
             json!({"client_id": victim.client_id, "audience": victim_api.identifier,

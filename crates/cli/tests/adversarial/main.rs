@@ -10,6 +10,7 @@ const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 mod harness;
 mod html;
 
+mod actions_admin;
 mod admin_identities;
 mod brute_force;
 mod csrf;

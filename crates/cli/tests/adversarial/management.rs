@@ -2276,18 +2276,8 @@ async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
         ),
         (
             Method::POST,
-            "/rules",
-            json!({"name": "steal", "script": "function (user, context, cb) { cb(null, user, context); }"}),
-        ),
-        (
-            Method::POST,
             "/hooks",
             json!({"name": "x", "script": "module.exports = () => {}", "triggerId": "credentials-exchange"}),
-        ),
-        (
-            Method::POST,
-            "/actions/actions",
-            json!({"name": "x", "code": "exports.onExecutePostLogin = async () => {}", "supported_triggers": [{"id": "post-login", "version": "v3"}]}),
         ),
         (
             Method::POST,

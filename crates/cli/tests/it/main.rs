@@ -5,6 +5,7 @@
 /// The `tessera` binary under test: Cargo tells only this crate's tests where it is.
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
+mod actions;
 mod admin;
 mod admins;
 mod consent;

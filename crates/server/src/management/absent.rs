@@ -9,7 +9,7 @@
 //! - **settings** describe what Tessera does instead (the brute-force limit it enforces,
 //!   its login prompt, no MFA policy); writing the same values back is accepted, since it
 //!   changes nothing, and any other value is refused saying what Tessera does;
-//! - **features that are off** (Rules, Hooks, prompt partials, CAPTCHA) answer
+//! - **features that are off** (Hooks, prompt partials, CAPTCHA) answer
 //!   `403 feature_not_enabled` to every method, as Auth0 does for a tenant whose plan
 //!   lacks them.
 //!
@@ -61,14 +61,6 @@ enum Answer {
 /// Every absent path, relative to `/api/v2`.
 const ABSENT: &[(&str, Answer)] = &[
     (
-        "/rules",
-        Answer::Off("Rules are not available: Tessera does not run Rules"),
-    ),
-    (
-        "/rules-configs",
-        Answer::Off("Rules are not available: Tessera does not run Rules"),
-    ),
-    (
         "/hooks",
         Answer::Off("Hooks are not available: Tessera does not run Hooks"),
     ),
@@ -88,18 +80,11 @@ const ABSENT: &[(&str, Answer)] = &[
         "/supplemental-signals",
         Answer::Off("Supplemental signals are not available in Tessera"),
     ),
-    empty("/actions/actions", "actions", Listing::Object, "Actions"),
     empty(
         "/actions/modules",
         "modules",
         Listing::Object,
         "Action modules",
-    ),
-    empty(
-        "/actions/triggers",
-        "triggers",
-        Listing::Object,
-        "Action triggers",
     ),
     empty(
         "/organizations",

@@ -1,5 +1,5 @@
 //! The Auth0 Management API v2 (first slice), under `/api/v2/`: resource servers,
-//! clients, client grants, users and roles in Auth0's JSON shapes, for the node `auth0`
+//! clients, client grants, users, roles, actions and rules in Auth0's JSON shapes, for the node `auth0`
 //! SDK's `ManagementClient`, Terraform and the Deploy CLI.
 //!
 //! Callers are machine-to-machine applications with a client grant for the Management
@@ -16,6 +16,7 @@
 //! dashboard both call them), and its scope constants and body allow-lists.
 
 mod absent;
+pub(crate) mod actions;
 mod auth;
 mod body;
 pub(crate) mod client_grants;
@@ -30,6 +31,8 @@ mod jobs;
 mod paging;
 pub(crate) mod resource_servers;
 pub(crate) mod roles;
+pub(crate) mod rules;
+pub(crate) mod rules_configs;
 pub(crate) mod tenants;
 mod tickets;
 pub(crate) mod user_access;
@@ -42,7 +45,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
 use crate::{AppState, Route};
@@ -191,6 +194,49 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/jobs/{id}", || get(jobs::get)),
     ("/jobs/{id}/file", || get(exports::file)),
     ("/jobs/{id}/errors", || get(jobs::errors)),
+    ("/actions/actions", || {
+        get(actions::http::list)
+            .post(actions::http::create)
+            .layer(DefaultBodyLimit::max(actions::MAX_BODY))
+    }),
+    ("/actions/actions/{id}", || {
+        get(actions::http::get)
+            .patch(actions::http::update)
+            .delete(actions::http::delete)
+            .layer(DefaultBodyLimit::max(actions::MAX_BODY))
+    }),
+    ("/actions/actions/{id}/deploy", || {
+        post(actions::http::deploy)
+    }),
+    ("/actions/actions/{id}/test", || post(actions::http::test)),
+    ("/actions/actions/{id}/versions", || {
+        get(actions::http::versions)
+    }),
+    ("/actions/actions/{id}/versions/{version_id}", || {
+        get(actions::http::version)
+    }),
+    ("/actions/actions/{id}/versions/{version_id}/deploy", || {
+        post(actions::http::redeploy)
+    }),
+    ("/actions/triggers", || get(actions::triggers::http::list)),
+    ("/actions/triggers/{trigger_id}/bindings", || {
+        get(actions::triggers::http::bindings).patch(actions::triggers::http::replace)
+    }),
+    ("/rules", || {
+        get(rules::http::list)
+            .post(rules::http::create)
+            .layer(DefaultBodyLimit::max(actions::MAX_BODY))
+    }),
+    ("/rules/{id}", || {
+        get(rules::http::get)
+            .patch(rules::http::update)
+            .delete(rules::http::delete)
+            .layer(DefaultBodyLimit::max(actions::MAX_BODY))
+    }),
+    ("/rules-configs", || get(rules_configs::http::list)),
+    ("/rules-configs/{key}", || {
+        put(rules_configs::http::set).delete(rules_configs::http::delete)
+    }),
 ];
 
 /// Every route under `PREFIX`: [`ROUTES`], then the answers for the Auth0 features

@@ -363,6 +363,180 @@ pub fn role_member(user: &tessera_core::User) -> RoleMember {
     }
 }
 
+/// A trigger an action supports (`supported_triggers[]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionTrigger {
+    pub id: String,
+    pub version: String,
+}
+
+/// A secret of an action: its name, never its value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionSecret {
+    pub name: String,
+    pub updated_at: String,
+}
+
+/// An action (`/actions/actions`). Tessera has no build step: `status` is `built` at once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Action {
+    pub all_changes_deployed: bool,
+    pub built_at: String,
+    pub code: String,
+    pub created_at: String,
+    pub dependencies: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed_version: Option<ActionVersion>,
+    pub id: String,
+    pub name: String,
+    pub runtime: String,
+    pub secrets: Vec<ActionSecret>,
+    pub status: &'static str,
+    pub supported_triggers: Vec<ActionTrigger>,
+    pub updated_at: String,
+}
+
+/// What a version says of its action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionSummary {
+    pub all_changes_deployed: bool,
+    pub created_at: String,
+    pub id: String,
+    pub name: String,
+    pub supported_triggers: Vec<ActionTrigger>,
+    pub updated_at: String,
+}
+
+/// A deployed snapshot of an action (`/actions/actions/{id}/versions`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionVersion {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<ActionSummary>,
+    pub action_id: String,
+    pub built_at: String,
+    pub code: String,
+    pub created_at: String,
+    pub dependencies: serde_json::Value,
+    pub deployed: bool,
+    pub errors: Vec<serde_json::Value>,
+    pub id: String,
+    pub number: i64,
+    pub runtime: String,
+    pub status: &'static str,
+    pub supported_triggers: Vec<ActionTrigger>,
+    pub updated_at: String,
+}
+
+/// One binding of a trigger (`/actions/triggers/{id}/bindings`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Binding {
+    pub action: Action,
+    pub created_at: String,
+    pub display_name: String,
+    pub id: String,
+    pub trigger_id: String,
+    pub updated_at: String,
+}
+
+/// A legacy Rule (`/rules`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rule {
+    pub enabled: bool,
+    pub id: String,
+    pub name: String,
+    pub order: i64,
+    pub script: String,
+    pub stage: String,
+}
+
+fn action_triggers(action: &tessera_store::ActionRecord) -> Vec<ActionTrigger> {
+    vec![ActionTrigger {
+        id: action.trigger_id.clone(),
+        version: action.trigger_version.clone(),
+    }]
+}
+
+pub fn action(action: &tessera_store::ActionRecord) -> Action {
+    Action {
+        all_changes_deployed: action.all_changes_deployed,
+        built_at: rfc3339(action.updated_at),
+        code: action.code.clone(),
+        created_at: rfc3339(action.created_at),
+        dependencies: action.dependencies.clone(),
+        deployed_version: action
+            .deployed_version
+            .as_ref()
+            .map(|version| action_version(version, action, false)),
+        id: action.id.clone(),
+        name: action.name.clone(),
+        runtime: action.runtime.clone(),
+        secrets: action
+            .secrets
+            .iter()
+            .map(|secret| ActionSecret {
+                name: secret.name.clone(),
+                updated_at: rfc3339(secret.updated_at),
+            })
+            .collect(),
+        status: "built",
+        supported_triggers: action_triggers(action),
+        updated_at: rfc3339(action.updated_at),
+    }
+}
+
+/// A version of `of`; `with_action` adds the summary of the action Auth0 nests in it.
+pub fn action_version(
+    version: &tessera_store::ActionVersionRecord,
+    of: &tessera_store::ActionRecord,
+    with_action: bool,
+) -> ActionVersion {
+    ActionVersion {
+        action: with_action.then(|| ActionSummary {
+            all_changes_deployed: of.all_changes_deployed,
+            created_at: rfc3339(of.created_at),
+            id: of.id.clone(),
+            name: of.name.clone(),
+            supported_triggers: action_triggers(of),
+            updated_at: rfc3339(of.updated_at),
+        }),
+        action_id: version.action_id.clone(),
+        built_at: rfc3339(version.created_at),
+        code: version.code.clone(),
+        created_at: rfc3339(version.created_at),
+        dependencies: version.dependencies.clone(),
+        deployed: version.deployed,
+        errors: Vec::new(),
+        id: version.id.clone(),
+        number: version.number,
+        runtime: version.runtime.clone(),
+        status: "built",
+        supported_triggers: action_triggers(of),
+        updated_at: rfc3339(version.created_at),
+    }
+}
+
+pub fn binding(binding: &tessera_store::BindingRecord) -> Binding {
+    Binding {
+        action: action(&binding.action),
+        created_at: rfc3339(binding.created_at),
+        display_name: binding.display_name.clone(),
+        id: binding.id.clone(),
+        trigger_id: binding.trigger_id.clone(),
+        updated_at: rfc3339(binding.updated_at),
+    }
+}
+
+pub fn rule(rule: &tessera_store::RuleRecord) -> Rule {
+    Rule {
+        enabled: rule.enabled,
+        id: rule.id.clone(),
+        name: rule.name.clone(),
+        order: rule.order,
+        script: rule.script.clone(),
+        stage: rule.stage.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -468,6 +642,53 @@ mod tests {
         };
         same(&permission(&held, Some(&api())));
         same(&role_member(&someone));
+        let version = tessera_store::ActionVersionRecord {
+            id: "actv_1".into(),
+            action_id: "act_1".into(),
+            number: 1,
+            code: "exports.onExecutePostLogin = async () => {};".into(),
+            dependencies: json!([]),
+            runtime: "node22".into(),
+            deployed: true,
+            created_at: 1,
+        };
+        let deployed = tessera_store::ActionRecord {
+            id: "act_1".into(),
+            name: "a".into(),
+            trigger_id: "post-login".into(),
+            trigger_version: "v3".into(),
+            code: "exports.onExecutePostLogin = async () => {};".into(),
+            dependencies: json!([]),
+            runtime: "node22".into(),
+            secrets: vec![tessera_store::SecretInfo {
+                name: "K".into(),
+                updated_at: 1,
+            }],
+            deployed_version: Some(version.clone()),
+            all_changes_deployed: true,
+            created_at: 0,
+            updated_at: 1,
+        };
+        same(&action(&deployed));
+        same(&action_version(&version, &deployed, true));
+        same(&binding(&tessera_store::BindingRecord {
+            id: "bnd_1".into(),
+            trigger_id: "post-login".into(),
+            display_name: "a".into(),
+            action: deployed.clone(),
+            created_at: 0,
+            updated_at: 0,
+        }));
+        same(&rule(&tessera_store::RuleRecord {
+            id: "rul_1".into(),
+            name: "r".into(),
+            script: "function (user, context, callback) {}".into(),
+            order: 1,
+            enabled: true,
+            stage: "login_success".into(),
+            created_at: 0,
+            updated_at: 0,
+        }));
     }
 
     #[test]

@@ -58,6 +58,7 @@ macro_rules! for_update {
     };
 }
 
+mod actions;
 mod admin_sessions;
 mod clients;
 mod codes;
@@ -72,6 +73,7 @@ mod purge;
 mod reset_codes;
 mod resource_servers;
 mod roles;
+mod rules;
 mod sessions;
 mod tenant;
 mod tokens;

@@ -7,16 +7,21 @@
 
 use tessera_testkit::pg::PgServer;
 
+use super::actions::{
+    ACTION_ORDER, ACTION_SELECT, BINDING_ORDER, BINDING_SELECT, VERSION_ORDER, VERSION_SELECT,
+};
 use super::clients::{
     CLIENT_KEY, CLIENT_ORDER, CLIENT_SELECT, GRANT_KEY, GRANT_ORDER, GRANT_SELECT,
 };
 use super::roles::{MEMBER_KEY, MEMBER_ORDER, ROLE_MEMBER_COLUMNS};
+use super::rules::{RULE_ORDER, RULE_SELECT};
 use super::users::{USER_SELECT, user_order};
 use super::{Backend, Store, checkpoint_sql, count_sql, page_sql};
 use crate::lists::{
     Checkpoint, ClientFilter, ClientGrantFilter, Match, Slice, Sql, UserField, UserOrder,
     UserSearch, UserSort, UserTerm, bound_query,
 };
+use crate::records::ActionFilter;
 
 /// Every list query worth a plan: users by each order and each search, their counts,
 /// and the keyed lists that can grow (applications, client grants, a role's members).
@@ -153,6 +158,60 @@ fn queries(store: &Store) -> Vec<Query> {
         sql: checkpoint_sql(ROLE_MEMBER_COLUMNS, members, MEMBER_KEY, from),
         searched: Some(("role_id", "role_id")),
     });
+    for (label, filter, searched) in [
+        ("actions", ActionFilter::default(), None),
+        (
+            "actions of a trigger",
+            ActionFilter {
+                trigger_id: Some("post-login".into()),
+                ..Default::default()
+            },
+            Some(("trigger_id", "trigger_id")),
+        ),
+        (
+            "deployed actions",
+            ActionFilter {
+                deployed: Some(true),
+                ..Default::default()
+            },
+            None,
+        ),
+    ] {
+        let filter = store.action_filter(&filter);
+        queries.push(Query {
+            label: label.into(),
+            sql: page_sql(ACTION_SELECT, &filter, ACTION_ORDER, slice),
+            searched,
+        });
+        queries.push(Query {
+            label: format!("{label} count"),
+            sql: count_sql(&filter),
+            searched,
+        });
+    }
+    let versions = store.version_filter("act_x");
+    queries.push(Query {
+        label: "action versions".into(),
+        sql: page_sql(VERSION_SELECT, &versions, VERSION_ORDER, slice),
+        searched: Some(("action_id", "action_id")),
+    });
+    let bindings = store.binding_filter("post-login");
+    queries.push(Query {
+        label: "trigger bindings".into(),
+        sql: page_sql(BINDING_SELECT, &bindings, BINDING_ORDER, slice),
+        searched: Some(("trigger_id", "trigger_id")),
+    });
+    for (label, enabled, searched) in [
+        ("rules", None, None),
+        ("enabled rules", Some(true), Some(("enabled", "enabled"))),
+    ] {
+        let filter = store.rule_filter(enabled);
+        queries.push(Query {
+            label: label.into(),
+            sql: page_sql(RULE_SELECT, &filter, RULE_ORDER, slice),
+            searched,
+        });
+    }
     queries
 }
 

@@ -1,5 +1,6 @@
 //! The store's integration tests through its public API, on SQLite and on a throwaway
 //! PostgreSQL server (`tessera_testkit::pg`). One test binary, one module per area.
 
+mod actions;
 mod postgres_tls;
 mod store;

@@ -11,13 +11,13 @@ use tessera_store::*;
 use tessera_testkit::pg::PgServer;
 
 /// A store and what keeps it alive (the SQLite file's directory, the PostgreSQL server).
-struct Fresh {
-    store: Store,
+pub(crate) struct Fresh {
+    pub(crate) store: Store,
     _dir: Option<tempfile::TempDir>,
     _pg: Option<PgServer>,
 }
 
-async fn sqlite() -> Fresh {
+pub(crate) async fn sqlite() -> Fresh {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("nested/dir/t.db").display());
     Fresh {
@@ -27,7 +27,7 @@ async fn sqlite() -> Fresh {
     }
 }
 
-async fn postgres() -> Fresh {
+pub(crate) async fn postgres() -> Fresh {
     let server = PgServer::start();
     let url = server.database();
     Fresh {

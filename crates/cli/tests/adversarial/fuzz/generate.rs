@@ -201,6 +201,23 @@ const PERMISSIONS: &[&str] = &[
     "permission_name",
 ];
 
+const ACTIONS: &[&str] = &[
+    "name",
+    "supported_triggers",
+    "code",
+    "dependencies",
+    "runtime",
+    "secrets",
+    "triggerId",
+    "actionName",
+    "deployed",
+    "force",
+    "page",
+    "per_page",
+];
+const RULES: &[&str] = &[
+    "name", "script", "order", "enabled", "stage", "page", "per_page",
+];
 const GET: &[&str] = &["GET"];
 const GET_OPTIONS: &[&str] = &["GET", "OPTIONS"];
 const GET_POST: &[&str] = &["GET", "POST"];
@@ -246,6 +263,7 @@ const DASHBOARD: &[&str] = &[
     "user_id",
 ];
 const GET_PATCH: &[&str] = &["GET", "PATCH"];
+const PUT_DELETE: &[&str] = &["PUT", "DELETE"];
 const GET_PATCH_DELETE: &[&str] = &["GET", "PATCH", "DELETE"];
 const GET_POST_DELETE: &[&str] = &["GET", "POST", "DELETE"];
 const GET_DELETE: &[&str] = &["GET", "DELETE"];
@@ -552,11 +570,18 @@ pub(super) const ROUTES: &[Route] = &[
         &["client_id", "status", "from", "take"],
         Shape::Management,
     ),
-    route("/api/v2/rules", ABSENT_METHODS, PAGING, Shape::Management),
+    route("/api/v2/rules", GET_POST, RULES, Shape::Management),
     route(
-        "/api/v2/rules-configs",
-        ABSENT_METHODS,
-        PAGING,
+        "/api/v2/rules/{id}",
+        GET_PATCH_DELETE,
+        RULES,
+        Shape::Management,
+    ),
+    route("/api/v2/rules-configs", GET, &[], Shape::Management),
+    route(
+        "/api/v2/rules-configs/{key}",
+        PUT_DELETE,
+        &["value"],
         Shape::Management,
     ),
     route("/api/v2/hooks", ABSENT_METHODS, PAGING, Shape::Management),
@@ -586,8 +611,44 @@ pub(super) const ROUTES: &[Route] = &[
     ),
     route(
         "/api/v2/actions/actions",
-        ABSENT_METHODS,
+        GET_POST,
+        ACTIONS,
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/actions/actions/{id}",
+        GET_PATCH_DELETE,
+        ACTIONS,
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/actions/actions/{id}/deploy",
+        POST,
+        &[],
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/actions/actions/{id}/test",
+        POST,
+        &["payload"],
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/actions/actions/{id}/versions",
+        GET,
         PAGING,
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/actions/actions/{id}/versions/{version_id}",
+        GET,
+        &[],
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/actions/actions/{id}/versions/{version_id}/deploy",
+        POST,
+        &[],
         Shape::Management,
     ),
     route(
@@ -596,10 +657,11 @@ pub(super) const ROUTES: &[Route] = &[
         PAGING,
         Shape::Management,
     ),
+    route("/api/v2/actions/triggers", GET, &[], Shape::Management),
     route(
-        "/api/v2/actions/triggers",
-        ABSENT_METHODS,
-        PAGING,
+        "/api/v2/actions/triggers/{trigger_id}/bindings",
+        GET_PATCH,
+        &["bindings", "page", "per_page"],
         Shape::Management,
     ),
     route(
@@ -1269,6 +1331,26 @@ fn fill_path(rng: &mut Rng, pools: &Pools, template: &str) -> String {
             "%3Ctz9%3E",
         ];
         path = path.replace("{name}", rng.copied(&names));
+    }
+    if path.contains("{trigger_id}") {
+        let triggers = [
+            "post-login",
+            "credentials-exchange",
+            "send-phone-message",
+            "POST-LOGIN",
+            "%00",
+            "..%2Fx",
+            "%3Ctz9%3E",
+        ];
+        path = path.replace("{trigger_id}", rng.copied(&triggers));
+    }
+    if path.contains("{key}") {
+        let keys = ["API_KEY", "a b", "%00", "..%2Fx", "%3Ctz9%3E", "k@*+:-_"];
+        path = path.replace("{key}", rng.copied(&keys));
+    }
+    if path.contains("{version_id}") {
+        let versions = ["actv_x", "%00", "..%2Fx", "%3Ctz9%3E"];
+        path = path.replace("{version_id}", rng.copied(&versions));
     }
     if path.contains("{id}") {
         let id = if rng.percent(75) {
