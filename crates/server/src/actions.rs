@@ -134,12 +134,53 @@ impl Programs {
             .insert(trigger, (Instant::now(), program.clone()));
         Ok(program)
     }
+
+    /// Forgets what was read, so a change made through this node applies to its next
+    /// request (other nodes see it within [`PROGRAM_LIFETIME`]).
+    pub(crate) fn forget(&self) {
+        self.cached.lock().expect("not poisoned").clear();
+    }
 }
 
-/// PLACEHOLDER until the store keeps deployed actions (same session): no program, so
-/// nothing runs and every flow behaves as before.
-async fn load(_state: &AppState, _trigger: Trigger) -> Result<Program, StoreError> {
-    Ok(Program::default())
+/// What a trigger runs, read from the store: its deployed actions and, for post-login,
+/// the enabled Rules with their configuration.
+async fn load(state: &AppState, trigger: Trigger) -> Result<Program, StoreError> {
+    let store = state.store();
+    let deployed = store.trigger_program(trigger.id()).await?;
+    let actions = deployed
+        .into_iter()
+        .map(|action| Action {
+            secrets: crate::actions_admin::open_secrets(state, &action.action_id, &action.secrets),
+            id: action.action_id,
+            name: action.name,
+            code: action.code,
+        })
+        .collect();
+    let (rules, configuration) = if trigger == Trigger::PostLogin {
+        let rules = store
+            .enabled_rules()
+            .await?
+            .into_iter()
+            .map(|rule| Rule {
+                id: rule.id,
+                name: rule.name,
+                script: rule.script,
+            })
+            .collect::<Vec<_>>();
+        let configuration = if rules.is_empty() {
+            BTreeMap::new()
+        } else {
+            crate::actions_admin::open_rules_configs(state, &store.rules_configs_sealed().await?)
+        };
+        (rules, configuration)
+    } else {
+        (Vec::new(), BTreeMap::new())
+    };
+    Ok(Program {
+        rules,
+        configuration,
+        actions,
+    })
 }
 
 /// Why a trigger stopped a transaction.
@@ -489,11 +530,17 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
             description: denial.reason,
         });
     }
-    // PLACEHOLDER until `tessera_core::custom_claims` lands (same session); unreachable
-    // before then, since no program runs.
-    let _ = state;
-    let access_token_claims = outcome.access_token_claims;
-    let id_token_claims = outcome.id_token_claims;
+    let host = url::Url::parse(state.issuer())
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let (access_token_claims, dropped_access) =
+        tessera_core::custom_claims::filter(&host, true, outcome.access_token_claims);
+    let (id_token_claims, dropped_id) =
+        tessera_core::custom_claims::filter(&host, false, outcome.id_token_claims);
+    for dropped in dropped_access.iter().chain(&dropped_id) {
+        tracing::warn!(target: "tessera::actions", %client_id, claim = %dropped, "custom claim dropped");
+    }
     Ok(Customization {
         access_token_claims,
         id_token_claims,

@@ -264,7 +264,6 @@ pub fn open_configs_with(
 }
 
 /// [`open_secrets_with`] with the server's master key.
-#[allow(dead_code)] // The login flows call it once the engine runs in them.
 pub(crate) fn open_secrets(
     state: &crate::AppState,
     action_id: &str,
@@ -274,7 +273,6 @@ pub(crate) fn open_secrets(
 }
 
 /// [`open_configs_with`] with the server's master key.
-#[allow(dead_code)] // The login flows call it once Rules run in them.
 pub(crate) fn open_rules_configs(
     state: &crate::AppState,
     sealed: &[(String, Vec<u8>)],

@@ -107,6 +107,7 @@ pub(crate) async fn create(
         .create_rule(&rule, order)
         .await
         .map_err(conflict)?;
+    state.action_programs().forget();
     Ok(rule)
 }
 
@@ -127,16 +128,20 @@ pub(crate) async fn update(
         order: fields.integer("order")?.map(order_of).transpose()?,
         enabled: fields.boolean("enabled")?,
     };
-    state
+    let rule = state
         .store()
         .update_rule(id, &update, now())
         .await
-        .map_err(conflict)
+        .map_err(conflict)?;
+    state.action_programs().forget();
+    Ok(rule)
 }
 
 pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
     principal.require(DELETE)?;
-    state.store().delete_rule(id).await.map_err(conflict)
+    state.store().delete_rule(id).await.map_err(conflict)?;
+    state.action_programs().forget();
+    Ok(())
 }
 
 pub(crate) mod http {

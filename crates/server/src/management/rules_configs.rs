@@ -33,7 +33,9 @@ pub(crate) async fn set(
     let value = Fields::required("value", fields.string("value")?)?;
     policy::secret_value(key, &value).map_err(|why| ApiError::bad_request(why).about("value"))?;
     let sealed = policy::seal_config(&state.config().master_key, key, &value);
-    Ok(state.store().set_rules_config(key, &sealed, now()).await?)
+    state.store().set_rules_config(key, &sealed, now()).await?;
+    state.action_programs().forget();
+    Ok(())
 }
 
 pub(crate) async fn delete(state: &AppState, principal: &Principal, key: &str) -> ApiResult<()> {
@@ -48,7 +50,9 @@ pub(crate) async fn delete(state: &AppState, principal: &Principal, key: &str) -
                 ApiError::not_found("The rules-config does not exist", "inexistent_rules_config")
             }
             other => other.into(),
-        })
+        })?;
+    state.action_programs().forget();
+    Ok(())
 }
 
 pub(crate) mod http {

@@ -98,7 +98,7 @@ async fn start_registers_the_roles_and_the_dashboard_client_and_repairs_them() {
     );
 
     // Running again changes nothing.
-    ensure(store, issuer, now()).await.unwrap();
+    ensure(store, issuer, issuer, now()).await.unwrap();
     assert_as_defined(store, issuer).await;
 
     // Someone with the database changed them: the next start puts them back.
@@ -143,7 +143,7 @@ async fn start_registers_the_roles_and_the_dashboard_client_and_repairs_them() {
         )
         .await
         .unwrap();
-    ensure(store, issuer, now()).await.unwrap();
+    ensure(store, issuer, issuer, now()).await.unwrap();
     assert_as_defined(store, issuer).await;
 
     // A confidential client of that id (a secret to steal) is replaced by the public one.
@@ -151,7 +151,7 @@ async fn start_registers_the_roles_and_the_dashboard_client_and_repairs_them() {
     let mut confidential = tessera_testkit::client("x", AppType::NonInteractive, Some("s"));
     confidential.client_id = DASHBOARD_CLIENT_ID.into();
     store.create_client(&confidential).await.unwrap();
-    ensure(store, issuer, now()).await.unwrap();
+    ensure(store, issuer, issuer, now()).await.unwrap();
     assert_as_defined(store, issuer).await;
     assert!(
         store
@@ -173,8 +173,8 @@ async fn two_nodes_registering_at_once_both_succeed() {
     }
     store.delete_client(DASHBOARD_CLIENT_ID).await.unwrap();
     let (a, b) = tokio::join!(
-        ensure(store, &server.issuer, now()),
-        ensure(store, &server.issuer, now())
+        ensure(store, &server.issuer, &server.issuer, now()),
+        ensure(store, &server.issuer, &server.issuer, now())
     );
     a.unwrap();
     b.unwrap();
@@ -196,7 +196,9 @@ async fn a_role_squatting_a_system_name_stops_the_start_with_a_clear_error() {
         })
         .await
         .unwrap();
-    let error = ensure(store, &server.issuer, now()).await.unwrap_err();
+    let error = ensure(store, &server.issuer, &server.issuer, now())
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("rename it"), "{error}");
 }
 

@@ -330,7 +330,9 @@ pub(crate) async fn delete(
                 "action_bound",
             ),
             other => other.into(),
-        })
+        })?;
+    state.action_programs().forget();
+    Ok(())
 }
 
 /// Deploys the draft as a new version.
@@ -349,6 +351,7 @@ pub(crate) async fn deploy(
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
+    state.action_programs().forget();
     Ok((version, find(state, id).await?))
 }
 
@@ -370,6 +373,7 @@ pub(crate) async fn redeploy(
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
+    state.action_programs().forget();
     Ok((version, find(state, id).await?))
 }
 

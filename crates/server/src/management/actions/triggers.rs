@@ -166,6 +166,7 @@ pub(crate) async fn replace(
             ),
             other => other.into(),
         })?;
+    state.action_programs().forget();
     let limit = u32::try_from(MAX_BINDINGS).unwrap_or(u32::MAX);
     Ok(state
         .store()

@@ -1,0 +1,390 @@
+//! Actions and Rules in the flows they belong to: post-login shapes the tokens of a
+//! sign-in and of every refresh, credentials-exchange those of client credentials,
+//! pre-user-registration decides a sign-up; a denial or a failure stops the flow, and a
+//! claim an action may not set never reaches a token.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera_testkit::*;
+
+const SCOPES: &[&str] = &[
+    "read:actions",
+    "create:actions",
+    "update:actions",
+    "read:rules",
+    "create:rules",
+    "update:rules",
+    "update:rules_configs",
+];
+
+async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .request(method, server.url(&format!("/api/v2{path}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert!((200..300).contains(&status), "{path}: {status} {body}");
+    body
+}
+
+/// Creates, deploys and binds (alone) the action `name` on `trigger`. Returns a Management API
+/// token taken before the binding, so a credentials-exchange action cannot stand in its way.
+async fn bind(server: &TestServer, trigger: &str, name: &str, code: &str) -> String {
+    let token = server.management_token(SCOPES).await;
+    let action = call(
+        server,
+        &token,
+        Method::POST,
+        "/actions/actions",
+        json!({
+            "name": name,
+            "supported_triggers": [{"id": trigger}],
+            "code": code,
+            "secrets": [{"name": "GREETING", "value": "hello from a secret"}],
+        }),
+    )
+    .await;
+    let id = action["id"].as_str().unwrap();
+    call(
+        server,
+        &token,
+        Method::POST,
+        &format!("/actions/actions/{id}/deploy"),
+        json!({}),
+    )
+    .await;
+    call(
+        server,
+        &token,
+        Method::PATCH,
+        &format!("/actions/triggers/{trigger}/bindings"),
+        json!({"bindings": [{"ref": {"type": "action_id", "value": id}}]}),
+    )
+    .await;
+    token
+}
+
+/// An /authorize URL for a code with PKCE, as the SPA sends it.
+fn code_url(server: &TestServer) -> String {
+    let pkce = pkce();
+    server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ])
+}
+
+fn payload(token: &str) -> Value {
+    use base64::Engine;
+    let middle = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(middle)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+const SHAPING: &str = r#"
+exports.onExecutePostLogin = async (event, api) => {
+  api.accessToken.setCustomClaim('https://example.com/email', event.user.email);
+  api.accessToken.setCustomClaim('https://example.com/client', event.client.client_id);
+  api.accessToken.setCustomClaim('https://example.com/greeting', event.secrets.GREETING);
+  api.accessToken.setCustomClaim('https://example.com/protocol', event.transaction.protocol);
+  api.idToken.setCustomClaim('https://example.com/plan', 'gold');
+  // Claims Tessera decides are not an action's to set.
+  api.accessToken.setCustomClaim('sub', 'someone-else');
+  api.accessToken.setCustomClaim('aud', 'https://elsewhere/');
+  api.idToken.setCustomClaim('iss', 'https://evil.example/');
+  api.accessToken.removeScope('write:messages');
+  api.user.setAppMetadata('logins_seen', true);
+};
+"#;
+
+#[tokio::test]
+async fn post_login_shapes_the_tokens_and_runs_again_on_refresh() {
+    let server = spawn().await;
+    bind(&server, "post-login", "shaping", SHAPING).await;
+    let tokens = server
+        .code_flow(
+            &browser(),
+            "openid profile offline_access read:messages write:messages",
+            Some(API),
+        )
+        .await;
+    let access = server
+        .verify(tokens["access_token"].as_str().unwrap(), API)
+        .await;
+    assert_eq!(
+        access["https://example.com/email"],
+        json!(server.user_email)
+    );
+    assert_eq!(
+        access["https://example.com/client"],
+        json!(server.spa_client_id)
+    );
+    assert_eq!(
+        access["https://example.com/greeting"],
+        "hello from a secret"
+    );
+    assert_eq!(access["https://example.com/protocol"], "oidc-basic-profile");
+    assert_eq!(access["sub"], json!(server.user_id), "sub stays the user's");
+    let audiences = access["aud"].to_string();
+    assert!(
+        audiences.contains(API) && !audiences.contains("elsewhere"),
+        "{audiences}"
+    );
+    let scope = access["scope"].as_str().unwrap();
+    assert!(
+        scope.contains("read:messages") && !scope.contains("write:messages"),
+        "{scope}"
+    );
+    assert!(!tokens["scope"].as_str().unwrap().contains("write:messages"));
+
+    let id = server
+        .verify(tokens["id_token"].as_str().unwrap(), &server.spa_client_id)
+        .await;
+    assert_eq!(id["https://example.com/plan"], "gold");
+    assert_eq!(id["iss"], json!(server.issuer));
+    assert!(id.get("https://example.com/email").is_none(), "{id}");
+
+    let user = server
+        .store
+        .find_user(&server.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.app_metadata["logins_seen"], true);
+
+    // A refresh runs post-login again, with the refresh's protocol.
+    let (status, refreshed) = server
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let access = payload(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(
+        access["https://example.com/protocol"],
+        "oauth2-refresh-token"
+    );
+    assert_eq!(
+        access["https://example.com/email"],
+        json!(server.user_email)
+    );
+    assert!(!access["scope"].as_str().unwrap().contains("write:messages"));
+}
+
+#[tokio::test]
+async fn a_post_login_denial_reaches_the_application_and_issues_nothing() {
+    let server = spawn().await;
+    bind(
+        &server,
+        "post-login",
+        "audit",
+        "exports.onExecutePostLogin = async (event, api) => {\n  if (event.user.email.endsWith('@example.com')) api.access.deny('Not during the audit');\n};",
+    )
+    .await;
+    let pkce = pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "st8"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    let back = server.sign_in(&browser(), &url).await;
+    assert!(back.starts_with(CALLBACK), "{back}");
+    let params = params_of(&back);
+    assert_eq!(params["error"], "access_denied", "{back}");
+    assert_eq!(params["error_description"], "Not during the audit");
+    assert_eq!(params["state"], "st8");
+    assert!(!params.contains_key("code"), "{back}");
+}
+
+#[tokio::test]
+async fn an_action_that_throws_fails_the_login_closed_without_saying_why() {
+    let server = spawn().await;
+    bind(
+        &server,
+        "post-login",
+        "broken",
+        "exports.onExecutePostLogin = async () => { throw new Error('db password is hunter2'); };",
+    )
+    .await;
+    let back = server.sign_in(&browser(), &code_url(&server)).await;
+    let params = params_of(&back);
+    assert_eq!(params["error"], "access_denied", "{back}");
+    assert!(!back.contains("hunter2"), "{back}");
+    assert!(!params.contains_key("code"));
+}
+
+#[tokio::test]
+async fn credentials_exchange_adds_claims_and_may_refuse() {
+    let server = spawn().await;
+    // The action looks for the client's secret anywhere in what it is given.
+    let code = format!(
+        "exports.onExecuteCredentialsExchange = async (event, api) => {{\n  if (JSON.stringify(event).includes('{}')) api.accessToken.setCustomClaim('https://example.com/leak', 'secret seen');\n  api.accessToken.setCustomClaim('https://example.com/aud', event.resource_server.identifier);\n  api.accessToken.setCustomClaim('scope', 'everything');\n}};",
+        server.m2m_secret
+    );
+    bind(&server, "credentials-exchange", "machines", &code).await;
+    let http = reqwest::Client::new();
+    let (status, body) = client_credentials(
+        &http,
+        &server.base,
+        &server.m2m_client_id,
+        &server.m2m_secret,
+        API,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let claims = server
+        .verify(body["access_token"].as_str().unwrap(), API)
+        .await;
+    assert_eq!(claims["https://example.com/aud"], API);
+    assert!(
+        claims.get("https://example.com/leak").is_none(),
+        "the secret reached the action: {claims}"
+    );
+    assert_ne!(claims["scope"], "everything");
+
+    // A refusal with one of Auth0's codes reaches the client with its status.
+    bind(
+        &server,
+        "credentials-exchange",
+        "machines-closed",
+        "exports.onExecuteCredentialsExchange = async (event, api) => { api.access.deny('invalid_scope', 'Not this one'); };",
+    )
+    .await;
+    let (status, body) = client_credentials(
+        &http,
+        &server.base,
+        &server.m2m_client_id,
+        &server.m2m_secret,
+        API,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{body}"
+    );
+    assert_eq!(body["error_description"], "Not this one");
+    assert!(body.get("access_token").is_none());
+}
+
+#[tokio::test]
+async fn pre_user_registration_may_refuse_a_sign_up_or_add_metadata() {
+    let server = spawn().await;
+    bind(
+        &server,
+        "pre-user-registration",
+        "registration",
+        "exports.onExecutePreUserRegistration = async (event, api) => {\n  if (event.user.email.endsWith('@blocked.test')) api.access.deny('blocked domain', 'Sign-ups from this domain are closed.');\n  api.user.setUserMetadata('source', 'signup-' + event.client.client_id);\n};",
+    )
+    .await;
+    let sign_up = |email: &'static str| {
+        let server = &server;
+        async move {
+            let response = reqwest::Client::new()
+                .post(server.url("/dbconnections/signup"))
+                .json(&json!({
+                    "client_id": server.spa_client_id,
+                    "connection": "Username-Password-Authentication",
+                    "email": email,
+                    "password": "a long new passphrase 4",
+                }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let (status, body) = sign_up("someone@blocked.test").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("extensibility_error")
+            && body.contains("Sign-ups from this domain are closed."),
+        "{body}"
+    );
+    assert!(
+        !body.contains("blocked domain"),
+        "the reason is for the log: {body}"
+    );
+    assert!(
+        server
+            .store
+            .find_user_by_email("someone@blocked.test")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let (status, body) = sign_up("someone@welcome.test").await;
+    assert_eq!(status, 200, "{body}");
+    let user = server
+        .store
+        .find_user_by_email("someone@welcome.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        user.user_metadata["source"],
+        json!(format!("signup-{}", server.spa_client_id))
+    );
+}
+
+#[tokio::test]
+async fn rules_run_before_actions_with_their_configuration() {
+    let server = spawn().await;
+    let token = bind(
+        &server,
+        "post-login",
+        "after-rules",
+        "exports.onExecutePostLogin = async (event, api) => { api.accessToken.setCustomClaim('https://example.com/after', 'action'); };",
+    )
+    .await;
+    call(
+        &server,
+        &token,
+        Method::PUT,
+        "/rules-configs/TIER",
+        json!({"value": "platinum"}),
+    )
+    .await;
+    call(
+        &server,
+        &token,
+        Method::POST,
+        "/rules",
+        json!({
+            "name": "tier",
+            "script": "function (user, context, callback) {\n  context.accessToken['https://example.com/tier'] = configuration.TIER;\n  if (user.email === 'nobody@example.com') return callback(new UnauthorizedError('no'));\n  callback(null, user, context);\n}",
+        }),
+    )
+    .await;
+    let tokens = server.code_flow(&browser(), "openid", Some(API)).await;
+    let access = server
+        .verify(tokens["access_token"].as_str().unwrap(), API)
+        .await;
+    assert_eq!(access["https://example.com/tier"], "platinum");
+    assert_eq!(access["https://example.com/after"], "action");
+
+    // A Rule's UnauthorizedError denies like api.access.deny.
+    call(
+        &server,
+        &token,
+        Method::POST,
+        "/rules",
+        json!({
+            "name": "audit",
+            "script": "function (user, context, callback) { callback(new UnauthorizedError('Closed for the audit')); }",
+        }),
+    )
+    .await;
+    let params = params_of(&server.sign_in(&browser(), &code_url(&server)).await);
+    assert_eq!(params["error"], "access_denied");
+    assert_eq!(params["error_description"], "Closed for the audit");
+}
