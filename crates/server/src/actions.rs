@@ -208,6 +208,23 @@ impl From<StoreError> for Stopped {
 pub(crate) const FAILED_DESCRIPTION: &str =
     "The login was refused because an Action or Rule failed; the server's log says why.";
 
+/// The most of an action's denial text a client or a user is shown: it travels in a
+/// redirect's query, which proxies and browsers cap at a few kilobytes.
+const MAX_DENIAL_BYTES: usize = 500;
+
+/// `text` cut to [`MAX_DENIAL_BYTES`] on a character boundary (the log keeps it whole).
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_DENIAL_BYTES {
+        let mut end = MAX_DENIAL_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 /// What the flow knows when a user's tokens are about to be issued.
 pub(crate) struct Login<'a> {
     pub(crate) client: &'a Client,
@@ -382,7 +399,9 @@ pub(crate) async fn pre_user_registration(
             .user_message
             .or_else(|| (denial.code != "access_denied").then_some(denial.reason))
             .unwrap_or_else(|| SIGN_UP_REFUSED.to_string());
-        return Err(RegistrationStopped::Denied { user_message });
+        return Err(RegistrationStopped::Denied {
+            user_message: bounded(user_message),
+        });
     }
     Ok(RegistrationChanges {
         user_metadata: outcome.user_metadata,
@@ -527,7 +546,7 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
         );
         return Err(Stopped::Denied {
             code: denial.code,
-            description: denial.reason,
+            description: bounded(denial.reason),
         });
     }
     let host = url::Url::parse(state.issuer())
@@ -578,4 +597,23 @@ fn connection_event() -> Value {
         "strategy": "auth0",
         "metadata": {},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_denial_is_cut_on_a_character_boundary() {
+        assert_eq!(bounded("short".into()), "short");
+        let long = "é".repeat(MAX_DENIAL_BYTES);
+        let cut = bounded(long);
+        assert!(
+            cut.len() <= MAX_DENIAL_BYTES + '…'.len_utf8(),
+            "{}",
+            cut.len()
+        );
+        assert!(cut.ends_with('…'));
+        assert!(cut.trim_end_matches('…').chars().all(|c| c == 'é'));
+    }
 }

@@ -11,6 +11,7 @@ mod harness;
 mod html;
 
 mod actions_admin;
+mod actions_flows;
 mod admin_identities;
 mod brute_force;
 mod csrf;

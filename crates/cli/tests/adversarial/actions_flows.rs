@@ -1,0 +1,335 @@
+//! Actions and Rules inside the flows, attacked: hostile code during a sign-in (endless
+//! loops, promises that never settle, memory bombs, `require`, reaching for the host), an
+//! action forging the claims Tessera decides (`sub`, `aud`, `scope`, `permissions`, the
+//! issuer's and Auth0's namespaces, 200 kB of claims), and users' input an action reads
+//! (`__proto__` metadata, quotes, another action's secrets) — each refused or inert, the sign-in
+//! failing closed with nothing issued, and the server serving the next sign-in.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera_testkit::*;
+
+use crate::harness::Tally;
+
+const SCOPES: &[&str] = &[
+    "read:actions",
+    "create:actions",
+    "update:actions",
+    "create:rules",
+    "update:users",
+];
+
+async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .request(method, server.url(&format!("/api/v2{path}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert!((200..300).contains(&status), "{path}: {status} {body}");
+    body
+}
+
+/// Deploys `code` as the action `name` and makes it post-login's only action.
+async fn bind_post_login(server: &TestServer, token: &str, name: &str, code: &str) {
+    let action = call(
+        server,
+        token,
+        Method::POST,
+        "/actions/actions",
+        json!({
+            "name": name,
+            "supported_triggers": [{"id": "post-login", "version": "v3"}],
+            "code": code,
+            "secrets": [{"name": "OWN", "value": format!("secret of {name}")}],
+        }),
+    )
+    .await;
+    let id = action["id"].as_str().unwrap();
+    call(
+        server,
+        token,
+        Method::POST,
+        &format!("/actions/actions/{id}/deploy"),
+        json!({}),
+    )
+    .await;
+    call(
+        server,
+        token,
+        Method::PATCH,
+        "/actions/triggers/post-login/bindings",
+        json!({"bindings": [{"ref": {"type": "action_id", "value": id}}]}),
+    )
+    .await;
+}
+
+async fn unbind_all(server: &TestServer, token: &str) {
+    call(
+        server,
+        token,
+        Method::PATCH,
+        "/actions/triggers/post-login/bindings",
+        json!({"bindings": []}),
+    )
+    .await;
+}
+
+/// A fresh browser's sign-in for an access token to the quickstart API: the parameters
+/// the application's callback received.
+async fn sign_in(server: &TestServer) -> std::collections::HashMap<String, String> {
+    let pkce = pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid read:messages"),
+        ("audience", API),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    params_of(&server.sign_in(&browser(), &url).await)
+}
+
+/// The access token of a full sign-in, verified, or the error the application got.
+async fn access_claims(server: &TestServer) -> Result<Value, String> {
+    let pkce = pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid read:messages"),
+        ("audience", API),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    let params = params_of(&server.sign_in(&browser(), &url).await);
+    let Some(code) = params.get("code") else {
+        return Err(format!("{params:?}"));
+    };
+    let (status, body) = server.redeem(code, &pkce.verifier).await;
+    if status != 200 {
+        return Err(body.to_string());
+    }
+    Ok(server
+        .verify(body["access_token"].as_str().unwrap(), API)
+        .await)
+}
+
+#[tokio::test]
+async fn hostile_code_fails_the_sign_in_closed_and_the_server_serves_on() {
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/hostile_code");
+    let attacks = [
+        ("an endless loop", "while (true) {}"),
+        (
+            "a promise that never settles",
+            "await new Promise(() => {});",
+        ),
+        (
+            "a memory bomb",
+            "const hoard = []; while (true) hoard.push('x'.repeat(1 << 20));",
+        ),
+        (
+            "require('child_process')",
+            "require('child_process').execSync('id');",
+        ),
+        ("the host's process object", "process.exit(1);"),
+        (
+            "Function's constructor to reach the host",
+            "const g = (function () {}).constructor('return this')(); g.process.exit(1);",
+        ),
+        (
+            "a deny with a 100 kB message",
+            "api.access.deny('x'.repeat(100000));",
+        ),
+    ];
+    for (index, (attack, body)) in attacks.into_iter().enumerate() {
+        let code = format!("exports.onExecutePostLogin = async (event, api) => {{ {body} }};");
+        bind_post_login(&server, &token, &format!("hostile {index}"), &code).await;
+        let params = sign_in(&server).await;
+        tally.case(
+            format!("{attack}: the application gets access_denied and no code"),
+            params.get("error").map(String::as_str) == Some("access_denied")
+                && !params.contains_key("code"),
+            format_args!("{params:?}"),
+        );
+        let description = params.get("error_description").cloned().unwrap_or_default();
+        tally.case(
+            format!("{attack}: the description stays short"),
+            description.len() <= 1024,
+            format_args!("{} bytes", description.len()),
+        );
+    }
+    unbind_all(&server, &token).await;
+    let after = access_claims(&server).await;
+    tally.case(
+        "after every attack, a sign-in without actions issues a token",
+        after.is_ok(),
+        format_args!("{after:?}"),
+    );
+    tally.finish();
+}
+
+#[tokio::test]
+async fn an_action_cannot_forge_what_tessera_decides() {
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let host = url::Url::parse(&server.issuer)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let forged = [
+        ("sub", json!("auth0|someone-else")),
+        ("aud", json!("https://other.example/api")),
+        ("iss", json!("https://evil.example/")),
+        ("exp", json!(4_102_444_800_i64)),
+        (
+            "scope",
+            json!("read:messages write:messages delete:everything"),
+        ),
+        ("permissions", json!(["write:messages"])),
+        ("azp", json!("another-client")),
+        ("gty", json!("client-credentials")),
+        ("org_id", json!("org_attacker")),
+        (&*format!("https://{host}/role"), json!("admin")),
+        ("https://auth0.com/role", json!("admin")),
+        ("https://tenant.auth0.com/role", json!("admin")),
+        ("urn:auth0:role", json!("admin")),
+    ]
+    .map(|(name, value)| (name.to_string(), value));
+    let mut code = String::from("exports.onExecutePostLogin = async (event, api) => {\n");
+    for (name, value) in &forged {
+        code.push_str(&format!(
+            "  api.accessToken.setCustomClaim({}, {value});\n",
+            json!(name)
+        ));
+    }
+    code.push_str(
+        "  api.accessToken.setCustomClaim('https://example.com/big', 'x'.repeat(200000));\n",
+    );
+    code.push_str("  api.accessToken.setCustomClaim('https://example.com/kept', 'yes');\n};");
+    bind_post_login(&server, &token, "forger", &code).await;
+
+    let mut tally = Tally::new("actions_flows/forged_claims");
+    let claims = access_claims(&server).await.expect("the sign-in completes");
+    for (name, value) in &forged {
+        tally.case(
+            format!("setCustomClaim({name}) does not reach the token"),
+            claims.get(name.as_str()) != Some(value),
+            format_args!("{name} = {}", claims[name.as_str()]),
+        );
+    }
+    tally.case(
+        "the token's subject is the user who signed in",
+        claims["sub"] == json!(server.user_id),
+        &claims["sub"],
+    );
+    tally.case(
+        "a 200 kB claim is dropped, not signed",
+        claims.get("https://example.com/big").is_none(),
+        "the claim was kept",
+    );
+    tally.case(
+        "the action's legitimate claim is kept beside the refused ones",
+        claims["https://example.com/kept"] == "yes",
+        &claims,
+    );
+
+    // A Rule writing into the access token's reserved names is filtered alike.
+    unbind_all(&server, &token).await;
+    call(
+        &server,
+        &token,
+        Method::POST,
+        "/rules",
+        json!({
+            "name": "forging rule",
+            "script": "function (user, context, callback) {\n  context.accessToken.sub = 'auth0|someone-else';\n  context.accessToken.permissions = ['delete:everything'];\n  callback(null, user, context);\n}",
+        }),
+    )
+    .await;
+    let claims = access_claims(&server).await.expect("the sign-in completes");
+    tally.case(
+        "a Rule's context.accessToken.sub is dropped",
+        claims["sub"] == json!(server.user_id),
+        &claims["sub"],
+    );
+    tally.case(
+        "a Rule's context.accessToken.permissions is dropped",
+        !claims.to_string().contains("delete:everything"),
+        &claims,
+    );
+    tally.finish();
+}
+
+#[tokio::test]
+async fn what_users_and_clients_send_stays_data() {
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/event");
+
+    // A user's metadata built to pollute prototypes or break out of a string.
+    call(
+        &server,
+        &token,
+        Method::PATCH,
+        &format!("/users/{}", urlencode(&server.user_id)),
+        json!({
+            "user_metadata": {
+                "__proto__": {"polluted": true},
+                "constructor": {"prototype": {"polluted": true}},
+                "quote": "'); throw new Error('escaped'); ('",
+            }
+        }),
+    )
+    .await;
+    // A second action's secret must stay out of this one's reach.
+    let code = "exports.onExecutePostLogin = async (event, api) => {\n\
+  api.accessToken.setCustomClaim('https://example.com/polluted', ({}).polluted === true || Object.prototype.polluted === true);\n\
+  api.accessToken.setCustomClaim('https://example.com/quote', String(event.user.user_metadata.quote));\n\
+  api.accessToken.setCustomClaim('https://example.com/own', event.secrets.OWN);\n\
+};";
+    bind_post_login(&server, &token, "reader", code).await;
+    let claims = access_claims(&server).await;
+    let claims = match claims {
+        Ok(claims) => claims,
+        Err(error) => panic!("the sign-in failed: {error}"),
+    };
+    tally.case(
+        "__proto__ and constructor in metadata pollute no prototype",
+        claims["https://example.com/polluted"] == false,
+        &claims["https://example.com/polluted"],
+    );
+    tally.case(
+        "a quote in metadata is a string, not code",
+        claims["https://example.com/quote"] == "'); throw new Error('escaped'); ('",
+        &claims["https://example.com/quote"],
+    );
+    tally.case(
+        "an action sees its own secrets",
+        claims["https://example.com/own"] == "secret of reader",
+        &claims["https://example.com/own"],
+    );
+
+    // Another action's secrets stay with it.
+    let other = "exports.onExecutePostLogin = async (event, api) => {\n\
+  api.accessToken.setCustomClaim('https://example.com/own', event.secrets.OWN);\n\
+  api.accessToken.setCustomClaim('https://example.com/all', JSON.stringify(event.secrets));\n\
+};";
+    bind_post_login(&server, &token, "neighbour", other).await;
+    let claims = access_claims(&server).await.expect("the sign-in completes");
+    let all = claims["https://example.com/all"].as_str().unwrap_or("");
+    tally.case(
+        "an action never sees another action's secret",
+        !all.contains("secret of reader")
+            && claims["https://example.com/own"] == "secret of neighbour",
+        all,
+    );
+    tally.finish();
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
