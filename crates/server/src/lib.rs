@@ -449,15 +449,14 @@ async fn forms_may_lead_to_the_issuer(
         && !response
             .headers()
             .contains_key(axum::http::header::CONTENT_SECURITY_POLICY)
+        && let Some(csp) = headers::form_page_csp(state.issuer())
     {
-        if let Some(csp) = headers::form_page_csp(state.issuer()) {
-            let headers = response.headers_mut();
-            headers.insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
-            headers.insert(
-                axum::http::header::X_FRAME_OPTIONS,
-                axum::http::HeaderValue::from_static("DENY"),
-            );
-        }
+        let headers = response.headers_mut();
+        headers.insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+        headers.insert(
+            axum::http::header::X_FRAME_OPTIONS,
+            axum::http::HeaderValue::from_static("DENY"),
+        );
     }
     response
 }

@@ -17,7 +17,13 @@ const SCOPES: &[&str] = &[
     "update:rules_configs",
 ];
 
-async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Value) -> Value {
+pub(crate) async fn call(
+    server: &TestServer,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> Value {
     let response = reqwest::Client::new()
         .request(method, server.url(&format!("/api/v2{path}")))
         .bearer_auth(token)
@@ -33,7 +39,7 @@ async fn call(server: &TestServer, token: &str, method: Method, path: &str, body
 
 /// Creates, deploys and binds (alone) the action `name` on `trigger`. Returns a Management API
 /// token taken before the binding, so a credentials-exchange action cannot stand in its way.
-async fn bind(server: &TestServer, trigger: &str, name: &str, code: &str) -> String {
+pub(crate) async fn bind(server: &TestServer, trigger: &str, name: &str, code: &str) -> String {
     let token = server.management_token(SCOPES).await;
     let action = call(
         server,

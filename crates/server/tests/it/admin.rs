@@ -309,7 +309,7 @@ async fn a_viewer_sees_pages_but_changes_nothing_and_a_user_without_roles_gets_4
 async fn signed_in_expecting_403(server: &TestServer, email: &str) -> reqwest::Client {
     let browser = browser();
     let response = browser
-        .get(at(&server, "/admin/login?return_to=/admin/"))
+        .get(at(server, "/admin/login?return_to=/admin/"))
         .send()
         .await
         .unwrap();

@@ -5,6 +5,7 @@
 
 mod actions;
 mod actions_admin;
+mod actions_policies;
 mod admin;
 mod admin_identities;
 mod conformance;
