@@ -304,6 +304,62 @@ describe('the dashboard in Chromium (tessera dev)', () => {
     });
   });
 
+  it('writes an action, tests it, deploys it and orders it in its trigger', { timeout: 180000 }, async () => {
+    const suffix = randomBytes(4).toString('hex');
+    const name = `Tier claim ${suffix}`;
+    await withPage(browser, 'dashboard-actions', async ({ page, context }) => {
+      const csp = await watchCsp(context);
+      await signIn(page, DEMO_EMAIL, dev.password);
+      await follow(page, 'link', 'Library');
+      await audit(page, 'dashboard-actions');
+      await follow(page, 'link', '+ Create Action');
+      await audit(page, 'dashboard-create-action');
+      await page.fill('#name', name);
+      await page.selectOption('#trigger', 'post-login');
+      await submit(page, 'Create');
+      await page.getByText('The action was created as a draft').waitFor();
+      assert.match(await page.inputValue('#code'), /exports\.onExecutePostLogin/);
+      await page.fill('#code', [
+        'exports.onExecutePostLogin = async (event, api) => {',
+        `  api.idToken.setCustomClaim('https://example.com/tier', event.secrets.TIER + '-${suffix}');`,
+        '};',
+      ].join('\n'));
+      await page.fill('#secret_name', 'TIER');
+      await page.fill('#secret_value', 'gold');
+      await submit(page, 'Save Draft');
+      await page.getByText('The draft was saved.').waitFor();
+      assert.equal(await page.getByText('gold', { exact: false }).count(), 0, 'the secret is not shown again');
+      await audit(page, 'dashboard-action-code');
+
+      await follow(page, 'link', 'Test');
+      await audit(page, 'dashboard-action-test');
+      await submit(page, 'Run');
+      await page.getByRole('heading', { name: 'Result' }).waitFor();
+      assert.match(await page.locator('pre').textContent(), new RegExp(`gold-${suffix}`));
+      await audit(page, 'dashboard-action-test-result');
+
+      await follow(page, 'link', 'Code');
+      await submit(page, 'Deploy');
+      await page.getByText('The draft was deployed as a new version.').waitFor();
+      await follow(page, 'link', 'Versions');
+      await audit(page, 'dashboard-action-versions');
+      assert.equal(await page.getByRole('cell', { name: 'Deployed', exact: true }).count(), 1);
+
+      await follow(page, 'link', 'Triggers');
+      await audit(page, 'dashboard-triggers');
+      await follow(page, 'link', 'post-login');
+      await page.selectOption('#action', { label: name });
+      await submit(page, 'Add');
+      await page.getByText("The trigger's actions were saved.").waitFor();
+      await page.getByRole('link', { name }).waitFor();
+      await audit(page, 'dashboard-trigger');
+      await submit(page, `Remove ${name}`);
+      await page.getByText("The trigger's actions were saved.").waitFor();
+      assert.equal(await page.getByRole('link', { name }).count(), 0, 'removed from the trigger');
+      assert.deepEqual(csp.violations, []);
+    });
+  });
+
   it('a viewer changes nothing, a user without a role gets 403, a form without its token is refused', { timeout: 180000 }, async () => {
     const suffix = randomBytes(4).toString('hex');
     const viewerEmail = `viewer-${suffix}@example.com`;

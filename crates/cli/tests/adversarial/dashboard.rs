@@ -347,3 +347,283 @@ async fn dashboard_forms_sign_ins_and_sessions_refuse_what_they_should() {
     );
     tally.finish();
 }
+
+/// Creates and deploys an action on the store, as another administrator would have.
+async fn deployed_action(server: &TestServer, name: &str, trigger: &str, version: &str) -> String {
+    let id = tessera_server::actions_admin::new_action_id();
+    server
+        .store
+        .create_action(&tessera_store::NewAction {
+            id: id.clone(),
+            name: name.into(),
+            trigger_id: trigger.into(),
+            trigger_version: version.into(),
+            code: "exports.onExecutePostLogin = async () => {};".into(),
+            dependencies: serde_json::json!([]),
+            runtime: "node22".into(),
+            secrets: Vec::new(),
+            now: 1,
+        })
+        .await
+        .unwrap();
+    server
+        .store
+        .deploy_action(&id, &tessera_server::actions_admin::new_version_id(), 2)
+        .await
+        .unwrap();
+    id
+}
+
+/// What an attack on the Actions pages could have changed: each action's draft and
+/// secrets' names, and post-login's bindings.
+async fn actions_state(server: &TestServer, ids: &[&str]) -> String {
+    let mut out = String::new();
+    for id in ids {
+        let action = server.store.find_action(id).await.unwrap().unwrap();
+        let secrets: Vec<&str> = action.secrets.iter().map(|s| s.name.as_str()).collect();
+        out.push_str(&format!(
+            "{} {} {:?} {}\n",
+            action.name, action.code, secrets, action.all_changes_deployed
+        ));
+    }
+    let bindings = server
+        .store
+        .list_trigger_bindings("post-login", tessera_store::Slice::first(50))
+        .await
+        .unwrap();
+    for binding in bindings.items {
+        out.push_str(&format!("bound {}\n", binding.action.id));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_actions_pages_refuse_hostile_forms_and_change_nothing() {
+    let server = spawn().await;
+    let mut tally = Tally::new("dashboard/actions");
+    user(&server, "admin@example.com", Some(ADMIN_ROLE.id)).await;
+    user(&server, "viewer@example.com", Some(VIEWER_ROLE.id)).await;
+    let login = deployed_action(&server, "login policy", "post-login", "v3").await;
+    let machines = deployed_action(&server, "machines", "credentials-exchange", "v2").await;
+    let ids = [login.as_str(), machines.as_str()];
+    let admin = signed_in(&server, "admin@example.com").await;
+    let csrf = csrf_of(&server, &admin).await;
+    let before = actions_state(&server, &ids).await;
+    let code_path = format!("/admin/actions/{login}");
+
+    let post = |client: &reqwest::Client, path: &str, form: Vec<(String, String)>| {
+        client.post(server.url(path)).form(&form).send()
+    };
+    let with_csrf = |fields: &[(&str, &str)]| {
+        let mut form = vec![("csrf".to_string(), csrf.clone())];
+        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        form
+    };
+
+    // The code form reads larger bodies: its checks must hold all the same.
+    let response = post(
+        &admin,
+        &code_path,
+        vec![("code".into(), "while(true){}".into())],
+    )
+    .await
+    .unwrap();
+    tally.status(
+        "the code form without its CSRF token",
+        response.status().as_u16(),
+        403,
+    );
+    let response = admin
+        .post(server.url(&code_path))
+        .header("sec-fetch-site", "cross-site")
+        .form(&with_csrf(&[("code", "while(true){}")]))
+        .send()
+        .await
+        .unwrap();
+    tally.status(
+        "the code form sent cross-site",
+        response.status().as_u16(),
+        403,
+    );
+    let huge = "x".repeat(700 * 1024);
+    let response = post(&admin, &code_path, with_csrf(&[("code", &huge)]))
+        .await
+        .unwrap();
+    tally.status("a 700 kB code form", response.status().as_u16(), 413);
+    let response = post(&admin, &code_path, with_csrf(&[("code", &huge[..150_000])]))
+        .await
+        .unwrap();
+    tally.status(
+        "150 kB of code (over Auth0's 100 kB)",
+        response.status().as_u16(),
+        400,
+    );
+    let response = admin
+        .post(server.url(&code_path))
+        .header("content-type", "application/json")
+        .body(format!("{{\"csrf\":\"{csrf}\",\"code\":\"x\"}}"))
+        .send()
+        .await
+        .unwrap();
+    tally.status("the code form as JSON", response.status().as_u16(), 415);
+    let long_name = "K".repeat(300);
+    let response = post(
+        &admin,
+        &code_path,
+        with_csrf(&[
+            ("code", "exports.onExecutePostLogin = async () => {};"),
+            ("secret_name", &long_name),
+            ("secret_value", "v"),
+        ]),
+    )
+    .await
+    .unwrap();
+    tally.status(
+        "a secret named with 300 characters",
+        response.status().as_u16(),
+        400,
+    );
+
+    tally.case(
+        "the refused code forms changed nothing",
+        actions_state(&server, &ids).await == before,
+        "the draft or its secrets changed",
+    );
+
+    // Markup in code is shown as text in the editor.
+    let response = post(
+        &admin,
+        &code_path,
+        with_csrf(&[
+            (
+                "code",
+                "// </textarea><script>alert(1)</script>\nexports.onExecutePostLogin = async () => {};",
+            ),
+            ("secret_name", "<script>alert(2)</script>"),
+            ("secret_value", "v"),
+        ]),
+    )
+    .await
+    .unwrap();
+    tally.status(
+        "code with markup is saved as a draft",
+        response.status().as_u16(),
+        302,
+    );
+    let html = admin
+        .get(server.url(&code_path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    tally.case(
+        "the editor escapes code that closes the textarea, and a secret's name",
+        !html.contains("<script>alert(")
+            && html.contains("&#60;/textarea&#62;")
+            && html.contains("&#60;script&#62;alert(2)"),
+        "raw markup in the page",
+    );
+    // A draft that shows what secrets it is given, for the Test tab below.
+    let response = post(
+        &admin,
+        &code_path,
+        with_csrf(&[(
+            "code",
+            "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://example.com/s', JSON.stringify(event.secrets)); };",
+        )]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 302);
+    let before = actions_state(&server, &ids).await;
+
+    // The trigger's order, attacked.
+    for (case, fields) in [
+        (
+            "another trigger's action bound to post-login",
+            vec![("op", "add"), ("action", machines.as_str())],
+        ),
+        (
+            "an unknown action",
+            vec![("op", "add"), ("action", "act_doesnotexist0000000000")],
+        ),
+        (
+            "a position past the end",
+            vec![("op", "remove"), ("position", "5")],
+        ),
+        (
+            "a negative position",
+            vec![("op", "up"), ("position", "-1")],
+        ),
+        (
+            "an unknown operation",
+            vec![("op", "truncate"), ("position", "0")],
+        ),
+    ] {
+        let response = post(&admin, "/admin/triggers/post-login", with_csrf(&fields))
+            .await
+            .unwrap();
+        tally.status_in(case, response.status().as_u16(), &[400, 404]);
+    }
+    let response = post(
+        &admin,
+        "/admin/triggers/not-a-trigger",
+        with_csrf(&[("op", "add"), ("action", login.as_str())]),
+    )
+    .await
+    .unwrap();
+    tally.status("an unknown trigger", response.status().as_u16(), 404);
+
+    // A viewer's forms, with a valid token of their own.
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let viewer_csrf = csrf_of(&server, &viewer).await;
+    for (path, fields) in [
+        (code_path.clone(), vec![("code", "while(true){}")]),
+        (format!("{code_path}/deploy"), vec![]),
+        (format!("{code_path}/test"), vec![("event", "{}")]),
+        (
+            "/admin/triggers/post-login".to_string(),
+            vec![("op", "add"), ("action", login.as_str())],
+        ),
+        (
+            "/admin/actions".to_string(),
+            vec![("name", "viewer's"), ("trigger", "post-login")],
+        ),
+    ] {
+        let mut form = vec![("csrf".to_string(), viewer_csrf.clone())];
+        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let response = post(&viewer, &path, form).await.unwrap();
+        tally.status(
+            format!("a viewer posting {path}"),
+            response.status().as_u16(),
+            403,
+        );
+    }
+    // The Test tab never hands an action another action's secrets through the event.
+    let response = post(
+        &admin,
+        &format!("{code_path}/test"),
+        with_csrf(&[("event", r#"{"secrets": {"OTHER": "smuggled"}}"#)]),
+    )
+    .await
+    .unwrap();
+    let status = response.status().as_u16();
+    let html = response.text().await.unwrap();
+    // The page shows the event sent back in its form: only the result counts.
+    let result = &html[html.find("<pre").unwrap_or(html.len())..];
+    tally.case(
+        "secrets in a test event never reach the action",
+        status == 200 && result.contains("https://example.com/s") && !result.contains("smuggled"),
+        format_args!("status {status} {result}"),
+    );
+
+    let after = actions_state(&server, &ids).await;
+    tally.case(
+        "no action, secret or binding changed",
+        after == before,
+        format_args!("{before} → {after}"),
+    );
+    tally.finish();
+}

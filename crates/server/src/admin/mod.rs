@@ -9,6 +9,7 @@
 //! section of pages. Knows nothing of SQL: reads and changes go through
 //! `crate::management`'s operations (lists through the store's paged queries).
 
+mod actions;
 mod apis;
 mod applications;
 mod assets;
@@ -111,6 +112,26 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/admin/roles/{id}/users", || {
         get(roles::role_users).post(roles::change_user)
+    }),
+    ("/admin/actions", || {
+        get(actions::list).post(actions::create)
+    }),
+    ("/admin/actions/new", || get(actions::new)),
+    ("/admin/actions/{id}", || {
+        get(actions::code).post(actions::save)
+    }),
+    ("/admin/actions/{id}/deploy", || post(actions::deploy)),
+    ("/admin/actions/{id}/delete", || post(actions::delete)),
+    ("/admin/actions/{id}/test", || {
+        get(actions::test).post(actions::run_test)
+    }),
+    ("/admin/actions/{id}/versions", || get(actions::versions)),
+    ("/admin/actions/{id}/versions/{version_id}/deploy", || {
+        post(actions::roll_back)
+    }),
+    ("/admin/triggers", || get(actions::trigger_list)),
+    ("/admin/triggers/{trigger_id}", || {
+        get(actions::trigger).post(actions::change_bindings)
     }),
     ("/admin/settings", || get(settings::settings)),
     ("/admin/settings/keys/rotate", || {

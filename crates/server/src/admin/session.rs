@@ -213,8 +213,16 @@ pub(crate) struct AdminForm {
     pub(crate) params: Params,
 }
 
-/// Largest dashboard form body (metadata editors are the biggest).
-const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Largest dashboard form body (metadata editors are the biggest), and largest value.
+const MAX_FORM_BYTES: usize = 32 * 1024;
+const MAX_FORM_VALUE_BYTES: usize = 4 * 1024;
+
+/// [`AdminForm`] for the forms that carry an action's code (100 kB, which percent-encoding
+/// may triple) and a test event.
+pub(crate) struct AdminCodeForm(pub(crate) AdminForm);
+
+const MAX_CODE_FORM_BYTES: usize = 640 * 1024;
+const MAX_CODE_VALUE_BYTES: usize = 300 * 1024;
 
 /// Whether the browser says the request comes from this origin. Browsers that send
 /// `Sec-Fetch-Site` say it there (their `Origin` may be `null`: the pages' referrer
@@ -239,29 +247,56 @@ impl FromRequest<AppState> for AdminForm {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
-        let (parts, body) = request.into_parts();
-        let admin = load(state, &parts)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        if !same_origin(state, &parts.headers) {
-            return Err(views::refused(
-                StatusCode::FORBIDDEN,
-                "This form was sent from another site, so it was not carried out.",
-            ));
-        }
-        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-            .await
-            .map_err(|_| views::refused(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large."))?;
-        let params = Params::from_body(&parts.headers, &bytes, false).map_err(|error| {
-            views::refused(StatusCode::BAD_REQUEST, &format!("Invalid form: {error}"))
-        })?;
-        let submitted = params.get("csrf").unwrap_or("");
-        if submitted.is_empty() || !ids::constant_time_eq(submitted, &admin.csrf) {
-            return Err(views::refused(
-                StatusCode::FORBIDDEN,
-                "The form's security token is missing or out of date. Reload the page and try again.",
-            ));
-        }
-        Ok(AdminForm { admin, params })
+        read_form(request, state, MAX_FORM_BYTES, MAX_FORM_VALUE_BYTES).await
     }
+}
+
+impl FromRequest<AppState> for AdminCodeForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        read_form(request, state, MAX_CODE_FORM_BYTES, MAX_CODE_VALUE_BYTES)
+            .await
+            .map(AdminCodeForm)
+    }
+}
+
+/// The administrator, the origin check, the form within `max_bytes` (each value within
+/// `max_value`), and its CSRF token.
+async fn read_form(
+    request: Request,
+    state: &AppState,
+    max_bytes: usize,
+    max_value: usize,
+) -> Result<AdminForm, Response> {
+    let (parts, body) = request.into_parts();
+    let admin = load(state, &parts)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if !same_origin(state, &parts.headers) {
+        return Err(views::refused(
+            StatusCode::FORBIDDEN,
+            "This form was sent from another site, so it was not carried out.",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, max_bytes)
+        .await
+        .map_err(|_| views::refused(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large."))?;
+    if crate::edge::params::media_type(&parts.headers) != "application/x-www-form-urlencoded" {
+        return Err(views::refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Invalid form: it is not application/x-www-form-urlencoded.",
+        ));
+    }
+    let params = Params::from_urlencoded_within(&bytes, max_bytes, max_value).map_err(|error| {
+        views::refused(StatusCode::BAD_REQUEST, &format!("Invalid form: {error}"))
+    })?;
+    let submitted = params.get("csrf").unwrap_or("");
+    if submitted.is_empty() || !ids::constant_time_eq(submitted, &admin.csrf) {
+        return Err(views::refused(
+            StatusCode::FORBIDDEN,
+            "The form's security token is missing or out of date. Reload the page and try again.",
+        ));
+    }
+    Ok(AdminForm { admin, params })
 }

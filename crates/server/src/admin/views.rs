@@ -65,6 +65,12 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "role_saved" => "The role was saved.",
         "role_deleted" => "The role was deleted.",
         "keys_rotated" => "The signing keys were rotated.",
+        "action_created" => "The action was created as a draft: write its code, then deploy it.",
+        "action_saved" => "The draft was saved. Deploy it for triggers to run it.",
+        "action_deployed" => "The draft was deployed as a new version.",
+        "action_rolled_back" => "That version's code was deployed as a new version.",
+        "action_deleted" => "The action was deleted.",
+        "bindings_saved" => "The trigger's actions were saved.",
         _ => return None,
     })
 }

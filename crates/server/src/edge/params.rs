@@ -57,12 +57,22 @@ fn checked_name(name: &str) -> String {
 
 impl Params {
     pub(crate) fn from_urlencoded(bytes: &[u8]) -> Result<Self, ParamsError> {
-        if bytes.len() > MAX_PARAMS_LEN {
+        Self::from_urlencoded_within(bytes, MAX_PARAMS_LEN, MAX_VALUE_LEN)
+    }
+
+    /// [`Params::from_urlencoded`] with other limits, for the few forms that carry a
+    /// document (an action's code).
+    pub(crate) fn from_urlencoded_within(
+        bytes: &[u8],
+        max_len: usize,
+        max_value_len: usize,
+    ) -> Result<Self, ParamsError> {
+        if bytes.len() > max_len {
             return Err(ParamsError::TooLarge);
         }
         let mut values = HashMap::new();
         for (name, value) in form_urlencoded::parse(bytes) {
-            if value.len() > MAX_VALUE_LEN {
+            if value.len() > max_value_len {
                 return Err(ParamsError::ValueTooLong(checked_name(&name)));
             }
             if values
@@ -131,7 +141,6 @@ impl Params {
         names
     }
 
-    /// The value, or `None` when absent or empty.
     /// Every parameter, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.values
@@ -139,6 +148,7 @@ impl Params {
             .map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
+    /// The value, or `None` when absent or empty.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values
             .get(name)

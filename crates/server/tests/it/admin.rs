@@ -674,3 +674,193 @@ async fn users_are_created_searched_edited_and_given_roles_through_the_same_rule
             .blocked
     );
 }
+
+#[tokio::test]
+async fn an_action_is_written_tested_deployed_and_bound_from_the_dashboard() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let read_only: Vec<&str> = every_scope()
+        .into_iter()
+        .filter(|s| s.starts_with("read:"))
+        .collect();
+    administrator(&server, "viewer@example.com", &read_only).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+
+    let (status, html) = page(&server, &admin, "/admin/actions").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No actions yet"), "{html}");
+    let response = post(
+        &server,
+        &admin,
+        "/admin/actions/new",
+        "/admin/actions",
+        &[("name", "greeter"), ("trigger", "post-login")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let action_path = location(&response).split('?').next().unwrap().to_string();
+    assert!(
+        action_path.starts_with("/admin/actions/act_"),
+        "{action_path}"
+    );
+    let (_, html) = page(&server, &admin, &action_path).await;
+    assert!(html.contains("exports.onExecutePostLogin"), "{html}");
+    assert!(html.contains("Draft"));
+
+    // Code far past an ordinary form's 4 kB value, and a secret.
+    let padding = format!("// {}\n", "p".repeat(40_000));
+    let code = format!(
+        "{padding}exports.onExecutePostLogin = async (event, api) => {{\n  api.accessToken.setCustomClaim('https://example.com/len', event.secrets.GREETING.length);\n}};\n"
+    );
+    let response = post(
+        &server,
+        &admin,
+        &action_path,
+        &action_path,
+        &[
+            ("code", code.as_str()),
+            ("secret_name", "GREETING"),
+            ("secret_value", "hello-secret"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+    let (_, html) = page(&server, &admin, &action_path).await;
+    assert!(html.contains("GREETING") && !html.contains("hello-secret"));
+    assert!(html.contains("setCustomClaim"));
+
+    // Refused like the API refuses it, the draft unchanged.
+    let too_long = "x".repeat(150_000);
+    let response = post(
+        &server,
+        &admin,
+        &action_path,
+        &action_path,
+        &[("code", too_long.as_str())],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("role=\"alert\""), "{text}");
+    let (_, html) = page(&server, &admin, &action_path).await;
+    assert!(html.contains("setCustomClaim") && !html.contains(&too_long[..1000]));
+
+    // The Test tab runs the draft with its secrets and writes nothing.
+    let test_path = format!("{action_path}/test");
+    let (_, html) = page(&server, &admin, &test_path).await;
+    assert!(html.contains("logins_count"), "a sample event: {html}");
+    let response = post(
+        &server,
+        &admin,
+        &test_path,
+        &test_path,
+        &[("event", r#"{"user": {"email": "x@example.com"}}"#)],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("https://example.com/len&#34;: 12"), "{html}");
+    let response = post(
+        &server,
+        &admin,
+        &test_path,
+        &test_path,
+        &[("event", "{not json")],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("not JSON"));
+
+    // A viewer reads everything and can change nothing.
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    for path in [
+        "/admin/actions".to_string(),
+        action_path.clone(),
+        test_path.clone(),
+        format!("{action_path}/versions"),
+        "/admin/triggers".into(),
+        "/admin/triggers/post-login".into(),
+    ] {
+        let (status, html) = page(&server, &viewer, &path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(html.matches("<button").count(), 1, "{path}: only Sign out");
+    }
+    let response = post(
+        &server,
+        &viewer,
+        &action_path,
+        &format!("{action_path}/deploy"),
+        &[],
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+
+    // Deploy, bind, and a real login carries the claim.
+    let response = post(
+        &server,
+        &admin,
+        &action_path,
+        &format!("{action_path}/deploy"),
+        &[],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let (_, html) = page(&server, &admin, &format!("{action_path}/versions")).await;
+    assert!(
+        html.contains("<td>1</td>") && html.contains("Deployed"),
+        "{html}"
+    );
+    let action_id = action_path.trim_start_matches("/admin/actions/");
+    let response = post(
+        &server,
+        &admin,
+        "/admin/triggers/post-login",
+        "/admin/triggers/post-login",
+        &[("op", "add"), ("action", action_id)],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let (_, html) = page(&server, &admin, "/admin/triggers/post-login").await;
+    assert!(html.contains(">greeter</a>"), "{html}");
+    let tokens = server
+        .code_flow(&browser(), "openid", Some(tessera_testkit::API))
+        .await;
+    let claims = server
+        .verify(
+            tokens["access_token"].as_str().unwrap(),
+            tessera_testkit::API,
+        )
+        .await;
+    assert_eq!(claims["https://example.com/len"], 12);
+
+    // Removed from the trigger, it no longer runs.
+    let response = post(
+        &server,
+        &admin,
+        "/admin/triggers/post-login",
+        "/admin/triggers/post-login",
+        &[("op", "remove"), ("position", "0")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let tokens = server
+        .code_flow(&browser(), "openid", Some(tessera_testkit::API))
+        .await;
+    let claims = server
+        .verify(
+            tokens["access_token"].as_str().unwrap(),
+            tessera_testkit::API,
+        )
+        .await;
+    assert!(claims.get("https://example.com/len").is_none());
+    // A position that is not in the list is refused.
+    let response = post(
+        &server,
+        &admin,
+        "/admin/triggers/post-login",
+        "/admin/triggers/post-login",
+        &[("op", "up"), ("position", "7")],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+}
