@@ -762,15 +762,13 @@ record loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- report ------------------------------------------------------------------------------
 node "$BENCH_DIR/report.mjs" "$RESULTS" "$COMMANDS" "${API_COMMANDS:-/dev/null}" >"$OUT.tmp" || die "writing the report failed"
-# The sections bench/lists.sh and bench/imports.sh write (between their markers) are
-# their own: carried over.
-if [[ -f $OUT ]] && grep -q '^<!-- lists:begin' "$OUT"; then
-  { printf '\n'; sed -n '/^<!-- lists:begin/,/^<!-- lists:end -->/p' "$OUT"; } >>"$OUT.tmp"
-fi
-# Likewise bench/imports.sh's.
-if [[ -f $OUT ]] && grep -q '^<!-- imports:begin' "$OUT"; then
-  { printf '\n'; sed -n '/^<!-- imports:begin/,/^<!-- imports:end -->/p' "$OUT"; } >>"$OUT.tmp"
-fi
+# The sections bench/lists.sh, bench/imports.sh and bench/actions.sh write (between their
+# markers) are their own: carried over.
+for section in lists imports actions; do
+  if [[ -f $OUT ]] && grep -q "^<!-- $section:begin" "$OUT"; then
+    { printf '\n'; sed -n "/^<!-- $section:begin/,/^<!-- $section:end -->/p" "$OUT"; } >>"$OUT.tmp"
+  fi
+done
 mv "$OUT.tmp" "$OUT"
 log "wrote ${OUT#"$ROOT"/} (raw outputs in ${RUN_DIR#"$ROOT"/})"
 grep -E '^In this run|\| (\*\*(yes|no)\*\*|n/a) \|$' "$OUT" >&2 || true

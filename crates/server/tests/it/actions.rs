@@ -394,3 +394,45 @@ async fn rules_run_before_actions_with_their_configuration() {
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["error_description"], "Closed for the audit");
 }
+
+#[tokio::test]
+async fn a_hundred_logins_are_served_while_one_is_held_by_an_endless_action() {
+    // The hundred sign in as one user from one address, at once: neither throttle is tested here.
+    let server = spawn_with(|config| {
+        config.login_attempts_per_minute = 1_000;
+        config.max_login_failures = 1_000;
+    })
+    .await;
+    create_user(&server.store, "stuck@example.com", PASSWORD).await;
+    bind(
+        &server,
+        "post-login",
+        "stuck for one user",
+        "exports.onExecutePostLogin = async (event, api) => {\n  if (event.user.email === 'stuck@example.com') { while (true) {} }\n  api.accessToken.setCustomClaim('https://example.com/served', true);\n};",
+    )
+    .await;
+    let sign_in_as = |email: String| {
+        let server = &server;
+        async move {
+            let browser = browser();
+            let login = location(&browser.get(code_url(server)).send().await.unwrap());
+            params_of(&sign_in_at(&browser, &server.base, &login, &email, PASSWORD).await)
+        }
+    };
+    let stuck = sign_in_as("stuck@example.com".into());
+    let others =
+        futures_util::future::join_all((0..100).map(|_| sign_in_as(server.user_email.clone())));
+    let (stuck, others) = tokio::join!(stuck, others);
+    assert_eq!(
+        stuck.get("error").map(String::as_str),
+        Some("access_denied"),
+        "{stuck:?}"
+    );
+    let served = others.iter().filter(|p| p.contains_key("code")).count();
+    assert_eq!(
+        served,
+        100,
+        "{:?}",
+        others.iter().find(|p| !p.contains_key("code"))
+    );
+}
