@@ -22,9 +22,8 @@ use crate::pages::redirect;
 
 const PER_PAGE: u32 = 20;
 
-/// At most this many bindings are shown and kept per trigger (the API's own cap is higher;
-/// a page that long is no longer an ordering anyone reads).
-const BINDINGS_SHOWN: u32 = 50;
+/// A trigger's bindings, all of them: the API binds at most this many.
+const BINDINGS_SHOWN: u32 = triggers::MAX_BINDINGS as u32;
 
 fn action_path(action: &ActionRecord, tab: &str) -> String {
     if tab.is_empty() {
