@@ -39,8 +39,12 @@ pub mod tls;
 pub struct ServeOptions {
     /// Serve HTTPS with this configuration; plain HTTP when `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// The time a client has to send a request's whole header (default 30 s). It also
-    /// bounds how long an idle keep-alive connection stays open.
+    /// The time a client has to send a request's whole header (default 75 s). It also
+    /// bounds how long an idle keep-alive connection stays open, which is why it is not
+    /// shorter: hyper has one timer for both, and a client that blocks its event loop
+    /// between two requests (a0deploy compiles its JSON schemas for half a minute on a slow
+    /// machine) sends the next one on a socket the server has closed, which undici reports
+    /// as "other side closed" without retrying. 75 s is nginx's keep-alive default.
     pub header_read_timeout: Duration,
     /// The time a client has to complete the TLS handshake (default 10 s).
     pub tls_handshake_timeout: Duration,
@@ -53,7 +57,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             tls: None,
-            header_read_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(75),
             tls_handshake_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
         }
