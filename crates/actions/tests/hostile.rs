@@ -182,9 +182,15 @@ async fn the_trigger_budget_is_shared_by_all_actions() {
 /// a failure, a replacement takes its place, and every other job completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn other_jobs_complete_while_a_worker_is_stuck() {
-    let engine = fast_engine(2);
     // Turning a huge BigInt into decimal does not poll the interrupt handler and takes
-    // far longer than the budget and grace.
+    // seconds (4.7 here); with a small budget the caller's give-up (budget + 2 s grace)
+    // comes well before it ends.
+    let engine = Engine::start(tessera_actions::Limits {
+        per_action: Duration::from_millis(300),
+        per_trigger: Duration::from_millis(300),
+        workers: 2,
+        ..tessera_actions::Limits::default()
+    });
     let stuck = "exports.onExecutePostLogin = async () => { return String((1n << 1000000n) - 1n).length; };";
     let stuck_engine = engine.clone();
     let stuck_run = tokio::spawn(async move {
