@@ -1,7 +1,8 @@
 //! One worker thread's JavaScript: a QuickJS runtime that never leaves the thread that
-//! made it, and a fresh context for every execution.
+//! made it; a context of its own for each action, kept warm for its next executions, and
+//! a fresh context for every rule and every compile check.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,6 +31,14 @@ const MIN_MEMORY_BYTES: usize = 1024 * 1024;
 /// A runtime is rebuilt after this many executions, and after any limit was hit, so no
 /// fragmentation or half-collected state outlives a few logins.
 const EXECUTIONS_PER_RUNTIME: u32 = 500;
+/// Actions whose context a worker keeps warm (the most recently run ones).
+const WARM_ACTIONS_PER_WORKER: usize = 8;
+/// Warm contexts are all dropped when the heap holds more than this share of the limit
+/// after an execution: what actions keep in module scope must not leave the next
+/// execution less than half of its memory limit.
+const WARM_HEAP_SHARE: usize = 2;
+/// How often (in executions) a worker measures its heap for [`WARM_HEAP_SHARE`].
+const HEAP_CHECK_EVERY: u32 = 32;
 /// Raw console output kept before secrets are masked and the log is cut to its limit.
 const RAW_LOG_SLACK: usize = 16 * 1024;
 const TRUNCATED_MARKER: &str = "…[truncated]";
@@ -168,7 +177,7 @@ impl Setup {
     }
 }
 
-/// What to run in a fresh context.
+/// What to run.
 pub(crate) enum Program<'a> {
     Action {
         trigger: Trigger,
@@ -186,10 +195,33 @@ pub(crate) enum Program<'a> {
     },
 }
 
+impl Program<'_> {
+    /// Whose `api` the code gets (rules run in post-login).
+    fn trigger(&self) -> Trigger {
+        match self {
+            Program::Action { trigger, .. } => *trigger,
+            Program::Rule { .. } => Trigger::PostLogin,
+        }
+    }
+}
+
+/// An action's context after an execution that ended well: the prelude has run in it, its
+/// code is compiled, and its module's top level has run (or will, if it threw).
+struct WarmAction {
+    // Declared before `context`, so they are released before it.
+    prelude: Persistent<Function<'static>>,
+    module: Persistent<Value<'static>>,
+    trigger: Trigger,
+    code: String,
+    context: Context,
+}
+
 pub(crate) struct JsWorker {
     limits: Limits,
     cache: Arc<Mutex<ActionCache>>,
     runtime: Option<Runtime>,
+    /// Most recently used last; all belong to `runtime`.
+    warm: Vec<WarmAction>,
     executions: u32,
     deadline: Rc<Cell<Instant>>,
     interrupted: Rc<Cell<bool>>,
@@ -201,6 +233,7 @@ impl JsWorker {
             limits,
             cache,
             runtime: None,
+            warm: Vec::new(),
             executions: 0,
             deadline: Rc::new(Cell::new(Instant::now())),
             interrupted: Rc::new(Cell::new(false)),
@@ -211,9 +244,15 @@ impl JsWorker {
         self.cache.clone()
     }
 
+    /// Drops the runtime and every context in it; the next execution starts a new one.
+    fn retire_runtime(&mut self) {
+        self.warm.clear();
+        self.runtime = None;
+    }
+
     fn runtime(&mut self) -> Result<Runtime, String> {
         if self.executions >= EXECUTIONS_PER_RUNTIME {
-            self.runtime = None;
+            self.retire_runtime();
         }
         if let Some(runtime) = &self.runtime {
             return Ok(runtime.clone());
@@ -251,7 +290,7 @@ impl JsWorker {
             |ctx, _| compile(ctx, &module_source(code), "action.js").map(|_| ()),
             |_, _| Ok(()),
         )
-        .0
+        .result
     }
 
     /// Compiles a rule's script (its body does not run).
@@ -262,10 +301,11 @@ impl JsWorker {
             |ctx, _| compile(ctx, &rule_source(script), "rule.js").map(|_| ()),
             |_, _| Ok(()),
         )
-        .0
+        .result
     }
 
-    /// Runs one action or rule in a fresh context and reports what it recorded.
+    /// Runs one action (in its warm context) or rule (in a fresh one) and reports what it
+    /// recorded.
     pub(crate) fn execute(
         &mut self,
         program: Program<'_>,
@@ -278,64 +318,239 @@ impl JsWorker {
             Program::Action { trigger, .. } => lock(&cache).snapshot(*trigger, now_ms()),
             Program::Rule { .. } => "{}".to_string(),
         };
-        let setup = match &program {
+        let finish = |ctx: &Ctx<'_>, controller: &Object<'_>| {
+            let report = finish_program(ctx, controller)?;
+            if let Program::Action { trigger, .. } = &program {
+                apply_cache_ops(&mut lock(&cache), *trigger, &report.cache_ops);
+            }
+            if let Some(error) = report.error {
+                return Err(error);
+            }
+            if !report.settled {
+                return Err(match program {
+                    Program::Action { .. } => "the handler's promise never settled (it awaits something that never resolves)".to_string(),
+                    Program::Rule { .. } => "the rule never called callback".to_string(),
+                });
+            }
+            let record = Record::from_calls(program.trigger(), report.calls)?;
+            Ok((record, report.rule))
+        };
+        let ran = match &program {
             Program::Action {
                 trigger,
+                code,
+                event_json,
+                secrets_json,
                 executed_rules,
-                ..
-            } => Setup {
-                subject: "action",
-                trigger: *trigger,
-                executed_rules: executed_rules.to_vec(),
-            },
-            Program::Rule { .. } => Setup::rule(),
+            } => {
+                let setup = Setup {
+                    subject: "action",
+                    trigger: *trigger,
+                    executed_rules: executed_rules.to_vec(),
+                };
+                let arguments = (*event_json, *secrets_json, cache_json.as_str());
+                self.run_action(deadline, setup, code, arguments, finish)
+            }
+            Program::Rule {
+                script,
+                user_json,
+                context_json,
+                configuration_json,
+            } => self.with_fresh_context(
+                deadline,
+                Setup::rule(),
+                |ctx, controller| {
+                    let rule = compile(ctx, &rule_source(script), "rule.js")?;
+                    call_controller(
+                        ctx,
+                        controller,
+                        "startRule",
+                        (*user_json, *context_json, *configuration_json, rule),
+                    )
+                },
+                finish,
+            ),
         };
-        let trigger = setup.trigger;
-        let (result, log) = self.with_fresh_context(
-            deadline,
-            setup,
-            |ctx, controller| start_program(ctx, controller, &program, &cache_json),
-            |ctx, controller| {
-                let report = finish_program(ctx, controller)?;
-                if let Program::Action { trigger, .. } = &program {
-                    apply_cache_ops(&mut lock(&cache), *trigger, &report.cache_ops);
-                }
-                if let Some(error) = report.error {
-                    return Err(error);
-                }
-                if !report.settled {
-                    return Err(match program {
-                        Program::Action { .. } => "the handler's promise never settled (it awaits something that never resolves)".to_string(),
-                        Program::Rule { .. } => "the rule never called callback".to_string(),
-                    });
-                }
-                let record = Record::from_calls(trigger, report.calls)?;
-                Ok((record, report.rule))
-            },
-        );
-        let stdout = finish_log(&log, secrets, self.limits.log_bytes);
+        let stdout = finish_log(&ran.log, secrets, self.limits.log_bytes);
         Execution {
             stdout,
             duration: started.elapsed(),
-            result: result.map_err(|message| mask(&message, secrets)),
+            result: ran.result.map_err(|message| mask(&message, secrets)),
         }
     }
 
-    /// Runs `start` in a new context after the prelude, drains the promise jobs, then
-    /// runs `finish`, all under the deadline; turns an interrupt or an exhausted heap
-    /// into the limit's message and rebuilds the runtime after either. Returns the
-    /// console output too, whatever happened.
+    /// Runs an action in the context kept for its code, or in a new one that is kept
+    /// afterwards if the execution ended within its limits.
+    fn run_action<T>(
+        &mut self,
+        deadline: Deadline,
+        setup: Setup,
+        code: &str,
+        (event_json, secrets_json, cache_json): (&str, &str, &str),
+        finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
+    ) -> Ran<T> {
+        let runtime = match self.runtime() {
+            Ok(runtime) => runtime,
+            Err(error) => return Ran::failed(error),
+        };
+        let trigger = setup.trigger;
+        let kept = self
+            .warm
+            .iter()
+            .position(|warm| warm.trigger == trigger && warm.code == code)
+            .map(|position| self.warm.remove(position));
+        let context = match &kept {
+            Some(warm) => warm.context.clone(),
+            None => match new_context(&runtime) {
+                Ok(context) => context,
+                Err(error) => return Ran::failed(error),
+            },
+        };
+        // The prelude function and the compiled module: kept ones, or made in the first
+        // phase (under the deadline: a huge action takes a while to parse).
+        let first_run = kept.is_none();
+        let (compiled, kept_code) = match kept {
+            Some(warm) => (Some((warm.prelude, warm.module)), Some(warm.code)),
+            None => (None, None),
+        };
+        let compiled = RefCell::new(compiled);
+        let handler = trigger.handler();
+        let ran = self.with_context(
+            &runtime,
+            context.clone(),
+            deadline,
+            &setup,
+            |ctx, raw_log_cap| {
+                let kept_prelude = compiled
+                    .borrow()
+                    .as_ref()
+                    .map(|(prelude, _)| prelude.clone());
+                let prelude = match kept_prelude {
+                    Some(prelude) => prelude
+                        .restore(ctx)
+                        .map_err(|error| describe_error(ctx, error))?,
+                    None => {
+                        let prelude: Function = ctx
+                            .eval(PRELUDE)
+                            .map_err(|error| describe_error(ctx, error))?;
+                        let module = compile(ctx, &module_source(code), "action.js")?;
+                        let saved = (
+                            Persistent::save(ctx, prelude.clone()),
+                            Persistent::save(ctx, module),
+                        );
+                        *compiled.borrow_mut() = Some(saved);
+                        prelude
+                    }
+                };
+                call_prelude(ctx, &prelude, raw_log_cap, &setup)
+            },
+            |ctx, controller| {
+                let kept_module = compiled.borrow().as_ref().map(|(_, module)| module.clone());
+                let module = match kept_module {
+                    Some(module) => module
+                        .restore(ctx)
+                        .map_err(|error| describe_error(ctx, error))?,
+                    None => return Err("the action was not compiled".to_string()),
+                };
+                call_controller(
+                    ctx,
+                    controller,
+                    "startAction",
+                    (handler, event_json, secrets_json, cache_json, module),
+                )
+            },
+            finish,
+        );
+        if let (true, Some((prelude, module))) = (ran.healthy, compiled.into_inner()) {
+            self.keep_warm(
+                &runtime,
+                WarmAction {
+                    prelude,
+                    module,
+                    trigger,
+                    code: kept_code.unwrap_or_else(|| code.to_string()),
+                    context,
+                },
+                first_run,
+            );
+        }
+        ran
+    }
+
+    /// Keeps an action's context for its next execution, within the count and the share
+    /// of the heap that warm contexts may hold.
+    fn keep_warm(&mut self, runtime: &Runtime, warm: WarmAction, first_run: bool) {
+        if self.runtime.is_none() {
+            return;
+        }
+        self.warm.push(warm);
+        if self.warm.len() > WARM_ACTIONS_PER_WORKER {
+            self.warm.remove(0);
+        }
+        // Measuring walks the whole heap (most of a millisecond): after a module's top
+        // level ran, and every few executions for what handlers add to module scope.
+        if first_run || self.executions.is_multiple_of(HEAP_CHECK_EVERY) {
+            let limit = self.limits.memory_bytes.max(MIN_MEMORY_BYTES);
+            if runtime.memory_usage().malloc_size > (limit / WARM_HEAP_SHARE) as i64 {
+                self.warm.clear();
+                runtime.run_gc();
+            }
+        }
+    }
+
+    /// Runs `start` in a new context after the prelude, then `finish` (see
+    /// [`JsWorker::with_context`]).
     fn with_fresh_context<T>(
         &mut self,
         deadline: Deadline,
         setup: Setup,
         start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
         finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
-    ) -> (Result<T, String>, String) {
+    ) -> Ran<T> {
         let runtime = match self.runtime() {
             Ok(runtime) => runtime,
-            Err(error) => return (Err(error), String::new()),
+            Err(error) => return Ran::failed(error),
         };
+        let context = match new_context(&runtime) {
+            Ok(context) => context,
+            Err(error) => return Ran::failed(error),
+        };
+        let ran = self.with_context(
+            &runtime,
+            context,
+            deadline,
+            &setup,
+            |ctx, raw_log_cap| {
+                let prelude: Function = ctx
+                    .eval(PRELUDE)
+                    .map_err(|error| describe_error(ctx, error))?;
+                call_prelude(ctx, &prelude, raw_log_cap, &setup)
+            },
+            start,
+            finish,
+        );
+        if ran.healthy {
+            // The context is dropped: give its heap back now rather than at the threshold.
+            runtime.run_gc();
+        }
+        ran
+    }
+
+    /// Gets the controller from `prelude`, runs `start`, drains the promise jobs, then
+    /// runs `finish`, all under the deadline; turns an interrupt or an exhausted heap
+    /// into the limit's message and retires the runtime after either. Returns the
+    /// console output too, whatever happened.
+    #[allow(clippy::too_many_arguments)]
+    fn with_context<T>(
+        &mut self,
+        runtime: &Runtime,
+        context: Context,
+        deadline: Deadline,
+        setup: &Setup,
+        prelude: impl for<'js> FnOnce(&Ctx<'js>, usize) -> Result<Object<'js>, String>,
+        start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
+        finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
+    ) -> Ran<T> {
         self.executions += 1;
         self.deadline.set(deadline.at);
         self.interrupted.set(false);
@@ -344,17 +559,16 @@ impl JsWorker {
             .log_bytes
             .saturating_mul(4)
             .saturating_add(RAW_LOG_SLACK);
-        let (result, log) = match new_context(&runtime) {
-            Ok(context) => run_phases(
-                &runtime,
-                &context,
-                (raw_log_cap, &setup),
-                deadline.at,
-                start,
-                finish,
-            ),
-            Err(error) => (Err(error), String::new()),
-        };
+        let (result, log) = run_phases(
+            runtime,
+            &context,
+            raw_log_cap,
+            deadline.at,
+            prelude,
+            start,
+            finish,
+        );
+        drop(context);
         // Some built-ins (BigInt to string, huge joins) never poll the interrupt handler:
         // an execution that overran its deadline fails even if it then succeeded.
         let overran = Instant::now() > deadline.at;
@@ -365,10 +579,13 @@ impl JsWorker {
         // prelude reports like any other.
         let out_of_memory = matches!(&result, Err(message) if is_out_of_memory(message));
         if interrupted || overran || out_of_memory {
-            self.runtime = None;
-        } else {
-            runtime.run_gc();
+            self.retire_runtime();
         }
+        let ran = |result| Ran {
+            result,
+            log,
+            healthy: !(interrupted || overran || out_of_memory),
+        };
         if interrupted || (overran && !out_of_memory) {
             let limit = if deadline.is_trigger {
                 format!(
@@ -382,7 +599,7 @@ impl JsWorker {
                     self.limits.per_action.as_millis()
                 )
             };
-            return (Err(limit), log);
+            return ran(Err(limit));
         }
         if out_of_memory {
             let limit = format!(
@@ -390,22 +607,70 @@ impl JsWorker {
                 setup.subject,
                 self.limits.memory_bytes / (1024 * 1024)
             );
-            return (Err(limit), log);
+            return ran(Err(limit));
         }
-        (result, log)
+        ran(result)
     }
 }
 
-/// start → drain the jobs → finish, keeping the controller across the phases.
+/// What one run in a context ended with.
+struct Ran<T> {
+    result: Result<T, String>,
+    log: String,
+    /// No limit was hit: the runtime (and a warm context) may be used again.
+    healthy: bool,
+}
+
+impl<T> Ran<T> {
+    fn failed(error: String) -> Ran<T> {
+        Ran {
+            result: Err(error),
+            log: String::new(),
+            healthy: false,
+        }
+    }
+}
+
+fn call_prelude<'js>(
+    ctx: &Ctx<'js>,
+    prelude: &Function<'js>,
+    raw_log_cap: usize,
+    setup: &Setup,
+) -> Result<Object<'js>, String> {
+    prelude
+        .call((
+            raw_log_cap,
+            cache::MAX_KEY_BYTES,
+            cache::MAX_VALUE_BYTES,
+            setup.trigger.id(),
+            setup.executed_rules.clone(),
+        ))
+        .map_err(|error| describe_error(ctx, error))
+}
+
+fn call_controller<'js, A: rquickjs::function::IntoArgs<'js>>(
+    ctx: &Ctx<'js>,
+    controller: &Object<'js>,
+    method: &str,
+    arguments: A,
+) -> Result<(), String> {
+    controller
+        .get::<_, Function>(method)
+        .and_then(|start| start.call::<_, ()>(arguments))
+        .map_err(|error| describe_error(ctx, error))
+}
+
+/// prelude → start → drain the jobs → finish, keeping the controller across the phases.
 fn run_phases<T>(
     runtime: &Runtime,
     context: &Context,
-    (raw_log_cap, setup): (usize, &Setup),
+    raw_log_cap: usize,
     deadline: Instant,
+    prelude: impl for<'js> FnOnce(&Ctx<'js>, usize) -> Result<Object<'js>, String>,
     start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<(), String>,
     finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
 ) -> (Result<T, String>, String) {
-    let (controller, started) = context.with(|ctx| match start_prelude(&ctx, raw_log_cap, setup) {
+    let (controller, started) = context.with(|ctx| match prelude(&ctx, raw_log_cap) {
         Ok(controller) => {
             let started = start(&ctx, &controller);
             (Some(Persistent::save(&ctx, controller)), started)
@@ -456,25 +721,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Evaluates the prelude and returns its controller (kept out of the global object).
-fn start_prelude<'js>(
-    ctx: &Ctx<'js>,
-    raw_log_cap: usize,
-    setup: &Setup,
-) -> Result<Object<'js>, String> {
-    let start = || -> rquickjs::Result<Object<'js>> {
-        let prelude: Function = ctx.eval(PRELUDE)?;
-        prelude.call((
-            raw_log_cap,
-            cache::MAX_KEY_BYTES,
-            cache::MAX_VALUE_BYTES,
-            setup.trigger.id(),
-            setup.executed_rules.clone(),
-        ))
-    };
-    start().map_err(|error| describe_error(ctx, error))
 }
 
 /// The console output so far. A plain property read: no JavaScript runs, so this works
@@ -533,50 +779,6 @@ fn compile<'js>(ctx: &Ctx<'js>, source: &str, file: &str) -> Result<Value<'js>, 
     options.filename = Some(file.to_string());
     ctx.eval_with_options::<Value, _>(source.as_bytes().to_vec(), options)
         .map_err(|error| describe_compile_error(ctx, error))
-}
-
-fn start_program<'js>(
-    ctx: &Ctx<'js>,
-    controller: &Object<'js>,
-    program: &Program<'_>,
-    cache_json: &str,
-) -> Result<(), String> {
-    let started: rquickjs::Result<()> = match program {
-        Program::Action {
-            trigger,
-            code,
-            event_json,
-            secrets_json,
-            ..
-        } => {
-            let module = compile(ctx, &module_source(code), "action.js")?;
-            controller
-                .get::<_, Function>("startAction")
-                .and_then(|start| {
-                    start.call((
-                        trigger.handler(),
-                        *event_json,
-                        *secrets_json,
-                        cache_json,
-                        module,
-                    ))
-                })
-        }
-        Program::Rule {
-            script,
-            user_json,
-            context_json,
-            configuration_json,
-        } => {
-            let rule = compile(ctx, &rule_source(script), "rule.js")?;
-            controller
-                .get::<_, Function>("startRule")
-                .and_then(|start| {
-                    start.call((*user_json, *context_json, *configuration_json, rule))
-                })
-        }
-    };
-    started.map_err(|error| describe_error(ctx, error))
 }
 
 /// Runs the queued promise jobs until none is left or the deadline passed (a promise

@@ -1,5 +1,5 @@
 //! Actions and Rules: JavaScript that administrators bind to a trigger, run on an
-//! embedded engine with CPU-time and memory limits, one fresh context per execution.
+//! embedded engine with CPU-time and memory limits, one context per action.
 //!
 //! Architecture invariant: this crate knows JavaScript, the Auth0 `event` / `api`
 //! shapes and the limits. It does not know HTTP, SQL or tokens' signing: the server
@@ -10,11 +10,24 @@
 //! The engine is QuickJS-ng through `rquickjs`. [`Engine::start`] spawns
 //! [`Limits::workers`] dedicated threads (8 MiB stacks); each creates its own QuickJS
 //! runtime, which never leaves that thread, with a heap limit of
-//! [`Limits::memory_bytes`] and a JavaScript stack limit of 1 MiB. Every rule and every
-//! action gets a **fresh context**: a change one action makes to `event` or to the global
-//! object is gone before the next one runs. The code is compiled from source each time;
-//! no bytecode is ever loaded and no module loader exists, so `require` and `import`
-//! cannot reach anything (calling `require` throws a message that says to bundle).
+//! [`Limits::memory_bytes`] and a JavaScript stack limit of 1 MiB.
+//!
+//! **Contexts.** Each action runs in a context of its own, which its worker keeps for the
+//! action's next executions — as Auth0 keeps an action's module loaded between
+//! executions: the module's top level runs once, and what it or a handler leaves in
+//! module scope (or on the global object, or on a built-in's prototype) is there next
+//! time. What one action changes is never seen by another, and every execution gets its
+//! own `event`, `api`, secrets and console. A worker keeps the contexts of the 8 actions
+//! it ran last, keyed by trigger and code, so a new version starts over; it drops them all
+//! when its heap holds more than half the memory limit after an execution (measured after
+//! a module first loads and every 32 executions, since measuring walks the heap), and
+//! with its runtime whenever a limit was hit. So an action that grows its module scope by
+//! more than about half a MiB per execution can make another execution on that worker hit
+//! the memory limit before the check drops it: that one fails closed, and the runtime and
+//! every kept context are rebuilt. Every rule and every compile check gets a
+//! fresh context. The code is compiled from source; no bytecode is ever loaded and no
+//! module loader exists, so `require` and `import` cannot reach anything (calling
+//! `require` throws a message that says to bundle).
 //!
 //! A small JavaScript prelude (`prelude.js`) builds `console`, `event` and the trigger's
 //! `api` in each context. The bridge is data only: `api` methods record `[method, JSON
@@ -57,9 +70,9 @@
 //! [`Engine::retired_workers`] counts them. Retired threads are not capped: action code is
 //! administrators' code, and each retirement is logged at `error`.
 //!
-//! **Cost.** A fresh context per execution costs roughly a millisecond on a small VM,
-//! most of it QuickJS parsing the prelude and the action's code; see the crate's tests
-//! (`a_fresh_context_per_execution_is_cheap` prints it).
+//! **Cost.** A new context costs about a millisecond on a small VM, most of it QuickJS
+//! parsing the prelude and the action's code; an execution in a kept context costs a
+//! tenth of that (the crate's test `an_execution_is_cheap` prints both ends).
 
 mod cache;
 mod engine;

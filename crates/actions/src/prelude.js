@@ -1,82 +1,96 @@
-// The host side of one execution, evaluated first in every fresh context.
+// The host side of an action's context, evaluated once in every new context.
 //
-// A function the engine calls with the limits and the trigger, returning the controller
-// it drives (the engine evaluates it as a strict block ending in `prelude`: a declaration
-// parses faster than a parenthesised expression, which QuickJS scans twice). Nothing here calls into Rust: `api` methods only record
-// `[method, JSON of the arguments]`, `console` writes to `output.log`, and the cache
+// The block below runs once per context: it keeps the built-ins it relies on, installs
+// `console` and `require`, and defines `prelude`, which the engine calls once per
+// execution with the limits and the trigger and which returns the controller the engine
+// drives (the engine evaluates this file as a strict block ending in `prelude`: a
+// declaration parses faster than a parenthesised expression, which QuickJS scans twice).
+// An action's context is kept for its next executions, as Auth0 keeps an action's module
+// loaded: its top level runs once, the first execution's, and what it leaves in module
+// scope stays. A rule gets a new context every time.
+//
+// Nothing here calls into Rust: `api` methods only record `[method, JSON of the
+// arguments]`, `console` writes to the running execution's `output.log`, and the cache
 // works on a snapshot whose writes go back as a list. The engine reads it all as data
 // once the execution ends and validates and applies it in Rust. (Rust functions called
 // from JavaScript would keep a context alive through rquickjs's per-runtime prototype
-// cache.) It is kept small on purpose: QuickJS parses it for every execution.
+// cache.)
+
+// Captured before the administrator's code can replace them.
+const stringify = JSON.stringify;
+const parse = JSON.parse;
+const keys = Object.keys;
+const ErrorOf = Error;
+const TypeErrorOf = TypeError;
+const StringOf = String;
+const now = Date.now;
+const then = Promise.prototype.then;
+const resolved = Promise.resolve.bind(Promise);
+
+// The execution running now: where `console` writes, and how much it may.
+let active = { output: { log: '' }, rawLogCap: 0 };
+// The action's `module`, once its top level has run in this context.
+let loadedModule = null;
+
+function describeError(error) {
+  try {
+    if (error !== null && typeof error === 'object') {
+      const message = error.message !== undefined ? StringOf(error.message) : describe(error);
+      return (error.name ? StringOf(error.name) : 'Error') + ': ' + message;
+    }
+    return 'thrown: ' + StringOf(error);
+  } catch (_) {
+    return 'thrown: an unprintable value';
+  }
+}
+
+function describe(value) {
+  if (typeof value === 'string') return value;
+  if (value instanceof ErrorOf) return describeError(value);
+  try {
+    if (typeof value === 'object' && value !== null) {
+      const text = stringify(value);
+      if (text !== undefined) return text;
+    }
+    return StringOf(value);
+  } catch (_) {
+    return '[unprintable]';
+  }
+}
+
+function log(...args) {
+  let line = '';
+  for (let i = 0; i < args.length; i++) line += (i ? ' ' : '') + describe(args[i]);
+  line += '\n';
+  const output = active.output;
+  const room = active.rawLogCap - output.log.length;
+  if (room <= 0) return;
+  let kept = line.slice(0, room);
+  const last = kept.charCodeAt(kept.length - 1);
+  // Never end on half of a surrogate pair.
+  if (kept.length < line.length && last >= 0xd800 && last <= 0xdbff) kept = kept.slice(0, -1);
+  output.log += kept;
+}
+globalThis.console = { log, info: log, warn: log, error: log, debug: log, trace: log };
+
+function require() {
+  throw new ErrorOf("require is not supported: bundle your dependencies into the action's code");
+}
+globalThis.require = require;
+
+function utf8Length(text) {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    bytes += unit < 0x80 ? 1 : unit < 0x800 ? 2 : unit >= 0xd800 && unit <= 0xdbff ? (i++, 4) : 3;
+  }
+  return bytes;
+}
+
 function prelude(rawLogCap, maxKeyBytes, maxValueBytes, trigger, executedRules) {
-  'use strict';
-  // Captured before the administrator's code can replace them.
-  const stringify = JSON.stringify;
-  const parse = JSON.parse;
-  const keys = Object.keys;
-  const ErrorOf = Error;
-  const TypeErrorOf = TypeError;
-  const StringOf = String;
-  const now = Date.now;
-  const then = Promise.prototype.then;
-  const resolved = Promise.resolve.bind(Promise);
-
   const output = { log: '' };
+  active = { output, rawLogCap };
   const state = { calls: [], settled: false, error: null, rule: null, cache: {}, cacheOps: [] };
-
-  function describeError(error) {
-    try {
-      if (error !== null && typeof error === 'object') {
-        const message = error.message !== undefined ? StringOf(error.message) : describe(error);
-        return (error.name ? StringOf(error.name) : 'Error') + ': ' + message;
-      }
-      return 'thrown: ' + StringOf(error);
-    } catch (_) {
-      return 'thrown: an unprintable value';
-    }
-  }
-
-  function describe(value) {
-    if (typeof value === 'string') return value;
-    if (value instanceof ErrorOf) return describeError(value);
-    try {
-      if (typeof value === 'object' && value !== null) {
-        const text = stringify(value);
-        if (text !== undefined) return text;
-      }
-      return StringOf(value);
-    } catch (_) {
-      return '[unprintable]';
-    }
-  }
-
-  function log(...args) {
-    let line = '';
-    for (let i = 0; i < args.length; i++) line += (i ? ' ' : '') + describe(args[i]);
-    line += '\n';
-    const room = rawLogCap - output.log.length;
-    if (room <= 0) return;
-    let kept = line.slice(0, room);
-    const last = kept.charCodeAt(kept.length - 1);
-    // Never end on half of a surrogate pair.
-    if (kept.length < line.length && last >= 0xd800 && last <= 0xdbff) kept = kept.slice(0, -1);
-    output.log += kept;
-  }
-  globalThis.console = { log, info: log, warn: log, error: log, debug: log, trace: log };
-
-  function require() {
-    throw new ErrorOf("require is not supported: bundle your dependencies into the action's code");
-  }
-  globalThis.require = require;
-
-  function utf8Length(text) {
-    let bytes = 0;
-    for (let i = 0; i < text.length; i++) {
-      const unit = text.charCodeAt(i);
-      bytes += unit < 0x80 ? 1 : unit < 0x800 ? 2 : unit >= 0xd800 && unit <= 0xdbff ? (i++, 4) : 3;
-    }
-    return bytes;
-  }
 
   // The trigger's cache when the execution started plus its own writes; the engine
   // applies the writes (`cache_ops`) with the same limits.
@@ -167,17 +181,21 @@ function prelude(rawLogCap, maxKeyBytes, maxValueBytes, trigger, executedRules) 
   return {
     output,
 
-    // Runs the module's top level, then its handler; a returned promise settles while
-    // the engine drains the job queue.
+    // Runs the module's top level (in this context's first execution only), then its
+    // handler; a returned promise settles while the engine drains the job queue.
     startAction(handlerName, eventJson, secretsJson, cacheJson, moduleFunction) {
       try {
         const entries = parse(cacheJson);
         for (const name of keys(entries)) state.cache[name] = entries[name];
         const event = parse(eventJson);
         event.secrets = parse(secretsJson);
-        const module = { exports: {} };
-        moduleFunction.call(module.exports, module.exports, module, require);
-        const handler = module.exports == null ? undefined : module.exports[handlerName];
+        if (loadedModule === null) {
+          const module = { exports: {} };
+          moduleFunction.call(module.exports, module.exports, module, require);
+          loadedModule = module;
+        }
+        const exported = loadedModule.exports;
+        const handler = exported == null ? undefined : exported[handlerName];
         if (typeof handler !== 'function') throw new ErrorOf('the action does not export ' + handlerName);
         then.call(
           resolved(handler(event, buildApi())),

@@ -1,5 +1,5 @@
-//! One trigger's run on a worker: the Rules, then the actions, each in a fresh context,
-//! merged into one [`Outcome`].
+//! One trigger's run on a worker: the Rules (each in a fresh context), then the actions
+//! (each in its own kept one), merged into one [`Outcome`].
 
 use std::sync::Mutex;
 use std::time::Instant;

@@ -471,9 +471,9 @@ async fn an_empty_job_allows_at_once() {
     assert_eq!(outcome, tessera_actions::Outcome::default());
 }
 
-/// Informal: what a fresh context per execution costs (printed, not asserted).
+/// Informal: what an execution in an action's warm context costs (printed, not asserted).
 #[tokio::test]
-async fn a_fresh_context_per_execution_is_cheap() {
+async fn an_execution_is_cheap() {
     let engine = Engine::start(Limits {
         workers: 1,
         ..Limits::default()
@@ -494,6 +494,99 @@ async fn a_fresh_context_per_execution_is_cheap() {
         in_worker / runs
     );
     assert!(per_run < Duration::from_secs(1));
+}
+
+/// As on Auth0, an action's module stays loaded between its executions: its top level
+/// runs once and module scope keeps what handlers put there. New code starts over, and
+/// another action never shares it.
+#[tokio::test]
+async fn module_scope_lasts_across_executions_of_the_same_code_only() {
+    let engine = Engine::start(Limits {
+        workers: 1,
+        ..Limits::default()
+    });
+    let counting = r#"let loads = (globalThis.loads || 0) + 1; globalThis.loads = loads;
+        let count = 0;
+        exports.onExecutePostLogin = async (event, api) => {
+            count += 1;
+            api.idToken.setCustomClaim('https://x/n', [loads, count]);
+        };"#;
+    let changed = format!("{counting}\n// version 2");
+    let other = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.idToken.setCustomClaim('https://x/other', typeof globalThis.loads);
+    };"#;
+    let claim = |outcome: &tessera_actions::Outcome| outcome.id_token_claims["https://x/n"].clone();
+    let first = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[counting]).await;
+    assert_eq!(claim(&first), json!([1, 1]));
+    let second = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[counting, other],
+    )
+    .await;
+    assert_eq!(claim(&second), json!([1, 2]));
+    assert_eq!(second.id_token_claims["https://x/other"], "undefined");
+    let new_code = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[&changed]).await;
+    assert_eq!(claim(&new_code), json!([1, 1]));
+    let again = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[counting]).await;
+    assert_eq!(claim(&again), json!([1, 3]));
+}
+
+/// A console captured at the top level writes to the execution running now, and each
+/// execution's log holds only its own lines.
+#[tokio::test]
+async fn a_kept_context_logs_each_execution_on_its_own() {
+    let engine = Engine::start(Limits {
+        workers: 1,
+        ..Limits::default()
+    });
+    let code = r#"const log = console.log;
+        let n = 0;
+        exports.onExecutePostLogin = async () => { n += 1; log('run', n); };"#;
+    for run in 1..=3 {
+        let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+        assert_eq!(outcome.logs[0].stdout, format!("run {run}\n"));
+    }
+}
+
+/// An action that hits a limit takes the worker's runtime with it: every kept context
+/// is gone, and the next executions load their modules again.
+#[tokio::test]
+async fn a_limit_hit_drops_every_kept_context() {
+    let engine = Engine::start(Limits {
+        workers: 1,
+        per_action: Duration::from_millis(300),
+        ..Limits::default()
+    });
+    let counting = r#"let count = 0;
+        exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/n', ++count); };"#;
+    let looping = "exports.onExecutePostLogin = async () => { while (true) {} };";
+    for expected in [1, 2] {
+        let outcome =
+            run_actions(&engine, Trigger::PostLogin, post_login_event(), &[counting]).await;
+        assert_eq!(outcome.id_token_claims["https://x/n"], expected);
+    }
+    let stuck = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[looping]).await;
+    assert!(!stuck.allowed());
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[counting]).await;
+    assert_eq!(outcome.id_token_claims["https://x/n"], 1);
+}
+
+/// A module whose top level throws fails its execution and is loaded again next time.
+#[tokio::test]
+async fn a_top_level_that_throws_runs_again_next_time() {
+    let engine = Engine::start(Limits {
+        workers: 1,
+        ..Limits::default()
+    });
+    let code = r#"globalThis.tries = (globalThis.tries || 0) + 1;
+        if (globalThis.tries === 1) throw new Error('not yet');
+        exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/tries', globalThis.tries); };"#;
+    let failed = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    assert_eq!(failure_message(&failed), "Error: not yet");
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    assert_eq!(outcome.id_token_claims["https://x/tries"], 2);
 }
 
 #[tokio::test]

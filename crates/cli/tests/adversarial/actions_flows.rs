@@ -330,6 +330,90 @@ async fn what_users_and_clients_send_stays_data() {
     tally.finish();
 }
 
+/// An action's context is kept between its executions (as Auth0 keeps a module loaded):
+/// what one action leaves there — another's secrets, a user's email, a polluted prototype
+/// — never reaches another action, and an action that keeps growing its module scope fails
+/// closed at worst, with the server serving the next sign-in.
+#[tokio::test]
+async fn what_an_action_keeps_stays_its_own() {
+    let server = spawn_with(|config| {
+        config.login_attempts_per_minute = 1000;
+        config.max_login_failures = 1000;
+    })
+    .await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/kept");
+
+    let stasher = "const seen = [];\n\
+exports.onExecutePostLogin = async (event, api) => {\n\
+  seen.push(event.user.email);\n\
+  globalThis.stash = { secrets: event.secrets, seen };\n\
+  Object.prototype.stashed = event.secrets.OWN;\n\
+  api.accessToken.setCustomClaim('https://example.com/seen', seen.length);\n\
+};";
+    bind_post_login(&server, &token, "stasher", stasher).await;
+    let mut kept = Vec::new();
+    for _ in 0..4 {
+        let claims = access_claims(&server).await.expect("the sign-in completes");
+        kept.push(claims["https://example.com/seen"].as_i64().unwrap_or(0));
+    }
+    // Two workers: each keeps its own copy, so the count climbs on at least one.
+    tally.case(
+        "an action's module scope lasts between its own executions",
+        kept.iter().any(|&seen| seen > 1),
+        format!("{kept:?}"),
+    );
+    let snooper = "exports.onExecutePostLogin = async (event, api) => {\n\
+  api.accessToken.setCustomClaim('https://example.com/found', [typeof globalThis.stash, typeof ({}).stashed, typeof Object.prototype.stashed]);\n\
+};";
+    bind_post_login(&server, &token, "snooper", snooper).await;
+    for round in 0..3 {
+        let claims = access_claims(&server).await.expect("the sign-in completes");
+        tally.case(
+            format!("another action finds nothing the first one kept (sign-in {round})"),
+            claims["https://example.com/found"] == json!(["undefined", "undefined", "undefined"]),
+            &claims["https://example.com/found"],
+        );
+    }
+
+    // 2 MiB more in module scope at every execution: the 32 MiB heap runs out.
+    let hoarder = "const hoard = [];\n\
+exports.onExecutePostLogin = async (event, api) => {\n\
+  hoard.push('x'.repeat(2 * 1024 * 1024 + hoard.length));\n\
+  api.accessToken.setCustomClaim('https://example.com/hoard', hoard.length);\n\
+};";
+    bind_post_login(&server, &token, "hoarder", hoarder).await;
+    let mut outcomes = Vec::new();
+    for _ in 0..40 {
+        outcomes.push(match access_claims(&server).await {
+            Ok(claims) => format!("issued {}", claims["https://example.com/hoard"]),
+            Err(error) => error,
+        });
+    }
+    let refused: Vec<&String> = outcomes
+        .iter()
+        .filter(|o| !o.starts_with("issued"))
+        .collect();
+    tally.case(
+        "a hoarding action fails closed (access_denied, nothing issued) when the heap runs out",
+        !refused.is_empty() && refused.iter().all(|o| o.contains("access_denied")),
+        format!("{outcomes:?}"),
+    );
+    let first_refusal = outcomes.iter().position(|o| !o.starts_with("issued"));
+    tally.case(
+        "the heap is rebuilt: a later sign-in through the same action is issued again",
+        first_refusal.is_some_and(|at| outcomes[at..].iter().any(|o| o.starts_with("issued"))),
+        format!("{outcomes:?}"),
+    );
+    unbind_all(&server, &token).await;
+    tally.case(
+        "the server serves a plain sign-in after it",
+        sign_in(&server).await.contains_key("code"),
+        "",
+    );
+    tally.finish();
+}
+
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
