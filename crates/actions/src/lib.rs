@@ -29,8 +29,9 @@
 //! module loader exists, so `require` and `import` cannot reach anything (calling
 //! `require` throws a message that says to bundle).
 //!
-//! A small JavaScript prelude (`prelude.js`) builds `console`, `event` and the trigger's
-//! `api` in each context. The bridge is data only: `api` methods record `[method, JSON
+//! A small JavaScript prelude (`prelude.js`) builds `console` and the trigger's `api` once
+//! per context, both writing to the running execution's state, and a fresh `event` for
+//! every execution. The bridge is data only: `api` methods record `[method, JSON
 //! of the arguments]`, `console` appends to a string, `api.cache` works on a snapshot of
 //! the trigger's entries and returns its writes. Rust reads these back by plain property
 //! access once the execution ends (so the log of an interrupted execution survives) and
@@ -71,8 +72,8 @@
 //! administrators' code, and each retirement is logged at `error`.
 //!
 //! **Cost.** A new context costs about a millisecond on a small VM, most of it QuickJS
-//! parsing the prelude and the action's code; an execution in a kept context costs a
-//! tenth of that (the crate's test `an_execution_is_cheap` prints both ends).
+//! parsing the prelude and the action's code; an execution in a kept context costs a few
+//! dozen microseconds (the crate's test `an_execution_is_cheap` prints it).
 
 mod cache;
 mod engine;

@@ -27,8 +27,9 @@ const now = Date.now;
 const then = Promise.prototype.then;
 const resolved = Promise.resolve.bind(Promise);
 
-// The execution running now: where `console` writes, and how much it may.
-let active = { output: { log: '' }, rawLogCap: 0 };
+// The execution running now: where `console` writes and how much it may, and the state
+// `api` records into.
+let active = { output: { log: '' }, rawLogCap: 0, state: null, maxKeyBytes: 0, maxValueBytes: 0, executedRules: [] };
 // The action's `module`, once its top level has run in this context.
 let loadedModule = null;
 
@@ -87,94 +88,103 @@ function utf8Length(text) {
   return bytes;
 }
 
+// The trigger's cache when the execution started plus its own writes; the engine
+// applies the writes (`cache_ops`) with the same limits. Like `api`, it works on the
+// running execution's state.
+const cache = {
+  get(key) {
+    const entry = active.state.cache[StringOf(key)];
+    return entry === undefined || entry.expires_at <= now()
+      ? undefined
+      : { value: entry.value, expires_at: entry.expires_at };
+  },
+  set(key, value, options) {
+    const name = StringOf(key);
+    const at = now();
+    if (typeof value !== 'string') return { type: 'error', code: 'invalid_argument' };
+    if (!name || utf8Length(name) > active.maxKeyBytes) return { type: 'error', code: 'invalid_key' };
+    if (value.length > active.maxValueBytes || utf8Length(value) > active.maxValueBytes) {
+      return { type: 'error', code: 'value_too_large' };
+    }
+    let expiresAt = at + 15 * 60 * 1000;
+    if (options && options.expires_at !== undefined) expiresAt = Number(options.expires_at);
+    else if (options && options.ttl !== undefined) expiresAt = at + Number(options.ttl);
+    if (!(expiresAt > at)) return { type: 'error', code: 'invalid_expiry' };
+    active.state.cache[name] = { value: value, expires_at: expiresAt };
+    active.state.cacheOps.push(['set', name, value, expiresAt]);
+    return { type: 'success' };
+  },
+  delete(key) {
+    delete active.state.cache[StringOf(key)];
+    active.state.cacheOps.push(['delete', StringOf(key)]);
+    return { type: 'success' };
+  },
+};
+
+// `api` is built once per context and records into the running execution's state.
+// Each trigger's recorded methods; `!` marks one that throws "not supported yet".
+const METHODS = {
+  'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata !multifactor.enable !multifactor.getEnrolledFactors !redirect.sendUserTo !redirect.encodeToken !redirect.validateToken !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser !session.revoke !session.setExpiresAt !session.setIdleExpiresAt !session.setMetadata !session.deleteMetadata !session.evictMetadata !refreshToken.revoke !refreshToken.setExpiresAt !refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
+  'credentials-exchange': 'access.deny accessToken.setCustomClaim !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes',
+  'pre-user-registration': 'access.deny validation.error user.setAppMetadata user.setUserMetadata',
+};
+const DENY_CODES = ['invalid_scope', 'invalid_request', 'server_error'];
+
+function buildApi(trigger) {
+  const api = { cache };
+  for (const entry of (METHODS[trigger] || '').split(' ')) {
+    if (!entry) continue;
+    const unsupported = entry[0] === '!';
+    const path = unsupported ? entry.slice(1) : entry;
+    const [namespace, name] = path.split('.');
+    (api[namespace] = api[namespace] || {})[name] = function (...args) {
+      if (unsupported) throw new ErrorOf('api.' + path + ' is not supported yet');
+      if (path === 'access.deny' && trigger === 'credentials-exchange' && DENY_CODES.indexOf(args[0]) < 0) {
+        throw new TypeErrorOf('api.access.deny: the code must be one of ' + DENY_CODES.join(', ') + ' (got ' + stringify(StringOf(args[0])) + ')');
+      }
+      // A claim set to undefined is left out, as JSON would.
+      if (name === 'setCustomClaim' && args[1] === undefined) return api;
+      let text;
+      try {
+        text = stringify(args.map((arg) => (arg === undefined ? null : arg)));
+      } catch (error) {
+        throw new TypeErrorOf('api.' + path + ': the value cannot be serialised to JSON (' + describeError(error) + ')');
+      }
+      active.state.calls.push([path, text]);
+      return api;
+    };
+  }
+  if (trigger === 'post-login') {
+    // No redirect can happen yet: code written as Auth0 advises checks this first.
+    api.redirect.canRedirect = () => false;
+    api.rules = { wasExecuted: (id) => active.executedRules.indexOf(StringOf(id)) >= 0 };
+  }
+  return api;
+}
+
+class UnauthorizedError extends ErrorOf {
+  constructor(message) {
+    super(message);
+    this.name = 'UnauthorizedError';
+  }
+}
+
+let builtApi = null;
+let builtApiTrigger = null;
+
 function prelude(rawLogCap, maxKeyBytes, maxValueBytes, trigger, executedRules) {
   const output = { log: '' };
-  active = { output, rawLogCap };
   const state = { calls: [], settled: false, error: null, rule: null, cache: {}, cacheOps: [] };
-
-  // The trigger's cache when the execution started plus its own writes; the engine
-  // applies the writes (`cache_ops`) with the same limits.
-  const cache = {
-    get(key) {
-      const entry = state.cache[StringOf(key)];
-      return entry === undefined || entry.expires_at <= now()
-        ? undefined
-        : { value: entry.value, expires_at: entry.expires_at };
-    },
-    set(key, value, options) {
-      const name = StringOf(key);
-      const at = now();
-      if (typeof value !== 'string') return { type: 'error', code: 'invalid_argument' };
-      if (!name || utf8Length(name) > maxKeyBytes) return { type: 'error', code: 'invalid_key' };
-      if (value.length > maxValueBytes || utf8Length(value) > maxValueBytes) {
-        return { type: 'error', code: 'value_too_large' };
-      }
-      let expiresAt = at + 15 * 60 * 1000;
-      if (options && options.expires_at !== undefined) expiresAt = Number(options.expires_at);
-      else if (options && options.ttl !== undefined) expiresAt = at + Number(options.ttl);
-      if (!(expiresAt > at)) return { type: 'error', code: 'invalid_expiry' };
-      state.cache[name] = { value: value, expires_at: expiresAt };
-      state.cacheOps.push(['set', name, value, expiresAt]);
-      return { type: 'success' };
-    },
-    delete(key) {
-      delete state.cache[StringOf(key)];
-      state.cacheOps.push(['delete', StringOf(key)]);
-      return { type: 'success' };
-    },
-  };
-
-  // Each trigger's recorded methods; `!` marks one that throws "not supported yet".
-  const METHODS = {
-    'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata !multifactor.enable !multifactor.getEnrolledFactors !redirect.sendUserTo !redirect.encodeToken !redirect.validateToken !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser !session.revoke !session.setExpiresAt !session.setIdleExpiresAt !session.setMetadata !session.deleteMetadata !session.evictMetadata !refreshToken.revoke !refreshToken.setExpiresAt !refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
-    'credentials-exchange': 'access.deny accessToken.setCustomClaim !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes',
-    'pre-user-registration': 'access.deny validation.error user.setAppMetadata user.setUserMetadata',
-  };
-  const DENY_CODES = ['invalid_scope', 'invalid_request', 'server_error'];
-
-  function buildApi() {
-    const api = { cache };
-    for (const entry of (METHODS[trigger] || '').split(' ')) {
-      if (!entry) continue;
-      const unsupported = entry[0] === '!';
-      const path = unsupported ? entry.slice(1) : entry;
-      const [namespace, name] = path.split('.');
-      (api[namespace] = api[namespace] || {})[name] = function (...args) {
-        if (unsupported) throw new ErrorOf('api.' + path + ' is not supported yet');
-        if (path === 'access.deny' && trigger === 'credentials-exchange' && DENY_CODES.indexOf(args[0]) < 0) {
-          throw new TypeErrorOf('api.access.deny: the code must be one of ' + DENY_CODES.join(', ') + ' (got ' + stringify(StringOf(args[0])) + ')');
-        }
-        // A claim set to undefined is left out, as JSON would.
-        if (name === 'setCustomClaim' && args[1] === undefined) return api;
-        let text;
-        try {
-          text = stringify(args.map((arg) => (arg === undefined ? null : arg)));
-        } catch (error) {
-          throw new TypeErrorOf('api.' + path + ': the value cannot be serialised to JSON (' + describeError(error) + ')');
-        }
-        state.calls.push([path, text]);
-        return api;
-      };
-    }
-    if (trigger === 'post-login') {
-      // No redirect can happen yet: code written as Auth0 advises checks this first.
-      api.redirect.canRedirect = () => false;
-      api.rules = { wasExecuted: (id) => executedRules.indexOf(StringOf(id)) >= 0 };
-    }
-    return api;
+  active = { output, rawLogCap, state, maxKeyBytes, maxValueBytes, executedRules };
+  if (builtApi === null || builtApiTrigger !== trigger) {
+    builtApi = buildApi(trigger);
+    builtApiTrigger = trigger;
   }
 
   function fail(error) {
     if (!state.settled) {
       state.settled = true;
       state.error = describeError(error);
-    }
-  }
-
-  class UnauthorizedError extends ErrorOf {
-    constructor(message) {
-      super(message);
-      this.name = 'UnauthorizedError';
     }
   }
 
@@ -198,7 +208,7 @@ function prelude(rawLogCap, maxKeyBytes, maxValueBytes, trigger, executedRules) 
         const handler = exported == null ? undefined : exported[handlerName];
         if (typeof handler !== 'function') throw new ErrorOf('the action does not export ' + handlerName);
         then.call(
-          resolved(handler(event, buildApi())),
+          resolved(handler(event, builtApi)),
           () => {
             state.settled = true;
           },

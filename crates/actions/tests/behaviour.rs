@@ -533,6 +533,30 @@ async fn module_scope_lasts_across_executions_of_the_same_code_only() {
     assert_eq!(claim(&again), json!([1, 3]));
 }
 
+/// `api` kept in module scope records into the execution running now: nothing one
+/// execution recorded shows in the next.
+#[tokio::test]
+async fn a_kept_api_records_each_execution_on_its_own() {
+    let engine = Engine::start(Limits {
+        workers: 1,
+        ..Limits::default()
+    });
+    let code = r#"let saved = null;
+        let n = 0;
+        exports.onExecutePostLogin = async (event, api) => {
+            saved = saved || api;
+            n += 1;
+            saved.idToken.setCustomClaim('https://x/run-' + n, n);
+        };"#;
+    for run in 1..=3 {
+        let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+        assert_eq!(
+            json!(outcome.id_token_claims),
+            json!({ format!("https://x/run-{run}"): run })
+        );
+    }
+}
+
 /// A console captured at the top level writes to the execution running now, and each
 /// execution's log holds only its own lines.
 #[tokio::test]
