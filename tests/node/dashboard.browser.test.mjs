@@ -177,7 +177,8 @@ describe('the dashboard in Chromium (tessera dev)', () => {
     });
   }
   it('creates a SPA and a user with a role; the role\'s permission reaches the user\'s next token', { timeout: 240000 }, async () => {
-    const suffix = randomBytes(4).toString('hex');
+    // Long enough that every page naming this user or API must wrap it on a phone.
+    const suffix = randomBytes(14).toString('hex');
     const identifier = `https://orders-${suffix}.example.com/`;
     const userEmail = `reader-${suffix}@example.com`;
     const userPassword = `pw-${randomBytes(12).toString('base64url')}`;
