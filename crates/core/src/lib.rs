@@ -6,6 +6,7 @@
 //! Randomness comes from the operating system through `ids`.
 
 pub mod claims;
+pub mod connection;
 pub mod consent;
 pub mod custom_claims;
 pub mod grant;

@@ -491,3 +491,40 @@ pub struct RuleUpdate {
     pub order: Option<i64>,
     pub enabled: Option<bool>,
 }
+
+/// A connection as stored: `options` is the JSON object shown (never the secret), and
+/// the client secret arrives sealed by the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionRecord {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub strategy: String,
+    pub options: serde_json::Map<String, serde_json::Value>,
+    pub sealed_secret: Option<Vec<u8>>,
+    pub show_as_button: bool,
+    pub is_domain_connection: bool,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a connection update changes; `enabled_clients` replaces the list whole.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionUpdate {
+    pub display_name: Option<String>,
+    pub options: Option<serde_json::Map<String, serde_json::Value>>,
+    pub sealed_secret: Option<Vec<u8>>,
+    pub show_as_button: Option<bool>,
+    pub is_domain_connection: Option<bool>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub enabled_clients: Option<Vec<String>>,
+}
+
+/// Which connections a list keeps: any of `strategies` (all when empty), and the one
+/// named `name`.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub strategies: Vec<String>,
+    pub name: Option<String>,
+}

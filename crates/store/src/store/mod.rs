@@ -62,6 +62,7 @@ mod actions;
 mod admin_sessions;
 mod clients;
 mod codes;
+mod connections;
 mod consent;
 mod email_provider;
 mod email_templates;

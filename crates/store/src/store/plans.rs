@@ -13,6 +13,7 @@ use super::actions::{
 use super::clients::{
     CLIENT_KEY, CLIENT_ORDER, CLIENT_SELECT, GRANT_KEY, GRANT_ORDER, GRANT_SELECT,
 };
+use super::connections::{CONNECTION_KEY, CONNECTION_ORDER, CONNECTION_SELECT};
 use super::roles::{MEMBER_KEY, MEMBER_ORDER, ROLE_MEMBER_COLUMNS};
 use super::rules::{RULE_ORDER, RULE_SELECT};
 use super::users::{USER_SELECT, user_order};
@@ -21,7 +22,7 @@ use crate::lists::{
     Checkpoint, ClientFilter, ClientGrantFilter, Match, Slice, Sql, UserField, UserOrder,
     UserSearch, UserSort, UserTerm, bound_query,
 };
-use crate::records::ActionFilter;
+use crate::records::{ActionFilter, ConnectionFilter};
 
 /// Every list query worth a plan: users by each order and each search, their counts,
 /// and the keyed lists that can grow (applications, client grants, a role's members).
@@ -212,6 +213,39 @@ fn queries(store: &Store) -> Vec<Query> {
             searched,
         });
     }
+    for (label, filter, searched) in [
+        ("connections", ConnectionFilter::default(), None),
+        (
+            "connections of a strategy",
+            ConnectionFilter {
+                strategies: vec!["oidc".into()],
+                name: None,
+            },
+            Some(("strategy", "strategy")),
+        ),
+    ] {
+        let filter = store.connection_filter(&filter);
+        queries.push(Query {
+            label: label.into(),
+            sql: page_sql(CONNECTION_SELECT, &filter, CONNECTION_ORDER, slice),
+            searched,
+        });
+        queries.push(Query {
+            label: format!("{label} from"),
+            sql: checkpoint_sql(CONNECTION_SELECT, filter, CONNECTION_KEY, from),
+            searched,
+        });
+    }
+    queries.push(Query {
+        label: "a connection's applications from".into(),
+        sql: checkpoint_sql(
+            "SELECT client_id",
+            store.enabled_clients_filter("con_x"),
+            "client_id",
+            from,
+        ),
+        searched: Some(("connection_id", "connection_id")),
+    });
     queries
 }
 

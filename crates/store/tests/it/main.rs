@@ -2,5 +2,6 @@
 //! PostgreSQL server (`tessera_testkit::pg`). One test binary, one module per area.
 
 mod actions;
+mod connections;
 mod postgres_tls;
 mod store;
