@@ -14,6 +14,7 @@ mod actions_admin;
 mod actions_flows;
 mod admin_identities;
 mod brute_force;
+mod connections;
 mod csrf;
 mod dashboard;
 mod durability;

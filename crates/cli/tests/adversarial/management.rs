@@ -352,10 +352,22 @@ impl Fixture {
                 &["read:connections"],
             ),
             route(
+                Method::POST,
+                "/connections".into(),
+                Some(json!({"name": "x", "strategy": "auth0", "options": {}})),
+                &["create:connections"],
+            ),
+            route(
                 Method::GET,
                 format!("/connections/{CONNECTION}"),
                 None,
                 &["read:connections"],
+            ),
+            route(
+                Method::DELETE,
+                format!("/connections/{CONNECTION}"),
+                None,
+                &["delete:connections"],
             ),
             route(
                 Method::PATCH,

@@ -1,163 +1,319 @@
-//! `/api/v2/connections`: Tessera's one connection, the database connection
-//! (`Username-Password-Authentication`, strategy `auth0`), as auth0-deploy-cli's
-//! `databases` and the SDKs read it. Its options describe what Tessera enforces (the
-//! password policy of `tessera_core::check_password_policy`, the brute-force block of the
-//! hosted login); they are not settable, so a `PATCH` that repeats them is accepted and
-//! any other value refused. Connections cannot be created or deleted.
+//! `/api/v2/connections`: the database connection and upstream identity providers, in
+//! Auth0's shapes. What a connection may be is `tessera_core::connection`; the client
+//! secret of an upstream connection is sealed here with the master key, bound to the
+//! connection's id, and never shown again.
 //!
-//! Every application may sign users in with it: Tessera keeps no per-connection list of
-//! enabled applications. `GET …/clients` lists none — the list Auth0 keeps there is one
-//! Tessera does not have, and listing every application would make tools such as
-//! auth0-deploy-cli "disable" each one a file does not name; enabling an application is
-//! accepted (it is enabled), disabling one refused.
+//! The database connection (`Username-Password-Authentication`, strategy `auth0`) is
+//! Tessera's own user store. Its options describe what Tessera enforces (the password
+//! policy of `tessera_core::check_password_policy`, the brute-force block of the hosted
+//! login); they are not settable, so a `PATCH` that repeats them is accepted and any
+//! other value refused, and it cannot be deleted. Every application may sign users in
+//! with it: `GET …/clients` lists none — listing every application would make tools such
+//! as auth0-deploy-cli "disable" each one a file does not name —, enabling an application
+//! is accepted (it is enabled), disabling one refused.
+//!
+//! Upstream connections keep a real list of enabled applications, read and changed
+//! through `…/clients` (Auth0's current way) or the deprecated `enabled_clients` member
+//! on create and update, which deploy tools still send.
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use tessera_core::{DATABASE_CONNECTION, DATABASE_CONNECTION_ID};
-use tessera_store::CheckpointPage;
+use tessera_core::connection::{self as policy, Strategy};
+use tessera_core::{DATABASE_CONNECTION, DATABASE_CONNECTION_ID, ids, validate};
+use tessera_jose::MasterKey;
+use tessera_store::{
+    Checkpoint, CheckpointPage, ConnectionFilter, ConnectionRecord, ConnectionUpdate, Page, Slice,
+    StoreError,
+};
 
 use super::absent::unchanged;
-use super::auth::require;
-use super::body;
+use super::auth::Principal;
+use super::body::Fields;
 use super::error::{ApiError, ApiResult};
-use super::paging::Query;
 use crate::AppState;
+use crate::clock::now;
 
-/// The database connection in Auth0's shape.
-fn database_connection() -> Map<String, Value> {
-    let connection = json!({
-        "id": DATABASE_CONNECTION_ID,
-        "name": DATABASE_CONNECTION,
-        "display_name": DATABASE_CONNECTION,
-        "strategy": "auth0",
-        "is_domain_connection": false,
-        "realms": [DATABASE_CONNECTION],
-        "options": {
-            "brute_force_protection": true,
-            "disable_signup": false,
-            "disable_self_service_change_password": false,
-            "requires_username": false,
-            "import_mode": false,
-            "password_complexity_options": { "min_length": 8 },
-            "password_dictionary": { "enable": true, "dictionary": [] },
-        },
-    });
-    match connection {
-        Value::Object(members) => members,
-        _ => unreachable!("a JSON object literal"),
-    }
+pub(crate) const READ: &[&str] = &["read:connections"];
+pub(crate) const CREATE: &[&str] = &["create:connections"];
+pub(crate) const UPDATE: &[&str] = &["update:connections"];
+pub(crate) const DELETE: &[&str] = &["delete:connections"];
+
+pub(crate) const CREATE_FIELDS: &[&str] = &[
+    "name",
+    "display_name",
+    "strategy",
+    "options",
+    "enabled_clients",
+    "show_as_button",
+    "is_domain_connection",
+    "metadata",
+    "realms",
+];
+pub(crate) const UPDATE_FIELDS: &[&str] = CREATE_FIELDS;
+
+/// At most this many changes per `PATCH …/clients` (Auth0's limit).
+const MAX_CLIENT_CHANGES: usize = 50;
+
+fn seal_context(connection_id: &str) -> Vec<u8> {
+    format!("tessera connection secret\0{connection_id}").into_bytes()
 }
 
-fn no_such_connection() -> ApiError {
+fn seal_secret(master_key: &MasterKey, connection_id: &str, secret: &str) -> Vec<u8> {
+    master_key.seal(secret.as_bytes(), &seal_context(connection_id))
+}
+
+/// The database connection's options: what Tessera enforces, not settable.
+fn database_options() -> Value {
+    json!({
+        "brute_force_protection": true,
+        "disable_signup": false,
+        "disable_self_service_change_password": false,
+        "requires_username": false,
+        "import_mode": false,
+        "password_complexity_options": { "min_length": 8 },
+        "password_dictionary": { "enable": true, "dictionary": [] },
+    })
+}
+
+/// A connection in Auth0's shape. The client secret is never in it.
+pub(crate) fn wire(connection: &ConnectionRecord) -> Value {
+    if connection.id == DATABASE_CONNECTION_ID {
+        return json!({
+            "id": DATABASE_CONNECTION_ID,
+            "name": DATABASE_CONNECTION,
+            "display_name": DATABASE_CONNECTION,
+            "strategy": "auth0",
+            "is_domain_connection": false,
+            "realms": [DATABASE_CONNECTION],
+            "options": database_options(),
+        });
+    }
+    json!({
+        "id": connection.id,
+        "name": connection.name,
+        "display_name": connection.display_name,
+        "strategy": connection.strategy,
+        "options": connection.options,
+        "show_as_button": connection.show_as_button,
+        "is_domain_connection": connection.is_domain_connection,
+        "metadata": connection.metadata,
+        "realms": [connection.name],
+    })
+}
+
+fn not_found() -> ApiError {
     ApiError::not_found("The connection does not exist", "inexistent_connection")
 }
 
-fn check_id(id: &str) -> ApiResult<()> {
-    if id == DATABASE_CONNECTION_ID {
-        Ok(())
-    } else {
-        Err(no_such_connection())
+fn no_such_client() -> ApiError {
+    ApiError::not_found("The client does not exist", "inexistent_client")
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Conflict("users of this connection") => ApiError::conflict(
+            "The connection still has users: delete them first",
+            "connection_has_users",
+        ),
+        StoreError::Conflict(_) => ApiError::conflict(
+            "A connection with the same name already exists",
+            "connection_conflict",
+        )
+        .about("name"),
+        StoreError::NotFound("application") => no_such_client(),
+        StoreError::NotFound(_) => not_found(),
+        other => other.into(),
     }
 }
 
-/// `GET /api/v2/connections`: the database connection, unless `strategy` or `name`
-/// exclude it.
+fn refused(why: String, property: &str) -> ApiError {
+    ApiError::invalid_property(why, property)
+}
+
+/// A page of connections; `strategies` keeps any of them (all when empty).
 pub(crate) async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:connections"]).await?;
-    let query = Query::parse(
-        query.as_deref(),
-        &[
-            "page",
-            "per_page",
-            "include_totals",
-            "from",
-            "take",
-            "strategy",
-            "name",
-            "fields",
-            "include_fields",
-        ],
-    )?;
-    let fields = query.field_filter()?;
-    let strategies: Vec<&str> = query
-        .all("strategy")
-        .into_iter()
-        .flat_map(|s| s.split(','))
-        .map(str::trim)
-        .collect();
-    let matches = (strategies.is_empty() || strategies.contains(&"auth0"))
-        && query
-            .get("name")
-            .is_none_or(|name| name == DATABASE_CONNECTION);
-    let connection = fields.apply(Value::Object(database_connection()));
-    if query.by_checkpoint() {
-        let checkpoint = query.checkpoint()?;
-        // The one connection is the whole list; a checkpoint past it finds nothing.
-        let first = checkpoint
-            .from
-            .is_none_or(|from| from <= DATABASE_CONNECTION_ID);
-        let items = if matches && first {
-            vec![connection]
-        } else {
-            Vec::new()
-        };
-        return query.respond_checkpoint(CheckpointPage { items, next: None }, "connections");
-    }
-    let paging = query.paging()?;
-    let items = if matches && paging.page == 0 && paging.per_page > 0 {
-        vec![connection]
-    } else {
-        Vec::new()
-    };
-    let total = u64::from(matches);
-    Ok(paging.respond(
-        tessera_store::Page {
-            items,
-            total: Some(total),
-        },
-        "connections",
-    ))
+    state: &AppState,
+    principal: &Principal,
+    filter: &ConnectionFilter,
+    slice: Slice,
+) -> ApiResult<Page<ConnectionRecord>> {
+    principal.require(READ)?;
+    Ok(state.store().list_connections(filter, slice).await?)
 }
 
-/// `GET /api/v2/connections/{id}`.
+pub(crate) async fn list_from(
+    state: &AppState,
+    principal: &Principal,
+    filter: &ConnectionFilter,
+    checkpoint: Checkpoint<'_>,
+) -> ApiResult<CheckpointPage<ConnectionRecord>> {
+    principal.require(READ)?;
+    Ok(state.store().connections_from(filter, checkpoint).await?)
+}
+
 pub(crate) async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:connections"]).await?;
-    let fields = Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
-    check_id(&id)?;
-    Ok(Json(fields.apply(Value::Object(database_connection()))).into_response())
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> ApiResult<ConnectionRecord> {
+    principal.require(READ)?;
+    state
+        .store()
+        .find_connection(id)
+        .await?
+        .ok_or_else(not_found)
 }
 
-/// `PATCH /api/v2/connections/{id}`: accepted when it repeats what the connection is.
-pub(crate) async fn update(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["update:connections"]).await?;
-    check_id(&id)?;
-    let wanted = body::json(&headers, body)?;
-    let current = database_connection();
-    let Value::Object(mut wanted) = wanted else {
-        return Err(ApiError::invalid_body("Expected type object"));
+/// `realms`, when given, must be the connection's own name: Tessera has no other realm.
+fn check_realms(fields: &mut Fields, name: &str) -> ApiResult<()> {
+    match fields.strings("realms")? {
+        None => Ok(()),
+        Some(realms) if realms.is_empty() || realms == [name] => Ok(()),
+        Some(_) => Err(refused(
+            "realms may only name the connection itself".into(),
+            "realms",
+        )),
+    }
+}
+
+fn metadata_of(fields: &mut Fields) -> ApiResult<Option<Map<String, Value>>> {
+    let metadata = fields.object_value("metadata")?;
+    if let Some(metadata) = &metadata {
+        policy::connection_metadata(metadata).map_err(|why| refused(why, "metadata"))?;
+    }
+    Ok(metadata)
+}
+
+fn display_name_of(fields: &mut Fields) -> ApiResult<Option<String>> {
+    fields
+        .string("display_name")?
+        .map(|text| {
+            validate::name(&text, "connection's display")
+                .map_err(|why| refused(why, "display_name"))
+        })
+        .transpose()
+}
+
+/// Creates an upstream connection. A second database connection is refused: Tessera's
+/// users live in one.
+pub(crate) async fn create(
+    state: &AppState,
+    principal: &Principal,
+    mut fields: Fields,
+) -> ApiResult<ConnectionRecord> {
+    principal.require(CREATE)?;
+    let name = Fields::required("name", fields.string("name")?)?;
+    let name = policy::connection_name(&name).map_err(|why| refused(why, "name"))?;
+    let strategy_text = Fields::required("strategy", fields.string("strategy")?)?;
+    let strategy = match Strategy::parse(&strategy_text) {
+        Some(Strategy::Database) => {
+            return Err(ApiError::bad_request(format!(
+                "Tessera keeps its users in one database connection, {DATABASE_CONNECTION}; \
+                 another cannot be created"
+            ))
+            .about("strategy"));
+        }
+        Some(strategy) => strategy,
+        None => {
+            return Err(refused(
+                "strategy must be one of oidc, oauth2, google-oauth2, github".into(),
+                "strategy",
+            ));
+        }
     };
+    let options = Fields::required("options", fields.object_value("options")?)?;
+    let checked = policy::upstream_options(strategy, &options, false)
+        .map_err(|why| refused(why, "options"))?;
+    let display_name = display_name_of(&mut fields)?.unwrap_or_else(|| name.clone());
+    let metadata = metadata_of(&mut fields)?.unwrap_or_default();
+    check_realms(&mut fields, &name)?;
+    let enabled_clients = fields.strings("enabled_clients")?.unwrap_or_default();
+    let id = format!("con_{}", ids::alphanumeric(16));
+    let now = now();
+    let connection = ConnectionRecord {
+        sealed_secret: checked
+            .client_secret
+            .as_deref()
+            .map(|secret| seal_secret(&state.config().master_key, &id, secret)),
+        id,
+        name,
+        display_name,
+        strategy: strategy.as_str().to_string(),
+        options: checked.options,
+        show_as_button: fields.boolean("show_as_button")?.unwrap_or(true),
+        is_domain_connection: fields.boolean("is_domain_connection")?.unwrap_or(false),
+        metadata,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store()
+        .create_connection(&connection, &enabled_clients)
+        .await
+        .map_err(store_error)?;
+    Ok(connection)
+}
+
+/// Changes a connection. `name` and `strategy` cannot change (repeating them is fine);
+/// `options` replaces the options whole, keeping the stored secret unless it names a
+/// new one; `enabled_clients` replaces the list.
+pub(crate) async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    mut fields: Fields,
+) -> ApiResult<ConnectionRecord> {
+    principal.require(UPDATE)?;
+    let current = state
+        .store()
+        .find_connection(id)
+        .await?
+        .ok_or_else(not_found)?;
+    if current.id == DATABASE_CONNECTION_ID {
+        return update_database(current, fields);
+    }
+    for (member, now) in [("name", &current.name), ("strategy", &current.strategy)] {
+        if let Some(wanted) = fields.string(member)?
+            && &wanted != now
+        {
+            return Err(refused(
+                format!("a connection's {member} cannot change"),
+                member,
+            ));
+        }
+    }
+    let strategy = Strategy::parse(&current.strategy).ok_or(StoreError::Corrupt("strategy"))?;
+    let mut update = ConnectionUpdate {
+        display_name: display_name_of(&mut fields)?,
+        show_as_button: fields.boolean("show_as_button")?,
+        is_domain_connection: fields.boolean("is_domain_connection")?,
+        metadata: metadata_of(&mut fields)?,
+        enabled_clients: fields.strings("enabled_clients")?,
+        ..ConnectionUpdate::default()
+    };
+    check_realms(&mut fields, &current.name)?;
+    if let Some(options) = fields.object_value("options")? {
+        let checked = policy::upstream_options(strategy, &options, current.sealed_secret.is_some())
+            .map_err(|why| refused(why, "options"))?;
+        update.sealed_secret = checked
+            .client_secret
+            .as_deref()
+            .map(|secret| seal_secret(&state.config().master_key, id, secret));
+        update.options = Some(checked.options);
+    }
+    state
+        .store()
+        .update_connection(id, &update, now())
+        .await
+        .map_err(store_error)
+}
+
+/// The database connection: a change that repeats what it is passes.
+fn update_database(current: ConnectionRecord, fields: Fields) -> ApiResult<ConnectionRecord> {
+    let shown = wire(&current);
+    let mut wanted = fields.into_map();
     // Options are compared member by member: a tool may send only some.
     if let Some(options) = wanted.remove("options") {
-        unchanged(&current["options"], &options)?;
+        unchanged(&shown["options"], &options)?;
     }
     // The deprecated `enabled_clients` member: every application is enabled already.
     if let Some(clients) = wanted.remove("enabled_clients") {
@@ -165,84 +321,263 @@ pub(crate) async fn update(
             .as_array()
             .is_some_and(|list| list.iter().all(Value::is_string));
         if !all_strings {
-            return Err(ApiError::invalid_property(
-                "Expected type array of strings",
+            return Err(refused(
+                "Expected type array of strings".into(),
                 "enabled_clients",
             ));
         }
     }
-    unchanged(&Value::Object(current.clone()), &Value::Object(wanted))?;
-    Ok(Json(Value::Object(current)).into_response())
+    unchanged(&shown, &Value::Object(wanted))?;
+    Ok(current)
 }
 
-/// `GET /api/v2/connections/{id}/clients` (`{clients: [{client_id}], next}`): no list of
-/// enabled applications is kept (see the module's comment), so none.
-pub(crate) async fn clients(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["read:connections"]).await?;
-    let query = Query::parse(
-        query.as_deref(),
-        &["from", "take", "fields", "include_fields"],
-    )?;
-    check_id(&id)?;
-    query.checkpoint()?;
-    Ok(Json(json!({ "clients": [] })).into_response())
+/// Deletes an upstream connection while none of its users remain.
+pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
+    principal.require(DELETE)?;
+    if id == DATABASE_CONNECTION_ID {
+        return Err(ApiError::bad_request(
+            "The database connection holds Tessera's users and cannot be deleted",
+        ));
+    }
+    state
+        .store()
+        .delete_connection(id)
+        .await
+        .map_err(store_error)
 }
 
-/// `PATCH /api/v2/connections/{id}/clients` (`[{client_id, status}]`): enabling is what
-/// Tessera does already; disabling is refused.
-pub(crate) async fn update_clients(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&state, &headers, &["update:connections"]).await?;
-    check_id(&id)?;
-    let changes = body::json(&headers, body)?;
-    let Some(changes) = changes.as_array() else {
+/// The applications a connection is enabled for, by checkpoint. The database
+/// connection lists none (see the module's comment).
+pub(crate) async fn enabled_clients(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    checkpoint: Checkpoint<'_>,
+) -> ApiResult<CheckpointPage<String>> {
+    principal.require(READ)?;
+    if id == DATABASE_CONNECTION_ID {
+        return Ok(CheckpointPage {
+            items: Vec::new(),
+            next: None,
+        });
+    }
+    if state.store().find_connection(id).await?.is_none() {
+        return Err(not_found());
+    }
+    Ok(state
+        .store()
+        .connection_clients_from(id, checkpoint)
+        .await?)
+}
+
+/// Reads `[{client_id, status}]`, at most [`MAX_CLIENT_CHANGES`].
+fn client_changes(body: &Value) -> ApiResult<Vec<(String, bool)>> {
+    let Some(changes) = body.as_array() else {
         return Err(ApiError::invalid_body("Expected type array"));
     };
-    for change in changes {
-        let Some(change) = change.as_object() else {
-            return Err(ApiError::invalid_body("Expected an array of objects"));
-        };
-        let Some(client_id) = change.get("client_id").and_then(Value::as_str) else {
-            return Err(ApiError::invalid_property(
-                "Missing required property",
-                "client_id",
-            ));
-        };
-        match change.get("status") {
-            Some(Value::Bool(true)) => {}
-            Some(Value::Bool(false)) => {
-                return Err(ApiError::bad_request(
-                    "Every application may use the database connection in Tessera: \
-                     an application cannot be disabled for it",
+    if changes.len() > MAX_CLIENT_CHANGES {
+        return Err(ApiError::invalid_body(format!(
+            "At most {MAX_CLIENT_CHANGES} changes per request"
+        )));
+    }
+    changes
+        .iter()
+        .map(|change| {
+            let Some(change) = change.as_object() else {
+                return Err(ApiError::invalid_body("Expected an array of objects"));
+            };
+            let Some(client_id) = change.get("client_id").and_then(Value::as_str) else {
+                return Err(refused("Missing required property".into(), "client_id"));
+            };
+            let Some(status) = change.get("status").and_then(Value::as_bool) else {
+                return Err(refused("Expected type boolean".into(), "status"));
+            };
+            if change.len() != 2 {
+                return Err(ApiError::invalid_body(
+                    "Additional properties not allowed: only client_id and status",
                 ));
             }
-            _ => {
-                return Err(ApiError::invalid_property(
-                    "Expected type boolean",
-                    "status",
-                ));
-            }
-        }
-        if change.len() != 2 {
-            return Err(ApiError::invalid_body(
-                "Additional properties not allowed: only client_id and status",
+            Ok((client_id.to_string(), status))
+        })
+        .collect()
+}
+
+/// Enables or disables applications for a connection, all or none.
+pub(crate) async fn update_enabled_clients(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    body: &Value,
+) -> ApiResult<()> {
+    principal.require(UPDATE)?;
+    let changes = client_changes(body)?;
+    if id != DATABASE_CONNECTION_ID {
+        return state
+            .store()
+            .set_connection_clients(id, &changes)
+            .await
+            .map_err(store_error);
+    }
+    for (client_id, status) in &changes {
+        if !status {
+            return Err(ApiError::bad_request(
+                "Every application may use the database connection in Tessera: \
+                 an application cannot be disabled for it",
             ));
         }
         if state.store().find_client(client_id).await?.is_none() {
-            return Err(ApiError::not_found(
-                "The client does not exist",
-                "inexistent_client",
-            ));
+            return Err(no_such_client());
         }
     }
-    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+    Ok(())
+}
+
+pub(crate) mod http {
+    use axum::Json;
+    use axum::body::Bytes;
+    use axum::extract::rejection::BytesRejection;
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use serde_json::{Value, json};
+    use tessera_store::ConnectionFilter;
+
+    use super::super::auth::require;
+    use super::super::body;
+    use super::super::error::ApiResult;
+    use super::super::paging::Query;
+    use super::{CREATE, CREATE_FIELDS, DELETE, READ, UPDATE, UPDATE_FIELDS, wire};
+    use crate::AppState;
+
+    /// `GET /api/v2/connections`: in id order, by page or checkpoint; `strategy`
+    /// (repeated or comma-separated) and `name` filter.
+    pub(crate) async fn list(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let query = Query::parse(
+            query.as_deref(),
+            &[
+                "page",
+                "per_page",
+                "include_totals",
+                "from",
+                "take",
+                "strategy",
+                "name",
+                "fields",
+                "include_fields",
+            ],
+        )?;
+        let fields = query.field_filter()?;
+        let filter = ConnectionFilter {
+            strategies: query
+                .all("strategy")
+                .into_iter()
+                .flat_map(|s| s.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            name: query.get("name").map(str::to_string),
+        };
+        if query.by_checkpoint() {
+            let page = super::list_from(&state, &principal, &filter, query.checkpoint()?).await?;
+            let page = tessera_store::CheckpointPage {
+                items: page.items.iter().map(|c| fields.apply(wire(c))).collect(),
+                next: page.next,
+            };
+            return query.respond_checkpoint(page, "connections");
+        }
+        let paging = query.paging()?;
+        let page = super::list(&state, &principal, &filter, paging.slice()).await?;
+        Ok(paging.respond(page.map(|c| fields.apply(wire(&c))), "connections"))
+    }
+
+    pub(crate) async fn get(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let fields =
+            Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
+        let connection = super::get(&state, &principal, &id).await?;
+        Ok(Json(fields.apply(wire(&connection))).into_response())
+    }
+
+    pub(crate) async fn create(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, CREATE).await?;
+        let fields = body::object(&headers, body, CREATE_FIELDS)?;
+        let connection = super::create(&state, &principal, fields).await?;
+        Ok((StatusCode::CREATED, Json(wire(&connection))).into_response())
+    }
+
+    pub(crate) async fn update(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        let fields = body::object(&headers, body, UPDATE_FIELDS)?;
+        let connection = super::update(&state, &principal, &id, fields).await?;
+        Ok(Json(wire(&connection)).into_response())
+    }
+
+    /// `DELETE /api/v2/connections/{id}`: 202, as Auth0 answers.
+    pub(crate) async fn delete(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, DELETE).await?;
+        super::delete(&state, &principal, &id).await?;
+        Ok(StatusCode::ACCEPTED.into_response())
+    }
+
+    /// `GET /api/v2/connections/{id}/clients`: `{clients: [{client_id}], next}`.
+    pub(crate) async fn clients(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        RawQuery(query): RawQuery,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ).await?;
+        let query = Query::parse(
+            query.as_deref(),
+            &["from", "take", "fields", "include_fields"],
+        )?;
+        let page = super::enabled_clients(&state, &principal, &id, query.checkpoint()?).await?;
+        let clients: Vec<Value> = page
+            .items
+            .iter()
+            .map(|client_id| json!({ "client_id": client_id }))
+            .collect();
+        let mut body = json!({ "clients": clients });
+        if let Some(next) = page.next {
+            body["next"] = json!(next);
+        }
+        Ok(Json(body).into_response())
+    }
+
+    /// `PATCH /api/v2/connections/{id}/clients` (`[{client_id, status}]`): 204.
+    pub(crate) async fn update_clients(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        let changes = body::json(&headers, body)?;
+        super::update_enabled_clients(&state, &principal, &id, &changes).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
 }

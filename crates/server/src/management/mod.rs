@@ -159,12 +159,16 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/roles/{id}/users", || {
         get(roles::http::users).post(roles::http::assign_users)
     }),
-    ("/connections", || get(connections::list)),
+    ("/connections", || {
+        get(connections::http::list).post(connections::http::create)
+    }),
     ("/connections/{id}", || {
-        get(connections::get).patch(connections::update)
+        get(connections::http::get)
+            .patch(connections::http::update)
+            .delete(connections::http::delete)
     }),
     ("/connections/{id}/clients", || {
-        get(connections::clients).patch(connections::update_clients)
+        get(connections::http::clients).patch(connections::http::update_clients)
     }),
     ("/tenants/settings", || {
         get(tenants::http::get).patch(tenants::http::update)

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use tessera_core::{TokenDialect, ids};
 use tessera_testkit::{TestServer, spawn};
 
+mod connections;
 mod jobs;
 mod lists;
 mod round_trip;

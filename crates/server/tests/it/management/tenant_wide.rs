@@ -14,7 +14,12 @@ const CONNECTION: &str = "con_TesseraDatabase1";
 async fn the_database_connection_is_listed_read_and_repeated_but_not_changed() {
     let server = spawn().await;
     let token = server
-        .management_token(&["read:connections", "update:connections"])
+        .management_token(&[
+            "read:connections",
+            "create:connections",
+            "update:connections",
+            "delete:connections",
+        ])
         .await;
     let t = Some(token.as_str());
 
@@ -175,7 +180,7 @@ async fn the_database_connection_is_listed_read_and_repeated_but_not_changed() {
         let (status, body) = call(&server, t, method.clone(), path, Some(json!({}))).await;
         assert_eq!(status, 404, "{method} {path} → {body}");
     }
-    // Connections are not created or deleted.
+    // A second database connection is not created; the one there is not deleted.
     let (status, _) = call(
         &server,
         t,
@@ -184,7 +189,7 @@ async fn the_database_connection_is_listed_read_and_repeated_but_not_changed() {
         Some(json!({"name": "x", "strategy": "auth0"})),
     )
     .await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400);
     let (status, _) = call(
         &server,
         t,
@@ -193,7 +198,7 @@ async fn the_database_connection_is_listed_read_and_repeated_but_not_changed() {
         None,
     )
     .await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400);
 
     // The scopes are checked.
     let reader = server.management_token(&["read:clients"]).await;
