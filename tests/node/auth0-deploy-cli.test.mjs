@@ -230,7 +230,22 @@ describe(`auth0-deploy-cli ${A0DEPLOY_VERSION} against tessera dev --tls`, () =>
       syntax: 'liquid',
       urlLifetimeInSeconds: 86400,
     }];
-    await importFrom(modified, 'modified', { files: { 'emailTemplates/verify_email.html': verifyEmail } });
+    const connectionSecret = 'acme-upstream-secret-5e2d';
+    modified.connections = [...(modified.connections ?? []), {
+      name: 'acme-sso',
+      display_name: 'Acme SSO',
+      strategy: 'oidc',
+      options: {
+        type: 'back_channel',
+        discovery_url: 'https://login.acme.example/.well-known/openid-configuration',
+        client_id: 'tessera-at-acme',
+        client_secret: connectionSecret,
+        scopes: 'openid profile email',
+      },
+      enabled_clients: ['Orders SPA'],
+    }];
+    const output = await importFrom(modified, 'modified', { files: { 'emailTemplates/verify_email.html': verifyEmail } });
+    assert.doesNotMatch(output, new RegExp(connectionSecret));
 
     // What the server now holds, through the Management API.
     const apis = await management(`/resource-servers?identifiers=${encodeURIComponent(ordersApi)}`);
@@ -245,9 +260,27 @@ describe(`auth0-deploy-cli ${A0DEPLOY_VERSION} against tessera dev --tls`, () =>
     assert.equal(template.body.body, verifyEmail);
     assert.equal(template.body.enabled, true);
 
+    // The connection, enabled for the application the file names; its secret sealed.
+    const connections = await management('/connections?name=acme-sso');
+    assert.equal(connections.status, 200, JSON.stringify(connections.body));
+    const [acme] = connections.body;
+    assert.equal(acme.strategy, 'oidc');
+    assert.equal(acme.options.client_secret, undefined);
+    const ordersSpa = (await management('/clients?fields=client_id,name&include_fields=true')).body
+      .find((c) => c.name === 'Orders SPA');
+    const enabled = await management(`/connections/${acme.id}/clients`);
+    assert.deepEqual(enabled.body, { clients: [{ client_id: ordersSpa.client_id }] });
+
     const again = await exportTo('export-3');
+    assert.doesNotMatch(JSON.stringify(again), new RegExp(connectionSecret));
     // client grants are exported with the application's name; the order of a list is a0deploy's.
-    assert.deepEqual(normalized(again), normalized(modified));
+    // An export never holds a connection's secret, as on Auth0.
+    const expected = structuredClone(modified);
+    // Members the file left out come back with the values the server gave them.
+    const acmeExpected = byName(expected.connections, 'acme-sso');
+    delete acmeExpected.options.client_secret;
+    Object.assign(acmeExpected, { is_domain_connection: false, metadata: {}, show_as_button: true });
+    assert.deepEqual(normalized(again), normalized(expected));
   });
 
   it('the m2m application it created gets a token for the new API with the granted scope', async () => {
