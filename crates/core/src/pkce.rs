@@ -38,13 +38,17 @@ pub fn check_challenge(challenge: &str, method: Option<&str>) -> Result<(), Pkce
     Ok(())
 }
 
+/// The S256 challenge of a verifier: what Tessera sends an upstream provider.
+pub fn challenge_of(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
+}
+
 /// Checks a verifier presented at the token endpoint against the stored challenge.
 pub fn verify(verifier: &str, challenge: &str) -> Result<(), PkceError> {
     if !(43..=128).contains(&verifier.len()) || !verifier.bytes().all(is_unreserved) {
         return Err(PkceError::BadVerifier);
     }
-    let computed = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
-    if crate::ids::constant_time_eq(&computed, challenge) {
+    if crate::ids::constant_time_eq(&challenge_of(verifier), challenge) {
         Ok(())
     } else {
         Err(PkceError::Mismatch)

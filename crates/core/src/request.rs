@@ -135,6 +135,9 @@ pub struct AuthRequest {
     #[serde(default)]
     pub hinted_sub: Option<String>,
     pub screen_hint: Option<String>,
+    /// `connection=NAME`: sign in through that connection, skipping the login page.
+    #[serde(default)]
+    pub connection: Option<String>,
     pub code_challenge: Option<String>,
     /// When the request arrived: a login after this satisfies `prompt=login`.
     pub started_at: i64,

@@ -28,6 +28,7 @@ mod management;
 mod oauth;
 mod pages;
 mod state;
+mod upstream;
 mod verification_tickets;
 
 use std::future::Future;
@@ -344,6 +345,7 @@ const ROUTES: &[Route] = &[
         get(authorize::authorize_get).post(authorize::authorize_post)
     }),
     ("/authorize/resume", || get(authorize::resume)),
+    ("/login/callback", || get(hosted::upstream::callback)),
     ("/u/login", || {
         get(login::login_page).post(login::login_submit)
     }),

@@ -35,6 +35,7 @@ struct Inner {
     first_logins: FirstLogins,
     actions: tessera_actions::Engine,
     action_programs: crate::actions::Programs,
+    upstreams: crate::upstream::Upstreams,
 }
 
 impl AppState {
@@ -71,6 +72,7 @@ impl AppState {
             first_logins: FirstLogins::default(),
             actions: tessera_actions::Engine::start(tessera_actions::Limits::default()),
             action_programs: crate::actions::Programs::default(),
+            upstreams: crate::upstream::Upstreams::default(),
         }))
     }
 
@@ -129,6 +131,11 @@ impl AppState {
     /// Each trigger's deployed rules and actions, as recently read.
     pub(crate) fn action_programs(&self) -> &crate::actions::Programs {
         &self.0.action_programs
+    }
+
+    /// The upstream identity providers' client and what it keeps per connection.
+    pub(crate) fn upstreams(&self) -> &crate::upstream::Upstreams {
+        &self.0.upstreams
     }
 
     pub(crate) fn first_logins(&self) -> &FirstLogins {

@@ -528,3 +528,14 @@ pub struct ConnectionFilter {
     pub strategies: Vec<String>,
     pub name: Option<String>,
 }
+
+/// What an upstream provider says about a user at a sign-in; `None` members take the
+/// defaults a new user of the database connection gets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FederatedProfile {
+    pub email: String,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub nickname: Option<String>,
+    pub picture: Option<String>,
+}

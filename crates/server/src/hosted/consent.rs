@@ -175,11 +175,11 @@ pub(crate) async fn consent_submit(
             tracing::info!(user_id = %question.user_id, %client_id, "consent given");
         }
         let answered = Pending {
-            request: question.pending.request,
             consent: Some(Consent::Answered {
                 user_id: question.user_id,
                 accepted,
             }),
+            ..Pending::new(question.pending.request)
         };
         let (id, cookie) = transaction::begin(&state, &headers, &answered).await?;
         Ok(with_cookie(resume(&id), Some(cookie)))

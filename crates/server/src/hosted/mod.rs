@@ -13,3 +13,4 @@ pub(crate) mod password_reset;
 pub(crate) mod reset_codes;
 pub(crate) mod session;
 pub(crate) mod transaction;
+pub(crate) mod upstream;

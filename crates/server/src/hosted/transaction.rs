@@ -24,6 +24,28 @@ pub(crate) struct Pending {
     /// Where consent stands, for an application that needs it.
     #[serde(default)]
     pub(crate) consent: Option<Consent>,
+    /// The sign-in under way at an upstream provider: what its callback checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) upstream: Option<UpstreamLeg>,
+    /// Why the sign-in failed, for `/authorize/resume` to tell the application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) failure: Option<Failure>,
+}
+
+/// What was sent to an upstream provider: the connection, the `nonce` its ID token must
+/// carry and the PKCE verifier of the code it returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UpstreamLeg {
+    pub(crate) connection_id: String,
+    pub(crate) nonce: String,
+    pub(crate) code_verifier: String,
+}
+
+/// A sign-in that failed: the OAuth error and description the application gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Failure {
+    pub(crate) error: String,
+    pub(crate) description: String,
 }
 
 /// The consent page's part of a transaction.
@@ -45,12 +67,14 @@ impl Pending {
         Pending {
             request,
             consent: None,
+            upstream: None,
+            failure: None,
         }
     }
 
     /// Reads what a transaction holds; a bare request is what transactions held before
     /// consent moved in with it.
-    fn read(stored: &str) -> Option<Pending> {
+    pub(crate) fn read(stored: &str) -> Option<Pending> {
         serde_json::from_str(stored)
             .or_else(|_| serde_json::from_str(stored).map(Pending::new))
             .ok()
@@ -150,6 +174,7 @@ mod tests {
             login_hint: None,
             hinted_sub: None,
             screen_hint: None,
+            connection: None,
             code_challenge: None,
             started_at: 1,
         }
@@ -162,11 +187,11 @@ mod tests {
         assert_eq!(pending.request.client_id, "c");
         assert_eq!(pending.consent, None);
         let answered = Pending {
-            request: request(),
             consent: Some(Consent::Answered {
                 user_id: "u".into(),
                 accepted: false,
             }),
+            ..Pending::new(request())
         };
         let read = Pending::read(&serde_json::to_string(&answered).unwrap()).unwrap();
         assert_eq!(read.consent, answered.consent);

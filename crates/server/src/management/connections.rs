@@ -19,7 +19,6 @@
 use serde_json::{Map, Value, json};
 use tessera_core::connection::{self as policy, Strategy};
 use tessera_core::{DATABASE_CONNECTION, DATABASE_CONNECTION_ID, ids, validate};
-use tessera_jose::MasterKey;
 use tessera_store::{
     Checkpoint, CheckpointPage, ConnectionFilter, ConnectionRecord, ConnectionUpdate, Page, Slice,
     StoreError,
@@ -52,14 +51,6 @@ pub(crate) const UPDATE_FIELDS: &[&str] = CREATE_FIELDS;
 
 /// At most this many changes per `PATCH …/clients` (Auth0's limit).
 const MAX_CLIENT_CHANGES: usize = 50;
-
-fn seal_context(connection_id: &str) -> Vec<u8> {
-    format!("tessera connection secret\0{connection_id}").into_bytes()
-}
-
-fn seal_secret(master_key: &MasterKey, connection_id: &str, secret: &str) -> Vec<u8> {
-    master_key.seal(secret.as_bytes(), &seal_context(connection_id))
-}
 
 /// The database connection's options: what Tessera enforces, not settable.
 fn database_options() -> Value {
@@ -233,7 +224,7 @@ pub(crate) async fn create(
         sealed_secret: checked
             .client_secret
             .as_deref()
-            .map(|secret| seal_secret(&state.config().master_key, &id, secret)),
+            .map(|secret| crate::upstream::seal_secret(&state.config().master_key, &id, secret)),
         id,
         name,
         display_name,
@@ -297,14 +288,16 @@ pub(crate) async fn update(
         update.sealed_secret = checked
             .client_secret
             .as_deref()
-            .map(|secret| seal_secret(&state.config().master_key, id, secret));
+            .map(|secret| crate::upstream::seal_secret(&state.config().master_key, id, secret));
         update.options = Some(checked.options);
     }
-    state
+    let updated = state
         .store()
         .update_connection(id, &update, now())
         .await
-        .map_err(store_error)
+        .map_err(store_error)?;
+    state.upstreams().forget(id);
+    Ok(updated)
 }
 
 /// The database connection: a change that repeats what it is passes.
@@ -343,7 +336,9 @@ pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) ->
         .store()
         .delete_connection(id)
         .await
-        .map_err(store_error)
+        .map_err(store_error)?;
+    state.upstreams().forget(id);
+    Ok(())
 }
 
 /// The applications a connection is enabled for, by checkpoint. The database

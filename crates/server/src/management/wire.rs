@@ -208,7 +208,7 @@ pub struct User {
     pub user_metadata: tessera_core::Metadata,
 }
 
-/// Where a user signs in: the database connection, for every Tessera user.
+/// Where a user signs in: the connection and the provider's id for them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Identity {
     pub connection: String,
@@ -220,11 +220,13 @@ pub struct Identity {
 }
 
 pub fn user(user: &tessera_core::User) -> User {
-    // `auth0|5f1c…` → `5f1c…`.
-    let id = user
+    // `auth0|5f1c…` → (`auth0`, `5f1c…`); `oidc|acme|sub` → (`oidc`, `acme|sub`).
+    let (provider, id) = user
         .user_id
         .split_once('|')
-        .map_or(user.user_id.as_str(), |(_, id)| id);
+        .unwrap_or(("auth0", user.user_id.as_str()));
+    let is_social = tessera_core::connection::Strategy::parse(provider)
+        .is_some_and(tessera_core::connection::Strategy::is_social);
     User {
         app_metadata: user.app_metadata.clone(),
         blocked: user.blocked,
@@ -233,8 +235,8 @@ pub fn user(user: &tessera_core::User) -> User {
         email_verified: user.email_verified,
         identities: vec![Identity {
             connection: user.connection.clone(),
-            is_social: false,
-            provider: "auth0".into(),
+            is_social,
+            provider: provider.into(),
             user_id: id.into(),
         }],
         last_login: user.last_login.map(rfc3339),

@@ -14,6 +14,7 @@ mod dbconnections;
 mod email_provider;
 mod email_verification;
 mod error_shapes;
+mod federation;
 mod flows;
 mod hybrid;
 mod logs;

@@ -135,6 +135,30 @@ impl Store {
         })
     }
 
+    /// Replaces what a transaction keeps, if it still keeps `expected`: `false` when
+    /// another request changed it first (or it is gone), so a step of a transaction —
+    /// such as an upstream provider's callback — can be made single-use.
+    pub async fn replace_transaction(
+        &self,
+        id: &str,
+        expected: &str,
+        request: &str,
+    ) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE login_transactions SET request = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND request = $3",
+            )
+            .bind(self.tenant)
+            .bind(id)
+            .bind(expected)
+            .bind(request)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
     /// Deletes a transaction; `false` when it was gone already (used once, or expired and
     /// purged), so a transaction can be made single-use.
     pub async fn delete_transaction(&self, id: &str) -> StoreResult<bool> {

@@ -10,7 +10,7 @@ use crate::lists::{
     Bind, Match, Page, Slice, Sql, UserField, UserOrder, UserSearch, UserSort, bound_query,
     prefix_end,
 };
-use crate::records::{ImportOutcome, ImportedUser, NewUser, UserProfileChange};
+use crate::records::{FederatedProfile, ImportOutcome, ImportedUser, NewUser, UserProfileChange};
 use crate::{StoreError, StoreResult};
 
 fn json_object(text: &str) -> StoreResult<Metadata> {
@@ -295,6 +295,55 @@ impl Store {
             tx.commit().await?;
             Ok(outcomes)
         })
+    }
+
+    /// A sign-in through an upstream connection: creates the user `user_id` of
+    /// `connection` from `profile`, or brings an existing one's profile up to date (as
+    /// the provider says it now), in one statement. `Conflict` if another user of the
+    /// connection has the email.
+    pub async fn upsert_federated_user(
+        &self,
+        user_id: &str,
+        connection: &str,
+        profile: &FederatedProfile,
+        now: i64,
+    ) -> StoreResult<User> {
+        let email = tessera_core::normalize_email(&profile.email);
+        let picture = profile
+            .picture
+            .clone()
+            .unwrap_or_else(|| default_picture(&email));
+        let name = profile.name.clone().unwrap_or_else(|| email.clone());
+        let nickname = profile
+            .nickname
+            .clone()
+            .unwrap_or_else(|| User::nickname_from_email(&email));
+        each!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO users (tenant_id, user_id, connection, email, email_verified, \
+                 password_hash, name, nickname, picture, blocked, created_at, updated_at, \
+                 last_login, logins_count, user_metadata, app_metadata) \
+                 VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, FALSE, $9, $9, NULL, 0, '{}', '{}') \
+                 ON CONFLICT (tenant_id, user_id) DO UPDATE SET email = $4, email_verified = $5, \
+                 name = $6, nickname = $7, picture = $8, updated_at = $9",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(connection)
+            .bind(&email)
+            .bind(profile.email_verified)
+            .bind(&name)
+            .bind(&nickname)
+            .bind(&picture)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(|e| StoreError::from(e).conflict_is("a user with this email"))?;
+            Ok(())
+        })?;
+        self.find_user(user_id)
+            .await?
+            .ok_or(StoreError::NotFound("user"))
     }
 
     pub async fn find_user(&self, user_id: &str) -> StoreResult<Option<User>> {

@@ -111,12 +111,12 @@ pub(crate) async fn check(
         ));
     }
     let pending = Pending {
-        request,
         consent: Some(Consent::Asked {
             user_id: user.user_id.clone(),
             audience,
             scopes: ask,
         }),
+        ..Pending::new(request)
     };
     let (id, cookie) = transaction::begin(state, caller.headers, &pending).await?;
     Ok(transaction::with_cookie(

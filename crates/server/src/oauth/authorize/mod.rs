@@ -16,7 +16,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tessera_core::request::AuthRequest;
-use tessera_core::{Client, ResourceServer, User, redirect, scope};
+use tessera_core::{Client, DATABASE_CONNECTION, ResourceServer, User, redirect, scope};
 
 pub(crate) use response::CodeGrant;
 
@@ -32,6 +32,7 @@ use crate::error::PageError;
 use crate::grant;
 use crate::hosted::session;
 use crate::hosted::transaction::{self, Consent, Pending};
+use crate::hosted::upstream;
 use crate::pages;
 
 /// Who sent a request: its headers (the session's cookie) and address (Actions'
@@ -167,6 +168,26 @@ async fn start_login(
     headers: &HeaderMap,
     request: AuthRequest,
 ) -> Result<Response, Rejection> {
+    // `connection=NAME` of an upstream connection: straight to its provider.
+    if let Some(name) = request
+        .connection
+        .as_deref()
+        .filter(|name| *name != DATABASE_CONNECTION)
+    {
+        let enabled = state
+            .store()
+            .connections_of_client(&request.client_id)
+            .await?;
+        let Some(connection) = enabled.into_iter().find(|c| c.name == name) else {
+            return Ok(error_response(
+                state,
+                &Target::of(&request),
+                "invalid_request",
+                "The connection is not enabled for this application.",
+            ));
+        };
+        return Ok(upstream::begin(state, headers, Pending::new(request), &connection).await?);
+    }
     let page = login_page_of(&request);
     let (id, cookie) = transaction::begin(state, headers, &Pending::new(request)).await?;
     Ok(transaction::with_cookie(
@@ -223,6 +244,18 @@ pub(crate) async fn resume(
         Ok(api) => api,
         Err(denied) => return reject(&state, Rejection::denied(&Target::of(&request), denied)),
     };
+    // A sign-in at an upstream provider failed: the application hears why.
+    if let Some(failure) = &pending.failure {
+        if let Err(error) = state.store().delete_transaction(&record.id).await {
+            return PageError::from(error).into_response();
+        }
+        let error = match failure.error.as_str() {
+            "unauthorized" => "unauthorized",
+            "server_error" => "server_error",
+            _ => "access_denied",
+        };
+        return error_response(&state, &Target::of(&request), error, &failure.description);
+    }
     let signed_in = matches!(session::current(&state, &headers).await, Ok(Some(_)));
     if !signed_in {
         return pages::redirect(&format!("/{}?state={}", login_page_of(&request), record.id));

@@ -71,6 +71,7 @@ pub(crate) async fn validate(
         login_hint: params.get("login_hint").map(str::to_string),
         hinted_sub,
         screen_hint: params.get("screen_hint").map(str::to_string),
+        connection: params.get("connection").map(str::to_string),
         code_challenge,
         started_at: now(),
     };

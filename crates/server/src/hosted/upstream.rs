@@ -1,0 +1,232 @@
+//! Signing in through an upstream connection, as a step of the login transaction: the
+//! browser is sent to the provider with the transaction's id as `state` (the transaction
+//! is bound to this browser's cookie, so another browser cannot finish it), and comes back
+//! to the one callback every provider shares, `<issuer>login/callback`. The callback takes
+//! the upstream leg out of the transaction before anything else (a replayed or parallel
+//! callback finds none), lets `crate::upstream` redeem and verify, and signs the user of
+//! `provider|id` in — created at the first sign-in, the profile brought up to date at the
+//! next, never matched to an existing account by email. Like every hosted step it hands
+//! back to `/authorize/resume`, with the failure kept in the transaction when there is one.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use tessera_core::connection::Strategy;
+use tessera_core::{ids, pkce};
+use tessera_store::{ConnectionRecord, StoreError};
+
+use crate::AppState;
+use crate::clock::now;
+use crate::edge::metrics::Login;
+use crate::error::PageError;
+use crate::hosted::forms::query_params;
+use crate::hosted::session;
+use crate::hosted::transaction::{self, Failure, Pending, UpstreamLeg};
+use crate::pages;
+
+/// Where every provider sends the browser back.
+pub(crate) const CALLBACK_PATH: &str = "login/callback";
+
+fn callback_url(state: &AppState) -> String {
+    format!("{}{CALLBACK_PATH}", state.issuer())
+}
+
+fn resume(transaction: &str) -> Response {
+    pages::see_other(&format!("/authorize/resume?state={transaction}"))
+}
+
+/// Begins a login transaction that signs in at `connection`'s provider: 302 there.
+pub(crate) async fn begin(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut pending: Pending,
+    connection: &ConnectionRecord,
+) -> Result<Response, PageError> {
+    let provider = state
+        .upstreams()
+        .provider(connection)
+        .await
+        .map_err(|error| {
+            tracing::warn!(connection = %connection.name, %error, "upstream provider unavailable");
+            unavailable(connection)
+        })?;
+    let leg = UpstreamLeg {
+        connection_id: connection.id.clone(),
+        nonce: ids::secret_token(),
+        code_verifier: ids::secret_token(),
+    };
+    let challenge = pkce::challenge_of(&leg.code_verifier);
+    let login_hint = pending.request.login_hint.clone();
+    let nonce = leg.nonce.clone();
+    pending.upstream = Some(leg);
+    let (id, cookie) = transaction::begin(state, headers, &pending).await?;
+    let location = state
+        .upstreams()
+        .authorization_url(
+            &provider,
+            connection,
+            &crate::upstream::Leg {
+                state: &id,
+                nonce: &nonce,
+                code_challenge: &challenge,
+                redirect_uri: &callback_url(state),
+                login_hint: login_hint.as_deref(),
+            },
+        )
+        .map_err(|error| {
+            tracing::warn!(connection = %connection.name, %error, "upstream provider unusable");
+            unavailable(connection)
+        })?;
+    Ok(transaction::with_cookie(
+        pages::redirect(&location),
+        Some(cookie),
+    ))
+}
+
+fn unavailable(connection: &ConnectionRecord) -> PageError {
+    PageError::bad_request(
+        "Sign-in unavailable",
+        format!(
+            "{} cannot be reached right now. Try again later, or contact the administrator.",
+            connection.display_name
+        ),
+    )
+    .with_status(axum::http::StatusCode::BAD_GATEWAY)
+}
+
+fn no_sign_in() -> PageError {
+    PageError::bad_request(
+        "No sign-in in progress",
+        "This sign-in was finished already or never started in this browser. Go back to the \
+         application and sign in again.",
+    )
+}
+
+/// `GET /login/callback`: the provider's answer.
+pub(crate) async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        let params = query_params(query)?;
+        let (record, pending, _client) =
+            transaction::load(&state, &headers, params.get("state"), no_sign_in).await?;
+        let Some(leg) = pending.upstream.clone() else {
+            return Err(no_sign_in());
+        };
+        // Single use: the leg leaves the transaction before the code is looked at.
+        let mut after = pending;
+        after.upstream = None;
+        let after_text = serde_json::to_string(&after).expect("plain data serializes");
+        if !state
+            .store()
+            .replace_transaction(&record.id, &record.request, &after_text)
+            .await?
+        {
+            return Err(no_sign_in());
+        }
+        let fail = |error: &'static str, description: String| {
+            let state = state.clone();
+            let mut failed = after.clone();
+            let id = record.id.clone();
+            let expected = after_text.clone();
+            async move {
+                failed.failure = Some(Failure {
+                    error: error.to_string(),
+                    description,
+                });
+                let text = serde_json::to_string(&failed).expect("plain data serializes");
+                state.store().replace_transaction(&id, &expected, &text).await?;
+                Ok::<_, PageError>(resume(&id))
+            }
+        };
+        let Some(connection) = state.store().find_connection(&leg.connection_id).await? else {
+            return fail("access_denied", "The connection no longer exists".into()).await;
+        };
+        let strategy = Strategy::parse(&connection.strategy);
+        if let Some(error) = params.get("error") {
+            let shown: String = error
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(64)
+                .collect();
+            tracing::info!(connection = %connection.name, error = %shown, "upstream provider refused the sign-in");
+            return fail(
+                "access_denied",
+                format!("{} refused the sign-in ({shown})", connection.display_name),
+            )
+            .await;
+        }
+        let Some(code) = params.get("code").filter(|code| !code.is_empty() && code.len() <= 2048)
+        else {
+            return fail("access_denied", "The provider sent no code".into()).await;
+        };
+        let Some(secret) = crate::upstream::client_secret(&state.config().master_key, &connection)
+        else {
+            tracing::error!(connection = %connection.name, "the connection's client secret does not open with this master key");
+            return fail("server_error", "The connection cannot be used".into()).await;
+        };
+        let identity = match state
+            .upstreams()
+            .finish(
+                &connection,
+                &secret,
+                &crate::upstream::Answer {
+                    code,
+                    code_verifier: &leg.code_verifier,
+                    nonce: &leg.nonce,
+                    redirect_uri: &callback_url(&state),
+                },
+                now(),
+            )
+            .await
+        {
+            Ok(identity) => identity,
+            Err(error) => {
+                tracing::warn!(connection = %connection.name, %error, "sign-in through an upstream provider failed");
+                state.metrics().login(Login::WrongCredentials);
+                return fail(
+                    "access_denied",
+                    format!("The sign-in through {} failed: {error}", connection.display_name),
+                )
+                .await;
+            }
+        };
+        let Some(strategy) = strategy else {
+            return fail("access_denied", "The connection's strategy is unknown".into()).await;
+        };
+        let user_id = strategy.user_id(&connection.name, &identity.sub);
+        let user = match state
+            .store()
+            .upsert_federated_user(&user_id, &connection.name, &identity.profile, now())
+            .await
+        {
+            Ok(user) => user,
+            Err(StoreError::Conflict(_)) => {
+                return fail(
+                    "access_denied",
+                    format!(
+                        "Another account of {} already uses this email address",
+                        connection.display_name
+                    ),
+                )
+                .await;
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if user.blocked {
+            state.metrics().login(Login::Blocked);
+            return fail("unauthorized", "user is blocked".into()).await;
+        }
+        state.store().record_login(&user.user_id, now()).await?;
+        state.metrics().login(Login::Success);
+        tracing::info!(user_id = %user.user_id, connection = %connection.name, "login succeeded through an upstream provider");
+        let (_, cookie) = session::start(&state, &user.user_id).await?;
+        let mut response = resume(&record.id);
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+        Ok(response)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}

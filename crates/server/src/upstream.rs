@@ -1,0 +1,612 @@
+//! Tessera as a relying party of an upstream OpenID Connect provider (`oidc` and
+//! `google-oauth2` connections): the provider's metadata (discovery, or the endpoints the
+//! connection names), the authorization request — PKCE S256, `state`, `nonce` —, the code
+//! exchanged at its token endpoint, the ID token verified against its JWKS (`iss`, `aud`,
+//! `azp`, `exp`, `iat`, `nonce`, the signature with an algorithm the key decides), and
+//! userinfo, whose `sub` must be the ID token's.
+//!
+//! Every fetch goes to a URL an administrator configured, never follows a redirect (a
+//! redirect is how an attacker would turn the server into a proxy), has a timeout, and
+//! reads at most [`MAX_DOCUMENT_BYTES`]. Metadata and keys are kept a few minutes per
+//! connection; an unknown `kid` fetches the keys again, at most once per
+//! [`KEYS_REFETCH_AFTER`]. Knows no pages, cookies or transactions: `hosted::upstream` does.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tessera_core::connection::{GOOGLE_DISCOVERY_URL, Strategy, upstream_url};
+use tessera_jose::{Jwks, MasterKey, VerifyingKey, verify_with};
+use tessera_store::{ConnectionRecord, FederatedProfile};
+
+fn seal_context(connection_id: &str) -> Vec<u8> {
+    format!("tessera connection secret\0{connection_id}").into_bytes()
+}
+
+/// Seals a connection's client secret, bound to the connection's id: a sealed value
+/// copied to another connection does not open.
+pub(crate) fn seal_secret(master_key: &MasterKey, connection_id: &str, secret: &str) -> Vec<u8> {
+    master_key.seal(secret.as_bytes(), &seal_context(connection_id))
+}
+
+/// A connection's client secret, opened; `None` if it has none or it does not open
+/// (sealed under another master key).
+pub(crate) fn client_secret(
+    master_key: &MasterKey,
+    connection: &ConnectionRecord,
+) -> Option<String> {
+    let sealed = connection.sealed_secret.as_deref()?;
+    let opened = master_key
+        .open(sealed, &seal_context(&connection.id))
+        .ok()?;
+    String::from_utf8(opened).ok()
+}
+
+/// The largest discovery document, JWKS, token or userinfo answer read (Auth0 caps
+/// discovery at 128 KB).
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 128 * 1024;
+/// How long one upstream call may take, connection included.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long metadata and keys are kept before they are read again.
+const KEEP_FOR: Duration = Duration::from_secs(600);
+/// The least time between two fetches of a provider's keys for an unknown `kid`.
+const KEYS_REFETCH_AFTER: Duration = Duration::from_secs(30);
+/// Clock difference tolerated on `exp` and `iat`.
+const LEEWAY: i64 = 60;
+
+/// Why a sign-in through a provider failed. The message is for the log and the
+/// application's `error_description`; it names what was wrong, never a token or secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UpstreamError(pub(crate) String);
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn failed(message: impl Into<String>) -> UpstreamError {
+    UpstreamError(message.into())
+}
+
+/// A provider's endpoints, as discovery or the connection's options give them.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Provider {
+    pub(crate) issuer: String,
+    pub(crate) authorization_endpoint: String,
+    pub(crate) token_endpoint: String,
+    pub(crate) jwks_uri: String,
+    #[serde(default)]
+    pub(crate) userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
+}
+
+impl Provider {
+    /// `client_secret_basic` unless the provider lists only `client_secret_post`.
+    fn uses_basic(&self) -> bool {
+        self.token_endpoint_auth_methods_supported
+            .as_ref()
+            .is_none_or(|methods| {
+                methods.iter().any(|m| m == "client_secret_basic")
+                    || !methods.iter().any(|m| m == "client_secret_post")
+            })
+    }
+
+    fn check(&self) -> Result<(), UpstreamError> {
+        for (what, url) in [
+            ("authorization_endpoint", Some(&self.authorization_endpoint)),
+            ("token_endpoint", Some(&self.token_endpoint)),
+            ("jwks_uri", Some(&self.jwks_uri)),
+            ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
+        ] {
+            if let Some(url) = url {
+                upstream_url(url).map_err(|why| failed(format!("the provider's {what} {why}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the provider says about the user who signed in.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Identity {
+    pub(crate) sub: String,
+    pub(crate) profile: FederatedProfile,
+}
+
+/// What the authorization request sends, kept to check the answer.
+pub(crate) struct Leg<'a> {
+    pub(crate) state: &'a str,
+    pub(crate) nonce: &'a str,
+    pub(crate) code_challenge: &'a str,
+    pub(crate) redirect_uri: &'a str,
+    pub(crate) login_hint: Option<&'a str>,
+}
+
+/// The provider's answer at the callback, and what the authorization request kept.
+#[derive(Clone, Copy)]
+pub(crate) struct Answer<'a> {
+    pub(crate) code: &'a str,
+    pub(crate) code_verifier: &'a str,
+    pub(crate) nonce: &'a str,
+    pub(crate) redirect_uri: &'a str,
+}
+
+struct Keys {
+    keys: HashMap<String, VerifyingKey>,
+    fetched: Instant,
+}
+
+/// The upstream client and what it keeps per connection.
+pub(crate) struct Upstreams {
+    http: reqwest::Client,
+    providers: Mutex<HashMap<String, (Instant, Provider)>>,
+    keys: Mutex<HashMap<String, Keys>>,
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(FETCH_TIMEOUT)
+            .connect_timeout(FETCH_TIMEOUT)
+            .user_agent("Tessera")
+            .build()
+            .expect("a client without custom roots builds");
+        Upstreams {
+            http,
+            providers: Mutex::default(),
+            keys: Mutex::default(),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn text<'a>(options: &'a Map<String, Value>, member: &str) -> Option<&'a str> {
+    options.get(member).and_then(Value::as_str)
+}
+
+impl Upstreams {
+    /// Forgets what was kept for a connection (it changed or was deleted).
+    pub(crate) fn forget(&self, connection_id: &str) {
+        lock(&self.providers).remove(connection_id);
+        lock(&self.keys).remove(connection_id);
+    }
+
+    /// Reads an answer of at most [`MAX_DOCUMENT_BYTES`] as JSON; a redirect or an
+    /// error status fails with what it was.
+    async fn json(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Value, UpstreamError> {
+        let mut response = request.send().await.map_err(|error| {
+            failed(format!(
+                "the provider's {what} could not be reached ({})",
+                kind(&error)
+            ))
+        })?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(failed(format!(
+                "the provider's {what} answered with a redirect, which is not followed"
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| failed(format!("the provider's {what} failed ({})", kind(&error))))?
+        {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(failed(format!(
+                    "the provider's {what} is larger than {MAX_DOCUMENT_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let value: Value = serde_json::from_slice(&body).map_err(|_| {
+            failed(format!(
+                "the provider's {what} is not JSON (status {status})"
+            ))
+        })?;
+        if !status.is_success() {
+            let error = value
+                .get("error")
+                .and_then(Value::as_str)
+                .map(|e| {
+                    e.chars()
+                        .filter(|c| c.is_ascii_graphic())
+                        .take(64)
+                        .collect::<String>()
+                })
+                .unwrap_or_default();
+            return Err(failed(format!(
+                "the provider's {what} answered {status} {error}"
+            )));
+        }
+        Ok(value)
+    }
+
+    /// The provider of an OIDC connection: discovered (and its `issuer` checked against
+    /// the URL it came from) or as the connection names it.
+    pub(crate) async fn provider(
+        &self,
+        connection: &ConnectionRecord,
+    ) -> Result<Provider, UpstreamError> {
+        if let Some((read, provider)) = lock(&self.providers).get(&connection.id)
+            && read.elapsed() < KEEP_FOR
+        {
+            return Ok(provider.clone());
+        }
+        let options = &connection.options;
+        let discovery = match Strategy::parse(&connection.strategy) {
+            Some(Strategy::Google) => Some(GOOGLE_DISCOVERY_URL),
+            Some(Strategy::Oidc) => text(options, "discovery_url"),
+            _ => {
+                return Err(failed(
+                    "the connection does not sign in with OpenID Connect",
+                ));
+            }
+        };
+        let provider = match discovery {
+            Some(url) => {
+                let url =
+                    upstream_url(url).map_err(|why| failed(format!("the discovery URL {why}")))?;
+                let document = self
+                    .json(self.http.get(url.clone()), "discovery document")
+                    .await?;
+                let provider: Provider = serde_json::from_value(document)
+                    .map_err(|_| failed("the provider's discovery document lacks an endpoint"))?;
+                // OIDC Discovery §4.3: the issuer is the URL the document was found under.
+                let expected = url
+                    .as_str()
+                    .trim_end_matches(".well-known/openid-configuration")
+                    .trim_end_matches('/');
+                if provider.issuer.trim_end_matches('/') != expected {
+                    return Err(failed(
+                        "the provider's discovery document names another issuer",
+                    ));
+                }
+                provider
+            }
+            None => Provider {
+                issuer: text(options, "issuer").unwrap_or_default().to_string(),
+                authorization_endpoint: text(options, "authorization_endpoint")
+                    .unwrap_or_default()
+                    .to_string(),
+                token_endpoint: text(options, "token_endpoint")
+                    .unwrap_or_default()
+                    .to_string(),
+                jwks_uri: text(options, "jwks_uri").unwrap_or_default().to_string(),
+                userinfo_endpoint: text(options, "userinfo_endpoint").map(str::to_string),
+                token_endpoint_auth_methods_supported: None,
+            },
+        };
+        provider.check()?;
+        lock(&self.providers).insert(connection.id.clone(), (Instant::now(), provider.clone()));
+        Ok(provider)
+    }
+
+    /// Where the browser goes to sign in at the provider.
+    pub(crate) fn authorization_url(
+        &self,
+        provider: &Provider,
+        connection: &ConnectionRecord,
+        leg: &Leg<'_>,
+    ) -> Result<String, UpstreamError> {
+        let mut url = upstream_url(&provider.authorization_endpoint)
+            .map_err(|why| failed(format!("the provider's authorization_endpoint {why}")))?;
+        let scope = text(&connection.options, "scopes")
+            .or_else(|| text(&connection.options, "scope"))
+            .unwrap_or("openid profile email");
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair(
+                    "client_id",
+                    text(&connection.options, "client_id").unwrap_or_default(),
+                )
+                .append_pair("redirect_uri", leg.redirect_uri)
+                .append_pair("scope", scope)
+                .append_pair("state", leg.state)
+                .append_pair("nonce", leg.nonce)
+                .append_pair("code_challenge", leg.code_challenge)
+                .append_pair("code_challenge_method", "S256");
+            if let Some(hint) = leg.login_hint {
+                query.append_pair("login_hint", hint);
+            }
+        }
+        Ok(url.into())
+    }
+
+    /// Redeems `code` and returns who signed in, everything checked.
+    pub(crate) async fn finish(
+        &self,
+        connection: &ConnectionRecord,
+        client_secret: &str,
+        answer: &Answer<'_>,
+        now: i64,
+    ) -> Result<Identity, UpstreamError> {
+        let Answer {
+            code,
+            code_verifier,
+            nonce,
+            redirect_uri,
+        } = *answer;
+        let provider = self.provider(connection).await?;
+        let client_id = text(&connection.options, "client_id").unwrap_or_default();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", code_verifier),
+        ];
+        let mut request = self
+            .http
+            .post(&provider.token_endpoint)
+            .header(reqwest::header::ACCEPT, "application/json");
+        request = if provider.uses_basic() {
+            // RFC 6749 §2.3.1: each part form-encoded before Basic.
+            let encode =
+                |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            request
+                .basic_auth(encode(client_id), Some(encode(client_secret)))
+                .form(&form)
+        } else {
+            let mut with_secret = form.to_vec();
+            with_secret.push(("client_id", client_id));
+            with_secret.push(("client_secret", client_secret));
+            request.form(&with_secret)
+        };
+        let tokens = self.json(request, "token endpoint").await?;
+        let id_token = tokens
+            .get("id_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| failed("the provider's token answer has no id_token"))?;
+        let claims = self
+            .verify_id_token(connection, &provider, id_token, client_id, nonce, now)
+            .await?;
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|sub| !sub.is_empty() && sub.len() <= 255 && !sub.chars().any(char::is_control))
+            .ok_or_else(|| failed("the ID token has no usable sub"))?
+            .to_string();
+        let mut profile_claims = claims.clone();
+        if let (Some(userinfo), Some(access_token)) = (
+            &provider.userinfo_endpoint,
+            tokens.get("access_token").and_then(Value::as_str),
+        ) {
+            let answer = self
+                .json(
+                    self.http.get(userinfo).bearer_auth(access_token),
+                    "userinfo",
+                )
+                .await?;
+            let Value::Object(userinfo) = answer else {
+                return Err(failed("the provider's userinfo is not an object"));
+            };
+            // OIDC Core §5.3.2: a userinfo answer about someone else is not used.
+            if userinfo.get("sub").and_then(Value::as_str) != Some(sub.as_str()) {
+                return Err(failed("the provider's userinfo is about another subject"));
+            }
+            for (name, value) in userinfo {
+                profile_claims.entry(name).or_insert(value);
+            }
+        }
+        Ok(Identity {
+            sub,
+            profile: profile_of(&profile_claims)?,
+        })
+    }
+
+    async fn verify_id_token(
+        &self,
+        connection: &ConnectionRecord,
+        provider: &Provider,
+        id_token: &str,
+        client_id: &str,
+        nonce: &str,
+        now: i64,
+    ) -> Result<Map<String, Value>, UpstreamError> {
+        let kid = tessera_jose::peek_header(id_token)
+            .ok()
+            .and_then(|header| header.kid)
+            .ok_or_else(|| failed("the ID token names no key (kid)"))?;
+        if !self.has_key(&connection.id, &kid) {
+            self.fetch_keys(connection, provider).await?;
+        }
+        let verified = {
+            let keys = lock(&self.keys);
+            let set = keys.get(&connection.id);
+            verify_with(id_token, |kid| set.and_then(|set| set.keys.get(kid)))
+                .map_err(|error| failed(format!("the ID token was refused: {error}")))?
+        };
+        let claims = verified.claims;
+        let issuer = claims.get("iss").and_then(Value::as_str);
+        if issuer != Some(provider.issuer.as_str()) {
+            return Err(failed("the ID token's issuer is not the provider's"));
+        }
+        let audiences: Vec<&str> = match claims.get("aud") {
+            Some(Value::String(aud)) => vec![aud.as_str()],
+            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if !audiences.contains(&client_id) {
+            return Err(failed(
+                "the ID token is not meant for this connection's client",
+            ));
+        }
+        let azp = claims.get("azp").and_then(Value::as_str);
+        if (audiences.len() > 1 || azp.is_some()) && azp != Some(client_id) {
+            return Err(failed("the ID token was issued to another party (azp)"));
+        }
+        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+        match time("exp") {
+            Some(exp) if exp + LEEWAY > now => {}
+            _ => return Err(failed("the ID token has expired")),
+        }
+        if time("iat").is_none_or(|iat| iat > now + LEEWAY) {
+            return Err(failed(
+                "the ID token has no issue time or one in the future",
+            ));
+        }
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(failed("the ID token's nonce is not the one sent"));
+        }
+        Ok(claims)
+    }
+
+    fn has_key(&self, connection_id: &str, kid: &str) -> bool {
+        lock(&self.keys)
+            .get(connection_id)
+            .is_some_and(|set| set.keys.contains_key(kid) && set.fetched.elapsed() < KEEP_FOR)
+    }
+
+    /// Fetches the provider's keys, unless they were fetched moments ago.
+    async fn fetch_keys(
+        &self,
+        connection: &ConnectionRecord,
+        provider: &Provider,
+    ) -> Result<(), UpstreamError> {
+        if lock(&self.keys)
+            .get(&connection.id)
+            .is_some_and(|set| set.fetched.elapsed() < KEYS_REFETCH_AFTER)
+        {
+            return Ok(());
+        }
+        let document = self.json(self.http.get(&provider.jwks_uri), "JWKS").await?;
+        let jwks: Jwks = serde_json::from_value(document)
+            .map_err(|_| failed("the provider's JWKS is not a key set"))?;
+        // Keys Tessera cannot use (encryption keys, other types) are skipped, not fatal.
+        let keys = jwks
+            .keys
+            .iter()
+            .filter(|jwk| jwk.use_.as_deref().is_none_or(|u| u == "sig"))
+            .filter_map(|jwk| {
+                let kid = jwk.kid.clone()?;
+                VerifyingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+            })
+            .collect();
+        lock(&self.keys).insert(
+            connection.id.clone(),
+            Keys {
+                keys,
+                fetched: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+}
+
+/// What a reqwest error was, without its URL (which may carry a query).
+fn kind(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection refused or unreachable"
+    } else {
+        "transport error"
+    }
+}
+
+/// The profile from the provider's claims. `email_verified` is the provider's boolean
+/// as it says it — absent, or anything but `true`, is `false`.
+fn profile_of(claims: &Map<String, Value>) -> Result<FederatedProfile, UpstreamError> {
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    let email = text("email")
+        .and_then(|email| tessera_core::validate::email(email).ok())
+        .ok_or_else(|| failed("the provider did not share a usable email address"))?;
+    let person = |name: &str| {
+        text(name).and_then(|value| tessera_core::validate::person_name(value, name).ok())
+    };
+    Ok(FederatedProfile {
+        email,
+        email_verified: claims.get("email_verified") == Some(&Value::Bool(true)),
+        name: person("name"),
+        nickname: person("nickname").or_else(|| person("preferred_username")),
+        picture: text("picture").and_then(|url| tessera_core::validate::picture_url(url).ok()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn email_verified_is_the_providers_boolean_only() {
+        let base = json!({"email": "a@x.io", "name": "Ada"});
+        for (value, expected) in [
+            (json!(true), true),
+            (json!(false), false),
+            (json!("true"), false),
+            (json!(1), false),
+            (Value::Null, false),
+        ] {
+            let mut claims = object(base.clone());
+            claims.insert("email_verified".into(), value.clone());
+            assert_eq!(
+                profile_of(&claims).unwrap().email_verified,
+                expected,
+                "{value}"
+            );
+        }
+        assert!(!profile_of(&object(base)).unwrap().email_verified);
+    }
+
+    #[test]
+    fn a_profile_needs_a_usable_email_and_drops_markup() {
+        assert!(profile_of(&object(json!({"name": "Ada"}))).is_err());
+        assert!(profile_of(&object(json!({"email": "not an email"}))).is_err());
+        let profile = profile_of(&object(json!({
+            "email": "Ada@X.io",
+            "name": "<script>",
+            "preferred_username": "ada",
+            "picture": "javascript:alert(1)",
+        })))
+        .unwrap();
+        assert_eq!(profile.name, None);
+        assert_eq!(profile.nickname.as_deref(), Some("ada"));
+        assert_eq!(profile.picture, None);
+    }
+
+    #[test]
+    fn basic_authentication_unless_only_post_is_offered() {
+        let provider = |methods: Option<Vec<&str>>| Provider {
+            issuer: "https://idp/".into(),
+            authorization_endpoint: "https://idp/a".into(),
+            token_endpoint: "https://idp/t".into(),
+            jwks_uri: "https://idp/k".into(),
+            userinfo_endpoint: None,
+            token_endpoint_auth_methods_supported: methods
+                .map(|m| m.into_iter().map(str::to_string).collect()),
+        };
+        assert!(provider(None).uses_basic());
+        assert!(provider(Some(vec!["client_secret_basic", "client_secret_post"])).uses_basic());
+        assert!(!provider(Some(vec!["client_secret_post"])).uses_basic());
+    }
+}

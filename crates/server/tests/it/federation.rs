@@ -1,0 +1,381 @@
+//! Signing in through an upstream OpenID Connect provider. The provider is a real one: a
+//! second Tessera, started here, with a regular web application whose callback is the
+//! first one's `/login/callback`. Two cookie jars stand for the two sites. What the
+//! downstream application gets is checked end to end: its code, tokens and the user it
+//! names (`oidc|CONNECTION|sub`, the provider's email and `email_verified`), and the
+//! refusals — a connection not enabled, a replayed callback, a callback from another
+//! browser or without a transaction, the provider's refusal, a blocked user, an existing
+//! password account with the same email left alone.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera_testkit::{CALLBACK, TestServer, browser, location, params_of, pkce, spawn};
+
+/// `/api/v2{path}` on `server` with every scope this test needs.
+async fn management(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let token = server
+        .management_token(&[
+            "read:clients",
+            "create:clients",
+            "read:connections",
+            "create:connections",
+            "update:connections",
+            "read:users",
+            "update:users",
+        ])
+        .await;
+    let mut request = reqwest::Client::new()
+        .request(method, server.url(&format!("/api/v2{path}")))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+struct Federation {
+    upstream: TestServer,
+    downstream: TestServer,
+    connection_id: String,
+}
+
+/// Two Tessera servers: `upstream` knows `downstream` as a regular web application,
+/// `downstream` has the connection `acme` to it, enabled for its SPA.
+async fn federation() -> Federation {
+    let upstream = spawn().await;
+    let downstream = spawn().await;
+    let (status, app) = management(
+        &upstream,
+        Method::POST,
+        "/clients",
+        Some(json!({
+            "name": "Downstream Tessera",
+            "app_type": "regular_web",
+            "callbacks": [format!("{}login/callback", downstream.issuer)],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{app}");
+    let (status, connection) = management(
+        &downstream,
+        Method::POST,
+        "/connections",
+        Some(json!({
+            "name": "acme",
+            "display_name": "Acme",
+            "strategy": "oidc",
+            "options": {
+                "discovery_url": format!("{}.well-known/openid-configuration", upstream.issuer),
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "scopes": "openid profile email",
+            },
+            "enabled_clients": [downstream.spa_client_id],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{connection}");
+    Federation {
+        connection_id: connection["id"].as_str().unwrap().to_string(),
+        upstream,
+        downstream,
+    }
+}
+
+/// The downstream /authorize for its SPA through `connection`, and the PKCE verifier.
+fn authorize(f: &Federation, connection: &str) -> (String, String) {
+    let pkce = pkce();
+    let url = f.downstream.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid profile email"),
+        ("state", "app-state"),
+        ("nonce", "app-nonce"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("connection", connection),
+    ]);
+    (url, pkce.verifier)
+}
+
+/// Runs the browser from the downstream /authorize to the provider's answer at the
+/// downstream callback; returns that callback URL (not yet visited).
+async fn to_the_callback(
+    f: &Federation,
+    down: &reqwest::Client,
+    up: &reqwest::Client,
+    url: &str,
+) -> String {
+    let response = down.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let at_provider = location(&response);
+    assert!(
+        at_provider.starts_with(&format!("{}/authorize?", f.upstream.base)),
+        "{at_provider}"
+    );
+    let sent = params_of(&at_provider);
+    assert_eq!(sent["code_challenge_method"], "S256");
+    assert_eq!(
+        sent["redirect_uri"],
+        format!("{}login/callback", f.downstream.issuer)
+    );
+    assert!(
+        sent["nonce"].len() >= 43 && sent["state"].len() >= 32,
+        "{sent:?}"
+    );
+    let back = f.upstream.sign_in(up, &at_provider).await;
+    assert!(
+        back.starts_with(&format!("{}login/callback?", f.downstream.issuer)),
+        "{back}"
+    );
+    back
+}
+
+/// Visits the callback and follows the downstream server to the application.
+async fn finish(f: &Federation, down: &reqwest::Client, callback: &str) -> String {
+    let response = down.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let resume = location(&response);
+    assert!(resume.starts_with("/authorize/resume?state="), "{resume}");
+    let response = down.get(f.downstream.url(&resume)).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    location(&response)
+}
+
+fn claims_of(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_user_of_the_provider_signs_in_to_the_application() {
+    let f = federation().await;
+    let (down, up) = (browser(), browser());
+    let (url, verifier) = authorize(&f, "acme");
+    let callback = to_the_callback(&f, &down, &up, &url).await;
+    let at_app = finish(&f, &down, &callback).await;
+    assert!(at_app.starts_with(CALLBACK), "{at_app}");
+    let params = params_of(&at_app);
+    assert_eq!(params["state"], "app-state");
+    let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = claims_of(tokens["id_token"].as_str().unwrap());
+    let user_id = format!("oidc|acme|{}", f.upstream.user_id);
+    assert_eq!(id_token["sub"], user_id.as_str());
+    assert_eq!(id_token["email"], f.upstream.user_email.as_str());
+    assert_eq!(id_token["nonce"], "app-nonce");
+
+    // The user, as the Management API shows it: the provider's identity, its email as
+    // the provider said, no password.
+    let (status, user) = management(
+        &f.downstream,
+        Method::GET,
+        &format!("/users/{}", urlencode(&user_id)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(
+        user["identities"],
+        json!([{"connection": "acme", "isSocial": false, "provider": "oidc",
+                "user_id": format!("acme|{}", f.upstream.user_id)}])
+    );
+    assert_eq!(user["logins_count"], 1);
+    let stored = f
+        .downstream
+        .store
+        .find_user(&user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.connection, "acme");
+    assert!(
+        f.downstream
+            .store
+            .find_user_with_password(&f.upstream.user_email)
+            .await
+            .unwrap()
+            .is_none_or(|(user, _)| user.user_id != user_id),
+        "a federated user never signs in with a password"
+    );
+
+    // A second sign-in is the same user, its profile read again.
+    let (down, up) = (browser(), browser());
+    let (url, verifier) = authorize(&f, "acme");
+    let callback = to_the_callback(&f, &down, &up, &url).await;
+    let params = params_of(&finish(&f, &down, &callback).await);
+    let (_, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap())["sub"],
+        user_id.as_str()
+    );
+    let again = f
+        .downstream
+        .store
+        .find_user(&user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.logins_count, 2);
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn an_existing_password_account_with_the_same_email_is_left_alone() {
+    // Both servers seed demo@example.com: the downstream one is a password account.
+    let f = federation().await;
+    assert_eq!(f.downstream.user_email, f.upstream.user_email);
+    let (down, up) = (browser(), browser());
+    let (url, verifier) = authorize(&f, "acme");
+    let callback = to_the_callback(&f, &down, &up, &url).await;
+    let params = params_of(&finish(&f, &down, &callback).await);
+    let (_, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
+    let sub = claims_of(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    assert_ne!(
+        sub,
+        f.downstream.user_id.as_str(),
+        "never the password account"
+    );
+    assert!(sub.as_str().unwrap().starts_with("oidc|acme|"));
+    let local = f
+        .downstream
+        .store
+        .find_user(&f.downstream.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        local.logins_count, 0,
+        "the password account was not signed in"
+    );
+}
+
+#[tokio::test]
+async fn callbacks_that_are_not_this_browsers_live_sign_in_are_refused() {
+    let f = federation().await;
+    let (down, up) = (browser(), browser());
+    let (url, _) = authorize(&f, "acme");
+    let callback = to_the_callback(&f, &down, &up, &url).await;
+
+    // Another browser with the same callback: not its transaction.
+    let response = browser().get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    // No transaction at all, or an unknown one.
+    for path in [
+        "/login/callback?code=x",
+        "/login/callback?code=x&state=nope",
+    ] {
+        let response = down.get(f.downstream.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+    }
+    // The right browser once; the replay finds nothing.
+    let response = down.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let replay = down.get(&callback).send().await.unwrap();
+    assert_eq!(
+        replay.status(),
+        400,
+        "a replayed callback must not sign in again"
+    );
+}
+
+#[tokio::test]
+async fn the_providers_refusal_and_a_blocked_user_reach_the_application() {
+    let f = federation().await;
+    // The provider says no: error=access_denied on the callback.
+    let (down, _) = (browser(), browser());
+    let (url, _) = authorize(&f, "acme");
+    let response = down.get(&url).send().await.unwrap();
+    let state = params_of(&location(&response))["state"].clone();
+    let refused = format!(
+        "{}login/callback?error=access_denied&error_description=no&state={state}",
+        f.downstream.issuer
+    );
+    let at_app = finish(&f, &down, &refused).await;
+    let params = params_of(&at_app);
+    assert_eq!(params["error"], "access_denied", "{at_app}");
+    assert_eq!(params["state"], "app-state");
+    assert!(params["error_description"].contains("Acme"), "{at_app}");
+
+    // A code the provider never issued fails at its token endpoint.
+    let (down, _) = (browser(), browser());
+    let (url, _) = authorize(&f, "acme");
+    let response = down.get(&url).send().await.unwrap();
+    let state = params_of(&location(&response))["state"].clone();
+    let forged = format!(
+        "{}login/callback?code=forged&state={state}",
+        f.downstream.issuer
+    );
+    let params = params_of(&finish(&f, &down, &forged).await);
+    assert_eq!(params["error"], "access_denied");
+    assert!(
+        params["error_description"].contains("token endpoint"),
+        "{params:?}"
+    );
+
+    // A blocked user stays blocked.
+    let (down, up) = (browser(), browser());
+    let (url, verifier) = authorize(&f, "acme");
+    let callback = to_the_callback(&f, &down, &up, &url).await;
+    let params = params_of(&finish(&f, &down, &callback).await);
+    f.downstream.redeem(&params["code"], &verifier).await;
+    let user_id = format!("oidc|acme|{}", f.upstream.user_id);
+    let (status, _) = management(
+        &f.downstream,
+        Method::PATCH,
+        &format!("/users/{}", urlencode(&user_id)),
+        Some(json!({"blocked": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (down, up) = (browser(), browser());
+    let (url, _) = authorize(&f, "acme");
+    let callback = to_the_callback(&f, &down, &up, &url).await;
+    let params = params_of(&finish(&f, &down, &callback).await);
+    assert_eq!(params["error"], "unauthorized");
+    assert_eq!(params["error_description"], "user is blocked");
+}
+
+#[tokio::test]
+async fn a_connection_not_enabled_for_the_application_is_refused() {
+    let f = federation().await;
+    let down = browser();
+    for connection in ["nope", "acme"] {
+        if connection == "acme" {
+            let (status, _) = management(
+                &f.downstream,
+                Method::PATCH,
+                &format!("/connections/{}/clients", f.connection_id),
+                Some(json!([{"client_id": f.downstream.spa_client_id, "status": false}])),
+            )
+            .await;
+            assert_eq!(status, 204);
+        }
+        let (url, _) = authorize(&f, connection);
+        let response = down.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 302);
+        let to = location(&response);
+        assert!(to.starts_with(CALLBACK), "{connection}: {to}");
+        assert_eq!(params_of(&to)["error"], "invalid_request", "{connection}");
+    }
+    // The database connection by name is the login page.
+    let (url, _) = authorize(&f, "Username-Password-Authentication");
+    let response = down.get(&url).send().await.unwrap();
+    assert!(location(&response).starts_with("/u/login?state="));
+}
