@@ -28,3 +28,4 @@ mod proxy;
 mod races;
 mod redirect;
 mod secrets;
+mod upstream;

@@ -1,0 +1,396 @@
+//! A hostile upstream identity provider. An OIDC connection trusts the provider an
+//! administrator named, not everything that answers in its name: this provider, started
+//! here, serves one defect per path prefix — ID tokens with the wrong `iss`, `aud`, `azp`,
+//! `nonce`, an expired or future one, an unknown `kid`, `alg: none`, HS256 keyed with the
+//! client secret, a signature by another key; userinfo about another subject; discovery
+//! that redirects, is oversized or names another issuer; a token endpoint that errors,
+//! redirects or sends no ID token; no email; and an unverified email equal to a password
+//! account's. Each sign-in must end at the application with `access_denied` (or, for a
+//! provider that cannot be used, a 502 page before the browser leaves), create no user,
+//! and never sign anyone in as the password account. A `good` prefix, the control, must
+//! succeed: it shows the harness can tell the difference.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::hmac;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tessera_jose::{Algorithm, SigningKey, b64};
+use tessera_testkit::{CALLBACK, TestServer, browser, location, params_of, pkce, spawn};
+
+use crate::harness::Tally;
+
+const CLIENT_ID: &str = "tessera-downstream";
+const CLIENT_SECRET: &str = "hostile-test-secret";
+const SUB: &str = "hostile-sub";
+
+#[derive(Clone)]
+struct Provider {
+    base: String,
+    key: std::sync::Arc<SigningKey>,
+    other: std::sync::Arc<SigningKey>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+impl Provider {
+    fn issuer(&self, defect: &str) -> String {
+        format!("{}/{defect}/", self.base)
+    }
+
+    fn claims(&self, defect: &str, nonce: &str) -> Value {
+        let now = now();
+        let mut claims = json!({
+            "iss": self.issuer(defect),
+            "aud": CLIENT_ID,
+            "sub": SUB,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": nonce,
+            "email": format!("{defect}@hostile.example"),
+            "email_verified": true,
+        });
+        match defect {
+            "wrong-iss" => claims["iss"] = json!("https://elsewhere.example/"),
+            "wrong-aud" => claims["aud"] = json!("another-client"),
+            "azp-other" => {
+                claims["aud"] = json!([CLIENT_ID, "another-client"]);
+                claims["azp"] = json!("another-client");
+            }
+            "wrong-nonce" => claims["nonce"] = json!("not-the-nonce"),
+            "no-nonce" => {
+                claims.as_object_mut().unwrap().remove("nonce");
+            }
+            "expired" => {
+                claims["iat"] = json!(now - 7200);
+                claims["exp"] = json!(now - 3600);
+            }
+            "future-iat" => claims["iat"] = json!(now + 3600),
+            "no-email" => {
+                claims.as_object_mut().unwrap().remove("email");
+            }
+            "unverified-email" => {
+                claims["email"] = json!("demo@example.com");
+                claims["email_verified"] = json!(false);
+            }
+            _ => {}
+        }
+        claims
+    }
+
+    fn id_token(&self, defect: &str, nonce: &str) -> String {
+        let claims = self.claims(defect, nonce);
+        let payload = b64(claims.to_string().as_bytes());
+        let header = |alg: &str| {
+            b64(json!({"alg": alg, "typ": "JWT", "kid": self.key.kid()})
+                .to_string()
+                .as_bytes())
+        };
+        match defect {
+            "unknown-kid" => self.other.sign_jwt("JWT", &claims).unwrap(),
+            "bad-signature" => {
+                let other = self.other.sign_jwt("JWT", &claims).unwrap();
+                let signature = other.rsplit('.').next().unwrap();
+                format!("{}.{payload}.{signature}", header("ES256"))
+            }
+            "alg-none" => format!("{}.{payload}.", header("none")),
+            "hs256" => {
+                let input = format!("{}.{payload}", header("HS256"));
+                let key = hmac::Key::new(hmac::HMAC_SHA256, CLIENT_SECRET.as_bytes());
+                let tag = hmac::sign(&key, input.as_bytes());
+                format!("{input}.{}", b64(tag.as_ref()))
+            }
+            _ => self.key.sign_jwt("JWT", &claims).unwrap(),
+        }
+    }
+}
+
+async fn discovery(State(p): State<Provider>, Path(defect): Path<String>) -> Response {
+    match defect.as_str() {
+        "discovery-redirect" => {
+            return (
+                StatusCode::FOUND,
+                [(
+                    "location",
+                    format!("{}/good/.well-known/openid-configuration", p.base),
+                )],
+            )
+                .into_response();
+        }
+        "discovery-huge" => {
+            let padding = "x".repeat(200 * 1024);
+            return axum::Json(json!({"issuer": p.issuer(&defect), "padding": padding}))
+                .into_response();
+        }
+        _ => {}
+    }
+    let issuer = if defect == "discovery-other-issuer" {
+        "https://elsewhere.example/".to_string()
+    } else {
+        p.issuer(&defect)
+    };
+    let mut document = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{}/{defect}/authorize", p.base),
+        "token_endpoint": format!("{}/{defect}/token", p.base),
+        "jwks_uri": format!("{}/{defect}/jwks", p.base),
+        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+    });
+    if defect == "userinfo-other-sub" || defect == "good" {
+        document["userinfo_endpoint"] = json!(format!("{}/{defect}/userinfo", p.base));
+    }
+    axum::Json(document).into_response()
+}
+
+async fn jwks(State(p): State<Provider>) -> Response {
+    axum::Json(json!({"keys": [p.key.public_jwk()]})).into_response()
+}
+
+/// The code is the nonce the authorization request carried (the test sends it back),
+/// so the token endpoint can put it in the ID token.
+async fn token(
+    State(p): State<Provider>,
+    Path(defect): Path<String>,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    if form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    let nonce = form.get("code").cloned().unwrap_or_default();
+    match defect.as_str() {
+        "token-error" => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response(),
+        "token-redirect" => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [("location", format!("{}/good/token", p.base))],
+        )
+            .into_response(),
+        "no-id-token" => {
+            axum::Json(json!({"access_token": "at", "token_type": "Bearer"})).into_response()
+        }
+        _ => axum::Json(json!({
+            "access_token": format!("at-{defect}"),
+            "token_type": "Bearer",
+            "id_token": p.id_token(&defect, &nonce),
+        }))
+        .into_response(),
+    }
+}
+
+async fn userinfo(Path(defect): Path<String>) -> Response {
+    let sub = if defect == "userinfo-other-sub" {
+        "someone-else"
+    } else {
+        SUB
+    };
+    axum::Json(json!({"sub": sub, "name": "From Userinfo"})).into_response()
+}
+
+async fn start_provider() -> Provider {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let provider = Provider {
+        base,
+        key: std::sync::Arc::new(SigningKey::generate(Algorithm::Es256).unwrap().0),
+        other: std::sync::Arc::new(SigningKey::generate(Algorithm::Es256).unwrap().0),
+    };
+    let app = Router::new()
+        .route("/{defect}/.well-known/openid-configuration", get(discovery))
+        .route("/{defect}/jwks", get(jwks))
+        .route("/{defect}/token", post(token))
+        .route("/{defect}/userinfo", get(userinfo))
+        .with_state(provider.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    provider
+}
+
+/// Creates the connection `h-DEFECT` on `server`, enabled for its SPA.
+async fn connect(server: &TestServer, token: &str, provider: &Provider, defect: &str) {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v2/connections"))
+        .bearer_auth(token)
+        .json(&json!({
+            "name": format!("h-{defect}"),
+            "strategy": "oidc",
+            "options": {
+                "discovery_url": format!("{}/{defect}/.well-known/openid-configuration", provider.base),
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            },
+            "enabled_clients": [server.spa_client_id],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+}
+
+/// How a sign-in through `h-DEFECT` ended.
+enum Ended {
+    /// A page before the browser left for the provider (its status).
+    Page(u16),
+    /// Back at the application: its query.
+    App(std::collections::HashMap<String, String>),
+}
+
+async fn sign_in(server: &TestServer, defect: &str) -> Ended {
+    let down = browser();
+    let pkce = pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("state", "app-state"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("connection", &format!("h-{defect}")),
+    ]);
+    let response = down.get(&url).send().await.unwrap();
+    if response.status() != 302 {
+        return Ended::Page(response.status().as_u16());
+    }
+    let sent = params_of(&location(&response));
+    let callback = server.url(&format!(
+        "/login/callback?code={}&state={}",
+        sent["nonce"], sent["state"]
+    ));
+    let response = down.get(&callback).send().await.unwrap();
+    if response.status() != 303 {
+        return Ended::Page(response.status().as_u16());
+    }
+    let response = down
+        .get(server.url(&location(&response)))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&response);
+    assert!(to.starts_with(CALLBACK), "{to}");
+    Ended::App(params_of(&to))
+}
+
+#[tokio::test]
+async fn a_hostile_provider_signs_nobody_in() {
+    let mut tally = Tally::new("upstream/hostile_provider");
+    let provider = start_provider().await;
+    let server = spawn().await;
+    let token = server
+        .management_token(&["create:connections", "read:connections"])
+        .await;
+
+    // The control: a provider doing everything right is let in.
+    connect(&server, &token, &provider, "good").await;
+    match sign_in(&server, "good").await {
+        Ended::App(params) => tally.case(
+            "the control provider signs its user in",
+            params.contains_key("code"),
+            format_args!("{params:?}"),
+        ),
+        Ended::Page(status) => tally.case("the control provider signs its user in", false, status),
+    }
+
+    let at_the_callback = [
+        "wrong-iss",
+        "wrong-aud",
+        "azp-other",
+        "wrong-nonce",
+        "no-nonce",
+        "expired",
+        "future-iat",
+        "unknown-kid",
+        "bad-signature",
+        "alg-none",
+        "hs256",
+        "userinfo-other-sub",
+        "token-error",
+        "token-redirect",
+        "no-id-token",
+        "no-email",
+    ];
+    for defect in at_the_callback {
+        connect(&server, &token, &provider, defect).await;
+        match sign_in(&server, defect).await {
+            Ended::App(params) => tally.case(
+                format_args!("{defect}: the application gets access_denied"),
+                params.get("error").map(String::as_str) == Some("access_denied")
+                    && !params.contains_key("code"),
+                format_args!("{params:?}"),
+            ),
+            Ended::Page(status) => tally.case(
+                format_args!("{defect}: the application gets access_denied"),
+                false,
+                status,
+            ),
+        }
+        let user = server
+            .store
+            .find_user(&format!("oidc|h-{defect}|{SUB}"))
+            .await
+            .unwrap();
+        tally.case(
+            format_args!("{defect}: no user created"),
+            user.is_none(),
+            format_args!("{user:?}"),
+        );
+    }
+
+    for defect in [
+        "discovery-redirect",
+        "discovery-huge",
+        "discovery-other-issuer",
+    ] {
+        connect(&server, &token, &provider, defect).await;
+        match sign_in(&server, defect).await {
+            Ended::Page(status) => tally.status(
+                format_args!("{defect}: a 502 page, the browser never leaves"),
+                status,
+                502,
+            ),
+            Ended::App(params) => tally.case(
+                format_args!("{defect}: a 502 page, the browser never leaves"),
+                false,
+                format_args!("{params:?}"),
+            ),
+        }
+    }
+
+    // An unverified email equal to a password account's: a user of its own, never the
+    // password account.
+    connect(&server, &token, &provider, "unverified-email").await;
+    let ended = sign_in(&server, "unverified-email").await;
+    let federated = server
+        .store
+        .find_user(&format!("oidc|h-unverified-email|{SUB}"))
+        .await
+        .unwrap();
+    let local = server
+        .store
+        .find_user(&server.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    tally.case(
+        "an unverified email equal to a password account's: its own user, unverified",
+        matches!(ended, Ended::App(ref p) if p.contains_key("code"))
+            && federated.as_ref().is_some_and(|u| !u.email_verified)
+            && local.logins_count == 0,
+        format_args!("{federated:?}, local logins {}", local.logins_count),
+    );
+    tally.finish();
+}
