@@ -346,6 +346,9 @@ const ROUTES: &[Route] = &[
     }),
     ("/authorize/resume", || get(authorize::resume)),
     ("/login/callback", || get(hosted::upstream::callback)),
+    ("/u/login/upstream", || {
+        get(hosted::upstream::leave_for_provider)
+    }),
     ("/u/login", || {
         get(login::login_page).post(login::login_submit)
     }),

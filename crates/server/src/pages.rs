@@ -17,6 +17,15 @@ pub(crate) struct LoginPage<'a> {
     pub(crate) notice: Option<&'a str>,
     /// Whether to link "Forgot password?" (only when mail can be sent).
     pub(crate) forgot_password: bool,
+    /// "Continue with …": the upstream connections enabled for the application.
+    pub(crate) upstreams: &'a [UpstreamButton],
+}
+
+/// A "Continue with …" button: the connection's name (letters, digits and `-` only) and
+/// what it shows.
+pub(crate) struct UpstreamButton {
+    pub(crate) name: String,
+    pub(crate) label: String,
 }
 
 #[derive(Template)]

@@ -21,6 +21,7 @@ use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
 use crate::hosted::session;
 use crate::hosted::transaction::{self, with_cookie};
+use crate::hosted::upstream;
 use crate::pages::{self, LoginPage, SignupPage};
 use crate::passwords::Verification;
 
@@ -40,6 +41,7 @@ pub(crate) async fn login_page(
         let (record, request, client) =
             transaction::load_login(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
+        let upstreams = upstream::buttons(&state, &client.client_id).await?;
         let page = LoginPage {
             client_name: &client.name,
             transaction: &record.id,
@@ -49,6 +51,7 @@ pub(crate) async fn login_page(
             notice: (params.get("password_changed") == Some("1"))
                 .then_some(crate::hosted::password_reset::PASSWORD_CHANGED),
             forgot_password: state.mailer().offered(state.store()).await,
+            upstreams: &upstreams,
         };
         let response = with_form_action(pages::html(StatusCode::OK, &page), &request.redirect_uri);
         Ok::<_, PageError>(with_cookie(response, cookie))
@@ -127,6 +130,7 @@ pub(crate) async fn login_submit(
         let password = params.get("password").unwrap_or("").to_string();
         // Read before the closure (it cannot wait); without `--smtp-url` it is one lookup.
         let forgot_password = state.mailer().offered(state.store()).await;
+        let upstreams = upstream::buttons(&state, &client.client_id).await?;
         let render = |status: StatusCode, error: &str| {
             let page = LoginPage {
                 client_name: &client.name,
@@ -136,6 +140,7 @@ pub(crate) async fn login_submit(
                 error: Some(error),
                 notice: None,
                 forgot_password,
+                upstreams: &upstreams,
             };
             with_form_action(pages::html(status, &page), &request.redirect_uri)
         };

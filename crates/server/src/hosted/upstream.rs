@@ -22,7 +22,7 @@ use crate::error::PageError;
 use crate::hosted::forms::query_params;
 use crate::hosted::session;
 use crate::hosted::transaction::{self, Failure, Pending, UpstreamLeg};
-use crate::pages;
+use crate::pages::{self, UpstreamButton};
 
 /// Where every provider sends the browser back.
 pub(crate) const CALLBACK_PATH: &str = "login/callback";
@@ -42,45 +42,147 @@ pub(crate) async fn begin(
     mut pending: Pending,
     connection: &ConnectionRecord,
 ) -> Result<Response, PageError> {
-    let provider = state
+    let provider = provider_of(state, connection).await?;
+    let leg = new_leg(connection);
+    let nonce = leg.nonce.clone();
+    let challenge = pkce::challenge_of(&leg.code_verifier);
+    pending.upstream = Some(leg);
+    let (id, cookie) = transaction::begin(state, headers, &pending).await?;
+    let location = provider_url(
+        state, &provider, connection, &id, &nonce, &challenge, &pending,
+    )?;
+    Ok(transaction::with_cookie(
+        pages::redirect(&location),
+        Some(cookie),
+    ))
+}
+
+/// `GET /u/login/upstream?state=TX&connection=NAME`: a "Continue with …" button of the
+/// login page; the transaction goes on at the provider.
+pub(crate) async fn leave_for_provider(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        let params = query_params(query)?;
+        let (record, mut pending, client) = transaction::load(
+            &state,
+            &headers,
+            params.get("state"),
+            transaction::login_expired,
+        )
+        .await?;
+        let name = params.get("connection").unwrap_or_default();
+        let Some(connection) = state
+            .store()
+            .connections_of_client(&client.client_id)
+            .await?
+            .into_iter()
+            .find(|connection| connection.name == name)
+        else {
+            return Err(PageError::bad_request(
+                "Sign-in unavailable",
+                "This application does not sign in with that provider.",
+            ));
+        };
+        let provider = provider_of(&state, &connection).await?;
+        let leg = new_leg(&connection);
+        let nonce = leg.nonce.clone();
+        let challenge = pkce::challenge_of(&leg.code_verifier);
+        pending.upstream = Some(leg);
+        pending.failure = None;
+        let text = serde_json::to_string(&pending).expect("plain data serializes");
+        if !state
+            .store()
+            .replace_transaction(&record.id, &record.request, &text)
+            .await?
+        {
+            return Err(transaction::login_expired());
+        }
+        let location = provider_url(
+            &state,
+            &provider,
+            &connection,
+            &record.id,
+            &nonce,
+            &challenge,
+            &pending,
+        )?;
+        Ok(pages::redirect(&location))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The "Continue with …" buttons for an application: its upstream connections shown as
+/// buttons, by name.
+pub(crate) async fn buttons(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Vec<UpstreamButton>, StoreError> {
+    Ok(state
+        .store()
+        .connections_of_client(client_id)
+        .await?
+        .into_iter()
+        .filter(|connection| connection.show_as_button)
+        .map(|connection| UpstreamButton {
+            name: connection.name,
+            label: connection.display_name,
+        })
+        .collect())
+}
+
+async fn provider_of(
+    state: &AppState,
+    connection: &ConnectionRecord,
+) -> Result<crate::upstream::Provider, PageError> {
+    state
         .upstreams()
         .provider(connection)
         .await
         .map_err(|error| {
             tracing::warn!(connection = %connection.name, %error, "upstream provider unavailable");
             unavailable(connection)
-        })?;
-    let leg = UpstreamLeg {
+        })
+}
+
+fn new_leg(connection: &ConnectionRecord) -> UpstreamLeg {
+    UpstreamLeg {
         connection_id: connection.id.clone(),
         nonce: ids::secret_token(),
         code_verifier: ids::secret_token(),
-    };
-    let challenge = pkce::challenge_of(&leg.code_verifier);
-    let login_hint = pending.request.login_hint.clone();
-    let nonce = leg.nonce.clone();
-    pending.upstream = Some(leg);
-    let (id, cookie) = transaction::begin(state, headers, &pending).await?;
-    let location = state
+    }
+}
+
+/// The provider's authorization URL for the transaction `id`.
+fn provider_url(
+    state: &AppState,
+    provider: &crate::upstream::Provider,
+    connection: &ConnectionRecord,
+    id: &str,
+    nonce: &str,
+    challenge: &str,
+    pending: &Pending,
+) -> Result<String, PageError> {
+    state
         .upstreams()
         .authorization_url(
-            &provider,
+            provider,
             connection,
             &crate::upstream::Leg {
-                state: &id,
-                nonce: &nonce,
-                code_challenge: &challenge,
+                state: id,
+                nonce,
+                code_challenge: challenge,
                 redirect_uri: &callback_url(state),
-                login_hint: login_hint.as_deref(),
+                login_hint: pending.request.login_hint.as_deref(),
             },
         )
         .map_err(|error| {
             tracing::warn!(connection = %connection.name, %error, "upstream provider unusable");
             unavailable(connection)
-        })?;
-    Ok(transaction::with_cookie(
-        pages::redirect(&location),
-        Some(cookie),
-    ))
+        })
 }
 
 fn unavailable(connection: &ConnectionRecord) -> PageError {

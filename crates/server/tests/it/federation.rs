@@ -379,3 +379,103 @@ async fn a_connection_not_enabled_for_the_application_is_refused() {
     let response = down.get(&url).send().await.unwrap();
     assert!(location(&response).starts_with("/u/login?state="));
 }
+
+#[tokio::test]
+async fn the_login_page_offers_each_enabled_connection_as_a_button() {
+    let f = federation().await;
+    let (status, _) = management(
+        &f.downstream,
+        Method::PATCH,
+        &format!("/connections/{}", f.connection_id),
+        Some(json!({"display_name": "<b>Acme</b> & Co"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (down, up) = (browser(), browser());
+    let (url, verifier) = authorize(&f, "");
+    let url = url.replace("&connection=", "");
+    let response = down.get(&url).send().await.unwrap();
+    let login = location(&response);
+    assert!(login.starts_with("/u/login?state="), "{login}");
+    let page = down
+        .get(f.downstream.url(&login))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Continue with &#60;b&#62;Acme&#60;/b&#62; &#38; Co"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>Acme"), "markup is escaped");
+    let state = params_of(&format!("http://x{login}"))["state"].clone();
+    let href = format!("/u/login/upstream?state={state}&amp;connection=acme");
+    assert!(page.contains(&href), "{page}");
+
+    // The button goes on at the provider, in the same transaction.
+    let response = down
+        .get(f.downstream.url(&href.replace("&amp;", "&")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let at_provider = location(&response);
+    assert_eq!(params_of(&at_provider)["state"], state);
+    let callback = f.upstream.sign_in(&up, &at_provider).await;
+    let params = params_of(&finish(&f, &down, &callback).await);
+    let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap())["sub"],
+        format!("oidc|acme|{}", f.upstream.user_id).as_str()
+    );
+
+    // Another browser cannot use the button of this transaction; an unknown connection is
+    // refused; a connection not shown as a button is not on the page.
+    let (_, _) = authorize(&f, "");
+    let response = browser()
+        .get(
+            f.downstream
+                .url(&format!("/u/login/upstream?state={state}&connection=acme")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status() == 400 || response.status() == 403,
+        "{}",
+        response.status()
+    );
+    let (status, _) = management(
+        &f.downstream,
+        Method::PATCH,
+        &format!("/connections/{}", f.connection_id),
+        Some(json!({"show_as_button": false})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let down = browser();
+    let response = down.get(&url).send().await.unwrap();
+    let login = location(&response);
+    let page = down
+        .get(f.downstream.url(&login))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Continue with"), "{page}");
+    let state = params_of(&format!("http://x{login}"))["state"].clone();
+    let response = down
+        .get(
+            f.downstream
+                .url(&format!("/u/login/upstream?state={state}&connection=nope")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
