@@ -261,7 +261,7 @@ pub(crate) async fn post_login(
         "user": user_event(login.user),
         "authorization": { "roles": roles },
         "client": client_event(login.client),
-        "connection": connection_event(),
+        "connection": user_connection_event(state, login.user).await?,
         "request": login.request.to_event(),
         "stats": { "logins_count": login.user.logins_count },
         "tenant": { "id": "default" },
@@ -588,6 +588,29 @@ fn client_event(client: &Client) -> Value {
         "name": client.name,
         "metadata": client.profile.client_metadata,
     })
+}
+
+/// `event.connection` of a login: the connection the user signed in with (a user of
+/// an upstream connection is found by its name).
+async fn user_connection_event(state: &AppState, user: &User) -> Result<Value, StoreError> {
+    if user.connection == DATABASE_CONNECTION {
+        return Ok(connection_event());
+    }
+    Ok(
+        match state
+            .store()
+            .find_connection_by_name(&user.connection)
+            .await?
+        {
+            Some(connection) => json!({
+                "id": connection.id,
+                "name": connection.name,
+                "strategy": connection.strategy,
+                "metadata": connection.metadata,
+            }),
+            None => json!({ "name": user.connection, "metadata": {} }),
+        },
+    )
 }
 
 fn connection_event() -> Value {

@@ -479,3 +479,29 @@ async fn the_login_page_offers_each_enabled_connection_as_a_button() {
         .unwrap();
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn actions_see_the_connection_the_user_signed_in_with() {
+    let f = federation().await;
+    crate::actions::bind(
+        &f.downstream,
+        "post-login",
+        "connection-claims",
+        "exports.onExecutePostLogin = async (event, api) => {
+           api.idToken.setCustomClaim('https://example.com/connection',
+             [event.connection.name, event.connection.strategy, event.connection.id,
+              event.user.identities[0].provider].join(' '));
+         };",
+    )
+    .await;
+    let (down, up) = (browser(), browser());
+    let (url, verifier) = authorize(&f, "acme");
+    let callback = to_the_callback(&f, &down, &up, &url).await;
+    let params = params_of(&finish(&f, &down, &callback).await);
+    let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap())["https://example.com/connection"],
+        format!("acme oidc {} oidc", f.connection_id).as_str()
+    );
+}
