@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tessera_core::connection::{GOOGLE_DISCOVERY_URL, Strategy, upstream_url};
+use tessera_core::connection::{
+    GITHUB_API_URL, GITHUB_URL, GOOGLE_DISCOVERY_URL, Strategy, upstream_url,
+};
 use tessera_jose::{Jwks, MasterKey, VerifyingKey, verify_with};
 use tessera_store::{ConnectionRecord, FederatedProfile};
 
@@ -183,11 +185,13 @@ impl Upstreams {
 
     /// Reads an answer of at most [`MAX_DOCUMENT_BYTES`] as JSON; a redirect or an
     /// error status fails with what it was.
-    async fn json(
+    /// Sends `request` and reads its answer, at most [`MAX_DOCUMENT_BYTES`]; a redirect
+    /// fails (it is never followed).
+    async fn fetch(
         &self,
         request: reqwest::RequestBuilder,
         what: &str,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), UpstreamError> {
         let mut response = request.send().await.map_err(|error| {
             failed(format!(
                 "the provider's {what} could not be reached ({})",
@@ -213,26 +217,23 @@ impl Upstreams {
             }
             body.extend_from_slice(&chunk);
         }
+        Ok((status, body))
+    }
+
+    /// [`Upstreams::fetch`] of a JSON answer. An error status, or an OAuth `error` member
+    /// in any answer (GitHub answers errors with 200), fails with the error's name.
+    async fn json(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Value, UpstreamError> {
+        let (status, body) = self.fetch(request, what).await?;
         let value: Value = serde_json::from_slice(&body).map_err(|_| {
             failed(format!(
                 "the provider's {what} is not JSON (status {status})"
             ))
         })?;
-        if !status.is_success() {
-            let error = value
-                .get("error")
-                .and_then(Value::as_str)
-                .map(|e| {
-                    e.chars()
-                        .filter(|c| c.is_ascii_graphic())
-                        .take(64)
-                        .collect::<String>()
-                })
-                .unwrap_or_default();
-            return Err(failed(format!(
-                "the provider's {what} answered {status} {error}"
-            )));
-        }
+        check_answer(status, &value, what)?;
         Ok(value)
     }
 
@@ -296,41 +297,200 @@ impl Upstreams {
         Ok(provider)
     }
 
-    /// Where the browser goes to sign in at the provider.
-    pub(crate) fn authorization_url(
+    /// Where the browser goes to sign in at the connection's provider.
+    pub(crate) async fn authorization_url(
         &self,
-        provider: &Provider,
         connection: &ConnectionRecord,
         leg: &Leg<'_>,
     ) -> Result<String, UpstreamError> {
-        let mut url = upstream_url(&provider.authorization_endpoint)
-            .map_err(|why| failed(format!("the provider's authorization_endpoint {why}")))?;
-        let scope = text(&connection.options, "scopes")
-            .or_else(|| text(&connection.options, "scope"))
-            .unwrap_or("openid profile email");
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("response_type", "code")
-                .append_pair(
-                    "client_id",
-                    text(&connection.options, "client_id").unwrap_or_default(),
-                )
-                .append_pair("redirect_uri", leg.redirect_uri)
-                .append_pair("scope", scope)
-                .append_pair("state", leg.state)
-                .append_pair("nonce", leg.nonce)
-                .append_pair("code_challenge", leg.code_challenge)
-                .append_pair("code_challenge_method", "S256");
-            if let Some(hint) = leg.login_hint {
-                query.append_pair("login_hint", hint);
+        match strategy_of(connection)? {
+            Strategy::Oidc | Strategy::Google => {
+                let provider = self.provider(connection).await?;
+                oidc_authorization_url(&provider, connection, leg)
             }
+            Strategy::GitHub | Strategy::OAuth2 => oauth2_authorization_url(connection, leg),
+            Strategy::Database => Err(failed("the database connection has no provider")),
         }
-        Ok(url.into())
     }
 
     /// Redeems `code` and returns who signed in, everything checked.
     pub(crate) async fn finish(
+        &self,
+        connection: &ConnectionRecord,
+        client_secret: &str,
+        answer: &Answer<'_>,
+        now: i64,
+    ) -> Result<Identity, UpstreamError> {
+        match strategy_of(connection)? {
+            Strategy::Oidc | Strategy::Google => {
+                self.finish_oidc(connection, client_secret, answer, now)
+                    .await
+            }
+            Strategy::GitHub => self.finish_github(connection, client_secret, answer).await,
+            Strategy::OAuth2 => self.finish_oauth2(connection, client_secret, answer).await,
+            Strategy::Database => Err(failed("the database connection has no provider")),
+        }
+    }
+
+    /// Redeems a code at a plain OAuth 2.0 token endpoint (secret in the body, as GitHub
+    /// and most such providers take it) and returns the access token. The answer may be
+    /// JSON or, as GitHub sends it to clients that do not ask for JSON, form-encoded.
+    async fn redeem_oauth2(
+        &self,
+        token_url: &str,
+        connection: &ConnectionRecord,
+        client_secret: &str,
+        answer: &Answer<'_>,
+    ) -> Result<String, UpstreamError> {
+        let client_id = text(&connection.options, "client_id").unwrap_or_default();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", answer.code),
+            ("redirect_uri", answer.redirect_uri),
+            ("code_verifier", answer.code_verifier),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ];
+        let request = self
+            .http
+            .post(token_url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form);
+        let (status, body) = self.fetch(request, "token endpoint").await?;
+        let value = serde_json::from_slice::<Value>(&body).unwrap_or_else(|_| {
+            Value::Object(
+                form_urlencoded::parse(&body)
+                    .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                    .collect(),
+            )
+        });
+        check_answer(status, &value, "token endpoint")?;
+        value
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|token| !token.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| failed("the provider's token answer has no access_token"))
+    }
+
+    /// GitHub: the user from `/user`, the email from `/user/emails` — the primary one,
+    /// verified as GitHub says — or, without that scope, `/user`'s public email unverified.
+    async fn finish_github(
+        &self,
+        connection: &ConnectionRecord,
+        client_secret: &str,
+        answer: &Answer<'_>,
+    ) -> Result<Identity, UpstreamError> {
+        let site = text(&connection.options, "github_url").unwrap_or(GITHUB_URL);
+        let api = text(&connection.options, "github_api_url").unwrap_or(GITHUB_API_URL);
+        let token_url = format!("{}/login/oauth/access_token", site.trim_end_matches('/'));
+        let access_token = self
+            .redeem_oauth2(&token_url, connection, client_secret, answer)
+            .await?;
+        let api = api.trim_end_matches('/');
+        let get = |path: &str| {
+            self.http
+                .get(format!("{api}{path}"))
+                .bearer_auth(&access_token)
+                .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+        };
+        let user = self.json(get("/user"), "user API").await?;
+        let id = match user.get("id") {
+            Some(Value::Number(id)) if id.is_u64() => id.to_string(),
+            _ => return Err(failed("the provider's user has no numeric id")),
+        };
+        let emails = self.json(get("/user/emails"), "emails API").await.ok();
+        let primary = emails.as_ref().and_then(Value::as_array).and_then(|list| {
+            list.iter()
+                .find(|email| email.get("primary") == Some(&Value::Bool(true)))
+        });
+        let mut claims = Map::new();
+        match primary {
+            Some(primary) => {
+                claims.insert(
+                    "email".into(),
+                    primary.get("email").cloned().unwrap_or_default(),
+                );
+                claims.insert(
+                    "email_verified".into(),
+                    primary.get("verified").cloned().unwrap_or_default(),
+                );
+            }
+            None => {
+                claims.insert(
+                    "email".into(),
+                    user.get("email").cloned().unwrap_or_default(),
+                );
+            }
+        }
+        for (claim, member) in [
+            ("name", "name"),
+            ("nickname", "login"),
+            ("picture", "avatar_url"),
+        ] {
+            if let Some(value) = user.get(member) {
+                claims.insert(claim.into(), value.clone());
+            }
+        }
+        Ok(Identity {
+            sub: id,
+            profile: profile_of(&claims)?,
+        })
+    }
+
+    /// A plain OAuth 2.0 provider: the profile read from `userinfo_url` through the
+    /// connection's `profile_map` (JSON pointers).
+    async fn finish_oauth2(
+        &self,
+        connection: &ConnectionRecord,
+        client_secret: &str,
+        answer: &Answer<'_>,
+    ) -> Result<Identity, UpstreamError> {
+        let options = &connection.options;
+        let token_url = text(options, "tokenURL").unwrap_or_default();
+        upstream_url(token_url).map_err(|why| failed(format!("the tokenURL {why}")))?;
+        let access_token = self
+            .redeem_oauth2(token_url, connection, client_secret, answer)
+            .await?;
+        let userinfo_url = text(options, "userinfo_url").unwrap_or_default();
+        upstream_url(userinfo_url).map_err(|why| failed(format!("the userinfo_url {why}")))?;
+        let profile = self
+            .json(
+                self.http.get(userinfo_url).bearer_auth(&access_token),
+                "userinfo",
+            )
+            .await?;
+        let map = options
+            .get("profile_map")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let mut claims = Map::new();
+        for (member, pointer) in &map {
+            if let Some(value) = pointer.as_str().and_then(|p| profile.pointer(p)) {
+                claims.insert(member.clone(), value.clone());
+            }
+        }
+        let sub = match claims.remove("user_id") {
+            Some(Value::String(id)) => id,
+            Some(Value::Number(id)) => id.to_string(),
+            _ => {
+                return Err(failed(
+                    "the provider's profile has no user_id where profile_map points",
+                ));
+            }
+        };
+        if sub.is_empty() || sub.len() > 255 || sub.chars().any(char::is_control) {
+            return Err(failed("the provider's user_id is not usable"));
+        }
+        Ok(Identity {
+            sub,
+            profile: profile_of(&claims)?,
+        })
+    }
+
+    /// Redeems `code` at an OpenID Connect provider and verifies its ID token.
+    async fn finish_oidc(
         &self,
         connection: &ConnectionRecord,
         client_secret: &str,
@@ -507,6 +667,121 @@ impl Upstreams {
         );
         Ok(())
     }
+}
+
+/// The authorization URL of an OpenID Connect provider.
+fn oidc_authorization_url(
+    provider: &Provider,
+    connection: &ConnectionRecord,
+    leg: &Leg<'_>,
+) -> Result<String, UpstreamError> {
+    let mut url = upstream_url(&provider.authorization_endpoint)
+        .map_err(|why| failed(format!("the provider's authorization_endpoint {why}")))?;
+    let scope = text(&connection.options, "scopes")
+        .or_else(|| text(&connection.options, "scope"))
+        .unwrap_or("openid profile email");
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair(
+                "client_id",
+                text(&connection.options, "client_id").unwrap_or_default(),
+            )
+            .append_pair("redirect_uri", leg.redirect_uri)
+            .append_pair("scope", scope)
+            .append_pair("state", leg.state)
+            .append_pair("nonce", leg.nonce)
+            .append_pair("code_challenge", leg.code_challenge)
+            .append_pair("code_challenge_method", "S256");
+        if let Some(hint) = leg.login_hint {
+            query.append_pair("login_hint", hint);
+        }
+    }
+    Ok(url.into())
+}
+
+/// The authorization URL of a plain OAuth 2.0 provider (GitHub's, or `authorizationURL`):
+/// no nonce (there is no ID token); PKCE S256, which GitHub supports and RFC 6749 servers
+/// ignore when they do not.
+fn oauth2_authorization_url(
+    connection: &ConnectionRecord,
+    leg: &Leg<'_>,
+) -> Result<String, UpstreamError> {
+    let options = &connection.options;
+    let (endpoint, default_scope) = match strategy_of(connection)? {
+        Strategy::GitHub => (
+            format!(
+                "{}/login/oauth/authorize",
+                text(options, "github_url")
+                    .unwrap_or(GITHUB_URL)
+                    .trim_end_matches('/')
+            ),
+            "read:user user:email",
+        ),
+        _ => (
+            text(options, "authorizationURL")
+                .unwrap_or_default()
+                .to_string(),
+            "",
+        ),
+    };
+    let mut url = upstream_url(&endpoint)
+        .map_err(|why| failed(format!("the provider's authorization URL {why}")))?;
+    let scope = match options.get("scope") {
+        Some(Value::String(scope)) => scope.clone(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => default_scope.to_string(),
+    };
+    let pkce = strategy_of(connection)? == Strategy::GitHub
+        || options.get("pkce_enabled") == Some(&Value::Bool(true));
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", text(options, "client_id").unwrap_or_default())
+            .append_pair("redirect_uri", leg.redirect_uri)
+            .append_pair("state", leg.state);
+        if !scope.is_empty() {
+            query.append_pair("scope", &scope);
+        }
+        if pkce {
+            query
+                .append_pair("code_challenge", leg.code_challenge)
+                .append_pair("code_challenge_method", "S256");
+        }
+    }
+    Ok(url.into())
+}
+
+fn strategy_of(connection: &ConnectionRecord) -> Result<Strategy, UpstreamError> {
+    Strategy::parse(&connection.strategy)
+        .ok_or_else(|| failed("the connection's strategy is unknown"))
+}
+
+/// Fails on an error status, or an OAuth `error` member whatever the status.
+fn check_answer(
+    status: reqwest::StatusCode,
+    value: &Value,
+    what: &str,
+) -> Result<(), UpstreamError> {
+    let error = value.get("error").and_then(Value::as_str).map(|e| {
+        e.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect::<String>()
+    });
+    if !status.is_success() || error.is_some() {
+        return Err(failed(format!(
+            "the provider's {what} answered {status} {}",
+            error.unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// What a reqwest error was, without its URL (which may carry a query).

@@ -42,15 +42,12 @@ pub(crate) async fn begin(
     mut pending: Pending,
     connection: &ConnectionRecord,
 ) -> Result<Response, PageError> {
-    let provider = provider_of(state, connection).await?;
     let leg = new_leg(connection);
     let nonce = leg.nonce.clone();
     let challenge = pkce::challenge_of(&leg.code_verifier);
     pending.upstream = Some(leg);
     let (id, cookie) = transaction::begin(state, headers, &pending).await?;
-    let location = provider_url(
-        state, &provider, connection, &id, &nonce, &challenge, &pending,
-    )?;
+    let location = provider_url(state, connection, &id, &nonce, &challenge, &pending).await?;
     Ok(transaction::with_cookie(
         pages::redirect(&location),
         Some(cookie),
@@ -86,7 +83,6 @@ pub(crate) async fn leave_for_provider(
                 "This application does not sign in with that provider.",
             ));
         };
-        let provider = provider_of(&state, &connection).await?;
         let leg = new_leg(&connection);
         let nonce = leg.nonce.clone();
         let challenge = pkce::challenge_of(&leg.code_verifier);
@@ -102,13 +98,13 @@ pub(crate) async fn leave_for_provider(
         }
         let location = provider_url(
             &state,
-            &provider,
             &connection,
             &record.id,
             &nonce,
             &challenge,
             &pending,
-        )?;
+        )
+        .await?;
         Ok(pages::redirect(&location))
     }
     .await;
@@ -134,20 +130,6 @@ pub(crate) async fn buttons(
         .collect())
 }
 
-async fn provider_of(
-    state: &AppState,
-    connection: &ConnectionRecord,
-) -> Result<crate::upstream::Provider, PageError> {
-    state
-        .upstreams()
-        .provider(connection)
-        .await
-        .map_err(|error| {
-            tracing::warn!(connection = %connection.name, %error, "upstream provider unavailable");
-            unavailable(connection)
-        })
-}
-
 fn new_leg(connection: &ConnectionRecord) -> UpstreamLeg {
     UpstreamLeg {
         connection_id: connection.id.clone(),
@@ -157,9 +139,8 @@ fn new_leg(connection: &ConnectionRecord) -> UpstreamLeg {
 }
 
 /// The provider's authorization URL for the transaction `id`.
-fn provider_url(
+async fn provider_url(
     state: &AppState,
-    provider: &crate::upstream::Provider,
     connection: &ConnectionRecord,
     id: &str,
     nonce: &str,
@@ -169,7 +150,6 @@ fn provider_url(
     state
         .upstreams()
         .authorization_url(
-            provider,
             connection,
             &crate::upstream::Leg {
                 state: id,
@@ -179,6 +159,7 @@ fn provider_url(
                 login_hint: pending.request.login_hint.as_deref(),
             },
         )
+        .await
         .map_err(|error| {
             tracing::warn!(connection = %connection.name, %error, "upstream provider unusable");
             unavailable(connection)

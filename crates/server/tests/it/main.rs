@@ -15,6 +15,7 @@ mod email_provider;
 mod email_verification;
 mod error_shapes;
 mod federation;
+mod federation_oauth2;
 mod flows;
 mod hybrid;
 mod logs;
