@@ -63,6 +63,13 @@ struct MessagePage<'a> {
     is_error: bool,
 }
 
+/// A page that goes on to `location` by itself (a meta refresh, no script).
+#[derive(Template)]
+#[template(path = "continue.html")]
+pub(crate) struct ContinuePage<'a> {
+    pub(crate) location: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "form_post.html")]
 pub(crate) struct FormPostPage<'a> {

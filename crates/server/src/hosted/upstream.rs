@@ -31,8 +31,18 @@ fn callback_url(state: &AppState) -> String {
     format!("{}{CALLBACK_PATH}", state.issuer())
 }
 
+/// Back to `/authorize/resume`, through a page that goes on by itself rather than a
+/// redirect: the provider's login form led here, and browsers hold every redirect after a
+/// form submission to that page's `form-action` — which names this callback, not the
+/// application it leads to (a Tessera provider's does exactly that). A page ends the chain.
 fn resume(transaction: &str) -> Response {
-    pages::see_other(&format!("/authorize/resume?state={transaction}"))
+    let location = format!("/authorize/resume?state={transaction}");
+    pages::html(
+        axum::http::StatusCode::OK,
+        &pages::ContinuePage {
+            location: &location,
+        },
+    )
 }
 
 /// Begins a login transaction that signs in at `connection`'s provider: 302 there.
