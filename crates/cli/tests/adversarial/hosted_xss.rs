@@ -341,7 +341,15 @@ const AUTHORIZE_PARAMETERS: &[AuthorizeParameter] = &[
         Kind::Response,
     ),
     ("ui_locales", "ui_locales", &[], Kind::Login, Kind::Response),
-    ("connection", "connection", &[], Kind::Login, Kind::Response),
+    // A connection the application does not have is refused to the application, its
+    // name never on a page.
+    (
+        "connection",
+        "connection",
+        &[],
+        Kind::Redirect,
+        Kind::Response,
+    ),
     ("error", "error", &[], Kind::Login, Kind::Response),
     (
         "error_description",

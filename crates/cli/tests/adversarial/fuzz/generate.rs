@@ -314,6 +314,18 @@ pub(super) const ROUTES: &[Route] = &[
     route("/authorize", GET_POST, AUTHORIZE, Shape::Page),
     route("/authorize/resume", GET, &["state"], Shape::Page),
     route("/u/login", GET_POST, LOGIN, Shape::Page),
+    route(
+        "/u/login/upstream",
+        GET,
+        &["state", "connection"],
+        Shape::Page,
+    ),
+    route(
+        "/login/callback",
+        GET,
+        &["state", "code", "error", "error_description"],
+        Shape::Page,
+    ),
     route("/u/signup", GET_POST, SIGNUP, Shape::Page),
     route("/u/reset-password", GET_POST, RESET, Shape::Page),
     route("/u/reset-password/code", GET_POST, RESET, Shape::Page),
