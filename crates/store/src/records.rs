@@ -539,3 +539,26 @@ pub struct FederatedProfile {
     pub nickname: Option<String>,
     pub picture: Option<String>,
 }
+
+/// A profile as a user row holds it: what a linked identity keeps of its account
+/// (Auth0's `profileData`), and what its account gets back when it is unlinked.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LinkedProfile {
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub nickname: String,
+    pub picture: String,
+}
+
+/// An identity linked to a user: signing in through it signs the primary user in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedIdentity {
+    /// The identity's own id, `provider|id` (the account it was before linking).
+    pub user_id: String,
+    pub primary_user_id: String,
+    /// The connection's name.
+    pub connection: String,
+    pub profile: LinkedProfile,
+    pub linked_at: i64,
+}

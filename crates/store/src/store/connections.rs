@@ -374,7 +374,9 @@ impl Store {
                 return Err(StoreError::NotFound("connection"));
             };
             let has_users = sqlx::query(
-                "SELECT 1 AS one FROM users WHERE tenant_id = $1 AND connection = $2 LIMIT 1",
+                "SELECT 1 AS one FROM users WHERE tenant_id = $1 AND connection = $2 \
+                 UNION ALL SELECT 1 AS one FROM linked_identities \
+                 WHERE tenant_id = $1 AND connection = $2 LIMIT 1",
             )
             .bind(self.tenant)
             .bind(&name)

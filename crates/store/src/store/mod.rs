@@ -68,6 +68,7 @@ mod email_provider;
 mod email_templates;
 mod jobs;
 mod keys;
+mod linked_identities;
 #[cfg(test)]
 mod plans;
 mod purge;
@@ -81,6 +82,7 @@ mod tokens;
 mod users;
 mod verification_tickets;
 
+pub use linked_identities::MAX_LINKED_IDENTITIES;
 pub use purge::PURGE_BATCH;
 
 /// A snapshot of the connection pool ([`Store::pool_stats`]).

@@ -10,7 +10,9 @@ use crate::lists::{
     Bind, Match, Page, Slice, Sql, UserField, UserOrder, UserSearch, UserSort, bound_query,
     prefix_end,
 };
-use crate::records::{FederatedProfile, ImportOutcome, ImportedUser, NewUser, UserProfileChange};
+use crate::records::{
+    FederatedProfile, ImportOutcome, ImportedUser, LinkedProfile, NewUser, UserProfileChange,
+};
 use crate::{StoreError, StoreResult};
 
 fn json_object(text: &str) -> StoreResult<Metadata> {
@@ -102,6 +104,24 @@ fn default_picture(email: &str) -> String {
             .replace('>', "%3E")
             .replace(' ', "%20")
     )
+}
+
+/// An upstream's profile with the defaults a user row gets for what it leaves out.
+pub(super) fn profile_as_stored(profile: &FederatedProfile) -> LinkedProfile {
+    let email = tessera_core::normalize_email(&profile.email);
+    LinkedProfile {
+        picture: profile
+            .picture
+            .clone()
+            .unwrap_or_else(|| default_picture(&email)),
+        name: profile.name.clone().unwrap_or_else(|| email.clone()),
+        nickname: profile
+            .nickname
+            .clone()
+            .unwrap_or_else(|| User::nickname_from_email(&email)),
+        email_verified: profile.email_verified,
+        email,
+    }
 }
 
 impl Store {
@@ -308,16 +328,13 @@ impl Store {
         profile: &FederatedProfile,
         now: i64,
     ) -> StoreResult<User> {
-        let email = tessera_core::normalize_email(&profile.email);
-        let picture = profile
-            .picture
-            .clone()
-            .unwrap_or_else(|| default_picture(&email));
-        let name = profile.name.clone().unwrap_or_else(|| email.clone());
-        let nickname = profile
-            .nickname
-            .clone()
-            .unwrap_or_else(|| User::nickname_from_email(&email));
+        let LinkedProfile {
+            email,
+            email_verified,
+            name,
+            nickname,
+            picture,
+        } = profile_as_stored(profile);
         each!(self, |pool| {
             sqlx::query(
                 "INSERT INTO users (tenant_id, user_id, connection, email, email_verified, \
@@ -331,7 +348,7 @@ impl Store {
             .bind(user_id)
             .bind(connection)
             .bind(&email)
-            .bind(profile.email_verified)
+            .bind(email_verified)
             .bind(&name)
             .bind(&nickname)
             .bind(&picture)

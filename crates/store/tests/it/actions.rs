@@ -4,29 +4,6 @@
 use serde_json::json;
 use tessera_store::*;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let fresh = crate::store::sqlite().await;
-                    super::$name(&fresh.store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let fresh = crate::store::postgres().await;
-                    super::$name(&fresh.store).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     actions_are_saved_listed_and_renamed_without_clashes,
     deploys_snapshot_the_draft_and_rollback_makes_a_new_version,

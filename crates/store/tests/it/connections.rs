@@ -4,29 +4,6 @@ use serde_json::{Map, Value, json};
 use tessera_core::{AppType, Client};
 use tessera_store::*;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let fresh = crate::store::sqlite().await;
-                    super::$name(&fresh.store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let fresh = crate::store::postgres().await;
-                    super::$name(&fresh.store).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     the_database_connection_is_there_from_the_start,
     connections_are_saved_listed_and_changed,
@@ -350,4 +327,32 @@ async fn a_connection_with_users_is_not_deleted(store: &Store) {
             .unwrap()
             .is_some()
     );
+    // Nor one whose only account is an identity linked to a user of another connection.
+    store
+        .create_connection(&connection("con_gh", "gh", "github"), &[])
+        .await
+        .unwrap();
+    let profile = FederatedProfile {
+        email: "kept@x.io".into(),
+        ..Default::default()
+    };
+    store
+        .upsert_federated_user("github|7", "gh", &profile, 2)
+        .await
+        .unwrap();
+    store
+        .link_identity("auth0|kept", "github|7", 3)
+        .await
+        .unwrap();
+    let refused = store.delete_connection("con_gh").await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    store
+        .unlink_identity("auth0|kept", "github|7", 4)
+        .await
+        .unwrap();
+    store.delete_user("github|7").await.unwrap();
+    store.delete_connection("con_gh").await.unwrap();
 }

@@ -1,7 +1,35 @@
 //! The store's integration tests through its public API, on SQLite and on a throwaway
 //! PostgreSQL server (`tessera_testkit::pg`). One test binary, one module per area.
 
+/// `on_both_backends!(a, b)`: tests `sqlite::a`, `postgres::a`, … each calling the `async
+/// fn a(&Store)` of the module it is used in with a fresh store of that backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let fresh = crate::store::sqlite().await;
+                    assert_eq!(fresh.store.backend_name(), "sqlite");
+                    super::$name(&fresh.store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let fresh = crate::store::postgres().await;
+                    assert_eq!(fresh.store.backend_name(), "postgres");
+                    super::$name(&fresh.store).await;
+                }
+            )*
+        }
+    };
+}
+
 mod actions;
 mod connections;
+mod linked_identities;
 mod postgres_tls;
 mod store;

@@ -37,31 +37,6 @@ pub(crate) async fn postgres() -> Fresh {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let fresh = super::sqlite().await;
-                    assert_eq!(fresh.store.backend_name(), "sqlite");
-                    super::$name(&fresh.store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let fresh = super::postgres().await;
-                    assert_eq!(fresh.store.backend_name(), "postgres");
-                    super::$name(&fresh.store).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     resource_servers_crud_and_conflicts,
     machine_access_joins_client_api_and_grant,
