@@ -257,8 +257,9 @@ pub(crate) async fn post_login(
         .into_iter()
         .map(|role| role.name)
         .collect::<Vec<_>>();
+    let linked = state.store().linked_identities(&login.user.user_id).await?;
     let mut event = json!({
-        "user": user_event(login.user),
+        "user": user_event(login.user, &linked),
         "authorization": { "roles": roles },
         "client": client_event(login.client),
         "connection": user_connection_event(state, login.user).await?,
@@ -413,7 +414,8 @@ pub(crate) async fn pre_user_registration(
 /// the outcome, and its failures are only logged.
 pub(crate) fn post_user_registration(state: &AppState, sign_up: SignUp, user: &User) {
     let event = json!({
-        "user": user_event(user),
+        // A new account: nothing is linked to it yet.
+        "user": user_event(user, &[]),
         "client": client_event(&sign_up.client),
         "connection": connection_event(),
         "request": sign_up.request.to_event(),
@@ -431,7 +433,8 @@ pub(crate) fn post_user_registration(state: &AppState, sign_up: SignUp, user: &U
 /// Runs post-change-password after a user's password changed, off the request's path.
 pub(crate) fn post_change_password(state: &AppState, user: &User, request: &RequestFacts) {
     let event = json!({
-        "user": user_event(user),
+        // Off the request's path and without a store read: linked identities are left out.
+        "user": user_event(user, &[]),
         "connection": connection_event(),
         "request": request.to_event(),
         "tenant": { "id": "default" },
@@ -568,10 +571,11 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
     })
 }
 
-/// `event.user`: the Management API's user, metadata always objects.
-fn user_event(user: &User) -> Value {
-    let mut event =
-        serde_json::to_value(crate::management::wire::user(user)).expect("plain data serializes");
+/// `event.user`: the Management API's user (with the identities linked to it), metadata
+/// always objects.
+fn user_event(user: &User, linked: &[tessera_store::LinkedIdentity]) -> Value {
+    let mut event = serde_json::to_value(crate::management::wire::user(user, linked))
+        .expect("plain data serializes");
     for member in ["app_metadata", "user_metadata"] {
         if !event[member].is_object() {
             event[member] = json!({});

@@ -42,7 +42,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
         }
         UsersAction::Show { user } => {
             let user = find(&ctx.store, &user).await?;
-            print_user(ctx, &user, None);
+            print_user(ctx, &user, None).await?;
             Ok(())
         }
         UsersAction::Delete { user: key } => {
@@ -52,7 +52,8 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
                 .await
                 .map_err(|e| not_found_or(e, &key))?;
             if ctx.json {
-                output::print_json(&wire::user(&user));
+                // Its linked identities went with it.
+                output::print_json(&wire::user(&user, &[]));
             } else {
                 println!("Deleted user {} ({}).", user.email, user.user_id);
             }
@@ -65,7 +66,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
                 .await
                 .map_err(|e| not_found_or(e, &key))?;
             let user = find(&ctx.store, &user.user_id).await?;
-            print_user(ctx, &user, Some("Blocked user; their sessions have ended."));
+            print_user(ctx, &user, Some("Blocked user; their sessions have ended.")).await?;
             Ok(())
         }
         UsersAction::Unblock { user: key } => {
@@ -81,7 +82,8 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
                 ctx,
                 &user,
                 Some("Unblocked user (failed-login lockouts cleared)."),
-            );
+            )
+            .await?;
             Ok(())
         }
         UsersAction::SetPassword {
@@ -97,7 +99,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
                 .await
                 .map_err(|e| not_found_or(e, &key))?;
             let user = find(&ctx.store, &user.user_id).await?;
-            print_user(ctx, &user, Some("Password changed."));
+            print_user(ctx, &user, Some("Password changed.")).await?;
             Ok(())
         }
     }
@@ -267,19 +269,22 @@ async fn create(
             }
             other => CliError::Store(other),
         })?;
-    print_user(ctx, &user, Some("Created user."));
+    print_user(ctx, &user, Some("Created user.")).await?;
     Ok(())
 }
 
-fn print_user(ctx: &Context, user: &User, headline: Option<&str>) {
+/// Prints a user; as JSON with the identities linked to it.
+async fn print_user(ctx: &Context, user: &User, headline: Option<&str>) -> CliResult<()> {
     if ctx.json {
-        output::print_json(&wire::user(user));
-        return;
+        let linked = ctx.store.linked_identities(&user.user_id).await?;
+        output::print_json(&wire::user(user, &linked));
+        return Ok(());
     }
     if let Some(headline) = headline {
         println!("{headline}");
     }
     output::print_fields(&output::user_fields(user));
+    Ok(())
 }
 
 async fn list(ctx: &Context, args: &PageArgs) -> CliResult<()> {
@@ -289,7 +294,9 @@ async fn list(ctx: &Context, args: &PageArgs) -> CliResult<()> {
         .await?;
     let users = page.items;
     if ctx.json {
-        let shapes: Vec<_> = users.iter().map(wire::user).collect();
+        let ids: Vec<&str> = users.iter().map(|u| u.user_id.as_str()).collect();
+        let linked = ctx.store.linked_identities_of(&ids).await?;
+        let shapes: Vec<_> = users.iter().map(|u| wire::user(u, &linked)).collect();
         output::print_json(&shapes);
     } else if users.is_empty() && args.page == 0 {
         println!(

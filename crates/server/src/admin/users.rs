@@ -681,7 +681,12 @@ pub(crate) async fn raw_json(
         Ok(user) => user,
         Err(response) => return response,
     };
-    let json = serde_json::to_string_pretty(&wire::user(&user)).unwrap_or_default();
+    let linked =
+        match crate::management::users::linked_of(&state, std::slice::from_ref(&user)).await {
+            Ok(linked) => linked,
+            Err(error) => return views::operation_refused(&error),
+        };
+    let json = serde_json::to_string_pretty(&wire::user(&user, &linked)).unwrap_or_default();
     views::page(&JsonPage {
         frame: Frame::new(&state, &admin, "users", None),
         tabs: tabs(&user, "json"),

@@ -290,11 +290,26 @@ pub(crate) async fn callback(
             return fail("access_denied", "The connection's strategy is unknown".into()).await;
         };
         let user_id = strategy.user_id(&connection.name, &identity.sub);
-        let user = match state
+        // An identity linked to a user signs that user in; any other is its own account,
+        // created at its first sign-in and updated at the next ones.
+        let linked_to = state
             .store()
-            .upsert_federated_user(&user_id, &connection.name, &identity.profile, now())
-            .await
-        {
+            .sign_in_linked(&user_id, &identity.profile)
+            .await?;
+        let signed_in = match linked_to {
+            Some(primary) => state
+                .store()
+                .find_user(&primary)
+                .await?
+                .ok_or(StoreError::NotFound("user")),
+            None => {
+                state
+                    .store()
+                    .upsert_federated_user(&user_id, &connection.name, &identity.profile, now())
+                    .await
+            }
+        };
+        let user = match signed_in {
             Ok(user) => user,
             Err(StoreError::Conflict(_)) => {
                 return fail(

@@ -165,8 +165,13 @@ fn csv_cell(value: &Value) -> String {
     }
 }
 
-fn render(user: &User, columns: &[Column], csv: bool) -> String {
-    let shape = serde_json::to_value(wire::user(user)).unwrap_or(Value::Null);
+fn render(
+    user: &User,
+    linked: &[tessera_store::LinkedIdentity],
+    columns: &[Column],
+    csv: bool,
+) -> String {
+    let shape = serde_json::to_value(wire::user(user, linked)).unwrap_or(Value::Null);
     if csv {
         let cells: Vec<String> = columns
             .iter()
@@ -262,14 +267,19 @@ pub(crate) async fn file(
             cursor.done = true;
             return Some((Ok(Bytes::from(chunk)), cursor));
         }
-        match cursor
-            .store
-            .users_after(cursor.after.as_deref(), want)
-            .await
-        {
-            Ok(users) => {
+        let read = async {
+            let users = cursor
+                .store
+                .users_after(cursor.after.as_deref(), want)
+                .await?;
+            let ids: Vec<&str> = users.iter().map(|u| u.user_id.as_str()).collect();
+            let linked = cursor.store.linked_identities_of(&ids).await?;
+            Ok::<_, tessera_store::StoreError>((users, linked))
+        };
+        match read.await {
+            Ok((users, linked)) => {
                 for user in &users {
-                    chunk.push_str(&render(user, &cursor.columns, cursor.csv));
+                    chunk.push_str(&render(user, &linked, &cursor.columns, cursor.csv));
                 }
                 cursor.after = users.last().map(|user| user.user_id.clone());
                 cursor.left = cursor.left.map(|left| left - users.len() as u64);

@@ -27,6 +27,7 @@ mod email_templates;
 mod error;
 mod exports;
 pub(crate) mod grants;
+pub(crate) mod identities;
 mod jobs;
 mod paging;
 pub(crate) mod resource_servers;
@@ -133,6 +134,10 @@ pub(crate) const ROUTES: &[Route] = &[
             .delete(users::http::delete)
     }),
     ("/users-by-email", || get(users::http::by_email)),
+    ("/users/{id}/identities", || post(identities::http::link)),
+    ("/users/{id}/identities/{provider}/{user_id}", || {
+        delete(identities::http::unlink)
+    }),
     ("/users/{id}/roles", || {
         get(user_access::http::roles)
             .post(user_access::http::assign_roles)

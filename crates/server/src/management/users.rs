@@ -64,6 +64,15 @@ pub(crate) async fn find(state: &AppState, user_id: &str) -> ApiResult<User> {
         .ok_or_else(not_found)
 }
 
+/// The identities linked to `users` (a page at most), read at once for their wire shapes.
+pub(crate) async fn linked_of(
+    state: &AppState,
+    users: &[User],
+) -> ApiResult<Vec<tessera_store::LinkedIdentity>> {
+    let ids: Vec<&str> = users.iter().map(|u| u.user_id.as_str()).collect();
+    Ok(state.store().linked_identities_of(&ids).await?)
+}
+
 fn connection(fields: &mut Fields, required: bool) -> ApiResult<()> {
     match fields.string("connection")? {
         None if required => Err(ApiError::invalid_body(
@@ -369,7 +378,8 @@ pub(crate) mod http {
         let search =
             user_search::parse(query.get("q"), query.get("connection"), query.get("sort"))?;
         let page = super::list(&state, &principal, &search, slice).await?;
-        Ok(paging.respond(page.map(|u| fields.apply(wire::user(&u))), "users"))
+        let linked = super::linked_of(&state, &page.items).await?;
+        Ok(paging.respond(page.map(|u| fields.apply(wire::user(&u, &linked))), "users"))
     }
 
     /// Tessera is search engine v3; v1 and v2 are refused as Auth0 refuses them since their
@@ -405,10 +415,11 @@ pub(crate) mod http {
             .get("email")
             .ok_or_else(|| ApiError::invalid_query("Missing required property: email"))?;
         let fields = query.field_filter()?;
-        let users: Vec<_> = super::by_email(&state, &principal, email)
-            .await?
+        let users = super::by_email(&state, &principal, email).await?;
+        let linked = super::linked_of(&state, users.as_slice()).await?;
+        let users: Vec<_> = users
             .iter()
-            .map(|u| fields.apply(wire::user(u)))
+            .map(|u| fields.apply(wire::user(u, &linked)))
             .collect();
         Ok(Json(users).into_response())
     }
@@ -423,7 +434,8 @@ pub(crate) mod http {
         let fields =
             Query::parse(query.as_deref(), &["fields", "include_fields"])?.field_filter()?;
         let user = super::get(&state, &principal, &id).await?;
-        Ok(Json(fields.apply(wire::user(&user))).into_response())
+        let linked = state.store().linked_identities(&user.user_id).await?;
+        Ok(Json(fields.apply(wire::user(&user, &linked))).into_response())
     }
 
     pub(crate) async fn create(
@@ -434,7 +446,8 @@ pub(crate) mod http {
         let principal = require(&state, &headers, CREATE).await?;
         let fields = body::object(&headers, body, CREATE_FIELDS)?;
         let user = super::create(&state, &principal, fields).await?;
-        Ok((StatusCode::CREATED, Json(wire::user(&user))).into_response())
+        // A new user has nothing linked to it.
+        Ok((StatusCode::CREATED, Json(wire::user(&user, &[]))).into_response())
     }
 
     pub(crate) async fn update(
@@ -446,7 +459,8 @@ pub(crate) mod http {
         let principal = require(&state, &headers, UPDATE).await?;
         let fields = body::object(&headers, body, UPDATE_FIELDS)?;
         let user = super::update(&state, &principal, &id, fields).await?;
-        Ok(Json(wire::user(&user)).into_response())
+        let linked = state.store().linked_identities(&user.user_id).await?;
+        Ok(Json(wire::user(&user, &linked)).into_response())
     }
 
     pub(crate) async fn delete(

@@ -217,28 +217,68 @@ pub struct Identity {
     pub provider: String,
     /// The user's id without the provider prefix.
     pub user_id: String,
+    /// A linked identity's own profile, as its provider last gave it.
+    #[serde(rename = "profileData", skip_serializing_if = "Option::is_none")]
+    pub profile_data: Option<ProfileData>,
 }
 
-pub fn user(user: &tessera_core::User) -> User {
+/// A linked identity's `profileData`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileData {
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub nickname: String,
+    pub picture: String,
+}
+
+/// An identity of `user_id` (`provider|id`) of `connection`.
+fn identity(user_id: &str, connection: &str, profile_data: Option<ProfileData>) -> Identity {
     // `auth0|5f1c…` → (`auth0`, `5f1c…`); `oidc|acme|sub` → (`oidc`, `acme|sub`).
-    let (provider, id) = user
-        .user_id
-        .split_once('|')
-        .unwrap_or(("auth0", user.user_id.as_str()));
-    let is_social = tessera_core::connection::Strategy::parse(provider)
-        .is_some_and(tessera_core::connection::Strategy::is_social);
+    let (provider, id) = user_id.split_once('|').unwrap_or(("auth0", user_id));
+    Identity {
+        connection: connection.into(),
+        is_social: tessera_core::connection::Strategy::parse(provider)
+            .is_some_and(tessera_core::connection::Strategy::is_social),
+        provider: provider.into(),
+        user_id: id.into(),
+        profile_data,
+    }
+}
+
+/// A user's identities: its own first, then those linked to it.
+pub fn identities(
+    user: &tessera_core::User,
+    linked: &[tessera_store::LinkedIdentity],
+) -> Vec<Identity> {
+    let own = identity(&user.user_id, &user.connection, None);
+    let linked = linked
+        .iter()
+        .filter(|l| l.primary_user_id == user.user_id)
+        .map(|l| {
+            let p = &l.profile;
+            let data = ProfileData {
+                email: p.email.clone(),
+                email_verified: p.email_verified,
+                name: p.name.clone(),
+                nickname: p.nickname.clone(),
+                picture: p.picture.clone(),
+            };
+            identity(&l.user_id, &l.connection, Some(data))
+        });
+    std::iter::once(own).chain(linked).collect()
+}
+
+/// A user; `linked` holds (at least) the identities linked to it, as read with
+/// `Store::linked_identities_of` for a page of users.
+pub fn user(user: &tessera_core::User, linked: &[tessera_store::LinkedIdentity]) -> User {
     User {
         app_metadata: user.app_metadata.clone(),
         blocked: user.blocked,
         created_at: rfc3339(user.created_at),
         email: user.email.clone(),
         email_verified: user.email_verified,
-        identities: vec![Identity {
-            connection: user.connection.clone(),
-            is_social,
-            provider: provider.into(),
-            user_id: id.into(),
-        }],
+        identities: identities(user, linked),
         last_login: user.last_login.map(rfc3339),
         logins_count: user.logins_count,
         name: user.name.clone(),
@@ -630,7 +670,7 @@ mod tests {
             scope: vec!["read".into()],
             created_at: 0,
         }));
-        same(&user(&someone));
+        same(&user(&someone, &[]));
         same(&role(&tessera_core::Role {
             id: "rol_1".into(),
             name: "reader".into(),
@@ -714,7 +754,7 @@ mod tests {
         let with = serde_json::to_value(client(&app(), Some("s"))).unwrap();
         assert_eq!(with["client_secret"], "s");
 
-        let json = serde_json::to_value(user(&person())).unwrap();
+        let json = serde_json::to_value(user(&person(), &[])).unwrap();
         assert_eq!(json["created_at"], "1970-01-01T00:00:00.000Z");
         assert!(json.get("last_login").is_none());
         assert!(json.get("user_metadata").is_none());

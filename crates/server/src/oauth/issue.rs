@@ -178,6 +178,8 @@ pub(crate) struct IdTokenHint {
     pub(crate) sub: String,
     /// The client it was issued to (`aud`).
     pub(crate) client_id: String,
+    /// `exp`: a hint may be expired, a token that proves an account now (`link_with`) not.
+    pub(crate) expires_at: Option<i64>,
 }
 
 /// Reads an `id_token_hint`; `None` when it is not an ID token of ours.
@@ -192,5 +194,6 @@ pub(crate) fn read_id_token_hint(state: &AppState, hint: &str) -> Option<IdToken
     Some(IdTokenHint {
         sub: text("sub")?,
         client_id: text("aud")?,
+        expires_at: claims.get("exp").and_then(serde_json::Value::as_i64),
     })
 }

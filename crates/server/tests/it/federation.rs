@@ -512,3 +512,103 @@ fn continued(html: &str) -> String {
     let end = start + html[start..].find('"').expect("its end");
     html[start..end].replace("&amp;", "&")
 }
+
+/// One sign-in through `acme` from a fresh browser; the `sub` of the ID token and the token.
+async fn sign_in_through_acme(f: &Federation) -> (String, String) {
+    let (down, up) = (browser(), browser());
+    let (url, verifier) = authorize(f, "acme");
+    let callback = to_the_callback(f, &down, &up, &url).await;
+    let params = params_of(&finish(f, &down, &callback).await);
+    let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = tokens["id_token"].as_str().unwrap().to_string();
+    let sub = claims_of(&id_token)["sub"].as_str().unwrap().to_string();
+    (sub, id_token)
+}
+
+#[tokio::test]
+async fn an_identity_the_administrator_links_signs_its_primary_in() {
+    // The downstream password account demo@example.com is the primary; the provider's
+    // demo@example.com is another account until an administrator links it — by its
+    // provider and id, or by an ID token proving it (`link_with`).
+    let f = federation().await;
+    let primary = f.downstream.user_id.clone();
+    let (federated, id_token) = sign_in_through_acme(&f).await;
+    let acme_id = federated.strip_prefix("oidc|").unwrap().to_string();
+    assert_ne!(federated, primary, "no linking by email");
+
+    let linked = json!({"provider": "oidc", "user_id": acme_id});
+    let path = format!("/users/{}/identities", urlencode(&primary));
+    let (status, identities) = management(&f.downstream, Method::POST, &path, Some(linked)).await;
+    assert_eq!(status, 201, "{identities}");
+    assert_eq!(identities.as_array().unwrap().len(), 2, "{identities}");
+    assert_eq!(identities[0]["provider"], "auth0");
+    assert_eq!(identities[1]["provider"], "oidc");
+    assert_eq!(identities[1]["connection"], "acme");
+    assert_eq!(identities[1]["user_id"], acme_id.as_str());
+    assert_eq!(
+        identities[1]["profileData"]["email"],
+        f.upstream.user_email.as_str()
+    );
+    let (status, _) = management(
+        &f.downstream,
+        Method::GET,
+        &format!("/users/{}", urlencode(&federated)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "the secondary account is gone");
+    let (_, shown) = management(
+        &f.downstream,
+        Method::GET,
+        &format!("/users/{}", urlencode(&primary)),
+        None,
+    )
+    .await;
+    assert_eq!(shown["identities"], identities);
+
+    // Signing in through the linked identity signs the primary in.
+    let (sub, _) = sign_in_through_acme(&f).await;
+    assert_eq!(sub, primary);
+    let stored = f
+        .downstream
+        .store
+        .find_user(&primary)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.logins_count, 1);
+
+    // Unlinked, it is an account of its own again.
+    let unlink = format!(
+        "/users/{}/identities/oidc/{}",
+        urlencode(&primary),
+        urlencode(&acme_id)
+    );
+    let (status, left) = management(&f.downstream, Method::DELETE, &unlink, None).await;
+    assert_eq!(status, 200, "{left}");
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    let (sub, fresh_token) = sign_in_through_acme(&f).await;
+    assert_eq!(sub, federated);
+
+    // `link_with`: an unexpired ID token of ours proves the account to link.
+    let (status, refused) = management(
+        &f.downstream,
+        Method::POST,
+        &path,
+        Some(json!({"link_with": id_token.replace('.', "x")})),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, identities) = management(
+        &f.downstream,
+        Method::POST,
+        &path,
+        Some(json!({"link_with": fresh_token})),
+    )
+    .await;
+    assert_eq!(status, 201, "{identities}");
+    assert_eq!(identities[1]["user_id"], acme_id.as_str());
+    let (sub, _) = sign_in_through_acme(&f).await;
+    assert_eq!(sub, primary);
+}

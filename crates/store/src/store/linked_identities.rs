@@ -13,8 +13,9 @@ use crate::{StoreError, StoreResult};
 /// the user, so they stay few.
 pub const MAX_LINKED_IDENTITIES: i64 = 20;
 
-/// The most primaries one [`Store::linked_identities_of`] reads: a page of users.
-const MAX_PRIMARIES: usize = 100;
+/// The most primaries one [`Store::linked_identities_of`] reads: a page of users, or a
+/// chunk of an export.
+const MAX_PRIMARIES: usize = 500;
 
 macro_rules! linked_columns {
     () => {
@@ -169,7 +170,7 @@ impl Store {
         self.linked_identities_of(&[primary]).await
     }
 
-    /// The identities linked to any of `primaries` (a page of users, at most 100), by
+    /// The identities linked to any of `primaries` (a page of users, at most 500), by
     /// primary then id.
     pub async fn linked_identities_of(
         &self,

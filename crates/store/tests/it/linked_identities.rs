@@ -231,7 +231,7 @@ async fn a_page_of_users_reads_its_identities_at_once(store: &Store) {
         ]
     );
     assert!(store.linked_identities_of(&[]).await.unwrap().is_empty());
-    let too_many: Vec<String> = (0..101).map(|n| format!("auth0|{n}")).collect();
+    let too_many: Vec<String> = (0..501).map(|n| format!("auth0|{n}")).collect();
     let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
     assert!(store.linked_identities_of(&too_many).await.is_err());
 }
