@@ -22,6 +22,7 @@ mod email_verification;
 mod fuzz;
 mod hosted_xss;
 mod imports;
+mod linking;
 mod management;
 mod parsers;
 mod proxy;

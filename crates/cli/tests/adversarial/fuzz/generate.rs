@@ -293,8 +293,8 @@ const fn route(
 }
 
 /// Every route of `tessera_server::router` and of the Management API (checked against
-/// `tessera_server::route_templates` by `every_route_is_fuzzed`). `{id}`, `{name}` and
-/// `{file}` are filled per request.
+/// `tessera_server::route_templates` by `every_route_is_fuzzed`). `{id}`, `{name}`,
+/// `{file}` and the other placeholders are filled per request.
 pub(super) const ROUTES: &[Route] = &[
     route("/healthz", GET, &[], Shape::Page),
     route("/favicon.ico", GET, &[], Shape::Page),
@@ -543,6 +543,18 @@ pub(super) const ROUTES: &[Route] = &[
         "/api/v2/users/{id}",
         GET_PATCH_DELETE,
         USERS,
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/users/{id}/identities",
+        POST,
+        &["provider", "user_id", "connection_id", "link_with"],
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/users/{id}/identities/{provider}/{user_id}",
+        DELETE,
+        &[],
         Shape::Management,
     ),
     route(
@@ -1390,6 +1402,22 @@ fn fill_path(rng: &mut Rng, pools: &Pools, template: &str) -> String {
     if path.contains("{version_id}") {
         let versions = ["actv_x", "%00", "..%2Fx", "%3Ctz9%3E"];
         path = path.replace("{version_id}", rng.copied(&versions));
+    }
+    if path.contains("{provider}") {
+        let providers = [
+            "oidc",
+            "github",
+            "auth0",
+            "%7C",
+            "%00",
+            "..%2Fx",
+            "%3Ctz9%3E",
+        ];
+        path = path.replace("{provider}", rng.copied(&providers));
+    }
+    if path.contains("{user_id}") {
+        let ids = ["acme%7Csub", "42", "%7C%7C", "%00", "..%2Fx", "%3Ctz9%3E"];
+        path = path.replace("{user_id}", rng.copied(&ids));
     }
     if path.contains("{id}") {
         let id = if rng.percent(75) {
