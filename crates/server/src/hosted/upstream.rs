@@ -203,7 +203,7 @@ pub(crate) async fn callback(
 ) -> Response {
     let result = async {
         let params = query_params(query)?;
-        let (record, pending, _client) =
+        let (record, pending, client) =
             transaction::load(&state, &headers, params.get("state"), no_sign_in).await?;
         let Some(leg) = pending.upstream.clone() else {
             return Err(no_sign_in());
@@ -234,8 +234,20 @@ pub(crate) async fn callback(
                 Ok::<_, PageError>(resume(&id))
             }
         };
-        let Some(connection) = state.store().find_connection(&leg.connection_id).await? else {
-            return fail("access_denied", "The connection no longer exists".into()).await;
+        // Still there and still enabled for the application: an administrator may have
+        // changed either while the browser was at the provider.
+        let Some(connection) = state
+            .store()
+            .connections_of_client(&client.client_id)
+            .await?
+            .into_iter()
+            .find(|connection| connection.id == leg.connection_id)
+        else {
+            return fail(
+                "access_denied",
+                "The connection is no longer enabled for this application".into(),
+            )
+            .await;
         };
         let strategy = Strategy::parse(&connection.strategy);
         if let Some(error) = params.get("error") {

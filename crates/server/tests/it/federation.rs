@@ -381,6 +381,38 @@ async fn a_connection_not_enabled_for_the_application_is_refused() {
 }
 
 #[tokio::test]
+async fn a_connection_disabled_while_the_browser_is_at_the_provider_signs_nobody_in() {
+    let f = federation().await;
+    let (down, up) = (browser(), browser());
+    let (url, _) = authorize(&f, "acme");
+    let callback = to_the_callback(&f, &down, &up, &url).await;
+    let (status, _) = management(
+        &f.downstream,
+        Method::PATCH,
+        &format!("/connections/{}/clients", f.connection_id),
+        Some(json!([{"client_id": f.downstream.spa_client_id, "status": false}])),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let at_app = finish(&f, &down, &callback).await;
+    let params = params_of(&at_app);
+    assert_eq!(params["error"], "access_denied", "{at_app}");
+    assert!(
+        params["error_description"].contains("no longer enabled"),
+        "{at_app}"
+    );
+    let user_id = format!("oidc|acme|{}", f.upstream.user_id);
+    assert!(
+        f.downstream
+            .store
+            .find_user(&user_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn the_login_page_offers_each_enabled_connection_as_a_button() {
     let f = federation().await;
     let (status, _) = management(
