@@ -139,6 +139,9 @@ pub(crate) struct Answer<'a> {
 
 struct Keys {
     keys: HashMap<String, VerifyingKey>,
+    /// The set's only key, which may have no `kid`: OIDC Core §10.1 lets an ID token name
+    /// no key when its provider has just one.
+    sole: Option<VerifyingKey>,
     fetched: Instant,
 }
 
@@ -580,17 +583,24 @@ impl Upstreams {
         now: i64,
     ) -> Result<Map<String, Value>, UpstreamError> {
         let kid = tessera_jose::peek_header(id_token)
-            .ok()
-            .and_then(|header| header.kid)
-            .ok_or_else(|| failed("the ID token names no key (kid)"))?;
-        if !self.has_key(&connection.id, &kid) {
+            .map_err(|_| failed("the ID token is not a signed JWT"))?
+            .kid;
+        if !self.has_key(&connection.id, kid.as_deref()) {
             self.fetch_keys(connection, provider).await?;
         }
         let verified = {
             let keys = lock(&self.keys);
             let set = keys.get(&connection.id);
-            verify_with(id_token, |kid| set.and_then(|set| set.keys.get(kid)))
-                .map_err(|error| failed(format!("the ID token was refused: {error}")))?
+            match kid {
+                Some(_) => verify_with(id_token, |kid| set.and_then(|set| set.keys.get(kid))),
+                None => set
+                    .and_then(|set| set.sole.as_ref())
+                    .ok_or_else(|| {
+                        failed("the ID token names no key (kid) and the provider has several")
+                    })?
+                    .verify(id_token),
+            }
+            .map_err(|error| failed(format!("the ID token was refused: {error}")))?
         };
         let claims = verified.claims;
         let issuer = claims.get("iss").and_then(Value::as_str);
@@ -627,10 +637,16 @@ impl Upstreams {
         Ok(claims)
     }
 
-    fn has_key(&self, connection_id: &str, kid: &str) -> bool {
-        lock(&self.keys)
-            .get(connection_id)
-            .is_some_and(|set| set.keys.contains_key(kid) && set.fetched.elapsed() < KEEP_FOR)
+    /// Whether the keys kept for the connection are fresh and have `kid` (the sole key
+    /// when the token names none).
+    fn has_key(&self, connection_id: &str, kid: Option<&str>) -> bool {
+        lock(&self.keys).get(connection_id).is_some_and(|set| {
+            let known = match kid {
+                Some(kid) => set.keys.contains_key(kid),
+                None => set.sole.is_some(),
+            };
+            known && set.fetched.elapsed() < KEEP_FOR
+        })
     }
 
     /// Fetches the provider's keys, unless they were fetched moments ago.
@@ -649,19 +665,27 @@ impl Upstreams {
         let jwks: Jwks = serde_json::from_value(document)
             .map_err(|_| failed("the provider's JWKS is not a key set"))?;
         // Keys Tessera cannot use (encryption keys, other types) are skipped, not fatal.
-        let keys = jwks
+        let signing: Vec<_> = jwks
             .keys
             .iter()
             .filter(|jwk| jwk.use_.as_deref().is_none_or(|u| u == "sig"))
+            .collect();
+        let keys = signing
+            .iter()
             .filter_map(|jwk| {
                 let kid = jwk.kid.clone()?;
                 VerifyingKey::from_jwk(jwk).ok().map(|key| (kid, key))
             })
             .collect();
+        let sole = match signing.as_slice() {
+            [only] => VerifyingKey::from_jwk(only).ok(),
+            _ => None,
+        };
         lock(&self.keys).insert(
             connection.id.clone(),
             Keys {
                 keys,
+                sole,
                 fetched: Instant::now(),
             },
         );

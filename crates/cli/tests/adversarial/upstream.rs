@@ -1,7 +1,8 @@
 //! A hostile upstream identity provider. An OIDC connection trusts the provider an
 //! administrator named, not everything that answers in its name: this provider, started
 //! here, serves one defect per path prefix — ID tokens with the wrong `iss`, `aud`, `azp`,
-//! `nonce`, an expired or future one, an unknown `kid`, `alg: none`, HS256 keyed with the
+//! `nonce`, an expired or future one, an unknown `kid`, no `kid` among several keys,
+//! `alg: none`, HS256 keyed with the
 //! client secret, a signature by another key; userinfo about another subject; discovery
 //! that redirects, is oversized or names another issuer; a token endpoint that errors,
 //! redirects or sends no ID token; no email; and an unverified email equal to a password
@@ -32,6 +33,8 @@ const SUB: &str = "hostile-sub";
 struct Provider {
     base: String,
     key: std::sync::Arc<SigningKey>,
+    /// `key` as PKCS#8, to sign a token whose header names no key.
+    key_pkcs8: std::sync::Arc<Vec<u8>>,
     other: std::sync::Arc<SigningKey>,
 }
 
@@ -103,6 +106,21 @@ impl Provider {
                 format!("{}.{payload}.{signature}", header("ES256"))
             }
             "alg-none" => format!("{}.{payload}.", header("none")),
+            // No `kid`: the control with one key in the set, refused with two.
+            "no-kid" | "no-kid-two-keys" => {
+                let input = format!(
+                    "{}.{payload}",
+                    b64(json!({"alg": "ES256", "typ": "JWT"}).to_string().as_bytes())
+                );
+                let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+                    &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &self.key_pkcs8,
+                )
+                .unwrap();
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let signature = pair.sign(&rng, input.as_bytes()).unwrap();
+                format!("{input}.{}", b64(signature.as_ref()))
+            }
             "hs256" => {
                 let input = format!("{}.{payload}", header("HS256"));
                 let key = hmac::Key::new(hmac::HMAC_SHA256, CLIENT_SECRET.as_bytes());
@@ -151,8 +169,18 @@ async fn discovery(State(p): State<Provider>, Path(defect): Path<String>) -> Res
     axum::Json(document).into_response()
 }
 
-async fn jwks(State(p): State<Provider>) -> Response {
-    axum::Json(json!({"keys": [p.key.public_jwk()]})).into_response()
+async fn jwks(State(p): State<Provider>, Path(defect): Path<String>) -> Response {
+    let mut key = serde_json::to_value(p.key.public_jwk()).unwrap();
+    match defect.as_str() {
+        "no-kid" => {
+            key.as_object_mut().unwrap().remove("kid");
+            axum::Json(json!({"keys": [key]})).into_response()
+        }
+        "no-kid-two-keys" => {
+            axum::Json(json!({"keys": [key, p.other.public_jwk()]})).into_response()
+        }
+        _ => axum::Json(json!({"keys": [key]})).into_response(),
+    }
 }
 
 /// The code is the nonce the authorization request carried (the test sends it back),
@@ -205,9 +233,11 @@ async fn userinfo(Path(defect): Path<String>) -> Response {
 async fn start_provider() -> Provider {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let (key, key_pkcs8) = SigningKey::generate(Algorithm::Es256).unwrap();
     let provider = Provider {
         base,
-        key: std::sync::Arc::new(SigningKey::generate(Algorithm::Es256).unwrap().0),
+        key: std::sync::Arc::new(key),
+        key_pkcs8: std::sync::Arc::new(key_pkcs8),
         other: std::sync::Arc::new(SigningKey::generate(Algorithm::Es256).unwrap().0),
     };
     let app = Router::new()
@@ -294,15 +324,22 @@ async fn a_hostile_provider_signs_nobody_in() {
         .management_token(&["create:connections", "read:connections"])
         .await;
 
-    // The control: a provider doing everything right is let in.
-    connect(&server, &token, &provider, "good").await;
-    match sign_in(&server, "good").await {
-        Ended::App(params) => tally.case(
-            "the control provider signs its user in",
-            params.contains_key("code"),
-            format_args!("{params:?}"),
-        ),
-        Ended::Page(status) => tally.case("the control provider signs its user in", false, status),
+    // The controls: a provider doing everything right is let in, and so is one whose only
+    // key has no `kid` and whose ID token names none (OIDC Core §10.1).
+    for control in ["good", "no-kid"] {
+        connect(&server, &token, &provider, control).await;
+        match sign_in(&server, control).await {
+            Ended::App(params) => tally.case(
+                format_args!("the control provider {control} signs its user in"),
+                params.contains_key("code"),
+                format_args!("{params:?}"),
+            ),
+            Ended::Page(status) => tally.case(
+                format_args!("the control provider {control} signs its user in"),
+                false,
+                status,
+            ),
+        }
     }
 
     let at_the_callback = [
@@ -316,6 +353,7 @@ async fn a_hostile_provider_signs_nobody_in() {
         "unknown-kid",
         "bad-signature",
         "alg-none",
+        "no-kid-two-keys",
         "hs256",
         "userinfo-other-sub",
         "token-error",
