@@ -345,6 +345,14 @@ pub fn hidden_field(html: &str, name: &str) -> String {
         .replace("&#61;", "=")
 }
 
+/// Where a page that goes on by itself (the meta refresh of the page that ends an upstream
+/// sign-in) leads.
+pub fn meta_refresh_target(html: &str) -> String {
+    let start = html.find("url=").expect("a meta refresh") + 4;
+    let end = start + html[start..].find('"').expect("its end");
+    html[start..end].replace("&amp;", "&")
+}
+
 /// Query or fragment parameters of a URL.
 pub fn params_of(url: &str) -> std::collections::HashMap<String, String> {
     let part = url

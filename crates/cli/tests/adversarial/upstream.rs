@@ -21,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tessera_jose::{Algorithm, SigningKey, b64};
-use tessera_testkit::{CALLBACK, TestServer, browser, location, params_of, pkce, spawn};
+use tessera_testkit::{
+    CALLBACK, TestServer, browser, location, meta_refresh_target, params_of, pkce, spawn,
+};
 
 use crate::harness::Tally;
 
@@ -306,7 +308,7 @@ async fn sign_in(server: &TestServer, defect: &str) -> Ended {
         return Ended::Page(response.status().as_u16());
     }
     let response = down
-        .get(server.url(&continued(&response.text().await.unwrap())))
+        .get(server.url(&meta_refresh_target(&response.text().await.unwrap())))
         .send()
         .await
         .unwrap();
@@ -431,11 +433,4 @@ async fn a_hostile_provider_signs_nobody_in() {
         format_args!("{federated:?}, local logins {}", local.logins_count),
     );
     tally.finish();
-}
-
-/// Where a page that goes on by itself (a meta refresh) leads.
-fn continued(html: &str) -> String {
-    let start = html.find("url=").expect("a meta refresh") + 4;
-    let end = start + html[start..].find('"').expect("its end");
-    html[start..end].replace("&amp;", "&")
 }

@@ -9,7 +9,9 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_testkit::{CALLBACK, TestServer, browser, location, params_of, pkce, spawn};
+use tessera_testkit::{
+    CALLBACK, TestServer, browser, location, meta_refresh_target, params_of, pkce, spawn,
+};
 
 /// `/api/v2{path}` on `server` with every scope this test needs.
 async fn management(
@@ -142,7 +144,7 @@ async fn to_the_callback(
 async fn finish(f: &Federation, down: &reqwest::Client, callback: &str) -> String {
     let response = down.get(callback).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let resume = continued(&response.text().await.unwrap());
+    let resume = meta_refresh_target(&response.text().await.unwrap());
     assert!(resume.starts_with("/authorize/resume?state="), "{resume}");
     let response = down.get(f.downstream.url(&resume)).send().await.unwrap();
     assert_eq!(response.status(), 302);
@@ -536,13 +538,6 @@ async fn actions_see_the_connection_the_user_signed_in_with() {
         claims_of(tokens["id_token"].as_str().unwrap())["https://example.com/connection"],
         format!("acme oidc {} oidc", f.connection_id).as_str()
     );
-}
-
-/// Where a page that goes on by itself (a meta refresh) leads.
-fn continued(html: &str) -> String {
-    let start = html.find("url=").expect("a meta refresh") + 4;
-    let end = start + html[start..].find('"').expect("its end");
-    html[start..end].replace("&amp;", "&")
 }
 
 /// One sign-in through `acme` from a fresh browser; the `sub` of the ID token and the token.

@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_testkit::{CALLBACK, TestServer, browser, location, params_of, pkce, spawn};
+use tessera_testkit::{
+    CALLBACK, TestServer, browser, location, meta_refresh_target, params_of, pkce, spawn,
+};
 
 const CLIENT_ID: &str = "gh-client";
 const CLIENT_SECRET: &str = "gh-secret";
@@ -173,7 +175,7 @@ async fn sign_in(server: &TestServer, connection: &str) -> (HashMap<String, Stri
     let callback = location(&response);
     let response = down.get(&callback).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let resume = continued(&response.text().await.unwrap());
+    let resume = meta_refresh_target(&response.text().await.unwrap());
     let response = down.get(server.url(&resume)).send().await.unwrap();
     let to = location(&response);
     assert!(to.starts_with(CALLBACK), "{to}");
@@ -288,11 +290,4 @@ async fn an_oauth2_provider_is_read_through_its_profile_map() {
     assert_eq!(user.email, "pat@corp.example");
     assert!(user.email_verified);
     assert_eq!(user.name, "Pat Corp");
-}
-
-/// Where a page that goes on by itself (a meta refresh) leads.
-fn continued(html: &str) -> String {
-    let start = html.find("url=").expect("a meta refresh") + 4;
-    let end = start + html[start..].find('"').expect("its end");
-    html[start..end].replace("&amp;", "&")
 }

@@ -336,14 +336,15 @@ impl Store {
             picture,
         } = profile_as_stored(profile);
         each!(self, |pool| {
-            sqlx::query(
+            let row = sqlx::query(concat!(
                 "INSERT INTO users (tenant_id, user_id, connection, email, email_verified, \
                  password_hash, name, nickname, picture, blocked, created_at, updated_at, \
                  last_login, logins_count, user_metadata, app_metadata) \
                  VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, FALSE, $9, $9, NULL, 0, '{}', '{}') \
                  ON CONFLICT (tenant_id, user_id) DO UPDATE SET email = $4, email_verified = $5, \
-                 name = $6, nickname = $7, picture = $8, updated_at = $9",
-            )
+                 name = $6, nickname = $7, picture = $8, updated_at = $9 RETURNING ",
+                user_columns!()
+            ))
             .bind(self.tenant)
             .bind(user_id)
             .bind(connection)
@@ -353,14 +354,11 @@ impl Store {
             .bind(&nickname)
             .bind(&picture)
             .bind(now)
-            .execute(pool)
+            .fetch_one(pool)
             .await
             .map_err(|e| StoreError::from(e).conflict_is("a user with this email"))?;
-            Ok(())
-        })?;
-        self.find_user(user_id)
-            .await?
-            .ok_or(StoreError::NotFound("user"))
+            user_from_row(&row)
+        })
     }
 
     pub async fn find_user(&self, user_id: &str) -> StoreResult<Option<User>> {
