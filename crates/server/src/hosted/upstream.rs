@@ -53,11 +53,9 @@ pub(crate) async fn begin(
     connection: &ConnectionRecord,
 ) -> Result<Response, PageError> {
     let leg = new_leg(connection);
-    let nonce = leg.nonce.clone();
-    let challenge = pkce::challenge_of(&leg.code_verifier);
-    pending.upstream = Some(leg);
+    pending.upstream = Some(leg.clone());
     let (id, cookie) = transaction::begin(state, headers, &pending).await?;
-    let location = provider_url(state, connection, &id, &nonce, &challenge, &pending).await?;
+    let location = provider_url(state, connection, &id, &leg, &pending).await?;
     Ok(transaction::with_cookie(
         pages::redirect(&location),
         Some(cookie),
@@ -94,9 +92,7 @@ pub(crate) async fn leave_for_provider(
             ));
         };
         let leg = new_leg(&connection);
-        let nonce = leg.nonce.clone();
-        let challenge = pkce::challenge_of(&leg.code_verifier);
-        pending.upstream = Some(leg);
+        pending.upstream = Some(leg.clone());
         pending.failure = None;
         let text = serde_json::to_string(&pending).expect("plain data serializes");
         if !state
@@ -106,15 +102,7 @@ pub(crate) async fn leave_for_provider(
         {
             return Err(transaction::login_expired());
         }
-        let location = provider_url(
-            &state,
-            &connection,
-            &record.id,
-            &nonce,
-            &challenge,
-            &pending,
-        )
-        .await?;
+        let location = provider_url(&state, &connection, &record.id, &leg, &pending).await?;
         Ok(pages::redirect(&location))
     }
     .await;
@@ -148,23 +136,23 @@ fn new_leg(connection: &ConnectionRecord) -> UpstreamLeg {
     }
 }
 
-/// The provider's authorization URL for the transaction `id`.
+/// The provider's authorization URL for the transaction `id` and its upstream `leg`.
 async fn provider_url(
     state: &AppState,
     connection: &ConnectionRecord,
     id: &str,
-    nonce: &str,
-    challenge: &str,
+    leg: &UpstreamLeg,
     pending: &Pending,
 ) -> Result<String, PageError> {
+    let challenge = pkce::challenge_of(&leg.code_verifier);
     state
         .upstreams()
         .authorization_url(
             connection,
             &crate::upstream::Leg {
                 state: id,
-                nonce,
-                code_challenge: challenge,
+                nonce: &leg.nonce,
+                code_challenge: &challenge,
                 redirect_uri: &callback_url(state),
                 login_hint: pending.request.login_hint.as_deref(),
             },
