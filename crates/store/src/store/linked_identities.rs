@@ -6,6 +6,7 @@
 use super::users::profile_as_stored;
 use super::{Store, to_json};
 use crate::backend::{BeginWrite as _, Col, Fetch};
+use crate::lists::{Bind, Sql, bound_query};
 use crate::records::{FederatedProfile, LinkedIdentity, LinkedProfile};
 use crate::{StoreError, StoreResult};
 
@@ -182,26 +183,37 @@ impl Store {
         if primaries.len() > MAX_PRIMARIES {
             return Err(StoreError::Corrupt("more primaries than a page of users"));
         }
-        let placeholders: Vec<String> = (2..primaries.len() + 2).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT {} FROM linked_identities WHERE tenant_id = $1 AND primary_user_id IN ({}) \
-             ORDER BY primary_user_id, user_id",
-            linked_columns!(),
-            placeholders.join(", ")
-        );
-        each!(self, |pool| {
-            // Only numbered placeholders are formatted into the text; the ids are bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(self.tenant);
-            for primary in primaries {
-                query = query.bind(*primary);
-            }
-            query
+        let ids: Vec<String> = primaries.iter().map(|id| (*id).to_owned()).collect();
+        let sql = self.linked_of_sql(&ids);
+        let mut linked = each!(self, |pool| {
+            bound_query!(&sql)
                 .fetch_all(pool)
                 .await?
                 .iter()
                 .map(linked_from_row)
-                .collect()
-        })
+                .collect::<StoreResult<Vec<_>>>()
+        })?;
+        // Sorted here, not in SQL: an ORDER BY over an IN list leads PostgreSQL to walk the
+        // whole tenant's index in order; the result is bounded (a page × 20).
+        linked.sort_by(|a, b| {
+            (&a.primary_user_id, &a.user_id).cmp(&(&b.primary_user_id, &b.user_id))
+        });
+        Ok(linked)
+    }
+
+    /// The query of [`Store::linked_identities_of`] (its plan is checked in `plans.rs`).
+    pub(super) fn linked_of_sql(&self, primaries: &[String]) -> Sql {
+        let mut sql = Sql::new(concat!(
+            "SELECT ",
+            linked_columns!(),
+            " FROM linked_identities"
+        ));
+        sql.push(
+            " WHERE tenant_id = ?",
+            [Bind::Text(self.tenant.to_string())],
+        );
+        sql.push_in("primary_user_id", primaries);
+        sql
     }
 
     /// A sign-in through an identity: when it is linked, keeps the upstream's new profile

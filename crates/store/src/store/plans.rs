@@ -246,6 +246,20 @@ fn queries(store: &Store) -> Vec<Query> {
         ),
         searched: Some(("connection_id", "connection_id")),
     });
+    queries.push(Query {
+        label: "the identities linked to a user".into(),
+        sql: store.linked_of_sql(&["auth0|1".into()]),
+        searched: Some(("primary_user_id", "primary_user_id")),
+    });
+    // A page's ids: SQLite searches the index per id. PostgreSQL, costing an empty table,
+    // may walk the tenant's range of an index instead of 100 descents; with rows and
+    // statistics the IN list is the selective condition. Neither reads the table whole.
+    let page_of_users: Vec<String> = (0..100).map(|n| format!("auth0|{n}")).collect();
+    queries.push(Query {
+        label: "the identities linked to a page of users".into(),
+        sql: store.linked_of_sql(&page_of_users),
+        searched: None,
+    });
     queries
 }
 
