@@ -148,7 +148,9 @@ struct Keys {
 /// The upstream client and what it keeps per connection.
 pub(crate) struct Upstreams {
     http: reqwest::Client,
-    providers: Mutex<HashMap<String, (Instant, Provider)>>,
+    /// By connection id: when it was read, the connection's `updated_at` it was read
+    /// for (a change made elsewhere, e.g. by the CLI, is a miss), the provider.
+    providers: Mutex<HashMap<String, (Instant, i64, Provider)>>,
     keys: Mutex<HashMap<String, Keys>>,
 }
 
@@ -246,8 +248,9 @@ impl Upstreams {
         &self,
         connection: &ConnectionRecord,
     ) -> Result<Provider, UpstreamError> {
-        if let Some((read, provider)) = lock(&self.providers).get(&connection.id)
+        if let Some((read, version, provider)) = lock(&self.providers).get(&connection.id)
             && read.elapsed() < KEEP_FOR
+            && *version == connection.updated_at
         {
             return Ok(provider.clone());
         }
@@ -296,7 +299,10 @@ impl Upstreams {
             },
         };
         provider.check()?;
-        lock(&self.providers).insert(connection.id.clone(), (Instant::now(), provider.clone()));
+        lock(&self.providers).insert(
+            connection.id.clone(),
+            (Instant::now(), connection.updated_at, provider.clone()),
+        );
         Ok(provider)
     }
 

@@ -19,9 +19,10 @@
 use serde_json::{Map, Value, json};
 use tessera_core::connection::{self as policy, Strategy};
 use tessera_core::{DATABASE_CONNECTION, DATABASE_CONNECTION_ID, ids, validate};
+use tessera_jose::MasterKey;
 use tessera_store::{
     Checkpoint, CheckpointPage, ConnectionFilter, ConnectionRecord, ConnectionUpdate, Page, Slice,
-    StoreError,
+    Store, StoreError,
 };
 
 use super::absent::unchanged;
@@ -189,9 +190,17 @@ fn display_name_of(fields: &mut Fields) -> ApiResult<Option<String>> {
 pub(crate) async fn create(
     state: &AppState,
     principal: &Principal,
-    mut fields: Fields,
+    fields: Fields,
 ) -> ApiResult<ConnectionRecord> {
     principal.require(CREATE)?;
+    create_in(state.store(), &state.config().master_key, fields).await
+}
+
+async fn create_in(
+    store: &Store,
+    master_key: &MasterKey,
+    mut fields: Fields,
+) -> ApiResult<ConnectionRecord> {
     let name = Fields::required("name", fields.string("name")?)?;
     let name = policy::connection_name(&name).map_err(|why| refused(why, "name"))?;
     let strategy_text = Fields::required("strategy", fields.string("strategy")?)?;
@@ -224,7 +233,7 @@ pub(crate) async fn create(
         sealed_secret: checked
             .client_secret
             .as_deref()
-            .map(|secret| crate::upstream::seal_secret(&state.config().master_key, &id, secret)),
+            .map(|secret| crate::upstream::seal_secret(master_key, &id, secret)),
         id,
         name,
         display_name,
@@ -236,8 +245,7 @@ pub(crate) async fn create(
         created_at: now,
         updated_at: now,
     };
-    state
-        .store()
+    store
         .create_connection(&connection, &enabled_clients)
         .await
         .map_err(store_error)?;
@@ -251,14 +259,21 @@ pub(crate) async fn update(
     state: &AppState,
     principal: &Principal,
     id: &str,
-    mut fields: Fields,
+    fields: Fields,
 ) -> ApiResult<ConnectionRecord> {
     principal.require(UPDATE)?;
-    let current = state
-        .store()
-        .find_connection(id)
-        .await?
-        .ok_or_else(not_found)?;
+    let updated = update_in(state.store(), &state.config().master_key, id, fields).await?;
+    state.upstreams().forget(id);
+    Ok(updated)
+}
+
+async fn update_in(
+    store: &Store,
+    master_key: &MasterKey,
+    id: &str,
+    mut fields: Fields,
+) -> ApiResult<ConnectionRecord> {
+    let current = store.find_connection(id).await?.ok_or_else(not_found)?;
     if current.id == DATABASE_CONNECTION_ID {
         return update_database(current, fields);
     }
@@ -288,16 +303,13 @@ pub(crate) async fn update(
         update.sealed_secret = checked
             .client_secret
             .as_deref()
-            .map(|secret| crate::upstream::seal_secret(&state.config().master_key, id, secret));
+            .map(|secret| crate::upstream::seal_secret(master_key, id, secret));
         update.options = Some(checked.options);
     }
-    let updated = state
-        .store()
+    store
         .update_connection(id, &update, now())
         .await
-        .map_err(store_error)?;
-    state.upstreams().forget(id);
-    Ok(updated)
+        .map_err(store_error)
 }
 
 /// The database connection: a change that repeats what it is passes.
@@ -327,18 +339,18 @@ fn update_database(current: ConnectionRecord, fields: Fields) -> ApiResult<Conne
 /// Deletes an upstream connection while none of its users remain.
 pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
     principal.require(DELETE)?;
+    delete_in(state.store(), id).await?;
+    state.upstreams().forget(id);
+    Ok(())
+}
+
+async fn delete_in(store: &Store, id: &str) -> ApiResult<()> {
     if id == DATABASE_CONNECTION_ID {
         return Err(ApiError::bad_request(
             "The database connection holds Tessera's users and cannot be deleted",
         ));
     }
-    state
-        .store()
-        .delete_connection(id)
-        .await
-        .map_err(store_error)?;
-    state.upstreams().forget(id);
-    Ok(())
+    store.delete_connection(id).await.map_err(store_error)
 }
 
 /// The applications a connection is enabled for, by checkpoint. The database
@@ -405,10 +417,13 @@ pub(crate) async fn update_enabled_clients(
     body: &Value,
 ) -> ApiResult<()> {
     principal.require(UPDATE)?;
+    set_clients_in(state.store(), id, body).await
+}
+
+async fn set_clients_in(store: &Store, id: &str, body: &Value) -> ApiResult<()> {
     let changes = client_changes(body)?;
     if id != DATABASE_CONNECTION_ID {
-        return state
-            .store()
+        return store
             .set_connection_clients(id, &changes)
             .await
             .map_err(store_error);
@@ -420,11 +435,219 @@ pub(crate) async fn update_enabled_clients(
                  an application cannot be disabled for it",
             ));
         }
-        if state.store().find_client(client_id).await?.is_none() {
+        if store.find_client(client_id).await?.is_none() {
             return Err(no_such_client());
         }
     }
     Ok(())
+}
+
+/// Whether each of `client_ids` may sign in with the connection (the dashboard's
+/// applications lists): every application may use the database connection.
+pub(crate) async fn enabled_for(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    client_ids: &[String],
+) -> ApiResult<Vec<bool>> {
+    principal.require(READ)?;
+    let mut enabled = Vec::with_capacity(client_ids.len());
+    for client_id in client_ids {
+        enabled.push(
+            id == DATABASE_CONNECTION_ID
+                || state
+                    .store()
+                    .connections_of_client(client_id)
+                    .await?
+                    .iter()
+                    .any(|c| c.id == id),
+        );
+    }
+    Ok(enabled)
+}
+
+/// The upstream connections an application is enabled for, by name.
+pub(crate) async fn of_client(
+    state: &AppState,
+    principal: &Principal,
+    client_id: &str,
+) -> ApiResult<Vec<ConnectionRecord>> {
+    principal.require(READ)?;
+    Ok(state.store().connections_of_client(client_id).await?)
+}
+
+/// Enables or disables one application for a connection (the dashboard's toggles, the
+/// CLI's `enable`/`disable`): a `PATCH …/clients` of one change.
+pub(crate) async fn set_client(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    client_id: &str,
+    enabled: bool,
+) -> ApiResult<()> {
+    update_enabled_clients(
+        state,
+        principal,
+        id,
+        &json!([{ "client_id": client_id, "status": enabled }]),
+    )
+    .await
+}
+
+/// The options the common fields of a form or the command line describe, on top of
+/// `base` (the options given as JSON, or the connection's current ones): the client's
+/// id and secret, an OpenID Connect discovery URL or issuer, and the scopes asked for
+/// (`scopes`, one string, for `oidc`; `scope` for the others). Empty fields are left out.
+/// Only the shape is made here; [`create`] and [`update`] check it.
+#[derive(Debug, Default)]
+pub struct OptionFields<'a> {
+    pub client_id: Option<&'a str>,
+    pub client_secret: Option<&'a str>,
+    pub discovery_url: Option<&'a str>,
+    pub issuer: Option<&'a str>,
+    /// Separated by spaces or commas.
+    pub scopes: Option<&'a str>,
+}
+
+pub fn options_with(
+    strategy: &str,
+    mut base: Map<String, Value>,
+    fields: &OptionFields<'_>,
+) -> Map<String, Value> {
+    let given = |value: Option<&str>| {
+        value
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    for (member, value) in [
+        ("client_id", fields.client_id),
+        ("discovery_url", fields.discovery_url),
+        ("issuer", fields.issuer),
+    ] {
+        if let Some(value) = given(value) {
+            base.insert(member.into(), Value::String(value));
+        }
+    }
+    // A secret is kept as typed: spaces may belong to it.
+    if let Some(secret) = fields.client_secret.filter(|s| !s.is_empty()) {
+        base.insert("client_secret".into(), Value::String(secret.to_string()));
+    }
+    if let Some(scopes) = given(fields.scopes) {
+        let words: Vec<&str> = scopes.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+        let member = if strategy == Strategy::Oidc.as_str() {
+            "scopes"
+        } else {
+            "scope"
+        };
+        base.insert(member.into(), Value::String(words.join(" ")));
+    }
+    base
+}
+
+/// The same operations for the `tessera connections` commands, which hold the store
+/// and the master key rather than a request: no principal (whoever may open the
+/// database administers it), the same checks, the same texts. A server running beside
+/// forgets its copy of a changed connection within its cache's lifetime.
+pub mod direct {
+    use serde_json::{Map, Value};
+    use tessera_jose::MasterKey;
+    use tessera_store::{ConnectionFilter, ConnectionRecord, Page, Slice, Store};
+
+    use super::super::body::Fields;
+    use super::super::error::ApiError;
+    use super::{CREATE_FIELDS, UPDATE_FIELDS};
+    pub use super::{OptionFields, options_with};
+
+    /// An operation's refusal: the status `/api/v2` would answer and its message.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Refusal {
+        pub status: u16,
+        pub message: String,
+    }
+
+    fn refusal(error: ApiError) -> Refusal {
+        Refusal {
+            status: error.status.as_u16(),
+            message: error.message,
+        }
+    }
+
+    fn from_store(error: tessera_store::StoreError) -> Refusal {
+        refusal(ApiError::from(error))
+    }
+
+    pub type Result<T> = std::result::Result<T, Refusal>;
+
+    /// A connection as `/api/v2/connections` shows it (never its secret).
+    pub fn wire(connection: &ConnectionRecord) -> Value {
+        super::wire(connection)
+    }
+
+    pub async fn list(
+        store: &Store,
+        filter: &ConnectionFilter,
+        slice: Slice,
+    ) -> Result<Page<ConnectionRecord>> {
+        store
+            .list_connections(filter, slice)
+            .await
+            .map_err(from_store)
+    }
+
+    /// The connection with this id, or else this name.
+    pub async fn find(store: &Store, id_or_name: &str) -> Result<ConnectionRecord> {
+        if let Some(found) = store
+            .find_connection(id_or_name)
+            .await
+            .map_err(from_store)?
+        {
+            return Ok(found);
+        }
+        store
+            .find_connection_by_name(id_or_name)
+            .await
+            .map_err(from_store)?
+            .ok_or_else(|| refusal(super::not_found()))
+    }
+
+    /// `POST /api/v2/connections` with this body.
+    pub async fn create(
+        store: &Store,
+        master_key: &MasterKey,
+        body: Map<String, Value>,
+    ) -> Result<ConnectionRecord> {
+        let fields = Fields::from_map(body, CREATE_FIELDS).map_err(refusal)?;
+        super::create_in(store, master_key, fields)
+            .await
+            .map_err(refusal)
+    }
+
+    /// `PATCH /api/v2/connections/{id}` with this body.
+    pub async fn update(
+        store: &Store,
+        master_key: &MasterKey,
+        id: &str,
+        body: Map<String, Value>,
+    ) -> Result<ConnectionRecord> {
+        let fields = Fields::from_map(body, UPDATE_FIELDS).map_err(refusal)?;
+        super::update_in(store, master_key, id, fields)
+            .await
+            .map_err(refusal)
+    }
+
+    /// `PATCH /api/v2/connections/{id}/clients` with one change.
+    pub async fn set_client(store: &Store, id: &str, client_id: &str, enabled: bool) -> Result<()> {
+        let change = serde_json::json!([{ "client_id": client_id, "status": enabled }]);
+        super::set_clients_in(store, id, &change)
+            .await
+            .map_err(refusal)
+    }
+
+    /// `DELETE /api/v2/connections/{id}`.
+    pub async fn delete(store: &Store, id: &str) -> Result<()> {
+        super::delete_in(store, id).await.map_err(refusal)
+    }
 }
 
 pub(crate) mod http {

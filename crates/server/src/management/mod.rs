@@ -21,7 +21,7 @@ mod auth;
 mod body;
 pub(crate) mod client_grants;
 pub(crate) mod clients;
-mod connections;
+pub(crate) mod connections;
 mod email_provider;
 mod email_templates;
 mod error;
