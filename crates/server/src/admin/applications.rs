@@ -1,7 +1,8 @@
 //! Applications → Applications: the list, Create Application (name and type), and an
 //! application's tabs — Settings (client id and secret, URLs, grant types, refresh
-//! tokens, first or third party) and APIs (machine-to-machine authorizations). Every
-//! change is an operation of `management::clients` or `management::client_grants`.
+//! tokens, first or third party), APIs (machine-to-machine authorizations) and
+//! Connections (which ones its users may sign in with). Every change is an operation of
+//! `management::clients`, `management::client_grants` or `management::connections`.
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
@@ -214,7 +215,11 @@ async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<Client, Respo
 fn tabs(client: &Client, current: &str) -> Vec<Tab> {
     views::tabs(
         &app_path(client, ""),
-        &[("", "Settings"), ("apis", "APIs")],
+        &[
+            ("", "Settings"),
+            ("apis", "APIs"),
+            ("connections", "Connections"),
+        ],
         current,
     )
 }
@@ -567,6 +572,87 @@ pub(crate) async fn delete(
     }
     match clients::delete(&state, &admin.principal, &client.client_id).await {
         Ok(()) => redirect("/admin/applications?notice=app_deleted"),
+        Err(error) => views::operation_refused(&error),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/application_connections.html")]
+struct ConnectionsPage<'a> {
+    frame: Frame<'a>,
+    tabs: Vec<Tab>,
+    client: Client,
+    type_label: &'static str,
+    rows: Vec<super::connections::ClientConnection>,
+    paging: Paging,
+    can_change: bool,
+}
+
+/// `GET /admin/applications/{id}/connections`: the connections, a page at a time, with
+/// whether the application may sign users in with each.
+pub(crate) async fn connections(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let client = match load(&state, &admin, &id).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    let query = query_of(query);
+    let paging = Paging::from_query(&query, PER_PAGE);
+    let (rows, total) = match super::connections::of_client(
+        &state,
+        &admin,
+        &client.client_id,
+        paging.slice(),
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(error) => return views::operation_refused(&error),
+    };
+    views::page(&ConnectionsPage {
+        frame: Frame::new(&state, &admin, "applications", notice_of(&query)),
+        tabs: tabs(&client, "connections"),
+        type_label: type_label(client.app_type),
+        can_change: admin.may("update:connections"),
+        client,
+        rows,
+        paging: paging.with_total(total),
+    })
+}
+
+/// `POST /admin/applications/{id}/connections` (`connection_id`, `status`).
+pub(crate) async fn change_connection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let client = match load(&state, &form.admin, &id).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    let connection_id = form.params.get("connection_id").unwrap_or("");
+    let result = match super::connections::wanted_status(&form.params) {
+        Ok(enabled) => {
+            crate::management::connections::set_client(
+                &state,
+                &form.admin.principal,
+                connection_id,
+                &client.client_id,
+                enabled,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => redirect(&format!(
+            "{}?notice=connection_apps_saved",
+            app_path(&client, "connections")
+        )),
         Err(error) => views::operation_refused(&error),
     }
 }

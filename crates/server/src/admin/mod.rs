@@ -13,6 +13,7 @@ mod actions;
 mod apis;
 mod applications;
 mod assets;
+mod connections;
 mod form;
 mod grants;
 mod home;
@@ -80,6 +81,22 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/admin/applications/{id}/delete", || {
         get(applications::confirm_delete).post(applications::delete)
+    }),
+    ("/admin/applications/{id}/connections", || {
+        get(applications::connections).post(applications::change_connection)
+    }),
+    ("/admin/connections", || {
+        get(connections::list).post(connections::create)
+    }),
+    ("/admin/connections/new", || get(connections::new)),
+    ("/admin/connections/{id}", || {
+        get(connections::settings).post(connections::save_settings)
+    }),
+    ("/admin/connections/{id}/applications", || {
+        get(connections::applications).post(connections::change_application)
+    }),
+    ("/admin/connections/{id}/delete", || {
+        get(connections::confirm_delete).post(connections::delete)
     }),
     ("/admin/users", || get(users::list).post(users::create)),
     ("/admin/users/new", || get(users::new)),

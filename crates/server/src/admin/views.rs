@@ -71,6 +71,12 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "action_rolled_back" => "That version's code was deployed as a new version.",
         "action_deleted" => "The action was deleted.",
         "bindings_saved" => "The trigger's actions were saved.",
+        "connection_created" => {
+            "The connection was created: enable it for the applications that sign in with it."
+        }
+        "connection_saved" => "The connection's settings were saved.",
+        "connection_deleted" => "The connection was deleted.",
+        "connection_apps_saved" => "The connection's applications were saved.",
         _ => return None,
     })
 }

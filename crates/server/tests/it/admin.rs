@@ -864,3 +864,373 @@ async fn an_action_is_written_tested_deployed_and_bound_from_the_dashboard() {
     .await;
     assert_eq!(response.status(), 400);
 }
+
+/// The connection named `name`, as the store keeps it.
+async fn stored_connection(
+    server: &TestServer,
+    name: &str,
+) -> Option<tessera_store::ConnectionRecord> {
+    server.store.find_connection_by_name(name).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_connection_is_created_edited_enabled_and_deleted_from_the_dashboard() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let (status, html) = page(&server, &admin, "/admin/connections").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Username-Password-Authentication"), "{html}");
+    assert!(html.contains("Create Connection</a>"));
+
+    // Bad input: the Management API's text beside the field, nothing created.
+    let response = post(
+        &server,
+        &admin,
+        "/admin/connections/new",
+        "/admin/connections",
+        &[
+            ("strategy", "oidc"),
+            ("name", "not a name!"),
+            ("client_id", "abc"),
+            ("client_secret", "s3cret-value-xyz"),
+            (
+                "discovery_url",
+                "https://idp.example.com/.well-known/openid-configuration",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("the connection name must be"), "{html}");
+    assert!(
+        !html.contains("s3cret-value-xyz"),
+        "the secret is not echoed"
+    );
+    let response = post(
+        &server,
+        &admin,
+        "/admin/connections/new",
+        "/admin/connections",
+        &[
+            ("strategy", "oauth2"),
+            ("name", "corp"),
+            ("client_id", "abc"),
+            ("client_secret", "s3cret-value-xyz"),
+            ("options_json", "{not json"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Expected a JSON object")
+    );
+    let response = post(
+        &server,
+        &admin,
+        "/admin/connections/new",
+        "/admin/connections",
+        &[
+            ("strategy", "auth0"),
+            ("name", "second-db"),
+            ("client_id", "abc"),
+            ("client_secret", "s3cret-value-xyz"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(stored_connection(&server, "corp").await.is_none());
+    assert!(stored_connection(&server, "second-db").await.is_none());
+
+    // Created with a sealed secret, never shown.
+    let response = post(
+        &server,
+        &admin,
+        "/admin/connections/new",
+        "/admin/connections",
+        &[
+            ("strategy", "oidc"),
+            ("name", "corp"),
+            ("display_name", "Corp SSO"),
+            ("client_id", "abc"),
+            ("client_secret", "s3cret-value-xyz"),
+            (
+                "discovery_url",
+                "https://idp.example.com/.well-known/openid-configuration",
+            ),
+            ("scopes", "openid, profile email"),
+            ("show_as_button", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let created = stored_connection(&server, "corp").await.expect("created");
+    assert_eq!(
+        location(&response),
+        format!(
+            "/admin/connections/{}/applications?notice=connection_created",
+            created.id
+        )
+    );
+    assert_eq!(created.display_name, "Corp SSO");
+    assert_eq!(created.options["scopes"], "openid profile email");
+    let sealed = created.sealed_secret.clone().expect("a sealed secret");
+    let settings = format!("/admin/connections/{}", created.id);
+    let (status, html) = page(&server, &admin, &settings).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Corp SSO") && html.contains("A secret is stored"));
+    assert!(!html.contains("s3cret-value-xyz"));
+
+    // Settings: an empty secret field keeps the secret; bad options change nothing.
+    let options = serde_json::to_string(&created.options).unwrap();
+    let response = post(
+        &server,
+        &admin,
+        &settings,
+        &settings,
+        &[
+            ("display_name", "Corp"),
+            ("options_json", options.as_str()),
+            ("client_secret", ""),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let saved = stored_connection(&server, "corp").await.unwrap();
+    assert_eq!(saved.display_name, "Corp");
+    assert!(!saved.show_as_button, "the unchecked box");
+    assert_eq!(saved.sealed_secret.as_ref(), Some(&sealed));
+    let response = post(
+        &server,
+        &admin,
+        &settings,
+        &settings,
+        &[
+            ("display_name", "Changed"),
+            (
+                "options_json",
+                r#"{"client_id": "abc", "discovery_url": "ftp://x"}"#,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("options.discovery_url")
+    );
+    assert_eq!(
+        stored_connection(&server, "corp")
+            .await
+            .unwrap()
+            .display_name,
+        "Corp"
+    );
+
+    // Applications: enabled, then disabled, for the SPA; also from the application's tab.
+    let apps = format!("/admin/connections/{}/applications", created.id);
+    let enable = [
+        ("client_id", server.spa_client_id.as_str()),
+        ("status", "enable"),
+    ];
+    let response = post(&server, &admin, &apps, &apps, &enable).await;
+    assert_eq!(response.status(), 302);
+    let of_spa = server
+        .store
+        .connections_of_client(&server.spa_client_id)
+        .await
+        .unwrap();
+    assert!(of_spa.iter().any(|c| c.id == created.id));
+    let app_tab = format!("/admin/applications/{}/connections", server.spa_client_id);
+    let (status, html) = page(&server, &admin, &app_tab).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Corp") && html.contains("Disable</button>"),
+        "{html}"
+    );
+    let response = post(
+        &server,
+        &admin,
+        &app_tab,
+        &app_tab,
+        &[
+            ("connection_id", created.id.as_str()),
+            ("status", "disable"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert!(
+        server
+            .store
+            .connections_of_client(&server.spa_client_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let response = post(
+        &server,
+        &admin,
+        &apps,
+        &apps,
+        &[("client_id", "no-such-app"), ("status", "enable")],
+    )
+    .await;
+    assert_eq!(response.status(), 404);
+
+    // The list filters by strategy, in SQL.
+    let (_, html) = page(&server, &admin, "/admin/connections?strategy=oidc").await;
+    assert!(html.contains("corp") && !html.contains("Username-Password-Authentication"));
+
+    // The database connection is read-only.
+    let database = format!(
+        "/admin/connections/{}",
+        tessera_core::DATABASE_CONNECTION_ID
+    );
+    let (status, html) = page(&server, &admin, &database).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("Save</button>") && !html.contains("Danger Zone"));
+    let response = post(
+        &server,
+        &admin,
+        &database,
+        &database,
+        &[("display_name", "Mine"), ("options_json", "{}")],
+    )
+    .await;
+    assert_eq!(response.status(), 403, "Tessera's policy, not settable");
+
+    // Deleting: refused while a user of it remains, then done.
+    let confirm = format!("/admin/connections/{}/delete", created.id);
+    let profile = tessera_store::FederatedProfile {
+        email: "fed@example.com".into(),
+        ..Default::default()
+    };
+    server
+        .store
+        .upsert_federated_user("oidc|corp|1", "corp", &profile, 1)
+        .await
+        .unwrap();
+    let response = post(&server, &admin, &confirm, &confirm, &[("confirm", "corp")]).await;
+    assert_eq!(response.status(), 409);
+    assert!(response.text().await.unwrap().contains("still has users"));
+    server.store.delete_user("oidc|corp|1").await.unwrap();
+    let response = post(&server, &admin, &confirm, &confirm, &[("confirm", "nope")]).await;
+    assert_eq!(response.status(), 400);
+    let response = post(&server, &admin, &confirm, &confirm, &[("confirm", "corp")]).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        "/admin/connections?notice=connection_deleted"
+    );
+    assert!(stored_connection(&server, "corp").await.is_none());
+}
+
+#[tokio::test]
+async fn a_viewer_sees_the_connections_but_no_form_changes_one() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let read_only: Vec<&str> = every_scope()
+        .into_iter()
+        .filter(|s| s.starts_with("read:"))
+        .collect();
+    administrator(&server, "viewer@example.com", &read_only).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let response = post(
+        &server,
+        &admin,
+        "/admin/connections/new",
+        "/admin/connections",
+        &[
+            ("strategy", "github"),
+            ("name", "gh"),
+            ("client_id", "abc"),
+            ("client_secret", "s3cret-value-xyz"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let gh = stored_connection(&server, "gh").await.unwrap();
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let settings = format!("/admin/connections/{}", gh.id);
+    let apps = format!("{settings}/applications");
+    let app_tab = format!("/admin/applications/{}/connections", server.spa_client_id);
+    for path in [
+        "/admin/connections",
+        settings.as_str(),
+        apps.as_str(),
+        app_tab.as_str(),
+    ] {
+        let (status, html) = page(&server, &viewer, path).await;
+        assert_eq!(status, 200, "{path}");
+        let buttons = html.matches("<button").count();
+        let filters = html.matches(">Filter</button>").count();
+        assert_eq!(buttons - filters, 1, "{path}: only signing out");
+    }
+    let refused = [
+        (
+            "/admin/connections",
+            vec![
+                ("strategy", "github"),
+                ("name", "gh2"),
+                ("client_id", "abc"),
+                ("client_secret", "x"),
+            ],
+        ),
+        (
+            settings.as_str(),
+            vec![("display_name", "Hacked"), ("options_json", "{}")],
+        ),
+        (
+            apps.as_str(),
+            vec![
+                ("client_id", server.spa_client_id.as_str()),
+                ("status", "enable"),
+            ],
+        ),
+        (
+            app_tab.as_str(),
+            vec![("connection_id", gh.id.as_str()), ("status", "enable")],
+        ),
+    ];
+    for (path, fields) in &refused {
+        let response = post(&server, &viewer, "/admin/connections", path, fields).await;
+        assert_eq!(response.status(), 403, "{path}");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("Insufficient scope")
+        );
+    }
+    let confirm = format!("{settings}/delete");
+    let response = post(
+        &server,
+        &viewer,
+        "/admin/connections",
+        &confirm,
+        &[("confirm", "gh")],
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    assert!(stored_connection(&server, "gh2").await.is_none());
+    let unchanged = stored_connection(&server, "gh").await.unwrap();
+    assert_eq!(unchanged.display_name, gh.display_name);
+    assert!(
+        server
+            .store
+            .connections_of_client(&server.spa_client_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
