@@ -59,6 +59,13 @@ pub enum Command {
         #[command(flatten)]
         common: AdminArgs,
     },
+    /// Manage connections: the database connection and upstream identity providers
+    Connections {
+        #[command(subcommand)]
+        action: ConnectionsAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
     /// Manage who may use the dashboard (the system roles Tessera Admin and Tessera Viewer)
     Admins {
         #[command(subcommand)]
@@ -581,6 +588,113 @@ pub struct ApiUpdate {
     /// RBAC on or off for this API
     #[arg(long, value_name = "true|false")]
     pub enforce_policies: Option<bool>,
+}
+
+// ---- connections -------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsAction {
+    /// List connections in id order, a page at a time
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only connections of this strategy (repeatable: auth0, oidc, oauth2, google-oauth2, github)
+        #[arg(long = "strategy", value_name = "STRATEGY")]
+        strategies: Vec<String>,
+        /// Only the connection with this exact name
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one connection (never its client secret)
+    #[command(visible_alias = "show")]
+    Get {
+        /// The connection's id (con_…) or name
+        connection: String,
+    },
+    /// Create an upstream connection; its client secret is read from stdin
+    Create(ConnectionCreate),
+    /// Change a connection; options given are merged into its current options
+    Update(ConnectionUpdateArgs),
+    /// Let an application sign users in with the connection
+    Enable {
+        /// The connection's id (con_…) or name
+        connection: String,
+        /// The application's client_id
+        #[arg(long = "app", value_name = "CLIENT_ID")]
+        app: String,
+    },
+    /// Stop an application from signing users in with the connection
+    Disable {
+        /// The connection's id (con_…) or name
+        connection: String,
+        /// The application's client_id
+        #[arg(long = "app", value_name = "CLIENT_ID")]
+        app: String,
+    },
+    /// Delete an upstream connection (refused while users of it remain)
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// The connection's id (con_…) or name
+        connection: String,
+    },
+}
+
+/// The options common to every upstream strategy, as flags; the rest with `--options-json`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnectionOptionArgs {
+    /// Options as a JSON object (e.g. oauth2's authorizationURL, tokenURL, userinfo_url and
+    /// profile_map); the flags below are set on top. Never put the secret here
+    #[arg(long, value_name = "JSON")]
+    pub options_json: Option<String>,
+    /// The client id Tessera has at the provider
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Read the client secret from stdin (one line)
+    #[arg(long)]
+    pub client_secret_stdin: bool,
+    /// oidc: the provider's discovery document (…/.well-known/openid-configuration)
+    #[arg(long, value_name = "URL")]
+    pub discovery_url: Option<String>,
+    /// oidc: the provider's issuer (with its endpoints in --options-json)
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Scopes to ask the provider for, separated by commas or spaces
+    #[arg(long, value_name = "SCOPES")]
+    pub scopes: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionCreate {
+    /// Unique, unchangeable: letters, digits and '-'
+    #[arg(long)]
+    pub name: String,
+    /// oidc, oauth2, google-oauth2 or github
+    #[arg(long)]
+    pub strategy: String,
+    /// The name on the login page's button [default: the name]
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[command(flatten)]
+    pub options: ConnectionOptionArgs,
+    /// Offer the connection as a button on the login page [default: true]
+    #[arg(long, value_name = "true|false")]
+    pub show_as_button: Option<bool>,
+    /// Enable the connection for this application (repeatable)
+    #[arg(long = "enable-for", value_name = "CLIENT_ID")]
+    pub enable_for: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionUpdateArgs {
+    /// The connection's id (con_…) or name
+    pub connection: String,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[command(flatten)]
+    pub options: ConnectionOptionArgs,
+    #[arg(long, value_name = "true|false")]
+    pub show_as_button: Option<bool>,
 }
 
 // ---- apps -------------------------------------------------------------------------------

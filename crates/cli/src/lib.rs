@@ -61,6 +61,9 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Roles { action, common } => {
             commands::roles::run(&Context::open(&common).await?, action).await
         }
+        Command::Connections { action, common } => {
+            commands::connections::run(&Context::open(&common).await?, action).await
+        }
         Command::Admins { action, common } => {
             commands::admins::run(&Context::open(&common).await?, action).await
         }
