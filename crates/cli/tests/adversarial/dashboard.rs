@@ -4,7 +4,8 @@
 //! replayed or finished by another browser, or with a forged `state`; `return_to` values
 //! that would send the browser to another site after signing in; a session cookie that is
 //! forged, too long or of a signed-out session; a viewer's and a role-less user's forms.
-//! Each refusal is checked, and that nothing changed (no API created).
+//! The connections pages too: hostile names and options, markup in a display name.
+//! Each refusal is checked, and that nothing changed (no API or connection created).
 
 use reqwest::redirect::Policy;
 use tessera_core::system::{ADMIN_ROLE, VIEWER_ROLE};
@@ -625,5 +626,327 @@ async fn the_actions_pages_refuse_hostile_forms_and_change_nothing() {
         after == before,
         format_args!("{before} → {after}"),
     );
+    tally.finish();
+}
+
+/// Every connection with its enabled applications and options, to compare before and
+/// after refused forms.
+async fn connections_state(server: &TestServer) -> String {
+    let page = server
+        .store
+        .list_connections(&Default::default(), tessera_store::Slice::first(100))
+        .await
+        .unwrap();
+    let mut state = String::new();
+    for c in page.items {
+        let clients = server
+            .store
+            .connection_clients_from(
+                &c.id,
+                tessera_store::Checkpoint {
+                    from: None,
+                    take: 100,
+                },
+            )
+            .await
+            .unwrap();
+        state.push_str(&format!(
+            "{} {} {} {} {:?} {:?} {:?}\n",
+            c.id,
+            c.name,
+            c.display_name,
+            c.show_as_button,
+            c.options,
+            c.sealed_secret,
+            clients.items
+        ));
+    }
+    state
+}
+
+#[tokio::test]
+async fn the_connections_pages_refuse_hostile_forms_and_change_nothing() {
+    let server = spawn().await;
+    let mut tally = Tally::new("dashboard/connections");
+    user(&server, "admin@example.com", Some(ADMIN_ROLE.id)).await;
+    user(&server, "viewer@example.com", Some(VIEWER_ROLE.id)).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let csrf = csrf_of(&server, &admin).await;
+    let viewer_csrf = csrf_of(&server, &viewer).await;
+    let post = |client: &reqwest::Client, path: &str, form: Vec<(String, String)>| {
+        client.post(server.url(path)).form(&form).send()
+    };
+    let with = |csrf: &str, fields: &[(&str, &str)]| {
+        let mut form = vec![("csrf".to_string(), csrf.to_string())];
+        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        form
+    };
+    const SECRET: &str = "upstream-secret-71c0e2";
+    let good = [
+        ("strategy", "github"),
+        ("name", "gh"),
+        ("display_name", "GitHub"),
+        ("client_id", "abc"),
+        ("client_secret", SECRET),
+        ("show_as_button", "on"),
+    ];
+    let response = post(&admin, "/admin/connections", with(&csrf, &good))
+        .await
+        .unwrap();
+    tally.status(
+        "a good connection is created",
+        response.status().as_u16(),
+        302,
+    );
+    let gh = server
+        .store
+        .find_connection_by_name("gh")
+        .await
+        .unwrap()
+        .expect("created");
+    let settings = format!("/admin/connections/{}", gh.id);
+    let apps = format!("{settings}/applications");
+    let before = connections_state(&server).await;
+
+    // CSRF: missing, another session's, cross-site.
+    let mut without = with(&csrf, &good);
+    without.remove(0);
+    without[1].1 = "gh-nocsrf".into();
+    let response = post(&admin, "/admin/connections", without).await.unwrap();
+    tally.status(
+        "create without its CSRF token",
+        response.status().as_u16(),
+        403,
+    );
+    let response = post(
+        &admin,
+        &settings,
+        with(
+            &viewer_csrf,
+            &[("display_name", "x"), ("options_json", "{}")],
+        ),
+    )
+    .await
+    .unwrap();
+    tally.status(
+        "settings with another session's token",
+        response.status().as_u16(),
+        403,
+    );
+    let response = admin
+        .post(server.url(&apps))
+        .header("sec-fetch-site", "cross-site")
+        .form(&with(
+            &csrf,
+            &[("client_id", &server.spa_client_id), ("status", "enable")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    tally.status("enabling sent cross-site", response.status().as_u16(), 403);
+
+    // The viewer: every form refused by its scope.
+    for (path, fields) in [
+        ("/admin/connections", good.to_vec()),
+        (
+            settings.as_str(),
+            vec![("display_name", "Viewer was here"), ("options_json", "{}")],
+        ),
+        (
+            apps.as_str(),
+            vec![
+                ("client_id", server.spa_client_id.as_str()),
+                ("status", "enable"),
+            ],
+        ),
+        (&format!("{settings}/delete"), vec![("confirm", "gh")]),
+    ] {
+        let response = post(&viewer, path, with(&viewer_csrf, &fields))
+            .await
+            .unwrap();
+        tally.status(
+            format_args!("the viewer posting to {path}"),
+            response.status().as_u16(),
+            403,
+        );
+    }
+
+    // Hostile names and options, each refused with a 400 that repeats no secret.
+    let hostile: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("a name with markup", vec![("name", "<script>")]),
+        ("a name with |", vec![("name", "a|b")]),
+        ("a name with /", vec![("name", "../x")]),
+        (
+            "the database connection's name",
+            vec![("name", "Username-Password-Authentication")],
+        ),
+        ("a taken name", vec![("name", "gh")]),
+        (
+            "a second database connection",
+            vec![("strategy", "auth0"), ("name", "db2")],
+        ),
+        (
+            "an unknown strategy",
+            vec![("strategy", "saml"), ("name", "s")],
+        ),
+        (
+            "options that are not JSON",
+            vec![("name", "o1"), ("options_json", "{\"a\":")],
+        ),
+        (
+            "options that are an array",
+            vec![("name", "o2"), ("options_json", "[1]")],
+        ),
+        (
+            "a GitHub at plain http",
+            vec![
+                ("name", "o3"),
+                (
+                    "options_json",
+                    r#"{"github_url": "http://evil.example.com"}"#,
+                ),
+            ],
+        ),
+        (
+            "a metadata address",
+            vec![
+                ("strategy", "oidc"),
+                ("name", "o4"),
+                ("discovery_url", "http://169.254.169.254/latest/meta-data"),
+            ],
+        ),
+        (
+            "a secret with a newline",
+            vec![("name", "o5"), ("client_secret", "a\nb")],
+        ),
+        (
+            "a prototype-polluting member",
+            vec![
+                ("name", "o6"),
+                ("options_json", r#"{"__proto__": {"x": 1}, "scope": 5}"#),
+            ],
+        ),
+    ];
+    for (case, overrides) in hostile {
+        let mut fields: Vec<(&str, &str)> = good.to_vec();
+        for (name, value) in overrides {
+            match fields.iter_mut().find(|(k, _)| *k == name) {
+                Some(field) => field.1 = value,
+                None => fields.push((name, value)),
+            }
+        }
+        let response = post(&admin, "/admin/connections", with(&csrf, &fields))
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let html = response.text().await.unwrap();
+        tally.status_in(case, status, &[400, 409]);
+        tally.case(
+            format_args!("{case}: the answer repeats no secret"),
+            !html.contains(SECRET),
+            "the secret was echoed",
+        );
+    }
+    let response = post(
+        &admin,
+        &settings,
+        with(&csrf, &[("display_name", ""), ("options_json", "{}")]),
+    )
+    .await
+    .unwrap();
+    tally.status("an empty display name", response.status().as_u16(), 400);
+    let response = post(
+        &admin,
+        &apps,
+        with(
+            &csrf,
+            &[("client_id", &server.spa_client_id), ("status", "maybe")],
+        ),
+    )
+    .await
+    .unwrap();
+    tally.status(
+        "a status neither enable nor disable",
+        response.status().as_u16(),
+        400,
+    );
+    let database = format!(
+        "/admin/connections/{}",
+        tessera_core::DATABASE_CONNECTION_ID
+    );
+    let response = post(
+        &admin,
+        &format!("{database}/delete"),
+        with(&csrf, &[("confirm", "Username-Password-Authentication")]),
+    )
+    .await
+    .unwrap();
+    tally.status(
+        "deleting the database connection",
+        response.status().as_u16(),
+        400,
+    );
+    let response = post(
+        &admin,
+        &format!("{database}/applications"),
+        with(
+            &csrf,
+            &[("client_id", &server.spa_client_id), ("status", "disable")],
+        ),
+    )
+    .await
+    .unwrap();
+    tally.status(
+        "disabling an application for the database connection",
+        response.status().as_u16(),
+        400,
+    );
+    tally.case(
+        "the refused forms changed nothing",
+        connections_state(&server).await == before,
+        "a connection or its applications changed",
+    );
+
+    // Markup in a display name is rendered as text.
+    let response = post(
+        &admin,
+        &settings,
+        with(
+            &csrf,
+            &[
+                ("display_name", "<img src=x onerror=alert(1)>"),
+                ("options_json", r#"{"client_id": "abc"}"#),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    tally.status(
+        "a display name with markup is saved",
+        response.status().as_u16(),
+        302,
+    );
+    for path in [settings.as_str(), "/admin/connections"] {
+        let html = admin
+            .get(server.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        tally.case(
+            format_args!("{path} shows the display name escaped"),
+            !html.contains("<img")
+                && (html.contains("&#60;img src") || html.contains("&lt;img src")),
+            "the markup is live",
+        );
+        tally.case(
+            format_args!("{path} shows no secret"),
+            !html.contains(SECRET),
+            "the secret is on the page",
+        );
+    }
     tally.finish();
 }

@@ -268,6 +268,15 @@ const DASHBOARD: &[&str] = &[
     "op",
     "position",
     "action",
+    "strategy",
+    "display_name",
+    "client_secret",
+    "discovery_url",
+    "scopes",
+    "options_json",
+    "show_as_button",
+    "status",
+    "connection_id",
 ];
 const GET_PATCH: &[&str] = &["GET", "PATCH"];
 const PUT_DELETE: &[&str] = &["PUT", "DELETE"];
@@ -500,6 +509,27 @@ pub(super) const ROUTES: &[Route] = &[
     ),
     route(
         "/admin/applications/{id}/delete",
+        GET_POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
+    route(
+        "/admin/applications/{id}/connections",
+        GET_POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
+    route("/admin/connections", GET_POST, DASHBOARD, Shape::Page),
+    route("/admin/connections/new", GET, DASHBOARD, Shape::Page),
+    route("/admin/connections/{id}", GET_POST, DASHBOARD, Shape::Page),
+    route(
+        "/admin/connections/{id}/applications",
+        GET_POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
+    route(
+        "/admin/connections/{id}/delete",
         GET_POST,
         DASHBOARD,
         Shape::Page,
