@@ -265,6 +265,23 @@ describe('the dashboard in Chromium (tessera dev)', () => {
       await audit(page, 'dashboard-api-delete');
       await page.goto(`${dev.server}/admin/no-such-page`);
       await audit(page, 'dashboard-not-found');
+      // A GitHub connection made on the dashboard, enabled for the SPA; its pages audited.
+      await page.goto(`${dev.server}/admin/connections/new`);
+      await audit(page, 'dashboard-create-connection');
+      await page.selectOption('#strategy', 'github');
+      await page.fill('#name', `gh-${suffix}`);
+      await page.fill('#client_id', 'github-client-id');
+      await page.fill('#client_secret', 'github-client-secret');
+      await submit(page, 'Create');
+      await page.getByText('The connection was created').waitFor();
+      await audit(page, 'dashboard-connection-applications');
+      await follow(page, 'link', 'Settings');
+      await audit(page, 'dashboard-connection-settings');
+      assert.ok(!(await page.content()).includes('github-client-secret'), 'the secret is never shown');
+      await page.goto(`${dev.server}/admin/connections`);
+      await audit(page, 'dashboard-connections');
+      await page.goto(`${dev.server}/admin/applications/${spaId}/connections`);
+      await audit(page, 'dashboard-application-connections');
       await page.goto(`${dev.server}/admin/settings`);
       await audit(page, 'dashboard-settings');
       // Signing out ends the dashboard's session and the login page's, then says so.
