@@ -84,6 +84,9 @@ pub(crate) struct Provider {
     pub(crate) userinfo_endpoint: Option<String>,
     #[serde(default)]
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// RFC 9207: whether the provider puts `iss` in every authorization response.
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: Option<Value>,
 }
 
 impl Provider {
@@ -95,6 +98,27 @@ impl Provider {
                 methods.iter().any(|m| m == "client_secret_basic")
                     || !methods.iter().any(|m| m == "client_secret_post")
             })
+    }
+
+    /// RFC 9207 §2.4: the authorization response's `iss`, when there is one (and there must
+    /// be when the provider says it always sends it), is the provider's issuer. Every
+    /// connection shares one callback, so this is what tells a mix-up with another
+    /// provider apart before the code is sent anywhere.
+    fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), UpstreamError> {
+        match iss {
+            Some(iss) if iss == self.issuer => Ok(()),
+            Some(_) => Err(failed(
+                "the authorization response names another issuer (iss)",
+            )),
+            None if self.authorization_response_iss_parameter_supported
+                == Some(Value::Bool(true)) =>
+            {
+                Err(failed(
+                    "the authorization response lacks the issuer (iss) the provider promises",
+                ))
+            }
+            None => Ok(()),
+        }
     }
 
     fn check(&self) -> Result<(), UpstreamError> {
@@ -135,6 +159,8 @@ pub(crate) struct Answer<'a> {
     pub(crate) code_verifier: &'a str,
     pub(crate) nonce: &'a str,
     pub(crate) redirect_uri: &'a str,
+    /// The `iss` of the authorization response (RFC 9207), if it had one.
+    pub(crate) iss: Option<&'a str>,
 }
 
 struct Keys {
@@ -296,6 +322,7 @@ impl Upstreams {
                 jwks_uri: text(options, "jwks_uri").unwrap_or_default().to_string(),
                 userinfo_endpoint: text(options, "userinfo_endpoint").map(str::to_string),
                 token_endpoint_auth_methods_supported: None,
+                authorization_response_iss_parameter_supported: None,
             },
         };
         provider.check()?;
@@ -511,8 +538,10 @@ impl Upstreams {
             code_verifier,
             nonce,
             redirect_uri,
+            iss,
         } = *answer;
         let provider = self.provider(connection).await?;
+        provider.check_response_issuer(iss)?;
         let client_id = text(&connection.options, "client_id").unwrap_or_default();
         let form = [
             ("grant_type", "authorization_code"),
@@ -909,9 +938,48 @@ mod tests {
             userinfo_endpoint: None,
             token_endpoint_auth_methods_supported: methods
                 .map(|m| m.into_iter().map(str::to_string).collect()),
+            authorization_response_iss_parameter_supported: None,
         };
         assert!(provider(None).uses_basic());
         assert!(provider(Some(vec!["client_secret_basic", "client_secret_post"])).uses_basic());
         assert!(!provider(Some(vec!["client_secret_post"])).uses_basic());
+    }
+
+    #[test]
+    fn the_authorization_responses_iss_is_the_providers_issuer() {
+        // What npm oidc-provider's discovery says; it sends `iss` with every answer.
+        let promising: Provider = serde_json::from_value(json!({
+            "issuer": "http://127.0.0.1:4000",
+            "authorization_endpoint": "http://127.0.0.1:4000/auth",
+            "token_endpoint": "http://127.0.0.1:4000/token",
+            "jwks_uri": "http://127.0.0.1:4000/jwks",
+            "authorization_response_iss_parameter_supported": true,
+        }))
+        .unwrap();
+        assert!(
+            promising
+                .check_response_issuer(Some("http://127.0.0.1:4000"))
+                .is_ok()
+        );
+        for other in ["http://127.0.0.1:4000/", "http://127.0.0.1:4001", ""] {
+            assert!(
+                promising.check_response_issuer(Some(other)).is_err(),
+                "{other:?}"
+            );
+        }
+        assert!(promising.check_response_issuer(None).is_err());
+
+        // A provider that does not promise it: none is fine, a wrong one is not.
+        let mut silent = promising.clone();
+        silent.authorization_response_iss_parameter_supported = None;
+        assert!(silent.check_response_issuer(None).is_ok());
+        assert!(
+            silent
+                .check_response_issuer(Some("https://evil.example"))
+                .is_err()
+        );
+        // Only the boolean `true` is a promise.
+        silent.authorization_response_iss_parameter_supported = Some(json!("true"));
+        assert!(silent.check_response_issuer(None).is_ok());
     }
 }

@@ -270,6 +270,7 @@ pub(crate) async fn callback(
                     code_verifier: &leg.code_verifier,
                     nonce: &leg.nonce,
                     redirect_uri: &callback_url(&state),
+                    iss: params.get("iss"),
                 },
                 now(),
             )

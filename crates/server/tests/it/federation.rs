@@ -321,8 +321,9 @@ async fn the_providers_refusal_and_a_blocked_user_reach_the_application() {
     let response = down.get(&url).send().await.unwrap();
     let state = params_of(&location(&response))["state"].clone();
     let forged = format!(
-        "{}login/callback?code=forged&state={state}",
-        f.downstream.issuer
+        "{}login/callback?code=forged&state={state}&iss={}",
+        f.downstream.issuer,
+        urlencode(&f.upstream.issuer)
     );
     let params = params_of(&finish(&f, &down, &forged).await);
     assert_eq!(params["error"], "access_denied");
@@ -330,6 +331,27 @@ async fn the_providers_refusal_and_a_blocked_user_reach_the_application() {
         params["error_description"].contains("token endpoint"),
         "{params:?}"
     );
+
+    // RFC 9207: the provider (a Tessera) promises `iss` in its answers; one naming another
+    // issuer, or none, is refused before the code goes anywhere.
+    for iss in [Some("https://mix-up.example/"), None] {
+        let (down, _) = (browser(), browser());
+        let (url, _) = authorize(&f, "acme");
+        let response = down.get(&url).send().await.unwrap();
+        let state = params_of(&location(&response))["state"].clone();
+        let mixed = format!(
+            "{}login/callback?code=forged&state={state}{}",
+            f.downstream.issuer,
+            iss.map(|iss| format!("&iss={}", urlencode(iss)))
+                .unwrap_or_default()
+        );
+        let params = params_of(&finish(&f, &down, &mixed).await);
+        assert_eq!(params["error"], "access_denied");
+        assert!(
+            params["error_description"].contains("issuer (iss)"),
+            "{iss:?}: {params:?}"
+        );
+    }
 
     // A blocked user stays blocked.
     let (down, up) = (browser(), browser());
