@@ -8,6 +8,8 @@
 //   op            the right client secret: sign-ins work, a second one updates the profile;
 //   op-bad-secret a wrong client secret: the provider's token endpoint answers invalid_client;
 //   op-ps256      the PS256 client: Tessera verifies RS256, ES256 and EdDSA only, and refuses.
+// A sign-in through `op` whose callback gets another RFC 9207 `iss` than the provider sent is
+// refused as well.
 // The browser goes through the provider's own development login and consent pages. Those pages
 // @import a web font from a CDN: every request that does not go to 127.0.0.1 or localhost is
 // aborted, so nothing leaves the machine.
@@ -188,7 +190,7 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
           log.push(`aborted (not loopback): ${route.request().url()}`);
           return route.abort('blockedbyclient');
         });
-        return fn({ page });
+        return fn({ page, context });
       });
     });
 
@@ -289,7 +291,8 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
     assert.match(shown, expected);
     await waitForText(page, '#login-status', LOGGED_OUT);
     assert.equal(await page.evaluate(() => localStorage.getItem('access_token')), null);
-    assert.deepEqual(await usersOf(connection), [], 'no user was made');
+    const made = (await usersOf(connection)).filter((user) => user.user_id === `oidc|${connection}|${REFUSED}`);
+    assert.deepEqual(made, [], 'no user was made');
     const byEmail = await management('GET', `/users-by-email?email=${encodeURIComponent(accounts[REFUSED].email)}`);
     assert.equal(byEmail.status, 200, byEmail.text);
     assert.deepEqual(byEmail.body, [], 'no user has the refused account\'s email');
@@ -298,6 +301,29 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
   browserTest('a wrong client secret: oidc-provider answers invalid_client, the SPA gets the error, no user', async ({ page }) => {
     await refusedSignIn(page, 'op-bad-secret', /Node OP with a wrong secret failed: the provider's token endpoint answered 40[01] [A-Za-z ]+ invalid_client$/);
     assert.match(op.output.stderr, /grant\.error: InvalidClient/, 'the provider refused the client');
+  });
+
+  browserTest('an authorization response whose iss is not the provider\'s (RFC 9207 mix-up) is refused, no user', async ({ page, context }) => {
+    // oidc-provider sends `iss` with the code (and says so in discovery); here it is changed
+    // on its way to Tessera's callback, as a mix-up with another provider would have it.
+    // Routes do not see requests that follow a redirect, so the consent form's POST is sent
+    // from here, the redirect to the provider's resume URL followed with the context's
+    // cookies, and the browser given the callback URL with another `iss`.
+    const seen = [];
+    await page.route((url) => url.origin === op.origin, async (route) => {
+      const request = route.request();
+      if (request.method() !== 'POST' || !(request.postData() ?? '').includes('prompt=consent')) return route.continue();
+      const submitted = await route.fetch({ maxRedirects: 0 });
+      assert.equal(Math.floor(submitted.status() / 100), 3, `the consent POST redirects (${submitted.status()})`);
+      const resume = await context.request.get(new URL(submitted.headers().location, op.origin).href, { maxRedirects: 0 });
+      const callback = new URL(resume.headers().location ?? '', op.origin);
+      assert.equal(`${callback.origin}${callback.pathname}`, `${dev.server}/login/callback`);
+      seen.push(callback.searchParams.get('iss'));
+      callback.searchParams.set('iss', 'http://127.0.0.1:9');
+      return route.fulfill({ status: 303, headers: { location: callback.href } });
+    });
+    await refusedSignIn(page, 'op', /Node OP failed: the authorization response names another issuer \(iss\)$/);
+    assert.deepEqual(seen, [op.issuer], 'the provider sent its issuer');
   });
 
   browserTest('an ID token signed with PS256 (not RS256, ES256 or EdDSA) is refused, no user', async ({ page }) => {
