@@ -105,6 +105,9 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/admin/users/{id}/block", || post(users::block)),
     ("/admin/users/{id}/password", || post(users::set_password)),
+    ("/admin/users/{id}/identities/unlink", || {
+        post(users::unlink)
+    }),
     ("/admin/users/{id}/delete", || {
         get(users::confirm_delete).post(users::delete)
     }),

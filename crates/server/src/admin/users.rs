@@ -199,6 +199,8 @@ struct DetailsPage<'a> {
     frame: Frame<'a>,
     tabs: Vec<Tab>,
     user: User,
+    /// The identities linked to the user (account linking).
+    linked: Vec<tessera_store::LinkedIdentity>,
     created: String,
     last_login: String,
     name: String,
@@ -216,13 +218,16 @@ impl DetailsPage<'_> {
     }
 }
 
-fn details_page<'a>(
+async fn details_page<'a>(
     state: &'a AppState,
     admin: &'a Admin,
     user: User,
     notice: Option<&str>,
-) -> DetailsPage<'a> {
-    DetailsPage {
+) -> Result<DetailsPage<'a>, Response> {
+    let linked = crate::management::users::linked_of(state, std::slice::from_ref(&user))
+        .await
+        .map_err(|error| views::operation_refused(&error))?;
+    Ok(DetailsPage {
         frame: Frame::new(state, admin, "users", notice),
         tabs: tabs(&user, ""),
         created: when(Some(user.created_at)),
@@ -234,8 +239,9 @@ fn details_page<'a>(
         can_update: admin.may("update:users"),
         can_delete: admin.may("delete:users"),
         user,
+        linked,
         error: None,
-    }
+    })
 }
 
 /// `GET /admin/users/{id}`: Details.
@@ -250,7 +256,38 @@ pub(crate) async fn details(
         Err(response) => return response,
     };
     let query = query_of(query);
-    views::page(&details_page(&state, &admin, user, notice_of(&query)))
+    match details_page(&state, &admin, user, notice_of(&query)).await {
+        Ok(page) => views::page(&page),
+        Err(response) => response,
+    }
+}
+
+/// `POST /admin/users/{id}/identities/unlink` (`identity` = `provider|id`): the identity
+/// becomes a user of its own again.
+pub(crate) async fn unlink(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let identity = form.params.get("identity").unwrap_or("");
+    let Some((provider, identity_id)) = identity.split_once('|') else {
+        return views::refused(StatusCode::BAD_REQUEST, "No linked identity was chosen.");
+    };
+    match crate::management::identities::unlink(
+        &state,
+        &form.admin.principal,
+        &id,
+        provider,
+        identity_id,
+    )
+    .await
+    {
+        Ok(linked) => redirect(&format!(
+            "{}?notice=user_saved",
+            user_path(&linked.user, "")
+        )),
+        Err(error) => views::operation_refused(&error),
+    }
 }
 
 /// A metadata editor's text as the PATCH that makes the stored object equal to it: its
@@ -313,7 +350,10 @@ pub(crate) async fn save_details(
     match result {
         Ok(user) => redirect(&format!("{}?notice=user_saved", user_path(&user, ""))),
         Err(error) if error.status == StatusCode::BAD_REQUEST => {
-            let mut page = details_page(&state, &form.admin, user, None);
+            let mut page = match details_page(&state, &form.admin, user, None).await {
+                Ok(page) => page,
+                Err(response) => return response,
+            };
             let text = |name: &str| params.get(name).unwrap_or("").to_string();
             page.name = text("name");
             page.nickname = text("nickname");
@@ -374,7 +414,10 @@ pub(crate) async fn set_password(
     match result {
         Ok(user) => redirect(&format!("{}?notice=user_saved", user_path(&user, ""))),
         Err(error) if error.status == StatusCode::BAD_REQUEST => {
-            let mut page = details_page(&state, &form.admin, user, None);
+            let mut page = match details_page(&state, &form.admin, user, None).await {
+                Ok(page) => page,
+                Err(response) => return response,
+            };
             let error = if error.property.is_none() {
                 error.about("password")
             } else {

@@ -1234,3 +1234,101 @@ async fn a_viewer_sees_the_connections_but_no_form_changes_one() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_user_page_lists_linked_identities_and_unlinks_one() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let read_only: Vec<&str> = every_scope()
+        .into_iter()
+        .filter(|s| s.starts_with("read:"))
+        .collect();
+    administrator(&server, "viewer@example.com", &read_only).await;
+    let profile = tessera_store::FederatedProfile {
+        email: "ada@github.example".into(),
+        email_verified: true,
+        name: Some("<b>Ada</b>".into()),
+        ..Default::default()
+    };
+    server
+        .store
+        .upsert_federated_user("github|42", "github", &profile, 1)
+        .await
+        .unwrap();
+    server
+        .store
+        .link_identity(&server.user_id, "github|42", 2)
+        .await
+        .unwrap();
+    let user_path = format!("/admin/users/{}", server.user_id.replace('|', "%7C"));
+    let unlink = format!("{user_path}/identities/unlink");
+
+    // A viewer sees the identity but no form, and a post changes nothing.
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let (status, html) = page(&server, &viewer, &user_path).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Linked identities") && html.contains("github|42"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("Unlink github|42"),
+        "no unlink button for a viewer"
+    );
+    let response = post(
+        &server,
+        &viewer,
+        &user_path,
+        &unlink,
+        &[("identity", "github|42")],
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        server
+            .store
+            .linked_identities(&server.user_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let admin = signed_in(&server, "admin@example.com").await;
+    let (_, html) = page(&server, &admin, &user_path).await;
+    assert!(html.contains("ada@github.example") && html.contains("Unlink github|42"));
+    for (bad, status) in [("", 400), ("github|404", 404), ("nonsense", 400)] {
+        let response = post(&server, &admin, &user_path, &unlink, &[("identity", bad)]).await;
+        assert_eq!(response.status(), status, "{bad}");
+    }
+    assert_eq!(
+        server
+            .store
+            .linked_identities(&server.user_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let response = post(
+        &server,
+        &admin,
+        &user_path,
+        &unlink,
+        &[("identity", "github|42")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert!(
+        server
+            .store
+            .linked_identities(&server.user_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let back = server.store.find_user("github|42").await.unwrap().unwrap();
+    assert_eq!(back.name, "<b>Ada</b>", "an account of its own again");
+    let (_, html) = page(&server, &admin, &user_path).await;
+    assert!(!html.contains("Linked identities"));
+}

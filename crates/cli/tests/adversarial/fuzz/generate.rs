@@ -261,6 +261,7 @@ const DASHBOARD: &[&str] = &[
     "permission",
     "grant",
     "user_id",
+    "identity",
     "trigger",
     "secret_name",
     "secret_value",
@@ -441,6 +442,12 @@ pub(super) const ROUTES: &[Route] = &[
     route("/admin/users/{id}", GET_POST, DASHBOARD, Shape::Page),
     route("/admin/users/{id}/block", POST, DASHBOARD, Shape::Page),
     route("/admin/users/{id}/password", POST, DASHBOARD, Shape::Page),
+    route(
+        "/admin/users/{id}/identities/unlink",
+        POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
     route("/admin/users/{id}/delete", GET_POST, DASHBOARD, Shape::Page),
     route("/admin/users/{id}/roles", GET_POST, DASHBOARD, Shape::Page),
     route(
