@@ -181,6 +181,11 @@ export function cli(databaseUrl, args, { input, timeoutMs = 30000 } = {}) {
           reject(new Error(`tessera ${fullArgs.join(' ')} printed no JSON: ${stdout}\n${stderr}`));
         }
       });
+    // A command that reads no stdin may exit before this write lands: its exit status, not
+    // the closed pipe (EPIPE), says how it went.
+    child.stdin.on('error', (error) => {
+      if (error.code !== 'EPIPE') reject(error);
+    });
     child.stdin.end(input ?? '');
   });
 }
