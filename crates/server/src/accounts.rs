@@ -1,4 +1,4 @@
-//! Accounts of the database connection, as every entrance creates them: the hosted sign-up
+//! Accounts of the database connections, as every entrance creates them: the hosted sign-up
 //! page, Auth0's `POST /dbconnections/signup` and the Management API's `POST /users`. One
 //! sign-up policy — a valid address (`tessera_core::validate::email`), the password policy,
 //! one account per address — and one shape of user id. Each entrance checks its own
@@ -14,7 +14,9 @@
 //! the tenant's `verify_email` template is enabled (`/api/v2/email-templates/verify_email`;
 //! on Auth0 that template's status toggle decides the same).
 
-use tessera_core::{Metadata, PasswordPolicyError, User, check_password_policy, ids, validate};
+use tessera_core::{
+    DATABASE_CONNECTION, Metadata, PasswordPolicyError, User, check_password_policy, ids, validate,
+};
 use tessera_store::{NewUser, StoreError};
 
 use crate::AppState;
@@ -25,6 +27,8 @@ use crate::email_templates::{self, VERIFY_EMAIL};
 /// own error shapes); the address and the password are checked here.
 #[derive(Default)]
 pub(crate) struct NewAccount {
+    /// The database connection's name; `None`: the default one.
+    pub(crate) connection: Option<String>,
     pub(crate) email: String,
     pub(crate) password: String,
     pub(crate) email_verified: bool,
@@ -68,7 +72,16 @@ pub(crate) async fn create(state: &AppState, mut account: NewAccount) -> Result<
     check_password_policy(&account.password).map_err(Refusal::WeakPassword)?;
     // Checked before hashing so that a taken address costs no hash; the store's unique
     // index decides a race.
-    if state.store().find_user_by_email(&email).await?.is_some() {
+    let connection = account
+        .connection
+        .take()
+        .unwrap_or_else(|| DATABASE_CONNECTION.to_string());
+    if state
+        .store()
+        .find_user_by_email_in(&connection, &email)
+        .await?
+        .is_some()
+    {
         return Err(Refusal::Exists);
     }
     if let Some(sign_up) = &account.sign_up {
@@ -108,7 +121,11 @@ pub(crate) async fn create(state: &AppState, mut account: NewAccount) -> Result<
         app_metadata: account.app_metadata,
     };
     let user_id = format!("auth0|{}", ids::hex_id(12));
-    let user = match state.store().create_user(&new, &user_id, now()).await {
+    let user = match state
+        .store()
+        .create_user_in(&connection, &new, &user_id, now())
+        .await
+    {
         Ok(user) => user,
         Err(StoreError::Conflict(_)) => return Err(Refusal::Exists),
         Err(other) => return Err(other.into()),

@@ -13,11 +13,12 @@ use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value, json};
 use tessera_actions::{Action, Job, Outcome, Rule, Trigger};
 use tessera_core::grant::Customization;
-use tessera_core::{Client, DATABASE_CONNECTION, DATABASE_CONNECTION_ID, ResourceServer, User};
+use tessera_core::{Client, ResourceServer, User};
 use tessera_store::{StoreError, UserProfileChange};
 
 use crate::AppState;
 use crate::clock::now;
+use crate::databases::Database;
 
 /// How long a node keeps a trigger's deployed code before reading it again: a binding
 /// changed on another node applies within this long.
@@ -307,11 +308,13 @@ pub(crate) async fn credentials_exchange(
     settle(state, outcome, &client.client_id)
 }
 
-/// A user's own sign-up: the application and the request, for the registration triggers.
+/// A user's own sign-up: the application, the request and the database connection, for
+/// the registration triggers.
 #[derive(Clone)]
 pub(crate) struct SignUp {
     pub(crate) client: Client,
     pub(crate) request: RequestFacts,
+    pub(crate) database: Database,
 }
 
 /// The profile a sign-up submitted, before the account exists.
@@ -369,7 +372,7 @@ pub(crate) async fn pre_user_registration(
             "app_metadata": profile.app_metadata,
         },
         "client": client_event(&sign_up.client),
-        "connection": connection_event(),
+        "connection": database_event(&sign_up.database),
         "request": sign_up.request.to_event(),
         "tenant": { "id": "default" },
         "transaction": {},
@@ -417,7 +420,7 @@ pub(crate) fn post_user_registration(state: &AppState, sign_up: SignUp, user: &U
         // A new account: nothing is linked to it yet.
         "user": user_event(user, &[]),
         "client": client_event(&sign_up.client),
-        "connection": connection_event(),
+        "connection": database_event(&sign_up.database),
         "request": sign_up.request.to_event(),
         "tenant": { "id": "default" },
         "transaction": {},
@@ -431,11 +434,16 @@ pub(crate) fn post_user_registration(state: &AppState, sign_up: SignUp, user: &U
 }
 
 /// Runs post-change-password after a user's password changed, off the request's path.
-pub(crate) fn post_change_password(state: &AppState, user: &User, request: &RequestFacts) {
+pub(crate) fn post_change_password(
+    state: &AppState,
+    user: &User,
+    database: &Database,
+    request: &RequestFacts,
+) {
     let event = json!({
         // Off the request's path and without a store read: linked identities are left out.
         "user": user_event(user, &[]),
-        "connection": connection_event(),
+        "connection": database_event(database),
         "request": request.to_event(),
         "tenant": { "id": "default" },
         "transaction": {},
@@ -597,9 +605,6 @@ fn client_event(client: &Client) -> Value {
 /// `event.connection` of a login: the connection the user signed in with (a user of
 /// an upstream connection is found by its name).
 async fn user_connection_event(state: &AppState, user: &User) -> Result<Value, StoreError> {
-    if user.connection == DATABASE_CONNECTION {
-        return Ok(connection_event());
-    }
     Ok(
         match state
             .store()
@@ -617,10 +622,10 @@ async fn user_connection_event(state: &AppState, user: &User) -> Result<Value, S
     )
 }
 
-fn connection_event() -> Value {
+fn database_event(database: &Database) -> Value {
     json!({
-        "id": DATABASE_CONNECTION_ID,
-        "name": DATABASE_CONNECTION,
+        "id": database.id,
+        "name": database.name,
         "strategy": "auth0",
         "metadata": {},
     })

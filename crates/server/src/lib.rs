@@ -17,6 +17,7 @@ mod actions;
 mod admin;
 mod cache;
 mod clock;
+mod databases;
 mod edge;
 mod email_provider;
 mod email_templates;

@@ -19,6 +19,10 @@ pub(crate) struct LoginPage<'a> {
     pub(crate) forgot_password: bool,
     /// "Continue with …": the upstream connections enabled for the application.
     pub(crate) upstreams: &'a [UpstreamButton],
+    /// Whether the application has a database connection: the email and password form.
+    pub(crate) password_form: bool,
+    /// Whether its database connection lets users sign themselves up.
+    pub(crate) signup: bool,
 }
 
 /// A "Continue with …" button: the connection's name (letters, digits and `-` only) and

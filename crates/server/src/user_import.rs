@@ -321,12 +321,14 @@ pub struct Summary {
     pub total: usize,
 }
 
-/// Writes the checked users a batch per transaction. `on_batch` receives each batch's
+/// Writes the checked users into the database connection `connection`, a batch per
+/// transaction. `on_batch` receives each batch's
 /// failures (users the store refused: an email or id already taken) as they happen, so
 /// a caller can record them as it goes. A store error stops the import: the batches
 /// written so far stay.
 pub async fn write<F, Fut>(
     store: &Store,
+    connection: &str,
     values: &[Value],
     checked: &Checked,
     upsert: bool,
@@ -344,7 +346,9 @@ where
     };
     for batch in checked.users.chunks(BATCH) {
         let users: Vec<ImportedUser> = batch.iter().map(|(_, user)| user.clone()).collect();
-        let outcomes = store.import_users(&users, upsert, now).await?;
+        let outcomes = store
+            .import_users_into(connection, &users, upsert, now)
+            .await?;
         let mut failures = Vec::new();
         for ((position, _), outcome) in batch.iter().zip(outcomes) {
             let error = match outcome {

@@ -29,7 +29,7 @@ pub use lists::{
     UserField, UserOrder, UserSearch, UserSort, UserTerm,
 };
 pub use records::*;
-pub use store::{MAX_LINKED_IDENTITIES, PURGE_BATCH, PoolStats, Store};
+pub use store::{MAX_LINKED_IDENTITIES, MAX_USERS_BY_EMAIL, PURGE_BATCH, PoolStats, Store};
 
 /// Errors of the storage layer. Messages never contain row contents, nor the password of
 /// a database URL.

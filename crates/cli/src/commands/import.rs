@@ -753,10 +753,18 @@ pub async fn auth0(ctx: &Context, args: ImportAuth0) -> CliResult<()> {
     }
     if !checked.users.is_empty() {
         let mut failures = Vec::new();
-        let summary = user_import::write(store, &values, &checked, args.upsert, now(), |batch| {
-            failures.extend(batch);
-            async { Ok(()) }
-        })
+        let summary = user_import::write(
+            store,
+            tessera_core::DATABASE_CONNECTION,
+            &values,
+            &checked,
+            args.upsert,
+            now(),
+            |batch| {
+                failures.extend(batch);
+                async { Ok(()) }
+            },
+        )
         .await?;
         for (position, failure) in failures {
             let email = failure["user"]["email"].as_str().unwrap_or("(no email)");

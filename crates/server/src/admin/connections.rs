@@ -1,7 +1,7 @@
 //! Authentication → Connections: the list (by strategy), Create Connection, and a
 //! connection's tabs — Settings, Applications — and its deletion; an application's
-//! Connections tab too. Every change is an operation of `management::connections`; the
-//! database connection is shown read-only (the operations refuse changing it).
+//! Connections tab too. Every change is an operation of `management::connections`
+//! (which decides what a database connection lets change).
 //!
 //! Forms carry the common options as fields (client id, discovery URL, scopes) and the
 //! rest as a JSON object; the client secret is a write-only password field, left
@@ -22,6 +22,7 @@ use super::session::{Admin, AdminForm};
 use super::views::{self, Frame, Tab};
 use super::{Paging, notice_of, query_of};
 use crate::AppState;
+use crate::databases::Database;
 use crate::edge::params::Params;
 use crate::management::connections::{self, OptionFields, options_with};
 use crate::management::{ApiError, Fields, clients};
@@ -144,7 +145,7 @@ fn new_page<'a>(state: &'a AppState, admin: &'a Admin, params: &Params) -> NewPa
     let text = |name: &str| params.get(name).unwrap_or("").to_string();
     NewPage {
         frame: Frame::new(state, admin, "connections", None),
-        strategies: &STRATEGIES[1..],
+        strategies: STRATEGIES,
         name: text("name"),
         display_name: text("display_name"),
         strategy: params.get("strategy").unwrap_or("oidc").to_string(),
@@ -275,8 +276,8 @@ fn settings_page<'a>(
     connection: ConnectionRecord,
     notice: Option<&str>,
 ) -> SettingsPage<'a> {
-    let database = connection.id == DATABASE_CONNECTION_ID;
-    // The database connection's options are what `/api/v2` shows (Tessera's policy).
+    let database = Database::of(&connection).is_some();
+    // A database connection's options are what `/api/v2` shows (Tessera's policy).
     let options = connections::wire(&connection)["options"].clone();
     SettingsPage {
         frame: Frame::new(state, admin, "connections", notice),
@@ -287,8 +288,8 @@ fn settings_page<'a>(
         display_name: connection.display_name.clone(),
         options_json: serde_json::to_string_pretty(&options).unwrap_or_default(),
         show_as_button: connection.show_as_button,
-        can_update: !database && admin.may("update:connections"),
-        can_delete: !database && admin.may("delete:connections"),
+        can_update: admin.may("update:connections"),
+        can_delete: connection.id != DATABASE_CONNECTION_ID && admin.may("delete:connections"),
         connection,
         error: None,
     }
@@ -413,7 +414,7 @@ pub(crate) async fn applications(
             Ok(enabled) => enabled,
             Err(error) => return views::operation_refused(&error),
         };
-    let database = connection.id == DATABASE_CONNECTION_ID;
+    let database = Database::of(&connection).is_some();
     views::page(&ApplicationsPage {
         frame: Frame::new(&state, &admin, "connections", notice_of(&query)),
         tabs: tabs(&connection, "applications"),
@@ -427,7 +428,7 @@ pub(crate) async fn applications(
             .map(|(client, enabled)| AppRow { client, enabled })
             .collect(),
         connection,
-        can_change: !database && admin.may("update:connections"),
+        can_change: admin.may("update:connections"),
     })
 }
 
@@ -552,7 +553,6 @@ pub(super) struct ClientConnection {
     pub(super) connection: ConnectionRecord,
     pub(super) label: &'static str,
     pub(super) enabled: bool,
-    pub(super) database: bool,
 }
 
 pub(super) async fn of_client(
@@ -578,14 +578,10 @@ pub(super) async fn of_client(
         .items
         .into_iter()
         .zip(enabled)
-        .map(|(connection, enabled)| {
-            let database = connection.id == DATABASE_CONNECTION_ID;
-            ClientConnection {
-                label: strategy_label(&connection.strategy),
-                enabled: enabled || database,
-                database,
-                connection,
-            }
+        .map(|(connection, enabled)| ClientConnection {
+            label: strategy_label(&connection.strategy),
+            enabled,
+            connection,
         })
         .collect();
     Ok((rows, page.total))

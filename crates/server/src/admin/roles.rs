@@ -416,9 +416,11 @@ pub(crate) async fn change_user(
     } else {
         let email = form.params.get("email").unwrap_or("").trim();
         match users::by_email(&state, &admin.principal, email).await {
-            Ok(Some(user)) => {
+            // Every user with the address (one per connection) gets the role.
+            Ok(users) if !users.is_empty() => {
+                let ids = users.into_iter().map(|user| Value::String(user.user_id));
                 let body = Body::new()
-                    .value("users", Value::Array(vec![Value::String(user.user_id)]))
+                    .value("users", Value::Array(ids.collect()))
                     .into_map();
                 match Fields::from_map(body, roles::USERS_FIELDS) {
                     Ok(fields) => {
@@ -427,7 +429,7 @@ pub(crate) async fn change_user(
                     Err(error) => Err(error),
                 }
             }
-            Ok(None) => {
+            Ok(_) => {
                 let paging = Paging::first(PER_PAGE);
                 return users_page(
                     &state,

@@ -1,4 +1,4 @@
-//! `POST /dbconnections/signup`: Auth0's sign-up endpoint for the database connection, as
+//! `POST /dbconnections/signup`: Auth0's sign-up endpoint for a database connection, as
 //! auth0-js `signup()` and the SDKs' `database.signUp` call it — a JSON body, an answer in
 //! Auth0's shapes, CORS for the application's registered origins. It creates the account
 //! (`crate::accounts`, the same policy as the hosted page) and signs nobody in: the
@@ -11,11 +11,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use tessera_core::{DATABASE_CONNECTION, PasswordPolicyError, validate};
+use tessera_core::{PasswordPolicyError, validate};
 
 use crate::AppState;
 use crate::accounts::{self, NewAccount, Refusal};
 use crate::actions::{RequestFacts, SignUp, visible_parameters};
+use crate::databases;
 use crate::edge::client_ip::ClientIp;
 use crate::edge::cors;
 use crate::edge::params::{self, MAX_PARAMS_LEN};
@@ -142,9 +143,9 @@ async fn sign_up(
         }
         Some(_) => return Err(invalid("user_metadata must be an object")),
     };
-    if connection.as_deref() != Some(DATABASE_CONNECTION) {
-        return Err(invalid(format!("connection must be {DATABASE_CONNECTION}")));
-    }
+    let Some(connection) = connection else {
+        return Err(invalid("connection is required"));
+    };
     let client = if client_id.len() <= 128 {
         state.store().find_client(&client_id).await?
     } else {
@@ -153,6 +154,22 @@ async fn sign_up(
     let Some(client) = client else {
         return Err(invalid("Unknown client"));
     };
+    // The database connection named, when the application may use it (Auth0 refuses
+    // one that is not enabled for the client as it refuses an unknown one).
+    let Some(database) =
+        databases::of_client(state.store(), &client.client_id, Some(&connection)).await?
+    else {
+        return Err(invalid(
+            "connection must be a database connection enabled for this application",
+        ));
+    };
+    if database.signup_disabled {
+        return Err(SignupError::new(
+            StatusCode::BAD_REQUEST,
+            "operation_not_allowed",
+            "Public signup is disabled",
+        ));
+    }
 
     // Auth0 answers with what was given, beside the id and the address.
     let given: Vec<(&str, String)> = [
@@ -164,6 +181,7 @@ async fn sign_up(
     .filter_map(|(key, value)| value.map(|value| (key, value)))
     .collect();
     let account = NewAccount {
+        connection: Some(database.name.clone()),
         email,
         password,
         name,
@@ -172,6 +190,7 @@ async fn sign_up(
         user_metadata: user_metadata.clone(),
         application_name: Some(client.name.clone()),
         sign_up: Some(SignUp {
+            database: database.clone(),
             request: RequestFacts::of(
                 client_ip,
                 "POST",

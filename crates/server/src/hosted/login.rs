@@ -8,12 +8,14 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tessera_core::request::AuthRequest;
 use tessera_store::StoreError;
 
 use crate::AppState;
 use crate::accounts::{self, NewAccount, Refusal};
 use crate::actions::{RequestFacts, SignUp, visible_parameters};
 use crate::clock::now;
+use crate::databases::{self, Database};
 use crate::edge::client_ip::ClientIp;
 use crate::edge::metrics::Login;
 use crate::edge::throttle;
@@ -22,7 +24,7 @@ use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_ac
 use crate::hosted::session;
 use crate::hosted::transaction::{self, with_cookie};
 use crate::hosted::upstream;
-use crate::pages::{self, LoginPage, SignupPage};
+use crate::pages::{self, LoginPage, SignupPage, UpstreamButton};
 use crate::passwords::Verification;
 
 const WRONG_CREDENTIALS: &str = "Wrong email or password.";
@@ -41,7 +43,7 @@ pub(crate) async fn login_page(
         let (record, request, client) =
             transaction::load_login(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
-        let upstreams = upstream::buttons(&state, &client.client_id).await?;
+        let (database, upstreams) = choices(&state, &client.client_id, &request).await?;
         let page = LoginPage {
             client_name: &client.name,
             transaction: &record.id,
@@ -50,8 +52,13 @@ pub(crate) async fn login_page(
             error: None,
             notice: (params.get("password_changed") == Some("1"))
                 .then_some(crate::hosted::password_reset::PASSWORD_CHANGED),
-            forgot_password: state.mailer().offered(state.store()).await,
+            forgot_password: state.mailer().offered(state.store()).await
+                && database
+                    .as_ref()
+                    .is_some_and(|d| !d.change_password_disabled),
             upstreams: &upstreams,
+            password_form: database.is_some(),
+            signup: database.as_ref().is_some_and(|d| !d.signup_disabled),
         };
         let response = with_form_action(pages::html(StatusCode::OK, &page), &request.redirect_uri);
         Ok::<_, PageError>(with_cookie(response, cookie))
@@ -70,6 +77,7 @@ pub(crate) async fn signup_page(
         let (record, request, client) =
             transaction::load_login(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
+        signup_database(&state, &client.client_id, &request).await?;
         let page = SignupPage {
             client_name: &client.name,
             transaction: &record.id,
@@ -82,6 +90,38 @@ pub(crate) async fn signup_page(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What the login page offers an application, from one read of its connections: the
+/// database connection of its password form (`crate::databases::pick`) and its
+/// "Continue with …" buttons.
+async fn choices(
+    state: &AppState,
+    client_id: &str,
+    request: &AuthRequest,
+) -> Result<(Option<Database>, Vec<UpstreamButton>), StoreError> {
+    let enabled = state.store().connections_of_client(client_id).await?;
+    Ok((
+        databases::pick(&enabled, request.connection.as_deref()),
+        upstream::buttons(&enabled),
+    ))
+}
+
+/// The database connection a sign-up on the hosted page creates the account in; refused
+/// when the application has none or it does not let users sign themselves up.
+async fn signup_database(
+    state: &AppState,
+    client_id: &str,
+    request: &AuthRequest,
+) -> Result<Database, PageError> {
+    match databases::of_client(state.store(), client_id, request.connection.as_deref()).await? {
+        Some(database) if !database.signup_disabled => Ok(database),
+        _ => Err(PageError::bad_request(
+            "Sign-up unavailable",
+            "This application does not let you sign up. Ask its administrator for an account.",
+        )
+        .with_status(StatusCode::FORBIDDEN)),
+    }
 }
 
 fn throttled(retry_after: u64) -> Response {
@@ -129,8 +169,15 @@ pub(crate) async fn login_submit(
         let username = params.get("username").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("").to_string();
         // Read before the closure (it cannot wait); without `--smtp-url` it is one lookup.
-        let forgot_password = state.mailer().offered(state.store()).await;
-        let upstreams = upstream::buttons(&state, &client.client_id).await?;
+        let (database, upstreams) = choices(&state, &client.client_id, &request).await?;
+        let Some(database) = database else {
+            return Err(PageError::bad_request(
+                "Password login unavailable",
+                "This application does not sign users in with a password.",
+            ));
+        };
+        let forgot_password =
+            state.mailer().offered(state.store()).await && !database.change_password_disabled;
         let render = |status: StatusCode, error: &str| {
             let page = LoginPage {
                 client_name: &client.name,
@@ -141,6 +188,8 @@ pub(crate) async fn login_submit(
                 notice: None,
                 forgot_password,
                 upstreams: &upstreams,
+                password_form: true,
+                signup: !database.signup_disabled,
             };
             with_form_action(pages::html(status, &page), &request.redirect_uri)
         };
@@ -165,7 +214,10 @@ pub(crate) async fn login_submit(
             state.metrics().login(Login::Locked);
             return Ok(render(StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED));
         }
-        let found = state.store().find_user_with_password(&username).await?;
+        let found = state
+            .store()
+            .find_user_with_password_in(&database.name, &username)
+            .await?;
         let (user, stored_hash) = match found {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
@@ -224,6 +276,7 @@ pub(crate) async fn signup_submit(
         if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
             return Err(csrf_failure());
         }
+        let database = signup_database(&state, &client.client_id, &request).await?;
         let email = params.get("email").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("").to_string();
         let render = |error: &str| {
@@ -240,10 +293,12 @@ pub(crate) async fn signup_submit(
             )
         };
         let account = NewAccount {
+            connection: Some(database.name.clone()),
             email: email.clone(),
             password,
             application_name: Some(client.name.clone()),
             sign_up: Some(SignUp {
+                database: database.clone(),
                 client: client.clone(),
                 request: RequestFacts::of(
                     client_ip,

@@ -28,8 +28,9 @@ const QUEUE: usize = 256;
 /// One mail for the worker to send.
 #[derive(Debug)]
 enum MailJob {
-    /// A password reset code to this (normalized) address, if an account has it.
-    ResetCode(String),
+    /// A password reset code to the account of this database connection with this
+    /// (normalized) address, if there is one.
+    ResetCode { connection: String, email: String },
     /// A verification link to this user's address, naming the application signed up to.
     Verification {
         user_id: String,
@@ -109,14 +110,21 @@ impl Mailer {
         self.reset_code_lifetime.as_secs().div_ceil(60)
     }
 
-    /// Queues a reset code for `email` (the caller checked that mail is `offered`). Never
-    /// says whether the account exists.
-    pub(crate) fn request_reset_code(&self, email: &str) -> Result<(), Refused> {
+    /// Queues a reset code for the account of the database connection `connection` with
+    /// `email` (the caller checked that mail is `offered`). Never says whether the
+    /// account exists.
+    pub(crate) fn request_reset_code(&self, connection: &str, email: &str) -> Result<(), Refused> {
         let email = normalize_email(email);
         self.per_address
             .check(email.clone())
             .map_err(Refused::Throttled)?;
-        enqueue(&self.queue, MailJob::ResetCode(email));
+        enqueue(
+            &self.queue,
+            MailJob::ResetCode {
+                connection: connection.to_string(),
+                email,
+            },
+        );
         Ok(())
     }
 
@@ -142,7 +150,9 @@ fn enqueue(queue: &mpsc::Sender<MailJob>, job: MailJob) {
 async fn deliver(mut jobs: mpsc::Receiver<MailJob>, context: MailContext) {
     while let Some(job) = jobs.recv().await {
         let result = match &job {
-            MailJob::ResetCode(email) => reset_codes::send_code(&context, email).await,
+            MailJob::ResetCode { connection, email } => {
+                reset_codes::send_code(&context, connection, email).await
+            }
             MailJob::Verification {
                 user_id,
                 application_name,
@@ -152,7 +162,7 @@ async fn deliver(mut jobs: mpsc::Receiver<MailJob>, context: MailContext) {
         };
         if let Err(error) = result {
             let kind = match job {
-                MailJob::ResetCode(_) => "password reset",
+                MailJob::ResetCode { .. } => "password reset",
                 MailJob::Verification { .. } => "verification",
             };
             tracing::warn!(%error, "{kind} mail not sent");

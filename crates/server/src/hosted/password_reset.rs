@@ -20,6 +20,7 @@ use tessera_store::{ResetCodeCheck, TransactionRecord};
 
 use crate::AppState;
 use crate::clock::now;
+use crate::databases::{self, Database};
 use crate::edge::client_ip::ClientIp;
 use crate::edge::cors;
 use crate::edge::params::Params;
@@ -49,6 +50,7 @@ const NO_ACCOUNT: &str = "";
 struct RequestPage<'a> {
     client_name: Option<&'a str>,
     transaction: Option<&'a str>,
+    connection: Option<&'a str>,
     csrf: &'a str,
     email: &'a str,
     error: Option<&'a str>,
@@ -58,6 +60,7 @@ struct RequestPage<'a> {
 #[template(path = "reset_code.html")]
 struct CodePage<'a> {
     transaction: Option<&'a str>,
+    connection: Option<&'a str>,
     csrf: &'a str,
     email: &'a str,
     sent: bool,
@@ -65,31 +68,69 @@ struct CodePage<'a> {
     error: Option<&'a str>,
 }
 
-/// The login transaction the user came from, when there is one (from the login page).
+/// The login transaction the user came from, when there is one (from the login page), and
+/// the database connection whose password is reset: the transaction application's
+/// (`crate::databases::of_client`), else the one the page's `connection` parameter names
+/// (the mail's link for a connection other than the default), else the default. A
+/// parameter naming another user's connection gains nothing: a code is bound to its user.
 struct Origin {
     record: Option<TransactionRecord>,
     client_name: Option<String>,
+    database: Database,
 }
 
 impl Origin {
     async fn load(
         state: &AppState,
         headers: &HeaderMap,
-        id: Option<&str>,
+        params: &Params,
     ) -> Result<Self, PageError> {
-        match id {
-            None => Ok(Origin {
-                record: None,
-                client_name: None,
-            }),
+        let unavailable = || {
+            PageError::bad_request(
+                "Password reset is not available",
+                "Passwords of this application's accounts cannot be reset here. Ask your \
+                 administrator to set a new password.",
+            )
+        };
+        let origin = match params.get("state") {
+            None => {
+                let name = params.get("connection").unwrap_or(DATABASE_CONNECTION);
+                let database = databases::named(state.store(), name)
+                    .await?
+                    .ok_or_else(unavailable)?;
+                Origin {
+                    record: None,
+                    client_name: None,
+                    database,
+                }
+            }
             Some(id) => {
-                let (record, _, client) = transaction::load_login(state, headers, Some(id)).await?;
-                Ok(Origin {
+                let (record, request, client) =
+                    transaction::load_login(state, headers, Some(id)).await?;
+                let database = databases::of_client(
+                    state.store(),
+                    &client.client_id,
+                    request.connection.as_deref(),
+                )
+                .await?
+                .ok_or_else(unavailable)?;
+                Origin {
                     record: Some(record),
                     client_name: Some(client.name),
-                })
+                    database,
+                }
             }
+        };
+        if origin.database.change_password_disabled {
+            return Err(unavailable());
         }
+        Ok(origin)
+    }
+
+    /// The connection's name for the pages' hidden field, when no transaction says it.
+    fn connection_field(&self) -> Option<&str> {
+        (self.record.is_none() && self.database.name != DATABASE_CONNECTION)
+            .then_some(self.database.name.as_str())
     }
 
     fn transaction(&self) -> Option<&str> {
@@ -139,11 +180,12 @@ pub(crate) async fn request_page(
     }
     let result = async {
         let params = query_params(query)?;
-        let origin = Origin::load(&state, &headers, params.get("state")).await?;
+        let origin = Origin::load(&state, &headers, &params).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
         let page = RequestPage {
             client_name: origin.client_name.as_deref(),
             transaction: origin.transaction(),
+            connection: origin.connection_field(),
             csrf: &csrf,
             email: "",
             error: None,
@@ -169,7 +211,7 @@ async fn admit_form(
         return Err(throttled_page(retry_after, TOO_MANY_FROM_NETWORK));
     }
     let params = form_params(headers, body).map_err(IntoResponse::into_response)?;
-    let origin = Origin::load(state, headers, params.get("state"))
+    let origin = Origin::load(state, headers, &params)
         .await
         .map_err(IntoResponse::into_response)?;
     if !origin.csrf_valid(state, headers, params.get("csrf").unwrap_or("")) {
@@ -196,13 +238,17 @@ pub(crate) async fn request_submit(
             let page = RequestPage {
                 client_name: origin.client_name.as_deref(),
                 transaction: origin.transaction(),
+                connection: origin.connection_field(),
                 csrf,
                 email: &email,
                 error: Some("Enter a valid email address."),
             };
             return Ok(pages::html(StatusCode::BAD_REQUEST, &page));
         }
-        match state.mailer().request_reset_code(&email) {
+        match state
+            .mailer()
+            .request_reset_code(&origin.database.name, &email)
+        {
             Ok(()) => {}
             Err(Refused::Throttled(retry_after)) => {
                 return Ok(throttled_page(retry_after, TOO_MANY_FOR_ADDRESS));
@@ -210,6 +256,7 @@ pub(crate) async fn request_submit(
         }
         let page = CodePage {
             transaction: origin.transaction(),
+            connection: origin.connection_field(),
             csrf,
             email: &email,
             sent: true,
@@ -233,10 +280,11 @@ pub(crate) async fn code_page(
     }
     let result = async {
         let params = query_params(query)?;
-        let origin = Origin::load(&state, &headers, params.get("state")).await?;
+        let origin = Origin::load(&state, &headers, &params).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
         let page = CodePage {
             transaction: origin.transaction(),
+            connection: origin.connection_field(),
             csrf: &csrf,
             email: "",
             sent: false,
@@ -275,6 +323,7 @@ pub(crate) async fn code_submit(
         let render = |error: &str| {
             let page = CodePage {
                 transaction: origin.transaction(),
+                connection: origin.connection_field(),
                 csrf,
                 email: &email,
                 sent: false,
@@ -295,7 +344,10 @@ pub(crate) async fn code_submit(
         }
         // Unknown account, wrong, expired, used or dead code: one answer for all, after the
         // same work.
-        let user = state.store().find_user_by_email(&email).await?;
+        let user = state
+            .store()
+            .find_user_by_email_in(&origin.database.name, &email)
+            .await?;
         let user_id = user
             .as_ref()
             .map_or(NO_ACCOUNT, |user| user.user_id.as_str());
@@ -320,6 +372,7 @@ pub(crate) async fn code_submit(
         crate::actions::post_change_password(
             &state,
             &user,
+            &origin.database,
             &crate::actions::RequestFacts::of(client_ip, "POST", &headers, Default::default()),
         );
         if let Some(record) = &origin.record
@@ -389,10 +442,19 @@ async fn change_password_inner(
     if client_id.len() > 128 || state.store().find_client(client_id).await?.is_none() {
         return Err(OAuthError::invalid_request("Unknown client."));
     }
-    if params.get("connection") != Some(DATABASE_CONNECTION) {
-        return Err(OAuthError::invalid_request(format!(
-            "connection must be {DATABASE_CONNECTION}."
-        )));
+    let connection = params
+        .get("connection")
+        .ok_or_else(|| OAuthError::invalid_request("connection is required."))?;
+    let Some(database) = databases::of_client(state.store(), client_id, Some(connection)).await?
+    else {
+        return Err(OAuthError::invalid_request(
+            "connection must be a database connection enabled for this application.",
+        ));
+    };
+    if database.change_password_disabled {
+        return Err(OAuthError::invalid_request(
+            "Password reset is disabled for this connection.",
+        ));
     }
     let email = params.get("email").unwrap_or("").trim();
     if validate::email(email).is_err() {
@@ -403,7 +465,7 @@ async fn change_password_inner(
             "Password reset is not available: this server does not send email.",
         ));
     }
-    match state.mailer().request_reset_code(email) {
+    match state.mailer().request_reset_code(&database.name, email) {
         Ok(()) => {}
         Err(Refused::Throttled(retry)) => return Err(too_many(retry, TOO_MANY_FOR_ADDRESS)),
     }

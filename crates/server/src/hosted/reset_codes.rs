@@ -3,13 +3,18 @@
 //! codes are `password_reset.rs`.
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use tessera_core::ids;
+use tessera_core::{DATABASE_CONNECTION, ids};
 
 use crate::clock::now;
 use crate::hosted::mailer::{DeliveryError, MailContext};
 
-/// Sends a code to `email` if an account has it and is not blocked.
-pub(crate) async fn send_code(context: &MailContext, email: &str) -> Result<(), DeliveryError> {
+/// Sends a code to `email` if an account of the database connection `connection` has it
+/// and is not blocked.
+pub(crate) async fn send_code(
+    context: &MailContext,
+    connection: &str,
+    email: &str,
+) -> Result<(), DeliveryError> {
     let MailContext {
         store,
         issuer,
@@ -20,7 +25,7 @@ pub(crate) async fn send_code(context: &MailContext, email: &str) -> Result<(), 
         tracing::info!("no password reset mail: no mail transport");
         return Ok(());
     };
-    let Some(user) = store.find_user_by_email(email).await? else {
+    let Some(user) = store.find_user_by_email_in(connection, email).await? else {
         return Ok(());
     };
     if user.blocked {
@@ -37,12 +42,18 @@ pub(crate) async fn send_code(context: &MailContext, email: &str) -> Result<(), 
         )
         .await?;
     let minutes = lifetime.as_secs().div_ceil(60);
+    // Connection names are letters, digits and `-`: safe in a query as they are.
+    let code_page = if connection == DATABASE_CONNECTION {
+        format!("{issuer}u/reset-password/code")
+    } else {
+        format!("{issuer}u/reset-password/code?connection={connection}")
+    };
     let body = format!(
         "Hello,\n\n\
          someone, probably you, asked to reset the password of your account at {issuer}\n\n\
          Your code: {code}\n\n\
          It expires in {minutes} minutes. Enter it with your new password on the page where \
-         you asked for it, or at {issuer}u/reset-password/code\n\n\
+         you asked for it, or at {code_page}\n\n\
          If you did not ask for this, ignore this email: your password stays as it is.\n"
     );
     mail.send(&user.email, "Your password reset code", body)

@@ -17,6 +17,7 @@ use tessera_store::{ConnectionRecord, StoreError};
 
 use crate::AppState;
 use crate::clock::now;
+use crate::databases::Database;
 use crate::edge::metrics::Login;
 use crate::error::PageError;
 use crate::hosted::forms::query_params;
@@ -79,9 +80,7 @@ pub(crate) async fn leave_for_provider(
         )
         .await?;
         let name = params.get("connection").unwrap_or_default();
-        let Some(connection) = state
-            .store()
-            .connections_of_client(&client.client_id)
+        let Some(connection) = enabled_upstreams(&state, &client.client_id)
             .await?
             .into_iter()
             .find(|connection| connection.name == name)
@@ -109,23 +108,28 @@ pub(crate) async fn leave_for_provider(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The "Continue with …" buttons for an application: its upstream connections shown as
-/// buttons, by name.
-pub(crate) async fn buttons(
+/// The upstream connections enabled for an application, by name (its database
+/// connections are not: they have the password form).
+async fn enabled_upstreams(
     state: &AppState,
     client_id: &str,
-) -> Result<Vec<UpstreamButton>, StoreError> {
-    Ok(state
-        .store()
-        .connections_of_client(client_id)
-        .await?
-        .into_iter()
-        .filter(|connection| connection.show_as_button)
+) -> Result<Vec<ConnectionRecord>, StoreError> {
+    let mut enabled = state.store().connections_of_client(client_id).await?;
+    enabled.retain(|connection| Database::of(connection).is_none());
+    Ok(enabled)
+}
+
+/// The "Continue with …" buttons among an application's enabled connections: its
+/// upstream connections shown as buttons, in the given order.
+pub(crate) fn buttons(enabled: &[ConnectionRecord]) -> Vec<UpstreamButton> {
+    enabled
+        .iter()
+        .filter(|connection| connection.show_as_button && Database::of(connection).is_none())
         .map(|connection| UpstreamButton {
-            name: connection.name,
-            label: connection.display_name,
+            name: connection.name.clone(),
+            label: connection.display_name.clone(),
         })
-        .collect())
+        .collect()
 }
 
 fn new_leg(connection: &ConnectionRecord) -> UpstreamLeg {

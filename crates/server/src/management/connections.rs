@@ -1,23 +1,26 @@
-//! `/api/v2/connections`: the database connection and upstream identity providers, in
+//! `/api/v2/connections`: database connections and upstream identity providers, in
 //! Auth0's shapes. What a connection may be is `tessera_core::connection`; the client
 //! secret of an upstream connection is sealed here with the master key, bound to the
 //! connection's id, and never shown again.
 //!
-//! The database connection (`Username-Password-Authentication`, strategy `auth0`) is
-//! Tessera's own user store. Its options describe what Tessera enforces (the password
-//! policy of `tessera_core::check_password_policy`, the brute-force block of the hosted
-//! login); they are not settable, so a `PATCH` that repeats them is accepted and any
-//! other value refused, and it cannot be deleted. Every application may sign users in
-//! with it: `GET …/clients` lists none — listing every application would make tools such
-//! as auth0-deploy-cli "disable" each one a file does not name —, enabling an application
-//! is accepted (it is enabled), disabling one refused.
+//! Database connections (strategy `auth0`) are Tessera's own user stores: the default
+//! `Username-Password-Authentication`, which always exists, and any more an administrator
+//! creates. Their options describe what Tessera enforces (the password policy of
+//! `tessera_core::check_password_policy`, the brute-force block of the hosted login);
+//! of those only `disable_signup` and `disable_self_service_change_password` are
+//! settable (`crate::databases`), and a `PATCH` that repeats the others is accepted, any
+//! other value refused. A database connection is deleted only when it has no users; the
+//! default one never.
 //!
-//! Upstream connections keep a real list of enabled applications, read and changed
-//! through `…/clients` (Auth0's current way) or the deprecated `enabled_clients` member
-//! on create and update, which deploy tools still send.
+//! Every connection keeps a real list of enabled applications, read and changed through
+//! `…/clients` (Auth0's current way) or the deprecated `enabled_clients` member on create
+//! and update, which deploy tools still send. A new application is enabled for the
+//! default database connection. Tessera's own applications (the dashboard) stay enabled
+//! for the default database connection and are not listed: administrators sign in there.
 
 use serde_json::{Map, Value, json};
 use tessera_core::connection::{self as policy, Strategy};
+use tessera_core::system::{SYSTEM_CLIENT_IDS, is_system_client};
 use tessera_core::{DATABASE_CONNECTION, DATABASE_CONNECTION_ID, ids, validate};
 use tessera_jose::MasterKey;
 use tessera_store::{
@@ -31,6 +34,7 @@ use super::body::Fields;
 use super::error::{ApiError, ApiResult};
 use crate::AppState;
 use crate::clock::now;
+use crate::databases::{self, Database};
 
 pub(crate) const READ: &[&str] = &["read:connections"];
 pub(crate) const CREATE: &[&str] = &["create:connections"];
@@ -68,28 +72,61 @@ fn database_options() -> Value {
 
 /// A connection in Auth0's shape. The client secret is never in it.
 pub(crate) fn wire(connection: &ConnectionRecord) -> Value {
-    if connection.id == DATABASE_CONNECTION_ID {
-        return json!({
-            "id": DATABASE_CONNECTION_ID,
-            "name": DATABASE_CONNECTION,
-            "display_name": DATABASE_CONNECTION,
-            "strategy": "auth0",
-            "is_domain_connection": false,
-            "realms": [DATABASE_CONNECTION],
-            "options": database_options(),
-        });
-    }
+    let options = match Database::of(connection) {
+        // What Tessera enforces, with what the administrator set.
+        Some(_) => {
+            let mut options = database_options();
+            for name in databases::SETTABLE_OPTIONS {
+                if let Some(value) = connection.options.get(*name) {
+                    options[*name] = value.clone();
+                }
+            }
+            options
+        }
+        None => Value::Object(connection.options.clone()),
+    };
     json!({
         "id": connection.id,
         "name": connection.name,
         "display_name": connection.display_name,
         "strategy": connection.strategy,
-        "options": connection.options,
+        "options": options,
         "show_as_button": connection.show_as_button,
         "is_domain_connection": connection.is_domain_connection,
         "metadata": connection.metadata,
         "realms": [connection.name],
     })
+}
+
+/// A database connection's options as given: the settable ones (booleans) are kept,
+/// the others must repeat what Tessera enforces; one Tessera does not know is refused
+/// by name (a `customScripts` body is never echoed).
+fn database_options_of(given: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
+    let enforced = database_options();
+    let mut kept = Map::new();
+    let mut rest = Map::new();
+    for (name, value) in given {
+        if enforced.get(name).is_none() {
+            let shown: String = name.chars().take(64).collect();
+            return Err(refused(
+                format!("options.{shown} is not an option of a database connection in Tessera"),
+                "options",
+            ));
+        }
+        if databases::SETTABLE_OPTIONS.contains(&name.as_str()) {
+            if !value.is_boolean() {
+                return Err(refused(
+                    format!("options.{name} must be a boolean"),
+                    "options",
+                ));
+            }
+            kept.insert(name.clone(), value.clone());
+        } else {
+            rest.insert(name.clone(), value.clone());
+        }
+    }
+    unchanged(&enforced, &Value::Object(rest))?;
+    Ok(kept)
 }
 
 fn not_found() -> ApiError {
@@ -185,8 +222,8 @@ fn display_name_of(fields: &mut Fields) -> ApiResult<Option<String>> {
         .transpose()
 }
 
-/// Creates an upstream connection. A second database connection is refused: Tessera's
-/// users live in one.
+/// Creates a connection: a database connection (its options as [`database_options_of`]
+/// allows) or an upstream identity provider.
 pub(crate) async fn create(
     state: &AppState,
     principal: &Principal,
@@ -204,25 +241,23 @@ async fn create_in(
     let name = Fields::required("name", fields.string("name")?)?;
     let name = policy::connection_name(&name).map_err(|why| refused(why, "name"))?;
     let strategy_text = Fields::required("strategy", fields.string("strategy")?)?;
-    let strategy = match Strategy::parse(&strategy_text) {
-        Some(Strategy::Database) => {
-            return Err(ApiError::bad_request(format!(
-                "Tessera keeps its users in one database connection, {DATABASE_CONNECTION}; \
-                 another cannot be created"
-            ))
-            .about("strategy"));
-        }
-        Some(strategy) => strategy,
-        None => {
-            return Err(refused(
-                "strategy must be one of oidc, oauth2, google-oauth2, github".into(),
-                "strategy",
-            ));
-        }
+    let Some(strategy) = Strategy::parse(&strategy_text) else {
+        return Err(refused(
+            "strategy must be one of auth0, oidc, oauth2, google-oauth2, github".into(),
+            "strategy",
+        ));
     };
-    let options = Fields::required("options", fields.object_value("options")?)?;
-    let checked = policy::upstream_options(strategy, &options, false)
-        .map_err(|why| refused(why, "options"))?;
+    let checked = if strategy == Strategy::Database {
+        let given = fields.object_value("options")?.unwrap_or_default();
+        policy::UpstreamOptions {
+            options: database_options_of(&given)?,
+            client_secret: None,
+        }
+    } else {
+        let options = Fields::required("options", fields.object_value("options")?)?;
+        policy::upstream_options(strategy, &options, false)
+            .map_err(|why| refused(why, "options"))?
+    };
     let display_name = display_name_of(&mut fields)?.unwrap_or_else(|| name.clone());
     let metadata = metadata_of(&mut fields)?.unwrap_or_default();
     check_realms(&mut fields, &name)?;
@@ -239,7 +274,10 @@ async fn create_in(
         display_name,
         strategy: strategy.as_str().to_string(),
         options: checked.options,
-        show_as_button: fields.boolean("show_as_button")?.unwrap_or(true),
+        // A database connection's form is the login page's own, not a button.
+        show_as_button: fields
+            .boolean("show_as_button")?
+            .unwrap_or(strategy != Strategy::Database),
         is_domain_connection: fields.boolean("is_domain_connection")?.unwrap_or(false),
         metadata,
         created_at: now,
@@ -274,9 +312,6 @@ async fn update_in(
     mut fields: Fields,
 ) -> ApiResult<ConnectionRecord> {
     let current = store.find_connection(id).await?.ok_or_else(not_found)?;
-    if current.id == DATABASE_CONNECTION_ID {
-        return update_database(current, fields);
-    }
     for (member, now) in [("name", &current.name), ("strategy", &current.strategy)] {
         if let Some(wanted) = fields.string(member)?
             && &wanted != now
@@ -297,7 +332,21 @@ async fn update_in(
         ..ConnectionUpdate::default()
     };
     check_realms(&mut fields, &current.name)?;
-    if let Some(options) = fields.object_value("options")? {
+    if let Some(clients) = &mut update.enabled_clients
+        && current.id == DATABASE_CONNECTION_ID
+    {
+        // Tessera's own applications keep the default database connection.
+        clients.retain(|client_id| !is_system_client(client_id));
+        clients.extend(SYSTEM_CLIENT_IDS.iter().map(|id| id.to_string()));
+    }
+    if strategy == Strategy::Database {
+        if let Some(options) = fields.object_value("options")? {
+            // Options not given keep their value: tools send some of them.
+            let mut merged = current.options.clone();
+            merged.extend(database_options_of(&options)?);
+            update.options = Some(merged);
+        }
+    } else if let Some(options) = fields.object_value("options")? {
         let checked = policy::upstream_options(strategy, &options, current.sealed_secret.is_some())
             .map_err(|why| refused(why, "options"))?;
         update.sealed_secret = checked
@@ -312,31 +361,8 @@ async fn update_in(
         .map_err(store_error)
 }
 
-/// The database connection: a change that repeats what it is passes.
-fn update_database(current: ConnectionRecord, fields: Fields) -> ApiResult<ConnectionRecord> {
-    let shown = wire(&current);
-    let mut wanted = fields.into_map();
-    // Options are compared member by member: a tool may send only some.
-    if let Some(options) = wanted.remove("options") {
-        unchanged(&shown["options"], &options)?;
-    }
-    // The deprecated `enabled_clients` member: every application is enabled already.
-    if let Some(clients) = wanted.remove("enabled_clients") {
-        let all_strings = clients
-            .as_array()
-            .is_some_and(|list| list.iter().all(Value::is_string));
-        if !all_strings {
-            return Err(refused(
-                "Expected type array of strings".into(),
-                "enabled_clients",
-            ));
-        }
-    }
-    unchanged(&shown, &Value::Object(wanted))?;
-    Ok(current)
-}
-
-/// Deletes an upstream connection while none of its users remain.
+/// Deletes a connection while none of its users remain (never the default database
+/// connection).
 pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
     principal.require(DELETE)?;
     delete_in(state.store(), id).await?;
@@ -346,15 +372,16 @@ pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) ->
 
 async fn delete_in(store: &Store, id: &str) -> ApiResult<()> {
     if id == DATABASE_CONNECTION_ID {
-        return Err(ApiError::bad_request(
-            "The database connection holds Tessera's users and cannot be deleted",
-        ));
+        return Err(ApiError::bad_request(format!(
+            "{DATABASE_CONNECTION} is Tessera's default database connection and cannot be \
+             deleted"
+        )));
     }
     store.delete_connection(id).await.map_err(store_error)
 }
 
-/// The applications a connection is enabled for, by checkpoint. The database
-/// connection lists none (see the module's comment).
+/// The applications a connection is enabled for, by checkpoint (Tessera's own are not
+/// listed: see the module's comment).
 pub(crate) async fn enabled_clients(
     state: &AppState,
     principal: &Principal,
@@ -362,19 +389,15 @@ pub(crate) async fn enabled_clients(
     checkpoint: Checkpoint<'_>,
 ) -> ApiResult<CheckpointPage<String>> {
     principal.require(READ)?;
-    if id == DATABASE_CONNECTION_ID {
-        return Ok(CheckpointPage {
-            items: Vec::new(),
-            next: None,
-        });
-    }
     if state.store().find_connection(id).await?.is_none() {
         return Err(not_found());
     }
-    Ok(state
+    let mut page = state
         .store()
         .connection_clients_from(id, checkpoint)
-        .await?)
+        .await?;
+    page.items.retain(|client_id| !is_system_client(client_id));
+    Ok(page)
 }
 
 /// Reads `[{client_id, status}]`, at most [`MAX_CLIENT_CHANGES`].
@@ -422,28 +445,24 @@ pub(crate) async fn update_enabled_clients(
 
 async fn set_clients_in(store: &Store, id: &str, body: &Value) -> ApiResult<()> {
     let changes = client_changes(body)?;
-    if id != DATABASE_CONNECTION_ID {
-        return store
-            .set_connection_clients(id, &changes)
-            .await
-            .map_err(store_error);
+    if id == DATABASE_CONNECTION_ID
+        && changes
+            .iter()
+            .any(|(client_id, enabled)| !enabled && is_system_client(client_id))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Tessera's own applications sign administrators in with {DATABASE_CONNECTION} \
+             and cannot be disabled for it"
+        )));
     }
-    for (client_id, status) in &changes {
-        if !status {
-            return Err(ApiError::bad_request(
-                "Every application may use the database connection in Tessera: \
-                 an application cannot be disabled for it",
-            ));
-        }
-        if store.find_client(client_id).await?.is_none() {
-            return Err(no_such_client());
-        }
-    }
-    Ok(())
+    store
+        .set_connection_clients(id, &changes)
+        .await
+        .map_err(store_error)
 }
 
 /// Whether each of `client_ids` may sign in with the connection (the dashboard's
-/// applications lists): every application may use the database connection.
+/// applications lists).
 pub(crate) async fn enabled_for(
     state: &AppState,
     principal: &Principal,
@@ -454,19 +473,18 @@ pub(crate) async fn enabled_for(
     let mut enabled = Vec::with_capacity(client_ids.len());
     for client_id in client_ids {
         enabled.push(
-            id == DATABASE_CONNECTION_ID
-                || state
-                    .store()
-                    .connections_of_client(client_id)
-                    .await?
-                    .iter()
-                    .any(|c| c.id == id),
+            state
+                .store()
+                .connections_of_client(client_id)
+                .await?
+                .iter()
+                .any(|c| c.id == id),
         );
     }
     Ok(enabled)
 }
 
-/// The upstream connections an application is enabled for, by name.
+/// The connections an application is enabled for, by name.
 pub(crate) async fn of_client(
     state: &AppState,
     principal: &Principal,

@@ -19,7 +19,7 @@ use tessera_store::{Job, JobStatus, Store};
 use super::auth::require;
 use super::body;
 use super::error::{ApiError, ApiResult};
-use super::jobs::{check_connection, job_not_found, new_job};
+use super::jobs::{CONNECTION_DETAIL, find_connection, job_not_found, new_job, on_connection};
 use super::paging::Query;
 use super::wire;
 use crate::AppState;
@@ -61,9 +61,10 @@ pub(crate) async fn create(
         request_body,
         &["connection_id", "format", "limit", "fields"],
     )?;
-    if let Some(connection_id) = fields.string("connection_id")? {
-        check_connection(&connection_id)?;
-    }
+    let connection = match fields.string("connection_id")? {
+        Some(connection_id) => Some(find_connection(&state, &connection_id).await?),
+        None => None,
+    };
     let format = fields.string("format")?.unwrap_or_else(|| "csv".into());
     if format != "json" && format != "csv" {
         return Err(ApiError::invalid_property(
@@ -126,10 +127,13 @@ pub(crate) async fn create(
     if let Some(limit) = limit {
         details.insert("limit".into(), json!(limit));
     }
-    let job = Job {
+    let mut job = Job {
         details,
         ..new_job("users_export", JobStatus::Completed, now())
     };
+    if let Some(connection) = &connection {
+        job = on_connection(job, connection);
+    }
     state.store().create_job(&job).await?;
     Ok((
         StatusCode::CREATED,
@@ -194,6 +198,8 @@ struct Cursor {
     store: Store,
     columns: Vec<Column>,
     csv: bool,
+    /// Only this connection's users, when the job names one.
+    connection: Option<String>,
     after: Option<String>,
     left: Option<u64>,
     header: bool,
@@ -240,6 +246,11 @@ pub(crate) async fn file(
         store: state.store().clone(),
         columns,
         csv,
+        connection: job
+            .details
+            .get(CONNECTION_DETAIL)
+            .and_then(Value::as_str)
+            .map(str::to_string),
         after: None,
         left: job.details.get("limit").and_then(Value::as_u64),
         header: csv,
@@ -270,7 +281,7 @@ pub(crate) async fn file(
         let read = async {
             let users = cursor
                 .store
-                .users_after(cursor.after.as_deref(), want)
+                .users_after(cursor.connection.as_deref(), cursor.after.as_deref(), want)
                 .await?;
             let ids: Vec<&str> = users.iter().map(|u| u.user_id.as_str()).collect();
             let linked = cursor.store.linked_identities_of(&ids).await?;

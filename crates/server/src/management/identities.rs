@@ -8,7 +8,7 @@
 //! account by email in the database connection and would not follow a link, so a database
 //! user is linked as the primary.
 
-use tessera_core::{DATABASE_CONNECTION, User};
+use tessera_core::User;
 use tessera_store::{LinkedIdentity, MAX_LINKED_IDENTITIES, StoreError};
 
 use super::auth::Principal;
@@ -53,11 +53,15 @@ pub(crate) async fn link(
         .ok_or_else(|| {
             ApiError::bad_request("The secondary user does not exist.").about("user_id")
         })?;
-    if secondary.connection == DATABASE_CONNECTION {
+    if crate::databases::named(state.store(), &secondary.connection)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::bad_request(format!(
             "Only identities of upstream connections can be linked to another user: a \
              password sign-in would not follow the link. Link the other account to this \
-             user of {DATABASE_CONNECTION} instead."
+             user of {} instead.",
+            secondary.connection
         )));
     }
     if let Some(connection_id) = connection_id {

@@ -14,8 +14,8 @@ use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tessera_core::{DATABASE_CONNECTION, DATABASE_CONNECTION_ID, ids};
-use tessera_store::{Job, JobStatus};
+use tessera_core::{DATABASE_CONNECTION_ID, ids};
+use tessera_store::{ConnectionRecord, Job, JobStatus};
 use tokio::sync::Semaphore;
 
 use super::auth::require;
@@ -24,6 +24,7 @@ use super::paging::Query;
 use super::wire;
 use crate::AppState;
 use crate::clock::now;
+use crate::databases::Database;
 use crate::user_import::{self, FileError, MAX_FILE_BYTES};
 
 /// How long a job and its errors can be read after it was created.
@@ -72,17 +73,31 @@ pub(crate) fn job_not_found() -> ApiError {
     ApiError::not_found("The job does not exist.", "inexistent_job")
 }
 
-/// A connection named by id (`con_…`) or, for convenience, by name: Tessera has one.
-pub(crate) fn check_connection(connection_id: &str) -> ApiResult<()> {
-    if connection_id == DATABASE_CONNECTION_ID || connection_id == DATABASE_CONNECTION {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "The connection does not exist: Tessera has one database connection, \
-             {DATABASE_CONNECTION_ID} ({DATABASE_CONNECTION})"
-        )))
-    }
+/// A connection named by id (`con_…`) or, for convenience, by name.
+pub(crate) async fn find_connection(
+    state: &AppState,
+    id_or_name: &str,
+) -> ApiResult<ConnectionRecord> {
+    let store = state.store();
+    let found = match store.find_connection(id_or_name).await? {
+        Some(connection) => Some(connection),
+        None => store.find_connection_by_name(id_or_name).await?,
+    };
+    found.ok_or_else(|| ApiError::bad_request("The connection does not exist"))
 }
+
+/// A job on `connection`: its id, and its name (what the job's wire shape shows).
+pub(crate) fn on_connection(mut job: Job, connection: &ConnectionRecord) -> Job {
+    job.connection_id = Some(connection.id.clone());
+    job.details.insert(
+        CONNECTION_DETAIL.into(),
+        Value::String(connection.name.clone()),
+    );
+    job
+}
+
+/// The detail that names a job's connection (absent: the default database connection).
+pub(crate) const CONNECTION_DETAIL: &str = "connection";
 
 fn form_flag(name: &str, value: &str) -> ApiResult<bool> {
     match value {
@@ -204,7 +219,13 @@ pub(crate) async fn import_users(
 ) -> ApiResult<Response> {
     require(&state, &headers, &["create:users"]).await?;
     let form = read_form(request).await?;
-    check_connection(&form.connection_id)?;
+    let connection = find_connection(&state, &form.connection_id).await?;
+    let Some(database) = Database::of(&connection) else {
+        return Err(ApiError::bad_request(format!(
+            "Users are imported into a database connection; {} is of strategy {}",
+            connection.name, connection.strategy
+        )));
+    };
     let values = user_import::parse_file(&form.users).map_err(|error| match error {
         FileError::TooLarge => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -224,10 +245,13 @@ pub(crate) async fn import_users(
             Some("too_many_requests"),
         ));
     };
-    let job = Job {
-        external_id: form.external_id,
-        ..new_job("users_import", JobStatus::Pending, now())
-    };
+    let job = on_connection(
+        Job {
+            external_id: form.external_id,
+            ..new_job("users_import", JobStatus::Pending, now())
+        },
+        &connection,
+    );
     state.store().create_job(&job).await?;
     let task_state = state.clone();
     let job_id = job.id.clone();
@@ -235,7 +259,7 @@ pub(crate) async fn import_users(
     tokio::spawn(async move {
         let _admitted = admitted;
         let _turn = task_state.imports().running.clone().acquire_owned().await;
-        run_import(&task_state, &job_id, values, upsert).await;
+        run_import(&task_state, &job_id, &database.name, values, upsert).await;
     });
     Ok((
         StatusCode::ACCEPTED,
@@ -245,7 +269,13 @@ pub(crate) async fn import_users(
 }
 
 /// Carries out an import job; the outcome is the job's status, summary and errors.
-async fn run_import(state: &AppState, job_id: &str, values: Vec<Value>, upsert: bool) {
+async fn run_import(
+    state: &AppState,
+    job_id: &str,
+    connection: &str,
+    values: Vec<Value>,
+    upsert: bool,
+) {
     let store = state.store();
     let result = async {
         store
@@ -261,6 +291,7 @@ async fn run_import(state: &AppState, job_id: &str, values: Vec<Value>, upsert: 
         store.add_job_errors(job_id, &checked.failures).await?;
         let summary = user_import::write(
             store,
+            connection,
             &values,
             &checked,
             upsert,

@@ -6,9 +6,7 @@
 //! routes in `http` and the dashboard alike.
 
 use axum::http::StatusCode;
-use tessera_core::{
-    DATABASE_CONNECTION, PasswordPolicyError, User, check_password_policy, validate,
-};
+use tessera_core::{PasswordPolicyError, User, check_password_policy, validate};
 use tessera_store::{Page, Slice, StoreError, UserProfileChange, UserSearch};
 
 use super::auth::Principal;
@@ -17,6 +15,7 @@ use super::error::{ApiError, ApiResult};
 use crate::AppState;
 use crate::accounts::{self, NewAccount, Refusal};
 use crate::clock::now;
+use crate::databases::{self, Database};
 
 pub(crate) const READ: &[&str] = &["read:users"];
 pub(crate) const CREATE: &[&str] = &["create:users"];
@@ -73,17 +72,23 @@ pub(crate) async fn linked_of(
     Ok(state.store().linked_identities_of(&ids).await?)
 }
 
-fn connection(fields: &mut Fields, required: bool) -> ApiResult<()> {
-    match fields.string("connection")? {
-        None if required => Err(ApiError::invalid_body(
-            "Missing required property: connection",
-        )),
-        Some(c) if c != DATABASE_CONNECTION => Err(ApiError::bad_request(format!(
-            "The connection does not exist: Tessera has one connection, {DATABASE_CONNECTION}"
-        ))
-        .about("connection")),
-        _ => Ok(()),
+/// The database connection `POST /users` creates the user in (`connection`, required).
+async fn database_of(state: &AppState, fields: &mut Fields) -> ApiResult<Database> {
+    let name = fields
+        .string("connection")?
+        .ok_or_else(|| ApiError::invalid_body("Missing required property: connection"))?;
+    if let Some(database) = databases::named(state.store(), &name).await? {
+        return Ok(database);
     }
+    let why = match state.store().find_connection_by_name(&name).await? {
+        Some(upstream) => format!(
+            "Users of connection {name} (strategy {}) sign in through their provider and \
+             cannot be created here",
+            upstream.strategy
+        ),
+        None => "The connection does not exist".to_string(),
+    };
+    Err(ApiError::bad_request(why).about("connection"))
 }
 
 /// The password policy of sign-up, in Auth0's words; the password itself is never shown.
@@ -143,14 +148,14 @@ pub(crate) async fn list(
     Ok(state.store().list_users(search, slice).await?)
 }
 
-/// The user with this address, if any.
+/// The users with this address, one per connection at most.
 pub(crate) async fn by_email(
     state: &AppState,
     principal: &Principal,
     email: &str,
-) -> ApiResult<Option<User>> {
+) -> ApiResult<Vec<User>> {
     principal.require(READ)?;
-    Ok(state.store().find_user_by_email(email).await?)
+    Ok(state.store().users_with_email(email).await?)
 }
 
 pub(crate) async fn get(state: &AppState, principal: &Principal, id: &str) -> ApiResult<User> {
@@ -158,7 +163,7 @@ pub(crate) async fn get(state: &AppState, principal: &Principal, id: &str) -> Ap
     find(state, id).await
 }
 
-/// Creates a user of the database connection (members as in `CREATE_FIELDS`), through
+/// Creates a user of a database connection (members as in `CREATE_FIELDS`), through
 /// `crate::accounts` as a sign-up does.
 pub(crate) async fn create(
     state: &AppState,
@@ -166,7 +171,7 @@ pub(crate) async fn create(
     mut fields: Fields,
 ) -> ApiResult<User> {
     principal.require(CREATE)?;
-    connection(&mut fields, true)?;
+    let database = database_of(state, &mut fields).await?;
     let email = Fields::required("email", fields.string("email")?)?;
     let password = Fields::required("password", fields.string("password")?)?;
     let email_verified = fields.boolean("email_verified")?.unwrap_or(false);
@@ -180,6 +185,7 @@ pub(crate) async fn create(
     let user_metadata = fields.metadata("user_metadata")?.unwrap_or_default();
     let app_metadata = fields.metadata("app_metadata")?.unwrap_or_default();
     let account = NewAccount {
+        connection: Some(database.name),
         email,
         password,
         email_verified,
@@ -223,8 +229,8 @@ fn email_exists() -> ApiError {
 /// is unverified unless `email_verified` says otherwise, as on Auth0), `email_verified`,
 /// `name`, `nickname`, `picture`, `blocked` (unblocking lifts brute-force lockouts too),
 /// `password`, and `user_metadata` / `app_metadata` (merged at the first level; `null`
-/// removes a member, `{}` clears). `connection` may be given (it must be the database
-/// connection); `verify_email` (default true) asks for a verification mail to a new
+/// removes a member, `{}` clears). `connection` may be given (it must be the user's
+/// own); `verify_email` (default true) asks for a verification mail to a new
 /// address (`crate::accounts`); `client_id` and `verify_password` are accepted and have
 /// no effect.
 pub(crate) async fn update(
@@ -234,7 +240,7 @@ pub(crate) async fn update(
     mut fields: Fields,
 ) -> ApiResult<User> {
     principal.require(UPDATE)?;
-    connection(&mut fields, false)?;
+    let connection = fields.string("connection")?;
     fields.string("client_id")?;
     let verify_email = fields.boolean("verify_email")?.unwrap_or(true);
     let mut change = UserProfileChange {
@@ -253,6 +259,15 @@ pub(crate) async fn update(
     fields.boolean("verify_password")?;
     let blocked = fields.boolean("blocked")?;
     let user = find(state, id).await?;
+    if let Some(name) = connection
+        && name != user.connection
+    {
+        return Err(ApiError::bad_request(format!(
+            "connection must be the user's connection, {}",
+            user.connection
+        ))
+        .about("connection"));
+    }
     if change.email.as_ref() == Some(&user.email) {
         change.email = None;
     }
@@ -265,7 +280,11 @@ pub(crate) async fn update(
         other => ApiError::from(other),
     };
     if let Some(email) = &change.email
-        && state.store().find_user_by_email(email).await?.is_some()
+        && state
+            .store()
+            .find_user_by_email_in(&user.connection, email)
+            .await?
+            .is_some()
     {
         return Err(email_exists());
     }

@@ -327,7 +327,12 @@ pub fn job(job: &tessera_store::Job, issuer: &str) -> Job {
         && job.status == tessera_store::JobStatus::Completed)
         .then(|| export_location(issuer, &job.id));
     Job {
-        connection: tessera_core::DATABASE_CONNECTION.into(),
+        connection: job
+            .details
+            .get(super::jobs::CONNECTION_DETAIL)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(tessera_core::DATABASE_CONNECTION)
+            .into(),
         connection_id: job
             .connection_id
             .clone()

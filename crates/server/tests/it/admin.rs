@@ -1074,7 +1074,9 @@ async fn a_connection_is_created_edited_enabled_and_deleted_from_the_dashboard()
             .connections_of_client(&server.spa_client_id)
             .await
             .unwrap()
-            .is_empty()
+            .iter()
+            .all(|c| c.id == tessera_core::DATABASE_CONNECTION_ID),
+        "only the database connection is enabled"
     );
     let response = post(
         &server,
@@ -1090,23 +1092,50 @@ async fn a_connection_is_created_edited_enabled_and_deleted_from_the_dashboard()
     let (_, html) = page(&server, &admin, "/admin/connections?strategy=oidc").await;
     assert!(html.contains("corp") && !html.contains("Username-Password-Authentication"));
 
-    // The database connection is read-only.
+    // The default database connection: its sign-up options change, Tessera's policy does
+    // not, and it is never deleted.
     let database = format!(
         "/admin/connections/{}",
         tessera_core::DATABASE_CONNECTION_ID
     );
     let (status, html) = page(&server, &admin, &database).await;
     assert_eq!(status, 200);
-    assert!(!html.contains("Save</button>") && !html.contains("Danger Zone"));
+    assert!(html.contains("Save</button>") && !html.contains("Danger Zone"));
     let response = post(
         &server,
         &admin,
         &database,
         &database,
-        &[("display_name", "Mine"), ("options_json", "{}")],
+        &[
+            ("display_name", "Mine"),
+            ("options_json", r#"{"requires_username": true}"#),
+        ],
     )
     .await;
     assert_eq!(response.status(), 403, "Tessera's policy, not settable");
+    let response = post(
+        &server,
+        &admin,
+        &database,
+        &database,
+        &[
+            ("display_name", "Staff"),
+            ("options_json", r#"{"disable_signup": true}"#),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let stored = server
+        .store
+        .find_connection(tessera_core::DATABASE_CONNECTION_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.options.get("disable_signup"),
+        Some(&serde_json::Value::Bool(true))
+    );
+    assert_eq!(stored.display_name, "Staff");
 
     // Deleting: refused while a user of it remains, then done.
     let confirm = format!("/admin/connections/{}/delete", created.id);
@@ -1231,7 +1260,9 @@ async fn a_viewer_sees_the_connections_but_no_form_changes_one() {
             .connections_of_client(&server.spa_client_id)
             .await
             .unwrap()
-            .is_empty()
+            .iter()
+            .all(|c| c.id == tessera_core::DATABASE_CONNECTION_ID),
+        "only the database connection is enabled"
     );
 }
 

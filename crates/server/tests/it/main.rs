@@ -10,6 +10,7 @@ mod admin;
 mod admin_identities;
 mod conformance;
 mod consent;
+mod databases;
 mod dbconnections;
 mod email_provider;
 mod email_verification;

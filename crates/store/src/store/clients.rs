@@ -2,7 +2,7 @@
 //! client-credentials grant.
 
 use sqlx::Row;
-use tessera_core::{AppType, Client, ClientGrant, RefreshPolicy};
+use tessera_core::{AppType, Client, ClientGrant, DATABASE_CONNECTION_ID, RefreshPolicy};
 
 use super::resource_servers::api_from_row;
 use super::{Store, json_list, to_json};
@@ -80,8 +80,11 @@ fn grant_from_row(row: &(impl Fetch + ?Sized), prefix: &str) -> StoreResult<Clie
 }
 
 impl Store {
+    /// Creates an application, enabled for the default database connection (as a new
+    /// Auth0 application is).
     pub async fn create_client(&self, client: &Client) -> StoreResult<()> {
         each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
             sqlx::query(concat!(
             "INSERT INTO clients (tenant_id, ",
             client_columns!(),
@@ -105,8 +108,18 @@ impl Store {
         .bind(client.refresh.reuse_interval)
         .bind(client.allowed_apis.as_ref().map(to_json))
         .bind(to_json(&client.profile))
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+            sqlx::query(
+                "INSERT INTO connection_clients (tenant_id, connection_id, client_id) \
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(self.tenant)
+            .bind(DATABASE_CONNECTION_ID)
+            .bind(&client.client_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -198,7 +198,11 @@ impl Store {
     ) -> StoreResult<ConnectionRecord> {
         each!(self, |pool| {
             let mut tx = pool
-                .begin_write(Some("LOCK TABLE connections IN SHARE ROW EXCLUSIVE MODE"))
+                // Users are locked too: a user being created for this connection either
+                // commits first (and is seen below) or finds the connection gone.
+                .begin_write(Some(
+                    "LOCK TABLE connections, users IN SHARE ROW EXCLUSIVE MODE",
+                ))
                 .await?;
             let current = sqlx::query(concat!(
                 "SELECT ",
@@ -331,8 +335,9 @@ impl Store {
         .await
     }
 
-    /// The upstream connections an application may sign users in with, by name: what the
-    /// login page offers. Through the `(tenant_id, client_id, connection_id)` index.
+    /// The connections (database and upstream) an application may sign users in with, by
+    /// name: what the login page offers. Through the `(tenant_id, client_id,
+    /// connection_id)` index.
     pub async fn connections_of_client(
         &self,
         client_id: &str,
@@ -360,7 +365,11 @@ impl Store {
     pub async fn delete_connection(&self, id: &str) -> StoreResult<()> {
         each!(self, |pool| {
             let mut tx = pool
-                .begin_write(Some("LOCK TABLE connections IN SHARE ROW EXCLUSIVE MODE"))
+                // Users are locked too: a user being created for this connection either
+                // commits first (and is seen below) or finds the connection gone.
+                .begin_write(Some(
+                    "LOCK TABLE connections, users IN SHARE ROW EXCLUSIVE MODE",
+                ))
                 .await?;
             let name: Option<String> =
                 sqlx::query("SELECT name FROM connections WHERE tenant_id = $1 AND id = $2")

@@ -84,6 +84,7 @@ mod verification_tickets;
 
 pub use linked_identities::MAX_LINKED_IDENTITIES;
 pub use purge::PURGE_BATCH;
+pub use users::MAX_USERS_BY_EMAIL;
 
 /// A snapshot of the connection pool ([`Store::pool_stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,15 +124,33 @@ pub(super) fn profile_as_stored(profile: &FederatedProfile) -> LinkedProfile {
     }
 }
 
+/// How many users `users_with_email` answers at most: one per connection, and a tenant
+/// has few connections.
+pub const MAX_USERS_BY_EMAIL: i64 = 100;
+
 impl Store {
-    /// Creates a user of the database connection. `user_id` is generated here in Auth0's
-    /// `auth0|<hex>` shape.
+    /// Creates a user of the default database connection (see [`Store::create_user_in`]).
     pub async fn create_user(&self, new: &NewUser, user_id: &str, now: i64) -> StoreResult<User> {
+        self.create_user_in(DATABASE_CONNECTION, new, user_id, now)
+            .await
+    }
+
+    /// Creates a user of the database connection named `connection`; `user_id` is in
+    /// Auth0's `auth0|<hex>` shape. `NotFound` when no database connection has that name
+    /// (checked in the insert itself, so a connection deleted meanwhile takes no user);
+    /// `Conflict` when the connection has a user with the email.
+    pub async fn create_user_in(
+        &self,
+        connection: &str,
+        new: &NewUser,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<User> {
         each!(self, |pool| {
             let email = tessera_core::normalize_email(&new.email);
             let user = User {
                 user_id: user_id.to_string(),
-                connection: DATABASE_CONNECTION.to_string(),
+                connection: connection.to_string(),
                 name: new.name.clone().unwrap_or_else(|| email.clone()),
                 nickname: new
                     .nickname
@@ -152,10 +170,12 @@ impl Store {
                 user_metadata: new.user_metadata.clone(),
                 app_metadata: new.app_metadata.clone(),
             };
-            sqlx::query(
+            let inserted = sqlx::query(
             "INSERT INTO users (tenant_id, user_id, connection, email, email_verified, password_hash, name, nickname, \
              picture, blocked, created_at, updated_at, last_login, logins_count, user_metadata, app_metadata) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10, $11, NULL, 0, $12, $13)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10, $11, NULL, 0, $12, $13 \
+             WHERE EXISTS (SELECT 1 FROM connections WHERE tenant_id = $1 AND name = $3 \
+             AND strategy = 'auth0')",
         )
         .bind(self.tenant)
         .bind(&user.user_id)
@@ -173,6 +193,9 @@ impl Store {
         .execute(pool)
         .await
         .map_err(|e| StoreError::from(e).conflict_is("a user with this email"))?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::NotFound("database connection"));
+            }
             Ok(user)
         })
     }
@@ -186,6 +209,19 @@ impl Store {
     /// The outcomes are in `users`' order; `users` must not repeat an email or id.
     pub async fn import_users(
         &self,
+        users: &[ImportedUser],
+        upsert: bool,
+        now: i64,
+    ) -> StoreResult<Vec<ImportOutcome>> {
+        self.import_users_into(DATABASE_CONNECTION, users, upsert, now)
+            .await
+    }
+
+    /// [`Store::import_users`] into the database connection named `connection`;
+    /// `NotFound` when there is none.
+    pub async fn import_users_into(
+        &self,
+        connection: &str,
         users: &[ImportedUser],
         upsert: bool,
         now: i64,
@@ -205,7 +241,7 @@ impl Store {
             "SELECT user_id, email, connection FROM users WHERE tenant_id = ? AND connection = ?",
             [
                 Bind::Text(self.tenant.into()),
-                Bind::Text(DATABASE_CONNECTION.into()),
+                Bind::Text(connection.into()),
             ],
         );
         existing.push_in("email", &emails);
@@ -214,15 +250,31 @@ impl Store {
             [Bind::Text(self.tenant.into())],
         );
         existing.push_in("user_id", &ids);
-        each!(self, |pool| {
+        each!(self, |pool, pg| {
             let mut tx = pool.begin_write(None).await?;
+            // The connection's row stays until this commits (a delete waits for it and then
+            // sees these users); SQLite's one writer gives the same.
+            let found = sqlx::query(if pg {
+                "SELECT 1 AS one FROM connections WHERE tenant_id = $1 AND name = $2 \
+                 AND strategy = 'auth0' FOR SHARE"
+            } else {
+                "SELECT 1 AS one FROM connections WHERE tenant_id = $1 AND name = $2 \
+                 AND strategy = 'auth0'"
+            })
+            .bind(self.tenant)
+            .bind(connection)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound("database connection"));
+            }
             let rows = bound_query!(&existing).fetch_all(&mut *tx).await?;
             let mut by_email = std::collections::HashMap::new();
             let mut taken_ids = std::collections::HashSet::new();
             for row in &rows {
                 let user_id: String = row.col("user_id")?;
-                let connection: String = row.col("connection")?;
-                if connection == DATABASE_CONNECTION {
+                let row_connection: String = row.col("connection")?;
+                if row_connection == connection {
                     by_email.insert(row.text("email")?, user_id.clone());
                 }
                 taken_ids.insert(user_id);
@@ -272,7 +324,7 @@ impl Store {
                     [
                         Bind::Text(self.tenant.into()),
                         Bind::Text(user.user_id.clone()),
-                        Bind::Text(DATABASE_CONNECTION.into()),
+                        Bind::Text(connection.into()),
                         Bind::Text(email.clone()),
                         Bind::Bool(user.email_verified.unwrap_or(false)),
                         Bind::OptText(user.password_hash.clone()),
@@ -376,16 +428,55 @@ impl Store {
         })
     }
 
+    /// The user of the default database connection with this email.
     pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.find_user_by_email_in(DATABASE_CONNECTION, email).await
+    }
+
+    /// The user of `connection` with this email.
+    pub async fn find_user_by_email_in(
+        &self,
+        connection: &str,
+        email: &str,
+    ) -> StoreResult<Option<User>> {
         Ok(self
-            .find_user_with_password(email)
+            .find_user_with_password_in(connection, email)
             .await?
             .map(|(user, _)| user))
     }
 
-    /// The user of the database connection with this email, and their password hash.
+    /// The user of the default database connection with this email, and their password
+    /// hash.
     pub async fn find_user_with_password(
         &self,
+        email: &str,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        self.find_user_with_password_in(DATABASE_CONNECTION, email)
+            .await
+    }
+
+    /// Every user with this email, one per connection at most (Auth0's users-by-email),
+    /// through the `users_email` index: at most [`MAX_USERS_BY_EMAIL`] of them.
+    pub async fn users_with_email(&self, email: &str) -> StoreResult<Vec<User>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE tenant_id = $1 AND email = $2 ORDER BY user_id LIMIT $3"
+            ))
+            .bind(self.tenant)
+            .bind(tessera_core::normalize_email(email))
+            .bind(MAX_USERS_BY_EMAIL)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(user_from_row).collect()
+        })
+    }
+
+    /// The user of `connection` with this email, and their password hash.
+    pub async fn find_user_with_password_in(
+        &self,
+        connection: &str,
         email: &str,
     ) -> StoreResult<Option<(User, Option<String>)>> {
         each!(self, |pool| {
@@ -395,7 +486,7 @@ impl Store {
                 ", password_hash FROM users WHERE tenant_id = $1 AND connection = $2 AND email = $3"
             ))
             .bind(self.tenant)
-            .bind(DATABASE_CONNECTION)
+            .bind(connection)
             .bind(tessera_core::normalize_email(email))
             .fetch_optional(pool)
             .await?;
@@ -409,16 +500,25 @@ impl Store {
     /// Up to `limit` users after `after` (a `user_id`; `None`: from the first), in
     /// `user_id` order through the primary key: a whole-tenant read (an export) one
     /// bounded query at a time, never by offset.
-    pub async fn users_after(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
+    /// With `connection`, only its users: still the primary key's order, skipping the
+    /// others (an export's background read, not a page someone waits for).
+    pub async fn users_after(
+        &self,
+        connection: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
         each!(self, |pool| {
             let rows = sqlx::query(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM users WHERE tenant_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3"
+                " FROM users WHERE tenant_id = $1 AND user_id > $2 \
+                 AND ($4 = '' OR connection = $4) ORDER BY user_id LIMIT $3"
             ))
             .bind(self.tenant)
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
+            .bind(connection.unwrap_or(""))
             .fetch_all(pool)
             .await?;
             rows.iter().map(user_from_row).collect()

@@ -1,7 +1,7 @@
 //! Connections and the applications each is enabled for, on both backends.
 
 use serde_json::{Map, Value, json};
-use tessera_core::{AppType, Client};
+use tessera_core::{AppType, Client, DATABASE_CONNECTION};
 use tessera_store::*;
 
 on_both_backends!(
@@ -9,6 +9,7 @@ on_both_backends!(
     connections_are_saved_listed_and_changed,
     enabled_applications_follow_their_application,
     a_connection_with_users_is_not_deleted,
+    database_connections_keep_their_own_users,
 );
 
 fn object(value: Value) -> Map<String, Value> {
@@ -280,7 +281,8 @@ async fn enabled_applications_follow_their_application(store: &Store) {
         .into_iter()
         .map(|c| c.name)
         .collect();
-    assert_eq!(names, ["acme", "github"]);
+    // A new application is enabled for the default database connection too.
+    assert_eq!(names, [DATABASE_CONNECTION, "acme", "github"]);
 
     store.delete_client("app_1").await.unwrap();
     assert_eq!(
@@ -355,4 +357,133 @@ async fn a_connection_with_users_is_not_deleted(store: &Store) {
         .unwrap();
     store.delete_user("github|7").await.unwrap();
     store.delete_connection("con_gh").await.unwrap();
+}
+
+async fn database_connections_keep_their_own_users(store: &Store) {
+    let mut staff = connection("con_staff", "staff", "auth0");
+    staff.options = Map::new();
+    staff.sealed_secret = None;
+    store.create_connection(&staff, &[]).await.unwrap();
+    let new = |email: &str| NewUser {
+        email: email.into(),
+        password_hash: format!("hash of {email}"),
+        ..Default::default()
+    };
+    // The same address is one user per database connection.
+    let default_user = store
+        .create_user(&new("Same@x.io"), "auth0|default", 1)
+        .await
+        .unwrap();
+    let staff_user = store
+        .create_user_in("staff", &new("same@x.io"), "auth0|staff", 2)
+        .await
+        .unwrap();
+    assert_eq!(default_user.connection, DATABASE_CONNECTION);
+    assert_eq!(staff_user.connection, "staff");
+    let taken = store
+        .create_user_in("staff", &new("SAME@x.io"), "auth0|staff2", 3)
+        .await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    // Only a database connection that exists takes users: not an upstream, not a name
+    // nobody made.
+    store
+        .create_connection(&connection("con_gh", "gh", "github"), &[])
+        .await
+        .unwrap();
+    for name in ["gh", "nobody"] {
+        let refused = store
+            .create_user_in(name, &new("x@x.io"), "auth0|x", 4)
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::NotFound(_))),
+            "{name}: {refused:?}"
+        );
+    }
+    assert!(store.find_user("auth0|x").await.unwrap().is_none());
+
+    // Each connection finds its own user and password; by-email sees both.
+    let (found, hash) = store
+        .find_user_with_password_in("staff", "same@x.io")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.user_id, "auth0|staff");
+    assert_eq!(hash.as_deref(), Some("hash of same@x.io"));
+    assert_eq!(
+        store
+            .find_user_by_email("same@x.io")
+            .await
+            .unwrap()
+            .map(|u| u.user_id),
+        Some("auth0|default".to_string())
+    );
+    let both: Vec<String> = store
+        .users_with_email("SAME@x.io")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.user_id)
+        .collect();
+    assert_eq!(both, ["auth0|default", "auth0|staff"]);
+
+    // An import writes into its connection; an export reads one connection's users.
+    let imported = ImportedUser {
+        user_id: "auth0|imported".into(),
+        email: "same@x.io".into(),
+        email_verified: None,
+        password_hash: None,
+        name: None,
+        nickname: None,
+        picture: None,
+        blocked: false,
+        user_metadata: None,
+        app_metadata: None,
+    };
+    let outcomes = store
+        .import_users_into("staff", std::slice::from_ref(&imported), false, 5)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [ImportOutcome::DuplicateEmail]);
+    let fresh = ImportedUser {
+        email: "fresh@x.io".into(),
+        ..imported.clone()
+    };
+    let outcomes = store
+        .import_users_into("staff", &[fresh], false, 5)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [ImportOutcome::Inserted]);
+    let refused = store.import_users_into("gh", &[imported], false, 5).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound(_))),
+        "{refused:?}"
+    );
+    let of_staff: Vec<String> = store
+        .users_after(Some("staff"), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.user_id)
+        .collect();
+    assert_eq!(of_staff, ["auth0|imported", "auth0|staff"]);
+    let page = store
+        .users_after(Some("staff"), Some("auth0|imported"), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(store.users_after(None, None, 10).await.unwrap().len(), 3);
+
+    // Deleted only once its users are gone.
+    let refused = store.delete_connection("con_staff").await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    store.delete_user("auth0|staff").await.unwrap();
+    store.delete_user("auth0|imported").await.unwrap();
+    store.delete_connection("con_staff").await.unwrap();
+    let gone = store
+        .create_user_in("staff", &new("late@x.io"), "auth0|late", 6)
+        .await;
+    assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
 }

@@ -3435,7 +3435,7 @@ async fn imports_insert_update_or_refuse_per_user(store: &Store) {
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = store.users_after(after.as_deref(), 2).await.unwrap();
+        let page = store.users_after(None, after.as_deref(), 2).await.unwrap();
         let Some(last) = page.last() else { break };
         after = Some(last.user_id.clone());
         seen.extend(page.into_iter().map(|u| u.user_id));

@@ -16,7 +16,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tessera_core::request::AuthRequest;
-use tessera_core::{Client, DATABASE_CONNECTION, ResourceServer, User, redirect, scope};
+use tessera_core::{Client, ResourceServer, User, redirect, scope};
 
 pub(crate) use response::CodeGrant;
 
@@ -26,6 +26,7 @@ use validate::validate;
 
 use crate::AppState;
 use crate::clock::now;
+use crate::databases::Database;
 use crate::edge::client_ip::ClientIp;
 use crate::edge::params::Params;
 use crate::error::PageError;
@@ -168,12 +169,9 @@ async fn start_login(
     headers: &HeaderMap,
     request: AuthRequest,
 ) -> Result<Response, Rejection> {
-    // `connection=NAME` of an upstream connection: straight to its provider.
-    if let Some(name) = request
-        .connection
-        .as_deref()
-        .filter(|name| *name != DATABASE_CONNECTION)
-    {
+    // `connection=NAME`: an upstream connection goes straight to its provider; a database
+    // connection's password form is the login page's (`crate::databases::of_client`).
+    if let Some(name) = request.connection.as_deref() {
         let enabled = state
             .store()
             .connections_of_client(&request.client_id)
@@ -186,7 +184,9 @@ async fn start_login(
                 "The connection is not enabled for this application.",
             ));
         };
-        return Ok(upstream::begin(state, headers, Pending::new(request), &connection).await?);
+        if Database::of(&connection).is_none() {
+            return Ok(upstream::begin(state, headers, Pending::new(request), &connection).await?);
+        }
     }
     let page = login_page_of(&request);
     let (id, cookie) = transaction::begin(state, headers, &Pending::new(request)).await?;

@@ -239,7 +239,10 @@ async fn bad_connections_are_refused_and_change_nothing() {
         (with("name", json!("acme corp")), "name"),
         (with("name", json!("-acme")), "name"),
         (with("strategy", json!("samlp")), "strategy"),
-        (with("strategy", json!("auth0")), "one database connection"),
+        (
+            with("strategy", json!("auth0")),
+            "not an option of a database connection",
+        ),
         (with("metadata", json!({"n": 1})), "metadata"),
         (with("realms", json!(["other"])), "realms"),
         (with("enabled_clients", json!(["nobody"])), "client"),

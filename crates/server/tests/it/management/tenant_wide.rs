@@ -11,7 +11,7 @@ use super::{assert_error, call};
 const CONNECTION: &str = "con_TesseraDatabase1";
 
 #[tokio::test]
-async fn the_database_connection_is_listed_read_and_repeated_but_not_changed() {
+async fn the_database_connection_is_listed_and_only_its_settable_options_change() {
     let server = spawn().await;
     let token = server
         .management_token(&[
@@ -89,85 +89,104 @@ async fn the_database_connection_is_listed_read_and_repeated_but_not_changed() {
     .await;
     assert_eq!(fields, json!({"id": CONNECTION, "strategy": "auth0"}));
 
-    // A PATCH that repeats what the connection is succeeds; one that changes it does not.
+    // A PATCH that repeats what the connection is succeeds; one that changes what
+    // Tessera enforces does not; an option Tessera does not know is refused by name.
     let same = json!({"options": connection["options"], "is_domain_connection": false});
-    let (status, body) = call(
-        &server,
-        t,
-        Method::PATCH,
-        &format!("/connections/{CONNECTION}"),
-        Some(same),
-    )
-    .await;
+    let path = format!("/connections/{CONNECTION}");
+    let (status, body) = call(&server, t, Method::PATCH, &path, Some(same)).await;
     assert_eq!(status, 200, "{body}");
-    for change in [
-        json!({"options": {"disable_signup": true}}),
-        json!({"options": {"password_complexity_options": {"min_length": 12}}}),
-        json!({"display_name": "Staff"}),
-        json!({"options": {"customScripts": {"login": "function login() {}"}}}),
+    let change = json!({"options": {"password_complexity_options": {"min_length": 12}}});
+    let (status, body) = call(&server, t, Method::PATCH, &path, Some(change)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_error(&body, 403, Some("feature_not_enabled"));
+    let scripts = json!({"options": {"customScripts": {"login": "function login() {}"}}});
+    let (status, body) = call(&server, t, Method::PATCH, &path, Some(scripts)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("customScripts"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("function login"), "{body}");
+    for refused in [
+        json!({"options": {"disable_signup": "yes"}}),
+        json!({"name": "Staff"}),
+        json!({"strategy": "oidc"}),
     ] {
-        let (status, body) = call(
-            &server,
-            t,
-            Method::PATCH,
-            &format!("/connections/{CONNECTION}"),
-            Some(change.clone()),
-        )
-        .await;
-        assert_eq!(status, 403, "{change} → {body}");
-        assert_error(&body, 403, Some("feature_not_enabled"));
+        let (status, body) = call(&server, t, Method::PATCH, &path, Some(refused.clone())).await;
         assert!(
-            !body["message"].as_str().unwrap().contains("function login"),
-            "{body}"
+            status == 400 || status == 403,
+            "{refused} → {status} {body}"
         );
     }
-    let (_, after) = call(
-        &server,
-        t,
-        Method::GET,
-        &format!("/connections/{CONNECTION}"),
-        None,
-    )
-    .await;
+    let (_, after) = call(&server, t, Method::GET, &path, None).await;
     assert_eq!(after, connection, "nothing changed");
+    // What an administrator may set: the display name and the two sign-up options.
+    let settable = json!({"display_name": "Staff", "options": {"disable_signup": true}});
+    let (status, body) = call(&server, t, Method::PATCH, &path, Some(settable)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["display_name"], "Staff", "{body}");
+    assert_eq!(body["options"]["disable_signup"], true, "{body}");
+    assert_eq!(
+        body["options"]["password_complexity_options"],
+        connection["options"]["password_complexity_options"]
+    );
 
-    // Enabled clients: none listed; enabling one is accepted, disabling refused.
-    let (status, clients) = call(
-        &server,
-        t,
-        Method::GET,
-        &format!("/connections/{CONNECTION}/clients?take=50"),
-        None,
-    )
-    .await;
-    assert_eq!((status, clients), (200, json!({"clients": []})));
-    let enable = json!([{"client_id": server.spa_client_id, "status": true}]);
+    // Enabled clients: every application made so far (not Tessera's own dashboard).
+    let clients_path = format!("/connections/{CONNECTION}/clients?take=50");
+    let listed = |clients: &Value| -> Vec<String> {
+        clients["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["client_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, clients) = call(&server, t, Method::GET, &clients_path, None).await;
+    assert_eq!(status, 200, "{clients}");
+    assert!(
+        listed(&clients).contains(&server.spa_client_id),
+        "{clients}"
+    );
+    assert!(
+        !listed(&clients)
+            .iter()
+            .any(|id| id == tessera_core::system::DASHBOARD_CLIENT_ID),
+        "{clients}"
+    );
+    let set = |client_id: &str, status: bool| json!([{"client_id": client_id, "status": status}]);
+    let patch_path = format!("/connections/{CONNECTION}/clients");
     let (status, body) = call(
         &server,
         t,
         Method::PATCH,
-        &format!("/connections/{CONNECTION}/clients"),
-        Some(enable),
+        &patch_path,
+        Some(set(&server.spa_client_id, false)),
     )
     .await;
     assert_eq!(status, 204, "{body}");
-    let disable = json!([{"client_id": server.spa_client_id, "status": false}]);
+    let (_, clients) = call(&server, t, Method::GET, &clients_path, None).await;
+    assert!(
+        !listed(&clients).contains(&server.spa_client_id),
+        "{clients}"
+    );
     let (status, body) = call(
         &server,
         t,
         Method::PATCH,
-        &format!("/connections/{CONNECTION}/clients"),
-        Some(disable),
+        &patch_path,
+        Some(set(&server.spa_client_id, true)),
     )
     .await;
+    assert_eq!(status, 204, "{body}");
+    let dashboard = set(tessera_core::system::DASHBOARD_CLIENT_ID, false);
+    let (status, body) = call(&server, t, Method::PATCH, &patch_path, Some(dashboard)).await;
     assert_eq!(status, 400, "{body}");
-    let unknown = json!([{"client_id": "nobody", "status": true}]);
     let (status, body) = call(
         &server,
         t,
         Method::PATCH,
-        &format!("/connections/{CONNECTION}/clients"),
-        Some(unknown),
+        &patch_path,
+        Some(set("nobody", true)),
     )
     .await;
     assert_eq!(status, 404, "{body}");
@@ -180,25 +199,23 @@ async fn the_database_connection_is_listed_read_and_repeated_but_not_changed() {
         let (status, body) = call(&server, t, method.clone(), path, Some(json!({}))).await;
         assert_eq!(status, 404, "{method} {path} → {body}");
     }
-    // A second database connection is not created; the one there is not deleted.
-    let (status, _) = call(
+    // More database connections may be made and deleted; the default is never deleted.
+    let (status, made) = call(
         &server,
         t,
         Method::POST,
         "/connections",
-        Some(json!({"name": "x", "strategy": "auth0"})),
+        Some(json!({"name": "staff", "strategy": "auth0"})),
     )
     .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["options"]["disable_signup"], false, "{made}");
+    assert_eq!(made["show_as_button"], false, "{made}");
+    let (status, _) = call(&server, t, Method::DELETE, &path, None).await;
     assert_eq!(status, 400);
-    let (status, _) = call(
-        &server,
-        t,
-        Method::DELETE,
-        &format!("/connections/{CONNECTION}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 400);
+    let made_path = format!("/connections/{}", made["id"].as_str().unwrap());
+    let (status, body) = call(&server, t, Method::DELETE, &made_path, None).await;
+    assert_eq!(status, 202, "{body}");
 
     // The scopes are checked.
     let reader = server.management_token(&["read:clients"]).await;
