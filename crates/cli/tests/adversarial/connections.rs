@@ -1,7 +1,8 @@
 //! Administering connections with hostile input: upstream URLs an attacker would like the
 //! server to call (plain http to the network, credentials in the URL, other schemes,
 //! oversized), presets pointed elsewhere, names that would break user ids or paths,
-//! secrets in the wrong place, a second database connection, renames, mass assignment,
+//! secrets in the wrong place, a database connection with an upstream's options, renames,
+//! mass assignment,
 //! enabling applications that do not exist or in bulk — each refused with a clear 4xx,
 //! the client secret never echoed in any answer, and the tenant's connections and their
 //! enabled applications read back unchanged.
@@ -207,7 +208,7 @@ async fn hostile_connections_are_refused_and_change_nothing() {
             member("name", json!("kept")),
         ),
         (
-            "a second database connection",
+            "a database connection with an upstream's options",
             member("strategy", json!("auth0")),
         ),
         (

@@ -8,7 +8,7 @@
 //! Each refusal is checked, and that nothing changed (no API or connection created).
 
 use reqwest::redirect::Policy;
-use tessera_core::system::{ADMIN_ROLE, VIEWER_ROLE};
+use tessera_core::system::{ADMIN_ROLE, DASHBOARD_CLIENT_ID, VIEWER_ROLE};
 use tessera_testkit::{
     PASSWORD, TestServer, create_user, hidden_field, location, sign_in_at, spawn,
 };
@@ -892,13 +892,13 @@ async fn the_connections_pages_refuse_hostile_forms_and_change_nothing() {
         &format!("{database}/applications"),
         with(
             &csrf,
-            &[("client_id", &server.spa_client_id), ("status", "disable")],
+            &[("client_id", DASHBOARD_CLIENT_ID), ("status", "disable")],
         ),
     )
     .await
     .unwrap();
     tally.status(
-        "disabling an application for the database connection",
+        "disabling Tessera's dashboard for the default database connection",
         response.status().as_u16(),
         400,
     );

@@ -117,6 +117,22 @@ async fn hostile_files_are_refused_whole() {
     let token = server
         .management_token(&["create:users", "read:users"])
         .await;
+    // An upstream connection: its users come from their provider, never from a file.
+    let admin = server.management_token(&["create:connections"]).await;
+    let github = reqwest::Client::new()
+        .post(server.url("/api/v2/connections"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({
+            "name": "gh",
+            "strategy": "github",
+            "options": {"client_id": "id", "client_secret": "adversarial-secret"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(github.status(), 201);
+    let github: Value = github.json().await.unwrap();
+    let github_id = github["id"].as_str().unwrap().to_string();
     let before = tenant(&server).await;
     let deep = format!("[{}{}]", "[".repeat(10_000), "]".repeat(10_000));
     let deep_object = format!(
@@ -198,6 +214,22 @@ async fn hostile_files_are_refused_whole() {
             multipart(&[
                 ("users", br#"[{"email": "a@x.io"}]"#),
                 ("connection_id", b"google-oauth2"),
+            ]),
+            &[400],
+        ),
+        (
+            "an upstream connection, by id",
+            multipart(&[
+                ("users", br#"[{"email": "a@x.io"}]"#),
+                ("connection_id", github_id.as_bytes()),
+            ]),
+            &[400],
+        ),
+        (
+            "an upstream connection, by name",
+            multipart(&[
+                ("users", br#"[{"email": "a@x.io"}]"#),
+                ("connection_id", b"gh"),
             ]),
             &[400],
         ),

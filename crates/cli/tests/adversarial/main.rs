@@ -17,6 +17,7 @@ mod brute_force;
 mod connections;
 mod csrf;
 mod dashboard;
+mod databases;
 mod durability;
 mod email_verification;
 mod fuzz;

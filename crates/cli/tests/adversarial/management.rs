@@ -2311,7 +2311,7 @@ async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
         (
             Method::PATCH,
             &connection,
-            json!({"options": {"disable_signup": true}}),
+            json!({"options": {"disable_signup": "true"}}),
         ),
         (
             Method::PATCH,
@@ -2347,7 +2347,7 @@ async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
         (
             Method::PATCH,
             &connection_clients,
-            json!([{"client_id": f.client_id, "status": false}]),
+            json!([{"client_id": "tessera_dashboard", "status": false}]),
         ),
         (
             Method::PATCH,

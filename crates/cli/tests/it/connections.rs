@@ -102,7 +102,8 @@ fn connections_are_created_listed_changed_enabled_and_deleted_from_the_cli() {
         Some("x\n"),
     );
     assert!(error.contains("already exists"), "{error}");
-    let (_, error) = env.fails(&[
+    // A database connection is made from the CLI too; its options are Tessera's.
+    let made = env.ok(&[
         "connections",
         "create",
         "--name",
@@ -110,7 +111,24 @@ fn connections_are_created_listed_changed_enabled_and_deleted_from_the_cli() {
         "--strategy",
         "auth0",
     ]);
-    assert!(error.contains("cannot be created"), "{error}");
+    assert!(made.contains("Created connection db2"), "{made}");
+    let listed = env.json(&["connections", "list", "--strategy", "auth0"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    env.ok(&["connections", "delete", "db2"]);
+    let (_, error) = env.fails(&[
+        "connections",
+        "create",
+        "--name",
+        "db3",
+        "--strategy",
+        "auth0",
+        "--client-id",
+        "abc",
+    ]);
+    assert!(
+        error.contains("not an option of a database connection"),
+        "{error}"
+    );
     let (_, error) = env.fails(&[
         "connections",
         "create",
@@ -160,14 +178,15 @@ fn connections_are_created_listed_changed_enabled_and_deleted_from_the_cli() {
     assert_eq!(updated["show_as_button"], false);
     let (_, error) = env.fails(&["connections", "update", "corp", "--scopes", "profile"]);
     assert!(error.contains("openid"), "{error}");
+    // The default database connection: what Tessera enforces does not change.
     let (_, error) = env.fails(&[
         "connections",
         "update",
         "Username-Password-Authentication",
-        "--display-name",
-        "Mine",
+        "--options-json",
+        r#"{"requires_username": true}"#,
     ]);
-    assert!(error.contains("display_name"), "{error}");
+    assert!(error.contains("requires_username"), "{error}");
 
     // Applications.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -180,19 +199,29 @@ fn connections_are_created_listed_changed_enabled_and_deleted_from_the_cli() {
             .unwrap()
             .len()
     };
-    assert_eq!(enabled(&store), 1);
+    // corp and the default database connection, as every new application.
+    assert_eq!(enabled(&store), 2);
     env.ok(&["connections", "disable", "corp", "--app", &client_id]);
-    assert_eq!(enabled(&store), 0);
-    env.ok(&["connections", "enable", &id, "--app", &client_id]);
     assert_eq!(enabled(&store), 1);
+    env.ok(&["connections", "enable", &id, "--app", &client_id]);
+    assert_eq!(enabled(&store), 2);
     let (_, error) = env.fails(&["connections", "enable", "corp", "--app", "nope"]);
     assert!(error.contains("The client does not exist"), "{error}");
-    let (_, error) = env.fails(&[
+    // The database connection too, but never for Tessera's own dashboard.
+    env.ok(&[
         "connections",
         "disable",
         "Username-Password-Authentication",
         "--app",
         &client_id,
+    ]);
+    assert_eq!(enabled(&store), 1);
+    let (_, error) = env.fails(&[
+        "connections",
+        "disable",
+        "Username-Password-Authentication",
+        "--app",
+        tessera_core::system::DASHBOARD_CLIENT_ID,
     ]);
     assert!(error.contains("cannot be disabled"), "{error}");
 

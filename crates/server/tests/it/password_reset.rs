@@ -86,8 +86,10 @@ async fn submit_code(
         ("code", code.to_string()),
         ("password", password.to_string()),
     ];
-    if code_page.contains("name=\"state\"") {
-        form.push(("state", hidden_field(code_page, "state")));
+    for hidden in ["state", "connection"] {
+        if code_page.contains(&format!("name=\"{hidden}\"")) {
+            form.push((hidden, hidden_field(code_page, hidden)));
+        }
     }
     browser
         .post(server.url("/u/reset-password/code"))
@@ -818,4 +820,103 @@ async fn without_smtp_mail_goes_to_an_outbox_file_and_the_log_says_where() {
         "{logs}"
     );
     assert!(!logs.contains(&code));
+}
+
+#[tokio::test]
+async fn a_code_resets_the_password_of_its_own_database_connection_only() {
+    let (server, mut smtp) = spawn_with_mail(|_| {}).await;
+    // A second database connection for the SPA, with a user of the same address.
+    let token = server
+        .management_token(&["create:connections", "create:users"])
+        .await;
+    let api = |path: &str, body: serde_json::Value| {
+        reqwest::Client::new()
+            .post(server.url(&format!("/api/v2{path}")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let response = api(
+        "/connections",
+        serde_json::json!({"name": "staff", "strategy": "auth0", "enabled_clients": [server.spa_client_id]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
+    let response = api(
+        "/users",
+        serde_json::json!({"connection": "staff", "email": server.user_email, "password": "a staff passphrase 42"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
+    let default_hash = server.password_hash(&server.user_email).await;
+
+    let response = reqwest::Client::new()
+        .post(server.url("/dbconnections/change_password"))
+        .json(&serde_json::json!({"client_id": server.spa_client_id, "email": server.user_email, "connection": "staff"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mail = smtp.next().await;
+    // The body is quoted-printable: soft line breaks and `=3D` undone.
+    let text = mail
+        .data
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    assert!(
+        text.contains("u/reset-password/code?connection=staff"),
+        "the mail links the connection's page: {text}"
+    );
+    let code = mail.code();
+
+    // On the default connection's page the code is somebody else's: refused.
+    let browser = browser();
+    let page = |path: &'static str| {
+        let browser = browser.clone();
+        let url = server.url(path);
+        async move { browser.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let default_page = page("/u/reset-password/code").await;
+    let response = submit_code(
+        &server,
+        &browser,
+        &default_page,
+        &server.user_email,
+        &code,
+        NEW_PASSWORD,
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    // On the page the mail names, it resets the staff user's password, not the other's.
+    let staff_page = page("/u/reset-password/code?connection=staff").await;
+    assert_eq!(hidden_field(&staff_page, "connection"), "staff");
+    let response = submit_code(
+        &server,
+        &browser,
+        &staff_page,
+        &server.user_email,
+        &code,
+        NEW_PASSWORD,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let (_, staff_hash) = server
+        .store
+        .find_user_with_password_in("staff", &server.user_email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(staff_hash, None);
+    assert_eq!(
+        server.password_hash(&server.user_email).await,
+        default_hash,
+        "the default user's password stays"
+    );
+    assert_eq!(
+        login_status(&server, &server.user_email, PASSWORD).await,
+        303
+    );
 }

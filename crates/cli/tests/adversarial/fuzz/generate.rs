@@ -95,7 +95,7 @@ const AUTHORIZE: &[&str] = &[
 ];
 const LOGIN: &[&str] = &["state", "csrf", "username", "password", "password_changed"];
 const SIGNUP: &[&str] = &["state", "csrf", "email", "password"];
-const RESET: &[&str] = &["state", "csrf", "email", "code", "password"];
+const RESET: &[&str] = &["state", "csrf", "email", "code", "password", "connection"];
 const TOKEN: &[&str] = &[
     "grant_type",
     "client_id",

@@ -1,0 +1,393 @@
+//! Several database connections against a hostile client, user and administrator: signing
+//! up, signing in or resetting a password through a database connection the application
+//! may not use (or an upstream one), a reset page pointed at another connection, options
+//! Tessera enforces or does not know, Tessera's own dashboard disabled for the connection
+//! its administrators sign in with, users created in an upstream connection, a connection
+//! deleted under its users. Each is refused with a clear 4xx, and the users, passwords and
+//! enabled applications read back unchanged.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera_core::DATABASE_CONNECTION_ID;
+use tessera_core::system::DASHBOARD_CLIENT_ID;
+use tessera_testkit::*;
+
+use crate::harness::Tally;
+
+const STAFF_PASSWORD: &str = "a staff passphrase 42";
+
+/// A Management API token for every call of the test, made once: each token made is an
+/// application more, enabled for the default database connection.
+async fn token(server: &TestServer) -> String {
+    server
+        .management_token(&[
+            "create:connections",
+            "update:connections",
+            "delete:connections",
+            "read:connections",
+            "create:users",
+            "update:users",
+        ])
+        .await
+}
+
+async fn call(
+    server: &TestServer,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .request(method, server.url(&format!("/api/v2{path}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+async fn post_json(server: &TestServer, path: &str, body: Value) -> u16 {
+    reqwest::Client::new()
+        .post(server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// What an attack could have changed: the users with their password hashes, and the
+/// applications enabled for each database connection.
+async fn snapshot(server: &TestServer, connections: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    let users = server.store.users_after(None, None, 1000).await.unwrap();
+    for user in users {
+        let hash = server
+            .store
+            .find_user_with_password_in(&user.connection, &user.email)
+            .await
+            .unwrap()
+            .and_then(|(_, hash)| hash);
+        out.push(format!("{} {} {:?}", user.user_id, user.connection, hash));
+    }
+    for connection in connections {
+        let all = tessera_store::Checkpoint {
+            from: None,
+            take: 100,
+        };
+        let page = server
+            .store
+            .connection_clients_from(connection, all)
+            .await
+            .unwrap();
+        out.push(format!("{connection}: {:?}", page.items));
+    }
+    out
+}
+
+#[tokio::test]
+async fn hostile_use_of_database_connections_is_refused_and_changes_nothing() {
+    let mut tally = Tally::new("databases/hostile_use");
+    // With mail: password reset is offered, so its pages answer for themselves.
+    let (server, _mail) = spawn_with_mail(|_| {}).await;
+    let token = token(&server).await;
+
+    // `staff`: a database connection enabled for no application; `gh`: an upstream one
+    // enabled for the SPA. One user lives in `staff`.
+    let (status, body) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/connections",
+        json!({"name": "staff", "strategy": "auth0"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let staff: Value = serde_json::from_str(&body).unwrap();
+    let staff_id = staff["id"].as_str().unwrap().to_string();
+    let (status, body) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/connections",
+        json!({
+            "name": "gh",
+            "strategy": "github",
+            "options": {"client_id": "id", "client_secret": "adversarial-secret-9"},
+            "enabled_clients": [server.spa_client_id],
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/users",
+        json!({"connection": "staff", "email": "insider@example.com", "password": STAFF_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let watched = [DATABASE_CONNECTION_ID, staff_id.as_str()];
+    let before = snapshot(&server, &watched).await;
+
+    // A client signing up or resetting through a connection its application may not use.
+    let signup = |connection: &str, email: &str| {
+        json!({
+            "client_id": server.spa_client_id,
+            "connection": connection,
+            "email": email,
+            "password": STAFF_PASSWORD,
+        })
+    };
+    for (case, connection) in [
+        (
+            "sign-up through a database connection not enabled for the app",
+            "staff",
+        ),
+        ("sign-up through an upstream connection", "gh"),
+        ("sign-up through a connection nobody made", "nobody"),
+        ("sign-up through a name with different case", "STAFF"),
+    ] {
+        let status = post_json(
+            &server,
+            "/dbconnections/signup",
+            signup(connection, "new@example.com"),
+        )
+        .await;
+        tally.status(case, status, 400);
+    }
+    for (case, connection) in [
+        (
+            "a reset code through a connection not enabled for the app",
+            "staff",
+        ),
+        ("a reset code through an upstream connection", "gh"),
+    ] {
+        let status = post_json(
+            &server,
+            "/dbconnections/change_password",
+            json!({"client_id": server.spa_client_id, "connection": connection, "email": "insider@example.com"}),
+        )
+        .await;
+        tally.status(case, status, 400);
+    }
+
+    // /authorize naming a database connection the app may not use: refused to the app,
+    // no login page.
+    let pkce = pkce();
+    let browser = browser();
+    let response = browser
+        .get(server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("connection", "staff"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&response);
+    tally.case(
+        "/authorize?connection= of a database connection not enabled for the app",
+        to.starts_with(CALLBACK)
+            && params_of(&to).get("error").map(String::as_str) == Some("invalid_request"),
+        &to,
+    );
+
+    // A user of `staff` signing in on the SPA's page (its connection is the default).
+    let response = browser
+        .get(server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let login_path = location(&response);
+    let response = submit_login_form(
+        &browser,
+        &server.base,
+        &login_path,
+        "insider@example.com",
+        STAFF_PASSWORD,
+    )
+    .await;
+    tally.status(
+        "a user of another database connection signs in on the app's page",
+        response.status().as_u16(),
+        401,
+    );
+
+    // The reset pages pointed at a connection by hand.
+    let page = browser
+        .get(server.url("/u/reset-password?connection=nobody"))
+        .send()
+        .await
+        .unwrap();
+    tally.status(
+        "a reset page for a connection nobody made",
+        page.status().as_u16(),
+        400,
+    );
+    let page = browser
+        .get(server.url("/u/reset-password/code?connection=gh"))
+        .send()
+        .await
+        .unwrap();
+    tally.status(
+        "a reset page for an upstream connection",
+        page.status().as_u16(),
+        400,
+    );
+
+    // An administrator's hostile connection changes.
+    let default_path = format!("/connections/{DATABASE_CONNECTION_ID}");
+    let staff_path = format!("/connections/{staff_id}");
+    let cases: Vec<(&str, Method, String, Value, &[u16])> = vec![
+        (
+            "a login script in a database connection's options",
+            Method::POST,
+            "/connections".into(),
+            json!({"name": "scripted", "strategy": "auth0", "options": {"customScripts": {"login": "function login() {}"}}}),
+            &[400],
+        ),
+        (
+            "disable_signup that is not a boolean",
+            Method::PATCH,
+            staff_path.clone(),
+            json!({"options": {"disable_signup": "yes"}}),
+            &[400],
+        ),
+        (
+            "usernames required (not enforced by Tessera)",
+            Method::PATCH,
+            staff_path.clone(),
+            json!({"options": {"requires_username": true}}),
+            &[403],
+        ),
+        (
+            "a weaker password policy",
+            Method::PATCH,
+            default_path.clone(),
+            json!({"options": {"password_complexity_options": {"min_length": 1}}}),
+            &[403],
+        ),
+        (
+            "brute-force protection off",
+            Method::PATCH,
+            default_path.clone(),
+            json!({"options": {"brute_force_protection": false}}),
+            &[403],
+        ),
+        (
+            "renaming a database connection",
+            Method::PATCH,
+            staff_path.clone(),
+            json!({"name": "staff2"}),
+            &[400],
+        ),
+        (
+            "turning a database connection into an upstream",
+            Method::PATCH,
+            staff_path.clone(),
+            json!({"strategy": "oidc"}),
+            &[400],
+        ),
+        (
+            "the dashboard disabled for the default database connection",
+            Method::PATCH,
+            format!("{default_path}/clients"),
+            json!([{"client_id": DASHBOARD_CLIENT_ID, "status": false}]),
+            &[400],
+        ),
+        (
+            "a user created in an upstream connection",
+            Method::POST,
+            "/users".into(),
+            json!({"connection": "gh", "email": "fake@example.com", "password": STAFF_PASSWORD}),
+            &[400],
+        ),
+        (
+            "a user created in a connection nobody made",
+            Method::POST,
+            "/users".into(),
+            json!({"connection": "staff ", "email": "fake@example.com", "password": STAFF_PASSWORD}),
+            &[400],
+        ),
+        (
+            "a user moved to another connection",
+            Method::PATCH,
+            format!("/users/{}", server.user_id),
+            json!({"connection": "staff"}),
+            &[400],
+        ),
+        (
+            "a database connection deleted under its users",
+            Method::DELETE,
+            staff_path.clone(),
+            Value::Null,
+            &[409],
+        ),
+        (
+            "the default database connection deleted",
+            Method::DELETE,
+            default_path.clone(),
+            Value::Null,
+            &[400, 409],
+        ),
+    ];
+    for (case, method, path, body, expected) in cases {
+        let (status, answer) = call(&server, &token, method, &path, body).await;
+        tally.status_in(case, status, expected);
+        tally.case(
+            format!("{case}: the answer echoes no script or secret"),
+            !answer.contains("function login") && !answer.contains("adversarial-secret"),
+            &answer,
+        );
+    }
+
+    let after = snapshot(&server, &watched).await;
+    tally.case(
+        "users, passwords and enabled applications are unchanged",
+        before == after,
+        format_args!("{before:?} → {after:?}"),
+    );
+    // The deprecated whole-list member leaves Tessera's dashboard enabled.
+    let (status, _) = call(
+        &server,
+        &token,
+        Method::PATCH,
+        &default_path,
+        json!({"enabled_clients": [server.spa_client_id]}),
+    )
+    .await;
+    tally.status(
+        "enabled_clients without the dashboard is accepted",
+        status,
+        200,
+    );
+    let dashboard_kept = server
+        .store
+        .connections_of_client(DASHBOARD_CLIENT_ID)
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.id == DATABASE_CONNECTION_ID);
+    tally.case(
+        "…and the dashboard stays enabled for it",
+        dashboard_kept,
+        "the dashboard was disabled",
+    );
+
+    tally.finish();
+}
