@@ -161,8 +161,8 @@ describe(`auth0-deploy-cli ${A0DEPLOY_VERSION} against tessera dev --tls`, () =>
     assert.ok(byName(first.clients, 'Deploy CLI'));
     const database = byName(first.databases, 'Username-Password-Authentication');
     assert.equal(database.strategy, 'auth0');
-    // Every application may use it; Tessera keeps no list of enabled ones to manage.
-    assert.equal(database.enabled_clients, undefined);
+    // The applications enabled for it, by name (Tessera's own dashboard is not listed).
+    assert.deepEqual([...database.enabled_clients].sort(), ['Deploy CLI', 'Quickstart SPA']);
     assert.deepEqual(byName(first.roles, 'reader').permissions, [
       { permission_name: 'read:messages', resource_server_identifier: AUDIENCE },
     ]);
