@@ -9,9 +9,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
+use tessera_core::connection::Strategy;
 use tessera_core::consent::Consent;
 use tessera_core::{Role, User};
-use tessera_store::{ConsentFilter, Slice};
+use tessera_store::{ConnectionFilter, ConsentFilter, Slice};
 
 use super::form::{Body, FormError};
 use super::roles::{ApiChoice, api_choices};
@@ -20,7 +21,9 @@ use super::views::{self, Frame, Tab};
 use super::{Paging, notice_of, query_of};
 use crate::AppState;
 use crate::management::roles::DescribedPermission;
-use crate::management::{ApiError, Fields, grants, roles, user_access, user_search, users, wire};
+use crate::management::{
+    ApiError, Fields, connections, grants, roles, user_access, user_search, users, wire,
+};
 use crate::pages::redirect;
 
 const PER_PAGE: u32 = 20;
@@ -116,6 +119,9 @@ pub(crate) async fn list(
 struct NewPage<'a> {
     frame: Frame<'a>,
     email: &'a str,
+    /// The database connections a user may be created in, and the one chosen.
+    databases: Vec<String>,
+    connection: &'a str,
     error: Option<FormError>,
 }
 
@@ -125,23 +131,41 @@ impl NewPage<'_> {
     }
 }
 
+/// The names of the database connections (the first page: a tenant has few).
+async fn database_names(state: &AppState, admin: &Admin) -> Result<Vec<String>, Response> {
+    let filter = ConnectionFilter {
+        strategies: vec![Strategy::Database.as_str().to_string()],
+        name: None,
+    };
+    match connections::list(state, &admin.principal, &filter, Slice::first(50)).await {
+        Ok(page) => Ok(page.items.into_iter().map(|c| c.name).collect()),
+        Err(error) => Err(views::operation_refused(&error)),
+    }
+}
+
 /// `GET /admin/users/new`.
 pub(crate) async fn new(State(state): State<AppState>, admin: Admin) -> Response {
+    let databases = match database_names(&state, &admin).await {
+        Ok(names) => names,
+        Err(response) => return response,
+    };
     views::page(&NewPage {
         frame: Frame::new(&state, &admin, "users", None),
         email: "",
+        databases,
+        connection: tessera_core::DATABASE_CONNECTION,
         error: None,
     })
 }
 
-/// `POST /admin/users`: Create User in the database connection.
+/// `POST /admin/users`: Create User in the database connection chosen.
 pub(crate) async fn create(State(state): State<AppState>, form: AdminForm) -> Response {
     let params = &form.params;
+    let connection = params
+        .get("connection")
+        .unwrap_or(tessera_core::DATABASE_CONNECTION);
     let body = Body::new()
-        .value(
-            "connection",
-            Value::String(tessera_core::DATABASE_CONNECTION.to_string()),
-        )
+        .value("connection", Value::String(connection.to_string()))
         .text(params, "email")
         .value(
             "password",
@@ -155,9 +179,15 @@ pub(crate) async fn create(State(state): State<AppState>, form: AdminForm) -> Re
     match result {
         Ok(user) => redirect(&format!("{}?notice=user_created", user_path(&user, ""))),
         Err(error) if error.status.is_client_error() && error.status != StatusCode::FORBIDDEN => {
+            let databases = match database_names(&state, &form.admin).await {
+                Ok(names) => names,
+                Err(response) => return response,
+            };
             views::form_again(&NewPage {
                 frame: Frame::new(&state, &form.admin, "users", None),
                 email: params.get("email").unwrap_or(""),
+                databases,
+                connection,
                 error: Some(error.into()),
             })
         }
@@ -402,10 +432,7 @@ pub(crate) async fn set_password(
             "password",
             Value::String(form.params.get("password").unwrap_or("").to_string()),
         )
-        .value(
-            "connection",
-            Value::String(tessera_core::DATABASE_CONNECTION.to_string()),
-        )
+        .value("connection", Value::String(user.connection.clone()))
         .into_map();
     let result = match Fields::from_map(body, users::UPDATE_FIELDS) {
         Ok(fields) => users::update(&state, &form.admin.principal, &user.user_id, fields).await,

@@ -1363,3 +1363,87 @@ async fn a_user_page_lists_linked_identities_and_unlinks_one() {
     let (_, html) = page(&server, &admin, &user_path).await;
     assert!(!html.contains("Linked identities"));
 }
+
+#[tokio::test]
+async fn a_user_is_created_in_the_database_connection_chosen_and_gets_a_new_password() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let browser = signed_in(&server, "admin@example.com").await;
+    let token = server.management_token(&["create:connections"]).await;
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v2/connections"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "staff", "strategy": "auth0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let (_, html) = page(&server, &browser, "/admin/users/new").await;
+    assert!(
+        html.contains("<option value=\"staff\"")
+            && html.contains("selected>Username-Password-Authentication"),
+        "{html}"
+    );
+    // The default connection has this address; staff gets its own user with it.
+    let response = post(
+        &server,
+        &browser,
+        "/admin/users/new",
+        "/admin/users",
+        &[
+            ("email", "admin@example.com"),
+            ("password", PASSWORD),
+            ("connection", "staff"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let staff_user = server
+        .store
+        .find_user_by_email_in("staff", "admin@example.com")
+        .await
+        .unwrap()
+        .expect("created in staff");
+    // A connection that is not a database connection is refused on the form.
+    let response = post(
+        &server,
+        &browser,
+        "/admin/users/new",
+        "/admin/users",
+        &[
+            ("email", "x@example.com"),
+            ("password", PASSWORD),
+            ("connection", "nobody"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    // Its new password is set in its own connection; the other user's stays.
+    let staff_hash = || async {
+        server
+            .store
+            .find_user_with_password_in("staff", "admin@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .1
+    };
+    let staff_before = staff_hash().await;
+    let default_before = server.password_hash("admin@example.com").await;
+    let path = format!("/admin/users/{}/password", staff_user.user_id);
+    let from = format!("/admin/users/{}", staff_user.user_id);
+    let response = post(
+        &server,
+        &browser,
+        &from,
+        &path,
+        &[("password", "a brand new passphrase 7")],
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+    assert_ne!(staff_hash().await, staff_before);
+    assert_eq!(
+        server.password_hash("admin@example.com").await,
+        default_before
+    );
+}

@@ -278,6 +278,7 @@ const DASHBOARD: &[&str] = &[
     "show_as_button",
     "status",
     "connection_id",
+    "connection",
 ];
 const GET_PATCH: &[&str] = &["GET", "PATCH"];
 const PUT_DELETE: &[&str] = &["PUT", "DELETE"];
