@@ -450,6 +450,24 @@ fn text_list<'a>(value: &'a Value, member: &str) -> Checked<Vec<&'a str>> {
         .collect()
 }
 
+/// Whether an upstream connection's `domain_aliases` (its options) name the domain of
+/// `email` — home realm discovery: that address signs in at that provider. Domains
+/// compare without case; the address's domain is what follows its last `@`.
+pub fn serves_address(options: &Map<String, Value>, email: &str) -> bool {
+    let Some((_, domain)) = email.trim().rsplit_once('@') else {
+        return false;
+    };
+    options
+        .get("domain_aliases")
+        .and_then(Value::as_array)
+        .is_some_and(|aliases| {
+            aliases
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|alias| !domain.is_empty() && alias.eq_ignore_ascii_case(domain))
+        })
+}
+
 fn domain(text: &str) -> Checked<()> {
     let valid = !text.is_empty()
         && text.len() <= 253
@@ -470,6 +488,30 @@ fn domain(text: &str) -> Checked<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_served_by_the_connection_aliasing_its_domain() {
+        let options = |aliases: Value| match json!({ "domain_aliases": aliases }) {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        let acme = options(json!(["acme.example", "Acme.Test"]));
+        assert!(serves_address(&acme, "jo@acme.example"));
+        assert!(serves_address(&acme, " JO@ACME.TEST "));
+        assert!(serves_address(&acme, "odd@name@acme.example"));
+        assert!(
+            !serves_address(&acme, "jo@sub.acme.example"),
+            "no subdomains"
+        );
+        assert!(!serves_address(&acme, "jo@acme.example.evil"));
+        assert!(!serves_address(&acme, "acme.example"), "not an address");
+        assert!(!serves_address(&acme, "jo@"));
+        assert!(!serves_address(&Map::new(), "jo@acme.example"));
+        assert!(!serves_address(
+            &options(json!("acme.example")),
+            "jo@acme.example"
+        ));
+    }
     use serde_json::json;
 
     fn object(value: Value) -> Map<String, Value> {

@@ -350,7 +350,8 @@ pub fn hidden_field(html: &str, name: &str) -> String {
 pub fn meta_refresh_target(html: &str) -> String {
     let start = html.find("url=").expect("a meta refresh") + 4;
     let end = start + html[start..].find('"').expect("its end");
-    html[start..end].replace("&amp;", "&")
+    // The attribute is HTML: `&` comes escaped, by name or by number (askama's).
+    html[start..end].replace("&amp;", "&").replace("&#38;", "&")
 }
 
 /// Query or fragment parameters of a URL.

@@ -391,3 +391,99 @@ async fn hostile_use_of_database_connections_is_refused_and_changes_nothing() {
 
     tally.finish();
 }
+
+/// The login form's status for `username` in a fresh transaction of the SPA.
+async fn login_status(server: &TestServer, username: &str) -> (u16, String) {
+    let browser = browser();
+    let pkce = pkce();
+    let response = browser
+        .get(server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let login_path = location(&response);
+    let response = submit_login_form(
+        &browser,
+        &server.base,
+        &login_path,
+        username,
+        "some password",
+    )
+    .await;
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn home_realm_discovery_sends_only_its_exact_domains_upstream() {
+    let mut tally = Tally::new("databases/home_realm_discovery");
+    let server = spawn().await;
+    let token = token(&server).await;
+    let github = |enabled: Vec<&str>| {
+        json!({
+            "name": "corp",
+            "strategy": "github",
+            "options": {
+                "client_id": "id",
+                "client_secret": "adversarial-secret-9",
+                "domain_aliases": ["corp.example"],
+            },
+            "enabled_clients": enabled,
+        })
+    };
+    let (status, body) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/connections",
+        github(vec![]),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let made: Value = serde_json::from_str(&body).unwrap();
+    let (status, _) = login_status(&server, "jo@corp.example").await;
+    tally.status(
+        "an aliased domain of a connection the app may not use: the password is checked",
+        status,
+        401,
+    );
+    let clients = format!("/connections/{}/clients", made["id"].as_str().unwrap());
+    let enable = json!([{"client_id": server.spa_client_id, "status": true}]);
+    let (status, _) = call(&server, &token, Method::PATCH, &clients, enable).await;
+    assert_eq!(status, 204);
+    let (status, page) = login_status(&server, "jo@corp.example").await;
+    tally.case(
+        "control: the aliased domain goes on to the provider",
+        status == 200 && page.contains("https://github.com/login/oauth/authorize"),
+        format_args!("{status}"),
+    );
+    for (case, username) in [
+        (
+            "a longer domain ending in the alias",
+            "jo@corp.example.evil.test",
+        ),
+        ("a subdomain of the alias", "jo@sub.corp.example"),
+        ("a domain that merely contains it", "jo@notcorp.example"),
+        ("the alias without an address", "corp.example"),
+        ("the alias as the local part", "corp.example@elsewhere.test"),
+    ] {
+        let (status, _) = login_status(&server, username).await;
+        tally.status(case, status, 401);
+    }
+    let (status, _) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/connections",
+        json!({"name": "aliased-db", "strategy": "auth0", "options": {"domain_aliases": ["corp.example"]}}),
+    )
+    .await;
+    tally.status("a database connection with domain aliases", status, 400);
+    tally.finish();
+}

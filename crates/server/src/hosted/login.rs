@@ -160,22 +160,38 @@ pub(crate) async fn login_submit(
     }
     let result = async {
         let params = form_params(&headers, &body)?;
-        let (record, request, client) =
-            transaction::load_login(&state, &headers, params.get("state")).await?;
+        let (record, pending, client) = transaction::load(
+            &state,
+            &headers,
+            params.get("state"),
+            transaction::login_expired,
+        )
+        .await?;
         let csrf = params.get("csrf").unwrap_or("");
         if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
             return Err(csrf_failure());
         }
         let username = params.get("username").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("").to_string();
-        // Read before the closure (it cannot wait); without `--smtp-url` it is one lookup.
-        let (database, upstreams) = choices(&state, &client.client_id, &request).await?;
+        let request = pending.request.clone();
+        let enabled = state
+            .store()
+            .connections_of_client(&client.client_id)
+            .await?;
+        if let Some(onward) =
+            upstream::discovered(&state, &record, pending, &enabled, &username).await?
+        {
+            return Ok(onward);
+        }
+        let database = databases::pick(&enabled, request.connection.as_deref());
+        let upstreams = upstream::buttons(&enabled);
         let Some(database) = database else {
             return Err(PageError::bad_request(
                 "Password login unavailable",
                 "This application does not sign users in with a password.",
             ));
         };
+        // Read before the closure (it cannot wait); without `--smtp-url` it is one lookup.
         let forgot_password =
             state.mailer().offered(state.store()).await && !database.change_password_disabled;
         let render = |status: StatusCode, error: &str| {

@@ -11,9 +11,9 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use tessera_core::connection::Strategy;
+use tessera_core::connection::{Strategy, serves_address};
 use tessera_core::{ids, pkce};
-use tessera_store::{ConnectionRecord, StoreError};
+use tessera_store::{ConnectionRecord, StoreError, TransactionRecord};
 
 use crate::AppState;
 use crate::clock::now;
@@ -72,7 +72,7 @@ pub(crate) async fn leave_for_provider(
 ) -> Response {
     let result = async {
         let params = query_params(query)?;
-        let (record, mut pending, client) = transaction::load(
+        let (record, pending, client) = transaction::load(
             &state,
             &headers,
             params.get("state"),
@@ -90,22 +90,59 @@ pub(crate) async fn leave_for_provider(
                 "This application does not sign in with that provider.",
             ));
         };
-        let leg = new_leg(&connection);
-        pending.upstream = Some(leg.clone());
-        pending.failure = None;
-        let text = serde_json::to_string(&pending).expect("plain data serializes");
-        if !state
-            .store()
-            .replace_transaction(&record.id, &record.request, &text)
-            .await?
-        {
-            return Err(transaction::login_expired());
-        }
-        let location = provider_url(&state, &connection, &record.id, &leg, &pending).await?;
+        let location = leave_with(&state, &record, pending, &connection).await?;
         Ok(pages::redirect(&location))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Sends the login transaction `record` on to `connection`'s provider: a new upstream
+/// leg in the transaction, and the provider's URL to go to.
+async fn leave_with(
+    state: &AppState,
+    record: &TransactionRecord,
+    mut pending: Pending,
+    connection: &ConnectionRecord,
+) -> Result<String, PageError> {
+    let leg = new_leg(connection);
+    pending.upstream = Some(leg.clone());
+    pending.failure = None;
+    let text = serde_json::to_string(&pending).expect("plain data serializes");
+    if !state
+        .store()
+        .replace_transaction(&record.id, &record.request, &text)
+        .await?
+    {
+        return Err(transaction::login_expired());
+    }
+    provider_url(state, connection, &record.id, &leg, &pending).await
+}
+
+/// Home realm discovery on the login form: an address whose domain an enabled upstream
+/// connection aliases (`domain_aliases`) signs in at that provider, its password unread.
+/// The answer is a page that goes on by itself: the login page's `form-action` would stop
+/// a redirect from its form to another origin.
+pub(crate) async fn discovered(
+    state: &AppState,
+    record: &TransactionRecord,
+    pending: Pending,
+    enabled: &[ConnectionRecord],
+    address: &str,
+) -> Result<Option<Response>, PageError> {
+    let Some(connection) = enabled.iter().find(|connection| {
+        Database::of(connection).is_none() && serves_address(&connection.options, address)
+    }) else {
+        return Ok(None);
+    };
+    let location = leave_with(state, record, pending, connection).await?;
+    tracing::info!(connection = %connection.name, "login: the address's domain signs in upstream");
+    Ok(Some(pages::html(
+        axum::http::StatusCode::OK,
+        &pages::ContinuePage {
+            location: &location,
+        },
+    )))
 }
 
 /// The upstream connections enabled for an application, by name (its database

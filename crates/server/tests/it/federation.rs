@@ -661,3 +661,76 @@ async fn an_identity_the_administrator_links_signs_its_primary_in() {
     let (sub, _) = sign_in_through_acme(&f).await;
     assert_eq!(sub, primary);
 }
+
+#[tokio::test]
+async fn an_address_of_a_domain_the_connection_aliases_signs_in_at_its_provider() {
+    let f = federation().await;
+    let path = format!("/connections/{}", f.connection_id);
+    let (_, current) = management(&f.downstream, Method::GET, &path, None).await;
+    let mut options = current["options"].clone();
+    options["domain_aliases"] = json!(["acme.example"]);
+    let (status, body) = management(
+        &f.downstream,
+        Method::PATCH,
+        &path,
+        Some(json!({"options": options})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (down, up) = (browser(), browser());
+    let (url, verifier) = authorize(&f, "");
+    let url = url.replace("&connection=", "");
+    let login = location(&down.get(&url).send().await.unwrap());
+    let page = down
+        .get(f.downstream.url(&login))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = |username: &str| {
+        vec![
+            ("state", tessera_testkit::hidden_field(&page, "state")),
+            ("csrf", tessera_testkit::hidden_field(&page, "csrf")),
+            ("username", username.to_string()),
+            ("password", "not read".to_string()),
+        ]
+    };
+    // Another domain: the password is checked as ever.
+    let response = down
+        .post(f.downstream.url("/u/login"))
+        .form(&form("someone@elsewhere.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    // The aliased domain (any case): a page that goes on to the provider, this transaction.
+    let response = down
+        .post(f.downstream.url("/u/login"))
+        .form(&form("Jo@ACME.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let at_provider = meta_refresh_target(&response.text().await.unwrap());
+    assert!(
+        at_provider.starts_with(&format!("{}/authorize?", f.upstream.base)),
+        "{at_provider}"
+    );
+    let state = params_of(&format!("http://x{login}"))["state"].clone();
+    assert_eq!(
+        params_of(&at_provider).get("state"),
+        Some(&state),
+        "{at_provider}"
+    );
+    let callback = f.upstream.sign_in(&up, &at_provider).await;
+    let params = params_of(&finish(&f, &down, &callback).await);
+    let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap())["sub"],
+        format!("oidc|acme|{}", f.upstream.user_id).as_str()
+    );
+}
