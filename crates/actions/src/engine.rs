@@ -1,10 +1,10 @@
 //! The worker pool: dedicated threads that each own a QuickJS runtime, a shared queue,
 //! and a watchdog that retires a worker stuck past its deadline and starts another.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -32,14 +32,31 @@ enum Task {
 enum TaskResult {
     Outcome(Box<Outcome>),
     Checked(Result<(), String>),
+    /// The task did not end: `by` was running when the worker was given up.
+    Failed {
+        by: String,
+        message: String,
+    },
+}
+
+/// Where a queued task is. The worker takes it, or the caller gives up on it, under the
+/// lock: never both.
+enum Ticket {
+    Queued,
+    Taken(Arc<WorkerSlot>),
+    Abandoned,
 }
 
 struct Envelope {
     task: Task,
-    /// Tells the caller a worker took the task (its clock starts now), and which.
-    started: oneshot::Sender<Arc<WorkerSlot>>,
+    ticket: Arc<Mutex<Ticket>>,
     done: oneshot::Sender<TaskResult>,
 }
+
+/// The reply channel of the task a worker runs, with that task's budget. Whoever takes it
+/// answers the caller: the worker when the task ends, or [`retire`] if it never does. The
+/// caller is woken once per task, by that answer.
+type Reply = (oneshot::Sender<TaskResult>, Duration);
 
 /// One worker thread as the watchdog sees it.
 struct WorkerSlot {
@@ -49,16 +66,77 @@ struct WorkerSlot {
     busy_until: Mutex<Option<Instant>>,
     /// The rule or action running now, to name it if the worker gets stuck.
     running: Mutex<String>,
+    reply: Mutex<Option<Reply>>,
+}
+
+/// The tasks waiting for a worker. An idle worker waits on the condition variable, so a
+/// new task wakes exactly one (a receiver behind a mutex would also wake the idle worker
+/// queued on that mutex, for every task).
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    tasks: VecDeque<Envelope>,
+    closed: bool,
+}
+
+impl Queue {
+    fn push(&self, envelope: Envelope) -> Result<(), EngineError> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(EngineError::Stopped);
+        }
+        state.tasks.push_back(envelope);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next task, or `None` once the engine is dropped.
+    fn pop(&self) -> Option<Envelope> {
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(envelope) = state.tasks.pop_front() {
+                return Some(envelope);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        // Queued tasks' callers learn that the engine stopped.
+        state.tasks.clear();
+        drop(state);
+        self.ready.notify_all();
+    }
 }
 
 struct Shared {
     limits: Limits,
-    queue: mpsc::Sender<Envelope>,
-    inbox: Arc<Mutex<mpsc::Receiver<Envelope>>>,
+    queue: Arc<Queue>,
     cache: Arc<Mutex<ActionCache>>,
     workers: Mutex<Vec<Arc<WorkerSlot>>>,
     next_worker_id: AtomicUsize,
     retired: AtomicUsize,
+}
+
+impl Drop for Shared {
+    /// The last [`Engine`] is gone: the workers end once they finish what they run.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 /// The pool of JavaScript workers. Cheap to clone; every clone feeds the same workers.
@@ -81,11 +159,9 @@ impl fmt::Debug for Engine {
 impl Engine {
     /// Starts the workers (at least one) and the watchdog.
     pub fn start(limits: Limits) -> Engine {
-        let (queue, inbox) = mpsc::channel();
         let shared = Arc::new(Shared {
             limits,
-            queue,
-            inbox: Arc::new(Mutex::new(inbox)),
+            queue: Arc::new(Queue::default()),
             cache: Arc::new(Mutex::new(ActionCache::default())),
             workers: Mutex::new(Vec::new()),
             next_worker_id: AtomicUsize::new(0),
@@ -123,7 +199,9 @@ impl Engine {
         let budget = self.shared.limits.per_trigger;
         match self.submit(Task::Run(Box::new(job)), budget).await? {
             (_, Ok(TaskResult::Outcome(outcome))) => Ok(*outcome),
-            (_, Ok(TaskResult::Checked(_))) => Err(EngineError::Stopped),
+            (_, Ok(TaskResult::Checked(_) | TaskResult::Failed { .. })) => {
+                Err(EngineError::Stopped)
+            }
             (by, Err(message)) => Ok(Outcome {
                 failed: Some(Failure { by, message }),
                 ..Outcome::default()
@@ -147,63 +225,72 @@ impl Engine {
         let budget = self.shared.limits.per_action;
         match self.submit(task, budget).await {
             Ok((_, Ok(TaskResult::Checked(result)))) => result,
-            Ok((_, Ok(TaskResult::Outcome(_)))) | Err(_) => {
+            Ok((_, Ok(TaskResult::Outcome(_) | TaskResult::Failed { .. }))) | Err(_) => {
                 Err("the actions engine is not running".to_string())
             }
             Ok((_, Err(message))) => Err(message),
         }
     }
 
-    /// Queues a task and waits for it, bounded twice: for a worker to take it, then for
-    /// the worker to finish (`budget` + [`GRACE`]; the watchdog retires it past that).
-    /// A failure to finish comes with the name of the rule or action that was running.
+    /// Queues a task and waits for its answer, bounded twice: a worker must take it
+    /// within a few budgets, and the watchdog retires a worker that has not finished
+    /// `budget` + [`GRACE`] after it took the task, which answers the caller. A failure
+    /// to finish comes with the name of the rule or action that was running.
     async fn submit(
         &self,
         task: Task,
         budget: Duration,
     ) -> Result<(String, Result<TaskResult, String>), EngineError> {
-        let (started, started_rx) = oneshot::channel();
-        let (done, done_rx) = oneshot::channel();
-        self.shared
-            .queue
-            .send(Envelope {
-                task,
-                started,
-                done,
-            })
-            .map_err(|_| EngineError::Stopped)?;
+        let ticket = Arc::new(Mutex::new(Ticket::Queued));
+        let (done, mut done_rx) = oneshot::channel();
+        self.shared.queue.push(Envelope {
+            task,
+            ticket: ticket.clone(),
+            done,
+        })?;
         // Every queued task ahead takes at most a budget, and stuck workers are replaced,
         // so a wait longer than a few budgets means the pool cannot keep up.
         let queue_wait = budget.saturating_mul(3) + GRACE;
-        let slot = match tokio::time::timeout(queue_wait, started_rx).await {
-            Ok(Ok(slot)) => slot,
-            Ok(Err(_)) => return Err(EngineError::Stopped),
+        let answer = match tokio::time::timeout(queue_wait, &mut done_rx).await {
+            Ok(answer) => answer,
             Err(_) => {
-                return Ok((
-                    String::new(),
-                    Err(
-                        "the actions engine is overloaded: no worker took the job in time"
-                            .to_string(),
-                    ),
-                ));
+                let slot = {
+                    let mut ticket = lock(&ticket);
+                    match &*ticket {
+                        Ticket::Taken(slot) => slot.clone(),
+                        _ => {
+                            *ticket = Ticket::Abandoned;
+                            return Ok((
+                                String::new(),
+                                Err("the actions engine is overloaded: no worker took the job in time"
+                                    .to_string()),
+                            ));
+                        }
+                    }
+                };
+                // Taken: the watchdog answers within its tick of the worker's deadline.
+                // Should it not (it could not start), the caller retires the worker.
+                match tokio::time::timeout(budget + GRACE + WATCHDOG_TICK * 5, &mut done_rx).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        retire(&self.shared, &slot);
+                        done_rx.await
+                    }
+                }
             }
         };
-        let outcome = tokio::time::timeout(budget + GRACE, done_rx).await;
-        let running = || lock(&slot.running).clone();
-        match outcome {
-            Ok(Ok(result)) => Ok((String::new(), Ok(result))),
-            Ok(Err(_)) => Ok((
-                running(),
-                Err("the actions worker stopped unexpectedly".to_string()),
-            )),
+        match answer {
+            Ok(TaskResult::Failed { by, message }) => Ok((by, Err(message))),
+            Ok(result) => Ok((String::new(), Ok(result))),
             Err(_) => {
-                retire(&self.shared, &slot);
+                // The worker dropped the reply: its code panicked.
+                let by = match &*lock(&ticket) {
+                    Ticket::Taken(slot) => lock(&slot.running).clone(),
+                    _ => return Err(EngineError::Stopped),
+                };
                 Ok((
-                    running(),
-                    Err(format!(
-                        "the code did not stop at its time limit ({} ms); its worker was retired",
-                        budget.as_millis()
-                    )),
+                    by,
+                    Err("the actions worker stopped unexpectedly".to_string()),
                 ))
             }
         }
@@ -217,15 +304,16 @@ fn spawn_worker(shared: &Arc<Shared>) {
         retired: AtomicBool::new(false),
         busy_until: Mutex::new(None),
         running: Mutex::new(String::new()),
+        reply: Mutex::new(None),
     });
-    let inbox = shared.inbox.clone();
+    let queue = shared.queue.clone();
     let cache = shared.cache.clone();
     let limits = shared.limits.clone();
     let worker_slot = slot.clone();
     let spawned = std::thread::Builder::new()
         .name(format!("tessera-js-{id}"))
         .stack_size(WORKER_STACK_BYTES)
-        .spawn(move || worker_loop(worker_slot, inbox, cache, limits));
+        .spawn(move || worker_loop(worker_slot, queue, cache, limits));
     match spawned {
         Ok(_) => lock(&shared.workers).push(slot),
         Err(error) => tracing::error!(%error, "actions: could not start a worker thread"),
@@ -240,25 +328,29 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn worker_loop(
     slot: Arc<WorkerSlot>,
-    inbox: Arc<Mutex<mpsc::Receiver<Envelope>>>,
+    queue: Arc<Queue>,
     cache: Arc<Mutex<ActionCache>>,
     limits: Limits,
 ) {
     // The runtime is created here, on the thread that will use it, and never leaves.
     let mut js = JsWorker::new(limits.clone(), cache);
     loop {
-        let envelope = match lock(&inbox).recv() {
-            Ok(envelope) => envelope,
-            Err(_) => return, // the engine was dropped
+        let Some(envelope) = queue.pop() else {
+            return; // the engine was dropped
         };
-        if envelope.started.send(slot.clone()).is_err() {
-            continue; // the caller gave up while the task was queued
+        {
+            let mut ticket = lock(&envelope.ticket);
+            if matches!(*ticket, Ticket::Abandoned) {
+                continue; // the caller gave up while the task was queued
+            }
+            *ticket = Ticket::Taken(slot.clone());
         }
         let budget = match envelope.task {
             Task::Run(_) => limits.per_trigger,
             Task::CheckAction(_) | Task::CheckRule(_) => limits.per_action,
         };
         let started = Instant::now();
+        *lock(&slot.reply) = Some((envelope.done, budget));
         *lock(&slot.busy_until) = Some(started + budget + GRACE);
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match envelope.task {
@@ -281,13 +373,18 @@ fn worker_loop(
                 )),
             }));
         *lock(&slot.busy_until) = None;
+        // None if the worker was retired meanwhile: the caller has had its answer.
+        let reply = lock(&slot.reply).take();
         match result {
             Ok(result) => {
-                let _ = envelope.done.send(result);
+                if let Some((done, _)) = reply {
+                    let _ = done.send(result);
+                }
             }
             Err(_) => {
-                // Dropping `done` tells the caller; a fresh runtime replaces the one the
-                // panic may have left half-way.
+                // Dropping the reply tells the caller; a fresh runtime replaces the one
+                // the panic may have left half-way.
+                drop(reply);
                 tracing::error!(worker = slot.id, "actions: a worker panicked");
                 js = JsWorker::new(limits.clone(), js.cache());
             }
@@ -329,6 +426,15 @@ fn retire(shared: &Arc<Shared>, slot: &Arc<WorkerSlot>) {
         return;
     }
     lock(&shared.workers).retain(|worker| !Arc::ptr_eq(worker, slot));
+    if let Some((done, budget)) = lock(&slot.reply).take() {
+        let _ = done.send(TaskResult::Failed {
+            by: lock(&slot.running).clone(),
+            message: format!(
+                "the code did not stop at its time limit ({} ms); its worker was retired",
+                budget.as_millis()
+            ),
+        });
+    }
     let retired = shared.retired.fetch_add(1, Ordering::Relaxed) + 1;
     tracing::error!(
         worker = slot.id,

@@ -64,12 +64,14 @@
 //! after any limit was hit and every 500 executions.
 //!
 //! **Watchdog.** Some built-ins never return in time (huge BigInt to decimal, `sort` of a
-//! huge sparse array). A waiting caller gives up after its budget plus 2 s and gets a
-//! [`Failure`]; the worker is marked retired (it is never given work again, and its
-//! thread ends if the code ever returns) and a replacement starts, so the pool never
-//! shrinks. A watchdog thread does the same for a worker nobody waits for any more.
-//! [`Engine::retired_workers`] counts them. Retired threads are not capped: action code is
-//! administrators' code, and each retirement is logged at `error`.
+//! huge sparse array). A watchdog thread looks at the workers every 100 ms: one still busy
+//! 2 s past its budget is marked retired (it is never given work again, and its thread
+//! ends if the code ever returns), its caller gets a [`Failure`] at once, and a
+//! replacement starts, so the pool never shrinks; [`Engine::retired_workers`] counts them.
+//! Retired threads are not capped: action code is administrators' code, and each
+//! retirement is logged at `error`. A caller is woken once per job, by its answer (the
+//! worker's or the watchdog's), not when a worker takes the job: a thread's wake-up costs
+//! about as much as a small action's execution.
 //!
 //! **Cost.** A new context costs about a millisecond on a small VM, most of it QuickJS
 //! parsing the prelude and the action's code; an execution in a kept context costs a few
