@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rquickjs::context::EvalOptions;
 use rquickjs::context::intrinsic;
-use rquickjs::{Context, Ctx, Function, Object, Persistent, Runtime, Value};
+use rquickjs::{Array, Context, Ctx, Function, Object, Persistent, Runtime, Value};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
@@ -129,16 +129,14 @@ pub(crate) struct RuleState {
     pub context: Json,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct Report {
     settled: bool,
     error: Option<String>,
     /// `[method, JSON array of its arguments]` in call order.
-    #[serde(default)]
     calls: Vec<(String, String)>,
     rule: Option<RuleState>,
     /// `api.cache` writes, applied even when the code failed afterwards.
-    #[serde(default)]
     cache_ops: Vec<Vec<Json>>,
 }
 
@@ -808,11 +806,57 @@ fn finish_program(ctx: &Ctx<'_>, controller: &Object<'_>) -> Result<Report, Stri
     let finish: Function = controller
         .get("finish")
         .map_err(|error| describe_error(ctx, error))?;
-    let text: String = finish
+    let unreadable = |error: String| format!("the action's result could not be read: {error}");
+    let report: Object = finish
         .call(())
         .map_err(|error| describe_error(ctx, error))?;
-    serde_json::from_str(&text)
-        .map_err(|error| format!("the action's result could not be read: {error}"))
+    let get = |name: &str| {
+        report
+            .get::<_, Value>(name)
+            .map_err(|error| describe_error(ctx, error))
+    };
+    let text = |value: Value<'_>| -> Result<Option<String>, String> {
+        if value.is_null() || value.is_undefined() {
+            return Ok(None);
+        }
+        value
+            .get::<String>()
+            .map(Some)
+            .map_err(|error| unreadable(error.to_string()))
+    };
+    let json = |value: Value<'_>| -> Result<Option<Json>, String> {
+        text(value)?
+            .map(|text| serde_json::from_str(&text).map_err(|error| unreadable(error.to_string())))
+            .transpose()
+    };
+    let mut calls = Vec::new();
+    if let Some(list) = get("calls")?.into_array() {
+        for call in list.iter::<Array>() {
+            let call = call.map_err(|error| unreadable(error.to_string()))?;
+            let part = |index: usize| {
+                call.get::<String>(index)
+                    .map_err(|error| unreadable(error.to_string()))
+            };
+            calls.push((part(0)?, part(1)?));
+        }
+    }
+    let rule = match json(get("rule")?)? {
+        Some(state) => {
+            Some(serde_json::from_value(state).map_err(|error| unreadable(error.to_string()))?)
+        }
+        None => None,
+    };
+    let cache_ops = match json(get("cacheOps")?)? {
+        Some(ops) => serde_json::from_value(ops).map_err(|error| unreadable(error.to_string()))?,
+        None => Vec::new(),
+    };
+    Ok(Report {
+        settled: get("settled")?.as_bool().unwrap_or(false),
+        error: text(get("error")?)?,
+        calls,
+        rule,
+        cache_ops,
+    })
 }
 
 /// The message of a pending exception, `Name: message`.

@@ -195,10 +195,13 @@ function prelude(rawLogCap, maxKeyBytes, maxValueBytes, trigger, executedRules) 
     // handler; a returned promise settles while the engine drains the job queue.
     startAction(handlerName, eventJson, secretsJson, cacheJson, moduleFunction) {
       try {
-        const entries = parse(cacheJson);
-        for (const name of keys(entries)) state.cache[name] = entries[name];
+        // Most executions have no cache entries and no secrets: skip parsing `{}`.
+        if (cacheJson !== '{}') {
+          const entries = parse(cacheJson);
+          for (const name of keys(entries)) state.cache[name] = entries[name];
+        }
         const event = parse(eventJson);
-        event.secrets = parse(secretsJson);
+        event.secrets = secretsJson === '{}' ? {} : parse(secretsJson);
         if (loadedModule === null) {
           const module = { exports: {} };
           moduleFunction.call(module.exports, module.exports, module, require);
@@ -252,16 +255,19 @@ function prelude(rawLogCap, maxKeyBytes, maxValueBytes, trigger, executedRules) 
       }
     },
 
-    // What the execution produced, as JSON for Rust.
+    // What the execution produced, for Rust to read property by property (a fresh
+    // object of plain values: no getter of the code's runs). `calls` already holds
+    // strings; the rule's state and the cache writes are JSON, and only when there are
+    // any (stringifying costs more than the handler of a small action).
     finish() {
       const failed = state.error !== null;
-      return stringify({
-        settled: state.settled,
-        error: state.error,
+      return {
+        settled: state.settled === true,
+        error: state.error === null ? null : StringOf(state.error),
         calls: failed ? [] : state.calls,
-        rule: failed ? null : state.rule,
-        cache_ops: state.cacheOps,
-      });
+        rule: failed || state.rule === null ? null : stringify(state.rule),
+        cacheOps: state.cacheOps.length === 0 ? null : stringify(state.cacheOps),
+      };
     },
   };
 }
