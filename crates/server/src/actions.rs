@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
@@ -119,6 +119,8 @@ impl Program {
 #[derive(Default)]
 pub(crate) struct Programs {
     cached: Mutex<HashMap<Trigger, (Instant, Arc<Program>)>>,
+    /// The issuer's host, for the custom claims' filter: parsed once, not per token.
+    issuer_host: OnceLock<String>,
 }
 
 impl Programs {
@@ -560,14 +562,16 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
             description: bounded(denial.reason),
         });
     }
-    let host = url::Url::parse(state.issuer())
-        .ok()
-        .and_then(|url| url.host_str().map(str::to_owned))
-        .unwrap_or_default();
+    let host = state.action_programs().issuer_host.get_or_init(|| {
+        url::Url::parse(state.issuer())
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_default()
+    });
     let (access_token_claims, dropped_access) =
-        tessera_core::custom_claims::filter(&host, true, outcome.access_token_claims);
+        tessera_core::custom_claims::filter(host, true, outcome.access_token_claims);
     let (id_token_claims, dropped_id) =
-        tessera_core::custom_claims::filter(&host, false, outcome.id_token_claims);
+        tessera_core::custom_claims::filter(host, false, outcome.id_token_claims);
     for dropped in dropped_access.iter().chain(&dropped_id) {
         tracing::warn!(target: "tessera::actions", %client_id, claim = %dropped, "custom claim dropped");
     }
