@@ -191,14 +191,16 @@ without and with the actions bound (a check before each run sees the action's cl
 | A login end to end (authorize, hosted form, code redeemed), one post-login action setting two claims — p50, median of rounds | \${n(loginP50("on"), 1)} ms | \${n(loginP50("off"), 1)} ms | \${signed(loginP50("on") - loginP50("off"))} ms |
 | … p99, median of rounds ($LOGINS logins per round and condition) | \${n(loginP99("on"), 1)} ms | \${n(loginP99("off"), 1)} ms | \${signed(loginP99("on") - loginP99("off"))} ms |
 
-Where the time goes: an action runs in a QuickJS context its worker keeps for it (as Auth0 keeps
-an action's module loaded), where the prelude, the module and \\\`api\\\` were made once; an execution
-reads the event's JSON, runs the handler and hands back what it recorded (tens of microseconds).
-What is left is the job crossing to a worker thread and back (two thread wake-ups on two cores
-shared with wrk) and the event as JSON both ways; RSA signing is the largest cost in both
-conditions. Before contexts were kept (every execution parsed the prelude and the action again)
-the ratio was 0.30×. The password hash (Argon2id) dominates a login; issuance has no such cost,
-so the fixed per-execution cost shows there.
+Where the time goes (\\\`perf\\\` on the server, in units of one token's RSA signature, which is
+four fifths of a token's server CPU without the action): the action adds about a quarter. About 0.17
+is on the JavaScript worker threads: the execution in the context its worker keeps for the action
+(prelude, module and \\\`api\\\` made once; QuickJS parsing the event's JSON is the largest part,
+then the handler and its promise) and the job's crossing to a worker and back (one wake-up each
+way, context switches and cold caches on two cores shared with wrk). The rest is on the HTTP
+workers: the event built, the outcome merged, memory freed on another thread than the one that
+allocated it (malloc is the largest item) and the execution's log line. Before contexts were kept
+(every execution parsed the prelude and the action again) the ratio was 0.30×. The password hash
+(Argon2id) dominates a login; issuance has no such cost, so the fixed per-execution cost shows there.
 Machine: $(nproc) cores; load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end.
 
 Reproduce: \\\`bench/actions.sh\\\` (knobs: \\\`BENCH_ROUNDS\\\`, \\\`BENCH_LOGINS\\\`, \\\`BENCH_DURATION\\\`; raw outputs in
