@@ -612,7 +612,8 @@ pub enum ConnectionsAction {
         /// The connection's id (con_…) or name
         connection: String,
     },
-    /// Create an upstream connection; its client secret is read from stdin
+    /// Create a connection: a database connection (strategy auth0) or an upstream
+    /// provider, whose client secret is read from stdin
     Create(ConnectionCreate),
     /// Change a connection; options given are merged into its current options
     Update(ConnectionUpdateArgs),
@@ -669,7 +670,7 @@ pub struct ConnectionCreate {
     /// Unique, unchangeable: letters, digits and '-'
     #[arg(long)]
     pub name: String,
-    /// oidc, oauth2, google-oauth2 or github
+    /// auth0 (a database connection), oidc, oauth2, google-oauth2 or github
     #[arg(long)]
     pub strategy: String,
     /// The name on the login page's button [default: the name]
@@ -677,7 +678,8 @@ pub struct ConnectionCreate {
     pub display_name: Option<String>,
     #[command(flatten)]
     pub options: ConnectionOptionArgs,
-    /// Offer the connection as a button on the login page [default: true]
+    /// Offer the connection as a button on the login page [default: true for an upstream
+    /// connection]
     #[arg(long, value_name = "true|false")]
     pub show_as_button: Option<bool>,
     /// Enable the connection for this application (repeatable)
