@@ -389,14 +389,7 @@ async fn login_status(server: &TestServer, username: &str, password: &str) -> (u
         .await
         .unwrap();
     let login_path = location(&response);
-    let response = submit_login_form(
-        &browser,
-        &server.base,
-        &login_path,
-        username,
-        "some password",
-    )
-    .await;
+    let response = submit_login_form(&browser, &server.base, &login_path, username, password).await;
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
 }
