@@ -426,6 +426,15 @@ fn retire(shared: &Arc<Shared>, slot: &Arc<WorkerSlot>) {
         return;
     }
     lock(&shared.workers).retain(|worker| !Arc::ptr_eq(worker, slot));
+    // Counted and replaced before the caller hears of it: what it sees next (the count,
+    // a pool of the same size) already includes this retirement.
+    let retired = shared.retired.fetch_add(1, Ordering::AcqRel) + 1;
+    tracing::error!(
+        worker = slot.id,
+        retired,
+        "actions: a worker did not stop at its deadline; retired and replaced"
+    );
+    spawn_worker(shared);
     if let Some((done, budget)) = lock(&slot.reply).take() {
         let _ = done.send(TaskResult::Failed {
             by: lock(&slot.running).clone(),
@@ -435,11 +444,4 @@ fn retire(shared: &Arc<Shared>, slot: &Arc<WorkerSlot>) {
             ),
         });
     }
-    let retired = shared.retired.fetch_add(1, Ordering::Relaxed) + 1;
-    tracing::error!(
-        worker = slot.id,
-        retired,
-        "actions: a worker did not stop at its deadline; retired and replaced"
-    );
-    spawn_worker(shared);
 }
