@@ -682,6 +682,10 @@ pub struct ConnectionCreate {
     /// connection]
     #[arg(long, value_name = "true|false")]
     pub show_as_button: Option<bool>,
+    /// A domain connection: every third-party application may sign users in with it
+    /// [default: false]
+    #[arg(long, value_name = "true|false")]
+    pub domain_connection: Option<bool>,
     /// Enable the connection for this application (repeatable)
     #[arg(long = "enable-for", value_name = "CLIENT_ID")]
     pub enable_for: Vec<String>,
@@ -697,6 +701,9 @@ pub struct ConnectionUpdateArgs {
     pub options: ConnectionOptionArgs,
     #[arg(long, value_name = "true|false")]
     pub show_as_button: Option<bool>,
+    /// A domain connection: every third-party application may sign users in with it
+    #[arg(long, value_name = "true|false")]
+    pub domain_connection: Option<bool>,
 }
 
 // ---- apps -------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ pub(crate) async fn of_client(
     client_id: &str,
     requested: Option<&str>,
 ) -> StoreResult<Option<Database>> {
-    let enabled = store.connections_of_client(client_id).await?;
+    let enabled = store.connections_for_sign_in(client_id).await?;
     Ok(pick(&enabled, requested))
 }
 

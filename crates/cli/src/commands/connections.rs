@@ -113,6 +113,7 @@ fn print(ctx: &Context, connection: &ConnectionRecord, done: Option<&str>) {
         ("display name", text("display_name")),
         ("strategy", text("strategy")),
         ("show as button", text("show_as_button")),
+        ("domain connection", text("is_domain_connection")),
         ("options", text("options")),
     ]);
 }
@@ -192,6 +193,9 @@ async fn create(ctx: &Context, args: ConnectionCreate) -> CliResult<()> {
     if let Some(show) = args.show_as_button {
         body.insert("show_as_button".into(), Value::Bool(show));
     }
+    if let Some(domain) = args.domain_connection {
+        body.insert("is_domain_connection".into(), Value::Bool(domain));
+    }
     if !args.enable_for.is_empty() {
         body.insert(
             "enabled_clients".into(),
@@ -217,13 +221,18 @@ async fn update(ctx: &Context, args: ConnectionUpdateArgs) -> CliResult<()> {
     if let Some(show) = args.show_as_button {
         body.insert("show_as_button".into(), Value::Bool(show));
     }
+    if let Some(domain) = args.domain_connection {
+        body.insert("is_domain_connection".into(), Value::Bool(domain));
+    }
     if changes_options(&args.options) {
         let options = options(&current.strategy, current.options.clone(), &args.options)?;
         body.insert("options".into(), Value::Object(options));
     }
     if body.is_empty() {
         return Err(CliError::Usage(
-            "nothing to change: give --display-name, --show-as-button or an option".into(),
+            "nothing to change: give --display-name, --show-as-button, --domain-connection or an \
+             option"
+                .into(),
         ));
     }
     let master_key = resolve_master_key(&ctx.settings, &ctx.store).await?;

@@ -461,3 +461,120 @@ async fn home_realm_discovery_sends_only_its_exact_domains_upstream() {
     tally.status("a database connection with domain aliases", status, 400);
     tally.finish();
 }
+
+/// `/authorize?connection=NAME` for the SPA: where the browser is sent.
+async fn authorize_with(server: &TestServer, connection: &str) -> String {
+    let pkce = pkce();
+    let response = browser()
+        .get(server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("connection", connection),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    location(&response)
+}
+
+#[tokio::test]
+async fn a_third_party_application_reaches_no_connection_short_of_a_domain_one() {
+    let mut tally = Tally::new("databases/third_party");
+    let server = spawn().await;
+    let token = token(&server).await;
+    // `staff` (database) and `corp` (upstream, aliasing corp.example) are enabled for the
+    // SPA, which becomes a third-party application; neither is a domain connection.
+    let mut ids = Vec::new();
+    for made in [
+        json!({"name": "staff", "strategy": "auth0", "enabled_clients": [server.spa_client_id]}),
+        json!({
+            "name": "corp",
+            "strategy": "github",
+            "options": {
+                "client_id": "id",
+                "client_secret": "adversarial-secret-9",
+                "domain_aliases": ["corp.example"],
+            },
+            "enabled_clients": [server.spa_client_id],
+        }),
+    ] {
+        let (status, body) = call(&server, &token, Method::POST, "/connections", made).await;
+        assert_eq!(status, 201, "{body}");
+        let made: Value = serde_json::from_str(&body).unwrap();
+        ids.push(made["id"].as_str().unwrap().to_string());
+    }
+    let clients_token = server.management_token(&["update:clients"]).await;
+    let third_party = json!({"is_first_party": false});
+    let path = format!("/clients/{}", server.spa_client_id);
+    let (status, body) = call(&server, &clients_token, Method::PATCH, &path, third_party).await;
+    assert_eq!(status, 200, "{body}");
+    let before = snapshot(&server, &[DATABASE_CONNECTION_ID, ids[0].as_str()]).await;
+
+    for connection in ["staff", "corp"] {
+        let to = authorize_with(&server, connection).await;
+        tally.case(
+            format_args!("/authorize?connection={connection}, enabled but no domain connection"),
+            to.starts_with(CALLBACK)
+                && params_of(&to).get("error").map(String::as_str) == Some("invalid_request"),
+            &to,
+        );
+    }
+    let (status, page) = login_status(&server, "jo@corp.example", "some password").await;
+    tally.case(
+        "an aliased domain of an enabled non-domain connection: the password is checked",
+        status == 401 && !page.contains("github.com"),
+        format_args!("{status}"),
+    );
+    let status = post_json(
+        &server,
+        "/dbconnections/signup",
+        json!({
+            "client_id": server.spa_client_id,
+            "connection": "staff",
+            "email": "new@example.com",
+            "password": STAFF_PASSWORD,
+        }),
+    )
+    .await;
+    tally.status(
+        "sign-up through an enabled non-domain connection",
+        status,
+        400,
+    );
+    let status = post_json(
+        &server,
+        "/dbconnections/change_password",
+        json!({"client_id": server.spa_client_id, "connection": "staff", "email": "a@example.com"}),
+    )
+    .await;
+    tally.status(
+        "a reset through an enabled non-domain connection",
+        status,
+        400,
+    );
+    // Only administrators with the connections scope promote a connection.
+    let path = format!("/connections/{}", ids[1]);
+    let promote = json!({"is_domain_connection": true});
+    let (status, _) = call(&server, &clients_token, Method::PATCH, &path, promote).await;
+    tally.status("promoting with an application token's scope", status, 403);
+    tally.case(
+        "nothing changed",
+        snapshot(&server, &[DATABASE_CONNECTION_ID, ids[0].as_str()]).await == before,
+        "users or enabled applications differ",
+    );
+
+    // Control: promoted, `corp` is the third party's to use.
+    let promote = json!({"is_domain_connection": true});
+    let (status, body) = call(&server, &token, Method::PATCH, &path, promote).await;
+    assert_eq!(status, 200, "{body}");
+    let to = authorize_with(&server, "corp").await;
+    tally.case(
+        "control: a domain connection sends the third party's user to its provider",
+        to.starts_with("https://github.com/login/oauth/authorize"),
+        &to,
+    );
+    tally.finish();
+}

@@ -171,8 +171,11 @@ fn connections_are_created_listed_changed_enabled_and_deleted_from_the_cli() {
         "openid email",
         "--show-as-button",
         "false",
+        "--domain-connection",
+        "true",
     ]);
     assert_eq!(updated["display_name"], "Corp");
+    assert_eq!(updated["is_domain_connection"], true);
     assert_eq!(updated["options"]["scopes"], "openid email");
     assert_eq!(updated["options"]["discovery_url"], DISCOVERY);
     assert_eq!(updated["show_as_button"], false);

@@ -259,6 +259,7 @@ struct SettingsPage<'a> {
     display_name: String,
     options_json: String,
     show_as_button: bool,
+    is_domain_connection: bool,
     can_update: bool,
     can_delete: bool,
     error: Option<FormError>,
@@ -288,6 +289,7 @@ fn settings_page<'a>(
         display_name: connection.display_name.clone(),
         options_json: serde_json::to_string_pretty(&options).unwrap_or_default(),
         show_as_button: connection.show_as_button,
+        is_domain_connection: connection.is_domain_connection,
         can_update: admin.may("update:connections"),
         can_delete: connection.id != DATABASE_CONNECTION_ID && admin.may("delete:connections"),
         connection,
@@ -327,6 +329,7 @@ fn settings_body(params: &Params, strategy: &str) -> Result<Fields, ApiError> {
     let body = Body::new()
         .text(params, "display_name")
         .checkbox(params, "show_as_button")
+        .checkbox(params, "is_domain_connection")
         .value("options", Value::Object(options))
         .into_map();
     Fields::from_map(body, connections::UPDATE_FIELDS)
@@ -358,6 +361,7 @@ pub(crate) async fn save_settings(
             page.display_name = params.get("display_name").unwrap_or("").to_string();
             page.options_json = params.get("options_json").unwrap_or("").to_string();
             page.show_as_button = params.get("show_as_button").is_some();
+            page.is_domain_connection = params.get("is_domain_connection").is_some();
             page.error = Some(error.into());
             views::form_again(&page)
         }

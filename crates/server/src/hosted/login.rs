@@ -100,7 +100,7 @@ async fn choices(
     client_id: &str,
     request: &AuthRequest,
 ) -> Result<(Option<Database>, Vec<UpstreamButton>), StoreError> {
-    let enabled = state.store().connections_of_client(client_id).await?;
+    let enabled = state.store().connections_for_sign_in(client_id).await?;
     Ok((
         databases::pick(&enabled, request.connection.as_deref()),
         upstream::buttons(&enabled),
@@ -176,7 +176,7 @@ pub(crate) async fn login_submit(
         let request = pending.request.clone();
         let enabled = state
             .store()
-            .connections_of_client(&client.client_id)
+            .connections_for_sign_in(&client.client_id)
             .await?;
         if let Some(onward) =
             upstream::discovered(&state, &record, pending, &enabled, &username).await?

@@ -151,7 +151,7 @@ async fn enabled_upstreams(
     state: &AppState,
     client_id: &str,
 ) -> Result<Vec<ConnectionRecord>, StoreError> {
-    let mut enabled = state.store().connections_of_client(client_id).await?;
+    let mut enabled = state.store().connections_for_sign_in(client_id).await?;
     enabled.retain(|connection| Database::of(connection).is_none());
     Ok(enabled)
 }
@@ -267,7 +267,7 @@ pub(crate) async fn callback(
         // changed either while the browser was at the provider.
         let Some(connection) = state
             .store()
-            .connections_of_client(&client.client_id)
+            .connections_for_sign_in(&client.client_id)
             .await?
             .into_iter()
             .find(|connection| connection.id == leg.connection_id)

@@ -997,6 +997,7 @@ async fn a_connection_is_created_edited_enabled_and_deleted_from_the_dashboard()
             ("display_name", "Corp"),
             ("options_json", options.as_str()),
             ("client_secret", ""),
+            ("is_domain_connection", "on"),
         ],
     )
     .await;
@@ -1004,6 +1005,7 @@ async fn a_connection_is_created_edited_enabled_and_deleted_from_the_dashboard()
     let saved = stored_connection(&server, "corp").await.unwrap();
     assert_eq!(saved.display_name, "Corp");
     assert!(!saved.show_as_button, "the unchecked box");
+    assert!(saved.is_domain_connection, "the checked box");
     assert_eq!(saved.sealed_secret.as_ref(), Some(&sealed));
     let response = post(
         &server,

@@ -405,3 +405,105 @@ async fn an_application_without_a_database_connection_has_no_password_form() {
         403
     );
 }
+
+/// `/authorize?connection=NAME` for the SPA: the hosted login page's path, or the error
+/// sent back to the application.
+async fn authorize_with(server: &TestServer, connection: &str) -> String {
+    let response = browser()
+        .get(server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s1"),
+            ("code_challenge", pkce().challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("connection", connection),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    location(&response)
+}
+
+#[tokio::test]
+async fn a_third_party_application_signs_in_through_domain_connections_only() {
+    let server = spawn().await;
+    let (status, staff) = api(
+        &server,
+        Method::POST,
+        "/connections",
+        Some(json!({"name": "staff", "strategy": "auth0", "enabled_clients": [server.spa_client_id]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{staff}");
+    assert_eq!(staff["is_domain_connection"], false, "Auth0's default");
+    let (status, body) = api(
+        &server,
+        Method::GET,
+        &format!("/connections/{DATABASE_CONNECTION_ID}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["is_domain_connection"], true,
+        "the default starts open"
+    );
+
+    let token = server.management_token(&["update:clients"]).await;
+    let response = reqwest::Client::new()
+        .patch(server.url(&format!("/api/v2/clients/{}", server.spa_client_id)))
+        .bearer_auth(token)
+        .json(&json!({"is_first_party": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Enabled for the application is not enough for a third party: staff is no domain
+    // connection; the default database connection is one.
+    let to = authorize_with(&server, "staff").await;
+    assert!(to.starts_with(CALLBACK), "{to}");
+    assert_eq!(params_of(&to)["error"], "invalid_request", "{to}");
+    let (_, html) = login_page(&server, &browser(), &[]).await;
+    assert!(html.contains("name=\"password\""), "the default's form");
+
+    // Promoted, staff serves every third-party application, enabled for it or not.
+    let staff_id = staff["id"].as_str().unwrap();
+    for change in [
+        json!({"is_domain_connection": true}),
+        json!({"enabled_clients": []}),
+    ] {
+        let path = format!("/connections/{staff_id}");
+        let (status, body) = api(&server, Method::PATCH, &path, Some(change)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let to = authorize_with(&server, "staff").await;
+    assert!(to.starts_with("/u/login?state="), "{to}");
+
+    // The default closed to third parties: the application signs in with staff only, and
+    // first-party applications keep the default.
+    let path = format!("/connections/{DATABASE_CONNECTION_ID}");
+    let change = json!({"is_domain_connection": false});
+    let (status, body) = api(&server, Method::PATCH, &path, Some(change)).await;
+    assert_eq!(status, 200, "{body}");
+    let to = authorize_with(&server, DATABASE_CONNECTION).await;
+    assert_eq!(params_of(&to)["error"], "invalid_request", "{to}");
+    let connections = server
+        .store
+        .connections_for_sign_in(&server.spa_client_id)
+        .await
+        .unwrap();
+    let names: Vec<&str> = connections.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["staff"]);
+    let token = server.management_token(&["update:clients"]).await;
+    let response = reqwest::Client::new()
+        .patch(server.url(&format!("/api/v2/clients/{}", server.spa_client_id)))
+        .bearer_auth(token)
+        .json(&json!({"is_first_party": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let to = authorize_with(&server, DATABASE_CONNECTION).await;
+    assert!(to.starts_with("/u/login?state="), "first party again: {to}");
+}

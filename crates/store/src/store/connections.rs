@@ -335,9 +335,9 @@ impl Store {
         .await
     }
 
-    /// The connections (database and upstream) an application may sign users in with, by
-    /// name: what the login page offers. Through the `(tenant_id, client_id,
-    /// connection_id)` index.
+    /// The connections (database and upstream) enabled for an application, by name: its
+    /// configuration (who signs in with what is [`Self::connections_for_sign_in`]). Through
+    /// the `(tenant_id, client_id, connection_id)` index.
     pub async fn connections_of_client(
         &self,
         client_id: &str,
@@ -349,6 +349,34 @@ impl Store {
                  c.updated_at FROM connection_clients cc JOIN connections c \
                  ON c.tenant_id = cc.tenant_id AND c.id = cc.connection_id \
                  WHERE cc.tenant_id = $1 AND cc.client_id = $2 ORDER BY c.name",
+            )
+            .bind(self.tenant)
+            .bind(client_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(connection_from_row)
+            .collect()
+        })
+    }
+
+    /// The connections an application's users may sign in with, by name, as Auth0 decides
+    /// it: a first-party application uses the connections enabled for it; a third-party one
+    /// only domain connections (`is_domain_connection`), which are open to every third-party
+    /// application whether enabled for it or not. An unknown application has none.
+    pub async fn connections_for_sign_in(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Vec<ConnectionRecord>> {
+        each!(self, |pool| {
+            sqlx::query(
+                "SELECT c.id, c.name, c.display_name, c.strategy, c.options, c.sealed_secret, \
+                 c.show_as_button, c.is_domain_connection, c.metadata, c.created_at, \
+                 c.updated_at FROM clients k JOIN connections c ON c.tenant_id = k.tenant_id \
+                 WHERE k.tenant_id = $1 AND k.client_id = $2 AND CASE WHEN k.is_first_party \
+                 THEN EXISTS (SELECT 1 FROM connection_clients cc WHERE cc.tenant_id = \
+                 k.tenant_id AND cc.client_id = k.client_id AND cc.connection_id = c.id) \
+                 ELSE c.is_domain_connection END ORDER BY c.name",
             )
             .bind(self.tenant)
             .bind(client_id)

@@ -10,6 +10,7 @@ on_both_backends!(
     enabled_applications_follow_their_application,
     a_connection_with_users_is_not_deleted,
     database_connections_keep_their_own_users,
+    a_third_party_application_signs_in_through_domain_connections,
 );
 
 fn object(value: Value) -> Map<String, Value> {
@@ -486,4 +487,33 @@ async fn database_connections_keep_their_own_users(store: &Store) {
         .create_user_in("staff", &new("late@x.io"), "auth0|late", 6)
         .await;
     assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
+}
+
+async fn a_third_party_application_signs_in_through_domain_connections(store: &Store) {
+    let mut partner = app("partner");
+    partner.is_first_party = false;
+    store.create_client(&app("own")).await.unwrap();
+    store.create_client(&partner).await.unwrap();
+    let mut domain = connection("con_domain", "domain", "oidc");
+    domain.is_domain_connection = true;
+    store.create_connection(&domain, &[]).await.unwrap();
+    let enabled = vec!["own".to_string(), "partner".to_string()];
+    let plain = connection("con_plain", "plain", "oidc");
+    store.create_connection(&plain, &enabled).await.unwrap();
+    let names = |client: &'static str| async move {
+        let connections = store.connections_for_sign_in(client).await.unwrap();
+        connections.into_iter().map(|c| c.name).collect::<Vec<_>>()
+    };
+    // The default database connection starts as a domain connection (migration 0020).
+    assert_eq!(names("own").await, [DATABASE_CONNECTION, "plain"]);
+    assert_eq!(names("partner").await, [DATABASE_CONNECTION, "domain"]);
+    assert!(names("nobody").await.is_empty(), "an unknown application");
+    let closed = ConnectionUpdate {
+        is_domain_connection: Some(false),
+        ..ConnectionUpdate::default()
+    };
+    let id = tessera_core::DATABASE_CONNECTION_ID;
+    store.update_connection(id, &closed, 6).await.unwrap();
+    assert_eq!(names("partner").await, ["domain"]);
+    assert_eq!(names("own").await, [DATABASE_CONNECTION, "plain"]);
 }

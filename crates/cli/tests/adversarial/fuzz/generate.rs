@@ -276,6 +276,7 @@ const DASHBOARD: &[&str] = &[
     "scopes",
     "options_json",
     "show_as_button",
+    "is_domain_connection",
     "status",
     "connection_id",
     "connection",

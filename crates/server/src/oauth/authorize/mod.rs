@@ -174,7 +174,7 @@ async fn start_login(
     if let Some(name) = request.connection.as_deref() {
         let enabled = state
             .store()
-            .connections_of_client(&request.client_id)
+            .connections_for_sign_in(&request.client_id)
             .await?;
         let Some(connection) = enabled.into_iter().find(|c| c.name == name) else {
             return Ok(error_response(
