@@ -239,6 +239,9 @@ pub(crate) struct Login<'a> {
     pub(crate) requested_scopes: &'a [String],
     pub(crate) redirect_uri: Option<&'a str>,
     pub(crate) request: &'a RequestFacts,
+    /// The connection the user signed in with when the flow knows it: a linked identity's
+    /// is not the user's own. `None`: the user's own.
+    pub(crate) connection: Option<&'a str>,
 }
 
 /// Runs post-login (Rules, then the bound actions) for a user about to get tokens.
@@ -265,7 +268,7 @@ pub(crate) async fn post_login(
         "user": user_event(login.user, &linked),
         "authorization": { "roles": roles },
         "client": client_event(login.client),
-        "connection": user_connection_event(state, login.user).await?,
+        "connection": connection_event(state, login.connection.unwrap_or(&login.user.connection)).await?,
         "request": login.request.to_event(),
         "stats": { "logins_count": login.user.logins_count },
         "tenant": { "id": "default" },
@@ -606,24 +609,18 @@ fn client_event(client: &Client) -> Value {
     })
 }
 
-/// `event.connection` of a login: the connection the user signed in with (a user of
-/// an upstream connection is found by its name).
-async fn user_connection_event(state: &AppState, user: &User) -> Result<Value, StoreError> {
-    Ok(
-        match state
-            .store()
-            .find_connection_by_name(&user.connection)
-            .await?
-        {
-            Some(connection) => json!({
-                "id": connection.id,
-                "name": connection.name,
-                "strategy": connection.strategy,
-                "metadata": connection.metadata,
-            }),
-            None => json!({ "name": user.connection, "metadata": {} }),
-        },
-    )
+/// `event.connection` of a login: the connection named `name`, the one the user signed
+/// in with (found by its name, as users and sessions keep it).
+async fn connection_event(state: &AppState, name: &str) -> Result<Value, StoreError> {
+    Ok(match state.store().find_connection_by_name(name).await? {
+        Some(connection) => json!({
+            "id": connection.id,
+            "name": connection.name,
+            "strategy": connection.strategy,
+            "metadata": connection.metadata,
+        }),
+        None => json!({ "name": name, "metadata": {} }),
+    })
 }
 
 fn database_event(database: &Database) -> Value {

@@ -51,6 +51,9 @@ pub struct SigningKeyRecord {
 pub struct SessionRecord {
     pub sid: String,
     pub user_id: String,
+    /// The connection the user signed in with (a linked identity's, not always the user's
+    /// own); `None` for sessions started before Tessera recorded it.
+    pub connection: Option<String>,
     pub auth_time: i64,
     pub expires_at: i64,
 }

@@ -140,9 +140,9 @@ fn throttled(retry_after: u64) -> Response {
 async fn signed_in(
     state: &AppState,
     transaction: &str,
-    user_id: &str,
+    user: &tessera_core::User,
 ) -> Result<Response, StoreError> {
-    let (_, cookie) = session::start(state, user_id).await?;
+    let (_, cookie) = session::start(state, &user.user_id, &user.connection).await?;
     let mut response = pages::see_other(&format!("/authorize/resume?state={transaction}"));
     response.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(response)
@@ -269,7 +269,7 @@ pub(crate) async fn login_submit(
         state.store().record_login(&user.user_id, now()).await?;
         state.metrics().login(Login::Success);
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "login succeeded");
-        Ok(signed_in(&state, &record.id, &user.user_id).await?)
+        Ok(signed_in(&state, &record.id, &user).await?)
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -342,7 +342,7 @@ pub(crate) async fn signup_submit(
         state.metrics().signup();
         state.store().record_login(&user.user_id, now()).await?;
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "user signed up");
-        Ok(signed_in(&state, &record.id, &user.user_id).await?)
+        Ok(signed_in(&state, &record.id, &user).await?)
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

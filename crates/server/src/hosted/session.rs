@@ -96,10 +96,12 @@ pub(crate) async fn current(
     }
 }
 
-/// Starts a new session (a fresh id on every login) and returns its `Set-Cookie`.
+/// Starts a new session (a fresh id on every login) for a user who signed in with
+/// `connection`, and returns its `Set-Cookie`.
 pub(crate) async fn start(
     state: &AppState,
     user_id: &str,
+    connection: &str,
 ) -> Result<(SessionRecord, HeaderValue), StoreError> {
     let value = ids::secret_token();
     let now = now();
@@ -107,6 +109,7 @@ pub(crate) async fn start(
     let record = SessionRecord {
         sid: ids::alphanumeric(32),
         user_id: user_id.to_string(),
+        connection: Some(connection.to_string()),
         auth_time: now,
         expires_at: lifetimes.expiry(now, now),
     };

@@ -372,7 +372,7 @@ pub(crate) async fn callback(
         state.store().record_login(&user.user_id, now()).await?;
         state.metrics().login(Login::Success);
         tracing::info!(user_id = %user.user_id, connection = %connection.name, "login succeeded through an upstream provider");
-        let (_, cookie) = session::start(&state, &user.user_id).await?;
+        let (_, cookie) = session::start(&state, &user.user_id, &connection.name).await?;
         let mut response = resume(&record.id);
         response.headers_mut().append(header::SET_COOKIE, cookie);
         Ok(response)

@@ -734,3 +734,71 @@ async fn an_address_of_a_domain_the_connection_aliases_signs_in_at_its_provider(
         format!("oidc|acme|{}", f.upstream.user_id).as_str()
     );
 }
+
+#[tokio::test]
+async fn post_login_sees_the_connection_a_linked_identity_signed_in_with() {
+    // A post-login action copies `event.connection` into the tokens. The password account
+    // signs in with the database connection; its linked `acme` identity signs the same
+    // user in, and the action sees `acme`, at the login and at every refresh after it.
+    let f = federation().await;
+    crate::actions::bind(
+        &f.downstream,
+        "post-login",
+        "connection-claim",
+        "exports.onExecutePostLogin = async (event, api) => {\n\
+         const seen = `${event.connection.name}/${event.connection.strategy}`;\n\
+         api.idToken.setCustomClaim('https://example.com/connection', seen);\n\
+         api.accessToken.setCustomClaim('https://example.com/connection', seen);\n\
+         };",
+    )
+    .await;
+    let claim = |token: &str| claims_of(token)["https://example.com/connection"].clone();
+    let primary = f.downstream.user_id.clone();
+    let (federated, _) = sign_in_through_acme(&f).await;
+    let acme_id = federated.strip_prefix("oidc|").unwrap().to_string();
+    let path = format!("/users/{}/identities", urlencode(&primary));
+    let linked = json!({"provider": "oidc", "user_id": acme_id});
+    let (status, body) = management(&f.downstream, Method::POST, &path, Some(linked)).await;
+    assert_eq!(status, 201, "{body}");
+
+    let (down, up) = (browser(), browser());
+    let pkce = pkce();
+    let url = f.downstream.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid profile offline_access"),
+        ("audience", tessera_testkit::API),
+        ("state", "app-state"),
+        ("nonce", "app-nonce"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("connection", "acme"),
+    ]);
+    let callback = to_the_callback(&f, &down, &up, &url).await;
+    let params = params_of(&finish(&f, &down, &callback).await);
+    let (status, tokens) = f.downstream.redeem(&params["code"], &pkce.verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert_eq!(claims_of(id_token)["sub"], primary.as_str());
+    assert_eq!(claim(id_token), "acme/oidc");
+    let (status, refreshed) = f
+        .downstream
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(
+        claim(refreshed["access_token"].as_str().unwrap()),
+        "acme/oidc"
+    );
+
+    // The same user with the password: the database connection.
+    let tokens = f
+        .downstream
+        .code_flow(&browser(), "openid profile", None)
+        .await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert_eq!(claims_of(id_token)["sub"], primary.as_str());
+    assert_eq!(
+        claim(id_token),
+        format!("{}/auth0", tessera_core::DATABASE_CONNECTION)
+    );
+}

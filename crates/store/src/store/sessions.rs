@@ -15,8 +15,8 @@ impl Store {
     ) -> StoreResult<()> {
         each!(self, |pool| {
             sqlx::query(
-            "INSERT INTO sessions (tenant_id, id_hash, sid, user_id, auth_time, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO sessions (tenant_id, id_hash, sid, user_id, auth_time, created_at, expires_at, \
+             connection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(self.tenant)
         .bind(id_hash)
@@ -25,6 +25,7 @@ impl Store {
         .bind(record.auth_time)
         .bind(now)
         .bind(record.expires_at)
+        .bind(&record.connection)
         .execute(pool)
         .await?;
             Ok(())
@@ -39,7 +40,7 @@ impl Store {
     ) -> StoreResult<Option<SessionRecord>> {
         each!(self, |pool| {
             let row = sqlx::query(
-            "SELECT sid, user_id, auth_time, expires_at FROM sessions WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3",
+            "SELECT sid, user_id, connection, auth_time, expires_at FROM sessions WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3",
         )
         .bind(self.tenant)
         .bind(id_hash)
@@ -50,6 +51,7 @@ impl Store {
                 Ok(SessionRecord {
                     sid: row.try_get("sid")?,
                     user_id: row.try_get("user_id")?,
+                    connection: row.try_get("connection")?,
                     auth_time: row.try_get("auth_time")?,
                     expires_at: row.try_get("expires_at")?,
                 })

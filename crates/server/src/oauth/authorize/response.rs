@@ -30,6 +30,9 @@ pub(crate) struct CodeGrant {
     /// What post-login Actions added, applied again when the code is redeemed.
     #[serde(default, skip_serializing_if = "Customization::is_empty")]
     pub(crate) custom: Customization,
+    /// The connection the session was signed in with, kept for the refresh tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) connection: Option<String>,
 }
 
 /// Where errors go once the redirect_uri is trusted.
@@ -216,6 +219,7 @@ async fn issue_response(
             requested_scopes: &request.scope,
             redirect_uri: Some(&request.redirect_uri),
             request: &facts,
+            connection: session.connection.as_deref(),
         },
         &mut granted,
     )
@@ -238,6 +242,7 @@ async fn issue_response(
             sid: session.sid.clone(),
             auth_time: session.auth_time,
             custom: granted.custom.clone(),
+            connection: session.connection.clone(),
         };
         let now = now();
         state

@@ -45,6 +45,7 @@ pub(super) async fn grant(
     let refresh = RefreshSource::Code {
         code_hash: code_hash.clone(),
         sid: grant.sid.clone(),
+        connection: grant.connection.clone(),
     };
     let tokens = user_tokens(
         state,

@@ -69,6 +69,7 @@ pub(super) async fn grant(
         requested_scopes: &scopes,
         redirect_uri: None,
         request: facts,
+        connection: grant.connection.as_deref(),
     };
     let custom = actions::post_login(state, &login)
         .await

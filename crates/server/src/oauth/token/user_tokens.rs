@@ -21,12 +21,20 @@ pub(super) struct RefreshGrant {
     pub(super) audience: Option<String>,
     pub(super) sid: Option<String>,
     pub(super) auth_time: i64,
+    /// The connection the user signed in with, when the session knew it (post-login
+    /// Actions see it again at each refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) connection: Option<String>,
 }
 
 /// Where the refresh token of a response comes from.
 pub(super) enum RefreshSource {
     /// A new family, started by this code.
-    Code { code_hash: Vec<u8>, sid: String },
+    Code {
+        code_hash: Vec<u8>,
+        sid: String,
+        connection: Option<String>,
+    },
     /// The token the family was just rotated to.
     Rotated(String),
 }
@@ -109,7 +117,14 @@ pub(super) async fn user_tokens(
     };
     let refresh_token = match (wants_refresh, refresh) {
         (true, Some(RefreshSource::Rotated(token))) => Some(token),
-        (true, Some(RefreshSource::Code { code_hash, sid })) => {
+        (
+            true,
+            Some(RefreshSource::Code {
+                code_hash,
+                sid,
+                connection,
+            }),
+        ) => {
             let token = ids::secret_token();
             let now = now();
             let grant = RefreshGrant {
@@ -117,6 +132,7 @@ pub(super) async fn user_tokens(
                 audience: api.map(|a| a.identifier.clone()),
                 sid: Some(sid.clone()),
                 auth_time,
+                connection,
             };
             let family = NewRefreshFamily {
                 family_id: ids::alphanumeric(24),
