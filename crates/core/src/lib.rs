@@ -17,6 +17,7 @@ pub mod redirect;
 pub mod request;
 pub mod scope;
 pub mod system;
+pub mod totp;
 pub mod validate;
 
 pub use model::*;

@@ -138,6 +138,10 @@ pub struct AuthRequest {
     /// `connection=NAME`: sign in through that connection, skipping the login page.
     #[serde(default)]
     pub connection: Option<String>,
+    /// `acr_values`, space-separated in the request: the authentication context classes
+    /// asked for (Tessera acts on the multi-factor one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
     pub code_challenge: Option<String>,
     /// When the request arrived: a login after this satisfies `prompt=login`.
     pub started_at: i64,

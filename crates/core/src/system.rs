@@ -72,6 +72,16 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("read:rules_configs", "Read Rules Configs"),
     ("update:rules_configs", "Update Rules Configs"),
     ("delete:rules_configs", "Delete Rules Configs"),
+    ("read:guardian_factors", "Read Guardian Factors"),
+    ("update:guardian_factors", "Update Guardian Factors"),
+    ("read:mfa_policies", "Read MFA Policies"),
+    ("update:mfa_policies", "Update MFA Policies"),
+    ("read:authentication_methods", "Read Authentication Methods"),
+    (
+        "delete:authentication_methods",
+        "Delete Authentication Methods",
+    ),
+    ("delete:guardian_enrollments", "Delete Guardian Enrollments"),
 ];
 
 /// Auth0's Management API scopes for a user's own profile, the only ones Auth0 grants to a

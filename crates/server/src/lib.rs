@@ -26,6 +26,7 @@ mod grant;
 mod hosted;
 pub mod mail;
 mod management;
+mod mfa;
 mod oauth;
 mod pages;
 mod state;
@@ -372,6 +373,9 @@ const ROUTES: &[Route] = &[
     }),
     ("/dbconnections/change_password", || {
         post(password_reset::change_password).options(cors::preflight_registered)
+    }),
+    ("/u/mfa", || {
+        get(hosted::mfa::page).post(hosted::mfa::submit)
     }),
     ("/u/consent", || {
         get(consent::consent_page).post(consent::consent_submit)

@@ -42,6 +42,26 @@ pub(crate) struct SignupPage<'a> {
     pub(crate) error: Option<&'a str>,
 }
 
+/// The second-factor page (`crate::hosted::mfa`): enrollment, a code, a recovery code, or
+/// the new recovery code to save.
+#[derive(Template)]
+#[template(path = "mfa.html")]
+pub(crate) struct MfaPage<'a> {
+    pub(crate) transaction: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) enrolling: bool,
+    pub(crate) recovery_form: bool,
+    /// Whether "Use a recovery code" is linked (the user has one).
+    pub(crate) recovery_offered: bool,
+    /// The seed as text, while enrolling.
+    pub(crate) secret: &'a str,
+    /// The key URI's QR code, an SVG drawn by the server (no user text in it).
+    pub(crate) qr_svg: &'a str,
+    pub(crate) error: Option<&'a str>,
+    /// A recovery code to save (shown once), with the way on to the application.
+    pub(crate) recovery_code: Option<&'a str>,
+}
+
 /// One line of the consent page.
 pub(crate) struct ConsentScope {
     pub(crate) value: String,

@@ -29,7 +29,10 @@ pub use lists::{
     UserField, UserOrder, UserSearch, UserSort, UserTerm,
 };
 pub use records::*;
-pub use store::{MAX_LINKED_IDENTITIES, MAX_USERS_BY_EMAIL, PURGE_BATCH, PoolStats, Store};
+pub use store::{
+    MAX_AUTHENTICATORS, MAX_LINKED_IDENTITIES, MAX_USERS_BY_EMAIL, PURGE_BATCH, PoolStats,
+    RECOVERY_CODE, Store, TOTP,
+};
 
 /// Errors of the storage layer. Messages never contain row contents, nor the password of
 /// a database URL.

@@ -54,6 +54,9 @@ pub struct SessionRecord {
     /// The connection the user signed in with (a linked identity's, not always the user's
     /// own); `None` for sessions started before Tessera recorded it.
     pub connection: Option<String>,
+    /// How the user authenticated (the ID token's `amr`, e.g. `["pwd", "mfa", "otp"]`);
+    /// empty for sessions started before Tessera recorded it.
+    pub amr: Vec<String>,
     pub auth_time: i64,
     pub expires_at: i64,
 }
@@ -564,4 +567,21 @@ pub struct LinkedIdentity {
     pub connection: String,
     pub profile: LinkedProfile,
     pub linked_at: i64,
+}
+
+/// A user's second factor (migration 0023): a TOTP authenticator or a recovery code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticator {
+    pub id: String,
+    pub user_id: String,
+    /// [`crate::TOTP`] or [`crate::RECOVERY_CODE`].
+    pub kind: String,
+    /// A TOTP seed sealed with the master key, or a recovery code's SHA-256.
+    pub secret: Vec<u8>,
+    /// A TOTP authenticator is confirmed by its first code; a recovery code always is.
+    pub confirmed: bool,
+    /// The time step of the last TOTP code accepted.
+    pub last_step: i64,
+    pub created_at: i64,
+    pub last_auth_at: Option<i64>,
 }

@@ -25,6 +25,7 @@ mod hosted_xss;
 mod imports;
 mod linking;
 mod management;
+mod mfa;
 mod parsers;
 mod proxy;
 mod races;

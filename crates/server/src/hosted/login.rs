@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::request::AuthRequest;
-use tessera_store::StoreError;
+use tessera_store::{StoreError, TransactionRecord};
 
 use crate::AppState;
 use crate::accounts::{self, NewAccount, Refusal};
@@ -23,7 +23,7 @@ use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
 use crate::hosted::session;
 use crate::hosted::transaction::{self, with_cookie};
-use crate::hosted::upstream;
+use crate::hosted::{mfa, upstream};
 use crate::pages::{self, LoginPage, SignupPage, UpstreamButton};
 use crate::passwords::Verification;
 
@@ -139,13 +139,19 @@ fn throttled(retry_after: u64) -> Response {
 /// After a successful login or sign-up: new session, 303 to resume the request.
 async fn signed_in(
     state: &AppState,
-    transaction: &str,
+    transaction: &TransactionRecord,
     user: &tessera_core::User,
-) -> Result<Response, StoreError> {
-    let (_, cookie) = session::start(state, &user.user_id, &user.connection).await?;
-    let mut response = pages::see_other(&format!("/authorize/resume?state={transaction}"));
-    response.headers_mut().append(header::SET_COOKIE, cookie);
-    Ok(response)
+) -> Result<Response, PageError> {
+    let password = vec!["pwd".to_string()];
+    mfa::after_first_factor(
+        state,
+        &transaction.id,
+        &transaction.request,
+        user,
+        &user.connection,
+        password,
+    )
+    .await
 }
 
 pub(crate) async fn login_submit(
@@ -269,7 +275,7 @@ pub(crate) async fn login_submit(
         state.store().record_login(&user.user_id, now()).await?;
         state.metrics().login(Login::Success);
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "login succeeded");
-        Ok(signed_in(&state, &record.id, &user).await?)
+        signed_in(&state, &record, &user).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -342,7 +348,7 @@ pub(crate) async fn signup_submit(
         state.metrics().signup();
         state.store().record_login(&user.user_id, now()).await?;
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "user signed up");
-        Ok(signed_in(&state, &record.id, &user).await?)
+        signed_in(&state, &record, &user).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

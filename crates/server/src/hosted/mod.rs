@@ -9,6 +9,7 @@ pub(crate) mod email_verification;
 pub(crate) mod forms;
 pub(crate) mod login;
 pub(crate) mod mailer;
+pub(crate) mod mfa;
 pub(crate) mod password_reset;
 pub(crate) mod reset_codes;
 pub(crate) mod session;

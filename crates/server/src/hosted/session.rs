@@ -97,11 +97,12 @@ pub(crate) async fn current(
 }
 
 /// Starts a new session (a fresh id on every login) for a user who signed in with
-/// `connection`, and returns its `Set-Cookie`.
+/// `connection` by the methods `amr` (RFC 8176 values), and returns its `Set-Cookie`.
 pub(crate) async fn start(
     state: &AppState,
     user_id: &str,
     connection: &str,
+    amr: Vec<String>,
 ) -> Result<(SessionRecord, HeaderValue), StoreError> {
     let value = ids::secret_token();
     let now = now();
@@ -110,6 +111,7 @@ pub(crate) async fn start(
         sid: ids::alphanumeric(32),
         user_id: user_id.to_string(),
         connection: Some(connection.to_string()),
+        amr,
         auth_time: now,
         expires_at: lifetimes.expiry(now, now),
     };

@@ -30,6 +30,18 @@ pub(crate) struct Pending {
     /// Why the sign-in failed, for `/authorize/resume` to tell the application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) failure: Option<Failure>,
+    /// A first factor passed and a second one is asked (`crate::hosted::mfa`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mfa: Option<SecondFactorStep>,
+}
+
+/// Who passed the first factor, and how: the session starts with this once the second
+/// factor is passed too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SecondFactorStep {
+    pub(crate) user_id: String,
+    pub(crate) connection: String,
+    pub(crate) amr: Vec<String>,
 }
 
 /// What was sent to an upstream provider: the connection, the `nonce` its ID token must
@@ -69,6 +81,7 @@ impl Pending {
             consent: None,
             upstream: None,
             failure: None,
+            mfa: None,
         }
     }
 
@@ -155,11 +168,12 @@ pub(crate) fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tessera_core::request::{ResponseMode, ResponseType};
 
-    fn request() -> AuthRequest {
+    /// A plain code request, for tests of what reads requests.
+    pub(crate) fn request() -> AuthRequest {
         AuthRequest {
             client_id: "c".into(),
             redirect_uri: "https://app/cb".into(),
@@ -175,6 +189,7 @@ mod tests {
             hinted_sub: None,
             screen_hint: None,
             connection: None,
+            acr_values: vec![],
             code_challenge: None,
             started_at: 1,
         }

@@ -9,7 +9,7 @@
 //! back to `/authorize/resume`, with the failure kept in the transaction when there is one.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tessera_core::connection::{Strategy, serves_address};
 use tessera_core::{ids, pkce};
@@ -21,7 +21,7 @@ use crate::databases::Database;
 use crate::edge::metrics::Login;
 use crate::error::PageError;
 use crate::hosted::forms::query_params;
-use crate::hosted::session;
+use crate::hosted::mfa;
 use crate::hosted::transaction::{self, Failure, Pending, UpstreamLeg};
 use crate::pages::{self, UpstreamButton};
 
@@ -372,10 +372,10 @@ pub(crate) async fn callback(
         state.store().record_login(&user.user_id, now()).await?;
         state.metrics().login(Login::Success);
         tracing::info!(user_id = %user.user_id, connection = %connection.name, "login succeeded through an upstream provider");
-        let (_, cookie) = session::start(&state, &user.user_id, &connection.name).await?;
-        let mut response = resume(&record.id);
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-        Ok(response)
+        // The provider's own methods are not known here: the session states none of
+        // its own until a second factor adds `mfa`.
+        mfa::after_first_factor(&state, &record.id, &after_text, &user, &connection.name, vec![])
+            .await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

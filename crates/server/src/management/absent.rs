@@ -167,7 +167,6 @@ const ABSENT: &[(&str, Answer)] = &[
         Listing::Object,
         "Phone templates",
     ),
-    ("/guardian/policies", Answer::Settings(|_| json!([]))),
     ("/prompts", Answer::Settings(prompts)),
     (
         "/prompts/{prompt}/custom-text/{language}",

@@ -27,6 +27,7 @@ mod email_templates;
 mod error;
 mod exports;
 pub(crate) mod grants;
+pub(crate) mod guardian;
 pub(crate) mod identities;
 mod jobs;
 mod paging;
@@ -174,6 +175,25 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/connections/{id}/clients", || {
         get(connections::http::clients).patch(connections::http::update_clients)
+    }),
+    ("/guardian/factors", || get(guardian::http::factors)),
+    ("/guardian/factors/{name}", || {
+        put(guardian::http::set_factor)
+    }),
+    ("/guardian/policies", || {
+        get(guardian::http::policies).put(guardian::http::set_policies)
+    }),
+    ("/users/{id}/authentication-methods", || {
+        get(guardian::http::methods).delete(guardian::http::delete_methods)
+    }),
+    ("/users/{id}/authentication-methods/{method_id}", || {
+        get(guardian::http::method).delete(guardian::http::delete_method)
+    }),
+    ("/users/{id}/authenticators", || {
+        delete(guardian::http::delete_authenticators)
+    }),
+    ("/users/{id}/recovery-code-regeneration", || {
+        post(guardian::http::regenerate_recovery_code)
     }),
     ("/tenants/settings", || {
         get(tenants::http::get).patch(tenants::http::update)

@@ -139,6 +139,22 @@ pub(crate) async fn user_access_token(
     }
 }
 
+/// How the user signed in, as the session recorded it: codes and refresh families keep it
+/// for the tokens issued from them (the ID token's `amr` and `acr`, post-login's
+/// `event.connection`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SignedIn {
+    /// The connection signed in with; `None` for sessions from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) connection: Option<String>,
+    /// RFC 8176 methods (`pwd`, `mfa`, `otp`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) amr: Vec<String>,
+    /// The authentication context class the application asked for and got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) acr: Option<String>,
+}
+
 pub(crate) struct IdTokenInput<'a> {
     pub(crate) user: &'a User,
     pub(crate) client_id: &'a str,
@@ -151,6 +167,7 @@ pub(crate) struct IdTokenInput<'a> {
     pub(crate) code: Option<&'a str>,
     /// Actions' `api.idToken.setCustomClaim`s.
     pub(crate) custom_claims: &'a serde_json::Map<String, serde_json::Value>,
+    pub(crate) signed_in: &'a SignedIn,
 }
 
 /// An ID token, signed with [`claims::ID_TOKEN_ALG`].
@@ -168,6 +185,12 @@ pub(crate) fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Str
         access_token: input.access_token,
         code: input.code,
     });
+    if !input.signed_in.amr.is_empty() {
+        claims.insert("amr".into(), serde_json::json!(input.signed_in.amr));
+    }
+    if let Some(acr) = &input.signed_in.acr {
+        claims.insert("acr".into(), serde_json::json!(acr));
+    }
     with_custom_claims(&mut claims, input.custom_claims);
     sign(state, claims::ID_TOKEN_ALG, "JWT", &claims)
 }

@@ -85,7 +85,7 @@ fn code_url(server: &TestServer) -> String {
     ])
 }
 
-fn payload(token: &str) -> Value {
+pub(crate) fn payload(token: &str) -> Value {
     use base64::Engine;
     let middle = token.split('.').nth(1).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

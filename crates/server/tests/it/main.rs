@@ -22,6 +22,7 @@ mod hybrid;
 mod logs;
 mod management;
 mod metrics;
+mod mfa;
 mod password_reset;
 mod postgres;
 mod rbac;

@@ -60,6 +60,7 @@ macro_rules! for_update {
 
 mod actions;
 mod admin_sessions;
+mod authenticators;
 mod clients;
 mod codes;
 mod connections;
@@ -82,6 +83,7 @@ mod tokens;
 mod users;
 mod verification_tickets;
 
+pub use authenticators::{MAX_AUTHENTICATORS, RECOVERY_CODE, TOTP};
 pub use linked_identities::MAX_LINKED_IDENTITIES;
 pub use purge::PURGE_BATCH;
 pub use users::MAX_USERS_BY_EMAIL;

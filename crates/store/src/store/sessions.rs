@@ -16,7 +16,7 @@ impl Store {
         each!(self, |pool| {
             sqlx::query(
             "INSERT INTO sessions (tenant_id, id_hash, sid, user_id, auth_time, created_at, expires_at, \
-             connection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             connection, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(self.tenant)
         .bind(id_hash)
@@ -26,6 +26,7 @@ impl Store {
         .bind(now)
         .bind(record.expires_at)
         .bind(&record.connection)
+        .bind(serde_json::to_string(&record.amr).expect("strings serialize"))
         .execute(pool)
         .await?;
             Ok(())
@@ -40,7 +41,7 @@ impl Store {
     ) -> StoreResult<Option<SessionRecord>> {
         each!(self, |pool| {
             let row = sqlx::query(
-            "SELECT sid, user_id, connection, auth_time, expires_at FROM sessions WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3",
+            "SELECT sid, user_id, connection, amr, auth_time, expires_at FROM sessions WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3",
         )
         .bind(self.tenant)
         .bind(id_hash)
@@ -52,6 +53,10 @@ impl Store {
                     sid: row.try_get("sid")?,
                     user_id: row.try_get("user_id")?,
                     connection: row.try_get("connection")?,
+                    amr: row
+                        .try_get::<Option<String>, _>("amr")?
+                        .and_then(|amr| serde_json::from_str(&amr).ok())
+                        .unwrap_or_default(),
                     auth_time: row.try_get("auth_time")?,
                     expires_at: row.try_get("expires_at")?,
                 })

@@ -27,16 +27,40 @@ impl Store {
     /// different members both land: a member set to `null` is removed, any other replaces
     /// the stored one. Returns the settings as they are now.
     pub async fn patch_tenant_settings(&self, patch: &Metadata) -> StoreResult<Metadata> {
+        self.patch_tenant_column(TenantColumn::Settings, patch)
+            .await
+    }
+
+    /// The tenant's multi-factor policy and factors (`{}` until something is set).
+    pub async fn guardian_settings(&self) -> StoreResult<Metadata> {
+        each!(self, |pool| {
+            let row = sqlx::query("SELECT guardian FROM tenants WHERE id = $1")
+                .bind(self.tenant)
+                .fetch_one(pool)
+                .await?;
+            settings_from(&row.try_get::<String, _>("guardian")?)
+        })
+    }
+
+    /// [`Self::patch_tenant_settings`] for the multi-factor settings.
+    pub async fn patch_guardian_settings(&self, patch: &Metadata) -> StoreResult<Metadata> {
+        self.patch_tenant_column(TenantColumn::Guardian, patch)
+            .await
+    }
+
+    async fn patch_tenant_column(
+        &self,
+        column: TenantColumn,
+        patch: &Metadata,
+    ) -> StoreResult<Metadata> {
+        let name = column.name();
         each!(self, |pool, pg| {
             let mut tx = pool.begin_write(None).await?;
-            let row = sqlx::query(for_update!(
-                pg,
-                "SELECT settings FROM tenants WHERE id = $1"
-            ))
-            .bind(self.tenant)
-            .fetch_one(&mut *tx)
-            .await?;
-            let mut settings = settings_from(&row.try_get::<String, _>("settings")?)?;
+            let row = sqlx::query(column.select_for_update(pg))
+                .bind(self.tenant)
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut settings = settings_from(&row.try_get::<String, _>(name)?)?;
             for (key, value) in patch {
                 if value.is_null() {
                     settings.remove(key);
@@ -44,7 +68,7 @@ impl Store {
                     settings.insert(key.clone(), value.clone());
                 }
             }
-            sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
+            sqlx::query(column.update())
                 .bind(to_json(&settings))
                 .bind(self.tenant)
                 .execute(&mut *tx)
@@ -52,5 +76,35 @@ impl Store {
             tx.commit().await?;
             Ok(settings)
         })
+    }
+}
+
+/// The JSON columns of the tenant's row that are patched member by member.
+#[derive(Clone, Copy)]
+enum TenantColumn {
+    Settings,
+    Guardian,
+}
+
+impl TenantColumn {
+    fn name(self) -> &'static str {
+        match self {
+            TenantColumn::Settings => "settings",
+            TenantColumn::Guardian => "guardian",
+        }
+    }
+
+    fn select_for_update(self, pg: bool) -> &'static str {
+        match self {
+            TenantColumn::Settings => for_update!(pg, "SELECT settings FROM tenants WHERE id = $1"),
+            TenantColumn::Guardian => for_update!(pg, "SELECT guardian FROM tenants WHERE id = $1"),
+        }
+    }
+
+    fn update(self) -> &'static str {
+        match self {
+            TenantColumn::Settings => "UPDATE tenants SET settings = $1 WHERE id = $2",
+            TenantColumn::Guardian => "UPDATE tenants SET guardian = $1 WHERE id = $2",
+        }
     }
 }

@@ -29,6 +29,7 @@ macro_rules! on_both_backends {
 }
 
 mod actions;
+mod authenticators;
 mod connections;
 mod linked_identities;
 mod postgres_tls;

@@ -1352,6 +1352,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
         sid: "sid-1".into(),
         user_id: user.user_id.clone(),
         connection: Some("github".into()),
+        amr: vec!["pwd".into(), "mfa".into()],
         auth_time: 5,
         expires_at: 100,
     };
@@ -1372,6 +1373,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
     let found = store.find_session(&[1; 32], 99).await.unwrap().unwrap();
     assert_eq!((found.sid.as_str(), found.auth_time), ("sid-1", 5));
     assert_eq!(found.connection.as_deref(), Some("github"));
+    assert_eq!(found.amr, ["pwd", "mfa"]);
     assert!(store.find_session(&[1; 32], 100).await.unwrap().is_none());
     // Extending moves the end later, never earlier.
     store.extend_session(&[1; 32], 150).await.unwrap();

@@ -34,6 +34,7 @@ use crate::grant;
 use crate::hosted::session;
 use crate::hosted::transaction::{self, Consent, Pending};
 use crate::hosted::upstream;
+use crate::mfa;
 use crate::pages;
 
 /// Who sent a request: its headers (the session's cookie) and address (Actions'
@@ -104,7 +105,18 @@ async fn proceed(
     let after_login = resumed.is_some();
     let signed_in = session::current(state, caller.headers).await?;
     let now = now();
+    // A session without a second factor does not answer a request that needs one: the
+    // user signs in again, and passes one.
+    let second_factor_needed = match &signed_in {
+        Some((session, _)) if !mfa::has_second_factor(&session.amr) => {
+            mfa::guardian(state).await?.required_for(&request)
+        }
+        _ => false,
+    };
     let usable = signed_in.filter(|(session, _)| {
+        if second_factor_needed {
+            return false;
+        }
         let fresh_enough = request
             .max_age
             .is_none_or(|max_age| now - session.auth_time <= max_age);

@@ -15,7 +15,8 @@ use crate::clock::now;
 use crate::edge::metrics::Grant;
 use crate::error::{OAuthError, PageError};
 use crate::grant::{self, Denied};
-use crate::oauth::issue;
+use crate::mfa;
+use crate::oauth::issue::{self, SignedIn};
 use crate::oauth::respond;
 
 /// What an authorization code grants, stored with the code.
@@ -30,9 +31,9 @@ pub(crate) struct CodeGrant {
     /// What post-login Actions added, applied again when the code is redeemed.
     #[serde(default, skip_serializing_if = "Customization::is_empty")]
     pub(crate) custom: Customization,
-    /// The connection the session was signed in with, kept for the refresh tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) connection: Option<String>,
+    /// How the session was signed in, kept for the tokens and refresh tokens.
+    #[serde(flatten)]
+    pub(crate) signed_in: SignedIn,
 }
 
 /// Where errors go once the redirect_uri is trusted.
@@ -209,6 +210,11 @@ async fn issue_response(
     )
     .await?;
     let facts = RequestFacts::of(caller.ip, "GET", caller.headers, request_query(request));
+    let signed_in = SignedIn {
+        connection: session.connection.clone(),
+        amr: session.amr.clone(),
+        acr: mfa::acr_of(request, &session.amr),
+    };
     grant::after_login(
         state,
         &Login {
@@ -242,7 +248,7 @@ async fn issue_response(
             sid: session.sid.clone(),
             auth_time: session.auth_time,
             custom: granted.custom.clone(),
-            connection: session.connection.clone(),
+            signed_in: signed_in.clone(),
         };
         let now = now();
         state
@@ -284,6 +290,7 @@ async fn issue_response(
                 access_token: access_token.as_deref(),
                 code: code.as_deref(),
                 custom_claims: &granted.custom.id_token_claims,
+                signed_in: &signed_in,
             },
         )?;
         params.push(("id_token", id_token));

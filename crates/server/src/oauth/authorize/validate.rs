@@ -72,6 +72,7 @@ pub(crate) async fn validate(
         hinted_sub,
         screen_hint: params.get("screen_hint").map(str::to_string),
         connection: params.get("connection").map(str::to_string),
+        acr_values: scope::parse(params.get("acr_values").unwrap_or("")),
         code_challenge,
         started_at: now(),
     };

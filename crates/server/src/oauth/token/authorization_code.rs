@@ -45,7 +45,6 @@ pub(super) async fn grant(
     let refresh = RefreshSource::Code {
         code_hash: code_hash.clone(),
         sid: grant.sid.clone(),
-        connection: grant.connection.clone(),
     };
     let tokens = user_tokens(
         state,
@@ -58,6 +57,7 @@ pub(super) async fn grant(
             auth_time: grant.auth_time,
             sid: Some(&grant.sid),
             custom: grant.custom.clone(),
+            signed_in: &grant.signed_in,
         },
         Some(refresh),
     )

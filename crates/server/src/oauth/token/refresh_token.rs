@@ -69,7 +69,7 @@ pub(super) async fn grant(
         requested_scopes: &scopes,
         redirect_uri: None,
         request: facts,
-        connection: grant.connection.as_deref(),
+        connection: grant.signed_in.connection.as_deref(),
     };
     let custom = actions::post_login(state, &login)
         .await
@@ -116,6 +116,7 @@ pub(super) async fn grant(
             auth_time: grant.auth_time,
             sid: grant.sid.as_deref(),
             custom,
+            signed_in: &grant.signed_in,
         },
         Some(RefreshSource::Rotated(new_token)),
     )

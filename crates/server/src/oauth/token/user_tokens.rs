@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::clock::now;
 use crate::error::OAuthError;
 use crate::grant;
-use crate::oauth::issue;
+use crate::oauth::issue::{self, SignedIn};
 
 /// What a refresh-token family grants, stored with the family.
 #[derive(Debug, Serialize, Deserialize)]
@@ -21,20 +21,16 @@ pub(super) struct RefreshGrant {
     pub(super) audience: Option<String>,
     pub(super) sid: Option<String>,
     pub(super) auth_time: i64,
-    /// The connection the user signed in with, when the session knew it (post-login
-    /// Actions see it again at each refresh).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) connection: Option<String>,
+    /// How the session that started the family was signed in (post-login Actions and
+    /// ID tokens see it again at each refresh).
+    #[serde(flatten)]
+    pub(super) signed_in: SignedIn,
 }
 
 /// Where the refresh token of a response comes from.
 pub(super) enum RefreshSource {
     /// A new family, started by this code.
-    Code {
-        code_hash: Vec<u8>,
-        sid: String,
-        connection: Option<String>,
-    },
+    Code { code_hash: Vec<u8>, sid: String },
     /// The token the family was just rotated to.
     Rotated(String),
 }
@@ -51,6 +47,7 @@ pub(super) struct UserGrant<'a> {
     pub(super) sid: Option<&'a str>,
     /// What post-login Actions added: at the code's login, or at this refresh.
     pub(super) custom: Customization,
+    pub(super) signed_in: &'a SignedIn,
 }
 
 /// Access token, ID token (with `openid`) and refresh token (with `offline_access`, when
@@ -69,6 +66,7 @@ pub(super) async fn user_tokens(
         auth_time,
         sid,
         custom,
+        signed_in,
     } = recorded;
     // The scopes were decided when the code or the family was; decided again now with the
     // user's current permissions (and without offline_access when no refresh token can
@@ -110,6 +108,7 @@ pub(super) async fn user_tokens(
                 access_token: Some(&access.token),
                 code: None,
                 custom_claims: &id_token_claims,
+                signed_in,
             },
         )?)
     } else {
@@ -117,14 +116,7 @@ pub(super) async fn user_tokens(
     };
     let refresh_token = match (wants_refresh, refresh) {
         (true, Some(RefreshSource::Rotated(token))) => Some(token),
-        (
-            true,
-            Some(RefreshSource::Code {
-                code_hash,
-                sid,
-                connection,
-            }),
-        ) => {
+        (true, Some(RefreshSource::Code { code_hash, sid })) => {
             let token = ids::secret_token();
             let now = now();
             let grant = RefreshGrant {
@@ -132,7 +124,7 @@ pub(super) async fn user_tokens(
                 audience: api.map(|a| a.identifier.clone()),
                 sid: Some(sid.clone()),
                 auth_time,
-                connection,
+                signed_in: signed_in.clone(),
             };
             let family = NewRefreshFamily {
                 family_id: ids::alphanumeric(24),

@@ -1,0 +1,363 @@
+//! The second factor at the hosted login (`/u/mfa`, GET and POST). A first factor (a
+//! password, a sign-up, an upstream provider) ends in [`after_first_factor`]: the session
+//! starts now, or — when `crate::mfa` says this login needs a second factor — the login
+//! transaction remembers who passed the first and the browser comes here. A user without an
+//! authenticator enrolls one (a QR code and the key as text, confirmed by its first code,
+//! then a recovery code shown once); a user with one enters its code or a recovery code.
+//! The session starts only when the second factor is passed; the step is single use.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_core::{User, totp};
+use tessera_store::{Authenticator, StoreError, TOTP, TransactionRecord};
+
+use crate::AppState;
+use crate::clock::now;
+use crate::error::PageError;
+use crate::hosted::forms::{csrf_failure, form_params, query_params};
+use crate::hosted::session;
+use crate::hosted::transaction::{self, Pending, SecondFactorStep, with_cookie};
+use crate::mfa::{self, Checked, Guardian};
+use crate::pages::{self, MfaPage};
+
+fn expired() -> PageError {
+    PageError::bad_request(
+        "Login session expired",
+        "This verification page is no longer valid. Go back to the application and sign in again.",
+    )
+}
+
+fn resume(id: &str) -> Response {
+    pages::see_other(&format!("/authorize/resume?state={id}"))
+}
+
+/// After a first factor: a session for `user` now, or the second factor first. `stored`
+/// is the transaction's text as the caller last saw it (the step is written only over it).
+pub(crate) async fn after_first_factor(
+    state: &AppState,
+    id: &str,
+    stored: &str,
+    user: &User,
+    connection: &str,
+    amr: Vec<String>,
+) -> Result<Response, PageError> {
+    let pending = Pending::read(stored).ok_or_else(expired)?;
+    let guardian = mfa::guardian(state).await?;
+    if !guardian.required_for(&pending.request) {
+        let (_, cookie) = session::start(state, &user.user_id, connection, amr).await?;
+        return Ok(with_cookie(resume(id), Some(cookie)));
+    }
+    let mut next = pending;
+    next.mfa = Some(SecondFactorStep {
+        user_id: user.user_id.clone(),
+        connection: connection.to_string(),
+        amr,
+    });
+    let text = serde_json::to_string(&next).expect("plain data serializes");
+    if !state.store().replace_transaction(id, stored, &text).await? {
+        return Err(expired());
+    }
+    Ok(pages::see_other(&format!("/u/mfa?state={id}")))
+}
+
+/// The step of a transaction this browser started, and its user.
+struct Step {
+    record: TransactionRecord,
+    pending: Pending,
+    step: SecondFactorStep,
+    user: User,
+    guardian: Guardian,
+    authenticators: Vec<Authenticator>,
+}
+
+async fn load(state: &AppState, headers: &HeaderMap, id: Option<&str>) -> Result<Step, PageError> {
+    let (record, pending, _) = transaction::load(state, headers, id, expired).await?;
+    let step = pending.mfa.clone().ok_or_else(expired)?;
+    let user = state
+        .store()
+        .find_user(&step.user_id)
+        .await?
+        .filter(|user| !user.blocked)
+        .ok_or_else(expired)?;
+    let authenticators = state.store().authenticators_of(&user.user_id).await?;
+    Ok(Step {
+        record,
+        pending,
+        step,
+        user,
+        guardian: mfa::guardian(state).await?,
+        authenticators,
+    })
+}
+
+/// What the page shows for a step.
+enum Shown {
+    /// Enter the code of the confirmed authenticator (or, with `recovery`, a recovery code).
+    Challenge { recovery: bool },
+    /// Enroll the unconfirmed authenticator with this seed.
+    Enroll { seed: Vec<u8> },
+}
+
+/// What the user is asked, enrolling an authenticator when they have none (and may).
+async fn shown(state: &AppState, step: &Step, recovery: bool) -> Result<Shown, PageError> {
+    if mfa::confirmed_totp(&step.authenticators).is_some() {
+        return Ok(Shown::Challenge { recovery });
+    }
+    if !step.guardian.totp_offered() {
+        return Err(PageError::bad_request(
+            "Second factor unavailable",
+            "This login needs a second factor, and none is enabled. Ask your administrator.",
+        ));
+    }
+    // The enrollment in progress keeps its seed across reloads and wrong codes.
+    let key = &state.config().master_key;
+    if let Some(seed) = step
+        .authenticators
+        .iter()
+        .find(|a| a.kind == TOTP && !a.confirmed)
+        .and_then(|a| mfa::open_seed(key, a))
+    {
+        return Ok(Shown::Enroll { seed });
+    }
+    let seed = totp::new_seed();
+    let id = mfa::authenticator_id(TOTP);
+    let sealed = mfa::seal_seed(key, &step.user.user_id, &id, &seed);
+    match state
+        .store()
+        .begin_totp_enrollment(&step.user.user_id, &id, &sealed, now())
+        .await
+    {
+        Ok(()) => Ok(Shown::Enroll { seed }),
+        // Confirmed by another tab meanwhile: its code is asked.
+        Err(StoreError::Conflict(_)) => Ok(Shown::Challenge { recovery }),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn render(
+    state: &AppState,
+    headers: &HeaderMap,
+    step: &Step,
+    shown: &Shown,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let (csrf, cookie) = session::csrf_token(state, headers);
+    let issuer_host = url::Url::parse(state.issuer())
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let (enrolling, recovery_form, secret, qr_svg) = match shown {
+        Shown::Enroll { seed } => {
+            let account = step.user.email.clone();
+            let uri = totp::key_uri(&format!("Tessera {issuer_host}"), &account, seed);
+            (true, false, totp::seed_text(seed), qr_svg(&uri))
+        }
+        Shown::Challenge { recovery } => (false, *recovery, String::new(), String::new()),
+    };
+    let recovery_offered = step
+        .authenticators
+        .iter()
+        .any(|a| a.kind == tessera_store::RECOVERY_CODE);
+    let page = MfaPage {
+        transaction: &step.record.id,
+        csrf: &csrf,
+        enrolling,
+        recovery_form,
+        recovery_offered,
+        secret: &secret,
+        qr_svg: &qr_svg,
+        error,
+        recovery_code: None,
+    };
+    no_store(with_cookie(pages::html(status, &page), cookie))
+}
+
+/// The key URI as an SVG QR code (drawn on the server: no script, no image fetched).
+fn qr_svg(uri: &str) -> String {
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(192, 192)
+                .build();
+            // Inline in HTML: the document's XML declaration is not wanted.
+            svg.find("<svg")
+                .map(|start| svg[start..].to_string())
+                .unwrap_or_default()
+        }
+        // A key URI is short; should one ever not fit, the key is shown as text anyway.
+        Err(_) => String::new(),
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /u/mfa?state=TX[&recovery=1]`: the code asked, or the enrollment.
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        let params = query_params(query)?;
+        let step = load(&state, &headers, params.get("state")).await?;
+        let shown = shown(&state, &step, params.get("recovery") == Some("1")).await?;
+        Ok::<_, PageError>(render(
+            &state,
+            &headers,
+            &step,
+            &shown,
+            StatusCode::OK,
+            None,
+        ))
+    }
+    .await;
+    no_store(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// `POST /u/mfa`: a code (`action=code`) or a recovery code (`action=recovery`).
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let params = form_params(&headers, &body)?;
+        let step = load(&state, &headers, params.get("state")).await?;
+        let csrf = params.get("csrf").unwrap_or("");
+        if !session::csrf_valid(&state, &headers, csrf, &step.record.csrf_hash) {
+            return Err(csrf_failure());
+        }
+        let recovery = params.get("action") == Some("recovery");
+        let shown = shown(&state, &step, recovery).await?;
+        let now = now();
+        let user_id = step.user.user_id.clone();
+        let (checked, method, recovery_code) = match &shown {
+            Shown::Challenge { recovery: false } => {
+                let authenticator = mfa::confirmed_totp(&step.authenticators)
+                    .expect("a challenge has a confirmed authenticator");
+                let code = params.get("code").unwrap_or("");
+                let checked = mfa::check_totp(&state, authenticator, code, now).await?;
+                (checked, "otp", None)
+            }
+            Shown::Challenge { recovery: true } => {
+                let code = params.get("recovery_code").unwrap_or("");
+                let (checked, next) = mfa::use_recovery_code(&state, &user_id, code, now).await?;
+                (checked, "recovery-code", next)
+            }
+            Shown::Enroll { seed } => enroll(&state, &step, seed, params.get("code"), now).await?,
+        };
+        let error = match checked {
+            Checked::Accepted => None,
+            Checked::Refused => Some("That code is not right. Try again."),
+            Checked::Locked => Some("Too many wrong codes. Wait a few minutes, then try again."),
+        };
+        if let Some(error) = error {
+            tracing::info!(user_id = %user_id, method, "second factor refused");
+            let status = match checked {
+                Checked::Locked => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return Ok(render(&state, &headers, &step, &shown, status, Some(error)));
+        }
+        passed(&state, step, method, recovery_code).await
+    }
+    .await;
+    no_store(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// Confirms the enrollment with its first code; a recovery code comes with it.
+async fn enroll(
+    state: &AppState,
+    step: &Step,
+    seed: &[u8],
+    code: Option<&str>,
+    now: i64,
+) -> Result<(Checked, &'static str, Option<String>), PageError> {
+    let user_id = &step.user.user_id;
+    if mfa::locked(state, user_id, now).await? {
+        return Ok((Checked::Locked, "otp", None));
+    }
+    let pending_id = step
+        .authenticators
+        .iter()
+        .find(|a| a.kind == TOTP && !a.confirmed)
+        .map(|a| a.id.clone());
+    let matched = totp::matching_step(seed, code.unwrap_or(""), now);
+    let (Some(id), Some(matched)) = (pending_id, matched) else {
+        state.store().record_mfa_failure(user_id, now).await?;
+        return Ok((Checked::Refused, "otp", None));
+    };
+    let recovery = mfa::new_recovery_code();
+    let recovery_id = mfa::authenticator_id(tessera_store::RECOVERY_CODE);
+    let hash = mfa::recovery_code_hash(&recovery);
+    let confirmed = state
+        .store()
+        .confirm_totp(user_id, &id, matched, (&recovery_id, &hash), now)
+        .await?;
+    if !confirmed {
+        // Another tab confirmed it first: that one's session counts, not this.
+        return Err(expired());
+    }
+    state.store().clear_mfa_failures(user_id).await?;
+    tracing::info!(user_id = %user_id, "authenticator app enrolled");
+    Ok((Checked::Accepted, "otp", Some(recovery)))
+}
+
+/// The second factor passed: the step leaves the transaction (single use), the session
+/// starts, and the browser resumes the request — after seeing a new recovery code, if one
+/// was made.
+async fn passed(
+    state: &AppState,
+    step: Step,
+    method: &'static str,
+    recovery_code: Option<String>,
+) -> Result<Response, PageError> {
+    let mut after = step.pending.clone();
+    after.mfa = None;
+    let text = serde_json::to_string(&after).expect("plain data serializes");
+    if !state
+        .store()
+        .replace_transaction(&step.record.id, &step.record.request, &text)
+        .await?
+    {
+        return Err(expired());
+    }
+    let mut amr = step.step.amr.clone();
+    amr.push("mfa".into());
+    if method == "otp" {
+        amr.push("otp".into());
+    }
+    state
+        .store()
+        .record_login(&step.user.user_id, now())
+        .await?;
+    tracing::info!(user_id = %step.user.user_id, method, "second factor passed");
+    let (_, cookie) = session::start(state, &step.user.user_id, &step.step.connection, amr).await?;
+    let response = match recovery_code {
+        None => resume(&step.record.id),
+        Some(code) => {
+            let page = MfaPage {
+                transaction: &step.record.id,
+                csrf: "",
+                enrolling: false,
+                recovery_form: false,
+                recovery_offered: false,
+                secret: "",
+                qr_svg: "",
+                error: None,
+                recovery_code: Some(&code),
+            };
+            pages::html(StatusCode::OK, &page)
+        }
+    };
+    Ok(with_cookie(response, Some(cookie)))
+}
