@@ -145,11 +145,10 @@ async fn signed_in(
     let password = vec!["pwd".to_string()];
     mfa::after_first_factor(
         state,
-        &transaction.id,
-        &transaction.request,
+        (&transaction.id, &transaction.request),
         user,
-        &user.connection,
-        password,
+        (&user.connection, password),
+        pages::see_other,
     )
     .await
 }

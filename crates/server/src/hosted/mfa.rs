@@ -34,20 +34,22 @@ fn resume(id: &str) -> Response {
 }
 
 /// After a first factor: a session for `user` now, or the second factor first. `stored`
-/// is the transaction's text as the caller last saw it (the step is written only over it).
+/// is the transaction's text as the caller last saw it (the step is written only over it);
+/// `onward` leads the browser to a path (a redirect, or a page where a redirect would be
+/// held back).
 pub(crate) async fn after_first_factor(
     state: &AppState,
-    id: &str,
-    stored: &str,
+    (id, stored): (&str, &str),
     user: &User,
-    connection: &str,
-    amr: Vec<String>,
+    (connection, amr): (&str, Vec<String>),
+    onward: fn(&str) -> Response,
 ) -> Result<Response, PageError> {
     let pending = Pending::read(stored).ok_or_else(expired)?;
     let guardian = mfa::guardian(state).await?;
     if !guardian.required_for(&pending.request) {
         let (_, cookie) = session::start(state, &user.user_id, connection, amr).await?;
-        return Ok(with_cookie(resume(id), Some(cookie)));
+        let resume = onward(&format!("/authorize/resume?state={id}"));
+        return Ok(with_cookie(resume, Some(cookie)));
     }
     let mut next = pending;
     next.mfa = Some(SecondFactorStep {
@@ -59,7 +61,7 @@ pub(crate) async fn after_first_factor(
     if !state.store().replace_transaction(id, stored, &text).await? {
         return Err(expired());
     }
-    Ok(pages::see_other(&format!("/u/mfa?state={id}")))
+    Ok(onward(&format!("/u/mfa?state={id}")))
 }
 
 /// The step of a transaction this browser started, and its user.

@@ -37,12 +37,14 @@ fn callback_url(state: &AppState) -> String {
 /// form submission to that page's `form-action` — which names this callback, not the
 /// application it leads to (a Tessera provider's does exactly that). A page ends the chain.
 fn resume(transaction: &str) -> Response {
-    let location = format!("/authorize/resume?state={transaction}");
+    continue_to(&format!("/authorize/resume?state={transaction}"))
+}
+
+/// A page that leads on to `location` (see [`resume`] for why not a redirect).
+fn continue_to(location: &str) -> Response {
     pages::html(
         axum::http::StatusCode::OK,
-        &pages::ContinuePage {
-            location: &location,
-        },
+        &pages::ContinuePage { location },
     )
 }
 
@@ -374,8 +376,14 @@ pub(crate) async fn callback(
         tracing::info!(user_id = %user.user_id, connection = %connection.name, "login succeeded through an upstream provider");
         // The provider's own methods are not known here: the session states none of
         // its own until a second factor adds `mfa`.
-        mfa::after_first_factor(&state, &record.id, &after_text, &user, &connection.name, vec![])
-            .await
+        mfa::after_first_factor(
+            &state,
+            (&record.id, &after_text),
+            &user,
+            (&connection.name, vec![]),
+            continue_to,
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
