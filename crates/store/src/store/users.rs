@@ -51,11 +51,12 @@ pub(super) fn user_order(order: UserSort) -> String {
         UserOrder::UserId => "user_id",
     };
     let direction = if order.descending { "DESC" } else { "ASC" };
-    // NULL (never logged in) sorts first ascending, last descending, on both backends:
-    // SQLite's own rule, spelled out for PostgreSQL (whose index is built that way).
+    // NULL (never logged in, no email) sorts first ascending, last descending, on both
+    // backends: SQLite's own rule, spelled out for PostgreSQL (whose indexes are built
+    // that way).
     let nulls = match (order.by, order.descending) {
-        (UserOrder::LastLogin, false) => " NULLS FIRST",
-        (UserOrder::LastLogin, true) => " NULLS LAST",
+        (UserOrder::LastLogin | UserOrder::Email, false) => " NULLS FIRST",
+        (UserOrder::LastLogin | UserOrder::Email, true) => " NULLS LAST",
         _ => "",
     };
     let tie_break = if order.by == UserOrder::UserId {
