@@ -216,8 +216,14 @@ pub fn grant_fields(grant: &ClientGrant) -> Vec<(&'static str, String)> {
 pub fn user_fields(user: &User) -> Vec<(&'static str, String)> {
     vec![
         ("user_id", user.user_id.clone()),
-        ("email", user.email.clone()),
-        ("email verified", yes_no(user.email_verified)),
+        // Empty for a user without an email (an upstream's).
+        ("email", user.email.clone().unwrap_or_default()),
+        (
+            "email verified",
+            user.email
+                .as_ref()
+                .map_or_else(String::new, |_| yes_no(user.email_verified)),
+        ),
         ("name", user.name.clone()),
         ("nickname", user.nickname.clone()),
         ("blocked", yes_no(user.blocked)),

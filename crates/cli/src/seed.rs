@@ -351,7 +351,7 @@ async fn seed_rbac(
             .any(|r| r.id == role.id)
         {
             store.assign_user_role(&user.user_id, &role.id).await?;
-            changes.push(format!("gave {} the role {name}", user.email));
+            changes.push(format!("gave {} the role {name}", user.email_or_id()));
         }
     }
     Ok(api)

@@ -131,8 +131,12 @@ pub fn profile_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
         claims.insert("picture".into(), json!(user.picture));
         claims.insert("updated_at".into(), json!(rfc3339(user.updated_at)));
     }
-    if scope::contains(scopes, "email") {
-        claims.insert("email".into(), json!(user.email));
+    // A user without an email (an upstream that shared none) has neither claim, as on
+    // Auth0.
+    if scope::contains(scopes, "email")
+        && let Some(email) = &user.email
+    {
+        claims.insert("email".into(), json!(email));
         claims.insert("email_verified".into(), json!(user.email_verified));
     }
     claims
@@ -207,7 +211,7 @@ mod tests {
         User {
             user_id: "auth0|abc".into(),
             connection: crate::DATABASE_CONNECTION.into(),
-            email: "demo@example.com".into(),
+            email: Some("demo@example.com".into()),
             email_verified: true,
             name: "demo@example.com".into(),
             nickname: "demo".into(),
@@ -296,6 +300,21 @@ mod tests {
         assert!(!claims.contains_key("email"));
         assert_eq!(claims["at_hash"], json!(at_hash("token")));
         assert!(!claims.contains_key("c_hash"), "no code, no c_hash");
+    }
+
+    #[test]
+    fn a_user_without_an_email_has_no_email_claims() {
+        let scopes = scope::parse("openid profile email");
+        let with = profile_claims(&user(), &scopes);
+        assert_eq!(with["email"], json!("demo@example.com"));
+        assert_eq!(with["email_verified"], json!(true));
+        let mut emailless = user();
+        emailless.email = None;
+        emailless.email_verified = false;
+        let without = profile_claims(&emailless, &scopes);
+        assert!(!without.contains_key("email"));
+        assert!(!without.contains_key("email_verified"));
+        assert_eq!(without["nickname"], json!("demo"), "the profile stays");
     }
 
     #[test]

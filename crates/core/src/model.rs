@@ -330,7 +330,10 @@ pub struct User {
     /// Auth0-style id, e.g. `auth0|5f1c…`.
     pub user_id: String,
     pub connection: String,
-    pub email: String,
+    /// `None`: an upstream connection's user whose provider shared no email address
+    /// (users of a database connection always have one).
+    pub email: Option<String>,
+    /// `false` when there is no email.
     pub email_verified: bool,
     pub name: String,
     pub nickname: String,
@@ -366,6 +369,12 @@ pub fn merge_metadata(stored: &mut Metadata, patch: &Metadata) {
 }
 
 impl User {
+    /// What names the user to a person (the dashboard, the CLI): the email, or the user
+    /// id when there is none.
+    pub fn email_or_id(&self) -> &str {
+        self.email.as_deref().unwrap_or(&self.user_id)
+    }
+
     /// The nickname Auth0 derives from an email: its local part.
     pub fn nickname_from_email(email: &str) -> String {
         email.split('@').next().unwrap_or(email).to_string()

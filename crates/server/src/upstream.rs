@@ -410,7 +410,8 @@ impl Upstreams {
     }
 
     /// GitHub: the user from `/user`, the email from `/user/emails` — the primary one,
-    /// verified as GitHub says — or, without that scope, `/user`'s public email unverified.
+    /// verified as GitHub says — or, without that scope, `/user`'s public email unverified;
+    /// none when GitHub shares neither (the user then has no email).
     async fn finish_github(
         &self,
         connection: &ConnectionRecord,
@@ -470,7 +471,7 @@ impl Upstreams {
         }
         Ok(Identity {
             sub: id,
-            profile: profile_of(&claims)?,
+            profile: profile_of(&claims),
         })
     }
 
@@ -521,7 +522,7 @@ impl Upstreams {
         }
         Ok(Identity {
             sub,
-            profile: profile_of(&claims)?,
+            profile: profile_of(&claims),
         })
     }
 
@@ -604,7 +605,7 @@ impl Upstreams {
         }
         Ok(Identity {
             sub,
-            profile: profile_of(&profile_claims)?,
+            profile: profile_of(&profile_claims),
         })
     }
 
@@ -854,9 +855,11 @@ fn kind(error: &reqwest::Error) -> &'static str {
     }
 }
 
-/// The profile from the provider's claims. `email_verified` is the provider's boolean
-/// as it says it — absent, or anything but `true`, is `false`.
-fn profile_of(claims: &Map<String, Value>) -> Result<FederatedProfile, UpstreamError> {
+/// The profile from the provider's claims. An email that is absent, not a string or not
+/// a valid address is none: the user signs in without one, as on Auth0 (never with a
+/// malformed one). `email_verified` is the provider's boolean as it says it — absent, or
+/// anything but `true`, is `false` — and `false` without an email.
+fn profile_of(claims: &Map<String, Value>) -> FederatedProfile {
     let text = |name: &str| {
         claims
             .get(name)
@@ -864,19 +867,17 @@ fn profile_of(claims: &Map<String, Value>) -> Result<FederatedProfile, UpstreamE
             .map(str::trim)
             .filter(|t| !t.is_empty())
     };
-    let email = text("email")
-        .and_then(|email| tessera_core::validate::email(email).ok())
-        .ok_or_else(|| failed("the provider did not share a usable email address"))?;
+    let email = text("email").and_then(|email| tessera_core::validate::email(email).ok());
     let person = |name: &str| {
         text(name).and_then(|value| tessera_core::validate::person_name(value, name).ok())
     };
-    Ok(FederatedProfile {
+    FederatedProfile {
+        email_verified: email.is_some() && claims.get("email_verified") == Some(&Value::Bool(true)),
         email,
-        email_verified: claims.get("email_verified") == Some(&Value::Bool(true)),
         name: person("name"),
         nickname: person("nickname").or_else(|| person("preferred_username")),
         picture: text("picture").and_then(|url| tessera_core::validate::picture_url(url).ok()),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -903,26 +904,38 @@ mod tests {
         ] {
             let mut claims = object(base.clone());
             claims.insert("email_verified".into(), value.clone());
-            assert_eq!(
-                profile_of(&claims).unwrap().email_verified,
-                expected,
-                "{value}"
-            );
+            assert_eq!(profile_of(&claims).email_verified, expected, "{value}");
         }
-        assert!(!profile_of(&object(base)).unwrap().email_verified);
+        assert!(!profile_of(&object(base)).email_verified);
     }
 
     #[test]
-    fn a_profile_needs_a_usable_email_and_drops_markup() {
-        assert!(profile_of(&object(json!({"name": "Ada"}))).is_err());
-        assert!(profile_of(&object(json!({"email": "not an email"}))).is_err());
+    fn a_profile_without_a_usable_email_has_none_and_markup_is_dropped() {
+        let long = format!("{}@x.io", "a".repeat(10 * 1024));
+        for email in [
+            Value::Null,
+            json!(""),
+            json!("not an email"),
+            json!({"address": "a@x.io"}),
+            json!(["a@x.io"]),
+            json!(42),
+            json!(long),
+        ] {
+            let profile = profile_of(&object(
+                json!({"email": email.clone(), "email_verified": true, "name": "Ada"}),
+            ));
+            assert_eq!(profile.email, None, "{email}");
+            assert!(!profile.email_verified, "{email}");
+            assert_eq!(profile.name.as_deref(), Some("Ada"));
+        }
+        assert_eq!(profile_of(&object(json!({"name": "Ada"}))).email, None);
         let profile = profile_of(&object(json!({
             "email": "Ada@X.io",
             "name": "<script>",
             "preferred_username": "ada",
             "picture": "javascript:alert(1)",
-        })))
-        .unwrap();
+        })));
+        assert_eq!(profile.email.as_deref(), Some("ada@x.io"));
         assert_eq!(profile.name, None);
         assert_eq!(profile.nickname.as_deref(), Some("ada"));
         assert_eq!(profile.picture, None);

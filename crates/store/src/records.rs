@@ -539,7 +539,8 @@ pub struct ConnectionFilter {
 /// defaults a new user of the database connection gets.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FederatedProfile {
-    pub email: String,
+    /// `None`: the provider shared no (valid) email address.
+    pub email: Option<String>,
     pub email_verified: bool,
     pub name: Option<String>,
     pub nickname: Option<String>,
@@ -550,7 +551,9 @@ pub struct FederatedProfile {
 /// (Auth0's `profileData`), and what its account gets back when it is unlinked.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LinkedProfile {
-    pub email: String,
+    /// Absent when the account had no email (older rows always have one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub email_verified: bool,
     pub name: String,
     pub nickname: String,

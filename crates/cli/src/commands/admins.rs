@@ -46,7 +46,7 @@ async fn add(ctx: &Context, email: &str, role: SystemRole) -> CliResult<()> {
     report(
         ctx,
         &user,
-        &format!("{} is now a {}.", user.email, role.name),
+        &format!("{} is now a {}.", user.email_or_id(), role.name),
     )
     .await
 }
@@ -59,7 +59,7 @@ async fn remove(ctx: &Context, email: &str) -> CliResult<()> {
     report(
         ctx,
         &user,
-        &format!("{} is no longer an administrator.", user.email),
+        &format!("{} is no longer an administrator.", user.email_or_id()),
     )
     .await
 }
@@ -113,7 +113,13 @@ async fn list(ctx: &Context, page: &PageArgs) -> CliResult<()> {
         let rows: Vec<Vec<String>> = holders
             .items
             .iter()
-            .map(|u| vec![u.email.clone(), u.user_id.clone(), u.name.clone()])
+            .map(|u| {
+                vec![
+                    u.email.clone().unwrap_or_default(),
+                    u.user_id.clone(),
+                    u.name.clone(),
+                ]
+            })
             .collect();
         if rows.is_empty() && page.page == 0 {
             println!("  nobody (tessera admins add EMAIL{})", flag(role));

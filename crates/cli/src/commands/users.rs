@@ -55,7 +55,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
                 // Its linked identities went with it.
                 output::print_json(&wire::user(&user, &[]));
             } else {
-                println!("Deleted user {} ({}).", user.email, user.user_id);
+                println!("Deleted user {} ({}).", user.email_or_id(), user.user_id);
             }
             Ok(())
         }
@@ -76,7 +76,10 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
                 .await
                 .map_err(|e| not_found_or(e, &key))?;
             // Also lift brute-force lockouts, from every IP.
-            ctx.store.clear_login_failures(&user.email, None).await?;
+            // Counted per email: a user without one (an upstream's) has none.
+            if let Some(email) = &user.email {
+                ctx.store.clear_login_failures(email, None).await?;
+            }
             let user = find(&ctx.store, &user.user_id).await?;
             print_user(
                 ctx,
@@ -138,7 +141,11 @@ async fn roles(ctx: &Context, action: UserRolesAction) -> CliResult<()> {
         if !ctx.json {
             let verb = if assign { "Gave" } else { "Took" };
             let preposition = if assign { "to" } else { "from" };
-            println!("{verb} role {} {preposition} {}.", role.name, user.email);
+            println!(
+                "{verb} role {} {preposition} {}.",
+                role.name,
+                user.email_or_id()
+            );
         }
     }
     let roles = ctx.store.user_roles(&user.user_id).await?;
@@ -181,14 +188,16 @@ async fn consents(ctx: &Context, action: UserConsentsAction) -> CliResult<()> {
             let what = audience.map_or(String::new(), |a| format!(" for {a}"));
             return Err(CliError::NotFound(format!(
                 "{} has no consent to {} ({}){what}",
-                user.email, client.name, client.client_id
+                user.email_or_id(),
+                client.name,
+                client.client_id
             )));
         }
         if !ctx.json {
             println!(
                 "Revoked {} consent(s) of {} to {}; {} refresh token famil{} ended.",
                 revoked.consents,
-                user.email,
+                user.email_or_id(),
                 client.name,
                 revoked.refresh_families,
                 if revoked.refresh_families == 1 {
@@ -205,7 +214,7 @@ async fn consents(ctx: &Context, action: UserConsentsAction) -> CliResult<()> {
     } else if consents.is_empty() {
         println!(
             "{} has not consented to any third-party application.",
-            user.email
+            user.email_or_id()
         );
     } else {
         let rows: Vec<Vec<String>> = consents
@@ -308,8 +317,14 @@ async fn list(ctx: &Context, args: &PageArgs) -> CliResult<()> {
             .map(|u| {
                 vec![
                     u.user_id.clone(),
-                    u.email.clone(),
-                    if u.email_verified { "yes" } else { "no" }.to_string(),
+                    // Empty for a user without an email (an upstream's).
+                    u.email.clone().unwrap_or_default(),
+                    match (&u.email, u.email_verified) {
+                        (None, _) => "",
+                        (Some(_), true) => "yes",
+                        (Some(_), false) => "no",
+                    }
+                    .to_string(),
                     if u.blocked { "blocked" } else { "" }.to_string(),
                 ]
             })

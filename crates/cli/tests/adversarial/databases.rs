@@ -68,7 +68,7 @@ async fn snapshot(server: &TestServer, connections: &[&str]) -> Vec<String> {
     for user in users {
         let hash = server
             .store
-            .find_user_with_password_in(&user.connection, &user.email)
+            .find_user_with_password_in(&user.connection, user.email.as_deref().unwrap())
             .await
             .unwrap()
             .and_then(|(_, hash)| hash);

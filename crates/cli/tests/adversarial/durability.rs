@@ -610,7 +610,7 @@ async fn postgres_restarts_under_load_cost_only_503s() {
         let mut missing = Vec::new();
         for (user_id, email) in &users {
             match server.store.find_user(user_id).await {
-                Ok(Some(user)) if user.email == *email => {}
+                Ok(Some(user)) if user.email.as_ref() == Some(email) => {}
                 other => missing.push(format!("{user_id}: {other:?}")),
             }
         }

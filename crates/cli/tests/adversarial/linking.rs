@@ -41,7 +41,7 @@ fn encoded(text: &str) -> String {
 
 async fn federated(server: &TestServer, user_id: &str, connection: &str, email: &str) {
     let profile = FederatedProfile {
-        email: email.into(),
+        email: Some(email.into()),
         email_verified: true,
         ..Default::default()
     };

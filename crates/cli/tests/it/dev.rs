@@ -117,7 +117,7 @@ async fn seeding_twice_changes_nothing() {
         first.spa.grant_types,
         ["authorization_code", "implicit", "refresh_token"]
     );
-    assert_eq!(first.demo_user.email, DEMO_EMAIL);
+    assert_eq!(first.demo_user.email.as_deref(), Some(DEMO_EMAIL));
     assert!(first.demo_user.email_verified);
     assert!(password_works(&store, "quickstart demo pass").await);
 

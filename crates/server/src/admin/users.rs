@@ -500,11 +500,18 @@ pub(crate) async fn delete(
     if !admin.is_fresh() {
         return super::login::sign_in_redirect(&user_path(&user, "delete"), true);
     }
-    if form.params.get("confirm") != Some(user.email.as_str()) {
+    // A user without an email (an upstream's) is confirmed by their id, which the page
+    // shows in its place.
+    if form.params.get("confirm") != Some(user.email_or_id()) {
+        let error = if user.email.is_some() {
+            "Type the user's email address exactly to delete them."
+        } else {
+            "Type the user's id exactly to delete them."
+        };
         return views::form_again(&DeletePage {
             frame: Frame::new(&state, admin, "users", None),
             user,
-            error: Some("Type the user's email address exactly to delete them."),
+            error: Some(error),
         });
     }
     match users::delete(&state, &admin.principal, &user.user_id).await {

@@ -34,7 +34,7 @@ impl<'a> Frame<'a> {
         Frame {
             css: assets::stylesheet_path(),
             issuer: state.issuer(),
-            email: admin.user.email.as_str(),
+            email: admin.user.email_or_id(),
             csrf: &admin.csrf,
             section,
             notice: notice.and_then(notice_text),

@@ -64,7 +64,8 @@ async fn load(
         pending,
         client,
         user_id,
-        user_email: user.email,
+        // Whom the page greets: a user without an email by their name.
+        user_email: user.email.unwrap_or(user.name),
         audience,
         scopes,
     })

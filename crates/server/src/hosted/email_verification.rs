@@ -48,6 +48,11 @@ pub(crate) async fn send_mail(
     let Some(user) = store.find_user(user_id).await? else {
         return Ok(());
     };
+    // No mail to an empty address: an upstream's user may have none.
+    let Some(email) = user.email.clone().filter(|email| !email.is_empty()) else {
+        tracing::info!(%user_id, "no verification mail: the user has no email address");
+        return Ok(());
+    };
     if user.email_verified {
         return Ok(());
     }
@@ -75,7 +80,7 @@ pub(crate) async fn send_mail(
             };
             let variables = Variables {
                 url: link.clone(),
-                user_email: user.email.clone(),
+                user_email: email.clone(),
                 user_name: user.name.clone(),
                 user_nickname: user.nickname.clone(),
                 application_name: application_name.unwrap_or_default().to_string(),
@@ -106,7 +111,7 @@ pub(crate) async fn send_mail(
         ),
     };
     let outgoing = Outgoing {
-        to: &user.email,
+        to: &email,
         from: template
             .as_ref()
             .filter(|_| html)

@@ -364,10 +364,10 @@ pub(crate) async fn code_submit(
             .store()
             .set_user_password(&user.user_id, &hash, now())
             .await?;
-        state
-            .store()
-            .clear_login_failures(&user.email, None)
-            .await?;
+        // The failures are counted per email; a user found by code and email has one.
+        if let Some(email) = &user.email {
+            state.store().clear_login_failures(email, None).await?;
+        }
         tracing::info!(user_id = %user.user_id, "password reset");
         crate::actions::post_change_password(
             &state,

@@ -28,6 +28,10 @@ pub(crate) async fn send_code(
     let Some(user) = store.find_user_by_email_in(connection, email).await? else {
         return Ok(());
     };
+    // Found by its email, so it has one; never mail an empty address all the same.
+    let Some(to) = user.email.clone().filter(|email| !email.is_empty()) else {
+        return Ok(());
+    };
     if user.blocked {
         return Ok(());
     }
@@ -56,8 +60,7 @@ pub(crate) async fn send_code(
          you asked for it, or at {code_page}\n\n\
          If you did not ask for this, ignore this email: your password stays as it is.\n"
     );
-    mail.send(&user.email, "Your password reset code", body)
-        .await?;
+    mail.send(&to, "Your password reset code", body).await?;
     tracing::info!(user_id = %user.user_id, "password reset code sent");
     Ok(())
 }

@@ -69,6 +69,11 @@ pub(crate) async fn email_verification(
         ));
     }
     let user = users::find(&state, &user_id).await?;
+    if user.email.is_none() {
+        return Err(ApiError::bad_request(
+            "The user has no email address to verify.",
+        ));
+    }
     let ticket = issue_ticket(
         state.store(),
         state.issuer(),

@@ -268,8 +268,15 @@ pub(crate) async fn update(
         ))
         .about("connection"));
     }
-    if change.email.as_ref() == Some(&user.email) {
+    if change.email.is_some() && change.email == user.email {
         change.email = None;
+    }
+    // A user without an email (an upstream's) has no address to be verified.
+    if user.email.is_none() && change.email.is_none() && change.email_verified == Some(true) {
+        return Err(
+            ApiError::bad_request("The user has no email address to verify.")
+                .about("email_verified"),
+        );
     }
     if change.email.is_some() && change.email_verified.is_none() {
         change.email_verified = Some(false);
@@ -326,10 +333,9 @@ pub(crate) async fn update(
             .map_err(gone)?;
         if !blocked {
             // As `tessera users unblock`: brute-force lockouts are lifted too.
-            state
-                .store()
-                .clear_login_failures(&user.email, None)
-                .await?;
+            if let Some(email) = &user.email {
+                state.store().clear_login_failures(email, None).await?;
+            }
         }
     }
     find(state, &user.user_id).await
@@ -433,6 +439,14 @@ pub(crate) mod http {
         let email = query
             .get("email")
             .ok_or_else(|| ApiError::invalid_query("Missing required property: email"))?;
+        // As Auth0: an address or 400. An empty one must never find the users who have
+        // none (the store never matches NULL, and this keeps it from being asked).
+        if tessera_core::validate::email(email).is_err() {
+            return Err(ApiError::invalid_query_property(
+                "Object didn't pass validation for format email",
+                "email",
+            ));
+        }
         let fields = query.field_filter()?;
         let users = super::by_email(&state, &principal, email).await?;
         let linked = super::linked_of(&state, users.as_slice()).await?;

@@ -58,6 +58,11 @@ pub(crate) async fn create(
         .find_user(&user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("The user does not exist.", "inexistent_user"))?;
+    if user.email.is_none() {
+        return Err(ApiError::bad_request(
+            "The user has no email address to verify.",
+        ));
+    }
     state
         .mailer()
         .send_verification(&user.user_id, application_name.as_deref());

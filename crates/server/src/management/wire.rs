@@ -192,8 +192,11 @@ pub struct User {
     pub app_metadata: tessera_core::Metadata,
     pub blocked: bool,
     pub created_at: String,
-    pub email: String,
-    pub email_verified: bool,
+    /// Both absent when the user has no email (an upstream that shared none), as in Auth0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     pub identities: Vec<Identity>,
     /// Absent until the first login, as in Auth0.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,8 +228,11 @@ pub struct Identity {
 /// A linked identity's `profileData`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProfileData {
-    pub email: String,
-    pub email_verified: bool,
+    /// Both absent when the identity had no email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     pub name: String,
     pub nickname: String,
     pub picture: String,
@@ -259,7 +265,7 @@ pub fn identities(
             let p = &l.profile;
             let data = ProfileData {
                 email: p.email.clone(),
-                email_verified: p.email_verified,
+                email_verified: p.email.as_ref().map(|_| p.email_verified),
                 name: p.name.clone(),
                 nickname: p.nickname.clone(),
                 picture: p.picture.clone(),
@@ -277,7 +283,7 @@ pub fn user(user: &tessera_core::User, linked: &[tessera_store::LinkedIdentity])
         blocked: user.blocked,
         created_at: rfc3339(user.created_at),
         email: user.email.clone(),
-        email_verified: user.email_verified,
+        email_verified: user.email.as_ref().map(|_| user.email_verified),
         identities: identities(user, linked),
         last_login: user.last_login.map(rfc3339),
         logins_count: user.logins_count,
@@ -395,7 +401,9 @@ pub fn permission(
 /// A member of a role, as `/roles/{id}/users` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoleMember {
-    pub email: String,
+    /// Absent when the user has no email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub name: String,
     pub picture: String,
     pub user_id: String,
@@ -635,7 +643,7 @@ mod tests {
         tessera_core::User {
             user_id: "auth0|00ff".into(),
             connection: "Username-Password-Authentication".into(),
-            email: "a@example.com".into(),
+            email: Some("a@example.com".into()),
             email_verified: false,
             name: "a@example.com".into(),
             nickname: "a".into(),
@@ -648,6 +656,22 @@ mod tests {
             user_metadata: Default::default(),
             app_metadata: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_user_without_an_email_has_no_email_members() {
+        let mut federated = person();
+        federated.user_id = "github|42".into();
+        federated.email = None;
+        let shape = serde_json::to_value(user(&federated, &[])).unwrap();
+        assert!(shape.get("email").is_none(), "{shape}");
+        assert!(shape.get("email_verified").is_none(), "{shape}");
+        assert_eq!(shape["identities"][0]["provider"], "github");
+        let member = serde_json::to_value(role_member(&federated)).unwrap();
+        assert!(member.get("email").is_none(), "{member}");
+        let shape = serde_json::to_value(user(&person(), &[])).unwrap();
+        assert_eq!(shape["email"], "a@example.com");
+        assert_eq!(shape["email_verified"], false);
     }
 
     /// Printed directly and through a `Value` (sorted keys), every shape reads the same,

@@ -1142,7 +1142,7 @@ async fn a_connection_is_created_edited_enabled_and_deleted_from_the_dashboard()
     // Deleting: refused while a user of it remains, then done.
     let confirm = format!("/admin/connections/{}/delete", created.id);
     let profile = tessera_store::FederatedProfile {
-        email: "fed@example.com".into(),
+        email: Some("fed@example.com".into()),
         ..Default::default()
     };
     server
@@ -1278,7 +1278,7 @@ async fn a_user_page_lists_linked_identities_and_unlinks_one() {
         .collect();
     administrator(&server, "viewer@example.com", &read_only).await;
     let profile = tessera_store::FederatedProfile {
-        email: "ada@github.example".into(),
+        email: Some("ada@github.example".into()),
         email_verified: true,
         name: Some("<b>Ada</b>".into()),
         ..Default::default()

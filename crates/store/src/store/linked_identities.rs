@@ -70,7 +70,7 @@ impl Store {
                 _ => return Err(StoreError::NotFound("user")),
             };
             let profile = LinkedProfile {
-                email: secondary_row.text("email")?,
+                email: secondary_row.opt_text("email")?,
                 email_verified: secondary_row.col("email_verified")?,
                 name: secondary_row.text("name")?,
                 nickname: secondary_row.text("nickname")?,
@@ -223,7 +223,7 @@ impl Store {
         user_id: &str,
         profile: &FederatedProfile,
     ) -> StoreResult<Option<String>> {
-        let profile = to_json(&profile_as_stored(profile));
+        let profile = to_json(&profile_as_stored(profile, user_id));
         each!(self, |pool| {
             let row = sqlx::query(
                 "UPDATE linked_identities SET profile = $1 WHERE tenant_id = $2 AND user_id = $3 \

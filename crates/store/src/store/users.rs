@@ -86,10 +86,10 @@ pub(super) fn user_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<User> {
     })
 }
 
-/// A default avatar, as Auth0 gives users without one: an inline SVG with the initials,
-/// so nothing is loaded from a third-party host.
-fn default_picture(email: &str) -> String {
-    let initials: String = email
+/// A default avatar, as Auth0 gives users without one: an inline SVG with the initials
+/// of `seed` (the email, else the name), so nothing is loaded from a third-party host.
+fn default_picture(seed: &str) -> String {
+    let initials: String = seed
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .take(2)
@@ -107,20 +107,32 @@ fn default_picture(email: &str) -> String {
     )
 }
 
-/// An upstream's profile with the defaults a user row gets for what it leaves out.
-pub(super) fn profile_as_stored(profile: &FederatedProfile) -> LinkedProfile {
-    let email = tessera_core::normalize_email(&profile.email);
+/// An upstream's profile of the user `user_id` with the defaults a user row gets for
+/// what it leaves out. Without an email (the provider shared none) the nickname is the
+/// provider's, else its name, else the user id; the name is the provider's, else the
+/// nickname; `email_verified` is false.
+pub(super) fn profile_as_stored(profile: &FederatedProfile, user_id: &str) -> LinkedProfile {
+    let email = profile
+        .email
+        .as_deref()
+        .map(tessera_core::normalize_email)
+        .filter(|email| !email.is_empty());
+    let nickname = profile.nickname.clone().unwrap_or_else(|| match &email {
+        Some(email) => User::nickname_from_email(email),
+        None => profile.name.clone().unwrap_or_else(|| user_id.to_string()),
+    });
+    let name = profile
+        .name
+        .clone()
+        .unwrap_or_else(|| email.clone().unwrap_or_else(|| nickname.clone()));
     LinkedProfile {
         picture: profile
             .picture
             .clone()
-            .unwrap_or_else(|| default_picture(&email)),
-        name: profile.name.clone().unwrap_or_else(|| email.clone()),
-        nickname: profile
-            .nickname
-            .clone()
-            .unwrap_or_else(|| User::nickname_from_email(&email)),
-        email_verified: profile.email_verified,
+            .unwrap_or_else(|| default_picture(email.as_deref().unwrap_or(&name))),
+        name,
+        nickname,
+        email_verified: profile.email_verified && email.is_some(),
         email,
     }
 }
@@ -161,7 +173,7 @@ impl Store {
                     .picture
                     .clone()
                     .unwrap_or_else(|| default_picture(&email)),
-                email,
+                email: Some(email),
                 email_verified: new.email_verified,
                 blocked: false,
                 created_at: now,
@@ -275,8 +287,10 @@ impl Store {
             for row in &rows {
                 let user_id: String = row.col("user_id")?;
                 let row_connection: String = row.col("connection")?;
-                if row_connection == connection {
-                    by_email.insert(row.text("email")?, user_id.clone());
+                // A user found by id may have no email (an upstream's).
+                if let (true, Some(email)) = (row_connection == connection, row.opt_text("email")?)
+                {
+                    by_email.insert(email, user_id.clone());
                 }
                 taken_ids.insert(user_id);
             }
@@ -387,7 +401,7 @@ impl Store {
             name,
             nickname,
             picture,
-        } = profile_as_stored(profile);
+        } = profile_as_stored(profile, user_id);
         each!(self, |pool| {
             let row = sqlx::query(concat!(
                 "INSERT INTO users (tenant_id, user_id, connection, email, email_verified, \
@@ -667,7 +681,7 @@ impl Store {
             .ok_or(StoreError::NotFound("user"))?;
             let mut user = user_from_row(&row)?;
             if let Some(email) = &change.email {
-                user.email = tessera_core::normalize_email(email);
+                user.email = Some(tessera_core::normalize_email(email));
             }
             if let Some(verified) = change.email_verified {
                 user.email_verified = verified;

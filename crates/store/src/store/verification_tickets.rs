@@ -8,7 +8,8 @@ use crate::records::{NewVerificationTicket, VerifiedEmail};
 use crate::{StoreError, StoreResult};
 
 impl Store {
-    /// Stores a ticket (hashed) for the user's current address.
+    /// Stores a ticket (hashed) for the user's current address; `NotFound` when the user
+    /// is gone or has no address (an upstream's user who shared none).
     pub async fn put_email_verification_ticket(
         &self,
         ticket: &NewVerificationTicket<'_>,
@@ -18,7 +19,7 @@ impl Store {
                 "INSERT INTO email_verification_tickets \
                  (tenant_id, ticket_hash, user_id, email, result_url, created_at, expires_at) \
                  SELECT $1, $2, user_id, email, $3, $4, $5 FROM users \
-                 WHERE tenant_id = $1 AND user_id = $6",
+                 WHERE tenant_id = $1 AND user_id = $6 AND email IS NOT NULL",
             )
             .bind(self.tenant)
             .bind(ticket.ticket_hash)

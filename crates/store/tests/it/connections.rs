@@ -336,7 +336,7 @@ async fn a_connection_with_users_is_not_deleted(store: &Store) {
         .await
         .unwrap();
     let profile = FederatedProfile {
-        email: "kept@x.io".into(),
+        email: Some("kept@x.io".into()),
         ..Default::default()
     };
     store
