@@ -1449,3 +1449,61 @@ async fn a_user_is_created_in_the_database_connection_chosen_and_gets_a_new_pass
         default_before
     );
 }
+
+#[tokio::test]
+async fn a_user_without_an_email_is_shown_by_id_and_deleted_by_typing_it() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let profile = tessera_store::FederatedProfile {
+        nickname: Some("octocat".into()),
+        ..Default::default()
+    };
+    server
+        .store
+        .upsert_federated_user("github|4242", "github", &profile, 1)
+        .await
+        .unwrap();
+    let browser = signed_in(&server, "admin@example.com").await;
+    let (status, html) = page(&server, &browser, "/admin/users").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("github|4242"), "listed by its id: {html}");
+    let user_path = "/admin/users/github%7C4242";
+    let (status, html) = page(&server, &browser, user_path).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<h1>github|4242"), "{html}");
+    assert!(html.contains("the provider shared none"), "{html}");
+
+    let confirm = format!("{user_path}/delete");
+    let (status, html) = page(&server, &browser, &confirm).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Type <strong>github|4242</strong>"), "{html}");
+    // Nothing typed (the email it does not have) deletes nobody.
+    let response = post(&server, &browser, &confirm, &confirm, &[("confirm", "")]).await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        server
+            .store
+            .find_user("github|4242")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let response = post(
+        &server,
+        &browser,
+        &confirm,
+        &confirm,
+        &[("confirm", "github|4242")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/admin/users?notice=user_deleted");
+    assert!(
+        server
+            .store
+            .find_user("github|4242")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

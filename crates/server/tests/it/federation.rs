@@ -52,6 +52,11 @@ struct Federation {
 /// Two Tessera servers: `upstream` knows `downstream` as a regular web application,
 /// `downstream` has the connection `acme` to it, enabled for its SPA.
 async fn federation() -> Federation {
+    federation_asking("openid profile email").await
+}
+
+/// [`federation`] whose connection asks the provider for `scopes`.
+async fn federation_asking(scopes: &str) -> Federation {
     let upstream = spawn().await;
     let downstream = spawn().await;
     let (status, app) = management(
@@ -78,7 +83,7 @@ async fn federation() -> Federation {
                 "discovery_url": format!("{}.well-known/openid-configuration", upstream.issuer),
                 "client_id": app["client_id"],
                 "client_secret": app["client_secret"],
-                "scopes": "openid profile email",
+                "scopes": scopes,
             },
             "enabled_clients": [downstream.spa_client_id],
         })),
@@ -236,6 +241,94 @@ async fn a_user_of_the_provider_signs_in_to_the_application() {
 
 fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_provider_asked_without_the_email_scope_signs_its_user_in_without_one() {
+    // Asked without `email`, the upstream's ID token carries none: as on Auth0 the user
+    // is signed in all the same, and has no email.
+    let f = federation_asking("openid profile").await;
+    let user_id = format!("oidc|acme|{}", f.upstream.user_id);
+    let mut logins = 0;
+    for _ in 0..2 {
+        let (down, up) = (browser(), browser());
+        let (url, verifier) = authorize(&f, "acme");
+        let callback = to_the_callback(&f, &down, &up, &url).await;
+        let at_app = finish(&f, &down, &callback).await;
+        let params = params_of(&at_app);
+        assert!(params.contains_key("code"), "{at_app}");
+        let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        logins += 1;
+        let id_token = claims_of(tokens["id_token"].as_str().unwrap());
+        assert_eq!(id_token["sub"], user_id.as_str());
+        assert!(id_token.get("email").is_none(), "{id_token}");
+        assert!(id_token.get("email_verified").is_none(), "{id_token}");
+        assert!(id_token["nickname"].is_string(), "the profile is there");
+        let userinfo: Value = reqwest::Client::new()
+            .get(f.downstream.url("/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(userinfo["sub"], user_id.as_str());
+        assert!(userinfo.get("email").is_none(), "{userinfo}");
+        assert!(userinfo.get("email_verified").is_none(), "{userinfo}");
+
+        // The same user each time, as the Management API shows it: no email members.
+        let (status, user) = management(
+            &f.downstream,
+            Method::GET,
+            &format!("/users/{}", urlencode(&user_id)),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{user}");
+        assert!(user.get("email").is_none(), "{user}");
+        assert!(user.get("email_verified").is_none(), "{user}");
+        assert_eq!(user["logins_count"], logins);
+        assert_eq!(user["identities"][0]["provider"], "oidc");
+    }
+
+    // Listed among the others, in every order and search that reads email.
+    for query in [
+        "",
+        "?sort=email:1",
+        "?sort=email:-1&include_totals=true",
+        "?q=identities.connection:acme",
+    ] {
+        let (status, page) =
+            management(&f.downstream, Method::GET, &format!("/users{query}"), None).await;
+        assert_eq!(status, 200, "{query}: {page}");
+        let users = page
+            .get("users")
+            .unwrap_or(&page)
+            .as_array()
+            .unwrap()
+            .clone();
+        let found: Vec<&Value> = users
+            .iter()
+            .filter(|u| u["user_id"] == user_id.as_str())
+            .collect();
+        assert_eq!(found.len(), 1, "{query}: {page}");
+        assert!(found[0].get("email").is_none(), "{query}");
+    }
+    let (status, page) = management(
+        &f.downstream,
+        Method::GET,
+        &format!("/users?q=email:{}", urlencode("\"\"")),
+        None,
+    )
+    .await;
+    assert!(
+        status == 400 || page.as_array().is_some_and(|users| users.is_empty()),
+        "{status} {page}"
+    );
+    let (status, _) = management(&f.downstream, Method::GET, "/users-by-email?email=", None).await;
+    assert_eq!(status, 400);
 }
 
 #[tokio::test]

@@ -22,12 +22,15 @@ const CLIENT_ID: &str = "gh-client";
 const CLIENT_SECRET: &str = "gh-secret";
 const TOKEN: &str = "gho_fake_access_token";
 
-/// The fake GitHub: codes it issued (code → the PKCE challenge it was asked with), and
-/// whether the primary email is verified.
+/// The fake GitHub: codes it issued (code → the PKCE challenge it was asked with),
+/// whether the primary email is verified, and whether it shares any email at all (when
+/// not, `/user/emails` is refused, as without the `user:email` scope, and `/user` has
+/// `"email": null`, a private address).
 #[derive(Clone, Default)]
 struct Fake {
     codes: Arc<Mutex<HashMap<String, String>>>,
     primary_verified: Arc<Mutex<bool>>,
+    shares_no_email: Arc<Mutex<bool>>,
 }
 
 /// `GET /login/oauth/authorize`: the user is signed in at the provider and agrees at
@@ -102,6 +105,13 @@ async fn emails(State(fake): State<Fake>, headers: HeaderMap) -> Response {
     if !authorized(&headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    if *fake.shares_no_email.lock().unwrap() {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "Not Found"})),
+        )
+            .into_response();
+    }
     let verified = *fake.primary_verified.lock().unwrap();
     axum::Json(json!([
         {"email": "other@octo.example", "primary": false, "verified": true, "visibility": null},
@@ -111,9 +121,13 @@ async fn emails(State(fake): State<Fake>, headers: HeaderMap) -> Response {
 }
 
 /// A generic provider's profile, in a shape of its own.
-async fn profile(headers: HeaderMap) -> Response {
+async fn profile(State(fake): State<Fake>, headers: HeaderMap) -> Response {
     if !authorized(&headers) {
         return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if *fake.shares_no_email.lock().unwrap() {
+        return axum::Json(json!({"account": {"number": 77}, "display": "Pat Corp"}))
+            .into_response();
     }
     axum::Json(
         json!({"account": {"number": 77}, "contact": {"mail": "pat@corp.example", "checked": true},
@@ -290,4 +304,115 @@ async fn an_oauth2_provider_is_read_through_its_profile_map() {
     assert_eq!(user.email.as_deref(), Some("pat@corp.example"));
     assert!(user.email_verified);
     assert_eq!(user.name, "Pat Corp");
+}
+
+/// The Management API's user `user_id` on `server`.
+async fn management_user(server: &TestServer, user_id: &str) -> (u16, Value) {
+    let token = server.management_token(&["read:users"]).await;
+    let id: String = form_urlencoded::byte_serialize(user_id.as_bytes()).collect();
+    let response = reqwest::Client::new()
+        .get(server.url(&format!("/api/v2/users/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+fn claims_of(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_github_user_who_shares_no_email_signs_in_without_one() {
+    let (base, fake) = start_fake().await;
+    *fake.shares_no_email.lock().unwrap() = true;
+    let server = spawn().await;
+    let mut body = github(&base);
+    body["enabled_clients"] = json!([server.spa_client_id]);
+    create_connection(&server, body).await;
+
+    for logins in 1..=2 {
+        let (params, verifier) = sign_in(&server, "github").await;
+        let (status, tokens) = server.redeem(&params["code"], &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        let id_token = claims_of(tokens["id_token"].as_str().unwrap());
+        assert_eq!(id_token["sub"], "github|4242");
+        assert!(id_token.get("email").is_none(), "{id_token}");
+        assert!(id_token.get("email_verified").is_none(), "{id_token}");
+        assert_eq!(id_token["nickname"], "octocat");
+
+        let user = server
+            .store
+            .find_user("github|4242")
+            .await
+            .unwrap()
+            .expect("github|4242");
+        assert_eq!(user.email, None);
+        assert!(!user.email_verified);
+        assert_eq!(user.name, "Mona Octocat");
+        assert_eq!(user.logins_count, logins, "the same user each time");
+        let (status, shown) = management_user(&server, "github|4242").await;
+        assert_eq!(status, 200, "{shown}");
+        assert!(shown.get("email").is_none(), "{shown}");
+        assert!(shown.get("email_verified").is_none(), "{shown}");
+        assert_eq!(shown["nickname"], "octocat");
+    }
+
+    // Once GitHub shares the address, the next sign-in brings it.
+    *fake.shares_no_email.lock().unwrap() = false;
+    let (params, verifier) = sign_in(&server, "github").await;
+    let (_, tokens) = server.redeem(&params["code"], &verifier).await;
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap())["email"],
+        "mona@octo.example"
+    );
+    let (_, shown) = management_user(&server, "github|4242").await;
+    assert_eq!(shown["email"], "mona@octo.example");
+    assert_eq!(shown["email_verified"], true);
+}
+
+#[tokio::test]
+async fn an_oauth2_provider_without_an_email_where_profile_map_points_signs_in() {
+    let (base, fake) = start_fake().await;
+    *fake.shares_no_email.lock().unwrap() = true;
+    let server = spawn().await;
+    create_connection(
+        &server,
+        json!({
+            "name": "corp",
+            "strategy": "oauth2",
+            "options": {
+                "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                "authorizationURL": format!("{base}/login/oauth/authorize"),
+                "tokenURL": format!("{base}/login/oauth/access_token"),
+                "userinfo_url": format!("{base}/api/profile"),
+                "pkce_enabled": true,
+                "scope": "profile",
+                "profile_map": {"user_id": "/account/number", "email": "/contact/mail",
+                                "email_verified": "/contact/checked", "name": "/display"},
+            },
+            "enabled_clients": [server.spa_client_id],
+        }),
+    )
+    .await;
+    let (params, verifier) = sign_in(&server, "corp").await;
+    let (status, tokens) = server.redeem(&params["code"], &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let user = server
+        .store
+        .find_user("oauth2|corp|77")
+        .await
+        .unwrap()
+        .expect("oauth2|corp|77");
+    assert_eq!((user.email, user.name.as_str()), (None, "Pat Corp"));
+    assert_eq!(user.nickname, "Pat Corp", "no nickname: the name");
 }
