@@ -5,11 +5,16 @@
 //! `alg: none`, HS256 keyed with the
 //! client secret, a signature by another key; userinfo about another subject; discovery
 //! that redirects, is oversized or names another issuer; a token endpoint that errors,
-//! redirects or sends no ID token; no email; and an unverified email equal to a password
+//! redirects or sends no ID token; and an unverified email equal to a password
 //! account's. Each sign-in must end at the application with `access_denied` (or, for a
 //! provider that cannot be used, a 502 page before the browser leaves), create no user,
 //! and never sign anyone in as the password account. A `good` prefix, the control, must
 //! succeed: it shows the harness can tell the difference.
+//!
+//! No email, or an `email` that is no address (text, an object, a number, 10 KB), signs
+//! the user in without one, as Auth0 does — never with the malformed value; and such a
+//! user cannot be reached through an empty address (users-by-email, password reset,
+//! verification).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -83,6 +88,16 @@ impl Provider {
             "no-email" => {
                 claims.as_object_mut().unwrap().remove("email");
             }
+            "email-not-an-email" => claims["email"] = json!("not an email"),
+            "email-empty" => claims["email"] = json!(""),
+            "email-object" => claims["email"] = json!({"address": "x@hostile.example"}),
+            "email-number" => claims["email"] = json!(42),
+            // 10 KB: from userinfo (an ID token that large is refused whole, see below).
+            "email-huge" => {
+                claims.as_object_mut().unwrap().remove("email");
+            }
+            "email-huge-in-id-token" => claims["email"] = json!(huge_email()),
+            "email-markup" => claims["email"] = json!("<script>@hostile.example"),
             "unverified-email" => {
                 claims["email"] = json!("demo@example.com");
                 claims["email_verified"] = json!(false);
@@ -229,7 +244,17 @@ async fn userinfo(Path(defect): Path<String>) -> Response {
     } else {
         SUB
     };
-    axum::Json(json!({"sub": sub, "name": "From Userinfo"})).into_response()
+    let mut answer = json!({"sub": sub, "name": "From Userinfo"});
+    if defect == "email-huge" {
+        answer["email"] = json!(huge_email());
+        answer["email_verified"] = json!(true);
+    }
+    axum::Json(answer).into_response()
+}
+
+/// A 10 KB `email`, shaped like an address.
+fn huge_email() -> String {
+    format!("{}@hostile.example", "a".repeat(10 * 1024))
 }
 
 async fn start_provider() -> Provider {
@@ -361,7 +386,8 @@ async fn a_hostile_provider_signs_nobody_in() {
         "token-error",
         "token-redirect",
         "no-id-token",
-        "no-email",
+        // Over the 8 KB a JWT may have: refused before its claims are read.
+        "email-huge-in-id-token",
     ];
     for defect in at_the_callback {
         connect(&server, &token, &provider, defect).await;
@@ -431,6 +457,177 @@ async fn a_hostile_provider_signs_nobody_in() {
             && federated.as_ref().is_some_and(|u| !u.email_verified)
             && local.logins_count == 0,
         format_args!("{federated:?}, local logins {}", local.logins_count),
+    );
+    tally.finish();
+}
+
+/// The upstream's answers that carry no usable email.
+const NO_USABLE_EMAIL: [&str; 7] = [
+    "no-email",
+    "email-not-an-email",
+    "email-empty",
+    "email-object",
+    "email-number",
+    "email-huge",
+    "email-markup",
+];
+
+#[tokio::test]
+async fn an_upstream_without_a_usable_email_signs_in_without_one() {
+    let mut tally = Tally::new("upstream/no_usable_email");
+    let provider = start_provider().await;
+    let server = spawn().await;
+    let token = server
+        .management_token(&[
+            "create:connections",
+            "read:users",
+            "update:users",
+            "create:user_tickets",
+        ])
+        .await;
+    let http = reqwest::Client::new();
+    for defect in NO_USABLE_EMAIL {
+        connect(&server, &token, &provider, defect).await;
+        let user_id = format!("oidc|h-{defect}|{SUB}");
+        for attempt in ["first", "second"] {
+            let ended = sign_in(&server, defect).await;
+            tally.case(
+                format_args!("{defect}: the {attempt} sign-in succeeds"),
+                matches!(ended, Ended::App(ref p) if p.contains_key("code")),
+                match ended {
+                    Ended::App(p) => format!("{p:?}"),
+                    Ended::Page(status) => status.to_string(),
+                },
+            );
+        }
+        let user = server.store.find_user(&user_id).await.unwrap();
+        tally.case(
+            format_args!("{defect}: one user, without an email, not verified"),
+            user.as_ref()
+                .is_some_and(|u| u.email.is_none() && !u.email_verified && u.logins_count == 2),
+            format_args!(
+                "{:?}",
+                user.as_ref()
+                    .map(|u| (&u.email, u.email_verified, u.logins_count))
+            ),
+        );
+        let id = user_id.replace('|', "%7C");
+        let shown: Value = http
+            .get(server.url(&format!("/api/v2/users/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tally.case(
+            format_args!("{defect}: the Management API shows no email members"),
+            shown["user_id"] == user_id.as_str()
+                && shown.get("email").is_none()
+                && shown.get("email_verified").is_none(),
+            &shown,
+        );
+    }
+
+    // Such a user is never found through an empty (or blank) address.
+    let emailless = format!("oidc|h-no-email|{SUB}");
+    let before = server.store.find_user(&emailless).await.unwrap();
+    for email in ["", "%20", "%00", "null"] {
+        let response = http
+            .get(server.url(&format!("/api/v2/users-by-email?email={email}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        tally.case(
+            format_args!("users-by-email?email={email}: 400, nobody found"),
+            status == 400 && !body.contains(&emailless),
+            format_args!("{status} {body}"),
+        );
+    }
+    let response = http
+        .get(server.url("/api/v2/users?q=email%3A%22%22"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    tally.case(
+        "users?q=email:\"\": never the users without an email",
+        !body.contains(&emailless) && (status == 200 || status == 400),
+        format_args!("{status} {body}"),
+    );
+
+    // Password reset with an empty address is refused and changes nothing; for the
+    // upstream connection too (no passwords there).
+    for (connection, email) in [
+        ("Username-Password-Authentication", json!("")),
+        ("Username-Password-Authentication", json!(" ")),
+        ("Username-Password-Authentication", Value::Null),
+        ("h-no-email", json!("")),
+    ] {
+        let response = http
+            .post(server.url("/dbconnections/change_password"))
+            .json(&json!({
+                "client_id": server.spa_client_id,
+                "email": email,
+                "connection": connection,
+            }))
+            .send()
+            .await
+            .unwrap();
+        tally.status(
+            format_args!("change_password {connection} with email {email}: 400"),
+            response.status().as_u16(),
+            400,
+        );
+    }
+
+    // No verification for an address the user does not have.
+    for (path, body) in [
+        (
+            "/api/v2/tickets/email-verification",
+            json!({"user_id": emailless}),
+        ),
+        (
+            "/api/v2/jobs/verification-email",
+            json!({"user_id": emailless}),
+        ),
+    ] {
+        let response = http
+            .post(server.url(path))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        tally.status(
+            format_args!("POST {path} for a user without an email: 400"),
+            response.status().as_u16(),
+            400,
+        );
+    }
+    let response = http
+        .patch(server.url(&format!("/api/v2/users/{}", emailless.replace('|', "%7C"))))
+        .bearer_auth(&token)
+        .json(&json!({"email_verified": true}))
+        .send()
+        .await
+        .unwrap();
+    tally.status(
+        "PATCH email_verified: true on a user without an email: 400",
+        response.status().as_u16(),
+        400,
+    );
+    let after = server.store.find_user(&emailless).await.unwrap();
+    tally.case(
+        "the user without an email is unchanged by all of it",
+        before.is_some() && before == after,
+        format_args!("{before:?} → {after:?}"),
     );
     tally.finish();
 }
