@@ -248,3 +248,46 @@ fn connections_are_created_listed_changed_enabled_and_deleted_from_the_cli() {
     let (_, error) = env.fails(&["connections", "get", "corp"]);
     assert!(error.contains("no connection"), "{error}");
 }
+
+#[test]
+fn a_user_without_an_email_shows_an_empty_email_in_the_cli() {
+    let env = Env::new(TESSERA);
+    env.ok(&["users", "list"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = runtime
+        .block_on(tessera_store::Store::connect(&env.database_url()))
+        .unwrap();
+    let profile = tessera_store::FederatedProfile {
+        nickname: Some("octocat".into()),
+        ..Default::default()
+    };
+    runtime
+        .block_on(store.upsert_federated_user("github|4242", "github", &profile, 1))
+        .unwrap();
+
+    // USER ID, EMAIL, VERIFIED, STATUS: the id alone on its line, the cells empty.
+    let listed = env.ok(&["users", "list"]);
+    let line = listed
+        .lines()
+        .find(|line| line.starts_with("github|4242"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(line.trim_end(), "github|4242", "{listed}");
+    let shown = env.ok(&["users", "show", "github|4242"]);
+    let email = shown
+        .lines()
+        .find(|line| line.starts_with("email:"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(!email.contains('@'), "{shown}");
+    let json = env.json(&["users", "show", "github|4242"]);
+    assert_eq!(json["user_id"], "github|4242");
+    assert!(json.get("email").is_none(), "{json}");
+    assert!(json.get("email_verified").is_none(), "{json}");
+    let deleted = env.ok(&["users", "delete", "github|4242"]);
+    assert!(deleted.contains("github|4242"), "{deleted}");
+    assert!(
+        runtime
+            .block_on(store.find_user("github|4242"))
+            .unwrap()
+            .is_none()
+    );
+}
