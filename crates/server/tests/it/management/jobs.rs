@@ -554,3 +554,46 @@ async fn users_are_exported_as_ndjson_or_csv_from_an_authenticated_location() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn an_export_omits_the_email_of_a_user_without_one() {
+    let server = spawn().await;
+    let token = server.management_token(&["read:users"]).await;
+    let profile = tessera_store::FederatedProfile::default();
+    server
+        .store
+        .upsert_federated_user("github|4242", "github", &profile, 1)
+        .await
+        .unwrap();
+    let fields = json!([{"name": "user_id"}, {"name": "email"}, {"name": "email_verified"}]);
+    let mut files = Vec::new();
+    for format in ["json", "csv"] {
+        let (status, export) = call(
+            &server,
+            Some(&token),
+            Method::POST,
+            "/jobs/users-exports",
+            Some(json!({"format": format, "fields": fields})),
+        )
+        .await;
+        assert_eq!(status, 201, "{export}");
+        let location = server.url(&format!(
+            "/api/v2/jobs/{}/file",
+            export["id"].as_str().unwrap()
+        ));
+        let (status, _, body) = download(&server, Some(&token), &location).await;
+        assert_eq!(status, 200);
+        files.push(body);
+    }
+    let line = files[0]
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|line| line["user_id"] == "github|4242")
+        .unwrap_or_else(|| panic!("{}", files[0]));
+    assert_eq!(line, json!({"user_id": "github|4242"}), "no email members");
+    assert!(
+        files[1].lines().any(|line| line == "github|4242,,"),
+        "empty cells: {}",
+        files[1]
+    );
+}
