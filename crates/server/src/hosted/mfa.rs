@@ -153,8 +153,9 @@ fn render(
         .unwrap_or_default();
     let (enrolling, recovery_form, secret, qr_svg) = match shown {
         Shown::Enroll { seed } => {
-            let account = step.user.email.clone();
-            let uri = totp::key_uri(&format!("Tessera {issuer_host}"), &account, seed);
+            // The app lists the key under the user's address, or id for a user without one.
+            let account = step.user.email.as_deref().unwrap_or(&step.user.user_id);
+            let uri = totp::key_uri(&format!("Tessera {issuer_host}"), account, seed);
             (true, false, totp::seed_text(seed), qr_svg(&uri))
         }
         Shown::Challenge { recovery } => (false, *recovery, String::new(), String::new()),
