@@ -2197,7 +2197,7 @@ async fn tenant_settings_keep_known_members_only() {
 /// The answers for what Tessera does not have (`management/absent.rs`), the database
 /// connection and the global client, pushed to change something: weaken the brute-force
 /// block, allow every address, turn sign-up off, run a custom script, take over the login
-/// page, enable MFA policies, smuggle bodies. Every attempt is refused and the settings read
+/// page, send MFA policies Tessera does not have, smuggle bodies. Every attempt is refused and the settings read
 /// the same afterwards; the brute-force block still holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
@@ -2258,11 +2258,7 @@ async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
             "/attack-protection/breached-password-detection",
             json!({"enabled": true}),
         ),
-        (
-            Method::PUT,
-            "/guardian/policies",
-            json!(["all-applications"]),
-        ),
+        // (Guardian policies are real now: `["all-applications"]` is accepted; see mfa.rs.)
         (Method::PUT, "/guardian/policies", json!({"policies": []})),
         (Method::PATCH, "/prompts", json!({"identifier_first": true})),
         (
