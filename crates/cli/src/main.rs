@@ -3,6 +3,11 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use tessera::cli::Cli;
 
+/// mimalloc rather than glibc's malloc: requests allocate on one thread and free on
+/// another (the actions workers, hyper, tokio), which glibc's arenas handle poorly.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tessera::init_logging(&cli.command);
