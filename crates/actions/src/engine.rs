@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::cache::ActionCache;
 use crate::js::{Deadline, JsWorker};
-use crate::run::run_job;
+use crate::run::{Prepared, run_job};
 use crate::{EngineError, Failure, Job, Limits, Outcome, Trigger};
 
 /// QuickJS latches the stack top of the thread that creates a runtime and limits its own
@@ -24,7 +24,7 @@ const GRACE: Duration = Duration::from_secs(2);
 const WATCHDOG_TICK: Duration = Duration::from_millis(100);
 
 enum Task {
-    Run(Box<Job>),
+    Run(Box<Prepared>),
     CheckAction(String),
     CheckRule(String),
 }
@@ -197,7 +197,10 @@ impl Engine {
             return Ok(Outcome::default());
         }
         let budget = self.shared.limits.per_trigger;
-        match self.submit(Task::Run(Box::new(job)), budget).await? {
+        // The event becomes JSON here, on the caller's thread, which built it and so frees
+        // it: the worker gets text only.
+        let prepared = Prepared::new(job);
+        match self.submit(Task::Run(Box::new(prepared)), budget).await? {
             (_, Ok(TaskResult::Outcome(outcome))) => Ok(*outcome),
             (_, Ok(TaskResult::Checked(_) | TaskResult::Failed { .. })) => {
                 Err(EngineError::Stopped)
@@ -354,9 +357,12 @@ fn worker_loop(
         *lock(&slot.busy_until) = Some(started + budget + GRACE);
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match envelope.task {
-                Task::Run(job) => {
-                    TaskResult::Outcome(Box::new(run_job(&mut js, *job, &limits, &slot.running)))
-                }
+                Task::Run(prepared) => TaskResult::Outcome(Box::new(run_job(
+                    &mut js,
+                    *prepared,
+                    &limits,
+                    &slot.running,
+                ))),
                 Task::CheckAction(code) => TaskResult::Checked(js.check_action(
                     &code,
                     Deadline {

@@ -10,11 +10,31 @@ use crate::js::{Deadline, Execution, JsWorker, Program, Record, RecordedDenial, 
 use crate::rules;
 use crate::{Denial, ExecutionLog, Failure, Job, Outcome, Trigger};
 
-/// Runs `job` to its end; every limit is enforced inside, so this always returns.
-/// `running` names the rule or action under way, for the watchdog's message.
+/// A job as a worker runs it: the event already normalised and serialised by the caller.
+pub(crate) struct Prepared {
+    /// The job; its `event` is kept only for the Rules, which read it (otherwise `Null`).
+    job: Job,
+    event_json: String,
+}
+
+impl Prepared {
+    /// Normalises and serialises the event. Runs on the caller's thread: the event's
+    /// memory is freed where it was allocated, and the worker's time goes to JavaScript.
+    pub(crate) fn new(mut job: Job) -> Prepared {
+        normalise_event(&mut job.event);
+        let event_json = job.event.to_string();
+        if job.rules.is_empty() {
+            job.event = Value::Null;
+        }
+        Prepared { job, event_json }
+    }
+}
+
+/// Runs a prepared job to its end; every limit is enforced inside, so this always
+/// returns. `running` names the rule or action under way, for the watchdog's message.
 pub(crate) fn run_job(
     worker: &mut JsWorker,
-    job: Job,
+    Prepared { job, event_json }: Prepared,
     limits: &crate::Limits,
     running: &Mutex<String>,
 ) -> Outcome {
@@ -40,8 +60,7 @@ pub(crate) fn run_job(
             }
         }
     };
-    let mut event = job.event;
-    normalise_event(&mut event);
+    let event = job.event;
     let mut outcome = Outcome::default();
     let mut executed_rules = Vec::new();
 
@@ -106,7 +125,6 @@ pub(crate) fn run_job(
         }
     }
 
-    let event_json = event.to_string();
     for action in &job.actions {
         set_running(&action.name);
         let secrets_json = json_text(&action.secrets);
