@@ -207,7 +207,7 @@ impl Program<'_> {
 /// code is compiled, and its module's top level has run (or will, if it threw).
 struct WarmAction {
     // Declared before `context`, so they are released before it.
-    prelude: Persistent<Function<'static>>,
+    controller: Persistent<Object<'static>>,
     module: Persistent<Value<'static>>,
     trigger: Trigger,
     code: String,
@@ -404,11 +404,11 @@ impl JsWorker {
                 Err(error) => return Ran::failed(error),
             },
         };
-        // The prelude function and the compiled module: kept ones, or made in the first
-        // phase (under the deadline: a huge action takes a while to parse).
+        // The controller and the compiled module: kept ones, or made in the first phase
+        // (under the deadline: a huge action takes a while to parse).
         let first_run = kept.is_none();
         let (compiled, kept_code) = match kept {
-            Some(warm) => (Some((warm.prelude, warm.module)), Some(warm.code)),
+            Some(warm) => (Some((warm.controller, warm.module)), Some(warm.code)),
             None => (None, None),
         };
         let compiled = RefCell::new(compiled);
@@ -419,28 +419,27 @@ impl JsWorker {
             deadline,
             &setup,
             |ctx, raw_log_cap| {
-                let kept_prelude = compiled
+                let kept_controller = compiled
                     .borrow()
                     .as_ref()
-                    .map(|(prelude, _)| prelude.clone());
-                let prelude = match kept_prelude {
-                    Some(prelude) => prelude
+                    .map(|(controller, _)| controller.clone());
+                let controller = match kept_controller {
+                    Some(controller) => controller
                         .restore(ctx)
                         .map_err(|error| describe_error(ctx, error))?,
                     None => {
-                        let prelude: Function = ctx
-                            .eval(PRELUDE)
-                            .map_err(|error| describe_error(ctx, error))?;
+                        let controller = new_controller(ctx, &setup)?;
                         let module = compile(ctx, &module_source(code), "action.js")?;
                         let saved = (
-                            Persistent::save(ctx, prelude.clone()),
+                            Persistent::save(ctx, controller.clone()),
                             Persistent::save(ctx, module),
                         );
                         *compiled.borrow_mut() = Some(saved);
-                        prelude
+                        controller
                     }
                 };
-                call_prelude(ctx, &prelude, raw_log_cap, &setup)
+                begin(ctx, &controller, raw_log_cap, &setup)?;
+                Ok(controller)
             },
             |ctx, controller| {
                 let kept_module = compiled.borrow().as_ref().map(|(_, module)| module.clone());
@@ -459,11 +458,11 @@ impl JsWorker {
             },
             finish,
         );
-        if let (true, Some((prelude, module))) = (ran.healthy, compiled.into_inner()) {
+        if let (true, Some((controller, module))) = (ran.healthy, compiled.into_inner()) {
             self.keep_warm(
                 &runtime,
                 WarmAction {
-                    prelude,
+                    controller,
                     module,
                     trigger,
                     code: kept_code.unwrap_or_else(|| code.to_string()),
@@ -519,10 +518,9 @@ impl JsWorker {
             deadline,
             &setup,
             |ctx, raw_log_cap| {
-                let prelude: Function = ctx
-                    .eval(PRELUDE)
-                    .map_err(|error| describe_error(ctx, error))?;
-                call_prelude(ctx, &prelude, raw_log_cap, &setup)
+                let controller = new_controller(ctx, &setup)?;
+                begin(ctx, &controller, raw_log_cap, &setup)?;
+                Ok(controller)
             },
             start,
             finish,
@@ -629,21 +627,33 @@ impl<T> Ran<T> {
     }
 }
 
-fn call_prelude<'js>(
-    ctx: &Ctx<'js>,
-    prelude: &Function<'js>,
-    raw_log_cap: usize,
-    setup: &Setup,
-) -> Result<Object<'js>, String> {
+/// Runs the prelude in a new context: its controller, for every execution in the context.
+fn new_controller<'js>(ctx: &Ctx<'js>, setup: &Setup) -> Result<Object<'js>, String> {
+    let prelude: Function = ctx
+        .eval(PRELUDE)
+        .map_err(|error| describe_error(ctx, error))?;
     prelude
         .call((
-            raw_log_cap,
             cache::MAX_KEY_BYTES,
             cache::MAX_VALUE_BYTES,
             setup.trigger.id(),
-            setup.executed_rules.clone(),
         ))
         .map_err(|error| describe_error(ctx, error))
+}
+
+/// Starts an execution: its own console output and state.
+fn begin<'js>(
+    ctx: &Ctx<'js>,
+    controller: &Object<'js>,
+    raw_log_cap: usize,
+    setup: &Setup,
+) -> Result<(), String> {
+    call_controller(
+        ctx,
+        controller,
+        "begin",
+        (raw_log_cap, setup.executed_rules.clone()),
+    )
 }
 
 fn call_controller<'js, A: rquickjs::function::IntoArgs<'js>>(
@@ -807,12 +817,12 @@ fn finish_program(ctx: &Ctx<'_>, controller: &Object<'_>) -> Result<Report, Stri
         .get("finish")
         .map_err(|error| describe_error(ctx, error))?;
     let unreadable = |error: String| format!("the action's result could not be read: {error}");
-    let report: Object = finish
+    let report: Array = finish
         .call(())
         .map_err(|error| describe_error(ctx, error))?;
-    let get = |name: &str| {
+    let get = |index: usize| {
         report
-            .get::<_, Value>(name)
+            .get::<Value>(index)
             .map_err(|error| describe_error(ctx, error))
     };
     let text = |value: Value<'_>| -> Result<Option<String>, String> {
@@ -830,7 +840,7 @@ fn finish_program(ctx: &Ctx<'_>, controller: &Object<'_>) -> Result<Report, Stri
             .transpose()
     };
     let mut calls = Vec::new();
-    if let Some(list) = get("calls")?.into_array() {
+    if let Some(list) = get(2)?.into_array() {
         for call in list.iter::<Array>() {
             let call = call.map_err(|error| unreadable(error.to_string()))?;
             let part = |index: usize| {
@@ -840,19 +850,19 @@ fn finish_program(ctx: &Ctx<'_>, controller: &Object<'_>) -> Result<Report, Stri
             calls.push((part(0)?, part(1)?));
         }
     }
-    let rule = match json(get("rule")?)? {
+    let rule = match json(get(3)?)? {
         Some(state) => {
             Some(serde_json::from_value(state).map_err(|error| unreadable(error.to_string()))?)
         }
         None => None,
     };
-    let cache_ops = match json(get("cacheOps")?)? {
+    let cache_ops = match json(get(4)?)? {
         Some(ops) => serde_json::from_value(ops).map_err(|error| unreadable(error.to_string()))?,
         None => Vec::new(),
     };
     Ok(Report {
-        settled: get("settled")?.as_bool().unwrap_or(false),
-        error: text(get("error")?)?,
+        settled: get(0)?.as_bool().unwrap_or(false),
+        error: text(get(1)?)?,
         calls,
         rule,
         cache_ops,

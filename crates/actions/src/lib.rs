@@ -29,9 +29,12 @@
 //! module loader exists, so `require` and `import` cannot reach anything (calling
 //! `require` throws a message that says to bundle).
 //!
-//! A small JavaScript prelude (`prelude.js`) builds `console` and the trigger's `api` once
-//! per context, both writing to the running execution's state, and a fresh `event` for
-//! every execution. The bridge is data only: `api` methods record `[method, JSON
+//! A small JavaScript prelude (`prelude.js`) builds `console`, the trigger's `api` and the
+//! controller the engine drives once per context, all writing to the running execution's
+//! state, which the controller resets when an execution begins (a promise reaction
+//! carries its execution's number, so one settled late never settles or fails another),
+//! and a fresh `event` for every execution, parsed from the JSON the caller's thread made
+//! of it (so the event is freed where it was allocated). The bridge is data only: `api` methods record `[method, JSON
 //! of the arguments]`, `console` appends to a string, `api.cache` works on a snapshot of
 //! the trigger's entries and returns its writes. Rust reads these back by plain property
 //! access once the execution ends (so the log of an interrupted execution survives) and

@@ -2,8 +2,8 @@
 //
 // The block below runs once per context: it keeps the built-ins it relies on, installs
 // `console` and `require`, and defines `prelude`, which the engine calls once per
-// execution with the limits and the trigger and which returns the controller the engine
-// drives (the engine evaluates this file as a strict block ending in `prelude`: a
+// context with the limits and the trigger and which returns the controller the engine
+// drives (its `begin` starts every execution afresh) (the engine evaluates this file as a strict block ending in `prelude`: a
 // declaration parses faster than a parenthesised expression, which QuickJS scans twice).
 // An action's context is kept for its next executions, as Auth0 keeps an action's module
 // loaded: its top level runs once, the first execution's, and what it leaves in module
@@ -169,31 +169,46 @@ class UnauthorizedError extends ErrorOf {
   }
 }
 
-let builtApi = null;
-let builtApiTrigger = null;
-
-function prelude(rawLogCap, maxKeyBytes, maxValueBytes, trigger, executedRules) {
+// Called once per context with the limits and the trigger: builds `api` and returns the
+// controller the engine drives for every execution in this context. `begin` resets the
+// output and the state for each execution (the objects are reused: making them anew
+// cost as much as a small handler); a promise reaction carries the number of the
+// execution that attached it, so a promise settled late never counts for another one.
+function prelude(maxKeyBytes, maxValueBytes, trigger) {
+  const api = buildApi(trigger);
   const output = { log: '' };
   const state = { calls: [], settled: false, error: null, rule: null, cache: {}, cacheOps: [] };
-  active = { output, rawLogCap, state, maxKeyBytes, maxValueBytes, executedRules };
-  if (builtApi === null || builtApiTrigger !== trigger) {
-    builtApi = buildApi(trigger);
-    builtApiTrigger = trigger;
-  }
+  active = { output, rawLogCap: 0, state, maxKeyBytes, maxValueBytes, executedRules: [] };
+  let execution = 0;
 
-  function fail(error) {
-    if (!state.settled) {
+  function fail(number, error) {
+    if (number === execution && !state.settled) {
       state.settled = true;
       state.error = describeError(error);
     }
   }
 
-  return {
+  const controller = {
+    // The console output, which the engine reads even when the execution was interrupted.
     output,
+
+    begin(rawLogCap, executedRules) {
+      execution += 1;
+      output.log = '';
+      state.calls = [];
+      state.settled = false;
+      state.error = null;
+      state.rule = null;
+      state.cache = {};
+      state.cacheOps = [];
+      active.rawLogCap = rawLogCap;
+      active.executedRules = executedRules;
+    },
 
     // Runs the module's top level (in this context's first execution only), then its
     // handler; a returned promise settles while the engine drains the job queue.
     startAction(handlerName, eventJson, secretsJson, cacheJson, moduleFunction) {
+      const number = execution;
       try {
         // Most executions have no cache entries and no secrets: skip parsing `{}`.
         if (cacheJson !== '{}') {
@@ -211,63 +226,66 @@ function prelude(rawLogCap, maxKeyBytes, maxValueBytes, trigger, executedRules) 
         const handler = exported == null ? undefined : exported[handlerName];
         if (typeof handler !== 'function') throw new ErrorOf('the action does not export ' + handlerName);
         then.call(
-          resolved(handler(event, builtApi)),
+          resolved(handler(event, api)),
           () => {
-            state.settled = true;
+            if (number === execution) state.settled = true;
           },
-          fail
+          (error) => fail(number, error)
         );
       } catch (error) {
-        fail(error);
+        fail(number, error);
       }
     },
 
     // Calls a legacy Rule `function (user, context, callback)`.
     startRule(userJson, contextJson, configurationJson, ruleFunction) {
+      const number = execution;
       try {
         globalThis.UnauthorizedError = UnauthorizedError;
         globalThis.configuration = parse(configurationJson);
         const user = parse(userJson);
         const context = parse(contextJson);
         const callback = (error, nextUser, nextContext) => {
-          if (state.settled) return;
+          if (number !== execution || state.settled) return;
           if (error && (error instanceof UnauthorizedError || error.name === 'UnauthorizedError')) {
             state.settled = true;
             state.calls.push(['access.deny', stringify([StringOf(error.message === undefined ? '' : error.message)])]);
           } else if (error) {
-            fail(error);
+            fail(number, error);
           } else {
             try {
               const passed = { user: nextUser === undefined ? user : nextUser, context: nextContext === undefined ? context : nextContext };
               state.rule = parse(stringify(passed));
               state.settled = true;
             } catch (serialiseError) {
-              fail(new TypeErrorOf('callback: the user or context cannot be serialised to JSON (' + describeError(serialiseError) + ')'));
+              fail(number, new TypeErrorOf('callback: the user or context cannot be serialised to JSON (' + describeError(serialiseError) + ')'));
             }
           }
         };
         if (typeof ruleFunction !== 'function') throw new ErrorOf('the rule is not a function (user, context, callback)');
         const result = ruleFunction(user, context, callback);
         // An async rule that rejects before calling back fails.
-        if (result && typeof result.then === 'function') then.call(resolved(result), undefined, fail);
+        if (result && typeof result.then === 'function') then.call(resolved(result), undefined, (error) => fail(number, error));
       } catch (error) {
-        fail(error);
+        fail(number, error);
       }
     },
 
-    // What the execution produced, for Rust to read property by property (a fresh
-    // object of plain values: no getter of the code's runs). `calls` already holds
-    // strings; the rule's state and the cache writes are JSON, and only when there are
-    // any (stringifying costs more than the handler of a small action).
+    // What the execution produced, for Rust to read element by element (a fresh array
+    // of plain values, cheaper to make than an object: no getter of the code's runs):
+    // [settled, error, calls, rule, cacheOps]. `calls` already holds strings; the rule's
+    // state and the cache writes are JSON, and only when there are any (stringifying
+    // costs more than the handler of a small action).
     finish() {
       const failed = state.error !== null;
-      return {
-        settled: state.settled === true,
-        error: state.error === null ? null : StringOf(state.error),
-        calls: failed ? [] : state.calls,
-        rule: failed || state.rule === null ? null : stringify(state.rule),
-        cacheOps: state.cacheOps.length === 0 ? null : stringify(state.cacheOps),
-      };
+      return [
+        state.settled === true,
+        state.error === null ? null : StringOf(state.error),
+        failed ? [] : state.calls,
+        failed || state.rule === null ? null : stringify(state.rule),
+        state.cacheOps.length === 0 ? null : stringify(state.cacheOps),
+      ];
     },
   };
+  return controller;
 }

@@ -574,6 +574,51 @@ async fn a_kept_context_logs_each_execution_on_its_own() {
     }
 }
 
+/// A kept context's controller starts every execution afresh: a promise of an earlier
+/// execution settled late does not settle this one, an earlier failure does not fail it,
+/// and its event is its own even when an earlier handler changed the one it got.
+#[tokio::test]
+async fn a_kept_context_settles_and_fails_each_execution_on_its_own() {
+    let engine = Engine::start(Limits {
+        workers: 1,
+        ..Limits::default()
+    });
+    let code = r#"let n = 0;
+        let pending = null;
+        let earlier = null;
+        exports.onExecutePostLogin = (event, api) => {
+            n += 1;
+            if (n === 1) {
+                earlier = event;
+                event.client.client_id = 'changed';
+                return new Promise((resolve) => { pending = resolve; });
+            }
+            if (n === 2) {
+                // Settles the first execution's promise; this one never settles.
+                pending();
+                return new Promise(() => {});
+            }
+            if (n === 3) throw new Error('third');
+            api.idToken.setCustomClaim('https://x/seen', [event.client.client_id, event === earlier, typeof event.mine]);
+            event.mine = true;
+        };"#;
+    let never = "the handler's promise never settled (it awaits something that never resolves)";
+    let first = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    assert_eq!(failure_message(&first), never);
+    let second = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    assert_eq!(failure_message(&second), never);
+    let third = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+    assert_eq!(failure_message(&third), "Error: third");
+    for _ in 0..2 {
+        let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[code]).await;
+        assert!(outcome.allowed(), "{outcome:?}");
+        assert_eq!(
+            outcome.id_token_claims["https://x/seen"],
+            json!(["client-1", false, "undefined"])
+        );
+    }
+}
+
 /// An action that hits a limit takes the worker's runtime with it: every kept context
 /// is gone, and the next executions load their modules again.
 #[tokio::test]
