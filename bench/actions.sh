@@ -192,15 +192,18 @@ without and with the actions bound (a check before each run sees the action's cl
 | … p99, median of rounds ($LOGINS logins per round and condition) | \${n(loginP99("on"), 1)} ms | \${n(loginP99("off"), 1)} ms | \${signed(loginP99("on") - loginP99("off"))} ms |
 
 Where the time goes (\\\`perf\\\` on the server, in units of one token's RSA signature, which is
-four fifths of a token's server CPU without the action): the action adds about a quarter. About 0.17
-is on the JavaScript worker threads: the execution in the context its worker keeps for the action
-(prelude, module and \\\`api\\\` made once; QuickJS parsing the event's JSON is the largest part,
-then the handler and its promise) and the job's crossing to a worker and back (one wake-up each
-way, context switches and cold caches on two cores shared with wrk). The rest is on the HTTP
-workers: the event built, the outcome merged, memory freed on another thread than the one that
-allocated it (malloc is the largest item) and the execution's log line. Before contexts were kept
-(every execution parsed the prelude and the action again) the ratio was 0.30×. The password hash
-(Argon2id) dominates a login; issuance has no such cost, so the fixed per-execution cost shows there.
+four fifths of a token's server CPU without the action): before this run's changes the action added
+about 0.4 under \\\`perf\\\` — 0.18 on the JavaScript workers (QuickJS parsing the event's JSON about a
+quarter of it, then the handler and its promise, and what the prelude made for every execution),
+0.05 in glibc malloc on the HTTP workers (memory freed on another thread than the one that
+allocated it), 0.04 in the kernel (the job's crossing to a worker and back, one wake-up each way)
+and the rest spread over the HTTP workers (the event built and serialised, the outcome merged,
+the execution's log line, colder caches). Now the server allocates with mimalloc, the event is
+serialised and freed on the HTTP worker that built it, and a kept context's controller is made
+once and reset for each execution (a promise reaction carries its execution's number), which
+took about a fifth off an execution's CPU in the engine alone. Before contexts were kept the
+ratio was 0.30×. The password hash (Argon2id) dominates a login; issuance has no such cost, so
+the fixed per-execution cost shows there.
 Machine: $(nproc) cores; load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end.
 
 Reproduce: \\\`bench/actions.sh\\\` (knobs: \\\`BENCH_ROUNDS\\\`, \\\`BENCH_LOGINS\\\`, \\\`BENCH_DURATION\\\`; raw outputs in
