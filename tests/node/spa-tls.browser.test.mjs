@@ -180,14 +180,19 @@ describe('tessera dev --tls: the jQuery sample with only the https domain, in Ch
     idToken: localStorage.getItem('id_token'),
   }));
 
-  /** Clicks a ping button; returns the status the browser got and the text the page shows. */
+  /**
+   * Clicks a ping button; returns the status the browser got and the text the page then shows.
+   * The page keeps the previous answer on screen until the new one arrives, so the wait is for
+   * text other than what was there before the click.
+   */
   async function ping(page, which) {
     await page.click('#btn-ping-view');
+    const before = ((await page.locator('#ping-message').first().textContent().catch(() => '')) ?? '').trim();
     const pathname = { public: '/api/public', private: '/api/private', 'private-scoped': '/api/private-scoped' }[which];
     const responsePromise = page.waitForResponse((r) => new URL(r.url()).pathname === pathname);
     await page.click(`#btn-ping-${which}`);
     const response = await responsePromise;
-    const text = await waitForText(page, '#ping-message', /\S/);
+    const text = await waitForText(page, '#ping-message', (shown) => /\S/.test(shown) && shown !== before);
     return { status: response.status(), text, request: response.request() };
   }
 

@@ -79,9 +79,16 @@ export async function withPage(browser, name, fn, { defaultTimeoutMs = 20000 } =
   }
 }
 
-/** Waits until the trimmed text of `selector` satisfies `expected` (string or RegExp). */
+/**
+ * Waits until the trimmed text of `selector` satisfies `expected`: a string (equal), a RegExp
+ * (matches) or a predicate function.
+ */
 export async function waitForText(page, selector, expected, { timeoutMs = 20000 } = {}) {
-  const matches = (text) => (expected instanceof RegExp ? expected.test(text) : text === expected);
+  const matches = (text) => {
+    if (expected instanceof RegExp) return expected.test(text);
+    if (typeof expected === 'function') return expected(text);
+    return text === expected;
+  };
   const deadline = Date.now() + timeoutMs;
   let actual;
   while (Date.now() < deadline) {
