@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use crate::cache::{self, ActionCache};
-use crate::{Limits, Trigger};
+use crate::{Limits, Multifactor, Trigger};
 
 /// The prelude's declaration in a strict block whose completion value is the function.
 const PRELUDE: &str = concat!(
@@ -55,6 +55,8 @@ pub(crate) struct Record {
     pub scopes: Vec<(bool, String)>,
     pub app_metadata: Map<String, Json>,
     pub user_metadata: Map<String, Json>,
+    /// `api.multifactor.enable`, when called: the last call's arguments.
+    pub multifactor: Option<Option<Multifactor>>,
     pub denied: Option<RecordedDenial>,
 }
 
@@ -93,6 +95,13 @@ impl Record {
                 }
                 "user.setUserMetadata" => {
                     record.user_metadata.insert(text(0), argument(1));
+                }
+                "multifactor.enable" => {
+                    let remember = argument(1)
+                        .get("allowRememberBrowser")
+                        .and_then(Json::as_bool)
+                        .unwrap_or(false);
+                    record.multifactor = Some(Multifactor::of(&text(0), remember));
                 }
                 "access.deny" => {
                     record.denied = Some(match trigger {

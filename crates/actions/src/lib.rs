@@ -264,6 +264,9 @@ pub struct Outcome {
     /// `api.user.setAppMetadata` merged across actions; `Value::Null` removes the key.
     pub app_metadata: Map<String, Value>,
     pub user_metadata: Map<String, Value>,
+    /// `api.multifactor.enable` (a Rule's `context.multifactor`): this login needs a
+    /// second factor. The last call wins; provider `none` asks nothing.
+    pub multifactor: Option<Multifactor>,
     pub denied: Option<Denial>,
     pub failed: Option<Failure>,
     pub logs: Vec<ExecutionLog>,
@@ -273,6 +276,25 @@ impl Outcome {
     /// Whether the transaction may go on.
     pub fn allowed(&self) -> bool {
         self.denied.is_none() && self.failed.is_none()
+    }
+}
+
+/// A second factor an action asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multifactor {
+    /// Auth0's provider name: `any`, `guardian`, `google-authenticator`, `duo`.
+    pub provider: String,
+    /// `{allowRememberBrowser: true}`: a browser the user chose to remember may skip it.
+    pub allow_remember_browser: bool,
+}
+
+impl Multifactor {
+    /// Auth0's `enable(provider, options)` arguments; `none` (or nothing) asks nothing.
+    pub fn of(provider: &str, allow_remember_browser: bool) -> Option<Multifactor> {
+        (!provider.is_empty() && provider != "none").then(|| Multifactor {
+            provider: provider.to_string(),
+            allow_remember_browser,
+        })
     }
 }
 

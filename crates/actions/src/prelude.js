@@ -124,11 +124,12 @@ const cache = {
 // `api` is built once per context and records into the running execution's state.
 // Each trigger's recorded methods; `!` marks one that throws "not supported yet".
 const METHODS = {
-  'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata !multifactor.enable !multifactor.getEnrolledFactors !redirect.sendUserTo !redirect.encodeToken !redirect.validateToken !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser !session.revoke !session.setExpiresAt !session.setIdleExpiresAt !session.setMetadata !session.deleteMetadata !session.evictMetadata !refreshToken.revoke !refreshToken.setExpiresAt !refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
+  'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata multifactor.enable !multifactor.getEnrolledFactors !redirect.sendUserTo !redirect.encodeToken !redirect.validateToken !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser !session.revoke !session.setExpiresAt !session.setIdleExpiresAt !session.setMetadata !session.deleteMetadata !session.evictMetadata !refreshToken.revoke !refreshToken.setExpiresAt !refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
   'credentials-exchange': 'access.deny accessToken.setCustomClaim !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes',
   'pre-user-registration': 'access.deny validation.error user.setAppMetadata user.setUserMetadata',
 };
 const DENY_CODES = ['invalid_scope', 'invalid_request', 'server_error'];
+const MFA_PROVIDERS = ['any', 'guardian', 'google-authenticator', 'duo', 'none'];
 
 function buildApi(trigger) {
   const api = { cache };
@@ -141,6 +142,9 @@ function buildApi(trigger) {
       if (unsupported) throw new ErrorOf('api.' + path + ' is not supported yet');
       if (path === 'access.deny' && trigger === 'credentials-exchange' && DENY_CODES.indexOf(args[0]) < 0) {
         throw new TypeErrorOf('api.access.deny: the code must be one of ' + DENY_CODES.join(', ') + ' (got ' + stringify(StringOf(args[0])) + ')');
+      }
+      if (path === 'multifactor.enable' && MFA_PROVIDERS.indexOf(args[0]) < 0) {
+        throw new TypeErrorOf('api.multifactor.enable: the provider must be one of ' + MFA_PROVIDERS.join(', ') + ' (got ' + stringify(StringOf(args[0])) + ')');
       }
       // A claim set to undefined is left out, as JSON would.
       if (name === 'setCustomClaim' && args[1] === undefined) return api;

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::Multifactor;
+
 /// `user` and `context` in Auth0's Rules shape (reference A3).
 pub(crate) fn initial_state(event: &Value) -> (Value, Value) {
     let user = event.get("user").cloned().unwrap_or_else(|| json!({}));
@@ -48,6 +50,7 @@ pub(crate) fn initial_state(event: &Value) -> (Value, Value) {
             "geoip": object_or_empty(field(&["request", "geoip"])),
         },
         "stats": { "loginsCount": field(&["stats", "logins_count"]) },
+        "authentication": object_or_empty(field(&["authentication"])),
         "authorization": { "roles": roles },
         "tenant": field(&["tenant", "id"]),
         "idToken": {},
@@ -63,18 +66,32 @@ pub(crate) struct RuleEffects {
     pub access_token_claims: Map<String, Value>,
     /// `context.accessToken.scope`, when a rule set it: the scopes to grant instead.
     pub scope: Option<Vec<String>>,
+    /// `context.multifactor = {provider, allowRememberBrowser}`.
+    pub multifactor: Option<Multifactor>,
 }
 
 pub(crate) fn effects(context: &Value) -> Result<RuleEffects, String> {
     let mut effects = RuleEffects::default();
-    // A rule asking for MFA or a redirect must not be let through without it.
-    for unsupported in ["multifactor", "redirect"] {
-        if context
-            .get(unsupported)
-            .is_some_and(|value| !value.is_null() && value != &Value::Bool(false))
-        {
-            return Err(format!("context.{unsupported} is not supported yet"));
+    // A rule asking for a redirect must not be let through without it.
+    if context
+        .get("redirect")
+        .is_some_and(|value| !value.is_null() && value != &Value::Bool(false))
+    {
+        return Err("context.redirect is not supported yet".to_string());
+    }
+    match context.get("multifactor") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+        Some(Value::Object(asked)) => {
+            let Some(provider) = asked.get("provider").and_then(Value::as_str) else {
+                return Err("context.multifactor.provider must be a string".to_string());
+            };
+            let remember = asked
+                .get("allowRememberBrowser")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            effects.multifactor = Multifactor::of(provider, remember);
         }
+        Some(_) => return Err("context.multifactor must be an object".to_string()),
     }
     if let Some(Value::Object(claims)) = context.get("idToken") {
         effects.id_token_claims = claims.clone();
@@ -146,6 +163,23 @@ mod tests {
         assert_eq!(found.id_token_claims["https://x/roles"], json!(["a"]));
         assert_eq!(found.access_token_claims["https://x/k"], json!(1));
         assert_eq!(found.scope, Some(vec!["read:a".into(), "write:a".into()]));
-        assert!(effects(&json!({"multifactor": {"provider": "any"}})).is_err());
+        assert!(effects(&json!({"redirect": {"url": "https://x"}})).is_err());
+    }
+
+    #[test]
+    fn multifactor_is_read_from_the_context() {
+        let asked =
+            effects(&json!({"multifactor": {"provider": "any", "allowRememberBrowser": true}}));
+        assert_eq!(
+            asked.unwrap().multifactor,
+            Some(Multifactor {
+                provider: "any".into(),
+                allow_remember_browser: true
+            })
+        );
+        let none = effects(&json!({"multifactor": {"provider": "none"}})).unwrap();
+        assert_eq!(none.multifactor, None);
+        assert!(effects(&json!({"multifactor": "any"})).is_err());
+        assert!(effects(&json!({"multifactor": {"provider": 3}})).is_err());
     }
 }

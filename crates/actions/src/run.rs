@@ -108,6 +108,7 @@ pub(crate) fn run_job(
             }
             Ok(effects) => {
                 merge(&mut outcome.id_token_claims, effects.id_token_claims);
+                outcome.multifactor = effects.multifactor;
                 merge(
                     &mut outcome.access_token_claims,
                     effects.access_token_claims,
@@ -162,6 +163,9 @@ fn apply(outcome: &mut Outcome, record: Record) -> Option<RecordedDenial> {
     merge(&mut outcome.user_metadata, record.user_metadata);
     for (add, scope) in &record.scopes {
         change_scope(outcome, *add, scope);
+    }
+    if let Some(multifactor) = record.multifactor {
+        outcome.multifactor = multifactor;
     }
     record.denied
 }

@@ -210,14 +210,48 @@ async fn a_rejected_promise_fails_with_its_reason() {
 }
 
 #[tokio::test]
+async fn multifactor_enable_asks_for_a_second_factor_and_the_last_call_wins() {
+    let engine = engine();
+    let asks = "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any', { allowRememberBrowser: true }); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[asks]).await;
+    assert!(outcome.allowed());
+    assert_eq!(
+        outcome.multifactor,
+        Some(tessera_actions::Multifactor {
+            provider: "any".into(),
+            allow_remember_browser: true,
+        })
+    );
+    let withdrawn =
+        "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('none'); };";
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[asks, withdrawn],
+    )
+    .await;
+    assert_eq!(outcome.multifactor, None, "a later 'none' withdraws it");
+    let unknown =
+        "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('sms'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[unknown]).await;
+    assert!(
+        failure_message(&outcome).starts_with(
+            "TypeError: api.multifactor.enable: the provider must be one of any, guardian"
+        ),
+        "{}",
+        failure_message(&outcome)
+    );
+}
+
+#[tokio::test]
 async fn unsupported_apis_throw_a_clear_message() {
     let engine = engine();
-    let mfa =
-        "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any'); };";
-    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[mfa]).await;
+    let enrolled = "exports.onExecutePostLogin = async (event, api) => { api.multifactor.getEnrolledFactors(); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[enrolled]).await;
     assert_eq!(
         failure_message(&outcome),
-        "Error: api.multifactor.enable is not supported yet"
+        "Error: api.multifactor.getEnrolledFactors is not supported yet"
     );
     let redirect = r#"exports.onExecutePostLogin = async (event, api) => {
         if (api.redirect.canRedirect()) { api.redirect.sendUserTo('https://example.com'); }

@@ -398,9 +398,11 @@ async fn a_rule_error_fails_and_a_silent_rule_fails() {
         "function (user, context, callback) { context.multifactor = {provider: 'any'}; callback(null, user, context); }",
     )];
     let outcome = run(&engine, mfa).await;
+    assert!(outcome.allowed());
     assert_eq!(
-        failure_message(&outcome),
-        "context.multifactor is not supported yet"
+        outcome.multifactor.map(|asked| asked.provider),
+        Some("any".to_string()),
+        "a rule's context.multifactor asks for a second factor"
     );
 
     let mut requiring = job(Trigger::PostLogin, post_login_event(), Vec::new());

@@ -197,6 +197,9 @@ pub(crate) enum Stopped {
     },
     /// The code failed (an exception, a limit): the transaction fails closed.
     Failed,
+    /// `api.multifactor.enable` for a login that has not passed a second factor: the user
+    /// passes one, then the login goes on (post-login runs again then).
+    SecondFactor,
     Store(StoreError),
 }
 
@@ -242,6 +245,9 @@ pub(crate) struct Login<'a> {
     /// The connection the user signed in with when the flow knows it: a linked identity's
     /// is not the user's own. `None`: the user's own.
     pub(crate) connection: Option<&'a str>,
+    /// How the session was signed in (RFC 8176 methods): `event.authentication.methods`,
+    /// and whether `api.multifactor.enable` is met already.
+    pub(crate) amr: &'a [String],
 }
 
 /// Runs post-login (Rules, then the bound actions) for a user about to get tokens.
@@ -271,6 +277,9 @@ pub(crate) async fn post_login(
         "connection": connection_event(state, login.connection.unwrap_or(&login.user.connection)).await?,
         "request": login.request.to_event(),
         "stats": { "logins_count": login.user.logins_count },
+        "authentication": {
+            "methods": login.amr.iter().map(|name| json!({ "name": name })).collect::<Vec<_>>(),
+        },
         "tenant": { "id": "default" },
         "transaction": {
             "protocol": login.protocol,
@@ -283,7 +292,23 @@ pub(crate) async fn post_login(
     }
     let outcome = run(state, Trigger::PostLogin, event, &program).await;
     write_metadata(state, &login.user.user_id, &outcome).await?;
-    settle(state, outcome, &login.client.client_id)
+    let multifactor = outcome.multifactor.clone();
+    let custom = settle(state, outcome, &login.client.client_id)?;
+    match multifactor {
+        Some(asked) if !crate::mfa::has_second_factor(login.amr) => {
+            // Tessera's factors are its own: every provider but Duo means "one of them".
+            if asked.provider == "duo" {
+                tracing::error!(
+                    target: "tessera::actions",
+                    client_id = %login.client.client_id,
+                    "api.multifactor.enable('duo'): Duo is not offered; the login is refused"
+                );
+                return Err(Stopped::Failed);
+            }
+            Err(Stopped::SecondFactor)
+        }
+        _ => Ok(custom),
+    }
 }
 
 /// Runs credentials-exchange for a machine-to-machine token about to be issued.

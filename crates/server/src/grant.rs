@@ -23,8 +23,14 @@ pub(crate) enum Denied {
         code: &'static str,
         description: String,
     },
+    /// Post-login asked for a second factor this login has not passed: the browser is
+    /// sent to pass one; elsewhere (a refresh, `prompt=none`) it is a refusal.
+    SecondFactor,
     Store(StoreError),
 }
+
+/// What an application hears when a second factor is needed where none can be asked.
+pub(crate) const SECOND_FACTOR_NEEDED: &str = "Multifactor authentication required";
 
 impl From<actions::Stopped> for Denied {
     fn from(stopped: actions::Stopped) -> Self {
@@ -37,6 +43,7 @@ impl From<actions::Stopped> for Denied {
                 code: "access_denied",
                 description: actions::FAILED_DESCRIPTION.to_string(),
             },
+            actions::Stopped::SecondFactor => Denied::SecondFactor,
             actions::Stopped::Store(error) => Denied::Store(error),
         }
     }
@@ -168,6 +175,7 @@ impl From<Denied> for OAuthError {
             }
             Denied::Refused(refusal) => OAuthError::access_denied(refusal.description()),
             Denied::Action { code, description } => OAuthError::from_action(code, description),
+            Denied::SecondFactor => OAuthError::access_denied(SECOND_FACTOR_NEEDED),
             Denied::Store(error) => error.into(),
         }
     }

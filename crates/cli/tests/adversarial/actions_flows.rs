@@ -17,6 +17,7 @@ const SCOPES: &[&str] = &[
     "update:actions",
     "create:rules",
     "update:users",
+    "update:guardian_factors",
 ];
 
 async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Value) -> Value {
@@ -168,6 +169,116 @@ async fn hostile_code_fails_the_sign_in_closed_and_the_server_serves_on() {
         after.is_ok(),
         format_args!("{after:?}"),
     );
+    tally.finish();
+}
+
+#[tokio::test]
+async fn a_second_factor_an_action_asks_for_is_not_skipped() {
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/multifactor");
+    call(
+        &server,
+        &token,
+        Method::PUT,
+        "/guardian/factors/otp",
+        json!({"enabled": true}),
+    )
+    .await;
+    bind_post_login(
+        &server,
+        &token,
+        "mfa",
+        "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any'); };",
+    )
+    .await;
+    let url = |prompt: Option<&str>| {
+        let pkce = pkce();
+        let mut params = vec![
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect::<Vec<_>>();
+        if let Some(prompt) = prompt {
+            params.push(("prompt", prompt.to_string()));
+        }
+        let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        server.authorize_url(&borrowed)
+    };
+    let browser = browser();
+    let asked = server.sign_in(&browser, &url(None)).await;
+    tally.case(
+        "the password alone leads to the second factor, not the application",
+        asked.starts_with("/u/mfa?state="),
+        &asked,
+    );
+    let state = asked.trim_start_matches("/u/mfa?state=").to_string();
+    let resumed = browser
+        .get(server.url(&format!("/authorize/resume?state={state}")))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&resumed);
+    tally.case(
+        "resuming the waiting request without the second factor asks for it again",
+        to.starts_with("/u/mfa?state=") && !to.contains("code="),
+        &to,
+    );
+    let again = server.sign_in(&browser, &url(None)).await;
+    tally.case(
+        "a new request from the password-only session asks for it again",
+        again.starts_with("/u/mfa?state="),
+        &again,
+    );
+    let silent = params_of(&server.sign_in(&browser, &url(Some("none"))).await);
+    tally.case(
+        "prompt=none from the password-only session: interaction_required, no code",
+        silent.get("error").map(String::as_str) == Some("interaction_required")
+            && !silent.contains_key("code"),
+        format_args!("{silent:?}"),
+    );
+
+    // Odd arguments fail the action, which refuses the login (never lets it through).
+    for (index, (case, call_text)) in [
+        (
+            "an object for the provider",
+            "api.multifactor.enable({provider: 'any'})",
+        ),
+        (
+            "a provider of another case",
+            "api.multifactor.enable('ANY')",
+        ),
+        (
+            "a 100 kB provider",
+            "api.multifactor.enable('x'.repeat(100000))",
+        ),
+        (
+            "Duo, which Tessera does not offer",
+            "api.multifactor.enable('duo')",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let code =
+            format!("exports.onExecutePostLogin = async (event, api) => {{ {call_text}; }};");
+        bind_post_login(&server, &token, &format!("mfa arguments {index}"), &code).await;
+        let params = params_of(
+            &server
+                .sign_in(&tessera_testkit::browser(), &url(None))
+                .await,
+        );
+        tally.case(
+            format!("{case}: access_denied and no code"),
+            params.get("error").map(String::as_str) == Some("access_denied")
+                && !params.contains_key("code"),
+            format_args!("{params:?}"),
+        );
+    }
     tally.finish();
 }
 

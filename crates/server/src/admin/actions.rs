@@ -372,6 +372,7 @@ fn sample_event(trigger: Trigger) -> Value {
                 "requested_scopes": ["openid", "profile"],
             },
             "stats": {"logins_count": 3},
+            "authentication": {"methods": [{"name": "pwd"}]},
         }),
         Trigger::CredentialsExchange => json!({
             "client": client,

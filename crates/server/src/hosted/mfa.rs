@@ -10,8 +10,9 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tessera_core::request::AuthRequest;
 use tessera_core::{User, totp};
-use tessera_store::{Authenticator, StoreError, TOTP, TransactionRecord};
+use tessera_store::{Authenticator, SessionRecord, StoreError, TOTP, TransactionRecord};
 
 use crate::AppState;
 use crate::clock::now;
@@ -62,6 +63,31 @@ pub(crate) async fn after_first_factor(
         return Err(expired());
     }
     Ok(onward(&format!("/u/mfa?state={id}")))
+}
+
+/// Post-login asked for a second factor (`api.multifactor.enable`) that the signed-in
+/// session has not passed: the request waits in a login transaction while the user passes
+/// one on `/u/mfa`; the session that follows carries `mfa`, and the request resumes.
+pub(crate) async fn ask_after_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: AuthRequest,
+    (session, user): (&SessionRecord, &User),
+) -> Result<Response, PageError> {
+    let mut pending = Pending::new(request);
+    pending.mfa = Some(SecondFactorStep {
+        user_id: user.user_id.clone(),
+        connection: session
+            .connection
+            .clone()
+            .unwrap_or_else(|| user.connection.clone()),
+        amr: session.amr.clone(),
+    });
+    let (id, cookie) = transaction::begin(state, headers, &pending).await?;
+    Ok(with_cookie(
+        pages::redirect(&format!("/u/mfa?state={id}")),
+        Some(cookie),
+    ))
 }
 
 /// The step of a transaction this browser started, and its user.

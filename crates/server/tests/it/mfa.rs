@@ -375,3 +375,89 @@ async fn an_application_asks_for_a_second_factor_with_acr_values() {
     assert_eq!(claims["acr"], MFA_ACR);
     assert_eq!(claims["amr"], json!(["pwd", "mfa", "otp"]));
 }
+
+/// A post-login action asks for a second factor (`api.multifactor.enable`), without the
+/// tenant's policy: the signed-in user passes one before the application hears back; the
+/// action runs again then and sees `mfa` among `event.authentication.methods`. Where no
+/// one can be asked (`prompt=none`), the application hears `interaction_required`; an
+/// action asking for Duo, which Tessera does not offer, refuses the login.
+#[tokio::test]
+async fn an_action_asks_for_a_second_factor() {
+    let server = spawn().await;
+    require_mfa(&server, false).await;
+    // Signed in before the action exists: a session with the password alone.
+    let earlier = browser();
+    let tokens = server.code_flow(&earlier, "openid", None).await;
+    assert_eq!(
+        payload(tokens["id_token"].as_str().unwrap())["amr"],
+        json!(["pwd"])
+    );
+
+    crate::actions::bind(
+        &server,
+        "post-login",
+        "mfa",
+        r#"exports.onExecutePostLogin = async (event, api) => {
+            api.multifactor.enable('any', { allowRememberBrowser: false });
+            api.idToken.setCustomClaim('https://example.com/methods',
+                event.authentication.methods.map((m) => m.name));
+        };"#,
+    )
+    .await;
+
+    let silent = server
+        .sign_in(
+            &earlier,
+            &server.authorize_url(&[
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("prompt", "none"),
+                ("code_challenge", pkce().challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ]),
+        )
+        .await;
+    assert!(silent.starts_with(CALLBACK), "{silent}");
+    assert_eq!(params_of(&silent)["error"], "interaction_required");
+
+    let browser = browser();
+    let pkce = pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    let to = server.sign_in(&browser, &url).await;
+    assert!(
+        to.starts_with("/u/mfa?state="),
+        "the action's second factor: {to}"
+    );
+    let page = html(&server, &browser, &to).await;
+    let seed = totp::seed_from_text(&code_text(&page, "secret")).unwrap();
+    let code = totp::code_for_step(&seed, totp::step_at(now()));
+    let enrolled = answer(&server, &browser, &page, &[("code", &code)]).await;
+    assert_eq!(enrolled.status(), 200);
+    let saved = enrolled.text().await.unwrap();
+    let resume = format!("/authorize/resume?state={}", hidden_field_or_link(&saved));
+    let tokens = finish(&server, &browser, &resume, &pkce.verifier).await;
+    let claims = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd", "mfa", "otp"]), "{claims}");
+    assert_eq!(
+        claims["https://example.com/methods"],
+        json!(["pwd", "mfa", "otp"]),
+        "the action ran again, after the second factor"
+    );
+
+    // Duo is not offered: asking for it refuses rather than letting the login through.
+    crate::actions::bind(
+        &server,
+        "post-login",
+        "duo",
+        "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('duo'); };",
+    )
+    .await;
+    let refused = server.sign_in(&tessera_testkit::browser(), &url).await;
+    assert!(refused.starts_with(CALLBACK), "{refused}");
+    assert_eq!(params_of(&refused)["error"], "access_denied");
+}

@@ -91,6 +91,15 @@ pub(crate) async fn check(
                 &description,
             ));
         }
+        // The decision itself asks no second factor (post-login does); answered all the same.
+        Err(Denied::SecondFactor) => {
+            return Ok(error_response(
+                state,
+                &Target::of(&request),
+                "access_denied",
+                grant::SECOND_FACTOR_NEEDED,
+            ));
+        }
         Err(Denied::Store(error)) => return Err(error.into()),
     };
     let audience = rules::audience_key(state.issuer(), api.map(|a| a.identifier.as_str()));

@@ -74,6 +74,11 @@ impl Rejection {
             Denied::Action { code, description } => {
                 Rejection::Redirect(Box::new(target.clone()), code, description)
             }
+            Denied::SecondFactor => Rejection::Redirect(
+                Box::new(target.clone()),
+                "access_denied",
+                grant::SECOND_FACTOR_NEEDED.to_string(),
+            ),
             Denied::Store(error) => error.into(),
         }
     }
@@ -128,6 +133,26 @@ pub(crate) async fn complete(
     let target = Target::of(request);
     match issue_response(state, caller, client, request, api, (session, user)).await {
         Ok(params) => respond::deliver(target.mode, &target.redirect_uri, &params),
+        // Post-login asked for a second factor: the user passes one first, unless the
+        // application asked for no interaction.
+        Err(Issue::Denied(Denied::SecondFactor)) if scope::contains(&request.prompt, "none") => {
+            error_response(
+                state,
+                &target,
+                "interaction_required",
+                grant::SECOND_FACTOR_NEEDED,
+            )
+        }
+        Err(Issue::Denied(Denied::SecondFactor)) => {
+            let asked = crate::hosted::mfa::ask_after_login(
+                state,
+                caller.headers,
+                request.clone(),
+                (session, user),
+            )
+            .await;
+            asked.unwrap_or_else(IntoResponse::into_response)
+        }
         Err(Issue::Denied(denied)) => reject(state, Rejection::denied(&target, denied)),
         Err(Issue::Failed(error)) => {
             error_response(state, &target, error.error, &error.description)
@@ -226,6 +251,7 @@ async fn issue_response(
             redirect_uri: Some(&request.redirect_uri),
             request: &facts,
             connection: session.connection.as_deref(),
+            amr: &session.amr,
         },
         &mut granted,
     )

@@ -70,6 +70,7 @@ pub(super) async fn grant(
         redirect_uri: None,
         request: facts,
         connection: grant.signed_in.connection.as_deref(),
+        amr: &grant.signed_in.amr,
     };
     let custom = actions::post_login(state, &login)
         .await
