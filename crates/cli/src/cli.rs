@@ -331,6 +331,12 @@ pub enum AdminsAction {
     /// List who holds each role, a page at a time
     #[command(visible_alias = "ls")]
     List(PageArgs),
+    /// Whether administrators pass a second factor to sign in to the dashboard; with
+    /// `--required`, change it (requiring it turns authenticator apps on)
+    Mfa {
+        #[arg(long, value_name = "true|false")]
+        required: Option<bool>,
+    },
 }
 
 // ---- roles ------------------------------------------------------------------------------

@@ -227,6 +227,30 @@ pub(crate) fn unchangeable(why: &'static str) -> ApiError {
     ApiError::forbidden(why, "operation_not_supported")
 }
 
+/// Whether administrators must pass a second factor to sign in to the dashboard, as the
+/// dashboard's Settings page and `tessera admins mfa` show it.
+pub async fn mfa_required(store: &Store) -> Result<bool, StoreError> {
+    let guardian = crate::mfa::Guardian::of(&store.guardian_settings().await?);
+    Ok(guardian.administrators && guardian.otp)
+}
+
+/// Requires (or stops requiring) a second factor of administrators at the dashboard's
+/// sign-in. Requiring it turns authenticator apps (`otp`) on too, so an administrator can
+/// always enroll one; other applications are not affected unless the tenant's policy asks
+/// every login. The dashboard and the CLI both change it here.
+pub async fn require_mfa(store: &Store, required: bool) -> Result<(), StoreError> {
+    let mut patch = tessera_core::Metadata::new();
+    patch.insert(
+        crate::mfa::ADMINISTRATORS.to_string(),
+        serde_json::Value::Bool(required),
+    );
+    if required {
+        patch.insert(crate::mfa::OTP.to_string(), serde_json::Value::Bool(true));
+    }
+    store.patch_guardian_settings(&patch).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

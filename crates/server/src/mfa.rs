@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 use tessera_core::request::AuthRequest;
+use tessera_core::system::DASHBOARD_CLIENT_ID;
 use tessera_core::{Metadata, ids, totp};
 use tessera_jose::MasterKey;
 use tessera_store::{Authenticator, RECOVERY_CODE, StoreResult, TOTP};
@@ -17,6 +18,8 @@ use crate::AppState;
 pub(crate) const MFA_ACR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 /// `PUT /guardian/policies` `["all-applications"]`: every login needs a second factor.
 pub(crate) const ALL_APPLICATIONS: &str = "all-applications";
+/// Tessera's own setting: every sign-in to the dashboard needs a second factor.
+pub(crate) const ADMINISTRATORS: &str = "administrators";
 /// Auth0's factor names that Tessera offers.
 pub(crate) const OTP: &str = "otp";
 pub(crate) const RECOVERY: &str = "recovery-code";
@@ -40,6 +43,8 @@ pub(crate) struct Guardian {
     pub(crate) policies: Vec<String>,
     pub(crate) otp: bool,
     pub(crate) recovery_code: bool,
+    /// Administrators pass a second factor to sign in to the dashboard ([`ADMINISTRATORS`]).
+    pub(crate) administrators: bool,
 }
 
 impl Guardian {
@@ -58,6 +63,7 @@ impl Guardian {
                 .unwrap_or_default(),
             otp: flag(OTP),
             recovery_code: flag(RECOVERY),
+            administrators: flag(ADMINISTRATORS),
         }
     }
 
@@ -73,8 +79,11 @@ impl Guardian {
     /// Whether a login for `request` must pass a second factor: the tenant's policy, or
     /// the application asking for one (step-up).
     pub(crate) fn required_for(&self, request: &AuthRequest) -> bool {
-        // With no factor enabled the policy asks nothing, as on Auth0.
-        (self.otp && self.policies.iter().any(|p| p == ALL_APPLICATIONS)) || asks_for_mfa(request)
+        let every_login = self.policies.iter().any(|p| p == ALL_APPLICATIONS);
+        let dashboard = self.administrators && request.client_id == DASHBOARD_CLIENT_ID;
+        // With no factor enabled the policies ask nothing, as on Auth0: turning the last
+        // factor off never locks administrators out of the dashboard.
+        (self.otp && (every_login || dashboard)) || asks_for_mfa(request)
     }
 
     /// Whether a user without an authenticator app may enroll one in this login.
@@ -277,6 +286,11 @@ mod tests {
         assert!(!none.required_for(&request("app", &["urn:other"])));
         let policy_without_factor = settings(json!({"policies": ["all-applications"]}));
         assert!(!policy_without_factor.required_for(&request("app", &[])));
+        let administrators = settings(json!({"administrators": true, "otp": true}));
+        assert!(administrators.required_for(&request(DASHBOARD_CLIENT_ID, &[])));
+        assert!(!administrators.required_for(&request("app", &[])));
+        let administrators_without_factor = settings(json!({"administrators": true}));
+        assert!(!administrators_without_factor.required_for(&request(DASHBOARD_CLIENT_ID, &[])));
     }
 
     #[test]

@@ -20,7 +20,25 @@ pub async fn run(ctx: &Context, action: AdminsAction) -> CliResult<()> {
         }
         AdminsAction::Remove { email } => remove(ctx, &email).await,
         AdminsAction::List(page) => list(ctx, &page).await,
+        AdminsAction::Mfa { required } => mfa(ctx, required).await,
     }
+}
+
+/// Shows, or with `required` changes, the dashboard's second factor for administrators
+/// (`tessera_server::admin_identities::require_mfa` decides what that turns on).
+async fn mfa(ctx: &Context, required: Option<bool>) -> CliResult<()> {
+    if let Some(required) = required {
+        tessera_server::admin_identities::require_mfa(&ctx.store, required).await?;
+    }
+    let required = tessera_server::admin_identities::mfa_required(&ctx.store).await?;
+    if ctx.json {
+        output::print_json(&serde_json::json!({ "mfa_required": required }));
+    } else if required {
+        println!("Administrators pass a second factor to sign in to the dashboard.");
+    } else {
+        println!("Administrators sign in to the dashboard with a password alone.");
+    }
+    Ok(())
 }
 
 /// What `add` and `remove` print with `--json`: the user and the system roles they hold.

@@ -159,6 +159,13 @@ async fn dashboard_forms_sign_ins_and_sessions_refuse_what_they_should() {
             ],
         ),
         (
+            "/admin/settings/mfa",
+            vec![
+                ("csrf".to_string(), viewer_csrf.clone()),
+                ("required".to_string(), "true".to_string()),
+            ],
+        ),
+        (
             "/admin/users",
             vec![
                 ("csrf".to_string(), viewer_csrf.clone()),
@@ -185,8 +192,11 @@ async fn dashboard_forms_sign_ins_and_sessions_refuse_what_they_should() {
                 .find_user_by_email("made@example.com")
                 .await
                 .unwrap()
-                .is_none(),
-        "something was created",
+                .is_none()
+            && !tessera_server::admin_identities::mfa_required(&server.store)
+                .await
+                .unwrap(),
+        "something was created or changed",
     );
 
     // A signed-in user without a role: 403 on every page, no data.

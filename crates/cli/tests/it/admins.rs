@@ -205,3 +205,20 @@ async fn apps_and_roles_commands_leave_tessera_s_own_alone() {
         ADMIN_ROLE.scopes().len()
     );
 }
+
+#[test]
+fn a_second_factor_is_required_of_administrators_by_one_setting() {
+    let env = Env::new(TESSERA);
+    assert_eq!(env.json(&["admins", "mfa"]), json!({"mfa_required": false}));
+    let on = env.ok(&["admins", "mfa", "--required", "true"]);
+    assert_eq!(
+        on.trim(),
+        "Administrators pass a second factor to sign in to the dashboard."
+    );
+    assert_eq!(env.json(&["admins", "mfa"]), json!({"mfa_required": true}));
+    assert_eq!(
+        env.json(&["admins", "mfa", "--required", "false"]),
+        json!({"mfa_required": false})
+    );
+    env.fails(&["admins", "mfa", "--required", "maybe"]);
+}

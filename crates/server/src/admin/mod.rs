@@ -157,6 +157,7 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/admin/settings/keys/rotate", || {
         post(settings::rotate_keys)
     }),
+    ("/admin/settings/mfa", || post(settings::require_mfa)),
 ];
 
 /// A page's query string (an unreadable one reads as empty: pages only take hints from

@@ -21,6 +21,8 @@ use crate::pages::redirect;
 /// Reading and rotating signing keys: Auth0's scopes for `/api/v2/keys/signing`.
 const READ_KEYS: &[&str] = &["read:signing_keys"];
 const ROTATE_KEYS: &[&str] = &["create:signing_keys", "update:signing_keys"];
+/// Requiring a second factor of administrators: Auth0's scopes for the MFA settings.
+const CHANGE_MFA: &[&str] = &["update:guardian_factors", "update:mfa_policies"];
 
 /// Administrators shown per role (the role's Users tab pages through all of them).
 const ADMINS_SHOWN: u32 = 50;
@@ -49,6 +51,8 @@ struct SettingsPage<'a> {
     groups: Vec<AdminGroup>,
     can_rotate: bool,
     shown: u32,
+    admins_mfa: bool,
+    can_change_mfa: bool,
 }
 
 async fn admins(state: &AppState, admin: &Admin) -> Result<Vec<AdminGroup>, ApiError> {
@@ -88,6 +92,10 @@ pub(crate) async fn settings(
         Ok(groups) => groups,
         Err(error) => return views::operation_refused(&error),
     };
+    let admins_mfa = match crate::admin_identities::mfa_required(state.store()).await {
+        Ok(required) => required,
+        Err(error) => return views::store_error(error),
+    };
     views::page(&SettingsPage {
         frame: Frame::new(&state, &admin, "settings", notice_of(&query)),
         issuer: state.issuer(),
@@ -104,6 +112,8 @@ pub(crate) async fn settings(
         groups,
         can_rotate: ROTATE_KEYS.iter().all(|s| admin.may(s)),
         shown: ADMINS_SHOWN,
+        admins_mfa,
+        can_change_mfa: CHANGE_MFA.iter().all(|s| admin.may(s)),
     })
 }
 
@@ -138,5 +148,42 @@ pub(crate) async fn rotate_keys(State(state): State<AppState>, form: AdminForm) 
                 "The keys could not be rotated. Nothing changed.",
             )
         }
+    }
+}
+
+/// `POST /admin/settings/mfa` (`required` = `true` or `false`): whether administrators
+/// pass a second factor to sign in here (`crate::admin_identities::require_mfa`). Only
+/// soon after a password was entered, as key rotation.
+pub(crate) async fn require_mfa(State(state): State<AppState>, form: AdminForm) -> Response {
+    if let Err(error) = form.admin.principal.require(CHANGE_MFA) {
+        return views::operation_refused(&error);
+    }
+    if !form.admin.is_fresh() {
+        return super::login::sign_in_redirect("/admin/settings", true);
+    }
+    let required = match form.params.get("required") {
+        Some("true") => true,
+        Some("false") => false,
+        _ => {
+            return views::refused(
+                StatusCode::BAD_REQUEST,
+                "Say whether a second factor is required (true or false).",
+            );
+        }
+    };
+    match crate::admin_identities::require_mfa(state.store(), required).await {
+        Ok(()) => {
+            tracing::info!(
+                required,
+                "administrators' second factor changed from the dashboard"
+            );
+            let notice = if required {
+                "admins_mfa_on"
+            } else {
+                "admins_mfa_off"
+            };
+            redirect(&format!("/admin/settings?notice={notice}"))
+        }
+        Err(error) => views::store_error(error),
     }
 }

@@ -1507,3 +1507,111 @@ async fn a_user_without_an_email_is_shown_by_id_and_deleted_by_typing_it() {
             .is_none()
     );
 }
+
+/// Up to where the dashboard's sign-in sends a browser after the password.
+async fn after_dashboard_password(server: &TestServer, email: &str) -> (reqwest::Client, String) {
+    let browser = browser();
+    let response = browser
+        .get(at(server, "/admin/login?return_to=/admin/"))
+        .send()
+        .await
+        .unwrap();
+    let authorize = location(&response);
+    let response = browser.get(&authorize).send().await.unwrap();
+    let login_page = location(&response);
+    let login =
+        tessera_testkit::submit_login_form(&browser, &server.base, &login_page, email, PASSWORD)
+            .await;
+    assert_eq!(login.status(), 303);
+    let next = location(&login);
+    if next.starts_with("/u/mfa") {
+        return (browser, next);
+    }
+    let resumed = browser.get(server.url(&next)).send().await.unwrap();
+    (browser, location(&resumed))
+}
+
+#[tokio::test]
+async fn administrators_can_be_required_to_pass_a_second_factor_by_one_setting() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let (_, html) = page(&server, &admin, "/admin/settings").await;
+    assert!(html.contains("with a password alone"), "{html}");
+
+    let response = post(
+        &server,
+        &admin,
+        "/admin/settings",
+        "/admin/settings/mfa",
+        &[("required", "maybe")],
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        400,
+        "an unreadable answer changes nothing"
+    );
+    let response = post(
+        &server,
+        &admin,
+        "/admin/settings",
+        "/admin/settings/mfa",
+        &[("required", "true")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/admin/settings?notice=admins_mfa_on");
+    let (_, html) = page(&server, &admin, "/admin/settings").await;
+    assert!(
+        html.contains("Administrators pass a second factor"),
+        "{html}"
+    );
+
+    // The next sign-in to the dashboard asks for a second factor (enrollment first)…
+    let (mfa_browser, next) = after_dashboard_password(&server, "admin@example.com").await;
+    assert!(next.starts_with("/u/mfa?state="), "{next}");
+    let enroll = mfa_browser
+        .get(server.url(&next))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        enroll.contains("<svg"),
+        "an authenticator app to enroll: {enroll}"
+    );
+    // …and other applications' logins do not.
+    let app_login = server
+        .sign_in(
+            &browser(),
+            &server.authorize_url(&[
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", tessera_testkit::pkce().challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ]),
+        )
+        .await;
+    assert!(
+        app_login.starts_with(tessera_testkit::CALLBACK),
+        "{app_login}"
+    );
+
+    let response = post(
+        &server,
+        &admin,
+        "/admin/settings",
+        "/admin/settings/mfa",
+        &[("required", "false")],
+    )
+    .await;
+    assert_eq!(location(&response), "/admin/settings?notice=admins_mfa_off");
+    let (_, next) = after_dashboard_password(&server, "admin@example.com").await;
+    assert!(
+        next.starts_with(&at(&server, "/admin/callback?")),
+        "no second factor now: {next}"
+    );
+}

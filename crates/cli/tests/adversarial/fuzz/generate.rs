@@ -485,6 +485,12 @@ pub(super) const ROUTES: &[Route] = &[
         &["csrf", "alg"],
         Shape::Page,
     ),
+    route(
+        "/admin/settings/mfa",
+        POST,
+        &["csrf", "required"],
+        Shape::Page,
+    ),
     route("/admin/actions", GET_POST, DASHBOARD, Shape::Page),
     route("/admin/actions/new", GET, DASHBOARD, Shape::Page),
     route("/admin/actions/{id}", GET_POST, DASHBOARD, Shape::Page),
