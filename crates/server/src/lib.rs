@@ -29,6 +29,7 @@ mod management;
 mod mfa;
 mod oauth;
 mod pages;
+mod password_sign_in;
 mod state;
 mod upstream;
 mod verification_tickets;

@@ -18,14 +18,13 @@ use crate::clock::now;
 use crate::databases::{self, Database};
 use crate::edge::client_ip::ClientIp;
 use crate::edge::metrics::Login;
-use crate::edge::throttle;
 use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
 use crate::hosted::session;
 use crate::hosted::transaction::{self, with_cookie};
 use crate::hosted::{mfa, upstream};
 use crate::pages::{self, LoginPage, SignupPage, UpstreamButton};
-use crate::passwords::Verification;
+use crate::password_sign_in::{self, Checked};
 
 const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 const ACCOUNT_LOCKED: &str = "Your account has been blocked after multiple consecutive login attempts. \
@@ -220,59 +219,17 @@ pub(crate) async fn login_submit(
                 "Enter your email and password.",
             ));
         }
-        // Counted per network, as the throttles are (an IPv6 /64 is one client).
-        let ip = throttle::network_of(client_ip).to_string();
-        // Brute-force protection: (account, IP) pairs with too many consecutive failures
-        // stay blocked, even with the right password, until an administrator unblocks.
-        // Every attempt counts as a failure before the password is checked, and a success
-        // clears the count: one atomic increment per attempt, so guesses posted in parallel
-        // cannot all pass this check before any of them is counted.
-        let attempt = state
-            .store()
-            .record_login_failure(&username, &ip, now())
-            .await?;
-        if attempt > state.config().max_login_failures {
-            state.metrics().login(Login::Locked);
-            return Ok(render(StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED));
-        }
-        let found = state
-            .store()
-            .find_user_with_password_in(&database.name, &username)
-            .await?;
-        let (user, stored_hash) = match found {
-            Some((user, hash)) => (Some(user), hash),
-            None => (None, None),
-        };
-        // Unknown accounts run a dummy verification: same message, status and timing.
-        let verification = state.hasher().verify(password, stored_hash).await;
-        let user = match user {
-            Some(user) if verification.is_right() => user,
-            _ => {
-                state.metrics().login(Login::WrongCredentials);
-                return Ok(render(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS));
-            }
-        };
-        if user.blocked {
-            state.metrics().login(Login::Blocked);
-            return Ok(render(StatusCode::FORBIDDEN, USER_BLOCKED));
-        }
-        // An imported hash gives way to Tessera's own now that the password is known.
-        if let Verification::RightButOutdated {
-            outdated,
-            replacement,
-        } = &verification
-        {
-            state
-                .store()
-                .upgrade_password_hash(&user.user_id, outdated, replacement)
-                .await?;
-        }
-        state
-            .store()
-            .clear_login_failures(&username, Some(&ip))
-            .await?;
-        state.store().record_login(&user.user_id, now()).await?;
-        state.metrics().login(Login::Success);
+        let user =
+            match password_sign_in::check(&state, client_ip, &database.name, &username, password)
+                .await?
+            {
+                Checked::SignedIn(user) => user,
+                Checked::Locked => {
+                    return Ok(render(StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED));
+                }
+                Checked::Wrong => return Ok(render(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS)),
+                Checked::Blocked => return Ok(render(StatusCode::FORBIDDEN, USER_BLOCKED)),
+            };
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "login succeeded");
         signed_in(&state, &record, &user).await
     }

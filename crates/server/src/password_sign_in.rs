@@ -1,0 +1,92 @@
+//! The one password check every entrance signs users in through: the hosted login form
+//! and the token endpoint's password grants. Brute-force protection counts the attempt
+//! before the password is looked at, an unknown account costs what a known one does, a
+//! blocked user is refused, an imported hash gives way to Tessera's own, and a success
+//! clears the count. Each entrance answers the outcome in its own shape (a page, OAuth
+//! JSON) and throttles requests per network first, as it did before this existed.
+
+use std::net::IpAddr;
+
+use tessera_core::User;
+use tessera_store::StoreResult;
+
+use crate::AppState;
+use crate::clock::now;
+use crate::edge::metrics::Login;
+use crate::edge::throttle;
+use crate::passwords::Verification;
+
+/// What a password attempt comes to.
+#[derive(Debug)]
+pub(crate) enum Checked {
+    SignedIn(Box<User>),
+    /// Too many consecutive failures for this account from this network: refused even
+    /// with the right password, until an administrator unblocks.
+    Locked,
+    /// An unknown account or a wrong password (the same answer, the same time).
+    Wrong,
+    /// The right password of a blocked user.
+    Blocked,
+}
+
+/// Checks `username` and `password` against the database connection `database`, for a
+/// client at `client_ip`.
+pub(crate) async fn check(
+    state: &AppState,
+    client_ip: IpAddr,
+    database: &str,
+    username: &str,
+    password: String,
+) -> StoreResult<Checked> {
+    // Counted per network, as the throttles are (an IPv6 /64 is one client).
+    let ip = throttle::network_of(client_ip).to_string();
+    // Every attempt counts as a failure before the password is checked, and a success
+    // clears the count: one atomic increment per attempt, so guesses sent in parallel
+    // cannot all pass this check before any of them is counted.
+    let attempt = state
+        .store()
+        .record_login_failure(username, &ip, now())
+        .await?;
+    if attempt > state.config().max_login_failures {
+        state.metrics().login(Login::Locked);
+        return Ok(Checked::Locked);
+    }
+    let found = state
+        .store()
+        .find_user_with_password_in(database, username)
+        .await?;
+    let (user, stored_hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    // Unknown accounts run a dummy verification: same answer, same timing.
+    let verification = state.hasher().verify(password, stored_hash).await;
+    let user = match user {
+        Some(user) if verification.is_right() => user,
+        _ => {
+            state.metrics().login(Login::WrongCredentials);
+            return Ok(Checked::Wrong);
+        }
+    };
+    if user.blocked {
+        state.metrics().login(Login::Blocked);
+        return Ok(Checked::Blocked);
+    }
+    if let Verification::RightButOutdated {
+        outdated,
+        replacement,
+    } = &verification
+    {
+        state
+            .store()
+            .upgrade_password_hash(&user.user_id, outdated, replacement)
+            .await?;
+    }
+    state
+        .store()
+        .clear_login_failures(username, Some(&ip))
+        .await?;
+    state.store().record_login(&user.user_id, now()).await?;
+    state.metrics().login(Login::Success);
+    Ok(Checked::SignedIn(Box::new(user)))
+}
