@@ -205,11 +205,18 @@ impl AppType {
     }
 }
 
-pub const GRANT_TYPES: [&str; 4] = [
+/// RFC 6749's resource owner password grant.
+pub const PASSWORD_GRANT: &str = "password";
+/// Auth0's password grant with a `realm` (the database connection).
+pub const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";
+
+pub const GRANT_TYPES: [&str; 6] = [
     "authorization_code",
     "implicit",
     "refresh_token",
     "client_credentials",
+    PASSWORD_GRANT,
+    PASSWORD_REALM_GRANT,
 ];
 
 /// Refresh-token lifetimes of an application (Auth0's `refresh_token` settings).

@@ -5,7 +5,7 @@
 
 use url::Url;
 
-use crate::{AppType, GRANT_TYPES, TokenDialect};
+use crate::{AppType, GRANT_TYPES, PASSWORD_GRANT, PASSWORD_REALM_GRANT, TokenDialect};
 
 /// The message of a refused value.
 pub type Checked<T> = Result<T, String>;
@@ -826,6 +826,13 @@ pub fn grant_types(grants: &[String], app_type: AppType) -> Checked<()> {
                 app_type.as_str()
             ));
         }
+        // A page's script would hold users' passwords: single-page applications sign in
+        // through the hosted login page only.
+        if (grant == PASSWORD_GRANT || grant == PASSWORD_REALM_GRANT) && app_type == AppType::Spa {
+            return Err(format!(
+                "a single-page application cannot use {grant}: users sign in on the hosted login page"
+            ));
+        }
     }
     Ok(())
 }
@@ -1405,7 +1412,11 @@ mod tests {
     fn grant_type_rules() {
         assert!(grant_types(&list(&["client_credentials"]), AppType::Spa).is_err());
         assert!(grant_types(&list(&["client_credentials"]), AppType::NonInteractive).is_ok());
-        assert!(grant_types(&list(&["password"]), AppType::RegularWeb).is_err());
+        assert!(grant_types(&list(&["password"]), AppType::RegularWeb).is_ok());
+        assert!(grant_types(&list(&[PASSWORD_REALM_GRANT]), AppType::Native).is_ok());
+        assert!(grant_types(&list(&["password"]), AppType::Spa).is_err());
+        assert!(grant_types(&list(&[PASSWORD_REALM_GRANT]), AppType::Spa).is_err());
+        assert!(grant_types(&list(&["urn:made-up"]), AppType::RegularWeb).is_err());
     }
 }
 

@@ -79,11 +79,18 @@ impl Guardian {
     /// Whether a login for `request` must pass a second factor: the tenant's policy, or
     /// the application asking for one (step-up).
     pub(crate) fn required_for(&self, request: &AuthRequest) -> bool {
+        self.required_of(&request.client_id) || asks_for_mfa(request)
+    }
+
+    /// Whether the tenant's settings ask a second factor of every login to `client_id`:
+    /// the policy, or the dashboard's administrators (the token endpoint's password grants
+    /// have no request to ask with).
+    pub(crate) fn required_of(&self, client_id: &str) -> bool {
         let every_login = self.policies.iter().any(|p| p == ALL_APPLICATIONS);
-        let dashboard = self.administrators && request.client_id == DASHBOARD_CLIENT_ID;
+        let dashboard = self.administrators && client_id == DASHBOARD_CLIENT_ID;
         // With no factor enabled the policies ask nothing, as on Auth0: turning the last
         // factor off never locks administrators out of the dashboard.
-        (self.otp && (every_login || dashboard)) || asks_for_mfa(request)
+        self.otp && (every_login || dashboard)
     }
 
     /// Whether a user without an authenticator app may enroll one in this login.

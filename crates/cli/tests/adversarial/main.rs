@@ -27,6 +27,7 @@ mod linking;
 mod management;
 mod mfa;
 mod parsers;
+mod password_grant;
 mod proxy;
 mod races;
 mod redirect;

@@ -1167,7 +1167,8 @@ async fn mass_assignment_and_malformed_bodies_change_nothing() {
         json!({"name": 123}),
         json!({"name": "x", "app_type": 1}),
         json!({"name": "x", "app_type": "spa", "grant_types": ["client_credentials"]}),
-        json!({"name": "x", "grant_types": ["password"]}),
+        json!({"name": "x", "app_type": "spa", "grant_types": ["password"]}),
+        json!({"name": "x", "grant_types": ["urn:example:made-up"]}),
         json!({"name": "x", "callbacks": ["javascript:alert(1)"]}),
     ] {
         cases.push((Method::POST, "/clients".into(), body, 400));

@@ -72,6 +72,8 @@ const GRANT_TYPES: &[(&str, &str)] = &[
     ("implicit", "Implicit"),
     ("refresh_token", "Refresh Token"),
     ("client_credentials", "Client Credentials"),
+    (tessera_core::PASSWORD_GRANT, "Password"),
+    (tessera_core::PASSWORD_REALM_GRANT, "Password Realm"),
 ];
 
 struct Row {

@@ -47,6 +47,21 @@ impl TrustedProxies {
         self.0.iter().any(|range| range.contains(&address))
     }
 
+    /// The end user's address at the token endpoint: Auth0's `auth0-forwarded-for`, which a
+    /// confidential application's backend sends with a password grant, believed only when
+    /// `client` (the address [`Self::client_ip`] gave) is itself a trusted proxy's —
+    /// otherwise anyone could pick whose throttle and lockout a guess counts against.
+    pub fn end_user_ip(&self, client: IpAddr, headers: &HeaderMap, confidential: bool) -> IpAddr {
+        if !confidential || !self.trusts(client) {
+            return client;
+        }
+        headers
+            .get("auth0-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_hop)
+            .unwrap_or(client)
+    }
+
     /// The client's address: the peer's, unless the peer is a trusted proxy; then, walking
     /// `X-Forwarded-For` from its end (the hop nearest to us), the first address that is
     /// not a trusted proxy. An entry that is not an address stops the walk at the hop that

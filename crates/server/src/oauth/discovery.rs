@@ -23,7 +23,14 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "revocation_endpoint": url("oauth/revoke"),
         "response_types_supported": SUPPORTED_RESPONSE_TYPES,
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
-        "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "implicit",
+            "refresh_token",
+            "client_credentials",
+            tessera_core::PASSWORD_GRANT,
+            tessera_core::PASSWORD_REALM_GRANT,
+        ],
         "subject_types_supported": ["public"],
         // ID tokens are always ID_TOKEN_ALG; the list also names the algorithms APIs sign
         // access tokens with, as the JWKS does, because verifiers such as

@@ -23,6 +23,7 @@ mod logs;
 mod management;
 mod metrics;
 mod mfa;
+mod password_grant;
 mod password_reset;
 mod postgres;
 mod rbac;

@@ -653,9 +653,15 @@ async fn bad_input_gets_clear_errors_never_a_5xx() {
         ),
         (
             Some("application/x-www-form-urlencoded"),
-            "grant_type=password&client_id=x".into(),
+            "grant_type=urn:example:made-up&client_id=x".into(),
             400,
             "unsupported_grant_type",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "grant_type=password&client_id=x".into(),
+            401,
+            "invalid_client",
         ),
         (
             Some("application/x-www-form-urlencoded"),

@@ -160,13 +160,16 @@ pub(crate) enum Grant {
     /// An access token from `/authorize` (`response_type` with `token`: the implicit
     /// grant, or the hybrid flow's `code token`).
     Implicit,
+    /// `password` or Auth0's `password-realm`.
+    Password,
 }
 
-const GRANTS: [&str; 4] = [
+const GRANTS: [&str; 5] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
     "implicit",
+    "password",
 ];
 
 /// The token endpoint's error codes (RFC 6749 §5.2 and ours); anything else is `other`.

@@ -6,6 +6,7 @@
 pub(crate) mod authorization_code;
 mod client_auth;
 pub(crate) mod client_credentials;
+mod password;
 mod refresh_token;
 pub(crate) mod response;
 mod revoke;
@@ -23,6 +24,8 @@ use client_auth::ClientCredentials;
 use response::TokenResponse;
 
 use std::net::IpAddr;
+
+use tessera_core::{PASSWORD_GRANT, PASSWORD_REALM_GRANT};
 
 use crate::AppState;
 use crate::actions::{RequestFacts, visible_parameters};
@@ -78,10 +81,23 @@ async fn handle(
             Grant::ClientCredentials,
             client_credentials::grant(state, &params, &credentials, &facts).await,
         ),
+        Some(name @ (PASSWORD_GRANT | PASSWORD_REALM_GRANT)) => {
+            let caller = password::Caller {
+                headers,
+                ip,
+                facts: &facts,
+            };
+            let realm = name == PASSWORD_REALM_GRANT;
+            (
+                Grant::Password,
+                password::grant(state, &params, &credentials, &caller, realm).await,
+            )
+        }
         Some(_) => {
-            return Err(OAuthError::unsupported_grant_type(
-                "Supported grant types: authorization_code, refresh_token, client_credentials.",
-            ));
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "Supported grant types: authorization_code, refresh_token, client_credentials, \
+                 {PASSWORD_GRANT}, {PASSWORD_REALM_GRANT}."
+            )));
         }
         None => {
             return Err(OAuthError::invalid_request(

@@ -31,6 +31,8 @@ pub(super) struct RefreshGrant {
 pub(super) enum RefreshSource {
     /// A new family, started by this code.
     Code { code_hash: Vec<u8>, sid: String },
+    /// A new family from a password grant: no code, no browser session.
+    Password,
     /// The token the family was just rotated to.
     Rotated(String),
 }
@@ -116,13 +118,17 @@ pub(super) async fn user_tokens(
     };
     let refresh_token = match (wants_refresh, refresh) {
         (true, Some(RefreshSource::Rotated(token))) => Some(token),
-        (true, Some(RefreshSource::Code { code_hash, sid })) => {
+        (true, Some(source @ (RefreshSource::Code { .. } | RefreshSource::Password))) => {
+            let (code_hash, sid) = match source {
+                RefreshSource::Code { code_hash, sid } => (Some(code_hash), Some(sid)),
+                _ => (None, None),
+            };
             let token = ids::secret_token();
             let now = now();
             let grant = RefreshGrant {
                 scope: decided,
                 audience: api.map(|a| a.identifier.clone()),
-                sid: Some(sid.clone()),
+                sid: sid.clone(),
                 auth_time,
                 signed_in: signed_in.clone(),
             };
@@ -131,8 +137,8 @@ pub(super) async fn user_tokens(
                 client_id: client.client_id.clone(),
                 user_id: user.user_id.clone(),
                 grant: serde_json::to_string(&grant).expect("plain data serializes"),
-                code_hash: Some(code_hash),
-                sid: Some(sid),
+                code_hash,
+                sid,
                 created_at: now,
                 expires_at: now + client.refresh.token_lifetime,
             };
