@@ -17,7 +17,7 @@ use tessera_store::{Authenticator, SessionRecord, StoreError, TOTP, TransactionR
 use crate::AppState;
 use crate::clock::now;
 use crate::error::PageError;
-use crate::hosted::forms::{csrf_failure, form_params, query_params};
+use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
 use crate::hosted::session;
 use crate::hosted::transaction::{self, Pending, SecondFactorStep, with_cookie};
 use crate::mfa::{self, Checked, Guardian};
@@ -201,7 +201,12 @@ fn render(
         error,
         recovery_code: None,
     };
-    no_store(with_cookie(pages::html(status, &page), cookie))
+    // The answer redirects on to the application: the form's CSP must allow its origin.
+    let html = with_form_action(
+        pages::html(status, &page),
+        &step.pending.request.redirect_uri,
+    );
+    no_store(with_cookie(html, cookie))
 }
 
 /// The key URI as an SVG QR code (drawn on the server: no script, no image fetched).
