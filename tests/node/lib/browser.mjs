@@ -40,12 +40,13 @@ const logs = new WeakMap();
 export const pageLog = (page) => logs.get(page) ?? [];
 
 /**
- * Runs `fn({page, context, log})` in a fresh browser context. On failure, saves
+ * Runs `fn({page, context, log})` in a fresh browser context (made with `contextOptions`, e.g.
+ * `{ javaScriptEnabled: false }`). On failure, saves
  * tests/artifacts/<name>.png (full page) and <name>.log (console, page errors, failed requests,
  * main-frame navigations), then rethrows. The context is always closed.
  */
-export async function withPage(browser, name, fn, { defaultTimeoutMs = 20000 } = {}) {
-  const context = await browser.newContext();
+export async function withPage(browser, name, fn, { defaultTimeoutMs = 20000, contextOptions = {} } = {}) {
+  const context = await browser.newContext(contextOptions);
   context.setDefaultTimeout(defaultTimeoutMs);
   context.setDefaultNavigationTimeout(defaultTimeoutMs);
   const page = await context.newPage();
