@@ -2,8 +2,8 @@
 // quickstart's first steps as an administrator clicks them on `tessera dev` — sign in → APIs →
 // Create API → Permissions → Machine to Machine Applications → Test — then what the CLI and the
 // Management API see, an application that signs a user in, a role whose permission reaches that
-// user's next token, a viewer who changes nothing, a user without a role who sees a 403 page, and
-// a form without its CSRF token refused. Every page is audited (CSP, axe-core, screenshots at
+// user's next token, a user's second factors seen and reset, a viewer who changes nothing, a
+// user without a role who sees a 403 page, and a form without its CSRF token refused. Every page is audited (CSP, axe-core, screenshots at
 // desktop and phone width).
 
 import { describe, it, before, after } from 'node:test';
@@ -16,6 +16,7 @@ import { cli, freePort } from './lib/tessera.mjs';
 import { startDev, DEMO_EMAIL } from './lib/dev.mjs';
 import { launchChromium, withPage } from './lib/browser.mjs';
 import { watchCsp, audit } from './lib/page-audit.mjs';
+import { base32Decode, stepNow, totp } from './lib/totp.mjs';
 
 const b64url = (buffer) => Buffer.from(buffer).toString('base64url');
 const decodeJwt = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
@@ -375,6 +376,96 @@ describe('the dashboard in Chromium (tessera dev)', () => {
       await page.getByText("The trigger's actions were saved.").waitFor();
       assert.equal(await page.getByRole('link', { name }).count(), 0, 'removed from the trigger');
       assert.deepEqual(csp.violations, []);
+    });
+  });
+
+  it('shows an administrator a user\'s second factors, and resets them: the user enrolls again', { timeout: 180000 }, async () => {
+    const suffix = randomBytes(6).toString('hex');
+    const email = `mfa-${suffix}@example.com`;
+    const password = `pw-${randomBytes(12).toString('base64url')}`;
+    await cli(databaseUrl, ['users', 'create', '--email', email, '--password-stdin'], { input: `${password}\n` });
+    const app = await cli(databaseUrl, ['apps', 'create', '--name', `MFA app ${suffix}`, '--type', 'spa',
+      '--callbacks', callback.url, '--origins', callback.origin]);
+    // The authenticator-app factor on, the policy left off: only a login that asks for a second
+    // factor (acr_values) gets one, so the administrator's own logins are not changed.
+    const automation = await cli(databaseUrl, ['apps', 'create', '--name', `Guardian ${suffix}`, '--type', 'm2m']);
+    const audience = `${dev.server}/api/v2/`;
+    await cli(databaseUrl, ['grants', 'create', '--app', automation.client_id, '--api', audience, '--scopes', 'update:guardian_factors']);
+    const { access_token: token } = await (await fetch(`${dev.server}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: automation.client_id, client_secret: automation.client_secret, audience }),
+    })).json();
+    const enabled = await fetch(`${dev.server}/api/v2/guardian/factors/otp`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ enabled: true }),
+    });
+    assert.equal(enabled.status, 200);
+
+    /** Signs the user in through the app, asking for a second factor; ends on /u/mfa. */
+    async function toSecondFactor(page) {
+      const verifier = b64url(randomBytes(32));
+      const url = new URL(`${dev.server}/authorize`);
+      url.search = new URLSearchParams({
+        response_type: 'code', client_id: app.client_id, redirect_uri: callback.url, scope: 'openid', state: 'st',
+        code_challenge: b64url(createHash('sha256').update(verifier).digest()), code_challenge_method: 'S256',
+        acr_values: 'http://schemas.openid.net/pape/policies/2007/06/multi-factor',
+      });
+      await page.goto(url.href);
+      await page.waitForURL((u) => u.pathname === '/u/login');
+      await page.fill('#username', email);
+      await page.fill('#password', password);
+      await Promise.all([page.waitForURL((u) => u.pathname === '/u/mfa'), page.click('button[type=submit]')]);
+    }
+
+    // The user enrolls an authenticator app on the hosted page.
+    await withPage(browser, 'dashboard-mfa-enroll', async ({ page }) => {
+      await toSecondFactor(page);
+      assert.equal((await page.locator('h1').textContent()).trim(), 'Secure your account');
+      const seed = base32Decode((await page.locator('#secret').textContent()).trim());
+      await page.fill('#code', totp(seed, stepNow()));
+      await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+      assert.match((await page.locator('#recovery-code').textContent()).trim(), /^[A-Z0-9]{24}$/);
+      await Promise.all([page.waitForURL((u) => u.origin === callback.origin), page.click('#continue')]);
+    });
+
+    // The administrator sees them on the user's Multi-factor tab, and resets them.
+    await withPage(browser, 'dashboard-mfa-reset', async ({ page, context }) => {
+      const csp = await watchCsp(context);
+      await signIn(page, DEMO_EMAIL, dev.password);
+      await page.goto(`${dev.server}/admin/users?field=email&term=${encodeURIComponent(`mfa-${suffix}`)}`);
+      await follow(page, 'link', email);
+      await follow(page, 'link', 'Multi-factor');
+      await audit(page, 'dashboard-user-mfa');
+      const rows = await page.locator('#factors tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent.trim())));
+      assert.deepEqual(rows.map(([type]) => type).sort(), ['recovery-code', 'totp'], JSON.stringify(rows));
+      const app = rows.find(([type]) => type === 'totp');
+      assert.equal(app[1], 'Authenticator app');
+      assert.match(app[2], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/, 'when it was created');
+
+      await follow(page, 'link', 'Reset second factors…');
+      await audit(page, 'dashboard-user-mfa-reset');
+      // Not confirmed: nothing changes.
+      await page.fill('#confirm', `someone-else-${suffix}@example.com`);
+      await submit(page, 'Reset');
+      await page.getByText("Type the user's email address exactly to reset their second factors.").waitFor();
+      await page.goto(`${new URL(page.url()).href.replace(/\/reset$/, '')}`);
+      assert.equal(await page.locator('#factors tbody tr').count(), 2, 'still there');
+      await follow(page, 'link', 'Reset second factors…');
+      await page.fill('#confirm', email);
+      await submit(page, 'Reset');
+      await page.getByText("The user's second factors were reset").waitFor();
+      assert.equal(await page.locator('#factors').count(), 0);
+      assert.equal(await page.locator('#no-factors').count(), 1);
+      assert.deepEqual(csp.violations, []);
+    });
+
+    // The user's next login that asks for a second factor enrolls again.
+    await withPage(browser, 'dashboard-mfa-enroll-again', async ({ page }) => {
+      await toSecondFactor(page);
+      assert.equal((await page.locator('h1').textContent()).trim(), 'Secure your account');
+      assert.equal(await page.locator('.qr svg').count(), 1);
     });
   });
 

@@ -27,6 +27,7 @@ mod hosted;
 pub mod mail;
 mod management;
 mod mfa;
+pub mod mfa_admin;
 mod oauth;
 mod pages;
 mod password_sign_in;

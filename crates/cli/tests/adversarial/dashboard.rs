@@ -960,3 +960,204 @@ async fn the_connections_pages_refuse_hostile_forms_and_change_nothing() {
     }
     tally.finish();
 }
+
+/// A user with an authenticator app and a recovery code, as the hosted page stores them.
+async fn enrolled_user(server: &TestServer, email: &str) -> String {
+    let user_id = create_user(&server.store, email, PASSWORD).await;
+    let totp_id = format!("totp|dev_{}", email.len());
+    server
+        .store
+        .begin_totp_enrollment(&user_id, &totp_id, b"sealed", 1_700_000_000)
+        .await
+        .unwrap();
+    let recovery_id = format!("recovery-code|dev_{}", email.len());
+    assert!(
+        server
+            .store
+            .confirm_totp(
+                &user_id,
+                &totp_id,
+                1,
+                (&recovery_id, b"hash"),
+                1_700_000_000
+            )
+            .await
+            .unwrap()
+    );
+    user_id
+}
+
+async fn factor_count(server: &TestServer, user_id: &str) -> usize {
+    server.store.authenticators_of(user_id).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn a_users_second_factors_are_reset_only_by_a_confirmed_administrators_form() {
+    let server = spawn().await;
+    let mut tally = Tally::new("dashboard second factors");
+    user(&server, "admin@example.com", Some(ADMIN_ROLE.id)).await;
+    user(&server, "viewer@example.com", Some(VIEWER_ROLE.id)).await;
+    let victim = enrolled_user(&server, "victim@example.com").await;
+    let bystander = enrolled_user(&server, "bystander@example.com").await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let csrf = csrf_of(&server, &admin).await;
+    let encode = |id: &str| url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
+    let reset_path = format!("/admin/users/{}/mfa/reset", encode(&victim));
+
+    // The tab lists the factors.
+    let response = admin
+        .get(server.url(&format!("/admin/users/{}/mfa", encode(&victim))))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let html = response.text().await.unwrap();
+    tally.case(
+        "the Multi-factor tab lists the app and the recovery code",
+        status == 200 && html.contains(">totp<") && html.contains(">recovery-code<"),
+        format_args!("status {status}"),
+    );
+
+    // Forms that must not reset anything: (case, form, extra header).
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'a str, String)>,
+        Option<(&'a str, &'a str)>,
+        u16,
+    );
+    let confirm = || ("confirm", "victim@example.com".to_string());
+    let cases: Vec<Case> = vec![
+        ("no CSRF token", vec![confirm()], None, 403),
+        (
+            "a wrong CSRF token",
+            vec![("csrf", "x".repeat(43)), confirm()],
+            None,
+            403,
+        ),
+        (
+            "a cross-site form",
+            vec![("csrf", csrf.clone()), confirm()],
+            Some(("origin", "https://evil.example")),
+            403,
+        ),
+        ("no confirmation", vec![("csrf", csrf.clone())], None, 400),
+        (
+            "another user's email as confirmation",
+            vec![
+                ("csrf", csrf.clone()),
+                ("confirm", "bystander@example.com".into()),
+            ],
+            None,
+            400,
+        ),
+        (
+            "the email in other case",
+            vec![
+                ("csrf", csrf.clone()),
+                ("confirm", "VICTIM@example.com".into()),
+            ],
+            None,
+            400,
+        ),
+        (
+            "the email with markup",
+            vec![
+                ("csrf", csrf.clone()),
+                ("confirm", "victim@example.com<script>".into()),
+            ],
+            None,
+            400,
+        ),
+    ];
+    for (case, form, header, expected) in cases {
+        let mut request = admin.post(server.url(&reset_path)).form(&form);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let html = response.text().await.unwrap();
+        tally.status(format!("a reset with {case}"), status, expected);
+        tally.case(
+            format!("a reset with {case} echoes no markup"),
+            !html.contains("<script>"),
+            "markup in the page",
+        );
+        tally.case(
+            format!("a reset with {case} changes nothing"),
+            factor_count(&server, &victim).await == 2,
+            "factors removed",
+        );
+    }
+
+    // A viewer, with its own right token and the right confirmation.
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let viewer_csrf = csrf_of(&server, &viewer).await;
+    let status = viewer
+        .post(server.url(&reset_path))
+        .form(&[
+            ("csrf", viewer_csrf.as_str()),
+            ("confirm", "victim@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    tally.status("a viewer's reset", status, 403);
+    let html = viewer
+        .get(server.url(&format!("/admin/users/{}/mfa", encode(&victim))))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    tally.case(
+        "a viewer sees no reset link",
+        !html.contains("/mfa/reset"),
+        "a reset link",
+    );
+
+    // Users that do not exist, or ids that are not ids.
+    for id in [
+        "auth0|nobody",
+        "../../admin/apis",
+        "<script>alert(1)</script>",
+    ] {
+        let path = format!("/admin/users/{}/mfa/reset", encode(id));
+        let status = admin
+            .post(server.url(&path))
+            .form(&[("csrf", csrf.as_str()), ("confirm", id)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        tally.status(format!("a reset of {id:?}"), status, 404);
+    }
+    tally.case(
+        "nothing reset by any of them",
+        factor_count(&server, &victim).await == 2 && factor_count(&server, &bystander).await == 2,
+        "factors removed",
+    );
+
+    // The administrator's confirmed form resets the victim's, and only theirs.
+    let response = admin
+        .post(server.url(&reset_path))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "victim@example.com")])
+        .send()
+        .await
+        .unwrap();
+    tally.case(
+        "the confirmed reset",
+        response.status() == 303 || response.status() == 302,
+        format_args!("status {}", response.status()),
+    );
+    tally.case(
+        "the confirmed reset removes the victim's factors, not another's",
+        factor_count(&server, &victim).await == 0 && factor_count(&server, &bystander).await == 2,
+        "wrong factors removed",
+    );
+    tally.finish();
+}

@@ -120,6 +120,10 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/admin/users/{id}/authorized-applications", || {
         get(users::authorized).post(users::revoke)
     }),
+    ("/admin/users/{id}/mfa", || get(users::factors)),
+    ("/admin/users/{id}/mfa/reset", || {
+        get(users::confirm_reset_factors).post(users::reset_factors)
+    }),
     ("/admin/users/{id}/json", || get(users::raw_json)),
     ("/admin/roles", || get(roles::list).post(roles::create)),
     ("/admin/roles/new", || get(roles::new)),

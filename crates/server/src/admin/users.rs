@@ -1,8 +1,8 @@
 //! User Management → Users: search (prefix of an email, a name or a user id, answered
 //! from an index, paged in SQL), Create User, and a user's tabs — Details (profile,
 //! metadata editors, block, password, delete), Roles, Permissions, Authorized
-//! Applications, Raw JSON. Every change is an operation of `management::users`,
-//! `user_access` or `grants`.
+//! Applications, Multi-factor (the second factors, and resetting them), Raw JSON. Every
+//! change is an operation of `management::users`, `user_access`, `grants` or `guardian`.
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
@@ -22,7 +22,7 @@ use super::{Paging, notice_of, query_of};
 use crate::AppState;
 use crate::management::roles::DescribedPermission;
 use crate::management::{
-    ApiError, Fields, connections, grants, roles, user_access, user_search, users, wire,
+    ApiError, Fields, connections, grants, guardian, roles, user_access, user_search, users, wire,
 };
 use crate::pages::redirect;
 
@@ -209,6 +209,7 @@ fn tabs(user: &User, current: &str) -> Vec<Tab> {
             ("roles", "Roles"),
             ("permissions", "Permissions"),
             ("authorized-applications", "Authorized Applications"),
+            ("mfa", "Multi-factor"),
             ("json", "Raw JSON"),
         ],
         current,
@@ -735,6 +736,122 @@ pub(crate) async fn revoke(
             "/admin/users/{}/authorized-applications?notice=user_saved",
             percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC)
         )),
+        Err(error) => views::operation_refused(&error),
+    }
+}
+
+/// A second factor as the Multi-factor tab lists it.
+struct Factor {
+    kind: String,
+    name: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/user_mfa.html")]
+struct FactorsPage<'a> {
+    frame: Frame<'a>,
+    tabs: Vec<Tab>,
+    user: User,
+    factors: Vec<Factor>,
+    can_reset: bool,
+}
+
+/// `GET /admin/users/{id}/mfa`: the user's second factors, as the Management API's
+/// `authentication-methods` lists them (a user has a handful at most).
+pub(crate) async fn factors(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let user = match load(&state, &admin, &id).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let methods = match guardian::methods(&state, &admin.principal, &user.user_id).await {
+        Ok(methods) => methods,
+        Err(error) => return views::operation_refused(&error),
+    };
+    let text = |method: &Value, name: &str| method[name].as_str().unwrap_or("").to_string();
+    let factors = methods
+        .iter()
+        .map(|method| Factor {
+            kind: text(method, "type"),
+            name: text(method, "name"),
+            created: text(method, "created_at"),
+        })
+        .collect();
+    let query = query_of(query);
+    views::page(&FactorsPage {
+        frame: Frame::new(&state, &admin, "users", notice_of(&query)),
+        tabs: tabs(&user, "mfa"),
+        user,
+        factors,
+        can_reset: admin.may(guardian::DELETE_ENROLLMENTS[0]),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/user_mfa_reset.html")]
+struct ResetFactorsPage<'a> {
+    frame: Frame<'a>,
+    user: User,
+    error: Option<&'a str>,
+}
+
+/// `GET /admin/users/{id}/mfa/reset`: the confirmation (the email typed again), after a
+/// fresh login, as deleting the user asks: whoever resets a user's second factors can
+/// enroll their own at that user's next login.
+pub(crate) async fn confirm_reset_factors(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Response {
+    let user = match load(&state, &admin, &id).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    if !admin.is_fresh() {
+        return super::login::sign_in_redirect(&user_path(&user, "mfa/reset"), true);
+    }
+    views::page(&ResetFactorsPage {
+        frame: Frame::new(&state, &admin, "users", None),
+        user,
+        error: None,
+    })
+}
+
+/// `POST /admin/users/{id}/mfa/reset`: every second factor of the user goes
+/// (`DELETE /api/v2/users/{id}/authenticators`).
+pub(crate) async fn reset_factors(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let admin = &form.admin;
+    let user = match load(&state, admin, &id).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    if !admin.is_fresh() {
+        return super::login::sign_in_redirect(&user_path(&user, "mfa/reset"), true);
+    }
+    if form.params.get("confirm") != Some(user.email_or_id()) {
+        let error = if user.email.is_some() {
+            "Type the user's email address exactly to reset their second factors."
+        } else {
+            "Type the user's id exactly to reset their second factors."
+        };
+        return views::form_again(&ResetFactorsPage {
+            frame: Frame::new(&state, admin, "users", None),
+            user,
+            error: Some(error),
+        });
+    }
+    let scopes = guardian::DELETE_ENROLLMENTS;
+    match guardian::reset(&state, &admin.principal, &user.user_id, scopes).await {
+        Ok(()) => redirect(&format!("{}?notice=factors_reset", user_path(&user, "mfa"))),
         Err(error) => views::operation_refused(&error),
     }
 }

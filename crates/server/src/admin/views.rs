@@ -61,6 +61,9 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "user_created" => "The user was created.",
         "user_saved" => "The user was saved.",
         "user_deleted" => "The user was deleted.",
+        "factors_reset" => {
+            "The user's second factors were reset: they enroll again at their next login that needs one."
+        }
         "role_created" => "The role was created.",
         "role_saved" => "The role was saved.",
         "role_deleted" => "The role was deleted.",

@@ -129,14 +129,7 @@ pub(crate) async fn methods(
 ) -> ApiResult<Vec<Value>> {
     principal.require(READ_METHODS)?;
     existing_user(state, user_id).await?;
-    Ok(state
-        .store()
-        .authenticators_of(user_id)
-        .await?
-        .iter()
-        .filter(|a| a.confirmed)
-        .map(mfa::method_json)
-        .collect())
+    Ok(crate::mfa_admin::factors(state.store(), user_id).await?)
 }
 
 fn method_not_found() -> ApiError {
@@ -188,9 +181,7 @@ pub(crate) async fn reset(
 ) -> ApiResult<()> {
     principal.require(scopes)?;
     existing_user(state, user_id).await?;
-    state.store().delete_authenticators_of(user_id).await?;
-    state.store().clear_mfa_failures(user_id).await?;
-    tracing::info!(%user_id, "second factors reset by an administrator");
+    crate::mfa_admin::reset(state.store(), user_id).await?;
     Ok(())
 }
 

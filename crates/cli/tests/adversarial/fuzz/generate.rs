@@ -477,6 +477,13 @@ pub(super) const ROUTES: &[Route] = &[
         DASHBOARD,
         Shape::Page,
     ),
+    route("/admin/users/{id}/mfa", GET, DASHBOARD, Shape::Page),
+    route(
+        "/admin/users/{id}/mfa/reset",
+        GET_POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
     route("/admin/users/{id}/json", GET, DASHBOARD, Shape::Page),
     route("/admin/settings", GET, DASHBOARD, Shape::Page),
     route(
