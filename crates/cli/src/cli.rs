@@ -927,6 +927,16 @@ pub enum UsersAction {
         #[command(subcommand)]
         action: UserConsentsAction,
     },
+    /// List a user's second factors (authenticator app, recovery code)
+    Factors {
+        /// user_id (auth0|…) or email
+        user: String,
+    },
+    /// Reset a user's second factors: they enroll again at their next login that needs one
+    ResetFactors {
+        /// user_id (auth0|…) or email
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

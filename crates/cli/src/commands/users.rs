@@ -23,6 +23,8 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
         UsersAction::List(page) => list(ctx, &page).await,
         UsersAction::Roles { action } => roles(ctx, action).await,
         UsersAction::Consents { action } => consents(ctx, action).await,
+        UsersAction::Factors { user } => factors(ctx, &user).await,
+        UsersAction::ResetFactors { user } => reset_factors(ctx, &user).await,
         UsersAction::Permissions { user, api } => {
             let user = find(&ctx.store, &user).await?;
             let audience = match api {
@@ -106,6 +108,54 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
             Ok(())
         }
     }
+}
+
+/// `tessera users factors`: the user's confirmed second factors, in the Management API's
+/// `authentication-methods` shape with `--json`.
+async fn factors(ctx: &Context, key: &str) -> CliResult<()> {
+    let user = find(&ctx.store, key).await?;
+    let factors = tessera_server::mfa_admin::factors(&ctx.store, &user.user_id).await?;
+    if ctx.json {
+        output::print_json(&factors);
+        return Ok(());
+    }
+    if factors.is_empty() {
+        println!("{} has no second factor.", user.email_or_id());
+        return Ok(());
+    }
+    let text =
+        |factor: &serde_json::Value, name: &str| factor[name].as_str().unwrap_or("-").to_string();
+    let rows: Vec<Vec<String>> = factors
+        .iter()
+        .map(|f| {
+            vec![
+                text(f, "type"),
+                text(f, "name"),
+                text(f, "created_at"),
+                text(f, "last_auth_at"),
+                text(f, "id"),
+            ]
+        })
+        .collect();
+    output::print_table(&["TYPE", "NAME", "CREATED", "LAST USED", "ID"], &rows);
+    Ok(())
+}
+
+/// `tessera users reset-factors`: every second factor of the user goes (and the count of
+/// wrong codes); the user enrolls again at their next login that needs one.
+async fn reset_factors(ctx: &Context, key: &str) -> CliResult<()> {
+    let user = find(&ctx.store, key).await?;
+    let removed = tessera_server::mfa_admin::reset(&ctx.store, &user.user_id).await?;
+    if ctx.json {
+        output::print_json(&serde_json::json!({"user_id": user.user_id, "removed": removed}));
+    } else {
+        println!(
+            "Reset the second factors of {} ({removed} removed): they enroll again at their \
+             next login that needs one.",
+            user.email_or_id()
+        );
+    }
+    Ok(())
 }
 
 /// A user by `auth0|…` id or by email.

@@ -16,6 +16,7 @@ mod dev_tls;
 mod disk_full;
 mod import;
 mod keys_and_serve;
+mod mfa;
 mod postgres;
 mod proxy;
 mod rbac;
