@@ -174,7 +174,7 @@ describe('the dashboard in Chromium (tessera dev)', () => {
         assert.equal(listed[0].scopes[0].description, 'Read your messages');
 
         assert.deepEqual(csp.violations, [], 'no CSP violation on any page');
-      });
+      }, { contextOptions: { javaScriptEnabled } });
     });
   }
   it('creates a SPA and a user with a role; the role\'s permission reaches the user\'s next token', { timeout: 240000 }, async () => {
