@@ -16,10 +16,13 @@ import { SMTPServer } from 'smtp-server';
 import { cli, startServer, tempDir, freePort, waitFor, clientCredentialsToken, AUDIENCE } from './lib/tessera.mjs';
 import { launchChromium } from './lib/browser.mjs';
 import { watchCsp, audit, SCREENSHOTS } from './lib/page-audit.mjs';
+import { base32Decode, totp, stepNow, wrongCode } from './lib/totp.mjs';
 
 const EMAIL = 'audit@example.com';
 const PASSWORD = `audit-${randomBytes(9).toString('base64url')}`;
 const resetEmail = (mode) => `reset-${mode}@example.com`;
+const mfaEmail = (mode) => `mfa-${mode}@example.com`;
+const MFA_ACR = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor';
 const STRICT_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; form-action 'self'; base-uri 'none'";
 
 /** An HTTP server answering `pages[pathname]` ({headers, body}); {origin, close()}. */
@@ -170,6 +173,7 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
     // The password reset tests change their users' passwords: each mode has its own.
     for (const mode of ['js', 'nojs-dark']) {
       await cli(databaseUrl, ['users', 'create', '--email', resetEmail(mode), '--password-stdin'], { input: `${PASSWORD}\n` });
+      await cli(databaseUrl, ['users', 'create', '--email', mfaEmail(mode), '--password-stdin'], { input: `${PASSWORD}\n` });
     }
     userId = (await cli(databaseUrl, ['users', 'create', '--email', EMAIL, '--password-stdin'], { input: `${PASSWORD}\n` })).user_id;
     server = await startServer({
@@ -178,10 +182,19 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
     });
     const automation = await cli(databaseUrl, ['apps', 'create', '--name', 'Automation', '--type', 'm2m']);
     const managementApi = `${server.issuer}api/v2/`;
-    await cli(databaseUrl, ['grants', 'create', '--app', automation.client_id, '--api', managementApi, '--scopes', 'create:user_tickets']);
+    await cli(databaseUrl, ['grants', 'create', '--app', automation.client_id, '--api', managementApi, '--scopes', 'create:user_tickets,update:guardian_factors']);
     managementToken = (await clientCredentialsToken(server.baseUrl, {
       clientId: automation.client_id, clientSecret: automation.client_secret, audience: managementApi,
     })).access_token;
+    // Authenticator apps and recovery codes on, the policy off: step-up asks for them.
+    for (const factor of ['otp', 'recovery-code']) {
+      const response = await fetch(`${server.baseUrl}/api/v2/guardian/factors/${factor}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${managementToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ enabled: true }),
+      });
+      assert.equal(response.status, 200, `PUT /guardian/factors/${factor}`);
+    }
     browser = await launchChromium();
   }, { timeout: 120000 });
 
@@ -301,6 +314,31 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
       await check('email-verified');
       await page.goto(ticket);
       await check('email-verification-spent');
+    });
+
+    pageTest('second factor: enrollment, its error, the recovery code, the code asked, a recovery code asked', async (page, check) => {
+      const signIn = async (extra = {}) => {
+        await page.goto(authorizeUrl(firstParty, { acr_values: MFA_ACR, ...extra }));
+        await submit(page, { '#username': mfaEmail(mode), '#password': PASSWORD });
+        assert.equal(new URL(page.url()).pathname, '/u/mfa');
+      };
+      await signIn();
+      const seed = base32Decode((await page.locator('#secret').textContent()).trim());
+      await check('mfa-enroll');
+      await submit(page, { '#code': wrongCode(seed) });
+      assert.equal(await page.locator('#error').count(), 1);
+      await check('mfa-enroll-error');
+      const step = stepNow();
+      await submit(page, { '#code': totp(seed, step) });
+      assert.equal(await page.locator('#recovery-code').count(), 1);
+      await check('mfa-recovery-code');
+      // Another sign-in of the same user: the code is asked, or a recovery code.
+      await signIn({ prompt: 'login' });
+      assert.equal(await page.locator('#secret').count(), 0, 'no enrollment now');
+      await check('mfa-challenge');
+      await Promise.all([page.waitForNavigation(), page.click('#use-recovery')]);
+      assert.equal(await page.locator('#recovery_code').count(), 1);
+      await check('mfa-recovery');
     });
 
     pageTest('error pages: an unknown application at /authorize, and a page that does not exist', async (page, check) => {
