@@ -385,6 +385,7 @@ const ROUTES: &[Route] = &[
     ("/oauth/token", || {
         post(token::token).options(cors::preflight_registered)
     }),
+    ("/oauth/introspect", || post(token::introspect)),
     ("/oauth/revoke", || {
         post(token::revoke).options(cors::preflight_registered)
     }),

@@ -23,6 +23,7 @@ mod email_verification;
 mod fuzz;
 mod hosted_xss;
 mod imports;
+mod introspection;
 mod linking;
 mod management;
 mod mfa;

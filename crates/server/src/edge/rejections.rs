@@ -14,9 +14,10 @@ use crate::management::ApiError;
 use crate::pages;
 
 /// Where errors are OAuth's `{error, error_description}`.
-const OAUTH_PATHS: [&str; 4] = [
+const OAUTH_PATHS: [&str; 5] = [
     "/oauth/token",
     "/oauth/revoke",
+    "/oauth/introspect",
     "/userinfo",
     "/dbconnections/",
 ];

@@ -21,6 +21,7 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "jwks_uri": url(".well-known/jwks.json"),
         "end_session_endpoint": url("oidc/logout"),
         "revocation_endpoint": url("oauth/revoke"),
+        "introspection_endpoint": url("oauth/introspect"),
         "response_types_supported": SUPPORTED_RESPONSE_TYPES,
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
         "grant_types_supported": [
@@ -40,6 +41,7 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "claims_supported": [
             "aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname",
             "picture", "sub", "updated_at", "nonce", "at_hash", "c_hash", "sid"

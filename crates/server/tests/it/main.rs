@@ -19,6 +19,7 @@ mod federation;
 mod federation_oauth2;
 mod flows;
 mod hybrid;
+mod introspection;
 mod logs;
 mod management;
 mod metrics;

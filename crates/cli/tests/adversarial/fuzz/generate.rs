@@ -389,6 +389,12 @@ pub(super) const ROUTES: &[Route] = &[
     ),
     route("/oauth/token", POST_OPTIONS, TOKEN, Shape::OAuth),
     route(
+        "/oauth/introspect",
+        POST,
+        &["client_id", "client_secret", "token", "token_type_hint"],
+        Shape::OAuth,
+    ),
+    route(
         "/oauth/revoke",
         POST_OPTIONS,
         &["client_id", "client_secret", "token", "token_type_hint"],

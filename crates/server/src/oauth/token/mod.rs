@@ -6,6 +6,7 @@
 pub(crate) mod authorization_code;
 mod client_auth;
 pub(crate) mod client_credentials;
+mod introspect;
 mod password;
 mod refresh_token;
 pub(crate) mod response;
@@ -18,6 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+pub(crate) use introspect::introspect;
 pub(crate) use revoke::revoke;
 
 use client_auth::ClientCredentials;
