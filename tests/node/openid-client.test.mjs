@@ -220,6 +220,20 @@ describe('openid-client (strict relying party)', () => {
       (error) => error instanceof client.ResponseBodyError);
   });
 
+  it('introspection (RFC 7662): the API\'s worker learns of a user\'s token for the API; the regular app, without a grant, learns nothing', async () => {
+    const worker = await discover(m2m.clientId, m2m.clientSecret, client.ClientSecretPost(m2m.clientSecret));
+    assert.equal(worker.serverMetadata().introspection_endpoint, `${issuer.href}oauth/introspect`);
+    const machine = await client.clientCredentialsGrant(worker, { audience: API });
+    const own = await client.tokenIntrospection(worker, machine.access_token);
+    assert.equal(own.active, true);
+    assert.equal(own.client_id, m2m.clientId);
+    assert.equal(own.aud, API);
+    const ofRegular = await client.tokenIntrospection(rp, machine.access_token);
+    assert.deepEqual(ofRegular, { active: false });
+    const forged = `${machine.access_token.slice(0, -4)}AAAA`;
+    assert.deepEqual(await client.tokenIntrospection(worker, forged), { active: false });
+  });
+
   it('RP-initiated logout: buildEndSessionUrl (id_token_hint, registered post_logout_redirect_uri, state) redirects back with state and ends the session (prompt=none then answers login_required)', async () => {
     const { tokens, browser } = await codeFlow();
     const state = client.randomState();
