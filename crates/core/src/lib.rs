@@ -19,5 +19,6 @@ pub mod scope;
 pub mod system;
 pub mod totp;
 pub mod validate;
+pub mod webauthn;
 
 pub use model::*;
