@@ -30,8 +30,9 @@ pub use lists::{
 };
 pub use records::*;
 pub use store::{
-    MAX_AUTHENTICATORS, MAX_LINKED_IDENTITIES, MAX_USERS_BY_EMAIL, PURGE_BATCH, PoolStats,
-    RECOVERY_CODE, Store, TOTP,
+    MAX_AUTHENTICATORS, MAX_LINKED_IDENTITIES, MAX_USERS_BY_EMAIL, MAX_WEBAUTHN_CREDENTIALS,
+    PASSKEY, PURGE_BATCH, PoolStats, RECOVERY_CODE, Store, TOTP, WEBAUTHN_PLATFORM,
+    WEBAUTHN_ROAMING,
 };
 
 /// Errors of the storage layer. Messages never contain row contents, nor the password of

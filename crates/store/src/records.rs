@@ -588,3 +588,25 @@ pub struct Authenticator {
     pub created_at: i64,
     pub last_auth_at: Option<i64>,
 }
+
+/// A user's WebAuthn credential (migration 0024): a security key, a platform authenticator
+/// or a passkey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnCredential {
+    /// Tessera's authentication-method id (`webauthn-roaming|dev_…`).
+    pub id: String,
+    pub user_id: String,
+    /// The authenticator's credential id (unique in the tenant).
+    pub credential_id: Vec<u8>,
+    /// The COSE_Key as registered.
+    pub public_key: Vec<u8>,
+    /// The last signature counter accepted.
+    pub sign_count: i64,
+    /// The transports the browser reported, a JSON array.
+    pub transports: String,
+    /// [`crate::WEBAUTHN_ROAMING`], [`crate::WEBAUTHN_PLATFORM`] or [`crate::PASSKEY`].
+    pub kind: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}

@@ -232,18 +232,24 @@ impl Store {
         })
     }
 
-    /// Deletes one of the user's authenticators; `NotFound` if the user has none by `id`.
+    /// Deletes one of the user's authenticators or WebAuthn credentials; `NotFound` if the
+    /// user has none by `id`.
     pub async fn delete_authenticator(&self, user_id: &str, id: &str) -> StoreResult<()> {
         each!(self, |pool| {
-            let deleted = sqlx::query(
+            let mut deleted = 0;
+            for query in [
                 "DELETE FROM authenticators WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
-            )
-            .bind(self.tenant)
-            .bind(user_id)
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected();
+                "DELETE FROM webauthn_credentials WHERE tenant_id = $1 AND user_id = $2 \
+                 AND id = $3",
+            ] {
+                deleted += sqlx::query(query)
+                    .bind(self.tenant)
+                    .bind(user_id)
+                    .bind(id)
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+            }
             if deleted == 0 {
                 return Err(StoreError::NotFound("authentication method"));
             }
@@ -251,17 +257,25 @@ impl Store {
         })
     }
 
-    /// Deletes every authenticator of the user (Auth0's "reset MFA"); how many went.
+    /// Deletes every authenticator and WebAuthn credential of the user (Auth0's "reset
+    /// MFA"), in one transaction; how many went.
     pub async fn delete_authenticators_of(&self, user_id: &str) -> StoreResult<u64> {
         each!(self, |pool| {
-            Ok(
-                sqlx::query("DELETE FROM authenticators WHERE tenant_id = $1 AND user_id = $2")
+            let mut tx = pool.begin_write(None).await?;
+            let mut deleted = 0;
+            for query in [
+                "DELETE FROM authenticators WHERE tenant_id = $1 AND user_id = $2",
+                "DELETE FROM webauthn_credentials WHERE tenant_id = $1 AND user_id = $2",
+            ] {
+                deleted += sqlx::query(query)
                     .bind(self.tenant)
                     .bind(user_id)
-                    .execute(pool)
+                    .execute(&mut *tx)
                     .await?
-                    .rows_affected(),
-            )
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(deleted)
         })
     }
 

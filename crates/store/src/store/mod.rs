@@ -82,11 +82,13 @@ mod tenant;
 mod tokens;
 mod users;
 mod verification_tickets;
+mod webauthn;
 
 pub use authenticators::{MAX_AUTHENTICATORS, RECOVERY_CODE, TOTP};
 pub use linked_identities::MAX_LINKED_IDENTITIES;
 pub use purge::PURGE_BATCH;
 pub use users::MAX_USERS_BY_EMAIL;
+pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, PASSKEY, WEBAUTHN_PLATFORM, WEBAUTHN_ROAMING};
 
 /// A snapshot of the connection pool ([`Store::pool_stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,3 +35,4 @@ mod emailless;
 mod linked_identities;
 mod postgres_tls;
 mod store;
+mod webauthn;
