@@ -7,9 +7,12 @@
 use serde_json::{Value, json};
 use tessera_core::request::AuthRequest;
 use tessera_core::system::DASHBOARD_CLIENT_ID;
+use tessera_core::webauthn::{self as wa, Expected};
 use tessera_core::{Metadata, ids, totp};
 use tessera_jose::MasterKey;
-use tessera_store::{Authenticator, RECOVERY_CODE, StoreResult, TOTP};
+use tessera_store::{
+    Authenticator, RECOVERY_CODE, StoreError, StoreResult, TOTP, WebauthnCredential,
+};
 
 use crate::AppState;
 
@@ -23,15 +26,14 @@ pub(crate) const ADMINISTRATORS: &str = "administrators";
 /// Auth0's factor names that Tessera offers.
 pub(crate) const OTP: &str = "otp";
 pub(crate) const RECOVERY: &str = "recovery-code";
+/// Security keys and platform authenticators (WebAuthn) as second factors.
+pub(crate) const WEBAUTHN_ROAMING: &str = tessera_store::WEBAUTHN_ROAMING;
+pub(crate) const WEBAUTHN_PLATFORM: &str = tessera_store::WEBAUTHN_PLATFORM;
+/// The `user_verification` setting of `webauthn-roaming`, as on Auth0.
+pub(crate) const USER_VERIFICATION: &str = "user_verification";
+pub(crate) const USER_VERIFICATION_VALUES: &[&str] = &["discouraged", "preferred", "required"];
 /// Auth0's factor names that Tessera does not offer (yet): listed, never enabled.
-pub(crate) const UNOFFERED: &[&str] = &[
-    "sms",
-    "push-notification",
-    "email",
-    "duo",
-    "webauthn-roaming",
-    "webauthn-platform",
-];
+pub(crate) const UNOFFERED: &[&str] = &["sms", "push-notification", "email", "duo"];
 /// Consecutive wrong codes before a user must wait, and how long.
 pub(crate) const MAX_FAILURES: i64 = 5;
 pub(crate) const LOCKOUT_SECONDS: i64 = 300;
@@ -45,6 +47,11 @@ pub(crate) struct Guardian {
     pub(crate) recovery_code: bool,
     /// Administrators pass a second factor to sign in to the dashboard ([`ADMINISTRATORS`]).
     pub(crate) administrators: bool,
+    pub(crate) webauthn_roaming: bool,
+    pub(crate) webauthn_platform: bool,
+    /// `webauthn-roaming`'s `user_verification`: `discouraged`, `preferred` (the default)
+    /// or `required` (the UV flag is then checked).
+    pub(crate) user_verification: String,
 }
 
 impl Guardian {
@@ -64,6 +71,14 @@ impl Guardian {
             otp: flag(OTP),
             recovery_code: flag(RECOVERY),
             administrators: flag(ADMINISTRATORS),
+            webauthn_roaming: flag(WEBAUTHN_ROAMING),
+            webauthn_platform: flag(WEBAUTHN_PLATFORM),
+            user_verification: settings
+                .get(USER_VERIFICATION)
+                .and_then(Value::as_str)
+                .filter(|v| USER_VERIFICATION_VALUES.contains(v))
+                .unwrap_or("preferred")
+                .to_string(),
         }
     }
 
@@ -72,6 +87,8 @@ impl Guardian {
         match factor {
             OTP => self.otp,
             RECOVERY => self.recovery_code,
+            WEBAUTHN_ROAMING => self.webauthn_roaming,
+            WEBAUTHN_PLATFORM => self.webauthn_platform,
             _ => false,
         }
     }
@@ -90,7 +107,22 @@ impl Guardian {
         let dashboard = self.administrators && client_id == DASHBOARD_CLIENT_ID;
         // With no factor enabled the policies ask nothing, as on Auth0: turning the last
         // factor off never locks administrators out of the dashboard.
-        self.otp && (every_login || dashboard)
+        self.any_factor() && (every_login || dashboard)
+    }
+
+    /// Whether a factor a user can enroll at login is enabled.
+    fn any_factor(&self) -> bool {
+        self.otp || self.webauthn()
+    }
+
+    /// Whether security keys or platform authenticators are enabled.
+    pub(crate) fn webauthn(&self) -> bool {
+        self.webauthn_roaming || self.webauthn_platform
+    }
+
+    /// Whether the UV flag is required of a second-factor WebAuthn assertion.
+    pub(crate) fn uv_required(&self) -> bool {
+        self.user_verification == "required"
     }
 
     /// Whether a user without an authenticator app may enroll one in this login.
@@ -191,6 +223,213 @@ pub(crate) fn method_json(authenticator: &Authenticator) -> Value {
     method
 }
 
+/// A WebAuthn credential as Auth0's `authentication-methods` show it (`type`
+/// `webauthn-roaming`, `webauthn-platform` or `passkey`).
+pub(crate) fn credential_json(credential: &WebauthnCredential) -> Value {
+    let mut method = json!({
+        "id": credential.id,
+        "type": credential.kind,
+        "name": credential.name,
+        "confirmed": true,
+        "key_id": wa::b64(&credential.credential_id),
+        "created_at": tessera_core::claims::rfc3339(credential.created_at),
+        "authentication_methods": [{"id": credential.id, "type": credential.kind}],
+    });
+    if let Some(at) = credential.last_used_at {
+        method["last_auth_at"] = json!(tessera_core::claims::rfc3339(at));
+    }
+    method
+}
+
+/// The relying party: its id is the issuer's host, and responses must come from the
+/// issuer's origin.
+pub(crate) fn relying_party(state: &AppState) -> (String, String) {
+    let issuer = url::Url::parse(state.issuer()).ok();
+    let host = issuer
+        .as_ref()
+        .and_then(|url| url.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let origin = issuer
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_default();
+    (host, origin)
+}
+
+/// The largest base64url field of a WebAuthn response a form may carry (the form parser's
+/// own limit): a credential id is at most 1023 bytes, an RSA-4096 signature 512, and an
+/// attestation object without a certificate chain well under 3 KiB.
+pub(crate) const MAX_WEBAUTHN_FIELD: usize = crate::edge::params::MAX_VALUE_LEN;
+
+/// A field of a WebAuthn response, decoded; `None` when absent, too long or not base64url.
+pub(crate) fn webauthn_field(value: Option<&str>) -> Option<Vec<u8>> {
+    value
+        .filter(|v| !v.is_empty() && v.len() <= MAX_WEBAUTHN_FIELD)
+        .and_then(wa::unb64)
+}
+
+/// An assertion as the page posts it.
+pub(crate) struct PostedAssertion {
+    pub(crate) credential_id: Vec<u8>,
+    pub(crate) client_data_json: Vec<u8>,
+    pub(crate) authenticator_data: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+    pub(crate) user_handle: Option<Vec<u8>>,
+}
+
+impl PostedAssertion {
+    pub(crate) fn read<'p>(field: impl Fn(&str) -> Option<&'p str>) -> Option<PostedAssertion> {
+        Some(PostedAssertion {
+            credential_id: webauthn_field(field("credential_id"))?,
+            client_data_json: webauthn_field(field("client_data_json"))?,
+            authenticator_data: webauthn_field(field("authenticator_data"))?,
+            signature: webauthn_field(field("signature"))?,
+            user_handle: webauthn_field(field("user_handle")),
+        })
+    }
+}
+
+/// Checks an assertion with one of `credentials` (the user's own: another user's
+/// credential id matches none), the challenge issued for this step and the counter.
+/// Failures count towards the lockout like wrong codes. The credential used, on success.
+pub(crate) async fn check_assertion<'c>(
+    state: &AppState,
+    user_id: &str,
+    credentials: &'c [WebauthnCredential],
+    posted: Option<&PostedAssertion>,
+    (challenge, user_verification): (&[u8], bool),
+    now: i64,
+) -> StoreResult<(Checked, Option<&'c WebauthnCredential>)> {
+    if locked(state, user_id, now).await? {
+        return Ok((Checked::Locked, None));
+    }
+    let (rp_id, origin) = relying_party(state);
+    let expected = Expected {
+        rp_id: &rp_id,
+        origin: &origin,
+        challenge,
+        user_verification,
+    };
+    // §7.2: the credential must be one of the user's, and a user handle, when the
+    // authenticator returns one, must name the same user.
+    let found = posted.and_then(|posted| {
+        let handle_ok = posted
+            .user_handle
+            .as_ref()
+            .is_none_or(|handle| handle.as_slice() == user_id.as_bytes());
+        credentials
+            .iter()
+            .find(|c| c.credential_id == posted.credential_id)
+            .filter(|_| handle_ok)
+            .map(|c| (posted, c))
+    });
+    let mut accepted = None;
+    if let Some((posted, credential)) = found {
+        let verified = wa::verify_assertion(
+            &posted.client_data_json,
+            &posted.authenticator_data,
+            &posted.signature,
+            &credential.public_key,
+            &expected,
+        );
+        match verified {
+            Ok(assertion) => {
+                let stored = u32::try_from(credential.sign_count).unwrap_or(u32::MAX);
+                // The store repeats this check atomically; here it is named in the log.
+                if !wa::counter_advances(stored, assertion.sign_count) {
+                    tracing::warn!(user_id, method_id = %credential.id, "WebAuthn counter did not rise: possibly a cloned authenticator");
+                } else if state
+                    .store()
+                    .use_webauthn_credential(
+                        user_id,
+                        &credential.id,
+                        assertion.sign_count.into(),
+                        now,
+                    )
+                    .await?
+                {
+                    accepted = Some(credential);
+                }
+            }
+            Err(error) => tracing::info!(user_id, %error, "WebAuthn assertion refused"),
+        }
+    }
+    let checked = settle(state, user_id, accepted.is_some(), now).await?;
+    Ok((checked, accepted))
+}
+
+/// Verifies a registration against the challenge issued for this step and stores the
+/// credential. `Ok(None)` when the response is refused (counted like a wrong code).
+pub(crate) async fn register_credential<'p>(
+    state: &AppState,
+    user_id: &str,
+    field: impl Fn(&str) -> Option<&'p str>,
+    (challenge, user_verification): (&[u8], bool),
+    (kind, name): (&str, &str),
+    now: i64,
+) -> StoreResult<Option<WebauthnCredential>> {
+    let (rp_id, origin) = relying_party(state);
+    let expected = Expected {
+        rp_id: &rp_id,
+        origin: &origin,
+        challenge,
+        user_verification,
+    };
+    let posted =
+        webauthn_field(field("client_data_json")).zip(webauthn_field(field("attestation_object")));
+    let verified = match posted {
+        Some((client, object)) => wa::verify_registration(&client, &object, &expected)
+            .map_err(|error| tracing::info!(user_id, %error, "WebAuthn registration refused"))
+            .ok(),
+        None => None,
+    };
+    let Some(registration) = verified else {
+        state.store().record_mfa_failure(user_id, now).await?;
+        return Ok(None);
+    };
+    // Transports are hints for later `allowCredentials`: only the names WebAuthn defines.
+    let transports: Vec<&str> = field("transports")
+        .unwrap_or("")
+        .split(',')
+        .filter(|t| ["usb", "nfc", "ble", "internal", "hybrid", "smart-card"].contains(t))
+        .take(6)
+        .collect();
+    let credential = WebauthnCredential {
+        id: authenticator_id(kind),
+        user_id: user_id.to_string(),
+        credential_id: registration.credential_id,
+        public_key: registration.public_key,
+        sign_count: registration.sign_count.into(),
+        transports: json!(transports).to_string(),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        created_at: now,
+        last_used_at: Some(now),
+    };
+    match state.store().add_webauthn_credential(&credential).await {
+        Ok(()) => Ok(Some(credential)),
+        // Registered already (here or to someone else), or too many: refused.
+        Err(StoreError::Conflict(_)) => {
+            tracing::info!(
+                user_id,
+                "WebAuthn credential refused: registered already or too many"
+            );
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The `allowCredentials`/`excludeCredentials` entries of credentials.
+pub(crate) fn descriptors(credentials: &[WebauthnCredential]) -> Vec<Value> {
+    credentials
+        .iter()
+        .map(|c| {
+            let transports: Value = serde_json::from_str(&c.transports).unwrap_or(json!([]));
+            json!({"type": "public-key", "id": wa::b64(&c.credential_id), "transports": transports})
+        })
+        .collect()
+}
+
 /// What checking a code found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Checked {
@@ -279,7 +518,13 @@ mod tests {
             _ => unreachable!(),
         };
         let none = settings(json!({}));
-        assert_eq!(none, Guardian::default());
+        assert_eq!(
+            none,
+            Guardian {
+                user_verification: "preferred".into(),
+                ..Guardian::default()
+            }
+        );
         let all = settings(json!({"policies": ["all-applications"], "otp": true}));
         assert!(all.enabled(OTP) && !all.enabled(RECOVERY) && !all.enabled("sms"));
         let request = |client_id: &str, acr: &[&str]| AuthRequest {

@@ -8,14 +8,18 @@ use tessera_store::{Store, StoreResult};
 
 /// The user's confirmed second factors, in the Management API's `authentication-methods`
 /// shape (an enrollment not yet confirmed is not one). A user has a handful at most.
+/// WebAuthn credentials (security keys, passkeys) come after the codes.
 pub async fn factors(store: &Store, user_id: &str) -> StoreResult<Vec<Value>> {
-    Ok(store
+    let mut list: Vec<Value> = store
         .authenticators_of(user_id)
         .await?
         .iter()
         .filter(|a| a.confirmed)
         .map(crate::mfa::method_json)
-        .collect())
+        .collect();
+    let credentials = store.webauthn_credentials_of(user_id).await?;
+    list.extend(credentials.iter().map(crate::mfa::credential_json));
+    Ok(list)
 }
 
 /// Every second factor of the user goes, and the count of wrong codes with them: the user

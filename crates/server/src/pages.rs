@@ -60,6 +60,14 @@ pub(crate) struct MfaPage<'a> {
     pub(crate) error: Option<&'a str>,
     /// A recovery code to save (shown once), with the way on to the application.
     pub(crate) recovery_code: Option<&'a str>,
+    /// Use a registered security key / register one.
+    pub(crate) key: bool,
+    pub(crate) key_enroll: bool,
+    /// The JSON options for `navigator.credentials.get`/`.create` (server-made).
+    pub(crate) key_options: &'a str,
+    /// Whether a link switches to the app's code, or to a security key.
+    pub(crate) otp_offered: bool,
+    pub(crate) key_offered: bool,
 }
 
 /// One line of the consent page.
@@ -167,6 +175,10 @@ pub(crate) async fn static_file(Path(file): Path<String>) -> Response {
         ),
         "web_message.js" => (
             include_str!("../static/web_message.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "webauthn.js" => (
+            include_str!("../static/webauthn.js"),
             "text/javascript; charset=utf-8",
         ),
         _ => return not_found().await,

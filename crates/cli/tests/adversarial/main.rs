@@ -34,3 +34,4 @@ mod races;
 mod redirect;
 mod secrets;
 mod upstream;
+mod webauthn;

@@ -421,10 +421,16 @@ async fn the_guardian_api_refuses_bad_calls_and_changes_nothing() {
             403,
         ),
         (
-            "webauthn-roaming, on",
+            "webauthn-roaming with an unknown user_verification",
             "/guardian/factors/webauthn-roaming",
-            json!({"enabled": true}),
-            403,
+            json!({"enabled": true, "user_verification": "sometimes"}),
+            400,
+        ),
+        (
+            "user_verification on another factor",
+            "/guardian/factors/otp",
+            json!({"enabled": true, "user_verification": "required"}),
+            400,
         ),
         (
             "an unknown factor",

@@ -4,15 +4,23 @@
 //! transaction remembers who passed the first and the browser comes here. A user without an
 //! authenticator enrolls one (a QR code and the key as text, confirmed by its first code,
 //! then a recovery code shown once); a user with one enters its code or a recovery code.
+//! With WebAuthn enabled, a user with a security key is asked for it (the page's script
+//! calls `navigator.credentials.get` with a challenge bound to this login and posts the
+//! result), and a user without a factor may register one (`navigator.credentials.create`).
 //! The session starts only when the second factor is passed; the step is single use.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
 use tessera_core::request::AuthRequest;
-use tessera_core::{User, totp};
-use tessera_store::{Authenticator, SessionRecord, StoreError, TOTP, TransactionRecord};
+use tessera_core::webauthn as wa;
+use tessera_core::{User, ids, totp};
+use tessera_store::{
+    Authenticator, SessionRecord, StoreError, TOTP, TransactionRecord, WEBAUTHN_PLATFORM,
+    WEBAUTHN_ROAMING, WebauthnCredential,
+};
 
 use crate::AppState;
 use crate::clock::now;
@@ -57,6 +65,7 @@ pub(crate) async fn after_first_factor(
         user_id: user.user_id.clone(),
         connection: connection.to_string(),
         amr,
+        challenge: None,
     });
     let text = serde_json::to_string(&next).expect("plain data serializes");
     if !state.store().replace_transaction(id, stored, &text).await? {
@@ -82,6 +91,7 @@ pub(crate) async fn ask_after_login(
             .clone()
             .unwrap_or_else(|| user.connection.clone()),
         amr: session.amr.clone(),
+        challenge: None,
     });
     let (id, cookie) = transaction::begin(state, headers, &pending).await?;
     Ok(with_cookie(
@@ -98,6 +108,8 @@ struct Step {
     user: User,
     guardian: Guardian,
     authenticators: Vec<Authenticator>,
+    /// The user's security keys and platform authenticators (not passkeys).
+    keys: Vec<WebauthnCredential>,
 }
 
 async fn load(state: &AppState, headers: &HeaderMap, id: Option<&str>) -> Result<Step, PageError> {
@@ -110,6 +122,13 @@ async fn load(state: &AppState, headers: &HeaderMap, id: Option<&str>) -> Result
         .filter(|user| !user.blocked)
         .ok_or_else(expired)?;
     let authenticators = state.store().authenticators_of(&user.user_id).await?;
+    let keys = state
+        .store()
+        .webauthn_credentials_of(&user.user_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.kind == WEBAUTHN_ROAMING || c.kind == WEBAUTHN_PLATFORM)
+        .collect();
     Ok(Step {
         record,
         pending,
@@ -117,7 +136,58 @@ async fn load(state: &AppState, headers: &HeaderMap, id: Option<&str>) -> Result
         user,
         guardian: mfa::guardian(state).await?,
         authenticators,
+        keys,
     })
+}
+
+impl Step {
+    /// Writes the step's WebAuthn challenge into the transaction (over the text last
+    /// read: a racing request makes this one expire).
+    async fn set_challenge(
+        &mut self,
+        state: &AppState,
+        challenge: Option<String>,
+    ) -> Result<(), PageError> {
+        let mut step = self.step.clone();
+        step.challenge = challenge;
+        let mut next = self.pending.clone();
+        next.mfa = Some(step.clone());
+        let text = serde_json::to_string(&next).expect("plain data serializes");
+        if !state
+            .store()
+            .replace_transaction(&self.record.id, &self.record.request, &text)
+            .await?
+        {
+            return Err(expired());
+        }
+        self.record.request = text;
+        self.pending = next;
+        self.step = step;
+        Ok(())
+    }
+
+    /// A new challenge for the page (32 random bytes, base64url), remembered in the
+    /// transaction.
+    async fn issue_challenge(&mut self, state: &AppState) -> Result<String, PageError> {
+        let challenge = ids::secret_token();
+        self.set_challenge(state, Some(challenge.clone())).await?;
+        Ok(challenge)
+    }
+
+    /// The challenge issued, taken out of the transaction before the response is checked
+    /// (each is used once); `None` when none was issued.
+    async fn take_challenge(&mut self, state: &AppState) -> Result<Option<Vec<u8>>, PageError> {
+        let Some(challenge) = self.step.challenge.clone() else {
+            return Ok(None);
+        };
+        self.set_challenge(state, None).await?;
+        Ok(wa::unb64(&challenge))
+    }
+
+    /// Whether the user has a key the tenant lets them use.
+    fn has_key(&self) -> bool {
+        self.guardian.webauthn() && !self.keys.is_empty()
+    }
 }
 
 /// What the page shows for a step.
@@ -126,12 +196,50 @@ enum Shown {
     Challenge { recovery: bool },
     /// Enroll the unconfirmed authenticator with this seed.
     Enroll { seed: Vec<u8> },
+    /// Use a registered security key.
+    Key,
+    /// Register a security key.
+    KeyEnroll,
 }
 
-/// What the user is asked, enrolling an authenticator when they have none (and may).
-async fn shown(state: &AppState, step: &Step, recovery: bool) -> Result<Shown, PageError> {
-    if mfa::confirmed_totp(&step.authenticators).is_some() {
-        return Ok(Shown::Challenge { recovery });
+/// Which factor the user chose where two are possible (`method=otp|key`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Choice {
+    Otp,
+    Key,
+    Default,
+}
+
+impl Choice {
+    fn of(value: Option<&str>) -> Choice {
+        match value {
+            Some("otp") => Choice::Otp,
+            Some("key") => Choice::Key,
+            _ => Choice::Default,
+        }
+    }
+}
+
+/// What the user is asked, enrolling an authenticator when they have none (and may). A
+/// security key is asked before an app's code unless the user chose the app.
+async fn shown(
+    state: &AppState,
+    step: &Step,
+    recovery: bool,
+    choice: Choice,
+) -> Result<Shown, PageError> {
+    let has_totp = mfa::confirmed_totp(&step.authenticators).is_some();
+    if has_totp || step.has_key() {
+        return Ok(if recovery {
+            Shown::Challenge { recovery: true }
+        } else if step.has_key() && !(has_totp && choice == Choice::Otp) {
+            Shown::Key
+        } else {
+            Shown::Challenge { recovery: false }
+        });
+    }
+    if step.guardian.webauthn() && (choice == Choice::Key || !step.guardian.totp_offered()) {
+        return Ok(Shown::KeyEnroll);
     }
     if !step.guardian.totp_offered() {
         return Err(PageError::bad_request(
@@ -164,19 +272,69 @@ async fn shown(state: &AppState, step: &Step, recovery: bool) -> Result<Shown, P
     }
 }
 
-fn render(
+/// The options the page hands `navigator.credentials.get` (`Shown::Key`) or `.create`
+/// (`Shown::KeyEnroll`), with a new challenge; `None` for the other pages.
+async fn key_options(
+    state: &AppState,
+    step: &mut Step,
+    shown: &Shown,
+) -> Result<Option<String>, PageError> {
+    if !matches!(shown, Shown::Key | Shown::KeyEnroll) {
+        return Ok(None);
+    }
+    let challenge = step.issue_challenge(state).await?;
+    let (rp_id, _) = mfa::relying_party(state);
+    let guardian = &step.guardian;
+    let options = if matches!(shown, Shown::Key) {
+        json!({
+            "challenge": challenge,
+            "rpId": rp_id,
+            "allowCredentials": mfa::descriptors(&step.keys),
+            "userVerification": guardian.user_verification,
+            "timeout": 120000,
+        })
+    } else {
+        let user = &step.user;
+        let name = user.email.as_deref().unwrap_or(&user.user_id);
+        let mut selection = json!({
+            "residentKey": "discouraged",
+            "userVerification": guardian.user_verification,
+        });
+        // With one kind enabled, the browser offers only that kind.
+        match (guardian.webauthn_roaming, guardian.webauthn_platform) {
+            (true, false) => selection["authenticatorAttachment"] = json!("cross-platform"),
+            (false, true) => selection["authenticatorAttachment"] = json!("platform"),
+            _ => {}
+        }
+        let params: Vec<Value> = wa::ALGORITHMS
+            .iter()
+            .map(|alg| json!({"type": "public-key", "alg": alg}))
+            .collect();
+        json!({
+            "challenge": challenge,
+            "rp": {"id": rp_id, "name": format!("Tessera {rp_id}")},
+            "user": {"id": wa::b64(user.user_id.as_bytes()), "name": name, "displayName": if user.name.is_empty() { name } else { &user.name }},
+            "pubKeyCredParams": params,
+            "excludeCredentials": mfa::descriptors(&step.keys),
+            "authenticatorSelection": selection,
+            "attestation": "none",
+            "timeout": 120000,
+        })
+    };
+    Ok(Some(options.to_string()))
+}
+
+async fn render(
     state: &AppState,
     headers: &HeaderMap,
-    step: &Step,
+    step: &mut Step,
     shown: &Shown,
     status: StatusCode,
     error: Option<&str>,
-) -> Response {
+) -> Result<Response, PageError> {
+    let options = key_options(state, step, shown).await?;
     let (csrf, cookie) = session::csrf_token(state, headers);
-    let issuer_host = url::Url::parse(state.issuer())
-        .ok()
-        .and_then(|url| url.host_str().map(str::to_string))
-        .unwrap_or_default();
+    let (issuer_host, _) = mfa::relying_party(state);
     let (enrolling, recovery_form, secret, qr_svg) = match shown {
         Shown::Enroll { seed } => {
             // The app lists the key under the user's address, or id for a user without one.
@@ -185,7 +343,9 @@ fn render(
             (true, false, totp::seed_text(seed), qr_svg(&uri))
         }
         Shown::Challenge { recovery } => (false, *recovery, String::new(), String::new()),
+        Shown::Key | Shown::KeyEnroll => (false, false, String::new(), String::new()),
     };
+    let has_totp = mfa::confirmed_totp(&step.authenticators).is_some();
     let recovery_offered = step
         .authenticators
         .iter()
@@ -200,13 +360,19 @@ fn render(
         qr_svg: &qr_svg,
         error,
         recovery_code: None,
+        key: matches!(shown, Shown::Key),
+        key_enroll: matches!(shown, Shown::KeyEnroll),
+        key_options: options.as_deref().unwrap_or(""),
+        // The other factor the user may switch to.
+        otp_offered: has_totp || (step.guardian.totp_offered() && !step.has_key()),
+        key_offered: step.has_key() || (step.guardian.webauthn() && !has_totp),
     };
     // The answer redirects on to the application: the form's CSP must allow its origin.
     let html = with_form_action(
         pages::html(status, &page),
         &step.pending.request.redirect_uri,
     );
-    no_store(with_cookie(html, cookie))
+    Ok(no_store(with_cookie(html, cookie)))
 }
 
 /// The key URI as an SVG QR code (drawn on the server: no script, no image fetched).
@@ -242,22 +408,18 @@ pub(crate) async fn page(
 ) -> Response {
     let result = async {
         let params = query_params(query)?;
-        let step = load(&state, &headers, params.get("state")).await?;
-        let shown = shown(&state, &step, params.get("recovery") == Some("1")).await?;
-        Ok::<_, PageError>(render(
-            &state,
-            &headers,
-            &step,
-            &shown,
-            StatusCode::OK,
-            None,
-        ))
+        let mut step = load(&state, &headers, params.get("state")).await?;
+        let recovery = params.get("recovery") == Some("1");
+        let choice = Choice::of(params.get("method"));
+        let shown = shown(&state, &step, recovery, choice).await?;
+        render(&state, &headers, &mut step, &shown, StatusCode::OK, None).await
     }
     .await;
     no_store(result.unwrap_or_else(IntoResponse::into_response))
 }
 
-/// `POST /u/mfa`: a code (`action=code`) or a recovery code (`action=recovery`).
+/// `POST /u/mfa`: a code (`action=code`), a recovery code (`action=recovery`), a security
+/// key's assertion (`action=key`) or registration (`action=key-enroll`).
 pub(crate) async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -265,16 +427,47 @@ pub(crate) async fn submit(
 ) -> Response {
     let result = async {
         let params = form_params(&headers, &body)?;
-        let step = load(&state, &headers, params.get("state")).await?;
+        let mut step = load(&state, &headers, params.get("state")).await?;
         let csrf = params.get("csrf").unwrap_or("");
         if !session::csrf_valid(&state, &headers, csrf, &step.record.csrf_hash) {
             return Err(csrf_failure());
         }
-        let recovery = params.get("action") == Some("recovery");
-        let shown = shown(&state, &step, recovery).await?;
+        let action = params.get("action").unwrap_or("");
+        let recovery = action == "recovery";
+        let shown = shown(&state, &step, recovery, Choice::of(params.get("method"))).await?;
         let now = now();
         let user_id = step.user.user_id.clone();
+        // A key's response is checked against the challenge this login was given, which
+        // is used up now, whatever the outcome.
+        let challenge = match shown {
+            Shown::Key | Shown::KeyEnroll => step.take_challenge(&state).await?,
+            _ => None,
+        };
         let (checked, method, recovery_code) = match &shown {
+            Shown::Key => {
+                let posted =
+                    mfa::PostedAssertion::read(|name| params.get(name)).filter(|_| action == "key");
+                let uv = step.guardian.uv_required();
+                let (checked, _) = match &challenge {
+                    Some(challenge) => {
+                        mfa::check_assertion(
+                            &state,
+                            &user_id,
+                            &step.keys,
+                            posted.as_ref(),
+                            (challenge, uv),
+                            now,
+                        )
+                        .await?
+                    }
+                    None => (Checked::Refused, None),
+                };
+                (checked, "hwk", None)
+            }
+            Shown::KeyEnroll => {
+                let field = |name: &str| params.get(name).filter(|_| action == "key-enroll");
+                enroll_key(&state, &step, field, challenge.as_deref(), now).await?
+            }
             Shown::Challenge { recovery: false } => {
                 let authenticator = mfa::confirmed_totp(&step.authenticators)
                     .expect("a challenge has a confirmed authenticator");
@@ -289,8 +482,10 @@ pub(crate) async fn submit(
             }
             Shown::Enroll { seed } => enroll(&state, &step, seed, params.get("code"), now).await?,
         };
+        let key = matches!(shown, Shown::Key | Shown::KeyEnroll);
         let error = match checked {
             Checked::Accepted => None,
+            Checked::Refused if key => Some("Your security key could not be verified. Try again."),
             Checked::Refused => Some("That code is not right. Try again."),
             Checked::Locked => Some("Too many wrong codes. Wait a few minutes, then try again."),
         };
@@ -300,12 +495,58 @@ pub(crate) async fn submit(
                 Checked::Locked => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            return Ok(render(&state, &headers, &step, &shown, status, Some(error)));
+            return render(&state, &headers, &mut step, &shown, status, Some(error)).await;
         }
         passed(&state, step, method, recovery_code).await
     }
     .await;
     no_store(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// Registers a security key (or platform authenticator); a recovery code comes with it.
+async fn enroll_key<'p>(
+    state: &AppState,
+    step: &Step,
+    field: impl Fn(&str) -> Option<&'p str>,
+    challenge: Option<&[u8]>,
+    now: i64,
+) -> Result<(Checked, &'static str, Option<String>), PageError> {
+    let user_id = &step.user.user_id;
+    if mfa::locked(state, user_id, now).await? {
+        return Ok((Checked::Locked, "hwk", None));
+    }
+    let Some(challenge) = challenge else {
+        state.store().record_mfa_failure(user_id, now).await?;
+        return Ok((Checked::Refused, "hwk", None));
+    };
+    let guardian = &step.guardian;
+    // The kind the browser reports, among those enabled.
+    let platform = guardian.webauthn_platform
+        && (field("attachment") == Some("platform") || !guardian.webauthn_roaming);
+    let (kind, name) = if platform {
+        (WEBAUTHN_PLATFORM, "Platform authenticator")
+    } else {
+        (WEBAUTHN_ROAMING, "Security key")
+    };
+    let uv = guardian.uv_required();
+    let Some(_) =
+        mfa::register_credential(state, user_id, field, (challenge, uv), (kind, name), now).await?
+    else {
+        return Ok((Checked::Refused, "hwk", None));
+    };
+    let recovery = mfa::new_recovery_code();
+    let recovery_id = mfa::authenticator_id(tessera_store::RECOVERY_CODE);
+    state
+        .store()
+        .regenerate_recovery_code(
+            user_id,
+            (&recovery_id, &mfa::recovery_code_hash(&recovery)),
+            now,
+        )
+        .await?;
+    state.store().clear_mfa_failures(user_id).await?;
+    tracing::info!(user_id = %user_id, kind, "security key registered");
+    Ok((Checked::Accepted, "hwk", Some(recovery)))
 }
 
 /// Confirms the enrollment with its first code; a recovery code comes with it.
@@ -367,8 +608,9 @@ async fn passed(
     }
     let mut amr = step.step.amr.clone();
     amr.push("mfa".into());
-    if method == "otp" {
-        amr.push("otp".into());
+    // RFC 8176: `otp` for an app's code, `hwk` for a key held in hardware.
+    if method == "otp" || method == "hwk" {
+        amr.push(method.into());
     }
     state
         .store()
@@ -389,6 +631,11 @@ async fn passed(
                 qr_svg: "",
                 error: None,
                 recovery_code: Some(&code),
+                key: false,
+                key_enroll: false,
+                key_options: "",
+                otp_offered: false,
+                key_offered: false,
             };
             pages::html(StatusCode::OK, &page)
         }

@@ -42,6 +42,10 @@ pub(crate) struct SecondFactorStep {
     pub(crate) user_id: String,
     pub(crate) connection: String,
     pub(crate) amr: Vec<String>,
+    /// The WebAuthn challenge the page last issued (base64url): bound to this login, and
+    /// taken out before a response is checked, so each is used once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) challenge: Option<String>,
 }
 
 /// What was sent to an upstream provider: the connection, the `nonce` its ID token must

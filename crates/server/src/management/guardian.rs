@@ -12,7 +12,10 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use crate::AppState;
 use crate::clock::now;
-use crate::mfa::{self, ALL_APPLICATIONS, OTP, RECOVERY, UNOFFERED};
+use crate::mfa::{
+    self, ALL_APPLICATIONS, OTP, RECOVERY, UNOFFERED, USER_VERIFICATION, USER_VERIFICATION_VALUES,
+    WEBAUTHN_PLATFORM, WEBAUTHN_ROAMING,
+};
 
 pub(crate) const READ_FACTORS: &[&str] = &["read:guardian_factors"];
 pub(crate) const UPDATE_FACTORS: &[&str] = &["update:guardian_factors"];
@@ -34,14 +37,25 @@ fn patch(members: impl IntoIterator<Item = (&'static str, Value)>) -> Map<String
 pub(crate) async fn factors(state: &AppState, principal: &Principal) -> ApiResult<Value> {
     principal.require(READ_FACTORS)?;
     let guardian = mfa::guardian(state).await?;
-    let factor = |name: &str| json!({"name": name, "enabled": guardian.enabled(name), "trial_expired": false});
-    let mut list: Vec<Value> = [OTP, RECOVERY].into_iter().map(factor).collect();
+    let factor = |name: &str| {
+        let mut factor =
+            json!({"name": name, "enabled": guardian.enabled(name), "trial_expired": false});
+        if name == WEBAUTHN_ROAMING {
+            factor[USER_VERIFICATION] = json!(guardian.user_verification);
+        }
+        factor
+    };
+    let mut list: Vec<Value> = [OTP, RECOVERY, WEBAUTHN_ROAMING, WEBAUTHN_PLATFORM]
+        .into_iter()
+        .map(factor)
+        .collect();
     list.extend(UNOFFERED.iter().copied().map(factor));
     Ok(Value::Array(list))
 }
 
-/// `PUT /guardian/factors/{name}` with `{"enabled": bool}`. Factors Tessera does not offer
-/// may be turned off, never on.
+/// `PUT /guardian/factors/{name}` with `{"enabled": bool}` (and, for `webauthn-roaming`,
+/// optionally `"user_verification": "discouraged"|"preferred"|"required"`, kept with the
+/// factor). Factors Tessera does not offer may be turned off, never on.
 pub(crate) async fn set_factor(
     state: &AppState,
     principal: &Principal,
@@ -49,20 +63,45 @@ pub(crate) async fn set_factor(
     body: &Value,
 ) -> ApiResult<Value> {
     principal.require(UPDATE_FACTORS)?;
-    let object = body.as_object().filter(|o| o.len() == 1);
+    let object = body.as_object();
+    let verification = object.and_then(|o| o.get(USER_VERIFICATION));
+    let members = 1 + usize::from(verification.is_some() && name == WEBAUTHN_ROAMING);
     let Some(enabled) = object
+        .filter(|o| o.len() == members)
         .and_then(|o| o.get("enabled"))
         .and_then(Value::as_bool)
     else {
         return Err(ApiError::invalid_body("Expected {\"enabled\": true|false}").about("enabled"));
     };
+    let verification = match verification.filter(|_| name == WEBAUTHN_ROAMING) {
+        None => None,
+        Some(value) => match value
+            .as_str()
+            .filter(|v| USER_VERIFICATION_VALUES.contains(v))
+        {
+            Some(value) => Some(value),
+            None => {
+                return Err(ApiError::invalid_body(
+                    "user_verification is one of discouraged, preferred, required",
+                )
+                .about(USER_VERIFICATION));
+            }
+        },
+    };
     match name {
-        OTP | RECOVERY => {
-            let key = if name == OTP { OTP } else { RECOVERY };
-            state
-                .store()
-                .patch_guardian_settings(&patch([(key, json!(enabled))]))
-                .await?;
+        OTP | RECOVERY | WEBAUTHN_ROAMING | WEBAUTHN_PLATFORM => {
+            let key = [OTP, RECOVERY, WEBAUTHN_ROAMING, WEBAUTHN_PLATFORM]
+                .into_iter()
+                .find(|known| *known == name)
+                .expect("matched above");
+            let mut settings = patch([(key, json!(enabled))]);
+            if let Some(value) = verification {
+                settings.insert(USER_VERIFICATION.into(), json!(value));
+            }
+            state.store().patch_guardian_settings(&settings).await?;
+            if let Some(value) = verification {
+                return Ok(json!({ "enabled": enabled, "user_verification": value }));
+            }
         }
         other if UNOFFERED.contains(&other) => {
             if enabled {
@@ -121,7 +160,8 @@ async fn existing_user(state: &AppState, user_id: &str) -> ApiResult<()> {
     }
 }
 
-/// `GET /users/{id}/authentication-methods`: the user's confirmed second factors.
+/// `GET /users/{id}/authentication-methods`: the user's confirmed second factors, then
+/// their WebAuthn credentials (each list bounded in the store).
 pub(crate) async fn methods(
     state: &AppState,
     principal: &Principal,

@@ -32,3 +32,4 @@ mod refresh;
 mod security;
 mod sessions;
 mod tls;
+mod webauthn;

@@ -13,7 +13,12 @@ use crate::actions::payload;
 
 const MFA_ACR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
-async fn api(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn api(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let token = server
         .management_token(&[
             "read:guardian_factors",
@@ -63,7 +68,7 @@ async fn require_mfa(server: &TestServer, policy: bool) {
 }
 
 /// A login of the test user up to the second-factor page: (its path, the PKCE verifier).
-async fn password_then_mfa(
+pub(crate) async fn password_then_mfa(
     server: &TestServer,
     browser: &reqwest::Client,
     extra: &[(&str, &str)],
@@ -108,7 +113,7 @@ async fn answer(
         .unwrap()
 }
 
-async fn html(server: &TestServer, browser: &reqwest::Client, path: &str) -> String {
+pub(crate) async fn html(server: &TestServer, browser: &reqwest::Client, path: &str) -> String {
     let response = browser.get(server.url(path)).send().await.unwrap();
     assert_eq!(response.status(), 200, "{path}");
     response.text().await.unwrap()
@@ -133,7 +138,7 @@ fn now() -> i64 {
 }
 
 /// From the resume link to the application's callback: the code redeemed, the tokens.
-async fn finish(
+pub(crate) async fn finish(
     server: &TestServer,
     browser: &reqwest::Client,
     resume: &str,
@@ -309,7 +314,7 @@ async fn an_authenticator_app_is_enrolled_and_asked_at_every_login() {
 }
 
 /// The transaction id in a page's "continue" link.
-fn hidden_field_or_link(html: &str) -> String {
+pub(crate) fn hidden_field_or_link(html: &str) -> String {
     let start = html
         .find("/authorize/resume?state=")
         .expect("a continue link")
@@ -317,7 +322,7 @@ fn hidden_field_or_link(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_string()
 }
 
-fn urlencode(text: &str) -> String {
+pub(crate) fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
