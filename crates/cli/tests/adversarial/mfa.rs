@@ -575,3 +575,84 @@ async fn the_guardian_api_refuses_bad_calls_and_changes_nothing() {
     );
     tally.finish();
 }
+
+/// Step-up asked where no factor exists to pass or enroll: answering the step anyway (a
+/// made-up code, a recovery code, a key) never signs the user in; the application hears
+/// `unmet_authentication_requirements` and the spent step answers nothing more.
+#[tokio::test]
+async fn a_step_up_nobody_can_meet_is_not_answered_with_a_code() {
+    let mut tally = Tally::new("mfa/unmet");
+    let server = spawn().await;
+    for (case, action, field) in [
+        ("a made-up code", "code", ("code", "000000")),
+        (
+            "a made-up recovery code",
+            "recovery",
+            ("recovery_code", "AAAABBBBCCCCDDDDEEEEFFFF"),
+        ),
+        ("a made-up key", "key", ("credential", "AAAA")),
+    ] {
+        let browser = browser();
+        let url = server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            (
+                "acr_values",
+                "http://schemas.openid.net/pape/policies/2007/06/multi-factor",
+            ),
+            ("code_challenge", pkce().challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]);
+        let login_path = location(&browser.get(&url).send().await.unwrap());
+        let page = browser
+            .get(server.url(&login_path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let (state, csrf) = (hidden_field(&page, "state"), hidden_field(&page, "csrf"));
+        let login = submit_login_form(
+            &browser,
+            &server.base,
+            &login_path,
+            &server.user_email,
+            PASSWORD,
+        )
+        .await;
+        tally.case(
+            format!("{case}: the password leads to the second factor"),
+            location(&login).starts_with("/u/mfa?state="),
+            location(&login),
+        );
+        let form = [
+            ("state", state.clone()),
+            ("csrf", csrf.clone()),
+            ("action", action.to_string()),
+            (field.0, field.1.to_string()),
+        ];
+        let answered = post_form(&server, &browser, &form).await;
+        let to = location(&answered);
+        tally.case(
+            format!("{case}: answered with the way back to the application, no session"),
+            answered.status() == 303 && to.starts_with("/authorize/resume?state="),
+            format_args!("{} {to}", answered.status()),
+        );
+        let back = location(&browser.get(server.url(&to)).send().await.unwrap());
+        let params = params_of(&back);
+        tally.case(
+            format!("{case}: the application hears unmet_authentication_requirements, no code"),
+            params.get("error").map(String::as_str) == Some("unmet_authentication_requirements")
+                && !params.contains_key("code"),
+            &back,
+        );
+        let again = post_form(&server, &browser, &form).await;
+        tally.status(
+            format!("{case}: the spent step answers nothing more"),
+            again.status().as_u16(),
+            400,
+        );
+    }
+    tally.finish();
+}

@@ -27,7 +27,7 @@ use crate::clock::now;
 use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
 use crate::hosted::session;
-use crate::hosted::transaction::{self, Pending, SecondFactorStep, with_cookie};
+use crate::hosted::transaction::{self, Failure, Pending, SecondFactorStep, with_cookie};
 use crate::mfa::{self, Checked, Guardian};
 use crate::pages::{self, MfaPage};
 
@@ -218,6 +218,38 @@ impl Choice {
             _ => Choice::Default,
         }
     }
+}
+
+/// OpenID Connect's answer when the login needs a second factor that cannot be had.
+const UNMET: &str = "unmet_authentication_requirements";
+
+/// Whether this login needs a second factor the user can neither pass nor enroll: none is
+/// enrolled and none is enabled (an application's `acr_values`, or an action, asked anyway).
+fn nothing_to_offer(step: &Step) -> bool {
+    mfa::confirmed_totp(&step.authenticators).is_none()
+        && !step.has_key()
+        && !step.guardian.webauthn()
+        && !step.guardian.totp_offered()
+}
+
+/// The application hears `unmet_authentication_requirements` through `/authorize/resume`
+/// (its redirect_uri is trusted by now), rather than the user meeting a dead end.
+async fn unmet(state: &AppState, step: &Step) -> Result<Response, PageError> {
+    let mut failed = step.pending.clone();
+    failed.mfa = None;
+    failed.failure = Some(Failure {
+        error: UNMET.to_string(),
+        description: "The login needs a second factor, and none is available.".to_string(),
+    });
+    let text = serde_json::to_string(&failed).expect("plain data serializes");
+    if !state
+        .store()
+        .replace_transaction(&step.record.id, &step.record.request, &text)
+        .await?
+    {
+        return Err(expired());
+    }
+    Ok(resume(&step.record.id))
 }
 
 /// What the user is asked, enrolling an authenticator when they have none (and may). A
@@ -411,6 +443,9 @@ pub(crate) async fn page(
         let mut step = load(&state, &headers, params.get("state")).await?;
         let recovery = params.get("recovery") == Some("1");
         let choice = Choice::of(params.get("method"));
+        if nothing_to_offer(&step) {
+            return unmet(&state, &step).await;
+        }
         let shown = shown(&state, &step, recovery, choice).await?;
         render(&state, &headers, &mut step, &shown, StatusCode::OK, None).await
     }
@@ -434,6 +469,9 @@ pub(crate) async fn submit(
         }
         let action = params.get("action").unwrap_or("");
         let recovery = action == "recovery";
+        if nothing_to_offer(&step) {
+            return unmet(&state, &step).await;
+        }
         let shown = shown(&state, &step, recovery, Choice::of(params.get("method"))).await?;
         let now = now();
         let user_id = step.user.user_id.clone();

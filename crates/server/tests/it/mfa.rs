@@ -466,3 +466,31 @@ async fn an_action_asks_for_a_second_factor() {
     assert!(refused.starts_with(CALLBACK), "{refused}");
     assert_eq!(params_of(&refused)["error"], "access_denied");
 }
+
+/// Step-up asked where no factor is enabled (and the user has none): the application hears
+/// `unmet_authentication_requirements`, with its state, instead of the user a dead end.
+#[tokio::test]
+async fn step_up_without_any_factor_is_unmet_for_the_application() {
+    let server = spawn().await;
+    let browser = browser();
+    let (mfa_path, _) = password_then_mfa(
+        &server,
+        &browser,
+        &[("acr_values", MFA_ACR), ("state", "st-9")],
+    )
+    .await;
+    let response = browser.get(server.url(&mfa_path)).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let resume = location(&response);
+    assert!(resume.starts_with("/authorize/resume?state="), "{resume}");
+    let response = browser.get(server.url(&resume)).send().await.unwrap();
+    let to = location(&response);
+    assert!(to.starts_with(CALLBACK), "{to}");
+    let params = params_of(&to);
+    assert_eq!(params["error"], "unmet_authentication_requirements");
+    assert_eq!(params["state"], "st-9");
+    assert!(!params.contains_key("code"));
+    // The transaction is spent: the page does not come back.
+    let again = browser.get(server.url(&mfa_path)).send().await.unwrap();
+    assert_eq!(again.status(), 400);
+}

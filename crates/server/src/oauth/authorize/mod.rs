@@ -264,6 +264,8 @@ pub(crate) async fn resume(
         let error = match failure.error.as_str() {
             "unauthorized" => "unauthorized",
             "server_error" => "server_error",
+            // A second factor was needed and none could be had (OpenID Connect Core §3.1.2.6).
+            "unmet_authentication_requirements" => "unmet_authentication_requirements",
             _ => "access_denied",
         };
         return error_response(&state, &Target::of(&request), error, &failure.description);
