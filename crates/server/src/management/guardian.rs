@@ -234,10 +234,17 @@ pub(crate) async fn regenerate_recovery_code(
 ) -> ApiResult<String> {
     principal.require(REGENERATE)?;
     existing_user(state, user_id).await?;
+    // A recovery code stands in for an enrolled factor: an authenticator app or a key.
     let authenticators = state.store().authenticators_of(user_id).await?;
-    if mfa::confirmed_totp(&authenticators).is_none() {
+    let has_factor = mfa::confirmed_totp(&authenticators).is_some()
+        || !state
+            .store()
+            .webauthn_credentials_of(user_id)
+            .await?
+            .is_empty();
+    if !has_factor {
         return Err(ApiError::bad_request(
-            "The user has no authenticator enrolled; a recovery code comes with one",
+            "The user has no second factor enrolled; a recovery code comes with one",
         ));
     }
     let code = mfa::new_recovery_code();

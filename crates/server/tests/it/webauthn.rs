@@ -214,6 +214,16 @@ async fn a_security_key_is_registered_then_asked_and_its_counter_kept() {
         .find(|m| m["type"] == "webauthn-roaming")
         .unwrap_or_else(|| panic!("{methods}"));
     assert_eq!(method["key_id"], b64(&key.credential_id));
+    // A user whose only factor is a key may be given a new recovery code.
+    let (status, regenerated) = api(
+        &server,
+        Method::POST,
+        &format!("/users/{user}/recovery-code-regeneration"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{regenerated}");
+    assert_eq!(regenerated["recovery_code"].as_str().unwrap().len(), 24);
     let fourth = tessera_testkit::browser();
     let (mfa_path, _) = password_then_mfa(&server, &fourth, &[]).await;
     let page = html(&server, &fourth, &mfa_path).await;
