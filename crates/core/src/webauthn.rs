@@ -402,7 +402,7 @@ pub fn verify_assertion(
 
 /// Test helpers: an authenticator built from an aws-lc-rs P-256 key pair, for this
 /// module's tests and the server's.
-#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing {
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
