@@ -525,6 +525,9 @@ pub(crate) async fn submit(
             Checked::Accepted => None,
             Checked::Refused if key => Some("Your security key could not be verified. Try again."),
             Checked::Refused => Some("That code is not right. Try again."),
+            Checked::Locked if key => {
+                Some("Too many failed attempts. Wait a few minutes, then try again.")
+            }
             Checked::Locked => Some("Too many wrong codes. Wait a few minutes, then try again."),
         };
         if let Some(error) = error {

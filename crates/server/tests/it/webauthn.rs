@@ -308,3 +308,49 @@ async fn unknown_keys_and_malformed_responses_are_refused() {
         303
     );
 }
+
+/// Wrong keys count toward the same lockout as wrong codes: after five, even the right key
+/// waits, and the page says attempts failed (not codes).
+#[tokio::test]
+async fn failed_key_attempts_lock_the_second_factor_for_a_while() {
+    let server = spawn().await;
+    require_keys(&server).await;
+    let origin = server.base.clone();
+    let key = SoftKey::new();
+    let browser = browser();
+    let (mfa_path, _) = password_then_mfa(&server, &browser, &[]).await;
+    let page = html(&server, &browser, &mfa_path).await;
+    let created = options(&page);
+    let rp_id = created["rp"]["id"].as_str().unwrap().to_string();
+    let client = SoftKey::client_data("webauthn.create", &challenge(&created), &origin);
+    let fields = vec![
+        ("client_data_json", b64(&client)),
+        (
+            "attestation_object",
+            b64(&key.attestation(&rp_id, UP_UV, 0)),
+        ),
+        ("transports", "usb".to_string()),
+    ];
+    let registered = post(&server, &browser, &page, "key-enroll", &fields).await;
+    assert_eq!(registered.status(), 200);
+
+    let other = tessera_testkit::browser();
+    let (mfa_path, _) = password_then_mfa(&server, &other, &[]).await;
+    let mut page = html(&server, &other, &mfa_path).await;
+    for attempt in 1..=5 {
+        let wrong = assertion(&key, &options(&page), "http://evil.example", UP_UV, attempt);
+        let refused = post(&server, &other, &page, "key", &wrong).await;
+        assert_eq!(refused.status(), 401, "attempt {attempt}");
+        page = refused.text().await.unwrap();
+    }
+    let right = assertion(&key, &options(&page), &origin, UP_UV, 10);
+    let locked = post(&server, &other, &page, "key", &right).await;
+    assert_eq!(locked.status(), 429, "even the right key waits");
+    assert!(
+        locked
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed attempts")
+    );
+}
