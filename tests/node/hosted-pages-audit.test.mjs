@@ -22,6 +22,8 @@ const EMAIL = 'audit@example.com';
 const PASSWORD = `audit-${randomBytes(9).toString('base64url')}`;
 const resetEmail = (mode) => `reset-${mode}@example.com`;
 const mfaEmail = (mode) => `mfa-${mode}@example.com`;
+const PASSKEY_CONNECTION = 'passkey-users';
+const PASSKEY_EMAIL = 'passkey-audit@example.com';
 const MFA_ACR = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor';
 const STRICT_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; form-action 'self'; base-uri 'none'";
 
@@ -155,6 +157,7 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
   let app; // the applications' callback
   let firstParty;
   let thirdParty;
+  let passkeyApp;
   let userId;
   let managementToken;
 
@@ -182,7 +185,7 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
     });
     const automation = await cli(databaseUrl, ['apps', 'create', '--name', 'Automation', '--type', 'm2m']);
     const managementApi = `${server.issuer}api/v2/`;
-    await cli(databaseUrl, ['grants', 'create', '--app', automation.client_id, '--api', managementApi, '--scopes', 'create:user_tickets,update:guardian_factors']);
+    await cli(databaseUrl, ['grants', 'create', '--app', automation.client_id, '--api', managementApi, '--scopes', 'create:user_tickets,update:guardian_factors,create:connections,create:users']);
     managementToken = (await clientCredentialsToken(server.baseUrl, {
       clientId: automation.client_id, clientSecret: automation.client_secret, audience: managementApi,
     })).access_token;
@@ -195,6 +198,22 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
       });
       assert.equal(response.status, 200, `PUT /guardian/factors/${factor}`);
     }
+    // A database connection with passkeys on, for its own application: its login page has
+    // the passkey button, and a password login there is offered a passkey.
+    passkeyApp = (await create('Passkey App')).client_id;
+    const managementCall = async (pathname, body) => {
+      const response = await fetch(`${server.baseUrl}/api/v2${pathname}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${managementToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.equal(response.status, 201, `POST ${pathname}: ${await response.text()}`);
+    };
+    await managementCall('/connections', {
+      name: PASSKEY_CONNECTION, strategy: 'auth0', enabled_clients: [passkeyApp],
+      options: { authentication_methods: { passkey: { enabled: true } } },
+    });
+    await managementCall('/users', { connection: PASSKEY_CONNECTION, email: PASSKEY_EMAIL, password: PASSWORD });
     browser = await launchChromium();
   }, { timeout: 120000 });
 
@@ -339,6 +358,17 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
       await Promise.all([page.waitForNavigation(), page.click('#use-recovery')]);
       assert.equal(await page.locator('#recovery_code').count(), 1);
       await check('mfa-recovery');
+    });
+
+    pageTest('passkeys: the login page with its button, and the offer after a password', async (page, check) => {
+      await page.goto(authorizeUrl(passkeyApp, { connection: PASSKEY_CONNECTION }));
+      assert.equal(await page.locator('#passkey-login').count(), 1);
+      await check('login-passkey');
+      await submit(page, { '#username': PASSKEY_EMAIL, '#password': PASSWORD });
+      assert.equal(new URL(page.url()).pathname, '/u/passkey');
+      await check('passkey-offer');
+      await submit(page, {}, '#skip-passkey');
+      assert.equal(new URL(page.url()).origin, app.origin);
     });
 
     pageTest('error pages: an unknown application at /authorize, and a page that does not exist', async (page, check) => {

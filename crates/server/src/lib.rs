@@ -379,6 +379,10 @@ const ROUTES: &[Route] = &[
     ("/u/mfa", || {
         get(hosted::mfa::page).post(hosted::mfa::submit)
     }),
+    ("/u/login/passkey", || post(hosted::passkey::login_submit)),
+    ("/u/passkey", || {
+        get(hosted::passkey::offer_page).post(hosted::passkey::offer_submit)
+    }),
     ("/u/consent", || {
         get(consent::consent_page).post(consent::consent_submit)
     }),

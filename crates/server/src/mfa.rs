@@ -323,42 +323,55 @@ pub(crate) async fn check_assertion<'c>(
             .map(|c| (posted, c))
     });
     let mut accepted = None;
-    if let Some((posted, credential)) = found {
-        let verified = wa::verify_assertion(
-            &posted.client_data_json,
-            &posted.authenticator_data,
-            &posted.signature,
-            &credential.public_key,
-            &expected,
-        );
-        match verified {
-            Ok(assertion) => {
-                let stored = u32::try_from(credential.sign_count).unwrap_or(u32::MAX);
-                // The store repeats this check atomically; here it is named in the log.
-                if !wa::counter_advances(stored, assertion.sign_count) {
-                    tracing::warn!(user_id, method_id = %credential.id, "WebAuthn counter did not rise: possibly a cloned authenticator");
-                } else if state
-                    .store()
-                    .use_webauthn_credential(
-                        user_id,
-                        &credential.id,
-                        assertion.sign_count.into(),
-                        now,
-                    )
-                    .await?
-                {
-                    accepted = Some(credential);
-                }
-            }
-            Err(error) => tracing::info!(user_id, %error, "WebAuthn assertion refused"),
-        }
+    if let Some((posted, credential)) = found
+        && use_credential(state, credential, posted, &expected, now).await?
+    {
+        accepted = Some(credential);
     }
     let checked = settle(state, user_id, accepted.is_some(), now).await?;
     Ok((checked, accepted))
 }
 
-/// Verifies a registration against the challenge issued for this step and stores the
-/// credential. `Ok(None)` when the response is refused (counted like a wrong code).
+/// Checks `posted` against the user's `credential` and what was `expected` (signature,
+/// challenge, origin, relying party, flags), then records its use if its counter rises
+/// (§7.2 step 22). `false`: refused, the reason logged.
+pub(crate) async fn use_credential(
+    state: &AppState,
+    credential: &WebauthnCredential,
+    posted: &PostedAssertion,
+    expected: &Expected<'_>,
+    now: i64,
+) -> StoreResult<bool> {
+    let user_id = credential.user_id.as_str();
+    let verified = wa::verify_assertion(
+        &posted.client_data_json,
+        &posted.authenticator_data,
+        &posted.signature,
+        &credential.public_key,
+        expected,
+    );
+    let assertion = match verified {
+        Ok(assertion) => assertion,
+        Err(error) => {
+            tracing::info!(user_id, %error, "WebAuthn assertion refused");
+            return Ok(false);
+        }
+    };
+    let stored = u32::try_from(credential.sign_count).unwrap_or(u32::MAX);
+    // The store repeats this check atomically; here it is named in the log.
+    if !wa::counter_advances(stored, assertion.sign_count) {
+        tracing::warn!(user_id, method_id = %credential.id, "WebAuthn counter did not rise: possibly a cloned authenticator");
+        return Ok(false);
+    }
+    state
+        .store()
+        .use_webauthn_credential(user_id, &credential.id, assertion.sign_count.into(), now)
+        .await
+}
+
+/// Registers the credential a `navigator.credentials.create` answer (`field`) describes,
+/// as `kind` under `name`. `None`: refused (a bad answer, the challenge not this one's,
+/// registered already, or too many); the caller decides what a refusal costs.
 pub(crate) async fn register_credential<'p>(
     state: &AppState,
     user_id: &str,
@@ -383,7 +396,6 @@ pub(crate) async fn register_credential<'p>(
         None => None,
     };
     let Some(registration) = verified else {
-        state.store().record_mfa_failure(user_id, now).await?;
         return Ok(None);
     };
     // Transports are hints for later `allowCredentials`: only the names WebAuthn defines.

@@ -23,6 +23,8 @@ pub(crate) struct LoginPage<'a> {
     pub(crate) password_form: bool,
     /// Whether its database connection lets users sign themselves up.
     pub(crate) signup: bool,
+    /// "Continue with a passkey": the JSON options for `navigator.credentials.get`.
+    pub(crate) passkey_options: Option<&'a str>,
 }
 
 /// A "Continue with …" button: the connection's name (letters, digits and `-` only) and
@@ -39,6 +41,17 @@ pub(crate) struct SignupPage<'a> {
     pub(crate) transaction: &'a str,
     pub(crate) csrf: &'a str,
     pub(crate) email: &'a str,
+    pub(crate) error: Option<&'a str>,
+}
+
+/// The passkey offered after a sign-in (`crate::hosted::passkey`).
+#[derive(Template)]
+#[template(path = "passkey.html")]
+pub(crate) struct PasskeyPage<'a> {
+    pub(crate) transaction: &'a str,
+    pub(crate) csrf: &'a str,
+    /// The JSON options for `navigator.credentials.create` (server-made).
+    pub(crate) options: &'a str,
     pub(crate) error: Option<&'a str>,
 }
 

@@ -73,7 +73,7 @@
         form.dataset.done = '1';
         form.submit();
       }, function () {
-        fail(form, 'The security key did not answer, or the request was cancelled. Try again.');
+        fail(form, 'The security key or passkey did not answer, or the request was cancelled. Try again.');
       });
     });
   });

@@ -28,6 +28,7 @@ mod linking;
 mod management;
 mod mfa;
 mod parsers;
+mod passkeys;
 mod password_grant;
 mod proxy;
 mod races;

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tessera_core::Client;
 use tessera_core::request::AuthRequest;
 use tessera_store::{StoreError, TransactionRecord};
 
@@ -21,8 +22,8 @@ use crate::edge::metrics::Login;
 use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
 use crate::hosted::session;
-use crate::hosted::transaction::{self, with_cookie};
-use crate::hosted::{mfa, upstream};
+use crate::hosted::transaction::{self, Pending, with_cookie};
+use crate::hosted::{mfa, passkey, upstream};
 use crate::pages::{self, LoginPage, SignupPage, UpstreamButton};
 use crate::password_sign_in::{self, Checked};
 
@@ -39,31 +40,72 @@ pub(crate) async fn login_page(
 ) -> Response {
     let result = async {
         let params = query_params(query)?;
-        let (record, request, client) =
-            transaction::load_login(&state, &headers, params.get("state")).await?;
-        let (csrf, cookie) = session::csrf_token(&state, &headers);
-        let (database, upstreams) = choices(&state, &client.client_id, &request).await?;
-        let page = LoginPage {
-            client_name: &client.name,
-            transaction: &record.id,
-            csrf: &csrf,
-            username: request.login_hint.as_deref().unwrap_or(""),
+        let (mut record, pending, client) = transaction::load(
+            &state,
+            &headers,
+            params.get("state"),
+            transaction::login_expired,
+        )
+        .await?;
+        let view = LoginView {
+            status: StatusCode::OK,
+            username: pending.request.login_hint.as_deref().unwrap_or(""),
             error: None,
             notice: (params.get("password_changed") == Some("1"))
                 .then_some(crate::hosted::password_reset::PASSWORD_CHANGED),
-            forgot_password: state.mailer().offered(state.store()).await
-                && database
-                    .as_ref()
-                    .is_some_and(|d| !d.change_password_disabled),
-            upstreams: &upstreams,
-            password_form: database.is_some(),
-            signup: database.as_ref().is_some_and(|d| !d.signup_disabled),
         };
-        let response = with_form_action(pages::html(StatusCode::OK, &page), &request.redirect_uri);
-        Ok::<_, PageError>(with_cookie(response, cookie))
+        render(&state, &headers, (&mut record, &client), view).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What a login page shows beyond what its transaction and application decide.
+pub(crate) struct LoginView<'a> {
+    pub(crate) status: StatusCode,
+    pub(crate) username: &'a str,
+    pub(crate) error: Option<&'a str>,
+    /// E.g. "your password has been changed", after a reset.
+    pub(crate) notice: Option<&'a str>,
+}
+
+/// The login page of a transaction: the application's ways of signing in, read once, and
+/// with passkeys on, a new challenge for the passkey button (written into `record`).
+pub(crate) async fn render(
+    state: &AppState,
+    headers: &HeaderMap,
+    (record, client): (&mut TransactionRecord, &Client),
+    view: LoginView<'_>,
+) -> Result<Response, PageError> {
+    let request = Pending::read(&record.request)
+        .ok_or_else(transaction::login_expired)?
+        .request;
+    let (csrf, cookie) = session::csrf_token(state, headers);
+    let (database, upstreams) = choices(state, &client.client_id, &request).await?;
+    let passkey_options = match &database {
+        Some(database) if database.passkeys => Some(passkey::login_options(state, record).await?),
+        _ => None,
+    };
+    // Without `--smtp-url` it is one lookup.
+    let forgot_password = state.mailer().offered(state.store()).await
+        && database
+            .as_ref()
+            .is_some_and(|d| !d.change_password_disabled);
+    let page = LoginPage {
+        client_name: &client.name,
+        transaction: &record.id,
+        csrf: &csrf,
+        username: view.username,
+        error: view.error,
+        notice: view.notice,
+        forgot_password,
+        upstreams: &upstreams,
+        password_form: database.is_some(),
+        signup: database.as_ref().is_some_and(|d| !d.signup_disabled),
+        passkey_options: passkey_options.as_deref(),
+    };
+    let response = with_form_action(pages::html(view.status, &page), &request.redirect_uri);
+    Ok(with_cookie(response, cookie))
 }
 
 pub(crate) async fn signup_page(
@@ -123,7 +165,7 @@ async fn signup_database(
     }
 }
 
-fn throttled(retry_after: u64) -> Response {
+pub(crate) fn throttled(retry_after: u64) -> Response {
     let mut response = pages::error_page(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many attempts",
@@ -164,7 +206,7 @@ pub(crate) async fn login_submit(
     }
     let result = async {
         let params = form_params(&headers, &body)?;
-        let (record, pending, client) = transaction::load(
+        let (mut record, pending, client) = transaction::load(
             &state,
             &headers,
             params.get("state"),
@@ -187,51 +229,35 @@ pub(crate) async fn login_submit(
         {
             return Ok(onward);
         }
-        let database = databases::pick(&enabled, request.connection.as_deref());
-        let upstreams = upstream::buttons(&enabled);
-        let Some(database) = database else {
+        let Some(database) = databases::pick(&enabled, request.connection.as_deref()) else {
             return Err(PageError::bad_request(
                 "Password login unavailable",
                 "This application does not sign users in with a password.",
             ));
         };
-        // Read before the closure (it cannot wait); without `--smtp-url` it is one lookup.
-        let forgot_password =
-            state.mailer().offered(state.store()).await && !database.change_password_disabled;
-        let render = |status: StatusCode, error: &str| {
-            let page = LoginPage {
-                client_name: &client.name,
-                transaction: &record.id,
-                csrf,
-                username: &username,
-                error: Some(error),
-                notice: None,
-                forgot_password,
-                upstreams: &upstreams,
-                password_form: true,
-                signup: !database.signup_disabled,
-            };
-            with_form_action(pages::html(status, &page), &request.redirect_uri)
-        };
-        if username.is_empty() || password.is_empty() {
-            return Ok(render(
-                StatusCode::BAD_REQUEST,
-                "Enter your email and password.",
-            ));
-        }
-        let user =
+        let refused = if username.is_empty() || password.is_empty() {
+            (StatusCode::BAD_REQUEST, "Enter your email and password.")
+        } else {
             match password_sign_in::check(&state, client_ip, &database.name, &username, password)
                 .await?
             {
-                Checked::SignedIn(user) => user,
-                Checked::Locked => {
-                    return Ok(render(StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED));
+                Checked::SignedIn(user) => {
+                    tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "login succeeded");
+                    return signed_in(&state, &record, &user).await;
                 }
-                Checked::Wrong => return Ok(render(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS)),
-                Checked::Blocked => return Ok(render(StatusCode::FORBIDDEN, USER_BLOCKED)),
-            };
-        tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "login succeeded");
-        signed_in(&state, &record, &user).await
+                Checked::Locked => (StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED),
+                Checked::Wrong => (StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS),
+                Checked::Blocked => (StatusCode::FORBIDDEN, USER_BLOCKED),
+            }
+        };
+        let (status, error) = refused;
+        let view = LoginView {
+            status,
+            username: &username,
+            error: Some(error),
+            notice: None,
+        };
+        render(&state, &headers, (&mut record, &client), view).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

@@ -26,8 +26,8 @@ use crate::AppState;
 use crate::clock::now;
 use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
-use crate::hosted::session;
 use crate::hosted::transaction::{self, Failure, Pending, SecondFactorStep, with_cookie};
+use crate::hosted::{passkey, session};
 use crate::mfa::{self, Checked, Guardian};
 use crate::pages::{self, MfaPage};
 
@@ -56,9 +56,17 @@ pub(crate) async fn after_first_factor(
     let pending = Pending::read(stored).ok_or_else(expired)?;
     let guardian = mfa::guardian(state).await?;
     if !guardian.required_for(&pending.request) {
+        let mut next = pending;
+        let offer = passkey::offer(state, &mut next, id, (user, connection)).await?;
+        if offer.is_some() {
+            let text = serde_json::to_string(&next).expect("plain data serializes");
+            if !state.store().replace_transaction(id, stored, &text).await? {
+                return Err(expired());
+            }
+        }
         let (_, cookie) = session::start(state, &user.user_id, connection, amr).await?;
-        let resume = onward(&format!("/authorize/resume?state={id}"));
-        return Ok(with_cookie(resume, Some(cookie)));
+        let path = offer.unwrap_or_else(|| format!("/authorize/resume?state={id}"));
+        return Ok(with_cookie(onward(&path), Some(cookie)));
     }
     let mut next = pending;
     next.mfa = Some(SecondFactorStep {
@@ -573,6 +581,8 @@ async fn enroll_key<'p>(
     let Some(_) =
         mfa::register_credential(state, user_id, field, (challenge, uv), (kind, name), now).await?
     else {
+        // Counted like a wrong code.
+        state.store().record_mfa_failure(user_id, now).await?;
         return Ok((Checked::Refused, "hwk", None));
     };
     let recovery = mfa::new_recovery_code();
@@ -639,6 +649,8 @@ async fn passed(
 ) -> Result<Response, PageError> {
     let mut after = step.pending.clone();
     after.mfa = None;
+    let user = (&step.user, step.step.connection.as_str());
+    let offer = passkey::offer(state, &mut after, &step.record.id, user).await?;
     let text = serde_json::to_string(&after).expect("plain data serializes");
     if !state
         .store()
@@ -660,7 +672,10 @@ async fn passed(
     tracing::info!(user_id = %step.user.user_id, method, "second factor passed");
     let (_, cookie) = session::start(state, &step.user.user_id, &step.step.connection, amr).await?;
     let response = match recovery_code {
-        None => resume(&step.record.id),
+        None => match offer {
+            Some(path) => pages::see_other(&path),
+            None => resume(&step.record.id),
+        },
         Some(code) => {
             let page = MfaPage {
                 transaction: &step.record.id,

@@ -10,6 +10,7 @@ pub(crate) mod forms;
 pub(crate) mod login;
 pub(crate) mod mailer;
 pub(crate) mod mfa;
+pub(crate) mod passkey;
 pub(crate) mod password_reset;
 pub(crate) mod reset_codes;
 pub(crate) mod session;

@@ -33,6 +33,21 @@ pub(crate) struct Pending {
     /// A first factor passed and a second one is asked (`crate::hosted::mfa`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) mfa: Option<SecondFactorStep>,
+    /// The challenge the login page's passkey button was given (base64url): taken out
+    /// before a passkey's answer is checked, so each is used once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) passkey_challenge: Option<String>,
+    /// A user who just signed in is offered a passkey (`crate::hosted::passkey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) passkey_offer: Option<PasskeyOffer>,
+}
+
+/// Who is offered a passkey, and the challenge of the page that offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PasskeyOffer {
+    pub(crate) user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) challenge: Option<String>,
 }
 
 /// Who passed the first factor, and how: the session starts with this once the second
@@ -86,6 +101,8 @@ impl Pending {
             upstream: None,
             failure: None,
             mfa: None,
+            passkey_challenge: None,
+            passkey_offer: None,
         }
     }
 
@@ -161,6 +178,26 @@ pub(crate) async fn load_login(
 ) -> Result<(TransactionRecord, AuthRequest, Client), PageError> {
     let (record, pending, client) = load(state, headers, id, login_expired).await?;
     Ok((record, pending.request, client))
+}
+
+/// Writes `next` over the transaction's text as last read (`record.request`), keeping
+/// `record` current; a racing request that wrote first makes this one `expired()`.
+pub(crate) async fn replace(
+    state: &AppState,
+    record: &mut TransactionRecord,
+    next: &Pending,
+    expired: impl Fn() -> PageError,
+) -> Result<(), PageError> {
+    let text = serde_json::to_string(next).expect("plain data serializes");
+    if !state
+        .store()
+        .replace_transaction(&record.id, &record.request, &text)
+        .await?
+    {
+        return Err(expired());
+    }
+    record.request = text;
+    Ok(())
 }
 
 /// Adds a `Set-Cookie` when there is one.

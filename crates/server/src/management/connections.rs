@@ -7,7 +7,8 @@
 //! `Username-Password-Authentication`, which always exists, and any more an administrator
 //! creates. Their options describe what Tessera enforces (the password policy of
 //! `tessera_core::check_password_policy`, the brute-force block of the hosted login);
-//! of those only `disable_signup` and `disable_self_service_change_password` are
+//! of those only `disable_signup`, `disable_self_service_change_password`, passkeys
+//! (`authentication_methods.passkey`) and their enrollment offer (`passkey_options`) are
 //! settable (`crate::databases`), and a `PATCH` that repeats the others is accepted, any
 //! other value refused. A database connection is deleted only when it has no users; the
 //! default one never.
@@ -67,6 +68,10 @@ fn database_options() -> Value {
         "import_mode": false,
         "password_complexity_options": { "min_length": 8 },
         "password_dictionary": { "enable": true, "dictionary": [] },
+        (databases::AUTHENTICATION_METHODS):
+            databases::default_structured_options()[databases::AUTHENTICATION_METHODS],
+        (databases::PASSKEY_OPTIONS):
+            databases::default_structured_options()[databases::PASSKEY_OPTIONS],
     })
 }
 
@@ -76,7 +81,10 @@ pub(crate) fn wire(connection: &ConnectionRecord) -> Value {
         // What Tessera enforces, with what the administrator set.
         Some(_) => {
             let mut options = database_options();
-            for name in databases::SETTABLE_OPTIONS {
+            for name in databases::SETTABLE_OPTIONS
+                .iter()
+                .chain(databases::STRUCTURED_OPTIONS)
+            {
                 if let Some(value) = connection.options.get(*name) {
                     options[*name] = value.clone();
                 }
@@ -113,7 +121,17 @@ fn database_options_of(given: &Map<String, Value>) -> ApiResult<Map<String, Valu
                 "options",
             ));
         }
-        if databases::SETTABLE_OPTIONS.contains(&name.as_str()) {
+        let structured = match name.as_str() {
+            databases::AUTHENTICATION_METHODS => Some(databases::authentication_methods(value)),
+            databases::PASSKEY_OPTIONS => Some(databases::passkey_options(value)),
+            _ => None,
+        };
+        if let Some(checked) = structured {
+            kept.insert(
+                name.clone(),
+                checked.map_err(|why| refused(why, "options"))?,
+            );
+        } else if databases::SETTABLE_OPTIONS.contains(&name.as_str()) {
             if !value.is_boolean() {
                 return Err(refused(
                     format!("options.{name} must be a boolean"),

@@ -24,6 +24,7 @@ mod logs;
 mod management;
 mod metrics;
 mod mfa;
+mod passkeys;
 mod password_grant;
 mod password_reset;
 mod postgres;

@@ -39,7 +39,7 @@ async fn require_keys(server: &TestServer) {
 }
 
 /// The options in the page's `data-options` attribute.
-fn options(page: &str) -> Value {
+pub(crate) fn options(page: &str) -> Value {
     let marker = "data-options=\"";
     let start = page
         .find(marker)
@@ -58,7 +58,7 @@ fn options(page: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
-fn challenge(options: &Value) -> Vec<u8> {
+pub(crate) fn challenge(options: &Value) -> Vec<u8> {
     tessera_core::webauthn::unb64(options["challenge"].as_str().unwrap()).unwrap()
 }
 
@@ -85,7 +85,7 @@ async fn post(
 }
 
 /// An assertion's form fields, signed by `key`.
-fn assertion(
+pub(crate) fn assertion(
     key: &SoftKey,
     options: &Value,
     origin: &str,

@@ -257,23 +257,30 @@ impl Store {
         })
     }
 
-    /// Deletes every authenticator and WebAuthn credential of the user (Auth0's "reset
-    /// MFA"), in one transaction; how many went.
+    /// Deletes every second factor of the user — authenticators, security keys and
+    /// platform authenticators — in one transaction (Auth0's "reset MFA"); how many went.
+    /// Passkeys stay: they sign the user in, as a password does, and are deleted one by one.
     pub async fn delete_authenticators_of(&self, user_id: &str) -> StoreResult<u64> {
         each!(self, |pool| {
             let mut tx = pool.begin_write(None).await?;
-            let mut deleted = 0;
-            for query in [
-                "DELETE FROM authenticators WHERE tenant_id = $1 AND user_id = $2",
-                "DELETE FROM webauthn_credentials WHERE tenant_id = $1 AND user_id = $2",
-            ] {
-                deleted += sqlx::query(query)
+            let codes =
+                sqlx::query("DELETE FROM authenticators WHERE tenant_id = $1 AND user_id = $2")
                     .bind(self.tenant)
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            }
+            let keys = sqlx::query(
+                "DELETE FROM webauthn_credentials WHERE tenant_id = $1 AND user_id = $2 \
+                 AND kind <> $3",
+            )
+            .bind(self.tenant)
+            .bind(user_id)
+            .bind(crate::PASSKEY)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let deleted = codes + keys;
             tx.commit().await?;
             Ok(deleted)
         })

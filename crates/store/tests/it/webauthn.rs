@@ -141,17 +141,25 @@ async fn deleting_methods_takes_credentials(store: &Store) {
             .len(),
         1
     );
+    // A passkey is a first factor: resetting the second factors leaves it.
+    let passkey = WebauthnCredential {
+        kind: PASSKEY.into(),
+        ..credential("pk_1", "auth0|ada", b"passkey-1", 0)
+    };
+    store.add_webauthn_credential(&passkey).await.unwrap();
     assert_eq!(
         store.delete_authenticators_of("auth0|ada").await.unwrap(),
         1
     );
-    assert!(
-        store
-            .webauthn_credentials_of("auth0|ada")
-            .await
-            .unwrap()
-            .is_empty()
+    let left = store.webauthn_credentials_of("auth0|ada").await.unwrap();
+    assert_eq!(
+        left.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["pk_1"]
     );
+    store
+        .delete_authenticator("auth0|ada", "pk_1")
+        .await
+        .unwrap();
     // The id is free again once deleted.
     store
         .add_webauthn_credential(&credential("wr_4", "auth0|ada", b"c1", 0))

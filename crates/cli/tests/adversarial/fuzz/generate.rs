@@ -396,6 +396,33 @@ pub(super) const ROUTES: &[Route] = &[
         ],
         Shape::Page,
     ),
+    route(
+        "/u/login/passkey",
+        POST,
+        &[
+            "state",
+            "csrf",
+            "credential_id",
+            "client_data_json",
+            "authenticator_data",
+            "signature",
+            "user_handle",
+        ],
+        Shape::Page,
+    ),
+    route(
+        "/u/passkey",
+        GET_POST,
+        &[
+            "state",
+            "csrf",
+            "action",
+            "client_data_json",
+            "attestation_object",
+            "transports",
+        ],
+        Shape::Page,
+    ),
     route("/oauth/token", POST_OPTIONS, TOKEN, Shape::OAuth),
     route(
         "/oauth/introspect",
