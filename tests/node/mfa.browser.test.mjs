@@ -280,6 +280,26 @@ describe('a second factor at the hosted login in Chromium (tessera serve)', () =
       assert.deepEqual(methods.body.map((m) => m.type).sort(), ['recovery-code', 'totp']);
     });
 
+    browserTest('"Remember this browser": ticked with the code, the next login asks none', async ({ page }) => {
+      await policy(true);
+      const user = await newUser();
+      const first = await authorize(page);
+      await password(page, user, onMfa);
+      const box = page.locator('input[name=remember_browser]');
+      assert.equal(await box.isChecked(), false, 'unticked unless the tenant says otherwise');
+      assert.match(await page.locator('label.remember').textContent(), /Remember this browser for 30 days/);
+      const seed = base32Decode((await page.locator('#secret').textContent()).trim());
+      await box.check();
+      assert.equal(await answer(page, '#code', totp(seed, stepNow())), 200);
+      await Promise.all([page.waitForURL(onCallback), page.click('#continue')]);
+      await idTokenAtCallback(page, first);
+
+      // A new login in this browser: the password, and back to the application.
+      const again = await authorize(page, { prompt: 'login' });
+      await password(page, user, onCallback);
+      assert.deepEqual((await idTokenAtCallback(page, again)).amr, ['pwd', 'mfa']);
+    });
+
     browserTest('step-up: an application asks for a second factor with acr_values, the policy off', async ({ page }) => {
       await policy(false);
       const user = await newUser();

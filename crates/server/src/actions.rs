@@ -198,8 +198,11 @@ pub(crate) enum Stopped {
     /// The code failed (an exception, a limit): the transaction fails closed.
     Failed,
     /// `api.multifactor.enable` for a login that has not passed a second factor: the user
-    /// passes one, then the login goes on (post-login runs again then).
-    SecondFactor,
+    /// passes one, then the login goes on (post-login runs again then). `remember`: a
+    /// browser the user chose to remember may skip it (`allowRememberBrowser`).
+    SecondFactor {
+        remember: bool,
+    },
     Store(StoreError),
 }
 
@@ -305,7 +308,9 @@ pub(crate) async fn post_login(
                 );
                 return Err(Stopped::Failed);
             }
-            Err(Stopped::SecondFactor)
+            Err(Stopped::SecondFactor {
+                remember: asked.allow_remember_browser,
+            })
         }
         _ => Ok(custom),
     }

@@ -24,8 +24,11 @@ pub(crate) enum Denied {
         description: String,
     },
     /// Post-login asked for a second factor this login has not passed: the browser is
-    /// sent to pass one; elsewhere (a refresh, `prompt=none`) it is a refusal.
-    SecondFactor,
+    /// sent to pass one (a remembered browser may skip it when `remember`); elsewhere (a
+    /// refresh, `prompt=none`) it is a refusal.
+    SecondFactor {
+        remember: bool,
+    },
     Store(StoreError),
 }
 
@@ -43,7 +46,7 @@ impl From<actions::Stopped> for Denied {
                 code: "access_denied",
                 description: actions::FAILED_DESCRIPTION.to_string(),
             },
-            actions::Stopped::SecondFactor => Denied::SecondFactor,
+            actions::Stopped::SecondFactor { remember } => Denied::SecondFactor { remember },
             actions::Stopped::Store(error) => Denied::Store(error),
         }
     }
@@ -175,7 +178,7 @@ impl From<Denied> for OAuthError {
             }
             Denied::Refused(refusal) => OAuthError::access_denied(refusal.description()),
             Denied::Action { code, description } => OAuthError::from_action(code, description),
-            Denied::SecondFactor => OAuthError::access_denied(SECOND_FACTOR_NEEDED),
+            Denied::SecondFactor { .. } => OAuthError::access_denied(SECOND_FACTOR_NEEDED),
             Denied::Store(error) => error.into(),
         }
     }

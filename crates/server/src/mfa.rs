@@ -38,6 +38,121 @@ pub(crate) const UNOFFERED: &[&str] = &["sms", "push-notification", "email", "du
 pub(crate) const MAX_FAILURES: i64 = 5;
 pub(crate) const LOCKOUT_SECONDS: i64 = 300;
 
+/// Auth0's `/guardian/settings`: whether the second-factor page shows "Remember this
+/// browser", whether it starts ticked, and how long a remembered browser skips the second
+/// factor — since it was remembered (overall) and since it was last used (inactivity).
+pub(crate) const DISPLAY_REMEMBER: &str = "display_remember_me_checkbox";
+pub(crate) const REMEMBER_DEFAULT: &str = "remember_me_default_value";
+pub(crate) const INACTIVITY_TIMEOUT: &str = "mfa_session_inactivity_timeout";
+pub(crate) const OVERALL_TIMEOUT: &str = "mfa_session_overall_timeout";
+/// Auth0's bounds, in seconds: an hour to 30 days idle, an hour to 90 days in all.
+const INACTIVITY_RANGE: std::ops::RangeInclusive<i64> = 3_600..=2_592_000;
+const OVERALL_RANGE: std::ops::RangeInclusive<i64> = 3_600..=7_776_000;
+
+/// "Remember this browser", as the tenant set it (Auth0's defaults otherwise: shown,
+/// unticked, a week idle, 30 days in all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Remember {
+    pub(crate) display_checkbox: bool,
+    pub(crate) default_value: bool,
+    pub(crate) inactivity: i64,
+    pub(crate) overall: i64,
+}
+
+impl Default for Remember {
+    fn default() -> Remember {
+        Remember {
+            display_checkbox: true,
+            default_value: false,
+            inactivity: 604_800,
+            overall: 2_592_000,
+        }
+    }
+}
+
+impl Remember {
+    fn of(settings: &Metadata) -> Remember {
+        let default = Remember::default();
+        let flag = |name: &str, or: bool| settings.get(name).and_then(Value::as_bool).unwrap_or(or);
+        let seconds =
+            |name: &str, or: i64| settings.get(name).and_then(Value::as_i64).unwrap_or(or);
+        Remember {
+            display_checkbox: flag(DISPLAY_REMEMBER, default.display_checkbox),
+            default_value: flag(REMEMBER_DEFAULT, default.default_value),
+            inactivity: seconds(INACTIVITY_TIMEOUT, default.inactivity),
+            overall: seconds(OVERALL_TIMEOUT, default.overall),
+        }
+    }
+
+    /// The settings as Auth0 shows them.
+    pub(crate) fn json(&self) -> Value {
+        json!({
+            DISPLAY_REMEMBER: self.display_checkbox,
+            REMEMBER_DEFAULT: self.default_value,
+            INACTIVITY_TIMEOUT: self.inactivity,
+            OVERALL_TIMEOUT: self.overall,
+        })
+    }
+
+    /// A `PUT /guardian/settings` body: all four members, in Auth0's bounds; or why not.
+    pub(crate) fn parse(body: &Value) -> Result<Remember, String> {
+        let object = body
+            .as_object()
+            .ok_or("Expected an object of the four settings")?;
+        if let Some(unknown) = object.keys().find(|name| {
+            ![
+                DISPLAY_REMEMBER,
+                REMEMBER_DEFAULT,
+                INACTIVITY_TIMEOUT,
+                OVERALL_TIMEOUT,
+            ]
+            .contains(&name.as_str())
+        }) {
+            let shown: String = unknown.chars().take(64).collect();
+            return Err(format!("{shown} is not a guardian setting"));
+        }
+        let flag = |name: &str| {
+            object
+                .get(name)
+                .and_then(Value::as_bool)
+                .ok_or(format!("{name} is required, a boolean"))
+        };
+        let seconds = |name: &str, range: &std::ops::RangeInclusive<i64>| {
+            object
+                .get(name)
+                .and_then(Value::as_i64)
+                .filter(|value| range.contains(value))
+                .ok_or(format!(
+                    "{name} is required, seconds from {} to {}",
+                    range.start(),
+                    range.end()
+                ))
+        };
+        let remember = Remember {
+            display_checkbox: flag(DISPLAY_REMEMBER)?,
+            default_value: flag(REMEMBER_DEFAULT)?,
+            inactivity: seconds(INACTIVITY_TIMEOUT, &INACTIVITY_RANGE)?,
+            overall: seconds(OVERALL_TIMEOUT, &OVERALL_RANGE)?,
+        };
+        if remember.inactivity > remember.overall {
+            return Err(format!(
+                "{INACTIVITY_TIMEOUT} cannot exceed {OVERALL_TIMEOUT}"
+            ));
+        }
+        Ok(remember)
+    }
+
+    /// Whether a browser is remembered after this second factor: the user's tick when the
+    /// checkbox is shown, else the tenant's default.
+    pub(crate) fn chosen(&self, ticked: Option<&str>) -> bool {
+        if self.display_checkbox {
+            ticked == Some("1")
+        } else {
+            self.default_value
+        }
+    }
+}
+
 /// The tenant's multi-factor settings, as stored (`Store::guardian_settings`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Guardian {
@@ -52,6 +167,7 @@ pub(crate) struct Guardian {
     /// `webauthn-roaming`'s `user_verification`: `discouraged`, `preferred` (the default)
     /// or `required` (the UV flag is then checked).
     pub(crate) user_verification: String,
+    pub(crate) remember: Remember,
 }
 
 impl Guardian {
@@ -79,6 +195,7 @@ impl Guardian {
                 .filter(|v| USER_VERIFICATION_VALUES.contains(v))
                 .unwrap_or("preferred")
                 .to_string(),
+            remember: Remember::of(settings),
         }
     }
 
@@ -135,6 +252,13 @@ impl Guardian {
 /// the next login on every node).
 pub(crate) async fn guardian(state: &AppState) -> StoreResult<Guardian> {
     Ok(Guardian::of(&state.store().guardian_settings().await?))
+}
+
+/// Whether a remembered browser may skip the second factor this login needs: when the
+/// tenant's policy asks it, not when the application asks for one (step-up) nor at the
+/// dashboard, whose administrators pass one each time.
+pub(crate) fn rememberable(request: &AuthRequest) -> bool {
+    !asks_for_mfa(request) && request.client_id != DASHBOARD_CLIENT_ID
 }
 
 /// The application asked for a second factor (`acr_values`).

@@ -22,11 +22,20 @@ pub async fn factors(store: &Store, user_id: &str) -> StoreResult<Vec<Value>> {
     Ok(list)
 }
 
-/// Every second factor of the user goes, and the count of wrong codes with them: the user
-/// enrolls again at the next login that needs a second factor. Returns how many went.
+/// Every second factor of the user goes, and the count of wrong codes and the remembered
+/// browsers with them: the user enrolls again at the next login that needs a second
+/// factor. Returns how many factors went.
 pub async fn reset(store: &Store, user_id: &str) -> StoreResult<u64> {
     let deleted = store.delete_authenticators_of(user_id).await?;
     store.clear_mfa_failures(user_id).await?;
+    store.forget_remembered_browsers(user_id).await?;
     tracing::info!(%user_id, "second factors reset by an administrator");
     Ok(deleted)
+}
+
+/// Every browser the user chose to remember asks for the second factor again.
+pub async fn forget_browsers(store: &Store, user_id: &str) -> StoreResult<u64> {
+    let forgotten = store.forget_remembered_browsers(user_id).await?;
+    tracing::info!(%user_id, forgotten, "remembered browsers forgotten by an administrator");
+    Ok(forgotten)
 }

@@ -81,6 +81,10 @@ pub(crate) struct MfaPage<'a> {
     /// Whether a link switches to the app's code, or to a security key.
     pub(crate) otp_offered: bool,
     pub(crate) key_offered: bool,
+    /// "Remember this browser for N days" (`remember_days`), ticked or not.
+    pub(crate) remember_offered: bool,
+    pub(crate) remember_checked: bool,
+    pub(crate) remember_days: i64,
 }
 
 /// One line of the consent page.

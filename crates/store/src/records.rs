@@ -200,6 +200,7 @@ pub struct PurgeCounts {
     pub admin_sessions: u64,
     /// Expired jobs, their errors with them.
     pub jobs: u64,
+    pub remembered_browsers: u64,
 }
 
 /// An email verification ticket to store: its hash, never the ticket.

@@ -33,6 +33,7 @@ mod password_grant;
 mod proxy;
 mod races;
 mod redirect;
+mod remembered_browsers;
 mod secrets;
 mod upstream;
 mod webauthn;

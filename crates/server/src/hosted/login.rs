@@ -179,13 +179,13 @@ pub(crate) fn throttled(retry_after: u64) -> Response {
 
 /// After a successful login or sign-up: new session, 303 to resume the request.
 async fn signed_in(
-    state: &AppState,
+    browser: (&AppState, &HeaderMap),
     transaction: &TransactionRecord,
     user: &tessera_core::User,
 ) -> Result<Response, PageError> {
     let password = vec!["pwd".to_string()];
     mfa::after_first_factor(
-        state,
+        browser,
         (&transaction.id, &transaction.request),
         user,
         (&user.connection, password),
@@ -243,7 +243,7 @@ pub(crate) async fn login_submit(
             {
                 Checked::SignedIn(user) => {
                     tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "login succeeded");
-                    return signed_in(&state, &record, &user).await;
+                    return signed_in((&state, &headers), &record, &user).await;
                 }
                 Checked::Locked => (StatusCode::TOO_MANY_REQUESTS, ACCOUNT_LOCKED),
                 Checked::Wrong => (StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS),
@@ -330,7 +330,7 @@ pub(crate) async fn signup_submit(
         state.metrics().signup();
         state.store().record_login(&user.user_id, now()).await?;
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "user signed up");
-        signed_in(&state, &record, &user).await
+        signed_in((&state, &headers), &record, &user).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

@@ -47,15 +47,20 @@ fn resume(id: &str) -> Response {
 /// `onward` leads the browser to a path (a redirect, or a page where a redirect would be
 /// held back).
 pub(crate) async fn after_first_factor(
-    state: &AppState,
+    (state, headers): (&AppState, &HeaderMap),
     (id, stored): (&str, &str),
     user: &User,
-    (connection, amr): (&str, Vec<String>),
+    (connection, mut amr): (&str, Vec<String>),
     onward: fn(&str) -> Response,
 ) -> Result<Response, PageError> {
     let pending = Pending::read(stored).ok_or_else(expired)?;
     let guardian = mfa::guardian(state).await?;
-    if !guardian.required_for(&pending.request) {
+    let needed = guardian.required_for(&pending.request);
+    let rememberable = mfa::rememberable(&pending.request);
+    if needed && rememberable && remembered(state, headers, &guardian, &user.user_id).await? {
+        amr.push("mfa".into());
+    }
+    if !needed || mfa::has_second_factor(&amr) {
         let mut next = pending;
         let offer = passkey::offer(state, &mut next, id, (user, connection)).await?;
         if offer.is_some() {
@@ -74,6 +79,7 @@ pub(crate) async fn after_first_factor(
         connection: connection.to_string(),
         amr,
         challenge: None,
+        rememberable,
     });
     let text = serde_json::to_string(&next).expect("plain data serializes");
     if !state.store().replace_transaction(id, stored, &text).await? {
@@ -82,24 +88,52 @@ pub(crate) async fn after_first_factor(
     Ok(onward(&format!("/u/mfa?state={id}")))
 }
 
+/// Whether this browser is remembered for the user within the tenant's timeouts.
+async fn remembered(
+    state: &AppState,
+    headers: &HeaderMap,
+    guardian: &Guardian,
+    user_id: &str,
+) -> Result<bool, StoreError> {
+    let timeouts = (guardian.remember.inactivity, guardian.remember.overall);
+    let remembered = session::browser_remembered(state, headers, user_id, timeouts).await?;
+    if remembered {
+        tracing::info!(user_id, "second factor skipped: a remembered browser");
+    }
+    Ok(remembered)
+}
+
 /// Post-login asked for a second factor (`api.multifactor.enable`) that the signed-in
 /// session has not passed: the request waits in a login transaction while the user passes
-/// one on `/u/mfa`; the session that follows carries `mfa`, and the request resumes.
+/// one on `/u/mfa`; the session that follows carries `mfa`, and the request resumes. With
+/// `allowRememberBrowser` (`remember`), a remembered browser passes at once.
 pub(crate) async fn ask_after_login(
     state: &AppState,
     headers: &HeaderMap,
-    request: AuthRequest,
+    (request, remember): (AuthRequest, bool),
     (session, user): (&SessionRecord, &User),
 ) -> Result<Response, PageError> {
+    let rememberable = remember && mfa::rememberable(&request);
+    let connection = session
+        .connection
+        .clone()
+        .unwrap_or_else(|| user.connection.clone());
     let mut pending = Pending::new(request);
+    let guardian = mfa::guardian(state).await?;
+    if rememberable && remembered(state, headers, &guardian, &user.user_id).await? {
+        let mut amr = session.amr.clone();
+        amr.push("mfa".into());
+        let (id, cookie) = transaction::begin(state, headers, &pending).await?;
+        let (_, session_cookie) = session::start(state, &user.user_id, &connection, amr).await?;
+        let resume = with_cookie(resume(&id), Some(cookie));
+        return Ok(with_cookie(resume, Some(session_cookie)));
+    }
     pending.mfa = Some(SecondFactorStep {
         user_id: user.user_id.clone(),
-        connection: session
-            .connection
-            .clone()
-            .unwrap_or_else(|| user.connection.clone()),
+        connection,
         amr: session.amr.clone(),
         challenge: None,
+        rememberable,
     });
     let (id, cookie) = transaction::begin(state, headers, &pending).await?;
     Ok(with_cookie(
@@ -406,6 +440,9 @@ async fn render(
         // The other factor the user may switch to.
         otp_offered: has_totp || (step.guardian.totp_offered() && !step.has_key()),
         key_offered: step.has_key() || (step.guardian.webauthn() && !has_totp),
+        remember_offered: step.step.rememberable && step.guardian.remember.display_checkbox,
+        remember_checked: step.guardian.remember.default_value,
+        remember_days: step.guardian.remember.overall / 86_400,
     };
     // The answer redirects on to the application: the form's CSP must allow its origin.
     let html = with_form_action(
@@ -546,7 +583,12 @@ pub(crate) async fn submit(
             };
             return render(&state, &headers, &mut step, &shown, status, Some(error)).await;
         }
-        passed(&state, step, method, recovery_code).await
+        let remember = step.step.rememberable
+            && step
+                .guardian
+                .remember
+                .chosen(params.get("remember_browser"));
+        passed(&state, step, (method, remember), recovery_code).await
     }
     .await;
     no_store(result.unwrap_or_else(IntoResponse::into_response))
@@ -639,12 +681,12 @@ async fn enroll(
 }
 
 /// The second factor passed: the step leaves the transaction (single use), the session
-/// starts, and the browser resumes the request — after seeing a new recovery code, if one
-/// was made.
+/// starts (and, when the user chose, this browser is remembered), and the browser resumes
+/// the request — after seeing a new recovery code, if one was made.
 async fn passed(
     state: &AppState,
     step: Step,
-    method: &'static str,
+    (method, remember): (&'static str, bool),
     recovery_code: Option<String>,
 ) -> Result<Response, PageError> {
     let mut after = step.pending.clone();
@@ -671,6 +713,12 @@ async fn passed(
         .await?;
     tracing::info!(user_id = %step.user.user_id, method, "second factor passed");
     let (_, cookie) = session::start(state, &step.user.user_id, &step.step.connection, amr).await?;
+    let remembered = if remember {
+        let lifetime = step.guardian.remember.overall;
+        Some(session::remember_browser(state, &step.user.user_id, lifetime).await?)
+    } else {
+        None
+    };
     let response = match recovery_code {
         None => match offer {
             Some(path) => pages::see_other(&path),
@@ -692,9 +740,12 @@ async fn passed(
                 key_options: "",
                 otp_offered: false,
                 key_offered: false,
+                remember_offered: false,
+                remember_checked: false,
+                remember_days: 0,
             };
             pages::html(StatusCode::OK, &page)
         }
     };
-    Ok(with_cookie(response, Some(cookie)))
+    Ok(with_cookie(with_cookie(response, Some(cookie)), remembered))
 }

@@ -127,7 +127,7 @@ pub(crate) async fn login_submit(
         tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "passkey login succeeded");
         let amr = PASSKEY_AMR.iter().map(|m| m.to_string()).collect();
         crate::hosted::mfa::after_first_factor(
-            &state,
+            (&state, &headers),
             (&record.id, &record.request),
             &user,
             (&user.connection, amr),

@@ -10,6 +10,8 @@ use crate::clock::now;
 
 const SESSION_COOKIE: &str = "tessera_session";
 const CSRF_COOKIE: &str = "tessera_csrf";
+/// A browser the user chose to remember after a second factor (`crate::mfa::Remember`).
+const REMEMBERED_COOKIE: &str = "tessera_mfa_remembered";
 
 fn cookie_name(state: &AppState, base: &str) -> String {
     // `__Host-` pins the cookie to this origin (Secure, Path=/, no Domain): only on HTTPS.
@@ -130,6 +132,48 @@ pub(crate) async fn start(
             lifetimes.absolute,
         ),
     ))
+}
+
+/// Remembers this browser for `user_id` after a second factor, for `lifetime` seconds at
+/// most; returns its `Set-Cookie`. The store keeps the cookie's hash, never the cookie.
+pub(crate) async fn remember_browser(
+    state: &AppState,
+    user_id: &str,
+    lifetime: i64,
+) -> Result<HeaderValue, StoreError> {
+    let token = ids::secret_token();
+    let now = now();
+    state
+        .store()
+        .remember_browser(user_id, &ids::secret_hash(&token), now, now + lifetime)
+        .await?;
+    let name = cookie_name(state, REMEMBERED_COOKIE);
+    Ok(set_cookie(state, &name, &token, lifetime))
+}
+
+/// Whether this browser was remembered for `user_id` less than `overall` seconds ago and
+/// used so less than `inactivity` seconds ago; a yes records this use.
+pub(crate) async fn browser_remembered(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: &str,
+    (inactivity, overall): (i64, i64),
+) -> Result<bool, StoreError> {
+    let Some(token) =
+        read_cookie(headers, &cookie_name(state, REMEMBERED_COOKIE)).filter(|v| v.len() == 43)
+    else {
+        return Ok(false);
+    };
+    let now = now();
+    state
+        .store()
+        .use_remembered_browser(
+            user_id,
+            &ids::secret_hash(&token),
+            now,
+            (now - overall, now - inactivity),
+        )
+        .await
 }
 
 /// Ends the browser's session (if any), revokes the refresh tokens obtained in it, and

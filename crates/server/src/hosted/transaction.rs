@@ -61,6 +61,10 @@ pub(crate) struct SecondFactorStep {
     /// taken out before a response is checked, so each is used once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) challenge: Option<String>,
+    /// Whether the user may have this browser remembered (`crate::mfa::rememberable`, or
+    /// the action's `allowRememberBrowser`).
+    #[serde(default)]
+    pub(crate) rememberable: bool,
 }
 
 /// What was sent to an upstream provider: the connection, the `nonce` its ID token must

@@ -377,7 +377,7 @@ pub(crate) async fn callback(
         // The provider's own methods are not known here: the session states none of
         // its own until a second factor adds `mfa`.
         mfa::after_first_factor(
-            &state,
+            (&state, &headers),
             (&record.id, &after_text),
             &user,
             (&connection.name, vec![]),

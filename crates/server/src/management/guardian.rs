@@ -1,5 +1,7 @@
 //! Multi-factor authentication through the Management API, in Auth0's shapes: the policy
-//! (`/guardian/policies`), the factors (`/guardian/factors[/{name}]`), a user's
+//! (`/guardian/policies`), the factors (`/guardian/factors[/{name}]`), "Remember this
+//! browser" (`/guardian/settings`; a user's remembered browsers are forgotten with
+//! `POST /users/{id}/multifactor/actions/invalidate-remember-browser`), a user's
 //! authentication methods (`/users/{id}/authentication-methods[/{method}]`), resetting them
 //! (`DELETE /users/{id}/authenticators`) and a new recovery code
 //! (`POST /users/{id}/recovery-code-regeneration`). What the settings mean is
@@ -13,7 +15,8 @@ use super::error::{ApiError, ApiResult};
 use crate::AppState;
 use crate::clock::now;
 use crate::mfa::{
-    self, ALL_APPLICATIONS, OTP, RECOVERY, UNOFFERED, USER_VERIFICATION, USER_VERIFICATION_VALUES,
+    self, ALL_APPLICATIONS, DISPLAY_REMEMBER, INACTIVITY_TIMEOUT, OTP, OVERALL_TIMEOUT, RECOVERY,
+    REMEMBER_DEFAULT, Remember, UNOFFERED, USER_VERIFICATION, USER_VERIFICATION_VALUES,
     WEBAUTHN_PLATFORM, WEBAUTHN_ROAMING,
 };
 
@@ -148,6 +151,45 @@ pub(crate) async fn set_policies(
         .patch_guardian_settings(&patch([("policies", json!(policies))]))
         .await?;
     Ok(json!(policies))
+}
+
+/// `GET /guardian/settings`: "Remember this browser" and its timeouts.
+pub(crate) async fn settings(state: &AppState, principal: &Principal) -> ApiResult<Value> {
+    principal.require(READ_POLICIES)?;
+    Ok(mfa::guardian(state).await?.remember.json())
+}
+
+/// `PUT /guardian/settings` with all four members, in Auth0's bounds.
+pub(crate) async fn set_settings(
+    state: &AppState,
+    principal: &Principal,
+    body: &Value,
+) -> ApiResult<Value> {
+    principal.require(UPDATE_POLICIES)?;
+    let remember = Remember::parse(body).map_err(ApiError::invalid_body)?;
+    state
+        .store()
+        .patch_guardian_settings(&patch([
+            (DISPLAY_REMEMBER, json!(remember.display_checkbox)),
+            (REMEMBER_DEFAULT, json!(remember.default_value)),
+            (INACTIVITY_TIMEOUT, json!(remember.inactivity)),
+            (OVERALL_TIMEOUT, json!(remember.overall)),
+        ]))
+        .await?;
+    Ok(remember.json())
+}
+
+/// `POST /users/{id}/multifactor/actions/invalidate-remember-browser`: every browser the
+/// user chose to remember asks the second factor again.
+pub(crate) async fn forget_browsers(
+    state: &AppState,
+    principal: &Principal,
+    user_id: &str,
+) -> ApiResult<()> {
+    principal.require(REGENERATE)?;
+    existing_user(state, user_id).await?;
+    crate::mfa_admin::forget_browsers(state.store(), user_id).await?;
+    Ok(())
 }
 
 async fn existing_user(state: &AppState, user_id: &str) -> ApiResult<()> {
@@ -307,6 +349,34 @@ pub(crate) mod http {
         let principal = require(&state, &headers, UPDATE_POLICIES).await?;
         let value = body::json(&headers, body)?;
         Ok(Json(super::set_policies(&state, &principal, &value).await?).into_response())
+    }
+
+    pub(crate) async fn settings(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, READ_POLICIES).await?;
+        Ok(Json(super::settings(&state, &principal).await?).into_response())
+    }
+
+    pub(crate) async fn set_settings(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE_POLICIES).await?;
+        let value = body::json(&headers, body)?;
+        Ok(Json(super::set_settings(&state, &principal, &value).await?).into_response())
+    }
+
+    pub(crate) async fn forget_browsers(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(user_id): Path<String>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, REGENERATE).await?;
+        super::forget_browsers(&state, &principal, &user_id).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
     }
 
     pub(crate) async fn methods(

@@ -183,6 +183,13 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/guardian/policies", || {
         get(guardian::http::policies).put(guardian::http::set_policies)
     }),
+    ("/guardian/settings", || {
+        get(guardian::http::settings).put(guardian::http::set_settings)
+    }),
+    (
+        "/users/{id}/multifactor/actions/invalidate-remember-browser",
+        || post(guardian::http::forget_browsers),
+    ),
     ("/users/{id}/authentication-methods", || {
         get(guardian::http::methods).delete(guardian::http::delete_methods)
     }),

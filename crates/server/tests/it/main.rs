@@ -30,6 +30,7 @@ mod password_reset;
 mod postgres;
 mod rbac;
 mod refresh;
+mod remembered_browsers;
 mod security;
 mod sessions;
 mod tls;

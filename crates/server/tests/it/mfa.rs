@@ -43,7 +43,7 @@ pub(crate) async fn api(
 }
 
 /// Turns the authenticator-app factor on and, with `policy`, requires it of every login.
-async fn require_mfa(server: &TestServer, policy: bool) {
+pub(crate) async fn require_mfa(server: &TestServer, policy: bool) {
     let (status, body) = api(
         server,
         Method::PUT,
@@ -93,7 +93,7 @@ pub(crate) async fn password_then_mfa(
 }
 
 /// Posts the page's form with `fields`.
-async fn answer(
+pub(crate) async fn answer(
     server: &TestServer,
     browser: &reqwest::Client,
     page: &str,
@@ -120,7 +120,7 @@ pub(crate) async fn html(server: &TestServer, browser: &reqwest::Client, path: &
 }
 
 /// The text between `<code id="ID">` and `</code>`.
-fn code_text(html: &str, id: &str) -> String {
+pub(crate) fn code_text(html: &str, id: &str) -> String {
     let start = html
         .find(&format!("<code id=\"{id}\">"))
         .unwrap_or_else(|| panic!("no {id}: {html}"));
@@ -130,7 +130,7 @@ fn code_text(html: &str, id: &str) -> String {
     rest[open..close].to_string()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

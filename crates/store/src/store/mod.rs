@@ -73,6 +73,7 @@ mod linked_identities;
 #[cfg(test)]
 mod plans;
 mod purge;
+mod remembered_browsers;
 mod reset_codes;
 mod resource_servers;
 mod roles;
@@ -87,6 +88,7 @@ mod webauthn;
 pub use authenticators::{MAX_AUTHENTICATORS, RECOVERY_CODE, TOTP};
 pub use linked_identities::MAX_LINKED_IDENTITIES;
 pub use purge::PURGE_BATCH;
+pub use remembered_browsers::MAX_REMEMBERED_BROWSERS;
 pub use users::MAX_USERS_BY_EMAIL;
 pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, PASSKEY, WEBAUTHN_PLATFORM, WEBAUTHN_ROAMING};
 

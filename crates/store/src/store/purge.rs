@@ -35,6 +35,11 @@ impl Store {
             ),
             ("admin_sessions", "expires_at", &mut counts.admin_sessions),
             ("jobs", "expires_at", &mut counts.jobs),
+            (
+                "remembered_browsers",
+                "expires_at",
+                &mut counts.remembered_browsers,
+            ),
         ] {
             // Table and column names come from the fixed list above, never from input.
             // PostgreSQL has no DELETE … LIMIT: the batch is picked by row address (ctid),

@@ -34,5 +34,6 @@ mod connections;
 mod emailless;
 mod linked_identities;
 mod postgres_tls;
+mod remembered_browsers;
 mod store;
 mod webauthn;

@@ -332,6 +332,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             verification_tickets: 0,
             admin_sessions: 0,
             jobs: 0,
+            remembered_browsers: 0,
         }
     );
     assert!(matches!(

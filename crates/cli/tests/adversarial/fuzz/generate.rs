@@ -914,6 +914,23 @@ pub(super) const ROUTES: &[Route] = &[
         &[],
         Shape::Management,
     ),
+    route(
+        "/api/v2/guardian/settings",
+        &["GET", "PUT"],
+        &[
+            "display_remember_me_checkbox",
+            "remember_me_default_value",
+            "mfa_session_inactivity_timeout",
+            "mfa_session_overall_timeout",
+        ],
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/users/{id}/multifactor/actions/invalidate-remember-browser",
+        POST,
+        &[],
+        Shape::Management,
+    ),
     route("/api/v2/guardian/factors", GET, &[], Shape::Management),
     route(
         "/api/v2/guardian/factors/{name}",

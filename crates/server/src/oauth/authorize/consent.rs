@@ -92,7 +92,7 @@ pub(crate) async fn check(
             ));
         }
         // The decision itself asks no second factor (post-login does); answered all the same.
-        Err(Denied::SecondFactor) => {
+        Err(Denied::SecondFactor { .. }) => {
             return Ok(error_response(
                 state,
                 &Target::of(&request),

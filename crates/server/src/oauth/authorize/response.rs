@@ -74,7 +74,7 @@ impl Rejection {
             Denied::Action { code, description } => {
                 Rejection::Redirect(Box::new(target.clone()), code, description)
             }
-            Denied::SecondFactor => Rejection::Redirect(
+            Denied::SecondFactor { .. } => Rejection::Redirect(
                 Box::new(target.clone()),
                 "access_denied",
                 grant::SECOND_FACTOR_NEEDED.to_string(),
@@ -135,7 +135,9 @@ pub(crate) async fn complete(
         Ok(params) => respond::deliver(target.mode, &target.redirect_uri, &params),
         // Post-login asked for a second factor: the user passes one first, unless the
         // application asked for no interaction.
-        Err(Issue::Denied(Denied::SecondFactor)) if scope::contains(&request.prompt, "none") => {
+        Err(Issue::Denied(Denied::SecondFactor { .. }))
+            if scope::contains(&request.prompt, "none") =>
+        {
             error_response(
                 state,
                 &target,
@@ -143,11 +145,11 @@ pub(crate) async fn complete(
                 grant::SECOND_FACTOR_NEEDED,
             )
         }
-        Err(Issue::Denied(Denied::SecondFactor)) => {
+        Err(Issue::Denied(Denied::SecondFactor { remember })) => {
             let asked = crate::hosted::mfa::ask_after_login(
                 state,
                 caller.headers,
-                request.clone(),
+                (request.clone(), remember),
                 (session, user),
             )
             .await;

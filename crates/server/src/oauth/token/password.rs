@@ -168,7 +168,7 @@ pub(super) async fn grant(
         .map_err(Denied::from)
     {
         Ok(custom) => custom,
-        Err(Denied::SecondFactor) => return Err(mfa_required()),
+        Err(Denied::SecondFactor { .. }) => return Err(mfa_required()),
         Err(denied) => return Err(denied.into()),
     };
     tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "password grant succeeded");
