@@ -370,3 +370,55 @@ async fn passkey_options_of_a_database_connection_are_checked() {
         "no offer"
     );
 }
+
+#[tokio::test]
+async fn a_new_user_is_offered_a_passkey_at_sign_up_and_signs_in_with_it() {
+    let server = spawn().await;
+    let origin = server.base.clone();
+    passkeys(&server, true).await;
+    let browser = browser();
+    let (page, _) = login_page(&server, &browser).await;
+    let signup = format!("/u/signup?state={}", hidden_field(&page, "state"));
+    let page = html(&server, &browser, &signup).await;
+    let signed_up = post(
+        &server,
+        &browser,
+        (&page, "/u/signup"),
+        &[
+            ("email", "new-passkey@example.com".to_string()),
+            ("password", "a fresh long password 1".to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(signed_up.status(), 303);
+    let offer = location(&signed_up);
+    assert!(offer.starts_with("/u/passkey?state="), "{offer}");
+    let page = html(&server, &browser, &offer).await;
+    let created = options(&page);
+    let user_id = String::from_utf8(
+        tessera_core::webauthn::unb64(created["user"]["id"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(user_id, server.user_id, "the new user's handle");
+    let key = SoftKey::new();
+    let rp_id = created["rp"]["id"].as_str().unwrap();
+    let client = SoftKey::client_data("webauthn.create", &challenge(&created), &origin);
+    let fields = vec![
+        ("action", "create".to_string()),
+        ("client_data_json", b64(&client)),
+        ("attestation_object", b64(&key.attestation(rp_id, UP_UV, 0))),
+    ];
+    let response = post(&server, &browser, (&page, "/u/passkey"), &fields).await;
+    assert_eq!(response.status(), 303);
+
+    let other = tessera_testkit::browser();
+    let (page, verifier) = login_page(&server, &other).await;
+    let answer = passkey_answer(&key, &page, &origin, 1, &user_id);
+    let signed_in = post(&server, &other, (&page, "/u/login/passkey"), &answer).await;
+    assert_eq!(signed_in.status(), 303);
+    let tokens = finish(&server, &other, &location(&signed_in), &verifier).await;
+    assert_eq!(
+        payload(tokens["id_token"].as_str().unwrap())["sub"],
+        user_id.as_str()
+    );
+}
