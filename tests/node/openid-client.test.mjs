@@ -134,6 +134,30 @@ describe('openid-client (strict relying party)', () => {
       'userinfo for another subject must be refused by the library');
   });
 
+  it('pushed authorization requests (RFC 9126): the library pushes the request, the browser carries only its request_uri, which works once', async () => {
+    assert.equal(rp.serverMetadata().pushed_authorization_request_endpoint, `${issuer.href}oauth/par`);
+    const pkceCodeVerifier = client.randomPKCECodeVerifier();
+    const expectedState = client.randomState();
+    const expectedNonce = client.randomNonce();
+    const url = await client.buildAuthorizationUrlWithPAR(rp, {
+      redirect_uri: CALLBACK,
+      scope: 'openid email',
+      code_challenge: await client.calculatePKCECodeChallenge(pkceCodeVerifier),
+      code_challenge_method: 'S256',
+      state: expectedState,
+      nonce: expectedNonce,
+    });
+    assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+    assert.match(url.searchParams.get('request_uri'), /^urn:ietf:params:oauth:request_uri:/);
+    const callbackUrl = await signIn(cookieClient(), url.href, { email: EMAIL, password: PASSWORD });
+    const tokens = await client.authorizationCodeGrant(rp, callbackUrl, { pkceCodeVerifier, expectedState, expectedNonce, idTokenExpected: true });
+    assert.equal(tokens.claims().sub, userId);
+    assert.equal(tokens.claims().nonce, expectedNonce);
+    // Used once: the same URL again is refused.
+    const again = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10000) });
+    assert.equal(again.status, 400);
+  });
+
   it('a tampered state in the callback URL is rejected by the library before any token request', async () => {
     const { callbackUrl, checks } = await authorize();
     const tampered = new URL(callbackUrl);

@@ -390,6 +390,7 @@ const ROUTES: &[Route] = &[
         post(token::token).options(cors::preflight_registered)
     }),
     ("/oauth/introspect", || post(token::introspect)),
+    ("/oauth/par", || post(token::pushed::push)),
     ("/oauth/revoke", || {
         post(token::revoke).options(cors::preflight_registered)
     }),

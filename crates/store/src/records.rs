@@ -201,6 +201,7 @@ pub struct PurgeCounts {
     /// Expired jobs, their errors with them.
     pub jobs: u64,
     pub remembered_browsers: u64,
+    pub pushed_requests: u64,
 }
 
 /// An email verification ticket to store: its hash, never the ticket.

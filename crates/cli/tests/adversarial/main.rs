@@ -31,6 +31,7 @@ mod parsers;
 mod passkeys;
 mod password_grant;
 mod proxy;
+mod pushed_requests;
 mod races;
 mod redirect;
 mod remembered_browsers;

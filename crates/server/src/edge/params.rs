@@ -148,6 +148,11 @@ impl Params {
             .map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
+    /// Sets one parameter (a value the server decided, such as an authenticated client).
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
+        self.values.insert(name.to_string(), value.to_string());
+    }
+
     /// The value, or `None` when absent or empty.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values

@@ -14,10 +14,11 @@ use crate::management::ApiError;
 use crate::pages;
 
 /// Where errors are OAuth's `{error, error_description}`.
-const OAUTH_PATHS: [&str; 5] = [
+const OAUTH_PATHS: [&str; 6] = [
     "/oauth/token",
     "/oauth/revoke",
     "/oauth/introspect",
+    "/oauth/par",
     "/userinfo",
     "/dbconnections/",
 ];

@@ -22,6 +22,8 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "end_session_endpoint": url("oidc/logout"),
         "revocation_endpoint": url("oauth/revoke"),
         "introspection_endpoint": url("oauth/introspect"),
+        "pushed_authorization_request_endpoint": url("oauth/par"),
+        "require_pushed_authorization_requests": false,
         "response_types_supported": SUPPORTED_RESPONSE_TYPES,
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
         "grant_types_supported": [

@@ -28,6 +28,7 @@ mod passkeys;
 mod password_grant;
 mod password_reset;
 mod postgres;
+mod pushed_requests;
 mod rbac;
 mod refresh;
 mod remembered_browsers;

@@ -73,6 +73,7 @@ mod linked_identities;
 #[cfg(test)]
 mod plans;
 mod purge;
+mod pushed_requests;
 mod remembered_browsers;
 mod reset_codes;
 mod resource_servers;

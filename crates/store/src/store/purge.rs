@@ -35,6 +35,7 @@ impl Store {
             ),
             ("admin_sessions", "expires_at", &mut counts.admin_sessions),
             ("jobs", "expires_at", &mut counts.jobs),
+            ("pushed_requests", "expires_at", &mut counts.pushed_requests),
             (
                 "remembered_browsers",
                 "expires_at",

@@ -34,6 +34,7 @@ mod connections;
 mod emailless;
 mod linked_identities;
 mod postgres_tls;
+mod pushed_requests;
 mod remembered_browsers;
 mod store;
 mod webauthn;

@@ -333,6 +333,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             admin_sessions: 0,
             jobs: 0,
             remembered_browsers: 0,
+            pushed_requests: 0,
         }
     );
     assert!(matches!(

@@ -431,6 +431,23 @@ pub(super) const ROUTES: &[Route] = &[
         Shape::OAuth,
     ),
     route(
+        "/oauth/par",
+        POST,
+        &[
+            "client_id",
+            "client_secret",
+            "response_type",
+            "redirect_uri",
+            "scope",
+            "state",
+            "audience",
+            "code_challenge",
+            "code_challenge_method",
+            "request_uri",
+        ],
+        Shape::OAuth,
+    ),
+    route(
         "/oauth/revoke",
         POST_OPTIONS,
         &["client_id", "client_secret", "token", "token_type_hint"],

@@ -35,6 +35,7 @@ use crate::hosted::session;
 use crate::hosted::transaction::{self, Consent, Pending};
 use crate::hosted::upstream;
 use crate::mfa;
+use crate::oauth::token;
 use crate::pages;
 
 /// Who sent a request: its headers (the session's cookie) and address (Actions'
@@ -77,6 +78,21 @@ pub(crate) async fn authorize_post(
 }
 
 async fn authorize(state: &AppState, caller: &Caller<'_>, params: &Params) -> Response {
+    // A pushed request (RFC 9126) stands in for the parameters, whole.
+    let pushed;
+    // Another kind of request_uri (a URL to fetch) is refused by `validate`.
+    let params = match params.get("request_uri") {
+        Some(uri) if uri.starts_with(token::pushed::REQUEST_URI_PREFIX) => {
+            match token::pushed::take(state, params.get("client_id"), uri).await {
+                Ok(taken) => {
+                    pushed = taken;
+                    &pushed
+                }
+                Err(page) => return page.into_response(),
+            }
+        }
+        _ => params,
+    };
     let (client, request, api) = match validate(state, params).await {
         Ok(valid) => valid,
         Err(rejection) => return reject(state, rejection),
@@ -84,6 +100,22 @@ async fn authorize(state: &AppState, caller: &Caller<'_>, params: &Params) -> Re
     match proceed(state, caller, &client, request, api.as_ref(), None).await {
         Ok(response) => response,
         Err(rejection) => reject(state, rejection),
+    }
+}
+
+/// Whether `params` make an authorization request `/authorize` would take, for a pushed
+/// request (`/oauth/par`): the OAuth error and description when not.
+pub(crate) async fn check_request(
+    state: &AppState,
+    params: &Params,
+) -> Result<(), (&'static str, String)> {
+    match validate(state, params).await {
+        Ok(_) => Ok(()),
+        Err(Rejection::Redirect(_, error, description)) => Err((error, description)),
+        Err(Rejection::Page(page)) if page.status.is_server_error() => {
+            Err(("server_error", page.message))
+        }
+        Err(Rejection::Page(page)) => Err(("invalid_request", page.message)),
     }
 }
 

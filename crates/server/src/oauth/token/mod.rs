@@ -8,6 +8,7 @@ mod client_auth;
 pub(crate) mod client_credentials;
 mod introspect;
 mod password;
+pub(crate) mod pushed;
 mod refresh_token;
 pub(crate) mod response;
 mod revoke;
