@@ -39,6 +39,23 @@ pub fn alphanumeric(len: usize) -> String {
     out
 }
 
+/// An RFC 8628 user code as Auth0 makes them: 8 letters from 20 consonants (no vowels, so
+/// no words; no look-alike digits), about 34.6 bits — guessing is for the throttle to stop.
+pub fn user_code() -> String {
+    let alphabet = crate::device::USER_CODE_ALPHABET;
+    let n = alphabet.len() as u8;
+    let mut out = String::with_capacity(crate::device::USER_CODE_LEN);
+    while out.len() < crate::device::USER_CODE_LEN {
+        for byte in random_bytes::<16>() {
+            // 240 = 12 * 20: reject the tail so every letter is equally likely.
+            if byte < 240 && out.len() < crate::device::USER_CODE_LEN {
+                out.push(alphabet[(byte % n) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
 /// Lower-case hex id of `bytes` random bytes (user ids, grant ids, session ids).
 pub fn hex_id(bytes: usize) -> String {
     let raw = random_bytes::<32>();

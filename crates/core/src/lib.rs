@@ -9,6 +9,7 @@ pub mod claims;
 pub mod connection;
 pub mod consent;
 pub mod custom_claims;
+pub mod device;
 pub mod grant;
 pub mod ids;
 pub mod model;

@@ -209,14 +209,17 @@ impl AppType {
 pub const PASSWORD_GRANT: &str = "password";
 /// Auth0's password grant with a `realm` (the database connection).
 pub const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";
+/// RFC 8628's device authorization grant (Auth0: native applications only).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-pub const GRANT_TYPES: [&str; 6] = [
+pub const GRANT_TYPES: [&str; 7] = [
     "authorization_code",
     "implicit",
     "refresh_token",
     "client_credentials",
     PASSWORD_GRANT,
     PASSWORD_REALM_GRANT,
+    DEVICE_CODE_GRANT,
 ];
 
 /// Refresh-token lifetimes of an application (Auth0's `refresh_token` settings).

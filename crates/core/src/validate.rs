@@ -5,7 +5,9 @@
 
 use url::Url;
 
-use crate::{AppType, GRANT_TYPES, PASSWORD_GRANT, PASSWORD_REALM_GRANT, TokenDialect};
+use crate::{
+    AppType, DEVICE_CODE_GRANT, GRANT_TYPES, PASSWORD_GRANT, PASSWORD_REALM_GRANT, TokenDialect,
+};
 
 /// The message of a refused value.
 pub type Checked<T> = Result<T, String>;
@@ -833,6 +835,14 @@ pub fn grant_types(grants: &[String], app_type: AppType) -> Checked<()> {
                 "a single-page application cannot use {grant}: users sign in on the hosted login page"
             ));
         }
+        // As on Auth0: the device flow is for native applications (CLIs, TVs); a browser
+        // application signs in on the hosted page directly, a machine has no user.
+        if grant == DEVICE_CODE_GRANT && app_type != AppType::Native {
+            return Err(format!(
+                "a {} application cannot use {grant}: the device flow is for native applications",
+                app_type.as_str()
+            ));
+        }
     }
     Ok(())
 }
@@ -1416,6 +1426,10 @@ mod tests {
         assert!(grant_types(&list(&[PASSWORD_REALM_GRANT]), AppType::Native).is_ok());
         assert!(grant_types(&list(&["password"]), AppType::Spa).is_err());
         assert!(grant_types(&list(&[PASSWORD_REALM_GRANT]), AppType::Spa).is_err());
+        assert!(grant_types(&list(&[DEVICE_CODE_GRANT]), AppType::Native).is_ok());
+        for app_type in [AppType::Spa, AppType::RegularWeb, AppType::NonInteractive] {
+            assert!(grant_types(&list(&[DEVICE_CODE_GRANT]), app_type).is_err());
+        }
         assert!(grant_types(&list(&["urn:made-up"]), AppType::RegularWeb).is_err());
     }
 }

@@ -202,6 +202,7 @@ pub struct PurgeCounts {
     pub jobs: u64,
     pub remembered_browsers: u64,
     pub pushed_requests: u64,
+    pub device_codes: u64,
 }
 
 /// An email verification ticket to store: its hash, never the ticket.
@@ -611,4 +612,48 @@ pub struct WebauthnCredential {
     pub name: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+}
+
+/// A device authorization to store (RFC 8628): the device code's hash, never the code.
+#[derive(Debug, Clone)]
+pub struct NewDeviceCode {
+    pub device_code_hash: Vec<u8>,
+    /// Normalized: 8 letters, no dash.
+    pub user_code: String,
+    pub client_id: String,
+    /// JSON array of the requested scopes.
+    pub scope: String,
+    pub audience: Option<String>,
+    pub poll_interval: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A live, pending device authorization as the activation page finds it by its user code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDeviceCode {
+    pub client_id: String,
+    /// JSON array of the requested scopes.
+    pub scope: String,
+    pub audience: Option<String>,
+    pub expires_at: i64,
+}
+
+/// What polling a device code found (`Store::poll_device_code`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// No such code for this client: unknown, forged, another client's, or purged.
+    Unknown,
+    Expired,
+    /// Polled before the interval passed: the interval grew.
+    SlowDown,
+    Pending,
+    Denied,
+    /// Approved, and this poll took it: the user and what was granted (JSON), once.
+    Approved {
+        user_id: String,
+        grant: String,
+    },
+    /// Tokens were issued for it already.
+    Redeemed,
 }

@@ -65,6 +65,7 @@ mod clients;
 mod codes;
 mod connections;
 mod consent;
+mod device_codes;
 mod email_provider;
 mod email_templates;
 mod jobs;

@@ -41,6 +41,7 @@ impl Store {
                 "expires_at",
                 &mut counts.remembered_browsers,
             ),
+            ("device_codes", "expires_at", &mut counts.device_codes),
         ] {
             // Table and column names come from the fixed list above, never from input.
             // PostgreSQL has no DELETE … LIMIT: the batch is picked by row address (ctid),

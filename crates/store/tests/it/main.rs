@@ -31,6 +31,7 @@ macro_rules! on_both_backends {
 mod actions;
 mod authenticators;
 mod connections;
+mod device_codes;
 mod emailless;
 mod linked_identities;
 mod postgres_tls;

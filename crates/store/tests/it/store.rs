@@ -334,6 +334,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             jobs: 0,
             remembered_browsers: 0,
             pushed_requests: 0,
+            device_codes: 0,
         }
     );
     assert!(matches!(
