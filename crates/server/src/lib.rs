@@ -389,6 +389,11 @@ const ROUTES: &[Route] = &[
     ("/oauth/token", || {
         post(token::token).options(cors::preflight_registered)
     }),
+    ("/oauth/device/code", || post(token::device_authorization)),
+    ("/activate", || {
+        get(hosted::device::page).post(hosted::device::submit)
+    }),
+    ("/activate/confirm", || post(hosted::device::confirm)),
     ("/oauth/introspect", || post(token::introspect)),
     ("/oauth/par", || post(token::pushed::push)),
     ("/oauth/revoke", || {

@@ -74,6 +74,7 @@ const GRANT_TYPES: &[(&str, &str)] = &[
     ("client_credentials", "Client Credentials"),
     (tessera_core::PASSWORD_GRANT, "Password"),
     (tessera_core::PASSWORD_REALM_GRANT, "Password Realm"),
+    (tessera_core::DEVICE_CODE_GRANT, "Device Code"),
 ];
 
 struct Row {

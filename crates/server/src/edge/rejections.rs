@@ -14,8 +14,9 @@ use crate::management::ApiError;
 use crate::pages;
 
 /// Where errors are OAuth's `{error, error_description}`.
-const OAUTH_PATHS: [&str; 6] = [
+const OAUTH_PATHS: [&str; 7] = [
     "/oauth/token",
+    "/oauth/device/code",
     "/oauth/revoke",
     "/oauth/introspect",
     "/oauth/par",

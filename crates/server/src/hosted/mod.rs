@@ -1,10 +1,11 @@
 //! The pages a person sees during a login transaction: login and sign-up, consent, password
-//! reset; the page a verification link opens; the mail the server sends (`mailer.rs`); and
+//! reset; the device flow's activation page; the page a verification link opens; the mail the server sends (`mailer.rs`); and
 //! the browser's session and CSRF cookies. They never answer the application themselves:
 //! each step hands back to `/authorize/resume`.
 
 pub(crate) mod consent;
 pub(crate) mod dbconnections;
+pub(crate) mod device;
 pub(crate) mod email_verification;
 pub(crate) mod forms;
 pub(crate) mod login;

@@ -40,6 +40,10 @@ pub(crate) struct Pending {
     /// A user who just signed in is offered a passkey (`crate::hosted::passkey`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) passkey_offer: Option<PasskeyOffer>,
+    /// A sign-in for the device flow's activation page (`crate::hosted::device`): the user
+    /// code it returns to once signed in, instead of answering an application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) device: Option<String>,
 }
 
 /// Who is offered a passkey, and the challenge of the page that offers it.
@@ -107,6 +111,7 @@ impl Pending {
             mfa: None,
             passkey_challenge: None,
             passkey_offer: None,
+            device: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "introspection_endpoint": url("oauth/introspect"),
         "pushed_authorization_request_endpoint": url("oauth/par"),
         "require_pushed_authorization_requests": false,
+        "device_authorization_endpoint": url("oauth/device/code"),
         "response_types_supported": SUPPORTED_RESPONSE_TYPES,
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
         "grant_types_supported": [
@@ -33,6 +34,7 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
             "client_credentials",
             tessera_core::PASSWORD_GRANT,
             tessera_core::PASSWORD_REALM_GRANT,
+            tessera_core::DEVICE_CODE_GRANT,
         ],
         "subject_types_supported": ["public"],
         // ID tokens are always ID_TOKEN_ALG; the list also names the algorithms APIs sign

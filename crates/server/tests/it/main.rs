@@ -12,6 +12,7 @@ mod conformance;
 mod consent;
 mod databases;
 mod dbconnections;
+mod device_flow;
 mod email_provider;
 mod email_verification;
 mod error_shapes;

@@ -106,6 +106,7 @@ const TOKEN: &[&str] = &[
     "refresh_token",
     "audience",
     "scope",
+    "device_code",
 ];
 const PAGING: &[&str] = &["page", "per_page", "include_totals", "from", "take"];
 const RESOURCE_SERVERS: &[&str] = &[
@@ -424,6 +425,19 @@ pub(super) const ROUTES: &[Route] = &[
         Shape::Page,
     ),
     route("/oauth/token", POST_OPTIONS, TOKEN, Shape::OAuth),
+    route(
+        "/oauth/device/code",
+        POST,
+        &["client_id", "client_secret", "scope", "audience"],
+        Shape::OAuth,
+    ),
+    route("/activate", GET_POST, &["user_code", "csrf"], Shape::Page),
+    route(
+        "/activate/confirm",
+        POST,
+        &["user_code", "csrf", "action"],
+        Shape::Page,
+    ),
     route(
         "/oauth/introspect",
         POST,

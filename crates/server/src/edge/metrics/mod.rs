@@ -162,18 +162,21 @@ pub(crate) enum Grant {
     Implicit,
     /// `password` or Auth0's `password-realm`.
     Password,
+    /// RFC 8628's device code.
+    DeviceCode,
 }
 
-const GRANTS: [&str; 5] = [
+const GRANTS: [&str; 6] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
     "implicit",
     "password",
+    "device_code",
 ];
 
 /// The token endpoint's error codes (RFC 6749 §5.2 and ours); anything else is `other`.
-const TOKEN_ERRORS: [&str; 10] = [
+const TOKEN_ERRORS: [&str; 13] = [
     "invalid_request",
     "invalid_client",
     "invalid_grant",
@@ -183,6 +186,10 @@ const TOKEN_ERRORS: [&str; 10] = [
     "access_denied",
     "server_error",
     "temporarily_unavailable",
+    // A device's polls (RFC 8628 §3.5): what it hears while the person decides.
+    "authorization_pending",
+    "slow_down",
+    "expired_token",
     "other",
 ];
 

@@ -273,6 +273,11 @@ pub(crate) async fn resume(
         Ok(loaded) => loaded,
         Err(page) => return page.into_response(),
     };
+    // The device flow's sign-in goes back to the activation page, not to an application.
+    if let Some(user_code) = &pending.device {
+        return crate::hosted::device::resumed(&state, &headers, &record, &pending, user_code)
+            .await;
+    }
     let request = pending.request;
     // The application may have changed since the request started.
     if !redirect::redirect_uri_allowed(&request.redirect_uri, &client.callbacks, client.app_type) {

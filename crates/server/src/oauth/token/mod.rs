@@ -1,11 +1,13 @@
-//! The token endpoint — `authorization_code` (with PKCE), `refresh_token` (rotating) and
-//! `client_credentials` — and token revocation (RFC 7009). Form and JSON bodies; client
+//! The token endpoint — `authorization_code` (with PKCE), `refresh_token` (rotating),
+//! `client_credentials`, the password grants and the device code (RFC 8628, whose
+//! `/oauth/device/code` lives beside its grant) — and token revocation (RFC 7009). Form and JSON bodies; client
 //! authentication by `client_secret_basic`, `client_secret_post`, or none for public
 //! clients (which must have used PKCE).
 
 pub(crate) mod authorization_code;
 mod client_auth;
 pub(crate) mod client_credentials;
+mod device_code;
 mod introspect;
 mod password;
 pub(crate) mod pushed;
@@ -20,6 +22,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+pub(crate) use device_code::device_authorization;
 pub(crate) use introspect::introspect;
 pub(crate) use revoke::revoke;
 
@@ -28,7 +31,7 @@ use response::TokenResponse;
 
 use std::net::IpAddr;
 
-use tessera_core::{PASSWORD_GRANT, PASSWORD_REALM_GRANT};
+use tessera_core::{DEVICE_CODE_GRANT, PASSWORD_GRANT, PASSWORD_REALM_GRANT};
 
 use crate::AppState;
 use crate::actions::{RequestFacts, visible_parameters};
@@ -96,10 +99,14 @@ async fn handle(
                 password::grant(state, &params, &credentials, &caller, realm).await,
             )
         }
+        Some(DEVICE_CODE_GRANT) => (
+            Grant::DeviceCode,
+            device_code::grant(state, &params, &credentials).await,
+        ),
         Some(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "Supported grant types: authorization_code, refresh_token, client_credentials, \
-                 {PASSWORD_GRANT}, {PASSWORD_REALM_GRANT}."
+                 {PASSWORD_GRANT}, {PASSWORD_REALM_GRANT}, {DEVICE_CODE_GRANT}."
             )));
         }
         None => {

@@ -33,6 +33,9 @@ pub(super) enum RefreshSource {
     Code { code_hash: Vec<u8>, sid: String },
     /// A new family from a password grant: no code, no browser session.
     Password,
+    /// A new family from a device code: no code, and the browser's session that approved
+    /// is not the device's.
+    Device,
     /// The token the family was just rotated to.
     Rotated(String),
 }
@@ -118,7 +121,14 @@ pub(super) async fn user_tokens(
     };
     let refresh_token = match (wants_refresh, refresh) {
         (true, Some(RefreshSource::Rotated(token))) => Some(token),
-        (true, Some(source @ (RefreshSource::Code { .. } | RefreshSource::Password))) => {
+        (
+            true,
+            Some(
+                source @ (RefreshSource::Code { .. }
+                | RefreshSource::Password
+                | RefreshSource::Device),
+            ),
+        ) => {
             let (code_hash, sid) = match source {
                 RefreshSource::Code { code_hash, sid } => (Some(code_hash), Some(sid)),
                 _ => (None, None),
