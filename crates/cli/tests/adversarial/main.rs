@@ -18,6 +18,7 @@ mod connections;
 mod csrf;
 mod dashboard;
 mod databases;
+mod device_flow;
 mod durability;
 mod email_verification;
 mod fuzz;
