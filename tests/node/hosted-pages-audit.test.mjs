@@ -158,6 +158,7 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
   let firstParty;
   let thirdParty;
   let passkeyApp;
+  let deviceApp;
   let userId;
   let managementToken;
 
@@ -173,6 +174,8 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
       '--grant-types', 'authorization_code,implicit', ...extra]);
     firstParty = (await create('Audit Web App')).client_id;
     thirdParty = (await create('Partner Dashboard', ['--third-party'])).client_id;
+    deviceApp = (await cli(databaseUrl, ['apps', 'create', '--name', 'Living Room TV', '--type', 'native',
+      '--grant-types', 'urn:ietf:params:oauth:grant-type:device_code'])).client_id;
     // The password reset tests change their users' passwords: each mode has its own.
     for (const mode of ['js', 'nojs-dark']) {
       await cli(databaseUrl, ['users', 'create', '--email', resetEmail(mode), '--password-stdin'], { input: `${PASSWORD}\n` });
@@ -233,6 +236,18 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
     });
     return url.href;
   };
+
+  /** A new device authorization of the native application: its verification_uri_complete. */
+  async function deviceVerificationUri() {
+    const response = await fetch(`${server.baseUrl}/oauth/device/code`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: deviceApp, scope: 'openid read:messages', audience: AUDIENCE }),
+    });
+    const body = await response.json();
+    assert.equal(response.status, 200, JSON.stringify(body));
+    return body.verification_uri_complete;
+  }
 
   async function emailVerificationTicket() {
     const response = await fetch(`${server.baseUrl}/api/v2/tickets/email-verification`, {
@@ -333,6 +348,23 @@ describe('every hosted page passes the audit (tessera serve, Chromium with JavaS
       await check('email-verified');
       await page.goto(ticket);
       await check('email-verification-spent');
+    });
+
+    pageTest('device activation: the code form, its error, confirm, done', async (page, check) => {
+      await page.goto(`${server.baseUrl}/activate`);
+      await check('activate');
+      await submit(page, { '#user_code': 'BBBB-BBBB' });
+      assert.equal(await page.locator('#error').count(), 1);
+      await check('activate-error');
+      await page.goto(await deviceVerificationUri());
+      await submit(page, {});
+      assert.equal(new URL(page.url()).pathname, '/u/login');
+      await submit(page, { '#username': EMAIL, '#password': PASSWORD });
+      assert.equal(await page.locator('#confirm').count(), 1);
+      await check('activate-confirm');
+      await submit(page, {}, '#confirm');
+      assert.equal(await page.locator('h1', { hasText: 'Your device is connected' }).count(), 1);
+      await check('activate-done');
     });
 
     pageTest('second factor: enrollment, its error, the recovery code, the code asked, a recovery code asked', async (page, check) => {
