@@ -1,13 +1,15 @@
 //! The device flow (RFC 8628) attacked: user codes guessed at `/activate` (throttled per
-//! network, the right code too once over the limit), a device code replayed after its
-//! tokens, polled by another application, forged or expired; the confirm form without its
-//! token, with another browser's, cross-site; a user code approved twice or by a second
+//! network, the right code too once over the limit, and device codes asked for without end
+//! from one network), a device code replayed after its tokens, polled by another
+//! application, forged or expired; the confirm form without its token, with another
+//! browser's, cross-site; a user code approved twice or by a second
 //! person; huge, garbage and markup user codes; the grant given to a single-page
 //! application or a public client posing with a secret. Each is refused, no token issued,
 //! and the device code read back (polled) unchanged.
 
 use serde_json::{Value, json};
-use tessera_core::{AppType, DEVICE_CODE_GRANT};
+use tessera_core::{AppType, DEVICE_CODE_GRANT, ids};
+use tessera_store::NewDeviceCode;
 use tessera_testkit::*;
 
 use crate::harness::Tally;
@@ -104,7 +106,8 @@ async fn post(
 #[tokio::test]
 async fn guessing_user_codes_is_throttled() {
     let mut tally = Tally::new("device_flow/guessing");
-    let server = spawn_with(|config| config.login_attempts_per_minute = 5).await;
+    // Six a minute: the device code asked for, then five guesses.
+    let server = spawn_with(|config| config.login_attempts_per_minute = 6).await;
     let app = device_app(&server).await;
     let (code, user_code) = started(&server, &app).await;
     let browser = browser();
@@ -180,6 +183,13 @@ async fn guessing_user_codes_is_throttled() {
         matches!(query.status().as_u16(), 200 | 429)
             && !query.text().await.unwrap().contains("Confirm your device"),
         "",
+    );
+    // Nor can the network ask for device codes without end (each is a row until it expires).
+    let (status, body) = start(&server, &[("client_id", &app)]).await;
+    tally.case(
+        "a device code asked for from the throttled network: 429, none issued",
+        status == 429 && body["error"] == "too_many_requests" && body.get("device_code").is_none(),
+        format_args!("{status} {body}"),
     );
     tally.case(
         "the device code is still unanswered",
@@ -294,6 +304,44 @@ async fn device_codes_and_confirmations_are_refused_when_forged_replayed_or_fore
         "garbage answered nothing",
         still_pending(&server, &app, &code).await,
         "",
+    );
+
+    // A code past its life: neither offered for approval nor good for tokens.
+    let expired = ids::secret_token();
+    let now = now();
+    server
+        .store
+        .create_device_code(&NewDeviceCode {
+            device_code_hash: ids::secret_hash(&expired),
+            user_code: "ZZZZXXXX".into(),
+            client_id: app.clone(),
+            scope: r#"["openid"]"#.into(),
+            audience: None,
+            poll_interval: 5,
+            created_at: now - 1000,
+            expires_at: now - 1,
+        })
+        .await
+        .unwrap();
+    for path in ["/activate", "/activate/confirm"] {
+        let (status, _) = post(
+            &server,
+            &ada,
+            path,
+            &[
+                ("csrf", &csrf),
+                ("user_code", "ZZZZ-XXXX"),
+                ("action", "confirm"),
+            ],
+        )
+        .await;
+        tally.status(format!("{path} with an expired user code"), status, 400);
+    }
+    let (status, body) = poll(&server, &app, &expired).await;
+    tally.case(
+        "an expired device code: expired_token, nothing issued",
+        status == 400 && body["error"] == "expired_token" && !issued(&body),
+        format_args!("{status} {body}"),
     );
 
     // The confirm form without its token, with a wrong one, with another browser's, and

@@ -5,7 +5,8 @@
 //! interval (which grows by 5 s), `expired_token` after 15 minutes, `access_denied` after
 //! Cancel, and the tokens once after Confirm; a code polled again, or by another
 //! application, is `invalid_grant`. Off unless the application's `grant_types` holds the
-//! grant (native applications only: `tessera_core::validate::grant_types`).
+//! grant (native applications only: `tessera_core::validate::grant_types`). Asking for a
+//! device code counts against the client network's login throttle.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -22,6 +23,7 @@ use super::response::TokenResponse;
 use super::user_tokens::{RefreshSource, UserGrant, user_tokens};
 use crate::AppState;
 use crate::clock::now;
+use crate::edge::client_ip::ClientIp;
 use crate::edge::params::Params;
 use crate::error::OAuthError;
 use crate::grant::{self, Denied};
@@ -42,9 +44,21 @@ struct DeviceAuthorization {
 /// `POST /oauth/device/code`: a device code for an application allowed the grant.
 pub(crate) async fn device_authorization(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A public application's client_id is no secret: without a limit anyone could fill the
+    // table faster than the purge empties it. Counted with the login forms' attempts.
+    if let Err(retry_after) = state.login_throttle().check(ip) {
+        let mut error = OAuthError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too many device codes were asked for from this network. Try again later.",
+        );
+        error.retry_after = Some(retry_after);
+        return error.into_response();
+    }
     match start(&state, &headers, &body).await {
         Ok(answer) => {
             let mut response = Json(answer).into_response();
