@@ -400,3 +400,38 @@ async fn cancel_other_applications_expiry_and_refusals() {
         );
     }
 }
+
+#[tokio::test]
+async fn post_login_actions_run_at_the_confirm_page_with_the_device_protocol() {
+    let server = spawn().await;
+    let app = device_app(&server, "Actions TV").await;
+    crate::actions::bind(
+        &server,
+        "post-login",
+        "protocol",
+        "exports.onExecutePostLogin = async (event, api) => { \
+             api.idToken.setCustomClaim('https://example.com/protocol', event.transaction.protocol); };",
+    )
+    .await;
+    let (status, started) = device_code(&server, &[("client_id", &app), ("scope", "openid")]).await;
+    assert_eq!(status, 200, "{started}");
+    let browser = browser();
+    let html = activate_and_sign_in(
+        &browser,
+        &server,
+        started["verification_uri_complete"].as_str().unwrap(),
+        started["user_code"].as_str().unwrap(),
+    )
+    .await;
+    let (status, _) = answer(&browser, &server, &html, "confirm").await;
+    assert_eq!(status, 200);
+    let (status, tokens) = poll(&server, &app, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = server
+        .verify(tokens["id_token"].as_str().unwrap(), &app)
+        .await;
+    assert_eq!(
+        id_token["https://example.com/protocol"],
+        "oauth2-device-code"
+    );
+}
