@@ -456,6 +456,39 @@ pub(crate) async fn check_assertion<'c>(
     Ok((checked, accepted))
 }
 
+/// The options a page hands `navigator.credentials.create` to register a credential for
+/// `user` under this issuer: the user handle is the user id (an assertion names its holder
+/// by it), every algorithm Tessera verifies, no attestation asked, and `exclude`d the
+/// credentials the authenticator must not register twice.
+pub(crate) fn creation_options(
+    state: &AppState,
+    user: &tessera_core::User,
+    (challenge, exclude): (&str, &[WebauthnCredential]),
+    selection: Value,
+) -> Value {
+    let (rp_id, _) = relying_party(state);
+    let name = user.email.as_deref().unwrap_or(&user.user_id);
+    let display_name = if user.name.is_empty() {
+        name
+    } else {
+        &user.name
+    };
+    let params: Vec<Value> = wa::ALGORITHMS
+        .iter()
+        .map(|alg| json!({"type": "public-key", "alg": alg}))
+        .collect();
+    json!({
+        "challenge": challenge,
+        "rp": {"id": rp_id, "name": format!("Tessera {rp_id}")},
+        "user": {"id": wa::b64(user.user_id.as_bytes()), "name": name, "displayName": display_name},
+        "pubKeyCredParams": params,
+        "excludeCredentials": descriptors(exclude),
+        "authenticatorSelection": selection,
+        "attestation": "none",
+        "timeout": 120000,
+    })
+}
+
 /// Checks `posted` against the user's `credential` and what was `expected` (signature,
 /// challenge, origin, relying party, flags), then records its use if its counter rises
 /// (§7.2 step 22). `false`: refused, the reason logged.

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use tessera_core::request::AuthRequest;
 use tessera_core::webauthn as wa;
 use tessera_core::{User, ids, totp};
@@ -368,8 +368,6 @@ async fn key_options(
             "timeout": 120000,
         })
     } else {
-        let user = &step.user;
-        let name = user.email.as_deref().unwrap_or(&user.user_id);
         let mut selection = json!({
             "residentKey": "discouraged",
             "userVerification": guardian.user_verification,
@@ -380,20 +378,7 @@ async fn key_options(
             (false, true) => selection["authenticatorAttachment"] = json!("platform"),
             _ => {}
         }
-        let params: Vec<Value> = wa::ALGORITHMS
-            .iter()
-            .map(|alg| json!({"type": "public-key", "alg": alg}))
-            .collect();
-        json!({
-            "challenge": challenge,
-            "rp": {"id": rp_id, "name": format!("Tessera {rp_id}")},
-            "user": {"id": wa::b64(user.user_id.as_bytes()), "name": name, "displayName": if user.name.is_empty() { name } else { &user.name }},
-            "pubKeyCredParams": params,
-            "excludeCredentials": mfa::descriptors(&step.keys),
-            "authenticatorSelection": selection,
-            "attestation": "none",
-            "timeout": 120000,
-        })
+        mfa::creation_options(state, &step.user, (&challenge, &step.keys), selection)
     };
     Ok(Some(options.to_string()))
 }

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use tessera_core::webauthn::{self as wa, Expected};
 use tessera_core::{User, ids};
 use tessera_store::{MAX_WEBAUTHN_CREDENTIALS, PASSKEY, StoreResult, TransactionRecord};
@@ -286,25 +286,13 @@ async fn creation_options(state: &AppState, offered: &mut Offered) -> Result<Str
         .store()
         .webauthn_credentials_of(&offered.user.user_id)
         .await?;
-    let (rp_id, _) = mfa::relying_party(state);
-    let user = &offered.user;
-    let name = user.email.as_deref().unwrap_or(&user.user_id);
-    let params: Vec<Value> = wa::ALGORITHMS
-        .iter()
-        .map(|alg| json!({"type": "public-key", "alg": alg}))
-        .collect();
-    Ok(json!({
-        "challenge": challenge,
-        "rp": {"id": rp_id, "name": format!("Tessera {rp_id}")},
-        // The user handle is the user id: a passkey's answer names its holder by it.
-        "user": {"id": wa::b64(user.user_id.as_bytes()), "name": name, "displayName": if user.name.is_empty() { name } else { &user.name }},
-        "pubKeyCredParams": params,
-        "excludeCredentials": mfa::descriptors(&credentials),
-        "authenticatorSelection": {"residentKey": "required", "requireResidentKey": true, "userVerification": "required"},
-        "attestation": "none",
-        "timeout": 120000,
-    })
-    .to_string())
+    let selection = json!({
+        "residentKey": "required",
+        "requireResidentKey": true,
+        "userVerification": "required",
+    });
+    let exclude = (challenge.as_str(), credentials.as_slice());
+    Ok(mfa::creation_options(state, &offered.user, exclude, selection).to_string())
 }
 
 async fn render(
