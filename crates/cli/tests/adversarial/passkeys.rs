@@ -398,3 +398,64 @@ async fn passkey_answers_from_one_network_are_throttled() {
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn hostile_passkey_options_change_nothing() {
+    let mut tally = Tally::new("mfa/passkey-options");
+    let server = spawn().await;
+    let path = format!("/connections/{DATABASE_CONNECTION_ID}");
+    let read = || async {
+        let token = server.management_token(&["read:connections"]).await;
+        reqwest::Client::new()
+            .get(server.url(&format!("/api/v2{path}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let before = read().await;
+    for (case, options) in [
+        (
+            "passwords turned off",
+            json!({"authentication_methods": {"password": {"enabled": false}}}),
+        ),
+        (
+            "a method Tessera lacks",
+            json!({"authentication_methods": {"sms": {"enabled": true}}}),
+        ),
+        (
+            "enabled as text",
+            json!({"authentication_methods": {"passkey": {"enabled": "true"}}}),
+        ),
+        (
+            "an extra member",
+            json!({"authentication_methods": {"passkey": {"enabled": true, "x": 1}}}),
+        ),
+        (
+            "autofill asked",
+            json!({"passkey_options": {"challenge_ui": "both"}}),
+        ),
+        (
+            "cross-device prompt asked",
+            json!({"passkey_options": {"local_enrollment_enabled": true}}),
+        ),
+        (
+            "an unknown passkey option",
+            json!({"passkey_options": {"rp_id": "evil.example"}}),
+        ),
+        ("options as an array", json!({"passkey_options": []})),
+        (
+            "a 10 000-character name",
+            json!({"authentication_methods": {"x".repeat(10_000): {"enabled": true}}}),
+        ),
+    ] {
+        let (status, _) = call(&server, Method::PATCH, &path, json!({ "options": options })).await;
+        tally.status(format_args!("connection options: {case}"), status, 400);
+    }
+    let after = read().await;
+    tally.case("the connection is unchanged", after == before, &after);
+    tally.finish();
+}
