@@ -774,7 +774,7 @@ pub struct AppCreate {
 #[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
     "name", "callbacks", "origins", "logout_urls", "grant_types",
     "refresh_token_lifetime", "refresh_idle_lifetime", "refresh_reuse_interval",
-    "first_party", "allowed_apis", "allow_all_apis"
+    "first_party", "allowed_apis", "allow_all_apis", "require_par"
 ])))]
 pub struct AppUpdate {
     /// client_id (or the exact name, when unique)
@@ -817,6 +817,10 @@ pub struct AppUpdate {
     /// Lifts the restriction: every API (the default)
     #[arg(long)]
     pub allow_all_apis: bool,
+    /// Whether /authorize takes this application's requests only through a request_uri
+    /// from /oauth/par (pushed authorization requests)
+    #[arg(long, value_name = "true|false")]
+    pub require_par: Option<bool>,
 }
 
 // ---- grants -----------------------------------------------------------------------------

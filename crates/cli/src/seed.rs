@@ -194,6 +194,8 @@ async fn seed_spa(store: &Store, origin: &str, changes: &mut Vec<String>) -> Cli
             allowed_apis: None,
             refresh: tessera_core::RefreshPolicy::default(),
             profile: Default::default(),
+            require_pushed_authorization_requests: false,
+            private_key_jwt_credentials: None,
             created_at: now,
             updated_at: now,
         };

@@ -263,6 +263,8 @@ mod tests {
             allowed_apis: allowed_apis.map(|apis| apis.iter().map(|a| a.to_string()).collect()),
             refresh: RefreshPolicy::default(),
             profile: Default::default(),
+            require_pushed_authorization_requests: false,
+            private_key_jwt_credentials: None,
             created_at: 0,
             updated_at: 0,
         }

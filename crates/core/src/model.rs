@@ -264,6 +264,13 @@ pub struct Client {
     pub refresh: RefreshPolicy,
     /// What the application says about itself, kept for the Management API.
     pub profile: ClientProfile,
+    /// `/authorize` takes this application's requests only pushed to `/oauth/par` first
+    /// (RFC 9126 §6; Auth0's `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
+    /// The ids of the credentials that authenticate the application with private_key_jwt
+    /// (Auth0's `client_authentication_methods`); `None`: it authenticates by
+    /// `token_endpoint_auth_method`.
+    pub private_key_jwt_credentials: Option<Vec<String>>,
     pub created_at: i64,
     pub updated_at: i64,
 }

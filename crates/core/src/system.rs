@@ -269,6 +269,8 @@ pub fn dashboard_client(dashboard_base: &str, now: i64) -> Client {
             description: Some("Tessera's administration dashboard".to_string()),
             ..ClientProfile::default()
         },
+        require_pushed_authorization_requests: false,
+        private_key_jwt_credentials: None,
         created_at: now,
         updated_at: now,
     }

@@ -138,6 +138,10 @@ async fn ensure_dashboard_client(
             refresh: Some(wanted.refresh),
             token_endpoint_auth_method: Some(wanted.token_endpoint_auth_method),
             profile: Some(wanted.profile),
+            require_pushed_authorization_requests: Some(
+                wanted.require_pushed_authorization_requests,
+            ),
+            private_key_jwt_credentials: Some(wanted.private_key_jwt_credentials),
         };
         match store.update_client(&existing.client_id, &update, now).await {
             Ok(_) | Err(StoreError::NotFound(_)) => {}

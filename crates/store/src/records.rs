@@ -178,6 +178,10 @@ pub struct ClientUpdate {
     pub token_endpoint_auth_method: Option<String>,
     /// Replaces the whole profile.
     pub profile: Option<ClientProfile>,
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// `Some(None)`: authenticate by `token_endpoint_auth_method` again;
+    /// `Some(Some(ids))`: by private_key_jwt with these credentials.
+    pub private_key_jwt_credentials: Option<Option<Vec<String>>>,
 }
 
 /// Everything the client-credentials grant needs, read in one query.

@@ -91,6 +91,8 @@ pub fn client(name: &str, app_type: AppType, secret: Option<&str>) -> Client {
         allowed_apis: None,
         refresh: tessera_core::RefreshPolicy::default(),
         profile: Default::default(),
+        require_pushed_authorization_requests: false,
+        private_key_jwt_credentials: None,
         created_at: now(),
         updated_at: now(),
     }

@@ -104,6 +104,8 @@ async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
         allowed_apis,
         refresh: RefreshPolicy::default(),
         profile: Default::default(),
+        require_pushed_authorization_requests: false,
+        private_key_jwt_credentials: None,
         created_at: now,
         updated_at: now,
     };
@@ -203,6 +205,8 @@ async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
         refresh: refresh_policy(&args, client.refresh),
         token_endpoint_auth_method: None,
         profile: None,
+        require_pushed_authorization_requests: args.require_par,
+        private_key_jwt_credentials: None,
     };
     let client = ctx
         .store

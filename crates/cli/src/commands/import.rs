@@ -346,6 +346,8 @@ fn plan_client(item: &Map<String, Value>, now: i64) -> Result<(Client, Option<St
         allowed_apis: None,
         refresh: RefreshPolicy::default(),
         profile,
+        require_pushed_authorization_requests: false,
+        private_key_jwt_credentials: None,
         created_at: now,
         updated_at: now,
     };

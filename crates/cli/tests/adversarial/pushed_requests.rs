@@ -131,3 +131,203 @@ async fn pushed_requests_are_not_guessed_borrowed_or_replayed() {
     tally.status("a 3 MiB body", status, 413);
     tally.finish();
 }
+
+async fn client_json(server: &TestServer, token: &str, client_id: &str) -> Value {
+    reqwest::Client::new()
+        .get(server.url(&format!("/api/v2/clients/{client_id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn patch_client(server: &TestServer, token: &str, client_id: &str, body: Value) -> u16 {
+    reqwest::Client::new()
+        .patch(server.url(&format!("/api/v2/clients/{client_id}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn an_application_requiring_par_is_not_reached_around_it() {
+    let mut tally = Tally::new("oauth/par/required");
+    let server = spawn().await;
+    let token = server
+        .management_token(&["read:clients", "update:clients"])
+        .await;
+    let spa = server.spa_client_id.clone();
+    let pkce = pkce();
+
+    // Hostile values for the member: refused, nothing changed.
+    for (case, body) in [
+        (
+            "require_pushed_authorization_requests as a string",
+            serde_json::json!({"require_pushed_authorization_requests": "true"}),
+        ),
+        (
+            "require_pushed_authorization_requests as a number",
+            serde_json::json!({"require_pushed_authorization_requests": 1}),
+        ),
+        (
+            "require_pushed_authorization_requests as null",
+            serde_json::json!({"require_pushed_authorization_requests": null}),
+        ),
+    ] {
+        let status = patch_client(&server, &token, &spa, body).await;
+        let after = client_json(&server, &token, &spa).await;
+        tally.case(
+            case,
+            status == 400 && after["require_pushed_authorization_requests"] == false,
+            format_args!("status {status}, {after}"),
+        );
+    }
+    let reader = server.management_token(&["read:clients"]).await;
+    let status = patch_client(
+        &server,
+        &reader,
+        &spa,
+        serde_json::json!({"require_pushed_authorization_requests": true}),
+    )
+    .await;
+    let after = client_json(&server, &token, &spa).await;
+    tally.case(
+        "turned on without update:clients",
+        status == 403 && after["require_pushed_authorization_requests"] == false,
+        format_args!("status {status}, {after}"),
+    );
+
+    let status = patch_client(
+        &server,
+        &token,
+        &spa,
+        serde_json::json!({"require_pushed_authorization_requests": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let front = [
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let refused = |response: reqwest::Response| {
+        let status = response.status().as_u16();
+        let to = response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let held = status == 302
+            && to.starts_with(CALLBACK)
+            && params_of(&to).get("error").map(String::as_str) == Some("invalid_request")
+            && !params_of(&to).contains_key("code");
+        (held, format!("status {status}, location {to}"))
+    };
+    let (held, got) = refused(
+        browser()
+            .get(server.authorize_url(&front))
+            .send()
+            .await
+            .unwrap(),
+    );
+    tally.case("a front-channel GET /authorize", held, got);
+    let mut form: Vec<(&str, &str)> = front.to_vec();
+    form.push(("client_id", spa.as_str()));
+    form.push(("redirect_uri", CALLBACK));
+    let (held, got) = refused(
+        browser()
+            .post(server.url("/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    );
+    tally.case("a front-channel POST /authorize", held, got);
+    let mut fetched = front.to_vec();
+    fetched.push(("request_uri", "https://evil.example/request.jwt"));
+    let response = browser()
+        .get(server.authorize_url(&fetched))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&response);
+    tally.case(
+        "a request_uri that is a URL to fetch",
+        response.status() == 302 && !params_of(&to).contains_key("code"),
+        format_args!("{} {to}", response.status()),
+    );
+    let status = browser()
+        .get(format!(
+            "{}/authorize?client_id={spa}&response_type=code&redirect_uri=https%3A%2F%2Fevil.example%2F",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    tally.status(
+        "an unregistered redirect_uri (a page, never a redirect)",
+        status,
+        400,
+    );
+    // Another application's pushed request does not open this one's door.
+    let m2m = server.m2m_client_id.clone();
+    let m2m_secret = server.m2m_secret.clone();
+    let (status, _) = push(
+        &server,
+        &[
+            ("client_id", m2m.as_str()),
+            ("client_secret", m2m_secret.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", CALLBACK),
+        ],
+    )
+    .await;
+    tally.case(
+        "a machine-to-machine application's push (no code grant)",
+        status == 400,
+        format_args!("status {status}"),
+    );
+    let mut other = good_request(&spa, &pkce.challenge);
+    other.retain(|(name, _)| *name != "client_id");
+    let (_, pushed) = push(&server, &{
+        let mut form = other.clone();
+        form.push(("client_id", spa.as_str()));
+        form
+    })
+    .await;
+    let uri = pushed["request_uri"].as_str().unwrap_or("").to_string();
+    tally.status(
+        "the application's own request_uri under another client_id",
+        browser()
+            .get(authorize_url(&server, &m2m, &uri))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        400,
+    );
+    tally.finish();
+}
+
+fn good_request<'a>(client_id: &'a str, challenge: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("client_id", client_id),
+        ("response_type", "code"),
+        ("redirect_uri", CALLBACK),
+        ("scope", "openid"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}

@@ -249,6 +249,7 @@ struct SettingsPage<'a> {
     allowed_origins: String,
     grant_types: Vec<GrantChoice>,
     is_first_party: bool,
+    require_par: bool,
     token_lifetime: String,
     idle_token_lifetime: String,
     leeway: String,
@@ -290,6 +291,7 @@ fn settings_page<'a>(
             })
             .collect(),
         is_first_party: client.is_first_party,
+        require_par: client.require_pushed_authorization_requests,
         token_lifetime: client.refresh.token_lifetime.to_string(),
         idle_token_lifetime: client.refresh.idle_token_lifetime.to_string(),
         leeway: client.refresh.reuse_interval.to_string(),
@@ -344,6 +346,7 @@ fn settings_body(params: &Params) -> Result<Fields, ApiError> {
         .lines(params, "allowed_origins")
         .value("grant_types", Value::Array(grant_types))
         .checkbox(params, "is_first_party")
+        .checkbox(params, "require_pushed_authorization_requests")
         .value("refresh_token", refresh)
         .into_map();
     Fields::from_map(body, clients::FIELDS)
@@ -379,6 +382,9 @@ pub(crate) async fn save_settings(
                 choice.checked = params.get(&format!("grant:{}", choice.value)).is_some();
             }
             page.is_first_party = params.get("is_first_party").is_some();
+            page.require_par = params
+                .get("require_pushed_authorization_requests")
+                .is_some();
             page.token_lifetime = text("token_lifetime");
             page.idle_token_lifetime = text("idle_token_lifetime");
             page.leeway = text("leeway");

@@ -56,6 +56,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "client_metadata",
     "initiate_login_uri",
     "allowed_origins",
+    "require_pushed_authorization_requests",
 ];
 
 pub(crate) fn not_found() -> ApiError {
@@ -178,6 +179,9 @@ pub(crate) async fn create(
     let secret = (!app_type.is_public()).then(ids::client_secret);
     let now = now();
     let profile = profile(&mut fields, &ClientProfile::default(), app_type)?.unwrap_or_default();
+    let require_pushed_authorization_requests = fields
+        .boolean("require_pushed_authorization_requests")?
+        .unwrap_or(false);
     let client = Client {
         client_id: ids::alphanumeric(32),
         name,
@@ -192,6 +196,8 @@ pub(crate) async fn create(
         allowed_apis,
         refresh,
         profile,
+        require_pushed_authorization_requests,
+        private_key_jwt_credentials: None,
         created_at: now,
         updated_at: now,
     };
@@ -251,6 +257,9 @@ pub(crate) async fn update(
         refresh: refresh_policy(&mut fields, client.refresh)?,
         token_endpoint_auth_method: auth_method(&mut fields, app_type)?,
         profile: profile(&mut fields, &client.profile, app_type)?,
+        require_pushed_authorization_requests: fields
+            .boolean("require_pushed_authorization_requests")?,
+        private_key_jwt_credentials: None,
     };
     oidc_conformant(&mut fields)?;
     let client = state

@@ -1615,3 +1615,65 @@ async fn administrators_can_be_required_to_pass_a_second_factor_by_one_setting()
         "no second factor now: {next}"
     );
 }
+
+#[tokio::test]
+async fn an_administrator_makes_an_application_require_pushed_requests() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let browser = signed_in(&server, "admin@example.com").await;
+    let app_path = format!("/admin/applications/{}", server.spa_client_id);
+    let (status, html) = page(&server, &browser, &app_path).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(
+            r#"name="require_pushed_authorization_requests" aria-describedby="par-hint">"#
+        ),
+        "unchecked at first: {html}"
+    );
+    let spa = server
+        .store
+        .find_client(&server.spa_client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let callbacks = spa.callbacks.join("\n");
+    let origins = spa.web_origins.join("\n");
+    let logout = spa.allowed_logout_urls.join("\n");
+    let mut form = vec![
+        ("name", spa.name.as_str()),
+        ("callbacks", callbacks.as_str()),
+        ("web_origins", origins.as_str()),
+        ("allowed_logout_urls", logout.as_str()),
+        ("grant:authorization_code", "on"),
+        ("grant:refresh_token", "on"),
+        ("is_first_party", "on"),
+        ("token_lifetime", "2592000"),
+        ("idle_token_lifetime", "1296000"),
+        ("leeway", "0"),
+        ("require_pushed_authorization_requests", "on"),
+    ];
+    let response = post(&server, &browser, &app_path, &app_path, &form).await;
+    assert_eq!(response.status(), 302);
+    let stored = server
+        .store
+        .find_client(&server.spa_client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.require_pushed_authorization_requests);
+    let (_, html) = page(&server, &browser, &app_path).await;
+    assert!(
+        html.contains(r#"aria-describedby="par-hint" checked>"#),
+        "{html}"
+    );
+    form.pop();
+    let response = post(&server, &browser, &app_path, &app_path, &form).await;
+    assert_eq!(response.status(), 302);
+    let stored = server
+        .store
+        .find_client(&server.spa_client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.require_pushed_authorization_requests);
+}

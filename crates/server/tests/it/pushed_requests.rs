@@ -157,3 +157,127 @@ async fn pushed_requests_are_checked_as_authorize_checks_them() {
     assert_eq!(own.status(), 302);
     assert!(location(&own).contains("/u/login"), "{}", location(&own));
 }
+
+/// Turns `require_pushed_authorization_requests` on or off through the Management API.
+async fn require_par(server: &TestServer, token: &str, client_id: &str, on: bool) -> Value {
+    let response = reqwest::Client::new()
+        .patch(server.url(&format!("/api/v2/clients/{client_id}")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "require_pushed_authorization_requests": on }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_application_that_requires_par_takes_only_pushed_requests() {
+    let server = spawn().await;
+    let token = server
+        .management_token(&["read:clients", "update:clients"])
+        .await;
+    let spa = server.spa_client_id.clone();
+    let shown: Value = reqwest::Client::new()
+        .get(server.url(&format!("/api/v2/clients/{spa}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["require_pushed_authorization_requests"], false);
+    let updated = require_par(&server, &token, &spa, true).await;
+    assert_eq!(updated["require_pushed_authorization_requests"], true);
+
+    // From the front channel: refused, back at the registered redirect_uri (RFC 9126 §6).
+    let pkce = pkce();
+    let browser = browser();
+    let response = browser
+        .get(server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "front"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let to = location(&response);
+    assert!(to.starts_with(CALLBACK), "{to}");
+    let params = params_of(&to);
+    assert_eq!(params["error"], "invalid_request");
+    assert_eq!(
+        params["error_description"],
+        "This application must use pushed authorization requests."
+    );
+    assert_eq!(params["state"], "front");
+    assert!(!params.contains_key("code"));
+
+    // With an unregistered redirect_uri: a page, never a redirect.
+    let page = browser
+        .get(format!(
+            "{}/authorize?client_id={spa}&response_type=code&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+
+    // Pushed: the login goes through and a code comes back.
+    let (status, pushed) = push(
+        &server,
+        &[
+            ("client_id", spa.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid"),
+            ("state", "pushed"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 201, "{pushed}");
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &spa)
+        .append_pair("request_uri", pushed["request_uri"].as_str().unwrap())
+        .finish();
+    let response = browser
+        .get(format!("{}/authorize?{query}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let login = location(&response);
+    let email = server.user_email.clone();
+    let signed_in = submit_login_form(&browser, &server.base, &login, &email, PASSWORD).await;
+    let resumed = browser
+        .get(server.url(&location(&signed_in)))
+        .send()
+        .await
+        .unwrap();
+    let params = params_of(&location(&resumed));
+    assert_eq!(params["state"], "pushed");
+    let (status, tokens) = server.redeem(&params["code"], &pkce.verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+
+    // Off again: the front channel works as before (the session answers at once).
+    require_par(&server, &token, &spa, false).await;
+    let response = browser
+        .get(server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let params = params_of(&location(&response));
+    assert!(params.contains_key("code"), "{params:?}");
+}

@@ -51,6 +51,8 @@ fn app(id: &str) -> Client {
         allowed_apis: None,
         refresh: tessera_core::RefreshPolicy::default(),
         profile: Default::default(),
+        require_pushed_authorization_requests: false,
+        private_key_jwt_credentials: None,
         created_at: 1,
         updated_at: 1,
     }

@@ -112,6 +112,8 @@ fn client(id: &str) -> Client {
         allowed_apis: None,
         refresh: tessera_core::RefreshPolicy::default(),
         profile: Default::default(),
+        require_pushed_authorization_requests: false,
+        private_key_jwt_credentials: None,
         created_at: 1,
         updated_at: 1,
     }
@@ -828,6 +830,43 @@ async fn applications_may_be_restricted_to_some_apis_and_be_third_party(store: &
         !unrestricted.is_first_party,
         "other fields keep their value"
     );
+    // Requiring pushed requests, and private_key_jwt credentials: stored, read back by
+    // both reads, cleared again.
+    assert!(!unrestricted.require_pushed_authorization_requests);
+    assert_eq!(unrestricted.private_key_jwt_credentials, None);
+    let par = store
+        .update_client(
+            "c",
+            &ClientUpdate {
+                require_pushed_authorization_requests: Some(true),
+                private_key_jwt_credentials: Some(Some(vec!["cred_1".into()])),
+                ..ClientUpdate::default()
+            },
+            7,
+        )
+        .await
+        .unwrap();
+    assert!(par.require_pushed_authorization_requests);
+    assert_eq!(store.find_client("c").await.unwrap(), Some(par.clone()));
+    let access = store
+        .machine_access("c", "https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(access.client, par);
+    let cleared = store
+        .update_client(
+            "c",
+            &ClientUpdate {
+                private_key_jwt_credentials: Some(None),
+                ..ClientUpdate::default()
+            },
+            8,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cleared.private_key_jwt_credentials, None);
+    assert!(cleared.require_pushed_authorization_requests);
 }
 
 async fn a_transaction_is_deleted_once(store: &Store) {

@@ -139,6 +139,7 @@ const CLIENTS: &[&str] = &[
     "refresh_token",
     "oidc_conformant",
     "allowed_apis",
+    "require_pushed_authorization_requests",
 ];
 const GRANTS: &[&str] = &[
     "page",
@@ -281,6 +282,8 @@ const DASHBOARD: &[&str] = &[
     "status",
     "connection_id",
     "connection",
+    "is_first_party",
+    "require_pushed_authorization_requests",
 ];
 const GET_PATCH: &[&str] = &["GET", "PATCH"];
 const PUT_DELETE: &[&str] = &["PUT", "DELETE"];

@@ -22,7 +22,7 @@ pub(crate) use response::CodeGrant;
 
 use consent::Answer;
 use response::{Rejection, Target, error_response, reject};
-use validate::validate;
+use validate::{Arrival, validate};
 
 use crate::AppState;
 use crate::clock::now;
@@ -79,21 +79,21 @@ pub(crate) async fn authorize_post(
 
 async fn authorize(state: &AppState, caller: &Caller<'_>, params: &Params) -> Response {
     // A pushed request (RFC 9126) stands in for the parameters, whole.
-    let pushed;
+    let taken;
     // Another kind of request_uri (a URL to fetch) is refused by `validate`.
-    let params = match params.get("request_uri") {
+    let (params, how) = match params.get("request_uri") {
         Some(uri) if uri.starts_with(token::pushed::REQUEST_URI_PREFIX) => {
             match token::pushed::take(state, params.get("client_id"), uri).await {
-                Ok(taken) => {
-                    pushed = taken;
-                    &pushed
+                Ok(pushed) => {
+                    taken = pushed;
+                    (&taken, Arrival::Pushed)
                 }
                 Err(page) => return page.into_response(),
             }
         }
-        _ => params,
+        _ => (params, Arrival::FrontChannel),
     };
-    let (client, request, api) = match validate(state, params).await {
+    let (client, request, api) = match validate(state, params, how).await {
         Ok(valid) => valid,
         Err(rejection) => return reject(state, rejection),
     };
@@ -109,7 +109,7 @@ pub(crate) async fn check_request(
     state: &AppState,
     params: &Params,
 ) -> Result<(), (&'static str, String)> {
-    match validate(state, params).await {
+    match validate(state, params, Arrival::Pushed).await {
         Ok(_) => Ok(()),
         Err(Rejection::Redirect(_, error, description)) => Err((error, description)),
         Err(Rejection::Page(page)) if page.status.is_server_error() => {

@@ -23,11 +23,21 @@ fn invalid_request(description: impl Into<String>) -> Failure {
     ("invalid_request", description.into())
 }
 
+/// How the request's parameters arrived.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// Pushed to `/oauth/par` (being checked there, or taken back by its request_uri).
+    Pushed,
+    /// In the browser's query or form.
+    FrontChannel,
+}
+
 /// Checks the client and redirect_uri (page on failure), then everything else (redirect
 /// with an error on failure).
 pub(crate) async fn validate(
     state: &AppState,
     params: &Params,
+    how: Arrival,
 ) -> Result<(Client, AuthRequest, Option<ResourceServer>), Rejection> {
     let client = client(state, params).await?;
     let redirect_uri = callback(params, &client)?;
@@ -45,6 +55,7 @@ pub(crate) async fn validate(
     };
 
     unsupported_features(params, mode).map_err(back)?;
+    pushed_if_required(&client, how).map_err(back)?;
     let response_type = allowed_response_type(response_type, &client).map_err(back)?;
     let requested_scope = scope::parse(params.get("scope").unwrap_or(""));
     let nonce = openid_parameters(params, response_type, &requested_scope).map_err(back)?;
@@ -167,6 +178,17 @@ fn unsupported_features(
     }
     mode.map(|_| ())
         .map_err(|(_, description)| invalid_request(description))
+}
+
+/// An application that requires pushed authorization requests (RFC 9126 §6) takes none
+/// from the front channel; the redirect_uri is registered, so the error goes back there.
+fn pushed_if_required(client: &Client, how: Arrival) -> Result<(), Failure> {
+    if client.require_pushed_authorization_requests && how != Arrival::Pushed {
+        return Err(invalid_request(
+            "This application must use pushed authorization requests.",
+        ));
+    }
+    Ok(())
 }
 
 /// A supported response type that the application's grant types allow: a code needs the
