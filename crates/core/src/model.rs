@@ -212,7 +212,12 @@ pub const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/passwo
 /// RFC 8628's device authorization grant (Auth0: native applications only).
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-pub const GRANT_TYPES: [&str; 7] = [
+/// Auth0's MFA API grants: the second factor of a password grant that answered
+/// `mfa_required`, proved with an app's one-time password or a recovery code.
+pub const MFA_OTP_GRANT: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
+pub const MFA_RECOVERY_CODE_GRANT: &str = "http://auth0.com/oauth/grant-type/mfa-recovery-code";
+
+pub const GRANT_TYPES: [&str; 9] = [
     "authorization_code",
     "implicit",
     "refresh_token",
@@ -220,6 +225,8 @@ pub const GRANT_TYPES: [&str; 7] = [
     PASSWORD_GRANT,
     PASSWORD_REALM_GRANT,
     DEVICE_CODE_GRANT,
+    MFA_OTP_GRANT,
+    MFA_RECOVERY_CODE_GRANT,
 ];
 
 /// Refresh-token lifetimes of an application (Auth0's `refresh_token` settings).

@@ -6,7 +6,8 @@
 use url::Url;
 
 use crate::{
-    AppType, DEVICE_CODE_GRANT, GRANT_TYPES, PASSWORD_GRANT, PASSWORD_REALM_GRANT, TokenDialect,
+    AppType, DEVICE_CODE_GRANT, GRANT_TYPES, MFA_OTP_GRANT, MFA_RECOVERY_CODE_GRANT,
+    PASSWORD_GRANT, PASSWORD_REALM_GRANT, TokenDialect,
 };
 
 /// The message of a refused value.
@@ -843,6 +844,16 @@ pub fn grant_types(grants: &[String], app_type: AppType) -> Checked<()> {
                 app_type.as_str()
             ));
         }
+        // The MFA grants finish a user's sign-in; a machine-to-machine application has
+        // no users.
+        if (grant == MFA_OTP_GRANT || grant == MFA_RECOVERY_CODE_GRANT)
+            && app_type == AppType::NonInteractive
+        {
+            return Err(format!(
+                "a {} application cannot use {grant}: it signs no users in",
+                app_type.as_str()
+            ));
+        }
     }
     Ok(())
 }
@@ -1431,6 +1442,11 @@ mod tests {
             assert!(grant_types(&list(&[DEVICE_CODE_GRANT]), app_type).is_err());
         }
         assert!(grant_types(&list(&["urn:made-up"]), AppType::RegularWeb).is_err());
+        for grant in [MFA_OTP_GRANT, MFA_RECOVERY_CODE_GRANT] {
+            assert!(grant_types(&list(&[grant]), AppType::RegularWeb).is_ok());
+            assert!(grant_types(&list(&[grant]), AppType::Native).is_ok());
+            assert!(grant_types(&list(&[grant]), AppType::NonInteractive).is_err());
+        }
     }
 }
 

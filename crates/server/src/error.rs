@@ -18,6 +18,8 @@ pub(crate) struct OAuthError {
     /// Set for client-authentication failures (`Basic`) and bearer failures (`Bearer …`).
     pub(crate) www_authenticate: Option<String>,
     pub(crate) retry_after: Option<u64>,
+    /// Auth0's `mfa_required` names the sign-in waiting for its second factor.
+    pub(crate) mfa_token: Option<String>,
 }
 
 impl OAuthError {
@@ -32,6 +34,7 @@ impl OAuthError {
             description: description.into(),
             www_authenticate: None,
             retry_after: None,
+            mfa_token: None,
         }
     }
 
@@ -126,7 +129,11 @@ impl From<StoreError> for OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": self.error, "error_description": self.description});
+        let mut body =
+            serde_json::json!({"error": self.error, "error_description": self.description});
+        if let Some(token) = self.mfa_token {
+            body["mfa_token"] = serde_json::Value::String(token);
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

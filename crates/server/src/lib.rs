@@ -395,6 +395,15 @@ const ROUTES: &[Route] = &[
     }),
     ("/activate/confirm", || post(hosted::device::confirm)),
     ("/oauth/introspect", || post(token::introspect)),
+    ("/mfa/authenticators", || {
+        get(token::mfa_authenticators).options(cors::preflight_registered)
+    }),
+    ("/mfa/challenge", || {
+        post(token::mfa_challenge).options(cors::preflight_registered)
+    }),
+    ("/mfa/associate", || {
+        post(token::mfa_associate).options(cors::preflight_registered)
+    }),
     ("/oauth/par", || post(token::pushed::push)),
     ("/oauth/revoke", || {
         post(token::revoke).options(cors::preflight_registered)

@@ -641,6 +641,52 @@ pub(crate) async fn check_totp(
     settle(state, user_id, accepted, now).await
 }
 
+/// Confirms `pending`, an unconfirmed TOTP authenticator, with its first code; the user's
+/// recovery code becomes the one whose hash is `recovery_hash` (the caller shows the code
+/// once). `None`: confirmed or replaced meanwhile by a racing request.
+pub(crate) async fn confirm_enrollment(
+    state: &AppState,
+    pending: &Authenticator,
+    code: &str,
+    recovery_hash: &[u8],
+    now: i64,
+) -> StoreResult<Option<Checked>> {
+    let user_id = &pending.user_id;
+    if locked(state, user_id, now).await? {
+        return Ok(Some(Checked::Locked));
+    }
+    let matched = open_seed(&state.config().master_key, pending)
+        .and_then(|seed| totp::matching_step(&seed, code, now));
+    let Some(step) = matched else {
+        state.store().record_mfa_failure(user_id, now).await?;
+        return Ok(Some(Checked::Refused));
+    };
+    let recovery_id = authenticator_id(RECOVERY_CODE);
+    if !state
+        .store()
+        .confirm_totp(
+            user_id,
+            &pending.id,
+            step,
+            (&recovery_id, recovery_hash),
+            now,
+        )
+        .await?
+    {
+        return Ok(None);
+    }
+    state.store().clear_mfa_failures(user_id).await?;
+    tracing::info!(user_id = %user_id, "authenticator app enrolled");
+    Ok(Some(Checked::Accepted))
+}
+
+/// The user's TOTP enrollment in progress, if any.
+pub(crate) fn pending_totp(authenticators: &[Authenticator]) -> Option<&Authenticator> {
+    authenticators
+        .iter()
+        .find(|a| a.kind == TOTP && !a.confirmed)
+}
+
 /// Uses a recovery code; on success the next one is returned to be shown once.
 pub(crate) async fn use_recovery_code(
     state: &AppState,

@@ -207,6 +207,21 @@ pub struct PurgeCounts {
     pub remembered_browsers: u64,
     pub pushed_requests: u64,
     pub device_codes: u64,
+    pub mfa_tokens: u64,
+}
+
+/// A password grant's sign-in waiting for its second factor (Auth0's `mfa_token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaTokenRecord {
+    /// SHA-256 of the token the application holds.
+    pub token_hash: Vec<u8>,
+    pub client_id: String,
+    pub user_id: String,
+    /// What the password grant asked, serialized by the server.
+    pub grant: String,
+    /// The recovery code an enrollment handed out (its hash), until it is confirmed.
+    pub recovery_hash: Option<Vec<u8>>,
+    pub expires_at: i64,
 }
 
 /// An email verification ticket to store: its hash, never the ticket.

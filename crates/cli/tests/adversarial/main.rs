@@ -28,6 +28,7 @@ mod introspection;
 mod linking;
 mod management;
 mod mfa;
+mod mfa_api;
 mod parsers;
 mod passkeys;
 mod password_grant;

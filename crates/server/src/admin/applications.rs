@@ -75,6 +75,8 @@ const GRANT_TYPES: &[(&str, &str)] = &[
     (tessera_core::PASSWORD_GRANT, "Password"),
     (tessera_core::PASSWORD_REALM_GRANT, "Password Realm"),
     (tessera_core::DEVICE_CODE_GRANT, "Device Code"),
+    (tessera_core::MFA_OTP_GRANT, "MFA (one-time password)"),
+    (tessera_core::MFA_RECOVERY_CODE_GRANT, "MFA (recovery code)"),
 ];
 
 struct Row {

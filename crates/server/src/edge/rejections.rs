@@ -14,12 +14,13 @@ use crate::management::ApiError;
 use crate::pages;
 
 /// Where errors are OAuth's `{error, error_description}`.
-const OAUTH_PATHS: [&str; 7] = [
+const OAUTH_PATHS: [&str; 8] = [
     "/oauth/token",
     "/oauth/device/code",
     "/oauth/revoke",
     "/oauth/introspect",
     "/oauth/par",
+    "/mfa/",
     "/userinfo",
     "/dbconnections/",
 ];

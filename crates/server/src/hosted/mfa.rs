@@ -323,11 +323,7 @@ async fn shown(
     }
     // The enrollment in progress keeps its seed across reloads and wrong codes.
     let key = &state.config().master_key;
-    if let Some(seed) = step
-        .authenticators
-        .iter()
-        .find(|a| a.kind == TOTP && !a.confirmed)
-        .and_then(|a| mfa::open_seed(key, a))
+    if let Some(seed) = mfa::pending_totp(&step.authenticators).and_then(|a| mfa::open_seed(key, a))
     {
         return Ok(Shown::Enroll { seed });
     }
@@ -548,7 +544,7 @@ pub(crate) async fn submit(
                 let (checked, next) = mfa::use_recovery_code(&state, &user_id, code, now).await?;
                 (checked, "recovery-code", next)
             }
-            Shown::Enroll { seed } => enroll(&state, &step, seed, params.get("code"), now).await?,
+            Shown::Enroll { .. } => enroll(&state, &step, params.get("code"), now).await?,
         };
         let key = matches!(shown, Shown::Key | Shown::KeyEnroll);
         let error = match checked {
@@ -631,38 +627,22 @@ async fn enroll_key<'p>(
 async fn enroll(
     state: &AppState,
     step: &Step,
-    seed: &[u8],
     code: Option<&str>,
     now: i64,
 ) -> Result<(Checked, &'static str, Option<String>), PageError> {
     let user_id = &step.user.user_id;
-    if mfa::locked(state, user_id, now).await? {
-        return Ok((Checked::Locked, "otp", None));
-    }
-    let pending_id = step
-        .authenticators
-        .iter()
-        .find(|a| a.kind == TOTP && !a.confirmed)
-        .map(|a| a.id.clone());
-    let matched = totp::matching_step(seed, code.unwrap_or(""), now);
-    let (Some(id), Some(matched)) = (pending_id, matched) else {
+    let Some(pending) = mfa::pending_totp(&step.authenticators) else {
         state.store().record_mfa_failure(user_id, now).await?;
         return Ok((Checked::Refused, "otp", None));
     };
     let recovery = mfa::new_recovery_code();
-    let recovery_id = mfa::authenticator_id(tessera_store::RECOVERY_CODE);
     let hash = mfa::recovery_code_hash(&recovery);
-    let confirmed = state
-        .store()
-        .confirm_totp(user_id, &id, matched, (&recovery_id, &hash), now)
-        .await?;
-    if !confirmed {
+    match mfa::confirm_enrollment(state, pending, code.unwrap_or(""), &hash, now).await? {
+        Some(Checked::Accepted) => Ok((Checked::Accepted, "otp", Some(recovery))),
+        Some(other) => Ok((other, "otp", None)),
         // Another tab confirmed it first: that one's session counts, not this.
-        return Err(expired());
+        None => Err(expired()),
     }
-    state.store().clear_mfa_failures(user_id).await?;
-    tracing::info!(user_id = %user_id, "authenticator app enrolled");
-    Ok((Checked::Accepted, "otp", Some(recovery)))
 }
 
 /// The second factor passed: the step leaves the transaction (single use), the session

@@ -415,13 +415,13 @@ pub(crate) async fn change_password(
 }
 
 fn too_many(retry_after: u64, description: &str) -> OAuthError {
-    OAuthError {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        error: "too_many_attempts",
-        description: description.to_string(),
-        www_authenticate: None,
-        retry_after: Some(retry_after),
-    }
+    let mut error = OAuthError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        description,
+    );
+    error.retry_after = Some(retry_after);
+    error
 }
 
 async fn change_password_inner(

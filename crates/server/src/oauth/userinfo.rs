@@ -145,15 +145,14 @@ async fn handle(state: &AppState, sent: &Sent<'_>) -> Result<serde_json::Value, 
         (record.user_id, scope::parse(&record.scope))
     };
     if !scope::contains(&scopes, "openid") {
-        return Err(OAuthError {
-            status: StatusCode::FORBIDDEN,
-            error: "insufficient_scope",
-            description: "The openid scope is required".into(),
-            www_authenticate: Some(
-                "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"openid\"".into(),
-            ),
-            retry_after: None,
-        });
+        let mut error = OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "The openid scope is required",
+        );
+        error.www_authenticate =
+            Some("Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"openid\"".into());
+        return Err(error);
     }
     let user = state
         .store()

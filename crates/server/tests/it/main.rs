@@ -25,6 +25,7 @@ mod logs;
 mod management;
 mod metrics;
 mod mfa;
+mod mfa_api;
 mod passkeys;
 mod password_grant;
 mod password_reset;

@@ -71,6 +71,7 @@ mod email_templates;
 mod jobs;
 mod keys;
 mod linked_identities;
+mod mfa_tokens;
 #[cfg(test)]
 mod plans;
 mod purge;

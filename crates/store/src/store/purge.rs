@@ -42,6 +42,7 @@ impl Store {
                 &mut counts.remembered_browsers,
             ),
             ("device_codes", "expires_at", &mut counts.device_codes),
+            ("mfa_tokens", "expires_at", &mut counts.mfa_tokens),
         ] {
             // Table and column names come from the fixed list above, never from input.
             // PostgreSQL has no DELETE … LIMIT: the batch is picked by row address (ctid),

@@ -34,6 +34,7 @@ mod connections;
 mod device_codes;
 mod emailless;
 mod linked_identities;
+mod mfa_tokens;
 mod postgres_tls;
 mod pushed_requests;
 mod remembered_browsers;

@@ -337,6 +337,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             remembered_browsers: 0,
             pushed_requests: 0,
             device_codes: 0,
+            mfa_tokens: 0,
         }
     );
     assert!(matches!(

@@ -107,6 +107,9 @@ const TOKEN: &[&str] = &[
     "audience",
     "scope",
     "device_code",
+    "mfa_token",
+    "otp",
+    "recovery_code",
 ];
 const PAGING: &[&str] = &["page", "per_page", "include_totals", "from", "take"];
 const RESOURCE_SERVERS: &[&str] = &[
@@ -440,6 +443,25 @@ pub(super) const ROUTES: &[Route] = &[
         POST,
         &["user_code", "csrf", "action"],
         Shape::Page,
+    ),
+    route("/mfa/authenticators", GET_OPTIONS, &[], Shape::OAuth),
+    route(
+        "/mfa/challenge",
+        POST_OPTIONS,
+        &[
+            "client_id",
+            "client_secret",
+            "mfa_token",
+            "challenge_type",
+            "authenticator_id",
+        ],
+        Shape::OAuth,
+    ),
+    route(
+        "/mfa/associate",
+        POST_OPTIONS,
+        &["authenticator_types"],
+        Shape::OAuth,
     ),
     route(
         "/oauth/introspect",

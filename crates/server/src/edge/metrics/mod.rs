@@ -164,19 +164,25 @@ pub(crate) enum Grant {
     Password,
     /// RFC 8628's device code.
     DeviceCode,
+    /// Auth0's MFA API: a password sign-in finished with an app's code…
+    MfaOtp,
+    /// …or with a recovery code.
+    MfaRecoveryCode,
 }
 
-const GRANTS: [&str; 6] = [
+const GRANTS: [&str; 8] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
     "implicit",
     "password",
     "device_code",
+    "mfa_otp",
+    "mfa_recovery_code",
 ];
 
 /// The token endpoint's error codes (RFC 6749 §5.2 and ours); anything else is `other`.
-const TOKEN_ERRORS: [&str; 13] = [
+const TOKEN_ERRORS: [&str; 14] = [
     "invalid_request",
     "invalid_client",
     "invalid_grant",
@@ -190,6 +196,8 @@ const TOKEN_ERRORS: [&str; 13] = [
     "authorization_pending",
     "slow_down",
     "expired_token",
+    // A password sign-in waiting for its second factor (Auth0's MFA API).
+    "mfa_required",
     "other",
 ];
 

@@ -85,5 +85,6 @@ pub(crate) async fn machine_token(
         scope: scope::join(&scopes),
         expires_in: issued.expires_in,
         token_type: "Bearer",
+        recovery_code: None,
     })
 }

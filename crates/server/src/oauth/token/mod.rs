@@ -9,6 +9,7 @@ mod client_auth;
 pub(crate) mod client_credentials;
 mod device_code;
 mod introspect;
+mod mfa_api;
 mod password;
 pub(crate) mod pushed;
 mod refresh_token;
@@ -24,6 +25,9 @@ use axum::response::{IntoResponse, Response};
 
 pub(crate) use device_code::device_authorization;
 pub(crate) use introspect::introspect;
+pub(crate) use mfa_api::{
+    associate as mfa_associate, authenticators as mfa_authenticators, challenge as mfa_challenge,
+};
 pub(crate) use revoke::revoke;
 
 use client_auth::ClientCredentials;
@@ -31,7 +35,9 @@ use response::TokenResponse;
 
 use std::net::IpAddr;
 
-use tessera_core::{DEVICE_CODE_GRANT, PASSWORD_GRANT, PASSWORD_REALM_GRANT};
+use tessera_core::{
+    DEVICE_CODE_GRANT, MFA_OTP_GRANT, MFA_RECOVERY_CODE_GRANT, PASSWORD_GRANT, PASSWORD_REALM_GRANT,
+};
 
 use crate::AppState;
 use crate::actions::{RequestFacts, visible_parameters};
@@ -103,10 +109,19 @@ async fn handle(
             Grant::DeviceCode,
             device_code::grant(state, &params, &credentials).await,
         ),
+        Some(MFA_OTP_GRANT) => (
+            Grant::MfaOtp,
+            mfa_api::otp_grant(state, &params, &credentials, &facts).await,
+        ),
+        Some(MFA_RECOVERY_CODE_GRANT) => (
+            Grant::MfaRecoveryCode,
+            mfa_api::recovery_code_grant(state, &params, &credentials, &facts).await,
+        ),
         Some(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "Supported grant types: authorization_code, refresh_token, client_credentials, \
-                 {PASSWORD_GRANT}, {PASSWORD_REALM_GRANT}, {DEVICE_CODE_GRANT}."
+                 {PASSWORD_GRANT}, {PASSWORD_REALM_GRANT}, {DEVICE_CODE_GRANT}, {MFA_OTP_GRANT}, \
+                 {MFA_RECOVERY_CODE_GRANT}."
             )));
         }
         None => {

@@ -4,15 +4,18 @@
 //! single-page application (`tessera_core::validate::grant_types`). The password is checked
 //! by `crate::password_sign_in`, as at the login page, with the same throttle and lockout;
 //! post-login Actions run (protocol `oauth2-password`); a login that needs a second factor
-//! is answered `mfa_required` (Auth0's MFA API with its `mfa_token` is not here yet).
+//! is answered `mfa_required`, with an `mfa_token` for an application allowed Auth0's MFA
+//! grants (`super::mfa_api`), which finish the sign-in through [`finish`].
 
 use std::net::IpAddr;
 
 use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
 use tessera_core::grant::Asked;
-use tessera_core::{PASSWORD_GRANT, PASSWORD_REALM_GRANT, scope};
+use tessera_core::{Client, PASSWORD_GRANT, PASSWORD_REALM_GRANT, User, scope};
 
 use super::client_auth::ClientCredentials;
+use super::mfa_api;
 use super::response::TokenResponse;
 use super::user_tokens::{RefreshSource, UserGrant, user_tokens};
 use crate::AppState;
@@ -31,6 +34,18 @@ const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 const ACCOUNT_LOCKED: &str =
     "Your account has been blocked after multiple consecutive login attempts.";
 const USER_BLOCKED: &str = "user is blocked";
+
+/// What a password grant asked, beyond the user's credentials: kept with an `mfa_token`
+/// while the second factor is asked, and read again to finish the sign-in.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct PasswordRequest {
+    /// The database connection the password was checked in.
+    pub(super) connection: String,
+    /// `audience` as sent (the tenant's default applies when absent).
+    pub(super) audience: Option<String>,
+    /// `scope` as sent.
+    pub(super) scope: String,
+}
 
 /// What a password grant request carries besides the parameters.
 pub(super) struct Caller<'a> {
@@ -126,41 +141,63 @@ pub(super) async fn grant(
                 ));
             }
         };
-    let mfa_required = || {
-        OAuthError::new(
-            StatusCode::FORBIDDEN,
-            "mfa_required",
-            grant::SECOND_FACTOR_NEEDED,
-        )
+    let request = PasswordRequest {
+        connection: database.name.clone(),
+        audience: params.get("audience").map(str::to_string),
+        scope: params.get("scope").unwrap_or_default().to_string(),
     };
-    if mfa::guardian(state).await?.required_of(&client.client_id) {
-        return Err(mfa_required());
+    finish(
+        state,
+        &client,
+        &user,
+        &request,
+        vec!["pwd".into()],
+        caller.facts,
+    )
+    .await
+}
+
+/// Issues the tokens of a password sign-in by `amr` — or, while it lacks a second factor
+/// the tenant's policy or an Action asks for, answers `mfa_required`.
+pub(super) async fn finish(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    request: &PasswordRequest,
+    amr: Vec<String>,
+    facts: &RequestFacts,
+) -> Result<TokenResponse, OAuthError> {
+    // The request is checked before a second factor is asked: a user is not sent through
+    // one for a sign-in that would fail anyway.
+    let audience = grant::requested_audience(state, request.audience.as_deref()).await?;
+    let api = grant::audience(state, client, audience.as_deref()).await?;
+    let second_factor_passed = mfa::has_second_factor(&amr);
+    if !second_factor_passed && mfa::guardian(state).await?.required_of(&client.client_id) {
+        return Err(mfa_api::mfa_required(state, client, user, request).await);
     }
-    let audience = grant::requested_audience(state, params.get("audience")).await?;
-    let api = grant::audience(state, &client, audience.as_deref()).await?;
-    let requested = scope::parse(params.get("scope").unwrap_or_default());
+    let requested = scope::parse(&request.scope);
     let decided = grant::for_user(
         state,
         api.as_ref(),
         &user.user_id,
         Asked::Requested(&requested),
-        grant::refresh_possible(&client, false),
+        grant::refresh_possible(client, false),
     )
     .await?;
     let signed_in = SignedIn {
-        connection: Some(database.name.clone()),
-        amr: vec!["pwd".to_string()],
+        connection: Some(request.connection.clone()),
+        amr,
         acr: None,
     };
     let login = Login {
-        client: &client,
-        user: &user,
+        client,
+        user,
         api: api.as_ref(),
         protocol: "oauth2-password",
         requested_scopes: &requested,
         redirect_uri: None,
-        request: caller.facts,
-        connection: Some(&database.name),
+        request: facts,
+        connection: Some(&request.connection),
         amr: &signed_in.amr,
     };
     let custom = match actions::post_login(state, &login)
@@ -168,15 +205,17 @@ pub(super) async fn grant(
         .map_err(Denied::from)
     {
         Ok(custom) => custom,
-        Err(Denied::SecondFactor { .. }) => return Err(mfa_required()),
+        Err(Denied::SecondFactor { .. }) if !second_factor_passed => {
+            return Err(mfa_api::mfa_required(state, client, user, request).await);
+        }
         Err(denied) => return Err(denied.into()),
     };
     tracing::info!(user_id = %user.user_id, client_id = %client.client_id, "password grant succeeded");
     user_tokens(
         state,
         UserGrant {
-            client: &client,
-            user: &user,
+            client,
+            user,
             api: api.as_ref(),
             scopes: &decided.scopes,
             nonce: None,

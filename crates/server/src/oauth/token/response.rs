@@ -12,4 +12,8 @@ pub(crate) struct TokenResponse {
     pub(crate) scope: String,
     pub(crate) expires_in: i64,
     pub(super) token_type: &'static str,
+    /// The user's next recovery code, after one was used (Auth0's `mfa-recovery-code`
+    /// grant): shown to them once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) recovery_code: Option<String>,
 }

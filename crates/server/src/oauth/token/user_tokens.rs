@@ -171,5 +171,6 @@ pub(super) async fn user_tokens(
         scope: scope::join(&scopes),
         expires_in: access.expires_in,
         token_type: "Bearer",
+        recovery_code: None,
     })
 }
