@@ -94,6 +94,23 @@ pub enum Command {
         #[command(flatten)]
         common: AdminArgs,
     },
+    /// Copy the SQLite database while Tessera serves, checked page by page (PostgreSQL:
+    /// pg_dump). The master key is not in the copy: keep it apart.
+    Backup {
+        /// The backup file to write (must not exist)
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+    /// Restore a backup into the configured SQLite database, which must not exist yet
+    Restore {
+        /// The backup file (made by `tessera backup`)
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
 }
 
 /// Where the configuration and the database are.

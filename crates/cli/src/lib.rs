@@ -78,5 +78,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Keys { action, common } => {
             commands::keys::run(&Context::open(&common).await?, action).await
         }
+        Command::Backup { to, common } => commands::backup::backup(&common, &to).await,
+        Command::Restore { from, common } => commands::backup::restore(&common, &from).await,
     }
 }

@@ -30,9 +30,9 @@ pub use lists::{
 };
 pub use records::*;
 pub use store::{
-    MAX_AUTHENTICATORS, MAX_LINKED_IDENTITIES, MAX_REMEMBERED_BROWSERS, MAX_USERS_BY_EMAIL,
-    MAX_WEBAUTHN_CREDENTIALS, PASSKEY, PURGE_BATCH, PoolStats, RECOVERY_CODE, Store, TOTP,
-    WEBAUTHN_PLATFORM, WEBAUTHN_ROAMING,
+    CopyCheck, MAX_AUTHENTICATORS, MAX_LINKED_IDENTITIES, MAX_REMEMBERED_BROWSERS,
+    MAX_USERS_BY_EMAIL, MAX_WEBAUTHN_CREDENTIALS, PASSKEY, PURGE_BATCH, PoolStats, RECOVERY_CODE,
+    Store, TOTP, WEBAUTHN_PLATFORM, WEBAUTHN_ROAMING, check_sqlite_copy,
 };
 
 /// Errors of the storage layer. Messages never contain row contents, nor the password of
@@ -60,6 +60,9 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("migration failed")]
     Migration(#[source] sqlx::migrate::MigrateError),
+    /// What this backend does not do, and what to use instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {

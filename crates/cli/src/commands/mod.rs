@@ -5,6 +5,7 @@ pub mod actions;
 pub mod admins;
 pub mod apis;
 pub mod apps;
+pub mod backup;
 pub mod connections;
 pub mod dev;
 pub mod grants;

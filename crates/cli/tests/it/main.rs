@@ -8,6 +8,7 @@ const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 mod actions;
 mod admin;
 mod admins;
+mod backup;
 mod connections;
 mod consent;
 mod consent_page;

@@ -61,6 +61,7 @@ macro_rules! for_update {
 mod actions;
 mod admin_sessions;
 mod authenticators;
+mod backup;
 mod clients;
 mod codes;
 mod connections;
@@ -89,6 +90,7 @@ mod verification_tickets;
 mod webauthn;
 
 pub use authenticators::{MAX_AUTHENTICATORS, RECOVERY_CODE, TOTP};
+pub use backup::{CopyCheck, check_sqlite_copy};
 pub use linked_identities::MAX_LINKED_IDENTITIES;
 pub use purge::PURGE_BATCH;
 pub use remembered_browsers::MAX_REMEMBERED_BROWSERS;
