@@ -155,14 +155,14 @@ pub fn peek_header(token: &str) -> Result<JwsHeader, JoseError> {
     parse_header(split_compact(token)?.header)
 }
 
-struct CompactParts<'a> {
-    signing_input: &'a str,
-    header: &'a str,
-    payload: &'a str,
-    signature: &'a str,
+pub(crate) struct CompactParts<'a> {
+    pub(crate) signing_input: &'a str,
+    pub(crate) header: &'a str,
+    pub(crate) payload: &'a str,
+    pub(crate) signature: &'a str,
 }
 
-fn split_compact(token: &str) -> Result<CompactParts<'_>, JoseError> {
+pub(crate) fn split_compact(token: &str) -> Result<CompactParts<'_>, JoseError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(JoseError::TooLarge);
     }
@@ -190,8 +190,14 @@ fn parse_header(encoded: &str) -> Result<JwsHeader, JoseError> {
 }
 
 fn parse_claims(encoded: &str) -> Result<serde_json::Map<String, serde_json::Value>, JoseError> {
-    let bytes = b64_decode(encoded)?;
-    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    parse_unique_object(&b64_decode(encoded)?)
+}
+
+/// A JSON object whose member names are unique.
+pub(crate) fn parse_unique_object(
+    bytes: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, JoseError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let claims = serde::Deserializer::deserialize_map(&mut deserializer, UniqueKeys)
         .map_err(|_| JoseError::Malformed("bad claims"))?;
     deserializer

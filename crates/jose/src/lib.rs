@@ -1,10 +1,11 @@
 //! JOSE for Tessera: signing keys, compact JWS signing and verification, JWK/JWKS,
-//! RFC 7638 key ids, and the envelope that keeps private keys encrypted at rest.
+//! RFC 7638 key ids, DPoP proofs (RFC 9449), and the envelope that keeps private keys encrypted at rest.
 //!
 //! One crypto backend (aws-lc-rs) for the whole workspace. Keys are parsed once and
 //! held; signing never re-parses a private key.
 
 mod certificate;
+pub mod dpop;
 mod jwk;
 mod jws;
 mod master_key;

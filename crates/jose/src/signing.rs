@@ -185,6 +185,24 @@ impl SigningKey {
         Ok(token)
     }
 
+    /// Signs `claims` under a header the caller chose (a client's DPoP proof carries its
+    /// public `jwk` and no `kid`). The header's `alg` is the caller's to get right.
+    pub fn sign_with_header<H: Serialize + ?Sized, C: Serialize + ?Sized>(
+        &self,
+        header: &H,
+        claims: &C,
+    ) -> Result<String, JoseError> {
+        let header = serde_json::to_vec(header).map_err(|_| JoseError::Signing)?;
+        let payload = serde_json::to_vec(claims).map_err(|_| JoseError::Signing)?;
+        let mut token = b64(&header);
+        token.push('.');
+        token.push_str(&b64(&payload));
+        let signature = self.sign(token.as_bytes())?;
+        token.push('.');
+        token.push_str(&b64(&signature));
+        Ok(token)
+    }
+
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JoseError> {
         match &self.inner {
             Inner::Rsa(pair) => {
