@@ -15,6 +15,10 @@ use crate::keys::{KeyRing, KeySet};
 use crate::management::ImportQueue;
 use crate::passwords::PasswordHasher;
 
+/// At most this many DPoP proofs a minute per node (~5 MB): beyond, the token endpoint
+/// answers 503 rather than forget a proof that could be replayed.
+const DPOP_PROOFS_REMEMBERED: usize = 100_000;
+
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
@@ -36,6 +40,7 @@ struct Inner {
     actions: tessera_actions::Engine,
     action_programs: crate::actions::Programs,
     upstreams: crate::upstream::Upstreams,
+    dpop_replay: tessera_jose::dpop::ReplayCache,
 }
 
 impl AppState {
@@ -73,6 +78,7 @@ impl AppState {
             actions: tessera_actions::Engine::start(tessera_actions::Limits::default()),
             action_programs: crate::actions::Programs::default(),
             upstreams: crate::upstream::Upstreams::default(),
+            dpop_replay: tessera_jose::dpop::ReplayCache::new(DPOP_PROOFS_REMEMBERED),
         }))
     }
 
@@ -131,6 +137,11 @@ impl AppState {
     /// Each trigger's deployed rules and actions, as recently read.
     pub(crate) fn action_programs(&self) -> &crate::actions::Programs {
         &self.0.action_programs
+    }
+
+    /// The jtis of DPoP proofs the token endpoint accepted in the last minute.
+    pub(crate) fn dpop_replay(&self) -> &tessera_jose::dpop::ReplayCache {
+        &self.0.dpop_replay
     }
 
     /// The upstream identity providers' client and what it keeps per connection.

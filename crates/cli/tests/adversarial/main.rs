@@ -20,6 +20,7 @@ mod csrf;
 mod dashboard;
 mod databases;
 mod device_flow;
+mod dpop;
 mod durability;
 mod email_verification;
 mod fuzz;

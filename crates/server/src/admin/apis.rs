@@ -683,6 +683,7 @@ pub(crate) async fn issue_test_token(
         &api.identifier,
         None,
         None,
+        None,
     )
     .await
     {

@@ -8,7 +8,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 
-const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Auth0-Client";
+// `DPoP` carries a proof (RFC 9449); browsers must be allowed to send it and to read the
+// `DPoP-Nonce` a server may answer with.
+const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Auth0-Client, DPoP";
+const EXPOSED_HEADERS: &str = "DPoP-Nonce, WWW-Authenticate";
 
 pub(crate) async fn preflight_any() -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -93,9 +96,12 @@ pub(crate) async fn allow_registered(
             .headers_mut()
             .insert(header::VARY, HeaderValue::from_static("Origin"));
         if let Some(origin) = registered_origin(state, headers).await {
-            response
-                .headers_mut()
-                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            let out = response.headers_mut();
+            out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            out.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSED_HEADERS),
+            );
         }
     }
     response

@@ -43,6 +43,7 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "id_token_signing_alg_values_supported": state.keys().published_algorithms(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": tessera_jose::dpop::DPOP_ALGORITHMS,
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -20,6 +20,14 @@ pub(crate) struct AccessToken {
     pub(crate) expires_in: i64,
     /// What the token grants, as the grant pipeline decided.
     pub(crate) scopes: Vec<String>,
+    /// Whether the token carries `cnf.jkt` (RFC 9449): its `token_type` is then `DPoP`.
+    pub(crate) dpop_bound: bool,
+}
+
+impl AccessToken {
+    pub(crate) fn token_type(&self) -> &'static str {
+        if self.dpop_bound { "DPoP" } else { "Bearer" }
+    }
 }
 
 /// Signs on the calling task: one RS256 signature is ~0.4 ms of CPU, and a hop to the
@@ -53,6 +61,7 @@ pub(crate) fn jwt_access_token(
     client_id: &str,
     grant: &Grant,
     in_browser: bool,
+    dpop_jkt: Option<&str>,
 ) -> Result<AccessToken, OAuthError> {
     let lifetime = api.access_token_lifetime(in_browser);
     let jti = if api.token_dialect.is_rfc9068() {
@@ -71,12 +80,17 @@ pub(crate) fn jwt_access_token(
         lifetime,
         jti: &jti,
     });
+    if let Some(jkt) = dpop_jkt {
+        // Before the custom claims, so no Action can put its own `cnf` in its place.
+        claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+    }
     with_custom_claims(&mut claims, &grant.custom.access_token_claims);
     let token = sign(state, &api.signing_alg, typ, &claims)?;
     Ok(AccessToken {
         token,
         expires_in: lifetime,
         scopes: grant.scopes.clone(),
+        dpop_bound: dpop_jkt.is_some(),
     })
 }
 
@@ -114,6 +128,9 @@ async fn opaque_access_token(
         token,
         expires_in: OPAQUE_ACCESS_TOKEN_LIFETIME,
         scopes: scopes.to_vec(),
+        // Good only at /userinfo, which takes bearer tokens: not bound (its `token_type`
+        // tells the client, as RFC 9449 §5 allows).
+        dpop_bound: false,
     })
 }
 
@@ -125,6 +142,7 @@ pub(crate) async fn user_access_token(
     user_id: &str,
     grant: &Grant,
     in_browser: bool,
+    dpop_jkt: Option<&str>,
 ) -> Result<AccessToken, OAuthError> {
     match api {
         Some(api) => jwt_access_token(
@@ -134,6 +152,7 @@ pub(crate) async fn user_access_token(
             client_id,
             grant,
             in_browser,
+            dpop_jkt,
         ),
         None => opaque_access_token(state, client_id, user_id, &grant.scopes).await,
     }

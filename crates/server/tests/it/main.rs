@@ -13,6 +13,7 @@ mod consent;
 mod databases;
 mod dbconnections;
 mod device_flow;
+mod dpop;
 mod email_provider;
 mod email_verification;
 mod error_shapes;

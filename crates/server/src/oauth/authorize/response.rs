@@ -296,9 +296,16 @@ async fn issue_response(
     }
     let mut access_token = None;
     if request.response_type.token {
-        let issued =
-            issue::user_access_token(state, api, &client.client_id, &user.user_id, &granted, true)
-                .await?;
+        let issued = issue::user_access_token(
+            state,
+            api,
+            &client.client_id,
+            &user.user_id,
+            &granted,
+            true,
+            None,
+        )
+        .await?;
         params.push(("access_token", issued.token.clone()));
         params.push(("token_type", "Bearer".into()));
         params.push(("expires_in", issued.expires_in.to_string()));

@@ -19,6 +19,7 @@ pub(super) async fn grant(
     state: &AppState,
     params: &Params,
     credentials: &ClientCredentials,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params
         .get("code")
@@ -58,6 +59,7 @@ pub(super) async fn grant(
             sid: Some(&grant.sid),
             custom: grant.custom.clone(),
             signed_in: &grant.signed_in,
+            dpop,
         },
         Some(refresh),
     )

@@ -19,6 +19,7 @@ pub(super) async fn grant(
     params: &Params,
     credentials: &ClientCredentials,
     facts: &RequestFacts,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let audience = crate::grant::requested_audience(state, params.get("audience"))
         .await?
@@ -42,19 +43,29 @@ pub(super) async fn grant(
         ));
     }
     let requested = params.get("scope").map(scope::parse);
-    machine_token(state, &access, audience, requested.as_deref(), Some(facts)).await
+    machine_token(
+        state,
+        &access,
+        audience,
+        requested.as_deref(),
+        Some(facts),
+        dpop,
+    )
+    .await
 }
 
 /// A token for `access`'s application (already authenticated, or vouched for by an
 /// administrator testing an API in the dashboard) to its audience, with the scopes its
 /// grant allows of `requested` (all of them when `None`). With `request`, the
-/// credentials-exchange Actions run on it (the dashboard's test token skips them).
+/// credentials-exchange Actions run on it (the dashboard's test token skips them). With
+/// `dpop`, the token is bound to that key thumbprint.
 pub(crate) async fn machine_token(
     state: &AppState,
     access: &MachineAccess,
     audience: &str,
     requested: Option<&[String]>,
     request: Option<&RequestFacts>,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let api = access.api.as_ref().ok_or_else(|| {
         OAuthError::access_denied(
@@ -76,15 +87,17 @@ pub(crate) async fn machine_token(
         &access.client.client_id,
         &granted,
         false,
+        dpop,
     )?;
     let scopes = granted.scopes;
+    let token_type = issued.token_type();
     Ok(TokenResponse {
         access_token: issued.token,
         id_token: None,
         refresh_token: None,
         scope: scope::join(&scopes),
         expires_in: issued.expires_in,
-        token_type: "Bearer",
+        token_type,
         recovery_code: None,
     })
 }

@@ -132,6 +132,7 @@ pub(super) async fn grant(
     state: &AppState,
     params: &Params,
     credentials: &ClientCredentials,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let device_code = params
         .get("device_code")
@@ -197,6 +198,7 @@ pub(super) async fn grant(
             sid: None,
             custom: grant.custom,
             signed_in: &signed_in,
+            dpop,
         },
         Some(RefreshSource::Device),
     )

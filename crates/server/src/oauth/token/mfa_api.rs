@@ -403,6 +403,7 @@ pub(super) async fn otp_grant(
     params: &Params,
     credentials: &ClientCredentials,
     facts: &RequestFacts,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let (client, pending, code) =
         grant_parts(state, params, credentials, (MFA_OTP_GRANT, "otp")).await?;
@@ -426,7 +427,7 @@ pub(super) async fn otp_grant(
     if checked != Checked::Accepted {
         return Err(refused(checked, "Invalid otp_code."));
     }
-    finish(state, &client, pending, "otp", facts, None).await
+    finish(state, &client, pending, "otp", facts, None, dpop).await
 }
 
 /// `grant_type=http://auth0.com/oauth/grant-type/mfa-recovery-code`: a recovery code, used
@@ -436,6 +437,7 @@ pub(super) async fn recovery_code_grant(
     params: &Params,
     credentials: &ClientCredentials,
     facts: &RequestFacts,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let (client, pending, code) = grant_parts(
         state,
@@ -448,7 +450,7 @@ pub(super) async fn recovery_code_grant(
     if checked != Checked::Accepted {
         return Err(refused(checked, "Invalid recovery code."));
     }
-    finish(state, &client, pending, "recovery-code", facts, next).await
+    finish(state, &client, pending, "recovery-code", facts, next, dpop).await
 }
 
 /// The second factor passed: the token is taken (a racing request with another good code
@@ -460,6 +462,7 @@ async fn finish(
     method: &str,
     facts: &RequestFacts,
     next_recovery_code: Option<String>,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let Some(record) = state
         .store()
@@ -476,7 +479,8 @@ async fn finish(
         amr.push("otp".into());
     }
     tracing::info!(user_id = %pending.user.user_id, client_id = %client.client_id, method, "second factor passed (MFA API)");
-    let mut tokens = password::finish(state, client, &pending.user, &request, amr, facts).await?;
+    let mut tokens =
+        password::finish(state, client, &pending.user, &request, amr, facts, dpop).await?;
     tokens.recovery_code = next_recovery_code;
     Ok(tokens)
 }

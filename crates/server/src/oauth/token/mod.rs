@@ -8,6 +8,7 @@ pub(crate) mod authorization_code;
 mod client_auth;
 pub(crate) mod client_credentials;
 mod device_code;
+pub(crate) mod dpop;
 mod introspect;
 mod mfa_api;
 mod password;
@@ -78,26 +79,30 @@ async fn handle(
     let params = Params::from_body(headers, body, true)
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let credentials = ClientCredentials::from_request(headers, &params)?;
+    // Before the grant: a bad proof costs nothing (no code consumed, no token rotated).
+    let proven = dpop::proven_key(state, headers)?;
+    let dpop = proven.as_deref();
     // What Actions see of this request (`event.request`); the body without credentials.
     let facts = RequestFacts::of(ip, "POST", headers, visible_parameters(params.iter()));
     let (grant, issued) = match params.get("grant_type") {
         Some("authorization_code") => (
             Grant::AuthorizationCode,
-            authorization_code::grant(state, &params, &credentials).await,
+            authorization_code::grant(state, &params, &credentials, dpop).await,
         ),
         Some("refresh_token") => (
             Grant::RefreshToken,
-            refresh_token::grant(state, &params, &credentials, &facts).await,
+            refresh_token::grant(state, &params, &credentials, &facts, dpop).await,
         ),
         Some("client_credentials") => (
             Grant::ClientCredentials,
-            client_credentials::grant(state, &params, &credentials, &facts).await,
+            client_credentials::grant(state, &params, &credentials, &facts, dpop).await,
         ),
         Some(name @ (PASSWORD_GRANT | PASSWORD_REALM_GRANT)) => {
             let caller = password::Caller {
                 headers,
                 ip,
                 facts: &facts,
+                dpop,
             };
             let realm = name == PASSWORD_REALM_GRANT;
             (
@@ -107,15 +112,15 @@ async fn handle(
         }
         Some(DEVICE_CODE_GRANT) => (
             Grant::DeviceCode,
-            device_code::grant(state, &params, &credentials).await,
+            device_code::grant(state, &params, &credentials, dpop).await,
         ),
         Some(MFA_OTP_GRANT) => (
             Grant::MfaOtp,
-            mfa_api::otp_grant(state, &params, &credentials, &facts).await,
+            mfa_api::otp_grant(state, &params, &credentials, &facts, dpop).await,
         ),
         Some(MFA_RECOVERY_CODE_GRANT) => (
             Grant::MfaRecoveryCode,
-            mfa_api::recovery_code_grant(state, &params, &credentials, &facts).await,
+            mfa_api::recovery_code_grant(state, &params, &credentials, &facts, dpop).await,
         ),
         Some(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(

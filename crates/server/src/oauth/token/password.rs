@@ -53,6 +53,8 @@ pub(super) struct Caller<'a> {
     /// The client's address as the edge sees it (a trusted proxy's `X-Forwarded-For`).
     pub(super) ip: IpAddr,
     pub(super) facts: &'a RequestFacts,
+    /// The thumbprint of the DPoP key the request proved.
+    pub(super) dpop: Option<&'a str>,
 }
 
 /// `grant_type` `password` (`realm` = false) or `…/password-realm` (`realm` = true).
@@ -153,6 +155,7 @@ pub(super) async fn grant(
         &request,
         vec!["pwd".into()],
         caller.facts,
+        caller.dpop,
     )
     .await
 }
@@ -166,6 +169,7 @@ pub(super) async fn finish(
     request: &PasswordRequest,
     amr: Vec<String>,
     facts: &RequestFacts,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     // The request is checked before a second factor is asked: a user is not sent through
     // one for a sign-in that would fail anyway.
@@ -223,6 +227,7 @@ pub(super) async fn finish(
             sid: None,
             custom,
             signed_in: &signed_in,
+            dpop,
         },
         Some(RefreshSource::Password),
     )

@@ -21,6 +21,7 @@ pub(super) async fn grant(
     params: &Params,
     credentials: &ClientCredentials,
     facts: &RequestFacts,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let token = params
         .get("refresh_token")
@@ -40,6 +41,13 @@ pub(super) async fn grant(
     }
     let grant: RefreshGrant =
         serde_json::from_str(&family.grant).map_err(|_| OAuthError::server_error())?;
+    if let Some(bound) = grant.dpop_jkt.as_deref()
+        && dpop != Some(bound)
+    {
+        return Err(super::dpop::invalid_dpop_proof(
+            "The refresh token is bound to a DPoP key: a proof with that key is required.",
+        ));
+    }
     let scopes = match params.get("scope") {
         None => grant.scope.clone(),
         Some(requested) => {
@@ -118,6 +126,7 @@ pub(super) async fn grant(
             sid: grant.sid.as_deref(),
             custom,
             signed_in: &grant.signed_in,
+            dpop,
         },
         Some(RefreshSource::Rotated(new_token)),
     )

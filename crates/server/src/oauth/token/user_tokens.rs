@@ -25,6 +25,10 @@ pub(super) struct RefreshGrant {
     /// ID tokens see it again at each refresh).
     #[serde(flatten)]
     pub(super) signed_in: SignedIn,
+    /// The DPoP key a public client's family is bound to: each refresh must prove it
+    /// (RFC 9449 §5). A confidential client's family is bound by its authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) dpop_jkt: Option<String>,
 }
 
 /// Where the refresh token of a response comes from.
@@ -53,6 +57,9 @@ pub(super) struct UserGrant<'a> {
     /// What post-login Actions added: at the code's login, or at this refresh.
     pub(super) custom: Customization,
     pub(super) signed_in: &'a SignedIn,
+    /// The thumbprint of the DPoP key this request proved (RFC 9449): the access token is
+    /// bound to it, and a public client's new refresh-token family too.
+    pub(super) dpop: Option<&'a str>,
 }
 
 /// Access token, ID token (with `openid`) and refresh token (with `offline_access`, when
@@ -72,6 +79,7 @@ pub(super) async fn user_tokens(
         sid,
         custom,
         signed_in,
+        dpop,
     } = recorded;
     // The scopes were decided when the code or the family was; decided again now with the
     // user's current permissions (and without offline_access when no refresh token can
@@ -96,6 +104,7 @@ pub(super) async fn user_tokens(
         &user.user_id,
         &granted,
         false,
+        dpop,
     )
     .await?;
     let id_token_claims = granted.custom.id_token_claims;
@@ -141,6 +150,7 @@ pub(super) async fn user_tokens(
                 sid: sid.clone(),
                 auth_time,
                 signed_in: signed_in.clone(),
+                dpop_jkt: dpop.filter(|_| client.is_public()).map(str::to_string),
             };
             let family = NewRefreshFamily {
                 family_id: ids::alphanumeric(24),
@@ -164,13 +174,14 @@ pub(super) async fn user_tokens(
         }
         _ => None,
     };
+    let token_type = access.token_type();
     Ok(TokenResponse {
         access_token: access.token,
         id_token,
         refresh_token,
         scope: scope::join(&scopes),
         expires_in: access.expires_in,
-        token_type: "Bearer",
+        token_type,
         recovery_code: None,
     })
 }

@@ -1,0 +1,61 @@
+//! DPoP at the token endpoint (RFC 9449 §5): a `DPoP` header binds what is issued to the
+//! proof's key. The proof itself is judged by `tessera_jose::dpop`, here only what it must
+//! be about: `POST` to the token endpoint as discovery publishes it.
+//!
+//! Replayed proofs are refused by a per-node cache, not a shared table: every grant a
+//! proof accompanies here is itself single use (codes, device codes, rotating refresh
+//! tokens) or needs the client's credentials, so a proof replayed at another node within
+//! its minute can only repeat a request that fails anyway, or one its sender could make.
+
+use axum::http::{HeaderMap, StatusCode};
+use tessera_jose::dpop::{DpopError, ProofContext, verify_proof};
+
+use crate::AppState;
+use crate::clock::now;
+use crate::error::OAuthError;
+
+/// RFC 9449 §5's error code.
+pub(crate) fn invalid_dpop_proof(description: impl Into<String>) -> OAuthError {
+    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)
+}
+
+/// The thumbprint of the key the request's `DPoP` header proves, if it has one.
+pub(super) fn proven_key(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, OAuthError> {
+    let mut proofs = headers.get_all("dpop").iter();
+    let Some(proof) = proofs.next() else {
+        return Ok(None);
+    };
+    if proofs.next().is_some() {
+        return Err(invalid_dpop_proof("More than one DPoP header."));
+    }
+    let proof = proof
+        .to_str()
+        .map_err(|_| invalid_dpop_proof("The DPoP proof is malformed."))?;
+    let now = now();
+    let endpoint = format!("{}oauth/token", state.issuer());
+    let context = ProofContext {
+        method: "POST",
+        uri: &endpoint,
+        access_token: None,
+        now,
+    };
+    let verified = verify_proof(proof, &context).map_err(refusal)?;
+    state.dpop_replay().check(&verified, now).map_err(refusal)?;
+    Ok(Some(verified.jkt))
+}
+
+fn refusal(error: DpopError) -> OAuthError {
+    if error == DpopError::Busy {
+        let mut busy = OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            error.to_string(),
+        );
+        busy.retry_after = Some(2);
+        return busy;
+    }
+    invalid_dpop_proof(error.to_string())
+}

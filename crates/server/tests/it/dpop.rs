@@ -1,0 +1,233 @@
+//! DPoP at the token endpoint (RFC 9449 §5): a proof binds the access token (`cnf.jkt`,
+//! `token_type: DPoP`) and a public client's refresh tokens, which then need a proof with
+//! the same key; a bad proof is refused before the grant is touched.
+
+use serde_json::Value;
+use tessera_jose::Algorithm;
+use tessera_testkit::dpop::DpopKey;
+use tessera_testkit::*;
+
+/// POSTs `form` to the token endpoint with these `DPoP` headers.
+async fn token_with(server: &TestServer, proofs: &[String], form: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .form(form);
+    for proof in proofs {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn endpoint(server: &TestServer) -> String {
+    format!("{}oauth/token", server.issuer)
+}
+
+async fn refresh_with(server: &TestServer, proofs: &[String], token: &str) -> (u16, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", server.spa_client_id.as_str()),
+        ("refresh_token", token),
+    ];
+    token_with(server, proofs, &form).await
+}
+
+#[tokio::test]
+async fn a_proof_binds_the_access_token_and_the_public_clients_refresh_token() {
+    let server = spawn().await;
+    let key = DpopKey::new(Algorithm::Es256);
+    let (code, verifier) = server
+        .authorization_code(&browser(), "openid offline_access read:messages", Some(API))
+        .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", server.spa_client_id.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let proof = key.proof("POST", &endpoint(&server), None);
+    let (status, tokens) = token_with(&server, &[proof], &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "DPoP");
+    let claims = server
+        .verify(tokens["access_token"].as_str().unwrap(), API)
+        .await;
+    assert_eq!(claims["cnf"]["jkt"], key.jkt().as_str());
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    // The bound refresh token needs a proof with the same key; refusals consume nothing.
+    let (status, body) = refresh_with(&server, &[], &refresh).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
+    let thief = DpopKey::new(Algorithm::Es256);
+    let (status, body) = refresh_with(
+        &server,
+        &[thief.proof("POST", &endpoint(&server), None)],
+        &refresh,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
+    let (status, body) = refresh_with(
+        &server,
+        &[key.proof("POST", &endpoint(&server), None)],
+        &refresh,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let claims = server
+        .verify(body["access_token"].as_str().unwrap(), API)
+        .await;
+    assert_eq!(claims["cnf"]["jkt"], key.jkt().as_str());
+
+    // The rotated token stays bound.
+    let next = body["refresh_token"].as_str().unwrap();
+    let (status, body) = refresh_with(&server, &[], next).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
+}
+
+#[tokio::test]
+async fn without_a_proof_tokens_stay_bearer_and_unbound() {
+    let server = spawn().await;
+    let tokens = server
+        .code_flow(&browser(), "openid offline_access read:messages", Some(API))
+        .await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    let claims = server
+        .verify(tokens["access_token"].as_str().unwrap(), API)
+        .await;
+    assert!(claims.get("cnf").is_none());
+    // An unbound refresh token may be used with a proof: the new access token is bound.
+    let key = DpopKey::new(Algorithm::EdDsa);
+    let (status, body) = refresh_with(
+        &server,
+        &[key.proof("POST", &endpoint(&server), None)],
+        tokens["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+}
+
+#[tokio::test]
+async fn client_credentials_tokens_are_bound_with_a_proof() {
+    let server = spawn().await;
+    let key = DpopKey::new(Algorithm::Rs256);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", server.m2m_client_id.as_str()),
+        ("client_secret", server.m2m_secret.as_str()),
+        ("audience", API),
+    ];
+    let (status, body) = token_with(
+        &server,
+        &[key.proof("POST", &endpoint(&server), None)],
+        &form,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let claims = server
+        .verify(body["access_token"].as_str().unwrap(), API)
+        .await;
+    assert_eq!(claims["cnf"]["jkt"], key.jkt().as_str());
+}
+
+#[tokio::test]
+async fn a_bad_proof_is_refused_before_the_code_is_spent() {
+    let server = spawn().await;
+    let key = DpopKey::new(Algorithm::Es256);
+    let (code, verifier) = server
+        .authorization_code(&browser(), "openid", Some(API))
+        .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", server.spa_client_id.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let good = key.proof("POST", &endpoint(&server), None);
+    let other_place = key.proof("POST", &server.url("/oauth/revoke"), None);
+    let wrong_method = key.proof("GET", &endpoint(&server), None);
+    let two = [good.clone(), key.proof("POST", &endpoint(&server), None)];
+    for proofs in [vec![other_place], vec![wrong_method], two.to_vec()] {
+        let (status, body) = token_with(&server, &proofs, &form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_dpop_proof")),
+            "{body}"
+        );
+    }
+    let (status, body) = token_with(&server, std::slice::from_ref(&good), &form).await;
+    assert_eq!(status, 200, "the refusals left the code unspent: {body}");
+    // The same proof again is a replay, whatever the grant.
+    let m2m = [
+        ("grant_type", "client_credentials"),
+        ("client_id", server.m2m_client_id.as_str()),
+        ("client_secret", server.m2m_secret.as_str()),
+        ("audience", API),
+    ];
+    let (status, body) = token_with(&server, &[good], &m2m).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
+}
+
+#[tokio::test]
+async fn discovery_and_cors_announce_dpop() {
+    let server = spawn().await;
+    let http = reqwest::Client::new();
+    let document: Value = http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let algs = document["dpop_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(algs.iter().any(|a| a == "ES256"), "{document}");
+    assert!(!algs.iter().any(|a| a == "HS256" || a == "none"));
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, server.url("/oauth/token"))
+        .header("Origin", SPA_ORIGIN)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "dpop, content-type")
+        .send()
+        .await
+        .unwrap();
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("dpop"), "{allowed}");
+    let response = http
+        .post(server.url("/oauth/token"))
+        .header("Origin", SPA_ORIGIN)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "x"),
+            ("refresh_token", "y"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("DPoP-Nonce"), "{exposed}");
+}
