@@ -13,6 +13,30 @@ use crate::error::{GuardError, RequestError};
 ///
 /// The scheme name is case-insensitive; one or more spaces may follow it.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, GuardError> {
+    match presented_token(headers)? {
+        Presented::Bearer(token) => Ok(token),
+        Presented::Dpop(_) => Err(GuardError::MissingToken),
+    }
+}
+
+/// An access token as the request presents it: under the `Bearer` scheme (RFC 6750) or
+/// the `DPoP` scheme (RFC 9449 §7.1), which needs a proof beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    Bearer(&'a str),
+    Dpop(&'a str),
+}
+
+impl<'a> Presented<'a> {
+    pub fn token(&self) -> &'a str {
+        match self {
+            Presented::Bearer(token) | Presented::Dpop(token) => token,
+        }
+    }
+}
+
+/// The access token of a request under either scheme; the errors of [`bearer_token`].
+pub fn presented_token(headers: &HeaderMap) -> Result<Presented<'_>, GuardError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(GuardError::MissingToken);
@@ -27,7 +51,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, GuardError> {
         Some(space) => (&value[..space], &value[space + 1..]),
         None => (value, &[][..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let dpop = scheme.eq_ignore_ascii_case(b"dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case(b"bearer") {
         if !value.is_ascii() {
             return Err(RequestError::UnreadableHeader.into());
         }
@@ -45,7 +70,12 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, GuardError> {
         return Err(RequestError::InvalidTokenSyntax.into());
     }
     // A b64token is ASCII.
-    std::str::from_utf8(token).map_err(|_| RequestError::UnreadableHeader.into())
+    let token = std::str::from_utf8(token).map_err(|_| RequestError::UnreadableHeader)?;
+    Ok(if dpop {
+        Presented::Dpop(token)
+    } else {
+        Presented::Bearer(token)
+    })
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`

@@ -36,6 +36,8 @@ struct Inner {
     /// proxy` does not parse the whole payload again.
     client_id: Option<String>,
     expires_at: f64,
+    /// `cnf`: the key the token is bound to (RFC 7800), if any.
+    binding: Binding,
     /// The payload JSON, parsed into `raw` on first use.
     payload: Vec<u8>,
     raw: OnceLock<Map<String, Value>>,
@@ -117,6 +119,20 @@ impl Claims {
         })
     }
 
+    /// `cnf.jkt`: the thumbprint of the DPoP key the token is bound to (RFC 9449 §6).
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        match &self.0.binding {
+            Binding::Jkt(jkt) => Some(jkt),
+            _ => None,
+        }
+    }
+
+    /// Whether the token carries a `cnf` claim: a sender-constrained token, never good
+    /// as a bearer token.
+    pub fn is_bound(&self) -> bool {
+        !matches!(self.0.binding, Binding::None)
+    }
+
     pub(crate) fn verified_by(&self) -> VerifiedBy {
         self.0.verified_by
     }
@@ -144,6 +160,14 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<Claims>().cloned())
     }
+}
+
+/// What a token's `cnf` binds it to.
+#[derive(Debug)]
+enum Binding {
+    None,
+    Jkt(String),
+    Other,
 }
 
 /// What a signature-checked token must also satisfy to be accepted as one of our access
@@ -228,12 +252,23 @@ impl Policy {
             _ => None,
         };
 
+        // A `cnf` that is not an object, or binds with something else than a DPoP key
+        // (mTLS's `x5t#S256`), still makes the token sender-constrained: never a bearer.
+        let binding = match members.cnf {
+            None => Binding::None,
+            Some(cnf) => match cnf.get("jkt").and_then(Value::as_str) {
+                Some(jkt) if !jkt.is_empty() => Binding::Jkt(jkt.to_owned()),
+                _ => Binding::Other,
+            },
+        };
+
         Ok(Claims(Arc::new(Inner {
             sub,
             scope,
             permissions,
             client_id,
             expires_at,
+            binding,
             payload: token.payload,
             raw: OnceLock::new(),
             verified_by,
@@ -255,6 +290,8 @@ struct Members<'a> {
     permissions: Option<Member<'a>>,
     azp: Option<Member<'a>>,
     client_id: Option<Member<'a>>,
+    /// `cnf` (RFC 7800), rare enough to be read whole.
+    cnf: Option<Value>,
     /// `nonce`, `at_hash` or `c_hash` is present.
     id_token_member: bool,
 }
@@ -295,6 +332,13 @@ impl<'de> Visitor<'de> for MembersVisitor {
                 "permissions" => &mut members.permissions,
                 "azp" => &mut members.azp,
                 "client_id" => &mut members.client_id,
+                "cnf" => {
+                    if members.cnf.is_some() {
+                        return Err(serde::de::Error::custom("duplicate member"));
+                    }
+                    members.cnf = Some(access.next_value::<Value>()?);
+                    continue;
+                }
                 other => {
                     members.id_token_member |= matches!(other, "nonce" | "at_hash" | "c_hash");
                     if !seen.insert(name) {

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_jose::JoseError;
+use tessera_jose::dpop::{DPOP_ALGORITHMS, DpopError};
 
 /// The realm used when no other was configured (the one express-oauth2-jwt-bearer uses).
 pub(crate) const DEFAULT_REALM: &str = "api";
@@ -32,6 +33,10 @@ pub enum GuardError {
         /// The scopes or permissions the route asks for.
         required: Vec<String>,
     },
+    /// The `DPoP` proof is missing, repeated or wrong (RFC 9449 §7.1): 401
+    /// `invalid_dpop_proof` with a `DPoP` challenge.
+    #[error("{0}")]
+    InvalidDpopProof(DpopError),
 }
 
 /// What is wrong with an `Authorization` header.
@@ -83,6 +88,14 @@ pub enum TokenError {
     NotYetValid,
     #[error("the token was issued in the future")]
     IssuedInFuture,
+    #[error("the token is DPoP-bound: present it with the DPoP scheme and a proof")]
+    BoundTokenAsBearer,
+    #[error("the token is not DPoP-bound")]
+    NotDpopBound,
+    #[error("the token is not bound to the DPoP proof's key")]
+    KeyMismatch,
+    #[error("this API requires DPoP-bound tokens")]
+    DpopRequired,
 }
 
 impl From<JoseError> for TokenError {
@@ -130,6 +143,8 @@ pub enum ConfigError {
     NoUsableKeys,
     #[error("the HTTP client could not be built")]
     HttpClient,
+    #[error("the public origin must be an http(s) scheme and host, without a path")]
+    InvalidPublicOrigin,
 }
 
 /// Why a JWKS refresh failed. The guard keeps its last good keys when this happens.
@@ -158,7 +173,9 @@ impl GuardError {
     /// The HTTP status this error is answered with: 400, 401 or 403.
     pub fn status(&self) -> StatusCode {
         match self {
-            GuardError::MissingToken | GuardError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            GuardError::MissingToken
+            | GuardError::InvalidToken(_)
+            | GuardError::InvalidDpopProof(_) => StatusCode::UNAUTHORIZED,
             GuardError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             GuardError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
         }
@@ -171,13 +188,35 @@ impl GuardError {
             GuardError::InvalidRequest(_) => Some("invalid_request"),
             GuardError::InvalidToken(_) => Some("invalid_token"),
             GuardError::InsufficientScope { .. } => Some("insufficient_scope"),
+            GuardError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
         }
+    }
+
+    /// Whether the challenge is `DPoP` (RFC 9449 §7.1): for a bad proof, and whenever the
+    /// API requires DPoP; otherwise `Bearer`.
+    fn dpop_challenge(&self, dpop_required: bool) -> bool {
+        dpop_required
+            || matches!(
+                self,
+                GuardError::InvalidDpopProof(_)
+                    | GuardError::InvalidToken(TokenError::NotDpopBound | TokenError::KeyMismatch)
+            )
     }
 
     /// The `WWW-Authenticate` challenge for this error in `realm`.
     pub fn challenge(&self, realm: &str) -> String {
+        self.challenge_in(realm, false)
+    }
+
+    /// The challenge in `realm`, for an API that requires DPoP or not.
+    pub fn challenge_in(&self, realm: &str, dpop_required: bool) -> String {
+        let dpop = self.dpop_challenge(dpop_required);
         let mut challenge = String::with_capacity(96);
-        challenge.push_str("Bearer realm=\"");
+        challenge.push_str(if dpop {
+            "DPoP realm=\""
+        } else {
+            "Bearer realm=\""
+        });
         push_quoted(&mut challenge, realm);
         challenge.push('"');
         if let Some(code) = self.code() {
@@ -194,6 +233,9 @@ impl GuardError {
             push_quoted(&mut challenge, &required.join(" "));
             challenge.push('"');
         }
+        if dpop {
+            let _ = write!(challenge, ", algs=\"{}\"", DPOP_ALGORITHMS.join(" "));
+        }
         challenge
     }
 
@@ -201,7 +243,12 @@ impl GuardError {
     /// `{"error": ..., "error_description": ...}`; `error` is `unauthorized` for a missing
     /// token, which has no RFC 6750 error code.
     pub fn to_response(&self, realm: &str) -> Response {
-        let challenge = HeaderValue::from_str(&self.challenge(realm))
+        self.to_response_in(realm, false)
+    }
+
+    /// The full response, for an API that requires DPoP or not.
+    pub fn to_response_in(&self, realm: &str, dpop_required: bool) -> Response {
+        let challenge = HeaderValue::from_str(&self.challenge_in(realm, dpop_required))
             .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
         let body = serde_json::json!({
             "error": self.code().unwrap_or("unauthorized"),

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::Response;
+use tessera_jose::dpop::{DpopError, ProofContext, ReplayCache, verify_proof};
 use tessera_jose::{JoseError, Jwks};
 
-use crate::bearer::bearer_token;
+use crate::bearer::{Presented, bearer_token, presented_token};
 use crate::claims::{Claims, Policy};
 use crate::error::{ConfigError, DEFAULT_REALM, GuardError, JwksError, TokenError};
 use crate::keys::{KeySet, RemoteKeys, Snapshot, Timing, is_http_url};
@@ -30,7 +31,22 @@ struct Inner {
     policy: Policy,
     keys: KeySource,
     realm: String,
+    dpop: DpopSettings,
+    /// The jtis of DPoP proofs accepted in their minute: per process, the norm for a
+    /// resource server (RFC 9449 §11.1).
+    replay: ReplayCache,
 }
+
+#[derive(Debug, Clone, Default)]
+struct DpopSettings {
+    required: bool,
+    /// `scheme://authority` clients address this API by, for `htu`.
+    origin: Option<String>,
+}
+
+/// At most this many DPoP proofs a minute per guard (~5 MB); beyond, proofs are refused
+/// rather than a replayable one forgotten.
+const DPOP_PROOFS_REMEMBERED: usize = 100_000;
 
 #[derive(Debug)]
 enum KeySource {
@@ -81,10 +97,107 @@ impl Guard {
             .map_err(GuardError::InvalidToken)
     }
 
-    /// Reads the bearer token from `headers` (see [`bearer_token`]) and verifies it.
+    /// Reads the bearer token from `headers` (see [`bearer_token`]) and verifies it. A
+    /// DPoP-bound token is refused here (it needs [`Guard::authenticate_request`]), and so
+    /// is every token when the guard requires DPoP.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims, GuardError> {
         let token = bearer_token(headers)?;
-        self.verify(token).await
+        let claims = self.verify(token).await?;
+        self.bind(
+            claims,
+            Presented::Bearer(token),
+            &Method::GET,
+            &Uri::default(),
+            headers,
+        )
+    }
+
+    /// Verifies the request's access token under the `Bearer` or `DPoP` scheme. With
+    /// `DPoP`, the request's one `DPoP` header must be a proof (RFC 9449 §4.3, §7.1) for
+    /// `method` and `uri` (the request's; its origin is replaced by
+    /// [`GuardBuilder::public_origin`] when set, else taken from `uri` if absolute, else
+    /// `http://` and the `Host` header), fresh, not seen before, with `ath` the token's
+    /// hash and signed by the key the token's `cnf.jkt` names.
+    pub async fn authenticate_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Claims, GuardError> {
+        let presented = presented_token(headers)?;
+        let claims = self.verify(presented.token()).await?;
+        self.bind(claims, presented, method, uri, headers)
+    }
+
+    /// The sender constraint: a bound token only with its proof, any token only with a
+    /// proof when DPoP is required.
+    pub(crate) fn bind(
+        &self,
+        claims: Claims,
+        presented: Presented<'_>,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Claims, GuardError> {
+        let token = match presented {
+            Presented::Bearer(_) if claims.is_bound() => {
+                return Err(TokenError::BoundTokenAsBearer.into());
+            }
+            Presented::Bearer(_) if self.inner.dpop.required => {
+                return Err(TokenError::DpopRequired.into());
+            }
+            Presented::Bearer(_) => return Ok(claims),
+            Presented::Dpop(token) => token,
+        };
+        let mut proofs = headers.get_all("dpop").iter();
+        let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+            return Err(GuardError::InvalidDpopProof(DpopError::Malformed(
+                "exactly one DPoP header is needed",
+            )));
+        };
+        let proof = proof
+            .to_str()
+            .map_err(|_| GuardError::InvalidDpopProof(DpopError::Malformed("header")))?;
+        let target = self.htu(uri, headers);
+        let now = unix_now() as i64;
+        let context = ProofContext {
+            method: method.as_str(),
+            uri: &target,
+            access_token: Some(token),
+            now,
+        };
+        let verified = verify_proof(proof, &context).map_err(GuardError::InvalidDpopProof)?;
+        match claims.dpop_jkt() {
+            None => return Err(TokenError::NotDpopBound.into()),
+            Some(jkt) if jkt != verified.jkt => return Err(TokenError::KeyMismatch.into()),
+            Some(_) => {}
+        }
+        self.inner
+            .replay
+            .check(&verified, now)
+            .map_err(GuardError::InvalidDpopProof)?;
+        Ok(claims)
+    }
+
+    /// The URI a proof's `htu` must name for this request.
+    fn htu(&self, uri: &Uri, headers: &HeaderMap) -> String {
+        let path = uri.path();
+        if let Some(origin) = &self.inner.dpop.origin {
+            return format!("{origin}{path}");
+        }
+        if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+            return format!("{scheme}://{authority}{path}");
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        format!("http://{host}{path}")
+    }
+
+    /// Whether the guard refuses tokens not presented with a DPoP proof.
+    pub fn dpop_required(&self) -> bool {
+        self.inner.dpop.required
     }
 
     /// A layer requiring a valid token; it inserts [`Claims`] into the request extensions.
@@ -109,7 +222,7 @@ impl Guard {
 
     /// The RFC 6750 response for `error`, in this guard's realm.
     pub fn error_response(&self, error: &GuardError) -> Response {
-        error.to_response(&self.inner.realm)
+        error.to_response_in(&self.inner.realm, self.inner.dpop.required)
     }
 
     /// Fetches the JWKS now (ignoring the cooldown; joining a fetch already running) and
@@ -226,6 +339,7 @@ pub struct GuardBuilder {
     http_client: Option<reqwest::Client>,
     timing: Timing,
     realm: String,
+    dpop: DpopSettings,
 }
 
 impl Default for GuardBuilder {
@@ -244,6 +358,7 @@ impl Default for GuardBuilder {
                 http_timeout: Duration::from_secs(5),
             },
             realm: DEFAULT_REALM.to_owned(),
+            dpop: DpopSettings::default(),
         }
     }
 }
@@ -337,15 +452,42 @@ impl GuardBuilder {
         self
     }
 
+    /// Accept only DPoP-bound tokens with their proofs (RFC 9449), as express-oauth2-jwt-bearer's
+    /// `dpop: {required: true}`. Default: both schemes; a DPoP-bound token is refused as a
+    /// bearer token either way.
+    pub fn dpop_required(mut self, required: bool) -> Self {
+        self.dpop.required = required;
+        self
+    }
+
+    /// The `scheme://host[:port]` clients reach this API at, which DPoP proofs name in
+    /// `htu` — needed behind a proxy that terminates TLS or rewrites `Host`. Default: the
+    /// request's own URI if absolute (HTTP/2), else `http://` and its `Host` header.
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.dpop.origin = Some(origin.into());
+        self
+    }
+
     /// Checks the configuration. Does no IO: keys are fetched on first use, or by
     /// [`Guard::refresh_keys`].
-    pub fn build(self) -> Result<Guard, ConfigError> {
+    pub fn build(mut self) -> Result<Guard, ConfigError> {
         let issuer = normalize_issuer(self.issuer.as_deref().ok_or(ConfigError::MissingIssuer)?)?;
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
             return Err(ConfigError::MissingAudience);
         }
         if self.leeway > MAX_LEEWAY {
             return Err(ConfigError::LeewayTooLarge);
+        }
+        if let Some(origin) = &mut self.dpop.origin {
+            let bare = origin.trim_end_matches('/');
+            let rest = bare
+                .strip_prefix("https://")
+                .or_else(|| bare.strip_prefix("http://"))
+                .ok_or(ConfigError::InvalidPublicOrigin)?;
+            if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
+                return Err(ConfigError::InvalidPublicOrigin);
+            }
+            *origin = bare.to_owned();
         }
         let keys = match self.jwks {
             Some(jwks) => {
@@ -389,6 +531,8 @@ impl GuardBuilder {
                 },
                 keys,
                 realm: self.realm,
+                dpop: self.dpop,
+                replay: ReplayCache::new(DPOP_PROOFS_REMEMBERED),
             }),
         })
     }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::bearer::bearer_token;
+use crate::bearer::presented_token;
 use crate::claims::Claims;
 use crate::error::GuardError;
 use crate::guard::Guard;
@@ -170,12 +170,19 @@ where
             .cloned();
         let verdict = match already {
             Some(claims) => Some(Ok(claims)),
-            None => match bearer_token(request.headers()) {
+            None => match presented_token(request.headers()) {
                 Err(error) => Some(Err(error)),
-                Ok(token) => self
-                    .guard
-                    .verify_now(token)
-                    .map(|result| result.map_err(GuardError::InvalidToken)),
+                Ok(presented) => self.guard.verify_now(presented.token()).map(|result| {
+                    result.map_err(GuardError::InvalidToken).and_then(|claims| {
+                        self.guard.bind(
+                            claims,
+                            presented,
+                            request.method(),
+                            original_uri(&request),
+                            request.headers(),
+                        )
+                    })
+                }),
             },
         };
         match verdict {
@@ -212,7 +219,12 @@ impl<S> GuardService<S> {
         let requirement = self.requirement.clone();
         GuardFuture::Refetching {
             future: Box::pin(async move {
-                let claims = match guard.authenticate(request.headers()).await {
+                let verdict = guard.authenticate_request(
+                    request.method(),
+                    original_uri(&request),
+                    request.headers(),
+                );
+                let claims = match verdict.await {
                     Ok(claims) => claims,
                     Err(error) => return Ok(guard.error_response(&error)),
                 };
@@ -226,6 +238,14 @@ impl<S> GuardService<S> {
             }),
         }
     }
+}
+
+/// The request's URI before axum's `nest` stripped a prefix: what the client addressed.
+fn original_uri<B>(request: &Request<B>) -> &axum::http::Uri {
+    request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or(request.uri(), |original| &original.0)
 }
 
 pin_project! {

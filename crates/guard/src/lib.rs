@@ -103,7 +103,7 @@ mod guard;
 mod keys;
 mod layer;
 
-pub use bearer::bearer_token;
+pub use bearer::{Presented, bearer_token, presented_token};
 pub use claims::Claims;
 pub use error::{ConfigError, GuardError, JwksError, RequestError, TokenError};
 pub use guard::{Guard, GuardBuilder, MAX_LEEWAY};

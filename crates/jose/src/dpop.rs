@@ -206,6 +206,14 @@ pub struct ReplayCache {
     capacity: usize,
 }
 
+impl std::fmt::Debug for ReplayCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayCache")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ReplayCache {
     pub fn new(capacity: usize) -> Self {
         ReplayCache {

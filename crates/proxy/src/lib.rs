@@ -211,7 +211,17 @@ async fn decide_and_forward(shared: &Shared, peer: SocketAddr, request: Request)
     let claims = match reading.access(&config.rules) {
         Access::Public => None,
         Access::Token(requirements) => {
-            let claims = match config.guard.authenticate(request.headers()).await {
+            let verdict = match dpop_target(&request, config.tls.is_some()) {
+                // A DPoP proof names the URL the client used: this proxy's.
+                Some(uri) => {
+                    config
+                        .guard
+                        .authenticate_request(request.method(), &uri, request.headers())
+                        .await
+                }
+                None => config.guard.authenticate(request.headers()).await,
+            };
+            let claims = match verdict {
                 Ok(claims) => claims,
                 Err(error) => return config.guard.error_response(&error),
             };
@@ -225,6 +235,31 @@ async fn decide_and_forward(shared: &Shared, peer: SocketAddr, request: Request)
         }
     };
     forward(shared, peer, request, claims.as_ref()).await
+}
+
+/// For a request presenting its token under the `DPoP` scheme, the absolute URI the
+/// client addressed (this proxy's scheme, its `Host`), which the proof's `htu` must name;
+/// the guard's public origin, when configured, takes precedence. `None` for other schemes.
+fn dpop_target(request: &Request, https: bool) -> Option<axum::http::Uri> {
+    let authorization = request.headers().get(header::AUTHORIZATION)?.as_bytes();
+    if authorization.len() < 5 || !authorization[..5].eq_ignore_ascii_case(b"dpop ") {
+        return None;
+    }
+    let uri = request.uri();
+    if uri.scheme().is_some() && uri.authority().is_some() {
+        return Some(uri.clone());
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("invalid");
+    let scheme = if https { "https" } else { "http" };
+    // An unparsable Host yields a URI no proof names: the guard refuses it.
+    format!("{scheme}://{host}{}", uri.path())
+        .parse()
+        .ok()
+        .or_else(|| Some(axum::http::Uri::from_static("http://invalid/")))
 }
 
 async fn forward(

@@ -206,3 +206,200 @@ async fn hostile_proofs_at_the_token_endpoint_change_nothing() {
     );
     tally.finish();
 }
+
+/// Counts the requests that got through.
+async fn counting_app(calls: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> axum::Router {
+    axum::Router::new().fallback(move || {
+        let calls = calls.clone();
+        async move {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            "reached"
+        }
+    })
+}
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn hostile_proofs_at_resource_servers_reach_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut tally = Tally::new("dpop/resource");
+    let server = spawn().await;
+    let key = DpopKey::new(Algorithm::Es256);
+    let thief = DpopKey::new(Algorithm::Es256);
+    let endpoint = format!("{}oauth/token", server.issuer);
+    let m2m = [
+        ("grant_type", "client_credentials"),
+        ("client_id", server.m2m_client_id.as_str()),
+        ("client_secret", server.m2m_secret.as_str()),
+        ("audience", API),
+    ];
+    let (_, body) = token_with(&server, &[key.proof("POST", &endpoint, None)], &m2m).await;
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let (_, body) = token_with(&server, &[], &m2m).await;
+    let bearer = body["access_token"].as_str().unwrap().to_string();
+    let guard = tessera_guard::Guard::builder()
+        .issuer(&server.issuer)
+        .audience(API)
+        .http_client(reqwest::Client::builder().no_proxy().build().unwrap())
+        .build()
+        .unwrap();
+
+    // The guard's layer in front of an app, and `tessera proxy` in front of another.
+    let app_calls = Arc::new(AtomicUsize::new(0));
+    let guarded = serve(counting_app(app_calls.clone()).await.layer(guard.layer())).await;
+    let upstream_calls = Arc::new(AtomicUsize::new(0));
+    let upstream = serve(counting_app(upstream_calls.clone()).await).await;
+    let config = tessera_proxy::ProxyConfig {
+        guard: guard.clone(),
+        upstream: tessera_proxy::Upstream::parse(&upstream).unwrap(),
+        rules: tessera_proxy::RouteRules::new(),
+        upstream_timeout: tessera_proxy::DEFAULT_UPSTREAM_TIMEOUT,
+        strip_authorization: false,
+        trusted_proxies: tessera_proxy::TrustedProxies::default(),
+        tls: None,
+    };
+    let proxy = tessera_proxy::Proxy::bind(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let proxied = format!("http://{}", proxy.local_addr());
+    tokio::spawn(proxy.run_until_stopped(std::future::pending()));
+
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for (name, base, calls) in [
+        ("guard", guarded, app_calls),
+        ("proxy", proxied, upstream_calls),
+    ] {
+        let url = format!("{base}/api/private");
+        let send = |scheme: &'static str, token: String, proofs: Vec<String>| {
+            let mut request = http
+                .get(&url)
+                .header("Authorization", format!("{scheme} {token}"));
+            for proof in proofs {
+                request = request.header("DPoP", proof);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let challenge = response
+                    .headers()
+                    .get("www-authenticate")
+                    .map(|v| v.to_str().unwrap_or("").to_string())
+                    .unwrap_or_default();
+                (status, challenge)
+            }
+        };
+        let good = key.proof("GET", &url, Some(&token));
+        let (status, _) = send("DPoP", token.clone(), vec![good.clone()]).await;
+        tally.status(
+            format_args!("{name}: the bound token with its proof"),
+            status,
+            200,
+        );
+        let mut huge = key.claims("GET", &url, Some(&token));
+        huge["pad"] = json!("A".repeat(100 * 1024));
+        let (status, _) = send("DPoP", token.clone(), vec![key.sign(&key.header(), &huge)]).await;
+        tally.case(
+            format_args!("{name}: a 100 KB proof"),
+            matches!(status, 401 | 431),
+            status,
+        );
+        let mut refused = |case: &str, (status, challenge): (u16, String), error: &str| {
+            tally.case(
+                format_args!("{name}: {case}"),
+                status == 401 && challenge.contains(&format!("error=\"{error}\"")),
+                format_args!("{status} {challenge}"),
+            );
+        };
+        refused(
+            "a replayed proof",
+            send("DPoP", token.clone(), vec![good]).await,
+            "invalid_dpop_proof",
+        );
+        refused(
+            "the bound token as Bearer",
+            send("Bearer", token.clone(), vec![]).await,
+            "invalid_token",
+        );
+        refused(
+            "a proof for another access token (ath)",
+            send(
+                "DPoP",
+                token.clone(),
+                vec![key.proof("GET", &url, Some(&bearer))],
+            )
+            .await,
+            "invalid_dpop_proof",
+        );
+        refused(
+            "a proof by another key",
+            send(
+                "DPoP",
+                token.clone(),
+                vec![thief.proof("GET", &url, Some(&token))],
+            )
+            .await,
+            "invalid_token",
+        );
+        refused(
+            "a proof for POST",
+            send(
+                "DPoP",
+                token.clone(),
+                vec![key.proof("POST", &url, Some(&token))],
+            )
+            .await,
+            "invalid_dpop_proof",
+        );
+        refused(
+            "a proof for another host",
+            send(
+                "DPoP",
+                token.clone(),
+                vec![key.proof("GET", "http://evil.example/api/private", Some(&token))],
+            )
+            .await,
+            "invalid_dpop_proof",
+        );
+        refused(
+            "no proof",
+            send("DPoP", token.clone(), vec![]).await,
+            "invalid_dpop_proof",
+        );
+        refused(
+            "two proofs",
+            send(
+                "DPoP",
+                token.clone(),
+                vec![
+                    key.proof("GET", &url, Some(&token)),
+                    key.proof("GET", &url, Some(&token)),
+                ],
+            )
+            .await,
+            "invalid_dpop_proof",
+        );
+        refused(
+            "an unbound token under DPoP",
+            send(
+                "DPoP",
+                bearer.clone(),
+                vec![key.proof("GET", &url, Some(&bearer))],
+            )
+            .await,
+            "invalid_token",
+        );
+        tally.case(
+            format_args!("{name}: only the good request got through"),
+            calls.load(Ordering::SeqCst) == 1,
+            calls.load(Ordering::SeqCst),
+        );
+    }
+    tally.finish();
+}

@@ -2,6 +2,7 @@
 //! loopback servers the tests start themselves.
 
 mod common;
+mod dpop;
 mod jwks;
 mod requirements;
 mod responses;
