@@ -30,6 +30,7 @@ use crate::edge::client_ip::ClientIp;
 use crate::error::PageError;
 use crate::grant::{self, Denied};
 use crate::hosted::forms::{csrf_failure, form_params, query_params};
+use crate::hosted::mfa as hosted_mfa;
 use crate::hosted::session;
 use crate::hosted::transaction::{self, Pending, with_cookie};
 use crate::mfa;
@@ -227,6 +228,16 @@ async fn sign_in(
     headers: &HeaderMap,
     found: &Found,
 ) -> Result<Response, PageError> {
+    let (id, cookie) =
+        transaction::begin(state, headers, &sign_in_transaction(state, found)).await?;
+    Ok(with_cookie(
+        pages::see_other(&format!("/u/login?state={id}")),
+        Some(cookie),
+    ))
+}
+
+/// The login transaction of a device sign-in: it returns to this page for `found`'s code.
+fn sign_in_transaction(state: &AppState, found: &Found) -> Pending {
     let request = AuthRequest {
         client_id: found.client.client_id.clone(),
         // Never used as a redirect: `/authorize/resume` sends a device sign-in back here.
@@ -247,15 +258,10 @@ async fn sign_in(
         code_challenge: None,
         started_at: now(),
     };
-    let pending = Pending {
+    Pending {
         device: Some(found.user_code.clone()),
         ..Pending::new(request)
-    };
-    let (id, cookie) = transaction::begin(state, headers, &pending).await?;
-    Ok(with_cookie(
-        pages::see_other(&format!("/u/login?state={id}")),
-        Some(cookie),
-    ))
+    }
 }
 
 /// `/authorize/resume` for a device sign-in: back to the activation page with its code
@@ -403,8 +409,10 @@ pub(crate) async fn confirm(
             ));
         }
         let approved = match approve(&state, &headers, ip, &found, session, user).await? {
-            Ok(grant) => grant,
-            Err(response) => {
+            Approval::Granted(grant) => grant,
+            // The person passes a second factor first, then comes back to confirm.
+            Approval::SecondFactor(response) => return Ok(response),
+            Approval::Refused(response) => {
                 // Refused by the grant decision or an Action: the device hears access_denied.
                 state
                     .store()
@@ -437,6 +445,16 @@ pub(crate) async fn confirm(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// What confirming led to.
+enum Approval {
+    Granted(DeviceGrant),
+    /// Post-login asked for a second factor the session has not passed: the page that
+    /// asks for it (the device keeps polling meanwhile).
+    SecondFactor(Response),
+    /// Refused: the page that says so (the device hears `access_denied`).
+    Refused(Response),
+}
+
 /// The grant the person approves: the decision, then post-login Actions on it.
 async fn approve(
     state: &AppState,
@@ -445,11 +463,11 @@ async fn approve(
     found: &Found,
     session: &SessionRecord,
     user: &User,
-) -> Result<Result<DeviceGrant, Response>, PageError> {
+) -> Result<Approval, PageError> {
     let (api, scopes) = match decide(state, found, user).await {
         Ok(decided) => decided,
         Err(Denied::Store(error)) => return Err(error.into()),
-        Err(_) => return Ok(Err(refused_page())),
+        Err(_) => return Ok(Approval::Refused(refused_page())),
     };
     let requested = requested_scopes(&found.pending);
     let facts = RequestFacts::of(
@@ -476,16 +494,22 @@ async fn approve(
         Ok(custom) => custom,
         Err(Denied::Store(error)) => return Err(error.into()),
         Err(Denied::Action { description, .. }) => {
-            return Ok(Err(pages::error_page(
+            return Ok(Approval::Refused(pages::error_page(
                 StatusCode::FORBIDDEN,
                 "Access refused",
                 &description,
             )));
         }
-        // A second factor asked by an Action cannot be passed from here: refused.
-        Err(_) => return Ok(Err(refused_page())),
+        Err(Denied::SecondFactor { remember }) => {
+            let pending = sign_in_transaction(state, found);
+            let asked =
+                hosted_mfa::ask_after_login(state, headers, (pending, remember), (session, user))
+                    .await?;
+            return Ok(Approval::SecondFactor(asked));
+        }
+        Err(Denied::Refused(_)) => return Ok(Approval::Refused(refused_page())),
     };
-    Ok(Ok(DeviceGrant {
+    Ok(Approval::Granted(DeviceGrant {
         scope: scopes,
         audience: api.map(|a| a.identifier),
         auth_time: session.auth_time,

@@ -14,7 +14,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tessera_core::request::AuthRequest;
 use tessera_core::webauthn as wa;
 use tessera_core::{User, ids, totp};
 use tessera_store::{
@@ -104,21 +103,21 @@ async fn remembered(
 }
 
 /// Post-login asked for a second factor (`api.multifactor.enable`) that the signed-in
-/// session has not passed: the request waits in a login transaction while the user passes
-/// one on `/u/mfa`; the session that follows carries `mfa`, and the request resumes. With
+/// session has not passed: the request (`pending`: an authorization request, or the device
+/// flow's activation) waits in a login transaction while the user passes one on `/u/mfa`;
+/// the session that follows carries `mfa`, and the request resumes. With
 /// `allowRememberBrowser` (`remember`), a remembered browser passes at once.
 pub(crate) async fn ask_after_login(
     state: &AppState,
     headers: &HeaderMap,
-    (request, remember): (AuthRequest, bool),
+    (mut pending, remember): (Pending, bool),
     (session, user): (&SessionRecord, &User),
 ) -> Result<Response, PageError> {
-    let rememberable = remember && mfa::rememberable(&request);
+    let rememberable = remember && mfa::rememberable(&pending.request);
     let connection = session
         .connection
         .clone()
         .unwrap_or_else(|| user.connection.clone());
-    let mut pending = Pending::new(request);
     let guardian = mfa::guardian(state).await?;
     if rememberable && remembered(state, headers, &guardian, &user.user_id).await? {
         let mut amr = session.amr.clone();

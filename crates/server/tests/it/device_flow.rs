@@ -435,3 +435,120 @@ async fn post_login_actions_run_at_the_confirm_page_with_the_device_protocol() {
         "oauth2-device-code"
     );
 }
+
+/// An action asks for a second factor at the confirm page: the person passes one (here by
+/// enrolling an authenticator app) and confirms again; the device, polling meanwhile, gets
+/// tokens of a login with the second factor.
+#[tokio::test]
+async fn an_action_asking_for_a_second_factor_sends_the_person_through_one() {
+    use crate::mfa::{
+        answer as mfa_answer, code_text, hidden_field_or_link, html, now, require_mfa,
+    };
+    use tessera_core::totp;
+
+    let server = spawn().await;
+    require_mfa(&server, false).await;
+    let app = device_app(&server, "Step-up TV").await;
+    crate::actions::bind(
+        &server,
+        "post-login",
+        "mfa",
+        r#"exports.onExecutePostLogin = async (event, api) => {
+            api.multifactor.enable('any', { allowRememberBrowser: false });
+            api.idToken.setCustomClaim('https://example.com/methods',
+                event.authentication.methods.map((m) => m.name));
+        };"#,
+    )
+    .await;
+    let (status, started) = device_code(&server, &[("client_id", &app), ("scope", "openid")]).await;
+    assert_eq!(status, 200, "{started}");
+    let device_code = started["device_code"].as_str().unwrap();
+    let user_code = started["user_code"].as_str().unwrap();
+    let browser = browser();
+    let html_page = activate_and_sign_in(
+        &browser,
+        &server,
+        started["verification_uri_complete"].as_str().unwrap(),
+        user_code,
+    )
+    .await;
+    let response = browser
+        .post(server.url("/activate/confirm"))
+        .form(&[
+            ("csrf", hidden_field(&html_page, "csrf")),
+            ("user_code", hidden_field(&html_page, "user_code")),
+            ("action", "confirm".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let to = location(&response);
+    assert!(
+        to.starts_with("/u/mfa?state="),
+        "the action's second factor: {to}"
+    );
+    assert_eq!(
+        error_of(&poll(&server, &app, device_code).await),
+        (400, Some("authorization_pending")),
+        "the device waits, it is not refused"
+    );
+    // Confirming again without the second factor asks for it again; nothing is approved.
+    let again = browser
+        .post(server.url("/activate/confirm"))
+        .form(&[
+            ("csrf", hidden_field(&html_page, "csrf")),
+            ("user_code", hidden_field(&html_page, "user_code")),
+            ("action", "confirm".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&again).starts_with("/u/mfa?state="));
+    tokio::time::sleep(std::time::Duration::from_millis(5100)).await;
+    assert_eq!(
+        error_of(&poll(&server, &app, device_code).await),
+        (400, Some("authorization_pending")),
+        "not approved by confirming twice"
+    );
+
+    let page = html(&server, &browser, &to).await;
+    let seed = totp::seed_from_text(&code_text(&page, "secret")).unwrap();
+    let code = totp::code_for_step(&seed, totp::step_at(now()));
+    let enrolled = mfa_answer(&server, &browser, &page, &[("code", &code)]).await;
+    assert_eq!(enrolled.status(), 200);
+    let saved = enrolled.text().await.unwrap();
+    let resume = format!("/authorize/resume?state={}", hidden_field_or_link(&saved));
+    let back = get(&browser, &server, &resume).await;
+    assert_eq!(back.status(), 303);
+    assert_eq!(location(&back), format!("/activate?user_code={user_code}"));
+    let confirm = get(&browser, &server, &location(&back)).await;
+    assert_eq!(confirm.status(), 200);
+    let (status, _) = answer(&browser, &server, &confirm.text().await.unwrap(), "confirm").await;
+    assert_eq!(status, 200);
+
+    // Polled after its interval (a poll sooner is slow_down).
+    let mut tokens = Value::Null;
+    for _ in 0..30 {
+        let answered = poll(&server, &app, device_code).await;
+        if answered.0 == 200 {
+            tokens = answered.1;
+            break;
+        }
+        assert_eq!(
+            error_of(&answered),
+            (400, Some("slow_down")),
+            "{}",
+            answered.1
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let id_token = server
+        .verify(tokens["id_token"].as_str().expect("tokens"), &app)
+        .await;
+    assert_eq!(
+        id_token["https://example.com/methods"],
+        serde_json::json!(["pwd", "mfa", "otp"]),
+        "the action ran again, after the second factor"
+    );
+}

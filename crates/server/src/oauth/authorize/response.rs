@@ -149,7 +149,10 @@ pub(crate) async fn complete(
             let asked = crate::hosted::mfa::ask_after_login(
                 state,
                 caller.headers,
-                (request.clone(), remember),
+                (
+                    crate::hosted::transaction::Pending::new(request.clone()),
+                    remember,
+                ),
                 (session, user),
             )
             .await;
