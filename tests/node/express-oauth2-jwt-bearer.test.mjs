@@ -10,6 +10,8 @@ import { bearerApi, MESSAGES } from './lib/apis.mjs';
 import { listen, get } from './lib/http.mjs';
 import { AUDIENCE, ES256_AUDIENCE, EDDSA_AUDIENCE } from './lib/tessera.mjs';
 import { decodeProtectedHeader } from './lib/tokens.mjs';
+import { createHash, randomUUID } from 'node:crypto';
+import * as jose from 'jose';
 
 // No token: a bare Bearer challenge (1.10 adds a DPoP challenge, also without an error).
 const BARE_CHALLENGE = /^Bearer realm="api"(, DPoP algs="[^"]*")?$/;
@@ -183,5 +185,111 @@ describe('express-oauth2-jwt-bearer 1.10.0 with Tessera tokens', () => {
         await verifier.close();
       }
     });
+  });
+});
+
+// DPoP (RFC 9449): Tessera binds a token to the key of the proof sent to /oauth/token
+// (`cnf.jkt`, `token_type: DPoP`); express-oauth2-jwt-bearer's DPoP mode (on by default in
+// 1.10) accepts it with a proof for each request, made here by `jose`, and refuses a proof
+// that does not match. (It keeps no jti cache: replays are the guard's and the proxy's test.)
+describe('express-oauth2-jwt-bearer 1.10.0 DPoP mode with Tessera DPoP-bound tokens', () => {
+  let fx;
+  let api;
+  let strict;
+  let key;
+  let thief;
+
+  async function newKey() {
+    const { publicKey, privateKey } = await jose.generateKeyPair('ES256');
+    return { privateKey, jwk: await jose.exportJWK(publicKey) };
+  }
+
+  function proof({ privateKey, jwk }, htm, htu, accessToken) {
+    const claims = { jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000) };
+    if (accessToken) claims.ath = createHash('sha256').update(accessToken).digest('base64url');
+    return new jose.SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+  }
+
+  async function boundToken(proofKey) {
+    const response = await fetch(`${fx.baseUrl}/oauth/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        dpop: await proof(proofKey, 'POST', `${fx.issuer}oauth/token`),
+      },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: fx.reader.clientId,
+        client_secret: fx.reader.clientSecret,
+        audience: AUDIENCE,
+      }),
+      signal: AbortSignal.timeout(10000),
+    });
+    const body = await response.json();
+    assert.equal(response.status, 200, JSON.stringify(body));
+    return body;
+  }
+
+  async function call(url, { scheme = 'DPoP', token, dpop }) {
+    const headers = { authorization: `${scheme} ${token}` };
+    if (dpop !== undefined) headers.dpop = dpop;
+    const response = await fetch(url, { headers, signal: AbortSignal.timeout(10000) });
+    return { status: response.status, wwwAuthenticate: response.headers.get('www-authenticate'), body: await response.json().catch(() => null) };
+  }
+
+  before(async () => {
+    fx = await interopFixture();
+    api = await listen(bearerApi({ issuerBaseURL: fx.baseUrl, audience: AUDIENCE }));
+    strict = await listen(bearerApi({ issuerBaseURL: fx.baseUrl, audience: AUDIENCE, dpop: { required: true } }));
+    key = await newKey();
+    thief = await newKey();
+  });
+  after(async () => {
+    await api?.close();
+    await strict?.close();
+    await fx?.close();
+  });
+
+  it('issues a DPoP token bound to the proof key (token_type DPoP, cnf.jkt its thumbprint)', async () => {
+    const issued = await boundToken(key);
+    assert.equal(issued.token_type, 'DPoP');
+    const claims = jose.decodeJwt(issued.access_token);
+    assert.equal(claims.cnf?.jkt, await jose.calculateJwkThumbprint(key.jwk, 'sha256'));
+  });
+
+  it('accepts the bound token with a proof for the request, in both modes', async () => {
+    const { access_token: token } = await boundToken(key);
+    for (const base of [api.url, strict.url]) {
+      const url = `${base}/api/private-scoped`;
+      const res = await call(url, { token, dpop: await proof(key, 'GET', url, token) });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.claims.cnf.jkt, await jose.calculateJwkThumbprint(key.jwk, 'sha256'));
+    }
+  });
+
+  it('refuses mismatched proofs and the bound token as Bearer', async () => {
+    const { access_token: token } = await boundToken(key);
+    // Another token (tokens issued in the same second to the same client are identical).
+    const other = fx.tokens.writeOnly;
+    const url = `${api.url}/api/private`;
+    const cases = {
+      'no proof': { token },
+      'proof by another key': { token, dpop: await proof(thief, 'GET', url, token) },
+      'proof for POST': { token, dpop: await proof(key, 'POST', url, token) },
+      'proof for another URL': { token, dpop: await proof(key, 'GET', `${api.url}/api/public`, token) },
+      'proof for another access token (ath)': { token, dpop: await proof(key, 'GET', url, other) },
+      'the bound token as Bearer': { scheme: 'Bearer', token },
+    };
+    for (const [name, request] of Object.entries(cases)) {
+      const res = await call(url, request);
+      assert.ok(res.status === 401 || res.status === 400, `${name}: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+  });
+
+  it('a DPoP-required API refuses a plain Bearer token of Tessera', async () => {
+    const res = await call(`${strict.url}/api/private`, { scheme: 'Bearer', token: fx.tokens.read });
+    // 1.10 answers the wrong scheme with 400 invalid_request and a DPoP challenge.
+    assert.ok(res.status === 400 || res.status === 401, `${res.status} ${JSON.stringify(res.body)}`);
+    assert.match(res.wwwAuthenticate ?? '', /DPoP/);
   });
 });
