@@ -9,7 +9,9 @@
 // /spa-js/?mode=iframe and kept in sessionStorage across the login redirect:
 // - refresh: useRefreshTokens, offline_access → POST /oauth/token grant_type=refresh_token;
 // - iframe:  no refresh tokens → a hidden iframe to /authorize with prompt=none and
-//            response_mode=web_message.
+//            response_mode=web_message;
+// - dpop:    refresh tokens with `useDpop: true` (RFC 9449): tokens bound to a key the SDK
+//            keeps in IndexedDB, the API called through `createFetcher()` with a proof.
 // Tokens are cached in localStorage in both modes. `window.auth0Client` is the client.
 /* global auth0 */
 'use strict';
@@ -19,6 +21,7 @@
   var MODES = {
     refresh: 'refresh tokens (POST /oauth/token, grant_type=refresh_token)',
     iframe: 'hidden iframe (/authorize, prompt=none, response_mode=web_message)',
+    dpop: 'DPoP-bound refresh tokens (POST /oauth/token with a DPoP proof)',
   };
   var BASE_PATH = '/spa-js/';
 
@@ -120,10 +123,21 @@
     setText('api-result', '');
     var headers = {};
     try {
-      if (withToken && (await client.isAuthenticated())) {
-        headers.Authorization = 'Bearer ' + (await client.getTokenSilently());
+      var response;
+      if (withToken && currentMode() === 'dpop' && (await client.isAuthenticated())) {
+        // The SDK's fetcher sends `Authorization: DPoP …` and a fresh proof per request (a
+        // proof only with a `dpopNonceId`: where it keeps the API's nonce, if it sends one).
+        var fetcher = client.createFetcher({ dpopNonceId: 'sample-api' });
+        response = await fetcher.fetchWithAuth(config.apiUrl + path, undefined, {
+          audience: config.audience,
+          scope: client.options.authorizationParams.scope.split(' '),
+        });
+      } else {
+        if (withToken && (await client.isAuthenticated())) {
+          headers.Authorization = 'Bearer ' + (await client.getTokenSilently());
+        }
+        response = await fetch(config.apiUrl + path, { headers: headers });
       }
-      var response = await fetch(config.apiUrl + path, { headers: headers });
       var body = await response.json().catch(function () { return {}; });
       setText('api-status', String(response.status));
       setText('api-result', response.ok ? body.message : 'Request failed: ' + (response.statusText || response.status));
@@ -151,7 +165,7 @@
     setText('mode', mode);
     setText('token-source', MODES[mode]);
     config = await (await fetch('/auth_config.json')).json();
-    var useRefreshTokens = mode === 'refresh';
+    var useRefreshTokens = mode === 'refresh' || mode === 'dpop';
     var scope = 'openid profile read:messages' + (useRefreshTokens ? ' offline_access' : '');
     client = await auth0.createAuth0Client({
       domain: config.domain,
@@ -162,6 +176,7 @@
         scope: scope,
       },
       useRefreshTokens: useRefreshTokens,
+      useDpop: mode === 'dpop',
       cacheLocation: 'localstorage',
     });
     window.auth0Client = client;

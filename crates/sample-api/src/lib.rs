@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{get, post};
 use serde_json::json;
 use tessera_guard::Guard;
@@ -56,8 +56,16 @@ fn cors(spa_origin: &str) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(HeaderValue::from_str(spa_origin).ok()))
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([header::WWW_AUTHENTICATE])
+        // `DPoP` carries the proof of a DPoP-bound token (RFC 9449).
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("dpop"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("dpop-nonce"),
+        ])
         .max_age(Duration::from_secs(600))
         .vary([header::ORIGIN])
 }
