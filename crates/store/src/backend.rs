@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -13,8 +15,20 @@ use sqlx::{ConnectOptions as _, PgPool, Postgres, Row, Sqlite, SqlitePool, Trans
 
 use crate::{StoreError, StoreResult};
 
-static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// The migrations of each backend. A database may carry migrations this build does not
+/// know — a newer release's, applied by a node upgraded first — and is opened all the same:
+/// migrations are expand-only within a release (new tables, new nullable columns;
+/// `crates/store/tests/it/upgrades.rs` holds every migration to it), so this build's
+/// statements still fit the newer schema, and a rolling upgrade never stops the old nodes.
+static SQLITE_MIGRATOR: LazyLock<Migrator> =
+    LazyLock::new(|| tolerant(sqlx::migrate!("./migrations/sqlite")));
+static POSTGRES_MIGRATOR: LazyLock<Migrator> =
+    LazyLock::new(|| tolerant(sqlx::migrate!("./migrations/postgres")));
+
+fn tolerant(mut migrator: Migrator) -> Migrator {
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// How long a request waits for a PostgreSQL connection (a free one, or a new one while
 /// the server is down or restarting) before the store answers `Unavailable`: the server

@@ -39,4 +39,5 @@ mod postgres_tls;
 mod pushed_requests;
 mod remembered_browsers;
 mod store;
+mod upgrades;
 mod webauthn;
