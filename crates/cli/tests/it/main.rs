@@ -12,6 +12,7 @@ mod backup;
 mod connections;
 mod consent;
 mod consent_page;
+mod deploy;
 mod dev;
 mod dev_tls;
 mod disk_full;
