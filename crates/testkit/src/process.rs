@@ -240,6 +240,23 @@ impl Running {
         self.base_url_in(&line)
     }
 
+    /// Sends SIGTERM and waits (at most `timeout`, polling) for the process to exit; its
+    /// exit status. Panics when it does not exit in time.
+    pub fn stop_with_sigterm(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        terminate(&self.child);
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit within {timeout:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The base URL in a "listening on http://ADDR" line.
     pub fn base_url_in(&self, line: &str) -> String {
         let start = line.find("http://").expect("a URL");

@@ -4,10 +4,10 @@
 //! the unit's `KillSignal` — stops it cleanly.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use tessera_testkit::process::{Env, Running, terminate};
+use tessera_testkit::process::{Env, Running};
 
 use crate::TESSERA;
 
@@ -75,14 +75,6 @@ async fn the_systemd_unit_starts_the_example_settings_and_stops_on_its_signal() 
         .unwrap();
     assert_eq!(discovery["issuer"], "https://auth.example.com/");
 
-    terminate(&server.child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = server.stop_with_sigterm(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tessera_testkit::client_credentials;
-use tessera_testkit::process::{Env, Running, terminate};
+use tessera_testkit::process::{Env, Running};
 
 use crate::TESSERA;
 
@@ -201,18 +201,7 @@ async fn serve_reads_its_settings_and_stops_gracefully_on_sigterm() {
         .unwrap();
     assert_eq!(discovery["issuer"], "https://auth.example.com/");
 
-    terminate(&server.child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not stop within 10 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = server.stop_with_sigterm(Duration::from_secs(10));
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }
 
@@ -552,14 +541,6 @@ async fn serve_prints_its_metrics_address_and_the_flag_beats_the_environment() {
     assert_eq!(main.status(), 404);
 
     // Both listeners stop on SIGTERM.
-    terminate(&server.child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop within 10 s");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = server.stop_with_sigterm(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
 use tessera_testkit::client_credentials;
-use tessera_testkit::process::{Env, Running, terminate};
+use tessera_testkit::process::{Env, Running};
 
 use crate::TESSERA;
 
@@ -825,18 +825,7 @@ require_permission = ["/api/messages=read:messages", "/api/admin=admin"]
     assert!(body.iter().all(|b| *b == 7));
 
     // SIGTERM: graceful shutdown, exit 0.
-    terminate(&running.child);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = running.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no exit within 10 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = running.stop_with_sigterm(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
 }
 
