@@ -141,6 +141,7 @@ async fn seed_api(store: &Store, changes: &mut Vec<String>) -> CliResult<Resourc
             // The quickstart's "Authorization" step: users get only the scopes they hold.
             enforce_policies: true,
             scopes: quickstart_scopes(),
+            proof_of_possession: None,
             created_at: now,
             updated_at: now,
         };

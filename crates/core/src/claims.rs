@@ -202,6 +202,7 @@ mod tests {
                 value: "read:messages".into(),
                 description: String::new(),
             }],
+            proof_of_possession: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -164,6 +164,7 @@ mod tests {
                     description: " ".into(),
                 },
             ],
+            proof_of_possession: None,
             created_at: 0,
             updated_at: 0,
         };

@@ -126,11 +126,35 @@ pub struct ResourceServer {
     pub token_dialect: TokenDialect,
     pub enforce_policies: bool,
     pub scopes: Vec<Scope>,
+    /// Auth0's `proof_of_possession`: whether tokens for this API must be sender-constrained.
+    pub proof_of_possession: Option<ProofOfPossession>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+/// An API's proof-of-possession setting, Auth0's `{"mechanism": "dpop", "required": …}`.
+/// DPoP (RFC 9449) is the one mechanism Tessera has (Auth0's other, `mtls`, needs client
+/// certificates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofOfPossession {
+    pub mechanism: PopMechanism,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PopMechanism {
+    Dpop,
+}
+
 impl ResourceServer {
+    /// Whether the token endpoint must refuse a request for this API without a DPoP proof.
+    pub fn requires_dpop(&self) -> bool {
+        self.proof_of_possession
+            .is_some_and(|pop| pop.mechanism == PopMechanism::Dpop && pop.required)
+    }
+
     /// How long an access token for this API lives: `token_lifetime_for_web` when it is
     /// handed over in the browser, `token_lifetime` at the token endpoint (as Auth0).
     pub fn access_token_lifetime(&self, in_browser: bool) -> i64 {

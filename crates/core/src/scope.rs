@@ -108,6 +108,7 @@ mod tests {
                     description: String::new(),
                 })
                 .collect(),
+            proof_of_possession: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -140,6 +140,7 @@ pub fn management_api(issuer: &str, now: i64) -> ResourceServer {
                 description: description.to_string(),
             })
             .collect(),
+        proof_of_possession: None,
         created_at: now,
         updated_at: now,
     }

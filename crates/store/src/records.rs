@@ -160,6 +160,8 @@ pub struct ResourceServerUpdate {
     pub allow_offline_access: Option<bool>,
     pub token_dialect: Option<TokenDialect>,
     pub enforce_policies: Option<bool>,
+    /// `Some(None)` removes the setting.
+    pub proof_of_possession: Option<Option<tessera_core::ProofOfPossession>>,
 }
 
 /// Fields of an application that may change. `None` keeps the stored value.

@@ -70,6 +70,7 @@ pub fn api(identifier: &str, scopes: &[&str]) -> ResourceServer {
                 description: format!("{s} scope"),
             })
             .collect(),
+        proof_of_possession: None,
         created_at: now(),
         updated_at: now(),
     }

@@ -93,6 +93,7 @@ async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
         token_dialect,
         enforce_policies: args.enforce_policies,
         scopes,
+        proof_of_possession: None,
         created_at: now,
         updated_at: now,
     };
@@ -186,6 +187,7 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
             .map(validate::token_dialect)
             .transpose()?,
         enforce_policies: args.enforce_policies,
+        proof_of_possession: None,
     };
     let api = ctx
         .store

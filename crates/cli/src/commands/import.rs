@@ -287,6 +287,7 @@ fn plan_api(item: &Map<String, Value>, now: i64) -> Result<ResourceServer, Strin
         token_dialect: dialect,
         enforce_policies: flag("enforce_policies"),
         scopes,
+        proof_of_possession: None,
         created_at: now,
         updated_at: now,
     })

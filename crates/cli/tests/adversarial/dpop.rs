@@ -403,3 +403,69 @@ async fn hostile_proofs_at_resource_servers_reach_nothing() {
     }
     tally.finish();
 }
+
+#[tokio::test]
+async fn hostile_proof_of_possession_settings_change_nothing() {
+    let mut tally = Tally::new("dpop/proof_of_possession");
+    let server = spawn().await;
+    let token = server
+        .management_token(&["read:resource_servers", "update:resource_servers"])
+        .await;
+    let id: String = form_urlencoded::byte_serialize(API.as_bytes()).collect();
+    let url = server.url(&format!("/api/v2/resource-servers/{id}"));
+    let http = reqwest::Client::new();
+    let read = || async {
+        http.get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let before = read().await;
+    for (case, value) in [
+        ("mtls", json!({"mechanism": "mtls", "required": true})),
+        ("no required", json!({"mechanism": "dpop"})),
+        (
+            "required as a string",
+            json!({"mechanism": "dpop", "required": "true"}),
+        ),
+        (
+            "an extra member",
+            json!({"mechanism": "dpop", "required": true, "__proto__": {}}),
+        ),
+        (
+            "DPoP in capitals",
+            json!({"mechanism": "DPoP", "required": true}),
+        ),
+        ("a boolean", json!(true)),
+        ("an array", json!([{"mechanism": "dpop", "required": true}])),
+        (
+            "10 kB mechanism",
+            json!({"mechanism": "d".repeat(10_000), "required": true}),
+        ),
+    ] {
+        let response = http
+            .patch(&url)
+            .bearer_auth(&token)
+            .json(&json!({"proof_of_possession": value}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        tally.case(
+            format_args!("proof_of_possession: {case}"),
+            status == 400 && body.len() < 2_000,
+            format_args!("{status} {:.200}", body),
+        );
+    }
+    tally.case(
+        "the API read back unchanged",
+        read().await == before,
+        "changed",
+    );
+    tally.finish();
+}

@@ -4,7 +4,9 @@
 //! The operations (one function each, checking the principal's scope first) serve the
 //! routes in `http` and the dashboard alike.
 
-use tessera_core::{DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, TokenDialect, ids, validate};
+use tessera_core::{
+    DEFAULT_ACCESS_TOKEN_LIFETIME, ProofOfPossession, ResourceServer, TokenDialect, ids, validate,
+};
 use tessera_jose::Algorithm;
 use tessera_store::{Page, ResourceServerUpdate, Slice, StoreError};
 
@@ -30,6 +32,7 @@ pub(crate) const CREATE_FIELDS: &[&str] = &[
     "enforce_policies",
     "skip_consent_for_verifiable_first_party_clients",
     "token_lifetime_for_web",
+    "proof_of_possession",
 ];
 pub(crate) const UPDATE_FIELDS: &[&str] = &[
     "name",
@@ -41,7 +44,27 @@ pub(crate) const UPDATE_FIELDS: &[&str] = &[
     "enforce_policies",
     "skip_consent_for_verifiable_first_party_clients",
     "token_lifetime_for_web",
+    "proof_of_possession",
 ];
+
+/// Auth0's `proof_of_possession`: `{"mechanism": "dpop", "required": bool}`, or `null` to
+/// remove it (`Some(None)`). `mtls` is refused: Tessera has no client certificates.
+fn proof_of_possession(fields: &mut Fields) -> ApiResult<Option<Option<ProofOfPossession>>> {
+    let invalid = || {
+        ApiError::invalid_property(
+            "proof_of_possession must be {\"mechanism\": \"dpop\", \"required\": true|false} \
+             (mtls is not supported)",
+            "proof_of_possession",
+        )
+    };
+    match fields.take("proof_of_possession") {
+        None => Ok(None),
+        Some(serde_json::Value::Null) => Ok(Some(None)),
+        Some(value) => serde_json::from_value::<ProofOfPossession>(value)
+            .map(|pop| Some(Some(pop)))
+            .map_err(|_| invalid()),
+    }
+}
 
 /// `skip_consent_for_verifiable_first_party_clients`, which `GET` shows as Tessera has
 /// it: accepted in a body when it keeps that value (a read-modify-write goes through).
@@ -184,6 +207,7 @@ pub(crate) async fn create(
     let token_dialect =
         dialect(fields.string("token_dialect")?)?.unwrap_or(TokenDialect::AccessToken);
     let enforce_policies = fields.boolean("enforce_policies")?.unwrap_or(false);
+    let pop = proof_of_possession(&mut fields)?.flatten();
     consent_skip(&mut fields)?;
     let token_lifetime_for_web = web_lifetime(&mut fields, token_lifetime, token_lifetime)?;
     let now = now();
@@ -199,6 +223,7 @@ pub(crate) async fn create(
         token_dialect,
         enforce_policies,
         scopes,
+        proof_of_possession: pop,
         created_at: now,
         updated_at: now,
     };
@@ -251,6 +276,7 @@ pub(crate) async fn update(
         allow_offline_access: fields.boolean("allow_offline_access")?,
         token_dialect: dialect(fields.string("token_dialect")?)?,
         enforce_policies: fields.boolean("enforce_policies")?,
+        proof_of_possession: proof_of_possession(&mut fields)?,
     };
     let api = state
         .store()

@@ -27,6 +27,9 @@ pub struct ResourceServer {
     pub token_lifetime: i64,
     /// Tessera has one access-token lifetime, for browsers too.
     pub token_lifetime_for_web: i64,
+    /// Auth0's `{"mechanism": "dpop", "required": …}`, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_of_possession: Option<tessera_core::ProofOfPossession>,
 }
 
 /// A scope an API defines. Also read back: `tessera apis update --scopes-file` takes a
@@ -64,6 +67,7 @@ pub fn resource_server(api: &tessera_core::ResourceServer) -> ResourceServer {
         token_dialect: api.token_dialect.as_str().into(),
         token_lifetime: api.token_lifetime,
         token_lifetime_for_web: api.token_lifetime_for_web,
+        proof_of_possession: api.proof_of_possession,
     }
 }
 
@@ -616,6 +620,7 @@ mod tests {
                 value: "read".into(),
                 description: "Read".into(),
             }],
+            proof_of_possession: None,
             created_at: 0,
             updated_at: 0,
         }

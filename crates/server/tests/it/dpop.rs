@@ -231,3 +231,97 @@ async fn discovery_and_cors_announce_dpop() {
         .unwrap();
     assert!(exposed.contains("DPoP-Nonce"), "{exposed}");
 }
+
+/// PATCHes the quickstart API through the Management API: (status, body).
+async fn patch_api(server: &TestServer, body: Value) -> (u16, Value) {
+    let token = server
+        .management_token(&["read:resource_servers", "update:resource_servers"])
+        .await;
+    let id: String = form_urlencoded::byte_serialize(API.as_bytes()).collect();
+    let response = reqwest::Client::new()
+        .patch(server.url(&format!("/api/v2/resource-servers/{id}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_api_may_require_dpop_as_auth0s_proof_of_possession() {
+    let server = spawn().await;
+    let required = serde_json::json!({"mechanism": "dpop", "required": true});
+    let (status, api) = patch_api(
+        &server,
+        serde_json::json!({"proof_of_possession": required}),
+    )
+    .await;
+    assert_eq!(status, 200, "{api}");
+    assert_eq!(api["proof_of_possession"], required);
+
+    let m2m = [
+        ("grant_type", "client_credentials"),
+        ("client_id", server.m2m_client_id.as_str()),
+        ("client_secret", server.m2m_secret.as_str()),
+        ("audience", API),
+    ];
+    let (status, body) = token_with(&server, &[], &m2m).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let key = DpopKey::new(Algorithm::Es256);
+    let (status, body) = token_with(
+        &server,
+        &[key.proof("POST", &endpoint(&server), None)],
+        &m2m,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+
+    // A refresh for the API without a proof is refused before the token rotates.
+    let (status, _) = patch_api(&server, serde_json::json!({"proof_of_possession": null})).await;
+    assert_eq!(status, 200);
+    let tokens = server
+        .code_flow(&browser(), "openid offline_access read:messages", Some(API))
+        .await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    patch_api(
+        &server,
+        serde_json::json!({"proof_of_possession": required}),
+    )
+    .await;
+    let (status, body) = refresh_with(&server, &[], refresh).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = refresh_with(
+        &server,
+        &[key.proof("POST", &endpoint(&server), None)],
+        refresh,
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the refusal left the refresh token good: {body}"
+    );
+
+    // Only Auth0's shape, with dpop.
+    for bad in [
+        serde_json::json!({"mechanism": "mtls", "required": true}),
+        serde_json::json!({"mechanism": "dpop"}),
+        serde_json::json!({"mechanism": "dpop", "required": "yes"}),
+        serde_json::json!({"mechanism": "dpop", "required": true, "extra": 1}),
+        serde_json::json!(true),
+    ] {
+        let (status, body) =
+            patch_api(&server, serde_json::json!({"proof_of_possession": bad})).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}

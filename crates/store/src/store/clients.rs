@@ -501,6 +501,7 @@ impl Store {
                r.token_lifetime AS r_token_lifetime, r.token_lifetime_for_web AS r_token_lifetime_for_web, r.allow_offline_access AS r_allow_offline_access, \
                r.token_dialect AS r_token_dialect, r.enforce_policies AS r_enforce_policies, r.scopes AS r_scopes, \
                r.created_at AS r_created_at, r.updated_at AS r_updated_at, \
+               r.proof_of_possession AS r_proof_of_possession, \
                g.id AS g_id, g.client_id AS g_client_id, g.audience AS g_audience, g.scope AS g_scope, \
                g.created_at AS g_created_at \
              FROM clients c \

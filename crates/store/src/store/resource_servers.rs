@@ -12,7 +12,8 @@ use crate::{StoreError, StoreResult};
 macro_rules! api_columns {
     () => {
         "id, name, identifier, signing_alg, token_lifetime, allow_offline_access, \
-     token_dialect, enforce_policies, scopes, created_at, updated_at, token_lifetime_for_web"
+     token_dialect, enforce_policies, scopes, created_at, updated_at, token_lifetime_for_web, \
+     proof_of_possession"
     };
 }
 
@@ -23,6 +24,12 @@ pub(super) fn api_from_row(
     let c = |name: &str| format!("{prefix}{name}");
     let dialect: String = row.col(c("token_dialect").as_str())?;
     let scopes: String = row.col(c("scopes").as_str())?;
+    let pop: Option<String> = row.col(c("proof_of_possession").as_str())?;
+    let proof_of_possession = pop
+        .map(|text| {
+            serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("proof_of_possession"))
+        })
+        .transpose()?;
     Ok(ResourceServer {
         id: row.col(c("id").as_str())?,
         name: row.col(c("name").as_str())?,
@@ -35,6 +42,7 @@ pub(super) fn api_from_row(
         enforce_policies: row.col(c("enforce_policies").as_str())?,
         scopes: serde_json::from_str::<Vec<Scope>>(&scopes)
             .map_err(|_| StoreError::Corrupt("scopes"))?,
+        proof_of_possession,
         created_at: row.col(c("created_at").as_str())?,
         updated_at: row.col(c("updated_at").as_str())?,
     })
@@ -46,7 +54,8 @@ impl Store {
             sqlx::query(
             "INSERT INTO resource_servers (tenant_id, id, name, identifier, signing_alg, token_lifetime, \
              allow_offline_access, token_dialect, enforce_policies, scopes, created_at, updated_at, \
-             token_lifetime_for_web) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             token_lifetime_for_web, proof_of_possession) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(self.tenant)
         .bind(&api.id)
@@ -61,6 +70,7 @@ impl Store {
         .bind(api.created_at)
         .bind(api.updated_at)
         .bind(api.token_lifetime_for_web)
+        .bind(api.proof_of_possession.as_ref().map(to_json))
         .execute(pool)
         .await
         .map_err(|e| StoreError::from(e).conflict_is("an API with this identifier"))?;
@@ -172,11 +182,14 @@ impl Store {
             if let Some(enforce) = update.enforce_policies {
                 api.enforce_policies = enforce;
             }
+            if let Some(pop) = update.proof_of_possession {
+                api.proof_of_possession = pop;
+            }
             api.updated_at = now;
             sqlx::query(
             "UPDATE resource_servers SET name = $1, scopes = $2, signing_alg = $3, token_lifetime = $4, \
              allow_offline_access = $5, token_dialect = $6, enforce_policies = $7, updated_at = $8, \
-             token_lifetime_for_web = $9 WHERE tenant_id = $10 AND id = $11",
+             token_lifetime_for_web = $9, proof_of_possession = $10 WHERE tenant_id = $11 AND id = $12",
         )
         .bind(&api.name)
         .bind(to_json(&api.scopes))
@@ -187,6 +200,7 @@ impl Store {
         .bind(api.enforce_policies)
         .bind(api.updated_at)
         .bind(api.token_lifetime_for_web)
+        .bind(api.proof_of_possession.as_ref().map(to_json))
         .bind(self.tenant)
         .bind(id)
         .execute(&mut *tx)

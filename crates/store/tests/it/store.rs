@@ -92,6 +92,7 @@ fn api(identifier: &str) -> ResourceServer {
             value: "read".into(),
             description: "Read".into(),
         }],
+        proof_of_possession: None,
         created_at: 1,
         updated_at: 1,
     }
@@ -175,6 +176,59 @@ async fn resource_servers_crud_and_conflicts(store: &Store) {
             updated.updated_at
         ),
         ("Renamed", 120, 5)
+    );
+    // Auth0's proof_of_possession: set, kept by an update that does not name it, removed.
+    let dpop = tessera_core::ProofOfPossession {
+        mechanism: tessera_core::PopMechanism::Dpop,
+        required: true,
+    };
+    let set = ResourceServerUpdate {
+        proof_of_possession: Some(Some(dpop)),
+        ..Default::default()
+    };
+    store
+        .update_resource_server("id-https://a", &set, 6)
+        .await
+        .unwrap();
+    let read = store
+        .find_resource_server("https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.proof_of_possession, Some(dpop));
+    assert!(read.requires_dpop());
+    let renamed = store
+        .update_resource_server("id-https://a", &update, 7)
+        .await
+        .unwrap();
+    assert_eq!(renamed.proof_of_possession, Some(dpop));
+    let cleared = ResourceServerUpdate {
+        proof_of_possession: Some(None),
+        ..Default::default()
+    };
+    store
+        .update_resource_server("id-https://a", &cleared, 8)
+        .await
+        .unwrap();
+    let read = store
+        .find_resource_server("https://a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.proof_of_possession, None);
+    let created = ResourceServer {
+        id: "with-pop".into(),
+        proof_of_possession: Some(dpop),
+        ..api("https://b")
+    };
+    store.create_resource_server(&created).await.unwrap();
+    assert_eq!(
+        store
+            .find_resource_server("https://b")
+            .await
+            .unwrap()
+            .unwrap(),
+        created
     );
     store.delete_resource_server("id-https://a").await.unwrap();
     assert!(matches!(

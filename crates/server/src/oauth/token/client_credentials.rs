@@ -37,6 +37,7 @@ pub(super) async fn grant(
             OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
         })?;
     credentials.authenticate(&access.client)?;
+    super::dpop::require_for(access.api.as_ref(), dpop)?;
     if access.client.is_public() || !access.client.allows_grant("client_credentials") {
         return Err(OAuthError::unauthorized_client(
             "Grant type 'client_credentials' not allowed for the client.",

@@ -8,6 +8,7 @@
 //! its minute can only repeat a request that fails anyway, or one its sender could make.
 
 use axum::http::{HeaderMap, StatusCode};
+use tessera_core::ResourceServer;
 use tessera_jose::dpop::{DpopError, ProofContext, verify_proof};
 
 use crate::AppState;
@@ -45,6 +46,20 @@ pub(super) fn proven_key(
     let verified = verify_proof(proof, &context).map_err(refusal)?;
     state.dpop_replay().check(&verified, now).map_err(refusal)?;
     Ok(Some(verified.jkt))
+}
+
+/// An API whose `proof_of_possession` requires DPoP gets tokens only for requests that
+/// proved a key (Auth0's setting); checked before anything is spent where the API is known.
+pub(super) fn require_for(
+    api: Option<&ResourceServer>,
+    dpop: Option<&str>,
+) -> Result<(), OAuthError> {
+    match api {
+        Some(api) if api.requires_dpop() && dpop.is_none() => Err(OAuthError::invalid_request(
+            "This API requires DPoP-bound tokens: send a DPoP proof.",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn refusal(error: DpopError) -> OAuthError {

@@ -67,6 +67,7 @@ pub(super) async fn grant(
         .filter(|u| !u.blocked)
         .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
     let api = grant::audience(state, &client, grant.audience.as_deref()).await?;
+    super::dpop::require_for(api.as_ref(), dpop)?;
     // Post-login runs again for a refresh (protocol `oauth2-refresh-token`), before the
     // rotation: a refusal leaves the refresh token as it was.
     let login = Login {

@@ -81,6 +81,7 @@ pub(super) async fn user_tokens(
         signed_in,
         dpop,
     } = recorded;
+    super::dpop::require_for(api, dpop)?;
     // The scopes were decided when the code or the family was; decided again now with the
     // user's current permissions (and without offline_access when no refresh token can
     // follow), so a role removed since shows in this token.
