@@ -237,6 +237,7 @@ Example:
 pub struct ProxyArgs {
     /// Settings file (TOML): issuer, audience (a string or a list), upstream, listen,
     /// upstream_timeout, strip_authorization, trusted_proxies (a list), tls_cert, tls_key,
+    /// require_dpop, public_origin,
     /// and lists public, require, require_permission; flags and TESSERA_PROXY_* variables
     /// override its settings, and flags add to its rules
     #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_CONFIG")]
@@ -297,6 +298,19 @@ pub struct ProxyArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
     #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Admit only DPoP-bound tokens with their proofs (RFC 9449); by default bearer tokens
+    /// too (a DPoP-bound token is never admitted as a bearer token)
+    #[arg(
+        long,
+        env = "TESSERA_PROXY_REQUIRE_DPOP",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub require_dpop: bool,
+    /// The scheme://host[:port] clients reach the API at, which DPoP proofs name: set it
+    /// behind a TLS terminator or a proxy that changes Host [default: this proxy's scheme
+    /// and the request's Host]
+    #[arg(long, value_name = "URL", env = "TESSERA_PROXY_PUBLIC_ORIGIN")]
+    pub public_origin: Option<String>,
 }
 
 // ---- import -----------------------------------------------------------------------------

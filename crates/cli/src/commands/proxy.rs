@@ -10,7 +10,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Format as _, Toml};
 use serde::Deserialize;
-use tessera_guard::Guard;
+use tessera_guard::{ConfigError, Guard};
 use tessera_http::tls::TlsError;
 use tessera_proxy::{
     DEFAULT_UPSTREAM_TIMEOUT, Proxy, ProxyConfig, ProxyError, RouteRules, TrustedProxies, Upstream,
@@ -38,6 +38,9 @@ struct ProxyFile {
     trusted_proxies: Vec<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    #[serde(default)]
+    require_dpop: bool,
+    public_origin: Option<String>,
     #[serde(default)]
     public: Vec<String>,
     #[serde(default)]
@@ -146,11 +149,17 @@ pub async fn run(args: ProxyArgs) -> CliResult<()> {
         rules.add_required_permissions(rule).map_err(invalid)?;
     }
 
-    let guard = Guard::builder()
+    let mut guard = Guard::builder()
         .issuer(&issuer)
         .audiences(audiences)
-        .build()
-        .map_err(|error| CliError::invalid(format!("--issuer / --audience: {error}")))?;
+        .dpop_required(args.require_dpop || file.require_dpop);
+    if let Some(origin) = args.public_origin.or(file.public_origin) {
+        guard = guard.public_origin(origin);
+    }
+    let guard = guard.build().map_err(|error| match error {
+        ConfigError::InvalidPublicOrigin => CliError::invalid(format!("--public-origin: {error}")),
+        other => CliError::invalid(format!("--issuer / --audience: {other}")),
+    })?;
     // Fail soft: the issuer may start after the proxy; keys are then fetched on first use.
     match guard.refresh_keys().await {
         Ok(keys) => tracing::info!(keys, issuer = guard.issuer(), "JWKS loaded"),

@@ -496,6 +496,52 @@ async fn an_unreachable_upstream_is_a_502() {
     assert_eq!(body["error"], "bad_gateway");
 }
 
+/// `--require-dpop` turns bearer tokens away with a DPoP challenge before the upstream;
+/// a `--public-origin` with a path is refused at startup.
+#[tokio::test]
+async fn require_dpop_and_public_origin_flags() {
+    let env = Env::new(TESSERA);
+    let (_server, issuer, token) = issuer_and_token(&env, "read:messages").await;
+    let (upstream, seen) = upstream().await;
+    let (_proxy, base) = proxy(
+        &env,
+        &issuer,
+        &format!("http://{upstream}"),
+        &[
+            "--require-dpop",
+            "--public-origin",
+            "https://api.example.test",
+        ],
+    );
+    let response = client()
+        .get(format!("{base}/anything"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(challenge.starts_with("DPoP "), "{challenge}");
+    assert!(seen.requests().is_empty(), "nothing reached the upstream");
+
+    let (code, stderr) = env.fails(&[
+        "proxy",
+        "--issuer",
+        "http://127.0.0.1:1/",
+        "--audience",
+        AUDIENCE,
+        "--upstream",
+        "http://127.0.0.1:2",
+        "--public-origin",
+        "https://api.example.test/v1",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--public-origin"), "{stderr}");
+}
+
 #[test]
 fn bad_rules_are_refused_at_startup() {
     let env = Env::new(TESSERA);
