@@ -9,6 +9,7 @@ pub mod dpop;
 mod jwk;
 mod jws;
 mod master_key;
+mod public_key;
 mod signing;
 
 pub use certificate::self_signed_rsa;
@@ -18,6 +19,7 @@ pub use jws::{
     peek_header, verify_payload_with, verify_with,
 };
 pub use master_key::MasterKey;
+pub use public_key::{MAX_PEM_BYTES, MIN_RSA_BITS, PublicKey};
 pub use signing::SigningKey;
 
 use std::fmt;
