@@ -210,6 +210,7 @@ pub struct PurgeCounts {
     pub pushed_requests: u64,
     pub device_codes: u64,
     pub mfa_tokens: u64,
+    pub client_assertions: u64,
 }
 
 /// A password grant's sign-in waiting for its second factor (Auth0's `mfa_token`).
@@ -677,4 +678,24 @@ pub enum DevicePoll {
     },
     /// Tokens were issued for it already.
     Redeemed,
+}
+
+/// An application's public key for private_key_jwt (migration 0028; Auth0's client
+/// credential of type `public_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredential {
+    /// `cred_…`.
+    pub id: String,
+    pub client_id: String,
+    pub name: String,
+    /// The key's RFC 7638 thumbprint.
+    pub kid: String,
+    /// The one algorithm assertions signed with the key may use.
+    pub alg: String,
+    /// SubjectPublicKeyInfo DER.
+    pub public_key: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// After this the key authenticates nothing; `None`: it does not expire.
+    pub expires_at: Option<i64>,
 }

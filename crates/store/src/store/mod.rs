@@ -62,6 +62,7 @@ mod actions;
 mod admin_sessions;
 mod authenticators;
 mod backup;
+mod client_credentials;
 mod clients;
 mod codes;
 mod connections;
@@ -91,6 +92,7 @@ mod webauthn;
 
 pub use authenticators::{MAX_AUTHENTICATORS, RECOVERY_CODE, TOTP};
 pub use backup::{CopyCheck, check_sqlite_copy};
+pub use client_credentials::MAX_CLIENT_CREDENTIALS;
 pub use linked_identities::MAX_LINKED_IDENTITIES;
 pub use purge::PURGE_BATCH;
 pub use remembered_browsers::MAX_REMEMBERED_BROWSERS;

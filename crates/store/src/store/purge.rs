@@ -43,6 +43,11 @@ impl Store {
             ),
             ("device_codes", "expires_at", &mut counts.device_codes),
             ("mfa_tokens", "expires_at", &mut counts.mfa_tokens),
+            (
+                "client_assertion_jtis",
+                "expires_at",
+                &mut counts.client_assertions,
+            ),
         ] {
             // Table and column names come from the fixed list above, never from input.
             // PostgreSQL has no DELETE … LIMIT: the batch is picked by row address (ctid),

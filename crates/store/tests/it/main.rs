@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
 
 mod actions;
 mod authenticators;
+mod client_credentials;
 mod connections;
 mod device_codes;
 mod emailless;

@@ -392,6 +392,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             pushed_requests: 0,
             device_codes: 0,
             mfa_tokens: 0,
+            client_assertions: 0,
         }
     );
     assert!(matches!(
