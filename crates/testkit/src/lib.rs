@@ -7,10 +7,12 @@
 //! - `logs`: a tracing subscriber whose output the test reads back;
 //! - `pg`: a throwaway PostgreSQL server started by the test;
 //! - `process`: the real `tessera` binary as a child process, on a temporary database;
-//! - `smtp`: an SMTP receiver that hands the test every mail.
+//! - `smtp`: an SMTP receiver that hands the test every mail;
+//! - `client_key`: an application's key pair for private_key_jwt and its assertions.
 //!
 //! Real parts only: nothing here mocks what the project owns.
 
+pub mod client_key;
 pub mod dpop;
 pub mod logs;
 pub mod pg;

@@ -34,6 +34,7 @@ mod mfa_api;
 mod parsers;
 mod passkeys;
 mod password_grant;
+mod private_key_jwt;
 mod proxy;
 mod pushed_requests;
 mod races;

@@ -5,6 +5,7 @@
 //! The operations (one function each, checking the principal's scope first) serve the
 //! routes in `http` and the dashboard alike.
 
+pub(crate) mod credentials;
 mod members;
 
 use members::{
@@ -57,6 +58,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "initiate_login_uri",
     "allowed_origins",
     "require_pushed_authorization_requests",
+    "client_authentication_methods",
 ];
 
 pub(crate) fn not_found() -> ApiError {
@@ -234,6 +236,20 @@ pub(crate) async fn update(
         ));
     }
     fixed_members(&mut fields, &wire::client(&client, None))?;
+    // One way to authenticate: naming a secret method turns private_key_jwt off, and the
+    // two are not set together.
+    let token_endpoint_auth_method = auth_method(&mut fields, app_type)?;
+    let mut private_key_jwt_credentials =
+        credentials::authentication_methods(state, &mut fields, &client).await?;
+    if token_endpoint_auth_method.is_some() {
+        if matches!(private_key_jwt_credentials, Some(Some(_))) {
+            return Err(ApiError::bad_request(
+                "token_endpoint_auth_method and client_authentication_methods cannot both be set",
+            )
+            .about("client_authentication_methods"));
+        }
+        private_key_jwt_credentials = Some(None);
+    }
     let update = ClientUpdate {
         name: fields
             .string("name")?
@@ -255,11 +271,11 @@ pub(crate) async fn update(
         is_first_party: fields.boolean("is_first_party")?,
         allowed_apis: allowed_apis(state, &mut fields).await?,
         refresh: refresh_policy(&mut fields, client.refresh)?,
-        token_endpoint_auth_method: auth_method(&mut fields, app_type)?,
+        token_endpoint_auth_method,
         profile: profile(&mut fields, &client.profile, app_type)?,
         require_pushed_authorization_requests: fields
             .boolean("require_pushed_authorization_requests")?,
-        private_key_jwt_credentials: None,
+        private_key_jwt_credentials,
     };
     oidc_conformant(&mut fields)?;
     let client = state

@@ -114,6 +114,14 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/clients/{id}/rotate-secret", || {
         post(clients::http::rotate_secret)
     }),
+    ("/clients/{id}/credentials", || {
+        get(clients::credentials::http::list).post(clients::credentials::http::create)
+    }),
+    ("/clients/{id}/credentials/{credential_id}", || {
+        get(clients::credentials::http::get)
+            .patch(clients::credentials::http::update)
+            .delete(clients::credentials::http::delete)
+    }),
     ("/client-grants", || {
         get(client_grants::http::list).post(client_grants::http::create)
     }),

@@ -81,6 +81,9 @@ pub struct Client {
     pub allowed_origins: Vec<String>,
     pub app_type: String,
     pub callbacks: Vec<String>,
+    /// Auth0's: present when the application authenticates with private_key_jwt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_authentication_methods: Option<serde_json::Value>,
     pub client_id: String,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub client_metadata: std::collections::BTreeMap<String, String>,
@@ -106,7 +109,9 @@ pub struct Client {
     pub require_pushed_authorization_requests: bool,
     pub sso_disabled: bool,
     pub tenant: String,
-    pub token_endpoint_auth_method: String,
+    /// Absent while `client_authentication_methods` is set, as on Auth0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
     pub web_origins: Vec<String>,
 }
 
@@ -138,6 +143,13 @@ pub fn client(client: &tessera_core::Client, secret: Option<&str>) -> Client {
         allowed_origins: client.profile.allowed_origins.clone(),
         app_type: client.app_type.as_str().into(),
         callbacks: client.callbacks.clone(),
+        client_authentication_methods: client.private_key_jwt_credentials.as_ref().map(|ids| {
+            let credentials: Vec<serde_json::Value> = ids
+                .iter()
+                .map(|id| serde_json::json!({ "id": id }))
+                .collect();
+            serde_json::json!({ "private_key_jwt": { "credentials": credentials } })
+        }),
         client_id: client.client_id.clone(),
         client_metadata: client.profile.client_metadata.clone(),
         client_secret: secret.map(str::to_string),
@@ -167,7 +179,10 @@ pub fn client(client: &tessera_core::Client, secret: Option<&str>) -> Client {
         require_pushed_authorization_requests: client.require_pushed_authorization_requests,
         sso_disabled: false,
         tenant: tessera_core::DEFAULT_TENANT.into(),
-        token_endpoint_auth_method: client.token_endpoint_auth_method.clone(),
+        token_endpoint_auth_method: client
+            .private_key_jwt_credentials
+            .is_none()
+            .then(|| client.token_endpoint_auth_method.clone()),
         web_origins: client.web_origins.clone(),
     }
 }

@@ -9,6 +9,7 @@ use tessera_core::request::SUPPORTED_RESPONSE_TYPES;
 
 use crate::AppState;
 use crate::edge::cors;
+use crate::oauth::token::client_auth::ASSERTION_ALGORITHMS;
 
 /// OpenID Connect Discovery 1.0 / RFC 8414 metadata. Served at both well-known paths.
 pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Response {
@@ -41,12 +42,13 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         // access tokens with, as the JWKS does, because verifiers such as
         // express-oauth2-jwt-bearer accept on access tokens what it lists.
         "id_token_signing_alg_values_supported": state.keys().published_algorithms(),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
         "dpop_signing_alg_values_supported": tessera_jose::dpop::DPOP_ALGORITHMS,
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "claims_supported": [
             "aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname",
             "picture", "sub", "updated_at", "nonce", "at_hash", "c_hash", "sid"

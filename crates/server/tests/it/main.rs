@@ -31,6 +31,7 @@ mod passkeys;
 mod password_grant;
 mod password_reset;
 mod postgres;
+mod private_key_jwt;
 mod pushed_requests;
 mod rbac;
 mod refresh;

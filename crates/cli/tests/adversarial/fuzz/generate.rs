@@ -110,6 +110,16 @@ const TOKEN: &[&str] = &[
     "mfa_token",
     "otp",
     "recovery_code",
+    "client_assertion",
+    "client_assertion_type",
+];
+const CREDENTIALS: &[&str] = &[
+    "credential_type",
+    "name",
+    "pem",
+    "alg",
+    "parse_expiry_from_cert",
+    "expires_at",
 ];
 const PAGING: &[&str] = &["page", "per_page", "include_totals", "from", "take"];
 const RESOURCE_SERVERS: &[&str] = &[
@@ -143,6 +153,7 @@ const CLIENTS: &[&str] = &[
     "oidc_conformant",
     "allowed_apis",
     "require_pushed_authorization_requests",
+    "client_authentication_methods",
 ];
 const GRANTS: &[&str] = &[
     "page",
@@ -690,6 +701,18 @@ pub(super) const ROUTES: &[Route] = &[
         "/api/v2/clients/{id}/rotate-secret",
         &["POST"],
         &[],
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/clients/{id}/credentials",
+        GET_POST,
+        CREDENTIALS,
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/clients/{id}/credentials/{credential_id}",
+        GET_PATCH_DELETE,
+        CREDENTIALS,
         Shape::Management,
     ),
     route("/api/v2/client-grants", GET_POST, GRANTS, Shape::Management),

@@ -36,7 +36,7 @@ pub(super) async fn grant(
         .ok_or_else(|| {
             OAuthError::invalid_client("Client authentication failed", credentials.used_basic)
         })?;
-    credentials.authenticate(&access.client)?;
+    credentials.authenticate(state, &access.client).await?;
     super::dpop::require_for(access.api.as_ref(), dpop)?;
     if access.client.is_public() || !access.client.allows_grant("client_credentials") {
         return Err(OAuthError::unauthorized_client(

@@ -5,7 +5,7 @@
 //! clients (which must have used PKCE).
 
 pub(crate) mod authorization_code;
-mod client_auth;
+pub(crate) mod client_auth;
 pub(crate) mod client_credentials;
 mod device_code;
 pub(crate) mod dpop;
