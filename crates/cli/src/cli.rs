@@ -770,6 +770,43 @@ pub enum AppsAction {
         /// client_id (or the exact name, when unique)
         app: String,
     },
+    /// Public keys the application authenticates with (private_key_jwt)
+    Credentials {
+        #[command(subcommand)]
+        action: CredentialsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsAction {
+    /// Register a public key (PEM: SPKI, PKCS#1 or a certificate) and authenticate the
+    /// application with it: from then on, private_key_jwt and not its secret
+    Add {
+        /// client_id (or the exact name, when unique)
+        app: String,
+        /// The PEM file
+        #[arg(long, value_name = "FILE")]
+        pem: std::path::PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+        /// Take the expiry from the certificate in the PEM
+        #[arg(long)]
+        expiry_from_cert: bool,
+    },
+    /// List the application's credentials
+    #[command(visible_alias = "ls")]
+    List {
+        /// client_id (or the exact name, when unique)
+        app: String,
+    },
+    /// Delete a credential; without any left, the application uses its secret again
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// client_id (or the exact name, when unique)
+        app: String,
+        /// The credential's id (cred_…)
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

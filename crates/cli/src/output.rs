@@ -180,7 +180,17 @@ pub fn client_fields(client: &Client) -> Vec<(&'static str, String)> {
         ("client_id", client.client_id.clone()),
         ("name", client.name.clone()),
         ("type", client.app_type.as_str().to_string()),
-        ("auth method", client.token_endpoint_auth_method.clone()),
+        (
+            "auth method",
+            match &client.private_key_jwt_credentials {
+                Some(ids) => format!("private_key_jwt ({})", ids.join(", ")),
+                None => client.token_endpoint_auth_method.clone(),
+            },
+        ),
+        (
+            "require PAR",
+            client.require_pushed_authorization_requests.to_string(),
+        ),
         ("callbacks", list_or_none(&client.callbacks)),
         ("web origins", list_or_none(&client.web_origins)),
         ("logout URLs", list_or_none(&client.allowed_logout_urls)),

@@ -4,7 +4,7 @@ use tessera_core::{AppType, Client, RefreshPolicy, ids};
 use tessera_server::wire;
 use tessera_store::{ClientFilter, ClientUpdate, Store, StoreError};
 
-use crate::cli::{AppCreate, AppUpdate, AppsAction, PageArgs};
+use crate::cli::{AppCreate, AppUpdate, AppsAction, CredentialsAction, PageArgs};
 use crate::commands::{Context, now};
 use crate::error::{CliError, CliResult};
 use crate::output;
@@ -38,6 +38,95 @@ pub async fn run(ctx: &Context, action: AppsAction) -> CliResult<()> {
             Ok(())
         }
         AppsAction::RotateSecret { app } => rotate_secret(ctx, &app).await,
+        AppsAction::Credentials { action } => credentials(ctx, action).await,
+    }
+}
+
+/// `tessera apps credentials …`: the rules of `/api/v2/clients/{id}/credentials`
+/// (`tessera_server::client_credentials_admin`).
+async fn credentials(ctx: &Context, action: CredentialsAction) -> CliResult<()> {
+    use tessera_server::client_credentials_admin::{self as service, Refusal, Wanted};
+    let refused = |refusal: Refusal| match refusal.status {
+        404 => CliError::NotFound(refusal.message),
+        409 => CliError::Conflict(refusal.message),
+        _ => CliError::Invalid(refusal.message),
+    };
+    match action {
+        CredentialsAction::Add {
+            app,
+            pem,
+            name,
+            expiry_from_cert,
+        } => {
+            let client = find(&ctx.store, &app).await?;
+            refuse_system_client(&client)?;
+            let text = std::fs::read_to_string(&pem)
+                .map_err(|e| CliError::io(format!("reading {}", pem.display()), e))?;
+            let wanted = Wanted {
+                name,
+                from_cert: expiry_from_cert,
+                ..Wanted::default()
+            };
+            let credential = service::add(&ctx.store, &client, &text, wanted)
+                .await
+                .map_err(refused)?;
+            if ctx.json {
+                output::print_json(&service::wire(&credential));
+            } else {
+                println!(
+                    "Added credential {} (kid {}, {}) to {}; it authenticates with \
+                     private_key_jwt from now on, not with its secret.",
+                    credential.id, credential.kid, credential.alg, client.name
+                );
+            }
+            Ok(())
+        }
+        CredentialsAction::List { app } => {
+            let client = find(&ctx.store, &app).await?;
+            let listed = ctx.store.client_credentials_of(&client.client_id).await?;
+            if ctx.json {
+                let shown: Vec<serde_json::Value> = listed.iter().map(service::wire).collect();
+                output::print_json(&shown);
+                return Ok(());
+            }
+            if listed.is_empty() {
+                println!("{} has no credentials.", client.name);
+            }
+            let enabled = client.private_key_jwt_credentials.unwrap_or_default();
+            for credential in listed {
+                let expiry = credential
+                    .expires_at
+                    .map_or_else(|| "never".to_string(), tessera_core::claims::rfc3339);
+                println!(
+                    "{}  {}  kid {}  {}  expires {}{}",
+                    credential.id,
+                    credential.name,
+                    credential.kid,
+                    credential.alg,
+                    expiry,
+                    if enabled.contains(&credential.id) {
+                        "  (authenticates)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+        CredentialsAction::Remove { app, id } => {
+            let client = find(&ctx.store, &app).await?;
+            refuse_system_client(&client)?;
+            let back_to_secret = service::remove(&ctx.store, &client, &id)
+                .await
+                .map_err(refused)?;
+            if !ctx.json {
+                println!("Deleted credential {id} of {}.", client.name);
+                if back_to_secret {
+                    println!("No credential left: it authenticates with its client secret again.");
+                }
+            }
+            Ok(())
+        }
     }
 }
 
