@@ -135,6 +135,68 @@ async fn introspection_tells_an_outsider_nothing() {
         );
     }
 
+    // The web application's refresh token, asked about by someone else or altered.
+    let (_, tokens) = server
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &web.client_id),
+            ("client_secret", &web_secret),
+            (
+                "code",
+                &params_of(
+                    &server
+                        .sign_in(
+                            &browser(),
+                            &url.replace("scope=openid", "scope=openid%20offline_access"),
+                        )
+                        .await,
+                )["code"],
+            ),
+            ("redirect_uri", CALLBACK),
+        ])
+        .await;
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string();
+    let (_, own) = introspect(&server, &web.client_id, &web_secret, &refresh).await;
+    assert_eq!(own["active"], true, "the owner sees it live: {own}");
+    let mut altered = refresh.clone();
+    altered.pop();
+    for (case, asker, asker_secret, token) in [
+        (
+            "another application's refresh token",
+            outsider.client_id.as_str(),
+            secret.as_str(),
+            refresh.clone(),
+        ),
+        (
+            "a refresh token cut short",
+            web.client_id.as_str(),
+            web_secret.as_str(),
+            altered,
+        ),
+        (
+            "a refresh token with a dot",
+            web.client_id.as_str(),
+            web_secret.as_str(),
+            format!("{refresh}."),
+        ),
+        (
+            "a long opaque token",
+            web.client_id.as_str(),
+            web_secret.as_str(),
+            "A".repeat(300),
+        ),
+    ] {
+        let (status, answer) = introspect(&server, asker, asker_secret, &token).await;
+        tally.case(
+            format!("{case}: inactive"),
+            status == 200 && answer == inactive,
+            format_args!("{status} {answer}"),
+        );
+    }
+
     // Asking without being a confidential application.
     for (case, client_id, secret) in [
         ("the public SPA", server.spa_client_id.as_str(), ""),

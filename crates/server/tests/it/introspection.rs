@@ -105,3 +105,80 @@ async fn introspection_tells_nothing_to_the_wrong_caller_or_of_a_bad_token() {
         );
     }
 }
+
+/// A refresh token is introspected by the application it was issued to, while it can be
+/// used: rotated, revoked or another application's, it is inactive.
+#[tokio::test]
+async fn an_application_introspects_its_own_live_refresh_tokens() {
+    use tessera_core::{PASSWORD_GRANT, ids};
+    let server = spawn().await;
+    let backend = |name: &str| {
+        let secret = ids::client_secret();
+        let mut app = client(name, AppType::RegularWeb, Some(&secret));
+        app.grant_types
+            .extend([PASSWORD_GRANT.to_string(), "refresh_token".to_string()]);
+        (app, secret)
+    };
+    let (app, secret) = backend("Backend");
+    let (other, other_secret) = backend("Other backend");
+    server.store.create_client(&app).await.unwrap();
+    server.store.create_client(&other).await.unwrap();
+    let mine = (app.client_id.as_str(), secret.as_str());
+    let email = server.user_email.clone();
+    let (status, tokens) = server
+        .token(&[
+            ("grant_type", PASSWORD_GRANT),
+            ("client_id", mine.0),
+            ("client_secret", mine.1),
+            ("username", &email),
+            ("password", PASSWORD),
+            ("scope", "openid offline_access"),
+        ])
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let first = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    let (status, answer) = introspect(&server, Some(mine), &first).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["client_id"], app.client_id);
+    assert_eq!(answer["sub"], server.user_id);
+    assert!(
+        answer["scope"].as_str().unwrap().contains("offline_access"),
+        "{answer}"
+    );
+    assert!(answer["exp"].as_i64().unwrap() > crate::mfa::now());
+    let (_, answer) = introspect(&server, Some((&other.client_id, &other_secret)), &first).await;
+    assert_eq!(answer, json!({"active": false}), "another application's");
+
+    // Rotated: the old one is no longer live, the new one is.
+    let (status, rotated) = server
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", mine.0),
+            ("client_secret", mine.1),
+            ("refresh_token", &first),
+        ])
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let second = rotated["refresh_token"].as_str().unwrap().to_string();
+    let (_, answer) = introspect(&server, Some(mine), &first).await;
+    assert_eq!(answer, json!({"active": false}), "rotated");
+    let (_, answer) = introspect(&server, Some(mine), &second).await;
+    assert_eq!(answer["active"], true, "{answer}");
+
+    // Revoked: inactive.
+    let revoked = reqwest::Client::new()
+        .post(server.url("/oauth/revoke"))
+        .form(&[
+            ("client_id", mine.0),
+            ("client_secret", mine.1),
+            ("token", &second),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let (_, answer) = introspect(&server, Some(mine), &second).await;
+    assert_eq!(answer, json!({"active": false}), "revoked");
+}

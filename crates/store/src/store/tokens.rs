@@ -160,6 +160,38 @@ impl Store {
         })
     }
 
+    /// The family of a refresh token that can be used now — not rotated, not idle past its
+    /// end, its family neither revoked nor past its absolute end — and when it stops being
+    /// usable. For introspection: unlike `find_refresh_family`, a rotated token is not live.
+    pub async fn live_refresh_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<(RefreshFamily, i64)>> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.expires_at, t.idle_expires_at \
+             FROM refresh_tokens t JOIN refresh_token_families f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
+             WHERE t.tenant_id = $1 AND t.token_hash = $2 AND t.rotated_at IS NULL \
+             AND t.idle_expires_at > $3 AND f.revoked_at IS NULL AND f.expires_at > $3",
+        )
+        .bind(self.tenant)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+            match row {
+                Some(row) => {
+                    let family = family_from_row(&row)?;
+                    let idle_end: i64 = row.try_get("idle_expires_at")?;
+                    let ends = idle_end.min(family.expires_at);
+                    Ok(Some((family, ends)))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
     /// Exchanges `old_hash` for `new_hash`, in one write transaction so that concurrent
     /// presentations of the same token serialize: the first rotates, the others are reuse
     /// (outside the reuse interval) and revoke the family — including the new token.

@@ -3,8 +3,9 @@
 //! token endpoint), and it learns about an access token only when the token was issued to
 //! it or names an API it holds a client grant for: an API's own machine-to-machine
 //! application introspects that API's tokens. Every other answer is `{"active": false}`,
-//! which says nothing about why. Refresh tokens are not introspected (they are the
-//! application's own, and their state is the rotation's): `{"active": false}` too.
+//! which says nothing about why. A refresh token is the application's own: only the
+//! application it was issued to learns that it is live (not rotated, revoked or expired),
+//! for whom, with which scope, and until when.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,11 +13,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use tessera_core::Client;
+use tessera_core::{Client, ids, scope};
 use tessera_jose::verify_with;
 use tessera_store::{ClientGrantFilter, Slice};
 
 use super::client_auth::ClientCredentials;
+use super::user_tokens::RefreshGrant;
 use crate::AppState;
 use crate::clock::now;
 use crate::edge::params::Params;
@@ -62,9 +64,14 @@ pub(crate) async fn introspect(
 /// What `client` may know of `token`.
 async fn answer(state: &AppState, client: &Client, token: &str) -> Result<Value, OAuthError> {
     let inactive = json!({ "active": false });
-    // Our access tokens are JWTs of three parts; anything else is nothing we can vouch for.
-    if token.len() > 16 * 1024 || token.matches('.').count() != 2 {
+    if token.len() > 16 * 1024 {
         return Ok(inactive);
+    }
+    // Our access tokens are JWTs of three parts; a refresh token is one opaque part.
+    match token.matches('.').count() {
+        2 => {}
+        0 => return refresh_token(state, client, token).await,
+        _ => return Ok(inactive),
     }
     let keys = state.keys();
     let Ok(verified) = verify_with(token, |kid| keys.verifying_key(kid)) else {
@@ -124,4 +131,41 @@ async fn answer(state: &AppState, client: &Client, token: &str) -> Result<Value,
         }
     }
     Ok(Value::Object(answer))
+}
+
+/// What `client` may know of a refresh token: only its own, and only while it can be used.
+async fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    token: &str,
+) -> Result<Value, OAuthError> {
+    let inactive = json!({ "active": false });
+    // Ours are 43 characters; a longer one is not worth hashing.
+    if token.len() > 256 {
+        return Ok(inactive);
+    }
+    let Some((family, ends)) = state
+        .store()
+        .live_refresh_token(&ids::secret_hash(token), now())
+        .await?
+    else {
+        return Ok(inactive);
+    };
+    if family.client_id != client.client_id {
+        return Ok(inactive);
+    }
+    let grant: RefreshGrant =
+        serde_json::from_str(&family.grant).map_err(|_| OAuthError::server_error())?;
+    let mut answer = json!({
+        "active": true,
+        "client_id": family.client_id,
+        "sub": family.user_id,
+        "scope": scope::join(&grant.scope),
+        "exp": ends,
+        "iss": state.issuer(),
+    });
+    if let Some(audience) = grant.audience {
+        answer["aud"] = Value::String(audience);
+    }
+    Ok(answer)
 }
