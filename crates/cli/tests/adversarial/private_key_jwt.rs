@@ -546,5 +546,37 @@ async fn hostile_credentials_are_not_registered() {
                 == spa_before,
         format_args!("status {status}"),
     );
+    // Credentials named at creation, before the application (and so its credentials)
+    // exists: refused, nothing created.
+    let admin = server
+        .management_token(&["create:clients", "read:clients"])
+        .await;
+    let total = || async {
+        let listed: Value = reqwest::Client::new()
+            .get(server.url("/api/v2/clients?include_totals=true&per_page=1"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed["total"].as_i64().unwrap()
+    };
+    let before = total().await;
+    let created = reqwest::Client::new()
+        .post(server.url("/api/v2/clients"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Named too early", "app_type": "non_interactive",
+            "client_authentication_methods": {"private_key_jwt": {"credentials": [{"id": theirs}]}}}))
+        .send()
+        .await
+        .unwrap();
+    let status = created.status().as_u16();
+    tally.case(
+        "client_authentication_methods at creation",
+        status == 400 && total().await == before,
+        format_args!("status {status}"),
+    );
     tally.finish();
 }

@@ -184,6 +184,17 @@ pub(crate) async fn create(
     let require_pushed_authorization_requests = fields
         .boolean("require_pushed_authorization_requests")?
         .unwrap_or(false);
+    // Credentials belong to an application, so none can be named before it exists.
+    if fields
+        .take("client_authentication_methods")
+        .is_some_and(|value| !value.is_null())
+    {
+        return Err(ApiError::bad_request(
+            "client_authentication_methods names credentials of this application: create it, \
+             then POST /clients/{id}/credentials, then PATCH client_authentication_methods",
+        )
+        .about("client_authentication_methods"));
+    }
     let client = Client {
         client_id: ids::alphanumeric(32),
         name,
