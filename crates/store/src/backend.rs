@@ -41,8 +41,8 @@ const POSTGRES_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a PostgreSQL statement waits for a lock held by another session.
 pub(crate) const POSTGRES_LOCK_TIMEOUT: &str = "5s";
 
-/// Opens (creating if needed) the database at `sqlite://PATH` and applies migrations.
-pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBuf)> {
+/// The file an `sqlite://PATH` URL names; `BadUrl` for any other URL.
+pub fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -53,7 +53,22 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBu
             "the path is empty; expected sqlite://PATH".into(),
         ));
     }
-    let path = PathBuf::from(path);
+    Ok(PathBuf::from(path))
+}
+
+/// An SQLite database's files: the database and its `-wal` and `-shm` files beside it.
+pub fn sqlite_files(path: &Path) -> [PathBuf; 3] {
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [path.to_path_buf(), beside("-wal"), beside("-shm")]
+}
+
+/// Opens (creating if needed) the database at `sqlite://PATH` and applies migrations.
+pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBuf)> {
+    let path = sqlite_path(url)?;
     create_private(&path)
         .map_err(|e| StoreError::BadUrl(format!("cannot create {}: {e}", path.display())))?;
     let options = SqliteConnectOptions::from_str("sqlite://")

@@ -24,6 +24,7 @@ mod lists;
 mod records;
 mod store;
 
+pub use backend::{sqlite_files, sqlite_path};
 pub use lists::{
     Checkpoint, CheckpointPage, ClientFilter, ClientGrantFilter, ConsentFilter, Match, Page, Slice,
     UserField, UserOrder, UserSearch, UserSort, UserTerm,

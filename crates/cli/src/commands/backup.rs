@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tessera_server::keys;
-use tessera_store::{CopyCheck, Store, check_sqlite_copy};
+use tessera_store::{CopyCheck, Store, check_sqlite_copy, sqlite_files, sqlite_path};
 
 use crate::cli::AdminArgs;
 use crate::commands::open_store;
@@ -64,7 +64,7 @@ fn report(file: &Path, check: CopyCheck, json: bool, headline: &str) -> CliResul
 /// `tessera backup --to FILE`.
 pub async fn backup(common: &AdminArgs, target: &Path) -> CliResult<()> {
     let settings = Settings::load(&common.config, &Overrides::default())?;
-    if !settings.database_url.starts_with("sqlite:") {
+    if sqlite_path(&settings.database_url).is_err() {
         return Err(CliError::invalid(
             "tessera backup copies an SQLite database; back up PostgreSQL with pg_dump \
              (and keep the master key apart from it): see OPERATIONS.md",
@@ -110,7 +110,7 @@ pub async fn backup(common: &AdminArgs, target: &Path) -> CliResult<()> {
 /// exist yet.
 pub async fn restore(common: &AdminArgs, source: &Path) -> CliResult<()> {
     let settings = Settings::load(&common.config, &Overrides::default())?;
-    let Some(target) = sqlite_path(&settings.database_url) else {
+    let Ok(target) = sqlite_path(&settings.database_url) else {
         return Err(CliError::invalid(
             "tessera restore writes an SQLite database; restore PostgreSQL with pg_restore or \
              psql: see OPERATIONS.md",
@@ -122,11 +122,7 @@ pub async fn restore(common: &AdminArgs, source: &Path) -> CliResult<()> {
             source.display()
         )));
     }
-    for existing in [
-        target.clone(),
-        beside(&target, "-wal"),
-        beside(&target, "-shm"),
-    ] {
+    for existing in sqlite_files(&target) {
         refuse_existing(&existing, "the database")?;
     }
     check_sqlite_copy(source).await.map_err(|error| {
@@ -174,14 +170,6 @@ async fn check_master_key(settings: &Settings, store: &Store, target: &Path) -> 
         )
     })?;
     Ok(())
-}
-
-fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or(path);
-    (!path.is_empty()).then(|| PathBuf::from(path))
 }
 
 fn beside(path: &Path, suffix: &str) -> PathBuf {

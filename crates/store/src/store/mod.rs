@@ -180,12 +180,7 @@ impl Store {
         let Some(path) = &self.path else {
             return Vec::new();
         };
-        let beside = |suffix: &str| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            PathBuf::from(name)
-        };
-        [path.clone(), beside("-wal"), beside("-shm")]
+        backend::sqlite_files(path)
             .into_iter()
             .filter(|file| file.exists())
             .collect()
