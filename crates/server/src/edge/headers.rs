@@ -11,6 +11,15 @@ use crate::AppState;
 pub(crate) const DEFAULT_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Marks a response that carries a secret or a one-time state (tokens, codes, keys) as
+/// never to be stored by a cache or the browser.
+pub(crate) fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// The CSP of a page whose form ends, through redirects, at `redirect_uri`: browsers apply
 /// `form-action` to every redirect after a form submission, so the login form must be
 /// allowed to lead to the application's origin.

@@ -11,7 +11,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tessera_core::webauthn as wa;
@@ -23,6 +23,7 @@ use tessera_store::{
 
 use crate::AppState;
 use crate::clock::now;
+use crate::edge::headers::no_store;
 use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
 use crate::hosted::transaction::{self, Failure, Pending, SecondFactorStep, with_cookie};
@@ -448,13 +449,6 @@ fn qr_svg(uri: &str) -> String {
         // A key URI is short; should one ever not fit, the key is shown as text anyway.
         Err(_) => String::new(),
     }
-}
-
-fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// `GET /u/mfa?state=TX[&recovery=1]`: the code asked, or the enrollment.

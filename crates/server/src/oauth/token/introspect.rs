@@ -10,7 +10,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tessera_core::{Client, ids, scope};
@@ -21,6 +21,7 @@ use super::client_auth::ClientCredentials;
 use super::user_tokens::RefreshGrant;
 use crate::AppState;
 use crate::clock::now;
+use crate::edge::headers::no_store;
 use crate::edge::params::Params;
 use crate::error::OAuthError;
 
@@ -50,13 +51,7 @@ pub(crate) async fn introspect(
     }
     .await;
     match result {
-        Ok(answer) => {
-            let mut response = Json(answer).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
+        Ok(answer) => no_store(Json(answer).into_response()),
         Err(error) => error.into_response(),
     }
 }

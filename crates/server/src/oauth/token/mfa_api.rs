@@ -15,7 +15,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tessera_core::{Client, MFA_OTP_GRANT, MFA_RECOVERY_CODE_GRANT, User, ids, totp};
@@ -29,6 +29,7 @@ use crate::actions::RequestFacts;
 use crate::clock::now;
 use crate::edge::authorization;
 use crate::edge::cors;
+use crate::edge::headers::no_store;
 use crate::edge::params::Params;
 use crate::error::OAuthError;
 use crate::grant;
@@ -162,13 +163,6 @@ fn listed(authenticator: &Authenticator) -> Option<Value> {
         "authenticator_type": kind,
         "active": authenticator.confirmed,
     }))
-}
-
-fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 async fn answer(
