@@ -3,7 +3,9 @@
 // IndexedDB and sends a proof with every /oauth/token request; Tessera answers DPoP-bound
 // tokens (`token_type: DPoP`, `cnf.jkt`), a refresh token usable only with that key, and the
 // sample API (tessera-guard) admits the SDK's fetcher (`createFetcher`), which sends
-// `Authorization: DPoP …` and a proof. On failure: tests/artifacts/<test name>.png and .log.
+// `Authorization: DPoP …` and a proof. Run twice: as Auth0 does by default, and with
+// `--dpop-nonces`, where the first proof is answered `use_dpop_nonce` and the SDK retries with
+// the nonce it was given. On failure: tests/artifacts/<test name>.png and .log.
 
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +17,7 @@ import { delay } from './lib/tessera.mjs';
 
 const AUDIENCE = 'https://quickstarts/api';
 
-describe('auth0-spa-js with useDpop: true in Chromium against tessera dev', () => {
+for (const nonces of [false, true]) describe(`auth0-spa-js with useDpop: true in Chromium against tessera dev${nonces ? ' --dpop-nonces' : ''}`, () => {
   let dev;
   let browser;
   let clientId;
@@ -25,7 +27,7 @@ describe('auth0-spa-js with useDpop: true in Chromium against tessera dev', () =
   });
 
   it('tessera dev and Chromium start', { timeout: 180000 }, async () => {
-    dev = await startDev();
+    dev = await startDev({ args: nonces ? ['--dpop-nonces'] : [] });
     clientId = (await (await fetch(`${dev.spa}/auth_config.json`, { signal: AbortSignal.timeout(10000) })).json()).clientId;
     browser = await launchChromium();
   });
@@ -72,13 +74,28 @@ describe('auth0-spa-js with useDpop: true in Chromium against tessera dev', () =
 
   it('logs in, refreshes with the bound refresh token and calls the API with proofs', { timeout: 120000 }, () => {
     assert.ok(dev && browser, 'tessera dev and Chromium are running');
-    return withPage(browser, 'spa-js dpop', async ({ page }) => {
+    return withPage(browser, `spa-js dpop${nonces ? ' nonces' : ''}`, async ({ page }) => {
       const requests = recordTokenRequests(page);
       await login(page);
 
-      const exchange = requests.find((r) => r.form.grant_type === 'authorization_code');
+      const exchanges = requests.filter((r) => r.form.grant_type === 'authorization_code');
+      const exchange = exchanges.at(-1);
       assert.ok(exchange, 'the code was redeemed');
       assert.ok(await exchange.request.headerValue('dpop'), 'with a DPoP proof');
+      if (nonces) {
+        // The first proof had no nonce: 400 use_dpop_nonce with one to use, which the SDK put
+        // in its next proof; that one redeemed the code.
+        assert.equal(exchanges.length, 2, 'one refusal, one retry');
+        const refusal = await exchanges[0].request.response();
+        assert.equal(refusal.status(), 400);
+        assert.equal((await refusal.json()).error, 'use_dpop_nonce');
+        const given = await refusal.headerValue('dpop-nonce');
+        assert.ok(given, 'the refusal carries DPoP-Nonce');
+        assert.equal(decodeJwt(await exchange.request.headerValue('dpop')).nonce, given);
+      } else {
+        assert.equal(exchanges.length, 1);
+        assert.equal(decodeJwt(await exchange.request.headerValue('dpop')).nonce, undefined);
+      }
       const exchanged = await (await exchange.request.response()).json();
       assert.equal(exchanged.token_type, 'DPoP');
       const first = await cached(page);

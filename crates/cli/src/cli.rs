@@ -194,6 +194,10 @@ pub struct ServeArgs {
     /// [env: TESSERA_ADMIN_URL] [default: http://<admin-listen>/]
     #[arg(long, value_name = "URL")]
     pub admin_url: Option<String>,
+    /// Require server-provided nonces in DPoP proofs at the token endpoint (RFC 9449 §8)
+    /// [env: TESSERA_DPOP_NONCES] [default: false]
+    #[arg(long, value_name = "BOOL")]
+    pub dpop_nonces: Option<bool>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -217,6 +221,10 @@ pub struct DevArgs {
     /// Directory of the jQuery sample SPA (default: ./examples/jquery-spa)
     #[arg(long, value_name = "DIR")]
     pub spa_dir: Option<PathBuf>,
+    /// Require server-provided nonces in DPoP proofs at the token endpoint, as
+    /// `serve --dpop-nonces true` does
+    #[arg(long)]
+    pub dpop_nonces: bool,
 }
 
 /// `tessera proxy`: every path needs a valid token unless a rule says otherwise; the most

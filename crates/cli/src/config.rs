@@ -81,6 +81,9 @@ pub struct Settings {
     /// `TESSERA_ADMIN_URL`: the public base URL of `admin_listen` (where browsers reach
     /// it), e.g. `https://admin.example.com/`. Default `http://<admin_listen>/`.
     pub admin_url: Option<String>,
+    /// `TESSERA_DPOP_NONCES`: require server-provided nonces in DPoP proofs at the token
+    /// endpoint (default false).
+    pub dpop_nonces: bool,
 }
 
 /// A list, or one string of comma-separated items (as environment variables give them).
@@ -119,6 +122,7 @@ impl Default for Settings {
             admin: true,
             admin_listen: None,
             admin_url: None,
+            dpop_nonces: false,
         }
     }
 }
@@ -146,6 +150,8 @@ pub struct Overrides {
     pub admin_listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_nonces: Option<bool>,
 }
 
 impl Settings {
@@ -183,6 +189,7 @@ impl Settings {
             "admin",
             "admin_listen",
             "admin_url",
+            "dpop_nonces",
         ]);
         let mut overrides = overrides.clone();
         if overrides.database_url.is_none() {

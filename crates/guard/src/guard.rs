@@ -44,9 +44,10 @@ struct DpopSettings {
     origin: Option<String>,
 }
 
-/// At most this many DPoP proofs a minute per guard (~5 MB); beyond, proofs are refused
-/// rather than a replayable one forgotten.
-const DPOP_PROOFS_REMEMBERED: usize = 100_000;
+/// At most this many DPoP proofs a minute per guard (about 20 MB when full, ~17 000
+/// requests a second — more than one core verifies); beyond, proofs are refused rather
+/// than a replayable one forgotten.
+const DPOP_PROOFS_REMEMBERED: usize = 1_000_000;
 
 #[derive(Debug)]
 enum KeySource {

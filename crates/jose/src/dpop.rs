@@ -8,10 +8,10 @@
 //! possession — what it is worth is decided by the thumbprint it must match (the token's
 //! `cnf.jkt`, a refresh token's bound key) or, at the token endpoint, by what it binds.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Mutex;
 
-use aws_lc_rs::digest;
+use aws_lc_rs::{constant_time, digest, hmac};
 
 use crate::jws::{parse_unique_object, split_compact};
 use crate::{Jwk, VerifyingKey, b64, b64_decode, thumbprint};
@@ -201,9 +201,25 @@ fn same_target(htu: &str, request: &str) -> bool {
 /// The jtis of accepted proofs, per process, each kept until its proof can no longer be
 /// fresh. Bounded: when full of live entries it refuses new proofs ([`DpopError::Busy`])
 /// rather than forget one that could still be replayed.
+///
+/// Entries sit in buckets by when they expire, [`BUCKET_SECONDS`] wide, and a bucket is
+/// dropped whole once everything in it is stale: no check ever scans the cache, even when
+/// it is full (a scan under the lock at every request would be the cost of a flood).
+/// An entry is 128 bits of a hash of key and jti, about 20 bytes with the set's overhead.
 pub struct ReplayCache {
-    seen: Mutex<HashMap<[u8; 32], i64>>,
+    buckets: Mutex<Buckets>,
     capacity: usize,
+}
+
+/// How wide an expiry bucket is: entries are kept up to this much longer than needed, and
+/// a check looks into at most (`MAX_PROOF_AGE` + `PROOF_FUTURE_LEEWAY`) / this + 2 sets.
+pub const BUCKET_SECONDS: i64 = 8;
+
+#[derive(Default)]
+struct Buckets {
+    /// (the second after which every entry is stale, the entries), in expiry order.
+    by_expiry: std::collections::VecDeque<(i64, HashSet<u128>)>,
+    len: usize,
 }
 
 impl std::fmt::Debug for ReplayCache {
@@ -217,7 +233,7 @@ impl std::fmt::Debug for ReplayCache {
 impl ReplayCache {
     pub fn new(capacity: usize) -> Self {
         ReplayCache {
-            seen: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets::default()),
             capacity: capacity.max(1),
         }
     }
@@ -229,24 +245,101 @@ impl ReplayCache {
         context.update(proof.jkt.as_bytes());
         context.update(b".");
         context.update(proof.jti.as_bytes());
-        let mut id = [0u8; 32];
-        id.copy_from_slice(context.finish().as_ref());
+        let id = u128::from_be_bytes(
+            context.finish().as_ref()[..16]
+                .try_into()
+                .expect("SHA-256 has 16 bytes to spare"),
+        );
         // A proof is fresh until iat + MAX_PROOF_AGE; after that `verify_proof` refuses it.
         let until = proof.iat.max(now) + MAX_PROOF_AGE;
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(expires) = seen.get(&id)
-            && *expires >= now
+        let bucket = until.div_euclid(BUCKET_SECONDS) * BUCKET_SECONDS + BUCKET_SECONDS;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((expiry, _)) = buckets.by_expiry.front()
+            && *expiry < now
         {
+            let (_, stale) = buckets.by_expiry.pop_front().expect("a front bucket");
+            buckets.len -= stale.len();
+        }
+        if buckets.by_expiry.iter().any(|(_, ids)| ids.contains(&id)) {
             return Err(DpopError::Replayed);
         }
-        if seen.len() >= self.capacity {
-            seen.retain(|_, expires| *expires >= now);
-            if seen.len() >= self.capacity {
-                return Err(DpopError::Busy);
-            }
+        if buckets.len >= self.capacity {
+            return Err(DpopError::Busy);
         }
-        seen.insert(id, until);
+        let position = buckets
+            .by_expiry
+            .iter()
+            .rposition(|(expiry, _)| *expiry <= bucket);
+        let index = match position {
+            Some(i) if buckets.by_expiry[i].0 == bucket => i,
+            Some(i) => {
+                buckets.by_expiry.insert(i + 1, (bucket, HashSet::new()));
+                i + 1
+            }
+            None => {
+                buckets.by_expiry.push_front((bucket, HashSet::new()));
+                0
+            }
+        };
+        buckets.by_expiry[index].1.insert(id);
+        buckets.len += 1;
         Ok(())
+    }
+}
+
+/// How long one nonce is current: a server-provided nonce (RFC 9449 §8) issued in one
+/// window is accepted in it and the next, so a nonce lives one to two windows.
+pub const NONCE_WINDOW: i64 = 60;
+/// Bytes of the nonce's MAC kept: 128 bits cannot be guessed within a window.
+const NONCE_MAC_BYTES: usize = 16;
+
+/// Server-provided DPoP nonces (RFC 9449 §8, §9), stateless: a nonce is the current time
+/// window and a MAC of it, so any node holding the same secret accepts what another
+/// issued, and nothing is stored per client. What it adds to `iat`: a proof must have been
+/// made after the client heard from us recently, not pre-computed for later use.
+pub struct NonceSource {
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for NonceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NonceSource(redacted)")
+    }
+}
+
+impl NonceSource {
+    pub fn new(secret: &[u8; 32]) -> Self {
+        NonceSource {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        }
+    }
+
+    /// The nonce to hand out now (the `DPoP-Nonce` header).
+    pub fn current(&self, now: i64) -> String {
+        let window = now.div_euclid(NONCE_WINDOW).to_be_bytes();
+        let mac = hmac::sign(&self.key, &window);
+        let mut nonce = window.to_vec();
+        nonce.extend_from_slice(&mac.as_ref()[..NONCE_MAC_BYTES]);
+        b64(&nonce)
+    }
+
+    /// Whether `nonce` was issued in this window or the previous one by a holder of the
+    /// same secret. The MAC is compared in constant time.
+    pub fn accepts(&self, nonce: Option<&str>, now: i64) -> bool {
+        let Some(bytes) = nonce.and_then(|n| b64_decode(n).ok()) else {
+            return false;
+        };
+        if bytes.len() != 8 + NONCE_MAC_BYTES {
+            return false;
+        }
+        let (window, mac) = bytes.split_at(8);
+        let issued = i64::from_be_bytes(window.try_into().expect("eight bytes"));
+        let current = now.div_euclid(NONCE_WINDOW);
+        if issued != current && issued != current - 1 {
+            return false;
+        }
+        let expected = hmac::sign(&self.key, window);
+        constant_time::verify_slices_are_equal(&expected.as_ref()[..NONCE_MAC_BYTES], mac).is_ok()
     }
 }
 
@@ -396,6 +489,29 @@ mod tests {
     }
 
     #[test]
+    fn nonces_live_one_to_two_windows_and_cannot_be_forged() {
+        let source = NonceSource::new(&[7u8; 32]);
+        let nonce = source.current(NOW);
+        assert!(source.accepts(Some(&nonce), NOW));
+        // Another node with the same secret accepts it; one with another secret does not.
+        assert!(NonceSource::new(&[7u8; 32]).accepts(Some(&nonce), NOW));
+        assert!(!NonceSource::new(&[8u8; 32]).accepts(Some(&nonce), NOW));
+        let window_end = (NOW.div_euclid(NONCE_WINDOW) + 1) * NONCE_WINDOW;
+        assert!(source.accepts(Some(&nonce), window_end + NONCE_WINDOW - 1));
+        assert!(!source.accepts(Some(&nonce), window_end + NONCE_WINDOW));
+        // A nonce for a future window is not one we issued.
+        assert!(!source.accepts(Some(&source.current(NOW + NONCE_WINDOW)), NOW));
+        assert!(!source.accepts(None, NOW));
+        for forged in ["", "not base64!", "AAAA", &nonce[..nonce.len() - 2]] {
+            assert!(!source.accepts(Some(forged), NOW), "{forged}");
+        }
+        // The window is MAC'd: moving a nonce to a later window breaks it.
+        let mut bytes = b64_decode(&nonce).unwrap();
+        bytes[7] = bytes[7].wrapping_add(1);
+        assert!(!source.accepts(Some(&b64(&bytes)), NOW + NONCE_WINDOW));
+    }
+
+    #[test]
     fn replay_cache_refuses_a_second_use_and_stays_bounded() {
         let cache = ReplayCache::new(2);
         let proof = |jti: &str, iat: i64| VerifiedProof {
@@ -408,8 +524,48 @@ mod tests {
         assert_eq!(cache.check(&proof("a", NOW), NOW), Err(DpopError::Replayed));
         assert!(cache.check(&proof("b", NOW), NOW).is_ok());
         assert_eq!(cache.check(&proof("c", NOW), NOW), Err(DpopError::Busy));
-        // Once the first ones can no longer be fresh, their room is reused.
-        let later = NOW + MAX_PROOF_AGE + 1;
+        // Once the first ones can no longer be fresh (and their bucket is over), their room
+        // is reused.
+        let later = NOW + MAX_PROOF_AGE + 2 * BUCKET_SECONDS;
         assert!(cache.check(&proof("c", later), later).is_ok());
+    }
+
+    #[test]
+    fn replay_cache_keeps_every_jti_while_its_proof_can_be_fresh() {
+        let cache = ReplayCache::new(100);
+        let proof = |jti: &str, iat: i64| VerifiedProof {
+            jkt: "k".into(),
+            jti: jti.into(),
+            iat,
+            nonce: None,
+        };
+        // Expiries out of order: a proof from the future first, then older ones, so new
+        // buckets go before and between existing ones.
+        let accepted = [
+            ("late", NOW + PROOF_FUTURE_LEEWAY),
+            ("oldest", NOW - MAX_PROOF_AGE),
+            ("now", NOW),
+            ("middle", NOW - 30),
+        ];
+        for (jti, iat) in accepted {
+            assert!(cache.check(&proof(jti, iat), NOW).is_ok(), "{jti}");
+        }
+        // Time only moves forward: at each moment, every proof that could still be fresh
+        // is refused.
+        let last_fresh = |iat: i64| iat.max(NOW) + MAX_PROOF_AGE;
+        for at in NOW..=NOW + MAX_PROOF_AGE + PROOF_FUTURE_LEEWAY {
+            for (jti, iat) in accepted.iter().filter(|(_, iat)| last_fresh(*iat) >= at) {
+                assert_eq!(
+                    cache.check(&proof(jti, *iat), at),
+                    Err(DpopError::Replayed),
+                    "{jti} at +{}",
+                    at - NOW
+                );
+            }
+        }
+        // Another key may use the same jti.
+        let mut theirs = proof("now", NOW);
+        theirs.jkt = "other".into();
+        assert!(cache.check(&theirs, NOW).is_ok());
     }
 }

@@ -1,6 +1,7 @@
 //! The master key that encrypts signing keys at rest (AES-256-GCM).
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use crate::{JoseError, b64, b64_decode};
@@ -58,6 +59,16 @@ impl MasterKey {
     /// The textual form written to a key file (base64url).
     pub fn to_text(&self) -> String {
         b64(&self.bytes)
+    }
+
+    /// A secret for one purpose (`label`), derived from this key with HMAC-SHA256, so every
+    /// node configured with the same master key derives the same one and nothing else
+    /// needs sharing; knowing a derived secret tells nothing about the master key.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.bytes);
+        let mut derived = [0u8; 32];
+        derived.copy_from_slice(hmac::sign(&key, label.as_bytes()).as_ref());
+        derived
     }
 
     /// Encrypts `plaintext`; `context` (e.g. the key id) is authenticated but not stored,

@@ -104,6 +104,11 @@ pub struct ServerConfig {
     /// The dashboard listener's public base URL (`https://admin.example.com/`), where the
     /// sign-in comes back to; default `http(s)://<admin_listen's bound address>/`.
     pub admin_url: Option<String>,
+    /// Require server-provided nonces in DPoP proofs at the token endpoint (RFC 9449 §8):
+    /// a proof without a current one gets `use_dpop_nonce` and the nonce to use. Off by
+    /// default, as at Auth0; the nonces derive from the master key, so every node accepts
+    /// what another issued.
+    pub dpop_nonces: bool,
 }
 
 impl ServerConfig {
@@ -126,6 +131,7 @@ impl ServerConfig {
             admin: true,
             admin_listen: None,
             admin_url: None,
+            dpop_nonces: false,
         }
     }
 }

@@ -15,9 +15,10 @@ use crate::keys::{KeyRing, KeySet};
 use crate::management::ImportQueue;
 use crate::passwords::PasswordHasher;
 
-/// At most this many DPoP proofs a minute per node (~5 MB): beyond, the token endpoint
-/// answers 503 rather than forget a proof that could be replayed.
-const DPOP_PROOFS_REMEMBERED: usize = 100_000;
+/// At most this many DPoP proofs a minute per node (about 20 MB when full, more token
+/// requests than a node signs): beyond, the token endpoint answers 503 rather than forget
+/// a proof that could be replayed.
+const DPOP_PROOFS_REMEMBERED: usize = 1_000_000;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -41,6 +42,7 @@ struct Inner {
     action_programs: crate::actions::Programs,
     upstreams: crate::upstream::Upstreams,
     dpop_replay: tessera_jose::dpop::ReplayCache,
+    dpop_nonces: Option<tessera_jose::dpop::NonceSource>,
 }
 
 impl AppState {
@@ -60,6 +62,9 @@ impl AppState {
         let mailer = Mailer::start(&config, store.clone(), &issuer);
         let secure_cookies = issuer.starts_with("https://");
         let hsts = secure_cookies && !is_loopback(&issuer);
+        let dpop_nonces = config.dpop_nonces.then(|| {
+            tessera_jose::dpop::NonceSource::new(&config.master_key.derive("tessera dpop nonces"))
+        });
         AppState(Arc::new(Inner {
             config,
             store,
@@ -79,6 +84,7 @@ impl AppState {
             action_programs: crate::actions::Programs::default(),
             upstreams: crate::upstream::Upstreams::default(),
             dpop_replay: tessera_jose::dpop::ReplayCache::new(DPOP_PROOFS_REMEMBERED),
+            dpop_nonces,
         }))
     }
 
@@ -142,6 +148,11 @@ impl AppState {
     /// The jtis of DPoP proofs the token endpoint accepted in the last minute.
     pub(crate) fn dpop_replay(&self) -> &tessera_jose::dpop::ReplayCache {
         &self.0.dpop_replay
+    }
+
+    /// Where the token endpoint's DPoP nonces come from, when it requires them.
+    pub(crate) fn dpop_nonces(&self) -> Option<&tessera_jose::dpop::NonceSource> {
+        self.0.dpop_nonces.as_ref()
     }
 
     /// The upstream identity providers' client and what it keeps per connection.

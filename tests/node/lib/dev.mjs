@@ -28,10 +28,11 @@ async function isUp(url) {
  * and the API (/api/public) answer 200. Ports are picked free beforehand (bind port 0, close);
  * if the process exits while starting (a port was taken meanwhile), it retries with new ports.
  * With `tls`, adds `--tls`: all three are https://localhost:…, checked trusting only the CA
- * that tessera dev made (`caFile`, <data-dir>/tls/ca.pem).
+ * that tessera dev made (`caFile`, <data-dir>/tls/ca.pem). `args` are appended to the
+ * command line (e.g. `['--dpop-nonces']`).
  * Returns {server, spa, api (origins on localhost), password, dataDir, caFile, output, stop()}.
  */
-export async function startDev({ attempts = 3, readyTimeoutMs = 60000, tls = false } = {}) {
+export async function startDev({ attempts = 3, readyTimeoutMs = 60000, tls = false, args = [] } = {}) {
   const password = `e2e-${randomBytes(12).toString('base64url')}`;
   let lastError;
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
@@ -43,6 +44,7 @@ export async function startDev({ attempts = 3, readyTimeoutMs = 60000, tls = fal
       'dev', '--data-dir', dataDir,
       '--port', String(port), '--spa-port', String(spaPort), '--api-port', String(apiPort),
       ...(tls ? ['--tls'] : []),
+      ...args,
     ], { env: { TESSERA_DEMO_PASSWORD: password, RUST_LOG: 'warn' } });
     let exited = null;
     proc.exited.then((result) => { exited = result; });

@@ -93,6 +93,7 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
     config.issuer = Some(format!("{base}/"));
     config.tls = tls.as_ref().map(|tls| tls.server_config.clone());
     config.mail = Some(dev_mail(&args.data_dir)?);
+    config.dpop_nonces = args.dpop_nonces;
     let app = Application::with_listener(config, store.clone(), server_listener).await?;
 
     let demo_password = std::env::var(DEMO_PASSWORD_VAR)

@@ -19,6 +19,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         admin: args.admin,
         admin_listen: args.admin_listen,
         admin_url: args.admin_url,
+        dpop_nonces: args.dpop_nonces,
     };
     let settings = Settings::load(&args.config, &overrides)?;
     let shutdown = shutdown_signal();
@@ -39,6 +40,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     config.admin = settings.admin;
     config.admin_listen = admin_listen;
     config.admin_url = settings.admin_url.clone();
+    config.dpop_nonces = settings.dpop_nonces;
     config.trusted_proxies =
         TrustedProxies::parse(settings.trusted_proxies.iter().map(String::as_str))
             .map_err(|error| CliError::Config(format!("trusted_proxies: {error}")))?;

@@ -469,3 +469,91 @@ async fn hostile_proof_of_possession_settings_change_nothing() {
     );
     tally.finish();
 }
+
+/// With nonces required: a nonce from another installation, one that expired, one for a
+/// future window, one altered, one that is not a string or is huge, and a good nonce in a
+/// proof signed by another key. Each is refused; the code still redeems afterwards.
+#[tokio::test]
+async fn hostile_nonces_change_nothing() {
+    let mut tally = Tally::new("dpop/nonces");
+    let master = tessera_jose::MasterKey::from_bytes([5u8; 32]);
+    let ours = tessera_jose::dpop::NonceSource::new(&master.derive("tessera dpop nonces"));
+    let theirs = tessera_jose::dpop::NonceSource::new(
+        &tessera_jose::MasterKey::from_bytes([6u8; 32]).derive("tessera dpop nonces"),
+    );
+    let server = spawn_with(|config| {
+        config.master_key = master.clone();
+        config.dpop_nonces = true;
+    })
+    .await;
+    let endpoint = format!("{}oauth/token", server.issuer);
+    let key = DpopKey::new(Algorithm::Es256);
+    let (code, verifier) = server
+        .authorization_code(&browser(), "openid read:messages", Some(API))
+        .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", server.spa_client_id.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let with_nonce = |nonce: Value| {
+        let mut claims = key.claims("POST", &endpoint, None);
+        claims["nonce"] = nonce;
+        key.sign(&key.header(), &claims)
+    };
+    let now = now();
+    let window = tessera_jose::dpop::NONCE_WINDOW;
+    let mut altered = tessera_jose::b64_decode(&ours.current(now)).unwrap();
+    altered[7] ^= 1;
+    for (case, nonce) in [
+        ("no nonce", Value::Null),
+        ("another installation's nonce", json!(theirs.current(now))),
+        ("an expired nonce", json!(ours.current(now - 3 * window))),
+        (
+            "a nonce for a later window",
+            json!(ours.current(now + 2 * window)),
+        ),
+        ("an altered window", json!(b64(&altered))),
+    ] {
+        let proof = if nonce.is_null() {
+            key.proof("POST", &endpoint, None)
+        } else {
+            with_nonce(nonce)
+        };
+        let (status, body) = token_with(&server, &[proof], &form).await;
+        tally.case(
+            case,
+            status == 400 && body["error"] == "use_dpop_nonce",
+            format_args!("{status} {body}"),
+        );
+    }
+    for (case, nonce) in [
+        ("a nonce that is a number", json!(12345)),
+        ("a 1 KB nonce", json!("n".repeat(1024))),
+    ] {
+        refused(
+            &mut tally,
+            case,
+            token_with(&server, &[with_nonce(nonce)], &form).await,
+        );
+    }
+    let other = DpopKey::new(Algorithm::Es256);
+    let mut claims = key.claims("POST", &endpoint, None);
+    claims["nonce"] = json!(ours.current(now));
+    let forged = other.sign(&key.header(), &claims);
+    refused(
+        &mut tally,
+        "a good nonce in a proof signed by another key",
+        token_with(&server, &[forged], &form).await,
+    );
+    let (status, tokens) =
+        token_with(&server, &[with_nonce(json!(ours.current(now)))], &form).await;
+    tally.case(
+        "the code still redeems with a current nonce",
+        status == 200 && tokens["token_type"] == "DPoP",
+        format_args!("{status} {tokens}"),
+    );
+    tally.finish();
+}

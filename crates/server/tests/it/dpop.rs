@@ -325,3 +325,104 @@ async fn an_api_may_require_dpop_as_auth0s_proof_of_possession() {
         assert_eq!(status, 400, "{bad}: {body}");
     }
 }
+
+/// Like `token_with`, returning the `DPoP-Nonce` header too.
+async fn token_with_nonce(
+    server: &TestServer,
+    proof: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value, Option<String>) {
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .header("DPoP", proof)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let nonce = response
+        .headers()
+        .get("dpop-nonce")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, response.json().await.unwrap(), nonce)
+}
+
+#[tokio::test]
+async fn required_nonces_are_handed_out_and_checked() {
+    let server = spawn_with(|config| config.dpop_nonces = true).await;
+    let key = DpopKey::new(Algorithm::Es256);
+    let (code, verifier) = server
+        .authorization_code(&browser(), "openid offline_access read:messages", Some(API))
+        .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", server.spa_client_id.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier.as_str()),
+    ];
+    // Without a nonce: use_dpop_nonce, the nonce to use, and the code is not spent.
+    let (status, body, nonce) =
+        token_with_nonce(&server, &key.proof("POST", &endpoint(&server), None), &form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("use_dpop_nonce"))
+    );
+    let nonce = nonce.expect("a DPoP-Nonce header");
+
+    // A nonce that is not ours, or an old one's shape with a forged MAC: refused alike.
+    for forged in [
+        "made-up",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let mut claims = key.claims("POST", &endpoint(&server), None);
+        claims["nonce"] = forged.into();
+        let (status, body, _) =
+            token_with_nonce(&server, &key.sign(&key.header(), &claims), &form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("use_dpop_nonce")),
+            "{forged}"
+        );
+    }
+
+    let mut claims = key.claims("POST", &endpoint(&server), None);
+    claims["nonce"] = nonce.as_str().into();
+    let (status, tokens, next) =
+        token_with_nonce(&server, &key.sign(&key.header(), &claims), &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "DPoP");
+    assert!(next.is_some(), "a success carries the nonce to use next");
+
+    // The refresh needs a nonce too; the same nonce serves several proofs in its window.
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let refresh_form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", server.spa_client_id.as_str()),
+        ("refresh_token", refresh),
+    ];
+    let (status, body, _) = token_with_nonce(
+        &server,
+        &key.proof("POST", &endpoint(&server), None),
+        &refresh_form,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("use_dpop_nonce"))
+    );
+    let mut claims = key.claims("POST", &endpoint(&server), None);
+    claims["nonce"] = nonce.as_str().into();
+    let (status, body, _) =
+        token_with_nonce(&server, &key.sign(&key.header(), &claims), &refresh_form).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A request without DPoP is not asked for a nonce, and gets none.
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("dpop-nonce").is_none());
+}

@@ -182,7 +182,7 @@ const GRANTS: [&str; 8] = [
 ];
 
 /// The token endpoint's error codes (RFC 6749 §5.2 and ours); anything else is `other`.
-const TOKEN_ERRORS: [&str; 14] = [
+const TOKEN_ERRORS: [&str; 16] = [
     "invalid_request",
     "invalid_client",
     "invalid_grant",
@@ -198,6 +198,9 @@ const TOKEN_ERRORS: [&str; 14] = [
     "expired_token",
     // A password sign-in waiting for its second factor (Auth0's MFA API).
     "mfa_required",
+    // DPoP (RFC 9449): a bad proof, and a proof without the nonce the server requires.
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
     "other",
 ];
 

@@ -7,7 +7,7 @@
 //! tokens) or needs the client's credentials, so a proof replayed at another node within
 //! its minute can only repeat a request that fails anyway, or one its sender could make.
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use tessera_core::ResourceServer;
 use tessera_jose::dpop::{DpopError, ProofContext, verify_proof};
 
@@ -44,8 +44,28 @@ pub(super) fn proven_key(
         now,
     };
     let verified = verify_proof(proof, &context).map_err(refusal)?;
+    // Before the jti is remembered: the client retries with a new proof either way.
+    if let Some(nonces) = state.dpop_nonces()
+        && !nonces.accepts(verified.nonce.as_deref(), now)
+    {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "use_dpop_nonce",
+            "Authorization server requires nonce in DPoP proof.",
+        ));
+    }
     state.dpop_replay().check(&verified, now).map_err(refusal)?;
     Ok(Some(verified.jkt))
+}
+
+/// The `DPoP-Nonce` a response to this request carries: the current nonce, when nonces
+/// are required and the request came with a proof (RFC 9449 §8: on errors and successes
+/// alike, so a client always has the nonce to use next).
+pub(super) fn nonce_for(state: &AppState, headers: &HeaderMap) -> Option<HeaderValue> {
+    let nonces = state.dpop_nonces()?;
+    headers.contains_key("dpop").then(|| {
+        HeaderValue::from_str(&nonces.current(now())).expect("base64url is a header value")
+    })
 }
 
 /// An API whose `proof_of_possession` requires DPoP gets tokens only for requests that

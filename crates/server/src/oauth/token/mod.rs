@@ -54,7 +54,8 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let response = match handle(&state, &headers, ip, &body).await {
+    let nonce = dpop::nonce_for(&state, &headers);
+    let mut response = match handle(&state, &headers, ip, &body).await {
         Ok(tokens) => {
             let mut response = Json(tokens).into_response();
             let out = response.headers_mut();
@@ -67,6 +68,9 @@ pub(crate) async fn token(
             error.into_response()
         }
     };
+    if let Some(nonce) = nonce {
+        response.headers_mut().insert("dpop-nonce", nonce);
+    }
     cors::allow_registered(&state, &headers, response).await
 }
 
