@@ -258,6 +258,20 @@ if (API) {
     crossMet = [xcVerify >= 0.5, xcExpress >= 4, xcAdded <= 1.5].filter(Boolean).length;
     api.crossMet = crossMet;
   }
+  // DPoP (informational): the same route with a DPoP-bound token and a fresh ES256 proof per
+  // request, wrk as for the bearer run of the same round; what the proof adds, in raw ES256
+  // verifications of the same core.
+  if (has('api_dpop')) {
+    const dpop = best('api_dpop', 'rps', Math.max);
+    const ecdsa = bestOf('api_openssl_ecdsa_verify', Math.max);
+    const ecdsaUs = ecdsa ? 1e6 / ecdsa : undefined;
+    const list = roundList.map((r) => (cpu('api_dpop', r) !== undefined && cpu('api_private', r) !== undefined ? cpu('api_dpop', r) - cpu('api_private', r) : undefined));
+    const vals = list.filter((v) => v !== undefined);
+    const r = vals.length ? list.indexOf(Math.min(...vals)) + 1 : undefined;
+    rows.push(`| \`GET /api/private\` with DPoP (bound token, a fresh ES256 proof per request) vs the same route with the bearer token, wrk on core ${lCpu ?? '—'} (informational) | ${f0(dpop)} req/s | ${f0(priv)} req/s | ${fx(ratio(dpop, priv))} | — | — |`);
+    rows.push(`| Server CPU added per request by the DPoP proof over the bearer token, in raw ES256 verifications (informational) | ${usf(r ? cpu('api_dpop', r) : undefined)} − ${usf(r ? cpu('api_private', r) : undefined)} = ${usf(r ? list[r - 1] : undefined)} | 1 ES256 verification = ${usf(ecdsaUs)} (${pinned ? `taskset -c ${sCpu} ` : ''}openssl speed ecdsap256) | ${fx(ratio(r ? list[r - 1] : undefined, ecdsaUs))} | — | — |`);
+    rows.push(`| p99 latency of \`/api/private\` with DPoP at ${aConns} clients (informational) | ${ms(best('api_dpop', 'p99_us', Math.min))} | bearer: ${ms(best('api_private', 'p99_us', Math.min))} | ${fx(ratio(best('api_dpop', 'p99_us', Math.min), best('api_private', 'p99_us', Math.min)))} | — | — |`);
+  }
   const privEff = perCpu('api_private');
   rows.push(`| \`GET /api/private\` per CPU-second of the server vs one-core verification, wrk on core ${lCpu ?? '—'} (informational) | ${f0(privEff)} | ${f0(verify)} verify/s; Express: ${f0(perCpu('peerapi_private'))} | ${fx(ratio(privEff, verify))} | — | — |`);
   rows.push(`| \`GET /api/public\`, no token (informational) | ${f0(pub)} req/s | Express: ${f0(ePub)} req/s | ${fx(ratio(pub, ePub))} | — | — |`);
@@ -284,7 +298,7 @@ if (API) {
   if (pinned && privCores !== undefined && privCores < 0.85) {
     warnings.push(`the Tessera API used only ${privCores.toFixed(2)} of its core under load on /api/private (the load generator or the machine held it back)`);
   }
-  noteOthers(['api_public', 'api_private', 'api_public_samecore', 'api_private_samecore', 'peerapi_public', 'peerapi_private', 'peerapi_public_samecore', 'peerapi_private_samecore', 'proxy_public', 'proxy_token']);
+  noteOthers(['api_public', 'api_private', 'api_dpop', 'api_public_samecore', 'api_private_samecore', 'peerapi_public', 'peerapi_private', 'peerapi_public_samecore', 'peerapi_private_samecore', 'proxy_public', 'proxy_token']);
 
   const perRound = roundList.map((r) => `| ${r} | ${f0(num(`api_openssl_verify_r${r}`))} | ${['api_public', 'api_private', 'peerapi_public', 'peerapi_private'].map((n) => latencyCell(n, r)).join(' | ')} |`);
   const cpuPerRound = roundList.map((r) => `| ${r} | ${usf(cpu('api_public', r))} | ${usf(cpu('api_private', r))} | ${usf(added[r - 1])} | ${fx(ratio(added[r - 1], verifyUs))} | ${usf(cpu('peerapi_public', r))} | ${usf(cpu('peerapi_private', r))} | ${usf(cpu('peerapi_private', r) !== undefined && cpu('peerapi_public', r) !== undefined ? cpu('peerapi_private', r) - cpu('peerapi_public', r) : undefined)} |`);

@@ -5,7 +5,9 @@
 #     RSA-2048 signing rate of this machine's cores and node `oidc-provider`;
 #  2. api: GET /api/private on the sample API (tessera-guard) with a valid RS256 token,
 #     against the same API's unprotected route, the raw RSA-2048 verification rate of the
-#     same core (`openssl speed`) and Express + express-oauth2-jwt-bearer on the same route.
+#     same core (`openssl speed`) and Express + express-oauth2-jwt-bearer on the same route;
+#     and with a DPoP-bound token and a proof per request, against the bearer token and the
+#     raw ES256 verification rate.
 # Writes BENCHMARKS.md at the repository root. See bench/README.md.
 #
 # Usage: bench/run.sh            (from anywhere; about 5 minutes plus the build)
@@ -661,6 +663,9 @@ for shown in "A /api/public" "A /api/private" "E /api/public" "E /api/private"; 
   apicmd "BENCH_API_PATH=$2$([[ $2 == /api/private ]] && echo ' BENCH_API_TOKEN=$TOKEN' || true) $(pin_shown "$LOAD_CPU")wrk -d${DURATION}s -t$API_THREADS -c$API_CONNECTIONS --latency --timeout 5s -s bench/api.lua http://127.0.0.1:$1   # after a ${WARMUP}s warm-up run"
 done
 (( PIN )) && apicmd "# the same four runs again with wrk on core $SERVER_CPU too (taskset -c $SERVER_CPU wrk ...): no cross-core wake-ups"
+apicmd "$(pin_shown "$SERVER_CPU")openssl speed -seconds $OPENSSL_SECONDS ecdsap256   # the verify/s column: one DPoP proof's signature"
+apicmd "node bench/dpop_proofs.mjs http://localhost:P/ http://127.0.0.1:P/oauth/token http://127.0.0.1:A/api/private COUNT \$PWD/dpop <<<'grant_type=client_credentials&client_id=CLIENT_ID&client_secret=CLIENT_SECRET&audience=$API_AUDIENCE_ENC'   # a DPoP-bound token and COUNT proofs"
+apicmd "BENCH_API_PATH=/api/private BENCH_DPOP_PREFIX=\$PWD/dpop BENCH_DPOP_THREADS=$API_THREADS $(pin_shown "$LOAD_CPU")wrk -d${DURATION}s -t$API_THREADS -c$API_CONNECTIONS --latency --timeout 5s -s bench/api_dpop.lua http://127.0.0.1:A   # after a ${WARMUP}s warm-up run with the same proofs file"
 set --
 
 # api_load NAME PID PORT PATH ROUND: GET PATH under wrk + api.lua, with the token on /api/private.
@@ -671,12 +676,46 @@ api_load() {
     BENCH_API_PATH="$4" BENCH_API_TOKEN="$token"
 }
 
+# openssl_ecdsa_verify KEY: ECDSA P-256 (ES256) verify/s on the servers' core: what checking a
+# DPoP proof's signature costs at the least.
+openssl_ecdsa_verify() {
+  local key=$1 rate
+  local cmd=(openssl speed -seconds "$OPENSSL_SECONDS" ecdsap256)
+  timeout $((OPENSSL_SECONDS * 2 + 60)) "${SERVER_PIN[@]}" "${cmd[@]}" >"$RUN_DIR/$key.txt" 2>&1 \
+    || die "${SERVER_PIN[*]} ${cmd[*]} failed"
+  rate=$(awk '/nistp256/ { print $NF; exit }' "$RUN_DIR/$key.txt")
+  [[ $rate =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "could not parse verify/s from ${cmd[*]} (see $RUN_DIR/$key.txt)"
+  record "$key" "$rate"
+  log "${SERVER_PIN[*]}${SERVER_PIN[*]:+ }${cmd[*]}: $rate verify/s"
+}
+
+# dpop_load ROUND: GET /api/private with a DPoP-bound token and a fresh proof per request, wrk
+# as for api_private. The proofs are signed beforehand (bench/dpop_proofs.mjs), enough for this
+# round's warm-up and run at the bearer rate just measured (a proof only adds work); they stay
+# fresh for a minute, so the quiet wait comes before they are made.
+dpop_load() {
+  local round=$1 prefix="$RUN_DIR/api_dpop-r$1" bearer count
+  bearer=$(sed -n 's/^BENCH_RESULT .*rps=\([0-9.]*\).*/\1/p' "$RUN_DIR/api_private-r$round-wrk.txt")
+  [[ -n $bearer ]] || die "api_dpop: no bearer rate for round $round"
+  count=$(awk -v r="$bearer" -v s=$((WARMUP + DURATION)) 'BEGIN { printf "%d", r * s + 5000 }')
+  (( QUIET_WAIT == 0 )) || quiet_gate "api_dpop_r$round"
+  node "$BENCH_DIR/dpop_proofs.mjs" "$API_ISSUER" "http://127.0.0.1:$AS_PORT/oauth/token" \
+    "http://127.0.0.1:$API_PORT/api/private" "$count" "$prefix" <<<"$API_TOKEN_BODY" \
+    >"$prefix-proofs.log" 2>&1 || die "api_dpop: could not prepare proofs: $(tail -3 "$prefix-proofs.log")"
+  record "api_dpop_r${round}_proofs" "$(cat "$prefix-proofs.log")"
+  QUIET_WAIT=0 measure api_dpop "$API_PID" "$round" "http://127.0.0.1:$API_PORT" "$BENCH_DIR/api_dpop.lua" \
+    "$API_THREADS" "$API_CONNECTIONS" BENCH_API_PATH=/api/private BENCH_DPOP_PREFIX="$prefix" BENCH_DPOP_THREADS="$API_THREADS"
+  rm -f "$prefix.proofs"
+}
+
 MEASURE_PIN=("${LOAD_PIN[@]}")
 for ((round = 1; round <= ROUNDS; round++)); do
   log "api round $round/$ROUNDS"
   openssl_verify "api_openssl_verify_r$round"
+  openssl_ecdsa_verify "api_openssl_ecdsa_verify_r$round"
   api_load api_public "$API_PID" "$API_PORT" /api/public "$round"
   api_load api_private "$API_PID" "$API_PORT" /api/private "$round"
+  dpop_load "$round"
   if (( PIN )); then
     # The same two runs with wrk on the server's core: no cross-core wake-ups (informational).
     MEASURE_PIN=("${SERVER_PIN[@]}")
