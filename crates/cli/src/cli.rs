@@ -598,6 +598,10 @@ pub struct ApiCreate {
     /// RBAC: grant users only the scopes they hold as permissions (Auth0's enforce_policies)
     #[arg(long)]
     pub enforce_policies: bool,
+    /// Issue tokens for this API only to requests with a DPoP proof (Auth0's
+    /// proof_of_possession {"mechanism": "dpop", "required": true})
+    #[arg(long)]
+    pub require_dpop: bool,
     /// access_token, access_token_authz, rfc9068_profile or rfc9068_profile_authz
     #[arg(long, default_value = "access_token", value_name = "DIALECT")]
     pub token_dialect: String,
@@ -606,7 +610,7 @@ pub struct ApiCreate {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
     "name", "scopes", "scope_descriptions", "scopes_file", "signing_alg", "token_lifetime",
-    "allow_offline_access", "token_dialect", "enforce_policies"
+    "allow_offline_access", "token_dialect", "enforce_policies", "require_dpop"
 ])))]
 pub struct ApiUpdate {
     /// The API's id or identifier (audience)
@@ -633,6 +637,9 @@ pub struct ApiUpdate {
     /// RBAC on or off for this API
     #[arg(long, value_name = "true|false")]
     pub enforce_policies: Option<bool>,
+    /// Require DPoP-bound tokens for this API, or stop requiring them
+    #[arg(long, value_name = "true|false")]
+    pub require_dpop: Option<bool>,
 }
 
 // ---- connections -------------------------------------------------------------------------

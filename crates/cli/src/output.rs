@@ -172,6 +172,7 @@ pub fn resource_server_fields(api: &ResourceServer) -> Vec<(&'static str, String
         ("token lifetime", format!("{} s", api.token_lifetime)),
         ("offline access", yes_no(api.allow_offline_access)),
         ("token dialect", api.token_dialect.as_str().to_string()),
+        ("DPoP required", yes_no(api.requires_dpop())),
     ]
 }
 

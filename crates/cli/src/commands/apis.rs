@@ -4,7 +4,9 @@ use std::fs::File;
 use std::io::{IsTerminal as _, Read};
 use std::path::Path;
 
-use tessera_core::{DEFAULT_ACCESS_TOKEN_LIFETIME, ResourceServer, Scope, ids};
+use tessera_core::{
+    DEFAULT_ACCESS_TOKEN_LIFETIME, PopMechanism, ProofOfPossession, ResourceServer, Scope, ids,
+};
 use tessera_server::wire;
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
@@ -93,7 +95,7 @@ async fn create(ctx: &Context, args: ApiCreate) -> CliResult<()> {
         token_dialect,
         enforce_policies: args.enforce_policies,
         scopes,
-        proof_of_possession: None,
+        proof_of_possession: dpop_setting(args.require_dpop),
         created_at: now,
         updated_at: now,
     };
@@ -187,7 +189,7 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
             .map(validate::token_dialect)
             .transpose()?,
         enforce_policies: args.enforce_policies,
-        proof_of_possession: None,
+        proof_of_possession: args.require_dpop.map(dpop_setting),
     };
     let api = ctx
         .store
@@ -201,6 +203,14 @@ async fn update(ctx: &Context, args: ApiUpdate) -> CliResult<()> {
         output::print_fields(&output::resource_server_fields(&api));
     }
     Ok(())
+}
+
+/// `--require-dpop`: Auth0's `proof_of_possession` requiring DPoP, or none (not required).
+fn dpop_setting(required: bool) -> Option<ProofOfPossession> {
+    required.then_some(ProofOfPossession {
+        mechanism: PopMechanism::Dpop,
+        required: true,
+    })
 }
 
 /// The scopes after `apis update`: `None` when neither the list nor a description changes.

@@ -64,6 +64,35 @@ fn apis_create_list_show_update_delete_in_auth0_shapes() {
         json!([{"value": "read:messages", "description": ""}, {"value": "admin", "description": ""}])
     );
 
+    // DPoP as Auth0's proof_of_possession: required, then no longer.
+    let required = env.json(&["apis", "update", &id, "--require-dpop", "true"]);
+    assert_eq!(
+        required["proof_of_possession"],
+        json!({"mechanism": "dpop", "required": true})
+    );
+    let shown = env.ok(&["apis", "show", &id]);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("DPoP required:") && l.ends_with(" yes")),
+        "{shown}"
+    );
+    let relaxed = env.json(&["apis", "update", &id, "--require-dpop", "false"]);
+    assert!(relaxed.get("proof_of_possession").is_none(), "{relaxed}");
+    let (code, _) = env.fails(&["apis", "update", &id, "--require-dpop", "sometimes"]);
+    assert_eq!(code, 2);
+    let strict = env.json(&[
+        "apis",
+        "create",
+        "--name",
+        "Strict",
+        "--identifier",
+        "https://strict.example",
+        "--require-dpop",
+    ]);
+    assert_eq!(strict["proof_of_possession"]["required"], true);
+    env.ok(&["apis", "delete", "https://strict.example"]);
+
     let human = env.ok(&["apis", "list"]);
     assert!(human.starts_with("ID "), "{human}");
     assert!(human.contains("https://quickstarts/api"), "{human}");

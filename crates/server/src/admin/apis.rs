@@ -209,6 +209,7 @@ struct SettingsPage<'a> {
     enforce_policies: bool,
     dialect: String,
     allow_offline_access: bool,
+    require_dpop: bool,
     dialects: Vec<(&'static str, &'static str)>,
     algorithms: &'static [&'static str],
     can_update: bool,
@@ -238,6 +239,7 @@ fn settings_page<'a>(
         enforce_policies: api.enforce_policies,
         dialect: api.token_dialect.as_str().to_string(),
         allow_offline_access: api.allow_offline_access,
+        require_dpop: api.requires_dpop(),
         dialects: DIALECTS
             .iter()
             .map(|d| (d.as_str(), dialect_label(*d)))
@@ -274,6 +276,13 @@ fn settings_body(params: &crate::edge::params::Params) -> Result<Fields, ApiErro
         .checkbox(params, "enforce_policies")
         .text(params, "token_dialect")
         .checkbox(params, "allow_offline_access")
+        .value(
+            "proof_of_possession",
+            match params.get("require_dpop") {
+                Some(_) => serde_json::json!({"mechanism": "dpop", "required": true}),
+                None => serde_json::Value::Null,
+            },
+        )
         .into_map();
     Fields::from_map(body, resource_servers::UPDATE_FIELDS)
 }
@@ -307,6 +316,7 @@ pub(crate) async fn save_settings(
             page.enforce_policies = params.get("enforce_policies").is_some();
             page.dialect = params.get("token_dialect").unwrap_or("").to_string();
             page.allow_offline_access = params.get("allow_offline_access").is_some();
+            page.require_dpop = params.get("require_dpop").is_some();
             page.error = Some(error.into());
             views::form_again(&page)
         }

@@ -7,8 +7,8 @@ use serde_json::Value;
 use tessera_core::AppType;
 use tessera_core::system::MANAGEMENT_SCOPES;
 use tessera_testkit::{
-    PASSWORD, TestServer, browser, create_user, hidden_field, location, sign_in_at, spawn,
-    spawn_with,
+    API, PASSWORD, TestServer, browser, client_credentials, create_user, hidden_field, location,
+    sign_in_at, spawn, spawn_with,
 };
 
 /// A user holding `scopes` of the Management API.
@@ -1676,4 +1676,74 @@ async fn an_administrator_makes_an_application_require_pushed_requests() {
         .unwrap()
         .unwrap();
     assert!(!stored.require_pushed_authorization_requests);
+}
+
+#[tokio::test]
+async fn an_administrator_makes_an_api_require_dpop_bound_tokens() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let browser = signed_in(&server, "admin@example.com").await;
+    let api = server
+        .store
+        .find_resource_server(API)
+        .await
+        .unwrap()
+        .unwrap();
+    let settings = format!("/admin/apis/{}/settings", api.id);
+    let (status, html) = page(&server, &browser, &settings).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r#"name="require_dpop" aria-describedby="dpop-hint">"#),
+        "unchecked at first: {html}"
+    );
+    let lifetime = api.token_lifetime.to_string();
+    let web_lifetime = api.token_lifetime_for_web.to_string();
+    let mut form = vec![
+        ("name", api.name.as_str()),
+        ("token_lifetime", lifetime.as_str()),
+        ("token_lifetime_for_web", web_lifetime.as_str()),
+        ("signing_alg", api.signing_alg.as_str()),
+        ("token_dialect", api.token_dialect.as_str()),
+        ("require_dpop", "on"),
+    ];
+    let response = post(&server, &browser, &settings, &settings, &form).await;
+    assert_eq!(response.status(), 302);
+    let stored = server
+        .store
+        .find_resource_server(API)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.requires_dpop());
+    let (_, html) = page(&server, &browser, &settings).await;
+    assert!(
+        html.contains(r#"aria-describedby="dpop-hint" checked>"#),
+        "{html}"
+    );
+    // The token endpoint now refuses a token for this API without a proof.
+    let (status, body) = client_credentials(
+        &reqwest::Client::new(),
+        &server.base,
+        &server.m2m_client_id,
+        &server.m2m_secret,
+        API,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+
+    form.pop();
+    let response = post(&server, &browser, &settings, &settings, &form).await;
+    assert_eq!(response.status(), 302);
+    let stored = server
+        .store
+        .find_resource_server(API)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.requires_dpop());
+    assert_eq!(stored.proof_of_possession, None);
 }
