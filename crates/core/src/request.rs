@@ -143,6 +143,10 @@ pub struct AuthRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acr_values: Vec<String>,
     pub code_challenge: Option<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the thumbprint of the DPoP key the code is bound to; the
+    /// token request must prove that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// When the request arrived: a login after this satisfies `prompt=login`.
     pub started_at: i64,
 }

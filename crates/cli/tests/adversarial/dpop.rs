@@ -557,3 +557,102 @@ async fn hostile_nonces_change_nothing() {
     );
     tally.finish();
 }
+
+/// `dpop_jkt` (RFC 9449 §10) against a thief of the code: the code bound to the client's
+/// key, redeemed by someone without a proof, or with a proof of their own key; a
+/// `dpop_jkt` that is not a thumbprint, or on a response without a code; a pushed request
+/// whose `dpop_jkt` names another key than its proof. Each refused; none issues a token.
+#[tokio::test]
+async fn a_code_bound_to_a_key_goes_to_no_other() {
+    let mut tally = Tally::new("dpop/dpop_jkt");
+    let server = spawn().await;
+    let browser = browser();
+    let endpoint = format!("{}oauth/token", server.issuer);
+    let key = DpopKey::new(Algorithm::Es256);
+    let thief = DpopKey::new(Algorithm::Es256);
+    let jkt = key.jkt();
+    for (case, proof) in [
+        ("the bound code without a proof", None),
+        (
+            "the bound code with the thief's key",
+            Some(thief.proof("POST", &endpoint, None)),
+        ),
+    ] {
+        let pkce = pkce();
+        let url = server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("dpop_jkt", jkt.as_str()),
+        ]);
+        let back = server.sign_in(&browser, &url).await;
+        let code = params_of(&back).get("code").cloned().unwrap_or_default();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", server.spa_client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", pkce.verifier.as_str()),
+        ];
+        let proofs: Vec<String> = proof.into_iter().collect();
+        let (status, body) = token_with(&server, &proofs, &form).await;
+        tally.case(
+            case,
+            status == 400 && body["error"] == "invalid_grant" && body.get("access_token").is_none(),
+            format_args!("{status} {body}"),
+        );
+    }
+    for (case, response_type, value) in [
+        ("a dpop_jkt of 42 characters", "code", "A".repeat(42)),
+        (
+            "a dpop_jkt with padding",
+            "code",
+            format!("{}=", "A".repeat(42)),
+        ),
+        ("a dpop_jkt on an implicit request", "id_token", jkt.clone()),
+    ] {
+        let pkce = pkce();
+        let url = server.authorize_url(&[
+            ("response_type", response_type),
+            ("scope", "openid"),
+            ("nonce", "n"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("dpop_jkt", value.as_str()),
+        ]);
+        let back = server.sign_in(&browser, &url).await;
+        let params = params_of(&back);
+        tally.case(
+            case,
+            params.get("error").map(String::as_str) == Some("invalid_request")
+                && !params.contains_key("code"),
+            format_args!("{back}"),
+        );
+    }
+    let par = format!("{}oauth/par", server.issuer);
+    let pkce = pkce();
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/par"))
+        .header("DPoP", key.proof("POST", &par, None))
+        .form(&[
+            ("client_id", server.spa_client_id.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("dpop_jkt", thief.jkt().as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    tally.case(
+        "a pushed request whose dpop_jkt names another key than its proof",
+        status == 400 && body["error"] == "invalid_dpop_proof",
+        format_args!("{status} {body}"),
+    );
+    tally.finish();
+}

@@ -256,6 +256,7 @@ fn sign_in_transaction(state: &AppState, found: &Found) -> Pending {
         connection: None,
         acr_values: vec![],
         code_challenge: None,
+        dpop_jkt: None,
         started_at: now(),
     };
     Pending {

@@ -241,6 +241,7 @@ pub(crate) mod tests {
             connection: None,
             acr_values: vec![],
             code_challenge: None,
+            dpop_jkt: None,
             started_at: 1,
         }
     }

@@ -426,3 +426,180 @@ async fn required_nonces_are_handed_out_and_checked() {
         .unwrap();
     assert!(response.headers().get("dpop-nonce").is_none());
 }
+
+/// A code from `/authorize` with these extra parameters (signed in on `browser`), and its
+/// PKCE verifier; or where the browser was sent instead.
+async fn code_with(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    extra: &[(&str, &str)],
+) -> (Option<String>, String, String) {
+    let pkce = pkce();
+    let mut params = vec![
+        ("response_type", "code"),
+        ("scope", "openid read:messages"),
+        ("audience", API),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    let back = server
+        .sign_in(browser, &server.authorize_url(&params))
+        .await;
+    (params_of(&back).get("code").cloned(), pkce.verifier, back)
+}
+
+fn exchange_form<'a>(
+    server: &'a TestServer,
+    code: &'a str,
+    verifier: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", server.spa_client_id.as_str()),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier),
+    ]
+}
+
+#[tokio::test]
+async fn dpop_jkt_binds_the_code_to_a_key() {
+    let server = spawn().await;
+    let browser = browser();
+    let key = DpopKey::new(Algorithm::Es256);
+    let other = DpopKey::new(Algorithm::Es256);
+    let jkt = key.jkt();
+
+    // Without a proof, or with another key: refused (the code is spent, as with PKCE).
+    for proof in [None, Some(other.proof("POST", &endpoint(&server), None))] {
+        let (code, verifier, back) = code_with(&server, &browser, &[("dpop_jkt", &jkt)]).await;
+        let code = code.unwrap_or_else(|| panic!("a code: {back}"));
+        let proofs: Vec<String> = proof.into_iter().collect();
+        let (status, body) =
+            token_with(&server, &proofs, &exchange_form(&server, &code, &verifier)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+    }
+    let (code, verifier, _) = code_with(&server, &browser, &[("dpop_jkt", &jkt)]).await;
+    let code = code.unwrap();
+    let (status, tokens) = token_with(
+        &server,
+        &[key.proof("POST", &endpoint(&server), None)],
+        &exchange_form(&server, &code, &verifier),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = server
+        .verify(tokens["access_token"].as_str().unwrap(), API)
+        .await;
+    assert_eq!(claims["cnf"]["jkt"], jkt.as_str());
+
+    // Not a thumbprint, or for a response without a code: invalid_request at the callback.
+    for (extra, why) in [
+        (vec![("dpop_jkt", "short")], "length"),
+        (vec![("dpop_jkt", &"+".repeat(43)[..])], "alphabet"),
+    ] {
+        let (code, _, back) = code_with(&server, &browser, &extra).await;
+        assert!(code.is_none(), "{why}: {back}");
+        assert_eq!(
+            params_of(&back)["error"],
+            "invalid_request",
+            "{why}: {back}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_proof_at_the_pushed_request_endpoint_binds_the_code() {
+    let server = spawn().await;
+    let key = DpopKey::new(Algorithm::Es256);
+    let other = DpopKey::new(Algorithm::Es256);
+    let par = format!("{}oauth/par", server.issuer);
+    let pkce = pkce();
+    let spa = server.spa_client_id.clone();
+    let request = [
+        ("client_id", spa.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", CALLBACK),
+        ("scope", "openid read:messages"),
+        ("audience", API),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let push = |proof: String, extra: Option<(&'static str, String)>| {
+        let mut form: Vec<(&str, String)> =
+            request.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        form.extend(extra);
+        let url = server.url("/oauth/par");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header("DPoP", proof)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // dpop_jkt naming another key than the proof's: refused.
+    let (status, body) = push(
+        key.proof("POST", &par, None),
+        Some(("dpop_jkt", other.jkt())),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
+    // A proof for the token endpoint is not one for this endpoint.
+    let (status, body) = push(key.proof("POST", &endpoint(&server), None), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
+
+    let (status, pushed) = push(key.proof("POST", &par, None), None).await;
+    assert_eq!(status, 201, "{pushed}");
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("client_id", &spa)
+        .append_pair("request_uri", pushed["request_uri"].as_str().unwrap());
+    // A request_uri works once: the login page is followed by hand, not by a helper that
+    // would open /authorize again.
+    let browser = browser();
+    let response = browser
+        .get(format!("{}/authorize?{}", server.base, query.finish()))
+        .send()
+        .await
+        .unwrap();
+    let login = location(&response);
+    let email = server.user_email.clone();
+    let signed_in = submit_login_form(&browser, &server.base, &login, &email, PASSWORD).await;
+    let resumed = browser
+        .get(server.url(&location(&signed_in)))
+        .send()
+        .await
+        .unwrap();
+    let back = location(&resumed);
+    let code = params_of(&back)["code"].clone();
+    let form = exchange_form(&server, &code, &pkce.verifier);
+    let (status, body) = token_with(
+        &server,
+        &[other.proof("POST", &endpoint(&server), None)],
+        &form,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}

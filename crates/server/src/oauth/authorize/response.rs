@@ -26,6 +26,9 @@ pub(crate) struct CodeGrant {
     pub(crate) audience: Option<String>,
     pub(crate) nonce: Option<String>,
     pub(crate) code_challenge: Option<String>,
+    /// The DPoP key the code is bound to (`dpop_jkt`), when the request named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dpop_jkt: Option<String>,
     pub(crate) sid: String,
     pub(crate) auth_time: i64,
     /// What post-login Actions added, applied again when the code is redeemed.
@@ -276,6 +279,7 @@ async fn issue_response(
             audience: api.map(|a| a.identifier.clone()),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
+            dpop_jkt: request.dpop_jkt.clone(),
             sid: session.sid.clone(),
             auth_time: session.auth_time,
             custom: granted.custom.clone(),

@@ -60,6 +60,7 @@ pub(crate) async fn validate(
     let requested_scope = scope::parse(params.get("scope").unwrap_or(""));
     let nonce = openid_parameters(params, response_type, &requested_scope).map_err(back)?;
     let code_challenge = pkce_parameters(params, response_type, &client).map_err(back)?;
+    let dpop_jkt = dpop_binding(params, response_type).map_err(back)?;
     let (prompt, max_age) = login_parameters(params).map_err(back)?;
     let hinted_sub = hinted_subject(state, params).map_err(back)?;
     let audience = grant::requested_audience(state, params.get("audience"))
@@ -85,6 +86,7 @@ pub(crate) async fn validate(
         connection: params.get("connection").map(str::to_string),
         acr_values: scope::parse(params.get("acr_values").unwrap_or("")),
         code_challenge,
+        dpop_jkt,
         started_at: now(),
     };
     Ok((client, request, api))
@@ -273,6 +275,29 @@ fn pkce_parameters(
         ));
     }
     Ok(code_challenge)
+}
+
+/// `dpop_jkt` (RFC 9449 §10): a JWK SHA-256 thumbprint (43 base64url characters), for a
+/// response that includes a code — the one thing it binds.
+fn dpop_binding(params: &Params, response_type: ResponseType) -> Result<Option<String>, Failure> {
+    let Some(jkt) = params.get("dpop_jkt") else {
+        return Ok(None);
+    };
+    if !response_type.code {
+        return Err(invalid_request(
+            "dpop_jkt is only valid with a response_type that includes code.",
+        ));
+    }
+    let thumbprint = jkt.len() == 43
+        && jkt
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !thumbprint {
+        return Err(invalid_request(
+            "dpop_jkt must be the base64url SHA-256 JWK thumbprint of the DPoP key.",
+        ));
+    }
+    Ok(Some(jkt.to_string()))
 }
 
 /// `prompt` (known values; `none` alone) and `max_age` (a non-negative integer).

@@ -42,6 +42,15 @@ pub(super) async fn grant(
         params.get("code_verifier"),
     )
     .await?;
+    // RFC 9449 §10: a code bound to a key goes only to a proof of that key. Checked once
+    // the code is spent, as PKCE is: whoever sends it with another key should not have it.
+    if let Some(bound) = &grant.dpop_jkt
+        && dpop != Some(bound.as_str())
+    {
+        return Err(OAuthError::invalid_grant(
+            "The authorization code is bound to a DPoP key (dpop_jkt): send a proof of that key.",
+        ));
+    }
     let api = grant::audience(state, &client, grant.audience.as_deref()).await?;
     let refresh = RefreshSource::Code {
         code_hash: code_hash.clone(),

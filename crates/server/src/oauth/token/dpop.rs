@@ -1,6 +1,7 @@
 //! DPoP at the token endpoint (RFC 9449 §5): a `DPoP` header binds what is issued to the
-//! proof's key. The proof itself is judged by `tessera_jose::dpop`, here only what it must
-//! be about: `POST` to the token endpoint as discovery publishes it.
+//! proof's key; at the pushed-request endpoint (§10.1) it binds the code to come. The proof
+//! itself is judged by `tessera_jose::dpop`, here only what it must be about: `POST` to the
+//! endpoint as discovery publishes it.
 //!
 //! Replayed proofs are refused by a per-node cache, not a shared table: every grant a
 //! proof accompanies here is itself single use (codes, device codes, rotating refresh
@@ -20,10 +21,13 @@ pub(crate) fn invalid_dpop_proof(description: impl Into<String>) -> OAuthError {
     OAuthError::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)
 }
 
-/// The thumbprint of the key the request's `DPoP` header proves, if it has one.
+/// The thumbprint of the key the request's `DPoP` header proves, if it has one;
+/// `endpoint` is the path under the issuer the proof must name (`oauth/token`, or
+/// `oauth/par`, where a proof binds the code as `dpop_jkt` does).
 pub(super) fn proven_key(
     state: &AppState,
     headers: &HeaderMap,
+    endpoint: &str,
 ) -> Result<Option<String>, OAuthError> {
     let mut proofs = headers.get_all("dpop").iter();
     let Some(proof) = proofs.next() else {
@@ -36,7 +40,7 @@ pub(super) fn proven_key(
         .to_str()
         .map_err(|_| invalid_dpop_proof("The DPoP proof is malformed."))?;
     let now = now();
-    let endpoint = format!("{}oauth/token", state.issuer());
+    let endpoint = format!("{}{endpoint}", state.issuer());
     let context = ProofContext {
         method: "POST",
         uri: &endpoint,

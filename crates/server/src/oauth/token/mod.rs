@@ -84,7 +84,7 @@ async fn handle(
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let credentials = ClientCredentials::from_request(headers, &params)?;
     // Before the grant: a bad proof costs nothing (no code consumed, no token rotated).
-    let proven = dpop::proven_key(state, headers)?;
+    let proven = dpop::proven_key(state, headers, "oauth/token")?;
     let dpop = proven.as_deref();
     // What Actions see of this request (`event.request`); the body without credentials.
     let facts = RequestFacts::of(ip, "POST", headers, visible_parameters(params.iter()));

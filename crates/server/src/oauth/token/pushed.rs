@@ -45,6 +45,15 @@ pub(crate) async fn push(
         // Checked as /authorize will check it again when the browser brings it.
         let mut request = params.clone();
         request.set("client_id", &client.client_id);
+        // RFC 9449 §10.1: a proof here binds the code as `dpop_jkt` does; both must agree.
+        if let Some(jkt) = super::dpop::proven_key(&state, &headers, "oauth/par")? {
+            if request.get("dpop_jkt").is_some_and(|named| named != jkt) {
+                return Err(super::dpop::invalid_dpop_proof(
+                    "dpop_jkt does not name the key of the DPoP proof.",
+                ));
+            }
+            request.set("dpop_jkt", &jkt);
+        }
         if let Err((error, description)) =
             crate::oauth::authorize::check_request(&state, &request).await
         {
@@ -74,7 +83,7 @@ pub(crate) async fn push(
         }))
     }
     .await;
-    match result {
+    let mut response = match result {
         Ok(answer) => {
             let mut response = (StatusCode::CREATED, Json(answer)).into_response();
             response
@@ -83,7 +92,11 @@ pub(crate) async fn push(
             response
         }
         Err(error) => error.into_response(),
+    };
+    if let Some(nonce) = super::dpop::nonce_for(&state, &headers) {
+        response.headers_mut().insert("dpop-nonce", nonce);
     }
+    response
 }
 
 fn invalid_request_uri() -> PageError {
