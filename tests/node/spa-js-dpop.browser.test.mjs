@@ -4,8 +4,8 @@
 // tokens (`token_type: DPoP`, `cnf.jkt`), a refresh token usable only with that key, and the
 // sample API (tessera-guard) admits the SDK's fetcher (`createFetcher`), which sends
 // `Authorization: DPoP …` and a proof. Run twice: as Auth0 does by default, and with
-// `--dpop-nonces`, where the first proof is answered `use_dpop_nonce` and the SDK retries with
-// the nonce it was given. On failure: tests/artifacts/<test name>.png and .log.
+// `--dpop-nonces`, where the first proof to the token endpoint and to the API is answered
+// `use_dpop_nonce` and the SDK retries with the nonce it was given. On failure: tests/artifacts/<test name>.png and .log.
 
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,9 +130,25 @@ for (const nonces of [false, true]) describe(`auth0-spa-js with useDpop: true in
       assert.equal(await page.textContent('#error'), '');
 
       // The API through the SDK's fetcher: `DPoP` scheme and a proof, admitted by the guard.
-      const response = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/private-scoped' && r.request().method() === 'GET');
+      // With --dpop-nonces the sample API asks for a nonce first (401 use_dpop_nonce and
+      // DPoP-Nonce), and the fetcher retries with it.
+      const apiResponses = [];
+      page.on('response', (r) => {
+        if (new URL(r.url()).pathname === '/api/private-scoped' && r.request().method() === 'GET') apiResponses.push(r);
+      });
+      const response = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/private-scoped' && r.request().method() === 'GET' && r.status() === 200);
       await page.click('#call-scoped');
       const got = await response;
+      if (nonces) {
+        const first = apiResponses[0];
+        assert.equal(first.status(), 401, 'the first call is asked for a nonce');
+        assert.match(await first.headerValue('www-authenticate'), /error="use_dpop_nonce"/);
+        const given = await first.headerValue('dpop-nonce');
+        assert.ok(given, 'with DPoP-Nonce');
+        assert.equal(decodeJwt(await got.request().headerValue('dpop')).nonce, given);
+      } else {
+        assert.equal(apiResponses.length, 1, 'one call');
+      }
       assert.equal(got.status(), 200, await got.text().catch(() => ''));
       assert.equal(await got.request().headerValue('authorization'), `DPoP ${second.access_token}`);
       assert.ok(await got.request().headerValue('dpop'), 'a proof for the API request');

@@ -37,6 +37,10 @@ pub enum GuardError {
     /// `invalid_dpop_proof` with a `DPoP` challenge.
     #[error("{0}")]
     InvalidDpopProof(DpopError),
+    /// The API requires a server-provided nonce in DPoP proofs and this one had none, or
+    /// an old one (RFC 9449 §9): 401 `use_dpop_nonce`, the nonce to use in `DPoP-Nonce`.
+    #[error("the resource server requires a nonce in the DPoP proof")]
+    UseDpopNonce(String),
 }
 
 /// What is wrong with an `Authorization` header.
@@ -175,7 +179,8 @@ impl GuardError {
         match self {
             GuardError::MissingToken
             | GuardError::InvalidToken(_)
-            | GuardError::InvalidDpopProof(_) => StatusCode::UNAUTHORIZED,
+            | GuardError::InvalidDpopProof(_)
+            | GuardError::UseDpopNonce(_) => StatusCode::UNAUTHORIZED,
             GuardError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             GuardError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
         }
@@ -189,6 +194,7 @@ impl GuardError {
             GuardError::InvalidToken(_) => Some("invalid_token"),
             GuardError::InsufficientScope { .. } => Some("insufficient_scope"),
             GuardError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            GuardError::UseDpopNonce(_) => Some("use_dpop_nonce"),
         }
     }
 
@@ -199,6 +205,7 @@ impl GuardError {
             || matches!(
                 self,
                 GuardError::InvalidDpopProof(_)
+                    | GuardError::UseDpopNonce(_)
                     | GuardError::InvalidToken(TokenError::NotDpopBound | TokenError::KeyMismatch)
             )
     }
@@ -258,6 +265,11 @@ impl GuardError {
         response
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, challenge);
+        if let GuardError::UseDpopNonce(nonce) = self
+            && let Ok(nonce) = HeaderValue::from_str(nonce)
+        {
+            response.headers_mut().insert("dpop-nonce", nonce);
+        }
         response
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::Response;
-use tessera_jose::dpop::{DpopError, ProofContext, ReplayCache, verify_proof};
+use tessera_jose::dpop::{DpopError, NonceSource, ProofContext, ReplayCache, verify_proof};
 use tessera_jose::{JoseError, Jwks};
 
 use crate::bearer::{Presented, bearer_token, presented_token};
@@ -42,6 +42,8 @@ struct DpopSettings {
     required: bool,
     /// `scheme://authority` clients address this API by, for `htu`.
     origin: Option<String>,
+    /// Where required nonces come from (RFC 9449 §9), when the API requires them.
+    nonces: Option<Arc<NonceSource>>,
 }
 
 /// At most this many DPoP proofs a minute per guard (about 20 MB when full, ~17 000
@@ -172,6 +174,13 @@ impl Guard {
             None => return Err(TokenError::NotDpopBound.into()),
             Some(jkt) if jkt != verified.jkt => return Err(TokenError::KeyMismatch.into()),
             Some(_) => {}
+        }
+        // After the proof is known good, before its jti is kept: the client retries with a
+        // new proof carrying the nonce it is handed.
+        if let Some(nonces) = &self.inner.dpop.nonces
+            && !nonces.accepts(verified.nonce.as_deref(), now)
+        {
+            return Err(GuardError::UseDpopNonce(nonces.current(now)));
         }
         self.inner
             .replay
@@ -466,6 +475,16 @@ impl GuardBuilder {
     /// request's own URI if absolute (HTTP/2), else `http://` and its `Host` header.
     pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
         self.dpop.origin = Some(origin.into());
+        self
+    }
+
+    /// Require server-provided nonces in DPoP proofs (RFC 9449 §9): a proof without a
+    /// current one is answered 401 `use_dpop_nonce` with the nonce to use in `DPoP-Nonce`
+    /// (auth0-spa-js's fetcher retries with it by itself). A nonce is a MAC of the time
+    /// under `secret`, good for one to two minutes: guards given the same secret accept
+    /// each other's, and nothing is stored. Default: no nonces.
+    pub fn dpop_nonces(mut self, secret: [u8; 32]) -> Self {
+        self.dpop.nonces = Some(Arc::new(NonceSource::new(&secret)));
         self
     }
 

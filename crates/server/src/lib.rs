@@ -161,6 +161,12 @@ pub enum ServerError {
     AdminIdentities(tessera_store::StoreError),
 }
 
+/// The secret DPoP nonces are made with (`dpop_nonces`): derived from the master key, so
+/// every node and the resource servers it is shared with accept the same nonces.
+pub fn dpop_nonce_secret(master_key: &MasterKey) -> [u8; 32] {
+    master_key.derive("tessera dpop nonces")
+}
+
 /// Normalizes an issuer to the form tokens carry: absolute, with a trailing slash.
 pub fn normalize_issuer(issuer: &str) -> Result<String, ServerError> {
     let parsed = url::Url::parse(issuer).map_err(|_| ServerError::BadIssuer(issuer.to_string()))?;

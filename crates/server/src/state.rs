@@ -63,7 +63,7 @@ impl AppState {
         let secure_cookies = issuer.starts_with("https://");
         let hsts = secure_cookies && !is_loopback(&issuer);
         let dpop_nonces = config.dpop_nonces.then(|| {
-            tessera_jose::dpop::NonceSource::new(&config.master_key.derive("tessera dpop nonces"))
+            tessera_jose::dpop::NonceSource::new(&crate::dpop_nonce_secret(&config.master_key))
         });
         AppState(Arc::new(Inner {
             config,

@@ -94,6 +94,10 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
     config.tls = tls.as_ref().map(|tls| tls.server_config.clone());
     config.mail = Some(dev_mail(&args.data_dir)?);
     config.dpop_nonces = args.dpop_nonces;
+    // The sample API asks for nonces too, the same ones: it belongs to this installation.
+    let api_nonces = args
+        .dpop_nonces
+        .then(|| tessera_server::dpop_nonce_secret(&config.master_key));
     let app = Application::with_listener(config, store.clone(), server_listener).await?;
 
     let demo_password = std::env::var(DEMO_PASSWORD_VAR)
@@ -117,6 +121,9 @@ pub async fn run(args: DevArgs) -> CliResult<()> {
     let mut guard = Guard::builder()
         .issuer(app.issuer())
         .audience(QUICKSTART_API_IDENTIFIER);
+    if let Some(secret) = api_nonces {
+        guard = guard.dpop_nonces(secret);
+    }
     if let Some(tls) = &tls {
         // Discovery and JWKS over https, from a server whose certificate only the dev CA
         // vouches for.

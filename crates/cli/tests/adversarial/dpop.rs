@@ -477,10 +477,10 @@ async fn hostile_proof_of_possession_settings_change_nothing() {
 async fn hostile_nonces_change_nothing() {
     let mut tally = Tally::new("dpop/nonces");
     let master = tessera_jose::MasterKey::from_bytes([5u8; 32]);
-    let ours = tessera_jose::dpop::NonceSource::new(&master.derive("tessera dpop nonces"));
-    let theirs = tessera_jose::dpop::NonceSource::new(
-        &tessera_jose::MasterKey::from_bytes([6u8; 32]).derive("tessera dpop nonces"),
-    );
+    let ours = tessera_jose::dpop::NonceSource::new(&tessera_server::dpop_nonce_secret(&master));
+    let theirs = tessera_jose::dpop::NonceSource::new(&tessera_server::dpop_nonce_secret(
+        &tessera_jose::MasterKey::from_bytes([6u8; 32]),
+    ));
     let server = spawn_with(|config| {
         config.master_key = master.clone();
         config.dpop_nonces = true;
@@ -653,6 +653,102 @@ async fn a_code_bound_to_a_key_goes_to_no_other() {
         "a pushed request whose dpop_jkt names another key than its proof",
         status == 400 && body["error"] == "invalid_dpop_proof",
         format_args!("{status} {body}"),
+    );
+    tally.finish();
+}
+
+/// A guard that requires nonces, against proofs without one, with another guard's, an
+/// expired one, one for a later window, and a good nonce in a replayed proof: each refused
+/// before the app, which is reached once, by the proof with a current nonce.
+#[tokio::test]
+async fn hostile_nonces_at_a_resource_server_reach_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut tally = Tally::new("dpop/resource-nonces");
+    let server = spawn().await;
+    let key = DpopKey::new(Algorithm::Es256);
+    let endpoint = format!("{}oauth/token", server.issuer);
+    let m2m = [
+        ("grant_type", "client_credentials"),
+        ("client_id", server.m2m_client_id.as_str()),
+        ("client_secret", server.m2m_secret.as_str()),
+        ("audience", API),
+    ];
+    let (_, body) = token_with(&server, &[key.proof("POST", &endpoint, None)], &m2m).await;
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let secret = [3u8; 32];
+    let guard = tessera_guard::Guard::builder()
+        .issuer(&server.issuer)
+        .audience(API)
+        .http_client(reqwest::Client::builder().no_proxy().build().unwrap())
+        .dpop_nonces(secret)
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let base = serve(counting_app(calls.clone()).await.layer(guard.layer())).await;
+    let url = format!("{base}/api/private");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let send = |proof: String| {
+        let request = http
+            .get(&url)
+            .header("Authorization", format!("DPoP {token}"))
+            .header("DPoP", proof);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap_or("").to_string())
+                .unwrap_or_default();
+            (status, challenge)
+        }
+    };
+    let with_nonce = |nonce: &str| {
+        let mut claims = key.claims("GET", &url, Some(&token));
+        claims["nonce"] = json!(nonce);
+        key.sign(&key.header(), &claims)
+    };
+    let ours = tessera_jose::dpop::NonceSource::new(&secret);
+    let theirs = tessera_jose::dpop::NonceSource::new(&[4u8; 32]);
+    let now = now();
+    let window = tessera_jose::dpop::NONCE_WINDOW;
+    for (case, proof) in [
+        ("no nonce", key.proof("GET", &url, Some(&token))),
+        ("another guard's nonce", with_nonce(&theirs.current(now))),
+        (
+            "an expired nonce",
+            with_nonce(&ours.current(now - 3 * window)),
+        ),
+        (
+            "a nonce for a later window",
+            with_nonce(&ours.current(now + 2 * window)),
+        ),
+    ] {
+        let (status, challenge) = send(proof).await;
+        tally.case(
+            case,
+            status == 401 && challenge.contains(r#"error="use_dpop_nonce""#),
+            format_args!("{status} {challenge}"),
+        );
+    }
+    let good = with_nonce(&ours.current(now));
+    let (status, _) = send(good.clone()).await;
+    tally.case(
+        "a current nonce is admitted",
+        status == 200,
+        format_args!("{status}"),
+    );
+    let (status, challenge) = send(good).await;
+    tally.case(
+        "the same proof again",
+        status == 401 && challenge.contains(r#"error="invalid_dpop_proof""#),
+        format_args!("{status} {challenge}"),
+    );
+    tally.case(
+        "the app was reached once",
+        calls.load(Ordering::SeqCst) == 1,
+        format_args!("{}", calls.load(Ordering::SeqCst)),
     );
     tally.finish();
 }

@@ -205,6 +205,8 @@ pub(crate) struct TestApp {
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) challenge: Option<String>,
+    /// The `DPoP-Nonce` header, when the guard asked for a nonce.
+    pub(crate) dpop_nonce: Option<String>,
     pub(crate) body: Value,
 }
 
@@ -316,6 +318,10 @@ impl TestApp {
             .headers()
             .get(header::WWW_AUTHENTICATE)
             .map(|v| v.to_str().unwrap().to_owned());
+        let dpop_nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .map(|v| v.to_str().unwrap().to_owned());
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
             .unwrap();
@@ -323,6 +329,7 @@ impl TestApp {
         Reply {
             status,
             challenge,
+            dpop_nonce,
             body,
         }
     }

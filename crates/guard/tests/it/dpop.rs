@@ -212,3 +212,84 @@ async fn a_guard_may_require_dpop_and_name_its_public_origin() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_guard_may_require_nonces_and_hands_out_the_one_to_use() {
+    let secret = [9u8; 32];
+    let guard = Guard::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks(jwks(&[&RSA, &EC]))
+        .dpop_nonces(secret)
+        .build()
+        .unwrap();
+    let app = TestApp::new(&guard);
+    let client = Client::new();
+    let token = bound_token(&client.jkt());
+    let with_nonce = |nonce: &str| {
+        client.proof_with(json!({
+            "jti": format!("{:x}", rand_u64()),
+            "htm": "GET",
+            "htu": HTU,
+            "iat": now(),
+            "ath": access_token_hash(&token),
+            "nonce": nonce,
+        }))
+    };
+
+    // No nonce: 401 use_dpop_nonce, a DPoP challenge, and the nonce to use.
+    let proof = client.proof("GET", HTU, &token);
+    let reply = app
+        .get_with("/api/private", headers("DPoP", &token, &[&proof]))
+        .await;
+    assert_dpop_refused(&reply, "use_dpop_nonce");
+    assert!(
+        reply
+            .challenge
+            .as_deref()
+            .unwrap()
+            .contains(r#"error="use_dpop_nonce""#),
+        "{:?}",
+        reply.challenge
+    );
+    let nonce = reply.dpop_nonce.clone().expect("a DPoP-Nonce header");
+
+    // Another guard's nonce (another secret), or one made up: refused alike.
+    let foreign = tessera_jose::dpop::NonceSource::new(&[8u8; 32]).current(now());
+    for bad in [foreign.as_str(), "made-up"] {
+        let reply = app
+            .get_with("/api/private", headers("DPoP", &token, &[&with_nonce(bad)]))
+            .await;
+        assert_dpop_refused(&reply, "use_dpop_nonce");
+    }
+    assert_eq!(app.calls(), 0);
+
+    // With the nonce: admitted; a guard with the same secret accepts it too.
+    let reply = app
+        .get_with(
+            "/api/private",
+            headers("DPoP", &token, &[&with_nonce(&nonce)]),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let twin = Guard::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks(jwks(&[&RSA, &EC]))
+        .dpop_nonces(secret)
+        .build()
+        .unwrap();
+    let reply = TestApp::new(&twin)
+        .get_with(
+            "/api/private",
+            headers("DPoP", &token, &[&with_nonce(&nonce)]),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    // Bearer tokens are not asked for nonces.
+    let reply = app
+        .get("/api/private", Some(&format!("Bearer {}", good_token())))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert!(reply.dpop_nonce.is_none());
+}
