@@ -245,7 +245,7 @@ Example:
 pub struct ProxyArgs {
     /// Settings file (TOML): issuer, audience (a string or a list), upstream, listen,
     /// upstream_timeout, strip_authorization, trusted_proxies (a list), tls_cert, tls_key,
-    /// require_dpop, public_origin,
+    /// require_dpop, public_origin, dpop_nonce_key_file,
     /// and lists public, require, require_permission; flags and TESSERA_PROXY_* variables
     /// override its settings, and flags add to its rules
     #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_CONFIG")]
@@ -319,6 +319,11 @@ pub struct ProxyArgs {
     /// and the request's Host]
     #[arg(long, value_name = "URL", env = "TESSERA_PROXY_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
+    /// Require server-provided nonces in DPoP proofs (RFC 9449 §9), made with the key in
+    /// this file (43 base64url characters or 64 hex digits, e.g. `openssl rand -hex 32`):
+    /// proxies given the same file accept each other's nonces [default: no nonces]
+    #[arg(long, value_name = "PATH", env = "TESSERA_PROXY_DPOP_NONCE_KEY_FILE")]
+    pub dpop_nonce_key_file: Option<PathBuf>,
 }
 
 // ---- import -----------------------------------------------------------------------------

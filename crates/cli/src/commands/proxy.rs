@@ -41,12 +41,33 @@ struct ProxyFile {
     #[serde(default)]
     require_dpop: bool,
     public_origin: Option<String>,
+    dpop_nonce_key_file: Option<PathBuf>,
     #[serde(default)]
     public: Vec<String>,
     #[serde(default)]
     require: Vec<String>,
     #[serde(default)]
     require_permission: Vec<String>,
+}
+
+/// The secret of `--dpop-nonce-key-file`: 32 random bytes written as a master key is
+/// (43 base64url characters or 64 hex digits). Errors never quote the file's content.
+fn nonce_key(path: &Path) -> CliResult<[u8; 32]> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        CliError::invalid(format!(
+            "--dpop-nonce-key-file: cannot read {}: {error}",
+            path.display()
+        ))
+    })?;
+    let key = tessera_jose::MasterKey::parse(&text).map_err(|_| {
+        CliError::invalid(format!(
+            "--dpop-nonce-key-file: {} does not hold a key (expected 43 base64url characters \
+             or 64 hex digits, e.g. from openssl rand -hex 32)",
+            path.display()
+        ))
+    })?;
+    // Derived, so the file may also be a copy of the master key without exposing it.
+    Ok(key.derive("tessera proxy dpop nonces"))
 }
 
 /// `audience = "https://api"` or `audience = ["https://a", "https://b"]`.
@@ -155,6 +176,9 @@ pub async fn run(args: ProxyArgs) -> CliResult<()> {
         .dpop_required(args.require_dpop || file.require_dpop);
     if let Some(origin) = args.public_origin.or(file.public_origin) {
         guard = guard.public_origin(origin);
+    }
+    if let Some(path) = args.dpop_nonce_key_file.or(file.dpop_nonce_key_file) {
+        guard = guard.dpop_nonces(nonce_key(&path)?);
     }
     let guard = guard.build().map_err(|error| match error {
         ConfigError::InvalidPublicOrigin => CliError::invalid(format!("--public-origin: {error}")),

@@ -1324,3 +1324,101 @@ fn bad_tls_settings_are_refused_at_startup() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_nonce_key_file_makes_the_proxy_ask_for_dpop_nonces() {
+    use tessera_testkit::dpop::DpopKey;
+    let env = Env::new(TESSERA);
+    let (_server, issuer, _) = issuer_and_token(&env, "read:messages").await;
+    let app = env.json(&["apps", "create", "--name", "Bound", "--type", "m2m"]);
+    let client_id = app["client_id"].as_str().unwrap();
+    let secret = app["client_secret"].as_str().unwrap();
+    env.json(&[
+        "grants",
+        "create",
+        "--app",
+        client_id,
+        "--api",
+        AUDIENCE,
+        "--scopes",
+        "read:messages",
+    ]);
+    let key = DpopKey::new(tessera_jose::Algorithm::Es256);
+    let token: Value = client()
+        .post(format!("{issuer}oauth/token"))
+        .header(
+            "DPoP",
+            key.proof("POST", &format!("{issuer}oauth/token"), None),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("audience", AUDIENCE),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["token_type"], "DPoP", "{token}");
+    let token = token["access_token"].as_str().unwrap().to_string();
+
+    let key_file = env.path().join("nonce.key");
+    std::fs::write(&key_file, "ab".repeat(32)).unwrap();
+    let (upstream, seen) = upstream().await;
+    let (_proxy, base) = proxy(
+        &env,
+        &issuer,
+        &format!("http://{upstream}"),
+        &["--dpop-nonce-key-file", key_file.to_str().unwrap()],
+    );
+    let url = format!("{base}/anything");
+    let response = client()
+        .get(&url)
+        .header("Authorization", format!("DPoP {token}"))
+        .header("DPoP", key.proof("GET", &url, Some(&token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="use_dpop_nonce""#),
+        "{challenge}"
+    );
+    let nonce = response.headers()["dpop-nonce"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(seen.requests().is_empty(), "nothing reached the upstream");
+    let mut claims = key.claims("GET", &url, Some(&token));
+    claims["nonce"] = nonce.into();
+    let response = client()
+        .get(&url)
+        .header("Authorization", format!("DPoP {token}"))
+        .header("DPoP", key.sign(&key.header(), &claims))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(seen.requests().len(), 1);
+
+    // A file that holds no key: refused at startup, its content not repeated.
+    std::fs::write(&key_file, "not-a-key-but-a-secret").unwrap();
+    let (code, stderr) = env.fails(&[
+        "proxy",
+        "--issuer",
+        &issuer,
+        "--audience",
+        AUDIENCE,
+        "--upstream",
+        "http://127.0.0.1:2",
+        "--dpop-nonce-key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--dpop-nonce-key-file"), "{stderr}");
+    assert!(!stderr.contains("not-a-key-but-a-secret"), "{stderr}");
+}
