@@ -7,8 +7,8 @@
 //! `resource_servers.rs`, `clients.rs` (and client grants), `users.rs` (and failed
 //! logins), `roles.rs` (and permissions), `consent.rs`, `codes.rs`, `sessions.rs` (and
 //! login transactions), `tokens.rs` (opaque and refresh tokens), `reset_codes.rs`,
-//! `verification_tickets.rs`, `email_templates.rs`, `email_provider.rs`, `tenant.rs` and
-//! `purge.rs`. Every list runs through `page_of` / `checkpoint_of` below (one page in SQL,
+//! `verification_tickets.rs`, `email_templates.rs`, `email_provider.rs`, `tenant.rs`,
+//! `purge.rs` and `invalidation.rs` (what other nodes changed: LISTEN/NOTIFY). Every list runs through `page_of` / `checkpoint_of` below (one page in SQL,
 //! see `lists.rs`); `plans.rs` (a test) checks each list's query plan uses an index.
 
 use std::path::{Path, PathBuf};
@@ -70,6 +70,7 @@ mod consent;
 mod device_codes;
 mod email_provider;
 mod email_templates;
+mod invalidation;
 mod jobs;
 mod keys;
 mod linked_identities;
@@ -93,6 +94,7 @@ mod webauthn;
 pub use authenticators::{MAX_AUTHENTICATORS, RECOVERY_CODE, TOTP};
 pub use backup::{CopyCheck, check_sqlite_copy};
 pub use client_credentials::MAX_CLIENT_CREDENTIALS;
+pub use invalidation::{CHANNEL as INVALIDATION_CHANNEL, Changed, Heard, Invalidations};
 pub use linked_identities::MAX_LINKED_IDENTITIES;
 pub use purge::PURGE_BATCH;
 pub use remembered_browsers::MAX_REMEMBERED_BROWSERS;

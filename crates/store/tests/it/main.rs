@@ -34,6 +34,7 @@ mod client_credentials;
 mod connections;
 mod device_codes;
 mod emailless;
+mod invalidation;
 mod linked_identities;
 mod mfa_tokens;
 mod postgres_tls;

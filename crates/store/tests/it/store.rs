@@ -77,7 +77,7 @@ on_both_backends!(
     admin_sessions_live_within_their_limits_and_go_with_their_user,
 );
 
-fn api(identifier: &str) -> ResourceServer {
+pub(crate) fn api(identifier: &str) -> ResourceServer {
     ResourceServer {
         id: format!("id-{identifier}"),
         name: "API".into(),
@@ -98,7 +98,7 @@ fn api(identifier: &str) -> ResourceServer {
     }
 }
 
-fn client(id: &str) -> Client {
+pub(crate) fn client(id: &str) -> Client {
     Client {
         client_id: id.into(),
         name: "App".into(),
