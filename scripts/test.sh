@@ -59,6 +59,11 @@ fi
 if ! command -v setpriv >/dev/null 2>&1; then
   apt_install util-linux
 fi
+# The cluster test (crates/cli/tests/it/cluster.rs) puts HAProxy in front of three nodes;
+# it fails, saying so, without /usr/sbin/haproxy (not on PATH for non-root users).
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  apt_install haproxy
+fi
 
 log "Rust tests (nextest)"
 cargo nextest run --workspace --locked --no-fail-fast

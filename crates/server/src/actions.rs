@@ -20,10 +20,6 @@ use crate::AppState;
 use crate::clock::now;
 use crate::databases::Database;
 
-/// How long a node keeps a trigger's deployed code before reading it again: a binding
-/// changed on another node applies within this long.
-const PROGRAM_LIFETIME: Duration = Duration::from_secs(1);
-
 /// What the HTTP request that runs a trigger says about its sender (`event.request`).
 #[derive(Debug, Clone)]
 pub(crate) struct RequestFacts {
@@ -115,18 +111,28 @@ impl Program {
     }
 }
 
-/// Each trigger's program, read from the store at most once per [`PROGRAM_LIFETIME`].
-#[derive(Default)]
+/// Each trigger's program, read from the store at most once per lifetime.
 pub(crate) struct Programs {
+    /// How long a trigger's deployed code is kept before it is read again (see
+    /// `cluster::lifetimes`: a second on SQLite; on PostgreSQL changes are notified).
+    lifetime: Duration,
     cached: Mutex<HashMap<Trigger, (Instant, Arc<Program>)>>,
     /// The issuer's host, for the custom claims' filter: parsed once, not per token.
     issuer_host: OnceLock<String>,
 }
 
 impl Programs {
+    pub(crate) fn new(lifetime: Duration) -> Self {
+        Programs {
+            lifetime,
+            cached: Mutex::default(),
+            issuer_host: OnceLock::new(),
+        }
+    }
+
     async fn get(&self, state: &AppState, trigger: Trigger) -> Result<Arc<Program>, StoreError> {
         if let Some((read, program)) = self.cached.lock().expect("not poisoned").get(&trigger)
-            && read.elapsed() < PROGRAM_LIFETIME
+            && read.elapsed() < self.lifetime
         {
             return Ok(program.clone());
         }
@@ -139,7 +145,7 @@ impl Programs {
     }
 
     /// Forgets what was read, so a change made through this node applies to its next
-    /// request (other nodes see it within [`PROGRAM_LIFETIME`]).
+    /// request (other nodes hear of it: `cluster`).
     pub(crate) fn forget(&self) {
         self.cached.lock().expect("not poisoned").clear();
     }

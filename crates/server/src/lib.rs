@@ -17,6 +17,7 @@ mod actions;
 mod admin;
 mod cache;
 mod clock;
+mod cluster;
 mod databases;
 mod edge;
 mod email_provider;
@@ -69,8 +70,12 @@ pub struct ServerConfig {
     pub master_key: MasterKey,
     /// How often expired codes, sessions and transactions are purged.
     pub purge_interval: Duration,
-    /// How often the key set is checked for rotations made by another process.
+    /// How often the key set is checked for rotations made by another process (SQLite;
+    /// on PostgreSQL changes are notified, see `cluster`).
     pub key_poll_interval: Duration,
+    /// PostgreSQL: how often the cache generation is read, the backstop for a lost
+    /// invalidation notification — the staleness bound when notifications stop.
+    pub invalidation_poll_interval: Duration,
     /// Consecutive failed logins for one (account, IP) before that pair is blocked.
     pub max_login_failures: i64,
     /// Login attempts one IP may make per minute before getting 429.
@@ -119,6 +124,7 @@ impl ServerConfig {
             master_key,
             purge_interval: Duration::from_secs(60),
             key_poll_interval: Duration::from_millis(500),
+            invalidation_poll_interval: Duration::from_secs(5),
             max_login_failures: 10,
             login_attempts_per_minute: 60,
             tls: None,

@@ -65,6 +65,7 @@ impl AppState {
         let dpop_nonces = config.dpop_nonces.then(|| {
             tessera_jose::dpop::NonceSource::new(&crate::dpop_nonce_secret(&config.master_key))
         });
+        let lifetimes = crate::cluster::lifetimes(&store, config.key_poll_interval);
         AppState(Arc::new(Inner {
             config,
             store,
@@ -73,7 +74,7 @@ impl AppState {
             hasher: PasswordHasher::new(workers),
             login_throttle,
             mailer,
-            machine_access: MachineAccessCache::new(Duration::from_millis(500)),
+            machine_access: MachineAccessCache::new(lifetimes.machine_access),
             secure_cookies,
             hsts,
             dashboard_base,
@@ -81,7 +82,7 @@ impl AppState {
             imports: ImportQueue::new(),
             first_logins: FirstLogins::default(),
             actions: tessera_actions::Engine::start(tessera_actions::Limits::default()),
-            action_programs: crate::actions::Programs::default(),
+            action_programs: crate::actions::Programs::new(lifetimes.programs),
             upstreams: crate::upstream::Upstreams::default(),
             dpop_replay: tessera_jose::dpop::ReplayCache::new(DPOP_PROOFS_REMEMBERED),
             dpop_nonces,
@@ -213,31 +214,41 @@ fn is_loopback(issuer: &str) -> bool {
     }
 }
 
-/// Key-set polling (rotations made by the CLI show up within `key_poll_interval`) and the
-/// purge of expired rows. Errors are logged and retried at the next tick.
+/// Key-set polling (rotations made by the CLI show up within `key_poll_interval` on
+/// SQLite), the purge of expired rows and, on PostgreSQL, the cluster invalidation
+/// (`cluster`). Errors are logged and retried at the next tick.
 pub(crate) fn spawn_background_jobs(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut key_tick = tokio::time::interval(state.config().key_poll_interval);
-        let mut purge_tick = tokio::time::interval(state.config().purge_interval);
-        key_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        purge_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = key_tick.tick() => {
-                    match state.0.keys.refresh(state.store(), &state.config().master_key).await {
-                        Ok(true) => tracing::info!("signing keys reloaded"),
-                        Ok(false) => {}
-                        Err(error) => tracing::warn!(%error, "signing keys could not be reloaded"),
-                    }
+        tokio::join!(
+            periodic_jobs(state.clone()),
+            crate::cluster::keep_coherent(state)
+        );
+    })
+}
+
+async fn periodic_jobs(state: AppState) {
+    let key_poll =
+        crate::cluster::lifetimes(state.store(), state.config().key_poll_interval).key_poll;
+    let mut key_tick = tokio::time::interval(key_poll);
+    let mut purge_tick = tokio::time::interval(state.config().purge_interval);
+    key_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    purge_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = key_tick.tick() => {
+                match state.0.keys.refresh(state.store(), &state.config().master_key).await {
+                    Ok(true) => tracing::info!("signing keys reloaded"),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "signing keys could not be reloaded"),
                 }
-                _ = purge_tick.tick() => {
-                    match state.store().purge_expired(now()).await {
-                        Ok(counts) if counts != Default::default() => tracing::debug!(?counts, "purged expired rows"),
-                        Ok(_) => {}
-                        Err(error) => tracing::warn!(%error, "purge of expired rows failed"),
-                    }
+            }
+            _ = purge_tick.tick() => {
+                match state.store().purge_expired(now()).await {
+                    Ok(counts) if counts != Default::default() => tracing::debug!(?counts, "purged expired rows"),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "purge of expired rows failed"),
                 }
             }
         }
-    })
+    }
 }

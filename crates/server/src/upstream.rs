@@ -214,6 +214,12 @@ impl Upstreams {
         lock(&self.keys).remove(connection_id);
     }
 
+    /// Forgets what was kept for every connection.
+    pub(crate) fn forget_all(&self) {
+        lock(&self.providers).clear();
+        lock(&self.keys).clear();
+    }
+
     /// Reads an answer of at most [`MAX_DOCUMENT_BYTES`] as JSON; a redirect or an
     /// error status fails with what it was.
     /// Sends `request` and reads its answer, at most [`MAX_DOCUMENT_BYTES`]; a redirect

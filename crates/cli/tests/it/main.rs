@@ -9,6 +9,7 @@ mod actions;
 mod admin;
 mod admins;
 mod backup;
+mod cluster;
 mod connections;
 mod consent;
 mod consent_page;

@@ -1,0 +1,172 @@
+//! Cluster invalidation: how a node's in-memory copies of configuration stay true when
+//! other nodes (or the CLI) change the database. The one place that decides what is
+//! cached how long and what a change empties.
+//!
+//! What a node keeps in memory: the client-credentials grant's (client, API, grant)
+//! reads (`cache::MachineAccessCache`), the signing keys (`keys::KeyRing`), each
+//! trigger's Actions and Rules (`actions::Programs`) and the upstream providers
+//! (`upstream::Upstreams`, which re-read the connection row on each use and compare its
+//! `updated_at`). Sessions, codes, refresh tokens and lockout counts are never cached:
+//! they are read from the database on each use, so any node serves any request.
+//!
+//! On PostgreSQL (shared by several nodes) every committed write to a cached table
+//! notifies (the trigger of migration 0032; `tessera_store::Invalidations`):
+//! - a listener on a connection of its own drops what the change touched, at once;
+//! - when that connection is lost it is made again, listening, and then everything is
+//!   flushed: what was committed while nobody listened is read afresh;
+//! - a backstop poll reads the `cache_generation` counter every
+//!   `ServerConfig::invalidation_poll_interval` (5 s) and flushes everything when it
+//!   moved past what the listener heard (a notification lost in any other way);
+//! - entries still expire after [`LISTENED_LIFETIME`], in case all of that failed.
+//!
+//! So a change shows on every node within the notification's delivery (milliseconds),
+//! and within the poll interval if notifications stop arriving.
+//!
+//! On SQLite there is one node; only the CLI writes beside it, and nothing notifies: the
+//! client-credentials reads live half a second, the programs a second, and the key set
+//! is polled every `key_poll_interval` — a change shows within a second.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use tessera_store::{Changed, Heard, Store};
+
+use crate::AppState;
+
+/// How long cached configuration lives when a listener keeps it fresh.
+pub(crate) const LISTENED_LIFETIME: Duration = Duration::from_secs(60);
+
+/// How long a failed listener waits before connecting again.
+const RELISTEN_DELAY: Duration = Duration::from_secs(1);
+
+/// How long each cache keeps what it read, by backend.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetimes {
+    /// The client-credentials grant's (client, API, grant).
+    pub(crate) machine_access: Duration,
+    /// A trigger's deployed Actions and Rules.
+    pub(crate) programs: Duration,
+    /// How often the key set is compared with the database's.
+    pub(crate) key_poll: Duration,
+}
+
+pub(crate) fn lifetimes(store: &Store, key_poll_interval: Duration) -> Lifetimes {
+    if store.is_shared() {
+        Lifetimes {
+            machine_access: LISTENED_LIFETIME,
+            programs: LISTENED_LIFETIME,
+            key_poll: LISTENED_LIFETIME,
+        }
+    } else {
+        Lifetimes {
+            machine_access: Duration::from_millis(500),
+            programs: Duration::from_secs(1),
+            key_poll: key_poll_interval,
+        }
+    }
+}
+
+/// Keeps this node's caches coherent with the database (PostgreSQL only; on SQLite it
+/// returns at once). Runs until dropped.
+pub(crate) async fn keep_coherent(state: AppState) {
+    if !state.store().is_shared() {
+        return;
+    }
+    // The highest generation this node has heard of, or has flushed for.
+    let heard = AtomicI64::new(i64::MIN);
+    tokio::join!(listen(&state, &heard), poll(&state, &heard));
+}
+
+/// Applies each notification as it comes; flushes everything when the connection was
+/// lost or cannot be made.
+async fn listen(state: &AppState, heard: &AtomicI64) {
+    loop {
+        let mut listener = match state.store().invalidations().await {
+            Ok(Some(listener)) => listener,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for cache invalidations; retrying");
+                flush(state).await;
+                tokio::time::sleep(RELISTEN_DELAY).await;
+                continue;
+            }
+        };
+        // Listening now: whatever was committed before is read afresh from here on.
+        flush(state).await;
+        loop {
+            match listener.next().await {
+                Ok(Heard::Change {
+                    changed,
+                    generation,
+                }) => {
+                    apply(state, changed).await;
+                    heard.fetch_max(generation, Ordering::SeqCst);
+                }
+                Ok(Heard::Lost) => {
+                    // Listening again already (sqlx reconnects before saying so).
+                    tracing::warn!("lost the cache invalidation connection; flushed the caches");
+                    flush(state).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cache invalidation listener failed; flushed the caches");
+                    flush(state).await;
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(RELISTEN_DELAY).await;
+    }
+}
+
+/// The backstop: reads the generation counter and flushes everything when it moved past
+/// what the listener heard.
+async fn poll(state: &AppState, heard: &AtomicI64) {
+    let mut tick = tokio::time::interval(state.config().invalidation_poll_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.store().cache_generation().await {
+            Ok(generation) => {
+                let before = heard.fetch_max(generation, Ordering::SeqCst);
+                // The first read only sets where we are: nothing was cached before it
+                // that the listener's first flush did not empty.
+                if before != i64::MIN && generation > before {
+                    tracing::info!(
+                        generation,
+                        "a cache invalidation was not heard; flushed the caches"
+                    );
+                    flush(state).await;
+                }
+            }
+            Err(error) => tracing::debug!(%error, "cannot read the cache generation"),
+        }
+    }
+}
+
+/// Drops what one committed change touched.
+async fn apply(state: &AppState, changed: Changed) {
+    match changed {
+        Changed::Client(client_id) => state.machine_access().forget_client(&client_id),
+        Changed::ResourceServer(_) => {
+            // Cached by audience, for every client; and the API's signing algorithm
+            // decides what the JWKS publishes.
+            state.machine_access().clear();
+            state.reload_keys().await;
+        }
+        Changed::SigningKey(_) => state.reload_keys().await,
+        Changed::Connection(id) => state.upstreams().forget(&id),
+        Changed::Actions | Changed::Rules => state.action_programs().forget(),
+        Changed::Other(kind) => {
+            tracing::debug!(kind, "a change to a table this build does not cache");
+            flush(state).await;
+        }
+    }
+}
+
+/// Drops everything cached from configuration, and reloads the key set.
+async fn flush(state: &AppState) {
+    state.machine_access().clear();
+    state.action_programs().forget();
+    state.upstreams().forget_all();
+    state.reload_keys().await;
+}
