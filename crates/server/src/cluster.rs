@@ -16,7 +16,8 @@
 //!   flushed: what was committed while nobody listened is read afresh;
 //! - a backstop poll reads the `cache_generation` counter every
 //!   `ServerConfig::invalidation_poll_interval` (5 s) and flushes everything when it
-//!   moved past what the listener heard (a notification lost in any other way);
+//!   moved by a change the listener did not hear of (a notification lost in any other
+//!   way; one claiming a far generation stands for nothing else);
 //! - entries still expire after [`LISTENED_LIFETIME`], in case all of that failed.
 //!
 //! So a change shows on every node within the notification's delivery (milliseconds),
@@ -26,7 +27,8 @@
 //! client-credentials reads live half a second, the programs a second, and the key set
 //! is polled every `key_poll_interval` — a change shows within a second.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tessera_store::{Changed, Heard, Store};
@@ -38,6 +40,46 @@ pub(crate) const LISTENED_LIFETIME: Duration = Duration::from_secs(60);
 
 /// How long a failed listener waits before connecting again.
 const RELISTEN_DELAY: Duration = Duration::from_secs(1);
+
+/// At most this many generations heard between two polls are remembered; beyond, the
+/// next poll flushes (as if some had not been heard).
+const MAX_HEARD: usize = 10_000;
+
+/// What the listener heard since the poll last read the counter. The poll flushes unless
+/// it heard of every generation in between, one by one: a notification that claims a far
+/// generation (anyone who may NOTIFY on the database can send one) never stands for
+/// others, so it cannot switch the backstop off.
+#[derive(Default)]
+struct Ledger {
+    /// The counter at the poll's last read; `None` before the first.
+    read: Option<i64>,
+    heard: BTreeSet<i64>,
+}
+
+impl Ledger {
+    fn heard(&mut self, generation: i64) {
+        if self.read.is_none_or(|read| generation > read) && self.heard.len() < MAX_HEARD {
+            self.heard.insert(generation);
+        }
+    }
+
+    /// The counter read now: whether something committed since the last read was not
+    /// heard of (or the counter went back: a restored database).
+    fn missed_any(&mut self, now: i64) -> bool {
+        let missed = match self.read {
+            // Nothing was cached before the listener's first flush that it did not empty.
+            None => false,
+            Some(read) if now == read => false,
+            Some(read) if now < read => true,
+            Some(read) => {
+                now - read > MAX_HEARD as i64 || (read + 1..=now).any(|g| !self.heard.contains(&g))
+            }
+        };
+        self.read = Some(now);
+        self.heard.retain(|&g| g > now);
+        missed
+    }
+}
 
 /// How long each cache keeps what it read, by backend.
 #[derive(Debug, Clone, Copy)]
@@ -72,14 +114,13 @@ pub(crate) async fn keep_coherent(state: AppState) {
     if !state.store().is_shared() {
         return;
     }
-    // The highest generation this node has heard of, or has flushed for.
-    let heard = AtomicI64::new(i64::MIN);
-    tokio::join!(listen(&state, &heard), poll(&state, &heard));
+    let ledger = Mutex::new(Ledger::default());
+    tokio::join!(listen(&state, &ledger), poll(&state, &ledger));
 }
 
 /// Applies each notification as it comes; flushes everything when the connection was
 /// lost or cannot be made.
-async fn listen(state: &AppState, heard: &AtomicI64) {
+async fn listen(state: &AppState, ledger: &Mutex<Ledger>) {
     loop {
         let mut listener = match state.store().invalidations().await {
             Ok(Some(listener)) => listener,
@@ -100,7 +141,7 @@ async fn listen(state: &AppState, heard: &AtomicI64) {
                     generation,
                 }) => {
                     apply(state, changed).await;
-                    heard.fetch_max(generation, Ordering::SeqCst);
+                    lock(ledger).heard(generation);
                 }
                 Ok(Heard::Lost) => {
                     // Listening again already (sqlx reconnects before saying so).
@@ -118,19 +159,17 @@ async fn listen(state: &AppState, heard: &AtomicI64) {
     }
 }
 
-/// The backstop: reads the generation counter and flushes everything when it moved past
-/// what the listener heard.
-async fn poll(state: &AppState, heard: &AtomicI64) {
+/// The backstop: reads the generation counter and flushes everything when it moved by a
+/// change the listener did not hear of.
+async fn poll(state: &AppState, ledger: &Mutex<Ledger>) {
     let mut tick = tokio::time::interval(state.config().invalidation_poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         match state.store().cache_generation().await {
             Ok(generation) => {
-                let before = heard.fetch_max(generation, Ordering::SeqCst);
-                // The first read only sets where we are: nothing was cached before it
-                // that the listener's first flush did not empty.
-                if before != i64::MIN && generation > before {
+                let missed = lock(ledger).missed_any(generation);
+                if missed {
                     tracing::info!(
                         generation,
                         "a cache invalidation was not heard; flushed the caches"
@@ -169,4 +208,45 @@ async fn flush(state: &AppState) {
     state.action_programs().forget();
     state.upstreams().forget_all();
     state.reload_keys().await;
+}
+
+fn lock(ledger: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
+    ledger
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_poll_flushes_unless_every_generation_was_heard() {
+        let mut ledger = Ledger::default();
+        ledger.heard(3);
+        assert!(
+            !ledger.missed_any(5),
+            "the first read only says where we are"
+        );
+        assert!(!ledger.missed_any(5));
+        ledger.heard(6);
+        ledger.heard(7);
+        assert!(!ledger.missed_any(7), "both heard");
+        ledger.heard(9);
+        assert!(ledger.missed_any(9), "8 was not heard");
+        assert!(ledger.missed_any(8), "the counter went back");
+        // A forged notification from far ahead stands for nothing else.
+        ledger.heard(i64::MAX);
+        assert!(ledger.missed_any(9), "9 was not heard");
+        ledger.heard(5);
+        ledger.heard(10);
+        assert!(
+            !ledger.missed_any(10),
+            "an old generation is ignored, 10 heard"
+        );
+        assert!(
+            ledger.missed_any(10 + MAX_HEARD as i64 + 1),
+            "too far to have heard all"
+        );
+    }
 }

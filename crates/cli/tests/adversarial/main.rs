@@ -27,6 +27,7 @@ mod fuzz;
 mod hosted_xss;
 mod imports;
 mod introspection;
+mod invalidation;
 mod linking;
 mod management;
 mod mfa;
