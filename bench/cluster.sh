@@ -73,11 +73,15 @@ RUN_DIR=$BENCH_DIR/results/cluster-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$RUN_DIR"
 free_port() { node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
 
-PIDS=()
+PIDS=() # what this script started, stopped last first: HAProxy, the nodes, PostgreSQL
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  local i pid
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${PIDS[$i]}
+    # PostgreSQL: a fast shutdown (SIGINT); the rest: SIGTERM.
+    if [[ $pid == "${PG_PID:-}" ]]; then kill -INT "$pid" 2>/dev/null || true; else kill "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 
@@ -90,8 +94,14 @@ as_pg "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U postgres --encoding=UTF8 --no
   || die "initdb failed: $(tail -5 "$RUN_DIR/initdb.log")"
 PGPORT=$(free_port)
 # The server's defaults otherwise (fsync, synchronous_commit on): what a login costs a real one.
-as_pg "$PGBIN/postgres" -D "$PGDIR/data" -k "$PGDIR/sock" -h 127.0.0.1 -p "$PGPORT" -c max_connections=100 \
-  >"$RUN_DIR/postgres.log" 2>&1 &
+# Started directly (not through a shell function, which would fork a subshell): $! is the
+# postmaster itself (setpriv execs it), whose children are the backends measured below.
+pg_args=(-D "$PGDIR/data" -k "$PGDIR/sock" -h 127.0.0.1 -p "$PGPORT" -c max_connections=100)
+if [[ $(id -u) -eq 0 ]]; then
+  setpriv --reuid=postgres --regid=postgres --clear-groups -- "$PGBIN/postgres" "${pg_args[@]}" >"$RUN_DIR/postgres.log" 2>&1 &
+else
+  "$PGBIN/postgres" "${pg_args[@]}" >"$RUN_DIR/postgres.log" 2>&1 &
+fi
 PG_PID=$!
 PIDS+=("$PG_PID")
 for ((i = 0; i < 300; i++)); do
@@ -190,7 +200,8 @@ wrk_run() { # wrk_run BASE SECONDS OUTFILE
 field() { grep '^BENCH_RESULT' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 OCTET=2 # login clients come from 127.0.0.OCTET and up: a fresh address for every 50 logins
-logins_run() { # logins_run BASE OUTFILE: LOGIN_CLIENTS clients at once; prints logins/s
+logins_run() { # logins_run BASE OUTFILE: LOGIN_CLIENTS clients at once; logins/s into OUTFILE.rate
+  # (not printed: a command substitution's subshell would lose OCTET's advance)
   local pids=() c started ended
   started=$(date +%s.%N)
   for ((c = 0; c < LOGIN_CLIENTS; c++)); do
@@ -200,7 +211,7 @@ logins_run() { # logins_run BASE OUTFILE: LOGIN_CLIENTS clients at once; prints 
   done
   for c in "${!pids[@]}"; do wait "${pids[$c]}" || die "a login client failed: $(tail -3 "$2.$c")"; done
   ended=$(date +%s.%N)
-  node -p "($LOGIN_CLIENTS * $LOGINS / ($ended - $started)).toFixed(2)"
+  node -p "($LOGIN_CLIENTS * $LOGINS / ($ended - $started)).toFixed(2)" >"$2.rate"
 }
 
 # PostgreSQL's counters, and the CPU its processes used (clock ticks), as KEY=VALUE lines.
@@ -237,7 +248,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     errors=$(( $(field "$RUN_DIR/wrk-$round-$nodes.txt" err_status) + $(field "$RUN_DIR/wrk-$round-$nodes.txt" err_connect) ))
     (( errors == 0 )) || die "wrk saw $errors errors (round $round, $nodes node(s))"
     log "round $round, $nodes node(s): $((LOGIN_CLIENTS * LOGINS)) logins, $LOGIN_CLIENTS clients at once"
-    rate=$(logins_run "$base" "$RUN_DIR/logins-$round-$nodes")
+    logins_run "$base" "$RUN_DIR/logins-$round-$nodes"
+    rate=$(cat "$RUN_DIR/logins-$round-$nodes.rate")
     printf '%s %s rps=%s p99_us=%s logins_per_s=%s\n' "$round" "$nodes" \
       "$(field "$RUN_DIR/wrk-$round-$nodes.txt" rps)" "$(field "$RUN_DIR/wrk-$round-$nodes.txt" p99_us)" "$rate" >>"$RESULTS"
   done
@@ -253,7 +265,7 @@ t0=$(date +%s.%N)
 sleep "$STATS_SETTLE"
 pg_counters >"$RUN_DIR/pg-1.txt"
 t1=$(date +%s.%N)
-logins_run "http://127.0.0.1:$FRONT3" "$RUN_DIR/logins-db" >"$RUN_DIR/logins-db-rate.txt"
+logins_run "http://127.0.0.1:$FRONT3" "$RUN_DIR/logins-db"
 sleep "$STATS_SETTLE"
 pg_counters >"$RUN_DIR/pg-2.txt"
 t2=$(date +%s.%N)
@@ -296,7 +308,7 @@ code redeemed for tokens; the idle cluster's own work over the same time taken o
 
 | Per 100 logins | |
 | --- | --- |
-| Transactions committed | \${n(per100("xact_commit"))} |
+| Transactions committed (a statement outside a transaction counts as one: most are reads) | \${n(per100("xact_commit"))} |
 | Rows inserted / updated / deleted | \${n(per100("tup_inserted"))} / \${n(per100("tup_updated"))} / \${n(per100("tup_deleted"))} |
 | WAL records / bytes | \${n(per100("wal_records"))} / \${n(per100("wal_bytes") / 1024, 1)} KiB |
 | Blocks read from outside PostgreSQL's cache | \${n(per100("blks_read"))} |
