@@ -699,3 +699,45 @@ pub struct ClientCredential {
     /// After this the key authenticates nothing; `None`: it does not expire.
     pub expires_at: Option<i64>,
 }
+
+/// One event of the audit log (Auth0's log event), as written. `date` is in milliseconds
+/// since the epoch; `details` a JSON object that never holds a secret (the server's
+/// `audit` module removes them before the store sees it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogEvent {
+    pub date: i64,
+    /// Auth0's code: `s`, `fp`, `seacft`, `sapi`, …
+    pub log_type: String,
+    pub description: Option<String>,
+    pub client_id: Option<String>,
+    pub client_name: Option<String>,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub connection: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub audience: Option<String>,
+    pub scope: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// An event of the audit log as stored: its `log_id` (growing with every write, shown
+/// as a string of 20 digits so that it sorts as text too) and the event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    pub log_id: String,
+    pub event: LogEvent,
+}
+
+/// What `GET /api/v2/logs?q=…` searches for: every term given must hold. `from_date` /
+/// `to_date` are milliseconds, both inclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSearch {
+    pub log_type: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub from_date: Option<i64>,
+    pub to_date: Option<i64>,
+    /// Newest first (`sort=date:-1`, the default) or oldest first.
+    pub oldest_first: bool,
+}

@@ -8,7 +8,7 @@
 //! logins), `roles.rs` (and permissions), `consent.rs`, `codes.rs`, `sessions.rs` (and
 //! login transactions), `tokens.rs` (opaque and refresh tokens), `reset_codes.rs`,
 //! `verification_tickets.rs`, `email_templates.rs`, `email_provider.rs`, `tenant.rs`,
-//! `purge.rs` and `invalidation.rs` (what other nodes changed: LISTEN/NOTIFY). Every list runs through `page_of` / `checkpoint_of` below (one page in SQL,
+//! `logs.rs` (the audit log), `purge.rs` and `invalidation.rs` (what other nodes changed: LISTEN/NOTIFY). Every list runs through `page_of` / `checkpoint_of` below (one page in SQL,
 //! see `lists.rs`); `plans.rs` (a test) checks each list's query plan uses an index.
 
 use std::path::{Path, PathBuf};
@@ -74,6 +74,7 @@ mod invalidation;
 mod jobs;
 mod keys;
 mod linked_identities;
+mod logs;
 mod mfa_tokens;
 #[cfg(test)]
 mod plans;
@@ -96,6 +97,7 @@ pub use backup::{CopyCheck, check_sqlite_copy};
 pub use client_credentials::MAX_CLIENT_CREDENTIALS;
 pub use invalidation::{CHANNEL as INVALIDATION_CHANNEL, Changed, Heard, Invalidations};
 pub use linked_identities::MAX_LINKED_IDENTITIES;
+pub use logs::log_id_number;
 pub use purge::PURGE_BATCH;
 pub use remembered_browsers::MAX_REMEMBERED_BROWSERS;
 pub use users::MAX_USERS_BY_EMAIL;

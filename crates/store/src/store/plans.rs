@@ -14,6 +14,7 @@ use super::clients::{
     CLIENT_KEY, CLIENT_ORDER, CLIENT_SELECT, GRANT_KEY, GRANT_ORDER, GRANT_SELECT,
 };
 use super::connections::{CONNECTION_KEY, CONNECTION_ORDER, CONNECTION_SELECT};
+use super::logs::{LOG_SELECT, log_order};
 use super::roles::{MEMBER_KEY, MEMBER_ORDER, ROLE_MEMBER_COLUMNS};
 use super::rules::{RULE_ORDER, RULE_SELECT};
 use super::users::{USER_SELECT, user_order};
@@ -22,7 +23,7 @@ use crate::lists::{
     Checkpoint, ClientFilter, ClientGrantFilter, Match, Slice, Sql, UserField, UserOrder,
     UserSearch, UserSort, UserTerm, bound_query,
 };
-use crate::records::{ActionFilter, ConnectionFilter};
+use crate::records::{ActionFilter, ConnectionFilter, LogSearch};
 
 /// Every list query worth a plan: users by each order and each search, their counts,
 /// and the keyed lists that can grow (applications, client grants, a role's members).
@@ -260,6 +261,71 @@ fn queries(store: &Store) -> Vec<Query> {
         sql: store.linked_of_sql(&page_of_users),
         searched: None,
     });
+    for (label, search, searched) in [
+        ("logs", LogSearch::default(), None),
+        (
+            "logs oldest first",
+            LogSearch {
+                oldest_first: true,
+                ..Default::default()
+            },
+            None,
+        ),
+        (
+            "logs of a type",
+            LogSearch {
+                log_type: Some("s".into()),
+                ..Default::default()
+            },
+            Some(("type", "type")),
+        ),
+        (
+            "logs of a user",
+            LogSearch {
+                user_id: Some("auth0|1".into()),
+                ..Default::default()
+            },
+            Some(("user_id", "user_id")),
+        ),
+        (
+            "logs of an application between dates",
+            LogSearch {
+                client_id: Some("c".into()),
+                from_date: Some(1),
+                to_date: Some(2),
+                ..Default::default()
+            },
+            Some(("client_id", "client_id")),
+        ),
+        (
+            "logs between dates",
+            LogSearch {
+                from_date: Some(1),
+                to_date: Some(2),
+                ..Default::default()
+            },
+            Some(("logged_at", "logged_at")),
+        ),
+    ] {
+        let filter = store.log_filter(&search);
+        queries.push(Query {
+            label: label.into(),
+            sql: page_sql(LOG_SELECT, &filter, log_order(&search), slice),
+            searched,
+        });
+        queries.push(Query {
+            label: format!("{label} count"),
+            sql: count_sql(&filter),
+            searched,
+        });
+    }
+    for (label, log_type) in [("logs from", None), ("logs of a type from", Some("s"))] {
+        queries.push(Query {
+            label: label.into(),
+            sql: store.logs_after_sql(Some(42), 50, log_type),
+            searched: Some(("log_id", "log_id")),
+        });
+    }
     queries
 }
 
@@ -373,5 +439,14 @@ async fn postgres_lists_read_indexes() {
     .await
     .unwrap();
     sqlx::query("ANALYZE users").execute(pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO logs (tenant_id, logged_at, type, client_id, user_id, details) \
+         SELECT 'default', n, 't' || (n % 40), 'c' || (n % 50), 'auth0|' || (n % 1000), '{}' \
+         FROM generate_series(1, 5000) AS n",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE logs").execute(pool).await.unwrap();
     every_list_reads_an_index(&store).await;
 }
