@@ -86,6 +86,8 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
         "Delete Authentication Methods",
     ),
     ("delete:guardian_enrollments", "Delete Guardian Enrollments"),
+    ("read:logs", "Read Logs"),
+    ("read:logs_users", "Read logs relating to users"),
 ];
 
 /// Auth0's Management API scopes for a user's own profile, the only ones Auth0 grants to a

@@ -498,11 +498,27 @@ pub fn mail_from(text: &str) -> Checked<()> {
     email(address).map(|_| ()).map_err(|_| bad())
 }
 
+/// How long the audit log keeps an event when the tenant's `log_retention_days` (a
+/// setting of Tessera's own; Auth0's retention is its plan's) does not say.
+pub const LOG_RETENTION_DAYS: i64 = 30;
+/// The longest retention that may be set: ten years.
+pub const MAX_LOG_RETENTION_DAYS: i64 = 3650;
+
+/// The audit log's retention in days, as the tenant's settings say.
+pub fn log_retention_days(settings: &serde_json::Map<String, serde_json::Value>) -> i64 {
+    settings
+        .get("log_retention_days")
+        .and_then(serde_json::Value::as_i64)
+        .filter(|days| (1..=MAX_LOG_RETENTION_DAYS).contains(days))
+        .unwrap_or(LOG_RETENTION_DAYS)
+}
+
 /// The members of the tenant's settings (`/api/v2/tenants/settings`) Tessera keeps, as Auth0
-/// names them. Only `default_audience` changes what Tessera does (the audience of a request
+/// names them, and `log_retention_days`, Tessera's. Only `default_audience` and
+/// `log_retention_days` change what Tessera does (the audience of a request
 /// that names none); the others are kept for the tools that write them (auth0-deploy-cli's
 /// `tenant`).
-pub const TENANT_SETTINGS: [&str; 19] = [
+pub const TENANT_SETTINGS: [&str; 20] = [
     "allowed_logout_urls",
     "change_password",
     "default_audience",
@@ -516,6 +532,7 @@ pub const TENANT_SETTINGS: [&str; 19] = [
     "guardian_mfa_page",
     "idle_ephemeral_session_lifetime",
     "idle_session_lifetime",
+    "log_retention_days",
     "picture_url",
     "sandbox_version",
     "session_cookie",
@@ -617,6 +634,14 @@ fn tenant_setting(key: &str, value: &serde_json::Value) -> Checked<()> {
         | "idle_session_lifetime"
         | "ephemeral_session_lifetime"
         | "idle_ephemeral_session_lifetime" => hours()?,
+        "log_retention_days" => match value.as_i64() {
+            Some(days) if (1..=MAX_LOG_RETENTION_DAYS).contains(&days) => {}
+            _ => {
+                return Err(format!(
+                    "{key} must be a whole number of days, 1 to {MAX_LOG_RETENTION_DAYS}"
+                ));
+            }
+        },
         "enabled_locales" => {
             let locales = value
                 .as_array()

@@ -15,6 +15,7 @@ pub mod user_import;
 mod accounts;
 mod actions;
 mod admin;
+mod audit;
 mod cache;
 mod clock;
 mod cluster;
@@ -465,17 +466,25 @@ pub fn route_templates() -> impl Iterator<Item = String> {
 pub fn router(state: AppState) -> Router {
     let routes = routed(ROUTES)
         .merge(if state.dashboard_on_main_listener() {
-            routed(admin::ROUTES)
+            dashboard(&state)
         } else {
             Router::new()
         })
-        .nest(management::PREFIX, management::router());
+        .nest(management::PREFIX, management::router(state.clone()));
     serving(routes, state)
+}
+
+/// The dashboard's routes, each change an administrator makes recorded in the audit log.
+fn dashboard(state: &AppState) -> Router<AppState> {
+    routed(admin::ROUTES).layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        audit::dashboard_writes,
+    ))
 }
 
 /// The dashboard's own listener (`admin_listen`): its routes alone, `/` leading to it.
 fn admin_router(state: AppState) -> Router {
-    let routes = routed(admin::ROUTES)
+    let routes = dashboard(&state)
         .route("/", get(|| async { pages::redirect("/admin/") }))
         .route(
             "/favicon.ico",
@@ -529,6 +538,10 @@ fn serving(routes: Router<AppState>, state: AppState) -> Router {
             deadline::within_deadline,
         ))
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::request_context,
+        ))
         // Outermost, so it sees the 408s and times the whole request.
         .layer(metrics::RecordLayer(state.clone()))
         .with_state(state)

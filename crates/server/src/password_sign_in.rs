@@ -30,14 +30,27 @@ pub(crate) enum Checked {
 }
 
 /// Checks `username` and `password` against the database connection `database`, for a
-/// client at `client_ip`.
+/// client at `client_ip` signing in to the application `client` (id and name). Every
+/// refusal is an audit event here: `fu` (unknown account), `fp` (wrong password),
+/// `limit_wc` (locked out by brute-force protection), `f` (blocked user); the success is
+/// the entrance's to record (a session, a token).
 pub(crate) async fn check(
     state: &AppState,
-    client_ip: IpAddr,
+    (client_ip, client): (IpAddr, (&str, &str)),
     database: &str,
     username: &str,
     password: String,
 ) -> StoreResult<Checked> {
+    let refused = |log_type: &str, description: &str, user: Option<&User>| {
+        let mut event = crate::audit::event(log_type, description);
+        event.client_id = Some(client.0.to_string());
+        event.client_name = Some(client.1.to_string());
+        event.connection = Some(database.to_string());
+        event.ip = Some(client_ip.to_string());
+        event.user_name = Some(username.chars().take(256).collect());
+        event.user_id = user.map(|user| user.user_id.clone());
+        state.record_log(event);
+    };
     // Counted per network, as the throttles are (an IPv6 /64 is one client).
     let ip = throttle::network_of(client_ip).to_string();
     // Every attempt counts as a failure before the password is checked, and a success
@@ -49,6 +62,11 @@ pub(crate) async fn check(
         .await?;
     if attempt > state.config().max_login_failures {
         state.metrics().login(Login::Locked);
+        refused(
+            "limit_wc",
+            "Too many failed login attempts: the account is blocked for this network.",
+            None,
+        );
         return Ok(Checked::Locked);
     }
     let found = state
@@ -63,13 +81,20 @@ pub(crate) async fn check(
     let verification = state.hasher().verify(password, stored_hash).await;
     let user = match user {
         Some(user) if verification.is_right() => user,
-        _ => {
+        Some(user) => {
             state.metrics().login(Login::WrongCredentials);
+            refused("fp", "Wrong email or password.", Some(&user));
+            return Ok(Checked::Wrong);
+        }
+        None => {
+            state.metrics().login(Login::WrongCredentials);
+            refused("fu", "Wrong email or password.", None);
             return Ok(Checked::Wrong);
         }
     };
     if user.blocked {
         state.metrics().login(Login::Blocked);
+        refused("f", "user is blocked", Some(&user));
         return Ok(Checked::Blocked);
     }
     if let Verification::RightButOutdated {

@@ -43,6 +43,7 @@ struct Inner {
     upstreams: crate::upstream::Upstreams,
     dpop_replay: tessera_jose::dpop::ReplayCache,
     dpop_nonces: Option<tessera_jose::dpop::NonceSource>,
+    audit: crate::audit::AuditLog,
 }
 
 impl AppState {
@@ -60,6 +61,7 @@ impl AppState {
         let login_throttle =
             Throttle::new(config.login_attempts_per_minute, Duration::from_secs(60));
         let mailer = Mailer::start(&config, store.clone(), &issuer);
+        let audit = crate::audit::AuditLog::start(store.clone());
         let secure_cookies = issuer.starts_with("https://");
         let hsts = secure_cookies && !is_loopback(&issuer);
         let dpop_nonces = config.dpop_nonces.then(|| {
@@ -86,6 +88,7 @@ impl AppState {
             upstreams: crate::upstream::Upstreams::default(),
             dpop_replay: tessera_jose::dpop::ReplayCache::new(DPOP_PROOFS_REMEMBERED),
             dpop_nonces,
+            audit,
         }))
     }
 
@@ -173,6 +176,23 @@ impl AppState {
         &self.0.metrics
     }
 
+    /// This node's writer of the audit log.
+    pub(crate) fn audit(&self) -> &crate::audit::AuditLog {
+        &self.0.audit
+    }
+
+    /// Records an audit event without waiting for it to be written; a full queue drops it
+    /// and counts the drop (`crate::audit`).
+    pub(crate) fn record_log(&self, event: tessera_store::LogEvent) {
+        match self.0.audit.record(event) {
+            Ok(()) => {}
+            Err(crate::audit::NotQueued::Full) => self.0.metrics.log_event_dropped(),
+            Err(crate::audit::NotQueued::Closed) => {
+                tracing::warn!("audit log writer stopped; event dropped");
+            }
+        }
+    }
+
     /// Whether we are served over HTTPS: cookies get `Secure` and the `__Host-` prefix.
     pub(crate) fn secure_cookies(&self) -> bool {
         self.0.secure_cookies
@@ -248,7 +268,30 @@ async fn periodic_jobs(state: AppState) {
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "purge of expired rows failed"),
                 }
+                match purge_logs(&state).await {
+                    Ok(0) => {}
+                    Ok(events) => tracing::debug!(events, "purged audit log events past their retention"),
+                    Err(error) => tracing::warn!(%error, "purge of the audit log failed"),
+                }
             }
         }
     }
+}
+
+/// Deletes audit log events older than the tenant's `log_retention_days` (default 30), a
+/// batch per statement, at most a few batches per tick so a backlog never holds the
+/// database long; what is left goes at the next tick.
+pub(crate) async fn purge_logs(state: &AppState) -> Result<u64, tessera_store::StoreError> {
+    const BATCHES_PER_TICK: usize = 10;
+    let days = tessera_core::validate::log_retention_days(&state.store().tenant_settings().await?);
+    let before = crate::audit::now_millis() - days * 86_400_000;
+    let mut purged = 0;
+    for _ in 0..BATCHES_PER_TICK {
+        let gone = state.store().purge_logs(before).await?;
+        purged += gone;
+        if gone < tessera_store::PURGE_BATCH as u64 {
+            break;
+        }
+    }
+    Ok(purged)
 }

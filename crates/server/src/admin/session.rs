@@ -187,6 +187,10 @@ async fn load(state: &AppState, parts: &Parts) -> Result<Admin, Refusal> {
     if scopes.is_empty() {
         return Err(Refusal::Forbidden);
     }
+    crate::audit::set_actor(crate::audit::Actor::Admin {
+        user_id: user.user_id.clone(),
+        name: user.email.clone().unwrap_or_else(|| user.name.clone()),
+    });
     Ok(Admin {
         user,
         principal: Principal::with_scopes(scopes),

@@ -238,7 +238,13 @@ pub(crate) async fn login_submit(
         let refused = if username.is_empty() || password.is_empty() {
             (StatusCode::BAD_REQUEST, "Enter your email and password.")
         } else {
-            match password_sign_in::check(&state, client_ip, &database.name, &username, password)
+            match password_sign_in::check(
+                &state,
+                (client_ip, (&client.client_id, &client.name)),
+                &database.name,
+                &username,
+                password,
+            )
                 .await?
             {
                 Checked::SignedIn(user) => {

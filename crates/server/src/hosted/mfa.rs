@@ -69,7 +69,8 @@ pub(crate) async fn after_first_factor(
                 return Err(expired());
             }
         }
-        let (_, cookie) = session::start(state, &user.user_id, connection, amr).await?;
+        let (_, cookie) =
+            session::start(state, (user, &next.request.client_id), connection, amr).await?;
         let path = offer.unwrap_or_else(|| format!("/authorize/resume?state={id}"));
         return Ok(with_cookie(onward(&path), Some(cookie)));
     }
@@ -124,7 +125,8 @@ pub(crate) async fn ask_after_login(
         let mut amr = session.amr.clone();
         amr.push("mfa".into());
         let (id, cookie) = transaction::begin(state, headers, &pending).await?;
-        let (_, session_cookie) = session::start(state, &user.user_id, &connection, amr).await?;
+        let (_, session_cookie) =
+            session::start(state, (user, &pending.request.client_id), &connection, amr).await?;
         let resume = with_cookie(resume(&id), Some(cookie));
         return Ok(with_cookie(resume, Some(session_cookie)));
     }
@@ -670,7 +672,13 @@ async fn passed(
         .record_login(&step.user.user_id, now())
         .await?;
     tracing::info!(user_id = %step.user.user_id, method, "second factor passed");
-    let (_, cookie) = session::start(state, &step.user.user_id, &step.step.connection, amr).await?;
+    let (_, cookie) = session::start(
+        state,
+        (&step.user, &step.pending.request.client_id),
+        &step.step.connection,
+        amr,
+    )
+    .await?;
     let remembered = if remember {
         let lifetime = step.guardian.remember.overall;
         Some(session::remember_browser(state, &step.user.user_id, lifetime).await?)

@@ -98,14 +98,16 @@ pub(crate) async fn current(
     }
 }
 
-/// Starts a new session (a fresh id on every login) for a user who signed in with
-/// `connection` by the methods `amr` (RFC 8176 values), and returns its `Set-Cookie`.
+/// Starts a new session (a fresh id on every login) for a user who signed in to the
+/// application `client_id` with `connection` by the methods `amr` (RFC 8176 values), and
+/// returns its `Set-Cookie`. Every hosted login ends here: its audit event (`s`) too.
 pub(crate) async fn start(
     state: &AppState,
-    user_id: &str,
+    (user, client_id): (&User, &str),
     connection: &str,
     amr: Vec<String>,
 ) -> Result<(SessionRecord, HeaderValue), StoreError> {
+    let user_id = user.user_id.as_str();
     let value = ids::secret_token();
     let now = now();
     let lifetimes = lifetimes(state).await?;
@@ -121,6 +123,13 @@ pub(crate) async fn start(
         .store()
         .create_session(&ids::secret_hash(&value), &record, now)
         .await?;
+    let mut event = crate::audit::event("s", "Successful login");
+    event.user_id = Some(user.user_id.clone());
+    event.user_name = Some(user.email.clone().unwrap_or_else(|| user.name.clone()));
+    event.client_id = Some(client_id.to_string());
+    event.connection = Some(connection.to_string());
+    event.details = serde_json::json!({ "amr": record.amr });
+    state.record_log(event);
     Ok((
         record,
         set_cookie(
@@ -188,6 +197,10 @@ pub(crate) async fn end(state: &AppState, headers: &HeaderMap) -> Result<HeaderV
                 .store()
                 .revoke_refresh_families_of_session(&session.sid, now())
                 .await?;
+            let mut event = crate::audit::event("slo", "User successfully logged out");
+            event.user_id = Some(session.user_id.clone());
+            event.connection.clone_from(&session.connection);
+            state.record_log(event);
         }
         state.store().delete_session(&id_hash).await?;
     }

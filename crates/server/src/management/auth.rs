@@ -140,6 +140,9 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiRe
         .get(state.store(), &client_id, &audience)
         .await?
         .ok_or_else(invalid)?;
+    crate::audit::set_actor(crate::audit::Actor::Client {
+        client_id: client_id.clone(),
+    });
     Ok(Principal::with_scopes(match &access.grant {
         Some(grant) => token_scopes
             .into_iter()

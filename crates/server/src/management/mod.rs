@@ -30,6 +30,7 @@ pub(crate) mod grants;
 pub(crate) mod guardian;
 pub(crate) mod identities;
 mod jobs;
+pub(crate) mod logs;
 mod paging;
 pub(crate) mod resource_servers;
 pub(crate) mod roles;
@@ -277,6 +278,9 @@ pub(crate) const ROUTES: &[Route] = &[
             .delete(rules::http::delete)
             .layer(DefaultBodyLimit::max(actions::MAX_BODY))
     }),
+    ("/logs", || get(logs::http::list)),
+    ("/logs/{id}", || get(logs::http::get)),
+    ("/users/{id}/logs", || get(logs::http::of_user)),
     ("/rules-configs", || get(rules_configs::http::list)),
     ("/rules-configs/{key}", || {
         put(rules_configs::http::set).delete(rules_configs::http::delete)
@@ -291,11 +295,15 @@ pub(crate) fn routes() -> Vec<Route> {
 }
 
 /// The routes, to be nested under `PREFIX`.
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(state: AppState) -> Router<AppState> {
     crate::routed(&routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::map_response(no_store))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::audit::management_writes,
+        ))
 }
 
 async fn not_found() -> ApiError {

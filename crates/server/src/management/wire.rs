@@ -845,3 +845,65 @@ mod tests {
         );
     }
 }
+
+/// An event of the audit log (`/logs`), as Auth0 shows it; members it does not have are
+/// left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    /// ISO 8601 with milliseconds.
+    pub date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub details: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    pub log_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(rename = "type")]
+    pub log_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+/// Milliseconds since the epoch as ISO 8601 (`2026-12-05T21:52:04.123Z`).
+pub fn iso_millis(millis: i64) -> String {
+    let seconds = rfc3339(millis.div_euclid(1000));
+    let fraction = millis.rem_euclid(1000);
+    format!(
+        "{}.{fraction:03}Z",
+        seconds.strip_suffix(".000Z").unwrap_or(&seconds)
+    )
+}
+
+pub fn log_event(entry: &tessera_store::LogEntry) -> LogEvent {
+    let event = &entry.event;
+    LogEvent {
+        audience: event.audience.clone(),
+        client_id: event.client_id.clone(),
+        client_name: event.client_name.clone(),
+        connection: event.connection.clone(),
+        date: iso_millis(event.date),
+        description: event.description.clone(),
+        details: event.details.clone(),
+        ip: event.ip.clone(),
+        log_id: entry.log_id.clone(),
+        scope: event.scope.clone(),
+        log_type: event.log_type.clone(),
+        user_agent: event.user_agent.clone(),
+        user_id: event.user_id.clone(),
+        user_name: event.user_name.clone(),
+    }
+}

@@ -8,6 +8,7 @@ mod actions_admin;
 mod actions_policies;
 mod admin;
 mod admin_identities;
+mod audit_log;
 mod conformance;
 mod consent;
 mod databases;

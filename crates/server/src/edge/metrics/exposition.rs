@@ -135,6 +135,11 @@ impl Metrics {
             "Requests answered 503 because the database was unavailable.",
             self.store_unavailable.load(Relaxed),
         );
+        out.counter(
+            "tessera_log_events_dropped_total",
+            "Audit log events dropped because the log's queue was full.",
+            self.log_events_dropped.load(Relaxed),
+        );
 
         out.family(
             "tessera_signing_keys",

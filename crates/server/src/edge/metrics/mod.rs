@@ -245,6 +245,7 @@ pub(crate) struct Metrics {
     refresh_token_reuse: AtomicU64,
     code_replays: AtomicU64,
     store_unavailable: AtomicU64,
+    log_events_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -276,6 +277,7 @@ impl Metrics {
             refresh_token_reuse: AtomicU64::new(0),
             code_replays: AtomicU64::new(0),
             store_unavailable: AtomicU64::new(0),
+            log_events_dropped: AtomicU64::new(0),
         }
     }
 
@@ -320,6 +322,11 @@ impl Metrics {
 
     pub(crate) fn code_replayed(&self) {
         self.code_replays.fetch_add(1, Relaxed);
+    }
+
+    /// An audit event dropped because this node's log queue was full.
+    pub(crate) fn log_event_dropped(&self) {
+        self.log_events_dropped.fetch_add(1, Relaxed);
     }
 }
 

@@ -142,5 +142,52 @@ async fn handle(
     if issued.is_ok() {
         state.metrics().token_issued(grant);
     }
+    record(state, grant, &credentials.client_id, &issued);
     issued
+}
+
+/// The audit event of a grant's outcome (Auth0's codes: `seacft` / `feacft` for a code
+/// exchange, `seccft` / `feccft` for client credentials, …). A device still waiting for
+/// its user (`authorization_pending`, `slow_down`) is polling, not failing.
+fn record(
+    state: &AppState,
+    grant: Grant,
+    client_id: &str,
+    issued: &Result<TokenResponse, OAuthError>,
+) {
+    let (success, failure, what) = match grant {
+        Grant::AuthorizationCode => ("seacft", "feacft", "Authorization Code for Access Token"),
+        Grant::RefreshToken => ("sertft", "fertft", "Refresh Token for Access Token"),
+        Grant::ClientCredentials => ("seccft", "feccft", "Client Credentials for Access Token"),
+        Grant::Password => ("sepft", "fepft", "Password for Access Token"),
+        Grant::DeviceCode => ("sede", "fede", "Device Code for Access Token"),
+        Grant::MfaOtp => ("seotpft", "feotpft", "Password and OTP for Access Token"),
+        Grant::MfaRecoveryCode => (
+            "sercft",
+            "fercft",
+            "Password and MFA Recovery code for Access Token",
+        ),
+        Grant::Implicit => return,
+    };
+    let mut event = match issued {
+        Ok(tokens) => {
+            let mut event = crate::audit::event(success, format!("Successful exchange of {what}"));
+            event.user_id.clone_from(&tokens.audit.user_id);
+            event.user_name.clone_from(&tokens.audit.user_name);
+            event.client_name.clone_from(&tokens.audit.client_name);
+            event.audience.clone_from(&tokens.audit.audience);
+            event.scope = Some(tokens.scope.clone());
+            event
+        }
+        Err(error) if matches!(error.error, "authorization_pending" | "slow_down") => return,
+        Err(error) => {
+            let mut event = crate::audit::event(failure, error.description.clone());
+            event.details = serde_json::json!({ "error": error.error });
+            event
+        }
+    };
+    if !client_id.is_empty() {
+        event.client_id = Some(client_id.to_string());
+    }
+    state.record_log(event);
 }

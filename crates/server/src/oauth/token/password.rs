@@ -118,31 +118,38 @@ pub(super) async fn grant(
             None => "This application has no database connection to sign users in with.",
         })
     })?;
-    let user =
-        match password_sign_in::check(state, end_user, &database.name, username, password).await? {
-            Checked::SignedIn(user) => *user,
-            Checked::Wrong => {
-                return Err(OAuthError::new(
-                    StatusCode::FORBIDDEN,
-                    "invalid_grant",
-                    WRONG_CREDENTIALS,
-                ));
-            }
-            Checked::Locked => {
-                return Err(OAuthError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_attempts",
-                    ACCOUNT_LOCKED,
-                ));
-            }
-            Checked::Blocked => {
-                return Err(OAuthError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    USER_BLOCKED,
-                ));
-            }
-        };
+    let user = match password_sign_in::check(
+        state,
+        (end_user, (&client.client_id, &client.name)),
+        &database.name,
+        username,
+        password,
+    )
+    .await?
+    {
+        Checked::SignedIn(user) => *user,
+        Checked::Wrong => {
+            return Err(OAuthError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_grant",
+                WRONG_CREDENTIALS,
+            ));
+        }
+        Checked::Locked => {
+            return Err(OAuthError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                ACCOUNT_LOCKED,
+            ));
+        }
+        Checked::Blocked => {
+            return Err(OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                USER_BLOCKED,
+            ));
+        }
+    };
     let request = PasswordRequest {
         connection: database.name.clone(),
         audience: params.get("audience").map(str::to_string),

@@ -16,4 +16,16 @@ pub(crate) struct TokenResponse {
     /// grant): shown to them once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) recovery_code: Option<String>,
+    /// Who and what for, for the audit log; never sent.
+    #[serde(skip)]
+    pub(crate) audit: Issued,
+}
+
+/// What the audit log says of an issuance (`crate::audit`).
+#[derive(Default)]
+pub(crate) struct Issued {
+    pub(crate) user_id: Option<String>,
+    pub(crate) user_name: Option<String>,
+    pub(crate) client_name: Option<String>,
+    pub(crate) audience: Option<String>,
 }

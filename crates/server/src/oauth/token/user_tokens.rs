@@ -184,5 +184,11 @@ pub(super) async fn user_tokens(
         expires_in: access.expires_in,
         token_type,
         recovery_code: None,
+        audit: super::response::Issued {
+            user_id: Some(user.user_id.clone()),
+            user_name: Some(user.email.clone().unwrap_or_else(|| user.name.clone())),
+            client_name: Some(client.name.clone()),
+            audience: api.map(|a| a.identifier.clone()),
+        },
     })
 }
