@@ -13,6 +13,7 @@ mod html;
 mod actions_admin;
 mod actions_flows;
 mod admin_identities;
+mod audit_log;
 mod backup;
 mod brute_force;
 mod connections;

@@ -105,11 +105,17 @@ pub(crate) fn parse(q: Option<&str>, sort: Option<&str>) -> ApiResult<LogSearch>
         )));
     }
     let mut rest = q.trim();
+    let mut seen: Vec<&str> = Vec::new();
     for index in 0.. {
         if index == MAX_TERMS {
             return Err(refused(format!("At most {MAX_TERMS} terms are allowed")));
         }
-        rest = term(rest, &mut search)?.trim_start();
+        let (field, after) = term(rest, &mut search)?;
+        if seen.contains(&field) {
+            return Err(refused(format!("{field} is given twice")));
+        }
+        seen.push(field);
+        rest = after.trim_start();
         if rest.is_empty() {
             break;
         }
@@ -125,19 +131,17 @@ pub(crate) fn parse(q: Option<&str>, sort: Option<&str>) -> ApiResult<LogSearch>
     Ok(search)
 }
 
-/// Reads one term at the start of `text` into `search`; returns what follows it.
-fn term<'a>(text: &'a str, search: &mut LogSearch) -> ApiResult<&'a str> {
+/// Reads one term at the start of `text` into `search`; returns its field and what
+/// follows it.
+fn term<'a>(text: &'a str, search: &mut LogSearch) -> ApiResult<(&'a str, &'a str)> {
     let Some((field, rest)) = text.split_once(':') else {
         return Err(refused("Every term needs a field (field:value)"));
     };
     if field == "date" {
         let (from, to, rest) = date_range(rest)?;
-        if search.from_date.is_some() || search.to_date.is_some() {
-            return Err(refused("date is given twice"));
-        }
         search.from_date = from;
         search.to_date = to;
-        return Ok(rest);
+        return Ok((field, rest));
     }
     let (value, rest) = value(rest)?;
     let slot = match field {
@@ -149,11 +153,8 @@ fn term<'a>(text: &'a str, search: &mut LogSearch) -> ApiResult<&'a str> {
             return Err(refused(format!("Unsupported field \"{shown}\"")));
         }
     };
-    if slot.is_some() {
-        return Err(refused(format!("{field} is given twice")));
-    }
     *slot = Some(value);
-    Ok(rest)
+    Ok((field, rest))
 }
 
 /// A quoted value (`\"` and `\\` inside) or a bare word, matched exactly.
@@ -473,6 +474,7 @@ mod tests {
             "user_id:\"open",
             "date:2026-01-01",
             "date:[2026-01-01 TO]",
+            "date:[* TO *] AND date:[* TO *]",
             "date:[a TO b]",
             "NOT type:fp",
             "type:",

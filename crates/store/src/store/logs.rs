@@ -127,7 +127,7 @@ impl Store {
         let sql = self.logs_after_sql(after, take, log_type);
         each!(self, |pool| {
             let rows = bound_query!(&sql).fetch_all(pool).await?;
-            rows.iter().map(|row| log_from_row(row)).collect()
+            rows.iter().map(log_from_row).collect()
         })
     }
 

@@ -122,6 +122,17 @@ const CREDENTIALS: &[&str] = &[
     "expires_at",
 ];
 const PAGING: &[&str] = &["page", "per_page", "include_totals", "from", "take"];
+const LOGS: &[&str] = &[
+    "from",
+    "take",
+    "q",
+    "page",
+    "per_page",
+    "sort",
+    "include_totals",
+    "fields",
+    "include_fields",
+];
 const RESOURCE_SERVERS: &[&str] = &[
     "page",
     "per_page",
@@ -1144,6 +1155,9 @@ pub(super) const ROUTES: &[Route] = &[
     route("/api/v2/jobs/{id}", GET, &[], Shape::Management),
     route("/api/v2/jobs/{id}/file", GET, &[], Shape::Management),
     route("/api/v2/jobs/{id}/errors", GET, &[], Shape::Management),
+    route("/api/v2/logs", GET, LOGS, Shape::Management),
+    route("/api/v2/logs/{id}", GET, &[], Shape::Management),
+    route("/api/v2/users/{id}/logs", GET, LOGS, Shape::Management),
 ];
 
 /// Methods no route (or, for PUT, one) has, or spellings the server must not confuse.

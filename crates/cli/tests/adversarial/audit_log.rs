@@ -1,0 +1,334 @@
+//! The audit log attacked: secrets handed to the flows and the Management API (a wrong
+//! password at the login page and in a password grant, a client secret created and
+//! rotated, a user's password set and changed, a rules-config value, an SMTP password)
+//! looked for in every event `GET /api/v2/logs` returns; hostile log queries (SQL and
+//! Lucene in `q`, NUL, 10 kB, checkpoints that are not ids, ranges that are not dates)
+//! refused with Auth0's 400 or read literally; writes nobody authenticated for leaving no
+//! event, however many; a user agent of 10 kB kept short.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera_testkit::*;
+
+use crate::harness::Tally;
+
+async fn call(
+    server: &TestServer,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, server.url(&format!("/api/v2{path}")));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Every event, by checkpoint (bounded).
+async fn every_event(server: &TestServer, token: &str) -> Vec<Value> {
+    let mut events: Vec<Value> = Vec::new();
+    for _ in 0..200 {
+        let from = events.last().map_or("0".to_string(), |e| {
+            e["log_id"].as_str().unwrap().to_string()
+        });
+        let (status, page) = call(
+            server,
+            Some(token),
+            Method::GET,
+            &format!("/logs?from={from}&take=100"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let page = page.as_array().unwrap().clone();
+        if page.is_empty() {
+            return events;
+        }
+        events.extend(page);
+    }
+    panic!("the log did not end");
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_audit_log() {
+    let mut tally = Tally::new("audit_log/secrets");
+    let server = spawn().await;
+    let token = server
+        .management_token(&[
+            "read:logs",
+            "create:clients",
+            "update:clients",
+            "update:client_keys",
+            "create:users",
+            "update:users",
+            "update:rules_configs",
+            "create:email_provider",
+        ])
+        .await;
+    let mut secrets: Vec<(&str, String)> = Vec::new();
+
+    let wrong_password = "Wrong-Password-For-The-Audit-7";
+    let url = server.authorize_url(&[("response_type", "token"), ("scope", "openid")]);
+    let response = server
+        .submit_login(&browser(), &url, &server.user_email, wrong_password)
+        .await;
+    tally.status(
+        "a wrong password at the login page",
+        response.status().as_u16(),
+        401,
+    );
+    secrets.push((
+        "the wrong password typed at the login page",
+        wrong_password.into(),
+    ));
+
+    let (status, created) = call(
+        &server,
+        Some(&token),
+        Method::POST,
+        "/clients",
+        Some(json!({"name": "Secretive", "app_type": "regular_web",
+                    "grant_types": ["password", "client_credentials"]})),
+    )
+    .await;
+    tally.status("creating a client", status, 201);
+    let client_id = created["client_id"].as_str().unwrap().to_string();
+    secrets.push((
+        "the created client's secret",
+        created["client_secret"].as_str().unwrap().into(),
+    ));
+    let (status, rotated) = call(
+        &server,
+        Some(&token),
+        Method::POST,
+        &format!("/clients/{client_id}/rotate-secret"),
+        None,
+    )
+    .await;
+    tally.status("rotating its secret", status, 200);
+    let rotated_secret = rotated["client_secret"].as_str().unwrap().to_string();
+    secrets.push(("the rotated secret", rotated_secret.clone()));
+    let (status, _) = server
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", &client_id),
+            ("client_secret", &rotated_secret),
+            ("username", &server.user_email),
+            ("password", "Grant-Wrong-Password-8"),
+        ])
+        .await;
+    tally.status_in(
+        "a wrong password in a password grant",
+        status,
+        &[400, 401, 403],
+    );
+    secrets.push((
+        "the wrong password of a password grant",
+        "Grant-Wrong-Password-8".into(),
+    ));
+
+    let (status, user) = call(
+        &server,
+        Some(&token),
+        Method::POST,
+        "/users",
+        Some(
+            json!({"email": "audited@example.com", "password": "Created-Password-9",
+                    "connection": "Username-Password-Authentication"}),
+        ),
+    )
+    .await;
+    tally.status("creating a user with a password", status, 201);
+    secrets.push(("a created user's password", "Created-Password-9".into()));
+    let user_id = user["user_id"].as_str().unwrap().replace('|', "%7C");
+    let (status, _) = call(
+        &server,
+        Some(&token),
+        Method::PATCH,
+        &format!("/users/{user_id}"),
+        Some(json!({"password": "Changed-Password-10"})),
+    )
+    .await;
+    tally.status("changing the user's password", status, 200);
+    secrets.push(("a changed password", "Changed-Password-10".into()));
+    let (status, _) = call(
+        &server,
+        Some(&token),
+        Method::PUT,
+        "/rules-configs/API_KEY",
+        Some(json!({"value": "Rules-Config-Secret-11"})),
+    )
+    .await;
+    tally.status("setting a rules-config", status, 200);
+    secrets.push(("a rules-config value", "Rules-Config-Secret-11".into()));
+    let (status, provider) = call(
+        &server,
+        Some(&token),
+        Method::POST,
+        "/emails/provider",
+        Some(
+            json!({"name": "smtp", "enabled": true, "default_from_address": "id@example.com",
+                    "credentials": {"smtp_host": "127.0.0.1", "smtp_port": 2525,
+                                    "smtp_user": "mailer", "smtp_pass": "Smtp-Password-12"}}),
+        ),
+    )
+    .await;
+    tally.status_in("configuring an SMTP provider", status, &[200, 201]);
+    let _ = provider;
+    secrets.push(("an SMTP password", "Smtp-Password-12".into()));
+
+    let events = every_event(&server, &token).await;
+    tally.case(
+        "the writes were recorded",
+        events.iter().filter(|e| e["type"] == "sapi").count() >= 6,
+        format!("{} events", events.len()),
+    );
+    tally.case(
+        "the wrong passwords were recorded",
+        events.iter().any(|e| e["type"] == "fp") && events.iter().any(|e| e["type"] == "fepft"),
+        "fp and fepft",
+    );
+    let everything = serde_json::to_string(&events).unwrap();
+    for (what, secret) in &secrets {
+        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        tally.case(
+            format!("{what} is in no event"),
+            !everything.contains(secret.as_str()) && !everything.contains(&encoded),
+            "found in the log",
+        );
+    }
+    tally.finish();
+}
+
+#[tokio::test]
+async fn hostile_log_queries_are_refused_or_read_literally() {
+    let mut tally = Tally::new("audit_log/queries");
+    let server = spawn().await;
+    let token = server
+        .management_token(&["read:logs", "read:logs_users"])
+        .await;
+    let long = format!("/logs?q=type:{}", "a".repeat(10_000));
+    for path in [
+        "/logs?q=type:s%00",
+        long.as_str(),
+        "/logs?q=type:s;DROP%20TABLE%20logs",
+        "/logs?q=(type:s)",
+        "/logs?q=type:s%20OR%201=1",
+        "/logs?q=type:s*",
+        "/logs?q=user_id:%22a%22%20AND%20user_id:%22b%22",
+        "/logs?q=date:%5B1%20TO%202%5D",
+        "/logs?q=date:%5B2026-02-30%20TO%20*%5D",
+        "/logs?q=date:%5B*%20TO%20*%5D%20AND%20date:%5B*%20TO%20*%5D",
+        "/logs?from=-1",
+        "/logs?from=99999999999999999999999",
+        "/logs?from=1e3",
+        "/logs?take=-1",
+        "/logs?take=1000000",
+        "/logs?take=1&take=2",
+        "/logs?from=1&page=1",
+        "/logs?sort=date:0",
+        "/logs?page=-1",
+        "/logs?page=10&per_page=100",
+        "/users/auth0%7C1/logs?q=type:s",
+    ] {
+        let (status, body) = call(&server, Some(&token), Method::GET, path, None).await;
+        tally.case(
+            format!("GET {path}"),
+            status == 400 && body["statusCode"] == 400 && body["errorCode"].is_string(),
+            format!("{status} {body}"),
+        );
+    }
+    // Quoted, SQL and markup are values, matched literally: nothing found, nothing broken.
+    for q in [
+        "user_id:%22'%20OR%20'1'='1%22",
+        "client_id:%22%3Cscript%3E%22",
+        "type:%22s%5C%22%20OR%20type:f%22",
+    ] {
+        let (status, body) = call(
+            &server,
+            Some(&token),
+            Method::GET,
+            &format!("/logs?q={q}"),
+            None,
+        )
+        .await;
+        tally.case(
+            format!("q={q} read literally"),
+            status == 200 && body.as_array().is_some_and(Vec::is_empty),
+            format!("{status} {body}"),
+        );
+    }
+    tally.finish();
+}
+
+#[tokio::test]
+async fn writes_nobody_authenticated_for_leave_no_event() {
+    let mut tally = Tally::new("audit_log/unauthenticated");
+    let server = spawn().await;
+    let token = server.management_token(&["read:logs"]).await;
+    let before = every_event(&server, &token).await.len();
+    for attempt in 0..50 {
+        let (status, _) = call(
+            &server,
+            if attempt % 2 == 0 {
+                None
+            } else {
+                Some("forged.token.here")
+            },
+            Method::POST,
+            "/clients",
+            Some(json!({"name": format!("flood {attempt}")})),
+        )
+        .await;
+        if attempt < 2 {
+            tally.status(format!("an unauthenticated write #{attempt}"), status, 401);
+        }
+    }
+    let after = every_event(&server, &token).await;
+    tally.case(
+        "50 refused writes without a caller add no event",
+        after.len() == before,
+        format!("{before} → {}", after.len()),
+    );
+
+    // A huge user agent on a recorded failure is kept short.
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .header("user-agent", "U".repeat(10_000))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", server.m2m_client_id.as_str()),
+            ("client_secret", "wrong-secret-for-the-audit"),
+            ("audience", API),
+        ])
+        .send()
+        .await
+        .unwrap();
+    tally.status(
+        "client credentials with a wrong secret",
+        response.status().as_u16(),
+        401,
+    );
+    let events = every_event(&server, &token).await;
+    let failed = events.iter().find(|e| e["type"] == "feccft");
+    tally.case(
+        "the failure is recorded with a user agent of at most 256 characters",
+        failed.is_some_and(|e| e["user_agent"].as_str().is_some_and(|ua| ua.len() <= 256)),
+        format!("{failed:?}"),
+    );
+    let everything = serde_json::to_string(&events).unwrap();
+    tally.case(
+        "the wrong secret is in no event",
+        !everything.contains("wrong-secret-for-the-audit"),
+        "found",
+    );
+    tally.finish();
+}
