@@ -4,7 +4,8 @@ use serde_json::Value;
 
 /// Parts of a member's name (lower-cased) that make it a secret: passwords and their
 /// hashes, client and signing secrets, every kind of token, codes, keys, credentials,
-/// authorization headers, cookies and CSRF values.
+/// authorization headers, cookies and CSRF values, tickets (an email verification link
+/// is one) and a job's `location` (an export's download link).
 const SECRET_NAMES: &[&str] = &[
     "secret",
     "password",
@@ -26,6 +27,8 @@ const SECRET_NAMES: &[&str] = &[
     "salt",
     "jwt",
     "pem",
+    "ticket",
+    "location",
 ];
 
 /// Whether a member named `name` may hold a secret.
@@ -64,6 +67,8 @@ mod tests {
             "items": [{"refresh_token": "r", "kept": 1}],
             "code": "function () {}",
             "csrf": "c",
+            "ticket": "https://id/u/email-verification?ticket=t",
+            "location": "https://id/api/v2/jobs/j/file?token=t",
         });
         scrub(&mut body);
         assert_eq!(

@@ -316,3 +316,76 @@ async fn bad_queries_unknown_ids_and_missing_scopes_are_refused() {
     let (status, _, _) = call(&server, &users_only, Method::GET, "/logs", None).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn the_purge_keeps_events_for_the_tenants_retention() {
+    let server = spawn_with(|config| {
+        config.purge_interval = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let token = server
+        .management_token(&[
+            "read:logs",
+            "update:tenant_settings",
+            "read:tenant_settings",
+        ])
+        .await;
+    for days in [json!(0), json!(3651), json!(1.5), json!("7")] {
+        let (status, body, _) = call(
+            &server,
+            &token,
+            Method::PATCH,
+            "/tenants/settings",
+            Some(json!({ "log_retention_days": days })),
+        )
+        .await;
+        assert_eq!(status, 400, "{days}: {body}");
+    }
+    let (status, body, _) = call(
+        &server,
+        &token,
+        Method::PATCH,
+        "/tenants/settings",
+        Some(json!({ "log_retention_days": 2 })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["log_retention_days"], 2);
+
+    let day = 86_400_000;
+    let now = now() * 1000;
+    let event = |age: i64, description: &str| tessera_store::LogEvent {
+        date: now - age,
+        log_type: "s".into(),
+        description: Some(description.into()),
+        details: json!({}),
+        ..Default::default()
+    };
+    server
+        .store
+        .append_logs(&[
+            event(3 * day, "three days old"),
+            event(2 * day + 60_000, "just past two days"),
+            event(2 * day - 3_600_000, "within two days"),
+            event(day, "a day old"),
+        ])
+        .await
+        .unwrap();
+    // The purge runs every 50 ms; bounded wait for the old events to go.
+    let mut kept = Vec::new();
+    for _ in 0..400 {
+        kept = server
+            .store
+            .logs_after(None, 100, Some("s"))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| e.event.description)
+            .collect();
+        if kept.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(kept, ["within two days", "a day old"]);
+}
