@@ -87,6 +87,13 @@ pub enum Command {
         #[command(flatten)]
         common: AdminArgs,
     },
+    /// Read the audit log (Auth0's log events): `tessera logs tail` follows it
+    Logs {
+        #[command(subcommand)]
+        action: LogsAction,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
     /// List and rotate signing keys
     Keys {
         #[command(subcommand)]
@@ -1051,6 +1058,32 @@ pub enum UserConsentsAction {
         /// API, the `<issuer>userinfo` audience shown by `list`) [default: every API]
         #[arg(long)]
         api: Option<String>,
+    },
+}
+
+// ---- logs -------------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum LogsAction {
+    /// Print the latest events, then each new one as it is written (like `tail -f`)
+    Tail {
+        /// Only events of this type (Auth0's code: s, fp, fu, seacft, sapi, …)
+        #[arg(long = "type", value_name = "TYPE")]
+        log_type: Option<String>,
+        /// How many of the latest events to print first
+        #[arg(long, default_value_t = 10, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(0..=1000))]
+        lines: u32,
+        /// Start after this log_id instead (a checkpoint printed before)
+        #[arg(long, value_name = "LOG_ID")]
+        from: Option<String>,
+        /// Print what is there and stop instead of waiting for new events
+        #[arg(long)]
+        no_follow: bool,
+        /// Milliseconds between two reads of the log while following
+        #[arg(long, default_value_t = 1000, value_name = "MS",
+              value_parser = clap::value_parser!(u64).range(50..=60_000))]
+        interval: u64,
     },
 }
 

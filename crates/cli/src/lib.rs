@@ -75,6 +75,9 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Actions { action, common } => {
             commands::actions::run(&Context::open(&common).await?, action).await
         }
+        Command::Logs { action, common } => {
+            commands::logs::run(&Context::open(&common).await?, action).await
+        }
         Command::Keys { action, common } => {
             commands::keys::run(&Context::open(&common).await?, action).await
         }

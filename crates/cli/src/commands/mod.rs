@@ -11,6 +11,7 @@ pub mod dev;
 pub mod grants;
 pub mod import;
 pub mod keys;
+pub mod logs;
 pub mod proxy;
 pub mod roles;
 pub mod serve;

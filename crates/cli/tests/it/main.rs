@@ -19,6 +19,7 @@ mod dev_tls;
 mod disk_full;
 mod import;
 mod keys_and_serve;
+mod logs;
 mod mfa;
 mod postgres;
 mod proxy;
