@@ -8,7 +8,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 
@@ -157,6 +157,7 @@ describe('the dashboard in Chromium (tessera dev)', () => {
         assert.equal(tokenResponse.status, 200);
         assert.equal((await tokenResponse.json()).scope, 'read:messages');
 
+
         // tessera apis show and the Management API see the same API.
         const shown = await cli(databaseUrl, ['apis', 'show', identifier]);
         assert.equal(shown.name, `Messages ${mode}`);
@@ -172,6 +173,32 @@ describe('the dashboard in Chromium (tessera dev)', () => {
         })).json();
         assert.equal(listed.length, 1);
         assert.equal(listed[0].scopes[0].description, 'Read your messages');
+
+        // The application's Credentials tab: a public key pasted in, and the application authenticates with
+        // a JWT signed by the private key (RFC 7523); the secret no longer works.
+        await page.goto(`${dev.server}/admin/applications/${clientId}/credentials`);
+        const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        await page.fill('#name', `Key ${mode}`);
+        await page.fill('#pem', publicKey.export({ type: 'spki', format: 'pem' }));
+        await submit(page, '+ Add');
+        await page.getByText('The key was added').waitFor();
+        await audit(page, `dashboard-${mode}-application-credentials`);
+        const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+        const now = Math.floor(Date.now() / 1000);
+        const input = `${b64({ alg: 'ES256', typ: 'JWT' })}.${b64({ iss: clientId, sub: clientId, aud: `${dev.server}/oauth/token`, jti: randomBytes(16).toString('hex'), iat: now, exp: now + 60 })}`;
+        const assertion = `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+        const signed = await fetch(`${dev.server}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'client_credentials', audience: identifier, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
+        });
+        assert.equal(signed.status, 200, await signed.clone().text());
+        const withSecret = await fetch(`${dev.server}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret, audience: identifier }),
+        });
+        assert.equal(withSecret.status, 401);
 
         assert.deepEqual(csp.violations, [], 'no CSP violation on any page');
       }, { contextOptions: { javaScriptEnabled } });

@@ -1161,3 +1161,157 @@ async fn a_users_second_factors_are_reset_only_by_a_confirmed_administrators_for
     );
     tally.finish();
 }
+
+/// The Credentials tab against forms that should change nothing: without the CSRF token,
+/// from a viewer, a private key or a certificate chain of garbage pasted as the key, a
+/// third key, a key for a single page application, and deleting through one application's
+/// path a credential of another or one that does not exist.
+#[tokio::test]
+async fn the_credentials_tab_refuses_hostile_forms_and_changes_nothing() {
+    let mut tally = Tally::new("dashboard/credentials");
+    let server = spawn().await;
+    user(&server, "admin@example.com", Some(ADMIN_ROLE.id)).await;
+    user(&server, "viewer@example.com", Some(VIEWER_ROLE.id)).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let csrf = csrf_of(&server, &admin).await;
+    let viewer_csrf = csrf_of(&server, &viewer).await;
+    let m2m = server.m2m_client_id.clone();
+    let add_url = server.url(&format!("/admin/applications/{m2m}/credentials"));
+    let key = tessera_testkit::client_key::ClientKey::es256();
+    let count = |client_id: String| {
+        let store = server.store.clone();
+        async move { store.client_credentials_of(&client_id).await.unwrap().len() }
+    };
+    let post = |browser: &reqwest::Client, url: String, form: Vec<(&'static str, String)>| {
+        let request = browser.post(url).form(&form);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+
+    let status = post(
+        &admin,
+        add_url.clone(),
+        vec![("pem", key.public_pem.clone())],
+    )
+    .await;
+    tally.case(
+        "no CSRF token",
+        status == 403 || status == 400,
+        format_args!("{status}"),
+    );
+    let status = post(
+        &viewer,
+        add_url.clone(),
+        vec![
+            ("csrf", viewer_csrf.clone()),
+            ("pem", key.public_pem.clone()),
+        ],
+    )
+    .await;
+    tally.case(
+        "a viewer adds a key",
+        status == 403,
+        format_args!("{status}"),
+    );
+    for (case, pem) in [
+        ("a private key pasted as the key", key.private_pem()),
+        (
+            "a certificate of garbage",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_string(),
+        ),
+        ("a name of 10 000 characters", key.public_pem.clone()),
+    ] {
+        let mut form = vec![("csrf", csrf.clone()), ("pem", pem)];
+        if case.starts_with("a name") {
+            form.push(("name", "n".repeat(10_000)));
+        }
+        let status = post(&admin, add_url.clone(), form).await;
+        tally.case(case, status == 400, format_args!("{status}"));
+    }
+    tally.case(
+        "nothing was added so far",
+        count(m2m.clone()).await == 0,
+        format_args!("{}", count(m2m.clone()).await),
+    );
+    for _ in 0..2 {
+        let fresh = tessera_testkit::client_key::ClientKey::es256();
+        post(
+            &admin,
+            add_url.clone(),
+            vec![("csrf", csrf.clone()), ("pem", fresh.public_pem)],
+        )
+        .await;
+    }
+    let third = admin
+        .post(add_url.clone())
+        .form(&[("csrf", csrf.clone()), ("pem", key.public_pem.clone())])
+        .send()
+        .await
+        .unwrap();
+    let status = third.status().as_u16();
+    let text = third.text().await.unwrap();
+    let alert = text
+        .split(r#"role="alert">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or("")
+        .to_string();
+    tally.case(
+        "a third key",
+        status == 400 && alert.contains("at most 2") && count(m2m.clone()).await == 2,
+        format_args!("{status} {alert}, {} keys", count(m2m.clone()).await),
+    );
+    let spa = server.spa_client_id.clone();
+    let status = post(
+        &admin,
+        server.url(&format!("/admin/applications/{spa}/credentials")),
+        vec![("csrf", csrf.clone()), ("pem", key.public_pem.clone())],
+    )
+    .await;
+    tally.case(
+        "a key for a single page application",
+        status == 400 && count(spa.clone()).await == 0,
+        format_args!("{status}"),
+    );
+    let credential = server
+        .store
+        .client_credentials_of(&m2m)
+        .await
+        .unwrap()
+        .remove(0);
+    for (case, path) in [
+        (
+            "another application's credential through this one's path",
+            format!(
+                "/admin/applications/{spa}/credentials/{}/delete",
+                credential.id
+            ),
+        ),
+        (
+            "a credential that does not exist",
+            format!("/admin/applications/{m2m}/credentials/cred_nothing/delete"),
+        ),
+    ] {
+        let status = post(&admin, server.url(&path), vec![("csrf", csrf.clone())]).await;
+        tally.case(
+            case,
+            status == 404 && count(m2m.clone()).await == 2,
+            format_args!("{status}"),
+        );
+    }
+    let status = post(
+        &viewer,
+        server.url(&format!(
+            "/admin/applications/{m2m}/credentials/{}/delete",
+            credential.id
+        )),
+        vec![("csrf", viewer_csrf)],
+    )
+    .await;
+    tally.case(
+        "a viewer deletes a key",
+        status == 403 && count(m2m.clone()).await == 2,
+        format_args!("{status}"),
+    );
+    tally.finish();
+}

@@ -1,7 +1,7 @@
 //! Applications → Applications: the list, Create Application (name and type), and an
 //! application's tabs — Settings (client id and secret, URLs, grant types, refresh
 //! tokens, first or third party), APIs (machine-to-machine authorizations) and
-//! Connections (which ones its users may sign in with). Every change is an operation of
+//! Connections (which ones its users may sign in with); Credentials is `credentials.rs`. Every change is an operation of
 //! `management::clients`, `management::client_grants` or `management::connections`.
 
 use askama::Template;
@@ -23,7 +23,7 @@ use crate::pages::redirect;
 
 const PER_PAGE: u32 = 20;
 
-fn app_path(client: &Client, tab: &str) -> String {
+pub(super) fn app_path(client: &Client, tab: &str) -> String {
     let id = percent_encoding::utf8_percent_encode(
         &client.client_id,
         percent_encoding::NON_ALPHANUMERIC,
@@ -59,7 +59,7 @@ const TYPES: &[(AppType, &str, &str)] = &[
     ),
 ];
 
-fn type_label(app_type: AppType) -> &'static str {
+pub(super) fn type_label(app_type: AppType) -> &'static str {
     TYPES
         .iter()
         .find(|(t, _, _)| *t == app_type)
@@ -217,11 +217,12 @@ async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<Client, Respo
         .map_err(|error| views::operation_refused(&error))
 }
 
-fn tabs(client: &Client, current: &str) -> Vec<Tab> {
+pub(super) fn tabs(client: &Client, current: &str) -> Vec<Tab> {
     views::tabs(
         &app_path(client, ""),
         &[
             ("", "Settings"),
+            ("credentials", "Credentials"),
             ("apis", "APIs"),
             ("connections", "Connections"),
         ],

@@ -14,6 +14,7 @@ mod apis;
 mod applications;
 mod assets;
 mod connections;
+mod credentials;
 mod form;
 mod grants;
 mod home;
@@ -82,6 +83,13 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/admin/applications/{id}/delete", || {
         get(applications::confirm_delete).post(applications::delete)
     }),
+    ("/admin/applications/{id}/credentials", || {
+        get(credentials::list).post(credentials::add)
+    }),
+    (
+        "/admin/applications/{id}/credentials/{credential_id}/delete",
+        || post(credentials::delete),
+    ),
     ("/admin/applications/{id}/connections", || {
         get(applications::connections).post(applications::change_connection)
     }),

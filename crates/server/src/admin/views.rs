@@ -58,6 +58,10 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "app_saved" => "The application's settings were saved.",
         "app_deleted" => "The application was deleted.",
         "secret_rotated" => "A new client secret was made; the old one no longer works.",
+        "credential_added" => {
+            "The key was added: the application now authenticates with a JWT signed by its private key."
+        }
+        "credential_deleted" => "The key was deleted: it no longer authenticates the application.",
         "user_created" => "The user was created.",
         "user_saved" => "The user was saved.",
         "user_deleted" => "The user was deleted.",

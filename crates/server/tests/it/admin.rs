@@ -1747,3 +1747,149 @@ async fn an_administrator_makes_an_api_require_dpop_bound_tokens() {
     assert!(!stored.requires_dpop());
     assert_eq!(stored.proof_of_possession, None);
 }
+
+#[tokio::test]
+async fn an_administrator_adds_and_deletes_a_key_on_the_credentials_tab() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let browser = signed_in(&server, "admin@example.com").await;
+    let m2m = server.m2m_client_id.clone();
+    let tab = format!("/admin/applications/{m2m}/credentials");
+    let (status, html) = page(&server, &browser, &tab).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<strong>Client Secret</strong>"), "{html}");
+    let assertion_token = |assertion: String| {
+        let server = &server;
+        async move {
+            let response = reqwest::Client::new()
+                .post(server.url("/oauth/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("audience", API),
+                    (
+                        "client_assertion_type",
+                        tessera_testkit::client_key::JWT_BEARER,
+                    ),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }
+    };
+
+    // A private key pasted by mistake, or no key: refused on the form, nothing added.
+    let key = tessera_testkit::client_key::ClientKey::es256();
+    for (pem, why) in [
+        (key.private_pem(), "a private key"),
+        (String::new(), "empty"),
+    ] {
+        let response = post(
+            &server,
+            &browser,
+            &tab,
+            &tab,
+            &[("name", "k"), ("pem", &pem)],
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{why}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(r#"role="alert""#), "{why}: {html}");
+        // A private key pasted by mistake is not sent back, not even into the form.
+        assert!(!html.contains("PRIVATE KEY"), "{why}: {html}");
+    }
+    assert!(
+        server
+            .store
+            .client_credentials_of(&m2m)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was added"
+    );
+
+    let response = post(
+        &server,
+        &browser,
+        &tab,
+        &tab,
+        &[("name", "Production key"), ("pem", &key.public_pem)],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        format!("{tab}?notice=credential_added")
+    );
+    let (_, html) = page(&server, &browser, &tab).await;
+    assert!(html.contains("<strong>Private Key JWT</strong>"), "{html}");
+    assert!(html.contains(&key.kid), "{html}");
+    // The application now authenticates with a signed JWT, and its secret no longer works.
+    let audience = format!("{}oauth/token", server.issuer);
+    assert_eq!(assertion_token(key.assertion(&m2m, &audience)).await, 200);
+    let (status, _) = client_credentials(
+        &reqwest::Client::new(),
+        &server.base,
+        &m2m,
+        &server.m2m_secret,
+        API,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // Deleting the key brings the secret back.
+    let credential = server
+        .store
+        .client_credentials_of(&m2m)
+        .await
+        .unwrap()
+        .remove(0);
+    let delete = format!("{tab}/{}/delete", credential.id);
+    let response = post(&server, &browser, &tab, &delete, &[]).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        format!("{tab}?notice=credential_deleted")
+    );
+    assert!(
+        server
+            .store
+            .client_credentials_of(&m2m)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(assertion_token(key.assertion(&m2m, &audience)).await, 401);
+    let (status, _) = client_credentials(
+        &reqwest::Client::new(),
+        &server.base,
+        &m2m,
+        &server.m2m_secret,
+        API,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // A viewer sees the tab but no form; a single page application has no credentials.
+    administrator(
+        &server,
+        "viewer@example.com",
+        &["read:clients", "read:client_credentials"],
+    )
+    .await;
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let (status, html) = page(&server, &viewer, &tab).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains(r#"name="pem""#), "{html}");
+    let (_, html) = page(
+        &server,
+        &browser,
+        &format!("/admin/applications/{}/credentials", server.spa_client_id),
+    )
+    .await;
+    assert!(
+        html.contains("This application has no credentials"),
+        "{html}"
+    );
+}

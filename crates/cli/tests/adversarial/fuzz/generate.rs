@@ -674,6 +674,18 @@ pub(super) const ROUTES: &[Route] = &[
         DASHBOARD,
         Shape::Page,
     ),
+    route(
+        "/admin/applications/{id}/credentials",
+        GET_POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
+    route(
+        "/admin/applications/{id}/credentials/{credential_id}/delete",
+        POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
     route("/admin/connections", GET_POST, DASHBOARD, Shape::Page),
     route("/admin/connections/new", GET, DASHBOARD, Shape::Page),
     route("/admin/connections/{id}", GET_POST, DASHBOARD, Shape::Page),
