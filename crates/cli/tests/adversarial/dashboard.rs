@@ -206,6 +206,7 @@ async fn dashboard_forms_sign_ins_and_sessions_refuse_what_they_should() {
         "/admin/users",
         "/admin/settings",
         "/admin/apis/new",
+        "/admin/logs",
     ] {
         let response = plain.get(server.url(path)).send().await.unwrap();
         let status = response.status().as_u16();

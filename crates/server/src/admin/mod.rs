@@ -19,6 +19,7 @@ mod form;
 mod grants;
 mod home;
 mod login;
+mod logs;
 mod roles;
 mod session;
 mod settings;
@@ -165,6 +166,8 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/admin/triggers/{trigger_id}", || {
         get(actions::trigger).post(actions::change_bindings)
     }),
+    ("/admin/logs", || get(logs::list)),
+    ("/admin/logs/{id}", || get(logs::detail)),
     ("/admin/settings", || get(settings::settings)),
     ("/admin/settings/keys/rotate", || {
         post(settings::rotate_keys)

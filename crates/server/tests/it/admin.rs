@@ -1893,3 +1893,61 @@ async fn an_administrator_adds_and_deletes_a_key_on_the_credentials_tab() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn the_logs_page_shows_a_dashboard_change_with_its_administrator() {
+    let server = spawn().await;
+    let admin_id = administrator(&server, "admin@example.com", &every_scope()).await;
+    administrator(&server, "roles-only@example.com", &["read:roles"]).await;
+    let browser = signed_in(&server, "admin@example.com").await;
+    let response = post(
+        &server,
+        &browser,
+        "/admin/roles/new",
+        "/admin/roles",
+        &[("name", "Auditors"), ("description", "Read the log")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+
+    let (status, html) = page(&server, &browser, "/admin/logs?type=sapi").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("POST /admin/roles"), "{html}");
+    assert!(html.contains("admin@example.com"), "{html}");
+    assert!(
+        !html.contains("Successful login"),
+        "filtered by type: {html}"
+    );
+    let (_, all) = page(&server, &browser, "/admin/logs").await;
+    assert!(all.contains("Successful login"), "{all}");
+    // The event's page: the administrator as who, the form without its CSRF token.
+    let link = html
+        .split("href=\"/admin/logs/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to the event");
+    let (status, detail) = page(&server, &browser, &format!("/admin/logs/{link}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        detail.contains(&admin_id.replace('|', "%7C")) || detail.contains(&admin_id),
+        "{detail}"
+    );
+    assert!(detail.contains("Auditors"), "{detail}");
+    // The form's CSRF token is not kept (the frame's sign-out form has its own).
+    assert!(!detail.contains("&#34;csrf&#34;"), "{detail}");
+    assert!(
+        detail.contains("&#34;name&#34;: &#34;Auditors&#34;"),
+        "{detail}"
+    );
+    let (status, _) = page(&server, &browser, "/admin/logs/99999999").await;
+    assert_eq!(status, 404);
+    let (status, html) = page(&server, &browser, "/admin/logs?type=%3Cscript%3E").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("An event type is a short code"), "{html}");
+    assert!(!html.contains("<script>"), "{html}");
+
+    // Without read:logs, the page is refused.
+    let other = signed_in(&server, "roles-only@example.com").await;
+    let (status, _) = page(&server, &other, "/admin/logs").await;
+    assert_eq!(status, 403);
+}

@@ -253,6 +253,8 @@ const POST: &[&str] = &["POST"];
 /// What dashboard forms carry (`crates/server/src/admin/`).
 const DASHBOARD: &[&str] = &[
     "csrf",
+    "type",
+    "user",
     "return_to",
     "fresh",
     "code",
@@ -605,6 +607,8 @@ pub(super) const ROUTES: &[Route] = &[
         Shape::Page,
     ),
     route("/admin/users/{id}/json", GET, DASHBOARD, Shape::Page),
+    route("/admin/logs", GET, DASHBOARD, Shape::Page),
+    route("/admin/logs/{id}", GET, DASHBOARD, Shape::Page),
     route("/admin/settings", GET, DASHBOARD, Shape::Page),
     route(
         "/admin/settings/keys/rotate",
