@@ -211,7 +211,7 @@ pub(crate) async fn create(State(state): State<AppState>, form: AdminForm) -> Re
     }
 }
 
-async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<Client, Response> {
+pub(super) async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<Client, Response> {
     clients::get(state, &admin.principal, id)
         .await
         .map_err(|error| views::operation_refused(&error))

@@ -95,12 +95,6 @@ async fn page<'a>(
     })
 }
 
-async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<Client, Response> {
-    clients::get(state, &admin.principal, id)
-        .await
-        .map_err(|error| views::operation_refused(&error))
-}
-
 fn credentials_path(client: &Client) -> String {
     super::applications::app_path(client, "credentials")
 }
@@ -112,7 +106,7 @@ pub(crate) async fn list(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let client = match load(&state, &admin, &id).await {
+    let client = match super::applications::load(&state, &admin, &id).await {
         Ok(client) => client,
         Err(response) => return response,
     };
@@ -143,7 +137,7 @@ pub(crate) async fn add(
     Path(id): Path<String>,
     form: AdminForm,
 ) -> Response {
-    let client = match load(&state, &form.admin, &id).await {
+    let client = match super::applications::load(&state, &form.admin, &id).await {
         Ok(client) => client,
         Err(response) => return response,
     };
@@ -212,7 +206,7 @@ pub(crate) async fn delete(
     Path((id, credential_id)): Path<(String, String)>,
     form: AdminForm,
 ) -> Response {
-    let client = match load(&state, &form.admin, &id).await {
+    let client = match super::applications::load(&state, &form.admin, &id).await {
         Ok(client) => client,
         Err(response) => return response,
     };

@@ -1779,6 +1779,13 @@ async fn an_administrator_adds_and_deletes_a_key_on_the_credentials_tab() {
         }
     };
 
+    let secret_token = || async {
+        let http = reqwest::Client::new();
+        client_credentials(&http, &server.base, &m2m, &server.m2m_secret, API)
+            .await
+            .0
+    };
+
     // A private key pasted by mistake, or no key: refused on the form, nothing added.
     let key = tessera_testkit::client_key::ClientKey::es256();
     for (pem, why) in [
@@ -1828,15 +1835,7 @@ async fn an_administrator_adds_and_deletes_a_key_on_the_credentials_tab() {
     // The application now authenticates with a signed JWT, and its secret no longer works.
     let audience = format!("{}oauth/token", server.issuer);
     assert_eq!(assertion_token(key.assertion(&m2m, &audience)).await, 200);
-    let (status, _) = client_credentials(
-        &reqwest::Client::new(),
-        &server.base,
-        &m2m,
-        &server.m2m_secret,
-        API,
-    )
-    .await;
-    assert_eq!(status, 401);
+    assert_eq!(secret_token().await, 401);
 
     // Deleting the key brings the secret back.
     let credential = server
@@ -1861,15 +1860,7 @@ async fn an_administrator_adds_and_deletes_a_key_on_the_credentials_tab() {
             .is_empty()
     );
     assert_eq!(assertion_token(key.assertion(&m2m, &audience)).await, 401);
-    let (status, _) = client_credentials(
-        &reqwest::Client::new(),
-        &server.base,
-        &m2m,
-        &server.m2m_secret,
-        API,
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(secret_token().await, 200);
 
     // A viewer sees the tab but no form; a single page application has no credentials.
     administrator(
