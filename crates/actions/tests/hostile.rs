@@ -183,15 +183,17 @@ async fn the_trigger_budget_is_shared_by_all_actions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn other_jobs_complete_while_a_worker_is_stuck() {
     // Turning a huge BigInt into decimal does not poll the interrupt handler and takes
-    // seconds (4.7 here); with a small budget the caller's give-up (budget + 2 s grace)
-    // comes well before it ends.
+    // long: 2^1,000,000 took 4.7 s on one machine but under 2.3 s on a faster one, which
+    // then failed this test. `join` converts 16 of them in one native call (larger
+    // BigInts are refused), so with a small budget the caller's give-up (budget + 2 s
+    // grace) comes well before it ends on any machine.
     let engine = Engine::start(tessera_actions::Limits {
         per_action: Duration::from_millis(300),
         per_trigger: Duration::from_millis(300),
         workers: 2,
         ..tessera_actions::Limits::default()
     });
-    let stuck = "exports.onExecutePostLogin = async () => { return String((1n << 1000000n) - 1n).length; };";
+    let stuck = "exports.onExecutePostLogin = async () => { const big = (1n << 1000000n) - 1n; return Array(16).fill(big).join(',').length; };";
     let stuck_engine = engine.clone();
     let stuck_run = tokio::spawn(async move {
         run_actions(
