@@ -298,23 +298,7 @@ pub(crate) async fn management_writes(
     request: Request,
     next: Next,
 ) -> Response {
-    if !is_write(request.method()) {
-        return next.run(request).await;
-    }
-    let method = request.method().to_string();
-    let path = request.uri().path().to_string();
-    let content_type = header_text(&request, header::CONTENT_TYPE);
-    let (request, body) = small_body(request).await;
-    let response = next.run(request).await;
-    let Some(actor) = actor() else {
-        return response;
-    };
-    let path = format!("{}{path}", crate::management::PREFIX);
-    let status = response.status();
-    let (response, after) = response_details(response).await;
-    let body = body_details(content_type.as_deref(), body.as_ref(), &path);
-    record_write(&state, actor, (&method, &path, "api"), status, body, after);
-    response
+    recorded_write(&state, request, next, Channel::Api).await
 }
 
 /// The layer of the dashboard: each form an administrator posts recorded as `sapi`
@@ -323,6 +307,24 @@ pub(crate) async fn dashboard_writes(
     State(state): State<AppState>,
     request: Request,
     next: Next,
+) -> Response {
+    recorded_write(&state, request, next, Channel::Dashboard).await
+}
+
+/// Where a change was made: the Management API (its answer kept, its path under
+/// `/api/v2`) or a dashboard form (an HTML page is no answer worth keeping).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Api,
+    Dashboard,
+}
+
+/// Runs a write and records it for the caller the handler authenticated, if any.
+async fn recorded_write(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    channel: Channel,
 ) -> Response {
     if !is_write(request.method()) {
         return next.run(request).await;
@@ -336,15 +338,16 @@ pub(crate) async fn dashboard_writes(
         return response;
     };
     let status = response.status();
+    let (response, path, after, name) = match channel {
+        Channel::Api => {
+            let (response, after) = response_details(response).await;
+            let path = format!("{}{path}", crate::management::PREFIX);
+            (response, path, after, "api")
+        }
+        Channel::Dashboard => (response, path, Value::Null, "dashboard"),
+    };
     let body = body_details(content_type.as_deref(), body.as_ref(), &path);
-    record_write(
-        &state,
-        actor,
-        (&method, &path, "dashboard"),
-        status,
-        body,
-        Value::Null,
-    );
+    record_write(state, actor, (&method, &path, name), status, body, after);
     response
 }
 
