@@ -11,8 +11,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions as _, PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions as _, PgPool, Postgres, Row, Sqlite, Transaction};
 
+use crate::sqlite::{SqliteDb, WriteTx};
 use crate::{StoreError, StoreResult};
 
 /// The migrations of each backend. A database may carry migrations this build does not
@@ -67,7 +68,8 @@ pub fn sqlite_files(path: &Path) -> [PathBuf; 3] {
 }
 
 /// Opens (creating if needed) the database at `sqlite://PATH` and applies migrations.
-pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBuf)> {
+/// Reads and writes get their own connections (`sqlite.rs`).
+pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqliteDb, PathBuf)> {
     let path = sqlite_path(url)?;
     create_private(&path)
         .map_err(|e| StoreError::BadUrl(format!("cannot create {}: {e}", path.display())))?;
@@ -75,24 +77,38 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqlitePool, PathBu
         .map_err(|e| StoreError::BadUrl(e.to_string()))?
         // Created above with its mode; SQLite would create it readable by everyone.
         .filename(&path)
+        // Another process (the CLI) may write at the same time.
+        .busy_timeout(Duration::from_secs(5));
+    let writes = options
+        .clone()
         .journal_mode(SqliteJournalMode::Wal)
         // FULL: an acknowledged write (code redeemed, user created) survives kill -9
         // and power loss, not only a crash of this process.
         .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
+        .foreign_keys(true);
+    let writes = SqlitePoolOptions::new()
+        .max_connections(1)
         .min_connections(1)
+        // Taken once per batch of writes; a file-backed connection does not go stale.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
+        .connect_with(writes)
         .await
         .map_err(StoreError::from)?;
     SQLITE_MIGRATOR
-        .run(&pool)
+        .run(&writes)
         .await
         .map_err(StoreError::Migration)?;
-    Ok((pool, path))
+    // Read-only: a write that reached a reading connection fails loudly instead of
+    // contending with the writer.
+    let reads = SqlitePoolOptions::new()
+        .max_connections(8)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options.read_only(true))
+        .await
+        .map_err(StoreError::from)?;
+    Ok((SqliteDb::new(reads, writes), path))
 }
 
 /// Creates the database file, if missing, readable by its owner only (0600), and its
@@ -208,32 +224,30 @@ fn postgres_options(url: &str) -> StoreResult<PgConnectOptions> {
     Ok(options.application_name("tessera"))
 }
 
-/// Starts a write transaction. SQLite: `BEGIN IMMEDIATE`, the database's one write lock,
-/// taken up front so a read-then-write never fails halfway. PostgreSQL: `BEGIN` (read
-/// committed), then `pg_lock` if given — a `LOCK TABLE` where SQLite's whole-database
-/// serialization is needed; elsewhere the statements lock rows (`FOR UPDATE`).
+/// Starts a write transaction. SQLite: a savepoint in the writer's batch (`sqlite.rs`),
+/// the database's one write lock held up front so a read-then-write never fails halfway.
+/// PostgreSQL: `BEGIN` (read committed), then `pg_lock` if given — a `LOCK TABLE` where
+/// SQLite's whole-database serialization is needed; elsewhere the statements lock rows
+/// (`FOR UPDATE`).
 pub(crate) trait BeginWrite {
-    type Db: sqlx::Database;
+    type Tx;
 
     fn begin_write(
         &self,
         pg_lock: Option<&'static str>,
-    ) -> impl Future<Output = StoreResult<Transaction<'static, Self::Db>>> + Send;
+    ) -> impl Future<Output = StoreResult<Self::Tx>> + Send;
 }
 
-impl BeginWrite for SqlitePool {
-    type Db = Sqlite;
+impl BeginWrite for SqliteDb {
+    type Tx = WriteTx;
 
-    async fn begin_write(
-        &self,
-        _pg_lock: Option<&'static str>,
-    ) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin_write(&self, _pg_lock: Option<&'static str>) -> StoreResult<WriteTx> {
+        self.write().await
     }
 }
 
 impl BeginWrite for PgPool {
-    type Db = Postgres;
+    type Tx = Transaction<'static, Postgres>;
 
     async fn begin_write(
         &self,

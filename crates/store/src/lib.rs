@@ -22,6 +22,7 @@ mod backend;
 mod breaker;
 mod lists;
 mod records;
+mod sqlite;
 mod store;
 
 pub use backend::{sqlite_files, sqlite_path};

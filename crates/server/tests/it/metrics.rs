@@ -249,7 +249,8 @@ fn key(name: &str, labels: &[(String, String)]) -> String {
 }
 
 /// How much every series moved between two scrapes, except those that move by themselves
-/// (durations, process and connection-pool gauges, and the scrapes' own effects).
+/// (durations, process and connection-pool gauges, the database's writes and commits — the
+/// audit log and background jobs write too — and the scrapes' own effects).
 fn changes(before: &Scrape, after: &Scrape) -> HashMap<String, f64> {
     after
         .values
@@ -257,6 +258,8 @@ fn changes(before: &Scrape, after: &Scrape) -> HashMap<String, f64> {
         .filter(|(key, _)| {
             !key.starts_with("tessera_process_")
                 && !key.starts_with("tessera_db_connections")
+                && !key.starts_with("tessera_db_writes")
+                && !key.starts_with("tessera_db_commits")
                 && !key.starts_with("tessera_http_request_duration_seconds")
         })
         .filter_map(|(key, value)| {

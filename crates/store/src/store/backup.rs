@@ -26,7 +26,7 @@ impl Store {
     /// Writes a snapshot of this SQLite database into `target`, which must not exist or
     /// be empty (SQLite refuses anything else). PostgreSQL: `Unsupported`.
     pub async fn backup_into(&self, target: &Path) -> StoreResult<()> {
-        let Backend::Sqlite(pool) = &self.backend else {
+        let Backend::Sqlite(db) = &self.backend else {
             return Err(StoreError::Unsupported(
                 "a PostgreSQL database is backed up with pg_dump (see OPERATIONS.md)",
             ));
@@ -36,7 +36,7 @@ impl Store {
             .ok_or(StoreError::Unsupported("the backup path must be UTF-8"))?;
         sqlx::query("VACUUM INTO $1")
             .bind(target)
-            .execute(pool)
+            .execute(db.reads())
             .await?;
         Ok(())
     }

@@ -112,6 +112,10 @@ pub struct PoolStats {
     pub max_connections: u32,
     /// The circuit breaker is open: calls fail at once (PostgreSQL only).
     pub failing_fast: bool,
+    /// SQLite: writes committed, and the commits (one fsync each) that held them — group
+    /// commit lets several writes share one. Zero on PostgreSQL.
+    pub writes: u64,
+    pub commits: u64,
 }
 
 /// The storage handle. Cheap to clone (a connection pool inside).
@@ -127,7 +131,7 @@ pub struct Store {
 
 #[derive(Clone)]
 enum Backend {
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(crate::sqlite::SqliteDb),
     Postgres(sqlx::PgPool),
 }
 
@@ -192,12 +196,12 @@ impl Store {
 
     /// The connection pool as it is now, for monitoring.
     pub fn pool_stats(&self) -> PoolStats {
+        let (writes, commits) = match &self.backend {
+            Backend::Sqlite(db) => db.write_counts(),
+            Backend::Postgres(_) => (0, 0),
+        };
         let (size, idle, max) = match &self.backend {
-            Backend::Sqlite(pool) => (
-                pool.size(),
-                pool.num_idle(),
-                pool.options().get_max_connections(),
-            ),
+            Backend::Sqlite(db) => db.stats(),
             Backend::Postgres(pool) => (
                 pool.size(),
                 pool.num_idle(),
@@ -209,6 +213,8 @@ impl Store {
             idle: u32::try_from(idle).unwrap_or(u32::MAX),
             max_connections: max,
             failing_fast: self.breaker.is_open(),
+            writes,
+            commits,
         }
     }
 
@@ -223,7 +229,7 @@ impl Store {
     /// Closes every connection; calls after this fail with `Unavailable`.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Sqlite(db) => db.close().await,
             Backend::Postgres(pool) => pool.close().await,
         }
     }

@@ -181,6 +181,17 @@ impl Metrics {
              (the circuit breaker is open), else 0.",
             database.failing_fast.into(),
         );
+        out.counter(
+            "tessera_db_writes_total",
+            "SQLite: writes committed (zero on PostgreSQL).",
+            database.writes,
+        );
+        out.counter(
+            "tessera_db_commits_total",
+            "SQLite: commits, one fsync each; several writes share one under load \
+             (group commit).",
+            database.commits,
+        );
 
         out.family(
             "tessera_process_start_time_seconds",
@@ -324,6 +335,8 @@ mod tests {
         idle: 1,
         max_connections: 16,
         failing_fast: false,
+        writes: 7,
+        commits: 3,
     };
 
     #[test]
@@ -391,6 +404,8 @@ mod tests {
             "tessera_db_connections{state=\"in_use\"} 2",
             "tessera_db_connections_max 16",
             "tessera_db_failing_fast 0",
+            "tessera_db_writes_total 7",
+            "tessera_db_commits_total 3",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -1,0 +1,594 @@
+//! SQLite's single writer, in one place. SQLite lets one connection write at a time; left
+//! to themselves, concurrent writers meet at its lock and back off by sleeping (the busy
+//! handler sleeps up to 100 ms at a time), which caps write throughput far below the disk
+//! and makes a long tail. Here every write goes through one connection, and writers queue
+//! for it in order (an async FIFO lock: no thread sleeps, the next writer starts the moment
+//! the previous one is done).
+//!
+//! **Group commit.** Writers that queue while a transaction runs join it: the first one
+//! opens a batch (`BEGIN IMMEDIATE`), each runs inside its own savepoint, and the batch
+//! commits once — one fsync (`synchronous=FULL`) for all of them — when the queue that
+//! formed behind its opener has passed. No writer is answered before the commit that holds
+//! its work is durable, so durability is what `synchronous=FULL` gives each commit alone;
+//! a writer whose work fails rolls back its savepoint and leaves the others' in place. If
+//! the batch itself fails (disk full, I/O error), every writer in it gets the error.
+//!
+//! Reads never wait for writers (WAL): they run on a pool of read-only connections and see
+//! committed data. Which statements are writes is decided here, by the statement's first
+//! word (`is_read`), for the store's single statements run outside a transaction; the
+//! read-only connections refuse a write that got past that rule rather than let it contend.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteArguments, SqliteQueryResult, SqliteRow};
+use sqlx::{Either, Execute, Executor, Sqlite, SqliteConnection, SqlitePool};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+
+use crate::{StoreError, StoreResult};
+
+/// How long a writer waits for its turn before the store answers `Unavailable` (503), as
+/// SQLite's own busy timeout did: a transaction stuck elsewhere never hangs requests.
+const WRITE_WAIT: Duration = Duration::from_secs(5);
+
+/// An SQLite database: read-only connections for reads, the one writer for writes.
+#[derive(Clone, Debug)]
+pub(crate) struct SqliteDb {
+    reads: SqlitePool,
+    writer: Arc<Writer>,
+}
+
+impl SqliteDb {
+    /// `reads` must open read-only connections; `writes` must hold one connection.
+    pub(crate) fn new(reads: SqlitePool, writes: SqlitePool) -> Self {
+        SqliteDb {
+            reads,
+            writer: Arc::new(Writer {
+                pool: writes,
+                gate: Arc::new(Mutex::new(Slot::default())),
+                next_batch: AtomicU64::new(1),
+                writes: AtomicU64::new(0),
+                commits: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The pool of read-only connections (backups read through it).
+    pub(crate) fn reads(&self) -> &SqlitePool {
+        &self.reads
+    }
+
+    /// Connections open (reads and the writer's) and idle, and the most there can be.
+    pub(crate) fn stats(&self) -> (u32, usize, u32) {
+        (
+            self.reads.size() + self.writer.pool.size(),
+            self.reads.num_idle() + self.writer.pool.num_idle(),
+            self.reads.options().get_max_connections() + 1,
+        )
+    }
+
+    /// Writes committed so far, and the commits (each one fsync) that held them.
+    pub(crate) fn write_counts(&self) -> (u64, u64) {
+        (
+            self.writer.writes.load(Ordering::Relaxed),
+            self.writer.commits.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Lets a running batch commit, then closes every connection.
+    pub(crate) async fn close(&self) {
+        for _ in 0..100 {
+            let mut slot = self.writer.gate.lock().await;
+            if slot.batch.is_none() {
+                slot.conn = None;
+                break;
+            }
+            // Its finisher is queued for the gate: let it commit, then look again.
+            drop(slot);
+            tokio::task::yield_now().await;
+        }
+        self.writer.pool.close().await;
+        self.reads.close().await;
+    }
+
+    /// Starts a write transaction: a savepoint in the open batch, or a new batch.
+    pub(crate) async fn write(&self) -> StoreResult<WriteTx> {
+        Writer::begin(&self.writer).await
+    }
+}
+
+/// Whether `sql` only reads: it starts with `SELECT`. Everything else (`INSERT … RETURNING`,
+/// `WITH … UPDATE`, `PRAGMA`) is treated as a write, which is only ever slower, not wrong.
+fn is_read(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    while let Some(comment) = rest.strip_prefix("--") {
+        rest = comment
+            .split_once('\n')
+            .map_or("", |(_, after)| after)
+            .trim_start();
+    }
+    rest.get(..6)
+        .is_some_and(|word| word.eq_ignore_ascii_case("select"))
+        && rest[6..].starts_with(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+}
+
+/// The statement's text and arguments, taken out of any `Execute` so it can be routed.
+fn take_apart<'q, E: Execute<'q, Sqlite>>(
+    mut query: E,
+) -> Result<(sqlx::SqlStr, Option<SqliteArguments>), sqlx::Error> {
+    let arguments = query.take_arguments().map_err(sqlx::Error::Encode)?;
+    Ok((query.sql(), arguments))
+}
+
+impl<'p> Executor<'p> for &'p SqliteDb {
+    type Database = Sqlite;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<SqliteQueryResult, SqliteRow>, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Sqlite>,
+    {
+        let (sql, arguments) = match take_apart(query) {
+            Ok(parts) => parts,
+            Err(error) => return stream::once(async { Err(error) }).boxed(),
+        };
+        if is_read(sql.as_str()) {
+            return (&self.reads).fetch_many((sql, arguments));
+        }
+        let writer = self.writer.clone();
+        stream::once(async move { writer.run_alone(sql, arguments).await })
+            .map_ok(|steps| stream::iter(steps.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<SqliteRow>, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Sqlite>,
+    {
+        let (sql, arguments) = match take_apart(query) {
+            Ok(parts) => parts,
+            Err(error) => return Box::pin(async { Err(error) }),
+        };
+        if is_read(sql.as_str()) {
+            return (&self.reads).fetch_optional((sql, arguments));
+        }
+        let writer = self.writer.clone();
+        Box::pin(async move {
+            let steps = writer.run_alone(sql, arguments).await?;
+            Ok(steps.into_iter().find_map(|step| step.right()))
+        })
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: sqlx::SqlStr,
+        parameters: &'e [sqlx::sqlite::SqliteTypeInfo],
+    ) -> BoxFuture<'e, Result<sqlx::sqlite::SqliteStatement, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        (&self.reads).prepare_with(sql, parameters)
+    }
+
+    fn describe<'e>(
+        self,
+        sql: sqlx::SqlStr,
+    ) -> BoxFuture<'e, Result<sqlx::Describe<Sqlite>, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        (&self.reads).describe(sql)
+    }
+}
+
+/// The one writing connection and the queue in front of it.
+#[derive(Debug)]
+struct Writer {
+    /// Holds exactly one connection.
+    pool: SqlitePool,
+    /// Whoever holds this may use the connection; tokio's lock is fair (first come, first
+    /// served), so the queue is the order of arrival.
+    gate: Arc<Mutex<Slot>>,
+    next_batch: AtomicU64,
+    /// Writes committed, and the commits (fsyncs) that held them.
+    writes: AtomicU64,
+    commits: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    conn: Option<PoolConnection<Sqlite>>,
+    batch: Option<Batch>,
+    /// A writer left without committing or rolling back (an error, a dropped request):
+    /// the next holder rolls its savepoint back before anything else.
+    abandoned: bool,
+}
+
+#[derive(Debug)]
+struct Batch {
+    id: u64,
+    /// Writers whose savepoint was released into this batch.
+    members: u64,
+    outcome: watch::Sender<Option<Outcome>>,
+}
+
+/// How a batch ended; each of its writers turns it into its own result.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Committed,
+    /// The batch's transaction failed (SQLite's message, no data).
+    Failed(Arc<str>),
+}
+
+impl Outcome {
+    /// The error a writer of a failed batch gets. Its own work was sound — another writer's
+    /// failure or the commit's (a full disk) undid it — so retrying may succeed: an I/O
+    /// error, which the store maps to `Unavailable` (503).
+    fn into_sqlx(self) -> Option<sqlx::Error> {
+        match self {
+            Outcome::Committed => None,
+            Outcome::Failed(why) => Some(sqlx::Error::Io(std::io::Error::other(format!(
+                "the write was not committed: {why}"
+            )))),
+        }
+    }
+}
+
+impl Writer {
+    async fn begin(this: &Arc<Self>) -> StoreResult<WriteTx> {
+        let mut slot = tokio::time::timeout(WRITE_WAIT, this.gate.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?;
+        this.settle(&mut slot).await;
+        if slot.batch.is_none() {
+            this.open_batch(&mut slot).await?;
+        }
+        let batch = slot.batch.as_ref().map_or(0, |batch| batch.id);
+        if let Err(error) = statement(&mut slot, "SAVEPOINT writer").await {
+            this.lose_batch(&mut slot, &error).await;
+            return Err(error.into());
+        }
+        // Until the caller commits or rolls back, a drop leaves the savepoint to undo.
+        slot.abandoned = true;
+        Ok(WriteTx {
+            slot: Some(slot),
+            writer: this.clone(),
+            batch,
+        })
+    }
+
+    async fn open_batch(self: &Arc<Self>, slot: &mut Slot) -> StoreResult<()> {
+        if slot.conn.is_none() {
+            slot.conn = Some(self.pool.acquire().await?);
+        }
+        if let Err(error) = statement(slot, "BEGIN IMMEDIATE").await {
+            // Busy (another process writes) or broken: a fresh connection next time.
+            if let Some(mut conn) = slot.conn.take() {
+                conn.close_on_drop();
+            }
+            return Err(error.into());
+        }
+        let id = self.next_batch.fetch_add(1, Ordering::Relaxed);
+        let (outcome, _) = watch::channel(None);
+        slot.batch = Some(Batch {
+            id,
+            members: 0,
+            outcome,
+        });
+        // The finisher queues for the gate now: every writer already queued joins this
+        // batch, and the finisher commits it when their turns are over.
+        let writer = self.clone();
+        tokio::spawn(async move { writer.finish(id).await });
+        Ok(())
+    }
+
+    /// Commits batch `id` once its turn comes, unless it already ended.
+    async fn finish(self: Arc<Self>, id: u64) {
+        let mut slot = self.gate.clone().lock_owned().await;
+        self.settle(&mut slot).await;
+        if slot.batch.as_ref().is_none_or(|batch| batch.id != id) {
+            return;
+        }
+        match statement(&mut slot, "COMMIT").await {
+            Ok(()) => {
+                // Back to its pool between batches: a handle dropped after its runtime
+                // (the CLI's) must not hold a connection, whose drop needs the runtime.
+                slot.conn = None;
+                if let Some(batch) = slot.batch.take() {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                    self.writes.fetch_add(batch.members, Ordering::Relaxed);
+                    batch.outcome.send_replace(Some(Outcome::Committed));
+                }
+            }
+            Err(error) => self.lose_batch(&mut slot, &error).await,
+        }
+    }
+
+    /// Undoes the savepoint of a writer that left without ending it.
+    async fn settle(&self, slot: &mut Slot) {
+        if !slot.abandoned {
+            return;
+        }
+        slot.abandoned = false;
+        if let Err(error) = undo_savepoint(slot).await {
+            self.lose_batch(slot, &error).await;
+        }
+    }
+
+    /// The batch's transaction is gone or cannot go on: roll back what is left of it and
+    /// tell its writers.
+    async fn lose_batch(&self, slot: &mut Slot, error: &sqlx::Error) {
+        let why: Arc<str> = match error {
+            sqlx::Error::Database(db) => db.message().into(),
+            _ => "the database connection failed".into(),
+        };
+        tracing::error!(%why, "an SQLite write batch failed and was rolled back");
+        if statement(slot, "ROLLBACK").await.is_err() {
+            // The connection is in an unknown state: a new one replaces it.
+            if let Some(mut conn) = slot.conn.take() {
+                conn.close_on_drop();
+            }
+        }
+        if let Some(batch) = slot.batch.take() {
+            batch.outcome.send_replace(Some(Outcome::Failed(why)));
+        }
+        slot.conn = None;
+        slot.abandoned = false;
+    }
+
+    /// One statement outside any transaction of the caller's: a write of its own, in the
+    /// batch like any other. Its rows are returned once the batch is durable.
+    async fn run_alone(
+        self: &Arc<Self>,
+        sql: sqlx::SqlStr,
+        arguments: Option<SqliteArguments>,
+    ) -> Result<Vec<Either<SqliteQueryResult, SqliteRow>>, sqlx::Error> {
+        let mut tx = Writer::begin(self).await.map_err(store_to_sqlx)?;
+        let steps = (&mut *tx)
+            .fetch_many((sql, arguments))
+            .try_collect()
+            .await?;
+        tx.commit().await.map_err(store_to_sqlx)?;
+        Ok(steps)
+    }
+}
+
+/// Statements run through `Executor` report `sqlx::Error`; the writer's own failures are
+/// `Unavailable`, whose source is one.
+fn store_to_sqlx(error: StoreError) -> sqlx::Error {
+    match error {
+        StoreError::Unavailable(error) | StoreError::Database(error) => error,
+        other => sqlx::Error::Protocol(other.to_string()),
+    }
+}
+
+async fn statement(slot: &mut Slot, sql: &'static str) -> Result<(), sqlx::Error> {
+    let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+    sqlx::query(sql).execute(&mut **conn).await.map(|_| ())
+}
+
+async fn undo_savepoint(slot: &mut Slot) -> Result<(), sqlx::Error> {
+    statement(slot, "ROLLBACK TO writer").await?;
+    statement(slot, "RELEASE writer").await
+}
+
+/// A write transaction: the writer's connection, inside a savepoint of the open batch.
+/// `commit` returns once the batch is durable; dropping it undoes its work.
+pub(crate) struct WriteTx {
+    slot: Option<OwnedMutexGuard<Slot>>,
+    writer: Arc<Writer>,
+    batch: u64,
+}
+
+impl WriteTx {
+    /// Keeps this transaction's work and waits until the batch holding it is committed.
+    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        let Some(mut slot) = self.slot.take() else {
+            return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
+        };
+        if let Err(error) = statement(&mut slot, "RELEASE writer").await {
+            self.writer.lose_batch(&mut slot, &error).await;
+            return Err(error.into());
+        }
+        slot.abandoned = false;
+        let Some(batch) = slot.batch.as_mut().filter(|batch| batch.id == self.batch) else {
+            return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
+        };
+        batch.members += 1;
+        let mut outcome = batch.outcome.subscribe();
+        // The next writer in the queue (or the batch's finisher) goes on meanwhile.
+        drop(slot);
+        let ended = outcome
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?
+            .clone();
+        match ended.map(Outcome::into_sqlx) {
+            Some(None) => Ok(()),
+            Some(Some(error)) => Err(error.into()),
+            None => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.slot
+            .as_ref()
+            .and_then(|slot| slot.conn.as_deref())
+            .expect("a write transaction holds the writer's connection")
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.slot
+            .as_mut()
+            .and_then(|slot| slot.conn.as_deref_mut())
+            .expect("a write transaction holds the writer's connection")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SqliteDb, is_read};
+
+    #[test]
+    fn only_a_leading_select_reads() {
+        assert!(is_read("SELECT 1"));
+        assert!(is_read("  \n select id FROM users"));
+        assert!(is_read("-- why\nSELECT 1"));
+        assert!(is_read("SELECT\n1"));
+        assert!(!is_read("INSERT INTO t SELECT 1"));
+        assert!(!is_read("WITH x AS (SELECT 1) DELETE FROM t"));
+        assert!(!is_read("UPDATE t SET a = 1 RETURNING a"));
+        assert!(!is_read("SELECTED"));
+        assert!(!is_read("PRAGMA integrity_check"));
+        assert!(!is_read("VACUUM INTO 'x'"));
+        assert!(!is_read(""));
+        assert!(!is_read("-- only a comment"));
+    }
+
+    async fn database() -> (tempfile::TempDir, SqliteDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/writer.db", dir.path().display());
+        let (db, _) = crate::backend::connect_sqlite(&url).await.unwrap();
+        for table in [
+            "CREATE TABLE t (v INTEGER PRIMARY KEY)",
+            "CREATE TABLE refused (v INTEGER)",
+            // Rolls back the whole transaction, as a full disk or an I/O error would.
+            "CREATE TRIGGER refuse BEFORE INSERT ON refused \
+             BEGIN SELECT RAISE(ROLLBACK, 'refused'); END",
+        ] {
+            sqlx::query(table).execute(&db).await.unwrap();
+        }
+        (dir, db)
+    }
+
+    async fn values(db: &SqliteDb) -> Vec<i64> {
+        sqlx::query_scalar("SELECT v FROM t ORDER BY v")
+            .fetch_all(db)
+            .await
+            .unwrap()
+    }
+
+    async fn insert(db: &SqliteDb, v: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO t (v) VALUES ($1)")
+            .bind(v)
+            .execute(db)
+            .await
+            .map(|_| ())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_all_land_and_share_commits() {
+        let (_dir, db) = database().await;
+        let (writes_before, commits_before) = db.write_counts();
+        let tasks: Vec<_> = (0..64)
+            .map(|v| {
+                let db = db.clone();
+                tokio::spawn(async move { insert(&db, v).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(values(&db).await, (0..64).collect::<Vec<_>>());
+        let (writes, commits) = db.write_counts();
+        assert_eq!(writes - writes_before, 64);
+        assert!(
+            commits - commits_before < 64,
+            "64 concurrent writes took {} commits: none shared one",
+            commits - commits_before
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_writer_leaves_the_others_in_its_batch() {
+        let (_dir, db) = database().await;
+        insert(&db, 1).await.unwrap();
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let db = db.clone();
+                // Every fourth one repeats the existing key.
+                let v = if i % 4 == 0 { 1 } else { 100 + i };
+                tokio::spawn(async move { (v, insert(&db, v).await) })
+            })
+            .collect();
+        for task in tasks {
+            let (v, result) = task.await.unwrap();
+            assert_eq!(result.is_err(), v == 1, "{v}: {result:?}");
+        }
+        let expected: Vec<i64> = std::iter::once(1)
+            .chain((0..20).filter(|i| i % 4 != 0).map(|i| 100 + i))
+            .collect();
+        assert_eq!(values(&db).await, expected);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_transaction_is_undone_and_the_next_writer_goes_on() {
+        let (_dir, db) = database().await;
+        let mut tx = db.write().await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES (5)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        drop(tx);
+        insert(&db, 6).await.unwrap();
+        assert_eq!(values(&db).await, [6]);
+    }
+
+    #[tokio::test]
+    async fn a_lost_batch_fails_every_writer_in_it_and_the_next_batch_works() {
+        let (_dir, db) = database().await;
+        // Hold the writer so the next two queue behind the first batch and share the
+        // second: the current-thread runtime polls them in the order they were spawned.
+        let first = db.write().await.unwrap();
+        let kept = tokio::spawn({
+            let db = db.clone();
+            async move { insert(&db, 7).await }
+        });
+        let refused = tokio::spawn({
+            let db = db.clone();
+            async move {
+                sqlx::query("INSERT INTO refused VALUES (1)")
+                    .execute(&db)
+                    .await
+            }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        first.commit().await.unwrap();
+        assert!(refused.await.unwrap().is_err());
+        let kept = kept.await.unwrap();
+        assert!(kept.is_err(), "its batch was rolled back: {kept:?}");
+        assert_eq!(values(&db).await, Vec::<i64>::new());
+        insert(&db, 8).await.unwrap();
+        assert_eq!(values(&db).await, [8]);
+    }
+
+    #[tokio::test]
+    async fn reading_connections_refuse_writes() {
+        let (_dir, db) = database().await;
+        let refused = sqlx::query("INSERT INTO t (v) VALUES (1)")
+            .execute(db.reads())
+            .await;
+        assert!(refused.is_err());
+        assert_eq!(values(&db).await, Vec::<i64>::new());
+    }
+}
