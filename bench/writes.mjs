@@ -1,0 +1,175 @@
+// Load for bench/writes.sh: the write paths, with CLIENTS clients at once.
+//
+//   node bench/writes.mjs rotation BASE CLIENT_ID CALLBACK EMAIL PASSWORD AUDIENCE CLIENTS SECONDS
+//     Each client signs in once (the hosted form; scope openid offline_access), then
+//     redeems its refresh token over and over for SECONDS (after 2 s of warm-up), each
+//     answer's new token being the next one presented.
+//   node bench/writes.mjs code BASE CLIENT_ID CALLBACK EMAIL PASSWORD AUDIENCE CLIENTS SECONDS
+//     Each client signs in once, then runs the code cycle with its SSO session: /authorize
+//     answers with a code at once (no form), and the code is redeemed at /oauth/token.
+//   node bench/writes.mjs login BASE CLIENT_ID CALLBACK EMAIL PASSWORD AUDIENCE CLIENTS COUNT
+//     CLIENTS clients sign in COUNT times each through the hosted form (/authorize, the
+//     form, the code redeemed), all at once.
+//
+// Prints one JSON line: {ops, seconds, per_second, p50_ms, p99_ms, errors, signatures}
+// (signatures: tokens signed per operation, read from the answers). Each client uses its own
+// loopback address (127.0.0.2 and up): the login form is throttled per address.
+
+import http from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+
+const [mode, base, clientId, callback, email, password, audience, clientsText, amountText] = process.argv.slice(2);
+const clients = Number(clientsText);
+const amount = Number(amountText);
+if (!['rotation', 'code', 'login'].includes(mode) || !audience || !(clients > 0 && clients <= 250) || !(amount > 0)) {
+  console.error('usage: node bench/writes.mjs rotation|code|login BASE CLIENT_ID CALLBACK EMAIL PASSWORD AUDIENCE CLIENTS SECONDS|COUNT');
+  process.exit(2);
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+
+function request(url, { method = 'GET', cookies = new Map(), form, localAddress }) {
+  return new Promise((resolve, reject) => {
+    const body = form ? new URLSearchParams(form).toString() : undefined;
+    const headers = { accept: 'text/html,application/json' };
+    if (cookies.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (body) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      headers['content-length'] = Buffer.byteLength(body);
+    }
+    const req = http.request(url, { method, headers, agent, localAddress, timeout: 60000 }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        for (const line of res.headers['set-cookie'] ?? []) {
+          const [pair] = line.split(';');
+          const at = pair.indexOf('=');
+          cookies.set(pair.slice(0, at), pair.slice(at + 1));
+        }
+        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timed out`)));
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+const hidden = (html, name) => {
+  const match = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
+  if (!match) throw new Error(`no ${name} field on the login page`);
+  return match[1];
+};
+
+/** /authorize; with a session it answers with the code, else the hosted form is filled in. */
+async function codeFor(client, scope) {
+  const verifier = randomBytes(32).toString('base64url');
+  const authorize = new URL('/authorize', base);
+  for (const [k, v] of Object.entries({
+    response_type: 'code', client_id: clientId, redirect_uri: callback, scope, audience,
+    state: 'bench', code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  })) authorize.searchParams.set(k, v);
+  const { cookies, localAddress } = client;
+  let res = await request(authorize, { cookies, localAddress });
+  if (res.status !== 302) throw new Error(`/authorize answered ${res.status}`);
+  let back = new URL(res.headers.location, base);
+  if (!back.searchParams.get('code')) {
+    const page = await request(back, { cookies, localAddress });
+    res = await request(new URL('/u/login', base), {
+      method: 'POST', cookies, localAddress,
+      form: { state: hidden(page.body, 'state'), csrf: hidden(page.body, 'csrf'), username: email, password },
+    });
+    if (res.status !== 303) throw new Error(`the login form answered ${res.status}: ${res.body.slice(0, 200)}`);
+    res = await request(new URL(res.headers.location, base), { cookies, localAddress });
+    back = new URL(res.headers.location ?? '', base);
+  }
+  const code = back.searchParams.get('code');
+  if (!code) throw new Error(`no code: ${res.status} ${res.headers.location}`);
+  return { code, verifier };
+}
+
+async function redeem(client, { code, verifier }) {
+  const res = await request(new URL('/oauth/token', base), {
+    method: 'POST', localAddress: client.localAddress,
+    form: { grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: callback, code_verifier: verifier },
+  });
+  if (res.status !== 200) throw new Error(`/oauth/token answered ${res.status}: ${res.body.slice(0, 200)}`);
+  return JSON.parse(res.body);
+}
+
+const signed = (tokens) => (tokens.access_token ? 1 : 0) + (tokens.id_token ? 1 : 0);
+
+async function rotate(client) {
+  const res = await request(new URL('/oauth/token', base), {
+    method: 'POST', localAddress: client.localAddress,
+    form: { grant_type: 'refresh_token', client_id: clientId, refresh_token: client.refresh },
+  });
+  if (res.status !== 200) throw new Error(`refresh answered ${res.status}: ${res.body.slice(0, 200)}`);
+  const tokens = JSON.parse(res.body);
+  if (!tokens.refresh_token || tokens.refresh_token === client.refresh) throw new Error('the refresh token did not rotate');
+  client.refresh = tokens.refresh_token;
+  return tokens;
+}
+
+const times = [];
+let errors = 0;
+let signatures = 0;
+const firstError = [];
+const timed = async (op) => {
+  const started = process.hrtime.bigint();
+  try {
+    const tokens = await op();
+    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+    signatures = signed(tokens);
+  } catch (error) {
+    errors += 1;
+    if (firstError.length === 0) firstError.push(String(error.message ?? error));
+  }
+};
+
+const all = Array.from({ length: clients }, (_, i) => ({
+  cookies: new Map(), localAddress: `127.0.${2 + Math.floor(i / 250)}.${2 + (i % 250)}`, refresh: undefined,
+}));
+let seconds;
+if (mode === 'login') {
+  const started = process.hrtime.bigint();
+  await Promise.all(all.map(async (client) => {
+    for (let i = 0; i < amount; i++) {
+      client.cookies = new Map();
+      await timed(async () => redeem(client, await codeFor(client, 'openid')));
+    }
+  }));
+  seconds = Number(process.hrtime.bigint() - started) / 1e9;
+} else {
+  const scope = mode === 'rotation' ? 'openid offline_access' : 'openid';
+  await Promise.all(all.map(async (client) => {
+    const tokens = await redeem(client, await codeFor(client, scope));
+    client.refresh = tokens.refresh_token;
+    if (mode === 'rotation' && !client.refresh) throw new Error('no refresh token: offline_access not allowed?');
+  }));
+  const op = mode === 'rotation'
+    ? (client) => rotate(client)
+    : async (client) => redeem(client, await codeFor(client, scope));
+  const run = async (ms, counting) => {
+    const until = Date.now() + ms;
+    await Promise.all(all.map(async (client) => {
+      while (Date.now() < until) {
+        if (counting) await timed(() => op(client));
+        else await op(client).catch(() => {});
+      }
+    }));
+  };
+  await run(2000, false);
+  const started = process.hrtime.bigint();
+  await run(amount * 1000, true);
+  seconds = Number(process.hrtime.bigint() - started) / 1e9;
+}
+times.sort((a, b) => a - b);
+const at = (p) => (times.length ? times[Math.min(times.length - 1, Math.ceil((p / 100) * times.length) - 1)] : NaN);
+console.log(JSON.stringify({
+  mode, clients, ops: times.length, seconds, per_second: times.length / seconds,
+  p50_ms: at(50), p99_ms: at(99), errors, first_error: firstError[0] ?? null, signatures,
+}));
+agent.destroy();
