@@ -11,9 +11,11 @@
 //     CLIENTS clients sign in COUNT times each through the hosted form (/authorize, the
 //     form, the code redeemed), all at once.
 //
-// Prints one JSON line: {ops, seconds, per_second, p50_ms, p99_ms, errors, signatures}
-// (signatures: tokens signed per operation, read from the answers). Each client uses its own
-// loopback address (127.0.0.2 and up): the login form is throttled per address.
+// Prints one JSON line: {ops, seconds, per_second, p50_ms, p99_ms, errors, signatures, writes,
+// commits} (signatures: tokens signed per operation, read from the answers; writes and commits:
+// how far the server's tessera_db_writes_total and tessera_db_commits_total moved during the
+// measured part, read from BENCH_METRICS_URL when set). Each client uses its own loopback
+// address (127.0.0.2 and up): the login form is throttled per address.
 
 import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
@@ -113,6 +115,14 @@ async function rotate(client) {
   return tokens;
 }
 
+/** The server's write and commit counters now (zeros without BENCH_METRICS_URL). */
+async function counters() {
+  if (!process.env.BENCH_METRICS_URL) return { writes: 0, commits: 0 };
+  const text = (await request(new URL(process.env.BENCH_METRICS_URL), {})).body;
+  const value = (name) => Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1] ?? NaN);
+  return { writes: value('tessera_db_writes_total'), commits: value('tessera_db_commits_total') };
+}
+
 const times = [];
 let errors = 0;
 let signatures = 0;
@@ -133,7 +143,9 @@ const all = Array.from({ length: clients }, (_, i) => ({
   cookies: new Map(), localAddress: `127.0.${2 + Math.floor(i / 250)}.${2 + (i % 250)}`, refresh: undefined,
 }));
 let seconds;
+let before;
 if (mode === 'login') {
+  before = await counters();
   const started = process.hrtime.bigint();
   await Promise.all(all.map(async (client) => {
     for (let i = 0; i < amount; i++) {
@@ -162,14 +174,17 @@ if (mode === 'login') {
     }));
   };
   await run(2000, false);
+  before = await counters();
   const started = process.hrtime.bigint();
   await run(amount * 1000, true);
   seconds = Number(process.hrtime.bigint() - started) / 1e9;
 }
+const after = await counters();
 times.sort((a, b) => a - b);
 const at = (p) => (times.length ? times[Math.min(times.length - 1, Math.ceil((p / 100) * times.length) - 1)] : NaN);
 console.log(JSON.stringify({
   mode, clients, ops: times.length, seconds, per_second: times.length / seconds,
   p50_ms: at(50), p99_ms: at(99), errors, first_error: firstError[0] ?? null, signatures,
+  writes: after.writes - before.writes, commits: after.commits - before.commits,
 }));
 agent.destroy();

@@ -22,6 +22,7 @@
 #   BENCH_LOGIN_CLIENTS=64  clients signing in at once     BENCH_LOGINS=3  logins per client
 #   BENCH_SKIP_BUILD=1      use target/release/tessera and its argon2_rate example as they are
 #   BENCH_TESSERA_BIN=PATH  measure that binary instead (implies no build of it)
+#   BENCH_ARGON2_RATE_BIN=PATH  the argon2_rate example to use (implies no build of it)
 #   BENCH_OUT=BENCHMARKS.md report path, relative to the repository root
 set -euo pipefail
 
@@ -48,14 +49,16 @@ for tool in curl node openssl sqlite3 python3; do
 done
 
 BIN=${BENCH_TESSERA_BIN:-$ROOT/target/release/tessera}
-RATE_BIN=$ROOT/target/release/examples/argon2_rate
+RATE_BIN=${BENCH_ARGON2_RATE_BIN:-$ROOT/target/release/examples/argon2_rate}
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
   if [[ -z ${BENCH_TESSERA_BIN:-} ]]; then
     log "cargo build --release -p tessera"
     cargo build --release -p tessera >&2 || die "the build failed"
   fi
-  log "cargo build --release -p tessera-server --example argon2_rate"
-  cargo build --release -p tessera-server --example argon2_rate >&2 || die "the build of argon2_rate failed"
+  if [[ -z ${BENCH_ARGON2_RATE_BIN:-} ]]; then
+    log "cargo build --release -p tessera-server --example argon2_rate"
+    cargo build --release -p tessera-server --example argon2_rate >&2 || die "the build of argon2_rate failed"
+  fi
 fi
 [[ -x $BIN ]] || die "no binary at $BIN"
 [[ -x $RATE_BIN ]] || die "no argon2_rate at $RATE_BIN (cargo build --release -p tessera-server --example argon2_rate)"
@@ -120,19 +123,16 @@ for ((i = 0; i < 300; i++)); do
   sleep 0.1
 done
 curl -fsS -o /dev/null "$BASE/healthz" || die "the server is not ready: $(tail -5 "$RUN_DIR/server.log")"
-metric() { curl -fsS "http://127.0.0.1:$METRICS/metrics" | awk -v name="$1" '$1 == name { print $2 }'; }
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
 
-measure() { # measure KEY MODE CLIENTS AMOUNT: one run of bench/writes.mjs, with the server's writes and commits
-  local key=$1 mode=$2 clients=$3 amount=$4 out w0 c0 w1 c1
-  w0=$(metric tessera_db_writes_total); c0=$(metric tessera_db_commits_total)
-  out=$(node "$BENCH_DIR/writes.mjs" "$mode" "$BASE" "$SPA_ID" "$CALLBACK" "$EMAIL" "$PASSWORD" "$AUDIENCE" "$clients" "$amount") \
+measure() { # measure KEY MODE CLIENTS AMOUNT: one run of bench/writes.mjs
+  local key=$1 mode=$2 clients=$3 amount=$4 out
+  out=$(BENCH_METRICS_URL=http://127.0.0.1:$METRICS/metrics \
+    node "$BENCH_DIR/writes.mjs" "$mode" "$BASE" "$SPA_ID" "$CALLBACK" "$EMAIL" "$PASSWORD" "$AUDIENCE" "$clients" "$amount") \
     || die "bench/writes.mjs $mode failed"
-  w1=$(metric tessera_db_writes_total); c1=$(metric tessera_db_commits_total)
   echo "$out" >"$RUN_DIR/$key.json"
-  record "$key" "$(node -p 'JSON.stringify({...JSON.parse(process.argv[1]), writes: +process.argv[2], commits: +process.argv[3]})' \
-    "$out" "$((w1 - w0))" "$((c1 - c0))")"
-  log "$key: $out; $((w1 - w0)) writes in $((c1 - c0)) commits"
+  record "$key" "$out"
+  log "$key: $out"
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
