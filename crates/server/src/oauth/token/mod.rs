@@ -147,7 +147,8 @@ async fn handle(
 }
 
 /// The audit event of a grant's outcome (Auth0's codes: `seacft` / `feacft` for a code
-/// exchange, `seccft` / `feccft` for client credentials, …). A device still waiting for
+/// exchange, `seccft` / `feccft` for client credentials, …; each pair checked against
+/// Auth0's list of log event types, descriptions in its words). A device still waiting for
 /// its user (`authorization_pending`, `slow_down`) is polling, not failing.
 fn record(
     state: &AppState,
@@ -161,11 +162,15 @@ fn record(
         Grant::ClientCredentials => ("seccft", "feccft", "Client Credentials for Access Token"),
         Grant::Password => ("sepft", "fepft", "Password for Access Token"),
         Grant::DeviceCode => ("sede", "fede", "Device Code for Access Token"),
-        Grant::MfaOtp => ("seotpft", "feotpft", "Password and OTP for Access Token"),
+        Grant::MfaOtp => (
+            "seotpft",
+            "feotpft",
+            "Password and OTP Challenge for Access Token",
+        ),
         Grant::MfaRecoveryCode => (
             "sercft",
             "fercft",
-            "Password and MFA Recovery code for Access Token",
+            "Password and MFA Recovery Code for Access Token",
         ),
         Grant::Implicit => return,
     };
