@@ -66,8 +66,39 @@ impl From<StoreError> for Refusal {
     }
 }
 
-/// Creates the account (`auth0|` + 24 hex characters, as Auth0's database users).
-pub(crate) async fn create(state: &AppState, mut account: NewAccount) -> Result<User, Refusal> {
+/// Creates the account (`auth0|` + 24 hex characters, as Auth0's database users). A
+/// user's own sign-up is an audit event here, whichever entrance it came through: `ss`, or
+/// `fs` with the reason (never the password).
+pub(crate) async fn create(state: &AppState, account: NewAccount) -> Result<User, Refusal> {
+    let Some(sign_up) = &account.sign_up else {
+        return create_account(state, account).await;
+    };
+    let mut event = crate::audit::event("ss", "Successful signup");
+    event.client_id = Some(sign_up.client.client_id.clone());
+    event.client_name = Some(sign_up.client.name.clone());
+    event.connection = Some(sign_up.database.name.clone());
+    event.user_name = Some(account.email.chars().take(256).collect());
+    let created = create_account(state, account).await;
+    match &created {
+        Ok(user) => event.user_id = Some(user.user_id.clone()),
+        Err(refusal) => {
+            event.log_type = "fs".into();
+            event.description = Some(match refusal {
+                Refusal::InvalidEmail => "The email address is not valid".into(),
+                Refusal::WeakPassword(why) => format!("Password is too weak: {why}"),
+                Refusal::Exists => "The user already exists".into(),
+                Refusal::Denied { user_message } => {
+                    format!("Refused by pre-user-registration: {user_message}")
+                }
+                Refusal::Store(_) => "The account could not be stored".into(),
+            });
+        }
+    }
+    state.record_log(event);
+    created
+}
+
+async fn create_account(state: &AppState, mut account: NewAccount) -> Result<User, Refusal> {
     let email = validate::email(&account.email).map_err(|_| Refusal::InvalidEmail)?;
     check_password_policy(&account.password).map_err(Refusal::WeakPassword)?;
     // Checked before hashing so that a taken address costs no hash; the store's unique

@@ -389,3 +389,25 @@ async fn the_purge_keeps_events_for_the_tenants_retention() {
     }
     assert_eq!(kept, ["within two days", "a day old"]);
 }
+
+/// The events of `log_type`, newest first, as `GET /api/v2/logs?q=type:…` answers them
+/// (the read waits for what this node queued before it).
+pub(crate) async fn events_of(server: &TestServer, log_type: &str) -> Vec<Value> {
+    let token = server.management_token(&["read:logs"]).await;
+    let (status, found, _) = call(
+        server,
+        &token,
+        Method::GET,
+        &format!("/logs?q=type:{log_type}&per_page=100"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    found.as_array().unwrap().clone()
+}
+
+/// The whole log as text, to look for what must not be in it.
+pub(crate) async fn whole_log(server: &TestServer) -> String {
+    let token = server.management_token(&["read:logs"]).await;
+    serde_json::to_string(&every_event(server, &token).await).unwrap()
+}

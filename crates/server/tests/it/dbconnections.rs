@@ -71,6 +71,20 @@ async fn a_sign_up_creates_the_account_with_its_profile_and_the_user_can_sign_in
         )
         .await;
     assert_eq!(login.status(), 303, "the new account signs in");
+
+    // The sign-up is Auth0's `ss` event, the password nowhere in the log.
+    let signed_up = crate::audit_log::events_of(&server, "ss").await;
+    assert_eq!(signed_up.len(), 1, "{signed_up:#?}");
+    assert_eq!(signed_up[0]["user_id"], user.user_id.as_str());
+    assert_eq!(signed_up[0]["user_name"], "New.Person@Example.com");
+    assert_eq!(signed_up[0]["client_id"], server.spa_client_id.as_str());
+    assert_eq!(signed_up[0]["connection"], CONNECTION);
+    assert!(signed_up[0]["ip"].as_str().unwrap().starts_with("127."));
+    assert!(
+        !crate::audit_log::whole_log(&server)
+            .await
+            .contains("passphrase")
+    );
 }
 
 #[tokio::test]
@@ -166,6 +180,41 @@ async fn refusals_come_in_auth0s_shapes_and_create_nobody() {
             .is_none(),
         "no refused sign-up created the account"
     );
+
+    // Each refusal of the account itself (taken address, weak password, invalid address)
+    // is Auth0's `fs`, with its reason; a malformed request is no sign-up.
+    let failed = crate::audit_log::events_of(&server, "fs").await;
+    let reasons: Vec<&str> = failed
+        .iter()
+        .map(|event| event["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 7, "{reasons:#?}");
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.starts_with("Password is too weak"))
+            .count(),
+        4
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| **r == "The user already exists")
+            .count(),
+        2
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|event| event["client_id"] == server.spa_client_id.as_str()
+                && event["connection"] == CONNECTION
+                && event.get("user_id").is_none())
+    );
+    assert!(crate::audit_log::events_of(&server, "ss").await.is_empty());
+    let log = crate::audit_log::whole_log(&server).await;
+    for secret in ["a long new passphrase 4", "password123"] {
+        assert!(!log.contains(secret), "{secret} is in the log");
+    }
 }
 
 /// auth0-js calls it from the application's page: CORS for registered origins only.
