@@ -40,9 +40,16 @@ const CHANGE_PASSWORD_SENT: &str = "We've just sent you an email to reset your p
 const WRONG_CODE: &str =
     "That code is wrong or has expired. Check the email, or ask for a new code.";
 const MAX_WRONG_CODES: i64 = 5;
+/// The `fcp` event's description for a code that did not open the reset.
+const WRONG_CODE_EVENT: &str = "Wrong, expired or used password reset code";
 /// The user id a code for an unknown address is checked against: no account has it (ids
 /// are `auth0|…`), so the check finds no code, after the same statements as for an account.
 const NO_ACCOUNT: &str = "";
+/// The user a code was checked for, if the address is an account's.
+fn user_id_of(user_id: &str) -> Option<&str> {
+    (user_id != NO_ACCOUNT).then_some(user_id)
+}
+
 // ---- pages -------------------------------------------------------------------------------
 
 #[derive(Template)]
@@ -335,11 +342,22 @@ pub(crate) async fn code_submit(
         if email.is_empty() || code.is_empty() {
             return Ok(render("Enter your email address and the code."));
         }
+        // The audit event of the outcome (`scp`, `fcp`): the address typed, never the code
+        // or the password.
+        let audit = |log_type: &str, description: &str, user_id: Option<&str>| {
+            let mut event = crate::audit::event(log_type, description);
+            event.connection = Some(origin.database.name.clone());
+            event.user_name = Some(email.chars().take(256).collect());
+            event.user_id = user_id.map(str::to_string);
+            state.record_log(event);
+        };
         // The policy first, so that a refused password does not use up the code.
         if let Err(policy) = check_password_policy(&password) {
+            audit("fcp", &format!("Password is too weak: {policy}"), None);
             return Ok(render(&policy.to_string()));
         }
         if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            audit("fcp", WRONG_CODE_EVENT, None);
             return Ok(render(WRONG_CODE));
         }
         // Unknown account, wrong, expired, used or dead code: one answer for all, after the
@@ -355,7 +373,9 @@ pub(crate) async fn code_submit(
             .store()
             .redeem_password_reset_code(user_id, &code_hash(user_id, &code), now(), MAX_WRONG_CODES)
             .await?;
+        let user_id = user_id_of(user_id).map(str::to_string);
         let Some(user) = user.filter(|_| check == ResetCodeCheck::Redeemed) else {
+            audit("fcp", WRONG_CODE_EVENT, user_id.as_deref());
             return Ok(render(WRONG_CODE));
         };
         let hash = state.hasher().hash(password).await;
@@ -369,6 +389,11 @@ pub(crate) async fn code_submit(
             state.store().clear_login_failures(email, None).await?;
         }
         tracing::info!(user_id = %user.user_id, "password reset");
+        audit(
+            "scp",
+            "Password changed with a reset code",
+            Some(&user.user_id),
+        );
         crate::actions::post_change_password(
             &state,
             &user,

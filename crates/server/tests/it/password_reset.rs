@@ -226,6 +226,24 @@ async fn a_reset_changes_the_password_and_ends_every_session_and_refresh_token()
         login_status(&server, &server.user_email, NEW_PASSWORD).await,
         303
     );
+
+    // The audit log: the change (`scp`) and the used code refused (`fcp`), for the user,
+    // without the code or either password.
+    let changed = crate::audit_log::events_of(&server, "scp").await;
+    assert_eq!(changed.len(), 1, "{changed:#?}");
+    let refused = crate::audit_log::events_of(&server, "fcp").await;
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    for event in changed.iter().chain(&refused) {
+        assert_eq!(event["user_id"], server.user_id.as_str());
+        assert_eq!(event["user_name"], server.user_email.as_str());
+        assert_eq!(event["connection"], "Username-Password-Authentication");
+        let kept = format!("{} {}", event["description"], event["details"]);
+        assert!(!kept.contains(&code), "{kept}");
+    }
+    let log = crate::audit_log::whole_log(&server).await;
+    for secret in [NEW_PASSWORD, "yet another passphrase 7"] {
+        assert!(!log.contains(secret), "{secret} is in the log");
+    }
 }
 
 #[tokio::test]
@@ -260,6 +278,10 @@ async fn an_unknown_address_gets_the_same_page_and_no_mail() {
     .await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains(WRONG_CODE));
+    let refused = crate::audit_log::events_of(&server, "fcp").await;
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["user_name"], "nobody@example.com");
+    assert!(refused[0].get("user_id").is_none(), "no account, no user");
 }
 
 #[tokio::test]
