@@ -29,6 +29,10 @@ use crate::mail::Outgoing;
 use crate::pages;
 use crate::verification_tickets::{TICKET_LIFETIME, issue_ticket};
 
+/// The `fv` event's description.
+const INVALID_TICKET_EVENT: &str =
+    "The verification link was wrong, expired, used already or no longer for this address";
+
 /// A ticket is 43 base64url characters; anything much longer is not worth hashing.
 const MAX_TICKET_LEN: usize = 64;
 
@@ -220,7 +224,10 @@ pub(crate) async fn submit(
         if !session::csrf_cookie_matches(&state, &headers, params.get("csrf").unwrap_or("")) {
             return Err(csrf_failure());
         }
+        // The audit event of the outcome, `sv` or `fv` (never the ticket): a refused ticket
+        // names nobody, since no live ticket led to a user.
         let Some(hash) = ticket_hash(params.get("ticket").unwrap_or("")) else {
+            state.record_log(crate::audit::event("fv", INVALID_TICKET_EVENT));
             return Ok(invalid_ticket_page());
         };
         let Some(verified) = state
@@ -228,9 +235,14 @@ pub(crate) async fn submit(
             .redeem_email_verification_ticket(&hash, now())
             .await?
         else {
+            state.record_log(crate::audit::event("fv", INVALID_TICKET_EVENT));
             return Ok(invalid_ticket_page());
         };
         tracing::info!(user_id = %verified.user_id, "email address verified");
+        let mut event = crate::audit::event("sv", "Email address verified");
+        event.user_id = Some(verified.user_id.clone());
+        event.user_name = Some(verified.email.clone());
+        state.record_log(event);
         let page = VerifiedPage {
             email: &verified.email,
             result_url: verified.result_url.as_deref(),

@@ -248,6 +248,24 @@ async fn a_hosted_sign_up_is_mailed_a_link_that_verifies_only_when_the_page_is_p
     assert!(page_again.contains("This link is not valid"));
     let (status, _) = press(&server, &mail_client, &page).await;
     assert_eq!(status, 400);
+
+    // The audit log: the hosted sign-up (`ss`), the verification (`sv`) and the used
+    // link pressed again (`fv`); neither the ticket nor the password.
+    let signed_up = crate::audit_log::events_of(&server, "ss").await;
+    assert_eq!(signed_up.len(), 1, "{signed_up:#?}");
+    assert_eq!(signed_up[0]["user_id"], user_id.as_str());
+    assert_eq!(signed_up[0]["client_id"], server.spa_client_id.as_str());
+    let verified_events = crate::audit_log::events_of(&server, "sv").await;
+    assert_eq!(verified_events.len(), 1, "{verified_events:#?}");
+    assert_eq!(verified_events[0]["user_id"], user_id.as_str());
+    assert_eq!(verified_events[0]["user_name"], "fresh@example.com");
+    let refused = crate::audit_log::events_of(&server, "fv").await;
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert!(refused[0].get("user_id").is_none());
+    let ticket = link.split("ticket=").nth(1).unwrap();
+    let log = crate::audit_log::whole_log(&server).await;
+    assert!(!log.contains(ticket), "the ticket is in the log");
+    assert!(!log.contains("a long and unusual passphrase"));
 }
 
 #[tokio::test]
