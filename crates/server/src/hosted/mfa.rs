@@ -541,6 +541,7 @@ pub(crate) async fn submit(
             }
             Shown::Enroll { .. } => enroll(&state, &step, params.get("code"), now).await?,
         };
+        record(&state, &step, &shown, &checked);
         let key = matches!(shown, Shown::Key | Shown::KeyEnroll);
         let error = match checked {
             Checked::Accepted => None,
@@ -568,6 +569,44 @@ pub(crate) async fn submit(
     }
     .await;
     no_store(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// The audit event of a second factor's outcome, in Auth0's codes: `gd_auth_succeed` /
+/// `gd_auth_failed` (a code or a security key), `gd_recovery_succeed` /
+/// `gd_recovery_failed`, `gd_enrollment_complete` (an authenticator or key registered) or
+/// `gd_webauthn_enrollment_failed`, and `gd_otp_rate_limit_exceed` once too many wrong
+/// attempts lock the factor. Nothing typed or posted is kept, only the factor's kind.
+fn record(state: &AppState, step: &Step, shown: &Shown, checked: &Checked) {
+    let (authenticator, succeeded, failed) = match shown {
+        Shown::Challenge { recovery: false } => ("otp", "gd_auth_succeed", "gd_auth_failed"),
+        Shown::Challenge { recovery: true } => {
+            ("recovery-code", "gd_recovery_succeed", "gd_recovery_failed")
+        }
+        Shown::Enroll { .. } => ("otp", "gd_enrollment_complete", "gd_auth_failed"),
+        Shown::Key => ("webauthn-roaming", "gd_auth_succeed", "gd_auth_failed"),
+        Shown::KeyEnroll => (
+            "webauthn-roaming",
+            "gd_enrollment_complete",
+            "gd_webauthn_enrollment_failed",
+        ),
+    };
+    let (log_type, description) = match checked {
+        Checked::Accepted if matches!(shown, Shown::Enroll { .. } | Shown::KeyEnroll) => {
+            (succeeded, "Second factor enrolled")
+        }
+        Checked::Accepted => (succeeded, "Second factor passed"),
+        Checked::Refused => (failed, "Second factor refused"),
+        Checked::Locked => (
+            "gd_otp_rate_limit_exceed",
+            "Too many failed second factor attempts",
+        ),
+    };
+    let mut event = crate::audit::event(log_type, description);
+    event.user_id = Some(step.user.user_id.clone());
+    event.user_name.clone_from(&step.user.email);
+    event.client_id = Some(step.pending.request.client_id.clone());
+    event.details = json!({ "authenticator": authenticator });
+    state.record_log(event);
 }
 
 /// Registers a security key (or platform authenticator); a recovery code comes with it.

@@ -250,6 +250,43 @@ async fn an_authenticator_app_is_enrolled_and_asked_at_every_login() {
     .await;
     assert_eq!(spent.status(), 401);
 
+    // Each outcome is Auth0's event, naming the factor and nothing typed.
+    let count = |events: &[Value], authenticator: &str| {
+        events
+            .iter()
+            .filter(|e| {
+                e["user_id"] == server.user_id.as_str()
+                    && e["client_id"] == server.spa_client_id.as_str()
+                    && e["details"]["authenticator"] == authenticator
+            })
+            .count()
+    };
+    let mut kept = Vec::new();
+    for (log_type, authenticator, times) in [
+        ("gd_auth_failed", "otp", 2),
+        ("gd_enrollment_complete", "otp", 1),
+        ("gd_recovery_succeed", "recovery-code", 1),
+        ("gd_recovery_failed", "recovery-code", 1),
+    ] {
+        let events = crate::audit_log::events_of(&server, log_type).await;
+        assert_eq!(events.len(), times, "{log_type}: {events:#?}");
+        assert_eq!(count(&events, authenticator), times, "{events:#?}");
+        kept.extend(
+            events
+                .iter()
+                .map(|e| format!("{} {}", e["description"], e["details"])),
+        );
+    }
+    assert!(
+        crate::audit_log::events_of(&server, "gd_auth_succeed")
+            .await
+            .is_empty()
+    );
+    let kept = kept.join("\n");
+    for typed in [&wrong, &code, &recovery, &next_recovery] {
+        assert!(!kept.contains(typed.as_str()), "{typed} is in the log");
+    }
+
     // The Management API: the user's methods; a reset leaves none and enrollment again.
     let user = urlencode(&server.user_id);
     let (status, methods) = api(
@@ -343,6 +380,17 @@ async fn wrong_codes_lock_the_second_factor_for_a_while() {
     let right = totp::code_for_step(&seed, totp::step_at(now()));
     let locked = answer(&server, &browser, &page, &[("code", &right)]).await;
     assert_eq!(locked.status(), 429, "even the right code waits");
+    let limited = crate::audit_log::events_of(&server, "gd_otp_rate_limit_exceed").await;
+    assert_eq!(limited.len(), 1, "{limited:#?}");
+    assert_eq!(limited[0]["user_id"], server.user_id.as_str());
+    let kept = format!("{} {}", limited[0]["description"], limited[0]["details"]);
+    assert!(!kept.contains(&right), "{kept}");
+    assert_eq!(
+        crate::audit_log::events_of(&server, "gd_auth_failed")
+            .await
+            .len(),
+        5
+    );
     assert!(
         locked
             .text()
