@@ -835,12 +835,7 @@ fn check_answer(
     value: &Value,
     what: &str,
 ) -> Result<(), UpstreamError> {
-    let error = value.get("error").and_then(Value::as_str).map(|e| {
-        e.chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect::<String>()
-    });
+    let error = value.get("error").and_then(Value::as_str).map(error_name);
     if !status.is_success() || error.is_some() {
         return Err(failed(format!(
             "the provider's {what} answered {status} {}",
@@ -848,6 +843,17 @@ fn check_answer(
         )));
     }
     Ok(())
+}
+
+/// An OAuth error name a provider sent, as Tessera repeats it (in the application's
+/// `error_description` and the audit log): an error name is lower-case words joined by
+/// `_` (`access_denied`, `invalid_grant`); anything else — which could be a token, a code
+/// or a secret the provider echoed — is not repeated.
+pub(crate) fn error_name(error: &str) -> &str {
+    let plain = !error.is_empty()
+        && error.len() <= 64
+        && error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if plain { error } else { "unrecognized_error" }
 }
 
 /// What a reqwest error was, without its URL (which may carry a query).

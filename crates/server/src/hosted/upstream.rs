@@ -250,11 +250,20 @@ pub(crate) async fn callback(
         {
             return Err(no_sign_in());
         }
-        let fail = |error: &'static str, description: String| {
+        // Every refusal ends here: Auth0's `f` (a failed login) with the connection and the
+        // reason. The reason is Tessera's own words and an upstream error's name
+        // (`crate::upstream::error_name`), never what the provider sent as is.
+        let fail = |error: &'static str, description: String, connection: Option<&str>| {
             let state = state.clone();
             let mut failed = after.clone();
             let id = record.id.clone();
             let expected = after_text.clone();
+            let mut event = crate::audit::event("f", description.clone());
+            event.client_id = Some(client.client_id.clone());
+            event.client_name = Some(client.name.clone());
+            event.connection = connection.map(str::to_string);
+            event.details = serde_json::json!({ "error": error });
+            state.record_log(event);
             async move {
                 failed.failure = Some(Failure {
                     error: error.to_string(),
@@ -277,31 +286,29 @@ pub(crate) async fn callback(
             return fail(
                 "access_denied",
                 "The connection is no longer enabled for this application".into(),
+                None,
             )
             .await;
         };
         let strategy = Strategy::parse(&connection.strategy);
         if let Some(error) = params.get("error") {
-            let shown: String = error
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .take(64)
-                .collect();
+            let shown = crate::upstream::error_name(error);
             tracing::info!(connection = %connection.name, error = %shown, "upstream provider refused the sign-in");
             return fail(
                 "access_denied",
                 format!("{} refused the sign-in ({shown})", connection.display_name),
+                Some(&connection.name),
             )
             .await;
         }
         let Some(code) = params.get("code").filter(|code| !code.is_empty() && code.len() <= 2048)
         else {
-            return fail("access_denied", "The provider sent no code".into()).await;
+            return fail("access_denied", "The provider sent no code".into(), Some(&connection.name)).await;
         };
         let Some(secret) = crate::upstream::client_secret(&state.config().master_key, &connection)
         else {
             tracing::error!(connection = %connection.name, "the connection's client secret does not open with this master key");
-            return fail("server_error", "The connection cannot be used".into()).await;
+            return fail("server_error", "The connection cannot be used".into(), Some(&connection.name)).await;
         };
         let identity = match state
             .upstreams()
@@ -326,12 +333,13 @@ pub(crate) async fn callback(
                 return fail(
                     "access_denied",
                     format!("The sign-in through {} failed: {error}", connection.display_name),
-                )
+                Some(&connection.name),
+            )
                 .await;
             }
         };
         let Some(strategy) = strategy else {
-            return fail("access_denied", "The connection's strategy is unknown".into()).await;
+            return fail("access_denied", "The connection's strategy is unknown".into(), Some(&connection.name)).await;
         };
         let user_id = strategy.user_id(&connection.name, &identity.sub);
         // An identity linked to a user signs that user in; any other is its own account,
@@ -362,14 +370,15 @@ pub(crate) async fn callback(
                         "Another account of {} already uses this email address",
                         connection.display_name
                     ),
-                )
+                Some(&connection.name),
+            )
                 .await;
             }
             Err(other) => return Err(other.into()),
         };
         if user.blocked {
             state.metrics().login(Login::Blocked);
-            return fail("unauthorized", "user is blocked".into()).await;
+            return fail("unauthorized", "user is blocked".into(), Some(&connection.name)).await;
         }
         state.store().record_login(&user.user_id, now()).await?;
         state.metrics().login(Login::Success);

@@ -408,6 +408,21 @@ async fn the_providers_refusal_and_a_blocked_user_reach_the_application() {
     assert_eq!(params["state"], "app-state");
     assert!(params["error_description"].contains("Acme"), "{at_app}");
 
+    // An error that is no OAuth error name (here a token's look) is not repeated.
+    let token_like = "eyJhbGciOiJIUzI1NiJ9_eyJzdWIiOiJ1c2VyIn0_c2lnbmF0dXJl";
+    let down = browser();
+    let (url, _) = authorize(&f, "acme");
+    let response = down.get(&url).send().await.unwrap();
+    let state = params_of(&location(&response))["state"].clone();
+    let echoed = format!(
+        "{}login/callback?error={token_like}&state={state}",
+        f.downstream.issuer
+    );
+    let at_app = finish(&f, &down, &echoed).await;
+    assert_eq!(params_of(&at_app)["error"], "access_denied");
+    assert!(!at_app.contains(token_like), "{at_app}");
+    assert!(at_app.contains("unrecognized_error"), "{at_app}");
+
     // A code the provider never issued fails at its token endpoint.
     let (down, _) = (browser(), browser());
     let (url, _) = authorize(&f, "acme");
@@ -467,6 +482,33 @@ async fn the_providers_refusal_and_a_blocked_user_reach_the_application() {
     let params = params_of(&finish(&f, &down, &callback).await);
     assert_eq!(params["error"], "unauthorized");
     assert_eq!(params["error_description"], "user is blocked");
+
+    // Every refusal is a failed login (`f`) at the connection, for the application.
+    let failed = crate::audit_log::events_of(&f.downstream, "f").await;
+    let reasons: Vec<&str> = failed
+        .iter()
+        .map(|e| e["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 6, "{reasons:#?}");
+    assert!(
+        failed
+            .iter()
+            .all(|e| e["connection"] == "acme"
+                && e["client_id"] == f.downstream.spa_client_id.as_str()),
+        "{failed:#?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("refused the sign-in (access_denied)"))
+    );
+    assert!(reasons.iter().any(|r| r.contains("token endpoint")));
+    assert!(reasons.contains(&"user is blocked"));
+    assert!(
+        !crate::audit_log::whole_log(&f.downstream)
+            .await
+            .contains(token_like)
+    );
 }
 
 #[tokio::test]
