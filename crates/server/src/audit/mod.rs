@@ -12,7 +12,10 @@
 //!
 //! Where events are decided: the token endpoint's one outcome per request
 //! (`oauth::token`), the one password check (`password_sign_in`), the one start of a
-//! hosted session (`hosted::session::start`), logout, and two layers — every write of
+//! hosted session (`hosted::session::start`), logout, the one creation of accounts
+//! (`accounts::create`: sign-ups), the redemption of a password reset code and of an
+//! email verification ticket, the hosted second factor's outcome (`hosted::mfa`), the
+//! upstream provider's callback (`hosted::upstream`), and two layers — every write of
 //! the Management API ([`management_writes`]) and of the dashboard ([`dashboard_writes`])
 //! — which see each request's method, path, body and answer. Every request's address and
 //! user agent are kept for the events it causes by [`request_context`].
