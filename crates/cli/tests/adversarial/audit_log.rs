@@ -4,7 +4,9 @@
 //! looked for in every event `GET /api/v2/logs` returns; hostile log queries (SQL and
 //! Lucene in `q`, NUL, 10 kB, checkpoints that are not ids, ranges that are not dates)
 //! refused with Auth0's 400 or read literally; writes nobody authenticated for leaving no
-//! event, however many; a user agent of 10 kB kept short.
+//! event, however many; a user agent of 10 kB kept short; what users type into sign-up,
+//! email verification and the second factor (passwords, forged tickets, hostile codes)
+//! in no event, while each attempt is recorded.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -329,6 +331,169 @@ async fn writes_nobody_authenticated_for_leave_no_event() {
         "the wrong secret is in no event",
         !everything.contains("wrong-secret-for-the-audit"),
         "found",
+    );
+    tally.finish();
+}
+
+/// What users type into sign-up, email verification and the second factor, hostile or not,
+/// looked for in every event: a sign-up's password (accepted, refused as weak, refused for
+/// a taken address), tickets that are forged, huge or markup, and one-time codes that are
+/// wrong, markup or a token's look. Each attempt is still recorded (`ss`, `fs`, `fv`,
+/// `gd_auth_failed`), naming the factor, never what was typed.
+#[tokio::test]
+async fn nothing_typed_into_sign_up_verification_or_a_second_factor_is_logged() {
+    let mut tally = Tally::new("audit_log/typed");
+    let server = spawn().await;
+    let token = server
+        .management_token(&[
+            "read:logs",
+            "update:guardian_factors",
+            "update:mfa_policies",
+        ])
+        .await;
+    let mut secrets: Vec<String> = Vec::new();
+
+    // Sign-ups: one accepted, one weak, one for a taken address.
+    for (email, password, expected) in [
+        ("signed.up@example.com", "Signup-Password-13-long", 200),
+        ("weak@example.com", "Weak-14", 400),
+        (server.user_email.as_str(), "Taken-Address-Password-15", 400),
+    ] {
+        let response = reqwest::Client::new()
+            .post(server.url("/dbconnections/signup"))
+            .json(&json!({"client_id": server.spa_client_id, "email": email,
+                          "password": password,
+                          "connection": "Username-Password-Authentication"}))
+            .send()
+            .await
+            .unwrap();
+        tally.status(
+            format!("a sign-up of {email}"),
+            response.status().as_u16(),
+            expected,
+        );
+        secrets.push(password.to_string());
+    }
+
+    // Verification tickets: forged, huge, markup; each refused with the same page. The
+    // browser has its CSRF cookie from a login page, so only the ticket is wrong.
+    let mail_client = browser();
+    let response = mail_client
+        .get(server.authorize_url(&[("response_type", "token"), ("scope", "openid")]))
+        .send()
+        .await
+        .unwrap();
+    let login = mail_client
+        .get(server.url(&location(&response)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&login, "csrf");
+    for ticket in [
+        "Forged-Ticket-16-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_string(),
+        format!("Huge-Ticket-17-{}", "b".repeat(10_000)),
+        "<script>Markup-Ticket-18</script>".to_string(),
+    ] {
+        let response = mail_client
+            .post(server.url("/u/email-verification"))
+            .form(&[("ticket", ticket.as_str()), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        tally.status("a forged ticket posted", response.status().as_u16(), 400);
+        secrets.push(ticket);
+    }
+
+    // The second factor required; the login's enrollment page given wrong codes.
+    for (path, body) in [
+        ("/guardian/factors/otp", json!({"enabled": true})),
+        ("/guardian/policies", json!(["all-applications"])),
+    ] {
+        let (status, _) = call(&server, Some(&token), Method::PUT, path, Some(body)).await;
+        tally.status(format!("PUT {path}"), status, 200);
+    }
+    let user = browser();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", &pkce().challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let response = server
+        .submit_login(&user, &url, &server.user_email, PASSWORD)
+        .await;
+    let to = location(&response);
+    tally.case(
+        "the password leads to the second factor",
+        to.starts_with("/u/mfa?state="),
+        &to,
+    );
+    let page = user
+        .get(server.url(&to))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let typed = [
+        "<img src=x onerror=alert(1)>OTP-19",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.OTP-20",
+        "9876543210987654",
+    ];
+    for code in typed {
+        let response = user
+            .post(server.url("/u/mfa"))
+            .form(&[
+                ("state", hidden_field(&page, "state")),
+                ("csrf", hidden_field(&page, "csrf")),
+                ("action", hidden_field(&page, "action")),
+                ("code", code.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        tally.status("a wrong one-time code", response.status().as_u16(), 401);
+        secrets.push(code.to_string());
+    }
+
+    let events = every_event(&server, &token).await;
+    let count = |log_type: &str| events.iter().filter(|e| e["type"] == log_type).count();
+    tally.case("the sign-up is recorded", count("ss") == 1, count("ss"));
+    tally.case("both refusals are recorded", count("fs") == 2, count("fs"));
+    tally.case(
+        "the forged tickets are recorded",
+        count("fv") >= 1,
+        count("fv"),
+    );
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "gd_auth_failed")
+        .collect();
+    tally.case(
+        "every wrong code is recorded, naming the factor only",
+        failed.len() == typed.len()
+            && failed
+                .iter()
+                .all(|e| e["details"] == json!({"authenticator": "otp"})),
+        format!("{failed:?}"),
+    );
+    let everything = serde_json::to_string(&events).unwrap();
+    for secret in &secrets {
+        let shown: String = secret.chars().take(40).collect();
+        tally.case(
+            format!("{shown} is in no event"),
+            !everything.contains(secret.as_str()),
+            "found in the log",
+        );
+    }
+    tally.case(
+        "no event holds a piece of a typed token or markup",
+        !everything.contains("eyJ") && !everything.contains("onerror"),
+        "found in the log",
     );
     tally.finish();
 }

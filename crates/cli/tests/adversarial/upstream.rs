@@ -35,6 +35,8 @@ use crate::harness::Tally;
 const CLIENT_ID: &str = "tessera-downstream";
 const CLIENT_SECRET: &str = "hostile-test-secret";
 const SUB: &str = "hostile-sub";
+/// What a careless provider echoes in its error: a token's look.
+const ECHOED_TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJob3N0aWxlIn0.c2lnbmVk";
 
 #[derive(Clone)]
 struct Provider {
@@ -219,6 +221,16 @@ async fn token(
         "token-error" => (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response(),
+        // An error that echoes what it was sent, the way a careless provider might: the
+        // code as the error's "name", a token in its description.
+        "token-error-echo" => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({
+                "error": format!("{ECHOED_TOKEN}{nonce}"),
+                "error_description": format!("bad code {nonce}, token {ECHOED_TOKEN}"),
+            })),
         )
             .into_response(),
         "token-redirect" => (
@@ -628,6 +640,55 @@ async fn an_upstream_without_a_usable_email_signs_in_without_one() {
         "the user without an email is unchanged by all of it",
         before.is_some() && before == after,
         format_args!("{before:?} → {after:?}"),
+    );
+    tally.finish();
+}
+
+/// A provider's error text that echoes a token and the code it was sent: the sign-in is
+/// refused and recorded as a failed login (`f`) at the connection, but neither the token
+/// nor the code reaches the audit log or the application's `error_description`.
+#[tokio::test]
+async fn a_providers_echoed_token_reaches_neither_the_log_nor_the_application() {
+    let mut tally = Tally::new("upstream/echoed_error");
+    let provider = start_provider().await;
+    let server = spawn().await;
+    let token = server
+        .management_token(&["create:connections", "read:connections", "read:logs"])
+        .await;
+    connect(&server, &token, &provider, "token-error-echo").await;
+    let params = match sign_in(&server, "token-error-echo").await {
+        Ended::App(params) => params,
+        Ended::Page(status) => panic!("ended on a page: {status}"),
+    };
+    tally.case(
+        "the application gets access_denied",
+        params.get("error").map(String::as_str) == Some("access_denied"),
+        format_args!("{params:?}"),
+    );
+    let description = params.get("error_description").cloned().unwrap_or_default();
+    tally.case(
+        "the error_description does not repeat the token",
+        !description.contains("eyJ") && description.contains("unrecognized_error"),
+        &description,
+    );
+    let response = reqwest::Client::new()
+        .get(server.url("/api/v2/logs?q=type:f&per_page=100"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    tally.status("reading the failed logins", response.status().as_u16(), 200);
+    let events: Vec<Value> = response.json().await.unwrap();
+    tally.case(
+        "the refusal is a failed login at the connection",
+        events.len() == 1 && events[0]["connection"] == "h-token-error-echo",
+        format_args!("{events:?}"),
+    );
+    let everything = serde_json::to_string(&events).unwrap();
+    tally.case(
+        "no event holds the echoed token",
+        !everything.contains("eyJ"),
+        &everything,
     );
     tally.finish();
 }
