@@ -1,6 +1,6 @@
 //! The audit log attacked: secrets handed to the flows and the Management API (a wrong
-//! password at the login page and in a password grant, a client secret created and
-//! rotated, a user's password set and changed, a rules-config value, an SMTP password)
+//! password at the login page and in a password grant, a client secret created, rotated
+//! and in the state a change was read before, a user's password set and changed, a rules-config value, an SMTP password)
 //! looked for in every event `GET /api/v2/logs` returns; hostile log queries (SQL and
 //! Lucene in `q`, NUL, 10 kB, checkpoints that are not ids, ranges that are not dates)
 //! refused with Auth0's 400 or read literally; writes nobody authenticated for leaving no
@@ -67,6 +67,8 @@ async fn no_secret_reaches_the_audit_log() {
         .management_token(&[
             "read:logs",
             "create:clients",
+            "read:clients",
+            "read:client_keys",
             "update:clients",
             "update:client_keys",
             "create:users",
@@ -136,6 +138,17 @@ async fn no_secret_reaches_the_audit_log() {
         "the wrong password of a password grant",
         "Grant-Wrong-Password-8".into(),
     ));
+    // A change read before by a caller who may read the client's keys: the state before
+    // is kept, its secret is not.
+    let (status, _) = call(
+        &server,
+        Some(&token),
+        Method::PATCH,
+        &format!("/clients/{client_id}"),
+        Some(json!({"name": "Secretive, renamed"})),
+    )
+    .await;
+    tally.status("renaming the client", status, 200);
 
     let (status, user) = call(
         &server,
@@ -192,6 +205,15 @@ async fn no_secret_reaches_the_audit_log() {
         "the writes were recorded",
         events.iter().filter(|e| e["type"] == "sapi").count() >= 6,
         format!("{} events", events.len()),
+    );
+    tally.case(
+        "the rename kept the client's state before it",
+        events.iter().any(|e| {
+            e["type"] == "sapi"
+                && e["details"]["request"]["method"] == "PATCH"
+                && e["details"]["before"]["name"] == "Secretive"
+        }),
+        "no before",
     );
     tally.case(
         "the wrong passwords were recorded",

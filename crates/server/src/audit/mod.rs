@@ -29,7 +29,7 @@ use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 use tessera_store::{LogEvent, Store};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::AppState;
+use crate::{AppState, Route};
 
 pub(crate) use scrub::scrub;
 
@@ -295,7 +295,8 @@ async fn response_details(response: Response) -> (Response, Value) {
 
 /// The layer of the Management API: each write by an authenticated caller recorded as
 /// `sapi` (answered below 400) or `fapi`, with the method, path, scrubbed body and the
-/// answer. Writes nobody authenticated for are not changes by anyone and go unrecorded.
+/// answer, and for a `PATCH`, `PUT` or `DELETE` the object's state before
+/// ([`read_before`]). Writes nobody authenticated for are not changes by anyone and go unrecorded.
 pub(crate) async fn management_writes(
     State(state): State<AppState>,
     request: Request,
@@ -335,6 +336,13 @@ async fn recorded_write(
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     let content_type = header_text(&request, header::CONTENT_TYPE);
+    let before = match channel {
+        Channel::Api if changes_an_object(request.method()) => {
+            let read = read_request(&request, &path);
+            Some(read_before(state, read).await)
+        }
+        _ => None,
+    };
     let (request, body) = small_body(request).await;
     let response = next.run(request).await;
     let Some(actor) = actor() else {
@@ -350,8 +358,70 @@ async fn recorded_write(
         Channel::Dashboard => (response, path, Value::Null, "dashboard"),
     };
     let body = body_details(content_type.as_deref(), body.as_ref(), &path);
-    record_write(state, actor, (&method, &path, name), status, body, after);
+    record_write(
+        state,
+        actor,
+        (&method, &path, name),
+        status,
+        (body, before, after),
+    );
     response
+}
+
+/// Whether a write changes or removes an object that exists already (`PATCH`, `PUT`,
+/// `DELETE`), whose state before is worth keeping; a `POST` creates or acts.
+fn changes_an_object(method: &Method) -> bool {
+    matches!(*method, Method::PATCH | Method::PUT | Method::DELETE)
+}
+
+/// The object a Management API write is about to change, as the caller itself would read
+/// it just before: the `GET` of the same route (found by the template the request was
+/// routed by), with the caller's credentials, scrubbed. One read in the recorder covers
+/// every handler, and it shows no more than the caller may see: without a read scope (or
+/// with a DPoP-bound token, whose proof is for the write) the state is named as not read,
+/// never fetched with more rights than the caller's. A route without a `GET` has no state
+/// to show. Not atomic with the write: a change by someone else in between is the next
+/// event's `before`.
+///
+/// (Not `next`: `Router::layer` wraps each method's handler, so `next` of a `DELETE` is
+/// the delete handler whatever the method of the request given to it.)
+fn read_request(request: &Request, path: &str) -> Option<(Route, Request)> {
+    // A rules-config's value is a secret whatever its name.
+    if path.contains("/rules-configs") {
+        return None;
+    }
+    let matched = request.extensions().get::<MatchedPath>()?.as_str();
+    let template = matched
+        .strip_prefix(crate::management::PREFIX)
+        .unwrap_or(matched);
+    let route = crate::management::routes()
+        .into_iter()
+        .find(|(known, _)| *known == template)?;
+    let mut read = Request::new(Body::empty());
+    *read.method_mut() = Method::GET;
+    *read.uri_mut() = path.parse().ok()?;
+    if let Some(authorization) = request.headers().get(header::AUTHORIZATION) {
+        read.headers_mut()
+            .insert(header::AUTHORIZATION, authorization.clone());
+    }
+    // The route's parameters (set by routing, before this layer), the peer's address.
+    *read.extensions_mut() = request.extensions().clone();
+    Some((route, read))
+}
+
+/// Runs [`read_request`]'s `GET` on the route's handlers.
+async fn read_before(state: &AppState, read: Option<(Route, Request)>) -> Value {
+    let Some(((_, handlers), read)) = read else {
+        return json!({ "omitted": "not read" });
+    };
+    let handlers = handlers().with_state(state.clone());
+    let Ok(response) = tower::ServiceExt::oneshot(handlers, read).await;
+    let status = response.status();
+    if status != axum::http::StatusCode::OK {
+        return json!({ "omitted": format!("not read: GET answered {}", status.as_u16()) });
+    }
+    let (_, value) = response_details(response).await;
+    value
 }
 
 fn header_text(request: &Request, name: header::HeaderName) -> Option<String> {
@@ -367,8 +437,7 @@ fn record_write(
     actor: Actor,
     (method, path, channel): (&str, &str, &str),
     status: axum::http::StatusCode,
-    body: Value,
-    after: Value,
+    (body, before, after): (Value, Option<Value>, Value),
 ) {
     let succeeded = status.as_u16() < 400;
     let (log_type, description) = if succeeded {
@@ -401,5 +470,8 @@ fn record_write(
             "body": after,
         },
     });
+    if let Some(before) = before {
+        event.details["before"] = before;
+    }
     state.record_log(event);
 }

@@ -411,3 +411,100 @@ pub(crate) async fn whole_log(server: &TestServer) -> String {
     let token = server.management_token(&["read:logs"]).await;
     serde_json::to_string(&every_event(server, &token).await).unwrap()
 }
+
+#[tokio::test]
+async fn a_change_records_the_objects_state_before_it_as_the_caller_reads_it() {
+    let server = spawn().await;
+    let (_, token) = server
+        .management_client(&[
+            "read:logs",
+            "create:clients",
+            "read:clients",
+            "update:clients",
+            "delete:clients",
+        ])
+        .await;
+    let (status, created, _) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/clients",
+        Some(json!({"name": "Before", "app_type": "regular_web"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    let path = format!("/clients/{}", created["client_id"].as_str().unwrap());
+    let (status, _, _) = call(
+        &server,
+        &token,
+        Method::PATCH,
+        &path,
+        Some(json!({"name": "After"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // A refused change keeps the state it was refused on.
+    let (status, _, _) = call(
+        &server,
+        &token,
+        Method::PATCH,
+        &path,
+        Some(json!({"app_type": "nonsense"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, answer, _) = call(&server, &token, Method::DELETE, &path, None).await;
+    assert_eq!(status, 204, "{answer}");
+    // A caller that may change but not read the object: the state is not read for it.
+    let writer = server
+        .management_token(&["update:clients", "read:logs"])
+        .await;
+    let (status, _, _) = call(
+        &server,
+        &writer,
+        Method::PATCH,
+        &format!("/clients/{}", server.m2m_client_id),
+        Some(json!({"description": "changed blind"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let changes = events_of(&server, "sapi").await;
+    let find = |method: &str, path: &str| {
+        changes
+            .iter()
+            .find(|e| {
+                e["details"]["request"]["method"] == method
+                    && e["details"]["request"]["path"] == format!("/api/v2{path}")
+            })
+            .unwrap_or_else(|| panic!("no {method} {path}: {changes:#?}"))
+            .clone()
+    };
+    let created_event = find("POST", "/clients");
+    assert!(
+        created_event["details"].get("before").is_none(),
+        "a creation has no before"
+    );
+    let renamed = find("PATCH", &path);
+    assert_eq!(
+        renamed["details"]["before"]["name"], "Before",
+        "{renamed:#}"
+    );
+    assert_eq!(renamed["details"]["response"]["body"]["name"], "After");
+    let deleted = find("DELETE", &path);
+    assert_eq!(deleted["details"]["before"]["name"], "After");
+    let refused = events_of(&server, "fapi").await;
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["details"]["before"]["name"], "After");
+    let blind = find("PATCH", &format!("/clients/{}", server.m2m_client_id));
+    assert_eq!(
+        blind["details"]["before"],
+        json!({"omitted": "not read: GET answered 403"})
+    );
+    let everything = serde_json::to_string(&changes).unwrap();
+    assert!(
+        !everything.contains(&secret),
+        "the client secret is in the log"
+    );
+}
