@@ -60,8 +60,8 @@ impl AppState {
             .unwrap_or(2);
         let login_throttle =
             Throttle::new(config.login_attempts_per_minute, Duration::from_secs(60));
-        let mailer = Mailer::start(&config, store.clone(), &issuer);
         let audit = crate::audit::AuditLog::start(store.clone());
+        let mailer = Mailer::start(&config, store.clone(), &issuer, audit.clone());
         let secure_cookies = issuer.starts_with("https://");
         let hsts = secure_cookies && !is_loopback(&issuer);
         let dpop_nonces = config.dpop_nonces.then(|| {

@@ -176,6 +176,24 @@ pub(crate) fn set_actor(actor: Actor) {
     let _ = CONTEXT.try_with(|context| *context.actor.borrow_mut() = Some(actor));
 }
 
+/// Where the request being served comes from (address, user agent), for an event that
+/// is recorded later, off the request (a mail the worker sends).
+pub(crate) fn request_origin() -> Origin {
+    CONTEXT
+        .try_with(|context| Origin {
+            ip: Some(context.ip.to_string()),
+            user_agent: context.user_agent.clone(),
+        })
+        .unwrap_or_default()
+}
+
+/// A request's address and user agent, kept for an event recorded after it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+}
+
 fn actor() -> Option<Actor> {
     CONTEXT
         .try_with(|context| context.actor.borrow().clone())

@@ -30,7 +30,12 @@ const QUEUE: usize = 256;
 enum MailJob {
     /// A password reset code to the account of this database connection with this
     /// (normalized) address, if there is one.
-    ResetCode { connection: String, email: String },
+    ResetCode {
+        connection: String,
+        email: String,
+        /// Who asked, for the audit event (`scpr`) the worker records.
+        origin: crate::audit::Origin,
+    },
     /// A verification link to this user's address, naming the application signed up to.
     Verification {
         user_id: String,
@@ -46,6 +51,7 @@ pub(crate) struct MailContext {
     master_key: MasterKey,
     pub(crate) issuer: String,
     pub(crate) reset_code_lifetime: Duration,
+    pub(crate) audit: crate::audit::AuditLog,
 }
 
 impl MailContext {
@@ -81,7 +87,12 @@ pub(crate) enum Refused {
 
 impl Mailer {
     /// Starts the mail worker (it ends when the server's state is dropped).
-    pub(crate) fn start(config: &ServerConfig, store: Store, issuer: &str) -> Self {
+    pub(crate) fn start(
+        config: &ServerConfig,
+        store: Store,
+        issuer: &str,
+        audit: crate::audit::AuditLog,
+    ) -> Self {
         let reset_code_lifetime = config.reset_code_lifetime;
         let (queue, receiver) = mpsc::channel(QUEUE);
         let context = MailContext {
@@ -90,6 +101,7 @@ impl Mailer {
             master_key: config.master_key.clone(),
             issuer: issuer.to_string(),
             reset_code_lifetime,
+            audit,
         };
         tokio::spawn(deliver(receiver, context));
         Mailer {
@@ -123,6 +135,7 @@ impl Mailer {
             MailJob::ResetCode {
                 connection: connection.to_string(),
                 email,
+                origin: crate::audit::request_origin(),
             },
         );
         Ok(())
@@ -150,9 +163,11 @@ fn enqueue(queue: &mpsc::Sender<MailJob>, job: MailJob) {
 async fn deliver(mut jobs: mpsc::Receiver<MailJob>, context: MailContext) {
     while let Some(job) = jobs.recv().await {
         let result = match &job {
-            MailJob::ResetCode { connection, email } => {
-                reset_codes::send_code(&context, connection, email).await
-            }
+            MailJob::ResetCode {
+                connection,
+                email,
+                origin,
+            } => reset_codes::send_code(&context, connection, email, origin).await,
             MailJob::Verification {
                 user_id,
                 application_name,

@@ -14,6 +14,7 @@ pub(crate) async fn send_code(
     context: &MailContext,
     connection: &str,
     email: &str,
+    origin: &crate::audit::Origin,
 ) -> Result<(), DeliveryError> {
     let MailContext {
         store,
@@ -60,7 +61,22 @@ pub(crate) async fn send_code(
          you asked for it, or at {code_page}\n\n\
          If you did not ask for this, ignore this email: your password stays as it is.\n"
     );
-    mail.send(&to, "Your password reset code", body).await?;
+    let sent = mail.send(&to, "Your password reset code", body).await;
+    // The request is decided here, where the account is known and the mail goes: Auth0's
+    // `scpr`, or `fcpr` when the mail could not be sent. Never the code.
+    let mut event = match &sent {
+        Ok(()) => crate::audit::event("scpr", "Password reset code sent"),
+        Err(_) => crate::audit::event("fcpr", "The password reset mail could not be sent"),
+    };
+    event.user_id = Some(user.user_id.clone());
+    event.user_name = Some(to.clone());
+    event.connection = Some(connection.to_string());
+    event.ip.clone_from(&origin.ip);
+    event.user_agent.clone_from(&origin.user_agent);
+    if context.audit.record(event).is_err() {
+        tracing::warn!("audit log queue full or stopped; a password reset event was dropped");
+    }
+    sent?;
     tracing::info!(user_id = %user.user_id, "password reset code sent");
     Ok(())
 }

@@ -240,6 +240,24 @@ async fn a_reset_changes_the_password_and_ends_every_session_and_refresh_token()
         let kept = format!("{} {}", event["description"], event["details"]);
         assert!(!kept.contains(&code), "{kept}");
     }
+    // The request (`scpr`) is recorded by the mail worker once the mail is sent: bounded
+    // wait for it.
+    let mut requested = Vec::new();
+    for _ in 0..100 {
+        requested = crate::audit_log::events_of(&server, "scpr").await;
+        if !requested.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(requested.len(), 1, "{requested:#?}");
+    assert_eq!(requested[0]["user_id"], server.user_id.as_str());
+    assert!(requested[0]["ip"].as_str().unwrap().starts_with("127."));
+    let kept = format!(
+        "{} {}",
+        requested[0]["description"], requested[0]["details"]
+    );
+    assert!(!kept.contains(&code), "{kept}");
     let log = crate::audit_log::whole_log(&server).await;
     for secret in [NEW_PASSWORD, "yet another passphrase 7"] {
         assert!(!log.contains(secret), "{secret} is in the log");
@@ -282,6 +300,18 @@ async fn an_unknown_address_gets_the_same_page_and_no_mail() {
     assert_eq!(refused.len(), 1, "{refused:#?}");
     assert_eq!(refused[0]["user_name"], "nobody@example.com");
     assert!(refused[0].get("user_id").is_none(), "no account, no user");
+    // The worker took the unknown address first: once the known one's `scpr` is there,
+    // the unknown one would be too. It is not: no account, no request recorded.
+    let mut requested = Vec::new();
+    for _ in 0..100 {
+        requested = crate::audit_log::events_of(&server, "scpr").await;
+        if !requested.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(requested.len(), 1, "{requested:#?}");
+    assert_eq!(requested[0]["user_id"], server.user_id.as_str());
 }
 
 #[tokio::test]
