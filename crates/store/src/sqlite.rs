@@ -51,6 +51,7 @@ impl SqliteDb {
                 pool: writes,
                 gate: Arc::new(Mutex::new(Slot::default())),
                 next_batch: AtomicU64::new(1),
+                latest: std::sync::Mutex::new(None),
                 writes: AtomicU64::new(0),
                 commits: AtomicU64::new(0),
             }),
@@ -77,6 +78,21 @@ impl SqliteDb {
             self.writer.writes.load(Ordering::Relaxed),
             self.writer.commits.load(Ordering::Relaxed),
         )
+    }
+
+    /// Returns once the batch open now, if any, has ended. A store method whose write met a
+    /// conflict calls it before answering: the row it met may belong to a writer ahead of
+    /// it in the batch, not yet committed, and the caller is to find it when it looks.
+    pub(crate) async fn settle(&self) {
+        let watcher = self
+            .writer
+            .latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(mut watcher) = watcher {
+            let _ = watcher.wait_for(Option::is_some).await;
+        }
     }
 
     /// Lets a running batch commit, then closes every connection.
@@ -202,6 +218,8 @@ struct Writer {
     /// served), so the queue is the order of arrival.
     gate: Arc<Mutex<Slot>>,
     next_batch: AtomicU64,
+    /// The outcome of the batch opened last, watched without the gate (`settle`).
+    latest: std::sync::Mutex<Option<watch::Receiver<Option<Outcome>>>>,
     /// Writes committed, and the commits (fsyncs) that held them.
     writes: AtomicU64,
     commits: AtomicU64,
@@ -255,7 +273,10 @@ impl Writer {
         if slot.batch.is_none() {
             this.open_batch(&mut slot).await?;
         }
-        let batch = slot.batch.as_ref().map_or(0, |batch| batch.id);
+        let (batch, behind_others) = slot
+            .batch
+            .as_ref()
+            .map_or((0, false), |batch| (batch.id, batch.members > 0));
         if let Err(error) = statement(&mut slot, "SAVEPOINT writer").await {
             this.lose_batch(&mut slot, &error).await;
             return Err(error.into());
@@ -266,6 +287,7 @@ impl Writer {
             slot: Some(slot),
             writer: this.clone(),
             batch,
+            behind_others,
         })
     }
 
@@ -281,7 +303,8 @@ impl Writer {
             return Err(error.into());
         }
         let id = self.next_batch.fetch_add(1, Ordering::Relaxed);
-        let (outcome, _) = watch::channel(None);
+        let (outcome, watcher) = watch::channel(None);
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         slot.batch = Some(Batch {
             id,
             members: 0,
@@ -356,12 +379,17 @@ impl Writer {
         arguments: Option<SqliteArguments>,
     ) -> Result<Vec<Either<SqliteQueryResult, SqliteRow>>, sqlx::Error> {
         let mut tx = Writer::begin(self).await.map_err(store_to_sqlx)?;
-        let steps = (&mut *tx)
-            .fetch_many((sql, arguments))
-            .try_collect()
-            .await?;
-        tx.commit().await.map_err(store_to_sqlx)?;
-        Ok(steps)
+        let steps = (&mut *tx).fetch_many((sql, arguments)).try_collect().await;
+        match steps {
+            Ok(steps) => {
+                tx.commit().await.map_err(store_to_sqlx)?;
+                Ok(steps)
+            }
+            Err(error) => {
+                tx.fail().await;
+                Err(error)
+            }
+        }
     }
 }
 
@@ -390,9 +418,33 @@ pub(crate) struct WriteTx {
     slot: Option<OwnedMutexGuard<Slot>>,
     writer: Arc<Writer>,
     batch: u64,
+    /// Writers ahead of this one in its batch left work not yet committed, which this one
+    /// sees (a row it conflicts with, a code already spent).
+    behind_others: bool,
 }
 
 impl WriteTx {
+    /// Undoes this transaction's work after a statement failed, and returns once what the
+    /// failure may have met — the uncommitted work of writers ahead in the batch — is
+    /// committed or gone: a caller told "conflict" then finds the row it conflicted with.
+    /// (A transaction merely dropped undoes its work without that wait.)
+    async fn fail(mut self) {
+        let Some(mut slot) = self.slot.take() else {
+            return;
+        };
+        slot.abandoned = false;
+        if let Err(error) = undo_savepoint(&mut slot).await {
+            self.writer.lose_batch(&mut slot, &error).await;
+            return;
+        }
+        let Some(batch) = slot.batch.as_ref().filter(|_| self.behind_others) else {
+            return;
+        };
+        let mut outcome = batch.outcome.subscribe();
+        drop(slot);
+        let _ = outcome.wait_for(Option::is_some).await;
+    }
+
     /// Keeps this transaction's work and waits until the batch holding it is committed.
     pub(crate) async fn commit(mut self) -> StoreResult<()> {
         let Some(mut slot) = self.slot.take() else {
@@ -580,6 +632,33 @@ mod tests {
         assert_eq!(values(&db).await, Vec::<i64>::new());
         insert(&db, 8).await.unwrap();
         assert_eq!(values(&db).await, [8]);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_answered_once_the_row_it_met_is_readable() {
+        let (_dir, db) = database().await;
+        // The first batch is held open while two writers of the same key queue; they share
+        // the next batch, the second one conflicting with the first one's uncommitted row.
+        let first = db.write().await.unwrap();
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let result = insert(&db, 3).await;
+                    (result.is_ok(), values(&db).await)
+                })
+            })
+            .collect();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        first.commit().await.unwrap();
+        let mut outcomes = Vec::new();
+        for writer in writers {
+            outcomes.push(writer.await.unwrap());
+        }
+        outcomes.sort();
+        assert_eq!(outcomes, [(false, vec![3]), (true, vec![3])]);
     }
 
     #[tokio::test]

@@ -20,7 +20,8 @@ use crate::{StoreError, StoreResult, backend, breaker};
 /// `each!(self, |pool| body)` or `each!(self, |pool, pg| body)`: the body once per
 /// backend, `pool` being its pool and `pg` whether it is PostgreSQL. The body evaluates
 /// to a `StoreResult`; `return` and `?` end it with their value. On PostgreSQL the call
-/// passes the circuit breaker first (`breaker.rs`), which then learns from its outcome.
+/// passes the circuit breaker first (`breaker.rs`), which then learns from its outcome. On
+/// SQLite a conflict is answered once the writer's open batch has ended (`sqlite.rs`).
 macro_rules! each {
     ($self:ident, |$pool:ident| $body:expr) => {
         each!($self, |$pool, _pg| $body)
@@ -29,7 +30,11 @@ macro_rules! each {
         match &$self.backend {
             $crate::store::Backend::Sqlite($pool) => {
                 let $pg = false;
-                $body
+                let result: $crate::StoreResult<_> = async { $body }.await;
+                if matches!(result, Err($crate::StoreError::Conflict(_))) {
+                    $pool.settle().await;
+                }
+                result
             }
             $crate::store::Backend::Postgres($pool) => {
                 let $pg = true;
