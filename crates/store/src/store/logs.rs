@@ -20,6 +20,18 @@ pub(super) fn log_order(search: &LogSearch) -> &'static str {
     }
 }
 
+/// On PostgreSQL, what every append takes first: log writers (one per node) commit one
+/// after another, so a `log_id` is committed only after every lower one is. `log_id` comes
+/// from a sequence; without this, a batch holding lower ids could commit after a checkpoint
+/// reader (`log_id > from`) had already returned a higher one, and the reader — an exporter,
+/// a log stream — would never see it. The lock is taken before any id is drawn and held to
+/// the commit, so a reader's snapshot always holds a prefix of the ids: the checkpoint read
+/// is exact without a settle window. (A transaction id per row compared with the
+/// snapshot's `xmin` is not enough alone: two writers can draw their xids and their ids in
+/// opposite orders.) It conflicts with inserts and deletes of `logs`, not with reads; a
+/// writer holds it for one batch's insert and commit. SQLite has one writer already.
+const LOCK_LOGS: &str = "LOCK TABLE logs IN SHARE ROW EXCLUSIVE MODE";
+
 /// Events one `INSERT` writes: 14 values each, well under both backends' limit.
 const EVENTS_PER_INSERT: usize = 100;
 
@@ -66,7 +78,8 @@ fn log_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<LogEntry> {
 
 impl Store {
     /// Appends `events` in one transaction (one commit, one fsync for the batch), in order:
-    /// each gets a `log_id` above every earlier one.
+    /// each gets a `log_id` above every earlier one, committed after every earlier one
+    /// ([`LOCK_LOGS`]).
     pub async fn append_logs(&self, events: &[LogEvent]) -> StoreResult<()> {
         if events.is_empty() {
             return Ok(());
@@ -76,7 +89,7 @@ impl Store {
             .map(|chunk| self.insert_logs_sql(chunk))
             .collect();
         each!(self, |pool| {
-            let mut tx = pool.begin_write(None).await?;
+            let mut tx = pool.begin_write(Some(LOCK_LOGS)).await?;
             for sql in &statements {
                 bound_query!(sql).execute(&mut *tx).await?;
             }

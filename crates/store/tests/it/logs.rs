@@ -1,9 +1,13 @@
 //! The audit log on both backends: appended in order with growing ids, read by
 //! checkpoint, searched by each term and by date in both orders, found by id, purged by
-//! age — and ids never reused after a purge that empties the log.
+//! age — and ids never reused after a purge that empties the log. On PostgreSQL the
+//! checkpoint read is exact: an event is never returned while a lower id can still commit.
+
+use std::time::Duration;
 
 use serde_json::json;
 use tessera_store::*;
+use tessera_testkit::pg::PgServer;
 
 on_both_backends!(
     events_are_read_by_checkpoint_in_the_order_written,
@@ -189,4 +193,58 @@ async fn a_purge_takes_old_events_and_ids_keep_growing(store: &Store) {
     let new = store.logs_after(None, 10, None).await.unwrap();
     assert_eq!(new.len(), 1);
     assert!(new[0].log_id > last_before);
+}
+
+/// Two nodes on one PostgreSQL: node A's writer holds a batch open (the row inserted, not
+/// committed) while node B appends a later event. A checkpoint reader must not get the
+/// later event while the earlier id can still commit — it would move past it for good.
+#[tokio::test]
+async fn postgres_a_checkpoint_never_passes_an_id_that_can_still_commit() {
+    let server = PgServer::start();
+    let url = server.database();
+    let node_b = Store::connect(&url).await.unwrap();
+    let reader = Store::connect(&url).await.unwrap();
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+
+    // Node A: an insert into the log, its transaction open.
+    let mut open = raw.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO logs (tenant_id, logged_at, type, details) \
+         VALUES ('default', 1, 's', '{}')",
+    )
+    .execute(&mut *open)
+    .await
+    .unwrap();
+
+    // Node B appends a later event: it waits for node A's batch rather than commit
+    // an id above one still open.
+    let later = tokio::spawn(async move { node_b.append_logs(&[event(2, "s", None, None)]).await });
+    let mut waited = false;
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE logs%'",
+        )
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            waited = true;
+            break;
+        }
+        assert!(!later.is_finished(), "the later event committed first");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(waited, "node B's append waits for node A's batch");
+    assert!(
+        reader.logs_after(None, 10, None).await.unwrap().is_empty(),
+        "nothing is returned while the earlier id is open"
+    );
+
+    open.commit().await.unwrap();
+    later.await.unwrap().unwrap();
+    let read = reader.logs_after(None, 10, None).await.unwrap();
+    let dates: Vec<i64> = read.iter().map(|e| e.event.date).collect();
+    assert_eq!(dates, [1, 2], "both, in the order of their ids");
+    assert!(read[0].log_id < read[1].log_id);
 }
