@@ -33,9 +33,9 @@ pub use lists::{
 pub use records::*;
 pub use store::{
     Changed, CopyCheck, Heard, INVALIDATION_CHANNEL, Invalidations, MAX_AUTHENTICATORS,
-    MAX_CLIENT_CREDENTIALS, MAX_LINKED_IDENTITIES, MAX_REMEMBERED_BROWSERS, MAX_USERS_BY_EMAIL,
-    MAX_WEBAUTHN_CREDENTIALS, PASSKEY, PURGE_BATCH, PoolStats, RECOVERY_CODE, Store, TOTP,
-    WEBAUTHN_PLATFORM, WEBAUTHN_ROAMING, check_sqlite_copy, log_id_number,
+    MAX_CLIENT_CREDENTIALS, MAX_LINKED_IDENTITIES, MAX_LOG_STREAMS, MAX_REMEMBERED_BROWSERS,
+    MAX_USERS_BY_EMAIL, MAX_WEBAUTHN_CREDENTIALS, PASSKEY, PURGE_BATCH, PoolStats, RECOVERY_CODE,
+    Store, TOTP, WEBAUTHN_PLATFORM, WEBAUTHN_ROAMING, check_sqlite_copy, log_id_number,
 };
 
 /// Errors of the storage layer. Messages never contain row contents, nor the password of

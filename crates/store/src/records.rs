@@ -741,3 +741,45 @@ pub struct LogSearch {
     /// Newest first (`sort=date:-1`, the default) or oldest first.
     pub oldest_first: bool,
 }
+
+/// A log stream (migration 0033): where the audit log is pushed, as the Management API
+/// shows it (`sink` without the authorization, which arrives sealed by the caller), and
+/// its delivery state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogStream {
+    pub id: String,
+    pub name: String,
+    /// `http`, the one type Tessera delivers.
+    pub stream_type: String,
+    /// `active`, `paused` or `suspended`.
+    pub status: String,
+    /// Auth0's sink members except `httpAuthorization`.
+    pub sink: tessera_core::Metadata,
+    pub sealed_authorization: Option<Vec<u8>>,
+    /// Auth0's filters (`[{type: "category", name}]`).
+    pub filters: serde_json::Value,
+    pub is_priority: bool,
+    /// The last `log_id` delivered (or passed over by the filters).
+    pub cursor: i64,
+    /// Consecutive failed deliveries.
+    pub failures: i64,
+    /// The last failure, a short line without secrets.
+    pub last_error: Option<String>,
+    /// When a failed stream is tried again (milliseconds).
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A change of a log stream's settings; `None` leaves a member as it is. A stream set
+/// `active` starts again from its cursor: its failures are forgotten.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogStreamUpdate {
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub sink: Option<tessera_core::Metadata>,
+    /// `Some(None)`: the authorization removed.
+    pub sealed_authorization: Option<Option<Vec<u8>>>,
+    pub filters: Option<serde_json::Value>,
+    pub is_priority: Option<bool>,
+}

@@ -79,6 +79,7 @@ mod invalidation;
 mod jobs;
 mod keys;
 mod linked_identities;
+mod log_streams;
 mod logs;
 mod mfa_tokens;
 #[cfg(test)]
@@ -102,6 +103,7 @@ pub use backup::{CopyCheck, check_sqlite_copy};
 pub use client_credentials::MAX_CLIENT_CREDENTIALS;
 pub use invalidation::{CHANNEL as INVALIDATION_CHANNEL, Changed, Heard, Invalidations};
 pub use linked_identities::MAX_LINKED_IDENTITIES;
+pub use log_streams::MAX_LOG_STREAMS;
 pub use logs::log_id_number;
 pub use purge::PURGE_BATCH;
 pub use remembered_browsers::MAX_REMEMBERED_BROWSERS;

@@ -36,6 +36,7 @@ mod device_codes;
 mod emailless;
 mod invalidation;
 mod linked_identities;
+mod log_streams;
 mod logs;
 mod mfa_tokens;
 mod postgres_tls;
