@@ -88,6 +88,10 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("delete:guardian_enrollments", "Delete Guardian Enrollments"),
     ("read:logs", "Read Logs"),
     ("read:logs_users", "Read logs relating to users"),
+    ("read:log_streams", "Read Log Streams"),
+    ("create:log_streams", "Create Log Streams"),
+    ("update:log_streams", "Update Log Streams"),
+    ("delete:log_streams", "Delete Log Streams"),
 ];
 
 /// Auth0's Management API scopes for a user's own profile, the only ones Auth0 grants to a

@@ -48,6 +48,7 @@ use tessera_jose::MasterKey;
 use tessera_store::Store;
 use tokio::net::TcpListener;
 
+pub use audit::streams::StreamSettings;
 pub use edge::client_ip::{InvalidRange, TrustedProxies};
 pub use edge::tls;
 /// The connections' operations for the CLI (`tessera connections`).
@@ -115,6 +116,9 @@ pub struct ServerConfig {
     /// default, as at Auth0; the nonces derive from the master key, so every node accepts
     /// what another issued.
     pub dpop_nonces: bool,
+    /// How log streams are delivered: poll interval, back-off, suspension
+    /// (`audit::streams`).
+    pub log_streams: StreamSettings,
 }
 
 impl ServerConfig {
@@ -139,6 +143,7 @@ impl ServerConfig {
             admin_listen: None,
             admin_url: None,
             dpop_nonces: false,
+            log_streams: StreamSettings::default(),
         }
     }
 }

@@ -30,6 +30,7 @@ mod imports;
 mod introspection;
 mod invalidation;
 mod linking;
+mod log_streams;
 mod management;
 mod mfa;
 mod mfa_api;

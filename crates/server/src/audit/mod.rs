@@ -24,6 +24,7 @@
 //! name is a secret's (passwords, client secrets, tokens, codes, keys, credentials…).
 
 mod scrub;
+pub(crate) mod streams;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};

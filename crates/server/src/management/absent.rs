@@ -3,7 +3,7 @@
 //! refresh) see "none" instead of failing on a 404 they do not expect.
 //!
 //! One table, [`ABSENT`], decides every such path:
-//! - **collections** Tessera has none of (log streams, forms, organizations, …) list as
+//! - **collections** Tessera has none of (forms, organizations, …) list as
 //!   empty, in the shape Auth0 pages that collection in; creating one is refused with
 //!   Auth0's `403 feature_not_enabled`;
 //! - **settings** describe what Tessera does instead (the brute-force limit it enforces,
@@ -39,7 +39,7 @@ enum Listing {
     /// Always an object holding the (empty) array under its key, as Auth0's newer,
     /// checkpoint-paged collections do.
     Object,
-    /// A bare array, unpaged (custom domains, log streams).
+    /// A bare array, unpaged (custom domains).
     Bare,
 }
 
@@ -92,7 +92,6 @@ const ABSENT: &[(&str, Answer)] = &[
         Listing::Paged,
         "Organizations",
     ),
-    empty("/log-streams", "log_streams", Listing::Bare, "Log streams"),
     empty(
         "/custom-domains",
         "custom_domains",

@@ -30,6 +30,7 @@ pub(crate) mod grants;
 pub(crate) mod guardian;
 pub(crate) mod identities;
 mod jobs;
+pub(crate) mod log_streams;
 pub(crate) mod logs;
 mod paging;
 pub(crate) mod resource_servers;
@@ -279,6 +280,14 @@ pub(crate) const ROUTES: &[Route] = &[
             .layer(DefaultBodyLimit::max(actions::MAX_BODY))
     }),
     ("/logs", || get(logs::http::list)),
+    ("/log-streams", || {
+        get(log_streams::http::list).post(log_streams::http::create)
+    }),
+    ("/log-streams/{id}", || {
+        get(log_streams::http::get)
+            .patch(log_streams::http::update)
+            .delete(log_streams::http::delete)
+    }),
     ("/logs/{id}", || get(logs::http::get)),
     ("/users/{id}/logs", || get(logs::http::of_user)),
     ("/rules-configs", || get(rules_configs::http::list)),

@@ -23,6 +23,7 @@ mod federation_oauth2;
 mod flows;
 mod hybrid;
 mod introspection;
+mod log_streams;
 mod logs;
 mod management;
 mod metrics;

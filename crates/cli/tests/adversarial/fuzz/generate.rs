@@ -935,12 +935,6 @@ pub(super) const ROUTES: &[Route] = &[
         Shape::Management,
     ),
     route(
-        "/api/v2/log-streams",
-        ABSENT_METHODS,
-        PAGING,
-        Shape::Management,
-    ),
-    route(
         "/api/v2/custom-domains",
         ABSENT_METHODS,
         PAGING,
@@ -1173,6 +1167,13 @@ pub(super) const ROUTES: &[Route] = &[
     route("/api/v2/jobs/{id}/errors", GET, &[], Shape::Management),
     route("/api/v2/logs", GET, LOGS, Shape::Management),
     route("/api/v2/logs/{id}", GET, &[], Shape::Management),
+    route("/api/v2/log-streams", GET_POST, &[], Shape::Management),
+    route(
+        "/api/v2/log-streams/{id}",
+        GET_PATCH_DELETE,
+        &[],
+        Shape::Management,
+    ),
     route("/api/v2/users/{id}/logs", GET, LOGS, Shape::Management),
 ];
 

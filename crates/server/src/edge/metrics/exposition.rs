@@ -140,6 +140,16 @@ impl Metrics {
             "Audit log events dropped because the log's queue was full.",
             self.log_events_dropped.load(Relaxed),
         );
+        out.counter(
+            "tessera_log_stream_events_delivered_total",
+            "Audit log events log streams' receivers accepted.",
+            self.log_stream_events_delivered.load(Relaxed),
+        );
+        out.counter(
+            "tessera_log_stream_failures_total",
+            "Log stream deliveries that failed and wait to be tried again.",
+            self.log_stream_failures.load(Relaxed),
+        );
 
         out.family(
             "tessera_signing_keys",

@@ -246,6 +246,8 @@ pub(crate) struct Metrics {
     code_replays: AtomicU64,
     store_unavailable: AtomicU64,
     log_events_dropped: AtomicU64,
+    log_stream_events_delivered: AtomicU64,
+    log_stream_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -278,6 +280,8 @@ impl Metrics {
             code_replays: AtomicU64::new(0),
             store_unavailable: AtomicU64::new(0),
             log_events_dropped: AtomicU64::new(0),
+            log_stream_events_delivered: AtomicU64::new(0),
+            log_stream_failures: AtomicU64::new(0),
         }
     }
 
@@ -327,6 +331,16 @@ impl Metrics {
     /// An audit event dropped because this node's log queue was full.
     pub(crate) fn log_event_dropped(&self) {
         self.log_events_dropped.fetch_add(1, Relaxed);
+    }
+
+    /// Audit events a log stream's receiver accepted (`audit::streams`).
+    pub(crate) fn log_stream_delivered(&self, events: u64) {
+        self.log_stream_events_delivered.fetch_add(events, Relaxed);
+    }
+
+    /// A log stream's delivery that failed (the batch is tried again later).
+    pub(crate) fn log_stream_failed(&self) {
+        self.log_stream_failures.fetch_add(1, Relaxed);
     }
 }
 

@@ -309,7 +309,6 @@ async fn absent_features_read_as_none_and_refuse_changes() {
     let t = Some(token.as_str());
 
     for (path, expected) in [
-        ("/log-streams", json!([])),
         ("/custom-domains", json!([])),
         ("/organizations", json!([])),
         ("/organizations?take=50", json!({"organizations": []})),
@@ -348,7 +347,6 @@ async fn absent_features_read_as_none_and_refuse_changes() {
         (Method::GET, "/hooks"),
         (Method::GET, "/prompts/login/partials"),
         (Method::GET, "/attack-protection/captcha"),
-        (Method::POST, "/log-streams"),
         (Method::POST, "/organizations"),
     ] {
         let (status, body) =
@@ -412,7 +410,7 @@ async fn absent_features_read_as_none_and_refuse_changes() {
     // A token is still required, and an unknown path is still a 404.
     let (status, _) = call(&server, None, Method::GET, "/hooks", None).await;
     assert_eq!(status, 401);
-    let (status, _) = call(&server, t, Method::GET, "/log-streams/lst_1", None).await;
+    let (status, _) = call(&server, t, Method::GET, "/custom-domains/cd_1", None).await;
     assert_eq!(status, 404);
     let (status, _): (u16, Value) = call(&server, t, Method::GET, "/no-such-thing", None).await;
     assert_eq!(status, 404);
