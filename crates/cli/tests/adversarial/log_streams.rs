@@ -271,7 +271,8 @@ async fn hostile_streams_are_refused_and_change_nothing() {
         t,
         Method::POST,
         "/log-streams",
-        Some(json!({"name": "kept", "sink": {"httpEndpoint": "https://127.0.0.1:1/in", "httpAuthorization": "Bearer adversarial-s3cret"}})),
+        Some(json!({"name": "kept", "sink": {"httpEndpoint": "https://127.0.0.1:1/in", "httpAuthorization": "Bearer adversarial-s3cret",
+            "httpCustomHeaders": [{"header": "X-Api-Key", "value": "adversarial-header-key"}]}})),
     )
     .await;
     tally.status("POST a good stream", status, 201);
@@ -322,6 +323,14 @@ async fn hostile_streams_are_refused_and_change_nothing() {
             &text,
         );
     }
+
+    // A custom header's value (an API key, shown to the stream's readers as Auth0 does)
+    // stays out of the audit log's record of the change.
+    tally.case(
+        "the audit log never shows a custom header's value",
+        !logs.to_string().contains("adversarial-header-key"),
+        &logs,
+    );
 
     // Scopes: a token without them.
     let other = server.management_token(&["read:logs", "read:users"]).await;

@@ -5,7 +5,8 @@ use serde_json::Value;
 /// Parts of a member's name (lower-cased) that make it a secret: passwords and their
 /// hashes, client and signing secrets, every kind of token, codes, keys, credentials,
 /// authorization headers, cookies and CSRF values, tickets (an email verification link
-/// is one) and a job's `location` (an export's download link).
+/// is one), a job's `location` (an export's download link), and headers (a log stream's
+/// custom headers carry API keys as `{header, value}` pairs, named by neither member).
 const SECRET_NAMES: &[&str] = &[
     "secret",
     "password",
@@ -29,6 +30,7 @@ const SECRET_NAMES: &[&str] = &[
     "pem",
     "ticket",
     "location",
+    "header",
 ];
 
 /// Whether a member named `name` may hold a secret.
@@ -69,6 +71,7 @@ mod tests {
             "csrf": "c",
             "ticket": "https://id/u/email-verification?ticket=t",
             "location": "https://id/api/v2/jobs/j/file?token=t",
+            "sink": {"httpEndpoint": "https://siem/in", "httpCustomHeaders": [{"header": "X-Api-Key", "value": "k"}]},
         });
         scrub(&mut body);
         assert_eq!(
@@ -78,6 +81,7 @@ mod tests {
                 "callbacks": ["https://app/cb"],
                 "user": {"email": "a@b.c", "app_metadata": {}},
                 "items": [{"kept": 1}],
+                "sink": {"httpEndpoint": "https://siem/in"},
             })
         );
     }
