@@ -27,6 +27,9 @@ const verdict = (ok) => {
   return ok ? '**yes**' : '**no**';
 };
 const rows = [];
+// One signature's CPU time on one core: the all-core rate is over `cores` cores.
+const signMs = (1000 * Number(cores)) / rsa;
+const verifyMs = (1000 * Number(cores)) / argon2;
 for (const [mode, label, durable] of [['rotation', 'Refresh-token rotation', 1], ['code', 'Code cycle with an SSO session', 2]]) {
   for (const clients of [4, 16]) {
     const run = best(`${mode}_c${clients}`);
@@ -41,11 +44,15 @@ for (const [mode, label, durable] of [['rotation', 'Refresh-token rotation', 1],
     rows.push(`| ${label}, ${clients} clients | ${n(run.per_second)}/s (p50 ${n(run.p50_ms, 1)} ms, p99 ${n(run.p99_ms, 1)} ms; ${run.errors} errors) | ${n(limit)}/s (${binding}) | ${ratio.toFixed(2)}× | ≥ 0.8× | ${verdict(ratio >= 0.8 && run.errors === 0)} |`);
     rows.push(`| … p99 ÷ p50, ${clients} clients | ${(run.p99_ms / run.p50_ms).toFixed(1)}× | — | — | < 4× | ${verdict(run.p99_ms < 4 * run.p50_ms)} |`);
     rows.push(`| … writes per operation; writes per commit (fsync) (informational) | ${n(run.writes / run.ops, 1)}; ${n(perFsync, 1)} | — | — | — | — |`);
+    const cpuMs = (run.server_cpu_s * 1000) / run.ops;
+    rows.push(`| … server CPU per operation, in one-core RSA signatures (informational; the load generator shares the cores) | ${n(cpuMs, 3)} ms = ${(cpuMs / signMs).toFixed(1)} signatures | ${run.signatures} signatures (1 = ${n(signMs, 3)} ms) | ${(run.signatures / (cpuMs / signMs)).toFixed(2)}× | — | — |`);
   }
 }
 const login = best('login');
 const loginRatio = login.per_second / argon2;
 rows.push(`| Password logins through the hosted form, ${loginClients} clients at once × ${logins} | ${n(login.per_second, 1)}/s (p50 ${n(login.p50_ms)} ms, p99 ${n(login.p99_ms)} ms; ${login.errors} errors) | ${n(argon2, 1)} Argon2id verifications/s (${cores} threads) | ${loginRatio.toFixed(2)}× | ≥ 0.9×, no errors | ${verdict(loginRatio >= 0.9 && login.errors === 0)} |`);
+const loginCpuMs = (login.server_cpu_s * 1000) / login.ops;
+rows.push(`| … server CPU per login, in Argon2id verifications (informational; the load generator shares the cores) | ${n(loginCpuMs, 1)} ms = ${(loginCpuMs / verifyMs).toFixed(2)} verifications | 1 verification = ${n(verifyMs, 1)} ms | ${(verifyMs / loginCpuMs).toFixed(2)}× | — | — |`);
 const rss = each((r) => ({ before: Number(kv[`rss_before_r${r}`]), after: Number(kv[`rss_after_r${r}`]), later: Number(kv[`rss_later_r${r}`]) }));
 const worstLater = Math.max(...rss.map((x) => x.later));
 rows.push(`| Resident memory 5 s after the login burst (worst round) | ${n(worstLater, 1)} MB (before: ${rss.map((x) => n(x.before, 1)).join(', ')} MB; right after: ${rss.map((x) => n(x.after, 1)).join(', ')} MB) | — | — | < 64 MB | ${verdict(worstLater < 64)} |`);

@@ -12,11 +12,13 @@
 //     form, the code redeemed), all at once.
 //
 // Prints one JSON line: {ops, seconds, per_second, p50_ms, p99_ms, errors, signatures, writes,
-// commits} (signatures: tokens signed per operation, read from the answers; writes and commits:
-// how far the server's tessera_db_writes_total and tessera_db_commits_total moved during the
-// measured part, read from BENCH_METRICS_URL when set). Each client uses its own loopback
+// commits, server_cpu_s} (signatures: tokens signed per operation, read from the answers; writes
+// and commits: how far the server's tessera_db_writes_total and tessera_db_commits_total moved
+// during the measured part, read from BENCH_METRICS_URL when set; server_cpu_s: the CPU time
+// the process BENCH_SERVER_PID used meanwhile, when set). Each client uses its own loopback
 // address (127.0.0.2 and up): the login form is throttled per address.
 
+import fs from 'node:fs';
 import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -115,12 +117,22 @@ async function rotate(client) {
   return tokens;
 }
 
-/** The server's write and commit counters now (zeros without BENCH_METRICS_URL). */
+/** The server's CPU seconds so far (utime + stime of BENCH_SERVER_PID; 0 without it). */
+function serverCpu() {
+  const pid = process.env.BENCH_SERVER_PID;
+  if (!pid) return 0;
+  // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The server's write and commit counters (zeros without BENCH_METRICS_URL) and CPU now. */
 async function counters() {
-  if (!process.env.BENCH_METRICS_URL) return { writes: 0, commits: 0 };
+  const cpu = serverCpu();
+  if (!process.env.BENCH_METRICS_URL) return { writes: 0, commits: 0, cpu };
   const text = (await request(new URL(process.env.BENCH_METRICS_URL), {})).body;
   const value = (name) => Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1] ?? NaN);
-  return { writes: value('tessera_db_writes_total'), commits: value('tessera_db_commits_total') };
+  return { writes: value('tessera_db_writes_total'), commits: value('tessera_db_commits_total'), cpu };
 }
 
 const times = [];
@@ -186,5 +198,6 @@ console.log(JSON.stringify({
   mode, clients, ops: times.length, seconds, per_second: times.length / seconds,
   p50_ms: at(50), p99_ms: at(99), errors, first_error: firstError[0] ?? null, signatures,
   writes: after.writes - before.writes, commits: after.commits - before.commits,
+  server_cpu_s: after.cpu - before.cpu,
 }));
 agent.destroy();

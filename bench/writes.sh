@@ -127,7 +127,7 @@ rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status
 
 measure() { # measure KEY MODE CLIENTS AMOUNT: one run of bench/writes.mjs
   local key=$1 mode=$2 clients=$3 amount=$4 out
-  out=$(BENCH_METRICS_URL=http://127.0.0.1:$METRICS/metrics \
+  out=$(BENCH_METRICS_URL=http://127.0.0.1:$METRICS/metrics BENCH_SERVER_PID=$SERVER_PID \
     node "$BENCH_DIR/writes.mjs" "$mode" "$BASE" "$SPA_ID" "$CALLBACK" "$EMAIL" "$PASSWORD" "$AUDIENCE" "$clients" "$amount") \
     || die "bench/writes.mjs $mode failed"
   echo "$out" >"$RUN_DIR/$key.json"
