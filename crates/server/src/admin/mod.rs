@@ -23,6 +23,7 @@ mod logs;
 mod roles;
 mod session;
 mod settings;
+mod streams;
 mod users;
 mod views;
 
@@ -168,6 +169,19 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/admin/logs", || get(logs::list)),
     ("/admin/logs/{id}", || get(logs::detail)),
+    ("/admin/log-streams", || {
+        get(streams::list).post(streams::create)
+    }),
+    ("/admin/log-streams/new", || get(streams::new)),
+    ("/admin/log-streams/{id}", || {
+        get(streams::settings).post(streams::save)
+    }),
+    ("/admin/log-streams/{id}/status", || {
+        post(streams::change_status)
+    }),
+    ("/admin/log-streams/{id}/delete", || {
+        get(streams::confirm_delete).post(streams::delete)
+    }),
     ("/admin/settings", || get(settings::settings)),
     ("/admin/settings/keys/rotate", || {
         post(settings::rotate_keys)

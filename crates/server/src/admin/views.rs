@@ -86,6 +86,11 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "connection_saved" => "The connection's settings were saved.",
         "connection_deleted" => "The connection was deleted.",
         "connection_apps_saved" => "The connection's applications were saved.",
+        "stream_created" => "The stream was created: events are delivered to its endpoint.",
+        "stream_saved" => "The stream's settings were saved.",
+        "stream_paused" => "The stream was paused: no events are delivered until it resumes.",
+        "stream_resumed" => "The stream was resumed: delivery goes on from where it stopped.",
+        "stream_deleted" => "The stream was deleted.",
         _ => return None,
     })
 }

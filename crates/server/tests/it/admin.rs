@@ -1942,3 +1942,305 @@ async fn the_logs_page_shows_a_dashboard_change_with_its_administrator() {
     let (status, _) = page(&server, &other, "/admin/logs").await;
     assert_eq!(status, 403);
 }
+
+/// The sapi/fapi events recorded so far, as `GET /api/v2/logs` shows them.
+async fn management_events(server: &TestServer) -> Vec<Value> {
+    let token = server.management_token(&["read:logs"]).await;
+    let events: Value = reqwest::Client::new()
+        .get(server.url("/api/v2/logs?per_page=100"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "sapi" || e["type"] == "fapi")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_log_stream_is_created_edited_paused_resumed_and_deleted_from_the_dashboard() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let browser = signed_in(&server, "admin@example.com").await;
+    let (status, html) = page(&server, &browser, "/admin/log-streams").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("No streams yet"), "{html}");
+    let (_, home) = page(&server, &browser, "/admin/").await;
+    assert!(
+        home.contains("href=\"/admin/log-streams\""),
+        "in the navigation"
+    );
+
+    let secret = "Bearer sekret-stream-token-1";
+    let response = post(
+        &server,
+        &browser,
+        "/admin/log-streams/new",
+        "/admin/log-streams",
+        &[
+            ("name", "SIEM"),
+            ("endpoint", "http://127.0.0.1:9/in"),
+            ("authorization", secret),
+            ("content_type", "application/json"),
+            ("format", "JSONARRAY"),
+            ("headers", "X-Tenant: acme\r\nX-Api-Key: header-secret-1"),
+            ("filter:management.success", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+    let stream_page = location(&response);
+    assert!(
+        stream_page.ends_with("?notice=stream_created"),
+        "{stream_page}"
+    );
+    let path = stream_page.split('?').next().unwrap().to_string();
+    let id = path.rsplit('/').next().unwrap().to_string();
+    let stored = server.store.find_log_stream(&id).await.unwrap().unwrap();
+    assert_eq!(stored.name, "SIEM");
+    assert_eq!(stored.status, "active");
+    assert_eq!(stored.sink["httpEndpoint"], "http://127.0.0.1:9/in");
+    assert_eq!(stored.sink["httpContentFormat"], "JSONARRAY");
+    assert_eq!(
+        stored.sink["httpCustomHeaders"],
+        serde_json::json!([
+            {"header": "X-Tenant", "value": "acme"},
+            {"header": "X-Api-Key", "value": "header-secret-1"}
+        ])
+    );
+    assert_eq!(
+        stored.filters,
+        serde_json::json!([{"type": "category", "name": "management.success"}])
+    );
+    let sealed = stored.sealed_authorization.clone().expect("sealed");
+    assert!(!String::from_utf8_lossy(&sealed).contains("sekret"));
+
+    let (_, html) = page(&server, &browser, &stream_page).await;
+    assert!(html.contains("The stream was created"), "{html}");
+    assert!(html.contains("X-Tenant: acme"), "{html}");
+    assert!(!html.contains("sekret-stream-token"), "write-only: {html}");
+    let (_, list) = page(&server, &browser, "/admin/log-streams").await;
+    assert!(list.contains("SIEM") && list.contains("http://127.0.0.1:9/in"));
+    assert!(list.contains("active"), "{list}");
+
+    // Refused by the API's own rules, shown by the field, nothing changed, the
+    // authorization typed not echoed.
+    for (endpoint, why) in [
+        ("ftp://127.0.0.1/in", "scheme"),
+        ("https://user:pw@127.0.0.1/in", "credentials"),
+        ("http://collector.example/in", "plain http off the machine"),
+        ("", "empty"),
+    ] {
+        let response = post(
+            &server,
+            &browser,
+            &path,
+            &path,
+            &[
+                ("name", "Renamed"),
+                ("endpoint", endpoint),
+                ("authorization", "Bearer another-secret-2"),
+                ("content_type", "application/json"),
+                ("format", "JSONLINES"),
+            ],
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{why}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("endpoint-error"), "{why}: {html}");
+        assert!(!html.contains("another-secret-2"), "{why}: echoed");
+        assert!(!html.contains("sekret-stream-token"), "{why}: echoed");
+        assert_eq!(
+            server.store.find_log_stream(&id).await.unwrap().unwrap(),
+            stored,
+            "{why}: changed nothing"
+        );
+    }
+    let response = post(
+        &server,
+        &browser,
+        &path,
+        &path,
+        &[
+            ("name", "SIEM"),
+            ("endpoint", "http://127.0.0.1:9/in"),
+            ("format", "JSONLINES"),
+            ("content_type", "application/json"),
+            ("headers", "Host: evil.example"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("headers-error"));
+
+    // Saved with the authorization left empty: kept.
+    let response = post(
+        &server,
+        &browser,
+        &path,
+        &path,
+        &[
+            ("name", "SIEM 2"),
+            ("endpoint", "http://127.0.0.1:9/other"),
+            ("authorization", ""),
+            ("content_type", "application/json"),
+            ("format", "JSONLINES"),
+            ("headers", "X-Tenant: acme"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+    let saved = server.store.find_log_stream(&id).await.unwrap().unwrap();
+    assert_eq!(saved.name, "SIEM 2");
+    assert_eq!(saved.sink["httpEndpoint"], "http://127.0.0.1:9/other");
+    assert_eq!(saved.sealed_authorization, stored.sealed_authorization);
+    assert_eq!(saved.filters, serde_json::json!([]));
+
+    // Pause, then resume; a suspended stream is resumed the same way.
+    let status_path = format!("{path}/status");
+    let response = post(
+        &server,
+        &browser,
+        &path,
+        &status_path,
+        &[("status", "paused")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        server
+            .store
+            .find_log_stream(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "paused"
+    );
+    let (_, html) = page(&server, &browser, &path).await;
+    assert!(html.contains(">Resume<"), "{html}");
+    server
+        .store
+        .update_log_stream(
+            &id,
+            &tessera_store::LogStreamUpdate {
+                status: Some("suspended".into()),
+                ..Default::default()
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let (_, html) = page(&server, &browser, &path).await;
+    assert!(
+        html.contains("suspended") && html.contains(">Resume<"),
+        "{html}"
+    );
+    let response = post(
+        &server,
+        &browser,
+        &path,
+        &status_path,
+        &[("status", "active")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        server
+            .store
+            .find_log_stream(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "active"
+    );
+    let response = post(
+        &server,
+        &browser,
+        &path,
+        &status_path,
+        &[("status", "deleted")],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+
+    // Delete: the name typed exactly.
+    let delete = format!("{path}/delete");
+    let response = post(&server, &browser, &delete, &delete, &[("confirm", "SIEM")]).await;
+    assert_eq!(response.status(), 400);
+    assert!(server.store.find_log_stream(&id).await.unwrap().is_some());
+    let response = post(
+        &server,
+        &browser,
+        &delete,
+        &delete,
+        &[("confirm", "SIEM 2")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        "/admin/log-streams?notice=stream_deleted"
+    );
+    assert!(server.store.find_log_stream(&id).await.unwrap().is_none());
+
+    // Each change recorded as sapi with the administrator; no secret in any.
+    let events = management_events(&server).await;
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(text.contains("POST /admin/log-streams"), "{text}");
+    assert!(text.contains("admin@example.com"), "{text}");
+    for secret in ["sekret-stream-token", "another-secret-2", "header-secret-1"] {
+        assert!(!text.contains(secret), "{secret} in the log: {text}");
+    }
+}
+
+#[tokio::test]
+async fn log_stream_forms_without_csrf_or_rights_change_nothing() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    administrator(&server, "reader@example.com", &["read:log_streams"]).await;
+    administrator(&server, "nobody@example.com", &[]).await;
+    let fields = [
+        ("name", "Forged"),
+        ("endpoint", "http://127.0.0.1:9/in"),
+        ("content_type", "application/json"),
+        ("format", "JSONLINES"),
+    ];
+    let admin = signed_in(&server, "admin@example.com").await;
+    let response = admin
+        .post(at(&server, "/admin/log-streams"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "no CSRF token");
+
+    let reader = signed_in(&server, "reader@example.com").await;
+    let (status, html) = page(&server, &reader, "/admin/log-streams").await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("Create Stream</a>"), "{html}");
+    let response = post(
+        &server,
+        &reader,
+        "/admin/log-streams",
+        "/admin/log-streams",
+        &fields,
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+
+    let nobody = signed_in_expecting_403(&server, "nobody@example.com").await;
+    for path in ["/admin/log-streams", "/admin/log-streams/new"] {
+        let (status, _) = page(&server, &nobody, path).await;
+        assert_eq!(status, 403, "{path}");
+    }
+    assert!(server.store.list_log_streams().await.unwrap().is_empty());
+}

@@ -609,6 +609,21 @@ pub(super) const ROUTES: &[Route] = &[
     route("/admin/users/{id}/json", GET, DASHBOARD, Shape::Page),
     route("/admin/logs", GET, DASHBOARD, Shape::Page),
     route("/admin/logs/{id}", GET, DASHBOARD, Shape::Page),
+    route("/admin/log-streams", GET_POST, DASHBOARD, Shape::Page),
+    route("/admin/log-streams/new", GET, DASHBOARD, Shape::Page),
+    route("/admin/log-streams/{id}", GET_POST, DASHBOARD, Shape::Page),
+    route(
+        "/admin/log-streams/{id}/status",
+        POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
+    route(
+        "/admin/log-streams/{id}/delete",
+        GET_POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
     route("/admin/settings", GET, DASHBOARD, Shape::Page),
     route(
         "/admin/settings/keys/rotate",
