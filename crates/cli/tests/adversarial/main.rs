@@ -19,6 +19,7 @@ mod brute_force;
 mod connections;
 mod csrf;
 mod dashboard;
+mod dashboard_streams;
 mod databases;
 mod device_flow;
 mod dpop;
