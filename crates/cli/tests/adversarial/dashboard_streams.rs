@@ -203,7 +203,7 @@ async fn hostile_stream_forms_are_refused_by_the_apis_rules_and_change_nothing()
             html.contains("Payload validation error")
                 || html.contains("Write each header")
                 || html.contains("Invalid form"),
-            &html.chars().take(300).collect::<String>(),
+            html.chars().take(300).collect::<String>(),
         );
     }
     let streams = server.store.list_log_streams().await.unwrap();
@@ -307,7 +307,7 @@ async fn hostile_stream_forms_are_refused_by_the_apis_rules_and_change_nothing()
     tally.case(
         "an eleventh stream: the limit said",
         html.contains("at most 10 log streams"),
-        &html.chars().take(300).collect::<String>(),
+        html.chars().take(300).collect::<String>(),
     );
     let count = server.store.list_log_streams().await.unwrap().len();
     tally.case("ten streams, no more", count == 10, count);
