@@ -189,6 +189,34 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/admin/settings/mfa", || post(settings::require_mfa)),
 ];
 
+/// The object a dashboard form posted to `path` (`/admin/{section}/{id}/…`) changes, as
+/// the Management API reads it: the template of its `GET` route and the path to read
+/// (under `/api/v2`). The audit recorder keeps that read as the change's `before`, as it
+/// does for the Management API's own writes; forms that create (no id) have none.
+pub(crate) fn object_read(path: &str) -> Option<(&'static str, String)> {
+    let mut segments = path.strip_prefix("/admin/")?.split('/');
+    let section = segments.next()?;
+    let id = segments.next()?;
+    if id.is_empty() || id == "new" {
+        return None;
+    }
+    let template = match section {
+        "apis" => "/resource-servers/{id}",
+        "applications" => "/clients/{id}",
+        "connections" => "/connections/{id}",
+        "users" => "/users/{id}",
+        "roles" => "/roles/{id}",
+        "actions" => "/actions/actions/{id}",
+        "triggers" => "/actions/triggers/{trigger_id}/bindings",
+        "log-streams" => "/log-streams/{id}",
+        _ => return None,
+    };
+    let read = template.replace("{id}", id).replace("{trigger_id}", id);
+    Some((template, read))
+}
+
+pub(crate) use session::principal_of;
+
 /// A page's query string (an unreadable one reads as empty: pages only take hints from
 /// it — page numbers, a search, a notice key).
 pub(crate) fn query_of(query: Option<String>) -> Params {

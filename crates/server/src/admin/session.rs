@@ -200,6 +200,15 @@ async fn load(state: &AppState, parts: &Parts) -> Result<Admin, Refusal> {
     })
 }
 
+/// The Management API rights of the administrator a request's session cookie signs in,
+/// if any (the audit recorder reads an object before a dashboard form changes it).
+pub(crate) async fn principal_of(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = Method::POST;
+    parts.headers = headers.clone();
+    load(state, &parts).await.ok().map(|admin| admin.principal)
+}
+
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Response;
 

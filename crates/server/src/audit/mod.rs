@@ -325,7 +325,8 @@ pub(crate) async fn management_writes(
 }
 
 /// The layer of the dashboard: each form an administrator posts recorded as `sapi`
-/// (answered below 400) or `fapi`, with the administrator as who.
+/// (answered below 400) or `fapi`, with the administrator as who, and for a form about
+/// an existing object that object's state before ([`dashboard_before`]).
 pub(crate) async fn dashboard_writes(
     State(state): State<AppState>,
     request: Request,
@@ -359,6 +360,15 @@ async fn recorded_write(
         Channel::Api if changes_an_object(request.method()) => {
             let read = read_request(&request, &path);
             Some(read_before(state, read).await)
+        }
+        Channel::Dashboard => {
+            // Owned, so no borrow of the request (not `Sync`) is held across the read.
+            let headers = request.headers().clone();
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .copied();
+            dashboard_before(state, headers, peer, &path).await
         }
         _ => None,
     };
@@ -435,12 +445,51 @@ async fn read_before(state: &AppState, read: Option<(Route, Request)>) -> Value 
     };
     let handlers = handlers().with_state(state.clone());
     let Ok(response) = tower::ServiceExt::oneshot(handlers, read).await;
+    state_of(response).await
+}
+
+/// The object a read answered, scrubbed; or why there is none.
+async fn state_of(response: Response) -> Value {
     let status = response.status();
     if status != axum::http::StatusCode::OK {
         return json!({ "omitted": format!("not read: GET answered {}", status.as_u16()) });
     }
     let (_, value) = response_details(response).await;
     value
+}
+
+/// The object a dashboard form is about to change ([`crate::admin::object_read`]), read
+/// as [`read_before`] reads for the Management API: that object's `GET` route, with the
+/// signed-in administrator's own rights (a viewer's read, never more), scrubbed. `None`
+/// for a form that changes no existing object, or without a signed-in administrator
+/// (whose request is then not recorded at all).
+async fn dashboard_before(
+    state: &AppState,
+    headers: axum::http::HeaderMap,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    path: &str,
+) -> Option<Value> {
+    let (template, read_path) = crate::admin::object_read(path)?;
+    let principal = crate::admin::principal_of(state, &headers).await?;
+    let (_, handlers) = crate::management::routes()
+        .into_iter()
+        .find(|(known, _)| *known == template)?;
+    let prefix = crate::management::PREFIX;
+    // Routed, so the route's own parameters are set from the path read.
+    let router = axum::Router::new()
+        .route(&format!("{prefix}{template}"), handlers())
+        .with_state(state.clone());
+    let mut read = Request::new(Body::empty());
+    let Ok(uri) = format!("{prefix}{read_path}").parse() else {
+        return Some(json!({ "omitted": "not read" }));
+    };
+    *read.uri_mut() = uri;
+    if let Some(peer) = peer {
+        read.extensions_mut().insert(peer);
+    }
+    let Ok(response) =
+        crate::management::acting_as(principal, tower::ServiceExt::oneshot(router, read)).await;
+    Some(state_of(response).await)
 }
 
 fn header_text(request: &Request, name: header::HeaderName) -> Option<String> {

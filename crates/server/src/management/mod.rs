@@ -53,7 +53,7 @@ use axum::routing::{delete, get, post, put};
 use tessera_store::{ResourceServerUpdate, Store, StoreError};
 
 use crate::{AppState, Route};
-pub(crate) use auth::Principal;
+pub(crate) use auth::{Principal, acting_as};
 pub(crate) use body::Fields;
 pub(crate) use error::{ApiError, ApiResult};
 pub(crate) use jobs::ImportQueue;

@@ -2244,3 +2244,85 @@ async fn log_stream_forms_without_csrf_or_rights_change_nothing() {
     }
     assert!(server.store.list_log_streams().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_dashboard_edit_records_the_state_before_without_secrets() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let browser = signed_in(&server, "admin@example.com").await;
+    let api = server
+        .store
+        .find_resource_server(API)
+        .await
+        .unwrap()
+        .unwrap();
+    let settings = format!("/admin/apis/{}/settings", api.id);
+    let lifetime = api.token_lifetime.to_string();
+    let web_lifetime = api.token_lifetime_for_web.to_string();
+    let form = [
+        ("name", "Renamed API"),
+        ("token_lifetime", lifetime.as_str()),
+        ("token_lifetime_for_web", web_lifetime.as_str()),
+        ("signing_alg", api.signing_alg.as_str()),
+        ("token_dialect", api.token_dialect.as_str()),
+    ];
+    let response = post(&server, &browser, &settings, &settings, &form).await;
+    assert_eq!(response.status(), 302);
+
+    // An application, whose read holds its secret: kept out.
+    let client =
+        tessera_testkit::client("Billing", AppType::RegularWeb, Some("dash-before-s3cret"));
+    server.store.create_client(&client).await.unwrap();
+    let app_path = format!("/admin/applications/{}", client.client_id);
+    let response = post(
+        &server,
+        &browser,
+        &app_path,
+        &app_path,
+        &[
+            ("name", "Billing 2"),
+            ("callbacks", "https://billing.example.com/cb"),
+            ("token_lifetime", "2592000"),
+            ("idle_token_lifetime", "1296000"),
+            ("leeway", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+
+    let events = management_events(&server).await;
+    let event = |path: &str| {
+        events
+            .iter()
+            .find(|e| e["details"]["request"]["path"] == path)
+            .unwrap_or_else(|| panic!("no event for {path}: {events:?}"))
+            .clone()
+    };
+    let renamed = event(&settings);
+    assert_eq!(renamed["type"], "sapi");
+    assert_eq!(renamed["details"]["before"]["name"], api.name, "{renamed}");
+    assert_eq!(renamed["details"]["before"]["identifier"], API, "{renamed}");
+    assert_eq!(renamed["details"]["request"]["body"]["name"], "Renamed API");
+    let app = event(&app_path);
+    assert_eq!(app["details"]["before"]["name"], "Billing", "{app}");
+    assert_eq!(app["details"]["before"]["client_id"], client.client_id);
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains("dash-before-s3cret"), "{text}");
+    assert!(!text.contains("client_secret"), "{text}");
+    // A form that creates has no state before.
+    let response = post(
+        &server,
+        &browser,
+        "/admin/roles/new",
+        "/admin/roles",
+        &[("name", "Fresh"), ("description", "")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let events = management_events(&server).await;
+    let created = events
+        .iter()
+        .find(|e| e["details"]["request"]["path"] == "/admin/roles")
+        .unwrap();
+    assert!(created["details"].get("before").is_none(), "{created}");
+}
