@@ -801,9 +801,9 @@ record loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- report ------------------------------------------------------------------------------
 node "$BENCH_DIR/report.mjs" "$RESULTS" "$COMMANDS" "${API_COMMANDS:-/dev/null}" >"$OUT.tmp" || die "writing the report failed"
-# The sections bench/lists.sh, imports.sh, actions.sh, cluster.sh and writes.sh write
+# The sections bench/lists.sh, imports.sh, actions.sh, cluster.sh, writes.sh and tenant.sh write
 # (between their markers) are their own: carried over.
-for section in lists imports actions cluster writes; do
+for section in lists imports actions cluster writes tenant; do
   if [[ -f $OUT ]] && grep -q "^<!-- $section:begin" "$OUT"; then
     { printf '\n'; sed -n "/^<!-- $section:begin/,/^<!-- $section:end -->/p" "$OUT"; } >>"$OUT.tmp"
   fi
