@@ -276,6 +276,16 @@ record loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 prepare small "$SMALL"
 prepare large "$LARGE"
 log "measuring, $ROUNDS rounds, small and large in turn"
+# Start times first (one sample is mostly the machine's noise): a start and a stop each
+# round, then the measured servers' own starts.
+for ((round = 1; round <= ROUNDS; round++)); do
+  for name in small large; do
+    start_server "$RUN_DIR/$name" "${PORT_OF[$name]}" "$RUN_DIR/$name/start-r$round.log"
+    record "${name}_start_ms_r$round" "$START_MS"
+    stop_server "$SERVER_PID"
+    SERVER_PID=""
+  done
+done
 serve small
 serve large
 for ((round = 1; round <= ROUNDS; round++)); do
