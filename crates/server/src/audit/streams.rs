@@ -53,6 +53,10 @@ pub struct StreamSettings {
     pub retry_base: Duration,
     /// Consecutive failures that suspend a stream.
     pub max_failures: u32,
+    /// How long a claim holds a stream (default [`LEASE`]): a node stopped while
+    /// delivering leaves the stream to the others once it runs out. Longer than a claim's
+    /// batches at their timeout, or two nodes may deliver one stream at once.
+    pub lease: Duration,
 }
 
 impl Default for StreamSettings {
@@ -61,6 +65,7 @@ impl Default for StreamSettings {
             poll_interval: Duration::from_secs(1),
             retry_base: Duration::from_secs(1),
             max_failures: MAX_FAILURES,
+            lease: LEASE,
         }
     }
 }
@@ -129,7 +134,7 @@ async fn deliver_one(state: &AppState, http: &reqwest::Client, owner: &str, id: 
     let settings = state.config().log_streams;
     let now = crate::audit::now_millis();
     let claimed = store
-        .claim_log_stream(id, owner, now, now + millis(LEASE))
+        .claim_log_stream(id, owner, now, now + millis(settings.lease))
         .await;
     let mut stream = match claimed {
         Ok(Some(stream)) => stream,
@@ -197,7 +202,7 @@ async fn deliver_one(state: &AppState, http: &reqwest::Client, owner: &str, id: 
         }
         let now = crate::audit::now_millis();
         match store
-            .claim_log_stream(id, owner, now, now + millis(LEASE))
+            .claim_log_stream(id, owner, now, now + millis(settings.lease))
             .await
         {
             Ok(Some(again)) => stream = again,

@@ -119,6 +119,7 @@ async fn server_failing_at(max_failures: u32) -> TestServer {
             poll_interval: Duration::from_millis(20),
             retry_base: Duration::from_millis(10),
             max_failures,
+            ..StreamSettings::default()
         };
     })
     .await

@@ -24,6 +24,7 @@ mod flows;
 mod hybrid;
 mod introspection;
 mod log_streams;
+mod log_streams_cluster;
 mod logs;
 mod management;
 mod metrics;
