@@ -65,19 +65,28 @@ pub(crate) async fn list(
             error = Some("A user id has at most 300 characters.");
         }
     }
-    let page = match logs::search(&state, &admin.principal, &search, paging.slice()).await {
+    let mut page = match logs::search(
+        &state,
+        &admin.principal,
+        &search,
+        paging.slice_looking_ahead(),
+    )
+    .await
+    {
         Ok(page) => page,
         Err(error) => return views::operation_refused(&error),
     };
+    let mut paging = paging.looked_ahead(&mut page.items);
+    // No page after the last one served.
+    paging.total = paging.total.min(MAX_RESULTS);
     let search_query = form_urlencoded::Serializer::new(String::new())
         .append_pair("type", &log_type)
         .append_pair("user", &user_id)
         .finish();
-    let total = page.total.map(|total| total.min(MAX_RESULTS));
     views::page(&ListPage {
         frame: Frame::new(&state, &admin, "logs", None),
         events: page.items.iter().map(wire::log_event).collect(),
-        paging: paging.with_total(total),
+        paging,
         log_type,
         user_id,
         error,

@@ -91,20 +91,27 @@ pub(crate) async fn list(
         .append_pair("term", &term)
         .finish();
     let result = match user_search::parse(q.as_deref(), None, None) {
-        Ok(search) => users::list(&state, &admin.principal, &search, paging.slice()).await,
+        Ok(search) => {
+            users::list(
+                &state,
+                &admin.principal,
+                &search,
+                paging.slice_looking_ahead(),
+            )
+            .await
+        }
         Err(error) => Err(error),
     };
-    let (users, total, error) = match result {
-        Ok(page) => (page.items, page.total, None),
-        Err(error) if error.status == StatusCode::BAD_REQUEST => {
-            (Vec::new(), None, Some(error.message))
-        }
+    let (mut users, error) = match result {
+        Ok(page) => (page.items, None),
+        Err(error) if error.status == StatusCode::BAD_REQUEST => (Vec::new(), Some(error.message)),
         Err(error) => return views::operation_refused(&error),
     };
+    let paging = paging.looked_ahead(&mut users);
     views::page(&ListPage {
         frame: Frame::new(&state, &admin, "users", notice_of(&query)),
         users,
-        paging: paging.with_total(total),
+        paging,
         term,
         field,
         fields: SEARCH_FIELDS,

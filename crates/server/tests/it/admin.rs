@@ -2326,3 +2326,38 @@ async fn a_dashboard_edit_records_the_state_before_without_secrets() {
         .unwrap();
     assert!(created["details"].get("before").is_none(), "{created}");
 }
+
+/// The users list reads a page and one row more instead of counting every user (a count
+/// grows with the tenant): the range says where the page is, "Next" shows only when
+/// another row follows.
+#[tokio::test]
+async fn the_users_list_pages_without_counting_every_user() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    for i in 0..24 {
+        create_user(&server.store, &format!("paged{i:02}@example.com"), PASSWORD).await;
+    }
+    let browser = signed_in(&server, "admin@example.com").await;
+    let (status, first) = page(&server, &browser, "/admin/users").await;
+    assert_eq!(status, 200);
+    assert!(first.contains("1–20<"), "{first}");
+    assert!(!first.contains(" of "), "no total is counted: {first}");
+    assert!(first.contains("rel=\"next\""), "{first}");
+    let (_, second) = page(&server, &browser, "/admin/users?page=1").await;
+    // 25 users and the fixture's own: the second page holds the rest.
+    assert!(second.contains("<span>21–26</span>"), "{second}");
+    assert!(!second.contains("rel=\"next\""), "{second}");
+    assert!(second.contains("rel=\"prev\""), "{second}");
+    let (_, beyond) = page(&server, &browser, "/admin/users?page=7").await;
+    assert!(
+        !beyond.contains("paged") && !beyond.contains("rel=\"next\""),
+        "{beyond}"
+    );
+    // Exactly a page of matches: no "Next" to an empty page.
+    for i in 24..40 {
+        create_user(&server.store, &format!("paged{i:02}@example.com"), PASSWORD).await;
+    }
+    let (_, search) = page(&server, &browser, "/admin/users?field=email&term=paged0").await;
+    assert!(search.contains("1–10<"), "{search}");
+    assert!(!search.contains("rel=\"next\""), "{search}");
+}
