@@ -11,6 +11,9 @@
 # The commit limit: the sqlite3 shell commits single-row transactions (WAL,
 # synchronous=FULL, as Tessera) into a database beside the server's, one after another.
 # The server's own writes and commits (its metrics) show how many writes shared an fsync.
+# Pinned (the default with 2+ cores and taskset): the server runs on the last core and the
+# load generator on the others, and the RSA and Argon2id limits are measured on the
+# server's core alone — so the load generator's own CPU is not counted against the server.
 #
 # Writes (or replaces) the section between the `writes` markers of BENCHMARKS.md;
 # bench/run.sh keeps that section when it rewrites the file. See bench/README.md.
@@ -20,6 +23,8 @@
 #   BENCH_DURATION=10       seconds of each measured rotation / code-cycle run (after 2 s warm-up)
 #   BENCH_ROUNDS=2          rounds; the best of each measurement counts
 #   BENCH_LOGIN_CLIENTS=64  clients signing in at once     BENCH_LOGINS=3  logins per client
+#   BENCH_PIN=auto          1: server on the last core, load on the others, limits on the
+#                           server's core; 0: nothing pinned, limits on every core
 #   BENCH_SKIP_BUILD=1      use target/release/tessera and its argon2_rate example as they are
 #   BENCH_TESSERA_BIN=PATH  measure that binary instead (implies no build of it)
 #   BENCH_ARGON2_RATE_BIN=PATH  the argon2_rate example to use (implies no build of it)
@@ -41,6 +46,23 @@ for v in DURATION ROUNDS LOGIN_CLIENTS LOGINS; do
 done
 (( DURATION <= 120 && ROUNDS <= 5 && LOGIN_CLIENTS <= 250 && LOGINS <= 20 )) \
   || { echo "bench/writes: a knob is out of its bounds (duration <= 120, rounds <= 5, login clients <= 250, logins <= 20)" >&2; exit 2; }
+
+PIN=${BENCH_PIN:-auto}
+[[ $PIN =~ ^(auto|0|1)$ ]] || { echo "bench/writes: BENCH_PIN must be auto, 0 or 1 (got '$PIN')" >&2; exit 2; }
+if [[ $PIN == auto ]]; then
+  if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then PIN=1; else PIN=0; fi
+fi
+if (( PIN )); then
+  (( $(nproc) >= 2 )) || { echo "bench/writes: BENCH_PIN=1 needs 2 or more cores" >&2; exit 2; }
+  SERVER_CPU=$(( $(nproc) - 1 ))
+  SERVER_PIN=(taskset -c "$SERVER_CPU")
+  LOAD_PIN=(taskset -c "0-$(( SERVER_CPU - 1 ))")
+  SERVER_CORES=1
+else
+  SERVER_PIN=()
+  LOAD_PIN=()
+  SERVER_CORES=$(nproc)
+fi
 
 log() { printf '[bench/writes %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { printf '[bench/writes] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -91,8 +113,10 @@ for i in range(n): print(f\"BEGIN IMMEDIATE; INSERT INTO t (v) VALUES ('row {i}'
   [[ $(sqlite3 "$db" 'SELECT count(*) FROM t') == "$n" ]] || die "the commit loop lost rows"
   node -p "($n / ($ended - $started)).toFixed(1)"
 }
-rsa_rate() { # RSA-2048 sign/s on every core
-  openssl speed -seconds 3 -multi "$(nproc)" rsa2048 2>/dev/null \
+rsa_rate() { # RSA-2048 sign/s on the server's cores
+  local multi=()
+  (( PIN )) || multi=(-multi "$(nproc)")
+  "${SERVER_PIN[@]}" openssl speed -seconds 3 "${multi[@]}" rsa2048 2>/dev/null \
     | awk '/sign\/s/ && /verify\/s/ { for (i = 1; i <= NF; i++) if ($i == "sign/s") col = i + 3; next }
            col && $1 == "rsa" && $2 == "2048" { print $col; exit }'
 }
@@ -114,7 +138,7 @@ printf '%s\n' "$PASSWORD" | tessera users create --email "$EMAIL" --password-std
 PORT=$(free_port)
 METRICS=$(free_port)
 BASE=http://127.0.0.1:$PORT
-RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" --issuer "$BASE/" --metrics-listen "127.0.0.1:$METRICS" \
+RUST_LOG=warn "${SERVER_PIN[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" --issuer "$BASE/" --metrics-listen "127.0.0.1:$METRICS" \
   >"$RUN_DIR/server.log" 2>&1 &
 SERVER_PID=$!
 for ((i = 0; i < 300; i++)); do
@@ -128,7 +152,7 @@ rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status
 measure() { # measure KEY MODE CLIENTS AMOUNT: one run of bench/writes.mjs
   local key=$1 mode=$2 clients=$3 amount=$4 out
   out=$(BENCH_METRICS_URL=http://127.0.0.1:$METRICS/metrics BENCH_SERVER_PID=$SERVER_PID \
-    node "$BENCH_DIR/writes.mjs" "$mode" "$BASE" "$SPA_ID" "$CALLBACK" "$EMAIL" "$PASSWORD" "$AUDIENCE" "$clients" "$amount") \
+    "${LOAD_PIN[@]}" node "$BENCH_DIR/writes.mjs" "$mode" "$BASE" "$SPA_ID" "$CALLBACK" "$EMAIL" "$PASSWORD" "$AUDIENCE" "$clients" "$amount") \
     || die "bench/writes.mjs $mode failed"
   echo "$out" >"$RUN_DIR/$key.json"
   record "$key" "$out"
@@ -139,7 +163,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   log "round $round: limits"
   record "commits_r$round" "$(commit_rate)"
   record "rsa_r$round" "$(rsa_rate)"
-  record "argon2_r$round" "$("$RATE_BIN" "$(nproc)" 5)"
+  record "argon2_r$round" "$("${SERVER_PIN[@]}" "$RATE_BIN" "$SERVER_CORES" 5)"
   for clients in 4 16; do
     measure "rotation_c${clients}_r$round" rotation "$clients" "$DURATION"
     measure "code_c${clients}_r$round" code "$clients" "$DURATION"
@@ -156,5 +180,5 @@ record load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- the report ------------------------------------------------------------------------------
 node "$BENCH_DIR/writes-report.mjs" "$RESULTS" "$OUT" "$ROUNDS" "$LOGIN_CLIENTS" "$LOGINS" "$DURATION" \
-  "$(date -u '+%Y-%m-%d %H:%M:%S')" "$(nproc)" "${BIN#"$ROOT"/}" || die "the report failed"
+  "$(date -u '+%Y-%m-%d %H:%M:%S')" "$SERVER_CORES" "${BIN#"$ROOT"/}" "$PIN" "$(nproc)" || die "the report failed"
 log "wrote the writes section of ${OUT#"$ROOT"/} (raw outputs in ${RUN_DIR#"$ROOT"/})"
