@@ -15,7 +15,8 @@
 //! on Auth0 that template's status toggle decides the same).
 
 use tessera_core::{
-    DATABASE_CONNECTION, Metadata, PasswordPolicyError, User, check_password_policy, ids, validate,
+    Client, DATABASE_CONNECTION, Metadata, PasswordPolicyError, User, check_password_policy, ids,
+    validate,
 };
 use tessera_store::{NewUser, StoreError};
 
@@ -73,11 +74,13 @@ pub(crate) async fn create(state: &AppState, account: NewAccount) -> Result<User
     let Some(sign_up) = &account.sign_up else {
         return create_account(state, account).await;
     };
-    let mut event = crate::audit::event("ss", "Successful signup");
-    event.client_id = Some(sign_up.client.client_id.clone());
-    event.client_name = Some(sign_up.client.name.clone());
-    event.connection = Some(sign_up.database.name.clone());
-    event.user_name = Some(account.email.chars().take(256).collect());
+    let mut event = sign_up_event(
+        "ss",
+        "Successful signup",
+        &sign_up.client,
+        &sign_up.database.name,
+        &account.email,
+    );
     let created = create_account(state, account).await;
     match &created {
         Ok(user) => event.user_id = Some(user.user_id.clone()),
@@ -96,6 +99,33 @@ pub(crate) async fn create(state: &AppState, account: NewAccount) -> Result<User
     }
     state.record_log(event);
     created
+}
+
+/// A sign-up refused before any account could be created — the connection does not let
+/// users sign themselves up — as the same `fs` event a refused account is.
+pub(crate) fn record_refused_sign_up(
+    state: &AppState,
+    client: &Client,
+    connection: &str,
+    email: &str,
+    description: &str,
+) {
+    state.record_log(sign_up_event("fs", description, client, connection, email));
+}
+
+fn sign_up_event(
+    log_type: &str,
+    description: &str,
+    client: &Client,
+    connection: &str,
+    email: &str,
+) -> tessera_store::LogEvent {
+    let mut event = crate::audit::event(log_type, description);
+    event.client_id = Some(client.client_id.clone());
+    event.client_name = Some(client.name.clone());
+    event.connection = Some(connection.to_string());
+    event.user_name = Some(email.chars().take(256).collect());
+    event
 }
 
 async fn create_account(state: &AppState, mut account: NewAccount) -> Result<User, Refusal> {

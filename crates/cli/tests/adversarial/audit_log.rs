@@ -371,6 +371,7 @@ async fn nothing_typed_into_sign_up_verification_or_a_second_factor_is_logged() 
             "read:logs",
             "update:guardian_factors",
             "update:mfa_policies",
+            "update:connections",
         ])
         .await;
     let mut secrets: Vec<String> = Vec::new();
@@ -396,6 +397,35 @@ async fn nothing_typed_into_sign_up_verification_or_a_second_factor_is_logged() 
         );
         secrets.push(password.to_string());
     }
+
+    // Sign-up disabled on the connection, then a hostile attempt: refused before any
+    // account is made, still recorded (`fs`), with the address cut short and no password.
+    let (status, _) = call(
+        &server,
+        Some(&token),
+        Method::PATCH,
+        &format!("/connections/{}", tessera_core::DATABASE_CONNECTION_ID),
+        Some(json!({"options": {"disable_signup": true}})),
+    )
+    .await;
+    tally.status("disabling sign-up", status, 200);
+    let hostile_email = format!("<script>x</script>{}@example.com", "h".repeat(10_000));
+    let response = reqwest::Client::new()
+        .post(server.url("/dbconnections/signup"))
+        .json(
+            &json!({"client_id": server.spa_client_id, "email": hostile_email,
+                      "password": "Disabled-Signup-Password-21",
+                      "connection": "Username-Password-Authentication"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    tally.status(
+        "a sign-up where sign-up is disabled",
+        response.status().as_u16(),
+        400,
+    );
+    secrets.push("Disabled-Signup-Password-21".to_string());
 
     // Verification tickets: forged, huge, markup; each refused with the same page. The
     // browser has its CSRF cookie from a login page, so only the ticket is wrong.
@@ -485,7 +515,26 @@ async fn nothing_typed_into_sign_up_verification_or_a_second_factor_is_logged() 
     let events = every_event(&server, &token).await;
     let count = |log_type: &str| events.iter().filter(|e| e["type"] == log_type).count();
     tally.case("the sign-up is recorded", count("ss") == 1, count("ss"));
-    tally.case("both refusals are recorded", count("fs") == 2, count("fs"));
+    tally.case(
+        "the three refusals are recorded",
+        count("fs") == 3,
+        count("fs"),
+    );
+    let disabled = events
+        .iter()
+        .find(|e| e["type"] == "fs" && e["description"] == "Public signup is disabled");
+    tally.case(
+        "the refusal by the connection names a shortened address",
+        disabled.is_some_and(|e| {
+            e["user_name"]
+                .as_str()
+                .is_some_and(|name| name.chars().count() <= 256)
+        }),
+        format!("{disabled:?}")
+            .chars()
+            .take(300)
+            .collect::<String>(),
+    );
     tally.case(
         "the forged tickets are recorded",
         count("fv") >= 1,

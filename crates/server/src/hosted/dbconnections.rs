@@ -164,6 +164,13 @@ async fn sign_up(
         ));
     };
     if database.signup_disabled {
+        accounts::record_refused_sign_up(
+            state,
+            &client,
+            &database.name,
+            &email,
+            "Public signup is disabled",
+        );
         return Err(SignupError::new(
             StatusCode::BAD_REQUEST,
             "operation_not_allowed",

@@ -286,8 +286,28 @@ pub(crate) async fn signup_submit(
         if !session::csrf_valid(&state, &headers, csrf, &record.csrf_hash) {
             return Err(csrf_failure());
         }
-        let database = signup_database(&state, &client.client_id, &request).await?;
         let email = params.get("email").unwrap_or("").trim().to_string();
+        let database = match signup_database(&state, &client.client_id, &request).await {
+            Ok(database) => database,
+            Err(refused) => {
+                if let Ok(Some(database)) = databases::of_client(
+                    state.store(),
+                    &client.client_id,
+                    request.connection.as_deref(),
+                )
+                .await
+                {
+                    crate::accounts::record_refused_sign_up(
+                        &state,
+                        &client,
+                        &database.name,
+                        &email,
+                        "Public signup is disabled",
+                    );
+                }
+                return Err(refused);
+            }
+        };
         let password = params.get("password").unwrap_or("").to_string();
         let render = |error: &str| {
             let page = SignupPage {

@@ -507,3 +507,82 @@ async fn a_third_party_application_signs_in_through_domain_connections_only() {
     let to = authorize_with(&server, DATABASE_CONNECTION).await;
     assert!(to.starts_with("/u/login?state="), "first party again: {to}");
 }
+
+/// A sign-up the connection refuses before any account is made is still Auth0's `fs`:
+/// through `/dbconnections/signup`, and on the hosted page when sign-up was disabled
+/// after the page was served. The password is in neither event.
+#[tokio::test]
+async fn a_sign_up_refused_by_the_connection_is_a_failed_signup_event() {
+    let server = spawn().await;
+    let id = staff_only(&server).await;
+    let browser = browser();
+    let (login_path, _) = login_page(&server, &browser, &[]).await;
+    let signup_path = login_path.replace("/u/login", "/u/signup");
+    let page = browser.get(server.url(&signup_path)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let (status, body) = api(
+        &server,
+        Method::PATCH,
+        &format!("/connections/{id}"),
+        Some(json!({"options": {"disable_signup": true}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let refused = browser
+        .post(server.url("/u/signup"))
+        .form(&[
+            ("state", hidden_field(&html, "state")),
+            ("csrf", hidden_field(&html, "csrf")),
+            ("email", "late@example.com".to_string()),
+            ("password", STAFF_PASSWORD.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let response = reqwest::Client::new()
+        .post(server.url("/dbconnections/signup"))
+        .json(&json!({
+            "client_id": server.spa_client_id,
+            "connection": "staff",
+            "email": "api@example.com",
+            "password": STAFF_PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    let failed = crate::audit_log::events_of(&server, "fs").await;
+    let mut names: Vec<&str> = failed
+        .iter()
+        .map(|event| event["user_name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["api@example.com", "late@example.com"],
+        "{failed:#?}"
+    );
+    assert!(failed.iter().all(|event| {
+        event["description"] == "Public signup is disabled"
+            && event["connection"] == "staff"
+            && event["client_id"] == server.spa_client_id.as_str()
+    }));
+    assert!(
+        !crate::audit_log::whole_log(&server)
+            .await
+            .contains(STAFF_PASSWORD)
+    );
+    for email in ["late@example.com", "api@example.com"] {
+        assert!(
+            server
+                .store
+                .find_user_by_email_in("staff", email)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
