@@ -152,8 +152,9 @@ stop_server() { # stop_server PID
 }
 
 kb() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; } # kb PID KEY
-json() { node -p "const v = JSON.parse(process.argv[1])$2; v" "$1"; }
-urlencode() { node -p 'encodeURIComponent(process.argv[1])' "$1"; }
+# `--`: a value may begin with "-" (a random secret), which node would take for an option.
+json() { node -p "const v = JSON.parse(process.argv[1])$2; v" -- "$1"; }
+urlencode() { node -p 'encodeURIComponent(process.argv[1])' -- "$1"; }
 
 CALLBACK=http://127.0.0.1:9/callback
 ADMIN_EMAIL=admin@tenant.bench.example
