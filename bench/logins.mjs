@@ -8,7 +8,7 @@
 // The login form is throttled per address (60 posts a minute): every 50 logins move to the
 // next loopback address, 127.0.0.FIRST_OCTET and up, each its own client to the throttle.
 
-import http from 'node:http';
+import { hidden, httpClient } from './http.mjs';
 import { createHash, randomBytes } from 'node:crypto';
 
 const [base, clientId, callback, email, password, countText, firstOctetText] = process.argv.slice(2);
@@ -19,42 +19,7 @@ if (!base || !clientId || !callback || !email || !password || !(count > 0) || !(
   process.exit(2);
 }
 
-const agent = new http.Agent({ keepAlive: true });
-
-/** One request; resolves {status, headers, body}. */
-function request(url, { method = 'GET', cookies, form, localAddress }) {
-  return new Promise((resolve, reject) => {
-    const body = form ? new URLSearchParams(form).toString() : undefined;
-    const headers = { accept: 'text/html,application/json' };
-    if (cookies.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    if (body) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      headers['content-length'] = Buffer.byteLength(body);
-    }
-    const req = http.request(url, { method, headers, agent, localAddress, timeout: 30000 }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => {
-        for (const line of res.headers['set-cookie'] ?? []) {
-          const [pair] = line.split(';');
-          const at = pair.indexOf('=');
-          cookies.set(pair.slice(0, at), pair.slice(at + 1));
-        }
-        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timed out`)));
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
-}
-
-const hidden = (html, name) => {
-  const match = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
-  if (!match) throw new Error(`no ${name} field on the login page`);
-  return match[1];
-};
+const request = httpClient({ timeout: 30000 });
 
 async function login(localAddress) {
   const cookies = new Map();
@@ -94,4 +59,4 @@ times.sort((a, b) => a - b);
 const at = (p) => times[Math.min(times.length - 1, Math.ceil((p / 100) * times.length) - 1)];
 const mean = times.reduce((a, b) => a + b, 0) / times.length;
 console.log(JSON.stringify({ count, p50_ms: at(50), p90_ms: at(90), p99_ms: at(99), mean_ms: mean }));
-agent.destroy();
+request.close();

@@ -17,51 +17,16 @@
 //     Every answer must be 200 and list at least one user.
 //     → {"queries":[{kind, label, median_ms, max_ms}, …]}
 
-import http from 'node:http';
+import { hidden, httpClient } from './http.mjs';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 
 const [mode, ...args] = process.argv.slice(2);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const request = httpClient({ maxSockets: 64, timeout: 120000 });
 
 function fail(message) {
   console.error(`bench/tenant.mjs: ${message}`);
   process.exit(1);
 }
-
-/** One request; resolves {status, headers, body}. */
-function request(url, { method = 'GET', cookies = new Map(), form, headers: extra = {}, localAddress } = {}) {
-  return new Promise((resolve, reject) => {
-    const body = form ? new URLSearchParams(form).toString() : undefined;
-    const headers = { accept: 'text/html,application/json', ...extra };
-    if (cookies.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    if (body) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      headers['content-length'] = Buffer.byteLength(body);
-    }
-    const req = http.request(url, { method, headers, agent, localAddress, timeout: 120000 }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => {
-        for (const line of res.headers['set-cookie'] ?? []) {
-          const [pair] = line.split(';');
-          const at = pair.indexOf('=');
-          cookies.set(pair.slice(0, at), pair.slice(at + 1));
-        }
-        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timed out`)));
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
-}
-
-const hidden = (html, name) => {
-  const match = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
-  if (!match) throw new Error(`no ${name} field on the login page`);
-  return match[1];
-};
 
 /** Follows the hosted login page from a redirect to it: posts the form, returns the
  * redirect that comes back after it (the callback with its code). */
@@ -190,5 +155,5 @@ try {
 } catch (error) {
   fail(error.message);
 } finally {
-  agent.destroy();
+  request.close();
 }

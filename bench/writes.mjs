@@ -19,7 +19,7 @@
 // address (127.0.0.2 and up): the login form is throttled per address.
 
 import fs from 'node:fs';
-import http from 'node:http';
+import { hidden, httpClient } from './http.mjs';
 import { createHash, randomBytes } from 'node:crypto';
 
 const [mode, base, clientId, callback, email, password, audience, clientsText, amountText] = process.argv.slice(2);
@@ -30,41 +30,7 @@ if (!['rotation', 'code', 'login'].includes(mode) || !audience || !(clients > 0 
   process.exit(2);
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
-
-function request(url, { method = 'GET', cookies = new Map(), form, localAddress }) {
-  return new Promise((resolve, reject) => {
-    const body = form ? new URLSearchParams(form).toString() : undefined;
-    const headers = { accept: 'text/html,application/json' };
-    if (cookies.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    if (body) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      headers['content-length'] = Buffer.byteLength(body);
-    }
-    const req = http.request(url, { method, headers, agent, localAddress, timeout: 60000 }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => {
-        for (const line of res.headers['set-cookie'] ?? []) {
-          const [pair] = line.split(';');
-          const at = pair.indexOf('=');
-          cookies.set(pair.slice(0, at), pair.slice(at + 1));
-        }
-        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timed out`)));
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
-}
-
-const hidden = (html, name) => {
-  const match = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
-  if (!match) throw new Error(`no ${name} field on the login page`);
-  return match[1];
-};
+const request = httpClient({ maxSockets: 1024, timeout: 60000 });
 
 /** /authorize; with a session it answers with the code, else the hosted form is filled in. */
 async function codeFor(client, scope) {
@@ -200,4 +166,4 @@ console.log(JSON.stringify({
   writes: after.writes - before.writes, commits: after.commits - before.commits,
   server_cpu_s: after.cpu - before.cpu,
 }));
-agent.destroy();
+request.close();
