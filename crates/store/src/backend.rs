@@ -104,6 +104,9 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqliteDb, PathBuf)
     let reads = SqlitePoolOptions::new()
         .max_connections(8)
         .min_connections(1)
+        // sqlx would ping the connection's thread before every read (a round trip that
+        // doubled each read's hops); a file-backed connection does not go stale.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options.read_only(true))
         .await

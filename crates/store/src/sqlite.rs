@@ -271,16 +271,16 @@ impl Writer {
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?;
         this.settle(&mut slot).await;
         if slot.batch.is_none() {
+            // Opened with this writer's savepoint already in it.
             this.open_batch(&mut slot).await?;
+        } else if let Err(error) = statement(&mut slot, "SAVEPOINT writer").await {
+            this.lose_batch(&mut slot, &error).await;
+            return Err(error.into());
         }
         let (batch, behind_others) = slot
             .batch
             .as_ref()
             .map_or((0, false), |batch| (batch.id, batch.members > 0));
-        if let Err(error) = statement(&mut slot, "SAVEPOINT writer").await {
-            this.lose_batch(&mut slot, &error).await;
-            return Err(error.into());
-        }
         // Until the caller commits or rolls back, a drop leaves the savepoint to undo.
         slot.abandoned = true;
         Ok(WriteTx {
@@ -291,12 +291,19 @@ impl Writer {
         })
     }
 
+    /// Opens a batch and the opening writer's savepoint in it, in one round trip to the
+    /// connection's thread (each is a context switch; a login makes a dozen writes).
     async fn open_batch(self: &Arc<Self>, slot: &mut Slot) -> StoreResult<()> {
         if slot.conn.is_none() {
             slot.conn = Some(self.pool.acquire().await?);
         }
-        if let Err(error) = statement(slot, "BEGIN IMMEDIATE").await {
-            // Busy (another process writes) or broken: a fresh connection next time.
+        let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+        let opened = sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT writer")
+            .execute(&mut **conn)
+            .await;
+        if let Err(error) = opened {
+            // Busy (another process writes) or broken: a fresh connection next time (its
+            // close rolls back a transaction the first statement may have begun).
             if let Some(mut conn) = slot.conn.take() {
                 conn.close_on_drop();
             }
