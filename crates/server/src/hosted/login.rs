@@ -118,7 +118,11 @@ pub(crate) async fn signup_page(
         let (record, request, client) =
             transaction::load_login(&state, &headers, params.get("state")).await?;
         let (csrf, cookie) = session::csrf_token(&state, &headers);
-        signup_database(&state, &client.client_id, &request).await?;
+        if let SignupDatabase::Refused(_) =
+            signup_database(&state, &client.client_id, &request).await?
+        {
+            return Err(signup_refused());
+        }
         let page = SignupPage {
             client_name: &client.name,
             transaction: &record.id,
@@ -148,21 +152,36 @@ async fn choices(
     ))
 }
 
-/// The database connection a sign-up on the hosted page creates the account in; refused
-/// when the application has none or it does not let users sign themselves up.
+/// Where a sign-up on the hosted page would create the account.
+enum SignupDatabase {
+    /// The application's database connection, open to sign-ups.
+    Open(Database),
+    /// Refused: the application has no database connection (`None`), or this one does
+    /// not let users sign themselves up.
+    Refused(Option<Database>),
+}
+
+/// The database connection a sign-up on the hosted page creates the account in, from one
+/// read of the application's connections.
 async fn signup_database(
     state: &AppState,
     client_id: &str,
     request: &AuthRequest,
-) -> Result<Database, PageError> {
-    match databases::of_client(state.store(), client_id, request.connection.as_deref()).await? {
-        Some(database) if !database.signup_disabled => Ok(database),
-        _ => Err(PageError::bad_request(
-            "Sign-up unavailable",
-            "This application does not let you sign up. Ask its administrator for an account.",
-        )
-        .with_status(StatusCode::FORBIDDEN)),
-    }
+) -> Result<SignupDatabase, StoreError> {
+    Ok(
+        match databases::of_client(state.store(), client_id, request.connection.as_deref()).await? {
+            Some(database) if !database.signup_disabled => SignupDatabase::Open(database),
+            refusing => SignupDatabase::Refused(refusing),
+        },
+    )
+}
+
+fn signup_refused() -> PageError {
+    PageError::bad_request(
+        "Sign-up unavailable",
+        "This application does not let you sign up. Ask its administrator for an account.",
+    )
+    .with_status(StatusCode::FORBIDDEN)
 }
 
 pub(crate) fn throttled(retry_after: u64) -> Response {
@@ -287,16 +306,10 @@ pub(crate) async fn signup_submit(
             return Err(csrf_failure());
         }
         let email = params.get("email").unwrap_or("").trim().to_string();
-        let database = match signup_database(&state, &client.client_id, &request).await {
-            Ok(database) => database,
-            Err(refused) => {
-                if let Ok(Some(database)) = databases::of_client(
-                    state.store(),
-                    &client.client_id,
-                    request.connection.as_deref(),
-                )
-                .await
-                {
+        let database = match signup_database(&state, &client.client_id, &request).await? {
+            SignupDatabase::Open(database) => database,
+            SignupDatabase::Refused(refusing) => {
+                if let Some(database) = refusing {
                     crate::accounts::record_refused_sign_up(
                         &state,
                         &client,
@@ -305,7 +318,7 @@ pub(crate) async fn signup_submit(
                         "Public signup is disabled",
                     );
                 }
-                return Err(refused);
+                return Err(signup_refused());
             }
         };
         let password = params.get("password").unwrap_or("").to_string();
