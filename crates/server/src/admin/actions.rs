@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use tessera_actions::Trigger;
 use tessera_store::{ActionFilter, ActionRecord, ActionVersionRecord, BindingRecord, Slice};
 
+use super::Deletion;
 use super::session::{Admin, AdminCodeForm, AdminForm};
 use super::views::{self, Frame, Tab};
 use super::{Paging, notice_of, query_of};
@@ -315,14 +316,15 @@ pub(crate) async fn delete(
         Ok(action) => action,
         Err(response) => return response,
     };
-    if !form.admin.is_fresh() {
-        return super::login::sign_in_redirect(&action_path(&action, ""), true);
-    }
-    if form.params.get("confirm") != Some(action.name.as_str()) {
-        return views::refused(
-            StatusCode::BAD_REQUEST,
-            "Type the action's name exactly to delete it.",
-        );
+    match Deletion::of(&form, &action_path(&action, ""), &action.name) {
+        Deletion::Confirmed => {}
+        Deletion::SignInAgain(response) => return response,
+        Deletion::Mistyped => {
+            return views::refused(
+                StatusCode::BAD_REQUEST,
+                "Type the action's name exactly to delete it.",
+            );
+        }
     }
     match operations::delete(&state, &form.admin.principal, &action.id, false).await {
         Ok(()) => redirect("/admin/actions?notice=action_deleted"),

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tessera_core::{AppType, Client, ClientGrant, ResourceServer, Scope, TokenDialect};
 use tessera_store::{ClientFilter, ClientGrantFilter, Slice};
 
+use super::Deletion;
 use super::form::{Body, FormError};
 use super::session::{Admin, AdminForm};
 use super::views::{self, Frame, Tab};
@@ -769,15 +770,16 @@ pub(crate) async fn delete(
         Ok(api) => api,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&api_path(&api, "delete"), true);
-    }
-    if form.params.get("confirm") != Some(api.identifier.as_str()) {
-        return views::form_again(&DeletePage {
-            frame: Frame::new(&state, admin, "apis", None),
-            api,
-            error: Some("Type the API's identifier exactly to delete it."),
-        });
+    match Deletion::of(&form, &api_path(&api, "delete"), &api.identifier) {
+        Deletion::Confirmed => {}
+        Deletion::SignInAgain(response) => return response,
+        Deletion::Mistyped => {
+            return views::form_again(&DeletePage {
+                frame: Frame::new(&state, admin, "apis", None),
+                api,
+                error: Some("Type the API's identifier exactly to delete it."),
+            });
+        }
     }
     match resource_servers::delete(&state, &admin.principal, &api.id).await {
         Ok(()) => redirect("/admin/apis?notice=api_deleted"),

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tessera_core::{AppType, Client, ClientGrant, ResourceServer};
 use tessera_store::{ClientFilter, ClientGrantFilter, Slice};
 
+use super::Deletion;
 use super::form::{Body, FormError};
 use super::session::{Admin, AdminForm};
 use super::views::{self, Frame, Tab};
@@ -572,15 +573,16 @@ pub(crate) async fn delete(
         Ok(client) => client,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&app_path(&client, "delete"), true);
-    }
-    if form.params.get("confirm") != Some(client.name.as_str()) {
-        return views::form_again(&DeletePage {
-            frame: Frame::new(&state, admin, "applications", None),
-            client,
-            error: Some("Type the application's name exactly to delete it."),
-        });
+    match Deletion::of(&form, &app_path(&client, "delete"), &client.name) {
+        Deletion::Confirmed => {}
+        Deletion::SignInAgain(response) => return response,
+        Deletion::Mistyped => {
+            return views::form_again(&DeletePage {
+                frame: Frame::new(&state, admin, "applications", None),
+                client,
+                error: Some("Type the application's name exactly to delete it."),
+            });
+        }
     }
     match clients::delete(&state, &admin.principal, &client.client_id).await {
         Ok(()) => redirect("/admin/applications?notice=app_deleted"),

@@ -17,6 +17,7 @@ use tessera_core::DATABASE_CONNECTION_ID;
 use tessera_core::connection::Strategy;
 use tessera_store::{ClientFilter, ConnectionFilter, ConnectionRecord, Slice};
 
+use super::Deletion;
 use super::form::{Body, FormError};
 use super::session::{Admin, AdminForm};
 use super::views::{self, Frame, Tab};
@@ -522,15 +523,20 @@ pub(crate) async fn delete(
         Ok(connection) => connection,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&connection_path(&connection.id, "delete"), true);
-    }
-    if form.params.get("confirm") != Some(connection.name.as_str()) {
-        return views::form_again(&DeletePage {
-            frame: Frame::new(&state, admin, "connections", None),
-            connection,
-            error: Some("Type the connection's name exactly to delete it.".into()),
-        });
+    match Deletion::of(
+        &form,
+        &connection_path(&connection.id, "delete"),
+        &connection.name,
+    ) {
+        Deletion::Confirmed => {}
+        Deletion::SignInAgain(response) => return response,
+        Deletion::Mistyped => {
+            return views::form_again(&DeletePage {
+                frame: Frame::new(&state, admin, "connections", None),
+                connection,
+                error: Some("Type the connection's name exactly to delete it.".into()),
+            });
+        }
     }
     match connections::delete(&state, &admin.principal, &connection.id).await {
         Ok(()) => redirect("/admin/connections?notice=connection_deleted"),

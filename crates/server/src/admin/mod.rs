@@ -217,6 +217,28 @@ pub(crate) fn object_read(path: &str) -> Option<(&'static str, String)> {
 
 pub(crate) use session::principal_of;
 
+/// Whether a delete form may go ahead. The one rule for every deletion in the dashboard:
+/// the administrator signed in within the last minutes (else they sign in again and come
+/// back to `confirm_page`), and typed `typed_again` — the object's name, identifier or
+/// email, which the page shows — exactly.
+pub(crate) enum Deletion {
+    Confirmed,
+    SignInAgain(axum::response::Response),
+    Mistyped,
+}
+
+impl Deletion {
+    pub(crate) fn of(form: &session::AdminForm, confirm_page: &str, typed_again: &str) -> Self {
+        if !form.admin.is_fresh() {
+            Deletion::SignInAgain(login::sign_in_redirect(confirm_page, true))
+        } else if form.params.get("confirm") != Some(typed_again) {
+            Deletion::Mistyped
+        } else {
+            Deletion::Confirmed
+        }
+    }
+}
+
 /// A page's query string (an unreadable one reads as empty: pages only take hints from
 /// it — page numbers, a search, a notice key).
 pub(crate) fn query_of(query: Option<String>) -> Params {

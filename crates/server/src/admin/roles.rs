@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tessera_core::{Role, User};
 use tessera_store::Slice;
 
+use super::Deletion;
 use super::form::{Body, FormError};
 use super::session::{Admin, AdminForm};
 use super::views::{self, Frame, Tab};
@@ -217,14 +218,15 @@ pub(crate) async fn delete(
         Ok(role) => role,
         Err(response) => return response,
     };
-    if !form.admin.is_fresh() {
-        return super::login::sign_in_redirect(&role_path(&role, ""), true);
-    }
-    if form.params.get("confirm") != Some(role.name.as_str()) {
-        return views::refused(
-            StatusCode::BAD_REQUEST,
-            "Type the role's name exactly to delete it.",
-        );
+    match Deletion::of(&form, &role_path(&role, ""), &role.name) {
+        Deletion::Confirmed => {}
+        Deletion::SignInAgain(response) => return response,
+        Deletion::Mistyped => {
+            return views::refused(
+                StatusCode::BAD_REQUEST,
+                "Type the role's name exactly to delete it.",
+            );
+        }
     }
     match roles::delete(&state, &form.admin.principal, &role.id).await {
         Ok(()) => redirect("/admin/roles?notice=role_deleted"),

@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use tessera_store::LogStream;
 
+use super::Deletion;
 use super::form::FormError;
 use super::session::{Admin, AdminForm};
 use super::views::{self, Frame};
@@ -414,7 +415,12 @@ struct DeletePage<'a> {
     error: Option<&'static str>,
 }
 
-/// `GET /admin/log-streams/{id}/delete`: the confirmation.
+fn delete_path(id: &str) -> String {
+    format!("/admin/log-streams/{id}/delete")
+}
+
+/// `GET /admin/log-streams/{id}/delete`: the confirmation (the name typed again), after a
+/// fresh login.
 pub(crate) async fn confirm_delete(
     State(state): State<AppState>,
     admin: Admin,
@@ -424,6 +430,9 @@ pub(crate) async fn confirm_delete(
         Ok(stream) => stream,
         Err(response) => return response,
     };
+    if !admin.is_fresh() {
+        return super::login::sign_in_redirect(&delete_path(&stream.id), true);
+    }
     views::page(&DeletePage {
         frame: Frame::new(&state, &admin, SECTION, None),
         stream: StreamView::of(&stream),
@@ -442,18 +451,16 @@ pub(crate) async fn delete(
         Ok(stream) => stream,
         Err(response) => return response,
     };
-    if !form.admin.is_fresh() {
-        return super::login::sign_in_redirect(
-            &format!("/admin/log-streams/{}/delete", stream.id),
-            true,
-        );
-    }
-    if form.params.get("confirm") != Some(stream.name.as_str()) {
-        return views::form_again(&DeletePage {
-            frame: Frame::new(&state, &form.admin, SECTION, None),
-            stream: StreamView::of(&stream),
-            error: Some("Type the stream's name exactly to delete it."),
-        });
+    match Deletion::of(&form, &delete_path(&stream.id), &stream.name) {
+        Deletion::Confirmed => {}
+        Deletion::SignInAgain(response) => return response,
+        Deletion::Mistyped => {
+            return views::form_again(&DeletePage {
+                frame: Frame::new(&state, &form.admin, SECTION, None),
+                stream: StreamView::of(&stream),
+                error: Some("Type the stream's name exactly to delete it."),
+            });
+        }
     }
     match log_streams::delete(&state, &form.admin.principal, &stream.id).await {
         Ok(()) => redirect("/admin/log-streams?notice=stream_deleted"),

@@ -14,6 +14,7 @@ use tessera_core::consent::Consent;
 use tessera_core::{Role, User};
 use tessera_store::{ConnectionFilter, ConsentFilter, Slice};
 
+use super::Deletion;
 use super::form::{Body, FormError};
 use super::roles::{ApiChoice, api_choices};
 use super::session::{Admin, AdminForm};
@@ -505,22 +506,23 @@ pub(crate) async fn delete(
         Ok(user) => user,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&user_path(&user, "delete"), true);
-    }
     // A user without an email (an upstream's) is confirmed by their id, which the page
     // shows in its place.
-    if form.params.get("confirm") != Some(user.email_or_id()) {
-        let error = if user.email.is_some() {
-            "Type the user's email address exactly to delete them."
-        } else {
-            "Type the user's id exactly to delete them."
-        };
-        return views::form_again(&DeletePage {
-            frame: Frame::new(&state, admin, "users", None),
-            user,
-            error: Some(error),
-        });
+    match Deletion::of(&form, &user_path(&user, "delete"), user.email_or_id()) {
+        Deletion::Confirmed => {}
+        Deletion::SignInAgain(response) => return response,
+        Deletion::Mistyped => {
+            let error = if user.email.is_some() {
+                "Type the user's email address exactly to delete them."
+            } else {
+                "Type the user's id exactly to delete them."
+            };
+            return views::form_again(&DeletePage {
+                frame: Frame::new(&state, admin, "users", None),
+                user,
+                error: Some(error),
+            });
+        }
     }
     match users::delete(&state, &admin.principal, &user.user_id).await {
         Ok(()) => redirect("/admin/users?notice=user_deleted"),
