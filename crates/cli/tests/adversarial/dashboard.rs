@@ -1316,3 +1316,88 @@ async fn the_credentials_tab_refuses_hostile_forms_and_changes_nothing() {
     );
     tally.finish();
 }
+
+/// `?page=` as a signed-in administrator would never type it, on every paged list: a
+/// negative number, an exponent, a number past `u64`, 10 kB of digits, markup, a page far
+/// past the end. Each answers 200 without an error page; a value that is not a page number
+/// shows the first page; one past the end shows no rows and offers no "Next"; the value is
+/// never echoed into the page.
+#[tokio::test]
+async fn hostile_page_numbers_on_the_dashboards_lists_show_a_page_or_nothing() {
+    let server = spawn().await;
+    let mut tally = Tally::new("dashboard");
+    user(&server, "admin@example.com", Some(ADMIN_ROLE.id)).await;
+    for n in 0..3 {
+        user(&server, &format!("paged-{n}@example.com"), None).await;
+    }
+    let admin = signed_in(&server, "admin@example.com").await;
+    let lists = [
+        "/admin/users",
+        "/admin/logs",
+        "/admin/apis",
+        "/admin/applications",
+        "/admin/roles",
+        "/admin/connections",
+        "/admin/actions",
+    ];
+    let ten_kb = "9".repeat(10_240);
+    let not_pages = [
+        "-1",
+        "1e99",
+        "0x10",
+        "18446744073709551616",
+        ten_kb.as_str(),
+        "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "1%00",
+        "",
+    ];
+    let past_the_end = ["10000", "9999", "18446744073709551615"];
+    for list in lists {
+        let page = |value: &str| {
+            let admin = admin.clone();
+            let url = server.url(&format!("{list}?page={value}"));
+            async move {
+                let response = admin.get(url).send().await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.text().await.unwrap())
+            }
+        };
+        let (status, first) = page("0").await;
+        tally.status(format!("{list}?page=0"), status, 200);
+        for value in not_pages {
+            let (status, html) = page(value).await;
+            let case = format!("{list}?page={}", value.chars().take(24).collect::<String>());
+            tally.status(&case, status, 200);
+            tally.case(
+                format!("{case}: the first page, the value not echoed"),
+                !html.contains("<script>alert(1)") && !html.contains(&ten_kb[..64]),
+                format!("{} bytes", html.len()),
+            );
+            if list == "/admin/users" {
+                tally.case(
+                    format!("{case}: shows the first page's users"),
+                    html.contains("paged-0@example.com"),
+                    "the users were missing",
+                );
+            }
+        }
+        for value in past_the_end {
+            let (status, html) = page(value).await;
+            let case = format!("{list}?page={value}");
+            tally.status(&case, status, 200);
+            tally.case(
+                format!("{case}: no Next past the end"),
+                !html.contains("rel=\"next\""),
+                "a Next link",
+            );
+            if list == "/admin/users" {
+                tally.case(
+                    format!("{case}: no rows past the end"),
+                    !html.contains("paged-") && first.contains("paged-0@example.com"),
+                    "rows past the end",
+                );
+            }
+        }
+    }
+    tally.finish();
+}
