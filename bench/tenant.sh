@@ -34,7 +34,7 @@
 #   BENCH_TENANT_HASHES=1000    distinct Argon2id hashes (passwords) shared by the users
 #   BENCH_TENANT_BATCH=500      users per import transaction (at most 2000)
 #   BENCH_TENANT_LOGINS=200     hosted logins timed      BENCH_TENANT_CLIENTS=4  at once
-#   BENCH_TENANT_REQUESTS=30    requests per Management API / dashboard query
+#   BENCH_TENANT_REQUESTS=200   requests per Management API / dashboard query
 #   BENCH_TENANT_DURATION=5     seconds of the client-credentials wrk run (after 2 s warm-up)
 #   BENCH_TENANT_ROUNDS=3       rounds of the loads, small and large in turn; the best counts
 #   BENCH_SKIP_BUILD=1          use target/release/tessera and examples/seed_users as they are
@@ -53,7 +53,7 @@ HASHES=${BENCH_TENANT_HASHES:-1000}
 BATCH=${BENCH_TENANT_BATCH:-500}
 LOGINS=${BENCH_TENANT_LOGINS:-200}
 CLIENTS=${BENCH_TENANT_CLIENTS:-4}
-REQUESTS=${BENCH_TENANT_REQUESTS:-30}
+REQUESTS=${BENCH_TENANT_REQUESTS:-200}
 DURATION=${BENCH_TENANT_DURATION:-5}
 ROUNDS=${BENCH_TENANT_ROUNDS:-3}
 OUT=${BENCH_OUT:-BENCHMARKS.md}

@@ -49,13 +49,21 @@ for (const [mode, label, durable] of [['rotation', 'Refresh-token rotation', 1],
     rows.push(`| … writes per operation; writes per commit (fsync) (informational) | ${n(run.writes / run.ops, 1)}; ${n(perFsync, 1)} | — | — | — | — |`);
     const cpuMs = (run.server_cpu_s * 1000) / run.ops;
     rows.push(`| … server CPU per operation, in one-core RSA signatures (informational; ${shares}) | ${n(cpuMs, 3)} ms = ${(cpuMs / signMs).toFixed(1)} signatures | ${run.signatures} signatures (1 = ${n(signMs, 3)} ms) | ${(run.signatures / (cpuMs / signMs)).toFixed(2)}× | — | — |`);
+    rows.push(switchesRow(run, 'operation'));
   }
+}
+/** Context switches of the server's threads per operation (informational): two for each
+ * hand-over to a database connection's thread and back, and preemptions. */
+function switchesRow(run, per) {
+  const each = run.server_switches / run.ops;
+  return `| … server context switches per ${per} (informational) | ${Number.isFinite(each) ? n(each, 0) : 'n/a'} | — | — | — | — |`;
 }
 const login = best('login');
 const loginRatio = login.per_second / argon2;
 rows.push(`| Password logins through the hosted form, ${loginClients} clients at once × ${logins} | ${n(login.per_second, 1)}/s (p50 ${n(login.p50_ms)} ms, p99 ${n(login.p99_ms)} ms; ${login.errors} errors) | ${n(argon2, 1)} Argon2id verifications/s (${cores === '1' ? '1 thread' : `${cores} threads`}) | ${loginRatio.toFixed(2)}× | ≥ 0.9×, no errors | ${verdict(loginRatio >= 0.9 && login.errors === 0)} |`);
 const loginCpuMs = (login.server_cpu_s * 1000) / login.ops;
 rows.push(`| … server CPU per login, in Argon2id verifications (informational; ${shares}) | ${n(loginCpuMs, 1)} ms = ${(loginCpuMs / verifyMs).toFixed(2)} verifications | 1 verification = ${n(verifyMs, 1)} ms | ${(verifyMs / loginCpuMs).toFixed(2)}× | — | — |`);
+rows.push(switchesRow(login, 'login'));
 const rss = each((r) => ({ before: Number(kv[`rss_before_r${r}`]), after: Number(kv[`rss_after_r${r}`]), later: Number(kv[`rss_later_r${r}`]) }));
 const worstLater = Math.max(...rss.map((x) => x.later));
 rows.push(`| Resident memory 5 s after the login burst (worst round) | ${n(worstLater, 1)} MB (before: ${rss.map((x) => n(x.before, 1)).join(', ')} MB; right after: ${rss.map((x) => n(x.after, 1)).join(', ')} MB) | — | — | < 64 MB | ${verdict(worstLater < 64)} |`);

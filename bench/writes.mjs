@@ -92,13 +92,33 @@ function serverCpu() {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** The server's write and commit counters (zeros without BENCH_METRICS_URL) and CPU now. */
+/**
+ * The context switches of all the server's threads so far (voluntary and not; 0 without
+ * BENCH_SERVER_PID): each hand-over to a database connection's thread and back costs two.
+ */
+function serverSwitches() {
+  const pid = process.env.BENCH_SERVER_PID;
+  if (!pid) return 0;
+  let total = 0;
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(m[1]);
+    } catch {
+      // A thread that ended between the listing and the read: its switches are gone either way.
+    }
+  }
+  return total;
+}
+
+/** The server's write and commit counters (zeros without BENCH_METRICS_URL), CPU and switches now. */
 async function counters() {
   const cpu = serverCpu();
-  if (!process.env.BENCH_METRICS_URL) return { writes: 0, commits: 0, cpu };
+  const switches = serverSwitches();
+  if (!process.env.BENCH_METRICS_URL) return { writes: 0, commits: 0, cpu, switches };
   const text = (await request(new URL(process.env.BENCH_METRICS_URL), {})).body;
   const value = (name) => Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1] ?? NaN);
-  return { writes: value('tessera_db_writes_total'), commits: value('tessera_db_commits_total'), cpu };
+  return { writes: value('tessera_db_writes_total'), commits: value('tessera_db_commits_total'), cpu, switches };
 }
 
 const times = [];
@@ -164,6 +184,6 @@ console.log(JSON.stringify({
   mode, clients, ops: times.length, seconds, per_second: times.length / seconds,
   p50_ms: at(50), p99_ms: at(99), errors, first_error: firstError[0] ?? null, signatures,
   writes: after.writes - before.writes, commits: after.commits - before.commits,
-  server_cpu_s: after.cpu - before.cpu,
+  server_cpu_s: after.cpu - before.cpu, server_switches: after.switches - before.switches,
 }));
 request.close();
