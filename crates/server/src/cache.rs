@@ -1,29 +1,97 @@
-//! A short-lived cache of what the client-credentials grant reads (client, API, grant),
-//! so the hot path of machine-to-machine issuance skips the database. Entries live
-//! `ttl` (half a second): changes made by the CLI still show within a second.
+//! What the hot paths keep of configuration rows, and for how long (`cluster::Lifetimes`):
+//! the client-credentials grant's (client, API, grant) reads, and the applications and APIs
+//! the sign-in and token paths read on every request. What empties them is `cluster`'s
+//! business (and the Management API's, for its own writes); here only how they are kept.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tessera_core::{Client, ResourceServer};
 use tessera_store::{MachineAccess, Store, StoreError};
 
-/// At most this many (client, audience) pairs are kept; beyond it the map is cleared.
+/// At most this many entries are kept in one map; beyond it the map is cleared.
 const MAX_ENTRIES: usize = 4096;
 
-/// (client_id, audience) → when it was read, and what.
-type Entries = HashMap<(String, String), (Instant, Arc<MachineAccess>)>;
-
-pub(crate) struct MachineAccessCache {
+/// Values read from the store, each kept `ttl`. A value read while something was forgotten
+/// is not kept: the read may have seen the row before the change that emptied the map
+/// (a token request's read racing an administrator's secret rotation), and keeping it
+/// would bring the old row back until it expired.
+struct Kept<K, V> {
     ttl: Duration,
-    entries: Mutex<Entries>,
+    inner: Mutex<KeptInner<K, V>>,
+}
+
+struct KeptInner<K, V> {
+    entries: HashMap<K, (Instant, Arc<V>)>,
+    /// Moves on every forget: a read that started at another generation is not kept.
+    generation: u64,
+}
+
+impl<K: Hash + Eq, V> Kept<K, V> {
+    fn new(ttl: Duration) -> Self {
+        Kept {
+            ttl,
+            inner: Mutex::new(KeptInner {
+                entries: HashMap::new(),
+                generation: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeptInner<K, V>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The value kept for `key`, if it is fresh.
+    fn fresh(&self, key: &K) -> Option<Arc<V>> {
+        self.lock()
+            .entries
+            .get(key)
+            .filter(|(fetched, _)| fetched.elapsed() < self.ttl)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// Taken before reading the store: what that read finds is kept only if nothing was
+    /// forgotten meanwhile.
+    fn ticket(&self) -> u64 {
+        self.lock().generation
+    }
+
+    fn keep(&self, key: K, value: Arc<V>, ticket: u64) {
+        let mut inner = self.lock();
+        if inner.generation != ticket {
+            return;
+        }
+        if inner.entries.len() >= MAX_ENTRIES {
+            inner.entries.clear();
+        }
+        inner.entries.insert(key, (Instant::now(), value));
+    }
+
+    fn forget_where(&self, matches: impl Fn(&K) -> bool) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.retain(|key, _| !matches(key));
+    }
+
+    fn clear(&self) {
+        self.forget_where(|_| true);
+    }
+}
+
+/// The client-credentials grant's (client, API, grant) reads, so machine-to-machine
+/// issuance skips the database. On SQLite entries live half a second (changes made by the
+/// CLI show within a second); where a listener keeps them true, longer.
+pub(crate) struct MachineAccessCache {
+    kept: Kept<(String, String), MachineAccess>,
 }
 
 impl MachineAccessCache {
     pub(crate) fn new(ttl: Duration) -> Self {
         MachineAccessCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
+            kept: Kept::new(ttl),
         }
     }
 
@@ -34,26 +102,17 @@ impl MachineAccessCache {
         audience: &str,
     ) -> Result<Option<Arc<MachineAccess>>, StoreError> {
         let key = (client_id.to_string(), audience.to_string());
-        if let Some((fetched, value)) = self
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            && fetched.elapsed() < self.ttl
-        {
-            return Ok(Some(value.clone()));
+        if let Some(value) = self.kept.fresh(&key) {
+            return Ok(Some(value));
         }
+        let ticket = self.kept.ticket();
         let value = store
             .machine_access(client_id, audience)
             .await?
             .map(Arc::new);
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        // Unknown clients are not cached: the map must not fill with attacker-chosen ids.
+        // Unknown clients are not kept: the map must not fill with attacker-chosen ids.
         if let Some(value) = &value {
-            entries.insert(key, (Instant::now(), value.clone()));
+            self.kept.keep(key, value.clone(), ticket);
         }
         Ok(value)
     }
@@ -61,18 +120,139 @@ impl MachineAccessCache {
     /// Forgets what was read for `client_id` (its secret was rotated, it was deleted, or
     /// one of its grants changed): the next request reads the store.
     pub(crate) fn forget_client(&self, client_id: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(client, _), _| client != client_id);
+        self.kept.forget_where(|(client, _)| client == client_id);
     }
 
     /// Forgets everything (an API was changed or deleted).
     pub(crate) fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.kept.clear();
+    }
+}
+
+/// Applications (by client_id) and APIs (by identifier) as `/authorize`, the hosted login
+/// and the token endpoint read them — several times a sign-in. Kept only where a listener
+/// keeps them true (`cluster`: PostgreSQL, whose every node would otherwise read them from
+/// the shared database on every request). On SQLite every read goes to the store: nothing
+/// would tell this process of the CLI's writes, and a read there never leaves the process.
+pub(crate) struct ConfigReads {
+    kept: Option<(Kept<String, Client>, Kept<String, ResourceServer>)>,
+}
+
+impl ConfigReads {
+    /// `ttl`: how long an entry lives; `None` keeps nothing.
+    pub(crate) fn new(ttl: Option<Duration>) -> Self {
+        ConfigReads {
+            kept: ttl.map(|ttl| (Kept::new(ttl), Kept::new(ttl))),
+        }
+    }
+
+    /// The application `client_id` (unknown ones are never kept).
+    pub(crate) async fn client(
+        &self,
+        store: &Store,
+        client_id: &str,
+    ) -> Result<Option<Client>, StoreError> {
+        let Some((clients, _)) = &self.kept else {
+            return store.find_client(client_id).await;
+        };
+        if let Some(client) = clients.fresh(&client_id.to_string()) {
+            return Ok(Some(Client::clone(&client)));
+        }
+        let ticket = clients.ticket();
+        let client = store.find_client(client_id).await?;
+        if let Some(client) = &client {
+            clients.keep(client_id.to_string(), Arc::new(client.clone()), ticket);
+        }
+        Ok(client)
+    }
+
+    /// The API whose identifier (audience) is `identifier`.
+    pub(crate) async fn api(
+        &self,
+        store: &Store,
+        identifier: &str,
+    ) -> Result<Option<ResourceServer>, StoreError> {
+        let Some((_, apis)) = &self.kept else {
+            return store.find_resource_server(identifier).await;
+        };
+        if let Some(api) = apis.fresh(&identifier.to_string()) {
+            return Ok(Some(ResourceServer::clone(&api)));
+        }
+        let ticket = apis.ticket();
+        let api = store.find_resource_server(identifier).await?;
+        if let Some(api) = &api {
+            apis.keep(identifier.to_string(), Arc::new(api.clone()), ticket);
+        }
+        Ok(api)
+    }
+
+    pub(crate) fn forget_client(&self, client_id: &str) {
+        if let Some((clients, _)) = &self.kept {
+            clients.forget_where(|id| id == client_id);
+        }
+    }
+
+    /// Forgets every API (kept by identifier; a change names the API by its id).
+    pub(crate) fn forget_apis(&self) {
+        if let Some((_, apis)) = &self.kept {
+            apis.clear();
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        if let Some((clients, apis)) = &self.kept {
+            clients.clear();
+            apis.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_raced_a_forget_is_not_kept() {
+        let kept: Kept<String, u32> = Kept::new(Duration::from_secs(60));
+        let ticket = kept.ticket();
+        // The row changed (and was forgotten) while the read was in flight.
+        kept.forget_where(|key| key == "a");
+        kept.keep("a".into(), Arc::new(1), ticket);
+        assert!(kept.fresh(&"a".into()).is_none(), "the stale read was kept");
+        let ticket = kept.ticket();
+        kept.keep("a".into(), Arc::new(2), ticket);
+        assert_eq!(kept.fresh(&"a".into()).as_deref(), Some(&2));
+    }
+
+    #[test]
+    fn entries_expire_and_forgetting_one_keeps_the_others() {
+        let kept: Kept<String, u32> = Kept::new(Duration::from_secs(60));
+        let ticket = kept.ticket();
+        kept.keep("a".into(), Arc::new(1), ticket);
+        kept.keep("b".into(), Arc::new(2), ticket);
+        kept.forget_where(|key| key == "a");
+        assert!(kept.fresh(&"a".into()).is_none());
+        assert_eq!(kept.fresh(&"b".into()).as_deref(), Some(&2));
+        kept.clear();
+        assert!(kept.fresh(&"b".into()).is_none());
+
+        let brief: Kept<String, u32> = Kept::new(Duration::ZERO);
+        let ticket = brief.ticket();
+        brief.keep("a".into(), Arc::new(1), ticket);
+        assert!(
+            brief.fresh(&"a".into()).is_none(),
+            "an expired entry was served"
+        );
+    }
+
+    #[test]
+    fn the_map_is_bounded() {
+        let kept: Kept<u32, u32> = Kept::new(Duration::from_secs(60));
+        for i in 0..(MAX_ENTRIES as u32 + 10) {
+            let ticket = kept.ticket();
+            kept.keep(i, Arc::new(i), ticket);
+        }
+        assert!(kept.lock().entries.len() <= MAX_ENTRIES);
     }
 }
 

@@ -3,7 +3,8 @@
 //! cached how long and what a change empties.
 //!
 //! What a node keeps in memory: the client-credentials grant's (client, API, grant)
-//! reads (`cache::MachineAccessCache`), the signing keys (`keys::KeyRing`), each
+//! reads (`cache::MachineAccessCache`), the applications and APIs the sign-in and token
+//! paths read (`cache::ConfigReads`, only where a listener keeps them), the signing keys (`keys::KeyRing`), each
 //! trigger's Actions and Rules (`actions::Programs`) and the upstream providers
 //! (`upstream::Upstreams`, which re-read the connection row on each use and compare its
 //! `updated_at`). Sessions, codes, refresh tokens and lockout counts are never cached:
@@ -24,8 +25,13 @@
 //! and within the poll interval if notifications stop arriving.
 //!
 //! On SQLite there is one node; only the CLI writes beside it, and nothing notifies: the
-//! client-credentials reads live half a second, the programs a second, and the key set
-//! is polled every `key_poll_interval` — a change shows within a second.
+//! client-credentials reads live half a second, the programs a second, applications and
+//! APIs are read afresh each time, and the key set is polled every `key_poll_interval` — a
+//! change shows within a second.
+//!
+//! A node's own Management API writes also empty what they touched at once
+//! (`AppState::forget_client`, `forget_apis`), before the answer: the notification that
+//! follows only repeats it.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -86,6 +92,8 @@ impl Ledger {
 pub(crate) struct Lifetimes {
     /// The client-credentials grant's (client, API, grant).
     pub(crate) machine_access: Duration,
+    /// Applications and APIs as the sign-in and token paths read them; `None`: not kept.
+    pub(crate) config_reads: Option<Duration>,
     /// A trigger's deployed Actions and Rules.
     pub(crate) programs: Duration,
     /// How often the key set is compared with the database's.
@@ -96,12 +104,15 @@ pub(crate) fn lifetimes(store: &Store, key_poll_interval: Duration) -> Lifetimes
     if store.is_shared() {
         Lifetimes {
             machine_access: LISTENED_LIFETIME,
+            config_reads: Some(LISTENED_LIFETIME),
             programs: LISTENED_LIFETIME,
             key_poll: LISTENED_LIFETIME,
         }
     } else {
         Lifetimes {
             machine_access: Duration::from_millis(500),
+            // Nothing tells this process of the CLI's writes, and a read never leaves it.
+            config_reads: None,
             programs: Duration::from_secs(1),
             key_poll: key_poll_interval,
         }
@@ -185,11 +196,11 @@ async fn poll(state: &AppState, ledger: &Mutex<Ledger>) {
 /// Drops what one committed change touched.
 async fn apply(state: &AppState, changed: Changed) {
     match changed {
-        Changed::Client(client_id) => state.machine_access().forget_client(&client_id),
+        Changed::Client(client_id) => state.forget_client(&client_id),
         Changed::ResourceServer(_) => {
             // Cached by audience, for every client; and the API's signing algorithm
             // decides what the JWKS publishes.
-            state.machine_access().clear();
+            state.forget_apis();
             state.reload_keys().await;
         }
         Changed::SigningKey(_) => state.reload_keys().await,
@@ -205,6 +216,7 @@ async fn apply(state: &AppState, changed: Changed) {
 /// Drops everything cached from configuration, and reloads the key set.
 async fn flush(state: &AppState) {
     state.machine_access().clear();
+    state.config_reads().clear();
     state.action_programs().forget();
     state.upstreams().forget_all();
     state.reload_keys().await;

@@ -129,7 +129,7 @@ pub(crate) async fn audience(
     requested: Option<&str>,
 ) -> Result<Option<ResourceServer>, Denied> {
     let found = match requested {
-        Some(identifier) => state.store().find_resource_server(identifier).await?,
+        Some(identifier) => state.config_reads().api(state.store(), identifier).await?,
         None => None,
     };
     Ok(grant::audience(client, requested, found.as_ref())?.cloned())

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tessera_store::Store;
 
 use crate::ServerConfig;
-use crate::cache::{FirstLogins, MachineAccessCache};
+use crate::cache::{ConfigReads, FirstLogins, MachineAccessCache};
 use crate::clock::now;
 use crate::edge::metrics::Metrics;
 use crate::edge::throttle::Throttle;
@@ -32,6 +32,7 @@ struct Inner {
     login_throttle: Throttle,
     mailer: Mailer,
     machine_access: MachineAccessCache,
+    config_reads: ConfigReads,
     secure_cookies: bool,
     hsts: bool,
     dashboard_base: String,
@@ -77,6 +78,7 @@ impl AppState {
             login_throttle,
             mailer,
             machine_access: MachineAccessCache::new(lifetimes.machine_access),
+            config_reads: ConfigReads::new(lifetimes.config_reads),
             secure_cookies,
             hsts,
             dashboard_base,
@@ -137,6 +139,24 @@ impl AppState {
 
     pub(crate) fn machine_access(&self) -> &MachineAccessCache {
         &self.0.machine_access
+    }
+
+    /// Applications and APIs as the sign-in and token paths read them.
+    pub(crate) fn config_reads(&self) -> &ConfigReads {
+        &self.0.config_reads
+    }
+
+    /// Forgets what this node keeps of application `client_id` (it, its grants or its
+    /// credentials changed): the next request reads the store.
+    pub(crate) fn forget_client(&self, client_id: &str) {
+        self.0.machine_access.forget_client(client_id);
+        self.0.config_reads.forget_client(client_id);
+    }
+
+    /// Forgets what this node keeps of APIs (one changed or went away).
+    pub(crate) fn forget_apis(&self) {
+        self.0.machine_access.clear();
+        self.0.config_reads.forget_apis();
     }
 
     /// The workers that run Actions and Rules.

@@ -574,6 +574,21 @@ async fn three_nodes_behind_haproxy_on_one_postgres() {
     }
     admin.json(&["users", "unblock", EMAIL], None);
 
+    // A signing-in application's secret rotated: every node has the application itself
+    // kept now (the password grant read it above), and only the notification empties it.
+    let rotated = admin.json(&["apps", "rotate-secret", &web_id], None);
+    let new_web_secret = rotated["client_secret"].as_str().unwrap().to_string();
+    for node in &nodes {
+        eventually(
+            &format!("the web app's old secret refused at {node}"),
+            PROPAGATION,
+            || async { password_grant(node, &web_id, &web_secret).await.0 == 401 },
+        )
+        .await;
+        let (status, body) = password_grant(node, &web_id, &new_web_secret).await;
+        assert_eq!(status, 200, "the new secret at {node}: {body}");
+    }
+
     // ---- a node killed under load: no acknowledged write lost, no code replayed -------
     // Four browsers with sessions take codes and redeem them through HAProxy; a
     // redemption answered 200 created a refresh token family, which must work afterwards.

@@ -172,8 +172,8 @@ pub(crate) async fn load(
     }
     let pending = Pending::read(&record.request).ok_or_else(&expired)?;
     let client = state
-        .store()
-        .find_client(&pending.request.client_id)
+        .config_reads()
+        .client(state.store(), &pending.request.client_id)
         .await?
         .ok_or_else(&expired)?;
     Ok((record, pending, client))

@@ -130,7 +130,7 @@ pub(crate) async fn create(
             StoreError::NotFound(_) => clients::not_found(),
             other => other.into(),
         })?;
-    state.machine_access().forget_client(&grant.client_id);
+    state.forget_client(&grant.client_id);
     Ok(grant)
 }
 
@@ -157,7 +157,7 @@ pub(crate) async fn update(
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    state.machine_access().forget_client(&grant.client_id);
+    state.forget_client(&grant.client_id);
     Ok(grant)
 }
 
@@ -172,7 +172,7 @@ pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) ->
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    state.machine_access().forget_client(&grant.client_id);
+    state.forget_client(&grant.client_id);
     Ok(())
 }
 

@@ -297,7 +297,7 @@ pub(crate) async fn update(
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    state.machine_access().forget_client(&client.client_id);
+    state.forget_client(&client.client_id);
     Ok(client)
 }
 
@@ -315,7 +315,7 @@ pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) ->
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    state.machine_access().forget_client(id);
+    state.forget_client(id);
     Ok(())
 }
 
@@ -350,7 +350,7 @@ pub(crate) async fn rotate_secret(
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    state.machine_access().forget_client(&client.client_id);
+    state.forget_client(&client.client_id);
     Ok(WithSecret {
         client,
         secret: Some(secret),

@@ -286,7 +286,7 @@ pub(crate) async fn update(
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    state.machine_access().clear();
+    state.forget_apis();
     state.reload_keys().await;
     Ok(api)
 }
@@ -304,7 +304,7 @@ pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) ->
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    state.machine_access().clear();
+    state.forget_apis();
     state.reload_keys().await;
     Ok(())
 }

@@ -272,7 +272,7 @@ pub(crate) async fn delete(
             StoreError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    state.machine_access().forget_client(&client.client_id);
+    state.forget_client(&client.client_id);
     Ok(())
 }
 

@@ -97,12 +97,16 @@ async fn client(state: &AppState, params: &Params) -> Result<Client, Rejection> 
     let client_id = params.get("client_id").ok_or_else(|| {
         PageError::bad_request("Invalid request", "The client_id parameter is missing.")
     })?;
-    Ok(state.store().find_client(client_id).await?.ok_or_else(|| {
-        PageError::bad_request(
-            "Unknown application",
-            "No application with this client_id is registered.",
-        )
-    })?)
+    Ok(state
+        .config_reads()
+        .client(state.store(), client_id)
+        .await?
+        .ok_or_else(|| {
+            PageError::bad_request(
+                "Unknown application",
+                "No application with this client_id is registered.",
+            )
+        })?)
 }
 
 /// The redirect_uri, when it is one of the application's callbacks and can take a response.

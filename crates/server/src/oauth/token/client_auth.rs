@@ -119,8 +119,8 @@ impl ClientCredentials {
         state: &AppState,
     ) -> Result<Client, OAuthError> {
         let client = state
-            .store()
-            .find_client(&self.client_id)
+            .config_reads()
+            .client(state.store(), &self.client_id)
             .await?
             .ok_or_else(|| {
                 OAuthError::invalid_client("Client authentication failed", self.used_basic)
