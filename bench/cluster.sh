@@ -285,7 +285,10 @@ const [c0, c1, c2] = [0, 1, 2].map(counters);
 const idle = Number(t1) - Number(t0), busy = Number(t2) - Number(t1);
 const logins = $LOGIN_CLIENTS * $LOGINS;
 const per100 = (k) => ((c2[k] - c1[k]) - (c1[k] - c0[k]) * (busy / idle)) * 100 / logins;
-const n = (x, d = 0) => Number(x).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+// Below zero: the idle window's own work (a purge, a checkpoint's reads), scaled to the busy
+// window, was more than the logins added — the logins' share is lost in it.
+const n = (x, d = 0) => (x < 0 ? "≈ 0 (under the idle work)"
+  : Number(x).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }));
 const best = (nodes, k) => Math.max(...rows.filter((r) => r.nodes === nodes).map((r) => r[k]));
 const ratio = (k) => best(3, k) / best(1, k);
 const perRound = (k) => rows.filter((r) => r.nodes === 3)
