@@ -79,6 +79,24 @@ impl<K: Hash + Eq, V> Kept<K, V> {
     fn clear(&self) {
         self.forget_where(|_| true);
     }
+
+    /// The value for `key`: kept, or found by `read` (and kept then; what is not found is
+    /// never kept, so the map cannot fill with attacker-chosen keys).
+    async fn through(
+        &self,
+        key: K,
+        read: impl Future<Output = Result<Option<V>, StoreError>>,
+    ) -> Result<Option<Arc<V>>, StoreError> {
+        if let Some(value) = self.fresh(&key) {
+            return Ok(Some(value));
+        }
+        let ticket = self.ticket();
+        let value = read.await?.map(Arc::new);
+        if let Some(value) = &value {
+            self.keep(key, value.clone(), ticket);
+        }
+        Ok(value)
+    }
 }
 
 /// The client-credentials grant's (client, API, grant) reads, so machine-to-machine
@@ -102,19 +120,9 @@ impl MachineAccessCache {
         audience: &str,
     ) -> Result<Option<Arc<MachineAccess>>, StoreError> {
         let key = (client_id.to_string(), audience.to_string());
-        if let Some(value) = self.kept.fresh(&key) {
-            return Ok(Some(value));
-        }
-        let ticket = self.kept.ticket();
-        let value = store
-            .machine_access(client_id, audience)
-            .await?
-            .map(Arc::new);
-        // Unknown clients are not kept: the map must not fill with attacker-chosen ids.
-        if let Some(value) = &value {
-            self.kept.keep(key, value.clone(), ticket);
-        }
-        Ok(value)
+        self.kept
+            .through(key, store.machine_access(client_id, audience))
+            .await
     }
 
     /// Forgets what was read for `client_id` (its secret was rotated, it was deleted, or
@@ -152,18 +160,14 @@ impl ConfigReads {
         store: &Store,
         client_id: &str,
     ) -> Result<Option<Client>, StoreError> {
-        let Some((clients, _)) = &self.kept else {
-            return store.find_client(client_id).await;
-        };
-        if let Some(client) = clients.fresh(&client_id.to_string()) {
-            return Ok(Some(Client::clone(&client)));
+        let read = store.find_client(client_id);
+        match &self.kept {
+            Some((clients, _)) => Ok(clients
+                .through(client_id.to_string(), read)
+                .await?
+                .map(|client| Client::clone(&client))),
+            None => read.await,
         }
-        let ticket = clients.ticket();
-        let client = store.find_client(client_id).await?;
-        if let Some(client) = &client {
-            clients.keep(client_id.to_string(), Arc::new(client.clone()), ticket);
-        }
-        Ok(client)
     }
 
     /// The API whose identifier (audience) is `identifier`.
@@ -172,18 +176,14 @@ impl ConfigReads {
         store: &Store,
         identifier: &str,
     ) -> Result<Option<ResourceServer>, StoreError> {
-        let Some((_, apis)) = &self.kept else {
-            return store.find_resource_server(identifier).await;
-        };
-        if let Some(api) = apis.fresh(&identifier.to_string()) {
-            return Ok(Some(ResourceServer::clone(&api)));
+        let read = store.find_resource_server(identifier);
+        match &self.kept {
+            Some((_, apis)) => Ok(apis
+                .through(identifier.to_string(), read)
+                .await?
+                .map(|api| ResourceServer::clone(&api))),
+            None => read.await,
         }
-        let ticket = apis.ticket();
-        let api = store.find_resource_server(identifier).await?;
-        if let Some(api) = &api {
-            apis.keep(identifier.to_string(), Arc::new(api.clone()), ticket);
-        }
-        Ok(api)
     }
 
     pub(crate) fn forget_client(&self, client_id: &str) {
@@ -243,6 +243,23 @@ mod tests {
             brief.fresh(&"a".into()).is_none(),
             "an expired entry was served"
         );
+    }
+
+    #[tokio::test]
+    async fn what_is_not_found_is_read_again_and_what_is_found_is_kept() {
+        let kept: Kept<String, u32> = Kept::new(Duration::from_secs(60));
+        let missing = kept.through("a".into(), async { Ok(None) }).await.unwrap();
+        assert!(missing.is_none());
+        let found = kept
+            .through("a".into(), async { Ok(Some(7)) })
+            .await
+            .unwrap();
+        assert_eq!(found.as_deref(), Some(&7), "the absent value was kept");
+        let again = kept
+            .through("a".into(), async { panic!("read although kept") })
+            .await
+            .unwrap();
+        assert_eq!(again.as_deref(), Some(&7));
     }
 
     #[test]
