@@ -211,6 +211,17 @@ pub struct PurgeCounts {
     pub device_codes: u64,
     pub mfa_tokens: u64,
     pub client_assertions: u64,
+    /// Ended windows of throttles counted in the database.
+    pub throttle_windows: u64,
+}
+
+/// The throttle window an attempt was counted in (`Store::count_attempt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    /// Attempts in the window, this one included.
+    pub count: i64,
+    /// When the window ends (seconds).
+    pub ends_at: i64,
 }
 
 /// A password grant's sign-in waiting for its second factor (Auth0's `mfa_token`).

@@ -93,6 +93,7 @@ mod roles;
 mod rules;
 mod sessions;
 mod tenant;
+mod throttles;
 mod tokens;
 mod users;
 mod verification_tickets;

@@ -7,9 +7,14 @@ use crate::records::PurgeCounts;
 /// How many rows one purge statement deletes, so a purge never holds the write lock long.
 pub const PURGE_BATCH: i64 = 1000;
 
+/// Batches one purge deletes from a table at most: a table that filled faster than one
+/// batch a purge (a flood of sign-in attempts from many networks, each its own throttle
+/// window) is emptied within a few purges, while no purge runs for long.
+const PURGE_BATCHES: u64 = 20;
+
 impl Store {
-    /// Deletes expired rows, at most `PURGE_BATCH` per table per call, through the expiry
-    /// indexes. Consumed codes are kept until they expire so a replay is still recognised.
+    /// Deletes expired rows, `PURGE_BATCH` at a time and at most `PURGE_BATCHES` batches
+    /// per table per call, through the expiry indexes. Consumed codes are kept until they expire so a replay is still recognised.
     pub async fn purge_expired(&self, now: i64) -> StoreResult<PurgeCounts> {
         let mut counts = PurgeCounts::default();
         let mut families = 0;
@@ -48,29 +53,40 @@ impl Store {
                 "expires_at",
                 &mut counts.client_assertions,
             ),
+            (
+                "throttle_windows",
+                "expires_at",
+                &mut counts.throttle_windows,
+            ),
         ] {
             // Table and column names come from the fixed list above, never from input.
             // PostgreSQL has no DELETE … LIMIT: the batch is picked by row address (ctid),
             // which it fetches directly (a TID scan).
-            *slot = each!(self, |pool, pg| {
-                let sql = if pg {
-                    format!(
-                        "DELETE FROM {table} WHERE ctid = ANY(ARRAY(\
+            for _ in 0..PURGE_BATCHES {
+                let deleted = each!(self, |pool, pg| {
+                    let sql = if pg {
+                        format!(
+                            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(\
                          SELECT ctid FROM {table} WHERE {expiry} <= $1 LIMIT $2))"
-                    )
-                } else {
-                    format!(
-                        "DELETE FROM {table} WHERE rowid IN (\
+                        )
+                    } else {
+                        format!(
+                            "DELETE FROM {table} WHERE rowid IN (\
                          SELECT rowid FROM {table} WHERE {expiry} <= $1 LIMIT $2)"
-                    )
-                };
-                Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(PURGE_BATCH)
-                    .execute(pool)
-                    .await?
-                    .rows_affected())
-            })?;
+                        )
+                    };
+                    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(now)
+                        .bind(PURGE_BATCH)
+                        .execute(pool)
+                        .await?
+                        .rows_affected())
+                })?;
+                *slot += deleted;
+                if deleted < PURGE_BATCH as u64 {
+                    break;
+                }
+            }
         }
         counts.refresh_tokens = families + tokens;
         Ok(counts)

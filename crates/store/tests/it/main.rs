@@ -43,5 +43,6 @@ mod postgres_tls;
 mod pushed_requests;
 mod remembered_browsers;
 mod store;
+mod throttles;
 mod upgrades;
 mod webauthn;

@@ -393,6 +393,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             device_codes: 0,
             mfa_tokens: 0,
             client_assertions: 0,
+            throttle_windows: 0,
         }
     );
     assert!(matches!(
