@@ -9,7 +9,7 @@ use crate::ServerConfig;
 use crate::cache::{ConfigReads, FirstLogins, MachineAccessCache};
 use crate::clock::now;
 use crate::edge::metrics::Metrics;
-use crate::edge::throttle::Throttle;
+use crate::edge::throttle::ClusterThrottle;
 use crate::hosted::mailer::Mailer;
 use crate::keys::{KeyRing, KeySet};
 use crate::management::ImportQueue;
@@ -29,7 +29,7 @@ struct Inner {
     issuer: String,
     keys: KeyRing,
     hasher: PasswordHasher,
-    login_throttle: Throttle,
+    login_throttle: ClusterThrottle,
     mailer: Mailer,
     machine_access: MachineAccessCache,
     config_reads: ConfigReads,
@@ -59,8 +59,12 @@ impl AppState {
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let login_throttle =
-            Throttle::new(config.login_attempts_per_minute, Duration::from_secs(60));
+        let login_throttle = ClusterThrottle::new(
+            config.login_attempts_per_minute,
+            Duration::from_secs(60),
+            &store,
+            "login",
+        );
         let audit = crate::audit::AuditLog::start(store.clone());
         let mailer = Mailer::start(&config, store.clone(), &issuer, audit.clone());
         let secure_cookies = issuer.starts_with("https://");
@@ -129,7 +133,7 @@ impl AppState {
         &self.0.hasher
     }
 
-    pub(crate) fn login_throttle(&self) -> &Throttle {
+    pub(crate) fn login_throttle(&self) -> &ClusterThrottle {
         &self.0.login_throttle
     }
 

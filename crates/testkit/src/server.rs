@@ -218,6 +218,42 @@ pub async fn spawn_on_with(
     }
 }
 
+/// Another node on `first`'s database (`database_url`, PostgreSQL) and master key, as a
+/// cluster runs several: configured by `adjust`. Its base URL, and what stops it.
+pub async fn another_node(
+    first: &TestServer,
+    database_url: &str,
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> (String, Node) {
+    let store = Store::connect(database_url).await.unwrap();
+    let mut config = ServerConfig::new(
+        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        first.master_key.clone(),
+    );
+    adjust(&mut config);
+    let app = Application::build(config, store).await.unwrap();
+    let base = app.issuer().trim_end_matches('/').to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    (base, Node { stop, running })
+}
+
+/// A node started by [`another_node`].
+pub struct Node {
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<Result<(), tessera_server::ServerError>>,
+}
+
+impl Node {
+    /// Stops the node and waits until it has (its background jobs end with it).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.running.await;
+    }
+}
+
 /// A browser-like client: keeps cookies, does not follow redirects.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()

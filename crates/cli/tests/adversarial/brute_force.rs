@@ -2,7 +2,8 @@
 //! `ServerConfig::max_login_failures` (10) consecutive failures for one account from one
 //! address, that pair is refused even with the right password until a reset or an unblock;
 //! every address gets `login_attempts_per_minute` posts of the login, sign-up and reset forms
-//! (and `/dbconnections/change_password`) before 429 with `Retry-After`; a reset address gets
+//! (and `/dbconnections/change_password`) before 429 with `Retry-After` — on all the nodes of
+//! a PostgreSQL cluster together; a reset address gets
 //! 5 codes an hour and a code dies after 5 wrong tries. Unknown and known accounts answer
 //! alike. `X-Forwarded-For` moves none of this unless the peer is a trusted proxy. Blocked
 //! users can neither log in, refresh, redeem a code nor use a session. No timing is asserted
@@ -899,5 +900,73 @@ async fn parallel_guesses_stop_at_the_lockout() {
         answer.is(429, LOCKED),
         &answer,
     );
+    tally.finish();
+}
+
+/// Password guesses spread over two nodes on one PostgreSQL database (as a round-robin
+/// balancer spreads them), each with a made-up forwarding header from a peer that is no
+/// trusted proxy: every guess counts against the peer's own network, on both nodes
+/// together — the guess past the limit is refused on whichever node it reaches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_spread_over_nodes_count_together() {
+    let mut tally = Tally::new("brute_force/nodes");
+    let limit = 6;
+    let database = tessera_testkit::pg::PgServer::start();
+    let url = database.database();
+    let limited = move |config: &mut tessera_server::ServerConfig| {
+        config.login_attempts_per_minute = limit;
+    };
+    let first = tessera_testkit::spawn_on_with(Some(&url), limited).await;
+    let (second_base, second) = tessera_testkit::another_node(&first, &url, limited).await;
+    let secret = "a-web-application-secret-long-enough";
+    let mut web = tessera_testkit::client("Web", tessera_core::AppType::RegularWeb, Some(secret));
+    web.grant_types
+        .push(tessera_core::PASSWORD_GRANT.to_string());
+    first.store.create_client(&web).await.unwrap();
+    let nodes = [first.base.clone(), second_base];
+    let guess = |n: u32| {
+        let node = nodes[n as usize % 2].clone();
+        let client_id = web.client_id.clone();
+        async move {
+            let (header, value) = SPOOFED[n as usize % SPOOFED.len()];
+            let response = reqwest::Client::new()
+                .post(format!("{node}/oauth/token"))
+                .header(header, value)
+                .header("auth0-forwarded-for", format!("198.51.100.{n}"))
+                .form(&[
+                    ("grant_type", tessera_core::PASSWORD_GRANT),
+                    ("client_id", &client_id),
+                    ("client_secret", secret),
+                    ("username", "demo@example.com"),
+                    ("password", &format!("guess {n}")),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            (node, status, retry_after)
+        }
+    };
+    for n in 0..limit {
+        let (node, status, _) = guess(n).await;
+        tally.status(
+            format!("guess {n} at {node}: a wrong password"),
+            status,
+            403,
+        );
+    }
+    for n in limit..limit + 4 {
+        let (node, status, retry_after) = guess(n).await;
+        tally.case(
+            format!("guess {n} at {node}, past the limit both nodes counted together: 429"),
+            status == 429 && retry_after.is_some_and(|s| (1..=60).contains(&s)),
+            format!("{status} retry-after {retry_after:?}"),
+        );
+    }
+    second.stop().await;
     tally.finish();
 }

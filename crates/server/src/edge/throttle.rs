@@ -1,12 +1,17 @@
 //! Request throttling: a fixed window counter per key — a client network for the login
 //! forms, also an email address for password reset mail. The map is pruned as windows
-//! expire, so it cannot grow without bound.
+//! expire, so it cannot grow without bound. The login forms' throttle is also counted in
+//! the database where several nodes share one ([`ClusterThrottle`]): behind a round-robin
+//! balancer each node alone would let an address try as many times again as there are
+//! nodes.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tessera_store::Store;
 
 pub(crate) struct Throttle<K = IpAddr> {
     limit: u32,
@@ -74,6 +79,49 @@ impl<K: ThrottleKey> Throttle<K> {
             return Err(retry);
         }
         Ok(())
+    }
+}
+
+/// A client network's throttle, counted on this node and — where nodes share a PostgreSQL
+/// database — by all of them together in it (`Store::count_attempt`). This node's count
+/// comes first: an address over the limit here is over it everywhere, and is refused
+/// without a write.
+pub(crate) struct ClusterThrottle {
+    here: Throttle<IpAddr>,
+    /// The store all nodes count in, and what this throttle is there; `None` on SQLite,
+    /// whose one node counts alone.
+    shared: Option<(Store, &'static str)>,
+}
+
+impl ClusterThrottle {
+    pub(crate) fn new(limit: u32, window: Duration, store: &Store, kind: &'static str) -> Self {
+        ClusterThrottle {
+            here: Throttle::new(limit, window),
+            shared: store.is_shared().then(|| (store.clone(), kind)),
+        }
+    }
+
+    /// Counts one request from `ip`; `Err(retry_after_secs)` when its network is over the
+    /// limit on this node or on all of them together.
+    pub(crate) async fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        self.here.check(ip)?;
+        let Some((store, kind)) = &self.shared else {
+            return Ok(());
+        };
+        let window = self.here.window.as_secs().max(1) as i64;
+        let now = crate::clock::now();
+        let network = network_of(ip).to_string();
+        match store.count_attempt(kind, &network, window, now).await {
+            Ok(attempts) if attempts.count > i64::from(self.here.limit) => {
+                Err((attempts.ends_at - now).clamp(1, window) as u64)
+            }
+            Ok(_) => Ok(()),
+            // This node's count still holds; and what it guards needs the database anyway.
+            Err(error) => {
+                tracing::warn!(%error, "the cluster's throttle could not be counted; this node's holds");
+                Ok(())
+            }
+        }
     }
 }
 

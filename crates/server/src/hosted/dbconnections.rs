@@ -98,6 +98,7 @@ async fn sign_up(
     state
         .login_throttle()
         .check(client_ip)
+        .await
         .map_err(|retry_after| {
             let mut error = SignupError::new(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -171,7 +171,7 @@ async fn find(
     ip: IpAddr,
     typed: &str,
 ) -> Result<Result<Found, Response>, PageError> {
-    if let Err(retry_after) = state.login_throttle().check(ip) {
+    if let Err(retry_after) = state.login_throttle().check(ip).await {
         return Ok(Err(throttled(retry_after)));
     }
     let invalid = || {

@@ -209,7 +209,7 @@ pub(crate) async fn submit(
     body: Bytes,
 ) -> Response {
     let result = async {
-        if let Err(retry_after) = state.login_throttle().check(client_ip) {
+        if let Err(retry_after) = state.login_throttle().check(client_ip).await {
             let mut response = pages::error_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",

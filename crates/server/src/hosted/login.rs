@@ -219,7 +219,7 @@ pub(crate) async fn login_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(retry_after) = state.login_throttle().check(client_ip) {
+    if let Err(retry_after) = state.login_throttle().check(client_ip).await {
         state.metrics().login(Login::Throttled);
         return throttled(retry_after);
     }
@@ -294,7 +294,7 @@ pub(crate) async fn signup_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(retry_after) = state.login_throttle().check(client_ip) {
+    if let Err(retry_after) = state.login_throttle().check(client_ip).await {
         return throttled(retry_after);
     }
     let result = async {

@@ -70,7 +70,7 @@ pub(crate) async fn login_submit(
     body: Bytes,
 ) -> Response {
     // Answers are throttled per network as passwords are: each costs a signature check.
-    if let Err(retry_after) = state.login_throttle().check(client_ip) {
+    if let Err(retry_after) = state.login_throttle().check(client_ip).await {
         state.metrics().login(Login::Throttled);
         return login::throttled(retry_after);
     }

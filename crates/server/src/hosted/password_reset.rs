@@ -214,7 +214,7 @@ async fn admit_form(
     if !state.mailer().offered(state.store()).await {
         return Err(unavailable_page());
     }
-    if let Err(retry_after) = state.login_throttle().check(client_ip) {
+    if let Err(retry_after) = state.login_throttle().check(client_ip).await {
         return Err(throttled_page(retry_after, TOO_MANY_FROM_NETWORK));
     }
     let params = form_params(headers, body).map_err(IntoResponse::into_response)?;
@@ -458,6 +458,7 @@ async fn change_password_inner(
     state
         .login_throttle()
         .check(client_ip)
+        .await
         .map_err(|retry| too_many(retry, TOO_MANY_FROM_NETWORK))?;
     let params = Params::from_body(headers, body, true)
         .map_err(|error| OAuthError::invalid_request(error.to_string()))?;

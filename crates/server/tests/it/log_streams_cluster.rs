@@ -5,7 +5,6 @@
 //! holding the lease stopping is delivered by another node once that lease runs out.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +15,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde_json::{Value, json};
-use tessera_server::{Application, ServerConfig, StreamSettings};
+use tessera_server::{ServerConfig, StreamSettings};
 use tessera_store::Store;
 use tessera_testkit::pg::PgServer;
 use tessera_testkit::*;
@@ -93,36 +92,6 @@ fn fast(config: &mut ServerConfig) {
     };
 }
 
-/// Another node on the first one's database and master key: its base URL, and what stops it.
-async fn another_node(first: &TestServer, database_url: &str) -> (String, Node) {
-    let store = Store::connect(database_url).await.unwrap();
-    let mut config = ServerConfig::new(
-        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
-        first.master_key.clone(),
-    );
-    fast(&mut config);
-    let app = Application::build(config, store).await.unwrap();
-    let base = app.issuer().trim_end_matches('/').to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    (base, Node { stop, running })
-}
-
-struct Node {
-    stop: tokio::sync::oneshot::Sender<()>,
-    running: tokio::task::JoinHandle<Result<(), tessera_server::ServerError>>,
-}
-
-impl Node {
-    /// Stops the node and waits until it has (its background jobs, delivery included, end).
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.running.await;
-    }
-}
-
 /// One event on the node at `base`: a client-credentials token (`seccft`).
 async fn cause_event(first: &TestServer, base: &str) {
     let (status, body) = client_credentials(
@@ -183,7 +152,7 @@ async fn nodes_on_one_postgres_deliver_every_event_once_and_take_over_a_stopped_
     // (Through the seed: a Management API token is for one issuer, and each node here
     // has its own.) Only the first node delivers: its delivery of the first event is held at the
     // receiver, so it holds the stream's lease when it stops.
-    let (first_base, first) = another_node(&seed, &url).await;
+    let (first_base, first) = another_node(&seed, &url, fast).await;
     receiver.hold.store(true, Ordering::SeqCst);
     let created = reqwest::Client::new()
         .post(seed.url("/api/v2/log-streams"))
@@ -212,7 +181,7 @@ async fn nodes_on_one_postgres_deliver_every_event_once_and_take_over_a_stopped_
         receiver.held.load(Ordering::SeqCst) > 0,
         "the first node never delivered"
     );
-    let (second_base, second) = another_node(&seed, &url).await;
+    let (second_base, second) = another_node(&seed, &url, fast).await;
     // Stopped mid-request: its lease stays until it runs out, and the second node then
     // delivers the event the first did not finish.
     first.stop().await;
@@ -221,7 +190,7 @@ async fn nodes_on_one_postgres_deliver_every_event_once_and_take_over_a_stopped_
     until_accepted(&receiver, &held_event).await;
 
     // Two nodes (the second and a third), events caused on both, alternately.
-    let (third_base, third) = another_node(&seed, &url).await;
+    let (third_base, third) = another_node(&seed, &url, fast).await;
     for n in 0..20 {
         let base = if n % 2 == 0 {
             &second_base

@@ -25,6 +25,7 @@ mod hybrid;
 mod introspection;
 mod log_streams;
 mod log_streams_cluster;
+mod login_throttle_cluster;
 mod logs;
 mod management;
 mod metrics;

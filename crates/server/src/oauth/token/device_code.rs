@@ -50,7 +50,7 @@ pub(crate) async fn device_authorization(
 ) -> Response {
     // A public application's client_id is no secret: without a limit anyone could fill the
     // table faster than the purge empties it. Counted with the login forms' attempts.
-    if let Err(retry_after) = state.login_throttle().check(ip) {
+    if let Err(retry_after) = state.login_throttle().check(ip).await {
         let mut error = OAuthError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",

@@ -93,7 +93,7 @@ pub(super) async fn grant(
             .config()
             .trusted_proxies
             .end_user_ip(caller.ip, caller.headers, !client.is_public());
-    if let Err(retry_after) = state.login_throttle().check(end_user) {
+    if let Err(retry_after) = state.login_throttle().check(end_user).await {
         let mut error = OAuthError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
