@@ -16,6 +16,11 @@ use crate::edge::metrics::Login;
 use crate::edge::throttle;
 use crate::passwords::Verification;
 
+/// A count of failures that never reached the lockout is forgotten after this long (seconds)
+/// without another failure: a day, as Keycloak's failure reset time is about half of.
+/// Counts at the lockout stay until a reset or an unblock.
+pub(crate) const FAILURES_FORGOTTEN_AFTER: i64 = 24 * 60 * 60;
+
 /// What a password attempt comes to.
 #[derive(Debug)]
 pub(crate) enum Checked {

@@ -293,6 +293,13 @@ async fn periodic_jobs(state: AppState) {
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "purge of expired rows failed"),
                 }
+                let quiet_since = now() - crate::password_sign_in::FAILURES_FORGOTTEN_AFTER;
+                let lockout = state.config().max_login_failures;
+                match state.store().forget_stale_login_failures(quiet_since, lockout).await {
+                    Ok(0) => {}
+                    Ok(pairs) => tracing::debug!(pairs, "forgot failed-login counts below the lockout"),
+                    Err(error) => tracing::warn!(%error, "purge of failed-login counts failed"),
+                }
                 match purge_logs(&state).await {
                     Ok(0) => {}
                     Ok(events) => tracing::debug!(events, "purged audit log events past their retention"),

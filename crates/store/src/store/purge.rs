@@ -60,35 +60,63 @@ impl Store {
             ),
         ] {
             // Table and column names come from the fixed list above, never from input.
-            // PostgreSQL has no DELETE … LIMIT: the batch is picked by row address (ctid),
-            // which it fetches directly (a TID scan).
-            for _ in 0..PURGE_BATCHES {
-                let deleted = each!(self, |pool, pg| {
-                    let sql = if pg {
-                        format!(
-                            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(\
-                         SELECT ctid FROM {table} WHERE {expiry} <= $1 LIMIT $2))"
-                        )
-                    } else {
-                        format!(
-                            "DELETE FROM {table} WHERE rowid IN (\
-                         SELECT rowid FROM {table} WHERE {expiry} <= $1 LIMIT $2)"
-                        )
-                    };
-                    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(now)
-                        .bind(PURGE_BATCH)
-                        .execute(pool)
-                        .await?
-                        .rows_affected())
-                })?;
-                *slot += deleted;
-                if deleted < PURGE_BATCH as u64 {
-                    break;
-                }
-            }
+            *slot = self
+                .delete_in_batches(table, &format!("{expiry} <= $1"), &[now])
+                .await?;
         }
         counts.refresh_tokens = families + tokens;
         Ok(counts)
+    }
+
+    /// Forgets failed-login counts of (email, address) pairs that never reached `lockout`
+    /// and saw no failure since `before`: a partial count from long ago says nothing (as
+    /// Keycloak's failure reset time), and guesses at made-up addresses would otherwise
+    /// leave a row each for good. Pairs at the lockout stay until a reset or an unblock.
+    pub async fn forget_stale_login_failures(&self, before: i64, lockout: i64) -> StoreResult<u64> {
+        self.delete_in_batches(
+            "login_failures",
+            "updated_at <= $1 AND failures < $2",
+            &[before, lockout],
+        )
+        .await
+    }
+
+    /// Deletes the rows of `table` that `filter` picks (`$1`… are `binds`), `PURGE_BATCH` at
+    /// a time, at most `PURGE_BATCHES` batches. `table` and `filter` are this module's own
+    /// text, never input. PostgreSQL has no DELETE … LIMIT: a batch is picked by row address
+    /// (ctid), which it fetches directly (a TID scan).
+    async fn delete_in_batches(
+        &self,
+        table: &str,
+        filter: &str,
+        binds: &[i64],
+    ) -> StoreResult<u64> {
+        let limit = format!("${}", binds.len() + 1);
+        let mut deleted = 0;
+        for _ in 0..PURGE_BATCHES {
+            let batch = each!(self, |pool, pg| {
+                let sql = if pg {
+                    format!(
+                        "DELETE FROM {table} WHERE ctid = ANY(ARRAY(\
+                         SELECT ctid FROM {table} WHERE {filter} LIMIT {limit}))"
+                    )
+                } else {
+                    format!(
+                        "DELETE FROM {table} WHERE rowid IN (\
+                         SELECT rowid FROM {table} WHERE {filter} LIMIT {limit})"
+                    )
+                };
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for bind in binds {
+                    query = query.bind(*bind);
+                }
+                Ok(query.bind(PURGE_BATCH).execute(pool).await?.rows_affected())
+            })?;
+            deleted += batch;
+            if batch < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(deleted)
     }
 }

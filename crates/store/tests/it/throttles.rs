@@ -1,10 +1,13 @@
-//! Throttle windows on both backends: attempts counted in one window until it ends, a new
+//! Throttle windows and failed-login counts on both backends. Windows: attempts counted in one window until it ends, a new
 //! window after, keys and kinds apart, concurrent attempts all counted; the purge takes
 //! ended windows, more than a batch of them at once.
 
 use tessera_store::*;
 
-on_both_backends!(attempts_count_in_fixed_windows_that_end);
+on_both_backends!(
+    attempts_count_in_fixed_windows_that_end,
+    failed_login_counts_below_the_lockout_are_forgotten_when_stale,
+);
 
 async fn attempts_count_in_fixed_windows_that_end(store: &Store) {
     let first = store
@@ -97,5 +100,49 @@ async fn attempts_count_in_fixed_windows_that_end(store: &Store) {
             .count,
         21,
         "a window still open is kept"
+    );
+}
+
+async fn failed_login_counts_below_the_lockout_are_forgotten_when_stale(store: &Store) {
+    let lockout = 10;
+    // A made-up address guessed once, long ago; an account locked long ago; a count that
+    // is recent.
+    store
+        .record_login_failure("made-up@example.com", "192.0.2.1", 100)
+        .await
+        .unwrap();
+    for _ in 0..lockout {
+        store
+            .record_login_failure("locked@example.com", "192.0.2.1", 100)
+            .await
+            .unwrap();
+    }
+    store
+        .record_login_failure("recent@example.com", "192.0.2.1", 5_000)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .forget_stale_login_failures(1_000, lockout)
+            .await
+            .unwrap(),
+        1
+    );
+    let count = |email: &'static str| store.login_failures(email, "192.0.2.1");
+    assert_eq!(
+        count("made-up@example.com").await.unwrap(),
+        0,
+        "stale and below: forgotten"
+    );
+    assert_eq!(
+        count("locked@example.com").await.unwrap(),
+        lockout,
+        "at the lockout: kept"
+    );
+    assert_eq!(
+        count("recent@example.com").await.unwrap(),
+        1,
+        "recent: kept"
     );
 }
