@@ -33,19 +33,33 @@ pub(crate) fn network_of(ip: IpAddr) -> IpAddr {
 }
 
 /// A throttle's key as it is counted: client addresses by their network.
-pub(crate) trait ThrottleKey: Hash + Eq {
+pub(crate) trait ThrottleKey: Hash + Eq + Clone {
     fn counted_as(self) -> Self;
+    /// The key as the database keeps it for [`ClusterThrottle`] (of a counted key).
+    fn stored_as(&self) -> String;
 }
 
 impl ThrottleKey for IpAddr {
     fn counted_as(self) -> Self {
         network_of(self)
     }
+
+    fn stored_as(&self) -> String {
+        self.to_string()
+    }
 }
 
+/// Email addresses (the reset mail's throttle): kept in the database as their SHA-256,
+/// so the throttle's table holds no address.
 impl ThrottleKey for String {
     fn counted_as(self) -> Self {
         self
+    }
+
+    fn stored_as(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(tessera_core::ids::secret_hash(self))
     }
 }
 
@@ -82,18 +96,17 @@ impl<K: ThrottleKey> Throttle<K> {
     }
 }
 
-/// A client network's throttle, counted on this node and — where nodes share a PostgreSQL
-/// database — by all of them together in it (`Store::count_attempt`). This node's count
-/// comes first: an address over the limit here is over it everywhere, and is refused
-/// without a write.
-pub(crate) struct ClusterThrottle {
-    here: Throttle<IpAddr>,
+/// A throttle counted on this node and — where nodes share a PostgreSQL database — by all
+/// of them together in it (`Store::count_attempt`). This node's count comes first: a key
+/// over the limit here is over it everywhere, and is refused without a write.
+pub(crate) struct ClusterThrottle<K = IpAddr> {
+    here: Throttle<K>,
     /// The store all nodes count in, and what this throttle is there; `None` on SQLite,
     /// whose one node counts alone.
     shared: Option<(Store, &'static str)>,
 }
 
-impl ClusterThrottle {
+impl<K: ThrottleKey> ClusterThrottle<K> {
     pub(crate) fn new(limit: u32, window: Duration, store: &Store, kind: &'static str) -> Self {
         ClusterThrottle {
             here: Throttle::new(limit, window),
@@ -101,17 +114,20 @@ impl ClusterThrottle {
         }
     }
 
-    /// Counts one request from `ip`; `Err(retry_after_secs)` when its network is over the
-    /// limit on this node or on all of them together.
-    pub(crate) async fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        self.here.check(ip)?;
+    /// Counts one request of `key` (a client address: its network); `Err(retry_after_secs)`
+    /// when it is over the limit on this node or on all of them together.
+    pub(crate) async fn check(&self, key: K) -> Result<(), u64> {
+        let key = key.counted_as();
+        self.here.check(key.clone())?;
         let Some((store, kind)) = &self.shared else {
             return Ok(());
         };
         let window = self.here.window.as_secs().max(1) as i64;
         let now = crate::clock::now();
-        let network = network_of(ip).to_string();
-        match store.count_attempt(kind, &network, window, now).await {
+        match store
+            .count_attempt(kind, &key.stored_as(), window, now)
+            .await
+        {
             Ok(attempts) if attempts.count > i64::from(self.here.limit) => {
                 Err((attempts.ends_at - now).clamp(1, window) as u64)
             }

@@ -14,7 +14,7 @@ use tessera_store::{Store, StoreError};
 use tokio::sync::mpsc;
 
 use crate::ServerConfig;
-use crate::edge::throttle::Throttle;
+use crate::edge::throttle::ClusterThrottle;
 use crate::email_provider;
 use crate::hosted::{email_verification, reset_codes};
 use crate::mail::{MailConfig, MailError};
@@ -69,7 +69,7 @@ impl MailContext {
 pub(crate) struct Mailer {
     queue: mpsc::Sender<MailJob>,
     configured: bool,
-    per_address: Throttle<String>,
+    per_address: ClusterThrottle<String>,
     reset_code_lifetime: Duration,
 }
 
@@ -95,6 +95,7 @@ impl Mailer {
     ) -> Self {
         let reset_code_lifetime = config.reset_code_lifetime;
         let (queue, receiver) = mpsc::channel(QUEUE);
+        let context_store = store.clone();
         let context = MailContext {
             store,
             configured: config.mail.clone(),
@@ -107,7 +108,12 @@ impl Mailer {
         Mailer {
             queue,
             configured: config.mail.is_some(),
-            per_address: Throttle::new(CODES_PER_ADDRESS, ADDRESS_WINDOW),
+            per_address: ClusterThrottle::new(
+                CODES_PER_ADDRESS,
+                ADDRESS_WINDOW,
+                &context_store,
+                "reset_mail",
+            ),
             reset_code_lifetime,
         }
     }
@@ -125,10 +131,15 @@ impl Mailer {
     /// Queues a reset code for the account of the database connection `connection` with
     /// `email` (the caller checked that mail is `offered`). Never says whether the
     /// account exists.
-    pub(crate) fn request_reset_code(&self, connection: &str, email: &str) -> Result<(), Refused> {
+    pub(crate) async fn request_reset_code(
+        &self,
+        connection: &str,
+        email: &str,
+    ) -> Result<(), Refused> {
         let email = normalize_email(email);
         self.per_address
             .check(email.clone())
+            .await
             .map_err(Refused::Throttled)?;
         enqueue(
             &self.queue,

@@ -255,6 +255,7 @@ pub(crate) async fn request_submit(
         match state
             .mailer()
             .request_reset_code(&origin.database.name, &email)
+            .await
         {
             Ok(()) => {}
             Err(Refused::Throttled(retry_after)) => {
@@ -491,7 +492,11 @@ async fn change_password_inner(
             "Password reset is not available: this server does not send email.",
         ));
     }
-    match state.mailer().request_reset_code(&database.name, email) {
+    match state
+        .mailer()
+        .request_reset_code(&database.name, email)
+        .await
+    {
         Ok(()) => {}
         Err(Refused::Throttled(retry)) => return Err(too_many(retry, TOO_MANY_FOR_ADDRESS)),
     }

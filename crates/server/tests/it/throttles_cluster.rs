@@ -1,11 +1,15 @@
-//! The login throttle of a client network on two nodes sharing one PostgreSQL database:
-//! behind a round-robin balancer each node alone would let an address try as many times
-//! again as there are nodes. Attempts alternate between the nodes; the one past the limit
-//! is refused (429 with Retry-After) on whichever node it reaches, and another network
-//! still has its own budget.
+//! Throttles on two nodes sharing one PostgreSQL database: behind a round-robin balancer
+//! each node alone would let a client try as many times again as there are nodes. The
+//! login throttle of a client network, and the reset codes one address may be sent:
+//! requests alternate between the nodes, the one past the limit is refused (429 with
+//! Retry-After) on whichever node it reaches, and another network or address still has its
+//! own budget.
 
+use serde_json::json;
 use tessera_core::{AppType, PASSWORD_GRANT};
+use tessera_server::MailConfig;
 use tessera_testkit::pg::PgServer;
+use tessera_testkit::smtp::SmtpReceiver;
 use tessera_testkit::*;
 
 const LIMIT: u32 = 4;
@@ -66,5 +70,46 @@ async fn a_networks_login_attempts_are_counted_by_every_node_together() {
     }
     let other = guess(nodes[1], &web.client_id, secret, 100, "198.51.100.4").await;
     assert_eq!(other.status(), 403, "another network keeps its own budget");
+    second.stop().await;
+}
+
+/// Asks `base` to mail a reset code to `email` for the seeded SPA: the answer's status.
+async fn ask_for_code(base: &str, client_id: &str, email: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/dbconnections/change_password"))
+        .json(&json!({
+            "client_id": client_id,
+            "connection": "Username-Password-Authentication",
+            "email": email,
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reset_codes_one_address_is_sent_are_counted_by_every_node_together() {
+    let database = PgServer::start();
+    let url = database.database();
+    let smtp = SmtpReceiver::start().await;
+    let relay = smtp.url();
+    let with_mail = move |config: &mut tessera_server::ServerConfig| {
+        config.mail = Some(MailConfig::smtp(&relay, "Tessera <no-reply@example.com>").unwrap());
+    };
+    let first = spawn_on_with(Some(&url), with_mail.clone()).await;
+    let (second_base, second) = another_node(&first, &url, with_mail).await;
+    let nodes = [first.base.as_str(), second_base.as_str()];
+    // Five codes an hour per address, whoever asks.
+    for n in 0..5 {
+        let node = nodes[n % 2];
+        let response = ask_for_code(node, &first.spa_client_id, &first.user_email).await;
+        assert_eq!(response.status(), 200, "code {n} at {node}");
+    }
+    for node in nodes {
+        let response = ask_for_code(node, &first.spa_client_id, &first.user_email).await;
+        assert_eq!(response.status(), 429, "a sixth code at {node}");
+    }
+    let other = ask_for_code(nodes[1], &first.spa_client_id, "someone-else@example.com").await;
+    assert_eq!(other.status(), 200, "another address keeps its own budget");
     second.stop().await;
 }
