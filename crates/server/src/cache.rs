@@ -8,7 +8,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tessera_core::{Client, ResourceServer};
+use tessera_core::{Client, Metadata, ResourceServer};
 use tessera_store::{MachineAccess, Store, StoreError};
 
 /// At most this many entries are kept in one map; beyond it the map is cleared.
@@ -137,20 +137,37 @@ impl MachineAccessCache {
     }
 }
 
-/// Applications (by client_id) and APIs (by identifier) as `/authorize`, the hosted login
-/// and the token endpoint read them — several times a sign-in. Kept only where a listener
+/// Applications (by client_id), APIs (by identifier) and the tenant's settings as
+/// `/authorize`, the hosted login and the token endpoint read them — several times a sign-in. Kept only where a listener
 /// keeps them true (`cluster`: PostgreSQL, whose every node would otherwise read them from
 /// the shared database on every request). On SQLite every read goes to the store: nothing
 /// would tell this process of the CLI's writes, and a read there never leaves the process.
 pub(crate) struct ConfigReads {
-    kept: Option<(Kept<String, Client>, Kept<String, ResourceServer>)>,
+    kept: Option<KeptConfig>,
+}
+
+struct KeptConfig {
+    clients: Kept<String, Client>,
+    apis: Kept<String, ResourceServer>,
+    tenant: Kept<TenantRow, Metadata>,
+}
+
+/// The tenant row's two documents.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum TenantRow {
+    Settings,
+    Guardian,
 }
 
 impl ConfigReads {
     /// `ttl`: how long an entry lives; `None` keeps nothing.
     pub(crate) fn new(ttl: Option<Duration>) -> Self {
         ConfigReads {
-            kept: ttl.map(|ttl| (Kept::new(ttl), Kept::new(ttl))),
+            kept: ttl.map(|ttl| KeptConfig {
+                clients: Kept::new(ttl),
+                apis: Kept::new(ttl),
+                tenant: Kept::new(ttl),
+            }),
         }
     }
 
@@ -162,7 +179,8 @@ impl ConfigReads {
     ) -> Result<Option<Client>, StoreError> {
         let read = store.find_client(client_id);
         match &self.kept {
-            Some((clients, _)) => Ok(clients
+            Some(kept) => Ok(kept
+                .clients
                 .through(client_id.to_string(), read)
                 .await?
                 .map(|client| Client::clone(&client))),
@@ -178,7 +196,8 @@ impl ConfigReads {
     ) -> Result<Option<ResourceServer>, StoreError> {
         let read = store.find_resource_server(identifier);
         match &self.kept {
-            Some((_, apis)) => Ok(apis
+            Some(kept) => Ok(kept
+                .apis
                 .through(identifier.to_string(), read)
                 .await?
                 .map(|api| ResourceServer::clone(&api))),
@@ -186,23 +205,63 @@ impl ConfigReads {
         }
     }
 
+    /// The tenant's settings (Auth0's tenant settings document).
+    pub(crate) async fn tenant_settings(&self, store: &Store) -> Result<Metadata, StoreError> {
+        self.tenant_row(TenantRow::Settings, async {
+            store.tenant_settings().await.map(Some)
+        })
+        .await
+    }
+
+    /// The tenant's Guardian (second factor) settings.
+    pub(crate) async fn guardian_settings(&self, store: &Store) -> Result<Metadata, StoreError> {
+        self.tenant_row(TenantRow::Guardian, async {
+            store.guardian_settings().await.map(Some)
+        })
+        .await
+    }
+
+    async fn tenant_row(
+        &self,
+        row: TenantRow,
+        read: impl Future<Output = Result<Option<Metadata>, StoreError>>,
+    ) -> Result<Metadata, StoreError> {
+        let found = match &self.kept {
+            Some(kept) => kept
+                .tenant
+                .through(row, read)
+                .await?
+                .map(|m| Metadata::clone(&m)),
+            None => read.await?,
+        };
+        Ok(found.unwrap_or_default())
+    }
+
     pub(crate) fn forget_client(&self, client_id: &str) {
-        if let Some((clients, _)) = &self.kept {
-            clients.forget_where(|id| id == client_id);
+        if let Some(kept) = &self.kept {
+            kept.clients.forget_where(|id| id == client_id);
         }
     }
 
     /// Forgets every API (kept by identifier; a change names the API by its id).
     pub(crate) fn forget_apis(&self) {
-        if let Some((_, apis)) = &self.kept {
-            apis.clear();
+        if let Some(kept) = &self.kept {
+            kept.apis.clear();
+        }
+    }
+
+    /// Forgets the tenant's settings and Guardian settings.
+    pub(crate) fn forget_tenant(&self) {
+        if let Some(kept) = &self.kept {
+            kept.tenant.clear();
         }
     }
 
     pub(crate) fn clear(&self) {
-        if let Some((clients, apis)) = &self.kept {
-            clients.clear();
-            apis.clear();
+        if let Some(kept) = &self.kept {
+            kept.clients.clear();
+            kept.apis.clear();
+            kept.tenant.clear();
         }
     }
 }

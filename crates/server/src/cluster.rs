@@ -3,8 +3,9 @@
 //! cached how long and what a change empties.
 //!
 //! What a node keeps in memory: the client-credentials grant's (client, API, grant)
-//! reads (`cache::MachineAccessCache`), the applications and APIs the sign-in and token
-//! paths read (`cache::ConfigReads`, only where a listener keeps them), the signing keys (`keys::KeyRing`), each
+//! reads (`cache::MachineAccessCache`), the applications, APIs and tenant settings the
+//! sign-in and token paths read (`cache::ConfigReads`, only where a listener keeps them),
+//! the signing keys (`keys::KeyRing`), each
 //! trigger's Actions and Rules (`actions::Programs`) and the upstream providers
 //! (`upstream::Upstreams`, which re-read the connection row on each use and compare its
 //! `updated_at`). Sessions, codes, refresh tokens and lockout counts are never cached:
@@ -25,12 +26,12 @@
 //! and within the poll interval if notifications stop arriving.
 //!
 //! On SQLite there is one node; only the CLI writes beside it, and nothing notifies: the
-//! client-credentials reads live half a second, the programs a second, applications and
-//! APIs are read afresh each time, and the key set is polled every `key_poll_interval` — a
+//! client-credentials reads live half a second, the programs a second, applications, APIs
+//! and tenant settings are read afresh each time, and the key set is polled every `key_poll_interval` — a
 //! change shows within a second.
 //!
 //! A node's own Management API writes also empty what they touched at once
-//! (`AppState::forget_client`, `forget_apis`), before the answer: the notification that
+//! (`AppState::forget_client`, `forget_apis`, `forget_tenant`), before the answer: the notification that
 //! follows only repeats it.
 
 use std::collections::BTreeSet;
@@ -92,7 +93,8 @@ impl Ledger {
 pub(crate) struct Lifetimes {
     /// The client-credentials grant's (client, API, grant).
     pub(crate) machine_access: Duration,
-    /// Applications and APIs as the sign-in and token paths read them; `None`: not kept.
+    /// Applications, APIs and tenant settings as the sign-in and token paths read them;
+    /// `None`: not kept.
     pub(crate) config_reads: Option<Duration>,
     /// A trigger's deployed Actions and Rules.
     pub(crate) programs: Duration,
@@ -206,6 +208,7 @@ async fn apply(state: &AppState, changed: Changed) {
         Changed::SigningKey(_) => state.reload_keys().await,
         Changed::Connection(id) => state.upstreams().forget(&id),
         Changed::Actions | Changed::Rules => state.action_programs().forget(),
+        Changed::Tenant => state.forget_tenant(),
         Changed::Other(kind) => {
             tracing::debug!(kind, "a change to a table this build does not cache");
             flush(state).await;

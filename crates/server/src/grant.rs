@@ -112,7 +112,7 @@ pub(crate) async fn requested_audience(
     if let Some(named) = named {
         return Ok(Some(named.to_string()));
     }
-    let settings = state.store().tenant_settings().await?;
+    let settings = state.config_reads().tenant_settings(state.store()).await?;
     Ok(settings
         .get("default_audience")
         .and_then(serde_json::Value::as_str)

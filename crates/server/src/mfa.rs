@@ -248,10 +248,15 @@ impl Guardian {
     }
 }
 
-/// The tenant's settings, read each time (one small row; an administrator's change holds at
-/// the next login on every node).
+/// The tenant's Guardian settings as this node keeps them (an administrator's change holds
+/// at the next login on every node: `cluster`).
 pub(crate) async fn guardian(state: &AppState) -> StoreResult<Guardian> {
-    Ok(Guardian::of(&state.store().guardian_settings().await?))
+    Ok(Guardian::of(
+        &state
+            .config_reads()
+            .guardian_settings(state.store())
+            .await?,
+    ))
 }
 
 /// Whether a remembered browser may skip the second factor this login needs: when the

@@ -145,7 +145,7 @@ impl AppState {
         &self.0.machine_access
     }
 
-    /// Applications and APIs as the sign-in and token paths read them.
+    /// Applications, APIs and tenant settings as the sign-in and token paths read them.
     pub(crate) fn config_reads(&self) -> &ConfigReads {
         &self.0.config_reads
     }
@@ -155,6 +155,11 @@ impl AppState {
     pub(crate) fn forget_client(&self, client_id: &str) {
         self.0.machine_access.forget_client(client_id);
         self.0.config_reads.forget_client(client_id);
+    }
+
+    /// Forgets what this node keeps of the tenant's settings and Guardian settings.
+    pub(crate) fn forget_tenant(&self) {
+        self.0.config_reads.forget_tenant();
     }
 
     /// Forgets what this node keeps of APIs (one changed or went away).

@@ -57,7 +57,7 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Header
 /// as they are now: a change applies to sessions already open.
 async fn lifetimes(state: &AppState) -> Result<SessionLifetimes, StoreError> {
     Ok(SessionLifetimes::from_settings(
-        &state.store().tenant_settings().await?,
+        &state.config_reads().tenant_settings(state.store()).await?,
     ))
 }
 

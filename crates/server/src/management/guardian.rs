@@ -101,7 +101,7 @@ pub(crate) async fn set_factor(
             if let Some(value) = verification {
                 settings.insert(USER_VERIFICATION.into(), json!(value));
             }
-            state.store().patch_guardian_settings(&settings).await?;
+            patch_guardian(state, &settings).await?;
             if let Some(value) = verification {
                 return Ok(json!({ "enabled": enabled, "user_verification": value }));
             }
@@ -146,11 +146,19 @@ pub(crate) async fn set_policies(
             }
         }
     }
-    state
-        .store()
-        .patch_guardian_settings(&patch([("policies", json!(policies))]))
-        .await?;
+    patch_guardian(state, &patch([("policies", json!(policies))])).await?;
     Ok(json!(policies))
+}
+
+/// Patches the tenant's Guardian settings, and forgets what this node kept of them before
+/// the answer (other nodes hear of it from the database).
+async fn patch_guardian(
+    state: &AppState,
+    patch: &tessera_core::Metadata,
+) -> Result<(), StoreError> {
+    state.store().patch_guardian_settings(patch).await?;
+    state.forget_tenant();
+    Ok(())
 }
 
 /// `GET /guardian/settings`: "Remember this browser" and its timeouts.
@@ -167,15 +175,16 @@ pub(crate) async fn set_settings(
 ) -> ApiResult<Value> {
     principal.require(UPDATE_POLICIES)?;
     let remember = Remember::parse(body).map_err(ApiError::invalid_body)?;
-    state
-        .store()
-        .patch_guardian_settings(&patch([
+    patch_guardian(
+        state,
+        &patch([
             (DISPLAY_REMEMBER, json!(remember.display_checkbox)),
             (REMEMBER_DEFAULT, json!(remember.default_value)),
             (INACTIVITY_TIMEOUT, json!(remember.inactivity)),
             (OVERALL_TIMEOUT, json!(remember.overall)),
-        ]))
-        .await?;
+        ]),
+    )
+    .await?;
     Ok(remember.json())
 }
 

@@ -58,7 +58,9 @@ pub(crate) async fn update(
             .about("default_audience"));
         }
     }
-    Ok(state.store().patch_tenant_settings(&patch).await?)
+    let patched = state.store().patch_tenant_settings(&patch).await?;
+    state.forget_tenant();
+    Ok(patched)
 }
 
 /// The routes: wire formats around the operations above.

@@ -1,9 +1,9 @@
 //! What other writers changed, for nodes that keep configuration rows in memory.
 //!
 //! On PostgreSQL every write to a table a node's caches read (clients and their grants and
-//! credentials, APIs, signing keys, connections, Actions, Rules) runs a trigger in the
-//! writing transaction (migration `0032_cache_generation.sql`): it bumps the one
-//! `cache_generation` row and NOTIFYs [`CHANNEL`]. [`Store::invalidations`] LISTENs on a
+//! credentials, APIs, signing keys, connections, Actions, Rules, the tenant's settings) runs
+//! a trigger in the writing transaction (migrations `0032_cache_generation.sql` and
+//! `0036_tenant_invalidation.sql`): it bumps the one `cache_generation` row and NOTIFYs [`CHANNEL`]. [`Store::invalidations`] LISTENs on a
 //! connection of its own; [`Store::cache_generation`] reads the counter, for the backstop
 //! poll that catches what a listener missed. Which cache a change empties is the caller's
 //! business: this module only says which table and row.
@@ -33,6 +33,8 @@ pub enum Changed {
     Actions,
     /// A rule or a rules configuration value.
     Rules,
+    /// The tenant's settings or its Guardian (second factor) settings.
+    Tenant,
     /// A table this build does not know (a newer release added a trigger): the caller
     /// should forget everything.
     Other(String),
@@ -70,6 +72,7 @@ fn changed(kind: &str, id: Option<String>) -> Changed {
         | "action_version_secrets"
         | "trigger_bindings" => Changed::Actions,
         "rules" | "rules_configs" => Changed::Rules,
+        "tenants" => Changed::Tenant,
         other => Changed::Other(other.to_string()),
     }
 }
@@ -147,9 +150,12 @@ mod tests {
 
     #[test]
     fn every_table_with_the_trigger_is_known() {
-        let migration = include_str!("../../migrations/postgres/0032_cache_generation.sql");
+        let migrations = [
+            include_str!("../../migrations/postgres/0032_cache_generation.sql"),
+            include_str!("../../migrations/postgres/0036_tenant_invalidation.sql"),
+        ];
         let mut tables = 0;
-        for line in migration.lines() {
+        for line in migrations.iter().flat_map(|migration| migration.lines()) {
             let Some((_, rest)) = line.split_once(" OR DELETE ON ") else {
                 continue;
             };
@@ -160,7 +166,7 @@ mod tests {
                 "{table} has the trigger but no kind"
             );
         }
-        assert_eq!(tables, 14);
+        assert_eq!(tables, 15);
         assert_eq!(changed("users", None), Changed::Other("users".into()));
     }
 }

@@ -244,7 +244,7 @@ pub(super) async fn finish(
 /// Auth0's tenant setting `default_directory`: the connection `grant_type=password` signs
 /// users in with; without it, the application's own database connection.
 async fn default_directory(state: &AppState) -> Result<Option<String>, OAuthError> {
-    let settings = state.store().tenant_settings().await?;
+    let settings = state.config_reads().tenant_settings(state.store()).await?;
     Ok(settings
         .get("default_directory")
         .and_then(serde_json::Value::as_str)
