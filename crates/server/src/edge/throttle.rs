@@ -1,9 +1,8 @@
 //! Request throttling: a fixed window counter per key — a client network for the login
 //! forms, also an email address for password reset mail. The map is pruned as windows
-//! expire, so it cannot grow without bound. The login forms' throttle is also counted in
-//! the database where several nodes share one ([`ClusterThrottle`]): behind a round-robin
-//! balancer each node alone would let an address try as many times again as there are
-//! nodes.
+//! expire, so it cannot grow without bound. Both are also counted in the database where
+//! several nodes share one ([`ClusterThrottle`]): behind a round-robin balancer each node
+//! alone would let a client try as many times again as there are nodes.
 
 use std::collections::HashMap;
 use std::hash::Hash;
