@@ -13,20 +13,29 @@
 //! a writer whose work fails rolls back its savepoint and leaves the others' in place. If
 //! the batch itself fails (disk full, I/O error), every writer in it gets the error.
 //!
+//! **Round trips.** Every statement is a round trip to the connection's thread (two
+//! context switches), so the batch spends as few as it can: a writer that succeeded leaves
+//! its savepoint open rather than releasing it (the batch's `COMMIT` releases them all; a
+//! later writer's `ROLLBACK TO` names the newest savepoint, its own), and a lone statement
+//! run outside a transaction of the caller's gets no savepoint at all — one statement is
+//! atomic by itself in SQLite. When such a statement fails with a constraint violation
+//! (the statement alone is undone) the batch goes on; any other failure may have ended
+//! the transaction, so the batch is rolled back and its writers told (`lose_batch`).
+//!
 //! Reads never wait for writers (WAL): they run on a pool of read-only connections and see
 //! committed data. Which statements are writes is decided here, by the statement's first
 //! word (`is_read`), for the store's single statements run outside a transaction; the
 //! read-only connections refuse a write that got past that rule rather than let it contend.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteArguments, SqliteQueryResult, SqliteRow};
-use sqlx::{Either, Execute, Executor, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Either, Execute, Executor, Row as _, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use crate::{StoreError, StoreResult};
@@ -54,6 +63,7 @@ impl SqliteDb {
                 latest: std::sync::Mutex::new(None),
                 writes: AtomicU64::new(0),
                 commits: AtomicU64::new(0),
+                cache_generation: AtomicI64::new(0),
             }),
         }
     }
@@ -78,6 +88,22 @@ impl SqliteDb {
             self.writer.writes.load(Ordering::Relaxed),
             self.writer.commits.load(Ordering::Relaxed),
         )
+    }
+
+    /// The `cache_generation` counter as this process last saw it: after each of its own
+    /// commits (before their writers are answered) and at each [`note_cache_generation`].
+    /// In-memory copies of configuration compare it with the one they were read at.
+    ///
+    /// [`note_cache_generation`]: SqliteDb::note_cache_generation
+    pub(crate) fn cache_generation_seen(&self) -> i64 {
+        self.writer.cache_generation.load(Ordering::Acquire)
+    }
+
+    /// Records the counter as read from the database (moved by another process's writes).
+    pub(crate) fn note_cache_generation(&self, generation: i64) {
+        self.writer
+            .cache_generation
+            .store(generation, Ordering::Release);
     }
 
     /// Returns once the batch open now, if any, has ended. A store method whose write met a
@@ -113,7 +139,7 @@ impl SqliteDb {
 
     /// Starts a write transaction: a savepoint in the open batch, or a new batch.
     pub(crate) async fn write(&self) -> StoreResult<WriteTx> {
-        Writer::begin(&self.writer).await
+        Writer::begin(&self.writer, Savepoint::Own).await
     }
 }
 
@@ -223,6 +249,8 @@ struct Writer {
     /// Writes committed, and the commits (fsyncs) that held them.
     writes: AtomicU64,
     commits: AtomicU64,
+    /// `cache_generation` as read after the last commit (`SqliteDb::cache_generation_seen`).
+    cache_generation: AtomicI64,
 }
 
 #[derive(Debug, Default)]
@@ -265,15 +293,19 @@ impl Outcome {
 }
 
 impl Writer {
-    async fn begin(this: &Arc<Self>) -> StoreResult<WriteTx> {
+    /// Takes the writer's turn, in the open batch or a new one. `Savepoint::Own`: the
+    /// caller's work gets a savepoint of its own, undone if it fails or is dropped.
+    async fn begin(this: &Arc<Self>, savepoint: Savepoint) -> StoreResult<WriteTx> {
         let mut slot = tokio::time::timeout(WRITE_WAIT, this.gate.clone().lock_owned())
             .await
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?;
         this.settle(&mut slot).await;
         if slot.batch.is_none() {
-            // Opened with this writer's savepoint already in it.
-            this.open_batch(&mut slot).await?;
-        } else if let Err(error) = statement(&mut slot, "SAVEPOINT writer").await {
+            // Opened with this writer's savepoint, if any, already in it.
+            this.open_batch(&mut slot, savepoint).await?;
+        } else if savepoint == Savepoint::Own
+            && let Err(error) = statement(&mut slot, "SAVEPOINT writer").await
+        {
             this.lose_batch(&mut slot, &error).await;
             return Err(error.into());
         }
@@ -282,25 +314,32 @@ impl Writer {
             .as_ref()
             .map_or((0, false), |batch| (batch.id, batch.members > 0));
         // Until the caller commits or rolls back, a drop leaves the savepoint to undo.
-        slot.abandoned = true;
+        slot.abandoned = savepoint == Savepoint::Own;
         Ok(WriteTx {
             slot: Some(slot),
             writer: this.clone(),
             batch,
             behind_others,
+            savepoint,
         })
     }
 
     /// Opens a batch and the opening writer's savepoint in it, in one round trip to the
     /// connection's thread (each is a context switch; a login makes a dozen writes).
-    async fn open_batch(self: &Arc<Self>, slot: &mut Slot) -> StoreResult<()> {
+    async fn open_batch(
+        self: &Arc<Self>,
+        slot: &mut Slot,
+        savepoint: Savepoint,
+    ) -> StoreResult<()> {
         if slot.conn.is_none() {
             slot.conn = Some(self.pool.acquire().await?);
         }
         let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        let opened = sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT writer")
-            .execute(&mut **conn)
-            .await;
+        let opening = match savepoint {
+            Savepoint::Own => "BEGIN IMMEDIATE; SAVEPOINT writer",
+            Savepoint::None => "BEGIN IMMEDIATE",
+        };
+        let opened = sqlx::raw_sql(opening).execute(&mut **conn).await;
         if let Err(error) = opened {
             // Busy (another process writes) or broken: a fresh connection next time (its
             // close rolls back a transaction the first statement may have begun).
@@ -331,11 +370,16 @@ impl Writer {
         if slot.batch.as_ref().is_none_or(|batch| batch.id != id) {
             return;
         }
-        match statement(&mut slot, "COMMIT").await {
-            Ok(()) => {
+        match commit_and_read_generation(&mut slot).await {
+            Ok(generation) => {
                 // Back to its pool between batches: a handle dropped after its runtime
                 // (the CLI's) must not hold a connection, whose drop needs the runtime.
                 slot.conn = None;
+                // Before the writers are answered: one that changed an application reads
+                // it afresh in its next request.
+                if let Some(generation) = generation {
+                    self.cache_generation.store(generation, Ordering::Release);
+                }
                 if let Some(batch) = slot.batch.take() {
                     self.commits.fetch_add(1, Ordering::Relaxed);
                     self.writes.fetch_add(batch.members, Ordering::Relaxed);
@@ -385,7 +429,9 @@ impl Writer {
         sql: sqlx::SqlStr,
         arguments: Option<SqliteArguments>,
     ) -> Result<Vec<Either<SqliteQueryResult, SqliteRow>>, sqlx::Error> {
-        let mut tx = Writer::begin(self).await.map_err(store_to_sqlx)?;
+        let mut tx = Writer::begin(self, Savepoint::None)
+            .await
+            .map_err(store_to_sqlx)?;
         let steps = (&mut *tx).fetch_many((sql, arguments)).try_collect().await;
         match steps {
             Ok(steps) => {
@@ -393,10 +439,37 @@ impl Writer {
                 Ok(steps)
             }
             Err(error) => {
-                tx.fail().await;
+                tx.fail(&error).await;
                 Err(error)
             }
         }
+    }
+}
+
+/// Whether a writer's work runs in a savepoint of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Savepoint {
+    /// A transaction of the caller's (several statements): undone as a whole if it fails.
+    Own,
+    /// One statement, atomic by itself.
+    None,
+}
+
+/// Whether a failed statement left the transaction as it was: SQLite undoes a statement
+/// that violates a constraint (the default `ABORT` resolution; the schema asks for no
+/// other) and nothing else. Any other failure (I/O, a full disk, a busy database) may have
+/// rolled the whole transaction back.
+fn only_the_statement_failed(error: &sqlx::Error) -> bool {
+    use sqlx::error::ErrorKind;
+    match error {
+        sqlx::Error::Database(db) => matches!(
+            db.kind(),
+            ErrorKind::UniqueViolation
+                | ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation
+        ),
+        _ => false,
     }
 }
 
@@ -414,9 +487,23 @@ async fn statement(slot: &mut Slot, sql: &'static str) -> Result<(), sqlx::Error
     sqlx::query(sql).execute(&mut **conn).await.map(|_| ())
 }
 
+/// Commits the batch and reads `cache_generation` (which the triggers of cached tables
+/// bump) in the same round trip. The counter is `None` if its row is missing.
+async fn commit_and_read_generation(slot: &mut Slot) -> Result<Option<i64>, sqlx::Error> {
+    let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+    let rows = sqlx::raw_sql("COMMIT; SELECT generation FROM cache_generation WHERE id = 1")
+        .fetch_all(&mut **conn)
+        .await?;
+    Ok(rows.first().and_then(|row| row.try_get(0).ok()))
+}
+
+/// Undoes the newest savepoint (the current writer's), in one round trip.
 async fn undo_savepoint(slot: &mut Slot) -> Result<(), sqlx::Error> {
-    statement(slot, "ROLLBACK TO writer").await?;
-    statement(slot, "RELEASE writer").await
+    let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+    sqlx::raw_sql("ROLLBACK TO writer; RELEASE writer")
+        .execute(&mut **conn)
+        .await
+        .map(|_| ())
 }
 
 /// A write transaction: the writer's connection, inside a savepoint of the open batch.
@@ -428,21 +515,31 @@ pub(crate) struct WriteTx {
     /// Writers ahead of this one in its batch left work not yet committed, which this one
     /// sees (a row it conflicts with, a code already spent).
     behind_others: bool,
+    savepoint: Savepoint,
 }
 
 impl WriteTx {
-    /// Undoes this transaction's work after a statement failed, and returns once what the
-    /// failure may have met — the uncommitted work of writers ahead in the batch — is
-    /// committed or gone: a caller told "conflict" then finds the row it conflicted with.
-    /// (A transaction merely dropped undoes its work without that wait.)
-    async fn fail(mut self) {
+    /// Undoes this transaction's work after a statement failed with `error`, and returns
+    /// once what the failure may have met — the uncommitted work of writers ahead in the
+    /// batch — is committed or gone: a caller told "conflict" then finds the row it
+    /// conflicted with. (A transaction merely dropped undoes its work without that wait.)
+    async fn fail(mut self, error: &sqlx::Error) {
         let Some(mut slot) = self.slot.take() else {
             return;
         };
         slot.abandoned = false;
-        if let Err(error) = undo_savepoint(&mut slot).await {
-            self.writer.lose_batch(&mut slot, &error).await;
-            return;
+        match self.savepoint {
+            Savepoint::Own => {
+                if let Err(error) = undo_savepoint(&mut slot).await {
+                    self.writer.lose_batch(&mut slot, &error).await;
+                    return;
+                }
+            }
+            Savepoint::None if only_the_statement_failed(error) => {}
+            Savepoint::None => {
+                self.writer.lose_batch(&mut slot, error).await;
+                return;
+            }
         }
         let Some(batch) = slot.batch.as_ref().filter(|_| self.behind_others) else {
             return;
@@ -457,10 +554,7 @@ impl WriteTx {
         let Some(mut slot) = self.slot.take() else {
             return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
         };
-        if let Err(error) = statement(&mut slot, "RELEASE writer").await {
-            self.writer.lose_batch(&mut slot, &error).await;
-            return Err(error.into());
-        }
+        // Its savepoint stays open (no round trip): the batch's COMMIT releases it.
         slot.abandoned = false;
         let Some(batch) = slot.batch.as_mut().filter(|batch| batch.id == self.batch) else {
             return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
@@ -609,6 +703,52 @@ mod tests {
         drop(tx);
         insert(&db, 6).await.unwrap();
         assert_eq!(values(&db).await, [6]);
+    }
+
+    /// Writers that succeeded leave their savepoints open; a later one undone in the same
+    /// batch (dropped after a failed statement) must take back its own work only.
+    #[tokio::test]
+    async fn undoing_a_writer_keeps_the_work_of_those_before_it_in_the_batch() {
+        let (_dir, db) = database().await;
+        let first = db.write().await.unwrap();
+        let kept = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let mut tx = db.write().await.unwrap();
+                sqlx::query("INSERT INTO t (v) VALUES (10)")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await
+            }
+        });
+        let undone = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let mut tx = db.write().await.unwrap();
+                sqlx::query("INSERT INTO t (v) VALUES (11)")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                // Conflicts with 10, written ahead of it in the batch; the caller gives up.
+                sqlx::query("INSERT INTO t (v) VALUES (10)")
+                    .execute(&mut *tx)
+                    .await
+                    .is_err()
+            }
+        });
+        let alone = tokio::spawn({
+            let db = db.clone();
+            async move { insert(&db, 12).await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        first.commit().await.unwrap();
+        kept.await.unwrap().unwrap();
+        assert!(undone.await.unwrap(), "the duplicate was accepted");
+        alone.await.unwrap().unwrap();
+        assert_eq!(values(&db).await, [10, 12]);
     }
 
     #[tokio::test]

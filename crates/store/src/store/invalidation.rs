@@ -8,7 +8,10 @@
 //! poll that catches what a listener missed. Which cache a change empties is the caller's
 //! business: this module only says which table and row.
 //!
-//! SQLite has no listener (`invalidations` is `None`): its database has one node.
+//! SQLite has no listener (`invalidations` is `None`): its database has one server, and
+//! the same triggers (migration `0037_sqlite_invalidation.sql`) bump the counter without
+//! notifying. The writer reads it after each commit and a server polls it for what other
+//! processes (the CLI) wrote: [`Store::cache_generation_seen`].
 
 use sqlx::postgres::PgListener;
 
@@ -131,16 +134,32 @@ impl Store {
         Ok(Some(Invalidations { listener }))
     }
 
-    /// How many changes to cached tables were ever committed (PostgreSQL; SQLite says 0).
-    /// A node that reads a number it has not heard of missed a notification.
+    /// How many changes to cached tables were ever committed. A node that reads a number it
+    /// has not heard of missed a notification. On SQLite the number read is also recorded
+    /// for [`Store::cache_generation_seen`].
     pub async fn cache_generation(&self) -> StoreResult<i64> {
-        each!(self, |pool| {
+        let generation = each!(self, |pool| {
             let generation: Option<i64> =
                 sqlx::query_scalar("SELECT generation FROM cache_generation WHERE id = 1")
                     .fetch_optional(pool)
                     .await?;
             Ok(generation.unwrap_or(0))
-        })
+        })?;
+        if let Backend::Sqlite(db) = &self.backend {
+            db.note_cache_generation(generation);
+        }
+        Ok(generation)
+    }
+
+    /// SQLite: the `cache_generation` counter as this process last saw it, without a
+    /// round trip — after each of its own commits (before the writers are answered) and at
+    /// each [`Store::cache_generation`]. What was read from a cached table at another
+    /// number may be stale. PostgreSQL: always 0 (its nodes are told by notifications).
+    pub fn cache_generation_seen(&self) -> i64 {
+        match &self.backend {
+            Backend::Sqlite(db) => db.cache_generation_seen(),
+            Backend::Postgres(_) => 0,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Cluster invalidation (migration 0032): on PostgreSQL a committed write to a cached
 //! table notifies every listener and bumps the generation; a failed write, and the
 //! token and login tables, say nothing; a listener whose connection was killed says so
-//! and listens again. SQLite has no listener.
+//! and listens again. SQLite has no listener; its writer reads the counter after each commit.
 
 use std::time::Duration;
 
@@ -165,13 +165,41 @@ async fn postgres_notifies_committed_writes_to_cached_tables_only() {
 }
 
 #[tokio::test]
-async fn sqlite_has_no_listener_and_its_generation_stays() {
+async fn sqlite_has_no_listener_and_its_writes_move_the_generation() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = Store::connect(&url).await.unwrap();
     assert!(!store.is_shared());
     assert!(store.invalidations().await.unwrap().is_none());
+    assert_eq!(store.cache_generation_seen(), 0);
+
+    // A write to a cached table moves the counter, and the writer knows it by the time
+    // the write returns (no read of the counter in between).
+    // (Its row and the default connection's: two bumps.)
     store.create_client(&client("c1")).await.unwrap();
-    assert_eq!(store.cache_generation().await.unwrap(), 0);
+    let seen = store.cache_generation_seen();
+    assert!(seen > 0, "the client's creation did not move the counter");
+    // Refused writes and the token and login tables move nothing.
+    assert!(store.create_client(&client("c1")).await.is_err());
+    store.create_code(&code(1)).await.unwrap();
+    store.redeem_code(&[1; 32], 1).await.unwrap();
+    let user = NewUser {
+        email: "u@example.com".into(),
+        password_hash: "h".into(),
+        ..Default::default()
+    };
+    store.create_user(&user, "auth0|u", 1).await.unwrap();
+    assert_eq!(store.cache_generation().await.unwrap(), seen);
+
+    // Another process's write (a handle of its own, as the CLI's): this one learns of it
+    // when it reads the counter, or at its own next commit.
+    let other = Store::connect(&url).await.unwrap();
+    other
+        .create_resource_server(&api("https://a/"))
+        .await
+        .unwrap();
+    other.close().await;
+    assert_eq!(store.cache_generation_seen(), seen, "nothing told it yet");
+    assert_eq!(store.cache_generation().await.unwrap(), seen + 1);
+    assert_eq!(store.cache_generation_seen(), seen + 1);
 }
