@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -99,17 +100,33 @@ impl<K: Hash + Eq, V> Kept<K, V> {
     }
 }
 
+/// Whether the store saw a change to a cached table since the last look
+/// (`Store::cache_generation_seen`: SQLite's own commits and the counter it polls; it never
+/// moves on PostgreSQL, whose notifications empty the caches instead). One atomic load, so
+/// every read of a cache looks: a write this process committed is never served stale by
+/// its next request.
+#[derive(Default)]
+struct Generation(AtomicI64);
+
+impl Generation {
+    fn moved(&self, store: &Store) -> bool {
+        let seen = store.cache_generation_seen();
+        self.0.load(Ordering::Acquire) != seen && self.0.swap(seen, Ordering::AcqRel) != seen
+    }
+}
+
 /// The client-credentials grant's (client, API, grant) reads, so machine-to-machine
-/// issuance skips the database. On SQLite entries live half a second (changes made by the
-/// CLI show within a second); where a listener keeps them true, longer.
+/// issuance skips the database. Emptied by changes (`cluster`); entries expire too.
 pub(crate) struct MachineAccessCache {
     kept: Kept<(String, String), MachineAccess>,
+    generation: Generation,
 }
 
 impl MachineAccessCache {
     pub(crate) fn new(ttl: Duration) -> Self {
         MachineAccessCache {
             kept: Kept::new(ttl),
+            generation: Generation::default(),
         }
     }
 
@@ -119,6 +136,9 @@ impl MachineAccessCache {
         client_id: &str,
         audience: &str,
     ) -> Result<Option<Arc<MachineAccess>>, StoreError> {
+        if self.generation.moved(store) {
+            self.kept.clear();
+        }
         let key = (client_id.to_string(), audience.to_string());
         self.kept
             .through(key, store.machine_access(client_id, audience))
@@ -138,18 +158,15 @@ impl MachineAccessCache {
 }
 
 /// Applications (by client_id), APIs (by identifier) and the tenant's settings as
-/// `/authorize`, the hosted login and the token endpoint read them — several times a sign-in. Kept only where a listener
-/// keeps them true (`cluster`: PostgreSQL, whose every node would otherwise read them from
-/// the shared database on every request). On SQLite every read goes to the store: nothing
-/// would tell this process of the CLI's writes, and a read there never leaves the process.
+/// `/authorize`, the hosted login and the token endpoint read them — several times a
+/// sign-in. On PostgreSQL every node would otherwise read them from the shared database on
+/// every request; on SQLite each read is a round trip to a connection's thread. Emptied by
+/// changes (`cluster`); entries expire too.
 pub(crate) struct ConfigReads {
-    kept: Option<KeptConfig>,
-}
-
-struct KeptConfig {
     clients: Kept<String, Client>,
     apis: Kept<String, ResourceServer>,
     tenant: Kept<TenantRow, Metadata>,
+    generation: Generation,
 }
 
 /// The tenant row's two documents.
@@ -160,14 +177,13 @@ enum TenantRow {
 }
 
 impl ConfigReads {
-    /// `ttl`: how long an entry lives; `None` keeps nothing.
-    pub(crate) fn new(ttl: Option<Duration>) -> Self {
+    /// `ttl`: how long an entry lives.
+    pub(crate) fn new(ttl: Duration) -> Self {
         ConfigReads {
-            kept: ttl.map(|ttl| KeptConfig {
-                clients: Kept::new(ttl),
-                apis: Kept::new(ttl),
-                tenant: Kept::new(ttl),
-            }),
+            clients: Kept::new(ttl),
+            apis: Kept::new(ttl),
+            tenant: Kept::new(ttl),
+            generation: Generation::default(),
         }
     }
 
@@ -177,15 +193,12 @@ impl ConfigReads {
         store: &Store,
         client_id: &str,
     ) -> Result<Option<Client>, StoreError> {
-        let read = store.find_client(client_id);
-        match &self.kept {
-            Some(kept) => Ok(kept
-                .clients
-                .through(client_id.to_string(), read)
-                .await?
-                .map(|client| Client::clone(&client))),
-            None => read.await,
-        }
+        self.look(store);
+        let client = self
+            .clients
+            .through(client_id.to_string(), store.find_client(client_id))
+            .await?;
+        Ok(client.map(|client| Client::clone(&client)))
     }
 
     /// The API whose identifier (audience) is `identifier`.
@@ -194,20 +207,20 @@ impl ConfigReads {
         store: &Store,
         identifier: &str,
     ) -> Result<Option<ResourceServer>, StoreError> {
-        let read = store.find_resource_server(identifier);
-        match &self.kept {
-            Some(kept) => Ok(kept
-                .apis
-                .through(identifier.to_string(), read)
-                .await?
-                .map(|api| ResourceServer::clone(&api))),
-            None => read.await,
-        }
+        self.look(store);
+        let api = self
+            .apis
+            .through(
+                identifier.to_string(),
+                store.find_resource_server(identifier),
+            )
+            .await?;
+        Ok(api.map(|api| ResourceServer::clone(&api)))
     }
 
     /// The tenant's settings (Auth0's tenant settings document).
     pub(crate) async fn tenant_settings(&self, store: &Store) -> Result<Metadata, StoreError> {
-        self.tenant_row(TenantRow::Settings, async {
+        self.tenant_row(store, TenantRow::Settings, async {
             store.tenant_settings().await.map(Some)
         })
         .await
@@ -215,7 +228,7 @@ impl ConfigReads {
 
     /// The tenant's Guardian (second factor) settings.
     pub(crate) async fn guardian_settings(&self, store: &Store) -> Result<Metadata, StoreError> {
-        self.tenant_row(TenantRow::Guardian, async {
+        self.tenant_row(store, TenantRow::Guardian, async {
             store.guardian_settings().await.map(Some)
         })
         .await
@@ -223,46 +236,40 @@ impl ConfigReads {
 
     async fn tenant_row(
         &self,
+        store: &Store,
         row: TenantRow,
         read: impl Future<Output = Result<Option<Metadata>, StoreError>>,
     ) -> Result<Metadata, StoreError> {
-        let found = match &self.kept {
-            Some(kept) => kept
-                .tenant
-                .through(row, read)
-                .await?
-                .map(|m| Metadata::clone(&m)),
-            None => read.await?,
-        };
-        Ok(found.unwrap_or_default())
+        self.look(store);
+        let found = self.tenant.through(row, read).await?;
+        Ok(found.map(|m| Metadata::clone(&m)).unwrap_or_default())
+    }
+
+    /// Empties everything if the store saw a change since the last look.
+    fn look(&self, store: &Store) {
+        if self.generation.moved(store) {
+            self.clear();
+        }
     }
 
     pub(crate) fn forget_client(&self, client_id: &str) {
-        if let Some(kept) = &self.kept {
-            kept.clients.forget_where(|id| id == client_id);
-        }
+        self.clients.forget_where(|id| id == client_id);
     }
 
     /// Forgets every API (kept by identifier; a change names the API by its id).
     pub(crate) fn forget_apis(&self) {
-        if let Some(kept) = &self.kept {
-            kept.apis.clear();
-        }
+        self.apis.clear();
     }
 
     /// Forgets the tenant's settings and Guardian settings.
     pub(crate) fn forget_tenant(&self) {
-        if let Some(kept) = &self.kept {
-            kept.tenant.clear();
-        }
+        self.tenant.clear();
     }
 
     pub(crate) fn clear(&self) {
-        if let Some(kept) = &self.kept {
-            kept.clients.clear();
-            kept.apis.clear();
-            kept.tenant.clear();
-        }
+        self.clients.clear();
+        self.apis.clear();
+        self.tenant.clear();
     }
 }
 

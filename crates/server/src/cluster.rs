@@ -4,7 +4,7 @@
 //!
 //! What a node keeps in memory: the client-credentials grant's (client, API, grant)
 //! reads (`cache::MachineAccessCache`), the applications, APIs and tenant settings the
-//! sign-in and token paths read (`cache::ConfigReads`, only where a listener keeps them),
+//! sign-in and token paths read (`cache::ConfigReads`),
 //! the signing keys (`keys::KeyRing`), each
 //! trigger's Actions and Rules (`actions::Programs`) and the upstream providers
 //! (`upstream::Upstreams`, which re-read the connection row on each use and compare its
@@ -25,10 +25,14 @@
 //! So a change shows on every node within the notification's delivery (milliseconds),
 //! and within the poll interval if notifications stop arriving.
 //!
-//! On SQLite there is one node; only the CLI writes beside it, and nothing notifies: the
-//! client-credentials reads live half a second, the programs a second, applications, APIs
-//! and tenant settings are read afresh each time, and the key set is polled every `key_poll_interval` — a
-//! change shows within a second.
+//! On SQLite there is one server; only the CLI (or another process) writes beside it, and
+//! nothing notifies. The same triggers bump the counter (migration 0037). The store reads it
+//! after each of its own commits, before answering the writers, and this module polls it
+//! every [`ALONE_POLL_INTERVAL`] for other processes' writes; the client-credentials reads
+//! and the applications, APIs and tenant settings compare it on every read
+//! (`Store::cache_generation_seen`, an atomic load) and empty themselves when it moved. So
+//! this process's own writes show at once, and the CLI's within half a second. The
+//! programs live a second, and the key set is polled every `key_poll_interval`.
 //!
 //! A node's own Management API writes also empty what they touched at once
 //! (`AppState::forget_client`, `forget_apis`, `forget_tenant`), before the answer: the notification that
@@ -44,6 +48,9 @@ use crate::AppState;
 
 /// How long cached configuration lives when a listener keeps it fresh.
 pub(crate) const LISTENED_LIFETIME: Duration = Duration::from_secs(60);
+
+/// How often a server on SQLite reads the counter that other processes' writes move.
+pub(crate) const ALONE_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How long a failed listener waits before connecting again.
 const RELISTEN_DELAY: Duration = Duration::from_secs(1);
@@ -93,9 +100,8 @@ impl Ledger {
 pub(crate) struct Lifetimes {
     /// The client-credentials grant's (client, API, grant).
     pub(crate) machine_access: Duration,
-    /// Applications, APIs and tenant settings as the sign-in and token paths read them;
-    /// `None`: not kept.
-    pub(crate) config_reads: Option<Duration>,
+    /// Applications, APIs and tenant settings as the sign-in and token paths read them.
+    pub(crate) config_reads: Duration,
     /// A trigger's deployed Actions and Rules.
     pub(crate) programs: Duration,
     /// How often the key set is compared with the database's.
@@ -106,29 +112,41 @@ pub(crate) fn lifetimes(store: &Store, key_poll_interval: Duration) -> Lifetimes
     if store.is_shared() {
         Lifetimes {
             machine_access: LISTENED_LIFETIME,
-            config_reads: Some(LISTENED_LIFETIME),
+            config_reads: LISTENED_LIFETIME,
             programs: LISTENED_LIFETIME,
             key_poll: LISTENED_LIFETIME,
         }
     } else {
         Lifetimes {
-            machine_access: Duration::from_millis(500),
-            // Nothing tells this process of the CLI's writes, and a read never leaves it.
-            config_reads: None,
+            // Both compare the counter on every read.
+            machine_access: LISTENED_LIFETIME,
+            config_reads: LISTENED_LIFETIME,
             programs: Duration::from_secs(1),
             key_poll: key_poll_interval,
         }
     }
 }
 
-/// Keeps this node's caches coherent with the database (PostgreSQL only; on SQLite it
-/// returns at once). Runs until dropped.
+/// Keeps this node's caches coherent with the database. Runs until dropped.
 pub(crate) async fn keep_coherent(state: AppState) {
     if !state.store().is_shared() {
-        return;
+        return poll_alone(&state).await;
     }
     let ledger = Mutex::new(Ledger::default());
     tokio::join!(listen(&state, &ledger), poll(&state, &ledger));
+}
+
+/// SQLite: reads the counter, which records it for the caches to compare
+/// (`Store::cache_generation_seen`): what another process wrote empties them.
+async fn poll_alone(state: &AppState) {
+    let mut tick = tokio::time::interval(ALONE_POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(error) = state.store().cache_generation().await {
+            tracing::debug!(%error, "cannot read the cache generation");
+        }
+    }
 }
 
 /// Applies each notification as it comes; flushes everything when the connection was

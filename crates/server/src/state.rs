@@ -264,8 +264,8 @@ fn is_loopback(issuer: &str) -> bool {
 }
 
 /// Key-set polling (rotations made by the CLI show up within `key_poll_interval` on
-/// SQLite), the purge of expired rows, log streams' delivery (`audit::streams`) and, on
-/// PostgreSQL, the cluster invalidation (`cluster`). Errors are logged and retried at the next tick.
+/// SQLite), the purge of expired rows, log streams' delivery (`audit::streams`) and the
+/// invalidation of what is kept in memory (`cluster`). Errors are logged and retried at the next tick.
 pub(crate) fn spawn_background_jobs(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::join!(

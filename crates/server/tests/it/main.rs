@@ -41,6 +41,7 @@ mod refresh;
 mod remembered_browsers;
 mod security;
 mod sessions;
+mod sqlite_kept;
 mod tenant_cluster;
 mod throttles_cluster;
 mod tls;
