@@ -749,8 +749,8 @@ pub(crate) async fn confirm_delete(
         Ok(api) => api,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&api_path(&api, "delete"), true);
+    if let Some(again) = super::sign_in_again(&admin, &api_path(&api, "delete")) {
+        return again;
     }
     views::page(&DeletePage {
         frame: Frame::new(&state, &admin, "apis", None),

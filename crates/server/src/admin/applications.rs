@@ -410,11 +410,10 @@ pub(crate) async fn rotate_secret(
         Ok(client) => client,
         Err(response) => return response,
     };
-    if !form.admin.is_fresh() {
-        return super::login::sign_in_redirect(
-            &format!("{}?rotate=1", app_path(&client, "")),
-            true,
-        );
+    if let Some(again) =
+        super::sign_in_again(&form.admin, &format!("{}?rotate=1", app_path(&client, "")))
+    {
+        return again;
     }
     match clients::rotate_secret(&state, &form.admin.principal, &client.client_id).await {
         Ok(rotated) => views::page(&SecretPage {
@@ -552,8 +551,8 @@ pub(crate) async fn confirm_delete(
         Ok(client) => client,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&app_path(&client, "delete"), true);
+    if let Some(again) = super::sign_in_again(&admin, &app_path(&client, "delete")) {
+        return again;
     }
     views::page(&DeletePage {
         frame: Frame::new(&state, &admin, "applications", None),

@@ -501,8 +501,8 @@ pub(crate) async fn confirm_delete(
         Ok(connection) => connection,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&connection_path(&connection.id, "delete"), true);
+    if let Some(again) = super::sign_in_again(&admin, &connection_path(&connection.id, "delete")) {
+        return again;
     }
     views::page(&DeletePage {
         frame: Frame::new(&state, &admin, "connections", None),

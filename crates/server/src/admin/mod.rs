@@ -229,14 +229,24 @@ pub(crate) enum Deletion {
 
 impl Deletion {
     pub(crate) fn of(form: &session::AdminForm, confirm_page: &str, typed_again: &str) -> Self {
-        if !form.admin.is_fresh() {
-            Deletion::SignInAgain(login::sign_in_redirect(confirm_page, true))
+        if let Some(again) = sign_in_again(&form.admin, confirm_page) {
+            Deletion::SignInAgain(again)
         } else if form.params.get("confirm") != Some(typed_again) {
             Deletion::Mistyped
         } else {
             Deletion::Confirmed
         }
     }
+}
+
+/// What deletes, resets or rotates asks for a password entered within the last minutes
+/// (`session::FRESH_LOGIN`): the redirect to sign in again and come back to `page`, if the
+/// administrator's is older.
+pub(crate) fn sign_in_again(
+    admin: &session::Admin,
+    page: &str,
+) -> Option<axum::response::Response> {
+    (!admin.is_fresh()).then(|| login::sign_in_redirect(page, true))
 }
 
 /// A page's query string (an unreadable one reads as empty: pages only take hints from

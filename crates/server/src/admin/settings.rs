@@ -125,8 +125,8 @@ pub(crate) async fn rotate_keys(State(state): State<AppState>, form: AdminForm) 
             return views::operation_refused(&error);
         }
     }
-    if !form.admin.is_fresh() {
-        return super::login::sign_in_redirect("/admin/settings", true);
+    if let Some(again) = super::sign_in_again(&form.admin, "/admin/settings") {
+        return again;
     }
     let Some(alg) = form
         .params
@@ -158,8 +158,8 @@ pub(crate) async fn require_mfa(State(state): State<AppState>, form: AdminForm) 
     if let Err(error) = form.admin.principal.require(CHANGE_MFA) {
         return views::operation_refused(&error);
     }
-    if !form.admin.is_fresh() {
-        return super::login::sign_in_redirect("/admin/settings", true);
+    if let Some(again) = super::sign_in_again(&form.admin, "/admin/settings") {
+        return again;
     }
     let required = match form.params.get("required") {
         Some("true") => true,

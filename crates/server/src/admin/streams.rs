@@ -430,8 +430,8 @@ pub(crate) async fn confirm_delete(
         Ok(stream) => stream,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&delete_path(&stream.id), true);
+    if let Some(again) = super::sign_in_again(&admin, &delete_path(&stream.id)) {
+        return again;
     }
     views::page(&DeletePage {
         frame: Frame::new(&state, &admin, SECTION, None),

@@ -485,8 +485,8 @@ pub(crate) async fn confirm_delete(
         Ok(user) => user,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&user_path(&user, "delete"), true);
+    if let Some(again) = super::sign_in_again(&admin, &user_path(&user, "delete")) {
+        return again;
     }
     views::page(&DeletePage {
         frame: Frame::new(&state, &admin, "users", None),
@@ -821,8 +821,8 @@ pub(crate) async fn confirm_reset_factors(
         Ok(user) => user,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&user_path(&user, "mfa/reset"), true);
+    if let Some(again) = super::sign_in_again(&admin, &user_path(&user, "mfa/reset")) {
+        return again;
     }
     views::page(&ResetFactorsPage {
         frame: Frame::new(&state, &admin, "users", None),
@@ -843,8 +843,8 @@ pub(crate) async fn reset_factors(
         Ok(user) => user,
         Err(response) => return response,
     };
-    if !admin.is_fresh() {
-        return super::login::sign_in_redirect(&user_path(&user, "mfa/reset"), true);
+    if let Some(again) = super::sign_in_again(admin, &user_path(&user, "mfa/reset")) {
+        return again;
     }
     if form.params.get("confirm") != Some(user.email_or_id()) {
         let error = if user.email.is_some() {
