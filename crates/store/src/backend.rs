@@ -85,7 +85,11 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqliteDb, PathBuf)
         // FULL: an acknowledged write (code redeemed, user created) survives kill -9
         // and power loss, not only a crash of this process.
         .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // A batch's writers leave their savepoints open until its COMMIT (`sqlite.rs`), so
+        // the statement journal holds the batch's changed pages: in memory, not spilled to
+        // a file in a temporary directory that may not be writable.
+        .pragma("temp_store", "memory");
     let writes = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)

@@ -487,11 +487,13 @@ async fn statement(slot: &mut Slot, sql: &'static str) -> Result<(), sqlx::Error
     sqlx::query(sql).execute(&mut **conn).await.map(|_| ())
 }
 
-/// Commits the batch and reads `cache_generation` (which the triggers of cached tables
-/// bump) in the same round trip. The counter is `None` if its row is missing.
+/// Reads `cache_generation` (which the triggers of cached tables bump) and commits the
+/// batch, in one round trip. Read first, inside the transaction: it is then exactly what
+/// the batch left (nobody else writes meanwhile), and a failed read fails the batch before
+/// it commits rather than after. The counter is `None` if its row is missing.
 async fn commit_and_read_generation(slot: &mut Slot) -> Result<Option<i64>, sqlx::Error> {
     let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-    let rows = sqlx::raw_sql("COMMIT; SELECT generation FROM cache_generation WHERE id = 1")
+    let rows = sqlx::raw_sql("SELECT generation FROM cache_generation WHERE id = 1; COMMIT")
         .fetch_all(&mut **conn)
         .await?;
     Ok(rows.first().and_then(|row| row.try_get(0).ok()))
