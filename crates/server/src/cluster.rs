@@ -26,9 +26,10 @@
 //! and within the poll interval if notifications stop arriving.
 //!
 //! On SQLite there is one server; only the CLI (or another process) writes beside it, and
-//! nothing notifies. The same triggers bump the counter (migration 0037). The store reads it
-//! after each of its own commits, before answering the writers, and this module polls it
-//! every [`ALONE_POLL_INTERVAL`] for other processes' writes; the client-credentials reads
+//! nothing notifies. The same triggers bump the counter (migration 0037). The store's writer
+//! sees the bump as its statements make it (an update hook), and moves what it saw after
+//! the commit, before answering the writers; this module polls the counter every
+//! [`ALONE_POLL_INTERVAL`] for other processes' writes; the client-credentials reads
 //! and the applications, APIs and tenant settings compare it on every read
 //! (`Store::cache_generation_seen`, an atomic load) and empty themselves when it moved. So
 //! this process's own writes show at once, and the CLI's within half a second. The

@@ -90,7 +90,13 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqliteDb, PathBuf)
         // the statement journal holds the batch's changed pages: in memory, not spilled to
         // a file in a temporary directory that may not be writable.
         .pragma("temp_store", "memory");
+    let cached_table_changed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watched = cached_table_changed.clone();
     let writes = SqlitePoolOptions::new()
+        .after_connect(move |conn, _| {
+            let watched = watched.clone();
+            Box::pin(async move { crate::sqlite::watch_cached_tables(conn, watched).await })
+        })
         .max_connections(1)
         .min_connections(1)
         // Taken once per batch of writes; a file-backed connection does not go stale.
@@ -115,7 +121,7 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqliteDb, PathBuf)
         .connect_with(options.read_only(true))
         .await
         .map_err(StoreError::from)?;
-    Ok((SqliteDb::new(reads, writes), path))
+    Ok((SqliteDb::new(reads, writes, cached_table_changed), path))
 }
 
 /// Creates the database file, if missing, readable by its owner only (0600), and its

@@ -28,14 +28,14 @@
 //! read-only connections refuse a write that got past that rule rather than let it contend.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteArguments, SqliteQueryResult, SqliteRow};
-use sqlx::{Either, Execute, Executor, Row as _, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Either, Execute, Executor, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use crate::{StoreError, StoreResult};
@@ -52,8 +52,13 @@ pub(crate) struct SqliteDb {
 }
 
 impl SqliteDb {
-    /// `reads` must open read-only connections; `writes` must hold one connection.
-    pub(crate) fn new(reads: SqlitePool, writes: SqlitePool) -> Self {
+    /// `reads` must open read-only connections; `writes` must hold one connection, each
+    /// connection it opens watched by [`watch_cached_tables`] with `cached_table_changed`.
+    pub(crate) fn new(
+        reads: SqlitePool,
+        writes: SqlitePool,
+        cached_table_changed: Arc<AtomicBool>,
+    ) -> Self {
         SqliteDb {
             reads,
             writer: Arc::new(Writer {
@@ -64,6 +69,7 @@ impl SqliteDb {
                 writes: AtomicU64::new(0),
                 commits: AtomicU64::new(0),
                 cache_generation: AtomicI64::new(0),
+                cached_table_changed,
             }),
         }
     }
@@ -90,9 +96,13 @@ impl SqliteDb {
         )
     }
 
-    /// The `cache_generation` counter as this process last saw it: after each of its own
-    /// commits (before their writers are answered) and at each [`note_cache_generation`].
-    /// In-memory copies of configuration compare it with the one they were read at.
+    /// A number that moves whenever this process knows of a change to a cached table: one
+    /// up after each of its own commits that changed one (before their writers are
+    /// answered), and the `cache_generation` counter itself at each
+    /// [`note_cache_generation`] (other processes' writes). In-memory copies of
+    /// configuration compare it with the one they were read at. (It never overtakes the
+    /// counter — a commit moves the counter at least as far — so a poll never sets it back
+    /// to a number a copy was read at after a change.)
     ///
     /// [`note_cache_generation`]: SqliteDb::note_cache_generation
     pub(crate) fn cache_generation_seen(&self) -> i64 {
@@ -249,8 +259,10 @@ struct Writer {
     /// Writes committed, and the commits (fsyncs) that held them.
     writes: AtomicU64,
     commits: AtomicU64,
-    /// `cache_generation` as read after the last commit (`SqliteDb::cache_generation_seen`).
+    /// `SqliteDb::cache_generation_seen`.
     cache_generation: AtomicI64,
+    /// Set by the connection's update hook when the batch bumped `cache_generation`.
+    cached_table_changed: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Default)]
@@ -370,15 +382,15 @@ impl Writer {
         if slot.batch.as_ref().is_none_or(|batch| batch.id != id) {
             return;
         }
-        match commit_and_read_generation(&mut slot).await {
-            Ok(generation) => {
+        match statement(&mut slot, "COMMIT").await {
+            Ok(()) => {
                 // Back to its pool between batches: a handle dropped after its runtime
                 // (the CLI's) must not hold a connection, whose drop needs the runtime.
                 slot.conn = None;
                 // Before the writers are answered: one that changed an application reads
                 // it afresh in its next request.
-                if let Some(generation) = generation {
-                    self.cache_generation.store(generation, Ordering::Release);
+                if self.cached_table_changed.swap(false, Ordering::AcqRel) {
+                    self.cache_generation.fetch_add(1, Ordering::AcqRel);
                 }
                 if let Some(batch) = slot.batch.take() {
                     self.commits.fetch_add(1, Ordering::Relaxed);
@@ -418,6 +430,8 @@ impl Writer {
         if let Some(batch) = slot.batch.take() {
             batch.outcome.send_replace(Some(Outcome::Failed(why)));
         }
+        // Whatever it changed is undone.
+        self.cached_table_changed.store(false, Ordering::Release);
         slot.conn = None;
         slot.abandoned = false;
     }
@@ -444,6 +458,21 @@ impl Writer {
             }
         }
     }
+}
+
+/// Makes the writer's connection set `changed` whenever a statement (a trigger's
+/// included) changes `cache_generation` — which the triggers of every cached table bump
+/// (migrations 0032 and 0037) — so the writer knows without reading it back.
+pub(crate) async fn watch_cached_tables(
+    conn: &mut SqliteConnection,
+    changed: Arc<AtomicBool>,
+) -> Result<(), sqlx::Error> {
+    conn.lock_handle().await?.set_update_hook(move |row| {
+        if row.table == "cache_generation" {
+            changed.store(true, Ordering::Release);
+        }
+    });
+    Ok(())
 }
 
 /// Whether a writer's work runs in a savepoint of its own.
@@ -485,18 +514,6 @@ fn store_to_sqlx(error: StoreError) -> sqlx::Error {
 async fn statement(slot: &mut Slot, sql: &'static str) -> Result<(), sqlx::Error> {
     let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
     sqlx::query(sql).execute(&mut **conn).await.map(|_| ())
-}
-
-/// Reads `cache_generation` (which the triggers of cached tables bump) and commits the
-/// batch, in one round trip. Read first, inside the transaction: it is then exactly what
-/// the batch left (nobody else writes meanwhile), and a failed read fails the batch before
-/// it commits rather than after. The counter is `None` if its row is missing.
-async fn commit_and_read_generation(slot: &mut Slot) -> Result<Option<i64>, sqlx::Error> {
-    let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-    let rows = sqlx::raw_sql("SELECT generation FROM cache_generation WHERE id = 1; COMMIT")
-        .fetch_all(&mut **conn)
-        .await?;
-    Ok(rows.first().and_then(|row| row.try_get(0).ok()))
 }
 
 /// Undoes the newest savepoint (the current writer's), in one round trip.

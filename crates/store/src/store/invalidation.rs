@@ -10,8 +10,8 @@
 //!
 //! SQLite has no listener (`invalidations` is `None`): its database has one server, and
 //! the same triggers (migration `0037_sqlite_invalidation.sql`) bump the counter without
-//! notifying. The writer reads it after each commit and a server polls it for what other
-//! processes (the CLI) wrote: [`Store::cache_generation_seen`].
+//! notifying. The writer's connection sees its own statements bump it (an update hook), and
+//! a server polls it for what other processes (the CLI) wrote: [`Store::cache_generation_seen`].
 
 use sqlx::postgres::PgListener;
 
@@ -151,10 +151,10 @@ impl Store {
         Ok(generation)
     }
 
-    /// SQLite: the `cache_generation` counter as this process last saw it, without a
-    /// round trip — after each of its own commits (before the writers are answered) and at
-    /// each [`Store::cache_generation`]. What was read from a cached table at another
-    /// number may be stale. PostgreSQL: always 0 (its nodes are told by notifications).
+    /// SQLite: a number that moves whenever this process knows of a change to a cached
+    /// table, without a round trip — after each of its own commits that made one (before
+    /// the writers are answered) and at each [`Store::cache_generation`] that found the
+    /// counter elsewhere. What was read from a cached table at another number may be stale. PostgreSQL: always 0 (its nodes are told by notifications).
     pub fn cache_generation_seen(&self) -> i64 {
         match &self.backend {
             Backend::Sqlite(db) => db.cache_generation_seen(),
