@@ -18,9 +18,9 @@
 //! its savepoint open rather than releasing it (the batch's `COMMIT` releases them all; a
 //! later writer's `ROLLBACK TO` names the newest savepoint, its own), and a lone statement
 //! run outside a transaction of the caller's gets no savepoint at all — one statement is
-//! atomic by itself in SQLite. When such a statement fails with a constraint violation
-//! (the statement alone is undone) the batch goes on; any other failure may have ended
-//! the transaction, so the batch is rolled back and its writers told (`lose_batch`).
+//! atomic by itself in SQLite. When such a statement fails, SQLite has undone it alone and
+//! the batch goes on — unless the error is one that may have ended the transaction (I/O,
+//! a full disk, …): then the batch is rolled back and its writers told (`lose_batch`).
 //!
 //! Reads never wait for writers (WAL): they run on a pool of read-only connections and see
 //! committed data. Which statements are writes is decided here, by the statement's first
@@ -484,22 +484,22 @@ enum Savepoint {
     None,
 }
 
-/// Whether a failed statement left the transaction as it was: SQLite undoes a statement
-/// that violates a constraint (the default `ABORT` resolution; the schema asks for no
-/// other) and nothing else. Any other failure (I/O, a full disk, a busy database) may have
-/// rolled the whole transaction back.
+/// Whether a failed statement left the transaction as it was. SQLite undoes the failed
+/// statement alone (its default `ABORT` resolution; the schema asks for no `ROLLBACK`
+/// one) except after the errors its documentation lists as possibly rolling back the
+/// whole transaction — a busy or locked database, no memory, an interrupt, an I/O error, a
+/// full disk — and a trigger's `RAISE`; a corrupt or unopenable file counts with them.
 fn only_the_statement_failed(error: &sqlx::Error) -> bool {
-    use sqlx::error::ErrorKind;
-    match error {
-        sqlx::Error::Database(db) => matches!(
-            db.kind(),
-            ErrorKind::UniqueViolation
-                | ErrorKind::ForeignKeyViolation
-                | ErrorKind::NotNullViolation
-                | ErrorKind::CheckViolation
-        ),
-        _ => false,
-    }
+    // SQLite's primary result codes, and one extended code (`SQLITE_CONSTRAINT_TRIGGER`).
+    const MAY_END_THE_TRANSACTION: [i32; 9] = [5, 6, 7, 9, 10, 11, 13, 14, 26];
+    const CONSTRAINT_TRIGGER: i32 = 19 | (7 << 8);
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    let Some(code) = db.code().and_then(|code| code.parse::<i32>().ok()) else {
+        return false;
+    };
+    code != CONSTRAINT_TRIGGER && !MAY_END_THE_TRANSACTION.contains(&(code & 0xff))
 }
 
 /// Statements run through `Executor` report `sqlx::Error`; the writer's own failures are
@@ -709,6 +709,42 @@ mod tests {
             .chain((0..20).filter(|i| i % 4 != 0).map(|i| 100 + i))
             .collect();
         assert_eq!(values(&db).await, expected);
+    }
+
+    /// A lone statement that fails at run time (here: malformed JSON) is undone by SQLite
+    /// alone; the writers sharing its batch are not failed with it.
+    #[tokio::test]
+    async fn a_lone_statement_that_fails_leaves_the_others_in_its_batch() {
+        let (_dir, db) = database().await;
+        let first = db.write().await.unwrap();
+        let before = tokio::spawn({
+            let db = db.clone();
+            async move { insert(&db, 1).await }
+        });
+        let failing = tokio::spawn({
+            let db = db.clone();
+            async move {
+                sqlx::query("INSERT INTO t (v) VALUES (json_extract($1, '$.v'))")
+                    .bind("{not json")
+                    .execute(&db)
+                    .await
+            }
+        });
+        let after = tokio::spawn({
+            let db = db.clone();
+            async move { insert(&db, 2).await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        first.commit().await.unwrap();
+        before.await.unwrap().unwrap();
+        assert!(
+            failing.await.unwrap().is_err(),
+            "malformed JSON was accepted"
+        );
+        after.await.unwrap().unwrap();
+        assert_eq!(values(&db).await, [1, 2]);
     }
 
     #[tokio::test]
