@@ -314,7 +314,7 @@ pub struct RefreshTiming {
 #[derive(Debug, Clone)]
 pub enum RefreshRotation {
     /// The token was exchanged for the new one.
-    Rotated(RefreshFamily),
+    Rotated,
     /// A rotated token came back: the family is now revoked.
     Reused,
     /// Unknown, expired, revoked, or issued to another client.

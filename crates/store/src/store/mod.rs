@@ -63,6 +63,14 @@ macro_rules! for_update {
     };
 }
 
+/// The columns `users::user_from_row` reads (also read with a refresh token's family).
+macro_rules! user_columns {
+    () => {
+        "user_id, connection, email, email_verified, name, nickname, picture, blocked, \
+     created_at, updated_at, last_login, logins_count, user_metadata, app_metadata"
+    };
+}
+
 mod actions;
 mod admin_sessions;
 mod authenticators;

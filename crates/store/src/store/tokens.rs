@@ -2,13 +2,30 @@
 //! tokens (rotation, reuse, revocation).
 
 use sqlx::Row;
+use tessera_core::User;
 
 use super::Store;
-use crate::StoreResult;
-use crate::backend::{BeginWrite as _, Fetch};
+use super::users::user_from_row;
+use crate::backend::{BeginWrite as _, Col as _, Fetch};
 use crate::records::{
     NewRefreshFamily, OpaqueTokenRecord, RefreshFamily, RefreshRotation, RefreshTiming,
 };
+use crate::{StoreError, StoreResult};
+
+/// SQLite: rotates a token that is live (not rotated, not idle past its end, its family
+/// neither revoked nor past its end) and issued to client `$4`: marks it rotated, then —
+/// only if that changed it (`changes()`) — adds the new token `$5` to its family. Two rows
+/// changed: rotated; none: nothing was (`rotate_refresh_token` then decides why).
+const ROTATE_LIVE_TOKEN: &str = "UPDATE refresh_tokens SET rotated_at = $1 \
+     WHERE tenant_id = $2 AND token_hash = $3 AND rotated_at IS NULL AND idle_expires_at > $1 \
+     AND EXISTS (SELECT 1 FROM refresh_token_families f WHERE f.tenant_id = $2 \
+     AND f.family_id = refresh_tokens.family_id AND f.client_id = $4 AND f.revoked_at IS NULL \
+     AND f.expires_at > $1); \
+     INSERT INTO refresh_tokens (tenant_id, token_hash, family_id, created_at, idle_expires_at, rotated_at) \
+     SELECT t.tenant_id, $5, t.family_id, $1, MIN($1 + $6, f.expires_at), NULL \
+     FROM refresh_tokens t JOIN refresh_token_families f \
+     ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
+     WHERE changes() = 1 AND t.tenant_id = $2 AND t.token_hash = $3";
 
 macro_rules! rotation_select {
     () => {
@@ -160,6 +177,46 @@ impl Store {
         })
     }
 
+    /// The live family of a refresh token and its user, in one read: the refresh grant
+    /// needs both, and each read is a round trip. (A family goes with its user.)
+    pub async fn find_refresh_family_with_user(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<(RefreshFamily, User)>> {
+        each!(self, |pool| {
+            // The family's columns under names no user column has, so `user_columns!` reads
+            // the user's own.
+            let row = sqlx::query(concat!(
+                "SELECT fam.*, ",
+                user_columns!(),
+                " FROM (SELECT f.family_id, f.client_id, f.user_id AS family_user_id, f.\"grant\", \
+                 f.expires_at AS family_expires_at FROM refresh_tokens t JOIN refresh_token_families f \
+                 ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
+                 WHERE t.tenant_id = $1 AND t.token_hash = $2 AND f.revoked_at IS NULL \
+                 AND f.expires_at > $3) fam \
+                 JOIN users ON users.tenant_id = $1 AND users.user_id = fam.family_user_id"
+            ))
+            .bind(self.tenant)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let user = user_from_row(&row)?;
+            let family = RefreshFamily {
+                family_id: row.col("family_id")?,
+                client_id: row.col("client_id")?,
+                user_id: user.user_id.clone(),
+                grant: row.col("grant")?,
+                expires_at: row.col("family_expires_at")?,
+            };
+            Ok(Some((family, user)))
+        })
+    }
+
     /// The family of a refresh token that can be used now — not rotated, not idle past its
     /// end, its family neither revoked nor past its absolute end — and when it stops being
     /// usable. For introspection: unlike `find_refresh_family`, a rotated token is not live.
@@ -208,6 +265,29 @@ impl Store {
             // and its family's rows are locked; a concurrent use of the same token waits
             // here, then reads it rotated.
             let mut tx = pool.begin_write(None).await?;
+            if !pg {
+                // The usual case on SQLite in one round trip to its connection's thread:
+                // a live token rotated by its own client. Anything else changes nothing
+                // here and is decided by the statements below.
+                let done = sqlx::query(ROTATE_LIVE_TOKEN)
+                    .bind(now)
+                    .bind(self.tenant)
+                    .bind(old_hash)
+                    .bind(client_id)
+                    .bind(new_hash)
+                    .bind(timing.idle_lifetime)
+                    .execute(&mut *tx)
+                    .await?;
+                match done.rows_affected() {
+                    0 => {}
+                    2 => {
+                        tx.commit().await?;
+                        return Ok(RefreshRotation::Rotated);
+                    }
+                    // Dropping the transaction undoes the half that ran.
+                    _ => return Err(StoreError::Corrupt("refresh token rotation")),
+                }
+            }
             let row = sqlx::query(for_update!(pg, rotation_select!()))
                 .bind(self.tenant)
                 .bind(old_hash)
@@ -257,7 +337,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
             tx.commit().await?;
-            Ok(RefreshRotation::Rotated(family))
+            Ok(RefreshRotation::Rotated)
         })
     }
 

@@ -19,13 +19,6 @@ fn json_object(text: &str) -> StoreResult<Metadata> {
     serde_json::from_str(text).map_err(|_| StoreError::Corrupt("JSON object"))
 }
 
-macro_rules! user_columns {
-    () => {
-        "user_id, connection, email, email_verified, name, nickname, picture, blocked, \
-     created_at, updated_at, last_login, logins_count, user_metadata, app_metadata"
-    };
-}
-
 /// What a page of users reads.
 pub(super) const USER_SELECT: &str = concat!("SELECT ", user_columns!());
 

@@ -46,6 +46,7 @@ on_both_backends!(
     login_failures_count_per_account_and_address,
     users_are_unique_per_email_case_insensitively,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
+    a_refresh_family_is_read_with_its_user,
     refresh_tokens_expire_idle_and_absolute_and_honour_the_reuse_interval,
     twenty_parallel_uses_of_one_refresh_token_at_most_one_wins_then_the_family_is_revoked,
     revocation_by_token_code_session_and_user,
@@ -506,6 +507,68 @@ const TIMING: RefreshTiming = RefreshTiming {
     reuse_interval: 0,
 };
 
+async fn a_refresh_family_is_read_with_its_user(store: &Store) {
+    let family_id = refresh_family(store, 6, 10_000).await;
+    let (family, user) = store
+        .find_refresh_family_with_user(&[6; 32], 10)
+        .await
+        .unwrap()
+        .expect("a live family");
+    assert_eq!(
+        (family.family_id.as_str(), family.client_id.as_str()),
+        (family_id.as_str(), "c")
+    );
+    assert_eq!(family.user_id, "auth0|r6");
+    assert_eq!(
+        (user.user_id.as_str(), user.email.as_deref(), user.blocked),
+        ("auth0|r6", Some("r6@x.io"), false)
+    );
+    // What `find_refresh_family` reads, the same.
+    let alone = store
+        .find_refresh_family(&[6; 32], 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            alone.family_id,
+            alone.user_id,
+            alone.grant,
+            alone.expires_at
+        ),
+        (
+            family.family_id,
+            family.user_id,
+            family.grant,
+            family.expires_at
+        )
+    );
+    // Past its end, or unknown: none.
+    assert!(
+        store
+            .find_refresh_family_with_user(&[6; 32], 10_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_family_with_user(&[7; 32], 12)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A family goes with its user.
+    store.delete_user("auth0|r6").await.unwrap();
+    assert!(
+        store
+            .find_refresh_family_with_user(&[6; 32], 13)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 async fn refresh_tokens_rotate_and_reuse_revokes_the_family(store: &Store) {
     refresh_family(store, 1, 10_000).await;
     assert!(matches!(
@@ -520,14 +583,14 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(store: &Store) {
             .rotate_refresh_token(&[1; 32], &[2; 32], "c", TIMING, 10)
             .await
             .unwrap(),
-        RefreshRotation::Rotated(_)
+        RefreshRotation::Rotated
     ));
     assert!(matches!(
         store
             .rotate_refresh_token(&[2; 32], &[3; 32], "c", TIMING, 20)
             .await
             .unwrap(),
-        RefreshRotation::Rotated(_)
+        RefreshRotation::Rotated
     ));
     // The first token again: reuse. The family dies, newest token included.
     assert!(matches!(
@@ -577,7 +640,7 @@ async fn refresh_tokens_expire_idle_and_absolute_and_honour_the_reuse_interval(s
             .rotate_refresh_token(&[20; 32], &[21; 32], "c", lenient, 10)
             .await
             .unwrap(),
-        RefreshRotation::Rotated(_)
+        RefreshRotation::Rotated
     ));
     assert!(
         matches!(
@@ -585,7 +648,7 @@ async fn refresh_tokens_expire_idle_and_absolute_and_honour_the_reuse_interval(s
                 .rotate_refresh_token(&[20; 32], &[22; 32], "c", lenient, 14)
                 .await
                 .unwrap(),
-            RefreshRotation::Rotated(_)
+            RefreshRotation::Rotated
         ),
         "retry within the interval"
     );
@@ -614,7 +677,7 @@ async fn twenty_parallel_uses_of_one_refresh_token_at_most_one_wins_then_the_fam
     }
     let mut rotated = Vec::new();
     for (i, task) in tasks.into_iter().enumerate() {
-        if let RefreshRotation::Rotated(_) = task.await.unwrap() {
+        if let RefreshRotation::Rotated = task.await.unwrap() {
             rotated.push(100 + i as u8);
         }
     }
@@ -681,7 +744,7 @@ async fn purge_removes_expired_refresh_families_with_their_tokens(store: &Store)
             .rotate_refresh_token(&[2; 32], &[3; 32], "c", TIMING, 600)
             .await
             .unwrap(),
-        RefreshRotation::Rotated(_)
+        RefreshRotation::Rotated
     ));
 }
 
@@ -2307,7 +2370,7 @@ async fn postgres_two_nodes_redeem_a_code_and_rotate_a_token_once() {
     let mut reused = 0;
     for task in rotations {
         match task.await.unwrap() {
-            RefreshRotation::Rotated(_) => rotated += 1,
+            RefreshRotation::Rotated => rotated += 1,
             RefreshRotation::Reused => reused += 1,
             RefreshRotation::Invalid => {}
         }

@@ -31,9 +31,9 @@ pub(super) async fn grant(
     let now = now();
     let old_hash = ids::secret_hash(token);
     // Validate everything that can fail before rotating, so a bad request costs nothing.
-    let family = state
+    let (family, user) = state
         .store()
-        .find_refresh_family(&old_hash, now)
+        .find_refresh_family_with_user(&old_hash, now)
         .await?
         .ok_or_else(invalid)?;
     if family.client_id != client.client_id {
@@ -60,12 +60,11 @@ pub(super) async fn grant(
             requested
         }
     };
-    let user = state
-        .store()
-        .find_user(&family.user_id)
-        .await?
-        .filter(|u| !u.blocked)
-        .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
+    if user.blocked {
+        return Err(OAuthError::invalid_grant(
+            "The user is blocked or no longer exists",
+        ));
+    }
     let api = grant::audience(state, &client, grant.audience.as_deref()).await?;
     super::dpop::require_for(api.as_ref(), dpop)?;
     // Post-login runs again for a refresh (protocol `oauth2-refresh-token`), before the
@@ -100,7 +99,7 @@ pub(super) async fn grant(
         )
         .await?
     {
-        RefreshRotation::Rotated(_) => {}
+        RefreshRotation::Rotated => {}
         RefreshRotation::Reused => {
             state.metrics().refresh_token_reused();
             tracing::warn!(client_id = %client.client_id, "refresh token reused: family revoked");
