@@ -21,6 +21,8 @@
 //! atomic by itself in SQLite. When such a statement fails, SQLite has undone it alone and
 //! the batch goes on — unless the error is one that may have ended the transaction (I/O,
 //! a full disk, …): then the batch is rolled back and its writers told (`lose_batch`).
+//! The savepoint of a writer that joins an open batch travels with its first statement
+//! (`WriterConnection`), and the opener's with the batch's `BEGIN`.
 //!
 //! Reads never wait for writers (WAL): they run on a pool of read-only connections and see
 //! committed data. Which statements are writes is decided here, by the statement's first
@@ -28,14 +30,17 @@
 //! read-only connections refuse a write that got past that rule rather than let it contend.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteArguments, SqliteQueryResult, SqliteRow};
-use sqlx::{Either, Execute, Executor, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{
+    AssertSqlSafe, Either, Execute, Executor, SqlSafeStr as _, Sqlite, SqliteConnection, SqlitePool,
+};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use crate::{StoreError, StoreResult};
@@ -64,6 +69,7 @@ impl SqliteDb {
             writer: Arc::new(Writer {
                 pool: writes,
                 gate: Arc::new(Mutex::new(Slot::default())),
+                queued: AtomicUsize::new(0),
                 next_batch: AtomicU64::new(1),
                 latest: std::sync::Mutex::new(None),
                 writes: AtomicU64::new(0),
@@ -253,6 +259,8 @@ struct Writer {
     /// Whoever holds this may use the connection; tokio's lock is fair (first come, first
     /// served), so the queue is the order of arrival.
     gate: Arc<Mutex<Slot>>,
+    /// Writers queued for the gate (not the batches' finishers).
+    queued: AtomicUsize,
     next_batch: AtomicU64,
     /// The outcome of the batch opened last, watched without the gate (`settle`).
     latest: std::sync::Mutex<Option<watch::Receiver<Option<Outcome>>>>,
@@ -267,7 +275,7 @@ struct Writer {
 
 #[derive(Debug, Default)]
 struct Slot {
-    conn: Option<PoolConnection<Sqlite>>,
+    conn: Option<WriterConnection>,
     batch: Option<Batch>,
     /// A writer left without committing or rolling back (an error, a dropped request):
     /// the next holder rolls its savepoint back before anything else.
@@ -308,18 +316,39 @@ impl Writer {
     /// Takes the writer's turn, in the open batch or a new one. `Savepoint::Own`: the
     /// caller's work gets a savepoint of its own, undone if it fails or is dropped.
     async fn begin(this: &Arc<Self>, savepoint: Savepoint) -> StoreResult<WriteTx> {
-        let mut slot = tokio::time::timeout(WRITE_WAIT, this.gate.clone().lock_owned())
-            .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?;
-        this.settle(&mut slot).await;
-        if slot.batch.is_none() {
+        let slot = this.take_turn().await?;
+        Writer::begin_in(this, slot, savepoint).await
+    }
+
+    /// Waits for the writer's connection, first in first served, and undoes what a writer
+    /// before left half done.
+    async fn take_turn(&self) -> StoreResult<OwnedMutexGuard<Slot>> {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let turn = tokio::time::timeout(WRITE_WAIT, self.gate.clone().lock_owned()).await;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        let mut slot = turn.map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?;
+        self.settle(&mut slot).await;
+        Ok(slot)
+    }
+
+    /// [`Writer::begin`] once the turn is taken.
+    async fn begin_in(
+        this: &Arc<Self>,
+        mut slot: OwnedMutexGuard<Slot>,
+        savepoint: Savepoint,
+    ) -> StoreResult<WriteTx> {
+        let joined = slot.batch.is_some();
+        if !joined {
             // Opened with this writer's savepoint, if any, already in it.
             this.open_batch(&mut slot, savepoint).await?;
-        } else if savepoint == Savepoint::Own
-            && let Err(error) = statement(&mut slot, "SAVEPOINT writer").await
-        {
-            this.lose_batch(&mut slot, &error).await;
-            return Err(error.into());
+        }
+        if let Some(conn) = slot.conn.as_mut() {
+            conn.savepoint = if joined && savepoint == Savepoint::Own {
+                // Sent with the writer's first statement, saving a round trip.
+                SavepointState::Due
+            } else {
+                SavepointState::Open
+            };
         }
         let (batch, behind_others) = slot
             .batch
@@ -344,19 +373,22 @@ impl Writer {
         savepoint: Savepoint,
     ) -> StoreResult<()> {
         if slot.conn.is_none() {
-            slot.conn = Some(self.pool.acquire().await?);
+            slot.conn = Some(WriterConnection {
+                conn: self.pool.acquire().await?,
+                savepoint: SavepointState::Open,
+            });
         }
         let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
         let opening = match savepoint {
             Savepoint::Own => "BEGIN IMMEDIATE; SAVEPOINT writer",
             Savepoint::None => "BEGIN IMMEDIATE",
         };
-        let opened = sqlx::raw_sql(opening).execute(&mut **conn).await;
+        let opened = sqlx::raw_sql(opening).execute(&mut *conn.conn).await;
         if let Err(error) = opened {
             // Busy (another process writes) or broken: a fresh connection next time (its
             // close rolls back a transaction the first statement may have begun).
             if let Some(mut conn) = slot.conn.take() {
-                conn.close_on_drop();
+                conn.conn.close_on_drop();
             }
             return Err(error.into());
         }
@@ -408,8 +440,28 @@ impl Writer {
             return;
         }
         slot.abandoned = false;
-        if let Err(error) = undo_savepoint(slot).await {
+        if let Err(error) = self.undo_savepoint(slot).await {
             self.lose_batch(slot, &error).await;
+        }
+    }
+
+    /// Undoes the current writer's savepoint, in one round trip — if it was opened: one
+    /// still due was never sent (nothing to undo), and one whose `SAVEPOINT` failed is
+    /// not there to roll back to (the newest savepoint is another writer's), so the batch
+    /// is lost rather than that writer's work undone.
+    async fn undo_savepoint(&self, slot: &mut Slot) -> Result<(), sqlx::Error> {
+        let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+        match std::mem::replace(&mut conn.savepoint, SavepointState::Open) {
+            SavepointState::Due => Ok(()),
+            SavepointState::Failed => Err(sqlx::Error::Protocol(
+                "a writer's savepoint could not be opened".into(),
+            )),
+            SavepointState::Sent | SavepointState::Open => {
+                sqlx::raw_sql("ROLLBACK TO writer; RELEASE writer")
+                    .execute(&mut *conn.conn)
+                    .await
+                    .map(|_| ())
+            }
         }
     }
 
@@ -424,7 +476,7 @@ impl Writer {
         if statement(slot, "ROLLBACK").await.is_err() {
             // The connection is in an unknown state: a new one replaces it.
             if let Some(mut conn) = slot.conn.take() {
-                conn.close_on_drop();
+                conn.conn.close_on_drop();
             }
         }
         if let Some(batch) = slot.batch.take() {
@@ -443,7 +495,11 @@ impl Writer {
         sql: sqlx::SqlStr,
         arguments: Option<SqliteArguments>,
     ) -> Result<Vec<Either<SqliteQueryResult, SqliteRow>>, sqlx::Error> {
-        let mut tx = Writer::begin(self, Savepoint::None)
+        let mut slot = self.take_turn().await.map_err(store_to_sqlx)?;
+        if slot.batch.is_none() && self.queued.load(Ordering::Acquire) == 0 {
+            return self.run_committed(&mut slot, sql, arguments).await;
+        }
+        let mut tx = Writer::begin_in(self, slot, Savepoint::None)
             .await
             .map_err(store_to_sqlx)?;
         let steps = (&mut *tx).fetch_many((sql, arguments)).try_collect().await;
@@ -454,6 +510,49 @@ impl Writer {
             }
             Err(error) => {
                 tx.fail(&error).await;
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Writer {
+    /// Runs a lone statement as its own transaction (SQLite's autocommit: durable when it
+    /// returns). For a writer that finds no batch open and nobody queued: a batch would
+    /// hold it alone — the writers that queue from now on join the next one anyway — and
+    /// cost two more round trips (`BEGIN`, `COMMIT`).
+    async fn run_committed(
+        &self,
+        slot: &mut Slot,
+        sql: sqlx::SqlStr,
+        arguments: Option<SqliteArguments>,
+    ) -> Result<Vec<Either<SqliteQueryResult, SqliteRow>>, sqlx::Error> {
+        if slot.conn.is_none() {
+            slot.conn = Some(WriterConnection {
+                conn: self.pool.acquire().await?,
+                savepoint: SavepointState::Open,
+            });
+        }
+        let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+        conn.savepoint = SavepointState::Open;
+        let steps: Result<Vec<_>, _> = (&mut *conn.conn)
+            .fetch_many((sql, arguments))
+            .try_collect()
+            .await;
+        // Back to its pool between turns, as after a batch's commit.
+        slot.conn = None;
+        match steps {
+            Ok(steps) => {
+                if self.cached_table_changed.swap(false, Ordering::AcqRel) {
+                    self.cache_generation.fetch_add(1, Ordering::AcqRel);
+                }
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                Ok(steps)
+            }
+            Err(error) => {
+                // SQLite undid the statement; nothing of it was kept.
+                self.cached_table_changed.store(false, Ordering::Release);
                 Err(error)
             }
         }
@@ -513,16 +612,131 @@ fn store_to_sqlx(error: StoreError) -> sqlx::Error {
 
 async fn statement(slot: &mut Slot, sql: &'static str) -> Result<(), sqlx::Error> {
     let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-    sqlx::query(sql).execute(&mut **conn).await.map(|_| ())
+    sqlx::query(sql).execute(&mut *conn.conn).await.map(|_| ())
 }
 
-/// Undoes the newest savepoint (the current writer's), in one round trip.
-async fn undo_savepoint(slot: &mut Slot) -> Result<(), sqlx::Error> {
-    let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-    sqlx::raw_sql("ROLLBACK TO writer; RELEASE writer")
-        .execute(&mut **conn)
-        .await
-        .map(|_| ())
+/// The writer's connection, and where the current writer's savepoint stands. A writer
+/// that joins an open batch has its `SAVEPOINT` sent ahead of its first statement, in the
+/// same round trip (each is two context switches), rather than in one of its own.
+#[derive(Debug)]
+pub(crate) struct WriterConnection {
+    conn: PoolConnection<Sqlite>,
+    savepoint: SavepointState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SavepointState {
+    /// To be sent with the writer's first statement.
+    Due,
+    /// Sent with a statement whose answer has not shown it ran yet.
+    Sent,
+    /// Opened (or none is wanted: the savepoint of a batch's opener is opened with it).
+    Open,
+    /// The `SAVEPOINT` itself failed.
+    Failed,
+}
+
+impl WriterConnection {
+    /// Runs `query` with the savepoint due ahead of it, if one is; the `SAVEPOINT`'s own
+    /// answer is taken out (its "rows changed" would be the previous statement's).
+    fn run<'c, 'q: 'c, E>(
+        &'c mut self,
+        query: E,
+    ) -> BoxStream<'c, Result<Either<SqliteQueryResult, SqliteRow>, sqlx::Error>>
+    where
+        E: 'q + Execute<'q, Sqlite>,
+    {
+        if self.savepoint != SavepointState::Due {
+            return (&mut *self.conn).fetch_many(query);
+        }
+        let (sql, arguments) = match take_apart(query) {
+            Ok(parts) => parts,
+            Err(error) => return stream::once(async { Err(error) }).boxed(),
+        };
+        let sql = AssertSqlSafe(format!("SAVEPOINT writer; {}", sql.as_str())).into_sql_str();
+        let WriterConnection { conn, savepoint } = self;
+        // Nothing is sent before the first poll: until then the savepoint stays due (a
+        // writer dropped meanwhile has nothing to undo), from then on it may be open.
+        let mut steps = (&mut **conn).fetch_many((sql, arguments));
+        stream::poll_fn(move |cx| {
+            loop {
+                if *savepoint == SavepointState::Due {
+                    *savepoint = SavepointState::Sent;
+                }
+                let step = std::task::ready!(steps.poll_next_unpin(cx));
+                if *savepoint != SavepointState::Sent {
+                    return Poll::Ready(step);
+                }
+                match step {
+                    // The `SAVEPOINT`'s answer.
+                    Some(Ok(Either::Left(_))) => *savepoint = SavepointState::Open,
+                    other => {
+                        *savepoint = SavepointState::Failed;
+                        return Poll::Ready(other);
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+impl<'c> Executor<'c> for &'c mut WriterConnection {
+    type Database = Sqlite;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<SqliteQueryResult, SqliteRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Sqlite>,
+    {
+        self.run(query)
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<SqliteRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Sqlite>,
+    {
+        if self.savepoint != SavepointState::Due {
+            return (&mut *self.conn).fetch_optional(query);
+        }
+        let mut steps = self.run(query);
+        Box::pin(async move {
+            while let Some(step) = steps.next().await {
+                if let Either::Right(row) = step? {
+                    return Ok(Some(row));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: sqlx::SqlStr,
+        parameters: &'e [sqlx::sqlite::SqliteTypeInfo],
+    ) -> BoxFuture<'e, Result<sqlx::sqlite::SqliteStatement, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        (&mut *self.conn).prepare_with(sql, parameters)
+    }
+
+    fn describe<'e>(
+        self,
+        sql: sqlx::SqlStr,
+    ) -> BoxFuture<'e, Result<sqlx::Describe<Sqlite>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        (&mut *self.conn).describe(sql)
+    }
 }
 
 /// A write transaction: the writer's connection, inside a savepoint of the open batch.
@@ -549,7 +763,7 @@ impl WriteTx {
         slot.abandoned = false;
         match self.savepoint {
             Savepoint::Own => {
-                if let Err(error) = undo_savepoint(&mut slot).await {
+                if let Err(error) = self.writer.undo_savepoint(&mut slot).await {
                     self.writer.lose_batch(&mut slot, &error).await;
                     return;
                 }
@@ -575,6 +789,17 @@ impl WriteTx {
         };
         // Its savepoint stays open (no round trip): the batch's COMMIT releases it.
         slot.abandoned = false;
+        if slot
+            .conn
+            .as_ref()
+            .is_some_and(|conn| conn.savepoint == SavepointState::Failed)
+        {
+            // Work done without its savepoint cannot be told from the others': none of it
+            // is kept.
+            let error = sqlx::Error::Protocol("a writer's savepoint could not be opened".into());
+            self.writer.lose_batch(&mut slot, &error).await;
+            return Err(StoreError::Unavailable(error));
+        }
         let Some(batch) = slot.batch.as_mut().filter(|batch| batch.id == self.batch) else {
             return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
         };
@@ -596,28 +821,30 @@ impl WriteTx {
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = SqliteConnection;
+    type Target = WriterConnection;
 
-    fn deref(&self) -> &SqliteConnection {
+    fn deref(&self) -> &WriterConnection {
         self.slot
             .as_ref()
-            .and_then(|slot| slot.conn.as_deref())
+            .and_then(|slot| slot.conn.as_ref())
             .expect("a write transaction holds the writer's connection")
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
+    fn deref_mut(&mut self) -> &mut WriterConnection {
         self.slot
             .as_mut()
-            .and_then(|slot| slot.conn.as_deref_mut())
+            .and_then(|slot| slot.conn.as_mut())
             .expect("a write transaction holds the writer's connection")
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{SqliteDb, is_read};
+    use super::{SqliteDb, WriteTx, is_read};
+    use futures_util::future::BoxFuture;
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn only_a_leading_select_reads() {
@@ -804,6 +1031,143 @@ mod tests {
         assert!(undone.await.unwrap(), "the duplicate was accepted");
         alone.await.unwrap().unwrap();
         assert_eq!(values(&db).await, [10, 12]);
+    }
+
+    /// A lone statement that finds the writer idle is its own transaction: no batch is
+    /// opened for it, and it is durable (committed) when it returns; one that fails there
+    /// changes nothing and leaves the writer working.
+    #[tokio::test]
+    async fn a_lone_write_with_nobody_queued_commits_by_itself() {
+        let (_dir, db) = database().await;
+        let batches = db.writer.next_batch.load(Ordering::Relaxed);
+        let (writes, commits) = db.write_counts();
+        insert(&db, 1).await.unwrap();
+        assert!(insert(&db, 1).await.is_err(), "a duplicate accepted");
+        insert(&db, 2).await.unwrap();
+        assert_eq!(values(&db).await, [1, 2]);
+        assert_eq!(db.write_counts(), (writes + 2, commits + 2));
+        assert_eq!(
+            db.writer.next_batch.load(Ordering::Relaxed),
+            batches,
+            "a batch was opened"
+        );
+        // Committed, not merely written: a second connection reads it (WAL readers see
+        // committed data only).
+        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM t")
+            .fetch_one(db.reads())
+            .await
+            .unwrap();
+        assert_eq!(count, 2);
+    }
+
+    /// A writer that joins an open batch sends its `SAVEPOINT` with its first statement:
+    /// what that statement reports is its own, and undoing the writer — dropped before
+    /// any statement, or after a first statement that failed — takes back its work only.
+    #[tokio::test]
+    async fn a_joining_writer_s_savepoint_goes_with_its_first_statement() {
+        let (_dir, db) = database().await;
+        let (writes_before, commits_before) = db.write_counts();
+        // Holds the writer while the others queue; its batch's finisher queues first, so
+        // the next writer opens a second batch and the rest join it.
+        let first = db.write().await.unwrap();
+        let spawn_writer = |work: fn(WriteTx) -> BoxFuture<'static, Result<u64, String>>| {
+            let db = db.clone();
+            tokio::spawn(async move { work(db.write().await.unwrap()).await })
+        };
+        let opener = spawn_writer(|mut tx| {
+            Box::pin(async move {
+                let done = sqlx::query("INSERT INTO t (v) VALUES (1), (2), (3)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.commit().await.map_err(|e| e.to_string())?;
+                Ok(done.rows_affected())
+            })
+        });
+        // Not the 3 rows the statement before it changed.
+        let counted = spawn_writer(|mut tx| {
+            Box::pin(async move {
+                let done = sqlx::query("UPDATE t SET v = v WHERE v = 999")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.commit().await.map_err(|e| e.to_string())?;
+                Ok(done.rows_affected())
+            })
+        });
+        let returned = spawn_writer(|mut tx| {
+            Box::pin(async move {
+                let row = sqlx::query("INSERT INTO t (v) VALUES (4) RETURNING v")
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or("no row")?;
+                tx.commit().await.map_err(|e| e.to_string())?;
+                Ok(sqlx::Row::get::<i64, _>(&row, "v") as u64)
+            })
+        });
+        // Had its due savepoint been undone, the newest one (4's) would have gone.
+        let left_early = spawn_writer(|tx| {
+            Box::pin(async move {
+                drop(tx);
+                Ok(0)
+            })
+        });
+        let refused_first = spawn_writer(|mut tx| {
+            Box::pin(async move {
+                // Its savepoint went out with this statement, which fails to prepare.
+                match sqlx::query("INSERT INTO nowhere (v) VALUES (5)")
+                    .execute(&mut *tx)
+                    .await
+                {
+                    Ok(_) => Err("a missing table accepted".into()),
+                    Err(_) => Ok(0),
+                }
+            })
+        });
+        let failed_second = spawn_writer(|mut tx| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO t (v) VALUES (6)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match sqlx::query("INSERT INTO t (v) VALUES (1)")
+                    .execute(&mut *tx)
+                    .await
+                {
+                    Ok(_) => Err("a duplicate accepted".into()),
+                    Err(_) => Ok(0),
+                }
+            })
+        });
+        let last = spawn_writer(|mut tx| {
+            Box::pin(async move {
+                let done = sqlx::query("INSERT INTO t (v) VALUES (7)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.commit().await.map_err(|e| e.to_string())?;
+                Ok(done.rows_affected())
+            })
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        first.commit().await.unwrap();
+        assert_eq!(opener.await.unwrap(), Ok(3));
+        assert_eq!(counted.await.unwrap(), Ok(0));
+        assert_eq!(left_early.await.unwrap(), Ok(0));
+        assert_eq!(returned.await.unwrap(), Ok(4));
+        assert_eq!(refused_first.await.unwrap(), Ok(0));
+        assert_eq!(failed_second.await.unwrap(), Ok(0));
+        assert_eq!(last.await.unwrap(), Ok(1));
+        assert_eq!(values(&db).await, [1, 2, 3, 4, 7]);
+        let (writes, commits) = db.write_counts();
+        assert_eq!(
+            (writes - writes_before, commits - commits_before),
+            (5, 2),
+            "the writers that kept work shared the second batch"
+        );
     }
 
     #[tokio::test]
