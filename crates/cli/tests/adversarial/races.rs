@@ -1,6 +1,7 @@
 //! Token endpoint races: many requests at once presenting one code or one refresh token, on
 //! both backends. Exactly one redemption may win; a replay, even one that lost a race, revokes
-//! what the winner got; concurrent uses of one refresh token are reuse and end the family.
+//! what the winner got; concurrent uses of one refresh token are reuse and end the family;
+//! another client's uses of a stolen one change nothing.
 
 use std::sync::Arc;
 
@@ -167,12 +168,67 @@ async fn refresh_reuse(server: Arc<TestServer>, tally: &mut Tally, backend: &str
     );
 }
 
+/// Another client presenting a stolen refresh token — alone, then at the same time as its
+/// owner — neither rotates it nor spoils it: the owner's use goes on as if nothing happened.
+async fn refresh_by_another_client(server: Arc<TestServer>, tally: &mut Tally, backend: &str) {
+    let thief = client("Thief SPA", AppType::Spa, None);
+    server
+        .store
+        .create_client(&thief)
+        .await
+        .expect("the other client is stored");
+    let tokens = server.code_flow(&browser(), OFFLINE, Some(API)).await;
+    let mut token = tokens["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string();
+    let steal = |token: String| {
+        let (server, thief) = (server.clone(), thief.client_id.clone());
+        async move {
+            server
+                .token(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &thief),
+                    ("refresh_token", &token),
+                ])
+                .await
+        }
+    };
+    let (status, body) = steal(token.clone()).await;
+    tally.case(
+        format_args!("{backend}: a refresh token presented by another client"),
+        status == 400 && body["error"] == "invalid_grant",
+        format_args!("{status} {body}"),
+    );
+    for round in 0..3 {
+        let thefts: Vec<_> = (0..6).map(|_| tokio::spawn(steal(token.clone()))).collect();
+        let (status, body) = server.refresh(&token).await;
+        for theft in thefts {
+            let (stolen, answer) = theft.await.expect("the request task ends");
+            tally.case(
+                format_args!("{backend}: round {round}: a theft at the owner's moment"),
+                stolen == 400 && answer["error"] == "invalid_grant",
+                format_args!("{stolen} {answer}"),
+            );
+        }
+        let rotated = body["refresh_token"].as_str().map(str::to_string);
+        tally.case(
+            format_args!("{backend}: round {round}: the owner still rotates its token"),
+            status == 200 && rotated.is_some(),
+            format_args!("{status} {body}"),
+        );
+        let Some(rotated) = rotated else { return };
+        token = rotated;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn token_endpoint_races_on_sqlite() {
     let mut tally = Tally::new("races/sqlite");
     let server = Arc::new(spawn().await);
     code_redemptions(server.clone(), &mut tally, "sqlite").await;
-    refresh_reuse(server, &mut tally, "sqlite").await;
+    refresh_reuse(server.clone(), &mut tally, "sqlite").await;
+    refresh_by_another_client(server, &mut tally, "sqlite").await;
     tally.finish();
 }
 
@@ -190,7 +246,8 @@ fn token_endpoint_races_on_postgres() {
         let mut tally = Tally::new("races/postgres");
         let server = Arc::new(spawn_on(&url).await);
         code_redemptions(server.clone(), &mut tally, "postgres").await;
-        refresh_reuse(server, &mut tally, "postgres").await;
+        refresh_reuse(server.clone(), &mut tally, "postgres").await;
+        refresh_by_another_client(server, &mut tally, "postgres").await;
         tally.finish();
     });
 }
