@@ -1074,27 +1074,22 @@ mod tests {
             let db = db.clone();
             tokio::spawn(async move { work(db.write().await.unwrap()).await })
         };
-        let opener = spawn_writer(|mut tx| {
-            Box::pin(async move {
-                let done = sqlx::query("INSERT INTO t (v) VALUES (1), (2), (3)")
+        // A writer of one statement, committed: the rows it changed.
+        let spawn_statement = |sql: &'static str| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut tx = db.write().await.unwrap();
+                let done = sqlx::query(sql)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| e.to_string())?;
                 tx.commit().await.map_err(|e| e.to_string())?;
-                Ok(done.rows_affected())
+                Ok::<_, String>(done.rows_affected())
             })
-        });
+        };
+        let opener = spawn_statement("INSERT INTO t (v) VALUES (1), (2), (3)");
         // Not the 3 rows the statement before it changed.
-        let counted = spawn_writer(|mut tx| {
-            Box::pin(async move {
-                let done = sqlx::query("UPDATE t SET v = v WHERE v = 999")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tx.commit().await.map_err(|e| e.to_string())?;
-                Ok(done.rows_affected())
-            })
-        });
+        let counted = spawn_statement("UPDATE t SET v = v WHERE v = 999");
         let returned = spawn_writer(|mut tx| {
             Box::pin(async move {
                 let row = sqlx::query("INSERT INTO t (v) VALUES (4) RETURNING v")
@@ -1140,16 +1135,7 @@ mod tests {
                 }
             })
         });
-        let last = spawn_writer(|mut tx| {
-            Box::pin(async move {
-                let done = sqlx::query("INSERT INTO t (v) VALUES (7)")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tx.commit().await.map_err(|e| e.to_string())?;
-                Ok(done.rows_affected())
-            })
-        });
+        let last = spawn_statement("INSERT INTO t (v) VALUES (7)");
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
