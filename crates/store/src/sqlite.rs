@@ -323,9 +323,9 @@ impl Writer {
     /// Waits for the writer's connection, first in first served, and undoes what a writer
     /// before left half done.
     async fn take_turn(&self) -> StoreResult<OwnedMutexGuard<Slot>> {
-        self.queued.fetch_add(1, Ordering::AcqRel);
+        let in_queue = Queued::join(&self.queued);
         let turn = tokio::time::timeout(WRITE_WAIT, self.gate.clone().lock_owned()).await;
-        self.queued.fetch_sub(1, Ordering::AcqRel);
+        drop(in_queue);
         let mut slot = turn.map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?;
         self.settle(&mut slot).await;
         Ok(slot)
@@ -514,9 +514,7 @@ impl Writer {
             }
         }
     }
-}
 
-impl Writer {
     /// Runs a lone statement as its own transaction (SQLite's autocommit: durable when it
     /// returns). For a writer that finds no batch open and nobody queued: a batch would
     /// hold it alone — the writers that queue from now on join the next one anyway — and
@@ -556,6 +554,23 @@ impl Writer {
                 Err(error)
             }
         }
+    }
+}
+
+/// One writer counted in `Writer::queued` while it waits for its turn — and out of it once
+/// it has its turn or gave up waiting (a dropped request): the count never strays.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn join(queued: &'a AtomicUsize) -> Self {
+        queued.fetch_add(1, Ordering::AcqRel);
+        Queued(queued)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -1058,6 +1073,34 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 2);
+    }
+
+    /// A writer that gives up while queued (its request dropped) leaves the queue: the
+    /// lone writes after it still commit by themselves.
+    #[tokio::test]
+    async fn a_writer_dropped_while_queued_leaves_the_queue() {
+        let (_dir, db) = database().await;
+        let first = db.write().await.unwrap();
+        let gave_up = tokio::spawn({
+            let db = db.clone();
+            async move { insert(&db, 1).await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(db.writer.queued.load(Ordering::Acquire), 1, "not queued");
+        gave_up.abort();
+        assert!(gave_up.await.unwrap_err().is_cancelled());
+        assert_eq!(db.writer.queued.load(Ordering::Acquire), 0);
+        first.commit().await.unwrap();
+        let batches = db.writer.next_batch.load(Ordering::Relaxed);
+        insert(&db, 2).await.unwrap();
+        assert_eq!(values(&db).await, [2]);
+        assert_eq!(
+            db.writer.next_batch.load(Ordering::Relaxed),
+            batches,
+            "a batch was opened"
+        );
     }
 
     /// A writer that joins an open batch sends its `SAVEPOINT` with its first statement:
