@@ -900,6 +900,12 @@ mod tests {
             .unwrap()
     }
 
+    /// `insert` as a task of its own, queued behind whoever holds the writer.
+    fn spawn_insert(db: &SqliteDb, v: i64) -> tokio::task::JoinHandle<Result<(), sqlx::Error>> {
+        let db = db.clone();
+        tokio::spawn(async move { insert(&db, v).await })
+    }
+
     async fn insert(db: &SqliteDb, v: i64) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO t (v) VALUES ($1)")
             .bind(v)
@@ -912,12 +918,7 @@ mod tests {
     async fn concurrent_writes_all_land_and_share_commits() {
         let (_dir, db) = database().await;
         let (writes_before, commits_before) = db.write_counts();
-        let tasks: Vec<_> = (0..64)
-            .map(|v| {
-                let db = db.clone();
-                tokio::spawn(async move { insert(&db, v).await })
-            })
-            .collect();
+        let tasks: Vec<_> = (0..64).map(|v| spawn_insert(&db, v)).collect();
         for task in tasks {
             task.await.unwrap().unwrap();
         }
@@ -959,10 +960,7 @@ mod tests {
     async fn a_lone_statement_that_fails_leaves_the_others_in_its_batch() {
         let (_dir, db) = database().await;
         let first = db.write().await.unwrap();
-        let before = tokio::spawn({
-            let db = db.clone();
-            async move { insert(&db, 1).await }
-        });
+        let before = spawn_insert(&db, 1);
         let failing = tokio::spawn({
             let db = db.clone();
             async move {
@@ -972,10 +970,7 @@ mod tests {
                     .await
             }
         });
-        let after = tokio::spawn({
-            let db = db.clone();
-            async move { insert(&db, 2).await }
-        });
+        let after = spawn_insert(&db, 2);
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
@@ -1034,10 +1029,7 @@ mod tests {
                     .is_err()
             }
         });
-        let alone = tokio::spawn({
-            let db = db.clone();
-            async move { insert(&db, 12).await }
-        });
+        let alone = spawn_insert(&db, 12);
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
@@ -1081,10 +1073,7 @@ mod tests {
     async fn a_writer_dropped_while_queued_leaves_the_queue() {
         let (_dir, db) = database().await;
         let first = db.write().await.unwrap();
-        let gave_up = tokio::spawn({
-            let db = db.clone();
-            async move { insert(&db, 1).await }
-        });
+        let gave_up = spawn_insert(&db, 1);
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
@@ -1205,10 +1194,7 @@ mod tests {
         // Hold the writer so the next two queue behind the first batch and share the
         // second: the current-thread runtime polls them in the order they were spawned.
         let first = db.write().await.unwrap();
-        let kept = tokio::spawn({
-            let db = db.clone();
-            async move { insert(&db, 7).await }
-        });
+        let kept = spawn_insert(&db, 7);
         let refused = tokio::spawn({
             let db = db.clone();
             async move {
