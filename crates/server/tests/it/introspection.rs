@@ -87,10 +87,14 @@ async fn introspection_tells_nothing_to_the_wrong_caller_or_of_a_bad_token() {
     assert_eq!(status, 401, "{body}");
 
     // A changed signature, a changed payload, garbage, a refresh-token-like string: inactive.
+    // The changed character is always a different one: a fixed replacement would leave
+    // one token in 64 unchanged (and valid).
+    let other = |c: &str| if c == "A" { "B" } else { "A" };
     let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
     let mut forged_signature = parts.clone();
-    forged_signature[2] = format!("A{}", &parts[2][1..]);
-    parts[1] = format!("{}A", &parts[1][..parts[1].len() - 1]);
+    forged_signature[2] = format!("{}{}", other(&parts[2][..1]), &parts[2][1..]);
+    let last = parts[1].len() - 1;
+    parts[1] = format!("{}{}", &parts[1][..last], other(&parts[1][last..]));
     for bad in [
         forged_signature.join("."),
         parts.join("."),
