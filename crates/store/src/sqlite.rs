@@ -21,8 +21,9 @@
 //! atomic by itself in SQLite. When such a statement fails, SQLite has undone it alone and
 //! the batch goes on — unless the error is one that may have ended the transaction (I/O,
 //! a full disk, …): then the batch is rolled back and its writers told (`lose_batch`).
-//! The savepoint of a writer that joins an open batch travels with its first statement
-//! (`WriterConnection`), and the opener's with the batch's `BEGIN`.
+//! A writer's opening statements — the batch's `BEGIN` for the writer that opens it, the
+//! writer's own `SAVEPOINT` — travel with its first statement (`WriterConnection`), and a
+//! batch in which nothing was written ends without a `COMMIT`.
 //!
 //! Reads never wait for writers (WAL): they run on a pool of read-only connections and see
 //! committed data. Which statements are writes is decided here, by the statement's first
@@ -337,17 +338,16 @@ impl Writer {
         mut slot: OwnedMutexGuard<Slot>,
         savepoint: Savepoint,
     ) -> StoreResult<WriteTx> {
-        let joined = slot.batch.is_some();
-        if !joined {
-            // Opened with this writer's savepoint, if any, already in it.
-            this.open_batch(&mut slot, savepoint).await?;
+        if slot.batch.is_none() {
+            this.open_batch(&mut slot).await?;
         }
         if let Some(conn) = slot.conn.as_mut() {
-            conn.savepoint = if joined && savepoint == Savepoint::Own {
-                // Sent with the writer's first statement, saving a round trip.
-                SavepointState::Due
-            } else {
-                SavepointState::Open
+            // Sent with the writer's first statement, saving a round trip each.
+            conn.opening = match (conn.begun, savepoint) {
+                (false, Savepoint::Own) => Opening::Due(Prelude::BeginAndSavepoint),
+                (false, Savepoint::None) => Opening::Due(Prelude::Begin),
+                (true, Savepoint::Own) => Opening::Due(Prelude::Savepoint),
+                (true, Savepoint::None) => Opening::Open,
             };
         }
         let (batch, behind_others) = slot
@@ -365,32 +365,14 @@ impl Writer {
         })
     }
 
-    /// Opens a batch and the opening writer's savepoint in it, in one round trip to the
-    /// connection's thread (each is a context switch; a login makes a dozen writes).
-    async fn open_batch(
-        self: &Arc<Self>,
-        slot: &mut Slot,
-        savepoint: Savepoint,
-    ) -> StoreResult<()> {
+    /// Opens a batch. Its transaction begins with the first statement written in it
+    /// (`BEGIN IMMEDIATE` goes ahead of that statement, in its round trip to the
+    /// connection's thread: each is two context switches, and a login makes a dozen writes).
+    async fn open_batch(self: &Arc<Self>, slot: &mut Slot) -> StoreResult<()> {
+        // The last batch's commit or loss gave its connection back: this one starts with
+        // no transaction.
         if slot.conn.is_none() {
-            slot.conn = Some(WriterConnection {
-                conn: self.pool.acquire().await?,
-                savepoint: SavepointState::Open,
-            });
-        }
-        let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        let opening = match savepoint {
-            Savepoint::Own => "BEGIN IMMEDIATE; SAVEPOINT writer",
-            Savepoint::None => "BEGIN IMMEDIATE",
-        };
-        let opened = sqlx::raw_sql(opening).execute(&mut *conn.conn).await;
-        if let Err(error) = opened {
-            // Busy (another process writes) or broken: a fresh connection next time (its
-            // close rolls back a transaction the first statement may have begun).
-            if let Some(mut conn) = slot.conn.take() {
-                conn.conn.close_on_drop();
-            }
-            return Err(error.into());
+            slot.conn = Some(WriterConnection::new(self.pool.acquire().await?));
         }
         let id = self.next_batch.fetch_add(1, Ordering::Relaxed);
         let (outcome, watcher) = watch::channel(None);
@@ -412,6 +394,14 @@ impl Writer {
         let mut slot = self.gate.clone().lock_owned().await;
         self.settle(&mut slot).await;
         if slot.batch.as_ref().is_none_or(|batch| batch.id != id) {
+            return;
+        }
+        if !slot.conn.as_ref().is_some_and(|conn| conn.begun) {
+            // Nothing was written in it: nothing to commit.
+            slot.conn = None;
+            if let Some(batch) = slot.batch.take() {
+                batch.outcome.send_replace(Some(Outcome::Committed));
+            }
             return;
         }
         match statement(&mut slot, "COMMIT").await {
@@ -446,22 +436,20 @@ impl Writer {
     }
 
     /// Undoes the current writer's savepoint, in one round trip — if it was opened: one
-    /// still due was never sent (nothing to undo), and one whose `SAVEPOINT` failed is
-    /// not there to roll back to (the newest savepoint is another writer's), so the batch
-    /// is lost rather than that writer's work undone.
+    /// still due was never sent (nothing to undo), and one whose opening failed is not
+    /// there to roll back to (the newest savepoint is another writer's, or the batch never
+    /// began), so the batch is lost rather than that writer's work undone.
     async fn undo_savepoint(&self, slot: &mut Slot) -> Result<(), sqlx::Error> {
         let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        match std::mem::replace(&mut conn.savepoint, SavepointState::Open) {
-            SavepointState::Due => Ok(()),
-            SavepointState::Failed => Err(sqlx::Error::Protocol(
+        match std::mem::replace(&mut conn.opening, Opening::Open) {
+            Opening::Due(_) => Ok(()),
+            Opening::Failed => Err(sqlx::Error::Protocol(
                 "a writer's savepoint could not be opened".into(),
             )),
-            SavepointState::Sent | SavepointState::Open => {
-                sqlx::raw_sql("ROLLBACK TO writer; RELEASE writer")
-                    .execute(&mut *conn.conn)
-                    .await
-                    .map(|_| ())
-            }
+            Opening::Sent(_) | Opening::Open => sqlx::raw_sql("ROLLBACK TO writer; RELEASE writer")
+                .execute(&mut *conn.conn)
+                .await
+                .map(|_| ()),
         }
     }
 
@@ -526,13 +514,10 @@ impl Writer {
         arguments: Option<SqliteArguments>,
     ) -> Result<Vec<Either<SqliteQueryResult, SqliteRow>>, sqlx::Error> {
         if slot.conn.is_none() {
-            slot.conn = Some(WriterConnection {
-                conn: self.pool.acquire().await?,
-                savepoint: SavepointState::Open,
-            });
+            slot.conn = Some(WriterConnection::new(self.pool.acquire().await?));
         }
         let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        conn.savepoint = SavepointState::Open;
+        conn.opening = Opening::Open;
         let steps: Result<Vec<_>, _> = (&mut *conn.conn)
             .fetch_many((sql, arguments))
             .try_collect()
@@ -630,30 +615,79 @@ async fn statement(slot: &mut Slot, sql: &'static str) -> Result<(), sqlx::Error
     sqlx::query(sql).execute(&mut *conn.conn).await.map(|_| ())
 }
 
-/// The writer's connection, and where the current writer's savepoint stands. A writer
-/// that joins an open batch has its `SAVEPOINT` sent ahead of its first statement, in the
-/// same round trip (each is two context switches), rather than in one of its own.
+/// The writer's connection, and where the current writer's opening statements stand: the
+/// batch's `BEGIN` (for the first writer to write in it) and its own `SAVEPOINT` are sent
+/// ahead of its first statement, in the same round trip (each is two context switches),
+/// rather than in round trips of their own.
 #[derive(Debug)]
 pub(crate) struct WriterConnection {
     conn: PoolConnection<Sqlite>,
-    savepoint: SavepointState,
+    opening: Opening,
+    /// The batch's `BEGIN` has been sent on this connection (whether it ran shows in
+    /// `opening`): its transaction is to be committed or rolled back.
+    begun: bool,
 }
 
+/// What of the current writer's opening statements has reached the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SavepointState {
+enum Opening {
     /// To be sent with the writer's first statement.
-    Due,
-    /// Sent with a statement whose answer has not shown it ran yet.
-    Sent,
-    /// Opened (or none is wanted: the savepoint of a batch's opener is opened with it).
+    Due(Prelude),
+    /// Sent with a statement; this many of their answers are still to come, ahead of the
+    /// statement's own.
+    Sent(usize),
+    /// Run (or nothing is wanted).
     Open,
-    /// The `SAVEPOINT` itself failed.
+    /// An opening statement failed: the writer has no savepoint, or the batch no
+    /// transaction.
     Failed,
 }
 
+/// The statements that go ahead of a writer's first one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prelude {
+    /// The first writer to write in a batch, in a savepoint of its own.
+    BeginAndSavepoint,
+    /// The first writer to write in a batch, one statement atomic by itself.
+    Begin,
+    /// A writer joining a batch already begun.
+    Savepoint,
+}
+
+impl Prelude {
+    fn sql(self) -> &'static str {
+        match self {
+            Prelude::BeginAndSavepoint => "BEGIN IMMEDIATE; SAVEPOINT writer;",
+            Prelude::Begin => "BEGIN IMMEDIATE;",
+            Prelude::Savepoint => "SAVEPOINT writer;",
+        }
+    }
+
+    /// The answers the prelude's statements give, one each.
+    fn answers(self) -> usize {
+        match self {
+            Prelude::BeginAndSavepoint => 2,
+            Prelude::Begin | Prelude::Savepoint => 1,
+        }
+    }
+
+    fn begins(self) -> bool {
+        self != Prelude::Savepoint
+    }
+}
+
 impl WriterConnection {
-    /// Runs `query` with the savepoint due ahead of it, if one is; the `SAVEPOINT`'s own
-    /// answer is taken out (its "rows changed" would be the previous statement's).
+    fn new(conn: PoolConnection<Sqlite>) -> Self {
+        WriterConnection {
+            conn,
+            opening: Opening::Open,
+            begun: false,
+        }
+    }
+
+    /// Runs `query` with the opening statements due ahead of it, if any are; their own
+    /// answers are taken out (the "rows changed" of each would be the previous
+    /// statement's).
     fn run<'c, 'q: 'c, E>(
         &'c mut self,
         query: E,
@@ -661,32 +695,40 @@ impl WriterConnection {
     where
         E: 'q + Execute<'q, Sqlite>,
     {
-        if self.savepoint != SavepointState::Due {
+        let Opening::Due(prelude) = self.opening else {
             return (&mut *self.conn).fetch_many(query);
-        }
+        };
         let (sql, arguments) = match take_apart(query) {
             Ok(parts) => parts,
             Err(error) => return stream::once(async { Err(error) }).boxed(),
         };
-        let sql = AssertSqlSafe(format!("SAVEPOINT writer; {}", sql.as_str())).into_sql_str();
-        let WriterConnection { conn, savepoint } = self;
-        // Nothing is sent before the first poll: until then the savepoint stays due (a
-        // writer dropped meanwhile has nothing to undo), from then on it may be open.
+        let sql = AssertSqlSafe(format!("{} {}", prelude.sql(), sql.as_str())).into_sql_str();
+        let WriterConnection {
+            conn,
+            opening,
+            begun,
+        } = self;
+        // Nothing is sent before the first poll: until then the prelude stays due (a
+        // writer dropped meanwhile has nothing to undo), from then on it may have run.
         let mut steps = (&mut **conn).fetch_many((sql, arguments));
         stream::poll_fn(move |cx| {
             loop {
-                if *savepoint == SavepointState::Due {
-                    *savepoint = SavepointState::Sent;
+                if *opening == Opening::Due(prelude) {
+                    *opening = Opening::Sent(prelude.answers());
+                    *begun |= prelude.begins();
                 }
                 let step = std::task::ready!(steps.poll_next_unpin(cx));
-                if *savepoint != SavepointState::Sent {
+                let Opening::Sent(answers) = *opening else {
                     return Poll::Ready(step);
-                }
+                };
                 match step {
-                    // The `SAVEPOINT`'s answer.
-                    Some(Ok(Either::Left(_))) => *savepoint = SavepointState::Open,
+                    // An opening statement's answer.
+                    Some(Ok(Either::Left(_))) if answers > 1 => {
+                        *opening = Opening::Sent(answers - 1);
+                    }
+                    Some(Ok(Either::Left(_))) => *opening = Opening::Open,
                     other => {
-                        *savepoint = SavepointState::Failed;
+                        *opening = Opening::Failed;
                         return Poll::Ready(other);
                     }
                 }
@@ -718,7 +760,7 @@ impl<'c> Executor<'c> for &'c mut WriterConnection {
         'c: 'e,
         E: 'q + Execute<'q, Sqlite>,
     {
-        if self.savepoint != SavepointState::Due {
+        if !matches!(self.opening, Opening::Due(_)) {
             return (&mut *self.conn).fetch_optional(query);
         }
         let mut steps = self.run(query);
@@ -807,7 +849,7 @@ impl WriteTx {
         if slot
             .conn
             .as_ref()
-            .is_some_and(|conn| conn.savepoint == SavepointState::Failed)
+            .is_some_and(|conn| conn.opening == Opening::Failed)
         {
             // Work done without its savepoint cannot be told from the others': none of it
             // is kept.
@@ -1183,9 +1225,49 @@ mod tests {
         let (writes, commits) = db.write_counts();
         assert_eq!(
             (writes - writes_before, commits - commits_before),
-            (5, 2),
-            "the writers that kept work shared the second batch"
+            (4, 1),
+            "the writers that kept work shared one commit; the first batch, in which \
+             nothing was written, ended without one"
         );
+    }
+
+    /// A batch whose `BEGIN` fails — another process holds SQLite's write lock past the
+    /// busy timeout — fails the writer whose first statement carried it and keeps nothing;
+    /// the writer queued behind it goes on once the lock is released.
+    #[tokio::test]
+    async fn a_batch_that_cannot_begin_fails_its_writer_and_the_next_one_goes_on() {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        let (dir, db) = database().await;
+        // The writer's connection waits 50 ms for the lock, not the usual 5 s.
+        sqlx::query("PRAGMA busy_timeout = 50")
+            .execute(&db)
+            .await
+            .unwrap();
+        let mut other = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("writer.db"))
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+
+        let mut opener = db.write().await.unwrap();
+        let queued = spawn_insert(&db, 2);
+        let refused = sqlx::query("INSERT INTO t (v) VALUES (1)")
+            .execute(&mut *opener)
+            .await;
+        assert!(refused.is_err(), "written without the lock: {refused:?}");
+        assert!(opener.commit().await.is_err(), "a batch never begun kept");
+
+        // The writer queued behind it opens a batch of its own, which begins once the
+        // lock is released.
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        queued.await.unwrap().unwrap();
+        insert(&db, 3).await.unwrap();
+        assert_eq!(values(&db).await, [2, 3]);
+        other.close().await.unwrap();
     }
 
     #[tokio::test]
@@ -1245,6 +1327,7 @@ mod tests {
     #[tokio::test]
     async fn reading_connections_refuse_writes() {
         let (_dir, db) = database().await;
+        let t0 = std::time::Instant::now();
         let refused = sqlx::query("INSERT INTO t (v) VALUES (1)")
             .execute(db.reads())
             .await;
