@@ -338,12 +338,15 @@ impl Application {
             shutdown.await;
             let _ = stop.send(true);
         };
+        let audit = self.state.audit().clone();
         let app = router(self.state);
         let (result, others) = tokio::join!(
             tessera_http::serve(self.listener, app, options, main_shutdown),
             futures_util::future::join_all(others),
         );
         background.abort();
+        // The events of the requests just finished, which may still be gathering.
+        let _ = tokio::time::timeout(Duration::from_secs(5), audit.flush()).await;
         others
             .into_iter()
             .fold(result, |all, one| all.and(one))

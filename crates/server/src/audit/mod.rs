@@ -3,9 +3,9 @@
 //! written to the store's `logs` table and read by `GET /api/v2/logs`.
 //!
 //! Writing an event never fails or slows the request it describes. [`AuditLog::record`]
-//! puts it on a bounded queue and returns; one worker per node writes what has gathered
-//! in a single transaction (one commit, so one fsync, for a burst of events rather than
-//! one per request). Writing in the request's own transaction would tie every flow's
+//! puts it on a bounded queue and returns; one worker per node writes what gathers within
+//! [`GATHER`] of the first event in a single transaction (one commit, so one fsync, for a
+//! burst of events rather than one per request), and what is queued when the node stops. Writing in the request's own transaction would tie every flow's
 //! store calls to the log and could not cover failures, which write nothing. When the
 //! queue is full the event is dropped and counted (`tessera_log_events_dropped_total`)
 //! rather than make a sign-in wait; a failed write is logged and its batch dropped.
@@ -46,6 +46,12 @@ pub(crate) use scrub::scrub;
 const QUEUE: usize = 8192;
 /// Events one transaction writes at most.
 const BATCH: usize = 512;
+/// How long events gather after the first one before they are written, unless a reader
+/// of the log waits for them (`AuditLog::flush`) or a batch fills first. Under load one
+/// write then carries the events of dozens of requests: written as they came, a log write
+/// joined every other sign-in's or token exchange's write batch and often opened one of
+/// its own, which on SQLite cost each of them round trips to the single writer.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 /// Bodies up to this size are kept (scrubbed) in a write's details; larger ones are
 /// named only by their size.
 const MAX_KEPT_BODY: usize = 16 * 1024;
@@ -114,15 +120,26 @@ async fn write_events(store: Store, mut receiver: mpsc::Receiver<Message>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut flushes = Vec::new();
     while let Some(first) = receiver.recv().await {
+        let written_by = tokio::time::Instant::now() + GATHER;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Event(event) => batch.push(*event),
                 Message::Flush(done) => flushes.push(done),
             }
-            if batch.len() < BATCH {
-                next = receiver.try_recv().ok();
+            if batch.len() >= BATCH {
+                break;
             }
+            next = match receiver.try_recv() {
+                Ok(message) => Some(message),
+                // A reader waits: what was queued before it has been taken.
+                Err(_) if !flushes.is_empty() => None,
+                // Closed (the node stops) or the window is over: write what there is.
+                Err(_) => tokio::time::timeout_at(written_by, receiver.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
         }
         if let Err(error) = store.append_logs(&batch).await {
             tracing::warn!(%error, events = batch.len(), "audit log events could not be written");
