@@ -79,9 +79,13 @@ pub(crate) async fn current(
     }
     let now = now();
     let id_hash = ids::secret_hash(&value);
-    let Some(mut session) = state.store().find_session(&id_hash, now).await? else {
+    let Some((mut session, user)) = state.store().find_session_with_user(&id_hash, now).await?
+    else {
         return Ok(None);
     };
+    if user.blocked {
+        return Ok(None);
+    }
     let lifetimes = lifetimes(state).await?;
     let expiry = lifetimes.expiry(session.auth_time, now);
     if expiry <= now {
@@ -92,10 +96,7 @@ pub(crate) async fn current(
         state.store().extend_session(&id_hash, expiry).await?;
         session.expires_at = expiry;
     }
-    match state.store().find_user(&session.user_id).await? {
-        Some(user) if !user.blocked => Ok(Some((session, user))),
-        _ => Ok(None),
-    }
+    Ok(Some((session, user)))
 }
 
 /// Starts a new session (a fresh id on every login) for a user who signed in to the

@@ -1,10 +1,31 @@
 //! Login sessions and login transactions.
 
 use sqlx::Row;
+use tessera_core::User;
 
 use super::Store;
+use super::users::user_from_row;
 use crate::StoreResult;
+use crate::backend::Fetch;
 use crate::records::{SessionRecord, TransactionRecord};
+
+/// A session record from a row that names its columns as `sessions` does, or, `prefixed`,
+/// `session_…` where a user's column has the same name.
+fn session_from_row(row: &impl Fetch, prefixed: bool) -> StoreResult<SessionRecord> {
+    let name =
+        |column: &'static str, renamed: &'static str| if prefixed { renamed } else { column };
+    Ok(SessionRecord {
+        sid: row.col("sid")?,
+        user_id: row.col(name("user_id", "session_user_id"))?,
+        connection: row.col(name("connection", "session_connection"))?,
+        amr: row
+            .opt_text("amr")?
+            .and_then(|amr| serde_json::from_str(&amr).ok())
+            .unwrap_or_default(),
+        auth_time: row.col("auth_time")?,
+        expires_at: row.col(name("expires_at", "session_expires_at"))?,
+    })
+}
 
 impl Store {
     pub async fn create_session(
@@ -48,20 +69,35 @@ impl Store {
         .bind(now)
         .fetch_optional(pool)
         .await?;
-            row.map(|row| {
-                Ok(SessionRecord {
-                    sid: row.try_get("sid")?,
-                    user_id: row.try_get("user_id")?,
-                    connection: row.try_get("connection")?,
-                    amr: row
-                        .try_get::<Option<String>, _>("amr")?
-                        .and_then(|amr| serde_json::from_str(&amr).ok())
-                        .unwrap_or_default(),
-                    auth_time: row.try_get("auth_time")?,
-                    expires_at: row.try_get("expires_at")?,
-                })
-            })
-            .transpose()
+            row.map(|row| session_from_row(&row, false)).transpose()
+        })
+    }
+
+    /// A live session and its user, in one read: signing in silently needs both, and
+    /// each read is a round trip. (A session goes with its user.)
+    pub async fn find_session_with_user(
+        &self,
+        id_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<(SessionRecord, User)>> {
+        each!(self, |pool| {
+            // The session's columns a user also has are renamed, so `user_columns!` reads
+            // the user's own.
+            let row = sqlx::query(concat!(
+                "SELECT s.*, ",
+                user_columns!(),
+                " FROM (SELECT sid, user_id AS session_user_id, connection AS session_connection, \
+                 amr, auth_time, expires_at AS session_expires_at FROM sessions \
+                 WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3) s \
+                 JOIN users ON users.tenant_id = $1 AND users.user_id = s.session_user_id"
+            ))
+            .bind(self.tenant)
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| Ok((session_from_row(&row, true)?, user_from_row(&row)?)))
+                .transpose()
         })
     }
 

@@ -1537,6 +1537,40 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
     assert_eq!(found.connection.as_deref(), Some("github"));
     assert_eq!(found.amr, ["pwd", "mfa"]);
     assert!(store.find_session(&[1; 32], 100).await.unwrap().is_none());
+    // Read with its user in one query: the same session, the user's own columns (the
+    // session's `connection` and `expires_at` are not taken for the user's).
+    let (joined, owner) = store
+        .find_session_with_user(&[1; 32], 99)
+        .await
+        .unwrap()
+        .unwrap();
+    let fields = |s: &SessionRecord| {
+        let SessionRecord {
+            sid,
+            user_id,
+            connection,
+            amr,
+            auth_time,
+            expires_at,
+        } = s.clone();
+        (sid, user_id, connection, amr, auth_time, expires_at)
+    };
+    assert_eq!(fields(&joined), fields(&found));
+    assert_eq!(owner, user);
+    assert!(
+        store
+            .find_session_with_user(&[1; 32], 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_session_with_user(&[9; 32], 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Extending moves the end later, never earlier.
     store.extend_session(&[1; 32], 150).await.unwrap();
     store.extend_session(&[1; 32], 120).await.unwrap();
