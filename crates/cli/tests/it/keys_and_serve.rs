@@ -200,9 +200,34 @@ async fn serve_reads_its_settings_and_stops_gracefully_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(discovery["issuer"], "https://auth.example.com/");
+    // An audit event recorded just before the stop (still gathering to be written).
+    let refused = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "nobody-at-all"),
+            ("client_secret", "wrong"),
+            ("audience", "https://api.example.com/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
 
     let status = server.stop_with_sigterm(Duration::from_secs(10));
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+    let store = tessera_store::Store::connect(&env.database_url())
+        .await
+        .unwrap();
+    let failures = store.logs_after(None, 10, Some("feccft")).await.unwrap();
+    assert_eq!(
+        failures
+            .iter()
+            .map(|entry| entry.event.client_id.as_deref())
+            .collect::<Vec<_>>(),
+        [Some("nobody-at-all")],
+        "the stopped server wrote the events it held"
+    );
 }
 
 #[test]
