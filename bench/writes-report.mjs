@@ -61,8 +61,13 @@ function switchesRow(run, per) {
 const login = best('login');
 const loginRatio = login.per_second / argon2;
 rows.push(`| Password logins through the hosted form, ${loginClients} clients at once × ${logins} | ${n(login.per_second, 1)}/s (p50 ${n(login.p50_ms)} ms, p99 ${n(login.p99_ms)} ms; ${login.errors} errors) | ${n(argon2, 1)} Argon2id verifications/s (${cores === '1' ? '1 thread' : `${cores} threads`}) | ${loginRatio.toFixed(2)}× | ≥ 0.9×, no errors | ${verdict(loginRatio >= 0.9 && login.errors === 0)} |`);
+// A login here ends with its code exchanged for tokens, so its crypto is one verification
+// and those tokens' signatures, on the same cores: the limit no server could pass.
+const loginCryptoMs = verifyMs + login.signatures * signMs;
+const loginCryptoLimit = (1000 * Number(cores)) / loginCryptoMs;
+rows.push(`| … against all of a login's crypto (informational) | — | ${n(loginCryptoLimit, 1)}/s (1 verification + ${login.signatures} RSA signatures = ${n(loginCryptoMs, 1)} ms of one core) | ${(login.per_second / loginCryptoLimit).toFixed(2)}× | — | — |`);
 const loginCpuMs = (login.server_cpu_s * 1000) / login.ops;
-rows.push(`| … server CPU per login, in Argon2id verifications (informational; ${shares}) | ${n(loginCpuMs, 1)} ms = ${(loginCpuMs / verifyMs).toFixed(2)} verifications | 1 verification = ${n(verifyMs, 1)} ms | ${(verifyMs / loginCpuMs).toFixed(2)}× | — | — |`);
+rows.push(`| … server CPU per login, in its crypto (informational; ${shares}) | ${n(loginCpuMs, 1)} ms = ${(loginCpuMs / loginCryptoMs).toFixed(2)}× | 1 verification + ${login.signatures} signatures = ${n(loginCryptoMs, 1)} ms (1 verification = ${n(verifyMs, 1)} ms) | ${(loginCryptoMs / loginCpuMs).toFixed(2)}× | — | — |`);
 rows.push(switchesRow(login, 'login'));
 const rss = each((r) => ({ before: Number(kv[`rss_before_r${r}`]), after: Number(kv[`rss_after_r${r}`]), later: Number(kv[`rss_later_r${r}`]) }));
 const worstLater = Math.max(...rss.map((x) => x.later));
@@ -82,7 +87,8 @@ durable SQLite commits per second on the same file system (the \`sqlite3\` shell
 single-row transactions, WAL, \`synchronous=FULL\`: ${n(commits)}/s) ÷ the durable writes it
 needs (a rotation 1, a code cycle 2: the code stored, then spent), whichever is lower; and
 logins against Argon2id with Tessera's parameters (m = 19 MiB, t = 2, p = 1) on the same ${cores === '1' ? 'core' : 'cores'}
-(\`crates/server/examples/argon2_rate.rs\`). Rotation and code cycle: ${duration} s measured after 2 s of warm-up.
+(\`crates/server/examples/argon2_rate.rs\`); a login here ends with its code exchanged, as an
+application's does, so its crypto also counts the signatures of its tokens (informational). Rotation and code cycle: ${duration} s measured after 2 s of warm-up.
 
 | Metric | Tessera | Limit | Ratio | Goal | Met? |
 | --- | --- | --- | --- | --- | --- |

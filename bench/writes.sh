@@ -4,10 +4,11 @@
 #    4 and 16 clients, against min(RSA-2048 signatures/s ÷ tokens signed per operation,
 #    the disk's durable SQLite commits/s ÷ durable writes an operation needs: 1 for a
 #    rotation, 2 for a code cycle — the code stored, then spent);
-#  - password logins through the hosted form, 64 clients at once, against the Argon2id
-#    verifications/s of Tessera's own parameters and crate on every core
-#    (crates/server/examples/argon2_rate.rs), and the server's resident memory before the
-#    burst, right after it and 5 s later.
+#  - password logins through the hosted form, 64 clients at once, each ending with its code
+#    exchanged, against the Argon2id verifications/s of Tessera's own parameters and crate
+#    (crates/server/examples/argon2_rate.rs) — and, for information, against that plus the
+#    RSA signatures of the tokens; and the server's resident memory before the burst, right
+#    after it and 5 s later.
 # The commit limit: the sqlite3 shell commits single-row transactions (WAL,
 # synchronous=FULL, as Tessera) into a database beside the server's, one after another.
 # The server's own writes and commits (its metrics) show how many writes shared an fsync.
