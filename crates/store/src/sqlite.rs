@@ -1327,7 +1327,6 @@ mod tests {
     #[tokio::test]
     async fn reading_connections_refuse_writes() {
         let (_dir, db) = database().await;
-        let t0 = std::time::Instant::now();
         let refused = sqlx::query("INSERT INTO t (v) VALUES (1)")
             .execute(db.reads())
             .await;
