@@ -5,10 +5,11 @@
 //! Writing an event never fails or slows the request it describes. [`AuditLog::record`]
 //! puts it on a bounded queue and returns; one worker per node writes what gathers within
 //! [`GATHER`] of the first event in a single transaction (one commit, so one fsync, for a
-//! burst of events rather than one per request), and what is queued when the node stops. Writing in the request's own transaction would tie every flow's
-//! store calls to the log and could not cover failures, which write nothing. When the
-//! queue is full the event is dropped and counted (`tessera_log_events_dropped_total`)
-//! rather than make a sign-in wait; a failed write is logged and its batch dropped.
+//! burst of events rather than one per request), and what is queued when the node stops.
+//! Writing in the request's own transaction would tie every flow's store calls to the log
+//! and could not cover failures, which write nothing. When the queue is full the event is
+//! dropped and counted (`tessera_log_events_dropped_total`) rather than make a sign-in
+//! wait; a failed write is logged and its batch dropped.
 //!
 //! Where events are decided: the token endpoint's one outcome per request
 //! (`oauth::token`), the one password check (`password_sign_in`), the one start of a
