@@ -22,6 +22,8 @@ pub(crate) struct AccessToken {
     pub(crate) scopes: Vec<String>,
     /// Whether the token carries `cnf.jkt` (RFC 9449): its `token_type` is then `DPoP`.
     pub(crate) dpop_bound: bool,
+    /// Whether the store keeps it, so it can be revoked: an opaque token does, a JWT not.
+    pub(crate) stored: bool,
 }
 
 impl AccessToken {
@@ -91,6 +93,7 @@ pub(crate) fn jwt_access_token(
         expires_in: lifetime,
         scopes: grant.scopes.clone(),
         dpop_bound: dpop_jkt.is_some(),
+        stored: false,
     })
 }
 
@@ -131,6 +134,7 @@ async fn opaque_access_token(
         // Good only at /userinfo, which takes bearer tokens: not bound (its `token_type`
         // tells the client, as RFC 9449 §5 allows).
         dpop_bound: false,
+        stored: true,
     })
 }
 

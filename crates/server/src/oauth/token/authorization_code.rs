@@ -75,11 +75,9 @@ pub(super) async fn grant(
     .await?;
     // A replay that raced this redemption may have revoked before these tokens were stored:
     // asked only now that they are, so one of the two sides always sees the other. The
-    // answer is still this redemption's (it won); what can be revoked of it is — what was
-    // stored: a refresh token, an opaque access token (JWTs cannot be taken back), so
-    // without either there is nothing to ask about.
-    let stored = tokens.refresh_token.is_some() || api.is_none();
-    if stored && state.store().code_was_replayed(&code_hash).await? {
+    // answer is still this redemption's (it won); what can be revoked of it is — when it
+    // issued anything revocable at all.
+    if tokens.revocable && state.store().code_was_replayed(&code_hash).await? {
         revoke_what_a_code_issued(state, &code_hash, &client.client_id, &user.user_id).await?;
     }
     Ok(tokens)

@@ -100,6 +100,7 @@ pub(crate) async fn machine_token(
         expires_in: issued.expires_in,
         token_type,
         recovery_code: None,
+        revocable: issued.stored,
         audit: super::response::Issued {
             client_name: Some(access.client.name.clone()),
             audience: Some(audience.to_string()),

@@ -16,6 +16,10 @@ pub(crate) struct TokenResponse {
     /// grant): shown to them once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) recovery_code: Option<String>,
+    /// Whether anything issued is kept in the store and can be revoked: a refresh token,
+    /// an opaque access token (a JWT cannot be taken back). Never sent.
+    #[serde(skip)]
+    pub(super) revocable: bool,
     /// Who and what for, for the audit log; never sent.
     #[serde(skip)]
     pub(crate) audit: Issued,

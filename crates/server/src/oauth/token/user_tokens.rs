@@ -176,6 +176,7 @@ pub(super) async fn user_tokens(
         _ => None,
     };
     let token_type = access.token_type();
+    let revocable = access.stored || refresh_token.is_some();
     Ok(TokenResponse {
         access_token: access.token,
         id_token,
@@ -184,6 +185,7 @@ pub(super) async fn user_tokens(
         expires_in: access.expires_in,
         token_type,
         recovery_code: None,
+        revocable,
         audit: super::response::Issued {
             user_id: Some(user.user_id.clone()),
             user_name: Some(user.email.clone().unwrap_or_else(|| user.name.clone())),
