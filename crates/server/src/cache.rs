@@ -1,6 +1,6 @@
 //! What the hot paths keep of configuration rows, and for how long (`cluster::Lifetimes`):
-//! the client-credentials grant's (client, API, grant) reads, and the applications and APIs
-//! the sign-in and token paths read on every request. What empties them is `cluster`'s
+//! the client-credentials grant's (client, API, grant) reads, and the applications, APIs
+//! and connections the sign-in and token paths read on every request. What empties them is `cluster`'s
 //! business (and the Management API's, for its own writes); here only how they are kept.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tessera_core::{Client, Metadata, ResourceServer};
-use tessera_store::{MachineAccess, Store, StoreError};
+use tessera_store::{ConnectionRecord, MachineAccess, Store, StoreError};
 
 /// At most this many entries are kept in one map; beyond it the map is cleared.
 const MAX_ENTRIES: usize = 4096;
@@ -157,14 +157,18 @@ impl MachineAccessCache {
     }
 }
 
-/// Applications (by client_id), APIs (by identifier) and the tenant's settings as
-/// `/authorize`, the hosted login and the token endpoint read them — several times a
-/// sign-in. On PostgreSQL every node would otherwise read them from the shared database on
+/// Applications (by client_id), APIs (by identifier), the connections each application
+/// signs users in with, connections by name and the tenant's settings as `/authorize`, the
+/// hosted login and the token endpoint read them — several times a sign-in. On PostgreSQL every node would otherwise read them from the shared database on
 /// every request; on SQLite each read is a round trip to a connection's thread. Emptied by
 /// changes (`cluster`); entries expire too.
 pub(crate) struct ConfigReads {
     clients: Kept<String, Client>,
     apis: Kept<String, ResourceServer>,
+    /// By client_id: `Store::connections_for_sign_in`.
+    sign_in: Kept<String, Vec<ConnectionRecord>>,
+    /// By name.
+    connections: Kept<String, ConnectionRecord>,
     tenant: Kept<TenantRow, Metadata>,
     generation: Generation,
 }
@@ -182,6 +186,8 @@ impl ConfigReads {
         ConfigReads {
             clients: Kept::new(ttl),
             apis: Kept::new(ttl),
+            sign_in: Kept::new(ttl),
+            connections: Kept::new(ttl),
             tenant: Kept::new(ttl),
             generation: Generation::default(),
         }
@@ -218,6 +224,35 @@ impl ConfigReads {
         Ok(api.map(|api| ResourceServer::clone(&api)))
     }
 
+    /// The connections application `client_id` signs users in with, by name
+    /// (`Store::connections_for_sign_in`). Asked only for applications already found.
+    pub(crate) async fn sign_in_connections(
+        &self,
+        store: &Store,
+        client_id: &str,
+    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+        self.look(store);
+        let read = async { store.connections_for_sign_in(client_id).await.map(Some) };
+        let found = self.sign_in.through(client_id.to_string(), read).await?;
+        Ok(found
+            .map(|enabled| Vec::clone(&enabled))
+            .unwrap_or_default())
+    }
+
+    /// The connection named `name` (unknown names are never kept).
+    pub(crate) async fn connection_named(
+        &self,
+        store: &Store,
+        name: &str,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        self.look(store);
+        let found = self
+            .connections
+            .through(name.to_string(), store.find_connection_by_name(name))
+            .await?;
+        Ok(found.map(|connection| ConnectionRecord::clone(&connection)))
+    }
+
     /// The tenant's settings (Auth0's tenant settings document).
     pub(crate) async fn tenant_settings(&self, store: &Store) -> Result<Metadata, StoreError> {
         self.tenant_row(store, TenantRow::Settings, async {
@@ -252,8 +287,18 @@ impl ConfigReads {
         }
     }
 
+    /// Forgets the application and the connections it signs users in with (creating or
+    /// deleting an application enables or drops them).
     pub(crate) fn forget_client(&self, client_id: &str) {
         self.clients.forget_where(|id| id == client_id);
+        self.sign_in.forget_where(|id| id == client_id);
+    }
+
+    /// Forgets every connection and which applications use them (one changed: its
+    /// options, name lookups and the lists it is in).
+    pub(crate) fn forget_connections(&self) {
+        self.sign_in.clear();
+        self.connections.clear();
     }
 
     /// Forgets every API (kept by identifier; a change names the API by its id).
@@ -269,6 +314,7 @@ impl ConfigReads {
     pub(crate) fn clear(&self) {
         self.clients.clear();
         self.apis.clear();
+        self.forget_connections();
         self.tenant.clear();
     }
 }

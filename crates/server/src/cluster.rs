@@ -3,8 +3,8 @@
 //! cached how long and what a change empties.
 //!
 //! What a node keeps in memory: the client-credentials grant's (client, API, grant)
-//! reads (`cache::MachineAccessCache`), the applications, APIs and tenant settings the
-//! sign-in and token paths read (`cache::ConfigReads`),
+//! reads (`cache::MachineAccessCache`), the applications, APIs, connections and tenant
+//! settings the sign-in and token paths read (`cache::ConfigReads`),
 //! the signing keys (`keys::KeyRing`), each
 //! trigger's Actions and Rules (`actions::Programs`) and the upstream providers
 //! (`upstream::Upstreams`, which re-read the connection row on each use and compare its
@@ -225,7 +225,7 @@ async fn apply(state: &AppState, changed: Changed) {
             state.reload_keys().await;
         }
         Changed::SigningKey(_) => state.reload_keys().await,
-        Changed::Connection(id) => state.upstreams().forget(&id),
+        Changed::Connection(id) => state.forget_connection(&id),
         Changed::Actions | Changed::Rules => state.action_programs().forget(),
         Changed::Tenant => state.forget_tenant(),
         Changed::Other(kind) => {

@@ -7,7 +7,9 @@
 use serde_json::{Value, json};
 use tessera_core::DATABASE_CONNECTION;
 use tessera_core::connection::Strategy;
-use tessera_store::{ConnectionRecord, Store, StoreResult};
+use tessera_store::{ConnectionRecord, StoreResult};
+
+use crate::AppState;
 
 /// The options an administrator may set on a database connection (Auth0's names).
 pub(crate) const DISABLE_SIGNUP: &str = "disable_signup";
@@ -162,9 +164,10 @@ fn shown(text: &str) -> String {
 }
 
 /// The database connection named `name`, if there is one.
-pub(crate) async fn named(store: &Store, name: &str) -> StoreResult<Option<Database>> {
-    Ok(store
-        .find_connection_by_name(name)
+pub(crate) async fn named(state: &AppState, name: &str) -> StoreResult<Option<Database>> {
+    Ok(state
+        .config_reads()
+        .connection_named(state.store(), name)
         .await?
         .as_ref()
         .and_then(Database::of))
@@ -177,11 +180,14 @@ pub(crate) async fn named(store: &Store, name: &str) -> StoreResult<Option<Datab
 /// application signs users in through upstream providers only, or the request named a
 /// connection the application may not use).
 pub(crate) async fn of_client(
-    store: &Store,
+    state: &AppState,
     client_id: &str,
     requested: Option<&str>,
 ) -> StoreResult<Option<Database>> {
-    let enabled = store.connections_for_sign_in(client_id).await?;
+    let enabled = state
+        .config_reads()
+        .sign_in_connections(state.store(), client_id)
+        .await?;
     Ok(pick(&enabled, requested))
 }
 

@@ -162,6 +162,13 @@ impl AppState {
         self.0.config_reads.forget_tenant();
     }
 
+    /// Forgets what this node keeps of connection `id` and of which applications use
+    /// which connections (it was created, changed, deleted or enabled for others).
+    pub(crate) fn forget_connection(&self, id: &str) {
+        self.0.upstreams.forget(id);
+        self.0.config_reads.forget_connections();
+    }
+
     /// Forgets what this node keeps of APIs (one changed or went away).
     pub(crate) fn forget_apis(&self) {
         self.0.machine_access.clear();

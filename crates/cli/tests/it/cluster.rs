@@ -589,6 +589,32 @@ async fn three_nodes_behind_haproxy_on_one_postgres() {
         assert_eq!(status, 200, "the new secret at {node}: {body}");
     }
 
+    // The database connection disabled for that application: every node has the
+    // application's connections kept now (the password grant above read them), and only
+    // the notification empties them. Enabled again, it signs users in everywhere again.
+    let database = "Username-Password-Authentication";
+    admin.json(
+        &["connections", "disable", database, "--app", &web_id],
+        None,
+    );
+    for node in &nodes {
+        eventually(
+            &format!("no password form for the web app at {node}"),
+            PROPAGATION,
+            || async { password_grant(node, &web_id, &new_web_secret).await.0 == 400 },
+        )
+        .await;
+    }
+    admin.json(&["connections", "enable", database, "--app", &web_id], None);
+    for node in &nodes {
+        eventually(
+            &format!("the web app's password form back at {node}"),
+            PROPAGATION,
+            || async { password_grant(node, &web_id, &new_web_secret).await.0 == 200 },
+        )
+        .await;
+    }
+
     // ---- a node killed under load: no acknowledged write lost, no code replayed -------
     // Four browsers with sessions take codes and redeem them through HAProxy; a
     // redemption answered 200 created a refresh token family, which must work afterwards.

@@ -157,8 +157,7 @@ async fn sign_up(
     };
     // The database connection named, when the application may use it (Auth0 refuses
     // one that is not enabled for the client as it refuses an unknown one).
-    let Some(database) =
-        databases::of_client(state.store(), &client.client_id, Some(&connection)).await?
+    let Some(database) = databases::of_client(state, &client.client_id, Some(&connection)).await?
     else {
         return Err(invalid(
             "connection must be a database connection enabled for this application",

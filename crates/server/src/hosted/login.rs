@@ -145,7 +145,10 @@ async fn choices(
     client_id: &str,
     request: &AuthRequest,
 ) -> Result<(Option<Database>, Vec<UpstreamButton>), StoreError> {
-    let enabled = state.store().connections_for_sign_in(client_id).await?;
+    let enabled = state
+        .config_reads()
+        .sign_in_connections(state.store(), client_id)
+        .await?;
     Ok((
         databases::pick(&enabled, request.connection.as_deref()),
         upstream::buttons(&enabled),
@@ -169,7 +172,7 @@ async fn signup_database(
     request: &AuthRequest,
 ) -> Result<SignupDatabase, StoreError> {
     Ok(
-        match databases::of_client(state.store(), client_id, request.connection.as_deref()).await? {
+        match databases::of_client(state, client_id, request.connection.as_deref()).await? {
             Some(database) if !database.signup_disabled => SignupDatabase::Open(database),
             refusing => SignupDatabase::Refused(refusing),
         },
@@ -239,9 +242,7 @@ pub(crate) async fn login_submit(
         let username = params.get("username").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("").to_string();
         let request = pending.request.clone();
-        let enabled = state
-            .store()
-            .connections_for_sign_in(&client.client_id)
+        let enabled = state.config_reads().sign_in_connections(state.store(), &client.client_id)
             .await?;
         if let Some(onward) =
             upstream::discovered(&state, &record, pending, &enabled, &username).await?

@@ -84,7 +84,7 @@ pub(crate) async fn login_submit(
         }
         let request = pending.request.clone();
         let database =
-            databases::of_client(state.store(), &client.client_id, request.connection.as_deref())
+            databases::of_client(&state, &client.client_id, request.connection.as_deref())
                 .await?
                 .filter(|database| database.passkeys)
                 .ok_or_else(|| {
@@ -205,7 +205,7 @@ pub(crate) async fn offer(
     id: &str,
     (user, connection): (&User, &str),
 ) -> StoreResult<Option<String>> {
-    let offered = databases::named(state.store(), connection)
+    let offered = databases::named(state, connection)
         .await?
         .is_some_and(|database| database.passkey_enrollment);
     if !offered {

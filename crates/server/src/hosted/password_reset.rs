@@ -102,7 +102,7 @@ impl Origin {
         let origin = match params.get("state") {
             None => {
                 let name = params.get("connection").unwrap_or(DATABASE_CONNECTION);
-                let database = databases::named(state.store(), name)
+                let database = databases::named(state, name)
                     .await?
                     .ok_or_else(unavailable)?;
                 Origin {
@@ -114,13 +114,10 @@ impl Origin {
             Some(id) => {
                 let (record, request, client) =
                     transaction::load_login(state, headers, Some(id)).await?;
-                let database = databases::of_client(
-                    state.store(),
-                    &client.client_id,
-                    request.connection.as_deref(),
-                )
-                .await?
-                .ok_or_else(unavailable)?;
+                let database =
+                    databases::of_client(state, &client.client_id, request.connection.as_deref())
+                        .await?
+                        .ok_or_else(unavailable)?;
                 Origin {
                     record: Some(record),
                     client_name: Some(client.name),
@@ -472,8 +469,7 @@ async fn change_password_inner(
     let connection = params
         .get("connection")
         .ok_or_else(|| OAuthError::invalid_request("connection is required."))?;
-    let Some(database) = databases::of_client(state.store(), client_id, Some(connection)).await?
-    else {
+    let Some(database) = databases::of_client(state, client_id, Some(connection)).await? else {
         return Err(OAuthError::invalid_request(
             "connection must be a database connection enabled for this application.",
         ));

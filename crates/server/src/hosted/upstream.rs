@@ -153,7 +153,10 @@ async fn enabled_upstreams(
     state: &AppState,
     client_id: &str,
 ) -> Result<Vec<ConnectionRecord>, StoreError> {
-    let mut enabled = state.store().connections_for_sign_in(client_id).await?;
+    let mut enabled = state
+        .config_reads()
+        .sign_in_connections(state.store(), client_id)
+        .await?;
     enabled.retain(|connection| Database::of(connection).is_none());
     Ok(enabled)
 }
@@ -276,9 +279,7 @@ pub(crate) async fn callback(
         };
         // Still there and still enabled for the application: an administrator may have
         // changed either while the browser was at the provider.
-        let Some(connection) = state
-            .store()
-            .connections_for_sign_in(&client.client_id)
+        let Some(connection) = state.config_reads().sign_in_connections(state.store(), &client.client_id)
             .await?
             .into_iter()
             .find(|connection| connection.id == leg.connection_id)

@@ -248,7 +248,9 @@ pub(crate) async fn create(
     fields: Fields,
 ) -> ApiResult<ConnectionRecord> {
     principal.require(CREATE)?;
-    create_in(state.store(), &state.config().master_key, fields).await
+    let created = create_in(state.store(), &state.config().master_key, fields).await?;
+    state.forget_connection(&created.id);
+    Ok(created)
 }
 
 async fn create_in(
@@ -319,7 +321,7 @@ pub(crate) async fn update(
 ) -> ApiResult<ConnectionRecord> {
     principal.require(UPDATE)?;
     let updated = update_in(state.store(), &state.config().master_key, id, fields).await?;
-    state.upstreams().forget(id);
+    state.forget_connection(id);
     Ok(updated)
 }
 
@@ -384,7 +386,7 @@ async fn update_in(
 pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
     principal.require(DELETE)?;
     delete_in(state.store(), id).await?;
-    state.upstreams().forget(id);
+    state.forget_connection(id);
     Ok(())
 }
 
@@ -458,7 +460,9 @@ pub(crate) async fn update_enabled_clients(
     body: &Value,
 ) -> ApiResult<()> {
     principal.require(UPDATE)?;
-    set_clients_in(state.store(), id, body).await
+    set_clients_in(state.store(), id, body).await?;
+    state.forget_connection(id);
+    Ok(())
 }
 
 async fn set_clients_in(store: &Store, id: &str, body: &Value) -> ApiResult<()> {

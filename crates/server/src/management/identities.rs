@@ -53,7 +53,7 @@ pub(crate) async fn link(
         .ok_or_else(|| {
             ApiError::bad_request("The secondary user does not exist.").about("user_id")
         })?;
-    if crate::databases::named(state.store(), &secondary.connection)
+    if crate::databases::named(state, &secondary.connection)
         .await?
         .is_some()
     {

@@ -77,7 +77,7 @@ async fn database_of(state: &AppState, fields: &mut Fields) -> ApiResult<Databas
     let name = fields
         .string("connection")?
         .ok_or_else(|| ApiError::invalid_body("Missing required property: connection"))?;
-    if let Some(database) = databases::named(state.store(), &name).await? {
+    if let Some(database) = databases::named(state, &name).await? {
         return Ok(database);
     }
     let why = match state.store().find_connection_by_name(&name).await? {

@@ -106,18 +106,14 @@ pub(super) async fn grant(
         Some(name) => Some(name.to_string()),
         None => default_directory(state).await?,
     };
-    let database = databases::of_client(
-        state.store(),
-        &client.client_id,
-        requested_connection.as_deref(),
-    )
-    .await?
-    .ok_or_else(|| {
-        OAuthError::invalid_request(match requested_connection {
-            Some(_) => "The realm names no database connection enabled for this application.",
-            None => "This application has no database connection to sign users in with.",
-        })
-    })?;
+    let database = databases::of_client(state, &client.client_id, requested_connection.as_deref())
+        .await?
+        .ok_or_else(|| {
+            OAuthError::invalid_request(match requested_connection {
+                Some(_) => "The realm names no database connection enabled for this application.",
+                None => "This application has no database connection to sign users in with.",
+            })
+        })?;
     let user = match password_sign_in::check(
         state,
         (end_user, (&client.client_id, &client.name)),
