@@ -17,6 +17,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tessera_core::request::AuthRequest;
 use tessera_core::{Client, ResourceServer, User, redirect, scope};
+use tessera_store::SessionRecord;
 
 pub(crate) use response::CodeGrant;
 
@@ -97,7 +98,21 @@ async fn authorize(state: &AppState, caller: &Caller<'_>, params: &Params) -> Re
         Ok(valid) => valid,
         Err(rejection) => return reject(state, rejection),
     };
-    match proceed(state, caller, &client, request, api.as_ref(), None).await {
+    let signed_in = match session::current(state, caller.headers).await {
+        Ok(signed_in) => signed_in,
+        Err(error) => return reject(state, error.into()),
+    };
+    let resumed = None;
+    match proceed(
+        state,
+        caller,
+        &client,
+        (request, api.as_ref()),
+        resumed,
+        signed_in,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(rejection) => reject(state, rejection),
     }
@@ -125,17 +140,17 @@ enum Resumed {
     Transaction(Option<Answer>),
 }
 
-/// With a valid request: answer from the session, or send the user to log in.
+/// With a valid request: answer from the browser's session (`signed_in`, as
+/// `session::current` found it), or send the user to log in.
 async fn proceed(
     state: &AppState,
     caller: &Caller<'_>,
     client: &Client,
-    request: AuthRequest,
-    api: Option<&ResourceServer>,
+    (request, api): (AuthRequest, Option<&ResourceServer>),
     resumed: Option<Resumed>,
+    signed_in: Option<(SessionRecord, User)>,
 ) -> Result<Response, Rejection> {
     let after_login = resumed.is_some();
-    let signed_in = session::current(state, caller.headers).await?;
     let now = now();
     // A session without a second factor does not answer a request that needs one: the
     // user signs in again, and passes one.
@@ -217,8 +232,8 @@ async fn start_login(
     // connection's password form is the login page's (`crate::databases::of_client`).
     if let Some(name) = request.connection.as_deref() {
         let enabled = state
-            .store()
-            .connections_for_sign_in(&request.client_id)
+            .config_reads()
+            .sign_in_connections(state.store(), &request.client_id)
             .await?;
         let Some(connection) = enabled.into_iter().find(|c| c.name == name) else {
             return Ok(error_response(
@@ -307,8 +322,11 @@ pub(crate) async fn resume(
         };
         return error_response(&state, &Target::of(&request), error, &failure.description);
     }
-    let signed_in = matches!(session::current(&state, &headers).await, Ok(Some(_)));
-    if !signed_in {
+    let signed_in = match session::current(&state, &headers).await {
+        Ok(signed_in) => signed_in,
+        Err(error) => return PageError::from(error).into_response(),
+    };
+    if signed_in.is_none() {
         return pages::redirect(&format!("/{}?state={}", login_page_of(&request), record.id));
     }
     if let Err(error) = state.store().delete_transaction(&record.id).await {
@@ -323,7 +341,8 @@ pub(crate) async fn resume(
         headers: &headers,
         ip,
     };
-    match proceed(&state, &caller, &client, request, api.as_ref(), resumed).await {
+    let asked = (request, api.as_ref());
+    match proceed(&state, &caller, &client, asked, resumed, signed_in).await {
         Ok(response) => response,
         Err(rejection) => reject(&state, rejection),
     }
