@@ -16,6 +16,7 @@ mod admin_identities;
 mod audit_log;
 mod backup;
 mod brute_force;
+mod client_credentials;
 mod connections;
 mod csrf;
 mod dashboard;

@@ -696,6 +696,31 @@ async fn bad_input_gets_clear_errors_never_a_5xx() {
             401,
             "invalid_client",
         ),
+        // No audience and no default one: said only to an application that authenticated.
+        (
+            Some("application/x-www-form-urlencoded"),
+            "grant_type=client_credentials&client_id=nobody&client_secret=x".into(),
+            401,
+            "invalid_client",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            format!(
+                "grant_type=client_credentials&client_id={}&client_secret=wrong",
+                server.m2m_client_id
+            ),
+            401,
+            "invalid_client",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            format!(
+                "grant_type=client_credentials&client_id={}&client_secret={}",
+                server.m2m_client_id, server.m2m_secret
+            ),
+            403,
+            "access_denied",
+        ),
     ];
     for (content_type, body, status, error) in cases {
         let mut request = client.post(&token_url).body(body.clone());

@@ -21,13 +21,15 @@ pub(super) async fn grant(
     facts: &RequestFacts,
     dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let audience = crate::grant::requested_audience(state, params.get("audience"))
-        .await?
-        .ok_or_else(|| {
-            OAuthError::access_denied(
-                "No audience parameter was provided, and no default audience has been configured",
-            )
-        })?;
+    let Some(audience) = crate::grant::requested_audience(state, params.get("audience")).await?
+    else {
+        // Only an application that proved who it is learns how the tenant is configured.
+        let client = credentials.authenticated_client(state).await?;
+        may_use_the_grant(&client)?;
+        return Err(OAuthError::access_denied(
+            "No audience parameter was provided, and no default audience has been configured",
+        ));
+    };
     let audience = audience.as_str();
     let access = state
         .machine_access()
@@ -38,11 +40,7 @@ pub(super) async fn grant(
         })?;
     credentials.authenticate(state, &access.client).await?;
     super::dpop::require_for(access.api.as_ref(), dpop)?;
-    if access.client.is_public() || !access.client.allows_grant("client_credentials") {
-        return Err(OAuthError::unauthorized_client(
-            "Grant type 'client_credentials' not allowed for the client.",
-        ));
-    }
+    may_use_the_grant(&access.client)?;
     let requested = params.get("scope").map(scope::parse);
     machine_token(
         state,
@@ -53,6 +51,16 @@ pub(super) async fn grant(
         dpop,
     )
     .await
+}
+
+/// Refuses a public application, or one whose grant types leave this one out.
+fn may_use_the_grant(client: &tessera_core::Client) -> Result<(), OAuthError> {
+    if client.is_public() || !client.allows_grant("client_credentials") {
+        return Err(OAuthError::unauthorized_client(
+            "Grant type 'client_credentials' not allowed for the client.",
+        ));
+    }
+    Ok(())
 }
 
 /// A token for `access`'s application (already authenticated, or vouched for by an
