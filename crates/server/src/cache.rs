@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tessera_core::{Client, Metadata, ResourceServer};
-use tessera_store::{ConnectionRecord, MachineAccess, Store, StoreError};
+use tessera_store::{ConnectionRecord, EmailProvider, MachineAccess, Store, StoreError};
 
 /// At most this many entries are kept in one map; beyond it the map is cleared.
 const MAX_ENTRIES: usize = 4096;
@@ -170,6 +170,9 @@ pub(crate) struct ConfigReads {
     /// By name.
     connections: Kept<String, ConnectionRecord>,
     tenant: Kept<TenantRow, Metadata>,
+    /// The tenant's email provider, or that there is none (the login page's "Forgot
+    /// password?" asks on every view).
+    email_provider: Kept<(), Option<EmailProvider>>,
     generation: Generation,
 }
 
@@ -189,6 +192,7 @@ impl ConfigReads {
             sign_in: Kept::new(ttl),
             connections: Kept::new(ttl),
             tenant: Kept::new(ttl),
+            email_provider: Kept::new(ttl),
             generation: Generation::default(),
         }
     }
@@ -269,6 +273,17 @@ impl ConfigReads {
         .await
     }
 
+    /// The tenant's email provider (`Store::email_provider`).
+    pub(crate) async fn email_provider(
+        &self,
+        store: &Store,
+    ) -> Result<Option<EmailProvider>, StoreError> {
+        self.look(store);
+        let read = async { store.email_provider().await.map(Some) };
+        let found = self.email_provider.through((), read).await?;
+        Ok(found.and_then(|provider| Option::clone(&provider)))
+    }
+
     async fn tenant_row(
         &self,
         store: &Store,
@@ -306,16 +321,17 @@ impl ConfigReads {
         self.apis.clear();
     }
 
-    /// Forgets the tenant's settings and Guardian settings.
+    /// Forgets the tenant's settings, Guardian settings and email provider.
     pub(crate) fn forget_tenant(&self) {
         self.tenant.clear();
+        self.email_provider.clear();
     }
 
     pub(crate) fn clear(&self) {
         self.clients.clear();
         self.apis.clear();
         self.forget_connections();
-        self.tenant.clear();
+        self.forget_tenant();
     }
 }
 

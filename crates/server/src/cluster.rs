@@ -3,8 +3,8 @@
 //! cached how long and what a change empties.
 //!
 //! What a node keeps in memory: the client-credentials grant's (client, API, grant)
-//! reads (`cache::MachineAccessCache`), the applications, APIs, connections and tenant
-//! settings the sign-in and token paths read (`cache::ConfigReads`),
+//! reads (`cache::MachineAccessCache`), the applications, APIs, connections, tenant
+//! settings and email provider the sign-in and token paths read (`cache::ConfigReads`),
 //! the signing keys (`keys::KeyRing`), each
 //! trigger's Actions and Rules (`actions::Programs`) and the upstream providers
 //! (`upstream::Upstreams`, which re-read the connection row on each use and compare its

@@ -7,6 +7,7 @@
 use tessera_jose::MasterKey;
 use tessera_store::{EmailProvider, Store, StoreResult};
 
+use crate::cache::ConfigReads;
 use crate::mail::MailConfig;
 
 /// What the sealed password is bound to: a sealed value cannot be moved to another use.
@@ -102,11 +103,11 @@ pub(crate) async fn current(
 }
 
 /// Whether mail can be sent: a configured transport, or an enabled provider.
-pub(crate) async fn mail_offered(store: &Store, configured: bool) -> bool {
+pub(crate) async fn mail_offered(reads: &ConfigReads, store: &Store, configured: bool) -> bool {
     if configured {
         return true;
     }
-    match store.email_provider().await {
+    match reads.email_provider(store).await {
         Ok(provider) => provider.is_some_and(|provider| is_enabled(&provider)),
         Err(error) => {
             tracing::warn!(%error, "the email provider could not be read");

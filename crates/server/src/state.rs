@@ -157,7 +157,8 @@ impl AppState {
         self.0.config_reads.forget_client(client_id);
     }
 
-    /// Forgets what this node keeps of the tenant's settings and Guardian settings.
+    /// Forgets what this node keeps of the tenant's settings, Guardian settings and email
+    /// provider.
     pub(crate) fn forget_tenant(&self) {
         self.0.config_reads.forget_tenant();
     }

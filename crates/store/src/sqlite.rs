@@ -561,7 +561,7 @@ impl Drop for Queued<'_> {
 
 /// Makes the writer's connection set `changed` whenever a statement (a trigger's
 /// included) changes `cache_generation` — which the triggers of every cached table bump
-/// (migrations 0032 and 0037) — so the writer knows without reading it back.
+/// (migrations 0032, 0037 and 0038) — so the writer knows without reading it back.
 pub(crate) async fn watch_cached_tables(
     conn: &mut SqliteConnection,
     changed: Arc<AtomicBool>,

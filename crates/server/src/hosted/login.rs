@@ -87,7 +87,10 @@ pub(crate) async fn render(
         _ => None,
     };
     // Without `--smtp-url` it is one lookup.
-    let forgot_password = state.mailer().offered(state.store()).await
+    let forgot_password = state
+        .mailer()
+        .offered(state.config_reads(), state.store())
+        .await
         && database
             .as_ref()
             .is_some_and(|d| !d.change_password_disabled);

@@ -14,6 +14,7 @@ use tessera_store::{Store, StoreError};
 use tokio::sync::mpsc;
 
 use crate::ServerConfig;
+use crate::cache::ConfigReads;
 use crate::edge::throttle::ClusterThrottle;
 use crate::email_provider;
 use crate::hosted::{email_verification, reset_codes};
@@ -120,8 +121,8 @@ impl Mailer {
 
     /// Whether mail can be sent now: a configured transport or the tenant's enabled
     /// provider. What offers password reset.
-    pub(crate) async fn offered(&self, store: &Store) -> bool {
-        email_provider::mail_offered(store, self.configured).await
+    pub(crate) async fn offered(&self, reads: &ConfigReads, store: &Store) -> bool {
+        email_provider::mail_offered(reads, store, self.configured).await
     }
 
     pub(crate) fn reset_code_minutes(&self) -> u64 {

@@ -179,7 +179,11 @@ pub(crate) async fn request_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if !state.mailer().offered(state.store()).await {
+    if !state
+        .mailer()
+        .offered(state.config_reads(), state.store())
+        .await
+    {
         return unavailable_page();
     }
     let result = async {
@@ -208,7 +212,11 @@ async fn admit_form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Params, Origin), Response> {
-    if !state.mailer().offered(state.store()).await {
+    if !state
+        .mailer()
+        .offered(state.config_reads(), state.store())
+        .await
+    {
         return Err(unavailable_page());
     }
     if let Err(retry_after) = state.login_throttle().check(client_ip).await {
@@ -280,7 +288,11 @@ pub(crate) async fn code_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if !state.mailer().offered(state.store()).await {
+    if !state
+        .mailer()
+        .offered(state.config_reads(), state.store())
+        .await
+    {
         return unavailable_page();
     }
     let result = async {
@@ -483,7 +495,11 @@ async fn change_password_inner(
     if validate::email(email).is_err() {
         return Err(OAuthError::invalid_request("email is not a valid address."));
     }
-    if !state.mailer().offered(state.store()).await {
+    if !state
+        .mailer()
+        .offered(state.config_reads(), state.store())
+        .await
+    {
         return Err(OAuthError::invalid_request(
             "Password reset is not available: this server does not send email.",
         ));

@@ -112,7 +112,10 @@ pub(crate) async fn create(
     };
     usable(&state, &provider)?;
     match state.store().create_email_provider(&provider).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(shown(&provider))).into_response()),
+        Ok(()) => {
+            state.forget_tenant();
+            Ok((StatusCode::CREATED, Json(shown(&provider))).into_response())
+        }
         Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
             "An email provider is already configured: change it with PATCH",
             "conflict",
@@ -149,7 +152,10 @@ pub(crate) async fn update(
         .patch_email_provider(&patch, sealed.as_deref())
         .await
     {
-        Ok(provider) => Ok(Json(shown(&provider)).into_response()),
+        Ok(provider) => {
+            state.forget_tenant();
+            Ok(Json(shown(&provider)).into_response())
+        }
         Err(StoreError::NotFound(_)) => Err(not_found()),
         Err(error) => Err(error.into()),
     }
@@ -161,7 +167,10 @@ pub(crate) async fn delete(
 ) -> ApiResult<Response> {
     require(&state, &headers, &["delete:email_provider"]).await?;
     match state.store().delete_email_provider().await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(()) => {
+            state.forget_tenant();
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Err(StoreError::NotFound(_)) => Err(not_found()),
         Err(error) => Err(error.into()),
     }

@@ -1,15 +1,16 @@
 //! What other writers changed, for nodes that keep configuration rows in memory.
 //!
 //! On PostgreSQL every write to a table a node's caches read (clients and their grants and
-//! credentials, APIs, signing keys, connections, Actions, Rules, the tenant's settings) runs
-//! a trigger in the writing transaction (migrations `0032_cache_generation.sql` and
-//! `0036_tenant_invalidation.sql`): it bumps the one `cache_generation` row and NOTIFYs [`CHANNEL`]. [`Store::invalidations`] LISTENs on a
-//! connection of its own; [`Store::cache_generation`] reads the counter, for the backstop
+//! credentials, APIs, signing keys, connections, Actions, Rules, the tenant's settings and
+//! email provider) runs a trigger in the writing transaction (migrations
+//! `0032_cache_generation.sql`, `0036_tenant_invalidation.sql` and
+//! `0038_email_provider_invalidation.sql`): it bumps the one `cache_generation` row and
+//! NOTIFYs [`CHANNEL`]. [`Store::invalidations`] LISTENs on a connection of its own; [`Store::cache_generation`] reads the counter, for the backstop
 //! poll that catches what a listener missed. Which cache a change empties is the caller's
 //! business: this module only says which table and row.
 //!
 //! SQLite has no listener (`invalidations` is `None`): its database has one server, and
-//! the same triggers (migration `0037_sqlite_invalidation.sql`) bump the counter without
+//! the same triggers (migrations `0037_sqlite_invalidation.sql` and 0038) bump the counter without
 //! notifying. The writer's connection sees its own statements bump it (an update hook), and
 //! a server polls it for what other processes (the CLI) wrote: [`Store::cache_generation_seen`].
 
@@ -36,7 +37,7 @@ pub enum Changed {
     Actions,
     /// A rule or a rules configuration value.
     Rules,
-    /// The tenant's settings or its Guardian (second factor) settings.
+    /// The tenant's settings, its Guardian (second factor) settings or its email provider.
     Tenant,
     /// A table this build does not know (a newer release added a trigger): the caller
     /// should forget everything.
@@ -75,7 +76,8 @@ fn changed(kind: &str, id: Option<String>) -> Changed {
         | "action_version_secrets"
         | "trigger_bindings" => Changed::Actions,
         "rules" | "rules_configs" => Changed::Rules,
-        "tenants" => Changed::Tenant,
+        // The email provider is the tenant's (one row per tenant).
+        "tenants" | "email_providers" => Changed::Tenant,
         other => Changed::Other(other.to_string()),
     }
 }
@@ -172,6 +174,7 @@ mod tests {
         let migrations = [
             include_str!("../../migrations/postgres/0032_cache_generation.sql"),
             include_str!("../../migrations/postgres/0036_tenant_invalidation.sql"),
+            include_str!("../../migrations/postgres/0038_email_provider_invalidation.sql"),
         ];
         let mut tables = 0;
         for line in migrations.iter().flat_map(|migration| migration.lines()) {
@@ -185,7 +188,7 @@ mod tests {
                 "{table} has the trigger but no kind"
             );
         }
-        assert_eq!(tables, 15);
+        assert_eq!(tables, 16);
         assert_eq!(changed("users", None), Changed::Other("users".into()));
     }
 }
