@@ -22,7 +22,7 @@
 # Usage: bench/writes.sh
 # Knobs (environment, all optional):
 #   BENCH_DURATION=10       seconds of each measured rotation / code-cycle run (after 2 s warm-up)
-#   BENCH_ROUNDS=2          rounds; the best of each measurement counts
+#   BENCH_ROUNDS=2          rounds; each load counts its best round, against that round's limits
 #   BENCH_LOGIN_CLIENTS=64  clients signing in at once     BENCH_LOGINS=3  logins per client
 #   BENCH_PIN=auto          1: server on the last core, load on the others, limits on the
 #                           server's core; 0: nothing pinned, limits on every core
@@ -160,21 +160,27 @@ measure() { # measure KEY MODE CLIENTS AMOUNT: one run of bench/writes.mjs
   log "$key: $out"
 }
 
+# Each load is compared with limits measured right before and right after it, in its round:
+# this machine's speed drifts by more than the goals' margins within a minute, so a limit
+# measured a minute away from its load says little about it.
+argon2_rate() { "${SERVER_PIN[@]}" "$RATE_BIN" "$SERVER_CORES" 5; }
 for ((round = 1; round <= ROUNDS; round++)); do
   log "round $round: limits"
   record "commits_r$round" "$(commit_rate)"
   record "rsa_r$round" "$(rsa_rate)"
-  record "argon2_r$round" "$("${SERVER_PIN[@]}" "$RATE_BIN" "$SERVER_CORES" 5)"
   for clients in 4 16; do
     measure "rotation_c${clients}_r$round" rotation "$clients" "$DURATION"
     measure "code_c${clients}_r$round" code "$clients" "$DURATION"
   done
+  record "rsa_after_r$round" "$(rsa_rate)"
+  record "argon2_r$round" "$(argon2_rate)"
   sleep 2
   record "rss_before_r$round" "$(rss_mb)"
   measure "login_r$round" login "$LOGIN_CLIENTS" "$LOGINS"
   record "rss_after_r$round" "$(rss_mb)"
   sleep 5
   record "rss_later_r$round" "$(rss_mb)"
+  record "argon2_after_r$round" "$(argon2_rate)"
 done
 record load_start "$LOAD_START"
 record load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
