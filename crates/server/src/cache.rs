@@ -1,7 +1,8 @@
 //! What the hot paths keep of configuration rows, and for how long (`cluster::Lifetimes`):
-//! the client-credentials grant's (client, API, grant) reads, and the applications, APIs
-//! and connections the sign-in and token paths read on every request. What empties them is `cluster`'s
-//! business (and the Management API's, for its own writes); here only how they are kept.
+//! the client-credentials grant's (client, API, grant) reads, and the applications, APIs,
+//! connections and tenant documents the sign-in and token paths read on every request. What
+//! empties them is `cluster`'s business (and the Management API's, for its own writes);
+//! here only how they are kept.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -158,8 +159,9 @@ impl MachineAccessCache {
 }
 
 /// Applications (by client_id), APIs (by identifier), the connections each application
-/// signs users in with, connections by name and the tenant's settings as `/authorize`, the
-/// hosted login and the token endpoint read them — several times a sign-in. On PostgreSQL every node would otherwise read them from the shared database on
+/// signs users in with, connections by name, the tenant's settings and its email provider,
+/// as `/authorize`, the hosted login and the token endpoint read them — several times a
+/// sign-in. On PostgreSQL every node would otherwise read them from the shared database on
 /// every request; on SQLite each read is a round trip to a connection's thread. Emptied by
 /// changes (`cluster`); entries expire too.
 pub(crate) struct ConfigReads {

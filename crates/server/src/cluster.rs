@@ -36,8 +36,8 @@
 //! programs live a second, and the key set is polled every `key_poll_interval`.
 //!
 //! A node's own Management API writes also empty what they touched at once
-//! (`AppState::forget_client`, `forget_apis`, `forget_tenant`), before the answer: the notification that
-//! follows only repeats it.
+//! (`AppState::forget_client`, `forget_apis`, `forget_connection`, `forget_tenant`), before
+//! the answer: the notification that follows only repeats it.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;

@@ -5,14 +5,16 @@
 //! email provider) runs a trigger in the writing transaction (migrations
 //! `0032_cache_generation.sql`, `0036_tenant_invalidation.sql` and
 //! `0038_email_provider_invalidation.sql`): it bumps the one `cache_generation` row and
-//! NOTIFYs [`CHANNEL`]. [`Store::invalidations`] LISTENs on a connection of its own; [`Store::cache_generation`] reads the counter, for the backstop
-//! poll that catches what a listener missed. Which cache a change empties is the caller's
-//! business: this module only says which table and row.
+//! NOTIFYs [`CHANNEL`]. [`Store::invalidations`] LISTENs on a connection of its own;
+//! [`Store::cache_generation`] reads the counter, for the backstop poll that catches what a
+//! listener missed. Which cache a change empties is the caller's business: this module
+//! only says which table and row.
 //!
-//! SQLite has no listener (`invalidations` is `None`): its database has one server, and
-//! the same triggers (migrations `0037_sqlite_invalidation.sql` and 0038) bump the counter without
-//! notifying. The writer's connection sees its own statements bump it (an update hook), and
-//! a server polls it for what other processes (the CLI) wrote: [`Store::cache_generation_seen`].
+//! SQLite has no listener (`invalidations` is `None`): its database has one server, and the
+//! same triggers (migrations `0037_sqlite_invalidation.sql` and 0038) bump the counter
+//! without notifying. The writer's connection sees its own statements bump it (an update
+//! hook), and a server polls it for what other processes (the CLI) wrote:
+//! [`Store::cache_generation_seen`].
 
 use sqlx::postgres::PgListener;
 
