@@ -13,14 +13,7 @@ use tessera_testkit::*;
 use crate::harness::Tally;
 
 async fn token(server: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(server.url("/oauth/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    oauth_token(&reqwest::Client::new(), &server.base, form).await
 }
 
 /// A refusal as expected: the status, the OAuth error, and no token.
