@@ -245,7 +245,9 @@ pub(crate) async fn login_submit(
         let username = params.get("username").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("").to_string();
         let request = pending.request.clone();
-        let enabled = state.config_reads().sign_in_connections(state.store(), &client.client_id)
+        let enabled = state
+            .config_reads()
+            .sign_in_connections(state.store(), &client.client_id)
             .await?;
         if let Some(onward) =
             upstream::discovered(&state, &record, pending, &enabled, &username).await?

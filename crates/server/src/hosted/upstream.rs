@@ -279,7 +279,9 @@ pub(crate) async fn callback(
         };
         // Still there and still enabled for the application: an administrator may have
         // changed either while the browser was at the provider.
-        let Some(connection) = state.config_reads().sign_in_connections(state.store(), &client.client_id)
+        let Some(connection) = state
+            .config_reads()
+            .sign_in_connections(state.store(), &client.client_id)
             .await?
             .into_iter()
             .find(|connection| connection.id == leg.connection_id)
