@@ -1,8 +1,11 @@
 //! Authorization codes: single redemption, and replays.
 
+use tessera_core::User;
+
 use super::Store;
+use super::users::user_from_row;
 use crate::StoreResult;
-use crate::backend::Fetch;
+use crate::backend::{Col, Fetch};
 use crate::records::{CodeRecord, CodeRedemption, NewCode};
 
 fn code_from_row(row: &impl Fetch) -> StoreResult<CodeRecord> {
@@ -64,6 +67,64 @@ impl Store {
                 None => Ok(CodeRedemption::NotFound),
             }
         })
+    }
+
+    /// [`Store::redeem_code`], and the code's user when this caller won it (`None`: the user
+    /// no longer exists). On PostgreSQL in one round trip — the redemption is a
+    /// data-modifying `WITH` joined to the user — where every query crosses the network;
+    /// SQLite has no such form, and reads the user after.
+    pub async fn redeem_code_with_user(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<(CodeRedemption, Option<User>)> {
+        let won = each!(self, |pool, pg| {
+            if !pg {
+                return Ok(None);
+            }
+            // The code's columns a user also has are renamed, so `user_columns!` reads the
+            // user's own; a user gone leaves them NULL (the code is still spent).
+            let row = sqlx::query(concat!(
+                "WITH won AS (UPDATE authorization_codes SET consumed_at = $1 \
+                 WHERE tenant_id = $2 AND code_hash = $3 AND consumed_at IS NULL \
+                 RETURNING client_id, user_id AS code_user_id, redirect_uri, \"grant\", \
+                 expires_at AS code_expires_at) \
+                 SELECT won.*, ",
+                user_columns!(),
+                " FROM won LEFT JOIN users \
+                 ON users.tenant_id = $2 AND users.user_id = won.code_user_id"
+            ))
+            .bind(now)
+            .bind(self.tenant)
+            .bind(code_hash)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else {
+                return Ok(Some(None));
+            };
+            let record = CodeRecord {
+                client_id: row.col("client_id")?,
+                user_id: row.col("code_user_id")?,
+                redirect_uri: row.col("redirect_uri")?,
+                grant: row.col("grant")?,
+                expires_at: row.col("code_expires_at")?,
+            };
+            let user_id: Option<String> = row.col("user_id")?;
+            let user = user_id.map(|_| user_from_row(&row)).transpose()?;
+            Ok(Some(Some((record, user))))
+        })?;
+        match won {
+            Some(Some((record, user))) => Ok((CodeRedemption::Redeemed(record), user)),
+            // PostgreSQL, not won: a replay or no such code, as `redeem_code` tells.
+            Some(None) | None => {
+                let redemption = self.redeem_code(code_hash, now).await?;
+                let user = match &redemption {
+                    CodeRedemption::Redeemed(record) => self.find_user(&record.user_id).await?,
+                    _ => None,
+                };
+                Ok((redemption, user))
+            }
+        }
     }
 
     /// Records that a consumed code was presented again by its client (a replay). Committed

@@ -42,6 +42,7 @@ on_both_backends!(
     machine_access_joins_client_api_and_grant,
     origins_are_matched_with_or_without_a_trailing_slash,
     a_code_is_redeemed_once_even_under_concurrency,
+    a_code_is_redeemed_with_its_user_by_one_caller,
     purge_removes_only_expired_rows_in_batches,
     login_failures_count_per_account_and_address,
     users_are_unique_per_email_case_insensitively,
@@ -362,6 +363,59 @@ async fn a_code_is_redeemed_once_even_under_concurrency(store: &Store) {
     assert!(!store.code_was_replayed(&[8; 32]).await.unwrap());
     store.mark_code_replayed(&[9; 32], 11).await.unwrap();
     assert!(!store.code_was_replayed(&[9; 32]).await.unwrap());
+}
+
+async fn a_code_is_redeemed_with_its_user_by_one_caller(store: &Store) {
+    let new = NewUser {
+        email: "coder@example.com".into(),
+        password_hash: "h".into(),
+        ..Default::default()
+    };
+    store.create_user(&new, "u", 1).await.unwrap();
+    store.create_code(&code(7, i64::MAX)).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.redeem_code_with_user(&[7; 32], 10).await.unwrap()
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (CodeRedemption::Redeemed(record), user) => winners.push((record, user)),
+            (CodeRedemption::AlreadyUsed(record), user) => {
+                assert_eq!(record.user_id, "u");
+                assert!(user.is_none(), "only the winner reads the user");
+            }
+            (CodeRedemption::NotFound, _) => panic!("the code exists"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let (record, user) = winners.pop().unwrap();
+    assert_eq!(
+        (record.client_id.as_str(), record.redirect_uri.as_str()),
+        ("c", "http://x/cb")
+    );
+    assert_eq!((record.expires_at, record.grant.as_str()), (i64::MAX, "{}"));
+    let user = user.expect("the code's user");
+    assert_eq!(
+        (user.user_id.as_str(), user.email.as_deref()),
+        ("u", Some("coder@example.com"))
+    );
+    // A code whose user is gone is still spent by its one redemption, without a user.
+    store.create_code(&code(8, i64::MAX)).await.unwrap();
+    store.delete_user("u").await.unwrap();
+    let (redemption, user) = store.redeem_code_with_user(&[8; 32], 10).await.unwrap();
+    assert!(matches!(redemption, CodeRedemption::Redeemed(_)) && user.is_none());
+    assert!(matches!(
+        store.redeem_code_with_user(&[8; 32], 11).await.unwrap(),
+        (CodeRedemption::AlreadyUsed(_), None)
+    ));
+    assert!(matches!(
+        store.redeem_code_with_user(&[9; 32], 10).await.unwrap(),
+        (CodeRedemption::NotFound, None)
+    ));
 }
 
 async fn purge_removes_only_expired_rows_in_batches(store: &Store) {

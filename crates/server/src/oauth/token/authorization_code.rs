@@ -104,7 +104,8 @@ pub(crate) async fn redeem(
     let invalid = || OAuthError::invalid_grant("Invalid authorization code");
     let now = now();
     let code_hash = ids::secret_hash(code);
-    let record = match state.store().redeem_code(&code_hash, now).await? {
+    let (redemption, user) = state.store().redeem_code_with_user(&code_hash, now).await?;
+    let record = match redemption {
         CodeRedemption::Redeemed(record) => record,
         CodeRedemption::AlreadyUsed(record) => {
             // A replay: whoever holds this code may be an attacker. Record it first, then
@@ -151,10 +152,7 @@ pub(crate) async fn redeem(
         }
         (None, None) => {}
     }
-    let user = state
-        .store()
-        .find_user(&record.user_id)
-        .await?
+    let user = user
         .filter(|u| !u.blocked)
         .ok_or_else(|| OAuthError::invalid_grant("The user is blocked or no longer exists"))?;
     Ok(Redeemed {
