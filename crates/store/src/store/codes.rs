@@ -42,8 +42,8 @@ impl Store {
     /// Marks a code consumed. Exactly one of any number of concurrent callers gets
     /// `Redeemed`: the `consumed_at IS NULL` condition and the update are one statement.
     pub async fn redeem_code(&self, code_hash: &[u8], now: i64) -> StoreResult<CodeRedemption> {
-        each!(self, |pool| {
-            let won = sqlx::query(
+        let won = each!(self, |pool| {
+            let row = sqlx::query(
             "UPDATE authorization_codes SET consumed_at = $1 WHERE tenant_id = $2 AND code_hash = $3 AND consumed_at IS NULL \
              RETURNING client_id, user_id, redirect_uri, \"grant\", expires_at",
         )
@@ -52,9 +52,17 @@ impl Store {
         .bind(code_hash)
         .fetch_optional(pool)
         .await?;
-            if let Some(row) = won {
-                return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
-            }
+            row.map(|row| code_from_row(&row)).transpose()
+        })?;
+        match won {
+            Some(record) => Ok(CodeRedemption::Redeemed(record)),
+            None => self.not_won(code_hash).await,
+        }
+    }
+
+    /// What a redemption that did not win meets: a code spent before (a replay), or none.
+    async fn not_won(&self, code_hash: &[u8]) -> StoreResult<CodeRedemption> {
+        each!(self, |pool| {
             let used = sqlx::query(
             "SELECT client_id, user_id, redirect_uri, \"grant\", expires_at FROM authorization_codes WHERE tenant_id = $1 AND code_hash = $2",
         )
@@ -115,8 +123,8 @@ impl Store {
         })?;
         match won {
             Some(Some((record, user))) => Ok((CodeRedemption::Redeemed(record), user)),
-            // PostgreSQL, not won: a replay or no such code, as `redeem_code` tells.
-            Some(None) | None => {
+            Some(None) => Ok((self.not_won(code_hash).await?, None)),
+            None => {
                 let redemption = self.redeem_code(code_hash, now).await?;
                 let user = match &redemption {
                     CodeRedemption::Redeemed(record) => self.find_user(&record.user_id).await?,
