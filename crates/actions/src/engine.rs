@@ -193,7 +193,9 @@ impl Engine {
     /// Runs a trigger's rules and actions, in order. A limit, a crash of the code or a
     /// stuck worker is a [`Failure`] in the outcome, never a hang.
     pub async fn run(&self, job: Job) -> Result<Outcome, EngineError> {
-        if job.actions.is_empty() && job.rules.is_empty() {
+        // A resumed run with nothing to resume fails in `run_job`.
+        let resumes = (job.redirect.as_ref()).is_some_and(|context| context.resume_at.is_some());
+        if job.actions.is_empty() && job.rules.is_empty() && !resumes {
             return Ok(Outcome::default());
         }
         let budget = self.shared.limits.per_trigger;

@@ -58,6 +58,16 @@ pub(crate) struct Record {
     /// `api.multifactor.enable`, when called: the last call's arguments.
     pub multifactor: Option<Option<Multifactor>>,
     pub denied: Option<RecordedDenial>,
+    /// `api.redirect.sendUserTo`, when called: the last call's URL and query parameters,
+    /// not yet checked (the run does that).
+    pub redirect: Option<RecordedRedirect>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RecordedRedirect {
+    pub url: String,
+    /// `options.query`'s members in order, their values already text.
+    pub query: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -116,6 +126,15 @@ impl Record {
                             user_message: (!argument(1).is_null()).then(|| text(1)),
                         },
                     });
+                }
+                "redirect.sendUserTo" => {
+                    let url = argument(0).as_str().map(str::to_string);
+                    let query: Option<Vec<(String, String)>> =
+                        serde_json::from_value(argument(1)).ok();
+                    let (Some(url), Some(query)) = (url, query) else {
+                        return Err("api.redirect.sendUserTo: unreadable arguments".to_string());
+                    };
+                    record.redirect = Some(RecordedRedirect { url, query });
                 }
                 "validation.error" => {
                     record.denied = Some(RecordedDenial {
@@ -189,8 +208,13 @@ pub(crate) enum Program<'a> {
     Action {
         trigger: Trigger,
         code: &'a str,
+        /// The exported function to call: the trigger's, or `onContinuePostLogin`. Not
+        /// part of the kept context's key: both live in the same loaded module.
+        handler: &'a str,
         event_json: &'a str,
         secrets_json: &'a str,
+        /// This execution's `api.redirect` context as JSON (`null`: none).
+        redirect_json: &'a str,
         /// Rule ids run before, for `api.rules.wasExecuted`.
         executed_rules: &'a [String],
     },
@@ -210,6 +234,15 @@ impl Program<'_> {
             Program::Rule { .. } => Trigger::PostLogin,
         }
     }
+}
+
+/// What `startAction` is given for one execution of an action.
+struct ActionArguments<'a> {
+    handler: &'a str,
+    event_json: &'a str,
+    secrets_json: &'a str,
+    cache_json: &'a str,
+    redirect_json: &'a str,
 }
 
 /// An action's context after an execution that ended well: the prelude has run in it, its
@@ -346,8 +379,10 @@ impl JsWorker {
             Program::Action {
                 trigger,
                 code,
+                handler,
                 event_json,
                 secrets_json,
+                redirect_json,
                 executed_rules,
             } => {
                 let setup = Setup {
@@ -355,7 +390,13 @@ impl JsWorker {
                     trigger: *trigger,
                     executed_rules: executed_rules.to_vec(),
                 };
-                let arguments = (*event_json, *secrets_json, cache_json.as_str());
+                let arguments = ActionArguments {
+                    handler,
+                    event_json,
+                    secrets_json,
+                    cache_json: &cache_json,
+                    redirect_json,
+                };
                 self.run_action(deadline, setup, code, arguments, finish)
             }
             Program::Rule {
@@ -393,7 +434,7 @@ impl JsWorker {
         deadline: Deadline,
         setup: Setup,
         code: &str,
-        (event_json, secrets_json, cache_json): (&str, &str, &str),
+        arguments: ActionArguments<'_>,
         finish: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Result<T, String>,
     ) -> Ran<T> {
         let runtime = match self.runtime() {
@@ -421,7 +462,6 @@ impl JsWorker {
             None => (None, None),
         };
         let compiled = RefCell::new(compiled);
-        let handler = trigger.handler();
         let ran = self.with_context(
             &runtime,
             context.clone(),
@@ -458,11 +498,25 @@ impl JsWorker {
                         .map_err(|error| describe_error(ctx, error))?,
                     None => return Err("the action was not compiled".to_string()),
                 };
+                let ActionArguments {
+                    handler,
+                    event_json,
+                    secrets_json,
+                    cache_json,
+                    redirect_json,
+                } = arguments;
                 call_controller(
                     ctx,
                     controller,
                     "startAction",
-                    (handler, event_json, secrets_json, cache_json, module),
+                    (
+                        handler,
+                        event_json,
+                        secrets_json,
+                        cache_json,
+                        redirect_json,
+                        module,
+                    ),
                 )
             },
             finish,
@@ -973,6 +1027,66 @@ mod tests {
         assert_eq!(log, format!("éé{TRUNCATED_MARKER}"));
         let log = finish_log("token=hunter22 ok", &["hunter22"], 256);
         assert_eq!(log, "token=[secret] ok");
+    }
+
+    /// The prelude's hand-written SHA-256, HMAC, UTF-8 and base64url against aws-lc-rs,
+    /// at every padding boundary (55/56 bytes: the length no longer fits the last block).
+    #[test]
+    fn the_prelude_hashes_as_aws_lc_does() {
+        use aws_lc_rs::{digest, hmac};
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+        let source = concat!(
+            "'use strict';\n{\n",
+            include_str!("prelude.js"),
+            "\n[(text) => { const b = utf8(text); return toBase64url(sha256(b[0], b[1]), 32); },",
+            " (key, text) => toBase64url(signHs256(key, text), 32),",
+            " (text) => { const b = fromBase64url(text); return b === null ? null : fromUtf8(b[0], b[1]); }]\n}"
+        );
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        context.with(|ctx| {
+            let functions: Array = ctx.eval(source).unwrap();
+            let sha256: Function = functions.get(0).unwrap();
+            let hmac_sha256: Function = functions.get(1).unwrap();
+            let decode: Function = functions.get(2).unwrap();
+            let mut texts: Vec<String> = [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000]
+                .iter()
+                .map(|&length| "abcdefghij".repeat(100)[..length].to_string())
+                .collect();
+            texts.extend(["é", "Zoë ☃ 😀", &"ключ😀".repeat(30)].map(str::to_string));
+            for text in &texts {
+                let got: String = sha256.call((text.as_str(),)).unwrap();
+                let want = digest::digest(&digest::SHA256, text.as_bytes());
+                assert_eq!(
+                    got,
+                    B64.encode(want.as_ref()),
+                    "SHA-256 of {} bytes",
+                    text.len()
+                );
+                for key in ["k", &"K".repeat(64), &"K".repeat(65), "ключ"] {
+                    let got: String = hmac_sha256.call((key, text.as_str())).unwrap();
+                    let tag = hmac::sign(
+                        &hmac::Key::new(hmac::HMAC_SHA256, key.as_bytes()),
+                        text.as_bytes(),
+                    );
+                    assert_eq!(
+                        got,
+                        B64.encode(tag.as_ref()),
+                        "HMAC of {} bytes",
+                        text.len()
+                    );
+                }
+                let decoded: Option<String> = decode.call((B64.encode(text),)).unwrap();
+                assert_eq!(decoded.as_deref(), Some(text.as_str()));
+            }
+            // Not canonical base64url, or not UTF-8: refused.
+            for bad in ["A", "AB=", "AB+/", "AB", "wA", "wIA", "7aCA", "_w"] {
+                let decoded: Option<String> = decode.call((bad,)).unwrap();
+                assert_eq!(decoded, None, "{bad}");
+            }
+        });
     }
 
     #[test]

@@ -47,6 +47,17 @@
 //! (reserved and restricted names, the 100 KB cap): the engine merges claims as asked
 //! (a later action wins) and decides nothing about them.
 //!
+//! **Redirects.** In post-login, `api.redirect` works from the per-execution context the
+//! engine passes to the controller ([`Job::redirect`]), never from globals. `sendUserTo`
+//! records a call; the run checks the URL (absolute `http(s)`, RFC 3986 characters, no user
+//! info, no fragment, no `state` parameter — the caller adds its own —, at most 2048 bytes)
+//! and stops after that action with [`Outcome::redirect`]. A resumed run
+//! ([`RedirectContext::resume_at`]) skips the Rules and the earlier actions, calls the
+//! redirecting action's `onContinuePostLogin`, then the later ones' usual handler.
+//! `encodeToken` / `validateToken` sign and check HS256 tokens with SHA-256 and HMAC written
+//! in the prelude (no Rust is callable from JavaScript); `validateToken` reads the
+//! `/continue` request's body and query as they were before any code ran.
+//!
 //! Legacy Rules run first, each in its own context, with `user` / `context` passed from
 //! one rule's `callback(null, user, context)` to the next; the last `context.idToken` /
 //! `context.accessToken` become claims and `context.accessToken.scope` replaces the
@@ -186,6 +197,42 @@ pub struct Job {
     /// The `configuration` global the Rules see (rules-configs, unsealed).
     pub configuration: BTreeMap<String, String>,
     pub actions: Vec<Action>,
+    /// post-login only: whether and how this run may send the user away
+    /// (`api.redirect`), and where a run after the user came back resumes. `None`: no
+    /// redirect can happen (`canRedirect()` is false, `sendUserTo` fails the action).
+    pub redirect: Option<RedirectContext>,
+}
+
+/// What `api.redirect` works with in one post-login run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectContext {
+    /// `api.redirect.canRedirect()`: false where there is no browser to send (refresh
+    /// token, password grant, `prompt=none`); `sendUserTo` then fails the action.
+    pub allowed: bool,
+    /// The `state` the external site is given and sends back to `/continue`; the
+    /// `state` claim of `encodeToken`'s tokens, which `validateToken` requires.
+    pub state: String,
+    /// The `iss` claim of `encodeToken`'s tokens: the issuer's host.
+    pub issuer: String,
+    /// The `sub` claim of `encodeToken`'s tokens, which `validateToken` requires too:
+    /// the user's id.
+    pub subject: String,
+    /// Set when the user came back (`/continue`): the index in [`Job::actions`] of the
+    /// action that redirected. Its `onContinuePostLogin` runs first, then the actions
+    /// after it run `onExecutePostLogin`; the Rules and the actions before it do not run
+    /// again (their outcome was kept by the caller).
+    pub resume_at: Option<usize>,
+}
+
+/// `api.redirect.sendUserTo`: the run stopped after this action, to send the user away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The action's index in [`Job::actions`] and its id: where the run resumes.
+    pub action_index: usize,
+    pub action_id: String,
+    /// The URL as the action gave it, with its `query` option's parameters added; the
+    /// caller adds `state`. Always an absolute `https:` or `http:` URL.
+    pub url: String,
 }
 
 /// Limits for executions, with the documented defaults.
@@ -269,6 +316,9 @@ pub struct Outcome {
     pub multifactor: Option<Multifactor>,
     pub denied: Option<Denial>,
     pub failed: Option<Failure>,
+    /// `api.redirect.sendUserTo`: the run stopped after the action that called it (the
+    /// actions after it have not run). Never set together with `denied` or `failed`.
+    pub redirect: Option<Redirect>,
     pub logs: Vec<ExecutionLog>,
 }
 

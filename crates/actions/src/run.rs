@@ -6,15 +6,26 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use crate::js::{Deadline, Execution, JsWorker, Program, Record, RecordedDenial, RuleState};
+use crate::js::{
+    Deadline, Execution, JsWorker, Program, Record, RecordedDenial, RecordedRedirect, RuleState,
+};
 use crate::rules;
-use crate::{Denial, ExecutionLog, Failure, Job, Outcome, Trigger};
+use crate::{Denial, ExecutionLog, Failure, Job, Outcome, Redirect, RedirectContext, Trigger};
+
+/// The handler a resumed run calls on the action that redirected.
+const CONTINUE_HANDLER: &str = "onContinuePostLogin";
+/// The longest URL `sendUserTo` may produce, its query parameters included.
+const MAX_REDIRECT_URL_BYTES: usize = 2048;
 
 /// A job as a worker runs it: the event already normalised and serialised by the caller.
 pub(crate) struct Prepared {
     /// The job; its `event` is kept only for the Rules, which read it (otherwise `Null`).
     job: Job,
     event_json: String,
+    /// `api.redirect`'s context for `onExecutePostLogin` executions, and for the
+    /// `onContinuePostLogin` one of a resumed run (with the request's body and query).
+    redirect_json: String,
+    continue_json: String,
 }
 
 impl Prepared {
@@ -23,10 +34,25 @@ impl Prepared {
     pub(crate) fn new(mut job: Job) -> Prepared {
         normalise_event(&mut job.event);
         let event_json = job.event.to_string();
+        let (redirect_json, continue_json) = match &job.redirect {
+            None => ("null".to_string(), "null".to_string()),
+            Some(context) => (
+                redirect_json(context, None),
+                match context.resume_at {
+                    Some(_) => redirect_json(context, Some(&job.event)),
+                    None => "null".to_string(),
+                },
+            ),
+        };
         if job.rules.is_empty() {
             job.event = Value::Null;
         }
-        Prepared { job, event_json }
+        Prepared {
+            job,
+            event_json,
+            redirect_json,
+            continue_json,
+        }
     }
 }
 
@@ -34,7 +60,12 @@ impl Prepared {
 /// returns. `running` names the rule or action under way, for the watchdog's message.
 pub(crate) fn run_job(
     worker: &mut JsWorker,
-    Prepared { job, event_json }: Prepared,
+    Prepared {
+        job,
+        event_json,
+        redirect_json,
+        continue_json,
+    }: Prepared,
     limits: &crate::Limits,
     running: &Mutex<String>,
 ) -> Outcome {
@@ -63,8 +94,20 @@ pub(crate) fn run_job(
     let event = job.event;
     let mut outcome = Outcome::default();
     let mut executed_rules = Vec::new();
+    let resume_at = job.redirect.as_ref().and_then(|context| context.resume_at);
+    if let Some(index) = resume_at
+        && (job.trigger != Trigger::PostLogin || index >= job.actions.len())
+    {
+        let message = format!(
+            "the run cannot resume at action {index}: {} has {} bound action(s)",
+            job.trigger.id(),
+            job.actions.len()
+        );
+        return failed(outcome, job.trigger.id(), message);
+    }
 
-    if job.trigger == Trigger::PostLogin && !job.rules.is_empty() {
+    // A resumed run's Rules ran before the user was sent away.
+    if job.trigger == Trigger::PostLogin && !job.rules.is_empty() && resume_at.is_none() {
         let configuration_json = json_text(&job.configuration);
         let configuration_secrets: Vec<&str> =
             job.configuration.values().map(String::as_str).collect();
@@ -126,16 +169,28 @@ pub(crate) fn run_job(
         }
     }
 
-    for action in &job.actions {
+    let first = resume_at.unwrap_or(0);
+    for (index, action) in job.actions.iter().enumerate().skip(first) {
         set_running(&action.name);
+        let continuing = resume_at == Some(index);
         let secrets_json = json_text(&action.secrets);
         let secrets: Vec<&str> = action.secrets.values().map(String::as_str).collect();
         let execution = worker.execute(
             Program::Action {
                 trigger: job.trigger,
                 code: &action.code,
+                handler: if continuing {
+                    CONTINUE_HANDLER
+                } else {
+                    job.trigger.handler()
+                },
                 event_json: &event_json,
                 secrets_json: &secrets_json,
+                redirect_json: if continuing {
+                    &continue_json
+                } else {
+                    &redirect_json
+                },
                 executed_rules: &executed_rules,
             },
             &secrets,
@@ -143,16 +198,146 @@ pub(crate) fn run_job(
         );
         match log_execution(&mut outcome, &action.name, execution) {
             Err(message) => return failed(outcome, &action.name, message),
-            Ok((record, _)) => {
+            Ok((mut record, _)) => {
+                let redirect = record.redirect.take();
                 let denied = apply(&mut outcome, record);
+                // A denial wins over a redirect asked for in the same execution.
                 if let Some(denied) = denied {
                     outcome.denied = Some(denial(denied, &action.name));
                     return outcome;
+                }
+                if let Some(redirect) = redirect {
+                    let checked = match job.redirect.as_ref().is_some_and(|c| c.allowed) {
+                        false => Err("api.redirect.sendUserTo: this login cannot redirect".into()),
+                        true => redirect_url(&redirect),
+                    };
+                    return match checked {
+                        Err(message) => {
+                            // The execution itself ended well: its log entry says why it failed.
+                            if let Some(log) = outcome.logs.last_mut() {
+                                log.error = Some(message.clone());
+                            }
+                            failed(outcome, &action.name, message)
+                        }
+                        Ok(url) => {
+                            outcome.redirect = Some(Redirect {
+                                action_index: index,
+                                action_id: action.id.clone(),
+                                url,
+                            });
+                            outcome
+                        }
+                    };
                 }
             }
         }
     }
     outcome
+}
+
+/// `api.redirect`'s context for one execution, as the prelude reads it. `request` (the
+/// event) is given for `onContinuePostLogin` only: `validateToken` reads the token from
+/// its body or query as they were before any code ran.
+fn redirect_json(context: &RedirectContext, request: Option<&Value>) -> String {
+    let part = |name: &str| {
+        request
+            .and_then(|event| event.get("request"))
+            .and_then(|request| request.get(name))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    serde_json::json!({
+        "allowed": context.allowed,
+        "state": context.state,
+        "issuer": context.issuer,
+        "subject": context.subject,
+        "continuing": request.is_some(),
+        "body": part("body"),
+        "query": part("query"),
+    })
+    .to_string()
+}
+
+/// `sendUserTo`'s URL with its query parameters added, if it is one the caller can send
+/// a browser to: absolute `https:` or `http:`, a host and no user info, no fragment (the
+/// caller appends `state`) and no `state` parameter of its own, at most
+/// [`MAX_REDIRECT_URL_BYTES`] in all. A character that needs percent-encoding is refused
+/// rather than encoded: the parser would quietly drop tabs and newlines, or re-encode, and
+/// the user would be sent somewhere the action did not write.
+fn redirect_url(redirect: &RecordedRedirect) -> Result<String, String> {
+    let refuse = |why: &str| Err(format!("api.redirect.sendUserTo: {why}"));
+    let text = redirect.url.as_str();
+    if let Some(bad) = text.chars().find(|&c| !is_url_char(c)) {
+        return refuse(&format!(
+            "the URL has a character that must be percent-encoded ({})",
+            bad.escape_default()
+        ));
+    }
+    let bytes = text.as_bytes();
+    for (at, _) in text.match_indices('%') {
+        if !(bytes.get(at + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(at + 2).is_some_and(u8::is_ascii_hexdigit))
+        {
+            return refuse("the URL has a % not followed by two hexadecimal digits");
+        }
+    }
+    let Some((_, after_scheme)) = text.split_once("://") else {
+        return refuse("the URL must be absolute (https://…)");
+    };
+    // The parser skips extra slashes (`https:///path` is host `path`): not here.
+    if after_scheme.is_empty() || after_scheme.starts_with('/') {
+        return refuse("the URL must have a host: a DNS name (punycode) or an IP address");
+    }
+    let mut url = match url::Url::parse(text) {
+        Ok(url) => url,
+        Err(url::ParseError::EmptyHost) => {
+            return refuse("the URL must have a host: a DNS name (punycode) or an IP address");
+        }
+        Err(url::ParseError::InvalidPort) => {
+            return refuse("the URL's port is not a number from 0 to 65535");
+        }
+        Err(error) => return refuse(&format!("the URL cannot be parsed ({error})")),
+    };
+    if !matches!(url.scheme(), "https" | "http") {
+        return refuse("the URL must be https: or http:");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return refuse("the URL must have a host: a DNS name (punycode) or an IP address");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return refuse("the URL must not carry user info (user@host)");
+    }
+    if url.fragment().is_some() {
+        return refuse("the URL must not have a #fragment (the parameters go in its query)");
+    }
+    // Names compared decoded: `%73tate` is `state` to the site too.
+    let names_state = url.query_pairs().any(|(name, _)| name == "state")
+        || redirect.query.iter().any(|(name, _)| name == "state");
+    if names_state {
+        return refuse(
+            "the URL must not have a state parameter: it is added to the URL when the user is sent",
+        );
+    }
+    if !redirect.query.is_empty() {
+        // `?a=1&` gets `b=2` as `?a=1&b=2`, not `?a=1&&b=2`.
+        if let Some(query) = url.query().filter(|query| query.ends_with('&')) {
+            let trimmed = query.trim_end_matches('&').to_string();
+            url.set_query(Some(&trimmed));
+        }
+        url.query_pairs_mut().extend_pairs(&redirect.query);
+    }
+    let full = String::from(url);
+    if full.len() > MAX_REDIRECT_URL_BYTES {
+        return refuse(&format!(
+            "the URL is longer than {MAX_REDIRECT_URL_BYTES} bytes with its query parameters"
+        ));
+    }
+    Ok(full)
+}
+
+/// RFC 3986's unreserved, reserved and `%` characters.
+fn is_url_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
 }
 
 /// Merges one action's record (its denial, if any, is returned, not applied).

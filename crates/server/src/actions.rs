@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tessera_actions::{Action, Job, Outcome, Rule, Trigger};
+use tessera_actions::{Action, Job, Outcome, RedirectContext, Rule, Trigger};
 use tessera_core::grant::Customization;
-use tessera_core::{Client, ResourceServer, User};
+use tessera_core::{Client, ResourceServer, User, ids};
 use tessera_store::{StoreError, UserProfileChange};
 
 use crate::AppState;
@@ -30,6 +31,9 @@ pub(crate) struct RequestFacts {
     pub(crate) language: Option<String>,
     /// The query (or, for `/oauth/token`, the body) as Auth0 shows it: secrets left out.
     pub(crate) query: Map<String, Value>,
+    /// A form's fields (`/continue`'s, where a redirect action's site may post its
+    /// token): `event.request.body`.
+    pub(crate) body: Map<String, Value>,
 }
 
 impl RequestFacts {
@@ -59,7 +63,14 @@ impl RequestFacts {
                 })
                 .filter(|language| !language.is_empty()),
             query,
+            body: Map::new(),
         }
+    }
+
+    /// These facts with a form's fields as `event.request.body`.
+    pub(crate) fn with_body(mut self, body: Map<String, Value>) -> RequestFacts {
+        self.body = body;
+        self
     }
 
     fn to_event(&self) -> Value {
@@ -70,7 +81,7 @@ impl RequestFacts {
             "hostname": self.hostname,
             "language": self.language,
             "query": self.query,
-            "body": {},
+            "body": self.body,
             "geoip": {},
         })
     }
@@ -209,7 +220,102 @@ pub(crate) enum Stopped {
     SecondFactor {
         remember: bool,
     },
+    /// `api.redirect.sendUserTo`: the browser goes to `url`; the login continues at
+    /// `/continue` with what `continuation` keeps.
+    Redirect(Box<Suspended>),
     Store(StoreError),
+}
+
+/// A post-login run stopped by a redirect: where the browser goes, and what the run that
+/// resumes it needs.
+#[derive(Debug)]
+pub(crate) struct Suspended {
+    /// The action's URL with `state` added.
+    pub(crate) url: String,
+    /// The `state`: the id the login's transaction is stored under meanwhile.
+    pub(crate) state: String,
+    pub(crate) continuation: Continuation,
+}
+
+/// What a login suspended by a redirect action keeps until the user comes back to
+/// `/continue` (in the login transaction, whose id is the `state` the site was given).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Continuation {
+    /// Who was signing in, in which session: `/continue` answers only that session.
+    pub(crate) user_id: String,
+    pub(crate) sid: String,
+    /// The action that redirected: its index among the trigger's bound actions and its
+    /// id (a binding changed meanwhile fails the login rather than run another action).
+    pub(crate) action_index: usize,
+    pub(crate) action_id: String,
+    /// What the run asked before it stopped, applied under what the resumed run asks
+    /// (a later claim or scope change wins). Metadata was written already.
+    #[serde(default)]
+    pub(crate) kept: KeptOutcome,
+}
+
+/// The parts of an outcome a suspended run carries over, as the engine gave them (the
+/// custom claims' filter runs once, on the whole).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct KeptOutcome {
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    access_token_claims: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    id_token_claims: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    added_scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    removed_scopes: Vec<String>,
+    /// `api.multifactor.enable`'s provider and `allowRememberBrowser`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multifactor: Option<(String, bool)>,
+}
+
+impl KeptOutcome {
+    fn of(outcome: &Outcome) -> KeptOutcome {
+        KeptOutcome {
+            access_token_claims: outcome.access_token_claims.clone(),
+            id_token_claims: outcome.id_token_claims.clone(),
+            added_scopes: outcome.added_scopes.clone(),
+            removed_scopes: outcome.removed_scopes.clone(),
+            multifactor: outcome
+                .multifactor
+                .as_ref()
+                .map(|asked| (asked.provider.clone(), asked.allow_remember_browser)),
+        }
+    }
+
+    /// `later` (the resumed run's outcome) over what was kept: its claims win, its scope
+    /// changes come after the kept ones, its second-factor request replaces the kept one.
+    fn under(self, mut later: Outcome) -> Outcome {
+        let mut access_token_claims = self.access_token_claims;
+        access_token_claims.append(&mut later.access_token_claims);
+        later.access_token_claims = access_token_claims;
+        let mut id_token_claims = self.id_token_claims;
+        id_token_claims.append(&mut later.id_token_claims);
+        later.id_token_claims = id_token_claims;
+        let (mut added, mut removed) = (self.added_scopes, self.removed_scopes);
+        for scope in &later.removed_scopes {
+            added.retain(|kept| kept != scope);
+            if !removed.contains(scope) {
+                removed.push(scope.clone());
+            }
+        }
+        for scope in &later.added_scopes {
+            removed.retain(|kept| kept != scope);
+            if !added.contains(scope) {
+                added.push(scope.clone());
+            }
+        }
+        later.added_scopes = added;
+        later.removed_scopes = removed;
+        if later.multifactor.is_none() {
+            later.multifactor = self.multifactor.and_then(|(provider, remember)| {
+                tessera_actions::Multifactor::of(&provider, remember)
+            });
+        }
+        later
+    }
 }
 
 impl From<StoreError> for Stopped {
@@ -257,6 +363,24 @@ pub(crate) struct Login<'a> {
     /// How the session was signed in (RFC 8176 methods): `event.authentication.methods`,
     /// and whether `api.multifactor.enable` is met already.
     pub(crate) amr: &'a [String],
+    /// Whether an action may send the browser away (`api.redirect`).
+    pub(crate) redirects: Redirects<'a>,
+}
+
+/// Where a post-login run stands with `api.redirect`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Redirects<'a> {
+    /// No browser to send (a refresh, the password grant, the device flow):
+    /// `canRedirect()` is false and `sendUserTo` fails the action.
+    Impossible,
+    /// A browser sign-in in session `sid`; `allowed` is false for `prompt=none`.
+    Browser { sid: &'a str, allowed: bool },
+    /// The user came back to `/continue` with `state`: the run resumes where it
+    /// stopped. A second redirect from it is given the same `state`.
+    Resuming {
+        continuation: &'a Continuation,
+        state: &'a str,
+    },
 }
 
 /// Runs post-login (Rules, then the bound actions) for a user about to get tokens.
@@ -299,8 +423,50 @@ pub(crate) async fn post_login(
     if let Some(api) = login.api {
         event["resource_server"] = json!({ "identifier": api.identifier });
     }
-    let outcome = run(state, Trigger::PostLogin, event, &program).await;
+    let redirect = redirect_context(state, login, &program)?;
+    let redirect_state = redirect.as_ref().map(|context| context.state.clone());
+    let outcome = run_with(state, Trigger::PostLogin, event, &program, redirect).await;
     write_metadata(state, &login.user.user_id, &outcome).await?;
+    let (outcome, sid) = match login.redirects {
+        Redirects::Resuming { continuation, .. } => (
+            continuation.kept.clone().under(outcome),
+            Some(continuation.sid.as_str()),
+        ),
+        Redirects::Browser { sid, .. } => (outcome, Some(sid)),
+        Redirects::Impossible => (outcome, None),
+    };
+    if let (Some(redirect), Some(state_id), Some(sid)) = (&outcome.redirect, redirect_state, sid)
+        && outcome.allowed()
+    {
+        log_executions(&outcome, &login.client.client_id);
+        tracing::info!(
+            target: "tessera::actions",
+            action = %redirect.action_id,
+            client_id = %login.client.client_id,
+            "the login is suspended: an action sends the user away"
+        );
+        // The engine hands over only absolute http(s) URLs.
+        let Some(url) = with_state(&redirect.url, &state_id) else {
+            return Err(Stopped::Failed);
+        };
+        return Err(Stopped::Redirect(Box::new(Suspended {
+            url,
+            state: state_id,
+            continuation: Continuation {
+                user_id: login.user.user_id.clone(),
+                sid: sid.to_string(),
+                action_index: redirect.action_index,
+                action_id: redirect.action_id.clone(),
+                kept: KeptOutcome::of(&outcome),
+            },
+        })));
+    }
+    if outcome.redirect.is_some() && outcome.allowed() {
+        // The engine refuses `sendUserTo` where no redirect can happen; never issue
+        // tokens past one that got through.
+        tracing::error!(target: "tessera::actions", client_id = %login.client.client_id, "an action redirected where no redirect can happen: the login is refused");
+        return Err(Stopped::Failed);
+    }
     let multifactor = outcome.multifactor.clone();
     let custom = settle(state, outcome, &login.client.client_id)?;
     match multifactor {
@@ -518,13 +684,94 @@ fn after_the_fact(state: &AppState, trigger: Trigger, event: Value, client_id: S
     });
 }
 
+/// `api.redirect`'s context for a post-login run: a fresh `state` for a browser sign-in
+/// (the id its transaction gets if an action redirects), the kept one when resuming.
+fn redirect_context(
+    state: &AppState,
+    login: &Login<'_>,
+    program: &Program,
+) -> Result<Option<RedirectContext>, Stopped> {
+    let (allowed, state_id, resume_at) = match login.redirects {
+        Redirects::Impossible => return Ok(None),
+        Redirects::Browser { allowed, .. } => (allowed, ids::secret_token(), None),
+        Redirects::Resuming {
+            continuation,
+            state: state_id,
+        } => {
+            // The bindings changed while the user was away: fail rather than resume in
+            // another action.
+            let bound = program.actions.get(continuation.action_index);
+            if bound.is_none_or(|action| action.id != continuation.action_id) {
+                tracing::error!(
+                    target: "tessera::actions",
+                    action = %continuation.action_id,
+                    client_id = %login.client.client_id,
+                    "the action that redirected is no longer bound there: the login is refused"
+                );
+                return Err(Stopped::Failed);
+            }
+            (true, state_id.to_string(), Some(continuation.action_index))
+        }
+    };
+    Ok(Some(RedirectContext {
+        allowed,
+        state: state_id,
+        issuer: issuer_host(state).to_string(),
+        subject: login.user.user_id.clone(),
+        resume_at,
+    }))
+}
+
+/// The redirect's URL with `state`, the id of the transaction `/continue` reads, as its
+/// only `state`: one the action put there is dropped, so the site cannot be handed a
+/// state that resumes another login.
+fn with_state(url: &str, state_id: &str) -> Option<String> {
+    let mut url = url::Url::parse(url).ok()?;
+    // The engine hands over only these; checked again where the browser is sent.
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(name, _)| name != "state")
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("state", state_id);
+    Some(url.into())
+}
+
+/// The issuer's host: `iss` of redirect actions' tokens, and what the custom claims'
+/// filter keeps out of claim names.
+pub(crate) fn issuer_host(state: &AppState) -> &str {
+    state.action_programs().issuer_host.get_or_init(|| {
+        url::Url::parse(state.issuer())
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_default()
+    })
+}
+
 async fn run(state: &AppState, trigger: Trigger, event: Value, program: &Program) -> Outcome {
+    run_with(state, trigger, event, program, None).await
+}
+
+async fn run_with(
+    state: &AppState,
+    trigger: Trigger,
+    event: Value,
+    program: &Program,
+    redirect: Option<RedirectContext>,
+) -> Outcome {
     let job = Job {
         trigger,
         event,
         rules: program.rules.clone(),
         configuration: program.configuration.clone(),
         actions: program.actions.clone(),
+        redirect,
     };
     match state.actions().run(job).await {
         Ok(outcome) => outcome,
@@ -601,12 +848,7 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
             description: bounded(denial.reason),
         });
     }
-    let host = state.action_programs().issuer_host.get_or_init(|| {
-        url::Url::parse(state.issuer())
-            .ok()
-            .and_then(|url| url.host_str().map(str::to_owned))
-            .unwrap_or_default()
-    });
+    let host = issuer_host(state);
     let (access_token_claims, dropped_access) =
         tessera_core::custom_claims::filter(host, true, outcome.access_token_claims);
     let (id_token_claims, dropped_id) =

@@ -29,6 +29,9 @@ pub(crate) enum Denied {
     SecondFactor {
         remember: bool,
     },
+    /// A post-login action sends the browser away (`api.redirect.sendUserTo`); the login
+    /// goes on at `/continue`. Only browser sign-ins get it (elsewhere the action fails).
+    Redirect(Box<actions::Suspended>),
     Store(StoreError),
 }
 
@@ -47,6 +50,7 @@ impl From<actions::Stopped> for Denied {
                 description: actions::FAILED_DESCRIPTION.to_string(),
             },
             actions::Stopped::SecondFactor { remember } => Denied::SecondFactor { remember },
+            actions::Stopped::Redirect(suspended) => Denied::Redirect(suspended),
             actions::Stopped::Store(error) => Denied::Store(error),
         }
     }
@@ -179,6 +183,7 @@ impl From<Denied> for OAuthError {
             Denied::Refused(refusal) => OAuthError::access_denied(refusal.description()),
             Denied::Action { code, description } => OAuthError::from_action(code, description),
             Denied::SecondFactor { .. } => OAuthError::access_denied(SECOND_FACTOR_NEEDED),
+            Denied::Redirect(_) => OAuthError::access_denied(actions::FAILED_DESCRIPTION),
             Denied::Store(error) => error.into(),
         }
     }

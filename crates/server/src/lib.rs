@@ -379,6 +379,9 @@ const ROUTES: &[Route] = &[
         get(authorize::authorize_get).post(authorize::authorize_post)
     }),
     ("/authorize/resume", || get(authorize::resume)),
+    ("/continue", || {
+        get(authorize::continue_login).post(authorize::continue_login)
+    }),
     ("/login/callback", || get(hosted::upstream::callback)),
     ("/u/login/upstream", || {
         get(hosted::upstream::leave_for_provider)

@@ -68,6 +68,7 @@ pub(crate) fn job(trigger: Trigger, event: Value, actions: Vec<Action>) -> Job {
         rules: Vec::new(),
         configuration: BTreeMap::new(),
         actions,
+        redirect: None,
     }
 }
 

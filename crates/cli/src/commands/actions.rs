@@ -350,6 +350,7 @@ async fn test(ctx: &Context, action: &str, event: &Path) -> CliResult<()> {
             code: found.code.clone(),
             secrets: policy::open_secrets_with(&master_key, &found.id, &sealed),
         }],
+        redirect: None,
     };
     let outcome = engine
         .run(job)

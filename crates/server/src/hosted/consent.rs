@@ -95,7 +95,12 @@ pub(crate) async fn consent_page(
         .await
         {
             Ok(api) => api,
-            Err(Denied::Refused(_) | Denied::Action { .. } | Denied::SecondFactor { .. }) => {
+            Err(
+                Denied::Refused(_)
+                | Denied::Action { .. }
+                | Denied::SecondFactor { .. }
+                | Denied::Redirect(_),
+            ) => {
                 return Ok(resume(&question.record.id));
             }
             Err(Denied::Store(error)) => return Err(error.into()),

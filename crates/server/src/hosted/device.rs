@@ -487,6 +487,7 @@ async fn approve(
         request: &facts,
         connection: session.connection.as_deref(),
         amr: &session.amr,
+        redirects: actions::Redirects::Impossible,
     };
     let custom = match actions::post_login(state, &login)
         .await
@@ -508,7 +509,10 @@ async fn approve(
                     .await?;
             return Ok(Approval::SecondFactor(asked));
         }
-        Err(Denied::Refused(_)) => return Ok(Approval::Refused(refused_page())),
+        // No redirect can happen here (the engine fails the action): refused all the same.
+        Err(Denied::Refused(_) | Denied::Redirect(_)) => {
+            return Ok(Approval::Refused(refused_page()));
+        }
     };
     Ok(Approval::Granted(DeviceGrant {
         scope: scopes,

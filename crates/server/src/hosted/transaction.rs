@@ -44,6 +44,9 @@ pub(crate) struct Pending {
     /// code it returns to once signed in, instead of answering an application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) device: Option<String>,
+    /// A post-login action sent the user away; `/continue` resumes the login with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) continuation: Option<crate::actions::Continuation>,
 }
 
 /// Who is offered a passkey, and the challenge of the page that offers it.
@@ -112,6 +115,7 @@ impl Pending {
             passkey_challenge: None,
             passkey_offer: None,
             device: None,
+            continuation: None,
         }
     }
 
@@ -131,8 +135,18 @@ pub(crate) async fn begin(
     headers: &HeaderMap,
     pending: &Pending,
 ) -> Result<(String, HeaderValue), StoreError> {
+    begin_as(state, headers, pending, ids::secret_token()).await
+}
+
+/// [`begin`] under an id chosen before: a redirect action's `state`, which its tokens
+/// carry before the transaction exists.
+pub(crate) async fn begin_as(
+    state: &AppState,
+    headers: &HeaderMap,
+    pending: &Pending,
+    id: String,
+) -> Result<(String, HeaderValue), StoreError> {
     let (csrf, cookie) = session::transaction_binding(state, headers);
-    let id = ids::secret_token();
     let now = now();
     let record = TransactionRecord {
         id: id.clone(),

@@ -409,6 +409,10 @@ pub(crate) async fn version(
     Ok((version, action))
 }
 
+/// The `state` a test run's redirect carries (`api.redirect.encodeToken` puts it in its
+/// tokens): not a login's, so `/continue` finds nothing under it.
+const TEST_STATE: &str = "test";
+
 /// Runs the action's draft on `event` (the Test panel): Auth0's answer,
 /// `{payload: {logs, stats, …}}`, with what the action asked for. Nothing is written.
 pub(crate) async fn test(
@@ -432,6 +436,20 @@ pub(crate) async fn test(
     };
     // Each action gets its own secrets: whatever the payload says of them is dropped.
     event.remove("secrets");
+    // A post-login test may redirect: it shows where to, under a state of its own that
+    // resumes nothing.
+    let redirect = (trigger == Trigger::PostLogin).then(|| tessera_actions::RedirectContext {
+        allowed: true,
+        state: TEST_STATE.to_string(),
+        issuer: crate::actions::issuer_host(state).to_string(),
+        subject: event
+            .get("user")
+            .and_then(|user| user.get("user_id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        resume_at: None,
+    });
     let sealed = state.store().action_draft_secrets(&action.id).await?;
     let job = Job {
         trigger,
@@ -444,6 +462,7 @@ pub(crate) async fn test(
             code: action.code.clone(),
             secrets: policy::open_secrets_with(&state.config().master_key, &action.id, &sealed),
         }],
+        redirect,
     };
     let started = std::time::Instant::now();
     let outcome = state.actions().run(job).await.map_err(|error| {
@@ -490,6 +509,9 @@ pub(crate) async fn test(
             "user_metadata".into(),
             Value::Object(outcome.user_metadata.clone()),
         );
+    }
+    if let Some(redirect) = &outcome.redirect {
+        commands.insert("redirect".into(), json!({ "url": redirect.url }));
     }
     if let Some(denied) = &outcome.denied {
         commands.insert(

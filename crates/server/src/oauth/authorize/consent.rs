@@ -91,8 +91,9 @@ pub(crate) async fn check(
                 &description,
             ));
         }
-        // The decision itself asks no second factor (post-login does); answered all the same.
-        Err(Denied::SecondFactor { .. }) => {
+        // The decision itself asks no second factor and runs no action (post-login
+        // does); answered all the same.
+        Err(Denied::SecondFactor { .. } | Denied::Redirect(_)) => {
             return Ok(error_response(
                 state,
                 &Target::of(&request),

@@ -1,5 +1,6 @@
 //! The authorization endpoint (`/authorize`, GET and POST) and its resumption
-//! (`/authorize/resume`), where every hosted step — login, sign-up, consent — hands back.
+//! (`/authorize/resume`), where every hosted step — login, sign-up, consent — hands back,
+//! and `/continue`, where a user a post-login action sent away comes back.
 //!
 //! `validate` checks the request (RFC 6749 §4.1.2.1 order); `proceed` answers from the
 //! session or begins a login transaction; `consent` decides whether the user must be asked
@@ -13,7 +14,7 @@ use std::net::IpAddr;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use tessera_core::request::AuthRequest;
 use tessera_core::{Client, ResourceServer, User, redirect, scope};
@@ -25,7 +26,6 @@ use consent::Answer;
 use response::{Rejection, Target, error_response, reject};
 use validate::{Arrival, validate};
 
-use crate::AppState;
 use crate::clock::now;
 use crate::databases::Database;
 use crate::edge::client_ip::ClientIp;
@@ -38,12 +38,24 @@ use crate::hosted::upstream;
 use crate::mfa;
 use crate::oauth::token;
 use crate::pages;
+use crate::{AppState, actions};
 
 /// Who sent a request: its headers (the session's cookie) and address (Actions'
 /// `event.request`).
 pub(crate) struct Caller<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) ip: IpAddr,
+    /// Set at `/continue`: the suspended post-login run to resume.
+    pub(crate) continued: Option<&'a Continued>,
+}
+
+/// A login coming back to `/continue` after a redirect action sent the user away.
+pub(crate) struct Continued {
+    pub(crate) continuation: actions::Continuation,
+    /// The `state` it came back with: its transaction's id.
+    pub(crate) state: String,
+    /// The `/continue` request, as the resumed run's `event.request`.
+    pub(crate) facts: actions::RequestFacts,
 }
 
 pub(crate) async fn authorize_get(
@@ -55,6 +67,7 @@ pub(crate) async fn authorize_get(
     let caller = Caller {
         headers: &headers,
         ip,
+        continued: None,
     };
     match Params::from_urlencoded(query.unwrap_or_default().as_bytes()) {
         Ok(params) => authorize(&state, &caller, &params).await,
@@ -71,6 +84,7 @@ pub(crate) async fn authorize_post(
     let caller = Caller {
         headers: &headers,
         ip,
+        continued: None,
     };
     match Params::from_body(&headers, &body, false) {
         Ok(params) => authorize(&state, &caller, &params).await,
@@ -294,19 +308,9 @@ pub(crate) async fn resume(
             .await;
     }
     let request = pending.request;
-    // The application may have changed since the request started.
-    if !redirect::redirect_uri_allowed(&request.redirect_uri, &client.callbacks, client.app_type) {
-        return PageError::bad_request(
-            "Callback URL mismatch",
-            "The redirect_uri is no longer allowed for this application.",
-        )
-        .into_response();
-    }
-    // The API or the application may have changed since the request started: the same
-    // audience policy as at /authorize (a deleted API is access_denied, not an opaque token).
-    let api = match grant::audience(&state, &client, request.audience.as_deref()).await {
+    let api = match still_allowed(&state, &client, &request).await {
         Ok(api) => api,
-        Err(denied) => return reject(&state, Rejection::denied(&Target::of(&request), denied)),
+        Err(response) => return response,
     };
     // A sign-in at an upstream provider failed: the application hears why.
     if let Some(failure) = &pending.failure {
@@ -340,9 +344,137 @@ pub(crate) async fn resume(
     let caller = Caller {
         headers: &headers,
         ip,
+        continued: None,
     };
     let asked = (request, api.as_ref());
     match proceed(&state, &caller, &client, asked, resumed, signed_in).await {
+        Ok(response) => response,
+        Err(rejection) => reject(&state, rejection),
+    }
+}
+
+/// What a resumed request may still have: its redirect_uri and its API, as the
+/// application and the API are now (either may have changed since the request started;
+/// the same audience policy as at /authorize: a deleted API is access_denied).
+async fn still_allowed(
+    state: &AppState,
+    client: &Client,
+    request: &AuthRequest,
+) -> Result<Option<ResourceServer>, Response> {
+    if !redirect::redirect_uri_allowed(&request.redirect_uri, &client.callbacks, client.app_type) {
+        return Err(PageError::bad_request(
+            "Callback URL mismatch",
+            "The redirect_uri is no longer allowed for this application.",
+        )
+        .into_response());
+    }
+    grant::audience(state, client, request.audience.as_deref())
+        .await
+        .map_err(|denied| reject(state, Rejection::denied(&Target::of(request), denied)))
+}
+
+/// `GET` or `POST /continue?state=…`: the user is back from the site a post-login
+/// action sent them to (`api.redirect.sendUserTo`). The login's transaction is taken
+/// (once), the session must be the one that signed in, and the suspended run resumes —
+/// the action's `onContinuePostLogin` sees this request's query and form as
+/// `event.request` — before the application gets its answer.
+pub(crate) async fn continue_login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let query = match Params::from_urlencoded(query.unwrap_or_default().as_bytes()) {
+        Ok(params) => params,
+        Err(error) => {
+            return PageError::bad_request("Invalid request", error.to_string()).into_response();
+        }
+    };
+    let form = if method == Method::POST {
+        match Params::from_body(&headers, &body, false) {
+            Ok(params) => Some(params),
+            Err(error) => {
+                return PageError::bad_request("Invalid request", error.to_string())
+                    .into_response();
+            }
+        }
+    } else {
+        None
+    };
+    let id = query
+        .get("state")
+        .or_else(|| form.as_ref().and_then(|form| form.get("state")));
+    let (record, pending, client) =
+        match transaction::load(&state, &headers, id, transaction::login_expired).await {
+            Ok(loaded) => loaded,
+            Err(page) => return page.into_response(),
+        };
+    let Some(continuation) = pending.continuation else {
+        return transaction::login_expired().into_response();
+    };
+    // Once: a second request with this state (a replay, a double submit) finds nothing.
+    match state.store().delete_transaction(&record.id).await {
+        Ok(true) => {}
+        Ok(false) => return transaction::login_expired().into_response(),
+        Err(error) => return PageError::from(error).into_response(),
+    }
+    let request = pending.request;
+    let api = match still_allowed(&state, &client, &request).await {
+        Ok(api) => api,
+        Err(response) => return response,
+    };
+    // Only the session that was signing in comes back: not a later one of this browser
+    // (signed out and in again meanwhile), not none.
+    let signed_in = match session::current(&state, &headers).await {
+        Ok(signed_in) => signed_in,
+        Err(error) => return PageError::from(error).into_response(),
+    };
+    let Some((session, user)) = signed_in.filter(|(session, user)| {
+        session.sid == continuation.sid && user.user_id == continuation.user_id
+    }) else {
+        return error_response(
+            &state,
+            &Target::of(&request),
+            "login_required",
+            "The session that started this login has ended.",
+        );
+    };
+    let visible = |params: &Params| actions::visible_parameters(params.iter());
+    let facts = actions::RequestFacts::of(
+        ip,
+        if method == Method::POST {
+            "POST"
+        } else {
+            "GET"
+        },
+        &headers,
+        visible(&query),
+    )
+    .with_body(form.as_ref().map(visible).unwrap_or_default());
+    let continued = Continued {
+        continuation,
+        state: record.id,
+        facts,
+    };
+    let caller = Caller {
+        headers: &headers,
+        ip,
+        continued: Some(&continued),
+    };
+    let resumed = Some(Resumed::Transaction(None));
+    let asked = (request, api.as_ref());
+    match proceed(
+        &state,
+        &caller,
+        &client,
+        asked,
+        resumed,
+        Some((session, user)),
+    )
+    .await
+    {
         Ok(response) => response,
         Err(rejection) => reject(&state, rejection),
     }

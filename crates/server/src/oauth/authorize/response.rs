@@ -10,14 +10,16 @@ use tessera_store::{NewCode, SessionRecord};
 
 use super::Caller;
 use crate::AppState;
-use crate::actions::{Login, RequestFacts};
+use crate::actions::{self, Login, Redirects, RequestFacts};
 use crate::clock::now;
 use crate::edge::metrics::Grant;
 use crate::error::{OAuthError, PageError};
 use crate::grant::{self, Denied};
+use crate::hosted::transaction::{self, Pending};
 use crate::mfa;
 use crate::oauth::issue::{self, SignedIn};
 use crate::oauth::respond;
+use crate::pages;
 
 /// What an authorization code grants, stored with the code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +83,13 @@ impl Rejection {
                 Box::new(target.clone()),
                 "access_denied",
                 grant::SECOND_FACTOR_NEEDED.to_string(),
+            ),
+            // Only a signed-in user's response is suspended (`complete`); elsewhere the
+            // login is refused as an action's failure is.
+            Denied::Redirect(_) => Rejection::Redirect(
+                Box::new(target.clone()),
+                "access_denied",
+                crate::actions::FAILED_DESCRIPTION.to_string(),
             ),
             Denied::Store(error) => error.into(),
         }
@@ -160,6 +169,32 @@ pub(crate) async fn complete(
             )
             .await;
             asked.unwrap_or_else(IntoResponse::into_response)
+        }
+        // A post-login action sends the user away: the login waits in a transaction
+        // under the `state` the site was given, bound to this browser.
+        Err(Issue::Denied(Denied::Redirect(suspended))) => {
+            let actions::Suspended {
+                url,
+                state: state_id,
+                continuation,
+            } = *suspended;
+            let pending = Pending {
+                continuation: Some(continuation),
+                ..Pending::new(request.clone())
+            };
+            match transaction::begin_as(state, caller.headers, &pending, state_id).await {
+                // A page that goes on by itself, not a redirect: the login or consent form
+                // that led here holds its redirects to its `form-action`, which names
+                // the application, not the action's site.
+                Ok((_, cookie)) => transaction::with_cookie(
+                    pages::html(
+                        axum::http::StatusCode::OK,
+                        &pages::ContinuePage { location: &url },
+                    ),
+                    Some(cookie),
+                ),
+                Err(error) => PageError::from(error).into_response(),
+            }
         }
         Err(Issue::Denied(denied)) => reject(state, Rejection::denied(&target, denied)),
         Err(Issue::Failed(error)) => {
@@ -242,7 +277,27 @@ async fn issue_response(
         grant::refresh_possible(client, implicit),
     )
     .await?;
-    let facts = RequestFacts::of(caller.ip, "GET", caller.headers, request_query(request));
+    let facts;
+    let (facts, redirects) = match caller.continued {
+        Some(continued) => (
+            &continued.facts,
+            Redirects::Resuming {
+                continuation: &continued.continuation,
+                state: &continued.state,
+            },
+        ),
+        None => {
+            facts = RequestFacts::of(caller.ip, "GET", caller.headers, request_query(request));
+            let allowed = !scope::contains(&request.prompt, "none");
+            (
+                &facts,
+                Redirects::Browser {
+                    sid: &session.sid,
+                    allowed,
+                },
+            )
+        }
+    };
     let signed_in = SignedIn {
         connection: session.connection.clone(),
         amr: session.amr.clone(),
@@ -257,9 +312,10 @@ async fn issue_response(
             protocol: protocol(request),
             requested_scopes: &request.scope,
             redirect_uri: Some(&request.redirect_uri),
-            request: &facts,
+            request: facts,
             connection: session.connection.as_deref(),
             amr: &session.amr,
+            redirects,
         },
         &mut granted,
     )

@@ -206,6 +206,7 @@ pub(super) async fn finish(
         request: facts,
         connection: Some(&request.connection),
         amr: &signed_in.amr,
+        redirects: actions::Redirects::Impossible,
     };
     let custom = match actions::post_login(state, &login)
         .await

@@ -79,6 +79,7 @@ pub(super) async fn grant(
         request: facts,
         connection: grant.signed_in.connection.as_deref(),
         amr: &grant.signed_in.amr,
+        redirects: actions::Redirects::Impossible,
     };
     let custom = actions::post_login(state, &login)
         .await
