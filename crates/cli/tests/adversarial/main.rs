@@ -10,6 +10,7 @@ const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 mod harness;
 mod html;
 
+mod action_redirects;
 mod actions_admin;
 mod actions_flows;
 mod admin_identities;

@@ -3,6 +3,7 @@
 //! each test in a process of its own, so a test may still set process-wide state (e.g.
 //! `password_reset` installs the global tracing subscriber).
 
+mod action_redirects;
 mod actions;
 mod actions_admin;
 mod actions_policies;

@@ -356,6 +356,12 @@ pub(super) const ROUTES: &[Route] = &[
     route("/.well-known/jwks.json", GET_OPTIONS, &[], Shape::Page),
     route("/authorize", GET_POST, AUTHORIZE, Shape::Page),
     route("/authorize/resume", GET, &["state"], Shape::Page),
+    route(
+        "/continue",
+        GET_POST,
+        &["state", "session_token"],
+        Shape::Page,
+    ),
     route("/u/login", GET_POST, LOGIN, Shape::Page),
     route(
         "/u/login/upstream",
