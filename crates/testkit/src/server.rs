@@ -565,6 +565,78 @@ impl TestServer {
         self.management_client(scopes).await.1
     }
 
+    /// Creates the action `name` for `trigger` with `code` and `secrets` through the
+    /// Management API and deploys it; returns its id. `token` needs `create:actions` and
+    /// `update:actions`.
+    pub async fn deploy_action(
+        &self,
+        token: &str,
+        (trigger, name): (&str, &str),
+        code: &str,
+        secrets: &[(&str, &str)],
+    ) -> String {
+        let secrets: Vec<Value> = secrets
+            .iter()
+            .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+            .collect();
+        let created = self
+            .management_call(
+                token,
+                reqwest::Method::POST,
+                "/actions/actions",
+                serde_json::json!({
+                    "name": name,
+                    "supported_triggers": [{"id": trigger}],
+                    "code": code,
+                    "secrets": secrets,
+                }),
+            )
+            .await;
+        let id = created["id"].as_str().expect("an action id").to_string();
+        let path = format!("/actions/actions/{id}/deploy");
+        self.management_call(token, reqwest::Method::POST, &path, serde_json::json!({}))
+            .await;
+        id
+    }
+
+    /// Makes the actions `ids` `trigger`'s bindings, in this order. `token` needs
+    /// `update:actions`.
+    pub async fn bind_actions(&self, token: &str, trigger: &str, ids: &[String]) {
+        let bindings: Vec<Value> = ids
+            .iter()
+            .map(|id| serde_json::json!({"ref": {"type": "action_id", "value": id}}))
+            .collect();
+        let path = format!("/actions/triggers/{trigger}/bindings");
+        self.management_call(
+            token,
+            reqwest::Method::PATCH,
+            &path,
+            serde_json::json!({ "bindings": bindings }),
+        )
+        .await;
+    }
+
+    /// A Management API call (`path` under `/api/v2`) that must succeed; its JSON answer.
+    pub async fn management_call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Value {
+        let response = reqwest::Client::new()
+            .request(method, self.url(&format!("/api/v2{path}")))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!((200..300).contains(&status), "{path}: {status} {body}");
+        body
+    }
+
     /// The stored password hash of the user with this email (`None`: no password).
     pub async fn password_hash(&self, email: &str) -> Option<String> {
         let (_, hash) = self

@@ -7,7 +7,8 @@
 //! (`prompt=none`). Each fails closed: no code, never a redirect to the hostile URL, and
 //! the secret never in an answer.
 
-use reqwest::Method;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde_json::{Value, json};
 use tessera_testkit::*;
 
@@ -16,55 +17,18 @@ use crate::harness::Tally;
 const SECRET: &str = "a secret the action and its site share";
 
 /// Actions' names are unique: each bound here gets the next number.
-static NAMES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Value) {
-    let response = reqwest::Client::new()
-        .request(method, server.url(&format!("/api/v2{path}")))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    assert!((200..300).contains(&status), "{path}: {status}");
-}
+static NAMES: AtomicUsize = AtomicUsize::new(0);
 
 /// Makes `code` post-login's only action, with `event.secrets.SHARED`.
 async fn bind(server: &TestServer, code: &str) {
     let token = server
         .management_token(&["read:actions", "create:actions", "update:actions"])
         .await;
-    let response = reqwest::Client::new()
-        .post(server.url("/api/v2/actions/actions"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "name": format!("redirect-{}", NAMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
-            "supported_triggers": [{"id": "post-login"}],
-            "code": code,
-            "secrets": [{"name": "SHARED", "value": SECRET}],
-        }))
-        .send()
-        .await
-        .unwrap();
-    let action: Value = response.json().await.unwrap();
-    let id = action["id"].as_str().expect("the action is created");
-    call(
-        server,
-        &token,
-        Method::POST,
-        &format!("/actions/actions/{id}/deploy"),
-        json!({}),
-    )
-    .await;
-    call(
-        server,
-        &token,
-        Method::PATCH,
-        "/actions/triggers/post-login/bindings",
-        json!({"bindings": [{"ref": {"type": "action_id", "value": id}}]}),
-    )
-    .await;
+    let name = format!("redirect-{}", NAMES.fetch_add(1, Ordering::Relaxed));
+    let id = server
+        .deploy_action(&token, ("post-login", &name), code, &[("SHARED", SECRET)])
+        .await;
+    server.bind_actions(&token, "post-login", &[id]).await;
 }
 
 /// Sends every user to the site and resumes with the site's signed answer.

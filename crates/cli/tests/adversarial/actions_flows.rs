@@ -36,36 +36,11 @@ async fn call(server: &TestServer, token: &str, method: Method, path: &str, body
 
 /// Deploys `code` as the action `name` and makes it post-login's only action.
 async fn bind_post_login(server: &TestServer, token: &str, name: &str, code: &str) {
-    let action = call(
-        server,
-        token,
-        Method::POST,
-        "/actions/actions",
-        json!({
-            "name": name,
-            "supported_triggers": [{"id": "post-login", "version": "v3"}],
-            "code": code,
-            "secrets": [{"name": "OWN", "value": format!("secret of {name}")}],
-        }),
-    )
-    .await;
-    let id = action["id"].as_str().unwrap();
-    call(
-        server,
-        token,
-        Method::POST,
-        &format!("/actions/actions/{id}/deploy"),
-        json!({}),
-    )
-    .await;
-    call(
-        server,
-        token,
-        Method::PATCH,
-        "/actions/triggers/post-login/bindings",
-        json!({"bindings": [{"ref": {"type": "action_id", "value": id}}]}),
-    )
-    .await;
+    let own = format!("secret of {name}");
+    let id = server
+        .deploy_action(token, ("post-login", name), code, &[("OWN", &own)])
+        .await;
+    server.bind_actions(token, "post-login", &[id]).await;
 }
 
 async fn unbind_all(server: &TestServer, token: &str) {

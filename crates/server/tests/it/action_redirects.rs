@@ -27,47 +27,15 @@ async fn bind_all(server: &TestServer, actions: &[(&str, &str)]) -> (Vec<String>
         .await;
     let mut ids = Vec::new();
     for (name, code) in actions {
-        let action = call(
-            server,
-            &token,
-            Method::POST,
-            "/actions/actions",
-            json!({
-                "name": name,
-                "supported_triggers": [{"id": "post-login"}],
-                "code": code,
-                "secrets": [{"name": "GREETING", "value": SECRET}],
-            }),
-        )
-        .await;
-        let id = action["id"].as_str().unwrap().to_string();
-        call(
-            server,
-            &token,
-            Method::POST,
-            &format!("/actions/actions/{id}/deploy"),
-            json!({}),
-        )
-        .await;
-        ids.push(id);
+        let secrets = [("GREETING", SECRET)];
+        ids.push(
+            server
+                .deploy_action(&token, ("post-login", name), code, &secrets)
+                .await,
+        );
     }
-    bind_ids(server, &token, &ids).await;
+    server.bind_actions(&token, "post-login", &ids).await;
     (ids, token)
-}
-
-async fn bind_ids(server: &TestServer, token: &str, ids: &[String]) {
-    let bindings: Vec<Value> = ids
-        .iter()
-        .map(|id| json!({"ref": {"type": "action_id", "value": id}}))
-        .collect();
-    call(
-        server,
-        token,
-        Method::PATCH,
-        "/actions/triggers/post-login/bindings",
-        json!({ "bindings": bindings }),
-    )
-    .await;
 }
 
 /// Sends the user to the terms site with a session token, and on the way back reads the
@@ -366,7 +334,8 @@ async fn a_binding_changed_while_the_user_was_away_fails_the_login() {
     let (away, _) = sign_in_to_redirect(&server, &browser).await;
     let state = params_of(&away)["state"].clone();
     // The redirecting action is moved after the other one meanwhile.
-    bind_ids(&server, &token, &[ids[1].clone(), ids[0].clone()]).await;
+    let swapped = [ids[1].clone(), ids[0].clone()];
+    server.bind_actions(&token, "post-login", &swapped).await;
     let answer = site_answer(SECRET, answer_claims(&server, &state));
     let response =
         continue_with(&server, &browser, &[("state", &state), ("answer", &answer)]).await;

@@ -24,53 +24,18 @@ pub(crate) async fn call(
     path: &str,
     body: Value,
 ) -> Value {
-    let response = reqwest::Client::new()
-        .request(method, server.url(&format!("/api/v2{path}")))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert!((200..300).contains(&status), "{path}: {status} {body}");
-    body
+    server.management_call(token, method, path, body).await
 }
 
 /// Creates, deploys and binds (alone) the action `name` on `trigger`. Returns a Management API
 /// token taken before the binding, so a credentials-exchange action cannot stand in its way.
 pub(crate) async fn bind(server: &TestServer, trigger: &str, name: &str, code: &str) -> String {
     let token = server.management_token(SCOPES).await;
-    let action = call(
-        server,
-        &token,
-        Method::POST,
-        "/actions/actions",
-        json!({
-            "name": name,
-            "supported_triggers": [{"id": trigger}],
-            "code": code,
-            "secrets": [{"name": "GREETING", "value": "hello from a secret"}],
-        }),
-    )
-    .await;
-    let id = action["id"].as_str().unwrap();
-    call(
-        server,
-        &token,
-        Method::POST,
-        &format!("/actions/actions/{id}/deploy"),
-        json!({}),
-    )
-    .await;
-    call(
-        server,
-        &token,
-        Method::PATCH,
-        &format!("/actions/triggers/{trigger}/bindings"),
-        json!({"bindings": [{"ref": {"type": "action_id", "value": id}}]}),
-    )
-    .await;
+    let secrets = [("GREETING", "hello from a secret")];
+    let id = server
+        .deploy_action(&token, (trigger, name), code, &secrets)
+        .await;
+    server.bind_actions(&token, trigger, &[id]).await;
     token
 }
 
