@@ -21,17 +21,7 @@ const SCOPES: &[&str] = &[
 ];
 
 async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Value) -> Value {
-    let response = reqwest::Client::new()
-        .request(method, server.url(&format!("/api/v2{path}")))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert!((200..300).contains(&status), "{path}: {status} {body}");
-    body
+    server.management_call(token, method, path, body).await
 }
 
 /// Deploys `code` as the action `name` and makes it post-login's only action.
