@@ -393,6 +393,16 @@ pub(crate) async fn post_login(
         .get(state, Trigger::PostLogin)
         .await?;
     if program.is_empty() {
+        if let Redirects::Resuming { continuation, .. } = login.redirects {
+            // Unbound while the user was away: nothing checks what the site sent back.
+            tracing::error!(
+                target: "tessera::actions",
+                action = %continuation.action_id,
+                client_id = %login.client.client_id,
+                "the action that redirected is no longer bound: the login is refused"
+            );
+            return Err(Stopped::Failed);
+        }
         return Ok(Customization::default());
     }
     let roles = state

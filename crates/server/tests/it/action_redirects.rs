@@ -327,7 +327,7 @@ exports.onExecutePostLogin = async (event, api) => {
 }
 
 #[tokio::test]
-async fn a_binding_changed_while_the_user_was_away_fails_the_login() {
+async fn a_binding_changed_or_removed_while_the_user_was_away_fails_the_login() {
     let server = spawn().await;
     let (ids, token) = bind_all(&server, &[("terms", TERMS), ("after", AFTER)]).await;
     let browser = browser();
@@ -339,6 +339,17 @@ async fn a_binding_changed_while_the_user_was_away_fails_the_login() {
     let answer = site_answer(SECRET, answer_claims(&server, &state));
     let response =
         continue_with(&server, &browser, &[("state", &state), ("answer", &answer)]).await;
+    let params = params_of(&location(&response));
+    assert_eq!(params["error"], "access_denied", "{params:?}");
+    assert!(!params.contains_key("code"));
+
+    // Every action unbound meanwhile: nothing would check the answer, so no code either.
+    server.bind_actions(&token, "post-login", &ids).await;
+    let second = tessera_testkit::browser();
+    let (away, _) = sign_in_to_redirect(&server, &second).await;
+    let state = params_of(&away)["state"].clone();
+    server.bind_actions(&token, "post-login", &[]).await;
+    let response = continue_with(&server, &second, &[("state", &state)]).await;
     let params = params_of(&location(&response));
     assert_eq!(params["error"], "access_denied", "{params:?}");
     assert!(!params.contains_key("code"));
