@@ -413,8 +413,12 @@ pub(crate) async fn post_login(
         .map(|role| role.name)
         .collect::<Vec<_>>();
     let linked = state.store().linked_identities(&login.user.user_id).await?;
+    let mut user = user_event(login.user, &linked);
+    let (enrolled, providers) = second_factors(state, &login.user.user_id).await?;
+    user["enrolledFactors"] = Value::Array(enrolled);
+    user["multifactor"] = json!(providers);
     let mut event = json!({
-        "user": user_event(login.user, &linked),
+        "user": user,
         "authorization": { "roles": roles },
         "client": client_event(login.client),
         "connection": connection_event(state, login.connection.unwrap_or(&login.user.connection)).await?,
@@ -872,6 +876,34 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
         added_scopes: outcome.added_scopes,
         removed_scopes: outcome.removed_scopes,
     })
+}
+
+/// `event.user.enrolledFactors` (Auth0's factor names: `otp`, `webauthn-roaming`,
+/// `webauthn-platform`, `recovery-code`; a passkey signs in, it is no second factor) and
+/// `event.user.multifactor` (`["guardian"]` once there is one), from the user's confirmed
+/// factors as administrators see them (`mfa_admin::factors`).
+async fn second_factors(
+    state: &AppState,
+    user_id: &str,
+) -> Result<(Vec<Value>, Vec<&'static str>), StoreError> {
+    let factors = crate::mfa_admin::factors(state.store(), user_id).await?;
+    let enrolled: Vec<Value> = factors
+        .iter()
+        .filter_map(|factor| match factor["type"].as_str()? {
+            "totp" => Some("otp"),
+            "webauthn-roaming" => Some("webauthn-roaming"),
+            "webauthn-platform" => Some("webauthn-platform"),
+            "recovery-code" => Some("recovery-code"),
+            _ => None,
+        })
+        .map(|kind| json!({ "type": kind }))
+        .collect();
+    let providers = if enrolled.is_empty() {
+        Vec::new()
+    } else {
+        vec!["guardian"]
+    };
+    Ok((enrolled, providers))
 }
 
 /// `event.user`: the Management API's user (with the identities linked to it), metadata

@@ -403,6 +403,38 @@ async fn what_users_and_clients_send_stays_data() {
             && claims["https://example.com/own"] == "secret of neighbour",
         all,
     );
+
+    // The user's second factors reach the event as their kinds alone: no seed, no id.
+    let user = server.user_id.as_str();
+    let sealed = b"sealed-seed-never-shown";
+    server
+        .store
+        .begin_totp_enrollment(user, "totp|dev_hidden_id", sealed, now())
+        .await
+        .unwrap();
+    let recovery = (
+        "recovery-code|dev_hidden_rc",
+        &b"recovery-hash-never-shown"[..],
+    );
+    server
+        .store
+        .confirm_totp(user, "totp|dev_hidden_id", 1, recovery, now())
+        .await
+        .unwrap();
+    let dump = "exports.onExecutePostLogin = async (event, api) => {\n\
+  api.accessToken.setCustomClaim('https://example.com/user', JSON.stringify(event.user));\n\
+};";
+    bind_post_login(&server, &token, "dumper", dump).await;
+    let claims = access_claims(&server).await.expect("the sign-in completes");
+    let dumped = claims["https://example.com/user"].as_str().unwrap_or("");
+    tally.case(
+        "event.user.enrolledFactors names the kinds, never a seed, a hash or an id",
+        dumped.contains(r#"{"type":"otp"}"#)
+            && !["sealed-seed", "recovery-hash", "dev_hidden"]
+                .iter()
+                .any(|secret| dumped.contains(secret)),
+        dumped,
+    );
     tally.finish();
 }
 

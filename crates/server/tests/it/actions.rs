@@ -401,3 +401,52 @@ async fn a_hundred_logins_are_served_while_one_is_held_by_an_endless_action() {
         others.iter().find(|p| !p.contains_key("code"))
     );
 }
+
+#[tokio::test]
+async fn post_login_sees_the_users_second_factors() {
+    let server = spawn().await;
+    bind(
+        &server,
+        "post-login",
+        "factors",
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.idToken.setCustomClaim('https://example.com/factors', event.user.enrolledFactors);\n  api.idToken.setCustomClaim('https://example.com/providers', event.user.multifactor);\n};",
+    )
+    .await;
+    let seen = |tokens: Value| {
+        let id_token = payload(tokens["id_token"].as_str().unwrap());
+        (
+            id_token["https://example.com/factors"].clone(),
+            id_token["https://example.com/providers"].clone(),
+        )
+    };
+    let none = seen(server.code_flow(&browser(), "openid", None).await);
+    assert_eq!(none, (json!([]), json!([])));
+
+    // An enrollment not yet confirmed is no factor.
+    let store = &server.store;
+    let user = server.user_id.as_str();
+    store
+        .begin_totp_enrollment(user, "totp|dev_actions", b"sealed seed", now())
+        .await
+        .unwrap();
+    let unconfirmed = seen(server.code_flow(&browser(), "openid", None).await);
+    assert_eq!(unconfirmed, (json!([]), json!([])));
+
+    let recovery = ("recovery-code|dev_actions", &b"a recovery code's hash"[..]);
+    assert!(
+        store
+            .confirm_totp(user, "totp|dev_actions", 1, recovery, now())
+            .await
+            .unwrap()
+    );
+    let (factors, providers) = seen(server.code_flow(&browser(), "openid", None).await);
+    let mut types: Vec<&str> = factors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|factor| factor["type"].as_str().unwrap())
+        .collect();
+    types.sort_unstable();
+    assert_eq!(types, ["otp", "recovery-code"], "Auth0's names: {factors}");
+    assert_eq!(providers, json!(["guardian"]));
+}
