@@ -1,23 +1,24 @@
 // A redirect action in a real (headless Debian) Chromium: a post-login action sends the user
-// from the hosted login to a terms page on another site (`api.redirect.sendUserTo`, with a
+// from the hosted login to a terms page on another origin (`api.redirect.sendUserTo`, with a
 // session token from `api.redirect.encodeToken`); the page's "Accept" sends the browser back to
 // Tessera's /continue with the site's own signed answer, which the action's
 // `onContinuePostLogin` checks (`api.redirect.validateToken`) before the code reaches the
 // application. The login form's CSP (`form-action`) holds every redirect after its POST, so
-// only a browser shows the way out to a third origin works; the site signs and checks its
+// only a browser shows the way out to another origin works; the site signs and checks its
 // tokens with jose, not with anything of Tessera's.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 
-import { SignJWT, jwtVerify, decodeJwt } from 'jose';
+import { SignJWT, jwtVerify } from 'jose';
 
-import { cli, startServer, tempDir, freePort, AUDIENCE } from './lib/tessera.mjs';
+import { cli, freePort } from './lib/tessera.mjs';
 import { launchChromium, withPage } from './lib/browser.mjs';
+import { startHostedApp, authorizeWithPkce, claimsAtCallback } from './lib/hosted-app.mjs';
 
 const EMAIL = 'dana@example.com';
 const PASSWORD = `terms-${randomBytes(9).toString('base64url')}`;
@@ -59,25 +60,14 @@ function close(server) {
   return new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); });
 }
 
-describe('a redirect action in Chromium (terms page on another site, tessera serve)', () => {
-  let tmp;
-  let server;
+describe('a redirect action in Chromium (terms page on another origin, tessera serve)', () => {
+  let app; // startHostedApp: {server, callback, clientId, databaseUrl, stop()}
   let browser;
-  let site; // the terms site: {url, server, seen: [session token claims]}
-  let callback; // the application's callback: {origin, url, server}
-  let clientId;
+  let site; // the terms site: {url, origin, server, seen: [session token claims]}
   const key = new TextEncoder().encode(SECRET);
 
   before(async () => {
-    tmp = await tempDir();
-    const databaseUrl = `sqlite://${path.join(tmp.dir, 't.db')}`;
-    const callbackServer = http.createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html' });
-      res.end('<!doctype html><title>callback</title><p id="callback">callback reached</p>');
-    });
-    const callbackPort = await listen(callbackServer);
-    callback = { origin: `http://localhost:${callbackPort}`, url: `http://localhost:${callbackPort}/callback`, server: callbackServer };
-
+    app = await startHostedApp({ appName: 'Terms App', email: EMAIL, password: PASSWORD, scopes: 'read:users' });
     // The terms site: shows who arrives (from Tessera's session token), and on "Accept" sends
     // the browser back to /continue with its own signed answer.
     const seen = [];
@@ -101,7 +91,7 @@ describe('a redirect action in Chromium (terms page on another site, tessera ser
             .setIssuer('terms.localhost').setSubject(form.get('sub'))
             .setIssuedAt().setExpirationTime('2m')
             .sign(key);
-          const back = new URL('/continue', server.baseUrl);
+          const back = new URL('/continue', app.server.baseUrl);
           // GET: over plain HTTP a cross-site POST would carry no SameSite=Lax cookie.
           back.search = new URLSearchParams({ state: form.get('state'), session_token: answer });
           res.writeHead(302, { location: back.href });
@@ -116,87 +106,42 @@ describe('a redirect action in Chromium (terms page on another site, tessera ser
     const sitePort = await listen(siteServer);
     site = { url: `http://localhost:${sitePort}/terms`, origin: `http://localhost:${sitePort}`, server: siteServer, seen };
 
-    await cli(databaseUrl, ['apis', 'create', '--name', 'Quickstart API', '--identifier', AUDIENCE,
-      '--scopes', 'read:messages', '--allow-offline-access']);
-    const app = await cli(databaseUrl, ['apps', 'create', '--name', 'Terms App', '--type', 'spa',
-      '--callbacks', callback.url, '--origins', callback.origin, '--logout-urls', callback.origin]);
-    clientId = app.client_id;
-    await cli(databaseUrl, ['users', 'create', '--email', EMAIL, '--password-stdin'], { input: `${PASSWORD}\n` });
-    const code = path.join(tmp.dir, 'terms.js');
+    const code = path.join(path.dirname(app.databaseUrl.slice('sqlite://'.length)), 'terms.js');
     await writeFile(code, ACTION);
-    await cli(databaseUrl, ['actions', 'create', 'terms', '--trigger', 'post-login', '--code', code,
+    await cli(app.databaseUrl, ['actions', 'create', 'terms', '--trigger', 'post-login', '--code', code,
       '--secret', `TERMS_SECRET=${SECRET}`, '--secret', `TERMS_URL=${site.url}`]);
-    await cli(databaseUrl, ['actions', 'deploy', 'terms']);
-    await cli(databaseUrl, ['actions', 'bind', 'post-login', 'terms']);
-    server = await startServer({ databaseUrl });
+    await cli(app.databaseUrl, ['actions', 'deploy', 'terms']);
+    await cli(app.databaseUrl, ['actions', 'bind', 'post-login', 'terms']);
     browser = await launchChromium();
   }, { timeout: 120000 });
 
   after(async () => {
     await browser?.close().catch(() => {});
-    await server?.stop();
+    await app?.stop();
     if (site) await close(site.server);
-    if (callback) await close(callback.server);
-    await tmp?.remove();
   });
 
-  function pkce() {
-    const verifier = randomBytes(48).toString('base64url');
-    return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-  }
-
-  function authorizeUrl(challenge, extra = {}) {
-    const url = new URL(`${server.baseUrl}/authorize`);
-    url.search = new URLSearchParams({
-      response_type: 'code', client_id: clientId, redirect_uri: callback.url, audience: AUDIENCE,
-      scope: 'openid read:messages', state: 'app-state', code_challenge: challenge, code_challenge_method: 'S256',
-      ...extra,
-    });
-    return url.href;
-  }
-
-  async function redeem(code, verifier) {
-    const response = await fetch(`${server.baseUrl}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: callback.url, code_verifier: verifier }),
-      signal: AbortSignal.timeout(10000),
-    });
-    const tokens = await response.json();
-    assert.equal(response.status, 200, JSON.stringify(tokens));
-    return tokens;
-  }
-
-  it('signs in, accepts the terms on the other site, comes back to the application with the claim; the next sign-in skips the page', { timeout: 90000 }, () => withPage(browser, 'action-redirect', async ({ page }) => {
-    const { verifier, challenge } = pkce();
-    await page.goto(authorizeUrl(challenge));
+  it('signs in, accepts the terms on the other origin, comes back to the application with the claim; the next sign-in skips the page', { timeout: 90000 }, () => withPage(browser, 'action-redirect', async ({ page }) => {
+    const verifier = await authorizeWithPkce(page, app);
     await page.waitForURL((url) => url.pathname === '/u/login');
     await page.fill('#username', EMAIL);
     await page.fill('#password', PASSWORD);
     await page.click('button[type=submit]');
 
-    // Out of the login form's chain to the third origin, where the site read the token.
+    // Out of the login form's chain to the other origin, where the site read the token.
     await page.waitForURL((url) => url.origin === site.origin, { timeout: 15000 });
     assert.equal(await page.textContent('#who'), EMAIL);
     assert.equal(site.seen.length, 1);
     assert.equal(new URL(page.url()).searchParams.getAll('state').length, 1);
 
     await page.click('#accept');
-    await page.waitForURL((url) => url.origin === callback.origin, { timeout: 15000 });
-    const landed = new URL(page.url());
-    assert.equal(landed.searchParams.get('state'), 'app-state');
-    const tokens = await redeem(landed.searchParams.get('code'), verifier);
-    assert.equal(decodeJwt(tokens.id_token)['https://example.com/terms'], true);
+    const claims = await claimsAtCallback(page, app, verifier);
+    assert.equal(claims['https://example.com/terms'], true);
 
-    // Accepted once: a new sign-in goes straight back to the application.
-    const again = pkce();
-    await page.goto(authorizeUrl(again.challenge, { prompt: 'login' }));
-    await page.waitForURL((url) => url.pathname === '/u/login');
-    await page.fill('#username', EMAIL);
-    await page.fill('#password', PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL((url) => url.origin === callback.origin, { timeout: 15000 });
-    assert.ok(new URL(page.url()).searchParams.get('code'));
+    // Accepted once: the next sign-in (the session's) goes straight back to the application.
+    const again = await authorizeWithPkce(page, app);
+    const next = await claimsAtCallback(page, app, again);
+    assert.equal(next['https://example.com/terms'], undefined, 'the action asked nothing this time');
     assert.equal(site.seen.length, 1, 'the terms page was not shown again');
   }));
 });
