@@ -65,6 +65,9 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
   apt_install haproxy
 fi
 
+# crates/cli/tests/it/sqlite_sync.rs watches SQLite's sync calls with strace.
+need_apt strace strace
+
 log "Rust tests (nextest)"
 cargo nextest run --workspace --locked --no-fail-fast
 

@@ -7,9 +7,10 @@
 //!
 //! **Group commit.** Writers that queue while a transaction runs join it: the first one
 //! opens a batch (`BEGIN IMMEDIATE`), each runs inside its own savepoint, and the batch
-//! commits once — one fsync (`synchronous=FULL`) for all of them — when the queue that
-//! formed behind its opener has passed. No writer is answered before the commit that holds
-//! its work is durable, so durability is what `synchronous=FULL` gives each commit alone;
+//! commits once — one sync (`synchronous=FULL`; `fdatasync`, see `.cargo/config.toml`)
+//! for all of them — when the queue that formed behind its opener has passed. No writer is
+//! answered before the commit that holds its work is durable, so durability is what
+//! `synchronous=FULL` gives each commit alone;
 //! a writer whose work fails rolls back its savepoint and leaves the others' in place. If
 //! the batch itself fails (disk full, I/O error), every writer in it gets the error.
 //!

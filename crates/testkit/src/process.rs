@@ -66,7 +66,19 @@ impl Env {
     /// A `tessera` command running in the temp dir with a clean environment and
     /// TESSERA_DATABASE_URL pointing at this test's database.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(&self.bin);
+        self.prepared(Command::new(&self.bin))
+    }
+
+    /// Like `command`, with `tessera` started by `wrapper` (e.g. `["strace", "-f", "--"]`),
+    /// which gets the same directory and clean environment and passes them on.
+    pub fn command_under(&self, wrapper: &[&str]) -> Command {
+        let (program, args) = wrapper.split_first().expect("a wrapper program");
+        let mut command = Command::new(program);
+        command.args(args).arg(&self.bin);
+        self.prepared(command)
+    }
+
+    fn prepared(&self, mut command: Command) -> Command {
         command.current_dir(self.path());
         for var in ENV_TO_CLEAR {
             command.env_remove(var);

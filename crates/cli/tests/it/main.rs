@@ -24,3 +24,4 @@ mod mfa;
 mod postgres;
 mod proxy;
 mod rbac;
+mod sqlite_sync;
