@@ -10,6 +10,9 @@
 //   node bench/writes.mjs login BASE CLIENT_ID CALLBACK EMAIL PASSWORD AUDIENCE CLIENTS COUNT
 //     CLIENTS clients sign in COUNT times each through the hosted form (/authorize, the
 //     form, the code redeemed), all at once.
+//   node bench/writes.mjs floor BASE CLIENT_ID CALLBACK EMAIL PASSWORD AUDIENCE CLIENTS SECONDS
+//     The rotation's requests against crates/server/examples/sign_floor.rs at BASE (an
+//     HTTP server that only signs the two tokens): no sign-in, the other arguments unused.
 //
 // Prints one JSON line: {ops, seconds, per_second, p50_ms, p99_ms, errors, signatures, writes,
 // commits, server_cpu_s} (signatures: tokens signed per operation, read from the answers; writes
@@ -25,8 +28,8 @@ import { createHash, randomBytes } from 'node:crypto';
 const [mode, base, clientId, callback, email, password, audience, clientsText, amountText] = process.argv.slice(2);
 const clients = Number(clientsText);
 const amount = Number(amountText);
-if (!['rotation', 'code', 'login'].includes(mode) || !audience || !(clients > 0 && clients <= 250) || !(amount > 0)) {
-  console.error('usage: node bench/writes.mjs rotation|code|login BASE CLIENT_ID CALLBACK EMAIL PASSWORD AUDIENCE CLIENTS SECONDS|COUNT');
+if (!['rotation', 'code', 'login', 'floor'].includes(mode) || !audience || !(clients > 0 && clients <= 250) || !(amount > 0)) {
+  console.error('usage: node bench/writes.mjs rotation|code|login|floor BASE CLIENT_ID CALLBACK EMAIL PASSWORD AUDIENCE CLIENTS SECONDS|COUNT');
   process.exit(2);
 }
 
@@ -153,13 +156,17 @@ if (mode === 'login') {
   }));
   seconds = Number(process.hrtime.bigint() - started) / 1e9;
 } else {
-  const scope = mode === 'rotation' ? 'openid offline_access' : 'openid';
+  const scope = mode === 'code' ? 'openid' : 'openid offline_access';
   await Promise.all(all.map(async (client) => {
+    if (mode === 'floor') {
+      client.refresh = 'floor';
+      return;
+    }
     const tokens = await redeem(client, await codeFor(client, scope));
     client.refresh = tokens.refresh_token;
     if (mode === 'rotation' && !client.refresh) throw new Error('no refresh token: offline_access not allowed?');
   }));
-  const op = mode === 'rotation'
+  const op = mode !== 'code'
     ? (client) => rotate(client)
     : async (client) => redeem(client, await codeFor(client, scope));
   const run = async (ms, counting) => {

@@ -8,7 +8,10 @@
 #    exchanged, against the Argon2id verifications/s of Tessera's own parameters and crate
 #    (crates/server/examples/argon2_rate.rs) — and, for information, against that plus the
 #    RSA signatures of the tokens; and the server's resident memory before the burst, right
-#    after it and 5 s later.
+#    after it and 5 s later;
+#  - the floor under a rotation: the same requests against an HTTP server that only signs
+#    the two tokens (crates/server/examples/sign_floor.rs, pinned like the server) — what
+#    HTTP, the crypto and the kernel cost any server here, before any database or policy.
 # The commit limit: the sqlite3 shell commits single-row transactions (WAL,
 # synchronous=FULL, as Tessera) into a database beside the server's, one after another.
 # The server's own writes and commits (its metrics) show how many writes shared an fsync.
@@ -29,6 +32,7 @@
 #   BENCH_SKIP_BUILD=1      use target/release/tessera and its argon2_rate example as they are
 #   BENCH_TESSERA_BIN=PATH  measure that binary instead (implies no build of it)
 #   BENCH_ARGON2_RATE_BIN=PATH  the argon2_rate example to use (implies no build of it)
+#   BENCH_SIGN_FLOOR_BIN=PATH   the sign_floor example to use (implies no build of it)
 #   BENCH_OUT=BENCHMARKS.md report path, relative to the repository root
 set -euo pipefail
 
@@ -73,18 +77,23 @@ done
 
 BIN=${BENCH_TESSERA_BIN:-$ROOT/target/release/tessera}
 RATE_BIN=${BENCH_ARGON2_RATE_BIN:-$ROOT/target/release/examples/argon2_rate}
+FLOOR_BIN=${BENCH_SIGN_FLOOR_BIN:-$ROOT/target/release/examples/sign_floor}
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
   if [[ -z ${BENCH_TESSERA_BIN:-} ]]; then
     log "cargo build --release -p tessera"
     cargo build --release -p tessera >&2 || die "the build failed"
   fi
-  if [[ -z ${BENCH_ARGON2_RATE_BIN:-} ]]; then
-    log "cargo build --release -p tessera-server --example argon2_rate"
-    cargo build --release -p tessera-server --example argon2_rate >&2 || die "the build of argon2_rate failed"
+  examples=()
+  [[ -n ${BENCH_ARGON2_RATE_BIN:-} ]] || examples+=(--example argon2_rate)
+  [[ -n ${BENCH_SIGN_FLOOR_BIN:-} ]] || examples+=(--example sign_floor)
+  if (( ${#examples[@]} )); then
+    log "cargo build --release -p tessera-server ${examples[*]}"
+    cargo build --release -p tessera-server "${examples[@]}" >&2 || die "the build of the examples failed"
   fi
 fi
 [[ -x $BIN ]] || die "no binary at $BIN"
 [[ -x $RATE_BIN ]] || die "no argon2_rate at $RATE_BIN (cargo build --release -p tessera-server --example argon2_rate)"
+[[ -x $FLOOR_BIN ]] || die "no sign_floor at $FLOOR_BIN (cargo build --release -p tessera-server --example sign_floor)"
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$BENCH_DIR/results"
@@ -96,7 +105,14 @@ record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
 free_port() { node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
 
 SERVER_PID=
-cleanup() { [[ -z $SERVER_PID ]] || { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }; }
+FLOOR_PID=
+cleanup() {
+  local pid
+  for pid in $SERVER_PID $FLOOR_PID; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
 trap cleanup EXIT
 
 # ---- the limits ------------------------------------------------------------------------------
@@ -148,31 +164,51 @@ for ((i = 0; i < 300; i++)); do
   sleep 0.1
 done
 curl -fsS -o /dev/null "$BASE/healthz" || die "the server is not ready: $(tail -5 "$RUN_DIR/server.log")"
+FLOOR_PORT=$(free_port)
+FLOOR_BASE=http://127.0.0.1:$FLOOR_PORT
+"${SERVER_PIN[@]}" "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT" >"$RUN_DIR/floor.log" 2>&1 &
+FLOOR_PID=$!
+for ((i = 0; i < 100; i++)); do
+  [[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -d grant_type=refresh_token "$FLOOR_BASE/oauth/token") == 200 ]] && break
+  kill -0 "$FLOOR_PID" 2>/dev/null || die "sign_floor exited: $(tail -5 "$RUN_DIR/floor.log")"
+  sleep 0.1
+done
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
 
 measure() { # measure KEY MODE CLIENTS AMOUNT: one run of bench/writes.mjs
-  local key=$1 mode=$2 clients=$3 amount=$4 out
-  out=$(BENCH_METRICS_URL=http://127.0.0.1:$METRICS/metrics BENCH_SERVER_PID=$SERVER_PID \
-    "${LOAD_PIN[@]}" node "$BENCH_DIR/writes.mjs" "$mode" "$BASE" "$SPA_ID" "$CALLBACK" "$EMAIL" "$PASSWORD" "$AUDIENCE" "$clients" "$amount") \
+  local key=$1 mode=$2 clients=$3 amount=$4 out base=$BASE pid=$SERVER_PID metrics=http://127.0.0.1:$METRICS/metrics
+  [[ $mode != floor ]] || { base=$FLOOR_BASE; pid=$FLOOR_PID; metrics=; }
+  out=$(BENCH_METRICS_URL=$metrics BENCH_SERVER_PID=$pid \
+    "${LOAD_PIN[@]}" node "$BENCH_DIR/writes.mjs" "$mode" "$base" "$SPA_ID" "$CALLBACK" "$EMAIL" "$PASSWORD" "$AUDIENCE" "$clients" "$amount") \
     || die "bench/writes.mjs $mode failed"
   echo "$out" >"$RUN_DIR/$key.json"
   record "$key" "$out"
   log "$key: $out"
 }
 
-# Each load is compared with limits measured right before and right after it, in its round:
-# this machine's speed drifts by more than the goals' margins within a minute, so a limit
-# measured a minute away from its load says little about it.
+# Each load is compared with limits measured right before and right after it: this
+# machine's speed drifts by more than the goals' margins within a minute, so a limit
+# measured a minute away from its load says little about it. One RSA measurement between
+# two loads serves as the first one's "after" and the next one's "before".
 argon2_rate() { "${SERVER_PIN[@]}" "$RATE_BIN" "$SERVER_CORES" 5; }
+RSA_LAST=
+signing_load() { # signing_load KEY MODE CLIENTS: a load bound by RSA, with its neighbouring rates
+  record "rsa_before_$1" "$RSA_LAST"
+  measure "$1" "$2" "$3" "$DURATION"
+  RSA_LAST=$(rsa_rate)
+  record "rsa_after_$1" "$RSA_LAST"
+}
 for ((round = 1; round <= ROUNDS; round++)); do
   log "round $round: limits"
   record "commits_r$round" "$(commit_rate)"
-  record "rsa_r$round" "$(rsa_rate)"
+  RSA_LAST=$(rsa_rate)
+  record "rsa_r$round" "$RSA_LAST"
   for clients in 4 16; do
-    measure "rotation_c${clients}_r$round" rotation "$clients" "$DURATION"
-    measure "code_c${clients}_r$round" code "$clients" "$DURATION"
+    signing_load "rotation_c${clients}_r$round" rotation "$clients"
+    signing_load "floor_c${clients}_r$round" floor "$clients"
+    signing_load "code_c${clients}_r$round" code "$clients"
   done
-  record "rsa_after_r$round" "$(rsa_rate)"
+  record "rsa_after_r$round" "$RSA_LAST"
   record "argon2_r$round" "$(argon2_rate)"
   sleep 2
   record "rss_before_r$round" "$(rss_mb)"
