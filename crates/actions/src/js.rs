@@ -75,6 +75,8 @@ pub(crate) struct RecordedDenial {
     pub code: String,
     pub reason: String,
     pub user_message: Option<String>,
+    /// `api.refreshToken.revoke`: the refresh token presented is revoked as well.
+    pub revoke_refresh_token: bool,
 }
 
 impl Record {
@@ -119,12 +121,22 @@ impl Record {
                             code: text(0),
                             reason: text(1),
                             user_message: None,
+                            revoke_refresh_token: false,
                         },
                         _ => RecordedDenial {
                             code: "access_denied".to_string(),
                             reason: text(0),
                             user_message: (!argument(1).is_null()).then(|| text(1)),
+                            revoke_refresh_token: false,
                         },
+                    });
+                }
+                "refreshToken.revoke" => {
+                    record.denied = Some(RecordedDenial {
+                        code: "access_denied".to_string(),
+                        reason: text(0),
+                        user_message: None,
+                        revoke_refresh_token: true,
                     });
                 }
                 "redirect.sendUserTo" => {
@@ -141,6 +153,7 @@ impl Record {
                         code: text(0),
                         reason: text(1),
                         user_message: None,
+                        revoke_refresh_token: false,
                     });
                 }
                 other => return Err(format!("api.{other} is not known to the engine")),

@@ -273,6 +273,9 @@ pub struct Denial {
     pub reason: String,
     /// pre-user-registration's `userMessage`, shown to the user.
     pub user_message: Option<String>,
+    /// post-login's `api.refreshToken.revoke`: the refresh token the exchange presented is
+    /// revoked too (the engine allows it only where the event has `refresh_token`).
+    pub revoke_refresh_token: bool,
     /// The action or rule that denied.
     pub by: String,
 }

@@ -26,6 +26,9 @@ pub(crate) struct Prepared {
     /// `onContinuePostLogin` one of a resumed run (with the request's body and query).
     redirect_json: String,
     continue_json: String,
+    /// Whether the event has `refresh_token` (a refresh token exchange), which
+    /// `api.refreshToken.revoke` needs.
+    exchanges_refresh_token: bool,
 }
 
 impl Prepared {
@@ -34,6 +37,10 @@ impl Prepared {
     pub(crate) fn new(mut job: Job) -> Prepared {
         normalise_event(&mut job.event);
         let event_json = job.event.to_string();
+        let exchanges_refresh_token = job
+            .event
+            .get("refresh_token")
+            .is_some_and(|token| !token.is_null());
         let (redirect_json, continue_json) = match &job.redirect {
             None => ("null".to_string(), "null".to_string()),
             Some(context) => (
@@ -52,6 +59,7 @@ impl Prepared {
             event_json,
             redirect_json,
             continue_json,
+            exchanges_refresh_token,
         }
     }
 }
@@ -65,6 +73,7 @@ pub(crate) fn run_job(
         event_json,
         redirect_json,
         continue_json,
+        exchanges_refresh_token,
     }: Prepared,
     limits: &crate::Limits,
     running: &Mutex<String>,
@@ -203,6 +212,15 @@ pub(crate) fn run_job(
                 let denied = apply(&mut outcome, record);
                 // A denial wins over a redirect asked for in the same execution.
                 if let Some(denied) = denied {
+                    if denied.revoke_refresh_token && !exchanges_refresh_token {
+                        let message = "api.refreshToken.revoke: this transaction has no refresh \
+                                       token (event.refresh_token is set only when one is exchanged)"
+                            .to_string();
+                        if let Some(log) = outcome.logs.last_mut() {
+                            log.error = Some(message.clone());
+                        }
+                        return failed(outcome, &action.name, message);
+                    }
                     outcome.denied = Some(denial(denied, &action.name));
                     return outcome;
                 }
@@ -379,6 +397,7 @@ fn denial(denied: RecordedDenial, by: &str) -> Denial {
         code: denied.code,
         reason: denied.reason,
         user_message: denied.user_message,
+        revoke_refresh_token: denied.revoke_refresh_token,
         by: by.to_string(),
     }
 }

@@ -77,6 +77,72 @@ async fn a_deny_stops_later_actions_but_keeps_its_own_changes() {
 }
 
 #[tokio::test]
+async fn refresh_token_revoke_denies_and_asks_for_the_revocation() {
+    let engine = engine();
+    let mut event = post_login_event();
+    event["transaction"]["protocol"] = json!("oauth2-refresh-token");
+    event["refresh_token"] =
+        json!({"id": "rt_1", "client_id": "c", "created_at": "2026-12-01T00:00:00.000Z"});
+    let revoking = r#"exports.onExecutePostLogin = async (event, api) => {
+        if (event.refresh_token && event.refresh_token.id === 'rt_1') {
+            api.refreshToken.revoke('Invalid IP change');
+        }
+        api.user.setAppMetadata('revoked', true);
+    };"#;
+    let later = "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/later', true); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, event, &[revoking, later]).await;
+    let denial = outcome.denied.clone().expect("denied");
+    assert_eq!(
+        (
+            denial.code.as_str(),
+            denial.reason.as_str(),
+            denial.revoke_refresh_token
+        ),
+        ("access_denied", "Invalid IP change", true)
+    );
+    assert_eq!(
+        outcome.app_metadata["revoked"], true,
+        "the action ran to its end"
+    );
+    assert!(
+        outcome.id_token_claims.is_empty(),
+        "later actions did not run"
+    );
+    // A plain deny revokes nothing.
+    let denying = "exports.onExecutePostLogin = async (event, api) => { api.access.deny('no'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[denying]).await;
+    assert!(!outcome.denied.expect("denied").revoke_refresh_token);
+}
+
+#[tokio::test]
+async fn refresh_token_revoke_fails_where_no_refresh_token_is_exchanged() {
+    let engine = engine();
+    let revoking =
+        "exports.onExecutePostLogin = async (event, api) => { api.refreshToken.revoke('x'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[revoking]).await;
+    assert!(outcome.denied.is_none(), "{outcome:?}");
+    assert!(
+        failure_message(&outcome)
+            .starts_with("api.refreshToken.revoke: this transaction has no refresh token"),
+        "{}",
+        failure_message(&outcome)
+    );
+    assert_eq!(
+        outcome.logs[0].error.as_deref(),
+        Some(failure_message(&outcome).as_str()),
+        "the execution's log says why"
+    );
+    // The other refresh-token methods are still refused clearly.
+    let expiring =
+        "exports.onExecutePostLogin = async (event, api) => { api.refreshToken.setExpiresAt(1); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[expiring]).await;
+    assert_eq!(
+        failure_message(&outcome),
+        "Error: api.refreshToken.setExpiresAt is not supported yet"
+    );
+}
+
+#[tokio::test]
 async fn a_failure_stops_later_actions() {
     let engine = engine();
     let throwing =

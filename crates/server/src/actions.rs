@@ -29,10 +29,10 @@ pub(crate) struct RequestFacts {
     pub(crate) user_agent: Option<String>,
     pub(crate) hostname: Option<String>,
     pub(crate) language: Option<String>,
-    /// The query (or, for `/oauth/token`, the body) as Auth0 shows it: secrets left out.
+    /// The query (for `/oauth/token`, its body too) as Auth0 shows it: secrets left out.
     pub(crate) query: Map<String, Value>,
-    /// A form's fields (`/continue`'s, where a redirect action's site may post its
-    /// token): `event.request.body`.
+    /// A form's fields (`/oauth/token`'s; `/continue`'s, where a redirect action's site
+    /// may post its token): `event.request.body`.
     pub(crate) body: Map<String, Value>,
 }
 
@@ -223,6 +223,12 @@ pub(crate) enum Stopped {
     /// `api.redirect.sendUserTo`: the browser goes to `url`; the login continues at
     /// `/continue` with what `continuation` keeps.
     Redirect(Box<Suspended>),
+    /// `api.refreshToken.revoke`: the exchange is refused (`access_denied`, the reason as
+    /// its description) and the refresh token presented is revoked. Only a refresh
+    /// exchange gets it (the engine fails the action elsewhere).
+    RefreshTokenRevoked {
+        description: String,
+    },
     Store(StoreError),
 }
 
@@ -365,6 +371,9 @@ pub(crate) struct Login<'a> {
     pub(crate) amr: &'a [String],
     /// Whether an action may send the browser away (`api.redirect`).
     pub(crate) redirects: Redirects<'a>,
+    /// `event.refresh_token`: the refresh token a refresh exchange presented (`None`
+    /// elsewhere); `api.refreshToken.revoke` works only where it is set.
+    pub(crate) refresh_token: Option<Value>,
 }
 
 /// Where a post-login run stands with `api.redirect`.
@@ -436,6 +445,9 @@ pub(crate) async fn post_login(
     });
     if let Some(api) = login.api {
         event["resource_server"] = json!({ "identifier": api.identifier });
+    }
+    if let Some(token) = &login.refresh_token {
+        event["refresh_token"] = token.clone();
     }
     let redirect = redirect_context(state, login, &program)?;
     let redirect_state = redirect.as_ref().map(|context| context.state.clone());
@@ -855,8 +867,14 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
             action = %denial.by,
             %client_id,
             reason = %denial.reason,
+            revoke_refresh_token = denial.revoke_refresh_token,
             "access denied by an action"
         );
+        if denial.revoke_refresh_token {
+            return Err(Stopped::RefreshTokenRevoked {
+                description: bounded(denial.reason),
+            });
+        }
         return Err(Stopped::Denied {
             code: denial.code,
             description: bounded(denial.reason),

@@ -51,6 +51,11 @@ impl From<actions::Stopped> for Denied {
             },
             actions::Stopped::SecondFactor { remember } => Denied::SecondFactor { remember },
             actions::Stopped::Redirect(suspended) => Denied::Redirect(suspended),
+            // The refresh grant revokes the token itself before it answers.
+            actions::Stopped::RefreshTokenRevoked { description } => Denied::Action {
+                code: "access_denied",
+                description,
+            },
             actions::Stopped::Store(error) => Denied::Store(error),
         }
     }

@@ -297,6 +297,8 @@ pub struct RefreshFamily {
     pub client_id: String,
     pub user_id: String,
     pub grant: String,
+    /// When the family's first token was issued.
+    pub created_at: i64,
     pub expires_at: i64,
 }
 

@@ -522,6 +522,126 @@ exports.onExecutePostLogin = async (event, api) => {\n\
     tally.finish();
 }
 
+/// A sign-in for a refresh token of the quickstart API: its token response.
+async fn refreshable(server: &TestServer) -> Value {
+    server
+        .code_flow(&browser(), "openid offline_access read:messages", Some(API))
+        .await
+}
+
+#[tokio::test]
+async fn refresh_token_revocation_stays_with_the_token_presented() {
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/refresh_token_revoke");
+
+    // During a sign-in there is no refresh token to revoke: the action fails, closed.
+    bind_post_login(
+        &server,
+        &token,
+        "revoke at sign-in",
+        "exports.onExecutePostLogin = async (event, api) => { api.refreshToken.revoke('no token here'); };",
+    )
+    .await;
+    let params = sign_in(&server).await;
+    tally.case(
+        "revoke during a sign-in: access_denied, no code, the reason not shown",
+        params.get("error").map(String::as_str) == Some("access_denied")
+            && !params.contains_key("code")
+            && params
+                .get("error_description")
+                .is_some_and(|d| !d.contains("no token here")),
+        format_args!("{params:?}"),
+    );
+
+    // The action sees the token's facts, never the token: not in event.request, not in
+    // event.refresh_token.
+    bind_post_login(
+        &server,
+        &token,
+        "peeking",
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.accessToken.setCustomClaim('https://x/seen', JSON.stringify([event.request, event.refresh_token || null]));\n};",
+    )
+    .await;
+    let tokens = refreshable(&server).await;
+    let presented = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (status, refreshed) = server.refresh(&presented).await;
+    let seen = match refreshed["access_token"].as_str() {
+        Some(access) => server.verify(access, API).await["https://x/seen"].clone(),
+        None => Value::Null,
+    };
+    tally.case(
+        "a refresh shows the action event.refresh_token but not the token itself",
+        status == 200
+            && seen.as_str().is_some_and(|text| {
+                text.contains("\"rotating\":true") && !text.contains(&presented)
+            }),
+        format_args!("{status} {seen}"),
+    );
+
+    // Revocation with a 100 kB reason, for one of two families of the same user.
+    bind_post_login(
+        &server,
+        &token,
+        "revoking",
+        "exports.onExecutePostLogin = async (event, api) => {\n  if (event.request.body.revoke === 'yes') api.refreshToken.revoke('r'.repeat(100000));\n};",
+    )
+    .await;
+    let kept = refreshable(&server).await["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let doomed_first = refreshable(&server).await["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (_, rotated) = server.refresh(&doomed_first).await;
+    let doomed = rotated["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (status, refused) = server
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &server.spa_client_id),
+            ("refresh_token", &doomed),
+            ("revoke", "yes"),
+        ])
+        .await;
+    let description = refused["error_description"].as_str().unwrap_or_default();
+    tally.case(
+        "a revoking action: 403 access_denied, nothing issued, a short description",
+        status == 403
+            && refused["error"] == "access_denied"
+            && refused.get("access_token").is_none()
+            && !description.is_empty()
+            && description.len() <= 1024,
+        format_args!("{status} {} bytes of description", description.len()),
+    );
+    for (what, presented) in [
+        ("the token presented", &doomed),
+        ("the one it was rotated from", &doomed_first),
+    ] {
+        let (status, body) = server.refresh(presented).await;
+        tally.case(
+            format!("after the revocation, {what} is refused (invalid_grant)"),
+            status == 400 && body["error"] == "invalid_grant" && body.get("access_token").is_none(),
+            format_args!("{status} {body}"),
+        );
+    }
+    let (status, body) = server.refresh(&kept).await;
+    tally.case(
+        "the same user's other family is untouched",
+        status == 200 && body["access_token"].is_string(),
+        format_args!("{status} {body}"),
+    );
+    unbind_all(&server, &token).await;
+    tally.finish();
+}
+
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }

@@ -488,6 +488,7 @@ async fn approve(
         connection: session.connection.as_deref(),
         amr: &session.amr,
         redirects: actions::Redirects::Impossible,
+        refresh_token: None,
     };
     let custom = match actions::post_login(state, &login)
         .await

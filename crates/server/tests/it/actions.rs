@@ -450,3 +450,101 @@ async fn post_login_sees_the_users_second_factors() {
     assert_eq!(types, ["otp", "recovery-code"], "Auth0's names: {factors}");
     assert_eq!(providers, json!(["guardian"]));
 }
+
+/// Revokes the refresh token of an exchange whose body says it is risky (the parameter
+/// stands in for a real signal, such as the address changing); tells what it saw.
+const REVOKING: &str = r#"
+exports.onExecutePostLogin = async (event, api) => {
+  if (!event.refresh_token) {
+    api.idToken.setCustomClaim('https://example.com/had_refresh_token', false);
+    return;
+  }
+  if (event.request.body.risk === 'high') {
+    api.refreshToken.revoke('Risky refresh from ' + event.request.ip);
+    return;
+  }
+  api.accessToken.setCustomClaim('https://example.com/refresh_token', event.refresh_token);
+};
+"#;
+
+#[tokio::test]
+async fn post_login_sees_the_refresh_token_and_may_revoke_it() {
+    let server = spawn().await;
+    bind(&server, "post-login", "revoking", REVOKING).await;
+    let tokens = server
+        .code_flow(&browser(), "openid offline_access read:messages", Some(API))
+        .await;
+    let id = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(
+        id["https://example.com/had_refresh_token"], false,
+        "a sign-in has no event.refresh_token"
+    );
+    let first = tokens["refresh_token"].as_str().unwrap();
+
+    // A plain refresh: the action sees the token's family.
+    let (status, refreshed) = server.refresh(first).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let seen =
+        payload(refreshed["access_token"].as_str().unwrap())["https://example.com/refresh_token"]
+            .clone();
+    assert_eq!(seen["client_id"], json!(server.spa_client_id), "{seen}");
+    assert_eq!(seen["user_id"], json!(server.user_id), "{seen}");
+    assert_eq!(seen["rotating"], true, "{seen}");
+    assert_eq!(
+        seen["resource_servers"],
+        json!([{"audience": API, "scopes": "openid offline_access read:messages"}]),
+        "{seen}"
+    );
+    assert!(
+        seen["id"].as_str().is_some_and(|id| !id.is_empty()) && seen["session_id"].is_string(),
+        "{seen}"
+    );
+    for field in ["created_at", "expires_at"] {
+        let at = seen[field].as_str().unwrap_or_default();
+        assert!(at.ends_with('Z') && at.len() == 24, "{field}: {seen}");
+    }
+    assert!(seen["created_at"].as_str() < seen["expires_at"].as_str());
+    let second = refreshed["refresh_token"].as_str().unwrap().to_string();
+
+    // The next exchange is risky: refused, and the token is revoked with its family.
+    let (status, refused) = server
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &server.spa_client_id),
+            ("refresh_token", &second),
+            ("risk", "high"),
+        ])
+        .await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"], "access_denied");
+    assert_eq!(refused["error_description"], "Risky refresh from 127.0.0.1");
+    assert!(refused.get("access_token").is_none());
+    for token in [second.as_str(), first] {
+        let (status, body) = server.refresh(token).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+    }
+
+    // The audit log has the revocation, with its reason.
+    let logs_token = server.management_token(&["read:logs"]).await;
+    let logs = call(
+        &server,
+        &logs_token,
+        Method::GET,
+        "/logs?q=type:srrt",
+        Value::Null,
+    )
+    .await;
+    let events = logs.as_array().expect("a list of events");
+    assert_eq!(events.len(), 1, "{logs}");
+    assert_eq!(events[0]["client_id"], json!(server.spa_client_id));
+    assert_eq!(events[0]["user_id"], json!(server.user_id));
+    assert_eq!(
+        events[0]["details"]["reason"],
+        "Risky refresh from 127.0.0.1"
+    );
+    assert_eq!(events[0]["details"]["refresh_token_id"], seen["id"]);
+}

@@ -757,3 +757,61 @@ async fn the_test_endpoint_runs_the_draft_and_refuses_bad_input() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_test_endpoint_shows_a_refresh_token_revocation() {
+    let server = spawn().await;
+    let token = server.management_token(ACTION_SCOPES).await;
+    let t = token.as_str();
+    let mut body = post_login("revoking");
+    body["code"] = json!(
+        "exports.onExecutePostLogin = async (event, api) => { api.refreshToken.revoke('stolen device'); };"
+    );
+    let (_, action) = call(&server, t, Method::POST, "/actions/actions", Some(body)).await;
+    let test = format!("/actions/actions/{}/test", action["id"].as_str().unwrap());
+    let user = json!({"user_id": "auth0|1", "email": "a@example.com"});
+
+    let exchange = json!({"user": user, "refresh_token": {"id": "rt_1", "client_id": "c"}});
+    let (status, answer) = call(
+        &server,
+        t,
+        Method::POST,
+        &test,
+        Some(json!({"payload": exchange})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let commands = &answer["payload"]["commands"];
+    assert_eq!(
+        commands["refresh_token"],
+        json!({"revoked": true, "reason": "stolen device"}),
+        "{answer}"
+    );
+    assert_eq!(
+        commands["access_denied"]["reason"], "stolen device",
+        "{answer}"
+    );
+    assert!(answer["payload"].get("error").is_none(), "{answer}");
+
+    // A sign-in's event has no refresh token: the revocation is the action's error.
+    let (status, answer) = call(
+        &server,
+        t,
+        Method::POST,
+        &test,
+        Some(json!({"payload": {"user": user}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["payload"]["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message
+                .starts_with("api.refreshToken.revoke: this transaction has no refresh token")),
+        "{answer}"
+    );
+    assert!(
+        answer["payload"]["commands"].get("refresh_token").is_none(),
+        "{answer}"
+    );
+}

@@ -30,7 +30,7 @@ const ROTATE_LIVE_TOKEN: &str = "UPDATE refresh_tokens SET rotated_at = $1 \
 macro_rules! rotation_select {
     () => {
         "SELECT t.rotated_at, t.idle_expires_at, f.family_id, f.client_id, f.user_id, f.\"grant\", \
-         f.expires_at, f.revoked_at \
+         f.created_at, f.expires_at, f.revoked_at \
          FROM refresh_tokens t JOIN refresh_token_families f \
          ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
          WHERE t.tenant_id = $1 AND t.token_hash = $2"
@@ -43,6 +43,7 @@ fn family_from_row(row: &impl Fetch) -> StoreResult<RefreshFamily> {
         client_id: row.col("client_id")?,
         user_id: row.col("user_id")?,
         grant: row.col("grant")?,
+        created_at: row.col("created_at")?,
         expires_at: row.col("expires_at")?,
     })
 }
@@ -164,7 +165,7 @@ impl Store {
     ) -> StoreResult<Option<RefreshFamily>> {
         each!(self, |pool| {
             let row = sqlx::query(
-            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.expires_at \
+            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.created_at, f.expires_at \
              FROM refresh_tokens t JOIN refresh_token_families f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
              WHERE t.tenant_id = $1 AND t.token_hash = $2 AND f.revoked_at IS NULL AND f.expires_at > $3",
         )
@@ -191,7 +192,8 @@ impl Store {
                 "SELECT fam.*, ",
                 user_columns!(),
                 " FROM (SELECT f.family_id, f.client_id, f.user_id AS family_user_id, f.\"grant\", \
-                 f.expires_at AS family_expires_at FROM refresh_tokens t JOIN refresh_token_families f \
+                 f.created_at AS family_created_at, f.expires_at AS family_expires_at \
+                 FROM refresh_tokens t JOIN refresh_token_families f \
                  ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
                  WHERE t.tenant_id = $1 AND t.token_hash = $2 AND f.revoked_at IS NULL \
                  AND f.expires_at > $3) fam \
@@ -211,6 +213,7 @@ impl Store {
                 client_id: row.col("client_id")?,
                 user_id: user.user_id.clone(),
                 grant: row.col("grant")?,
+                created_at: row.col("family_created_at")?,
                 expires_at: row.col("family_expires_at")?,
             };
             Ok(Some((family, user)))
@@ -227,7 +230,7 @@ impl Store {
     ) -> StoreResult<Option<(RefreshFamily, i64)>> {
         each!(self, |pool| {
             let row = sqlx::query(
-            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.expires_at, t.idle_expires_at \
+            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.created_at, f.expires_at, t.idle_expires_at \
              FROM refresh_tokens t JOIN refresh_token_families f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
              WHERE t.tenant_id = $1 AND t.token_hash = $2 AND t.rotated_at IS NULL \
              AND t.idle_expires_at > $3 AND f.revoked_at IS NULL AND f.expires_at > $3",

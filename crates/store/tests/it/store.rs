@@ -573,6 +573,7 @@ async fn a_refresh_family_is_read_with_its_user(store: &Store) {
         (family_id.as_str(), "c")
     );
     assert_eq!(family.user_id, "auth0|r6");
+    assert_eq!((family.created_at, family.expires_at), (0, 10_000));
     assert_eq!(
         (user.user_id.as_str(), user.email.as_deref(), user.blocked),
         ("auth0|r6", Some("r6@x.io"), false)
@@ -588,12 +589,14 @@ async fn a_refresh_family_is_read_with_its_user(store: &Store) {
             alone.family_id,
             alone.user_id,
             alone.grant,
+            alone.created_at,
             alone.expires_at
         ),
         (
             family.family_id,
             family.user_id,
             family.grant,
+            family.created_at,
             family.expires_at
         )
     );

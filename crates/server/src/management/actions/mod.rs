@@ -518,6 +518,12 @@ pub(crate) async fn test(
             "access_denied".into(),
             json!({"code": denied.code, "reason": denied.reason, "user_message": denied.user_message}),
         );
+        if denied.revoke_refresh_token {
+            commands.insert(
+                "refresh_token".into(),
+                json!({"revoked": true, "reason": denied.reason}),
+            );
+        }
     }
     let error = outcome
         .failed

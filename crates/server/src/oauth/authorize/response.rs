@@ -316,6 +316,7 @@ async fn issue_response(
             connection: session.connection.as_deref(),
             amr: &session.amr,
             redirects,
+            refresh_token: None,
         },
         &mut granted,
     )

@@ -86,8 +86,10 @@ async fn handle(
     // Before the grant: a bad proof costs nothing (no code consumed, no token rotated).
     let proven = dpop::proven_key(state, headers, "oauth/token")?;
     let dpop = proven.as_deref();
-    // What Actions see of this request (`event.request`); the body without credentials.
-    let facts = RequestFacts::of(ip, "POST", headers, visible_parameters(params.iter()));
+    // What Actions see of this request (`event.request`): the body without credentials,
+    // as `body` (Auth0's place for a token request's form) and, as before, as `query`.
+    let visible = visible_parameters(params.iter());
+    let facts = RequestFacts::of(ip, "POST", headers, visible.clone()).with_body(visible);
     let (grant, issued) = match params.get("grant_type") {
         Some("authorization_code") => (
             Grant::AuthorizationCode,

@@ -207,6 +207,7 @@ pub(super) async fn finish(
         connection: Some(&request.connection),
         amr: &signed_in.amr,
         redirects: actions::Redirects::Impossible,
+        refresh_token: None,
     };
     let custom = match actions::post_login(state, &login)
         .await

@@ -1,8 +1,9 @@
 //! `grant_type=refresh_token`: rotating refresh tokens — every use returns a new one;
 //! presenting a used one revokes the whole family.
 
-use tessera_core::{ids, scope};
-use tessera_store::{RefreshRotation, RefreshTiming};
+use serde_json::{Value, json};
+use tessera_core::{claims, ids, scope};
+use tessera_store::{RefreshFamily, RefreshRotation, RefreshTiming};
 
 use super::client_auth::ClientCredentials;
 use super::response::TokenResponse;
@@ -80,10 +81,16 @@ pub(super) async fn grant(
         connection: grant.signed_in.connection.as_deref(),
         amr: &grant.signed_in.amr,
         redirects: actions::Redirects::Impossible,
+        refresh_token: Some(refresh_token_event(&family, &grant)),
     };
-    let custom = actions::post_login(state, &login)
-        .await
-        .map_err(grant::Denied::from)?;
+    let custom = match actions::post_login(state, &login).await {
+        Ok(custom) => custom,
+        Err(actions::Stopped::RefreshTokenRevoked { description }) => {
+            revoked_by_action(state, &old_hash, &family, &description, now).await?;
+            return Err(OAuthError::access_denied(description));
+        }
+        Err(stopped) => return Err(grant::Denied::from(stopped).into()),
+    };
     let new_token = ids::secret_token();
     let timing = RefreshTiming {
         idle_lifetime: client.refresh.idle_token_lifetime,
@@ -132,4 +139,51 @@ pub(super) async fn grant(
         Some(RefreshSource::Rotated(new_token)),
     )
     .await
+}
+
+/// Auth0's `event.refresh_token` for the token a refresh exchange presents. Its `id` is
+/// the family's: every token rotated out of one sign-in shares it, so a policy keyed on it
+/// follows the grant, not one link of the chain. Tessera keeps no device history for a
+/// token (`device`, `last_exchanged_at`): they are absent.
+fn refresh_token_event(family: &RefreshFamily, grant: &RefreshGrant) -> Value {
+    let mut event = json!({
+        "id": family.family_id,
+        "client_id": family.client_id,
+        "user_id": family.user_id,
+        "created_at": claims::rfc3339(family.created_at),
+        "expires_at": claims::rfc3339(family.expires_at),
+        "rotating": true,
+        "session_id": grant.sid,
+    });
+    if let Some(audience) = &grant.audience {
+        event["resource_servers"] =
+            json!([{ "audience": audience, "scopes": grant.scope.join(" ") }]);
+    }
+    event
+}
+
+/// `api.refreshToken.revoke`: the family of the token presented is revoked — the token
+/// and every one rotated out of it — and the audit log says so (`srrt`, with the reason).
+async fn revoked_by_action(
+    state: &AppState,
+    token_hash: &[u8],
+    family: &RefreshFamily,
+    reason: &str,
+    now: i64,
+) -> Result<(), OAuthError> {
+    state
+        .store()
+        .revoke_refresh_token(token_hash, &family.client_id, now)
+        .await?;
+    tracing::info!(
+        target: "tessera::actions",
+        client_id = %family.client_id,
+        "an action revoked the refresh token presented"
+    );
+    let mut event = crate::audit::event("srrt", "Successful Refresh Token Revocation");
+    event.client_id = Some(family.client_id.clone());
+    event.user_id = Some(family.user_id.clone());
+    event.details = json!({ "reason": reason, "refresh_token_id": family.family_id });
+    state.record_log(event);
+    Ok(())
 }
