@@ -61,10 +61,10 @@ for (const [mode, label, durable] of [['rotation', 'Refresh-token rotation', 1],
       ? `${n(rsa)} RSA signs/s ÷ ${run.signatures} tokens`
       : `${n(commits)} durable commits/s ÷ ${durable}`;
     const ratio = run.per_second / limit;
-    const perFsync = run.commits ? run.writes / run.commits : NaN;
+    const perSync = run.commits ? run.writes / run.commits : NaN;
     rows.push(`| ${label}, ${clients} clients | ${n(run.per_second)}/s (p50 ${n(run.p50_ms, 1)} ms, p99 ${n(run.p99_ms, 1)} ms; ${run.errors} errors) | ${n(limit)}/s (${binding}) | ${ratio.toFixed(2)}× | ≥ 0.8× | ${verdict(ratio >= 0.8 && run.errors === 0)} |`);
     rows.push(`| … p99 ÷ p50, ${clients} clients | ${(run.p99_ms / run.p50_ms).toFixed(1)}× | — | — | < 4× | ${verdict(run.p99_ms < 4 * run.p50_ms)} |`);
-    rows.push(`| … writes per operation; writes per commit (fsync) (informational) | ${n(run.writes / run.ops, 1)}; ${n(perFsync, 1)} | — | — | — | — |`);
+    rows.push(`| … writes per operation; writes per commit (one sync each) (informational) | ${n(run.writes / run.ops, 1)}; ${n(perSync, 1)} | — | — | — | — |`);
     const cpuMs = (run.server_cpu_s * 1000) / run.ops;
     rows.push(`| … server CPU per operation, in one-core RSA signatures (informational; ${shares}) | ${n(cpuMs, 3)} ms = ${(cpuMs / signMs).toFixed(1)} signatures | ${run.signatures} signatures (1 = ${n(signMs, 3)} ms) | ${(run.signatures / (cpuMs / signMs)).toFixed(2)}× | — | — |`);
     rows.push(switchesRow(run, 'operation'));
@@ -138,7 +138,7 @@ before doing a rotation's own work; the rotation's ratio over the floor's is Tes
 ${rows.join('\n')}
 
 Writes per commit above 1 is group commit at work: writers that queue while a transaction runs
-share its commit (\`crates/store/src/sqlite.rs\`), so several acknowledged writes cost one fsync.
+share its commit (\`crates/store/src/sqlite.rs\`), so several acknowledged writes cost one sync (\`fdatasync\`).
 
 Load average ${kv.load_start} at the start, ${kv.load_end} at the end. Reproduce: \`bench/writes.sh\`
 (knobs: \`BENCH_ROUNDS\`, \`BENCH_DURATION\`, \`BENCH_LOGIN_CLIENTS\`, \`BENCH_LOGINS\`; raw outputs in

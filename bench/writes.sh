@@ -14,7 +14,7 @@
 #    HTTP, the crypto and the kernel cost any server here, before any database or policy.
 # The commit limit: the sqlite3 shell commits single-row transactions (WAL,
 # synchronous=FULL, as Tessera) into a database beside the server's, one after another.
-# The server's own writes and commits (its metrics) show how many writes shared an fsync.
+# The server's own writes and commits (its metrics) show how many writes shared a sync.
 # Pinned (the default with 2+ cores and taskset): the server runs on the last core and the
 # load generator on the others, and the RSA and Argon2id limits are measured on the
 # server's core alone — so the load generator's own CPU is not counted against the server.
