@@ -57,6 +57,9 @@ pub(crate) struct Record {
     pub user_metadata: Map<String, Json>,
     /// `api.multifactor.enable`, when called: the last call's arguments.
     pub multifactor: Option<Option<Multifactor>>,
+    /// `api.refreshToken.setExpiresAt` / `setIdleExpiresAt`: the earliest asked (ms).
+    pub refresh_token_expires_at: Option<i64>,
+    pub refresh_token_idle_expires_at: Option<i64>,
     pub denied: Option<RecordedDenial>,
     /// `api.redirect.sendUserTo`, when called: the last call's URL and query parameters,
     /// not yet checked (the run does that).
@@ -130,6 +133,19 @@ impl Record {
                             revoke_refresh_token: false,
                         },
                     });
+                }
+                "refreshToken.setExpiresAt" | "refreshToken.setIdleExpiresAt" => {
+                    // The prelude let only finite numbers through.
+                    let Some(at) = argument(0).as_f64().filter(|at| at.is_finite()) else {
+                        return Err(format!("api.{method}: unreadable arguments"));
+                    };
+                    let at = at as i64;
+                    let slot = if method == "refreshToken.setExpiresAt" {
+                        &mut record.refresh_token_expires_at
+                    } else {
+                        &mut record.refresh_token_idle_expires_at
+                    };
+                    *slot = Some(slot.map_or(at, |earlier| earlier.min(at)));
                 }
                 "refreshToken.revoke" => {
                     record.denied = Some(RecordedDenial {

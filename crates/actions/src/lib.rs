@@ -317,6 +317,11 @@ pub struct Outcome {
     /// `api.multifactor.enable` (a Rule's `context.multifactor`): this login needs a
     /// second factor. The last call wins; provider `none` asks nothing.
     pub multifactor: Option<Multifactor>,
+    /// `api.refreshToken.setExpiresAt` / `setIdleExpiresAt` (milliseconds since 1970, as
+    /// Auth0 takes them): the earliest asked across calls and actions, since they can only
+    /// shorten a refresh token's life.
+    pub refresh_token_expires_at: Option<i64>,
+    pub refresh_token_idle_expires_at: Option<i64>,
     pub denied: Option<Denial>,
     pub failed: Option<Failure>,
     /// `api.redirect.sendUserTo`: the run stopped after the action that called it (the

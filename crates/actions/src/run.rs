@@ -370,7 +370,23 @@ fn apply(outcome: &mut Outcome, record: Record) -> Option<RecordedDenial> {
     if let Some(multifactor) = record.multifactor {
         outcome.multifactor = multifactor;
     }
+    outcome.refresh_token_expires_at = earliest(
+        outcome.refresh_token_expires_at,
+        record.refresh_token_expires_at,
+    );
+    outcome.refresh_token_idle_expires_at = earliest(
+        outcome.refresh_token_idle_expires_at,
+        record.refresh_token_idle_expires_at,
+    );
     record.denied
+}
+
+/// The earlier of two optional times: a refresh token's life is only ever shortened.
+pub(crate) fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A later add of a scope cancels an earlier remove, and the other way round.

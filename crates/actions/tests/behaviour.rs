@@ -133,13 +133,70 @@ async fn refresh_token_revoke_fails_where_no_refresh_token_is_exchanged() {
         "the execution's log says why"
     );
     // The other refresh-token methods are still refused clearly.
-    let expiring =
-        "exports.onExecutePostLogin = async (event, api) => { api.refreshToken.setExpiresAt(1); };";
-    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[expiring]).await;
+    let metadata = "exports.onExecutePostLogin = async (event, api) => { api.refreshToken.setMetadata('k', 'v'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[metadata]).await;
     assert_eq!(
         failure_message(&outcome),
-        "Error: api.refreshToken.setExpiresAt is not supported yet"
+        "Error: api.refreshToken.setMetadata is not supported yet"
     );
+}
+
+#[tokio::test]
+async fn refresh_token_ends_keep_the_earliest_asked() {
+    let engine = engine();
+    let first = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.refreshToken.setExpiresAt(1900000000000).refreshToken.setExpiresAt(1800000000000);
+        api.refreshToken.setIdleExpiresAt(1800000500000);
+    };"#;
+    let second = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.refreshToken.setExpiresAt(1850000000000);
+        api.refreshToken.setIdleExpiresAt(1700000000000.9);
+    };"#;
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[first, second],
+    )
+    .await;
+    assert!(outcome.allowed(), "{outcome:?}");
+    assert_eq!(outcome.refresh_token_expires_at, Some(1_800_000_000_000));
+    assert_eq!(
+        outcome.refresh_token_idle_expires_at,
+        Some(1_700_000_000_000)
+    );
+    let untouched = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &["exports.onExecutePostLogin = async () => {};"],
+    )
+    .await;
+    assert_eq!(
+        (
+            untouched.refresh_token_expires_at,
+            untouched.refresh_token_idle_expires_at
+        ),
+        (None, None)
+    );
+    for bad in ["'tomorrow'", "NaN", "Infinity", "new Date()", "undefined"] {
+        let code = format!(
+            "exports.onExecutePostLogin = async (event, api) => {{ api.refreshToken.setExpiresAt({bad}); }};"
+        );
+        let outcome = run_actions(
+            &engine,
+            Trigger::PostLogin,
+            post_login_event(),
+            &[code.as_str()],
+        )
+        .await;
+        assert!(
+            failure_message(&outcome).starts_with("TypeError: api.refreshToken.setExpiresAt: the time must be a number of milliseconds"),
+            "{bad}: {}",
+            failure_message(&outcome)
+        );
+        assert_eq!(outcome.refresh_token_expires_at, None, "{bad}");
+    }
 }
 
 #[tokio::test]

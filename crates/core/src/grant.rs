@@ -41,6 +41,14 @@ pub struct Customization {
     pub added_scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed_scopes: Vec<String>,
+    /// `api.refreshToken.setExpiresAt` (unix seconds): the refresh token's family ends no
+    /// later than this. It only shortens what the application's settings give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_expires_at: Option<i64>,
+    /// `api.refreshToken.setIdleExpiresAt` (unix seconds): the refresh token issued now
+    /// goes idle no later than this (the next one gets the settings' idle time again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_idle_expires_at: Option<i64>,
 }
 
 impl Customization {

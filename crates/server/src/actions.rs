@@ -275,6 +275,11 @@ pub(crate) struct KeptOutcome {
     /// `api.multifactor.enable`'s provider and `allowRememberBrowser`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     multifactor: Option<(String, bool)>,
+    /// `api.refreshToken.setExpiresAt` / `setIdleExpiresAt` (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token_expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token_idle_expires_at: Option<i64>,
 }
 
 impl KeptOutcome {
@@ -288,12 +293,27 @@ impl KeptOutcome {
                 .multifactor
                 .as_ref()
                 .map(|asked| (asked.provider.clone(), asked.allow_remember_browser)),
+            refresh_token_expires_at: outcome.refresh_token_expires_at,
+            refresh_token_idle_expires_at: outcome.refresh_token_idle_expires_at,
         }
     }
 
     /// `later` (the resumed run's outcome) over what was kept: its claims win, its scope
-    /// changes come after the kept ones, its second-factor request replaces the kept one.
+    /// changes come after the kept ones, its second-factor request replaces the kept one,
+    /// and the earlier of the refresh token's ends asked holds.
     fn under(self, mut later: Outcome) -> Outcome {
+        let earlier = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        later.refresh_token_expires_at = earlier(
+            self.refresh_token_expires_at,
+            later.refresh_token_expires_at,
+        );
+        later.refresh_token_idle_expires_at = earlier(
+            self.refresh_token_idle_expires_at,
+            later.refresh_token_idle_expires_at,
+        );
         let mut access_token_claims = self.access_token_claims;
         access_token_claims.append(&mut later.access_token_claims);
         later.access_token_claims = access_token_claims;
@@ -888,11 +908,16 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
     for dropped in dropped_access.iter().chain(&dropped_id) {
         tracing::warn!(target: "tessera::actions", %client_id, claim = %dropped, "custom claim dropped");
     }
+    // Auth0 takes milliseconds; the store keeps seconds (an instant inside a second rounds
+    // down: never later than asked).
+    let seconds = |ms: Option<i64>| ms.map(|ms| ms.div_euclid(1000));
     Ok(Customization {
         access_token_claims,
         id_token_claims,
         added_scopes: outcome.added_scopes,
         removed_scopes: outcome.removed_scopes,
+        refresh_token_expires_at: seconds(outcome.refresh_token_expires_at),
+        refresh_token_idle_expires_at: seconds(outcome.refresh_token_idle_expires_at),
     })
 }
 

@@ -642,6 +642,103 @@ async fn refresh_token_revocation_stays_with_the_token_presented() {
     tally.finish();
 }
 
+#[tokio::test]
+async fn an_action_cannot_lengthen_a_refresh_tokens_life() {
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/refresh_token_ends");
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let ends_of = |refresh: String| {
+        let store = server.store.clone();
+        async move {
+            store
+                .find_refresh_family(&tessera_core::ids::secret_hash(&refresh), now())
+                .await
+                .ok()
+                .flatten()
+                .map(|family| family.expires_at)
+        }
+    };
+    let baseline = ends_of(
+        refreshable(&server).await["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+    .await;
+
+    bind_post_login(
+        &server,
+        &token,
+        "lengthening",
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.refreshToken.setExpiresAt(Date.now() + 100 * 365 * 86400 * 1000);\n  api.refreshToken.setIdleExpiresAt(8.64e15);\n};",
+    )
+    .await;
+    let lengthened = refreshable(&server).await["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let ends = ends_of(lengthened.clone()).await;
+    tally.case(
+        "a hundred years asked: the family ends when the settings say",
+        matches!((baseline, ends), (Some(base), Some(end)) if end <= base + 5),
+        format_args!("{ends:?} against {baseline:?}"),
+    );
+    let live = server
+        .store
+        .live_refresh_token(&tessera_core::ids::secret_hash(&lengthened), now())
+        .await
+        .ok()
+        .flatten()
+        .map(|(_, ends)| ends);
+    tally.case(
+        "an idle end past the family's asked: the token still goes idle as the settings say",
+        matches!((live, baseline), (Some(live), Some(base)) if live <= base),
+        format_args!("{live:?}"),
+    );
+
+    bind_post_login(
+        &server,
+        &token,
+        "ending",
+        "exports.onExecutePostLogin = async (event, api) => { api.refreshToken.setExpiresAt(0); };",
+    )
+    .await;
+    let dead = refreshable(&server).await;
+    let (status, body) = server
+        .refresh(dead["refresh_token"].as_str().unwrap_or_default())
+        .await;
+    tally.case(
+        "an end at 1970: the sign-in is served, its refresh token never works",
+        dead["access_token"].is_string() && status == 400 && body["error"] == "invalid_grant",
+        format_args!("{status} {body}"),
+    );
+
+    for (index, bad) in ["'next week'", "NaN", "-Infinity", "{valueOf: () => 0}"]
+        .into_iter()
+        .enumerate()
+    {
+        let code = format!(
+            "exports.onExecutePostLogin = async (event, api) => {{ api.refreshToken.setIdleExpiresAt({bad}); }};"
+        );
+        bind_post_login(&server, &token, &format!("bad end {index}"), &code).await;
+        let params = sign_in(&server).await;
+        tally.case(
+            format!("setIdleExpiresAt({bad}): the sign-in fails closed"),
+            params.get("error").map(String::as_str) == Some("access_denied")
+                && !params.contains_key("code"),
+            format_args!("{params:?}"),
+        );
+    }
+    unbind_all(&server, &token).await;
+    tally.finish();
+}
+
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }

@@ -548,3 +548,92 @@ async fn post_login_sees_the_refresh_token_and_may_revoke_it() {
     );
     assert_eq!(events[0]["details"]["refresh_token_id"], seen["id"]);
 }
+
+/// Shortens the refresh token's life: an hour for the family and ten minutes idle at
+/// sign-in; at a refresh that asks it, half an hour for the family and an idle end already
+/// past for the new token.
+const SHORTENING: &str = r#"
+exports.onExecutePostLogin = async (event, api) => {
+  if (!event.refresh_token) {
+    api.refreshToken.setExpiresAt(Date.now() + 3600 * 1000);
+    api.refreshToken.setIdleExpiresAt(Date.now() + 600 * 1000);
+  } else if (event.request.body.shorten === 'yes') {
+    api.refreshToken.setExpiresAt(Date.now() + 1800 * 1000);
+    api.refreshToken.setIdleExpiresAt(Date.now() - 1000);
+  }
+};
+"#;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn post_login_may_shorten_the_refresh_tokens_life() {
+    let server = spawn().await;
+    bind(&server, "post-login", "shortening", SHORTENING).await;
+    let tokens = server
+        .code_flow(&browser(), "openid offline_access read:messages", Some(API))
+        .await;
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let now = unix_now();
+    let (family, ends) = server
+        .store
+        .live_refresh_token(&tessera_core::ids::secret_hash(first), now)
+        .await
+        .unwrap()
+        .expect("a live token");
+    assert!(
+        (now + 3600 - 60..=now + 3600).contains(&family.expires_at),
+        "the family ends in an hour, not the settings' days: {} (now {now})",
+        family.expires_at
+    );
+    assert!(
+        (now + 600 - 60..=now + 600).contains(&ends),
+        "idle in ten minutes: {ends} (now {now})"
+    );
+
+    // A plain refresh: the settings' idle time again, the family's end kept.
+    let (status, refreshed) = server.refresh(first).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let second = refreshed["refresh_token"].as_str().unwrap().to_string();
+    let (family, _) = server
+        .store
+        .live_refresh_token(&tessera_core::ids::secret_hash(&second), unix_now())
+        .await
+        .unwrap()
+        .expect("a live token");
+    assert!(family.expires_at <= now + 3600, "{}", family.expires_at);
+
+    // A refresh that shortens: the family ends in half an hour, the new token is idle at once.
+    let (status, shortened) = server
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &server.spa_client_id),
+            ("refresh_token", &second),
+            ("shorten", "yes"),
+        ])
+        .await;
+    assert_eq!(status, 200, "{shortened}");
+    let third = shortened["refresh_token"].as_str().unwrap();
+    let family = server
+        .store
+        .find_refresh_family(&tessera_core::ids::secret_hash(third), unix_now())
+        .await
+        .unwrap()
+        .expect("the family");
+    assert!(
+        (now + 1800 - 60..=now + 1800 + 60).contains(&family.expires_at),
+        "{} (now {now})",
+        family.expires_at
+    );
+    let (status, body) = server.refresh(third).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the new token went idle at once: {body}"
+    );
+}

@@ -156,6 +156,47 @@ impl Store {
         })
     }
 
+    /// Brings a refresh family's absolute end and one of its tokens' idle end forward to
+    /// `expires_at` / `idle_expires_at` where those are earlier (an Action's
+    /// `api.refreshToken.setExpiresAt` / `setIdleExpiresAt`); never later.
+    pub async fn shorten_refresh_family(
+        &self,
+        family_id: &str,
+        token_hash: &[u8],
+        expires_at: Option<i64>,
+        idle_expires_at: Option<i64>,
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            if let Some(at) = expires_at {
+                sqlx::query(
+                    "UPDATE refresh_token_families SET expires_at = $1 \
+                     WHERE tenant_id = $2 AND family_id = $3 AND expires_at > $1",
+                )
+                .bind(at)
+                .bind(self.tenant)
+                .bind(family_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(at) = idle_expires_at {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET idle_expires_at = $1 \
+                     WHERE tenant_id = $2 AND token_hash = $3 AND family_id = $4 \
+                     AND idle_expires_at > $1",
+                )
+                .bind(at)
+                .bind(self.tenant)
+                .bind(token_hash)
+                .bind(family_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// The live family of a refresh token, read without changing anything (to validate a
     /// request before the token is rotated).
     pub async fn find_refresh_family(

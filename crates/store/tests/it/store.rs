@@ -48,6 +48,7 @@ on_both_backends!(
     users_are_unique_per_email_case_insensitively,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     a_refresh_family_is_read_with_its_user,
+    a_refresh_family_is_only_ever_shortened,
     refresh_tokens_expire_idle_and_absolute_and_honour_the_reuse_interval,
     twenty_parallel_uses_of_one_refresh_token_at_most_one_wins_then_the_family_is_revoked,
     revocation_by_token_code_session_and_user,
@@ -560,6 +561,42 @@ const TIMING: RefreshTiming = RefreshTiming {
     idle_lifetime: 100,
     reuse_interval: 0,
 };
+
+async fn a_refresh_family_is_only_ever_shortened(store: &Store) {
+    refresh_family(store, 8, 10_000).await;
+    async fn ends(store: &Store) -> Option<(i64, i64)> {
+        store
+            .live_refresh_token(&[8; 32], 10)
+            .await
+            .unwrap()
+            .map(|(family, ends)| (family.expires_at, ends))
+    }
+    // The token goes idle at 1,000 (the helper's), the family ends at 10,000.
+    assert_eq!(ends(store).await, Some((10_000, 1_000)));
+    // Later ends change nothing.
+    store
+        .shorten_refresh_family("f8", &[8; 32], Some(20_000), Some(5_000))
+        .await
+        .unwrap();
+    assert_eq!(ends(store).await, Some((10_000, 1_000)));
+    // Earlier ones hold; another family's token is not touched through this family.
+    store
+        .shorten_refresh_family("f8", &[8; 32], Some(9_000), Some(800))
+        .await
+        .unwrap();
+    assert_eq!(ends(store).await, Some((9_000, 800)));
+    store
+        .shorten_refresh_family("other", &[8; 32], None, Some(20))
+        .await
+        .unwrap();
+    assert_eq!(ends(store).await, Some((9_000, 800)));
+    // An end already past: the token is no longer live.
+    store
+        .shorten_refresh_family("f8", &[8; 32], Some(5), None)
+        .await
+        .unwrap();
+    assert_eq!(ends(store).await, None);
+}
 
 async fn a_refresh_family_is_read_with_its_user(store: &Store) {
     let family_id = refresh_family(store, 6, 10_000).await;

@@ -92,19 +92,14 @@ pub(super) async fn grant(
         Err(stopped) => return Err(grant::Denied::from(stopped).into()),
     };
     let new_token = ids::secret_token();
+    let new_hash = ids::secret_hash(&new_token);
     let timing = RefreshTiming {
         idle_lifetime: client.refresh.idle_token_lifetime,
         reuse_interval: client.refresh.reuse_interval,
     };
     match state
         .store()
-        .rotate_refresh_token(
-            &old_hash,
-            &ids::secret_hash(&new_token),
-            &client.client_id,
-            timing,
-            now,
-        )
+        .rotate_refresh_token(&old_hash, &new_hash, &client.client_id, timing, now)
         .await?
     {
         RefreshRotation::Rotated => {}
@@ -114,6 +109,18 @@ pub(super) async fn grant(
             return Err(invalid());
         }
         RefreshRotation::Invalid => return Err(invalid()),
+    }
+    // An action may bring the family's end, or the new token's idle end, forward.
+    if custom.refresh_token_expires_at.is_some() || custom.refresh_token_idle_expires_at.is_some() {
+        state
+            .store()
+            .shorten_refresh_family(
+                &family.family_id,
+                &new_hash,
+                custom.refresh_token_expires_at,
+                custom.refresh_token_idle_expires_at,
+            )
+            .await?;
     }
     // The family keeps its full scope; a narrower `scope` narrows only this response's
     // access token. A refreshed token keeps `offline_access` so the new refresh token is

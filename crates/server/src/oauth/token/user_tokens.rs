@@ -161,15 +161,19 @@ pub(super) async fn user_tokens(
                 code_hash,
                 sid,
                 created_at: now,
-                expires_at: now + client.refresh.token_lifetime,
+                // An action may shorten the settings' lifetimes, never lengthen them.
+                expires_at: shortened(
+                    now + client.refresh.token_lifetime,
+                    granted.custom.refresh_token_expires_at,
+                ),
             };
+            let idle_expires_at = shortened(
+                now + client.refresh.idle_token_lifetime,
+                granted.custom.refresh_token_idle_expires_at,
+            );
             state
                 .store()
-                .create_refresh_family(
-                    &family,
-                    &ids::secret_hash(&token),
-                    now + client.refresh.idle_token_lifetime,
-                )
+                .create_refresh_family(&family, &ids::secret_hash(&token), idle_expires_at)
                 .await?;
             Some(token)
         }
@@ -193,4 +197,10 @@ pub(super) async fn user_tokens(
             audience: api.map(|a| a.identifier.clone()),
         },
     })
+}
+
+/// `settings`, or an earlier time an action asked (`api.refreshToken.setExpiresAt` /
+/// `setIdleExpiresAt`).
+pub(super) fn shortened(settings: i64, asked: Option<i64>) -> i64 {
+    asked.map_or(settings, |asked| asked.min(settings))
 }
