@@ -330,6 +330,16 @@ pub struct Outcome {
     pub logs: Vec<ExecutionLog>,
 }
 
+/// The earlier of two optional times. A refresh token's life is only ever shortened
+/// (`api.refreshToken.setExpiresAt` / `setIdleExpiresAt`), so of every end asked — across
+/// calls, actions, and the two halves of a run a redirect split — the earliest holds.
+pub fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl Outcome {
     /// Whether the transaction may go on.
     pub fn allowed(&self) -> bool {

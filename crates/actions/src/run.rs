@@ -10,7 +10,9 @@ use crate::js::{
     Deadline, Execution, JsWorker, Program, Record, RecordedDenial, RecordedRedirect, RuleState,
 };
 use crate::rules;
-use crate::{Denial, ExecutionLog, Failure, Job, Outcome, Redirect, RedirectContext, Trigger};
+use crate::{
+    Denial, ExecutionLog, Failure, Job, Outcome, Redirect, RedirectContext, Trigger, earliest,
+};
 
 /// The handler a resumed run calls on the action that redirected.
 const CONTINUE_HANDLER: &str = "onContinuePostLogin";
@@ -379,14 +381,6 @@ fn apply(outcome: &mut Outcome, record: Record) -> Option<RecordedDenial> {
         record.refresh_token_idle_expires_at,
     );
     record.denied
-}
-
-/// The earlier of two optional times: a refresh token's life is only ever shortened.
-pub(crate) fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// A later add of a scope cancels an earlier remove, and the other way round.

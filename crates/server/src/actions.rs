@@ -302,15 +302,11 @@ impl KeptOutcome {
     /// changes come after the kept ones, its second-factor request replaces the kept one,
     /// and the earlier of the refresh token's ends asked holds.
     fn under(self, mut later: Outcome) -> Outcome {
-        let earlier = |a: Option<i64>, b: Option<i64>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        later.refresh_token_expires_at = earlier(
+        later.refresh_token_expires_at = tessera_actions::earliest(
             self.refresh_token_expires_at,
             later.refresh_token_expires_at,
         );
-        later.refresh_token_idle_expires_at = earlier(
+        later.refresh_token_idle_expires_at = tessera_actions::earliest(
             self.refresh_token_idle_expires_at,
             later.refresh_token_idle_expires_at,
         );
