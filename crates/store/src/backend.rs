@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, PgPool, Postgres, Row, Sqlite, Transaction};
 
-use crate::sqlite::{SqliteDb, WriteTx};
+use crate::sqlite::{ReadConnections, SqliteDb, WriteTx};
 use crate::{StoreError, StoreResult};
 
 /// The migrations of each backend. A database may carry migrations this build does not
@@ -91,37 +89,29 @@ pub(crate) async fn connect_sqlite(url: &str) -> StoreResult<(SqliteDb, PathBuf)
         // a file in a temporary directory that may not be writable.
         .pragma("temp_store", "memory");
     let cached_table_changed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watched = cached_table_changed.clone();
-    let writes = SqlitePoolOptions::new()
-        .after_connect(move |conn, _| {
-            let watched = watched.clone();
-            Box::pin(async move { crate::sqlite::watch_cached_tables(conn, watched).await })
-        })
-        .max_connections(1)
-        .min_connections(1)
-        // Taken once per batch of writes; a file-backed connection does not go stale.
-        .test_before_acquire(false)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(writes)
+    // The writer's one connection and the read-only ones are the store's own, not an
+    // sqlx pool's (`sqlite.rs`: a pool pings a connection's thread each time it is given
+    // back).
+    let mut writer = tokio::time::timeout(Duration::from_secs(5), writes.connect())
+        .await
+        .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?
+        .map_err(StoreError::from)?;
+    crate::sqlite::watch_cached_tables(&mut writer, cached_table_changed.clone())
         .await
         .map_err(StoreError::from)?;
     SQLITE_MIGRATOR
-        .run(&writes)
+        .run(&mut writer)
         .await
         .map_err(StoreError::Migration)?;
     // Read-only: a write that reached a reading connection fails loudly instead of
     // contending with the writer.
-    let reads = SqlitePoolOptions::new()
-        .max_connections(8)
-        .min_connections(1)
-        // sqlx would ping the connection's thread before every read (a round trip that
-        // doubled each read's hops); a file-backed connection does not go stale.
-        .test_before_acquire(false)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options.read_only(true))
+    let reads = ReadConnections::open(options.read_only(true), 8)
         .await
         .map_err(StoreError::from)?;
-    Ok((SqliteDb::new(reads, writes, cached_table_changed), path))
+    Ok((
+        SqliteDb::new(reads, writes, writer, cached_table_changed),
+        path,
+    ))
 }
 
 /// Creates the database file, if missing, readable by its owner only (0600), and its

@@ -26,7 +26,7 @@
 //! writer's own `SAVEPOINT` — travel with its first statement (`WriterConnection`), and a
 //! batch in which nothing was written ends without a `COMMIT`.
 //!
-//! Reads never wait for writers (WAL): they run on a pool of read-only connections and see
+//! Reads never wait for writers (WAL): they run on read-only connections (`reads.rs`) and see
 //! committed data. Which statements are writes is decided here, by the statement's first
 //! word (`is_read`), for the store's single statements run outside a transaction; the
 //! read-only connections refuse a write that got past that rule rather than let it contend.
@@ -38,14 +38,18 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteArguments, SqliteQueryResult, SqliteRow};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteQueryResult, SqliteRow};
 use sqlx::{
-    AssertSqlSafe, Either, Execute, Executor, SqlSafeStr as _, Sqlite, SqliteConnection, SqlitePool,
+    AssertSqlSafe, ConnectOptions as _, Connection as _, Either, Execute, Executor,
+    SqlSafeStr as _, Sqlite, SqliteConnection,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use crate::{StoreError, StoreResult};
+
+mod reads;
+
+pub(crate) use reads::{ReadConnection, ReadConnections};
 
 /// How long a writer waits for its turn before the store answers `Unavailable` (503), as
 /// SQLite's own busy timeout did: a transaction stuck elsewhere never hangs requests.
@@ -54,23 +58,28 @@ const WRITE_WAIT: Duration = Duration::from_secs(5);
 /// An SQLite database: read-only connections for reads, the one writer for writes.
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteDb {
-    reads: SqlitePool,
+    reads: Arc<ReadConnections>,
     writer: Arc<Writer>,
 }
 
 impl SqliteDb {
-    /// `reads` must open read-only connections; `writes` must hold one connection, each
-    /// connection it opens watched by [`watch_cached_tables`] with `cached_table_changed`.
+    /// `reads` must open read-only connections. The writer's connection is `writes`,
+    /// opened with `write_options` and watched by [`watch_cached_tables`] with
+    /// `cached_table_changed`; a new one replaces it, opened and watched alike, if it fails.
     pub(crate) fn new(
-        reads: SqlitePool,
-        writes: SqlitePool,
+        reads: Arc<ReadConnections>,
+        write_options: SqliteConnectOptions,
+        writes: SqliteConnection,
         cached_table_changed: Arc<AtomicBool>,
     ) -> Self {
         SqliteDb {
             reads,
             writer: Arc::new(Writer {
-                pool: writes,
-                gate: Arc::new(Mutex::new(Slot::default())),
+                options: write_options,
+                gate: Arc::new(Mutex::new(Slot {
+                    conn: Some(WriterConnection::new(writes)),
+                    ..Slot::default()
+                })),
                 queued: AtomicUsize::new(0),
                 next_batch: AtomicU64::new(1),
                 latest: std::sync::Mutex::new(None),
@@ -82,17 +91,27 @@ impl SqliteDb {
         }
     }
 
-    /// The pool of read-only connections (backups read through it).
-    pub(crate) fn reads(&self) -> &SqlitePool {
-        &self.reads
+    /// A read-only connection (backups read through one).
+    pub(crate) async fn read_connection(&self) -> Result<ReadConnection, sqlx::Error> {
+        self.reads.get().await
     }
 
-    /// Connections open (reads and the writer's) and idle, and the most there can be.
+    /// Connections open (reads and the writer's) and idle, and the most there can be. The
+    /// writer's counts as idle when nobody holds its turn.
     pub(crate) fn stats(&self) -> (u32, usize, u32) {
+        let (reads_open, reads_idle, reads_max) = self.reads.stats();
+        let (writer_open, writer_idle) = match self.writer.gate.try_lock() {
+            Ok(slot) => (
+                usize::from(slot.conn.is_some()),
+                usize::from(slot.conn.is_some()),
+            ),
+            Err(_) => (1, 0),
+        };
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         (
-            self.reads.size() + self.writer.pool.size(),
-            self.reads.num_idle() + self.writer.pool.num_idle(),
-            self.reads.options().get_max_connections() + 1,
+            count(reads_open + writer_open),
+            reads_idle + writer_idle,
+            count(reads_max + 1),
         )
     }
 
@@ -144,14 +163,15 @@ impl SqliteDb {
         for _ in 0..100 {
             let mut slot = self.writer.gate.lock().await;
             if slot.batch.is_none() {
-                slot.conn = None;
+                if let Some(conn) = slot.conn.take() {
+                    let _ = conn.conn.close().await;
+                }
                 break;
             }
             // Its finisher is queued for the gate: let it commit, then look again.
             drop(slot);
             tokio::task::yield_now().await;
         }
-        self.writer.pool.close().await;
         self.reads.close().await;
     }
 
@@ -200,7 +220,20 @@ impl<'p> Executor<'p> for &'p SqliteDb {
             Err(error) => return stream::once(async { Err(error) }).boxed(),
         };
         if is_read(sql.as_str()) {
-            return (&self.reads).fetch_many((sql, arguments));
+            // Collected, then streamed: the connection goes back before the caller has
+            // the rows. The store's reads are bounded (lists are paged in SQL), and every
+            // caller collects them anyway (`fetch_all`).
+            let reads = self.reads.clone();
+            return stream::once(async move {
+                let mut conn = reads.get().await?;
+                let steps: Result<Vec<_>, _> =
+                    conn.fetch_many((sql, arguments)).try_collect().await;
+                conn.keep_after(&steps);
+                steps
+            })
+            .map_ok(|steps| stream::iter(steps.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed();
         }
         let writer = self.writer.clone();
         stream::once(async move { writer.run_alone(sql, arguments).await })
@@ -222,7 +255,13 @@ impl<'p> Executor<'p> for &'p SqliteDb {
             Err(error) => return Box::pin(async { Err(error) }),
         };
         if is_read(sql.as_str()) {
-            return (&self.reads).fetch_optional((sql, arguments));
+            let reads = self.reads.clone();
+            return Box::pin(async move {
+                let mut conn = reads.get().await?;
+                let row = conn.fetch_optional((sql, arguments)).await;
+                conn.keep_after(&row);
+                row
+            });
         }
         let writer = self.writer.clone();
         Box::pin(async move {
@@ -239,7 +278,13 @@ impl<'p> Executor<'p> for &'p SqliteDb {
     where
         'p: 'e,
     {
-        (&self.reads).prepare_with(sql, parameters)
+        let reads = self.reads.clone();
+        Box::pin(async move {
+            let mut conn = reads.get().await?;
+            let statement = conn.prepare_with(sql, parameters).await;
+            conn.keep_after(&statement);
+            statement
+        })
     }
 
     fn describe<'e>(
@@ -249,15 +294,21 @@ impl<'p> Executor<'p> for &'p SqliteDb {
     where
         'p: 'e,
     {
-        (&self.reads).describe(sql)
+        let reads = self.reads.clone();
+        Box::pin(async move {
+            let mut conn = reads.get().await?;
+            let described = conn.describe(sql).await;
+            conn.keep_after(&described);
+            described
+        })
     }
 }
 
 /// The one writing connection and the queue in front of it.
 #[derive(Debug)]
 struct Writer {
-    /// Holds exactly one connection.
-    pool: SqlitePool,
+    /// How a new connection is opened when the one in the slot was lost.
+    options: SqliteConnectOptions,
     /// Whoever holds this may use the connection; tokio's lock is fair (first come, first
     /// served), so the queue is the order of arrival.
     gate: Arc<Mutex<Slot>>,
@@ -370,10 +421,9 @@ impl Writer {
     /// (`BEGIN IMMEDIATE` goes ahead of that statement, in its round trip to the
     /// connection's thread: each is two context switches, and a login makes a dozen writes).
     async fn open_batch(self: &Arc<Self>, slot: &mut Slot) -> StoreResult<()> {
-        // The last batch's commit or loss gave its connection back: this one starts with
-        // no transaction.
+        // The last batch's loss closed its connection: a new one replaces it.
         if slot.conn.is_none() {
-            slot.conn = Some(WriterConnection::new(self.pool.acquire().await?));
+            slot.conn = Some(WriterConnection::new(self.connect().await?));
         }
         let id = self.next_batch.fetch_add(1, Ordering::Relaxed);
         let (outcome, watcher) = watch::channel(None);
@@ -399,7 +449,9 @@ impl Writer {
         }
         if !slot.conn.as_ref().is_some_and(|conn| conn.begun) {
             // Nothing was written in it: nothing to commit.
-            slot.conn = None;
+            if let Some(conn) = slot.conn.as_mut() {
+                conn.between_batches();
+            }
             if let Some(batch) = slot.batch.take() {
                 batch.outcome.send_replace(Some(Outcome::Committed));
             }
@@ -407,9 +459,9 @@ impl Writer {
         }
         match statement(&mut slot, "COMMIT").await {
             Ok(()) => {
-                // Back to its pool between batches: a handle dropped after its runtime
-                // (the CLI's) must not hold a connection, whose drop needs the runtime.
-                slot.conn = None;
+                if let Some(conn) = slot.conn.as_mut() {
+                    conn.between_batches();
+                }
                 // Before the writers are answered: one that changed an application reads
                 // it afresh in its next request.
                 if self.cached_table_changed.swap(false, Ordering::AcqRel) {
@@ -423,6 +475,16 @@ impl Writer {
             }
             Err(error) => self.lose_batch(&mut slot, &error).await,
         }
+    }
+
+    /// A new connection for the writer, in place of one lost with its batch; watched as
+    /// the first one was.
+    async fn connect(&self) -> Result<SqliteConnection, sqlx::Error> {
+        let mut conn = tokio::time::timeout(WRITE_WAIT, self.options.connect())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        watch_cached_tables(&mut conn, self.cached_table_changed.clone()).await?;
+        Ok(conn)
     }
 
     /// Undoes the savepoint of a writer that left without ending it.
@@ -448,7 +510,7 @@ impl Writer {
                 "a writer's savepoint could not be opened".into(),
             )),
             Opening::Sent(_) | Opening::Open => sqlx::raw_sql("ROLLBACK TO writer; RELEASE writer")
-                .execute(&mut *conn.conn)
+                .execute(&mut conn.conn)
                 .await
                 .map(|_| ()),
         }
@@ -462,18 +524,20 @@ impl Writer {
             _ => "the database connection failed".into(),
         };
         tracing::error!(%why, "an SQLite write batch failed and was rolled back");
-        if statement(slot, "ROLLBACK").await.is_err() {
-            // The connection is in an unknown state: a new one replaces it.
-            if let Some(mut conn) = slot.conn.take() {
-                conn.conn.close_on_drop();
+        match statement(slot, "ROLLBACK").await {
+            Ok(()) => {
+                if let Some(conn) = slot.conn.as_mut() {
+                    conn.between_batches();
+                }
             }
+            // The connection is in an unknown state: closed, a new one replaces it.
+            Err(_) => slot.conn = None,
         }
         if let Some(batch) = slot.batch.take() {
             batch.outcome.send_replace(Some(Outcome::Failed(why)));
         }
         // Whatever it changed is undone.
         self.cached_table_changed.store(false, Ordering::Release);
-        slot.conn = None;
         slot.abandoned = false;
     }
 
@@ -515,16 +579,14 @@ impl Writer {
         arguments: Option<SqliteArguments>,
     ) -> Result<Vec<Either<SqliteQueryResult, SqliteRow>>, sqlx::Error> {
         if slot.conn.is_none() {
-            slot.conn = Some(WriterConnection::new(self.pool.acquire().await?));
+            slot.conn = Some(WriterConnection::new(self.connect().await?));
         }
         let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
         conn.opening = Opening::Open;
-        let steps: Result<Vec<_>, _> = (&mut *conn.conn)
+        let steps: Result<Vec<_>, _> = (&mut conn.conn)
             .fetch_many((sql, arguments))
             .try_collect()
             .await;
-        // Back to its pool between turns, as after a batch's commit.
-        slot.conn = None;
         match steps {
             Ok(steps) => {
                 if self.cached_table_changed.swap(false, Ordering::AcqRel) {
@@ -613,7 +675,7 @@ fn store_to_sqlx(error: StoreError) -> sqlx::Error {
 
 async fn statement(slot: &mut Slot, sql: &'static str) -> Result<(), sqlx::Error> {
     let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-    sqlx::query(sql).execute(&mut *conn.conn).await.map(|_| ())
+    sqlx::query(sql).execute(&mut conn.conn).await.map(|_| ())
 }
 
 /// The writer's connection, and where the current writer's opening statements stand: the
@@ -622,7 +684,9 @@ async fn statement(slot: &mut Slot, sql: &'static str) -> Result<(), sqlx::Error
 /// rather than in round trips of their own.
 #[derive(Debug)]
 pub(crate) struct WriterConnection {
-    conn: PoolConnection<Sqlite>,
+    /// Kept from batch to batch (sqlx's pool would ping its thread each time it was given
+    /// back); closed and replaced only when a batch is lost. Dropping it needs no runtime.
+    conn: SqliteConnection,
     opening: Opening,
     /// The batch's `BEGIN` has been sent on this connection (whether it ran shows in
     /// `opening`): its transaction is to be committed or rolled back.
@@ -678,12 +742,18 @@ impl Prelude {
 }
 
 impl WriterConnection {
-    fn new(conn: PoolConnection<Sqlite>) -> Self {
+    fn new(conn: SqliteConnection) -> Self {
         WriterConnection {
             conn,
             opening: Opening::Open,
             begun: false,
         }
+    }
+
+    /// After a batch's commit: the next batch begins afresh.
+    fn between_batches(&mut self) {
+        self.opening = Opening::Open;
+        self.begun = false;
     }
 
     /// Runs `query` with the opening statements due ahead of it, if any are; their own
@@ -697,7 +767,7 @@ impl WriterConnection {
         E: 'q + Execute<'q, Sqlite>,
     {
         let Opening::Due(prelude) = self.opening else {
-            return (&mut *self.conn).fetch_many(query);
+            return (&mut self.conn).fetch_many(query);
         };
         let (sql, arguments) = match take_apart(query) {
             Ok(parts) => parts,
@@ -711,7 +781,7 @@ impl WriterConnection {
         } = self;
         // Nothing is sent before the first poll: until then the prelude stays due (a
         // writer dropped meanwhile has nothing to undo), from then on it may have run.
-        let mut steps = (&mut **conn).fetch_many((sql, arguments));
+        let mut steps = (&mut *conn).fetch_many((sql, arguments));
         stream::poll_fn(move |cx| {
             loop {
                 if *opening == Opening::Due(prelude) {
@@ -762,7 +832,7 @@ impl<'c> Executor<'c> for &'c mut WriterConnection {
         E: 'q + Execute<'q, Sqlite>,
     {
         if !matches!(self.opening, Opening::Due(_)) {
-            return (&mut *self.conn).fetch_optional(query);
+            return (&mut self.conn).fetch_optional(query);
         }
         let mut steps = self.run(query);
         Box::pin(async move {
@@ -783,7 +853,7 @@ impl<'c> Executor<'c> for &'c mut WriterConnection {
     where
         'c: 'e,
     {
-        (&mut *self.conn).prepare_with(sql, parameters)
+        (&mut self.conn).prepare_with(sql, parameters)
     }
 
     fn describe<'e>(
@@ -793,7 +863,7 @@ impl<'c> Executor<'c> for &'c mut WriterConnection {
     where
         'c: 'e,
     {
-        (&mut *self.conn).describe(sql)
+        (&mut self.conn).describe(sql)
     }
 }
 
@@ -1104,7 +1174,7 @@ mod tests {
         // Committed, not merely written: a second connection reads it (WAL readers see
         // committed data only).
         let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM t")
-            .fetch_one(db.reads())
+            .fetch_one(&mut *db.read_connection().await.unwrap())
             .await
             .unwrap();
         assert_eq!(count, 2);
@@ -1326,10 +1396,87 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reads_reuse_their_connections_up_to_the_limit() {
+        let (_dir, db) = database().await;
+        for _ in 0..20 {
+            values(&db).await;
+        }
+        let (open, idle, max) = db.reads.stats();
+        assert_eq!(
+            (open, idle, max),
+            (1, 1, 8),
+            "one connection served every read"
+        );
+        // A bad statement is the database's answer: its connection stays.
+        let missing = sqlx::query("SELECT * FROM missing").fetch_all(&db).await;
+        assert!(matches!(missing, Err(sqlx::Error::Database(_))));
+        assert_eq!(db.reads.stats(), (1, 1, 8));
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(db.read_connection().await.unwrap());
+        }
+        assert_eq!(db.reads.stats(), (8, 0, 8));
+        let waiting = tokio::spawn({
+            let db = db.clone();
+            async move { values(&db).await }
+        });
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !waiting.is_finished(),
+            "a ninth read waits for a connection"
+        );
+        // Not marked sound (`keep_after`): closed, not given back.
+        held.pop();
+        assert_eq!(waiting.await.unwrap(), Vec::<i64>::new());
+        assert_eq!(db.reads.stats(), (8, 1, 8));
+        drop(held);
+        assert_eq!(db.reads.stats(), (1, 1, 8));
+        db.close().await;
+        assert_eq!(db.reads.stats(), (0, 0, 8));
+        assert!(matches!(
+            db.read_connection().await,
+            Err(sqlx::Error::PoolClosed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_writer_keeps_its_connection_between_batches() {
+        let (_dir, db) = database().await;
+        // A temporary table lives and dies with the connection that made it.
+        sqlx::query("CREATE TEMP TABLE mark (v INTEGER)")
+            .execute(&db)
+            .await
+            .unwrap();
+        for v in 0..3 {
+            insert(&db, v).await.unwrap();
+            let mut tx = db.write().await.unwrap();
+            sqlx::query("INSERT INTO temp.mark (v) VALUES ($1)")
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        // A batch lost (the trigger rolls the transaction back) keeps it too.
+        let refused = sqlx::query("INSERT INTO refused (v) VALUES (1)")
+            .execute(&db)
+            .await;
+        assert!(refused.is_err());
+        let marks = sqlx::query("INSERT INTO temp.mark (v) VALUES (9) RETURNING v")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        assert_eq!(marks.len(), 1);
+        assert_eq!(values(&db).await, vec![0, 1, 2]);
+    }
+
+    #[tokio::test]
     async fn reading_connections_refuse_writes() {
         let (_dir, db) = database().await;
         let refused = sqlx::query("INSERT INTO t (v) VALUES (1)")
-            .execute(db.reads())
+            .execute(&mut *db.read_connection().await.unwrap())
             .await;
         assert!(refused.is_err());
         assert_eq!(values(&db).await, Vec::<i64>::new());

@@ -34,10 +34,13 @@ impl Store {
         let target = target
             .to_str()
             .ok_or(StoreError::Unsupported("the backup path must be UTF-8"))?;
-        sqlx::query("VACUUM INTO $1")
+        let mut conn = db.read_connection().await?;
+        let copied = sqlx::query("VACUUM INTO $1")
             .bind(target)
-            .execute(db.reads())
-            .await?;
+            .execute(&mut *conn)
+            .await;
+        conn.keep_after(&copied);
+        copied?;
         Ok(())
     }
 }
