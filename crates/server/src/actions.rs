@@ -388,8 +388,9 @@ pub(crate) struct Login<'a> {
     /// Whether an action may send the browser away (`api.redirect`).
     pub(crate) redirects: Redirects<'a>,
     /// `event.refresh_token`: the refresh token a refresh exchange presented (`None`
-    /// elsewhere); `api.refreshToken.revoke` works only where it is set.
-    pub(crate) refresh_token: Option<Value>,
+    /// elsewhere); `api.refreshToken.revoke` works only where it is set. Made only when
+    /// an action is to run: most refreshes run none.
+    pub(crate) refresh_token: Option<&'a (dyn Fn() -> Value + Sync)>,
 }
 
 /// Where a post-login run stands with `api.redirect`.
@@ -462,8 +463,8 @@ pub(crate) async fn post_login(
     if let Some(api) = login.api {
         event["resource_server"] = json!({ "identifier": api.identifier });
     }
-    if let Some(token) = &login.refresh_token {
-        event["refresh_token"] = token.clone();
+    if let Some(refresh_token) = login.refresh_token {
+        event["refresh_token"] = refresh_token();
     }
     let redirect = redirect_context(state, login, &program)?;
     let redirect_state = redirect.as_ref().map(|context| context.state.clone());

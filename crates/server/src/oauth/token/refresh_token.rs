@@ -70,6 +70,7 @@ pub(super) async fn grant(
     super::dpop::require_for(api.as_ref(), dpop)?;
     // Post-login runs again for a refresh (protocol `oauth2-refresh-token`), before the
     // rotation: a refusal leaves the refresh token as it was.
+    let refresh_token = || refresh_token_event(&family, &grant);
     let login = Login {
         client: &client,
         user: &user,
@@ -81,7 +82,7 @@ pub(super) async fn grant(
         connection: grant.signed_in.connection.as_deref(),
         amr: &grant.signed_in.amr,
         redirects: actions::Redirects::Impossible,
-        refresh_token: Some(refresh_token_event(&family, &grant)),
+        refresh_token: Some(&refresh_token),
     };
     let custom = match actions::post_login(state, &login).await {
         Ok(custom) => custom,

@@ -200,7 +200,7 @@ pub(super) async fn user_tokens(
 }
 
 /// `settings`, or an earlier time an action asked (`api.refreshToken.setExpiresAt` /
-/// `setIdleExpiresAt`).
+/// `setIdleExpiresAt`): the one rule for a refresh token's ends, `earliest`.
 pub(super) fn shortened(settings: i64, asked: Option<i64>) -> i64 {
-    asked.map_or(settings, |asked| asked.min(settings))
+    tessera_actions::earliest(Some(settings), asked).unwrap_or(settings)
 }
