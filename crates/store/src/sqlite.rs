@@ -76,6 +76,7 @@ impl SqliteDb {
             reads,
             writer: Arc::new(Writer {
                 options: write_options,
+                closed: AtomicBool::new(false),
                 gate: Arc::new(Mutex::new(Slot {
                     conn: Some(WriterConnection::new(writes)),
                     ..Slot::default()
@@ -160,6 +161,7 @@ impl SqliteDb {
 
     /// Lets a running batch commit, then closes every connection.
     pub(crate) async fn close(&self) {
+        self.writer.closed.store(true, Ordering::Release);
         for _ in 0..100 {
             let mut slot = self.writer.gate.lock().await;
             if slot.batch.is_none() {
@@ -309,6 +311,8 @@ impl<'p> Executor<'p> for &'p SqliteDb {
 struct Writer {
     /// How a new connection is opened when the one in the slot was lost.
     options: SqliteConnectOptions,
+    /// Set by `SqliteDb::close`: no connection is opened after it.
+    closed: AtomicBool,
     /// Whoever holds this may use the connection; tokio's lock is fair (first come, first
     /// served), so the queue is the order of arrival.
     gate: Arc<Mutex<Slot>>,
@@ -480,6 +484,9 @@ impl Writer {
     /// A new connection for the writer, in place of one lost with its batch; watched as
     /// the first one was.
     async fn connect(&self) -> Result<SqliteConnection, sqlx::Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(sqlx::Error::PoolClosed);
+        }
         let mut conn = tokio::time::timeout(WRITE_WAIT, self.options.connect())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)??;
@@ -1439,6 +1446,8 @@ mod tests {
             db.read_connection().await,
             Err(sqlx::Error::PoolClosed)
         ));
+        // Nor is a writer's connection opened again.
+        assert!(insert(&db, 1).await.is_err());
     }
 
     #[tokio::test]
