@@ -34,6 +34,9 @@ pub(crate) struct RequestFacts {
     /// A form's fields (`/oauth/token`'s; `/continue`'s, where a redirect action's site
     /// may post its token): `event.request.body`.
     pub(crate) body: Map<String, Value>,
+    /// The token endpoint's form is shown as `query` too (as it was before `body`):
+    /// kept once, in `body`.
+    body_as_query: bool,
 }
 
 impl RequestFacts {
@@ -64,6 +67,20 @@ impl RequestFacts {
                 .filter(|language| !language.is_empty()),
             query,
             body: Map::new(),
+            body_as_query: false,
+        }
+    }
+
+    /// The facts of a token request: its form (credentials left out) is both
+    /// `event.request.body` and, as before Tessera had `body`, `event.request.query`.
+    pub(crate) fn of_token_request(
+        ip: IpAddr,
+        headers: &HeaderMap,
+        form: Map<String, Value>,
+    ) -> RequestFacts {
+        RequestFacts {
+            body_as_query: true,
+            ..RequestFacts::of(ip, "POST", headers, Map::new()).with_body(form)
         }
     }
 
@@ -80,7 +97,7 @@ impl RequestFacts {
             "user_agent": self.user_agent,
             "hostname": self.hostname,
             "language": self.language,
-            "query": self.query,
+            "query": if self.body_as_query { &self.body } else { &self.query },
             "body": self.body,
             "geoip": {},
         })

@@ -464,6 +464,10 @@ exports.onExecutePostLogin = async (event, api) => {
     return;
   }
   api.accessToken.setCustomClaim('https://example.com/refresh_token', event.refresh_token);
+  api.accessToken.setCustomClaim('https://example.com/request', {
+    query: event.request.query,
+    body: event.request.body,
+  });
 };
 "#;
 
@@ -504,6 +508,12 @@ async fn post_login_sees_the_refresh_token_and_may_revoke_it() {
         assert!(at.ends_with('Z') && at.len() == 24, "{field}: {seen}");
     }
     assert!(seen["created_at"].as_str() < seen["expires_at"].as_str());
+    // The form, without the token, is the request's body — and its query, as before.
+    let request =
+        payload(refreshed["access_token"].as_str().unwrap())["https://example.com/request"].clone();
+    assert_eq!(request["body"]["grant_type"], "refresh_token", "{request}");
+    assert!(request["body"].get("refresh_token").is_none(), "{request}");
+    assert_eq!(request["query"], request["body"], "{request}");
     let second = refreshed["refresh_token"].as_str().unwrap().to_string();
 
     // The next exchange is risky: refused, and the token is revoked with its family.

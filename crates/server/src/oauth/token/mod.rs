@@ -88,8 +88,7 @@ async fn handle(
     let dpop = proven.as_deref();
     // What Actions see of this request (`event.request`): the body without credentials,
     // as `body` (Auth0's place for a token request's form) and, as before, as `query`.
-    let visible = visible_parameters(params.iter());
-    let facts = RequestFacts::of(ip, "POST", headers, visible.clone()).with_body(visible);
+    let facts = RequestFacts::of_token_request(ip, headers, visible_parameters(params.iter()));
     let (grant, issued) = match params.get("grant_type") {
         Some("authorization_code") => (
             Grant::AuthorizationCode,
