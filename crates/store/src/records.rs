@@ -302,6 +302,16 @@ pub struct RefreshFamily {
     pub expires_at: i64,
 }
 
+/// A refresh token as the Management API shows it: its family (every token rotated out of
+/// one sign-in shares the id), when the family's live token goes idle (`None`: it has no
+/// live token), and when it was last exchanged (`None`: never).
+#[derive(Debug, Clone)]
+pub struct RefreshTokenRecord {
+    pub family: RefreshFamily,
+    pub idle_expires_at: Option<i64>,
+    pub last_exchanged_at: Option<i64>,
+}
+
 /// How long refresh tokens live and how reuse is treated (per application).
 #[derive(Debug, Clone, Copy)]
 pub struct RefreshTiming {

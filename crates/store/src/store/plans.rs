@@ -17,6 +17,7 @@ use super::connections::{CONNECTION_KEY, CONNECTION_ORDER, CONNECTION_SELECT};
 use super::logs::{LOG_SELECT, log_order};
 use super::roles::{MEMBER_KEY, MEMBER_ORDER, ROLE_MEMBER_COLUMNS};
 use super::rules::{RULE_ORDER, RULE_SELECT};
+use super::tokens::{REFRESH_RECORD_KEY, REFRESH_RECORD_SELECT};
 use super::users::{USER_SELECT, user_order};
 use super::{Backend, Store, checkpoint_sql, count_sql, page_sql};
 use crate::lists::{
@@ -159,6 +160,16 @@ fn queries(store: &Store) -> Vec<Query> {
         label: "role members from".into(),
         sql: checkpoint_sql(ROLE_MEMBER_COLUMNS, members, MEMBER_KEY, from),
         searched: Some(("role_id", "role_id")),
+    });
+    queries.push(Query {
+        label: "a user's refresh tokens from".into(),
+        sql: checkpoint_sql(
+            REFRESH_RECORD_SELECT,
+            store.user_refresh_families("auth0|x", 1),
+            REFRESH_RECORD_KEY,
+            from,
+        ),
+        searched: Some(("user_id", "user_id")),
     });
     for (label, filter, searched) in [
         ("actions", ActionFilter::default(), None),

@@ -7,8 +7,10 @@ use tessera_core::User;
 use super::Store;
 use super::users::user_from_row;
 use crate::backend::{BeginWrite as _, Col as _, Fetch};
+use crate::lists::{Bind, Checkpoint, CheckpointPage, Sql};
 use crate::records::{
     NewRefreshFamily, OpaqueTokenRecord, RefreshFamily, RefreshRotation, RefreshTiming,
+    RefreshTokenRecord,
 };
 use crate::{StoreError, StoreResult};
 
@@ -37,7 +39,7 @@ macro_rules! rotation_select {
     };
 }
 
-fn family_from_row(row: &impl Fetch) -> StoreResult<RefreshFamily> {
+fn family_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<RefreshFamily> {
     Ok(RefreshFamily {
         family_id: row.col("family_id")?,
         client_id: row.col("client_id")?,
@@ -464,6 +466,107 @@ impl Store {
         .execute(pool)
         .await?;
             Ok(done.rows_affected())
+        })
+    }
+}
+
+/// A family as the Management API shows it: the family's columns, its live token's idle
+/// end, and its newest token's issue time once it has been exchanged (a second token, or
+/// one newer than the family: an exchange rotated it), each through `refresh_tokens_family`.
+macro_rules! refresh_record_select {
+    () => {
+        "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.created_at, f.expires_at, \
+         (SELECT MAX(t.idle_expires_at) FROM refresh_tokens t WHERE t.tenant_id = f.tenant_id \
+         AND t.family_id = f.family_id AND t.rotated_at IS NULL) AS live_idle_expires_at, \
+         (SELECT CASE WHEN COUNT(*) > 1 OR MAX(t.created_at) > f.created_at \
+         THEN MAX(t.created_at) END FROM refresh_tokens t WHERE t.tenant_id = f.tenant_id \
+         AND t.family_id = f.family_id) AS last_exchanged_at"
+    };
+}
+
+pub(super) const REFRESH_RECORD_SELECT: &str = refresh_record_select!();
+
+/// A user's page of refresh tokens is ordered by this (index `refresh_token_families_user_id`).
+pub(super) const REFRESH_RECORD_KEY: &str = "f.family_id";
+
+fn record_from_row(row: &dyn Fetch) -> StoreResult<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        family: family_from_row(row)?,
+        idle_expires_at: row.col("live_idle_expires_at")?,
+        last_exchanged_at: row.col("last_exchanged_at")?,
+    })
+}
+
+impl Store {
+    /// The live refresh-token families of a user (neither revoked nor past their end), by
+    /// checkpoint (`from` = a family id).
+    pub async fn refresh_tokens_of_user(
+        &self,
+        user_id: &str,
+        now: i64,
+        checkpoint: Checkpoint<'_>,
+    ) -> StoreResult<CheckpointPage<RefreshTokenRecord>> {
+        self.checkpoint_of(
+            REFRESH_RECORD_SELECT,
+            self.user_refresh_families(user_id, now),
+            REFRESH_RECORD_KEY,
+            checkpoint,
+            record_from_row,
+            |record: &RefreshTokenRecord| record.family.family_id.clone(),
+        )
+        .await
+    }
+
+    /// A user's live families, through the `(tenant_id, user_id, family_id)` index.
+    pub(super) fn user_refresh_families(&self, user_id: &str, now: i64) -> Sql {
+        let mut sql = Sql::default();
+        sql.push(
+            " FROM refresh_token_families f WHERE f.tenant_id = ? AND f.user_id = ? \
+             AND f.revoked_at IS NULL AND f.expires_at > ?",
+            [
+                Bind::Text(self.tenant.into()),
+                Bind::Text(user_id.into()),
+                Bind::Int(now),
+            ],
+        );
+        sql
+    }
+
+    /// One live refresh-token family by its id.
+    pub async fn find_refresh_token(
+        &self,
+        family_id: &str,
+        now: i64,
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        each!(self, |pool| {
+            let row = sqlx::query(concat!(
+                refresh_record_select!(),
+                " FROM refresh_token_families f WHERE f.tenant_id = $1 \
+                 AND f.family_id = $2 AND f.revoked_at IS NULL AND f.expires_at > $3"
+            ))
+            .bind(self.tenant)
+            .bind(family_id)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| record_from_row(&row)).transpose()
+        })
+    }
+
+    /// Revokes one refresh-token family (every token rotated out of its sign-in). Whether
+    /// a live one was there to revoke.
+    pub async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE refresh_token_families SET revoked_at = $1 WHERE tenant_id = $2 \
+                 AND family_id = $3 AND revoked_at IS NULL AND expires_at > $1",
+            )
+            .bind(now)
+            .bind(self.tenant)
+            .bind(family_id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 }

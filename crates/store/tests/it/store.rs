@@ -48,6 +48,7 @@ on_both_backends!(
     users_are_unique_per_email_case_insensitively,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     a_refresh_family_is_read_with_its_user,
+    a_users_refresh_tokens_are_listed_by_checkpoint_and_revoked,
     a_refresh_family_is_only_ever_shortened,
     refresh_tokens_expire_idle_and_absolute_and_honour_the_reuse_interval,
     twenty_parallel_uses_of_one_refresh_token_at_most_one_wins_then_the_family_is_revoked,
@@ -596,6 +597,122 @@ async fn a_refresh_family_is_only_ever_shortened(store: &Store) {
         .await
         .unwrap();
     assert_eq!(ends(store).await, None);
+}
+
+async fn a_users_refresh_tokens_are_listed_by_checkpoint_and_revoked(store: &Store) {
+    let first = refresh_family(store, 21, 10_000).await;
+    // Two more families of the same user, one of them already past its end.
+    for (id, token, expires_at) in [("f22", 22u8, 10_000), ("f23", 23, 5)] {
+        let family = NewRefreshFamily {
+            family_id: id.into(),
+            client_id: "c".into(),
+            user_id: "auth0|r21".into(),
+            grant: "{}".into(),
+            code_hash: None,
+            sid: None,
+            created_at: 0,
+            expires_at,
+        };
+        store
+            .create_refresh_family(&family, &[token; 32], 1_000)
+            .await
+            .unwrap();
+    }
+    // Another user's family is never in this user's list.
+    refresh_family(store, 24, 10_000).await;
+    let from = |from, take| Checkpoint { from, take };
+    let page = store
+        .refresh_tokens_of_user("auth0|r21", 10, from(None, 1))
+        .await
+        .unwrap();
+    let ids: Vec<_> = page
+        .items
+        .iter()
+        .map(|r| r.family.family_id.clone())
+        .collect();
+    assert_eq!(
+        (ids, page.next.as_deref()),
+        (vec![first.clone()], Some("f22"))
+    );
+    let rest = store
+        .refresh_tokens_of_user("auth0|r21", 10, from(page.next.as_deref(), 50))
+        .await
+        .unwrap();
+    let ids: Vec<_> = rest
+        .items
+        .iter()
+        .map(|r| r.family.family_id.clone())
+        .collect();
+    assert_eq!(
+        (ids, rest.next),
+        (vec!["f22".to_string()], None),
+        "f23 has ended"
+    );
+    let record = &page.items[0];
+    assert_eq!(
+        (record.idle_expires_at, record.last_exchanged_at),
+        (Some(1_000), None),
+        "never exchanged"
+    );
+    // After a rotation at 50 the live token is the new one, and the family was exchanged.
+    let rotated = store
+        .rotate_refresh_token(&[21; 32], &[121; 32], "c", TIMING, 50)
+        .await
+        .unwrap();
+    assert!(matches!(rotated, RefreshRotation::Rotated));
+    let record = store
+        .find_refresh_token(&first, 60)
+        .await
+        .unwrap()
+        .expect("live");
+    assert_eq!(
+        (record.idle_expires_at, record.last_exchanged_at),
+        (Some(150), Some(50))
+    );
+    assert_eq!(record.family.user_id, "auth0|r21");
+    assert!(store.find_refresh_token("f23", 60).await.unwrap().is_none());
+    assert!(
+        store
+            .find_refresh_token("nope", 60)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Revoked: gone from the list and from use; a second revocation finds nothing.
+    assert!(store.revoke_refresh_family(&first, 70).await.unwrap());
+    assert!(!store.revoke_refresh_family(&first, 71).await.unwrap());
+    assert!(
+        !store.revoke_refresh_family("f23", 71).await.unwrap(),
+        "ended"
+    );
+    assert!(
+        store
+            .find_refresh_token(&first, 72)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_family_with_user(&[121; 32], 72)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let left = store
+        .refresh_tokens_of_user("auth0|r21", 72, from(None, 50))
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1);
+    assert_eq!(
+        store
+            .refresh_tokens_of_user("auth0|r24", 72, from(None, 50))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 async fn a_refresh_family_is_read_with_its_user(store: &Store) {
