@@ -65,6 +65,8 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("delete:email_provider", "Delete Email Provider"),
     ("read:grants", "Read Grants"),
     ("delete:grants", "Delete Grants"),
+    ("read:refresh_tokens", "Read Refresh Tokens"),
+    ("delete:refresh_tokens", "Delete Refresh Tokens"),
     ("read:actions", "Read Actions"),
     ("create:actions", "Create Actions"),
     ("update:actions", "Update Actions"),

@@ -504,6 +504,30 @@ impl Fixture {
                 &["delete:grants"],
             ),
             route(Method::DELETE, users_grants, None, &["delete:grants"]),
+            route(
+                Method::GET,
+                format!("{user}/refresh-tokens"),
+                None,
+                &["read:refresh_tokens"],
+            ),
+            route(
+                Method::DELETE,
+                format!("{user}/refresh-tokens"),
+                None,
+                &["delete:refresh_tokens"],
+            ),
+            route(
+                Method::GET,
+                "/refresh-tokens/no-such-family".into(),
+                None,
+                &["read:refresh_tokens"],
+            ),
+            route(
+                Method::DELETE,
+                "/refresh-tokens/no-such-family".into(),
+                None,
+                &["delete:refresh_tokens"],
+            ),
         ]
     }
 }
@@ -2618,6 +2642,163 @@ async fn grants_are_reached_by_their_own_id_and_user_only() {
                 .ok()
                 .flatten()
                 .is_none(),
+        format_args!("{status}"),
+    );
+    tally.finish();
+}
+
+/// `/refresh-tokens` and `/users/{id}/refresh-tokens`: one user's refresh tokens cannot be
+/// listed or revoked through another user's id, a pattern, a doctored token id or a
+/// checkpoint; the answers never carry a token's value; and only `delete:refresh_tokens`
+/// revokes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_are_reached_by_their_own_id_and_user_only() {
+    let mut tally = Tally::new("management/refresh-tokens");
+    let f = fixture().await;
+    let server = &f.server;
+    let store = &server.store;
+    let now = tessera_testkit::now();
+    let victim =
+        tessera_testkit::create_user(store, "victim@example.com", "a long enough passphrase 9")
+            .await;
+    // A family whose stored grant does not read (none is written so) is still shown.
+    let family = tessera_store::NewRefreshFamily {
+        family_id: "victims-family".into(),
+        client_id: f.client_id.clone(),
+        user_id: victim.clone(),
+        grant: "{}".into(),
+        code_hash: None,
+        sid: None,
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    store
+        .create_refresh_family(&family, &[7; 32], now + 3600)
+        .await
+        .expect("a refresh family");
+    let victim_intact = || async {
+        store
+            .find_refresh_family(&[7; 32], tessera_testkit::now())
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    };
+    let a = f.admin();
+    let shows_victim = |body: &Value| body.to_string().contains("victims-family");
+
+    let hostile = [
+        "*",
+        "%",
+        "auth0|*",
+        "auth0|%",
+        "' OR '1'='1",
+        "\" OR 1=1 --",
+        &victim.to_uppercase(),
+        &format!("{victim} "),
+        &victim[..victim.len() - 1],
+    ];
+    for user_id in hostile {
+        let path = format!("/users/{}/refresh-tokens", encode(user_id));
+        let (status, body) = call(server, a, Method::GET, &path, None).await;
+        tally.case(
+            format_args!("GET {path} shows no other user's refresh token"),
+            matches!(status, 200 | 404) && !shows_victim(&body),
+            format_args!("{status} {body}"),
+        );
+        let (status, body) = call(server, a, Method::DELETE, &path, None).await;
+        tally.case(
+            format_args!("DELETE {path} revokes no other user's refresh token"),
+            matches!(status, 202 | 404) && victim_intact().await,
+            format_args!("{status} {body}"),
+        );
+    }
+    let mine = format!("{}/refresh-tokens", f.user_path);
+    for from in ["victims-family", "", "%", "' OR '1'='1", "\u{0}"] {
+        let path = format!("{mine}?from={}", encode(from));
+        let (status, body) = call(server, a, Method::GET, &path, None).await;
+        tally.case(
+            format_args!("a checkpoint of {from:?} stays within the user's own tokens"),
+            matches!(status, 200 | 400) && !shows_victim(&body),
+            format_args!("{status} {body}"),
+        );
+    }
+    for id in [
+        "*".to_string(),
+        "%25".to_string(),
+        "victims-family%20".to_string(),
+        "VICTIMS-FAMILY".to_string(),
+        "..%2F..%2Fusers".to_string(),
+        "x".repeat(5_000),
+        encode(&b64(&[7; 32])),
+    ] {
+        let path = format!("/refresh-tokens/{id}");
+        let shown: String = id.chars().take(30).collect();
+        let (status, body) = call(server, a, Method::GET, &path, None).await;
+        tally.case(
+            format_args!("GET /refresh-tokens/{shown} finds nothing"),
+            (400..=414).contains(&status) && !shows_victim(&body),
+            format_args!("{status} {body}"),
+        );
+        let (status, body) = call(server, a, Method::DELETE, &path, None).await;
+        tally.case(
+            format_args!("DELETE /refresh-tokens/{shown} revokes nothing"),
+            (400..=414).contains(&status) && victim_intact().await,
+            format_args!("{status} {body}"),
+        );
+    }
+
+    // Tokens that must not revoke it: a user's (even one asking for the scopes), none, and
+    // a machine's that may only read.
+    let browser = browser();
+    let users = server
+        .code_flow(
+            &browser,
+            "openid read:refresh_tokens delete:refresh_tokens",
+            Some(&server.management_audience()),
+        )
+        .await;
+    let user_token = users["access_token"].as_str().unwrap_or_default();
+    let (_, reader) = server.management_client(&["read:refresh_tokens"]).await;
+    let victims_path = "/refresh-tokens/victims-family";
+    for (what, token, expected) in [
+        ("a user's token", Some(user_token), 401),
+        ("no token", None, 401),
+        ("a token that may only read", Some(reader.as_str()), 403),
+    ] {
+        let (status, body) = call(server, token, Method::DELETE, victims_path, None).await;
+        tally.case(
+            format_args!("{what} cannot revoke a refresh token"),
+            status == expected && victim_intact().await,
+            format_args!("{status} {body}"),
+        );
+    }
+    // Read as it is: the family's own fields, no value or hash of a token, and none of
+    // what its unreadable grant would hold.
+    let (status, shown) = call(server, Some(&reader), Method::GET, victims_path, None).await;
+    let text = shown.to_string();
+    tally.case(
+        "a refresh token is shown without its value or hash",
+        status == 200
+            && shown["user_id"] == victim.as_str()
+            && shown["client_id"] == f.client_id.as_str()
+            && !text.contains(&b64(&[7; 32]))
+            && !text.contains("0707070707")
+            && shown.get("resource_servers").is_none(),
+        format_args!("{status} {shown}"),
+    );
+    // An administrator's revocation of the seeded user's tokens leaves the victim's; the
+    // victim's by id ends it.
+    let (status, _) = call(server, a, Method::DELETE, &mine, None).await;
+    tally.case(
+        "revoking one user's refresh tokens revokes theirs only",
+        status == 202 && victim_intact().await,
+        format_args!("{status}"),
+    );
+    let (status, _) = call(server, a, Method::DELETE, victims_path, None).await;
+    tally.case(
+        "revoking a refresh token by id ends it",
+        status == 202 && !victim_intact().await,
         format_args!("{status}"),
     );
     tally.finish();

@@ -33,6 +33,7 @@ mod jobs;
 pub(crate) mod log_streams;
 pub(crate) mod logs;
 mod paging;
+pub(crate) mod refresh_tokens;
 pub(crate) mod resource_servers;
 pub(crate) mod roles;
 pub(crate) mod rules;
@@ -290,6 +291,12 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/logs/{id}", || get(logs::http::get)),
     ("/users/{id}/logs", || get(logs::http::of_user)),
+    ("/users/{id}/refresh-tokens", || {
+        get(refresh_tokens::http::of_user).delete(refresh_tokens::http::delete_of_user)
+    }),
+    ("/refresh-tokens/{id}", || {
+        get(refresh_tokens::http::get).delete(refresh_tokens::http::delete)
+    }),
     ("/rules-configs", || get(rules_configs::http::list)),
     ("/rules-configs/{key}", || {
         put(rules_configs::http::set).delete(rules_configs::http::delete)

@@ -283,3 +283,216 @@ async fn no_refresh_token_without_offline_access_permission() {
     assert!(tokens.get("refresh_token").is_none());
     assert_eq!(tokens["scope"], "openid");
 }
+
+/// A Management API call: its status and body (`null` when it has none).
+async fn manage(server: &TestServer, token: &str, method: &str, path: &str) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(
+        method.parse().unwrap(),
+        server.url(&format!("/api/v2{path}")),
+    );
+    if !token.is_empty() {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_administrator_lists_and_revokes_a_users_refresh_tokens() {
+    let server = spawn().await;
+    let admin = server
+        .management_token(&["read:refresh_tokens", "delete:refresh_tokens"])
+        .await;
+    let user: String = form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect();
+    let laptop = offline_tokens(&server, &browser()).await;
+    let phone = offline_tokens(&server, &browser()).await;
+    let laptop_token = laptop["refresh_token"].as_str().unwrap().to_string();
+    let phone_token = phone["refresh_token"].as_str().unwrap().to_string();
+    // The laptop's token is exchanged once: its family records the exchange.
+    let (status, rotated) = refresh(&server, &laptop_token, None).await;
+    assert_eq!(status, 200, "{rotated}");
+    let laptop_token = rotated["refresh_token"].as_str().unwrap().to_string();
+
+    let (status, listed) = manage(
+        &server,
+        &admin,
+        "GET",
+        &format!("/users/{user}/refresh-tokens"),
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    let tokens = listed["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2, "{listed}");
+    assert!(listed.get("next").is_none(), "{listed}");
+    for token in tokens {
+        assert_eq!(token["user_id"], server.user_id.as_str(), "{token}");
+        assert_eq!(token["client_id"], server.spa_client_id.as_str(), "{token}");
+        assert_eq!(token["rotating"], true, "{token}");
+        assert_eq!(token["resource_servers"][0]["audience"], API, "{token}");
+        for field in ["created_at", "expires_at", "idle_expires_at"] {
+            let at = token[field].as_str().unwrap_or_default();
+            assert!(at.ends_with('Z') && at.len() == 24, "{field}: {token}");
+        }
+        let text = token.to_string();
+        for secret in [&laptop_token, &phone_token] {
+            assert!(!text.contains(secret.as_str()), "no token value is shown");
+        }
+    }
+    let exchanged: Vec<bool> = tokens
+        .iter()
+        .map(|token| token["last_exchanged_at"].is_string())
+        .collect();
+    assert_eq!(exchanged.iter().filter(|&&e| e).count(), 1, "{listed}");
+
+    // By checkpoint, one at a time.
+    let (status, first) = manage(
+        &server,
+        &admin,
+        "GET",
+        &format!("/users/{user}/refresh-tokens?take=1"),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let next = first["next"].as_str().expect("more follow").to_string();
+    let (_, second) = manage(
+        &server,
+        &admin,
+        "GET",
+        &format!("/users/{user}/refresh-tokens?take=1&from={next}"),
+    )
+    .await;
+    assert_eq!(second["tokens"][0]["id"], next.as_str());
+    assert!(second.get("next").is_none(), "{second}");
+
+    // The laptop's token is revoked by id: its exchange fails, the phone's still works.
+    let laptop_id = tokens
+        .iter()
+        .find(|token| token["last_exchanged_at"].is_string())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, one) = manage(
+        &server,
+        &admin,
+        "GET",
+        &format!("/refresh-tokens/{laptop_id}"),
+    )
+    .await;
+    assert_eq!(
+        (status, &one["id"]),
+        (200, &Value::from(laptop_id.as_str())),
+        "{one}"
+    );
+    let (status, _) = manage(
+        &server,
+        &admin,
+        "DELETE",
+        &format!("/refresh-tokens/{laptop_id}"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, body) = refresh(&server, &laptop_token, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, _) = manage(
+        &server,
+        &admin,
+        "GET",
+        &format!("/refresh-tokens/{laptop_id}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = manage(
+        &server,
+        &admin,
+        "DELETE",
+        &format!("/refresh-tokens/{laptop_id}"),
+    )
+    .await;
+    assert_eq!(status, 404, "revoked already");
+    let (status, body) = refresh(&server, &phone_token, None).await;
+    assert_eq!(status, 200, "{body}");
+    let phone_token = body["refresh_token"].as_str().unwrap().to_string();
+
+    // Every token of the user: the phone's goes too.
+    let (status, _) = manage(
+        &server,
+        &admin,
+        "DELETE",
+        &format!("/users/{user}/refresh-tokens"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, body) = refresh(&server, &phone_token, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (_, left) = manage(
+        &server,
+        &admin,
+        "GET",
+        &format!("/users/{user}/refresh-tokens"),
+    )
+    .await;
+    assert_eq!(left, serde_json::json!({"tokens": []}));
+}
+
+#[tokio::test]
+async fn refresh_token_endpoints_refuse_what_they_should() {
+    let server = spawn().await;
+    let reader = server.management_token(&["read:refresh_tokens"]).await;
+    let user: String = form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect();
+    let tokens = offline_tokens(&server, &browser()).await;
+    let token = tokens["refresh_token"].as_str().unwrap();
+    let (_, listed) = manage(
+        &server,
+        &reader,
+        "GET",
+        &format!("/users/{user}/refresh-tokens"),
+    )
+    .await;
+    let id = listed["tokens"][0]["id"].as_str().unwrap().to_string();
+    for (method, path, expected) in [
+        // Reading is not revoking.
+        ("DELETE", format!("/refresh-tokens/{id}"), 403),
+        ("DELETE", format!("/users/{user}/refresh-tokens"), 403),
+        ("GET", "/refresh-tokens/no-such-token".to_string(), 404),
+        (
+            "GET",
+            "/users/auth0%7Cnobody/refresh-tokens".to_string(),
+            404,
+        ),
+        ("GET", format!("/users/{user}/refresh-tokens?take=0"), 400),
+        ("GET", format!("/users/{user}/refresh-tokens?take=101"), 400),
+        ("GET", format!("/users/{user}/refresh-tokens?page=1"), 400),
+        (
+            "GET",
+            format!("/users/{user}/refresh-tokens?include_totals=maybe"),
+            400,
+        ),
+        (
+            "GET",
+            format!("/users/{user}/refresh-tokens?include_totals=true"),
+            200,
+        ),
+    ] {
+        let (status, body) = manage(&server, &reader, method, &path).await;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+    }
+    // A token without the scope reads nothing; no token at all is 401.
+    let other = server.management_token(&["read:users"]).await;
+    let (status, _) = manage(&server, &other, "GET", &format!("/refresh-tokens/{id}")).await;
+    assert_eq!(status, 403);
+    let (status, _) = manage(&server, "", "GET", &format!("/refresh-tokens/{id}")).await;
+    assert_eq!(status, 401);
+    // Nothing refused changed anything.
+    let (status, body) = refresh(&server, token, None).await;
+    assert_eq!(status, 200, "{body}");
+}

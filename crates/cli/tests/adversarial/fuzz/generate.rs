@@ -1196,6 +1196,18 @@ pub(super) const ROUTES: &[Route] = &[
         Shape::Management,
     ),
     route("/api/v2/users/{id}/logs", GET, LOGS, Shape::Management),
+    route(
+        "/api/v2/users/{id}/refresh-tokens",
+        GET_DELETE,
+        &["from", "take", "include_totals"],
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/refresh-tokens/{id}",
+        GET_DELETE,
+        &[],
+        Shape::Management,
+    ),
 ];
 
 /// Methods no route (or, for PUT, one) has, or spellings the server must not confuse.

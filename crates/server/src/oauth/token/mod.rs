@@ -13,7 +13,7 @@ mod introspect;
 mod mfa_api;
 mod password;
 pub(crate) mod pushed;
-mod refresh_token;
+pub(crate) mod refresh_token;
 pub(crate) mod response;
 mod revoke;
 mod user_tokens;

@@ -70,7 +70,7 @@ pub(super) async fn grant(
     super::dpop::require_for(api.as_ref(), dpop)?;
     // Post-login runs again for a refresh (protocol `oauth2-refresh-token`), before the
     // rotation: a refusal leaves the refresh token as it was.
-    let refresh_token = || refresh_token_event(&family, &grant);
+    let refresh_token = || refresh_token_event(&family, Some(&grant));
     let login = Login {
         client: &client,
         user: &user,
@@ -149,11 +149,20 @@ pub(super) async fn grant(
     .await
 }
 
-/// Auth0's `event.refresh_token` for the token a refresh exchange presents. Its `id` is
-/// the family's: every token rotated out of one sign-in shares it, so a policy keyed on it
-/// follows the grant, not one link of the chain. Tessera keeps no device history for a
-/// token (`device`, `last_exchanged_at`): they are absent.
-fn refresh_token_event(family: &RefreshFamily, grant: &RefreshGrant) -> Value {
+/// A refresh token in Auth0's shape, as the Management API's refresh-token resource shows
+/// it (without the times only the store knows: idle end, last exchange). A family whose
+/// stored grant does not read (none this version writes) shows without what the grant
+/// holds — its session and APIs — rather than hide the token from its administrator.
+pub(crate) fn auth0_shape(family: &RefreshFamily) -> Value {
+    let grant = serde_json::from_str::<RefreshGrant>(&family.grant).ok();
+    refresh_token_event(family, grant.as_ref())
+}
+
+/// Auth0's `event.refresh_token` for the token a refresh exchange presents — the same
+/// shape as the Management API's. Its `id` is the family's: every token rotated out of one
+/// sign-in shares it, so a policy keyed on it follows the grant, not one link of the chain.
+/// Tessera keeps no device history for a token (`device`): it is absent.
+fn refresh_token_event(family: &RefreshFamily, grant: Option<&RefreshGrant>) -> Value {
     let mut event = json!({
         "id": family.family_id,
         "client_id": family.client_id,
@@ -161,9 +170,11 @@ fn refresh_token_event(family: &RefreshFamily, grant: &RefreshGrant) -> Value {
         "created_at": claims::rfc3339(family.created_at),
         "expires_at": claims::rfc3339(family.expires_at),
         "rotating": true,
-        "session_id": grant.sid,
+        "session_id": grant.and_then(|grant| grant.sid.as_deref()),
     });
-    if let Some(audience) = &grant.audience {
+    if let Some(grant) = grant
+        && let Some(audience) = &grant.audience
+    {
         event["resource_servers"] =
             json!([{ "audience": audience, "scopes": grant.scope.join(" ") }]);
     }
