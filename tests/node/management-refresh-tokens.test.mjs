@@ -1,0 +1,116 @@
+// The real node `auth0` SDK's ManagementClient (v7) managing a user's refresh tokens in Tessera:
+// `users.refreshToken.list` (paged by checkpoint, the SDK following `next` itself),
+// `refreshTokens.get`, `refreshTokens.delete` and `users.refreshToken.delete`, each checked
+// against what the tokens then do at /oauth/token. The user's refresh tokens come from plain
+// password-grant requests (offline_access), one per "device".
+//
+// As in management-client.test.mjs, the SDK's documented `fetch` option sends its https://
+// requests to the plain-http Tessera, and `audience` names the Management API's identifier.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+
+import { ManagementClient } from 'auth0';
+
+import { cli, startServer, tempDir, AUDIENCE } from './lib/tessera.mjs';
+
+const require = createRequire(import.meta.url);
+const SDK_VERSION = require('auth0/package.json').version;
+const PASSWORD = 'correct horse battery staple';
+
+describe(`auth0 ${SDK_VERSION} ManagementClient: a user's refresh tokens in Tessera`, () => {
+  let dir;
+  let server;
+  let mgmt;
+  let app;
+  let userId;
+  const email = 'sam@example.com';
+
+  before(async () => {
+    dir = await tempDir();
+    const databaseUrl = `sqlite://${dir.dir}/tessera.db`;
+    await cli(databaseUrl, ['apis', 'create', '--name', 'Quickstart API', '--identifier', AUDIENCE,
+      '--scopes', 'read:messages', '--allow-offline-access']);
+    app = await cli(databaseUrl, ['apps', 'create', '--name', 'Backend', '--type', 'regular',
+      '--grant-types', 'password,refresh_token']);
+    const user = await cli(databaseUrl, ['users', 'create', '--email', email, '--password-stdin'],
+      { input: `${PASSWORD}\n` });
+    userId = user.user_id;
+    server = await startServer({ databaseUrl });
+    const audience = `${server.issuer}api/v2/`;
+    const automation = await cli(databaseUrl, ['apps', 'create', '--name', 'Automation', '--type', 'm2m']);
+    await cli(databaseUrl, ['grants', 'create', '--app', automation.client_id, '--api', audience,
+      '--scopes', 'read:refresh_tokens,delete:refresh_tokens']);
+    mgmt = new ManagementClient({
+      domain: new URL(server.baseUrl).host,
+      clientId: automation.client_id,
+      clientSecret: automation.client_secret,
+      audience,
+      fetch: (url, init) => fetch(String(url).replace(/^https:\/\//, 'http://'), init),
+    });
+  });
+  after(async () => {
+    await server?.stop();
+    await dir?.remove();
+  });
+
+  const token = async (form) => {
+    const response = await fetch(`${server.baseUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: app.client_id, client_secret: app.client_secret, ...form }),
+    });
+    return { status: response.status, body: await response.json() };
+  };
+  const signIn = async () => {
+    const { status, body } = await token({
+      grant_type: 'password', username: email, password: PASSWORD, audience: AUDIENCE,
+      scope: 'offline_access read:messages',
+    });
+    assert.equal(status, 200, JSON.stringify(body));
+    return body.refresh_token;
+  };
+  const refresh = (refreshToken) => token({ grant_type: 'refresh_token', refresh_token: refreshToken });
+  const listAll = async (take) => {
+    const ids = [];
+    const page = await mgmt.users.refreshToken.list(userId, { take });
+    for await (const item of page) ids.push(item);
+    return ids;
+  };
+
+  it('lists, shows and revokes them one by one, then all of them', async () => {
+    const devices = [await signIn(), await signIn(), await signIn()];
+    // The SDK follows `next` itself: one token per page here.
+    const listed = await listAll(1);
+    assert.equal(listed.length, 3, JSON.stringify(listed));
+    for (const item of listed) {
+      assert.equal(item.user_id, userId);
+      assert.equal(item.client_id, app.client_id);
+      assert.equal(item.rotating, true);
+      assert.deepEqual(item.resource_servers, [{ audience: AUDIENCE, scopes: 'offline_access read:messages' }]);
+      assert.ok(Date.parse(item.expires_at) > Date.now(), item.expires_at);
+      for (const value of devices) assert.ok(!JSON.stringify(item).includes(value));
+    }
+    assert.deepEqual([...listed].map((t) => t.id).sort(), listed.map((t) => t.id), 'in id order');
+
+    const shown = await mgmt.refreshTokens.get(listed[0].id);
+    assert.equal(shown.id, listed[0].id);
+    assert.equal(shown.user_id, userId);
+
+    // Revoke one: exactly one device's token stops working.
+    await mgmt.refreshTokens.delete(listed[0].id);
+    const statuses = [];
+    for (const device of devices) statuses.push((await refresh(device)).status);
+    assert.deepEqual([...statuses].sort(), [200, 200, 400], JSON.stringify(statuses));
+    await assert.rejects(mgmt.refreshTokens.get(listed[0].id), (error) => error.statusCode === 404);
+    assert.equal((await listAll(50)).length, 2);
+
+    // Revoke the rest: no device refreshes any more.
+    await mgmt.users.refreshToken.delete(userId);
+    assert.deepEqual(await listAll(50), []);
+    const fresh = await signIn();
+    assert.equal((await listAll(50)).length, 1, 'a new sign-in starts a new token');
+    assert.equal((await refresh(fresh)).status, 200);
+  });
+});
