@@ -2468,6 +2468,52 @@ async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
     tally.finish();
 }
 
+impl Fixture {
+    /// Another user, `victim@example.com`, holding a live refresh family `victims-family`
+    /// of the fixture's application whose token hash is `[7; 32]` and whose stored grant
+    /// is `{}`.
+    async fn victim_with_refresh_family(&self, now: i64) -> String {
+        let store = &self.server.store;
+        let victim =
+            tessera_testkit::create_user(store, "victim@example.com", "a long enough passphrase 9")
+                .await;
+        let family = tessera_store::NewRefreshFamily {
+            family_id: "victims-family".into(),
+            client_id: self.client_id.clone(),
+            user_id: victim.clone(),
+            grant: "{}".into(),
+            code_hash: None,
+            sid: None,
+            created_at: now,
+            expires_at: now + 3600,
+        };
+        store
+            .create_refresh_family(&family, &[7; 32], now + 3600)
+            .await
+            .expect("a refresh family");
+        victim
+    }
+}
+
+/// User ids that must not reach `victim`'s rows: patterns, SQL, and near misses of its id.
+fn hostile_user_ids(victim: &str) -> Vec<String> {
+    let mut ids: Vec<String> = [
+        "*",
+        "%",
+        "auth0|*",
+        "auth0|%",
+        "auth0",
+        "' OR '1'='1",
+        "\" OR 1=1 --",
+    ]
+    .map(String::from)
+    .into();
+    ids.push(victim.to_uppercase());
+    ids.push(format!("{victim} "));
+    ids.push(victim[..victim.len() - 1].to_string());
+    ids
+}
+
 /// `/grants` (users' consents): one user's grants cannot be listed or revoked through
 /// another's id, a pattern or a foreign token; what is revoked takes that application's
 /// refresh tokens for the user with it, and only those.
@@ -2478,9 +2524,7 @@ async fn grants_are_reached_by_their_own_id_and_user_only() {
     let server = &f.server;
     let store = &server.store;
     let now = tessera_testkit::now();
-    let victim =
-        tessera_testkit::create_user(store, "victim@example.com", "a long enough passphrase 9")
-            .await;
+    let victim = f.victim_with_refresh_family(now).await;
     let victims = store
         .grant_consent(
             &victim,
@@ -2491,20 +2535,6 @@ async fn grants_are_reached_by_their_own_id_and_user_only() {
         )
         .await
         .expect("a consent");
-    let family = tessera_store::NewRefreshFamily {
-        family_id: "victims-family".into(),
-        client_id: f.client_id.clone(),
-        user_id: victim.clone(),
-        grant: "{}".into(),
-        code_hash: None,
-        sid: None,
-        created_at: now,
-        expires_at: now + 3600,
-    };
-    store
-        .create_refresh_family(&family, &[7; 32], now + 3600)
-        .await
-        .expect("a refresh family");
     let (victim_id, client_id) = (victim.as_str(), f.client_id.as_str());
     let victim_intact = move || async move {
         let consent = store
@@ -2521,19 +2551,7 @@ async fn grants_are_reached_by_their_own_id_and_user_only() {
     };
     let a = f.admin();
 
-    let hostile = [
-        "*",
-        "%",
-        "auth0|*",
-        "auth0|%",
-        "auth0",
-        "' OR '1'='1",
-        "\" OR 1=1 --",
-        &victim.to_uppercase(),
-        &format!("{victim} "),
-        &victim[..victim.len() - 1],
-    ];
-    for user_id in hostile {
+    for user_id in &hostile_user_ids(&victim) {
         let path = format!("/grants?user_id={}", encode(user_id));
         let (status, body) = call(server, a, Method::GET, &path, None).await;
         let leaks = body
@@ -2658,24 +2676,8 @@ async fn refresh_tokens_are_reached_by_their_own_id_and_user_only() {
     let server = &f.server;
     let store = &server.store;
     let now = tessera_testkit::now();
-    let victim =
-        tessera_testkit::create_user(store, "victim@example.com", "a long enough passphrase 9")
-            .await;
-    // A family whose stored grant does not read (none is written so) is still shown.
-    let family = tessera_store::NewRefreshFamily {
-        family_id: "victims-family".into(),
-        client_id: f.client_id.clone(),
-        user_id: victim.clone(),
-        grant: "{}".into(),
-        code_hash: None,
-        sid: None,
-        created_at: now,
-        expires_at: now + 3600,
-    };
-    store
-        .create_refresh_family(&family, &[7; 32], now + 3600)
-        .await
-        .expect("a refresh family");
+    // Its family's stored grant does not read (none is written so): it is still shown.
+    let victim = f.victim_with_refresh_family(now).await;
     let victim_intact = || async {
         store
             .find_refresh_family(&[7; 32], tessera_testkit::now())
@@ -2687,18 +2689,7 @@ async fn refresh_tokens_are_reached_by_their_own_id_and_user_only() {
     let a = f.admin();
     let shows_victim = |body: &Value| body.to_string().contains("victims-family");
 
-    let hostile = [
-        "*",
-        "%",
-        "auth0|*",
-        "auth0|%",
-        "' OR '1'='1",
-        "\" OR 1=1 --",
-        &victim.to_uppercase(),
-        &format!("{victim} "),
-        &victim[..victim.len() - 1],
-    ];
-    for user_id in hostile {
+    for user_id in &hostile_user_ids(&victim) {
         let path = format!("/users/{}/refresh-tokens", encode(user_id));
         let (status, body) = call(server, a, Method::GET, &path, None).await;
         tally.case(
