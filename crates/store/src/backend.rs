@@ -234,23 +234,51 @@ fn postgres_options(url: &str) -> StoreResult<PgConnectOptions> {
 /// (`FOR UPDATE`).
 pub(crate) trait BeginWrite {
     type Tx;
+    type Db: sqlx::Database;
 
     fn begin_write(
         &self,
         pg_lock: Option<&'static str>,
     ) -> impl Future<Output = StoreResult<Self::Tx>> + Send;
+
+    /// Runs `query` — several statements in one string — as one transaction and commits
+    /// it; the rows they changed, together. SQLite: one round trip when the writer is free
+    /// ([`SqliteDb::write_together`]).
+    fn write_together<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Self::Db, <Self::Db as sqlx::Database>::Arguments>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
 }
 
 impl BeginWrite for SqliteDb {
     type Tx = WriteTx;
+    type Db = Sqlite;
 
     async fn begin_write(&self, _pg_lock: Option<&'static str>) -> StoreResult<WriteTx> {
         self.write().await
+    }
+
+    async fn write_together<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> StoreResult<u64> {
+        SqliteDb::write_together(self, query).await
     }
 }
 
 impl BeginWrite for PgPool {
     type Tx = Transaction<'static, Postgres>;
+    type Db = Postgres;
+
+    async fn write_together<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let changed = query.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(changed)
+    }
 
     async fn begin_write(
         &self,

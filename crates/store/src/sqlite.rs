@@ -181,6 +181,21 @@ impl SqliteDb {
     pub(crate) async fn write(&self) -> StoreResult<WriteTx> {
         Writer::begin(&self.writer, Savepoint::Own).await
     }
+
+    /// Runs `query` — several statements in one string — as one transaction, committed
+    /// before it returns; the rows its statements changed, together. When the writer is
+    /// free and nobody is queued, the whole transaction (`BEGIN IMMEDIATE`, the
+    /// statements, `COMMIT`) is one round trip to the connection's thread, rather than one
+    /// for the statements and one for the batch's commit; otherwise it joins the batch in a
+    /// savepoint of its own. Its statements are to leave the data consistent whatever they
+    /// change — the caller cannot undo them after seeing the count.
+    pub(crate) async fn write_together<'q>(
+        &self,
+        query: impl Execute<'q, Sqlite>,
+    ) -> StoreResult<u64> {
+        let (sql, arguments) = take_apart(query)?;
+        self.writer.write_together(sql, arguments).await
+    }
 }
 
 /// Whether `sql` only reads: it starts with `SELECT`. Everything else (`INSERT … RETURNING`,
@@ -337,6 +352,10 @@ struct Slot {
     /// A writer left without committing or rolling back (an error, a dropped request):
     /// the next holder rolls its savepoint back before anything else.
     abandoned: bool,
+    /// A transaction sent in one round trip (`write_together`) whose answer was not
+    /// awaited to the end (a dropped request): it may have stopped before its `COMMIT`,
+    /// so the next holder rolls back whatever is left open.
+    cut_short: bool,
 }
 
 #[derive(Debug)]
@@ -499,8 +518,12 @@ impl Writer {
         Ok(conn)
     }
 
-    /// Undoes the savepoint of a writer that left without ending it.
+    /// Undoes the savepoint of a writer that left without ending it, or the transaction of
+    /// one cut short in its round trip.
     async fn settle(&self, slot: &mut Slot) {
+        if std::mem::take(&mut slot.cut_short) {
+            self.end_open_transaction(slot).await;
+        }
         if !slot.abandoned {
             return;
         }
@@ -551,6 +574,80 @@ impl Writer {
         // Whatever it changed is undone.
         self.cached_table_changed.store(false, Ordering::Release);
         slot.abandoned = false;
+    }
+
+    /// [`SqliteDb::write_together`].
+    async fn write_together(
+        self: &Arc<Self>,
+        sql: sqlx::SqlStr,
+        arguments: Option<SqliteArguments>,
+    ) -> StoreResult<u64> {
+        let mut slot = self.take_turn().await?;
+        if slot.batch.is_some() || self.queued.load(Ordering::Acquire) > 0 {
+            let mut tx = Writer::begin_in(self, slot, Savepoint::Own).await?;
+            return match (&mut *tx).execute((sql, arguments)).await {
+                Ok(done) => {
+                    tx.commit().await?;
+                    Ok(done.rows_affected())
+                }
+                Err(error) => {
+                    tx.fail(&error).await;
+                    Err(error.into())
+                }
+            };
+        }
+        if slot.conn.is_none() {
+            slot.conn = Some(WriterConnection::new(self.connect().await?));
+        }
+        let whole =
+            AssertSqlSafe(format!("BEGIN IMMEDIATE; {}; COMMIT", sql.as_str())).into_sql_str();
+        // Until the answer is in: the request may be dropped half way.
+        slot.cut_short = true;
+        let conn = slot.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+        conn.opening = Opening::Open;
+        let steps: Result<Vec<_>, _> = (&mut conn.conn)
+            .fetch_many((whole, arguments))
+            .try_collect()
+            .await;
+        slot.cut_short = false;
+        match steps {
+            Ok(steps) => {
+                if self.cached_table_changed.swap(false, Ordering::AcqRel) {
+                    self.cache_generation.fetch_add(1, Ordering::AcqRel);
+                }
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                // The answers of `BEGIN` and `COMMIT` (first and last) are not the
+                // caller's: each repeats the count of the statement before it.
+                let answers: Vec<u64> = steps
+                    .iter()
+                    .filter_map(|step| step.as_ref().left().map(SqliteQueryResult::rows_affected))
+                    .collect();
+                let changed = answers
+                    .get(1..answers.len().saturating_sub(1))
+                    .unwrap_or_default()
+                    .iter()
+                    .sum();
+                Ok(changed)
+            }
+            Err(error) => {
+                // A statement failed: the ones after it, `COMMIT` too, did not run.
+                self.end_open_transaction(&mut slot).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Rolls back the transaction a one-trip write may have left open; none open is the
+    /// usual answer. A connection that cannot say is replaced.
+    async fn end_open_transaction(&self, slot: &mut Slot) {
+        match statement(slot, "ROLLBACK").await {
+            Ok(()) => {}
+            Err(sqlx::Error::Database(db)) if db.message().contains("no transaction is active") => {
+            }
+            Err(_) => slot.conn = None,
+        }
+        self.cached_table_changed.store(false, Ordering::Release);
     }
 
     /// One statement outside any transaction of the caller's: a write of its own, in the
@@ -1486,6 +1583,95 @@ mod tests {
             .unwrap();
         assert_eq!(marks.len(), 1);
         assert_eq!(values(&db).await, vec![0, 1, 2]);
+    }
+
+    fn two_inserts(
+        a: i64,
+        b: i64,
+    ) -> sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+        sqlx::query("INSERT INTO t (v) VALUES ($1); INSERT INTO t (v) VALUES ($2)")
+            .bind(a)
+            .bind(b)
+    }
+
+    /// Statements written together with the writer free are one transaction of one round
+    /// trip: both land or neither does, no batch is opened, and the count is theirs.
+    #[tokio::test]
+    async fn statements_written_together_alone_are_one_transaction() {
+        let (_dir, db) = database().await;
+        let batches = db.writer.next_batch.load(Ordering::Relaxed);
+        let (writes, commits) = db.write_counts();
+        assert_eq!(db.write_together(two_inserts(1, 2)).await.unwrap(), 2);
+        assert_eq!(db.write_counts(), (writes + 1, commits + 1));
+        // The second fails (a duplicate): the first is undone with it.
+        assert!(db.write_together(two_inserts(3, 1)).await.is_err());
+        // The first fails: the second never runs.
+        assert!(db.write_together(two_inserts(2, 4)).await.is_err());
+        assert_eq!(values(&db).await, [1, 2]);
+        // No transaction was left open: the next ones commit, a lone write among them.
+        assert_eq!(db.write_together(two_inserts(5, 6)).await.unwrap(), 2);
+        insert(&db, 7).await.unwrap();
+        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM t")
+            .fetch_one(&mut *db.read_connection().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(count, 5);
+        assert_eq!(
+            db.writer.next_batch.load(Ordering::Relaxed),
+            batches,
+            "a batch was opened"
+        );
+    }
+
+    /// With a batch open, statements written together join it in a savepoint of their own:
+    /// undone alone when one of them fails, committed with the batch otherwise.
+    #[tokio::test]
+    async fn statements_written_together_join_an_open_batch() {
+        let (_dir, db) = database().await;
+        let mut first = db.write().await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES (10)")
+            .execute(&mut *first)
+            .await
+            .unwrap();
+        let spawn_together = |a, b| {
+            let db = db.clone();
+            tokio::spawn(async move { db.write_together(two_inserts(a, b)).await })
+        };
+        let joined = spawn_together(11, 12);
+        let failed = spawn_together(13, 10);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(db.writer.queued.load(Ordering::Acquire), 2, "not queued");
+        first.commit().await.unwrap();
+        assert_eq!(joined.await.unwrap().unwrap(), 2);
+        assert!(failed.await.unwrap().is_err());
+        assert_eq!(values(&db).await, [10, 11, 12]);
+    }
+
+    /// A request dropped while its statements are on their way may leave their
+    /// transaction open on the connection; the next writer finds it rolled back or
+    /// committed whole, never half, and goes on.
+    #[tokio::test]
+    async fn statements_written_together_and_dropped_leave_no_half() {
+        let (_dir, db) = database().await;
+        for round in 0..20 {
+            let (a, b) = (round * 10, round * 10 + 1);
+            let mut together = Box::pin(db.write_together(two_inserts(a, b)));
+            // Sent, not awaited to the end.
+            let polled = futures_util::FutureExt::now_or_never(together.as_mut());
+            drop(together);
+            insert(&db, round * 10 + 2).await.unwrap();
+            let now = values(&db).await;
+            let kept = now.contains(&a);
+            assert_eq!(
+                kept,
+                now.contains(&b),
+                "half a transaction kept: {now:?} ({polled:?})"
+            );
+        }
+        assert_eq!(db.write_together(two_inserts(1000, 1001)).await.unwrap(), 2);
+        assert!(db.writer.gate.try_lock().is_ok_and(|slot| !slot.cut_short));
     }
 
     #[tokio::test]

@@ -310,30 +310,32 @@ impl Store {
             // SQLite: the write transaction serializes everything. PostgreSQL: the token's
             // and its family's rows are locked; a concurrent use of the same token waits
             // here, then reads it rotated.
-            let mut tx = pool.begin_write(None).await?;
             if !pg {
-                // The usual case on SQLite in one round trip to its connection's thread:
-                // a live token rotated by its own client. Anything else changes nothing
-                // here and is decided by the statements below.
-                let done = sqlx::query(ROTATE_LIVE_TOKEN)
-                    .bind(now)
-                    .bind(self.tenant)
-                    .bind(old_hash)
-                    .bind(client_id)
-                    .bind(new_hash)
-                    .bind(timing.idle_lifetime)
-                    .execute(&mut *tx)
+                // The usual case on SQLite in one transaction of its own — one round trip
+                // to its connection's thread when the writer is free: a live token rotated
+                // by its own client. Anything else changes nothing here and is decided by
+                // the statements below, in a transaction of their own (a token once not
+                // live never is again).
+                let changed = pool
+                    .write_together(
+                        sqlx::query(ROTATE_LIVE_TOKEN)
+                            .bind(now)
+                            .bind(self.tenant)
+                            .bind(old_hash)
+                            .bind(client_id)
+                            .bind(new_hash)
+                            .bind(timing.idle_lifetime),
+                    )
                     .await?;
-                match done.rows_affected() {
+                match changed {
                     0 => {}
-                    2 => {
-                        tx.commit().await?;
-                        return Ok(RefreshRotation::Rotated);
-                    }
-                    // Dropping the transaction undoes the half that ran.
+                    2 => return Ok(RefreshRotation::Rotated),
+                    // The insert takes the row the update changed: one without the other
+                    // cannot happen (a failed insert fails the transaction).
                     _ => return Err(StoreError::Corrupt("refresh token rotation")),
                 }
             }
+            let mut tx = pool.begin_write(None).await?;
             let row = sqlx::query(for_update!(pg, rotation_select!()))
                 .bind(self.tenant)
                 .bind(old_hash)
