@@ -78,9 +78,11 @@ impl Store {
     }
 
     /// [`Store::redeem_code`], and the code's user when this caller won it (`None`: the user
-    /// no longer exists). On PostgreSQL in one round trip — the redemption is a
-    /// data-modifying `WITH` joined to the user — where every query crosses the network;
-    /// SQLite has no such form, and reads the user after.
+    /// no longer exists), in one round trip. PostgreSQL: the redemption is a data-modifying
+    /// `WITH` joined to the user. SQLite: two statements sent together, the redemption
+    /// (`RETURNING` the code) then the user's row when it won — read on the writer's
+    /// connection, where the redemption already is, rather than in a second round trip to
+    /// a reading one.
     pub async fn redeem_code_with_user(
         &self,
         code_hash: &[u8],
@@ -88,7 +90,27 @@ impl Store {
     ) -> StoreResult<(CodeRedemption, Option<User>)> {
         let won = each!(self, |pool, pg| {
             if !pg {
-                return Ok(None);
+                let rows = sqlx::query(concat!(
+                    "UPDATE authorization_codes SET consumed_at = $1 \
+                     WHERE tenant_id = $2 AND code_hash = $3 AND consumed_at IS NULL \
+                     RETURNING client_id, user_id, redirect_uri, \"grant\", expires_at; \
+                     SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE changes() = 1 AND tenant_id = $2 AND user_id = \
+                     (SELECT user_id FROM authorization_codes \
+                     WHERE tenant_id = $2 AND code_hash = $3)"
+                ))
+                .bind(now)
+                .bind(self.tenant)
+                .bind(code_hash)
+                .fetch_all(pool)
+                .await?;
+                let mut rows = rows.iter();
+                let Some(code) = rows.next() else {
+                    return Ok(None);
+                };
+                let user = rows.next().map(user_from_row).transpose()?;
+                return Ok(Some((code_from_row(code)?, user)));
             }
             // The code's columns a user also has are renamed, so `user_columns!` reads the
             // user's own; a user gone leaves them NULL (the code is still spent).
@@ -108,7 +130,7 @@ impl Store {
             .fetch_optional(pool)
             .await?;
             let Some(row) = row else {
-                return Ok(Some(None));
+                return Ok(None);
             };
             let record = CodeRecord {
                 client_id: row.col("client_id")?,
@@ -119,19 +141,11 @@ impl Store {
             };
             let user_id: Option<String> = row.col("user_id")?;
             let user = user_id.map(|_| user_from_row(&row)).transpose()?;
-            Ok(Some(Some((record, user))))
+            Ok(Some((record, user)))
         })?;
         match won {
-            Some(Some((record, user))) => Ok((CodeRedemption::Redeemed(record), user)),
-            Some(None) => Ok((self.not_won(code_hash).await?, None)),
-            None => {
-                let redemption = self.redeem_code(code_hash, now).await?;
-                let user = match &redemption {
-                    CodeRedemption::Redeemed(record) => self.find_user(&record.user_id).await?,
-                    _ => None,
-                };
-                Ok((redemption, user))
-            }
+            Some((record, user)) => Ok((CodeRedemption::Redeemed(record), user)),
+            None => Ok((self.not_won(code_hash).await?, None)),
         }
     }
 
