@@ -61,6 +61,27 @@ pub struct SessionRecord {
     pub expires_at: i64,
 }
 
+/// Where a request came from, as a session records it (the address as the trusted proxies
+/// resolve it; the user agent cut short).
+#[derive(Debug, Clone, Default)]
+pub struct SessionOrigin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A login session as an administrator sees it (the Management API's `/sessions`).
+#[derive(Debug, Clone)]
+pub struct SessionDetails {
+    pub session: SessionRecord,
+    pub created_at: i64,
+    /// Where it started.
+    pub initial: SessionOrigin,
+    /// Where it was last used, and when (to the minute: a session is extended, and these
+    /// written, at most once a minute). `None` for sessions from before they were kept.
+    pub last: SessionOrigin,
+    pub last_interacted_at: Option<i64>,
+}
+
 /// A session of the administration dashboard (its id is kept hashed, as the key).
 #[derive(Debug, Clone)]
 pub struct AdminSessionRecord {

@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use tessera_core::{SessionLifetimes, User, ids};
-use tessera_store::{SessionRecord, StoreError};
+use tessera_store::{SessionOrigin, SessionRecord, StoreError};
 
 use crate::AppState;
 use crate::clock::now;
@@ -61,6 +61,16 @@ async fn lifetimes(state: &AppState) -> Result<SessionLifetimes, StoreError> {
     ))
 }
 
+/// Where the request being served comes from, as its session records it (an
+/// administrator sees it among the user's sessions).
+fn origin() -> SessionOrigin {
+    let origin = crate::audit::request_origin();
+    SessionOrigin {
+        ip: origin.ip,
+        user_agent: origin.user_agent,
+    }
+}
+
 /// Sessions are extended at most once a minute (or twice per idle lifetime when that is
 /// shorter): a burst of silent logins writes once.
 const EXTEND_GRANULARITY: i64 = 60;
@@ -93,7 +103,10 @@ pub(crate) async fn current(
         return Ok(None);
     }
     if expiry > session.expires_at + EXTEND_GRANULARITY.min(lifetimes.idle / 2) {
-        state.store().extend_session(&id_hash, expiry).await?;
+        state
+            .store()
+            .extend_session(&id_hash, expiry, &origin(), now)
+            .await?;
         session.expires_at = expiry;
     }
     Ok(Some((session, user)))
@@ -122,7 +135,7 @@ pub(crate) async fn start(
     };
     state
         .store()
-        .create_session(&ids::secret_hash(&value), &record, now)
+        .create_session(&ids::secret_hash(&value), &record, &origin(), now)
         .await?;
     let mut event = crate::audit::event("s", "Successful login");
     event.user_id = Some(user.user_id.clone());

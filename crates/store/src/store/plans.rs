@@ -17,11 +17,12 @@ use super::connections::{CONNECTION_KEY, CONNECTION_ORDER, CONNECTION_SELECT};
 use super::logs::{LOG_SELECT, log_order};
 use super::roles::{MEMBER_KEY, MEMBER_ORDER, ROLE_MEMBER_COLUMNS};
 use super::rules::{RULE_ORDER, RULE_SELECT};
+use super::sessions::{SESSION_DETAILS_KEY, SESSION_DETAILS_SELECT};
 use super::tokens::{REFRESH_RECORD_KEY, REFRESH_RECORD_SELECT};
 use super::users::{USER_SELECT, user_order};
 use super::{Backend, Store, checkpoint_sql, count_sql, page_sql};
 use crate::lists::{
-    Checkpoint, ClientFilter, ClientGrantFilter, Match, Slice, Sql, UserField, UserOrder,
+    Bind, Checkpoint, ClientFilter, ClientGrantFilter, Match, Slice, Sql, UserField, UserOrder,
     UserSearch, UserSort, UserTerm, bound_query,
 };
 use crate::records::{ActionFilter, ConnectionFilter, LogSearch};
@@ -170,6 +171,31 @@ fn queries(store: &Store) -> Vec<Query> {
             from,
         ),
         searched: Some(("user_id", "user_id")),
+    });
+    queries.push(Query {
+        label: "a user's sessions from".into(),
+        sql: checkpoint_sql(
+            SESSION_DETAILS_SELECT,
+            store.user_sessions("auth0|x", 1),
+            SESSION_DETAILS_KEY,
+            from,
+        ),
+        searched: Some(("user_id", "user_id")),
+    });
+    // Not a list, but read by an id that is not its table's key.
+    let mut by_sid = Sql::new(SESSION_DETAILS_SELECT);
+    by_sid.push(
+        " FROM sessions s WHERE s.tenant_id = ? AND s.sid = ? AND s.expires_at > ?",
+        [
+            Bind::Text("default".into()),
+            Bind::Text("x".into()),
+            Bind::Int(1),
+        ],
+    );
+    queries.push(Query {
+        label: "a session by its id".into(),
+        sql: by_sid,
+        searched: Some(("sid", "sid")),
     });
     for (label, filter, searched) in [
         ("actions", ActionFilter::default(), None),

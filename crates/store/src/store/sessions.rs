@@ -6,12 +6,13 @@ use tessera_core::User;
 use super::Store;
 use super::users::user_from_row;
 use crate::StoreResult;
-use crate::backend::Fetch;
-use crate::records::{SessionRecord, TransactionRecord};
+use crate::backend::{BeginWrite, Fetch};
+use crate::lists::{Bind, Checkpoint, CheckpointPage, Sql};
+use crate::records::{SessionDetails, SessionOrigin, SessionRecord, TransactionRecord};
 
 /// A session record from a row that names its columns as `sessions` does, or, `prefixed`,
 /// `session_…` where a user's column has the same name.
-fn session_from_row(row: &impl Fetch, prefixed: bool) -> StoreResult<SessionRecord> {
+fn session_from_row(row: &(impl Fetch + ?Sized), prefixed: bool) -> StoreResult<SessionRecord> {
     let name =
         |column: &'static str, renamed: &'static str| if prefixed { renamed } else { column };
     Ok(SessionRecord {
@@ -27,29 +28,63 @@ fn session_from_row(row: &impl Fetch, prefixed: bool) -> StoreResult<SessionReco
     })
 }
 
+macro_rules! session_details_select {
+    () => {
+        "SELECT s.sid, s.user_id, s.connection, s.amr, s.auth_time, s.expires_at, s.created_at, \
+         s.initial_ip, s.initial_user_agent, s.last_ip, s.last_user_agent, s.last_interacted_at"
+    };
+}
+
+pub(super) const SESSION_DETAILS_SELECT: &str = session_details_select!();
+
+/// A user's page of sessions is ordered by this (index `sessions_user_sid`).
+pub(super) const SESSION_DETAILS_KEY: &str = "s.sid";
+
+fn details_from_row(row: &dyn Fetch) -> StoreResult<SessionDetails> {
+    let origin = |ip: &str, user_agent: &str| -> StoreResult<SessionOrigin> {
+        Ok(SessionOrigin {
+            ip: row.col(ip)?,
+            user_agent: row.col(user_agent)?,
+        })
+    };
+    Ok(SessionDetails {
+        session: session_from_row(row, false)?,
+        created_at: row.col("created_at")?,
+        initial: origin("initial_ip", "initial_user_agent")?,
+        last: origin("last_ip", "last_user_agent")?,
+        last_interacted_at: row.col("last_interacted_at")?,
+    })
+}
+
 impl Store {
+    /// Records a new session, started from `origin`.
     pub async fn create_session(
         &self,
         id_hash: &[u8],
         record: &SessionRecord,
+        origin: &SessionOrigin,
         now: i64,
     ) -> StoreResult<()> {
         each!(self, |pool| {
             sqlx::query(
-            "INSERT INTO sessions (tenant_id, id_hash, sid, user_id, auth_time, created_at, expires_at, \
-             connection, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(self.tenant)
-        .bind(id_hash)
-        .bind(&record.sid)
-        .bind(&record.user_id)
-        .bind(record.auth_time)
-        .bind(now)
-        .bind(record.expires_at)
-        .bind(&record.connection)
-        .bind(serde_json::to_string(&record.amr).expect("strings serialize"))
-        .execute(pool)
-        .await?;
+                "INSERT INTO sessions (tenant_id, id_hash, sid, user_id, auth_time, created_at, \
+                 expires_at, connection, amr, initial_ip, initial_user_agent, last_ip, \
+                 last_user_agent, last_interacted_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11, $6)",
+            )
+            .bind(self.tenant)
+            .bind(id_hash)
+            .bind(&record.sid)
+            .bind(&record.user_id)
+            .bind(record.auth_time)
+            .bind(now)
+            .bind(record.expires_at)
+            .bind(&record.connection)
+            .bind(serde_json::to_string(&record.amr).expect("strings serialize"))
+            .bind(&origin.ip)
+            .bind(&origin.user_agent)
+            .execute(pool)
+            .await?;
             Ok(())
         })
     }
@@ -102,16 +137,27 @@ impl Store {
     }
 
     /// Moves a session's end to `expires_at` when that is later (a session used within its
-    /// idle lifetime lives on; a concurrent use that extended it further wins).
-    pub async fn extend_session(&self, id_hash: &[u8], expires_at: i64) -> StoreResult<()> {
+    /// idle lifetime lives on; a concurrent use that extended it further wins), and records
+    /// that use: at `now`, from `origin`.
+    pub async fn extend_session(
+        &self,
+        id_hash: &[u8],
+        expires_at: i64,
+        origin: &SessionOrigin,
+        now: i64,
+    ) -> StoreResult<()> {
         each!(self, |pool| {
             sqlx::query(
-                "UPDATE sessions SET expires_at = $3 \
+                "UPDATE sessions SET expires_at = $3, last_interacted_at = $4, last_ip = $5, \
+                 last_user_agent = $6 \
                  WHERE tenant_id = $1 AND id_hash = $2 AND expires_at < $3",
             )
             .bind(self.tenant)
             .bind(id_hash)
             .bind(expires_at)
+            .bind(now)
+            .bind(&origin.ip)
+            .bind(&origin.user_agent)
             .execute(pool)
             .await?;
             Ok(())
@@ -126,6 +172,110 @@ impl Store {
                 .execute(pool)
                 .await?;
             Ok(())
+        })
+    }
+
+    /// The live sessions of a user (not expired at `now`), by checkpoint (`from` = a session
+    /// id, the `sid` claim).
+    pub async fn sessions_of_user(
+        &self,
+        user_id: &str,
+        now: i64,
+        checkpoint: Checkpoint<'_>,
+    ) -> StoreResult<CheckpointPage<SessionDetails>> {
+        self.checkpoint_of(
+            SESSION_DETAILS_SELECT,
+            self.user_sessions(user_id, now),
+            SESSION_DETAILS_KEY,
+            checkpoint,
+            details_from_row,
+            |details: &SessionDetails| details.session.sid.clone(),
+        )
+        .await
+    }
+
+    /// A user's live sessions, through the `(tenant_id, user_id, sid)` index.
+    pub(super) fn user_sessions(&self, user_id: &str, now: i64) -> Sql {
+        let mut sql = Sql::default();
+        sql.push(
+            " FROM sessions s WHERE s.tenant_id = ? AND s.user_id = ? AND s.expires_at > ?",
+            [
+                Bind::Text(self.tenant.into()),
+                Bind::Text(user_id.into()),
+                Bind::Int(now),
+            ],
+        );
+        sql
+    }
+
+    /// One live session by its id (the `sid` claim).
+    pub async fn find_session_by_sid(
+        &self,
+        sid: &str,
+        now: i64,
+    ) -> StoreResult<Option<SessionDetails>> {
+        each!(self, |pool| {
+            let row = sqlx::query(concat!(
+                session_details_select!(),
+                " FROM sessions s WHERE s.tenant_id = $1 AND s.sid = $2 AND s.expires_at > $3"
+            ))
+            .bind(self.tenant)
+            .bind(sid)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| details_from_row(&row)).transpose()
+        })
+    }
+
+    /// Ends one session by its id: the browser holding it signs in afresh. With
+    /// `with_refresh_tokens`, the refresh tokens issued in it are revoked in the same
+    /// transaction. Whether a live session was there to end.
+    pub async fn end_session(
+        &self,
+        sid: &str,
+        with_refresh_tokens: bool,
+        now: i64,
+    ) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            let done = sqlx::query(
+                "DELETE FROM sessions WHERE tenant_id = $1 AND sid = $2 AND expires_at > $3",
+            )
+            .bind(self.tenant)
+            .bind(sid)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if with_refresh_tokens {
+                sqlx::query(
+                    "UPDATE refresh_token_families SET revoked_at = $1 \
+                     WHERE tenant_id = $2 AND sid = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(self.tenant)
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Ends every login session of a user (their refresh tokens live on: see
+    /// `end_user_sessions` for both).
+    pub async fn delete_sessions_of_user(&self, user_id: &str) -> StoreResult<u64> {
+        each!(self, |pool| {
+            let done = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
+                .bind(self.tenant)
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
         })
     }
 

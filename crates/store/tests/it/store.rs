@@ -49,6 +49,7 @@ on_both_backends!(
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     a_refresh_family_is_read_with_its_user,
     a_users_refresh_tokens_are_listed_by_checkpoint_and_revoked,
+    a_users_sessions_are_listed_by_checkpoint_and_ended,
     a_refresh_family_is_only_ever_shortened,
     refresh_tokens_expire_idle_and_absolute_and_honour_the_reuse_interval,
     twenty_parallel_uses_of_one_refresh_token_at_most_one_wins_then_the_family_is_revoked,
@@ -1712,6 +1713,144 @@ fn new_user(email: &str) -> NewUser {
     }
 }
 
+async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
+    for (id, email) in [("auth0|a", "a@x.io"), ("auth0|b", "b@x.io")] {
+        store.create_user(&new_user(email), id, 1).await.unwrap();
+    }
+    let session = |sid: &str, user_id: &str| SessionRecord {
+        sid: sid.into(),
+        user_id: user_id.into(),
+        connection: Some("Username-Password-Authentication".into()),
+        amr: vec!["pwd".into()],
+        auth_time: 5,
+        expires_at: 100,
+    };
+    let from = |ip: &str, agent: &str| SessionOrigin {
+        ip: Some(ip.into()),
+        user_agent: Some(agent.into()),
+    };
+    for (n, sid) in ["s3", "s1", "s2"].into_iter().enumerate() {
+        store
+            .create_session(
+                &[n as u8; 32],
+                &session(sid, "auth0|a"),
+                &from("10.0.0.1", "A"),
+                5,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .create_session(
+            &[9; 32],
+            &session("s0", "auth0|b"),
+            &from("10.0.0.9", "B"),
+            5,
+        )
+        .await
+        .unwrap();
+    // An expired session of the user is not listed.
+    store
+        .create_session(
+            &[8; 32],
+            &SessionRecord {
+                expires_at: 20,
+                ..session("s9", "auth0|a")
+            },
+            &from("10.0.0.1", "A"),
+            5,
+        )
+        .await
+        .unwrap();
+    // A use records where from and when; the creation's origin stays.
+    store
+        .extend_session(&[1; 32], 150, &from("10.0.0.2", "A2"), 30)
+        .await
+        .unwrap();
+    let page = |from: Option<&'static str>| {
+        store.sessions_of_user("auth0|a", 25, Checkpoint { from, take: 2 })
+    };
+    let first = page(None).await.unwrap();
+    let sids = |p: &CheckpointPage<SessionDetails>| {
+        p.items
+            .iter()
+            .map(|d| d.session.sid.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sids(&first), ["s1", "s2"]);
+    assert_eq!(first.next.as_deref(), Some("s3"));
+    let second = page(Some("s3")).await.unwrap();
+    assert_eq!((sids(&second), second.next), (vec!["s3".to_string()], None));
+    let used = &first.items[0];
+    assert_eq!(
+        (
+            used.initial.ip.as_deref(),
+            used.initial.user_agent.as_deref()
+        ),
+        (Some("10.0.0.1"), Some("A"))
+    );
+    assert_eq!(
+        (used.last.ip.as_deref(), used.last.user_agent.as_deref()),
+        (Some("10.0.0.2"), Some("A2"))
+    );
+    assert_eq!(
+        (
+            used.last_interacted_at,
+            used.created_at,
+            used.session.expires_at
+        ),
+        (Some(30), 5, 150)
+    );
+    assert_eq!(first.items[1].last_interacted_at, Some(5));
+    // By id; an expired one, or the id in other letters, is not found.
+    let found = store.find_session_by_sid("s0", 25).await.unwrap().unwrap();
+    assert_eq!(found.session.user_id, "auth0|b");
+    assert!(store.find_session_by_sid("s9", 25).await.unwrap().is_none());
+    assert!(store.find_session_by_sid("S0", 25).await.unwrap().is_none());
+    // Ending one: with its refresh tokens, or without.
+    let family = |id: &str, sid: &str| NewRefreshFamily {
+        family_id: id.into(),
+        client_id: "c".into(),
+        user_id: "auth0|a".into(),
+        grant: "{}".into(),
+        code_hash: None,
+        sid: Some(sid.into()),
+        created_at: 5,
+        expires_at: 1_000,
+    };
+    store
+        .create_refresh_family(&family("f1", "s1"), &[21; 32], 500)
+        .await
+        .unwrap();
+    store
+        .create_refresh_family(&family("f2", "s2"), &[22; 32], 500)
+        .await
+        .unwrap();
+    assert!(store.end_session("s1", true, 25).await.unwrap());
+    assert!(store.end_session("s2", false, 25).await.unwrap());
+    assert!(!store.end_session("s2", true, 25).await.unwrap());
+    assert!(!store.end_session("s9", true, 25).await.unwrap());
+    assert!(store.find_session(&[1; 32], 25).await.unwrap().is_none());
+    assert!(
+        store
+            .find_refresh_family(&[21; 32], 25)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_family(&[22; 32], 25)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Every session of one user, no other's.
+    assert_eq!(store.delete_sessions_of_user("auth0|a").await.unwrap(), 2);
+    assert!(page(None).await.unwrap().items.is_empty());
+    assert!(store.find_session_by_sid("s0", 25).await.unwrap().is_some());
+}
+
 async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
     let user = store
         .create_user(&new_user("s@x.io"), "auth0|s", 1)
@@ -1729,7 +1868,10 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
         auth_time: 5,
         expires_at: 100,
     };
-    store.create_session(&[1; 32], &session, 5).await.unwrap();
+    store
+        .create_session(&[1; 32], &session, &SessionOrigin::default(), 5)
+        .await
+        .unwrap();
     assert!(matches!(
         store
             .create_session(
@@ -1738,6 +1880,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
                     user_id: "auth0|nobody".into(),
                     ..session.clone()
                 },
+                &SessionOrigin::default(),
                 5
             )
             .await,
@@ -1783,8 +1926,15 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
             .is_none()
     );
     // Extending moves the end later, never earlier.
-    store.extend_session(&[1; 32], 150).await.unwrap();
-    store.extend_session(&[1; 32], 120).await.unwrap();
+    let somewhere = SessionOrigin::default();
+    store
+        .extend_session(&[1; 32], 150, &somewhere, 10)
+        .await
+        .unwrap();
+    store
+        .extend_session(&[1; 32], 120, &somewhere, 11)
+        .await
+        .unwrap();
     let extended = store.find_session(&[1; 32], 149).await.unwrap().unwrap();
     assert_eq!(extended.expires_at, 150);
     assert!(store.find_session(&[1; 32], 150).await.unwrap().is_none());
@@ -1838,7 +1988,10 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
     assert_eq!((user.last_login, user.logins_count), (Some(8), 2));
 
     // A new password ends the sessions and the refresh tokens.
-    store.create_session(&[4; 32], &session, 9).await.unwrap();
+    store
+        .create_session(&[4; 32], &session, &SessionOrigin::default(), 9)
+        .await
+        .unwrap();
     let family = NewRefreshFamily {
         family_id: "fam".into(),
         client_id: "c".into(),
