@@ -67,6 +67,8 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("delete:grants", "Delete Grants"),
     ("read:refresh_tokens", "Read Refresh Tokens"),
     ("delete:refresh_tokens", "Delete Refresh Tokens"),
+    ("read:sessions", "Read Sessions"),
+    ("delete:sessions", "Delete Sessions"),
     ("read:actions", "Read Actions"),
     ("create:actions", "Create Actions"),
     ("update:actions", "Update Actions"),

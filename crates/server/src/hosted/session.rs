@@ -55,7 +55,7 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Header
 
 /// The tenant's session lifetimes (`session_lifetime`, `idle_session_lifetime`), read
 /// as they are now: a change applies to sessions already open.
-async fn lifetimes(state: &AppState) -> Result<SessionLifetimes, StoreError> {
+pub(crate) async fn lifetimes(state: &AppState) -> Result<SessionLifetimes, StoreError> {
     Ok(SessionLifetimes::from_settings(
         &state.config_reads().tenant_settings(state.store()).await?,
     ))

@@ -38,6 +38,7 @@ pub(crate) mod resource_servers;
 pub(crate) mod roles;
 pub(crate) mod rules;
 pub(crate) mod rules_configs;
+pub(crate) mod sessions;
 pub(crate) mod tenants;
 mod tickets;
 pub(crate) mod user_access;
@@ -297,6 +298,13 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/refresh-tokens/{id}", || {
         get(refresh_tokens::http::get).delete(refresh_tokens::http::delete)
     }),
+    ("/users/{id}/sessions", || {
+        get(sessions::http::of_user).delete(sessions::http::delete_of_user)
+    }),
+    ("/sessions/{id}", || {
+        get(sessions::http::get).delete(sessions::http::delete)
+    }),
+    ("/sessions/{id}/revoke", || post(sessions::http::revoke)),
     ("/rules-configs", || get(rules_configs::http::list)),
     ("/rules-configs/{key}", || {
         put(rules_configs::http::set).delete(rules_configs::http::delete)

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::json;
-use tessera_testkit::{TestServer, browser, location, params_of, pkce, spawn};
+use serde_json::{Value, json};
+use tessera_testkit::{API, TestServer, browser, location, params_of, pkce, spawn};
 
 async fn set_settings(server: &TestServer, settings: serde_json::Value) {
     let token = server.management_token(&["update:tenant_settings"]).await;
@@ -109,4 +109,209 @@ async fn lowering_the_lifetime_ends_sessions_already_open() {
     // An hour's session, then the tenant allows only about a second.
     set_settings(&server, json!({"session_lifetime": 0.0003})).await;
     assert!(!silent_login_works(&server, &browser).await);
+}
+
+/// A Management API call: its status and body (`null` when it has none).
+async fn manage(server: &TestServer, token: &str, method: &str, path: &str) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(
+        method.parse().unwrap(),
+        server.url(&format!("/api/v2{path}")),
+    );
+    if !token.is_empty() {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A browser whose requests say `agent`, signed in through the code flow with offline
+/// access: the browser, its session's id (the ID token's `sid`) and its refresh token.
+async fn device(server: &TestServer, agent: &str) -> (reqwest::Client, String, String) {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(agent)
+        .build()
+        .unwrap();
+    let tokens = server
+        .code_flow(&browser, "openid offline_access read:messages", Some(API))
+        .await;
+    let sid = crate::actions::payload(tokens["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .expect("the ID token names its session")
+        .to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    (browser, sid, refresh)
+}
+
+async fn refreshes(server: &TestServer, token: &str) -> bool {
+    let (status, body) = server
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", server.spa_client_id.as_str()),
+            ("refresh_token", token),
+        ])
+        .await;
+    match status {
+        200 => true,
+        400 if body["error"] == "invalid_grant" => false,
+        _ => panic!("unexpected answer {status}: {body}"),
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_sees_a_users_sessions_and_ends_them() {
+    let server = spawn().await;
+    let admin = server
+        .management_token(&["read:sessions", "delete:sessions"])
+        .await;
+    let user: String = form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect();
+    let (laptop, laptop_sid, laptop_refresh) = device(&server, "Laptop/1.0").await;
+    let (phone, phone_sid, phone_refresh) = device(&server, "Phone/2.0").await;
+
+    let (status, listed) = manage(&server, &admin, "GET", &format!("/users/{user}/sessions")).await;
+    assert_eq!(status, 200, "{listed}");
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    assert!(listed.get("next").is_none(), "{listed}");
+    for (sid, agent) in [(&laptop_sid, "Laptop/1.0"), (&phone_sid, "Phone/2.0")] {
+        let session = sessions
+            .iter()
+            .find(|session| session["id"] == sid.as_str())
+            .unwrap_or_else(|| panic!("{sid} not listed: {listed}"));
+        assert_eq!(session["user_id"], server.user_id.as_str(), "{session}");
+        assert_eq!(session["device"]["initial_user_agent"], agent, "{session}");
+        assert_eq!(session["device"]["initial_ip"], "127.0.0.1", "{session}");
+        assert_eq!(session["device"]["last_user_agent"], agent, "{session}");
+        assert_eq!(
+            session["authentication"]["methods"][0]["name"], "pwd",
+            "{session}"
+        );
+        for field in [
+            "created_at",
+            "updated_at",
+            "authenticated_at",
+            "last_interacted_at",
+            "idle_expires_at",
+            "expires_at",
+        ] {
+            let at = session[field].as_str().unwrap_or_default();
+            assert!(at.ends_with('Z') && at.len() == 24, "{field}: {session}");
+        }
+        assert!(
+            session["expires_at"].as_str() >= session["idle_expires_at"].as_str(),
+            "{session}"
+        );
+    }
+
+    // By checkpoint, one at a time.
+    let (_, first) = manage(
+        &server,
+        &admin,
+        "GET",
+        &format!("/users/{user}/sessions?take=1"),
+    )
+    .await;
+    let next = first["next"].as_str().expect("more follow").to_string();
+    let (_, second) = manage(
+        &server,
+        &admin,
+        "GET",
+        &format!("/users/{user}/sessions?take=1&from={next}"),
+    )
+    .await;
+    assert_eq!(second["sessions"][0]["id"], next.as_str(), "{second}");
+    assert_ne!(first["sessions"][0]["id"], second["sessions"][0]["id"]);
+    assert!(second.get("next").is_none(), "{second}");
+
+    // The laptop's session is revoked: the browser signs in afresh and the refresh token
+    // issued in that session fails; the phone keeps both.
+    let (status, one) = manage(&server, &admin, "GET", &format!("/sessions/{laptop_sid}")).await;
+    assert_eq!((status, &one["id"]), (200, &json!(laptop_sid)), "{one}");
+    let (status, _) = manage(
+        &server,
+        &admin,
+        "POST",
+        &format!("/sessions/{laptop_sid}/revoke"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert!(!silent_login_works(&server, &laptop).await);
+    assert!(!refreshes(&server, &laptop_refresh).await);
+    assert!(silent_login_works(&server, &phone).await);
+    for method in ["GET", "DELETE"] {
+        let (status, _) = manage(&server, &admin, method, &format!("/sessions/{laptop_sid}")).await;
+        assert_eq!(status, 404, "{method} after revocation");
+    }
+
+    // Deleting the phone's session ends it alone: its refresh token lives on.
+    let (status, _) = manage(&server, &admin, "DELETE", &format!("/sessions/{phone_sid}")).await;
+    assert_eq!(status, 202);
+    assert!(!silent_login_works(&server, &phone).await);
+    assert!(refreshes(&server, &phone_refresh).await);
+
+    // Every session of the user at once.
+    let (again, _, _) = device(&server, "Laptop/1.1").await;
+    assert!(silent_login_works(&server, &again).await);
+    let (status, _) = manage(
+        &server,
+        &admin,
+        "DELETE",
+        &format!("/users/{user}/sessions"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert!(!silent_login_works(&server, &again).await);
+    let (_, left) = manage(&server, &admin, "GET", &format!("/users/{user}/sessions")).await;
+    assert_eq!(left, json!({"sessions": []}));
+}
+
+#[tokio::test]
+async fn session_endpoints_refuse_what_they_should() {
+    let server = spawn().await;
+    let reader = server.management_token(&["read:sessions"]).await;
+    let user: String = form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect();
+    let (browser, sid, _) = device(&server, "Laptop/1.0").await;
+    for (method, path, expected) in [
+        // Reading is not ending.
+        ("DELETE", format!("/sessions/{sid}"), 403),
+        ("POST", format!("/sessions/{sid}/revoke"), 403),
+        ("DELETE", format!("/users/{user}/sessions"), 403),
+        ("GET", "/sessions/no-such-session".to_string(), 404),
+        ("GET", format!("/sessions/{}", sid.to_uppercase()), 404),
+        ("GET", "/users/auth0%7Cnobody/sessions".to_string(), 404),
+        ("GET", format!("/users/{user}/sessions?take=0"), 400),
+        ("GET", format!("/users/{user}/sessions?take=101"), 400),
+        ("GET", format!("/users/{user}/sessions?page=1"), 400),
+        (
+            "GET",
+            format!("/users/{user}/sessions?include_totals=maybe"),
+            400,
+        ),
+        (
+            "GET",
+            format!("/users/{user}/sessions?include_totals=true"),
+            200,
+        ),
+    ] {
+        let (status, body) = manage(&server, &reader, method, &path).await;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+    }
+    // A token without the scope reads nothing; no token at all is 401.
+    let other = server.management_token(&["read:users"]).await;
+    let (status, _) = manage(&server, &other, "GET", &format!("/sessions/{sid}")).await;
+    assert_eq!(status, 403);
+    let (status, _) = manage(&server, "", "GET", &format!("/sessions/{sid}")).await;
+    assert_eq!(status, 401);
+    // An unknown session is not ended by a token that may end sessions.
+    let ender = server.management_token(&["delete:sessions"]).await;
+    let (status, body) = manage(&server, &ender, "POST", "/sessions/nope/revoke").await;
+    assert_eq!(
+        (status, body["errorCode"].as_str()),
+        (404, Some("inexistent_session")),
+        "{body}"
+    );
+    // Nothing refused changed anything.
+    assert!(silent_login_works(&server, &browser).await);
 }

@@ -176,7 +176,7 @@ fn queries(store: &Store) -> Vec<Query> {
         label: "a user's sessions from".into(),
         sql: checkpoint_sql(
             SESSION_DETAILS_SELECT,
-            store.user_sessions("auth0|x", 1),
+            store.user_sessions("auth0|x", (1, 0)),
             SESSION_DETAILS_KEY,
             from,
         ),
@@ -185,11 +185,13 @@ fn queries(store: &Store) -> Vec<Query> {
     // Not a list, but read by an id that is not its table's key.
     let mut by_sid = Sql::new(SESSION_DETAILS_SELECT);
     by_sid.push(
-        " FROM sessions s WHERE s.tenant_id = ? AND s.sid = ? AND s.expires_at > ?",
+        " FROM sessions s WHERE s.tenant_id = ? AND s.sid = ? AND s.expires_at > ? \
+         AND s.auth_time > ?",
         [
             Bind::Text("default".into()),
             Bind::Text("x".into()),
             Bind::Int(1),
+            Bind::Int(0),
         ],
     );
     queries.push(Query {

@@ -175,17 +175,18 @@ impl Store {
         })
     }
 
-    /// The live sessions of a user (not expired at `now`), by checkpoint (`from` = a session
-    /// id, the `sid` claim).
+    /// The live sessions of a user — not expired at `now`, signed in after
+    /// `signed_in_after` (the tenant's absolute lifetime may have been lowered since) — by
+    /// checkpoint (`from` = a session id, the `sid` claim).
     pub async fn sessions_of_user(
         &self,
         user_id: &str,
-        now: i64,
+        (now, signed_in_after): (i64, i64),
         checkpoint: Checkpoint<'_>,
     ) -> StoreResult<CheckpointPage<SessionDetails>> {
         self.checkpoint_of(
             SESSION_DETAILS_SELECT,
-            self.user_sessions(user_id, now),
+            self.user_sessions(user_id, (now, signed_in_after)),
             SESSION_DETAILS_KEY,
             checkpoint,
             details_from_row,
@@ -195,33 +196,37 @@ impl Store {
     }
 
     /// A user's live sessions, through the `(tenant_id, user_id, sid)` index.
-    pub(super) fn user_sessions(&self, user_id: &str, now: i64) -> Sql {
+    pub(super) fn user_sessions(&self, user_id: &str, (now, signed_in_after): (i64, i64)) -> Sql {
         let mut sql = Sql::default();
         sql.push(
-            " FROM sessions s WHERE s.tenant_id = ? AND s.user_id = ? AND s.expires_at > ?",
+            " FROM sessions s WHERE s.tenant_id = ? AND s.user_id = ? AND s.expires_at > ? \
+             AND s.auth_time > ?",
             [
                 Bind::Text(self.tenant.into()),
                 Bind::Text(user_id.into()),
                 Bind::Int(now),
+                Bind::Int(signed_in_after),
             ],
         );
         sql
     }
 
-    /// One live session by its id (the `sid` claim).
+    /// One live session by its id (the `sid` claim); live as in `sessions_of_user`.
     pub async fn find_session_by_sid(
         &self,
         sid: &str,
-        now: i64,
+        (now, signed_in_after): (i64, i64),
     ) -> StoreResult<Option<SessionDetails>> {
         each!(self, |pool| {
             let row = sqlx::query(concat!(
                 session_details_select!(),
-                " FROM sessions s WHERE s.tenant_id = $1 AND s.sid = $2 AND s.expires_at > $3"
+                " FROM sessions s WHERE s.tenant_id = $1 AND s.sid = $2 AND s.expires_at > $3 \
+                 AND s.auth_time > $4"
             ))
             .bind(self.tenant)
             .bind(sid)
             .bind(now)
+            .bind(signed_in_after)
             .fetch_optional(pool)
             .await?;
             row.map(|row| details_from_row(&row)).transpose()

@@ -1768,7 +1768,7 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
         .await
         .unwrap();
     let page = |from: Option<&'static str>| {
-        store.sessions_of_user("auth0|a", 25, Checkpoint { from, take: 2 })
+        store.sessions_of_user("auth0|a", (25, 0), Checkpoint { from, take: 2 })
     };
     let first = page(None).await.unwrap();
     let sids = |p: &CheckpointPage<SessionDetails>| {
@@ -1803,10 +1803,46 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
     );
     assert_eq!(first.items[1].last_interacted_at, Some(5));
     // By id; an expired one, or the id in other letters, is not found.
-    let found = store.find_session_by_sid("s0", 25).await.unwrap().unwrap();
+    let found = store
+        .find_session_by_sid("s0", (25, 0))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.session.user_id, "auth0|b");
-    assert!(store.find_session_by_sid("s9", 25).await.unwrap().is_none());
-    assert!(store.find_session_by_sid("S0", 25).await.unwrap().is_none());
+    assert!(
+        store
+            .find_session_by_sid("s9", (25, 0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_session_by_sid("S0", (25, 0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Signed in before the absolute lifetime's start: not live, listed or found.
+    assert!(
+        store
+            .find_session_by_sid("s0", (25, 5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let old = store
+        .sessions_of_user(
+            "auth0|a",
+            (25, 5),
+            Checkpoint {
+                from: None,
+                take: 9,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(old.items.is_empty());
     // Ending one: with its refresh tokens, or without.
     let family = |id: &str, sid: &str| NewRefreshFamily {
         family_id: id.into(),
@@ -1848,7 +1884,13 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
     // Every session of one user, no other's.
     assert_eq!(store.delete_sessions_of_user("auth0|a").await.unwrap(), 2);
     assert!(page(None).await.unwrap().items.is_empty());
-    assert!(store.find_session_by_sid("s0", 25).await.unwrap().is_some());
+    assert!(
+        store
+            .find_session_by_sid("s0", (25, 0))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
