@@ -528,6 +528,36 @@ impl Fixture {
                 None,
                 &["delete:refresh_tokens"],
             ),
+            route(
+                Method::GET,
+                format!("{user}/sessions"),
+                None,
+                &["read:sessions"],
+            ),
+            route(
+                Method::DELETE,
+                format!("{user}/sessions"),
+                None,
+                &["delete:sessions"],
+            ),
+            route(
+                Method::GET,
+                "/sessions/no-such-session".into(),
+                None,
+                &["read:sessions"],
+            ),
+            route(
+                Method::DELETE,
+                "/sessions/no-such-session".into(),
+                None,
+                &["delete:sessions"],
+            ),
+            route(
+                Method::POST,
+                "/sessions/no-such-session/revoke".into(),
+                None,
+                &["delete:sessions"],
+            ),
         ]
     }
 }
@@ -2514,6 +2544,43 @@ fn hostile_user_ids(victim: &str) -> Vec<String> {
     ids
 }
 
+/// Callers that must not change a user's rows: a user's own token (even one asking for
+/// the resource's scopes), no token, and a machine's token that may only read.
+struct Outsiders {
+    user: String,
+    reader: String,
+}
+
+impl Outsiders {
+    /// Each caller, its token and the status its change gets.
+    fn each(&self) -> [(&'static str, Option<&str>, u16); 3] {
+        [
+            ("a user's token", Some(&self.user), 401),
+            ("no token", None, 401),
+            ("a token that may only read", Some(&self.reader), 403),
+        ]
+    }
+}
+
+impl Fixture {
+    /// The [`Outsiders`] of a resource read with scope `read` and changed with `change`.
+    async fn outsiders(&self, read: &str, change: &str) -> Outsiders {
+        let users = self
+            .server
+            .code_flow(
+                &browser(),
+                &format!("openid {read} {change}"),
+                Some(&self.server.management_audience()),
+            )
+            .await;
+        let (_, reader) = self.server.management_client(&[read]).await;
+        Outsiders {
+            user: users["access_token"].as_str().unwrap_or_default().into(),
+            reader,
+        }
+    }
+}
+
 /// `/grants` (users' consents): one user's grants cannot be listed or revoked through
 /// another's id, a pattern or a foreign token; what is revoked takes that application's
 /// refresh tokens for the user with it, and only those.
@@ -2602,24 +2669,10 @@ async fn grants_are_reached_by_their_own_id_and_user_only() {
         );
     }
 
-    // Tokens that must not open it: a user's (even one asking for the grant scopes), none,
-    // and a machine's without delete:grants.
-    let browser = browser();
-    let users = server
-        .code_flow(
-            &browser,
-            "openid read:grants delete:grants",
-            Some(&server.management_audience()),
-        )
-        .await;
-    let user_token = users["access_token"].as_str().unwrap_or_default();
-    let (_, reader) = server.management_client(&["read:grants"]).await;
+    let outsiders = f.outsiders("read:grants", "delete:grants").await;
+    let reader = &outsiders.reader;
     let victims_path = format!("/grants/{}", victims.id);
-    for (what, token, expected) in [
-        ("a user's token", Some(user_token), 401),
-        ("no token", None, 401),
-        ("a token without delete:grants", Some(reader.as_str()), 403),
-    ] {
+    for (what, token, expected) in outsiders.each() {
         let (status, body) = call(server, token, Method::DELETE, &victims_path, None).await;
         tally.case(
             format_args!("{what} cannot revoke another user's grant"),
@@ -2739,24 +2792,12 @@ async fn refresh_tokens_are_reached_by_their_own_id_and_user_only() {
         );
     }
 
-    // Tokens that must not revoke it: a user's (even one asking for the scopes), none, and
-    // a machine's that may only read.
-    let browser = browser();
-    let users = server
-        .code_flow(
-            &browser,
-            "openid read:refresh_tokens delete:refresh_tokens",
-            Some(&server.management_audience()),
-        )
+    let outsiders = f
+        .outsiders("read:refresh_tokens", "delete:refresh_tokens")
         .await;
-    let user_token = users["access_token"].as_str().unwrap_or_default();
-    let (_, reader) = server.management_client(&["read:refresh_tokens"]).await;
+    let reader = &outsiders.reader;
     let victims_path = "/refresh-tokens/victims-family";
-    for (what, token, expected) in [
-        ("a user's token", Some(user_token), 401),
-        ("no token", None, 401),
-        ("a token that may only read", Some(reader.as_str()), 403),
-    ] {
+    for (what, token, expected) in outsiders.each() {
         let (status, body) = call(server, token, Method::DELETE, victims_path, None).await;
         tally.case(
             format_args!("{what} cannot revoke a refresh token"),
@@ -2766,7 +2807,14 @@ async fn refresh_tokens_are_reached_by_their_own_id_and_user_only() {
     }
     // Read as it is: the family's own fields, no value or hash of a token, and none of
     // what its unreadable grant would hold.
-    let (status, shown) = call(server, Some(&reader), Method::GET, victims_path, None).await;
+    let (status, shown) = call(
+        server,
+        Some(reader.as_str()),
+        Method::GET,
+        victims_path,
+        None,
+    )
+    .await;
     let text = shown.to_string();
     tally.case(
         "a refresh token is shown without its value or hash",
@@ -2789,6 +2837,190 @@ async fn refresh_tokens_are_reached_by_their_own_id_and_user_only() {
     let (status, _) = call(server, a, Method::DELETE, victims_path, None).await;
     tally.case(
         "revoking a refresh token by id ends it",
+        status == 202 && !victim_intact().await,
+        format_args!("{status}"),
+    );
+    tally.finish();
+}
+
+/// `/sessions` and `/users/{id}/sessions`: one user's login sessions cannot be listed or
+/// ended through another user's id, a pattern, a doctored session id or a checkpoint; the
+/// answers never carry the cookie's value or hash; only `delete:sessions` ends one; and
+/// what a browser claims about itself at sign-in is recorded as data, not trusted: a
+/// forged `X-Forwarded-For` is not taken for its address (no proxy is trusted here), and
+/// an outsize user agent is cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_reached_by_their_own_id_and_user_only() {
+    let mut tally = Tally::new("management/sessions");
+    let f = fixture().await;
+    let server = &f.server;
+    let store = &server.store;
+    let now = tessera_testkit::now();
+    let victim =
+        tessera_testkit::create_user(store, "victim@example.com", "a long enough passphrase 9")
+            .await;
+    let session = tessera_store::SessionRecord {
+        sid: "victims-session".into(),
+        user_id: victim.clone(),
+        connection: None,
+        amr: vec!["pwd".into()],
+        auth_time: now,
+        expires_at: now + 3600,
+    };
+    let origin = tessera_store::SessionOrigin {
+        ip: Some("198.51.100.7".into()),
+        user_agent: Some("Victim's browser".into()),
+    };
+    store
+        .create_session(&[7; 32], &session, &origin, now)
+        .await
+        .expect("a session");
+    let victim_intact = || async {
+        store
+            .find_session(&[7; 32], tessera_testkit::now())
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    };
+    let a = f.admin();
+    let shows_victim = |body: &Value| body.to_string().contains("victims-session");
+
+    for user_id in &hostile_user_ids(&victim) {
+        let path = format!("/users/{}/sessions", encode(user_id));
+        let (status, body) = call(server, a, Method::GET, &path, None).await;
+        tally.case(
+            format_args!("GET {path} shows no other user's session"),
+            matches!(status, 200 | 404) && !shows_victim(&body),
+            format_args!("{status} {body}"),
+        );
+        let (status, body) = call(server, a, Method::DELETE, &path, None).await;
+        tally.case(
+            format_args!("DELETE {path} ends no other user's session"),
+            matches!(status, 202 | 404) && victim_intact().await,
+            format_args!("{status} {body}"),
+        );
+    }
+    let mine = format!("{}/sessions", f.user_path);
+    for from in ["victims-session", "", "%", "' OR '1'='1", "\u{0}"] {
+        let path = format!("{mine}?from={}", encode(from));
+        let (status, body) = call(server, a, Method::GET, &path, None).await;
+        tally.case(
+            format_args!("a checkpoint of {from:?} stays within the user's own sessions"),
+            matches!(status, 200 | 400) && !shows_victim(&body),
+            format_args!("{status} {body}"),
+        );
+    }
+    for id in [
+        "*".to_string(),
+        "%25".to_string(),
+        "victims-session%20".to_string(),
+        "VICTIMS-SESSION".to_string(),
+        "..%2F..%2Fusers".to_string(),
+        "x".repeat(5_000),
+        encode(&b64(&[7; 32])),
+    ] {
+        let shown: String = id.chars().take(30).collect();
+        let path = format!("/sessions/{id}");
+        let (status, body) = call(server, a, Method::GET, &path, None).await;
+        tally.case(
+            format_args!("GET /sessions/{shown} finds nothing"),
+            (400..=414).contains(&status) && !shows_victim(&body),
+            format_args!("{status} {body}"),
+        );
+        for (method, path) in [
+            (Method::DELETE, path.clone()),
+            (Method::POST, format!("{path}/revoke")),
+        ] {
+            let (status, body) = call(server, a, method.clone(), &path, None).await;
+            tally.case(
+                format_args!("{method} /sessions/{shown}… ends nothing"),
+                (400..=414).contains(&status) && victim_intact().await,
+                format_args!("{status} {body}"),
+            );
+        }
+    }
+
+    let outsiders = f.outsiders("read:sessions", "delete:sessions").await;
+    let victims_path = "/sessions/victims-session";
+    for (what, token, expected) in outsiders.each() {
+        for (method, path) in [
+            (Method::DELETE, victims_path.to_string()),
+            (Method::POST, format!("{victims_path}/revoke")),
+        ] {
+            let (status, body) = call(server, token, method.clone(), &path, None).await;
+            tally.case(
+                format_args!("{what} cannot {method} a session"),
+                status == expected && victim_intact().await,
+                format_args!("{status} {body}"),
+            );
+        }
+    }
+    let reader = outsiders.reader.as_str();
+    let (status, shown) = call(server, Some(reader), Method::GET, victims_path, None).await;
+    let text = shown.to_string();
+    tally.case(
+        "a session is shown without its cookie's value or hash",
+        status == 200
+            && shown["user_id"] == victim.as_str()
+            && shown["device"]["initial_ip"] == "198.51.100.7"
+            && !text.contains(&b64(&[7; 32]))
+            && !text.contains("0707070707"),
+        format_args!("{status} {shown}"),
+    );
+
+    // A browser that lies about itself at sign-in.
+    let mut forged = reqwest::header::HeaderMap::new();
+    forged.insert("x-forwarded-for", "203.0.113.66".parse().unwrap());
+    forged.insert("forwarded", "for=203.0.113.67".parse().unwrap());
+    let liar = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(forged)
+        .user_agent(format!("<script>alert(1)</script>{}", "A".repeat(10_000)))
+        .build()
+        .unwrap();
+    server.code_flow(&liar, "openid", None).await;
+    let (status, listed) = call(server, a, Method::GET, &mine, None).await;
+    let sessions = listed["sessions"].as_array().cloned().unwrap_or_default();
+    // The user's other sessions (the outsiders' sign-in) say no user agent.
+    let agent = sessions
+        .iter()
+        .find_map(|session| session["device"]["initial_user_agent"].as_str())
+        .unwrap_or_default();
+    tally.case(
+        "a forged forwarding header is not taken for the browser's address",
+        status == 200
+            && !sessions.is_empty()
+            && sessions
+                .iter()
+                .all(|session| session["device"]["initial_ip"] == "127.0.0.1")
+            && !listed.to_string().contains("203.0.113."),
+        format_args!("{status} {listed}"),
+    );
+    tally.case(
+        "an outsize user agent is recorded cut short, as text",
+        agent.starts_with("<script>") && agent.chars().count() <= 256,
+        format_args!("{} characters", agent.chars().count()),
+    );
+
+    // Ending the seeded user's sessions leaves the victim's; the victim's by id ends it.
+    let (status, _) = call(server, a, Method::DELETE, &mine, None).await;
+    tally.case(
+        "ending one user's sessions ends theirs only",
+        status == 202 && victim_intact().await,
+        format_args!("{status}"),
+    );
+    let (status, _) = call(
+        server,
+        a,
+        Method::POST,
+        &format!("{victims_path}/revoke"),
+        None,
+    )
+    .await;
+    tally.case(
+        "revoking a session by id ends it",
         status == 202 && !victim_intact().await,
         format_args!("{status}"),
     );

@@ -1208,6 +1208,14 @@ pub(super) const ROUTES: &[Route] = &[
         &[],
         Shape::Management,
     ),
+    route(
+        "/api/v2/users/{id}/sessions",
+        GET_DELETE,
+        &["from", "take", "include_totals"],
+        Shape::Management,
+    ),
+    route("/api/v2/sessions/{id}", GET_DELETE, &[], Shape::Management),
+    route("/api/v2/sessions/{id}/revoke", POST, &[], Shape::Management),
 ];
 
 /// Methods no route (or, for PUT, one) has, or spellings the server must not confuse.
