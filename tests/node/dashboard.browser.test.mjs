@@ -2,7 +2,8 @@
 // quickstart's first steps as an administrator clicks them on `tessera dev` — sign in → APIs →
 // Create API → Permissions → Machine to Machine Applications → Test — then what the CLI and the
 // Management API see, an application that signs a user in, a role whose permission reaches that
-// user's next token, a user's second factors seen and reset, a viewer who changes nothing, a
+// user's next token, a user's second factors seen and reset, a user signed out of a browser
+// from their Sessions tab, a viewer who changes nothing, a
 // user without a role who sees a 403 page, and a form without its CSRF token refused. Every page is audited (CSP, axe-core, screenshots at
 // desktop and phone width).
 
@@ -493,6 +494,57 @@ describe('the dashboard in Chromium (tessera dev)', () => {
       await toSecondFactor(page);
       assert.equal((await page.locator('h1').textContent()).trim(), 'Secure your account');
       assert.equal(await page.locator('.qr svg').count(), 1);
+    });
+  });
+
+  it('signs a user out of the browser they signed in with, from the user\'s Sessions tab', { timeout: 180000 }, async () => {
+    const suffix = randomBytes(6).toString('hex');
+    const email = `away-${suffix}@example.com`;
+    const password = `pw-${randomBytes(12).toString('base64url')}`;
+    await cli(databaseUrl, ['users', 'create', '--email', email, '--password-stdin'], { input: `${password}\n` });
+    const app = await cli(databaseUrl, ['apps', 'create', '--name', `Away app ${suffix}`, '--type', 'spa',
+      '--callbacks', callback.url, '--origins', callback.origin]);
+    const authorize = (extra = {}) => {
+      const verifier = b64url(randomBytes(32));
+      const url = new URL(`${dev.server}/authorize`);
+      url.search = new URLSearchParams({
+        response_type: 'code', client_id: app.client_id, redirect_uri: callback.url, scope: 'openid', state: 'st',
+        code_challenge: b64url(createHash('sha256').update(verifier).digest()), code_challenge_method: 'S256', ...extra,
+      });
+      return url.href;
+    };
+
+    await withPage(browser, 'dashboard-sessions-user', async ({ page: userPage }) => {
+      // The user signs in to the application in their own browser.
+      await userPage.goto(authorize());
+      await userPage.waitForURL((u) => u.pathname === '/u/login');
+      await userPage.fill('#username', email);
+      await userPage.fill('#password', password);
+      await Promise.all([userPage.waitForURL((u) => u.origin === callback.origin), userPage.click('button[type=submit]')]);
+      const agent = await userPage.evaluate(() => navigator.userAgent);
+
+      // The administrator, in another browser, finds that browser on the user's Sessions tab.
+      await withPage(browser, 'dashboard-sessions-admin', async ({ page, context }) => {
+        const csp = await watchCsp(context);
+        await signIn(page, DEMO_EMAIL, dev.password);
+        await page.goto(`${dev.server}/admin/users?field=email&term=${encodeURIComponent(`away-${suffix}`)}`);
+        await follow(page, 'link', email);
+        await follow(page, 'link', 'Sessions');
+        await audit(page, 'dashboard-user-sessions');
+        const rows = await page.locator('#sessions tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent.trim())));
+        assert.equal(rows.length, 1, JSON.stringify(rows));
+        assert.equal(rows[0][0], agent, 'the browser it was signed in with');
+        assert.equal(rows[0][1], '127.0.0.1');
+        await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: /^Sign out session / }).click()]);
+        await page.getByText('Signed out: that browser or application signs in again.').waitFor();
+        assert.equal(await page.locator('#no-sessions').count(), 1);
+        assert.deepEqual(csp.violations, []);
+      });
+
+      // The user's browser is no longer signed in: a silent sign-in comes back login_required.
+      await userPage.goto(authorize({ prompt: 'none' }));
+      await userPage.waitForURL((u) => u.origin === callback.origin);
+      assert.equal(new URL(userPage.url()).searchParams.get('error'), 'login_required', userPage.url());
     });
   });
 

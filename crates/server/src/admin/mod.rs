@@ -24,6 +24,7 @@ mod roles;
 mod session;
 mod settings;
 mod streams;
+mod user_sessions;
 mod users;
 mod views;
 
@@ -133,6 +134,9 @@ pub(crate) const ROUTES: &[Route] = &[
     ("/admin/users/{id}/mfa", || get(users::factors)),
     ("/admin/users/{id}/mfa/reset", || {
         get(users::confirm_reset_factors).post(users::reset_factors)
+    }),
+    ("/admin/users/{id}/sessions", || {
+        get(user_sessions::list).post(user_sessions::end)
     }),
     ("/admin/users/{id}/json", || get(users::raw_json)),
     ("/admin/roles", || get(roles::list).post(roles::create)),

@@ -1,8 +1,9 @@
 //! User Management → Users: search (prefix of an email, a name or a user id, answered
 //! from an index, paged in SQL), Create User, and a user's tabs — Details (profile,
 //! metadata editors, block, password, delete), Roles, Permissions, Authorized
-//! Applications, Multi-factor (the second factors, and resetting them), Raw JSON. Every
-//! change is an operation of `management::users`, `user_access`, `grants` or `guardian`.
+//! Applications, Multi-factor (the second factors, and resetting them), Sessions (in
+//! `user_sessions.rs`), Raw JSON. Every change is an operation of `management::users`,
+//! `user_access`, `grants` or `guardian`.
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
@@ -29,7 +30,7 @@ use crate::pages::redirect;
 
 const PER_PAGE: u32 = 20;
 
-fn user_path(user: &User, tab: &str) -> String {
+pub(super) fn user_path(user: &User, tab: &str) -> String {
     let id =
         percent_encoding::utf8_percent_encode(&user.user_id, percent_encoding::NON_ALPHANUMERIC);
     if tab.is_empty() {
@@ -203,13 +204,13 @@ pub(crate) async fn create(State(state): State<AppState>, form: AdminForm) -> Re
     }
 }
 
-async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<User, Response> {
+pub(super) async fn load(state: &AppState, admin: &Admin, id: &str) -> Result<User, Response> {
     users::get(state, &admin.principal, id)
         .await
         .map_err(|error| views::operation_refused(&error))
 }
 
-fn tabs(user: &User, current: &str) -> Vec<Tab> {
+pub(super) fn tabs(user: &User, current: &str) -> Vec<Tab> {
     views::tabs(
         &user_path(user, ""),
         &[
@@ -218,6 +219,7 @@ fn tabs(user: &User, current: &str) -> Vec<Tab> {
             ("permissions", "Permissions"),
             ("authorized-applications", "Authorized Applications"),
             ("mfa", "Multi-factor"),
+            ("sessions", "Sessions"),
             ("json", "Raw JSON"),
         ],
         current,

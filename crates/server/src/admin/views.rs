@@ -68,6 +68,10 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "factors_reset" => {
             "The user's second factors were reset: they enroll again at their next login that needs one."
         }
+        "signed_out" => "Signed out: that browser or application signs in again.",
+        "signed_out_everywhere" => {
+            "Signed out everywhere: every browser and application of the user signs in again."
+        }
         "role_created" => "The role was created.",
         "role_saved" => "The role was saved.",
         "role_deleted" => "The role was deleted.",

@@ -510,6 +510,10 @@ async fn every_section_renders_for_an_administrator_and_a_viewer_sees_no_form() 
     administrator(&server, "viewer@example.com", &read_only).await;
     let admin = signed_in(&server, "admin@example.com").await;
     let viewer = signed_in(&server, "viewer@example.com").await;
+    // The user is signed in somewhere: the Sessions tab has rows a viewer must not end.
+    server
+        .code_flow(&browser(), "openid offline_access read:messages", Some(API))
+        .await;
     let user_path = format!("/admin/users/{}", server.user_id.replace('|', "%7C"));
     let app_path = format!("/admin/applications/{}", server.spa_client_id);
     let pages = [
@@ -524,6 +528,7 @@ async fn every_section_renders_for_an_administrator_and_a_viewer_sees_no_form() 
         format!("{user_path}/roles"),
         format!("{user_path}/permissions"),
         format!("{user_path}/authorized-applications"),
+        format!("{user_path}/sessions"),
         format!("{user_path}/json"),
         "/admin/roles".into(),
         "/admin/settings".into(),
@@ -2360,4 +2365,158 @@ async fn the_users_list_pages_without_counting_every_user() {
     let (_, search) = page(&server, &browser, "/admin/users?field=email&term=paged0").await;
     assert!(search.contains("1–10<"), "{search}");
     assert!(!search.contains("rel=\"next\""), "{search}");
+}
+
+/// Whether `browser`'s login session still signs it in without a page (`prompt=none`).
+async fn silently_signed_in(server: &TestServer, browser: &reqwest::Client) -> bool {
+    let pkce = tessera_testkit::pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("prompt", "none"),
+        ("state", "s"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let response = browser.get(&url).send().await.unwrap();
+    let params = tessera_testkit::params_of(&location(&response));
+    match (params.get("code"), params.get("error")) {
+        (Some(_), None) => true,
+        (None, Some(error)) if error == "login_required" => false,
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_everywhere() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let sessions_path = format!(
+        "/admin/users/{}/sessions",
+        server.user_id.replace('|', "%7C")
+    );
+    let offline = "openid offline_access read:messages";
+    let laptop = browser();
+    let laptop_refresh = server.code_flow(&laptop, offline, Some(API)).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let phone = browser();
+    let phone_refresh = server.code_flow(&phone, offline, Some(API)).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refreshes = |token: String| {
+        let server = &server;
+        async move {
+            let (status, _) = server
+                .token(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", server.spa_client_id.as_str()),
+                    ("refresh_token", token.as_str()),
+                ])
+                .await;
+            status == 200
+        }
+    };
+
+    let (status, html) = page(&server, &admin, &sessions_path).await;
+    assert_eq!(status, 200, "{html}");
+    let ids = |html: &str, field: &str| -> Vec<String> {
+        html.split(&format!("name=\"{field}\" value=\""))
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(String::from)
+            .collect()
+    };
+    let sessions = ids(&html, "session");
+    assert_eq!(sessions.len(), 2, "{html}");
+    assert_eq!(ids(&html, "refresh_token").len(), 2, "{html}");
+    assert!(html.contains("127.0.0.1"), "the address is shown");
+
+    // One browser: the first listed session and the refresh token issued in it end.
+    let response = post(
+        &server,
+        &admin,
+        &sessions_path,
+        &sessions_path,
+        &[("session", &sessions[0])],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        format!("{sessions_path}?notice=signed_out")
+    );
+    let signed_in_now = [
+        silently_signed_in(&server, &laptop).await,
+        silently_signed_in(&server, &phone).await,
+    ];
+    assert_eq!(
+        signed_in_now.iter().filter(|&&s| s).count(),
+        1,
+        "{signed_in_now:?}"
+    );
+    let refreshing = [
+        refreshes(laptop_refresh.clone()).await,
+        refreshes(phone_refresh.clone()).await,
+    ];
+    assert_eq!(refreshing, signed_in_now, "the token went with its session");
+
+    // One application's refresh token, by itself: its browser stays signed in.
+    let (_, html) = page(&server, &admin, &sessions_path).await;
+    let tokens = ids(&html, "refresh_token");
+    assert_eq!(tokens.len(), 1, "{html}");
+    let response = post(
+        &server,
+        &admin,
+        &sessions_path,
+        &sessions_path,
+        &[("refresh_token", &tokens[0])],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let (_, html) = page(&server, &admin, &sessions_path).await;
+    assert!(html.contains("id=\"no-refresh-tokens\""), "{html}");
+    assert_eq!(ids(&html, "session").len(), 1, "{html}");
+
+    // Everywhere: a new sign-in's session and refresh token go too.
+    let tablet = browser();
+    let tablet_refresh = server.code_flow(&tablet, offline, Some(API)).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = post(
+        &server,
+        &admin,
+        &sessions_path,
+        &sessions_path,
+        &[("everywhere", "1")],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    assert!(!silently_signed_in(&server, &tablet).await);
+    assert!(
+        !silently_signed_in(&server, &laptop).await && !silently_signed_in(&server, &phone).await
+    );
+    assert!(!refreshes(tablet_refresh).await);
+    let (_, html) = page(&server, &admin, &sessions_path).await;
+    assert!(html.contains("id=\"no-sessions\""), "{html}");
+    // The administrator's own dashboard session is not the user's: still signed in.
+    let (status, _) = page(&server, &admin, &sessions_path).await;
+    assert_eq!(status, 200);
+
+    // A form naming nothing, or another user's session, changes nothing.
+    let response = post(&server, &admin, &sessions_path, &sessions_path, &[]).await;
+    assert_eq!(response.status(), 400);
+    let response = post(
+        &server,
+        &admin,
+        &sessions_path,
+        &sessions_path,
+        &[("session", "not-a-session")],
+    )
+    .await;
+    assert_eq!(response.status(), 404);
 }
