@@ -637,6 +637,42 @@ impl TestServer {
         body
     }
 
+    /// A Management API call that may be refused: its status and body (`null` when it has
+    /// none). `token` empty: no `Authorization` header.
+    pub async fn management_request(&self, token: &str, method: &str, path: &str) -> (u16, Value) {
+        let mut request = reqwest::Client::new().request(
+            method.parse().expect("an HTTP method"),
+            self.url(&format!("/api/v2{path}")),
+        );
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Whether `browser`'s login session still signs it in without a page: `/authorize`
+    /// with `prompt=none` answers a code (true) or `login_required` (false).
+    pub async fn signs_in_silently(&self, browser: &reqwest::Client) -> bool {
+        let pkce = pkce();
+        let url = self.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("state", "s"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let response = browser.get(&url).send().await.unwrap();
+        let params = params_of(&location(&response));
+        match (params.get("code"), params.get("error")) {
+            (Some(_), None) => true,
+            (None, Some(error)) if error == "login_required" => false,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+
     /// The stored password hash of the user with this email (`None`: no password).
     pub async fn password_hash(&self, email: &str) -> Option<String> {
         let (_, hash) = self

@@ -2367,26 +2367,6 @@ async fn the_users_list_pages_without_counting_every_user() {
     assert!(!search.contains("rel=\"next\""), "{search}");
 }
 
-/// Whether `browser`'s login session still signs it in without a page (`prompt=none`).
-async fn silently_signed_in(server: &TestServer, browser: &reqwest::Client) -> bool {
-    let pkce = tessera_testkit::pkce();
-    let url = server.authorize_url(&[
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("prompt", "none"),
-        ("state", "s"),
-        ("code_challenge", &pkce.challenge),
-        ("code_challenge_method", "S256"),
-    ]);
-    let response = browser.get(&url).send().await.unwrap();
-    let params = tessera_testkit::params_of(&location(&response));
-    match (params.get("code"), params.get("error")) {
-        (Some(_), None) => true,
-        (None, Some(error)) if error == "login_required" => false,
-        other => panic!("unexpected answer {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_everywhere() {
     let server = spawn().await;
@@ -2450,8 +2430,8 @@ async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_eve
         format!("{sessions_path}?notice=signed_out")
     );
     let signed_in_now = [
-        silently_signed_in(&server, &laptop).await,
-        silently_signed_in(&server, &phone).await,
+        server.signs_in_silently(&laptop).await,
+        server.signs_in_silently(&phone).await,
     ];
     assert_eq!(
         signed_in_now.iter().filter(|&&s| s).count(),
@@ -2496,10 +2476,8 @@ async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_eve
     )
     .await;
     assert_eq!(response.status(), 302);
-    assert!(!silently_signed_in(&server, &tablet).await);
-    assert!(
-        !silently_signed_in(&server, &laptop).await && !silently_signed_in(&server, &phone).await
-    );
+    assert!(!server.signs_in_silently(&tablet).await);
+    assert!(!server.signs_in_silently(&laptop).await && !server.signs_in_silently(&phone).await);
     assert!(!refreshes(tablet_refresh).await);
     let (_, html) = page(&server, &admin, &sessions_path).await;
     assert!(html.contains("id=\"no-sessions\""), "{html}");

@@ -284,20 +284,6 @@ async fn no_refresh_token_without_offline_access_permission() {
     assert_eq!(tokens["scope"], "openid");
 }
 
-/// A Management API call: its status and body (`null` when it has none).
-async fn manage(server: &TestServer, token: &str, method: &str, path: &str) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(
-        method.parse().unwrap(),
-        server.url(&format!("/api/v2{path}")),
-    );
-    if !token.is_empty() {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn an_administrator_lists_and_revokes_a_users_refresh_tokens() {
     let server = spawn().await;
@@ -314,13 +300,9 @@ async fn an_administrator_lists_and_revokes_a_users_refresh_tokens() {
     assert_eq!(status, 200, "{rotated}");
     let laptop_token = rotated["refresh_token"].as_str().unwrap().to_string();
 
-    let (status, listed) = manage(
-        &server,
-        &admin,
-        "GET",
-        &format!("/users/{user}/refresh-tokens"),
-    )
-    .await;
+    let (status, listed) = server
+        .management_request(&admin, "GET", &format!("/users/{user}/refresh-tokens"))
+        .await;
     assert_eq!(status, 200, "{listed}");
     let tokens = listed["tokens"].as_array().unwrap();
     assert_eq!(tokens.len(), 2, "{listed}");
@@ -346,22 +328,22 @@ async fn an_administrator_lists_and_revokes_a_users_refresh_tokens() {
     assert_eq!(exchanged.iter().filter(|&&e| e).count(), 1, "{listed}");
 
     // By checkpoint, one at a time.
-    let (status, first) = manage(
-        &server,
-        &admin,
-        "GET",
-        &format!("/users/{user}/refresh-tokens?take=1"),
-    )
-    .await;
+    let (status, first) = server
+        .management_request(
+            &admin,
+            "GET",
+            &format!("/users/{user}/refresh-tokens?take=1"),
+        )
+        .await;
     assert_eq!(status, 200, "{first}");
     let next = first["next"].as_str().expect("more follow").to_string();
-    let (_, second) = manage(
-        &server,
-        &admin,
-        "GET",
-        &format!("/users/{user}/refresh-tokens?take=1&from={next}"),
-    )
-    .await;
+    let (_, second) = server
+        .management_request(
+            &admin,
+            "GET",
+            &format!("/users/{user}/refresh-tokens?take=1&from={next}"),
+        )
+        .await;
     assert_eq!(second["tokens"][0]["id"], next.as_str());
     assert!(second.get("next").is_none(), "{second}");
 
@@ -373,25 +355,17 @@ async fn an_administrator_lists_and_revokes_a_users_refresh_tokens() {
         .as_str()
         .unwrap()
         .to_string();
-    let (status, one) = manage(
-        &server,
-        &admin,
-        "GET",
-        &format!("/refresh-tokens/{laptop_id}"),
-    )
-    .await;
+    let (status, one) = server
+        .management_request(&admin, "GET", &format!("/refresh-tokens/{laptop_id}"))
+        .await;
     assert_eq!(
         (status, &one["id"]),
         (200, &Value::from(laptop_id.as_str())),
         "{one}"
     );
-    let (status, _) = manage(
-        &server,
-        &admin,
-        "DELETE",
-        &format!("/refresh-tokens/{laptop_id}"),
-    )
-    .await;
+    let (status, _) = server
+        .management_request(&admin, "DELETE", &format!("/refresh-tokens/{laptop_id}"))
+        .await;
     assert_eq!(status, 202);
     let (status, body) = refresh(&server, &laptop_token, None).await;
     assert_eq!(
@@ -399,34 +373,22 @@ async fn an_administrator_lists_and_revokes_a_users_refresh_tokens() {
         (400, Some("invalid_grant")),
         "{body}"
     );
-    let (status, _) = manage(
-        &server,
-        &admin,
-        "GET",
-        &format!("/refresh-tokens/{laptop_id}"),
-    )
-    .await;
+    let (status, _) = server
+        .management_request(&admin, "GET", &format!("/refresh-tokens/{laptop_id}"))
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = manage(
-        &server,
-        &admin,
-        "DELETE",
-        &format!("/refresh-tokens/{laptop_id}"),
-    )
-    .await;
+    let (status, _) = server
+        .management_request(&admin, "DELETE", &format!("/refresh-tokens/{laptop_id}"))
+        .await;
     assert_eq!(status, 404, "revoked already");
     let (status, body) = refresh(&server, &phone_token, None).await;
     assert_eq!(status, 200, "{body}");
     let phone_token = body["refresh_token"].as_str().unwrap().to_string();
 
     // Every token of the user: the phone's goes too.
-    let (status, _) = manage(
-        &server,
-        &admin,
-        "DELETE",
-        &format!("/users/{user}/refresh-tokens"),
-    )
-    .await;
+    let (status, _) = server
+        .management_request(&admin, "DELETE", &format!("/users/{user}/refresh-tokens"))
+        .await;
     assert_eq!(status, 202);
     let (status, body) = refresh(&server, &phone_token, None).await;
     assert_eq!(
@@ -434,13 +396,9 @@ async fn an_administrator_lists_and_revokes_a_users_refresh_tokens() {
         (400, Some("invalid_grant")),
         "{body}"
     );
-    let (_, left) = manage(
-        &server,
-        &admin,
-        "GET",
-        &format!("/users/{user}/refresh-tokens"),
-    )
-    .await;
+    let (_, left) = server
+        .management_request(&admin, "GET", &format!("/users/{user}/refresh-tokens"))
+        .await;
     assert_eq!(left, serde_json::json!({"tokens": []}));
 }
 
@@ -451,13 +409,9 @@ async fn refresh_token_endpoints_refuse_what_they_should() {
     let user: String = form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect();
     let tokens = offline_tokens(&server, &browser()).await;
     let token = tokens["refresh_token"].as_str().unwrap();
-    let (_, listed) = manage(
-        &server,
-        &reader,
-        "GET",
-        &format!("/users/{user}/refresh-tokens"),
-    )
-    .await;
+    let (_, listed) = server
+        .management_request(&reader, "GET", &format!("/users/{user}/refresh-tokens"))
+        .await;
     let id = listed["tokens"][0]["id"].as_str().unwrap().to_string();
     for (method, path, expected) in [
         // Reading is not revoking.
@@ -483,14 +437,18 @@ async fn refresh_token_endpoints_refuse_what_they_should() {
             200,
         ),
     ] {
-        let (status, body) = manage(&server, &reader, method, &path).await;
+        let (status, body) = server.management_request(&reader, method, &path).await;
         assert_eq!(status, expected, "{method} {path}: {body}");
     }
     // A token without the scope reads nothing; no token at all is 401.
     let other = server.management_token(&["read:users"]).await;
-    let (status, _) = manage(&server, &other, "GET", &format!("/refresh-tokens/{id}")).await;
+    let (status, _) = server
+        .management_request(&other, "GET", &format!("/refresh-tokens/{id}"))
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = manage(&server, "", "GET", &format!("/refresh-tokens/{id}")).await;
+    let (status, _) = server
+        .management_request("", "GET", &format!("/refresh-tokens/{id}"))
+        .await;
     assert_eq!(status, 401);
     // Nothing refused changed anything.
     let (status, body) = refresh(&server, token, None).await;

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
-use tessera_testkit::{API, TestServer, browser, location, params_of, pkce, spawn};
+use serde_json::json;
+use tessera_testkit::{API, TestServer, browser, params_of, pkce, spawn};
 
 async fn set_settings(server: &TestServer, settings: serde_json::Value) {
     let token = server.management_token(&["update:tenant_settings"]).await;
@@ -19,26 +19,6 @@ async fn set_settings(server: &TestServer, settings: serde_json::Value) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-}
-
-/// `prompt=none` with `browser`'s cookies: true when the session still signs it in.
-async fn silent_login_works(server: &TestServer, browser: &reqwest::Client) -> bool {
-    let pkce = pkce();
-    let url = server.authorize_url(&[
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("prompt", "none"),
-        ("state", "s"),
-        ("code_challenge", &pkce.challenge),
-        ("code_challenge_method", "S256"),
-    ]);
-    let response = browser.get(&url).send().await.unwrap();
-    let params = params_of(&location(&response));
-    match (params.get("code"), params.get("error")) {
-        (Some(_), None) => true,
-        (None, Some(error)) if error == "login_required" => false,
-        other => panic!("unexpected answer {other:?}"),
-    }
 }
 
 async fn sign_in(server: &TestServer) -> reqwest::Client {
@@ -62,11 +42,11 @@ async fn a_session_ends_at_the_tenants_absolute_lifetime_even_when_used() {
     // 0.001 h = 3.6 s after the sign-in, however often the session is used.
     set_settings(&server, json!({"session_lifetime": 0.001})).await;
     let browser = sign_in(&server).await;
-    assert!(silent_login_works(&server, &browser).await);
+    assert!(server.signs_in_silently(&browser).await);
     let mut alive_after_end = false;
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        alive_after_end = silent_login_works(&server, &browser).await;
+        alive_after_end = server.signs_in_silently(&browser).await;
         if !alive_after_end {
             break;
         }
@@ -89,13 +69,13 @@ async fn an_idle_session_ends_and_a_used_one_lives_on() {
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(
-            silent_login_works(&server, &used).await,
+            server.signs_in_silently(&used).await,
             "used within its idle lifetime"
         );
     }
     // The other, left alone as long, has ended.
     assert!(
-        !silent_login_works(&server, &idle).await,
+        !server.signs_in_silently(&idle).await,
         "idle past its lifetime"
     );
 }
@@ -105,24 +85,10 @@ async fn lowering_the_lifetime_ends_sessions_already_open() {
     let server = spawn().await;
     let browser = sign_in(&server).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(silent_login_works(&server, &browser).await);
+    assert!(server.signs_in_silently(&browser).await);
     // An hour's session, then the tenant allows only about a second.
     set_settings(&server, json!({"session_lifetime": 0.0003})).await;
-    assert!(!silent_login_works(&server, &browser).await);
-}
-
-/// A Management API call: its status and body (`null` when it has none).
-async fn manage(server: &TestServer, token: &str, method: &str, path: &str) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(
-        method.parse().unwrap(),
-        server.url(&format!("/api/v2{path}")),
-    );
-    if !token.is_empty() {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    assert!(!server.signs_in_silently(&browser).await);
 }
 
 /// A browser whose requests say `agent`, signed in through the code flow with offline
@@ -170,7 +136,9 @@ async fn an_administrator_sees_a_users_sessions_and_ends_them() {
     let (laptop, laptop_sid, laptop_refresh) = device(&server, "Laptop/1.0").await;
     let (phone, phone_sid, phone_refresh) = device(&server, "Phone/2.0").await;
 
-    let (status, listed) = manage(&server, &admin, "GET", &format!("/users/{user}/sessions")).await;
+    let (status, listed) = server
+        .management_request(&admin, "GET", &format!("/users/{user}/sessions"))
+        .await;
     assert_eq!(status, 200, "{listed}");
     let sessions = listed["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2, "{listed}");
@@ -206,64 +174,60 @@ async fn an_administrator_sees_a_users_sessions_and_ends_them() {
     }
 
     // By checkpoint, one at a time.
-    let (_, first) = manage(
-        &server,
-        &admin,
-        "GET",
-        &format!("/users/{user}/sessions?take=1"),
-    )
-    .await;
+    let (_, first) = server
+        .management_request(&admin, "GET", &format!("/users/{user}/sessions?take=1"))
+        .await;
     let next = first["next"].as_str().expect("more follow").to_string();
-    let (_, second) = manage(
-        &server,
-        &admin,
-        "GET",
-        &format!("/users/{user}/sessions?take=1&from={next}"),
-    )
-    .await;
+    let (_, second) = server
+        .management_request(
+            &admin,
+            "GET",
+            &format!("/users/{user}/sessions?take=1&from={next}"),
+        )
+        .await;
     assert_eq!(second["sessions"][0]["id"], next.as_str(), "{second}");
     assert_ne!(first["sessions"][0]["id"], second["sessions"][0]["id"]);
     assert!(second.get("next").is_none(), "{second}");
 
     // The laptop's session is revoked: the browser signs in afresh and the refresh token
     // issued in that session fails; the phone keeps both.
-    let (status, one) = manage(&server, &admin, "GET", &format!("/sessions/{laptop_sid}")).await;
+    let (status, one) = server
+        .management_request(&admin, "GET", &format!("/sessions/{laptop_sid}"))
+        .await;
     assert_eq!((status, &one["id"]), (200, &json!(laptop_sid)), "{one}");
-    let (status, _) = manage(
-        &server,
-        &admin,
-        "POST",
-        &format!("/sessions/{laptop_sid}/revoke"),
-    )
-    .await;
+    let (status, _) = server
+        .management_request(&admin, "POST", &format!("/sessions/{laptop_sid}/revoke"))
+        .await;
     assert_eq!(status, 202);
-    assert!(!silent_login_works(&server, &laptop).await);
+    assert!(!server.signs_in_silently(&laptop).await);
     assert!(!refreshes(&server, &laptop_refresh).await);
-    assert!(silent_login_works(&server, &phone).await);
+    assert!(server.signs_in_silently(&phone).await);
     for method in ["GET", "DELETE"] {
-        let (status, _) = manage(&server, &admin, method, &format!("/sessions/{laptop_sid}")).await;
+        let (status, _) = server
+            .management_request(&admin, method, &format!("/sessions/{laptop_sid}"))
+            .await;
         assert_eq!(status, 404, "{method} after revocation");
     }
 
     // Deleting the phone's session ends it alone: its refresh token lives on.
-    let (status, _) = manage(&server, &admin, "DELETE", &format!("/sessions/{phone_sid}")).await;
+    let (status, _) = server
+        .management_request(&admin, "DELETE", &format!("/sessions/{phone_sid}"))
+        .await;
     assert_eq!(status, 202);
-    assert!(!silent_login_works(&server, &phone).await);
+    assert!(!server.signs_in_silently(&phone).await);
     assert!(refreshes(&server, &phone_refresh).await);
 
     // Every session of the user at once.
     let (again, _, _) = device(&server, "Laptop/1.1").await;
-    assert!(silent_login_works(&server, &again).await);
-    let (status, _) = manage(
-        &server,
-        &admin,
-        "DELETE",
-        &format!("/users/{user}/sessions"),
-    )
-    .await;
+    assert!(server.signs_in_silently(&again).await);
+    let (status, _) = server
+        .management_request(&admin, "DELETE", &format!("/users/{user}/sessions"))
+        .await;
     assert_eq!(status, 202);
-    assert!(!silent_login_works(&server, &again).await);
-    let (_, left) = manage(&server, &admin, "GET", &format!("/users/{user}/sessions")).await;
+    assert!(!server.signs_in_silently(&again).await);
+    let (_, left) = server
+        .management_request(&admin, "GET", &format!("/users/{user}/sessions"))
+        .await;
     assert_eq!(left, json!({"sessions": []}));
 }
 
@@ -295,23 +259,29 @@ async fn session_endpoints_refuse_what_they_should() {
             200,
         ),
     ] {
-        let (status, body) = manage(&server, &reader, method, &path).await;
+        let (status, body) = server.management_request(&reader, method, &path).await;
         assert_eq!(status, expected, "{method} {path}: {body}");
     }
     // A token without the scope reads nothing; no token at all is 401.
     let other = server.management_token(&["read:users"]).await;
-    let (status, _) = manage(&server, &other, "GET", &format!("/sessions/{sid}")).await;
+    let (status, _) = server
+        .management_request(&other, "GET", &format!("/sessions/{sid}"))
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = manage(&server, "", "GET", &format!("/sessions/{sid}")).await;
+    let (status, _) = server
+        .management_request("", "GET", &format!("/sessions/{sid}"))
+        .await;
     assert_eq!(status, 401);
     // An unknown session is not ended by a token that may end sessions.
     let ender = server.management_token(&["delete:sessions"]).await;
-    let (status, body) = manage(&server, &ender, "POST", "/sessions/nope/revoke").await;
+    let (status, body) = server
+        .management_request(&ender, "POST", "/sessions/nope/revoke")
+        .await;
     assert_eq!(
         (status, body["errorCode"].as_str()),
         (404, Some("inexistent_session")),
         "{body}"
     );
     // Nothing refused changed anything.
-    assert!(silent_login_works(&server, &browser).await);
+    assert!(server.signs_in_silently(&browser).await);
 }
