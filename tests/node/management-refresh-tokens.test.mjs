@@ -4,16 +4,14 @@
 // against what the tokens then do at /oauth/token. The user's refresh tokens come from plain
 // password-grant requests (offline_access), one per "device".
 //
-// As in management-client.test.mjs, the SDK's documented `fetch` option sends its https://
-// requests to the plain-http Tessera, and `audience` names the Management API's identifier.
+// The client is lib/management.mjs's (an application granted the resource's scopes).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 
-import { ManagementClient } from 'auth0';
-
 import { cli, startServer, tempDir, AUDIENCE } from './lib/tessera.mjs';
+import { managementClient } from './lib/management.mjs';
 
 const require = createRequire(import.meta.url);
 const SDK_VERSION = require('auth0/package.json').version;
@@ -38,17 +36,7 @@ describe(`auth0 ${SDK_VERSION} ManagementClient: a user's refresh tokens in Tess
       { input: `${PASSWORD}\n` });
     userId = user.user_id;
     server = await startServer({ databaseUrl });
-    const audience = `${server.issuer}api/v2/`;
-    const automation = await cli(databaseUrl, ['apps', 'create', '--name', 'Automation', '--type', 'm2m']);
-    await cli(databaseUrl, ['grants', 'create', '--app', automation.client_id, '--api', audience,
-      '--scopes', 'read:refresh_tokens,delete:refresh_tokens']);
-    mgmt = new ManagementClient({
-      domain: new URL(server.baseUrl).host,
-      clientId: automation.client_id,
-      clientSecret: automation.client_secret,
-      audience,
-      fetch: (url, init) => fetch(String(url).replace(/^https:\/\//, 'http://'), init),
-    });
+    mgmt = await managementClient(server, databaseUrl, 'read:refresh_tokens,delete:refresh_tokens');
   });
   after(async () => {
     await server?.stop();

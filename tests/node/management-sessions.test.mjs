@@ -4,17 +4,15 @@
 // browsers' cookies then do at /authorize with `prompt=none`. The "browsers" are cookie jars
 // driving the hosted login over HTTP (lib/login.mjs).
 //
-// As in management-client.test.mjs, the SDK's documented `fetch` option sends its https://
-// requests to the plain-http Tessera, and `audience` names the Management API's identifier.
+// The client is lib/management.mjs's (an application granted the resource's scopes).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 
-import { ManagementClient } from 'auth0';
-
 import { cli, startServer, tempDir, AUDIENCE } from './lib/tessera.mjs';
+import { managementClient } from './lib/management.mjs';
 import { cookieClient, signIn } from './lib/login.mjs';
 
 const require = createRequire(import.meta.url);
@@ -42,17 +40,7 @@ describe(`auth0 ${SDK_VERSION} ManagementClient: a user's login sessions in Tess
       { input: `${PASSWORD}\n` });
     userId = user.user_id;
     server = await startServer({ databaseUrl });
-    const audience = `${server.issuer}api/v2/`;
-    const automation = await cli(databaseUrl, ['apps', 'create', '--name', 'Automation', '--type', 'm2m']);
-    await cli(databaseUrl, ['grants', 'create', '--app', automation.client_id, '--api', audience,
-      '--scopes', 'read:sessions,delete:sessions']);
-    mgmt = new ManagementClient({
-      domain: new URL(server.baseUrl).host,
-      clientId: automation.client_id,
-      clientSecret: automation.client_secret,
-      audience,
-      fetch: (url, init) => fetch(String(url).replace(/^https:\/\//, 'http://'), init),
-    });
+    mgmt = await managementClient(server, databaseUrl, 'read:sessions,delete:sessions');
   });
   after(async () => {
     await server?.stop();
