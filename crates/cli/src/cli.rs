@@ -1036,6 +1036,27 @@ pub enum UsersAction {
         /// user_id (auth0|…) or email
         user: String,
     },
+    /// List the browsers a user is signed in with at the login page, by session id
+    Sessions {
+        /// user_id (auth0|…) or email
+        user: String,
+        /// Start after this session id (the `next` a previous page printed)
+        #[arg(long, value_name = "SESSION_ID")]
+        from: Option<String>,
+        /// How many to list (1–100)
+        #[arg(long, default_value_t = 50, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=100))]
+        take: u32,
+    },
+    /// Sign a user out everywhere: every login session ends and every refresh token is
+    /// revoked (access tokens already issued live until they expire)
+    SignOut {
+        /// user_id (auth0|…) or email
+        user: String,
+        /// Only this session (an id from `users sessions`) and the refresh tokens issued in it
+        #[arg(long, value_name = "SESSION_ID")]
+        session: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -54,6 +54,7 @@ pub use edge::tls;
 /// The connections' operations for the CLI (`tessera connections`).
 pub use management::clients::credentials::direct as client_credentials_admin;
 pub use management::connections::direct as connections_admin;
+pub use management::sessions::direct as sessions_admin;
 /// The Management API's JSON shapes, which the CLI's `--json` prints too.
 pub use management::wire;
 

@@ -25,6 +25,10 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
         UsersAction::Consents { action } => consents(ctx, action).await,
         UsersAction::Factors { user } => factors(ctx, &user).await,
         UsersAction::ResetFactors { user } => reset_factors(ctx, &user).await,
+        UsersAction::Sessions { user, from, take } => {
+            sessions(ctx, &user, from.as_deref(), take).await
+        }
+        UsersAction::SignOut { user, session } => sign_out(ctx, &user, session.as_deref()).await,
         UsersAction::Permissions { user, api } => {
             let user = find(&ctx.store, &user).await?;
             let audience = match api {
@@ -152,6 +156,92 @@ async fn reset_factors(ctx: &Context, key: &str) -> CliResult<()> {
         println!(
             "Reset the second factors of {} ({removed} removed): they enroll again at their \
              next login that needs one.",
+            user.email_or_id()
+        );
+    }
+    Ok(())
+}
+
+/// `tessera users sessions`: the user's live login sessions, a page at a time by id.
+async fn sessions(ctx: &Context, key: &str, from: Option<&str>, take: u32) -> CliResult<()> {
+    let user = find(&ctx.store, key).await?;
+    let page = tessera_server::sessions_admin::of_user(
+        &ctx.store,
+        &user.user_id,
+        tessera_store::Checkpoint { from, take },
+    )
+    .await?;
+    if ctx.json {
+        let mut body = serde_json::json!({ "sessions": page.items });
+        if let Some(next) = &page.next {
+            body["next"] = serde_json::json!(next);
+        }
+        output::print_json(&body);
+        return Ok(());
+    }
+    if page.items.is_empty() {
+        println!(
+            "{} is not signed in at the login page anywhere.",
+            user.email_or_id()
+        );
+        return Ok(());
+    }
+    let text = |value: &serde_json::Value, path: &[&str]| {
+        path.iter()
+            .fold(value, |value, key| &value[*key])
+            .as_str()
+            .unwrap_or("-")
+            .to_string()
+    };
+    let rows: Vec<Vec<String>> = page
+        .items
+        .iter()
+        .map(|s| {
+            vec![
+                text(s, &["id"]),
+                text(s, &["device", "last_user_agent"]),
+                text(s, &["device", "last_ip"]),
+                text(s, &["authenticated_at"]),
+                text(s, &["last_interacted_at"]),
+            ]
+        })
+        .collect();
+    output::print_table(
+        &["SESSION", "BROWSER", "ADDRESS", "SIGNED IN", "LAST USED"],
+        &rows,
+    );
+    if let Some(next) = page.next {
+        println!("More: tessera users sessions {key} --from {next}");
+    }
+    Ok(())
+}
+
+/// `tessera users sign-out`: every session and refresh token of the user, or one session
+/// and the refresh tokens issued in it.
+async fn sign_out(ctx: &Context, key: &str, session: Option<&str>) -> CliResult<()> {
+    let user = find(&ctx.store, key).await?;
+    let what = match session {
+        Some(sid) => {
+            if !tessera_server::sessions_admin::end_one(&ctx.store, &user.user_id, sid).await? {
+                return Err(CliError::NotFound(format!(
+                    "{} has no live session {sid}",
+                    user.email_or_id()
+                )));
+            }
+            format!("the session {sid}")
+        }
+        None => {
+            ctx.store.end_user_sessions(&user.user_id, now()).await?;
+            "every session and refresh token".to_string()
+        }
+    };
+    if ctx.json {
+        output::print_json(
+            &serde_json::json!({"user_id": user.user_id, "signed_out": session.unwrap_or("everywhere")}),
+        );
+    } else {
+        println!(
+            "Signed {} out of {what}: they sign in again.",
             user.email_or_id()
         );
     }

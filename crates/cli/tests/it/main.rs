@@ -24,4 +24,5 @@ mod mfa;
 mod postgres;
 mod proxy;
 mod rbac;
+mod sessions;
 mod sqlite_sync;

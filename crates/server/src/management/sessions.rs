@@ -128,6 +128,40 @@ pub(crate) async fn delete_of_user(
     Ok(())
 }
 
+/// For the CLI, which has the store but no server (`tessera users sessions`, `tessera users
+/// sign-out`): the same shapes and liveness, the tenant's lifetimes read from the store.
+pub mod direct {
+    use serde_json::Value;
+    use tessera_core::SessionLifetimes;
+    use tessera_store::{Checkpoint, CheckpointPage, Store, StoreResult};
+
+    use super::{live_at, shape};
+
+    /// A page of a user's live sessions, in the Management API's shape.
+    pub async fn of_user(
+        store: &Store,
+        user_id: &str,
+        checkpoint: Checkpoint<'_>,
+    ) -> StoreResult<CheckpointPage<Value>> {
+        let lifetimes = SessionLifetimes::from_settings(&store.tenant_settings().await?);
+        let page = store
+            .sessions_of_user(user_id, live_at(lifetimes), checkpoint)
+            .await?;
+        Ok(page.map(|details| shape(&details, lifetimes)))
+    }
+
+    /// Ends the user's session `sid` and the refresh tokens issued in it; false when the
+    /// user has no such live session.
+    pub async fn end_one(store: &Store, user_id: &str, sid: &str) -> StoreResult<bool> {
+        let lifetimes = SessionLifetimes::from_settings(&store.tenant_settings().await?);
+        let theirs = store
+            .find_session_by_sid(sid, live_at(lifetimes))
+            .await?
+            .is_some_and(|details| details.session.user_id == user_id);
+        Ok(theirs && store.end_session(sid, true, crate::clock::now()).await?)
+    }
+}
+
 /// The routes: wire formats around the operations above.
 pub(crate) mod http {
     use axum::Json;

@@ -1,0 +1,135 @@
+//! A user's login sessions from the CLI (`tessera users sessions`, `users sign-out`): the
+//! sessions the hosted pages stored are listed as the Management API lists them, a page at a
+//! time, and signing out ends one session with its refresh tokens, or everything.
+
+use tessera_store::{NewRefreshFamily, SessionOrigin, SessionRecord, Store};
+use tessera_testkit::process::Env;
+
+use crate::TESSERA;
+
+const EMAIL: &str = "ada@example.com";
+
+#[tokio::test]
+async fn a_users_sessions_are_listed_and_ended() {
+    let env = Env::new(TESSERA);
+    env.ok_with_stdin(
+        &["users", "create", "--email", EMAIL, "--password-stdin"],
+        "an unusual passphrase\n",
+    );
+    let user_id = env.json(&["users", "show", EMAIL])["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        env.ok(&["users", "sessions", EMAIL])
+            .contains("is not signed in at the login page anywhere")
+    );
+
+    // What the hosted pages store at two sign-ins, each with a refresh token.
+    let store = Store::connect(&env.database_url()).await.unwrap();
+    let now = tessera_testkit::now();
+    for (n, sid, agent) in [
+        (1u8, "sid-laptop", "Laptop/1.0"),
+        (2, "sid-phone", "Phone/2.0"),
+    ] {
+        let session = SessionRecord {
+            sid: sid.into(),
+            user_id: user_id.clone(),
+            connection: Some("Username-Password-Authentication".into()),
+            amr: vec!["pwd".into()],
+            auth_time: now,
+            expires_at: now + 3600,
+        };
+        let origin = SessionOrigin {
+            ip: Some("192.0.2.1".into()),
+            user_agent: Some(agent.into()),
+        };
+        store
+            .create_session(&[n; 32], &session, &origin, now)
+            .await
+            .unwrap();
+        let family = NewRefreshFamily {
+            family_id: format!("family-{sid}"),
+            client_id: "app".into(),
+            user_id: user_id.clone(),
+            grant: "{}".into(),
+            code_hash: None,
+            sid: Some(sid.into()),
+            created_at: now,
+            expires_at: now + 3600,
+        };
+        store
+            .create_refresh_family(&family, &[n + 10; 32], now + 3600)
+            .await
+            .unwrap();
+    }
+    let alive = |hash: u8| {
+        let store = store.clone();
+        async move {
+            store
+                .find_refresh_family(&[hash; 32], tessera_testkit::now())
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+
+    // A page at a time, by id; the Management API's shape.
+    let first = env.json(&["users", "sessions", EMAIL, "--take", "1"]);
+    assert_eq!(first["sessions"][0]["id"], "sid-laptop", "{first}");
+    assert_eq!(
+        first["sessions"][0]["device"]["initial_user_agent"],
+        "Laptop/1.0"
+    );
+    assert_eq!(first["next"], "sid-phone", "{first}");
+    let second = env.json(&["users", "sessions", &user_id, "--from", "sid-phone"]);
+    assert_eq!(
+        second["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{second}"
+    );
+    assert!(second.get("next").is_none(), "{second}");
+    let text = env.ok(&["users", "sessions", EMAIL]);
+    assert!(
+        text.contains("SESSION") && text.contains("Phone/2.0"),
+        "{text}"
+    );
+
+    // One session, with the refresh token issued in it; the other stays.
+    let ended = env.json(&["users", "sign-out", EMAIL, "--session", "sid-laptop"]);
+    assert_eq!(ended["signed_out"], "sid-laptop");
+    assert!(!alive(11).await && alive(12).await);
+    let left = env.json(&["users", "sessions", EMAIL]);
+    assert_eq!(left["sessions"][0]["id"], "sid-phone", "{left}");
+    // A session that is not the user's, or no longer live: an error, nothing else.
+    env.ok_with_stdin(
+        &[
+            "users",
+            "create",
+            "--email",
+            "bo@example.com",
+            "--password-stdin",
+        ],
+        "another unusual passphrase\n",
+    );
+    for (user, sid) in [("bo@example.com", "sid-phone"), (EMAIL, "sid-laptop")] {
+        let (code, stderr) = env.fails(&["users", "sign-out", user, "--session", sid]);
+        assert_ne!(code, 0);
+        assert!(stderr.contains("no live session"), "{stderr}");
+    }
+    assert!(alive(12).await, "still there");
+
+    // Everywhere.
+    let text = env.ok(&["users", "sign-out", EMAIL]);
+    assert!(text.contains("every session and refresh token"), "{text}");
+    assert!(!alive(12).await);
+    assert_eq!(
+        env.json(&["users", "sessions", EMAIL]),
+        serde_json::json!({"sessions": []})
+    );
+    let (code, stderr) = env.fails(&["users", "sessions", "nobody@example.com"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no user with id or email"), "{stderr}");
+    let (code, _) = env.fails(&["users", "sessions", EMAIL, "--take", "101"]);
+    assert_ne!(code, 0);
+}
