@@ -59,6 +59,10 @@ pub struct SessionRecord {
     pub amr: Vec<String>,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// When it was last used, to the minute (a use is recorded at most once a minute);
+    /// `None` for sessions from before uses were kept. Ignored when a session is created:
+    /// its creation is its first use.
+    pub last_interacted_at: Option<i64>,
 }
 
 /// Where a request came from, as a session records it (the address as the trusted proxies
@@ -76,10 +80,8 @@ pub struct SessionDetails {
     pub created_at: i64,
     /// Where it started.
     pub initial: SessionOrigin,
-    /// Where it was last used, and when (to the minute: a session is extended, and these
-    /// written, at most once a minute). `None` for sessions from before they were kept.
+    /// Where it was last used (when: `session.last_interacted_at`).
     pub last: SessionOrigin,
-    pub last_interacted_at: Option<i64>,
 }
 
 /// A session of the administration dashboard (its id is kept hashed, as the key).

@@ -2866,6 +2866,7 @@ async fn sessions_are_reached_by_their_own_id_and_user_only() {
         amr: vec!["pwd".into()],
         auth_time: now,
         expires_at: now + 3600,
+        last_interacted_at: None,
     };
     let origin = tessera_store::SessionOrigin {
         ip: Some("198.51.100.7".into()),

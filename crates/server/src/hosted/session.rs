@@ -71,9 +71,21 @@ fn origin() -> SessionOrigin {
     }
 }
 
-/// Sessions are extended at most once a minute (or twice per idle lifetime when that is
-/// shorter): a burst of silent logins writes once.
+/// A session's use is recorded (its end extended, when and where it was used) at most
+/// once a minute — or twice per idle lifetime when that is shorter: a burst of silent
+/// logins writes once.
 const EXTEND_GRANULARITY: i64 = 60;
+
+/// The end to record for a session used at `now`, when a use is due to be written: its
+/// idle end would move by more than the granularity, or its last recorded use is a
+/// granularity old (the end may not move at all: without an idle lifetime, a session ends
+/// at its absolute end however it is used).
+fn use_to_record(session: &SessionRecord, lifetimes: SessionLifetimes, now: i64) -> Option<i64> {
+    let expiry = lifetimes.expiry(session.auth_time, now);
+    let extends = expiry > session.expires_at + EXTEND_GRANULARITY.min(lifetimes.idle / 2);
+    let last_use = session.last_interacted_at.unwrap_or(session.auth_time);
+    (extends || now - last_use >= EXTEND_GRANULARITY).then_some(expiry)
+}
 
 /// The signed-in user of this browser, if the session is live and the user not blocked.
 /// Using it extends it by the idle lifetime, never past the absolute one.
@@ -102,12 +114,13 @@ pub(crate) async fn current(
         // Past the tenant's absolute lifetime (which may have been lowered since).
         return Ok(None);
     }
-    if expiry > session.expires_at + EXTEND_GRANULARITY.min(lifetimes.idle / 2) {
+    if let Some(expiry) = use_to_record(&session, lifetimes, now) {
         state
             .store()
-            .extend_session(&id_hash, expiry, &origin(), now)
+            .record_session_use(&id_hash, expiry, &origin(), now)
             .await?;
-        session.expires_at = expiry;
+        session.expires_at = session.expires_at.max(expiry);
+        session.last_interacted_at = Some(now);
     }
     Ok(Some((session, user)))
 }
@@ -132,6 +145,7 @@ pub(crate) async fn start(
         amr,
         auth_time: now,
         expires_at: lifetimes.expiry(now, now),
+        last_interacted_at: Some(now),
     };
     state
         .store()
@@ -275,4 +289,75 @@ pub(crate) fn csrf_valid(
     transaction_hash: &[u8],
 ) -> bool {
     csrf_cookie_matches(state, headers, submitted) && started_here(state, headers, transaction_hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_core::SessionLifetimes;
+    use tessera_store::SessionRecord;
+
+    use super::{EXTEND_GRANULARITY, use_to_record};
+
+    fn session(expires_at: i64, last_interacted_at: Option<i64>) -> SessionRecord {
+        SessionRecord {
+            sid: "s".into(),
+            user_id: "u".into(),
+            connection: None,
+            amr: vec![],
+            auth_time: 1_000,
+            expires_at,
+            last_interacted_at,
+        }
+    }
+
+    #[test]
+    fn a_use_is_recorded_at_most_once_a_minute_whether_or_not_the_end_moves() {
+        // No idle lifetime: the end never moves, the use is still recorded once a minute.
+        let fixed = SessionLifetimes {
+            absolute: 86_400,
+            idle: 86_400,
+        };
+        let end = 1_000 + 86_400;
+        assert_eq!(
+            use_to_record(&session(end, Some(1_000)), fixed, 1_030),
+            None
+        );
+        assert_eq!(
+            use_to_record(
+                &session(end, Some(1_000)),
+                fixed,
+                1_000 + EXTEND_GRANULARITY
+            ),
+            Some(end)
+        );
+        // Sessions from before uses were kept count from their sign-in.
+        assert_eq!(use_to_record(&session(end, None), fixed, 1_100), Some(end));
+        // An idle lifetime: a use that moves the end by more than the granularity is
+        // written even within the minute; one that moves it by less is not.
+        let idle = SessionLifetimes {
+            absolute: 86_400,
+            idle: 3_600,
+        };
+        assert_eq!(
+            use_to_record(&session(1_000 + 3_600, Some(1_000)), idle, 1_030),
+            None
+        );
+        assert_eq!(
+            use_to_record(&session(1_000 + 3_600, Some(1_059)), idle, 1_100),
+            Some(1_100 + 3_600)
+        );
+        // A short idle lifetime: twice per idle lifetime.
+        let short = SessionLifetimes {
+            absolute: 86_400,
+            idle: 20,
+        };
+        assert_eq!(
+            use_to_record(&session(1_020, Some(1_000)), short, 1_011),
+            Some(1_031)
+        );
+        assert_eq!(
+            use_to_record(&session(1_020, Some(1_000)), short, 1_009),
+            None
+        );
+    }
 }

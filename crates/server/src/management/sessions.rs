@@ -48,7 +48,7 @@ fn shape(details: &SessionDetails, lifetimes: SessionLifetimes) -> Value {
     };
     put("initial", &details.initial);
     put("last", &details.last);
-    let last_interacted = details.last_interacted_at.unwrap_or(details.created_at);
+    let last_interacted = session.last_interacted_at.unwrap_or(details.created_at);
     let methods: Vec<Value> = session
         .amr
         .iter()

@@ -1,8 +1,8 @@
 -- What an administrator sees of a user's login sessions (the Management API's
 -- `/users/{id}/sessions`, `/sessions/{id}`): where the session started (address, user
--- agent) and where and when it was last used. Kept up to date when the session is extended
--- (at most once a minute), so `last_interacted_at` is exact to the minute. NULL for
--- sessions from before.
+-- agent) and where and when it was last used. A use is written at most once a minute
+-- (with the session's extension, when it has one), so `last_interacted_at` is exact to
+-- the minute. NULL for sessions from before.
 ALTER TABLE sessions ADD COLUMN initial_ip TEXT;
 ALTER TABLE sessions ADD COLUMN initial_user_agent TEXT;
 ALTER TABLE sessions ADD COLUMN last_ip TEXT;

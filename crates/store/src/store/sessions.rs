@@ -25,6 +25,7 @@ fn session_from_row(row: &(impl Fetch + ?Sized), prefixed: bool) -> StoreResult<
             .unwrap_or_default(),
         auth_time: row.col("auth_time")?,
         expires_at: row.col(name("expires_at", "session_expires_at"))?,
+        last_interacted_at: row.col("last_interacted_at")?,
     })
 }
 
@@ -52,7 +53,6 @@ fn details_from_row(row: &dyn Fetch) -> StoreResult<SessionDetails> {
         created_at: row.col("created_at")?,
         initial: origin("initial_ip", "initial_user_agent")?,
         last: origin("last_ip", "last_user_agent")?,
-        last_interacted_at: row.col("last_interacted_at")?,
     })
 }
 
@@ -97,7 +97,8 @@ impl Store {
     ) -> StoreResult<Option<SessionRecord>> {
         each!(self, |pool| {
             let row = sqlx::query(
-            "SELECT sid, user_id, connection, amr, auth_time, expires_at FROM sessions WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3",
+            "SELECT sid, user_id, connection, amr, auth_time, expires_at, last_interacted_at FROM sessions \
+             WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3",
         )
         .bind(self.tenant)
         .bind(id_hash)
@@ -122,7 +123,7 @@ impl Store {
                 "SELECT s.*, ",
                 user_columns!(),
                 " FROM (SELECT sid, user_id AS session_user_id, connection AS session_connection, \
-                 amr, auth_time, expires_at AS session_expires_at FROM sessions \
+                 amr, auth_time, expires_at AS session_expires_at, last_interacted_at FROM sessions \
                  WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3) s \
                  JOIN users ON users.tenant_id = $1 AND users.user_id = s.session_user_id"
             ))
@@ -136,10 +137,10 @@ impl Store {
         })
     }
 
-    /// Moves a session's end to `expires_at` when that is later (a session used within its
-    /// idle lifetime lives on; a concurrent use that extended it further wins), and records
-    /// that use: at `now`, from `origin`.
-    pub async fn extend_session(
+    /// Records a use of a session: at `now`, from `origin`, and its end moved to
+    /// `expires_at` when that is later (a session used within its idle lifetime lives on;
+    /// a concurrent use that extended it further wins).
+    pub async fn record_session_use(
         &self,
         id_hash: &[u8],
         expires_at: i64,
@@ -148,9 +149,10 @@ impl Store {
     ) -> StoreResult<()> {
         each!(self, |pool| {
             sqlx::query(
-                "UPDATE sessions SET expires_at = $3, last_interacted_at = $4, last_ip = $5, \
-                 last_user_agent = $6 \
-                 WHERE tenant_id = $1 AND id_hash = $2 AND expires_at < $3",
+                "UPDATE sessions SET \
+                 expires_at = CASE WHEN expires_at < $3 THEN $3 ELSE expires_at END, \
+                 last_interacted_at = $4, last_ip = $5, last_user_agent = $6 \
+                 WHERE tenant_id = $1 AND id_hash = $2",
             )
             .bind(self.tenant)
             .bind(id_hash)

@@ -1724,6 +1724,7 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
         amr: vec!["pwd".into()],
         auth_time: 5,
         expires_at: 100,
+        last_interacted_at: None,
     };
     let from = |ip: &str, agent: &str| SessionOrigin {
         ip: Some(ip.into()),
@@ -1764,7 +1765,7 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
         .unwrap();
     // A use records where from and when; the creation's origin stays.
     store
-        .extend_session(&[1; 32], 150, &from("10.0.0.2", "A2"), 30)
+        .record_session_use(&[1; 32], 150, &from("10.0.0.2", "A2"), 30)
         .await
         .unwrap();
     let page = |from: Option<&'static str>| {
@@ -1795,13 +1796,13 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
     );
     assert_eq!(
         (
-            used.last_interacted_at,
+            used.session.last_interacted_at,
             used.created_at,
             used.session.expires_at
         ),
         (Some(30), 5, 150)
     );
-    assert_eq!(first.items[1].last_interacted_at, Some(5));
+    assert_eq!(first.items[1].session.last_interacted_at, Some(5));
     // By id; an expired one, or the id in other letters, is not found.
     let found = store
         .find_session_by_sid("s0", (25, 0))
@@ -1909,6 +1910,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
         amr: vec!["pwd".into(), "mfa".into()],
         auth_time: 5,
         expires_at: 100,
+        last_interacted_at: None,
     };
     store
         .create_session(&[1; 32], &session, &SessionOrigin::default(), 5)
@@ -1948,8 +1950,17 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
             amr,
             auth_time,
             expires_at,
+            last_interacted_at,
         } = s.clone();
-        (sid, user_id, connection, amr, auth_time, expires_at)
+        (
+            sid,
+            user_id,
+            connection,
+            amr,
+            auth_time,
+            expires_at,
+            last_interacted_at,
+        )
     };
     assert_eq!(fields(&joined), fields(&found));
     assert_eq!(owner, user);
@@ -1967,18 +1978,23 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
             .unwrap()
             .is_none()
     );
-    // Extending moves the end later, never earlier.
+    // A new session's first use is its creation.
+    assert_eq!(found.last_interacted_at, Some(5));
+    // A use moves the end later, never earlier, and is recorded either way.
     let somewhere = SessionOrigin::default();
     store
-        .extend_session(&[1; 32], 150, &somewhere, 10)
+        .record_session_use(&[1; 32], 150, &somewhere, 10)
         .await
         .unwrap();
     store
-        .extend_session(&[1; 32], 120, &somewhere, 11)
+        .record_session_use(&[1; 32], 120, &somewhere, 11)
         .await
         .unwrap();
     let extended = store.find_session(&[1; 32], 149).await.unwrap().unwrap();
-    assert_eq!(extended.expires_at, 150);
+    assert_eq!(
+        (extended.expires_at, extended.last_interacted_at),
+        (150, Some(11))
+    );
     assert!(store.find_session(&[1; 32], 150).await.unwrap().is_none());
     store.delete_session(&[1; 32]).await.unwrap();
     assert!(store.find_session(&[1; 32], 6).await.unwrap().is_none());
