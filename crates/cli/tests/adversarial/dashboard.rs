@@ -1401,3 +1401,196 @@ async fn hostile_page_numbers_on_the_dashboards_lists_show_a_page_or_nothing() {
     }
     tally.finish();
 }
+
+/// The Sessions tab's form: a victim's session and refresh token are not ended through
+/// another user's page, nor by a form without the CSRF token, sent cross-site, by a viewer,
+/// or naming a pattern or a doctored id; what the page shows is escaped (a user agent is
+/// whatever the browser said).
+#[tokio::test]
+async fn the_sessions_tab_ends_only_the_users_own_sessions() {
+    let server = spawn().await;
+    let mut tally = Tally::new("dashboard sessions");
+    user(&server, "admin@example.com", Some(ADMIN_ROLE.id)).await;
+    user(&server, "viewer@example.com", Some(VIEWER_ROLE.id)).await;
+    let victim = create_user(&server.store, "victim@example.com", PASSWORD).await;
+    let bystander = create_user(&server.store, "bystander@example.com", PASSWORD).await;
+    let now = tessera_testkit::now();
+    let session = tessera_store::SessionRecord {
+        sid: "victims-session".into(),
+        user_id: victim.clone(),
+        connection: None,
+        amr: vec!["pwd".into()],
+        auth_time: now,
+        expires_at: now + 3600,
+        last_interacted_at: None,
+    };
+    let origin = tessera_store::SessionOrigin {
+        ip: Some("198.51.100.7".into()),
+        user_agent: Some("<img src=x onerror=alert(1)>".into()),
+    };
+    server
+        .store
+        .create_session(&[7; 32], &session, &origin, now)
+        .await
+        .unwrap();
+    let family = tessera_store::NewRefreshFamily {
+        family_id: "victims-family".into(),
+        client_id: server.spa_client_id.clone(),
+        user_id: victim.clone(),
+        grant: "{}".into(),
+        code_hash: None,
+        sid: Some("victims-session".into()),
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    server
+        .store
+        .create_refresh_family(&family, &[8; 32], now + 3600)
+        .await
+        .unwrap();
+    let intact = || async {
+        let session = server
+            .store
+            .find_session(&[7; 32], tessera_testkit::now())
+            .await;
+        let family = server
+            .store
+            .find_refresh_family(&[8; 32], tessera_testkit::now())
+            .await;
+        matches!(session, Ok(Some(_))) && matches!(family, Ok(Some(_)))
+    };
+    let admin = signed_in(&server, "admin@example.com").await;
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let csrf = csrf_of(&server, &admin).await;
+    let viewer_csrf = csrf_of(&server, &viewer).await;
+    let encode = |id: &str| url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
+    let victims_page = format!("/admin/users/{}/sessions", encode(&victim));
+    let bystanders_page = format!("/admin/users/{}/sessions", encode(&bystander));
+
+    let html = admin
+        .get(server.url(&victims_page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    tally.case(
+        "the tab shows the browser's user agent as text",
+        html.contains("img src=x onerror=alert(1)") && !html.contains("<img src=x"),
+        format_args!("{} bytes", html.len()),
+    );
+
+    // (case, who posts, to which page, the form, an extra header)
+    type Case<'a> = (
+        &'a str,
+        &'a reqwest::Client,
+        &'a str,
+        Vec<(&'a str, String)>,
+        Option<(&'a str, &'a str)>,
+    );
+    let with = |token: &str, field: &'static str, value: &str| {
+        vec![("csrf", token.to_string()), (field, value.to_string())]
+    };
+    let cases: Vec<Case> = vec![
+        (
+            "the victim's session through another user's page",
+            &admin,
+            &bystanders_page,
+            with(&csrf, "session", "victims-session"),
+            None,
+        ),
+        (
+            "the victim's refresh token through another user's page",
+            &admin,
+            &bystanders_page,
+            with(&csrf, "refresh_token", "victims-family"),
+            None,
+        ),
+        (
+            "sign out everywhere on another user's page",
+            &admin,
+            &bystanders_page,
+            with(&csrf, "everywhere", "1"),
+            None,
+        ),
+        (
+            "no CSRF token",
+            &admin,
+            &victims_page,
+            vec![("session", "victims-session".into())],
+            None,
+        ),
+        (
+            "a cross-site form",
+            &admin,
+            &victims_page,
+            with(&csrf, "session", "victims-session"),
+            Some(("origin", "https://evil.example")),
+        ),
+        (
+            "a viewer's form",
+            &viewer,
+            &victims_page,
+            with(&viewer_csrf, "everywhere", "1"),
+            None,
+        ),
+        (
+            "a pattern for a session",
+            &admin,
+            &victims_page,
+            with(&csrf, "session", "%"),
+            None,
+        ),
+        (
+            "a pattern for a refresh token",
+            &admin,
+            &victims_page,
+            with(&csrf, "refresh_token", "*"),
+            None,
+        ),
+        (
+            "the session id in other case",
+            &admin,
+            &victims_page,
+            with(&csrf, "session", "VICTIMS-SESSION"),
+            None,
+        ),
+        (
+            "a 5 kB session id",
+            &admin,
+            &victims_page,
+            with(&csrf, "session", &"x".repeat(5_000)),
+            None,
+        ),
+    ];
+    for (case, browser, page, form, header) in cases {
+        let mut request = browser.post(server.url(page)).form(&form);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let status = request.send().await.unwrap().status().as_u16();
+        // "Everywhere" on the bystander's page is allowed: it ends the bystander's only.
+        let refused = (400..500).contains(&status) || case.starts_with("sign out everywhere");
+        tally.case(
+            format_args!("{case} ends nothing of the victim's"),
+            refused && intact().await,
+            format_args!("status {status}"),
+        );
+    }
+    // The victim's own page ends them.
+    let status = admin
+        .post(server.url(&victims_page))
+        .form(&with(&csrf, "session", "victims-session"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    tally.case(
+        "the victim's page ends the victim's session and its refresh token",
+        status == 302 && !intact().await,
+        format_args!("status {status}"),
+    );
+    tally.finish();
+}

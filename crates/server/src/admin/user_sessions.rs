@@ -135,9 +135,10 @@ pub(crate) async fn list(
     })
 }
 
-/// `POST /admin/users/{id}/sessions`: one session ended with the refresh tokens issued in
-/// it (`session`), one refresh token revoked (`refresh_token`), or every session and
-/// refresh token of the user (`everywhere`).
+/// `POST /admin/users/{id}/sessions`: one session of the user ended with the refresh
+/// tokens issued in it (`session`), one refresh token of the user revoked
+/// (`refresh_token`), or every session and refresh token of the user (`everywhere`).
+/// Another user's session or token is not found here.
 pub(crate) async fn end(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -150,20 +151,21 @@ pub(crate) async fn end(
         Err(response) => return response,
     };
     let params = &form.params;
+    let user_id = user.user_id.as_str();
     let (ended, notice) = if let Some(sid) = params.get("session") {
         (
-            sessions::end(&state, principal, sid, true).await,
+            sessions::end_of_user(&state, principal, user_id, sid).await,
             "signed_out",
         )
     } else if let Some(token) = params.get("refresh_token") {
         (
-            refresh_tokens::delete(&state, principal, token).await,
+            refresh_tokens::delete_of_user_one(&state, principal, user_id, token).await,
             "signed_out",
         )
     } else if params.get("everywhere").is_some() {
         let everywhere = async {
-            sessions::delete_of_user(&state, principal, &user.user_id).await?;
-            refresh_tokens::delete_of_user(&state, principal, &user.user_id).await
+            sessions::delete_of_user(&state, principal, user_id).await?;
+            refresh_tokens::delete_of_user(&state, principal, user_id).await
         };
         (everywhere.await, "signed_out_everywhere")
     } else {

@@ -60,6 +60,26 @@ pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) ->
     Ok(())
 }
 
+/// Revokes the user's refresh token `id` (the dashboard's Sessions tab, which names the
+/// user): another user's token is not found.
+pub(crate) async fn delete_of_user_one(
+    state: &AppState,
+    principal: &Principal,
+    user_id: &str,
+    id: &str,
+) -> ApiResult<()> {
+    principal.require(DELETE)?;
+    let store = state.store();
+    let theirs = store
+        .find_refresh_token(id, now())
+        .await?
+        .is_some_and(|record| record.family.user_id == user_id);
+    if !theirs || !store.revoke_refresh_family(id, now()).await? {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
 /// A page of a user's live refresh tokens, by id.
 pub(crate) async fn of_user(
     state: &AppState,

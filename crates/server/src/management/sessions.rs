@@ -99,6 +99,21 @@ pub(crate) async fn end(
     Ok(())
 }
 
+/// Ends the user's session `id` and the refresh tokens issued in it (the dashboard's
+/// Sessions tab, which names the user): another user's session is not found.
+pub(crate) async fn end_of_user(
+    state: &AppState,
+    principal: &Principal,
+    user_id: &str,
+    id: &str,
+) -> ApiResult<()> {
+    principal.require(DELETE)?;
+    if !direct::end_one(state.store(), user_id, id).await? {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
 /// A page of a user's live sessions, by id.
 pub(crate) async fn of_user(
     state: &AppState,

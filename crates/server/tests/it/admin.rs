@@ -2370,7 +2370,7 @@ async fn the_users_list_pages_without_counting_every_user() {
 #[tokio::test]
 async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_everywhere() {
     let server = spawn().await;
-    administrator(&server, "admin@example.com", &every_scope()).await;
+    let other = administrator(&server, "admin@example.com", &every_scope()).await;
     let admin = signed_in(&server, "admin@example.com").await;
     let sessions_path = format!(
         "/admin/users/{}/sessions",
@@ -2485,7 +2485,62 @@ async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_eve
     let (status, _) = page(&server, &admin, &sessions_path).await;
     assert_eq!(status, 200);
 
-    // A form naming nothing, or another user's session, changes nothing.
+    // A form naming nothing, an unknown session, or another user's session or refresh
+    // token on this user's page, changes nothing.
+    let now = tessera_testkit::now();
+    let others = tessera_store::SessionRecord {
+        sid: "others-session".into(),
+        user_id: other.clone(),
+        connection: None,
+        amr: vec!["pwd".into()],
+        auth_time: now,
+        expires_at: now + 3600,
+        last_interacted_at: None,
+    };
+    let origin = tessera_store::SessionOrigin::default();
+    server
+        .store
+        .create_session(&[9; 32], &others, &origin, now)
+        .await
+        .unwrap();
+    let family = tessera_store::NewRefreshFamily {
+        family_id: "others-family".into(),
+        client_id: server.spa_client_id.clone(),
+        user_id: other.clone(),
+        grant: "{}".into(),
+        code_hash: None,
+        sid: Some("others-session".into()),
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    server
+        .store
+        .create_refresh_family(&family, &[8; 32], now + 3600)
+        .await
+        .unwrap();
+    for field in [
+        ("session", "others-session"),
+        ("refresh_token", "others-family"),
+    ] {
+        let response = post(&server, &admin, &sessions_path, &sessions_path, &[field]).await;
+        assert_eq!(response.status(), 404, "{field:?}");
+    }
+    assert!(
+        server
+            .store
+            .find_session(&[9; 32], now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        server
+            .store
+            .find_refresh_family(&[8; 32], now)
+            .await
+            .unwrap()
+            .is_some()
+    );
     let response = post(&server, &admin, &sessions_path, &sessions_path, &[]).await;
     assert_eq!(response.status(), 400);
     let response = post(
