@@ -99,6 +99,55 @@ pub fn client(name: &str, app_type: AppType, secret: Option<&str>) -> Client {
     }
 }
 
+/// A live login session of `user_id` (an hour long, signed in with a password now),
+/// stored as the hosted pages store one from `origin`; its cookie hashes to `[hash; 32]`.
+pub async fn seed_session(
+    store: &Store,
+    (hash, sid): (u8, &str),
+    user_id: &str,
+    origin: tessera_store::SessionOrigin,
+) {
+    let now = now();
+    let session = tessera_store::SessionRecord {
+        sid: sid.into(),
+        user_id: user_id.into(),
+        connection: None,
+        amr: vec!["pwd".into()],
+        auth_time: now,
+        expires_at: now + 3600,
+        last_interacted_at: None,
+    };
+    store
+        .create_session(&[hash; 32], &session, &origin, now)
+        .await
+        .expect("a session");
+}
+
+/// A live refresh-token family `family_id` of `user_id` for `client_id` (an hour long,
+/// issued in session `sid` if any, its stored grant `{}`); its token hashes to `[hash; 32]`.
+pub async fn seed_refresh_family(
+    store: &Store,
+    (hash, family_id): (u8, &str),
+    (user_id, client_id): (&str, &str),
+    sid: Option<&str>,
+) {
+    let now = now();
+    let family = tessera_store::NewRefreshFamily {
+        family_id: family_id.into(),
+        client_id: client_id.into(),
+        user_id: user_id.into(),
+        grant: "{}".into(),
+        code_hash: None,
+        sid: sid.map(str::to_string),
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    store
+        .create_refresh_family(&family, &[hash; 32], now + 3600)
+        .await
+        .expect("a refresh family");
+}
+
 pub async fn create_user(store: &Store, email: &str, password: &str) -> String {
     let password = password.to_string();
     let hash = tokio::task::spawn_blocking(move || {

@@ -10,7 +10,8 @@
 use reqwest::redirect::Policy;
 use tessera_core::system::{ADMIN_ROLE, DASHBOARD_CLIENT_ID, VIEWER_ROLE};
 use tessera_testkit::{
-    PASSWORD, TestServer, create_user, hidden_field, location, sign_in_at, spawn,
+    PASSWORD, TestServer, create_user, hidden_field, location, seed_refresh_family, seed_session,
+    sign_in_at, spawn,
 };
 
 use crate::harness::Tally;
@@ -1414,40 +1415,18 @@ async fn the_sessions_tab_ends_only_the_users_own_sessions() {
     user(&server, "viewer@example.com", Some(VIEWER_ROLE.id)).await;
     let victim = create_user(&server.store, "victim@example.com", PASSWORD).await;
     let bystander = create_user(&server.store, "bystander@example.com", PASSWORD).await;
-    let now = tessera_testkit::now();
-    let session = tessera_store::SessionRecord {
-        sid: "victims-session".into(),
-        user_id: victim.clone(),
-        connection: None,
-        amr: vec!["pwd".into()],
-        auth_time: now,
-        expires_at: now + 3600,
-        last_interacted_at: None,
-    };
     let origin = tessera_store::SessionOrigin {
         ip: Some("198.51.100.7".into()),
         user_agent: Some("<img src=x onerror=alert(1)>".into()),
     };
-    server
-        .store
-        .create_session(&[7; 32], &session, &origin, now)
-        .await
-        .unwrap();
-    let family = tessera_store::NewRefreshFamily {
-        family_id: "victims-family".into(),
-        client_id: server.spa_client_id.clone(),
-        user_id: victim.clone(),
-        grant: "{}".into(),
-        code_hash: None,
-        sid: Some("victims-session".into()),
-        created_at: now,
-        expires_at: now + 3600,
-    };
-    server
-        .store
-        .create_refresh_family(&family, &[8; 32], now + 3600)
-        .await
-        .unwrap();
+    seed_session(&server.store, (7, "victims-session"), &victim, origin).await;
+    seed_refresh_family(
+        &server.store,
+        (8, "victims-family"),
+        (&victim, &server.spa_client_id),
+        Some("victims-session"),
+    )
+    .await;
     let intact = || async {
         let session = server
             .store

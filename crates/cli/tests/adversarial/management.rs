@@ -2502,25 +2502,18 @@ impl Fixture {
     /// Another user, `victim@example.com`, holding a live refresh family `victims-family`
     /// of the fixture's application whose token hash is `[7; 32]` and whose stored grant
     /// is `{}`.
-    async fn victim_with_refresh_family(&self, now: i64) -> String {
+    async fn victim_with_refresh_family(&self) -> String {
         let store = &self.server.store;
         let victim =
             tessera_testkit::create_user(store, "victim@example.com", "a long enough passphrase 9")
                 .await;
-        let family = tessera_store::NewRefreshFamily {
-            family_id: "victims-family".into(),
-            client_id: self.client_id.clone(),
-            user_id: victim.clone(),
-            grant: "{}".into(),
-            code_hash: None,
-            sid: None,
-            created_at: now,
-            expires_at: now + 3600,
-        };
-        store
-            .create_refresh_family(&family, &[7; 32], now + 3600)
-            .await
-            .expect("a refresh family");
+        tessera_testkit::seed_refresh_family(
+            store,
+            (7, "victims-family"),
+            (&victim, &self.client_id),
+            None,
+        )
+        .await;
         victim
     }
 }
@@ -2591,7 +2584,7 @@ async fn grants_are_reached_by_their_own_id_and_user_only() {
     let server = &f.server;
     let store = &server.store;
     let now = tessera_testkit::now();
-    let victim = f.victim_with_refresh_family(now).await;
+    let victim = f.victim_with_refresh_family().await;
     let victims = store
         .grant_consent(
             &victim,
@@ -2728,9 +2721,8 @@ async fn refresh_tokens_are_reached_by_their_own_id_and_user_only() {
     let f = fixture().await;
     let server = &f.server;
     let store = &server.store;
-    let now = tessera_testkit::now();
     // Its family's stored grant does not read (none is written so): it is still shown.
-    let victim = f.victim_with_refresh_family(now).await;
+    let victim = f.victim_with_refresh_family().await;
     let victim_intact = || async {
         store
             .find_refresh_family(&[7; 32], tessera_testkit::now())
@@ -2855,27 +2847,14 @@ async fn sessions_are_reached_by_their_own_id_and_user_only() {
     let f = fixture().await;
     let server = &f.server;
     let store = &server.store;
-    let now = tessera_testkit::now();
     let victim =
         tessera_testkit::create_user(store, "victim@example.com", "a long enough passphrase 9")
             .await;
-    let session = tessera_store::SessionRecord {
-        sid: "victims-session".into(),
-        user_id: victim.clone(),
-        connection: None,
-        amr: vec!["pwd".into()],
-        auth_time: now,
-        expires_at: now + 3600,
-        last_interacted_at: None,
-    };
     let origin = tessera_store::SessionOrigin {
         ip: Some("198.51.100.7".into()),
         user_agent: Some("Victim's browser".into()),
     };
-    store
-        .create_session(&[7; 32], &session, &origin, now)
-        .await
-        .expect("a session");
+    tessera_testkit::seed_session(store, (7, "victims-session"), &victim, origin).await;
     let victim_intact = || async {
         store
             .find_session(&[7; 32], tessera_testkit::now())

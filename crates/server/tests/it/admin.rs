@@ -2487,37 +2487,13 @@ async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_eve
 
     // A form naming nothing, an unknown session, or another user's session or refresh
     // token on this user's page, changes nothing.
-    let now = tessera_testkit::now();
-    let others = tessera_store::SessionRecord {
-        sid: "others-session".into(),
-        user_id: other.clone(),
-        connection: None,
-        amr: vec!["pwd".into()],
-        auth_time: now,
-        expires_at: now + 3600,
-        last_interacted_at: None,
-    };
+    let store = &server.store;
     let origin = tessera_store::SessionOrigin::default();
-    server
-        .store
-        .create_session(&[9; 32], &others, &origin, now)
-        .await
-        .unwrap();
-    let family = tessera_store::NewRefreshFamily {
-        family_id: "others-family".into(),
-        client_id: server.spa_client_id.clone(),
-        user_id: other.clone(),
-        grant: "{}".into(),
-        code_hash: None,
-        sid: Some("others-session".into()),
-        created_at: now,
-        expires_at: now + 3600,
-    };
-    server
-        .store
-        .create_refresh_family(&family, &[8; 32], now + 3600)
-        .await
-        .unwrap();
+    tessera_testkit::seed_session(store, (9, "others-session"), &other, origin).await;
+    let owner = (other.as_str(), server.spa_client_id.as_str());
+    let issued_in = Some("others-session");
+    tessera_testkit::seed_refresh_family(store, (8, "others-family"), owner, issued_in).await;
+    let now = tessera_testkit::now();
     for field in [
         ("session", "others-session"),
         ("refresh_token", "others-family"),
