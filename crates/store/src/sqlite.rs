@@ -639,15 +639,23 @@ impl Writer {
     }
 
     /// Rolls back the transaction a one-trip write may have left open; none open is the
-    /// usual answer. A connection that cannot say is replaced.
+    /// usual answer for one cut short — it committed (or never began), and what it changed
+    /// stands. A connection that cannot say is replaced.
     async fn end_open_transaction(&self, slot: &mut Slot) {
-        match statement(slot, "ROLLBACK").await {
-            Ok(()) => {}
+        let undone = match statement(slot, "ROLLBACK").await {
+            Ok(()) => true,
             Err(sqlx::Error::Database(db)) if db.message().contains("no transaction is active") => {
+                false
             }
-            Err(_) => slot.conn = None,
+            Err(_) => {
+                slot.conn = None;
+                // Unknown: reading cached configuration afresh is only slower.
+                false
+            }
+        };
+        if self.cached_table_changed.swap(false, Ordering::AcqRel) && !undone {
+            self.cache_generation.fetch_add(1, Ordering::AcqRel);
         }
-        self.cached_table_changed.store(false, Ordering::Release);
     }
 
     /// One statement outside any transaction of the caller's: a write of its own, in the
@@ -1672,6 +1680,48 @@ mod tests {
         }
         assert_eq!(db.write_together(two_inserts(1000, 1001)).await.unwrap(), 2);
         assert!(db.writer.gate.try_lock().is_ok_and(|slot| !slot.cut_short));
+    }
+
+    /// A write cut short that committed anyway changed what it changed: a cached table's
+    /// change still moves the cache generation; one rolled back does not.
+    #[tokio::test]
+    async fn a_cut_short_write_moves_the_cache_generation_only_if_it_committed() {
+        let (_dir, db) = database().await;
+        // `cache_generation` is the row the cached tables' triggers bump (migration 0032).
+        for round in 0..20 {
+            let seen = db.cache_generation_seen();
+            let bump = sqlx::query(
+                "INSERT INTO t (v) VALUES ($1); \
+                 UPDATE cache_generation SET generation = generation + 1",
+            )
+            .bind(round);
+            let mut together = Box::pin(db.write_together(bump));
+            let _ = futures_util::FutureExt::now_or_never(together.as_mut());
+            drop(together);
+            insert(&db, 1000 + round).await.unwrap();
+            let committed = values(&db).await.contains(&round);
+            assert_eq!(
+                db.cache_generation_seen() > seen,
+                committed,
+                "round {round}: committed {committed}"
+            );
+        }
+        // A trip cut short after its `COMMIT` ran (its answer was on the way): as if so.
+        {
+            let mut slot = db.writer.gate.lock().await;
+            let conn = slot.conn.as_mut().expect("the writer's connection");
+            sqlx::query("UPDATE cache_generation SET generation = generation + 1")
+                .execute(&mut conn.conn)
+                .await
+                .unwrap();
+            slot.cut_short = true;
+        }
+        let seen = db.cache_generation_seen();
+        insert(&db, 2000).await.unwrap();
+        assert!(
+            db.cache_generation_seen() > seen,
+            "a committed change to a cached table was forgotten"
+        );
     }
 
     #[tokio::test]
