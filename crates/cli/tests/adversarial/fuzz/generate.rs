@@ -253,6 +253,11 @@ const POST: &[&str] = &["POST"];
 /// What dashboard forms carry (`crates/server/src/admin/`).
 const DASHBOARD: &[&str] = &[
     "csrf",
+    "session",
+    "refresh_token",
+    "everywhere",
+    "sessions_from",
+    "tokens_from",
     "type",
     "user",
     "return_to",
@@ -608,6 +613,12 @@ pub(super) const ROUTES: &[Route] = &[
     route("/admin/users/{id}/mfa", GET, DASHBOARD, Shape::Page),
     route(
         "/admin/users/{id}/mfa/reset",
+        GET_POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
+    route(
+        "/admin/users/{id}/sessions",
         GET_POST,
         DASHBOARD,
         Shape::Page,
