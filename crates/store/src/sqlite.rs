@@ -490,14 +490,9 @@ impl Writer {
                 if let Some(conn) = slot.conn.as_mut() {
                     conn.between_batches();
                 }
-                // Before the writers are answered: one that changed an application reads
-                // it afresh in its next request.
-                if self.cached_table_changed.swap(false, Ordering::AcqRel) {
-                    self.cache_generation.fetch_add(1, Ordering::AcqRel);
-                }
                 if let Some(batch) = slot.batch.take() {
-                    self.commits.fetch_add(1, Ordering::Relaxed);
-                    self.writes.fetch_add(batch.members, Ordering::Relaxed);
+                    // Before the writers are answered (see `committed`).
+                    self.committed(batch.members);
                     batch.outcome.send_replace(Some(Outcome::Committed));
                 }
             }
@@ -612,11 +607,7 @@ impl Writer {
         slot.cut_short = false;
         match steps {
             Ok(steps) => {
-                if self.cached_table_changed.swap(false, Ordering::AcqRel) {
-                    self.cache_generation.fetch_add(1, Ordering::AcqRel);
-                }
-                self.commits.fetch_add(1, Ordering::Relaxed);
-                self.writes.fetch_add(1, Ordering::Relaxed);
+                self.committed(1);
                 // The answers of `BEGIN` and `COMMIT` (first and last) are not the
                 // caller's: each repeats the count of the statement before it.
                 let answers: Vec<u64> = steps
@@ -653,7 +644,25 @@ impl Writer {
                 false
             }
         };
-        if self.cached_table_changed.swap(false, Ordering::AcqRel) && !undone {
+        if undone {
+            self.cached_table_changed.store(false, Ordering::Release);
+        } else {
+            self.keep_cached_change();
+        }
+    }
+
+    /// A commit (one sync) holding `writes` writers' work: counted, and a change it made
+    /// to a cached table kept (`keep_cached_change`) — before its writers are answered, so
+    /// one that changed an application reads it afresh in its next request.
+    fn committed(&self, writes: u64) {
+        self.keep_cached_change();
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(writes, Ordering::Relaxed);
+    }
+
+    /// Moves the cache generation if what was just committed changed a cached table.
+    fn keep_cached_change(&self) {
+        if self.cached_table_changed.swap(false, Ordering::AcqRel) {
             self.cache_generation.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -706,11 +715,7 @@ impl Writer {
             .await;
         match steps {
             Ok(steps) => {
-                if self.cached_table_changed.swap(false, Ordering::AcqRel) {
-                    self.cache_generation.fetch_add(1, Ordering::AcqRel);
-                }
-                self.commits.fetch_add(1, Ordering::Relaxed);
-                self.writes.fetch_add(1, Ordering::Relaxed);
+                self.committed(1);
                 Ok(steps)
             }
             Err(error) => {
