@@ -199,6 +199,7 @@ async fn seed_spa(store: &Store, origin: &str, changes: &mut Vec<String>) -> Cli
             private_key_jwt_credentials: None,
             created_at: now,
             updated_at: now,
+            oidc_logout: None,
         };
         store.create_client(&spa).await?;
         changes.push(format!("created application {QUICKSTART_SPA_NAME}"));

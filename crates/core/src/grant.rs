@@ -276,6 +276,7 @@ mod tests {
             private_key_jwt_credentials: None,
             created_at: 0,
             updated_at: 0,
+            oidc_logout: None,
         }
     }
 

@@ -302,8 +302,91 @@ pub struct Client {
     /// (Auth0's `client_authentication_methods`); `None`: it authenticates by
     /// `token_endpoint_auth_method`.
     pub private_key_jwt_credentials: Option<Vec<String>>,
+    /// OIDC Back-Channel Logout (Auth0's `oidc_logout`); `None`: the application is not
+    /// told when a session it was used in ends.
+    pub oidc_logout: Option<OidcLogout>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Where and for which session ends an application gets a logout token (OIDC
+/// Back-Channel Logout 1.0), in Auth0's shape. Checked by `validate::oidc_logout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcLogout {
+    /// Auth0 allows one.
+    pub backchannel_logout_urls: Vec<String>,
+    #[serde(default)]
+    pub backchannel_logout_initiators: LogoutInitiators,
+}
+
+/// The session ends that notify an application (Auth0's `backchannel_logout_initiators`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutInitiators {
+    pub mode: InitiatorMode,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected_initiators: Vec<String>,
+}
+
+/// `all`: every session end, present and future; `custom`: `rp-logout` and those selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitiatorMode {
+    Custom,
+    All,
+}
+
+impl Default for LogoutInitiators {
+    /// Auth0's default: the logouts an application or the identity provider start.
+    fn default() -> Self {
+        LogoutInitiators {
+            mode: InitiatorMode::Custom,
+            selected_initiators: vec![RP_LOGOUT.to_string(), LOGOUT_INITIATORS[1].to_string()],
+        }
+    }
+}
+
+/// Auth0's initiator names. Tessera starts `rp-logout` (a browser logs out at
+/// `/v2/logout` or `/oidc/logout`), `session-revoked` (an administrator ends a session)
+/// and `account-deleted`; the others are accepted so tenant files carry them.
+pub const LOGOUT_INITIATORS: [&str; 9] = [
+    RP_LOGOUT,
+    "idp-logout",
+    PASSWORD_CHANGED,
+    "session-expired",
+    SESSION_REVOKED,
+    ACCOUNT_DELETED,
+    "email-identifier-changed",
+    "mfa-phone-unenrolled",
+    ACCOUNT_DEACTIVATED,
+];
+/// A browser logged out at `/v2/logout` or `/oidc/logout`.
+pub const RP_LOGOUT: &str = "rp-logout";
+/// An administrator ended the session (Management API, dashboard, CLI).
+pub const SESSION_REVOKED: &str = "session-revoked";
+/// The user was deleted.
+pub const ACCOUNT_DELETED: &str = "account-deleted";
+/// The user's password was set.
+pub const PASSWORD_CHANGED: &str = "password-changed";
+/// The user was blocked.
+pub const ACCOUNT_DEACTIVATED: &str = "account-deactivated";
+
+impl OidcLogout {
+    /// The URL logout tokens go to.
+    pub fn url(&self) -> Option<&str> {
+        self.backchannel_logout_urls.first().map(String::as_str)
+    }
+
+    /// Whether a session ended by `initiator` notifies the application: `rp-logout`
+    /// always does (Auth0 keeps it when every other initiator is unselected).
+    pub fn notifies(&self, initiator: &str) -> bool {
+        let initiators = &self.backchannel_logout_initiators;
+        initiator == RP_LOGOUT
+            || initiators.mode == InitiatorMode::All
+            || initiators
+                .selected_initiators
+                .iter()
+                .any(|i| i == initiator)
+    }
 }
 
 /// Members of an Auth0 application that Tessera stores and shows but does not act on:

@@ -288,6 +288,7 @@ pub fn dashboard_client(dashboard_base: &str, now: i64) -> Client {
         private_key_jwt_credentials: None,
         created_at: now,
         updated_at: now,
+        oidc_logout: None,
     }
 }
 

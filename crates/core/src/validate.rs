@@ -742,6 +742,107 @@ pub fn initiate_login_uri(text: &str) -> Checked<String> {
     web_url(text, "initiate_login_uri", &["https"])
 }
 
+/// An application's `oidc_logout` (OIDC Back-Channel Logout, Auth0's shape): `null`
+/// clears it; otherwise an object of `backchannel_logout_urls` (at most one URL, https or
+/// http to loopback, as every URL Tessera calls) and optional
+/// `backchannel_logout_initiators` (`mode` `custom` or `all`, `selected_initiators` of
+/// Auth0's names). Any other member is refused, so a misspelt one is not silently lost.
+pub fn oidc_logout(value: &serde_json::Value) -> Checked<Option<crate::OidcLogout>> {
+    use serde_json::Value;
+    let members = match value {
+        Value::Null => return Ok(None),
+        Value::Object(members) => members,
+        _ => return Err("oidc_logout must be an object or null".into()),
+    };
+    if let Some(unknown) = members.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "backchannel_logout_urls" | "backchannel_logout_initiators"
+        )
+    }) {
+        return Err(format!(
+            "oidc_logout has no member {:?}: it takes backchannel_logout_urls and \
+             backchannel_logout_initiators",
+            unknown.chars().take(64).collect::<String>()
+        ));
+    }
+    let urls = match members.get("backchannel_logout_urls") {
+        Some(Value::Array(urls)) if urls.len() <= 1 => urls
+            .iter()
+            .map(|url| {
+                let text = url
+                    .as_str()
+                    .ok_or("backchannel_logout_urls holds strings")?;
+                crate::connection::upstream_url(text)
+                    .map(|_| text.to_string())
+                    .map_err(|why| format!("a back-channel logout URL {why}"))
+            })
+            .collect::<Checked<Vec<String>>>()?,
+        Some(Value::Array(_)) => return Err("backchannel_logout_urls holds one URL at most".into()),
+        Some(_) => return Err("backchannel_logout_urls must be an array".into()),
+        None => return Err("oidc_logout needs backchannel_logout_urls".into()),
+    };
+    let initiators = match members.get("backchannel_logout_initiators") {
+        None | Some(Value::Null) => crate::LogoutInitiators::default(),
+        Some(Value::Object(given)) => logout_initiators(given)?,
+        Some(_) => return Err("backchannel_logout_initiators must be an object".into()),
+    };
+    Ok(Some(crate::OidcLogout {
+        backchannel_logout_urls: urls,
+        backchannel_logout_initiators: initiators,
+    }))
+}
+
+fn logout_initiators(
+    given: &serde_json::Map<String, serde_json::Value>,
+) -> Checked<crate::LogoutInitiators> {
+    use crate::InitiatorMode;
+    if given
+        .keys()
+        .any(|k| !matches!(k.as_str(), "mode" | "selected_initiators"))
+    {
+        return Err("backchannel_logout_initiators takes mode and selected_initiators only".into());
+    }
+    let mode = match given.get("mode").and_then(|m| m.as_str()) {
+        Some("custom") => InitiatorMode::Custom,
+        Some("all") => InitiatorMode::All,
+        _ => return Err("backchannel_logout_initiators.mode is custom or all".into()),
+    };
+    let selected = match given.get("selected_initiators") {
+        None | Some(serde_json::Value::Null) if mode == InitiatorMode::All => Vec::new(),
+        Some(serde_json::Value::Array(names)) if names.len() <= crate::LOGOUT_INITIATORS.len() => {
+            let mut selected: Vec<String> = Vec::new();
+            for name in names {
+                match name.as_str() {
+                    Some(name) if crate::LOGOUT_INITIATORS.contains(&name) => {
+                        if !selected.iter().any(|s| s == name) {
+                            selected.push(name.to_string());
+                        }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "selected_initiators are among {}",
+                            crate::LOGOUT_INITIATORS.join(", ")
+                        ));
+                    }
+                }
+            }
+            selected
+        }
+        _ => {
+            return Err(
+                "backchannel_logout_initiators.selected_initiators must list initiators \
+                 when the mode is custom"
+                    .into(),
+            );
+        }
+    };
+    Ok(crate::LogoutInitiators {
+        mode,
+        selected_initiators: selected,
+    })
+}
+
 /// An application's `client_metadata`: at most 10 members, keys of letters, digits, `_`
 /// and `-`, string values, each at most 255 characters.
 pub fn client_metadata(

@@ -142,6 +142,7 @@ async fn ensure_dashboard_client(
                 wanted.require_pushed_authorization_requests,
             ),
             private_key_jwt_credentials: Some(wanted.private_key_jwt_credentials),
+            oidc_logout: Some(wanted.oidc_logout),
         };
         match store.update_client(&existing.client_id, &update, now).await {
             Ok(_) | Err(StoreError::NotFound(_)) => {}

@@ -108,6 +108,9 @@ pub struct TransactionRecord {
 
 #[derive(Debug, Clone)]
 pub struct NewCode {
+    /// The session the code was issued in, when the application is to be told of its end
+    /// (it has a back-channel logout URL): recorded with the code.
+    pub session_client: Option<SessionClient>,
     pub code_hash: Vec<u8>,
     pub client_id: String,
     pub user_id: String,
@@ -116,6 +119,28 @@ pub struct NewCode {
     pub grant: String,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// A login session an application was used with (OIDC Back-Channel Logout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionClient {
+    pub sid: String,
+    /// Kept until then: the session's absolute end.
+    pub expires_at: i64,
+}
+
+/// A logout token to post: an application's session ended (`logout_notices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutNotice {
+    pub id: i64,
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: String,
+    /// Why the session ended, in Auth0's initiator names (`rp-logout`, …).
+    pub initiator: String,
+    pub created_at: i64,
+    /// Failed posts so far.
+    pub attempts: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +232,8 @@ pub struct ClientUpdate {
     /// `Some(None)`: authenticate by `token_endpoint_auth_method` again;
     /// `Some(Some(ids))`: by private_key_jwt with these credentials.
     pub private_key_jwt_credentials: Option<Option<Vec<String>>>,
+    /// `Some(None)`: no back-channel logout any more.
+    pub oidc_logout: Option<Option<tessera_core::OidcLogout>>,
 }
 
 /// Everything the client-credentials grant needs, read in one query.
@@ -236,6 +263,8 @@ pub struct PurgeCounts {
     pub client_assertions: u64,
     /// Ended windows of throttles counted in the database.
     pub throttle_windows: u64,
+    /// Records of applications used in sessions that have ended by now.
+    pub session_clients: u64,
 }
 
 /// The throttle window an attempt was counted in (`Store::count_attempt`).

@@ -96,6 +96,7 @@ pub fn client(name: &str, app_type: AppType, secret: Option<&str>) -> Client {
         private_key_jwt_credentials: None,
         created_at: now(),
         updated_at: now(),
+        oidc_logout: None,
     }
 }
 

@@ -197,6 +197,7 @@ async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
         private_key_jwt_credentials: None,
         created_at: now,
         updated_at: now,
+        oidc_logout: None,
     };
     ctx.store.create_client(&client).await?;
     if !ctx.json {
@@ -296,6 +297,7 @@ async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
         profile: None,
         require_pushed_authorization_requests: args.require_par,
         private_key_jwt_credentials: None,
+        oidc_logout: None,
     };
     let client = ctx
         .store

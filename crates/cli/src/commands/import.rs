@@ -351,6 +351,7 @@ fn plan_client(item: &Map<String, Value>, now: i64) -> Result<(Client, Option<St
         private_key_jwt_credentials: None,
         created_at: now,
         updated_at: now,
+        oidc_logout: None,
     };
     Ok((client, secret))
 }

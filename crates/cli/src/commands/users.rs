@@ -54,7 +54,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
         UsersAction::Delete { user: key } => {
             let user = find(&ctx.store, &key).await?;
             ctx.store
-                .delete_user(&user.user_id)
+                .delete_user(&user.user_id, now())
                 .await
                 .map_err(|e| not_found_or(e, &key))?;
             if ctx.json {

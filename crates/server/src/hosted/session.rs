@@ -230,7 +230,7 @@ pub(crate) async fn end(state: &AppState, headers: &HeaderMap) -> Result<HeaderV
             event.connection.clone_from(&session.connection);
             state.record_log(event);
         }
-        state.store().delete_session(&id_hash).await?;
+        state.store().delete_session(&id_hash, now()).await?;
     }
     Ok(set_cookie(state, &name, "", 0))
 }

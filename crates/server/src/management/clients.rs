@@ -59,7 +59,19 @@ pub(crate) const FIELDS: &[&str] = &[
     "allowed_origins",
     "require_pushed_authorization_requests",
     "client_authentication_methods",
+    "oidc_logout",
 ];
+
+/// `oidc_logout` when the body has it: `Some(None)` clears it (`null`).
+fn oidc_logout(fields: &mut Fields) -> ApiResult<Option<Option<tessera_core::OidcLogout>>> {
+    fields
+        .take("oidc_logout")
+        .map(|value| {
+            validate::oidc_logout(&value)
+                .map_err(|why| ApiError::bad_request(why).about("oidc_logout"))
+        })
+        .transpose()
+}
 
 pub(crate) fn not_found() -> ApiError {
     ApiError::not_found("The client does not exist", "inexistent_client")
@@ -213,6 +225,7 @@ pub(crate) async fn create(
         private_key_jwt_credentials: None,
         created_at: now,
         updated_at: now,
+        oidc_logout: oidc_logout(&mut fields)?.flatten(),
     };
     fixed_members(&mut fields, &wire::client(&client, None))?;
     state.store().create_client(&client).await?;
@@ -287,6 +300,7 @@ pub(crate) async fn update(
         require_pushed_authorization_requests: fields
             .boolean("require_pushed_authorization_requests")?,
         private_key_jwt_credentials,
+        oidc_logout: oidc_logout(&mut fields)?,
     };
     oidc_conformant(&mut fields)?;
     let client = state

@@ -139,7 +139,10 @@ pub(crate) async fn delete_of_user(
 ) -> ApiResult<()> {
     principal.require(DELETE)?;
     super::users::find(state, user_id).await?;
-    state.store().delete_sessions_of_user(user_id).await?;
+    state
+        .store()
+        .delete_sessions_of_user(user_id, now())
+        .await?;
     Ok(())
 }
 

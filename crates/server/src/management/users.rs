@@ -345,7 +345,7 @@ pub(crate) async fn delete(state: &AppState, principal: &Principal, id: &str) ->
     principal.require(DELETE)?;
     state
         .store()
-        .delete_user(id)
+        .delete_user(id, crate::clock::now())
         .await
         .map_err(|error| match error {
             StoreError::NotFound(_) => not_found(),

@@ -105,6 +105,9 @@ pub struct Client {
     pub logo_uri: Option<String>,
     pub name: String,
     pub oidc_conformant: bool,
+    /// OIDC Back-Channel Logout, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_logout: Option<tessera_core::OidcLogout>,
     pub refresh_token: RefreshToken,
     pub require_pushed_authorization_requests: bool,
     pub sso_disabled: bool,
@@ -167,6 +170,7 @@ pub fn client(client: &tessera_core::Client, secret: Option<&str>) -> Client {
         logo_uri: client.profile.logo_uri.clone(),
         name: client.name.clone(),
         oidc_conformant: true,
+        oidc_logout: client.oidc_logout.clone(),
         refresh_token: RefreshToken {
             expiration_type: "expiring".into(),
             idle_token_lifetime: client.refresh.idle_token_lifetime,
@@ -660,6 +664,7 @@ mod tests {
             private_key_jwt_credentials: None,
             created_at: 0,
             updated_at: 0,
+            oidc_logout: None,
         }
     }
 

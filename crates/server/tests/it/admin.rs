@@ -1158,7 +1158,7 @@ async fn a_connection_is_created_edited_enabled_and_deleted_from_the_dashboard()
     let response = post(&server, &admin, &confirm, &confirm, &[("confirm", "corp")]).await;
     assert_eq!(response.status(), 409);
     assert!(response.text().await.unwrap().contains("still has users"));
-    server.store.delete_user("oidc|corp|1").await.unwrap();
+    server.store.delete_user("oidc|corp|1", 0).await.unwrap();
     let response = post(&server, &admin, &confirm, &confirm, &[("confirm", "nope")]).await;
     assert_eq!(response.status(), 400);
     let response = post(&server, &admin, &confirm, &confirm, &[("confirm", "corp")]).await;

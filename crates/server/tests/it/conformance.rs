@@ -862,6 +862,7 @@ async fn oauth_expired_code_is_rejected() {
     server
         .store
         .create_code(&tessera_store::NewCode {
+            session_client: None,
             code_hash: tessera_core::ids::secret_hash(&code),
             client_id: server.spa_client_id.clone(),
             user_id: server.user_id.clone(),

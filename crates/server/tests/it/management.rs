@@ -239,6 +239,7 @@ async fn stored_grants_with_management_scopes_are_narrowed_when_used() {
     let stored_code = |scopes: &[&str]| {
         let code = ids::secret_token();
         let record = NewCode {
+            session_client: None,
             code_hash: ids::secret_hash(&code),
             client_id: server.spa_client_id.clone(),
             user_id: server.user_id.clone(),

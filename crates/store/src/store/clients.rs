@@ -18,7 +18,7 @@ macro_rules! client_columns {
         "client_id, name, app_type, secret_hash, token_endpoint_auth_method, callbacks, \
      web_origins, allowed_logout_urls, grant_types, is_first_party, created_at, updated_at, \
          refresh_token_lifetime, refresh_idle_token_lifetime, refresh_reuse_interval, allowed_apis, \
-         profile, require_pushed_authorization_requests, private_key_jwt_credentials"
+         profile, require_pushed_authorization_requests, private_key_jwt_credentials, oidc_logout"
     };
 }
 
@@ -63,6 +63,10 @@ fn client_from_row(row: &(impl Fetch + ?Sized), prefix: &str) -> StoreResult<Cli
             .transpose()?,
         created_at: row.col(c("created_at").as_str())?,
         updated_at: row.col(c("updated_at").as_str())?,
+        oidc_logout: row
+            .opt_text(c("oidc_logout").as_str())?
+            .map(|text| serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("oidc_logout")))
+            .transpose()?,
     })
 }
 
@@ -94,7 +98,7 @@ impl Store {
             sqlx::query(concat!(
             "INSERT INTO clients (tenant_id, ",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
         ))
         .bind(self.tenant)
         .bind(&client.client_id)
@@ -116,6 +120,7 @@ impl Store {
         .bind(to_json(&client.profile))
         .bind(client.require_pushed_authorization_requests)
         .bind(client.private_key_jwt_credentials.as_ref().map(to_json))
+        .bind(client.oidc_logout.as_ref().map(to_json))
         .execute(&mut *tx)
         .await?;
             sqlx::query(
@@ -290,14 +295,17 @@ impl Store {
             if let Some(credentials) = &update.private_key_jwt_credentials {
                 client.private_key_jwt_credentials = credentials.clone();
             }
+            if let Some(logout) = &update.oidc_logout {
+                client.oidc_logout = logout.clone();
+            }
             client.updated_at = now;
             sqlx::query(
             "UPDATE clients SET name = $1, callbacks = $2, web_origins = $3, allowed_logout_urls = $4, grant_types = $5, \
              secret_hash = $6, is_first_party = $7, updated_at = $8, refresh_token_lifetime = $9, \
              refresh_idle_token_lifetime = $10, refresh_reuse_interval = $11, allowed_apis = $12, \
              token_endpoint_auth_method = $13, profile = $14, \
-             require_pushed_authorization_requests = $15, private_key_jwt_credentials = $16 \
-             WHERE tenant_id = $17 AND client_id = $18",
+             require_pushed_authorization_requests = $15, private_key_jwt_credentials = $16, \
+             oidc_logout = $17 WHERE tenant_id = $18 AND client_id = $19",
         )
         .bind(&client.name)
         .bind(to_json(&client.callbacks))
@@ -315,6 +323,7 @@ impl Store {
         .bind(to_json(&client.profile))
         .bind(client.require_pushed_authorization_requests)
         .bind(client.private_key_jwt_credentials.as_ref().map(to_json))
+        .bind(client.oidc_logout.as_ref().map(to_json))
         .bind(self.tenant)
         .bind(client_id)
         .execute(&mut *tx)
@@ -496,7 +505,7 @@ impl Store {
                c.refresh_idle_token_lifetime AS c_refresh_idle_token_lifetime, \
                c.refresh_reuse_interval AS c_refresh_reuse_interval, c.allowed_apis AS c_allowed_apis, c.profile AS c_profile, \
                c.require_pushed_authorization_requests AS c_require_pushed_authorization_requests, \
-               c.private_key_jwt_credentials AS c_private_key_jwt_credentials, \
+               c.private_key_jwt_credentials AS c_private_key_jwt_credentials, c.oidc_logout AS c_oidc_logout, \
                r.id AS r_id, r.name AS r_name, r.identifier AS r_identifier, r.signing_alg AS r_signing_alg, \
                r.token_lifetime AS r_token_lifetime, r.token_lifetime_for_web AS r_token_lifetime_for_web, r.allow_offline_access AS r_allow_offline_access, \
                r.token_dialect AS r_token_dialect, r.enforce_policies AS r_enforce_policies, r.scopes AS r_scopes, \

@@ -5,8 +5,13 @@ use tessera_core::User;
 use super::Store;
 use super::users::user_from_row;
 use crate::StoreResult;
-use crate::backend::{Col, Fetch};
-use crate::records::{CodeRecord, CodeRedemption, NewCode};
+use crate::backend::{BeginWrite as _, Col, Fetch};
+use crate::records::{CodeRecord, CodeRedemption, NewCode, SessionClient};
+
+/// A session's application, once: a later code of the same pair keeps the first record
+/// (the session's absolute end does not move).
+const RECORD_SESSION_CLIENT: &str = "INSERT INTO session_clients (tenant_id, sid, client_id, expires_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, sid, client_id) DO NOTHING";
 
 fn code_from_row(row: &impl Fetch) -> StoreResult<CodeRecord> {
     Ok(CodeRecord {
@@ -19,22 +24,56 @@ fn code_from_row(row: &impl Fetch) -> StoreResult<CodeRecord> {
 }
 
 impl Store {
+    /// Stores a code; with a `session_client`, records in the same transaction that the
+    /// application was used with the session (written once per session and application).
     pub async fn create_code(&self, code: &NewCode) -> StoreResult<()> {
         each!(self, |pool| {
-            sqlx::query(
-            "INSERT INTO authorization_codes (tenant_id, code_hash, client_id, user_id, redirect_uri, \"grant\", \
-             created_at, expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
-        )
-        .bind(self.tenant)
-        .bind(&code.code_hash)
-        .bind(&code.client_id)
-        .bind(&code.user_id)
-        .bind(&code.redirect_uri)
-        .bind(&code.grant)
-        .bind(code.created_at)
-        .bind(code.expires_at)
-        .execute(pool)
-        .await?;
+            let insert = sqlx::query(
+                "INSERT INTO authorization_codes (tenant_id, code_hash, client_id, user_id, \
+                 redirect_uri, \"grant\", created_at, expires_at, consumed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+            )
+            .bind(self.tenant)
+            .bind(&code.code_hash)
+            .bind(&code.client_id)
+            .bind(&code.user_id)
+            .bind(&code.redirect_uri)
+            .bind(&code.grant)
+            .bind(code.created_at)
+            .bind(code.expires_at);
+            let Some(session) = &code.session_client else {
+                insert.execute(pool).await?;
+                return Ok(());
+            };
+            let mut tx = pool.begin_write(None).await?;
+            insert.execute(&mut *tx).await?;
+            sqlx::query(RECORD_SESSION_CLIENT)
+                .bind(self.tenant)
+                .bind(&session.sid)
+                .bind(&code.client_id)
+                .bind(session.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Records that an application was used with a session (an /authorize answered without
+    /// a code, as `id_token` alone).
+    pub async fn record_session_client(
+        &self,
+        client_id: &str,
+        session: &SessionClient,
+    ) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(RECORD_SESSION_CLIENT)
+                .bind(self.tenant)
+                .bind(&session.sid)
+                .bind(client_id)
+                .bind(session.expires_at)
+                .execute(pool)
+                .await?;
             Ok(())
         })
     }

@@ -88,6 +88,8 @@ mod jobs;
 mod keys;
 mod linked_identities;
 mod log_streams;
+#[macro_use]
+mod logout_notices;
 mod logs;
 mod mfa_tokens;
 #[cfg(test)]

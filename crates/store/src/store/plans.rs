@@ -358,6 +358,11 @@ fn queries(store: &Store) -> Vec<Query> {
             searched,
         });
     }
+    queries.push(Query {
+        label: "logout notices due".into(),
+        sql: store.due_notices_sql(1),
+        searched: Some(("next_attempt_at", "next_attempt_at")),
+    });
     for (label, log_type) in [("logs from", None), ("logs of a type from", Some("s"))] {
         queries.push(Query {
             label: label.into(),

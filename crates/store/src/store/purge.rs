@@ -47,6 +47,7 @@ impl Store {
                 &mut counts.remembered_browsers,
             ),
             ("device_codes", "expires_at", &mut counts.device_codes),
+            ("session_clients", "expires_at", &mut counts.session_clients),
             ("mfa_tokens", "expires_at", &mut counts.mfa_tokens),
             (
                 "client_assertion_jtis",

@@ -4,11 +4,13 @@ use sqlx::Row;
 use tessera_core::User;
 
 use super::Store;
+use super::logout_notices::{QUEUE_FOR_COOKIE, QUEUE_FOR_SID};
 use super::users::user_from_row;
 use crate::StoreResult;
 use crate::backend::{BeginWrite, Fetch};
 use crate::lists::{Bind, Checkpoint, CheckpointPage, Sql};
 use crate::records::{SessionDetails, SessionOrigin, SessionRecord, TransactionRecord};
+use tessera_core::{RP_LOGOUT, SESSION_REVOKED};
 
 /// A session record from a row that names its columns as `sessions` does, or, `prefixed`,
 /// `session_…` where a user's column has the same name.
@@ -166,13 +168,24 @@ impl Store {
         })
     }
 
-    pub async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<()> {
+    /// Ends the browser's session (it logged out: `rp-logout`), queuing its logout
+    /// notices.
+    pub async fn delete_session(&self, id_hash: &[u8], now: i64) -> StoreResult<()> {
         each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            sqlx::query(QUEUE_FOR_COOKIE)
+                .bind(self.tenant)
+                .bind(RP_LOGOUT)
+                .bind(now)
+                .bind(id_hash)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND id_hash = $2")
                 .bind(self.tenant)
                 .bind(id_hash)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -235,9 +248,9 @@ impl Store {
         })
     }
 
-    /// Ends one session by its id: the browser holding it signs in afresh. With
-    /// `with_refresh_tokens`, the refresh tokens issued in it are revoked in the same
-    /// transaction. Whether a live session was there to end.
+    /// Ends one session by its id (an administrator: `session-revoked`): the browser
+    /// holding it signs in afresh. With `with_refresh_tokens`, the refresh tokens issued
+    /// in it are revoked in the same transaction. Whether a live session was there to end.
     pub async fn end_session(
         &self,
         sid: &str,
@@ -246,6 +259,13 @@ impl Store {
     ) -> StoreResult<bool> {
         each!(self, |pool| {
             let mut tx = pool.begin_write(None).await?;
+            sqlx::query(QUEUE_FOR_SID)
+                .bind(self.tenant)
+                .bind(SESSION_REVOKED)
+                .bind(now)
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
             let done = sqlx::query(
                 "DELETE FROM sessions WHERE tenant_id = $1 AND sid = $2 AND expires_at > $3",
             )
@@ -273,16 +293,14 @@ impl Store {
         })
     }
 
-    /// Ends every login session of a user (their refresh tokens live on: see
-    /// `end_user_sessions` for both).
-    pub async fn delete_sessions_of_user(&self, user_id: &str) -> StoreResult<u64> {
+    /// Ends every login session of a user (an administrator: `session-revoked`; their
+    /// refresh tokens live on: see `end_user_sessions` for both).
+    pub async fn delete_sessions_of_user(&self, user_id: &str, now: i64) -> StoreResult<u64> {
         each!(self, |pool| {
-            let done = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
-                .bind(self.tenant)
-                .bind(user_id)
-                .execute(pool)
-                .await?;
-            Ok(done.rows_affected())
+            let mut tx = pool.begin_write(None).await?;
+            let ended = end_sessions_of_user!(self, tx, user_id, SESSION_REVOKED, now);
+            tx.commit().await?;
+            Ok(ended)
         })
     }
 

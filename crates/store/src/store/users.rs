@@ -2,7 +2,10 @@
 //! counted against them.
 
 use sqlx::Row;
-use tessera_core::{DATABASE_CONNECTION, Metadata, User};
+use tessera_core::{
+    ACCOUNT_DEACTIVATED, ACCOUNT_DELETED, DATABASE_CONNECTION, Metadata, PASSWORD_CHANGED,
+    SESSION_REVOKED, User,
+};
 
 use super::{Store, to_json};
 use crate::backend::{BeginWrite as _, Col as _, Fetch};
@@ -599,7 +602,8 @@ impl Store {
                 return Err(StoreError::NotFound("user"));
             }
             if blocked {
-                self.end_user_sessions(user_id, now).await?;
+                self.sign_out_everywhere(user_id, ACCOUNT_DEACTIVATED, now)
+                    .await?;
             }
             Ok(())
         })
@@ -622,7 +626,8 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound("user"));
             }
-            self.end_user_sessions(user_id, now).await
+            self.sign_out_everywhere(user_id, PASSWORD_CHANGED, now)
+                .await
         })
     }
 
@@ -720,29 +725,44 @@ impl Store {
         })
     }
 
-    /// Signs a user out everywhere: login sessions end and refresh tokens are revoked.
+    /// Signs a user out everywhere (an administrator: `session-revoked`): login sessions
+    /// end and refresh tokens are revoked.
     pub async fn end_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<()> {
+        self.sign_out_everywhere(user_id, SESSION_REVOKED, now)
+            .await
+    }
+
+    /// Ends a user's sessions, `initiator` telling the applications why, and revokes their
+    /// refresh tokens.
+    async fn sign_out_everywhere(
+        &self,
+        user_id: &str,
+        initiator: &str,
+        now: i64,
+    ) -> StoreResult<()> {
         each!(self, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
-                .bind(self.tenant)
-                .bind(user_id)
-                .execute(pool)
-                .await?;
+            let mut tx = pool.begin_write(None).await?;
+            end_sessions_of_user!(self, tx, user_id, initiator, now);
+            tx.commit().await?;
             self.revoke_refresh_families_of_user(user_id, now).await?;
             Ok(())
         })
     }
 
-    pub async fn delete_user(&self, user_id: &str) -> StoreResult<()> {
+    /// Deletes a user, their sessions queuing `account-deleted` notices first.
+    pub async fn delete_user(&self, user_id: &str, now: i64) -> StoreResult<()> {
         each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            end_sessions_of_user!(self, tx, user_id, ACCOUNT_DELETED, now);
             let done = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND user_id = $2")
                 .bind(self.tenant)
                 .bind(user_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound("user"));
             }
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -138,7 +138,7 @@ async fn a_totp_authenticator_is_confirmed_once_and_each_step_accepted_once(stor
         .begin_totp_enrollment("auth0|bob", "totp_b", b"sealed-b", 15)
         .await
         .unwrap();
-    store.delete_user("auth0|bob").await.unwrap();
+    store.delete_user("auth0|bob", 0).await.unwrap();
     assert!(
         store
             .authenticators_of("auth0|bob")

@@ -29,6 +29,7 @@ fn app(id: &str) -> Client {
         private_key_jwt_credentials: None,
         created_at: 1,
         updated_at: 1,
+        oidc_logout: None,
     }
 }
 

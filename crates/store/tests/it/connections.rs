@@ -55,6 +55,7 @@ fn app(id: &str) -> Client {
         private_key_jwt_credentials: None,
         created_at: 1,
         updated_at: 1,
+        oidc_logout: None,
     }
 }
 
@@ -358,7 +359,7 @@ async fn a_connection_with_users_is_not_deleted(store: &Store) {
         .unlink_identity("auth0|kept", "github|7", 4)
         .await
         .unwrap();
-    store.delete_user("github|7").await.unwrap();
+    store.delete_user("github|7", 0).await.unwrap();
     store.delete_connection("con_gh").await.unwrap();
 }
 
@@ -482,8 +483,8 @@ async fn database_connections_keep_their_own_users(store: &Store) {
         matches!(refused, Err(StoreError::Conflict(_))),
         "{refused:?}"
     );
-    store.delete_user("auth0|staff").await.unwrap();
-    store.delete_user("auth0|imported").await.unwrap();
+    store.delete_user("auth0|staff", 0).await.unwrap();
+    store.delete_user("auth0|imported", 0).await.unwrap();
     store.delete_connection("con_staff").await.unwrap();
     let gone = store
         .create_user_in("staff", &new("late@x.io"), "auth0|late", 6)

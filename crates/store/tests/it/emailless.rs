@@ -428,7 +428,7 @@ async fn sqlite_migration_0022_keeps_every_row_that_refers_to_users() {
     check_after_migration(&store).await;
 
     // Deleting a user still takes its rows with it, and only its own.
-    store.delete_user("auth0|a").await.unwrap();
+    store.delete_user("auth0|a", 0).await.unwrap();
     assert_eq!(children_of!(&pool, "auth0|a"), none(), "cascaded");
     assert_eq!(children_of!(&pool, "auth0|b"), one_each());
     store.close().await;
@@ -475,7 +475,7 @@ async fn postgres_migration_0022_keeps_every_row_that_refers_to_users() {
     assert_eq!(nullable, "YES");
     check_after_migration(&store).await;
 
-    store.delete_user("auth0|a").await.unwrap();
+    store.delete_user("auth0|a", 0).await.unwrap();
     assert_eq!(children_of!(&pool, "auth0|a"), none(), "cascaded");
     assert_eq!(children_of!(&pool, "auth0|b"), one_each());
 }

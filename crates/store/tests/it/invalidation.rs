@@ -43,6 +43,7 @@ async fn heard_since(listener: &mut Invalidations, store: &Store, after: i64) ->
 
 fn code(hash: u8) -> NewCode {
     NewCode {
+        session_client: None,
         code_hash: vec![hash; 32],
         client_id: "c1".into(),
         user_id: "u".into(),

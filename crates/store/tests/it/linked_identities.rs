@@ -190,7 +190,7 @@ async fn what_cannot_be_linked_is_refused_and_changes_nothing(store: &Store) {
     ));
     assert!(store.find_user("github|999").await.unwrap().is_some());
     // Deleting a primary takes its identities along.
-    store.delete_user("auth0|ada").await.unwrap();
+    store.delete_user("auth0|ada", 0).await.unwrap();
     assert!(
         store
             .linked_identities("auth0|ada")

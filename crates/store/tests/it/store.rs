@@ -80,6 +80,7 @@ on_both_backends!(
     jobs_keep_status_summary_and_paged_errors,
     imports_insert_update_or_refuse_per_user,
     admin_sessions_live_within_their_limits_and_go_with_their_user,
+    ending_sessions_queues_logout_notices_for_their_applications,
 );
 
 pub(crate) fn api(identifier: &str) -> ResourceServer {
@@ -122,11 +123,13 @@ pub(crate) fn client(id: &str) -> Client {
         private_key_jwt_credentials: None,
         created_at: 1,
         updated_at: 1,
+        oidc_logout: None,
     }
 }
 
 fn code(hash: u8, expires_at: i64) -> NewCode {
     NewCode {
+        session_client: None,
         code_hash: vec![hash; 32],
         client_id: "c".into(),
         user_id: "u".into(),
@@ -408,7 +411,7 @@ async fn a_code_is_redeemed_with_its_user_by_one_caller(store: &Store) {
     );
     // A code whose user is gone is still spent by its one redemption, without a user.
     store.create_code(&code(8, i64::MAX)).await.unwrap();
-    store.delete_user("u").await.unwrap();
+    store.delete_user("u", 0).await.unwrap();
     let (redemption, user) = store.redeem_code_with_user(&[8; 32], 10).await.unwrap();
     assert!(matches!(redemption, CodeRedemption::Redeemed(_)) && user.is_none());
     assert!(matches!(
@@ -452,6 +455,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             mfa_tokens: 0,
             client_assertions: 0,
             throttle_windows: 0,
+            session_clients: 0,
         }
     );
     assert!(matches!(
@@ -771,7 +775,7 @@ async fn a_refresh_family_is_read_with_its_user(store: &Store) {
             .is_none()
     );
     // A family goes with its user.
-    store.delete_user("auth0|r6").await.unwrap();
+    store.delete_user("auth0|r6", 0).await.unwrap();
     assert!(
         store
             .find_refresh_family_with_user(&[6; 32], 13)
@@ -1125,7 +1129,7 @@ async fn consent_accumulates_per_user_client_and_audience(store: &Store) {
         .grant_consent(user, "c", "https://id/userinfo", &scopes(&["openid"]), 60)
         .await
         .unwrap();
-    store.delete_user(user).await.unwrap();
+    store.delete_user(user, 0).await.unwrap();
     assert!(store.list_consents(user).await.unwrap().is_empty());
 }
 
@@ -1883,7 +1887,10 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
             .is_some()
     );
     // Every session of one user, no other's.
-    assert_eq!(store.delete_sessions_of_user("auth0|a").await.unwrap(), 2);
+    assert_eq!(
+        store.delete_sessions_of_user("auth0|a", 0).await.unwrap(),
+        2
+    );
     assert!(page(None).await.unwrap().items.is_empty());
     assert!(
         store
@@ -1996,7 +2003,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
         (150, Some(11))
     );
     assert!(store.find_session(&[1; 32], 150).await.unwrap().is_none());
-    store.delete_session(&[1; 32]).await.unwrap();
+    store.delete_session(&[1; 32], 0).await.unwrap();
     assert!(store.find_session(&[1; 32], 6).await.unwrap().is_none());
 
     let opaque = OpaqueTokenRecord {
@@ -2127,9 +2134,9 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
             .collect::<Vec<_>>(),
         ["auth0|s", "auth0|t"]
     );
-    store.delete_user("auth0|t").await.unwrap();
+    store.delete_user("auth0|t", 0).await.unwrap();
     assert!(matches!(
-        store.delete_user("auth0|t").await,
+        store.delete_user("auth0|t", 0).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(store.find_user("auth0|t").await.unwrap().is_none());
@@ -2929,7 +2936,7 @@ async fn a_reset_code_works_once_and_is_replaced_by_a_new_one(store: &Store) {
         .put_password_reset_code("auth0|r2", &[3; 32], 50, 100)
         .await
         .unwrap();
-    store.delete_user("auth0|r2").await.unwrap();
+    store.delete_user("auth0|r2", 0).await.unwrap();
     reset_user(store, "auth0|r2", "r2@example.com").await;
     assert_eq!(
         store
@@ -3710,7 +3717,7 @@ async fn a_verification_ticket_verifies_its_address_once(store: &Store) {
         .put_email_verification_ticket(&ticket(&[5; 32], "auth0|v2", 100))
         .await
         .unwrap();
-    store.delete_user("auth0|v2").await.unwrap();
+    store.delete_user("auth0|v2", 0).await.unwrap();
     assert!(
         !store
             .email_verification_ticket_live(&[5; 32], 50)
@@ -4144,7 +4151,7 @@ async fn admin_sessions_live_within_their_limits_and_go_with_their_user(store: &
         .create_admin_session(&[10; 32], &record)
         .await
         .unwrap();
-    store.delete_user("auth0|a1").await.unwrap();
+    store.delete_user("auth0|a1", 0).await.unwrap();
     assert!(
         store
             .find_admin_session(&[10; 32], 50)
@@ -4169,4 +4176,135 @@ async fn admin_sessions_live_within_their_limits_and_go_with_their_user(store: &
             .unwrap()
     );
     assert!(!store.has_client_login_except("app1").await.unwrap());
+}
+
+/// OIDC Back-Channel Logout's outbox: a session's applications are recorded with its codes
+/// (once each); ending sessions in any way queues a notice per application, with why, in
+/// the same transaction; a notice is claimed by one caller at a time, retried, deleted.
+async fn ending_sessions_queues_logout_notices_for_their_applications(store: &Store) {
+    store
+        .create_user(&new_user("a@x.io"), "auth0|a", 1)
+        .await
+        .unwrap();
+    let session = |sid: &str| SessionRecord {
+        sid: sid.into(),
+        user_id: "auth0|a".into(),
+        connection: None,
+        amr: vec![],
+        auth_time: 5,
+        expires_at: 100,
+        last_interacted_at: None,
+    };
+    for (n, sid) in ["s1", "s2", "s3", "s4"].into_iter().enumerate() {
+        store
+            .create_session(&[n as u8; 32], &session(sid), &SessionOrigin::default(), 5)
+            .await
+            .unwrap();
+    }
+    let used = |hash: u8, client: &str, sid: &str| NewCode {
+        session_client: Some(SessionClient {
+            sid: sid.into(),
+            expires_at: 200,
+        }),
+        client_id: client.into(),
+        user_id: "auth0|a".into(),
+        ..code(hash, 50)
+    };
+    // s1 with two applications (one twice), s2 with one, s3 alone by id_token, s4 none.
+    for (hash, client, sid) in [
+        (1, "app", "s1"),
+        (2, "app", "s1"),
+        (3, "web", "s1"),
+        (4, "app", "s2"),
+    ] {
+        store.create_code(&used(hash, client, sid)).await.unwrap();
+    }
+    store
+        .record_session_client(
+            "web",
+            &SessionClient {
+                sid: "s3".into(),
+                expires_at: 200,
+            },
+        )
+        .await
+        .unwrap();
+    let queued = |store: &Store| {
+        let store = store.clone();
+        async move {
+            let mut notices: Vec<(String, String, String)> = store
+                .due_logout_notices(i64::MAX)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|n| (n.sid, n.client_id, n.initiator))
+                .collect();
+            notices.sort();
+            notices
+        }
+    };
+    let triple = |sid: &str, client: &str, why: &str| (sid.into(), client.into(), why.into());
+    // The browser logs out of s1: one notice per application.
+    store.delete_session(&[0; 32], 10).await.unwrap();
+    assert_eq!(
+        queued(store).await,
+        [
+            triple("s1", "app", "rp-logout"),
+            triple("s1", "web", "rp-logout")
+        ]
+    );
+    // An administrator ends s2 by id.
+    assert!(store.end_session("s2", false, 10).await.unwrap());
+    assert_eq!(queued(store).await.len(), 3);
+    assert!(
+        queued(store)
+            .await
+            .contains(&triple("s2", "app", "session-revoked"))
+    );
+    // Claims: one at a time, until the lease ends; a retry releases and counts.
+    let notice = store.due_logout_notices(10).await.unwrap()[0].clone();
+    assert!(store.claim_logout_notice(notice.id, 10, 40).await.unwrap());
+    assert!(!store.claim_logout_notice(notice.id, 20, 50).await.unwrap());
+    assert!(
+        !store
+            .due_logout_notices(20)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.id == notice.id)
+    );
+    assert!(
+        store
+            .due_logout_notices(40)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.id == notice.id)
+    );
+    store.retry_logout_notice(notice.id, 60).await.unwrap();
+    assert!(
+        !store
+            .due_logout_notices(59)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.id == notice.id)
+    );
+    let again = store.due_logout_notices(60).await.unwrap();
+    let again = again.iter().find(|n| n.id == notice.id).unwrap();
+    assert_eq!(again.attempts, 1);
+    assert!(store.claim_logout_notice(notice.id, 60, 90).await.unwrap());
+    for notice in store.due_logout_notices(i64::MAX).await.unwrap() {
+        store.delete_logout_notice(notice.id).await.unwrap();
+    }
+    assert!(queued(store).await.is_empty());
+    // The user deleted: their remaining sessions' applications (s3's; s4 has none).
+    store.delete_user("auth0|a", 10).await.unwrap();
+    assert_eq!(
+        queued(store).await,
+        [triple("s3", "web", "account-deleted")]
+    );
+    // Records of applications outlive nothing: purged at the session's absolute end.
+    let purged = store.purge_expired(200).await.unwrap();
+    assert_eq!(purged.session_clients, 4);
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::grant::{Asked, Customization};
 use tessera_core::request::{AuthRequest, ResponseMode};
 use tessera_core::{AUTHORIZATION_CODE_LIFETIME, Client, ResourceServer, User, ids, scope};
-use tessera_store::{NewCode, SessionRecord};
+use tessera_store::{NewCode, SessionClient, SessionRecord};
 
 use super::Caller;
 use crate::AppState;
@@ -328,6 +328,16 @@ async fn issue_response(
         .note(state.store(), &client.client_id)
         .await;
     let mut params: Vec<(&'static str, String)> = Vec::new();
+    // An application to be told when the session ends (OIDC Back-Channel Logout) is
+    // recorded with the session: with the code, or alone when there is none.
+    let session_client = match client.oidc_logout.as_ref().and_then(|l| l.url()) {
+        Some(_) => Some(SessionClient {
+            sid: session.sid.clone(),
+            expires_at: session.auth_time
+                + crate::hosted::session::lifetimes(state).await?.absolute,
+        }),
+        None => None,
+    };
     let mut code = None;
     if request.response_type.code {
         let issued = ids::secret_token();
@@ -346,6 +356,7 @@ async fn issue_response(
         state
             .store()
             .create_code(&NewCode {
+                session_client: session_client.clone(),
                 code_hash: ids::secret_hash(&issued),
                 client_id: client.client_id.clone(),
                 user_id: user.user_id.clone(),
@@ -357,6 +368,11 @@ async fn issue_response(
             .await?;
         params.push(("code", issued.clone()));
         code = Some(issued);
+    } else if let Some(session_client) = &session_client {
+        state
+            .store()
+            .record_session_client(&client.client_id, session_client)
+            .await?;
     }
     let mut access_token = None;
     if request.response_type.token {
