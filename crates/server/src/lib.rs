@@ -16,6 +16,7 @@ mod accounts;
 mod actions;
 mod admin;
 mod audit;
+mod backchannel_logout;
 mod cache;
 mod clock;
 mod cluster;
@@ -49,6 +50,7 @@ use tessera_store::Store;
 use tokio::net::TcpListener;
 
 pub use audit::streams::StreamSettings;
+pub use backchannel_logout::LogoutDelivery;
 pub use edge::client_ip::{InvalidRange, TrustedProxies};
 pub use edge::tls;
 /// The connections' operations for the CLI (`tessera connections`).
@@ -120,6 +122,8 @@ pub struct ServerConfig {
     /// How log streams are delivered: poll interval, back-off, suspension
     /// (`audit::streams`).
     pub log_streams: StreamSettings,
+    /// How OIDC Back-Channel Logout notices are delivered (`backchannel_logout`).
+    pub backchannel_logout: LogoutDelivery,
 }
 
 impl ServerConfig {
@@ -145,6 +149,7 @@ impl ServerConfig {
             admin_url: None,
             dpop_nonces: false,
             log_streams: StreamSettings::default(),
+            backchannel_logout: LogoutDelivery::default(),
         }
     }
 }

@@ -272,13 +272,15 @@ fn is_loopback(issuer: &str) -> bool {
 }
 
 /// Key-set polling (rotations made by the CLI show up within `key_poll_interval` on
-/// SQLite), the purge of expired rows, log streams' delivery (`audit::streams`) and the
+/// SQLite), the purge of expired rows, log streams' delivery (`audit::streams`), logout
+/// tokens' delivery (`backchannel_logout`) and the
 /// invalidation of what is kept in memory (`cluster`). Errors are logged and retried at the next tick.
 pub(crate) fn spawn_background_jobs(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::join!(
             periodic_jobs(state.clone()),
             crate::audit::streams::deliver(state.clone()),
+            crate::backchannel_logout::deliver(state.clone()),
             crate::cluster::keep_coherent(state)
         );
     })

@@ -21,6 +21,9 @@ pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Respo
         "userinfo_endpoint": url("userinfo"),
         "jwks_uri": url(".well-known/jwks.json"),
         "end_session_endpoint": url("oidc/logout"),
+        // OIDC Back-Channel Logout 1.0 (`backchannel_logout`): logout tokens carry `sid`.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "revocation_endpoint": url("oauth/revoke"),
         "introspection_endpoint": url("oauth/introspect"),
         "pushed_authorization_request_endpoint": url("oauth/par"),

@@ -218,6 +218,36 @@ pub(crate) fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Str
     sign(state, claims::ID_TOKEN_ALG, "JWT", &claims)
 }
 
+/// How long a logout token is accepted: long enough for a receiver's clock to differ,
+/// short enough that one caught in transit soon says nothing.
+pub(crate) const LOGOUT_TOKEN_LIFETIME: i64 = 120;
+
+/// A logout token (OIDC Back-Channel Logout 1.0 §2.4) for `client_id`: the session `sid`
+/// of `sub` ended. Signed as ID tokens are, typed `logout+jwt` so it cannot pass for one;
+/// never a `nonce`.
+pub(crate) fn logout_token(
+    state: &AppState,
+    client_id: &str,
+    sub: &str,
+    sid: &str,
+) -> Result<String, OAuthError> {
+    let now = now();
+    let claims = serde_json::json!({
+        "iss": state.issuer(),
+        "aud": client_id,
+        "iat": now,
+        "exp": now + LOGOUT_TOKEN_LIFETIME,
+        "jti": ids::hex_id(16),
+        "sub": sub,
+        "sid": sid,
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    let serde_json::Value::Object(claims) = claims else {
+        unreachable!("a JSON object literal")
+    };
+    sign(state, claims::ID_TOKEN_ALG, "logout+jwt", &claims)
+}
+
 /// What an `id_token_hint` tells: an ID token we issued (our key, our `iss`), expired or
 /// not — OIDC Core §3.1.2.1 lets a hint be expired.
 pub(crate) struct IdTokenHint {

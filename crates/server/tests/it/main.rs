@@ -10,6 +10,7 @@ mod actions_policies;
 mod admin;
 mod admin_identities;
 mod audit_log;
+mod backchannel_logout;
 mod conformance;
 mod consent;
 mod databases;
