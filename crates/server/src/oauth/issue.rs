@@ -262,6 +262,11 @@ pub(crate) struct IdTokenHint {
 pub(crate) fn read_id_token_hint(state: &AppState, hint: &str) -> Option<IdTokenHint> {
     let keys = state.keys();
     let verified = tessera_jose::verify_with(hint, |kid| keys.verifying_key(kid)).ok()?;
+    // An ID token is typed `JWT`: a logout token (`logout+jwt`, with `events`) is signed
+    // by the same key and names a user and an application, but is no hint.
+    if verified.header.typ.as_deref() != Some("JWT") || verified.claims.contains_key("events") {
+        return None;
+    }
     let claims = verified.claims;
     if claims.get("iss").and_then(|v| v.as_str()) != Some(state.issuer()) {
         return None;
