@@ -863,13 +863,30 @@ pub struct AppCreate {
     /// application's users [default: every API]
     #[arg(long, value_delimiter = ',', value_name = "APIS")]
     pub allowed_apis: Option<Vec<String>>,
+    #[command(flatten)]
+    pub backchannel: BackchannelArgs,
+}
+
+/// OIDC Back-Channel Logout: where the application is told that a session it was used
+/// with ended, and for which ends.
+#[derive(Debug, Args)]
+pub struct BackchannelArgs {
+    /// Where logout tokens are posted when a session the application was used with ends
+    /// (https, or http to localhost; "" for none)
+    #[arg(long, value_name = "URL")]
+    pub backchannel_logout_url: Option<String>,
+    /// Which session ends: "all", or Auth0's initiator names, comma-separated
+    /// (rp-logout — a logout at Tessera — is always one) [default: rp-logout,idp-logout]
+    #[arg(long, value_delimiter = ',', value_name = "INITIATORS")]
+    pub backchannel_logout_initiators: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("changes").required(true).multiple(true).args([
     "name", "callbacks", "origins", "logout_urls", "grant_types",
     "refresh_token_lifetime", "refresh_idle_lifetime", "refresh_reuse_interval",
-    "first_party", "allowed_apis", "allow_all_apis", "require_par"
+    "first_party", "allowed_apis", "allow_all_apis", "require_par",
+    "backchannel_logout_url", "backchannel_logout_initiators"
 ])))]
 pub struct AppUpdate {
     /// client_id (or the exact name, when unique)
@@ -916,6 +933,8 @@ pub struct AppUpdate {
     /// from /oauth/par (pushed authorization requests)
     #[arg(long, value_name = "true|false")]
     pub require_par: Option<bool>,
+    #[command(flatten)]
+    pub backchannel: BackchannelArgs,
 }
 
 // ---- grants -----------------------------------------------------------------------------

@@ -195,6 +195,34 @@ pub fn client_fields(client: &Client) -> Vec<(&'static str, String)> {
         ("callbacks", list_or_none(&client.callbacks)),
         ("web origins", list_or_none(&client.web_origins)),
         ("logout URLs", list_or_none(&client.allowed_logout_urls)),
+        (
+            "back-channel logout",
+            match client
+                .oidc_logout
+                .as_ref()
+                .and_then(|l| l.url().map(|url| (url, l)))
+            {
+                None => "none".to_string(),
+                Some((url, logout)) => {
+                    let initiators = &logout.backchannel_logout_initiators;
+                    match initiators.mode {
+                        tessera_core::InitiatorMode::All => format!("{url} (every session end)"),
+                        // rp-logout notifies whether selected or not.
+                        tessera_core::InitiatorMode::Custom => {
+                            let mut named = vec![tessera_core::RP_LOGOUT];
+                            named.extend(
+                                initiators
+                                    .selected_initiators
+                                    .iter()
+                                    .map(String::as_str)
+                                    .filter(|name| *name != tessera_core::RP_LOGOUT),
+                            );
+                            format!("{url} ({})", named.join(", "))
+                        }
+                    }
+                }
+            },
+        ),
         ("grant types", list_or_none(&client.grant_types)),
         (
             "party",

@@ -1,10 +1,10 @@
 //! `tessera apps …`: applications (OAuth clients).
 
-use tessera_core::{AppType, Client, RefreshPolicy, ids};
+use tessera_core::{AppType, Client, OidcLogout, RefreshPolicy, ids};
 use tessera_server::wire;
 use tessera_store::{ClientFilter, ClientUpdate, Store, StoreError};
 
-use crate::cli::{AppCreate, AppUpdate, AppsAction, CredentialsAction, PageArgs};
+use crate::cli::{AppCreate, AppUpdate, AppsAction, BackchannelArgs, CredentialsAction, PageArgs};
 use crate::commands::{Context, now};
 use crate::error::{CliError, CliResult};
 use crate::output;
@@ -163,6 +163,42 @@ fn not_found_or(error: StoreError, app: &str) -> CliError {
     }
 }
 
+/// The application's `oidc_logout` from the flags, checked as the Management API checks
+/// it: `None` when neither flag is given, `Some(None)` for an empty URL. Initiators alone
+/// change those of the `current` URL.
+fn oidc_logout(
+    args: &BackchannelArgs,
+    current: Option<&OidcLogout>,
+) -> CliResult<Option<Option<OidcLogout>>> {
+    let url = match (
+        &args.backchannel_logout_url,
+        current.and_then(OidcLogout::url),
+    ) {
+        (None, _) if args.backchannel_logout_initiators.is_none() => return Ok(None),
+        (Some(url), _) if url.is_empty() => return Ok(Some(None)),
+        (Some(url), _) => url.clone(),
+        (None, Some(url)) => url.to_string(),
+        (None, None) => {
+            return Err(CliError::invalid(
+                "--backchannel-logout-initiators needs --backchannel-logout-url: the \
+                 application has none",
+            ));
+        }
+    };
+    let initiators = match args.backchannel_logout_initiators.as_deref() {
+        None => current.map(|c| serde_json::json!(c.backchannel_logout_initiators)),
+        Some([all]) if all == "all" => Some(serde_json::json!({ "mode": "all" })),
+        Some(names) => Some(serde_json::json!({ "mode": "custom", "selected_initiators": names })),
+    };
+    let mut given = serde_json::json!({ "backchannel_logout_urls": [url] });
+    if let Some(initiators) = initiators {
+        given["backchannel_logout_initiators"] = initiators;
+    }
+    tessera_core::validate::oidc_logout(&given)
+        .map(Some)
+        .map_err(CliError::invalid)
+}
+
 async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
     let name = validate::name(&args.name, "application")?;
     let app_type = validate::app_type(&args.app_type)?;
@@ -197,7 +233,7 @@ async fn create(ctx: &Context, args: AppCreate) -> CliResult<()> {
         private_key_jwt_credentials: None,
         created_at: now,
         updated_at: now,
-        oidc_logout: None,
+        oidc_logout: oidc_logout(&args.backchannel, None)?.flatten(),
     };
     ctx.store.create_client(&client).await?;
     if !ctx.json {
@@ -297,7 +333,7 @@ async fn update(ctx: &Context, args: AppUpdate) -> CliResult<()> {
         profile: None,
         require_pushed_authorization_requests: args.require_par,
         private_key_jwt_credentials: None,
-        oidc_logout: None,
+        oidc_logout: oidc_logout(&args.backchannel, client.oidc_logout.as_ref())?,
     };
     let client = ctx
         .store

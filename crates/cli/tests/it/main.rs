@@ -8,6 +8,7 @@ const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 mod actions;
 mod admin;
 mod admins;
+mod backchannel;
 mod backup;
 mod cluster;
 mod connections;
