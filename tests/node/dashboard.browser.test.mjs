@@ -240,8 +240,14 @@ describe('the dashboard in Chromium (tessera dev)', () => {
       await page.fill('#callbacks', callback.url);
       await page.fill('#allowed_logout_urls', callback.origin);
       await page.fill('#web_origins', callback.origin);
+      // Told when an administrator ends a session it was used with (back-channel logout).
+      await page.fill('#backchannel_logout_url', `${callback.origin}/backchannel`);
+      await page.check('input[name="initiator:session-revoked"]');
       await submit(page, 'Save Changes');
       await page.getByText("The application's settings were saved.").waitFor();
+      assert.equal(await page.inputValue('#backchannel_logout_url'), `${callback.origin}/backchannel`);
+      assert.ok(await page.isChecked('input[name="initiator:session-revoked"]'));
+      assert.ok(!(await page.isChecked('input[name="initiator:account-deleted"]')));
       await audit(page, 'dashboard-application-settings');
 
       // A user, a role with read:orders, the role given to the user.

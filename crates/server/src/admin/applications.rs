@@ -254,6 +254,9 @@ struct SettingsPage<'a> {
     grant_types: Vec<GrantChoice>,
     is_first_party: bool,
     require_par: bool,
+    backchannel_url: String,
+    backchannel_all: bool,
+    initiators: Vec<GrantChoice>,
     token_lifetime: String,
     idle_token_lifetime: String,
     leeway: String,
@@ -296,6 +299,31 @@ fn settings_page<'a>(
             .collect(),
         is_first_party: client.is_first_party,
         require_par: client.require_pushed_authorization_requests,
+        backchannel_url: client
+            .oidc_logout
+            .as_ref()
+            .and_then(|l| l.url())
+            .unwrap_or_default()
+            .to_string(),
+        backchannel_all: client.oidc_logout.as_ref().is_some_and(|l| {
+            l.backchannel_logout_initiators.mode == tessera_core::InitiatorMode::All
+        }),
+        initiators: initiator_choices(|name| {
+            client.oidc_logout.as_ref().map_or_else(
+                || {
+                    tessera_core::LogoutInitiators::default()
+                        .selected_initiators
+                        .iter()
+                        .any(|s| s == name)
+                },
+                |l| {
+                    l.backchannel_logout_initiators
+                        .selected_initiators
+                        .iter()
+                        .any(|s| s == name)
+                },
+            )
+        }),
         token_lifetime: client.refresh.token_lifetime.to_string(),
         idle_token_lifetime: client.refresh.idle_token_lifetime.to_string(),
         leeway: client.refresh.reuse_interval.to_string(),
@@ -320,6 +348,53 @@ pub(crate) async fn settings(
     };
     let query = query_of(query);
     views::page(&settings_page(&state, &admin, client, notice_of(&query)))
+}
+
+/// Auth0's logout initiators as the Settings tab offers them (`rp-logout` always on).
+const INITIATOR_LABELS: [(&str, &str); 9] = [
+    ("rp-logout", "The user logs out (always)"),
+    ("idp-logout", "The identity provider logs the user out"),
+    ("password-changed", "The password is changed"),
+    ("session-expired", "The session expires"),
+    ("session-revoked", "An administrator ends the session"),
+    ("account-deleted", "The user is deleted"),
+    ("email-identifier-changed", "The email address is changed"),
+    ("mfa-phone-unenrolled", "A phone factor is removed"),
+    ("account-deactivated", "The user is blocked"),
+];
+
+fn initiator_choices(checked: impl Fn(&str) -> bool) -> Vec<GrantChoice> {
+    INITIATOR_LABELS
+        .iter()
+        .map(|(value, label)| GrantChoice {
+            value,
+            label,
+            checked: *value == tessera_core::RP_LOGOUT || checked(value),
+        })
+        .collect()
+}
+
+/// The Back-Channel Logout fieldset as Auth0's `oidc_logout`: `null` without a URL.
+fn oidc_logout_body(params: &Params) -> Value {
+    let url = params.get("backchannel_logout_url").unwrap_or("").trim();
+    if url.is_empty() {
+        return Value::Null;
+    }
+    let initiators = if params.get("backchannel_logout_mode") == Some("all") {
+        json!({ "mode": "all" })
+    } else {
+        // In Auth0's order, whatever order the form sent them in.
+        let selected: Vec<Value> = INITIATOR_LABELS
+            .iter()
+            .filter(|(name, _)| {
+                *name == tessera_core::RP_LOGOUT
+                    || params.get(&format!("initiator:{name}")).is_some()
+            })
+            .map(|(name, _)| Value::String((*name).to_string()))
+            .collect();
+        json!({ "mode": "custom", "selected_initiators": selected })
+    };
+    json!({ "backchannel_logout_urls": [url], "backchannel_logout_initiators": initiators })
 }
 
 fn settings_body(params: &Params) -> Result<Fields, ApiError> {
@@ -351,6 +426,7 @@ fn settings_body(params: &Params) -> Result<Fields, ApiError> {
         .value("grant_types", Value::Array(grant_types))
         .checkbox(params, "is_first_party")
         .checkbox(params, "require_pushed_authorization_requests")
+        .value("oidc_logout", oidc_logout_body(params))
         .value("refresh_token", refresh)
         .into_map();
     Fields::from_map(body, clients::FIELDS)
@@ -389,6 +465,10 @@ pub(crate) async fn save_settings(
             page.require_par = params
                 .get("require_pushed_authorization_requests")
                 .is_some();
+            page.backchannel_url = text("backchannel_logout_url");
+            page.backchannel_all = params.get("backchannel_logout_mode") == Some("all");
+            page.initiators =
+                initiator_choices(|name| params.get(&format!("initiator:{name}")).is_some());
             page.token_lifetime = text("token_lifetime");
             page.idle_token_lifetime = text("idle_token_lifetime");
             page.leeway = text("leeway");

@@ -2529,3 +2529,93 @@ async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_eve
     .await;
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn an_administrator_sets_an_applications_back_channel_logout() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let browser = signed_in(&server, "admin@example.com").await;
+    let app_path = format!("/admin/applications/{}", server.spa_client_id);
+    let (_, html) = page(&server, &browser, &app_path).await;
+    assert!(
+        html.contains("OpenID Connect Back-Channel Logout"),
+        "{html}"
+    );
+    let spa = server
+        .store
+        .find_client(&server.spa_client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let callbacks = spa.callbacks.join("\n");
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut form = vec![
+            ("name", spa.name.clone()),
+            ("callbacks", callbacks.clone()),
+            ("grant:authorization_code", "on".into()),
+            ("is_first_party", "on".into()),
+            ("token_lifetime", "2592000".into()),
+            ("idle_token_lifetime", "1296000".into()),
+            ("leeway", "0".into()),
+        ];
+        form.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        form
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        let (server, browser, app_path) = (&server, &browser, &app_path);
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(server, browser, app_path, app_path, &fields).await
+        }
+    };
+    let stored = || async {
+        server
+            .store
+            .find_client(&server.spa_client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .oidc_logout
+    };
+    // A URL and two session ends beside the user's own logout.
+    let response = send(form(&[
+        ("backchannel_logout_url", "https://app.example/backchannel"),
+        ("backchannel_logout_mode", "custom"),
+        ("initiator:session-revoked", "on"),
+        ("initiator:account-deleted", "on"),
+    ]))
+    .await;
+    assert_eq!(response.status(), 302);
+    let logout = stored().await.expect("set");
+    assert_eq!(logout.url(), Some("https://app.example/backchannel"));
+    assert_eq!(
+        logout.backchannel_logout_initiators.selected_initiators,
+        ["rp-logout", "session-revoked", "account-deleted"]
+    );
+    let (_, html) = page(&server, &browser, &app_path).await;
+    assert!(
+        html.contains(r#"name="initiator:session-revoked" checked>"#),
+        "{html}"
+    );
+    // A refused URL: the form again with the message, nothing changed.
+    let response = send(form(&[(
+        "backchannel_logout_url",
+        "http://app.example/backchannel",
+    )]))
+    .await;
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("http only to localhost"), "{html}");
+    assert_eq!(stored().await, Some(logout));
+    // Every session end; then none.
+    let response = send(form(&[
+        ("backchannel_logout_url", "https://app.example/backchannel"),
+        ("backchannel_logout_mode", "all"),
+    ]))
+    .await;
+    assert_eq!(response.status(), 302);
+    assert!(stored().await.unwrap().notifies("account-deactivated"));
+    let response = send(form(&[("backchannel_logout_url", "")])).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(stored().await, None);
+}
