@@ -105,17 +105,18 @@ async fn start_receiver() -> (String, Receiver) {
     (base, receiver)
 }
 
-/// A server that looks for notices every 50 ms, retries after 1 s (doubling), and gives a
-/// notice up after three posts.
+/// Looks for notices every 50 ms, retries after 1 s (doubling), gives a notice up after
+/// three posts.
+fn fast(config: &mut tessera_server::ServerConfig) {
+    config.backchannel_logout = LogoutDelivery {
+        poll_interval: Duration::from_millis(50),
+        retry_base: Duration::from_secs(1),
+        max_attempts: 3,
+    };
+}
+
 async fn server() -> TestServer {
-    spawn_with(|config| {
-        config.backchannel_logout = LogoutDelivery {
-            poll_interval: Duration::from_millis(50),
-            retry_base: Duration::from_secs(1),
-            max_attempts: 3,
-        };
-    })
-    .await
+    spawn_with(fast).await
 }
 
 async fn set_oidc_logout(server: &TestServer, client_id: &str, oidc_logout: Value) -> Value {
@@ -413,4 +414,63 @@ async fn a_redirecting_receiver_is_not_followed() {
     browser.get(server.url("/v2/logout")).send().await.unwrap();
     until_settled(&server).await;
     assert!(receiver.seen().is_empty(), "{:?}", receiver.seen());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_on_one_postgres_post_each_notice_once() {
+    let database = tessera_testkit::pg::PgServer::start();
+    let url = database.database();
+    let (base, receiver) = start_receiver().await;
+    let server = spawn_on_with(Some(&url), fast).await;
+    let (_, other) = another_node(&server, &url, fast).await;
+    set_oidc_logout(
+        &server,
+        &server.spa_client_id,
+        json!({
+            "backchannel_logout_urls": [format!("{base}/spa")],
+            "backchannel_logout_initiators": { "mode": "all" }
+        }),
+    )
+    .await;
+    let mut sids = Vec::new();
+    for _ in 0..12 {
+        sids.push(signed_in(&server).await.1);
+    }
+    // Both nodes poll every 50 ms: each notice is claimed, and posted, by one of them.
+    let admin = server.management_token(&["delete:sessions"]).await;
+    server
+        .management_call(
+            &admin,
+            Method::DELETE,
+            &format!("/users/{}/sessions", server.user_id),
+            Value::Null,
+        )
+        .await;
+    receiver
+        .until("twelve tokens", |seen| seen.len() >= 12)
+        .await;
+    until_settled(&server).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Each node signs as its own issuer here (their URLs differ); the keys are shared.
+    let jwks = server.jwks().await;
+    let mut posted: Vec<String> = receiver
+        .seen()
+        .iter()
+        .map(|post| {
+            let token = post.logout_token();
+            let header = jsonwebtoken::decode_header(token).unwrap();
+            let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(&header.kid.unwrap()).unwrap())
+                .unwrap();
+            let mut validation = jsonwebtoken::Validation::new(header.alg);
+            validation.set_audience(&[&server.spa_client_id]);
+            let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+                .unwrap()
+                .claims;
+            claims["sid"].as_str().unwrap().to_string()
+        })
+        .collect();
+    posted.sort();
+    sids.sort();
+    assert_eq!(posted, sids, "each session's notice posted once");
+    other.stop().await;
 }
