@@ -196,7 +196,7 @@ pub fn client_fields(client: &Client) -> Vec<(&'static str, String)> {
         ("web origins", list_or_none(&client.web_origins)),
         ("logout URLs", list_or_none(&client.allowed_logout_urls)),
         (
-            "back-channel logout",
+            "back-channel",
             match client
                 .oidc_logout
                 .as_ref()
