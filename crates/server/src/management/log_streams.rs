@@ -68,8 +68,14 @@ pub(crate) const CATEGORIES: &[(&str, &[&str])] = &[
         "auth.login.notification",
         &["limit_wc", "limit_mu", "pwd_leak"],
     ),
-    ("auth.logout.success", &["slo"]),
-    ("auth.logout.fail", &["flo"]),
+    (
+        "auth.logout.success",
+        &["slo", "oidc_backchannel_logout_succeeded"],
+    ),
+    (
+        "auth.logout.fail",
+        &["flo", "oidc_backchannel_logout_failed"],
+    ),
     ("auth.signup.success", &["ss"]),
     ("auth.signup.fail", &["fs"]),
     ("auth.silent_auth.success", &["ssa"]),
