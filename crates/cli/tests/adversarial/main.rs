@@ -15,6 +15,7 @@ mod actions_admin;
 mod actions_flows;
 mod admin_identities;
 mod audit_log;
+mod backchannel_logout;
 mod backup;
 mod brute_force;
 mod client_credentials;

@@ -165,6 +165,7 @@ const CLIENTS: &[&str] = &[
     "allowed_apis",
     "require_pushed_authorization_requests",
     "client_authentication_methods",
+    "oidc_logout",
 ];
 const GRANTS: &[&str] = &[
     "page",
@@ -316,6 +317,7 @@ const DASHBOARD: &[&str] = &[
     "connection",
     "is_first_party",
     "require_pushed_authorization_requests",
+    "oidc_logout",
 ];
 const GET_PATCH: &[&str] = &["GET", "PATCH"];
 const PUT_DELETE: &[&str] = &["PUT", "DELETE"];
