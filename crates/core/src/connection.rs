@@ -374,15 +374,16 @@ fn optional_url(options: &Map<String, Value>, member: &str) -> Checked<()> {
 }
 
 /// An upstream provider's URL: `https`, or `http` to a loopback host; no credentials, no
-/// fragment.
+/// fragment. No whitespace or control character either: the URL parser drops tabs and
+/// line breaks silently, so the text kept (and shown) would not be the URL called.
 pub fn upstream_url(text: &str) -> Checked<Url> {
     let refused = || {
         format!(
             "must be an https URL (http only to localhost) of at most {MAX_UPSTREAM_URL} \
-             characters, without credentials or fragment"
+             characters, without credentials, fragment, spaces or control characters"
         )
     };
-    if text.len() > MAX_UPSTREAM_URL {
+    if text.len() > MAX_UPSTREAM_URL || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(refused());
     }
     let url = Url::parse(text).map_err(|_| refused())?;
@@ -488,6 +489,24 @@ fn domain(text: &str) -> Checked<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upstream_url_is_the_text_given_or_refused() {
+        assert!(upstream_url("https://idp.example/x?a=b").is_ok());
+        assert!(upstream_url("http://127.0.0.1:8080/in").is_ok());
+        // The parser would drop these and call another URL than the one kept.
+        for text in [
+            "https://127.0.0.1/x\r\nX-Injected: 1",
+            "https://idp.example/a\tb",
+            "https://idp.example/a b",
+            " https://idp.example/x",
+            "https://idp.example/x\n",
+            "https://idp.example/\u{0}",
+            "https://idp.example/\u{85}",
+        ] {
+            assert!(upstream_url(text).is_err(), "{text:?}");
+        }
+    }
 
     #[test]
     fn an_address_is_served_by_the_connection_aliasing_its_domain() {
