@@ -5,7 +5,8 @@
 //! (`logout_notices`, with why it ended in Auth0's initiator names), so a notice is never
 //! lost to a crash between the two. This task, one per node, polls for due notices,
 //! claims each (a conditional `UPDATE`: of several nodes one posts it) and posts
-//! `logout_token=<JWT>` as a form. The application's settings are read at delivery: a
+//! `logout_token=<JWT>` as a form, beside its polls: a receiver that hangs holds only a
+//! few posts of its own application ([`IN_FLIGHT_PER_APPLICATION`]). The application's settings are read at delivery: a
 //! notice whose application no longer wants that initiator, or has no URL any more, is
 //! dropped. A 2xx delivers it; anything else (no answer within [`TIMEOUT`], a refused
 //! connection, another status — redirects are not followed) is tried again after
@@ -13,6 +14,7 @@
 //! the audit log as Auth0 writes them (`oidc_backchannel_logout_succeeded` / `_failed`),
 //! without the URL (it may carry a token) or the receiver's body.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tessera_store::LogoutNotice;
@@ -54,6 +56,12 @@ fn backoff(settings: &LogoutDelivery, attempts: i64) -> i64 {
     base.saturating_mul(1 << doublings).min(3600)
 }
 
+/// Posts one node has in flight at most, and at most for one application: a receiver
+/// that hangs holds a few of its own notices for the timeout, never the others' (the
+/// posts run beside the polls; a poll leaves out the applications at their limit).
+const IN_FLIGHT: usize = 64;
+const IN_FLIGHT_PER_APPLICATION: usize = 4;
+
 /// Runs for the server's life.
 pub(crate) async fn deliver(state: AppState) {
     let http = reqwest::Client::builder()
@@ -66,21 +74,52 @@ pub(crate) async fn deliver(state: AppState) {
     let settings = state.config().backchannel_logout;
     let mut tick = tokio::time::interval(settings.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut posts = tokio::task::JoinSet::new();
+    // The application of each post in flight, by task, and how many each has.
+    let mut posting: HashMap<tokio::task::Id, String> = HashMap::new();
+    let mut per_application: HashMap<String, usize> = HashMap::new();
     loop {
         tick.tick().await;
-        let due = match state.store().due_logout_notices(now()).await {
+        while let Some(done) = posts.try_join_next_with_id() {
+            let id = match done {
+                Ok((id, ())) => id,
+                Err(error) => error.id(),
+            };
+            if let Some(client_id) = posting.remove(&id)
+                && let Some(count) = per_application.get_mut(&client_id)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    per_application.remove(&client_id);
+                }
+            }
+        }
+        if posts.len() >= IN_FLIGHT {
+            continue;
+        }
+        let busy: Vec<String> = per_application
+            .iter()
+            .filter(|(_, count)| **count >= IN_FLIGHT_PER_APPLICATION)
+            .map(|(client_id, _)| client_id.clone())
+            .collect();
+        let due = match state.store().due_logout_notices(now(), &busy).await {
             Ok(due) => due,
             Err(error) => {
                 tracing::warn!(%error, "logout notices could not be read");
                 continue;
             }
         };
-        let mut posts = tokio::task::JoinSet::new();
         for notice in due {
+            let count = per_application.get(&notice.client_id).copied();
+            if posts.len() >= IN_FLIGHT || count >= Some(IN_FLIGHT_PER_APPLICATION) {
+                continue;
+            }
+            let client_id = notice.client_id.clone();
+            *per_application.entry(client_id.clone()).or_default() += 1;
             let (state, http) = (state.clone(), http.clone());
-            posts.spawn(async move { deliver_one(&state, &http, notice).await });
+            let task = posts.spawn(async move { deliver_one(&state, &http, notice).await });
+            posting.insert(task.id(), client_id);
         }
-        while posts.join_next().await.is_some() {}
     }
 }
 

@@ -230,7 +230,7 @@ async fn until_settled(server: &TestServer) -> bool {
     for _ in 0..1500 {
         if server
             .store
-            .due_logout_notices(i64::MAX)
+            .due_logout_notices(i64::MAX, &[])
             .await
             .unwrap()
             .is_empty()

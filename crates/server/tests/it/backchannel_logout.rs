@@ -146,7 +146,7 @@ async fn until_settled(server: &TestServer) {
     for _ in 0..500 {
         if server
             .store
-            .due_logout_notices(i64::MAX)
+            .due_logout_notices(i64::MAX, &[])
             .await
             .unwrap()
             .is_empty()

@@ -68,9 +68,15 @@ fn notice_from_row(row: &dyn Fetch) -> StoreResult<LogoutNotice> {
 }
 
 impl Store {
-    /// Notices due at `now` and claimed by no node, oldest due first (at most 50).
-    pub async fn due_logout_notices(&self, now: i64) -> StoreResult<Vec<LogoutNotice>> {
-        let sql = self.due_notices_sql(now);
+    /// Notices due at `now` and claimed by no node, oldest due first (at most 50), but
+    /// none of the applications in `skipping` (those a node has enough posts in flight
+    /// for: their backlog must not fill the batch and starve the others).
+    pub async fn due_logout_notices(
+        &self,
+        now: i64,
+        skipping: &[String],
+    ) -> StoreResult<Vec<LogoutNotice>> {
+        let sql = self.due_notices_sql(now, skipping);
         each!(self, |pool| {
             let rows = bound_query!(&sql).fetch_all(pool).await?;
             rows.iter().map(|row| notice_from_row(row)).collect()
@@ -78,20 +84,26 @@ impl Store {
     }
 
     /// Through the index `logout_notices_due`.
-    pub(super) fn due_notices_sql(&self, now: i64) -> Sql {
+    pub(super) fn due_notices_sql(&self, now: i64, skipping: &[String]) -> Sql {
         let mut sql = Sql::new(
             "SELECT id, client_id, user_id, sid, initiator, created_at, \
              CAST(attempts AS BIGINT) AS attempts",
         );
         sql.push(
             " FROM logout_notices WHERE tenant_id = ? AND next_attempt_at <= ? \
-             AND claimed_until <= ? ORDER BY next_attempt_at, id LIMIT ?",
+             AND claimed_until <= ?",
             [
                 Bind::Text(self.tenant.into()),
                 Bind::Int(now),
                 Bind::Int(now),
-                Bind::Int(DUE_BATCH),
             ],
+        );
+        for client_id in skipping {
+            sql.push(" AND client_id <> ?", [Bind::Text(client_id.clone())]);
+        }
+        sql.push(
+            " ORDER BY next_attempt_at, id LIMIT ?",
+            [Bind::Int(DUE_BATCH)],
         );
         sql
     }

@@ -360,7 +360,7 @@ fn queries(store: &Store) -> Vec<Query> {
     }
     queries.push(Query {
         label: "logout notices due".into(),
-        sql: store.due_notices_sql(1),
+        sql: store.due_notices_sql(1, &["busy".to_string()]),
         searched: Some(("next_attempt_at", "next_attempt_at")),
     });
     for (label, log_type) in [("logs from", None), ("logs of a type from", Some("s"))] {

@@ -4233,7 +4233,7 @@ async fn ending_sessions_queues_logout_notices_for_their_applications(store: &St
         let store = store.clone();
         async move {
             let mut notices: Vec<(String, String, String)> = store
-                .due_logout_notices(i64::MAX)
+                .due_logout_notices(i64::MAX, &[])
                 .await
                 .unwrap()
                 .into_iter()
@@ -4261,13 +4261,25 @@ async fn ending_sessions_queues_logout_notices_for_their_applications(store: &St
             .await
             .contains(&triple("s2", "app", "session-revoked"))
     );
+    // An application a node is busy with is left out of the batch.
+    let others = store
+        .due_logout_notices(i64::MAX, &["app".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(
+        others
+            .iter()
+            .map(|n| n.client_id.as_str())
+            .collect::<Vec<_>>(),
+        ["web"]
+    );
     // Claims: one at a time, until the lease ends; a retry releases and counts.
-    let notice = store.due_logout_notices(10).await.unwrap()[0].clone();
+    let notice = store.due_logout_notices(10, &[]).await.unwrap()[0].clone();
     assert!(store.claim_logout_notice(notice.id, 10, 40).await.unwrap());
     assert!(!store.claim_logout_notice(notice.id, 20, 50).await.unwrap());
     assert!(
         !store
-            .due_logout_notices(20)
+            .due_logout_notices(20, &[])
             .await
             .unwrap()
             .iter()
@@ -4275,7 +4287,7 @@ async fn ending_sessions_queues_logout_notices_for_their_applications(store: &St
     );
     assert!(
         store
-            .due_logout_notices(40)
+            .due_logout_notices(40, &[])
             .await
             .unwrap()
             .iter()
@@ -4284,17 +4296,17 @@ async fn ending_sessions_queues_logout_notices_for_their_applications(store: &St
     store.retry_logout_notice(notice.id, 60).await.unwrap();
     assert!(
         !store
-            .due_logout_notices(59)
+            .due_logout_notices(59, &[])
             .await
             .unwrap()
             .iter()
             .any(|n| n.id == notice.id)
     );
-    let again = store.due_logout_notices(60).await.unwrap();
+    let again = store.due_logout_notices(60, &[]).await.unwrap();
     let again = again.iter().find(|n| n.id == notice.id).unwrap();
     assert_eq!(again.attempts, 1);
     assert!(store.claim_logout_notice(notice.id, 60, 90).await.unwrap());
-    for notice in store.due_logout_notices(i64::MAX).await.unwrap() {
+    for notice in store.due_logout_notices(i64::MAX, &[]).await.unwrap() {
         store.delete_logout_notice(notice.id).await.unwrap();
     }
     assert!(queued(store).await.is_empty());
