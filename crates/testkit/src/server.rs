@@ -723,6 +723,24 @@ impl TestServer {
         }
     }
 
+    /// Waits (at most 30 s) until every logout notice is settled — delivered, dropped or
+    /// given up (OIDC Back-Channel Logout). Whether it was.
+    pub async fn logout_notices_settled(&self) -> bool {
+        for _ in 0..1500 {
+            if self
+                .store
+                .due_logout_notices(i64::MAX, &[])
+                .await
+                .unwrap()
+                .is_empty()
+            {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     /// The stored password hash of the user with this email (`None`: no password).
     pub async fn password_hash(&self, email: &str) -> Option<String> {
         let (_, hash) = self

@@ -224,24 +224,6 @@ async fn verified(server: &TestServer, token: &str, audience: &str) -> Result<Va
         .map_err(|e| e.to_string())
 }
 
-/// Waits (at most 30 s) until the server has settled every notice: delivered, dropped or
-/// given up. Whether it did.
-async fn until_settled(server: &TestServer) -> bool {
-    for _ in 0..1500 {
-        if server
-            .store
-            .due_logout_notices(i64::MAX, &[])
-            .await
-            .unwrap()
-            .is_empty()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
-
 /// One post a receiver saw: its path and the `logout_token`s in its form.
 #[derive(Debug, Clone)]
 struct Post {
@@ -906,7 +888,7 @@ async fn a_receiver_answering_10_mb_is_not_read() {
     );
     tally.case(
         "every notice settled",
-        until_settled(&server).await,
+        server.logout_notices_settled().await,
         "a notice was left",
     );
     let mut logs = Value::Null;
@@ -1115,7 +1097,7 @@ async fn an_application_gets_logout_tokens_only_for_its_own_sessions() {
     );
     tally.case(
         "every notice settled",
-        until_settled(&server).await,
+        server.logout_notices_settled().await,
         "a notice was left",
     );
 
@@ -1280,7 +1262,7 @@ async fn a_notice_for_an_application_gone_or_changed_is_dropped() {
     );
     tally.case(
         "every notice settled",
-        until_settled(&server).await,
+        server.logout_notices_settled().await,
         "a notice was left",
     );
     let posts = receiver.posts();

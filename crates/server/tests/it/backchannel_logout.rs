@@ -141,23 +141,6 @@ async fn signed_in(server: &TestServer) -> (reqwest::Client, String) {
     (browser, id_token["sid"].as_str().unwrap().to_string())
 }
 
-/// Waits until the server has settled every notice (delivered, dropped or given up).
-async fn until_settled(server: &TestServer) {
-    for _ in 0..500 {
-        if server
-            .store
-            .due_logout_notices(i64::MAX, &[])
-            .await
-            .unwrap()
-            .is_empty()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("logout notices were never settled");
-}
-
 async fn log_types(server: &TestServer) -> Vec<String> {
     let token = server.management_token(&["read:logs"]).await;
     let logs = server
@@ -215,7 +198,10 @@ async fn a_logout_posts_the_application_a_logout_token_naming_the_session() {
     receiver
         .until("a logout token", |seen| !seen.is_empty())
         .await;
-    until_settled(&server).await;
+    assert!(
+        server.logout_notices_settled().await,
+        "notices never settled"
+    );
     let seen = receiver.seen();
     assert_eq!(seen.len(), 1, "one post, to the application used: {seen:?}");
     let post = &seen[0];
@@ -274,7 +260,10 @@ async fn an_administrators_revocation_notifies_only_applications_that_asked() {
             Value::Null,
         )
         .await;
-    until_settled(&server).await;
+    assert!(
+        server.logout_notices_settled().await,
+        "notices never settled"
+    );
     assert!(receiver.seen().is_empty(), "{:?}", receiver.seen());
 
     // Asked for: `session-revoked` notifies, with the revoked session's id.
@@ -379,7 +368,10 @@ async fn a_failing_receiver_is_tried_again_then_given_up() {
     receiver
         .until("three more posts", |seen| seen.len() == 5)
         .await;
-    until_settled(&server).await;
+    assert!(
+        server.logout_notices_settled().await,
+        "notices never settled"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.seen().len(), 5, "no fourth post");
     assert!(
@@ -412,7 +404,10 @@ async fn a_redirecting_receiver_is_not_followed() {
     .await;
     let (browser, _) = signed_in(&server).await;
     browser.get(server.url("/v2/logout")).send().await.unwrap();
-    until_settled(&server).await;
+    assert!(
+        server.logout_notices_settled().await,
+        "notices never settled"
+    );
     assert!(receiver.seen().is_empty(), "{:?}", receiver.seen());
 }
 
@@ -449,7 +444,10 @@ async fn two_nodes_on_one_postgres_post_each_notice_once() {
     receiver
         .until("twelve tokens", |seen| seen.len() >= 12)
         .await;
-    until_settled(&server).await;
+    assert!(
+        server.logout_notices_settled().await,
+        "notices never settled"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Each node signs as its own issuer here (their URLs differ); the keys are shared.
     let jwks = server.jwks().await;
