@@ -345,14 +345,13 @@ impl Default for LogoutInitiators {
     }
 }
 
-/// Auth0's initiator names. Tessera starts `rp-logout` (a browser logs out at
-/// `/v2/logout` or `/oidc/logout`), `session-revoked` (an administrator ends a session)
-/// and `account-deleted`; the others are accepted so tenant files carry them.
+/// Auth0's initiator names. Tessera starts those with a constant below; the others
+/// (`idp-logout`, …) are accepted so tenant files carry them.
 pub const LOGOUT_INITIATORS: [&str; 9] = [
     RP_LOGOUT,
     "idp-logout",
     PASSWORD_CHANGED,
-    "session-expired",
+    SESSION_EXPIRED,
     SESSION_REVOKED,
     ACCOUNT_DELETED,
     "email-identifier-changed",
@@ -361,6 +360,8 @@ pub const LOGOUT_INITIATORS: [&str; 9] = [
 ];
 /// A browser logged out at `/v2/logout` or `/oidc/logout`.
 pub const RP_LOGOUT: &str = "rp-logout";
+/// The session ran out (noticed when the purge takes it).
+pub const SESSION_EXPIRED: &str = "session-expired";
 /// An administrator ended the session (Management API, dashboard, CLI).
 pub const SESSION_REVOKED: &str = "session-revoked";
 /// The user was deleted.

@@ -472,3 +472,48 @@ async fn two_nodes_on_one_postgres_post_each_notice_once() {
     assert_eq!(posted, sids, "each session's notice posted once");
     other.stop().await;
 }
+
+#[tokio::test]
+async fn an_expired_session_is_told_when_the_purge_takes_it() {
+    let server = spawn_with(|config| {
+        fast(config);
+        config.purge_interval = Duration::from_millis(200);
+    })
+    .await;
+    let (base, receiver) = start_receiver().await;
+    let settings = server.management_token(&["update:tenant_settings"]).await;
+    // 0.001 h: the session ends 3.6 s after the sign-in.
+    server
+        .management_call(
+            &settings,
+            Method::PATCH,
+            "/tenants/settings",
+            json!({"session_lifetime": 0.001}),
+        )
+        .await;
+    let url = format!("{base}/spa");
+    set_oidc_logout(
+        &server,
+        &server.spa_client_id,
+        json!({
+            "backchannel_logout_urls": [url],
+            "backchannel_logout_initiators": {
+                "mode": "custom", "selected_initiators": ["session-expired"]
+            }
+        }),
+    )
+    .await;
+    let (_, sid) = signed_in(&server).await;
+    let seen = receiver
+        .until("a logout token", |seen| !seen.is_empty())
+        .await;
+    let claims = server
+        .verify(seen[0].logout_token(), &server.spa_client_id)
+        .await;
+    assert_eq!(claims["sid"], sid.as_str());
+    assert!(
+        log_types(&server)
+            .await
+            .contains(&"oidc_backchannel_logout_succeeded".to_string())
+    );
+}

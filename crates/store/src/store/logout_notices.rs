@@ -52,6 +52,39 @@ macro_rules! end_sessions_of_user {
     }};
 }
 
+/// The notices of sessions just deleted (`(tenant_id, sid, user_id)` each, at most a purge
+/// batch): one per application each was used with, ended by `initiator` at `now`.
+pub(super) fn queue_for_ended(
+    ended: &[(String, String, String)],
+    initiator: &str,
+    now: i64,
+) -> Sql {
+    let mut sql = Sql::new(
+        "INSERT INTO logout_notices (tenant_id, client_id, user_id, sid, initiator, \
+         created_at, next_attempt_at)",
+    );
+    sql.push(
+        " SELECT sc.tenant_id, sc.client_id, v.column3, sc.sid, ?, ?, ? FROM (VALUES ",
+        [Bind::Text(initiator.into()), Bind::Int(now), Bind::Int(now)],
+    );
+    for (n, (tenant_id, sid, user_id)) in ended.iter().enumerate() {
+        sql.push(
+            if n == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" },
+            [
+                Bind::Text(tenant_id.clone()),
+                Bind::Text(sid.clone()),
+                Bind::Text(user_id.clone()),
+            ],
+        );
+    }
+    // VALUES' columns are `column1`… on both backends.
+    sql.push(
+        ") v JOIN session_clients sc ON sc.tenant_id = v.column1 AND sc.sid = v.column2",
+        [],
+    );
+    sql
+}
+
 /// Notices read per poll.
 const DUE_BATCH: i64 = 50;
 

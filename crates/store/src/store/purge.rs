@@ -1,7 +1,12 @@
 //! Housekeeping: expired rows go in batches.
 
+use tessera_core::SESSION_EXPIRED;
+
 use super::Store;
+use super::logout_notices::queue_for_ended;
 use crate::StoreResult;
+use crate::backend::{BeginWrite as _, Fetch};
+use crate::lists::bound_query;
 use crate::records::PurgeCounts;
 
 /// How many rows one purge statement deletes, so a purge never holds the write lock long.
@@ -16,14 +21,18 @@ impl Store {
     /// Deletes expired rows, `PURGE_BATCH` at a time and at most `PURGE_BATCHES` batches
     /// per table per call, through the expiry indexes. Consumed codes are kept until they expire so a replay is still recognised.
     pub async fn purge_expired(&self, now: i64) -> StoreResult<PurgeCounts> {
-        let mut counts = PurgeCounts::default();
+        // Sessions before the records of their applications, which end with them: a
+        // session's notices are queued from those records.
+        let mut counts = PurgeCounts {
+            sessions: self.purge_expired_sessions(now).await?,
+            ..PurgeCounts::default()
+        };
         let mut families = 0;
         let mut tokens = 0;
         // Families past their absolute end take their tokens with them (ON DELETE CASCADE);
         // tokens idle past their own end go one by one.
         for (table, expiry, slot) in [
             ("authorization_codes", "expires_at", &mut counts.codes),
-            ("sessions", "expires_at", &mut counts.sessions),
             ("login_transactions", "expires_at", &mut counts.transactions),
             ("opaque_tokens", "expires_at", &mut counts.opaque_tokens),
             ("refresh_token_families", "expires_at", &mut families),
@@ -67,6 +76,51 @@ impl Store {
         }
         counts.refresh_tokens = families + tokens;
         Ok(counts)
+    }
+
+    /// Expired sessions go a batch at a time as the other tables' rows do, each batch
+    /// queuing, in its transaction, a `session-expired` notice for every application its
+    /// sessions were used with (OIDC Back-Channel Logout): the rows deleted are the ones
+    /// noticed, whatever another node does meanwhile.
+    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for _ in 0..PURGE_BATCHES {
+            let batch = each!(self, |pool, pg| {
+                let sql = if pg {
+                    "DELETE FROM sessions WHERE ctid = ANY(ARRAY(\
+                     SELECT ctid FROM sessions WHERE expires_at <= $1 LIMIT $2)) \
+                     RETURNING tenant_id, sid, user_id"
+                } else {
+                    "DELETE FROM sessions WHERE rowid IN (\
+                     SELECT rowid FROM sessions WHERE expires_at <= $1 LIMIT $2) \
+                     RETURNING tenant_id, sid, user_id"
+                };
+                let mut tx = pool.begin_write(None).await?;
+                let rows = sqlx::query(sql)
+                    .bind(now)
+                    .bind(PURGE_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let ended = rows
+                    .iter()
+                    .map(|row| {
+                        let row: &dyn Fetch = row;
+                        Ok((row.col("tenant_id")?, row.col("sid")?, row.col("user_id")?))
+                    })
+                    .collect::<StoreResult<Vec<(String, String, String)>>>()?;
+                if !ended.is_empty() {
+                    let queue = queue_for_ended(&ended, SESSION_EXPIRED, now);
+                    bound_query!(&queue).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(ended.len() as u64)
+            })?;
+            deleted += batch;
+            if batch < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(deleted)
     }
 
     /// Forgets failed-login counts of (email, address) pairs that never reached `lockout`

@@ -81,6 +81,7 @@ on_both_backends!(
     imports_insert_update_or_refuse_per_user,
     admin_sessions_live_within_their_limits_and_go_with_their_user,
     ending_sessions_queues_logout_notices_for_their_applications,
+    a_purged_sessions_applications_are_told_it_expired,
 );
 
 pub(crate) fn api(identifier: &str) -> ResourceServer {
@@ -4319,4 +4320,78 @@ async fn ending_sessions_queues_logout_notices_for_their_applications(store: &St
     // Records of applications outlive nothing: purged at the session's absolute end.
     let purged = store.purge_expired(200).await.unwrap();
     assert_eq!(purged.session_clients, 4);
+}
+
+/// The purge takes expired sessions and, in the same transaction, queues `session-expired`
+/// notices for the applications they were used with; live sessions and sessions without
+/// applications queue nothing.
+async fn a_purged_sessions_applications_are_told_it_expired(store: &Store) {
+    store
+        .create_user(&new_user("a@x.io"), "auth0|a", 1)
+        .await
+        .unwrap();
+    let session = |sid: &str, expires_at: i64| SessionRecord {
+        sid: sid.into(),
+        user_id: "auth0|a".into(),
+        connection: None,
+        amr: vec![],
+        auth_time: 5,
+        expires_at,
+        last_interacted_at: None,
+    };
+    for (n, sid, ends) in [(1u8, "gone", 50), (2, "bare", 50), (3, "live", 500)] {
+        store
+            .create_session(&[n; 32], &session(sid, ends), &SessionOrigin::default(), 5)
+            .await
+            .unwrap();
+    }
+    // A record ends with its session's absolute end: the same purge takes both.
+    for (sid, client, ends) in [
+        ("gone", "app", 50),
+        ("gone", "web", 1_000),
+        ("live", "app", 500),
+    ] {
+        store
+            .record_session_client(
+                client,
+                &SessionClient {
+                    sid: sid.into(),
+                    expires_at: ends,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let counts = store.purge_expired(100).await.unwrap();
+    assert_eq!(counts.sessions, 2);
+    let mut queued: Vec<(String, String, String, String)> = store
+        .due_logout_notices(i64::MAX, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.sid, n.client_id, n.user_id, n.initiator))
+        .collect();
+    queued.sort();
+    let notice = |client: &str| {
+        (
+            "gone".to_string(),
+            client.to_string(),
+            "auth0|a".to_string(),
+            "session-expired".to_string(),
+        )
+    };
+    assert_eq!(queued, [notice("app"), notice("web")]);
+    assert!(
+        store
+            .find_session_by_sid("live", (100, 0))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Nothing more at the next purge.
+    assert_eq!(store.purge_expired(100).await.unwrap().sessions, 0);
+    assert_eq!(
+        store.due_logout_notices(i64::MAX, &[]).await.unwrap().len(),
+        2
+    );
 }
