@@ -15,6 +15,7 @@ use super::clients::{
 };
 use super::connections::{CONNECTION_KEY, CONNECTION_ORDER, CONNECTION_SELECT};
 use super::logs::{LOG_SELECT, log_order};
+use super::purge::{PURGE_BATCH, SIGNED_IN_BY};
 use super::roles::{MEMBER_KEY, MEMBER_ORDER, ROLE_MEMBER_COLUMNS};
 use super::rules::{RULE_ORDER, RULE_SELECT};
 use super::sessions::{SESSION_DETAILS_KEY, SESSION_DETAILS_SELECT};
@@ -198,6 +199,15 @@ fn queries(store: &Store) -> Vec<Query> {
         label: "a session by its id".into(),
         sql: by_sid,
         searched: Some(("sid", "sid")),
+    });
+    // Not a list either: the purge's batch of sessions past a lowered lifetime.
+    let mut signed_in_by = Sql::new("SELECT sid FROM sessions WHERE ");
+    signed_in_by.push(SIGNED_IN_BY, [Bind::Int(1)]);
+    signed_in_by.push(" LIMIT ?", [Bind::Int(PURGE_BATCH)]);
+    queries.push(Query {
+        label: "sessions signed in by an instant".into(),
+        sql: signed_in_by,
+        searched: Some(("auth_time", "auth_time")),
     });
     for (label, filter, searched) in [
         ("actions", ActionFilter::default(), None),

@@ -6,11 +6,19 @@ use super::Store;
 use super::logout_notices::queue_for_ended;
 use crate::StoreResult;
 use crate::backend::{BeginWrite as _, Fetch};
-use crate::lists::bound_query;
+use crate::lists::{Bind, Sql, bound_query};
 use crate::records::PurgeCounts;
 
 /// How many rows one purge statement deletes, so a purge never holds the write lock long.
 pub const PURGE_BATCH: i64 = 1000;
+
+/// Sessions past their stored end (idle, or absolute as the lifetime was when last used).
+const EXPIRED: &str = "expires_at <= ?";
+
+/// Sessions signed in at or before an instant (index `sessions_signed_in`). Not filtered
+/// by tenant, as no purge is: a database holds one tenant (`DEFAULT_TENANT`), and a
+/// `tenant_id` term would have the planners take a `tenant_id` index instead.
+pub(super) const SIGNED_IN_BY: &str = "auth_time <= ?";
 
 /// Batches one purge deletes from a table at most: a table that filled faster than one
 /// batch a purge (a flood of sign-in attempts from many networks, each its own throttle
@@ -24,7 +32,7 @@ impl Store {
         // Sessions before the records of their applications, which end with them: a
         // session's notices are queued from those records.
         let mut counts = PurgeCounts {
-            sessions: self.purge_expired_sessions(now).await?,
+            sessions: self.purge_sessions(EXPIRED, &[Bind::Int(now)], now).await?,
             ..PurgeCounts::default()
         };
         let mut families = 0;
@@ -78,29 +86,45 @@ impl Store {
         Ok(counts)
     }
 
-    /// Expired sessions go a batch at a time as the other tables' rows do, each batch
-    /// queuing, in its transaction, a `session-expired` notice for every application its
-    /// sessions were used with (OIDC Back-Channel Logout): the rows deleted are the ones
-    /// noticed, whatever another node does meanwhile.
-    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64> {
+    /// Ends the sessions signed in at or before `signed_in_by` — those the tenant's
+    /// absolute lifetime, lowered since they began, has ended though their stored end is
+    /// later — as the purge ends expired ones: their applications are told
+    /// `session-expired`. The sessions ended.
+    pub async fn purge_sessions_signed_in_by(
+        &self,
+        signed_in_by: i64,
+        now: i64,
+    ) -> StoreResult<u64> {
+        self.purge_sessions(SIGNED_IN_BY, &[Bind::Int(signed_in_by)], now)
+            .await
+    }
+
+    /// Sessions go a batch at a time as the other tables' rows do — those `filter` picks
+    /// (`?` stand for `binds`) — each batch queuing, in its transaction, a
+    /// `session-expired` notice for every application its sessions were used with (OIDC
+    /// Back-Channel Logout): the rows deleted are the ones noticed, whatever another node
+    /// does meanwhile.
+    async fn purge_sessions(&self, filter: &str, binds: &[Bind], now: i64) -> StoreResult<u64> {
         let mut deleted = 0;
         for _ in 0..PURGE_BATCHES {
             let batch = each!(self, |pool, pg| {
-                let sql = if pg {
-                    "DELETE FROM sessions WHERE ctid = ANY(ARRAY(\
-                     SELECT ctid FROM sessions WHERE expires_at <= $1 LIMIT $2)) \
-                     RETURNING tenant_id, sid, user_id"
+                let (head, tail) = if pg {
+                    (
+                        "DELETE FROM sessions WHERE ctid = ANY(ARRAY(SELECT ctid FROM sessions WHERE ",
+                        ")) RETURNING tenant_id, sid, user_id",
+                    )
                 } else {
-                    "DELETE FROM sessions WHERE rowid IN (\
-                     SELECT rowid FROM sessions WHERE expires_at <= $1 LIMIT $2) \
-                     RETURNING tenant_id, sid, user_id"
+                    (
+                        "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE ",
+                        ") RETURNING tenant_id, sid, user_id",
+                    )
                 };
+                let mut sql = Sql::new(head);
+                sql.push(filter, binds.iter().cloned());
+                sql.push(" LIMIT ?", [Bind::Int(PURGE_BATCH)]);
+                sql.push(tail, []);
                 let mut tx = pool.begin_write(None).await?;
-                let rows = sqlx::query(sql)
-                    .bind(now)
-                    .bind(PURGE_BATCH)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows = bound_query!(&sql).fetch_all(&mut *tx).await?;
                 let ended = rows
                     .iter()
                     .map(|row| {

@@ -12,6 +12,35 @@ use crate::lists::{Bind, Checkpoint, CheckpointPage, Sql};
 use crate::records::{SessionDetails, SessionOrigin, SessionRecord, TransactionRecord};
 use tessera_core::{RP_LOGOUT, SESSION_REVOKED};
 
+/// A session's use: `$1` tenant, `$2` its cookie's hash, `$3` its end when that is
+/// later, `$4` now, `$5` and `$6` where from.
+macro_rules! record_use {
+    () => {
+        "UPDATE sessions SET \
+         expires_at = CASE WHEN expires_at < $3 THEN $3 ELSE expires_at END, \
+         last_interacted_at = $4, last_ip = $5, last_user_agent = $6 \
+         WHERE tenant_id = $1 AND id_hash = $2"
+    };
+}
+
+/// The records of a session's applications (`session_clients`) live at least as long as
+/// the session (`$1` tenant, `$2` its cookie's hash): a session extended past the end
+/// they were written with — the tenant's absolute lifetime was raised — still tells
+/// them when it ends.
+macro_rules! keep_clients_with_session {
+    () => {
+        "UPDATE session_clients SET expires_at = s.expires_at FROM sessions s \
+         WHERE s.tenant_id = $1 AND s.id_hash = $2 AND session_clients.tenant_id = s.tenant_id \
+         AND session_clients.sid = s.sid AND session_clients.expires_at < s.expires_at"
+    };
+}
+
+const RECORD_USE: &str = record_use!();
+const KEEP_CLIENTS_WITH_SESSION: &str = keep_clients_with_session!();
+/// Both, one transaction: one round trip on SQLite.
+const RECORD_USE_AND_KEEP_CLIENTS: &str =
+    concat!(record_use!(), "; ", keep_clients_with_session!());
+
 /// A session record from a row that names its columns as `sessions` does, or, `prefixed`,
 /// `session_…` where a user's column has the same name.
 fn session_from_row(row: &(impl Fetch + ?Sized), prefixed: bool) -> StoreResult<SessionRecord> {
@@ -149,21 +178,29 @@ impl Store {
         origin: &SessionOrigin,
         now: i64,
     ) -> StoreResult<()> {
-        each!(self, |pool| {
-            sqlx::query(
-                "UPDATE sessions SET \
-                 expires_at = CASE WHEN expires_at < $3 THEN $3 ELSE expires_at END, \
-                 last_interacted_at = $4, last_ip = $5, last_user_agent = $6 \
-                 WHERE tenant_id = $1 AND id_hash = $2",
-            )
-            .bind(self.tenant)
-            .bind(id_hash)
-            .bind(expires_at)
-            .bind(now)
-            .bind(&origin.ip)
-            .bind(&origin.user_agent)
-            .execute(pool)
-            .await?;
+        each!(self, |pool, pg| {
+            let record_use = |sql| {
+                sqlx::query(sql)
+                    .bind(self.tenant)
+                    .bind(id_hash)
+                    .bind(expires_at)
+                    .bind(now)
+                    .bind(&origin.ip)
+                    .bind(&origin.user_agent)
+            };
+            if pg {
+                let mut tx = pool.begin_write(None).await?;
+                record_use(RECORD_USE).execute(&mut *tx).await?;
+                sqlx::query(KEEP_CLIENTS_WITH_SESSION)
+                    .bind(self.tenant)
+                    .bind(id_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            } else {
+                pool.write_together(record_use(RECORD_USE_AND_KEEP_CLIENTS))
+                    .await?;
+            }
             Ok(())
         })
     }

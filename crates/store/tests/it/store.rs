@@ -82,6 +82,8 @@ on_both_backends!(
     admin_sessions_live_within_their_limits_and_go_with_their_user,
     ending_sessions_queues_logout_notices_for_their_applications,
     a_purged_sessions_applications_are_told_it_expired,
+    sessions_past_a_lowered_lifetime_are_ended_and_told,
+    a_sessions_applications_are_kept_while_it_is_extended,
 );
 
 pub(crate) fn api(identifier: &str) -> ResourceServer {
@@ -4394,4 +4396,111 @@ async fn a_purged_sessions_applications_are_told_it_expired(store: &Store) {
         store.due_logout_notices(i64::MAX, &[]).await.unwrap().len(),
         2
     );
+}
+
+/// Sessions signed in before an instant (the tenant's absolute lifetime was lowered) end
+/// though their stored end is later, and their applications are told `session-expired`;
+/// later sign-ins, and other tenants' sessions, stay.
+async fn sessions_past_a_lowered_lifetime_are_ended_and_told(store: &Store) {
+    store
+        .create_user(&new_user("a@x.io"), "auth0|a", 1)
+        .await
+        .unwrap();
+    for (n, sid, signed_in) in [(1u8, "old", 5), (2, "edge", 50), (3, "new", 51)] {
+        let session = SessionRecord {
+            sid: sid.into(),
+            user_id: "auth0|a".into(),
+            connection: None,
+            amr: vec![],
+            auth_time: signed_in,
+            expires_at: 10_000,
+            last_interacted_at: None,
+        };
+        store
+            .create_session(&[n; 32], &session, &SessionOrigin::default(), signed_in)
+            .await
+            .unwrap();
+        store
+            .record_session_client(
+                "app",
+                &SessionClient {
+                    sid: sid.into(),
+                    expires_at: 10_000,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    // The expiry purge does not reach them: their stored end is far.
+    assert_eq!(store.purge_expired(100).await.unwrap().sessions, 0);
+    assert_eq!(store.purge_sessions_signed_in_by(50, 100).await.unwrap(), 2);
+    let mut told: Vec<(String, String)> = store
+        .due_logout_notices(i64::MAX, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.sid, n.initiator))
+        .collect();
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            ("edge".to_string(), "session-expired".to_string()),
+            ("old".to_string(), "session-expired".to_string()),
+        ]
+    );
+    for (sid, stays) in [("old", false), ("edge", false), ("new", true)] {
+        let found = store.find_session_by_sid(sid, (100, 0)).await.unwrap();
+        assert_eq!(found.is_some(), stays, "{sid}");
+    }
+    assert_eq!(store.purge_sessions_signed_in_by(50, 100).await.unwrap(), 0);
+}
+
+/// A session extended past the end its applications' records were written with (the
+/// tenant's absolute lifetime was raised) keeps them: when it ends, later, they are told.
+async fn a_sessions_applications_are_kept_while_it_is_extended(store: &Store) {
+    store
+        .create_user(&new_user("a@x.io"), "auth0|a", 1)
+        .await
+        .unwrap();
+    let session = SessionRecord {
+        sid: "s".into(),
+        user_id: "auth0|a".into(),
+        connection: None,
+        amr: vec![],
+        auth_time: 5,
+        expires_at: 50,
+        last_interacted_at: None,
+    };
+    store
+        .create_session(&[1; 32], &session, &SessionOrigin::default(), 5)
+        .await
+        .unwrap();
+    store
+        .record_session_client(
+            "app",
+            &SessionClient {
+                sid: "s".into(),
+                expires_at: 50,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_session_use(&[1; 32], 500, &SessionOrigin::default(), 40)
+        .await
+        .unwrap();
+    let counts = store.purge_expired(100).await.unwrap();
+    assert_eq!((counts.sessions, counts.session_clients), (0, 0));
+    store.delete_session(&[1; 32], 120).await.unwrap();
+    let told: Vec<(String, String)> = store
+        .due_logout_notices(i64::MAX, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.client_id, n.initiator))
+        .collect();
+    assert_eq!(told, [("app".to_string(), "rp-logout".to_string())]);
+    // The record, kept to the session's new end, goes with the purge after it.
+    assert_eq!(store.purge_expired(600).await.unwrap().session_clients, 1);
 }
