@@ -308,6 +308,11 @@ async fn periodic_jobs(state: AppState) {
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "purge of expired rows failed"),
                 }
+                match crate::hosted::session::end_sessions_past_lifetime(&state).await {
+                    Ok(0) => {}
+                    Ok(sessions) => tracing::debug!(sessions, "ended sessions past a lowered lifetime"),
+                    Err(error) => tracing::warn!(%error, "purge of sessions past their lifetime failed"),
+                }
                 let quiet_since = now() - crate::password_sign_in::FAILURES_FORGOTTEN_AFTER;
                 let lockout = state.config().max_login_failures;
                 match state.store().forget_stale_login_failures(quiet_since, lockout).await {

@@ -61,6 +61,19 @@ pub(crate) async fn lifetimes(state: &AppState) -> Result<SessionLifetimes, Stor
     ))
 }
 
+/// Ends the sessions the tenant's absolute lifetime has ended though their stored end is
+/// later (it was lowered since they began): the purge of expired rows would reach them
+/// only then, and their applications are to be told now. The sessions ended.
+pub(crate) async fn end_sessions_past_lifetime(state: &AppState) -> Result<u64, StoreError> {
+    let lifetimes = lifetimes(state).await?;
+    let now = now();
+    // Over once `expiry(auth_time, now) <= now`: signed in `absolute` ago or earlier.
+    state
+        .store()
+        .purge_sessions_signed_in_by(now - lifetimes.absolute, now)
+        .await
+}
+
 /// Where the request being served comes from, as its session records it (an
 /// administrator sees it among the user's sessions).
 fn origin() -> SessionOrigin {

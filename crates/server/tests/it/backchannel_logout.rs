@@ -517,3 +517,47 @@ async fn an_expired_session_is_told_when_the_purge_takes_it() {
             .contains(&"oidc_backchannel_logout_succeeded".to_string())
     );
 }
+
+/// Lowering the tenant's absolute lifetime ends sessions already open (they sign in no
+/// more); the purge ends them in the store too, and their applications are told then —
+/// not at the end the sessions were stored with.
+#[tokio::test]
+async fn a_session_past_a_lowered_lifetime_is_told_when_the_purge_ends_it() {
+    let server = spawn_with(|config| {
+        fast(config);
+        config.purge_interval = Duration::from_millis(200);
+    })
+    .await;
+    let (base, receiver) = start_receiver().await;
+    let url = format!("{base}/spa");
+    set_oidc_logout(
+        &server,
+        &server.spa_client_id,
+        json!({
+            "backchannel_logout_urls": [url],
+            "backchannel_logout_initiators": {
+                "mode": "custom", "selected_initiators": ["session-expired"]
+            }
+        }),
+    )
+    .await;
+    // Signed in under the default lifetime (days): its stored end is days away.
+    let (_, sid) = signed_in(&server).await;
+    let settings = server.management_token(&["update:tenant_settings"]).await;
+    // 0.001 h: sessions signed in more than 3.6 s ago are over.
+    server
+        .management_call(
+            &settings,
+            Method::PATCH,
+            "/tenants/settings",
+            json!({"session_lifetime": 0.001}),
+        )
+        .await;
+    let seen = receiver
+        .until("a logout token", |seen| !seen.is_empty())
+        .await;
+    let claims = server
+        .verify(seen[0].logout_token(), &server.spa_client_id)
+        .await;
+    assert_eq!(claims["sid"], sid.as_str());
+}
