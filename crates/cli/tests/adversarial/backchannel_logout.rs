@@ -12,6 +12,7 @@
 //! deleted, or whose URL or initiator was withdrawn, is dropped unposted. A logout token is
 //! no ID token (`id_token_hint` at `/oidc/logout` and `/authorize`, `link_with`) and no
 //! access token (`/userinfo`, the Management API, `tessera-guard`, introspection).
+//! A session used without pause across a lowered lifetime still ends, and is told once.
 //!
 //! "Not held up" is told by order, not time: the other application's token arrives while
 //! the hanging receiver's connection is still open (the server gives up only after its
@@ -1552,4 +1553,113 @@ fn browser_without_cookies() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// A user whose session a lowered lifetime has ended cannot keep it alive by using it —
+/// silent sign-ins every 50 ms across the change — nor keep their application from being
+/// told: every use after the end is refused, the session is gone from the Management API,
+/// and its application is told once.
+#[tokio::test]
+async fn a_session_used_without_pause_still_ends_at_a_lowered_lifetime() {
+    let mut tally = Tally::new("backchannel_logout/lowered_lifetime");
+    let server = spawn_with(|config| {
+        config.backchannel_logout = LogoutDelivery {
+            poll_interval: Duration::from_millis(20),
+            retry_base: Duration::from_secs(1),
+            max_attempts: 2,
+        };
+        config.purge_interval = Duration::from_millis(200);
+    })
+    .await;
+    let admin = server
+        .management_token(&[
+            "create:clients",
+            "update:clients",
+            "update:tenant_settings",
+            "read:sessions",
+        ])
+        .await;
+    let receiver = Receiver::start().await;
+    let app = create_app(
+        &server,
+        &admin,
+        "App",
+        json!({
+            "backchannel_logout_urls": [receiver.url("app")],
+            "backchannel_logout_initiators": { "mode": "all" }
+        }),
+        json!({}),
+    )
+    .await;
+    let (browser, sid, _) = signed_in(&server, None).await;
+    let first = use_with(&server, &browser, &app, &[]).await;
+    tally.case(
+        "the session used with the application before the change",
+        first.contains_key("code"),
+        format_args!("{first:?}"),
+    );
+    // 0.001 h: the session, signed in under the default lifetime, ends 3.6 s after it.
+    server
+        .management_call(
+            &admin,
+            Method::PATCH,
+            "/tenants/settings",
+            json!({"session_lifetime": 0.001}),
+        )
+        .await;
+    // Used every 50 ms until its application is told (at most 15 s), then five times more.
+    let mut after_notice = Vec::new();
+    let mut told = false;
+    for _ in 0..300 {
+        let answer = use_with(&server, &browser, &app, &[]).await;
+        if told {
+            after_notice.push(answer);
+            if after_notice.len() == 5 {
+                break;
+            }
+        } else {
+            told = !receiver.posts().is_empty();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tally.case(
+        "the application told though the session was used without pause",
+        told,
+        format_args!("{:?}", receiver.posts()),
+    );
+    tally.case(
+        "every use after the notice: login_required, no code",
+        after_notice.len() == 5
+            && after_notice.iter().all(|answer| {
+                answer.get("error").map(String::as_str) == Some("login_required")
+                    && !answer.contains_key("code")
+            }),
+        format_args!("{after_notice:?}"),
+    );
+    let (status, _) = server
+        .management_request(&admin, "GET", &format!("/sessions/{sid}"))
+        .await;
+    tally.case(
+        "the session gone from the Management API",
+        status == 404,
+        status,
+    );
+    // Another purge or two: still one notice, naming the session, with its expiry.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let posts = receiver.posts();
+    let events = posts
+        .first()
+        .map(|post| claims(post.token()))
+        .unwrap_or(Value::Null);
+    tally.case(
+        "one logout token, for the session",
+        posts.len() == 1 && posts[0].sid() == sid && posts[0].path == "app",
+        format_args!("{posts:?}"),
+    );
+    tally.case(
+        "the token's audience is the application",
+        events["aud"] == app.as_str(),
+        &events,
+    );
+    tally.finish();
 }
