@@ -8,10 +8,30 @@ use crate::StoreResult;
 use crate::backend::{BeginWrite as _, Col, Fetch};
 use crate::records::{CodeRecord, CodeRedemption, NewCode, SessionClient};
 
+/// A code: `$1` tenant, `$2` its hash, `$3` client, `$4` user, `$5` redirect URI, `$6`
+/// grant, `$7` created, `$8` expires.
+macro_rules! insert_code {
+    () => {
+        "INSERT INTO authorization_codes (tenant_id, code_hash, client_id, user_id, \
+         redirect_uri, \"grant\", created_at, expires_at, consumed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)"
+    };
+}
+
+const INSERT_CODE: &str = insert_code!();
+
 /// A session's application, once: a later code of the same pair keeps the first record
-/// (the session's absolute end does not move).
+/// (a use of the session moves its end: `sessions.rs`).
 const RECORD_SESSION_CLIENT: &str = "INSERT INTO session_clients (tenant_id, sid, client_id, expires_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, sid, client_id) DO NOTHING";
+
+/// [`INSERT_CODE`] and [`RECORD_SESSION_CLIENT`] as one string (SQLite's one round trip):
+/// `$9` the session's id, `$10` the record's end.
+const INSERT_CODE_AND_SESSION_CLIENT: &str = concat!(
+    insert_code!(),
+    "; INSERT INTO session_clients (tenant_id, sid, client_id, expires_at) \
+     VALUES ($1, $9, $3, $10) ON CONFLICT (tenant_id, sid, client_id) DO NOTHING"
+);
 
 fn code_from_row(row: &impl Fetch) -> StoreResult<CodeRecord> {
     Ok(CodeRecord {
@@ -27,26 +47,34 @@ impl Store {
     /// Stores a code; with a `session_client`, records in the same transaction that the
     /// application was used with the session (written once per session and application).
     pub async fn create_code(&self, code: &NewCode) -> StoreResult<()> {
-        each!(self, |pool| {
-            let insert = sqlx::query(
-                "INSERT INTO authorization_codes (tenant_id, code_hash, client_id, user_id, \
-                 redirect_uri, \"grant\", created_at, expires_at, consumed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
-            )
-            .bind(self.tenant)
-            .bind(&code.code_hash)
-            .bind(&code.client_id)
-            .bind(&code.user_id)
-            .bind(&code.redirect_uri)
-            .bind(&code.grant)
-            .bind(code.created_at)
-            .bind(code.expires_at);
+        each!(self, |pool, pg| {
+            let insert = |sql| {
+                sqlx::query(sql)
+                    .bind(self.tenant)
+                    .bind(&code.code_hash)
+                    .bind(&code.client_id)
+                    .bind(&code.user_id)
+                    .bind(&code.redirect_uri)
+                    .bind(&code.grant)
+                    .bind(code.created_at)
+                    .bind(code.expires_at)
+            };
             let Some(session) = &code.session_client else {
-                insert.execute(pool).await?;
+                insert(INSERT_CODE).execute(pool).await?;
                 return Ok(());
             };
+            if !pg {
+                // Both statements in one round trip to the writer.
+                pool.write_together(
+                    insert(INSERT_CODE_AND_SESSION_CLIENT)
+                        .bind(&session.sid)
+                        .bind(session.expires_at),
+                )
+                .await?;
+                return Ok(());
+            }
             let mut tx = pool.begin_write(None).await?;
-            insert.execute(&mut *tx).await?;
+            insert(INSERT_CODE).execute(&mut *tx).await?;
             sqlx::query(RECORD_SESSION_CLIENT)
                 .bind(self.tenant)
                 .bind(&session.sid)
