@@ -24,22 +24,26 @@ macro_rules! record_use {
 }
 
 /// The records of a session's applications (`session_clients`) live at least as long as
-/// the session (`$1` tenant, `$2` its cookie's hash): a session extended past the end
-/// they were written with — the tenant's absolute lifetime was raised — still tells
-/// them when it ends.
-macro_rules! keep_clients_with_session {
-    () => {
-        "UPDATE session_clients SET expires_at = s.expires_at FROM sessions s \
-         WHERE s.tenant_id = $1 AND s.id_hash = $2 AND session_clients.tenant_id = s.tenant_id \
-         AND session_clients.sid = s.sid AND session_clients.expires_at < s.expires_at"
-    };
-}
+/// the session: a session extended past the end they were written with — the tenant's
+/// absolute lifetime was raised — still tells them when it ends. SQLite: after
+/// [`record_use!`], by the session's cookie hash (`$1` tenant, `$2` the hash), in one
+/// transaction sent in one round trip.
+const RECORD_USE_AND_KEEP_CLIENTS: &str = concat!(
+    record_use!(),
+    "; UPDATE session_clients SET expires_at = s.expires_at FROM sessions s \
+     WHERE s.tenant_id = $1 AND s.id_hash = $2 AND session_clients.tenant_id = s.tenant_id \
+     AND session_clients.sid = s.sid AND session_clients.expires_at < s.expires_at"
+);
 
-const RECORD_USE: &str = record_use!();
-const KEEP_CLIENTS_WITH_SESSION: &str = keep_clients_with_session!();
-/// Both, one transaction: one round trip on SQLite.
-const RECORD_USE_AND_KEEP_CLIENTS: &str =
-    concat!(record_use!(), "; ", keep_clients_with_session!());
+/// The same on PostgreSQL, as one statement: the use's `RETURNING` feeds the records'.
+const RECORD_USE_AND_KEEP_CLIENTS_PG: &str = concat!(
+    "WITH s AS (",
+    record_use!(),
+    " RETURNING tenant_id, sid, expires_at) \
+     UPDATE session_clients SET expires_at = s.expires_at FROM s \
+     WHERE session_clients.tenant_id = s.tenant_id AND session_clients.sid = s.sid \
+     AND session_clients.expires_at < s.expires_at"
+);
 
 /// A session record from a row that names its columns as `sessions` does, or, `prefixed`,
 /// `session_…` where a user's column has the same name.
@@ -179,27 +183,21 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         each!(self, |pool, pg| {
-            let record_use = |sql| {
-                sqlx::query(sql)
-                    .bind(self.tenant)
-                    .bind(id_hash)
-                    .bind(expires_at)
-                    .bind(now)
-                    .bind(&origin.ip)
-                    .bind(&origin.user_agent)
-            };
-            if pg {
-                let mut tx = pool.begin_write(None).await?;
-                record_use(RECORD_USE).execute(&mut *tx).await?;
-                sqlx::query(KEEP_CLIENTS_WITH_SESSION)
-                    .bind(self.tenant)
-                    .bind(id_hash)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
+            let query = sqlx::query(if pg {
+                RECORD_USE_AND_KEEP_CLIENTS_PG
             } else {
-                pool.write_together(record_use(RECORD_USE_AND_KEEP_CLIENTS))
-                    .await?;
+                RECORD_USE_AND_KEEP_CLIENTS
+            })
+            .bind(self.tenant)
+            .bind(id_hash)
+            .bind(expires_at)
+            .bind(now)
+            .bind(&origin.ip)
+            .bind(&origin.user_agent);
+            if pg {
+                query.execute(pool).await?;
+            } else {
+                pool.write_together(query).await?;
             }
             Ok(())
         })
