@@ -473,44 +473,59 @@ async fn two_nodes_on_one_postgres_post_each_notice_once() {
     other.stop().await;
 }
 
-#[tokio::test]
-async fn an_expired_session_is_told_when_the_purge_takes_it() {
+/// A server purging every 200 ms whose SPA is told of expired sessions at a receiver.
+async fn told_of_expiry() -> (TestServer, Receiver) {
     let server = spawn_with(|config| {
         fast(config);
         config.purge_interval = Duration::from_millis(200);
     })
     .await;
     let (base, receiver) = start_receiver().await;
-    let settings = server.management_token(&["update:tenant_settings"]).await;
-    // 0.001 h: the session ends 3.6 s after the sign-in.
-    server
-        .management_call(
-            &settings,
-            Method::PATCH,
-            "/tenants/settings",
-            json!({"session_lifetime": 0.001}),
-        )
-        .await;
-    let url = format!("{base}/spa");
     set_oidc_logout(
         &server,
         &server.spa_client_id,
         json!({
-            "backchannel_logout_urls": [url],
+            "backchannel_logout_urls": [format!("{base}/spa")],
             "backchannel_logout_initiators": {
                 "mode": "custom", "selected_initiators": ["session-expired"]
             }
         }),
     )
     .await;
-    let (_, sid) = signed_in(&server).await;
+    (server, receiver)
+}
+
+/// Sets the tenant's absolute session lifetime (`session_lifetime`, in hours).
+async fn set_session_lifetime(server: &TestServer, hours: f64) {
+    let settings = server.management_token(&["update:tenant_settings"]).await;
+    server
+        .management_call(
+            &settings,
+            Method::PATCH,
+            "/tenants/settings",
+            json!({ "session_lifetime": hours }),
+        )
+        .await;
+}
+
+/// The SPA's first logout token, verified: it names the session `sid`.
+async fn told_of(server: &TestServer, receiver: &Receiver, sid: &str) {
     let seen = receiver
         .until("a logout token", |seen| !seen.is_empty())
         .await;
     let claims = server
         .verify(seen[0].logout_token(), &server.spa_client_id)
         .await;
-    assert_eq!(claims["sid"], sid.as_str());
+    assert_eq!(claims["sid"], sid);
+}
+
+#[tokio::test]
+async fn an_expired_session_is_told_when_the_purge_takes_it() {
+    let (server, receiver) = told_of_expiry().await;
+    // 0.001 h: the session ends 3.6 s after the sign-in.
+    set_session_lifetime(&server, 0.001).await;
+    let (_, sid) = signed_in(&server).await;
+    told_of(&server, &receiver, &sid).await;
     assert!(
         log_types(&server)
             .await
@@ -523,41 +538,10 @@ async fn an_expired_session_is_told_when_the_purge_takes_it() {
 /// not at the end the sessions were stored with.
 #[tokio::test]
 async fn a_session_past_a_lowered_lifetime_is_told_when_the_purge_ends_it() {
-    let server = spawn_with(|config| {
-        fast(config);
-        config.purge_interval = Duration::from_millis(200);
-    })
-    .await;
-    let (base, receiver) = start_receiver().await;
-    let url = format!("{base}/spa");
-    set_oidc_logout(
-        &server,
-        &server.spa_client_id,
-        json!({
-            "backchannel_logout_urls": [url],
-            "backchannel_logout_initiators": {
-                "mode": "custom", "selected_initiators": ["session-expired"]
-            }
-        }),
-    )
-    .await;
+    let (server, receiver) = told_of_expiry().await;
     // Signed in under the default lifetime (days): its stored end is days away.
     let (_, sid) = signed_in(&server).await;
-    let settings = server.management_token(&["update:tenant_settings"]).await;
     // 0.001 h: sessions signed in more than 3.6 s ago are over.
-    server
-        .management_call(
-            &settings,
-            Method::PATCH,
-            "/tenants/settings",
-            json!({"session_lifetime": 0.001}),
-        )
-        .await;
-    let seen = receiver
-        .until("a logout token", |seen| !seen.is_empty())
-        .await;
-    let claims = server
-        .verify(seen[0].logout_token(), &server.spa_client_id)
-        .await;
-    assert_eq!(claims["sid"], sid.as_str());
+    set_session_lifetime(&server, 0.001).await;
+    told_of(&server, &receiver, &sid).await;
 }

@@ -130,6 +130,19 @@ pub(crate) fn client(id: &str) -> Client {
     }
 }
 
+/// A session of `user_id` signed in with a password alone, no connection recorded.
+fn plain_session(sid: &str, user_id: &str, auth_time: i64, expires_at: i64) -> SessionRecord {
+    SessionRecord {
+        sid: sid.into(),
+        user_id: user_id.into(),
+        connection: None,
+        amr: vec![],
+        auth_time,
+        expires_at,
+        last_interacted_at: None,
+    }
+}
+
 fn code(hash: u8, expires_at: i64) -> NewCode {
     NewCode {
         session_client: None,
@@ -4332,15 +4345,7 @@ async fn a_purged_sessions_applications_are_told_it_expired(store: &Store) {
         .create_user(&new_user("a@x.io"), "auth0|a", 1)
         .await
         .unwrap();
-    let session = |sid: &str, expires_at: i64| SessionRecord {
-        sid: sid.into(),
-        user_id: "auth0|a".into(),
-        connection: None,
-        amr: vec![],
-        auth_time: 5,
-        expires_at,
-        last_interacted_at: None,
-    };
+    let session = |sid: &str, expires_at: i64| plain_session(sid, "auth0|a", 5, expires_at);
     for (n, sid, ends) in [(1u8, "gone", 50), (2, "bare", 50), (3, "live", 500)] {
         store
             .create_session(&[n; 32], &session(sid, ends), &SessionOrigin::default(), 5)
@@ -4407,15 +4412,7 @@ async fn sessions_past_a_lowered_lifetime_are_ended_and_told(store: &Store) {
         .await
         .unwrap();
     for (n, sid, signed_in) in [(1u8, "old", 5), (2, "edge", 50), (3, "new", 51)] {
-        let session = SessionRecord {
-            sid: sid.into(),
-            user_id: "auth0|a".into(),
-            connection: None,
-            amr: vec![],
-            auth_time: signed_in,
-            expires_at: 10_000,
-            last_interacted_at: None,
-        };
+        let session = plain_session(sid, "auth0|a", signed_in, 10_000);
         store
             .create_session(&[n; 32], &session, &SessionOrigin::default(), signed_in)
             .await
@@ -4463,15 +4460,7 @@ async fn a_sessions_applications_are_kept_while_it_is_extended(store: &Store) {
         .create_user(&new_user("a@x.io"), "auth0|a", 1)
         .await
         .unwrap();
-    let session = SessionRecord {
-        sid: "s".into(),
-        user_id: "auth0|a".into(),
-        connection: None,
-        amr: vec![],
-        auth_time: 5,
-        expires_at: 50,
-        last_interacted_at: None,
-    };
+    let session = plain_session("s", "auth0|a", 5, 50);
     store
         .create_session(&[1; 32], &session, &SessionOrigin::default(), 5)
         .await
