@@ -108,6 +108,14 @@ async fn create_app(
     created["client_id"].as_str().unwrap().to_string()
 }
 
+/// `oidc_logout` posting to `url` on every session end (`mode: all`).
+fn every_initiator(url: &str) -> Value {
+    json!({
+        "backchannel_logout_urls": [url],
+        "backchannel_logout_initiators": { "mode": "all" }
+    })
+}
+
 async fn set_oidc_logout(server: &TestServer, token: &str, client_id: &str, value: Value) {
     server
         .management_call(
@@ -657,22 +665,30 @@ async fn a_hanging_receiver_holds_up_no_other_application() {
             "delete:sessions",
         ])
         .await;
-    let all = |url: &str| {
-        json!({
-            "backchannel_logout_urls": [url],
-            "backchannel_logout_initiators": { "mode": "all" }
-        })
-    };
     let hanging = Silent::start().await;
     let flooded = Silent::start().await;
     let receiver = Receiver::start().await;
-    let a = create_app(&server, &admin, "Hanging", all(&hanging.url), json!({})).await;
-    let a2 = create_app(&server, &admin, "Flooded", all(&flooded.url), json!({})).await;
+    let a = create_app(
+        &server,
+        &admin,
+        "Hanging",
+        every_initiator(&hanging.url),
+        json!({}),
+    )
+    .await;
+    let a2 = create_app(
+        &server,
+        &admin,
+        "Flooded",
+        every_initiator(&flooded.url),
+        json!({}),
+    )
+    .await;
     let b = create_app(
         &server,
         &admin,
         "Working",
-        all(&receiver.url("b")),
+        every_initiator(&receiver.url("b")),
         json!({}),
     )
     .await;
@@ -943,12 +959,7 @@ async fn an_application_gets_logout_tokens_only_for_its_own_sessions() {
         ])
         .await;
     let receiver = Receiver::start().await;
-    let all = |path: &str| {
-        json!({
-            "backchannel_logout_urls": [receiver.url(path)],
-            "backchannel_logout_initiators": { "mode": "all" }
-        })
-    };
+    let all = |path: &str| every_initiator(&receiver.url(path));
     let victims_app = create_app(
         &server,
         &admin,
@@ -1166,12 +1177,7 @@ async fn a_notice_for_an_application_gone_or_changed_is_dropped() {
         ])
         .await;
     let receiver = Receiver::start().await;
-    let all = |path: &str| {
-        json!({
-            "backchannel_logout_urls": [receiver.url(path)],
-            "backchannel_logout_initiators": { "mode": "all" }
-        })
-    };
+    let all = |path: &str| every_initiator(&receiver.url(path));
     let mut apps = HashMap::new();
     for name in ["deleted", "nulled", "emptied", "withdrawn", "control"] {
         let id = create_app(&server, &admin, name, all(name), json!({})).await;
@@ -1584,10 +1590,7 @@ async fn a_session_used_without_pause_still_ends_at_a_lowered_lifetime() {
         &server,
         &admin,
         "App",
-        json!({
-            "backchannel_logout_urls": [receiver.url("app")],
-            "backchannel_logout_initiators": { "mode": "all" }
-        }),
+        every_initiator(&receiver.url("app")),
         json!({}),
     )
     .await;
