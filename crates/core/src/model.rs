@@ -349,7 +349,7 @@ impl Default for LogoutInitiators {
 /// (`idp-logout`, …) are accepted so tenant files carry them.
 pub const LOGOUT_INITIATORS: [&str; 9] = [
     RP_LOGOUT,
-    "idp-logout",
+    IDP_LOGOUT,
     PASSWORD_CHANGED,
     SESSION_EXPIRED,
     SESSION_REVOKED,
@@ -360,6 +360,9 @@ pub const LOGOUT_INITIATORS: [&str; 9] = [
 ];
 /// A browser logged out at `/v2/logout` or `/oidc/logout`.
 pub const RP_LOGOUT: &str = "rp-logout";
+/// The upstream provider the user signed in through ended its session (its own
+/// back-channel logout token).
+pub const IDP_LOGOUT: &str = "idp-logout";
 /// The session ran out (noticed when the purge takes it).
 pub const SESSION_EXPIRED: &str = "session-expired";
 /// An administrator ended the session (Management API, dashboard, CLI).

@@ -63,6 +63,23 @@ pub struct SessionRecord {
     /// `None` for sessions from before uses were kept. Ignored when a session is created:
     /// its creation is its first use.
     pub last_interacted_at: Option<i64>,
+    /// The upstream provider's own session id (its ID token's `sid`) when the user signed
+    /// in through one: the provider's back-channel logout names it.
+    pub upstream_sid: Option<String>,
+}
+
+/// Whom an upstream provider's logout token names (OIDC Back-Channel Logout §2.4: a
+/// session id, a subject, or both).
+#[derive(Debug, Clone, Copy)]
+pub enum UpstreamLogout<'a> {
+    /// The provider's session `sid`; `identity`, when the token names a subject too, is
+    /// `strategy|connection|sub`.
+    Session {
+        sid: &'a str,
+        identity: Option<&'a str>,
+    },
+    /// Only a subject: every session its user signed in through the connection.
+    User { identity: &'a str },
 }
 
 /// Where a request came from, as a session records it (the address as the trusted proxies
@@ -265,6 +282,8 @@ pub struct PurgeCounts {
     pub throttle_windows: u64,
     /// Records of applications used in sessions that have ended by now.
     pub session_clients: u64,
+    /// Upstream logout tokens' ids past the time the token could be accepted.
+    pub upstream_logout_tokens: u64,
 }
 
 /// The throttle window an attempt was counted in (`Store::count_attempt`).

@@ -117,6 +117,7 @@ pub async fn seed_session(
         auth_time: now,
         expires_at: now + 3600,
         last_interacted_at: None,
+        upstream_sid: None,
     };
     store
         .create_session(&[hash; 32], &session, &origin, now)

@@ -31,7 +31,6 @@ pub(super) const QUEUE_FOR_COOKIE: &str = queue_notices!("s.id_hash = $4");
 pub(super) const QUEUE_FOR_SID: &str = queue_notices!("s.sid = $4 AND s.expires_at > $3");
 /// Every session of a user.
 pub(super) const QUEUE_FOR_USER: &str = queue_notices!("s.user_id = $4");
-
 /// In the write transaction `$tx` of `$store`: queues the notices of every session of
 /// the user `$user` (ended by `$initiator` at `$now`), then ends them. The sessions ended.
 macro_rules! end_sessions_of_user {
@@ -50,6 +49,26 @@ macro_rules! end_sessions_of_user {
             .await?
             .rows_affected()
     }};
+}
+
+/// The notices of the sessions `s` that `condition` picks (on `sessions s`, its `?`
+/// standing for `binds`): `queue_notices!` for a condition assembled at run time.
+pub(super) fn queue_for_sessions(
+    condition: &str,
+    binds: &[Bind],
+    initiator: &str,
+    now: i64,
+) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "INSERT INTO logout_notices (tenant_id, client_id, user_id, sid, initiator, \
+         created_at, next_attempt_at) \
+         SELECT s.tenant_id, sc.client_id, s.user_id, s.sid, ?, ?, ? FROM sessions s \
+         JOIN session_clients sc ON sc.tenant_id = s.tenant_id AND sc.sid = s.sid WHERE ",
+        [Bind::Text(initiator.into()), Bind::Int(now), Bind::Int(now)],
+    );
+    sql.push(condition, binds.iter().cloned());
+    sql
 }
 
 /// The notices of sessions just deleted (`(tenant_id, sid, user_id)` each, at most a purge

@@ -26,7 +26,7 @@ use crate::lists::{
     Bind, Checkpoint, ClientFilter, ClientGrantFilter, Match, Slice, Sql, UserField, UserOrder,
     UserSearch, UserSort, UserTerm, bound_query,
 };
-use crate::records::{ActionFilter, ConnectionFilter, LogSearch};
+use crate::records::{ActionFilter, ConnectionFilter, LogSearch, UpstreamLogout};
 
 /// Every list query worth a plan: users by each order and each search, their counts,
 /// and the keyed lists that can grow (applications, client grants, a role's members).
@@ -209,6 +209,33 @@ fn queries(store: &Store) -> Vec<Query> {
         sql: signed_in_by,
         searched: Some(("auth_time", "auth_time")),
     });
+    // Not lists: the sessions an upstream provider's logout token names.
+    for (label, named, searched) in [
+        (
+            "sessions of an upstream session",
+            UpstreamLogout::Session {
+                sid: "up",
+                identity: Some("oidc|acme|1"),
+            },
+            ("upstream_sid", "upstream_sid"),
+        ),
+        (
+            "sessions of an upstream subject",
+            UpstreamLogout::User {
+                identity: "oidc|acme|1",
+            },
+            ("user_id", "user_id"),
+        ),
+    ] {
+        let (condition, binds) = store.upstream_sessions("acme", &named);
+        let mut sql = Sql::new("SELECT s.sid FROM sessions s WHERE ");
+        sql.push(&condition, binds);
+        queries.push(Query {
+            label: label.into(),
+            sql,
+            searched: Some(searched),
+        });
+    }
     for (label, filter, searched) in [
         ("actions", ActionFilter::default(), None),
         (

@@ -76,6 +76,11 @@ impl Store {
                 "expires_at",
                 &mut counts.throttle_windows,
             ),
+            (
+                "upstream_logout_jtis",
+                "expires_at",
+                &mut counts.upstream_logout_tokens,
+            ),
         ] {
             // Table and column names come from the fixed list above, never from input.
             *slot = self

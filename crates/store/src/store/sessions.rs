@@ -4,13 +4,15 @@ use sqlx::Row;
 use tessera_core::User;
 
 use super::Store;
-use super::logout_notices::{QUEUE_FOR_COOKIE, QUEUE_FOR_SID};
+use super::logout_notices::{QUEUE_FOR_COOKIE, QUEUE_FOR_SID, queue_for_sessions};
 use super::users::user_from_row;
 use crate::StoreResult;
 use crate::backend::{BeginWrite, Fetch};
-use crate::lists::{Bind, Checkpoint, CheckpointPage, Sql};
-use crate::records::{SessionDetails, SessionOrigin, SessionRecord, TransactionRecord};
-use tessera_core::{RP_LOGOUT, SESSION_REVOKED};
+use crate::lists::{Bind, Checkpoint, CheckpointPage, Sql, bound_query};
+use crate::records::{
+    SessionDetails, SessionOrigin, SessionRecord, TransactionRecord, UpstreamLogout,
+};
+use tessera_core::{IDP_LOGOUT, RP_LOGOUT, SESSION_REVOKED};
 
 /// A session's use: `$1` tenant, `$2` its cookie's hash, `$3` its end when that is
 /// later, `$4` now, `$5` and `$6` where from.
@@ -61,13 +63,15 @@ fn session_from_row(row: &(impl Fetch + ?Sized), prefixed: bool) -> StoreResult<
         auth_time: row.col("auth_time")?,
         expires_at: row.col(name("expires_at", "session_expires_at"))?,
         last_interacted_at: row.col("last_interacted_at")?,
+        upstream_sid: row.col("upstream_sid")?,
     })
 }
 
 macro_rules! session_details_select {
     () => {
         "SELECT s.sid, s.user_id, s.connection, s.amr, s.auth_time, s.expires_at, s.created_at, \
-         s.initial_ip, s.initial_user_agent, s.last_ip, s.last_user_agent, s.last_interacted_at"
+         s.initial_ip, s.initial_user_agent, s.last_ip, s.last_user_agent, s.last_interacted_at, \
+         s.upstream_sid"
     };
 }
 
@@ -104,8 +108,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO sessions (tenant_id, id_hash, sid, user_id, auth_time, created_at, \
                  expires_at, connection, amr, initial_ip, initial_user_agent, last_ip, \
-                 last_user_agent, last_interacted_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11, $6)",
+                 last_user_agent, last_interacted_at, upstream_sid) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11, $6, $12)",
             )
             .bind(self.tenant)
             .bind(id_hash)
@@ -118,6 +122,7 @@ impl Store {
             .bind(serde_json::to_string(&record.amr).expect("strings serialize"))
             .bind(&origin.ip)
             .bind(&origin.user_agent)
+            .bind(&record.upstream_sid)
             .execute(pool)
             .await?;
             Ok(())
@@ -132,7 +137,8 @@ impl Store {
     ) -> StoreResult<Option<SessionRecord>> {
         each!(self, |pool| {
             let row = sqlx::query(
-            "SELECT sid, user_id, connection, amr, auth_time, expires_at, last_interacted_at FROM sessions \
+            "SELECT sid, user_id, connection, amr, auth_time, expires_at, last_interacted_at, upstream_sid \
+             FROM sessions \
              WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3",
         )
         .bind(self.tenant)
@@ -158,7 +164,8 @@ impl Store {
                 "SELECT s.*, ",
                 user_columns!(),
                 " FROM (SELECT sid, user_id AS session_user_id, connection AS session_connection, \
-                 amr, auth_time, expires_at AS session_expires_at, last_interacted_at FROM sessions \
+                 amr, auth_time, expires_at AS session_expires_at, last_interacted_at, upstream_sid \
+                 FROM sessions \
                  WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3) s \
                  JOIN users ON users.tenant_id = $1 AND users.user_id = s.session_user_id"
             ))
@@ -336,6 +343,102 @@ impl Store {
             let ended = end_sessions_of_user!(self, tx, user_id, SESSION_REVOKED, now);
             tx.commit().await?;
             Ok(ended)
+        })
+    }
+
+    /// Ends the sessions an upstream provider's logout token names (`idp-logout`), as
+    /// `/v2/logout` ends one: their refresh tokens revoked and their notices queued, in one
+    /// transaction. The sessions ended.
+    pub async fn end_upstream_sessions(
+        &self,
+        connection: &str,
+        named: &UpstreamLogout<'_>,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let (condition, binds) = self.upstream_sessions(connection, named);
+        let mut revoke = Sql::default();
+        revoke.push(
+            "UPDATE refresh_token_families SET revoked_at = ? WHERE tenant_id = ? \
+             AND revoked_at IS NULL AND sid IN (SELECT s.sid FROM sessions s WHERE ",
+            [Bind::Int(now), Bind::Text(self.tenant.into())],
+        );
+        revoke.push(&condition, binds.iter().cloned());
+        revoke.push(")", []);
+        let queue = queue_for_sessions(&condition, &binds, IDP_LOGOUT, now);
+        let mut delete = Sql::new("DELETE FROM sessions AS s WHERE ");
+        delete.push(&condition, binds);
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            bound_query!(&revoke).execute(&mut *tx).await?;
+            bound_query!(&queue).execute(&mut *tx).await?;
+            let ended = bound_query!(&delete)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(ended)
+        })
+    }
+
+    /// The sessions (`sessions s`) a logout token names, as a condition whose `?` stand for
+    /// the values returned: with the provider's session id, the sessions signed in through
+    /// `connection` during that session (only the identity's user's, when the token names
+    /// one too; index `sessions_upstream_sid`); with only an identity
+    /// (`strategy|connection|sub`), every session its user signed in through `connection`
+    /// (index `sessions_user_sid`). A linked identity's sessions are its primary user's.
+    pub(super) fn upstream_sessions(
+        &self,
+        connection: &str,
+        named: &UpstreamLogout<'_>,
+    ) -> (String, Vec<Bind>) {
+        let mut condition = String::from("s.tenant_id = ? AND s.connection = ?");
+        let mut binds = vec![
+            Bind::Text(self.tenant.into()),
+            Bind::Text(connection.into()),
+        ];
+        let identity = match *named {
+            UpstreamLogout::Session { sid, identity } => {
+                condition.push_str(" AND s.upstream_sid = ?");
+                binds.push(Bind::Text(sid.into()));
+                identity
+            }
+            UpstreamLogout::User { identity } => Some(identity),
+        };
+        if let Some(identity) = identity {
+            condition.push_str(
+                " AND s.user_id IN (?, (SELECT primary_user_id FROM linked_identities \
+                 WHERE tenant_id = ? AND user_id = ?))",
+            );
+            binds.extend([
+                Bind::Text(identity.into()),
+                Bind::Text(self.tenant.into()),
+                Bind::Text(identity.into()),
+            ]);
+        }
+        (condition, binds)
+    }
+
+    /// Records that a logout token with this `jti` was accepted from the connection's
+    /// provider, until `expires_at`: `false` when one was already (on any node).
+    pub async fn use_upstream_logout_token(
+        &self,
+        connection_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let inserted = sqlx::query(
+                "INSERT INTO upstream_logout_jtis (tenant_id, connection_id, jti, expires_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(self.tenant)
+            .bind(connection_id)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(inserted == 1)
         })
     }
 

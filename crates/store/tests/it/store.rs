@@ -84,6 +84,7 @@ on_both_backends!(
     a_purged_sessions_applications_are_told_it_expired,
     sessions_past_a_lowered_lifetime_are_ended_and_told,
     a_sessions_applications_are_kept_while_it_is_extended,
+    an_upstream_logout_ends_the_sessions_it_names,
 );
 
 pub(crate) fn api(identifier: &str) -> ResourceServer {
@@ -140,6 +141,7 @@ fn plain_session(sid: &str, user_id: &str, auth_time: i64, expires_at: i64) -> S
         auth_time,
         expires_at,
         last_interacted_at: None,
+        upstream_sid: None,
     }
 }
 
@@ -472,6 +474,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             client_assertions: 0,
             throttle_windows: 0,
             session_clients: 0,
+            upstream_logout_tokens: 0,
         }
     );
     assert!(matches!(
@@ -1745,6 +1748,7 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
         auth_time: 5,
         expires_at: 100,
         last_interacted_at: None,
+        upstream_sid: None,
     };
     let from = |ip: &str, agent: &str| SessionOrigin {
         ip: Some(ip.into()),
@@ -1934,6 +1938,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
         auth_time: 5,
         expires_at: 100,
         last_interacted_at: None,
+        upstream_sid: Some("provider-session".into()),
     };
     store
         .create_session(&[1; 32], &session, &SessionOrigin::default(), 5)
@@ -1957,6 +1962,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
     assert_eq!((found.sid.as_str(), found.auth_time), ("sid-1", 5));
     assert_eq!(found.connection.as_deref(), Some("github"));
     assert_eq!(found.amr, ["pwd", "mfa"]);
+    assert_eq!(found.upstream_sid.as_deref(), Some("provider-session"));
     assert!(store.find_session(&[1; 32], 100).await.unwrap().is_none());
     // Read with its user in one query: the same session, the user's own columns (the
     // session's `connection` and `expires_at` are not taken for the user's).
@@ -1974,6 +1980,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
             auth_time,
             expires_at,
             last_interacted_at,
+            upstream_sid,
         } = s.clone();
         (
             sid,
@@ -1983,6 +1990,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
             auth_time,
             expires_at,
             last_interacted_at,
+            upstream_sid,
         )
     };
     assert_eq!(fields(&joined), fields(&found));
@@ -4210,6 +4218,7 @@ async fn ending_sessions_queues_logout_notices_for_their_applications(store: &St
         auth_time: 5,
         expires_at: 100,
         last_interacted_at: None,
+        upstream_sid: None,
     };
     for (n, sid) in ["s1", "s2", "s3", "s4"].into_iter().enumerate() {
         store
@@ -4492,4 +4501,174 @@ async fn a_sessions_applications_are_kept_while_it_is_extended(store: &Store) {
     assert_eq!(told, [("app".to_string(), "rp-logout".to_string())]);
     // The record, kept to the session's new end, goes with the purge after it.
     assert_eq!(store.purge_expired(600).await.unwrap().session_clients, 1);
+}
+
+/// A provider's logout token ends the sessions signed in through its connection that it
+/// names — by the provider's session id (of the identity's user, a linked identity's
+/// being its primary), or every one of the identity's user — with their refresh tokens
+/// and `idp-logout` notices; nothing through another connection or of another user. Its
+/// `jti` is accepted once per connection, and purged when it could no longer be.
+async fn an_upstream_logout_ends_the_sessions_it_names(store: &Store) {
+    for (email, user_id) in [
+        ("one@x.io", "oidc|acme|s1"),
+        ("two@x.io", "auth0|two"),
+        ("nine@x.io", "oidc|acme|s9"),
+    ] {
+        store
+            .create_user(&new_user(email), user_id, 1)
+            .await
+            .unwrap();
+    }
+    store
+        .link_identity("auth0|two", "oidc|acme|s9", 2)
+        .await
+        .unwrap();
+    let sessions = [
+        ("A", "oidc|acme|s1", "acme", Some("up-1")),
+        ("B", "oidc|acme|s1", "acme", Some("up-2")),
+        ("C", "auth0|two", "acme", Some("up-1")),
+        (
+            "D",
+            "oidc|acme|s1",
+            "Username-Password-Authentication",
+            None,
+        ),
+        ("E", "oidc|acme|s1", "beta", Some("up-1")),
+    ];
+    for (n, (sid, user_id, connection, upstream_sid)) in sessions.into_iter().enumerate() {
+        let session = SessionRecord {
+            connection: Some(connection.into()),
+            upstream_sid: upstream_sid.map(str::to_string),
+            ..plain_session(sid, user_id, 5, 1_000)
+        };
+        store
+            .create_session(&[n as u8; 32], &session, &SessionOrigin::default(), 5)
+            .await
+            .unwrap();
+        let used = SessionClient {
+            sid: sid.into(),
+            expires_at: 1_000,
+        };
+        store.record_session_client("app", &used).await.unwrap();
+        let family = NewRefreshFamily {
+            family_id: format!("f{sid}"),
+            client_id: "c".into(),
+            user_id: user_id.into(),
+            grant: "{}".into(),
+            code_hash: None,
+            sid: Some(sid.into()),
+            created_at: 5,
+            expires_at: 10_000,
+        };
+        store
+            .create_refresh_family(&family, &[100 + n as u8; 32], 10_000)
+            .await
+            .unwrap();
+    }
+    let live = |store: &Store| {
+        let store = store.clone();
+        async move {
+            let mut live = Vec::new();
+            for sid in ["A", "B", "C", "D", "E"] {
+                if store
+                    .find_session_by_sid(sid, (10, 0))
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
+                    live.push(sid);
+                }
+            }
+            live
+        }
+    };
+    let end = |connection: &'static str, named: UpstreamLogout<'static>| {
+        let store = store.clone();
+        async move {
+            store
+                .end_upstream_sessions(connection, &named, 10)
+                .await
+                .unwrap()
+        }
+    };
+    let session = |sid, identity| UpstreamLogout::Session { sid, identity };
+    // The provider's session up-1 of the linked identity s9: its primary's session only.
+    assert_eq!(end("acme", session("up-1", Some("oidc|acme|s9"))).await, 1);
+    assert_eq!(live(store).await, ["A", "B", "D", "E"]);
+    // The same provider session of s1: A, not E (another connection's).
+    assert_eq!(end("acme", session("up-1", Some("oidc|acme|s1"))).await, 1);
+    assert_eq!(end("acme", session("up-1", Some("oidc|acme|s1"))).await, 0);
+    assert_eq!(live(store).await, ["B", "D", "E"]);
+    // Only a subject: every session of s1 through acme — B; D and E came otherwise.
+    let user = UpstreamLogout::User {
+        identity: "oidc|acme|s1",
+    };
+    assert_eq!(end("acme", user).await, 1);
+    assert_eq!(live(store).await, ["D", "E"]);
+    // Only a provider session id, at the other connection.
+    assert_eq!(end("beta", session("up-1", None)).await, 1);
+    assert_eq!(live(store).await, ["D"]);
+    let mut notices: Vec<(String, String)> = store
+        .due_logout_notices(i64::MAX, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|notice| (notice.sid, notice.initiator))
+        .collect();
+    notices.sort();
+    let idp = |sid: &str| (sid.to_string(), "idp-logout".to_string());
+    assert_eq!(notices, [idp("A"), idp("B"), idp("C"), idp("E")]);
+    // The ended sessions' refresh tokens are revoked; D's lives on.
+    for (n, sid) in ["A", "B", "C", "D", "E"].into_iter().enumerate() {
+        let rotation = store
+            .rotate_refresh_token(&[100 + n as u8; 32], &[200 + n as u8; 32], "c", TIMING, 11)
+            .await
+            .unwrap();
+        assert_eq!(
+            matches!(rotation, RefreshRotation::Rotated),
+            sid == "D",
+            "{sid}: {rotation:?}"
+        );
+    }
+    // A logout token's id: once per connection, until it is purged.
+    assert!(
+        store
+            .use_upstream_logout_token("con_a", "j1", 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_upstream_logout_token("con_a", "j1", 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_upstream_logout_token("con_b", "j1", 100)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .purge_expired(99)
+            .await
+            .unwrap()
+            .upstream_logout_tokens,
+        0
+    );
+    assert_eq!(
+        store
+            .purge_expired(100)
+            .await
+            .unwrap()
+            .upstream_logout_tokens,
+        2
+    );
+    assert!(
+        store
+            .use_upstream_logout_token("con_a", "j1", 200)
+            .await
+            .unwrap()
+    );
 }
