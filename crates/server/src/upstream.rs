@@ -141,6 +141,9 @@ impl Provider {
 pub(crate) struct Identity {
     pub(crate) sub: String,
     pub(crate) profile: FederatedProfile,
+    /// The provider's session id (an OpenID Connect ID token's `sid`), which its
+    /// back-channel logout names; `None` when it sent none (or none usable).
+    pub(crate) sid: Option<String>,
 }
 
 /// What the authorization request sends, kept to check the answer.
@@ -205,6 +208,39 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn text<'a>(options: &'a Map<String, Value>, member: &str) -> Option<&'a str> {
     options.get(member).and_then(Value::as_str)
+}
+
+/// A provider's identifier (a `sub`, `sid` or `jti`) Tessera keeps or looks up: not
+/// empty, at most 255 bytes, no control characters.
+fn usable_id(id: &str) -> Option<&str> {
+    (!id.is_empty() && id.len() <= 255 && !id.chars().any(char::is_control)).then_some(id)
+}
+
+/// A JWT's audiences (`aud`, one or a list).
+fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
+    match claims.get("aud") {
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The event a logout token carries (OIDC Back-Channel Logout 1.0 §2.4).
+const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// How long after it was issued a provider's logout token is taken: a delivery retried
+/// later than that is refused (its sessions have long been looked for).
+const LOGOUT_TOKEN_MAX_AGE: i64 = 600;
+
+/// What a provider's verified logout token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogoutToken {
+    /// The provider's subject, when the token names one.
+    pub(crate) sub: Option<String>,
+    /// The provider's session id, when the token names one (at least one of the two).
+    pub(crate) sid: Option<String>,
+    pub(crate) jti: String,
+    /// Until when this token would be taken: its `jti` is kept that long.
+    pub(crate) taken_until: i64,
 }
 
 impl Upstreams {
@@ -478,6 +514,7 @@ impl Upstreams {
         Ok(Identity {
             sub: id,
             profile: profile_of(&claims),
+            sid: None,
         })
     }
 
@@ -529,6 +566,7 @@ impl Upstreams {
         Ok(Identity {
             sub,
             profile: profile_of(&claims),
+            sid: None,
         })
     }
 
@@ -584,9 +622,14 @@ impl Upstreams {
         let sub = claims
             .get("sub")
             .and_then(Value::as_str)
-            .filter(|sub| !sub.is_empty() && sub.len() <= 255 && !sub.chars().any(char::is_control))
+            .and_then(usable_id)
             .ok_or_else(|| failed("the ID token has no usable sub"))?
             .to_string();
+        let sid = claims
+            .get("sid")
+            .and_then(Value::as_str)
+            .and_then(usable_id)
+            .map(str::to_string);
         let mut profile_claims = claims.clone();
         if let (Some(userinfo), Some(access_token)) = (
             &provider.userinfo_endpoint,
@@ -612,7 +655,53 @@ impl Upstreams {
         Ok(Identity {
             sub,
             profile: profile_of(&profile_claims),
+            sid,
         })
+    }
+
+    /// The claims of a JWT the provider signed (`what` names it in errors), its issuer
+    /// the provider and its audience this connection's client; everything else is the
+    /// caller's to check.
+    async fn provider_signed(
+        &self,
+        (connection, provider): (&ConnectionRecord, &Provider),
+        token: &str,
+        what: &str,
+    ) -> Result<(Map<String, Value>, String), UpstreamError> {
+        let header = tessera_jose::peek_header(token)
+            .map_err(|_| failed(format!("the {what} is not a signed JWT")))?;
+        let kid = header.kid;
+        if !self.has_key(&connection.id, kid.as_deref()) {
+            self.fetch_keys(connection, provider).await?;
+        }
+        let verified = {
+            let keys = lock(&self.keys);
+            let set = keys.get(&connection.id);
+            match kid {
+                Some(_) => verify_with(token, |kid| set.and_then(|set| set.keys.get(kid))),
+                None => set
+                    .and_then(|set| set.sole.as_ref())
+                    .ok_or_else(|| {
+                        failed(format!(
+                            "the {what} names no key (kid) and the provider has several"
+                        ))
+                    })?
+                    .verify(token),
+            }
+            .map_err(|error| failed(format!("the {what} was refused: {error}")))?
+        };
+        let claims = verified.claims;
+        let issuer = claims.get("iss").and_then(Value::as_str);
+        if issuer != Some(provider.issuer.as_str()) {
+            return Err(failed(format!("the {what}'s issuer is not the provider's")));
+        }
+        let client_id = text(&connection.options, "client_id").unwrap_or_default();
+        if !audiences(&claims).contains(&client_id) {
+            return Err(failed(format!(
+                "the {what} is not meant for this connection's client"
+            )));
+        }
+        Ok((claims, header.typ.unwrap_or_default()))
     }
 
     async fn verify_id_token(
@@ -624,41 +713,10 @@ impl Upstreams {
         nonce: &str,
         now: i64,
     ) -> Result<Map<String, Value>, UpstreamError> {
-        let kid = tessera_jose::peek_header(id_token)
-            .map_err(|_| failed("the ID token is not a signed JWT"))?
-            .kid;
-        if !self.has_key(&connection.id, kid.as_deref()) {
-            self.fetch_keys(connection, provider).await?;
-        }
-        let verified = {
-            let keys = lock(&self.keys);
-            let set = keys.get(&connection.id);
-            match kid {
-                Some(_) => verify_with(id_token, |kid| set.and_then(|set| set.keys.get(kid))),
-                None => set
-                    .and_then(|set| set.sole.as_ref())
-                    .ok_or_else(|| {
-                        failed("the ID token names no key (kid) and the provider has several")
-                    })?
-                    .verify(id_token),
-            }
-            .map_err(|error| failed(format!("the ID token was refused: {error}")))?
-        };
-        let claims = verified.claims;
-        let issuer = claims.get("iss").and_then(Value::as_str);
-        if issuer != Some(provider.issuer.as_str()) {
-            return Err(failed("the ID token's issuer is not the provider's"));
-        }
-        let audiences: Vec<&str> = match claims.get("aud") {
-            Some(Value::String(aud)) => vec![aud.as_str()],
-            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        if !audiences.contains(&client_id) {
-            return Err(failed(
-                "the ID token is not meant for this connection's client",
-            ));
-        }
+        let (claims, _) = self
+            .provider_signed((connection, provider), id_token, "ID token")
+            .await?;
+        let audiences = audiences(&claims);
         let azp = claims.get("azp").and_then(Value::as_str);
         if (audiences.len() > 1 || azp.is_some()) && azp != Some(client_id) {
             return Err(failed("the ID token was issued to another party (azp)"));
@@ -677,6 +735,85 @@ impl Upstreams {
             return Err(failed("the ID token's nonce is not the one sent"));
         }
         Ok(claims)
+    }
+
+    /// Verifies a logout token the connection's provider posted (OIDC Back-Channel Logout
+    /// 1.0 §2.6): signed by the provider's key, its issuer the provider's, meant for this
+    /// connection's client, typed as a logout token or plain JWT, the back-channel event,
+    /// no `nonce` (so no ID token passes for one), issued within
+    /// [`LOGOUT_TOKEN_MAX_AGE`] and not expired, a `jti`, and a `sub` or `sid`.
+    pub(crate) async fn verify_logout_token(
+        &self,
+        connection: &ConnectionRecord,
+        token: &str,
+        now: i64,
+    ) -> Result<LogoutToken, UpstreamError> {
+        if !matches!(strategy_of(connection)?, Strategy::Oidc | Strategy::Google) {
+            return Err(failed(
+                "the connection does not sign in with OpenID Connect",
+            ));
+        }
+        let provider = self.provider(connection).await?;
+        let (claims, typ) = self
+            .provider_signed((connection, &provider), token, "logout token")
+            .await?;
+        let typ = typ.to_ascii_lowercase();
+        let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+        if !["", "jwt", "logout+jwt"].contains(&typ) {
+            return Err(failed("the logout token is typed as another kind of token"));
+        }
+        let event = claims
+            .get("events")
+            .and_then(Value::as_object)
+            .and_then(|events| events.get(BACKCHANNEL_LOGOUT_EVENT));
+        if !event.is_some_and(Value::is_object) {
+            return Err(failed(
+                "the logout token carries no back-channel logout event",
+            ));
+        }
+        if claims.contains_key("nonce") {
+            return Err(failed("the logout token has a nonce, as an ID token does"));
+        }
+        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+        let Some(iat) = time("iat").filter(|iat| *iat <= now + LEEWAY) else {
+            return Err(failed(
+                "the logout token has no issue time or one in the future",
+            ));
+        };
+        if iat + LOGOUT_TOKEN_MAX_AGE + LEEWAY <= now {
+            return Err(failed("the logout token was issued too long ago"));
+        }
+        let exp = time("exp");
+        if exp.is_some_and(|exp| exp + LEEWAY <= now) {
+            return Err(failed("the logout token has expired"));
+        }
+        let id = |name: &str| -> Result<Option<String>, UpstreamError> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(value) => value
+                    .as_str()
+                    .and_then(usable_id)
+                    .map(|id| Some(id.to_string()))
+                    .ok_or_else(|| failed(format!("the logout token's {name} is not usable"))),
+            }
+        };
+        let jti = id("jti")?.ok_or_else(|| failed("the logout token has no jti"))?;
+        let (sub, sid) = (id("sub")?, id("sid")?);
+        if sub.is_none() && sid.is_none() {
+            return Err(failed(
+                "the logout token names neither a subject nor a session",
+            ));
+        }
+        let mut taken_until = iat + LOGOUT_TOKEN_MAX_AGE + LEEWAY;
+        if let Some(exp) = exp {
+            taken_until = taken_until.min(exp + LEEWAY);
+        }
+        Ok(LogoutToken {
+            sub,
+            sid,
+            jti,
+            taken_until,
+        })
     }
 
     /// Whether the keys kept for the connection are fresh and have `kid` (the sole key

@@ -21,7 +21,7 @@ use crate::edge::client_ip::ClientIp;
 use crate::edge::metrics::Login;
 use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
-use crate::hosted::session;
+use crate::hosted::session::{self, SignedInWith};
 use crate::hosted::transaction::{self, Pending, with_cookie};
 use crate::hosted::{mfa, passkey, upstream};
 use crate::pages::{self, LoginPage, SignupPage, UpstreamButton};
@@ -213,7 +213,7 @@ async fn signed_in(
         browser,
         (&transaction.id, &transaction.request),
         user,
-        (&user.connection, password),
+        SignedInWith::here(&user.connection, password),
         pages::see_other,
     )
     .await

@@ -26,6 +26,7 @@ use crate::clock::now;
 use crate::edge::headers::no_store;
 use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
+use crate::hosted::session::SignedInWith;
 use crate::hosted::transaction::{self, Failure, Pending, SecondFactorStep, with_cookie};
 use crate::hosted::{passkey, session};
 use crate::mfa::{self, Checked, Guardian};
@@ -50,7 +51,7 @@ pub(crate) async fn after_first_factor(
     (state, headers): (&AppState, &HeaderMap),
     (id, stored): (&str, &str),
     user: &User,
-    (connection, mut amr): (&str, Vec<String>),
+    mut how: SignedInWith,
     onward: fn(&str) -> Response,
 ) -> Result<Response, PageError> {
     let pending = Pending::read(stored).ok_or_else(expired)?;
@@ -58,27 +59,27 @@ pub(crate) async fn after_first_factor(
     let needed = guardian.required_for(&pending.request);
     let rememberable = mfa::rememberable(&pending.request);
     if needed && rememberable && remembered(state, headers, &guardian, &user.user_id).await? {
-        amr.push("mfa".into());
+        how.amr.push("mfa".into());
     }
-    if !needed || mfa::has_second_factor(&amr) {
+    if !needed || mfa::has_second_factor(&how.amr) {
         let mut next = pending;
-        let offer = passkey::offer(state, &mut next, id, (user, connection)).await?;
+        let offer = passkey::offer(state, &mut next, id, (user, &how.connection)).await?;
         if offer.is_some() {
             let text = serde_json::to_string(&next).expect("plain data serializes");
             if !state.store().replace_transaction(id, stored, &text).await? {
                 return Err(expired());
             }
         }
-        let (_, cookie) =
-            session::start(state, (user, &next.request.client_id), connection, amr).await?;
+        let (_, cookie) = session::start(state, (user, &next.request.client_id), how).await?;
         let path = offer.unwrap_or_else(|| format!("/authorize/resume?state={id}"));
         return Ok(with_cookie(onward(&path), Some(cookie)));
     }
     let mut next = pending;
     next.mfa = Some(SecondFactorStep {
         user_id: user.user_id.clone(),
-        connection: connection.to_string(),
-        amr,
+        connection: how.connection,
+        amr: how.amr,
+        upstream_sid: how.upstream_sid,
         challenge: None,
         rememberable,
     });
@@ -125,8 +126,14 @@ pub(crate) async fn ask_after_login(
         let mut amr = session.amr.clone();
         amr.push("mfa".into());
         let (id, cookie) = transaction::begin(state, headers, &pending).await?;
+        // The same sign-in, stepped up: still the provider's session it was.
+        let how = SignedInWith {
+            connection,
+            amr,
+            upstream_sid: session.upstream_sid.clone(),
+        };
         let (_, session_cookie) =
-            session::start(state, (user, &pending.request.client_id), &connection, amr).await?;
+            session::start(state, (user, &pending.request.client_id), how).await?;
         let resume = with_cookie(resume(&id), Some(cookie));
         return Ok(with_cookie(resume, Some(session_cookie)));
     }
@@ -134,6 +141,7 @@ pub(crate) async fn ask_after_login(
         user_id: user.user_id.clone(),
         connection,
         amr: session.amr.clone(),
+        upstream_sid: session.upstream_sid.clone(),
         challenge: None,
         rememberable,
     });
@@ -711,13 +719,13 @@ async fn passed(
         .record_login(&step.user.user_id, now())
         .await?;
     tracing::info!(user_id = %step.user.user_id, method, "second factor passed");
-    let (_, cookie) = session::start(
-        state,
-        (&step.user, &step.pending.request.client_id),
-        &step.step.connection,
+    let how = SignedInWith {
+        connection: step.step.connection.clone(),
         amr,
-    )
-    .await?;
+        upstream_sid: step.step.upstream_sid.clone(),
+    };
+    let (_, cookie) =
+        session::start(state, (&step.user, &step.pending.request.client_id), how).await?;
     let remembered = if remember {
         let lifetime = step.guardian.remember.overall;
         Some(session::remember_browser(state, &step.user.user_id, lifetime).await?)

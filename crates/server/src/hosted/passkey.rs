@@ -28,7 +28,7 @@ use crate::edge::metrics::Login;
 use crate::error::PageError;
 use crate::hosted::forms::{csrf_failure, form_params, query_params, with_form_action};
 use crate::hosted::login::{self, LoginView};
-use crate::hosted::session;
+use crate::hosted::session::{self, SignedInWith};
 use crate::hosted::transaction::{self, PasskeyOffer, Pending, login_expired, with_cookie};
 use crate::mfa::{self, PostedAssertion};
 use crate::pages::{self, PasskeyPage};
@@ -130,7 +130,7 @@ pub(crate) async fn login_submit(
             (&state, &headers),
             (&record.id, &record.request),
             &user,
-            (&user.connection, amr),
+            SignedInWith::here(&user.connection, amr),
             pages::see_other,
         )
         .await

@@ -138,15 +138,40 @@ pub(crate) async fn current(
     Ok(Some((session, user)))
 }
 
+/// How a user signed in: the connection, the methods (RFC 8176 `amr` values) and,
+/// through an upstream OpenID Connect provider, that provider's session id (its ID token's
+/// `sid`), which its back-channel logout names.
+#[derive(Debug, Clone)]
+pub(crate) struct SignedInWith {
+    pub(crate) connection: String,
+    pub(crate) amr: Vec<String>,
+    pub(crate) upstream_sid: Option<String>,
+}
+
+impl SignedInWith {
+    /// A sign-in of Tessera's own (a password, a passkey): no upstream session.
+    pub(crate) fn here(connection: &str, amr: Vec<String>) -> SignedInWith {
+        SignedInWith {
+            connection: connection.to_string(),
+            amr,
+            upstream_sid: None,
+        }
+    }
+}
+
 /// Starts a new session (a fresh id on every login) for a user who signed in to the
-/// application `client_id` with `connection` by the methods `amr` (RFC 8176 values), and
-/// returns its `Set-Cookie`. Every hosted login ends here: its audit event (`s`) too.
+/// application `client_id` as `how` says, and returns its `Set-Cookie`. Every hosted login
+/// ends here: its audit event (`s`) too.
 pub(crate) async fn start(
     state: &AppState,
     (user, client_id): (&User, &str),
-    connection: &str,
-    amr: Vec<String>,
+    how: SignedInWith,
 ) -> Result<(SessionRecord, HeaderValue), StoreError> {
+    let SignedInWith {
+        connection,
+        amr,
+        upstream_sid,
+    } = how;
     let user_id = user.user_id.as_str();
     let value = ids::secret_token();
     let now = now();
@@ -154,11 +179,12 @@ pub(crate) async fn start(
     let record = SessionRecord {
         sid: ids::alphanumeric(32),
         user_id: user_id.to_string(),
-        connection: Some(connection.to_string()),
+        connection: Some(connection.clone()),
         amr,
         auth_time: now,
         expires_at: lifetimes.expiry(now, now),
         last_interacted_at: Some(now),
+        upstream_sid,
     };
     state
         .store()
@@ -168,7 +194,7 @@ pub(crate) async fn start(
     event.user_id = Some(user.user_id.clone());
     event.user_name = Some(user.email.clone().unwrap_or_else(|| user.name.clone()));
     event.client_id = Some(client_id.to_string());
-    event.connection = Some(connection.to_string());
+    event.connection = Some(connection);
     event.details = serde_json::json!({ "amr": record.amr });
     state.record_log(event);
     Ok((
@@ -320,6 +346,7 @@ mod tests {
             auth_time: 1_000,
             expires_at,
             last_interacted_at,
+            upstream_sid: None,
         }
     }
 

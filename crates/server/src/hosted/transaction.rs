@@ -64,6 +64,10 @@ pub(crate) struct SecondFactorStep {
     pub(crate) user_id: String,
     pub(crate) connection: String,
     pub(crate) amr: Vec<String>,
+    /// The upstream provider's session id, when the first factor was a sign-in there
+    /// (`session::SignedInWith`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) upstream_sid: Option<String>,
     /// The WebAuthn challenge the page last issued (base64url): bound to this login, and
     /// taken out before a response is checked, so each is used once.
     #[serde(default, skip_serializing_if = "Option::is_none")]

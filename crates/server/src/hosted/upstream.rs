@@ -22,6 +22,7 @@ use crate::edge::metrics::Login;
 use crate::error::PageError;
 use crate::hosted::forms::query_params;
 use crate::hosted::mfa;
+use crate::hosted::session::SignedInWith;
 use crate::hosted::transaction::{self, Failure, Pending, UpstreamLeg};
 use crate::pages::{self, UpstreamButton};
 
@@ -387,12 +388,18 @@ pub(crate) async fn callback(
         state.metrics().login(Login::Success);
         tracing::info!(user_id = %user.user_id, connection = %connection.name, "login succeeded through an upstream provider");
         // The provider's own methods are not known here: the session states none of
-        // its own until a second factor adds `mfa`.
+        // its own until a second factor adds `mfa`. The provider's session id is kept for
+        // its back-channel logout (`upstream_logout`).
+        let how = SignedInWith {
+            connection: connection.name.clone(),
+            amr: vec![],
+            upstream_sid: identity.sid,
+        };
         mfa::after_first_factor(
             (&state, &headers),
             (&record.id, &after_text),
             &user,
-            (&connection.name, vec![]),
+            how,
             continue_to,
         )
         .await
