@@ -36,6 +36,7 @@ mod pages;
 mod password_sign_in;
 mod state;
 mod upstream;
+mod upstream_logout;
 mod verification_tickets;
 
 use std::future::Future;
@@ -389,6 +390,9 @@ const ROUTES: &[Route] = &[
         get(authorize::continue_login).post(authorize::continue_login)
     }),
     ("/login/callback", || get(hosted::upstream::callback)),
+    ("/login/backchannel-logout/{connection}", || {
+        post(upstream_logout::receive)
+    }),
     ("/u/login/upstream", || {
         get(hosted::upstream::leave_for_provider)
     }),

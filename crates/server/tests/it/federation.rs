@@ -24,6 +24,7 @@ async fn management(
         .management_token(&[
             "read:clients",
             "create:clients",
+            "update:clients",
             "read:connections",
             "create:connections",
             "update:connections",
@@ -47,6 +48,8 @@ struct Federation {
     upstream: TestServer,
     downstream: TestServer,
     connection_id: String,
+    /// The downstream server's client at the provider.
+    app_id: String,
 }
 
 /// Two Tessera servers: `upstream` knows `downstream` as a regular web application,
@@ -92,6 +95,7 @@ async fn federation_asking(scopes: &str) -> Federation {
     assert_eq!(status, 201, "{connection}");
     Federation {
         connection_id: connection["id"].as_str().unwrap().to_string(),
+        app_id: app["client_id"].as_str().unwrap().to_string(),
         upstream,
         downstream,
     }
@@ -936,4 +940,106 @@ async fn post_login_sees_the_connection_a_linked_identity_signed_in_with() {
         claim(id_token),
         format!("{}/auth0", tessera_core::DATABASE_CONNECTION)
     );
+}
+
+/// Logout tokens a receiver on loopback was posted (the form bodies, as sent).
+async fn logout_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/bc",
+        axum::routing::post(move |body: String| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bc", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// Sets an application's back-channel logout URL (the default initiators).
+async fn tell_on_logout(server: &TestServer, client_id: &str, url: &str) {
+    let (status, body) = management(
+        server,
+        Method::PATCH,
+        &format!("/clients/{client_id}"),
+        Some(json!({"oidc_logout": {"backchannel_logout_urls": [url]}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn the_providers_logout_ends_the_sessions_signed_in_through_it() {
+    // The provider (a second Tessera) posts logout tokens to the downstream connection's
+    // URL; the downstream SPA is told in turn (`idp-logout`).
+    let f = federation().await;
+    let acme_url = format!("{}login/backchannel-logout/acme", f.downstream.issuer);
+    tell_on_logout(&f.upstream, &f.app_id, &acme_url).await;
+    let (spa_url, told) = logout_receiver().await;
+    tell_on_logout(&f.downstream, &f.downstream.spa_client_id, &spa_url).await;
+    // Two browsers sign in through acme (two sessions at the provider); a third with a
+    // password downstream.
+    let mut through_acme = Vec::new();
+    for _ in 0..2 {
+        let (down, up) = (browser(), browser());
+        let (url, verifier) = authorize(&f, "acme");
+        let callback = to_the_callback(&f, &down, &up, &url).await;
+        let params = params_of(&finish(&f, &down, &callback).await);
+        let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        let sid = claims_of(tokens["id_token"].as_str().unwrap())["sid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        through_acme.push((down, up, sid));
+    }
+    let password = browser();
+    f.downstream
+        .authorization_code(&password, "openid", None)
+        .await;
+    for down in through_acme
+        .iter()
+        .map(|(down, _, _)| down)
+        .chain([&password])
+    {
+        assert!(f.downstream.signs_in_silently(down).await);
+    }
+    // The first browser signs out at the provider.
+    let (first_down, first_up, first_sid) = &through_acme[0];
+    let response = first_up
+        .get(f.upstream.url("/v2/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection() || response.status().is_success());
+    assert!(f.upstream.logout_notices_settled().await);
+    let mut ended = false;
+    for _ in 0..100 {
+        if !f.downstream.signs_in_silently(first_down).await {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ended, "the downstream session outlived the provider's");
+    // Only that provider session's: the other browser and the password one stay in.
+    assert!(f.downstream.signs_in_silently(&through_acme[1].0).await);
+    assert!(f.downstream.signs_in_silently(&password).await);
+    // The SPA hears of it, for the session that ended.
+    assert!(f.downstream.logout_notices_settled().await);
+    let told = told.lock().unwrap().clone();
+    assert_eq!(told.len(), 1, "{told:?}");
+    let form: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(told[0].as_bytes())
+            .into_owned()
+            .collect();
+    let logout = claims_of(&form["logout_token"]);
+    assert_eq!(logout["sid"], json!(first_sid), "{logout}");
+    assert!(logout["events"].is_object(), "{logout}");
 }
