@@ -49,4 +49,5 @@ mod redirect;
 mod remembered_browsers;
 mod secrets;
 mod upstream;
+mod upstream_logout;
 mod webauthn;

@@ -32,22 +32,24 @@ use tessera_testkit::{
 
 use crate::harness::Tally;
 
-const CLIENT_ID: &str = "tessera-downstream";
-const CLIENT_SECRET: &str = "hostile-test-secret";
-const SUB: &str = "hostile-sub";
+pub(crate) const CLIENT_ID: &str = "tessera-downstream";
+pub(crate) const CLIENT_SECRET: &str = "hostile-test-secret";
+pub(crate) const SUB: &str = "hostile-sub";
+/// The provider's session id in every ID token (its back-channel logout names it).
+pub(crate) const SID: &str = "hostile-sid";
 /// What a careless provider echoes in its error: a token's look.
 const ECHOED_TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJob3N0aWxlIn0.c2lnbmVk";
 
 #[derive(Clone)]
-struct Provider {
-    base: String,
-    key: std::sync::Arc<SigningKey>,
+pub(crate) struct Provider {
+    pub(crate) base: String,
+    pub(crate) key: std::sync::Arc<SigningKey>,
     /// `key` as PKCS#8, to sign a token whose header names no key.
     key_pkcs8: std::sync::Arc<Vec<u8>>,
-    other: std::sync::Arc<SigningKey>,
+    pub(crate) other: std::sync::Arc<SigningKey>,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -55,7 +57,7 @@ fn now() -> i64 {
 }
 
 impl Provider {
-    fn issuer(&self, defect: &str) -> String {
+    pub(crate) fn issuer(&self, defect: &str) -> String {
         format!("{}/{defect}/", self.base)
     }
 
@@ -68,6 +70,7 @@ impl Provider {
             "iat": now,
             "exp": now + 300,
             "nonce": nonce,
+            "sid": SID,
             "email": format!("{defect}@hostile.example"),
             "email_verified": true,
         });
@@ -109,7 +112,7 @@ impl Provider {
         claims
     }
 
-    fn id_token(&self, defect: &str, nonce: &str) -> String {
+    pub(crate) fn id_token(&self, defect: &str, nonce: &str) -> String {
         let claims = self.claims(defect, nonce);
         let payload = b64(claims.to_string().as_bytes());
         let header = |alg: &str| {
@@ -269,7 +272,7 @@ fn huge_email() -> String {
     format!("{}@hostile.example", "a".repeat(10 * 1024))
 }
 
-async fn start_provider() -> Provider {
+pub(crate) async fn start_provider() -> Provider {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (key, key_pkcs8) = SigningKey::generate(Algorithm::Es256).unwrap();
@@ -292,7 +295,7 @@ async fn start_provider() -> Provider {
 }
 
 /// Creates the connection `h-DEFECT` on `server`, enabled for its SPA.
-async fn connect(server: &TestServer, token: &str, provider: &Provider, defect: &str) {
+pub(crate) async fn connect(server: &TestServer, token: &str, provider: &Provider, defect: &str) {
     let response = reqwest::Client::new()
         .post(server.url("/api/v2/connections"))
         .bearer_auth(token)
@@ -313,7 +316,7 @@ async fn connect(server: &TestServer, token: &str, provider: &Provider, defect: 
 }
 
 /// How a sign-in through `h-DEFECT` ended.
-enum Ended {
+pub(crate) enum Ended {
     /// A page before the browser left for the provider (its status).
     Page(u16),
     /// Back at the application: its query.
@@ -321,7 +324,15 @@ enum Ended {
 }
 
 async fn sign_in(server: &TestServer, defect: &str) -> Ended {
-    let down = browser();
+    sign_in_with(server, defect, &browser()).await
+}
+
+/// [`sign_in`] in `down`, which keeps the session.
+pub(crate) async fn sign_in_with(
+    server: &TestServer,
+    defect: &str,
+    down: &reqwest::Client,
+) -> Ended {
     let pkce = pkce();
     let url = server.authorize_url(&[
         ("response_type", "code"),

@@ -14,8 +14,9 @@ use crate::management::ApiError;
 use crate::pages;
 
 /// Where errors are OAuth's `{error, error_description}`.
-const OAUTH_PATHS: [&str; 8] = [
+const OAUTH_PATHS: [&str; 9] = [
     "/oauth/token",
+    "/login/backchannel-logout/",
     "/oauth/device/code",
     "/oauth/revoke",
     "/oauth/introspect",

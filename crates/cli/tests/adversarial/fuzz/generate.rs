@@ -382,6 +382,12 @@ pub(super) const ROUTES: &[Route] = &[
         &["state", "code", "error", "error_description"],
         Shape::Page,
     ),
+    route(
+        "/login/backchannel-logout/{connection}",
+        POST,
+        &["logout_token"],
+        Shape::OAuth,
+    ),
     route("/u/signup", GET_POST, SIGNUP, Shape::Page),
     route("/u/reset-password", GET_POST, RESET, Shape::Page),
     route("/u/reset-password/code", GET_POST, RESET, Shape::Page),
