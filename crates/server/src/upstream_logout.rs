@@ -22,6 +22,15 @@ use crate::error::OAuthError;
 use crate::state::AppState;
 use crate::upstream::{LogoutToken, UpstreamError};
 
+/// Where the connection's provider posts its logout tokens (connection names are letters,
+/// digits and '-': nothing to encode).
+pub(crate) fn backchannel_logout_url(state: &AppState, connection_name: &str) -> String {
+    format!(
+        "{}login/backchannel-logout/{connection_name}",
+        state.issuer()
+    )
+}
+
 /// The provider's post. 200 once the sessions it names have ended (none may be left:
 /// the user may have signed out here already); 400 for anything else.
 pub(crate) async fn receive(

@@ -264,6 +264,10 @@ struct SettingsPage<'a> {
     can_update: bool,
     can_delete: bool,
     error: Option<FormError>,
+    /// What to register at an upstream provider: the callback, and for OpenID Connect
+    /// the back-channel logout URI.
+    callback_url: Option<String>,
+    backchannel_logout_url: Option<String>,
 }
 
 impl SettingsPage<'_> {
@@ -281,7 +285,14 @@ fn settings_page<'a>(
     let database = Database::of(&connection).is_some();
     // A database connection's options are what `/api/v2` shows (Tessera's policy).
     let options = connections::wire(&connection)["options"].clone();
+    let oidc = matches!(
+        Strategy::parse(&connection.strategy),
+        Some(Strategy::Oidc | Strategy::Google)
+    );
     SettingsPage {
+        callback_url: (!database).then(|| crate::hosted::upstream::callback_url(state)),
+        backchannel_logout_url: oidc
+            .then(|| crate::upstream_logout::backchannel_logout_url(state, &connection.name)),
         frame: Frame::new(state, admin, "connections", notice),
         tabs: tabs(&connection, ""),
         label: strategy_label(&connection.strategy),

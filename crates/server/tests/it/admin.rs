@@ -990,6 +990,11 @@ async fn a_connection_is_created_edited_enabled_and_deleted_from_the_dashboard()
     assert_eq!(status, 200);
     assert!(html.contains("Corp SSO") && html.contains("A secret is stored"));
     assert!(!html.contains("s3cret-value-xyz"));
+    // What to register at the provider: the callback and the back-channel logout URI.
+    for url in ["login/callback", "login/backchannel-logout/corp"] {
+        let shown = format!("<code>{}{url}</code>", server.issuer);
+        assert!(html.contains(&shown), "{shown} in {html}");
+    }
 
     // Settings: an empty secret field keeps the secret; bad options change nothing.
     let options = serde_json::to_string(&created.options).unwrap();
