@@ -9,7 +9,9 @@
 //   op-bad-secret a wrong client secret: the provider's token endpoint answers invalid_client;
 //   op-ps256      the PS256 client: Tessera verifies RS256, ES256 and EdDSA only, and refuses.
 // A sign-in through `op` whose callback gets another RFC 9207 `iss` than the provider sent is
-// refused as well.
+// refused as well. The first client has Tessera's back-channel logout URI for `op`: signing out
+// at the provider (its `/session/end` page) posts a logout token there, and the Tessera session
+// signed in through that provider session ends (OIDC Back-Channel Logout, `idp-logout`).
 // The browser goes through the provider's own development login and consent pages. Those pages
 // @import a web font from a CDN: every request that does not go to 127.0.0.1 or localhost is
 // aborted, so nothing leaves the machine.
@@ -20,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 import { startDev } from './lib/dev.mjs';
@@ -83,6 +85,7 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
   let browser;
   let managementToken;
   let accountsFile;
+  let spa;
 
   after(async () => {
     await browser?.close().catch(() => {});
@@ -129,6 +132,9 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
       token_endpoint_auth_method: 'client_secret_basic',
     };
     const ps256Client = { ...client, client_id: `tessera-ps256-${suffix}`, client_secret: secret(), id_token_signed_response_alg: 'PS256' };
+    // Where the provider posts logout tokens for `op` (and, required, with its session id).
+    client.backchannel_logout_uri = `${dev.server}/login/backchannel-logout/op`;
+    client.backchannel_logout_session_required = true;
     op = await startOidcProvider({ clients: [client, ps256Client], accountsFile });
     assert.match(op.nodeVersion, /^v2[2-9]\./);
 
@@ -142,9 +148,9 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
     const managementAudience = `${dev.server}/api/v2/`;
     const admin = await cli(db, ['apps', 'create', '--name', 'oidc-provider admin', '--type', 'm2m']);
     await cli(db, ['grants', 'create', '--app', admin.client_id, '--api', managementAudience,
-      '--scopes', 'read:clients,create:connections,read:connections,read:users']);
-    const spa = (await cli(db, ['apps', 'list'])).find((app) => app.app_type === 'spa');
-    assert.ok(spa, 'the quickstart SPA');
+      '--scopes', 'read:clients,create:connections,read:connections,read:users,read:logs']);
+    spa = (await cli(db, ['apps', 'list'])).find((app) => app.app_type === 'spa');
+    assert.ok(spa?.callbacks?.length, `the quickstart SPA and its callbacks: ${JSON.stringify(spa)}`);
     const token = await (await fetch(`${dev.server}/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -328,5 +334,53 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
 
   browserTest('an ID token signed with PS256 (not RS256, ES256 or EdDSA) is refused, no user', async ({ page }) => {
     await refusedSignIn(page, 'op-ps256', /Node OP signing with PS256 failed: the ID token was refused/);
+  });
+
+  /**
+   * Whether the context's Tessera session signs the SPA in without a page: `/authorize` with
+   * `prompt=none` answers a code (true) or `login_required` (false).
+   */
+  async function signsInSilently(context) {
+    const url = new URL(`${dev.server}/authorize`);
+    const verifier = randomBytes(32).toString('base64url');
+    for (const [name, value] of Object.entries({
+      client_id: spa.client_id, response_type: 'code', redirect_uri: spa.callbacks[0], scope: 'openid',
+      prompt: 'none', state: 'silent', code_challenge_method: 'S256',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    })) url.searchParams.set(name, value);
+    const answer = await context.request.get(url.href, { maxRedirects: 0 });
+    assert.equal(answer.status(), 302, await answer.text());
+    const back = new URL(answer.headers().location, dev.server);
+    assert.equal(back.origin, new URL(spa.callbacks[0]).origin, back.href);
+    if (back.searchParams.get('code')) return true;
+    assert.equal(back.searchParams.get('error'), 'login_required', back.href);
+    return false;
+  }
+
+  browserTest('signing out at the provider ends the Tessera session signed in through it (back-channel logout)', async ({ page, context }) => {
+    await openSpa(page);
+    await page.evaluate(() => window.webAuth.authorize({ connection: 'op' }));
+    await signInAtProvider(page, GRACE);
+    const { id } = await checkSignedIn(page, 'op', GRACE);
+    assert.ok(await signsInSilently(context), 'signed in at Tessera');
+    const told = op.output.stdout.split('\n').filter((line) => line.startsWith('backchannel.success')).length;
+    // The provider's own sign-out page: it posts its logout tokens before it answers.
+    await page.goto(`${op.issuer}/session/end`);
+    await page.click('button[name=logout][value=yes]');
+    await page.waitForLoadState('load');
+    await waitFor('the provider to post its logout token', () => {
+      const lines = op.output.stdout.split('\n').filter((line) => line.startsWith('backchannel.success'));
+      return lines.length > told || undefined;
+    }, { timeoutMs: 20000, intervalMs: 100 });
+    assert.doesNotMatch(op.output.stderr, /backchannel\.error/, 'Tessera took the logout token');
+    assert.equal(await signsInSilently(context), false, 'the Tessera session ended with the provider\'s');
+    // Recorded as Auth0's `slo`, by the identity provider, for the session's connection.
+    const logs = await waitFor('the slo event', async () => {
+      const answer = await management('GET', '/logs?q=type:slo&per_page=20');
+      assert.equal(answer.status, 200, answer.text);
+      return answer.body.find((event) => event.connection === 'op' && event.details?.initiator === 'idp-logout');
+    }, { timeoutMs: 10000, intervalMs: 200 });
+    assert.equal(logs.user_id, id.sub);
+    assert.equal(logs.details.sessions_ended, 1);
   });
 });

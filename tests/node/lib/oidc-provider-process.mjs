@@ -9,8 +9,10 @@
 //
 // Listens on 127.0.0.1, on a port the system picks, with the built-in development login and
 // consent pages (any login is accepted and becomes the `sub`; the password is not checked, so
-// only accounts listed in the file can finish), PKCE required for every client, and a fresh
-// RSA signing key. Prints `oidc-provider listening at <issuer>` once it accepts connections.
+// only accounts listed in the file can finish), PKCE required for every client, a fresh RSA
+// signing key, and OpenID Connect Back-Channel Logout (a client with a
+// `backchannel_logout_uri` is posted a logout token when a session it was used in ends at
+// `/session/end`). Prints `oidc-provider listening at <issuer>` once it accepts connections.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -39,7 +41,14 @@ server.listen(0, '127.0.0.1', () => {
     jwks: { keys: [signingKey] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: true } },
+    features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: true } },
+    // Its outgoing requests (logout tokens) refuse special-use addresses such as loopback,
+    // a guard against server-side request forgery; here Tessera is on loopback, so the
+    // guard's dispatcher is left out.
+    fetch: (url, options) => {
+      const { dispatcher: _loopbackRefused, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    },
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
@@ -59,7 +68,8 @@ server.listen(0, '127.0.0.1', () => {
     },
   });
   provider.on('server_error', (_ctx, error) => process.stderr.write(`server_error: ${error.stack}\n`));
-  for (const event of ['grant.error', 'userinfo.error', 'authorization.error']) {
+  provider.on('backchannel.success', (_ctx, client) => process.stdout.write(`backchannel.success: ${client.clientId}\n`));
+  for (const event of ['grant.error', 'userinfo.error', 'authorization.error', 'backchannel.error']) {
     provider.on(event, (_ctx, error) => process.stderr.write(`${event}: ${error.name} ${error.message} ${error.error_description ?? ''}\n`));
   }
   server.on('request', provider.callback());
