@@ -122,6 +122,10 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
     accountsFile = path.join(opDir.dir, 'accounts.json');
     await writeFile(accountsFile, JSON.stringify(accounts));
     const secret = () => randomBytes(24).toString('base64url');
+    const db = `sqlite://${path.join(dev.dataDir, 'tessera.db')}`;
+    spa = (await cli(db, ['apps', 'list'])).find((app) => app.app_type === 'spa');
+    assert.ok(spa?.callbacks?.length && spa?.allowed_logout_urls?.length,
+      `the quickstart SPA, its callbacks and logout URLs: ${JSON.stringify(spa)}`);
     const client = {
       client_id: `tessera-${suffix}`,
       client_secret: secret(),
@@ -132,9 +136,11 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
       token_endpoint_auth_method: 'client_secret_basic',
     };
     const ps256Client = { ...client, client_id: `tessera-ps256-${suffix}`, client_secret: secret(), id_token_signed_response_alg: 'PS256' };
-    // Where the provider posts logout tokens for `op` (and, required, with its session id).
+    // Where the provider posts logout tokens for `op` (and, required, with its session id),
+    // and where it may send the browser after a federated logout.
     client.backchannel_logout_uri = `${dev.server}/login/backchannel-logout/op`;
     client.backchannel_logout_session_required = true;
+    client.post_logout_redirect_uris = [spa.allowed_logout_urls[0]];
     op = await startOidcProvider({ clients: [client, ps256Client], accountsFile });
     assert.match(op.nodeVersion, /^v2[2-9]\./);
 
@@ -144,13 +150,10 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
     assert.ok(discovery.token_endpoint_auth_methods_supported.includes('client_secret_basic'));
     assert.deepEqual(discovery.code_challenge_methods_supported, ['S256']);
 
-    const db = `sqlite://${path.join(dev.dataDir, 'tessera.db')}`;
     const managementAudience = `${dev.server}/api/v2/`;
     const admin = await cli(db, ['apps', 'create', '--name', 'oidc-provider admin', '--type', 'm2m']);
     await cli(db, ['grants', 'create', '--app', admin.client_id, '--api', managementAudience,
       '--scopes', 'read:clients,create:connections,read:connections,read:users,read:logs']);
-    spa = (await cli(db, ['apps', 'list'])).find((app) => app.app_type === 'spa');
-    assert.ok(spa?.callbacks?.length, `the quickstart SPA and its callbacks: ${JSON.stringify(spa)}`);
     const token = await (await fetch(`${dev.server}/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -382,5 +385,33 @@ describe('oidc-provider (npm, panva) as a real upstream OpenID Connect provider 
     }, { timeoutMs: 10000, intervalMs: 200 });
     assert.equal(logs.user_id, id.sub);
     assert.equal(logs.details.sessions_ended, 1);
+  });
+
+  browserTest('auth0-js logout({federated: true}) ends the session at the provider too, then returns to the SPA', async ({ page, context }) => {
+    await openSpa(page);
+    await page.evaluate(() => window.webAuth.authorize({ connection: 'op' }));
+    await signInAtProvider(page, GRACE);
+    await checkSignedIn(page, 'op', GRACE);
+    const returnTo = spa.allowed_logout_urls[0];
+    const visited = [];
+    page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) visited.push(frame.url()); });
+    // As the SPA's own logout does: its tokens go, then the browser to Tessera's logout.
+    await page.evaluate(([to, clientID]) => {
+      localStorage.clear();
+      window.webAuth.logout({ returnTo: to, clientID, federated: true });
+    }, [returnTo, spa.client_id]);
+    // Tessera sent the browser to the provider's end-session endpoint; it asks, then returns.
+    await page.waitForURL((url) => url.origin === op.origin && url.pathname.startsWith('/session/end'));
+    const asked = new URL(visited.find((url) => url.startsWith(`${op.issuer}/session/end`)));
+    assert.equal(asked.searchParams.get('client_id'), `tessera-${suffix}`);
+    assert.equal(asked.searchParams.get('post_logout_redirect_uri'), returnTo);
+    await page.click('button[name=logout][value=yes]');
+    await page.waitForURL((url) => url.href.startsWith(returnTo), { timeout: 20000 });
+    assert.equal(await signsInSilently(context), false, 'the Tessera session ended');
+    // The provider's ended too: the next sign-in through it asks for a login again.
+    await openSpa(page);
+    await page.evaluate(() => window.webAuth.authorize({ connection: 'op' }));
+    await signInAtProvider(page, GRACE);
+    await checkSignedIn(page, 'op', GRACE);
   });
 });

@@ -254,6 +254,7 @@ fn oidc_options(options: &Map<String, Value>) -> Checked<()> {
         "token_endpoint",
         "jwks_uri",
         "userinfo_endpoint",
+        "end_session_endpoint",
     ] {
         optional_url(options, member)?;
     }
@@ -599,6 +600,10 @@ mod tests {
             json!({"discovery_url": "https://idp.example/", "client_id": "c", "client_secret": "s",
                    "connection_settings": {"pkce": "disabled"}}),
             json!({"issuer": "https://idp.example/", "client_id": "c", "client_secret": "s"}),
+            json!({"discovery_url": "https://idp.example/", "client_id": "c", "client_secret": "s",
+                   "end_session_endpoint": "javascript:alert(1)"}),
+            json!({"discovery_url": "https://idp.example/", "client_id": "c", "client_secret": "s",
+                   "end_session_endpoint": "http://10.0.0.1/logout"}),
         ];
         for options in refused {
             assert!(
@@ -611,6 +616,7 @@ mod tests {
             "authorization_endpoint": "http://localhost:4010/auth",
             "token_endpoint": "http://[::1]:4010/token",
             "jwks_uri": "http://127.0.0.1:4010/jwks",
+            "end_session_endpoint": "http://127.0.0.1:4010/session/end",
             "client_id": "c",
             "client_secret": "s",
         }));

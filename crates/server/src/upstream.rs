@@ -82,6 +82,11 @@ pub(crate) struct Provider {
     pub(crate) jwks_uri: String,
     #[serde(default)]
     pub(crate) userinfo_endpoint: Option<String>,
+    /// OpenID Connect RP-Initiated Logout: where the browser ends its session at the
+    /// provider (a federated logout). Read as any JSON: what is not a usable URL only
+    /// leaves federated logouts out, never sign-ins.
+    #[serde(default)]
+    end_session_endpoint: Option<Value>,
     #[serde(default)]
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
     /// RFC 9207: whether the provider puts `iss` in every authorization response.
@@ -363,6 +368,7 @@ impl Upstreams {
                     .to_string(),
                 jwks_uri: text(options, "jwks_uri").unwrap_or_default().to_string(),
                 userinfo_endpoint: text(options, "userinfo_endpoint").map(str::to_string),
+                end_session_endpoint: options.get("end_session_endpoint").cloned(),
                 token_endpoint_auth_methods_supported: None,
                 authorization_response_iss_parameter_supported: None,
             },
@@ -373,6 +379,51 @@ impl Upstreams {
             (Instant::now(), connection.updated_at, provider.clone()),
         );
         Ok(provider)
+    }
+
+    /// Where the browser ends its session at the connection's provider (OpenID Connect
+    /// RP-Initiated Logout 1.0 §2: the provider's `end_session_endpoint` with the
+    /// connection's `client_id` and, when given, where the provider sends the browser
+    /// after — a URL it must have registered for that client). `None` when the provider
+    /// has no such endpoint or cannot be read now: the logout here stands alone.
+    pub(crate) async fn end_session_url(
+        &self,
+        connection: &ConnectionRecord,
+        post_logout_redirect_uri: Option<&str>,
+    ) -> Option<String> {
+        if !matches!(strategy_of(connection), Ok(Strategy::Oidc)) {
+            return None;
+        }
+        let provider = match self.provider(connection).await {
+            Ok(provider) => provider,
+            Err(error) => {
+                tracing::warn!(connection = %connection.name, %error, "federated logout: the provider cannot be read");
+                return None;
+            }
+        };
+        // Checked here, not with the other endpoints: one a federated logout cannot use must
+        // not stop sign-ins.
+        let endpoint = provider
+            .end_session_endpoint
+            .as_ref()?
+            .as_str()
+            .unwrap_or_default();
+        let mut url = match upstream_url(endpoint) {
+            Ok(url) => url,
+            Err(why) => {
+                tracing::warn!(connection = %connection.name, "federated logout: the provider's end_session_endpoint {why}");
+                return None;
+            }
+        };
+        let client_id = text(&connection.options, "client_id").unwrap_or_default();
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("client_id", client_id);
+            if let Some(uri) = post_logout_redirect_uri {
+                query.append_pair("post_logout_redirect_uri", uri);
+            }
+        }
+        Some(url.into())
     }
 
     /// Where the browser goes to sign in at the connection's provider.
@@ -1098,6 +1149,7 @@ mod tests {
             token_endpoint: "https://idp/t".into(),
             jwks_uri: "https://idp/k".into(),
             userinfo_endpoint: None,
+            end_session_endpoint: None,
             token_endpoint_auth_methods_supported: methods
                 .map(|m| m.into_iter().map(str::to_string).collect()),
             authorization_response_iss_parameter_supported: None,

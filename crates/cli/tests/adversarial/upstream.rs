@@ -188,6 +188,14 @@ async fn discovery(State(p): State<Provider>, Path(defect): Path<String>) -> Res
     if defect == "userinfo-other-sub" || defect == "good" {
         document["userinfo_endpoint"] = json!(format!("{}/{defect}/userinfo", p.base));
     }
+    // Where a federated logout would send the browser (`upstream_logout`).
+    document["end_session_endpoint"] = match defect.as_str() {
+        "end-session-javascript" => json!("javascript:alert(document.cookie)"),
+        "end-session-network" => json!("http://10.0.0.1/logout"),
+        "end-session-huge" => json!(format!("{}/{defect}/logout?{}", p.base, "x".repeat(3000))),
+        "end-session-number" => json!(7),
+        _ => json!(format!("{}/{defect}/logout", p.base)),
+    };
     axum::Json(document).into_response()
 }
 

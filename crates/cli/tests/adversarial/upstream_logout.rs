@@ -5,11 +5,16 @@
 //! refused with a 400 — or, naming a session or user that is not this one, end nothing —
 //! and the session must still sign in silently. The control, the provider's own token
 //! for that session, ends it once: the same token again is refused.
+//!
+//! A federated logout (`/v2/logout?federated`) sends the browser only to an end-session
+//! endpoint Tessera would fetch from itself: a provider naming `javascript:`, plain http to
+//! the network, 3 KB or a number there still signs users in, and its federated logout ends at
+//! the application's return URL.
 
 use aws_lc_rs::hmac;
 use serde_json::{Value, json};
 use tessera_jose::b64;
-use tessera_testkit::{TestServer, browser, spawn};
+use tessera_testkit::{TestServer, browser, location, spawn};
 
 use crate::harness::Tally;
 use crate::upstream::{
@@ -309,5 +314,65 @@ async fn logout_tokens_not_from_the_provider_or_not_for_this_session_end_nothing
         post_token(&server, "h-good", &genuine).await,
         400,
     );
+    tally.finish();
+}
+
+#[tokio::test]
+async fn a_federated_logout_goes_only_to_a_usable_end_session_endpoint() {
+    let mut tally = Tally::new("upstream/federated_logout");
+    let provider = start_provider().await;
+    let server = spawn().await;
+    let token = server
+        .management_token(&["create:connections", "read:connections", "update:clients"])
+        .await;
+    let back = "https://app.example/signed-out";
+    let response = reqwest::Client::new()
+        .patch(server.url(&format!("/api/v2/clients/{}", server.spa_client_id)))
+        .bearer_auth(&token)
+        .json(&json!({"allowed_logout_urls": [back]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let logout = server.url(&format!(
+        "/v2/logout?federated&client_id={}&returnTo={}",
+        server.spa_client_id,
+        form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+    ));
+    for defect in [
+        "good",
+        "end-session-javascript",
+        "end-session-network",
+        "end-session-huge",
+        "end-session-number",
+    ] {
+        connect(&server, &token, &provider, defect).await;
+        let down = browser();
+        let signed_in = matches!(
+            sign_in_with(&server, defect, &down).await,
+            Ended::App(ref params) if params.contains_key("code")
+        );
+        tally.case(
+            format_args!("{defect}: signs its user in"),
+            signed_in,
+            signed_in,
+        );
+        let to = location(&down.get(&logout).send().await.unwrap());
+        let expected = if defect == "good" {
+            format!(
+                "{}/good/logout?client_id={CLIENT_ID}&post_logout_redirect_uri={}",
+                provider.base,
+                form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+            )
+        } else {
+            back.to_string()
+        };
+        let ended = !server.signs_in_silently(&down).await;
+        tally.case(
+            format_args!("{defect}: the federated logout ends here and goes to {expected}"),
+            to == expected && ended,
+            format_args!("{to}, ended {ended}"),
+        );
+    }
     tally.finish();
 }

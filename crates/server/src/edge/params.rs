@@ -153,6 +153,11 @@ impl Params {
         self.values.insert(name.to_string(), value.to_string());
     }
 
+    /// Whether the parameter is there, even empty: a flag such as Auth0's `?federated`.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
     /// The value, or `None` when absent or empty.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values

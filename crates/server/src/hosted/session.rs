@@ -253,9 +253,13 @@ pub(crate) async fn browser_remembered(
 }
 
 /// Ends the browser's session (if any), revokes the refresh tokens obtained in it, and
-/// returns the `Set-Cookie` that clears it.
-pub(crate) async fn end(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
+/// returns the `Set-Cookie` that clears it, with the session that ended.
+pub(crate) async fn end(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(HeaderValue, Option<SessionRecord>), StoreError> {
     let name = cookie_name(state, SESSION_COOKIE);
+    let mut ended = None;
     if let Some(value) = read_cookie(headers, &name) {
         let id_hash = ids::secret_hash(&value);
         // Refresh tokens obtained in this session end with it.
@@ -268,10 +272,11 @@ pub(crate) async fn end(state: &AppState, headers: &HeaderMap) -> Result<HeaderV
             event.user_id = Some(session.user_id.clone());
             event.connection.clone_from(&session.connection);
             state.record_log(event);
+            ended = Some(session);
         }
         state.store().delete_session(&id_hash, now()).await?;
     }
-    Ok(set_cookie(state, &name, "", 0))
+    Ok((set_cookie(state, &name, "", 0), ended))
 }
 
 /// The browser's CSRF token, and a `Set-Cookie` when a new one had to be made.

@@ -1,12 +1,16 @@
 //! Logout: Auth0's `/v2/logout` and OpenID Connect RP-initiated logout (`/oidc/logout`).
 //! Both end the Tessera session. A return URL is followed only when it is one of the
-//! application's allowed logout URLs, exactly; otherwise a page, never a redirect.
+//! application's allowed logout URLs, exactly; otherwise a page, never a redirect. With
+//! Auth0's `federated`, a session signed in through an upstream OpenID Connect provider
+//! that has an end-session endpoint goes on to end there too, the provider sending the
+//! browser to that same return URL.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::Client;
+use tessera_store::SessionRecord;
 
 use crate::AppState;
 use crate::edge::params::Params;
@@ -43,6 +47,38 @@ async fn find_client(
     }
 }
 
+/// Where the browser goes once Tessera's session has ended: with `federated`, through the
+/// end-session endpoint of the provider the session was signed in with, when there is one
+/// (then on to `destination`, which the provider must know); else to `destination` or the
+/// logged-out page.
+async fn onward(
+    state: &AppState,
+    (federated, ended): (bool, Option<&SessionRecord>),
+    destination: Option<String>,
+) -> Result<Response, PageError> {
+    let connection = match ended.and_then(|session| session.connection.as_deref()) {
+        Some(name) if federated => {
+            state
+                .config_reads()
+                .connection_named(state.store(), name)
+                .await?
+        }
+        _ => None,
+    };
+    if let Some(connection) = connection
+        && let Some(url) = state
+            .upstreams()
+            .end_session_url(&connection, destination.as_deref())
+            .await
+    {
+        return Ok(pages::redirect(&url));
+    }
+    Ok(match destination {
+        Some(url) => pages::redirect(&url),
+        None => logged_out_page(),
+    })
+}
+
 fn not_allowed(parameter: &str) -> PageError {
     PageError::bad_request(
         "Logout URL not allowed",
@@ -58,13 +94,14 @@ pub(crate) async fn v2_logout(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let cookie = match session::end(&state, &headers).await {
-        Ok(cookie) => cookie,
+    let (cookie, ended) = match session::end(&state, &headers).await {
+        Ok(ended) => ended,
         Err(error) => return PageError::from(error).into_response(),
     };
     let result = async {
         let params = Params::from_urlencoded(query.unwrap_or_default().as_bytes())
             .map_err(|e| PageError::bad_request("Invalid request", e.to_string()))?;
+        let federated = params.has("federated");
         let client = find_client(&state, params.get("client_id")).await?;
         let destination = match (params.get("returnTo"), &client) {
             (Some(return_to), Some(client))
@@ -76,10 +113,7 @@ pub(crate) async fn v2_logout(
             (None, Some(client)) => client.allowed_logout_urls.first().cloned(),
             (None, None) => None,
         };
-        Ok(match destination {
-            Some(url) => pages::redirect(&url),
-            None => logged_out_page(),
-        })
+        onward(&state, (federated, ended.as_ref()), destination).await
     }
     .await;
     with_cleared_session(result.unwrap_or_else(IntoResponse::into_response), cookie)
@@ -108,13 +142,14 @@ async fn oidc_logout_with(
     headers: &HeaderMap,
     params: Result<Params, crate::edge::params::ParamsError>,
 ) -> Response {
-    let cookie = match session::end(state, headers).await {
-        Ok(cookie) => cookie,
+    let (cookie, ended) = match session::end(state, headers).await {
+        Ok(ended) => ended,
         Err(error) => return PageError::from(error).into_response(),
     };
     let result = async {
         let params =
             params.map_err(|e| PageError::bad_request("Invalid request", e.to_string()))?;
+        let federated = params.has("federated");
         // The hint names the client; an expired hint is still a valid hint.
         let hinted_client = match params.get("id_token_hint") {
             None => None,
@@ -152,10 +187,10 @@ async fn oidc_logout_with(
                     }
                     None => uri.to_string(),
                 };
-                Ok(pages::redirect(&location))
+                onward(state, (federated, ended.as_ref()), Some(location)).await
             }
             (Some(_), _) => Err(not_allowed("post_logout_redirect_uri")),
-            (None, _) => Ok(logged_out_page()),
+            (None, _) => onward(state, (federated, ended.as_ref()), None).await,
         }
     }
     .await;

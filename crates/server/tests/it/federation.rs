@@ -1043,3 +1043,76 @@ async fn the_providers_logout_ends_the_sessions_signed_in_through_it() {
     assert_eq!(logout["sid"], json!(first_sid), "{logout}");
     assert!(logout["events"].is_object(), "{logout}");
 }
+
+#[tokio::test]
+async fn a_federated_logout_ends_the_providers_session_too() {
+    // Auth0's `/v2/logout?federated`: Tessera's session ends, then the browser goes to the
+    // provider's end-session endpoint (a second Tessera's `/oidc/logout`), which sends it on
+    // to the return URL both know.
+    let f = federation().await;
+    let bye = "https://app.example/bye";
+    for (server, client_id) in [
+        (&f.upstream, f.app_id.as_str()),
+        (&f.downstream, f.downstream.spa_client_id.as_str()),
+    ] {
+        let (status, body) = management(
+            server,
+            Method::PATCH,
+            &format!("/clients/{client_id}"),
+            Some(json!({"allowed_logout_urls": [bye]})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let signed_in = || async {
+        let (down, up) = (browser(), browser());
+        let (url, _) = authorize(&f, "acme");
+        let callback = to_the_callback(&f, &down, &up, &url).await;
+        finish(&f, &down, &callback).await;
+        assert!(f.downstream.signs_in_silently(&down).await);
+        assert!(f.upstream.signs_in_silently(&up).await);
+        (down, up)
+    };
+    let logout = |federated: bool| {
+        let mut url = format!(
+            "/v2/logout?client_id={}&returnTo={}",
+            f.downstream.spa_client_id,
+            urlencode(bye)
+        );
+        if federated {
+            url.push_str("&federated");
+        }
+        f.downstream.url(&url)
+    };
+
+    // Without `federated`: back to the application, the provider's session untouched.
+    let (down, up) = signed_in().await;
+    let response = down.get(logout(false)).send().await.unwrap();
+    assert_eq!(location(&response), bye);
+    assert!(!f.downstream.signs_in_silently(&down).await);
+    assert!(f.upstream.signs_in_silently(&up).await);
+
+    // With it: through the provider's end-session endpoint, which ends its session too.
+    let (down, up) = signed_in().await;
+    let response = down.get(logout(true)).send().await.unwrap();
+    let at_provider = location(&response);
+    let expected = format!(
+        "{}oidc/logout?client_id={}&post_logout_redirect_uri={}",
+        f.upstream.issuer,
+        f.app_id,
+        urlencode(bye)
+    );
+    assert_eq!(at_provider, expected);
+    assert!(!f.downstream.signs_in_silently(&down).await);
+    let response = up.get(&at_provider).send().await.unwrap();
+    assert_eq!(location(&response), bye);
+    assert!(!f.upstream.signs_in_silently(&up).await);
+
+    // A browser signed in with a password here has no provider to go through.
+    let password = browser();
+    f.downstream
+        .authorization_code(&password, "openid", None)
+        .await;
+    let response = password.get(logout(true)).send().await.unwrap();
+    assert_eq!(location(&response), bye);
+}
