@@ -689,26 +689,28 @@ async fn actions_see_the_connection_the_user_signed_in_with() {
          };",
     )
     .await;
-    let (down, up) = (browser(), browser());
-    let (url, verifier) = authorize(&f, "acme");
-    let callback = to_the_callback(&f, &down, &up, &url).await;
-    let params = params_of(&finish(&f, &down, &callback).await);
-    let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
-    assert_eq!(status, 200, "{tokens}");
+    let (_, _, tokens) = browsers_through_acme(&f).await;
     assert_eq!(
         claims_of(tokens["id_token"].as_str().unwrap())["https://example.com/connection"],
         format!("acme oidc {} oidc", f.connection_id).as_str()
     );
 }
 
-/// One sign-in through `acme` from a fresh browser; the `sub` of the ID token and the token.
-async fn sign_in_through_acme(f: &Federation) -> (String, String) {
+/// One sign-in through `acme` from a fresh pair of browsers: the downstream one, the
+/// provider's, and the downstream tokens.
+async fn browsers_through_acme(f: &Federation) -> (reqwest::Client, reqwest::Client, Value) {
     let (down, up) = (browser(), browser());
     let (url, verifier) = authorize(f, "acme");
     let callback = to_the_callback(f, &down, &up, &url).await;
     let params = params_of(&finish(f, &down, &callback).await);
     let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
     assert_eq!(status, 200, "{tokens}");
+    (down, up, tokens)
+}
+
+/// One sign-in through `acme` from a fresh browser; the `sub` of the ID token and the token.
+async fn sign_in_through_acme(f: &Federation) -> (String, String) {
+    let (_, _, tokens) = browsers_through_acme(f).await;
     let id_token = tokens["id_token"].as_str().unwrap().to_string();
     let sub = claims_of(&id_token)["sub"].as_str().unwrap().to_string();
     (sub, id_token)
@@ -987,12 +989,7 @@ async fn the_providers_logout_ends_the_sessions_signed_in_through_it() {
     // password downstream.
     let mut through_acme = Vec::new();
     for _ in 0..2 {
-        let (down, up) = (browser(), browser());
-        let (url, verifier) = authorize(&f, "acme");
-        let callback = to_the_callback(&f, &down, &up, &url).await;
-        let params = params_of(&finish(&f, &down, &callback).await);
-        let (status, tokens) = f.downstream.redeem(&params["code"], &verifier).await;
-        assert_eq!(status, 200, "{tokens}");
+        let (down, up, tokens) = browsers_through_acme(&f).await;
         let sid = claims_of(tokens["id_token"].as_str().unwrap())["sid"]
             .as_str()
             .unwrap()
@@ -1065,10 +1062,7 @@ async fn a_federated_logout_ends_the_providers_session_too() {
         assert_eq!(status, 200, "{body}");
     }
     let signed_in = || async {
-        let (down, up) = (browser(), browser());
-        let (url, _) = authorize(&f, "acme");
-        let callback = to_the_callback(&f, &down, &up, &url).await;
-        finish(&f, &down, &callback).await;
+        let (down, up, _) = browsers_through_acme(&f).await;
         assert!(f.downstream.signs_in_silently(&down).await);
         assert!(f.upstream.signs_in_silently(&up).await);
         (down, up)
