@@ -47,39 +47,50 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Dev(args) => commands::dev::run(args).await,
         Command::Proxy(args) => commands::proxy::run(args).await,
         Command::Apis { action, common } => {
-            commands::apis::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::apis::run(&ctx, action).await)
         }
         Command::Apps { action, common } => {
-            commands::apps::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::apps::run(&ctx, action).await)
         }
         Command::Grants { action, common } => {
-            commands::grants::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::grants::run(&ctx, action).await)
         }
         Command::Users { action, common } => {
-            commands::users::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::users::run(&ctx, action).await)
         }
         Command::Roles { action, common } => {
-            commands::roles::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::roles::run(&ctx, action).await)
         }
         Command::Connections { action, common } => {
-            commands::connections::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::connections::run(&ctx, action).await)
         }
         Command::Admins { action, common } => {
-            commands::admins::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::admins::run(&ctx, action).await)
         }
         Command::Import { action, common } => match action {
             crate::cli::ImportAction::Auth0(args) => {
-                commands::import::auth0(&Context::open(&common).await?, args).await
+                let ctx = Context::open(&common).await?;
+                ctx.finish(commands::import::auth0(&ctx, args).await)
             }
         },
         Command::Actions { action, common } => {
-            commands::actions::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::actions::run(&ctx, action).await)
         }
         Command::Logs { action, common } => {
-            commands::logs::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::logs::run(&ctx, action).await)
         }
         Command::Keys { action, common } => {
-            commands::keys::run(&Context::open(&common).await?, action).await
+            let ctx = Context::open(&common).await?;
+            ctx.finish(commands::keys::run(&ctx, action).await)
         }
         Command::Backup { to, common } => commands::backup::backup(&common, &to).await,
         Command::Restore { from, common } => commands::backup::restore(&common, &from).await,

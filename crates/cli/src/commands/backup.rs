@@ -70,6 +70,12 @@ pub async fn backup(common: &AdminArgs, target: &Path) -> CliResult<()> {
              (and keep the master key apart from it): see OPERATIONS.md",
         ));
     }
+    if let Some(path) = super::missing_sqlite_file(&settings.database_url) {
+        return Err(CliError::invalid(format!(
+            "there is no database at {} to back up (is the database URL the one you meant?)",
+            path.display()
+        )));
+    }
     refuse_existing(target, "the backup file")?;
     let store = open_store(&settings.database_url).await?;
     let partial = partial_name(target);

@@ -40,18 +40,43 @@ pub struct Context {
     pub settings: Settings,
     pub store: Store,
     pub json: bool,
+    /// The SQLite file this command's opening made (there was none).
+    made_database: Option<std::path::PathBuf>,
 }
 
 impl Context {
     pub async fn open(args: &AdminArgs) -> CliResult<Context> {
         let settings = Settings::load(&args.config, &Overrides::default())?;
+        let made_database = missing_sqlite_file(&settings.database_url);
         let store = open_store(&settings.database_url).await?;
         Ok(Context {
             settings,
             store,
             json: args.json,
+            made_database,
         })
     }
+
+    /// A command's outcome; when it succeeded on a database opened for it just now, says
+    /// so: made on purpose before a first `serve` (`apis create`…), or at a mistyped path,
+    /// where a listing would answer "none yet" and the typo go unseen.
+    pub fn finish(&self, outcome: CliResult<()>) -> CliResult<()> {
+        if let (Ok(()), Some(path)) = (&outcome, &self.made_database) {
+            eprintln!(
+                "note: there was no database at {}: a new one was made there \
+                 (is the database URL the one you meant?)",
+                path.display()
+            );
+        }
+        outcome
+    }
+}
+
+/// The file of an SQLite database URL when there is none there yet.
+pub fn missing_sqlite_file(database_url: &str) -> Option<std::path::PathBuf> {
+    tessera_store::sqlite_path(database_url)
+        .ok()
+        .filter(|path| !path.exists())
 }
 
 /// Opens the database; warns when other users may read an SQLite database's files or

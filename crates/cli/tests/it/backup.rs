@@ -196,3 +196,24 @@ fn backup_and_restore_name_pg_dump_for_postgresql() {
     assert!(stderr.contains("pg_restore"), "{stderr}");
     assert!(!env.path().join("x.db").exists());
 }
+
+#[test]
+fn a_mistyped_database_path_is_told_and_never_backed_up() {
+    let env = Env::new(TESSERA);
+    let typo = env.path().join("tesera.db");
+    let url = format!("sqlite://{}", typo.display());
+    // A backup of nothing is refused, and makes no database there.
+    let (_, stderr) = env.fails(&["backup", "--to", "b.db", "--database-url", &url]);
+    assert!(stderr.contains("there is no database at"), "{stderr}");
+    assert!(!typo.exists() && !env.path().join("b.db").exists());
+    // Another command makes one (as before a first `serve`), and says so.
+    let output = env.run(&["users", "list", "--database-url", &url]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("there was no database at"), "{stderr}");
+    assert!(typo.exists());
+    // Once it exists, nothing more is said.
+    let output = env.run(&["users", "list", "--database-url", &url]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("no database"), "{stderr}");
+}
