@@ -426,6 +426,24 @@ pub(crate) enum Redirects<'a> {
     },
 }
 
+/// `event.session` in a browser's sign-in: the session in the Management API's shape
+/// (`GET /api/v2/sessions/{id}`). Auth0 has it in interactive flows only: a refresh, the
+/// password grant and the device flow's token have none.
+async fn session_event(
+    state: &AppState,
+    redirects: Redirects<'_>,
+) -> Result<Option<Value>, StoreError> {
+    let sid = match redirects {
+        Redirects::Browser { sid, .. } => sid,
+        Redirects::Resuming { continuation, .. } => continuation.sid.as_str(),
+        Redirects::Impossible => return Ok(None),
+    };
+    let lifetimes = crate::hosted::session::lifetimes(state).await?;
+    let live = crate::management::sessions::live_at(lifetimes);
+    let details = state.store().find_session_by_sid(sid, live).await?;
+    Ok(details.map(|details| crate::management::sessions::shape(&details, lifetimes)))
+}
+
 /// Runs post-login (Rules, then the bound actions) for a user about to get tokens.
 pub(crate) async fn post_login(
     state: &AppState,
@@ -482,6 +500,9 @@ pub(crate) async fn post_login(
     }
     if let Some(refresh_token) = login.refresh_token {
         event["refresh_token"] = refresh_token();
+    }
+    if let Some(session) = session_event(state, login.redirects).await? {
+        event["session"] = session;
     }
     let redirect = redirect_context(state, login, &program)?;
     let redirect_state = redirect.as_ref().map(|context| context.state.clone());

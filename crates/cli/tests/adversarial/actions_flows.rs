@@ -742,3 +742,70 @@ async fn an_action_cannot_lengthen_a_refresh_tokens_life() {
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn the_session_an_action_sees_holds_no_cookie_or_secret() {
+    // `event.session` (a browser's sign-in) is the Management API's session object: its id
+    // is the public `sid`; the browser's cookies, the password and the code never reach an
+    // action.
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/event_session");
+    bind_post_login(
+        &server,
+        &token,
+        "dumping",
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.accessToken.setCustomClaim('https://x/event', JSON.stringify(event));\n};",
+    )
+    .await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let tokens = server.code_flow(&client, "openid", Some(API)).await;
+    let access = server
+        .verify(tokens["access_token"].as_str().unwrap(), API)
+        .await;
+    let dumped = access["https://x/event"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let sid = server
+        .verify(tokens["id_token"].as_str().unwrap(), &server.spa_client_id)
+        .await["sid"]
+        .clone();
+    let event: Value = serde_json::from_str(&dumped).unwrap_or(Value::Null);
+    tally.case(
+        "event.session is the browser's session, by its sid",
+        event["session"]["id"] == sid && sid.is_string(),
+        format_args!("{}", event["session"]),
+    );
+    let cookies = reqwest::cookie::CookieStore::cookies(&*jar, &server.url("/").parse().unwrap())
+        .map(|header| header.to_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let values: Vec<&str> = cookies
+        .split("; ")
+        .filter_map(|pair| pair.split_once('=').map(|(_, value)| value))
+        .filter(|value| value.len() >= 16)
+        .collect();
+    tally.case(
+        "the browser has its session cookie (the control)",
+        !values.is_empty(),
+        &cookies,
+    );
+    for value in values {
+        tally.case(
+            "no cookie value of the browser's in the event",
+            !dumped.contains(value),
+            "a cookie value was in the event",
+        );
+    }
+    tally.case(
+        "the password is not in the event",
+        !dumped.contains(PASSWORD),
+        "the password was in the event",
+    );
+    tally.finish();
+}

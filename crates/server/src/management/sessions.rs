@@ -26,15 +26,15 @@ fn not_found() -> ApiError {
 
 /// What makes a session live now: not past its idle end (the store's `expires_at`), and
 /// signed in within the tenant's absolute lifetime as it is now.
-fn live_at(lifetimes: SessionLifetimes) -> (i64, i64) {
+pub(crate) fn live_at(lifetimes: SessionLifetimes) -> (i64, i64) {
     let now = now();
     (now, now - lifetimes.absolute)
 }
 
 /// A session in Auth0's shape. `expires_at` is the absolute end, `idle_expires_at` the end
 /// if it is not used again; `device` holds what was recorded (sessions from before it was
-/// kept have none).
-fn shape(details: &SessionDetails, lifetimes: SessionLifetimes) -> Value {
+/// kept have none). Post-login's `event.session` too.
+pub(crate) fn shape(details: &SessionDetails, lifetimes: SessionLifetimes) -> Value {
     let session = &details.session;
     let time = |at: i64| json!(claims::rfc3339(at));
     let mut device = Map::new();

@@ -647,3 +647,43 @@ async fn post_login_may_shorten_the_refresh_tokens_life() {
         "the new token went idle at once: {body}"
     );
 }
+
+#[tokio::test]
+async fn post_login_sees_the_browsers_session_and_a_refresh_none() {
+    let server = spawn().await;
+    let code = r#"
+exports.onExecutePostLogin = async (event, api) => {
+  const session = event.session;
+  api.idToken.setCustomClaim('https://example.com/session', session ? {
+    id: session.id,
+    user_id: session.user_id,
+    authenticated_at: session.authenticated_at,
+    methods: session.authentication.methods.map((m) => m.name),
+    initial_ip: session.device.initial_ip,
+  } : null);
+  api.accessToken.setCustomClaim('https://example.com/has_session', Boolean(session));
+};
+"#;
+    bind(&server, "post-login", "session", code).await;
+    let tokens = server
+        .code_flow(&browser(), "openid offline_access", Some(API))
+        .await;
+    let id = payload(tokens["id_token"].as_str().unwrap());
+    let seen = &id["https://example.com/session"];
+    assert_eq!(seen["id"], id["sid"], "{seen}");
+    assert_eq!(seen["user_id"], json!(server.user_id));
+    assert_eq!(seen["methods"], json!(["pwd"]));
+    assert_eq!(seen["initial_ip"], "127.0.0.1");
+    let authenticated = seen["authenticated_at"].as_str().unwrap();
+    assert!(
+        authenticated.ends_with('Z') && authenticated.contains('T'),
+        "{seen}"
+    );
+    // A refresh is no browser's sign-in: no session there, as on Auth0.
+    let (status, refreshed) = server
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let access = payload(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(access["https://example.com/has_session"], false);
+}
