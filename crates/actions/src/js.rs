@@ -80,6 +80,8 @@ pub(crate) struct RecordedDenial {
     pub user_message: Option<String>,
     /// `api.refreshToken.revoke`: the refresh token presented is revoked as well.
     pub revoke_refresh_token: bool,
+    /// `api.session.revoke`: the session ends too; whether its refresh tokens are kept.
+    pub end_session: Option<bool>,
 }
 
 impl Record {
@@ -125,12 +127,14 @@ impl Record {
                             reason: text(1),
                             user_message: None,
                             revoke_refresh_token: false,
+                            end_session: None,
                         },
                         _ => RecordedDenial {
                             code: "access_denied".to_string(),
                             reason: text(0),
                             user_message: (!argument(1).is_null()).then(|| text(1)),
                             revoke_refresh_token: false,
+                            end_session: None,
                         },
                     });
                 }
@@ -153,6 +157,30 @@ impl Record {
                         reason: text(0),
                         user_message: None,
                         revoke_refresh_token: true,
+                        end_session: None,
+                    });
+                }
+                "session.revoke" => {
+                    // The prelude let only these shapes through; the engine checks again.
+                    let keep = match argument(1) {
+                        Json::Null => false,
+                        options => match options.get("preserveRefreshTokens") {
+                            None | Some(Json::Null) => false,
+                            Some(Json::Bool(keep)) => *keep,
+                            Some(_) => {
+                                return Err(format!("api.{method}: unreadable arguments"));
+                            }
+                        },
+                    };
+                    if !argument(0).is_string() {
+                        return Err(format!("api.{method}: the reason must be a string"));
+                    }
+                    record.denied = Some(RecordedDenial {
+                        code: "access_denied".to_string(),
+                        reason: text(0),
+                        user_message: None,
+                        revoke_refresh_token: false,
+                        end_session: Some(keep),
                     });
                 }
                 "redirect.sendUserTo" => {
@@ -170,6 +198,7 @@ impl Record {
                         reason: text(1),
                         user_message: None,
                         revoke_refresh_token: false,
+                        end_session: None,
                     });
                 }
                 other => return Err(format!("api.{other} is not known to the engine")),

@@ -276,6 +276,10 @@ pub struct Denial {
     /// post-login's `api.refreshToken.revoke`: the refresh token the exchange presented is
     /// revoked too (the engine allows it only where the event has `refresh_token`).
     pub revoke_refresh_token: bool,
+    /// post-login's `api.session.revoke`: the browser's session ends too (the engine
+    /// allows it only where the event has `session`); whether its refresh tokens are kept
+    /// (`preserveRefreshTokens`).
+    pub end_session: Option<bool>,
     /// The action or rule that denied.
     pub by: String,
 }

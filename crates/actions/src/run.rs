@@ -31,6 +31,9 @@ pub(crate) struct Prepared {
     /// Whether the event has `refresh_token` (a refresh token exchange), which
     /// `api.refreshToken.revoke` needs.
     exchanges_refresh_token: bool,
+    /// Whether the event has `session` (a browser's sign-in), which `api.session.revoke`
+    /// needs.
+    has_session: bool,
 }
 
 impl Prepared {
@@ -43,6 +46,10 @@ impl Prepared {
             .event
             .get("refresh_token")
             .is_some_and(|token| !token.is_null());
+        let has_session = job
+            .event
+            .get("session")
+            .is_some_and(|session| !session.is_null());
         let (redirect_json, continue_json) = match &job.redirect {
             None => ("null".to_string(), "null".to_string()),
             Some(context) => (
@@ -62,6 +69,7 @@ impl Prepared {
             redirect_json,
             continue_json,
             exchanges_refresh_token,
+            has_session,
         }
     }
 }
@@ -76,6 +84,7 @@ pub(crate) fn run_job(
         redirect_json,
         continue_json,
         exchanges_refresh_token,
+        has_session,
     }: Prepared,
     limits: &crate::Limits,
     running: &Mutex<String>,
@@ -214,10 +223,21 @@ pub(crate) fn run_job(
                 let denied = apply(&mut outcome, record);
                 // A denial wins over a redirect asked for in the same execution.
                 if let Some(denied) = denied {
-                    if denied.revoke_refresh_token && !exchanges_refresh_token {
-                        let message = "api.refreshToken.revoke: this transaction has no refresh \
-                                       token (event.refresh_token is set only when one is exchanged)"
-                            .to_string();
+                    let missing = if denied.revoke_refresh_token && !exchanges_refresh_token {
+                        Some(
+                            "api.refreshToken.revoke: this transaction has no refresh token \
+                             (event.refresh_token is set only when one is exchanged)",
+                        )
+                    } else if denied.end_session.is_some() && !has_session {
+                        Some(
+                            "api.session.revoke: this transaction has no session \
+                             (event.session is set only in a browser's sign-in)",
+                        )
+                    } else {
+                        None
+                    };
+                    if let Some(message) = missing {
+                        let message = message.to_string();
                         if let Some(log) = outcome.logs.last_mut() {
                             log.error = Some(message.clone());
                         }
@@ -408,6 +428,7 @@ fn denial(denied: RecordedDenial, by: &str) -> Denial {
         reason: denied.reason,
         user_message: denied.user_message,
         revoke_refresh_token: denied.revoke_refresh_token,
+        end_session: denied.end_session,
         by: by.to_string(),
     }
 }

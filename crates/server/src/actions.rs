@@ -548,6 +548,24 @@ pub(crate) async fn post_login(
         tracing::error!(target: "tessera::actions", client_id = %login.client.client_id, "an action redirected where no redirect can happen: the login is refused");
         return Err(Stopped::Failed);
     }
+    if let (Some(denial), Some(sid)) = (&outcome.denied, sid)
+        && let Some(keep_refresh_tokens) = denial.end_session
+    {
+        // `api.session.revoke`: as an administrator ends a session (`session-revoked` for
+        // its applications), then the login is denied like any other.
+        let ended = state
+            .store()
+            .end_session(sid, !keep_refresh_tokens, now())
+            .await?;
+        tracing::info!(
+            target: "tessera::actions",
+            action = %denial.by,
+            client_id = %login.client.client_id,
+            ended,
+            keep_refresh_tokens,
+            "api.session.revoke: the browser's session is ended"
+        );
+    }
     let multifactor = outcome.multifactor.clone();
     let custom = settle(state, outcome, &login.client.client_id)?;
     match multifactor {

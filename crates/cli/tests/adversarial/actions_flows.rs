@@ -809,3 +809,91 @@ async fn the_session_an_action_sees_holds_no_cookie_or_secret() {
     );
     tally.finish();
 }
+
+#[tokio::test]
+async fn session_revoke_ends_only_its_own_session_and_fails_closed_on_hostile_arguments() {
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/session_revoke");
+    // A browser with a live session; each action below runs at its silent sign-in.
+    let prompt_none = |browser: &reqwest::Client| {
+        let pkce = pkce();
+        let url = server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]);
+        let browser = browser.clone();
+        async move { params_of(&location(&browser.get(&url).send().await.unwrap())) }
+    };
+    let bystander = browser();
+    server.authorization_code(&bystander, "openid", None).await;
+    for (n, (label, code)) in [
+        ("a number as the reason", "api.session.revoke(42);"),
+        ("no reason", "api.session.revoke();"),
+        (
+            "options that are a string",
+            "api.session.revoke('r', 'keep');",
+        ),
+        (
+            "preserveRefreshTokens as text",
+            "api.session.revoke('r', { preserveRefreshTokens: 'yes' });",
+        ),
+        (
+            "a reason whose toString lies",
+            "api.session.revoke({ toString() { return 'r'; } });",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let victim = browser();
+        server.authorization_code(&victim, "openid", None).await;
+        bind_post_login(
+            &server,
+            &token,
+            &format!("hostile-revoke-{n}"),
+            &format!("exports.onExecutePostLogin = async (event, api) => {{ {code} }};"),
+        )
+        .await;
+        let answer = prompt_none(&victim).await;
+        unbind_all(&server, &token).await;
+        let alive = server.signs_in_silently(&victim).await;
+        tally.case(
+            format_args!("{label}: the login fails closed, the session is not ended"),
+            answer.get("error").map(String::as_str) == Some("access_denied")
+                && !answer.contains_key("code")
+                && alive,
+            format_args!("{answer:?}, alive {alive}"),
+        );
+    }
+    // A 100 kB reason: the session ends, the application gets a bounded description.
+    let victim = browser();
+    server.authorization_code(&victim, "openid", None).await;
+    bind_post_login(
+        &server,
+        &token,
+        "long-revoke",
+        "exports.onExecutePostLogin = async (event, api) => { api.session.revoke('r'.repeat(100000)); };",
+    )
+    .await;
+    let answer = prompt_none(&victim).await;
+    unbind_all(&server, &token).await;
+    let alive = server.signs_in_silently(&victim).await;
+    let description = answer.get("error_description").map_or(0, String::len);
+    tally.case(
+        "a 100 kB reason: access_denied with 500 bytes of it and an ellipsis, the session ended",
+        answer.get("error").map(String::as_str) == Some("access_denied")
+            && answer
+                .get("error_description")
+                .is_some_and(|d| d == &format!("{}…", "r".repeat(500)))
+            && !alive,
+        format_args!("{description} bytes, alive {alive}"),
+    );
+    // Another browser's session is never the one ended.
+    let alive = server.signs_in_silently(&bystander).await;
+    tally.case("the bystander's session lives on", alive, alive);
+    tally.finish();
+}

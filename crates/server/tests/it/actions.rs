@@ -687,3 +687,78 @@ exports.onExecutePostLogin = async (event, api) => {
     let access = payload(refreshed["access_token"].as_str().unwrap());
     assert_eq!(access["https://example.com/has_session"], false);
 }
+
+/// `/authorize` with `prompt=none` in `browser`: the application's answer.
+async fn silently(
+    server: &TestServer,
+    browser: &reqwest::Client,
+) -> std::collections::HashMap<String, String> {
+    let response = browser
+        .get(code_url(server) + "&prompt=none&state=s")
+        .send()
+        .await
+        .unwrap();
+    params_of(&location(&response))
+}
+
+#[tokio::test]
+async fn post_login_may_end_the_browsers_session_with_or_without_its_refresh_tokens() {
+    let server = spawn().await;
+    // Two browsers signed in before the action, each with a refresh token of its session.
+    let (keeping, ending) = (browser(), browser());
+    let mut refresh = Vec::new();
+    for browser in [&keeping, &ending] {
+        let tokens = server
+            .code_flow(browser, "openid offline_access", Some(API))
+            .await;
+        refresh.push(tokens["refresh_token"].as_str().unwrap().to_string());
+    }
+    let revoking = |keep: bool| {
+        format!(
+            "exports.onExecutePostLogin = async (event, api) => {{\n\
+             if (event.transaction.protocol !== 'oauth2-refresh-token')\n\
+             api.session.revoke('risky sign-in', {{ preserveRefreshTokens: {keep} }});\n}};"
+        )
+    };
+    for (n, (browser, keep)) in [(&keeping, true), (&ending, false)].into_iter().enumerate() {
+        bind(
+            &server,
+            "post-login",
+            &format!("revoking-{n}"),
+            &revoking(keep),
+        )
+        .await;
+        let answer = silently(&server, browser).await;
+        assert_eq!(
+            answer.get("error").map(String::as_str),
+            Some("access_denied"),
+            "{answer:?}"
+        );
+        assert_eq!(answer["error_description"], "risky sign-in");
+        assert!(!answer.contains_key("code"));
+        // The session is over: the browser signs in again.
+        assert!(!server.signs_in_silently(browser).await);
+        let (status, body) = server.refresh(&refresh[n]).await;
+        assert_eq!(
+            status == 200,
+            keep,
+            "preserveRefreshTokens {keep}: {status} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn session_revoke_where_there_is_no_session_fails_the_refresh_closed() {
+    let server = spawn().await;
+    let tokens = server
+        .code_flow(&browser(), "openid offline_access", Some(API))
+        .await;
+    let code =
+        "exports.onExecutePostLogin = async (event, api) => { api.session.revoke('no session'); };";
+    bind(&server, "post-login", "revoking", code).await;
+    let (status, body) = server
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.to_string().contains("no session"), "{body}");
+}

@@ -524,6 +524,12 @@ pub(crate) async fn test(
                 json!({"revoked": true, "reason": denied.reason}),
             );
         }
+        if let Some(keep) = denied.end_session {
+            commands.insert(
+                "session".into(),
+                json!({"revoked": true, "reason": denied.reason, "preserve_refresh_tokens": keep}),
+            );
+        }
     }
     let error = outcome
         .failed
