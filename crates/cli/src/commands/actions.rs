@@ -365,7 +365,17 @@ async fn test(ctx: &Context, action: &str, event: &Path) -> CliResult<()> {
         "removed_scopes": outcome.removed_scopes,
         "app_metadata": outcome.app_metadata,
         "user_metadata": outcome.user_metadata,
-        "denied": outcome.denied.as_ref().map(|d| json!({"code": d.code, "reason": d.reason})),
+        "denied": outcome.denied.as_ref().map(|d| {
+            // What a denial ends besides the login, as the Management API's test says it.
+            let mut denied = json!({"code": d.code, "reason": d.reason});
+            if d.revoke_refresh_token {
+                denied["refresh_token_revoked"] = json!(true);
+            }
+            if let Some(keep) = d.end_session {
+                denied["session_revoked"] = json!({ "preserve_refresh_tokens": keep });
+            }
+            denied
+        }),
         "failed": outcome.failed.as_ref().map(|f| f.message.clone()),
     });
     output::print_json(&result);

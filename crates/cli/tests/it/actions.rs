@@ -152,3 +152,41 @@ fn actions_are_created_deployed_bound_and_deleted_from_the_cli() {
         "credentials-exchange runs no action."
     );
 }
+
+#[test]
+fn a_test_run_says_what_a_denial_ends() {
+    let env = Env::new(TESSERA);
+    let code = write(
+        &env,
+        "risky.js",
+        "exports.onExecutePostLogin = async (event, api) => {\n  if (event.session.device.last_ip !== event.request.ip) api.session.revoke('moved', { preserveRefreshTokens: true });\n};\n",
+    );
+    env.json(&[
+        "actions",
+        "create",
+        "risky",
+        "--trigger",
+        "post-login",
+        "--code",
+        &code,
+    ]);
+    let moved = write(
+        &env,
+        "moved.json",
+        r#"{"session": {"id": "s1", "device": {"last_ip": "10.0.0.1"}}, "request": {"ip": "192.0.2.7"}}"#,
+    );
+    let tested = env.json(&["actions", "test", "risky", "--event", &moved]);
+    assert_eq!(tested["denied"]["reason"], "moved", "{tested}");
+    assert_eq!(
+        tested["denied"]["session_revoked"]["preserve_refresh_tokens"], true,
+        "{tested}"
+    );
+    // From the address the session was last used at: nothing denied.
+    let none = write(
+        &env,
+        "none.json",
+        r#"{"session": {"device": {"last_ip": "192.0.2.7"}}, "request": {"ip": "192.0.2.7"}}"#,
+    );
+    let tested = env.json(&["actions", "test", "risky", "--event", &none]);
+    assert!(tested["denied"].is_null(), "{tested}");
+}
