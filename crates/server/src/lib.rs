@@ -60,6 +60,7 @@ pub use management::connections::direct as connections_admin;
 pub use management::sessions::direct as sessions_admin;
 /// The Management API's JSON shapes, which the CLI's `--json` prints too.
 pub use management::wire;
+pub use upstream_logout::{AtTheProvider, at_the_provider};
 
 use edge::{cors, deadline, headers, metrics, rejections};
 use hosted::{consent, dbconnections, email_verification, login, password_reset};

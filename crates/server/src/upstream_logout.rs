@@ -15,20 +15,36 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::connection::Strategy;
-use tessera_store::UpstreamLogout;
+use tessera_store::{ConnectionRecord, UpstreamLogout};
 
 use crate::clock::now;
 use crate::error::OAuthError;
 use crate::state::AppState;
 use crate::upstream::{LogoutToken, UpstreamError};
 
-/// Where the connection's provider posts its logout tokens (connection names are letters,
-/// digits and '-': nothing to encode).
-pub(crate) fn backchannel_logout_url(state: &AppState, connection_name: &str) -> String {
-    format!(
-        "{}login/backchannel-logout/{connection_name}",
-        state.issuer()
-    )
+/// What an administrator registers at an upstream connection's provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtTheProvider {
+    /// Tessera's one callback (`<issuer>login/callback`).
+    pub callback: String,
+    /// For OpenID Connect, where the provider posts its logout tokens.
+    pub backchannel_logout: Option<String>,
+}
+
+/// What to register at `connection`'s provider for `issuer` (normalized, ending in `/`);
+/// `None` for a database connection, which has no provider. Connection names are
+/// letters, digits and '-': nothing to encode.
+pub fn at_the_provider(issuer: &str, connection: &ConnectionRecord) -> Option<AtTheProvider> {
+    let strategy = Strategy::parse(&connection.strategy)?;
+    if strategy == Strategy::Database {
+        return None;
+    }
+    let oidc = matches!(strategy, Strategy::Oidc | Strategy::Google);
+    Some(AtTheProvider {
+        callback: format!("{issuer}{}", crate::hosted::upstream::CALLBACK_PATH),
+        backchannel_logout: oidc
+            .then(|| format!("{issuer}login/backchannel-logout/{}", connection.name)),
+    })
 }
 
 /// The provider's post. 200 once the sessions it names have ended (none may be left:

@@ -107,7 +107,7 @@ fn print(ctx: &Context, connection: &ConnectionRecord, done: Option<&str>) {
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    output::print_fields(&[
+    let mut fields = vec![
         ("id", text("id")),
         ("name", text("name")),
         ("display name", text("display_name")),
@@ -115,7 +115,20 @@ fn print(ctx: &Context, connection: &ConnectionRecord, done: Option<&str>) {
         ("show as button", text("show_as_button")),
         ("domain connection", text("is_domain_connection")),
         ("options", text("options")),
-    ]);
+    ];
+    // What to register at the provider, when the issuer is configured (the dashboard
+    // knows it always; the CLI from TESSERA_ISSUER or tessera.toml).
+    let issuer = ctx.settings.issuer.as_deref();
+    let normalized = issuer.and_then(|issuer| tessera_server::normalize_issuer(issuer).ok());
+    if let Some(provider) =
+        normalized.and_then(|issuer| tessera_server::at_the_provider(&issuer, connection))
+    {
+        fields.push(("callback", provider.callback));
+        if let Some(logout) = provider.backchannel_logout {
+            fields.push(("back-channel logout", logout));
+        }
+    }
+    output::print_fields(&fields);
 }
 
 /// Reads the client secret: one line from stdin, its line ending removed.

@@ -52,6 +52,25 @@ fn connections_are_created_listed_changed_enabled_and_deleted_from_the_cli() {
     let id = created["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("con_"), "{id}");
 
+    // With the issuer configured, `get` says what to register at the provider.
+    let shown = env.ok(&["connections", "get", "corp"]);
+    assert!(
+        !shown.contains("login/callback"),
+        "no issuer, no URLs: {shown}"
+    );
+    let output = env
+        .command()
+        .args(["connections", "get", "corp"])
+        .env("TESSERA_ISSUER", "https://auth.example.com")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        shown.contains("https://auth.example.com/login/callback")
+            && shown.contains("https://auth.example.com/login/backchannel-logout/corp"),
+        "{shown}"
+    );
+
     // The same refusals as /api/v2, with its texts; nothing created.
     let (code, error) = env.fails_with_stdin(
         &[

@@ -264,10 +264,8 @@ struct SettingsPage<'a> {
     can_update: bool,
     can_delete: bool,
     error: Option<FormError>,
-    /// What to register at an upstream provider: the callback, and for OpenID Connect
-    /// the back-channel logout URI.
-    callback_url: Option<String>,
-    backchannel_logout_url: Option<String>,
+    /// What to register at an upstream provider.
+    at_the_provider: Option<crate::upstream_logout::AtTheProvider>,
 }
 
 impl SettingsPage<'_> {
@@ -285,14 +283,9 @@ fn settings_page<'a>(
     let database = Database::of(&connection).is_some();
     // A database connection's options are what `/api/v2` shows (Tessera's policy).
     let options = connections::wire(&connection)["options"].clone();
-    let oidc = matches!(
-        Strategy::parse(&connection.strategy),
-        Some(Strategy::Oidc | Strategy::Google)
-    );
+    let at_the_provider = crate::upstream_logout::at_the_provider(state.issuer(), &connection);
     SettingsPage {
-        callback_url: (!database).then(|| crate::hosted::upstream::callback_url(state)),
-        backchannel_logout_url: oidc
-            .then(|| crate::upstream_logout::backchannel_logout_url(state, &connection.name)),
+        at_the_provider,
         frame: Frame::new(state, admin, "connections", notice),
         tabs: tabs(&connection, ""),
         label: strategy_label(&connection.strategy),

@@ -29,7 +29,7 @@ use crate::pages::{self, UpstreamButton};
 /// Where every provider sends the browser back.
 pub(crate) const CALLBACK_PATH: &str = "login/callback";
 
-pub(crate) fn callback_url(state: &AppState) -> String {
+fn callback_url(state: &AppState) -> String {
     format!("{}{CALLBACK_PATH}", state.issuer())
 }
 
