@@ -66,6 +66,9 @@ pub struct SessionRecord {
     /// The upstream provider's own session id (its ID token's `sid`) when the user signed
     /// in through one: the provider's back-channel logout names it.
     pub upstream_sid: Option<String>,
+    /// The latest end a post-login action allowed (`api.session.setExpiresAt`): a use
+    /// never extends the session past it. Ignored when a session is created.
+    pub ends_by: Option<i64>,
 }
 
 /// Whom an upstream provider's logout token names (OIDC Back-Channel Logout §2.4: a

@@ -118,6 +118,7 @@ pub async fn seed_session(
         expires_at: now + 3600,
         last_interacted_at: None,
         upstream_sid: None,
+        ends_by: None,
     };
     store
         .create_session(&[hash; 32], &session, &origin, now)

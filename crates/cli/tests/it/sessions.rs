@@ -41,6 +41,7 @@ async fn a_users_sessions_are_listed_and_ended() {
             expires_at: now + 3600,
             last_interacted_at: None,
             upstream_sid: None,
+            ends_by: None,
         };
         let origin = SessionOrigin {
             ip: Some("192.0.2.1".into()),

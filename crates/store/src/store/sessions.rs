@@ -15,11 +15,13 @@ use crate::records::{
 use tessera_core::{IDP_LOGOUT, RP_LOGOUT, SESSION_REVOKED};
 
 /// A session's use: `$1` tenant, `$2` its cookie's hash, `$3` its end when that is
-/// later, `$4` now, `$5` and `$6` where from.
+/// later — but never past the end an action allowed (`ends_by`, which a shortening keeps
+/// at or after `expires_at`) —, `$4` now, `$5` and `$6` where from.
 macro_rules! record_use {
     () => {
         "UPDATE sessions SET \
-         expires_at = CASE WHEN expires_at < $3 THEN $3 ELSE expires_at END, \
+         expires_at = CASE WHEN expires_at >= $3 THEN expires_at \
+         WHEN ends_by IS NOT NULL AND ends_by < $3 THEN ends_by ELSE $3 END, \
          last_interacted_at = $4, last_ip = $5, last_user_agent = $6 \
          WHERE tenant_id = $1 AND id_hash = $2"
     };
@@ -64,6 +66,7 @@ fn session_from_row(row: &(impl Fetch + ?Sized), prefixed: bool) -> StoreResult<
         expires_at: row.col(name("expires_at", "session_expires_at"))?,
         last_interacted_at: row.col("last_interacted_at")?,
         upstream_sid: row.col("upstream_sid")?,
+        ends_by: row.col("ends_by")?,
     })
 }
 
@@ -71,7 +74,7 @@ macro_rules! session_details_select {
     () => {
         "SELECT s.sid, s.user_id, s.connection, s.amr, s.auth_time, s.expires_at, s.created_at, \
          s.initial_ip, s.initial_user_agent, s.last_ip, s.last_user_agent, s.last_interacted_at, \
-         s.upstream_sid"
+         s.upstream_sid, s.ends_by"
     };
 }
 
@@ -137,8 +140,8 @@ impl Store {
     ) -> StoreResult<Option<SessionRecord>> {
         each!(self, |pool| {
             let row = sqlx::query(
-            "SELECT sid, user_id, connection, amr, auth_time, expires_at, last_interacted_at, upstream_sid \
-             FROM sessions \
+            "SELECT sid, user_id, connection, amr, auth_time, expires_at, last_interacted_at, upstream_sid, \
+             ends_by FROM sessions \
              WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3",
         )
         .bind(self.tenant)
@@ -164,8 +167,8 @@ impl Store {
                 "SELECT s.*, ",
                 user_columns!(),
                 " FROM (SELECT sid, user_id AS session_user_id, connection AS session_connection, \
-                 amr, auth_time, expires_at AS session_expires_at, last_interacted_at, upstream_sid \
-                 FROM sessions \
+                 amr, auth_time, expires_at AS session_expires_at, last_interacted_at, upstream_sid, \
+                 ends_by FROM sessions \
                  WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3) s \
                  JOIN users ON users.tenant_id = $1 AND users.user_id = s.session_user_id"
             ))
@@ -287,6 +290,52 @@ impl Store {
             .fetch_optional(pool)
             .await?;
             row.map(|row| details_from_row(&row)).transpose()
+        })
+    }
+
+    /// Shortens a live session as a post-login action asked (`api.session.setExpiresAt`
+    /// and `setIdleExpiresAt`, in seconds): it ends by `ends_by` however it is used, and
+    /// at `idle_end` unless it is used before. Neither ever lengthens it — the earliest
+    /// end asked holds — and an end already past leaves it expired. Whether a live
+    /// session was there.
+    pub async fn shorten_session(
+        &self,
+        sid: &str,
+        (ends_by, idle_end): (Option<i64>, Option<i64>),
+        now: i64,
+    ) -> StoreResult<bool> {
+        let end = match (ends_by, idle_end) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(end), None) | (None, Some(end)) => end,
+            (None, None) => return Ok(true),
+        };
+        each!(self, |pool| {
+            // `expires_at` never after `ends_by`: a use (`record_use!`) relies on it.
+            let done = match ends_by {
+                Some(ends_by) => sqlx::query(
+                    "UPDATE sessions SET \
+                     ends_by = CASE WHEN ends_by IS NOT NULL AND ends_by <= $3 THEN ends_by ELSE $3 END, \
+                     expires_at = CASE WHEN expires_at <= $4 THEN expires_at ELSE $4 END \
+                     WHERE tenant_id = $1 AND sid = $2 AND expires_at > $5",
+                )
+                .bind(self.tenant)
+                .bind(sid)
+                .bind(ends_by)
+                .bind(end)
+                .bind(now),
+                None => sqlx::query(
+                    "UPDATE sessions SET \
+                     expires_at = CASE WHEN expires_at <= $3 THEN expires_at ELSE $3 END \
+                     WHERE tenant_id = $1 AND sid = $2 AND expires_at > $4",
+                )
+                .bind(self.tenant)
+                .bind(sid)
+                .bind(end)
+                .bind(now),
+            }
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 

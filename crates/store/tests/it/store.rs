@@ -63,6 +63,7 @@ on_both_backends!(
     roles_are_renamed_and_list_their_users,
     user_profiles_change_and_emails_stay_unique,
     sessions_opaque_tokens_and_user_changes,
+    sessions_shortened_by_an_action_are_never_extended_past_it,
     user_metadata_is_stored_and_merged,
     clients_grants_and_lists,
     ordering_is_byte_order_as_in_sqlite,
@@ -142,6 +143,7 @@ fn plain_session(sid: &str, user_id: &str, auth_time: i64, expires_at: i64) -> S
         expires_at,
         last_interacted_at: None,
         upstream_sid: None,
+        ends_by: None,
     }
 }
 
@@ -1749,6 +1751,7 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
         expires_at: 100,
         last_interacted_at: None,
         upstream_sid: None,
+        ends_by: None,
     };
     let from = |ip: &str, agent: &str| SessionOrigin {
         ip: Some(ip.into()),
@@ -1921,6 +1924,118 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
     );
 }
 
+/// `api.session.setExpiresAt` / `setIdleExpiresAt`: a session only ever gets shorter, and
+/// a use extends it no further than the end an action allowed.
+async fn sessions_shortened_by_an_action_are_never_extended_past_it(store: &Store) {
+    let user = store
+        .create_user(&new_user("short@x.io"), "auth0|short", 1)
+        .await
+        .unwrap();
+    let hash = [7; 32];
+    store
+        .create_session(
+            &hash,
+            &plain_session("short", &user.user_id, 10, 1_000),
+            &SessionOrigin::default(),
+            10,
+        )
+        .await
+        .unwrap();
+    let other = [8; 32];
+    store
+        .create_session(
+            &other,
+            &plain_session("other", &user.user_id, 10, 1_000),
+            &SessionOrigin::default(),
+            10,
+        )
+        .await
+        .unwrap();
+    let now_at = |hash: [u8; 32]| async move {
+        let found = store.find_session(&hash, 20).await.unwrap().unwrap();
+        (found.expires_at, found.ends_by)
+    };
+    let origin = SessionOrigin::default();
+    // Nothing asked: nothing written.
+    assert!(
+        store
+            .shorten_session("short", (None, None), 20)
+            .await
+            .unwrap()
+    );
+    assert_eq!(now_at(hash).await, (1_000, None));
+    assert!(
+        store
+            .shorten_session("short", (Some(800), None), 20)
+            .await
+            .unwrap()
+    );
+    assert_eq!(now_at(hash).await, (800, Some(800)));
+    // A use would extend it to 2,000: the end the action allowed holds.
+    store
+        .record_session_use(&hash, 2_000, &origin, 30)
+        .await
+        .unwrap();
+    assert_eq!(now_at(hash).await, (800, Some(800)));
+    // A later, longer end asked changes nothing; a shorter idle end moves only the idle end.
+    assert!(
+        store
+            .shorten_session("short", (Some(900), Some(500)), 40)
+            .await
+            .unwrap()
+    );
+    assert_eq!(now_at(hash).await, (500, Some(800)));
+    store
+        .record_session_use(&hash, 700, &origin, 50)
+        .await
+        .unwrap();
+    assert_eq!(now_at(hash).await, (700, Some(800)));
+    store
+        .record_session_use(&hash, 5_000, &origin, 60)
+        .await
+        .unwrap();
+    assert_eq!(now_at(hash).await, (800, Some(800)));
+    assert!(
+        store
+            .shorten_session("short", (None, Some(600)), 70)
+            .await
+            .unwrap()
+    );
+    assert_eq!(now_at(hash).await, (600, Some(800)));
+    // The other session of the same user is untouched, and still extends freely.
+    store
+        .record_session_use(&other, 3_000, &origin, 70)
+        .await
+        .unwrap();
+    assert_eq!(now_at(other).await, (3_000, None));
+    // An end already past leaves it expired; an expired session is not there to shorten.
+    assert!(
+        store
+            .shorten_session("short", (Some(15), None), 80)
+            .await
+            .unwrap()
+    );
+    assert!(store.find_session(&hash, 80).await.unwrap().is_none());
+    assert!(
+        !store
+            .shorten_session("short", (None, Some(900)), 80)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .shorten_session("nowhere", (Some(900), None), 80)
+            .await
+            .unwrap()
+    );
+    // A use of the expired session brings nothing back.
+    store
+        .record_session_use(&hash, 9_000, &origin, 90)
+        .await
+        .unwrap();
+    assert!(store.find_session(&hash, 90).await.unwrap().is_none());
+}
+
 async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
     let user = store
         .create_user(&new_user("s@x.io"), "auth0|s", 1)
@@ -1939,6 +2054,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
         expires_at: 100,
         last_interacted_at: None,
         upstream_sid: Some("provider-session".into()),
+        ends_by: None,
     };
     store
         .create_session(&[1; 32], &session, &SessionOrigin::default(), 5)
@@ -1981,6 +2097,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
             expires_at,
             last_interacted_at,
             upstream_sid,
+            ends_by,
         } = s.clone();
         (
             sid,
@@ -1991,6 +2108,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
             expires_at,
             last_interacted_at,
             upstream_sid,
+            ends_by,
         )
     };
     assert_eq!(fields(&joined), fields(&found));
@@ -4219,6 +4337,7 @@ async fn ending_sessions_queues_logout_notices_for_their_applications(store: &St
         expires_at: 100,
         last_interacted_at: None,
         upstream_sid: None,
+        ends_by: None,
     };
     for (n, sid) in ["s1", "s2", "s3", "s4"].into_iter().enumerate() {
         store
@@ -4539,6 +4658,7 @@ async fn an_upstream_logout_ends_the_sessions_it_names(store: &Store) {
         let session = SessionRecord {
             connection: Some(connection.into()),
             upstream_sid: upstream_sid.map(str::to_string),
+            ends_by: None,
             ..plain_session(sid, user_id, 5, 1_000)
         };
         store
