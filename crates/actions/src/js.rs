@@ -60,6 +60,9 @@ pub(crate) struct Record {
     /// `api.refreshToken.setExpiresAt` / `setIdleExpiresAt`: the earliest asked (ms).
     pub refresh_token_expires_at: Option<i64>,
     pub refresh_token_idle_expires_at: Option<i64>,
+    /// `api.session.setExpiresAt` / `setIdleExpiresAt`: the earliest asked (ms).
+    pub session_expires_at: Option<i64>,
+    pub session_idle_expires_at: Option<i64>,
     pub denied: Option<RecordedDenial>,
     /// `api.redirect.sendUserTo`, when called: the last call's URL and query parameters,
     /// not yet checked (the run does that).
@@ -138,16 +141,22 @@ impl Record {
                         },
                     });
                 }
-                "refreshToken.setExpiresAt" | "refreshToken.setIdleExpiresAt" => {
+                "refreshToken.setExpiresAt"
+                | "refreshToken.setIdleExpiresAt"
+                | "session.setExpiresAt"
+                | "session.setIdleExpiresAt" => {
                     // The prelude let only finite numbers through.
                     let Some(at) = argument(0).as_f64().filter(|at| at.is_finite()) else {
                         return Err(format!("api.{method}: unreadable arguments"));
                     };
                     let at = at as i64;
-                    let slot = if method == "refreshToken.setExpiresAt" {
-                        &mut record.refresh_token_expires_at
-                    } else {
-                        &mut record.refresh_token_idle_expires_at
+                    let slot = match method.as_str() {
+                        "refreshToken.setExpiresAt" => &mut record.refresh_token_expires_at,
+                        "refreshToken.setIdleExpiresAt" => {
+                            &mut record.refresh_token_idle_expires_at
+                        }
+                        "session.setExpiresAt" => &mut record.session_expires_at,
+                        _ => &mut record.session_idle_expires_at,
                     };
                     *slot = Some(slot.map_or(at, |earlier| earlier.min(at)));
                 }

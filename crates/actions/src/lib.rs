@@ -326,6 +326,10 @@ pub struct Outcome {
     /// shorten a refresh token's life.
     pub refresh_token_expires_at: Option<i64>,
     pub refresh_token_idle_expires_at: Option<i64>,
+    /// `api.session.setExpiresAt` / `setIdleExpiresAt` (ms): the earliest asked, as for
+    /// the refresh token — they only shorten the browser's session.
+    pub session_expires_at: Option<i64>,
+    pub session_idle_expires_at: Option<i64>,
     pub denied: Option<Denial>,
     pub failed: Option<Failure>,
     /// `api.redirect.sendUserTo`: the run stopped after the action that called it (the
@@ -334,9 +338,10 @@ pub struct Outcome {
     pub logs: Vec<ExecutionLog>,
 }
 
-/// The earlier of two optional times. A refresh token's life is only ever shortened
-/// (`api.refreshToken.setExpiresAt` / `setIdleExpiresAt`), so of every end asked — across
-/// calls, actions, and the two halves of a run a redirect split — the earliest holds.
+/// The earlier of two optional times. A refresh token's or a session's life is only ever
+/// shortened (`api.refreshToken.setExpiresAt`, `api.session.setIdleExpiresAt`, …), so of
+/// every end asked — across calls, actions, and the two halves of a run a redirect split —
+/// the earliest holds.
 pub fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),

@@ -496,7 +496,7 @@ function validateToken(options) {
 // `api` is built once per context and records into the running execution's state.
 // Each trigger's recorded methods; `!` marks one that throws "not supported yet".
 const METHODS = {
-  'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata multifactor.enable !multifactor.getEnrolledFactors !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser session.revoke !session.setExpiresAt !session.setIdleExpiresAt !session.setMetadata !session.deleteMetadata !session.evictMetadata refreshToken.revoke refreshToken.setExpiresAt refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
+  'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata multifactor.enable !multifactor.getEnrolledFactors !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser session.revoke session.setExpiresAt session.setIdleExpiresAt !session.setMetadata !session.deleteMetadata !session.evictMetadata refreshToken.revoke refreshToken.setExpiresAt refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
   'credentials-exchange': 'access.deny accessToken.setCustomClaim !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes',
   'pre-user-registration': 'access.deny validation.error user.setAppMetadata user.setUserMetadata',
 };
@@ -516,7 +516,7 @@ function buildApi(trigger) {
         throw new TypeErrorOf('api.access.deny: the code must be one of ' + DENY_CODES.join(', ') + ' (got ' + stringify(StringOf(args[0])) + ')');
       }
       // The engine checks again: an action may have replaced the built-ins used here.
-      if ((path === 'refreshToken.setExpiresAt' || path === 'refreshToken.setIdleExpiresAt') && !(typeof args[0] === 'number' && args[0] - args[0] === 0)) {
+      if (/^(refreshToken|session)\.set(Idle)?ExpiresAt$/.test(path) && !(typeof args[0] === 'number' && args[0] - args[0] === 0)) {
         throw new TypeErrorOf('api.' + path + ': the time must be a number of milliseconds since 1970 (got ' + stringify(StringOf(args[0])) + ')');
       }
       if (path === 'session.revoke' && (typeof args[0] !== 'string'

@@ -400,6 +400,11 @@ fn apply(outcome: &mut Outcome, record: Record) -> Option<RecordedDenial> {
         outcome.refresh_token_idle_expires_at,
         record.refresh_token_idle_expires_at,
     );
+    outcome.session_expires_at = earliest(outcome.session_expires_at, record.session_expires_at);
+    outcome.session_idle_expires_at = earliest(
+        outcome.session_idle_expires_at,
+        record.session_idle_expires_at,
+    );
     record.denied
 }
 

@@ -200,6 +200,64 @@ async fn refresh_token_ends_keep_the_earliest_asked() {
 }
 
 #[tokio::test]
+async fn session_ends_keep_the_earliest_asked_apart_from_the_refresh_tokens() {
+    let engine = engine();
+    let first = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.session.setExpiresAt(1900000000000).session.setIdleExpiresAt(1800000500000);
+    };"#;
+    let second = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.session.setExpiresAt(1850000000000);
+        api.session.setIdleExpiresAt(1800000600000);
+    };"#;
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[first, second],
+    )
+    .await;
+    assert!(outcome.allowed(), "{outcome:?}");
+    assert_eq!(
+        (outcome.session_expires_at, outcome.session_idle_expires_at),
+        (Some(1_850_000_000_000), Some(1_800_000_500_000))
+    );
+    assert_eq!(
+        (
+            outcome.refresh_token_expires_at,
+            outcome.refresh_token_idle_expires_at
+        ),
+        (None, None)
+    );
+    for bad in ["'tomorrow'", "NaN", "-Infinity", "{ valueOf: () => 0 }"] {
+        let code = format!(
+            "exports.onExecutePostLogin = async (event, api) => {{ api.session.setIdleExpiresAt({bad}); }};"
+        );
+        let outcome = run_actions(
+            &engine,
+            Trigger::PostLogin,
+            post_login_event(),
+            &[code.as_str()],
+        )
+        .await;
+        assert!(
+            failure_message(&outcome).starts_with(
+                "TypeError: api.session.setIdleExpiresAt: the time must be a number of milliseconds"
+            ),
+            "{bad}: {}",
+            failure_message(&outcome)
+        );
+        assert_eq!(outcome.session_idle_expires_at, None, "{bad}");
+    }
+    // The session's metadata is still refused clearly.
+    let metadata = "exports.onExecutePostLogin = async (event, api) => { api.session.setMetadata('k', 'v'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[metadata]).await;
+    assert_eq!(
+        failure_message(&outcome),
+        "Error: api.session.setMetadata is not supported yet"
+    );
+}
+
+#[tokio::test]
 async fn a_failure_stops_later_actions() {
     let engine = engine();
     let throwing =

@@ -297,6 +297,11 @@ pub(crate) struct KeptOutcome {
     refresh_token_expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token_idle_expires_at: Option<i64>,
+    /// `api.session.setExpiresAt` / `setIdleExpiresAt` (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session_expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session_idle_expires_at: Option<i64>,
 }
 
 impl KeptOutcome {
@@ -312,13 +317,19 @@ impl KeptOutcome {
                 .map(|asked| (asked.provider.clone(), asked.allow_remember_browser)),
             refresh_token_expires_at: outcome.refresh_token_expires_at,
             refresh_token_idle_expires_at: outcome.refresh_token_idle_expires_at,
+            session_expires_at: outcome.session_expires_at,
+            session_idle_expires_at: outcome.session_idle_expires_at,
         }
     }
 
     /// `later` (the resumed run's outcome) over what was kept: its claims win, its scope
     /// changes come after the kept ones, its second-factor request replaces the kept one,
-    /// and the earlier of the refresh token's ends asked holds.
+    /// and the earlier of the refresh token's and the session's ends asked holds.
     fn under(self, mut later: Outcome) -> Outcome {
+        later.session_expires_at =
+            tessera_actions::earliest(self.session_expires_at, later.session_expires_at);
+        later.session_idle_expires_at =
+            tessera_actions::earliest(self.session_idle_expires_at, later.session_idle_expires_at);
         later.refresh_token_expires_at = tessera_actions::earliest(
             self.refresh_token_expires_at,
             later.refresh_token_expires_at,
@@ -566,6 +577,11 @@ pub(crate) async fn post_login(
             "api.session.revoke: the browser's session is ended"
         );
     }
+    if let Some(sid) = sid
+        && outcome.allowed()
+    {
+        shorten_session(state, sid, &outcome, &login.client.client_id).await?;
+    }
     let multifactor = outcome.multifactor.clone();
     let custom = settle(state, outcome, &login.client.client_id)?;
     match multifactor {
@@ -585,6 +601,44 @@ pub(crate) async fn post_login(
         }
         _ => Ok(custom),
     }
+}
+
+/// `api.session.setExpiresAt` / `setIdleExpiresAt`: the browser's session ends by then
+/// (never later than it would have). Without a session (a refresh, the password grant)
+/// there is nothing to shorten, as there is no refresh token to shorten in a login that
+/// issues none.
+async fn shorten_session(
+    state: &AppState,
+    sid: &str,
+    outcome: &Outcome,
+    client_id: &str,
+) -> Result<(), StoreError> {
+    let (ends_by, idle_end) = (
+        seconds(outcome.session_expires_at),
+        seconds(outcome.session_idle_expires_at),
+    );
+    if ends_by.is_none() && idle_end.is_none() {
+        return Ok(());
+    }
+    let live = state
+        .store()
+        .shorten_session(sid, (ends_by, idle_end), now())
+        .await?;
+    tracing::info!(
+        target: "tessera::actions",
+        %client_id,
+        ends_by,
+        idle_end,
+        live,
+        "api.session: the browser's session is shortened"
+    );
+    Ok(())
+}
+
+/// Auth0 takes milliseconds; the store keeps seconds (an instant inside a second rounds
+/// down: never later than asked).
+fn seconds(ms: Option<i64>) -> Option<i64> {
+    ms.map(|ms| ms.div_euclid(1000))
 }
 
 /// Runs credentials-exchange for a machine-to-machine token about to be issued.
@@ -961,9 +1015,6 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
     for dropped in dropped_access.iter().chain(&dropped_id) {
         tracing::warn!(target: "tessera::actions", %client_id, claim = %dropped, "custom claim dropped");
     }
-    // Auth0 takes milliseconds; the store keeps seconds (an instant inside a second rounds
-    // down: never later than asked).
-    let seconds = |ms: Option<i64>| ms.map(|ms| ms.div_euclid(1000));
     Ok(Customization {
         access_token_claims,
         id_token_claims,

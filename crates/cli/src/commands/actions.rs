@@ -357,7 +357,7 @@ async fn test(ctx: &Context, action: &str, event: &Path) -> CliResult<()> {
         .await
         .map_err(|error| CliError::Invalid(format!("the action could not be tested: {error}")))?;
     let logs: String = outcome.logs.iter().map(|l| l.stdout.as_str()).collect();
-    let result = json!({
+    let mut result = json!({
         "logs": logs,
         "access_token_claims": outcome.access_token_claims,
         "id_token_claims": outcome.id_token_claims,
@@ -378,6 +378,20 @@ async fn test(ctx: &Context, action: &str, event: &Path) -> CliResult<()> {
         }),
         "failed": outcome.failed.as_ref().map(|f| f.message.clone()),
     });
+    // The ends an action asked (milliseconds, as given): they only ever shorten.
+    for (name, asked) in [
+        ("session_expires_at", outcome.session_expires_at),
+        ("session_idle_expires_at", outcome.session_idle_expires_at),
+        ("refresh_token_expires_at", outcome.refresh_token_expires_at),
+        (
+            "refresh_token_idle_expires_at",
+            outcome.refresh_token_idle_expires_at,
+        ),
+    ] {
+        if let Some(at) = asked {
+            result[name] = json!(at);
+        }
+    }
     output::print_json(&result);
     if outcome.failed.is_some() {
         return Err(CliError::Invalid(format!("action {} failed", found.name)));

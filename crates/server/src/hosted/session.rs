@@ -89,12 +89,21 @@ fn origin() -> SessionOrigin {
 /// logins writes once.
 const EXTEND_GRANULARITY: i64 = 60;
 
+/// Where a use at `now` moves a session's end: the idle lifetime on, never past the
+/// absolute one nor the end a post-login action allowed (`ends_by`).
+fn end_if_used(session: &SessionRecord, lifetimes: SessionLifetimes, now: i64) -> i64 {
+    let expiry = lifetimes.expiry(session.auth_time, now);
+    session
+        .ends_by
+        .map_or(expiry, |ends_by| expiry.min(ends_by))
+}
+
 /// The end to record for a session used at `now`, when a use is due to be written: its
 /// idle end would move by more than the granularity, or its last recorded use is a
 /// granularity old (the end may not move at all: without an idle lifetime, a session ends
 /// at its absolute end however it is used).
 fn use_to_record(session: &SessionRecord, lifetimes: SessionLifetimes, now: i64) -> Option<i64> {
-    let expiry = lifetimes.expiry(session.auth_time, now);
+    let expiry = end_if_used(session, lifetimes, now);
     let extends = expiry > session.expires_at + EXTEND_GRANULARITY.min(lifetimes.idle / 2);
     let last_use = session.last_interacted_at.unwrap_or(session.auth_time);
     (extends || now - last_use >= EXTEND_GRANULARITY).then_some(expiry)
@@ -122,8 +131,7 @@ pub(crate) async fn current(
         return Ok(None);
     }
     let lifetimes = lifetimes(state).await?;
-    let expiry = lifetimes.expiry(session.auth_time, now);
-    if expiry <= now {
+    if end_if_used(&session, lifetimes, now) <= now {
         // Past the tenant's absolute lifetime (which may have been lowered since).
         return Ok(None);
     }
@@ -185,6 +193,7 @@ pub(crate) async fn start(
         expires_at: lifetimes.expiry(now, now),
         last_interacted_at: Some(now),
         upstream_sid,
+        ends_by: None,
     };
     state
         .store()
@@ -352,6 +361,7 @@ mod tests {
             expires_at,
             last_interacted_at,
             upstream_sid: None,
+            ends_by: None,
         }
     }
 

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 use tessera_core::{SessionLifetimes, claims};
-use tessera_store::{Checkpoint, CheckpointPage, SessionDetails, SessionOrigin};
+use tessera_store::{Checkpoint, CheckpointPage, SessionDetails, SessionOrigin, SessionRecord};
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
@@ -29,6 +29,15 @@ fn not_found() -> ApiError {
 pub(crate) fn live_at(lifetimes: SessionLifetimes) -> (i64, i64) {
     let now = now();
     (now, now - lifetimes.absolute)
+}
+
+/// The latest a session can last, however it is used: the tenant's absolute lifetime,
+/// or the end a post-login action allowed when that is earlier.
+fn absolute_end(session: &SessionRecord, lifetimes: SessionLifetimes) -> i64 {
+    let absolute = session.auth_time + lifetimes.absolute;
+    session
+        .ends_by
+        .map_or(absolute, |ends_by| absolute.min(ends_by))
 }
 
 /// A session in Auth0's shape. `expires_at` is the absolute end, `idle_expires_at` the end
@@ -62,7 +71,7 @@ pub(crate) fn shape(details: &SessionDetails, lifetimes: SessionLifetimes) -> Va
         "authenticated_at": time(session.auth_time),
         "last_interacted_at": time(last_interacted),
         "idle_expires_at": time(session.expires_at),
-        "expires_at": time(session.auth_time + lifetimes.absolute),
+        "expires_at": time(absolute_end(session, lifetimes)),
         "device": device,
         "authentication": { "methods": methods },
         "cookie": { "mode": "persistent" },

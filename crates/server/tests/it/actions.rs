@@ -747,6 +747,101 @@ async fn post_login_may_end_the_browsers_session_with_or_without_its_refresh_tok
     }
 }
 
+/// Shortens the browser's session: over in an hour however it is used, and in ten minutes
+/// unless used before; asked with `login_hint=past`, an end already past.
+const SHORTENING_THE_SESSION: &str = r#"
+exports.onExecutePostLogin = async (event, api) => {
+  if (event.request.query.login_hint === 'past') {
+    api.session.setExpiresAt(Date.now() - 1000);
+  } else {
+    api.session.setExpiresAt(Date.now() + 3600 * 1000);
+    api.session.setIdleExpiresAt(Date.now() + 600 * 1000);
+  }
+};
+"#;
+
+#[tokio::test]
+async fn post_login_may_shorten_the_browsers_session() {
+    let server = spawn().await;
+    bind(
+        &server,
+        "post-login",
+        "short-session",
+        SHORTENING_THE_SESSION,
+    )
+    .await;
+    let (shortened, untouched) = (browser(), browser());
+    let tokens = server
+        .code_flow(&shortened, "openid offline_access", Some(API))
+        .await;
+    let sid = payload(tokens["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = unix_now();
+    let session = |sid: String| {
+        let store = server.store.clone();
+        async move {
+            let now = unix_now();
+            store
+                .find_session_by_sid(&sid, (now, now - 365 * 86_400))
+                .await
+                .unwrap()
+                .map(|details| details.session)
+        }
+    };
+    let found = session(sid.clone()).await.expect("a live session");
+    let ends_by = found.ends_by.expect("an end the action allowed");
+    assert!(
+        (now + 3600 - 60..=now + 3600).contains(&ends_by),
+        "over in an hour, not the settings' days: {ends_by} (now {now})"
+    );
+    assert!(
+        (now + 600 - 60..=now + 600).contains(&found.expires_at),
+        "idle in ten minutes: {} (now {now})",
+        found.expires_at
+    );
+    // The Management API shows both ends.
+    let admin = server.management_token(&["read:sessions"]).await;
+    let (status, shown) = server
+        .management_request(&admin, "GET", &format!("/sessions/{sid}"))
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        shown["expires_at"],
+        json!(tessera_core::claims::rfc3339(ends_by))
+    );
+    assert_eq!(
+        shown["idle_expires_at"],
+        json!(tessera_core::claims::rfc3339(found.expires_at))
+    );
+
+    // Used again (the action asks the same ends a little later): never past the first.
+    assert!(server.signs_in_silently(&shortened).await);
+    let used = session(sid.clone()).await.expect("still live");
+    assert_eq!(used.ends_by, Some(ends_by), "the earliest end holds");
+    assert!(used.expires_at <= ends_by);
+    // A refresh has no session: the action's session calls change nothing there.
+    let (status, body) = server
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(session(sid.clone()).await.unwrap().ends_by, Some(ends_by));
+
+    // An end already past: the login completes, and the session is over.
+    let answer = shortened
+        .get(code_url(&server) + "&prompt=none&state=s&login_hint=past")
+        .send()
+        .await
+        .unwrap();
+    assert!(params_of(&location(&answer)).contains_key("code"));
+    assert!(session(sid.clone()).await.is_none());
+    assert!(!server.signs_in_silently(&shortened).await);
+    // Another browser's session of the same user lives on as the settings say.
+    server.code_flow(&untouched, "openid", Some(API)).await;
+    assert!(server.signs_in_silently(&untouched).await);
+}
+
 #[tokio::test]
 async fn session_revoke_where_there_is_no_session_fails_the_refresh_closed() {
     let server = spawn().await;
