@@ -810,24 +810,191 @@ async fn the_session_an_action_sees_holds_no_cookie_or_secret() {
     tally.finish();
 }
 
+/// `/authorize` with `prompt=none` in `browser` (its session signs it in, and post-login
+/// runs): the application's answer.
+async fn silently(
+    server: &TestServer,
+    browser: &reqwest::Client,
+) -> std::collections::HashMap<String, String> {
+    let pkce = pkce();
+    let url = server.authorize_url(&[
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("prompt", "none"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    params_of(&location(&browser.get(&url).send().await.unwrap()))
+}
+
+#[tokio::test]
+async fn an_action_cannot_lengthen_a_session_nor_shorten_another() {
+    // `api.session.setExpiresAt` / `setIdleExpiresAt` only ever shorten the session of the
+    // sign-in they run in: a hundred years asked leaves the settings' ends, hostile
+    // arguments fail the sign-in closed with the session as it was, and a refresh — no
+    // session — shortens none.
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/session_lifetimes");
+    let signed_in = |browser: reqwest::Client| {
+        let server = &server;
+        async move {
+            let tokens = server
+                .code_flow(&browser, "openid offline_access", None)
+                .await;
+            let sid = server
+                .verify(
+                    tokens["id_token"].as_str().unwrap_or_default(),
+                    &server.spa_client_id,
+                )
+                .await["sid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (
+                browser,
+                sid,
+                tokens["refresh_token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        }
+    };
+    let ends_of = |sid: String| {
+        let store = server.store.clone();
+        async move {
+            store
+                .find_session_by_sid(&sid, (now(), 0))
+                .await
+                .ok()
+                .flatten()
+                .map(|details| (details.session.expires_at, details.session.ends_by))
+        }
+    };
+    let (bystander, bystander_sid, _) = signed_in(browser()).await;
+    let bystander_ends = ends_of(bystander_sid.clone()).await;
+
+    let (victim, sid, _) = signed_in(browser()).await;
+    bind_post_login(
+        &server,
+        &token,
+        "lengthening",
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.session.setExpiresAt(Date.now() + 100 * 365 * 86400 * 1000);\n  api.session.setIdleExpiresAt(8.64e15);\n};",
+    )
+    .await;
+    let before = ends_of(sid.clone()).await;
+    let answer = silently(&server, &victim).await;
+    unbind_all(&server, &token).await;
+    let after = ends_of(sid.clone()).await;
+    let admin = server.management_token(&["read:sessions"]).await;
+    let (_, shown) = server
+        .management_request(&admin, "GET", &format!("/sessions/{sid}"))
+        .await;
+    tally.case(
+        "a hundred years asked: the session still ends when the settings say",
+        answer.contains_key("code")
+            && matches!((before, after), (Some((b, _)), Some((a, _))) if a <= b + 120)
+            && shown["expires_at"]
+                .as_str()
+                .is_some_and(|at| at.starts_with(&this_year())),
+        format_args!("{before:?} → {after:?}, shown {}", shown["expires_at"]),
+    );
+
+    for (index, bad) in [
+        "'next week'",
+        "NaN",
+        "-Infinity",
+        "{valueOf: () => 0}",
+        "undefined",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (victim, sid, _) = signed_in(browser()).await;
+        let code = format!(
+            "exports.onExecutePostLogin = async (event, api) => {{ api.session.setExpiresAt({bad}); }};"
+        );
+        bind_post_login(&server, &token, &format!("bad session end {index}"), &code).await;
+        let before = ends_of(sid.clone()).await;
+        let answer = silently(&server, &victim).await;
+        unbind_all(&server, &token).await;
+        let after = ends_of(sid.clone()).await;
+        tally.case(
+            format!("setExpiresAt({bad}): the sign-in fails closed, the session as it was"),
+            answer.get("error").map(String::as_str) == Some("access_denied")
+                && !answer.contains_key("code")
+                && after.is_some_and(|(_, ends_by)| ends_by.is_none())
+                && after.map(|(end, _)| end) >= before.map(|(end, _)| end),
+            format_args!("{answer:?}, {before:?} → {after:?}"),
+        );
+    }
+
+    // Far past and far future as numbers JavaScript has: saturated, never wrapped around.
+    for (label, at, ends) in [
+        ("-1e300 (far past): the session is over", "-1e300", false),
+        (
+            "1e300 (far future): the session lives as the settings say",
+            "1e300",
+            true,
+        ),
+    ] {
+        let (victim, sid, _) = signed_in(browser()).await;
+        let code = format!(
+            "exports.onExecutePostLogin = async (event, api) => {{ api.session.setExpiresAt({at}); api.session.setIdleExpiresAt({at}); }};"
+        );
+        bind_post_login(&server, &token, label, &code).await;
+        let answer = silently(&server, &victim).await;
+        unbind_all(&server, &token).await;
+        let alive = server.signs_in_silently(&victim).await;
+        tally.case(
+            label,
+            answer.contains_key("code") && alive == ends && ends_of(sid).await.is_some() == ends,
+            format_args!("{answer:?}, alive {alive}"),
+        );
+    }
+
+    // A refresh has no session: an action ending "the session" at 1970 there ends none.
+    let (victim, sid, refresh) = signed_in(browser()).await;
+    bind_post_login(
+        &server,
+        &token,
+        "ending at refresh",
+        "exports.onExecutePostLogin = async (event, api) => { if (event.transaction.protocol === 'oauth2-refresh-token') { api.session.setExpiresAt(0); api.session.setIdleExpiresAt(0); } };",
+    )
+    .await;
+    let (status, body) = server.refresh(&refresh).await;
+    unbind_all(&server, &token).await;
+    let alive = server.signs_in_silently(&victim).await;
+    tally.case(
+        "set at a refresh: the refresh is served, the browser's session lives on",
+        status == 200 && alive && ends_of(sid).await.is_some_and(|(_, by)| by.is_none()),
+        format_args!("{status} {body}, alive {alive}"),
+    );
+
+    let now_ends = ends_of(bystander_sid).await;
+    let alive = server.signs_in_silently(&bystander).await;
+    tally.case(
+        "the bystander's session is untouched",
+        alive
+            && now_ends.map(|(_, by)| by) == Some(None)
+            && now_ends.map(|(end, _)| end) >= bystander_ends.map(|(end, _)| end),
+        format_args!("{bystander_ends:?} → {now_ends:?}"),
+    );
+    tally.finish();
+}
+
+/// The year now, as an RFC 3339 time begins.
+fn this_year() -> String {
+    tessera_core::claims::rfc3339(now())[..4].to_string()
+}
+
 #[tokio::test]
 async fn session_revoke_ends_only_its_own_session_and_fails_closed_on_hostile_arguments() {
     let server = spawn().await;
     let token = server.management_token(SCOPES).await;
     let mut tally = Tally::new("actions_flows/session_revoke");
     // A browser with a live session; each action below runs at its silent sign-in.
-    let prompt_none = |browser: &reqwest::Client| {
-        let pkce = pkce();
-        let url = server.authorize_url(&[
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("prompt", "none"),
-            ("code_challenge", pkce.challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ]);
-        let browser = browser.clone();
-        async move { params_of(&location(&browser.get(&url).send().await.unwrap())) }
-    };
     let bystander = browser();
     server.authorization_code(&bystander, "openid", None).await;
     for (n, (label, code)) in [
@@ -858,7 +1025,7 @@ async fn session_revoke_ends_only_its_own_session_and_fails_closed_on_hostile_ar
             &format!("exports.onExecutePostLogin = async (event, api) => {{ {code} }};"),
         )
         .await;
-        let answer = prompt_none(&victim).await;
+        let answer = silently(&server, &victim).await;
         unbind_all(&server, &token).await;
         let alive = server.signs_in_silently(&victim).await;
         tally.case(
@@ -879,7 +1046,7 @@ async fn session_revoke_ends_only_its_own_session_and_fails_closed_on_hostile_ar
         "exports.onExecutePostLogin = async (event, api) => { api.session.revoke('r'.repeat(100000)); };",
     )
     .await;
-    let answer = prompt_none(&victim).await;
+    let answer = silently(&server, &victim).await;
     unbind_all(&server, &token).await;
     let alive = server.signs_in_silently(&victim).await;
     let description = answer.get("error_description").map_or(0, String::len);
