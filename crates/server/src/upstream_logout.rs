@@ -107,6 +107,10 @@ async fn end_named_sessions(
         .await?
         .ok_or(Refused::Request("There is no such connection"))?;
     let refused = |why| Refused::Token(connection.name.clone(), why);
+    // A provider's `sub` names a user by the connection's strategy; known before anything
+    // is taken, so a refusal changes nothing.
+    let strategy = Strategy::parse(&connection.strategy)
+        .ok_or_else(|| refused(UpstreamError("the connection's strategy is unknown".into())))?;
     let now = now();
     let verified: LogoutToken = state
         .upstreams()
@@ -122,8 +126,6 @@ async fn end_named_sessions(
             "the logout token was used before".into(),
         )));
     }
-    let strategy = Strategy::parse(&connection.strategy)
-        .ok_or_else(|| refused(UpstreamError("the connection's strategy is unknown".into())))?;
     let identity = verified
         .sub
         .as_deref()

@@ -164,19 +164,13 @@ impl Store {
         jti: &str,
         expires_at: i64,
     ) -> StoreResult<bool> {
-        each!(self, |pool| {
-            let inserted = sqlx::query(
-                "INSERT INTO client_assertion_jtis (tenant_id, client_id, jti, expires_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(self.tenant)
-            .bind(client_id)
-            .bind(jti)
-            .bind(expires_at)
-            .execute(pool)
-            .await?
-            .rows_affected();
-            Ok(inserted == 1)
-        })
+        self.take_jti(
+            "INSERT INTO client_assertion_jtis (tenant_id, client_id, jti, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            client_id,
+            jti,
+            expires_at,
+        )
+        .await
     }
 }

@@ -262,6 +262,29 @@ impl Store {
 }
 
 impl Store {
+    /// A token's `jti` taken once, on any node, until the token could no longer be used:
+    /// `insert` puts `($1 tenant, $2 whose, $3 jti, $4 expires_at)` into a table of taken
+    /// ids and does nothing on conflict. Whether this call took it (`false`: a replay).
+    async fn take_jti(
+        &self,
+        insert: &'static str,
+        whose: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let inserted = sqlx::query(insert)
+                .bind(self.tenant)
+                .bind(whose)
+                .bind(jti)
+                .bind(expires_at)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(inserted == 1)
+        })
+    }
+
     /// One page of a list: `select` (the columns) + `filter` (` FROM … WHERE …`) +
     /// `order` with `LIMIT`/`OFFSET`, and `SELECT count(*)` over the same filter when
     /// the slice asks for the total.

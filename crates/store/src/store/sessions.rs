@@ -475,20 +475,14 @@ impl Store {
         jti: &str,
         expires_at: i64,
     ) -> StoreResult<bool> {
-        each!(self, |pool| {
-            let inserted = sqlx::query(
-                "INSERT INTO upstream_logout_jtis (tenant_id, connection_id, jti, expires_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(self.tenant)
-            .bind(connection_id)
-            .bind(jti)
-            .bind(expires_at)
-            .execute(pool)
-            .await?
-            .rows_affected();
-            Ok(inserted == 1)
-        })
+        self.take_jti(
+            "INSERT INTO upstream_logout_jtis (tenant_id, connection_id, jti, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            connection_id,
+            jti,
+            expires_at,
+        )
+        .await
     }
 
     // ---- login transactions ------------------------------------------------------------
