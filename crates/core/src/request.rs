@@ -149,6 +149,11 @@ pub struct AuthRequest {
     pub dpop_jkt: Option<String>,
     /// When the request arrived: a login after this satisfies `prompt=login`.
     pub started_at: i64,
+    /// The request's parameters as sent, credentials left out, sorted by name: what
+    /// post-login's `event.request.query` shows (an application may send its own, as to
+    /// Auth0). Requests kept from before Tessera kept them have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<(String, String)>,
 }
 
 #[cfg(test)]

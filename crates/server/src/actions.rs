@@ -115,6 +115,29 @@ const SECRET_PARAMETERS: &[&str] = &[
     "subject_token",
 ];
 
+/// How many of an authorization request's parameters are kept for `event.request.query`,
+/// and how long each may be (bytes of name and value): bounds on what a login's
+/// transaction stores, far above what applications send (a longer one is left out).
+const KEPT_PARAMETERS: usize = 64;
+const KEPT_PARAMETER_BYTES: usize = 2048;
+
+/// An authorization request's parameters as its login keeps them for its actions
+/// ([`tessera_core::request::AuthRequest::parameters`]): sorted by name, without
+/// credentials, within [`KEPT_PARAMETERS`] and [`KEPT_PARAMETER_BYTES`].
+pub(crate) fn kept_parameters<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<(String, String)> {
+    let mut kept: Vec<(String, String)> = pairs
+        .filter(|(name, value)| {
+            !SECRET_PARAMETERS.contains(name) && name.len() + value.len() <= KEPT_PARAMETER_BYTES
+        })
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    kept.sort();
+    kept.truncate(KEPT_PARAMETERS);
+    kept
+}
+
 /// A request's parameters as `event.request.query` shows them.
 pub(crate) fn visible_parameters<'a>(
     pairs: impl Iterator<Item = (&'a str, &'a str)>,

@@ -258,6 +258,7 @@ fn sign_in_transaction(state: &AppState, found: &Found) -> Pending {
         code_challenge: None,
         dpop_jkt: None,
         started_at: now(),
+        parameters: Vec::new(),
     };
     Pending {
         device: Some(found.user_code.clone()),

@@ -261,6 +261,7 @@ pub(crate) mod tests {
             code_challenge: None,
             dpop_jkt: None,
             started_at: 1,
+            parameters: vec![],
         }
     }
 

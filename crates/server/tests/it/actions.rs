@@ -843,6 +843,48 @@ async fn post_login_may_shorten_the_browsers_session() {
 }
 
 #[tokio::test]
+async fn post_login_sees_the_applications_own_authorize_parameters() {
+    let server = spawn().await;
+    bind(
+        &server,
+        "post-login",
+        "query",
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.idToken.setCustomClaim('https://example.com/query', event.request.query);\n};",
+    )
+    .await;
+    let pkce = pkce();
+    let url = |invitation: &str| {
+        server.authorize_url(&[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("ext-campaign", "spring"),
+            ("invitation", invitation),
+            ("client_secret", "never-shown"),
+            ("ui_locales", "fr"),
+        ])
+    };
+    // Through the login page (the request kept in the login's transaction), then silently
+    // with the session (the request read at once): the same parameters either way.
+    let browser = browser();
+    for invitation in ["first", "second"] {
+        let back = server.sign_in(&browser, &url(invitation)).await;
+        let code = params_of(&back)["code"].clone();
+        let (status, tokens) = server.redeem(&code, &pkce.verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        let query = &payload(tokens["id_token"].as_str().unwrap())["https://example.com/query"];
+        assert_eq!(query["ext-campaign"], "spring", "{query}");
+        assert_eq!(query["invitation"], invitation, "{query}");
+        assert_eq!(query["ui_locales"], "fr", "{query}");
+        assert_eq!(query["code_challenge_method"], "S256", "{query}");
+        assert_eq!(query["client_id"], json!(server.spa_client_id), "{query}");
+        assert!(query.get("client_secret").is_none(), "{query}");
+        assert!(!query.to_string().contains("never-shown"), "{query}");
+    }
+}
+
+#[tokio::test]
 async fn session_revoke_where_there_is_no_session_fails_the_refresh_closed() {
     let server = spawn().await;
     let tokens = server

@@ -250,11 +250,18 @@ fn request_query(request: &AuthRequest) -> serde_json::Map<String, serde_json::V
         ("login_hint", request.login_hint.as_deref()),
         ("screen_hint", request.screen_hint.as_deref()),
     ];
-    crate::actions::visible_parameters(
+    let mut query = crate::actions::visible_parameters(
         pairs
             .into_iter()
             .filter_map(|(name, value)| value.map(|value| (name, value))),
-    )
+    );
+    // The rest as sent (the application's own among them); what Tessera read stays as read.
+    for (name, value) in &request.parameters {
+        query
+            .entry(name.as_str())
+            .or_insert_with(|| serde_json::Value::String(value.clone()));
+    }
+    query
 }
 
 /// The response's parameters: the code (stored with what it grants), the access token,

@@ -88,6 +88,7 @@ pub(crate) async fn validate(
         code_challenge,
         dpop_jkt,
         started_at: now(),
+        parameters: crate::actions::kept_parameters(params.iter()),
     };
     Ok((client, request, api))
 }
