@@ -438,6 +438,85 @@ async fn what_users_and_clients_send_stays_data() {
     tally.finish();
 }
 
+#[tokio::test]
+async fn what_an_application_sends_to_authorize_stays_data_and_bounded() {
+    // `event.request.query` carries the application's own /authorize parameters, as on
+    // Auth0: credentials never, at most 64 of them, none longer than 2 KB, and names made
+    // to pollute prototypes are data.
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/authorize_parameters");
+    let code = "exports.onExecutePostLogin = async (event, api) => {\n\
+  api.accessToken.setCustomClaim('https://example.com/query', JSON.stringify(event.request.query));\n\
+  api.accessToken.setCustomClaim('https://example.com/polluted', ({}).polluted !== undefined || Object.prototype.polluted !== undefined);\n\
+};";
+    bind_post_login(&server, &token, "query reader", code).await;
+    let pkce = pkce();
+    let many: Vec<(String, String)> = (0..100)
+        .map(|n| (format!("p{n:03}"), n.to_string()))
+        .collect();
+    let long = "x".repeat(3000);
+    let mut params: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("scope", "openid read:messages"),
+        ("audience", API),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("__proto__", "polluted"),
+        ("constructor", "polluted"),
+        ("password", "hunter2-never-shown"),
+        ("client_secret", "secret-never-shown"),
+        ("code_verifier", "verifier-never-shown"),
+        ("long", long.as_str()),
+    ];
+    params.extend(
+        many.iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
+    let back = server
+        .sign_in(&browser(), &server.authorize_url(&params))
+        .await;
+    let code = params_of(&back).get("code").cloned().unwrap_or_default();
+    let (status, tokens) = server.redeem(&code, &pkce.verifier).await;
+    let claims = server
+        .verify(tokens["access_token"].as_str().unwrap_or_default(), API)
+        .await;
+    let query: Value = claims["https://example.com/query"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null);
+    let shown = query.to_string();
+    let members = query.as_object().map_or(0, |members| members.len());
+    tally.case(
+        "the sign-in is served with the application's parameters",
+        status == 200 && query["code_challenge_method"] == "S256" && query["p000"] == "0",
+        format_args!("{status} {shown:.200}"),
+    );
+    tally.case(
+        "credentials sent as parameters never reach the action",
+        !["hunter2", "secret-never-shown", "verifier-never-shown"]
+            .iter()
+            .any(|secret| shown.contains(secret)),
+        format_args!("{shown:.300}"),
+    );
+    tally.case(
+        "a 3 KB parameter is left out",
+        query.get("long").is_none(),
+        format_args!("{members} members"),
+    );
+    tally.case(
+        "a hundred parameters are cut to what the login keeps (64, and those Tessera read)",
+        members <= 64 + 9 && query.get("p099").is_none(),
+        format_args!("{members} members"),
+    );
+    tally.case(
+        "__proto__ and constructor as parameter names pollute no prototype",
+        claims["https://example.com/polluted"] == false,
+        &claims["https://example.com/polluted"],
+    );
+    tally.finish();
+}
+
 /// An action's context is kept between its executions (as Auth0 keeps a module loaded):
 /// what one action leaves there — another's secrets, a user's email, a polluted prototype
 /// — never reaches another action, and an action that keeps growing its module scope fails
