@@ -114,9 +114,8 @@ pub(crate) async fn check(
     }
     state
         .store()
-        .clear_login_failures(username, Some(&ip))
+        .record_password_login(username, &ip, &user.user_id, now())
         .await?;
-    state.store().record_login(&user.user_id, now()).await?;
     state.metrics().login(Login::Success);
     Ok(Checked::SignedIn(Box::new(user)))
 }

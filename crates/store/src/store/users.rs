@@ -781,6 +781,41 @@ impl Store {
         })
     }
 
+    /// A password sign-in from the network `ip` succeeded: the account's failures counted
+    /// from there are forgotten and the user's login is counted (as [`Self::record_login`]),
+    /// in one transaction — one commit, one round trip, where a login writes several.
+    pub async fn record_password_login(
+        &self,
+        email: &str,
+        ip: &str,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        each!(self, |pool, pg| {
+            let query = sqlx::query(if pg {
+                "WITH cleared AS (DELETE FROM login_failures \
+                 WHERE tenant_id = $1 AND email = $2 AND ip = $3) \
+                 UPDATE users SET last_login = $4, logins_count = logins_count + 1 \
+                 WHERE tenant_id = $1 AND user_id = $5"
+            } else {
+                "DELETE FROM login_failures WHERE tenant_id = $1 AND email = $2 AND ip = $3; \
+                 UPDATE users SET last_login = $4, logins_count = logins_count + 1 \
+                 WHERE tenant_id = $1 AND user_id = $5"
+            })
+            .bind(self.tenant)
+            .bind(tessera_core::normalize_email(email))
+            .bind(ip)
+            .bind(now)
+            .bind(user_id);
+            if pg {
+                query.execute(pool).await?;
+            } else {
+                pool.write_together(query).await?;
+            }
+            Ok(())
+        })
+    }
+
     // ---- brute-force protection -------------------------------------------------------
 
     /// Counts one more consecutive failure for (email, ip); returns the new count.
@@ -818,8 +853,8 @@ impl Store {
         })
     }
 
-    /// Clears the failures of an account: after a successful login (one IP) or an
-    /// administrator's unblock (every IP, `ip = None`).
+    /// Clears the failures of an account: an administrator's unblock, a password reset
+    /// (every network, `ip = None`), or one network's.
     pub async fn clear_login_failures(&self, email: &str, ip: Option<&str>) -> StoreResult<()> {
         each!(self, |pool| {
             sqlx::query("DELETE FROM login_failures WHERE tenant_id = $1 AND email = $2 AND ($3 IS NULL OR ip = $4)")

@@ -513,6 +513,23 @@ async fn login_failures_count_per_account_and_address(store: &Store) {
     assert_eq!(store.login_failures("a@x.io", "2.2.2.2").await.unwrap(), 1);
     store.clear_login_failures("a@x.io", None).await.unwrap();
     assert_eq!(store.login_failures("a@x.io", "2.2.2.2").await.unwrap(), 0);
+
+    // A password sign-in forgets its network's failures and counts the login, together.
+    let user = store
+        .create_user(&new_user("B@x.io"), "auth0|b", 1)
+        .await
+        .unwrap();
+    for ip in ["1.1.1.1", "2.2.2.2"] {
+        store.record_login_failure("b@x.io", ip, 0).await.unwrap();
+    }
+    store
+        .record_password_login("B@X.io", "1.1.1.1", &user.user_id, 77)
+        .await
+        .unwrap();
+    assert_eq!(store.login_failures("b@x.io", "1.1.1.1").await.unwrap(), 0);
+    assert_eq!(store.login_failures("b@x.io", "2.2.2.2").await.unwrap(), 1);
+    let counted = store.find_user(&user.user_id).await.unwrap().unwrap();
+    assert_eq!((counted.logins_count, counted.last_login), (1, Some(77)));
 }
 
 async fn users_are_unique_per_email_case_insensitively(store: &Store) {
