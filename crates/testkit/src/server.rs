@@ -704,18 +704,24 @@ impl TestServer {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Whether `browser`'s login session still signs it in without a page: `/authorize`
-    /// with `prompt=none` answers a code (true) or `login_required` (false).
-    pub async fn signs_in_silently(&self, browser: &reqwest::Client) -> bool {
+    /// The SPA's `/authorize` for a code with `prompt=none` (state `s`, a fresh PKCE
+    /// challenge): a session signs the browser in without a page, or it hears why not.
+    pub fn silent_authorize_url(&self) -> String {
         let pkce = pkce();
-        let url = self.authorize_url(&[
+        self.authorize_url(&[
             ("response_type", "code"),
             ("scope", "openid"),
             ("prompt", "none"),
             ("state", "s"),
             ("code_challenge", &pkce.challenge),
             ("code_challenge_method", "S256"),
-        ]);
+        ])
+    }
+
+    /// Whether `browser`'s login session still signs it in without a page: `/authorize`
+    /// with `prompt=none` answers a code (true) or `login_required` (false).
+    pub async fn signs_in_silently(&self, browser: &reqwest::Client) -> bool {
+        let url = self.silent_authorize_url();
         let response = browser.get(&url).send().await.unwrap();
         let params = params_of(&location(&response));
         match (params.get("code"), params.get("error")) {

@@ -895,14 +895,7 @@ async fn silently(
     server: &TestServer,
     browser: &reqwest::Client,
 ) -> std::collections::HashMap<String, String> {
-    let pkce = pkce();
-    let url = server.authorize_url(&[
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("prompt", "none"),
-        ("code_challenge", pkce.challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ]);
+    let url = server.silent_authorize_url();
     params_of(&location(&browser.get(&url).send().await.unwrap()))
 }
 
