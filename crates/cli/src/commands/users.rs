@@ -203,11 +203,23 @@ async fn sessions(ctx: &Context, key: &str, from: Option<&str>, take: u32) -> Cl
                 text(s, &["device", "last_ip"]),
                 text(s, &["authenticated_at"]),
                 text(s, &["last_interacted_at"]),
+                text(s, &["idle_expires_at"]),
+                text(s, &["expires_at"]),
             ]
         })
         .collect();
+    // When it ends if not used again, and however it is used (the tenant's absolute
+    // lifetime, or an earlier end a post-login action set).
     output::print_table(
-        &["SESSION", "BROWSER", "ADDRESS", "SIGNED IN", "LAST USED"],
+        &[
+            "SESSION",
+            "BROWSER",
+            "ADDRESS",
+            "SIGNED IN",
+            "LAST USED",
+            "ENDS IF IDLE",
+            "ENDS BY",
+        ],
         &rows,
     );
     if let Some(next) = page.next {

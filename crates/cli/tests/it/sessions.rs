@@ -97,6 +97,13 @@ async fn a_users_sessions_are_listed_and_ended() {
         text.contains("SESSION") && text.contains("Phone/2.0"),
         "{text}"
     );
+    // When each ends: unused, in the hour it was stored with; at the latest, as the tenant's
+    // absolute lifetime says.
+    let idle_end = tessera_core::claims::rfc3339(now + 3600);
+    assert!(
+        text.contains("ENDS IF IDLE") && text.contains("ENDS BY") && text.contains(&idle_end),
+        "{text}"
+    );
 
     // One session, with the refresh token issued in it; the other stays.
     let ended = env.json(&["users", "sign-out", EMAIL, "--session", "sid-laptop"]);
