@@ -189,4 +189,42 @@ fn a_test_run_says_what_a_denial_ends() {
     );
     let tested = env.json(&["actions", "test", "risky", "--event", &none]);
     assert!(tested["denied"].is_null(), "{tested}");
+    assert!(tested.get("session_expires_at").is_none(), "{tested}");
+}
+
+#[test]
+fn a_test_run_says_which_ends_an_action_asked() {
+    let env = Env::new(TESSERA);
+    let code = write(
+        &env,
+        "short.js",
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.session.setExpiresAt(1800000000000);\n  api.session.setIdleExpiresAt(1700000000000);\n  api.refreshToken.setExpiresAt(1900000000000);\n};\n",
+    );
+    env.json(&[
+        "actions",
+        "create",
+        "short",
+        "--trigger",
+        "post-login",
+        "--code",
+        &code,
+    ]);
+    let event = write(&env, "event.json", "{}");
+    let tested = env.json(&["actions", "test", "short", "--event", &event]);
+    assert_eq!(
+        tested["session_expires_at"], 1_800_000_000_000_i64,
+        "{tested}"
+    );
+    assert_eq!(
+        tested["session_idle_expires_at"], 1_700_000_000_000_i64,
+        "{tested}"
+    );
+    assert_eq!(
+        tested["refresh_token_expires_at"], 1_900_000_000_000_i64,
+        "{tested}"
+    );
+    assert!(
+        tested.get("refresh_token_idle_expires_at").is_none(),
+        "{tested}"
+    );
 }
