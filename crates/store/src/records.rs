@@ -1,5 +1,7 @@
 //! Rows that have no domain type of their own in `tessera-core`.
 
+use std::collections::BTreeMap;
+
 use tessera_core::{
     Client, ClientGrant, ClientProfile, Metadata, RefreshPolicy, ResourceServer, Scope,
     TokenDialect,
@@ -102,6 +104,9 @@ pub struct SessionDetails {
     pub initial: SessionOrigin,
     /// Where it was last used (when: `session.last_interacted_at`).
     pub last: SessionOrigin,
+    /// What actions and administrators wrote on it (`api.session.setMetadata`, `PATCH
+    /// /api/v2/sessions/{id}`); empty when nothing was.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A session of the administration dashboard (its id is kept hashed, as the key).

@@ -1,5 +1,7 @@
 //! Login sessions and login transactions.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 use tessera_core::User;
 
@@ -74,7 +76,7 @@ macro_rules! session_details_select {
     () => {
         "SELECT s.sid, s.user_id, s.connection, s.amr, s.auth_time, s.expires_at, s.created_at, \
          s.initial_ip, s.initial_user_agent, s.last_ip, s.last_user_agent, s.last_interacted_at, \
-         s.upstream_sid, s.ends_by"
+         s.upstream_sid, s.ends_by, s.metadata"
     };
 }
 
@@ -95,6 +97,11 @@ fn details_from_row(row: &dyn Fetch) -> StoreResult<SessionDetails> {
         created_at: row.col("created_at")?,
         initial: origin("initial_ip", "initial_user_agent")?,
         last: origin("last_ip", "last_user_agent")?,
+        // Written only through `set_session_metadata`, which writes an object of strings.
+        metadata: row
+            .opt_text("metadata")?
+            .and_then(|metadata| serde_json::from_str(&metadata).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -333,6 +340,32 @@ impl Store {
                 .bind(end)
                 .bind(now),
             }
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Replaces a live session's metadata (`api.session.setMetadata`, `PATCH
+    /// /api/v2/sessions/{id}`; the callers check its bounds); empty removes it. Whether a
+    /// live session was there.
+    pub async fn set_session_metadata(
+        &self,
+        sid: &str,
+        metadata: &BTreeMap<String, String>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let text = (!metadata.is_empty())
+            .then(|| serde_json::to_string(metadata).expect("strings serialize"));
+        each!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE sessions SET metadata = $3 \
+                 WHERE tenant_id = $1 AND sid = $2 AND expires_at > $4",
+            )
+            .bind(self.tenant)
+            .bind(sid)
+            .bind(&text)
+            .bind(now)
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)

@@ -4,6 +4,7 @@
 //! `tessera_testkit::pg`) of each. Backend-specific tests (connecting, URLs, a server restart)
 //! follow at the end.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tessera_core::{AppType, Client, ClientGrant, ResourceServer, Role, Scope, TokenDialect};
@@ -64,6 +65,7 @@ on_both_backends!(
     user_profiles_change_and_emails_stay_unique,
     sessions_opaque_tokens_and_user_changes,
     sessions_shortened_by_an_action_are_never_extended_past_it,
+    session_metadata_is_replaced_whole_and_only_on_a_live_session,
     user_metadata_is_stored_and_merged,
     clients_grants_and_lists,
     ordering_is_byte_order_as_in_sqlite,
@@ -1943,6 +1945,94 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
 
 /// `api.session.setExpiresAt` / `setIdleExpiresAt`: a session only ever gets shorter, and
 /// a use extends it no further than the end an action allowed.
+async fn session_metadata_is_replaced_whole_and_only_on_a_live_session(store: &Store) {
+    let user = store
+        .create_user(&new_user("meta@x.io"), "auth0|meta", 1)
+        .await
+        .unwrap();
+    for (hash, sid, expires_at) in [([5; 32], "meta", 1_000), ([6; 32], "gone", 15)] {
+        store
+            .create_session(
+                &hash,
+                &plain_session(sid, &user.user_id, 10, expires_at),
+                &SessionOrigin::default(),
+                10,
+            )
+            .await
+            .unwrap();
+    }
+    let live = (20, 0);
+    let metadata_of = |sid: &'static str| async move {
+        let details = store.find_session_by_sid(sid, live).await.unwrap().unwrap();
+        details.metadata
+    };
+    assert!(
+        metadata_of("meta").await.is_empty(),
+        "a new session has none"
+    );
+    let first = BTreeMap::from([
+        ("device".to_string(), "laptop".to_string()),
+        ("org".to_string(), "acme — ünïcode".to_string()),
+    ]);
+    assert!(
+        store
+            .set_session_metadata("meta", &first, 20)
+            .await
+            .unwrap()
+    );
+    assert_eq!(metadata_of("meta").await, first);
+    // The same in a user's page of sessions.
+    let page = store
+        .sessions_of_user(
+            &user.user_id,
+            live,
+            Checkpoint {
+                from: None,
+                take: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1, "the expired session is not listed");
+    assert_eq!(page.items[0].metadata, first);
+    // A write replaces the whole: a key left out is gone.
+    let second = BTreeMap::from([("device".to_string(), "phone".to_string())]);
+    assert!(
+        store
+            .set_session_metadata("meta", &second, 21)
+            .await
+            .unwrap()
+    );
+    assert_eq!(metadata_of("meta").await, second);
+    // Empty removes it all.
+    assert!(
+        store
+            .set_session_metadata("meta", &BTreeMap::new(), 22)
+            .await
+            .unwrap()
+    );
+    assert!(metadata_of("meta").await.is_empty());
+    // An expired session, an unknown one: nothing written, and said so.
+    assert!(
+        !store
+            .set_session_metadata("gone", &first, 20)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_session_metadata("nobody", &first, 20)
+            .await
+            .unwrap()
+    );
+    let gone = store
+        .find_session_by_sid("gone", (10, 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(gone.metadata.is_empty(), "{:?}", gone.metadata);
+}
+
 async fn sessions_shortened_by_an_action_are_never_extended_past_it(store: &Store) {
     let user = store
         .create_user(&new_user("short@x.io"), "auth0|short", 1)
