@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use crate::cache::{self, ActionCache};
-use crate::{Limits, Multifactor, Trigger};
+use crate::{Limits, Multifactor, Trigger, session_metadata};
 
 /// The prelude's declaration in a strict block whose completion value is the function.
 const PRELUDE: &str = concat!(
@@ -63,10 +63,21 @@ pub(crate) struct Record {
     /// `api.session.setExpiresAt` / `setIdleExpiresAt`: the earliest asked (ms).
     pub session_expires_at: Option<i64>,
     pub session_idle_expires_at: Option<i64>,
+    /// `api.session.setMetadata` / `deleteMetadata` / `evictMetadata`, in call order.
+    pub session_metadata: Vec<MetadataChange>,
     pub denied: Option<RecordedDenial>,
     /// `api.redirect.sendUserTo`, when called: the last call's URL and query parameters,
     /// not yet checked (the run does that).
     pub redirect: Option<RecordedRedirect>,
+}
+
+/// One change to the session's metadata an action asked, its key and value already
+/// checked (`session_metadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MetadataChange {
+    Set(String, String),
+    Delete(String),
+    Evict,
 }
 
 #[derive(Debug)]
@@ -160,6 +171,32 @@ impl Record {
                     };
                     *slot = Some(slot.map_or(at, |earlier| earlier.min(at)));
                 }
+                "session.setMetadata" | "session.deleteMetadata" => {
+                    // The prelude let only bounded strings through; checked again here.
+                    let key = argument(0).as_str().map(str::to_string);
+                    let Some(key) = key.filter(|key| session_metadata::is_key(key)) else {
+                        return Err(format!(
+                            "api.{method}: the key must be a string of 1 to {} characters",
+                            session_metadata::MOST_CHARACTERS
+                        ));
+                    };
+                    if method == "session.deleteMetadata" {
+                        record.session_metadata.push(MetadataChange::Delete(key));
+                        continue;
+                    }
+                    let value = argument(1).as_str().map(str::to_string);
+                    let Some(value) = value.filter(|value| session_metadata::is_value(value))
+                    else {
+                        return Err(format!(
+                            "api.{method}: the value must be a string of at most {} characters",
+                            session_metadata::MOST_CHARACTERS
+                        ));
+                    };
+                    record
+                        .session_metadata
+                        .push(MetadataChange::Set(key, value));
+                }
+                "session.evictMetadata" => record.session_metadata.push(MetadataChange::Evict),
                 "refreshToken.revoke" => {
                     record.denied = Some(RecordedDenial {
                         code: "access_denied".to_string(),

@@ -96,6 +96,7 @@ mod engine;
 mod js;
 mod rules;
 mod run;
+pub mod session_metadata;
 
 pub use engine::Engine;
 
@@ -330,6 +331,10 @@ pub struct Outcome {
     /// the refresh token — they only shorten the browser's session.
     pub session_expires_at: Option<i64>,
     pub session_idle_expires_at: Option<i64>,
+    /// `api.session.setMetadata` / `deleteMetadata` / `evictMetadata`: the session's whole
+    /// metadata after the run's changes (within `session_metadata`'s bounds), to be written
+    /// in place of what it had; `None` when nothing changed it or there is no session.
+    pub session_metadata: Option<BTreeMap<String, String>>,
     pub denied: Option<Denial>,
     pub failed: Option<Failure>,
     /// `api.redirect.sendUserTo`: the run stopped after the action that called it (the

@@ -496,11 +496,30 @@ function validateToken(options) {
 // `api` is built once per context and records into the running execution's state.
 // Each trigger's recorded methods; `!` marks one that throws "not supported yet".
 const METHODS = {
-  'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata multifactor.enable !multifactor.getEnrolledFactors !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser session.revoke session.setExpiresAt session.setIdleExpiresAt !session.setMetadata !session.deleteMetadata !session.evictMetadata refreshToken.revoke refreshToken.setExpiresAt refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
+  'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata multifactor.enable !multifactor.getEnrolledFactors !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser session.revoke session.setExpiresAt session.setIdleExpiresAt session.setMetadata session.deleteMetadata session.evictMetadata refreshToken.revoke refreshToken.setExpiresAt refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
   'credentials-exchange': 'access.deny accessToken.setCustomClaim !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes',
   'pre-user-registration': 'access.deny validation.error user.setAppMetadata user.setUserMetadata',
 };
 const DENY_CODES = ['invalid_scope', 'invalid_request', 'server_error'];
+// A session's metadata keys and values, in characters (code points); the engine checks
+// again, and holds a session to 25 keys.
+const METADATA_CHARACTERS = 255;
+
+function isMetadataText(text, least) {
+  if (typeof text !== 'string') return false;
+  let characters = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const unit = codeUnit(text, i);
+    // A surrogate pair is one character.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = codeUnit(text, i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i += 1;
+    }
+    characters += 1;
+    if (characters > METADATA_CHARACTERS) return false;
+  }
+  return characters >= least;
+}
 const MFA_PROVIDERS = ['any', 'guardian', 'google-authenticator', 'duo', 'none'];
 
 function buildApi(trigger) {
@@ -523,6 +542,12 @@ function buildApi(trigger) {
           || (args[1] !== undefined && (args[1] === null || typeof args[1] !== 'object'
             || (args[1].preserveRefreshTokens !== undefined && typeof args[1].preserveRefreshTokens !== 'boolean'))))) {
         throw new TypeErrorOf('api.session.revoke: pass a reason (a string) and optionally {preserveRefreshTokens: true|false}');
+      }
+      if ((path === 'session.setMetadata' || path === 'session.deleteMetadata') && !isMetadataText(args[0], 1)) {
+        throw new TypeErrorOf('api.' + path + ': the key must be a string of 1 to ' + METADATA_CHARACTERS + ' characters (got ' + stringify(StringOf(args[0])) + ')');
+      }
+      if (path === 'session.setMetadata' && !isMetadataText(args[1], 0)) {
+        throw new TypeErrorOf('api.session.setMetadata: the value must be a string of at most ' + METADATA_CHARACTERS + ' characters (got ' + (typeof args[1] === 'string' ? 'a longer one' : stringify(StringOf(args[1]))) + ')');
       }
       if (path === 'multifactor.enable' && MFA_PROVIDERS.indexOf(args[0]) < 0) {
         throw new TypeErrorOf('api.multifactor.enable: the provider must be one of ' + MFA_PROVIDERS.join(', ') + ' (got ' + stringify(StringOf(args[0])) + ')');

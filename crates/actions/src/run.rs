@@ -4,15 +4,16 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::js::{
-    Deadline, Execution, JsWorker, Program, Record, RecordedDenial, RecordedRedirect, RuleState,
+    Deadline, Execution, JsWorker, MetadataChange, Program, Record, RecordedDenial,
+    RecordedRedirect, RuleState,
 };
-use crate::rules;
 use crate::{
     Denial, ExecutionLog, Failure, Job, Outcome, Redirect, RedirectContext, Trigger, earliest,
 };
+use crate::{rules, session_metadata};
 
 /// The handler a resumed run calls on the action that redirected.
 const CONTINUE_HANDLER: &str = "onContinuePostLogin";
@@ -80,7 +81,7 @@ pub(crate) fn run_job(
     worker: &mut JsWorker,
     Prepared {
         job,
-        event_json,
+        mut event_json,
         redirect_json,
         continue_json,
         exchanges_refresh_token,
@@ -220,6 +221,19 @@ pub(crate) fn run_job(
             Err(message) => return failed(outcome, &action.name, message),
             Ok((mut record, _)) => {
                 let redirect = record.redirect.take();
+                let changes = std::mem::take(&mut record.session_metadata);
+                // Without a session (a refresh, the password grant) there is nothing to
+                // write on, as `setExpiresAt` has nothing to shorten. Written even when
+                // the action denies, as user metadata is.
+                if has_session
+                    && !changes.is_empty()
+                    && let Err(message) = change_metadata(&mut outcome, &mut event_json, changes)
+                {
+                    if let Some(log) = outcome.logs.last_mut() {
+                        log.error = Some(message.clone());
+                    }
+                    return failed(outcome, &action.name, message);
+                }
                 let denied = apply(&mut outcome, record);
                 // A denial wins over a redirect asked for in the same execution.
                 if let Some(denied) = denied {
@@ -406,6 +420,50 @@ fn apply(outcome: &mut Outcome, record: Record) -> Option<RecordedDenial> {
         record.session_idle_expires_at,
     );
     record.denied
+}
+
+/// Applies an action's changes to the session's metadata — what the run changed so far,
+/// or else what the event shows — and shows the result to the actions after it, as Auth0
+/// does (`event.session.metadata`).
+fn change_metadata(
+    outcome: &mut Outcome,
+    event_json: &mut String,
+    changes: Vec<MetadataChange>,
+) -> Result<(), String> {
+    let mut event: Value =
+        serde_json::from_str(event_json).map_err(|error| format!("the event: {error}"))?;
+    // A change refused leaves what earlier actions wrote.
+    let mut metadata = match &outcome.session_metadata {
+        Some(metadata) => metadata.clone(),
+        None => event
+            .pointer("/session/metadata")
+            .and_then(Value::as_object)
+            .map(|shown| {
+                shown
+                    .iter()
+                    .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    for change in changes {
+        match change {
+            MetadataChange::Set(key, value) => {
+                metadata.insert(key, value);
+            }
+            MetadataChange::Delete(key) => {
+                metadata.remove(&key);
+            }
+            MetadataChange::Evict => metadata.clear(),
+        }
+    }
+    session_metadata::check(&metadata).map_err(|why| format!("api.session.setMetadata: {why}"))?;
+    if let Some(session) = event.get_mut("session").and_then(Value::as_object_mut) {
+        session.insert("metadata".to_string(), json!(metadata));
+    }
+    *event_json = event.to_string();
+    outcome.session_metadata = Some(metadata);
+    Ok(())
 }
 
 /// A later add of a scope cancels an earlier remove, and the other way round.

@@ -248,13 +248,143 @@ async fn session_ends_keep_the_earliest_asked_apart_from_the_refresh_tokens() {
         );
         assert_eq!(outcome.session_idle_expires_at, None, "{bad}");
     }
-    // The session's metadata is still refused clearly.
-    let metadata = "exports.onExecutePostLogin = async (event, api) => { api.session.setMetadata('k', 'v'); };";
-    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[metadata]).await;
+}
+
+#[tokio::test]
+async fn session_metadata_is_shown_to_later_actions_and_bounded() {
+    let engine = engine();
+    let mut event = post_login_event();
+    event["session"] = json!({"id": "s1", "metadata": {"device": "laptop", "old": "x"}});
+    let first = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.idToken.setCustomClaim('https://x/first', event.session.metadata);
+        api.session.setMetadata('org', 'acme').session.deleteMetadata('old');
+        api.session.deleteMetadata('never-there');
+    };"#;
+    let second = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.idToken.setCustomClaim('https://x/second', event.session.metadata);
+        api.session.setMetadata('device', 'phone');
+    };"#;
+    let outcome = run_actions(&engine, Trigger::PostLogin, event.clone(), &[first, second]).await;
+    assert!(outcome.allowed(), "{outcome:?}");
+    assert_eq!(
+        outcome.id_token_claims["https://x/first"],
+        json!({"device": "laptop", "old": "x"})
+    );
+    assert_eq!(
+        outcome.id_token_claims["https://x/second"],
+        json!({"device": "laptop", "org": "acme"}),
+        "the second action sees the first one's changes"
+    );
+    let written = outcome.session_metadata.expect("changed");
+    assert_eq!(json!(written), json!({"device": "phone", "org": "acme"}));
+
+    // Evicting clears what was there; a later set stays.
+    let evicting = "exports.onExecutePostLogin = async (event, api) => { api.session.evictMetadata().session.setMetadata('only', 'one'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, event.clone(), &[evicting]).await;
+    assert_eq!(json!(outcome.session_metadata), json!({"only": "one"}));
+
+    // Characters are code points: 255 emoji fit, 256 do not.
+    let emoji = |count: usize| {
+        format!(
+            "exports.onExecutePostLogin = async (event, api) => {{ api.session.setMetadata('e', '😀'.repeat({count})); }};"
+        )
+    };
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        event.clone(),
+        &[emoji(255).as_str()],
+    )
+    .await;
+    assert_eq!(
+        outcome.session_metadata.expect("fits")["e"].chars().count(),
+        255
+    );
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        event.clone(),
+        &[emoji(256).as_str()],
+    )
+    .await;
+    assert!(
+        failure_message(&outcome).starts_with(
+            "TypeError: api.session.setMetadata: the value must be a string of at most 255"
+        ),
+        "{}",
+        failure_message(&outcome)
+    );
+
+    for (call, refused) in [
+        (
+            "setMetadata(1, 'v')",
+            "the key must be a string of 1 to 255",
+        ),
+        (
+            "setMetadata('', 'v')",
+            "the key must be a string of 1 to 255",
+        ),
+        (
+            "setMetadata('k'.repeat(256), 'v')",
+            "the key must be a string of 1 to 255",
+        ),
+        (
+            "setMetadata('k', 5)",
+            "the value must be a string of at most 255",
+        ),
+        (
+            "setMetadata('k', null)",
+            "the value must be a string of at most 255",
+        ),
+        (
+            "setMetadata('k', {toString: () => 'v'})",
+            "the value must be a string of at most 255",
+        ),
+        (
+            "setMetadata('k', 'v'.repeat(256))",
+            "the value must be a string of at most 255",
+        ),
+        (
+            "deleteMetadata(undefined)",
+            "the key must be a string of 1 to 255",
+        ),
+    ] {
+        let code = format!(
+            "exports.onExecutePostLogin = async (event, api) => {{ api.session.{call}; }};"
+        );
+        let outcome =
+            run_actions(&engine, Trigger::PostLogin, event.clone(), &[code.as_str()]).await;
+        let method = call.split('(').next().unwrap();
+        assert!(
+            failure_message(&outcome)
+                .starts_with(&format!("TypeError: api.session.{method}: {refused}")),
+            "{call}: {}",
+            failure_message(&outcome)
+        );
+        assert_eq!(outcome.session_metadata, None, "{call}");
+    }
+
+    // At most 25 keys: the action that passes it fails; what an earlier one wrote stays.
+    let earlier = "exports.onExecutePostLogin = async (event, api) => { api.session.setMetadata('kept', 'yes'); };";
+    let many = "exports.onExecutePostLogin = async (event, api) => { for (let i = 0; i < 24; i++) api.session.setMetadata('k' + i, 'v'); };";
+    let outcome = run_actions(&engine, Trigger::PostLogin, event.clone(), &[earlier, many]).await;
     assert_eq!(
         failure_message(&outcome),
-        "Error: api.session.setMetadata is not supported yet"
+        "api.session.setMetadata: a session's metadata holds at most 25 keys (27 asked)"
     );
+    assert_eq!(
+        json!(outcome.session_metadata),
+        json!({"device": "laptop", "kept": "yes", "old": "x"})
+    );
+    assert_eq!(
+        outcome.logs[1].error.as_deref(),
+        Some(failure_message(&outcome).as_str())
+    );
+
+    // Without a session (a refresh, the password grant) there is nothing to write on.
+    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[earlier]).await;
+    assert!(outcome.allowed(), "{outcome:?}");
+    assert_eq!(outcome.session_metadata, None);
 }
 
 #[tokio::test]

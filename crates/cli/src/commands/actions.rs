@@ -392,6 +392,11 @@ async fn test(ctx: &Context, action: &str, event: &Path) -> CliResult<()> {
             result[name] = json!(at);
         }
     }
+    // The session's metadata as the action leaves it, when it changed it (the event must
+    // have a `session` for that).
+    if let Some(metadata) = &outcome.session_metadata {
+        result["session_metadata"] = json!(metadata);
+    }
     output::print_json(&result);
     if outcome.failed.is_some() {
         return Err(CliError::Invalid(format!("action {} failed", found.name)));

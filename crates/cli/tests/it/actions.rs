@@ -193,12 +193,12 @@ fn a_test_run_says_what_a_denial_ends() {
 }
 
 #[test]
-fn a_test_run_says_which_ends_an_action_asked() {
+fn a_test_run_says_which_ends_and_session_metadata_an_action_asked() {
     let env = Env::new(TESSERA);
     let code = write(
         &env,
         "short.js",
-        "exports.onExecutePostLogin = async (event, api) => {\n  api.session.setExpiresAt(1800000000000);\n  api.session.setIdleExpiresAt(1700000000000);\n  api.refreshToken.setExpiresAt(1900000000000);\n};\n",
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.session.setExpiresAt(1800000000000);\n  api.session.setIdleExpiresAt(1700000000000);\n  api.refreshToken.setExpiresAt(1900000000000);\n  api.session.setMetadata('device', event.session.metadata.seen + '!');\n};\n",
     );
     env.json(&[
         "actions",
@@ -209,8 +209,17 @@ fn a_test_run_says_which_ends_an_action_asked() {
         "--code",
         &code,
     ]);
-    let event = write(&env, "event.json", "{}");
+    let event = write(
+        &env,
+        "event.json",
+        r#"{"session": {"id": "s1", "metadata": {"seen": "laptop"}}}"#,
+    );
     let tested = env.json(&["actions", "test", "short", "--event", &event]);
+    assert_eq!(
+        tested["session_metadata"],
+        serde_json::json!({"seen": "laptop", "device": "laptop!"}),
+        "{tested}"
+    );
     assert_eq!(
         tested["session_expires_at"], 1_800_000_000_000_i64,
         "{tested}"
