@@ -68,6 +68,7 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("read:refresh_tokens", "Read Refresh Tokens"),
     ("delete:refresh_tokens", "Delete Refresh Tokens"),
     ("read:sessions", "Read Sessions"),
+    ("update:sessions", "Update Sessions"),
     ("delete:sessions", "Delete Sessions"),
     ("read:actions", "Read Actions"),
     ("create:actions", "Create Actions"),

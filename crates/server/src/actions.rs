@@ -461,8 +461,9 @@ pub(crate) enum Redirects<'a> {
 }
 
 /// `event.session` in a browser's sign-in: the session in the Management API's shape
-/// (`GET /api/v2/sessions/{id}`). Auth0 has it in interactive flows only: a refresh, the
-/// password grant and the device flow's token have none.
+/// (`GET /api/v2/sessions/{id}`), but for its metadata, which actions read as `metadata`
+/// where the Management API says `session_metadata`. Auth0 has it in interactive flows
+/// only: a refresh, the password grant and the device flow's token have none.
 async fn session_event(
     state: &AppState,
     redirects: Redirects<'_>,
@@ -475,7 +476,15 @@ async fn session_event(
     let lifetimes = crate::hosted::session::lifetimes(state).await?;
     let live = crate::management::sessions::live_at(lifetimes);
     let details = state.store().find_session_by_sid(sid, live).await?;
-    Ok(details.map(|details| crate::management::sessions::shape(&details, lifetimes)))
+    Ok(details.map(|details| {
+        let mut session = crate::management::sessions::shape(&details, lifetimes);
+        if let Some(shown) = session.as_object_mut()
+            && let Some(metadata) = shown.remove("session_metadata")
+        {
+            shown.insert("metadata".to_string(), metadata);
+        }
+        session
+    }))
 }
 
 /// Runs post-login (Rules, then the bound actions) for a user about to get tokens.
@@ -542,13 +551,17 @@ pub(crate) async fn post_login(
     let redirect_state = redirect.as_ref().map(|context| context.state.clone());
     let outcome = run_with(state, Trigger::PostLogin, event, &program, redirect).await;
     write_metadata(state, &login.user.user_id, &outcome).await?;
-    let (outcome, sid) = match login.redirects {
-        Redirects::Resuming { continuation, .. } => (
-            continuation.kept.clone().under(outcome),
-            Some(continuation.sid.as_str()),
-        ),
-        Redirects::Browser { sid, .. } => (outcome, Some(sid)),
-        Redirects::Impossible => (outcome, None),
+    let sid = match login.redirects {
+        Redirects::Resuming { continuation, .. } => Some(continuation.sid.as_str()),
+        Redirects::Browser { sid, .. } => Some(sid),
+        Redirects::Impossible => None,
+    };
+    if let (Some(metadata), Some(sid)) = (&outcome.session_metadata, sid) {
+        write_session_metadata(state, sid, metadata, &login.client.client_id).await?;
+    }
+    let outcome = match login.redirects {
+        Redirects::Resuming { continuation, .. } => continuation.kept.clone().under(outcome),
+        _ => outcome,
     };
     if let (Some(redirect), Some(state_id), Some(sid)) = (&outcome.redirect, redirect_state, sid)
         && outcome.allowed()
@@ -654,6 +667,29 @@ async fn shorten_session(
         idle_end,
         live,
         "api.session: the browser's session is shortened"
+    );
+    Ok(())
+}
+
+/// `api.session.setMetadata` / `deleteMetadata` / `evictMetadata`: the session's metadata
+/// as the run left it, written at once — a deny does not undo it, as it does not undo user
+/// metadata, and the second half of a run a redirect split reads it from the session.
+async fn write_session_metadata(
+    state: &AppState,
+    sid: &str,
+    metadata: &BTreeMap<String, String>,
+    client_id: &str,
+) -> Result<(), StoreError> {
+    let live = state
+        .store()
+        .set_session_metadata(sid, metadata, now())
+        .await?;
+    tracing::info!(
+        target: "tessera::actions",
+        %client_id,
+        keys = metadata.len(),
+        live,
+        "api.session: the session's metadata is written"
     );
     Ok(())
 }

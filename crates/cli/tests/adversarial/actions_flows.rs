@@ -1056,6 +1056,136 @@ async fn an_action_cannot_lengthen_a_session_nor_shorten_another() {
     tally.finish();
 }
 
+#[tokio::test]
+async fn an_action_writes_bounded_metadata_on_its_own_session_only() {
+    // `api.session.setMetadata` and its kin write on the session of the sign-in they run in,
+    // within Auth0's bounds: hostile arguments fail the sign-in closed and write nothing,
+    // prototype names are plain keys, and a refresh — no session — writes on none.
+    let server = spawn().await;
+    let token = server.management_token(SCOPES).await;
+    let mut tally = Tally::new("actions_flows/session_metadata");
+    let signed_in = |browser: reqwest::Client| {
+        let server = &server;
+        async move {
+            let tokens = server
+                .code_flow(&browser, "openid offline_access", None)
+                .await;
+            let sid = server
+                .verify(
+                    tokens["id_token"].as_str().unwrap_or_default(),
+                    &server.spa_client_id,
+                )
+                .await["sid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let refresh = tokens["refresh_token"].as_str().unwrap_or_default();
+            (browser, sid, refresh.to_string())
+        }
+    };
+    let metadata_of = |sid: String| {
+        let store = server.store.clone();
+        async move {
+            store
+                .find_session_by_sid(&sid, (now(), 0))
+                .await
+                .ok()
+                .flatten()
+                .map(|details| details.metadata)
+        }
+    };
+    let (bystander, bystander_sid, _) = signed_in(browser()).await;
+    let (victim, sid, refresh) = signed_in(browser()).await;
+    bind_post_login(
+        &server,
+        &token,
+        "tagging",
+        "exports.onExecutePostLogin = async (event, api) => { api.session.setMetadata('tag', 'mine'); };",
+    )
+    .await;
+    let answer = silently(&server, &victim).await;
+    unbind_all(&server, &token).await;
+    let tagged = metadata_of(sid.clone()).await.unwrap_or_default();
+    tally.case(
+        "an action writes on the session it runs in",
+        answer.contains_key("code") && tagged.len() == 1 && tagged["tag"] == "mine",
+        format_args!("{answer:?}, {tagged:?}"),
+    );
+
+    for (index, bad) in [
+        "api.session.setMetadata('k', 42)",
+        "api.session.setMetadata('k', {toString() { return 'v'; }})",
+        "api.session.setMetadata({toString() { return 'k'; }}, 'v')",
+        "api.session.setMetadata('k', 'x'.repeat(256))",
+        "api.session.setMetadata('k'.repeat(1e6), 'v')",
+        "api.session.setMetadata('', 'v')",
+        "api.session.deleteMetadata(null)",
+        "for (let i = 0; i < 1000; i++) api.session.setMetadata('k' + i, 'v')",
+        "api.session.evictMetadata(); for (let i = 0; i < 26; i++) api.session.setMetadata('k' + i, 'v')",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let code = format!("exports.onExecutePostLogin = async (event, api) => {{ {bad}; }};");
+        bind_post_login(&server, &token, &format!("bad metadata {index}"), &code).await;
+        let answer = silently(&server, &victim).await;
+        unbind_all(&server, &token).await;
+        let after = metadata_of(sid.clone()).await.unwrap_or_default();
+        let shown: String = bad.chars().take(60).collect();
+        tally.case(
+            format!("{shown}: the sign-in fails closed, the metadata as it was"),
+            answer.get("error").map(String::as_str) == Some("access_denied")
+                && !answer.contains_key("code")
+                && after == tagged,
+            format_args!("{answer:?}, {after:?}"),
+        );
+    }
+
+    bind_post_login(
+        &server,
+        &token,
+        "prototype names",
+        "exports.onExecutePostLogin = async (event, api) => { api.session.setMetadata('__proto__', 'polluted').session.setMetadata('constructor', '</script><script>alert(1)</script>'); };",
+    )
+    .await;
+    let answer = silently(&server, &victim).await;
+    unbind_all(&server, &token).await;
+    let after = metadata_of(sid.clone()).await.unwrap_or_default();
+    tally.case(
+        "prototype names are plain keys beside what was there",
+        answer.contains_key("code")
+            && after.len() == 3
+            && after["__proto__"] == "polluted"
+            && after["constructor"] == "</script><script>alert(1)</script>"
+            && after["tag"] == "mine",
+        format_args!("{answer:?}, {after:?}"),
+    );
+
+    bind_post_login(
+        &server,
+        &token,
+        "evicting at refresh",
+        "exports.onExecutePostLogin = async (event, api) => { api.session.evictMetadata(); api.session.setMetadata('refresh', 'yes'); };",
+    )
+    .await;
+    let (status, body) = server.refresh(&refresh).await;
+    unbind_all(&server, &token).await;
+    tally.case(
+        "set at a refresh: the refresh is served, no session written",
+        status == 200 && metadata_of(sid.clone()).await.unwrap_or_default() == after,
+        format_args!("{status} {body}"),
+    );
+
+    let untouched = metadata_of(bystander_sid).await;
+    tally.case(
+        "the bystander's session has no metadata",
+        untouched.is_some_and(|metadata| metadata.is_empty())
+            && server.signs_in_silently(&bystander).await,
+        "the bystander's session was written or ended",
+    );
+    tally.finish();
+}
+
 /// The year now, as an RFC 3339 time begins.
 fn this_year() -> String {
     tessera_core::claims::rfc3339(now())[..4].to_string()

@@ -2835,6 +2835,191 @@ async fn refresh_tokens_are_reached_by_their_own_id_and_user_only() {
     tally.finish();
 }
 
+/// `PATCH /sessions/{id}` (a session's metadata): what an administrator's client sends is
+/// kept as data within Auth0's bounds (25 string keys and values of at most 255
+/// characters) or refused whole; only `update:sessions` writes; a doctored id reaches no
+/// session; and refusals change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_metadata_stays_bounded_data_written_by_its_scope_only() {
+    let mut tally = Tally::new("management/session-metadata");
+    let f = fixture().await;
+    let server = &f.server;
+    let store = &server.store;
+    let victim = tessera_testkit::create_user(
+        store,
+        "meta-victim@example.com",
+        "a long enough passphrase 9",
+    )
+    .await;
+    tessera_testkit::seed_session(store, (9, "metadata-session"), &victim, Default::default())
+        .await;
+    let path = "/sessions/metadata-session";
+    let metadata = || async {
+        let now = tessera_testkit::now();
+        store
+            .find_session_by_sid("metadata-session", (now, 0))
+            .await
+            .ok()
+            .flatten()
+            .map(|details| details.metadata)
+    };
+    let a = f.admin();
+    let (status, body) = call(
+        server,
+        a,
+        Method::PATCH,
+        path,
+        Some(&json!({"session_metadata": {"plan": "gold"}})),
+    )
+    .await;
+    let kept = metadata().await;
+    tally.case(
+        "an administrator writes a session's metadata",
+        status == 200
+            && kept
+                .as_ref()
+                .is_some_and(|m| m.len() == 1 && m["plan"] == "gold"),
+        format_args!("{status} {body}"),
+    );
+    let unchanged = || async { metadata().await == kept };
+
+    let many = |count: usize| -> Value {
+        let members: serde_json::Map<String, Value> =
+            (0..count).map(|i| (format!("k{i}"), json!("v"))).collect();
+        json!({ "session_metadata": members })
+    };
+    let mut deep = json!("v");
+    for _ in 0..500 {
+        deep = json!({ "d": deep });
+    }
+    for (what, body) in [
+        ("26 keys", many(26)),
+        ("3,000 keys", many(3_000)),
+        ("a number", json!({"session_metadata": {"plan": 1}})),
+        ("a boolean", json!({"session_metadata": {"plan": true}})),
+        (
+            "null as a value",
+            json!({"session_metadata": {"plan": null}}),
+        ),
+        ("an array", json!({"session_metadata": {"plan": ["gold"]}})),
+        (
+            "500 levels of objects",
+            json!({"session_metadata": {"plan": deep}}),
+        ),
+        ("an empty key", json!({"session_metadata": {"": "v"}})),
+        (
+            "a 256-character key",
+            json!({"session_metadata": {"k".repeat(256): "v"}}),
+        ),
+        (
+            "a 256-character value",
+            json!({"session_metadata": {"k": "é".repeat(256)}}),
+        ),
+        (
+            "metadata as a string",
+            json!({"session_metadata": "plan=platinum"}),
+        ),
+        (
+            "metadata as a list",
+            json!({"session_metadata": [["plan", "platinum"]]}),
+        ),
+        (
+            "the session's own members",
+            json!({"session_metadata": {}, "expires_at": "2099-01-01T00:00:00Z", "user_id": "auth0|x"}),
+        ),
+        (
+            "a prototype key beside it",
+            json!({"__proto__": {"session_metadata": {}}}),
+        ),
+        ("a body that is a list", json!([{"session_metadata": {}}])),
+    ] {
+        let (status, answer) = call(server, a, Method::PATCH, path, Some(&body)).await;
+        tally.case(
+            format_args!("{what} is refused and changes nothing"),
+            matches!(status, 400 | 413) && unchanged().await,
+            format_args!("{status} {answer}"),
+        );
+    }
+    for (what, content_type, bytes) in [
+        (
+            "a member named twice",
+            "application/json",
+            br#"{"session_metadata":{"plan":"a"},"session_metadata":{"plan":"b"}}"#.to_vec(),
+        ),
+        (
+            "a form",
+            "application/x-www-form-urlencoded",
+            b"session_metadata[plan]=platinum".to_vec(),
+        ),
+        (
+            "half a body",
+            "application/json",
+            br#"{"session_metadata":{"plan":"#.to_vec(),
+        ),
+    ] {
+        let (status, answer) =
+            send(server, a, Method::PATCH, path, content_type, Some(bytes)).await;
+        tally.case(
+            format_args!("{what} is refused and changes nothing"),
+            (400..=415).contains(&status) && unchanged().await,
+            format_args!("{status} {answer}"),
+        );
+    }
+    // Doctored ids reach no session.
+    let write = json!({"session_metadata": {"plan": "platinum"}});
+    for id in [
+        "*".to_string(),
+        "%25".to_string(),
+        "METADATA-SESSION".to_string(),
+        "metadata-session%20".to_string(),
+        "metadata-session'--".to_string(),
+        "..%2Fmetadata-session".to_string(),
+        encode(&b64(&[9; 32])),
+    ] {
+        let (status, answer) = call(
+            server,
+            a,
+            Method::PATCH,
+            &format!("/sessions/{id}"),
+            Some(&write),
+        )
+        .await;
+        tally.case(
+            format_args!("PATCH /sessions/{id} writes nothing"),
+            (400..=414).contains(&status) && unchanged().await,
+            format_args!("{status} {answer}"),
+        );
+    }
+    let outsiders = f.outsiders("read:sessions", "update:sessions").await;
+    for (what, token, expected) in outsiders.each() {
+        let (status, answer) = call(server, token, Method::PATCH, path, Some(&write)).await;
+        tally.case(
+            format_args!("{what} cannot write a session's metadata"),
+            status == expected && unchanged().await,
+            format_args!("{status} {answer}"),
+        );
+    }
+    // What fits is data: markup and prototype names kept as text, nothing else added.
+    let odd = json!({"session_metadata": {
+        "__proto__": "polluted",
+        "constructor": "<script>alert(1)</script>",
+        "nul": "a\u{0}b",
+    }});
+    let (status, answer) = call(server, a, Method::PATCH, path, Some(&odd)).await;
+    let now = metadata().await.unwrap_or_default();
+    tally.case(
+        "prototype names and markup are kept as plain strings",
+        status == 200
+            && now.len() == 3
+            && now["__proto__"] == "polluted"
+            && now["constructor"] == "<script>alert(1)</script>"
+            && now["nul"] == "a\u{0}b"
+            && answer["session_metadata"]["constructor"] == "<script>alert(1)</script>",
+        format_args!("{status} {answer}"),
+    );
+    tally.finish();
+}
+
 /// `/sessions` and `/users/{id}/sessions`: one user's login sessions cannot be listed or
 /// ended through another user's id, a pattern, a doctored session id or a checkpoint; the
 /// answers never carry the cookie's value or hash; only `delete:sessions` ends one; and

@@ -302,7 +302,9 @@ pub(crate) const ROUTES: &[Route] = &[
         get(sessions::http::of_user).delete(sessions::http::delete_of_user)
     }),
     ("/sessions/{id}", || {
-        get(sessions::http::get).delete(sessions::http::delete)
+        get(sessions::http::get)
+            .patch(sessions::http::update)
+            .delete(sessions::http::delete)
     }),
     ("/sessions/{id}/revoke", || post(sessions::http::revoke)),
     ("/rules-configs", || get(rules_configs::http::list)),

@@ -3,15 +3,21 @@
 //! A session's id is the `sid` claim of the ID tokens issued in it. Ending one makes that
 //! browser sign in again; its applications' own sessions and tokens live on — except with
 //! `POST /sessions/{id}/revoke`, which also revokes the refresh tokens issued in it.
+//! `PATCH /sessions/{id}` replaces its metadata (what post-login actions see as
+//! `event.session.metadata`).
 //!
 //! The operations (one function each, checking the principal's scope first) serve the
 //! routes in `http`.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
+use tessera_actions::session_metadata;
 use tessera_core::{SessionLifetimes, claims};
 use tessera_store::{Checkpoint, CheckpointPage, SessionDetails, SessionOrigin, SessionRecord};
 
 use super::auth::Principal;
+use super::body::Fields;
 use super::error::{ApiError, ApiResult};
 use crate::AppState;
 use crate::clock::now;
@@ -19,6 +25,10 @@ use crate::hosted::session::lifetimes;
 
 pub(crate) const READ: &[&str] = &["read:sessions"];
 pub(crate) const DELETE: &[&str] = &["delete:sessions"];
+pub(crate) const UPDATE: &[&str] = &["update:sessions"];
+const METADATA: &str = "session_metadata";
+/// A `PATCH`'s members.
+pub(crate) const UPDATE_FIELDS: &[&str] = &[METADATA];
 
 fn not_found() -> ApiError {
     ApiError::not_found("The session does not exist", "inexistent_session")
@@ -75,6 +85,7 @@ pub(crate) fn shape(details: &SessionDetails, lifetimes: SessionLifetimes) -> Va
         "device": device,
         "authentication": { "methods": methods },
         "cookie": { "mode": "persistent" },
+        "session_metadata": details.metadata,
     })
 }
 
@@ -88,6 +99,66 @@ pub(crate) async fn get(state: &AppState, principal: &Principal, id: &str) -> Ap
         .await?
         .ok_or_else(not_found)?;
     Ok(shape(&details, lifetimes))
+}
+
+/// Replaces a live session's metadata with `session_metadata` (an object of strings within
+/// `tessera_actions::session_metadata`'s bounds; `{}` or `null` removes it, none leaves
+/// it), as Auth0 does; the session as it is after.
+pub(crate) async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    mut fields: Fields,
+) -> ApiResult<Value> {
+    principal.require(UPDATE)?;
+    let lifetimes = lifetimes(state).await?;
+    let found = |details: Option<SessionDetails>| details.ok_or_else(not_found);
+    let store = state.store();
+    let asked = match fields.is_null(METADATA) {
+        true => Some(Map::new()),
+        false => fields.object_value(METADATA)?,
+    };
+    let Some(asked) = asked else {
+        return Ok(shape(
+            &found(store.find_session_by_sid(id, live_at(lifetimes)).await?)?,
+            lifetimes,
+        ));
+    };
+    let metadata = metadata_of(asked)?;
+    // A session past the tenant's absolute lifetime is not live, though its row may be.
+    found(store.find_session_by_sid(id, live_at(lifetimes)).await?)?;
+    if !store.set_session_metadata(id, &metadata, now()).await? {
+        return Err(not_found());
+    }
+    Ok(shape(
+        &found(store.find_session_by_sid(id, live_at(lifetimes)).await?)?,
+        lifetimes,
+    ))
+}
+
+/// `session_metadata`'s members: strings, within bounds.
+fn metadata_of(asked: Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
+    let invalid = |why: String| ApiError::invalid_property(why, METADATA);
+    let mut metadata = BTreeMap::new();
+    for (key, value) in asked {
+        let Value::String(value) = value else {
+            return Err(invalid(
+                "Each value of session_metadata must be a string".to_string(),
+            ));
+        };
+        metadata.insert(key, value);
+    }
+    session_metadata::check(&metadata).map_err(|why| invalid(capitalised(&why)))?;
+    Ok(metadata)
+}
+
+/// Auth0's messages start with a capital.
+fn capitalised(text: &str) -> String {
+    let mut characters = text.chars();
+    characters
+        .next()
+        .map(|first| first.to_uppercase().chain(characters).collect())
+        .unwrap_or_default()
 }
 
 /// Ends one session; `with_refresh_tokens` also revokes the refresh tokens issued in it.
@@ -197,10 +268,14 @@ pub(crate) mod http {
     use axum::response::{IntoResponse, Response};
     use serde_json::json;
 
+    use axum::body::Bytes;
+    use axum::extract::rejection::BytesRejection;
+
     use super::super::auth::require;
+    use super::super::body;
     use super::super::error::ApiResult;
     use super::super::paging::Query;
-    use super::{DELETE, READ};
+    use super::{DELETE, READ, UPDATE, UPDATE_FIELDS};
     use crate::AppState;
 
     /// `GET /api/v2/sessions/{id}`.
@@ -211,6 +286,18 @@ pub(crate) mod http {
     ) -> ApiResult<Response> {
         let principal = require(&state, &headers, READ).await?;
         Ok(Json(super::get(&state, &principal, &id).await?).into_response())
+    }
+
+    /// `PATCH /api/v2/sessions/{id}`: `{session_metadata}`; the session as it is after.
+    pub(crate) async fn update(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        let fields = body::object(&headers, body, UPDATE_FIELDS)?;
+        Ok(Json(super::update(&state, &principal, &id, fields).await?).into_response())
     }
 
     /// `DELETE /api/v2/sessions/{id}`: 202, as Auth0 answers.

@@ -842,6 +842,82 @@ async fn post_login_may_shorten_the_browsers_session() {
     assert!(server.signs_in_silently(&untouched).await);
 }
 
+/// Counts a session's logins in its metadata and notes which keys it saw; asked with
+/// `login_hint=forget`, clears it all.
+const COUNTING_IN_THE_SESSION: &str = r#"
+exports.onExecutePostLogin = async (event, api) => {
+  const seen = (event.session && event.session.metadata) || {};
+  api.session.setMetadata('logins', String(Number(seen.logins || '0') + 1));
+  api.session.setMetadata('seen', Object.keys(seen).sort().join(','));
+  if (event.request.query.login_hint === 'forget') api.session.evictMetadata();
+};
+"#;
+
+#[tokio::test]
+async fn post_login_keeps_metadata_on_the_browsers_session() {
+    let server = spawn().await;
+    bind(&server, "post-login", "counting", COUNTING_IN_THE_SESSION).await;
+    let browser = browser();
+    let tokens = server
+        .code_flow(&browser, "openid offline_access", Some(API))
+        .await;
+    let sid = payload(tokens["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin = server
+        .management_token(&["read:sessions", "update:sessions"])
+        .await;
+    let metadata = || {
+        let (server, admin, sid) = (&server, admin.clone(), sid.clone());
+        async move {
+            let (status, shown) = server
+                .management_request(&admin, "GET", &format!("/sessions/{sid}"))
+                .await;
+            assert_eq!(status, 200, "{shown}");
+            shown["session_metadata"].clone()
+        }
+    };
+    assert_eq!(metadata().await, json!({"logins": "1", "seen": ""}));
+    // The next login of the same browser sees what the last one left.
+    assert!(server.signs_in_silently(&browser).await);
+    assert_eq!(
+        metadata().await,
+        json!({"logins": "2", "seen": "logins,seen"})
+    );
+    // An administrator replaces it; the next login sees theirs.
+    server
+        .management_call(
+            &admin,
+            Method::PATCH,
+            &format!("/sessions/{sid}"),
+            json!({"session_metadata": {"org": "acme"}}),
+        )
+        .await;
+    assert!(server.signs_in_silently(&browser).await);
+    assert_eq!(
+        metadata().await,
+        json!({"logins": "1", "org": "acme", "seen": "org"})
+    );
+    // A refresh has no session: nothing written.
+    let (status, body) = server
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        metadata().await,
+        json!({"logins": "1", "org": "acme", "seen": "org"})
+    );
+    // Evicted: nothing left.
+    let answer = browser
+        .get(code_url(&server) + "&prompt=none&state=s&login_hint=forget")
+        .send()
+        .await
+        .unwrap();
+    assert!(params_of(&location(&answer)).contains_key("code"));
+    assert_eq!(metadata().await, json!({}));
+}
+
 #[tokio::test]
 async fn post_login_sees_the_applications_own_authorize_parameters() {
     let server = spawn().await;

@@ -759,6 +759,51 @@ async fn the_test_endpoint_runs_the_draft_and_refuses_bad_input() {
 }
 
 #[tokio::test]
+async fn the_test_endpoint_shows_what_an_action_asks_of_the_session() {
+    let server = spawn().await;
+    let token = server.management_token(ACTION_SCOPES).await;
+    let t = token.as_str();
+    let mut body = post_login("session-asking");
+    body["code"] = json!(
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.session.setMetadata('device', 'laptop').session.deleteMetadata('old');\n  api.session.setExpiresAt(1800000000000);\n};"
+    );
+    let (_, action) = call(&server, t, Method::POST, "/actions/actions", Some(body)).await;
+    let test = format!("/actions/actions/{}/test", action["id"].as_str().unwrap());
+    let user = json!({"user_id": "auth0|1", "email": "a@example.com"});
+    let event =
+        json!({"user": user, "session": {"id": "s1", "metadata": {"old": "x", "kept": "y"}}});
+    let (status, answer) = call(
+        &server,
+        t,
+        Method::POST,
+        &test,
+        Some(json!({"payload": event})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["payload"]["commands"]["session"],
+        json!({"metadata": {"device": "laptop", "kept": "y"}, "expires_at": 1_800_000_000_000_i64}),
+        "{answer}"
+    );
+    // Without a session in the event, only the end asked is shown.
+    let (status, answer) = call(
+        &server,
+        t,
+        Method::POST,
+        &test,
+        Some(json!({"payload": {"user": user}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["payload"]["commands"]["session"],
+        json!({"expires_at": 1_800_000_000_000_i64}),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn the_test_endpoint_shows_a_refresh_token_revocation() {
     let server = spawn().await;
     let token = server.management_token(ACTION_SCOPES).await;

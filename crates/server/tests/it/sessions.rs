@@ -285,3 +285,124 @@ async fn session_endpoints_refuse_what_they_should() {
     // Nothing refused changed anything.
     assert!(server.signs_in_silently(&browser).await);
 }
+
+#[tokio::test]
+async fn an_administrator_replaces_a_sessions_metadata() {
+    let server = spawn().await;
+    let (browser, sid, _) = device(&server, "Laptop/1.0").await;
+    let writer = server
+        .management_token(&["read:sessions", "update:sessions"])
+        .await;
+    let path = format!("/sessions/{sid}");
+    let patch_at = |path: String, body: serde_json::Value| {
+        let (server, writer) = (&server, writer.clone());
+        async move {
+            let response = reqwest::Client::new()
+                .patch(server.url(&format!("/api/v2{path}")))
+                .bearer_auth(writer)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let patch = |body: serde_json::Value| patch_at(path.clone(), body);
+    let shown = || async {
+        let (status, body) = server.management_request(&writer, "GET", &path).await;
+        assert_eq!(status, 200, "{body}");
+        body["session_metadata"].clone()
+    };
+    assert_eq!(shown().await, json!({}), "a new session has none");
+    let (status, body) =
+        patch(json!({"session_metadata": {"device": "laptop", "org": "acme"}})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], sid.as_str());
+    assert_eq!(
+        body["session_metadata"],
+        json!({"device": "laptop", "org": "acme"})
+    );
+    assert_eq!(shown().await, json!({"device": "laptop", "org": "acme"}));
+    // The whole is replaced: a key left out is gone.
+    let (status, _) = patch(json!({"session_metadata": {"device": "phone"}})).await;
+    assert_eq!(status, 200);
+    assert_eq!(shown().await, json!({"device": "phone"}));
+    // Nothing asked: nothing changed, the session shown.
+    let (status, body) = patch(json!({})).await;
+    assert_eq!(
+        (status, &body["session_metadata"]),
+        (200, &json!({"device": "phone"}))
+    );
+    // 25 keys of 255 characters fit.
+    let full: serde_json::Map<String, serde_json::Value> = (0..25)
+        .map(|i| (format!("{i:0>255}"), json!("é".repeat(255))))
+        .collect();
+    let (status, body) = patch(json!({"session_metadata": full})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(shown().await.as_object().unwrap().len(), 25);
+    let (status, _) = patch(json!({"session_metadata": {"device": "phone"}})).await;
+    assert_eq!(status, 200);
+
+    // Refused, each changing nothing.
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..26).map(|i| (format!("k{i}"), json!("v"))).collect();
+    for (body, expected) in [
+        (json!({"session_metadata": many}), "at most 25 keys"),
+        (json!({"session_metadata": {"k": 1}}), "must be a string"),
+        (json!({"session_metadata": {"k": null}}), "must be a string"),
+        (
+            json!({"session_metadata": {"k": {"nested": "v"}}}),
+            "must be a string",
+        ),
+        (
+            json!({"session_metadata": {"": "v"}}),
+            "1 to 255 characters",
+        ),
+        (
+            json!({"session_metadata": {"k".repeat(256): "v"}}),
+            "1 to 255 characters",
+        ),
+        (
+            json!({"session_metadata": {"k": "v".repeat(256)}}),
+            "1 to 255 characters",
+        ),
+        (
+            json!({"session_metadata": ["k", "v"]}),
+            "Expected type object",
+        ),
+        (json!({"session_metadata": "k=v"}), "Expected type object"),
+        (
+            json!({"session_metadata": {}, "expires_at": "2099-01-01T00:00:00Z"}),
+            "Additional properties",
+        ),
+        (json!([]), "Expected type object"),
+    ] {
+        let (status, answer) = patch(body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{body}: {answer}");
+    }
+    assert_eq!(shown().await, json!({"device": "phone"}));
+    // Without the scope, 403; an unknown session, 404.
+    let reader = server.management_token(&["read:sessions"]).await;
+    let (status, _) = server.management_request(&reader, "PATCH", &path).await;
+    assert_eq!(status, 403);
+    let (status, body) = patch_at(
+        "/sessions/no-such-session".to_string(),
+        json!({"session_metadata": {"k": "v"}}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(shown().await, json!({"device": "phone"}));
+    // `null` removes it all.
+    let (status, body) = patch(json!({"session_metadata": null})).await;
+    assert_eq!((status, &body["session_metadata"]), (200, &json!({})));
+    // An ended session is not written.
+    let ender = server.management_token(&["delete:sessions"]).await;
+    let (status, _) = server.management_request(&ender, "DELETE", &path).await;
+    assert_eq!(status, 202);
+    let (status, body) = patch(json!({"session_metadata": {"k": "v"}})).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(!server.signs_in_silently(&browser).await);
+}

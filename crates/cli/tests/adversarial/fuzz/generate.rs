@@ -1233,7 +1233,12 @@ pub(super) const ROUTES: &[Route] = &[
         &["from", "take", "include_totals"],
         Shape::Management,
     ),
-    route("/api/v2/sessions/{id}", GET_DELETE, &[], Shape::Management),
+    route(
+        "/api/v2/sessions/{id}",
+        GET_PATCH_DELETE,
+        &[],
+        Shape::Management,
+    ),
     route("/api/v2/sessions/{id}/revoke", POST, &[], Shape::Management),
 ];
 

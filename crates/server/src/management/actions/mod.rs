@@ -531,6 +531,28 @@ pub(crate) async fn test(
             );
         }
     }
+    // What the action asked of the browser's session (its event must have one for the
+    // metadata): the metadata as it leaves it, the ends it asked (ms).
+    let mut session = Map::new();
+    if let Some(metadata) = &outcome.session_metadata {
+        session.insert("metadata".into(), json!(metadata));
+    }
+    for (name, asked) in [
+        ("expires_at", outcome.session_expires_at),
+        ("idle_expires_at", outcome.session_idle_expires_at),
+    ] {
+        if let Some(at) = asked {
+            session.insert(name.into(), json!(at));
+        }
+    }
+    if !session.is_empty() {
+        let shown = commands
+            .entry("session")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(shown) = shown.as_object_mut() {
+            shown.extend(session);
+        }
+    }
     let error = outcome
         .failed
         .as_ref()
