@@ -30,6 +30,8 @@ struct SessionRow {
     signed_in: String,
     last_used: String,
     ends: String,
+    /// `key=value` per member of its metadata (actions' `api.session.setMetadata`).
+    metadata: Vec<String>,
 }
 
 /// A refresh token as the tab lists it.
@@ -107,6 +109,15 @@ pub(crate) async fn list(
                 signed_in: text(session, &["authenticated_at"]),
                 last_used: text(session, &["last_interacted_at"]),
                 ends: text(session, &["idle_expires_at"]),
+                metadata: session["session_metadata"]
+                    .as_object()
+                    .map(|members| {
+                        members
+                            .iter()
+                            .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or("")))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect()
     });

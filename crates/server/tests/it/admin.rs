@@ -2419,6 +2419,24 @@ async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_eve
     assert_eq!(sessions.len(), 2, "{html}");
     assert_eq!(ids(&html, "refresh_token").len(), 2, "{html}");
     assert!(html.contains("127.0.0.1"), "the address is shown");
+    // A session's metadata is shown, as text.
+    let metadata = std::collections::BTreeMap::from([
+        ("device".to_string(), "laptop".to_string()),
+        ("note".to_string(), "<b>bold</b>".to_string()),
+    ]);
+    assert!(
+        server
+            .store
+            .set_session_metadata(&sessions[1], &metadata, tessera_testkit::now())
+            .await
+            .unwrap()
+    );
+    let (_, html) = page(&server, &admin, &sessions_path).await;
+    assert!(html.contains("device=laptop"), "{html}");
+    assert!(
+        html.contains("note=&#60;b&#62;bold&#60;/b&#62;") && !html.contains("<b>bold"),
+        "{html}"
+    );
 
     // One browser: the first listed session and the refresh token issued in it end.
     let response = post(
