@@ -1,5 +1,6 @@
 // The real node `auth0` SDK's ManagementClient (v7) managing a user's login sessions in Tessera:
 // `users.sessions.list` (paged by checkpoint, the SDK following `next` itself), `sessions.get`,
+// `sessions.update` (the session's metadata),
 // `sessions.revoke`, `sessions.delete` and `users.sessions.delete`, each checked against what the
 // browsers' cookies then do at /authorize with `prompt=none`. The "browsers" are cookie jars
 // driving the hosted login over HTTP (lib/login.mjs).
@@ -40,7 +41,7 @@ describe(`auth0 ${SDK_VERSION} ManagementClient: a user's login sessions in Tess
       { input: `${PASSWORD}\n` });
     userId = user.user_id;
     server = await startServer({ databaseUrl });
-    mgmt = await managementClient(server, databaseUrl, 'read:sessions,delete:sessions');
+    mgmt = await managementClient(server, databaseUrl, 'read:sessions,delete:sessions,update:sessions');
   });
   after(async () => {
     await server?.stop();
@@ -117,5 +118,37 @@ describe(`auth0 ${SDK_VERSION} ManagementClient: a user's login sessions in Tess
     await mgmt.users.sessions.delete(userId);
     assert.deepEqual(await listAll(50), []);
     for (const browser of again) assert.equal(await signedIn(browser), false);
+  });
+
+  it('replaces a session\'s metadata with sessions.update, and refuses what Auth0 refuses', async () => {
+    const browser = await newBrowser();
+    const [session] = await listAll(50);
+    assert.deepEqual(session.session_metadata, {});
+    const updated = await mgmt.sessions.update(session.id, { session_metadata: { device: 'laptop', org: 'acme' } });
+    assert.equal(updated.id, session.id);
+    assert.deepEqual(updated.session_metadata, { device: 'laptop', org: 'acme' });
+    // The whole is replaced, as Auth0 does.
+    await mgmt.sessions.update(session.id, { session_metadata: { device: 'phone' } });
+    assert.deepEqual((await mgmt.sessions.get(session.id)).session_metadata, { device: 'phone' });
+    assert.deepEqual((await listAll(50))[0].session_metadata, { device: 'phone' });
+    // Values are strings of at most 255 characters; nothing is written when one is not.
+    await assert.rejects(
+      mgmt.sessions.update(session.id, { session_metadata: { device: 'x'.repeat(256) } }),
+      (error) => error.statusCode === 400,
+    );
+    await assert.rejects(
+      mgmt.sessions.update(session.id, { session_metadata: { count: 3 } }),
+      (error) => error.statusCode === 400,
+    );
+    assert.deepEqual((await mgmt.sessions.get(session.id)).session_metadata, { device: 'phone' });
+    // An empty object clears it; the browser is still signed in.
+    await mgmt.sessions.update(session.id, { session_metadata: {} });
+    assert.deepEqual((await mgmt.sessions.get(session.id)).session_metadata, {});
+    assert.equal(await signedIn(browser), true);
+    await mgmt.sessions.delete(session.id);
+    await assert.rejects(
+      mgmt.sessions.update(session.id, { session_metadata: { device: 'laptop' } }),
+      (error) => error.statusCode === 404,
+    );
   });
 });
