@@ -48,49 +48,49 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Proxy(args) => commands::proxy::run(args).await,
         Command::Apis { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::apis::run(&ctx, action).await)
+            ctx.finish(commands::apis::run(&ctx, action).await).await
         }
         Command::Apps { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::apps::run(&ctx, action).await)
+            ctx.finish(commands::apps::run(&ctx, action).await).await
         }
         Command::Grants { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::grants::run(&ctx, action).await)
+            ctx.finish(commands::grants::run(&ctx, action).await).await
         }
         Command::Users { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::users::run(&ctx, action).await)
+            ctx.finish(commands::users::run(&ctx, action).await).await
         }
         Command::Roles { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::roles::run(&ctx, action).await)
+            ctx.finish(commands::roles::run(&ctx, action).await).await
         }
         Command::Connections { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::connections::run(&ctx, action).await)
+            ctx.finish(commands::connections::run(&ctx, action).await).await
         }
         Command::Admins { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::admins::run(&ctx, action).await)
+            ctx.finish(commands::admins::run(&ctx, action).await).await
         }
         Command::Import { action, common } => match action {
             crate::cli::ImportAction::Auth0(args) => {
                 let ctx = Context::open(&common).await?;
-                ctx.finish(commands::import::auth0(&ctx, args).await)
+                ctx.finish(commands::import::auth0(&ctx, args).await).await
             }
         },
         Command::Actions { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::actions::run(&ctx, action).await)
+            ctx.finish(commands::actions::run(&ctx, action).await).await
         }
         Command::Logs { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::logs::run(&ctx, action).await)
+            ctx.finish(commands::logs::run(&ctx, action).await).await
         }
         Command::Keys { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::keys::run(&ctx, action).await)
+            ctx.finish(commands::keys::run(&ctx, action).await).await
         }
         Command::Backup { to, common } => commands::backup::backup(&common, &to).await,
         Command::Restore { from, common } => commands::backup::restore(&common, &from).await,

@@ -57,16 +57,29 @@ impl Context {
         })
     }
 
-    /// A command's outcome; when it succeeded on a database opened for it just now, says
-    /// so: made on purpose before a first `serve` (`apis create`…), or at a mistyped path,
-    /// where a listing would answer "none yet" and the typo go unseen.
-    pub fn finish(&self, outcome: CliResult<()>) -> CliResult<()> {
-        if let (Ok(()), Some(path)) = (&outcome, &self.made_database) {
-            eprintln!(
+    /// A command's outcome, on a database opened for it just now: when it succeeded, says
+    /// so (made on purpose before a first `serve` — `apis create`… — or at a mistyped path,
+    /// where a listing would answer "none yet" and the typo go unseen); when it was refused,
+    /// removes it, so a refused command leaves nothing behind, as it changes nothing in a
+    /// database that was there.
+    pub async fn finish(&self, outcome: CliResult<()>) -> CliResult<()> {
+        let Some(path) = &self.made_database else {
+            return outcome;
+        };
+        match &outcome {
+            Ok(()) => eprintln!(
                 "note: there was no database at {}: a new one was made there \
                  (is the database URL the one you meant?)",
                 path.display()
-            );
+            ),
+            Err(_) => {
+                self.store.close().await;
+                for file in self.store.database_files() {
+                    if let Err(error) = std::fs::remove_file(&file) {
+                        eprintln!("warning: cannot remove {}: {error}", file.display());
+                    }
+                }
+            }
         }
         outcome
     }

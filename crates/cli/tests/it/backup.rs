@@ -206,6 +206,16 @@ fn a_mistyped_database_path_is_told_and_never_backed_up() {
     let (_, stderr) = env.fails(&["backup", "--to", "b.db", "--database-url", &url]);
     assert!(stderr.contains("there is no database at"), "{stderr}");
     assert!(!typo.exists() && !env.path().join("b.db").exists());
+    // A refused command leaves no database behind either.
+    let (_, stderr) = env.fails(&["users", "show", "auth0|nobody", "--database-url", &url]);
+    assert!(!stderr.contains("there was no database at"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(env.path())
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().to_string())
+        .filter(|name| name.starts_with("tesera.db"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     // Another command makes one (as before a first `serve`), and says so.
     let output = env.run(&["users", "list", "--database-url", &url]);
     assert!(output.status.success());
