@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use crate::cache::{self, ActionCache};
-use crate::{Limits, Multifactor, Trigger, session_metadata};
+use crate::{Limits, Multifactor, Trigger, metadata};
 
 /// The prelude's declaration in a strict block whose completion value is the function.
 const PRELUDE: &str = concat!(
@@ -65,6 +65,8 @@ pub(crate) struct Record {
     pub session_idle_expires_at: Option<i64>,
     /// `api.session.setMetadata` / `deleteMetadata` / `evictMetadata`, in call order.
     pub session_metadata: Vec<MetadataChange>,
+    /// `api.refreshToken.setMetadata` / `deleteMetadata` / `evictMetadata`, in call order.
+    pub refresh_token_metadata: Vec<MetadataChange>,
     pub denied: Option<RecordedDenial>,
     /// `api.redirect.sendUserTo`, when called: the last call's URL and query parameters,
     /// not yet checked (the run does that).
@@ -72,7 +74,7 @@ pub(crate) struct Record {
 }
 
 /// One change to the session's metadata an action asked, its key and value already
-/// checked (`session_metadata`).
+/// checked (`metadata`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MetadataChange {
     Set(String, String),
@@ -171,32 +173,19 @@ impl Record {
                     };
                     *slot = Some(slot.map_or(at, |earlier| earlier.min(at)));
                 }
-                "session.setMetadata" | "session.deleteMetadata" => {
-                    // The prelude let only bounded strings through; checked again here.
-                    let key = argument(0).as_str().map(str::to_string);
-                    let Some(key) = key.filter(|key| session_metadata::is_key(key)) else {
-                        return Err(format!(
-                            "api.{method}: the key must be a string of 1 to {} characters",
-                            session_metadata::MOST_CHARACTERS
-                        ));
-                    };
-                    if method == "session.deleteMetadata" {
-                        record.session_metadata.push(MetadataChange::Delete(key));
-                        continue;
+                "session.setMetadata"
+                | "session.deleteMetadata"
+                | "session.evictMetadata"
+                | "refreshToken.setMetadata"
+                | "refreshToken.deleteMetadata"
+                | "refreshToken.evictMetadata" => {
+                    let change = metadata_change(&method, &arguments)?;
+                    if method.starts_with("session.") {
+                        record.session_metadata.push(change);
+                    } else {
+                        record.refresh_token_metadata.push(change);
                     }
-                    let value = argument(1).as_str().map(str::to_string);
-                    let Some(value) = value.filter(|value| session_metadata::is_value(value))
-                    else {
-                        return Err(format!(
-                            "api.{method}: the value must be a string of at most {} characters",
-                            session_metadata::MOST_CHARACTERS
-                        ));
-                    };
-                    record
-                        .session_metadata
-                        .push(MetadataChange::Set(key, value));
                 }
-                "session.evictMetadata" => record.session_metadata.push(MetadataChange::Evict),
                 "refreshToken.revoke" => {
                     record.denied = Some(RecordedDenial {
                         code: "access_denied".to_string(),
@@ -252,6 +241,37 @@ impl Record {
         }
         Ok(record)
     }
+}
+
+/// One `setMetadata(key, value)`, `deleteMetadata(key)` or `evictMetadata()` call (of
+/// `api.session` or `api.refreshToken`): the prelude let only bounded strings through;
+/// checked again here, as an action may have replaced what the prelude relies on.
+fn metadata_change(method: &str, arguments: &[Json]) -> Result<MetadataChange, String> {
+    let text = |index: usize| {
+        arguments
+            .get(index)
+            .and_then(Json::as_str)
+            .map(str::to_string)
+    };
+    if method.ends_with(".evictMetadata") {
+        return Ok(MetadataChange::Evict);
+    }
+    let Some(key) = text(0).filter(|key| metadata::is_key(key)) else {
+        return Err(format!(
+            "api.{method}: the key must be a string of 1 to {} characters",
+            metadata::MOST_CHARACTERS
+        ));
+    };
+    if method.ends_with(".deleteMetadata") {
+        return Ok(MetadataChange::Delete(key));
+    }
+    let Some(value) = text(1).filter(|value| metadata::is_value(value)) else {
+        return Err(format!(
+            "api.{method}: the value must be a string of at most {} characters",
+            metadata::MOST_CHARACTERS
+        ));
+    };
+    Ok(MetadataChange::Set(key, value))
 }
 
 /// A rule's `callback(null, user, context)`.

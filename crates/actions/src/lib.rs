@@ -94,9 +94,9 @@
 mod cache;
 mod engine;
 mod js;
+pub mod metadata;
 mod rules;
 mod run;
-pub mod session_metadata;
 
 pub use engine::Engine;
 
@@ -223,6 +223,9 @@ pub struct RedirectContext {
     /// after it run `onExecutePostLogin`; the Rules and the actions before it do not run
     /// again (their outcome was kept by the caller).
     pub resume_at: Option<usize>,
+    /// When resuming: the metadata the run's first half left for the refresh token this
+    /// login is to issue (it is not issued yet, so no event shows it); `None`: none.
+    pub kept_refresh_token_metadata: Option<BTreeMap<String, String>>,
 }
 
 /// `api.redirect.sendUserTo`: the run stopped after this action, to send the user away.
@@ -332,9 +335,13 @@ pub struct Outcome {
     pub session_expires_at: Option<i64>,
     pub session_idle_expires_at: Option<i64>,
     /// `api.session.setMetadata` / `deleteMetadata` / `evictMetadata`: the session's whole
-    /// metadata after the run's changes (within `session_metadata`'s bounds), to be written
+    /// metadata after the run's changes (within `metadata`'s bounds), to be written
     /// in place of what it had; `None` when nothing changed it or there is no session.
     pub session_metadata: Option<BTreeMap<String, String>>,
+    /// `api.refreshToken.setMetadata` / `deleteMetadata` / `evictMetadata`: the refresh
+    /// token's whole metadata after the run's changes — the exchanged token's at a refresh,
+    /// else the one a login issues (if it issues one); `None` when nothing changed it.
+    pub refresh_token_metadata: Option<BTreeMap<String, String>>,
     pub denied: Option<Denial>,
     pub failed: Option<Failure>,
     /// `api.redirect.sendUserTo`: the run stopped after the action that called it (the

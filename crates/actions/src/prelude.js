@@ -496,13 +496,13 @@ function validateToken(options) {
 // `api` is built once per context and records into the running execution's state.
 // Each trigger's recorded methods; `!` marks one that throws "not supported yet".
 const METHODS = {
-  'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata multifactor.enable !multifactor.getEnrolledFactors !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser session.revoke session.setExpiresAt session.setIdleExpiresAt session.setMetadata session.deleteMetadata session.evictMetadata refreshToken.revoke refreshToken.setExpiresAt refreshToken.setIdleExpiresAt !refreshToken.setMetadata !refreshToken.deleteMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
+  'post-login': 'access.deny accessToken.setCustomClaim accessToken.addScope accessToken.removeScope idToken.setCustomClaim user.setAppMetadata user.setUserMetadata multifactor.enable !multifactor.getEnrolledFactors !authentication.challengeWith !authentication.challengeWithAny !authentication.enrollWith !authentication.enrollWithAny !authentication.recordMethod !authentication.setPrimaryUser session.revoke session.setExpiresAt session.setIdleExpiresAt session.setMetadata session.deleteMetadata session.evictMetadata refreshToken.revoke refreshToken.setExpiresAt refreshToken.setIdleExpiresAt refreshToken.setMetadata refreshToken.deleteMetadata refreshToken.evictMetadata !transaction.setMetadata !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes !prompt.render !samlResponse.setAttribute',
   'credentials-exchange': 'access.deny accessToken.setCustomClaim !transaction.addTargetScope !transaction.removeTargetScope !transaction.setTargetScopes !transaction.clearTargetScopes',
   'pre-user-registration': 'access.deny validation.error user.setAppMetadata user.setUserMetadata',
 };
 const DENY_CODES = ['invalid_scope', 'invalid_request', 'server_error'];
-// A session's metadata keys and values, in characters (code points); the engine checks
-// again, and holds a session to 25 keys.
+// A session's or a refresh token's metadata keys and values, in characters (code points);
+// the engine checks again, and holds each to 25 keys.
 const METADATA_CHARACTERS = 255;
 
 function isMetadataText(text, least) {
@@ -543,11 +543,11 @@ function buildApi(trigger) {
             || (args[1].preserveRefreshTokens !== undefined && typeof args[1].preserveRefreshTokens !== 'boolean'))))) {
         throw new TypeErrorOf('api.session.revoke: pass a reason (a string) and optionally {preserveRefreshTokens: true|false}');
       }
-      if ((path === 'session.setMetadata' || path === 'session.deleteMetadata') && !isMetadataText(args[0], 1)) {
+      if ((name === 'setMetadata' || name === 'deleteMetadata') && !isMetadataText(args[0], 1)) {
         throw new TypeErrorOf('api.' + path + ': the key must be a string of 1 to ' + METADATA_CHARACTERS + ' characters (got ' + stringify(StringOf(args[0])) + ')');
       }
-      if (path === 'session.setMetadata' && !isMetadataText(args[1], 0)) {
-        throw new TypeErrorOf('api.session.setMetadata: the value must be a string of at most ' + METADATA_CHARACTERS + ' characters (got ' + (typeof args[1] === 'string' ? 'a longer one' : stringify(StringOf(args[1]))) + ')');
+      if (name === 'setMetadata' && !isMetadataText(args[1], 0)) {
+        throw new TypeErrorOf('api.' + path + ': the value must be a string of at most ' + METADATA_CHARACTERS + ' characters (got ' + (typeof args[1] === 'string' ? 'a longer one' : stringify(StringOf(args[1]))) + ')');
       }
       if (path === 'multifactor.enable' && MFA_PROVIDERS.indexOf(args[0]) < 0) {
         throw new TypeErrorOf('api.multifactor.enable: the provider must be one of ' + MFA_PROVIDERS.join(', ') + ' (got ' + stringify(StringOf(args[0])) + ')');

@@ -1,6 +1,7 @@
 //! One trigger's run on a worker: the Rules (each in a fresh context), then the actions
 //! (each in its own kept one), merged into one [`Outcome`].
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use crate::js::{
 use crate::{
     Denial, ExecutionLog, Failure, Job, Outcome, Redirect, RedirectContext, Trigger, earliest,
 };
-use crate::{rules, session_metadata};
+use crate::{metadata, rules};
 
 /// The handler a resumed run calls on the action that redirected.
 const CONTINUE_HANDLER: &str = "onContinuePostLogin";
@@ -116,6 +117,10 @@ pub(crate) fn run_job(
     let mut outcome = Outcome::default();
     let mut executed_rules = Vec::new();
     let resume_at = job.redirect.as_ref().and_then(|context| context.resume_at);
+    let kept_refresh_token_metadata = job
+        .redirect
+        .as_ref()
+        .and_then(|context| context.kept_refresh_token_metadata.as_ref());
     if let Some(index) = resume_at
         && (job.trigger != Trigger::PostLogin || index >= job.actions.len())
     {
@@ -221,14 +226,13 @@ pub(crate) fn run_job(
             Err(message) => return failed(outcome, &action.name, message),
             Ok((mut record, _)) => {
                 let redirect = record.redirect.take();
-                let changes = std::mem::take(&mut record.session_metadata);
-                // Without a session (a refresh, the password grant) there is nothing to
-                // write on, as `setExpiresAt` has nothing to shorten. Written even when
-                // the action denies, as user metadata is.
-                if has_session
-                    && !changes.is_empty()
-                    && let Err(message) = change_metadata(&mut outcome, &mut event_json, changes)
-                {
+                // Written even when the action denies, as user metadata is.
+                if let Err(message) = change_metadata(
+                    &mut outcome,
+                    &mut record,
+                    (has_session, kept_refresh_token_metadata),
+                    &mut event_json,
+                ) {
                     if let Some(log) = outcome.logs.last_mut() {
                         log.error = Some(message.clone());
                     }
@@ -422,48 +426,95 @@ fn apply(outcome: &mut Outcome, record: Record) -> Option<RecordedDenial> {
     record.denied
 }
 
-/// Applies an action's changes to the session's metadata — what the run changed so far,
-/// or else what the event shows — and shows the result to the actions after it, as Auth0
-/// does (`event.session.metadata`).
+/// Applies an action's changes to the metadata of the session and of the refresh token,
+/// and shows the results to the actions after it (`event.session.metadata`,
+/// `event.refresh_token.metadata`), as Auth0 does. Without a session (a refresh, the
+/// password grant) there is no session to write on, as `setExpiresAt` has nothing to
+/// shorten; a refresh token's metadata starts from the exchanged token's, or from what the
+/// first half of a resumed run left, or from nothing for the token a login issues.
 fn change_metadata(
     outcome: &mut Outcome,
+    record: &mut Record,
+    (has_session, kept_refresh_token_metadata): (bool, Option<&BTreeMap<String, String>>),
     event_json: &mut String,
-    changes: Vec<MetadataChange>,
 ) -> Result<(), String> {
-    let mut event: Value =
-        serde_json::from_str(event_json).map_err(|error| format!("the event: {error}"))?;
-    // A change refused leaves what earlier actions wrote.
-    let mut metadata = match &outcome.session_metadata {
-        Some(metadata) => metadata.clone(),
-        None => event
-            .pointer("/session/metadata")
+    let session = std::mem::take(&mut record.session_metadata);
+    let refresh_token = std::mem::take(&mut record.refresh_token_metadata);
+    if has_session && !session.is_empty() {
+        let holder = Holder {
+            event_key: "session",
+            api: "session",
+        };
+        holder.change(&mut outcome.session_metadata, None, event_json, session)?;
+    }
+    if !refresh_token.is_empty() {
+        let holder = Holder {
+            event_key: "refresh_token",
+            api: "refreshToken",
+        };
+        holder.change(
+            &mut outcome.refresh_token_metadata,
+            kept_refresh_token_metadata,
+            event_json,
+            refresh_token,
+        )?;
+    }
+    Ok(())
+}
+
+/// What holds metadata: its member in the event and its name in `api`.
+struct Holder {
+    event_key: &'static str,
+    api: &'static str,
+}
+
+impl Holder {
+    /// `changes` on what the run wrote so far — or else on what the event shows, or else
+    /// on `start` — held to `metadata`'s bounds; a change refused leaves what
+    /// earlier actions wrote.
+    fn change(
+        &self,
+        written: &mut Option<BTreeMap<String, String>>,
+        start: Option<&BTreeMap<String, String>>,
+        event_json: &mut String,
+        changes: Vec<MetadataChange>,
+    ) -> Result<(), String> {
+        let mut event: Value =
+            serde_json::from_str(event_json).map_err(|error| format!("the event: {error}"))?;
+        let shown = event
+            .get(self.event_key)
+            .and_then(|holder| holder.get("metadata"))
             .and_then(Value::as_object)
             .map(|shown| {
                 shown
                     .iter()
                     .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_string())))
                     .collect()
-            })
-            .unwrap_or_default(),
-    };
-    for change in changes {
-        match change {
-            MetadataChange::Set(key, value) => {
-                metadata.insert(key, value);
+            });
+        let mut metadata = match (&*written, shown) {
+            (Some(metadata), _) => metadata.clone(),
+            (None, Some(shown)) => shown,
+            (None, None) => start.cloned().unwrap_or_default(),
+        };
+        for change in changes {
+            match change {
+                MetadataChange::Set(key, value) => {
+                    metadata.insert(key, value);
+                }
+                MetadataChange::Delete(key) => {
+                    metadata.remove(&key);
+                }
+                MetadataChange::Evict => metadata.clear(),
             }
-            MetadataChange::Delete(key) => {
-                metadata.remove(&key);
-            }
-            MetadataChange::Evict => metadata.clear(),
         }
+        metadata::check(&metadata).map_err(|why| format!("api.{}.setMetadata: {why}", self.api))?;
+        if let Some(holder) = event.get_mut(self.event_key).and_then(Value::as_object_mut) {
+            holder.insert("metadata".to_string(), json!(metadata));
+            *event_json = event.to_string();
+        }
+        *written = Some(metadata);
+        Ok(())
     }
-    session_metadata::check(&metadata).map_err(|why| format!("api.session.setMetadata: {why}"))?;
-    if let Some(session) = event.get_mut("session").and_then(Value::as_object_mut) {
-        session.insert("metadata".to_string(), json!(metadata));
-    }
-    *event_json = event.to_string();
-    outcome.session_metadata = Some(metadata);
-    Ok(())
 }
 
 /// A later add of a scope cancels an earlier remove, and the other way round.

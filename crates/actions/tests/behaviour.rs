@@ -132,13 +132,98 @@ async fn refresh_token_revoke_fails_where_no_refresh_token_is_exchanged() {
         Some(failure_message(&outcome).as_str()),
         "the execution's log says why"
     );
-    // The other refresh-token methods are still refused clearly.
-    let metadata = "exports.onExecutePostLogin = async (event, api) => { api.refreshToken.setMetadata('k', 'v'); };";
-    let outcome = run_actions(&engine, Trigger::PostLogin, post_login_event(), &[metadata]).await;
+}
+
+#[tokio::test]
+async fn refresh_token_metadata_starts_from_the_exchanged_token_and_is_bounded() {
+    let engine = engine();
+    let first = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.idToken.setCustomClaim('https://x/first', event.refresh_token ? event.refresh_token.metadata : null);
+        api.refreshToken.setMetadata('device', 'phone').refreshToken.deleteMetadata('old');
+    };"#;
+    let second = r#"exports.onExecutePostLogin = async (event, api) => {
+        api.idToken.setCustomClaim('https://x/second', event.refresh_token ? event.refresh_token.metadata : null);
+        api.refreshToken.setMetadata('step', '2');
+    };"#;
+    // At a refresh: the exchanged token's metadata, changed, shown to the next action.
+    let mut exchange = post_login_event();
+    exchange["refresh_token"] = json!({"id": "rt_1", "metadata": {"old": "x", "kept": "y"}});
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        exchange.clone(),
+        &[first, second],
+    )
+    .await;
+    assert!(outcome.allowed(), "{outcome:?}");
     assert_eq!(
-        failure_message(&outcome),
-        "Error: api.refreshToken.setMetadata is not supported yet"
+        outcome.id_token_claims["https://x/first"],
+        json!({"old": "x", "kept": "y"})
     );
+    assert_eq!(
+        outcome.id_token_claims["https://x/second"],
+        json!({"device": "phone", "kept": "y"})
+    );
+    assert_eq!(
+        json!(outcome.refresh_token_metadata),
+        json!({"device": "phone", "kept": "y", "step": "2"})
+    );
+    assert_eq!(outcome.session_metadata, None, "the session's is apart");
+
+    // At a login: what the token it issues will carry, from nothing (no event shows it).
+    let outcome = run_actions(
+        &engine,
+        Trigger::PostLogin,
+        post_login_event(),
+        &[first, second],
+    )
+    .await;
+    assert_eq!(outcome.id_token_claims["https://x/second"], json!(null));
+    assert_eq!(
+        json!(outcome.refresh_token_metadata),
+        json!({"device": "phone", "step": "2"})
+    );
+
+    // The same bounds as a session's.
+    for (call, refused) in [
+        (
+            "setMetadata('k', 1)",
+            "TypeError: api.refreshToken.setMetadata: the value must be a string of at most 255",
+        ),
+        (
+            "setMetadata('', 'v')",
+            "TypeError: api.refreshToken.setMetadata: the key must be a string of 1 to 255",
+        ),
+        (
+            "deleteMetadata(7)",
+            "TypeError: api.refreshToken.deleteMetadata: the key must be a string of 1 to 255",
+        ),
+        (
+            "setMetadata('k', 'v'.repeat(256))",
+            "TypeError: api.refreshToken.setMetadata: the value must be a string of at most 255",
+        ),
+        (
+            "evictMetadata(); for (let i = 0; i < 26; i++) api.refreshToken.setMetadata('k' + i, 'v')",
+            "api.refreshToken.setMetadata: metadata holds at most 25 keys (26 asked)",
+        ),
+    ] {
+        let code = format!(
+            "exports.onExecutePostLogin = async (event, api) => {{ api.refreshToken.{call}; }};"
+        );
+        let outcome = run_actions(
+            &engine,
+            Trigger::PostLogin,
+            exchange.clone(),
+            &[code.as_str()],
+        )
+        .await;
+        assert!(
+            failure_message(&outcome).starts_with(refused),
+            "{call}: {}",
+            failure_message(&outcome)
+        );
+        assert_eq!(outcome.refresh_token_metadata, None, "{call}");
+    }
 }
 
 #[tokio::test]
@@ -370,7 +455,7 @@ async fn session_metadata_is_shown_to_later_actions_and_bounded() {
     let outcome = run_actions(&engine, Trigger::PostLogin, event.clone(), &[earlier, many]).await;
     assert_eq!(
         failure_message(&outcome),
-        "api.session.setMetadata: a session's metadata holds at most 25 keys (27 asked)"
+        "api.session.setMetadata: metadata holds at most 25 keys (27 asked)"
     );
     assert_eq!(
         json!(outcome.session_metadata),

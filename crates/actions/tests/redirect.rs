@@ -25,6 +25,7 @@ fn context(allowed: bool, resume_at: Option<usize>) -> RedirectContext {
         issuer: ISSUER.to_string(),
         subject: SUBJECT.to_string(),
         resume_at,
+        kept_refresh_token_metadata: None,
     }
 }
 
@@ -868,6 +869,7 @@ async fn one_logins_redirect_context_never_reaches_another() {
             issuer: ISSUER.to_string(),
             subject: subject.to_string(),
             resume_at: None,
+            kept_refresh_token_metadata: None,
         };
         let outcome = run_redirect(&engine, &[code], Some(redirect)).await;
         let claims = verified_claims(

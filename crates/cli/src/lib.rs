@@ -68,7 +68,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Connections { action, common } => {
             let ctx = Context::open(&common).await?;
-            ctx.finish(commands::connections::run(&ctx, action).await).await
+            ctx.finish(commands::connections::run(&ctx, action).await)
+                .await
         }
         Command::Admins { action, common } => {
             let ctx = Context::open(&common).await?;

@@ -7,6 +7,8 @@
 //! that change a decision (Actions, later) run on its result, in the server's grant
 //! pipeline, never beside it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -49,6 +51,10 @@ pub struct Customization {
     /// goes idle no later than this (the next one gets the settings' idle time again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_idle_expires_at: Option<i64>,
+    /// `api.refreshToken.setMetadata` and its kin: the refresh token's whole metadata as the
+    /// run left it — written on the family issued now, or in place of the exchanged one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_metadata: Option<BTreeMap<String, String>>,
 }
 
 impl Customization {

@@ -66,6 +66,7 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("read:grants", "Read Grants"),
     ("delete:grants", "Delete Grants"),
     ("read:refresh_tokens", "Read Refresh Tokens"),
+    ("update:refresh_tokens", "Update Refresh Tokens"),
     ("delete:refresh_tokens", "Delete Refresh Tokens"),
     ("read:sessions", "Read Sessions"),
     ("update:sessions", "Update Sessions"),

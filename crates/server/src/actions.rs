@@ -325,6 +325,10 @@ pub(crate) struct KeptOutcome {
     session_expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     session_idle_expires_at: Option<i64>,
+    /// `api.refreshToken.setMetadata` and its kin: what the token this login issues is to
+    /// carry (the resumed run starts from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token_metadata: Option<BTreeMap<String, String>>,
 }
 
 impl KeptOutcome {
@@ -342,6 +346,7 @@ impl KeptOutcome {
             refresh_token_idle_expires_at: outcome.refresh_token_idle_expires_at,
             session_expires_at: outcome.session_expires_at,
             session_idle_expires_at: outcome.session_idle_expires_at,
+            refresh_token_metadata: outcome.refresh_token_metadata.clone(),
         }
     }
 
@@ -349,6 +354,11 @@ impl KeptOutcome {
     /// changes come after the kept ones, its second-factor request replaces the kept one,
     /// and the earlier of the refresh token's and the session's ends asked holds.
     fn under(self, mut later: Outcome) -> Outcome {
+        // The resumed run started from the kept metadata: its own, when it changed it,
+        // holds the first half's too.
+        if later.refresh_token_metadata.is_none() {
+            later.refresh_token_metadata = self.refresh_token_metadata;
+        }
         later.session_expires_at =
             tessera_actions::earliest(self.session_expires_at, later.session_expires_at);
         later.session_idle_expires_at =
@@ -925,12 +935,19 @@ fn redirect_context(
             (true, state_id.to_string(), Some(continuation.action_index))
         }
     };
+    let kept_refresh_token_metadata = match login.redirects {
+        Redirects::Resuming { continuation, .. } => {
+            continuation.kept.refresh_token_metadata.clone()
+        }
+        _ => None,
+    };
     Ok(Some(RedirectContext {
         allowed,
         state: state_id,
         issuer: issuer_host(state).to_string(),
         subject: login.user.user_id.clone(),
         resume_at,
+        kept_refresh_token_metadata,
     }))
 }
 
@@ -1081,6 +1098,7 @@ fn settle(state: &AppState, outcome: Outcome, client_id: &str) -> Result<Customi
         removed_scopes: outcome.removed_scopes,
         refresh_token_expires_at: seconds(outcome.refresh_token_expires_at),
         refresh_token_idle_expires_at: seconds(outcome.refresh_token_idle_expires_at),
+        refresh_token_metadata: outcome.refresh_token_metadata,
     })
 }
 

@@ -368,6 +368,8 @@ pub struct NewRefreshFamily {
     pub created_at: i64,
     /// Absolute end of the family.
     pub expires_at: i64,
+    /// What a post-login action wrote on the token it issues (`api.refreshToken.setMetadata`).
+    pub metadata: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -379,6 +381,9 @@ pub struct RefreshFamily {
     /// When the family's first token was issued.
     pub created_at: i64,
     pub expires_at: i64,
+    /// What actions and administrators wrote on it (`api.refreshToken.setMetadata`,
+    /// `PATCH /api/v2/refresh-tokens/{id}`); empty when nothing was.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A refresh token as the Management API shows it: its family (every token rotated out of

@@ -144,6 +144,7 @@ pub async fn seed_refresh_family(
         sid: sid.map(str::to_string),
         created_at: now,
         expires_at: now + 3600,
+        metadata: Default::default(),
     };
     store
         .create_refresh_family(&family, &[hash; 32], now + 3600)

@@ -397,6 +397,11 @@ async fn test(ctx: &Context, action: &str, event: &Path) -> CliResult<()> {
     if let Some(metadata) = &outcome.session_metadata {
         result["session_metadata"] = json!(metadata);
     }
+    // The refresh token's: the exchanged one's (the event has a `refresh_token`) or the one
+    // a login issues.
+    if let Some(metadata) = &outcome.refresh_token_metadata {
+        result["refresh_token_metadata"] = json!(metadata);
+    }
     output::print_json(&result);
     if outcome.failed.is_some() {
         return Err(CliError::Invalid(format!("action {} failed", found.name)));

@@ -198,7 +198,7 @@ fn a_test_run_says_which_ends_and_session_metadata_an_action_asked() {
     let code = write(
         &env,
         "short.js",
-        "exports.onExecutePostLogin = async (event, api) => {\n  api.session.setExpiresAt(1800000000000);\n  api.session.setIdleExpiresAt(1700000000000);\n  api.refreshToken.setExpiresAt(1900000000000);\n  api.session.setMetadata('device', event.session.metadata.seen + '!');\n};\n",
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.session.setExpiresAt(1800000000000);\n  api.session.setIdleExpiresAt(1700000000000);\n  api.refreshToken.setExpiresAt(1900000000000);\n  api.session.setMetadata('device', event.session.metadata.seen + '!');\n  api.refreshToken.setMetadata('exchanges', String(Number(event.refresh_token.metadata.exchanges) + 1));\n};\n",
     );
     env.json(&[
         "actions",
@@ -212,12 +212,17 @@ fn a_test_run_says_which_ends_and_session_metadata_an_action_asked() {
     let event = write(
         &env,
         "event.json",
-        r#"{"session": {"id": "s1", "metadata": {"seen": "laptop"}}}"#,
+        r#"{"session": {"id": "s1", "metadata": {"seen": "laptop"}}, "refresh_token": {"id": "rt", "metadata": {"exchanges": "4"}}}"#,
     );
     let tested = env.json(&["actions", "test", "short", "--event", &event]);
     assert_eq!(
         tested["session_metadata"],
         serde_json::json!({"seen": "laptop", "device": "laptop!"}),
+        "{tested}"
+    );
+    assert_eq!(
+        tested["refresh_token_metadata"],
+        serde_json::json!({"exchanges": "5"}),
         "{tested}"
     );
     assert_eq!(

@@ -172,6 +172,7 @@ async fn consents_are_listed_in_auth0_grant_shape_and_revoked_with_their_refresh
         sid: None,
         created_at: 1,
         expires_at: i64::MAX / 2,
+        metadata: Default::default(),
     };
     store
         .create_refresh_family(&family, &[7; 32], i64::MAX / 2)

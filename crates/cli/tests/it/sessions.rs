@@ -60,6 +60,7 @@ async fn a_users_sessions_are_listed_and_ended() {
             sid: Some(sid.into()),
             created_at: now,
             expires_at: now + 3600,
+            metadata: Default::default(),
         };
         store
             .create_refresh_family(&family, &[n + 10; 32], now + 3600)

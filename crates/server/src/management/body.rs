@@ -3,6 +3,8 @@
 //! `Payload validation error: '…'` wording and never repeat a member's value (it may be a
 //! password).
 
+use std::collections::BTreeMap;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
@@ -212,6 +214,34 @@ impl Fields {
         }
     }
 
+    /// A session's or a refresh token's metadata (`session_metadata`,
+    /// `refresh_token_metadata`): an object of strings within `tessera_actions::metadata`'s
+    /// bounds — the same as actions are held to —, `null` for none; absent: `None`.
+    pub(crate) fn bounded_metadata(
+        &mut self,
+        key: &str,
+    ) -> ApiResult<Option<BTreeMap<String, String>>> {
+        if self.is_null(key) {
+            return Ok(Some(BTreeMap::new()));
+        }
+        let Some(members) = self.object_value(key)? else {
+            return Ok(None);
+        };
+        let mut metadata = BTreeMap::new();
+        for (name, value) in members {
+            let Value::String(value) = value else {
+                return Err(ApiError::invalid_property(
+                    format!("Each value of {key} must be a string"),
+                    key,
+                ));
+            };
+            metadata.insert(name, value);
+        }
+        tessera_actions::metadata::check(&metadata)
+            .map_err(|why| ApiError::invalid_property(capitalised(&why), key))?;
+        Ok(Some(metadata))
+    }
+
     /// A nested object, as `Fields` restricted to `allowed`.
     pub(crate) fn object(&mut self, key: &str, allowed: &[&str]) -> ApiResult<Option<Fields>> {
         match self.0.remove(key) {
@@ -306,4 +336,13 @@ impl Fields {
         }
         Ok(Some(scopes))
     }
+}
+
+/// Auth0's messages start with a capital.
+fn capitalised(text: &str) -> String {
+    let mut characters = text.chars();
+    characters
+        .next()
+        .map(|first| first.to_uppercase().chain(characters).collect())
+        .unwrap_or_default()
 }

@@ -296,7 +296,9 @@ pub(crate) const ROUTES: &[Route] = &[
         get(refresh_tokens::http::of_user).delete(refresh_tokens::http::delete_of_user)
     }),
     ("/refresh-tokens/{id}", || {
-        get(refresh_tokens::http::get).delete(refresh_tokens::http::delete)
+        get(refresh_tokens::http::get)
+            .patch(refresh_tokens::http::update)
+            .delete(refresh_tokens::http::delete)
     }),
     ("/users/{id}/sessions", || {
         get(sessions::http::of_user).delete(sessions::http::delete_of_user)

@@ -12,6 +12,7 @@ use tessera_core::claims;
 use tessera_store::{Checkpoint, CheckpointPage, RefreshTokenRecord};
 
 use super::auth::Principal;
+use super::body::Fields;
 use super::error::{ApiError, ApiResult};
 use crate::AppState;
 use crate::clock::now;
@@ -19,6 +20,10 @@ use crate::oauth::token::refresh_token::auth0_shape;
 
 pub(crate) const READ: &[&str] = &["read:refresh_tokens"];
 pub(crate) const DELETE: &[&str] = &["delete:refresh_tokens"];
+pub(crate) const UPDATE: &[&str] = &["update:refresh_tokens"];
+const METADATA: &str = "refresh_token_metadata";
+/// A `PATCH`'s members.
+pub(crate) const UPDATE_FIELDS: &[&str] = &[METADATA];
 
 fn not_found() -> ApiError {
     ApiError::not_found(
@@ -31,6 +36,13 @@ fn not_found() -> ApiError {
 /// when it has them.
 fn shape(record: &RefreshTokenRecord) -> Value {
     let mut token = auth0_shape(&record.family);
+    // Post-login's `event.refresh_token` says `metadata`, the Management API this.
+    if let Some(metadata) = token
+        .as_object_mut()
+        .and_then(|token| token.remove("metadata"))
+    {
+        token[METADATA] = metadata;
+    }
     if let Some(at) = record.idle_expires_at {
         token["idle_expires_at"] = json!(claims::rfc3339(at));
     }
@@ -45,6 +57,31 @@ pub(crate) async fn get(state: &AppState, principal: &Principal, id: &str) -> Ap
     principal.require(READ)?;
     let record = state
         .store()
+        .find_refresh_token(id, now())
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(shape(&record))
+}
+
+/// Replaces a live refresh token's metadata with `refresh_token_metadata` (within the
+/// bounds actions are held to; `{}` or `null` removes it, none leaves it), as Auth0 does;
+/// the token as it is after.
+pub(crate) async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    mut fields: Fields,
+) -> ApiResult<Value> {
+    principal.require(UPDATE)?;
+    let store = state.store();
+    if let Some(metadata) = fields.bounded_metadata(METADATA)?
+        && !store
+            .set_refresh_family_metadata(id, &metadata, now())
+            .await?
+    {
+        return Err(not_found());
+    }
+    let record = store
         .find_refresh_token(id, now())
         .await?
         .ok_or_else(not_found)?;
@@ -119,10 +156,14 @@ pub(crate) mod http {
     use axum::response::{IntoResponse, Response};
     use serde_json::json;
 
+    use axum::body::Bytes;
+    use axum::extract::rejection::BytesRejection;
+
     use super::super::auth::require;
+    use super::super::body;
     use super::super::error::ApiResult;
     use super::super::paging::Query;
-    use super::{DELETE, READ};
+    use super::{DELETE, READ, UPDATE, UPDATE_FIELDS};
     use crate::AppState;
 
     /// `GET /api/v2/refresh-tokens/{id}`.
@@ -133,6 +174,19 @@ pub(crate) mod http {
     ) -> ApiResult<Response> {
         let principal = require(&state, &headers, READ).await?;
         Ok(Json(super::get(&state, &principal, &id).await?).into_response())
+    }
+
+    /// `PATCH /api/v2/refresh-tokens/{id}`: `{refresh_token_metadata}`; the token as it
+    /// is after.
+    pub(crate) async fn update(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> ApiResult<Response> {
+        let principal = require(&state, &headers, UPDATE).await?;
+        let fields = body::object(&headers, body, UPDATE_FIELDS)?;
+        Ok(Json(super::update(&state, &principal, &id, fields).await?).into_response())
     }
 
     /// `DELETE /api/v2/refresh-tokens/{id}`: 202, as Auth0 answers.

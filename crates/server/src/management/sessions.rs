@@ -9,10 +9,7 @@
 //! The operations (one function each, checking the principal's scope first) serve the
 //! routes in `http`.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value, json};
-use tessera_actions::session_metadata;
 use tessera_core::{SessionLifetimes, claims};
 use tessera_store::{Checkpoint, CheckpointPage, SessionDetails, SessionOrigin, SessionRecord};
 
@@ -114,17 +111,12 @@ pub(crate) async fn update(
     let lifetimes = lifetimes(state).await?;
     let found = |details: Option<SessionDetails>| details.ok_or_else(not_found);
     let store = state.store();
-    let asked = match fields.is_null(METADATA) {
-        true => Some(Map::new()),
-        false => fields.object_value(METADATA)?,
-    };
-    let Some(asked) = asked else {
+    let Some(metadata) = fields.bounded_metadata(METADATA)? else {
         return Ok(shape(
             &found(store.find_session_by_sid(id, live_at(lifetimes)).await?)?,
             lifetimes,
         ));
     };
-    let metadata = metadata_of(asked)?;
     // A session past the tenant's absolute lifetime is not live, though its row may be.
     found(store.find_session_by_sid(id, live_at(lifetimes)).await?)?;
     if !store.set_session_metadata(id, &metadata, now()).await? {
@@ -134,31 +126,6 @@ pub(crate) async fn update(
         &found(store.find_session_by_sid(id, live_at(lifetimes)).await?)?,
         lifetimes,
     ))
-}
-
-/// `session_metadata`'s members: strings, within bounds.
-fn metadata_of(asked: Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
-    let invalid = |why: String| ApiError::invalid_property(why, METADATA);
-    let mut metadata = BTreeMap::new();
-    for (key, value) in asked {
-        let Value::String(value) = value else {
-            return Err(invalid(
-                "Each value of session_metadata must be a string".to_string(),
-            ));
-        };
-        metadata.insert(key, value);
-    }
-    session_metadata::check(&metadata).map_err(|why| invalid(capitalised(&why)))?;
-    Ok(metadata)
-}
-
-/// Auth0's messages start with a capital.
-fn capitalised(text: &str) -> String {
-    let mut characters = text.chars();
-    characters
-        .next()
-        .map(|first| first.to_uppercase().chain(characters).collect())
-        .unwrap_or_default()
 }
 
 /// Ends one session; `with_refresh_tokens` also revokes the refresh tokens issued in it.

@@ -44,6 +44,7 @@ const TERMS: &str = r#"
 exports.onExecutePostLogin = async (event, api) => {
   api.idToken.setCustomClaim('https://example.com/before', 'kept');
   api.accessToken.addScope('read:messages');
+  api.refreshToken.setMetadata('before', 'redirect').refreshToken.setMetadata('gone', 'soon');
   const token = api.redirect.encodeToken({
     secret: event.secrets.GREETING,
     payload: { email: event.user.email },
@@ -56,6 +57,7 @@ exports.onContinuePostLogin = async (event, api) => {
   api.idToken.setCustomClaim('https://example.com/accepted', answer.accepted);
   api.idToken.setCustomClaim('https://example.com/method', event.request.method);
   api.user.setAppMetadata('terms_accepted', answer.accepted);
+  api.refreshToken.setMetadata('accepted', String(answer.accepted)).refreshToken.deleteMetadata('gone');
 };
 "#;
 
@@ -179,6 +181,18 @@ async fn a_redirect_action_suspends_the_login_until_the_user_comes_back() {
         .unwrap()
         .unwrap();
     assert_eq!(user.app_metadata["terms_accepted"], true);
+    // The refresh token carries what both halves wrote on it, in order.
+    let hash = tessera_core::ids::secret_hash(tokens["refresh_token"].as_str().unwrap());
+    let family = server
+        .store
+        .find_refresh_family(&hash, now())
+        .await
+        .unwrap()
+        .expect("a live refresh token");
+    assert_eq!(
+        json!(family.metadata),
+        json!({"before": "redirect", "accepted": "true"})
+    );
 }
 
 #[tokio::test]

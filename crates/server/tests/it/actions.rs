@@ -918,6 +918,112 @@ async fn post_login_keeps_metadata_on_the_browsers_session() {
     assert_eq!(metadata().await, json!({}));
 }
 
+/// Notes the device a refresh token was issued to and counts its exchanges in its
+/// metadata.
+const COUNTING_ON_THE_REFRESH_TOKEN: &str = r#"
+exports.onExecutePostLogin = async (event, api) => {
+  const shown = event.refresh_token ? event.refresh_token.metadata : null;
+  if (shown) {
+    api.refreshToken.setMetadata('exchanges', String(Number(shown.exchanges || '0') + 1));
+  } else {
+    api.refreshToken.setMetadata('device', event.request.user_agent || 'none').refreshToken.setMetadata('exchanges', '0');
+  }
+};
+"#;
+
+#[tokio::test]
+async fn post_login_keeps_metadata_on_the_refresh_token() {
+    let server = spawn().await;
+    bind(
+        &server,
+        "post-login",
+        "counting",
+        COUNTING_ON_THE_REFRESH_TOKEN,
+    )
+    .await;
+    let agent = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Phone/1.0")
+        .build()
+        .unwrap();
+    let tokens = server
+        .code_flow(&agent, "openid offline_access", Some(API))
+        .await;
+    let admin = server
+        .management_token(&[
+            "read:refresh_tokens",
+            "update:refresh_tokens",
+            "delete:refresh_tokens",
+        ])
+        .await;
+    let user: String = form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect();
+    let (status, listed) = server
+        .management_request(&admin, "GET", &format!("/users/{user}/refresh-tokens"))
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let id = listed["tokens"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/refresh-tokens/{id}");
+    let metadata = || {
+        let (server, admin, path) = (&server, admin.clone(), path.clone());
+        async move {
+            let (status, shown) = server.management_request(&admin, "GET", &path).await;
+            assert_eq!(status, 200, "{shown}");
+            assert!(shown.get("metadata").is_none(), "{shown}");
+            shown["refresh_token_metadata"].clone()
+        }
+    };
+    assert_eq!(
+        listed["tokens"][0]["refresh_token_metadata"],
+        json!({"device": "Phone/1.0", "exchanges": "0"}),
+        "written on the token the login issued"
+    );
+    // Each exchange sees what the last one left.
+    let mut token = tokens["refresh_token"].as_str().unwrap().to_string();
+    for exchanges in ["1", "2"] {
+        let (status, body) = server.refresh(&token).await;
+        assert_eq!(status, 200, "{body}");
+        token = body["refresh_token"].as_str().unwrap().to_string();
+        assert_eq!(
+            metadata().await,
+            json!({"device": "Phone/1.0", "exchanges": exchanges})
+        );
+    }
+    // An administrator replaces it; the next exchange sees theirs.
+    let replaced = server
+        .management_call(
+            &admin,
+            Method::PATCH,
+            &path,
+            json!({"refresh_token_metadata": {"device": "Laptop"}}),
+        )
+        .await;
+    assert_eq!(replaced["id"], id.as_str());
+    assert_eq!(
+        replaced["refresh_token_metadata"],
+        json!({"device": "Laptop"})
+    );
+    let (status, body) = server.refresh(&token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        metadata().await,
+        json!({"device": "Laptop", "exchanges": "1"})
+    );
+    // Revoked: nothing more is written.
+    let (status, _) = server.management_request(&admin, "DELETE", &path).await;
+    assert_eq!(status, 202);
+    let (status, body) = server.management_request(&admin, "PATCH", &path).await;
+    assert!(matches!(status, 404 | 415), "{status} {body}");
+    let response = reqwest::Client::new()
+        .patch(server.url(&format!("/api/v2{path}")))
+        .bearer_auth(&admin)
+        .json(&json!({"refresh_token_metadata": {"device": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
 #[tokio::test]
 async fn post_login_sees_the_applications_own_authorize_parameters() {
     let server = spawn().await;

@@ -765,7 +765,7 @@ async fn the_test_endpoint_shows_what_an_action_asks_of_the_session() {
     let t = token.as_str();
     let mut body = post_login("session-asking");
     body["code"] = json!(
-        "exports.onExecutePostLogin = async (event, api) => {\n  api.session.setMetadata('device', 'laptop').session.deleteMetadata('old');\n  api.session.setExpiresAt(1800000000000);\n};"
+        "exports.onExecutePostLogin = async (event, api) => {\n  api.session.setMetadata('device', 'laptop').session.deleteMetadata('old');\n  api.session.setExpiresAt(1800000000000);\n  api.refreshToken.setMetadata('app', 'mobile');\n};"
     );
     let (_, action) = call(&server, t, Method::POST, "/actions/actions", Some(body)).await;
     let test = format!("/actions/actions/{}/test", action["id"].as_str().unwrap());
@@ -785,6 +785,11 @@ async fn the_test_endpoint_shows_what_an_action_asks_of_the_session() {
         answer["payload"]["commands"]["session"],
         json!({"metadata": {"device": "laptop", "kept": "y"}, "expires_at": 1_800_000_000_000_i64}),
         "{answer}"
+    );
+    assert_eq!(
+        answer["payload"]["commands"]["refresh_token"],
+        json!({"metadata": {"app": "mobile"}}),
+        "the token a login issues: {answer}"
     );
     // Without a session in the event, only the end asked is shown.
     let (status, answer) = call(

@@ -273,6 +273,7 @@ async fn stored_grants_with_management_scopes_are_narrowed_when_used() {
                 sid: None,
                 created_at: now,
                 expires_at: now + 3600,
+                metadata: Default::default(),
             },
             &ids::secret_hash(&refresh),
             now + 3600,

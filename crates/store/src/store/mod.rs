@@ -11,6 +11,7 @@
 //! `logs.rs` (the audit log), `purge.rs` and `invalidation.rs` (what other nodes changed: LISTEN/NOTIFY). Every list runs through `page_of` / `checkpoint_of` below (one page in SQL,
 //! see `lists.rs`); `plans.rs` (a test) checks each list's query plan uses an index.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::backend::Fetch;
@@ -108,6 +109,18 @@ mod tokens;
 mod users;
 mod verification_tickets;
 mod webauthn;
+
+/// Metadata as a column keeps it (written only as an object of strings); none: empty.
+pub(crate) fn metadata_from(column: Option<String>) -> BTreeMap<String, String> {
+    column
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+/// Metadata as a column keeps it: `NULL` when empty.
+pub(crate) fn metadata_column(metadata: &BTreeMap<String, String>) -> Option<String> {
+    (!metadata.is_empty()).then(|| serde_json::to_string(metadata).expect("strings serialize"))
+}
 
 pub use authenticators::{MAX_AUTHENTICATORS, RECOVERY_CODE, TOTP};
 pub use backup::{CopyCheck, check_sqlite_copy};

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use tessera_core::User;
 
-use super::Store;
 use super::logout_notices::{QUEUE_FOR_COOKIE, QUEUE_FOR_SID, queue_for_sessions};
 use super::users::user_from_row;
+use super::{Store, metadata_column, metadata_from};
 use crate::StoreResult;
 use crate::backend::{BeginWrite, Fetch};
 use crate::lists::{Bind, Checkpoint, CheckpointPage, Sql, bound_query};
@@ -97,11 +97,7 @@ fn details_from_row(row: &dyn Fetch) -> StoreResult<SessionDetails> {
         created_at: row.col("created_at")?,
         initial: origin("initial_ip", "initial_user_agent")?,
         last: origin("last_ip", "last_user_agent")?,
-        // Written only through `set_session_metadata`, which writes an object of strings.
-        metadata: row
-            .opt_text("metadata")?
-            .and_then(|metadata| serde_json::from_str(&metadata).ok())
-            .unwrap_or_default(),
+        metadata: metadata_from(row.opt_text("metadata")?),
     })
 }
 
@@ -355,8 +351,6 @@ impl Store {
         metadata: &BTreeMap<String, String>,
         now: i64,
     ) -> StoreResult<bool> {
-        let text = (!metadata.is_empty())
-            .then(|| serde_json::to_string(metadata).expect("strings serialize"));
         each!(self, |pool| {
             let done = sqlx::query(
                 "UPDATE sessions SET metadata = $3 \
@@ -364,7 +358,7 @@ impl Store {
             )
             .bind(self.tenant)
             .bind(sid)
-            .bind(&text)
+            .bind(metadata_column(metadata))
             .bind(now)
             .execute(pool)
             .await?;

@@ -1,11 +1,13 @@
 //! Tokens kept in the database: opaque access tokens, refresh-token families and their
 //! tokens (rotation, reuse, revocation).
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 use tessera_core::User;
 
-use super::Store;
 use super::users::user_from_row;
+use super::{Store, metadata_column, metadata_from};
 use crate::backend::{BeginWrite as _, Col as _, Fetch};
 use crate::lists::{Bind, Checkpoint, CheckpointPage, Sql};
 use crate::records::{
@@ -32,7 +34,7 @@ const ROTATE_LIVE_TOKEN: &str = "UPDATE refresh_tokens SET rotated_at = $1 \
 macro_rules! rotation_select {
     () => {
         "SELECT t.rotated_at, t.idle_expires_at, f.family_id, f.client_id, f.user_id, f.\"grant\", \
-         f.created_at, f.expires_at, f.revoked_at \
+         f.created_at, f.expires_at, f.revoked_at, f.metadata \
          FROM refresh_tokens t JOIN refresh_token_families f \
          ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
          WHERE t.tenant_id = $1 AND t.token_hash = $2"
@@ -47,6 +49,7 @@ fn family_from_row(row: &(impl Fetch + ?Sized)) -> StoreResult<RefreshFamily> {
         grant: row.col("grant")?,
         created_at: row.col("created_at")?,
         expires_at: row.col("expires_at")?,
+        metadata: metadata_from(row.opt_text("metadata")?),
     })
 }
 
@@ -129,7 +132,8 @@ impl Store {
             let mut tx = pool.begin_write(None).await?;
             sqlx::query(
             "INSERT INTO refresh_token_families (tenant_id, family_id, client_id, user_id, \"grant\", code_hash, sid, \
-             created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+             created_at, expires_at, revoked_at, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
         )
         .bind(self.tenant)
         .bind(&family.family_id)
@@ -140,6 +144,7 @@ impl Store {
         .bind(&family.sid)
         .bind(family.created_at)
         .bind(family.expires_at)
+        .bind(metadata_column(&family.metadata))
         .execute(&mut *tx)
         .await?;
             sqlx::query(
@@ -155,6 +160,30 @@ impl Store {
         .await?;
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// Replaces a live refresh family's metadata (`api.refreshToken.setMetadata`, `PATCH
+    /// /api/v2/refresh-tokens/{id}`; the callers check its bounds); empty removes it.
+    /// Whether a live family — not revoked, not past its end — was there.
+    pub async fn set_refresh_family_metadata(
+        &self,
+        family_id: &str,
+        metadata: &BTreeMap<String, String>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE refresh_token_families SET metadata = $3 WHERE tenant_id = $1 \
+                 AND family_id = $2 AND revoked_at IS NULL AND expires_at > $4",
+            )
+            .bind(self.tenant)
+            .bind(family_id)
+            .bind(metadata_column(metadata))
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 
@@ -208,8 +237,8 @@ impl Store {
     ) -> StoreResult<Option<RefreshFamily>> {
         each!(self, |pool| {
             let row = sqlx::query(
-            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.created_at, f.expires_at \
-             FROM refresh_tokens t JOIN refresh_token_families f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
+            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.created_at, f.expires_at, \
+             f.metadata FROM refresh_tokens t JOIN refresh_token_families f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
              WHERE t.tenant_id = $1 AND t.token_hash = $2 AND f.revoked_at IS NULL AND f.expires_at > $3",
         )
         .bind(self.tenant)
@@ -235,7 +264,7 @@ impl Store {
                 "SELECT fam.*, ",
                 user_columns!(),
                 " FROM (SELECT f.family_id, f.client_id, f.user_id AS family_user_id, f.\"grant\", \
-                 f.created_at AS family_created_at, f.expires_at AS family_expires_at \
+                 f.created_at AS family_created_at, f.expires_at AS family_expires_at, f.metadata \
                  FROM refresh_tokens t JOIN refresh_token_families f \
                  ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
                  WHERE t.tenant_id = $1 AND t.token_hash = $2 AND f.revoked_at IS NULL \
@@ -258,6 +287,7 @@ impl Store {
                 grant: row.col("grant")?,
                 created_at: row.col("family_created_at")?,
                 expires_at: row.col("family_expires_at")?,
+                metadata: metadata_from(row.opt_text("metadata")?),
             };
             Ok(Some((family, user)))
         })
@@ -273,7 +303,7 @@ impl Store {
     ) -> StoreResult<Option<(RefreshFamily, i64)>> {
         each!(self, |pool| {
             let row = sqlx::query(
-            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.created_at, f.expires_at, t.idle_expires_at \
+            "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.created_at, f.expires_at, f.metadata, t.idle_expires_at \
              FROM refresh_tokens t JOIN refresh_token_families f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id \
              WHERE t.tenant_id = $1 AND t.token_hash = $2 AND t.rotated_at IS NULL \
              AND t.idle_expires_at > $3 AND f.revoked_at IS NULL AND f.expires_at > $3",
@@ -478,7 +508,7 @@ impl Store {
 macro_rules! refresh_record_select {
     () => {
         "SELECT f.family_id, f.client_id, f.user_id, f.\"grant\", f.created_at, f.expires_at, \
-         (SELECT MAX(t.idle_expires_at) FROM refresh_tokens t WHERE t.tenant_id = f.tenant_id \
+         f.metadata, (SELECT MAX(t.idle_expires_at) FROM refresh_tokens t WHERE t.tenant_id = f.tenant_id \
          AND t.family_id = f.family_id AND t.rotated_at IS NULL) AS live_idle_expires_at, \
          (SELECT CASE WHEN COUNT(*) > 1 OR MAX(t.created_at) > f.created_at \
          THEN MAX(t.created_at) END FROM refresh_tokens t WHERE t.tenant_id = f.tenant_id \

@@ -66,6 +66,7 @@ on_both_backends!(
     sessions_opaque_tokens_and_user_changes,
     sessions_shortened_by_an_action_are_never_extended_past_it,
     session_metadata_is_replaced_whole_and_only_on_a_live_session,
+    refresh_token_metadata_is_kept_from_issue_and_replaced_while_live,
     user_metadata_is_stored_and_merged,
     clients_grants_and_lists,
     ordering_is_byte_order_as_in_sqlite,
@@ -595,6 +596,7 @@ async fn refresh_family(store: &Store, token: u8, expires_at: i64) -> String {
         sid: Some(format!("sid{token}")),
         created_at: 0,
         expires_at,
+        metadata: Default::default(),
     };
     store
         .create_refresh_family(&family, &[token; 32], 1_000)
@@ -657,6 +659,7 @@ async fn a_users_refresh_tokens_are_listed_by_checkpoint_and_revoked(store: &Sto
             sid: None,
             created_at: 0,
             expires_at,
+            metadata: Default::default(),
         };
         store
             .create_refresh_family(&family, &[token; 32], 1_000)
@@ -1118,6 +1121,7 @@ async fn consent_accumulates_per_user_client_and_audience(store: &Store) {
         sid: None,
         created_at: 0,
         expires_at: 10_000,
+        metadata: Default::default(),
     };
     store
         .create_refresh_family(&other_family, &[9; 32], 1_000)
@@ -1900,6 +1904,7 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
         sid: Some(sid.into()),
         created_at: 5,
         expires_at: 1_000,
+        metadata: Default::default(),
     };
     store
         .create_refresh_family(&family("f1", "s1"), &[21; 32], 500)
@@ -1945,6 +1950,97 @@ async fn a_users_sessions_are_listed_by_checkpoint_and_ended(store: &Store) {
 
 /// `api.session.setExpiresAt` / `setIdleExpiresAt`: a session only ever gets shorter, and
 /// a use extends it no further than the end an action allowed.
+async fn refresh_token_metadata_is_kept_from_issue_and_replaced_while_live(store: &Store) {
+    store.create_client(&client("c")).await.unwrap();
+    store
+        .create_user(&new_user("a@x.io"), "auth0|a", 1)
+        .await
+        .unwrap();
+    let issued = BTreeMap::from([("device".to_string(), "phone".to_string())]);
+    let family = |id: &str, metadata: &BTreeMap<String, String>| NewRefreshFamily {
+        family_id: id.into(),
+        client_id: "c".into(),
+        user_id: "auth0|a".into(),
+        grant: "{}".into(),
+        code_hash: None,
+        sid: None,
+        created_at: 5,
+        expires_at: 1_000,
+        metadata: metadata.clone(),
+    };
+    store
+        .create_refresh_family(&family("f1", &issued), &[31; 32], 500)
+        .await
+        .unwrap();
+    store
+        .create_refresh_family(&family("f2", &BTreeMap::new()), &[32; 32], 500)
+        .await
+        .unwrap();
+    let by_token = |hash: u8| async move {
+        store
+            .find_refresh_family(&[hash; 32], 10)
+            .await
+            .unwrap()
+            .map(|family| family.metadata)
+    };
+    let by_id = |id: &'static str| async move {
+        store
+            .find_refresh_token(id, 10)
+            .await
+            .unwrap()
+            .map(|record| record.family.metadata)
+    };
+    assert_eq!(by_token(31).await, Some(issued.clone()), "kept from issue");
+    assert_eq!(by_id("f1").await, Some(issued.clone()));
+    assert_eq!(
+        by_token(32).await,
+        Some(BTreeMap::new()),
+        "none asked: none"
+    );
+    let live = store.live_refresh_token(&[31; 32], 10).await.unwrap();
+    assert_eq!(
+        live.map(|(family, _)| family.metadata),
+        Some(issued.clone())
+    );
+    // Replaced whole; empty removes it.
+    let replaced = BTreeMap::from([("org".to_string(), "acme".to_string())]);
+    assert!(
+        store
+            .set_refresh_family_metadata("f1", &replaced, 10)
+            .await
+            .unwrap()
+    );
+    assert_eq!(by_token(31).await, Some(replaced.clone()));
+    assert!(
+        store
+            .set_refresh_family_metadata("f1", &BTreeMap::new(), 10)
+            .await
+            .unwrap()
+    );
+    assert_eq!(by_id("f1").await, Some(BTreeMap::new()));
+    // A revoked family, one past its end, an unknown one: nothing written, and said so.
+    assert!(store.revoke_refresh_family("f2", 10).await.unwrap());
+    assert!(
+        !store
+            .set_refresh_family_metadata("f2", &replaced, 11)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_refresh_family_metadata("f1", &replaced, 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_refresh_family_metadata("nope", &replaced, 10)
+            .await
+            .unwrap()
+    );
+    assert_eq!(by_id("f1").await, Some(BTreeMap::new()));
+}
+
 async fn session_metadata_is_replaced_whole_and_only_on_a_live_session(store: &Store) {
     let user = store
         .create_user(&new_user("meta@x.io"), "auth0|meta", 1)
@@ -2315,6 +2411,7 @@ async fn sessions_opaque_tokens_and_user_changes(store: &Store) {
         sid: Some("sid-1".into()),
         created_at: 9,
         expires_at: 1_000,
+        metadata: Default::default(),
     };
     store
         .create_refresh_family(&family, &[5; 32], 500)
@@ -4786,6 +4883,7 @@ async fn an_upstream_logout_ends_the_sessions_it_names(store: &Store) {
             sid: Some(sid.into()),
             created_at: 5,
             expires_at: 10_000,
+            metadata: Default::default(),
         };
         store
             .create_refresh_family(&family, &[100 + n as u8; 32], 10_000)

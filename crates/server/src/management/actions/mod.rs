@@ -449,6 +449,7 @@ pub(crate) async fn test(
             .unwrap_or_default()
             .to_string(),
         resume_at: None,
+        kept_refresh_token_metadata: None,
     });
     let sealed = state.store().action_draft_secrets(&action.id).await?;
     let job = Job {
@@ -545,12 +546,21 @@ pub(crate) async fn test(
             session.insert(name.into(), json!(at));
         }
     }
-    if !session.is_empty() {
+    // And of the refresh token: the metadata it leaves it (the exchanged token's when the
+    // test event has a `refresh_token`, else the one a login issues).
+    let mut refresh_token = Map::new();
+    if let Some(metadata) = &outcome.refresh_token_metadata {
+        refresh_token.insert("metadata".into(), json!(metadata));
+    }
+    for (name, asked) in [("session", session), ("refresh_token", refresh_token)] {
+        if asked.is_empty() {
+            continue;
+        }
         let shown = commands
-            .entry("session")
+            .entry(name)
             .or_insert_with(|| Value::Object(Map::new()));
         if let Some(shown) = shown.as_object_mut() {
-            shown.extend(session);
+            shown.extend(asked);
         }
     }
     let error = outcome

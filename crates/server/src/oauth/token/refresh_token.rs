@@ -111,6 +111,13 @@ pub(super) async fn grant(
         }
         RefreshRotation::Invalid => return Err(invalid()),
     }
+    // `api.refreshToken.setMetadata` and its kin: the family's metadata as the run left it.
+    if let Some(metadata) = &custom.refresh_token_metadata {
+        state
+            .store()
+            .set_refresh_family_metadata(&family.family_id, metadata, now)
+            .await?;
+    }
     // An action may bring the family's end, or the new token's idle end, forward.
     if custom.refresh_token_expires_at.is_some() || custom.refresh_token_idle_expires_at.is_some() {
         state
@@ -171,6 +178,7 @@ fn refresh_token_event(family: &RefreshFamily, grant: Option<&RefreshGrant>) -> 
         "expires_at": claims::rfc3339(family.expires_at),
         "rotating": true,
         "session_id": grant.and_then(|grant| grant.sid.as_deref()),
+        "metadata": family.metadata,
     });
     if let Some(grant) = grant
         && let Some(audience) = &grant.audience

@@ -166,6 +166,11 @@ pub(super) async fn user_tokens(
                     now + client.refresh.token_lifetime,
                     granted.custom.refresh_token_expires_at,
                 ),
+                metadata: granted
+                    .custom
+                    .refresh_token_metadata
+                    .clone()
+                    .unwrap_or_default(),
             };
             let idle_expires_at = shortened(
                 now + client.refresh.idle_token_lifetime,

@@ -1,12 +1,12 @@
-//! The bounds of a session's metadata, one rule for what actions write
-//! (`api.session.setMetadata`) and what administrators write (`PATCH
-//! /api/v2/sessions/{id}`): Auth0's — string keys and values of at most 255 characters,
-//! at most 25 keys. Characters are Unicode code points (the prelude counts a surrogate pair
-//! once).
+//! The bounds of a session's or a refresh token's metadata, one rule for what actions
+//! write (`api.session.setMetadata`, `api.refreshToken.setMetadata`) and what
+//! administrators write (`PATCH /api/v2/sessions/{id}`, `PATCH /api/v2/refresh-tokens/{id}`):
+//! Auth0's — string keys and values of at most 255 characters, at most 25 keys. Characters
+//! are Unicode code points (the prelude counts a surrogate pair once).
 
 use std::collections::BTreeMap;
 
-/// The most keys a session's metadata holds.
+/// The most keys a metadata holds.
 pub const MOST_KEYS: usize = 25;
 /// The most characters in a key or a value.
 pub const MOST_CHARACTERS: usize = 255;
@@ -25,7 +25,7 @@ pub fn is_value(text: &str) -> bool {
 pub fn check(metadata: &BTreeMap<String, String>) -> Result<(), String> {
     if metadata.len() > MOST_KEYS {
         return Err(format!(
-            "a session's metadata holds at most {MOST_KEYS} keys ({} asked)",
+            "metadata holds at most {MOST_KEYS} keys ({} asked)",
             metadata.len()
         ));
     }
@@ -34,8 +34,8 @@ pub fn check(metadata: &BTreeMap<String, String>) -> Result<(), String> {
         .find(|(key, value)| !is_key(key) || !is_value(value))
     {
         Some(_) => Err(format!(
-            "a session's metadata keys are 1 to {MOST_CHARACTERS} characters and its values \
-             at most {MOST_CHARACTERS}"
+            "metadata keys are 1 to {MOST_CHARACTERS} characters and its values at most \
+             {MOST_CHARACTERS}"
         )),
         None => Ok(()),
     }
