@@ -1057,13 +1057,14 @@ async fn an_action_cannot_lengthen_a_session_nor_shorten_another() {
 }
 
 #[tokio::test]
-async fn an_action_writes_bounded_metadata_on_its_own_session_only() {
+async fn an_action_writes_bounded_metadata_on_its_own_session_and_token_only() {
     // `api.session.setMetadata` and its kin write on the session of the sign-in they run in,
-    // within Auth0's bounds: hostile arguments fail the sign-in closed and write nothing,
-    // prototype names are plain keys, and a refresh — no session — writes on none.
+    // `api.refreshToken.setMetadata` on the token exchanged, within Auth0's bounds: hostile
+    // arguments fail the sign-in or the refresh closed and write nothing, prototype names
+    // are plain keys, and a refresh — no session — writes on no session.
     let server = spawn().await;
     let token = server.management_token(SCOPES).await;
-    let mut tally = Tally::new("actions_flows/session_metadata");
+    let mut tally = Tally::new("actions_flows/metadata");
     let signed_in = |browser: reqwest::Client| {
         let server = &server;
         async move {
@@ -1094,7 +1095,7 @@ async fn an_action_writes_bounded_metadata_on_its_own_session_only() {
                 .map(|details| details.metadata)
         }
     };
-    let (bystander, bystander_sid, _) = signed_in(browser()).await;
+    let (bystander, bystander_sid, bystander_refresh) = signed_in(browser()).await;
     let (victim, sid, refresh) = signed_in(browser()).await;
     bind_post_login(
         &server,
@@ -1175,6 +1176,83 @@ async fn an_action_writes_bounded_metadata_on_its_own_session_only() {
         status == 200 && metadata_of(sid.clone()).await.unwrap_or_default() == after,
         format_args!("{status} {body}"),
     );
+    // The token that refresh issued is the family's live one now.
+    let refresh = body["refresh_token"].as_str().unwrap_or_default().to_string();
+
+    // A refresh token's metadata: written at a refresh, on the exchanged token's family.
+    let family_of = |token: String| {
+        let store = server.store.clone();
+        async move {
+            store
+                .find_refresh_family(&tessera_core::ids::secret_hash(&token), now())
+                .await
+                .ok()
+                .flatten()
+                .map(|family| family.metadata)
+        }
+    };
+    bind_post_login(
+        &server,
+        &token,
+        "tagging the token",
+        "exports.onExecutePostLogin = async (event, api) => { if (event.refresh_token) api.refreshToken.setMetadata('tag', 'mine'); };",
+    )
+    .await;
+    let (status, body) = server.refresh(&refresh).await;
+    unbind_all(&server, &token).await;
+    let refresh = body["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let tagged = family_of(refresh.clone()).await.unwrap_or_default();
+    tally.case(
+        "an action writes on the refresh token exchanged",
+        status == 200 && tagged.len() == 1 && tagged["tag"] == "mine",
+        format_args!("{status} {body}, {tagged:?}"),
+    );
+    for (index, bad) in [
+        "api.refreshToken.setMetadata('k', 42)",
+        "api.refreshToken.setMetadata('k', {toString() { return 'v'; }})",
+        "api.refreshToken.setMetadata('k'.repeat(1e6), 'v')",
+        "api.refreshToken.deleteMetadata([])",
+        "for (let i = 0; i < 1000; i++) api.refreshToken.setMetadata('k' + i, 'v')",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let code = format!("exports.onExecutePostLogin = async (event, api) => {{ {bad}; }};");
+        bind_post_login(
+            &server,
+            &token,
+            &format!("bad token metadata {index}"),
+            &code,
+        )
+        .await;
+        let (status, body) = server.refresh(&refresh).await;
+        unbind_all(&server, &token).await;
+        let after = family_of(refresh.clone()).await.unwrap_or_default();
+        let shown: String = bad.chars().take(60).collect();
+        tally.case(
+            format!("{shown}: the refresh is refused, the metadata as it was"),
+            status == 403 && body["error"] == "access_denied" && after == tagged,
+            format_args!("{status} {body}, {after:?}"),
+        );
+    }
+    // The token the refusals left is still the live one: they changed nothing.
+    let (status, body) = server.refresh(&refresh).await;
+    tally.case(
+        "after the refusals the token still refreshes",
+        status == 200
+            && family_of(
+                body["refresh_token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+            .await
+                == Some(tagged.clone()),
+        format_args!("{status} {body}"),
+    );
 
     let untouched = metadata_of(bystander_sid).await;
     tally.case(
@@ -1182,6 +1260,12 @@ async fn an_action_writes_bounded_metadata_on_its_own_session_only() {
         untouched.is_some_and(|metadata| metadata.is_empty())
             && server.signs_in_silently(&bystander).await,
         "the bystander's session was written or ended",
+    );
+    let bystanders_token = family_of(bystander_refresh).await;
+    tally.case(
+        "the bystander's refresh token has no metadata",
+        bystanders_token.as_ref().is_some_and(|metadata| metadata.is_empty()),
+        format_args!("{bystanders_token:?}"),
     );
     tally.finish();
 }

@@ -2835,107 +2835,94 @@ async fn refresh_tokens_are_reached_by_their_own_id_and_user_only() {
     tally.finish();
 }
 
-/// `PATCH /sessions/{id}` (a session's metadata): what an administrator's client sends is
-/// kept as data within Auth0's bounds (25 string keys and values of at most 255
-/// characters) or refused whole; only `update:sessions` writes; a doctored id reaches no
-/// session; and refusals change nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn session_metadata_stays_bounded_data_written_by_its_scope_only() {
-    let mut tally = Tally::new("management/session-metadata");
-    let f = fixture().await;
+/// Where a resource keeps metadata an administrator may replace: its path under
+/// `/api/v2`, the collection part of a doctored path, the member of the body, the scopes
+/// that read and change it, and how to read what is kept (from the store).
+struct MetadataResource<'a, F> {
+    path: &'a str,
+    collection: &'a str,
+    key: &'a str,
+    scopes: (&'a str, &'a str),
+    kept: F,
+}
+
+/// `PATCH` of a resource's metadata (`session_metadata`, `refresh_token_metadata`): what
+/// an administrator's client sends is kept as data within Auth0's bounds (25 string keys
+/// and values of at most 255 characters) or refused whole; only the update scope writes;
+/// a doctored id reaches nothing; and refusals change nothing.
+async fn metadata_stays_bounded_data<F, Fut>(
+    tally: &mut Tally,
+    f: &Fixture,
+    resource: MetadataResource<'_, F>,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<std::collections::BTreeMap<String, String>>>,
+{
     let server = &f.server;
-    let store = &server.store;
-    let victim = tessera_testkit::create_user(
-        store,
-        "meta-victim@example.com",
-        "a long enough passphrase 9",
-    )
-    .await;
-    tessera_testkit::seed_session(store, (9, "metadata-session"), &victim, Default::default())
-        .await;
-    let path = "/sessions/metadata-session";
-    let metadata = || async {
-        let now = tessera_testkit::now();
-        store
-            .find_session_by_sid("metadata-session", (now, 0))
-            .await
-            .ok()
-            .flatten()
-            .map(|details| details.metadata)
-    };
+    let MetadataResource {
+        path,
+        collection,
+        key,
+        scopes,
+        kept,
+    } = resource;
     let a = f.admin();
-    let (status, body) = call(
+    let body = |metadata: Value| json!({ key: metadata });
+    let (status, answer) = call(
         server,
         a,
         Method::PATCH,
         path,
-        Some(&json!({"session_metadata": {"plan": "gold"}})),
+        Some(&body(json!({"plan": "gold"}))),
     )
     .await;
-    let kept = metadata().await;
+    let written = kept().await;
     tally.case(
-        "an administrator writes a session's metadata",
+        format_args!("an administrator writes {key}"),
         status == 200
-            && kept
+            && answer[key] == json!({"plan": "gold"})
+            && written
                 .as_ref()
                 .is_some_and(|m| m.len() == 1 && m["plan"] == "gold"),
-        format_args!("{status} {body}"),
+        format_args!("{status} {answer}"),
     );
-    let unchanged = || async { metadata().await == kept };
+    let unchanged = || async { kept().await == written };
 
     let many = |count: usize| -> Value {
-        let members: serde_json::Map<String, Value> =
+        let members: Map<String, Value> =
             (0..count).map(|i| (format!("k{i}"), json!("v"))).collect();
-        json!({ "session_metadata": members })
+        body(Value::Object(members))
     };
     let mut deep = json!("v");
     for _ in 0..500 {
         deep = json!({ "d": deep });
     }
-    for (what, body) in [
+    for (what, sent) in [
         ("26 keys", many(26)),
         ("3,000 keys", many(3_000)),
-        ("a number", json!({"session_metadata": {"plan": 1}})),
-        ("a boolean", json!({"session_metadata": {"plan": true}})),
+        ("a number", body(json!({"plan": 1}))),
+        ("a boolean", body(json!({"plan": true}))),
+        ("null as a value", body(json!({"plan": null}))),
+        ("an array", body(json!({"plan": ["gold"]}))),
+        ("500 levels of objects", body(json!({"plan": deep}))),
+        ("an empty key", body(json!({"": "v"}))),
+        ("a 256-character key", body(json!({"k".repeat(256): "v"}))),
+        ("a 256-character value", body(json!({"k": "é".repeat(256)}))),
+        ("the object as a string", body(json!("plan=platinum"))),
+        ("the object as a list", body(json!([["plan", "platinum"]]))),
         (
-            "null as a value",
-            json!({"session_metadata": {"plan": null}}),
-        ),
-        ("an array", json!({"session_metadata": {"plan": ["gold"]}})),
-        (
-            "500 levels of objects",
-            json!({"session_metadata": {"plan": deep}}),
-        ),
-        ("an empty key", json!({"session_metadata": {"": "v"}})),
-        (
-            "a 256-character key",
-            json!({"session_metadata": {"k".repeat(256): "v"}}),
-        ),
-        (
-            "a 256-character value",
-            json!({"session_metadata": {"k": "é".repeat(256)}}),
-        ),
-        (
-            "metadata as a string",
-            json!({"session_metadata": "plan=platinum"}),
-        ),
-        (
-            "metadata as a list",
-            json!({"session_metadata": [["plan", "platinum"]]}),
-        ),
-        (
-            "the session's own members",
-            json!({"session_metadata": {}, "expires_at": "2099-01-01T00:00:00Z", "user_id": "auth0|x"}),
+            "the resource's own members",
+            json!({ key: {}, "expires_at": "2099-01-01T00:00:00Z", "user_id": "auth0|x" }),
         ),
         (
             "a prototype key beside it",
-            json!({"__proto__": {"session_metadata": {}}}),
+            json!({"__proto__": { key: {} }}),
         ),
-        ("a body that is a list", json!([{"session_metadata": {}}])),
+        ("a body that is a list", json!([{ key: {} }])),
     ] {
-        let (status, answer) = call(server, a, Method::PATCH, path, Some(&body)).await;
+        let (status, answer) = call(server, a, Method::PATCH, path, Some(&sent)).await;
         tally.case(
-            format_args!("{what} is refused and changes nothing"),
+            format_args!("{key}: {what} is refused and changes nothing"),
             matches!(status, 400 | 413) && unchanged().await,
             format_args!("{status} {answer}"),
         );
@@ -2944,79 +2931,136 @@ async fn session_metadata_stays_bounded_data_written_by_its_scope_only() {
         (
             "a member named twice",
             "application/json",
-            br#"{"session_metadata":{"plan":"a"},"session_metadata":{"plan":"b"}}"#.to_vec(),
+            format!(r#"{{"{key}":{{"plan":"a"}},"{key}":{{"plan":"b"}}}}"#).into_bytes(),
         ),
         (
             "a form",
             "application/x-www-form-urlencoded",
-            b"session_metadata[plan]=platinum".to_vec(),
+            format!("{key}[plan]=platinum").into_bytes(),
         ),
         (
             "half a body",
             "application/json",
-            br#"{"session_metadata":{"plan":"#.to_vec(),
+            format!(r#"{{"{key}":{{"plan":"#).into_bytes(),
         ),
     ] {
         let (status, answer) =
             send(server, a, Method::PATCH, path, content_type, Some(bytes)).await;
         tally.case(
-            format_args!("{what} is refused and changes nothing"),
+            format_args!("{key}: {what} is refused and changes nothing"),
             (400..=415).contains(&status) && unchanged().await,
             format_args!("{status} {answer}"),
         );
     }
-    // Doctored ids reach no session.
-    let write = json!({"session_metadata": {"plan": "platinum"}});
-    for id in [
+    // Doctored ids reach nothing.
+    let write = body(json!({"plan": "platinum"}));
+    let id = path.rsplit('/').next().unwrap_or_default();
+    for doctored in [
         "*".to_string(),
         "%25".to_string(),
-        "METADATA-SESSION".to_string(),
-        "metadata-session%20".to_string(),
-        "metadata-session'--".to_string(),
-        "..%2Fmetadata-session".to_string(),
-        encode(&b64(&[9; 32])),
+        id.to_uppercase(),
+        format!("{id}%20"),
+        format!("{id}'--"),
+        format!("..%2F{id}"),
+        format!("{id}%00"),
     ] {
         let (status, answer) = call(
             server,
             a,
             Method::PATCH,
-            &format!("/sessions/{id}"),
+            &format!("{collection}/{doctored}"),
             Some(&write),
         )
         .await;
         tally.case(
-            format_args!("PATCH /sessions/{id} writes nothing"),
+            format_args!("PATCH {collection}/{doctored} writes nothing"),
             (400..=414).contains(&status) && unchanged().await,
             format_args!("{status} {answer}"),
         );
     }
-    let outsiders = f.outsiders("read:sessions", "update:sessions").await;
+    let outsiders = f.outsiders(scopes.0, scopes.1).await;
     for (what, token, expected) in outsiders.each() {
         let (status, answer) = call(server, token, Method::PATCH, path, Some(&write)).await;
         tally.case(
-            format_args!("{what} cannot write a session's metadata"),
+            format_args!("{what} cannot write {key}"),
             status == expected && unchanged().await,
             format_args!("{status} {answer}"),
         );
     }
     // What fits is data: markup and prototype names kept as text, nothing else added.
-    let odd = json!({"session_metadata": {
+    let odd = body(json!({
         "__proto__": "polluted",
         "constructor": "<script>alert(1)</script>",
         "nul": "a\u{0}b",
-    }});
+    }));
     let (status, answer) = call(server, a, Method::PATCH, path, Some(&odd)).await;
-    let now = metadata().await.unwrap_or_default();
+    let now = kept().await.unwrap_or_default();
     tally.case(
-        "prototype names and markup are kept as plain strings",
+        format_args!("{key}: prototype names and markup are kept as plain strings"),
         status == 200
             && now.len() == 3
             && now["__proto__"] == "polluted"
             && now["constructor"] == "<script>alert(1)</script>"
             && now["nul"] == "a\u{0}b"
-            && answer["session_metadata"]["constructor"] == "<script>alert(1)</script>",
+            && answer[key]["constructor"] == "<script>alert(1)</script>",
         format_args!("{status} {answer}"),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_and_refresh_token_metadata_stay_bounded_data_written_by_their_scope_only() {
+    let mut tally = Tally::new("management/metadata");
+    let f = fixture().await;
+    let store = &f.server.store;
+    let victim = tessera_testkit::create_user(
+        store,
+        "meta-victim@example.com",
+        "a long enough passphrase 9",
+    )
+    .await;
+    tessera_testkit::seed_session(store, (9, "metadata-session"), &victim, Default::default())
+        .await;
+    let session = || async {
+        let now = tessera_testkit::now();
+        store
+            .find_session_by_sid("metadata-session", (now, 0))
+            .await
+            .ok()
+            .flatten()
+            .map(|details| details.metadata)
+    };
+    let sessions = MetadataResource {
+        path: "/sessions/metadata-session",
+        collection: "/sessions",
+        key: "session_metadata",
+        scopes: ("read:sessions", "update:sessions"),
+        kept: session,
+    };
+    metadata_stays_bounded_data(&mut tally, &f, sessions).await;
+
+    tessera_testkit::seed_refresh_family(
+        store,
+        (39, "metadatafamily"),
+        (&victim, &f.server.spa_client_id),
+        None,
+    )
+    .await;
+    let family = || async {
+        store
+            .find_refresh_token("metadatafamily", tessera_testkit::now())
+            .await
+            .ok()
+            .flatten()
+            .map(|record| record.family.metadata)
+    };
+    let refresh_tokens = MetadataResource {
+        path: "/refresh-tokens/metadatafamily",
+        collection: "/refresh-tokens",
+        key: "refresh_token_metadata",
+        scopes: ("read:refresh_tokens", "update:refresh_tokens"),
+        kept: family,
+    };
+    metadata_stays_bounded_data(&mut tally, &f, refresh_tokens).await;
     tally.finish();
 }
 

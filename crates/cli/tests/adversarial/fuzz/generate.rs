@@ -1223,7 +1223,7 @@ pub(super) const ROUTES: &[Route] = &[
     ),
     route(
         "/api/v2/refresh-tokens/{id}",
-        GET_DELETE,
+        GET_PATCH_DELETE,
         &[],
         Shape::Management,
     ),
