@@ -1,6 +1,7 @@
 // The real node `auth0` SDK's ManagementClient (v7) managing a user's refresh tokens in Tessera:
 // `users.refreshToken.list` (paged by checkpoint, the SDK following `next` itself),
-// `refreshTokens.get`, `refreshTokens.delete` and `users.refreshToken.delete`, each checked
+// `refreshTokens.get`, `refreshTokens.update` (the token's metadata), `refreshTokens.delete` and
+// `users.refreshToken.delete`, each checked
 // against what the tokens then do at /oauth/token. The user's refresh tokens come from plain
 // password-grant requests (offline_access), one per "device".
 //
@@ -36,7 +37,7 @@ describe(`auth0 ${SDK_VERSION} ManagementClient: a user's refresh tokens in Tess
       { input: `${PASSWORD}\n` });
     userId = user.user_id;
     server = await startServer({ databaseUrl });
-    mgmt = await managementClient(server, databaseUrl, 'read:refresh_tokens,delete:refresh_tokens');
+    mgmt = await managementClient(server, databaseUrl, 'read:refresh_tokens,delete:refresh_tokens,update:refresh_tokens');
   });
   after(async () => {
     await server?.stop();
@@ -100,5 +101,38 @@ describe(`auth0 ${SDK_VERSION} ManagementClient: a user's refresh tokens in Tess
     const fresh = await signIn();
     assert.equal((await listAll(50)).length, 1, 'a new sign-in starts a new token');
     assert.equal((await refresh(fresh)).status, 200);
+  });
+
+  it('replaces a token\'s metadata with refreshTokens.update; it follows the token through rotation', async () => {
+    await mgmt.users.refreshToken.delete(userId);
+    const device = await signIn();
+    const [item] = await listAll(50);
+    assert.deepEqual(item.refresh_token_metadata, {});
+    const updated = await mgmt.refreshTokens.update(item.id, { refresh_token_metadata: { device: 'laptop' } });
+    assert.equal(updated.id, item.id);
+    assert.deepEqual(updated.refresh_token_metadata, { device: 'laptop' });
+    // Rotated: the new token is the same family, with the same metadata.
+    const { status, body } = await refresh(device);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.deepEqual((await mgmt.refreshTokens.get(item.id)).refresh_token_metadata, { device: 'laptop' });
+    // Refused as Auth0 refuses: nothing written.
+    await assert.rejects(
+      mgmt.refreshTokens.update(item.id, { refresh_token_metadata: { device: 'x'.repeat(256) } }),
+      (error) => error.statusCode === 400,
+    );
+    const many = Object.fromEntries(Array.from({ length: 26 }, (_, i) => [`k${i}`, 'v']));
+    await assert.rejects(
+      mgmt.refreshTokens.update(item.id, { refresh_token_metadata: many }),
+      (error) => error.statusCode === 400,
+    );
+    assert.deepEqual((await mgmt.refreshTokens.get(item.id)).refresh_token_metadata, { device: 'laptop' });
+    await mgmt.refreshTokens.update(item.id, { refresh_token_metadata: {} });
+    assert.deepEqual((await listAll(50))[0].refresh_token_metadata, {});
+    // Revoked: not found.
+    await mgmt.refreshTokens.delete(item.id);
+    await assert.rejects(
+      mgmt.refreshTokens.update(item.id, { refresh_token_metadata: { device: 'phone' } }),
+      (error) => error.statusCode === 404,
+    );
   });
 });
