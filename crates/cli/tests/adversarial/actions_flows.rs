@@ -1177,7 +1177,10 @@ async fn an_action_writes_bounded_metadata_on_its_own_session_and_token_only() {
         format_args!("{status} {body}"),
     );
     // The token that refresh issued is the family's live one now.
-    let refresh = body["refresh_token"].as_str().unwrap_or_default().to_string();
+    let refresh = body["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
 
     // A refresh token's metadata: written at a refresh, on the exchanged token's family.
     let family_of = |token: String| {
@@ -1264,7 +1267,9 @@ async fn an_action_writes_bounded_metadata_on_its_own_session_and_token_only() {
     let bystanders_token = family_of(bystander_refresh).await;
     tally.case(
         "the bystander's refresh token has no metadata",
-        bystanders_token.as_ref().is_some_and(|metadata| metadata.is_empty()),
+        bystanders_token
+            .as_ref()
+            .is_some_and(|metadata| metadata.is_empty()),
         format_args!("{bystanders_token:?}"),
     );
     tally.finish();
