@@ -889,6 +889,28 @@ async fn the_session_an_action_sees_holds_no_cookie_or_secret() {
     tally.finish();
 }
 
+/// `browser` signed in through the code flow with `offline_access`: the browser, its
+/// session's id (the ID token's `sid`) and its refresh token.
+async fn signed_in(
+    server: &TestServer,
+    browser: reqwest::Client,
+) -> (reqwest::Client, String, String) {
+    let tokens = server
+        .code_flow(&browser, "openid offline_access", None)
+        .await;
+    let sid = server
+        .verify(
+            tokens["id_token"].as_str().unwrap_or_default(),
+            &server.spa_client_id,
+        )
+        .await["sid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap_or_default();
+    (browser, sid, refresh.to_string())
+}
+
 /// `/authorize` with `prompt=none` in `browser` (its session signs it in, and post-login
 /// runs): the application's answer.
 async fn silently(
@@ -908,31 +930,6 @@ async fn an_action_cannot_lengthen_a_session_nor_shorten_another() {
     let server = spawn().await;
     let token = server.management_token(SCOPES).await;
     let mut tally = Tally::new("actions_flows/session_lifetimes");
-    let signed_in = |browser: reqwest::Client| {
-        let server = &server;
-        async move {
-            let tokens = server
-                .code_flow(&browser, "openid offline_access", None)
-                .await;
-            let sid = server
-                .verify(
-                    tokens["id_token"].as_str().unwrap_or_default(),
-                    &server.spa_client_id,
-                )
-                .await["sid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            (
-                browser,
-                sid,
-                tokens["refresh_token"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-        }
-    };
     let ends_of = |sid: String| {
         let store = server.store.clone();
         async move {
@@ -944,10 +941,10 @@ async fn an_action_cannot_lengthen_a_session_nor_shorten_another() {
                 .map(|details| (details.session.expires_at, details.session.ends_by))
         }
     };
-    let (bystander, bystander_sid, _) = signed_in(browser()).await;
+    let (bystander, bystander_sid, _) = signed_in(&server, browser()).await;
     let bystander_ends = ends_of(bystander_sid.clone()).await;
 
-    let (victim, sid, _) = signed_in(browser()).await;
+    let (victim, sid, _) = signed_in(&server, browser()).await;
     bind_post_login(
         &server,
         &token,
@@ -983,7 +980,7 @@ async fn an_action_cannot_lengthen_a_session_nor_shorten_another() {
     .into_iter()
     .enumerate()
     {
-        let (victim, sid, _) = signed_in(browser()).await;
+        let (victim, sid, _) = signed_in(&server, browser()).await;
         let code = format!(
             "exports.onExecutePostLogin = async (event, api) => {{ api.session.setExpiresAt({bad}); }};"
         );
@@ -1011,7 +1008,7 @@ async fn an_action_cannot_lengthen_a_session_nor_shorten_another() {
             true,
         ),
     ] {
-        let (victim, sid, _) = signed_in(browser()).await;
+        let (victim, sid, _) = signed_in(&server, browser()).await;
         let code = format!(
             "exports.onExecutePostLogin = async (event, api) => {{ api.session.setExpiresAt({at}); api.session.setIdleExpiresAt({at}); }};"
         );
@@ -1027,7 +1024,7 @@ async fn an_action_cannot_lengthen_a_session_nor_shorten_another() {
     }
 
     // A refresh has no session: an action ending "the session" at 1970 there ends none.
-    let (victim, sid, refresh) = signed_in(browser()).await;
+    let (victim, sid, refresh) = signed_in(&server, browser()).await;
     bind_post_login(
         &server,
         &token,
@@ -1065,25 +1062,6 @@ async fn an_action_writes_bounded_metadata_on_its_own_session_and_token_only() {
     let server = spawn().await;
     let token = server.management_token(SCOPES).await;
     let mut tally = Tally::new("actions_flows/metadata");
-    let signed_in = |browser: reqwest::Client| {
-        let server = &server;
-        async move {
-            let tokens = server
-                .code_flow(&browser, "openid offline_access", None)
-                .await;
-            let sid = server
-                .verify(
-                    tokens["id_token"].as_str().unwrap_or_default(),
-                    &server.spa_client_id,
-                )
-                .await["sid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let refresh = tokens["refresh_token"].as_str().unwrap_or_default();
-            (browser, sid, refresh.to_string())
-        }
-    };
     let metadata_of = |sid: String| {
         let store = server.store.clone();
         async move {
@@ -1095,8 +1073,8 @@ async fn an_action_writes_bounded_metadata_on_its_own_session_and_token_only() {
                 .map(|details| details.metadata)
         }
     };
-    let (bystander, bystander_sid, bystander_refresh) = signed_in(browser()).await;
-    let (victim, sid, refresh) = signed_in(browser()).await;
+    let (bystander, bystander_sid, bystander_refresh) = signed_in(&server, browser()).await;
+    let (victim, sid, refresh) = signed_in(&server, browser()).await;
     bind_post_login(
         &server,
         &token,
