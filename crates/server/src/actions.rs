@@ -295,7 +295,8 @@ pub(crate) struct Continuation {
     pub(crate) action_index: usize,
     pub(crate) action_id: String,
     /// What the run asked before it stopped, applied under what the resumed run asks
-    /// (a later claim or scope change wins). Metadata was written already.
+    /// (a later claim or scope change wins). The user's and the session's metadata were
+    /// written already; the refresh token's waits here for the token.
     #[serde(default)]
     pub(crate) kept: KeptOutcome,
 }
@@ -913,9 +914,9 @@ fn redirect_context(
     login: &Login<'_>,
     program: &Program,
 ) -> Result<Option<RedirectContext>, Stopped> {
-    let (allowed, state_id, resume_at) = match login.redirects {
+    let (allowed, state_id, resume_at, kept_refresh_token_metadata) = match login.redirects {
         Redirects::Impossible => return Ok(None),
-        Redirects::Browser { allowed, .. } => (allowed, ids::secret_token(), None),
+        Redirects::Browser { allowed, .. } => (allowed, ids::secret_token(), None, None),
         Redirects::Resuming {
             continuation,
             state: state_id,
@@ -932,14 +933,13 @@ fn redirect_context(
                 );
                 return Err(Stopped::Failed);
             }
-            (true, state_id.to_string(), Some(continuation.action_index))
+            (
+                true,
+                state_id.to_string(),
+                Some(continuation.action_index),
+                continuation.kept.refresh_token_metadata.clone(),
+            )
         }
-    };
-    let kept_refresh_token_metadata = match login.redirects {
-        Redirects::Resuming { continuation, .. } => {
-            continuation.kept.refresh_token_metadata.clone()
-        }
-        _ => None,
     };
     Ok(Some(RedirectContext {
         allowed,
