@@ -151,13 +151,12 @@ pub(crate) async fn delete_of_user(
 /// The routes: wire formats around the operations above.
 pub(crate) mod http {
     use axum::Json;
+    use axum::body::Bytes;
+    use axum::extract::rejection::BytesRejection;
     use axum::extract::{Path, RawQuery, State};
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::{IntoResponse, Response};
     use serde_json::json;
-
-    use axum::body::Bytes;
-    use axum::extract::rejection::BytesRejection;
 
     use super::super::auth::require;
     use super::super::body;
