@@ -30,7 +30,7 @@ struct SessionRow {
     signed_in: String,
     last_used: String,
     ends: String,
-    /// `key=value` per member of its metadata (actions' `api.session.setMetadata`).
+    /// `key=value` per member of its metadata (`api.session.setMetadata`).
     metadata: Vec<String>,
 }
 
@@ -41,6 +41,8 @@ struct TokenRow {
     created: String,
     last_exchanged: String,
     ends: String,
+    /// `key=value` per member of its metadata (`api.refreshToken.setMetadata`).
+    metadata: Vec<String>,
 }
 
 #[derive(Template)]
@@ -64,6 +66,19 @@ fn text(value: &Value, path: &[&str]) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
+}
+
+/// A metadata object as `key=value` lines.
+fn pairs(metadata: &Value) -> Vec<String> {
+    metadata
+        .as_object()
+        .map(|members| {
+            members
+                .iter()
+                .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `GET /admin/users/{id}/sessions`.
@@ -109,15 +124,7 @@ pub(crate) async fn list(
                 signed_in: text(session, &["authenticated_at"]),
                 last_used: text(session, &["last_interacted_at"]),
                 ends: text(session, &["idle_expires_at"]),
-                metadata: session["session_metadata"]
-                    .as_object()
-                    .map(|members| {
-                        members
-                            .iter()
-                            .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or("")))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                metadata: pairs(&session["session_metadata"]),
             })
             .collect()
     });
@@ -130,6 +137,7 @@ pub(crate) async fn list(
                 created: text(token, &["created_at"]),
                 last_exchanged: text(token, &["last_exchanged_at"]),
                 ends: text(token, &["expires_at"]),
+                metadata: pairs(&token["refresh_token_metadata"]),
             })
             .collect()
     });

@@ -2437,6 +2437,22 @@ async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_eve
         html.contains("note=&#60;b&#62;bold&#60;/b&#62;") && !html.contains("<b>bold"),
         "{html}"
     );
+    // And a refresh token's.
+    let family = ids(&html, "refresh_token")[0].clone();
+    let tagged =
+        std::collections::BTreeMap::from([("app".to_string(), "<i>mobile</i>".to_string())]);
+    assert!(
+        server
+            .store
+            .set_refresh_family_metadata(&family, &tagged, tessera_testkit::now())
+            .await
+            .unwrap()
+    );
+    let (_, html) = page(&server, &admin, &sessions_path).await;
+    assert!(
+        html.contains("app=&#60;i&#62;mobile&#60;/i&#62;") && !html.contains("<i>mobile"),
+        "{html}"
+    );
 
     // One browser: the first listed session and the refresh token issued in it end.
     let response = post(
