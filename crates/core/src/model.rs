@@ -317,6 +317,16 @@ pub struct OidcLogout {
     pub backchannel_logout_urls: Vec<String>,
     #[serde(default)]
     pub backchannel_logout_initiators: LogoutInitiators,
+    /// Auth0's `backchannel_logout_session_metadata`: whether the logout token carries the
+    /// ended session's metadata; `None`: not said (it does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_session_metadata: Option<LogoutSessionMetadata>,
+}
+
+/// `{include}`: whether logout tokens carry the session's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutSessionMetadata {
+    pub include: bool,
 }
 
 /// The session ends that notify an application (Auth0's `backchannel_logout_initiators`).
@@ -375,6 +385,12 @@ pub const PASSWORD_CHANGED: &str = "password-changed";
 pub const ACCOUNT_DEACTIVATED: &str = "account-deactivated";
 
 impl OidcLogout {
+    /// Whether its logout tokens carry the ended session's metadata.
+    pub fn includes_session_metadata(&self) -> bool {
+        self.backchannel_logout_session_metadata
+            .is_some_and(|metadata| metadata.include)
+    }
+
     /// The URL logout tokens go to.
     pub fn url(&self) -> Option<&str> {
         self.backchannel_logout_urls.first().map(String::as_str)

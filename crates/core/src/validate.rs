@@ -757,12 +757,14 @@ pub fn oidc_logout(value: &serde_json::Value) -> Checked<Option<crate::OidcLogou
     if let Some(unknown) = members.keys().find(|k| {
         !matches!(
             k.as_str(),
-            "backchannel_logout_urls" | "backchannel_logout_initiators"
+            "backchannel_logout_urls"
+                | "backchannel_logout_initiators"
+                | "backchannel_logout_session_metadata"
         )
     }) {
         return Err(format!(
-            "oidc_logout has no member {:?}: it takes backchannel_logout_urls and \
-             backchannel_logout_initiators",
+            "oidc_logout has no member {:?}: it takes backchannel_logout_urls, \
+             backchannel_logout_initiators and backchannel_logout_session_metadata",
             unknown.chars().take(64).collect::<String>()
         ));
     }
@@ -787,9 +789,26 @@ pub fn oidc_logout(value: &serde_json::Value) -> Checked<Option<crate::OidcLogou
         Some(Value::Object(given)) => logout_initiators(given)?,
         Some(_) => return Err("backchannel_logout_initiators must be an object".into()),
     };
+    let session_metadata = match members.get("backchannel_logout_session_metadata") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(given)) => match (given.len(), given.get("include")) {
+            (1, Some(Value::Bool(include))) => {
+                Some(crate::LogoutSessionMetadata { include: *include })
+            }
+            _ => {
+                return Err(
+                    "backchannel_logout_session_metadata takes include (true or false) only".into(),
+                );
+            }
+        },
+        Some(_) => {
+            return Err("backchannel_logout_session_metadata must be an object or null".into());
+        }
+    };
     Ok(Some(crate::OidcLogout {
         backchannel_logout_urls: urls,
         backchannel_logout_initiators: initiators,
+        backchannel_logout_session_metadata: session_metadata,
     }))
 }
 

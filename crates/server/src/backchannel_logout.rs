@@ -186,9 +186,15 @@ async fn post(state: &AppState, http: &reqwest::Client, notice: &LogoutNotice) -
     let Some(url) = logout.url().filter(|_| logout.notifies(&notice.initiator)) else {
         return Outcome::NotWanted;
     };
-    let Ok(token) =
-        crate::oauth::issue::logout_token(state, &notice.client_id, &notice.user_id, &notice.sid)
-    else {
+    let metadata = logout
+        .includes_session_metadata()
+        .then_some(&notice.session_metadata);
+    let Ok(token) = crate::oauth::issue::logout_token(
+        state,
+        &notice.client_id,
+        (&notice.user_id, &notice.sid),
+        metadata,
+    ) else {
         return Outcome::Failed("the logout token could not be signed".into());
     };
     let response = http

@@ -166,6 +166,8 @@ pub struct LogoutNotice {
     pub created_at: i64,
     /// Failed posts so far.
     pub attempts: i64,
+    /// The ended session's metadata, as it was when the session ended.
+    pub session_metadata: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]

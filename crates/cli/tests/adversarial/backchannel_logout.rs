@@ -390,6 +390,7 @@ async fn hostile_oidc_logout_settings_are_refused_and_change_nothing() {
 
     let url = |url: &str| json!({ "backchannel_logout_urls": [url] });
     let initiators = |initiators: Value| json!({ "backchannel_logout_urls": [NOWHERE], "backchannel_logout_initiators": initiators });
+    let session_metadata = |asked: Value| json!({ "backchannel_logout_urls": [NOWHERE], "backchannel_logout_session_metadata": asked });
     let hostile: Vec<(&str, Value)> = vec![
         ("a string", json!(NOWHERE)),
         ("an array", json!([NOWHERE])),
@@ -484,6 +485,26 @@ async fn hostile_oidc_logout_settings_are_refused_and_change_nothing() {
         (
             "a __proto__ member",
             json!({ "backchannel_logout_urls": [NOWHERE], "__proto__": { "mode": "all" } }),
+        ),
+        (
+            "session metadata asked as a string",
+            session_metadata(json!("include")),
+        ),
+        (
+            "session metadata's include as a string",
+            session_metadata(json!({ "include": "true" })),
+        ),
+        (
+            "session metadata with a member beside include",
+            session_metadata(json!({ "include": true, "claim": "sub" })),
+        ),
+        (
+            "session metadata without include",
+            session_metadata(json!({})),
+        ),
+        (
+            "session metadata's __proto__",
+            session_metadata(json!({ "__proto__": { "include": true } })),
         ),
         ("initiators as a string", initiators(json!("all"))),
         ("initiators as an array", initiators(json!(["rp-logout"]))),

@@ -257,6 +257,8 @@ struct SettingsPage<'a> {
     backchannel_url: String,
     backchannel_all: bool,
     initiators: Vec<GrantChoice>,
+    /// Logout tokens carry the ended session's metadata.
+    backchannel_metadata: bool,
     token_lifetime: String,
     idle_token_lifetime: String,
     leeway: String,
@@ -308,6 +310,10 @@ fn settings_page<'a>(
         backchannel_all: client.oidc_logout.as_ref().is_some_and(|l| {
             l.backchannel_logout_initiators.mode == tessera_core::InitiatorMode::All
         }),
+        backchannel_metadata: client
+            .oidc_logout
+            .as_ref()
+            .is_some_and(|l| l.includes_session_metadata()),
         initiators: initiator_choices(|name| {
             client.oidc_logout.as_ref().map_or_else(
                 || {
@@ -394,7 +400,12 @@ fn oidc_logout_body(params: &Params) -> Value {
             .collect();
         json!({ "mode": "custom", "selected_initiators": selected })
     };
-    json!({ "backchannel_logout_urls": [url], "backchannel_logout_initiators": initiators })
+    let metadata = params.get("backchannel_logout_session_metadata").is_some();
+    json!({
+        "backchannel_logout_urls": [url],
+        "backchannel_logout_initiators": initiators,
+        "backchannel_logout_session_metadata": { "include": metadata },
+    })
 }
 
 fn settings_body(params: &Params) -> Result<Fields, ApiError> {
@@ -469,6 +480,7 @@ pub(crate) async fn save_settings(
             page.backchannel_all = params.get("backchannel_logout_mode") == Some("all");
             page.initiators =
                 initiator_choices(|name| params.get(&format!("initiator:{name}")).is_some());
+            page.backchannel_metadata = params.get("backchannel_logout_session_metadata").is_some();
             page.token_lifetime = text("token_lifetime");
             page.idle_token_lifetime = text("idle_token_lifetime");
             page.leeway = text("leeway");

@@ -3,6 +3,8 @@
 //! What they carry was decided before, by the grant pipeline (`crate::grant`); nothing here
 //! narrows.
 
+use std::collections::BTreeMap;
+
 use tessera_core::claims::{self, AccessTokenRequest, IdTokenRequest, Subject};
 use tessera_core::grant::Grant;
 use tessera_core::{
@@ -223,13 +225,13 @@ pub(crate) fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Str
 pub(crate) const LOGOUT_TOKEN_LIFETIME: i64 = 120;
 
 /// A logout token (OIDC Back-Channel Logout 1.0 §2.4) for `client_id`: the session `sid`
-/// of `sub` ended. Signed as ID tokens are, typed `logout+jwt` so it cannot pass for one;
-/// never a `nonce`.
+/// of `sub` ended, with its metadata when given. Signed as ID tokens are, typed
+/// `logout+jwt` so it cannot pass for one; never a `nonce`.
 pub(crate) fn logout_token(
     state: &AppState,
     client_id: &str,
-    sub: &str,
-    sid: &str,
+    (sub, sid): (&str, &str),
+    session_metadata: Option<&BTreeMap<String, String>>,
 ) -> Result<String, OAuthError> {
     let now = now();
     let claims = serde_json::json!({
@@ -242,9 +244,14 @@ pub(crate) fn logout_token(
         "sid": sid,
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     });
-    let serde_json::Value::Object(claims) = claims else {
+    let serde_json::Value::Object(mut claims) = claims else {
         unreachable!("a JSON object literal")
     };
+    // The application asked for it (`backchannel_logout_session_metadata`): named as the
+    // Management API names it.
+    if let Some(metadata) = session_metadata {
+        claims.insert("session_metadata".into(), serde_json::json!(metadata));
+    }
     sign(state, claims::ID_TOKEN_ALG, "logout+jwt", &claims)
 }
 

@@ -2654,6 +2654,21 @@ async fn an_administrator_sets_an_applications_back_channel_logout() {
     .await;
     assert_eq!(response.status(), 302);
     assert!(stored().await.unwrap().notifies("account-deactivated"));
+    assert!(!stored().await.unwrap().includes_session_metadata());
+    // Logout tokens that carry the session's metadata: kept by the next save that says so.
+    let with_metadata = [
+        ("backchannel_logout_url", "https://app.example/backchannel"),
+        ("backchannel_logout_mode", "all"),
+        ("backchannel_logout_session_metadata", "on"),
+    ];
+    let response = send(form(&with_metadata)).await;
+    assert_eq!(response.status(), 302);
+    assert!(stored().await.unwrap().includes_session_metadata());
+    let (_, html) = page(&server, &browser, &app_path).await;
+    assert!(
+        html.contains(r#"name="backchannel_logout_session_metadata" checked>"#),
+        "{html}"
+    );
     let response = send(form(&[("backchannel_logout_url", "")])).await;
     assert_eq!(response.status(), 302);
     assert_eq!(stored().await, None);

@@ -232,6 +232,102 @@ async fn a_logout_posts_the_application_a_logout_token_naming_the_session() {
 }
 
 #[tokio::test]
+async fn a_logout_token_carries_the_sessions_metadata_when_the_application_asks() {
+    let server = server().await;
+    let (base, receiver) = start_receiver().await;
+    let asked = json!({
+        "backchannel_logout_urls": [format!("{base}/spa")],
+        "backchannel_logout_session_metadata": { "include": true },
+    });
+    let shown = set_oidc_logout(&server, &server.spa_client_id, asked).await;
+    assert_eq!(
+        shown["oidc_logout"]["backchannel_logout_session_metadata"],
+        json!({ "include": true })
+    );
+    let sessions = server.management_token(&["update:sessions"]).await;
+    let ends_with_metadata = |metadata: Value| {
+        let (server, sessions) = (&server, sessions.clone());
+        async move {
+            let (browser, sid) = signed_in(server).await;
+            server
+                .management_call(
+                    &sessions,
+                    Method::PATCH,
+                    &format!("/sessions/{sid}"),
+                    json!({ "session_metadata": metadata }),
+                )
+                .await;
+            browser
+                .get(server.url(&format!("/v2/logout?client_id={}", server.spa_client_id)))
+                .send()
+                .await
+                .unwrap();
+            sid
+        }
+    };
+    let sid = ends_with_metadata(json!({"device": "laptop", "org": "acme"})).await;
+    let seen = receiver
+        .until("a logout token", |seen| !seen.is_empty())
+        .await;
+    let claims = server
+        .verify(seen[0].logout_token(), &server.spa_client_id)
+        .await;
+    assert_eq!(claims["sid"], sid.as_str());
+    assert_eq!(
+        claims["session_metadata"],
+        json!({"device": "laptop", "org": "acme"}),
+        "{claims}"
+    );
+    // Not asked (any more): the token names the session only.
+    let plain = json!({
+        "backchannel_logout_urls": [format!("{base}/spa")],
+        "backchannel_logout_session_metadata": { "include": false },
+    });
+    set_oidc_logout(&server, &server.spa_client_id, plain).await;
+    ends_with_metadata(json!({"device": "phone"})).await;
+    let seen = receiver
+        .until("a second logout token", |seen| seen.len() >= 2)
+        .await;
+    let claims = server
+        .verify(seen[1].logout_token(), &server.spa_client_id)
+        .await;
+    assert!(claims.get("session_metadata").is_none(), "{claims}");
+
+    // What Auth0 refuses there is refused, and changes nothing.
+    let token = server.management_token(&["update:clients"]).await;
+    for bad in [
+        json!({"include": "yes"}),
+        json!({"include": true, "claim": "x"}),
+        json!({}),
+        json!(true),
+    ] {
+        let response = reqwest::Client::new()
+            .patch(server.url(&format!("/api/v2/clients/{}", server.spa_client_id)))
+            .bearer_auth(&token)
+            .json(&json!({ "oidc_logout": {
+                "backchannel_logout_urls": [format!("{base}/spa")],
+                "backchannel_logout_session_metadata": bad,
+            }}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+    let reader = server.management_token(&["read:clients"]).await;
+    let (_, client) = server
+        .management_request(
+            &reader,
+            "GET",
+            &format!("/clients/{}", server.spa_client_id),
+        )
+        .await;
+    assert_eq!(
+        client["oidc_logout"]["backchannel_logout_session_metadata"],
+        json!({ "include": false })
+    );
+}
+
+#[tokio::test]
 async fn an_administrators_revocation_notifies_only_applications_that_asked() {
     let server = server().await;
     let (base, receiver) = start_receiver().await;

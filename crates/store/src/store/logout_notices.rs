@@ -2,7 +2,7 @@
 //! were used with (`session_clients`) is written in the same transaction; the server's
 //! delivery task claims, posts and deletes them.
 
-use super::Store;
+use super::{Store, metadata_from};
 use crate::StoreResult;
 use crate::backend::Fetch;
 use crate::lists::{Bind, Sql, bound_query};
@@ -16,8 +16,9 @@ macro_rules! queue_notices {
     ($condition:literal) => {
         concat!(
             "INSERT INTO logout_notices (tenant_id, client_id, user_id, sid, initiator, \
-             created_at, next_attempt_at) \
-             SELECT s.tenant_id, sc.client_id, s.user_id, s.sid, $2, $3, $3 FROM sessions s \
+             created_at, next_attempt_at, session_metadata) \
+             SELECT s.tenant_id, sc.client_id, s.user_id, s.sid, $2, $3, $3, s.metadata \
+             FROM sessions s \
              JOIN session_clients sc ON sc.tenant_id = s.tenant_id AND sc.sid = s.sid \
              WHERE s.tenant_id = $1 AND ",
             $condition
@@ -62,8 +63,8 @@ pub(super) fn queue_for_sessions(
     let mut sql = Sql::default();
     sql.push(
         "INSERT INTO logout_notices (tenant_id, client_id, user_id, sid, initiator, \
-         created_at, next_attempt_at) \
-         SELECT s.tenant_id, sc.client_id, s.user_id, s.sid, ?, ?, ? FROM sessions s \
+         created_at, next_attempt_at, session_metadata) \
+         SELECT s.tenant_id, sc.client_id, s.user_id, s.sid, ?, ?, ?, s.metadata FROM sessions s \
          JOIN session_clients sc ON sc.tenant_id = s.tenant_id AND sc.sid = s.sid WHERE ",
         [Bind::Text(initiator.into()), Bind::Int(now), Bind::Int(now)],
     );
@@ -71,28 +72,33 @@ pub(super) fn queue_for_sessions(
     sql
 }
 
-/// The notices of sessions just deleted (`(tenant_id, sid, user_id)` each, at most a purge
-/// batch): one per application each was used with, ended by `initiator` at `now`.
-pub(super) fn queue_for_ended(
-    ended: &[(String, String, String)],
-    initiator: &str,
-    now: i64,
-) -> Sql {
+/// A session just deleted: its tenant, id, user and metadata (as its column kept it).
+pub(super) type Ended = (String, String, String, Option<String>);
+
+/// The notices of sessions just deleted (at most a purge batch): one per application each
+/// was used with, ended by `initiator` at `now`.
+pub(super) fn queue_for_ended(ended: &[Ended], initiator: &str, now: i64) -> Sql {
     let mut sql = Sql::new(
         "INSERT INTO logout_notices (tenant_id, client_id, user_id, sid, initiator, \
-         created_at, next_attempt_at)",
+         created_at, next_attempt_at, session_metadata)",
     );
     sql.push(
-        " SELECT sc.tenant_id, sc.client_id, v.column3, sc.sid, ?, ?, ? FROM (VALUES ",
+        " SELECT sc.tenant_id, sc.client_id, v.column3, sc.sid, ?, ?, ?, v.column4 FROM (VALUES ",
         [Bind::Text(initiator.into()), Bind::Int(now), Bind::Int(now)],
     );
-    for (n, (tenant_id, sid, user_id)) in ended.iter().enumerate() {
+    for (n, (tenant_id, sid, user_id, metadata)) in ended.iter().enumerate() {
+        // Typed: PostgreSQL cannot tell a column of NULLs' type.
         sql.push(
-            if n == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" },
+            if n == 0 {
+                "(?, ?, ?, CAST(? AS TEXT))"
+            } else {
+                ", (?, ?, ?, CAST(? AS TEXT))"
+            },
             [
                 Bind::Text(tenant_id.clone()),
                 Bind::Text(sid.clone()),
                 Bind::Text(user_id.clone()),
+                Bind::OptText(metadata.clone()),
             ],
         );
     }
@@ -116,6 +122,7 @@ fn notice_from_row(row: &dyn Fetch) -> StoreResult<LogoutNotice> {
         initiator: row.col("initiator")?,
         created_at: row.col("created_at")?,
         attempts: row.col("attempts")?,
+        session_metadata: metadata_from(row.opt_text("session_metadata")?),
     })
 }
 
@@ -139,7 +146,7 @@ impl Store {
     pub(super) fn due_notices_sql(&self, now: i64, skipping: &[String]) -> Sql {
         let mut sql = Sql::new(
             "SELECT id, client_id, user_id, sid, initiator, created_at, \
-             CAST(attempts AS BIGINT) AS attempts",
+             CAST(attempts AS BIGINT) AS attempts, session_metadata",
         );
         sql.push(
             " FROM logout_notices WHERE tenant_id = ? AND next_attempt_at <= ? \

@@ -3,7 +3,7 @@
 use tessera_core::SESSION_EXPIRED;
 
 use super::Store;
-use super::logout_notices::queue_for_ended;
+use super::logout_notices::{Ended, queue_for_ended};
 use crate::StoreResult;
 use crate::backend::{BeginWrite as _, Fetch};
 use crate::lists::{Bind, Sql, bound_query};
@@ -116,12 +116,12 @@ impl Store {
                 let (head, tail) = if pg {
                     (
                         "DELETE FROM sessions WHERE ctid = ANY(ARRAY(SELECT ctid FROM sessions WHERE ",
-                        ")) RETURNING tenant_id, sid, user_id",
+                        ")) RETURNING tenant_id, sid, user_id, metadata",
                     )
                 } else {
                     (
                         "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE ",
-                        ") RETURNING tenant_id, sid, user_id",
+                        ") RETURNING tenant_id, sid, user_id, metadata",
                     )
                 };
                 let mut sql = Sql::new(head);
@@ -134,9 +134,14 @@ impl Store {
                     .iter()
                     .map(|row| {
                         let row: &dyn Fetch = row;
-                        Ok((row.col("tenant_id")?, row.col("sid")?, row.col("user_id")?))
+                        Ok((
+                            row.col("tenant_id")?,
+                            row.col("sid")?,
+                            row.col("user_id")?,
+                            row.opt_text("metadata")?,
+                        ))
                     })
-                    .collect::<StoreResult<Vec<(String, String, String)>>>()?;
+                    .collect::<StoreResult<Vec<Ended>>>()?;
                 if !ended.is_empty() {
                     let queue = queue_for_ended(&ended, SESSION_EXPIRED, now);
                     bound_query!(&queue).execute(&mut *tx).await?;

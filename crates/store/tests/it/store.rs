@@ -4678,17 +4678,31 @@ async fn a_purged_sessions_applications_are_told_it_expired(store: &Store) {
         .await
         .unwrap();
     let session = |sid: &str, expires_at: i64| plain_session(sid, "auth0|a", 5, expires_at);
-    for (n, sid, ends) in [(1u8, "gone", 50), (2, "bare", 50), (3, "live", 500)] {
+    for (n, sid, ends) in [
+        (1u8, "gone", 50),
+        (2, "bare", 50),
+        (3, "live", 500),
+        (4, "plain", 50),
+    ] {
         store
             .create_session(&[n; 32], &session(sid, ends), &SessionOrigin::default(), 5)
             .await
             .unwrap();
     }
+    // The notices carry what the session's metadata was when it ended.
+    let metadata = BTreeMap::from([("device".to_string(), "laptop".to_string())]);
+    assert!(
+        store
+            .set_session_metadata("gone", &metadata, 10)
+            .await
+            .unwrap()
+    );
     // A record ends with its session's absolute end: the same purge takes both.
     for (sid, client, ends) in [
         ("gone", "app", 50),
         ("gone", "web", 1_000),
         ("live", "app", 500),
+        ("plain", "app", 50),
     ] {
         store
             .record_session_client(
@@ -4702,12 +4716,19 @@ async fn a_purged_sessions_applications_are_told_it_expired(store: &Store) {
             .unwrap();
     }
     let counts = store.purge_expired(100).await.unwrap();
-    assert_eq!(counts.sessions, 2);
-    let mut queued: Vec<(String, String, String, String)> = store
-        .due_logout_notices(i64::MAX, &[])
-        .await
-        .unwrap()
+    assert_eq!(counts.sessions, 3);
+    let notices = store.due_logout_notices(i64::MAX, &[]).await.unwrap();
+    for notice in &notices {
+        let expected = if notice.sid == "gone" {
+            metadata.clone()
+        } else {
+            BTreeMap::new()
+        };
+        assert_eq!(notice.session_metadata, expected, "{notice:?}");
+    }
+    let mut queued: Vec<(String, String, String, String)> = notices
         .into_iter()
+        .filter(|n| n.sid != "plain")
         .map(|n| (n.sid, n.client_id, n.user_id, n.initiator))
         .collect();
     queued.sort();
@@ -4731,7 +4752,7 @@ async fn a_purged_sessions_applications_are_told_it_expired(store: &Store) {
     assert_eq!(store.purge_expired(100).await.unwrap().sessions, 0);
     assert_eq!(
         store.due_logout_notices(i64::MAX, &[]).await.unwrap().len(),
-        2
+        3
     );
 }
 
