@@ -879,6 +879,10 @@ pub struct BackchannelArgs {
     /// (rp-logout — a logout at Tessera — is always one) [default: rp-logout,idp-logout]
     #[arg(long, value_delimiter = ',', value_name = "INITIATORS")]
     pub backchannel_logout_initiators: Option<Vec<String>>,
+    /// Whether logout tokens carry the ended session's metadata (`session_metadata`)
+    /// [default: false]
+    #[arg(long, value_name = "true|false")]
+    pub backchannel_logout_session_metadata: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -886,7 +890,8 @@ pub struct BackchannelArgs {
     "name", "callbacks", "origins", "logout_urls", "grant_types",
     "refresh_token_lifetime", "refresh_idle_lifetime", "refresh_reuse_interval",
     "first_party", "allowed_apis", "allow_all_apis", "require_par",
-    "backchannel_logout_url", "backchannel_logout_initiators"
+    "backchannel_logout_url", "backchannel_logout_initiators",
+    "backchannel_logout_session_metadata"
 ])))]
 pub struct AppUpdate {
     /// client_id (or the exact name, when unique)

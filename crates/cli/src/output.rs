@@ -205,7 +205,7 @@ pub fn client_fields(client: &Client) -> Vec<(&'static str, String)> {
                 None => "none".to_string(),
                 Some((url, logout)) => {
                     let initiators = &logout.backchannel_logout_initiators;
-                    match initiators.mode {
+                    let told = match initiators.mode {
                         tessera_core::InitiatorMode::All => format!("{url} (every session end)"),
                         // rp-logout notifies whether selected or not.
                         tessera_core::InitiatorMode::Custom => {
@@ -219,6 +219,11 @@ pub fn client_fields(client: &Client) -> Vec<(&'static str, String)> {
                             );
                             format!("{url} ({})", named.join(", "))
                         }
+                    };
+                    if logout.includes_session_metadata() {
+                        format!("{told}, with the session's metadata")
+                    } else {
+                        told
                     }
                 }
             },

@@ -164,8 +164,9 @@ fn not_found_or(error: StoreError, app: &str) -> CliError {
 }
 
 /// The application's `oidc_logout` from the flags, checked as the Management API checks
-/// it: `None` when neither flag is given, `Some(None)` for an empty URL. Initiators alone
-/// change those of the `current` URL.
+/// it: `None` when no flag is given, `Some(None)` for an empty URL. Initiators or the
+/// session-metadata choice alone change those of the `current` URL; what a flag does not
+/// name stays as it was.
 fn oidc_logout(
     args: &BackchannelArgs,
     current: Option<&OidcLogout>,
@@ -174,14 +175,19 @@ fn oidc_logout(
         &args.backchannel_logout_url,
         current.and_then(OidcLogout::url),
     ) {
-        (None, _) if args.backchannel_logout_initiators.is_none() => return Ok(None),
+        (None, _)
+            if args.backchannel_logout_initiators.is_none()
+                && args.backchannel_logout_session_metadata.is_none() =>
+        {
+            return Ok(None);
+        }
         (Some(url), _) if url.is_empty() => return Ok(Some(None)),
         (Some(url), _) => url.clone(),
         (None, Some(url)) => url.to_string(),
         (None, None) => {
             return Err(CliError::invalid(
-                "--backchannel-logout-initiators needs --backchannel-logout-url: the \
-                 application has none",
+                "--backchannel-logout-initiators and --backchannel-logout-session-metadata \
+                 need --backchannel-logout-url: the application has none",
             ));
         }
     };
@@ -193,6 +199,16 @@ fn oidc_logout(
     let mut given = serde_json::json!({ "backchannel_logout_urls": [url] });
     if let Some(initiators) = initiators {
         given["backchannel_logout_initiators"] = initiators;
+    }
+    // Whether tokens carry the session's metadata: as the flag says, else as it was.
+    let metadata = match args.backchannel_logout_session_metadata {
+        Some(include) => Some(serde_json::json!({ "include": include })),
+        None => current
+            .and_then(|c| c.backchannel_logout_session_metadata)
+            .map(|metadata| serde_json::json!(metadata)),
+    };
+    if let Some(metadata) = metadata {
+        given["backchannel_logout_session_metadata"] = metadata;
     }
     tessera_core::validate::oidc_logout(&given)
         .map(Some)

@@ -64,6 +64,37 @@ fn an_applications_back_channel_logout_is_set_changed_and_cleared() {
         env.ok(&["apps", "show", &id])
             .contains("https://web.example/backchannel (every session end)")
     );
+    // Logout tokens carrying the session's metadata: set alone, kept by a later change.
+    let with_metadata = env.json(&[
+        "apps",
+        "update",
+        &id,
+        "--backchannel-logout-session-metadata",
+        "true",
+    ]);
+    assert_eq!(
+        with_metadata["oidc_logout"]["backchannel_logout_session_metadata"],
+        json!({"include": true})
+    );
+    let moved = env.json(&[
+        "apps",
+        "update",
+        &id,
+        "--backchannel-logout-url",
+        "https://web.example/backchannel",
+    ]);
+    assert_eq!(
+        moved["oidc_logout"]["backchannel_logout_session_metadata"],
+        json!({"include": true}),
+        "{moved}"
+    );
+    assert_eq!(
+        moved["oidc_logout"]["backchannel_logout_initiators"],
+        json!({"mode": "all"})
+    );
+    assert!(env.ok(&["apps", "show", &id]).contains(
+        "https://web.example/backchannel (every session end), with the session's metadata"
+    ));
 
     // Refused, and nothing changes: plain http off loopback, credentials, unknown names.
     for (flag, value) in [
@@ -81,7 +112,7 @@ fn an_applications_back_channel_logout_is_set_changed_and_cleared() {
     }
     assert_eq!(
         env.json(&["apps", "show", &id])["oidc_logout"],
-        all["oidc_logout"]
+        moved["oidc_logout"]
     );
 
     // An empty URL clears it; initiators then have nothing to apply to.
