@@ -48,6 +48,24 @@ impl Store {
             .await
     }
 
+    /// The tenant's brute-force protection, as an administrator set it (`{}` until then;
+    /// what the members mean is the server's).
+    pub async fn brute_force_settings(&self) -> StoreResult<Metadata> {
+        each!(self, |pool| {
+            let row = sqlx::query("SELECT brute_force FROM tenants WHERE id = $1")
+                .bind(self.tenant)
+                .fetch_one(pool)
+                .await?;
+            settings_from(&row.try_get::<String, _>("brute_force")?)
+        })
+    }
+
+    /// [`Self::patch_tenant_settings`] for the brute-force protection.
+    pub async fn patch_brute_force_settings(&self, patch: &Metadata) -> StoreResult<Metadata> {
+        self.patch_tenant_column(TenantColumn::BruteForce, patch)
+            .await
+    }
+
     async fn patch_tenant_column(
         &self,
         column: TenantColumn,
@@ -84,6 +102,7 @@ impl Store {
 enum TenantColumn {
     Settings,
     Guardian,
+    BruteForce,
 }
 
 impl TenantColumn {
@@ -91,6 +110,7 @@ impl TenantColumn {
         match self {
             TenantColumn::Settings => "settings",
             TenantColumn::Guardian => "guardian",
+            TenantColumn::BruteForce => "brute_force",
         }
     }
 
@@ -98,6 +118,9 @@ impl TenantColumn {
         match self {
             TenantColumn::Settings => for_update!(pg, "SELECT settings FROM tenants WHERE id = $1"),
             TenantColumn::Guardian => for_update!(pg, "SELECT guardian FROM tenants WHERE id = $1"),
+            TenantColumn::BruteForce => {
+                for_update!(pg, "SELECT brute_force FROM tenants WHERE id = $1")
+            }
         }
     }
 
@@ -105,6 +128,7 @@ impl TenantColumn {
         match self {
             TenantColumn::Settings => "UPDATE tenants SET settings = $1 WHERE id = $2",
             TenantColumn::Guardian => "UPDATE tenants SET guardian = $1 WHERE id = $2",
+            TenantColumn::BruteForce => "UPDATE tenants SET brute_force = $1 WHERE id = $2",
         }
     }
 }

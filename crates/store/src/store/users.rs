@@ -853,6 +853,30 @@ impl Store {
         })
     }
 
+    /// The networks `email` is locked out from: its counts of at least `lockout` failures,
+    /// by address, at most `limit` of them (a guesser spread over many networks could leave
+    /// any number). The key's index (the primary key) finds them.
+    pub async fn login_blocks(
+        &self,
+        email: &str,
+        lockout: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
+        each!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT ip FROM login_failures WHERE tenant_id = $1 AND email = $2 \
+                 AND failures >= $3 ORDER BY ip LIMIT $4",
+            )
+            .bind(self.tenant)
+            .bind(tessera_core::normalize_email(email))
+            .bind(lockout)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|row| Ok(row.try_get("ip")?)).collect()
+        })
+    }
+
     /// Clears the failures of an account: an administrator's unblock, a password reset
     /// (every network, `ip = None`), or one network's.
     pub async fn clear_login_failures(&self, email: &str, ip: Option<&str>) -> StoreResult<()> {

@@ -46,6 +46,7 @@ on_both_backends!(
     a_code_is_redeemed_with_its_user_by_one_caller,
     purge_removes_only_expired_rows_in_batches,
     login_failures_count_per_account_and_address,
+    login_blocks_list_the_networks_at_the_lockout_and_settings_patch_by_member,
     users_are_unique_per_email_case_insensitively,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     a_refresh_family_is_read_with_its_user,
@@ -533,6 +534,59 @@ async fn login_failures_count_per_account_and_address(store: &Store) {
     assert_eq!(store.login_failures("b@x.io", "2.2.2.2").await.unwrap(), 1);
     let counted = store.find_user(&user.user_id).await.unwrap().unwrap();
     assert_eq!((counted.logins_count, counted.last_login), (1, Some(77)));
+}
+
+async fn login_blocks_list_the_networks_at_the_lockout_and_settings_patch_by_member(store: &Store) {
+    for (ip, failures) in [("9.9.9.9", 3), ("1.1.1.1", 5), ("5.5.5.5", 2), ("", 3)] {
+        for _ in 0..failures {
+            store.record_login_failure("C@x.io", ip, 0).await.unwrap();
+        }
+    }
+    store
+        .record_login_failure("d@x.io", "7.7.7.7", 0)
+        .await
+        .unwrap();
+    let blocks = store.login_blocks("c@X.io", 3, 100).await.unwrap();
+    assert_eq!(blocks, ["", "1.1.1.1", "9.9.9.9"]);
+    assert_eq!(
+        store.login_blocks("c@x.io", 3, 2).await.unwrap(),
+        ["", "1.1.1.1"]
+    );
+    assert_eq!(store.login_blocks("c@x.io", 6, 100).await.unwrap().len(), 0);
+    assert_eq!(
+        store
+            .login_blocks("nobody@x.io", 1, 100)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // The brute-force settings: `{}` at first, then patched member by member.
+    assert!(store.brute_force_settings().await.unwrap().is_empty());
+    let patch = |value: serde_json::Value| value.as_object().unwrap().clone();
+    store
+        .patch_brute_force_settings(&patch(serde_json::json!({"max_attempts": 4})))
+        .await
+        .unwrap();
+    let now = store
+        .patch_brute_force_settings(&patch(serde_json::json!({"enabled": false})))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(now),
+        serde_json::json!({"max_attempts": 4, "enabled": false})
+    );
+    store
+        .patch_brute_force_settings(&patch(serde_json::json!({"max_attempts": null})))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(store.brute_force_settings().await.unwrap()),
+        serde_json::json!({"enabled": false})
+    );
+    // The tenant's other documents are apart.
+    assert!(store.tenant_settings().await.unwrap().is_empty());
 }
 
 async fn users_are_unique_per_email_case_insensitively(store: &Store) {
