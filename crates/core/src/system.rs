@@ -53,6 +53,8 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("read:signing_keys", "Read Signing Keys"),
     ("create:signing_keys", "Create Signing Keys"),
     ("update:signing_keys", "Update Signing Keys"),
+    ("read:attack_protection", "Read Attack Protection"),
+    ("update:attack_protection", "Update Attack Protection"),
     ("read:tenant_settings", "Read Tenant Settings"),
     ("update:tenant_settings", "Update Tenant Settings"),
     ("create:user_tickets", "Create User Tickets"),

@@ -178,11 +178,12 @@ pub(crate) struct ConfigReads {
     generation: Generation,
 }
 
-/// The tenant row's two documents.
+/// The tenant row's documents.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum TenantRow {
     Settings,
     Guardian,
+    BruteForce,
 }
 
 impl ConfigReads {
@@ -271,6 +272,14 @@ impl ConfigReads {
     pub(crate) async fn guardian_settings(&self, store: &Store) -> Result<Metadata, StoreError> {
         self.tenant_row(store, TenantRow::Guardian, async {
             store.guardian_settings().await.map(Some)
+        })
+        .await
+    }
+
+    /// The tenant's brute-force protection, as an administrator set it.
+    pub(crate) async fn brute_force_settings(&self, store: &Store) -> Result<Metadata, StoreError> {
+        self.tenant_row(store, TenantRow::BruteForce, async {
+            store.brute_force_settings().await.map(Some)
         })
         .await
     }

@@ -17,6 +17,7 @@ mod actions;
 mod admin;
 mod audit;
 mod backchannel_logout;
+mod brute_force;
 mod cache;
 mod clock;
 mod cluster;

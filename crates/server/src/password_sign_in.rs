@@ -1,6 +1,6 @@
 //! The one password check every entrance signs users in through: the hosted login form
-//! and the token endpoint's password grants. Brute-force protection counts the attempt
-//! before the password is looked at, an unknown account costs what a known one does, a
+//! and the token endpoint's password grants. Brute-force protection (`crate::brute_force`,
+//! as the tenant set it) counts the attempt before the password is looked at, an unknown account costs what a known one does, a
 //! blocked user is refused, an imported hash gives way to Tessera's own, and a success
 //! clears the count. Each entrance answers the outcome in its own shape (a page, OAuth
 //! JSON) and throttles requests per network first, as it did before this existed.
@@ -13,7 +13,6 @@ use tessera_store::StoreResult;
 use crate::AppState;
 use crate::clock::now;
 use crate::edge::metrics::Login;
-use crate::edge::throttle;
 use crate::passwords::Verification;
 
 /// A count of failures that never reached the lockout is forgotten after this long (seconds)
@@ -25,8 +24,9 @@ pub(crate) const FAILURES_FORGOTTEN_AFTER: i64 = 24 * 60 * 60;
 #[derive(Debug)]
 pub(crate) enum Checked {
     SignedIn(Box<User>),
-    /// Too many consecutive failures for this account from this network: refused even
-    /// with the right password, until an administrator unblocks.
+    /// Too many consecutive failures for this account from this network (or from any, as
+    /// the tenant set it): refused even with the right password, until an administrator
+    /// unblocks.
     Locked,
     /// An unknown account or a wrong password (the same answer, the same time).
     Wrong,
@@ -56,23 +56,26 @@ pub(crate) async fn check(
         event.user_id = user.map(|user| user.user_id.clone());
         state.record_log(event);
     };
-    // Counted per network, as the throttles are (an IPv6 /64 is one client).
-    let ip = throttle::network_of(client_ip).to_string();
+    let protection = crate::brute_force::settings(state).await?;
+    // Counted per network (as the throttles are) or per account, as the tenant set it.
+    let counted_at = protection.counted_at(client_ip);
     // Every attempt counts as a failure before the password is checked, and a success
     // clears the count: one atomic increment per attempt, so guesses sent in parallel
     // cannot all pass this check before any of them is counted.
-    let attempt = state
-        .store()
-        .record_login_failure(username, &ip, now())
-        .await?;
-    if attempt > state.config().max_login_failures {
-        state.metrics().login(Login::Locked);
-        refused(
-            "limit_wc",
-            "Too many failed login attempts: the account is blocked for this network.",
-            None,
-        );
-        return Ok(Checked::Locked);
+    if !protection.exempts(client_ip) {
+        let attempt = state
+            .store()
+            .record_login_failure(username, &counted_at, now())
+            .await?;
+        if protection.locks_out(attempt) {
+            state.metrics().login(Login::Locked);
+            refused(
+                "limit_wc",
+                "Too many failed login attempts: the account is blocked for this network.",
+                None,
+            );
+            return Ok(Checked::Locked);
+        }
     }
     let found = state
         .store()
@@ -114,7 +117,7 @@ pub(crate) async fn check(
     }
     state
         .store()
-        .record_password_login(username, &ip, &user.user_id, now())
+        .record_password_login(username, &counted_at, &user.user_id, now())
         .await?;
     state.metrics().login(Login::Success);
     Ok(Checked::SignedIn(Box::new(user)))

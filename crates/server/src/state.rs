@@ -314,7 +314,10 @@ async fn periodic_jobs(state: AppState) {
                     Err(error) => tracing::warn!(%error, "purge of sessions past their lifetime failed"),
                 }
                 let quiet_since = now() - crate::password_sign_in::FAILURES_FORGOTTEN_AFTER;
-                let lockout = state.config().max_login_failures;
+                let lockout = match crate::brute_force::settings(&state).await {
+                    Ok(protection) => protection.max_attempts,
+                    Err(_) => state.config().max_login_failures,
+                };
                 match state.store().forget_stale_login_failures(quiet_since, lockout).await {
                     Ok(0) => {}
                     Ok(pairs) => tracing::debug!(pairs, "forgot failed-login counts below the lockout"),

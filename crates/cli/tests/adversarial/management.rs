@@ -2250,8 +2250,8 @@ async fn tenant_settings_keep_known_members_only() {
 }
 
 /// The answers for what Tessera does not have (`management/absent.rs`), the database
-/// connection and the global client, pushed to change something: weaken the brute-force
-/// block, allow every address, turn sign-up off, run a custom script, take over the login
+/// connection and the global client, pushed to change something: brute-force settings it
+/// cannot hold, allow every address, turn sign-up off, run a custom script, take over the login
 /// page, send MFA policies Tessera does not have, smuggle bodies. Every attempt is refused and the settings read
 /// the same afterwards; the brute-force block still holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2283,20 +2283,27 @@ async fn what_tessera_does_not_have_cannot_be_switched_on_or_weakened() {
             "/attack-protection/brute-force-protection",
             json!({"max_attempts": 1_000_000}),
         ),
+        // The brute-force settings are real (`brute_force.rs` attacks them); what they
+        // cannot hold is refused here with the rest.
         (
             Method::PATCH,
             "/attack-protection/brute-force-protection",
-            json!({"enabled": false}),
+            json!({"enabled": "false"}),
         ),
         (
             Method::PATCH,
             "/attack-protection/brute-force-protection",
-            json!({"allowlist": ["0.0.0.0/0", "::/0"]}),
+            json!({"allowlist": ["0.0.0.0/-1", "attacker.example"]}),
         ),
         (
             Method::PATCH,
             "/attack-protection/brute-force-protection",
-            json!({"shields": []}),
+            json!({"shields": ["user_notification"]}),
+        ),
+        (
+            Method::PATCH,
+            "/attack-protection/brute-force-protection",
+            json!({"mode": "count_per_nothing", "max_attempts": 0}),
         ),
         (
             Method::PATCH,

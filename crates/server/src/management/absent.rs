@@ -6,7 +6,7 @@
 //! - **collections** Tessera has none of (forms, organizations, …) list as
 //!   empty, in the shape Auth0 pages that collection in; creating one is refused with
 //!   Auth0's `403 feature_not_enabled`;
-//! - **settings** describe what Tessera does instead (the brute-force limit it enforces,
+//! - **settings** describe what Tessera does instead (the address throttle it enforces,
 //!   its login prompt, no MFA policy); writing the same values back is accepted, since it
 //!   changes nothing, and any other value is refused saying what Tessera does;
 //! - **features that are off** (Hooks, prompt partials, CAPTCHA) answer
@@ -172,10 +172,6 @@ const ABSENT: &[(&str, Answer)] = &[
         Answer::Settings(|_| json!({})),
     ),
     (
-        "/attack-protection/brute-force-protection",
-        Answer::Settings(brute_force_protection),
-    ),
-    (
         "/attack-protection/suspicious-ip-throttling",
         Answer::Settings(suspicious_ip_throttling),
     ),
@@ -208,18 +204,6 @@ fn prompts(_: &AppState) -> Value {
         "universal_login_experience": "new",
         "identifier_first": false,
         "webauthn_platform_first_factor": false,
-    })
-}
-
-/// What `crate::hosted::login` enforces: failed logins counted per account and address,
-/// the pair blocked after `max_login_failures`.
-fn brute_force_protection(state: &AppState) -> Value {
-    json!({
-        "enabled": true,
-        "shields": ["block"],
-        "allowlist": [],
-        "mode": "count_per_identifier_and_ip",
-        "max_attempts": state.config().max_login_failures,
     })
 }
 

@@ -17,6 +17,7 @@
 
 mod absent;
 pub(crate) mod actions;
+pub(crate) mod attack_protection;
 mod auth;
 mod body;
 pub(crate) mod client_grants;
@@ -213,6 +214,15 @@ pub(crate) const ROUTES: &[Route] = &[
     }),
     ("/users/{id}/recovery-code-regeneration", || {
         post(guardian::http::regenerate_recovery_code)
+    }),
+    ("/attack-protection/brute-force-protection", || {
+        get(attack_protection::http::settings).patch(attack_protection::http::update)
+    }),
+    ("/user-blocks", || {
+        get(attack_protection::http::blocks).delete(attack_protection::http::lift)
+    }),
+    ("/user-blocks/{id}", || {
+        get(attack_protection::http::blocks_of_user).delete(attack_protection::http::lift_of_user)
     }),
     ("/tenants/settings", || {
         get(tenants::http::get).patch(tenants::http::update)

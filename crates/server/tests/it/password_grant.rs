@@ -305,3 +305,146 @@ async fn forwarded(
         .status()
         .as_u16()
 }
+
+/// The tenant's brute-force protection (`/attack-protection/brute-force-protection`) is
+/// what the password entrances enforce, at once; its blocks are listed and lifted through
+/// `/user-blocks`.
+#[tokio::test]
+async fn brute_force_protection_is_the_administrators_and_its_blocks_are_lifted() {
+    let server = spawn_with(|config| {
+        config.max_login_failures = 5;
+        config.trusted_proxies = tessera_server::TrustedProxies::parse(["127.0.0.1"]).unwrap();
+    })
+    .await;
+    let email = server.user_email.clone();
+    let user_id: String = url::form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect();
+    let (client_id, secret) = backend(&server).await;
+    let app = (client_id.as_str(), secret.as_str());
+    let token = server
+        .management_token(&[
+            "read:attack_protection",
+            "update:attack_protection",
+            "read:users",
+            "update:users",
+        ])
+        .await;
+    let settings = "/attack-protection/brute-force-protection";
+    let set = |change: Value| {
+        let (server, token) = (&server, &token);
+        async move {
+            server
+                .management_call(token, Method::PATCH, settings, change)
+                .await
+        }
+    };
+    let (status, defaults) = server.management_request(&token, "GET", settings).await;
+    assert_eq!(
+        (status, defaults),
+        (
+            200,
+            json!({"enabled": true, "shields": ["block"], "allowlist": [],
+                   "mode": "count_per_identifier_and_ip", "max_attempts": 5})
+        ),
+        "the server's threshold until the tenant sets one"
+    );
+
+    let now = set(json!({"max_attempts": 2, "allowlist": ["198.51.100.0/24", "192.0.2.1"]})).await;
+    assert_eq!(now["max_attempts"], 2, "{now}");
+    assert_eq!(now["allowlist"], json!(["198.51.100.0/24", "192.0.2.1"]));
+    let attacker = "203.0.113.66";
+    for _ in 0..2 {
+        assert_eq!(
+            forwarded(&server, app, &email, attacker, "wrong").await,
+            403
+        );
+    }
+    assert_eq!(
+        forwarded(&server, app, &email, attacker, PASSWORD).await,
+        429,
+        "the lowered threshold holds at once"
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            forwarded(&server, app, &email, "198.51.100.7", "wrong").await,
+            403
+        );
+    }
+    assert_eq!(
+        forwarded(&server, app, &email, "198.51.100.7", PASSWORD).await,
+        200,
+        "an allowlisted network is not counted"
+    );
+
+    let blocked = json!({"blocked_for": [{"identifier": email, "ip": attacker}]});
+    let by_identifier = format!("/user-blocks?identifier={}", email.to_uppercase());
+    for path in [
+        by_identifier.clone(),
+        format!("/user-blocks/{user_id}"),
+        format!("/user-blocks/{user_id}?consider_brute_force_enablement=true"),
+    ] {
+        let (status, body) = server.management_request(&token, "GET", &path).await;
+        assert_eq!((status, &body), (200, &blocked), "{path}");
+    }
+    // Without the block shield the count stays but refuses nobody.
+    set(json!({"shields": []})).await;
+    let in_force = format!("{by_identifier}&consider_brute_force_enablement=true");
+    let (_, none) = server.management_request(&token, "GET", &in_force).await;
+    assert_eq!(none, json!({"blocked_for": []}));
+    let (_, recorded) = server
+        .management_request(&token, "GET", &by_identifier)
+        .await;
+    assert_eq!(recorded, blocked, "still recorded");
+    set(json!({"shields": ["block"]})).await;
+    let (status, _) = server
+        .management_request(&token, "DELETE", &format!("/user-blocks/{user_id}"))
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        forwarded(&server, app, &email, attacker, PASSWORD).await,
+        200,
+        "lifted"
+    );
+
+    // Counted per account alone: failures from different networks add up.
+    set(json!({"mode": "count_per_identifier"})).await;
+    for network in ["203.0.113.1", "203.0.113.2"] {
+        assert_eq!(forwarded(&server, app, &email, network, "wrong").await, 403);
+    }
+    assert_eq!(
+        forwarded(&server, app, &email, "203.0.113.3", PASSWORD).await,
+        429
+    );
+    let (_, account) = server
+        .management_request(&token, "GET", &by_identifier)
+        .await;
+    assert_eq!(account, json!({"blocked_for": [{"identifier": email}]}));
+    let (status, _) = server
+        .management_request(&token, "DELETE", &by_identifier)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        forwarded(&server, app, &email, "203.0.113.3", PASSWORD).await,
+        200
+    );
+
+    // Off: nothing counted; `null` puts a member back to the default.
+    let off = set(json!({"enabled": false, "mode": null, "max_attempts": null})).await;
+    assert_eq!(
+        (&off["enabled"], &off["mode"], &off["max_attempts"]),
+        (
+            &json!(false),
+            &json!("count_per_identifier_and_ip"),
+            &json!(5)
+        )
+    );
+    for _ in 0..6 {
+        assert_eq!(
+            forwarded(&server, app, &email, attacker, "wrong").await,
+            403
+        );
+    }
+    assert_eq!(
+        forwarded(&server, app, &email, attacker, PASSWORD).await,
+        200
+    );
+}

@@ -1111,8 +1111,20 @@ pub(super) const ROUTES: &[Route] = &[
     ),
     route(
         "/api/v2/attack-protection/brute-force-protection",
-        ABSENT_METHODS,
-        PAGING,
+        GET_PATCH,
+        &["enabled", "shields", "allowlist", "mode", "max_attempts", "fields"],
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/user-blocks",
+        GET_DELETE,
+        &["identifier", "consider_brute_force_enablement"],
+        Shape::Management,
+    ),
+    route(
+        "/api/v2/user-blocks/{id}",
+        GET_DELETE,
+        &["consider_brute_force_enablement"],
         Shape::Management,
     ),
     route(

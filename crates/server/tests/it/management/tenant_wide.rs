@@ -330,17 +330,17 @@ async fn absent_features_read_as_none_and_refuse_changes() {
         let (status, body) = call(&server, t, Method::GET, path, None).await;
         assert_eq!((status, &body), (200, &expected), "GET {path}");
     }
-    let (_, brute_force) = call(
+    let (_, throttling) = call(
         &server,
         t,
         Method::GET,
-        "/attack-protection/brute-force-protection",
+        "/attack-protection/suspicious-ip-throttling",
         None,
     )
     .await;
     assert_eq!(
-        brute_force["max_attempts"], 10,
-        "the server's limit: {brute_force}"
+        throttling["enabled"], true,
+        "the address throttle: {throttling}"
     );
 
     for (method, path) in [
@@ -356,18 +356,18 @@ async fn absent_features_read_as_none_and_refuse_changes() {
     }
 
     // Settings: the same values are accepted, others refused and nothing changes.
-    let same = json!({"enabled": true, "max_attempts": 10});
+    let same = json!({"enabled": true, "shields": ["block"]});
     let (status, body) = call(
         &server,
         t,
         Method::PATCH,
-        "/attack-protection/brute-force-protection",
+        "/attack-protection/suspicious-ip-throttling",
         Some(same),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     for change in [
-        json!({"max_attempts": 3}),
+        json!({"shields": []}),
         json!({"enabled": false}),
         json!({"allowlist": ["0.0.0.0/0"]}),
         json!({"unknown": true}),
@@ -377,7 +377,7 @@ async fn absent_features_read_as_none_and_refuse_changes() {
             &server,
             t,
             Method::PATCH,
-            "/attack-protection/brute-force-protection",
+            "/attack-protection/suspicious-ip-throttling",
             Some(change.clone()),
         )
         .await;
@@ -396,11 +396,11 @@ async fn absent_features_read_as_none_and_refuse_changes() {
         &server,
         t,
         Method::GET,
-        "/attack-protection/brute-force-protection",
+        "/attack-protection/suspicious-ip-throttling",
         None,
     )
     .await;
-    assert_eq!(after, brute_force, "nothing changed");
+    assert_eq!(after, throttling, "nothing changed");
 
     // Bad input is refused like elsewhere, before anything else.
     let (status, body) = call(&server, t, Method::GET, "/forms?per_page=1000", None).await;
