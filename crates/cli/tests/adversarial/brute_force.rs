@@ -1,6 +1,7 @@
 //! Brute force and lockout, with Auth0's defaults (SECURITY.md): after
-//! `ServerConfig::max_login_failures` (10) consecutive failures for one account from one
-//! address, that pair is refused even with the right password until a reset or an unblock;
+//! `ServerConfig::max_login_failures` (10, or the tenant's `max_attempts`) consecutive
+//! failures for one account from one address, that pair is refused even with the right
+//! password until a reset or an unblock;
 //! every address gets `login_attempts_per_minute` posts of the login, sign-up and reset forms
 //! (and `/dbconnections/change_password`) before 429 with `Retry-After` — on all the nodes of
 //! a PostgreSQL cluster together; a reset address gets
@@ -968,5 +969,376 @@ async fn guesses_spread_over_nodes_count_together() {
         );
     }
     second.stop().await;
+    tally.finish();
+}
+
+/// A Management API request with a raw body (`None`: no body): its status and JSON.
+async fn management(
+    server: &TestServer,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, server.url(&format!("/api/v2{path}")));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some((content_type, bytes)) = body {
+        request = request.header("content-type", content_type).body(bytes);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn json_body(value: &Value) -> Option<(&'static str, Vec<u8>)> {
+    Some(("application/json", value.to_string().into_bytes()))
+}
+
+/// Brute-force protection as an administrator sets it
+/// (`/attack-protection/brute-force-protection`) and the blocks it puts in force
+/// (`/user-blocks`), attacked: tokens without the scopes change the settings or lift
+/// blocks; settings beyond their bounds; a guesser claiming an allowlisted address in a
+/// forwarding header the proxy did not write; identifiers that are wildcards, SQL, control
+/// characters or huge. Lifting a brute-force block never lifts an administrator's block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administered_protection_holds_against_its_own_controls() {
+    use reqwest::Method;
+    let mut tally = Tally::new("brute_force/administered");
+    let server = spawn_with(|config| {
+        config.login_attempts_per_minute = 1_000;
+        config.trusted_proxies = TrustedProxies::parse(["127.0.0.1"]).expect("a range");
+    })
+    .await;
+    let admin = server
+        .management_token(&[
+            "read:attack_protection",
+            "update:attack_protection",
+            "read:users",
+            "update:users",
+        ])
+        .await;
+    let reader = server
+        .management_token(&["read:attack_protection", "read:users"])
+        .await;
+    let outsider = server.management_token(&["read:clients"]).await;
+    let (admin, reader, outsider) = (
+        Some(admin.as_str()),
+        Some(reader.as_str()),
+        Some(outsider.as_str()),
+    );
+    let settings = "/attack-protection/brute-force-protection";
+    let (_, before) = management(&server, admin, Method::GET, settings, None).await;
+
+    // Who may read and change the settings.
+    for (who, token, method, expected) in [
+        ("no token", None, Method::GET, 401),
+        ("a token without the scope", outsider, Method::GET, 403),
+        ("no token", None, Method::PATCH, 401),
+        ("a token without the scope", outsider, Method::PATCH, 403),
+        ("a reader", reader, Method::PATCH, 403),
+    ] {
+        let body = json_body(&json!({"enabled": false}));
+        let (status, _) = management(&server, token, method.clone(), settings, body).await;
+        tally.status(
+            format_args!("{method} the settings with {who}"),
+            status,
+            expected,
+        );
+    }
+    // Settings beyond their bounds or shapes, all refused before anything changes.
+    let many: Vec<String> = (0..101).map(|i| format!("10.0.0.{i}")).collect();
+    let deep = (0..100).fold(json!("1.2.3.4"), |inner, _| json!([inner]));
+    let hostile: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "no threshold",
+            "application/json",
+            json!({"max_attempts": 0}).to_string().into_bytes(),
+        ),
+        (
+            "a threshold over 100",
+            "application/json",
+            json!({"max_attempts": 101}).to_string().into_bytes(),
+        ),
+        (
+            "a huge threshold",
+            "application/json",
+            br#"{"max_attempts": 1e300}"#.to_vec(),
+        ),
+        (
+            "a negative threshold",
+            "application/json",
+            json!({"max_attempts": -5}).to_string().into_bytes(),
+        ),
+        (
+            "a fractional threshold",
+            "application/json",
+            json!({"max_attempts": 3.5}).to_string().into_bytes(),
+        ),
+        (
+            "a threshold as text",
+            "application/json",
+            json!({"max_attempts": "3"}).to_string().into_bytes(),
+        ),
+        (
+            "an allowlist of everything, misspelled",
+            "application/json",
+            json!({"allowlist": ["0.0.0.0/0x"]})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "an allowlist of host names",
+            "application/json",
+            json!({"allowlist": ["attacker.example"]})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "an allowlist of 101 entries",
+            "application/json",
+            json!({"allowlist": many}).to_string().into_bytes(),
+        ),
+        (
+            "an allowlist entry with a NUL",
+            "application/json",
+            json!({"allowlist": ["1.2.3.4\u{0}"]})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "nested allowlists",
+            "application/json",
+            json!({"allowlist": deep}).to_string().into_bytes(),
+        ),
+        (
+            "an allowlist as a string",
+            "application/json",
+            json!({"allowlist": "0.0.0.0/0"}).to_string().into_bytes(),
+        ),
+        (
+            "the user_notification shield",
+            "application/json",
+            json!({"shields": ["block", "user_notification"]})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "shields as a string",
+            "application/json",
+            json!({"shields": "block"}).to_string().into_bytes(),
+        ),
+        (
+            "a mode in capitals",
+            "application/json",
+            json!({"mode": "COUNT_PER_IDENTIFIER"})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "enabled as a number",
+            "application/json",
+            json!({"enabled": 0}).to_string().into_bytes(),
+        ),
+        (
+            "an unknown member",
+            "application/json",
+            json!({"enabled": false, "backdoor": true})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "a member named twice",
+            "application/json",
+            br#"{"max_attempts": 3, "max_attempts": 100}"#.to_vec(),
+        ),
+        ("an array", "application/json", b"[1]".to_vec()),
+        (
+            "a form",
+            "application/x-www-form-urlencoded",
+            b"enabled=false".to_vec(),
+        ),
+        (
+            "half a body",
+            "application/json",
+            br#"{"enabled": fal"#.to_vec(),
+        ),
+    ];
+    for (label, content_type, bytes) in hostile {
+        let (status, answer) = management(
+            &server,
+            admin,
+            Method::PATCH,
+            settings,
+            Some((content_type, bytes)),
+        )
+        .await;
+        tally.status_in(format_args!("{label}: refused"), status, &[400, 415]);
+        let message = answer["message"].as_str().unwrap_or_default();
+        tally.case(
+            format_args!("{label}: the refusal echoes no address list"),
+            !message.contains("10.0.0.100") && message.len() < 400,
+            message,
+        );
+    }
+    let (_, after) = management(&server, admin, Method::GET, settings, None).await;
+    tally.case("the settings read as before", after == before, &after);
+
+    // An allowlisted network cannot be claimed in a header the proxy did not write.
+    let changed = json_body(&json!({"max_attempts": 3, "allowlist": ["198.51.100.0/24"]}));
+    let (status, _) = management(&server, admin, Method::PATCH, settings, changed).await;
+    tally.status(
+        "the administrator sets 3 attempts and an allowlist",
+        status,
+        200,
+    );
+    let form = LoginForm::open(&server).await;
+    let demo = server.user_email.clone();
+    let claimed = [("x-forwarded-for", "198.51.100.7, 203.0.113.9")];
+    for attempt in 1..=3 {
+        let answer = form
+            .login_from(&server, &demo, "not the password", &claimed)
+            .await;
+        tally.case(
+            format_args!("guess {attempt} claiming an allowlisted address: counted (401)"),
+            answer.is(401, WRONG_CREDENTIALS),
+            &answer,
+        );
+    }
+    let answer = form.login_from(&server, &demo, PASSWORD, &claimed).await;
+    tally.case(
+        "the right password after 3 guesses claiming the allowlist: 429, locked",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    let allowlisted = [("x-forwarded-for", "198.51.100.7")];
+    let answer = form
+        .login_from(&server, &demo, PASSWORD, &allowlisted)
+        .await;
+    tally.status(
+        "the account from the allowlisted network itself",
+        answer.status,
+        303,
+    );
+
+    // The block, as readers see it; lifting it takes update:users.
+    let blocks = format!("/user-blocks?identifier={demo}");
+    let expected = json!({"blocked_for": [{"identifier": demo, "ip": "203.0.113.9"}]});
+    let (status, listed) = management(&server, reader, Method::GET, &blocks, None).await;
+    tally.case(
+        "a reader lists the block of the guessed network",
+        status == 200 && listed == expected,
+        format_args!("{status} {listed}"),
+    );
+    let user_blocks = format!(
+        "/user-blocks/{}",
+        url::form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect::<String>()
+    );
+    for (who, token, expected) in [
+        ("no token", None, 401),
+        ("a token without the scope", outsider, 403),
+    ] {
+        for path in [blocks.as_str(), user_blocks.as_str()] {
+            let (status, _) = management(&server, token, Method::GET, path, None).await;
+            tally.status(format_args!("{who} lists {path}"), status, expected);
+        }
+    }
+    for (who, token, expected) in [
+        ("no token", None, 401),
+        ("a token without the scope", outsider, 403),
+        ("a reader", reader, 403),
+    ] {
+        for path in [blocks.as_str(), user_blocks.as_str()] {
+            let (status, _) = management(&server, token, Method::DELETE, path, None).await;
+            tally.status(format_args!("{who} lifts {path}"), status, expected);
+        }
+    }
+    // Identifiers an attacker would try; none lists or lifts another account's block.
+    let long = "a".repeat(10_000);
+    for (label, query, expected) in [
+        ("an empty identifier", "identifier=".to_string(), 400),
+        ("no identifier", String::new(), 400),
+        (
+            "a 10,000-character identifier",
+            format!("identifier={long}"),
+            400,
+        ),
+        (
+            "a NUL in the identifier",
+            "identifier=demo%00@example.com".into(),
+            400,
+        ),
+        (
+            "two identifiers",
+            format!("identifier={demo}&identifier=x"),
+            400,
+        ),
+        (
+            "an unknown parameter",
+            format!("identifier={demo}&ip=203.0.113.9"),
+            400,
+        ),
+        (
+            "a non-boolean consider flag",
+            format!("identifier={demo}&consider_brute_force_enablement=yes"),
+            400,
+        ),
+        ("a wildcard", "identifier=*".into(), 200),
+        ("a SQL LIKE wildcard", "identifier=%25".into(), 200),
+        ("SQL", "identifier=x%27%20OR%20%271%27%3D%271".into(), 200),
+    ] {
+        let path = format!("/user-blocks?{query}");
+        let (status, listed) = management(&server, admin, Method::GET, &path, None).await;
+        tally.case(
+            format_args!("listing by {label}: {expected}, nothing of the account"),
+            status == expected && (expected != 200 || listed == json!({"blocked_for": []})),
+            format_args!("{status} {listed}"),
+        );
+        let (status, _) = management(&server, admin, Method::DELETE, &path, None).await;
+        tally.case(
+            format_args!("lifting by {label}: {expected} or 204, the block stays"),
+            status == expected || (expected == 200 && status == 204),
+            status,
+        );
+    }
+    for path in ["/user-blocks/auth0%7Cnobody", "/user-blocks/..%2Fusers"] {
+        let (status, _) = management(&server, admin, Method::DELETE, path, None).await;
+        tally.status(format_args!("lifting {path}"), status, 404);
+    }
+    let answer = form.login_from(&server, &demo, PASSWORD, &claimed).await;
+    tally.case(
+        "after every refused or misdirected lift: still 429, locked",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    let (status, listed) = management(&server, reader, Method::GET, &user_blocks, None).await;
+    tally.case(
+        "the block is still listed",
+        status == 200 && listed == expected,
+        format_args!("{status} {listed}"),
+    );
+
+    // Lifting the brute-force block leaves an administrator's block in place.
+    let token = admin.expect("the administrator's token");
+    tally.status(
+        "the user blocked",
+        set_blocked(&server, token, &server.user_id, true).await,
+        200,
+    );
+    let (status, _) = management(&server, admin, Method::DELETE, &user_blocks, None).await;
+    tally.status("the brute-force blocks lifted", status, 204);
+    let answer = form.login_from(&server, &demo, PASSWORD, &claimed).await;
+    tally.case(
+        "the right password after the lift: still the administrator's block (403)",
+        answer.is(403, USER_BLOCKED),
+        &answer,
+    );
+    let (_, listed) = management(&server, reader, Method::GET, &user_blocks, None).await;
+    tally.case(
+        "no brute-force block is listed",
+        listed == json!({"blocked_for": []}),
+        &listed,
+    );
     tally.finish();
 }
