@@ -1024,6 +1024,15 @@ pub enum UsersAction {
         /// user_id (auth0|…) or email
         user: String,
     },
+    /// List the networks a user is locked out from after too many failed logins in a row
+    /// (brute-force protection), or lift those lockouts
+    Blocks {
+        /// user_id (auth0|…) or email
+        user: String,
+        /// Lift them (a block set with `users block` stays)
+        #[arg(long)]
+        lift: bool,
+    },
     /// Set a user's password, read from stdin (one line)
     SetPassword {
         /// user_id (auth0|…) or email

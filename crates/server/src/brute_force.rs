@@ -16,6 +16,8 @@ use tessera_store::StoreError;
 use crate::AppState;
 use crate::edge::throttle;
 
+/// The threshold of a tenant that set none (Auth0's default too).
+pub(crate) const DEFAULT_MAX_ATTEMPTS: i64 = 10;
 /// The members, as Auth0 names them.
 pub(crate) const MEMBERS: &[&str] = &["enabled", "shields", "allowlist", "mode", "max_attempts"];
 /// Auth0's bounds of the threshold.

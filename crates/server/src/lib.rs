@@ -55,6 +55,7 @@ pub use audit::streams::StreamSettings;
 pub use backchannel_logout::LogoutDelivery;
 pub use edge::client_ip::{InvalidRange, TrustedProxies};
 pub use edge::tls;
+pub use management::attack_protection::direct as user_blocks_admin;
 /// The connections' operations for the CLI (`tessera connections`).
 pub use management::clients::credentials::direct as client_credentials_admin;
 pub use management::connections::direct as connections_admin;
@@ -84,7 +85,8 @@ pub struct ServerConfig {
     /// PostgreSQL: how often the cache generation is read, the backstop for a lost
     /// invalidation notification — the staleness bound when notifications stop.
     pub invalidation_poll_interval: Duration,
-    /// Consecutive failed logins for one (account, IP) before that pair is blocked.
+    /// Consecutive failed logins for one (account, IP) before that pair is blocked, until
+    /// the tenant sets its own (`max_attempts`, `crate::brute_force`).
     pub max_login_failures: i64,
     /// Login attempts one IP may make per minute before getting 429.
     pub login_attempts_per_minute: u32,
@@ -138,7 +140,7 @@ impl ServerConfig {
             purge_interval: Duration::from_secs(60),
             key_poll_interval: Duration::from_millis(500),
             invalidation_poll_interval: Duration::from_secs(5),
-            max_login_failures: 10,
+            max_login_failures: brute_force::DEFAULT_MAX_ATTEMPTS,
             login_attempts_per_minute: 60,
             tls: None,
             header_read_timeout: tessera_http::ServeOptions::default().header_read_timeout,

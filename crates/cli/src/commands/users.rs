@@ -95,6 +95,7 @@ pub async fn run(ctx: &Context, action: UsersAction) -> CliResult<()> {
             .await?;
             Ok(())
         }
+        UsersAction::Blocks { user: key, lift } => blocks(ctx, &key, lift).await,
         UsersAction::SetPassword {
             user: key,
             password_stdin: _,
@@ -483,6 +484,44 @@ async fn list(ctx: &Context, args: &PageArgs) -> CliResult<()> {
             .collect();
         output::print_table(&["USER ID", "EMAIL", "VERIFIED", "STATUS"], &rows);
         output::print_page_footer(args, users.len(), page.total);
+    }
+    Ok(())
+}
+
+/// `users blocks USER [--lift]`: the user's brute-force lockouts (counted per email: a user
+/// without one, an upstream's, has none), lifted first when asked.
+async fn blocks(ctx: &Context, key: &str, lift: bool) -> CliResult<()> {
+    let user = find(&ctx.store, key).await?;
+    let Some(email) = &user.email else {
+        return Err(CliError::Invalid(format!(
+            "{} has no email address: there is nothing to lock out",
+            user.user_id
+        )));
+    };
+    if lift {
+        ctx.store.clear_login_failures(email, None).await?;
+    }
+    let blocks = tessera_server::user_blocks_admin::blocks(&ctx.store, email).await?;
+    if ctx.json {
+        output::print_json(&blocks);
+        return Ok(());
+    }
+    let networks: Vec<&str> = blocks["blocked_for"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|block| block["ip"].as_str().unwrap_or("every network"))
+        .collect();
+    match (lift, networks.is_empty()) {
+        (true, _) => println!("Lifted the brute-force blocks of {email}."),
+        (false, true) => println!("{email} is not locked out from any network."),
+        (false, false) => {
+            println!("{email} is locked out after too many failed logins from:");
+            for network in networks {
+                println!("  {network}");
+            }
+            println!("Lift with: tessera users blocks {email} --lift");
+        }
     }
     Ok(())
 }

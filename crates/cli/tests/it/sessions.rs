@@ -1,6 +1,7 @@
 //! A user's login sessions from the CLI (`tessera users sessions`, `users sign-out`): the
 //! sessions the hosted pages stored are listed as the Management API lists them, a page at a
-//! time, and signing out ends one session with its refresh tokens, or everything.
+//! time, and signing out ends one session with its refresh tokens, or everything. And what
+//! keeps a user from signing in from a network (`tessera users blocks`).
 
 use tessera_store::{NewRefreshFamily, SessionOrigin, SessionRecord, Store};
 use tessera_testkit::process::Env;
@@ -143,4 +144,66 @@ async fn a_users_sessions_are_listed_and_ended() {
     assert!(stderr.contains("no user with id or email"), "{stderr}");
     let (code, _) = env.fails(&["users", "sessions", EMAIL, "--take", "101"]);
     assert_ne!(code, 0);
+}
+
+/// `tessera users blocks`: the networks an account is locked out from after the threshold
+/// (the tenant's, once set), in the Management API's shape with `--json`; `--lift` forgets
+/// them and leaves the user's own `blocked` flag alone.
+#[tokio::test]
+async fn a_users_brute_force_blocks_are_listed_and_lifted() {
+    let env = Env::new(TESSERA);
+    env.ok_with_stdin(
+        &["users", "create", "--email", EMAIL, "--password-stdin"],
+        "an unusual passphrase\n",
+    );
+    assert!(
+        env.ok(&["users", "blocks", EMAIL])
+            .contains("is not locked out from any network")
+    );
+    // What the password check records: failures per account and network.
+    let store = Store::connect(&env.database_url()).await.unwrap();
+    for (network, failures) in [("203.0.113.9", 10), ("198.51.100.1", 4)] {
+        for _ in 0..failures {
+            store.record_login_failure(EMAIL, network, 1).await.unwrap();
+        }
+    }
+    let listed = env.ok(&["users", "blocks", EMAIL]);
+    assert!(listed.contains("  203.0.113.9\n"), "{listed}");
+    assert!(
+        !listed.contains("198.51.100.1"),
+        "under the threshold: {listed}"
+    );
+    // The tenant's own threshold counts once set.
+    let four = serde_json::json!({"max_attempts": 4});
+    store
+        .patch_brute_force_settings(four.as_object().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        env.json(&["users", "blocks", EMAIL]),
+        serde_json::json!({"blocked_for": [
+            {"identifier": EMAIL, "ip": "198.51.100.1"},
+            {"identifier": EMAIL, "ip": "203.0.113.9"},
+        ]})
+    );
+    env.ok(&["users", "block", EMAIL]);
+    assert!(
+        env.ok(&["users", "blocks", EMAIL, "--lift"])
+            .contains("Lifted")
+    );
+    assert_eq!(
+        env.json(&["users", "blocks", EMAIL]),
+        serde_json::json!({"blocked_for": []})
+    );
+    assert_eq!(store.login_failures(EMAIL, "203.0.113.9").await.unwrap(), 0);
+    assert_eq!(
+        env.json(&["users", "show", EMAIL])["blocked"],
+        true,
+        "still blocked"
+    );
+    let (code, message) = env.fails(&["users", "blocks", "nobody@example.com"]);
+    assert!(
+        code != 0 && message.contains("nobody@example.com"),
+        "{message}"
+    );
 }

@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value, json};
 use tessera_core::User;
+use tessera_store::{Store, StoreResult};
 
 use super::auth::Principal;
 use super::body::Fields;
@@ -114,9 +115,18 @@ pub(crate) async fn lift_of_user(
 }
 
 async fn listed(state: &AppState, identifier: &str, in_force_only: bool) -> ApiResult<Value> {
-    let protection: BruteForce = brute_force::settings(state).await?;
-    let counted = state
-        .store()
+    let protection = brute_force::settings(state).await?;
+    Ok(blocked_for(state.store(), &protection, identifier, in_force_only).await?)
+}
+
+/// `{"blocked_for": […]}` of the account `identifier`, as [`blocks`] says.
+async fn blocked_for(
+    store: &Store,
+    protection: &BruteForce,
+    identifier: &str,
+    in_force_only: bool,
+) -> StoreResult<Value> {
+    let counted = store
         .login_blocks(identifier, protection.max_attempts, BLOCKS_LISTED)
         .await?;
     let shown = tessera_core::normalize_email(identifier);
@@ -129,6 +139,22 @@ async fn listed(state: &AppState, identifier: &str, in_force_only: bool) -> ApiR
         })
         .collect();
     Ok(json!({ "blocked_for": blocked_for }))
+}
+
+/// For the command line, which reads the database itself (and so the stored settings,
+/// with the server's default threshold).
+pub mod direct {
+    use serde_json::Value;
+    use tessera_store::{Store, StoreResult};
+
+    use crate::brute_force::{BruteForce, DEFAULT_MAX_ATTEMPTS};
+
+    /// Every count of the account `email` at the threshold, in the Management API's shape.
+    pub async fn blocks(store: &Store, email: &str) -> StoreResult<Value> {
+        let stored = store.brute_force_settings().await?;
+        let protection = BruteForce::from_stored(&stored, DEFAULT_MAX_ATTEMPTS);
+        super::blocked_for(store, &protection, email, false).await
+    }
 }
 
 fn checked_identifier(identifier: &str) -> ApiResult<&str> {
