@@ -92,8 +92,22 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    // Cells may hold what others wrote (a browser's user agent, an action's metadata, a
+    // user's name): a control character would redraw the administrator's terminal.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| {
+                    cell.chars()
+                        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -112,7 +126,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(&mut header.iter().copied());
-    for row in rows {
+    for row in &rows {
         line(&mut row.iter().map(String::as_str));
     }
     out

@@ -206,6 +206,7 @@ async fn sessions(ctx: &Context, key: &str, from: Option<&str>, take: u32) -> Cl
                 text(s, &["last_interacted_at"]),
                 text(s, &["idle_expires_at"]),
                 text(s, &["expires_at"]),
+                metadata(&s["session_metadata"]),
             ]
         })
         .collect();
@@ -220,6 +221,7 @@ async fn sessions(ctx: &Context, key: &str, from: Option<&str>, take: u32) -> Cl
             "LAST USED",
             "ENDS IF IDLE",
             "ENDS BY",
+            "METADATA",
         ],
         &rows,
     );
@@ -227,6 +229,21 @@ async fn sessions(ctx: &Context, key: &str, from: Option<&str>, take: u32) -> Cl
         println!("More: tessera users sessions {key} --from {next}");
     }
     Ok(())
+}
+
+/// A session's metadata in a table cell: `key=value` pairs, or `-`.
+fn metadata(value: &serde_json::Value) -> String {
+    let pairs: Vec<String> = value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or_default()))
+        .collect();
+    if pairs.is_empty() {
+        "-".to_string()
+    } else {
+        pairs.join(", ")
+    }
 }
 
 /// `tessera users sign-out`: every session and refresh token of the user, or one session

@@ -94,10 +94,29 @@ async fn a_users_sessions_are_listed_and_ended() {
         "{second}"
     );
     assert!(second.get("next").is_none(), "{second}");
+    // Metadata an action wrote, one value trying to redraw the administrator's terminal.
+    let metadata = std::collections::BTreeMap::from([
+        ("device".to_string(), "kitchen tablet".to_string()),
+        ("note".to_string(), "\u{1b}[2J\u{1b}[31mred".to_string()),
+    ]);
+    assert!(
+        store
+            .set_session_metadata("sid-phone", &metadata, now)
+            .await
+            .unwrap()
+    );
     let text = env.ok(&["users", "sessions", EMAIL]);
     assert!(
         text.contains("SESSION") && text.contains("Phone/2.0"),
         "{text}"
+    );
+    assert!(
+        text.contains("METADATA") && text.contains("device=kitchen tablet, note=\u{FFFD}[2J"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape reaches the terminal: {text:?}"
     );
     // When each ends: unused, in the hour it was stored with; at the latest, as the tenant's
     // absolute lifetime says.
