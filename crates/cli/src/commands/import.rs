@@ -1,6 +1,7 @@
 //! `tessera import auth0 --tenant tenant.yaml --users users.json`: moves a tenant from
 //! Auth0. `tenant.yaml` is what the Auth0 Deploy CLI (a0deploy) exports in YAML —
-//! `tenant`, `resourceServers`, `clients`, `clientGrants`, `roles`; other sections are
+//! `tenant`, `resourceServers`, `clients`, `clientGrants`, `roles`, `attackProtection`'s
+//! brute-force protection; other sections are
 //! reported as skipped — and `users.json` an Auth0 user export (NDJSON, one user per
 //! line) or a bulk-import file (a JSON array).
 //!
@@ -23,7 +24,7 @@ use tessera_core::{
     AppType, Client, ClientGrant, DEFAULT_ACCESS_TOKEN_LIFETIME, RefreshPolicy, ResourceServer,
     Role, Scope, ids,
 };
-use tessera_server::user_import;
+use tessera_server::{user_blocks_admin, user_import};
 use tessera_store::{ClientGrantFilter, Slice, Store};
 
 use crate::cli::ImportAuth0;
@@ -39,6 +40,7 @@ const SECTIONS: &[&str] = &[
     "clients",
     "clientGrants",
     "roles",
+    "attackProtection",
 ];
 /// Sections of the export Tessera has but this command does not carry over: set them
 /// through the Management API (or a0deploy) once the tenant is imported.
@@ -227,6 +229,7 @@ struct Plan {
     grants: Vec<ClientGrant>,
     roles: Vec<(Role, Vec<(String, String)>)>,
     settings: Option<Map<String, Value>>,
+    brute_force: Option<Map<String, Value>>,
 }
 
 const API_MEMBERS: &[&str] = &[
@@ -589,6 +592,36 @@ async fn plan_tenant(
             },
         }
     }
+    // Attack protection: brute-force protection, merged like its PATCH; Auth0's other
+    // shields are not Tessera's to set.
+    if let Some(protection) = tenant.get("attackProtection") {
+        match protection.as_object() {
+            None => report.refused("attackProtection", "attackProtection must be a mapping"),
+            Some(protection) => {
+                for key in protection
+                    .keys()
+                    .filter(|key| *key != "bruteForceProtection")
+                {
+                    report.ignored("attackProtection", key);
+                }
+                match protection.get("bruteForceProtection").map(Value::as_object) {
+                    None => {}
+                    Some(None) => {
+                        report.refused("attackProtection", "bruteForceProtection must be a mapping")
+                    }
+                    Some(Some(exported)) => match user_blocks_admin::from_export(exported) {
+                        Ok((stored, left_out)) => {
+                            for member in &left_out {
+                                report.ignored("attackProtection.bruteForceProtection", member);
+                            }
+                            plan.brute_force = Some(stored);
+                        }
+                        Err(why) => report.refused("attackProtection", why),
+                    },
+                }
+            }
+        }
+    }
     Ok(plan)
 }
 
@@ -683,6 +716,9 @@ pub async fn auth0(ctx: &Context, args: ImportAuth0) -> CliResult<()> {
         for (role, _) in &plan.roles {
             report.created("roles", format!("{} (would be)", role.name));
         }
+        if plan.brute_force.is_some() {
+            report.created("attackProtection", "brute-force protection (would be)");
+        }
         report.print(ctx.json);
         if ctx.json {
             eprintln!("dry run: nothing was written");
@@ -752,6 +788,16 @@ pub async fn auth0(ctx: &Context, args: ImportAuth0) -> CliResult<()> {
             format!(
                 "settings: {}",
                 settings.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    if let Some(stored) = &plan.brute_force {
+        store.patch_brute_force_settings(stored).await?;
+        report.created(
+            "attackProtection",
+            format!(
+                "brute-force protection: {}",
+                stored.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
         );
     }

@@ -69,6 +69,20 @@ roles:
 rules: []
 emailTemplates:
   - template: verify_email
+attackProtection:
+  breachedPasswordDetection:
+    enabled: false
+  bruteForceProtection:
+    enabled: true
+    shields:
+      - block
+      - user_notification
+    mode: count_per_identifier_and_ip
+    allowlist:
+      - 10.0.0.0/8
+    max_attempts: 7
+  suspiciousIpThrottling:
+    enabled: true
 "#;
 
 fn write(env: &Env, name: &str, text: &str) -> String {
@@ -115,9 +129,23 @@ fn a_tenant_and_its_users_are_imported_then_skipped() {
         "skipped sections: 2",
         "Auth0's Management API",
         "ignored members of clients (Tessera has no such setting): jwt_configuration, oidc_conformant",
+        "created attackProtection: 1",
+        "ignored members of attackProtection (Tessera has no such setting): breachedPasswordDetection, suspiciousIpThrottling",
+        "ignored members of attackProtection.bruteForceProtection (Tessera has no such setting): shields: user_notification",
     ] {
         assert!(report.contains(line), "{line:?} missing from:\n{report}");
     }
+    let brute_force = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = tessera_store::Store::connect(&env.database_url())
+            .await
+            .unwrap();
+        store.brute_force_settings().await.unwrap()
+    });
+    assert_eq!(
+        Value::Object(brute_force),
+        json!({"enabled": true, "shields": ["block"], "mode": "count_per_identifier_and_ip",
+               "allowlist": ["10.0.0.0/8"], "max_attempts": 7})
+    );
     let apis = env.json(&["apis", "list"]);
     let orders = apis
         .as_array()
@@ -213,6 +241,8 @@ fn invalid_input_anywhere_changes_nothing() {
         ("a permission the API does not define", TENANT.replace("permission_name: write:orders", "permission_name: delete:orders"), users.clone()),
         ("an unknown tenant setting", TENANT.replace("friendly_name: Acme", "friendly_name: Acme\n  sandbox_mode: yes"), users.clone()),
         ("an empty role name", TENANT.replace("name: Order admin", "name: ''"), users.clone()),
+        ("no brute-force threshold", TENANT.replace("max_attempts: 7", "max_attempts: 0"), users.clone()),
+        ("a brute-force allowlist of host names", TENANT.replace("- 10.0.0.0/8", "- attacker.example"), users.clone()),
         ("a user with a slow bcrypt hash", TENANT.to_string(), write(&env, "slow.json", r#"[{"email": "ok@acme.example"}, {"email": "slow@acme.example", "password_hash": "$2b$20$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"}]"#)),
         ("a user file that is not JSON", TENANT.to_string(), write(&env, "bad.json", "email,password\n")),
         ("YAML that is not a mapping", "- a\n- b\n".to_string(), users.clone()),

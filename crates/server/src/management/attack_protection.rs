@@ -144,10 +144,44 @@ async fn blocked_for(
 /// For the command line, which reads the database itself (and so the stored settings,
 /// with the server's default threshold).
 pub mod direct {
-    use serde_json::Value;
+    use serde_json::{Map, Value};
+    use tessera_core::Metadata;
     use tessera_store::{Store, StoreResult};
 
-    use crate::brute_force::{BruteForce, DEFAULT_MAX_ATTEMPTS};
+    use crate::brute_force::{self, BLOCK, BruteForce, DEFAULT_MAX_ATTEMPTS, MEMBERS};
+
+    /// Auth0's brute-force settings as an export holds them (a0deploy's
+    /// `attackProtection.bruteForceProtection`), checked as `PATCH` checks them: what to
+    /// store, and what is left out — members Tessera has no place for, and the
+    /// `user_notification` shield Auth0 turns on by default (Tessera mails nobody about a
+    /// block). A member Tessera has but cannot hold is refused.
+    pub fn from_export(exported: &Map<String, Value>) -> Result<(Metadata, Vec<String>), String> {
+        let mut stored = Metadata::new();
+        let mut left_out = Vec::new();
+        for (member, value) in exported {
+            if !MEMBERS.contains(&member.as_str()) {
+                left_out.push(member.clone());
+                continue;
+            }
+            let value = match (member.as_str(), value.as_array()) {
+                ("shields", Some(shields)) if shields.iter().any(|s| s != BLOCK) => {
+                    left_out.extend(
+                        shields
+                            .iter()
+                            .filter(|s| *s != BLOCK)
+                            .map(|s| format!("shields: {}", s.as_str().unwrap_or("?"))),
+                    );
+                    let kept: Vec<&Value> = shields.iter().filter(|s| *s == BLOCK).collect();
+                    serde_json::json!(kept)
+                }
+                _ => value.clone(),
+            };
+            let checked = brute_force::checked(member, &value)
+                .map_err(|why| format!("bruteForceProtection.{member}: {why}"))?;
+            stored.insert(member.clone(), checked);
+        }
+        Ok((stored, left_out))
+    }
 
     /// Every count of the account `email` at the threshold, in the Management API's shape.
     pub async fn blocks(store: &Store, email: &str) -> StoreResult<Value> {
