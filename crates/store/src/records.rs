@@ -280,6 +280,7 @@ pub struct PurgeCounts {
     pub refresh_tokens: u64,
     pub reset_codes: u64,
     pub verification_tickets: u64,
+    pub unblock_tickets: u64,
     pub admin_sessions: u64,
     /// Expired jobs, their errors with them.
     pub jobs: u64,
@@ -316,6 +317,16 @@ pub struct MfaTokenRecord {
     pub grant: String,
     /// The recovery code an enrollment handed out (its hash), until it is confirmed.
     pub recovery_hash: Option<Vec<u8>>,
+    pub expires_at: i64,
+}
+
+/// A blocked-account mail's ticket, as issued: it lifts the block of `email` counted at
+/// `counted_at` (a network, or `''` for the account's count over every network).
+pub struct NewUnblockTicket<'a> {
+    pub ticket_hash: &'a [u8],
+    pub user_id: &'a str,
+    pub email: &'a str,
+    pub counted_at: &'a str,
     pub expires_at: i64,
 }
 

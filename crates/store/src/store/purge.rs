@@ -55,6 +55,7 @@ impl Store {
                 "expires_at",
                 &mut counts.verification_tickets,
             ),
+            ("unblock_tickets", "expires_at", &mut counts.unblock_tickets),
             ("admin_sessions", "expires_at", &mut counts.admin_sessions),
             ("jobs", "expires_at", &mut counts.jobs),
             ("pushed_requests", "expires_at", &mut counts.pushed_requests),

@@ -1,10 +1,10 @@
-//! Email verification tickets.
+//! Email verification tickets, and the tickets of blocked-account mails.
 
 use sqlx::Row;
 
 use super::Store;
 use crate::backend::BeginWrite;
-use crate::records::{NewVerificationTicket, VerifiedEmail};
+use crate::records::{NewUnblockTicket, NewVerificationTicket, VerifiedEmail};
 use crate::{StoreError, StoreResult};
 
 impl Store {
@@ -101,6 +101,83 @@ impl Store {
                 email,
                 result_url,
             }))
+        })
+    }
+}
+
+impl Store {
+    /// Stores an unblock ticket (hashed).
+    pub async fn put_unblock_ticket(&self, ticket: &NewUnblockTicket<'_>) -> StoreResult<()> {
+        each!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO unblock_tickets \
+                 (tenant_id, ticket_hash, user_id, email, counted_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(self.tenant)
+            .bind(ticket.ticket_hash)
+            .bind(ticket.user_id)
+            .bind(tessera_core::normalize_email(ticket.email))
+            .bind(ticket.counted_at)
+            .bind(ticket.expires_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Whether an unblock ticket is live (its page shows the button; nothing is used up).
+    pub async fn unblock_ticket_live(&self, ticket_hash: &[u8], now: i64) -> StoreResult<bool> {
+        each!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT 1 FROM unblock_tickets \
+                 WHERE tenant_id = $1 AND ticket_hash = $2 AND expires_at > $3",
+            )
+            .bind(self.tenant)
+            .bind(ticket_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.is_some())
+        })
+    }
+
+    /// Uses an unblock ticket up and forgets the count it was issued for, in one
+    /// transaction: exactly one of any number of concurrent presenters gets the user's id
+    /// and the address the count was kept for. `None`: no such live ticket.
+    pub async fn redeem_unblock_ticket(
+        &self,
+        ticket_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<(String, String)>> {
+        each!(self, |pool| {
+            let mut tx = pool.begin_write(None).await?;
+            let Some(ticket) = sqlx::query(
+                "DELETE FROM unblock_tickets \
+                 WHERE tenant_id = $1 AND ticket_hash = $2 AND expires_at > $3 \
+                 RETURNING user_id, email, counted_at",
+            )
+            .bind(self.tenant)
+            .bind(ticket_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let user_id: String = ticket.try_get("user_id")?;
+            let email: String = ticket.try_get("email")?;
+            let counted_at: String = ticket.try_get("counted_at")?;
+            sqlx::query(
+                "DELETE FROM login_failures WHERE tenant_id = $1 AND email = $2 AND ip = $3",
+            )
+            .bind(self.tenant)
+            .bind(&email)
+            .bind(&counted_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some((user_id, email)))
         })
     }
 }

@@ -47,6 +47,7 @@ on_both_backends!(
     purge_removes_only_expired_rows_in_batches,
     login_failures_count_per_account_and_address,
     login_blocks_list_the_networks_at_the_lockout_and_settings_patch_by_member,
+    an_unblock_ticket_lifts_its_one_block_once,
     users_are_unique_per_email_case_insensitively,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     a_refresh_family_is_read_with_its_user,
@@ -471,6 +472,7 @@ async fn purge_removes_only_expired_rows_in_batches(store: &Store) {
             refresh_tokens: 0,
             reset_codes: 0,
             verification_tickets: 0,
+            unblock_tickets: 0,
             admin_sessions: 0,
             jobs: 0,
             remembered_browsers: 0,
@@ -587,6 +589,60 @@ async fn login_blocks_list_the_networks_at_the_lockout_and_settings_patch_by_mem
     );
     // The tenant's other documents are apart.
     assert!(store.tenant_settings().await.unwrap().is_empty());
+}
+
+async fn an_unblock_ticket_lifts_its_one_block_once(store: &Store) {
+    let user = store
+        .create_user(&new_user("U@x.io"), "auth0|u", 1)
+        .await
+        .unwrap();
+    for network in ["1.1.1.1", "2.2.2.2"] {
+        for _ in 0..3 {
+            store
+                .record_login_failure("u@x.io", network, 1)
+                .await
+                .unwrap();
+        }
+    }
+    let ticket = |hash: &'static [u8], expires_at| NewUnblockTicket {
+        ticket_hash: hash,
+        user_id: "auth0|u",
+        email: "U@X.io",
+        counted_at: "1.1.1.1",
+        expires_at,
+    };
+    store
+        .put_unblock_ticket(&ticket(b"live", 100))
+        .await
+        .unwrap();
+    store.put_unblock_ticket(&ticket(b"old", 10)).await.unwrap();
+    assert!(store.unblock_ticket_live(b"live", 50).await.unwrap());
+    assert!(!store.unblock_ticket_live(b"old", 50).await.unwrap());
+    assert!(!store.unblock_ticket_live(b"other", 50).await.unwrap());
+    assert_eq!(store.redeem_unblock_ticket(b"old", 50).await.unwrap(), None);
+    assert_eq!(
+        store.redeem_unblock_ticket(b"live", 50).await.unwrap(),
+        Some((user.user_id.clone(), "u@x.io".to_string()))
+    );
+    assert_eq!(store.login_failures("u@x.io", "1.1.1.1").await.unwrap(), 0);
+    assert_eq!(
+        store.login_failures("u@x.io", "2.2.2.2").await.unwrap(),
+        3,
+        "another network's block stays"
+    );
+    assert_eq!(
+        store.redeem_unblock_ticket(b"live", 50).await.unwrap(),
+        None,
+        "once"
+    );
+    // Expired tickets go with the purge; a deleted user's with the user.
+    assert_eq!(store.purge_expired(50).await.unwrap().unblock_tickets, 1);
+    store
+        .put_unblock_ticket(&ticket(b"again", 100))
+        .await
+        .unwrap();
+    store.delete_user(&user.user_id, 60).await.unwrap();
+    assert!(!store.unblock_ticket_live(b"again", 50).await.unwrap());
 }
 
 async fn users_are_unique_per_email_case_insensitively(store: &Store) {
