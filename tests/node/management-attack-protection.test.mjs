@@ -105,15 +105,17 @@ describe(`auth0 ${SDK_VERSION} ManagementClient: brute-force protection in Tesse
     assert.equal(await login(PASSWORD), 'signed in');
   });
 
-  it('refuses a shield Tessera does not have, changing nothing', async () => {
+  it('takes Auth0\'s default shields and refuses one Tessera does not have', async () => {
+    const both = await mgmt.attackProtection.bruteForceProtection.update({
+      shields: ['block', 'user_notification'],
+    });
+    assert.deepEqual(both.shields, ['block', 'user_notification']);
     await assert.rejects(
-      mgmt.attackProtection.bruteForceProtection.update({
-        shields: ['block', 'user_notification'],
-      }),
-      (error) => error.statusCode === 400 && /does not mail/.test(error.message),
+      mgmt.attackProtection.bruteForceProtection.update({ shields: ['block', 'captcha'] }),
+      (error) => error.statusCode === 400 && /Unknown shield/.test(error.message),
     );
     const now = await mgmt.attackProtection.bruteForceProtection.get();
-    assert.deepEqual(now.shields, ['block']);
+    assert.deepEqual(now.shields, ['block', 'user_notification'], 'unchanged by the refusal');
     assert.equal(now.max_attempts, 2);
   });
 });

@@ -27,6 +27,7 @@ pub(crate) const MAX_ALLOWLIST: usize = 100;
 pub(crate) const PER_IDENTIFIER_AND_IP: &str = "count_per_identifier_and_ip";
 pub(crate) const PER_IDENTIFIER: &str = "count_per_identifier";
 pub(crate) const BLOCK: &str = "block";
+pub(crate) const USER_NOTIFICATION: &str = "user_notification";
 /// Where an account's failures from every network are counted in `count_per_identifier`
 /// mode (a network's key is never empty).
 const EVERY_NETWORK: &str = "";
@@ -37,6 +38,9 @@ pub(crate) struct BruteForce {
     pub(crate) enabled: bool,
     /// The `block` shield: an account past the threshold is refused.
     pub(crate) block: bool,
+    /// The `user_notification` shield: the account's owner is mailed a link lifting the
+    /// block when it starts (`crate::hosted::unblock`).
+    pub(crate) notify: bool,
     /// `count_per_identifier_and_ip` (one count per account and network) rather than
     /// `count_per_identifier` (one per account).
     pub(crate) per_network: bool,
@@ -67,6 +71,7 @@ impl BruteForce {
                 .and_then(Value::as_bool)
                 .unwrap_or(true),
             block: !stored.contains_key("shields") || strings("shields").iter().any(|s| s == BLOCK),
+            notify: strings("shields").iter().any(|s| s == USER_NOTIFICATION),
             per_network: stored.get("mode").and_then(Value::as_str) != Some(PER_IDENTIFIER),
             max_attempts: stored
                 .get("max_attempts")
@@ -82,7 +87,10 @@ impl BruteForce {
 
     /// Auth0's shape.
     pub(crate) fn json(&self) -> Value {
-        let shields: Vec<&str> = if self.block { vec![BLOCK] } else { vec![] };
+        let shields: Vec<&str> = [(self.block, BLOCK), (self.notify, USER_NOTIFICATION)]
+            .into_iter()
+            .filter_map(|(on, shield)| on.then_some(shield))
+            .collect();
         let allowlist: Vec<String> = self.allowlist.iter().map(shown).collect();
         json!({
             "enabled": self.enabled,
@@ -112,6 +120,12 @@ impl BruteForce {
     /// Whether the `attempt`th consecutive attempt (this one counted) is refused.
     pub(crate) fn locks_out(&self, attempt: i64) -> bool {
         self.block && attempt > self.max_attempts
+    }
+
+    /// Whether the `attempt`th attempt starts a block its owner is to be told of: the
+    /// first refused one (counts are atomic, so exactly one attempt is it).
+    pub(crate) fn notifies(&self, attempt: i64) -> bool {
+        self.notify && self.block && attempt == self.max_attempts + 1
     }
 
     /// Whether a recorded count keyed `counted_at` is a block in force now.
@@ -173,17 +187,27 @@ pub(crate) fn checked(member: &str, value: &Value) -> Result<Value, String> {
         },
         "shields" => {
             let shields = strings(value, "shields", 2)?;
-            if let Some(other) = shields.iter().find(|shield| *shield != BLOCK) {
+            if let Some(other) = shields
+                .iter()
+                .find(|shield| ![BLOCK, USER_NOTIFICATION].contains(&shield.as_str()))
+            {
                 let shown: String = other.chars().take(40).collect();
-                return Err(if other == "user_notification" {
-                    "Tessera does not mail users about blocks: shields are [] or [\"block\"]"
-                        .to_string()
-                } else {
-                    format!("Unknown shield {shown:?}: shields are [] or [\"block\"]")
-                });
+                return Err(format!(
+                    "Unknown shield {shown:?}: shields are \"block\" and \"user_notification\""
+                ));
             }
-            let block = !shields.is_empty();
-            Ok(json!(if block { vec![BLOCK] } else { vec![] }))
+            let has = |shield: &str| shields.iter().any(|s| s == shield);
+            if has(USER_NOTIFICATION) && !has(BLOCK) {
+                return Err(
+                    "user_notification tells the owner of a block: it needs the block shield"
+                        .to_string(),
+                );
+            }
+            let kept: Vec<&str> = [BLOCK, USER_NOTIFICATION]
+                .into_iter()
+                .filter(|shield| has(shield))
+                .collect();
+            Ok(json!(kept))
         }
         "allowlist" => {
             let entries = strings(value, "allowlist", MAX_ALLOWLIST)?;
@@ -255,6 +279,16 @@ mod tests {
         let v6: IpAddr = "2001:db8::1:2:3:4".parse().unwrap();
         assert_eq!(settings.counted_at(v6), "2001:db8::");
         assert!(!settings.locks_out(10) && settings.locks_out(11));
+        assert!(!settings.notifies(11), "no user_notification shield");
+        let notifying = BruteForce::from_stored(
+            &stored(json!({"shields": ["block", "user_notification"], "max_attempts": 3})),
+            10,
+        );
+        assert_eq!(
+            notifying.json()["shields"],
+            json!(["block", "user_notification"])
+        );
+        assert!(!notifying.notifies(3) && notifying.notifies(4) && !notifying.notifies(5));
     }
 
     #[test]
@@ -300,8 +334,13 @@ mod tests {
             Ok(json!(["block"]))
         );
         assert_eq!(checked("shields", &json!([])), Ok(json!([])));
-        let refused = checked("shields", &json!(["block", "user_notification"])).unwrap_err();
-        assert!(refused.contains("does not mail"), "{refused}");
+        assert_eq!(
+            checked("shields", &json!(["user_notification", "block"])),
+            Ok(json!(["block", "user_notification"]))
+        );
+        let refused = checked("shields", &json!(["user_notification"])).unwrap_err();
+        assert!(refused.contains("needs the block shield"), "{refused}");
+        assert!(checked("shields", &json!(["block", "captcha"])).is_err());
         assert!(checked("shields", &json!(["block", "x", "y"])).is_err());
         assert_eq!(
             checked("allowlist", &json!(["10.1.2.3/8", "::1", "::1/128"])),

@@ -65,7 +65,7 @@ pub use management::wire;
 pub use upstream_logout::{AtTheProvider, at_the_provider};
 
 use edge::{cors, deadline, headers, metrics, rejections};
-use hosted::{consent, dbconnections, email_verification, login, password_reset};
+use hosted::{consent, dbconnections, email_verification, login, password_reset, unblock};
 pub use mail::{MailConfig, MailError};
 use oauth::{authorize, discovery, logout, token, userinfo};
 pub use state::AppState;
@@ -415,6 +415,7 @@ const ROUTES: &[Route] = &[
     ("/u/email-verification", || {
         get(email_verification::page).post(email_verification::submit)
     }),
+    ("/u/unblock", || get(unblock::page).post(unblock::submit)),
     ("/dbconnections/signup", || {
         post(dbconnections::signup).options(cors::preflight_registered)
     }),

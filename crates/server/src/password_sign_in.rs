@@ -68,6 +68,11 @@ pub(crate) async fn check(
             .record_login_failure(username, &counted_at, now())
             .await?;
         if protection.locks_out(attempt) {
+            if protection.notifies(attempt) {
+                state
+                    .mailer()
+                    .notify_blocked(database, username, &counted_at, attempt - 1);
+            }
             state.metrics().login(Login::Locked);
             refused(
                 "limit_wc",

@@ -1118,9 +1118,9 @@ async fn administered_protection_holds_against_its_own_controls() {
             json!({"allowlist": "0.0.0.0/0"}).to_string().into_bytes(),
         ),
         (
-            "the user_notification shield",
+            "the notification without the block",
             "application/json",
-            json!({"shields": ["block", "user_notification"]})
+            json!({"shields": ["user_notification"]})
                 .to_string()
                 .into_bytes(),
         ),
@@ -1340,5 +1340,229 @@ async fn administered_protection_holds_against_its_own_controls() {
         listed == json!({"blocked_for": []}),
         &listed,
     );
+    tally.finish();
+}
+
+/// The links brute-force protection's `user_notification` shield mails (`/u/unblock`),
+/// attacked: forged, empty and oversized tickets, a missing CSRF token, a mail scanner's
+/// fetches, a replay, ten presses of one link at once, a link for one network presented to
+/// lift another's block, thirty guesses at once across the threshold (one mail), guesses at
+/// an account that does not exist (no mail, the same answer), a deleted user's link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unblock_links_lift_their_own_block_once() {
+    let mut tally = Tally::new("brute_force/unblock_links");
+    let (server, mut smtp) = spawn_with_mail(|config| {
+        config.login_attempts_per_minute = 1_000;
+        config.trusted_proxies = TrustedProxies::parse(["127.0.0.1"]).expect("a range");
+    })
+    .await;
+    let server = Arc::new(server);
+    let token = server
+        .management_token(&["update:attack_protection", "delete:users"])
+        .await;
+    let settings = json!({"max_attempts": 2, "shields": ["block", "user_notification"]});
+    server
+        .management_call(
+            &token,
+            reqwest::Method::PATCH,
+            "/attack-protection/brute-force-protection",
+            settings,
+        )
+        .await;
+    let demo = server.user_email.clone();
+    let form = Arc::new(LoginForm::open(&server).await);
+    let from = |network: &'static str| [("x-forwarded-for", network)];
+    // Two networks blocked in turn: a mail each.
+    let mut links = Vec::new();
+    for network in ["198.51.100.1", "198.51.100.2"] {
+        for _ in 0..2 {
+            form.login_from(&server, &demo, "not the password", &from(network))
+                .await;
+        }
+        let answer = form
+            .login_from(&server, &demo, PASSWORD, &from(network))
+            .await;
+        tally.case(
+            format_args!("{network} is locked out"),
+            answer.is(429, LOCKED),
+            &answer,
+        );
+        let mail = smtp.next().await;
+        let body = mail.body();
+        tally.case(
+            format_args!("the mail names {network}"),
+            body.contains(network),
+            &body,
+        );
+        links.push(mail.link("/u/unblock?ticket="));
+    }
+    // The page, and what a press posts.
+    let browser = browser();
+    let open = |link: String| {
+        let browser = browser.clone();
+        async move {
+            let response = browser.get(link).send().await.expect("the server answers");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+    let press = |ticket: String, csrf: String| {
+        let browser = browser.clone();
+        let url = server.url("/u/unblock");
+        async move {
+            browser
+                .post(url)
+                .form(&[("ticket", ticket), ("csrf", csrf)])
+                .send()
+                .await
+                .expect("the server answers")
+                .status()
+                .as_u16()
+        }
+    };
+    let (status, page_a) = open(links[0].clone()).await;
+    tally.status("the first link's page", status, 200);
+    let csrf = hidden_field(&page_a, "csrf");
+    for _ in 0..3 {
+        open(links[0].clone()).await;
+    }
+    let answer = form
+        .login_from(&server, &demo, PASSWORD, &from("198.51.100.1"))
+        .await;
+    tally.case(
+        "a mail scanner fetching the link lifts nothing",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    let forged = "A".repeat(43);
+    let long = "A".repeat(10_000);
+    for (label, ticket) in [
+        ("a forged ticket", forged.as_str()),
+        ("an empty ticket", ""),
+        ("a 10,000-character ticket", long.as_str()),
+        ("a ticket with a NUL", "abc\u{0}def"),
+    ] {
+        let (status, _) = open(format!("{}?ticket={}", server.url("/u/unblock"), ticket)).await;
+        tally.status(format_args!("the page of {label}"), status, 400);
+        let status = press(ticket.to_string(), csrf.clone()).await;
+        tally.status(format_args!("pressing with {label}"), status, 400);
+    }
+    let ticket_a = hidden_field(&page_a, "ticket");
+    let status = press(ticket_a.clone(), "not the token".into()).await;
+    tally.status("pressing without the CSRF token", status, 403);
+    let answer = form
+        .login_from(&server, &demo, PASSWORD, &from("198.51.100.1"))
+        .await;
+    tally.case(
+        "after the refused presses: still locked",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+
+    // The first network's link lifts the first network's block only, once.
+    tally.status(
+        "the first link pressed",
+        press(ticket_a.clone(), csrf.clone()).await,
+        200,
+    );
+    tally.status("pressed again", press(ticket_a, csrf.clone()).await, 400);
+    let answer = form
+        .login_from(&server, &demo, PASSWORD, &from("198.51.100.2"))
+        .await;
+    tally.case(
+        "the second network is still locked out",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    let answer = form
+        .login_from(&server, &demo, PASSWORD, &from("198.51.100.1"))
+        .await;
+    tally.status("the first network signs in", answer.status, 303);
+
+    // Ten presses of the second link at once: one lifts it.
+    let (_, page_b) = open(links[1].clone()).await;
+    let ticket_b = hidden_field(&page_b, "ticket");
+    let csrf_b = hidden_field(&page_b, "csrf");
+    let presses: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(press(ticket_b.clone(), csrf_b.clone())))
+        .collect();
+    let mut lifted = 0;
+    for pressing in presses {
+        let status = pressing.await.expect("the press ends");
+        lifted += usize::from(status == 200);
+        tally.status_in("a parallel press", status, &[200, 400]);
+    }
+    tally.case("of ten parallel presses one lifted", lifted == 1, lifted);
+
+    // Thirty guesses at once across the threshold from a third network: one mail.
+    let guesses: Vec<_> = (0..30)
+        .map(|n| {
+            let (server, form) = (server.clone(), form.clone());
+            tokio::spawn(async move {
+                let password = format!("guess {n}");
+                form.login_from(
+                    &server,
+                    &server.user_email,
+                    &password,
+                    &[("x-forwarded-for", "198.51.100.3")],
+                )
+                .await
+            })
+        })
+        .collect();
+    for guess in guesses {
+        let answer = guess.await.expect("the guess ends");
+        tally.case(
+            "a parallel guess: 401 or 429",
+            answer.is(401, WRONG_CREDENTIALS) || answer.is(429, LOCKED),
+            &answer,
+        );
+    }
+    let third = smtp.next().await;
+    tally.case(
+        "the third network's block: a mail",
+        third.body().contains("198.51.100.3"),
+        third.body(),
+    );
+    // Guesses at an account that does not exist: the same answers, no mail.
+    for _ in 0..2 {
+        form.login_from(&server, "ghost@example.com", "guess", &from("198.51.100.4"))
+            .await;
+    }
+    let answer = form
+        .login_from(
+            &server,
+            "ghost@example.com",
+            PASSWORD,
+            &from("198.51.100.4"),
+        )
+        .await;
+    tally.case(
+        "an unknown account is locked out alike",
+        answer.is(429, LOCKED),
+        &answer,
+    );
+    // A deleted user's link dies with the user; the mail it carries comes after the
+    // ghost's guesses, so "no mail" for the ghost is checked by what arrives next.
+    for _ in 0..2 {
+        form.login_from(&server, &demo, "not the password", &from("198.51.100.5"))
+            .await;
+    }
+    form.login_from(&server, &demo, PASSWORD, &from("198.51.100.5"))
+        .await;
+    let next = smtp.next().await;
+    tally.case(
+        "the next mail is the real account's, none for the unknown one nor a second for the third network",
+        next.body().contains("198.51.100.5"),
+        next.body(),
+    );
+    let link = next.link("/u/unblock?ticket=");
+    let id: String = url::form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect();
+    let (status, _) = server
+        .management_request(&token, "DELETE", &format!("/users/{id}"))
+        .await;
+    tally.status("the user deleted", status, 204);
+    let (status, _) = open(link).await;
+    tally.status("the deleted user's link", status, 400);
     tally.finish();
 }

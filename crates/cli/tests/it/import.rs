@@ -131,7 +131,6 @@ fn a_tenant_and_its_users_are_imported_then_skipped() {
         "ignored members of clients (Tessera has no such setting): jwt_configuration, oidc_conformant",
         "created attackProtection: 1",
         "ignored members of attackProtection (Tessera has no such setting): breachedPasswordDetection, suspiciousIpThrottling",
-        "ignored members of attackProtection.bruteForceProtection (Tessera has no such setting): shields: user_notification",
     ] {
         assert!(report.contains(line), "{line:?} missing from:\n{report}");
     }
@@ -143,7 +142,8 @@ fn a_tenant_and_its_users_are_imported_then_skipped() {
     });
     assert_eq!(
         Value::Object(brute_force),
-        json!({"enabled": true, "shields": ["block"], "mode": "count_per_identifier_and_ip",
+        json!({"enabled": true, "shields": ["block", "user_notification"],
+               "mode": "count_per_identifier_and_ip",
                "allowlist": ["10.0.0.0/8"], "max_attempts": 7})
     );
     let apis = env.json(&["apis", "list"]);

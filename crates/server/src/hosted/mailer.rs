@@ -4,7 +4,7 @@
 //! where `crate::email_provider` says at that moment: the tenant's enabled provider, else the
 //! configured transport. What each mail
 //! says is beside its feature: `reset_codes.rs` (password reset codes),
-//! `email_verification.rs` (verification links). `AppState` holds this service.
+//! `email_verification.rs` (verification links), `unblock.rs` (blocked-account links). `AppState` holds this service.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::ServerConfig;
 use crate::cache::ConfigReads;
 use crate::edge::throttle::ClusterThrottle;
 use crate::email_provider;
-use crate::hosted::{email_verification, reset_codes};
+use crate::hosted::{email_verification, reset_codes, unblock};
 use crate::mail::{MailConfig, MailError};
 
 /// Reset codes one address may be sent per `ADDRESS_WINDOW` (whoever asks).
@@ -42,6 +42,8 @@ enum MailJob {
         user_id: String,
         application_name: Option<String>,
     },
+    /// A link lifting a brute-force block, to the blocked account's owner if there is one.
+    BlockedAccount(unblock::Blocked),
 }
 
 /// What the worker needs besides the job.
@@ -165,6 +167,30 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// Queues the mail telling the owner of the account `email` of the database
+    /// connection `connection` (if there is one) that it was blocked after `attempts`
+    /// failures counted at `counted_at`. Sent once per block: the caller asks at the first
+    /// refusal only.
+    pub(crate) fn notify_blocked(
+        &self,
+        connection: &str,
+        email: &str,
+        counted_at: &str,
+        attempts: i64,
+    ) {
+        enqueue(
+            &self.queue,
+            MailJob::BlockedAccount(unblock::Blocked {
+                connection: connection.to_string(),
+                email: normalize_email(email),
+                counted_at: counted_at.to_string(),
+                attempts,
+            }),
+        );
+    }
+}
+
 fn enqueue(queue: &mpsc::Sender<MailJob>, job: MailJob) {
     if queue.try_send(job).is_err() {
         tracing::warn!("mail queue full; a mail was dropped");
@@ -186,11 +212,13 @@ async fn deliver(mut jobs: mpsc::Receiver<MailJob>, context: MailContext) {
             } => {
                 email_verification::send_mail(&context, user_id, application_name.as_deref()).await
             }
+            MailJob::BlockedAccount(blocked) => unblock::send_mail(&context, blocked).await,
         };
         if let Err(error) = result {
             let kind = match job {
                 MailJob::ResetCode { .. } => "password reset",
                 MailJob::Verification { .. } => "verification",
+                MailJob::BlockedAccount(_) => "blocked-account",
             };
             tracing::warn!(%error, "{kind} mail not sent");
         }

@@ -16,4 +16,5 @@ pub(crate) mod password_reset;
 pub(crate) mod reset_codes;
 pub(crate) mod session;
 pub(crate) mod transaction;
+pub(crate) mod unblock;
 pub(crate) mod upstream;

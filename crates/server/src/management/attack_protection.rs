@@ -148,13 +148,12 @@ pub mod direct {
     use tessera_core::Metadata;
     use tessera_store::{Store, StoreResult};
 
-    use crate::brute_force::{self, BLOCK, BruteForce, DEFAULT_MAX_ATTEMPTS, MEMBERS};
+    use crate::brute_force::{self, BruteForce, DEFAULT_MAX_ATTEMPTS, MEMBERS};
 
     /// Auth0's brute-force settings as an export holds them (a0deploy's
     /// `attackProtection.bruteForceProtection`), checked as `PATCH` checks them: what to
-    /// store, and what is left out — members Tessera has no place for, and the
-    /// `user_notification` shield Auth0 turns on by default (Tessera mails nobody about a
-    /// block). A member Tessera has but cannot hold is refused.
+    /// store, and the members Tessera has no place for (left out). A member Tessera has
+    /// but cannot hold is refused.
     pub fn from_export(exported: &Map<String, Value>) -> Result<(Metadata, Vec<String>), String> {
         let mut stored = Metadata::new();
         let mut left_out = Vec::new();
@@ -163,20 +162,7 @@ pub mod direct {
                 left_out.push(member.clone());
                 continue;
             }
-            let value = match (member.as_str(), value.as_array()) {
-                ("shields", Some(shields)) if shields.iter().any(|s| s != BLOCK) => {
-                    left_out.extend(
-                        shields
-                            .iter()
-                            .filter(|s| *s != BLOCK)
-                            .map(|s| format!("shields: {}", s.as_str().unwrap_or("?"))),
-                    );
-                    let kept: Vec<&Value> = shields.iter().filter(|s| *s == BLOCK).collect();
-                    serde_json::json!(kept)
-                }
-                _ => value.clone(),
-            };
-            let checked = brute_force::checked(member, &value)
+            let checked = brute_force::checked(member, value)
                 .map_err(|why| format!("bruteForceProtection.{member}: {why}"))?;
             stored.insert(member.clone(), checked);
         }

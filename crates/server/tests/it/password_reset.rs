@@ -995,3 +995,78 @@ async fn a_code_resets_the_password_of_its_own_database_connection_only() {
         303
     );
 }
+
+/// Brute-force protection's `user_notification` shield: the account's owner is mailed once,
+/// when the block starts, a link that lifts that block (a button on the page; only its
+/// POST uses the link up). Guesses at an account that does not exist mail nobody.
+#[tokio::test]
+async fn a_blocked_account_is_mailed_a_link_that_lifts_the_block_once() {
+    let (server, mut smtp) = spawn_with_mail(|config| config.max_login_failures = 2).await;
+    let token = server.management_token(&["update:attack_protection"]).await;
+    server
+        .management_call(
+            &token,
+            reqwest::Method::PATCH,
+            "/attack-protection/brute-force-protection",
+            serde_json::json!({"shields": ["block", "user_notification"]}),
+        )
+        .await;
+    for _ in 0..2 {
+        for email in [server.user_email.as_str(), "nobody@example.com"] {
+            assert_eq!(login_status(&server, email, "wrong guess").await, 401);
+        }
+    }
+    for email in [server.user_email.as_str(), "nobody@example.com"] {
+        for _ in 0..2 {
+            assert_eq!(login_status(&server, email, PASSWORD).await, 429, "locked");
+        }
+    }
+    let mail = smtp.next().await;
+    assert_eq!(
+        mail.header("To").as_deref(),
+        Some(server.user_email.as_str()),
+        "to the owner"
+    );
+    let body = mail.body();
+    assert!(
+        body.contains("blocked from the network 127.0.0.1 after 2 failed sign-in attempts"),
+        "{body}"
+    );
+    let link = mail.link("/u/unblock?ticket=");
+    // One mail for one block, none for the account that does not exist.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(smtp.try_next().is_none(), "one mail only");
+
+    let browser = browser();
+    let page = browser.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert_eq!(
+        login_status(&server, &server.user_email, PASSWORD).await,
+        429,
+        "opening the link lifts nothing"
+    );
+    let press = || {
+        browser
+            .post(server.url("/u/unblock"))
+            .form(&[
+                ("ticket", hidden_field(&page, "ticket")),
+                ("csrf", hidden_field(&page, "csrf")),
+            ])
+            .send()
+    };
+    let response = press().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Account unblocked"));
+    assert_eq!(
+        login_status(&server, &server.user_email, PASSWORD).await,
+        303,
+        "unblocked"
+    );
+    assert_eq!(press().await.unwrap().status(), 400, "once");
+    assert_eq!(
+        login_status(&server, "nobody@example.com", PASSWORD).await,
+        429,
+        "another account's block stays"
+    );
+}
