@@ -71,7 +71,8 @@ pub(crate) async fn check(
             if protection.notifies(attempt) {
                 state
                     .mailer()
-                    .notify_blocked(database, username, &counted_at, attempt - 1);
+                    .notify_blocked(database, username, &counted_at, attempt - 1)
+                    .await;
             }
             state.metrics().login(Login::Locked);
             refused(

@@ -1347,7 +1347,8 @@ async fn administered_protection_holds_against_its_own_controls() {
 /// attacked: forged, empty and oversized tickets, a missing CSRF token, a mail scanner's
 /// fetches, a replay, ten presses of one link at once, a link for one network presented to
 /// lift another's block, thirty guesses at once across the threshold (one mail), guesses at
-/// an account that does not exist (no mail, the same answer), a deleted user's link.
+/// an account that does not exist (no mail, the same answer), a guesser with many networks
+/// (five mails an hour), a deleted user's link.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unblock_links_lift_their_own_block_once() {
     let mut tally = Tally::new("brute_force/unblock_links");
@@ -1557,6 +1558,35 @@ async fn unblock_links_lift_their_own_block_once() {
         next.body(),
     );
     let link = next.link("/u/unblock?ticket=");
+    // A guesser with many networks: five mails an hour for one account, then none.
+    for network in ["198.51.100.6", "198.51.100.7"] {
+        for _ in 0..2 {
+            form.login_from(&server, &demo, "not the password", &from(network))
+                .await;
+        }
+        let answer = form
+            .login_from(&server, &demo, PASSWORD, &from(network))
+            .await;
+        tally.case(
+            format_args!("{network} is locked out"),
+            answer.is(429, LOCKED),
+            &answer,
+        );
+    }
+    let fifth = smtp.next().await;
+    tally.case(
+        "the fifth block's mail",
+        fifth.body().contains("198.51.100.6"),
+        fifth.body(),
+    );
+    // The worker sends in order and at once; give it a moment to show no sixth.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let sixth = smtp.try_next().map(|mail| mail.body());
+    tally.case(
+        "no sixth mail within the hour",
+        sixth.is_none(),
+        format_args!("{sixth:?}"),
+    );
     let id: String = url::form_urlencoded::byte_serialize(server.user_id.as_bytes()).collect();
     let (status, _) = server
         .management_request(&token, "DELETE", &format!("/users/{id}"))

@@ -22,6 +22,9 @@ use crate::mail::{MailConfig, MailError};
 
 /// Reset codes one address may be sent per `ADDRESS_WINDOW` (whoever asks).
 const CODES_PER_ADDRESS: u32 = 5;
+/// Blocked-account mails one account may be sent per `ADDRESS_WINDOW`: a guesser with many
+/// networks blocks the account from each, and must not fill its owner's mailbox.
+const BLOCKED_MAILS_PER_ACCOUNT: u32 = 5;
 const ADDRESS_WINDOW: Duration = Duration::from_secs(3600);
 /// Mails waiting for the worker; beyond this they are dropped (and logged).
 const QUEUE: usize = 256;
@@ -73,6 +76,7 @@ pub(crate) struct Mailer {
     queue: mpsc::Sender<MailJob>,
     configured: bool,
     per_address: ClusterThrottle<String>,
+    blocked_mails: ClusterThrottle<String>,
     reset_code_lifetime: Duration,
 }
 
@@ -116,6 +120,12 @@ impl Mailer {
                 ADDRESS_WINDOW,
                 &context_store,
                 "reset_mail",
+            ),
+            blocked_mails: ClusterThrottle::new(
+                BLOCKED_MAILS_PER_ACCOUNT,
+                ADDRESS_WINDOW,
+                &context_store,
+                "blocked_mail",
             ),
             reset_code_lifetime,
         }
@@ -171,19 +181,24 @@ impl Mailer {
     /// Queues the mail telling the owner of the account `email` of the database
     /// connection `connection` (if there is one) that it was blocked after `attempts`
     /// failures counted at `counted_at`. Sent once per block: the caller asks at the first
-    /// refusal only.
-    pub(crate) fn notify_blocked(
+    /// refusal only; and at most `BLOCKED_MAILS_PER_ACCOUNT` an hour per account.
+    pub(crate) async fn notify_blocked(
         &self,
         connection: &str,
         email: &str,
         counted_at: &str,
         attempts: i64,
     ) {
+        let email = normalize_email(email);
+        if self.blocked_mails.check(email.clone()).await.is_err() {
+            tracing::info!("blocked-account mail not sent: this account's hourly limit");
+            return;
+        }
         enqueue(
             &self.queue,
             MailJob::BlockedAccount(unblock::Blocked {
                 connection: connection.to_string(),
-                email: normalize_email(email),
+                email,
                 counted_at: counted_at.to_string(),
                 attempts,
             }),
