@@ -319,6 +319,15 @@ describe('the dashboard in Chromium (tessera dev)', () => {
       await audit(page, 'dashboard-application-connections');
       await page.goto(`${dev.server}/admin/settings`);
       await audit(page, 'dashboard-settings');
+      // Brute-force protection: a threshold out of bounds is refused next to its field, then one saved.
+      await page.fill('#bf-max-attempts', '0');
+      await submit(page, 'Save brute-force protection');
+      assert.ok(await page.locator('#bf-max-attempts[aria-invalid="true"]').count(), 'the field is marked');
+      await audit(page, 'dashboard-settings-brute-force-error');
+      await page.fill('#bf-max-attempts', '25');
+      await submit(page, 'Save brute-force protection');
+      await page.getByText('The brute-force protection settings were saved.').waitFor();
+      assert.equal(await page.inputValue('#bf-max-attempts'), '25');
       // Signing out ends the dashboard's session and the login page's, then says so.
       await submit(page, 'Sign out');
       await page.waitForURL((url) => url.pathname === '/admin/signed-out');

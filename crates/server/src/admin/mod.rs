@@ -115,6 +115,9 @@ pub(crate) const ROUTES: &[Route] = &[
         get(users::details).post(users::save_details)
     }),
     ("/admin/users/{id}/block", || post(users::block)),
+    ("/admin/users/{id}/brute-force/lift", || {
+        post(users::lift_brute_force_blocks)
+    }),
     ("/admin/users/{id}/password", || post(users::set_password)),
     ("/admin/users/{id}/identities/unlink", || {
         post(users::unlink)
@@ -191,6 +194,9 @@ pub(crate) const ROUTES: &[Route] = &[
         post(settings::rotate_keys)
     }),
     ("/admin/settings/mfa", || post(settings::require_mfa)),
+    ("/admin/settings/brute-force", || {
+        post(settings::save_brute_force)
+    }),
 ];
 
 /// The object a dashboard form posted to `path` (`/admin/{section}/{id}/…`) changes, as
@@ -201,6 +207,11 @@ pub(crate) fn object_read(path: &str) -> Option<(&'static str, String)> {
     let mut segments = path.strip_prefix("/admin/")?.split('/');
     let section = segments.next()?;
     let id = segments.next()?;
+    // The one settings form whose object the Management API reads whole.
+    if (section, id) == ("settings", "brute-force") {
+        let read = "/attack-protection/brute-force-protection";
+        return Some((read, read.to_string()));
+    }
     if id.is_empty() || id == "new" {
         return None;
     }

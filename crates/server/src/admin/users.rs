@@ -1,9 +1,10 @@
 //! User Management → Users: search (prefix of an email, a name or a user id, answered
 //! from an index, paged in SQL), Create User, and a user's tabs — Details (profile,
-//! metadata editors, block, password, delete), Roles, Permissions, Authorized
-//! Applications, Multi-factor (the second factors, and resetting them), Sessions (in
-//! `user_sessions.rs`), Raw JSON. Every change is an operation of `management::users`,
-//! `user_access`, `grants` or `guardian`.
+//! metadata editors, block, brute-force blocks and lifting them, password, delete),
+//! Roles, Permissions, Authorized Applications, Multi-factor (the second factors, and
+//! resetting them), Sessions (in `user_sessions.rs`), Raw JSON. Every change is an
+//! operation of `management::users`, `user_access`, `grants`, `guardian` or
+//! `attack_protection`.
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
@@ -24,7 +25,8 @@ use super::{Paging, notice_of, query_of};
 use crate::AppState;
 use crate::management::roles::DescribedPermission;
 use crate::management::{
-    ApiError, Fields, connections, grants, guardian, roles, user_access, user_search, users, wire,
+    ApiError, Fields, attack_protection, connections, grants, guardian, roles, user_access,
+    user_search, users, wire,
 };
 use crate::pages::redirect;
 
@@ -250,6 +252,10 @@ struct DetailsPage<'a> {
     app_metadata: String,
     can_update: bool,
     can_delete: bool,
+    /// Where brute-force protection locked the account out: a network's address, or
+    /// "every network" for a count per account.
+    brute_force_blocks: Vec<String>,
+    can_lift_blocks: bool,
     error: Option<FormError>,
 }
 
@@ -268,6 +274,20 @@ async fn details_page<'a>(
     let linked = crate::management::users::linked_of(state, std::slice::from_ref(&user))
         .await
         .map_err(|error| views::operation_refused(&error))?;
+    // Every count at the threshold, in force or not: an administrator lifting a block
+    // before turning the protection back on needs to see it.
+    let blocks = attack_protection::blocks_of_user(state, &admin.principal, &user.user_id, false)
+        .await
+        .map_err(|error| views::operation_refused(&error))?;
+    let brute_force_blocks = blocks["blocked_for"]
+        .as_array()
+        .map(|blocks| {
+            blocks
+                .iter()
+                .map(|block| block["ip"].as_str().unwrap_or("every network").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(DetailsPage {
         frame: Frame::new(state, admin, "users", notice),
         tabs: tabs(&user, ""),
@@ -279,6 +299,8 @@ async fn details_page<'a>(
         app_metadata: pretty(&user.app_metadata),
         can_update: admin.may("update:users"),
         can_delete: admin.may("delete:users"),
+        brute_force_blocks,
+        can_lift_blocks: attack_protection::LIFT_BLOCKS.iter().all(|s| admin.may(s)),
         user,
         linked,
         error: None,
@@ -423,6 +445,19 @@ pub(crate) async fn block(
     };
     match result {
         Ok(user) => redirect(&format!("{}?notice=user_saved", user_path(&user, ""))),
+        Err(error) => views::operation_refused(&error),
+    }
+}
+
+/// `POST /admin/users/{id}/brute-force/lift`: forgets the failed password attempts that
+/// locked the user out (`DELETE /api/v2/user-blocks/{id}`); the `blocked` flag stays.
+pub(crate) async fn lift_brute_force_blocks(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm,
+) -> Response {
+    match attack_protection::lift_of_user(&state, &form.admin.principal, &id).await {
+        Ok(user) => redirect(&format!("{}?notice=blocks_lifted", user_path(&user, ""))),
         Err(error) => views::operation_refused(&error),
     }
 }

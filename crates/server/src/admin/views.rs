@@ -78,6 +78,10 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "keys_rotated" => "The signing keys were rotated.",
         "admins_mfa_on" => "Administrators now pass a second factor at their next sign-in.",
         "admins_mfa_off" => "Administrators no longer need a second factor to sign in.",
+        "brute_force_saved" => "The brute-force protection settings were saved.",
+        "blocks_lifted" => {
+            "Brute-force blocks lifted: the user signs in again from those networks."
+        }
         "action_created" => "The action was created as a draft: write its code, then deploy it.",
         "action_saved" => "The draft was saved. Deploy it for triggers to run it.",
         "action_deployed" => "The draft was deployed as a new version.",

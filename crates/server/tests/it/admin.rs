@@ -2673,3 +2673,294 @@ async fn an_administrator_sets_an_applications_back_channel_logout() {
     assert_eq!(response.status(), 302);
     assert_eq!(stored().await, None);
 }
+
+const BRUTE_FORCE: &str = "/attack-protection/brute-force-protection";
+
+/// The tenant's brute-force protection as the Management API answers it.
+async fn brute_force_settings(server: &TestServer) -> Value {
+    let token = server.management_token(&["read:attack_protection"]).await;
+    let (status, settings) = server.management_request(&token, "GET", BRUTE_FORCE).await;
+    assert_eq!(status, 200, "{settings}");
+    settings
+}
+
+#[tokio::test]
+async fn brute_force_protection_is_changed_on_the_settings_page_as_the_api_changes_it() {
+    let server = spawn().await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let (_, html) = page(&server, &admin, "/admin/settings").await;
+    assert!(html.contains("Brute-force protection"), "{html}");
+    assert!(
+        html.contains("locked out after 10 failed password attempts from one network"),
+        "the server's threshold until the tenant sets one: {html}"
+    );
+
+    let save = |fields: Vec<(&'static str, &'static str)>| {
+        let (server, admin) = (&server, &admin);
+        async move {
+            post(
+                server,
+                admin,
+                "/admin/settings",
+                "/admin/settings/brute-force",
+                &fields,
+            )
+            .await
+        }
+    };
+    let response = save(vec![
+        ("enabled", "on"),
+        ("block", "on"),
+        ("notify", "on"),
+        ("mode", "count_per_identifier"),
+        ("max_attempts", "7"),
+        ("allowlist", "10.1.2.3/8\r\n192.0.2.7\r\n\r\n"),
+    ])
+    .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+    assert_eq!(
+        location(&response),
+        "/admin/settings?notice=brute_force_saved"
+    );
+    let saved = serde_json::json!({
+        "enabled": true, "shields": ["block", "user_notification"],
+        "allowlist": ["10.0.0.0/8", "192.0.2.7"],
+        "mode": "count_per_identifier", "max_attempts": 7,
+    });
+    assert_eq!(brute_force_settings(&server).await, saved);
+    // Audited as every dashboard change, with the settings as they were before.
+    let events = management_events(&server).await;
+    let saving = events
+        .iter()
+        .find(|e| e["details"]["request"]["path"] == "/admin/settings/brute-force")
+        .unwrap_or_else(|| panic!("no event for the save: {events:?}"));
+    assert_eq!(saving["type"], "sapi", "{saving}");
+    assert_eq!(saving["details"]["before"]["max_attempts"], 10, "{saving}");
+    let (_, html) = page(&server, &admin, "/admin/settings?notice=brute_force_saved").await;
+    assert!(
+        html.contains("The brute-force protection settings were saved."),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<option value="count_per_identifier" selected>Per account</option>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"name="max_attempts" type="number" min="1" max="100" value="7""#));
+    assert!(html.contains("10.0.0.0/8\n192.0.2.7</textarea>"), "{html}");
+    assert!(
+        html.contains(r#"name="notify" aria-describedby="bf-notify-hint" checked>"#),
+        "{html}"
+    );
+
+    // Refusals: the API's message next to the field, what was typed kept, nothing changed.
+    for (max_attempts, allowlist, message, field) in [
+        (
+            "0",
+            "192.0.2.7",
+            "max_attempts must be an integer from 1 to 100",
+            "bf-max-attempts-error",
+        ),
+        (
+            "seven",
+            "192.0.2.7",
+            "Expected type integer but found type string",
+            "bf-max-attempts-error",
+        ),
+        (
+            "5",
+            "192.0.2.7\r\nnot-an-ip",
+            "allowlist entries are addresses or networks (CIDR): &#34;not-an-ip&#34; is neither",
+            "bf-allowlist-error",
+        ),
+    ] {
+        let response = save(vec![
+            ("enabled", "on"),
+            ("mode", "count_per_identifier_and_ip"),
+            ("max_attempts", max_attempts),
+            ("allowlist", allowlist),
+        ])
+        .await;
+        assert_eq!(response.status(), 400, "{max_attempts} {allowlist}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(message), "{message}: {html}");
+        assert!(html.contains(&format!(r#"id="{field}""#)), "{html}");
+        assert!(html.contains(r#"aria-invalid="true""#), "{html}");
+        assert!(
+            html.contains(&format!(r#"value="{max_attempts}""#)),
+            "what was typed is shown again: {html}"
+        );
+        assert_eq!(brute_force_settings(&server).await, saved, "{message}");
+        assert!(
+            html.contains("locked out after 7 failed password attempts from any network"),
+            "the summary says what is stored, not what was refused: {html}"
+        );
+    }
+    // Notifying the user of a block there is none of.
+    let response = save(vec![
+        ("enabled", "on"),
+        ("notify", "on"),
+        ("mode", "count_per_identifier"),
+        ("max_attempts", "7"),
+    ])
+    .await;
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("it needs the block shield"), "{html}");
+    assert!(html.contains(r#"id="bf-shields-error""#), "{html}");
+    assert_eq!(brute_force_settings(&server).await, saved);
+
+    // Unchecked boxes turn the protection and its block off.
+    let response = save(vec![
+        ("mode", "count_per_identifier_and_ip"),
+        ("max_attempts", "100"),
+        ("allowlist", ""),
+    ])
+    .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        brute_force_settings(&server).await,
+        serde_json::json!({
+            "enabled": false, "shields": [], "allowlist": [],
+            "mode": "count_per_identifier_and_ip", "max_attempts": 100,
+        })
+    );
+    let (_, html) = page(&server, &admin, "/admin/settings").await;
+    assert!(
+        html.contains("Off: failed password attempts are not counted."),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_reads_the_brute_force_protection_but_cannot_change_it() {
+    let server = spawn().await;
+    let read_only: Vec<&str> = every_scope()
+        .into_iter()
+        .filter(|s| s.starts_with("read:"))
+        .collect();
+    administrator(&server, "viewer@example.com", &read_only).await;
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let before = brute_force_settings(&server).await;
+    let (status, html) = page(&server, &viewer, "/admin/settings").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("locked out after 10 failed password attempts"));
+    assert!(
+        html.contains(r#"value="10""#),
+        "the values, read-only: {html}"
+    );
+    assert!(!html.contains("Save brute-force protection"), "{html}");
+    let response = post(
+        &server,
+        &viewer,
+        "/admin/settings",
+        "/admin/settings/brute-force",
+        &[
+            ("mode", "count_per_identifier"),
+            ("max_attempts", "1"),
+            ("allowlist", "0.0.0.0/0"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Insufficient scope"), "{html}");
+    assert_eq!(brute_force_settings(&server).await, before);
+}
+
+#[tokio::test]
+async fn a_user_locked_out_by_wrong_passwords_is_unblocked_from_their_page() {
+    let server = spawn_with(|config| config.max_login_failures = 3).await;
+    administrator(&server, "admin@example.com", &every_scope()).await;
+    let read_only: Vec<&str> = every_scope()
+        .into_iter()
+        .filter(|s| s.starts_with("read:"))
+        .collect();
+    administrator(&server, "viewer@example.com", &read_only).await;
+    let admin = signed_in(&server, "admin@example.com").await;
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let user_path = format!("/admin/users/{}", server.user_id.replace('|', "%7C"));
+    let (_, html) = page(&server, &admin, &user_path).await;
+    assert!(html.contains("No brute-force blocks."), "{html}");
+
+    let login = |password: &'static str| {
+        let server = &server;
+        async move {
+            let pkce = tessera_testkit::pkce();
+            let url = server.authorize_url(&[
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", pkce.challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ]);
+            let email = server.user_email.clone();
+            server
+                .submit_login(&browser(), &url, &email, password)
+                .await
+                .status()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(login("not the password").await, 401);
+    }
+    assert_eq!(login(PASSWORD).await, 429, "locked out");
+
+    let token = server
+        .management_token(&["read:users", "update:users"])
+        .await;
+    let user_blocks = format!("/user-blocks/{}", server.user_id.replace('|', "%7C"));
+    let (_, blocks) = server.management_request(&token, "GET", &user_blocks).await;
+    let network = blocks["blocked_for"][0]["ip"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a block from the login page's network: {blocks}"))
+        .to_string();
+
+    // The block is on the user's page, apart from the administrator's Block.
+    let (_, html) = page(&server, &admin, &user_path).await;
+    assert!(html.contains("Brute-force blocks"), "{html}");
+    assert!(html.contains(&format!("<li>{network}</li>")), "{html}");
+    assert!(!html.contains("No brute-force blocks."), "{html}");
+    assert!(html.contains("/brute-force/lift"), "{html}");
+    assert!(html.contains("Block user"), "the blocked flag's form stays");
+    // A viewer sees it, without the button, and cannot lift it.
+    let (_, html) = page(&server, &viewer, &user_path).await;
+    assert!(html.contains(&format!("<li>{network}</li>")), "{html}");
+    assert!(!html.contains("/brute-force/lift"), "{html}");
+    let lift = format!("{user_path}/brute-force/lift");
+    let response = post(&server, &viewer, &user_path, &lift, &[]).await;
+    assert_eq!(response.status(), 403);
+    let (_, still) = server.management_request(&token, "GET", &user_blocks).await;
+    assert_eq!(still, blocks);
+    // Without the page's CSRF token, nothing is lifted either.
+    let response = admin
+        .post(at(&server, &lift))
+        .form(&[("csrf", "not-the-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let (_, still) = server.management_request(&token, "GET", &user_blocks).await;
+    assert_eq!(still, blocks);
+
+    let response = post(&server, &admin, &user_path, &lift, &[]).await;
+    assert_eq!(response.status(), 302);
+    let back = location(&response);
+    assert_eq!(back, format!("{user_path}?notice=blocks_lifted"));
+    let (_, html) = page(&server, &admin, &back).await;
+    assert!(html.contains("Brute-force blocks lifted:"), "{html}");
+    assert!(html.contains("No brute-force blocks."), "{html}");
+    let (status, lifted) = server.management_request(&token, "GET", &user_blocks).await;
+    assert_eq!(
+        (status, lifted),
+        (200, serde_json::json!({"blocked_for": []}))
+    );
+    let (_, user) = server
+        .management_request(
+            &token,
+            "GET",
+            &format!("/users/{}", server.user_id.replace('|', "%7C")),
+        )
+        .await;
+    assert_eq!(user["blocked"], false, "the blocked flag was never set");
+    assert_eq!(login(PASSWORD).await, 303, "the user signs in again");
+}

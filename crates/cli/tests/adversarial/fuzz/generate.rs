@@ -397,6 +397,7 @@ pub(super) const ROUTES: &[Route] = &[
         &["ticket", "csrf"],
         Shape::Page,
     ),
+    route("/u/unblock", GET_POST, &["ticket", "csrf"], Shape::Page),
     route(
         "/dbconnections/signup",
         POST_OPTIONS,
@@ -597,6 +598,12 @@ pub(super) const ROUTES: &[Route] = &[
     route("/admin/users/new", GET, DASHBOARD, Shape::Page),
     route("/admin/users/{id}", GET_POST, DASHBOARD, Shape::Page),
     route("/admin/users/{id}/block", POST, DASHBOARD, Shape::Page),
+    route(
+        "/admin/users/{id}/brute-force/lift",
+        POST,
+        DASHBOARD,
+        Shape::Page,
+    ),
     route("/admin/users/{id}/password", POST, DASHBOARD, Shape::Page),
     route(
         "/admin/users/{id}/identities/unlink",
@@ -660,6 +667,20 @@ pub(super) const ROUTES: &[Route] = &[
         "/admin/settings/mfa",
         POST,
         &["csrf", "required"],
+        Shape::Page,
+    ),
+    route(
+        "/admin/settings/brute-force",
+        POST,
+        &[
+            "csrf",
+            "enabled",
+            "block",
+            "notify",
+            "mode",
+            "max_attempts",
+            "allowlist",
+        ],
         Shape::Page,
     ),
     route("/admin/actions", GET_POST, DASHBOARD, Shape::Page),
@@ -1112,7 +1133,14 @@ pub(super) const ROUTES: &[Route] = &[
     route(
         "/api/v2/attack-protection/brute-force-protection",
         GET_PATCH,
-        &["enabled", "shields", "allowlist", "mode", "max_attempts", "fields"],
+        &[
+            "enabled",
+            "shields",
+            "allowlist",
+            "mode",
+            "max_attempts",
+            "fields",
+        ],
         Shape::Management,
     ),
     route(
