@@ -693,7 +693,8 @@ async fn write_session_metadata(
 ) -> Result<(), StoreError> {
     let live = state
         .store()
-        .set_session_metadata(sid, metadata, now())
+        // The session the run signed in with: its absolute lifetime is not in question.
+        .set_session_metadata(sid, metadata, (now(), i64::MIN))
         .await?;
     tracing::info!(
         target: "tessera::actions",

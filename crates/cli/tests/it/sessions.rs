@@ -101,7 +101,7 @@ async fn a_users_sessions_are_listed_and_ended() {
     ]);
     assert!(
         store
-            .set_session_metadata("sid-phone", &metadata, now)
+            .set_session_metadata("sid-phone", &metadata, (now, 0))
             .await
             .unwrap()
     );

@@ -118,8 +118,10 @@ pub(crate) async fn update(
         ));
     };
     // A session past the tenant's absolute lifetime is not live, though its row may be.
-    found(store.find_session_by_sid(id, live_at(lifetimes)).await?)?;
-    if !store.set_session_metadata(id, &metadata, now()).await? {
+    if !store
+        .set_session_metadata(id, &metadata, live_at(lifetimes))
+        .await?
+    {
         return Err(not_found());
     }
     Ok(shape(

@@ -2427,7 +2427,7 @@ async fn an_administrator_signs_a_user_out_of_one_browser_one_application_or_eve
     assert!(
         server
             .store
-            .set_session_metadata(&sessions[1], &metadata, tessera_testkit::now())
+            .set_session_metadata(&sessions[1], &metadata, (tessera_testkit::now(), 0))
             .await
             .unwrap()
     );

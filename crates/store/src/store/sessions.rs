@@ -343,23 +343,25 @@ impl Store {
     }
 
     /// Replaces a live session's metadata (`api.session.setMetadata`, `PATCH
-    /// /api/v2/sessions/{id}`; the callers check its bounds); empty removes it. Whether a
-    /// live session was there.
+    /// /api/v2/sessions/{id}`; the callers check its bounds); empty removes it. Live as in
+    /// [`Self::find_session_by_sid`]: not expired, signed in after `signed_in_after` (the
+    /// tenant's absolute lifetime). Whether such a session was there.
     pub async fn set_session_metadata(
         &self,
         sid: &str,
         metadata: &BTreeMap<String, String>,
-        now: i64,
+        (now, signed_in_after): (i64, i64),
     ) -> StoreResult<bool> {
         each!(self, |pool| {
             let done = sqlx::query(
                 "UPDATE sessions SET metadata = $3 \
-                 WHERE tenant_id = $1 AND sid = $2 AND expires_at > $4",
+                 WHERE tenant_id = $1 AND sid = $2 AND expires_at > $4 AND auth_time > $5",
             )
             .bind(self.tenant)
             .bind(sid)
             .bind(metadata_column(metadata))
             .bind(now)
+            .bind(signed_in_after)
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)

@@ -2182,7 +2182,7 @@ async fn session_metadata_is_replaced_whole_and_only_on_a_live_session(store: &S
     ]);
     assert!(
         store
-            .set_session_metadata("meta", &first, 20)
+            .set_session_metadata("meta", &first, (20, 0))
             .await
             .unwrap()
     );
@@ -2205,7 +2205,7 @@ async fn session_metadata_is_replaced_whole_and_only_on_a_live_session(store: &S
     let second = BTreeMap::from([("device".to_string(), "phone".to_string())]);
     assert!(
         store
-            .set_session_metadata("meta", &second, 21)
+            .set_session_metadata("meta", &second, (21, 0))
             .await
             .unwrap()
     );
@@ -2213,7 +2213,7 @@ async fn session_metadata_is_replaced_whole_and_only_on_a_live_session(store: &S
     // Empty removes it all.
     assert!(
         store
-            .set_session_metadata("meta", &BTreeMap::new(), 22)
+            .set_session_metadata("meta", &BTreeMap::new(), (22, 0))
             .await
             .unwrap()
     );
@@ -2221,16 +2221,24 @@ async fn session_metadata_is_replaced_whole_and_only_on_a_live_session(store: &S
     // An expired session, an unknown one: nothing written, and said so.
     assert!(
         !store
-            .set_session_metadata("gone", &first, 20)
+            .set_session_metadata("gone", &first, (20, 0))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .set_session_metadata("nobody", &first, 20)
+            .set_session_metadata("nobody", &first, (20, 0))
             .await
             .unwrap()
     );
+    // Signed in before the tenant's absolute lifetime's cut: not live, not written.
+    assert!(
+        !store
+            .set_session_metadata("meta", &first, (20, 10))
+            .await
+            .unwrap()
+    );
+    assert!(metadata_of("meta").await.is_empty());
     let gone = store
         .find_session_by_sid("gone", (10, 0))
         .await
@@ -4803,7 +4811,7 @@ async fn a_purged_sessions_applications_are_told_it_expired(store: &Store) {
     let metadata = BTreeMap::from([("device".to_string(), "laptop".to_string())]);
     assert!(
         store
-            .set_session_metadata("gone", &metadata, 10)
+            .set_session_metadata("gone", &metadata, (10, 0))
             .await
             .unwrap()
     );
