@@ -33,6 +33,20 @@ pub(crate) fn with_form_action(mut response: Response, redirect_uri: &str) -> Re
     response
 }
 
+/// The page of a form posted over its network's throttle (a ticket's button: verification,
+/// unblock), with `Retry-After`.
+pub(crate) fn too_many_attempts(retry_after: u64) -> Response {
+    let mut response = crate::pages::error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "Too many attempts from your network. Wait a minute and try again.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
 pub(crate) fn csrf_failure() -> PageError {
     PageError::bad_request(
         "Request could not be verified",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_core::ids;
 use tessera_store::NewUnblockTicket;
@@ -22,7 +22,7 @@ use crate::clock::now;
 use crate::edge::client_ip::ClientIp;
 use crate::email_templates::{Part, Stored, Variables, render};
 use crate::error::PageError;
-use crate::hosted::forms::{csrf_failure, form_params, query_params};
+use crate::hosted::forms::{csrf_failure, form_params, query_params, too_many_attempts};
 use crate::hosted::mailer::{DeliveryError, MailContext};
 use crate::hosted::session;
 use crate::hosted::transaction::with_cookie;
@@ -235,15 +235,7 @@ pub(crate) async fn submit(
 ) -> Response {
     let result = async {
         if let Err(retry_after) = state.login_throttle().check(client_ip).await {
-            let mut response = pages::error_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                "Too many attempts from your network. Wait a minute and try again.",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            return Ok(response);
+            return Ok(too_many_attempts(retry_after));
         }
         let params = form_params(&headers, &body)?;
         if !session::csrf_cookie_matches(&state, &headers, params.get("csrf").unwrap_or("")) {
