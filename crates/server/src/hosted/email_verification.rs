@@ -14,17 +14,16 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tessera_core::ids;
 
 use crate::AppState;
 use crate::clock::now;
 use crate::edge::client_ip::ClientIp;
 use crate::email_templates::{Part, Stored, VERIFY_EMAIL, Variables, render};
 use crate::error::PageError;
-use crate::hosted::forms::{csrf_failure, form_params, query_params, too_many_attempts};
+use crate::hosted::forms::{csrf_failure, form_params, too_many_attempts};
 use crate::hosted::mailer::{DeliveryError, MailContext};
 use crate::hosted::session;
-use crate::hosted::transaction::with_cookie;
+use crate::hosted::ticket_links::{self, ticket_hash};
 use crate::mail::Outgoing;
 use crate::pages;
 use crate::verification_tickets::{TICKET_LIFETIME, issue_ticket};
@@ -32,9 +31,6 @@ use crate::verification_tickets::{TICKET_LIFETIME, issue_ticket};
 /// The `fv` event's description.
 const INVALID_TICKET_EVENT: &str =
     "The verification link was wrong, expired, used already or no longer for this address";
-
-/// A ticket is 43 base64url characters; anything much longer is not worth hashing.
-const MAX_TICKET_LEN: usize = 64;
 
 /// The mail worker's job: a link to the user's address, unless it is verified already or
 /// the user is gone. The tenant's `verify_email` template, when there is one, gives the
@@ -165,40 +161,21 @@ fn invalid_ticket_page() -> Response {
     )
 }
 
-fn ticket_hash(ticket: &str) -> Option<Vec<u8>> {
-    (!ticket.is_empty() && ticket.len() <= MAX_TICKET_LEN).then(|| ids::secret_hash(ticket))
-}
-
 /// `GET /u/email-verification?ticket=…`: the button, if the ticket is live. Uses nothing up.
 pub(crate) async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let result = async {
-        let params = query_params(query)?;
-        let ticket = params.get("ticket").unwrap_or("");
-        let Some(hash) = ticket_hash(ticket) else {
-            return Ok(invalid_ticket_page());
-        };
-        if !state
-            .store()
-            .email_verification_ticket_live(&hash, now())
-            .await?
-        {
-            return Ok(invalid_ticket_page());
-        }
-        let (csrf, cookie) = session::csrf_token(&state, &headers);
-        let page = ConfirmPage {
-            ticket,
-            csrf: &csrf,
-        };
-        Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
-    }
-    .await;
-    // The page's own URL holds the ticket; `edge::headers` gives every HTML page
-    // `Referrer-Policy: no-referrer`, so no Referer carries it on.
-    result.unwrap_or_else(IntoResponse::into_response)
+    let store = state.store();
+    ticket_links::button_page(
+        (&state, &headers),
+        query,
+        |hash| async move { store.email_verification_ticket_live(&hash, now()).await },
+        |ticket, csrf| pages::html(StatusCode::OK, &ConfirmPage { ticket, csrf }),
+        invalid_ticket_page,
+    )
+    .await
 }
 
 /// `POST /u/email-verification`: uses the ticket up and marks the address verified.

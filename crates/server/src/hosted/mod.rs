@@ -15,6 +15,7 @@ pub(crate) mod passkey;
 pub(crate) mod password_reset;
 pub(crate) mod reset_codes;
 pub(crate) mod session;
+pub(crate) mod ticket_links;
 pub(crate) mod transaction;
 pub(crate) mod unblock;
 pub(crate) mod upstream;

@@ -22,10 +22,10 @@ use crate::clock::now;
 use crate::edge::client_ip::ClientIp;
 use crate::email_templates::{Part, Stored, Variables, render};
 use crate::error::PageError;
-use crate::hosted::forms::{csrf_failure, form_params, query_params, too_many_attempts};
+use crate::hosted::forms::{csrf_failure, form_params, too_many_attempts};
 use crate::hosted::mailer::{DeliveryError, MailContext};
 use crate::hosted::session;
-use crate::hosted::transaction::with_cookie;
+use crate::hosted::ticket_links::{self, ticket_hash};
 use crate::mail::Outgoing;
 use crate::pages;
 
@@ -36,8 +36,6 @@ pub(crate) const BLOCKED_ACCOUNT: &str = "blocked_account";
 const TICKET_LIFETIME: Duration = Duration::from_secs(5 * 24 * 3600);
 /// The page's path; the ticket follows in its query.
 const PAGE: &str = "u/unblock";
-/// A ticket is 43 base64url characters; anything much longer is not worth hashing.
-const MAX_TICKET_LEN: usize = 64;
 const DEFAULT_SUBJECT: &str = "Your account was blocked";
 
 /// What the mail worker was asked: the account of the database connection `connection`
@@ -194,36 +192,21 @@ fn invalid_ticket_page() -> Response {
     )
 }
 
-fn ticket_hash(ticket: &str) -> Option<Vec<u8>> {
-    (!ticket.is_empty() && ticket.len() <= MAX_TICKET_LEN).then(|| ids::secret_hash(ticket))
-}
-
 /// `GET /u/unblock?ticket=…`: the button, if the ticket is live. Uses nothing up.
 pub(crate) async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let result = async {
-        let params = query_params(query)?;
-        let ticket = params.get("ticket").unwrap_or("");
-        let Some(hash) = ticket_hash(ticket) else {
-            return Ok(invalid_ticket_page());
-        };
-        if !state.store().unblock_ticket_live(&hash, now()).await? {
-            return Ok(invalid_ticket_page());
-        }
-        let (csrf, cookie) = session::csrf_token(&state, &headers);
-        let page = ConfirmPage {
-            ticket,
-            csrf: &csrf,
-        };
-        Ok::<_, PageError>(with_cookie(pages::html(StatusCode::OK, &page), cookie))
-    }
-    .await;
-    // `edge::headers` gives every HTML page `Referrer-Policy: no-referrer`: no Referer
-    // carries the ticket on.
-    result.unwrap_or_else(IntoResponse::into_response)
+    let store = state.store();
+    ticket_links::button_page(
+        (&state, &headers),
+        query,
+        |hash| async move { store.unblock_ticket_live(&hash, now()).await },
+        |ticket, csrf| pages::html(StatusCode::OK, &ConfirmPage { ticket, csrf }),
+        invalid_ticket_page,
+    )
+    .await
 }
 
 /// `POST /u/unblock`: uses the ticket up and lifts its block.
