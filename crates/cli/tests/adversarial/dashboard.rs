@@ -1573,3 +1573,235 @@ async fn the_sessions_tab_ends_only_the_users_own_sessions() {
     );
     tally.finish();
 }
+
+/// The dashboard's brute-force forms (Settings' section, a user's Unblock), pushed: no or a
+/// wrong CSRF token, sent cross-site, a viewer's, out-of-bounds and malformed fields, an
+/// Unblock aimed at an unknown or doctored user. Every one is refused; the settings stay as
+/// they were and the lockout holds.
+#[tokio::test]
+async fn the_brute_force_forms_refuse_hostile_posts_and_change_nothing() {
+    let server = spawn().await;
+    let mut tally = Tally::new("dashboard/brute_force");
+    user(&server, "admin@example.com", Some(ADMIN_ROLE.id)).await;
+    user(&server, "viewer@example.com", Some(VIEWER_ROLE.id)).await;
+    let locked = create_user(&server.store, "locked@example.com", PASSWORD).await;
+    for _ in 0..10 {
+        server
+            .store
+            .record_login_failure("locked@example.com", "203.0.113.9", 1)
+            .await
+            .unwrap();
+    }
+    let admin = signed_in(&server, "admin@example.com").await;
+    let csrf = csrf_of(&server, &admin).await;
+    let viewer = signed_in(&server, "viewer@example.com").await;
+    let viewer_csrf = csrf_of(&server, &viewer).await;
+    let settings = "/admin/settings/brute-force";
+    let id: String = url::form_urlencoded::byte_serialize(locked.as_bytes()).collect();
+    let lift = format!("/admin/users/{id}/brute-force/lift");
+    let good = |token: &str| {
+        vec![
+            ("csrf", token.to_string()),
+            ("enabled", "on".to_string()),
+            ("block", "on".to_string()),
+            ("mode", "count_per_identifier_and_ip".to_string()),
+            ("max_attempts", "1".to_string()),
+            ("allowlist", "0.0.0.0/0".to_string()),
+        ]
+    };
+    let with = |token: &str, field: &'static str, value: String| {
+        let mut form: Vec<(&str, String)> = good(token)
+            .into_iter()
+            .filter(|(name, _)| *name != field)
+            .collect();
+        form.push((field, value));
+        form
+    };
+    let huge_allowlist = (0..200)
+        .map(|i| format!("10.0.{i}.0/24"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // (case, who posts, where, the form, headers beside it)
+    type Post<'a> = (
+        String,
+        &'a reqwest::Client,
+        String,
+        Vec<(&'a str, String)>,
+        Vec<(&'a str, &'a str)>,
+    );
+    let mut posts: Vec<Post> = vec![
+        (
+            "no token".into(),
+            &admin,
+            settings.into(),
+            good("").into_iter().skip(1).collect(),
+            vec![],
+        ),
+        (
+            "a wrong token".into(),
+            &admin,
+            settings.into(),
+            good(&"x".repeat(43)),
+            vec![],
+        ),
+        (
+            "a cross-site post".into(),
+            &admin,
+            settings.into(),
+            good(&csrf),
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+        (
+            "a viewer's post".into(),
+            &viewer,
+            settings.into(),
+            good(&viewer_csrf),
+            vec![],
+        ),
+        (
+            "no attempts".into(),
+            &admin,
+            settings.into(),
+            with(&csrf, "max_attempts", "0".into()),
+            vec![],
+        ),
+        (
+            "a huge threshold".into(),
+            &admin,
+            settings.into(),
+            with(&csrf, "max_attempts", "1e309".into()),
+            vec![],
+        ),
+        (
+            "a threshold in words".into(),
+            &admin,
+            settings.into(),
+            with(&csrf, "max_attempts", "ten".into()),
+            vec![],
+        ),
+        (
+            "a made-up mode".into(),
+            &admin,
+            settings.into(),
+            with(&csrf, "mode", "count_per_nothing".into()),
+            vec![],
+        ),
+        (
+            "a host name allowlisted".into(),
+            &admin,
+            settings.into(),
+            with(&csrf, "allowlist", "attacker.example".into()),
+            vec![],
+        ),
+        (
+            "200 allowlisted networks".into(),
+            &admin,
+            settings.into(),
+            with(&csrf, "allowlist", huge_allowlist),
+            vec![],
+        ),
+        (
+            "a NUL in the allowlist".into(),
+            &admin,
+            settings.into(),
+            with(&csrf, "allowlist", "1.2.3.4\u{0}".into()),
+            vec![],
+        ),
+        (
+            "notify without block".into(),
+            &admin,
+            settings.into(),
+            {
+                let mut form: Vec<(&str, String)> = with(&csrf, "notify", "on".into())
+                    .into_iter()
+                    .filter(|(name, _)| *name != "block")
+                    .collect();
+                form.push(("max_attempts", "5".into()));
+                form
+            },
+            vec![],
+        ),
+        (
+            "Unblock without a token".into(),
+            &admin,
+            lift.clone(),
+            vec![],
+            vec![],
+        ),
+        (
+            "Unblock cross-site".into(),
+            &admin,
+            lift.clone(),
+            vec![("csrf", csrf.clone())],
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+        (
+            "a viewer's Unblock".into(),
+            &viewer,
+            lift.clone(),
+            vec![("csrf", viewer_csrf.clone())],
+            vec![],
+        ),
+    ];
+    for target in ["auth0%7Cnobody", "..%2F..%2Fsettings", &"a".repeat(5_000)] {
+        posts.push((
+            format!("Unblock of {}", &target[..target.len().min(20)]),
+            &admin,
+            format!("/admin/users/{target}/brute-force/lift"),
+            vec![("csrf", csrf.clone())],
+            vec![],
+        ));
+    }
+    for (case, browser, path, form, headers) in posts {
+        let mut request = browser.post(server.url(&path)).form(&form);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let status = request.send().await.unwrap().status().as_u16();
+        tally.status_in(format!("{case}: refused"), status, &[400, 403, 404, 414]);
+    }
+    let stored = server.store.brute_force_settings().await.unwrap();
+    tally.case(
+        "the brute-force settings are as they were",
+        stored.is_empty(),
+        serde_json::Value::Object(stored),
+    );
+    let failures = server
+        .store
+        .login_failures("locked@example.com", "203.0.113.9")
+        .await
+        .unwrap();
+    tally.case("the lockout holds", failures == 10, failures);
+    // Control: the same forms, sent as the pages send them, do change things.
+    let status = admin
+        .post(server.url(settings))
+        .form(&good(&csrf))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    tally.status("the administrator's own settings form", status, 302);
+    let stored = server.store.brute_force_settings().await.unwrap();
+    tally.case(
+        "… sets the threshold",
+        stored.get("max_attempts") == Some(&serde_json::json!(1)),
+        serde_json::Value::Object(stored),
+    );
+    let status = admin
+        .post(server.url(&lift))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    tally.status("the administrator's own Unblock", status, 302);
+    let failures = server
+        .store
+        .login_failures("locked@example.com", "203.0.113.9")
+        .await
+        .unwrap();
+    tally.case("… lifts the lockout", failures == 0, failures);
+    tally.finish();
+}
